@@ -1,0 +1,104 @@
+/* element.h -- the registry of element types and their typed parameters. A model
+ * registers a type ("router", "http-server", later "azure-internal-lb") with a table of
+ * parameters (name, kind, default, doc) and a build function. The scenario loader
+ * validates YAML against the table (unknown keys get the closest valid name), converts
+ * units, and calls build() with typed values -- models never see YAML, and a unit test
+ * can fill an elem_cfg_t by hand and call the same build function. */
+#ifndef ELEMENT_H
+#define ELEMENT_H
+
+#include <stdio.h>
+#include "lb.h"
+#include "engine.h"
+#include "dist.h"
+
+typedef enum {
+    P_STR, P_INT, P_FLOAT, P_BOOL,
+    P_DURATION,     /* sim_time_t ns; "30s" */
+    P_SIZE,         /* bytes; "1KB" */
+    P_BANDWIDTH,    /* bits/s; "10Gbps" */
+    P_RATE,         /* per second; "50/s" */
+    P_RATIO,        /* 0..1; "1%" */
+    P_DIST,         /* dist_t; "exp(5ms)" */
+    P_ADDR,         /* IPv4; "10.0.0.1" */
+    P_CIDR,         /* IPv4 prefix; "10.0.0.0/24" */
+    P_ENUM,         /* one of param->choices */
+    P_STRLIST,      /* list of strings (a scalar is a list of one) */
+    P_OBJLIST,      /* list of objects validated against param->sub */
+    P_OBJ,          /* one object validated against param->sub */
+    P_ANY           /* raw subtree kept as-is (manifests, iptables lines) */
+} elem_kind_t;
+
+typedef struct elem_param {
+    const char *name;
+    elem_kind_t kind;
+    const char *def;                /* default as text, parsed like YAML input; NULL: required */
+    const char *doc;                /* one line for --help-types and the README */
+    const struct elem_param *sub;   /* P_OBJ/P_OBJLIST: fields, terminated by {NULL} */
+    const char *const *choices;     /* P_ENUM: NULL-terminated */
+} elem_param_t;
+
+/* Where a value came from, for file:line:col errors. */
+typedef struct elem_pos { const char *file; int line, col; } elem_pos_t;
+
+typedef struct elem_cfg elem_cfg_t;
+typedef struct elem_val {
+    elem_kind_t kind;
+    bool set;                       /* given in the scenario (false: default) */
+    elem_pos_t pos;
+    union {
+        char *s;                    /* P_STR, P_ENUM */
+        int64_t i;                  /* P_INT, P_DURATION, P_SIZE, P_BANDWIDTH */
+        double f;                   /* P_FLOAT, P_RATE, P_RATIO */
+        bool b;
+        uint32_t addr;              /* P_ADDR */
+        struct { uint32_t addr; int plen; } cidr;
+        dist_t dist;
+        struct { char **v; elem_pos_t *pos; size_t n; } strs;     /* P_STRLIST */
+        struct { elem_cfg_t **v; size_t n; } objs;                /* P_OBJLIST, P_OBJ(n=1) */
+        void *any;                  /* P_ANY: the loader's tree node (scenario.h) */
+    } u;
+} elem_val_t;
+
+/* One configured object: values in the order of its parameter table. */
+struct elem_cfg {
+    const elem_param_t *params;
+    size_t n;
+    elem_val_t *vals;
+    elem_pos_t pos;                 /* the object's own position */
+    char *name;                     /* element name (key in its section), may be NULL */
+};
+/* Value of parameter `name` (asserts it exists in the table: a programming error). */
+const elem_val_t *elem_get(const elem_cfg_t *c, const char *name);
+const char *elem_str(const elem_cfg_t *c, const char *name);
+int64_t elem_int(const elem_cfg_t *c, const char *name);
+double elem_float(const elem_cfg_t *c, const char *name);
+bool elem_bool(const elem_cfg_t *c, const char *name);
+/* A configuration with every default applied (for tests and for models' own use). */
+elem_cfg_t *elem_cfg_defaults(const elem_param_t *params, char *err, size_t errlen);
+void elem_cfg_free(elem_cfg_t *c);
+
+/* Build context: what a build function may touch. Defined by the scenario builder. */
+typedef struct build_ctx build_ctx_t;
+
+typedef enum { ELEM_NODE, ELEM_APP, ELEM_TRAFFIC, ELEM_CLOUD, ELEM_KIND_COUNT } elem_section_t;
+
+typedef struct elem_type {
+    const char *name;               /* "router" */
+    elem_section_t section;         /* which scenario section holds it */
+    const char *doc;
+    const elem_param_t *params;     /* terminated by {NULL} */
+    /* Builds one element named `name`. Errors: return LB_EINVAL after build_error(). */
+    int (*build)(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg);
+} elem_type_t;
+
+void elem_register(const elem_type_t *t);           /* duplicate names: assert */
+const elem_type_t *elem_type_find(const char *name);
+size_t elem_type_count(void);
+const elem_type_t *elem_type_at(size_t i);
+/* Registers every built-in type once (models call elem_register from here). */
+void elem_register_builtin(void);
+/* Levenshtein-closest of candidates to s, or NULL if nothing is close. */
+const char *elem_closest(const char *s, const char *const *candidates, size_t n);
+
+#endif

@@ -1,0 +1,70 @@
+/* metrics.h -- what a run measured, aggregated as it happens so memory does not grow with
+ * the number of requests: per traffic source and per time bucket (1 s by default), counts
+ * of each outcome class and a log-linear latency histogram; plus named counters (drops by
+ * reason, probes, health transitions). Expectations and summary.json read from here; a
+ * record hook lets richer sinks (SQLite, later) see every request. */
+#ifndef METRICS_H
+#define METRICS_H
+
+#include <stdint.h>
+#include "engine.h"
+
+typedef struct metrics metrics_t;
+
+/* Outcome classes of one request, as the client saw it. */
+enum m_class {
+    M_2XX, M_3XX, M_4XX, M_5XX,
+    M_CONNECT_TIMEOUT, M_REFUSED, M_RESET, M_RESPONSE_TIMEOUT, M_CLOSED, M_OTHER_ERR,
+    M_CLASS_COUNT
+};
+const char *m_class_name(int c);   /* "2xx", "connect_timeout", ... */
+
+typedef struct m_request {
+    int source;                     /* from metrics_source() */
+    sim_time_t t_start, t_end;
+    int cls;                        /* enum m_class */
+    int status;                     /* HTTP status or 0 */
+    int outcome;                    /* enum http_outcome */
+    uint64_t flow;
+    uint64_t req_id;
+    const char *path;
+    const char *body;               /* first bytes of the response body, may be NULL */
+} m_request_t;
+
+typedef void (*m_record_cb)(void *data, const m_request_t *r);
+
+metrics_t *metrics_new(sim_time_t bucket, sim_time_t duration);
+void metrics_free(metrics_t *m);
+void metrics_set_record_hook(metrics_t *m, m_record_cb cb, void *data);
+/* Index of a named source (traffic stream), created on first use. */
+int metrics_source(metrics_t *m, const char *name);
+int metrics_source_find(const metrics_t *m, const char *name);   /* -1 if none */
+size_t metrics_source_count(const metrics_t *m);
+const char *metrics_source_name(const metrics_t *m, int i);
+/* Records one finished request. */
+void metrics_request(metrics_t *m, const m_request_t *r);
+/* Adds to a named counter at time t (kept per bucket too). */
+void metrics_count(metrics_t *m, const char *name, sim_time_t t, int64_t delta);
+
+/* Queries. source -1 means all sources. A request belongs to the window [from, to) by its
+ * start time. classes is a bitmask of (1 << M_*). */
+typedef struct m_window { sim_time_t from, to; } m_window_t;
+uint64_t metrics_requests(const metrics_t *m, int source, unsigned classes, m_window_t w);
+/* Latency quantile (q in [0,1]) over requests in the window whose class is in `classes`;
+ * returns -1 when there are none. Relative error below 1%. */
+sim_time_t metrics_latency_q(const metrics_t *m, int source, unsigned classes, double q,
+                             m_window_t w);
+double metrics_latency_mean(const metrics_t *m, int source, unsigned classes, m_window_t w);
+int64_t metrics_counter(const metrics_t *m, const char *name, m_window_t w);
+/* Iterates counters: returns the name of counter i or NULL past the end. */
+const char *metrics_counter_name(const metrics_t *m, size_t i);
+size_t metrics_bucket_count(const metrics_t *m);
+sim_time_t metrics_bucket_width(const metrics_t *m);
+/* Count of class c for source s in bucket b. */
+uint64_t metrics_bucket(const metrics_t *m, int source, size_t b, int c);
+
+#define M_ALL_CLASSES ((1u << M_CLASS_COUNT) - 1)
+#define M_FAILED ((1u << M_CONNECT_TIMEOUT) | (1u << M_REFUSED) | (1u << M_RESET) | \
+                  (1u << M_RESPONSE_TIMEOUT) | (1u << M_CLOSED) | (1u << M_OTHER_ERR))
+
+#endif

@@ -1,0 +1,232 @@
+/* net.h -- the packet network: packets and the application messages they carry, nodes
+ * with interfaces and longest-prefix routing, point-to-point links (latency, bandwidth,
+ * queue, loss), cloud fabrics that deliver by IP (VPC/VNet) with virtual-IP handlers for
+ * cloud L4 load balancers, drop accounting and per-flow tracing.
+ *
+ * Path of a packet through a node (Linux order; see src/net/node.c):
+ *   rx:  PREROUTING (conntrack, nat DNAT) -> route -> local? INPUT -> protocol (tcp_input)
+ *                                                   : FORWARD -> POSTROUTING (SNAT) -> tx
+ *   out: route -> OUTPUT (conntrack, nat DNAT, filter) -> reroute -> POSTROUTING -> tx
+ * Ownership: a function that takes a pkt_t* consumes it (forwards, queues or frees it). */
+#ifndef NET_H
+#define NET_H
+
+#include <stdio.h>
+#include "lb.h"
+#include "engine.h"
+
+typedef struct net net_t;
+typedef struct net_node net_node_t;
+typedef struct net_iface net_iface_t;
+typedef struct net_link net_link_t;
+typedef struct net_fabric net_fabric_t;
+typedef struct pkt pkt_t;
+typedef struct net_msg net_msg_t;
+struct nf;          /* netfilter.h */
+struct tcp_stack;   /* tcp.h */
+struct ct_entry;    /* netfilter.h */
+
+/* ---- application messages ------------------------------------------------------------
+ * A message (an HTTP request, say) travels as a TCP byte count; the last segment of the
+ * message carries a reference to it, so the receiver gets the object when all its bytes
+ * have arrived in order. Reference counted; destroy() runs when refs reaches 0. */
+struct net_msg {
+    int refs;
+    uint32_t size;                  /* bytes on the wire */
+    int kind;                       /* NET_MSG_* */
+    void (*destroy)(net_msg_t *m);  /* frees the containing object */
+};
+enum { NET_MSG_RAW = 0, NET_MSG_HTTP = 1 };
+static inline net_msg_t *net_msg_ref(net_msg_t *m) { if (m) m->refs++; return m; }
+void net_msg_unref(net_msg_t *m);   /* NULL-safe */
+/* A plain message of `size` bytes with no content (tests, bulk data). refs = 1. */
+net_msg_t *net_msg_raw(uint32_t size);
+
+/* ---- packets ------------------------------------------------------------------------- */
+enum { NET_PROTO_ICMP = 1, NET_PROTO_TCP = 6, NET_PROTO_UDP = 17 };
+enum { TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_PSH = 0x08, TCP_ACK = 0x10 };
+enum { ICMP_DEST_UNREACH = 3, ICMP_TIME_EXCEEDED = 11 };
+enum { ICMP_NET_UNREACH = 0, ICMP_HOST_UNREACH = 1, ICMP_PORT_UNREACH = 3,
+       ICMP_ADMIN_PROHIBITED = 13 };
+#define NET_IP_HDR 20
+#define NET_TCP_HDR 20
+#define NET_TCP_SYN_OPTS 20     /* MSS, SACK-permitted, timestamps, wscale on a SYN */
+#define NET_TCP_OPTS 12         /* timestamps on every other segment */
+
+struct pkt {
+    pkt_t *next;                /* free list / queue link; not on the wire */
+    uint64_t id;                /* unique per packet, in creation order */
+    uint64_t flow;              /* trace id: the connection this packet belongs to */
+    uint32_t src, dst;          /* IPv4, host order */
+    uint16_t sport, dport;      /* TCP/UDP ports; ICMP: 0 */
+    uint8_t proto, ttl;
+    uint8_t tcp_flags;          /* TCP_* */
+    uint8_t icmp_type, icmp_code;
+    uint16_t mss;               /* MSS option on SYN / SYN-ACK, else 0 */
+    uint32_t seq, ack, win;
+    uint32_t len;               /* payload bytes */
+    uint32_t mark;              /* skb->mark, set by netfilter MARK */
+    net_msg_t *msg;             /* message ending in this segment (owned ref) or NULL */
+    struct {                    /* ICMP errors quote the offending packet's header */
+        uint32_t src, dst;
+        uint16_t sport, dport;
+        uint8_t proto;
+    } inner;
+    /* per-node traversal state, reset when the packet leaves a node */
+    struct ct_entry *ct;        /* conntrack entry (borrowed) */
+    uint8_t ct_dir;             /* 0 original, 1 reply */
+    uint8_t ct_state;           /* CT_NEW, CT_ESTABLISHED, CT_RELATED, CT_INVALID, CT_UNTRACKED */
+    net_iface_t *in_if;         /* interface it arrived on (NULL when locally generated) */
+    sim_time_t born;            /* creation time */
+};
+/* Allocates a zeroed packet from the network's pool (ttl 64, id and born set). */
+pkt_t *pkt_new(net_t *net);
+/* Copies header fields (not id, not traversal state) and takes a new ref on msg. */
+pkt_t *pkt_clone(net_t *net, const pkt_t *p);
+/* Returns a packet to the pool, dropping its msg ref. NULL-safe. */
+void pkt_free(net_t *net, pkt_t *p);
+/* Bytes on the wire: IP + transport headers + payload. */
+uint32_t pkt_wire_bytes(const pkt_t *p);
+/* "10.0.0.1:1234 > 10.0.0.2:80 TCP [S] seq=.. ack=.. len=.." into buf (>= 128 bytes). */
+const char *pkt_str(const pkt_t *p, char *buf, size_t n);
+
+/* ---- observers: drops, trace lines, captured packets ----------------------------------
+ * The report layer installs one observer; the network calls it. Every dropped packet has a
+ * reason slug (static string, e.g. "no-route", "nf-drop", "ct-invalid", "queue-full") and
+ * a detail text (which rule, which LB). */
+typedef struct net_observer {
+    void (*drop)(void *data, const net_node_t *where, const pkt_t *p,
+                 const char *reason, const char *detail);
+    void (*trace)(void *data, sim_time_t t, uint64_t flow, const char *where,
+                  const char *text);
+    void (*capture)(void *data, sim_time_t t, const char *where, const pkt_t *p);
+    void *data;
+} net_observer_t;
+
+/* ---- the network ---------------------------------------------------------------------- */
+net_t *net_new(sim_t *sim);
+void net_free(net_t *net);                  /* frees nodes, links, fabrics, pools */
+sim_t *net_sim(const net_t *net);
+void net_set_observer(net_t *net, const net_observer_t *obs);
+/* A new flow (trace) id; ids are 1, 2, 3... in request order, so deterministic. */
+uint64_t net_flow_new(net_t *net);
+/* Trace every hop decision of one flow (0: none). */
+void net_trace_flow(net_t *net, uint64_t flow);
+static inline bool net_tracing(const net_t *net, uint64_t flow);
+/* Emits a trace line for p's flow when that flow is traced. `where` is a node or element. */
+void net_tracef(net_t *net, const char *where, const pkt_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Records a drop with its reason and frees the packet. */
+void net_drop(net_t *net, const net_node_t *where, pkt_t *p, const char *reason,
+              const char *detail_fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Drop totals by reason slug (for metrics), in first-seen order. */
+size_t net_drop_reasons(const net_t *net, const char ***reasons, const uint64_t **counts);
+uint64_t net_drops_total(const net_t *net);
+
+/* ---- nodes and interfaces ------------------------------------------------------------- */
+typedef struct net_route {
+    uint32_t prefix;
+    int plen;
+    uint32_t gw;                /* 0: destination is on-link */
+    net_iface_t *ifc;
+} net_route_t;
+
+typedef int (*net_proto_rx_cb)(net_node_t *node, pkt_t *p, void *data); /* consumes p */
+
+struct net_node {
+    net_t *net;
+    char *name;
+    uint32_t id;                /* index in creation order */
+    bool forwarding;            /* net.ipv4.ip_forward */
+    LB_VEC(net_iface_t *) ifaces;
+    LB_VEC(net_route_t) routes; /* kept sorted by plen descending */
+    LB_VEC(uint32_t) local_addrs;/* addresses this node owns (all ifaces + extra) */
+    struct nf *nf;              /* netfilter + conntrack; NULL until first used */
+    struct tcp_stack *tcp;      /* NULL until first used */
+    net_proto_rx_cb udp_rx;     /* optional handler for local UDP */
+    void *udp_rx_data;
+    void *data;                 /* owner's slot (the model that built the node) */
+};
+
+struct net_iface {
+    net_node_t *node;
+    char *name;                 /* "eth0" */
+    uint32_t addr;
+    int plen;
+    net_link_t *link;           /* attached to a link, or */
+    net_fabric_t *fabric;       /* attached to a fabric, or neither (down) */
+    int link_side;              /* 0 or 1 on its link */
+    uint64_t tx_pkts, rx_pkts, tx_bytes, rx_bytes;
+};
+
+net_node_t *net_node_add(net_t *net, const char *name);       /* name must be unique */
+net_node_t *net_node_find(const net_t *net, const char *name);
+size_t net_node_count(const net_t *net);
+net_node_t *net_node_at(const net_t *net, size_t i);
+/* Adds an interface with addr/plen and its connected route. addr may be 0 (unnumbered). */
+net_iface_t *net_iface_add(net_node_t *node, const char *name, uint32_t addr, int plen);
+/* Makes addr local to the node (a secondary address; replies may use it as source). */
+void net_node_addr_add(net_node_t *node, uint32_t addr);
+bool net_node_is_local(const net_node_t *node, uint32_t addr);
+/* The node's primary address: the first numbered interface's address (0 if none). */
+uint32_t net_node_addr(const net_node_t *node);
+/* Adds a route; plen 0 is the default route. */
+void net_route_add(net_node_t *node, uint32_t prefix, int plen, uint32_t gw, net_iface_t *ifc);
+/* Longest-prefix match; NULL when no route. */
+const net_route_t *net_route_lookup(const net_node_t *node, uint32_t dst);
+/* Source address the node uses toward dst (the outgoing interface's address). */
+uint32_t net_node_src_for(const net_node_t *node, uint32_t dst);
+
+/* Entry points of the packet path (src/net/node.c). */
+void net_node_rx(net_node_t *node, net_iface_t *in, pkt_t *p);  /* arrival from the wire */
+void net_node_output(net_node_t *node, pkt_t *p);               /* locally generated */
+/* Sends an ICMP error about `about` from node (rate limits are not modelled). */
+void net_icmp_error(net_node_t *node, const pkt_t *about, uint8_t type, uint8_t code);
+
+/* ---- links -----------------------------------------------------------------------------
+ * Full duplex; each direction serialises packets at `bandwidth_bps`, holds up to
+ * `queue_bytes` waiting, then adds `latency`. Loss is Bernoulli per packet from the
+ * random stream "link:<a>-<b>". */
+typedef struct net_link_params {
+    sim_time_t latency;         /* one-way propagation delay */
+    uint64_t bandwidth_bps;     /* 0: infinite */
+    uint64_t queue_bytes;       /* 0: unlimited */
+    double loss;                /* 0..1 */
+} net_link_params_t;
+net_link_t *net_link_new(net_t *net, net_iface_t *a, net_iface_t *b,
+                         const net_link_params_t *params);
+/* Changes loss or latency at run time (fault injection). */
+void net_link_set_params(net_link_t *l, const net_link_params_t *params);
+const net_link_params_t *net_link_params(const net_link_t *l);
+
+/* ---- fabrics (cloud VPC / VNet) --------------------------------------------------------
+ * Every attached interface is reachable by its address; extra prefixes (pod CIDRs,
+ * secondary IPs) can point at an interface. A virtual IP (a cloud L4 LB frontend) hands
+ * packets to its handler instead, which forwards them with net_fabric_send. */
+typedef struct net_fabric_params {
+    sim_time_t latency;         /* one-way, between any two attachments */
+    uint64_t bandwidth_bps;     /* per attachment, 0: infinite */
+    double loss;
+} net_fabric_params_t;
+typedef void (*net_vip_cb)(net_fabric_t *fab, pkt_t *p, void *data);   /* consumes p */
+net_fabric_t *net_fabric_new(net_t *net, const char *name, const net_fabric_params_t *params);
+const char *net_fabric_name(const net_fabric_t *fab);
+int net_fabric_attach(net_fabric_t *fab, net_iface_t *ifc);
+int net_fabric_route(net_fabric_t *fab, uint32_t prefix, int plen, net_iface_t *ifc);
+int net_fabric_vip(net_fabric_t *fab, uint32_t addr, net_vip_cb cb, void *data);
+/* Delivers p to whatever owns p->dst (after the fabric latency); drop if nobody does.
+ * Used by interfaces transmitting into the fabric and by VIP handlers forwarding. */
+void net_fabric_send(net_fabric_t *fab, pkt_t *p);
+/* Delivers p to a specific interface, bypassing address lookup (L2-style forwarding of
+ * an LB that keeps the destination address: floating IP / DSR). */
+void net_fabric_send_to(net_fabric_t *fab, net_iface_t *ifc, pkt_t *p);
+
+/* ---- inline ------------------------------------------------------------------------- */
+/* net_t starts with this public prefix so that the hot-path check inlines. */
+typedef struct net_hdr_ { sim_t *sim; uint64_t trace_flow; } net_hdr_t;
+static inline bool net_tracing(const net_t *net, uint64_t flow) {
+    uint64_t f = ((const net_hdr_t *)(const void *)net)->trace_flow;
+    return f != 0 && f == flow;
+}
+
+#endif

@@ -1,0 +1,98 @@
+/* scenario.h -- scenarios: YAML (libyaml) into a positioned tree, validation against the
+ * element registry with file:line:col errors, named variants (key overrides), expectations,
+ * and the builder that turns one variant into a live simulation through the same C API a
+ * unit test would call. */
+#ifndef SCENARIO_H
+#define SCENARIO_H
+
+#include <stdio.h>
+#include "lb.h"
+#include "engine.h"
+#include "net.h"
+#include "metrics.h"
+#include "element.h"
+
+typedef struct scn scn_t;
+
+/* ---- loading -------------------------------------------------------------------------- */
+/* A diagnostic: "file:line:col: message". Loading stops at the first error. */
+typedef struct scn_diag {
+    char file[256];
+    int line, col;
+    char msg[512];
+} scn_diag_t;
+/* Prints "file:line:col: error: msg" (or "file: error: msg" without a position). */
+void scn_diag_print(const scn_diag_t *d, FILE *out);
+
+/* Loads and validates a scenario file. Returns 0 and *out, or LB_EPARSE/LB_EINVAL/LB_EIO
+ * with *diag filled. Warnings (unused fields) are printed to `warn` (may be NULL). */
+int scn_load(const char *path, scn_t **out, scn_diag_t *diag, FILE *warn);
+int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t *diag,
+                    FILE *warn);
+void scn_free(scn_t *s);
+
+/* Applies a command-line override KEY=VALUE (dotted path into the tree, e.g.
+ * "traffic.browse.rate=100/s") before building. Validation errors point at "<cli>". */
+int scn_override(scn_t *s, const char *key_eq_value, scn_diag_t *diag);
+
+const char *scn_name(const scn_t *s);
+const char *scn_description(const scn_t *s);
+const char *scn_file(const scn_t *s);
+uint64_t scn_seed(const scn_t *s);
+sim_time_t scn_duration(const scn_t *s);
+/* Variants: a scenario without a variants section has one, "default". */
+size_t scn_variant_count(const scn_t *s);
+const char *scn_variant_name(const scn_t *s, size_t i);
+int scn_variant_find(const scn_t *s, const char *name);   /* -1 if none */
+
+/* ---- running ---------------------------------------------------------------------------- */
+typedef struct scn_run scn_run_t;
+/* Builds variant `v` with `seed` into a fresh simulation. 0 or an error with *diag. */
+int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *diag);
+void scn_run_free(scn_run_t *r);
+sim_t *scn_run_sim(scn_run_t *r);
+net_t *scn_run_net(scn_run_t *r);
+metrics_t *scn_run_metrics(scn_run_t *r);
+/* Runs to the scenario's duration; progress(fraction, data) about every wall-second. */
+int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), void *data);
+
+/* ---- expectations --------------------------------------------------------------------
+ * Form (documented in README.md):  METRIC OP NUMBER [after T] [before T]
+ *   METRIC: SOURCE.STAT with SOURCE a traffic name or `client` (all traffic), STAT one of
+ *     requests, completed, status_2xx_ratio (also 3xx/4xx/5xx), status_NNN_ratio,
+ *     failed_ratio, connect_timeout_ratio, reset_ratio, refused_ratio,
+ *     response_timeout_ratio, latency_p50 / p90 / p99 / p999 / mean (seconds),
+ *     or counter.NAME (e.g. drops.ct-invalid)
+ *   OP: < <= > >= == !=     NUMBER: plain, or with a unit (250ms, 1%) */
+typedef struct scn_verdict {
+    const char *variant;
+    const char *text;           /* the expectation as written */
+    elem_pos_t pos;
+    bool pass;
+    double value;               /* measured; NAN when undefined (no requests in window) */
+    char detail[160];           /* "0.9932 (1986/2000 requests in [60s, 180s))" */
+} scn_verdict_t;
+/* Evaluates the variant's expectations against a finished run. Returns the number of
+ * verdicts written into *out (array owned by the caller: lb_free). */
+size_t scn_run_check(scn_run_t *r, scn_verdict_t **out);
+
+/* ---- building (used by element build functions) ---------------------------------------- */
+sim_t *build_sim(build_ctx_t *ctx);
+net_t *build_net(build_ctx_t *ctx);
+metrics_t *build_metrics(build_ctx_t *ctx);
+sim_time_t build_duration(build_ctx_t *ctx);
+/* Records an error at pos (the first one wins) and returns LB_EINVAL. */
+int build_error(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void build_warn(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Named objects shared between elements (kind is a short tag: "node", "http-server"). */
+void build_put(build_ctx_t *ctx, const char *name, const char *kind, void *obj);
+void *build_get(build_ctx_t *ctx, const char *name, const char *kind);
+/* Resolves a node reference: a node name, a group name (an element with count: N yields
+ * name0..nameN-1), or a glob ("web*"). Returns how many; *out is owned by ctx. */
+size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out);
+/* Runs fn(obj) when the run is freed (models free their state here). */
+void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj);
+
+#endif

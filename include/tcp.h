@@ -1,0 +1,109 @@
+/* tcp.h -- TCP with Linux semantics on a node: three-way handshake, SYN and SYN-ACK
+ * retransmission with exponential backoff (tcp_syn_retries), RFC 6298 RTO with Linux's
+ * 200 ms floor, data retransmission with backoff up to tcp_retries2, cumulative ACKs,
+ * delayed ACKs, MSS segmentation, slow start and fast retransmit, RST for closed ports and
+ * unexpected segments, FIN/close, TIME_WAIT (60 s) with SYN reuse of TIME_WAIT tuples.
+ *
+ * Data is counted, not stored: tcp_send() queues a message of msg->size bytes; the segment
+ * that carries its last byte references it, and the receiver's recv callback gets the
+ * message once every byte before it has arrived in order.
+ *
+ * Lifetime: connections belong to the stack. After tcp_close() or tcp_abort() the app
+ * gets no more callbacks and must not touch the connection. After an `error` callback
+ * the connection is freed when the callback returns. */
+#ifndef TCP_H
+#define TCP_H
+
+#include "net.h"
+
+typedef struct tcp_stack tcp_stack_t;
+typedef struct tcp_conn tcp_conn_t;
+
+/* Linux defaults (include/net/tcp.h, Documentation/networking/ip-sysctl.rst). */
+typedef struct tcp_params {
+    int syn_retries;            /* net.ipv4.tcp_syn_retries = 6 -> gives up after ~127 s */
+    int synack_retries;         /* net.ipv4.tcp_synack_retries = 5 */
+    int retries2;               /* net.ipv4.tcp_retries2 = 15 */
+    sim_time_t rto_initial;     /* TCP_TIMEOUT_INIT = 1 s */
+    sim_time_t rto_min;         /* TCP_RTO_MIN = 200 ms */
+    sim_time_t rto_max;         /* TCP_RTO_MAX = 120 s */
+    sim_time_t delack;          /* TCP_DELACK_MIN = 40 ms */
+    sim_time_t time_wait;       /* TCP_TIMEWAIT_LEN = 60 s */
+    sim_time_t fin_timeout;     /* net.ipv4.tcp_fin_timeout = 60 s (FIN_WAIT_2) */
+    uint32_t mss;               /* 1460 (1500-byte MTU) */
+    uint32_t init_cwnd;         /* TCP_INIT_CWND = 10 segments */
+    uint32_t rcv_wnd;           /* advertised receive window in bytes, 65535 << scale */
+    uint16_t port_lo, port_hi;  /* net.ipv4.ip_local_port_range = 32768 60999 */
+    int backlog;                /* net.core.somaxconn = 4096 */
+} tcp_params_t;
+void tcp_params_default(tcp_params_t *p);
+
+/* The node's stack, created on first use with default parameters. */
+tcp_stack_t *tcp_stack_get(net_node_t *node);
+void tcp_stack_free(tcp_stack_t *st);
+void tcp_stack_set_params(net_node_t *node, const tcp_params_t *p);
+const tcp_params_t *tcp_stack_params(net_node_t *node);
+
+typedef struct tcp_cbs {
+    void (*connected)(tcp_conn_t *c, void *data);               /* active open completed */
+    void (*recv)(tcp_conn_t *c, net_msg_t *msg, void *data);    /* msg is borrowed */
+    void (*eof)(tcp_conn_t *c, void *data);                     /* peer sent FIN */
+    void (*error)(tcp_conn_t *c, int rc, void *data);           /* LB_ECONNREFUSED,
+                                 * LB_ETIMEDOUT, LB_ECONNRESET, LB_EHOSTUNREACH; c freed after */
+} tcp_cbs_t;
+/* A listener's callback for each connection that completed the handshake. The app sets
+ * its callbacks with tcp_conn_set_cbs() before returning. */
+typedef void (*tcp_accept_cb)(tcp_conn_t *c, void *data);
+
+/* Listens on addr:port (addr 0: any local address). LB_EADDRINUSE if taken. */
+int tcp_listen(net_node_t *node, uint32_t addr, uint16_t port, tcp_accept_cb cb, void *data);
+int tcp_unlisten(net_node_t *node, uint32_t addr, uint16_t port);
+
+typedef struct tcp_connect_opts {
+    uint32_t src;               /* 0: the route's source address */
+    uint16_t sport;             /* 0: an ephemeral port */
+    uint64_t flow;              /* trace id; 0: a new one */
+    sim_time_t timeout;         /* 0: only syn_retries bound it; else error ETIMEDOUT then */
+} tcp_connect_opts_t;
+/* Starts an active open to dst:dport. Returns the connection (state SYN_SENT) or NULL
+ * with *rc set (LB_EADDRNOTAVAIL when no ephemeral port is free). */
+tcp_conn_t *tcp_connect(net_node_t *node, uint32_t dst, uint16_t dport,
+                        const tcp_connect_opts_t *opts, const tcp_cbs_t *cbs, void *data,
+                        int *rc);
+void tcp_conn_set_cbs(tcp_conn_t *c, const tcp_cbs_t *cbs, void *data);
+/* Queues msg (takes a reference) for sending. LB_ESTATE after close. */
+int tcp_send(tcp_conn_t *c, net_msg_t *msg);
+/* Graceful close: FIN after queued data. The app lets go of c. */
+void tcp_close(tcp_conn_t *c);
+/* Abortive close: RST now. The app lets go of c. */
+void tcp_abort(tcp_conn_t *c);
+/* Idle timeout: error(LB_ETIMEDOUT) when no segment is sent or received for t (0: off). */
+void tcp_conn_set_idle_timeout(tcp_conn_t *c, sim_time_t t);
+
+/* Accessors. */
+enum tcp_state { TCP_CLOSED, TCP_LISTEN, TCP_SYN_SENT, TCP_SYN_RECV, TCP_ESTABLISHED,
+                 TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSING, TCP_TIME_WAIT, TCP_CLOSE_WAIT,
+                 TCP_LAST_ACK };
+const char *tcp_state_name(int state);
+int tcp_conn_state(const tcp_conn_t *c);
+net_node_t *tcp_conn_node(const tcp_conn_t *c);
+uint32_t tcp_conn_laddr(const tcp_conn_t *c);
+uint16_t tcp_conn_lport(const tcp_conn_t *c);
+uint32_t tcp_conn_raddr(const tcp_conn_t *c);
+uint16_t tcp_conn_rport(const tcp_conn_t *c);
+uint64_t tcp_conn_flow(const tcp_conn_t *c);
+uint32_t tcp_conn_retransmits(const tcp_conn_t *c);
+sim_time_t tcp_conn_srtt(const tcp_conn_t *c);
+
+/* Stack statistics. */
+typedef struct tcp_stats {
+    uint64_t active_opens, passive_opens, conn_established, rst_sent, rst_recv;
+    uint64_t retransmits, syn_retransmits, timeouts, time_wait_now, conns_now;
+} tcp_stats_t;
+void tcp_stack_stats(net_node_t *node, tcp_stats_t *out);
+
+/* Protocol entry points called by the node (src/net/node.c). Both consume p. */
+void tcp_input(net_node_t *node, pkt_t *p);
+void tcp_icmp_error(net_node_t *node, pkt_t *p);
+
+#endif

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the build and test dependencies of lbchain on Debian 12 (idempotent).
+# Only packages that are missing are installed; safe to run repeatedly.
+set -euo pipefail
+
+PKGS=(build-essential pkg-config
+      libgsl-dev libsqlite3-dev libcjson-dev libyaml-dev libpcap-dev check
+      gnuplot-nox sqlite3)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
