@@ -19,15 +19,15 @@ typedef int64_t sim_time_t;            /* nanoseconds since the start of the run
 #define SIM_TIME_MAX INT64_MAX
 
 typedef struct sim sim_t;
-typedef struct sim_event sim_event_t;
 
 /* An event callback gets the simulator and the two opaque arguments given at scheduling. */
 typedef void (*sim_event_cb)(sim_t *sim, void *a, void *b);
 
-/* A handle to a scheduled event. It stays safe to cancel after the event ran or was
- * recycled: the handle remembers the event's unique sequence number. Zero-initialise. */
+/* A handle to a scheduled event: its (time, sequence) key, which is unique. It stays safe
+ * to cancel after the event ran: events pop in key order, so an event has run exactly when
+ * its key is at or below the last key popped. Zero-initialise (seq 0 = no event). */
 typedef struct sim_handle {
-    sim_event_t *ev;
+    sim_time_t time;
     uint64_t seq;
 } sim_handle_t;
 

@@ -157,6 +157,7 @@ struct net_iface {
     net_fabric_t *fabric;       /* attached to a fabric, or neither (down) */
     int link_side;              /* 0 or 1 on its link */
     uint64_t tx_pkts, rx_pkts, tx_bytes, rx_bytes;
+    sim_time_t busy_until;      /* fabric attachments: serialisation of the last packet */
 };
 
 net_node_t *net_node_add(net_t *net, const char *name);       /* name must be unique */

@@ -1,0 +1,200 @@
+/* fabric.c -- a cloud VPC/VNet: delivers by destination IP to attached interfaces, to
+ * interfaces behind extra prefixes (pod CIDRs, secondary IPs), or to virtual-IP handlers
+ * (cloud L4 load balancer frontends). Each attachment serialises at the fabric's per-NIC
+ * bandwidth; every delivery adds the fabric latency. Lookup: exact address (binary
+ * search over a sorted table), then longest matching extra prefix. */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include "net_int.h"
+
+typedef struct fab_addr {
+    uint32_t addr;
+    net_iface_t *ifc;       /* or */
+    net_vip_cb vip;
+    void *vip_data;
+} fab_addr_t;
+
+typedef struct fab_route { uint32_t prefix; int plen; net_iface_t *ifc; } fab_route_t;
+
+struct net_fabric {
+    net_t *net;
+    char *name;
+    net_fabric_params_t p;
+    LB_VEC(fab_addr_t) addrs;       /* sorted by addr */
+    LB_VEC(fab_route_t) routes;     /* sorted by plen descending */
+    gsl_rng *rng;
+};
+
+net_fabric_t *net_fabric_new(net_t *n, const char *name, const net_fabric_params_t *p)
+{
+    net_fabric_t *f = lb_calloc(1, sizeof *f);
+    f->net = n;
+    f->name = lb_strdup(name);
+    f->p = *p;
+    char s[200];
+    snprintf(s, sizeof s, "fabric:%s", name);
+    f->rng = sim_rng(n->hdr.sim, s);
+    lb_vec_push(&n->fabrics, f);
+    return f;
+}
+
+void net_fabric_free_(net_fabric_t *f)
+{
+    lb_vec_free(&f->addrs);
+    lb_vec_free(&f->routes);
+    lb_free(f->name);
+    lb_free(f);
+}
+
+const char *net_fabric_name(const net_fabric_t *f) { return f->name; }
+
+static fab_addr_t *addr_find(net_fabric_t *f, uint32_t a)
+{
+    size_t lo = 0, hi = f->addrs.n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (f->addrs.v[mid].addr < a) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < f->addrs.n && f->addrs.v[lo].addr == a ? &f->addrs.v[lo] : NULL;
+}
+
+static int addr_insert(net_fabric_t *f, fab_addr_t e)
+{
+    if (addr_find(f, e.addr)) return LB_EEXIST;
+    lb_vec_reserve(&f->addrs, f->addrs.n + 1);
+    size_t i = f->addrs.n;
+    while (i > 0 && f->addrs.v[i - 1].addr > e.addr) {
+        f->addrs.v[i] = f->addrs.v[i - 1];
+        i--;
+    }
+    f->addrs.v[i] = e;
+    f->addrs.n++;
+    return 0;
+}
+
+int net_fabric_attach(net_fabric_t *f, net_iface_t *ifc)
+{
+    if (ifc->link || ifc->fabric) return LB_EINVAL;
+    ifc->fabric = f;
+    if (!ifc->addr) return 0;
+    return addr_insert(f, (fab_addr_t){.addr = ifc->addr, .ifc = ifc});
+}
+
+int net_fabric_route(net_fabric_t *f, uint32_t prefix, int plen, net_iface_t *ifc)
+{
+    if (plen == 32) {
+        return addr_insert(f, (fab_addr_t){.addr = prefix, .ifc = ifc});
+    }
+    fab_route_t r = {prefix & lb_prefix_mask(plen), plen, ifc};
+    lb_vec_reserve(&f->routes, f->routes.n + 1);
+    size_t i = f->routes.n;
+    while (i > 0 && f->routes.v[i - 1].plen < plen) {
+        f->routes.v[i] = f->routes.v[i - 1];
+        i--;
+    }
+    f->routes.v[i] = r;
+    f->routes.n++;
+    return 0;
+}
+
+int net_fabric_vip(net_fabric_t *f, uint32_t addr, net_vip_cb cb, void *data)
+{
+    return addr_insert(f, (fab_addr_t){.addr = addr, .vip = cb, .vip_data = data});
+}
+
+static net_iface_t *route_find(net_fabric_t *f, uint32_t a)
+{
+    for (size_t i = 0; i < f->routes.n; i++)
+        if ((a & lb_prefix_mask(f->routes.v[i].plen)) == f->routes.v[i].prefix)
+            return f->routes.v[i].ifc;
+    return NULL;
+}
+
+static void deliver_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    net_iface_t *ifc = a;
+    net_node_rx(ifc->node, ifc, b);
+}
+
+
+static void vip_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    net_fabric_t *f = a;
+    pkt_t *p = b;
+    fab_addr_t *e = addr_find(f, p->dst);   /* table may have grown: look up again */
+    if (!e || !e->vip) {
+        char d[16];
+        net_drop(f->net, NULL, p, "fabric-no-destination", "%s: nothing owns %s", f->name,
+                 lb_ip_str(p->dst, d));
+        return;
+    }
+    e->vip(f, p, e->vip_data);
+}
+
+/* Schedules delivery of p after `extra` + latency, to ifc or to the VIP owner. */
+static void deliver(net_fabric_t *f, net_iface_t *ifc, bool vip, sim_time_t extra, pkt_t *p)
+{
+    sim_t *sim = f->net->hdr.sim;
+    if (f->p.loss > 0 && gsl_rng_uniform(f->rng) < f->p.loss) {
+        net_drop(f->net, NULL, p, "fabric-loss", "lost in %s", f->name);
+        return;
+    }
+    if (vip) sim_schedule(sim, extra + f->p.latency, vip_cb, f, p);
+    else sim_schedule(sim, extra + f->p.latency, deliver_cb, ifc, p);
+}
+
+static void route_and_deliver(net_fabric_t *f, uint32_t nexthop, sim_time_t extra, pkt_t *p)
+{
+    fab_addr_t *e = addr_find(f, p->dst);
+    net_iface_t *ifc = e ? e->ifc : route_find(f, p->dst);
+    if (!e && !ifc && nexthop != p->dst) {  /* a node acting as router for this prefix */
+        e = addr_find(f, nexthop);
+        ifc = e ? e->ifc : NULL;
+    }
+    if (e && e->vip) {
+        if (net_tracing(f->net, p->flow))
+            net_tracef(f->net, f->name, p, "to load balancer frontend");
+        deliver(f, NULL, true, extra, p);
+        return;
+    }
+    if (!ifc) {
+        char d[16];
+        net_drop(f->net, NULL, p, "fabric-no-destination", "%s: nothing owns %s", f->name,
+                 lb_ip_str(p->dst, d));
+        return;
+    }
+    if (net_tracing(f->net, p->flow))
+        net_tracef(f->net, f->name, p, "deliver to %s/%s", ifc->node->name, ifc->name);
+    deliver(f, ifc, false, extra, p);
+}
+
+void net_fabric_tx(net_fabric_t *f, net_iface_t *from, uint32_t nexthop, pkt_t *p)
+{
+    sim_time_t now = sim_now(f->net->hdr.sim), extra = 0;
+    if (f->p.bandwidth_bps) {
+        sim_time_t start = from->busy_until > now ? from->busy_until : now;
+        sim_time_t ser = (sim_time_t)(((uint64_t)pkt_wire_bytes(p) * 8 * (uint64_t)SIM_S +
+                                       f->p.bandwidth_bps - 1) / f->p.bandwidth_bps);
+        from->busy_until = start + ser;
+        extra = start + ser - now;
+    }
+    route_and_deliver(f, nexthop, extra, p);
+}
+
+void net_fabric_send(net_fabric_t *f, pkt_t *p)
+{
+    route_and_deliver(f, p->dst, 0, p);
+}
+
+void net_fabric_send_to(net_fabric_t *f, net_iface_t *ifc, pkt_t *p)
+{
+    assert(ifc->fabric == f);
+    if (net_tracing(f->net, p->flow))
+        net_tracef(f->net, f->name, p, "deliver to %s/%s (destination kept)", ifc->node->name,
+                   ifc->name);
+    deliver(f, ifc, false, 0, p);
+}

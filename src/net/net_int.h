@@ -1,0 +1,33 @@
+/* net_int.h -- private to src/net: the network object behind net_t and helpers shared by
+ * net.c, node.c, link.c and fabric.c. */
+#ifndef NET_INT_H
+#define NET_INT_H
+
+#include "net.h"
+
+struct net {
+    net_hdr_t hdr;                      /* public prefix: sim, trace_flow (net.h) */
+    LB_VEC(net_node_t *) nodes;
+    LB_VEC(net_link_t *) links;
+    LB_VEC(net_fabric_t *) fabrics;
+    pkt_t *pkt_free;                    /* pool free list */
+    LB_VEC(pkt_t *) pkt_chunks;
+    uint64_t next_pkt_id, next_flow;
+    net_observer_t obs;
+    LB_VEC(const char *) drop_reasons;  /* static slugs, first-seen order */
+    LB_VEC(uint64_t) drop_counts;
+    uint64_t drops_total;
+};
+
+static inline sim_t *net_sim_(const net_t *n) { return n->hdr.sim; }
+
+/* Transmits p out of ifc toward nexthop (link peer or fabric owner). Consumes p. */
+void net_iface_tx(net_iface_t *ifc, uint32_t nexthop, pkt_t *p);
+/* Link and fabric transmit paths. */
+void net_link_tx(net_link_t *l, int side, pkt_t *p);
+void net_fabric_tx(net_fabric_t *fab, net_iface_t *from, uint32_t nexthop, pkt_t *p);
+void net_link_free_(net_link_t *l);
+void net_fabric_free_(net_fabric_t *f);
+void net_node_free_(net_node_t *n);
+
+#endif

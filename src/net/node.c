@@ -1,0 +1,280 @@
+/* node.c -- nodes, interfaces, longest-prefix routing and the packet path through a node
+ * in Linux order (net/ipv4/ip_input.c, ip_forward.c, ip_output.c):
+ *   rx:  PREROUTING -> route -> local ? INPUT -> protocol : FORWARD -> POSTROUTING -> tx
+ *   out: route -> OUTPUT -> reroute if NATed -> POSTROUTING -> tx (or loopback)
+ * Netfilter runs only on nodes that have one (node->nf); the rest take the fast path. */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include "net_int.h"
+#include "netfilter.h"
+#include "tcp.h"
+
+net_node_t *net_node_add(net_t *n, const char *name)
+{
+    assert(!net_node_find(n, name));
+    net_node_t *nd = lb_calloc(1, sizeof *nd);
+    nd->net = n;
+    nd->name = lb_strdup(name);
+    nd->id = (uint32_t)n->nodes.n;
+    lb_vec_push(&n->nodes, nd);
+    return nd;
+}
+
+void net_node_free_(net_node_t *nd)
+{
+    if (nd->tcp) tcp_stack_free(nd->tcp);
+    if (nd->nf) nf_free(nd->nf);
+    for (size_t i = 0; i < nd->ifaces.n; i++) {
+        lb_free(nd->ifaces.v[i]->name);
+        lb_free(nd->ifaces.v[i]);
+    }
+    lb_vec_free(&nd->ifaces);
+    lb_vec_free(&nd->routes);
+    lb_vec_free(&nd->local_addrs);
+    lb_free(nd->name);
+    lb_free(nd);
+}
+
+net_node_t *net_node_find(const net_t *n, const char *name)
+{
+    for (size_t i = 0; i < n->nodes.n; i++)
+        if (strcmp(n->nodes.v[i]->name, name) == 0) return n->nodes.v[i];
+    return NULL;
+}
+
+size_t net_node_count(const net_t *n) { return n->nodes.n; }
+net_node_t *net_node_at(const net_t *n, size_t i) { return i < n->nodes.n ? n->nodes.v[i] : NULL; }
+
+void net_node_addr_add(net_node_t *nd, uint32_t addr)
+{
+    if (!addr || net_node_is_local(nd, addr)) return;
+    lb_vec_push(&nd->local_addrs, addr);
+}
+
+bool net_node_is_local(const net_node_t *nd, uint32_t addr)
+{
+    if ((addr >> 24) == 127) return true;
+    for (size_t i = 0; i < nd->local_addrs.n; i++)
+        if (nd->local_addrs.v[i] == addr) return true;
+    return false;
+}
+
+uint32_t net_node_addr(const net_node_t *nd)
+{
+    for (size_t i = 0; i < nd->ifaces.n; i++)
+        if (nd->ifaces.v[i]->addr) return nd->ifaces.v[i]->addr;
+    return nd->local_addrs.n ? nd->local_addrs.v[0] : 0;
+}
+
+net_iface_t *net_iface_add(net_node_t *nd, const char *name, uint32_t addr, int plen)
+{
+    net_iface_t *ifc = lb_calloc(1, sizeof *ifc);
+    ifc->node = nd;
+    ifc->name = lb_strdup(name);
+    ifc->addr = addr;
+    ifc->plen = plen;
+    lb_vec_push(&nd->ifaces, ifc);
+    if (addr) {
+        net_node_addr_add(nd, addr);
+        uint32_t m = lb_prefix_mask(plen);
+        net_route_add(nd, addr & m, plen, 0, ifc);
+    }
+    return ifc;
+}
+
+void net_route_add(net_node_t *nd, uint32_t prefix, int plen, uint32_t gw, net_iface_t *ifc)
+{
+    assert(plen >= 0 && plen <= 32 && ifc && ifc->node == nd);
+    net_route_t r = {prefix & lb_prefix_mask(plen), plen, gw, ifc};
+    /* keep sorted by plen descending, stable: first match is the longest prefix */
+    lb_vec_reserve(&nd->routes, nd->routes.n + 1);
+    size_t i = nd->routes.n;
+    while (i > 0 && nd->routes.v[i - 1].plen < plen) {
+        nd->routes.v[i] = nd->routes.v[i - 1];
+        i--;
+    }
+    nd->routes.v[i] = r;
+    nd->routes.n++;
+}
+
+const net_route_t *net_route_lookup(const net_node_t *nd, uint32_t dst)
+{
+    for (size_t i = 0; i < nd->routes.n; i++) {
+        const net_route_t *r = &nd->routes.v[i];
+        if ((dst & lb_prefix_mask(r->plen)) == r->prefix) return r;
+    }
+    return NULL;
+}
+
+uint32_t net_node_src_for(const net_node_t *nd, uint32_t dst)
+{
+    if (net_node_is_local(nd, dst)) return dst;
+    const net_route_t *r = net_route_lookup(nd, dst);
+    if (r && r->ifc->addr) return r->ifc->addr;
+    return net_node_addr(nd);
+}
+
+/* ---- the packet path ---- */
+
+static void local_deliver(net_node_t *nd, pkt_t *p)
+{
+    p->ct = NULL;
+    switch (p->proto) {
+    case NET_PROTO_TCP:
+        tcp_input(nd, p);
+        return;
+    case NET_PROTO_ICMP:
+        if ((p->icmp_type == ICMP_DEST_UNREACH || p->icmp_type == ICMP_TIME_EXCEEDED) &&
+            p->inner.proto == NET_PROTO_TCP) {
+            tcp_icmp_error(nd, p);
+            return;
+        }
+        pkt_free(nd->net, p);
+        return;
+    case NET_PROTO_UDP:
+        if (nd->udp_rx) {
+            nd->udp_rx(nd, p, nd->udp_rx_data);
+            return;
+        }
+        net_icmp_error(nd, p, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH);
+        net_drop(nd->net, nd, p, "udp-no-listener", "no UDP socket on port %u", p->dport);
+        return;
+    default:
+        net_drop(nd->net, nd, p, "unknown-protocol", "protocol %u", p->proto);
+    }
+}
+
+static void local_in(net_node_t *nd, net_iface_t *in, pkt_t *p)
+{
+    if (nd->nf && nf_hook(nd->nf, NF_INPUT, p, in, NULL) == NF_STOLEN) return;
+    if (net_tracing(nd->net, p->flow)) {
+        char ps[160];
+        net_tracef(nd->net, nd->name, p, "deliver locally: %s", pkt_str(p, ps, sizeof ps));
+    }
+    local_deliver(nd, p);
+}
+
+static void loopback_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    net_node_rx(a, NULL, b);
+}
+
+void net_node_rx(net_node_t *nd, net_iface_t *in, pkt_t *p)
+{
+    net_t *n = nd->net;
+    if (in) {
+        in->rx_pkts++;
+        in->rx_bytes += pkt_wire_bytes(p);
+    }
+    p->in_if = in;
+    if (n->obs.capture) n->obs.capture(n->obs.data, sim_now(n->hdr.sim), nd->name, p);
+    if (nd->nf && nf_hook(nd->nf, NF_PREROUTING, p, in, NULL) == NF_STOLEN) return;
+    if (net_node_is_local(nd, p->dst)) {
+        local_in(nd, in, p);
+        return;
+    }
+    if (!nd->forwarding) {
+        net_drop(n, nd, p, "not-forwarding", "%s does not forward (ip_forward=0)", nd->name);
+        return;
+    }
+    if (p->ttl <= 1) {
+        net_icmp_error(nd, p, ICMP_TIME_EXCEEDED, 0);
+        net_drop(n, nd, p, "ttl-exceeded", "TTL expired at %s", nd->name);
+        return;
+    }
+    const net_route_t *r = net_route_lookup(nd, p->dst);
+    if (!r) {
+        net_icmp_error(nd, p, ICMP_DEST_UNREACH, ICMP_NET_UNREACH);
+        char d[16];
+        net_drop(n, nd, p, "no-route", "%s has no route to %s", nd->name, lb_ip_str(p->dst, d));
+        return;
+    }
+    p->ttl--;
+    if (net_tracing(n, p->flow)) {
+        char d[16], g[16];
+        net_tracef(n, nd->name, p, "forward to %s via %s%s%s", lb_ip_str(p->dst, d),
+                   r->ifc->name, r->gw ? " gw " : "", r->gw ? lb_ip_str(r->gw, g) : "");
+    }
+    if (nd->nf) {
+        if (nf_hook(nd->nf, NF_FORWARD, p, in, r->ifc) == NF_STOLEN) return;
+        if (nf_hook(nd->nf, NF_POSTROUTING, p, in, r->ifc) == NF_STOLEN) return;
+    }
+    net_iface_tx(r->ifc, r->gw ? r->gw : p->dst, p);
+}
+
+void net_node_output(net_node_t *nd, pkt_t *p)
+{
+    net_t *n = nd->net;
+    p->in_if = NULL;
+    bool local = net_node_is_local(nd, p->dst);
+    const net_route_t *r = local ? NULL : net_route_lookup(nd, p->dst);
+    if (!local && !r) {
+        char d[16];
+        net_drop(n, nd, p, "no-route", "%s has no route to %s", nd->name, lb_ip_str(p->dst, d));
+        return;
+    }
+    if (!p->src) p->src = local ? p->dst : (r->ifc->addr ? r->ifc->addr : net_node_addr(nd));
+    if (nd->nf) {
+        uint32_t dst = p->dst;
+        if (nf_hook(nd->nf, NF_OUTPUT, p, NULL, r ? r->ifc : NULL) == NF_STOLEN) return;
+        if (p->dst != dst) {                /* DNAT in OUTPUT: route again */
+            local = net_node_is_local(nd, p->dst);
+            r = local ? NULL : net_route_lookup(nd, p->dst);
+            if (!local && !r) {
+                char d[16];
+                net_drop(n, nd, p, "no-route", "%s has no route to %s", nd->name,
+                         lb_ip_str(p->dst, d));
+                return;
+            }
+        }
+        if (nf_hook(nd->nf, NF_POSTROUTING, p, NULL, r ? r->ifc : NULL) == NF_STOLEN) return;
+    }
+    if (local) {                            /* loopback: back in through PREROUTING */
+        p->ct = NULL;
+        sim_schedule(n->hdr.sim, 0, loopback_cb, nd, p);
+        return;
+    }
+    net_iface_tx(r->ifc, r->gw ? r->gw : p->dst, p);
+}
+
+void net_iface_tx(net_iface_t *ifc, uint32_t nexthop, pkt_t *p)
+{
+    net_t *n = ifc->node->net;
+    p->ct = NULL;
+    p->ct_state = 0;
+    p->ct_dir = 0;
+    p->in_if = NULL;
+    ifc->tx_pkts++;
+    ifc->tx_bytes += pkt_wire_bytes(p);
+    if (ifc->link) {
+        net_link_tx(ifc->link, ifc->link_side, p);
+    } else if (ifc->fabric) {
+        net_fabric_tx(ifc->fabric, ifc, nexthop, p);
+    } else {
+        net_drop(n, ifc->node, p, "iface-down", "%s/%s is not connected", ifc->node->name,
+                 ifc->name);
+    }
+}
+
+void net_icmp_error(net_node_t *nd, const pkt_t *about, uint8_t type, uint8_t code)
+{
+    if (about->proto == NET_PROTO_ICMP) return;      /* never an error about an error */
+    net_t *n = nd->net;
+    pkt_t *p = pkt_new(n);
+    p->proto = NET_PROTO_ICMP;
+    p->icmp_type = type;
+    p->icmp_code = code;
+    p->dst = about->src;
+    p->src = net_node_src_for(nd, about->src);
+    p->flow = about->flow;
+    p->inner.src = about->src;
+    p->inner.dst = about->dst;
+    p->inner.sport = about->sport;
+    p->inner.dport = about->dport;
+    p->inner.proto = about->proto;
+    if (net_tracing(n, p->flow))
+        net_tracef(n, nd->name, p, "send ICMP type %u code %u to the sender", type, code);
+    net_node_output(nd, p);
+}

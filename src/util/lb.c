@@ -1,0 +1,140 @@
+/* lb.c -- the allocation wrapper, the error message table, string hashing and IPv4
+ * helpers declared in lb.h. */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lb.h"
+
+static const char *const messages[LB_ERR_COUNT_] = {
+    [0] = "success",
+    [-LB_EINVAL] = "invalid argument",
+    [-LB_ENOENT] = "no such object",
+    [-LB_EEXIST] = "already exists",
+    [-LB_ENOMEM] = "resource exhausted",
+    [-LB_EADDRINUSE] = "address already in use",
+    [-LB_EADDRNOTAVAIL] = "no free local port",
+    [-LB_ECONNREFUSED] = "connection refused",
+    [-LB_ETIMEDOUT] = "timed out",
+    [-LB_ECONNRESET] = "connection reset",
+    [-LB_EHOSTUNREACH] = "host unreachable",
+    [-LB_ESTATE] = "invalid state",
+    [-LB_EPARSE] = "parse error",
+    [-LB_EIO] = "input/output error",
+    [-LB_ECLOSED] = "connection closed by peer",
+};
+
+const char *lb_strerror(int rc)
+{
+    if (rc > 0 || -rc >= LB_ERR_COUNT_ || !messages[-rc])
+        return "unknown error";
+    return messages[-rc];
+}
+
+static void oom(size_t n)
+{
+    fprintf(stderr, "lbchain: out of memory allocating %zu bytes\n", n);
+    abort();
+}
+
+void *lb_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) oom(n);
+    return p;
+}
+
+void *lb_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) oom(n * size);
+    return p;
+}
+
+void *lb_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) oom(n);
+    return q;
+}
+
+char *lb_strdup(const char *s)
+{
+    return lb_strndup(s, strlen(s));
+}
+
+char *lb_strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *d = lb_malloc(len + 1);
+    memcpy(d, s, len);
+    d[len] = '\0';
+    return d;
+}
+
+char *lb_sprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0) oom(strlen(fmt));
+    return s;
+}
+
+void lb_free(void *p)
+{
+    free(p);
+}
+
+uint64_t lb_hash_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;           /* FNV-1a 64 */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+int lb_ip_parse(const char *s, uint32_t *addr)
+{
+    unsigned a[4];
+    int n = 0;
+    char tail;
+    if (sscanf(s, "%3u.%3u.%3u.%3u%n%c", &a[0], &a[1], &a[2], &a[3], &n, &tail) != 4 ||
+        s[n] != '\0')
+        return LB_EPARSE;
+    for (int i = 0; i < 4; i++)
+        if (a[i] > 255) return LB_EPARSE;
+    *addr = (a[0] << 24) | (a[1] << 16) | (a[2] << 8) | a[3];
+    return 0;
+}
+
+int lb_cidr_parse(const char *s, uint32_t *addr, int *plen)
+{
+    const char *slash = strchr(s, '/');
+    char ip[32];
+    if (!slash) {
+        *plen = 32;
+        return lb_ip_parse(s, addr);
+    }
+    size_t n = (size_t)(slash - s);
+    if (n >= sizeof ip) return LB_EPARSE;
+    memcpy(ip, s, n);
+    ip[n] = '\0';
+    char *end;
+    long len = strtol(slash + 1, &end, 10);
+    if (end == slash + 1 || *end || len < 0 || len > 32) return LB_EPARSE;
+    if (lb_ip_parse(ip, addr)) return LB_EPARSE;
+    *plen = (int)len;
+    return 0;
+}
+
+const char *lb_ip_str(uint32_t a, char buf[16])
+{
+    snprintf(buf, 16, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+    return buf;
+}
