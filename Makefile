@@ -1,75 +1,80 @@
-# lbchain -- build, test, bench, run. Dependencies are checked (and installed when
-# missing) by scripts/install-deps.sh before the first build.
+# lbchain -- build, test, bench, run. The first build runs scripts/install-deps.sh, which
+# installs any missing Debian packages (idempotent).
+#   make run      build ./sim and run the main scenario
+#   make test     unit suites, then every scenario's expectations (./sim --check)
+#   make asan     the unit suites under AddressSanitizer + UBSan (build tree build-asan/)
+#   make bench    engine hold model and the bench-chain scenario
 CC      ?= cc
 PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap
 OPT     ?= -O2
-CFLAGS  += -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Iinclude -Isrc -D_GNU_SOURCE
+B       ?= build
+CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Iinclude -Isrc -Itests -D_GNU_SOURCE
 DEPS_OK := build/.deps-ok
 
 SRCS    := $(wildcard src/*/*.c models/*.c)
-OBJS    := $(patsubst %.c,build/%.o,$(SRCS))
+LIBOBJS := $(patsubst %.c,$(B)/%.o,$(SRCS))
 TESTS   := $(wildcard tests/test_*.c)
-TOBJS   := $(patsubst %.c,build/%.o,$(TESTS)) build/tests/runner.o build/tests/util.o
 SUITES  := $(patsubst tests/test_%.c,%,$(TESTS))
+TOBJS   := $(patsubst %.c,$(B)/%.o,$(TESTS) tests/util.c) $(B)/tests/runner.o
 
-.PHONY: all run test asan bench clean deps check-scenarios
+.PHONY: all run test asan bench clean check-scenarios
 all: sim
 
 $(DEPS_OK): scripts/install-deps.sh
 	@bash scripts/install-deps.sh
 	@mkdir -p build && touch $@
 
-# pkg-config is only asked once the dependencies are there.
+# pkg-config is only asked once the dependencies are there (recursive expansion).
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
 
-build/%.o: %.c $(DEPS_OK)
+$(B)/%.o: %.c | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
 
-build/libsim.a: $(filter-out build/src/main.o,$(OBJS))
+$(B)/libsim.a: $(LIBOBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
 sim: build/src/main.o build/libsim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# The test runner lists every suite found in tests/test_*.c (each defines suite_<name>).
-build/tests/runner.c: $(TESTS) tests/runner.c.in
-	@mkdir -p build/tests
+# The test runner lists every suite in tests/test_*.c (each defines suite_<name>).
+$(B)/tests/runner.c: $(TESTS) tests/runner.c.in
+	@mkdir -p $(B)/tests
 	@{ for s in $(SUITES); do echo "Suite *suite_$$s(void);"; done; \
 	   echo "#define SUITES \\"; for s in $(SUITES); do echo "  X($$s) \\"; done; echo; \
 	   cat tests/runner.c.in; } > $@
-build/tests/runner.o: build/tests/runner.c $(DEPS_OK)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests -c $< -o $@
+$(B)/tests/runner.o: $(B)/tests/runner.c | $(DEPS_OK)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
-build/test_runner: $(TOBJS) build/libsim.a
+$(B)/test_runner: $(TOBJS) $(B)/libsim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
+build/bench_engine: bench/bench_engine.c build/libsim.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DNDEBUG -o $@ $^ $(PKG_LIBS)
 
 run: sim
 	./sim scenarios/core-nat.yaml
 
-# Unit suites, then every scenario's expectations (regression tests).
 test: sim build/test_runner
 	./build/test_runner
-	$(MAKE) --no-print-directory check-scenarios
+	@$(MAKE) --no-print-directory check-scenarios
 
+# Every scenario's expectations, as regression tests.
 check-scenarios: sim
-	./sim --quiet --check --out build/check-results scenarios/*.yaml
+	./sim --check scenarios/*.yaml
 
 asan:
-	$(MAKE) --no-print-directory BUILDDIR=asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	  LDFLAGS="-fsanitize=address,undefined" clean-objs build/test_runner
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ./build/test_runner
-	$(MAKE) --no-print-directory clean-objs
+	@$(MAKE) --no-print-directory B=build-asan \
+	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	  build-asan/test_runner
+	ASAN_OPTIONS=detect_leaks=1 ./build-asan/test_runner
 
-bench: sim
+bench: sim build/bench_engine
 	@bash scripts/bench.sh
 
-clean-objs:
-	rm -rf build/src build/models build/tests build/libsim.a build/test_runner sim
-
 clean:
-	rm -rf build sim
+	rm -rf build build-asan sim
 
--include $(OBJS:.o=.d) $(TOBJS:.o=.d)
+-include $(LIBOBJS:.o=.d) $(TOBJS:.o=.d)

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config
       libgsl-dev libsqlite3-dev libcjson-dev libyaml-dev libpcap-dev check
-      gnuplot-nox sqlite3)
+      gnuplot-nox sqlite3 time)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,6 +1,5 @@
 /* lb.c -- the allocation wrapper, the error message table, string hashing and IPv4
  * helpers declared in lb.h. */
-#define _GNU_SOURCE
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,38 @@
+/* report.h -- results of a run as files: summary.json (cJSON) now; SQLite, pcap, plots and
+ * the HTML report hang off the same per-variant results later. Every writer writes to a
+ * temporary file and renames it into place, so an interrupted run never leaves a partial
+ * file behind. */
+#ifndef REPORT_H
+#define REPORT_H
+
+#include <stdio.h>
+#include "scenario.h"
+
+/* Key numbers of one finished variant, gathered from its run before it is freed. */
+typedef struct rep_variant {
+    char *name;
+    uint64_t seed;
+    uint64_t events;
+    uint64_t requests;
+    uint64_t by_class[M_CLASS_COUNT];
+    double latency_p50, latency_p90, latency_p99, latency_mean;   /* seconds; NAN if none */
+    size_t n_verdicts;
+    scn_verdict_t *verdicts;          /* owned */
+    void *json;                       /* cJSON object for summary.json (owned) */
+} rep_variant_t;
+
+/* Fills v from a finished run and its verdicts (takes ownership of verdicts). */
+void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
+                         scn_verdict_t *verdicts, size_t n_verdicts);
+void rep_variant_free(rep_variant_t *v);
+
+/* Writes DIR/summary.json for a scenario's variants. 0 or LB_EIO (message on stderr). */
+int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n);
+/* Prints the variants-by-outcome table. */
+void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
+/* Prints one line per expectation; returns the number that failed. */
+size_t rep_print_verdicts(FILE *out, const rep_variant_t *v, size_t n);
+/* mkdir -p. 0 or LB_EIO. */
+int rep_mkdirs(const char *path);
+
+#endif

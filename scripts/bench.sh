@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# make bench: the engine's hold model, then scenarios/bench-chain.yaml per variant at
+# growing request counts, reporting wall time, events per wall-second, requests per
+# wall-second, wall time per request and peak memory. BENCH_LONG=1 adds the 10-million-
+# request runs (several minutes).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== engine: hold model, 100,000 pending events, exponential increments"
+./build/bench_engine 100000 20000000
+
+# simulated seconds per ~10k requests, measured from the default 2 s run of each variant
+declare -A per10k
+scale() {   # variant -> simulated seconds for 10,000 requests
+  local v=$1 out
+  out=$(mktemp -d)
+  ./sim --quiet --variant "$v" --out "$out" scenarios/bench-chain.yaml >/dev/null || true
+  local req
+  req=$(sed -n 's/^[[:space:]]*"requests":[[:space:]]*\([0-9]*\).*/\1/p' "$out"/bench-chain/summary.json | head -1)
+  rm -rf "$out"
+  awk -v r="$req" 'BEGIN { printf "%.6f", 2.0 * 10000 / r }'
+}
+
+counts="10000 100000 1000000"
+[ "${BENCH_LONG:-0}" = 1 ] && counts="$counts 10000000"
+
+echo
+echo "== bench-chain: 10 clients -> r1 -> r2 -> 4 servers, 10 Gbps, 50 us, closed loop"
+printf "%-12s %10s %10s %9s %12s %12s %12s %9s\n" variant requests sim-s wall-s \
+  events/s req/wall-s us/request rss-MB
+for v in keepalive per-request; do
+  s10k=$(scale "$v")
+  for n in $counts; do
+    d=$(awk -v s="$s10k" -v n="$n" 'BEGIN { printf "%.3f", s * n / 10000 }')
+    out=$(mktemp -d)
+    start=$(date +%s.%N)
+    /usr/bin/time -f "%M" -o "$out/rss" ./sim --quiet --variant "$v" --set "duration=${d}s" \
+      --out "$out" scenarios/bench-chain.yaml >/dev/null || true
+    end=$(date +%s.%N)
+    sum="$out/bench-chain/summary.json"
+    ev=$(sed -n 's/^[[:space:]]*"events":[[:space:]]*\([0-9]*\).*/\1/p' "$sum" | head -1)
+    req=$(sed -n 's/^[[:space:]]*"requests":[[:space:]]*\([0-9]*\).*/\1/p' "$sum" | head -1)
+    rss=$(tail -1 "$out/rss")
+    awk -v v="$v" -v req="$req" -v d="$d" -v s="$start" -v e="$end" -v ev="$ev" -v rss="$rss" \
+      'BEGIN { w = e - s; printf "%-12s %10d %10s %9.2f %12.0f %12.0f %12.2f %9.1f\n",
+               v, req, d, w, ev / w, req / w, w * 1e6 / req, rss / 1024 }'
+    rm -rf "$out"
+  done
+done

@@ -1,0 +1,308 @@
+/* main.c -- the command line: load scenarios, validate every selected variant before
+ * anything is written, run them, print the variants-by-outcome table and the verdicts,
+ * write results/<scenario>/<run>/summary.json. Exit codes: 0 ok, 1 an expectation failed,
+ * 2 bad input (file:line:col on stderr), 3 internal error. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "netfilter.h"
+#include "report.h"
+#include "scenario.h"
+
+#define SIM_VERSION "0.1.0"
+enum { EXIT_OK = 0, EXIT_EXPECT = 1, EXIT_INPUT = 2, EXIT_INTERNAL = 3 };
+
+typedef LB_VEC(size_t) idxvec_t;
+
+typedef struct opts {
+    bool has_seed, quiet, check, list_types;
+    uint64_t seed;
+    LB_VEC(const char *) variants;
+    LB_VEC(const char *) sets;
+    const char *out;
+    uint64_t trace_flow;
+    const char *dump_node;
+} opts_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: sim [options] SCENARIO.yaml...\n"
+"\n"
+"Simulates a scenario packet by packet, once per variant, prints each variant's\n"
+"outcomes and each expectation's verdict, and writes results/<scenario>/<run>/.\n"
+"\n"
+"options:\n"
+"  -s, --seed N            override the scenario's seed\n"
+"  -v, --variant NAME      run only this variant (repeatable)\n"
+"  -o, --out DIR           write results into DIR instead of results/<scenario>/<run>\n"
+"      --set KEY=VALUE     override a scenario key, e.g. traffic.browse.rate=100/s\n"
+"  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
+"                          writes results only with --out\n"
+"  -q, --quiet             no table, no progress line\n"
+"      --trace-flow ID     print every hop's decision for flow ID (route, netfilter\n"
+"                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
+"      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
+"                          the scenario is built, then exit\n"
+"      --list-types        list element types and their parameters\n"
+"  -h, --help              this help\n"
+"  -V, --version           version\n"
+"\n"
+"exit status: 0 ok, 1 an expectation failed, 2 bad input, 3 internal error\n");
+}
+
+static int parse_args(int argc, char **argv, opts_t *o)
+{
+    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST };
+    static const struct option lo[] = {
+        {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
+        {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
+        {"quiet", no_argument, 0, 'q'},      {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},    {"trace-flow", required_argument, 0, O_TRACE},
+        {"dump-iptables", required_argument, 0, O_DUMP},
+        {"set", required_argument, 0, O_SET}, {"list-types", no_argument, 0, O_LIST},
+        {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 's':
+            o->seed = strtoull(optarg, &end, 10);
+            if (!*optarg || *end) {
+                fprintf(stderr, "sim: --seed expects a non-negative integer, got '%s'\n", optarg);
+                return EXIT_INPUT;
+            }
+            o->has_seed = true;
+            break;
+        case 'v': lb_vec_push(&o->variants, optarg); break;
+        case 'o': o->out = optarg; break;
+        case 'c': o->check = true; break;
+        case 'q': o->quiet = true; break;
+        case 'h': usage(stdout); exit(EXIT_OK);
+        case 'V': printf("sim (lbchain) " SIM_VERSION "\n"); exit(EXIT_OK);
+        case O_TRACE:
+            o->trace_flow = strtoull(optarg, &end, 10);
+            if (!*optarg || *end || !o->trace_flow) {
+                fprintf(stderr, "sim: --trace-flow expects a flow id >= 1, got '%s'\n", optarg);
+                return EXIT_INPUT;
+            }
+            break;
+        case O_DUMP: o->dump_node = optarg; break;
+        case O_SET:
+            if (!strchr(optarg, '=')) {
+                fprintf(stderr, "sim: --set expects KEY=VALUE, got '%s'\n", optarg);
+                return EXIT_INPUT;
+            }
+            lb_vec_push(&o->sets, optarg);
+            break;
+        case O_LIST: o->list_types = true; break;
+        default: usage(stderr); return EXIT_INPUT;
+        }
+    }
+    return EXIT_OK;
+}
+
+static void list_types(void)
+{
+    static const char *const kinds[] = {
+        [P_STR] = "string", [P_INT] = "integer", [P_FLOAT] = "number", [P_BOOL] = "bool",
+        [P_DURATION] = "duration", [P_SIZE] = "size", [P_BANDWIDTH] = "bandwidth",
+        [P_RATE] = "rate", [P_RATIO] = "ratio", [P_DIST] = "distribution",
+        [P_ADDR] = "address", [P_CIDR] = "cidr", [P_ENUM] = "enum", [P_STRLIST] = "list",
+        [P_OBJLIST] = "list of objects", [P_OBJ] = "object", [P_ANY] = "any"};
+    static const char *const sections[] = {"nodes", "apps", "traffic", "cloud"};
+    for (size_t i = 0; i < elem_type_count(); i++) {
+        const elem_type_t *t = elem_type_at(i);
+        printf("%s  (in %s:)  %s\n", t->name, sections[t->section], t->doc ? t->doc : "");
+        for (const elem_param_t *p = t->params; p && p->name; p++)
+            printf("    %-20s %-12s %-10s %s\n", p->name, kinds[p->kind],
+                   p->def ? p->def : "required", p->doc ? p->doc : "");
+    }
+}
+
+/* ---- progress on a terminal ---- */
+typedef struct progress { const char *label; struct timespec t0; bool shown; } progress_t;
+
+static void progress_cb(double frac, void *data)
+{
+    progress_t *p = data;
+    fprintf(stderr, "\r  %-40s %5.1f%%", p->label, 100.0 * frac);
+    p->shown = true;
+}
+
+static void trace_print_header(uint64_t flow)
+{
+    printf("trace of flow %" PRIu64 ":\n", flow);
+}
+
+/* Builds every selected variant once, so that bad input is reported before anything is
+ * written. Fills idx with the variant indices to run. */
+static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
+{
+    scn_diag_t d;
+    for (size_t i = 0; i < o->sets.n; i++)
+        if (scn_override(s, o->sets.v[i], &d)) {
+            scn_diag_print(&d, stderr);
+            return EXIT_INPUT;
+        }
+    if (o->variants.n) {
+        for (size_t i = 0; i < o->variants.n; i++) {
+            int v = scn_variant_find(s, o->variants.v[i]);
+            if (v < 0) {
+                fprintf(stderr, "%s: error: no variant '%s'; variants are:", scn_file(s),
+                        o->variants.v[i]);
+                for (size_t k = 0; k < scn_variant_count(s); k++)
+                    fprintf(stderr, " %s", scn_variant_name(s, k));
+                fprintf(stderr, "\n");
+                return EXIT_INPUT;
+            }
+            lb_vec_push(idx, (size_t)v);
+        }
+    } else {
+        for (size_t i = 0; i < scn_variant_count(s); i++) lb_vec_push(idx, i);
+    }
+    for (size_t i = 0; i < idx->n; i++) {
+        scn_run_t *r;
+        uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+        if (scn_run_new(s, idx->v[i], seed, &r, &d)) {
+            scn_diag_print(&d, stderr);
+            return EXIT_INPUT;
+        }
+        scn_run_free(r);
+    }
+    return EXIT_OK;
+}
+
+static int dump_iptables(scn_t *s, const opts_t *o, size_t v)
+{
+    scn_run_t *r;
+    scn_diag_t d;
+    if (scn_run_new(s, v, o->has_seed ? o->seed : scn_seed(s), &r, &d)) {
+        scn_diag_print(&d, stderr);
+        return EXIT_INPUT;
+    }
+    sim_run(scn_run_sim(r), 0);                 /* let t=0 set-up (rule syncs) happen */
+    net_node_t *n = scn_run_node(r, o->dump_node);
+    if (!n) {
+        fprintf(stderr, "%s: error: no node '%s' in variant '%s'\n", scn_file(s), o->dump_node,
+                scn_variant_name(s, v));
+        scn_run_free(r);
+        return EXIT_INPUT;
+    }
+    printf("# node %s, variant %s\n", n->name, scn_variant_name(s, v));
+    nf_save(nf_get(n), stdout, false);
+    scn_run_free(r);
+    return EXIT_OK;
+}
+
+static void default_out(char *buf, size_t n, const scn_t *s)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    snprintf(buf, n, "results/%s/%s-%d", scn_name(s), stamp, (int)getpid());
+}
+
+static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx,
+                        size_t *failed)
+{
+    bool tty = isatty(STDERR_FILENO) && !o->quiet && !o->check;
+    rep_variant_t *res = lb_calloc(nidx, sizeof *res);
+    int rc = EXIT_OK;
+    for (size_t i = 0; i < nidx; i++) {
+        scn_run_t *r;
+        scn_diag_t d;
+        uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+        const char *vname = scn_variant_name(s, idx[i]);
+        if (scn_run_new(s, idx[i], seed, &r, &d)) {     /* validated before: internal */
+            scn_diag_print(&d, stderr);
+            rc = EXIT_INTERNAL;
+            nidx = i;
+            break;
+        }
+        if (o->trace_flow) {
+            trace_print_header(o->trace_flow);
+            scn_run_set_trace(r, o->trace_flow, stdout);
+        }
+        char label[128];
+        snprintf(label, sizeof label, "%s/%s", scn_name(s), vname);
+        progress_t pg = {label, {0, 0}, false};
+        scn_run_execute(r, tty ? progress_cb : NULL, &pg);
+        if (pg.shown) fprintf(stderr, "\r%*s\r", 50, "");
+        scn_verdict_t *vd = NULL;
+        size_t nv = scn_run_check(r, &vd);
+        rep_variant_collect(&res[i], r, vname, seed, vd, nv);
+        scn_run_free(r);
+    }
+    if (!o->quiet && !o->check) rep_print_table(stdout, s, res, nidx);
+    if (!o->quiet) {
+        if (!o->check) printf("\n");
+        *failed += rep_print_verdicts(stdout, res, nidx);
+    } else {
+        for (size_t i = 0; i < nidx; i++)
+            for (size_t k = 0; k < res[i].n_verdicts; k++) *failed += !res[i].verdicts[k].pass;
+    }
+    if (rc == EXIT_OK && (!o->check || o->out)) {
+        char dir[4096];
+        if (o->out) snprintf(dir, sizeof dir, "%s/%s", o->out, scn_name(s));
+        else default_out(dir, sizeof dir, s);
+        if (rep_mkdirs(dir) || rep_write_summary(dir, s, res, nidx)) rc = EXIT_INTERNAL;
+        else if (!o->quiet && !o->check) printf("\nresults: %s/summary.json\n", dir);
+    }
+    for (size_t i = 0; i < nidx; i++) rep_variant_free(&res[i]);
+    lb_free(res);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    opts_t o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc) return rc;
+    elem_register_builtin();
+    if (o.list_types) {
+        list_types();
+        return EXIT_OK;
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_INPUT;
+    }
+    size_t nfiles = (size_t)(argc - optind);
+    scn_t **scns = lb_calloc(nfiles, sizeof *scns);
+    idxvec_t *idx = lb_calloc(nfiles, sizeof *idx);
+    /* Phase 1: load and validate everything; nothing is written on bad input. */
+    for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++) {
+        scn_diag_t d;
+        if (scn_load(argv[optind + f], &scns[f], &d, stderr)) {
+            scn_diag_print(&d, stderr);
+            rc = EXIT_INPUT;
+            break;
+        }
+        rc = validate(scns[f], &o, &idx[f]);
+    }
+    if (rc == EXIT_OK && o.dump_node) {
+        rc = dump_iptables(scns[0], &o, idx[0].v[0]);
+    } else if (rc == EXIT_OK) {
+        /* Phase 2: run. */
+        size_t failed = 0;
+        for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++)
+            rc = run_scenario(scns[f], &o, idx[f].v, idx[f].n, &failed);
+        if (rc == EXIT_OK && failed) rc = EXIT_EXPECT;
+    }
+    for (size_t f = 0; f < nfiles; f++) {
+        if (scns[f]) scn_free(scns[f]);
+        lb_vec_free(&idx[f]);
+    }
+    lb_free(scns);
+    lb_free(idx);
+    lb_vec_free(&o.variants);
+    lb_vec_free(&o.sets);
+    return rc;
+}

@@ -1,0 +1,195 @@
+/* summary.c -- summary.json (cJSON) and the terminal tables: variants by outcome and
+ * expectation verdicts. Contains nothing that varies between runs of the same scenario
+ * and seed (no wall time, no dates), so summaries compare byte for byte. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cJSON.h>
+#include "report.h"
+
+static double secs(sim_time_t t) { return t < 0 ? NAN : (double)t / SIM_S; }
+
+void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
+                         scn_verdict_t *verdicts, size_t n_verdicts)
+{
+    memset(v, 0, sizeof *v);
+    metrics_t *m = scn_run_metrics(r);
+    m_window_t all = {0, SIM_TIME_MAX};
+    unsigned ok = (1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX);
+    v->name = lb_strdup(name);
+    v->seed = seed;
+    v->events = sim_events_run(scn_run_sim(r));
+    v->requests = metrics_requests(m, -1, M_ALL_CLASSES, all);
+    for (int c = 0; c < M_CLASS_COUNT; c++)
+        v->by_class[c] = metrics_requests(m, -1, 1u << c, all);
+    v->latency_p50 = secs(metrics_latency_q(m, -1, ok, 0.50, all));
+    v->latency_p90 = secs(metrics_latency_q(m, -1, ok, 0.90, all));
+    v->latency_p99 = secs(metrics_latency_q(m, -1, ok, 0.99, all));
+    v->latency_mean = v->requests ? metrics_latency_mean(m, -1, ok, all) / SIM_S : NAN;
+    v->verdicts = verdicts;
+    v->n_verdicts = n_verdicts;
+
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddNumberToObject(o, "seed", (double)seed);
+    cJSON_AddNumberToObject(o, "events", (double)v->events);
+    cJSON_AddNumberToObject(o, "requests", (double)v->requests);
+    cJSON *oc = cJSON_AddObjectToObject(o, "outcomes");
+    for (int c = 0; c < M_CLASS_COUNT; c++)
+        cJSON_AddNumberToObject(oc, m_class_name(c), (double)v->by_class[c]);
+    cJSON *lat = cJSON_AddObjectToObject(o, "latency_s");
+    double lv[] = {v->latency_p50, v->latency_p90, v->latency_p99, v->latency_mean};
+    const char *ln[] = {"p50", "p90", "p99", "mean"};
+    for (int i = 0; i < 4; i++) {
+        if (isnan(lv[i])) cJSON_AddNullToObject(lat, ln[i]);
+        else cJSON_AddNumberToObject(lat, ln[i], lv[i]);
+    }
+    cJSON *srcs = cJSON_AddObjectToObject(o, "sources");
+    for (size_t i = 0; i < metrics_source_count(m); i++) {
+        cJSON *so = cJSON_AddObjectToObject(srcs, metrics_source_name(m, (int)i));
+        for (int c = 0; c < M_CLASS_COUNT; c++)
+            cJSON_AddNumberToObject(so, m_class_name(c),
+                                    (double)metrics_requests(m, (int)i, 1u << c, all));
+    }
+    cJSON *cnt = cJSON_AddObjectToObject(o, "counters");
+    const char *cn;
+    for (size_t i = 0; (cn = metrics_counter_name(m, i)); i++)
+        cJSON_AddNumberToObject(cnt, cn, (double)metrics_counter(m, cn, all));
+    cJSON *ex = cJSON_AddArrayToObject(o, "expectations");
+    for (size_t i = 0; i < n_verdicts; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "expect", verdicts[i].text);
+        cJSON_AddBoolToObject(e, "pass", verdicts[i].pass);
+        if (isnan(verdicts[i].value)) cJSON_AddNullToObject(e, "value");
+        else cJSON_AddNumberToObject(e, "value", verdicts[i].value);
+        cJSON_AddStringToObject(e, "detail", verdicts[i].detail);
+        cJSON_AddItemToArray(ex, e);
+    }
+    v->json = o;
+}
+
+void rep_variant_free(rep_variant_t *v)
+{
+    lb_free(v->name);
+    lb_free(v->verdicts);
+    if (v->json) cJSON_Delete(v->json);
+    memset(v, 0, sizeof *v);
+}
+
+int rep_mkdirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) && errno != EEXIST) return LB_EIO;
+        *p = '/';
+    }
+    if (mkdir(buf, 0777) && errno != EEXIST) return LB_EIO;
+    return 0;
+}
+
+/* Writes text to dir/name through a temporary file and rename(2). */
+static int write_atomic(const char *dir, const char *name, const char *text)
+{
+    char tmp[4096], dst[4096];
+    snprintf(dst, sizeof dst, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "sim: cannot write %s: %s\n", tmp, strerror(errno));
+        return LB_EIO;
+    }
+    int bad = fputs(text, f) < 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, dst) != 0) {
+        fprintf(stderr, "sim: cannot write %s: %s\n", dst, strerror(errno));
+        unlink(tmp);
+        return LB_EIO;
+    }
+    return 0;
+}
+
+int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "scenario", scn_name(s));
+    cJSON_AddStringToObject(root, "description", scn_description(s) ? scn_description(s) : "");
+    cJSON_AddNumberToObject(root, "duration_s", (double)scn_duration(s) / SIM_S);
+    size_t failed = 0, total = 0;
+    cJSON *arr = cJSON_AddArrayToObject(root, "variants");
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemReferenceToArray(arr, v[i].json);
+        for (size_t k = 0; k < v[i].n_verdicts; k++, total++) failed += !v[i].verdicts[k].pass;
+    }
+    cJSON_AddNumberToObject(root, "expectations", (double)total);
+    cJSON_AddNumberToObject(root, "expectations_failed", (double)failed);
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    size_t len = strlen(text);
+    char *withnl = lb_malloc(len + 2);
+    memcpy(withnl, text, len);
+    withnl[len] = '\n';
+    withnl[len + 1] = '\0';
+    cJSON_free(text);
+    int rc = write_atomic(dir, "summary.json", withnl);
+    lb_free(withnl);
+    return rc;
+}
+
+static void pct(char *buf, size_t n, uint64_t part, uint64_t whole)
+{
+    if (!whole) snprintf(buf, n, "-");
+    else snprintf(buf, n, "%.1f%%", 100.0 * (double)part / (double)whole);
+}
+
+static void ms(char *buf, size_t n, double s)
+{
+    if (isnan(s)) snprintf(buf, n, "-");
+    else if (s < 1) snprintf(buf, n, "%.2fms", s * 1e3);
+    else snprintf(buf, n, "%.2fs", s);
+}
+
+void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n)
+{
+    static const int cols[] = {M_2XX, M_3XX, M_4XX, M_5XX, M_CONNECT_TIMEOUT, M_REFUSED,
+                               M_RESET, M_RESPONSE_TIMEOUT, M_CLOSED};
+    enum { NC = sizeof cols / sizeof cols[0] };
+    int w = 7;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(v[i].name) > w) w = (int)strlen(v[i].name);
+    char d[32];
+    fprintf(out, "\n%s  (%s simulated)\n", scn_name(s), sim_time_str(scn_duration(s), d));
+    fprintf(out, "%-*s %9s", w, "variant", "requests");
+    for (int c = 0; c < NC; c++) fprintf(out, " %8s", m_class_name(cols[c]));
+    fprintf(out, " %9s %9s\n", "p50", "p99");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%-*s %9llu", w, v[i].name, (unsigned long long)v[i].requests);
+        for (int c = 0; c < NC; c++) {
+            char b[16];
+            pct(b, sizeof b, v[i].by_class[cols[c]], v[i].requests);
+            fprintf(out, " %8s", v[i].by_class[cols[c]] ? b : "-");
+        }
+        char a[16], b[16];
+        ms(a, sizeof a, v[i].latency_p50);
+        ms(b, sizeof b, v[i].latency_p99);
+        fprintf(out, " %9s %9s\n", a, b);
+    }
+}
+
+size_t rep_print_verdicts(FILE *out, const rep_variant_t *v, size_t n)
+{
+    size_t failed = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < v[i].n_verdicts; k++) {
+            const scn_verdict_t *e = &v[i].verdicts[k];
+            failed += !e->pass;
+            fprintf(out, "%s  %s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", v[i].name, e->text,
+                    e->detail);
+        }
+    return failed;
+}
