@@ -1,8 +1,9 @@
 /* link.c -- full-duplex point-to-point links. Each direction is a FIFO transmitter:
  * a packet starts when the previous one has left (busy_until), takes bytes*8/bandwidth to
  * serialise, then `latency` to propagate. The waiting queue is implicit in busy_until, so
- * a hop costs one event (the arrival) and no queue structure; tail drop when the bytes
- * waiting would exceed queue_bytes. Loss is drawn per packet from "link:<a>-<b>". */
+ * a hop costs one event (the arrival) and no queue structure. Tail drop when the backlog
+ * -- every byte not yet serialised, the packet on the wire included -- would exceed
+ * queue_bytes. Loss is drawn per packet from "link:<a>-<b>". */
 #include <assert.h>
 #include <stdio.h>
 #include "net_int.h"

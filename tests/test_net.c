@@ -1,0 +1,262 @@
+/* test_net.c -- the packet network core: longest-prefix routing, link serialisation and
+ * propagation timing, tail drop, loss, forwarding and TTL, fabrics and VIP handlers, and
+ * drop accounting with reasons. Packets are UDP so no TCP is involved. */
+#include <check.h>
+#include <string.h>
+#include "net.h"
+#include "util.h"
+
+typedef struct rxlog { int n; sim_time_t t[64]; uint32_t src[64], dst[64]; uint8_t ttl[64]; } rxlog_t;
+
+static int udp_rx(net_node_t *node, pkt_t *p, void *data)
+{
+    rxlog_t *l = data;
+    if (l->n < 64) {
+        l->t[l->n] = sim_now(net_sim(node->net));
+        l->src[l->n] = p->src;
+        l->dst[l->n] = p->dst;
+        l->ttl[l->n] = p->ttl;
+        l->n++;
+    }
+    pkt_free(node->net, p);
+    return 0;
+}
+
+static pkt_t *udp(net_t *net, uint32_t src, uint32_t dst, uint32_t len)
+{
+    pkt_t *p = pkt_new(net);
+    p->proto = NET_PROTO_UDP;
+    p->src = src;
+    p->dst = dst;
+    p->sport = 1000;
+    p->dport = 53;
+    p->len = len;
+    return p;
+}
+
+START_TEST(route_longest_prefix)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_node_t *n = net_node_add(net, "r");
+    net_iface_t *e0 = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
+    net_iface_t *e1 = net_iface_add(n, "eth1", tu_ip("10.1.0.1"), 16);
+    net_route_add(n, 0, 0, tu_ip("10.0.0.254"), e0);
+    net_route_add(n, tu_ip("10.1.5.0"), 24, tu_ip("10.0.0.9"), e0);
+    ck_assert_ptr_eq(net_route_lookup(n, tu_ip("10.1.7.7"))->ifc, e1);
+    ck_assert_ptr_eq(net_route_lookup(n, tu_ip("10.1.5.7"))->ifc, e0);
+    ck_assert_uint_eq(net_route_lookup(n, tu_ip("10.1.5.7"))->gw, tu_ip("10.0.0.9"));
+    ck_assert_uint_eq(net_route_lookup(n, tu_ip("8.8.8.8"))->gw, tu_ip("10.0.0.254"));
+    ck_assert(net_node_is_local(n, tu_ip("10.1.0.1")));
+    ck_assert(!net_node_is_local(n, tu_ip("10.1.0.2")));
+    ck_assert_uint_eq(net_node_src_for(n, tu_ip("10.1.9.9")), tu_ip("10.1.0.1"));
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* 1000 payload + 28 header bytes at 8 Mbps = 1.028 ms, plus 1 ms latency. Back-to-back
+ * packets leave one serialisation time apart. */
+START_TEST(link_timing)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, 1 * SIM_MS, 8000000, 0);
+    rxlog_t log = {0};
+    t.b->udp_rx = udp_rx;
+    t.b->udp_rx_data = &log;
+    for (int i = 0; i < 3; i++) net_node_output(t.a, udp(t.net, 0, tu_ip("10.0.0.2"), 1000));
+    sim_run(t.sim, SIM_TIME_MAX);
+    ck_assert_int_eq(log.n, 3);
+    sim_time_t ser = 1028 * SIM_US;
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(log.t[i], (i + 1) * ser + 1 * SIM_MS);
+    ck_assert_uint_eq(log.src[0], tu_ip("10.0.0.1"));   /* source filled from the route */
+    tu_pair_free(&t);
+}
+END_TEST
+
+START_TEST(link_queue_tail_drop)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, 0, 8000000, 0);
+    net_link_params_t lp = *net_link_params(t.link);
+    lp.queue_bytes = 3000;          /* backlog counts every byte not yet serialised */
+    net_link_set_params(t.link, &lp);
+    rxlog_t log = {0};
+    t.b->udp_rx = udp_rx;
+    t.b->udp_rx_data = &log;
+    for (int i = 0; i < 6; i++) net_node_output(t.a, udp(t.net, 0, tu_ip("10.0.0.2"), 1000));
+    sim_run(t.sim, SIM_TIME_MAX);
+    /* the first goes on the wire (1028 bytes backlog), the second joins (2056), the third
+     * would make 3084 > 3000: it and the rest are tail-dropped */
+    ck_assert_int_eq(log.n, 2);
+    const char **r;
+    const uint64_t *c;
+    ck_assert_int_eq(net_drop_reasons(t.net, &r, &c), 1);
+    ck_assert_str_eq(r[0], "queue-full");
+    ck_assert_uint_eq(c[0], 4);
+    tu_pair_free(&t);
+}
+END_TEST
+
+START_TEST(link_loss_rate_and_determinism)
+{
+    int got[2];
+    for (int k = 0; k < 2; k++) {
+        tu_pair_t t;
+        tu_pair_new(&t, 99, 10 * SIM_US, 0, 0.1);
+        rxlog_t log = {0};
+        t.b->udp_rx = udp_rx;
+        t.b->udp_rx_data = &log;
+        for (int i = 0; i < 10000; i++) {
+            net_node_output(t.a, udp(t.net, 0, tu_ip("10.0.0.2"), 10));
+            if (i % 50 == 0) log.n = 0;         /* keep the small log from filling */
+        }
+        sim_run(t.sim, SIM_TIME_MAX);
+        got[k] = (int)net_drops_total(t.net);
+        tu_pair_free(&t);
+    }
+    ck_assert_int_eq(got[0], got[1]);
+    ck_assert_int_ge(got[0], 900);
+    ck_assert_int_le(got[0], 1100);
+}
+END_TEST
+
+/* a - r - b: r forwards and decrements TTL; with forwarding off the packet is dropped with
+ * reason "not-forwarding"; a packet to an unknown net is dropped "no-route". */
+static void chain3(sim_t **sim, net_t **net, net_node_t **a, net_node_t **r, net_node_t **b)
+{
+    *sim = sim_new(1);
+    *net = net_new(*sim);
+    *a = net_node_add(*net, "a");
+    *r = net_node_add(*net, "r");
+    *b = net_node_add(*net, "b");
+    net_link_params_t lp = {.latency = 100 * SIM_US};
+    net_iface_t *a0 = net_iface_add(*a, "eth0", tu_ip("10.0.1.2"), 24);
+    net_iface_t *r0 = net_iface_add(*r, "eth0", tu_ip("10.0.1.1"), 24);
+    net_iface_t *r1 = net_iface_add(*r, "eth1", tu_ip("10.0.2.1"), 24);
+    net_iface_t *b0 = net_iface_add(*b, "eth0", tu_ip("10.0.2.2"), 24);
+    net_link_new(*net, a0, r0, &lp);
+    net_link_new(*net, r1, b0, &lp);
+    net_route_add(*a, 0, 0, tu_ip("10.0.1.1"), a0);
+    net_route_add(*b, 0, 0, tu_ip("10.0.2.1"), b0);
+}
+
+START_TEST(forwarding_ttl_and_drops)
+{
+    sim_t *sim;
+    net_t *net;
+    net_node_t *a, *r, *b;
+    chain3(&sim, &net, &a, &r, &b);
+    rxlog_t log = {0};
+    b->udp_rx = udp_rx;
+    b->udp_rx_data = &log;
+    net_node_output(a, udp(net, 0, tu_ip("10.0.2.2"), 10));
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(log.n, 0);                     /* r is not a router yet */
+    r->forwarding = true;
+    sim_time_t t0 = sim_now(sim);
+    net_node_output(a, udp(net, 0, tu_ip("10.0.2.2"), 10));
+    net_node_output(a, udp(net, 0, tu_ip("192.168.1.1"), 10));
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_int_eq(log.ttl[0], 63);
+    ck_assert_int_eq(log.t[0] - t0, 200 * SIM_US); /* two links of 100 us, no bandwidth */
+    const char **rs;
+    const uint64_t *cs;
+    size_t n = net_drop_reasons(net, &rs, &cs);
+    ck_assert_int_eq(n, 2);
+    ck_assert_str_eq(rs[0], "not-forwarding");
+    ck_assert_str_eq(rs[1], "no-route");
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* Fabric: delivery by address after the fabric latency; a VIP handler receives packets for
+ * its address and forwards them to a backend keeping the destination (floating IP). */
+typedef struct vipctx { int n; net_iface_t *backend; } vipctx_t;
+static void vip_handler(net_fabric_t *fab, pkt_t *p, void *data)
+{
+    vipctx_t *v = data;
+    v->n++;
+    net_fabric_send_to(fab, v->backend, p);
+}
+
+START_TEST(fabric_delivery_and_vip)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_fabric_params_t fp = {.latency = 500 * SIM_US};
+    net_fabric_t *vnet = net_fabric_new(net, "vnet", &fp);
+    net_node_t *c = net_node_add(net, "c"), *s = net_node_add(net, "s");
+    net_iface_t *ci = net_iface_add(c, "eth0", tu_ip("10.224.0.4"), 16);
+    net_iface_t *si = net_iface_add(s, "eth0", tu_ip("10.224.0.5"), 16);
+    ck_assert_int_eq(net_fabric_attach(vnet, ci), 0);
+    ck_assert_int_eq(net_fabric_attach(vnet, si), 0);
+    net_node_addr_add(s, tu_ip("10.224.0.100"));    /* floating IP: backend owns the VIP */
+    vipctx_t v = {0, si};
+    ck_assert_int_eq(net_fabric_vip(vnet, tu_ip("10.224.0.100"), vip_handler, &v), 0);
+    rxlog_t log = {0};
+    s->udp_rx = udp_rx;
+    s->udp_rx_data = &log;
+    net_node_output(c, udp(net, 0, tu_ip("10.224.0.5"), 10));
+    net_node_output(c, udp(net, 0, tu_ip("10.224.0.100"), 10));
+    net_node_output(c, udp(net, 0, tu_ip("10.224.9.9"), 10));
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.t[0], 500 * SIM_US);
+    ck_assert_int_eq(log.t[1], 1000 * SIM_US);       /* two fabric hops via the LB */
+    ck_assert_uint_eq(log.dst[1], tu_ip("10.224.0.100"));
+    ck_assert_int_eq(v.n, 1);
+    const char **rs;
+    const uint64_t *cs;
+    ck_assert_int_eq(net_drop_reasons(net, &rs, &cs), 1);
+    ck_assert_str_eq(rs[0], "fabric-no-destination");
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+START_TEST(packet_pool_reuse_and_str)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    pkt_t *p = pkt_new(net);
+    p->proto = NET_PROTO_TCP;
+    p->src = tu_ip("10.0.0.1");
+    p->dst = tu_ip("10.0.0.2");
+    p->sport = 40000;
+    p->dport = 80;
+    p->tcp_flags = TCP_SYN;
+    p->msg = net_msg_raw(100);
+    char buf[160];
+    ck_assert_str_eq(pkt_str(p, buf, sizeof buf),
+                     "10.0.0.1:40000 > 10.0.0.2:80 TCP [S] seq=0 ack=0 len=0");
+    ck_assert_uint_eq(pkt_wire_bytes(p), 60);
+    pkt_t *q = pkt_clone(net, p);
+    ck_assert_int_eq(p->msg->refs, 2);
+    ck_assert_uint_ne(q->id, p->id);
+    pkt_free(net, p);
+    ck_assert_int_eq(q->msg->refs, 1);
+    pkt_free(net, q);
+    ck_assert_uint_eq(net_flow_new(net), 1);
+    ck_assert_uint_eq(net_flow_new(net), 2);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+Suite *suite_net(void)
+{
+    Suite *s = suite_create("net");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, route_longest_prefix);
+    tcase_add_test(tc, link_timing);
+    tcase_add_test(tc, link_queue_tail_drop);
+    tcase_add_test(tc, link_loss_rate_and_determinism);
+    tcase_add_test(tc, forwarding_ttl_and_drops);
+    tcase_add_test(tc, fabric_delivery_and_vip);
+    tcase_add_test(tc, packet_pool_reuse_and_str);
+    suite_add_tcase(s, tc);
+    return s;
+}
