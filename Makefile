@@ -42,7 +42,7 @@ sim: build/src/main.o build/libsim.a
 # The test runner lists every suite in tests/test_*.c (each defines suite_<name>).
 $(B)/tests/runner.c: $(TESTS) tests/runner.c.in
 	@mkdir -p $(B)/tests
-	@{ for s in $(SUITES); do echo "Suite *suite_$$s(void);"; done; \
+	@{ echo "#include <check.h>"; for s in $(SUITES); do echo "Suite *suite_$$s(void);"; done; \
 	   echo "#define SUITES \\"; for s in $(SUITES); do echo "  X($$s) \\"; done; echo; \
 	   cat tests/runner.c.in; } > $@
 $(B)/tests/runner.o: $(B)/tests/runner.c | $(DEPS_OK)

@@ -10,7 +10,15 @@
  *
  * Lifetime: connections belong to the stack. After tcp_close() or tcp_abort() the app
  * gets no more callbacks and must not touch the connection. After an `error` callback
- * the connection is freed when the callback returns. */
+ * the connection is freed when the callback returns.
+ *
+ * Modelled as Linux does it (src/net/tcp*.c cite the kernel functions): ISNs from a keyed
+ * tuple hash plus a 64 ns clock (secure_tcp_seq), ephemeral ports as
+ * __inet_hash_connect, RFC 5961 challenge ACKs, TIME_WAIT reopening by a higher SYN,
+ * time-based tcp_retries2 give-up, RST for data reaching a closed socket. Not modelled:
+ * SACK, timestamps' PAWS (their 12 option bytes are counted: a full segment carries
+ * mss - 12 bytes), CUBIC (Reno/NewReno instead), quick-ACK mode, Nagle (apps here set
+ * TCP_NODELAY), syncookies, receive-buffer autotuning and zero-window probing. */
 #ifndef TCP_H
 #define TCP_H
 
@@ -32,7 +40,8 @@ typedef struct tcp_params {
     sim_time_t fin_timeout;     /* net.ipv4.tcp_fin_timeout = 60 s (FIN_WAIT_2) */
     uint32_t mss;               /* 1460 (1500-byte MTU) */
     uint32_t init_cwnd;         /* TCP_INIT_CWND = 10 segments */
-    uint32_t rcv_wnd;           /* advertised receive window in bytes, 65535 << scale */
+    uint32_t rcv_wnd;           /* advertised window: 3 MB (tcp_rmem[2] 6 MB, adv_win_scale
+                                 * 1: autotuning taken as done); SYNs carry <= 65535 */
     uint16_t port_lo, port_hi;  /* net.ipv4.ip_local_port_range = 32768 60999 */
     int backlog;                /* net.core.somaxconn = 4096 */
 } tcp_params_t;
@@ -66,18 +75,25 @@ typedef struct tcp_connect_opts {
     sim_time_t timeout;         /* 0: only syn_retries bound it; else error ETIMEDOUT then */
 } tcp_connect_opts_t;
 /* Starts an active open to dst:dport. Returns the connection (state SYN_SENT) or NULL
- * with *rc set (LB_EADDRNOTAVAIL when no ephemeral port is free). */
+ * with *rc set: LB_EADDRNOTAVAIL when no ephemeral port is free (tuples in TIME_WAIT
+ * count as used), LB_EADDRINUSE when opts.sport's tuple is taken, LB_EHOSTUNREACH when
+ * there is no route. The SYN leaves from a zero-delay event at the current time, so no
+ * callback runs before tcp_connect() returns. */
 tcp_conn_t *tcp_connect(net_node_t *node, uint32_t dst, uint16_t dport,
                         const tcp_connect_opts_t *opts, const tcp_cbs_t *cbs, void *data,
                         int *rc);
 void tcp_conn_set_cbs(tcp_conn_t *c, const tcp_cbs_t *cbs, void *data);
-/* Queues msg (takes a reference) for sending. LB_ESTATE after close. */
+/* Queues msg (takes a reference) for sending; allowed from SYN_SENT on (sent once
+ * connected). LB_ESTATE after close or an error, LB_EINVAL for a 0-byte message. */
 int tcp_send(tcp_conn_t *c, net_msg_t *msg);
 /* Graceful close: FIN after queued data. The app lets go of c. */
 void tcp_close(tcp_conn_t *c);
 /* Abortive close: RST now. The app lets go of c. */
 void tcp_abort(tcp_conn_t *c);
-/* Idle timeout: error(LB_ETIMEDOUT) when no segment is sent or received for t (0: off). */
+/* Idle timeout: error(LB_ETIMEDOUT) when no segment is sent or received for t (0: off);
+ * the stack then closes the connection with a FIN, or with a RST if the error callback
+ * calls tcp_abort(). opts.timeout (tcp_connect) errors with LB_ETIMEDOUT and sends
+ * nothing, like an app closing a connecting socket. */
 void tcp_conn_set_idle_timeout(tcp_conn_t *c, sim_time_t t);
 
 /* Accessors. */
@@ -99,6 +115,11 @@ sim_time_t tcp_conn_srtt(const tcp_conn_t *c);
 typedef struct tcp_stats {
     uint64_t active_opens, passive_opens, conn_established, rst_sent, rst_recv;
     uint64_t retransmits, syn_retransmits, timeouts, time_wait_now, conns_now;
+    /* segments in and out; data-carrying segments out; pure ACKs out (of which sent by
+     * the delayed-ACK timer); fast retransmits; RTO expiries on data; SYNs dropped for a
+     * full listen queue; SYNs that reopened a TIME_WAIT tuple */
+    uint64_t segs_in, segs_out, data_segs_out, acks_out, delayed_acks;
+    uint64_t fast_retransmits, rto_expiries, listen_drops, time_wait_reused;
 } tcp_stats_t;
 void tcp_stack_stats(net_node_t *node, tcp_stats_t *out);
 
