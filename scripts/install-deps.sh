@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config
       libgsl-dev libsqlite3-dev libcjson-dev libyaml-dev libpcap-dev check
-      gnuplot-nox sqlite3 time)
+      gnuplot-nox sqlite3 time libssl-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do
