@@ -1,10 +1,13 @@
 /* dist.h -- random distributions for service times, think times and inter-arrival gaps,
  * sampled through GSL from a named stream. Text forms (the scenario loader parses them):
  *   "5ms" (constant), "exp(5ms)" (exponential with that mean), "uniform(1ms,9ms)",
- *   "normal(5ms,1ms)" (truncated at 0), "lognormal(5ms,2ms)" (mean, stddev). */
+ *   "normal(5ms,1ms)" (truncated at 0 by redrawing), "lognormal(5ms,2ms)" (mean, stddev).
+ * Decimal numbers are allowed everywhere ("1.5s"); units are listed in
+ * docs/SCENARIO-FORMAT.md. */
 #ifndef DIST_H
 #define DIST_H
 
+#include <stddef.h>
 #include <gsl/gsl_rng.h>
 #include "engine.h"
 
@@ -30,5 +33,8 @@ int unit_size(const char *s, uint64_t *out);
 int unit_bandwidth(const char *s, uint64_t *out);
 int unit_rate(const char *s, double *out);
 int unit_ratio(const char *s, double *out);
+/* Formats a duration in the largest unit that divides it exactly ("90s", "250ms",
+ * "1500us", "7ns"); returns buf. unit_duration() reads it back to the same value. */
+const char *unit_duration_str(sim_time_t t, char *buf, size_t n);
 
 #endif

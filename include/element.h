@@ -32,7 +32,9 @@ typedef enum {
 typedef struct elem_param {
     const char *name;
     elem_kind_t kind;
-    const char *def;                /* default as text, parsed like YAML input; NULL: required */
+    const char *def;                /* default as text, parsed like YAML input; NULL: required;
+                                     * "": optional without a value (zero, set = false; P_STR
+                                     * gets "", P_OBJ gets its fields' defaults) */
     const char *doc;                /* one line for --help-types and the README */
     const struct elem_param *sub;   /* P_OBJ/P_OBJLIST: fields, terminated by {NULL} */
     const char *const *choices;     /* P_ENUM: NULL-terminated */
@@ -74,8 +76,14 @@ const char *elem_str(const elem_cfg_t *c, const char *name);
 int64_t elem_int(const elem_cfg_t *c, const char *name);
 double elem_float(const elem_cfg_t *c, const char *name);
 bool elem_bool(const elem_cfg_t *c, const char *name);
-/* A configuration with every default applied (for tests and for models' own use). */
+/* A configuration with every default applied (for tests and for models' own use).
+ * Required parameters (def NULL) are left zero with set = false. NULL with err when a
+ * default text does not parse (a bug in the table). Free with elem_cfg_free. */
 elem_cfg_t *elem_cfg_defaults(const elem_param_t *params, char *err, size_t errlen);
+/* Sets parameter `name` from text parsed like scenario YAML ("250ms", "[a, b]", "{x: 1}");
+ * marks it set. For tests and tools that fill a configuration by hand. P_ANY cannot be set.
+ * Returns 0, LB_ENOENT (no such parameter) or LB_EINVAL, with a message in err. */
+int elem_set(elem_cfg_t *c, const char *name, const char *text, char *err, size_t errlen);
 void elem_cfg_free(elem_cfg_t *c);
 
 /* Build context: what a build function may touch. Defined by the scenario builder. */

@@ -24,16 +24,42 @@ typedef struct scn_diag {
 /* Prints "file:line:col: error: msg" (or "file: error: msg" without a position). */
 void scn_diag_print(const scn_diag_t *d, FILE *out);
 
-/* Loads and validates a scenario file. Returns 0 and *out, or LB_EPARSE/LB_EINVAL/LB_EIO
- * with *diag filled. Warnings (unused fields) are printed to `warn` (may be NULL). */
+/* Loads and validates a scenario file (every variant in full; registers the built-in
+ * element types first). Returns 0 and *out, or LB_EPARSE/LB_EINVAL/LB_EIO with *diag
+ * filled and nothing allocated. Warnings go to `warn` (may be NULL; none are issued yet). */
 int scn_load(const char *path, scn_t **out, scn_diag_t *diag, FILE *warn);
 int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t *diag,
                     FILE *warn);
 void scn_free(scn_t *s);
 
 /* Applies a command-line override KEY=VALUE (dotted path into the tree, e.g.
- * "traffic.browse.rate=100/s") before building. Validation errors point at "<cli>". */
+ * "traffic.browse.rate=100/s") to the base and every variant (after the variant's own
+ * `set:`). VALUE is read as a YAML scalar or flow node. Errors point at
+ * "<command line>:1:COL" (COL counts in key_eq_value) and leave s unchanged.
+ * Runs made earlier keep the configuration they were built with. */
 int scn_override(scn_t *s, const char *key_eq_value, scn_diag_t *diag);
+
+/* ---- the positioned tree (P_ANY values, manifests) -----------------------------------
+ * Read-only view of YAML as loaded: every node knows its file, line and column. */
+typedef struct scn_node scn_node_t;
+typedef enum { SCN_NULL, SCN_SCALAR, SCN_MAP, SCN_SEQ } scn_node_kind_t;
+scn_node_kind_t scn_node_kind(const scn_node_t *n);
+elem_pos_t scn_node_pos(const scn_node_t *n);
+const char *scn_node_str(const scn_node_t *n);       /* scalar text; "" for null, NULL else */
+size_t scn_node_len(const scn_node_t *n);            /* map pairs / list items; 0 else */
+const char *scn_node_key(const scn_node_t *n, size_t i);         /* map key i */
+const scn_node_t *scn_node_at(const scn_node_t *n, size_t i);    /* map value / item i */
+const scn_node_t *scn_node_get(const scn_node_t *n, const char *key);   /* NULL if none */
+/* Loads every document of a YAML stream (manifests, "---" separated): 0 and *out, or
+ * LB_EIO/LB_EPARSE with *diag. Nodes and the file name in their positions belong to the
+ * set and are freed with scn_docs_free. */
+typedef struct scn_docs scn_docs_t;
+int scn_docs_load(const char *path, scn_docs_t **out, scn_diag_t *diag);
+int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out,
+                         scn_diag_t *diag);
+size_t scn_docs_count(const scn_docs_t *d);
+const scn_node_t *scn_docs_at(const scn_docs_t *d, size_t i);
+void scn_docs_free(scn_docs_t *d);
 
 const char *scn_name(const scn_t *s);
 const char *scn_description(const scn_t *s);
@@ -43,6 +69,7 @@ sim_time_t scn_duration(const scn_t *s);
 /* Variants: a scenario without a variants section has one, "default". */
 size_t scn_variant_count(const scn_t *s);
 const char *scn_variant_name(const scn_t *s, size_t i);
+const char *scn_variant_description(const scn_t *s, size_t i);    /* "" if none */
 int scn_variant_find(const scn_t *s, const char *name);   /* -1 if none */
 
 /* ---- running ---------------------------------------------------------------------------- */
@@ -53,17 +80,28 @@ void scn_run_free(scn_run_t *r);
 sim_t *scn_run_sim(scn_run_t *r);
 net_t *scn_run_net(scn_run_t *r);
 metrics_t *scn_run_metrics(scn_run_t *r);
+/* Prints every trace line of flow `flow` (0: none) to out as "  12.000123456s  r1  text". */
+void scn_run_set_trace(scn_run_t *r, uint64_t flow, FILE *out);
+/* A node of the run by name (e.g. for --dump-iptables); NULL if none. */
+net_node_t *scn_run_node(scn_run_t *r, const char *name);
+/* The variant this run was built from. */
+const char *scn_run_variant(const scn_run_t *r);
+sim_time_t scn_run_duration(const scn_run_t *r);
 /* Runs to the scenario's duration; progress(fraction, data) about every wall-second. */
 int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), void *data);
 
 /* ---- expectations --------------------------------------------------------------------
- * Form (documented in README.md):  METRIC OP NUMBER [after T] [before T]
+ * Form (docs/SCENARIO-FORMAT.md):  METRIC OP NUMBER [after T] [before T]
+ *                                  METRIC OP NUMBER between A and B
  *   METRIC: SOURCE.STAT with SOURCE a traffic name or `client` (all traffic), STAT one of
  *     requests, completed, status_2xx_ratio (also 3xx/4xx/5xx), status_NNN_ratio,
  *     failed_ratio, connect_timeout_ratio, reset_ratio, refused_ratio,
- *     response_timeout_ratio, latency_p50 / p90 / p99 / p999 / mean (seconds),
- *     or counter.NAME (e.g. drops.ct-invalid)
- *   OP: < <= > >= == !=     NUMBER: plain, or with a unit (250ms, 1%) */
+ *     response_timeout_ratio, closed_ratio, latency_p50 / p90 / p99 / p999 / mean
+ *     (seconds, over completed requests), or counter.NAME (e.g. counter.drops.ct-invalid)
+ *   OP: < <= > >= == !=     NUMBER: plain, or with a unit (250ms -> 0.25, 1% -> 0.01)
+ * Parsed and checked (sources, window within the duration) when the scenario loads.
+ * Ratios are over all requests of the source started in the window; with none the value
+ * is NAN and the expectation fails. */
 typedef struct scn_verdict {
     const char *variant;
     const char *text;           /* the expectation as written */
@@ -72,8 +110,10 @@ typedef struct scn_verdict {
     double value;               /* measured; NAN when undefined (no requests in window) */
     char detail[160];           /* "0.9932 (1986/2000 requests in [60s, 180s))" */
 } scn_verdict_t;
-/* Evaluates the variant's expectations against a finished run. Returns the number of
- * verdicts written into *out (array owned by the caller: lb_free). */
+/* Evaluates the variant's expectations against a finished run, in the order written
+ * ("*" lists and the variant's own list as they appear in `expect`). Returns the number of
+ * verdicts written into *out (array owned by the caller: lb_free); their strings belong to
+ * the run. */
 size_t scn_run_check(scn_run_t *r, scn_verdict_t **out);
 
 /* ---- building (used by element build functions) ---------------------------------------- */

@@ -1,0 +1,343 @@
+/* build.c -- turns one variant's model into a live simulation: a fresh sim, net and
+ * metrics; an observer that counts drops ("drops", "drops.<reason>") and prints traced
+ * flows; node elements, links and routes, cloud elements, apps, then traffic, each through
+ * the registry's build function and a build_ctx_t. Also running and checking a run. */
+#include <assert.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+#include "scenario_int.h"
+
+/* Metrics bucket width (DESIGN: per-second series) and how often (in events) sim_run
+ * calls the progress hook, which then looks at the wall clock. */
+#define RUN_BUCKET SIM_S
+#define RUN_PROGRESS_EVENTS 65536
+#define RUN_PROGRESS_WALL_NS 1000000000LL
+
+typedef struct named { char *name, *kind; void *obj; } named_t;
+typedef struct on_free { void (*fn)(void *); void *obj; } on_free_t;
+typedef struct drop_name { const char *reason; char *counter; } drop_name_t;
+
+struct build_ctx {
+    scn_run_t *run;
+    sim_t *sim;
+    net_t *net;
+    metrics_t *metrics;
+    const scn_model_t *model;
+    scn_diag_t *diag;
+    bool failed;
+    FILE *warn;
+    LB_VEC(named_t) objs;
+    LB_VEC(on_free_t) on_free;
+    LB_VEC(net_node_t **) results;  /* arrays handed out by build_nodes */
+};
+
+struct scn_run {
+    scn_t *scn;
+    size_t variant;
+    char *variant_name;
+    scn_model_t *model;             /* one reference held */
+    build_ctx_t ctx;
+    sim_t *sim;
+    net_t *net;
+    metrics_t *metrics;
+    LB_VEC(drop_name_t) drop_names;
+    FILE *trace_out;
+    uint64_t *status_counts;        /* per expectation (ST_STATUS_RATIO), via the record hook */
+    void (*progress)(double, void *);
+    void *progress_data;
+    int64_t last_wall;
+};
+
+/* ---- build context API ----------------------------------------------------------------------- */
+
+sim_t *build_sim(build_ctx_t *ctx) { return ctx->sim; }
+net_t *build_net(build_ctx_t *ctx) { return ctx->net; }
+metrics_t *build_metrics(build_ctx_t *ctx) { return ctx->metrics; }
+sim_time_t build_duration(build_ctx_t *ctx) { return ctx->model->duration; }
+const scn_model_t *build_model(build_ctx_t *ctx) { return ctx->model; }
+
+int build_error(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
+{
+    if (!ctx->failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        diag_vset(ctx->diag, pos, LB_EINVAL, fmt, ap);
+        va_end(ap);
+        ctx->failed = true;
+    }
+    return LB_EINVAL;
+}
+
+void build_warn(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
+{
+    if (!ctx->warn) return;
+    va_list ap;
+    va_start(ap, fmt);
+    if (pos.line > 0) fprintf(ctx->warn, "%s:%d:%d: warning: ", pos.file, pos.line, pos.col);
+    else fprintf(ctx->warn, "%s: warning: ", pos.file ? pos.file : "<scenario>");
+    vfprintf(ctx->warn, fmt, ap);
+    fputc('\n', ctx->warn);
+    va_end(ap);
+}
+
+void build_put(build_ctx_t *ctx, const char *name, const char *kind, void *obj)
+{
+    for (size_t i = 0; i < ctx->objs.n; i++)
+        if (strcmp(ctx->objs.v[i].name, name) == 0 && strcmp(ctx->objs.v[i].kind, kind) == 0) {
+            ctx->objs.v[i].obj = obj;
+            return;
+        }
+    named_t n = { lb_strdup(name), lb_strdup(kind), obj };
+    lb_vec_push(&ctx->objs, n);
+}
+
+void *build_get(build_ctx_t *ctx, const char *name, const char *kind)
+{
+    for (size_t i = 0; i < ctx->objs.n; i++)
+        if (strcmp(ctx->objs.v[i].name, name) == 0 && strcmp(ctx->objs.v[i].kind, kind) == 0)
+            return ctx->objs.v[i].obj;
+    return NULL;
+}
+
+size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out)
+{
+    LB_VEC(net_node_t *) v = { 0 };
+    net_node_t *n = net_node_find(ctx->net, ref);
+    const scn_elem_t *g = model_elem(ctx->model, ELEM_NODE, ref);
+    if (n) {
+        lb_vec_push(&v, n);
+    } else if (g && g->group) {
+        for (int k = 0; k < g->count; k++) {
+            char nm[300];
+            snprintf(nm, sizeof nm, "%s%d", g->name, k);
+            if ((n = net_node_find(ctx->net, nm))) lb_vec_push(&v, n);
+        }
+    } else if (strpbrk(ref, "*?[")) {
+        for (size_t i = 0; i < net_node_count(ctx->net); i++) {
+            n = net_node_at(ctx->net, i);
+            if (fnmatch(ref, n->name, 0) == 0) lb_vec_push(&v, n);
+        }
+    }
+    lb_vec_reserve(&v, 1);
+    lb_vec_push(&ctx->results, v.v);
+    *out = v.v;
+    return v.n;
+}
+
+void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj)
+{
+    on_free_t f = { fn, obj };
+    lb_vec_push(&ctx->on_free, f);
+}
+
+/* ---- observer ----------------------------------------------------------------------------------- */
+
+static void obs_drop(void *data, const net_node_t *where, const pkt_t *p, const char *reason,
+                     const char *detail)
+{
+    (void)where;
+    (void)p;
+    (void)detail;
+    scn_run_t *r = data;
+    sim_time_t t = sim_now(r->sim);
+    /* reason slugs are static strings: cache their counter names (pointer, then text) */
+    const char *counter = NULL;
+    for (size_t i = 0; i < r->drop_names.n && !counter; i++)
+        if (r->drop_names.v[i].reason == reason) counter = r->drop_names.v[i].counter;
+    for (size_t i = 0; i < r->drop_names.n && !counter; i++)
+        if (strcmp(r->drop_names.v[i].counter + 6, reason) == 0) counter = r->drop_names.v[i].counter;
+    if (!counter) {
+        drop_name_t dn = { reason, lb_sprintf("drops.%s", reason) };
+        lb_vec_push(&r->drop_names, dn);
+        counter = dn.counter;
+    }
+    metrics_count(r->metrics, "drops", t, 1);
+    metrics_count(r->metrics, counter, t, 1);
+}
+
+static void obs_trace(void *data, sim_time_t t, uint64_t flow, const char *where,
+                      const char *text)
+{
+    (void)flow;
+    scn_run_t *r = data;
+    if (!r->trace_out) return;
+    fprintf(r->trace_out, "  %lld.%09llds  %s  %s\n", (long long)(t / SIM_S),
+            (long long)(t % SIM_S), where, text);
+}
+
+/* Window membership exactly as metrics.c counts it: by the bucket of the start time
+ * (past the end: the last bucket); [from, to) selects buckets [ceil(from/w), ceil(to/w)),
+ * and a `to` at or past the end selects through the last bucket. */
+static bool in_window(const metrics_t *m, sim_time_t t, sim_time_t from, sim_time_t to)
+{
+    sim_time_t w = metrics_bucket_width(m);
+    int64_t nb = (int64_t)metrics_bucket_count(m);
+    int64_t b = t / w;
+    if (b >= nb) b = nb - 1;
+    int64_t lo = (from + w - 1) / w, hi = (to + w - 1) / w;
+    if (hi >= nb) hi = nb;
+    return b >= lo && b < hi;
+}
+
+static void record_hook(void *data, const m_request_t *q)
+{
+    scn_run_t *r = data;
+    for (size_t i = 0; i < r->model->expects.n; i++) {
+        const scn_expect_t *e = &r->model->expects.v[i];
+        if (e->stat != ST_STATUS_RATIO || q->status != e->status) continue;
+        if (!in_window(r->metrics, q->t_start, e->from, e->to < 0 ? r->model->duration : e->to))
+            continue;
+        if (e->source && q->source != metrics_source_find(r->metrics, e->source)) continue;
+        r->status_counts[i]++;
+    }
+}
+
+/* ---- runs ---------------------------------------------------------------------------------------- */
+
+void scn_run_free(scn_run_t *r)
+{
+    if (!r) return;
+    build_ctx_t *ctx = &r->ctx;
+    for (size_t i = ctx->on_free.n; i-- > 0;) ctx->on_free.v[i].fn(ctx->on_free.v[i].obj);
+    lb_vec_free(&ctx->on_free);
+    for (size_t i = 0; i < ctx->objs.n; i++) {
+        lb_free(ctx->objs.v[i].name);
+        lb_free(ctx->objs.v[i].kind);
+    }
+    lb_vec_free(&ctx->objs);
+    for (size_t i = 0; i < ctx->results.n; i++) lb_free(ctx->results.v[i]);
+    lb_vec_free(&ctx->results);
+    if (r->net) net_free(r->net);
+    if (r->metrics) metrics_free(r->metrics);
+    if (r->sim) sim_free(r->sim);
+    for (size_t i = 0; i < r->drop_names.n; i++) lb_free(r->drop_names.v[i].counter);
+    lb_vec_free(&r->drop_names);
+    lb_free(r->status_counts);
+    model_unref(r->model);
+    lb_free(r->variant_name);
+    lb_free(r);
+}
+
+static int build_section(build_ctx_t *ctx, elem_section_t sec)
+{
+    const scn_model_t *m = ctx->model;
+    for (size_t i = 0; i < m->elems[sec].n; i++) {
+        const scn_elem_t *e = &m->elems[sec].v[i];
+        int rc = e->type->build(ctx, e->name, e->cfg);
+        if (rc < 0 || ctx->failed) {
+            if (!ctx->failed)
+                build_error(ctx, e->pos, "%s '%s' (%s) could not be built: %s",
+                            sec == ELEM_NODE ? "node" : sec == ELEM_APP ? "app"
+                            : sec == ELEM_TRAFFIC ? "traffic" : "cloud element",
+                            e->name, e->type->name, lb_strerror(rc));
+            return LB_EINVAL;
+        }
+    }
+    return 0;
+}
+
+int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *diag)
+{
+    if (v >= scn_variant_count(s))
+        return diag_set(diag, (elem_pos_t){ scn_file(s), 0, 0 }, LB_EINVAL,
+                        "no variant number %zu; the scenario has %zu", v, scn_variant_count(s));
+    scn_run_t *r = lb_calloc(1, sizeof *r);
+    r->scn = s;
+    r->variant = v;
+    r->variant_name = lb_strdup(scn_variant_name(s, v));
+    r->model = scn_variant_model(s, v);
+    r->model->refs++;
+    r->sim = sim_new(seed);
+    r->net = net_new(r->sim);
+    r->metrics = metrics_new(RUN_BUCKET, r->model->duration);
+    r->status_counts = lb_calloc(r->model->expects.n + 1, sizeof *r->status_counts);
+    scn_diag_t local;
+    build_ctx_t *ctx = &r->ctx;
+    ctx->run = r;
+    ctx->sim = r->sim;
+    ctx->net = r->net;
+    ctx->metrics = r->metrics;
+    ctx->model = r->model;
+    ctx->diag = diag ? diag : &local;
+    ctx->warn = scn_warn_stream(s);
+    net_observer_t obs = { obs_drop, obs_trace, NULL, r };
+    net_set_observer(r->net, &obs);
+    bool status_hook = false;
+    for (size_t i = 0; i < r->model->expects.n; i++)
+        status_hook |= r->model->expects.v[i].stat == ST_STATUS_RATIO;
+    if (status_hook) metrics_set_record_hook(r->metrics, record_hook, r);
+
+    int rc = build_section(ctx, ELEM_NODE);
+    if (rc == 0) rc = topology_build_links(ctx, r->model);
+    if (rc == 0 && ctx->failed) rc = LB_EINVAL;
+    if (rc == 0) rc = build_section(ctx, ELEM_CLOUD);
+    if (rc == 0) rc = build_section(ctx, ELEM_APP);
+    if (rc == 0) rc = build_section(ctx, ELEM_TRAFFIC);
+    if (rc < 0) {
+        scn_run_free(r);
+        return LB_EINVAL;
+    }
+    *out = r;
+    return 0;
+}
+
+sim_t *scn_run_sim(scn_run_t *r) { return r->sim; }
+net_t *scn_run_net(scn_run_t *r) { return r->net; }
+metrics_t *scn_run_metrics(scn_run_t *r) { return r->metrics; }
+const char *scn_run_variant(const scn_run_t *r) { return r->variant_name; }
+sim_time_t scn_run_duration(const scn_run_t *r) { return r->model->duration; }
+net_node_t *scn_run_node(scn_run_t *r, const char *name) { return net_node_find(r->net, name); }
+
+void scn_run_set_trace(scn_run_t *r, uint64_t flow, FILE *out)
+{
+    r->trace_out = out;
+    net_trace_flow(r->net, out ? flow : 0);
+}
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);     /* progress display only, never results */
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void progress_cb(sim_t *sim, void *data)
+{
+    scn_run_t *r = data;
+    int64_t now = wall_ns();
+    if (now - r->last_wall < RUN_PROGRESS_WALL_NS) return;
+    r->last_wall = now;
+    r->progress((double)sim_now(sim) / (double)r->model->duration, r->progress_data);
+}
+
+int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), void *data)
+{
+    if (progress) {
+        r->progress = progress;
+        r->progress_data = data;
+        r->last_wall = wall_ns();
+        sim_set_progress(r->sim, RUN_PROGRESS_EVENTS, progress_cb, r);
+    }
+    sim_run(r->sim, r->model->duration);
+    if (progress) {
+        sim_set_progress(r->sim, 0, NULL, NULL);
+        progress(1.0, data);
+    }
+    return 0;
+}
+
+size_t scn_run_check(scn_run_t *r, scn_verdict_t **out)
+{
+    size_t n = r->model->expects.n;
+    scn_verdict_t *v = lb_calloc(n ? n : 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        expect_eval(&r->model->expects.v[i], r->metrics, r->model->duration, r->status_counts[i],
+                    &v[i]);
+        v[i].variant = scn_run_variant(r);
+    }
+    *out = v;
+    return n;
+}

@@ -1,0 +1,159 @@
+/* scenario_int.h -- declarations shared inside src/scenario and private to it: the
+ * positioned YAML tree, the validated model of one variant (what build.c turns into a
+ * simulation), parsed expectations, and diagnostics helpers. */
+#ifndef SCENARIO_INT_H
+#define SCENARIO_INT_H
+
+#include <stdarg.h>
+#include "scenario.h"
+#include "element.h"
+
+/* ---- diagnostics ------------------------------------------------------------------------ */
+/* Fills *d with pos and the formatted message (first error wins when d->msg is set and
+ * keep_first); returns rc. d may be NULL. */
+int diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int diag_vset(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, va_list ap);
+/* Appends "a, b, c" (at most max names, then ", ...") to buf. */
+void names_join(char *buf, size_t n, const char *const *names, size_t count, size_t max);
+
+/* ---- the positioned YAML tree -------------------------------------------------------------
+ * Every node keeps where it was written (1-based line and column). Maps keep their keys in
+ * file order (duplicates are rejected while parsing). Scalars keep their text; a plain
+ * empty/~/null scalar is SCN_NULL. Strings in pos.file are not owned by the tree: they
+ * belong to the scn_t (file names) or are static ("<command line>", "<default>"). */
+struct scn_node {
+    scn_node_kind_t kind;
+    elem_pos_t pos;
+    char *str;                  /* SCN_SCALAR and SCN_NULL: the text ("" for null) */
+    bool quoted;                /* written in quotes */
+    size_t n, cap;              /* SCN_MAP: pairs; SCN_SEQ: items */
+    char **keys;                /* SCN_MAP */
+    elem_pos_t *kpos;           /* SCN_MAP: position of each key */
+    scn_node_t **v;             /* SCN_MAP values, SCN_SEQ items */
+};
+
+/* Parses every document of text. *docs (array and nodes) is owned by the caller:
+ * free each with yt_free, the array with lb_free. col_off > 0 means a one-line
+ * command-line value that starts at column col_off + 1: columns shift right by col_off
+ * and positions past the line point just after its end. 0, or LB_EPARSE with *diag. */
+int yt_parse(const char *text, size_t len, const char *fname, int col_off,
+             scn_node_t ***docs, size_t *ndocs, scn_diag_t *diag);
+/* Parses exactly one document (an empty text gives a null node). */
+int yt_parse_one(const char *text, const char *fname, int col_off, scn_node_t **out,
+                 scn_diag_t *diag);
+scn_node_t *yt_new(scn_node_kind_t kind, elem_pos_t pos, const char *str);
+scn_node_t *yt_copy(const scn_node_t *n);
+void yt_free(scn_node_t *n);                          /* NULL-safe, recursive */
+/* Map lookup (NULL if absent or n is not a map); *idx gets the pair index when given. */
+scn_node_t *yt_get(const scn_node_t *map, const char *key, size_t *idx);
+/* Appends or replaces map[key] = v (v taken). */
+void yt_map_set(scn_node_t *map, const char *key, elem_pos_t kpos, scn_node_t *v);
+void yt_seq_push(scn_node_t *seq, scn_node_t *v);
+/* Reads a whole file, NUL-terminated (caller frees); NULL with *diag (LB_EIO). */
+char *scn_read_file(const char *path, size_t *len, scn_diag_t *diag);
+/* "a mapping", "a list", "a string", "nothing" -- for messages. */
+const char *yt_kind_desc(const scn_node_t *n);
+
+/* ---- element configuration from the tree (element.c) ------------------------------------ */
+/* Validates map against params and converts every value. `what` names the object in
+ * messages ("link", "node 'r1'"). Keys listed in `extra` are accepted and skipped (the
+ * loader's own keys, e.g. "type" when the table lacks it). 0 or LB_EINVAL with *diag. */
+int elem_cfg_from_node(const elem_param_t *params, const scn_node_t *map, const char *what,
+                       const char *const *extra, elem_cfg_t **out, scn_diag_t *diag);
+/* The value of `name` or NULL when the table has no such parameter (no assert). */
+const elem_val_t *elem_find(const elem_cfg_t *c, const char *name);
+/* Levenshtein distance (bytes). */
+size_t elem_distance(const char *a, const char *b);
+/* Closest of names to s, or NULL; same rule as elem_closest. */
+const char *closest_name(const char *s, const char *const *names, size_t n);
+
+/* ---- validated model of one variant (validate.c) ----------------------------------------- */
+typedef struct scn_elem {
+    char *name;
+    const elem_type_t *type;
+    elem_cfg_t *cfg;
+    elem_pos_t pos;
+    bool group;                 /* `count` given: members are name0 .. name<count-1> */
+    int count;
+} scn_elem_t;
+
+/* One point-to-point link after group expansion: node names and the address plan
+ * (a gets addr_a, b gets addr_b, both in prefix/plen). */
+typedef struct scn_pair {
+    char *a, *b;
+    uint32_t prefix, addr_a, addr_b;
+    int plen;
+} scn_pair_t;
+typedef struct scn_link {
+    elem_cfg_t *cfg;            /* link_params */
+    elem_pos_t pos;
+    LB_VEC(scn_pair_t) pairs;   /* one per member after group expansion */
+} scn_link_t;
+
+/* A parsed expectation (expect.c). */
+enum { EX_LT, EX_LE, EX_GT, EX_GE, EX_EQ, EX_NE };
+enum { ST_REQUESTS, ST_COMPLETED, ST_RATIO, ST_STATUS_RATIO, ST_LATENCY_Q, ST_LATENCY_MEAN,
+       ST_COUNTER };
+typedef struct scn_expect {
+    char *text;                 /* as written */
+    elem_pos_t pos;
+    char *variant;              /* the expect key it came from ("*" or a variant name) */
+    char *source;               /* traffic name; NULL: all traffic ("client") */
+    int stat;                   /* ST_* */
+    unsigned classes;           /* ST_RATIO: numerator classes */
+    int status;                 /* ST_STATUS_RATIO: the exact status code */
+    double q;                   /* ST_LATENCY_Q */
+    char *counter;              /* ST_COUNTER */
+    int op;                     /* EX_* */
+    double number;
+    sim_time_t from, to;        /* window; to = -1: the run's duration */
+} scn_expect_t;
+
+typedef struct scn_model {
+    int refs;                   /* the scn_t and each run hold one */
+    char *name, *description;
+    uint64_t seed;
+    sim_time_t duration;
+    LB_VEC(scn_elem_t) elems[ELEM_KIND_COUNT];
+    LB_VEC(scn_link_t) links;
+    LB_VEC(scn_expect_t) expects;   /* only those applying to this variant */
+    scn_node_t *tree;           /* the resolved tree (P_ANY values point into it) */
+} scn_model_t;
+
+/* Validates a resolved tree (taken) into a model for variant `variant` (NULL: the base,
+ * whose expectations are not kept). variants lists every variant name for `expect` keys. */
+int model_new(scn_node_t *tree, const char *variant, const char *const *variants,
+              size_t nvariants, scn_model_t **out, scn_diag_t *diag);
+void model_unref(scn_model_t *m);
+/* The element named `name` in section sec, or NULL. */
+const scn_elem_t *model_elem(const scn_model_t *m, elem_section_t sec, const char *name);
+
+/* ---- variants and the scn_t (variant.c) ------------------------------------------------------ */
+scn_model_t *scn_variant_model(const scn_t *s, size_t v);
+FILE *scn_warn_stream(const scn_t *s);
+/* Sets the dotted `path` in root to a copy of value. kpos locates the path for errors. */
+int variant_set(scn_node_t *root, const char *path, elem_pos_t kpos, const scn_node_t *value,
+                scn_diag_t *diag);
+
+/* ---- expectations (expect.c) --------------------------------------------------------------- */
+int expect_parse(const char *text, elem_pos_t pos, scn_expect_t *e, scn_diag_t *diag);
+void expect_clear(scn_expect_t *e);
+/* Evaluates e; status_count is the exact-status count for ST_STATUS_RATIO (from build.c's
+ * record hook). */
+void expect_eval(const scn_expect_t *e, const metrics_t *m, sim_time_t duration,
+                 uint64_t status_count, scn_verdict_t *out);
+
+/* ---- topology (topology.c) ----------------------------------------------------------------- */
+extern const elem_param_t link_params[];
+/* Plans every link's addresses (explicit subnets first, then the next free /30 of
+ * 10.0.0.0/8 in link order, skipping explicit subnets and extra node addresses). */
+int topology_plan(scn_model_t *m, scn_diag_t *diag);
+/* Creates interfaces and links for every model link (in order), then static routes. */
+int topology_build_links(build_ctx_t *ctx, const scn_model_t *m);
+void topology_register(void);
+
+/* ---- build context (build.c) --------------------------------------------------------------- */
+const scn_model_t *build_model(build_ctx_t *ctx);
+
+#endif

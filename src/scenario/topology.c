@@ -1,0 +1,413 @@
+/* topology.c -- the node element types "host" and "router", links between nodes, the
+ * address plan (a /30 per link from 10.0.0.0/8 in link order unless `subnet` is given),
+ * and automatic static routing: from every node, BFS over links (ties broken by link
+ * order) transiting only forwarding nodes; single-interface nodes get a default route. */
+#include <assert.h>
+#include <string.h>
+#include "scenario_int.h"
+#include "netfilter.h"
+#include "tcp.h"
+
+/* Defaults chosen for this simulator (not a vendor's): a datacenter-ish link. */
+#define LINK_DEFAULT_BANDWIDTH "1Gbps"
+#define LINK_DEFAULT_LATENCY "100us"
+#define LINK_DEFAULT_QUEUE "0"          /* unlimited */
+#define LINK_DEFAULT_LOSS "0"
+/* The pool automatic link subnets come from, and their size (two hosts: .1 and .2). */
+#define TOPO_POOL_PREFIX 0x0a000000u    /* 10.0.0.0/8 */
+#define TOPO_POOL_PLEN 8
+#define TOPO_LINK_PLEN 30
+/* Bounds on TCP parameters given in a scenario (Linux accepts these ranges). */
+#define TCP_MSS_MIN 88                  /* TCP_MIN_MSS, include/net/tcp.h */
+#define TCP_MSS_MAX 65495               /* 65535 - IP and TCP headers */
+
+const elem_param_t link_params[] = {
+    { "between", P_STRLIST, NULL, "the two nodes (or groups) it joins, like [client, r1]",
+      NULL, NULL },
+    { "bandwidth", P_BANDWIDTH, LINK_DEFAULT_BANDWIDTH,
+      "serialisation rate per direction, like 10Gbps (0: infinite)", NULL, NULL },
+    { "latency", P_DURATION, LINK_DEFAULT_LATENCY, "one-way propagation delay, like 50us",
+      NULL, NULL },
+    { "queue", P_SIZE, LINK_DEFAULT_QUEUE, "bytes that may wait per direction, like 1MB "
+      "(0: unlimited)", NULL, NULL },
+    { "loss", P_RATIO, LINK_DEFAULT_LOSS, "packet loss probability per direction, like 1%",
+      NULL, NULL },
+    { "subnet", P_CIDR, "", "the link's subnet, like 10.10.0.0/30 (default: the next /30 "
+      "of 10.0.0.0/8)", NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+
+/* TCP tunables: optional; anything not given keeps tcp_params_default() (Linux). */
+static const elem_param_t tcp_tab[] = {
+    { "syn-retries", P_INT, "", "SYN retransmissions before connect fails "
+      "(net.ipv4.tcp_syn_retries)", NULL, NULL },
+    { "synack-retries", P_INT, "", "SYN-ACK retransmissions (net.ipv4.tcp_synack_retries)",
+      NULL, NULL },
+    { "retries2", P_INT, "", "data retransmissions before the connection is dropped "
+      "(net.ipv4.tcp_retries2)", NULL, NULL },
+    { "rto-min", P_DURATION, "", "lower bound of the retransmission timeout (TCP_RTO_MIN)",
+      NULL, NULL },
+    { "rto-initial", P_DURATION, "", "initial retransmission timeout (TCP_TIMEOUT_INIT)",
+      NULL, NULL },
+    { "time-wait", P_DURATION, "", "TIME_WAIT length (TCP_TIMEWAIT_LEN)", NULL, NULL },
+    { "delack", P_DURATION, "", "delayed ACK timeout (TCP_DELACK_MIN)", NULL, NULL },
+    { "mss", P_INT, "", "maximum segment size in bytes", NULL, NULL },
+    { "init-cwnd", P_INT, "", "initial congestion window in segments (TCP_INIT_CWND)",
+      NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+
+#define NODE_PARAMS(FORWARDING) \
+    { "type", P_STR, "", "host or router", NULL, NULL }, \
+    { "count", P_INT, "1", "a group of N nodes named NAME0 .. NAME<N-1> when given", \
+      NULL, NULL }, \
+    { "forwarding", P_BOOL, FORWARDING, "routes packets between interfaces " \
+      "(net.ipv4.ip_forward)", NULL, NULL }, \
+    { "conntrack", P_BOOL, "false", "tracks connections even without NAT rules", NULL, NULL }, \
+    { "tcp-loose", P_BOOL, "", "conntrack picks up mid-stream connections " \
+      "(nf_conntrack_tcp_loose; default on, like Linux)", NULL, NULL }, \
+    { "iptables", P_STRLIST, "[]", "iptables commands without the leading 'iptables', like " \
+      "\"-t nat -A POSTROUTING -o eth1 -j MASQUERADE\"", NULL, NULL }, \
+    { "addresses", P_STRLIST, "[]", "extra local IPv4 addresses, like [10.9.9.9]", NULL, NULL }, \
+    { "tcp", P_OBJ, "", "TCP tunables (Linux defaults): syn-retries, synack-retries, retries2, " \
+      "rto-min, rto-initial, time-wait, delack, mss, init-cwnd", tcp_tab, NULL }, \
+    { NULL, 0, NULL, NULL, NULL, NULL }
+
+static const elem_param_t host_params[] = { NODE_PARAMS("false") };
+static const elem_param_t router_params[] = { NODE_PARAMS("true") };
+
+/* ---- node elements -------------------------------------------------------------------------- */
+
+static int apply_tcp(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *t)
+{
+    bool any = false;
+    for (size_t i = 0; i < t->n; i++) any |= t->vals[i].set;
+    if (!any) return 0;
+    tcp_params_t p;
+    tcp_params_default(&p);
+    const elem_val_t *v;
+#define INT_FIELD(key, field, lo, hi) \
+    if ((v = elem_get(t, key))->set) { \
+        if (v->u.i < (lo) || v->u.i > (hi)) \
+            return build_error(ctx, v->pos, "tcp %s: expected a whole number from %d to %d; " \
+                               "got %lld", key, (int)(lo), (int)(hi), (long long)v->u.i); \
+        p.field = (__typeof__(p.field))v->u.i; \
+    }
+#define TIME_FIELD(key, field) \
+    if ((v = elem_get(t, key))->set) { \
+        if (v->u.i <= 0) \
+            return build_error(ctx, v->pos, "tcp %s: expected a positive duration", key); \
+        p.field = v->u.i; \
+    }
+    INT_FIELD("syn-retries", syn_retries, 0, 127)        /* Linux: MAX_TCP_SYNCNT 127 */
+    INT_FIELD("synack-retries", synack_retries, 0, 127)
+    INT_FIELD("retries2", retries2, 0, 127)
+    INT_FIELD("mss", mss, TCP_MSS_MIN, TCP_MSS_MAX)
+    INT_FIELD("init-cwnd", init_cwnd, 1, 65535)
+    TIME_FIELD("rto-min", rto_min)
+    TIME_FIELD("rto-initial", rto_initial)
+    TIME_FIELD("time-wait", time_wait)
+    TIME_FIELD("delack", delack)
+#undef INT_FIELD
+#undef TIME_FIELD
+    tcp_stack_set_params(node, &p);
+    return 0;
+}
+
+static int node_setup(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg)
+{
+    node->forwarding = elem_bool(cfg, "forwarding");
+    const elem_val_t *ct = elem_get(cfg, "conntrack");
+    const elem_val_t *loose = elem_get(cfg, "tcp-loose");
+    const elem_val_t *ipt = elem_get(cfg, "iptables");
+    if (ct->u.b || loose->set || ipt->u.strs.n) {
+        nf_t *nf = nf_get(node);
+        nf_params_t p;
+        nf_params_default(&p);
+        p.conntrack = ct->u.b;
+        if (loose->set) p.tcp_loose = loose->u.b;
+        nf_set_params(nf, &p);
+        for (size_t i = 0; i < ipt->u.strs.n; i++) {
+            char err[256] = "";
+            if (nf_exec(nf, ipt->u.strs.v[i], err, sizeof err) < 0) {
+                const char *msg = err;
+                if (strncmp(msg, "line ", 5) == 0 && strstr(msg, ": ")) msg = strstr(msg, ": ") + 2;
+                return build_error(ctx, ipt->u.strs.pos[i], "iptables: %s", msg[0] ? msg :
+                                   "rejected");
+            }
+        }
+    }
+    const elem_val_t *addrs = elem_get(cfg, "addresses");
+    for (size_t i = 0; i < addrs->u.strs.n; i++) {
+        uint32_t a;
+        if (lb_ip_parse(addrs->u.strs.v[i], &a) < 0)
+            return build_error(ctx, addrs->u.strs.pos[i], "addresses: expected an IPv4 address "
+                               "like 10.9.9.9; got '%s'", addrs->u.strs.v[i]);
+        net_node_addr_add(node, a);
+    }
+    const elem_val_t *tcp = elem_get(cfg, "tcp");
+    if (tcp->u.objs.n) return apply_tcp(ctx, node, tcp->u.objs.v[0]);
+    return 0;
+}
+
+static int node_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
+{
+    const elem_val_t *cnt = elem_get(cfg, "count");
+    int n = cnt->set ? (int)cnt->u.i : 1;
+    if (n < 1) return build_error(ctx, cnt->pos, "count: expected a positive number");
+    net_t *net = build_net(ctx);
+    for (int k = 0; k < n; k++) {
+        char *nm = cnt->set ? lb_sprintf("%s%d", name, k) : lb_strdup(name);
+        if (net_node_find(net, nm)) {
+            int rc = build_error(ctx, cfg->pos, "node '%s' already exists", nm);
+            lb_free(nm);
+            return rc;
+        }
+        net_node_t *node = net_node_add(net, nm);
+        lb_free(nm);
+        int rc = node_setup(ctx, node, cfg);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static const elem_type_t host_type = {
+    "host", ELEM_NODE, "an end host: one or more interfaces, no forwarding", host_params,
+    node_build
+};
+static const elem_type_t router_type = {
+    "router", ELEM_NODE, "a Linux router: forwards between interfaces (ip_forward on)",
+    router_params, node_build
+};
+
+void topology_register(void)
+{
+    elem_register(&host_type);
+    elem_register(&router_type);
+}
+
+/* ---- address plan ---------------------------------------------------------------------------- */
+
+typedef struct range { uint32_t lo, hi; elem_pos_t pos; } range_t;   /* inclusive */
+
+static const range_t *overlap(const range_t *r, size_t n, uint32_t lo, uint32_t hi)
+{
+    for (size_t i = 0; i < n; i++)
+        if (lo <= r[i].hi && r[i].lo <= hi) return &r[i];
+    return NULL;
+}
+
+int topology_plan(scn_model_t *m, scn_diag_t *d)
+{
+    LB_VEC(range_t) res = { 0 };
+    int rc = 0;
+    /* extra addresses of node elements */
+    for (size_t i = 0; i < m->elems[ELEM_NODE].n && rc == 0; i++) {
+        const elem_val_t *a = elem_find(m->elems[ELEM_NODE].v[i].cfg, "addresses");
+        if (!a || a->kind != P_STRLIST) continue;
+        for (size_t k = 0; k < a->u.strs.n; k++) {
+            uint32_t ip;
+            if (lb_ip_parse(a->u.strs.v[k], &ip) < 0) {
+                rc = diag_set(d, a->u.strs.pos[k], LB_EINVAL, "addresses: expected an IPv4 "
+                              "address like 10.9.9.9; got '%s'", a->u.strs.v[k]);
+                break;
+            }
+            range_t r = { ip, ip, a->u.strs.pos[k] };
+            lb_vec_push(&res, r);
+        }
+    }
+    size_t nextra = res.n;
+    /* explicit subnets */
+    for (size_t i = 0; i < m->links.n && rc == 0; i++) {
+        scn_link_t *l = &m->links.v[i];
+        const elem_val_t *sub = elem_get(l->cfg, "subnet");
+        if (!sub->set) continue;
+        assert(l->pairs.n == 1);
+        uint32_t p = sub->u.cidr.addr;
+        int plen = sub->u.cidr.plen;
+        char buf[16];
+        if (plen > 31) {
+            rc = diag_set(d, sub->pos, LB_EINVAL, "subnet: %s/%d has no room for two addresses; "
+                          "expected a /31 or a shorter prefix", lb_ip_str(p, buf), plen);
+            break;
+        }
+        uint32_t hi = p | ~lb_prefix_mask(plen);
+        const range_t *o = overlap(res.v + nextra, res.n - nextra, p, hi);
+        if (o) {
+            rc = diag_set(d, sub->pos, LB_EINVAL, "subnet: %s/%d overlaps the subnet of the link "
+                          "at line %d; expected disjoint subnets", lb_ip_str(p, buf), plen,
+                          o->pos.line);
+            break;
+        }
+        range_t r = { p, hi, sub->pos };
+        lb_vec_push(&res, r);
+        scn_pair_t *pr = &l->pairs.v[0];
+        pr->prefix = p;
+        pr->plen = plen;
+        pr->addr_a = plen == 31 ? p : p + 1;
+        pr->addr_b = plen == 31 ? p + 1 : p + 2;
+    }
+    /* automatic /30s */
+    uint32_t size = 1u << (32 - TOPO_LINK_PLEN);
+    uint64_t cur = TOPO_POOL_PREFIX;
+    uint64_t end = (uint64_t)TOPO_POOL_PREFIX + (1ull << (32 - TOPO_POOL_PLEN));
+    for (size_t i = 0; i < m->links.n && rc == 0; i++) {
+        scn_link_t *l = &m->links.v[i];
+        if (elem_get(l->cfg, "subnet")->set) continue;
+        for (size_t k = 0; k < l->pairs.n; k++) {
+            const range_t *o;
+            while (cur < end && (o = overlap(res.v, res.n, (uint32_t)cur, (uint32_t)(cur + size - 1))))
+                cur = (((uint64_t)o->hi + 1) + size - 1) / size * size;   /* skip past it */
+            if (cur >= end) {
+                rc = diag_set(d, l->pos, LB_EINVAL, "out of automatic link subnets in 10.0.0.0/8; "
+                              "expected fewer links or explicit subnets");
+                break;
+            }
+            scn_pair_t *pr = &l->pairs.v[k];
+            pr->prefix = (uint32_t)cur;
+            pr->plen = TOPO_LINK_PLEN;
+            pr->addr_a = (uint32_t)cur + 1;
+            pr->addr_b = (uint32_t)cur + 2;
+            cur += size;
+        }
+    }
+    lb_vec_free(&res);
+    return rc;
+}
+
+/* ---- links and routes --------------------------------------------------------------------------- */
+
+typedef struct edge { net_iface_t *from, *to; } edge_t;   /* from: on this node; to: the peer */
+typedef LB_VEC(edge_t) edges_t;
+
+static void node_extra_names(const scn_elem_t *e, size_t k, char *buf, size_t n)
+{
+    if (e->group) snprintf(buf, n, "%s%zu", e->name, k);
+    else snprintf(buf, n, "%s", e->name);
+}
+
+int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
+{
+    net_t *net = build_net(ctx);
+    size_t nn = net_node_count(net);
+    edges_t *adj = lb_calloc(nn ? nn : 1, sizeof *adj);
+    /* every planned pair as (node a id, node b id), in link order */
+    typedef struct pid { uint32_t a, b; const scn_pair_t *p; } pid_t_;
+    LB_VEC(pid_t_) pids = { 0 };
+    int rc = 0;
+    for (size_t i = 0; i < m->links.n && rc == 0; i++) {
+        const scn_link_t *l = &m->links.v[i];
+        net_link_params_t lp = {
+            .latency = elem_int(l->cfg, "latency"),
+            .bandwidth_bps = (uint64_t)elem_int(l->cfg, "bandwidth"),
+            .queue_bytes = (uint64_t)elem_int(l->cfg, "queue"),
+            .loss = elem_float(l->cfg, "loss"),
+        };
+        for (size_t k = 0; k < l->pairs.n; k++) {
+            const scn_pair_t *p = &l->pairs.v[k];
+            net_node_t *a = net_node_find(net, p->a), *b = net_node_find(net, p->b);
+            if (!a || !b) {
+                rc = build_error(ctx, l->pos, "link: node '%s' was not created by its element",
+                                 a ? p->b : p->a);
+                break;
+            }
+            char na[16], nb[16];
+            snprintf(na, sizeof na, "eth%zu", a->ifaces.n);
+            snprintf(nb, sizeof nb, "eth%zu", b->ifaces.n);
+            net_iface_t *ia = net_iface_add(a, na, p->addr_a, p->plen);
+            net_iface_t *ib = net_iface_add(b, nb, p->addr_b, p->plen);
+            net_link_new(net, ia, ib, &lp);
+            assert(a->id < nn && b->id < nn);
+            pid_t_ pid = { a->id, b->id, p };
+            lb_vec_push(&pids, pid);
+            edge_t ea = { ia, ib }, eb = { ib, ia };
+            lb_vec_push(&adj[a->id], ea);
+            lb_vec_push(&adj[b->id], eb);
+        }
+    }
+    if (rc < 0) goto out;
+
+    /* extra addresses: (address, owner id) in element order */
+    typedef struct extra { uint32_t addr; uint32_t owner; } extra_t;
+    LB_VEC(extra_t) extras = { 0 };
+    for (size_t i = 0; i < m->elems[ELEM_NODE].n; i++) {
+        const scn_elem_t *e = &m->elems[ELEM_NODE].v[i];
+        const elem_val_t *a = elem_find(e->cfg, "addresses");
+        if (!a || a->kind != P_STRLIST || !a->u.strs.n) continue;
+        for (int k = 0; k < e->count; k++) {
+            char nm[300];
+            node_extra_names(e, (size_t)k, nm, sizeof nm);
+            net_node_t *node = net_node_find(net, nm);
+            if (!node) continue;
+            for (size_t j = 0; j < a->u.strs.n; j++) {
+                extra_t x = { 0, node->id };
+                if (lb_ip_parse(a->u.strs.v[j], &x.addr) == 0) lb_vec_push(&extras, x);
+            }
+        }
+    }
+
+    /* BFS from every node */
+    int32_t *order = lb_malloc(nn * sizeof *order);     /* discovery rank, -1: unreached */
+    edge_t *first = lb_malloc(nn * sizeof *first);      /* first hop toward each node */
+    uint32_t *queue = lb_malloc(nn * sizeof *queue);
+    for (size_t s = 0; s < nn; s++) {
+        net_node_t *src = net_node_at(net, s);
+        if (adj[s].n == 0) continue;
+        if (src->ifaces.n == 1) {
+            const edge_t *e = &adj[s].v[0];
+            net_route_add(src, 0, 0, e->to->addr, e->from);
+            continue;
+        }
+        for (size_t i = 0; i < nn; i++) order[i] = -1;
+        size_t qh = 0, qt = 0;
+        int32_t rank = 0;
+        order[s] = rank++;
+        queue[qt++] = (uint32_t)s;
+        while (qh < qt) {
+            uint32_t u = queue[qh++];
+            if (u != s && !net_node_at(net, u)->forwarding) continue;   /* no transit */
+            for (size_t j = 0; j < adj[u].n; j++) {
+                uint32_t v = adj[u].v[j].to->node->id;
+                if (order[v] >= 0) continue;
+                order[v] = rank++;
+                first[v] = u == s ? adj[u].v[j] : first[u];
+                queue[qt++] = v;
+            }
+        }
+        for (size_t i = 0; i < pids.n; i++) {
+            const pid_t_ *q = &pids.v[i];
+            if (q->a == s || q->b == s) continue;           /* connected route exists */
+            int32_t ra = order[q->a], rb = order[q->b];
+            if (ra < 0 && rb < 0) continue;
+            uint32_t via = (rb < 0 || (ra >= 0 && ra < rb)) ? q->a : q->b;
+            net_route_add(src, q->p->prefix, q->p->plen, first[via].to->addr, first[via].from);
+        }
+        for (size_t i = 0; i < extras.n; i++) {
+            const extra_t *x = &extras.v[i];
+            if (net_node_is_local(src, x->addr)) continue;
+            /* among owners of the same address, the nearest; skip later duplicates */
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++) seen = extras.v[j].addr == x->addr;
+            if (seen) continue;
+            int32_t best = -1;
+            uint32_t owner = 0;
+            for (size_t j = i; j < extras.n; j++)
+                if (extras.v[j].addr == x->addr && order[extras.v[j].owner] >= 0 &&
+                    (best < 0 || order[extras.v[j].owner] < best)) {
+                    best = order[extras.v[j].owner];
+                    owner = extras.v[j].owner;
+                }
+            if (best < 0 || owner == s) continue;
+            net_route_add(src, x->addr, 32, first[owner].to->addr, first[owner].from);
+        }
+    }
+    lb_free(order);
+    lb_free(first);
+    lb_free(queue);
+    lb_vec_free(&extras);
+out:
+    lb_vec_free(&pids);
+    for (size_t i = 0; i < nn; i++) lb_vec_free(&adj[i]);
+    lb_free(adj);
+    return rc;
+}

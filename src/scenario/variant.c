@@ -1,0 +1,340 @@
+/* variant.c -- the scn_t: loading a scenario file, its variants and command-line
+ * overrides. Each variant is the base tree copied, its `set:` paths applied, then every
+ * KEY=VALUE override applied, then validated into its own model -- so an error in an
+ * override points at the override's own line (or "<command line>:1:COL"). */
+#include <assert.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include "scenario_int.h"
+
+#define CLI_FILE "<command line>"
+#define DEFAULT_VARIANT "default"
+
+typedef struct scn_variant {
+    char *name, *description;
+    elem_pos_t pos;
+    const scn_node_t *set;      /* points into s->base (a mapping) or NULL */
+    scn_model_t *model;
+} scn_variant_t;
+
+typedef struct scn_ovr {
+    char *path;
+    elem_pos_t kpos;
+    scn_node_t *value;
+} scn_ovr_t;
+
+struct scn {
+    char *file;
+    scn_node_t *base;
+    LB_VEC(scn_variant_t) variants;
+    LB_VEC(scn_ovr_t) ovr;
+    scn_model_t *base_model;
+    FILE *warn;
+};
+
+/* ---- dotted paths -------------------------------------------------------------------------------- */
+
+static int path_error_missing(scn_diag_t *d, elem_pos_t kpos, const char *path,
+                              const scn_node_t *in, const char *inname, const char *comp)
+{
+    char list[400] = "";
+    names_join(list, sizeof list, (const char *const *)in->keys, in->n, 30);
+    const char *close = closest_name(comp, (const char *const *)in->keys, in->n);
+    char hint[160] = "";
+    if (close) snprintf(hint, sizeof hint, "did you mean '%s'? ", close);
+    return diag_set(d, kpos, LB_EINVAL, "cannot set '%s': %s has no '%s'; %s%s has: %s", path,
+                    inname, comp, hint, inname, in->n ? list : "(nothing)");
+}
+
+int variant_set(scn_node_t *root, const char *path, elem_pos_t kpos, const scn_node_t *value,
+                scn_diag_t *d)
+{
+    /* split into components */
+    LB_VEC(char *) comps = { 0 };
+    int rc = 0;
+    const char *p = path;
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        char *c = lb_strndup(p, n);
+        lb_vec_push(&comps, c);
+        if (n == 0) {
+            rc = diag_set(d, kpos, LB_EINVAL, "bad key path '%s'; expected dotted names like "
+                          "traffic.browse.rate or links.0.loss", path);
+            break;
+        }
+        if (!dot) break;
+        p = dot + 1;
+    }
+    if (rc == 0 && (strcmp(comps.v[0], "variants") == 0 || strcmp(comps.v[0], "expect") == 0))
+        rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': variants and overrides cannot change "
+                      "'%s'; expected a path into name, seed, duration, nodes, links, apps, "
+                      "traffic or cloud", path, comps.v[0]);
+    if (rc == 0 && root->kind != SCN_MAP)
+        rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': the scenario is not a mapping", path);
+    scn_node_t *cur = root;
+    char curname[300] = "the scenario";
+    for (size_t i = 0; rc == 0 && i < comps.n; i++) {
+        const char *comp = comps.v[i];
+        bool last = i + 1 == comps.n;
+        if (cur->kind == SCN_SEQ) {
+            char *end;
+            long idx = strtol(comp, &end, 10);
+            if (!isdigit((unsigned char)*comp) || *end || idx < 0 || (size_t)idx >= cur->n) {
+                rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': %s is a list of %zu; expected "
+                              "an index from 0 to %zu, got '%s'", path, curname, cur->n,
+                              cur->n ? cur->n - 1 : 0, comp);
+                break;
+            }
+            if (last) {
+                yt_free(cur->v[idx]);
+                cur->v[idx] = yt_copy(value);
+                break;
+            }
+            cur = cur->v[idx];
+        } else if (cur->kind == SCN_MAP) {
+            if (last) {
+                yt_map_set(cur, comp, kpos, yt_copy(value));
+                break;
+            }
+            scn_node_t *child = yt_get(cur, comp, NULL);
+            if (!child || child->kind == SCN_NULL) {
+                if (i < 2) {    /* sections and element names must exist */
+                    if (!child) {
+                        rc = path_error_missing(d, kpos, path, cur, curname, comp);
+                        break;
+                    }
+                }
+                /* inside an element: create the intermediate object */
+                yt_map_set(cur, comp, kpos, yt_new(SCN_MAP, kpos, NULL));
+                child = yt_get(cur, comp, NULL);
+            }
+            cur = child;
+        } else {
+            rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': %s is %s, not a mapping or a list",
+                          path, curname, yt_kind_desc(cur));
+            break;
+        }
+        size_t l = strlen(curname);
+        if (i == 0) snprintf(curname, sizeof curname, "%s", comp);
+        else snprintf(curname + l, sizeof curname - l, ".%s", comp);
+    }
+    for (size_t i = 0; i < comps.n; i++) lb_free(comps.v[i]);
+    lb_vec_free(&comps);
+    return rc;
+}
+
+/* ---- resolution ------------------------------------------------------------------------------------ */
+
+static int apply_overrides(const scn_t *s, scn_node_t *tree, scn_diag_t *d)
+{
+    for (size_t i = 0; i < s->ovr.n; i++) {
+        int rc = variant_set(tree, s->ovr.v[i].path, s->ovr.v[i].kpos, s->ovr.v[i].value, d);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* Rebuilds the base model and every variant's model; all or nothing. */
+static int resolve(scn_t *s, scn_diag_t *d)
+{
+    size_t nv = s->variants.n;
+    const char **names = lb_calloc(nv, sizeof *names);
+    for (size_t i = 0; i < nv; i++) names[i] = s->variants.v[i].name;
+    scn_model_t *base = NULL;
+    scn_model_t **models = lb_calloc(nv, sizeof *models);
+    scn_node_t *tree = yt_copy(s->base);
+    int rc = apply_overrides(s, tree, d);
+    if (rc == 0) rc = model_new(tree, NULL, names, nv, &base, d);
+    else yt_free(tree);
+    for (size_t v = 0; v < nv && rc == 0; v++) {
+        const scn_variant_t *var = &s->variants.v[v];
+        tree = yt_copy(s->base);
+        for (size_t k = 0; var->set && k < var->set->n && rc == 0; k++)
+            rc = variant_set(tree, var->set->keys[k], var->set->kpos[k], var->set->v[k], d);
+        if (rc == 0) rc = apply_overrides(s, tree, d);
+        if (rc == 0) rc = model_new(tree, var->name, names, nv, &models[v], d);
+        else yt_free(tree);
+    }
+    if (rc == 0) {
+        model_unref(s->base_model);
+        s->base_model = base;
+        for (size_t v = 0; v < nv; v++) {
+            model_unref(s->variants.v[v].model);
+            s->variants.v[v].model = models[v];
+        }
+    } else {
+        model_unref(base);
+        for (size_t v = 0; v < nv; v++) model_unref(models[v]);
+    }
+    lb_free(models);
+    lb_free(names);
+    return rc;
+}
+
+static const elem_param_t variant_params[] = {
+    { "description", P_STR, "", "free text shown in reports", NULL, NULL },
+    { "set", P_ANY, "", "a mapping of dotted keys (traffic.browse.rate) to values", NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+
+static bool name_ok(const char *s)
+{
+    if (!isalpha((unsigned char)*s)) return false;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_')) return false;
+    return true;
+}
+
+static int load_variants(scn_t *s, scn_diag_t *d)
+{
+    const scn_node_t *vs = yt_get(s->base, "variants", NULL);
+    if (vs && vs->kind != SCN_NULL && vs->kind != SCN_MAP)
+        return diag_set(d, vs->pos, LB_EINVAL, "variants: expected a mapping of variant names to "
+                        "{ description, set }; got %s", yt_kind_desc(vs));
+    if (!vs || vs->kind == SCN_NULL || vs->n == 0) {
+        scn_variant_t v = { lb_strdup(DEFAULT_VARIANT), lb_strdup(""), s->base->pos, NULL, NULL };
+        lb_vec_push(&s->variants, v);
+        return 0;
+    }
+    for (size_t i = 0; i < vs->n; i++) {
+        const char *name = vs->keys[i];
+        if (!name_ok(name))
+            return diag_set(d, vs->kpos[i], LB_EINVAL, "bad variant name '%s'; expected letters, "
+                            "digits, '-' and '_', starting with a letter", name);
+        const scn_node_t *body = vs->v[i];
+        const scn_node_t *set = NULL;
+        char *desc = NULL;
+        if (body->kind != SCN_NULL) {
+            char what[200];
+            snprintf(what, sizeof what, "variant '%s'", name);
+            elem_cfg_t *cfg = NULL;
+            int rc = elem_cfg_from_node(variant_params, body, what, NULL, &cfg, d);
+            if (rc < 0) return rc;
+            desc = lb_strdup(elem_str(cfg, "description"));
+            set = elem_get(cfg, "set")->u.any;
+            elem_cfg_free(cfg);
+            if (set && set->kind == SCN_NULL) set = NULL;
+            if (set && set->kind != SCN_MAP) {
+                lb_free(desc);
+                return diag_set(d, set->pos, LB_EINVAL, "set: expected a mapping of dotted keys "
+                                "to values, like { traffic.browse.rate: 100/s }; got %s",
+                                yt_kind_desc(set));
+            }
+        }
+        scn_variant_t v = { lb_strdup(name), desc ? desc : lb_strdup(""), vs->kpos[i], set, NULL };
+        lb_vec_push(&s->variants, v);
+    }
+    return 0;
+}
+
+/* ---- public ------------------------------------------------------------------------------------------ */
+
+void scn_free(scn_t *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->variants.n; i++) {
+        lb_free(s->variants.v[i].name);
+        lb_free(s->variants.v[i].description);
+        model_unref(s->variants.v[i].model);
+    }
+    lb_vec_free(&s->variants);
+    for (size_t i = 0; i < s->ovr.n; i++) {
+        lb_free(s->ovr.v[i].path);
+        yt_free(s->ovr.v[i].value);
+    }
+    lb_vec_free(&s->ovr);
+    model_unref(s->base_model);
+    yt_free(s->base);
+    lb_free(s->file);
+    lb_free(s);
+}
+
+int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t *diag,
+                    FILE *warn)
+{
+    elem_register_builtin();
+    scn_t *s = lb_calloc(1, sizeof *s);
+    s->file = lb_strdup(fname ? fname : "<string>");
+    s->warn = warn;
+    scn_diag_t local;
+    if (!diag) diag = &local;
+    memset(diag, 0, sizeof *diag);
+    int rc = yt_parse_one(text, s->file, 0, &s->base, diag);
+    if (rc == 0) rc = load_variants(s, diag);
+    if (rc == 0) rc = resolve(s, diag);
+    if (rc < 0) {
+        scn_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int scn_load(const char *path, scn_t **out, scn_diag_t *diag, FILE *warn)
+{
+    size_t len;
+    char *text = scn_read_file(path, &len, diag);
+    if (!text) return LB_EIO;
+    if (strlen(text) != len) {
+        lb_free(text);
+        return diag_set(diag, (elem_pos_t){ path, 0, 0 }, LB_EPARSE,
+                        "contains a NUL byte; expected a YAML text file");
+    }
+    int rc = scn_load_string(text, path, out, diag, warn);
+    lb_free(text);
+    return rc;
+}
+
+int scn_override(scn_t *s, const char *kv, scn_diag_t *diag)
+{
+    const char *eq = strchr(kv, '=');
+    elem_pos_t kpos = { CLI_FILE, 1, 1 };
+    if (!eq || eq == kv)
+        return diag_set(diag, kpos, LB_EINVAL, "bad override '%s'; expected KEY=VALUE like "
+                        "traffic.browse.rate=100/s", kv);
+    char *key = lb_strndup(kv, (size_t)(eq - kv));
+    scn_node_t *value = NULL;
+    int rc = yt_parse_one(eq + 1, CLI_FILE, (int)(eq - kv) + 1, &value, diag);
+    if (rc < 0) {
+        lb_free(key);
+        return rc;
+    }
+    scn_ovr_t o = { key, kpos, value };
+    lb_vec_push(&s->ovr, o);
+    rc = resolve(s, diag);
+    if (rc < 0) {
+        s->ovr.n--;
+        lb_free(key);
+        yt_free(value);
+    }
+    return rc;
+}
+
+const char *scn_name(const scn_t *s) { return s->base_model->name; }
+const char *scn_description(const scn_t *s) { return s->base_model->description; }
+const char *scn_file(const scn_t *s) { return s->file; }
+uint64_t scn_seed(const scn_t *s) { return s->base_model->seed; }
+sim_time_t scn_duration(const scn_t *s) { return s->base_model->duration; }
+size_t scn_variant_count(const scn_t *s) { return s->variants.n; }
+const char *scn_variant_name(const scn_t *s, size_t i)
+{
+    return i < s->variants.n ? s->variants.v[i].name : NULL;
+}
+const char *scn_variant_description(const scn_t *s, size_t i)
+{
+    return i < s->variants.n ? s->variants.v[i].description : NULL;
+}
+int scn_variant_find(const scn_t *s, const char *name)
+{
+    for (size_t i = 0; i < s->variants.n; i++)
+        if (strcmp(s->variants.v[i].name, name) == 0) return (int)i;
+    return -1;
+}
+scn_model_t *scn_variant_model(const scn_t *s, size_t v)
+{
+    assert(v < s->variants.n);
+    return s->variants.v[v].model;
+}
+FILE *scn_warn_stream(const scn_t *s) { return s->warn; }
