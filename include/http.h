@@ -33,6 +33,8 @@ typedef struct http_msg {
 http_msg_t *http_request_new(const char *method, const char *host, const char *path,
                              uint32_t body_size);
 http_msg_t *http_response_new(int status, const char *body_text, uint32_t body_size);
+/* A deep copy with refs = 1 (a proxy forwards a copy it may change). */
+http_msg_t *http_msg_copy(const http_msg_t *m);
 /* Sets (replaces) a header; recomputes the wire size. */
 void http_header_set(http_msg_t *m, const char *name, const char *value);
 const char *http_header_get(const http_msg_t *m, const char *name);   /* case-insensitive */
@@ -53,15 +55,30 @@ typedef struct http_exchange http_exchange_t;
  * until the exchange ends. */
 typedef void (*http_handler_cb)(http_exchange_t *ex, const http_msg_t *req, void *data);
 
+/* nginx keepalive_timeout default (ngx_http_core_module: "keepalive_timeout 75s"). */
+#define HTTP_KEEPALIVE_TIMEOUT_DEFAULT (75 * SIM_S)
+
 typedef struct http_server_opts {
-    sim_time_t keepalive_timeout;   /* idle keep-alive connection closed after this; 0: never */
+    sim_time_t keepalive_timeout;   /* idle keep-alive connection closed after this; 0: never
+                                     * (opts NULL: HTTP_KEEPALIVE_TIMEOUT_DEFAULT) */
     int max_requests_per_conn;      /* 0: unlimited */
 } http_server_opts_t;
-/* Listens on node addr:port (addr 0: any). NULL with *rc on failure. */
+/* Listens on node addr:port (addr 0: any). NULL with *rc on failure (LB_EADDRINUSE).
+ * Requests on one connection are served one at a time, in order (nginx): the handler for
+ * a pipelined request runs once the previous response was sent. Connection: close on the
+ * request or the response makes the server close after the response (it then holds
+ * TIME_WAIT); a message that is not an HTTP request gets 400 and close. */
 http_server_t *http_server_new(net_node_t *node, uint32_t addr, uint16_t port,
                                const http_server_opts_t *opts, http_handler_cb cb,
                                void *data, int *rc);
-void http_server_free(http_server_t *srv);  /* stops listening; aborts its connections */
+/* Stops listening and aborts its connections. Exchanges still awaiting http_respond are
+ * freed too: the owner must cancel its pending work first and not touch them after. */
+void http_server_free(http_server_t *srv);
+typedef struct http_server_stats {
+    uint64_t conns_accepted, conns_open, conns_failed;  /* failed: RST / TCP error */
+    uint64_t requests, responses, idle_closed;          /* idle_closed: keepalive timeout */
+} http_server_stats_t;
+void http_server_stats(const http_server_t *srv, http_server_stats_t *out);
 /* Sends resp (ownership taken). If the connection died meanwhile, resp is just freed.
  * Ends the exchange: ex is invalid afterwards. */
 void http_respond(http_exchange_t *ex, http_msg_t *resp);
@@ -106,20 +123,38 @@ typedef struct http_result {
     int status;                     /* response status when outcome == HTTP_OK, else 0 */
     const http_msg_t *resp;         /* borrowed for the callback; NULL unless HTTP_OK */
     sim_time_t t_start;             /* http_pool_request called */
-    sim_time_t t_connected;         /* connection ready (== t_start when reused) */
+    sim_time_t t_connected;         /* connection ready (== t_start when reused; the time
+                                     * it was handed over when it waited); -1: never */
+    sim_time_t t_sent;              /* request handed to TCP; -1: never */
     sim_time_t t_done;
     uint64_t flow;                  /* the TCP connection's trace id */
     bool reused;                    /* went over a kept-alive connection */
-    uint32_t syn_retransmits;       /* SYNs retransmitted for this connection */
+    uint32_t syn_retransmits;       /* SYNs retransmitted opening this connection (0 when
+                                     * reused: this request did not wait for them) */
 } http_result_t;
 typedef void (*http_result_cb)(const http_result_t *r, void *data);
 
+/* A pool of connections per destination (addr, port). A request takes the most recently
+ * idle connection (LIFO, as Go net/http and nginx upstream keepalive do), else opens one
+ * (up to max_conns_per_dest), else waits in the destination's FIFO queue; the response
+ * timeout starts when the request is sent. On a response timeout the connection is
+ * aborted (RST). A connection whose response (or request) said Connection: close is
+ * closed after the server's FIN; an idle one the server closes is dropped on its FIN. No
+ * silent retries: a request sent on a connection the server was closing ends in
+ * HTTP_CLOSED or HTTP_RESET, as with real clients. opts NULL: keepalive, no timeouts. */
 http_pool_t *http_pool_new(net_node_t *node, const http_client_opts_t *opts);
-/* Aborts open connections; pending requests are dropped without callbacks. */
+/* Aborts open connections; pending requests are dropped without callbacks. Must not be
+ * called from a result callback of the same pool. */
 void http_pool_free(http_pool_t *pool);
-/* Sends req (ownership taken) to dst:port; cb runs exactly once with the outcome. */
+/* Sends req (ownership taken) to dst:port; cb runs exactly once with the outcome, never
+ * from inside this call (a failure found here is reported from a zero-delay event).
+ * Without opts.keepalive the request gets "Connection: close". */
 void http_pool_request(http_pool_t *pool, uint32_t dst, uint16_t port, http_msg_t *req,
                        http_result_cb cb, void *data);
 size_t http_pool_open_conns(const http_pool_t *pool);
+/* Idle (reusable) connections to dst:port. */
+size_t http_pool_idle_conns(const http_pool_t *pool, uint32_t dst, uint16_t port);
+/* Requests in progress (waiting, connecting or sent) over the whole pool. */
+size_t http_pool_pending(const http_pool_t *pool);
 
 #endif

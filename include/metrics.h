@@ -18,6 +18,9 @@ enum m_class {
     M_CLASS_COUNT
 };
 const char *m_class_name(int c);   /* "2xx", "connect_timeout", ... */
+/* The class of a client's result: enum http_outcome (http.h) and the status for HTTP_OK.
+ * A response outside 200-599, no-port and unreachable count as M_OTHER_ERR. */
+int m_class_of(int outcome, int status);
 
 typedef struct m_request {
     int source;                     /* from metrics_source() */
@@ -31,8 +34,13 @@ typedef struct m_request {
     const char *body;               /* first bytes of the response body, may be NULL */
 } m_request_t;
 
+/* Sees every recorded request; r and its strings are borrowed for the call only. */
 typedef void (*m_record_cb)(void *data, const m_request_t *r);
 
+/* Bucket width default: one second. */
+#define METRICS_BUCKET_DEFAULT SIM_S
+/* bucket <= 0: METRICS_BUCKET_DEFAULT. Buckets: ceil(duration / bucket), at least 1;
+ * requests and counts past the end go into the last bucket. */
 metrics_t *metrics_new(sim_time_t bucket, sim_time_t duration);
 void metrics_free(metrics_t *m);
 void metrics_set_record_hook(metrics_t *m, m_record_cb cb, void *data);
@@ -41,20 +49,26 @@ int metrics_source(metrics_t *m, const char *name);
 int metrics_source_find(const metrics_t *m, const char *name);   /* -1 if none */
 size_t metrics_source_count(const metrics_t *m);
 const char *metrics_source_name(const metrics_t *m, int i);
-/* Records one finished request. */
+/* Records one finished request (in the bucket of r->t_start; latency t_end - t_start),
+ * then calls the record hook. r->source must come from metrics_source(). */
 void metrics_request(metrics_t *m, const m_request_t *r);
 /* Adds to a named counter at time t (kept per bucket too). */
 void metrics_count(metrics_t *m, const char *name, sim_time_t t, int64_t delta);
 
 /* Queries. source -1 means all sources. A request belongs to the window [from, to) by its
- * start time. classes is a bitmask of (1 << M_*). */
+ * start time. classes is a bitmask of (1 << M_*). Windows are rounded to whole buckets:
+ * the window holds the buckets whose start time lies in [from, to), i.e. bucket indices
+ * [ceil(from/width), ceil(to/width)); a `to` past the end reaches the last bucket
+ * (use SIM_TIME_MAX for "to the end"). */
 typedef struct m_window { sim_time_t from, to; } m_window_t;
 uint64_t metrics_requests(const metrics_t *m, int source, unsigned classes, m_window_t w);
 /* Latency quantile (q in [0,1]) over requests in the window whose class is in `classes`;
  * returns -1 when there are none. Relative error below 1%. */
 sim_time_t metrics_latency_q(const metrics_t *m, int source, unsigned classes, double q,
                              m_window_t w);
+/* Mean latency in ns (exact, not from the histogram); -1 when there are none. */
 double metrics_latency_mean(const metrics_t *m, int source, unsigned classes, m_window_t w);
+/* Sum of a counter over the window's buckets; 0 for an unknown name. */
 int64_t metrics_counter(const metrics_t *m, const char *name, m_window_t w);
 /* Iterates counters: returns the name of counter i or NULL past the end. */
 const char *metrics_counter_name(const metrics_t *m, size_t i);

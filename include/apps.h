@@ -1,0 +1,124 @@
+/* apps.h -- application elements built on http.h: an nginx-like HTTP server (locations
+ * with exact / prefix matching, a fixed status and body, a service time) and a traffic
+ * client (open loop at a rate, or closed loop with users and think time) that records
+ * every request in the metrics. apps_register() makes them the "http-server" and
+ * "http-client" element types; tests and other models (a health responder, app pods)
+ * build them through this C API, without YAML. */
+#ifndef APPS_H
+#define APPS_H
+
+#include "http.h"
+#include "dist.h"
+#include "metrics.h"
+
+/* Registers "http-server" (ELEM_APP) and "http-client" (ELEM_TRAFFIC). */
+void apps_register(void);
+
+/* ---- HTTP server ------------------------------------------------------------------------
+ * Location matching follows nginx (ngx_http_core_find_location): an exact location
+ * (`location = /x`) equal to the path wins; otherwise the longest prefix location (plain
+ * string prefix: /app matches /app10); the query string is ignored. No match: 404 with
+ * nginx's default error page. */
+enum app_match { APP_MATCH_PREFIX, APP_MATCH_EXACT };
+
+typedef struct app_location {
+    const char *path;               /* "/healthz" */
+    int match;                      /* APP_MATCH_* */
+    int status;                     /* 200 */
+    const char *body;               /* small text body, may be NULL or "" */
+    int64_t body_size;              /* bytes; -1: strlen(body) */
+    dist_t service_time;            /* time before the response is sent; const 0: at once */
+    const char *const *headers;     /* "Name: value" lines */
+    size_t n_headers;
+} app_location_t;
+/* A location for path with status 200, no body, no service time. */
+void app_location_init(app_location_t *l, const char *path, int match);
+
+typedef struct app_http_server_opts {
+    uint32_t addr;                  /* 0: any local address */
+    sim_time_t keepalive_timeout;   /* HTTP_KEEPALIVE_TIMEOUT_DEFAULT (nginx 75 s); 0: never */
+    const char *name;               /* the random stream is "http-server:<name>:<node>" */
+} app_http_server_opts_t;
+void app_http_server_opts_init(app_http_server_opts_t *o);
+
+typedef struct app_http_server app_http_server_t;
+/* Listens on node:port and answers from the locations (copied). opts NULL: defaults.
+ * NULL with *rc on failure (LB_EADDRINUSE). */
+app_http_server_t *app_http_server_new(net_node_t *node, uint16_t port,
+                                       const app_location_t *locs, size_t n,
+                                       const app_http_server_opts_t *opts, int *rc);
+/* Cancels responses still waiting for their service time, then frees the server. */
+void app_http_server_free(app_http_server_t *s);
+http_server_t *app_http_server_http(app_http_server_t *s);
+/* Index of the location that serves path, or -1 (-> 404). */
+int app_http_server_match(const app_http_server_t *s, const char *path);
+/* Requests answered per location (index n: the 404s). */
+uint64_t app_http_server_hits(const app_http_server_t *s, int loc);
+
+/* ---- HTTP traffic client ----------------------------------------------------------------
+ * One client per node, each with its own connection pool. Open loop: requests arrive at
+ * `rate` (total over the nodes, split evenly), evenly spaced (constant) or as a Poisson
+ * process, whatever happens to earlier ones. Closed loop: `users` per node, each sends a
+ * request, waits for its outcome, thinks, and sends the next; user starts are spread
+ * evenly over ramp_up. No request starts at or after `stop`. Targets rotate round-robin
+ * per new connection: a request reuses an idle connection to any target, else opens one
+ * to the next target. Paths rotate round-robin per request. */
+enum app_client_mode { APP_CLIENT_OPEN, APP_CLIENT_CLOSED };
+enum app_arrival { APP_ARRIVAL_POISSON, APP_ARRIVAL_CONSTANT };
+
+/* HTTP's well-known port (RFC 9110 4.2.1). */
+#define APP_HTTP_DEFAULT_PORT 80
+/* Closed-loop users start spread evenly over this: a load tester's ramp-up (JMeter's
+ * Thread Group ramp-up period defaults to 1 s). */
+#define APP_CLIENT_RAMP_UP_DEFAULT SIM_S
+/* Simulator guard, not client behaviour: a closed-loop user whose request ended the
+ * instant it started (e.g. no free port) and that has no think time waits this long, so
+ * that simulated time advances. */
+#define APP_CLIENT_MIN_CYCLE SIM_MS
+
+typedef struct app_http_client_opts {
+    const char *name;               /* traffic source: metrics source, random stream */
+    const uint32_t *targets;        /* destination addresses (at least one) */
+    size_t n_targets;
+    uint16_t port;                  /* 80 */
+    const char *method;             /* "GET" */
+    const char *host;               /* Host header; NULL or "": the target's address
+                                     * (":port" unless 80), as curl sends for a bare IP */
+    const char *const *paths;       /* rotate per request; none: "/" */
+    size_t n_paths;
+    int mode;                       /* APP_CLIENT_* */
+    double rate;                    /* open loop: requests per second, all nodes together */
+    int arrival;                    /* APP_ARRIVAL_* */
+    int users;                      /* closed loop: per node (1) */
+    dist_t think_time;              /* closed loop (0) */
+    sim_time_t ramp_up;             /* closed loop: APP_CLIENT_RAMP_UP_DEFAULT */
+    int64_t requests;               /* 0: unlimited; closed: per user; open: in total */
+    uint32_t request_size;          /* body bytes (0) */
+    bool keepalive;                 /* true */
+    sim_time_t connect_timeout;     /* 0: TCP's own (syn_retries) */
+    sim_time_t response_timeout;    /* 0: none */
+    sim_time_t start;               /* first request (0) */
+    sim_time_t stop;                /* no request starts at or after it; 0: never */
+    /* optional: sees every result after it was recorded (tests, proxies' own probes) */
+    void (*on_result)(const http_result_t *r, const char *path, void *data);
+    void *on_result_data;
+} app_http_client_opts_t;
+void app_http_client_opts_init(app_http_client_opts_t *o);
+
+typedef struct app_http_client app_http_client_t;
+/* Starts traffic from each of nodes[0..n) (strings and arrays in opts are copied).
+ * m may be NULL (nothing recorded). Returns NULL with *rc = LB_EINVAL for bad opts. */
+app_http_client_t *app_http_client_new(net_node_t *const *nodes, size_t n,
+                                       const app_http_client_opts_t *opts, metrics_t *m,
+                                       int *rc);
+/* Stops the traffic and frees the pools (requests in flight end without a record). */
+void app_http_client_free(app_http_client_t *c);
+
+typedef struct app_http_client_stats {
+    uint64_t issued, completed;
+    uint64_t outcomes[HTTP_OUTCOME_COUNT];
+    uint64_t reused;                /* completed over a kept-alive connection */
+} app_http_client_stats_t;
+void app_http_client_stats(const app_http_client_t *c, app_http_client_stats_t *out);
+
+#endif

@@ -1,0 +1,355 @@
+/* http_client_app.c -- the traffic client: open-loop arrivals (constant spacing or a
+ * Poisson process) or closed-loop users with think time, over one HTTP connection pool
+ * per client node; every finished request is recorded in the metrics under the traffic
+ * source's name. Random draws come from "traffic:<name>" (one node) or
+ * "traffic:<name>:<node>" (a group), so adding a source never perturbs another. */
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+#include <gsl/gsl_randist.h>
+#include "apps.h"
+
+typedef struct cnode cnode_t;
+
+/* A closed-loop user, or (idx -1) the open-loop arrival process of a node. */
+typedef struct user {
+    cnode_t *cn;
+    int idx;
+    int64_t issued;
+    sim_handle_t timer;         /* next request (think time / start / next arrival) */
+} user_t;
+
+/* One request in flight: what the record needs once the outcome is known. */
+typedef struct rctx {
+    user_t *u;
+    size_t path;
+    uint64_t req_id;
+    struct rctx *next;          /* free list */
+    struct rctx *prev_live, *next_live;     /* in flight (freed with the client) */
+} rctx_t;
+
+struct cnode {
+    app_http_client_t *c;
+    net_node_t *node;
+    http_pool_t *pool;
+    gsl_rng *rng;
+    size_t idx;
+    user_t arrivals;            /* open loop */
+    int64_t limit;              /* open loop: this node's share of `requests`; 0 unlimited */
+    sim_time_t offset;          /* open loop, constant: phase of this node's arrivals */
+    double period;              /* open loop: mean gap between this node's arrivals, ns */
+    user_t *users;              /* closed loop */
+    size_t next_path, next_target;
+    size_t last_target;         /* where the latest request went: likeliest to be idle */
+};
+
+struct app_http_client {
+    app_http_client_opts_t o;   /* strings and arrays below are owned copies */
+    char *name, *method, *host;
+    char **paths;
+    uint32_t *targets;
+    char **target_hosts;        /* Host header per target when opts.host is empty */
+    sim_t *sim;
+    metrics_t *m;
+    int source;
+    cnode_t *nodes;
+    size_t n;
+    rctx_t *spare, *live;
+    uint64_t seq;
+    app_http_client_stats_t st;
+};
+
+void app_http_client_opts_init(app_http_client_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->name = "client";
+    o->port = APP_HTTP_DEFAULT_PORT;
+    o->method = "GET";
+    o->mode = APP_CLIENT_OPEN;
+    o->arrival = APP_ARRIVAL_POISSON;
+    o->users = 1;
+    o->think_time = (dist_t){ DIST_CONST, 0, 0 };
+    o->ramp_up = APP_CLIENT_RAMP_UP_DEFAULT;
+    o->keepalive = true;
+}
+
+static void issue(user_t *u);
+
+static bool may_start(const app_http_client_t *c, sim_time_t t)
+{
+    return c->o.stop <= 0 || t < c->o.stop;
+}
+
+static void user_timer_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim; (void)b;
+    user_t *u = a;
+    u->timer = (sim_handle_t){0};
+    issue(u);
+}
+
+/* Open loop: schedules this node's next arrival after `issued` arrivals so far. */
+static void arrival_schedule(cnode_t *cn)
+{
+    app_http_client_t *c = cn->c;
+    user_t *u = &cn->arrivals;
+    if (cn->limit > 0 && u->issued >= cn->limit)
+        return;
+    sim_time_t now = sim_now(c->sim), t;
+    if (c->o.arrival == APP_ARRIVAL_CONSTANT) {
+        /* from the start, not from the previous arrival: no rounding drift */
+        t = c->o.start + cn->offset + (sim_time_t)llround((double)u->issued * cn->period);
+    } else {
+        double gap = gsl_ran_exponential(cn->rng, cn->period);
+        t = (u->issued == 0 ? c->o.start : now) + (sim_time_t)llround(gap);
+    }
+    if (t < now)
+        t = now;
+    if (!may_start(c, t))
+        return;
+    u->timer = sim_schedule_at(c->sim, t, user_timer_cb, u, NULL);
+}
+
+/* Picks the target (an index): one with an idle connection (from the rotation point on), else the
+ * next in the rotation, which a new connection will go to. */
+static size_t pick_target(cnode_t *cn)
+{
+    app_http_client_t *c = cn->c;
+    size_t n = c->o.n_targets;
+    if (n == 1)
+        return 0;
+    if (c->o.keepalive && http_pool_open_conns(cn->pool) > 0) {
+        if (http_pool_idle_conns(cn->pool, c->targets[cn->last_target], c->o.port))
+            return cn->last_target;
+        for (size_t i = 0; i < n; i++) {
+            size_t k = (cn->next_target + i) % n;
+            if (http_pool_idle_conns(cn->pool, c->targets[k], c->o.port)) {
+                cn->last_target = k;
+                return k;
+            }
+        }
+    }
+    cn->last_target = cn->next_target++ % n;
+    return cn->last_target;
+}
+
+static void on_result(const http_result_t *r, void *data);
+
+static void issue(user_t *u)
+{
+    cnode_t *cn = u->cn;
+    app_http_client_t *c = cn->c;
+    if (!may_start(c, sim_now(c->sim)))
+        return;
+    rctx_t *x = c->spare;
+    if (x)
+        c->spare = x->next;
+    else
+        x = lb_malloc(sizeof(*x));
+    x->u = u;
+    x->prev_live = NULL;
+    x->next_live = c->live;
+    if (c->live)
+        c->live->prev_live = x;
+    c->live = x;
+    x->path = cn->next_path++ % c->o.n_paths;
+    x->req_id = ++c->seq;
+    u->issued++;
+    c->st.issued++;
+    size_t ti = pick_target(cn);
+    http_msg_t *req = http_request_new(c->method, c->host ? c->host : c->target_hosts[ti],
+                                       c->paths[x->path], c->o.request_size);
+    req->req_id = x->req_id;
+    http_pool_request(cn->pool, c->targets[ti], c->o.port, req, on_result, x);
+    if (u->idx < 0)
+        arrival_schedule(cn);
+}
+
+static void on_result(const http_result_t *r, void *data)
+{
+    rctx_t *x = data;
+    user_t *u = x->u;
+    cnode_t *cn = u->cn;
+    app_http_client_t *c = cn->c;
+    const char *path = c->paths[x->path];
+    c->st.completed++;
+    c->st.outcomes[r->outcome]++;
+    if (r->reused)
+        c->st.reused++;
+    if (c->m) {
+        m_request_t mr = {
+            .source = c->source,
+            .t_start = r->t_start,
+            .t_end = r->t_done,
+            .cls = m_class_of(r->outcome, r->status),
+            .status = r->status,
+            .outcome = r->outcome,
+            .flow = r->flow,
+            .req_id = x->req_id,
+            .path = path,
+            .body = r->resp ? r->resp->body : NULL,
+        };
+        metrics_request(c->m, &mr);
+    }
+    if (x->prev_live) x->prev_live->next_live = x->next_live; else c->live = x->next_live;
+    if (x->next_live) x->next_live->prev_live = x->prev_live;
+    x->next = c->spare;
+    c->spare = x;
+    if (c->o.on_result)
+        c->o.on_result(r, path, c->o.on_result_data);
+    if (u->idx < 0)
+        return;                 /* open loop: arrivals do not wait for outcomes */
+    if (c->o.requests > 0 && u->issued >= c->o.requests)
+        return;
+    sim_time_t think = dist_sample(&c->o.think_time, cn->rng);
+    if (think <= 0 && r->t_done == r->t_start)
+        think = APP_CLIENT_MIN_CYCLE;
+    if (!may_start(c, sim_now(c->sim) + think))
+        return;
+    if (think <= 0)
+        issue(u);
+    else
+        u->timer = sim_schedule(c->sim, think, user_timer_cb, u, NULL);
+}
+
+static void start_node(cnode_t *cn, size_t nnodes)
+{
+    app_http_client_t *c = cn->c;
+    if (c->o.mode == APP_CLIENT_OPEN) {
+        cn->arrivals.cn = cn;
+        cn->arrivals.idx = -1;
+        cn->period = 1e9 * (double)nnodes / c->o.rate;
+        /* nodes interleave so that the sum is evenly spaced at 1/rate */
+        cn->offset = (sim_time_t)llround(1e9 * (double)cn->idx / c->o.rate);
+        if (c->o.requests > 0) {
+            int64_t base = c->o.requests / (int64_t)nnodes;
+            cn->limit = base + ((int64_t)cn->idx < c->o.requests % (int64_t)nnodes);
+            if (cn->limit == 0)
+                return;
+        }
+        arrival_schedule(cn);
+        return;
+    }
+    size_t total = nnodes * (size_t)c->o.users;
+    cn->users = lb_calloc((size_t)c->o.users, sizeof(user_t));
+    for (int i = 0; i < c->o.users; i++) {
+        user_t *u = &cn->users[i];
+        u->cn = cn;
+        u->idx = i;
+        size_t j = cn->idx * (size_t)c->o.users + (size_t)i;
+        sim_time_t t = c->o.start + (sim_time_t)((double)c->o.ramp_up * (double)j /
+                                                 (double)total);
+        if (t < sim_now(c->sim))
+            t = sim_now(c->sim);
+        if (may_start(c, t))
+            u->timer = sim_schedule_at(c->sim, t, user_timer_cb, u, NULL);
+    }
+}
+
+app_http_client_t *app_http_client_new(net_node_t *const *nodes, size_t n,
+                                       const app_http_client_opts_t *opts, metrics_t *m,
+                                       int *rc)
+{
+    int bad = n == 0 || !opts || opts->n_targets == 0 ||
+              (opts->mode == APP_CLIENT_OPEN && !(opts->rate > 0)) ||
+              (opts->mode == APP_CLIENT_CLOSED && opts->users < 1) ||
+              opts->requests < 0;
+    if (rc)
+        *rc = bad ? LB_EINVAL : 0;
+    if (bad)
+        return NULL;
+    app_http_client_t *c = lb_calloc(1, sizeof(*c));
+    c->o = *opts;
+    c->name = lb_strdup(opts->name ? opts->name : "client");
+    c->method = lb_strdup(opts->method && *opts->method ? opts->method : "GET");
+    c->host = opts->host && *opts->host ? lb_strdup(opts->host) : NULL;
+    c->o.n_paths = opts->n_paths ? opts->n_paths : 1;
+    c->paths = lb_calloc(c->o.n_paths, sizeof(char *));
+    for (size_t i = 0; i < c->o.n_paths; i++)
+        c->paths[i] = lb_strdup(opts->n_paths ? opts->paths[i] : "/");
+    c->targets = lb_malloc(opts->n_targets * sizeof(uint32_t));
+    memcpy(c->targets, opts->targets, opts->n_targets * sizeof(uint32_t));
+    c->target_hosts = lb_calloc(opts->n_targets, sizeof(char *));
+    for (size_t i = 0; i < opts->n_targets; i++) {
+        /* what curl sends for http://ADDR[:PORT]/: the port only when not the default */
+        char buf[16];
+        lb_ip_str(c->targets[i], buf);
+        c->target_hosts[i] = opts->port == APP_HTTP_DEFAULT_PORT
+            ? lb_strdup(buf) : lb_sprintf("%s:%u", buf, (unsigned)opts->port);
+    }
+    c->o.name = c->name;
+    c->o.method = c->method;
+    c->o.host = c->host;
+    c->o.paths = (const char *const *)c->paths;
+    c->o.targets = c->targets;
+    c->sim = net_sim(nodes[0]->net);
+    c->m = m;
+    c->source = m ? metrics_source(m, c->name) : -1;
+    c->n = n;
+    c->nodes = lb_calloc(n, sizeof(cnode_t));
+    http_client_opts_t po = {
+        .keepalive = opts->keepalive,
+        .connect_timeout = opts->connect_timeout,
+        .response_timeout = opts->response_timeout,
+    };
+    for (size_t i = 0; i < n; i++) {
+        cnode_t *cn = &c->nodes[i];
+        cn->c = c;
+        cn->node = nodes[i];
+        cn->idx = i;
+        cn->pool = http_pool_new(nodes[i], &po);
+        /* each node's rotation starts at its own target, so that a group of clients
+         * spreads its first connections instead of all opening to the first target */
+        cn->next_target = i % opts->n_targets;
+        char *stream = n == 1 ? lb_sprintf("traffic:%s", c->name)
+                              : lb_sprintf("traffic:%s:%s", c->name, nodes[i]->name);
+        cn->rng = sim_rng(c->sim, stream);
+        lb_free(stream);
+    }
+    for (size_t i = 0; i < n; i++)
+        start_node(&c->nodes[i], n);
+    return c;
+}
+
+void app_http_client_free(app_http_client_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++) {
+        cnode_t *cn = &c->nodes[i];
+        sim_cancel(c->sim, &cn->arrivals.timer);
+        if (cn->users)
+            for (int j = 0; j < c->o.users; j++)
+                sim_cancel(c->sim, &cn->users[j].timer);
+        lb_free(cn->users);
+    }
+    for (size_t i = 0; i < c->n; i++)     /* in-flight requests end without callbacks */
+        http_pool_free(c->nodes[i].pool);
+    while (c->live) {
+        rctx_t *x = c->live;
+        c->live = x->next_live;
+        lb_free(x);
+    }
+    while (c->spare) {
+        rctx_t *x = c->spare;
+        c->spare = x->next;
+        lb_free(x);
+    }
+    for (size_t i = 0; i < c->o.n_paths; i++)
+        lb_free(c->paths[i]);
+    lb_free(c->paths);
+    for (size_t i = 0; i < c->o.n_targets; i++)
+        lb_free(c->target_hosts[i]);
+    lb_free(c->target_hosts);
+    lb_free(c->targets);
+    lb_free(c->name);
+    lb_free(c->method);
+    lb_free(c->host);
+    lb_free(c->nodes);
+    lb_free(c);
+}
+
+void app_http_client_stats(const app_http_client_t *c, app_http_client_stats_t *out)
+{
+    *out = c->st;
+}
