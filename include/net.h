@@ -76,6 +76,7 @@ struct pkt {
     struct ct_entry *ct;        /* conntrack entry (borrowed) */
     uint8_t ct_dir;             /* 0 original, 1 reply */
     uint8_t ct_state;           /* CT_NEW, CT_ESTABLISHED, CT_RELATED, CT_INVALID, CT_UNTRACKED */
+    bool pooled;                /* in the pool's free list (net_free releases the others) */
     net_iface_t *in_if;         /* interface it arrived on (NULL when locally generated) */
     sim_time_t born;            /* creation time */
 };
@@ -115,6 +116,9 @@ void net_trace_flow(net_t *net, uint64_t flow);
 static inline bool net_tracing(const net_t *net, uint64_t flow);
 /* Emits a trace line for p's flow when that flow is traced. `where` is a node or element. */
 void net_tracef(net_t *net, const char *where, const pkt_t *p, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The same for code that has a flow id but no packet (timers, app decisions). */
+void net_tracef_flow(net_t *net, const char *where, uint64_t flow, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Records a drop with its reason and frees the packet. */
 void net_drop(net_t *net, const net_node_t *where, pkt_t *p, const char *reason,

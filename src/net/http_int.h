@@ -5,8 +5,7 @@
 
 #include "http.h"
 
-/* Emits "text" as a trace line of `flow` at `node` (net_tracef wants a packet; this
- * supplies one that carries only the flow). Call through HTTP_TRACE so that the
+/* Emits "text" as a trace line of `flow` at `node`. Call through HTTP_TRACE so that the
  * formatting costs nothing unless the flow is traced. */
 void http_tracef(net_node_t *node, uint64_t flow, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -257,8 +257,5 @@ void http_tracef(net_node_t *node, uint64_t flow, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    pkt_t tp;
-    memset(&tp, 0, sizeof(tp));
-    tp.flow = flow;
-    net_tracef(node->net, node->name, &tp, "%s", buf);
+    net_tracef_flow(node->net, node->name, flow, "%s", buf);
 }

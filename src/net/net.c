@@ -24,7 +24,14 @@ void net_free(net_t *n)
     lb_vec_free(&n->nodes);
     lb_vec_free(&n->links);
     lb_vec_free(&n->fabrics);
-    for (size_t i = 0; i < n->pkt_chunks.n; i++) lb_free(n->pkt_chunks.v[i]);
+    /* Packets still in flight (queued in events that will never run) hold message refs. */
+    for (size_t i = 0; i < n->pkt_chunks.n; i++) {
+        for (size_t k = 0; k < PKT_CHUNK; k++) {
+            pkt_t *p = &n->pkt_chunks.v[i][k];
+            if (!p->pooled) net_msg_unref(p->msg);
+        }
+        lb_free(n->pkt_chunks.v[i]);
+    }
     lb_vec_free(&n->pkt_chunks);
     lb_vec_free(&n->drop_reasons);
     lb_vec_free(&n->drop_counts);
@@ -68,8 +75,11 @@ pkt_t *pkt_new(net_t *n)
     if (!n->pkt_free) {
         pkt_t *chunk = lb_malloc(PKT_CHUNK * sizeof *chunk);
         lb_vec_push(&n->pkt_chunks, chunk);
-        for (size_t i = 0; i < PKT_CHUNK; i++)
+        for (size_t i = 0; i < PKT_CHUNK; i++) {
             chunk[i].next = i + 1 < PKT_CHUNK ? &chunk[i + 1] : NULL;
+            chunk[i].pooled = true;
+            chunk[i].msg = NULL;
+        }
         n->pkt_free = chunk;
     }
     pkt_t *p = n->pkt_free;
@@ -103,6 +113,7 @@ void pkt_free(net_t *n, pkt_t *p)
     if (!p) return;
     net_msg_unref(p->msg);
     p->msg = NULL;
+    p->pooled = true;
     p->next = n->pkt_free;
     n->pkt_free = p;
 }
@@ -183,20 +194,35 @@ void net_drop(net_t *n, const net_node_t *where, pkt_t *p, const char *reason,
     pkt_free(n, p);
 }
 
-void net_tracef(net_t *n, const char *where, const pkt_t *p, const char *fmt, ...)
+static void trace_emit(net_t *n, const char *where, uint64_t flow, const char *fmt,
+                       va_list ap)
 {
-    if (!net_tracing(n, p->flow)) return;
     char text[512];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
     if (n->obs.trace) {
-        n->obs.trace(n->obs.data, sim_now(n->hdr.sim), p->flow, where, text);
+        n->obs.trace(n->obs.data, sim_now(n->hdr.sim), flow, where, text);
     } else {
         char t[32];
         fprintf(stderr, "%14s  %-12s %s\n", sim_time_str(sim_now(n->hdr.sim), t), where, text);
     }
+}
+
+void net_tracef(net_t *n, const char *where, const pkt_t *p, const char *fmt, ...)
+{
+    if (!net_tracing(n, p->flow)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    trace_emit(n, where, p->flow, fmt, ap);
+    va_end(ap);
+}
+
+void net_tracef_flow(net_t *n, const char *where, uint64_t flow, const char *fmt, ...)
+{
+    if (!net_tracing(n, flow)) return;
+    va_list ap;
+    va_start(ap, fmt);
+    trace_emit(n, where, flow, fmt, ap);
+    va_end(ap);
 }
 
 size_t net_drop_reasons(const net_t *n, const char ***reasons, const uint64_t **counts)

@@ -246,6 +246,7 @@ void net_iface_tx(net_iface_t *ifc, uint32_t nexthop, pkt_t *p)
     p->ct_state = 0;
     p->ct_dir = 0;
     p->in_if = NULL;
+    p->mark = 0;                            /* skb->mark never crosses the wire */
     ifc->tx_pkts++;
     ifc->tx_bytes += pkt_wire_bytes(p);
     if (ifc->link) {

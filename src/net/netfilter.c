@@ -1,0 +1,2217 @@
+/* netfilter.c -- a node's iptables: tables and chains, the iptables / iptables-restore
+ * parsers, iptables-save output, and the rule engine run at the five hooks (conntrack and
+ * NAT live in conntrack.c). Follows Linux ip_tables.c ipt_do_table(), the libxt_*.c save
+ * formats, and the rule forms kube-proxy writes (kubernetes pkg/proxy/iptables/proxier.go).
+ *
+ * Supported rule syntax (anything else is LB_EPARSE naming the option):
+ *   commands  -A CHAIN | -I CHAIN [N] | -R CHAIN N | -D CHAIN (N | rulespec) | -C CHAIN rulespec |
+ *             -N CHAIN | -F [CHAIN] | -X [CHAIN] | -P CHAIN ACCEPT|DROP | -Z [CHAIN] |
+ *             -t TABLE (nf_exec only); -w [S] and -W US are accepted and ignored
+ *   matches   [!] -s ADDR[/LEN|/MASK]  [!] -d ...  [!] -p tcp|udp|icmp|sctp|all|N
+ *             [!] -i IF[+]  [!] -o IF[+]
+ *             -m tcp|udp [!] --sport P[:P] [!] --dport P[:P]   (implicit after -p tcp|udp)
+ *             -m icmp [!] --icmp-type N|name
+ *             -m comment --comment TEXT
+ *             -m mark [!] --mark V[/M]
+ *             -m addrtype [!] --src-type T[,T]  [!] --dst-type T[,T]  (LOCAL UNICAST
+ *                BROADCAST MULTICAST)
+ *             -m statistic --mode random [!] --probability P
+ *             -m conntrack [!] --ctstate S[,S]   (INVALID NEW ESTABLISHED RELATED
+ *                UNTRACKED SNAT DNAT);  -m state [!] --state S[,S]
+ *             -m recent [!] --set|--rcheck|--update|--remove --name N [--seconds S]
+ *                [--reap] [--rsource|--rdest] [--mask M]
+ *             -m nfacct --nfacct-name N  (accepted, counts nothing)
+ *   targets   -j ACCEPT | DROP | RETURN | CHAIN;  -g CHAIN
+ *             -j REJECT [--reject-with icmp-port-unreachable|icmp-net-unreachable|
+ *                icmp-host-unreachable|icmp-proto-unreachable|icmp-net-prohibited|
+ *                icmp-host-prohibited|icmp-admin-prohibited|tcp-reset]
+ *             -j DNAT --to-destination IP[:PORT[-PORT]] [--random] [--persistent]
+ *             -j SNAT --to-source IP[:PORT[-PORT]] [--random] [--random-fully] [--persistent]
+ *             -j MASQUERADE [--to-ports P[-P]] [--random] [--random-fully]
+ *             -j MARK --set-xmark V[/M] | --set-mark V[/M] | --and-mark V | --or-mark V |
+ *                --xor-mark V
+ * Quoting: "..." (with \" and \\) and '...', as iptables-restore and a shell accept. */
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include "nf_int.h"
+
+#define NF_MAX_DEPTH 64             /* jump nesting the engine supports (checked at commit) */
+#define NF_CHAIN_NAME_MAX 28        /* XT_EXTENSION_MAXNAMELEN - 1 */
+#define NF_COMMENT_MAX 256          /* XT_MAX_COMMENT_LEN */
+
+static const char *const table_names[NF_TBL_COUNT] = { "filter", "nat", "mangle", "raw" };
+static const char *const hook_names[NF_HOOK_COUNT] = {
+    "PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING" };
+/* Built-in chains of each table (net/ipv4/netfilter/iptable_*.c valid_hooks). */
+static const uint8_t table_hooks[NF_TBL_COUNT] = {
+    [NF_TBL_FILTER] = 1u << NF_INPUT | 1u << NF_FORWARD | 1u << NF_OUTPUT,
+    [NF_TBL_NAT] = 1u << NF_PREROUTING | 1u << NF_INPUT | 1u << NF_OUTPUT | 1u << NF_POSTROUTING,
+    [NF_TBL_MANGLE] = 0x1f,
+    [NF_TBL_RAW] = 1u << NF_PREROUTING | 1u << NF_OUTPUT,
+};
+
+const char *nf_hook_name(enum nf_hook h) { return hook_names[h]; }
+
+/* ---- parameters and lifetime ---------------------------------------------------------- */
+
+void nf_params_default(nf_params_t *p)
+{
+    memset(p, 0, sizeof *p);
+    p->conntrack = false;
+    p->tcp_loose = true;                    /* nf_conntrack_tcp_loose = 1 */
+    p->to_syn_sent = 120 * SIM_S;           /* nf_conntrack_tcp_timeout_syn_sent */
+    p->to_syn_recv = 60 * SIM_S;
+    p->to_established = 432000 * SIM_S;
+    p->to_fin_wait = 120 * SIM_S;
+    p->to_close_wait = 60 * SIM_S;
+    p->to_last_ack = 30 * SIM_S;
+    p->to_time_wait = 120 * SIM_S;
+    p->to_close = 10 * SIM_S;
+    p->to_unacknowledged = 300 * SIM_S;     /* also tcp_timeout_max_retrans */
+    p->nat_port_lo = 1024;                  /* nf_nat_l4proto_unique_tuple default range */
+    p->nat_port_hi = 65535;
+    p->to_udp = 30 * SIM_S;                 /* nf_conntrack_udp_timeout */
+    p->to_udp_stream = 120 * SIM_S;         /* nf_conntrack_udp_timeout_stream */
+    p->to_icmp = 30 * SIM_S;                /* nf_conntrack_icmp_timeout */
+    p->tcp_max_retrans = 3;                 /* nf_conntrack_tcp_max_retrans */
+    p->sweep_interval = 10 * SIM_S;         /* model choice: reaping cadence only */
+    p->recent_list_tot = 100;               /* xt_recent ip_list_tot */
+}
+
+static nf_table_t *table_new(int id);
+static void table_free(nf_table_t *t);
+static void nf_refresh(nf_t *nf);
+
+nf_t *nf_get(net_node_t *node)
+{
+    if (node->nf) return node->nf;
+    nf_t *nf = lb_calloc(1, sizeof *nf);
+    nf->node = node;
+    nf->net = node->net;
+    nf->sim = net_sim(node->net);
+    nf_params_default(&nf->params);
+    for (int i = 0; i < NF_TBL_COUNT; i++) nf->tables[i] = table_new(i);
+    char name[160];
+    snprintf(name, sizeof name, "nf:%s", node->name);
+    nf->rng = sim_rng(nf->sim, name);
+    ct_init(nf);
+    node->nf = nf;
+    nf_refresh(nf);
+    return nf;
+}
+
+void nf_free(nf_t *nf)
+{
+    if (!nf) return;
+    ct_fini(nf);
+    for (int i = 0; i < NF_TBL_COUNT; i++) table_free(nf->tables[i]);
+    for (size_t i = 0; i < nf->recents.n; i++) {
+        lb_free(nf->recents.v[i]->name);
+        lb_free(nf->recents.v[i]->ent);
+        lb_free(nf->recents.v[i]);
+    }
+    lb_vec_free(&nf->recents);
+    if (nf->node && nf->node->nf == nf) nf->node->nf = NULL;
+    lb_free(nf);
+}
+
+void nf_set_params(nf_t *nf, const nf_params_t *p)
+{
+    nf->params = *p;
+    nf_refresh(nf);
+}
+
+/* ---- tables and chains ------------------------------------------------------------------ */
+
+static nf_chain_t *chain_new(const char *name, int hook)
+{
+    nf_chain_t *c = lb_calloc(1, sizeof *c);
+    c->name = lb_strdup(name);
+    c->hook = hook;
+    c->policy = NFT_ACCEPT;
+    return c;
+}
+
+static void rule_fini(nf_rule_t *r)
+{
+    lb_free(r->text);
+    lb_free(r->comment);
+    lb_free(r->nfacct);
+}
+
+static void chain_flush(nf_chain_t *c)
+{
+    for (size_t i = 0; i < c->rules.n; i++) rule_fini(&c->rules.v[i]);
+    c->rules.n = 0;
+}
+
+static void chain_free(nf_chain_t *c)
+{
+    chain_flush(c);
+    lb_vec_free(&c->rules);
+    lb_free(c->name);
+    lb_free(c);
+}
+
+static void index_rebuild(nf_table_t *t)
+{
+    size_t want = 16;
+    while (want < t->chains.n * 2 + 2) want *= 2;
+    if (want != t->nslots) {
+        lb_free(t->slots);
+        t->slots = lb_calloc(want, sizeof *t->slots);
+        t->nslots = want;
+    } else {
+        memset(t->slots, 0, want * sizeof *t->slots);
+    }
+    for (size_t i = 0; i < t->chains.n; i++) {
+        size_t k = lb_hash_str(t->chains.v[i]->name) & (t->nslots - 1);
+        while (t->slots[k]) k = (k + 1) & (t->nslots - 1);
+        t->slots[k] = t->chains.v[i];
+    }
+}
+
+static nf_chain_t *chain_find(const nf_table_t *t, const char *name)
+{
+    size_t k = lb_hash_str(name) & (t->nslots - 1);
+    for (nf_chain_t *c; (c = t->slots[k]) != NULL; k = (k + 1) & (t->nslots - 1))
+        if (strcmp(c->name, name) == 0) return c;
+    return NULL;
+}
+
+static void chain_add(nf_table_t *t, nf_chain_t *c)
+{
+    lb_vec_push(&t->chains, c);
+    if (t->chains.n * 2 + 2 > t->nslots) {
+        index_rebuild(t);
+    } else {
+        size_t k = lb_hash_str(c->name) & (t->nslots - 1);
+        while (t->slots[k]) k = (k + 1) & (t->nslots - 1);
+        t->slots[k] = c;
+    }
+}
+
+static void chain_remove(nf_table_t *t, nf_chain_t *c)
+{
+    for (size_t i = 0; i < t->chains.n; i++)
+        if (t->chains.v[i] == c) {
+            memmove(&t->chains.v[i], &t->chains.v[i + 1],
+                    (t->chains.n - i - 1) * sizeof *t->chains.v);
+            t->chains.n--;
+            break;
+        }
+    chain_free(c);
+    index_rebuild(t);
+}
+
+static nf_table_t *table_new(int id)
+{
+    nf_table_t *t = lb_calloc(1, sizeof *t);
+    t->id = id;
+    index_rebuild(t);
+    for (int h = 0; h < NF_HOOK_COUNT; h++)
+        if (table_hooks[id] & (1u << h)) {
+            t->builtin[h] = chain_new(hook_names[h], h);
+            chain_add(t, t->builtin[h]);
+        }
+    return t;
+}
+
+static void table_free(nf_table_t *t)
+{
+    if (!t) return;
+    for (size_t i = 0; i < t->chains.n; i++) chain_free(t->chains.v[i]);
+    lb_vec_free(&t->chains);
+    lb_free(t->slots);
+    lb_free(t);
+}
+
+static char *dup_or_null(const char *s) { return s ? lb_strdup(s) : NULL; }
+
+/* A deep copy; with rules=false only the built-in chains' policies and counters. */
+static nf_table_t *table_clone(const nf_table_t *src, bool rules)
+{
+    nf_table_t *t = table_new(src->id);
+    t->touched = src->touched;
+    for (int h = 0; h < NF_HOOK_COUNT; h++)
+        if (src->builtin[h]) {
+            t->builtin[h]->policy = src->builtin[h]->policy;
+            t->builtin[h]->pkts = src->builtin[h]->pkts;
+            t->builtin[h]->bytes = src->builtin[h]->bytes;
+        }
+    if (!rules) return t;
+    for (size_t i = 0; i < src->chains.n; i++) {
+        src->chains.v[i]->mark_ = (int)i;
+        if (src->chains.v[i]->hook < 0) chain_add(t, chain_new(src->chains.v[i]->name, -1));
+    }
+    assert(t->chains.n == src->chains.n);
+    for (size_t i = 0; i < src->chains.n; i++) {
+        const nf_chain_t *sc = src->chains.v[i];
+        nf_chain_t *dc = t->chains.v[i];
+        lb_vec_reserve(&dc->rules, sc->rules.n);
+        for (size_t j = 0; j < sc->rules.n; j++) {
+            nf_rule_t r = sc->rules.v[j];
+            r.text = lb_strdup(r.text);
+            r.comment = dup_or_null(r.comment);
+            r.nfacct = dup_or_null(r.nfacct);
+            if (r.jump) r.jump = t->chains.v[r.jump->mark_];
+            dc->rules.v[dc->rules.n++] = r;
+        }
+    }
+    return t;
+}
+
+static bool table_references(const nf_table_t *t, const nf_chain_t *target)
+{
+    for (size_t i = 0; i < t->chains.n; i++) {
+        const nf_chain_t *c = t->chains.v[i];
+        for (size_t j = 0; j < c->rules.n; j++)
+            if (c->rules.v[j].jump == target) return true;
+    }
+    return false;
+}
+
+static bool chain_trivial(const nf_chain_t *c)
+{
+    return !c || (c->rules.n == 0 && c->policy == NFT_ACCEPT);
+}
+
+/* Recomputes the fast-path flags after any change of rules or params. Conntrack is
+ * latched on, as the kernel module stays loaded: by params, by any nat rule, or by a
+ * rule using the conntrack/state matches. */
+static void nf_refresh(nf_t *nf)
+{
+    bool any = false;
+    if (nf->params.conntrack) nf->ct_on = true;
+    for (int h = 0; h < NF_HOOK_COUNT; h++) nf->hook_tables[h] = 0;
+    for (int ti = 0; ti < NF_TBL_COUNT; ti++) {
+        nf_table_t *t = nf->tables[ti];
+        for (int h = 0; h < NF_HOOK_COUNT; h++)
+            if (!chain_trivial(t->builtin[h])) {
+                nf->hook_tables[h] |= (uint8_t)(1u << ti);
+                any = true;
+            }
+        for (size_t i = 0; i < t->chains.n && !nf->ct_on; i++) {
+            const nf_chain_t *c = t->chains.v[i];
+            if (ti == NF_TBL_NAT && c->rules.n) nf->ct_on = true;
+            for (size_t j = 0; j < c->rules.n; j++)
+                if (c->rules.v[j].m & (NFM_CTSTATE | NFM_STATE)) nf->ct_on = true;
+        }
+    }
+    nf->active = any || nf->ct_on;
+}
+
+/* ---- text helpers ------------------------------------------------------------------------ */
+
+typedef struct sbuf { char *s; size_t n, cap; } sbuf_t;
+
+static void sb_addf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_addf(sbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    for (;;) {
+        size_t room = b->cap - b->n;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->s ? b->s + b->n : NULL, room, fmt, ap);
+        va_end(ap);
+        assert(k >= 0);
+        if ((size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        b->cap = (b->cap + (size_t)k + 1) * 2;
+        b->s = lb_realloc(b->s, b->cap);
+    }
+}
+
+/* xtables_save_string(): bare when only [A-Za-z0-9_-], else double-quoted with \" \\. */
+static void sb_addstr(sbuf_t *b, const char *v)
+{
+    static const char ok[] = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    size_t k = strspn(v, ok);
+    if (k > 0 && v[k] == '\0') {
+        sb_addf(b, " %s", v);
+        return;
+    }
+    sb_addf(b, " \"");
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\' || *p == '\'') sb_addf(b, "\\");
+        sb_addf(b, "%c", *p);
+    }
+    sb_addf(b, "\"");
+}
+
+static int mask_len(uint32_t m)
+{
+    int n = 0;
+    while (n < 32 && (m & (0x80000000u >> n))) n++;
+    return lb_prefix_mask(n) == m ? n : -1;
+}
+
+static void sb_addr(sbuf_t *b, const char *opt, bool inv, uint32_t a, uint32_t m)
+{
+    char s[16], ms[16];
+    int len = mask_len(m);
+    if (len >= 0) sb_addf(b, "%s %s %s/%d", inv ? " !" : "", opt, lb_ip_str(a, s), len);
+    else sb_addf(b, "%s %s %s/%s", inv ? " !" : "", opt, lb_ip_str(a, s), lb_ip_str(m, ms));
+}
+
+static const char *proto_name(uint8_t p, char buf[8])
+{
+    switch (p) {
+    case NET_PROTO_TCP: return "tcp";
+    case NET_PROTO_UDP: return "udp";
+    case NET_PROTO_ICMP: return "icmp";
+    case 132: return "sctp";
+    default: snprintf(buf, 8, "%u", p); return buf;
+    }
+}
+
+static const struct { const char *name; uint16_t bit; } ct_state_names[] = {
+    { "INVALID", NF_CTS_INVALID }, { "NEW", NF_CTS_NEW }, { "RELATED", NF_CTS_RELATED },
+    { "ESTABLISHED", NF_CTS_ESTABLISHED }, { "UNTRACKED", NF_CTS_UNTRACKED },
+    { "SNAT", NF_CTS_SNAT }, { "DNAT", NF_CTS_DNAT },
+};
+
+static void sb_states(sbuf_t *b, uint16_t bits)
+{
+    const char *sep = " ";
+    for (size_t i = 0; i < sizeof ct_state_names / sizeof ct_state_names[0]; i++)
+        if (bits & ct_state_names[i].bit) {
+            sb_addf(b, "%s%s", sep, ct_state_names[i].name);
+            sep = ",";
+        }
+}
+
+static const struct { const char *name; uint8_t bit; } addrtype_names[] = {
+    { "UNICAST", NF_AT_UNICAST }, { "LOCAL", NF_AT_LOCAL }, { "BROADCAST", NF_AT_BROADCAST },
+    { "MULTICAST", NF_AT_MULTICAST },
+};
+
+static void sb_addrtypes(sbuf_t *b, uint8_t bits)
+{
+    const char *sep = " ";
+    for (size_t i = 0; i < sizeof addrtype_names / sizeof addrtype_names[0]; i++)
+        if (bits & addrtype_names[i].bit) {
+            sb_addf(b, "%s%s", sep, addrtype_names[i].name);
+            sep = ",";
+        }
+}
+
+static const struct { const char *name; uint16_t code; } reject_names[] = {
+    { "icmp-net-unreachable", ICMP_NET_UNREACH }, { "icmp-host-unreachable", ICMP_HOST_UNREACH },
+    { "icmp-proto-unreachable", 2 }, { "icmp-port-unreachable", ICMP_PORT_UNREACH },
+    { "icmp-net-prohibited", 9 }, { "icmp-host-prohibited", 10 },
+    { "icmp-admin-prohibited", ICMP_ADMIN_PROHIBITED }, { "tcp-reset", NF_REJECT_TCP_RESET },
+};
+
+static void sb_ports(sbuf_t *b, const char *opt, bool inv, const uint16_t pr[2])
+{
+    if (pr[0] == pr[1]) sb_addf(b, "%s %s %u", inv ? " !" : "", opt, pr[0]);
+    else sb_addf(b, "%s %s %u:%u", inv ? " !" : "", opt, pr[0], pr[1]);
+}
+
+static void sb_nat(sbuf_t *b, const nf_rule_t *r, bool with_addr)
+{
+    char s[16];
+    if (with_addr) {
+        sb_addf(b, " %s", lb_ip_str(r->nat_addr, s));
+        if (r->nat_flags & NF_NAT_HAS_PORT) {
+            sb_addf(b, ":%u", r->nat_port[0]);
+            if (r->nat_port[1] != r->nat_port[0]) sb_addf(b, "-%u", r->nat_port[1]);
+        }
+    } else if (r->nat_flags & NF_NAT_HAS_PORT) {
+        sb_addf(b, " --to-ports %u", r->nat_port[0]);
+        if (r->nat_port[1] != r->nat_port[0]) sb_addf(b, "-%u", r->nat_port[1]);
+    }
+    if (r->nat_flags & NF_NAT_RANDOM) sb_addf(b, " --random");
+    if (r->nat_flags & NF_NAT_RANDOM_FULLY) sb_addf(b, " --random-fully");
+    if (r->nat_flags & NF_NAT_PERSISTENT) sb_addf(b, " --persistent");
+}
+
+/* The rule in iptables-save form (without "-A CHAIN"): ip header matches, then the
+ * matches in the order given, then the target -- what libiptc/xtables print. */
+static char *rule_text(const nf_rule_t *r)
+{
+    sbuf_t b = {0};
+    char pn[8];
+    uint32_t m = r->m, inv = r->inv;
+    if (m & NFM_SRC) sb_addr(&b, "-s", inv & NFM_SRC, r->src, r->smask);
+    if (m & NFM_DST) sb_addr(&b, "-d", inv & NFM_DST, r->dst, r->dmask);
+    if (m & NFM_IN) sb_addf(&b, "%s -i %s", inv & NFM_IN ? " !" : "", r->in_if);
+    if (m & NFM_OUT) sb_addf(&b, "%s -o %s", inv & NFM_OUT ? " !" : "", r->out_if);
+    if (m & NFM_PROTO) sb_addf(&b, "%s -p %s", inv & NFM_PROTO ? " !" : "",
+                               proto_name(r->proto, pn));
+    for (int i = 0; i < r->nmods; i++) {
+        switch (r->mods[i]) {
+        case NF_MOD_TCP:
+        case NF_MOD_UDP:
+            sb_addf(&b, " -m %s", r->mods[i] == NF_MOD_TCP ? "tcp" : "udp");
+            if (m & NFM_SPORT) sb_ports(&b, "--sport", inv & NFM_SPORT, r->sport);
+            if (m & NFM_DPORT) sb_ports(&b, "--dport", inv & NFM_DPORT, r->dport);
+            break;
+        case NF_MOD_ICMP:
+            sb_addf(&b, " -m icmp");
+            if (m & NFM_ICMPTYPE)
+                sb_addf(&b, "%s --icmp-type %u", inv & NFM_ICMPTYPE ? " !" : "", r->icmp_type);
+            break;
+        case NF_MOD_COMMENT:
+            sb_addf(&b, " -m comment --comment");
+            sb_addstr(&b, r->comment);
+            break;
+        case NF_MOD_MARK:
+            sb_addf(&b, " -m mark%s --mark 0x%x", inv & NFM_MARK ? " !" : "", r->mark);
+            if (r->mark_mask != 0xffffffffu) sb_addf(&b, "/0x%x", r->mark_mask);
+            break;
+        case NF_MOD_ADDRTYPE:
+            sb_addf(&b, " -m addrtype");
+            if (m & NFM_SRCTYPE) {
+                sb_addf(&b, "%s --src-type", inv & NFM_SRCTYPE ? " !" : "");
+                sb_addrtypes(&b, r->src_type);
+            }
+            if (m & NFM_DSTTYPE) {
+                sb_addf(&b, "%s --dst-type", inv & NFM_DSTTYPE ? " !" : "");
+                sb_addrtypes(&b, r->dst_type);
+            }
+            break;
+        case NF_MOD_STATISTIC:
+            sb_addf(&b, " -m statistic --mode random%s --probability %.11f",
+                    inv & NFM_STAT ? " !" : "", (double)r->stat_prob / 2147483648.0);
+            break;
+        case NF_MOD_CONNTRACK:
+            sb_addf(&b, " -m conntrack%s --ctstate", inv & NFM_CTSTATE ? " !" : "");
+            sb_states(&b, r->ctstates);
+            break;
+        case NF_MOD_STATE:
+            sb_addf(&b, " -m state%s --state", inv & NFM_STATE ? " !" : "");
+            sb_states(&b, r->states);
+            break;
+        case NF_MOD_RECENT: {                   /* libxt_recent recent_save() order */
+            static const char *const cmd[] = { "", "--set", "--rcheck", "--update", "--remove" };
+            char ms[16];
+            sb_addf(&b, " -m recent%s %s", inv & NFM_RECENT ? " !" : "", cmd[r->recent_cmd]);
+            if (r->recent_secs) sb_addf(&b, " --seconds %u", r->recent_secs);
+            if (r->recent_reap) sb_addf(&b, " --reap");
+            sb_addf(&b, " --name %s --mask %s %s", r->recent->name,
+                    lb_ip_str(r->recent_mask, ms), r->recent_rdest ? "--rdest" : "--rsource");
+            break;
+        }
+        case NF_MOD_NFACCT:
+            sb_addf(&b, " -m nfacct --nfacct-name");
+            sb_addstr(&b, r->nfacct);
+            break;
+        default:
+            assert(0);
+        }
+    }
+    switch (r->target) {
+    case NFT_NONE: break;
+    case NFT_ACCEPT: sb_addf(&b, " -j ACCEPT"); break;
+    case NFT_DROP: sb_addf(&b, " -j DROP"); break;
+    case NFT_RETURN: sb_addf(&b, " -j RETURN"); break;
+    case NFT_REJECT:
+        for (size_t i = 0; i < sizeof reject_names / sizeof reject_names[0]; i++)
+            if (reject_names[i].code == r->reject_with)
+                sb_addf(&b, " -j REJECT --reject-with %s", reject_names[i].name);
+        break;
+    case NFT_DNAT: sb_addf(&b, " -j DNAT --to-destination"); sb_nat(&b, r, true); break;
+    case NFT_SNAT: sb_addf(&b, " -j SNAT --to-source"); sb_nat(&b, r, true); break;
+    case NFT_MASQ: sb_addf(&b, " -j MASQUERADE"); sb_nat(&b, r, false); break;
+    case NFT_MARK: sb_addf(&b, " -j MARK --set-xmark 0x%x/0x%x", r->xmark, r->xmask); break;
+    case NFT_JUMP: sb_addf(&b, " -j %s", r->jump->name); break;
+    case NFT_GOTO: sb_addf(&b, " -g %s", r->jump->name); break;
+    }
+    if (!b.s) sb_addf(&b, " ");
+    /* drop the leading space */
+    char *t = lb_strdup(b.s[0] == ' ' ? b.s + 1 : b.s);
+    lb_free(b.s);
+    return t;
+}
+
+/* ---- tokenizer --------------------------------------------------------------------------- */
+
+typedef struct toks { char **v; int n; char *buf; } toks_t;
+
+static void toks_free(toks_t *t)
+{
+    lb_free(t->v);
+    lb_free(t->buf);
+    memset(t, 0, sizeof *t);
+}
+
+/* Splits a command line like iptables-restore's add_param_to_argv(): whitespace separates,
+ * "..." groups, a backslash makes the next character literal; '...' also groups (as the
+ * shell would for nf_exec command lines). */
+static int tokenize(const char *line, toks_t *t, const char **why)
+{
+    size_t len = strlen(line);
+    t->buf = lb_malloc(len + 1);
+    t->v = lb_malloc((len / 2 + 2) * sizeof *t->v);
+    t->n = 0;
+    char *o = t->buf;
+    const char *s = line;
+    for (;;) {
+        while (*s && isspace((unsigned char)*s)) s++;
+        if (!*s) break;
+        t->v[t->n++] = o;
+        while (*s && !isspace((unsigned char)*s)) {
+            if (*s == '\\' && s[1]) {
+                s++;
+                *o++ = *s++;
+            } else if (*s == '"' || *s == '\'') {
+                char q = *s++;
+                while (*s && *s != q) {
+                    if (q == '"' && *s == '\\' && s[1]) s++;
+                    *o++ = *s++;
+                }
+                if (*s != q) {
+                    *why = "unterminated quoted string";
+                    return LB_EPARSE;
+                }
+                s++;
+            } else {
+                *o++ = *s++;
+            }
+        }
+        *o++ = '\0';
+    }
+    return 0;
+}
+
+/* ---- the command parser --------------------------------------------------------------- */
+
+enum cmd { CMD_NONE, CMD_APPEND, CMD_INSERT, CMD_REPLACE, CMD_DELETE, CMD_CHECK, CMD_NEW,
+           CMD_FLUSH, CMD_DELCHAIN, CMD_POLICY, CMD_ZERO };
+
+typedef struct pctx {
+    nf_t *nf;
+    nf_table_t **tables;            /* where commands apply (live, or a restore's staging) */
+    bool restore;
+    int line;
+    char *err;
+    size_t errlen;
+    bool has_counters;              /* "[p:b] -A ..." in restore text */
+    uint64_t cnt_pkts, cnt_bytes;
+} pctx_t;
+
+static int fail(pctx_t *c, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(pctx_t *c, int rc, const char *fmt, ...)
+{
+    if (c->err && c->errlen) {
+        int k = snprintf(c->err, c->errlen, "line %d: ", c->line);
+        if (k >= 0 && (size_t)k < c->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(c->err + k, c->errlen - (size_t)k, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return rc;
+}
+
+static int table_id(const char *name)
+{
+    for (int i = 0; i < NF_TBL_COUNT; i++)
+        if (strcmp(name, table_names[i]) == 0) return i;
+    return -1;
+}
+
+static bool parse_u32(const char *s, uint32_t *v)
+{
+    if (!*s || *s == '-' || *s == '+') return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 0);
+    if (*end || errno || x > 0xffffffffull) return false;
+    *v = (uint32_t)x;
+    return true;
+}
+
+static bool parse_port(const char *s, size_t n, uint16_t *v)
+{
+    char tmp[8];
+    if (n == 0 || n >= sizeof tmp) return false;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)tmp[i])) return false;
+    unsigned long x = strtoul(tmp, NULL, 10);
+    if (x > 65535) return false;
+    *v = (uint16_t)x;
+    return true;
+}
+
+/* "80", "1000:2000", ":2000", "1000:" (xtables_parse_multi_ports / parse_ports). */
+static bool parse_port_range(const char *s, uint16_t pr[2])
+{
+    const char *colon = strchr(s, ':');
+    if (!colon) {
+        if (!parse_port(s, strlen(s), &pr[0])) return false;
+        pr[1] = pr[0];
+        return true;
+    }
+    pr[0] = 0;
+    pr[1] = 65535;
+    if (colon > s && !parse_port(s, (size_t)(colon - s), &pr[0])) return false;
+    if (colon[1] && !parse_port(colon + 1, strlen(colon + 1), &pr[1])) return false;
+    return pr[0] <= pr[1];
+}
+
+/* "10.0.0.1", "10.0.0.0/8", "10.0.0.0/255.0.0.0"; the address is masked like iptables. */
+static bool parse_addr(const char *s, uint32_t *a, uint32_t *m)
+{
+    const char *slash = strchr(s, '/');
+    if (slash && strchr(slash + 1, '.')) {
+        char ip[32];
+        size_t n = (size_t)(slash - s);
+        if (n >= sizeof ip) return false;
+        memcpy(ip, s, n);
+        ip[n] = '\0';
+        if (lb_ip_parse(ip, a) || lb_ip_parse(slash + 1, m)) return false;
+    } else {
+        int plen;
+        if (lb_cidr_parse(s, a, &plen)) return false;
+        *m = lb_prefix_mask(plen);
+    }
+    *a &= *m;
+    return true;
+}
+
+/* "IP", "IP:PORT", "IP:LO-HI" of --to-destination / --to-source. */
+static bool parse_nat_to(const char *s, nf_rule_t *r)
+{
+    char ip[32];
+    const char *colon = strchr(s, ':');
+    size_t n = colon ? (size_t)(colon - s) : strlen(s);
+    if (n >= sizeof ip) return false;
+    memcpy(ip, s, n);
+    ip[n] = '\0';
+    if (lb_ip_parse(ip, &r->nat_addr)) return false;
+    if (!colon) return true;
+    const char *dash = strchr(colon + 1, '-');
+    size_t pn = dash ? (size_t)(dash - colon - 1) : strlen(colon + 1);
+    if (!parse_port(colon + 1, pn, &r->nat_port[0])) return false;
+    r->nat_port[1] = r->nat_port[0];
+    if (dash && !parse_port(dash + 1, strlen(dash + 1), &r->nat_port[1])) return false;
+    if (r->nat_port[0] > r->nat_port[1] || r->nat_port[0] == 0) return false;
+    r->nat_flags |= NF_NAT_HAS_PORT;
+    return true;
+}
+
+static bool parse_list(const char *s, uint16_t *bits, bool addrtype)
+{
+    *bits = 0;
+    char tmp[128];
+    if (strlen(s) >= sizeof tmp) return false;
+    strcpy(tmp, s);
+    for (char *save = NULL, *w = strtok_r(tmp, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+        bool found = false;
+        if (addrtype) {
+            for (size_t i = 0; i < sizeof addrtype_names / sizeof addrtype_names[0]; i++)
+                if (strcasecmp(w, addrtype_names[i].name) == 0) {
+                    *bits |= addrtype_names[i].bit;
+                    found = true;
+                }
+        } else {
+            for (size_t i = 0; i < sizeof ct_state_names / sizeof ct_state_names[0]; i++)
+                if (strcasecmp(w, ct_state_names[i].name) == 0) {
+                    *bits |= ct_state_names[i].bit;
+                    found = true;
+                }
+        }
+        if (!found) return false;
+    }
+    return *bits != 0;
+}
+
+static nf_recent_t *recent_get(nf_t *nf, const char *name)
+{
+    for (size_t i = 0; i < nf->recents.n; i++)
+        if (strcmp(nf->recents.v[i]->name, name) == 0) return nf->recents.v[i];
+    nf_recent_t *rt = lb_calloc(1, sizeof *rt);
+    rt->name = lb_strdup(name);
+    rt->cap = nf->params.recent_list_tot > 0 ? (size_t)nf->params.recent_list_tot : 1;
+    rt->ent = lb_calloc(rt->cap, sizeof *rt->ent);
+    lb_vec_push(&nf->recents, rt);
+    return rt;
+}
+
+static bool has_mod(const nf_rule_t *r, int mod)
+{
+    for (int i = 0; i < r->nmods; i++)
+        if (r->mods[i] == mod) return true;
+    return false;
+}
+
+static const struct { const char *name; int mod; } mod_names[] = {
+    { "tcp", NF_MOD_TCP }, { "udp", NF_MOD_UDP }, { "icmp", NF_MOD_ICMP },
+    { "comment", NF_MOD_COMMENT }, { "mark", NF_MOD_MARK }, { "addrtype", NF_MOD_ADDRTYPE },
+    { "statistic", NF_MOD_STATISTIC }, { "conntrack", NF_MOD_CONNTRACK },
+    { "state", NF_MOD_STATE }, { "recent", NF_MOD_RECENT }, { "nfacct", NF_MOD_NFACCT },
+};
+
+static const struct { const char *name; int target; } target_names[] = {
+    { "ACCEPT", NFT_ACCEPT }, { "DROP", NFT_DROP }, { "RETURN", NFT_RETURN },
+    { "REJECT", NFT_REJECT }, { "DNAT", NFT_DNAT }, { "SNAT", NFT_SNAT },
+    { "MASQUERADE", NFT_MASQ }, { "MARK", NFT_MARK },
+};
+
+static int target_by_name(const char *s)
+{
+    for (size_t i = 0; i < sizeof target_names / sizeof target_names[0]; i++)
+        if (strcmp(s, target_names[i].name) == 0) return target_names[i].target;
+    return NFT_NONE;
+}
+
+/* Targets iptables has that the model does not: named so the error says so. */
+static bool target_unsupported(const char *s)
+{
+    static const char *const names[] = {
+        "LOG", "NFLOG", "CONNMARK", "NOTRACK", "CT", "TPROXY", "REDIRECT", "TCPMSS",
+        "CLASSIFY", "TRACE", "AUDIT", "CHECKSUM", "TOS", "DSCP", "NETMAP", "SET", "TEE",
+        "HMARK", "NFQUEUE", "SECMARK", "CONNSECMARK", "IDLETIMER", "SYNPROXY", "TTL", NULL };
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) return true;
+    return false;
+}
+
+typedef struct popts {              /* parse state beyond the rule itself */
+    const char *target_name;        /* -j / -g argument */
+    bool is_goto;
+    bool target_opt;                /* some target option was seen */
+    uint8_t mark_ops;               /* how many MARK operations */
+} popts_t;
+
+#define NEED_ARG(opt) do { if (*i + 1 >= argc) \
+        return fail(c, LB_EPARSE, "option \"%s\" requires an argument", opt); } while (0)
+
+/* A module's or the target's option at argv[*i]. Returns 1 when handled, 0 when no loaded
+ * module knows it, or a negative error. */
+static int parse_ext_option(pctx_t *c, nf_rule_t *r, popts_t *po, int argc, char **argv,
+                            int *i, bool inv)
+{
+    const char *o = argv[*i];
+    const char *a = *i + 1 < argc ? argv[*i + 1] : NULL;
+    /* target options first: they can only belong to the target */
+    int tg = po->target_name && !po->is_goto ? target_by_name(po->target_name) : NFT_NONE;
+    if (tg != NFT_NONE) {
+        if (inv && (!strncmp(o, "--to", 4) || !strncmp(o, "--reject", 8) ||
+                    strstr(o, "-mark") || !strncmp(o, "--random", 8)))
+            return fail(c, LB_EPARSE, "option \"%s\" does not take \"!\"", o);
+        if (tg == NFT_REJECT && !strcmp(o, "--reject-with")) {
+            NEED_ARG(o);
+            for (size_t k = 0; k < sizeof reject_names / sizeof reject_names[0]; k++)
+                if (!strcmp(a, reject_names[k].name) ||
+                    (reject_names[k].code == NF_REJECT_TCP_RESET && !strcmp(a, "tcp-rst"))) {
+                    r->reject_with = reject_names[k].code;
+                    (*i)++;
+                    po->target_opt = true;
+                    return 1;
+                }
+            return fail(c, LB_EPARSE, "REJECT: unknown --reject-with type \"%s\"", a);
+        }
+        if ((tg == NFT_DNAT && !strcmp(o, "--to-destination")) ||
+            (tg == NFT_SNAT && !strcmp(o, "--to-source"))) {
+            NEED_ARG(o);
+            if (!parse_nat_to(a, r))
+                return fail(c, LB_EPARSE, "%s: invalid address \"%s\"", o, a);
+            (*i)++;
+            po->target_opt = true;
+            return 1;
+        }
+        if (tg == NFT_MASQ && !strcmp(o, "--to-ports")) {
+            NEED_ARG(o);
+            const char *dash = strchr(a, '-');
+            size_t n = dash ? (size_t)(dash - a) : strlen(a);
+            if (!parse_port(a, n, &r->nat_port[0]) ||
+                (dash && !parse_port(dash + 1, strlen(dash + 1), &r->nat_port[1])))
+                return fail(c, LB_EPARSE, "--to-ports: invalid port range \"%s\"", a);
+            if (!dash) r->nat_port[1] = r->nat_port[0];
+            if (r->nat_port[0] > r->nat_port[1])
+                return fail(c, LB_EPARSE, "--to-ports: invalid port range \"%s\"", a);
+            r->nat_flags |= NF_NAT_HAS_PORT;
+            (*i)++;
+            return 1;
+        }
+        if (tg == NFT_DNAT || tg == NFT_SNAT || tg == NFT_MASQ) {
+            if (!strcmp(o, "--random")) { r->nat_flags |= NF_NAT_RANDOM; return 1; }
+            if (!strcmp(o, "--persistent") && tg != NFT_MASQ) {
+                r->nat_flags |= NF_NAT_PERSISTENT;
+                return 1;
+            }
+            if (!strcmp(o, "--random-fully") && tg != NFT_DNAT) {
+                r->nat_flags |= NF_NAT_RANDOM_FULLY;
+                return 1;
+            }
+        }
+        if (tg == NFT_MARK) {
+            /* libxt_MARK mark_tg_parse(): everything becomes (value, mask) xor-set form */
+            uint32_t v, msk = 0xffffffffu;
+            int op = !strcmp(o, "--set-xmark") ? 1 : !strcmp(o, "--set-mark") ? 2 :
+                     !strcmp(o, "--and-mark") ? 3 : !strcmp(o, "--or-mark") ? 4 :
+                     !strcmp(o, "--xor-mark") ? 5 : 0;
+            if (op) {
+                NEED_ARG(o);
+                char tmp[64];
+                if (strlen(a) >= sizeof tmp)
+                    return fail(c, LB_EPARSE, "%s: invalid mark \"%s\"", o, a);
+                strcpy(tmp, a);
+                char *slash = strchr(tmp, '/');
+                if (slash) {
+                    *slash = '\0';
+                    if (op > 2 || !parse_u32(slash + 1, &msk))
+                        return fail(c, LB_EPARSE, "%s: invalid mark \"%s\"", o, a);
+                }
+                if (!parse_u32(tmp, &v))
+                    return fail(c, LB_EPARSE, "%s: invalid mark \"%s\"", o, a);
+                switch (op) {
+                case 1: r->xmark = v; r->xmask = msk; break;
+                case 2: r->xmark = v; r->xmask = v | msk; break;
+                case 3: r->xmark = 0; r->xmask = ~v; break;
+                case 4: r->xmark = v; r->xmask = v; break;
+                case 5: r->xmark = v; r->xmask = 0; break;
+                }
+                po->mark_ops++;
+                (*i)++;
+                return 1;
+            }
+        }
+    }
+    /* matches, most recently loaded first (xtables tries them in that order) */
+    for (int k = r->nmods - 1; k >= 0; k--) {
+        switch (r->mods[k]) {
+        case NF_MOD_TCP:
+        case NF_MOD_UDP:
+            if (!strcmp(o, "--sport") || !strcmp(o, "--source-port") ||
+                !strcmp(o, "--dport") || !strcmp(o, "--destination-port")) {
+                bool src = o[2] == 's';
+                NEED_ARG(o);
+                uint16_t pr[2];
+                if (!parse_port_range(a, pr))
+                    return fail(c, LB_EPARSE, "invalid port/service \"%s\" specified", a);
+                uint32_t bit = src ? NFM_SPORT : NFM_DPORT;
+                if (r->m & bit) return fail(c, LB_EPARSE, "option \"%s\" given twice", o);
+                memcpy(src ? r->sport : r->dport, pr, sizeof pr);
+                r->m |= bit;
+                if (inv) r->inv |= bit;
+                (*i)++;
+                return 1;
+            }
+            break;
+        case NF_MOD_ICMP:
+            if (!strcmp(o, "--icmp-type")) {
+                NEED_ARG(o);
+                static const struct { const char *n; uint8_t t; } it[] = {
+                    { "echo-reply", 0 }, { "destination-unreachable", 3 },
+                    { "echo-request", 8 }, { "time-exceeded", 11 } };
+                uint32_t v = 256;
+                for (size_t q = 0; q < sizeof it / sizeof it[0]; q++)
+                    if (!strcmp(a, it[q].n)) v = it[q].t;
+                if (v == 256 && (!parse_u32(a, &v) || v > 255))
+                    return fail(c, LB_EPARSE, "invalid ICMP type \"%s\"", a);
+                r->icmp_type = (uint8_t)v;
+                r->m |= NFM_ICMPTYPE;
+                if (inv) r->inv |= NFM_ICMPTYPE;
+                (*i)++;
+                return 1;
+            }
+            break;
+        case NF_MOD_COMMENT:
+            if (!strcmp(o, "--comment")) {
+                NEED_ARG(o);
+                if (inv) return fail(c, LB_EPARSE, "option \"%s\" does not take \"!\"", o);
+                if (strlen(a) >= NF_COMMENT_MAX)
+                    return fail(c, LB_EPARSE, "comment too long (max %d)", NF_COMMENT_MAX - 1);
+                lb_free(r->comment);
+                r->comment = lb_strdup(a);
+                (*i)++;
+                return 1;
+            }
+            break;
+        case NF_MOD_MARK:
+            if (!strcmp(o, "--mark")) {
+                NEED_ARG(o);
+                char tmp[64];
+                uint32_t v, msk = 0xffffffffu;
+                if (strlen(a) >= sizeof tmp)
+                    return fail(c, LB_EPARSE, "--mark: invalid mark \"%s\"", a);
+                strcpy(tmp, a);
+                char *slash = strchr(tmp, '/');
+                if (slash) {
+                    *slash = '\0';
+                    if (!parse_u32(slash + 1, &msk))
+                        return fail(c, LB_EPARSE, "--mark: invalid mark \"%s\"", a);
+                }
+                if (!parse_u32(tmp, &v))
+                    return fail(c, LB_EPARSE, "--mark: invalid mark \"%s\"", a);
+                r->mark = v;
+                r->mark_mask = msk;
+                r->m |= NFM_MARK;
+                if (inv) r->inv |= NFM_MARK;
+                (*i)++;
+                return 1;
+            }
+            break;
+        case NF_MOD_ADDRTYPE:
+            if (!strcmp(o, "--src-type") || !strcmp(o, "--dst-type")) {
+                NEED_ARG(o);
+                uint16_t bits;
+                if (!parse_list(a, &bits, true))
+                    return fail(c, LB_EPARSE, "%s: unknown address type \"%s\"", o, a);
+                uint32_t bit = o[2] == 's' ? NFM_SRCTYPE : NFM_DSTTYPE;
+                if (bit == NFM_SRCTYPE) r->src_type = (uint8_t)bits;
+                else r->dst_type = (uint8_t)bits;
+                r->m |= bit;
+                if (inv) r->inv |= bit;
+                (*i)++;
+                return 1;
+            }
+            break;
+        case NF_MOD_STATISTIC:
+            if (!strcmp(o, "--mode")) {
+                NEED_ARG(o);
+                if (strcmp(a, "random"))
+                    return fail(c, LB_EPARSE, "statistic: --mode %s is not supported "
+                                "(only random)", a);
+                (*i)++;
+                return 1;
+            }
+            if (!strcmp(o, "--probability")) {
+                NEED_ARG(o);
+                char *end;
+                double pr = strtod(a, &end);
+                if (*end || end == a || !(pr >= 0.0 && pr <= 1.0))
+                    return fail(c, LB_EPARSE, "--probability: \"%s\" is not in 0..1", a);
+                r->stat_prob = (uint32_t)lround(2147483648.0 * pr);  /* libxt_statistic */
+                r->m |= NFM_STAT;
+                if (inv) r->inv |= NFM_STAT;
+                (*i)++;
+                return 1;
+            }
+            break;
+        case NF_MOD_CONNTRACK:
+        case NF_MOD_STATE: {
+            bool ct = r->mods[k] == NF_MOD_CONNTRACK;
+            if (!strcmp(o, ct ? "--ctstate" : "--state")) {
+                NEED_ARG(o);
+                uint16_t bits;
+                if (!parse_list(a, &bits, false) ||
+                    (!ct && (bits & (NF_CTS_SNAT | NF_CTS_DNAT))))
+                    return fail(c, LB_EPARSE, "%s: bad state \"%s\"", o, a);
+                uint32_t bit = ct ? NFM_CTSTATE : NFM_STATE;
+                if (ct) r->ctstates = bits;
+                else r->states = bits;
+                r->m |= bit;
+                if (inv) r->inv |= bit;
+                (*i)++;
+                return 1;
+            }
+            break;
+        }
+        case NF_MOD_RECENT: {
+            int cmd = !strcmp(o, "--set") ? NF_RECENT_SET : !strcmp(o, "--rcheck") ?
+                      NF_RECENT_RCHECK : !strcmp(o, "--update") ? NF_RECENT_UPDATE :
+                      !strcmp(o, "--remove") ? NF_RECENT_REMOVE : 0;
+            if (cmd) {
+                if (r->recent_cmd)
+                    return fail(c, LB_EPARSE, "recent: only one of --set, --rcheck, "
+                                "--update or --remove");
+                r->recent_cmd = (uint8_t)cmd;
+                r->m |= NFM_RECENT;
+                if (inv) r->inv |= NFM_RECENT;
+                return 1;
+            }
+            if (inv) return fail(c, LB_EPARSE, "option \"%s\" does not take \"!\"", o);
+            if (!strcmp(o, "--name")) {
+                NEED_ARG(o);
+                if (!*a || strlen(a) > 200)
+                    return fail(c, LB_EPARSE, "recent: invalid --name \"%s\"", a);
+                r->recent = recent_get(c->nf, a);
+                (*i)++;
+                return 1;
+            }
+            if (!strcmp(o, "--seconds")) {
+                NEED_ARG(o);
+                if (!parse_u32(a, &r->recent_secs) || !r->recent_secs)
+                    return fail(c, LB_EPARSE, "recent: invalid --seconds \"%s\"", a);
+                (*i)++;
+                return 1;
+            }
+            if (!strcmp(o, "--mask")) {
+                NEED_ARG(o);
+                if (lb_ip_parse(a, &r->recent_mask))
+                    return fail(c, LB_EPARSE, "recent: invalid --mask \"%s\"", a);
+                (*i)++;
+                return 1;
+            }
+            if (!strcmp(o, "--reap")) { r->recent_reap = true; return 1; }
+            if (!strcmp(o, "--rsource")) { r->recent_rdest = false; return 1; }
+            if (!strcmp(o, "--rdest")) { r->recent_rdest = true; return 1; }
+            break;
+        }
+        case NF_MOD_NFACCT:
+            if (!strcmp(o, "--nfacct-name")) {
+                NEED_ARG(o);
+                lb_free(r->nfacct);
+                r->nfacct = lb_strdup(a);
+                (*i)++;
+                return 1;
+            }
+            break;
+        }
+    }
+    /* --sport/--dport after -p tcp|udp load the protocol match implicitly */
+    if ((!strcmp(o, "--dport") || !strcmp(o, "--sport") || !strcmp(o, "--destination-port") ||
+         !strcmp(o, "--source-port")) && (r->m & NFM_PROTO) && !(r->inv & NFM_PROTO) &&
+        (r->proto == NET_PROTO_TCP || r->proto == NET_PROTO_UDP) && r->nmods < NF_MAX_MODS) {
+        r->mods[r->nmods++] = r->proto == NET_PROTO_TCP ? NF_MOD_TCP : NF_MOD_UDP;
+        return parse_ext_option(c, r, po, argc, argv, i, inv);
+    }
+    if (!strcmp(o, "--icmp-type") && (r->m & NFM_PROTO) && r->proto == NET_PROTO_ICMP &&
+        r->nmods < NF_MAX_MODS) {
+        r->mods[r->nmods++] = NF_MOD_ICMP;
+        return parse_ext_option(c, r, po, argc, argv, i, inv);
+    }
+    return 0;
+}
+
+static const char *opt_is(const char *s, const char *shrt, const char *lng)
+{
+    return (!strcmp(s, shrt) || !strcmp(s, lng)) ? s : NULL;
+}
+
+static bool chain_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NF_CHAIN_NAME_MAX || s[0] == '-' || s[0] == '!') return false;
+    for (size_t i = 0; i < n; i++)
+        if (isspace((unsigned char)s[i])) return false;
+    return target_by_name(s) == NFT_NONE;
+}
+
+/* Checks a table after a change: no jump loops, nesting within NF_MAX_DEPTH, and targets
+ * only where the kernel allows them (xt_check_target hook masks: DNAT in PREROUTING/
+ * OUTPUT, SNAT in POSTROUTING/INPUT, MASQUERADE in POSTROUTING, REJECT in INPUT/FORWARD/
+ * OUTPUT), counting user chains by the hooks that reach them. */
+static int walk(nf_chain_t *ch, int hook, int depth, const char **loop)
+{
+    if (ch->mark_ == 1) {
+        *loop = ch->name;
+        return -1;
+    }
+    if (ch->mark_ == 2) return 0;
+    if (depth > NF_MAX_DEPTH) {
+        *loop = ch->name;
+        return -2;
+    }
+    ch->mark_ = 1;
+    ch->hooks_ |= 1u << hook;
+    for (size_t i = 0; i < ch->rules.n; i++)
+        if (ch->rules.v[i].jump) {
+            int rc = walk(ch->rules.v[i].jump, hook, depth + 1, loop);
+            if (rc) return rc;
+        }
+    ch->mark_ = 2;
+    return 0;
+}
+
+static int table_check(pctx_t *c, nf_table_t *t)
+{
+    for (size_t i = 0; i < t->chains.n; i++) t->chains.v[i]->hooks_ = 0;
+    for (int h = 0; h < NF_HOOK_COUNT; h++) {
+        if (!t->builtin[h]) continue;
+        for (size_t i = 0; i < t->chains.n; i++) t->chains.v[i]->mark_ = 0;
+        const char *where = NULL;
+        int rc = walk(t->builtin[h], h, 0, &where);
+        if (rc == -1)
+            return fail(c, LB_EPARSE, "table %s: chain loop through %s", table_names[t->id],
+                        where);
+        if (rc == -2)
+            return fail(c, LB_EPARSE, "table %s: chains nested deeper than %d at %s",
+                        table_names[t->id], NF_MAX_DEPTH, where);
+    }
+    for (size_t i = 0; i < t->chains.n; i++) {
+        const nf_chain_t *ch = t->chains.v[i];
+        for (size_t j = 0; j < ch->rules.n; j++) {
+            const nf_rule_t *r = &ch->rules.v[j];
+            uint32_t ok;
+            const char *name, *valid;
+            switch (r->target) {
+            case NFT_DNAT:
+                ok = 1u << NF_PREROUTING | 1u << NF_OUTPUT;
+                name = "DNAT"; valid = "PREROUTING and OUTPUT"; break;
+            case NFT_SNAT:
+                ok = 1u << NF_POSTROUTING | 1u << NF_INPUT;
+                name = "SNAT"; valid = "POSTROUTING and INPUT"; break;
+            case NFT_MASQ:
+                ok = 1u << NF_POSTROUTING;
+                name = "MASQUERADE"; valid = "POSTROUTING"; break;
+            case NFT_REJECT:
+                ok = 1u << NF_INPUT | 1u << NF_FORWARD | 1u << NF_OUTPUT;
+                name = "REJECT"; valid = "INPUT, FORWARD and OUTPUT"; break;
+            default:
+                continue;
+            }
+            uint32_t bad = ch->hooks_ & ~ok;
+            if (bad) {
+                int h = __builtin_ctz(bad);
+                return fail(c, LB_EPARSE, "%s in chain %s rule %zu is reached from %s; %s "
+                            "is valid only in %s", name, ch->name, j + 1, hook_names[h],
+                            name, valid);
+            }
+        }
+    }
+    return 0;
+}
+
+static int rule_same(const nf_rule_t *a, const nf_rule_t *b)
+{
+    return strcmp(a->text, b->text) == 0;
+}
+
+/* Parses and runs one command (argv[0..argc)). `deftable` is the table of a restore
+ * block, or -1 for nf_exec where -t chooses (default filter). */
+static int run_cmd(pctx_t *c, int argc, char **argv, int deftable)
+{
+    int tbl = deftable >= 0 ? deftable : NF_TBL_FILTER;
+    enum cmd cmd = CMD_NONE;
+    const char *chain_name = NULL, *policy = NULL;
+    long rulenum = 0;
+    nf_rule_t r = {0};
+    popts_t po = {0};
+    bool inv = false, spec = false;
+    int rc = 0;
+    r.recent_mask = 0xffffffffu;
+    r.reject_with = ICMP_PORT_UNREACH;
+
+    for (int i = 0; i < argc; i++) {
+        const char *o = argv[i];
+        const char *a = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(o, "!")) {
+            if (inv) { rc = fail(c, LB_EPARSE, "multiple \"!\" flags not allowed"); goto out; }
+            inv = true;
+            continue;
+        }
+        bool was_inv = inv;
+        inv = false;
+        enum cmd nc = CMD_NONE;
+        if (opt_is(o, "-A", "--append")) nc = CMD_APPEND;
+        else if (opt_is(o, "-I", "--insert")) nc = CMD_INSERT;
+        else if (opt_is(o, "-R", "--replace")) nc = CMD_REPLACE;
+        else if (opt_is(o, "-D", "--delete")) nc = CMD_DELETE;
+        else if (opt_is(o, "-C", "--check")) nc = CMD_CHECK;
+        else if (opt_is(o, "-N", "--new-chain")) nc = CMD_NEW;
+        else if (opt_is(o, "-F", "--flush")) nc = CMD_FLUSH;
+        else if (opt_is(o, "-X", "--delete-chain")) nc = CMD_DELCHAIN;
+        else if (opt_is(o, "-P", "--policy")) nc = CMD_POLICY;
+        else if (opt_is(o, "-Z", "--zero")) nc = CMD_ZERO;
+        if (nc != CMD_NONE) {
+            if (was_inv) { rc = fail(c, LB_EPARSE, "\"!\" before %s", o); goto out; }
+            if (cmd != CMD_NONE) {
+                rc = fail(c, LB_EPARSE, "more than one command (%s)", o);
+                goto out;
+            }
+            cmd = nc;
+            bool optional = nc == CMD_FLUSH || nc == CMD_DELCHAIN || nc == CMD_ZERO;
+            if (a && (a[0] != '-' || !optional) && strcmp(a, "!")) {
+                chain_name = a;
+                i++;
+            } else if (!optional) {
+                rc = fail(c, LB_EPARSE, "option \"%s\" requires a chain name", o);
+                goto out;
+            }
+            if (nc == CMD_POLICY) {
+                if (i + 1 >= argc) {
+                    rc = fail(c, LB_EPARSE, "-P %s: policy (ACCEPT or DROP) missing", chain_name);
+                    goto out;
+                }
+                policy = argv[++i];
+            }
+            if ((nc == CMD_INSERT || nc == CMD_DELETE || nc == CMD_REPLACE) && i + 1 < argc &&
+                isdigit((unsigned char)argv[i + 1][0])) {
+                char *end;
+                rulenum = strtol(argv[i + 1], &end, 10);
+                if (*end || rulenum < 1) {
+                    rc = fail(c, LB_EPARSE, "invalid rule number \"%s\"", argv[i + 1]);
+                    goto out;
+                }
+                i++;
+            }
+            continue;
+        }
+        if (opt_is(o, "-t", "--table")) {
+            if (c->restore) {
+                rc = fail(c, LB_EPARSE, "-t cannot be used in restore input (use *table)");
+                goto out;
+            }
+            if (!a || (tbl = table_id(a)) < 0) {
+                rc = fail(c, LB_EPARSE, "unknown table \"%s\"", a ? a : "");
+                goto out;
+            }
+            i++;
+            continue;
+        }
+        if (opt_is(o, "-w", "--wait")) {          /* xtables lock wait: meaningless here */
+            if (a && isdigit((unsigned char)a[0])) i++;
+            continue;
+        }
+        if (opt_is(o, "-W", "--wait-interval")) {
+            if (a) i++;
+            continue;
+        }
+        spec = true;
+        if (opt_is(o, "-s", "--source") || opt_is(o, "-d", "--destination")) {
+            bool src = o[1] == 's' || o[2] == 's';
+            uint32_t bit = src ? NFM_SRC : NFM_DST;
+            if (!a) { rc = fail(c, LB_EPARSE, "option \"%s\" requires an argument", o); goto out; }
+            if (r.m & bit) { rc = fail(c, LB_EPARSE, "multiple %s flags not allowed", o); goto out; }
+            uint32_t ad, mk;
+            if (!parse_addr(a, &ad, &mk)) {
+                rc = fail(c, LB_EPARSE, "%s: invalid address \"%s\"", src ? "-s" : "-d", a);
+                goto out;
+            }
+            if (mk || was_inv) {           /* 0.0.0.0/0 matches everything: iptables omits it */
+                r.m |= bit;
+                if (src) { r.src = ad; r.smask = mk; } else { r.dst = ad; r.dmask = mk; }
+                if (was_inv) r.inv |= bit;
+            }
+            i++;
+            continue;
+        }
+        if (opt_is(o, "-p", "--protocol")) {
+            if (!a) { rc = fail(c, LB_EPARSE, "option \"%s\" requires an argument", o); goto out; }
+            uint32_t v;
+            if (!strcasecmp(a, "tcp")) v = NET_PROTO_TCP;
+            else if (!strcasecmp(a, "udp")) v = NET_PROTO_UDP;
+            else if (!strcasecmp(a, "icmp")) v = NET_PROTO_ICMP;
+            else if (!strcasecmp(a, "sctp")) v = 132;
+            else if (!strcasecmp(a, "all")) v = 0;
+            else if (!parse_u32(a, &v) || v > 255) {
+                rc = fail(c, LB_EPARSE, "unknown protocol \"%s\" specified", a);
+                goto out;
+            }
+            if (v == 0 && was_inv) {
+                rc = fail(c, LB_EPARSE, "rule would never match protocol");
+                goto out;
+            }
+            if (v) {
+                r.m |= NFM_PROTO;
+                r.proto = (uint8_t)v;
+                if (was_inv) r.inv |= NFM_PROTO;
+            }
+            i++;
+            continue;
+        }
+        if (opt_is(o, "-i", "--in-interface") || opt_is(o, "-o", "--out-interface")) {
+            bool in = o[1] == 'i' || o[2] == 'i';
+            if (!a) { rc = fail(c, LB_EPARSE, "option \"%s\" requires an argument", o); goto out; }
+            if (strlen(a) == 0 || strlen(a) > 15) {
+                rc = fail(c, LB_EPARSE, "interface name \"%s\" must be 1-15 characters", a);
+                goto out;
+            }
+            strcpy(in ? r.in_if : r.out_if, a);
+            r.m |= in ? NFM_IN : NFM_OUT;
+            if (was_inv) r.inv |= in ? NFM_IN : NFM_OUT;
+            i++;
+            continue;
+        }
+        if (opt_is(o, "-m", "--match")) {
+            if (was_inv) { rc = fail(c, LB_EPARSE, "\"!\" before -m"); goto out; }
+            if (!a) { rc = fail(c, LB_EPARSE, "option \"%s\" requires an argument", o); goto out; }
+            int mod = 0;
+            for (size_t k = 0; k < sizeof mod_names / sizeof mod_names[0]; k++)
+                if (!strcmp(a, mod_names[k].name)) mod = mod_names[k].mod;
+            if (!mod) { rc = fail(c, LB_EPARSE, "match \"%s\" is not supported", a); goto out; }
+            if (has_mod(&r, mod)) {
+                /* an implicit -p tcp match followed by an explicit -m tcp is one match */
+                if (mod != NF_MOD_TCP && mod != NF_MOD_UDP && mod != NF_MOD_ICMP) {
+                    rc = fail(c, LB_EPARSE, "match \"%s\" given twice", a);
+                    goto out;
+                }
+            } else {
+                if (r.nmods >= NF_MAX_MODS) { rc = fail(c, LB_EPARSE, "too many matches"); goto out; }
+                r.mods[r.nmods++] = (uint8_t)mod;
+            }
+            i++;
+            continue;
+        }
+        if (opt_is(o, "-j", "--jump") || opt_is(o, "-g", "--goto")) {
+            if (was_inv) { rc = fail(c, LB_EPARSE, "\"!\" before %s", o); goto out; }
+            if (!a) { rc = fail(c, LB_EPARSE, "option \"%s\" requires an argument", o); goto out; }
+            if (po.target_name) { rc = fail(c, LB_EPARSE, "more than one target"); goto out; }
+            po.target_name = a;
+            po.is_goto = o[1] == 'g' || o[2] == 'g';
+            i++;
+            continue;
+        }
+        if (o[0] == '-' && o[1] == '-') {
+            int k = parse_ext_option(c, &r, &po, argc, argv, &i, was_inv);
+            if (k < 0) { rc = k; goto out; }
+            if (k == 0) { rc = fail(c, LB_EPARSE, "unknown option \"%s\"", o); goto out; }
+            continue;
+        }
+        if (o[0] == '-') rc = fail(c, LB_EPARSE, "unknown option \"%s\"", o);
+        else rc = fail(c, LB_EPARSE, "bad argument \"%s\"", o);
+        goto out;
+    }
+    if (inv) { rc = fail(c, LB_EPARSE, "\"!\" at the end of the line"); goto out; }
+    if (cmd == CMD_NONE) { rc = fail(c, LB_EPARSE, "no command specified"); goto out; }
+
+    nf_table_t *t = c->tables[tbl];
+    t->touched = true;
+    nf_chain_t *ch = NULL;
+    if (chain_name && cmd != CMD_NEW) {
+        ch = chain_find(t, chain_name);
+        if (!ch) {
+            rc = fail(c, LB_ENOENT, "no chain named \"%s\" in table %s", chain_name,
+                      table_names[tbl]);
+            goto out;
+        }
+    }
+    if (cmd == CMD_REPLACE && (!rulenum || (size_t)rulenum > ch->rules.n)) {
+        rc = fail(c, LB_EPARSE, "-R %s: rule number %ld does not exist", ch->name, rulenum);
+        goto out;
+    }
+    bool rulecmd = cmd == CMD_APPEND || cmd == CMD_INSERT || cmd == CMD_CHECK ||
+                   cmd == CMD_REPLACE || (cmd == CMD_DELETE && !rulenum);
+    if (!rulecmd && (spec || po.target_name)) {
+        rc = fail(c, LB_EPARSE, "rule options are not allowed with this command");
+        goto out;
+    }
+
+    switch (cmd) {
+    case CMD_NEW:
+        if (!chain_name_ok(chain_name)) {
+            rc = fail(c, LB_EPARSE, "invalid chain name \"%s\"", chain_name);
+            goto out;
+        }
+        if (chain_find(t, chain_name)) {
+            rc = fail(c, LB_EEXIST, "chain \"%s\" already exists in table %s", chain_name,
+                      table_names[tbl]);
+            goto out;
+        }
+        chain_add(t, chain_new(chain_name, -1));
+        goto out;
+    case CMD_FLUSH:
+        if (ch) chain_flush(ch);
+        else for (size_t k = 0; k < t->chains.n; k++) chain_flush(t->chains.v[k]);
+        goto out;
+    case CMD_ZERO:
+        for (size_t k = 0; k < t->chains.n; k++) {
+            nf_chain_t *z = t->chains.v[k];
+            if (ch && z != ch) continue;
+            z->pkts = z->bytes = 0;
+            for (size_t j = 0; j < z->rules.n; j++) z->rules.v[j].pkts = z->rules.v[j].bytes = 0;
+        }
+        goto out;
+    case CMD_DELCHAIN:
+        for (size_t k = 0; k < t->chains.n; k++) {
+            nf_chain_t *x = t->chains.v[k];
+            if (ch ? x != ch : x->hook >= 0) continue;
+            if (x->hook >= 0) {
+                rc = fail(c, LB_EPARSE, "cannot delete built-in chain %s", x->name);
+                goto out;
+            }
+            if (x->rules.n) {
+                rc = fail(c, LB_EPARSE, "cannot delete chain %s: it is not empty", x->name);
+                goto out;
+            }
+            if (table_references(t, x)) {
+                rc = fail(c, LB_EPARSE, "cannot delete chain %s: rules jump to it", x->name);
+                goto out;
+            }
+        }
+        if (ch) {
+            chain_remove(t, ch);
+        } else {
+            for (size_t k = t->chains.n; k-- > 0;)
+                if (t->chains.v[k]->hook < 0) chain_remove(t, t->chains.v[k]);
+        }
+        goto out;
+    case CMD_POLICY:
+        if (ch->hook < 0) {
+            rc = fail(c, LB_EPARSE, "-P %s: only built-in chains have a policy", ch->name);
+            goto out;
+        }
+        if (strcmp(policy, "ACCEPT") && strcmp(policy, "DROP")) {
+            rc = fail(c, LB_EPARSE, "-P %s: bad policy \"%s\" (ACCEPT or DROP)", ch->name, policy);
+            goto out;
+        }
+        ch->policy = policy[0] == 'A' ? NFT_ACCEPT : NFT_DROP;
+        goto out;
+    case CMD_DELETE:
+        if (rulenum) {
+            if ((size_t)rulenum > ch->rules.n) {
+                rc = fail(c, LB_ENOENT, "-D %s %ld: chain has only %zu rules", ch->name,
+                          rulenum, ch->rules.n);
+                goto out;
+            }
+            rule_fini(&ch->rules.v[rulenum - 1]);
+            memmove(&ch->rules.v[rulenum - 1], &ch->rules.v[rulenum],
+                    (ch->rules.n - (size_t)rulenum) * sizeof r);
+            ch->rules.n--;
+            goto out;
+        }
+        break;
+    default:
+        break;
+    }
+
+    /* a rule: resolve and validate the target, then check protocol needs */
+    if (po.target_name) {
+        int tg = target_by_name(po.target_name);
+        if (po.is_goto && tg != NFT_NONE) {
+            rc = fail(c, LB_EPARSE, "-g %s: goto needs a user chain", po.target_name);
+            goto out;
+        }
+        if (tg != NFT_NONE) {
+            r.target = (uint8_t)tg;
+        } else {
+            nf_chain_t *j = chain_find(t, po.target_name);
+            if (!j) {
+                if (target_unsupported(po.target_name))
+                    rc = fail(c, LB_EPARSE, "target %s is not supported", po.target_name);
+                else
+                    rc = fail(c, LB_ENOENT, "-%c %s: no chain or target named \"%s\" in table %s",
+                              po.is_goto ? 'g' : 'j', po.target_name, po.target_name,
+                              table_names[tbl]);
+                goto out;
+            }
+            if (j->hook >= 0) {
+                rc = fail(c, LB_EPARSE, "cannot jump to built-in chain %s", j->name);
+                goto out;
+            }
+            r.target = po.is_goto ? NFT_GOTO : NFT_JUMP;
+            r.jump = j;
+        }
+    }
+    switch (r.target) {
+    case NFT_DNAT:
+    case NFT_SNAT:
+    case NFT_MASQ:
+        if (tbl != NF_TBL_NAT) {
+            rc = fail(c, LB_EPARSE, "%s is only valid in the nat table", po.target_name);
+            goto out;
+        }
+        if (r.target != NFT_MASQ && !po.target_opt) {
+            rc = fail(c, LB_EPARSE, "%s needs %s", po.target_name,
+                      r.target == NFT_DNAT ? "--to-destination" : "--to-source");
+            goto out;
+        }
+        if ((r.nat_flags & NF_NAT_HAS_PORT) && (!(r.m & NFM_PROTO) || (r.inv & NFM_PROTO) ||
+            (r.proto != NET_PROTO_TCP && r.proto != NET_PROTO_UDP && r.proto != 132))) {
+            rc = fail(c, LB_EPARSE, "%s: a port needs -p tcp, udp or sctp", po.target_name);
+            goto out;
+        }
+        break;
+    case NFT_REJECT:
+        if (tbl == NF_TBL_NAT || tbl == NF_TBL_RAW) {
+            rc = fail(c, LB_EPARSE, "REJECT is not valid in the %s table", table_names[tbl]);
+            goto out;
+        }
+        if (r.reject_with == NF_REJECT_TCP_RESET &&
+            (!(r.m & NFM_PROTO) || (r.inv & NFM_PROTO) || r.proto != NET_PROTO_TCP)) {
+            rc = fail(c, LB_EPARSE, "REJECT --reject-with tcp-reset needs -p tcp");
+            goto out;
+        }
+        break;
+    case NFT_MARK:
+        if (po.mark_ops != 1) {
+            rc = fail(c, LB_EPARSE, "MARK needs exactly one of --set-xmark, --set-mark, "
+                      "--and-mark, --or-mark, --xor-mark");
+            goto out;
+        }
+        break;
+    default:
+        break;
+    }
+    for (int k = 0; k < r.nmods; k++) {
+        int mod = r.mods[k];
+        uint8_t want = mod == NF_MOD_TCP ? NET_PROTO_TCP : mod == NF_MOD_UDP ? NET_PROTO_UDP :
+                       mod == NF_MOD_ICMP ? NET_PROTO_ICMP : 0;
+        if (want && (!(r.m & NFM_PROTO) || (r.inv & NFM_PROTO) || r.proto != want)) {
+            char pn[8];
+            rc = fail(c, LB_EPARSE, "-m %s needs -p %s", proto_name(want, pn), proto_name(want, pn));
+            goto out;
+        }
+        if (mod == NF_MOD_COMMENT && !r.comment) {
+            rc = fail(c, LB_EPARSE, "-m comment needs --comment");
+            goto out;
+        }
+        if (mod == NF_MOD_MARK && !(r.m & NFM_MARK)) {
+            rc = fail(c, LB_EPARSE, "-m mark needs --mark");
+            goto out;
+        }
+        if (mod == NF_MOD_ADDRTYPE && !(r.m & (NFM_SRCTYPE | NFM_DSTTYPE))) {
+            rc = fail(c, LB_EPARSE, "-m addrtype needs --src-type or --dst-type");
+            goto out;
+        }
+        if (mod == NF_MOD_STATISTIC && !(r.m & NFM_STAT)) {
+            rc = fail(c, LB_EPARSE, "-m statistic needs --mode random --probability P");
+            goto out;
+        }
+        if ((mod == NF_MOD_CONNTRACK && !(r.m & NFM_CTSTATE)) ||
+            (mod == NF_MOD_STATE && !(r.m & NFM_STATE))) {
+            rc = fail(c, LB_EPARSE, "-m %s needs %s", mod == NF_MOD_STATE ? "state" : "conntrack",
+                      mod == NF_MOD_STATE ? "--state" : "--ctstate");
+            goto out;
+        }
+        if (mod == NF_MOD_RECENT) {
+            if (!r.recent_cmd) r.recent_cmd = NF_RECENT_RCHECK, r.m |= NFM_RECENT;
+            if (!r.recent) r.recent = recent_get(c->nf, "DEFAULT");
+            if (r.recent_reap && !r.recent_secs) {
+                rc = fail(c, LB_EPARSE, "recent: --reap needs --seconds");
+                goto out;
+            }
+        }
+        if (mod == NF_MOD_NFACCT && !r.nfacct) {
+            rc = fail(c, LB_EPARSE, "-m nfacct needs --nfacct-name");
+            goto out;
+        }
+    }
+    r.text = rule_text(&r);
+    if (c->has_counters) {
+        r.pkts = c->cnt_pkts;
+        r.bytes = c->cnt_bytes;
+    }
+
+    if (cmd == CMD_CHECK || cmd == CMD_DELETE) {
+        size_t k = 0;
+        while (k < ch->rules.n && !rule_same(&ch->rules.v[k], &r)) k++;
+        if (k == ch->rules.n) {
+            rc = fail(c, LB_ENOENT, "no such rule in chain %s: %s", ch->name, r.text);
+        } else if (cmd == CMD_DELETE) {
+            rule_fini(&ch->rules.v[k]);
+            memmove(&ch->rules.v[k], &ch->rules.v[k + 1], (ch->rules.n - k - 1) * sizeof r);
+            ch->rules.n--;
+        }
+        goto out;
+    }
+    nf_rule_t replaced = {0};
+    size_t pos = ch->rules.n;
+    if (cmd == CMD_REPLACE) {            /* out of the chain for now; back on failure */
+        pos = (size_t)rulenum - 1;
+        replaced = ch->rules.v[pos];
+        memmove(&ch->rules.v[pos], &ch->rules.v[pos + 1], (ch->rules.n - pos - 1) * sizeof r);
+        ch->rules.n--;
+    }
+    if (cmd == CMD_INSERT) {
+        if (!rulenum) rulenum = 1;
+        if ((size_t)rulenum > ch->rules.n + 1) {
+            rc = fail(c, LB_EPARSE, "-I %s %ld: index of insertion too big", ch->name, rulenum);
+            goto out;
+        }
+        pos = (size_t)rulenum - 1;
+    }
+    lb_vec_reserve(&ch->rules, ch->rules.n + 1);
+    memmove(&ch->rules.v[pos + 1], &ch->rules.v[pos], (ch->rules.n - pos) * sizeof r);
+    ch->rules.v[pos] = r;
+    ch->rules.n++;
+    memset(&r, 0, sizeof r);                /* owned by the chain now */
+    /* nf_exec applies at once, so check now; a restore checks each table at COMMIT */
+    nf_rule_t *nr = &ch->rules.v[pos];
+    if (!c->restore && (nr->jump || nr->target == NFT_DNAT || nr->target == NFT_SNAT ||
+                        nr->target == NFT_MASQ || nr->target == NFT_REJECT)) {
+        rc = table_check(c, t);
+        if (rc) {
+            rule_fini(nr);
+            if (cmd == CMD_REPLACE) {
+                *nr = replaced;
+                memset(&replaced, 0, sizeof replaced);
+            } else {
+                memmove(nr, nr + 1, (ch->rules.n - pos - 1) * sizeof r);
+                ch->rules.n--;
+            }
+        }
+    }
+    rule_fini(&replaced);
+out:
+    rule_fini(&r);
+    return rc;
+}
+
+int nf_exec(nf_t *nf, const char *cmdline, char *err, size_t errlen)
+{
+    pctx_t c = { .nf = nf, .tables = nf->tables, .line = 1, .err = err, .errlen = errlen };
+    if (err && errlen) err[0] = '\0';
+    toks_t t = {0};
+    const char *why = NULL;
+    int rc = tokenize(cmdline, &t, &why);
+    if (rc) {
+        rc = fail(&c, rc, "%s", why);
+    } else {
+        int start = t.n > 0 && (!strcmp(t.v[0], "iptables") || !strcmp(t.v[0], "iptables-nft") ||
+                                !strcmp(t.v[0], "iptables-legacy")) ? 1 : 0;
+        rc = run_cmd(&c, t.n - start, t.v + start, -1);
+    }
+    toks_free(&t);
+    nf_refresh(nf);
+    return rc;
+}
+
+/* "[123:456]" -> counters; returns the rest of the line or NULL if malformed. */
+static const char *parse_counters(const char *s, uint64_t *p, uint64_t *b)
+{
+    unsigned long long x, y;
+    int n = 0;
+    if (sscanf(s, "[%llu:%llu]%n", &x, &y, &n) != 2 || n == 0) return NULL;
+    *p = x;
+    *b = y;
+    return s + n;
+}
+
+int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t errlen)
+{
+    bool noflush = flags & NF_RESTORE_NOFLUSH;
+    nf_table_t *stage[NF_TBL_COUNT] = {0};
+    pctx_t c = { .nf = nf, .tables = stage, .restore = true, .err = err, .errlen = errlen };
+    if (err && errlen) err[0] = '\0';
+    int cur = -1, rc = 0;
+    const char *s = text;
+    char *line = NULL;
+    size_t cap = 0;
+    while (*s && rc == 0) {
+        const char *e = strchr(s, '\n');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        if (n + 1 > cap) {
+            cap = n + 1;
+            line = lb_realloc(line, cap);
+        }
+        memcpy(line, s, n);
+        line[n] = '\0';
+        s = e ? e + 1 : s + n;
+        c.line++;
+        char *l = line;
+        while (isspace((unsigned char)*l)) l++;
+        size_t ln = strlen(l);
+        while (ln && isspace((unsigned char)l[ln - 1])) l[--ln] = '\0';
+        if (!*l || *l == '#') continue;
+        if (*l == '*') {
+            if (cur >= 0) {
+                rc = fail(&c, LB_EPARSE, "table %s was not committed before *%s",
+                          table_names[cur], l + 1);
+                break;
+            }
+            cur = table_id(l + 1);
+            if (cur < 0) {
+                rc = fail(&c, LB_EPARSE, "unknown table \"%s\"", l + 1);
+                break;
+            }
+            for (int k = 0; k < NF_TBL_COUNT; k++) stage[k] = NULL;
+            stage[cur] = table_clone(nf->tables[cur], noflush);
+            stage[cur]->touched = true;
+            continue;
+        }
+        if (cur < 0) {
+            rc = fail(&c, LB_EPARSE, "no table specified (a *table line must come first)");
+            break;
+        }
+        nf_table_t *t = stage[cur];
+        if (!strcmp(l, "COMMIT")) {
+            rc = table_check(&c, t);
+            if (rc) break;
+            table_free(nf->tables[cur]);
+            nf->tables[cur] = t;
+            stage[cur] = NULL;
+            cur = -1;
+            nf_refresh(nf);
+            continue;
+        }
+        if (*l == ':') {
+            char name[64], pol[16], cnt[64] = "";
+            if (sscanf(l + 1, "%63s %15s %63s", name, pol, cnt) < 2) {
+                rc = fail(&c, LB_EPARSE, "malformed chain line \"%s\"", l);
+                break;
+            }
+            nf_chain_t *ch = chain_find(t, name);
+            if (ch && ch->hook >= 0) {
+                if (strcmp(pol, "ACCEPT") && strcmp(pol, "DROP")) {
+                    rc = fail(&c, LB_EPARSE, "bad policy \"%s\" for built-in chain %s", pol, name);
+                    break;
+                }
+                ch->policy = pol[0] == 'A' ? NFT_ACCEPT : NFT_DROP;
+                uint64_t pk, by;
+                if (cnt[0] && parse_counters(cnt, &pk, &by)) {
+                    ch->pkts = pk;
+                    ch->bytes = by;
+                }
+                continue;
+            }
+            if (strcmp(pol, "-")) {
+                bool hook = false;
+                for (int h = 0; h < NF_HOOK_COUNT; h++) hook |= !strcmp(name, hook_names[h]);
+                if (hook)
+                    rc = fail(&c, LB_EPARSE, "table %s has no built-in chain %s",
+                              table_names[cur], name);
+                else
+                    rc = fail(&c, LB_EPARSE, "user chain %s cannot have policy \"%s\"", name, pol);
+                break;
+            }
+            if (ch) {
+                chain_flush(ch);
+            } else if (!chain_name_ok(name)) {
+                rc = fail(&c, LB_EPARSE, "invalid chain name \"%s\"", name);
+                break;
+            } else {
+                chain_add(t, chain_new(name, -1));
+            }
+            continue;
+        }
+        c.has_counters = false;
+        if (*l == '[') {
+            const char *rest = parse_counters(l, &c.cnt_pkts, &c.cnt_bytes);
+            if (!rest) {
+                rc = fail(&c, LB_EPARSE, "malformed counters \"%s\"", l);
+                break;
+            }
+            c.has_counters = true;
+            l = (char *)rest;
+        }
+        toks_t tk = {0};
+        const char *why = NULL;
+        rc = tokenize(l, &tk, &why);
+        if (rc) rc = fail(&c, rc, "%s", why);
+        else rc = run_cmd(&c, tk.n, tk.v, cur);
+        toks_free(&tk);
+    }
+    if (rc == 0 && cur >= 0)
+        rc = fail(&c, LB_EPARSE, "COMMIT expected at the end of the input (table %s)",
+                  table_names[cur]);
+    for (int k = 0; k < NF_TBL_COUNT; k++) table_free(stage[k]);
+    lb_free(line);
+    nf_refresh(nf);
+    return rc;
+}
+
+int nf_restore(nf_t *nf, const char *text, char *err, size_t errlen)
+{
+    return nf_restore_flags(nf, text, 0, err, errlen);
+}
+
+/* ---- iptables-save ------------------------------------------------------------------------ */
+
+static int chain_cmp(const void *a, const void *b)
+{
+    const nf_chain_t *x = *(nf_chain_t *const *)a, *y = *(nf_chain_t *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+void nf_save(const nf_t *nf, FILE *out, bool counters)
+{
+    static const int order[NF_TBL_COUNT] = { NF_TBL_FILTER, NF_TBL_NAT, NF_TBL_MANGLE, NF_TBL_RAW };
+    for (int oi = 0; oi < NF_TBL_COUNT; oi++) {
+        const nf_table_t *t = nf->tables[order[oi]];
+        if (!t->touched) continue;
+        /* builtins in hook order, then user chains sorted by name (libiptc keeps them so) */
+        size_t n = t->chains.n;
+        nf_chain_t **v = lb_malloc((n ? n : 1) * sizeof *v);
+        size_t k = 0;
+        for (int h = 0; h < NF_HOOK_COUNT; h++)
+            if (t->builtin[h]) v[k++] = t->builtin[h];
+        size_t nb = k;
+        for (size_t i = 0; i < n; i++)
+            if (t->chains.v[i]->hook < 0) v[k++] = t->chains.v[i];
+        qsort(v + nb, k - nb, sizeof *v, chain_cmp);
+        fprintf(out, "# Generated by lbchain\n*%s\n", table_names[t->id]);
+        for (size_t i = 0; i < k; i++) {
+            const nf_chain_t *ch = v[i];
+            fprintf(out, ":%s %s [%llu:%llu]\n", ch->name,
+                    ch->hook < 0 ? "-" : ch->policy == NFT_ACCEPT ? "ACCEPT" : "DROP",
+                    counters && ch->hook >= 0 ? (unsigned long long)ch->pkts : 0ULL,
+                    counters && ch->hook >= 0 ? (unsigned long long)ch->bytes : 0ULL);
+        }
+        for (size_t i = 0; i < k; i++) {
+            const nf_chain_t *ch = v[i];
+            for (size_t j = 0; j < ch->rules.n; j++) {
+                const nf_rule_t *r = &ch->rules.v[j];
+                if (counters)
+                    fprintf(out, "[%llu:%llu] ", (unsigned long long)r->pkts,
+                            (unsigned long long)r->bytes);
+                fprintf(out, "-A %s%s%s\n", ch->name, r->text[0] ? " " : "", r->text);
+            }
+        }
+        fprintf(out, "COMMIT\n# Completed by lbchain\n");
+        lb_free(v);
+    }
+}
+
+int64_t nf_rule_packets(const nf_t *nf, const char *table, const char *chain, int rule)
+{
+    int ti = table_id(table);
+    if (ti < 0) return -1;
+    const nf_chain_t *ch = chain_find(nf->tables[ti], chain);
+    if (!ch || rule < 1 || (size_t)rule > ch->rules.n) return -1;
+    return (int64_t)ch->rules.v[rule - 1].pkts;
+}
+
+size_t nf_rule_count(const nf_t *nf)
+{
+    size_t n = 0;
+    for (int ti = 0; ti < NF_TBL_COUNT; ti++)
+        for (size_t i = 0; i < nf->tables[ti]->chains.n; i++)
+            n += nf->tables[ti]->chains.v[i]->rules.n;
+    return n;
+}
+
+/* ---- the rule engine ------------------------------------------------------------------------ */
+
+static bool if_match(const char *pat, const net_iface_t *ifc)
+{
+    const char *name = ifc ? ifc->name : "";
+    size_t n = strlen(pat);
+    if (pat[n - 1] == '+') return strncmp(name, pat, n - 1) == 0;
+    return strcmp(name, pat) == 0;
+}
+
+static uint8_t addr_type(const nf_t *nf, uint32_t a)
+{
+    if (net_node_is_local(nf->node, a)) return NF_AT_LOCAL;
+    if ((a >> 28) == 14) return NF_AT_MULTICAST;
+    if (a == 0xffffffffu) return NF_AT_BROADCAST;
+    return NF_AT_UNICAST;
+}
+
+/* xt_recent recent_mt(): --set inserts or refreshes; --rcheck/--update/--remove look up,
+ * with --seconds requiring a hit that recent; --reap forgets stale addresses. */
+static bool recent_match(nf_t *nf, const nf_rule_t *r, const pkt_t *p)
+{
+    nf_recent_t *rt = r->recent;
+    bool inv = r->inv & NFM_RECENT, ret = inv;
+    uint32_t addr = (r->recent_rdest ? p->dst : p->src) & r->recent_mask;
+    sim_time_t now = sim_now(nf->sim);
+    size_t k = 0;
+    while (k < rt->n && rt->ent[k].addr != addr) k++;
+    if (k == rt->n) {
+        if (r->recent_cmd != NF_RECENT_SET) return ret;
+        if (rt->n == rt->cap) {                 /* evict the least recently updated */
+            size_t old = 0;
+            for (size_t q = 1; q < rt->n; q++)
+                if (rt->ent[q].last < rt->ent[old].last) old = q;
+            rt->ent[old] = rt->ent[--rt->n];
+        }
+        rt->ent[rt->n].addr = addr;
+        rt->ent[rt->n].last = now;
+        rt->n++;
+        return !ret;
+    }
+    if (r->recent_cmd == NF_RECENT_SET) {
+        ret = !ret;
+    } else if (r->recent_cmd == NF_RECENT_REMOVE) {
+        rt->ent[k] = rt->ent[--rt->n];
+        return !ret;
+    } else if (r->recent_secs) {
+        sim_time_t since = now - (sim_time_t)r->recent_secs * SIM_S;
+        if (rt->ent[k].last >= since) {
+            ret = !ret;
+        } else if (r->recent_reap) {
+            rt->ent[k] = rt->ent[--rt->n];
+            return ret;
+        }
+    } else {
+        ret = !ret;
+    }
+    if (r->recent_cmd == NF_RECENT_SET || (r->recent_cmd == NF_RECENT_UPDATE && ret != inv))
+        rt->ent[k].last = now;
+    return ret;
+}
+
+static bool rule_match(nf_t *nf, const nf_rule_t *r, pkt_t *p, const net_iface_t *in,
+                       const net_iface_t *out)
+{
+    uint32_t m = r->m, inv = r->inv;
+    if (m & NFM_SRC && ((p->src & r->smask) == r->src) == !!(inv & NFM_SRC)) return false;
+    if (m & NFM_DST && ((p->dst & r->dmask) == r->dst) == !!(inv & NFM_DST)) return false;
+    if (m & NFM_IN && if_match(r->in_if, in) == !!(inv & NFM_IN)) return false;
+    if (m & NFM_OUT && if_match(r->out_if, out) == !!(inv & NFM_OUT)) return false;
+    if (m & NFM_PROTO && (p->proto == r->proto) == !!(inv & NFM_PROTO)) return false;
+    for (int i = 0; i < r->nmods; i++) {
+        switch (r->mods[i]) {
+        case NF_MOD_TCP:
+        case NF_MOD_UDP:
+            if (m & NFM_SPORT &&
+                (p->sport >= r->sport[0] && p->sport <= r->sport[1]) == !!(inv & NFM_SPORT))
+                return false;
+            if (m & NFM_DPORT &&
+                (p->dport >= r->dport[0] && p->dport <= r->dport[1]) == !!(inv & NFM_DPORT))
+                return false;
+            break;
+        case NF_MOD_ICMP:
+            if (m & NFM_ICMPTYPE && (p->icmp_type == r->icmp_type) == !!(inv & NFM_ICMPTYPE))
+                return false;
+            break;
+        case NF_MOD_MARK:
+            if (((p->mark & r->mark_mask) == r->mark) == !!(inv & NFM_MARK)) return false;
+            break;
+        case NF_MOD_ADDRTYPE:
+            if (m & NFM_SRCTYPE &&
+                ((addr_type(nf, p->src) & r->src_type) != 0) == !!(inv & NFM_SRCTYPE))
+                return false;
+            if (m & NFM_DSTTYPE &&
+                ((addr_type(nf, p->dst) & r->dst_type) != 0) == !!(inv & NFM_DSTTYPE))
+                return false;
+            break;
+        case NF_MOD_STATISTIC: {
+            /* xt_statistic: (prandom_u32() & 0x7FFFFFFF) < probability, one draw per visit */
+            uint32_t draw = (uint32_t)gsl_rng_get(nf->rng) & 0x7fffffffu;
+            if ((draw < r->stat_prob) == !!(inv & NFM_STAT)) return false;
+            break;
+        }
+        case NF_MOD_CONNTRACK:
+            if (((ct_state_bits(p) & r->ctstates) != 0) == !!(inv & NFM_CTSTATE)) return false;
+            break;
+        case NF_MOD_STATE:
+            if (((ct_state_bits(p) & r->states) != 0) == !!(inv & NFM_STATE)) return false;
+            break;
+        case NF_MOD_RECENT:
+            if (!recent_match(nf, r, p)) return false;
+            break;
+        default:                    /* comment, nfacct */
+            break;
+        }
+    }
+    return true;
+}
+
+enum { V_ACCEPT, V_DROP, V_REJECT, V_NAT };
+
+typedef struct vinfo {
+    const nf_chain_t *chain;        /* where the verdict was reached */
+    int rule;                       /* 1-based; 0: the policy */
+    const nf_rule_t *r;
+} vinfo_t;
+
+static void where_str(const nf_table_t *t, enum nf_hook h, const vinfo_t *vi, char *buf,
+                      size_t n)
+{
+    if (vi->chain->hook >= 0 && vi->rule)
+        snprintf(buf, n, "%s/%s rule %d", table_names[t->id], hook_names[h], vi->rule);
+    else if (vi->rule)
+        snprintf(buf, n, "%s/%s -> %s rule %d", table_names[t->id], hook_names[h],
+                 vi->chain->name, vi->rule);
+    else
+        snprintf(buf, n, "%s/%s policy", table_names[t->id], hook_names[h]);
+}
+
+/* ipt_do_table(): walks the hook's chain with a jump stack; RETURN or the end of a user
+ * chain pops; the end of the built-in chain applies its policy. Non-terminal targets
+ * (MARK, no target) continue; NAT targets end the walk for the caller to bind. */
+static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const net_iface_t *in,
+                     const net_iface_t *out, vinfo_t *vi)
+{
+    struct { nf_chain_t *c; size_t i; } stack[NF_MAX_DEPTH + 1];
+    nf_chain_t *base = t->builtin[h], *c = base;
+    size_t i = 0;
+    int sp = 0;
+    bool tracing = net_tracing(nf->net, p->flow);
+    uint32_t wire = pkt_wire_bytes(p);
+    for (;;) {
+        if (i >= c->rules.n) {
+            if (sp == 0) break;
+            sp--;
+            c = stack[sp].c;
+            i = stack[sp].i;
+            continue;
+        }
+        nf_rule_t *r = &c->rules.v[i];
+        if (!rule_match(nf, r, p, in, out)) {
+            i++;
+            continue;
+        }
+        r->pkts++;
+        r->bytes += wire;
+        vi->chain = c;
+        vi->rule = (int)i + 1;
+        vi->r = r;
+        if (tracing) {
+            char w[160];
+            where_str(t, h, vi, w, sizeof w);
+            net_tracef(nf->net, nf->node->name, p, "%s matched: %s", w, r->text);
+        }
+        switch (r->target) {
+        case NFT_NONE:
+            i++;
+            continue;
+        case NFT_MARK:
+            p->mark = (p->mark & ~r->xmask) ^ r->xmark;
+            i++;
+            continue;
+        case NFT_ACCEPT:
+            return V_ACCEPT;
+        case NFT_DROP:
+            return V_DROP;
+        case NFT_REJECT:
+            return V_REJECT;
+        case NFT_DNAT:
+        case NFT_SNAT:
+        case NFT_MASQ:
+            return V_NAT;
+        case NFT_RETURN:
+            if (sp == 0) goto policy;
+            sp--;
+            c = stack[sp].c;
+            i = stack[sp].i;
+            continue;
+        case NFT_JUMP:
+            assert(sp < NF_MAX_DEPTH);      /* table_check bounds the nesting */
+            stack[sp].c = c;
+            stack[sp].i = i + 1;
+            sp++;
+            /* fall through */
+        case NFT_GOTO:
+            c = r->jump;
+            i = 0;
+            continue;
+        }
+    }
+policy:
+    base->pkts++;
+    base->bytes += wire;
+    vi->chain = base;
+    vi->rule = 0;
+    vi->r = NULL;
+    if (tracing)
+        net_tracef(nf->net, nf->node->name, p, "%s/%s policy %s", table_names[t->id],
+                   hook_names[h], base->policy == NFT_ACCEPT ? "ACCEPT" : "DROP");
+    return base->policy == NFT_ACCEPT ? V_ACCEPT : V_DROP;
+}
+
+/* Drops p (freeing it) and any conntrack entry only it created. */
+static int drop_pkt(nf_t *nf, pkt_t *p, const char *reason, const char *detail)
+{
+    ct_entry_t *e = p->ct;
+    uint64_t id = p->id;
+    net_drop(nf->net, nf->node, p, reason, "%s", detail);
+    if (e) ct_release_unconfirmed(nf, e, id);
+    return NF_STOLEN;
+}
+
+/* nf_send_reset() (net/ipv4/netfilter/nf_reject_ipv4.c): addresses swapped; with ACK set
+ * seq = the packet's ack and only RST, else seq 0, ack = seq + len (+1 for SYN and FIN)
+ * and RST|ACK. Never answers a RST. The RST is attached to the packet's connection
+ * (nf_ct_attach), so conntrack reverses NAT on it. */
+static void send_reset(nf_t *nf, const pkt_t *p)
+{
+    if (p->proto != NET_PROTO_TCP || (p->tcp_flags & TCP_RST)) return;
+    pkt_t *rst = pkt_new(nf->net);
+    rst->flow = p->flow;
+    rst->proto = NET_PROTO_TCP;
+    rst->src = p->dst;
+    rst->dst = p->src;
+    rst->sport = p->dport;
+    rst->dport = p->sport;
+    if (p->tcp_flags & TCP_ACK) {
+        rst->seq = p->ack;
+        rst->tcp_flags = TCP_RST;
+    } else {
+        rst->seq = 0;
+        rst->ack = p->seq + p->len + !!(p->tcp_flags & TCP_SYN) + !!(p->tcp_flags & TCP_FIN);
+        rst->tcp_flags = TCP_RST | TCP_ACK;
+    }
+    if (p->ct) {
+        nf->attach_pkt = rst->id;
+        nf->attach_ct = p->ct;
+        nf->attach_dir = p->ct_dir ^ 1;
+    }
+    if (net_tracing(nf->net, p->flow)) {
+        char ps[160];
+        net_tracef(nf->net, nf->node->name, rst, "REJECT: send %s", pkt_str(rst, ps, sizeof ps));
+    }
+    net_node_output(nf->node, rst);
+    nf->attach_pkt = 0;
+    nf->attach_ct = NULL;
+}
+
+/* Runs table ti at hook h; ACCEPT continues, anything else consumes p. */
+static int run_filter(nf_t *nf, int ti, enum nf_hook h, pkt_t *p, net_iface_t *in,
+                      net_iface_t *out)
+{
+    if (!(nf->hook_tables[h] & (1u << ti))) return NF_ACCEPT;
+    nf_table_t *t = nf->tables[ti];
+    vinfo_t vi = {0};
+    int v = table_run(nf, t, h, p, in, out, &vi);
+    if (v == V_ACCEPT) return NF_ACCEPT;
+    char where[160], detail[512];
+    where_str(t, h, &vi, where, sizeof where);
+    if (vi.r) snprintf(detail, sizeof detail, "%s: %s", where, vi.r->text);
+    else snprintf(detail, sizeof detail, "%s DROP", where);
+    if (v == V_REJECT) {
+        if (vi.r->reject_with == NF_REJECT_TCP_RESET) send_reset(nf, p);
+        else net_icmp_error(nf->node, p, ICMP_DEST_UNREACH, (uint8_t)vi.r->reject_with);
+        return drop_pkt(nf, p, "nf-reject", detail);
+    }
+    /* kube-proxy's `-m conntrack --ctstate INVALID -j DROP`: name the cause */
+    bool invalid = vi.r && (vi.r->m & (NFM_CTSTATE | NFM_STATE)) && p->ct_state == CT_INVALID;
+    return drop_pkt(nf, p, invalid ? "ct-invalid" : "nf-drop", detail);
+}
+
+/* The nat table at hook h (nf_nat_inet_fn): only a connection's first packet (NEW, NAT not
+ * yet set up for this manip type) walks the chains; everything else gets the binding. */
+static int run_nat(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *out)
+{
+    if (!p->ct) return NF_ACCEPT;
+    if (ct_nat_done(p->ct, h)) {
+        ct_nat_packet(nf, p, h);
+        return NF_ACCEPT;
+    }
+    if (p->ct_state == CT_NEW && (nf->hook_tables[h] & (1u << NF_TBL_NAT))) {
+        nf_table_t *t = nf->tables[NF_TBL_NAT];
+        vinfo_t vi = {0};
+        int v = table_run(nf, t, h, p, in, out, &vi);
+        if (v == V_DROP || v == V_REJECT) {
+            char where[160], detail[512];
+            where_str(t, h, &vi, where, sizeof where);
+            snprintf(detail, sizeof detail, "%s%s%s", where, vi.r ? ": " : " DROP",
+                     vi.r ? vi.r->text : "");
+            return drop_pkt(nf, p, "nf-drop", detail);
+        }
+        if (v == V_NAT && ct_nat_setup(nf, p, vi.r, h, out) < 0) {
+            char where[160], detail[512];
+            where_str(t, h, &vi, where, sizeof where);
+            snprintf(detail, sizeof detail, "%s: MASQUERADE: %s has no address", where,
+                     out ? out->name : "(no interface)");
+            return drop_pkt(nf, p, "nf-drop", detail);
+        }
+    }
+    ct_nat_finish(nf, p, h);
+    return NF_ACCEPT;
+}
+
+int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *out)
+{
+    if (!nf->active) return NF_ACCEPT;
+    /* Linux priorities: raw -300, conntrack -200, mangle -150, nat(DST) -100, filter 0,
+     * nat(SRC) 100, confirm last. */
+    switch (h) {
+    case NF_PREROUTING:
+    case NF_OUTPUT:
+        p->ct = NULL;
+        p->ct_dir = 0;
+        p->ct_state = CT_UNTRACKED;
+        if (run_filter(nf, NF_TBL_RAW, h, p, in, out)) return NF_STOLEN;
+        if (nf->ct_on) ct_in(nf, p, h);
+        if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
+        if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        if (h == NF_OUTPUT && run_filter(nf, NF_TBL_FILTER, h, p, in, out)) return NF_STOLEN;
+        return NF_ACCEPT;
+    case NF_INPUT:
+        if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
+        if (run_filter(nf, NF_TBL_FILTER, h, p, in, out)) return NF_STOLEN;
+        if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        return ct_confirm(nf, p);
+    case NF_FORWARD:
+        if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
+        return run_filter(nf, NF_TBL_FILTER, h, p, in, out);
+    case NF_POSTROUTING:
+        if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
+        if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        return ct_confirm(nf, p);
+    default:
+        assert(0);
+        return NF_ACCEPT;
+    }
+}

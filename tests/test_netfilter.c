@@ -1,0 +1,1206 @@
+/* test_netfilter.c -- netfilter and conntrack: iptables-restore/save round trip of
+ * kube-proxy output, parse errors with exact messages, rule matching, the statistic split,
+ * DNAT + MASQUERADE through a router with NAT reversal, conntrack INVALID/loose, REJECT
+ * tcp-reset, ICMP errors from behind a DNAT, TCP state timeouts and expiry, port clashes. */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include "netfilter.h"
+#include "tcp.h"
+#include "util.h"
+
+/* ---- a three-node topology A - R - B and an observer that records everything --------- */
+
+typedef struct obs {
+    int ncap;
+    struct { sim_time_t t; pkt_t p; char where[16]; } cap[256];
+    int ndrop;
+    struct { char where[16], reason[32], detail[256]; } drop[64];
+    int ntrace;
+    char trace[128][256];
+} obs_t;
+
+static void o_cap(void *d, sim_time_t t, const char *where, const pkt_t *p)
+{
+    obs_t *o = d;
+    if (o->ncap >= 256) return;
+    o->cap[o->ncap].t = t;
+    o->cap[o->ncap].p = *p;
+    o->cap[o->ncap].p.msg = NULL;
+    snprintf(o->cap[o->ncap].where, 16, "%s", where);
+    o->ncap++;
+}
+
+static void o_drop(void *d, const net_node_t *where, const pkt_t *p, const char *reason,
+                   const char *detail)
+{
+    (void)p;
+    obs_t *o = d;
+    if (o->ndrop >= 64) return;
+    snprintf(o->drop[o->ndrop].where, 16, "%s", where ? where->name : "-");
+    snprintf(o->drop[o->ndrop].reason, 32, "%s", reason);
+    snprintf(o->drop[o->ndrop].detail, 256, "%s", detail);
+    o->ndrop++;
+}
+
+static void o_trace(void *d, sim_time_t t, uint64_t flow, const char *where, const char *text)
+{
+    (void)t;
+    (void)flow;
+    obs_t *o = d;
+    if (o->ntrace >= 128) return;
+    snprintf(o->trace[o->ntrace++], 256, "%s: %s", where, text);
+}
+
+typedef struct topo {
+    sim_t *sim;
+    net_t *net;
+    net_node_t *a, *r, *b;
+    net_iface_t *ia, *ra, *rb, *ib;
+    obs_t *o;
+} topo_t;
+
+/* a 10.0.0.1/24 --- 10.0.0.254 [r] 10.0.1.254 --- 10.0.1.2/24 b; 1 ms links. A and B drop
+ * TCP in INPUT (after the capture) so that no TCP stack answers behind the test's back. */
+static void topo_new_ex(topo_t *t, uint64_t seed, bool drop_tcp)
+{
+    memset(t, 0, sizeof *t);
+    t->sim = sim_new(seed);
+    t->net = net_new(t->sim);
+    t->a = net_node_add(t->net, "a");
+    t->r = net_node_add(t->net, "r");
+    t->b = net_node_add(t->net, "b");
+    t->ia = net_iface_add(t->a, "eth0", tu_ip("10.0.0.1"), 24);
+    t->ra = net_iface_add(t->r, "eth0", tu_ip("10.0.0.254"), 24);
+    t->rb = net_iface_add(t->r, "eth1", tu_ip("10.0.1.254"), 24);
+    t->ib = net_iface_add(t->b, "eth0", tu_ip("10.0.1.2"), 24);
+    t->r->forwarding = true;
+    net_route_add(t->a, 0, 0, tu_ip("10.0.0.254"), t->ia);
+    net_route_add(t->b, 0, 0, tu_ip("10.0.1.254"), t->ib);
+    net_link_params_t lp = { .latency = 1 * SIM_MS };
+    net_link_new(t->net, t->ia, t->ra, &lp);
+    net_link_new(t->net, t->rb, t->ib, &lp);
+    t->o = calloc(1, sizeof *t->o);
+    net_observer_t ob = { .drop = o_drop, .trace = o_trace, .capture = o_cap, .data = t->o };
+    net_set_observer(t->net, &ob);
+    if (!drop_tcp) return;
+    char err[256];
+    ck_assert_int_eq(nf_exec(nf_get(t->a), "-A INPUT -p tcp -j DROP", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf_get(t->b), "-A INPUT -p tcp -j DROP", err, sizeof err), 0);
+}
+
+static void topo_new(topo_t *t, uint64_t seed) { topo_new_ex(t, seed, true); }
+
+static void topo_free(topo_t *t)
+{
+    net_free(t->net);
+    sim_free(t->sim);
+    free(t->o);
+}
+
+static pkt_t *tcp_pkt(net_t *net, const char *src, uint16_t sport, const char *dst,
+                      uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
+{
+    pkt_t *p = pkt_new(net);
+    p->proto = NET_PROTO_TCP;
+    p->src = tu_ip(src);
+    p->dst = tu_ip(dst);
+    p->sport = sport;
+    p->dport = dport;
+    p->tcp_flags = flags;
+    p->seq = seq;
+    p->ack = ack;
+    p->win = 65535;
+    return p;
+}
+
+/* The i-th captured packet arriving at `where` (0-based), or NULL. */
+static const pkt_t *cap_at(const obs_t *o, const char *where, int i)
+{
+    for (int k = 0; k < o->ncap; k++)
+        if (!strcmp(o->cap[k].where, where) && i-- == 0) return &o->cap[k].p;
+    return NULL;
+}
+
+static int cap_count(const obs_t *o, const char *where)
+{
+    int n = 0;
+    for (int k = 0; k < o->ncap; k++) n += !strcmp(o->cap[k].where, where);
+    return n;
+}
+
+static int drop_find(const obs_t *o, const char *where, const char *reason)
+{
+    for (int k = 0; k < o->ndrop; k++)
+        if (!strcmp(o->drop[k].where, where) && !strcmp(o->drop[k].reason, reason)) return k;
+    return -1;
+}
+
+static bool trace_has(const obs_t *o, const char *needle)
+{
+    for (int k = 0; k < o->ntrace; k++)
+        if (strstr(o->trace[k], needle)) return true;
+    return false;
+}
+
+static void run_for(topo_t *t, sim_time_t d) { sim_run(t->sim, sim_now(t->sim) + d); }
+
+/* kube-proxy's rules for a ClusterIP-like VIP 10.96.0.10:80 -> 10.0.1.2:8080 with
+ * masquerade (KUBE-MARK-MASQ / KUBE-POSTROUTING as proxier.go writes them), plus the
+ * KUBE-FORWARD filter chain and a FORWARD policy of DROP. */
+static const char *kube_rules =
+    "*filter\n"
+    ":INPUT ACCEPT [0:0]\n"
+    ":FORWARD DROP [0:0]\n"
+    ":OUTPUT ACCEPT [0:0]\n"
+    ":KUBE-FORWARD - [0:0]\n"
+    "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD\n"
+    "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP\n"
+    "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding rules\" -m mark --mark 0x4000/0x4000 -j ACCEPT\n"
+    "-A KUBE-FORWARD -m comment --comment \"kubernetes forwarding conntrack rule\" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"
+    "COMMIT\n"
+    "*nat\n"
+    ":PREROUTING ACCEPT [0:0]\n"
+    ":INPUT ACCEPT [0:0]\n"
+    ":OUTPUT ACCEPT [0:0]\n"
+    ":POSTROUTING ACCEPT [0:0]\n"
+    ":KUBE-SERVICES - [0:0]\n"
+    ":KUBE-MARK-MASQ - [0:0]\n"
+    ":KUBE-POSTROUTING - [0:0]\n"
+    ":KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]\n"
+    ":KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]\n"
+    "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
+    "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
+    "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n"
+    "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"
+    "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
+    "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
+    "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE\n"
+    "-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp -p tcp -d 10.96.0.10 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O\n"
+    "-A KUBE-SERVICES -m comment --comment \"ns1/svc1:dns cluster IP\" -m udp -p udp -d 10.96.0.10 --dport 53 -j KUBE-SVC-XPGD46QRK7WJZT7O\n"
+    "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 cluster IP\" ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ\n"
+    "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.0.1.2:8080\" -j KUBE-SEP-SXIVWICOYRO3J4NJ\n"
+    "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.0.1.2 -j KUBE-MARK-MASQ\n"
+    "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.0.1.2:8080\n"
+    "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m udp -p udp -j DNAT --to-destination 10.0.1.2:5353\n"
+    "COMMIT\n";
+
+/* ---- parse / save ----------------------------------------------------------------------- */
+
+static char *save_str(const nf_t *nf, bool counters)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nf_save(nf, f, counters);
+    fclose(f);
+    return buf;
+}
+
+START_TEST(restore_save_roundtrip)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    nf_t *nf = nf_get(net_node_add(net, "n1"));
+    char err[256];
+    const char *text =
+        "# Generated by iptables-save v1.8.7 on Thu Jan  1 00:00:00 2024\n"
+        "*filter\n"
+        ":INPUT ACCEPT [0:0]\n"
+        ":FORWARD ACCEPT [0:0]\n"
+        ":OUTPUT ACCEPT [0:0]\n"
+        ":KUBE-FIREWALL - [0:0]\n"
+        ":KUBE-SERVICES - [0:0]\n"
+        "-A INPUT -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
+        "-A INPUT -j KUBE-FIREWALL\n"
+        "-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n"
+        "-A KUBE-SERVICES -m comment --comment \"ns2/svc2:p80 has no endpoints\" -m tcp -p tcp -d 172.30.0.42 --dport 80 -j REJECT\n"
+        "COMMIT\n"
+        "*nat\n"
+        ":PREROUTING ACCEPT [0:0]\n"
+        ":INPUT ACCEPT [0:0]\n"
+        ":OUTPUT ACCEPT [0:0]\n"
+        ":POSTROUTING ACCEPT [0:0]\n"
+        ":KUBE-EXT-XPGD46QRK7WJZT7O - [0:0]\n"
+        ":KUBE-MARK-MASQ - [0:0]\n"
+        ":KUBE-NODEPORTS - [0:0]\n"
+        ":KUBE-POSTROUTING - [0:0]\n"
+        ":KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]\n"
+        ":KUBE-SEP-ZX7GRIZKSNUQ3LAJ - [0:0]\n"
+        ":KUBE-SERVICES - [0:0]\n"
+        ":KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]\n"
+        ":KUBE-SVL-XPGD46QRK7WJZT7O - [0:0]\n"
+        "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
+        "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES\n"
+        "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING\n"
+        "-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp -p tcp -d 172.30.0.41 --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O\n"
+        "-A KUBE-SERVICES -m comment --comment \"ns1/svc1:p80 external IP\" -m tcp -p tcp -d 192.168.99.11 --dport 80 -j KUBE-EXT-XPGD46QRK7WJZT7O\n"
+        "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n"
+        "-A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment \"pod traffic for ns1/svc1:p80 external destinations\" -s 10.0.0.0/8 -j KUBE-SVC-XPGD46QRK7WJZT7O\n"
+        "-A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment \"masquerade LOCAL traffic for ns1/svc1:p80 external destinations\" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ\n"
+        "-A KUBE-EXT-XPGD46QRK7WJZT7O -m comment --comment \"route LOCAL traffic for ns1/svc1:p80 external destinations\" -m addrtype --src-type LOCAL -j KUBE-SVC-XPGD46QRK7WJZT7O\n"
+        "-A KUBE-EXT-XPGD46QRK7WJZT7O -j KUBE-SVL-XPGD46QRK7WJZT7O\n"
+        "-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000\n"
+        "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
+        "-A KUBE-POSTROUTING -j MARK --xor-mark 0x4000\n"
+        "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"
+        "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -s 10.180.0.1 -j KUBE-MARK-MASQ\n"
+        "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.1:80\n"
+        "-A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -s 10.180.2.1 -j KUBE-MARK-MASQ\n"
+        "-A KUBE-SEP-ZX7GRIZKSNUQ3LAJ -m comment --comment ns1/svc1:p80 -m recent --set --name KUBE-SEP-ZX7GRIZKSNUQ3LAJ --mask 255.255.255.255 --rsource -m tcp -p tcp -j DNAT --to-destination 10.180.2.1:80\n"
+        "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp -p tcp -d 172.30.0.41 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ\n"
+        "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.2.1:80\" -m recent --name KUBE-SEP-ZX7GRIZKSNUQ3LAJ --rcheck --seconds 10800 --reap -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ\n"
+        "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.0.1:80\" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-SXIVWICOYRO3J4NJ\n"
+        "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.2.1:80\" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ\n"
+        "-A KUBE-SVL-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.2.1:80\" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ\n"
+        "COMMIT\n";
+    ck_assert_msg(nf_restore(nf, text, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(nf_rule_count(nf), 27);
+    char *s1 = save_str(nf, false);
+    /* iptables-save's canonical forms: addresses with /32, header matches first, the
+     * implicit -m tcp, quoting only where needed, MARK as --set-xmark, 11 decimals */
+    const char *expect[] = {
+        "# Generated by lbchain\n*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n"
+        ":OUTPUT ACCEPT [0:0]\n:KUBE-FIREWALL - [0:0]\n:KUBE-SERVICES - [0:0]\n",
+        "\n-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment \"block "
+        "incoming localnet connections\" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP\n",
+        "\n-A KUBE-SERVICES -d 172.30.0.42/32 -p tcp -m comment --comment \"ns2/svc2:p80 has "
+        "no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable\n",
+        "\n-A KUBE-SERVICES -d 172.30.0.41/32 -p tcp -m comment --comment \"ns1/svc1:p80 "
+        "cluster IP\" -m tcp --dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O\n",
+        "\n-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n",
+        "\n-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN\n"
+        "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0\n",
+        "-j MASQUERADE --random-fully\n",
+        "\n-A KUBE-SEP-SXIVWICOYRO3J4NJ -p tcp -m comment --comment \"ns1/svc1:p80\" -m tcp "
+        "-j DNAT --to-destination 10.180.0.1:80\n",
+        "-m recent --set --name KUBE-SEP-ZX7GRIZKSNUQ3LAJ --mask 255.255.255.255 --rsource -m tcp",
+        "-m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-ZX7GRIZKSNUQ3LAJ --mask "
+        "255.255.255.255 --rsource -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ\n",
+        "-m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-SXIVWICOYRO3J4NJ\n",
+        "\n-A KUBE-SVC-XPGD46QRK7WJZT7O -s 10.0.0.0/8 -d 172.30.0.41/32 -p tcp",
+        "\n-A KUBE-SVC-XPGD46QRK7WJZT7O ! -s 10.0.0.0/8 -d 172.30.0.41/32 -p tcp -m comment "
+        "--comment \"ns1/svc1:p80 cluster IP\" -m tcp --dport 80 -j KUBE-MARK-MASQ\n",
+        "COMMIT\n# Completed by lbchain\n# Generated by lbchain\n*nat\n:PREROUTING ACCEPT [0:0]\n"
+        ":INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+        ":KUBE-EXT-XPGD46QRK7WJZT7O - [0:0]\n",
+    };
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
+        bool neg = i == 11;                     /* the unnegated form must not appear */
+        ck_assert_msg((strstr(s1, expect[i]) != NULL) != neg, "%s\n---- in ----\n%s",
+                      expect[i], s1);
+    }
+    ck_assert_int_eq(nf_exec(nf, "-A INPUT -m comment --comment \"it's a \\\"test\\\" \\\\ ok\" -j ACCEPT",
+                             err, sizeof err), 0);
+    free(s1);
+    s1 = save_str(nf, false);
+    ck_assert_ptr_nonnull(strstr(s1, "-A INPUT -m comment --comment \"it\\'s a \\\"test\\\" \\\\ ok\" -j ACCEPT\n"));
+    /* read back into another node: identical text */
+    nf_t *nf2 = nf_get(net_node_add(net, "n2"));
+    ck_assert_msg(nf_restore(nf2, s1, err, sizeof err) == 0, "%s", err);
+    char *s2 = save_str(nf2, false);
+    ck_assert_str_eq(s1, s2);
+    /* and with counters: "[p:b] -A" lines and chain counters survive too */
+    char *c1 = save_str(nf, true);
+    ck_assert_ptr_nonnull(strstr(c1, "[0:0] -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n"));
+    nf_t *nf3 = nf_get(net_node_add(net, "n3"));
+    ck_assert_msg(nf_restore(nf3, c1, err, sizeof err) == 0, "%s", err);
+    char *c2 = save_str(nf3, true);
+    ck_assert_str_eq(c1, c2);
+    free(s1);
+    free(s2);
+    free(c1);
+    free(c2);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+START_TEST(restore_noflush_and_exec)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    nf_t *nf = nf_get(net_node_add(net, "n"));
+    char err[256];
+    ck_assert_int_eq(nf_exec(nf, "-t nat -N KUBE-SERVICES", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-t nat -I PREROUTING -m comment --comment \"kubernetes service "
+                             "portals\" -j KUBE-SERVICES", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "iptables -w 5 -t nat -C PREROUTING -m comment --comment "
+                             "\"kubernetes service portals\" -j KUBE-SERVICES", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-t nat -C PREROUTING -j KUBE-SERVICES", err, sizeof err),
+                     LB_ENOENT);
+    /* --noflush (kube-proxy): built-in PREROUTING keeps its jump; a declared chain is
+     * flushed and refilled; an old chain is declared then deleted */
+    const char *sync1 =
+        "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-A - [0:0]\n"
+        "-A KUBE-SERVICES -d 10.96.0.1/32 -p tcp --dport 443 -j KUBE-SVC-A\n"
+        "-A KUBE-SVC-A -p tcp -j DNAT --to-destination 10.0.0.5:6443\nCOMMIT\n";
+    ck_assert_msg(nf_restore_flags(nf, sync1, NF_RESTORE_NOFLUSH, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(nf_rule_count(nf), 3);
+    const char *sync2 =
+        "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SVC-B - [0:0]\n:KUBE-SVC-A - [0:0]\n"
+        "-A KUBE-SERVICES -d 10.96.0.2/32 -p tcp --dport 80 -j KUBE-SVC-B\n"
+        "-A KUBE-SVC-B -p tcp -j DNAT --to-destination 10.0.0.6:8080\n-X KUBE-SVC-A\nCOMMIT\n";
+    ck_assert_msg(nf_restore_flags(nf, sync2, NF_RESTORE_NOFLUSH, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(nf_rule_count(nf), 3);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "PREROUTING", 1), 0);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SVC-A", 1), -1);
+    /* without --noflush the table is replaced whole */
+    ck_assert_int_eq(nf_restore(nf, "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", err, sizeof err), 0);
+    ck_assert_uint_eq(nf_rule_count(nf), 0);
+    /* -I position, -D by number and by spec, -P, -F, -X */
+    ck_assert_int_eq(nf_exec(nf, "-A INPUT -s 10.0.0.1 -j ACCEPT", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-A INPUT -s 10.0.0.3 -j ACCEPT", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-I INPUT 2 -s 10.0.0.2 -j ACCEPT", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-I INPUT 5 -s 10.0.0.9 -j ACCEPT", err, sizeof err), LB_EPARSE);
+    ck_assert_str_eq(err, "line 1: -I INPUT 5: index of insertion too big");
+    char *s = save_str(nf, false);
+    ck_assert_ptr_nonnull(strstr(s, "-A INPUT -s 10.0.0.1/32 -j ACCEPT\n-A INPUT -s 10.0.0.2/32 "
+                                    "-j ACCEPT\n-A INPUT -s 10.0.0.3/32 -j ACCEPT\n"));
+    free(s);
+    ck_assert_int_eq(nf_exec(nf, "-D INPUT -s 10.0.0.2/32 -j ACCEPT", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-D INPUT 1", err, sizeof err), 0);
+    ck_assert_uint_eq(nf_rule_count(nf), 1);
+    ck_assert_int_eq(nf_exec(nf, "-P FORWARD DROP", err, sizeof err), 0);
+    s = save_str(nf, false);
+    ck_assert_ptr_nonnull(strstr(s, ":FORWARD DROP [0:0]\n"));
+    free(s);
+    ck_assert_int_eq(nf_exec(nf, "-N MYCHAIN", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-N MYCHAIN", err, sizeof err), LB_EEXIST);
+    ck_assert_int_eq(nf_exec(nf, "-A MYCHAIN -j DROP", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-A INPUT -j MYCHAIN", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-X MYCHAIN", err, sizeof err), LB_EPARSE);
+    ck_assert_str_eq(err, "line 1: cannot delete chain MYCHAIN: it is not empty");
+    ck_assert_int_eq(nf_exec(nf, "-F MYCHAIN", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-X MYCHAIN", err, sizeof err), LB_EPARSE);
+    ck_assert_str_eq(err, "line 1: cannot delete chain MYCHAIN: rules jump to it");
+    ck_assert_int_eq(nf_exec(nf, "-F", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-X", err, sizeof err), 0);
+    ck_assert_uint_eq(nf_rule_count(nf), 0);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+START_TEST(parse_errors)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    nf_t *nf = nf_get(net_node_add(net, "n"));
+    char err[256];
+    static const struct { const char *cmd; int rc; const char *msg; } cases[] = {
+        { "-A INPUT -p tcp --bogus 1 -j ACCEPT", LB_EPARSE, "line 1: unknown option \"--bogus\"" },
+        { "-A INPUT --dport 80 -j DROP", LB_EPARSE, "line 1: unknown option \"--dport\"" },
+        { "-A NOPE -j ACCEPT", LB_ENOENT, "line 1: no chain named \"NOPE\" in table filter" },
+        { "-t nat -A PREROUTING -j KUBE-SVC-X", LB_ENOENT,
+          "line 1: -j KUBE-SVC-X: no chain or target named \"KUBE-SVC-X\" in table nat" },
+        { "-A INPUT -s 10.0.0.300 -j DROP", LB_EPARSE, "line 1: -s: invalid address \"10.0.0.300\"" },
+        { "-A INPUT -d 10.0.0.0/33 -j DROP", LB_EPARSE, "line 1: -d: invalid address \"10.0.0.0/33\"" },
+        { "-A INPUT -p tcp --dport 99999 -j DROP", LB_EPARSE,
+          "line 1: invalid port/service \"99999\" specified" },
+        { "-A INPUT -p bogus -j DROP", LB_EPARSE, "line 1: unknown protocol \"bogus\" specified" },
+        { "-A INPUT -m physdev --physdev-in x -j DROP", LB_EPARSE,
+          "line 1: match \"physdev\" is not supported" },
+        { "-A INPUT -m tcp --dport 80 -j DROP", LB_EPARSE, "line 1: -m tcp needs -p tcp" },
+        { "-A INPUT -j DNAT --to-destination 1.2.3.4", LB_EPARSE,
+          "line 1: DNAT is only valid in the nat table" },
+        { "-t nat -A PREROUTING -j DNAT", LB_EPARSE, "line 1: DNAT needs --to-destination" },
+        { "-t nat -A PREROUTING -j DNAT --to-destination 1.2.3.4:80", LB_EPARSE,
+          "line 1: DNAT: a port needs -p tcp, udp or sctp" },
+        { "-t nat -A POSTROUTING -j DNAT --to-destination 1.2.3.4", LB_EPARSE,
+          "line 1: DNAT in chain POSTROUTING rule 1 is reached from POSTROUTING; DNAT is valid "
+          "only in PREROUTING and OUTPUT" },
+        { "-A INPUT -j REJECT --reject-with tcp-reset", LB_EPARSE,
+          "line 1: REJECT --reject-with tcp-reset needs -p tcp" },
+        { "-A INPUT -j REJECT --reject-with icmp-bogus", LB_EPARSE,
+          "line 1: REJECT: unknown --reject-with type \"icmp-bogus\"" },
+        { "-A INPUT -m statistic --mode nth --every 2 -j DROP", LB_EPARSE,
+          "line 1: statistic: --mode nth is not supported (only random)" },
+        { "-A INPUT -m statistic --mode random --probability 1.5 -j DROP", LB_EPARSE,
+          "line 1: --probability: \"1.5\" is not in 0..1" },
+        { "-A INPUT -m conntrack --ctstate BOGUS -j DROP", LB_EPARSE,
+          "line 1: --ctstate: bad state \"BOGUS\"" },
+        { "-A INPUT -m comment --comment \"oops -j DROP", LB_EPARSE,
+          "line 1: unterminated quoted string" },
+        { "-A INPUT -j LOG", LB_EPARSE, "line 1: target LOG is not supported" },
+        { "-A INPUT -j MARK", LB_EPARSE, "line 1: MARK needs exactly one of --set-xmark, "
+          "--set-mark, --and-mark, --or-mark, --xor-mark" },
+        { "-P INPUT REJECT", LB_EPARSE, "line 1: -P INPUT: bad policy \"REJECT\" (ACCEPT or DROP)" },
+        { "-X INPUT", LB_EPARSE, "line 1: cannot delete built-in chain INPUT" },
+        { "-t bogus -A INPUT -j DROP", LB_EPARSE, "line 1: unknown table \"bogus\"" },
+        { "-s 10.0.0.1", LB_EPARSE, "line 1: no command specified" },
+        { "-A INPUT -j INPUT", LB_EPARSE, "line 1: cannot jump to built-in chain INPUT" },
+        { "-A INPUT ! -j DROP", LB_EPARSE, "line 1: \"!\" before -j" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = nf_exec(nf, cases[i].cmd, err, sizeof err);
+        ck_assert_msg(rc == cases[i].rc, "%s: rc %d (%s)", cases[i].cmd, rc, err);
+        ck_assert_msg(!strcmp(err, cases[i].msg), "%s:\n got  %s\n want %s", cases[i].cmd, err,
+                      cases[i].msg);
+    }
+    ck_assert_uint_eq(nf_rule_count(nf), 0);
+    /* restore: line numbers count every line; a failed table is not applied */
+    static const struct { const char *text; const char *msg; } rcases[] = {
+        { "*filter\n:FOO - [0:0]\n-A FOO -j BAR\nCOMMIT\n",
+          "line 3: -j BAR: no chain or target named \"BAR\" in table filter" },
+        { "# c\n*nat\n-A PREROUTING -j ACCEPT\n", "line 3: COMMIT expected at the end of the "
+          "input (table nat)" },
+        { "-A INPUT -j ACCEPT\n", "line 1: no table specified (a *table line must come first)" },
+        { "*filter\n-t nat -A INPUT -j ACCEPT\nCOMMIT\n",
+          "line 2: -t cannot be used in restore input (use *table)" },
+        { "*filter\n:A - [0:0]\n:B - [0:0]\n-A INPUT -j A\n-A A -j B\n-A B -j A\nCOMMIT\n",
+          "line 7: table filter: chain loop through A" },
+        { "*filter\n:FOO ACCEPT [0:0]\nCOMMIT\n",
+          "line 2: user chain FOO cannot have policy \"ACCEPT\"" },
+        { "*filter\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n",
+          "line 2: table filter has no built-in chain PREROUTING" },
+    };
+    for (size_t i = 0; i < sizeof rcases / sizeof rcases[0]; i++) {
+        int rc = nf_restore(nf, rcases[i].text, err, sizeof err);
+        ck_assert_msg(rc < 0, "%s accepted", rcases[i].text);
+        ck_assert_msg(!strcmp(err, rcases[i].msg), "got  %s\nwant %s", err, rcases[i].msg);
+        ck_assert_uint_eq(nf_rule_count(nf), 0);
+    }
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* ---- matching -------------------------------------------------------------------------------- */
+
+static void hook_input(nf_t *nf, net_iface_t *in, pkt_t *p)
+{
+    ck_assert_int_eq(nf_hook(nf, NF_INPUT, p, in, NULL), NF_ACCEPT);
+    pkt_free(in->node->net, p);
+}
+
+START_TEST(rule_matching)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_node_t *n = net_node_add(net, "n");
+    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
+    net_iface_t *cni = net_iface_add(n, "cni0", tu_ip("10.244.0.1"), 24);
+    nf_t *nf = nf_get(n);
+    char err[256];
+    const char *rules[] = {
+        "-A INPUT -s 10.1.0.0/16",                          /* 1 */
+        "-A INPUT ! -s 10.1.0.0/16",                        /* 2 */
+        "-A INPUT -p tcp --dport 80",                       /* 3 */
+        "-A INPUT -p tcp -m tcp ! --dport 80",              /* 4 */
+        "-A INPUT -p udp --sport 1000:2000",                /* 5 */
+        "-A INPUT -m mark --mark 0x4000/0x4000",            /* 6 */
+        "-A INPUT -m addrtype --dst-type LOCAL",            /* 7 */
+        "-A INPUT -m addrtype ! --src-type LOCAL",          /* 8 */
+        "-A INPUT -i eth+",                                 /* 9 */
+        "-A INPUT -o eth0",                                 /* 10: never at INPUT */
+        "-A INPUT ! -i cni0 -d 10.0.0.0/255.255.255.0",     /* 11 */
+        "-A INPUT -p tcp -j MARK --or-mark 0x1",            /* 12 */
+        "-A INPUT -m mark --mark 0x1",                      /* 13: sees 12's mark, exact */
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
+        ck_assert_msg(nf_exec(nf, rules[i], err, sizeof err) == 0, "%s: %s", rules[i], err);
+    pkt_t *p;
+    p = tcp_pkt(net, "10.1.2.3", 5000, "10.0.0.1", 80, TCP_SYN, 1, 0);       /* eth0 */
+    hook_input(nf, eth, p);
+    p = tcp_pkt(net, "10.2.2.3", 5000, "10.0.0.1", 443, TCP_SYN, 1, 0);
+    p->mark = 0x4001;
+    hook_input(nf, eth, p);
+    p = tcp_pkt(net, "10.1.9.9", 1500, "10.244.0.7", 53, 0, 0, 0);           /* udp, cni0 */
+    p->proto = NET_PROTO_UDP;
+    hook_input(nf, cni, p);
+    p = tcp_pkt(net, "10.0.0.1", 2500, "10.0.0.1", 22, TCP_SYN, 1, 0);       /* local src */
+    p->proto = NET_PROTO_UDP;
+    hook_input(nf, cni, p);
+    static const int64_t want[] = { 2, 2, 1, 1, 1, 1, 3, 3, 2, 0, 2, 2, 1 };
+    for (int i = 0; i < 13; i++)
+        ck_assert_msg(nf_rule_packets(nf, "filter", "INPUT", i + 1) == want[i],
+                      "rule %d: %lld packets, want %lld", i + 1,
+                      (long long)nf_rule_packets(nf, "filter", "INPUT", i + 1), (long long)want[i]);
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "INPUT", 14), -1);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* kube-proxy's 1/3, 1/2, rest chain: 10,000 new connections split evenly (each endpoint
+ * 3333 +- 3 sigma ~ 141), and the same seed gives exactly the same split. */
+static void split_run(uint64_t seed, int64_t out[3])
+{
+    sim_t *sim = sim_new(seed);
+    net_t *net = net_new(sim);
+    net_node_t *n = net_node_add(net, "node-1");
+    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
+    nf_t *nf = nf_get(n);
+    char err[256];
+    const char *text =
+        "*filter\n:SVC - [0:0]\n:EP1 - [0:0]\n:EP2 - [0:0]\n:EP3 - [0:0]\n"
+        "-A INPUT -j SVC\n"
+        "-A SVC -m statistic --mode random --probability 0.33333333349 -j EP1\n"
+        "-A SVC -m statistic --mode random --probability 0.50000000000 -j EP2\n"
+        "-A SVC -j EP3\n"
+        "-A EP1 -j ACCEPT\n-A EP2 -j ACCEPT\n-A EP3 -j ACCEPT\nCOMMIT\n";
+    ck_assert_msg(nf_restore(nf, text, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < 10000; i++)
+        hook_input(nf, eth, tcp_pkt(net, "10.9.0.1", (uint16_t)(1024 + i), "10.0.0.1", 80,
+                                    TCP_SYN, 1, 0));
+    for (int k = 0; k < 3; k++) {
+        char ch[8];
+        snprintf(ch, sizeof ch, "EP%d", k + 1);
+        out[k] = nf_rule_packets(nf, "filter", ch, 1);
+    }
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "SVC", 1), out[0]);
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "SVC", 2), out[1]);
+    net_free(net);
+    sim_free(sim);
+}
+
+START_TEST(statistic_split)
+{
+    int64_t a[3], b[3], c[3];
+    split_run(42, a);
+    split_run(42, b);
+    split_run(43, c);
+    ck_assert_int_eq(a[0] + a[1] + a[2], 10000);
+    for (int k = 0; k < 3; k++) {
+        ck_assert_msg(llabs(a[k] - 3333) < 200, "endpoint %d got %lld", k + 1, (long long)a[k]);
+        ck_assert_int_eq(a[k], b[k]);
+    }
+    ck_assert(a[0] != c[0] || a[1] != c[1]);
+}
+END_TEST
+
+/* ---- DNAT + MASQUERADE through R, NAT reversal, later packets skip nat ------------------- */
+
+START_TEST(dnat_masquerade_end_to_end)
+{
+    topo_t t;
+    topo_new(&t, 1);
+    nf_t *nf = nf_get(t.r);
+    char err[256];
+    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
+    uint64_t flow = net_flow_new(t.net);
+    net_trace_flow(t.net, flow);
+    /* A: SYN to the VIP */
+    pkt_t *syn = tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1000, 0);
+    syn->flow = flow;
+    net_node_output(t.a, syn);
+    run_for(&t, 10 * SIM_MS);
+    const pkt_t *atb = cap_at(t.o, "b", 0);
+    ck_assert_ptr_nonnull(atb);
+    ck_assert_uint_eq(atb->src, tu_ip("10.0.1.254"));      /* MASQUERADE: R's eth1 */
+    ck_assert_uint_eq(atb->sport, 40000);                   /* port kept: no clash */
+    ck_assert_uint_eq(atb->dst, tu_ip("10.0.1.2"));
+    ck_assert_uint_eq(atb->dport, 8080);
+    ck_assert_uint_eq(atb->mark, 0);                        /* KUBE-POSTROUTING cleared it */
+    const ct_entry_t *e = nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), 40000,
+                                       tu_ip("10.96.0.10"), 80);
+    ck_assert_ptr_nonnull(e);
+    ck_assert(nf_ct_is_dnat(e) && nf_ct_is_snat(e));
+    ck_assert_int_eq(nf_ct_tcp_state(e), NF_TCP_SYN_SENT);
+    nf_tuple_t rt = nf_ct_tuple(e, 1);
+    ck_assert_uint_eq(rt.src, tu_ip("10.0.1.2"));
+    ck_assert_uint_eq(rt.sport, 8080);
+    ck_assert_uint_eq(rt.dst, tu_ip("10.0.1.254"));
+    ck_assert_uint_eq(rt.dport, 40000);
+    ck_assert_ptr_eq(nf_ct_lookup(nf, NET_PROTO_TCP, rt.src, rt.sport, rt.dst, rt.dport), e);
+    /* B answers to R's address; A sees the VIP */
+    pkt_t *sa = tcp_pkt(t.net, "10.0.1.2", 8080, "10.0.1.254", 40000, TCP_SYN | TCP_ACK, 5000, 1001);
+    sa->flow = flow;
+    net_node_output(t.b, sa);
+    run_for(&t, 10 * SIM_MS);
+    const pkt_t *ata = cap_at(t.o, "a", 0);
+    ck_assert_ptr_nonnull(ata);
+    ck_assert_uint_eq(ata->tcp_flags, TCP_SYN | TCP_ACK);
+    ck_assert_uint_eq(ata->src, tu_ip("10.96.0.10"));
+    ck_assert_uint_eq(ata->sport, 80);
+    ck_assert_uint_eq(ata->dst, tu_ip("10.0.0.1"));
+    ck_assert_uint_eq(ata->dport, 40000);
+    ck_assert_int_eq(nf_ct_tcp_state(e), NF_TCP_SYN_RECV);
+    /* A's ACK: conntrack carries it, the nat chains do not see it */
+    pkt_t *ack = tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_ACK, 1001, 5001);
+    ack->flow = flow;
+    net_node_output(t.a, ack);
+    run_for(&t, 10 * SIM_MS);
+    const pkt_t *atb2 = cap_at(t.o, "b", 1);
+    ck_assert_ptr_nonnull(atb2);
+    ck_assert_uint_eq(atb2->src, tu_ip("10.0.1.254"));
+    ck_assert_uint_eq(atb2->dport, 8080);
+    ck_assert_int_eq(nf_ct_tcp_state(e), NF_TCP_ESTABLISHED);
+    ck_assert(nf_ct_assured(e));
+    ck_assert_int_eq(nf_ct_expires(e), 21 * SIM_MS + 432000 * SIM_S);    /* ACK at R: 21 ms */
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "PREROUTING", 1), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SERVICES", 1), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SEP-SXIVWICOYRO3J4NJ", 2), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-POSTROUTING", 3), 1);
+    /* filter saw every packet: SYN by its mark, SYN-ACK and ACK as ESTABLISHED */
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "FORWARD", 1), 3);
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "KUBE-FORWARD", 1), 0);
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "KUBE-FORWARD", 2), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "KUBE-FORWARD", 3), 2);
+    ck_assert_uint_eq(nf_ct_count(nf), 1);
+    /* the trace explains it */
+    ck_assert(trace_has(t.o, "r: nat/PREROUTING -> KUBE-SERVICES rule 1 matched: -d 10.96.0.10/32 "
+                             "-p tcp -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp "
+                             "--dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O"));
+    ck_assert(trace_has(t.o, "r: DNAT dst 10.96.0.10:80 -> 10.0.1.2:8080"));
+    ck_assert(trace_has(t.o, "r: SNAT src 10.0.0.1:40000 -> 10.0.1.254:40000"));
+    ck_assert(trace_has(t.o, "r: un-SNAT dst 10.0.1.254:40000 -> 10.0.0.1:40000"));
+    ck_assert(trace_has(t.o, "r: un-DNAT src 10.0.1.2:8080 -> 10.96.0.10:80"));
+    ck_assert(trace_has(t.o, "r: ct: ESTABLISHED (reply)"));
+    /* conntrack -L */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nf_ct_dump(nf, f);
+    fclose(f);
+    ck_assert_str_eq(buf, "tcp      6 431999 ESTABLISHED src=10.0.0.1 dst=10.96.0.10 sport=40000 "
+                          "dport=80 src=10.0.1.2 dst=10.0.1.254 sport=8080 dport=40000 [ASSURED] "
+                          "mark=0 use=1\n");
+    free(buf);
+    topo_free(&t);
+}
+END_TEST
+
+/* Two clients behind R with the same source port, masqueraded to one address toward B:
+ * the second keeps nothing -- its port moves to the next free one. */
+START_TEST(masquerade_port_clash)
+{
+    topo_t t;
+    topo_new(&t, 1);
+    nf_t *nf = nf_get(t.r);
+    char err[256];
+    ck_assert_int_eq(nf_exec(nf, "-t nat -A POSTROUTING -o eth1 -j MASQUERADE", err, sizeof err), 0);
+    net_node_addr_add(t.a, tu_ip("10.0.0.7"));
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.7", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.7", 40001, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_int_eq(cap_count(t.o, "b"), 3);
+    ck_assert_uint_eq(cap_at(t.o, "b", 0)->sport, 40000);
+    ck_assert_uint_eq(cap_at(t.o, "b", 1)->sport, 40001);
+    ck_assert_uint_eq(cap_at(t.o, "b", 2)->sport, 40002);   /* 40001 was taken meanwhile */
+    for (int i = 0; i < 3; i++) ck_assert_uint_eq(cap_at(t.o, "b", i)->src, tu_ip("10.0.1.254"));
+    ck_assert_uint_eq(nf_ct_count(nf), 3);
+    /* -R replaces in place; --random-fully draws the port from the node's stream */
+    ck_assert_int_eq(nf_exec(nf, "-t nat -R POSTROUTING 2 -j MASQUERADE", err, sizeof err), LB_EPARSE);
+    ck_assert_str_eq(err, "line 1: -R POSTROUTING: rule number 2 does not exist");
+    ck_assert_int_eq(nf_exec(nf, "-t nat -R POSTROUTING 1 -o eth1 -p tcp -j MASQUERADE", err,
+                             sizeof err), 0);
+    ck_assert_uint_eq(nf_rule_count(nf), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "POSTROUTING", 1), 0);
+    ck_assert_int_eq(nf_exec(nf, "-t nat -I POSTROUTING -o eth1 -p udp -j MASQUERADE --random-fully",
+                             err, sizeof err), 0);
+    pkt_t *u = tcp_pkt(t.net, "10.0.0.1", 5000, "10.0.1.2", 53, 0, 0, 0);
+    u->proto = NET_PROTO_UDP;
+    net_node_output(t.a, u);
+    run_for(&t, 10 * SIM_MS);
+    const pkt_t *ub = cap_at(t.o, "b", 3);
+    ck_assert_ptr_nonnull(ub);
+    ck_assert_uint_eq(ub->proto, NET_PROTO_UDP);
+    ck_assert_uint_ge(ub->sport, 1024);
+    ck_assert_uint_ne(ub->sport, 5000);
+    topo_free(&t);
+}
+END_TEST
+
+/* Two VIPs DNATed to one backend, same client port, no SNAT rule: the second reply tuple
+ * would clash, so the null source binding at POSTROUTING moves its port (get_unique_tuple). */
+START_TEST(dnat_null_binding_clash)
+{
+    topo_t t;
+    topo_new(&t, 1);
+    nf_t *nf = nf_get(t.r);
+    char err[256];
+    ck_assert_int_eq(nf_exec(nf, "-t nat -A PREROUTING -d 10.96.0.10 -p tcp -j DNAT "
+                             "--to-destination 10.0.1.2:8080", err, sizeof err), 0);
+    ck_assert_int_eq(nf_exec(nf, "-t nat -A PREROUTING -d 10.96.0.11 -p tcp -j DNAT "
+                             "--to-destination 10.0.1.2:8080", err, sizeof err), 0);
+    uint64_t flow = net_flow_new(t.net);
+    net_trace_flow(t.net, flow);
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1, 0));
+    pkt_t *p = tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.11", 80, TCP_SYN, 1, 0);
+    p->flow = flow;
+    net_node_output(t.a, p);
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_int_eq(cap_count(t.o, "b"), 2);
+    ck_assert_uint_eq(cap_at(t.o, "b", 0)->src, tu_ip("10.0.0.1"));
+    ck_assert_uint_eq(cap_at(t.o, "b", 0)->sport, 40000);
+    ck_assert_uint_eq(cap_at(t.o, "b", 1)->src, tu_ip("10.0.0.1"));
+    ck_assert_uint_eq(cap_at(t.o, "b", 1)->sport, 40001);
+    ck_assert(trace_has(t.o, "NAT binding: SNAT 10.0.0.1:40000 -> 10.0.0.1:40001 (port clash: "
+                             "source port moved)"));
+    const ct_entry_t *e = nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), 40000,
+                                       tu_ip("10.96.0.11"), 80);
+    ck_assert_ptr_nonnull(e);
+    ck_assert(nf_ct_is_snat(e) && nf_ct_is_dnat(e));
+    /* B's answer on the moved port goes back to A's original port, from the second VIP */
+    net_node_output(t.b, tcp_pkt(t.net, "10.0.1.2", 8080, "10.0.0.1", 40001, TCP_SYN | TCP_ACK, 9, 2));
+    run_for(&t, 10 * SIM_MS);
+    const pkt_t *ata = cap_at(t.o, "a", 0);
+    ck_assert_ptr_nonnull(ata);
+    ck_assert_uint_eq(ata->src, tu_ip("10.96.0.11"));
+    ck_assert_uint_eq(ata->dport, 40000);
+    topo_free(&t);
+}
+END_TEST
+
+/* ---- conntrack INVALID and tcp_loose ---------------------------------------------------------- */
+
+START_TEST(ct_invalid_and_loose)
+{
+    topo_t t;
+    topo_new(&t, 1);
+    nf_t *nf = nf_get(t.r);
+    char err[256];
+    ck_assert_int_eq(nf_exec(nf, "-A FORWARD -m conntrack --ctstate INVALID -j DROP", err,
+                             sizeof err), 0);
+    /* a SYN-ACK nobody asked for */
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 80, "10.0.1.2", 41000, TCP_SYN | TCP_ACK, 7, 8));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_int_eq(cap_count(t.o, "b"), 0);
+    int d = drop_find(t.o, "r", "ct-invalid");
+    ck_assert_int_ge(d, 0);
+    ck_assert_str_eq(t.o->drop[d].detail, "filter/FORWARD rule 1: -m conntrack --ctstate INVALID -j DROP");
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "FORWARD", 1), 1);
+    ck_assert_uint_eq(nf_ct_count(nf), 0);
+    /* loose (default): a mid-stream ACK is picked up as NEW, state ESTABLISHED, but only
+     * for the unacknowledged timeout until a reply is seen */
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 41001, "10.0.1.2", 80, TCP_ACK, 100, 200));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_int_eq(cap_count(t.o, "b"), 1);
+    const ct_entry_t *e = nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), 41001,
+                                       tu_ip("10.0.1.2"), 80);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(nf_ct_tcp_state(e), NF_TCP_ESTABLISHED);
+    ck_assert_int_eq(nf_ct_expires(e), 10 * SIM_MS + 1 * SIM_MS + 300 * SIM_S);
+    /* not loose: the same is INVALID */
+    nf_params_t pp;
+    nf_params_default(&pp);
+    pp.tcp_loose = false;
+    nf_set_params(nf, &pp);
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 41002, "10.0.1.2", 80, TCP_ACK, 100, 200));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_int_eq(cap_count(t.o, "b"), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "FORWARD", 1), 2);
+    ck_assert_uint_eq(nf_ct_count(nf), 1);
+    topo_free(&t);
+}
+END_TEST
+
+/* The state a packet gets, by calling nf_hook directly: NEW, ESTABLISHED, INVALID. */
+START_TEST(ct_packet_states)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_node_t *n = net_node_add(net, "n");
+    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
+    nf_t *nf = nf_get(n);
+    nf_params_t pp;
+    nf_params_default(&pp);
+    pp.conntrack = true;
+    nf_set_params(nf, &pp);
+    struct { const char *src; uint16_t sp; const char *dst; uint16_t dp; uint8_t fl;
+             enum nf_hook h; int state; int tcp; } steps[] = {
+        { "10.0.0.9", 5555, "10.0.0.1", 80, TCP_SYN, NF_PREROUTING, CT_NEW, NF_TCP_SYN_SENT },
+        { "10.0.0.9", 5555, "10.0.0.1", 80, TCP_SYN, NF_PREROUTING, CT_NEW, NF_TCP_SYN_SENT },
+        { "10.0.0.1", 80, "10.0.0.9", 5555, TCP_SYN | TCP_ACK, NF_OUTPUT, CT_ESTABLISHED, NF_TCP_SYN_RECV },
+        { "10.0.0.9", 5555, "10.0.0.1", 80, TCP_ACK, NF_PREROUTING, CT_ESTABLISHED, NF_TCP_ESTABLISHED },
+        { "10.0.0.9", 5555, "10.0.0.1", 80, TCP_SYN | TCP_ACK, NF_PREROUTING, CT_INVALID, NF_TCP_ESTABLISHED },
+        { "10.0.0.9", 5555, "10.0.0.1", 80, TCP_FIN | TCP_ACK, NF_PREROUTING, CT_ESTABLISHED, NF_TCP_FIN_WAIT },
+        { "10.0.0.1", 80, "10.0.0.9", 5555, TCP_ACK, NF_OUTPUT, CT_ESTABLISHED, NF_TCP_CLOSE_WAIT },
+        { "10.0.0.1", 80, "10.0.0.9", 5555, TCP_FIN | TCP_ACK, NF_OUTPUT, CT_ESTABLISHED, NF_TCP_LAST_ACK },
+        { "10.0.0.9", 5555, "10.0.0.1", 80, TCP_ACK, NF_PREROUTING, CT_ESTABLISHED, NF_TCP_TIME_WAIT },
+        { "10.0.0.9", 5555, "10.0.0.1", 80, TCP_SYN, NF_PREROUTING, CT_NEW, NF_TCP_SYN_SENT },
+    };
+    sim_time_t timeouts[NF_TCP_STATE_COUNT] = {
+        [NF_TCP_SYN_SENT] = 120 * SIM_S, [NF_TCP_SYN_RECV] = 60 * SIM_S,
+        [NF_TCP_ESTABLISHED] = 432000 * SIM_S, [NF_TCP_FIN_WAIT] = 120 * SIM_S,
+        [NF_TCP_CLOSE_WAIT] = 60 * SIM_S, [NF_TCP_LAST_ACK] = 30 * SIM_S,
+        [NF_TCP_TIME_WAIT] = 120 * SIM_S };
+    uint32_t seq = 100;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        sim_run(sim, sim_now(sim) + SIM_S);
+        pkt_t *p = tcp_pkt(net, steps[i].src, steps[i].sp, steps[i].dst, steps[i].dp,
+                           steps[i].fl, seq++, 0);
+        enum nf_hook h2 = steps[i].h == NF_PREROUTING ? NF_INPUT : NF_POSTROUTING;
+        ck_assert_int_eq(nf_hook(nf, steps[i].h, p, steps[i].h == NF_PREROUTING ? eth : NULL,
+                                 steps[i].h == NF_OUTPUT ? eth : NULL), NF_ACCEPT);
+        ck_assert_msg(p->ct_state == steps[i].state, "step %zu: state %s", i,
+                      nf_ct_state_name(p->ct_state));
+        ck_assert_int_eq(nf_hook(nf, h2, p, h2 == NF_INPUT ? eth : NULL,
+                                 h2 == NF_POSTROUTING ? eth : NULL), NF_ACCEPT);
+        pkt_free(net, p);
+        const ct_entry_t *e = nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.9"), 5555,
+                                           tu_ip("10.0.0.1"), 80);
+        ck_assert_ptr_nonnull(e);
+        ck_assert_msg(nf_ct_tcp_state(e) == steps[i].tcp, "step %zu: tcp state %s", i,
+                      nf_ct_tcp_state_name(nf_ct_tcp_state(e)));
+        if (steps[i].state != CT_INVALID && i != 3)
+            ck_assert_int_eq(nf_ct_expires(e), sim_now(sim) + timeouts[steps[i].tcp]);
+    }
+    ck_assert_uint_eq(nf_ct_count(nf), 1);
+    /* a reply RST before any reply: the entry is deleted at once (nf_conntrack_proto_tcp.c) */
+    pkt_t *rst = tcp_pkt(net, "10.0.0.1", 80, "10.0.0.9", 5555, TCP_RST | TCP_ACK, 0, 201);
+    ck_assert_int_eq(nf_hook(nf, NF_OUTPUT, rst, NULL, eth), NF_ACCEPT);
+    ck_assert_int_eq(rst->ct_state, CT_ESTABLISHED);
+    ck_assert_int_eq(nf_hook(nf, NF_POSTROUTING, rst, NULL, eth), NF_ACCEPT);
+    pkt_free(net, rst);
+    ck_assert_uint_eq(nf_ct_count(nf), 0);
+    /* a UDP packet with no entry is NEW; ICMP echo reply without a request is INVALID */
+    pkt_t *u = tcp_pkt(net, "10.0.0.9", 1, "10.0.0.1", 2, 0, 0, 0);
+    u->proto = NET_PROTO_UDP;
+    nf_hook(nf, NF_PREROUTING, u, eth, NULL);
+    ck_assert_int_eq(u->ct_state, CT_NEW);
+    pkt_free(net, u);
+    pkt_t *ic = tcp_pkt(net, "10.0.0.9", 0, "10.0.0.1", 0, 0, 0, 0);
+    ic->proto = NET_PROTO_ICMP;
+    ic->icmp_type = 0;
+    nf_hook(nf, NF_PREROUTING, ic, eth, NULL);
+    ck_assert_int_eq(ic->ct_state, CT_INVALID);
+    pkt_free(net, ic);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* ---- REJECT and ICMP errors ------------------------------------------------------------------- */
+
+START_TEST(reject_tcp_reset)
+{
+    topo_t t;
+    topo_new(&t, 1);
+    nf_t *nf = nf_get(t.r);
+    char err[256];
+    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(nf_exec(nf, "-I FORWARD -d 10.0.1.2 -p tcp --dport 8080 -j REJECT "
+                             "--reject-with tcp-reset", err, sizeof err), 0);
+    /* SYN to the VIP, DNATed, then rejected in FORWARD: the RST is attached to the
+     * connection, so A gets it from the VIP, not from the backend */
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1000, 0));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_int_eq(cap_count(t.o, "b"), 0);
+    const pkt_t *rst = cap_at(t.o, "a", 0);
+    ck_assert_ptr_nonnull(rst);
+    ck_assert_uint_eq(rst->tcp_flags, TCP_RST | TCP_ACK);
+    ck_assert_uint_eq(rst->seq, 0);
+    ck_assert_uint_eq(rst->ack, 1001);                    /* isn + 1 */
+    ck_assert_uint_eq(rst->src, tu_ip("10.96.0.10"));
+    ck_assert_uint_eq(rst->sport, 80);
+    ck_assert_uint_eq(rst->dport, 40000);
+    int d = drop_find(t.o, "r", "nf-reject");
+    ck_assert_int_ge(d, 0);
+    ck_assert_str_eq(t.o->drop[d].detail, "filter/FORWARD rule 1: -d 10.0.1.2/32 -p tcp -m tcp "
+                     "--dport 8080 -j REJECT --reject-with tcp-reset");
+    ck_assert_uint_eq(nf_ct_count(nf), 0);                /* the dropped SYN left nothing */
+    /* an ACK-bearing segment gets seq = its ack and a bare RST */
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40001, "10.0.1.2", 8080, TCP_ACK, 5, 77));
+    run_for(&t, 10 * SIM_MS);
+    rst = cap_at(t.o, "a", 1);
+    ck_assert_ptr_nonnull(rst);
+    ck_assert_uint_eq(rst->tcp_flags, TCP_RST);
+    ck_assert_uint_eq(rst->seq, 77);
+    ck_assert_uint_eq(rst->src, tu_ip("10.0.1.2"));
+    topo_free(&t);
+}
+END_TEST
+
+/* B has no UDP socket: its ICMP port-unreachable (about R's masqueraded packet) must reach A
+ * from the VIP, quoting A's own packet (icmp_error_message + nf_nat_icmp_reply_translation). */
+START_TEST(icmp_error_from_behind_dnat)
+{
+    topo_t t;
+    topo_new(&t, 1);
+    nf_t *nf = nf_get(t.r);
+    char err[256];
+    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
+    pkt_t *u = tcp_pkt(t.net, "10.0.0.1", 33000, "10.96.0.10", 53, 0, 0, 0);
+    u->proto = NET_PROTO_UDP;
+    u->len = 40;
+    net_node_output(t.a, u);
+    run_for(&t, 10 * SIM_MS);
+    const pkt_t *atb = cap_at(t.o, "b", 0);
+    ck_assert_ptr_nonnull(atb);
+    ck_assert_uint_eq(atb->dport, 5353);
+    ck_assert_uint_eq(atb->src, tu_ip("10.0.1.254"));
+    const pkt_t *ic = cap_at(t.o, "a", 0);
+    ck_assert_ptr_nonnull(ic);
+    ck_assert_uint_eq(ic->proto, NET_PROTO_ICMP);
+    ck_assert_uint_eq(ic->icmp_type, ICMP_DEST_UNREACH);
+    ck_assert_uint_eq(ic->icmp_code, ICMP_PORT_UNREACH);
+    ck_assert_uint_eq(ic->src, tu_ip("10.96.0.10"));
+    ck_assert_uint_eq(ic->dst, tu_ip("10.0.0.1"));
+    ck_assert_uint_eq(ic->inner.src, tu_ip("10.0.0.1"));
+    ck_assert_uint_eq(ic->inner.sport, 33000);
+    ck_assert_uint_eq(ic->inner.dst, tu_ip("10.96.0.10"));
+    ck_assert_uint_eq(ic->inner.dport, 53);
+    ck_assert_uint_eq(ic->inner.proto, NET_PROTO_UDP);
+    /* RELATED passed KUBE-FORWARD's RELATED,ESTABLISHED rule */
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "KUBE-FORWARD", 3), 1);
+    topo_free(&t);
+}
+END_TEST
+
+/* ---- expiry ---------------------------------------------------------------------------------- */
+
+START_TEST(ct_expiry)
+{
+    topo_t t;
+    topo_new(&t, 1);
+    nf_t *nf = nf_get(t.r);
+    char err[256];
+    ck_assert_int_eq(nf_exec(nf, "-t nat -A POSTROUTING -o eth1 -j MASQUERADE", err, sizeof err), 0);
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    pkt_t *u = tcp_pkt(t.net, "10.0.0.1", 5000, "10.0.1.2", 53, 0, 0, 0);
+    u->proto = NET_PROTO_UDP;
+    net_node_output(t.a, u);
+    run_for(&t, 10 * SIM_MS);                   /* SYN passed R at 1 ms */
+    ck_assert_uint_eq(nf_ct_count(nf), 2);
+    /* UDP: 30 s unreplied */
+    sim_run(t.sim, 1 * SIM_MS + 30 * SIM_S - 1);
+    ck_assert_uint_eq(nf_ct_count(nf), 2);
+    sim_run(t.sim, 1 * SIM_MS + 30 * SIM_S);
+    ck_assert_uint_eq(nf_ct_count(nf), 1);
+    ck_assert_ptr_null(nf_ct_lookup(nf, NET_PROTO_UDP, tu_ip("10.0.0.1"), 5000, tu_ip("10.0.1.2"), 53));
+    /* TCP SYN_SENT: 120 s */
+    sim_run(t.sim, 1 * SIM_MS + 120 * SIM_S - 1);
+    ck_assert_ptr_nonnull(nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), 40000, tu_ip("10.0.1.2"), 80));
+    sim_run(t.sim, 1 * SIM_MS + 120 * SIM_S);
+    ck_assert_ptr_null(nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), 40000, tu_ip("10.0.1.2"), 80));
+    ck_assert_uint_eq(nf_ct_count(nf), 0);
+    /* the periodic sweep reclaims them and then stops: the queue drains */
+    sim_run(t.sim, SIM_TIME_MAX);
+    ck_assert_uint_eq(sim_events_pending(t.sim), 0);
+    ck_assert_int_le(sim_now(t.sim), 140 * SIM_S);
+    /* a new connection on the expired tuple is NEW again and walks the nat chain */
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "POSTROUTING", 1), 3);
+    /* a dropped first packet leaves no entry behind */
+    ck_assert_int_eq(nf_exec(nf, "-P FORWARD DROP", err, sizeof err), 0);
+    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40010, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_int_ge(drop_find(t.o, "r", "nf-drop"), 0);
+    ck_assert_str_eq(t.o->drop[drop_find(t.o, "r", "nf-drop")].detail, "filter/FORWARD policy DROP");
+    ck_assert_uint_eq(nf_ct_count(nf), 1);
+    topo_free(&t);
+}
+END_TEST
+
+/* ---- fast path -------------------------------------------------------------------------------- */
+
+START_TEST(fast_path_untouched)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_node_t *n = net_node_add(net, "n");
+    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
+    nf_t *nf = nf_get(n);
+    pkt_t *p = tcp_pkt(net, "10.0.0.9", 1, "10.0.0.1", 2, TCP_SYN, 1, 0);
+    for (int h = 0; h < NF_HOOK_COUNT; h++)
+        ck_assert_int_eq(nf_hook(nf, (enum nf_hook)h, p, eth, eth), NF_ACCEPT);
+    ck_assert_int_eq(p->ct_state, CT_NONE);
+    ck_assert_ptr_null(p->ct);
+    ck_assert_uint_eq(nf_ct_count(nf), 0);
+    pkt_free(net, p);
+    char *s = save_str(nf, false);
+    ck_assert_str_eq(s, "");                      /* nothing touched, nothing printed */
+    free(s);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* ---- session affinity (xt_recent) -------------------------------------------------------------- */
+
+START_TEST(recent_affinity)
+{
+    sim_t *sim = sim_new(7);
+    net_t *net = net_new(sim);
+    net_node_t *n = net_node_add(net, "n");
+    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
+    nf_t *nf = nf_get(n);
+    char err[256];
+    const char *text =
+        "*filter\n:SVC - [0:0]\n:SEP1 - [0:0]\n:SEP2 - [0:0]\n-A INPUT -j SVC\n"
+        "-A SVC -m recent --name SEP1 --rcheck --seconds 10 --reap -j SEP1\n"
+        "-A SVC -m recent --name SEP2 --rcheck --seconds 10 --reap -j SEP2\n"
+        "-A SVC -m statistic --mode random --probability 0.5 -j SEP1\n"
+        "-A SVC -j SEP2\n"
+        "-A SEP1 -m recent --set --name SEP1 --mask 255.255.255.255 --rsource -j ACCEPT\n"
+        "-A SEP2 -m recent --set --name SEP2 --mask 255.255.255.255 --rsource -j ACCEPT\n"
+        "COMMIT\n";
+    ck_assert_msg(nf_restore(nf, text, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < 20; i++)
+        hook_input(nf, eth, tcp_pkt(net, "10.9.9.9", (uint16_t)(2000 + i), "10.0.0.1", 80, TCP_SYN, 1, 0));
+    int64_t s1 = nf_rule_packets(nf, "filter", "SEP1", 1), s2 = nf_rule_packets(nf, "filter", "SEP2", 1);
+    ck_assert_int_eq(s1 + s2, 20);
+    ck_assert(s1 == 20 || s2 == 20);               /* one client, one endpoint */
+    /* after --seconds of silence the address is reaped and chosen afresh */
+    sim_run(sim, 11 * SIM_S);
+    hook_input(nf, eth, tcp_pkt(net, "10.9.9.9", 3000, "10.0.0.1", 80, TCP_SYN, 1, 0));
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "SVC", 1) + nf_rule_packets(nf, "filter", "SVC", 2), 19);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+
+/* ---- real TCP stacks through the router ------------------------------------------------------ */
+
+typedef struct app {
+    int connected, accepted, errors, recvs, eofs;
+    int rc;
+    uint64_t bytes;
+    uint32_t peer;
+    uint16_t peer_port;
+    tcp_conn_t *c;
+    sim_time_t t_error;
+    sim_t *sim;
+} app_t;
+
+static void a_connected(tcp_conn_t *c, void *d) { (void)c; ((app_t *)d)->connected++; }
+static void a_recv(tcp_conn_t *c, net_msg_t *m, void *d)
+{
+    app_t *a = d;
+    a->recvs++;
+    a->bytes += m->size;
+    if (a->accepted) {                      /* server: answer with 1000 bytes */
+        net_msg_t *r = net_msg_raw(1000);
+        ck_assert_int_eq(tcp_send(c, r), 0);
+        net_msg_unref(r);
+    } else {                                /* client: done, close */
+        tcp_close(c);
+        a->c = NULL;
+    }
+}
+static void a_eof(tcp_conn_t *c, void *d)
+{
+    app_t *a = d;
+    a->eofs++;
+    if (a->accepted) {
+        tcp_close(c);
+        a->c = NULL;
+    }
+}
+static void a_error(tcp_conn_t *c, int rc, void *d)
+{
+    (void)c;
+    app_t *a = d;
+    a->errors++;
+    a->rc = rc;
+    a->t_error = sim_now(a->sim);
+    a->c = NULL;
+}
+static const tcp_cbs_t app_cbs = { a_connected, a_recv, a_eof, a_error };
+static void a_accept(tcp_conn_t *c, void *d)
+{
+    app_t *a = d;
+    a->accepted++;
+    a->peer = tcp_conn_raddr(c);
+    a->peer_port = tcp_conn_rport(c);
+    a->c = c;
+    tcp_conn_set_cbs(c, &app_cbs, d);
+}
+
+/* A connects to the VIP with its own TCP stack; B's listener sees R's address; the reply
+ * comes back through the un-NAT; the close walks conntrack to TIME_WAIT. */
+START_TEST(tcp_connection_through_dnat)
+{
+    topo_t t;
+    topo_new_ex(&t, 3, false);
+    nf_t *nf = nf_get(t.r);
+    char err[256];
+    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
+    app_t srv = { .sim = t.sim }, cli = { .sim = t.sim };
+    ck_assert_int_eq(tcp_listen(t.b, 0, 8080, a_accept, &srv), 0);
+    int rc = 0;
+    cli.c = tcp_connect(t.a, tu_ip("10.96.0.10"), 80, NULL, &app_cbs, &cli, &rc);
+    ck_assert_ptr_nonnull(cli.c);
+    uint16_t cport = tcp_conn_lport(cli.c);
+    run_for(&t, 100 * SIM_MS);
+    ck_assert_int_eq(cli.connected, 1);
+    ck_assert_int_eq(srv.accepted, 1);
+    ck_assert_uint_eq(srv.peer, tu_ip("10.0.1.254"));
+    ck_assert_uint_eq(srv.peer_port, cport);
+    net_msg_t *m = net_msg_raw(500);
+    ck_assert_int_eq(tcp_send(cli.c, m), 0);
+    net_msg_unref(m);
+    run_for(&t, 100 * SIM_MS);
+    ck_assert_int_eq(srv.recvs, 1);
+    ck_assert_uint_eq(srv.bytes, 500);
+    ck_assert_uint_eq(cli.bytes, 1000);
+    run_for(&t, 100 * SIM_MS);                  /* both FINs and their ACKs */
+    ck_assert_int_eq(srv.eofs, 1);
+    const ct_entry_t *e = nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), cport,
+                                       tu_ip("10.96.0.10"), 80);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_int_eq(nf_ct_tcp_state(e), NF_TCP_TIME_WAIT);
+    ck_assert(nf_ct_assured(e));
+    ck_assert_int_le(nf_ct_expires(e), sim_now(t.sim) + 120 * SIM_S);
+    ck_assert_int_gt(nf_ct_expires(e), sim_now(t.sim) + 119 * SIM_S);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SERVICES", 1), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "filter", "KUBE-FORWARD", 1), 0);   /* no INVALID */
+    ck_assert_int_eq(drop_find(t.o, "r", "nf-drop"), -1);
+    topo_free(&t);
+}
+END_TEST
+
+/* REJECT in FORWARD behind the DNAT: the ICMP port-unreachable (or the RST) reaches A's
+ * socket, which matches it only if conntrack translated it back to A's own tuple. */
+static void refused_case(const char *reject_with)
+{
+    topo_t t;
+    topo_new_ex(&t, 4, false);
+    nf_t *nf = nf_get(t.r);
+    char err[256], cmd[160];
+    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
+    snprintf(cmd, sizeof cmd, "-I FORWARD -d 10.0.1.2 -p tcp --dport 8080 -j REJECT%s%s",
+             reject_with ? " --reject-with " : "", reject_with ? reject_with : "");
+    ck_assert_msg(nf_exec(nf, cmd, err, sizeof err) == 0, "%s", err);
+    app_t cli = { .sim = t.sim };
+    int rc = 0;
+    cli.c = tcp_connect(t.a, tu_ip("10.96.0.10"), 80, NULL, &app_cbs, &cli, &rc);
+    ck_assert_ptr_nonnull(cli.c);
+    run_for(&t, 100 * SIM_MS);
+    ck_assert_int_eq(cli.errors, 1);
+    ck_assert_int_eq(cli.rc, LB_ECONNREFUSED);
+    ck_assert_int_eq(cli.t_error, 2 * SIM_MS);          /* one round trip to R */
+    ck_assert_int_eq(cap_count(t.o, "b"), 0);
+    ck_assert_uint_eq(nf_ct_count(nf), 0);
+    topo_free(&t);
+}
+
+START_TEST(tcp_refused_by_reject)
+{
+    refused_case(NULL);                 /* icmp-port-unreachable */
+    refused_case("tcp-reset");
+}
+END_TEST
+
+Suite *suite_netfilter(void)
+{
+    Suite *s = suite_create("netfilter");
+    TCase *tc = tcase_create("rules");
+    tcase_add_test(tc, restore_save_roundtrip);
+    tcase_add_test(tc, restore_noflush_and_exec);
+    tcase_add_test(tc, parse_errors);
+    tcase_add_test(tc, rule_matching);
+    tcase_add_test(tc, statistic_split);
+    tcase_add_test(tc, fast_path_untouched);
+    tcase_add_test(tc, recent_affinity);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("conntrack");
+    tcase_add_test(tc, dnat_masquerade_end_to_end);
+    tcase_add_test(tc, masquerade_port_clash);
+    tcase_add_test(tc, dnat_null_binding_clash);
+    tcase_add_test(tc, ct_invalid_and_loose);
+    tcase_add_test(tc, ct_packet_states);
+    tcase_add_test(tc, reject_tcp_reset);
+    tcase_add_test(tc, icmp_error_from_behind_dnat);
+    tcase_add_test(tc, ct_expiry);
+    tcase_add_test(tc, tcp_connection_through_dnat);
+    tcase_add_test(tc, tcp_refused_by_reject);
+    suite_add_tcase(s, tc);
+    return s;
+}
