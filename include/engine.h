@@ -43,8 +43,10 @@ uint64_t sim_seed(const sim_t *sim);
 sim_handle_t sim_schedule(sim_t *sim, sim_time_t delay, sim_event_cb cb, void *a, void *b);
 /* Schedules at an absolute time >= now (asserted). */
 sim_handle_t sim_schedule_at(sim_t *sim, sim_time_t when, sim_event_cb cb, void *a, void *b);
-/* Cancels by marking: the event stays queued but will not run. Stale or zero handles are
- * ignored. Returns true if a pending event was cancelled. Clears *h. */
+/* Cancels by marking: the event stays queued but will not run (cancelled entries are
+ * purged in bulk when they are half the queue). Stale or zero handles are ignored.
+ * Returns true if a pending event was cancelled. Clears *h; a copy of a cancelled handle
+ * must not be used afterwards. */
 bool sim_cancel(sim_t *sim, sim_handle_t *h);
 /* True while the handle's event is queued and not cancelled. */
 bool sim_pending(const sim_t *sim, const sim_handle_t *h);

@@ -31,7 +31,7 @@ int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, s
 /* Prints the variants-by-outcome table. */
 void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* Prints one line per expectation; returns the number that failed. */
-size_t rep_print_verdicts(FILE *out, const rep_variant_t *v, size_t n);
+size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* mkdir -p. 0 or LB_EIO. */
 int rep_mkdirs(const char *path);
 

@@ -210,7 +210,7 @@ static void default_out(char *buf, size_t n, const scn_t *s)
 }
 
 static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx,
-                        size_t *failed)
+                        size_t *failed, size_t *total)
 {
     bool tty = isatty(STDERR_FILENO) && !o->quiet && !o->check;
     rep_variant_t *res = lb_calloc(nidx, sizeof *res);
@@ -243,7 +243,7 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
     if (!o->quiet && !o->check) rep_print_table(stdout, s, res, nidx);
     if (!o->quiet) {
         if (!o->check) printf("\n");
-        *failed += rep_print_verdicts(stdout, res, nidx);
+        *failed += rep_print_verdicts(stdout, s, res, nidx);
     } else {
         for (size_t i = 0; i < nidx; i++)
             for (size_t k = 0; k < res[i].n_verdicts; k++) *failed += !res[i].verdicts[k].pass;
@@ -255,7 +255,10 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
         if (rep_mkdirs(dir) || rep_write_summary(dir, s, res, nidx)) rc = EXIT_INTERNAL;
         else if (!o->quiet && !o->check) printf("\nresults: %s/summary.json\n", dir);
     }
-    for (size_t i = 0; i < nidx; i++) rep_variant_free(&res[i]);
+    for (size_t i = 0; i < nidx; i++) {
+        *total += res[i].n_verdicts;
+        rep_variant_free(&res[i]);
+    }
     lb_free(res);
     return rc;
 }
@@ -291,9 +294,11 @@ int main(int argc, char **argv)
         rc = dump_iptables(scns[0], &o, idx[0].v[0]);
     } else if (rc == EXIT_OK) {
         /* Phase 2: run. */
-        size_t failed = 0;
+        size_t failed = 0, total = 0;
         for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++)
-            rc = run_scenario(scns[f], &o, idx[f].v, idx[f].n, &failed);
+            rc = run_scenario(scns[f], &o, idx[f].v, idx[f].n, &failed, &total);
+        if (o.check && rc == EXIT_OK)
+            printf("expectations: %zu passed, %zu failed\n", total - failed, failed);
         if (rc == EXIT_OK && failed) rc = EXIT_EXPECT;
     }
     for (size_t f = 0; f < nfiles; f++) {

@@ -126,6 +126,28 @@ START_TEST(cancel_churn)
 }
 END_TEST
 
+/* Long timers cancelled early must not pile up until their deadlines: the queue keeps
+ * about as many entries as live timers, and the live ones still run in order. */
+START_TEST(cancelled_long_timers_are_purged)
+{
+    sim_t *sim = sim_new(5);
+    int order[8];
+    g_log = (log_t){order, 0, sim};
+    sim_schedule(sim, 100 * SIM_S, log_cb, (void *)(intptr_t)1, NULL);
+    for (int i = 0; i < 100000; i++) {
+        sim_handle_t h = sim_schedule(sim, 60 * SIM_S + i, nop_cb, NULL, NULL);
+        ck_assert(sim_cancel(sim, &h));
+        ck_assert_int_le(sim_events_pending(sim), 2 * 1024 + 2);
+    }
+    sim_schedule(sim, 50 * SIM_S, log_cb, (void *)(intptr_t)0, NULL);
+    ck_assert_int_eq(sim_run(sim, SIM_TIME_MAX), 2);
+    ck_assert_int_eq(g_log.n, 2);
+    ck_assert_int_eq(order[0], 0);
+    ck_assert_int_eq(order[1], 1);
+    sim_free(sim);
+}
+END_TEST
+
 START_TEST(run_until_stops_and_advances)
 {
     sim_t *sim = sim_new(1);
@@ -173,6 +195,7 @@ Suite *suite_engine(void)
     tcase_add_test(tc, same_time_fifo);
     tcase_add_test(tc, stale_handle_is_harmless);
     tcase_add_test(tc, cancel_churn);
+    tcase_add_test(tc, cancelled_long_timers_are_purged);
     tcase_add_test(tc, run_until_stops_and_advances);
     tcase_add_test(tc, rng_streams_deterministic_and_independent);
     tcase_add_test(tc, time_str_format);

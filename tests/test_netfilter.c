@@ -546,7 +546,7 @@ static void split_run(uint64_t seed, int64_t out[3])
                                     TCP_SYN, 1, 0));
     for (int k = 0; k < 3; k++) {
         char ch[8];
-        snprintf(ch, sizeof ch, "EP%d", k + 1);
+        snprintf(ch, sizeof ch, "EP%d", (k + 1) % 100);
         out[k] = nf_rule_packets(nf, "filter", ch, 1);
     }
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "SVC", 1), out[0]);

@@ -11,7 +11,11 @@
  * together), and appends and redistributions preserve relative order, so within a time
  * events come out in sequence (insertion) order -- tests/test_engine.c pins this.
  * Cancelling records the sequence number in a small hash set; the entry is skipped when
- * popped. Keys pop in increasing (time, seq) order, so "has run" is key <= last popped. */
+ * popped. Keys pop in increasing (time, seq) order, so "has run" is key <= last popped.
+ * A long timer cancelled early (a connection's FIN_WAIT2 timer, say) would otherwise sit
+ * in the queue until its deadline, so memory would follow the rate of cancellations
+ * rather than the live timers: when cancelled entries are at least half the queue, one
+ * pass removes them all (amortised O(1) per cancel) and shrinks oversized buckets. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +37,9 @@ typedef struct rng_stream {
 } rng_stream_t;
 
 typedef struct bucket { hent_t *v; size_t n, cap; } bucket_t;
+
+/* Purge cancelled entries once there are this many and they are half the queue. */
+#define CANCEL_PURGE_MIN 1024
 
 /* Open-addressing set of cancelled sequence numbers (0 = empty slot). */
 typedef struct seqset {
@@ -217,10 +224,35 @@ sim_time_t sim_handle_time(const sim_t *s, const sim_handle_t *h)
     return sim_pending(s, h) ? h->time : SIM_TIME_MAX;
 }
 
+/* Removes every cancelled entry from the buckets (order of the rest kept) and empties
+ * the cancelled set: every seq in the set is still queued, so all are found. */
+static void purge_cancelled(sim_t *s)
+{
+    for (int i = 0; i < 64; i++) {
+        bucket_t *bk = &s->bk[i];
+        size_t from = i == 0 ? s->b0_head : 0, w = from;
+        for (size_t k = from; k < bk->n; k++)
+            if (!seqset_has(&s->cancelled, bk->v[k].seq)) bk->v[w++] = bk->v[k];
+        s->heap_n -= bk->n - w;
+        bk->n = w;
+        if (i != 0 && w == 0) s->nonempty &= ~(1ULL << i);
+        if (bk->cap > 1024 && bk->n < bk->cap / 4) {
+            bk->cap = bk->n * 2 > 64 ? bk->n * 2 : 64;
+            bk->v = lb_realloc(bk->v, bk->cap * sizeof *bk->v);
+        }
+    }
+    memset(s->cancelled.slot, 0, s->cancelled.cap * sizeof *s->cancelled.slot);
+    s->cancelled.n = 0;
+}
+
 bool sim_cancel(sim_t *s, sim_handle_t *h)
 {
     bool was = sim_pending(s, h);
-    if (was) seqset_add(&s->cancelled, h->seq);
+    if (was) {
+        seqset_add(&s->cancelled, h->seq);
+        if (s->cancelled.n >= CANCEL_PURGE_MIN && s->cancelled.n * 2 >= s->heap_n)
+            purge_cancelled(s);
+    }
     h->time = 0;
     h->seq = 0;
     return was;

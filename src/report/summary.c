@@ -165,14 +165,19 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     char d[32];
     fprintf(out, "\n%s  (%s simulated)\n", scn_name(s), sim_time_str(scn_duration(s), d));
     fprintf(out, "%-*s %9s", w, "variant", "requests");
-    for (int c = 0; c < NC; c++) fprintf(out, " %8s", m_class_name(cols[c]));
+    int cw[NC];
+    for (int c = 0; c < NC; c++) {
+        cw[c] = (int)strlen(m_class_name(cols[c]));
+        if (cw[c] < 7) cw[c] = 7;
+        fprintf(out, " %*s", cw[c], m_class_name(cols[c]));
+    }
     fprintf(out, " %9s %9s\n", "p50", "p99");
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "%-*s %9llu", w, v[i].name, (unsigned long long)v[i].requests);
         for (int c = 0; c < NC; c++) {
             char b[16];
             pct(b, sizeof b, v[i].by_class[cols[c]], v[i].requests);
-            fprintf(out, " %8s", v[i].by_class[cols[c]] ? b : "-");
+            fprintf(out, " %*s", cw[c], v[i].by_class[cols[c]] ? b : "-");
         }
         char a[16], b[16];
         ms(a, sizeof a, v[i].latency_p50);
@@ -181,15 +186,15 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     }
 }
 
-size_t rep_print_verdicts(FILE *out, const rep_variant_t *v, size_t n)
+size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n)
 {
     size_t failed = 0;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < v[i].n_verdicts; k++) {
             const scn_verdict_t *e = &v[i].verdicts[k];
             failed += !e->pass;
-            fprintf(out, "%s  %s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", v[i].name, e->text,
-                    e->detail);
+            fprintf(out, "%s  %s/%s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", scn_name(s),
+                    v[i].name, e->text, e->detail);
         }
     return failed;
 }

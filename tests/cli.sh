@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# cli.sh -- the command line as a user meets it: help and version, exit codes (0 ok,
+# 1 expectation failed, 2 bad input), file:line:col errors, nothing written on bad input,
+# --set, --variant, --trace-flow, --dump-iptables. Run by `make test` from the repo root.
+set -u
+pass=0 fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+check() {   # name, expected exit, command...
+  local name=$1 want=$2; shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  local got=$?
+  if [ "$got" = "$want" ]; then pass=$((pass + 1))
+  else fail=$((fail + 1)); echo "FAIL $name: exit $got, expected $want"; sed 's/^/    /' "$tmp/err" | head -5
+  fi
+}
+contains() {   # name, file, text
+  if grep -qF -- "$3" "$2"; then pass=$((pass + 1))
+  else fail=$((fail + 1)); echo "FAIL $1: '$3' not in output"; sed 's/^/    /' "$2" | head -5
+  fi
+}
+
+check help 0 ./sim --help;                  contains help-text "$tmp/out" "usage: sim"
+check version 0 ./sim --version;            contains version-text "$tmp/out" "sim (lbchain)"
+check no-args 2 ./sim
+check missing-file 2 ./sim "$tmp/none.yaml"; contains missing-msg "$tmp/err" "none.yaml"
+
+cat > "$tmp/bad.yaml" <<'Y'
+name: bad
+duration: 10s
+nodes:
+  a: { type: host }
+links:
+  - { between: [a, b], latncy: 1ms }
+Y
+mkdir -p "$tmp/res"
+check bad-input 2 ./sim --out "$tmp/res" "$tmp/bad.yaml"
+contains bad-position "$tmp/err" "bad.yaml:6:"
+[ -z "$(ls -A "$tmp/res")" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL bad input wrote into --out"; }
+
+check ok 0 ./sim -q --out "$tmp/res" scenarios/core-nat.yaml
+[ -s "$tmp/res/core-nat/summary.json" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL no summary.json"; }
+check one-variant 0 ./sim --check --variant masquerade scenarios/core-nat.yaml
+contains one-variant-lines "$tmp/out" "expectations: 3 passed, 0 failed"
+check bad-variant 2 ./sim --variant nope scenarios/core-nat.yaml
+contains bad-variant-msg "$tmp/err" "no variant 'nope'"
+# Breaking the NAT on purpose must fail the masquerade expectations: exit 1.
+check expect-fails 1 ./sim --check --variant masquerade \
+  --set 'nodes.nat.iptables=["-t nat -A PREROUTING -d 10.99.0.10/32 -p tcp --dport 80 -j DNAT --to-destination 10.0.0.14:80"]' \
+  scenarios/core-nat.yaml
+contains expect-fails-line "$tmp/out" "FAIL  core-nat/masquerade"
+check bad-set 2 ./sim --set 'traffic.browse.rate=fast' scenarios/core-nat.yaml
+contains bad-set-msg "$tmp/err" "<command line>:1:"
+check trace 0 ./sim -q --variant no-masquerade --trace-flow 1 scenarios/core-nat.yaml
+contains trace-dnat "$tmp/out" "DNAT 10.99.0.10:80"
+contains trace-rst "$tmp/out" "RST"
+check dump 0 ./sim --dump-iptables nat scenarios/core-nat.yaml
+contains dump-masq "$tmp/out" "-A POSTROUTING -o eth1 -j MASQUERADE"
+check dump-unknown 2 ./sim --dump-iptables nosuch scenarios/core-nat.yaml
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]
