@@ -106,21 +106,37 @@ static int parse_args(int argc, char **argv, opts_t *o)
     return EXIT_OK;
 }
 
+static void list_params(const elem_param_t *params, int indent);
+
 static void list_types(void)
+{
+    static const char *const sections[] = {"nodes", "apps", "traffic", "cloud"};
+    for (size_t i = 0; i < elem_type_count(); i++) {
+        const elem_type_t *t = elem_type_at(i);
+        printf("%s  (in %s:)  %s\n", t->name, sections[t->section], t->doc ? t->doc : "");
+        list_params(t->params, 4);
+    }
+}
+
+/* One line per parameter: name, kind, default, doc; enum choices; nested fields. */
+static void list_params(const elem_param_t *params, int indent)
 {
     static const char *const kinds[] = {
         [P_STR] = "string", [P_INT] = "integer", [P_FLOAT] = "number", [P_BOOL] = "bool",
         [P_DURATION] = "duration", [P_SIZE] = "size", [P_BANDWIDTH] = "bandwidth",
         [P_RATE] = "rate", [P_RATIO] = "ratio", [P_DIST] = "distribution",
         [P_ADDR] = "address", [P_CIDR] = "cidr", [P_ENUM] = "enum", [P_STRLIST] = "list",
-        [P_OBJLIST] = "list of objects", [P_OBJ] = "object", [P_ANY] = "any"};
-    static const char *const sections[] = {"nodes", "apps", "traffic", "cloud"};
-    for (size_t i = 0; i < elem_type_count(); i++) {
-        const elem_type_t *t = elem_type_at(i);
-        printf("%s  (in %s:)  %s\n", t->name, sections[t->section], t->doc ? t->doc : "");
-        for (const elem_param_t *p = t->params; p && p->name; p++)
-            printf("    %-20s %-12s %-10s %s\n", p->name, kinds[p->kind],
-                   p->def ? p->def : "required", p->doc ? p->doc : "");
+        [P_OBJLIST] = "objects", [P_OBJ] = "object", [P_ANY] = "any"};
+    for (const elem_param_t *p = params; p && p->name; p++) {
+        const char *def = !p->def ? "required" : *p->def ? p->def : "-";
+        printf("%*s%-*s %-12s %-10s %s\n", indent, "", 24 - indent, p->name, kinds[p->kind],
+               def, p->doc ? p->doc : "");
+        if (p->kind == P_ENUM && p->choices) {
+            printf("%*s%-*s one of:", indent, "", 24 - indent, "");
+            for (const char *const *c = p->choices; *c; c++) printf(" %s", *c);
+            printf("\n");
+        }
+        if ((p->kind == P_OBJ || p->kind == P_OBJLIST) && p->sub) list_params(p->sub, indent + 4);
     }
 }
 
