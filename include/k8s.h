@@ -39,8 +39,11 @@ typedef struct k8s_container {
     char *name, *image;
     LB_VEC(k8s_container_port_t) ports;
     k8s_probe_t readiness, liveness;
-    char *nginx_conf;               /* nginx server config found in args or a ConfigMap */
-    LB_VEC(char *) config_maps;     /* ConfigMaps mounted (volumes), for nginx_conf files */
+    char *nginx_conf;               /* the container's command and args joined with "\n"
+                                     * (verbatim): nginx_conf.c finds a server config
+                                     * written there as a heredoc; NULL if neither given */
+    LB_VEC(char *) config_maps;     /* ConfigMaps mounted as volumes (by name): nginx.conf
+                                     * and files served with `alias` come from their data */
 } k8s_container_t;
 
 typedef struct k8s_toleration { char *key, *op, *value, *effect; } k8s_toleration_t;

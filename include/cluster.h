@@ -1,0 +1,101 @@
+/* cluster.h -- a Kubernetes cluster on the simulated network: nodes (VMs with a NIC in the
+ * VNet/VPC fabric, in node pools with labels and taints), pods (each its own network
+ * namespace: a net node behind its host node through a veth link, with an IP from the
+ * node's pod CIDR that the fabric routes to the node), the scheduler placing Deployment
+ * replicas (nodeSelector, tolerations, spread), Services (ClusterIP, NodePort,
+ * healthCheckNodePort allocation; LoadBalancer ingress IPs set by the cloud LB models),
+ * endpoints from pod readiness, kube-proxy on every node (include/kube_proxy.h), and what
+ * runs in the pods: nginx servers from their configs (include/nginx_conf.h). */
+#ifndef CLUSTER_H
+#define CLUSTER_H
+
+#include <stdio.h>
+#include "net.h"
+#include "k8s.h"
+#include "metrics.h"
+#include "kube_proxy.h"
+
+typedef struct cluster cluster_t;
+
+/* Defaults: AKS (learn.microsoft.com/azure/aks/concepts-network, azure-cni-overlay):
+ * node subnet 10.224.0.0/16, pod CIDR 10.244.0.0/16 with a /24 per node, service CIDR
+ * 10.0.0.0/16; NodePorts 30000-32767 (kube-apiserver --service-node-port-range). */
+#define CLUSTER_NODE_SUBNET_DEFAULT "10.224.0.0/16"
+#define CLUSTER_POD_CIDR_DEFAULT "10.244.0.0/16"
+#define CLUSTER_SERVICE_CIDR_DEFAULT "10.0.0.0/16"
+#define CLUSTER_NODEPORT_LO 30000
+#define CLUSTER_NODEPORT_HI 32767
+/* veth between a pod and its node: in-kernel, a few microseconds. */
+#define CLUSTER_VETH_LATENCY (2 * SIM_US)
+
+typedef struct cluster_taint { const char *key, *value, *effect; } cluster_taint_t;
+typedef struct cluster_pool {
+    const char *name;               /* "system", "user" */
+    int count;                      /* nodes in the pool */
+    const char *node_prefix;        /* node names: <prefix><i>, e.g. "aks-user-" */
+    const k8s_kv_t *labels;         /* node labels (agentpool=<name> is added) */
+    size_t n_labels;
+    const cluster_taint_t *taints;
+    size_t n_taints;
+} cluster_pool_t;
+
+typedef struct cluster_params {
+    const char *name;               /* element name, prefix of random streams */
+    const char *provider;           /* "aks" or "eks" */
+    const char *version;            /* Kubernetes version "1.29" */
+    uint32_t node_subnet; int node_plen;
+    uint32_t pod_cidr; int pod_plen;
+    uint32_t service_cidr; int service_plen;
+    const cluster_pool_t *pools;
+    size_t n_pools;
+    FILE *warn;                     /* warnings (unmodelled nginx directives...); may be NULL */
+} cluster_params_t;
+void cluster_params_default(cluster_params_t *p);
+
+typedef struct cluster_node {
+    net_node_t *node;
+    net_iface_t *nic;               /* eth0 in the fabric */
+    const char *pool;
+    k8s_kvs_t labels;
+    LB_VEC(cluster_taint_t) taints;
+    uint32_t pod_base;              /* this node's pod /24 */
+    int pods;                       /* pods placed here (next pod IP) */
+    kp_t *kp;                       /* kube-proxy on this node */
+} cluster_node_t;
+
+typedef struct cluster_pod {
+    char *name, *ns;
+    const k8s_deployment_t *dep;
+    cluster_node_t *host;
+    net_node_t *node;               /* the pod's network namespace */
+    uint32_t ip;
+    bool ready;
+    void *app;                      /* what runs in it (owned by the cluster) */
+} cluster_pod_t;
+
+/* Builds nodes in `fab`, places every Deployment's replicas, allocates Service addresses
+ * and ports, starts the pods' servers and kube-proxy. objs must outlive the cluster; the
+ * cluster adds the Services Istio generates for Gateways to its own list. Returns NULL
+ * with a message in err (e.g. a pod that fits no node). */
+cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
+                       const k8s_objects_t *objs, metrics_t *m, char *err, size_t errlen);
+void cluster_free(cluster_t *c);
+
+size_t cluster_node_count(const cluster_t *c);
+cluster_node_t *cluster_node_at(cluster_t *c, size_t i);
+cluster_node_t *cluster_node_find(cluster_t *c, const char *name);
+size_t cluster_pod_count(const cluster_t *c);
+cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i);
+/* Every Service, including those generated for Gateways. */
+k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name);
+const char *cluster_version(const cluster_t *c);
+/* The cloud LB that fronts a LoadBalancer Service reports its frontend IP: kube-proxy on
+ * every node then captures it (KUBE-EXT), as status.loadBalancer.ingress does. */
+void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip);
+/* Marks a pod ready or not (kubelet's readiness result); endpoints, kube-proxy rules and
+ * gateways follow. */
+void cluster_pod_set_ready(cluster_t *c, cluster_pod_t *pod, bool ready);
+/* Rewrites every node's kube-proxy rules from the current Services and endpoints. */
+void cluster_sync(cluster_t *c);
+
+#endif

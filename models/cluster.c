@@ -1,0 +1,400 @@
+/* cluster.c -- a Kubernetes cluster on the simulated network: nodes in node pools, the
+ * scheduler, pods as network namespaces behind their nodes, Service address and port
+ * allocation, endpoints from pod readiness, kube-proxy on every node, and nginx servers in
+ * the pods built from their real configs.
+ *
+ * Addressing (AKS Azure CNI Overlay; EKS differs only in parameters): node i of the
+ * cluster gets subnet base + 4 + i (Azure reserves .0-.3 of a subnet) on eth0 in the
+ * fabric; its pods get <pod CIDR>.<i>.2, .3, ... from the node's /24, which the fabric
+ * routes to the node's NIC. Inside the node a /32 route per pod points at the pod's veth;
+ * the pod's default route goes back through it. */
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+#include "cluster.h"
+#include "apps.h"
+#include "nginx_conf.h"
+
+struct cluster {
+    net_t *net;
+    net_fabric_t *fab;
+    metrics_t *m;
+    cluster_params_t p;
+    char *name, *version;
+    const k8s_objects_t *objs;
+    LB_VEC(cluster_node_t *) nodes;
+    LB_VEC(cluster_pod_t *) pods;
+    LB_VEC(k8s_service_t *) svcs;   /* copies of objs' Services (allocations filled in) */
+    uint32_t next_cluster_ip;
+    gsl_rng *port_rng;
+    LB_VEC(uint16_t) node_ports;    /* allocated, to avoid clashes */
+};
+
+void cluster_params_default(cluster_params_t *p)
+{
+    memset(p, 0, sizeof *p);
+    p->name = "cluster";
+    p->provider = "aks";
+    p->version = "1.29";
+    lb_cidr_parse(CLUSTER_NODE_SUBNET_DEFAULT, &p->node_subnet, &p->node_plen);
+    lb_cidr_parse(CLUSTER_POD_CIDR_DEFAULT, &p->pod_cidr, &p->pod_plen);
+    lb_cidr_parse(CLUSTER_SERVICE_CIDR_DEFAULT, &p->service_cidr, &p->service_plen);
+}
+
+/* ---- nodes ---- */
+
+static void kvs_add(k8s_kvs_t *kv, const char *k, const char *v)
+{
+    k8s_kv_t e = {lb_strdup(k), lb_strdup(v)};
+    lb_vec_push(kv, e);
+}
+
+static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int i)
+{
+    size_t idx = c->nodes.n;
+    char name[128];
+    if (pool->node_prefix) snprintf(name, sizeof name, "%s%d", pool->node_prefix, i);
+    else snprintf(name, sizeof name, "%s-%s-%d", c->p.provider, pool->name, i);
+    cluster_node_t *n = lb_calloc(1, sizeof *n);
+    n->node = net_node_add(c->net, name);
+    n->node->forwarding = true;         /* pods are routed through their node */
+    n->node->data = n;
+    uint32_t ip = c->p.node_subnet + 4 + (uint32_t)idx;
+    n->nic = net_iface_add(n->node, "eth0", ip, c->p.node_plen);
+    net_fabric_attach(c->fab, n->nic);
+    net_route_add(n->node, 0, 0, c->p.node_subnet + 1, n->nic);
+    n->pool = pool->name;
+    kvs_add(&n->labels, "agentpool", pool->name);
+    kvs_add(&n->labels, "kubernetes.io/hostname", name);
+    kvs_add(&n->labels, "kubernetes.io/os", "linux");
+    for (size_t k = 0; k < pool->n_labels; k++)
+        kvs_add(&n->labels, pool->labels[k].key, pool->labels[k].value);
+    for (size_t k = 0; k < pool->n_taints; k++) lb_vec_push(&n->taints, pool->taints[k]);
+    n->pod_base = c->p.pod_cidr + ((uint32_t)idx << 8);
+    net_fabric_route(c->fab, n->pod_base, 24, n->nic);
+    lb_vec_push(&c->nodes, n);
+    return n;
+}
+
+/* ---- scheduling (kube-scheduler's filters: NodeSelector, TaintToleration; scoring
+ * approximated by spreading replicas of a Deployment, then pods overall) ---- */
+
+static bool tolerates(const k8s_deployment_t *d, const cluster_taint_t *t)
+{
+    if (t->effect && strcmp(t->effect, "PreferNoSchedule") == 0) return true;
+    for (size_t i = 0; i < d->tolerations.n; i++) {
+        const k8s_toleration_t *o = &d->tolerations.v[i];
+        bool exists = o->op && strcmp(o->op, "Exists") == 0;
+        if (o->key && *o->key && strcmp(o->key, t->key) != 0) continue;
+        if (!o->key || !*o->key) { if (exists) return true; continue; }
+        if (o->effect && *o->effect && t->effect && strcmp(o->effect, t->effect) != 0) continue;
+        if (exists) return true;
+        if ((o->value ? o->value : "")[0] == '\0' && (!t->value || !*t->value)) return true;
+        if (o->value && t->value && strcmp(o->value, t->value) == 0) return true;
+    }
+    return false;
+}
+
+static bool fits(const k8s_deployment_t *d, const cluster_node_t *n)
+{
+    if (!k8s_labels_match(&d->node_selector, &n->labels)) return false;
+    for (size_t i = 0; i < n->taints.n; i++)
+        if (!tolerates(d, &n->taints.v[i])) return false;
+    return true;
+}
+
+static int pods_of(const cluster_t *c, const k8s_deployment_t *d, const cluster_node_t *n)
+{
+    int k = 0;
+    for (size_t i = 0; i < c->pods.n; i++)
+        if (c->pods.v[i]->dep == d && c->pods.v[i]->host == n) k++;
+    return k;
+}
+
+static cluster_node_t *schedule(cluster_t *c, const k8s_deployment_t *d)
+{
+    cluster_node_t *best = NULL;
+    int best_same = 0;
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        cluster_node_t *n = c->nodes.v[i];
+        if (!fits(d, n)) continue;
+        int same = pods_of(c, d, n);
+        if (!best || same < best_same || (same == best_same && n->pods < best->pods)) {
+            best = n;
+            best_same = same;
+        }
+    }
+    return best;
+}
+
+/* ---- pods ---- */
+
+static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
+{
+    const k8s_deployment_t *d = pod->dep;
+    for (size_t i = 0; i < d->containers.n; i++) {
+        const k8s_container_t *ct = &d->containers.v[i];
+        nginx_server_t srv;
+        nginx_warnings_t w = {0};
+        memset(&srv, 0, sizeof srv);
+        int rc = nginx_conf_from_container(c->objs, d->meta.ns, ct, &srv, &w);
+        if (warn)
+            for (size_t k = 0; k < w.n; k++)
+                fprintf(warn, "%s:%d:%d: warning: %s/%s container %s: %s\n", d->meta.pos.file,
+                        d->meta.pos.line, d->meta.pos.col, d->meta.ns, d->meta.name, ct->name,
+                        w.v[k].msg);
+        nginx_warnings_free(&w);
+        if (rc != 0) {
+            nginx_server_free(&srv);
+            continue;
+        }
+        app_http_server_opts_t o;
+        app_http_server_opts_init(&o);
+        o.name = pod->name;
+        int err = 0;
+        app_http_server_t *a = app_http_server_new(pod->node, (uint16_t)srv.listen_port,
+                                                   srv.locs, srv.n_locs, &o, &err);
+        nginx_server_free(&srv);
+        if (a && !pod->app) pod->app = a;
+        else if (a) app_http_server_free(a);     /* one server per pod is modelled */
+    }
+}
+
+static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluster_node_t *n,
+                                 int idx)
+{
+    cluster_pod_t *pod = lb_calloc(1, sizeof *pod);
+    char name[256];
+    snprintf(name, sizeof name, "%s-%d", d->meta.name, idx);
+    if (net_node_find(c->net, name))
+        snprintf(name, sizeof name, "%s.%s-%d", d->meta.ns, d->meta.name, idx);
+    pod->name = lb_strdup(name);
+    pod->ns = lb_strdup(d->meta.ns);
+    pod->dep = d;
+    pod->host = n;
+    pod->ip = n->pod_base + 2 + (uint32_t)n->pods++;
+    pod->node = net_node_add(c->net, name);
+    pod->node->data = pod;
+    char veth[32];
+    snprintf(veth, sizeof veth, "veth%d", n->pods);
+    net_iface_t *host_if = net_iface_add(n->node, veth, 0, 0);
+    net_iface_t *pod_if = net_iface_add(pod->node, "eth0", pod->ip, 32);
+    net_link_params_t lp = {.latency = CLUSTER_VETH_LATENCY};
+    net_link_new(c->net, host_if, pod_if, &lp);
+    net_route_add(n->node, pod->ip, 32, 0, host_if);
+    net_route_add(pod->node, 0, 0, 0, pod_if);
+    pod->ready = true;   /* until kubelet's readiness prober says otherwise */
+    lb_vec_push(&c->pods, pod);
+    return pod;
+}
+
+/* ---- services ---- */
+
+static uint16_t alloc_node_port(cluster_t *c)
+{
+    for (;;) {
+        uint16_t p = (uint16_t)(CLUSTER_NODEPORT_LO +
+                                gsl_rng_uniform_int(c->port_rng,
+                                                    CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1));
+        bool used = false;
+        for (size_t i = 0; i < c->node_ports.n; i++) used |= c->node_ports.v[i] == p;
+        if (!used) {
+            lb_vec_push(&c->node_ports, p);
+            return p;
+        }
+    }
+}
+
+static void service_allocate(cluster_t *c, k8s_service_t *s)
+{
+    if (!s->cluster_ip) s->cluster_ip = c->next_cluster_ip++;
+    bool external = s->type == K8S_SVC_NODE_PORT || s->type == K8S_SVC_LOAD_BALANCER;
+    for (size_t i = 0; i < s->ports.n; i++)
+        if (external && !s->ports.v[i].node_port) s->ports.v[i].node_port = alloc_node_port(c);
+    if (s->type == K8S_SVC_LOAD_BALANCER && s->etp == K8S_ETP_LOCAL && !s->health_check_node_port)
+        s->health_check_node_port = alloc_node_port(c);
+}
+
+/* The container port a service port's targetPort names in this pod (numbers as-is). */
+static int target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp)
+{
+    if (!sp->target_port.name) return sp->target_port.number ? sp->target_port.number : sp->port;
+    for (size_t i = 0; i < pod->dep->containers.n; i++) {
+        const k8s_container_t *ct = &pod->dep->containers.v[i];
+        for (size_t k = 0; k < ct->ports.n; k++)
+            if (ct->ports.v[k].name && strcmp(ct->ports.v[k].name, sp->target_port.name) == 0)
+                return ct->ports.v[k].port;
+    }
+    return 0;   /* the pod does not have the named port: not an endpoint */
+}
+
+static bool selects(const k8s_service_t *s, const cluster_pod_t *pod)
+{
+    return s->selector.n && strcmp(s->meta.ns, pod->ns) == 0 &&
+           k8s_labels_match(&s->selector, &pod->dep->pod_labels);
+}
+
+/* Pushes one Service (every port, its endpoints) into one node's kube-proxy. */
+static void kp_push(cluster_t *c, kp_t *kp, const k8s_service_t *s)
+{
+    for (size_t i = 0; i < s->ports.n; i++) {
+        const k8s_service_port_t *sp = &s->ports.v[i];
+        LB_VEC(kp_endpoint_t) eps = {0};
+        for (size_t k = 0; k < c->pods.n; k++) {
+            cluster_pod_t *pod = c->pods.v[k];
+            if (!selects(s, pod)) continue;
+            int tp = target_port(pod, sp);
+            if (!tp) continue;
+            kp_endpoint_t e = {pod->ip, (uint16_t)tp, pod->host->node->name, pod->ready,
+                               pod->ready, false};
+            lb_vec_push(&eps, e);
+        }
+        kp_service_port_t p = {
+            .ns = s->meta.ns, .name = s->meta.name, .port_name = sp->name,
+            .protocol = sp->protocol, .cluster_ip = s->cluster_ip, .port = (uint16_t)sp->port,
+            .node_port = (uint16_t)sp->node_port,
+            .lb_ips = s->lb_ip ? &s->lb_ip : NULL, .n_lb_ips = s->lb_ip ? 1 : 0,
+            .external_policy = s->etp == K8S_ETP_LOCAL ? KP_POLICY_LOCAL : KP_POLICY_CLUSTER,
+            .health_check_node_port = (uint16_t)s->health_check_node_port,
+            .endpoints = eps.v, .n_endpoints = eps.n};
+        kp_service_set(kp, &p);
+        lb_vec_free(&eps);
+    }
+}
+
+void cluster_sync(cluster_t *c)
+{
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        cluster_node_t *n = c->nodes.v[i];
+        for (size_t k = 0; k < c->svcs.n; k++) kp_push(c, n->kp, c->svcs.v[k]);
+        char err[256];
+        int rc = kp_sync(n->kp, err, sizeof err);
+        /* a rule the netfilter model rejects is a bug in the kube-proxy model */
+        if (rc && rc != LB_EADDRINUSE)
+            fprintf(stderr, "cluster: kube-proxy sync on %s failed: %s\n", n->node->name, err);
+        assert(rc == 0 || rc == LB_EADDRINUSE);
+    }
+}
+
+/* ---- construction ---- */
+
+cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
+                       const k8s_objects_t *objs, metrics_t *m, char *err, size_t errlen)
+{
+    cluster_t *c = lb_calloc(1, sizeof *c);
+    c->net = net;
+    c->fab = fab;
+    c->m = m;
+    c->p = *p;
+    c->name = lb_strdup(p->name ? p->name : "cluster");
+    c->version = lb_strdup(p->version ? p->version : "1.29");
+    c->objs = objs;
+    c->next_cluster_ip = p->service_cidr + 16;   /* .1 kubernetes, .10 kube-dns */
+    char stream[160];
+    snprintf(stream, sizeof stream, "cluster:%s:nodeport", c->name);
+    c->port_rng = sim_rng(net_sim(net), stream);
+
+    for (size_t i = 0; i < p->n_pools; i++)
+        for (int k = 0; k < p->pools[i].count; k++) node_create(c, &p->pools[i], k);
+    if (!c->nodes.n) {
+        snprintf(err, errlen, "the cluster has no nodes (every pool has count 0)");
+        cluster_free(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < objs->deployments.n; i++) {
+        const k8s_deployment_t *d = objs->deployments.v[i];
+        for (int r = 0; r < d->replicas; r++) {
+            cluster_node_t *n = schedule(c, d);
+            if (!n) {
+                snprintf(err, errlen,
+                         "%s:%d:%d: Deployment %s/%s: no node fits its pods (nodeSelector "
+                         "and taints); the pod would stay Pending",
+                         d->meta.pos.file, d->meta.pos.line, d->meta.pos.col, d->meta.ns,
+                         d->meta.name);
+                cluster_free(c);
+                return NULL;
+            }
+            cluster_pod_t *pod = pod_create(c, d, n, r);
+            pod_start_apps(c, pod, p->warn);
+        }
+    }
+    for (size_t i = 0; i < objs->services.n; i++) {
+        k8s_service_t *s = lb_malloc(sizeof *s);
+        *s = *objs->services.v[i];      /* shallow: strings stay owned by objs */
+        service_allocate(c, s);
+        lb_vec_push(&c->svcs, s);
+    }
+    kp_config_t kc;
+    kp_config_default(&kc);
+    kc.cluster_cidr = (kp_cidr_t){p->pod_cidr, p->pod_plen};
+    for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
+    cluster_sync(c);
+    return c;
+}
+
+void cluster_free(cluster_t *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->pods.n; i++) {
+        cluster_pod_t *pod = c->pods.v[i];
+        if (pod->app) app_http_server_free(pod->app);
+        lb_free(pod->name);
+        lb_free(pod->ns);
+        lb_free(pod);
+    }
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        cluster_node_t *n = c->nodes.v[i];
+        kp_free(n->kp);
+        for (size_t k = 0; k < n->labels.n; k++) {
+            lb_free(n->labels.v[k].key);
+            lb_free(n->labels.v[k].value);
+        }
+        lb_vec_free(&n->labels);
+        lb_vec_free(&n->taints);
+        lb_free(n);
+    }
+    for (size_t i = 0; i < c->svcs.n; i++) lb_free(c->svcs.v[i]);
+    lb_vec_free(&c->pods);
+    lb_vec_free(&c->nodes);
+    lb_vec_free(&c->svcs);
+    lb_vec_free(&c->node_ports);
+    lb_free(c->name);
+    lb_free(c->version);
+    lb_free(c);
+}
+
+/* ---- queries and changes ---- */
+
+size_t cluster_node_count(const cluster_t *c) { return c->nodes.n; }
+cluster_node_t *cluster_node_at(cluster_t *c, size_t i) { return i < c->nodes.n ? c->nodes.v[i] : NULL; }
+size_t cluster_pod_count(const cluster_t *c) { return c->pods.n; }
+cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i) { return i < c->pods.n ? c->pods.v[i] : NULL; }
+const char *cluster_version(const cluster_t *c) { return c->version; }
+
+cluster_node_t *cluster_node_find(cluster_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->nodes.n; i++)
+        if (strcmp(c->nodes.v[i]->node->name, name) == 0) return c->nodes.v[i];
+    return NULL;
+}
+
+k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name)
+{
+    for (size_t i = 0; i < c->svcs.n; i++)
+        if (strcmp(c->svcs.v[i]->meta.ns, ns) == 0 && strcmp(c->svcs.v[i]->meta.name, name) == 0)
+            return c->svcs.v[i];
+    return NULL;
+}
+
+void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip)
+{
+    svc->lb_ip = ip;
+    cluster_sync(c);
+}
+
+void cluster_pod_set_ready(cluster_t *c, cluster_pod_t *pod, bool ready)
+{
+    if (pod->ready == ready) return;
+    pod->ready = ready;
+    cluster_sync(c);
+}
