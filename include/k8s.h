@@ -147,6 +147,7 @@ typedef struct k8s_objects {
     LB_VEC(k8s_refgrant_t *) grants;
 } k8s_objects_t;
 
+/* Frees every object held in o and their vectors, not o itself. */
 void k8s_objects_free(k8s_objects_t *o);
 k8s_service_t *k8s_service_find(const k8s_objects_t *o, const char *ns, const char *name);
 k8s_gateway_t *k8s_gateway_find(const k8s_objects_t *o, const char *ns, const char *name);

@@ -125,7 +125,7 @@ static const char *const arrival_choices[] = { "poisson", "constant", NULL };
 static const elem_param_t client_params[] = {
     { "from", P_STR, NULL, "node, group or glob sending the traffic (one client per node)",
       NULL, NULL },
-    { "to", P_STR, NULL, "destination: an IPv4 address, or nodes whose primary addresses "
+    { "to", P_STR, NULL, "destination: an IPv4 address, a cloud element's frontend (e.g. appgw), or nodes whose primary addresses "
       "are used round-robin per new connection", NULL, NULL },
     { "port", P_INT, "80", "destination port", NULL, NULL },
     { "method", P_STR, "GET", "request method", NULL, NULL },
@@ -217,8 +217,11 @@ static int client_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cf
 
     LB_VEC(uint32_t) targets = {0};
     uint32_t a;
+    const uint32_t *published = build_get(ctx, to->u.s, "address");
     if (lb_ip_parse(to->u.s, &a) == 0) {
         lb_vec_push(&targets, a);
+    } else if (published) {            /* a cloud element's frontend, e.g. `to: appgw` */
+        lb_vec_push(&targets, *published);
     } else {
         net_node_t **tn;
         size_t nt = build_nodes(ctx, to->u.s, &tn);

@@ -33,6 +33,8 @@ const elem_type_t *elem_type_find(const char *name)
 size_t elem_type_count(void) { return registry.n; }
 const elem_type_t *elem_type_at(size_t i) { return i < registry.n ? registry.v[i] : NULL; }
 
+void vnet_register(void);     /* models/vnet.c */
+
 void elem_register_builtin(void)
 {
     static bool done;
@@ -40,6 +42,7 @@ void elem_register_builtin(void)
     done = true;
     topology_register();
     apps_register();
+    vnet_register();
 }
 
 /* ---- closest names --------------------------------------------------------------------------- */
