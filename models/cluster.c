@@ -69,7 +69,12 @@ static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int
     kvs_add(&n->labels, "kubernetes.io/os", "linux");
     for (size_t k = 0; k < pool->n_labels; k++)
         kvs_add(&n->labels, pool->labels[k].key, pool->labels[k].value);
-    for (size_t k = 0; k < pool->n_taints; k++) lb_vec_push(&n->taints, pool->taints[k]);
+    for (size_t k = 0; k < pool->n_taints; k++) {     /* owned copies */
+        const cluster_taint_t *t = &pool->taints[k];
+        cluster_taint_t copy = {lb_strdup(t->key), lb_strdup(t->value ? t->value : ""),
+                                lb_strdup(t->effect)};
+        lb_vec_push(&n->taints, copy);
+    }
     n->pod_base = c->p.pod_cidr + ((uint32_t)idx << 8);
     net_fabric_route(c->fab, n->pod_base, 24, n->nic);
     lb_vec_push(&c->nodes, n);
@@ -350,6 +355,11 @@ void cluster_free(cluster_t *c)
             lb_free(n->labels.v[k].value);
         }
         lb_vec_free(&n->labels);
+        for (size_t k = 0; k < n->taints.n; k++) {
+            lb_free((char *)n->taints.v[k].key);
+            lb_free((char *)n->taints.v[k].value);
+            lb_free((char *)n->taints.v[k].effect);
+        }
         lb_vec_free(&n->taints);
         lb_free(n);
     }
