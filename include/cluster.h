@@ -49,6 +49,14 @@ typedef struct cluster_params {
     const cluster_pool_t *pools;
     size_t n_pools;
     FILE *warn;                     /* warnings (unmodelled nginx directives...); may be NULL */
+    /* Istio gateways (gatewayClassName istio): replicas of the generated Deployment (0:
+     * Istio's default, 1) and a nodeSelector for it ("key=value", NULL: none). */
+    int gateway_replicas;
+    const char *gateway_node_selector;
+    /* true: the workload has been running before t=0 (pods ready, kubelet probing on its
+     * period); false: pods start at t=0 and are unready until their first probe passes. */
+    bool warm_start;
+    void *explain;                  /* explain_t for notes (may be NULL) */
 } cluster_params_t;
 void cluster_params_default(cluster_params_t *p);
 
@@ -61,6 +69,7 @@ typedef struct cluster_node {
     uint32_t pod_base;              /* this node's pod /24 */
     int pods;                       /* pods placed here (next pod IP) */
     kp_t *kp;                       /* kube-proxy on this node */
+    cluster_t *cluster;
 } cluster_node_t;
 
 typedef struct cluster_pod {
@@ -70,8 +79,11 @@ typedef struct cluster_pod {
     net_node_t *node;               /* the pod's network namespace */
     uint32_t ip;
     bool ready;
+    int app_kind;                   /* CLUSTER_APP_* */
     void *app;                      /* what runs in it (owned by the cluster) */
+    void *kubelet;                  /* the readiness prober (health_t), NULL without probe */
 } cluster_pod_t;
+enum { CLUSTER_APP_NONE, CLUSTER_APP_NGINX, CLUSTER_APP_ISTIO };
 
 /* Builds nodes in `fab`, places every Deployment's replicas, allocates Service addresses
  * and ports, starts the pods' servers and kube-proxy. objs must outlive the cluster; the
