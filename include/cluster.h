@@ -101,6 +101,7 @@ cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i);
 /* Every Service, including those generated for Gateways. */
 k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name);
 const char *cluster_version(const cluster_t *c);
+net_fabric_t *cluster_fabric(const cluster_t *c);
 /* The cloud LB that fronts a LoadBalancer Service reports its frontend IP: kube-proxy on
  * every node then captures it (KUBE-EXT), as status.loadBalancer.ingress does. */
 void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip);

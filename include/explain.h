@@ -36,6 +36,10 @@ void explain_free(explain_t *ex);
  * it (0: none known). */
 uint64_t explain_note(explain_t *ex, const char *where, uint64_t flow, uint64_t cause,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The note describing element `owner`'s current state ("rule http has no healthy
+ * backend"); a drop or decision attributed to owner takes it as its cause. note 0 clears. */
+void explain_set_state(explain_t *ex, const char *owner, uint64_t note);
+uint64_t explain_state(const explain_t *ex, const char *owner);
 /* The latest note about a flow (0: none). */
 uint64_t explain_flow_last(const explain_t *ex, uint64_t flow);
 /* A proxy serves the request of flow `down` over the connection of flow `up`. */

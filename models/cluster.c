@@ -13,7 +13,16 @@
 #include <string.h>
 #include "cluster.h"
 #include "apps.h"
+#include "explain.h"
+#include "health.h"
+#include "istio_gateway.h"
 #include "nginx_conf.h"
+
+/* kubelet's HTTP probe: "Any code greater than or equal to 200 and less than 400
+ * indicates success" (kubernetes.io/docs/tasks/configure-pod-container/
+ * configure-liveness-readiness-startup-probes). */
+#define KUBELET_PROBE_MATCH "200-399"
+#define KUBELET_USER_AGENT "kube-probe/1.29"
 
 struct cluster {
     net_t *net;
@@ -28,6 +37,9 @@ struct cluster {
     uint32_t next_cluster_ip;
     gsl_rng *port_rng;
     LB_VEC(uint16_t) node_ports;    /* allocated, to avoid clashes */
+    k8s_objects_t gen;              /* what Istio generates for Gateways (owned) */
+    LB_VEC(const k8s_gateway_t *) gen_gw;   /* gen.deployments.v[i] serves gen_gw.v[i] */
+    explain_t *ex;
 };
 
 void cluster_params_default(cluster_params_t *p)
@@ -64,6 +76,7 @@ static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int
     net_fabric_attach(c->fab, n->nic);
     net_route_add(n->node, 0, 0, c->p.node_subnet + 1, n->nic);
     n->pool = pool->name;
+    n->cluster = c;
     kvs_add(&n->labels, "agentpool", pool->name);
     kvs_add(&n->labels, "kubernetes.io/hostname", name);
     kvs_add(&n->labels, "kubernetes.io/os", "linux");
@@ -134,9 +147,35 @@ static cluster_node_t *schedule(cluster_t *c, const k8s_deployment_t *d)
 
 /* ---- pods ---- */
 
+static const k8s_gateway_t *gateway_of(const cluster_t *c, const k8s_deployment_t *d)
+{
+    for (size_t i = 0; i < c->gen.deployments.n; i++)
+        if (c->gen.deployments.v[i] == d) return c->gen_gw.v[i];
+    return NULL;
+}
+
+static void flow_link_cb(void *data, uint64_t down, uint64_t up, uint64_t req_id)
+{
+    (void)req_id;
+    explain_link(data, down, up);
+}
+
 static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
 {
     const k8s_deployment_t *d = pod->dep;
+    const k8s_gateway_t *gw = gateway_of(c, d);
+    if (gw) {                           /* Envoy, configured by istiod from the Gateway */
+        istio_gw_opts_t o;
+        istio_gw_opts_init(&o);
+        o.name = pod->name;
+        o.metrics = c->m;
+        o.flow_link = c->ex ? flow_link_cb : NULL;
+        o.flow_link_data = c->ex;
+        int rc = 0;
+        pod->app = istio_gw_new(pod->node, c->objs, gw, &o, &rc);
+        pod->app_kind = pod->app ? CLUSTER_APP_ISTIO : CLUSTER_APP_NONE;
+        return;
+    }
     for (size_t i = 0; i < d->containers.n; i++) {
         const k8s_container_t *ct = &d->containers.v[i];
         nginx_server_t srv;
@@ -160,8 +199,12 @@ static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
         app_http_server_t *a = app_http_server_new(pod->node, (uint16_t)srv.listen_port,
                                                    srv.locs, srv.n_locs, &o, &err);
         nginx_server_free(&srv);
-        if (a && !pod->app) pod->app = a;
-        else if (a) app_http_server_free(a);     /* one server per pod is modelled */
+        if (a && !pod->app) {
+            pod->app = a;
+            pod->app_kind = CLUSTER_APP_NGINX;
+        } else if (a) {
+            app_http_server_free(a);            /* one server per pod is modelled */
+        }
     }
 }
 
@@ -191,6 +234,75 @@ static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluste
     pod->ready = true;   /* until kubelet's readiness prober says otherwise */
     lb_vec_push(&c->pods, pod);
     return pod;
+}
+
+/* ---- kubelet readiness probes (pkg/kubelet/prober): HTTP GET or TCP connect from the
+ * node to the pod, every periodSeconds after initialDelaySeconds, timeoutSeconds each;
+ * successThreshold passes make the pod Ready, failureThreshold failures unready. The
+ * shared health checker runs the state machine. ---- */
+
+static void kubelet_cb(health_t *hc, size_t target, health_state_t from, health_state_t to,
+                       const health_result_t *last, void *data)
+{
+    (void)hc;
+    (void)target;
+    (void)from;
+    cluster_pod_t *pod = data;
+    cluster_t *c = pod->host->cluster;
+    bool ready = to == HEALTH_UP;
+    explain_note(c->ex, pod->name, 0, 0, "kubelet readiness probe: %s -> pod %s",
+                 last ? last->reason : "-", ready ? "Ready" : "NotReady");
+    cluster_pod_set_ready(c, pod, ready);
+}
+
+static int probe_port(const cluster_pod_t *pod, const k8s_probe_t *pr)
+{
+    if (!pr->port.name) return pr->port.number;
+    for (size_t i = 0; i < pod->dep->containers.n; i++)
+        for (size_t k = 0; k < pod->dep->containers.v[i].ports.n; k++) {
+            const k8s_container_port_t *cp = &pod->dep->containers.v[i].ports.v[k];
+            if (cp->name && strcmp(cp->name, pr->port.name) == 0) return cp->port;
+        }
+    return 0;
+}
+
+static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
+{
+    for (size_t i = 0; i < pod->dep->containers.n; i++) {
+        const k8s_probe_t *pr = &pod->dep->containers.v[i].readiness;
+        if (pr->kind != K8S_PROBE_HTTP && pr->kind != K8S_PROBE_TCP) continue;
+        int port = probe_port(pod, pr);
+        if (port <= 0) continue;
+        health_params_t hp;
+        health_params_default(&hp);
+        hp.proto = pr->kind == K8S_PROBE_HTTP ? HEALTH_HTTP : HEALTH_TCP;
+        hp.path = pr->path ? pr->path : "/";
+        hp.user_agent = KUBELET_USER_AGENT;
+        health_matcher_parse(&hp.matcher, KUBELET_PROBE_MATCH);
+        hp.interval = (sim_time_t)(pr->period_s > 0 ? pr->period_s : 10) * SIM_S;
+        hp.timeout = (sim_time_t)(pr->timeout_s > 0 ? pr->timeout_s : 1) * SIM_S;
+        if (hp.timeout > hp.interval) hp.timeout = hp.interval;
+        hp.healthy_threshold = pr->success_threshold > 0 ? pr->success_threshold : 1;
+        hp.unhealthy_threshold = pr->failure_threshold > 0 ? pr->failure_threshold : 3;
+        hp.initial_passes = hp.healthy_threshold;
+        if (c->p.warm_start) {
+            hp.initial = HEALTH_UP;
+            hp.first_delay = hp.interval;
+        } else {
+            hp.initial = HEALTH_INITIAL;
+            hp.first_delay = (sim_time_t)pr->initial_delay_s * SIM_S;
+        }
+        char name[300];
+        snprintf(name, sizeof name, "kubelet:%s", pod->name);
+        int rc = 0;
+        health_t *hc = health_new(pod->host->node, name, &hp, NULL, &rc);
+        if (!hc) continue;
+        health_set_callback(hc, kubelet_cb, pod);
+        health_target_add(hc, pod->ip, (uint16_t)port, pod->name);
+        pod->kubelet = hc;
+        pod->ready = c->p.warm_start;
+        return;                             /* one readiness prober per pod */
+    }
 }
 
 /* ---- services ---- */
@@ -267,8 +379,32 @@ static void kp_push(cluster_t *c, kp_t *kp, const k8s_service_t *s)
     }
 }
 
+/* Envoy's EDS view: every Service port's endpoints (pod IP, target port, ready). */
+static void istio_push(cluster_t *c, istio_gw_t *g)
+{
+    for (size_t k = 0; k < c->svcs.n; k++) {
+        const k8s_service_t *s = c->svcs.v[k];
+        for (size_t i = 0; i < s->ports.n; i++) {
+            const k8s_service_port_t *sp = &s->ports.v[i];
+            LB_VEC(istio_endpoint_t) eps = {0};
+            for (size_t j = 0; j < c->pods.n; j++) {
+                cluster_pod_t *pod = c->pods.v[j];
+                if (!selects(s, pod)) continue;
+                int tp = target_port(pod, sp);
+                if (!tp) continue;
+                istio_endpoint_t e = {pod->ip, (uint16_t)tp, pod->ready};
+                lb_vec_push(&eps, e);
+            }
+            istio_gw_set_endpoints(g, s->meta.ns, s->meta.name, sp->port, eps.v, eps.n);
+            lb_vec_free(&eps);
+        }
+    }
+}
+
 void cluster_sync(cluster_t *c)
 {
+    for (size_t i = 0; i < c->pods.n; i++)
+        if (c->pods.v[i]->app_kind == CLUSTER_APP_ISTIO) istio_push(c, c->pods.v[i]->app);
     for (size_t i = 0; i < c->nodes.n; i++) {
         cluster_node_t *n = c->nodes.v[i];
         for (size_t k = 0; k < c->svcs.n; k++) kp_push(c, n->kp, c->svcs.v[k]);
@@ -278,6 +414,57 @@ void cluster_sync(cluster_t *c)
         if (rc && rc != LB_EADDRINUSE)
             fprintf(stderr, "cluster: kube-proxy sync on %s failed: %s\n", n->node->name, err);
         assert(rc == 0 || rc == LB_EADDRINUSE);
+    }
+}
+
+/* ---- Istio's deployment controller (pilot/pkg/config/kube/gateway/
+ * deploymentcontroller.go): for each Gateway of class istio, a Service and a Deployment.
+ * A Service manifest with the generated Service's namespace and name is applied on top,
+ * as `kubectl patch` would be: Istio's server-side apply leaves the fields it does not
+ * manage (externalTrafficPolicy, extra annotations) to the user. ---- */
+
+static void kvs_merge(k8s_kvs_t *dst, const k8s_kvs_t *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        bool done = false;
+        for (size_t k = 0; k < dst->n && !done; k++)
+            if (strcmp(dst->v[k].key, src->v[i].key) == 0) {
+                lb_free(dst->v[k].value);
+                dst->v[k].value = lb_strdup(src->v[i].value);
+                done = true;
+            }
+        if (!done) kvs_add(dst, src->v[i].key, src->v[i].value);
+    }
+}
+
+static void generate_gateways(cluster_t *c)
+{
+    for (size_t i = 0; i < c->objs->gateways.n; i++) {
+        const k8s_gateway_t *gw = c->objs->gateways.v[i];
+        if (gw->class_name && strcmp(gw->class_name, ISTIO_GATEWAY_CLASS_DEFAULT) != 0) continue;
+        k8s_service_t *svc = lb_calloc(1, sizeof *svc);
+        istio_gw_service_fill(gw, svc);
+        const k8s_service_t *patch = k8s_service_find(c->objs, svc->meta.ns, svc->meta.name);
+        if (patch) {
+            svc->etp = patch->etp;
+            if (patch->health_check_node_port) svc->health_check_node_port = patch->health_check_node_port;
+            if (patch->lb_ip) svc->lb_ip = patch->lb_ip;
+            kvs_merge(&svc->meta.annotations, &patch->meta.annotations);
+        }
+        lb_vec_push(&c->gen.services, svc);
+        k8s_deployment_t *dep = lb_calloc(1, sizeof *dep);
+        istio_gw_deployment_fill(gw, dep);
+        if (c->p.gateway_replicas > 0) dep->replicas = c->p.gateway_replicas;
+        if (c->p.gateway_node_selector) {
+            char *kv = lb_strdup(c->p.gateway_node_selector), *eq = strchr(kv, '=');
+            if (eq) {
+                *eq = '\0';
+                kvs_add(&dep->node_selector, kv, eq + 1);
+            }
+            lb_free(kv);
+        }
+        lb_vec_push(&c->gen.deployments, dep);
+        lb_vec_push(&c->gen_gw, gw);
     }
 }
 
@@ -299,15 +486,19 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     snprintf(stream, sizeof stream, "cluster:%s:nodeport", c->name);
     c->port_rng = sim_rng(net_sim(net), stream);
 
+    c->ex = p->explain;
     for (size_t i = 0; i < p->n_pools; i++)
         for (int k = 0; k < p->pools[i].count; k++) node_create(c, &p->pools[i], k);
+    generate_gateways(c);
     if (!c->nodes.n) {
         snprintf(err, errlen, "the cluster has no nodes (every pool has count 0)");
         cluster_free(c);
         return NULL;
     }
-    for (size_t i = 0; i < objs->deployments.n; i++) {
-        const k8s_deployment_t *d = objs->deployments.v[i];
+    size_t n_user = objs->deployments.n, n_dep = n_user + c->gen.deployments.n;
+    for (size_t i = 0; i < n_dep; i++) {
+        const k8s_deployment_t *d = i < n_user ? objs->deployments.v[i]
+                                               : c->gen.deployments.v[i - n_user];
         for (int r = 0; r < d->replicas; r++) {
             cluster_node_t *n = schedule(c, d);
             if (!n) {
@@ -321,11 +512,20 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
             }
             cluster_pod_t *pod = pod_create(c, d, n, r);
             pod_start_apps(c, pod, p->warn);
+            kubelet_start(c, pod);
         }
     }
     for (size_t i = 0; i < objs->services.n; i++) {
+        const k8s_service_t *u = objs->services.v[i];
+        if (k8s_service_find(&c->gen, u->meta.ns, u->meta.name)) continue;  /* a patch */
         k8s_service_t *s = lb_malloc(sizeof *s);
-        *s = *objs->services.v[i];      /* shallow: strings stay owned by objs */
+        *s = *u;                        /* shallow: strings stay owned by objs */
+        service_allocate(c, s);
+        lb_vec_push(&c->svcs, s);
+    }
+    for (size_t i = 0; i < c->gen.services.n; i++) {
+        k8s_service_t *s = lb_malloc(sizeof *s);
+        *s = *c->gen.services.v[i];     /* shallow: strings stay owned by c->gen */
         service_allocate(c, s);
         lb_vec_push(&c->svcs, s);
     }
@@ -342,7 +542,9 @@ void cluster_free(cluster_t *c)
     if (!c) return;
     for (size_t i = 0; i < c->pods.n; i++) {
         cluster_pod_t *pod = c->pods.v[i];
-        if (pod->app) app_http_server_free(pod->app);
+        health_free(pod->kubelet);
+        if (pod->app_kind == CLUSTER_APP_NGINX) app_http_server_free(pod->app);
+        else if (pod->app_kind == CLUSTER_APP_ISTIO) istio_gw_free(pod->app);
         lb_free(pod->name);
         lb_free(pod->ns);
         lb_free(pod);
@@ -368,6 +570,8 @@ void cluster_free(cluster_t *c)
     lb_vec_free(&c->nodes);
     lb_vec_free(&c->svcs);
     lb_vec_free(&c->node_ports);
+    k8s_objects_free(&c->gen);
+    lb_vec_free(&c->gen_gw);
     lb_free(c->name);
     lb_free(c->version);
     lb_free(c);
@@ -380,6 +584,7 @@ cluster_node_t *cluster_node_at(cluster_t *c, size_t i) { return i < c->nodes.n 
 size_t cluster_pod_count(const cluster_t *c) { return c->pods.n; }
 cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i) { return i < c->pods.n ? c->pods.v[i] : NULL; }
 const char *cluster_version(const cluster_t *c) { return c->version; }
+net_fabric_t *cluster_fabric(const cluster_t *c) { return c->fab; }
 
 cluster_node_t *cluster_node_find(cluster_t *c, const char *name)
 {

@@ -25,6 +25,7 @@ typedef struct note {
 } note_t;
 
 typedef struct flow_ent { uint64_t flow, last, up; } flow_ent_t;
+typedef struct owner_state { char *owner; uint64_t note; } owner_state_t;
 
 typedef struct example {
     char *source;
@@ -44,6 +45,7 @@ struct explain {
     size_t n_pinned;
     flow_ent_t *flows;
     LB_VEC(example_t) examples;
+    LB_VEC(owner_state_t) states;
 };
 
 explain_t *explain_new(sim_t *sim)
@@ -66,6 +68,8 @@ void explain_free(explain_t *ex)
         lb_free(ex->examples.v[i].chain);
     }
     lb_vec_free(&ex->examples);
+    for (size_t i = 0; i < ex->states.n; i++) lb_free(ex->states.v[i].owner);
+    lb_vec_free(&ex->states);
     lb_free(ex->ring);
     lb_free(ex->pinned);
     lb_free(ex->flows);
@@ -117,6 +121,26 @@ uint64_t explain_note(explain_t *ex, const char *where, uint64_t flow, uint64_t 
         ex->pinned[ex->n_pinned++] = *n;
     }
     return id;
+}
+
+void explain_set_state(explain_t *ex, const char *owner, uint64_t note)
+{
+    if (!ex || !owner) return;
+    for (size_t i = 0; i < ex->states.n; i++)
+        if (strcmp(ex->states.v[i].owner, owner) == 0) {
+            ex->states.v[i].note = note;
+            return;
+        }
+    owner_state_t st = {lb_strdup(owner), note};
+    lb_vec_push(&ex->states, st);
+}
+
+uint64_t explain_state(const explain_t *ex, const char *owner)
+{
+    if (!ex || !owner) return 0;
+    for (size_t i = 0; i < ex->states.n; i++)
+        if (strcmp(ex->states.v[i].owner, owner) == 0) return ex->states.v[i].note;
+    return 0;
 }
 
 uint64_t explain_flow_last(const explain_t *ex, uint64_t flow)

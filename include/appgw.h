@@ -1,0 +1,56 @@
+/* appgw.h -- Azure Application Gateway v2: instances in their own subnet behind a frontend
+ * IP, each an L7 proxy (include/l7proxy.h) with its own health probes (include/health.h)
+ * of the backend pool; no fail-open (no healthy member -> 502); the request timeout bounds
+ * connect and response; a timed-out request is retried once on another member, then 504.
+ * Sources: azure-docs application-gateway-probe-overview.md,
+ * application-gateway-troubleshooting-502.md, http-response-codes.md (MODELS.md). */
+#ifndef APPGW_H
+#define APPGW_H
+
+#include "net.h"
+#include "metrics.h"
+#include "explain.h"
+
+/* Backend settings default request timeout (configuration-http-settings.md). */
+#define APPGW_REQUEST_TIMEOUT_DEFAULT (20 * SIM_S)
+/* Default probe: GET <proto>://127.0.0.1:<port>/, interval 30 s, timeout 30 s, unhealthy
+ * threshold 3, healthy = status 200-399 (application-gateway-probe-overview.md). */
+#define APPGW_DEFAULT_PROBE_HOST "127.0.0.1"
+#define APPGW_DEFAULT_PROBE_PATH "/"
+#define APPGW_PROBE_MATCH_DEFAULT "200-399"
+/* v2 retries a timed-out request once on another backend member (MODELS.md). */
+#define APPGW_RETRIES 1
+#define APPGW_SERVER_HEADER "Microsoft-Azure-Application-Gateway/v2"
+
+typedef struct appgw appgw_t;
+
+typedef struct appgw_params {
+    const char *name;
+    uint32_t frontend;              /* the frontend IP clients use */
+    uint32_t subnet; int plen;      /* instance addresses: subnet + 4, + 5, ... */
+    int instances;                  /* 2 */
+    uint16_t listener_port;         /* 80 */
+    const uint32_t *members;        /* backend pool addresses */
+    size_t n_members;
+    uint16_t backend_port;          /* backend settings port (80) */
+    sim_time_t request_timeout;     /* APPGW_REQUEST_TIMEOUT_DEFAULT */
+    /* probe: path NULL = the default probe; host NULL = 127.0.0.1 */
+    const char *probe_path, *probe_host, *probe_match;
+    sim_time_t probe_interval, probe_timeout;   /* 0: 30 s, 30 s */
+    int probe_unhealthy_threshold;  /* 0: 3 */
+    metrics_t *metrics;
+    explain_t *explain;
+} appgw_params_t;
+void appgw_params_default(appgw_params_t *p);
+
+/* Creates the instances (nodes "<name>-<i>") in fab, registers the frontend. NULL with a
+ * message in err. */
+appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char *err,
+                   size_t errlen);
+void appgw_free(appgw_t *g);
+size_t appgw_instance_count(const appgw_t *g);
+net_node_t *appgw_instance_node(const appgw_t *g, size_t i);
+/* Healthy members as instance i sees them. */
+size_t appgw_healthy_members(const appgw_t *g, size_t i);
+
+#endif
