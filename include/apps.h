@@ -102,6 +102,7 @@ typedef struct app_http_client_opts {
     /* optional: sees every result after it was recorded (tests, proxies' own probes) */
     void (*on_result)(const http_result_t *r, const char *path, void *data);
     void *on_result_data;
+    struct explain *explain;        /* failed requests become examples of failure chains */
 } app_http_client_opts_t;
 void app_http_client_opts_init(app_http_client_opts_t *o);
 

@@ -11,6 +11,7 @@
 #include "net.h"
 #include "metrics.h"
 #include "element.h"
+#include "k8s.h"
 
 typedef struct scn scn_t;
 
@@ -26,7 +27,8 @@ void scn_diag_print(const scn_diag_t *d, FILE *out);
 
 /* Loads and validates a scenario file (every variant in full; registers the built-in
  * element types first). Returns 0 and *out, or LB_EPARSE/LB_EINVAL/LB_EIO with *diag
- * filled and nothing allocated. Warnings go to `warn` (may be NULL; none are issued yet). */
+ * filled and nothing allocated. Warnings go to `warn` (may be NULL): see
+ * scn_warnings_flush. */
 int scn_load(const char *path, scn_t **out, scn_diag_t *diag, FILE *warn);
 int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t *diag,
                     FILE *warn);
@@ -71,6 +73,15 @@ size_t scn_variant_count(const scn_t *s);
 const char *scn_variant_name(const scn_t *s, size_t i);
 const char *scn_variant_description(const scn_t *s, size_t i);    /* "" if none */
 int scn_variant_find(const scn_t *s, const char *name);   /* -1 if none */
+/* The Kubernetes objects of variant v (its `kubernetes` section with the variant's
+ * kubernetes-remove/-add/-set applied; include/manifests.h); NULL without a kubernetes
+ * section. Owned by the scenario; valid until scn_free or the next scn_override. */
+const k8s_objects_t *scn_variant_k8s(const scn_t *s, size_t v);
+/* Prints the load warnings not printed yet to the warn stream given to scn_load: each
+ * manifest field the model does not use once per (kind, field) over all variants, then
+ * one summary line of harmless ones. scn_run_new calls it (so the first run shows them);
+ * call it after loading and overrides to show them earlier. */
+void scn_warnings_flush(scn_t *s);
 
 /* ---- running ---------------------------------------------------------------------------- */
 typedef struct scn_run scn_run_t;
@@ -80,6 +91,7 @@ void scn_run_free(scn_run_t *r);
 sim_t *scn_run_sim(scn_run_t *r);
 net_t *scn_run_net(scn_run_t *r);
 metrics_t *scn_run_metrics(scn_run_t *r);
+struct explain *scn_run_explain(scn_run_t *r);
 /* Prints every trace line of flow `flow` (0: none) to out as "  12.000123456s  r1  text". */
 void scn_run_set_trace(scn_run_t *r, uint64_t flow, FILE *out);
 /* A node of the run by name (e.g. for --dump-iptables); NULL if none. */
@@ -120,7 +132,12 @@ size_t scn_run_check(scn_run_t *r, scn_verdict_t **out);
 sim_t *build_sim(build_ctx_t *ctx);
 net_t *build_net(build_ctx_t *ctx);
 metrics_t *build_metrics(build_ctx_t *ctx);
+/* The run's causal notes (include/explain.h). */
+struct explain *build_explain(build_ctx_t *ctx);
 sim_time_t build_duration(build_ctx_t *ctx);
+/* The Kubernetes objects of the variant being built (scn_variant_k8s), NULL when the
+ * scenario has no kubernetes section. Shared by every run of the variant: read-only. */
+const k8s_objects_t *build_k8s(build_ctx_t *ctx);
 /* Records an error at pos (the first one wins) and returns LB_EINVAL. */
 int build_error(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

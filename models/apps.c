@@ -245,6 +245,7 @@ static int client_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cf
         o.port = (uint16_t)port->u.i;
         o.method = method->u.s;
         o.host = elem_str(cfg, "host");
+        o.explain = build_explain(ctx);
         o.paths = (const char *const *)paths->u.strs.v;
         o.n_paths = paths->u.strs.n;
         o.mode = closed ? APP_CLIENT_CLOSED : APP_CLIENT_OPEN;

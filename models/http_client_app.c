@@ -8,6 +8,7 @@
 #include <string.h>
 #include <gsl/gsl_randist.h>
 #include "apps.h"
+#include "explain.h"
 
 typedef struct cnode cnode_t;
 
@@ -190,6 +191,18 @@ static void on_result(const http_result_t *r, void *data)
             .body = r->resp ? r->resp->body : NULL,
         };
         metrics_request(c->m, &mr);
+    }
+    int cls = m_class_of(r->outcome, r->status);
+    if (c->o.explain && cls != M_2XX) {
+        const char *detail = r->resp && r->resp->detail ? r->resp->detail : "";
+        char what[200];
+        if (r->outcome == HTTP_OK)
+            snprintf(what, sizeof what, "GET %s -> %d %s", path, r->status, detail);
+        else
+            snprintf(what, sizeof what, "GET %s -> %s after %.3fs", path,
+                     http_outcome_name(r->outcome), (double)(r->t_done - r->t_start) / SIM_S);
+        explain_note(c->o.explain, c->name, r->flow, 0, "client sees %s", what);
+        explain_outcome(c->o.explain, c->name, cls, r->flow, what);
     }
     if (x->prev_live) x->prev_live->next_live = x->next_live; else c->live = x->next_live;
     if (x->next_live) x->next_live->prev_live = x->prev_live;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "scenario_int.h"
+#include "explain.h"
 
 /* Metrics bucket width (DESIGN: per-second series) and how often (in events) sim_run
  * calls the progress hook, which then looks at the wall clock. */
@@ -44,6 +45,7 @@ struct scn_run {
     net_t *net;
     metrics_t *metrics;
     LB_VEC(drop_name_t) drop_names;
+    explain_t *explain;             /* causal notes for the failure chains */
     FILE *trace_out;
     uint64_t *status_counts;        /* per expectation (ST_STATUS_RATIO), via the record hook */
     void (*progress)(double, void *);
@@ -56,8 +58,13 @@ struct scn_run {
 sim_t *build_sim(build_ctx_t *ctx) { return ctx->sim; }
 net_t *build_net(build_ctx_t *ctx) { return ctx->net; }
 metrics_t *build_metrics(build_ctx_t *ctx) { return ctx->metrics; }
+explain_t *build_explain(build_ctx_t *ctx) { return ctx->run->explain; }
 sim_time_t build_duration(build_ctx_t *ctx) { return ctx->model->duration; }
 const scn_model_t *build_model(build_ctx_t *ctx) { return ctx->model; }
+const k8s_objects_t *build_k8s(build_ctx_t *ctx)
+{
+    return ctx->model->kube ? manifests_objects(ctx->model->kube) : NULL;
+}
 
 int build_error(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
 {
@@ -138,10 +145,20 @@ void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj)
 static void obs_drop(void *data, const net_node_t *where, const pkt_t *p, const char *reason,
                      const char *detail)
 {
-    (void)where;
-    (void)p;
-    (void)detail;
     scn_run_t *r = data;
+    if (r->explain && p->flow) {
+        /* the element that dropped it: the node, else the detail's "name:" prefix (LBs) */
+        char owner[64] = "";
+        if (where) snprintf(owner, sizeof owner, "%s", where->name);
+        else if (detail) {
+            size_t n = strcspn(detail, ":");
+            if (n < sizeof owner && detail[n] == ':') memcpy(owner, detail, n), owner[n] = '\0';
+        }
+        char ps[128];
+        explain_note(r->explain, owner[0] ? owner : "network", p->flow,
+                     explain_state(r->explain, owner), "dropped %s (%s): %s",
+                     pkt_str(p, ps, sizeof ps), reason, detail ? detail : "");
+    }
     sim_time_t t = sim_now(r->sim);
     /* reason slugs are static strings: cache their counter names (pointer, then text) */
     const char *counter = NULL;
@@ -211,6 +228,7 @@ void scn_run_free(scn_run_t *r)
     for (size_t i = 0; i < ctx->results.n; i++) lb_free(ctx->results.v[i]);
     lb_vec_free(&ctx->results);
     if (r->net) net_free(r->net);
+    explain_free(r->explain);
     if (r->metrics) metrics_free(r->metrics);
     if (r->sim) sim_free(r->sim);
     for (size_t i = 0; i < r->drop_names.n; i++) lb_free(r->drop_names.v[i].counter);
@@ -244,6 +262,7 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     if (v >= scn_variant_count(s))
         return diag_set(diag, (elem_pos_t){ scn_file(s), 0, 0 }, LB_EINVAL,
                         "no variant number %zu; the scenario has %zu", v, scn_variant_count(s));
+    scn_warnings_flush(s);      /* load warnings, once, before the first run's own */
     scn_run_t *r = lb_calloc(1, sizeof *r);
     r->scn = s;
     r->variant = v;
@@ -252,6 +271,7 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     r->model->refs++;
     r->sim = sim_new(seed);
     r->net = net_new(r->sim);
+    r->explain = explain_new(r->sim);
     r->metrics = metrics_new(RUN_BUCKET, r->model->duration);
     r->status_counts = lb_calloc(r->model->expects.n + 1, sizeof *r->status_counts);
     scn_diag_t local;
@@ -285,6 +305,7 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
 }
 
 sim_t *scn_run_sim(scn_run_t *r) { return r->sim; }
+explain_t *scn_run_explain(scn_run_t *r) { return r->explain; }
 net_t *scn_run_net(scn_run_t *r) { return r->net; }
 metrics_t *scn_run_metrics(scn_run_t *r) { return r->metrics; }
 const char *scn_run_variant(const scn_run_t *r) { return r->variant_name; }

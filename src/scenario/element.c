@@ -33,7 +33,10 @@ const elem_type_t *elem_type_find(const char *name)
 size_t elem_type_count(void) { return registry.n; }
 const elem_type_t *elem_type_at(size_t i) { return i < registry.n ? registry.v[i] : NULL; }
 
-void vnet_register(void);     /* models/vnet.c */
+void vnet_register(void);          /* models/vnet.c */
+void cluster_register(void);       /* models/cluster_elem.c */
+void azure_ilb_register(void);     /* models/azure_ilb_elem.c */
+void appgw_register(void);         /* models/appgw.c */
 
 void elem_register_builtin(void)
 {
@@ -43,6 +46,9 @@ void elem_register_builtin(void)
     topology_register();
     apps_register();
     vnet_register();
+    cluster_register();
+    azure_ilb_register();
+    appgw_register();
 }
 
 /* ---- closest names --------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include "scenario.h"
 #include "element.h"
+#include "manifests.h"
 
 /* ---- diagnostics ------------------------------------------------------------------------ */
 /* Fills *d with pos and the formatted message (first error wins when d->msg is set and
@@ -119,6 +120,8 @@ typedef struct scn_model {
     LB_VEC(scn_link_t) links;
     LB_VEC(scn_expect_t) expects;   /* only those applying to this variant */
     scn_node_t *tree;           /* the resolved tree (P_ANY values point into it) */
+    manifests_t *kube;          /* the kubernetes section's objects; NULL without one */
+    bool kube_warned;           /* its warnings were printed (scn_warnings_flush) */
 } scn_model_t;
 
 /* Validates a resolved tree (taken) into a model for variant `variant` (NULL: the base,
@@ -143,6 +146,16 @@ void expect_clear(scn_expect_t *e);
  * record hook). */
 void expect_eval(const scn_expect_t *e, const metrics_t *m, sim_time_t duration,
                  uint64_t status_count, scn_verdict_t *out);
+
+/* ---- the kubernetes section (manifests.c) -------------------------------------------------------- */
+/* Loads `kubernetes` (inline manifests, { file: PATH }), applies kubernetes-remove,
+ * kubernetes-add and kubernetes-set, and converts everything. *out is NULL when the tree
+ * has none of these keys. 0, or an error with *d (nothing allocated). */
+int kube_load(const scn_node_t *tree, manifests_t **out, scn_diag_t *d);
+/* A set:/override key "kubernetes.KIND/NS/NAME.field" (rest: after "kubernetes.") as an
+ * entry of the tree's kubernetes-set mapping (created when missing). Returns 0. For
+ * variant_set: keys "kubernetes.<digit>..." still index the kubernetes list. */
+int kube_path_set(scn_node_t *root, const char *rest, elem_pos_t kpos, const scn_node_t *value);
 
 /* ---- topology (topology.c) ----------------------------------------------------------------- */
 extern const elem_param_t link_params[];

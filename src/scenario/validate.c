@@ -24,6 +24,12 @@ static const elem_param_t scenario_params[] = {
     { "variants", P_ANY, "", "a mapping of variant names to {description, set}", NULL, NULL },
     { "expect", P_ANY, "", "a mapping of variant names (or \"*\") to lists of expectations",
       NULL, NULL },
+    { "kubernetes", P_ANY, "", "a list of Kubernetes manifests, inline or { file: PATH }",
+      NULL, NULL },
+    { "kubernetes-remove", P_ANY, "", "objects to leave out, as KIND/NAMESPACE/NAME", NULL, NULL },
+    { "kubernetes-add", P_ANY, "", "more manifests, inline or { file: PATH }", NULL, NULL },
+    { "kubernetes-set", P_ANY, "", "a mapping of KIND/NAMESPACE/NAME.field paths to values",
+      NULL, NULL },
     { NULL, 0, NULL, NULL, NULL, NULL }
 };
 
@@ -434,6 +440,7 @@ void model_unref(scn_model_t *m)
     lb_vec_free(&m->expects);
     lb_free(m->name);
     lb_free(m->description);
+    manifests_free(m->kube);
     yt_free(m->tree);
     lb_free(m);
 }
@@ -474,6 +481,7 @@ int model_new(scn_node_t *tree, const char *variant, const char *const *variants
     m->description = lb_strdup(elem_str(top, "description"));
     m->seed = (uint64_t)seed->u.i;
     m->duration = dur->u.i;
+    rc = kube_load(tree, &m->kube, d);
     for (int s = 0; s < ELEM_KIND_COUNT && rc == 0; s++)
         rc = load_section(m, yt_get(tree, section_key[s], NULL), (elem_section_t)s, d);
     if (rc == 0) rc = load_links(m, yt_get(tree, "links", NULL), d);

@@ -50,6 +50,9 @@ static int path_error_missing(scn_diag_t *d, elem_pos_t kpos, const char *path,
 int variant_set(scn_node_t *root, const char *path, elem_pos_t kpos, const scn_node_t *value,
                 scn_diag_t *d)
 {
+    /* "kubernetes.KIND/NS/NAME.field.path": a field of a manifest (manifests.c) */
+    if (strncmp(path, "kubernetes.", 11) == 0 && !isdigit((unsigned char)path[11]))
+        return kube_path_set(root, path + 11, kpos, value);
     /* split into components */
     LB_VEC(char *) comps = { 0 };
     int rc = 0;

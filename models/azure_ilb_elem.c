@@ -1,0 +1,165 @@
+/* azure_ilb_elem.c -- the "azure-internal-lb" element: the internal Standard Load Balancer
+ * that cloud-provider-azure builds for a LoadBalancer Service of the cluster
+ * (service.beta.kubernetes.io/azure-load-balancer-internal): one rule per service port
+ * with floating IP on (cloud-provider-azure's default, azure_loadbalancer.go
+ * EnableFloatingIP), the probe cloud_provider_azure.h chooses for the port, every node of
+ * the cluster in the backend pool, and the frontend IP written into the Service's status so
+ * that kube-proxy captures it. */
+#include <stdio.h>
+#include <string.h>
+#include "azure_lb.h"
+#include "cluster.h"
+#include "element.h"
+#include "explain.h"
+#include "scenario.h"
+
+/* Private IP of the frontend when the Service does not ask for one
+ * (service.beta.kubernetes.io/azure-load-balancer-ipv4 or spec.loadBalancerIP): Azure
+ * takes a free address of the subnet; this one is fixed so that results are stable. */
+#define ILB_FRONTEND_DEFAULT "10.224.0.100"
+
+static const elem_param_t ilb_params[] = {
+    {"type", P_STR, NULL, "azure-internal-lb", NULL, NULL},
+    {"cluster", P_STR, NULL, "the k8s-cluster element whose Service this LB fronts", NULL, NULL},
+    {"service", P_STR, NULL, "namespace/name of the LoadBalancer Service", NULL, NULL},
+    {"frontend-ip", P_ADDR, ILB_FRONTEND_DEFAULT, "frontend private IP (when the Service does "
+     "not set one)", NULL, NULL},
+    {"fail-open", P_BOOL, "false", "noHealthyBackendsBehavior AllProbedUp: with no healthy "
+     "backend send new flows to all (default: drop them)", NULL, NULL},
+    {"probe-fail-fast", P_BOOL, "false", "a non-200 or RST marks a backend down at once "
+     "(older Azure documentation)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+typedef struct ilb_elem {
+    azure_lb_t *lb;
+    uint32_t frontend;
+    explain_t *ex;
+    uint64_t last_note;              /* the last health event's note (cause of what follows) */
+} ilb_elem_t;
+
+static void ilb_free_cb(void *obj)
+{
+    ilb_elem_t *e = obj;
+    azure_lb_free(e->lb);
+    lb_free(e);
+}
+
+static void ilb_event(azure_lb_t *lb, const azure_lb_event_t *ev, void *data)
+{
+    ilb_elem_t *e = data;
+    if (!e->ex) return;
+    const char *name = azure_lb_name(lb);
+    const azure_lb_rule_t *r = azure_lb_rule(lb, ev->rule);
+    const char *backend = azure_lb_backend_label(lb, ev->backend);
+    char where[64];
+    snprintf(where, sizeof where, "%s", name);
+    switch (ev->kind) {
+    case AZURE_LB_EV_BACKEND_DOWN:
+    case AZURE_LB_EV_BACKEND_UP: {
+        uint64_t probe = 0;
+        bool tcp = r->probe.protocol == AZURE_PROBE_TCP;
+        if (ev->probe)
+            probe = explain_note(e->ex, where, ev->probe->flow, 0,
+                                 "probe %s%s from %s to %s port %u -> %s",
+                                 tcp ? "TCP connect" : "HTTP GET ",
+                                 tcp ? "" : (r->probe.path ? r->probe.path : "/"),
+                                 AZURE_LB_PROBE_SRC, backend, r->probe.port, ev->probe->reason);
+        e->last_note = explain_note(e->ex, where, 0, probe, "backend %s %s for rule %s "
+                                    "(probe %s)", backend,
+                                    ev->kind == AZURE_LB_EV_BACKEND_DOWN ? "DOWN" : "UP",
+                                    r->name, r->probe.name ? r->probe.name : "-");
+        break;
+    }
+    case AZURE_LB_EV_RULE_DOWN: {
+        char why[512];
+        azure_lb_rule_down_reason(lb, ev->rule, why, sizeof why);
+        e->last_note = explain_note(e->ex, where, 0, e->last_note, "rule %s has no healthy "
+                                    "backend: new flows are dropped (%s)", r->name, why);
+        explain_set_state(e->ex, name, e->last_note);
+        break;
+    }
+    case AZURE_LB_EV_RULE_UP:
+        e->last_note = explain_note(e->ex, where, 0, e->last_note, "rule %s has a healthy "
+                                    "backend again", r->name);
+        explain_set_state(e->ex, name, 0);
+        break;
+    }
+}
+
+static int ilb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
+{
+    const elem_val_t *cv = elem_get(cfg, "cluster"), *sv = elem_get(cfg, "service");
+    cluster_t *cl = build_get(ctx, cv->u.s, "cluster");
+    if (!cl)
+        return build_error(ctx, cv->pos, "azure-internal-lb '%s': '%s' is not a k8s-cluster "
+                           "element defined before it", name, cv->u.s);
+    char ns[256];
+    const char *slash = strchr(sv->u.s, '/');
+    if (!slash || slash == sv->u.s || !slash[1] || (size_t)(slash - sv->u.s) >= sizeof ns)
+        return build_error(ctx, sv->pos, "service '%s': expected namespace/name", sv->u.s);
+    memcpy(ns, sv->u.s, (size_t)(slash - sv->u.s));
+    ns[slash - sv->u.s] = '\0';
+    k8s_service_t *svc = cluster_service(cl, ns, slash + 1);
+    if (!svc)
+        return build_error(ctx, sv->pos, "azure-internal-lb '%s': the cluster has no Service "
+                           "%s (Services Istio generates for a Gateway are named "
+                           "<gateway>-istio)", name, sv->u.s);
+    if (svc->type != K8S_SVC_LOAD_BALANCER)
+        return build_error(ctx, sv->pos, "azure-internal-lb '%s': Service %s is not of type "
+                           "LoadBalancer, so cloud-provider-azure builds no load balancer "
+                           "for it", name, sv->u.s);
+    ilb_elem_t *e = lb_calloc(1, sizeof *e);
+    e->ex = build_explain(ctx);
+    e->frontend = svc->lb_ip ? svc->lb_ip : elem_get(cfg, "frontend-ip")->u.addr;
+    azure_lb_params_t ap;
+    azure_lb_params_default(&ap);
+    ap.fail_open = elem_bool(cfg, "fail-open");
+    ap.probe_fail_fast = elem_bool(cfg, "probe-fail-fast");
+    ap.metrics = build_metrics(ctx);
+    int rc = 0;
+    e->lb = azure_lb_new(build_net(ctx), cluster_fabric(cl), name, e->frontend, &ap, &rc);
+    if (!e->lb) {
+        lb_free(e);
+        return build_error(ctx, cfg->pos, "azure-internal-lb '%s': %s", name, lb_strerror(rc));
+    }
+    build_on_free(ctx, ilb_free_cb, e);
+    azure_lb_set_event_cb(e->lb, ilb_event, e);
+    for (size_t i = 0; i < cluster_node_count(cl); i++) {
+        cluster_node_t *n = cluster_node_at(cl, i);
+        azure_lb_add_backend(e->lb, n->nic, n->node->name);
+    }
+    cpa_opts_t co;
+    cpa_opts_init(&co);
+    cpa_opts_set_version(&co, cluster_version(cl));
+    for (size_t i = 0; i < svc->ports.n; i++) {
+        cpa_probe_t cp;
+        if (cpa_probe_for_port(svc, i, &co, &cp))
+            return build_error(ctx, sv->pos, "azure-internal-lb '%s': port %d: %s", name,
+                               svc->ports.v[i].port, cp.why);
+        azure_lb_rule_t r;
+        azure_lb_rule_init(&r, (uint16_t)svc->ports.v[i].port);
+        r.name = svc->ports.v[i].name;
+        if (azure_lb_probe_from_cpa(&cp, &r.probe) == LB_ENOENT) continue;
+        explain_note(e->ex, name, 0, 0, "rule %s port %d: %s probe on node port %d%s%s every "
+                     "%ds, threshold %d -- %s", r.name ? r.name : "-", svc->ports.v[i].port,
+                     cpa_proto_str(cp.protocol), cp.port, cp.path[0] ? " path " : "", cp.path,
+                     cp.interval_s, cp.threshold, cp.why);
+        if ((rc = azure_lb_add_rule(e->lb, &r)) < 0)
+            return build_error(ctx, sv->pos, "azure-internal-lb '%s': port %d: %s", name,
+                               svc->ports.v[i].port, lb_strerror(rc));
+    }
+    cluster_set_lb_ip(cl, svc, e->frontend);
+    build_put(ctx, name, "address", &e->frontend);
+    build_put(ctx, name, "azure-lb", e->lb);
+    return 0;
+}
+
+static const elem_type_t ilb_type = {
+    "azure-internal-lb", ELEM_CLOUD,
+    "Azure internal Standard Load Balancer for a LoadBalancer Service, as "
+    "cloud-provider-azure builds it (floating IP, probes per port)",
+    ilb_params, ilb_build,
+};
+
+void azure_ilb_register(void) { elem_register(&ilb_type); }

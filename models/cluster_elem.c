@@ -1,0 +1,158 @@
+/* cluster_elem.c -- the "k8s-cluster" element: node pools in a vnet, and the scenario's
+ * kubernetes manifests deployed on them (include/cluster.h does the work). */
+#include <stdio.h>
+#include <string.h>
+#include "cluster.h"
+#include "element.h"
+#include "scenario.h"
+
+static const char *const providers[] = {"aks", "eks", NULL};
+
+static const elem_param_t pool_params[] = {
+    {"name", P_STR, NULL, "pool name (the agentpool label), e.g. system, user", NULL, NULL},
+    {"count", P_INT, "1", "nodes in the pool", NULL, NULL},
+    {"labels", P_STRLIST, "[]", "extra node labels, \"key=value\"", NULL, NULL},
+    {"taints", P_STRLIST, "[]", "node taints, \"key=value:NoSchedule\" (AKS system pools with "
+     "only_critical_addons_enabled: CriticalAddonsOnly=true:NoSchedule)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+static const elem_param_t cluster_params[] = {
+    {"type", P_STR, NULL, "k8s-cluster", NULL, NULL},
+    {"vnet", P_STR, NULL, "the vnet element the nodes' NICs are in", NULL, NULL},
+    {"provider", P_ENUM, "aks", "aks or eks (names, defaults)", NULL, providers},
+    {"kubernetes-version", P_STR, "1.29", "decides version-dependent behaviour (e.g. "
+     "cloud-provider-azure's HTTP probes for appProtocol http from 1.24)", NULL, NULL},
+    {"pools", P_OBJLIST, NULL, "node pools", pool_params, NULL},
+    {"node-subnet", P_CIDR, CLUSTER_NODE_SUBNET_DEFAULT, "node addresses (AKS default)", NULL, NULL},
+    {"pod-cidr", P_CIDR, CLUSTER_POD_CIDR_DEFAULT, "pod addresses, a /24 per node (Azure CNI Overlay)", NULL, NULL},
+    {"service-cidr", P_CIDR, CLUSTER_SERVICE_CIDR_DEFAULT, "ClusterIP range", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+/* "key=value:Effect" or "key:Effect" (value empty). */
+static int parse_taint(char *s, cluster_taint_t *t)
+{
+    char *colon = strrchr(s, ':');
+    if (!colon || !colon[1]) return LB_EPARSE;
+    *colon = '\0';
+    const char *effect = colon + 1;
+    if (strcmp(effect, "NoSchedule") && strcmp(effect, "NoExecute") &&
+        strcmp(effect, "PreferNoSchedule"))
+        return LB_EPARSE;
+    char *eq = strchr(s, '=');
+    if (eq) *eq = '\0';
+    t->key = s;
+    t->value = eq ? eq + 1 : "";
+    t->effect = effect;
+    return *s ? 0 : LB_EPARSE;
+}
+
+static void cluster_free_cb(void *obj) { cluster_free(obj); }
+
+static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
+{
+    const k8s_objects_t *objs = build_k8s(ctx);
+    if (!objs)
+        return build_error(ctx, cfg->pos, "k8s-cluster '%s': the scenario has no kubernetes "
+                           "section to deploy (manifests inline or { file: ... })", name);
+    const elem_val_t *vnet = elem_get(cfg, "vnet");
+    net_fabric_t *fab = build_get(ctx, vnet->u.s, "fabric");
+    if (!fab)
+        return build_error(ctx, vnet->pos, "k8s-cluster '%s': vnet '%s' is not a vnet element "
+                           "defined before it in the cloud section", name, vnet->u.s);
+    cluster_params_t p;
+    cluster_params_default(&p);
+    p.name = name;
+    p.provider = elem_str(cfg, "provider");
+    p.version = elem_str(cfg, "kubernetes-version");
+    const elem_val_t *ns = elem_get(cfg, "node-subnet"), *pc = elem_get(cfg, "pod-cidr"),
+                     *sc = elem_get(cfg, "service-cidr");
+    p.node_subnet = ns->u.cidr.addr & lb_prefix_mask(ns->u.cidr.plen);
+    p.node_plen = ns->u.cidr.plen;
+    p.pod_cidr = pc->u.cidr.addr & lb_prefix_mask(pc->u.cidr.plen);
+    p.pod_plen = pc->u.cidr.plen;
+    p.service_cidr = sc->u.cidr.addr & lb_prefix_mask(sc->u.cidr.plen);
+    p.service_plen = sc->u.cidr.plen;
+    p.warn = NULL;
+
+    const elem_val_t *pools = elem_get(cfg, "pools");
+    size_t np = pools->u.objs.n;
+    cluster_pool_t *pv = lb_calloc(np, sizeof *pv);
+    LB_VEC(char *) strs = {0};                  /* copies parsed in place; freed below */
+    LB_VEC(k8s_kv_t) kvs = {0};
+    LB_VEC(cluster_taint_t) taints = {0};
+    size_t *kv_at = lb_calloc(np + 1, sizeof *kv_at), *tt_at = lb_calloc(np + 1, sizeof *tt_at);
+    int rc = 0;
+    for (size_t i = 0; i < np && rc == 0; i++) {
+        const elem_cfg_t *pc2 = pools->u.objs.v[i];
+        pv[i].name = elem_str(pc2, "name");
+        pv[i].count = (int)elem_int(pc2, "count");
+        if (pv[i].count < 0 || pv[i].count > 1000)
+            rc = build_error(ctx, elem_get(pc2, "count")->pos, "pool count %d: expected 0 to 1000",
+                             pv[i].count);
+        kv_at[i] = kvs.n;
+        tt_at[i] = taints.n;
+        const elem_val_t *lv = elem_get(pc2, "labels"), *tv = elem_get(pc2, "taints");
+        for (size_t k = 0; k < lv->u.strs.n && rc == 0; k++) {
+            char *s = lb_strdup(lv->u.strs.v[k]);
+            lb_vec_push(&strs, s);
+            char *eq = strchr(s, '=');
+            if (!eq || eq == s) {
+                rc = build_error(ctx, lv->u.strs.pos[k], "label '%s': expected key=value", s);
+                break;
+            }
+            *eq = '\0';
+            k8s_kv_t e = {s, eq + 1};
+            lb_vec_push(&kvs, e);
+        }
+        for (size_t k = 0; k < tv->u.strs.n && rc == 0; k++) {
+            char *s = lb_strdup(tv->u.strs.v[k]);
+            lb_vec_push(&strs, s);
+            cluster_taint_t t;
+            if (parse_taint(s, &t)) {
+                rc = build_error(ctx, tv->u.strs.pos[k], "taint '%s': expected "
+                                 "key=value:Effect with Effect NoSchedule, NoExecute or "
+                                 "PreferNoSchedule", tv->u.strs.v[k]);
+                break;
+            }
+            lb_vec_push(&taints, t);
+        }
+    }
+    kv_at[np] = kvs.n;
+    tt_at[np] = taints.n;
+    for (size_t i = 0; i < np && rc == 0; i++) {   /* vectors are final: take pointers */
+        pv[i].labels = kvs.v + kv_at[i];
+        pv[i].n_labels = kv_at[i + 1] - kv_at[i];
+        pv[i].taints = taints.v + tt_at[i];
+        pv[i].n_taints = tt_at[i + 1] - tt_at[i];
+    }
+    cluster_t *c = NULL;
+    if (rc == 0) {
+        p.pools = pv;
+        p.n_pools = np;
+        char err[512];
+        c = cluster_new(build_net(ctx), fab, &p, objs, build_metrics(ctx), err, sizeof err);
+        if (!c) rc = build_error(ctx, cfg->pos, "k8s-cluster '%s': %s", name, err);
+    }
+    for (size_t i = 0; i < strs.n; i++) lb_free(strs.v[i]);
+    lb_vec_free(&strs);
+    lb_vec_free(&kvs);
+    lb_vec_free(&taints);
+    lb_free(kv_at);
+    lb_free(tt_at);
+    lb_free(pv);
+    if (rc) return rc;
+    build_put(ctx, name, "cluster", c);
+    build_on_free(ctx, cluster_free_cb, c);
+    return 0;
+}
+
+static const elem_type_t cluster_type = {
+    "k8s-cluster", ELEM_CLOUD,
+    "a Kubernetes cluster: node pools in a vnet running the scenario's manifests "
+    "(pods, Services, kube-proxy)",
+    cluster_params, cluster_build,
+};
+
+void cluster_register(void) { elem_register(&cluster_type); }
