@@ -101,6 +101,9 @@ typedef struct net_observer {
     void (*trace)(void *data, sim_time_t t, uint64_t flow, const char *where,
                   const char *text);
     void (*capture)(void *data, sim_time_t t, const char *where, const pkt_t *p);
+    /* a notable decision about a flow (an RST for an unknown connection, a SYN given up),
+     * for the explanation layer; cheap: rare events only */
+    void (*note)(void *data, const char *where, uint64_t flow, const char *text);
     void *data;
 } net_observer_t;
 
@@ -119,6 +122,10 @@ void net_tracef(net_t *net, const char *where, const pkt_t *p, const char *fmt, 
     __attribute__((format(printf, 4, 5)));
 /* The same for code that has a flow id but no packet (timers, app decisions). */
 void net_tracef_flow(net_t *net, const char *where, uint64_t flow, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Reports a notable decision about a flow to the observer's note callback (no-op without
+ * one). For rare events only: it formats text. */
+void net_notef(net_t *net, const char *where, uint64_t flow, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Records a drop with its reason and frees the packet. */
 void net_drop(net_t *net, const net_node_t *where, pkt_t *p, const char *reason,

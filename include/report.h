@@ -19,6 +19,7 @@ typedef struct rep_variant {
     size_t n_verdicts;
     scn_verdict_t *verdicts;          /* owned */
     void *json;                       /* cJSON object for summary.json (owned) */
+    char *explain;                    /* causal chains of the failures, as printed (owned) */
 } rep_variant_t;
 
 /* Fills v from a finished run and its verdicts (takes ownership of verdicts). */
@@ -30,6 +31,8 @@ void rep_variant_free(rep_variant_t *v);
 int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n);
 /* Prints the variants-by-outcome table. */
 void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
+/* Prints each variant's causal chains (nothing for variants without failures). */
+void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n);
 /* Prints one line per expectation; returns the number that failed. */
 size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* mkdir -p. 0 or LB_EIO. */

@@ -256,7 +256,10 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
         rep_variant_collect(&res[i], r, vname, seed, vd, nv);
         scn_run_free(r);
     }
-    if (!o->quiet && !o->check) rep_print_table(stdout, s, res, nidx);
+    if (!o->quiet && !o->check) {
+        rep_print_table(stdout, s, res, nidx);
+        rep_print_explanations(stdout, res, nidx);
+    }
     if (!o->quiet) {
         if (!o->check) printf("\n");
         *failed += rep_print_verdicts(stdout, s, res, nidx);

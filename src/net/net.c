@@ -225,6 +225,17 @@ void net_tracef_flow(net_t *n, const char *where, uint64_t flow, const char *fmt
     va_end(ap);
 }
 
+void net_notef(net_t *n, const char *where, uint64_t flow, const char *fmt, ...)
+{
+    if (!n->obs.note) return;
+    char text[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    n->obs.note(n->obs.data, where, flow, text);
+}
+
 size_t net_drop_reasons(const net_t *n, const char ***reasons, const uint64_t **counts)
 {
     *reasons = n->drop_reasons.v;

@@ -510,8 +510,10 @@ void tcp_input(net_node_t *node, pkt_t *p)
         pkt_free(st->net, p);
         return;
     }
-    tcp_send_reset(st, p, (p->tcp_flags & TCP_SYN) ? "SYN to a closed port"
-                                                   : "segment for no connection");
+    tcp_send_reset(st, p, (p->tcp_flags & TCP_SYN) && (p->tcp_flags & TCP_ACK)
+                              ? "SYN-ACK that matches no connection of ours"
+                          : (p->tcp_flags & TCP_SYN) ? "SYN to a closed port"
+                                                     : "segment for no connection");
     pkt_free(st->net, p);
 }
 

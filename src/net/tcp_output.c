@@ -92,6 +92,11 @@ void tcp_send_reset(tcp_stack_t *st, const pkt_t *in, const char *why)
     }
     st->stats.rst_sent++;
     st->stats.segs_out++;
+    {
+        char ps[160];
+        net_notef(st->net, st->node->name, p->flow, "TCP RST sent (%s) in answer to %s", why,
+                  pkt_str(in, ps, sizeof ps));
+    }
     if (net_tracing(st->net, p->flow)) {
         char ps[160];
         net_tracef(st->net, st->node->name, p, "tcp RST sent (%s): %s", why,
@@ -325,6 +330,8 @@ static void syn_timer(tcp_conn_t *c)
     int limit = active ? st->p.syn_retries : st->p.synack_retries;
     if (c->rtx_count >= limit) {
         if (active) {
+            net_notef(st->net, st->node->name, c->flow, "TCP connect failed: %d SYN "
+                      "retransmissions unanswered", c->rtx_count);
             TCP_TRACE(c, "SYN retransmissions exhausted (%d) after %s: connect failed",
                       c->rtx_count, tcp_dur_str(now - c->retrans_stamp, b, sizeof b));
             st->stats.timeouts++;
@@ -338,6 +345,9 @@ static void syn_timer(tcp_conn_t *c)
     }
     TCP_TRACE(c, "%s retransmit #%d, rto=%s", active ? "SYN" : "SYN-ACK", c->rtx_count + 1,
               tcp_dur_str(tcp_cur_rto(c), b, sizeof b));
+    if (active && c->rtx_count == 0)
+        net_notef(st->net, st->node->name, c->flow, "SYN unanswered for %s: retransmitting "
+                  "(Linux backoff 1, 2, 4 ... s)", tcp_dur_str(tcp_cur_rto(c), b, sizeof b));
     c->rtx_count++;
     c->backoff++;
     c->retransmits++;

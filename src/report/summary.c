@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cJSON.h>
+#include "explain.h"
 #include "report.h"
 
 static double secs(sim_time_t t) { return t < 0 ? NAN : (double)t / SIM_S; }
@@ -31,6 +33,12 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     v->latency_mean = v->requests ? metrics_latency_mean(m, -1, ok, all) / SIM_S : NAN;
     v->verdicts = verdicts;
     v->n_verdicts = n_verdicts;
+    size_t len = 0;
+    FILE *ef = open_memstream(&v->explain, &len);
+    if (ef) {
+        explain_print(scn_run_explain(r), m, ef);
+        fclose(ef);
+    }
 
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", name);
@@ -58,6 +66,7 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     const char *cn;
     for (size_t i = 0; (cn = metrics_counter_name(m, i)); i++)
         cJSON_AddNumberToObject(cnt, cn, (double)metrics_counter(m, cn, all));
+    cJSON_AddStringToObject(o, "explanations", v->explain ? v->explain : "");
     cJSON *ex = cJSON_AddArrayToObject(o, "expectations");
     for (size_t i = 0; i < n_verdicts; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -75,6 +84,7 @@ void rep_variant_free(rep_variant_t *v)
 {
     lb_free(v->name);
     lb_free(v->verdicts);
+    free(v->explain);                 /* from open_memstream */
     if (v->json) cJSON_Delete(v->json);
     memset(v, 0, sizeof *v);
 }
@@ -183,6 +193,14 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
         ms(a, sizeof a, v[i].latency_p50);
         ms(b, sizeof b, v[i].latency_p99);
         fprintf(out, " %9s %9s\n", a, b);
+    }
+}
+
+void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].explain || !v[i].explain[0]) continue;
+        fprintf(out, "\nwhy requests failed in %s:%s", v[i].name, v[i].explain);
     }
 }
 

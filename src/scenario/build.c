@@ -175,6 +175,12 @@ static void obs_drop(void *data, const net_node_t *where, const pkt_t *p, const 
     metrics_count(r->metrics, counter, t, 1);
 }
 
+static void obs_note(void *data, const char *where, uint64_t flow, const char *text)
+{
+    scn_run_t *r = data;
+    explain_note(r->explain, where, flow, explain_state(r->explain, where), "%s", text);
+}
+
 static void obs_trace(void *data, sim_time_t t, uint64_t flow, const char *where,
                       const char *text)
 {
@@ -283,7 +289,7 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     ctx->model = r->model;
     ctx->diag = diag ? diag : &local;
     ctx->warn = scn_warn_stream(s);
-    net_observer_t obs = { obs_drop, obs_trace, NULL, r };
+    net_observer_t obs = { obs_drop, obs_trace, NULL, obs_note, r };
     net_set_observer(r->net, &obs);
     bool status_hook = false;
     for (size_t i = 0; i < r->model->expects.n; i++)
