@@ -85,15 +85,26 @@ static void route(l7proxy_t *px, l7_req_t *rq, const http_msg_t *req, l7_decisio
                        retry ? "no other healthy backend member to retry on"
                              : "no healthy backend member (all probes failing)");
     if (g->p.explain) {
+        /* the cause: the latest failed probe of a member (its flow's own notes, e.g. the
+         * backend's 404, come along) */
         char why[256] = "";
+        uint64_t cause = in->state_note;
         for (size_t m = 0; m < n; m++) {
             const health_result_t *f = health_target_last_failure(in->hc, m);
             size_t len = strlen(why);
-            snprintf(why + len, sizeof why - len, "%s%s: %s", m ? "; " : "",
-                     health_target_label(in->hc, m), f ? f->reason : "not probed yet");
+            snprintf(why + len, sizeof why - len, "%s%s %s: %s", m ? "; " : "",
+                     health_target_label(in->hc, m), health_state_name(health_target_state(in->hc, m)),
+                     f ? f->reason : "not probed yet");
+            if (f && !cause) {
+                uint64_t pf = explain_flow_last(g->p.explain, f->flow);
+                cause = explain_note(g->p.explain, in->name, 0, pf, "probe GET %s to %s -> %s",
+                                     health_params(in->hc)->path,
+                                     health_target_label(in->hc, m), f->reason);
+                in->state_note = cause;
+            }
         }
-        explain_note(g->p.explain, in->name, l7_req_flow(rq), in->state_note,
-                     "%s: %s", retry ? "504" : "502", retry ? "no other member" : why);
+        explain_note(g->p.explain, in->name, l7_req_flow(rq), cause, "%s: %s",
+                     retry ? "504" : "502 (no fail-open)", retry ? "no other member" : why);
     }
 }
 
@@ -132,12 +143,13 @@ static void health_cb(health_t *hc, size_t target, health_state_t from, health_s
     instance_t *in = data;
     explain_t *ex = in->g->p.explain;
     if (!ex) return;
-    uint64_t probe = last ? explain_note(ex, in->name, last->flow, 0, "probe GET %s to %s -> %s",
-                                         health_params(hc)->path, health_target_label(hc, target),
-                                         last->reason)
+    uint64_t probe = last ? explain_note(ex, in->name, 0, explain_flow_last(ex, last->flow),
+                                         "probe GET %s to %s -> %s", health_params(hc)->path,
+                                         health_target_label(hc, target), last->reason)
                           : 0;
-    uint64_t n = explain_note(ex, in->name, 0, probe, "backend member %s %s",
-                              health_target_label(hc, target), health_state_name(to));
+    uint64_t n = explain_note(ex, in->name, 0, probe ? probe : in->state_note,
+                              "backend member %s %s", health_target_label(hc, target),
+                              health_state_name(to));
     if (health_count_healthy(hc) == 0) {
         in->state_note = explain_note(ex, in->name, 0, n, "no healthy backend member: "
                                       "requests get 502");

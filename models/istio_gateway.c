@@ -353,6 +353,8 @@ static void forward_to(istio_gw_t *g, l7_req_t *rq, cluster_t *c, l7_decision_t 
         if (TRACING(g, flow))
             net_tracef_flow(g->net, g->name, flow, "istio: %s/%s:%d has no ready endpoint "
                             "(%zu known): 503 UH", c->ns, c->svc, c->port, c->eps.n);
+        net_notef(g->net, g->name, flow, "Envoy: %s/%s:%d has no ready endpoint -> 503 UH "
+                  "no_healthy_upstream", c->ns, c->svc, c->port);
         local_reply(g, d, F_UH, 503, UH_BODY, "UH no_healthy_upstream");
         return;
     }
@@ -415,6 +417,8 @@ static void route_cb(l7proxy_t *px, l7_req_t *rq, const http_msg_t *req, l7_deci
                             "(listener %s): 404 NR route_not_found",
                             req->host ? req->host : "", req->path, port,
                             lt ? lt->l->name : "none");
+        net_notef(g->net, g->name, flow, "Envoy: no HTTPRoute matches %s%s on port %u -> "
+                  "404 NR route_not_found", req->host ? req->host : "", req->path, port);
         local_reply(g, d, F_NR, 404, NULL, "NR route_not_found");
         return;
     }
