@@ -38,6 +38,8 @@ typedef struct appgw_params {
     const char *probe_path, *probe_host, *probe_match;
     sim_time_t probe_interval, probe_timeout;   /* 0: 30 s, 30 s */
     int probe_unhealthy_threshold;  /* 0: 3 */
+    bool warm_start;                /* members were healthy before t=0 (a running gateway);
+                                     * false: each must pass a probe first */
     metrics_t *metrics;
     explain_t *explain;
 } appgw_params_t;

@@ -201,6 +201,7 @@ appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char 
     if (p->probe_interval) hp.interval = p->probe_interval;
     if (p->probe_timeout) hp.timeout = p->probe_timeout;
     if (p->probe_unhealthy_threshold) hp.unhealthy_threshold = p->probe_unhealthy_threshold;
+    if (p->warm_start) hp.initial = HEALTH_UP;
     if (p->probe_match && health_matcher_parse(&hp.matcher, p->probe_match)) {
         snprintf(err, errlen, "probe match '%s': expected statuses like 200-399", p->probe_match);
         appgw_free(g);
@@ -302,6 +303,9 @@ static const elem_param_t appgw_elem_params[] = {
     {"backend-port", P_INT, "80", "backend settings port", NULL, NULL},
     {"request-timeout", P_DURATION, "20s", "backend settings request timeout", NULL, NULL},
     {"probe", P_OBJ, "", "custom health probe (absent: the default probe)", probe_params, NULL},
+    {"warm-start", P_BOOL, "true", "the gateway was running before t=0 with its members "
+     "healthy; false: a new gateway, members get traffic after their first passing probe",
+     NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -362,6 +366,7 @@ static int appgw_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
         p.probe_unhealthy_threshold = (int)elem_int(pc, "unhealthy-threshold");
         p.probe_match = elem_str(pc, "match");
     }
+    p.warm_start = elem_bool(cfg, "warm-start");
     p.metrics = build_metrics(ctx);
     p.explain = build_explain(ctx);
     char err[256];

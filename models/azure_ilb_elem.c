@@ -60,7 +60,7 @@ static void ilb_event(azure_lb_t *lb, const azure_lb_event_t *ev, void *data)
         uint64_t probe = 0;
         bool tcp = r->probe.protocol == AZURE_PROBE_TCP;
         if (ev->probe)
-            probe = explain_note(e->ex, where, ev->probe->flow, 0,
+            probe = explain_note(e->ex, where, 0, explain_flow_last(e->ex, ev->probe->flow),
                                  "probe %s%s from %s to %s port %u -> %s",
                                  tcp ? "TCP connect" : "HTTP GET ",
                                  tcp ? "" : (r->probe.path ? r->probe.path : "/"),
@@ -69,20 +69,19 @@ static void ilb_event(azure_lb_t *lb, const azure_lb_event_t *ev, void *data)
                                     "(probe %s)", backend,
                                     ev->kind == AZURE_LB_EV_BACKEND_DOWN ? "DOWN" : "UP",
                                     r->name, r->probe.name ? r->probe.name : "-");
+        if (azure_lb_rule_healthy_count(lb, ev->rule) == 0) {
+            char why[512];
+            azure_lb_rule_down_reason(lb, ev->rule, why, sizeof why);
+            e->last_note = explain_note(e->ex, where, 0, e->last_note, "rule %s has no healthy "
+                                        "backend: new flows are dropped (%s)", r->name, why);
+            explain_set_state(e->ex, name, e->last_note);
+        } else {
+            explain_set_state(e->ex, name, 0);
+        }
         break;
     }
-    case AZURE_LB_EV_RULE_DOWN: {
-        char why[512];
-        azure_lb_rule_down_reason(lb, ev->rule, why, sizeof why);
-        e->last_note = explain_note(e->ex, where, 0, e->last_note, "rule %s has no healthy "
-                                    "backend: new flows are dropped (%s)", r->name, why);
-        explain_set_state(e->ex, name, e->last_note);
-        break;
-    }
+    case AZURE_LB_EV_RULE_DOWN:        /* noted with the backend event above */
     case AZURE_LB_EV_RULE_UP:
-        e->last_note = explain_note(e->ex, where, 0, e->last_note, "rule %s has a healthy "
-                                    "backend again", r->name);
-        explain_set_state(e->ex, name, 0);
         break;
     }
 }
@@ -141,10 +140,17 @@ static int ilb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
         azure_lb_rule_init(&r, (uint16_t)svc->ports.v[i].port);
         r.name = svc->ports.v[i].name;
         if (azure_lb_probe_from_cpa(&cp, &r.probe) == LB_ENOENT) continue;
-        explain_note(e->ex, name, 0, 0, "rule %s port %d: %s probe on node port %d%s%s every "
-                     "%ds, threshold %d -- %s", r.name ? r.name : "-", svc->ports.v[i].port,
-                     cpa_proto_str(cp.protocol), cp.port, cp.path[0] ? " path " : "", cp.path,
-                     cp.interval_s, cp.threshold, cp.why);
+        uint64_t rn = explain_note(e->ex, name, 0, 0, "rule %s port %d: %s probe on node port "
+                                   "%d%s%s every %ds, threshold %d -- %s", r.name ? r.name : "-",
+                                   svc->ports.v[i].port, cpa_proto_str(cp.protocol), cp.port,
+                                   cp.path[0] ? " path " : "", cp.path, cp.interval_s,
+                                   cp.threshold, cp.why);
+        /* until a backend passes a probe the rule has none healthy (a new backend must pass
+         * once, load-balancer-custom-probe-overview.md) */
+        if (cp.protocol != CPA_PROBE_NONE)
+            explain_set_state(e->ex, name, explain_note(e->ex, name, 0, rn, "rule %s: no "
+                                                        "backend has passed a probe yet: new "
+                                                        "flows are dropped", r.name ? r.name : "-"));
         if ((rc = azure_lb_add_rule(e->lb, &r)) < 0)
             return build_error(ctx, sv->pos, "azure-internal-lb '%s': port %d: %s", name,
                                svc->ports.v[i].port, lb_strerror(rc));

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "cluster.h"
 #include "element.h"
+#include "explain.h"
 #include "scenario.h"
 
 static const char *const providers[] = {"aks", "eks", NULL};
@@ -27,6 +28,13 @@ static const elem_param_t cluster_params[] = {
     {"node-subnet", P_CIDR, CLUSTER_NODE_SUBNET_DEFAULT, "node addresses (AKS default)", NULL, NULL},
     {"pod-cidr", P_CIDR, CLUSTER_POD_CIDR_DEFAULT, "pod addresses, a /24 per node (Azure CNI Overlay)", NULL, NULL},
     {"service-cidr", P_CIDR, CLUSTER_SERVICE_CIDR_DEFAULT, "ClusterIP range", NULL, NULL},
+    {"gateway-replicas", P_INT, "0", "replicas of each Istio gateway Deployment (0: Istio's "
+     "default, 1)", NULL, NULL},
+    {"gateway-node-selector", P_STR, "", "nodeSelector for the Istio gateway pods, "
+     "\"key=value\" (e.g. agentpool=system)", NULL, NULL},
+    {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
+     "on its period); false: they start at t=0, unready until their first probe passes",
+     NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -75,6 +83,17 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     p.service_cidr = sc->u.cidr.addr & lb_prefix_mask(sc->u.cidr.plen);
     p.service_plen = sc->u.cidr.plen;
     p.warn = NULL;
+    p.gateway_replicas = (int)elem_int(cfg, "gateway-replicas");
+    const char *gsel = elem_str(cfg, "gateway-node-selector");
+    p.gateway_node_selector = gsel && *gsel ? gsel : NULL;
+    if (p.gateway_node_selector && !strchr(gsel, '='))
+        return build_error(ctx, elem_get(cfg, "gateway-node-selector")->pos,
+                           "gateway-node-selector '%s': expected key=value", gsel);
+    if (p.gateway_replicas < 0 || p.gateway_replicas > 1000)
+        return build_error(ctx, elem_get(cfg, "gateway-replicas")->pos,
+                           "gateway-replicas %d: expected 0 to 1000", p.gateway_replicas);
+    p.warm_start = elem_bool(cfg, "warm-start");
+    p.explain = build_explain(ctx);
 
     const elem_val_t *pools = elem_get(cfg, "pools");
     size_t np = pools->u.objs.n;

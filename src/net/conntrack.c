@@ -755,9 +755,12 @@ int ct_nat_setup(nf_t *nf, pkt_t *p, const nf_rule_t *r, enum nf_hook h, const n
         assert(manip == NF_MANIP_SRC);
         addr = r->nat_addr;
         break;
-    case NFT_MASQ:                      /* nf_nat_masquerade_ipv4(): the out device's address */
+    case NFT_MASQ:
+        /* nf_nat_masquerade_ipv4(): inet_select_addr(out, ...) -- the out device's address,
+         * or, when it has none (a pod's host-side veth), the first universe-scope address of
+         * another device in the netns: here the node's primary address. */
         assert(manip == NF_MANIP_SRC);
-        addr = out ? out->addr : 0;
+        addr = out && out->addr ? out->addr : net_node_addr(nf->node);
         if (!addr) return -1;
         break;
     default:
