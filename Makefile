@@ -55,7 +55,7 @@ build/bench_engine: bench/bench_engine.c build/libsim.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DNDEBUG -o $@ $^ $(PKG_LIBS)
 
 run: sim
-	./sim scenarios/core-nat.yaml
+	./sim scenarios/aks-dsr.yaml
 
 test: sim build/test_runner
 	./build/test_runner
