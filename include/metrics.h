@@ -70,6 +70,8 @@ sim_time_t metrics_latency_q(const metrics_t *m, int source, unsigned classes, d
 double metrics_latency_mean(const metrics_t *m, int source, unsigned classes, m_window_t w);
 /* Sum of a counter over the window's buckets; 0 for an unknown name. */
 int64_t metrics_counter(const metrics_t *m, const char *name, m_window_t w);
+/* Responses with exactly this HTTP status over the whole run (source -1: all). */
+uint64_t metrics_status_total(const metrics_t *m, int source, int status);
 /* Iterates counters: returns the name of counter i or NULL past the end. */
 const char *metrics_counter_name(const metrics_t *m, size_t i);
 size_t metrics_bucket_count(const metrics_t *m);

@@ -20,6 +20,7 @@ typedef struct rep_variant {
     scn_verdict_t *verdicts;          /* owned */
     void *json;                       /* cJSON object for summary.json (owned) */
     char *explain;                    /* causal chains of the failures, as printed (owned) */
+    char errors[96];                  /* the most frequent 4xx/5xx statuses, "504 24%, 502 76%" */
 } rep_variant_t;
 
 /* Fills v from a finished run and its verdicts (takes ownership of verdicts). */

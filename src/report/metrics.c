@@ -37,9 +37,12 @@ typedef struct bucket {
     hist_t *h[M_CLASS_COUNT];
 } bucket_t;
 
+#define STATUS_MAX 600                      /* HTTP statuses 100..599 */
+
 typedef struct source {
     char *name;
     bucket_t *b;                            /* nb buckets */
+    uint64_t *status;                       /* totals by HTTP status (STATUS_MAX) */
 } source_t;
 
 typedef struct counter {
@@ -125,6 +128,7 @@ void metrics_free(metrics_t *m)
             for (int c = 0; c < M_CLASS_COUNT; c++)
                 h_free(s->b[b].h[c]);
         lb_free(s->b);
+        lb_free(s->status);
         lb_free(s->name);
     }
     lb_vec_free(&m->sources);
@@ -196,8 +200,13 @@ void metrics_request(metrics_t *m, const m_request_t *r)
 {
     assert(r->source >= 0 && (size_t)r->source < m->sources.n);
     assert(r->cls >= 0 && r->cls < M_CLASS_COUNT);
-    bucket_t *b = &m->sources.v[r->source].b[bucket_of(m, r->t_start)];
+    source_t *src = &m->sources.v[r->source];
+    bucket_t *b = &src->b[bucket_of(m, r->t_start)];
     b->n[r->cls]++;
+    if (r->status > 0 && r->status < STATUS_MAX) {
+        if (!src->status) src->status = lb_calloc(STATUS_MAX, sizeof *src->status);
+        src->status[r->status]++;
+    }
     if (!b->h[r->cls])
         b->h[r->cls] = lb_calloc(1, sizeof(hist_t));
     h_add(b->h[r->cls], r->t_end - r->t_start);
@@ -219,6 +228,16 @@ static counter_t *counter_find(const metrics_t *m, const char *name)
         return NULL;
     int32_t k = m->cidx[counter_slot(m, name)];
     return k ? &m->counters.v[k - 1] : NULL;
+}
+
+uint64_t metrics_status_total(const metrics_t *m, int source, int status)
+{
+    if (status <= 0 || status >= STATUS_MAX) return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < m->sources.n; i++)
+        if ((source < 0 || (size_t)source == i) && m->sources.v[i].status)
+            n += m->sources.v[i].status[status];
+    return n;
 }
 
 void metrics_count(metrics_t *m, const char *name, sim_time_t t, int64_t delta)

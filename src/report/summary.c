@@ -31,6 +31,24 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     v->latency_p90 = secs(metrics_latency_q(m, -1, ok, 0.90, all));
     v->latency_p99 = secs(metrics_latency_q(m, -1, ok, 0.99, all));
     v->latency_mean = v->requests ? metrics_latency_mean(m, -1, ok, all) / SIM_S : NAN;
+    /* the three most frequent error statuses */
+    int top[3] = {0, 0, 0};
+    uint64_t topn[3] = {0, 0, 0};
+    for (int st = 400; st < 600; st++) {
+        uint64_t c = metrics_status_total(m, -1, st);
+        for (int k = 0; k < 3; k++)
+            if (c > topn[k]) {
+                for (int j = 2; j > k; j--) top[j] = top[j - 1], topn[j] = topn[j - 1];
+                top[k] = st;
+                topn[k] = c;
+                break;
+            }
+    }
+    for (int k = 0; k < 3 && topn[k]; k++) {
+        size_t len = strlen(v->errors);
+        snprintf(v->errors + len, sizeof v->errors - len, "%s%d %.0f%%", k ? ", " : "", top[k],
+                 100.0 * (double)topn[k] / (double)v->requests);
+    }
     v->verdicts = verdicts;
     v->n_verdicts = n_verdicts;
     size_t len = 0;
@@ -54,6 +72,15 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     for (int i = 0; i < 4; i++) {
         if (isnan(lv[i])) cJSON_AddNullToObject(lat, ln[i]);
         else cJSON_AddNumberToObject(lat, ln[i], lv[i]);
+    }
+    cJSON *sts = cJSON_AddObjectToObject(o, "statuses");
+    for (int st = 100; st < 600; st++) {
+        uint64_t c = metrics_status_total(m, -1, st);
+        if (c) {
+            char k[8];
+            snprintf(k, sizeof k, "%d", st);
+            cJSON_AddNumberToObject(sts, k, (double)c);
+        }
     }
     cJSON *srcs = cJSON_AddObjectToObject(o, "sources");
     for (size_t i = 0; i < metrics_source_count(m); i++) {
@@ -181,7 +208,7 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
         if (cw[c] < 7) cw[c] = 7;
         fprintf(out, " %*s", cw[c], m_class_name(cols[c]));
     }
-    fprintf(out, " %9s %9s\n", "p50", "p99");
+    fprintf(out, " %9s %9s  %s\n", "p50", "p99", "errors");
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "%-*s %9llu", w, v[i].name, (unsigned long long)v[i].requests);
         for (int c = 0; c < NC; c++) {
@@ -192,7 +219,7 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
         char a[16], b[16];
         ms(a, sizeof a, v[i].latency_p50);
         ms(b, sizeof b, v[i].latency_p99);
-        fprintf(out, " %9s %9s\n", a, b);
+        fprintf(out, " %9s %9s  %s\n", a, b, v[i].errors[0] ? v[i].errors : "-");
     }
 }
 
