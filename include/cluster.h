@@ -37,6 +37,10 @@ typedef struct cluster_pool {
     size_t n_labels;
     const cluster_taint_t *taints;
     size_t n_taints;
+    /* availability zones the pool's nodes are spread over, round-robin (node i in
+     * zones[i % n]); each node gets topology.kubernetes.io/zone=<zone>. None: no zone. */
+    const char *const *zones;
+    size_t n_zones;
 } cluster_pool_t;
 
 typedef struct cluster_params {
@@ -53,6 +57,9 @@ typedef struct cluster_params {
      * Istio's default, 1) and a nodeSelector for it ("key=value", NULL: none). */
     int gateway_replicas;
     const char *gateway_node_selector;
+    /* tolerations for the gateway pods, "key=value:Effect" or "key:Exists" */
+    const char *const *gateway_tolerations;
+    size_t n_gateway_tolerations;
     /* true: the workload has been running before t=0 (pods ready, kubelet probing on its
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;
@@ -70,6 +77,7 @@ typedef struct cluster_node {
     int pods;                       /* pods placed here (next pod IP) */
     kp_t *kp;                       /* kube-proxy on this node */
     cluster_t *cluster;
+    const char *zone;               /* availability zone, NULL: none */
 } cluster_node_t;
 
 typedef struct cluster_pod {

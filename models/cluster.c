@@ -82,6 +82,10 @@ static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int
     kvs_add(&n->labels, "kubernetes.io/os", "linux");
     for (size_t k = 0; k < pool->n_labels; k++)
         kvs_add(&n->labels, pool->labels[k].key, pool->labels[k].value);
+    if (pool->n_zones) {
+        kvs_add(&n->labels, "topology.kubernetes.io/zone", pool->zones[(size_t)i % pool->n_zones]);
+        n->zone = n->labels.v[n->labels.n - 1].value;
+    }
     for (size_t k = 0; k < pool->n_taints; k++) {     /* owned copies */
         const cluster_taint_t *t = &pool->taints[k];
         cluster_taint_t copy = {lb_strdup(t->key), lb_strdup(t->value ? t->value : ""),
@@ -322,6 +326,16 @@ static uint16_t alloc_node_port(cluster_t *c)
     }
 }
 
+/* Ports a Service asks for by value are taken before any is drawn at random, so that a
+ * random draw never hands out one that a later manifest names (the API server's
+ * allocation bitmap). */
+static void reserve_node_ports(cluster_t *c, const k8s_service_t *s)
+{
+    for (size_t i = 0; i < s->ports.n; i++)
+        if (s->ports.v[i].node_port) lb_vec_push(&c->node_ports, (uint16_t)s->ports.v[i].node_port);
+    if (s->health_check_node_port) lb_vec_push(&c->node_ports, (uint16_t)s->health_check_node_port);
+}
+
 static void service_allocate(cluster_t *c, k8s_service_t *s)
 {
     if (!s->cluster_ip) s->cluster_ip = c->next_cluster_ip++;
@@ -455,6 +469,23 @@ static void generate_gateways(cluster_t *c)
         k8s_deployment_t *dep = lb_calloc(1, sizeof *dep);
         istio_gw_deployment_fill(gw, dep);
         if (c->p.gateway_replicas > 0) dep->replicas = c->p.gateway_replicas;
+        for (size_t k = 0; k < c->p.n_gateway_tolerations; k++) {
+            char *t = lb_strdup(c->p.gateway_tolerations[k]);
+            char *colon = strrchr(t, ':'), *eq = strchr(t, '=');
+            k8s_toleration_t tol = {0};
+            if (colon) *colon = '\0';
+            if (eq && (!colon || eq < colon)) *eq = '\0';
+            tol.key = lb_strdup(t);
+            if (colon && strcmp(colon + 1, "Exists") == 0) {
+                tol.op = lb_strdup("Exists");
+            } else {
+                tol.op = lb_strdup("Equal");
+                tol.value = lb_strdup(eq ? eq + 1 : "");
+                if (colon) tol.effect = lb_strdup(colon + 1);
+            }
+            lb_vec_push(&dep->tolerations, tol);
+            lb_free(t);
+        }
         if (c->p.gateway_node_selector) {
             char *kv = lb_strdup(c->p.gateway_node_selector), *eq = strchr(kv, '=');
             if (eq) {
@@ -515,6 +546,8 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
             kubelet_start(c, pod);
         }
     }
+    for (size_t i = 0; i < objs->services.n; i++) reserve_node_ports(c, objs->services.v[i]);
+    for (size_t i = 0; i < c->gen.services.n; i++) reserve_node_ports(c, c->gen.services.v[i]);
     for (size_t i = 0; i < objs->services.n; i++) {
         const k8s_service_t *u = objs->services.v[i];
         if (k8s_service_find(&c->gen, u->meta.ns, u->meta.name)) continue;  /* a patch */

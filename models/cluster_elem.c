@@ -15,6 +15,8 @@ static const elem_param_t pool_params[] = {
     {"labels", P_STRLIST, "[]", "extra node labels, \"key=value\"", NULL, NULL},
     {"taints", P_STRLIST, "[]", "node taints, \"key=value:NoSchedule\" (AKS system pools with "
      "only_critical_addons_enabled: CriticalAddonsOnly=true:NoSchedule)", NULL, NULL},
+    {"zones", P_STRLIST, "[]", "availability zones the nodes are spread over (label "
+     "topology.kubernetes.io/zone), e.g. [eu-west-1a, eu-west-1b]", NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -32,6 +34,8 @@ static const elem_param_t cluster_params[] = {
      "default, 1)", NULL, NULL},
     {"gateway-node-selector", P_STR, "", "nodeSelector for the Istio gateway pods, "
      "\"key=value\" (e.g. agentpool=system)", NULL, NULL},
+    {"gateway-tolerations", P_STRLIST, "[]", "tolerations for the Istio gateway pods, "
+     "\"key=value:Effect\" or \"key:Exists\"", NULL, NULL},
     {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
      "on its period); false: they start at t=0, unready until their first probe passes",
      NULL, NULL},
@@ -93,6 +97,9 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         return build_error(ctx, elem_get(cfg, "gateway-replicas")->pos,
                            "gateway-replicas %d: expected 0 to 1000", p.gateway_replicas);
     p.warm_start = elem_bool(cfg, "warm-start");
+    const elem_val_t *gt = elem_get(cfg, "gateway-tolerations");
+    p.gateway_tolerations = (const char *const *)gt->u.strs.v;
+    p.n_gateway_tolerations = gt->u.strs.n;
     p.explain = build_explain(ctx);
 
     const elem_val_t *pools = elem_get(cfg, "pools");
@@ -107,6 +114,9 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         const elem_cfg_t *pc2 = pools->u.objs.v[i];
         pv[i].name = elem_str(pc2, "name");
         pv[i].count = (int)elem_int(pc2, "count");
+        const elem_val_t *zv = elem_get(pc2, "zones");
+        pv[i].zones = (const char *const *)zv->u.strs.v;
+        pv[i].n_zones = zv->u.strs.n;
         if (pv[i].count < 0 || pv[i].count > 1000)
             rc = build_error(ctx, elem_get(pc2, "count")->pos, "pool count %d: expected 0 to 1000",
                              pv[i].count);

@@ -44,10 +44,11 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
                 break;
             }
     }
-    for (int k = 0; k < 3 && topn[k]; k++) {
-        size_t len = strlen(v->errors);
-        snprintf(v->errors + len, sizeof v->errors - len, "%s%d %.0f%%", k ? ", " : "", top[k],
-                 100.0 * (double)topn[k] / (double)v->requests);
+    for (int k = 0, len = 0; k < 3 && topn[k]; k++) {
+        int w = snprintf(v->errors + len, sizeof v->errors - (size_t)len, "%s%d %.0f%%",
+                         k ? ", " : "", top[k], 100.0 * (double)topn[k] / (double)v->requests);
+        if (w < 0 || (size_t)(len + w) >= sizeof v->errors) break;
+        len += w;
     }
     v->verdicts = verdicts;
     v->n_verdicts = n_verdicts;
