@@ -78,7 +78,7 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     for (int st = 100; st < 600; st++) {
         uint64_t c = metrics_status_total(m, -1, st);
         if (c) {
-            char k[8];
+            char k[16];
             snprintf(k, sizeof k, "%d", st);
             cJSON_AddNumberToObject(sts, k, (double)c);
         }
