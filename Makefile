@@ -78,4 +78,4 @@ bench: sim build/bench_engine
 clean:
 	rm -rf build build-asan sim
 
--include $(LIBOBJS:.o=.d) $(TOBJS:.o=.d)
+-include $(LIBOBJS:.o=.d) $(TOBJS:.o=.d) build/src/main.d

@@ -9,6 +9,15 @@
 #include "scenario.h"
 
 /* Key numbers of one finished variant, gathered from its run before it is freed. */
+/* Outcomes of one traffic source (or all of them) in one variant, for the table. */
+typedef struct rep_row {
+    char source[64];                  /* "" for all sources together */
+    uint64_t requests;
+    uint64_t by_class[M_CLASS_COUNT];
+    double latency_p50, latency_p99;  /* seconds; NAN if none */
+    char errors[96];                  /* the most frequent 4xx/5xx statuses, "504 24%, 502 76%" */
+} rep_row_t;
+
 typedef struct rep_variant {
     char *name;
     uint64_t seed;
@@ -20,7 +29,8 @@ typedef struct rep_variant {
     scn_verdict_t *verdicts;          /* owned */
     void *json;                       /* cJSON object for summary.json (owned) */
     char *explain;                    /* causal chains of the failures, as printed (owned) */
-    char errors[96];                  /* the most frequent 4xx/5xx statuses, "504 24%, 502 76%" */
+    rep_row_t *rows;                  /* [0]: all sources; then one per source when > 1 */
+    size_t n_rows;
 } rep_variant_t;
 
 /* Fills v from a finished run and its verdicts (takes ownership of verdicts). */

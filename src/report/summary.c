@@ -14,6 +14,37 @@
 
 static double secs(sim_time_t t) { return t < 0 ? NAN : (double)t / SIM_S; }
 
+/* One table row: outcomes of source src (-1: all) and its three most frequent errors. */
+static void fill_row(rep_row_t *row, const metrics_t *m, int src)
+{
+    m_window_t all = {0, SIM_TIME_MAX};
+    unsigned ok = (1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX);
+    if (src >= 0) snprintf(row->source, sizeof row->source, "%s", metrics_source_name(m, src));
+    row->requests = metrics_requests(m, src, M_ALL_CLASSES, all);
+    for (int c = 0; c < M_CLASS_COUNT; c++)
+        row->by_class[c] = metrics_requests(m, src, 1u << c, all);
+    row->latency_p50 = secs(metrics_latency_q(m, src, ok, 0.50, all));
+    row->latency_p99 = secs(metrics_latency_q(m, src, ok, 0.99, all));
+    int top[3] = {0, 0, 0};
+    uint64_t topn[3] = {0, 0, 0};
+    for (int st = 400; st < 600; st++) {
+        uint64_t c = metrics_status_total(m, src, st);
+        for (int k = 0; k < 3; k++)
+            if (c > topn[k]) {
+                for (int j = 2; j > k; j--) top[j] = top[j - 1], topn[j] = topn[j - 1];
+                top[k] = st;
+                topn[k] = c;
+                break;
+            }
+    }
+    for (int k = 0, len = 0; k < 3 && topn[k]; k++) {
+        int w = snprintf(row->errors + len, sizeof row->errors - (size_t)len, "%s%d %.0f%%",
+                         k ? ", " : "", top[k], 100.0 * (double)topn[k] / (double)row->requests);
+        if (w < 0 || (size_t)(len + w) >= sizeof row->errors) break;
+        len += w;
+    }
+}
+
 void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
                          scn_verdict_t *verdicts, size_t n_verdicts)
 {
@@ -31,25 +62,11 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     v->latency_p90 = secs(metrics_latency_q(m, -1, ok, 0.90, all));
     v->latency_p99 = secs(metrics_latency_q(m, -1, ok, 0.99, all));
     v->latency_mean = v->requests ? metrics_latency_mean(m, -1, ok, all) / SIM_S : NAN;
-    /* the three most frequent error statuses */
-    int top[3] = {0, 0, 0};
-    uint64_t topn[3] = {0, 0, 0};
-    for (int st = 400; st < 600; st++) {
-        uint64_t c = metrics_status_total(m, -1, st);
-        for (int k = 0; k < 3; k++)
-            if (c > topn[k]) {
-                for (int j = 2; j > k; j--) top[j] = top[j - 1], topn[j] = topn[j - 1];
-                top[k] = st;
-                topn[k] = c;
-                break;
-            }
-    }
-    for (int k = 0, len = 0; k < 3 && topn[k]; k++) {
-        int w = snprintf(v->errors + len, sizeof v->errors - (size_t)len, "%s%d %.0f%%",
-                         k ? ", " : "", top[k], 100.0 * (double)topn[k] / (double)v->requests);
-        if (w < 0 || (size_t)(len + w) >= sizeof v->errors) break;
-        len += w;
-    }
+    size_t ns = metrics_source_count(m);
+    v->n_rows = 1 + (ns > 1 ? ns : 0);
+    v->rows = lb_calloc(v->n_rows, sizeof *v->rows);
+    for (size_t i = 0; i < v->n_rows; i++)
+        fill_row(&v->rows[i], m, i == 0 ? -1 : (int)i - 1);
     v->verdicts = verdicts;
     v->n_verdicts = n_verdicts;
     size_t len = 0;
@@ -113,6 +130,7 @@ void rep_variant_free(rep_variant_t *v)
     lb_free(v->name);
     lb_free(v->verdicts);
     free(v->explain);                 /* from open_memstream */
+    lb_free(v->rows);
     if (v->json) cJSON_Delete(v->json);
     memset(v, 0, sizeof *v);
 }
@@ -199,10 +217,14 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     enum { NC = sizeof cols / sizeof cols[0] };
     int w = 7;
     for (size_t i = 0; i < n; i++)
-        if ((int)strlen(v[i].name) > w) w = (int)strlen(v[i].name);
+        for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
+            int len = (int)(strlen(v[i].name) + (r ? 1 + strlen(v[i].rows[r].source) : 0));
+            if (len > w) w = len;
+        }
     char d[32];
     fprintf(out, "\n%s  (%s simulated)\n", scn_name(s), sim_time_str(scn_duration(s), d));
-    fprintf(out, "%-*s %9s", w, "variant", "requests");
+    fprintf(out, "%-*s %9s", w, v && n && v[0].n_rows > 1 ? "variant/traffic" : "variant",
+            "requests");
     int cw[NC];
     for (int c = 0; c < NC; c++) {
         cw[c] = (int)strlen(m_class_name(cols[c]));
@@ -210,18 +232,22 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
         fprintf(out, " %*s", cw[c], m_class_name(cols[c]));
     }
     fprintf(out, " %9s %9s  %s\n", "p50", "p99", "errors");
-    for (size_t i = 0; i < n; i++) {
-        fprintf(out, "%-*s %9llu", w, v[i].name, (unsigned long long)v[i].requests);
-        for (int c = 0; c < NC; c++) {
-            char b[16];
-            pct(b, sizeof b, v[i].by_class[cols[c]], v[i].requests);
-            fprintf(out, " %*s", cw[c], v[i].by_class[cols[c]] ? b : "-");
+    for (size_t i = 0; i < n; i++)
+        for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
+            const rep_row_t *row = &v[i].rows[r];
+            char label[160];
+            snprintf(label, sizeof label, "%s%s%s", v[i].name, r ? "/" : "", r ? row->source : "");
+            fprintf(out, "%-*s %9llu", w, label, (unsigned long long)row->requests);
+            for (int c = 0; c < NC; c++) {
+                char b[16];
+                pct(b, sizeof b, row->by_class[cols[c]], row->requests);
+                fprintf(out, " %*s", cw[c], row->by_class[cols[c]] ? b : "-");
+            }
+            char a[16], b[16];
+            ms(a, sizeof a, row->latency_p50);
+            ms(b, sizeof b, row->latency_p99);
+            fprintf(out, " %9s %9s  %s\n", a, b, row->errors[0] ? row->errors : "-");
         }
-        char a[16], b[16];
-        ms(a, sizeof a, v[i].latency_p50);
-        ms(b, sizeof b, v[i].latency_p99);
-        fprintf(out, " %9s %9s  %s\n", a, b, v[i].errors[0] ? v[i].errors : "-");
-    }
 }
 
 void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n)
