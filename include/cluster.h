@@ -116,6 +116,13 @@ void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip);
 /* Marks a pod ready or not (kubelet's readiness result); endpoints, kube-proxy rules and
  * gateways follow. */
 void cluster_pod_set_ready(cluster_t *c, cluster_pod_t *pod, bool ready);
+/* Kills the pod's container (as `kill -9` of its main process, or an OOM kill): its
+ * server stops -- open connections are reset, new SYNs are refused -- and kubelet's
+ * readiness probe will fail. After `down_for` kubelet has restarted the container in the
+ * same pod (same IP): the server listens again and the readiness probe decides when it
+ * is Ready. down_for 0: it stays down. */
+void cluster_pod_crash(cluster_t *c, cluster_pod_t *pod, sim_time_t down_for);
+cluster_pod_t *cluster_pod_find(cluster_t *c, const char *name);
 /* Rewrites every node's kube-proxy rules from the current Services and endpoints. */
 void cluster_sync(cluster_t *c);
 

@@ -240,6 +240,14 @@ static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluste
     return pod;
 }
 
+static void pod_stop_apps(cluster_pod_t *pod)
+{
+    if (pod->app_kind == CLUSTER_APP_NGINX) app_http_server_free(pod->app);
+    else if (pod->app_kind == CLUSTER_APP_ISTIO) istio_gw_free(pod->app);
+    pod->app = NULL;
+    pod->app_kind = CLUSTER_APP_NONE;
+}
+
 /* ---- kubelet readiness probes (pkg/kubelet/prober): HTTP GET or TCP connect from the
  * node to the pod, every periodSeconds after initialDelaySeconds, timeoutSeconds each;
  * successThreshold passes make the pod Ready, failureThreshold failures unready. The
@@ -576,8 +584,7 @@ void cluster_free(cluster_t *c)
     for (size_t i = 0; i < c->pods.n; i++) {
         cluster_pod_t *pod = c->pods.v[i];
         health_free(pod->kubelet);
-        if (pod->app_kind == CLUSTER_APP_NGINX) app_http_server_free(pod->app);
-        else if (pod->app_kind == CLUSTER_APP_ISTIO) istio_gw_free(pod->app);
+        pod_stop_apps(pod);
         lb_free(pod->name);
         lb_free(pod->ns);
         lb_free(pod);
@@ -638,6 +645,33 @@ void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip)
 {
     svc->lb_ip = ip;
     cluster_sync(c);
+}
+
+cluster_pod_t *cluster_pod_find(cluster_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->pods.n; i++)
+        if (strcmp(c->pods.v[i]->name, name) == 0) return c->pods.v[i];
+    return NULL;
+}
+
+static void restart_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    cluster_t *c = a;
+    cluster_pod_t *pod = b;
+    explain_note(c->ex, pod->name, 0, 0, "container restarted by kubelet (readiness decides "
+                 "when it gets traffic again)");
+    pod_start_apps(c, pod, NULL);
+    cluster_sync(c);                        /* a restarted Envoy needs its endpoints */
+}
+
+void cluster_pod_crash(cluster_t *c, cluster_pod_t *pod, sim_time_t down_for)
+{
+    uint64_t n = explain_note(c->ex, pod->name, 0, 0, "container killed: connections reset, "
+                              "new connections refused");
+    explain_set_state(c->ex, pod->name, n);
+    pod_stop_apps(pod);
+    if (down_for > 0) sim_schedule(net_sim(c->net), down_for, restart_cb, c, pod);
 }
 
 void cluster_pod_set_ready(cluster_t *c, cluster_pod_t *pod, bool ready)

@@ -20,6 +20,14 @@ static const elem_param_t pool_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+static const elem_param_t fault_params[] = {
+    {"at", P_DURATION, NULL, "when the container is killed", NULL, NULL},
+    {"pod", P_STR, NULL, "pod name, e.g. mtkc-gateway-istio-0 (see --trace-flow or the "
+     "explanations for names)", NULL, NULL},
+    {"down-for", P_DURATION, "30s", "until kubelet has restarted it (0: stays down)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
 static const elem_param_t cluster_params[] = {
     {"type", P_STR, NULL, "k8s-cluster", NULL, NULL},
     {"vnet", P_STR, NULL, "the vnet element the nodes' NICs are in", NULL, NULL},
@@ -36,6 +44,7 @@ static const elem_param_t cluster_params[] = {
      "\"key=value\" (e.g. agentpool=system)", NULL, NULL},
     {"gateway-tolerations", P_STRLIST, "[]", "tolerations for the Istio gateway pods, "
      "\"key=value:Effect\" or \"key:Exists\"", NULL, NULL},
+    {"faults", P_OBJLIST, "[]", "container kills: { at, pod, down-for }", fault_params, NULL},
     {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
      "on its period); false: they start at t=0, unready until their first probe passes",
      NULL, NULL},
@@ -61,6 +70,16 @@ static int parse_taint(char *s, cluster_taint_t *t)
 }
 
 static void cluster_free_cb(void *obj) { cluster_free(obj); }
+
+typedef struct fault { cluster_t *c; cluster_pod_t *pod; sim_time_t down_for; } fault_t;
+
+static void fault_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    (void)b;
+    fault_t *f = a;
+    cluster_pod_crash(f->c, f->pod, f->down_for);
+}
 
 static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
 {
@@ -174,6 +193,25 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     if (rc) return rc;
     build_put(ctx, name, "cluster", c);
     build_on_free(ctx, cluster_free_cb, c);
+    const elem_val_t *fv = elem_get(cfg, "faults");
+    for (size_t i = 0; i < fv->u.objs.n; i++) {
+        const elem_cfg_t *f = fv->u.objs.v[i];
+        const elem_val_t *pv2 = elem_get(f, "pod");
+        cluster_pod_t *pod = cluster_pod_find(c, pv2->u.s);
+        if (!pod) {
+            char names[512] = "";
+            for (size_t k = 0; k < cluster_pod_count(c); k++) {
+                size_t len = strlen(names);
+                snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "",
+                         cluster_pod_at(c, k)->name);
+            }
+            return build_error(ctx, pv2->pos, "fault: no pod '%s'; pods are: %s", pv2->u.s, names);
+        }
+        fault_t *ft = lb_malloc(sizeof *ft);
+        *ft = (fault_t){c, pod, elem_get(f, "down-for")->u.i};
+        build_on_free(ctx, lb_free, ft);
+        sim_schedule_at(build_sim(ctx), elem_get(f, "at")->u.i, fault_cb, ft, NULL);
+    }
     return 0;
 }
 
