@@ -52,8 +52,9 @@ static void ilb_event(azure_lb_t *lb, const azure_lb_event_t *ev, void *data)
     const char *name = azure_lb_name(lb);
     const azure_lb_rule_t *r = azure_lb_rule(lb, ev->rule);
     const char *backend = azure_lb_backend_label(lb, ev->backend);
-    char where[64];
+    char where[64], owner[128];
     snprintf(where, sizeof where, "%s", name);
+    snprintf(owner, sizeof owner, "%s/%s", name, r->name);    /* drops name ELEMENT/RULE */
     switch (ev->kind) {
     case AZURE_LB_EV_BACKEND_DOWN:
     case AZURE_LB_EV_BACKEND_UP: {
@@ -74,9 +75,9 @@ static void ilb_event(azure_lb_t *lb, const azure_lb_event_t *ev, void *data)
             azure_lb_rule_down_reason(lb, ev->rule, why, sizeof why);
             e->last_note = explain_note(e->ex, where, 0, e->last_note, "rule %s has no healthy "
                                         "backend: new flows are dropped (%s)", r->name, why);
-            explain_set_state(e->ex, name, e->last_note);
+            explain_set_state(e->ex, owner, e->last_note);
         } else {
-            explain_set_state(e->ex, name, 0);
+            explain_set_state(e->ex, owner, 0);
         }
         break;
     }
@@ -147,8 +148,10 @@ static int ilb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
                                    cp.threshold, cp.why);
         /* until a backend passes a probe the rule has none healthy (a new backend must pass
          * once, load-balancer-custom-probe-overview.md) */
+        char owner[128];
+        snprintf(owner, sizeof owner, "%s/%s", name, r.name ? r.name : "-");
         if (cp.protocol != CPA_PROBE_NONE)
-            explain_set_state(e->ex, name, explain_note(e->ex, name, 0, rn, "rule %s: no "
+            explain_set_state(e->ex, owner, explain_note(e->ex, name, 0, rn, "rule %s: no "
                                                         "backend has passed a probe yet: new "
                                                         "flows are dropped", r.name ? r.name : "-"));
         if ((rc = azure_lb_add_rule(e->lb, &r)) < 0)

@@ -230,9 +230,24 @@ size_t explain_print(const explain_t *ex, const metrics_t *m, FILE *out)
                 sim_time_str(e->t, t), e->text);
         size_t from = e->n > EXPLAIN_CHAIN_MAX ? e->n - EXPLAIN_CHAIN_MAX : 0;
         if (from) fprintf(out, "    ... %zu earlier steps\n", from);
-        for (size_t k = from; k < e->n; k++)
-            fprintf(out, "  %14s  %-16s %s\n", sim_time_str(e->chain[k].t, t),
-                    e->chain[k].where, e->chain[k].text);
+        for (size_t k = from; k < e->n; k++) {
+            const note_t *a = &e->chain[k];
+            bool seen = false;             /* printed already: it is listed as a repeat */
+            for (size_t j = from; j < k && !seen; j++)
+                seen = strcmp(e->chain[j].where, a->where) == 0 &&
+                       strcmp(e->chain[j].text, a->text) == 0;
+            if (seen) continue;
+            fprintf(out, "  %14s  %-16s %s\n", sim_time_str(a->t, t), a->where, a->text);
+            size_t again = 0;
+            for (size_t j = k + 1; j < e->n; j++) {
+                if (strcmp(e->chain[j].where, a->where) || strcmp(e->chain[j].text, a->text))
+                    continue;
+                if (!again++) fprintf(out, "  %14s  %-16s   (again at ", "", "");
+                else fprintf(out, ", ");
+                fprintf(out, "%s", sim_time_str(e->chain[j].t, t));
+            }
+            if (again) fprintf(out, ")\n");
+        }
         if (!e->n) fprintf(out, "    (no recorded cause: the flow's notes were not kept)\n");
     }
     return ex->examples.n;

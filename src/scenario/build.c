@@ -147,17 +147,34 @@ static void obs_drop(void *data, const net_node_t *where, const pkt_t *p, const 
 {
     scn_run_t *r = data;
     if (r->explain && p->flow) {
-        /* the element that dropped it: the node, else the detail's "name:" prefix (LBs) */
-        char owner[64] = "";
+        /* the element that dropped it: the node, else the detail's "NAME:" prefix, or
+         * "NAME/RULE" for details of the form "NAME: rule RULE: ..." (load balancers) */
+        char owner[128] = "";
         if (where) snprintf(owner, sizeof owner, "%s", where->name);
         else if (detail) {
             size_t n = strcspn(detail, ":");
-            if (n < sizeof owner && detail[n] == ':') memcpy(owner, detail, n), owner[n] = '\0';
+            if (n < 64 && detail[n] == ':') {
+                memcpy(owner, detail, n);
+                owner[n] = '\0';
+                if (strncmp(detail + n, ": rule ", 7) == 0) {
+                    const char *rule = detail + n + 7;
+                    size_t k = strcspn(rule, ":");
+                    if (rule[k] == ':' && k < 60) {
+                        owner[n] = '/';
+                        memcpy(owner + n + 1, rule, k);
+                        owner[n + 1 + k] = '\0';
+                    }
+                }
+            }
         }
-        char ps[128];
-        explain_note(r->explain, owner[0] ? owner : "network", p->flow,
-                     explain_state(r->explain, owner), "dropped %s (%s): %s",
-                     pkt_str(p, ps, sizeof ps), reason, detail ? detail : "");
+        char ps[160];
+        pkt_str(p, ps, sizeof ps);
+        char *seq = strstr(ps, " seq=");        /* the addresses and flags say enough */
+        if (seq) *seq = '\0';
+        uint64_t cause = explain_state(r->explain, owner);
+        explain_note(r->explain, owner[0] ? owner : "network", p->flow, cause,
+                     "dropped %s (%s)%s%s", ps, reason, cause ? "" : ": ",
+                     cause ? "" : (detail ? detail : ""));
     }
     sim_time_t t = sim_now(r->sim);
     /* reason slugs are static strings: cache their counter names (pointer, then text) */
