@@ -28,9 +28,9 @@
  *    directly, the DSR the seed articles describe).
  *
  * Flow table: flows live in a pool (flow_t, addressed by index so timers can name them)
- * and an open-addressing hash index (linear probing, backward-shift deletion) keyed by the
- * 5-tuple as the client sent it. Idle expiry is lazy: each flow has one timer at its
- * last_seen + idle_timeout; when it fires and the flow saw packets since, it is re-armed
+ * and the 5-tuple index shared by the L4 LBs (include/l4flow.h), keyed by the 5-tuple as
+ * the client sent it. Idle expiry is lazy: each flow has one timer at its last_seen +
+ * idle_timeout; when it fires and the flow saw packets since, it is re-armed
  * for the new deadline -- one event per idle period, none per packet. An expired flow is
  * kept (state EXPIRED) for one more idle period so a late packet can be explained, then
  * reaped. A SYN that finds an EXPIRED flow starts a new flow in its place. */
@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "azure_lb.h"
+#include "l4flow.h"
 #include "tcp.h"
 
 #define HTTP_PROBE_PATH_DEFAULT CPA_PROBE_PATH_DEFAULT     /* "/" */
@@ -49,7 +50,6 @@ typedef struct flow {
     uint16_t sport, dport;
     uint8_t proto, state;
     uint32_t rule, backend;
-    uint64_t hash;
     uint64_t trace;             /* trace id of the flow's packets */
     sim_time_t last_seen, expired_at;
     sim_handle_t timer;
@@ -97,8 +97,7 @@ struct azure_lb {
     /* flow table */
     LB_VEC(flow_t) flows;
     uint32_t free_head;         /* index + 1, 0: empty */
-    uint32_t *slots;            /* index + 1, 0: empty */
-    size_t cap, used;
+    l4flow_index_t ix;          /* 5-tuple -> flow index */
     LB_VEC(size_t) healthy;     /* scratch for backend choice */
     azure_lb_event_cb ev_cb;
     void *ev_data;
@@ -166,55 +165,18 @@ static uint64_t tuple_hash(const azure_lb_t *lb, uint32_t src, uint16_t sport, u
     return lb_mix64(a ^ (b + 0x9e3779b97f4a7c15ULL));
 }
 
-static bool flow_eq(const flow_t *f, uint32_t src, uint16_t sport, uint32_t dst,
-                    uint16_t dport, uint8_t proto)
+static flow_t *flow_lookup(const azure_lb_t *lb, uint32_t src, uint16_t sport, uint32_t dst,
+                           uint16_t dport, uint8_t proto)
 {
-    return f->src == src && f->dst == dst && f->sport == sport && f->dport == dport &&
-           f->proto == proto;
-}
-
-/* Slot holding the flow with this tuple, or the empty slot where it would go. */
-static size_t slot_find(const azure_lb_t *lb, uint64_t h, uint32_t src, uint16_t sport,
-                        uint32_t dst, uint16_t dport, uint8_t proto)
-{
-    size_t mask = lb->cap - 1, i = h & mask;
-    while (lb->slots[i]) {
-        const flow_t *f = &lb->flows.v[lb->slots[i] - 1];
-        if (f->hash == h && flow_eq(f, src, sport, dst, dport, proto)) return i;
-        i = (i + 1) & mask;
-    }
-    return i;
-}
-
-static flow_t *flow_lookup(const azure_lb_t *lb, uint64_t h, uint32_t src, uint16_t sport,
-                           uint32_t dst, uint16_t dport, uint8_t proto)
-{
-    if (!lb->cap) return NULL;
-    size_t i = slot_find(lb, h, src, sport, dst, dport, proto);
-    return lb->slots[i] ? &lb->flows.v[lb->slots[i] - 1] : NULL;
-}
-
-static void table_grow(azure_lb_t *lb)
-{
-    size_t ncap = lb->cap ? lb->cap * 2 : 64;
-    uint32_t *old = lb->slots;
-    size_t ocap = lb->cap;
-    lb->slots = lb_calloc(ncap, sizeof *lb->slots);
-    lb->cap = ncap;
-    for (size_t i = 0; i < ocap; i++) {
-        if (!old[i]) continue;
-        size_t j = lb->flows.v[old[i] - 1].hash & (ncap - 1);
-        while (lb->slots[j]) j = (j + 1) & (ncap - 1);
-        lb->slots[j] = old[i];
-    }
-    lb_free(old);
+    l4flow_key_t k = l4flow_key(src, sport, dst, dport, proto, 0);
+    int64_t idx = l4flow_index_get(&lb->ix, &k);
+    return idx >= 0 ? &lb->flows.v[idx] : NULL;
 }
 
 /* A new flow's index (state and fields set by the caller), inserted in the index. */
-static uint32_t flow_insert(azure_lb_t *lb, uint64_t h, uint32_t src, uint16_t sport,
-                            uint32_t dst, uint16_t dport, uint8_t proto)
+static uint32_t flow_insert(azure_lb_t *lb, uint32_t src, uint16_t sport, uint32_t dst,
+                            uint16_t dport, uint8_t proto)
 {
-    if ((lb->used + 1) * 2 > lb->cap) table_grow(lb);
     uint32_t idx;
     if (lb->free_head) {
         idx = lb->free_head - 1;
@@ -226,11 +188,10 @@ static uint32_t flow_insert(azure_lb_t *lb, uint64_t h, uint32_t src, uint16_t s
     flow_t *f = &lb->flows.v[idx];
     memset(f, 0, sizeof *f);
     f->src = src, f->dst = dst, f->sport = sport, f->dport = dport, f->proto = proto;
-    f->hash = h;
-    size_t i = slot_find(lb, h, src, sport, dst, dport, proto);
-    assert(!lb->slots[i]);
-    lb->slots[i] = idx + 1;
-    lb->used++;
+    l4flow_key_t k = l4flow_key(src, sport, dst, dport, proto, 0);
+    int rc = l4flow_index_put(&lb->ix, &k, idx);
+    assert(rc == 0);
+    (void)rc;
     lb->stats.flows_now++;
     return idx;
 }
@@ -238,25 +199,14 @@ static uint32_t flow_insert(azure_lb_t *lb, uint64_t h, uint32_t src, uint16_t s
 static void flow_remove(azure_lb_t *lb, uint32_t idx)
 {
     flow_t *f = &lb->flows.v[idx];
-    size_t mask = lb->cap - 1;
-    size_t i = slot_find(lb, f->hash, f->src, f->sport, f->dst, f->dport, f->proto);
-    assert(lb->slots[i] == idx + 1);
-    lb->slots[i] = 0;
-    /* backward-shift deletion: pull later members of the cluster into the hole when their
-     * home slot does not lie cyclically in (hole, j] */
-    for (size_t j = (i + 1) & mask; lb->slots[j]; j = (j + 1) & mask) {
-        size_t home = lb->flows.v[lb->slots[j] - 1].hash & mask;
-        bool stays = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-        if (stays) continue;
-        lb->slots[i] = lb->slots[j];
-        lb->slots[j] = 0;
-        i = j;
-    }
+    l4flow_key_t k = l4flow_key(f->src, f->sport, f->dst, f->dport, f->proto, 0);
+    int rc = l4flow_index_del(&lb->ix, &k);
+    assert(rc == 0);
+    (void)rc;
     sim_cancel(lb->sim, &f->timer);
     f->state = 0;
     f->next_free = lb->free_head;
     lb->free_head = idx + 1;
-    lb->used--;
     lb->stats.flows_now--;
 }
 
@@ -434,7 +384,7 @@ static void vip_rx(net_fabric_t *fab, pkt_t *p, void *data)
     lbrule_t *r = lb->rules.v[ri];
     sim_time_t now = sim_now(lb->sim);
     uint64_t h = tuple_hash(lb, p->src, p->sport, p->dst, p->dport, p->proto);
-    flow_t *f = flow_lookup(lb, h, p->src, p->sport, p->dst, p->dport, p->proto);
+    flow_t *f = flow_lookup(lb, p->src, p->sport, p->dst, p->dport, p->proto);
     if (f && f->state == FLOW_LIVE && now >= f->last_seen + r->r.idle_timeout)
         flow_expire(lb, (uint32_t)(f - lb->flows.v));      /* its timer has not run yet */
     if (f && f->state == FLOW_LIVE) {
@@ -479,7 +429,7 @@ static void vip_rx(net_fabric_t *fab, pkt_t *p, void *data)
     size_t pick = lb->healthy.v[h % lb->healthy.n];
     uint32_t idx;
     if (f) idx = (uint32_t)(f - lb->flows.v);
-    else idx = flow_insert(lb, h, p->src, p->sport, p->dst, p->dport, p->proto);
+    else idx = flow_insert(lb, p->src, p->sport, p->dst, p->dport, p->proto);
     f = &lb->flows.v[idx];
     f->state = FLOW_LIVE;
     f->rule = (uint32_t)ri;
@@ -554,6 +504,7 @@ azure_lb_t *azure_lb_new(net_t *net, net_fabric_t *fab, const char *name, uint32
     lb->frontend = frontend;
     lb->p = p;
     lb->seed = lb_hash_str(name);
+    l4flow_index_init(&lb->ix, lb->seed);
     lb->probe_node = pn;
     return lb;
 }
@@ -581,7 +532,7 @@ void azure_lb_free(azure_lb_t *lb)
     lb_vec_free(&lb->backends);
     lb_vec_free(&lb->flows);
     lb_vec_free(&lb->healthy);
-    lb_free(lb->slots);
+    l4flow_index_free(&lb->ix);
     lb_free(lb->name);
     lb_free(lb);
 }
@@ -813,8 +764,7 @@ const char *azure_lb_rule_down_reason(const azure_lb_t *lb, size_t ri, char *buf
 int azure_lb_flow_backend(const azure_lb_t *lb, uint32_t src, uint16_t sport, uint32_t dst,
                           uint16_t dport, uint8_t proto)
 {
-    uint64_t h = tuple_hash(lb, src, sport, dst, dport, proto);
-    const flow_t *f = flow_lookup(lb, h, src, sport, dst, dport, proto);
+    const flow_t *f = flow_lookup(lb, src, sport, dst, dport, proto);
     if (!f || f->state != FLOW_LIVE) return -1;
     if (sim_now(lb->sim) >= f->last_seen + lb->rules.v[f->rule]->r.idle_timeout) return -1;
     return (int)f->backend;
