@@ -123,6 +123,9 @@ void cluster_pod_set_ready(cluster_t *c, cluster_pod_t *pod, bool ready);
  * is Ready. down_for 0: it stays down. */
 void cluster_pod_crash(cluster_t *c, cluster_pod_t *pod, sim_time_t down_for);
 cluster_pod_t *cluster_pod_find(cluster_t *c, const char *name);
+/* The pods a Service selects (ready or not), up to max into out; returns how many. */
+size_t cluster_service_pods(cluster_t *c, const k8s_service_t *svc, cluster_pod_t **out,
+                            size_t max);
 /* Rewrites every node's kube-proxy rules from the current Services and endpoints. */
 void cluster_sync(cluster_t *c);
 

@@ -149,6 +149,12 @@ void *build_get(build_ctx_t *ctx, const char *name, const char *kind);
 /* Resolves a node reference: a node name, a group name (an element with count: N yields
  * name0..nameN-1), or a glob ("web*"). Returns how many; *out is owned by ctx. */
 size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out);
+/* An element's frontend addresses (an LB's, one per zone for an NLB): published by the
+ * element, resolved by whoever names it (a traffic `to:`, a backend pool). */
+void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *addrs, size_t n);
+/* Resolves ref: an IPv4 address, or an element that published addresses. Writes up to max
+ * into out and returns how many there are (0: neither). */
+size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max);
 /* Runs fn(obj) when the run is freed (models free their state here). */
 void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj);
 

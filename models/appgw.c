@@ -342,11 +342,10 @@ static int appgw_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
     const elem_val_t *be = elem_get(cfg, "backends");
     LB_VEC(uint32_t) members = {0};
     for (size_t i = 0; i < be->u.strs.n; i++) {
-        uint32_t a;
-        const uint32_t *pub = build_get(ctx, be->u.strs.v[i], "address");
-        if (lb_ip_parse(be->u.strs.v[i], &a) == 0) lb_vec_push(&members, a);
-        else if (pub) lb_vec_push(&members, *pub);
-        else {
+        uint32_t a[16];
+        size_t k = build_addrs(ctx, be->u.strs.v[i], a, 16);
+        for (size_t j = 0; j < k && j < 16; j++) lb_vec_push(&members, a[j]);
+        if (!k) {
             lb_vec_free(&members);
             return build_error(ctx, be->u.strs.pos[i], "backend '%s': neither an IPv4 address "
                                "nor an element with a frontend defined before this gateway",
@@ -377,7 +376,7 @@ static int appgw_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
     e->g = g;
     e->frontend = p.frontend;
     build_on_free(ctx, appgw_elem_free, e);
-    build_put(ctx, name, "address", &e->frontend);
+    build_put_addrs(ctx, name, &e->frontend, 1);
     return 0;
 }
 

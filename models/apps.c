@@ -216,12 +216,10 @@ static int client_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cf
     memcpy(src, from_nodes, nfrom * sizeof(*src));
 
     LB_VEC(uint32_t) targets = {0};
-    uint32_t a;
-    const uint32_t *published = build_get(ctx, to->u.s, "address");
-    if (lb_ip_parse(to->u.s, &a) == 0) {
-        lb_vec_push(&targets, a);
-    } else if (published) {            /* a cloud element's frontend, e.g. `to: appgw` */
-        lb_vec_push(&targets, *published);
+    uint32_t a, pub[16];
+    size_t npub = build_addrs(ctx, to->u.s, pub, 16);   /* an IPv4, or e.g. `to: appgw` */
+    if (npub) {
+        for (size_t i = 0; i < npub && i < 16; i++) lb_vec_push(&targets, pub[i]);
     } else {
         net_node_t **tn;
         size_t nt = build_nodes(ctx, to->u.s, &tn);

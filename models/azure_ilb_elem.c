@@ -159,7 +159,7 @@ static int ilb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
                                svc->ports.v[i].port, lb_strerror(rc));
     }
     cluster_set_lb_ip(cl, svc, e->frontend);
-    build_put(ctx, name, "address", &e->frontend);
+    build_put_addrs(ctx, name, &e->frontend, 1);
     build_put(ctx, name, "azure-lb", e->lb);
     return 0;
 }

@@ -647,6 +647,18 @@ void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip)
     cluster_sync(c);
 }
 
+size_t cluster_service_pods(cluster_t *c, const k8s_service_t *svc, cluster_pod_t **out,
+                            size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->pods.n; i++)
+        if (selects(svc, c->pods.v[i])) {
+            if (n < max) out[n] = c->pods.v[i];
+            n++;
+        }
+    return n;
+}
+
 cluster_pod_t *cluster_pod_find(cluster_t *c, const char *name)
 {
     for (size_t i = 0; i < c->pods.n; i++)

@@ -59,6 +59,30 @@ sim_t *build_sim(build_ctx_t *ctx) { return ctx->sim; }
 net_t *build_net(build_ctx_t *ctx) { return ctx->net; }
 metrics_t *build_metrics(build_ctx_t *ctx) { return ctx->metrics; }
 explain_t *build_explain(build_ctx_t *ctx) { return ctx->run->explain; }
+
+typedef struct addrs { size_t n; uint32_t v[]; } addrs_t;
+
+void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *v, size_t n)
+{
+    addrs_t *a = lb_malloc(sizeof *a + n * sizeof *v);
+    a->n = n;
+    memcpy(a->v, v, n * sizeof *v);
+    build_on_free(ctx, lb_free, a);
+    build_put(ctx, name, "addrs", a);
+}
+
+size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max)
+{
+    uint32_t ip;
+    if (lb_ip_parse(ref, &ip) == 0) {
+        if (max) out[0] = ip;
+        return 1;
+    }
+    const addrs_t *a = build_get(ctx, ref, "addrs");
+    if (!a) return 0;
+    for (size_t i = 0; i < a->n && i < max; i++) out[i] = a->v[i];
+    return a->n;
+}
 sim_time_t build_duration(build_ctx_t *ctx) { return ctx->model->duration; }
 const scn_model_t *build_model(build_ctx_t *ctx) { return ctx->model; }
 const k8s_objects_t *build_k8s(build_ctx_t *ctx)

@@ -37,6 +37,7 @@ void vnet_register(void);          /* models/vnet.c */
 void cluster_register(void);       /* models/cluster_elem.c */
 void azure_ilb_register(void);     /* models/azure_ilb_elem.c */
 void appgw_register(void);         /* models/appgw.c */
+void aws_register(void);           /* models/aws_elems.c */
 
 void elem_register_builtin(void)
 {
@@ -49,6 +50,7 @@ void elem_register_builtin(void)
     cluster_register();
     azure_ilb_register();
     appgw_register();
+    aws_register();
 }
 
 /* ---- closest names --------------------------------------------------------------------------- */

@@ -1,0 +1,219 @@
+/* aws_elems.c -- the "aws-nlb" and "aws-alb" elements. aws-nlb is the NLB the AWS Load
+ * Balancer Controller builds for a LoadBalancer Service of the cluster (annotations read by
+ * aws_nlb_params_from_service; ip targets = the Service's pods, each in its node's zone);
+ * aws-alb is an Application Load Balancer whose ip target group holds addresses, e.g. the
+ * NLB's per-zone addresses (`targets: [nlb]`). Both publish their addresses. */
+#include <stdio.h>
+#include <string.h>
+#include "aws_alb.h"
+#include "aws_nlb.h"
+#include "cluster.h"
+#include "element.h"
+#include "scenario.h"
+
+/* ---- zones: "eu-west-1a=10.0.0.0/24" ---- */
+
+typedef struct zones {
+    char names[AWS_NLB_MAX_ZONES][64];
+    uint32_t subnet[AWS_NLB_MAX_ZONES];
+    int plen[AWS_NLB_MAX_ZONES];
+    size_t n;
+} zones_t;
+
+static int parse_zones(build_ctx_t *ctx, const elem_val_t *v, zones_t *z)
+{
+    z->n = 0;
+    for (size_t i = 0; i < v->u.strs.n; i++) {
+        const char *s = v->u.strs.v[i], *eq = strchr(s, '=');
+        if (!eq || eq == s || (size_t)(eq - s) >= sizeof z->names[0] ||
+            lb_cidr_parse(eq + 1, &z->subnet[z->n], &z->plen[z->n]))
+            return build_error(ctx, v->u.strs.pos[i], "zone '%s': expected ZONE=SUBNET, e.g. "
+                               "eu-west-1a=10.0.0.0/24", s);
+        if (z->n == AWS_NLB_MAX_ZONES)
+            return build_error(ctx, v->u.strs.pos[i], "more than %d zones", AWS_NLB_MAX_ZONES);
+        memcpy(z->names[z->n], s, (size_t)(eq - s));
+        z->names[z->n][eq - s] = '\0';
+        z->subnet[z->n] &= lb_prefix_mask(z->plen[z->n]);
+        z->n++;
+    }
+    return 0;
+}
+
+/* ---- aws-nlb ---- */
+
+static const elem_param_t nlb_params[] = {
+    {"type", P_STR, NULL, "aws-nlb", NULL, NULL},
+    {"cluster", P_STR, NULL, "the k8s-cluster element whose Service this NLB fronts", NULL, NULL},
+    {"service", P_STR, NULL, "namespace/name of the LoadBalancer Service", NULL, NULL},
+    {"zones", P_STRLIST, NULL, "the NLB's subnets, one per zone: ZONE=SUBNET (a node per zone "
+     "at the subnet's last usable address)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+static void nlb_free_cb(void *obj) { aws_nlb_free(obj); }
+
+static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
+{
+    const elem_val_t *cv = elem_get(cfg, "cluster"), *sv = elem_get(cfg, "service");
+    cluster_t *cl = build_get(ctx, cv->u.s, "cluster");
+    if (!cl)
+        return build_error(ctx, cv->pos, "aws-nlb '%s': '%s' is not a k8s-cluster element "
+                           "defined before it", name, cv->u.s);
+    char ns[256];
+    const char *slash = strchr(sv->u.s, '/');
+    if (!slash || slash == sv->u.s || !slash[1] || (size_t)(slash - sv->u.s) >= sizeof ns)
+        return build_error(ctx, sv->pos, "service '%s': expected namespace/name", sv->u.s);
+    memcpy(ns, sv->u.s, (size_t)(slash - sv->u.s));
+    ns[slash - sv->u.s] = '\0';
+    k8s_service_t *svc = cluster_service(cl, ns, slash + 1);
+    if (!svc || svc->type != K8S_SVC_LOAD_BALANCER)
+        return build_error(ctx, sv->pos, "aws-nlb '%s': the cluster has no LoadBalancer "
+                           "Service %s", name, sv->u.s);
+    aws_nlb_params_t p;
+    aws_nlb_params_default(&p);
+    char err[512];
+    if (aws_nlb_params_from_service(svc, &p, err, sizeof err))
+        return build_error(ctx, sv->pos, "aws-nlb '%s': Service %s: %s", name, sv->u.s, err);
+    p.name = name;
+    p.metrics = build_metrics(ctx);
+    p.explain = build_explain(ctx);
+    zones_t z;
+    int rc = parse_zones(ctx, elem_get(cfg, "zones"), &z);
+    if (rc) return rc;
+    aws_nlb_zone_t zv[AWS_NLB_MAX_ZONES];
+    for (size_t i = 0; i < z.n; i++) zv[i] = (aws_nlb_zone_t){z.names[i], 0, z.subnet[i], z.plen[i]};
+    aws_nlb_t *nlb = aws_nlb_new(build_net(ctx), cluster_fabric(cl), &p, zv, z.n, err, sizeof err);
+    if (!nlb) return build_error(ctx, cfg->pos, "aws-nlb '%s': %s", name, err);
+    build_on_free(ctx, nlb_free_cb, nlb);
+    /* the AWS Load Balancer Controller registers the Service's pods as ip targets */
+    cluster_pod_t *pods[256];
+    size_t np = cluster_service_pods(cl, svc, pods, 256);
+    for (size_t i = 0; i < np && i < 256; i++) {
+        const char *zone = pods[i]->host->zone;
+        if (!zone)
+            return build_error(ctx, cv->pos, "aws-nlb '%s': pod %s runs on node %s, which has "
+                               "no zone (give the cluster's pools zones)", name, pods[i]->name,
+                               pods[i]->host->node->name);
+        rc = aws_nlb_target_add(nlb, pods[i]->ip, zone, pods[i]->name);
+        if (rc < 0)
+            return build_error(ctx, cv->pos, "aws-nlb '%s': target %s (zone %s): %s", name,
+                               pods[i]->name, zone, lb_strerror(rc));
+    }
+    uint32_t addrs[AWS_NLB_MAX_ZONES];
+    for (size_t i = 0; i < aws_nlb_zone_count(nlb); i++) addrs[i] = aws_nlb_zone_addr(nlb, i);
+    build_put_addrs(ctx, name, addrs, aws_nlb_zone_count(nlb));
+    return 0;
+}
+
+/* ---- aws-alb ---- */
+
+static const char *const http_actions[] = {"forward", "redirect", "none", NULL};
+
+static const elem_param_t hc_params[] = {
+    {"path", P_STR, AWS_ALB_HC_PATH_DEFAULT, "health check path", NULL, NULL},
+    {"port", P_INT, "0", "health check port (0: traffic-port)", NULL, NULL},
+    {"matcher", P_STR, AWS_ALB_HC_MATCHER_DEFAULT, "success codes, e.g. 200 or 200-399", NULL, NULL},
+    {"interval", P_DURATION, "30s", "between checks (5-300 s)", NULL, NULL},
+    {"timeout", P_DURATION, "5s", "check timeout", NULL, NULL},
+    {"healthy-threshold", P_INT, "5", "consecutive passes to become healthy", NULL, NULL},
+    {"unhealthy-threshold", P_INT, "2", "consecutive failures to become unhealthy", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+static const elem_param_t alb_params[] = {
+    {"type", P_STR, NULL, "aws-alb", NULL, NULL},
+    {"vnet", P_STR, NULL, "the vnet (VPC) element", NULL, NULL},
+    {"zones", P_STRLIST, NULL, "the ALB's subnets: ZONE=SUBNET (a node per zone)", NULL, NULL},
+    {"frontend-ip", P_ADDR, "52.16.0.10", "address clients use (stands in for the DNS name)", NULL, NULL},
+    {"http", P_ENUM, "forward", "HTTP :80 listener: forward to the target group, redirect to "
+     "HTTPS, or none", NULL, http_actions},
+    {"https-port", P_INT, "443", "HTTPS listener port (TLS not modelled), 0: none", NULL, NULL},
+    {"targets", P_STRLIST, NULL, "ip target group: addresses or elements with addresses "
+     "(e.g. [nlb])", NULL, NULL},
+    {"target-port", P_INT, "80", "target port", NULL, NULL},
+    {"health-check", P_OBJ, "", "target group health check (AWS defaults)", hc_params, NULL},
+    {"idle-timeout", P_DURATION, "60s", "connection idle timeout", NULL, NULL},
+    {"warm-start", P_BOOL, "true", "targets were healthy before t=0; false: each must pass a "
+     "check first", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+static void alb_free_cb(void *obj) { aws_alb_free(obj); }
+
+static int alb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
+{
+    const elem_val_t *vnet = elem_get(cfg, "vnet");
+    net_fabric_t *fab = build_get(ctx, vnet->u.s, "fabric");
+    if (!fab)
+        return build_error(ctx, vnet->pos, "aws-alb '%s': '%s' is not a vnet element defined "
+                           "before it", name, vnet->u.s);
+    aws_alb_params_t p;
+    aws_alb_params_default(&p);
+    p.name = name;
+    p.frontend = elem_get(cfg, "frontend-ip")->u.addr;
+    const char *http = elem_str(cfg, "http");
+    p.http_action = !strcmp(http, "redirect") ? AWS_ALB_HTTP_REDIRECT
+                  : !strcmp(http, "none") ? AWS_ALB_HTTP_NONE : AWS_ALB_HTTP_FORWARD;
+    if (p.http_action == AWS_ALB_HTTP_NONE) p.http_port = 0;
+    p.https_port = (uint16_t)elem_int(cfg, "https-port");
+    p.target_port = (uint16_t)elem_int(cfg, "target-port");
+    p.idle_timeout = elem_get(cfg, "idle-timeout")->u.i;
+    p.warm_start = elem_bool(cfg, "warm-start");
+    const elem_val_t *tv = elem_get(cfg, "targets");
+    uint32_t targets[64];
+    size_t nt = 0;
+    for (size_t i = 0; i < tv->u.strs.n; i++) {
+        size_t k = build_addrs(ctx, tv->u.strs.v[i], targets + nt, 64 - nt);
+        if (!k)
+            return build_error(ctx, tv->u.strs.pos[i], "target '%s': neither an IPv4 address "
+                               "nor an element with addresses defined before this ALB",
+                               tv->u.strs.v[i]);
+        nt += k < 64 - nt ? k : 64 - nt;
+    }
+    p.targets = targets;
+    p.n_targets = nt;
+    const elem_val_t *hv = elem_get(cfg, "health-check");
+    if (hv->set && hv->u.objs.n) {
+        const elem_cfg_t *h = hv->u.objs.v[0];
+        p.hc_path = elem_str(h, "path");
+        p.hc_port = (uint16_t)elem_int(h, "port");
+        p.hc_matcher = elem_str(h, "matcher");
+        p.hc_interval_s = (int)(elem_get(h, "interval")->u.i / SIM_S);
+        p.hc_timeout_s = (int)(elem_get(h, "timeout")->u.i / SIM_S);
+        p.hc_healthy = (int)elem_int(h, "healthy-threshold");
+        p.hc_unhealthy = (int)elem_int(h, "unhealthy-threshold");
+    }
+    p.metrics = build_metrics(ctx);
+    p.explain = build_explain(ctx);
+    zones_t z;
+    int rc = parse_zones(ctx, elem_get(cfg, "zones"), &z);
+    if (rc) return rc;
+    aws_alb_zone_t zv[AWS_ALB_MAX_ZONES];
+    for (size_t i = 0; i < z.n && i < AWS_ALB_MAX_ZONES; i++)
+        zv[i] = (aws_alb_zone_t){z.names[i], z.subnet[i] + 4, z.plen[i]};
+    char err[512];
+    aws_alb_t *alb = aws_alb_new(build_net(ctx), fab, &p, zv, z.n, err, sizeof err);
+    if (!alb) return build_error(ctx, cfg->pos, "aws-alb '%s': %s", name, err);
+    build_on_free(ctx, alb_free_cb, alb);
+    build_put_addrs(ctx, name, &p.frontend, 1);
+    return 0;
+}
+
+static const elem_type_t nlb_type = {
+    "aws-nlb", ELEM_CLOUD,
+    "AWS Network Load Balancer for a LoadBalancer Service, as the AWS Load Balancer "
+    "Controller builds it from the annotations (ip targets = the Service's pods)",
+    nlb_params, nlb_build,
+};
+
+static const elem_type_t alb_type = {
+    "aws-alb", ELEM_CLOUD,
+    "AWS Application Load Balancer with an ip target group (e.g. the NLB's addresses)",
+    alb_params, alb_build,
+};
+
+void aws_register(void)
+{
+    elem_register(&nlb_type);
+    elem_register(&alb_type);
+}
