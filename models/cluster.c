@@ -171,7 +171,7 @@ static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
     if (gw) {                           /* Envoy, configured by istiod from the Gateway */
         istio_gw_opts_t o;
         istio_gw_opts_init(&o);
-        o.name = pod->name;
+        o.name = pod->node->name;           /* unique across clusters: counters, streams */
         o.metrics = c->m;
         o.flow_link = c->ex ? flow_link_cb : NULL;
         o.flow_link_data = c->ex;
@@ -218,9 +218,11 @@ static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluste
     cluster_pod_t *pod = lb_calloc(1, sizeof *pod);
     char name[256];
     snprintf(name, sizeof name, "%s-%d", d->meta.name, idx);
-    if (net_node_find(c->net, name))
-        snprintf(name, sizeof name, "%s.%s-%d", d->meta.ns, d->meta.name, idx);
     pod->name = lb_strdup(name);
+    if (net_node_find(c->net, name))        /* another cluster has it: "<cluster>/<pod>" */
+        snprintf(name, sizeof name, "%s/%s", c->name, pod->name);
+    if (net_node_find(c->net, name))        /* same name in another namespace */
+        snprintf(name, sizeof name, "%s/%s/%s", c->name, d->meta.ns, pod->name);
     pod->ns = lb_strdup(d->meta.ns);
     pod->dep = d;
     pod->host = n;
