@@ -44,6 +44,8 @@ uint64_t explain_state(const explain_t *ex, const char *owner);
 uint64_t explain_flow_last(const explain_t *ex, uint64_t flow);
 /* A proxy serves the request of flow `down` over the connection of flow `up`. */
 void explain_link(explain_t *ex, uint64_t down, uint64_t up);
+/* The upstream flow that served flow `down` (0: none known). */
+uint64_t explain_flow_up(const explain_t *ex, uint64_t down);
 /* A client saw outcome class `cls` (enum m_class) on flow; the first example of each
  * (source, class) is kept for the chains. */
 void explain_outcome(explain_t *ex, const char *source, int cls, uint64_t flow,

@@ -37,13 +37,46 @@ typedef struct m_request {
 /* Sees every recorded request; r and its strings are borrowed for the call only. */
 typedef void (*m_record_cb)(void *data, const m_request_t *r);
 
+/* One active health check result (an LB's probe, a kubelet readiness probe). */
+typedef struct m_probe {
+    const char *checker;            /* the health checker's name, e.g. "ilb/http-30575" */
+    const char *target;             /* its target's label, e.g. "aks-user-0" */
+    sim_time_t t;                   /* when the result was known */
+    bool ok;
+    int status;                     /* HTTP status, 0 for TCP or no response */
+    const char *reason;             /* "HTTP 404", "connect timeout", "connected" */
+    uint64_t flow;
+} m_probe_t;
+/* A target's health state change (state names: "initial", "up", "down"). */
+typedef struct m_health {
+    const char *checker, *target;
+    sim_time_t t;
+    const char *from, *to;
+    const char *reason;             /* the probe result that caused it */
+} m_health_t;
+
+/* Observers of what is recorded; any callback may be NULL. Up to METRICS_MAX_HOOKS. */
+#define METRICS_MAX_HOOKS 8
+typedef struct m_hooks {
+    void (*request)(void *data, const m_request_t *r);
+    void (*probe)(void *data, const m_probe_t *p);
+    void (*health)(void *data, const m_health_t *h);
+    void *data;
+} m_hooks_t;
+
 /* Bucket width default: one second. */
 #define METRICS_BUCKET_DEFAULT SIM_S
 /* bucket <= 0: METRICS_BUCKET_DEFAULT. Buckets: ceil(duration / bucket), at least 1;
  * requests and counts past the end go into the last bucket. */
 metrics_t *metrics_new(sim_time_t bucket, sim_time_t duration);
 void metrics_free(metrics_t *m);
+/* Adds a request hook (same as metrics_add_hooks with only .request). */
 void metrics_set_record_hook(metrics_t *m, m_record_cb cb, void *data);
+/* Adds observers; returns 0 or LB_ENOMEM when METRICS_MAX_HOOKS are already set. */
+int metrics_add_hooks(metrics_t *m, const m_hooks_t *h);
+/* Reports a probe result / a health transition to the hooks (nothing is stored). */
+void metrics_probe(metrics_t *m, const m_probe_t *p);
+void metrics_health(metrics_t *m, const m_health_t *h);
 /* Index of a named source (traffic stream), created on first use. */
 int metrics_source(metrics_t *m, const char *name);
 int metrics_source_find(const metrics_t *m, const char *name);   /* -1 if none */

@@ -18,6 +18,9 @@ typedef struct rep_row {
     char errors[96];                  /* the most frequent 4xx/5xx statuses, "504 24%, 502 76%" */
 } rep_row_t;
 
+/* One hop of a request's path: when its first byte reached `where`. */
+typedef struct rep_hop { char where[64]; sim_time_t t; } rep_hop_t;
+
 typedef struct rep_variant {
     char *name;
     uint64_t seed;
@@ -31,6 +34,13 @@ typedef struct rep_variant {
     char *explain;                    /* causal chains of the failures, as printed (owned) */
     rep_row_t *rows;                  /* [0]: all sources; then one per source when > 1 */
     size_t n_rows;
+    bool complete;                    /* false: interrupted before its duration */
+    /* for plots and the HTML report (include/plots.h fills them) */
+    void *plot;                       /* series collected from the run (plots.h) */
+    void (*plot_free)(void *plot);
+    rep_hop_t *hops;                  /* one successful request's path (capture.h), owned */
+    size_t n_hops;
+    char hops_title[160];
 } rep_variant_t;
 
 /* Fills v from a finished run and its verdicts (takes ownership of verdicts). */

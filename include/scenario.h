@@ -99,6 +99,29 @@ net_node_t *scn_run_node(scn_run_t *r, const char *name);
 /* The variant this run was built from. */
 const char *scn_run_variant(const scn_run_t *r);
 sim_time_t scn_run_duration(const scn_run_t *r);
+/* A results writer attached to a run (SQLite, pcap, plots): it sees every request, probe
+ * and health transition (through the metrics hooks), every drop, and -- only when
+ * `packet` is set, since it costs a call per packet per hop -- every packet arriving at a
+ * node. Any callback may be NULL. Add sinks after scn_run_new, before scn_run_execute. */
+typedef struct scn_sink {
+    m_hooks_t m;
+    void (*drop)(void *data, sim_time_t t, const char *where, const pkt_t *p,
+                 const char *reason, const char *detail);
+    void (*packet)(void *data, sim_time_t t, const char *where, const pkt_t *p);
+    void *data;
+} scn_sink_t;
+#define SCN_MAX_SINKS 6
+/* Returns 0, or LB_ENOMEM when SCN_MAX_SINKS are attached already. */
+int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink);
+/* Stops the run at the next event (a sink's decision). */
+void scn_run_stop(scn_run_t *r);
+/* Async-signal-safe: every run stops at its next check (within RUN_PROGRESS_EVENTS
+ * events) and reports itself incomplete; later runs do not start. */
+void scn_request_stop(void);
+bool scn_stop_requested(void);
+/* Whether scn_run_execute reached the scenario's duration (false: stopped early). */
+bool scn_run_complete(const scn_run_t *r);
+
 /* Runs to the scenario's duration; progress(fraction, data) about every wall-second. */
 int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), void *data);
 

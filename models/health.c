@@ -383,6 +383,11 @@ static void set_state(target_t *t, health_state_t to, const health_result_t *r)
     if (net_tracing(hc->net, r->flow))
         net_tracef_flow(hc->net, hc->name, r->flow, "target %s: %s -> %s (%s)", t->label,
                         health_state_name(from), health_state_name(to), r->reason);
+    if (hc->m) {
+        m_health_t mh = {hc->name, t->label, r->t_done, health_state_name(from),
+                         health_state_name(to), r->reason};
+        metrics_health(hc->m, &mh);
+    }
     if (hc->cb) hc->cb(hc, t->idx, from, to, r, hc->cb_data);
 }
 
@@ -394,6 +399,10 @@ static void apply_result(target_t *t, const health_result_t *r)
     t->last = *r;
     t->has_last = true;
     hc->stats.probes++;
+    if (hc->m) {
+        m_probe_t mp = {hc->name, t->label, r->t_done, r->ok, r->status, r->reason, r->flow};
+        metrics_probe(hc->m, &mp);
+    }
     if (r->ok) {
         hc->stats.ok++;
         if (hc->m) metrics_count(hc->m, hc->m_ok, r->t_done, 1);

@@ -158,6 +158,13 @@ void explain_link(explain_t *ex, uint64_t down, uint64_t up)
     f->up = up;
 }
 
+uint64_t explain_flow_up(const explain_t *ex, uint64_t down)
+{
+    if (!ex || !down) return 0;
+    const flow_ent_t *f = flow_slot(ex, down);
+    return f->flow == down ? f->up : 0;
+}
+
 /* ---- chains ---- */
 
 typedef LB_VEC(note_t) notes_t;

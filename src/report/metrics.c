@@ -57,8 +57,8 @@ struct metrics {
     LB_VEC(counter_t) counters;             /* first-seen order */
     int32_t *cidx;                          /* name hash -> counter index + 1; 0 empty */
     size_t ccap;
-    m_record_cb hook;
-    void *hook_data;
+    m_hooks_t hooks[METRICS_MAX_HOOKS];
+    size_t n_hooks;
 };
 
 /* ---- histogram -------------------------------------------------------------------------- */
@@ -141,10 +141,31 @@ void metrics_free(metrics_t *m)
     lb_free(m);
 }
 
+int metrics_add_hooks(metrics_t *m, const m_hooks_t *h)
+{
+    if (m->n_hooks == METRICS_MAX_HOOKS) return LB_ENOMEM;
+    m->hooks[m->n_hooks++] = *h;
+    return 0;
+}
+
 void metrics_set_record_hook(metrics_t *m, m_record_cb cb, void *data)
 {
-    m->hook = cb;
-    m->hook_data = data;
+    m_hooks_t h = {.request = cb, .data = data};
+    int rc = metrics_add_hooks(m, &h);
+    assert(rc == 0);            /* a fixed, small number of observers: a programming error */
+    (void)rc;
+}
+
+void metrics_probe(metrics_t *m, const m_probe_t *p)
+{
+    for (size_t i = 0; i < m->n_hooks; i++)
+        if (m->hooks[i].probe) m->hooks[i].probe(m->hooks[i].data, p);
+}
+
+void metrics_health(metrics_t *m, const m_health_t *h)
+{
+    for (size_t i = 0; i < m->n_hooks; i++)
+        if (m->hooks[i].health) m->hooks[i].health(m->hooks[i].data, h);
 }
 
 int metrics_source_find(const metrics_t *m, const char *name)
@@ -210,8 +231,8 @@ void metrics_request(metrics_t *m, const m_request_t *r)
     if (!b->h[r->cls])
         b->h[r->cls] = lb_calloc(1, sizeof(hist_t));
     h_add(b->h[r->cls], r->t_end - r->t_start);
-    if (m->hook)
-        m->hook(m->hook_data, r);
+    for (size_t i = 0; i < m->n_hooks; i++)
+        if (m->hooks[i].request) m->hooks[i].request(m->hooks[i].data, r);
 }
 
 static size_t counter_slot(const metrics_t *m, const char *name)

@@ -131,6 +131,8 @@ void rep_variant_free(rep_variant_t *v)
     lb_free(v->verdicts);
     free(v->explain);                 /* from open_memstream */
     lb_free(v->rows);
+    if (v->plot && v->plot_free) v->plot_free(v->plot);
+    lb_free(v->hops);
     if (v->json) cJSON_Delete(v->json);
     memset(v, 0, sizeof *v);
 }

@@ -6,6 +6,7 @@
 #include <fnmatch.h>
 #include <math.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <string.h>
 #include <time.h>
 #include "scenario_int.h"
@@ -46,6 +47,9 @@ struct scn_run {
     metrics_t *metrics;
     LB_VEC(drop_name_t) drop_names;
     explain_t *explain;             /* causal notes for the failure chains */
+    scn_sink_t sinks[SCN_MAX_SINKS];
+    size_t n_sinks;
+    bool complete;
     FILE *trace_out;
     uint64_t *status_counts;        /* per expectation (ST_STATUS_RATIO), via the record hook */
     void (*progress)(double, void *);
@@ -170,6 +174,10 @@ static void obs_drop(void *data, const net_node_t *where, const pkt_t *p, const 
                      const char *detail)
 {
     scn_run_t *r = data;
+    for (size_t i = 0; i < r->n_sinks; i++)
+        if (r->sinks[i].drop)
+            r->sinks[i].drop(r->sinks[i].data, sim_now(r->sim), where ? where->name : "network",
+                             p, reason, detail);
     if (r->explain && p->flow) {
         /* the element that dropped it: the node, else the detail's "NAME:" prefix, or
          * "NAME/RULE" for details of the form "NAME: rule RULE: ..." (load balancers) */
@@ -215,6 +223,35 @@ static void obs_drop(void *data, const net_node_t *where, const pkt_t *p, const 
     metrics_count(r->metrics, "drops", t, 1);
     metrics_count(r->metrics, counter, t, 1);
 }
+
+static void obs_trace(void *data, sim_time_t t, uint64_t flow, const char *where,
+                      const char *text);
+static void obs_note(void *data, const char *where, uint64_t flow, const char *text);
+
+static void obs_capture(void *data, sim_time_t t, const char *where, const pkt_t *p)
+{
+    scn_run_t *r = data;
+    for (size_t i = 0; i < r->n_sinks; i++)
+        if (r->sinks[i].packet) r->sinks[i].packet(r->sinks[i].data, t, where, p);
+}
+
+int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink)
+{
+    if (r->n_sinks == SCN_MAX_SINKS) return LB_ENOMEM;
+    r->sinks[r->n_sinks++] = *sink;
+    if (sink->m.request || sink->m.probe || sink->m.health) {
+        int rc = metrics_add_hooks(r->metrics, &sink->m);
+        if (rc) return rc;
+    }
+    if (sink->packet) {
+        net_observer_t obs = { obs_drop, obs_trace, obs_capture, obs_note, r };
+        net_set_observer(r->net, &obs);
+    }
+    return 0;
+}
+
+void scn_run_stop(scn_run_t *r) { sim_stop(r->sim); }
+bool scn_run_complete(const scn_run_t *r) { return r->complete; }
 
 static void obs_note(void *data, const char *where, uint64_t flow, const char *text)
 {
@@ -372,9 +409,19 @@ static int64_t wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Set from a signal handler (SIGINT/SIGTERM): runs stop at their next progress check. */
+static volatile sig_atomic_t stop_requested;
+void scn_request_stop(void) { stop_requested = 1; }
+bool scn_stop_requested(void) { return stop_requested != 0; }
+
 static void progress_cb(sim_t *sim, void *data)
 {
     scn_run_t *r = data;
+    if (stop_requested) {
+        sim_stop(sim);
+        return;
+    }
+    if (!r->progress) return;
     int64_t now = wall_ns();
     if (now - r->last_wall < RUN_PROGRESS_WALL_NS) return;
     r->last_wall = now;
@@ -383,17 +430,14 @@ static void progress_cb(sim_t *sim, void *data)
 
 int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), void *data)
 {
-    if (progress) {
-        r->progress = progress;
-        r->progress_data = data;
-        r->last_wall = wall_ns();
-        sim_set_progress(r->sim, RUN_PROGRESS_EVENTS, progress_cb, r);
-    }
-    sim_run(r->sim, r->model->duration);
-    if (progress) {
-        sim_set_progress(r->sim, 0, NULL, NULL);
-        progress(1.0, data);
-    }
+    r->progress = progress;
+    r->progress_data = data;
+    r->last_wall = wall_ns();
+    sim_set_progress(r->sim, RUN_PROGRESS_EVENTS, progress_cb, r);    /* also: stop checks */
+    if (!stop_requested) sim_run(r->sim, r->model->duration);
+    sim_set_progress(r->sim, 0, NULL, NULL);
+    r->complete = !stop_requested && sim_now(r->sim) >= r->model->duration;
+    if (progress && r->complete) progress(1.0, data);
     return 0;
 }
 
