@@ -35,6 +35,7 @@ typedef struct rep_variant {
     rep_row_t *rows;                  /* [0]: all sources; then one per source when > 1 */
     size_t n_rows;
     bool complete;                    /* false: interrupted before its duration */
+    char **verdict_text;              /* owned copies of verdict texts (deserialized only) */
     /* for plots and the HTML report (include/plots.h fills them) */
     void *plot;                       /* series collected from the run (plots.h) */
     void (*plot_free)(void *plot);
@@ -47,6 +48,16 @@ typedef struct rep_variant {
 void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
                          scn_verdict_t *verdicts, size_t n_verdicts);
 void rep_variant_free(rep_variant_t *v);
+
+/* A variant's results as one line of JSON (everything but plot data and hops), for
+ * worker processes (--jobs) to hand results to the parent; caller frees with free(). */
+char *rep_variant_serialize(const rep_variant_t *v);
+/* The reverse; 0 or LB_EPARSE. v is zeroed first. */
+int rep_variant_deserialize(const char *text, rep_variant_t *v);
+/* Prints, per variant run with several seeds, the mean and 95% confidence interval of
+ * the 2xx ratio, the failed ratio and the p50/p99 latencies (Student's t, GSL). v holds
+ * n runs; runs of the same variant name are grouped. */
+void rep_print_seed_stats(FILE *out, const rep_variant_t *v, size_t n);
 
 /* Writes DIR/summary.json for a scenario's variants. 0 or LB_EIO (message on stderr). */
 int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n);

@@ -2,7 +2,10 @@
  * anything is written, run them, print the variants-by-outcome table and the verdicts,
  * write results/<scenario>/<run>/summary.json. Exit codes: 0 ok, 1 an expectation failed,
  * 2 bad input (file:line:col on stderr), 3 internal error. */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +17,7 @@
 #include "scenario.h"
 
 #define SIM_VERSION "0.1.0"
-enum { EXIT_OK = 0, EXIT_EXPECT = 1, EXIT_INPUT = 2, EXIT_INTERNAL = 3 };
+enum { EXIT_OK = 0, EXIT_EXPECT = 1, EXIT_INPUT = 2, EXIT_INTERNAL = 3, EXIT_INTERRUPTED = 130 };
 
 typedef LB_VEC(size_t) idxvec_t;
 
@@ -26,6 +29,9 @@ typedef struct opts {
     const char *out;
     uint64_t trace_flow;
     const char *dump_node;
+    int seeds;                      /* --seeds N: each variant with seeds base .. base+N-1 */
+    int jobs;                       /* --jobs N: parallel worker processes */
+    bool no_pcap, no_plots;
 } opts_t;
 
 static void usage(FILE *f)
@@ -41,6 +47,11 @@ static void usage(FILE *f)
 "  -v, --variant NAME      run only this variant (repeatable)\n"
 "  -o, --out DIR           write results into DIR instead of results/<scenario>/<run>\n"
 "      --set KEY=VALUE     override a scenario key, e.g. traffic.browse.rate=100/s\n"
+"      --seeds N           run each variant with N seeds (base .. base+N-1) and report\n"
+"                          means with 95%% confidence intervals\n"
+"      --jobs N            run variants and seeds in N parallel processes\n"
+"      --no-pcap           do not write trace.pcap\n"
+"      --no-plots          do not write plots (report.html without them)\n"
 "  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
 "                          writes results only with --out\n"
 "  -q, --quiet             no table, no progress line\n"
@@ -52,12 +63,13 @@ static void usage(FILE *f)
 "  -h, --help              this help\n"
 "  -V, --version           version\n"
 "\n"
-"exit status: 0 ok, 1 an expectation failed, 2 bad input, 3 internal error\n");
+"exit status: 0 ok, 1 an expectation failed, 2 bad input, 3 internal error,\n"
+"             130 interrupted (SIGINT/SIGTERM; results so far are written, marked incomplete)\n");
 }
 
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST };
+    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -65,6 +77,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"version", no_argument, 0, 'V'},    {"trace-flow", required_argument, 0, O_TRACE},
         {"dump-iptables", required_argument, 0, O_DUMP},
         {"set", required_argument, 0, O_SET}, {"list-types", no_argument, 0, O_LIST},
+        {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
+        {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -100,6 +114,20 @@ static int parse_args(int argc, char **argv, opts_t *o)
             lb_vec_push(&o->sets, optarg);
             break;
         case O_LIST: o->list_types = true; break;
+        case O_SEEDS:
+        case O_JOBS: {
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 1 || v > 10000) {
+                fprintf(stderr, "sim: --%s expects an integer from 1 to 10000, got '%s'\n",
+                        c == O_SEEDS ? "seeds" : "jobs", optarg);
+                return EXIT_INPUT;
+            }
+            if (c == O_SEEDS) o->seeds = (int)v;
+            else o->jobs = (int)v;
+            break;
+        }
+        case O_NOPCAP: o->no_pcap = true; break;
+        case O_NOPLOTS: o->no_plots = true; break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
@@ -225,60 +253,197 @@ static void default_out(char *buf, size_t n, const scn_t *s)
     snprintf(buf, n, "results/%s/%s-%d", scn_name(s), stamp, (int)getpid());
 }
 
+/* A unit of work: one variant with one seed. */
+typedef struct item { size_t variant; uint64_t seed; } item_t;
+
+/* ---- results writers attached to each run (results.db, trace.pcap, plots) ---- */
+
+typedef struct writers { int unused; } writers_t;
+
+static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o,
+                           const item_t *it, const char *dir)
+{
+    (void)w; (void)s; (void)r; (void)o; (void)it; (void)dir;
+}
+
+static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
+{
+    (void)w; (void)r; (void)v;
+    return 0;
+}
+
+static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
+                             const rep_variant_t *v, size_t n)
+{
+    (void)s; (void)o; (void)dir; (void)v; (void)n;
+}
+
+/* ---- running: work items are (variant, seed) pairs ---- */
+
+static volatile sig_atomic_t g_interrupted;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_interrupted = 1;
+    scn_request_stop();
+}
+
+/* Runs one item in this process into *out. Returns EXIT_OK or EXIT_INTERNAL. */
+static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir, bool tty,
+                    rep_variant_t *out)
+{
+    scn_run_t *r;
+    scn_diag_t d;
+    const char *vname = scn_variant_name(s, it->variant);
+    if (scn_run_new(s, it->variant, it->seed, &r, &d)) {    /* validated before: internal */
+        scn_diag_print(&d, stderr);
+        return EXIT_INTERNAL;
+    }
+    if (o->trace_flow) {
+        trace_print_header(o->trace_flow);
+        scn_run_set_trace(r, o->trace_flow, stdout);
+    }
+    writers_t w;
+    writers_attach(&w, s, r, o, it, dir);
+    char label[160];
+    snprintf(label, sizeof label, "%s/%s seed %llu", scn_name(s), vname,
+             (unsigned long long)it->seed);
+    progress_t pg = {label, {0, 0}, false};
+    scn_run_execute(r, tty ? progress_cb : NULL, &pg);
+    if (pg.shown) fprintf(stderr, "\r%*s\r", 60, "");
+    scn_verdict_t *vd = NULL;
+    size_t nv = scn_run_check(r, &vd);
+    rep_variant_collect(out, r, vname, it->seed, vd, nv);
+    int rc = writers_finish(&w, r, out);
+    scn_run_free(r);
+    return rc;
+}
+
+/* Runs items[0..n) in `jobs` worker processes; each sends one JSON line per item over its
+ * pipe ("index<TAB>json"). Returns EXIT_OK or EXIT_INTERNAL. */
+static int run_parallel(scn_t *s, const opts_t *o, const item_t *items, size_t n,
+                        const char *dir, rep_variant_t *res, bool *have)
+{
+    int jobs = o->jobs < (int)n ? o->jobs : (int)n;
+    pid_t *pids = lb_calloc((size_t)jobs, sizeof *pids);
+    FILE **in = lb_calloc((size_t)jobs, sizeof *in);
+    fflush(NULL);
+    for (int j = 0; j < jobs; j++) {
+        int fd[2];
+        if (pipe(fd)) { perror("sim: pipe"); return EXIT_INTERNAL; }
+        pid_t pid = fork();
+        if (pid < 0) { perror("sim: fork"); return EXIT_INTERNAL; }
+        if (pid == 0) {                       /* worker: items j, j+jobs, ... */
+            close(fd[0]);
+            FILE *w = fdopen(fd[1], "w");
+            int rc = EXIT_OK;
+            for (size_t i = (size_t)j; i < n && rc == EXIT_OK && !g_interrupted; i += (size_t)jobs) {
+                rep_variant_t v;
+                rc = run_item(s, o, &items[i], dir, false, &v);
+                if (rc == EXIT_OK) {
+                    char *text = rep_variant_serialize(&v);
+                    fprintf(w, "%zu\t%s\n", i, text);
+                    free(text);
+                    rep_variant_free(&v);
+                }
+            }
+            fclose(w);
+            _exit(rc);
+        }
+        close(fd[1]);
+        pids[j] = pid;
+        in[j] = fdopen(fd[0], "r");
+    }
+    int rc = EXIT_OK;
+    char *line = NULL;
+    size_t cap = 0;
+    for (int j = 0; j < jobs; j++) {
+        while (getline(&line, &cap, in[j]) > 0) {
+            char *tab = strchr(line, '\t');
+            size_t i = strtoull(line, NULL, 10);
+            if (!tab || i >= n || have[i] || rep_variant_deserialize(tab + 1, &res[i])) {
+                fprintf(stderr, "sim: garbled result from a worker\n");
+                rc = EXIT_INTERNAL;
+                continue;
+            }
+            have[i] = true;
+        }
+        fclose(in[j]);
+        int st = 0;
+        while (waitpid(pids[j], &st, 0) < 0 && errno == EINTR) {}
+        if (!WIFEXITED(st) || (WEXITSTATUS(st) != EXIT_OK && !g_interrupted)) rc = EXIT_INTERNAL;
+    }
+    free(line);
+    lb_free(pids);
+    lb_free(in);
+    return rc;
+}
+
 static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx,
                         size_t *failed, size_t *total)
 {
-    bool tty = isatty(STDERR_FILENO) && !o->quiet && !o->check;
-    rep_variant_t *res = lb_calloc(nidx, sizeof *res);
+    bool tty = isatty(STDERR_FILENO) && !o->quiet && !o->check && o->jobs <= 1;
+    uint64_t base = o->has_seed ? o->seed : scn_seed(s);
+    size_t seeds = o->seeds ? (size_t)o->seeds : 1, n = nidx * seeds;
+    item_t *items = lb_calloc(n, sizeof *items);
+    for (size_t i = 0; i < nidx; i++)
+        for (size_t k = 0; k < seeds; k++) items[i * seeds + k] = (item_t){idx[i], base + k};
+    rep_variant_t *res = lb_calloc(n, sizeof *res);
+    bool *have = lb_calloc(n, sizeof *have);
     int rc = EXIT_OK;
-    for (size_t i = 0; i < nidx; i++) {
-        scn_run_t *r;
-        scn_diag_t d;
-        uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
-        const char *vname = scn_variant_name(s, idx[i]);
-        if (scn_run_new(s, idx[i], seed, &r, &d)) {     /* validated before: internal */
-            scn_diag_print(&d, stderr);
+    char dir[4096] = "";
+    bool write = !o->check || o->out;
+    if (write) {
+        if (o->out) snprintf(dir, sizeof dir, "%s/%s", o->out, scn_name(s));
+        else default_out(dir, sizeof dir, s);
+        if (rep_mkdirs(dir)) {
+            fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
             rc = EXIT_INTERNAL;
-            nidx = i;
-            break;
         }
-        if (o->trace_flow) {
-            trace_print_header(o->trace_flow);
-            scn_run_set_trace(r, o->trace_flow, stdout);
-        }
-        char label[128];
-        snprintf(label, sizeof label, "%s/%s", scn_name(s), vname);
-        progress_t pg = {label, {0, 0}, false};
-        scn_run_execute(r, tty ? progress_cb : NULL, &pg);
-        if (pg.shown) fprintf(stderr, "\r%*s\r", 50, "");
-        scn_verdict_t *vd = NULL;
-        size_t nv = scn_run_check(r, &vd);
-        rep_variant_collect(&res[i], r, vname, seed, vd, nv);
-        scn_run_free(r);
     }
+    if (rc == EXIT_OK && o->jobs > 1 && n > 1) {
+        rc = run_parallel(s, o, items, n, write ? dir : NULL, res, have);
+    } else {
+        for (size_t i = 0; i < n && rc == EXIT_OK && !g_interrupted; i++) {
+            rc = run_item(s, o, &items[i], write ? dir : NULL, tty, &res[i]);
+            have[i] = rc == EXIT_OK;
+        }
+    }
+    /* keep what finished, in item order */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (have[i]) res[m++] = res[i];
     if (!o->quiet && !o->check) {
-        rep_print_table(stdout, s, res, nidx);
-        rep_print_explanations(stdout, res, nidx);
+        rep_print_table(stdout, s, res, m);
+        if (seeds > 1) rep_print_seed_stats(stdout, res, m);
+        rep_print_explanations(stdout, res, m);
     }
     if (!o->quiet) {
         if (!o->check) printf("\n");
-        *failed += rep_print_verdicts(stdout, s, res, nidx);
+        *failed += rep_print_verdicts(stdout, s, res, m);
     } else {
-        for (size_t i = 0; i < nidx; i++)
+        for (size_t i = 0; i < m; i++)
             for (size_t k = 0; k < res[i].n_verdicts; k++) *failed += !res[i].verdicts[k].pass;
     }
-    if (rc == EXIT_OK && (!o->check || o->out)) {
-        char dir[4096];
-        if (o->out) snprintf(dir, sizeof dir, "%s/%s", o->out, scn_name(s));
-        else default_out(dir, sizeof dir, s);
-        if (rep_mkdirs(dir) || rep_write_summary(dir, s, res, nidx)) rc = EXIT_INTERNAL;
-        else if (!o->quiet && !o->check) printf("\nresults: %s/summary.json\n", dir);
+    for (size_t i = 0; i < m; i++)
+        if (!res[i].complete && !o->quiet)
+            printf("INCOMPLETE  %s/%s seed %llu: interrupted before its duration\n",
+                   scn_name(s), res[i].name, (unsigned long long)res[i].seed);
+    if (write && m && (rc == EXIT_OK || g_interrupted)) {
+        if (rep_write_summary(dir, s, res, m)) rc = EXIT_INTERNAL;
+        else {
+            writers_scenario(s, o, dir, res, m);
+            if (!o->quiet && !o->check) printf("\nresults: %s/\n", dir);
+        }
     }
-    for (size_t i = 0; i < nidx; i++) {
+    for (size_t i = 0; i < m; i++) {
         *total += res[i].n_verdicts;
         rep_variant_free(&res[i]);
     }
     lb_free(res);
+    lb_free(have);
+    lb_free(items);
     return rc;
 }
 
@@ -288,6 +453,11 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
     elem_register_builtin();
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if (o.list_types) {
         list_types();
         return EXIT_OK;
@@ -318,6 +488,7 @@ int main(int argc, char **argv)
             rc = run_scenario(scns[f], &o, idx[f].v, idx[f].n, &failed, &total);
         if (o.check && rc == EXIT_OK)
             printf("expectations: %zu passed, %zu failed\n", total - failed, failed);
+        if (g_interrupted) rc = EXIT_INTERRUPTED;
         if (rc == EXIT_OK && failed) rc = EXIT_EXPECT;
     }
     for (size_t f = 0; f < nfiles; f++) {

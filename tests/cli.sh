@@ -59,5 +59,24 @@ check dump 0 ./sim --dump-iptables nat scenarios/core-nat.yaml
 contains dump-masq "$tmp/out" "-A POSTROUTING -o eth1 -j MASQUERADE"
 check dump-unknown 2 ./sim --dump-iptables nosuch scenarios/core-nat.yaml
 
+# Sweeps: 3 seeds x 2 variants in 2 worker processes; statistics printed; summary has 6 runs.
+check seeds-jobs 0 ./sim --seeds 3 --jobs 2 --out "$tmp/sj" scenarios/core-nat.yaml
+contains seeds-stats "$tmp/out" "across seeds (mean +- 95% confidence half-width"
+n=$(grep -c '"seed":' "$tmp/sj/core-nat/summary.json" || true)
+[ "$n" = 6 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL seeds-jobs: $n runs in summary.json, expected 6"; }
+check bad-seeds 2 ./sim --seeds 0 scenarios/core-nat.yaml
+check bad-jobs 2 ./sim --jobs x scenarios/core-nat.yaml
+# Interrupted: SIGINT during a long run writes what it has, marked incomplete, exit 130.
+./sim -q -v per-request --set duration=3600s --out "$tmp/int" scenarios/bench-chain.yaml \
+  >"$tmp/int.out" 2>&1 &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+got=$?
+[ "$got" = 130 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL interrupt: exit $got, expected 130"; }
+grep -q '"complete":[[:space:]]*false' "$tmp/int/bench-chain/summary.json" 2>/dev/null \
+  && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL interrupt: summary.json not marked incomplete"; }
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <cJSON.h>
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_statistics_double.h>
 #include "explain.h"
 #include "report.h"
 
@@ -54,6 +56,7 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     unsigned ok = (1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX);
     v->name = lb_strdup(name);
     v->seed = seed;
+    v->complete = scn_run_complete(r);
     v->events = sim_events_run(scn_run_sim(r));
     v->requests = metrics_requests(m, -1, M_ALL_CLASSES, all);
     for (int c = 0; c < M_CLASS_COUNT; c++)
@@ -79,6 +82,7 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", name);
     cJSON_AddNumberToObject(o, "seed", (double)seed);
+    cJSON_AddBoolToObject(o, "complete", v->complete);
     cJSON_AddNumberToObject(o, "events", (double)v->events);
     cJSON_AddNumberToObject(o, "requests", (double)v->requests);
     cJSON *oc = cJSON_AddObjectToObject(o, "outcomes");
@@ -129,6 +133,8 @@ void rep_variant_free(rep_variant_t *v)
 {
     lb_free(v->name);
     lb_free(v->verdicts);
+    for (size_t i = 0; v->verdict_text && i < v->n_verdicts; i++) lb_free(v->verdict_text[i]);
+    lb_free(v->verdict_text);
     free(v->explain);                 /* from open_memstream */
     lb_free(v->rows);
     if (v->plot && v->plot_free) v->plot_free(v->plot);
@@ -212,6 +218,21 @@ static void ms(char *buf, size_t n, double s)
     else snprintf(buf, n, "%.2fs", s);
 }
 
+/* True when another run of the same variant comes before i (seed sweeps). */
+static bool repeated_before(const rep_variant_t *v, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(v[j].name, v[i].name) == 0) return true;
+    return false;
+}
+
+static bool repeated(const rep_variant_t *v, size_t n, size_t i)
+{
+    for (size_t j = 0; j < n; j++)
+        if (j != i && strcmp(v[j].name, v[i].name) == 0) return true;
+    return false;
+}
+
 void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n)
 {
     static const int cols[] = {M_2XX, M_3XX, M_4XX, M_5XX, M_CONNECT_TIMEOUT, M_REFUSED,
@@ -220,7 +241,8 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     int w = 7;
     for (size_t i = 0; i < n; i++)
         for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
-            int len = (int)(strlen(v[i].name) + (r ? 1 + strlen(v[i].rows[r].source) : 0));
+            int len = (int)(strlen(v[i].name) + (r ? 1 + strlen(v[i].rows[r].source) : 0)) +
+                      (repeated(v, n, i) ? 22 : 0);
             if (len > w) w = len;
         }
     char d[32];
@@ -237,8 +259,13 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     for (size_t i = 0; i < n; i++)
         for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
             const rep_row_t *row = &v[i].rows[r];
-            char label[160];
-            snprintf(label, sizeof label, "%s%s%s", v[i].name, r ? "/" : "", r ? row->source : "");
+            char label[200];
+            int len = snprintf(label, sizeof label, "%s", v[i].name);
+            if (repeated(v, n, i) && len > 0 && (size_t)len < sizeof label)
+                len += snprintf(label + len, sizeof label - (size_t)len, " #%llu",
+                                (unsigned long long)v[i].seed);
+            if (r && len > 0 && (size_t)len < sizeof label)
+                snprintf(label + len, sizeof label - (size_t)len, "/%s", row->source);
             fprintf(out, "%-*s %9llu", w, label, (unsigned long long)row->requests);
             for (int c = 0; c < NC; c++) {
                 char b[16];
@@ -255,7 +282,7 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
 void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!v[i].explain || !v[i].explain[0]) continue;
+        if (!v[i].explain || !v[i].explain[0] || repeated_before(v, i)) continue;
         fprintf(out, "\nwhy requests failed in %s:%s", v[i].name, v[i].explain);
     }
 }
@@ -271,4 +298,181 @@ size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, siz
                     v[i].name, e->text, e->detail);
         }
     return failed;
+}
+
+/* ---- --jobs: results through a pipe ---- */
+
+static cJSON *num_or_null(double x) { return isnan(x) ? cJSON_CreateNull() : cJSON_CreateNumber(x); }
+static double get_num(const cJSON *o, const char *k)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+static const char *get_str(const cJSON *o, const char *k)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(x) ? x->valuestring : "";
+}
+
+char *rep_variant_serialize(const rep_variant_t *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", v->name);
+    cJSON_AddNumberToObject(o, "seed", (double)v->seed);
+    cJSON_AddNumberToObject(o, "events", (double)v->events);
+    cJSON_AddNumberToObject(o, "requests", (double)v->requests);
+    cJSON_AddBoolToObject(o, "complete", v->complete);
+    cJSON *bc = cJSON_AddArrayToObject(o, "by_class");
+    for (int c = 0; c < M_CLASS_COUNT; c++) cJSON_AddItemToArray(bc, cJSON_CreateNumber((double)v->by_class[c]));
+    cJSON_AddItemToObject(o, "p50", num_or_null(v->latency_p50));
+    cJSON_AddItemToObject(o, "p90", num_or_null(v->latency_p90));
+    cJSON_AddItemToObject(o, "p99", num_or_null(v->latency_p99));
+    cJSON_AddItemToObject(o, "mean", num_or_null(v->latency_mean));
+    cJSON_AddStringToObject(o, "explain", v->explain ? v->explain : "");
+    cJSON *rows = cJSON_AddArrayToObject(o, "rows");
+    for (size_t i = 0; i < v->n_rows; i++) {
+        const rep_row_t *r = &v->rows[i];
+        cJSON *ro = cJSON_CreateObject();
+        cJSON_AddStringToObject(ro, "source", r->source);
+        cJSON_AddNumberToObject(ro, "requests", (double)r->requests);
+        cJSON *rc = cJSON_AddArrayToObject(ro, "by_class");
+        for (int c = 0; c < M_CLASS_COUNT; c++) cJSON_AddItemToArray(rc, cJSON_CreateNumber((double)r->by_class[c]));
+        cJSON_AddItemToObject(ro, "p50", num_or_null(r->latency_p50));
+        cJSON_AddItemToObject(ro, "p99", num_or_null(r->latency_p99));
+        cJSON_AddStringToObject(ro, "errors", r->errors);
+        cJSON_AddItemToArray(rows, ro);
+    }
+    cJSON *vd = cJSON_AddArrayToObject(o, "verdicts");
+    for (size_t i = 0; i < v->n_verdicts; i++) {
+        const scn_verdict_t *e = &v->verdicts[i];
+        cJSON *eo = cJSON_CreateObject();
+        cJSON_AddStringToObject(eo, "text", e->text);
+        cJSON_AddBoolToObject(eo, "pass", e->pass);
+        cJSON_AddItemToObject(eo, "value", num_or_null(e->value));
+        cJSON_AddStringToObject(eo, "detail", e->detail);
+        cJSON_AddItemToArray(vd, eo);
+    }
+    cJSON_AddItemToObject(o, "summary", cJSON_Duplicate(v->json, 1));
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+int rep_variant_deserialize(const char *text, rep_variant_t *v)
+{
+    memset(v, 0, sizeof *v);
+    cJSON *o = cJSON_Parse(text);
+    if (!o) return LB_EPARSE;
+    v->name = lb_strdup(get_str(o, "name"));
+    v->seed = (uint64_t)get_num(o, "seed");
+    v->events = (uint64_t)get_num(o, "events");
+    v->requests = (uint64_t)get_num(o, "requests");
+    v->complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "complete"));
+    const cJSON *bc = cJSON_GetObjectItemCaseSensitive(o, "by_class");
+    for (int c = 0; c < M_CLASS_COUNT; c++) {
+        const cJSON *x = cJSON_GetArrayItem(bc, c);
+        v->by_class[c] = cJSON_IsNumber(x) ? (uint64_t)x->valuedouble : 0;
+    }
+    v->latency_p50 = get_num(o, "p50");
+    v->latency_p90 = get_num(o, "p90");
+    v->latency_p99 = get_num(o, "p99");
+    v->latency_mean = get_num(o, "mean");
+    v->explain = strdup(get_str(o, "explain"));       /* freed with free(), as memstream's */
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(o, "rows");
+    v->n_rows = (size_t)cJSON_GetArraySize(rows);
+    v->rows = lb_calloc(v->n_rows ? v->n_rows : 1, sizeof *v->rows);
+    for (size_t i = 0; i < v->n_rows; i++) {
+        const cJSON *ro = cJSON_GetArrayItem(rows, (int)i);
+        rep_row_t *r = &v->rows[i];
+        snprintf(r->source, sizeof r->source, "%s", get_str(ro, "source"));
+        r->requests = (uint64_t)get_num(ro, "requests");
+        const cJSON *rc = cJSON_GetObjectItemCaseSensitive(ro, "by_class");
+        for (int c = 0; c < M_CLASS_COUNT; c++) {
+            const cJSON *x = cJSON_GetArrayItem(rc, c);
+            r->by_class[c] = cJSON_IsNumber(x) ? (uint64_t)x->valuedouble : 0;
+        }
+        r->latency_p50 = get_num(ro, "p50");
+        r->latency_p99 = get_num(ro, "p99");
+        snprintf(r->errors, sizeof r->errors, "%s", get_str(ro, "errors"));
+    }
+    const cJSON *vd = cJSON_GetObjectItemCaseSensitive(o, "verdicts");
+    v->n_verdicts = (size_t)cJSON_GetArraySize(vd);
+    v->verdicts = lb_calloc(v->n_verdicts ? v->n_verdicts : 1, sizeof *v->verdicts);
+    v->verdict_text = lb_calloc(v->n_verdicts ? v->n_verdicts : 1, sizeof(char *));
+    for (size_t i = 0; i < v->n_verdicts; i++) {
+        const cJSON *eo = cJSON_GetArrayItem(vd, (int)i);
+        v->verdict_text[i] = lb_strdup(get_str(eo, "text"));
+        v->verdicts[i].text = v->verdict_text[i];
+        v->verdicts[i].variant = v->name;
+        v->verdicts[i].pass = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(eo, "pass"));
+        v->verdicts[i].value = get_num(eo, "value");
+        snprintf(v->verdicts[i].detail, sizeof v->verdicts[i].detail, "%s", get_str(eo, "detail"));
+    }
+    const cJSON *sm = cJSON_GetObjectItemCaseSensitive(o, "summary");
+    v->json = sm ? cJSON_Duplicate(sm, 1) : cJSON_CreateObject();
+    cJSON_Delete(o);
+    return 0;
+}
+
+/* ---- --seeds: means with 95% confidence intervals ---- */
+
+static void ci(const double *x, size_t n, double *mean, double *half)
+{
+    *mean = gsl_stats_mean(x, 1, n);
+    *half = n > 1 ? gsl_cdf_tdist_Pinv(0.975, (double)(n - 1)) * gsl_stats_sd(x, 1, n) / sqrt((double)n)
+                  : NAN;
+}
+
+static void fmt_ci(char *buf, size_t len, double mean, double half, double scale, const char *unit)
+{
+    if (isnan(mean)) snprintf(buf, len, "-");
+    else if (isnan(half)) snprintf(buf, len, "%.4g%s", mean * scale, unit);
+    else snprintf(buf, len, "%.4g%s +- %.2g", mean * scale, unit, half * scale);
+}
+
+void rep_print_seed_stats(FILE *out, const rep_variant_t *v, size_t n)
+{
+    fprintf(out, "\nacross seeds (mean +- 95%% confidence half-width, Student's t):\n");
+    fprintf(out, "%-22s %5s %22s %22s %22s %22s\n", "variant", "seeds", "2xx %", "failed %",
+            "p50 ms", "p99 ms");
+    bool *done = lb_calloc(n ? n : 1, sizeof *done);
+    double *a = lb_calloc(n ? n : 1, sizeof *a), *b = lb_calloc(n ? n : 1, sizeof *b),
+           *c = lb_calloc(n ? n : 1, sizeof *c), *d = lb_calloc(n ? n : 1, sizeof *d);
+    for (size_t i = 0; i < n; i++) {
+        if (done[i]) continue;
+        size_t k = 0, kl = 0;
+        for (size_t j = i; j < n; j++) {
+            if (done[j] || strcmp(v[j].name, v[i].name)) continue;
+            done[j] = true;
+            double req = (double)v[j].requests;
+            a[k] = req ? (double)v[j].by_class[M_2XX] / req : NAN;
+            uint64_t failed = 0;
+            for (int cl = M_CONNECT_TIMEOUT; cl < M_CLASS_COUNT; cl++) failed += v[j].by_class[cl];
+            b[k] = req ? (double)failed / req : NAN;
+            k++;
+            if (!isnan(v[j].latency_p50)) {
+                c[kl] = v[j].latency_p50;
+                d[kl] = v[j].latency_p99;
+                kl++;
+            }
+        }
+        double m1, h1, m2, h2, m3 = NAN, h3 = NAN, m4 = NAN, h4 = NAN;
+        ci(a, k, &m1, &h1);
+        ci(b, k, &m2, &h2);
+        if (kl) {
+            ci(c, kl, &m3, &h3);
+            ci(d, kl, &m4, &h4);
+        }
+        char s1[40], s2[40], s3[40], s4[40];
+        fmt_ci(s1, sizeof s1, m1, h1, 100, "");
+        fmt_ci(s2, sizeof s2, m2, h2, 100, "");
+        fmt_ci(s3, sizeof s3, m3, h3, 1e3, "");
+        fmt_ci(s4, sizeof s4, m4, h4, 1e3, "");
+        fprintf(out, "%-22s %5zu %22s %22s %22s %22s\n", v[i].name, k, s1, s2, s3, s4);
+    }
+    lb_free(done);
+    lb_free(a);
+    lb_free(b);
+    lb_free(c);
+    lb_free(d);
 }
