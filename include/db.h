@@ -1,0 +1,68 @@
+/* db.h -- results.db: one SQLite file that every run of every scenario appends to (runs,
+ * requests, probes, health transitions, drops, per-second series, counters, expectation
+ * verdicts; schema in docs/RESULTS-DB.md). A run buffers its rows in a private temporary
+ * database while it executes and copies them into the file in one short write transaction
+ * at its end, so several processes can share one file and a run killed before its end
+ * leaves nothing behind.
+ *
+ *   rep_db_open(path)            file + schema (WAL, busy timeout, foreign keys)
+ *     rep_db_run_begin(db, s, r) attaches a sink to r, opens the buffer
+ *       scn_run_execute(r)       rows go into the buffer (prepared INSERTs)
+ *     rep_db_run_end(dr, r, v)   series, counters, verdicts; buffer -> file; frees dr
+ *   rep_db_close(db)
+ */
+#ifndef DB_H
+#define DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "scenario.h"
+
+/* The schema this code writes; a file with another version is refused by rep_db_open. */
+#define REP_DB_SCHEMA_VERSION 1
+/* How long a writer waits for another process's write transaction (SQLite busy timeout). */
+#define REP_DB_BUSY_TIMEOUT_MS 60000
+/* Page cache of a run's buffer: up to this many KiB of rows stay in memory, the rest
+ * spills to an unlinked temporary file (SQLite temp database: $SQLITE_TMPDIR, $TMPDIR,
+ * /var/tmp). */
+#define REP_DB_BUFFER_CACHE_KIB 65536
+
+typedef struct rep_db rep_db_t;
+typedef struct rep_db_run rep_db_run_t;
+
+/* Opens path (creating the file and the schema when missing; an existing file must have
+ * schema version REP_DB_SCHEMA_VERSION), puts it in WAL mode and closes it again: the
+ * handle keeps the path only, holds no SQLite connection between calls, and so may be
+ * opened before a fork() and used in the children. Returns 0 and *out, or LB_EINVAL (empty
+ * path, ":memory:") / LB_EIO (cannot open or create, not a database, other schema) with a
+ * message in err. */
+int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen);
+/* Frees the handle. NULL-safe. Runs begun on it must have ended (or been discarded). */
+void rep_db_close(rep_db_t *db);
+const char *rep_db_path(const rep_db_t *db);
+/* The id (runs.id) the last successful rep_db_run_end on this handle wrote; 0 if none. */
+int64_t rep_db_last_run_id(const rep_db_t *db);
+
+/* Starts buffering run r (after scn_run_new, before scn_run_execute): attaches a sink that
+ * records every request, probe, health transition and drop into a private temporary
+ * database. variant is the variant's name (its description is looked up in s), run_group
+ * groups runs of one invocation (the results folder's name, say; may be NULL). Returns the
+ * recorder, or NULL with a message in err (no sink slot left, buffer not creatable). */
+rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char *variant,
+                               uint64_t seed, const char *run_group, char *err,
+                               size_t errlen);
+/* Finishes a run that has executed (before scn_run_free): adds its per-second series
+ * (metrics buckets per source and class, counters per bucket) and the nv verdicts v to the
+ * buffer, then copies everything into the file in one write transaction (BEGIN IMMEDIATE,
+ * waiting up to REP_DB_BUSY_TIMEOUT_MS for other writers) with status 'complete' or
+ * 'incomplete' (scn_run_complete). Frees dr in every case; the run's sink stays attached
+ * but ignores anything that happens afterwards. Returns 0, or LB_EIO with a message in err
+ * (then nothing of the run is in the file); LB_EINVAL for a NULL dr. */
+int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_t nv,
+                   char *err, size_t errlen);
+/* Drops a run's buffer without writing anything (the run failed to execute, say). */
+void rep_db_run_discard(rep_db_run_t *dr);
+/* Rows buffered so far (requests, probes, health, drops), e.g. for a rate measurement. */
+uint64_t rep_db_run_rows(const rep_db_run_t *dr);
+
+#endif

@@ -1,0 +1,633 @@
+/* db.c -- results.db (SQLite): the schema, a run's recorder (a sink that inserts every
+ * request, probe, health transition and drop into a private temporary database through
+ * prepared statements) and the copy of that buffer into the shared file in one short
+ * write transaction. Schema and column meanings: docs/RESULTS-DB.md.
+ *
+ * Life of a run's rows:
+ *
+ *   rep_db_run_begin   buffer = sqlite3_open("")  (private temp db: pages stay in a
+ *        |             REP_DB_BUFFER_CACHE_KIB cache, beyond that they spill to an unlinked
+ *        |             file, so a killed process leaves nothing), BEGIN, sink attached
+ *   sink callbacks     one prepared INSERT per table, reused for every row
+ *        |
+ *   rep_db_run_end     series/counters/expectations into the buffer; COMMIT;
+ *                      ATTACH the file AS results; BEGIN IMMEDIATE (waits for other
+ *                      writers up to the busy timeout); INSERT INTO results.runs;
+ *                      INSERT INTO results.T SELECT <run id>, ... FROM main.T; COMMIT;
+ *                      DETACH; close the buffer
+ *
+ * The run's sink cannot be detached from the run, so its data pointer is a small stub
+ * owned by the rep_db_t; ending a run clears stub->dr and later callbacks do nothing.
+ * Every SQL text here is built from the constant table descriptions below; values from
+ * scenarios only ever travel as bound parameters. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sqlite3.h>
+#include "db.h"
+#include "explain.h"
+#include "http.h"
+#include "metrics.h"
+
+/* ---- schema ----------------------------------------------------------------------------- */
+
+typedef struct col { const char *name, *decl; } col_t;
+
+/* Per-run tables: the file's version has a leading run_id column (foreign key to runs.id,
+ * indexed); a run's buffer has the same columns without it. */
+enum { T_REQUESTS, T_PROBES, T_HEALTH, T_DROPS, T_SERIES, T_COUNTERS, T_EXPECTATIONS,
+       T_COUNT };
+
+static const col_t requests_cols[] = {
+    {"source", "TEXT NOT NULL"}, {"t_start_s", "REAL NOT NULL"}, {"t_end_s", "REAL NOT NULL"},
+    {"class", "TEXT NOT NULL"}, {"status", "INTEGER"}, {"outcome", "TEXT NOT NULL"},
+    {"flow", "INTEGER"}, {"upstream_flow", "INTEGER"}, {"req_id", "INTEGER"},
+    {"path", "TEXT"}, {0, 0}};
+static const col_t probes_cols[] = {
+    {"checker", "TEXT NOT NULL"}, {"target", "TEXT NOT NULL"}, {"t_s", "REAL NOT NULL"},
+    {"ok", "INTEGER NOT NULL"}, {"status", "INTEGER"}, {"reason", "TEXT"},
+    {"flow", "INTEGER"}, {0, 0}};
+static const col_t health_cols[] = {
+    {"checker", "TEXT NOT NULL"}, {"target", "TEXT NOT NULL"}, {"t_s", "REAL NOT NULL"},
+    {"from_state", "TEXT NOT NULL"}, {"to_state", "TEXT NOT NULL"}, {"reason", "TEXT"},
+    {0, 0}};
+static const col_t drops_cols[] = {
+    {"t_s", "REAL NOT NULL"}, {"node", "TEXT NOT NULL"}, {"reason", "TEXT NOT NULL"},
+    {"detail", "TEXT"}, {"flow", "INTEGER"}, {"src", "TEXT NOT NULL"},
+    {"dst", "TEXT NOT NULL"}, {"sport", "INTEGER"}, {"dport", "INTEGER"},
+    {"proto", "TEXT NOT NULL"}, {"tcp_flags", "TEXT"}, {0, 0}};
+static const col_t series_cols[] = {
+    {"source", "TEXT NOT NULL"}, {"t_s", "REAL NOT NULL"}, {"class", "TEXT NOT NULL"},
+    {"count", "INTEGER NOT NULL"}, {0, 0}};
+static const col_t counters_cols[] = {
+    {"name", "TEXT NOT NULL"}, {"t_s", "REAL NOT NULL"}, {"value", "INTEGER NOT NULL"},
+    {0, 0}};
+static const col_t expectations_cols[] = {
+    {"expect", "TEXT NOT NULL"}, {"pass", "INTEGER NOT NULL"}, {"value", "REAL"},
+    {"detail", "TEXT"}, {0, 0}};
+
+static const struct table { const char *name; const col_t *cols; } tables[T_COUNT] = {
+    [T_REQUESTS] = {"requests", requests_cols},
+    [T_PROBES] = {"probes", probes_cols},
+    [T_HEALTH] = {"health", health_cols},
+    [T_DROPS] = {"drops", drops_cols},
+    [T_SERIES] = {"series", series_cols},
+    [T_COUNTERS] = {"counters", counters_cols},
+    [T_EXPECTATIONS] = {"expectations", expectations_cols},
+};
+
+static const char runs_sql[] =
+    "CREATE TABLE IF NOT EXISTS runs ("
+    "id INTEGER PRIMARY KEY, run_group TEXT, scenario TEXT NOT NULL, scenario_file TEXT,"
+    " variant TEXT NOT NULL, variant_description TEXT, seed INTEGER NOT NULL,"
+    " duration_s REAL NOT NULL, t_end_s REAL NOT NULL, bucket_s REAL NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('complete', 'incomplete')),"
+    " events INTEGER NOT NULL, requests INTEGER NOT NULL)";
+static const char runs_insert_sql[] =
+    "INSERT INTO results.runs (run_group, scenario, scenario_file, variant,"
+    " variant_description, seed, duration_s, t_end_s, bucket_s, status, events, requests)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/* A big run's transaction grows the -wal file; after a checkpoint it is truncated back to
+ * this many bytes (SQLite keeps it at its largest size otherwise). */
+#define WAL_SIZE_LIMIT "67108864"
+
+/* ---- handles ------------------------------------------------------------------------------ */
+
+typedef struct stub { struct stub *next; rep_db_run_t *dr; } stub_t;
+
+struct rep_db {
+    char *path;
+    int64_t last_run_id;
+    stub_t *stubs;                  /* one per run begun; freed with the handle */
+};
+
+struct rep_db_run {
+    rep_db_t *db;
+    stub_t *stub;
+    sqlite3 *buf;
+    sqlite3_stmt *ins[T_COUNT];
+    metrics_t *m;
+    explain_t *ex;                  /* for the upstream flow of a proxied request */
+    uint64_t rows;
+    bool failed;                    /* an insert failed: msg holds why */
+    char msg[256];
+    /* the runs row */
+    char *scenario, *scenario_file, *variant, *variant_description, *run_group;
+    uint64_t seed;
+    sim_time_t duration;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static double secs(sim_time_t t) { return (double)t / (double)SIM_S; }
+
+/* Runs SQL without results. 0 or the SQLite code. */
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* "CREATE TABLE [IF NOT EXISTS] T (...)", "INSERT INTO T VALUES (?...)" or the copy
+ * "INSERT INTO results.T (run_id, cols) SELECT ?1, cols FROM main.T ORDER BY rowid".
+ * Caller frees. */
+enum { SQL_CREATE_FILE, SQL_CREATE_BUF, SQL_INSERT_BUF, SQL_COPY };
+static char *table_sql(const struct table *t, int kind)
+{
+    char *s = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&s, &len);
+    if (!f) abort();
+    switch (kind) {
+    case SQL_CREATE_FILE:
+        fprintf(f, "CREATE TABLE IF NOT EXISTS %s (run_id INTEGER NOT NULL REFERENCES runs(id)"
+                " ON DELETE CASCADE", t->name);
+        for (const col_t *c = t->cols; c->name; c++) fprintf(f, ", %s %s", c->name, c->decl);
+        fprintf(f, ")");
+        break;
+    case SQL_CREATE_BUF:
+        fprintf(f, "CREATE TABLE %s (", t->name);
+        for (const col_t *c = t->cols; c->name; c++)
+            fprintf(f, "%s%s", c == t->cols ? "" : ", ", c->name);
+        fprintf(f, ")");
+        break;
+    case SQL_INSERT_BUF:
+        fprintf(f, "INSERT INTO %s VALUES (", t->name);
+        for (const col_t *c = t->cols; c->name; c++) fprintf(f, "%s?", c == t->cols ? "" : ", ");
+        fprintf(f, ")");
+        break;
+    case SQL_COPY:
+        fprintf(f, "INSERT INTO results.%s (run_id", t->name);
+        for (const col_t *c = t->cols; c->name; c++) fprintf(f, ", %s", c->name);
+        fprintf(f, ") SELECT ?1");
+        for (const col_t *c = t->cols; c->name; c++) fprintf(f, ", %s", c->name);
+        fprintf(f, " FROM main.%s ORDER BY rowid", t->name);
+        break;
+    }
+    fclose(f);
+    char *out = lb_strdup(s);   /* one allocator for everything the caller frees */
+    free(s);
+    return out;
+}
+
+/* ---- the file ------------------------------------------------------------------------------ */
+
+/* Creates what is missing and checks the version, in one write transaction. */
+static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    int rc = exec(db, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK)
+        rc = exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    if (rc != SQLITE_OK) goto sqlerr;
+    sqlite3_stmt *st;
+    rc = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL);
+    if (rc != SQLITE_OK) goto sqlerr;
+    int64_t have = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) have = sqlite3_column_int64(st, 0);
+    rc = sqlite3_finalize(st);
+    if (rc != SQLITE_OK) goto sqlerr;
+    if (have >= 0 && have != REP_DB_SCHEMA_VERSION) {
+        exec(db, "ROLLBACK");
+        set_err(err, errlen, "%s: results database has schema version %" PRId64
+                "; this program writes version %d (use another file)", path, have,
+                REP_DB_SCHEMA_VERSION);
+        return LB_EIO;
+    }
+    rc = exec(db, runs_sql);
+    for (int i = 0; i < T_COUNT && rc == SQLITE_OK; i++) {
+        char *sql = table_sql(&tables[i], SQL_CREATE_FILE);
+        rc = exec(db, sql);
+        lb_free(sql);
+        if (rc != SQLITE_OK) break;
+        sql = lb_sprintf("CREATE INDEX IF NOT EXISTS %s_run ON %s (run_id)", tables[i].name,
+                         tables[i].name);
+        rc = exec(db, sql);
+        lb_free(sql);
+    }
+    if (rc == SQLITE_OK && have < 0) {
+        char *sql = lb_sprintf("INSERT INTO schema_version VALUES (%d)", REP_DB_SCHEMA_VERSION);
+        rc = exec(db, sql);
+        lb_free(sql);
+    }
+    if (rc == SQLITE_OK) rc = exec(db, "COMMIT");
+    if (rc == SQLITE_OK) return 0;
+sqlerr:
+    set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+    if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
+    return LB_EIO;
+}
+
+/* PRAGMA journal_mode=WAL. Switching a new file needs it to itself, and SQLite answers
+ * SQLITE_BUSY at once rather than wait (another process opening the same new file may hold
+ * a lock and wait for this one), so this retries for up to the busy timeout. */
+static int set_wal(sqlite3 *db)
+{
+    int waited_ms = 0, step_ms = 1, rc;
+    while ((rc = exec(db, "PRAGMA journal_mode=WAL")) == SQLITE_BUSY &&
+           waited_ms < REP_DB_BUSY_TIMEOUT_MS) {
+        struct timespec ts = { 0, step_ms * 1000000L };
+        nanosleep(&ts, NULL);
+        waited_ms += step_ms;
+        if (step_ms < 64) step_ms *= 2;
+    }
+    return rc;
+}
+
+int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!path || !*path || strcmp(path, ":memory:") == 0) {
+        set_err(err, errlen, "results database: expected a file path, got '%s'",
+                path ? path : "(null)");
+        return LB_EINVAL;
+    }
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "%s: cannot open results database: %s", path,
+                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return LB_EIO;
+    }
+    sqlite3_busy_timeout(db, REP_DB_BUSY_TIMEOUT_MS);
+    /* WAL: readers never block the writer and a writer's transaction is short; the mode
+     * is stored in the file, so every later connection gets it. On a file system without
+     * shared memory SQLite keeps its rollback journal, which is just as safe (slower). */
+    rc = set_wal(db);
+    int ret = 0;
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        ret = LB_EIO;
+    } else {
+        ret = create_schema(db, path, err, errlen);
+    }
+    sqlite3_close(db);
+    if (ret) return ret;
+    rep_db_t *h = lb_calloc(1, sizeof *h);
+    h->path = lb_strdup(path);
+    *out = h;
+    return 0;
+}
+
+void rep_db_close(rep_db_t *db)
+{
+    if (!db) return;
+    for (stub_t *s = db->stubs, *next; s; s = next) {
+        next = s->next;
+        lb_free(s);
+    }
+    lb_free(db->path);
+    lb_free(db);
+}
+
+const char *rep_db_path(const rep_db_t *db) { return db->path; }
+int64_t rep_db_last_run_id(const rep_db_t *db) { return db->last_run_id; }
+uint64_t rep_db_run_rows(const rep_db_run_t *dr) { return dr->rows; }
+
+/* ---- recording ----------------------------------------------------------------------------- */
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s) sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else sqlite3_bind_null(st, i);
+}
+
+/* Integer, NULL when 0 (no status, no flow). */
+static void bind_nz(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v) sqlite3_bind_int64(st, i, v);
+    else sqlite3_bind_null(st, i);
+}
+
+/* Steps a bound insert and resets it; the first failure is kept and stops recording. */
+static void insert_row(rep_db_run_t *dr, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE) {
+        dr->rows++;
+        return;
+    }
+    dr->failed = true;
+    snprintf(dr->msg, sizeof dr->msg, "buffering rows: %s", sqlite3_errmsg(dr->buf));
+}
+
+static void on_request(void *data, const m_request_t *q)
+{
+    rep_db_run_t *dr = ((stub_t *)data)->dr;
+    if (!dr || dr->failed) return;
+    sqlite3_stmt *st = dr->ins[T_REQUESTS];
+    const char *src = metrics_source_name(dr->m, q->source);
+    bind_text(st, 1, src ? src : "");
+    sqlite3_bind_double(st, 2, secs(q->t_start));
+    sqlite3_bind_double(st, 3, secs(q->t_end));
+    bind_text(st, 4, m_class_name(q->cls));
+    bind_nz(st, 5, q->status);
+    bind_text(st, 6, http_outcome_name(q->outcome));
+    bind_nz(st, 7, (int64_t)q->flow);
+    bind_nz(st, 8, (int64_t)explain_flow_up(dr->ex, q->flow));
+    bind_nz(st, 9, (int64_t)q->req_id);
+    bind_text(st, 10, q->path);
+    insert_row(dr, st);
+}
+
+static void on_probe(void *data, const m_probe_t *p)
+{
+    rep_db_run_t *dr = ((stub_t *)data)->dr;
+    if (!dr || dr->failed) return;
+    sqlite3_stmt *st = dr->ins[T_PROBES];
+    bind_text(st, 1, p->checker ? p->checker : "");
+    bind_text(st, 2, p->target ? p->target : "");
+    sqlite3_bind_double(st, 3, secs(p->t));
+    sqlite3_bind_int(st, 4, p->ok);
+    bind_nz(st, 5, p->status);
+    bind_text(st, 6, p->reason);
+    bind_nz(st, 7, (int64_t)p->flow);
+    insert_row(dr, st);
+}
+
+static void on_health(void *data, const m_health_t *h)
+{
+    rep_db_run_t *dr = ((stub_t *)data)->dr;
+    if (!dr || dr->failed) return;
+    sqlite3_stmt *st = dr->ins[T_HEALTH];
+    bind_text(st, 1, h->checker ? h->checker : "");
+    bind_text(st, 2, h->target ? h->target : "");
+    sqlite3_bind_double(st, 3, secs(h->t));
+    bind_text(st, 4, h->from ? h->from : "");
+    bind_text(st, 5, h->to ? h->to : "");
+    bind_text(st, 6, h->reason);
+    insert_row(dr, st);
+}
+
+static void on_drop(void *data, sim_time_t t, const char *where, const pkt_t *p,
+                    const char *reason, const char *detail)
+{
+    rep_db_run_t *dr = ((stub_t *)data)->dr;
+    if (!dr || dr->failed) return;
+    sqlite3_stmt *st = dr->ins[T_DROPS];
+    char src[16], dst[16], fl[8], pr[8];
+    bool ports = p->proto == NET_PROTO_TCP || p->proto == NET_PROTO_UDP;
+    sqlite3_bind_double(st, 1, secs(t));
+    bind_text(st, 2, where ? where : "network");
+    bind_text(st, 3, reason ? reason : "");
+    bind_text(st, 4, detail);
+    bind_nz(st, 5, (int64_t)p->flow);
+    bind_text(st, 6, lb_ip_str(p->src, src));
+    bind_text(st, 7, lb_ip_str(p->dst, dst));
+    if (ports) {
+        sqlite3_bind_int(st, 8, p->sport);
+        sqlite3_bind_int(st, 9, p->dport);
+    } else {
+        sqlite3_bind_null(st, 8);
+        sqlite3_bind_null(st, 9);
+    }
+    const char *proto = p->proto == NET_PROTO_TCP ? "tcp" : p->proto == NET_PROTO_UDP ? "udp"
+                      : p->proto == NET_PROTO_ICMP ? "icmp" : NULL;
+    if (!proto) {
+        snprintf(pr, sizeof pr, "%u", p->proto);
+        proto = pr;
+    }
+    bind_text(st, 10, proto);
+    if (p->proto == NET_PROTO_TCP) {       /* the order pkt_str prints them in */
+        int k = 0;
+        if (p->tcp_flags & TCP_SYN) fl[k++] = 'S';
+        if (p->tcp_flags & TCP_FIN) fl[k++] = 'F';
+        if (p->tcp_flags & TCP_RST) fl[k++] = 'R';
+        if (p->tcp_flags & TCP_PSH) fl[k++] = 'P';
+        if (p->tcp_flags & TCP_ACK) fl[k++] = '.';
+        fl[k] = '\0';
+        bind_text(st, 11, fl);
+    } else {
+        sqlite3_bind_null(st, 11);
+    }
+    insert_row(dr, st);
+}
+
+static void run_free(rep_db_run_t *dr)
+{
+    if (dr->stub) dr->stub->dr = NULL;
+    for (int i = 0; i < T_COUNT; i++) sqlite3_finalize(dr->ins[i]);
+    sqlite3_close(dr->buf);      /* the temp database and its file go with it */
+    lb_free(dr->scenario);
+    lb_free(dr->scenario_file);
+    lb_free(dr->variant);
+    lb_free(dr->variant_description);
+    lb_free(dr->run_group);
+    lb_free(dr);
+}
+
+void rep_db_run_discard(rep_db_run_t *dr)
+{
+    if (dr) run_free(dr);
+}
+
+rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char *variant,
+                               uint64_t seed, const char *run_group, char *err,
+                               size_t errlen)
+{
+    rep_db_run_t *dr = lb_calloc(1, sizeof *dr);
+    dr->db = db;
+    dr->m = scn_run_metrics(r);
+    dr->ex = scn_run_explain(r);
+    dr->scenario = lb_strdup(scn_name(s));
+    dr->scenario_file = scn_file(s) ? lb_strdup(scn_file(s)) : NULL;
+    dr->variant = lb_strdup(variant ? variant : scn_run_variant(r));
+    int vi = scn_variant_find(s, dr->variant);
+    dr->variant_description = lb_strdup(vi >= 0 ? scn_variant_description(s, (size_t)vi) : "");
+    dr->run_group = run_group ? lb_strdup(run_group) : NULL;
+    dr->seed = seed;
+    dr->duration = scn_run_duration(r);
+
+    /* "" opens a private temporary database (sqlite.org/inmemorydb.html#temp_db) */
+    int rc = sqlite3_open_v2("", &dr->buf, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                             SQLITE_OPEN_NOMUTEX, NULL);    /* one thread uses it */
+    if (rc == SQLITE_OK) {
+        char *sql = lb_sprintf("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+                               " PRAGMA cache_size=-%d", REP_DB_BUFFER_CACHE_KIB);
+        rc = exec(dr->buf, sql);
+        lb_free(sql);
+    }
+    for (int i = 0; i < T_COUNT && rc == SQLITE_OK; i++) {
+        char *sql = table_sql(&tables[i], SQL_CREATE_BUF);
+        rc = exec(dr->buf, sql);
+        lb_free(sql);
+        if (rc != SQLITE_OK) break;
+        sql = table_sql(&tables[i], SQL_INSERT_BUF);
+        rc = sqlite3_prepare_v3(dr->buf, sql, -1, SQLITE_PREPARE_PERSISTENT, &dr->ins[i], NULL);
+        lb_free(sql);
+    }
+    if (rc == SQLITE_OK) rc = exec(dr->buf, "BEGIN");
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "results database buffer: %s",
+                dr->buf ? sqlite3_errmsg(dr->buf) : sqlite3_errstr(rc));
+        run_free(dr);
+        return NULL;
+    }
+    stub_t *stub = lb_calloc(1, sizeof *stub);
+    stub->dr = dr;
+    stub->next = db->stubs;
+    db->stubs = stub;
+    dr->stub = stub;
+    scn_sink_t sink = {
+        .m = { .request = on_request, .probe = on_probe, .health = on_health, .data = stub },
+        .drop = on_drop,
+        .data = stub,
+    };
+    if (scn_run_add_sink(r, &sink)) {
+        set_err(err, errlen, "results database: no sink slot left on the run (at most %d)",
+                SCN_MAX_SINKS);
+        run_free(dr);
+        return NULL;
+    }
+    return dr;
+}
+
+/* ---- the end of a run ------------------------------------------------------------------------ */
+
+/* Per-second series (every source x bucket x class, zeros included, so a series has no
+ * gaps), counters per bucket (non-zero only) and the verdicts, into the buffer. Buckets
+ * past the time the run reached are left out. */
+static void add_aggregates(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_t nv)
+{
+    const metrics_t *m = dr->m;
+    sim_time_t w = metrics_bucket_width(m);
+    size_t nb = metrics_bucket_count(m);
+    size_t reached = (size_t)(sim_now(scn_run_sim(r)) / w) + 1;
+    if (reached < nb) nb = reached;
+    sqlite3_stmt *st = dr->ins[T_SERIES];
+    for (size_t s = 0; s < metrics_source_count(m) && !dr->failed; s++)
+        for (size_t b = 0; b < nb && !dr->failed; b++)
+            for (int c = 0; c < M_CLASS_COUNT && !dr->failed; c++) {
+                bind_text(st, 1, metrics_source_name(m, (int)s));
+                sqlite3_bind_double(st, 2, secs((sim_time_t)b * w));
+                bind_text(st, 3, m_class_name(c));
+                sqlite3_bind_int64(st, 4, (int64_t)metrics_bucket(m, (int)s, b, c));
+                insert_row(dr, st);
+            }
+    st = dr->ins[T_COUNTERS];
+    const char *name;
+    for (size_t i = 0; (name = metrics_counter_name(m, i)) && !dr->failed; i++)
+        for (size_t b = 0; b < nb && !dr->failed; b++) {
+            m_window_t win = { (sim_time_t)b * w, (sim_time_t)(b + 1) * w };
+            int64_t val = metrics_counter(m, name, win);
+            if (!val) continue;
+            bind_text(st, 1, name);
+            sqlite3_bind_double(st, 2, secs((sim_time_t)b * w));
+            sqlite3_bind_int64(st, 3, val);
+            insert_row(dr, st);
+        }
+    st = dr->ins[T_EXPECTATIONS];
+    for (size_t i = 0; i < nv && !dr->failed; i++) {
+        bind_text(st, 1, v[i].text ? v[i].text : "");
+        sqlite3_bind_int(st, 2, v[i].pass);
+        if (isnan(v[i].value)) sqlite3_bind_null(st, 3);
+        else sqlite3_bind_double(st, 3, v[i].value);
+        bind_text(st, 4, v[i].detail);
+        insert_row(dr, st);
+    }
+}
+
+/* The runs row and the copy of every buffered table, inside the caller's transaction. */
+static int copy_run(rep_db_run_t *dr, scn_run_t *r, int64_t *run_id)
+{
+    const metrics_t *m = dr->m;
+    m_window_t all = { 0, SIM_TIME_MAX };
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(dr->buf, runs_insert_sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) return rc;
+    bind_text(st, 1, dr->run_group);
+    bind_text(st, 2, dr->scenario);
+    bind_text(st, 3, dr->scenario_file);
+    bind_text(st, 4, dr->variant);
+    bind_text(st, 5, dr->variant_description);
+    sqlite3_bind_int64(st, 6, (int64_t)dr->seed);
+    sqlite3_bind_double(st, 7, secs(dr->duration));
+    sqlite3_bind_double(st, 8, secs(sim_now(scn_run_sim(r))));
+    sqlite3_bind_double(st, 9, secs(metrics_bucket_width(m)));
+    bind_text(st, 10, scn_run_complete(r) ? "complete" : "incomplete");
+    sqlite3_bind_int64(st, 11, (int64_t)sim_events_run(scn_run_sim(r)));
+    sqlite3_bind_int64(st, 12, (int64_t)metrics_requests(m, -1, M_ALL_CLASSES, all));
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) return rc;
+    *run_id = sqlite3_last_insert_rowid(dr->buf);
+    for (int i = 0; i < T_COUNT; i++) {
+        char *sql = table_sql(&tables[i], SQL_COPY);
+        rc = sqlite3_prepare_v2(dr->buf, sql, -1, &st, NULL);
+        lb_free(sql);
+        if (rc != SQLITE_OK) return rc;
+        sqlite3_bind_int64(st, 1, *run_id);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE) return rc;
+    }
+    return SQLITE_OK;
+}
+
+int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_t nv,
+                   char *err, size_t errlen)
+{
+    if (!dr) {
+        set_err(err, errlen, "results database: no run to end (rep_db_run_begin failed)");
+        return LB_EINVAL;
+    }
+    rep_db_t *db = dr->db;
+    dr->stub->dr = NULL;                 /* the run's sink records nothing more */
+    add_aggregates(dr, r, v, nv);
+    if (dr->failed) {
+        set_err(err, errlen, "%s: %s", db->path, dr->msg);
+        run_free(dr);
+        return LB_EIO;
+    }
+    for (int i = 0; i < T_COUNT; i++) {  /* statements must be done before ATTACH/DETACH */
+        sqlite3_finalize(dr->ins[i]);
+        dr->ins[i] = NULL;
+    }
+    int ret = 0;
+    int64_t run_id = 0;
+    bool attached = false;
+    sqlite3_stmt *st = NULL;
+    /* the busy handler covers every step on the file, ATTACH (reading its schema) too */
+    sqlite3_busy_timeout(dr->buf, REP_DB_BUSY_TIMEOUT_MS);
+    int rc = exec(dr->buf, "COMMIT");
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(dr->buf, "ATTACH DATABASE ? AS results", -1,
+                                                 &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, db->path, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(dr->buf);
+        sqlite3_finalize(st);
+        attached = rc == SQLITE_OK;
+    }
+    if (rc == SQLITE_OK) {
+        /* WAL + NORMAL: a commit is atomic and the file consistent after a crash; only
+         * the last transactions may be lost on power failure (sqlite.org/pragma.html) */
+        rc = exec(dr->buf, "PRAGMA foreign_keys=ON; PRAGMA results.synchronous=NORMAL;"
+                           " PRAGMA results.journal_size_limit=" WAL_SIZE_LIMIT);
+    }
+    if (rc == SQLITE_OK) rc = exec(dr->buf, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK) rc = copy_run(dr, r, &run_id);
+    if (rc == SQLITE_OK) rc = exec(dr->buf, "COMMIT");
+    if (rc != SQLITE_OK) {
+        set_err(err, errlen, "%s: writing the run: %s", db->path, sqlite3_errmsg(dr->buf));
+        if (!sqlite3_get_autocommit(dr->buf)) exec(dr->buf, "ROLLBACK");
+        ret = LB_EIO;
+    } else {
+        db->last_run_id = run_id;
+    }
+    if (attached) exec(dr->buf, "DETACH DATABASE results");
+    run_free(dr);
+    return ret;
+}
