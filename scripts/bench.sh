@@ -14,7 +14,7 @@ declare -A per10k
 scale() {   # variant -> simulated seconds for 10,000 requests
   local v=$1 out
   out=$(mktemp -d)
-  ./sim --quiet --variant "$v" --out "$out" scenarios/bench-chain.yaml >/dev/null || true
+  ./sim --quiet --no-db --no-pcap --no-plots --variant "$v" --out "$out" scenarios/bench-chain.yaml >/dev/null || true
   local req
   req=$(sed -n 's/^[[:space:]]*"requests":[[:space:]]*\([0-9]*\).*/\1/p' "$out"/bench-chain/summary.json | head -1)
   rm -rf "$out"
@@ -34,7 +34,7 @@ for v in keepalive per-request; do
     d=$(awk -v s="$s10k" -v n="$n" 'BEGIN { printf "%.3f", s * n / 10000 }')
     out=$(mktemp -d)
     start=$(date +%s.%N)
-    /usr/bin/time -f "%M" -o "$out/rss" ./sim --quiet --variant "$v" --set "duration=${d}s" \
+    /usr/bin/time -f "%M" -o "$out/rss" ./sim --quiet --no-db --no-pcap --no-plots --variant "$v" --set "duration=${d}s" \
       --out "$out" scenarios/bench-chain.yaml >/dev/null || true
     end=$(date +%s.%N)
     sum="$out/bench-chain/summary.json"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "db.h"
 #include "netfilter.h"
 #include "report.h"
 #include "scenario.h"
@@ -31,7 +32,7 @@ typedef struct opts {
     const char *dump_node;
     int seeds;                      /* --seeds N: each variant with seeds base .. base+N-1 */
     int jobs;                       /* --jobs N: parallel worker processes */
-    bool no_pcap, no_plots;
+    bool no_pcap, no_plots, no_db;
 } opts_t;
 
 static void usage(FILE *f)
@@ -52,6 +53,7 @@ static void usage(FILE *f)
 "      --jobs N            run variants and seeds in N parallel processes\n"
 "      --no-pcap           do not write trace.pcap\n"
 "      --no-plots          do not write plots (report.html without them)\n"
+"      --no-db             do not write results.db (benchmarks)\n"
 "  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
 "                          writes results only with --out\n"
 "  -q, --quiet             no table, no progress line\n"
@@ -69,7 +71,7 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS };
+    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -79,6 +81,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"set", required_argument, 0, O_SET}, {"list-types", no_argument, 0, O_LIST},
         {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
+        {"no-db", no_argument, 0, O_NODB},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -128,6 +131,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         }
         case O_NOPCAP: o->no_pcap = true; break;
         case O_NOPLOTS: o->no_plots = true; break;
+        case O_NODB: o->no_db = true; break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
@@ -258,18 +262,41 @@ typedef struct item { size_t variant; uint64_t seed; } item_t;
 
 /* ---- results writers attached to each run (results.db, trace.pcap, plots) ---- */
 
-typedef struct writers { int unused; } writers_t;
+/* results.db of the scenario being run: opened once, before any worker is forked (the
+ * handle holds no connection between calls, so children may use it). */
+static rep_db_t *g_db;
+static char g_run_group[256];
+
+typedef struct writers {
+    rep_db_run_t *db;
+} writers_t;
 
 static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o,
                            const item_t *it, const char *dir)
 {
-    (void)w; (void)s; (void)r; (void)o; (void)it; (void)dir;
+    memset(w, 0, sizeof *w);
+    (void)o;
+    if (!dir) return;
+    if (g_db) {
+        char err[512];
+        w->db = rep_db_run_begin(g_db, s, r, scn_variant_name(s, it->variant), it->seed,
+                                 g_run_group, err, sizeof err);
+        if (!w->db) fprintf(stderr, "sim: results.db: %s\n", err);
+    }
 }
 
+/* Finishes the writers of one run; EXIT_OK or EXIT_INTERNAL. */
 static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
 {
-    (void)w; (void)r; (void)v;
-    return 0;
+    int rc = EXIT_OK;
+    if (w->db) {
+        char err[512];
+        if (rep_db_run_end(w->db, r, v->verdicts, v->n_verdicts, err, sizeof err)) {
+            fprintf(stderr, "sim: results.db: %s\n", err);
+            rc = EXIT_INTERNAL;
+        }
+    }
+    return rc;
 }
 
 static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
@@ -400,6 +427,15 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
         if (rep_mkdirs(dir)) {
             fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
             rc = EXIT_INTERNAL;
+        } else if (!o->no_db) {
+            char path[4200], err[512];
+            snprintf(path, sizeof path, "%s/results.db", dir);
+            const char *slash = strrchr(dir, '/');
+            snprintf(g_run_group, sizeof g_run_group, "%s", slash ? slash + 1 : dir);
+            if (rep_db_open(path, &g_db, err, sizeof err)) {
+                fprintf(stderr, "sim: %s: %s\n", path, err);
+                rc = EXIT_INTERNAL;
+            }
         }
     }
     if (rc == EXIT_OK && o->jobs > 1 && n > 1) {
@@ -444,6 +480,8 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
     lb_free(res);
     lb_free(have);
     lb_free(items);
+    if (g_db) rep_db_close(g_db);
+    g_db = NULL;
     return rc;
 }
 
