@@ -60,6 +60,7 @@ run: sim
 test: sim build/test_runner
 	./build/test_runner
 	bash tests/cli.sh
+	bash tests/report.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
 # Every scenario's expectations, as regression tests.

@@ -5,7 +5,10 @@ set -euo pipefail
 
 PKGS=(build-essential pkg-config
       libgsl-dev libsqlite3-dev libcjson-dev libyaml-dev libpcap-dev check
-      gnuplot-nox sqlite3 time libssl-dev)
+      gnuplot-nox sqlite3 time libssl-dev
+      chromium
+      chromium-driver
+      tshark)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -18,4 +21,6 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# tshark (tests/pcap.sh): wireshark-common asks whether non-root users may capture
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

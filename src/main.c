@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "db.h"
 #include "netfilter.h"
+#include "plots.h"
 #include "report.h"
 #include "scenario.h"
 
@@ -269,6 +270,7 @@ static char g_run_group[256];
 
 typedef struct writers {
     rep_db_run_t *db;
+    bool plots;
 } writers_t;
 
 static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o,
@@ -277,6 +279,8 @@ static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o
     memset(w, 0, sizeof *w);
     (void)o;
     if (!dir) return;
+    if (!o->no_plots) rep_plots_attach(r, NULL);
+    w->plots = !o->no_plots;
     if (g_db) {
         char err[512];
         w->db = rep_db_run_begin(g_db, s, r, scn_variant_name(s, it->variant), it->seed,
@@ -289,6 +293,7 @@ static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o
 static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
 {
     int rc = EXIT_OK;
+    if (w->plots) rep_plots_collect(r, v);
     if (w->db) {
         char err[512];
         if (rep_db_run_end(w->db, r, v->verdicts, v->n_verdicts, err, sizeof err)) {
@@ -299,10 +304,15 @@ static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
     return rc;
 }
 
+/* Once per scenario, after its runs: plots (gnuplot) and report.html. A missing gnuplot
+ * is a note, not an error: everything else is still written. */
 static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
                              const rep_variant_t *v, size_t n)
 {
-    (void)s; (void)o; (void)dir; (void)v; (void)n;
+    char err[512];
+    if (!o->no_plots && rep_plots_write(dir, s, v, n, err, sizeof err))
+        fprintf(stderr, "sim: %s\n", err);
+    if (rep_html_write(dir, s, v, n, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
 }
 
 /* ---- running: work items are (variant, seed) pairs ---- */

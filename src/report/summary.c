@@ -12,6 +12,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
 #include "explain.h"
+#include "plots.h"
 #include "report.h"
 
 static double secs(sim_time_t t) { return t < 0 ? NAN : (double)t / SIM_S; }
@@ -157,21 +158,21 @@ int rep_mkdirs(const char *path)
     return 0;
 }
 
-/* Writes text to dir/name through a temporary file and rename(2). */
-static int write_atomic(const char *dir, const char *name, const char *text)
+int rep_write_atomic(const char *dir, const char *name, const char *text, size_t len,
+                     char *err, size_t errlen)
 {
     char tmp[4096], dst[4096];
     snprintf(dst, sizeof dst, "%s/%s", dir, name);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        fprintf(stderr, "sim: cannot write %s: %s\n", tmp, strerror(errno));
+        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
         return LB_EIO;
     }
-    int bad = fputs(text, f) < 0;
+    bool bad = fwrite(text, 1, len, f) != len;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, dst) != 0) {
-        fprintf(stderr, "sim: cannot write %s: %s\n", dst, strerror(errno));
+        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
         unlink(tmp);
         return LB_EIO;
     }
@@ -200,7 +201,9 @@ int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, s
     withnl[len] = '\n';
     withnl[len + 1] = '\0';
     cJSON_free(text);
-    int rc = write_atomic(dir, "summary.json", withnl);
+    char err[512];
+    int rc = rep_write_atomic(dir, "summary.json", withnl, len + 1, err, sizeof err);
+    if (rc) fprintf(stderr, "sim: %s\n", err);
     lb_free(withnl);
     return rc;
 }
@@ -353,6 +356,19 @@ char *rep_variant_serialize(const rep_variant_t *v)
         cJSON_AddItemToArray(vd, eo);
     }
     cJSON_AddItemToObject(o, "summary", cJSON_Duplicate(v->json, 1));
+    if (v->plot) {
+        char *pt = rep_plot_serialize(v->plot);
+        if (pt) cJSON_AddStringToObject(o, "plot", pt);
+        free(pt);
+    }
+    cJSON *hops = cJSON_AddArrayToObject(o, "hops");
+    for (size_t i = 0; i < v->n_hops; i++) {
+        cJSON *h = cJSON_CreateObject();
+        cJSON_AddStringToObject(h, "where", v->hops[i].where);
+        cJSON_AddNumberToObject(h, "t", (double)v->hops[i].t);
+        cJSON_AddItemToArray(hops, h);
+    }
+    cJSON_AddStringToObject(o, "hops_title", v->hops_title);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -408,6 +424,21 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
         v->verdicts[i].value = get_num(eo, "value");
         snprintf(v->verdicts[i].detail, sizeof v->verdicts[i].detail, "%s", get_str(eo, "detail"));
     }
+    const char *pt = get_str(o, "plot");
+    rep_plot_t *plot = NULL;
+    if (*pt && rep_plot_deserialize(pt, &plot) == 0) {
+        v->plot = plot;
+        v->plot_free = (void (*)(void *))rep_plot_free;
+    }
+    const cJSON *hops = cJSON_GetObjectItemCaseSensitive(o, "hops");
+    v->n_hops = (size_t)cJSON_GetArraySize(hops);
+    if (v->n_hops) v->hops = lb_calloc(v->n_hops, sizeof *v->hops);
+    for (size_t i = 0; i < v->n_hops; i++) {
+        const cJSON *h = cJSON_GetArrayItem(hops, (int)i);
+        snprintf(v->hops[i].where, sizeof v->hops[i].where, "%s", get_str(h, "where"));
+        v->hops[i].t = (sim_time_t)get_num(h, "t");
+    }
+    snprintf(v->hops_title, sizeof v->hops_title, "%s", get_str(o, "hops_title"));
     const cJSON *sm = cJSON_GetObjectItemCaseSensitive(o, "summary");
     v->json = sm ? cJSON_Duplicate(sm, 1) : cJSON_CreateObject();
     cJSON_Delete(o);
