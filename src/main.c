@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "capture.h"
 #include "db.h"
 #include "netfilter.h"
 #include "plots.h"
@@ -270,6 +271,7 @@ static char g_run_group[256];
 
 typedef struct writers {
     rep_db_run_t *db;
+    rep_capture_t *cap;             /* trace pcap and the hop recorder */
     bool plots;
 } writers_t;
 
@@ -281,6 +283,15 @@ static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o
     if (!dir) return;
     if (!o->no_plots) rep_plots_attach(r, NULL);
     w->plots = !o->no_plots;
+    /* trace-<variant>[-seed<N>].pcap: several variants and seeds share the folder */
+    char path[4400], err[512];
+    if (o->seeds > 1)
+        snprintf(path, sizeof path, "%s/trace-%s-seed%llu.pcap", dir,
+                 scn_variant_name(s, it->variant), (unsigned long long)it->seed);
+    else
+        snprintf(path, sizeof path, "%s/trace-%s.pcap", dir, scn_variant_name(s, it->variant));
+    w->cap = rep_capture_new(r, o->no_pcap ? NULL : path, o->trace_flow, err, sizeof err);
+    if (!w->cap) fprintf(stderr, "sim: trace pcap: %s\n", err);
     if (g_db) {
         char err[512];
         w->db = rep_db_run_begin(g_db, s, r, scn_variant_name(s, it->variant), it->seed,
@@ -294,6 +305,16 @@ static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
 {
     int rc = EXIT_OK;
     if (w->plots) rep_plots_collect(r, v);
+    if (w->cap) {
+        rep_capture_collect(w->cap, r, v);
+        char err[512];
+        if (rep_capture_close(w->cap, err, sizeof err)) {
+            fprintf(stderr, "sim: trace pcap: %s\n", err);
+            rc = EXIT_INTERNAL;
+        }
+        rep_capture_free(w->cap);
+        w->cap = NULL;
+    }
     if (w->db) {
         char err[512];
         if (rep_db_run_end(w->db, r, v->verdicts, v->n_verdicts, err, sizeof err)) {

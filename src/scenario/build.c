@@ -238,11 +238,11 @@ static void obs_capture(void *data, sim_time_t t, const char *where, const pkt_t
 int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink)
 {
     if (r->n_sinks == SCN_MAX_SINKS) return LB_ENOMEM;
-    r->sinks[r->n_sinks++] = *sink;
     if (sink->m.request || sink->m.probe || sink->m.health) {
         int rc = metrics_add_hooks(r->metrics, &sink->m);
-        if (rc) return rc;
+        if (rc) return rc;                  /* nothing registered */
     }
+    r->sinks[r->n_sinks++] = *sink;
     if (sink->packet) {
         net_observer_t obs = { obs_drop, obs_trace, obs_capture, obs_note, r };
         net_set_observer(r->net, &obs);
