@@ -290,8 +290,10 @@ static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o
                  scn_variant_name(s, it->variant), (unsigned long long)it->seed);
     else
         snprintf(path, sizeof path, "%s/trace-%s.pcap", dir, scn_variant_name(s, it->variant));
-    w->cap = rep_capture_new(r, o->no_pcap ? NULL : path, o->trace_flow, err, sizeof err);
-    if (!w->cap) fprintf(stderr, "sim: trace pcap: %s\n", err);
+    if (!o->no_pcap || !o->no_plots) {     /* the hop recorder feeds the hops plot */
+        w->cap = rep_capture_new(r, o->no_pcap ? NULL : path, o->trace_flow, err, sizeof err);
+        if (!w->cap) fprintf(stderr, "sim: trace pcap: %s\n", err);
+    }
     if (g_db) {
         char err[512];
         w->db = rep_db_run_begin(g_db, s, r, scn_variant_name(s, it->variant), it->seed,
