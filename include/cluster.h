@@ -108,6 +108,8 @@ size_t cluster_pod_count(const cluster_t *c);
 cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i);
 /* Every Service, including those generated for Gateways. */
 k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name);
+/* The same for "namespace/name"; NULL for a malformed reference or no such Service. */
+k8s_service_t *cluster_service_ref(cluster_t *c, const char *ns_name);
 const char *cluster_version(const cluster_t *c);
 net_fabric_t *cluster_fabric(const cluster_t *c);
 /* The cloud LB that fronts a LoadBalancer Service reports its frontend IP: kube-proxy on

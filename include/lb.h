@@ -37,6 +37,8 @@ char *lb_strdup(const char *s);
 char *lb_strndup(const char *s, size_t n);
 char *lb_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* caller frees */
 void lb_free(void *p);
+/* Formats a message into err (size errlen) if err is non-NULL and errlen > 0. */
+void lb_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Growable array of T: declare `LB_VEC(int) v = {0};`, then lb_vec_push(&v, 3).
  * Elements live in v.v[0..v.n). Freed with lb_vec_free(&v). */

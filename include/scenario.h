@@ -169,6 +169,10 @@ void build_warn(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
 /* Named objects shared between elements (kind is a short tag: "node", "http-server"). */
 void build_put(build_ctx_t *ctx, const char *name, const char *kind, void *obj);
 void *build_get(build_ctx_t *ctx, const char *name, const char *kind);
+/* The object of kind `kind` that element `ref` (a string parameter) names, or NULL after
+ * reporting "<type> '<name>': '<ref>' is not a <kind> element defined before it". */
+void *build_get_ref(build_ctx_t *ctx, const elem_val_t *ref, const char *kind,
+                    const char *type, const char *name);
 /* Resolves a node reference: a node name, a group name (an element with count: N yields
  * name0..nameN-1), or a glob ("web*"). Returns how many; *out is owned by ctx. */
 size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out);

@@ -321,10 +321,8 @@ static void appgw_elem_free(void *obj)
 static int appgw_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
 {
     const elem_val_t *vnet = elem_get(cfg, "vnet");
-    net_fabric_t *fab = build_get(ctx, vnet->u.s, "fabric");
-    if (!fab)
-        return build_error(ctx, vnet->pos, "azure-app-gateway '%s': '%s' is not a vnet element "
-                           "defined before it", name, vnet->u.s);
+    net_fabric_t *fab = build_get_ref(ctx, vnet, "fabric", "azure-app-gateway", name);
+    if (!fab) return LB_EINVAL;
     appgw_params_t p;
     appgw_params_default(&p);
     p.name = name;

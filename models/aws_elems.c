@@ -55,17 +55,9 @@ static void nlb_free_cb(void *obj) { aws_nlb_free(obj); }
 static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
 {
     const elem_val_t *cv = elem_get(cfg, "cluster"), *sv = elem_get(cfg, "service");
-    cluster_t *cl = build_get(ctx, cv->u.s, "cluster");
-    if (!cl)
-        return build_error(ctx, cv->pos, "aws-nlb '%s': '%s' is not a k8s-cluster element "
-                           "defined before it", name, cv->u.s);
-    char ns[256];
-    const char *slash = strchr(sv->u.s, '/');
-    if (!slash || slash == sv->u.s || !slash[1] || (size_t)(slash - sv->u.s) >= sizeof ns)
-        return build_error(ctx, sv->pos, "service '%s': expected namespace/name", sv->u.s);
-    memcpy(ns, sv->u.s, (size_t)(slash - sv->u.s));
-    ns[slash - sv->u.s] = '\0';
-    k8s_service_t *svc = cluster_service(cl, ns, slash + 1);
+    cluster_t *cl = build_get_ref(ctx, cv, "cluster", "aws-nlb", name);
+    if (!cl) return LB_EINVAL;
+    k8s_service_t *svc = cluster_service_ref(cl, sv->u.s);
     if (!svc || svc->type != K8S_SVC_LOAD_BALANCER)
         return build_error(ctx, sv->pos, "aws-nlb '%s': the cluster has no LoadBalancer "
                            "Service %s", name, sv->u.s);
@@ -143,10 +135,8 @@ static void alb_free_cb(void *obj) { aws_alb_free(obj); }
 static int alb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
 {
     const elem_val_t *vnet = elem_get(cfg, "vnet");
-    net_fabric_t *fab = build_get(ctx, vnet->u.s, "fabric");
-    if (!fab)
-        return build_error(ctx, vnet->pos, "aws-alb '%s': '%s' is not a vnet element defined "
-                           "before it", name, vnet->u.s);
+    net_fabric_t *fab = build_get_ref(ctx, vnet, "fabric", "aws-alb", name);
+    if (!fab) return LB_EINVAL;
     aws_alb_params_t p;
     aws_alb_params_default(&p);
     p.name = name;

@@ -90,17 +90,9 @@ static void ilb_event(azure_lb_t *lb, const azure_lb_event_t *ev, void *data)
 static int ilb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
 {
     const elem_val_t *cv = elem_get(cfg, "cluster"), *sv = elem_get(cfg, "service");
-    cluster_t *cl = build_get(ctx, cv->u.s, "cluster");
-    if (!cl)
-        return build_error(ctx, cv->pos, "azure-internal-lb '%s': '%s' is not a k8s-cluster "
-                           "element defined before it", name, cv->u.s);
-    char ns[256];
-    const char *slash = strchr(sv->u.s, '/');
-    if (!slash || slash == sv->u.s || !slash[1] || (size_t)(slash - sv->u.s) >= sizeof ns)
-        return build_error(ctx, sv->pos, "service '%s': expected namespace/name", sv->u.s);
-    memcpy(ns, sv->u.s, (size_t)(slash - sv->u.s));
-    ns[slash - sv->u.s] = '\0';
-    k8s_service_t *svc = cluster_service(cl, ns, slash + 1);
+    cluster_t *cl = build_get_ref(ctx, cv, "cluster", "azure-internal-lb", name);
+    if (!cl) return LB_EINVAL;
+    k8s_service_t *svc = cluster_service_ref(cl, sv->u.s);
     if (!svc)
         return build_error(ctx, sv->pos, "azure-internal-lb '%s': the cluster has no Service "
                            "%s (Services Istio generates for a Gateway are named "

@@ -643,6 +643,16 @@ k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name)
     return NULL;
 }
 
+k8s_service_t *cluster_service_ref(cluster_t *c, const char *ref)
+{
+    const char *slash = strchr(ref, '/');
+    char ns[256];
+    if (!slash || slash == ref || !slash[1] || (size_t)(slash - ref) >= sizeof ns) return NULL;
+    memcpy(ns, ref, (size_t)(slash - ref));
+    ns[slash - ref] = '\0';
+    return cluster_service(c, ns, slash + 1);
+}
+
 void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip)
 {
     svc->lb_ip = ip;

@@ -88,10 +88,8 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         return build_error(ctx, cfg->pos, "k8s-cluster '%s': the scenario has no kubernetes "
                            "section to deploy (manifests inline or { file: ... })", name);
     const elem_val_t *vnet = elem_get(cfg, "vnet");
-    net_fabric_t *fab = build_get(ctx, vnet->u.s, "fabric");
-    if (!fab)
-        return build_error(ctx, vnet->pos, "k8s-cluster '%s': vnet '%s' is not a vnet element "
-                           "defined before it in the cloud section", name, vnet->u.s);
+    net_fabric_t *fab = build_get_ref(ctx, vnet, "fabric", "k8s-cluster", name);
+    if (!fab) return LB_EINVAL;
     cluster_params_t p;
     cluster_params_default(&p);
     p.name = name;

@@ -121,16 +121,6 @@ struct rep_db_run {
     sim_time_t duration;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static double secs(sim_time_t t) { return (double)t / (double)SIM_S; }
 
@@ -200,7 +190,7 @@ static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen
     if (rc != SQLITE_OK) goto sqlerr;
     if (have >= 0 && have != REP_DB_SCHEMA_VERSION) {
         exec(db, "ROLLBACK");
-        set_err(err, errlen, "%s: results database has schema version %" PRId64
+        lb_errf(err, errlen, "%s: results database has schema version %" PRId64
                 "; this program writes version %d (use another file)", path, have,
                 REP_DB_SCHEMA_VERSION);
         return LB_EIO;
@@ -224,7 +214,7 @@ static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen
     if (rc == SQLITE_OK) rc = exec(db, "COMMIT");
     if (rc == SQLITE_OK) return 0;
 sqlerr:
-    set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+    lb_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
     if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
     return LB_EIO;
 }
@@ -249,14 +239,14 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (!path || !*path || strcmp(path, ":memory:") == 0) {
-        set_err(err, errlen, "results database: expected a file path, got '%s'",
+        lb_errf(err, errlen, "results database: expected a file path, got '%s'",
                 path ? path : "(null)");
         return LB_EINVAL;
     }
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
-        set_err(err, errlen, "%s: cannot open results database: %s", path,
+        lb_errf(err, errlen, "%s: cannot open results database: %s", path,
                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return LB_EIO;
@@ -268,7 +258,7 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
     rc = set_wal(db);
     int ret = 0;
     if (rc != SQLITE_OK) {
-        set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        lb_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
         ret = LB_EIO;
     } else {
         ret = create_schema(db, path, err, errlen);
@@ -471,7 +461,7 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
     }
     if (rc == SQLITE_OK) rc = exec(dr->buf, "BEGIN");
     if (rc != SQLITE_OK) {
-        set_err(err, errlen, "results database buffer: %s",
+        lb_errf(err, errlen, "results database buffer: %s",
                 dr->buf ? sqlite3_errmsg(dr->buf) : sqlite3_errstr(rc));
         run_free(dr);
         return NULL;
@@ -487,7 +477,7 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
         .data = stub,
     };
     if (scn_run_add_sink(r, &sink)) {
-        set_err(err, errlen, "results database: no sink slot left on the run (at most %d)",
+        lb_errf(err, errlen, "results database: no sink slot left on the run (at most %d)",
                 SCN_MAX_SINKS);
         run_free(dr);
         return NULL;
@@ -581,14 +571,14 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
                    char *err, size_t errlen)
 {
     if (!dr) {
-        set_err(err, errlen, "results database: no run to end (rep_db_run_begin failed)");
+        lb_errf(err, errlen, "results database: no run to end (rep_db_run_begin failed)");
         return LB_EINVAL;
     }
     rep_db_t *db = dr->db;
     dr->stub->dr = NULL;                 /* the run's sink records nothing more */
     add_aggregates(dr, r, v, nv);
     if (dr->failed) {
-        set_err(err, errlen, "%s: %s", db->path, dr->msg);
+        lb_errf(err, errlen, "%s: %s", db->path, dr->msg);
         run_free(dr);
         return LB_EIO;
     }
@@ -621,7 +611,7 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
     if (rc == SQLITE_OK) rc = copy_run(dr, r, &run_id);
     if (rc == SQLITE_OK) rc = exec(dr->buf, "COMMIT");
     if (rc != SQLITE_OK) {
-        set_err(err, errlen, "%s: writing the run: %s", db->path, sqlite3_errmsg(dr->buf));
+        lb_errf(err, errlen, "%s: writing the run: %s", db->path, sqlite3_errmsg(dr->buf));
         if (!sqlite3_get_autocommit(dr->buf)) exec(dr->buf, "ROLLBACK");
         ret = LB_EIO;
     } else {

@@ -897,16 +897,6 @@ bool rep_plots_gnuplot(char *buf, size_t len)
     return false;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* gnuplot's error output as one line: its non-empty lines joined by " / " (the caret
  * lines under the failing command dropped). */
@@ -945,7 +935,7 @@ static int run_gnuplot(const char *prog, const char *dir, const char *script, si
     int in[2] = {-1, -1}, ep[2] = {-1, -1}, devnull = -1;
     if (pipe2(in, O_CLOEXEC) || pipe2(ep, O_CLOEXEC) ||
         (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
-        set_err(err, errlen, "cannot start gnuplot: %s", strerror(errno));
+        lb_errf(err, errlen, "cannot start gnuplot: %s", strerror(errno));
         for (int i = 0; i < 2; i++) {
             if (in[i] >= 0) close(in[i]);
             if (ep[i] >= 0) close(ep[i]);
@@ -969,7 +959,7 @@ static int run_gnuplot(const char *prog, const char *dir, const char *script, si
     close(ep[1]);
     close(devnull);
     if (pid < 0) {
-        set_err(err, errlen, "cannot start gnuplot: %s", strerror(errno));
+        lb_errf(err, errlen, "cannot start gnuplot: %s", strerror(errno));
         close(in[1]);
         close(ep[0]);
         return LB_EIO;
@@ -1032,12 +1022,12 @@ static int run_gnuplot(const char *prog, const char *dir, const char *script, si
         char msg[512];
         squeeze(msg, sizeof msg, ebuf);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-            set_err(err, errlen, "cannot run %s", prog);
+            lb_errf(err, errlen, "cannot run %s", prog);
         else if (WIFSIGNALED(status))
-            set_err(err, errlen, "gnuplot killed by signal %d%s%s", WTERMSIG(status),
+            lb_errf(err, errlen, "gnuplot killed by signal %d%s%s", WTERMSIG(status),
                     msg[0] ? ": " : "", msg);
         else
-            set_err(err, errlen, "gnuplot failed: %s", msg[0] ? msg : "no message");
+            lb_errf(err, errlen, "gnuplot failed: %s", msg[0] ? msg : "no message");
         rc = LB_EIO;
     }
     lb_free(ebuf);
@@ -1117,7 +1107,7 @@ int rep_plots_write(const char *dir, const scn_t *s, const rep_variant_t *v, siz
     int rc = 0;
     char prog[4096];
     if (!rep_plots_gnuplot(prog, sizeof prog)) {
-        set_err(err, errlen, "gnuplot not found: plots skipped");
+        lb_errf(err, errlen, "gnuplot not found: plots skipped");
         rc = LB_ENOENT;
         goto out;
     }
@@ -1132,10 +1122,10 @@ int rep_plots_write(const char *dir, const scn_t *s, const rep_variant_t *v, siz
             snprintf(tmp, sizeof tmp, "%s/.%s.%s.tmp", dir, fs[i].name, exts[e]);
             snprintf(dst, sizeof dst, "%s/%s.%s", dir, fs[i].name, exts[e]);
             if (stat(tmp, &st) || st.st_size == 0) {
-                set_err(err, errlen, "gnuplot wrote no %s", tmp);
+                lb_errf(err, errlen, "gnuplot wrote no %s", tmp);
                 rc = LB_EIO;
             } else if (rename(tmp, dst)) {
-                set_err(err, errlen, "cannot write %s: %s", dst, strerror(errno));
+                lb_errf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
                 rc = LB_EIO;
             }
         }

@@ -64,6 +64,16 @@ net_t *build_net(build_ctx_t *ctx) { return ctx->net; }
 metrics_t *build_metrics(build_ctx_t *ctx) { return ctx->metrics; }
 explain_t *build_explain(build_ctx_t *ctx) { return ctx->run->explain; }
 
+void *build_get_ref(build_ctx_t *ctx, const elem_val_t *ref, const char *kind,
+                    const char *type, const char *name)
+{
+    void *obj = build_get(ctx, ref->u.s, kind);
+    if (!obj)
+        build_error(ctx, ref->pos, "%s '%s': '%s' is not a %s element defined before it",
+                    type, name, ref->u.s, kind);
+    return obj;
+}
+
 typedef struct addrs { size_t n; uint32_t v[]; } addrs_t;
 
 void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *v, size_t n)

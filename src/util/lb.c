@@ -88,6 +88,15 @@ void lb_free(void *p)
     free(p);
 }
 
+void lb_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
 uint64_t lb_hash_str(const char *s)
 {
     uint64_t h = 0xcbf29ce484222325ULL;           /* FNV-1a 64 */
