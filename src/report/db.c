@@ -206,6 +206,12 @@ static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen
         rc = exec(db, sql);
         lb_free(sql);
     }
+    /* one row per (scenario, variant) ever run into this file, with its description */
+    if (rc == SQLITE_OK)
+        rc = exec(db, "CREATE VIEW IF NOT EXISTS variants AS SELECT scenario, variant AS name, "
+                      "max(variant_description) AS description, count(*) AS runs, "
+                      "sum(status = 'complete') AS complete_runs FROM runs "
+                      "GROUP BY scenario, variant");
     if (rc == SQLITE_OK && have < 0) {
         char *sql = lb_sprintf("INSERT INTO schema_version VALUES (%d)", REP_DB_SCHEMA_VERSION);
         rc = exec(db, sql);
