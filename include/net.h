@@ -86,6 +86,11 @@ pkt_t *pkt_new(net_t *net);
 pkt_t *pkt_clone(net_t *net, const pkt_t *p);
 /* Returns a packet to the pool, dropping its msg ref. NULL-safe. */
 void pkt_free(net_t *net, pkt_t *p);
+/* The RST that answers TCP segment `in` from its destination (RFC 793 "Reset
+ * Generation", as Linux's tcp_v4_send_reset and nf_send_reset build it): addresses and
+ * ports swapped, same flow; if `in` has ACK: RST with seq = in's ack; else RST|ACK with
+ * seq 0 and ack = in's seq + len (+1 for SYN and for FIN). NULL for a RST or non-TCP. */
+pkt_t *pkt_rst_reply(net_t *net, const pkt_t *in);
 /* Bytes on the wire: IP + transport headers + payload. */
 uint32_t pkt_wire_bytes(const pkt_t *p);
 /* "10.0.0.1:1234 > 10.0.0.2:80 TCP [S] seq=.. ack=.. len=.." into buf (>= 128 bytes). */

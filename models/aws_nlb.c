@@ -459,21 +459,8 @@ static int listener_find(const aws_nlb_t *nlb, uint16_t port)
  * tcp_v4_send_reset builds it), sent into the fabric. */
 static void rst_reply(aws_nlb_t *nlb, znode_t *zn, const pkt_t *in, const char *why)
 {
-    if (in->tcp_flags & TCP_RST) return;
-    pkt_t *r = pkt_new(nlb->net);
-    r->flow = in->flow;
-    r->proto = NET_PROTO_TCP;
-    r->src = in->dst;
-    r->sport = in->dport;
-    r->dst = in->src;
-    r->dport = in->sport;
-    if (in->tcp_flags & TCP_ACK) {
-        r->tcp_flags = TCP_RST;
-        r->seq = in->ack;
-    } else {
-        r->tcp_flags = TCP_RST | TCP_ACK;
-        r->ack = in->seq + in->len + !!(in->tcp_flags & TCP_SYN) + !!(in->tcp_flags & TCP_FIN);
-    }
+    pkt_t *r = pkt_rst_reply(nlb->net, in);
+    if (!r) return;
     nlb->st.rst_sent++;
     char ps[160];
     net_notef(nlb->net, zn->node->name, r->flow, "NLB RST (%s) in answer to %s", why,

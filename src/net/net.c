@@ -118,6 +118,26 @@ void pkt_free(net_t *n, pkt_t *p)
     n->pkt_free = p;
 }
 
+pkt_t *pkt_rst_reply(net_t *n, const pkt_t *in)
+{
+    if (in->proto != NET_PROTO_TCP || (in->tcp_flags & TCP_RST)) return NULL;
+    pkt_t *r = pkt_new(n);
+    r->flow = in->flow;
+    r->proto = NET_PROTO_TCP;
+    r->src = in->dst;
+    r->dst = in->src;
+    r->sport = in->dport;
+    r->dport = in->sport;
+    if (in->tcp_flags & TCP_ACK) {
+        r->tcp_flags = TCP_RST;
+        r->seq = in->ack;
+    } else {
+        r->tcp_flags = TCP_RST | TCP_ACK;
+        r->ack = in->seq + in->len + !!(in->tcp_flags & TCP_SYN) + !!(in->tcp_flags & TCP_FIN);
+    }
+    return r;
+}
+
 uint32_t pkt_wire_bytes(const pkt_t *p)
 {
     uint32_t hdr = NET_IP_HDR;

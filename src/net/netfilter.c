@@ -2096,22 +2096,8 @@ static int drop_pkt(nf_t *nf, pkt_t *p, const char *reason, const char *detail)
  * (nf_ct_attach), so conntrack reverses NAT on it. */
 static void send_reset(nf_t *nf, const pkt_t *p)
 {
-    if (p->proto != NET_PROTO_TCP || (p->tcp_flags & TCP_RST)) return;
-    pkt_t *rst = pkt_new(nf->net);
-    rst->flow = p->flow;
-    rst->proto = NET_PROTO_TCP;
-    rst->src = p->dst;
-    rst->dst = p->src;
-    rst->sport = p->dport;
-    rst->dport = p->sport;
-    if (p->tcp_flags & TCP_ACK) {
-        rst->seq = p->ack;
-        rst->tcp_flags = TCP_RST;
-    } else {
-        rst->seq = 0;
-        rst->ack = p->seq + p->len + !!(p->tcp_flags & TCP_SYN) + !!(p->tcp_flags & TCP_FIN);
-        rst->tcp_flags = TCP_RST | TCP_ACK;
-    }
+    pkt_t *rst = pkt_rst_reply(nf->net, p);
+    if (!rst) return;
     if (p->ct) {
         nf->attach_pkt = rst->id;
         nf->attach_ct = p->ct;

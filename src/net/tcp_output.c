@@ -75,21 +75,8 @@ void tcp_send_rst_conn(tcp_conn_t *c, const char *why)
  * seq = its ack; otherwise RST|ACK acknowledging everything it occupied. */
 void tcp_send_reset(tcp_stack_t *st, const pkt_t *in, const char *why)
 {
-    if (in->tcp_flags & TCP_RST) return;
-    pkt_t *p = pkt_new(st->net);
-    p->flow = in->flow;
-    p->src = in->dst;
-    p->dst = in->src;
-    p->sport = in->dport;
-    p->dport = in->sport;
-    p->proto = NET_PROTO_TCP;
-    if (in->tcp_flags & TCP_ACK) {
-        p->tcp_flags = TCP_RST;
-        p->seq = in->ack;
-    } else {
-        p->tcp_flags = TCP_RST | TCP_ACK;
-        p->ack = in->seq + in->len + !!(in->tcp_flags & TCP_SYN) + !!(in->tcp_flags & TCP_FIN);
-    }
+    pkt_t *p = pkt_rst_reply(st->net, in);
+    if (!p) return;
     st->stats.rst_sent++;
     st->stats.segs_out++;
     {
