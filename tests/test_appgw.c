@@ -24,12 +24,6 @@
 
 typedef enum { BE_OK, BE_PROBE_404, BE_HANG, BE_CLOSED } be_kind_t;
 
-typedef struct res {
-    int n;
-    http_result_t r[64];
-    char body[64][400], server[64][64];
-} res_t;
-
 typedef struct env {
     sim_t *sim;
     net_t *net;
@@ -40,15 +34,12 @@ typedef struct env {
     metrics_t *m;
     appgw_t *g;
     http_pool_t *pool;
-    res_t res;
+    tu_res_t res;
 } env_t;
 
 static net_node_t *host(env_t *e, const char *name, const char *ip)
 {
-    net_node_t *n = net_node_add(e->net, name);
-    net_iface_t *i = net_iface_add(n, "eth0", tu_ip(ip), 8);
-    ck_assert_int_eq(net_fabric_attach(e->fab, i), 0);
-    return n;
+    return tu_fabric_host(e->net, e->fab, name, ip, 8, false)->node;
 }
 
 /* A backend "be-<i>" at 10.3.0.<i+1> answering /app with body "A"/"B": BE_OK also answers
@@ -75,10 +66,7 @@ static void backend(env_t *e, int i, be_kind_t kind)
 static void env_new(env_t *e, be_kind_t k0, int n_be, be_kind_t k1, int instances, bool warm)
 {
     memset(e, 0, sizeof *e);
-    e->sim = sim_new(11);
-    e->net = net_new(e->sim);
-    net_fabric_params_t fp = {.latency = LAT};
-    e->fab = net_fabric_new(e->net, "vnet", &fp);
+    tu_fabric_new(11, "vnet", LAT, &e->sim, &e->net, &e->fab);
     e->client = host(e, "client", "10.1.0.10");
     backend(e, 0, k0);
     if (n_be > 1) backend(e, 1, k1);
@@ -110,28 +98,17 @@ static void env_free(env_t *e)
     sim_free(e->sim);
 }
 
-static void res_cb(const http_result_t *r, void *data)
-{
-    res_t *s = data;
-    int i = s->n++ % 64;
-    s->r[i] = *r;
-    s->r[i].resp = NULL;
-    const http_msg_t *m = r->resp;
-    const char *sv = m ? http_header_get(m, "Server") : NULL;
-    snprintf(s->body[i], sizeof s->body[i], "%s", m && m->body ? m->body : "");
-    snprintf(s->server[i], sizeof s->server[i], "%s", sv ? sv : "");
-}
-
 static void send_get(env_t *e, const char *path)
 {
     http_pool_request(e->pool, tu_ip(FRONTEND), 80,
-                      http_request_new("GET", "shop.example.com", path, 0), res_cb, &e->res);
+                      http_request_new("GET", "shop.example.com", path, 0), tu_res_cb,
+                      &e->res);
 }
 
 /* One GET /app now; runs for d; returns its result slot. */
 static int get(env_t *e, sim_time_t d)
 {
-    int i = e->res.n % 64;
+    int i = e->res.n % TU_RES_MAX;
     send_get(e, "/app");
     sim_run(e->sim, sim_now(e->sim) + d);
     ck_assert_int_eq(e->res.n, i + 1);
@@ -146,6 +123,60 @@ static uint64_t hits(env_t *e, int be)
 static int64_t counter(env_t *e, const char *name)
 {
     return metrics_counter(e->m, name, (m_window_t){0, SIM_TIME_MAX});
+}
+
+/* Counter "appgw-<i>.<what>" summed over both instances. */
+static int64_t both_instances(env_t *e, const char *what)
+{
+    char a[64], b[64];
+    snprintf(a, sizeof a, "appgw-0.%s", what);
+    snprintf(b, sizeof b, "appgw-1.%s", what);
+    return counter(e, a) + counter(e, b);
+}
+
+/* Result slot i is an HTTP answer with this status. */
+static void assert_status(env_t *e, int i, int status)
+{
+    ck_assert_int_eq(e->res.r[i].outcome, HTTP_OK);
+    ck_assert_int_eq(e->res.r[i].status, status);
+}
+
+/* ... answered by the gateway itself (its Server header). */
+static void assert_local_reply(env_t *e, int i, int status)
+{
+    assert_status(e, i, status);
+    ck_assert_str_eq(e->res.server[i], APPGW_SERVER_HEADER);
+}
+
+/* Both instances see n healthy members. */
+static void assert_healthy_members(env_t *e, size_t n)
+{
+    ck_assert_uint_eq(appgw_healthy_members(e->g, 0), n);
+    ck_assert_uint_eq(appgw_healthy_members(e->g, 1), n);
+}
+
+static sim_time_t took(env_t *e, int i)
+{
+    return e->res.r[i].t_done - e->res.r[i].t_start;
+}
+
+/* A warm gateway (2 instances) in front of be-0 of kind k0 and, with n_be 2, a healthy be-1;
+ * at 1 s one GET /app, run for d. Returns its slot. */
+static int warm_get(env_t *e, be_kind_t k0, int n_be, sim_time_t d)
+{
+    env_new(e, k0, n_be, BE_OK, 2, true);
+    sim_run(e->sim, SIM_S);
+    return get(e, d);
+}
+
+/* n GETs /app, each answered 200 by be-1 ("B"). */
+static void served_by_b(env_t *e, int n)
+{
+    for (int k = 0; k < n; k++) {
+        int i = get(e, 100 * SIM_MS);
+        ck_assert_int_eq(e->res.r[i].status, 200);
+        ck_assert_str_eq(e->res.body[i], "B");
+    }
 }
 
 /* ---- tests ------------------------------------------------------------------------------ */
@@ -166,7 +197,7 @@ START_TEST(requests_spread_over_instances)
     int opened = 0;
     for (int k = 0; k < 40; k++) {
         ck_assert_int_eq(e.res.r[k].status, 200);
-        sim_time_t t = e.res.r[k].t_done - e.res.r[k].t_start;
+        sim_time_t t = took(&e, k);
         if (t == T_DIRECT) opened++;
         else ck_assert_int_eq(t, T_DIRECT - 2 * LAT);
     }
@@ -198,22 +229,16 @@ START_TEST(probe_404_member_taken_out_warm)
     ck_assert_int_gt(hits(&e, 0), 0);           /* still in rotation: serves traffic */
     ck_assert_int_gt(hits(&e, 1), 0);
     sim_run(e.sim, 60 * SIM_S + 4 * LAT - 1);
-    ck_assert_uint_eq(appgw_healthy_members(e.g, 0), 2);
-    ck_assert_uint_eq(appgw_healthy_members(e.g, 1), 2);
+    assert_healthy_members(&e, 2);
     ck_assert_int_eq(counter(&e, "probe.appgw-0.fail"), 2);
     sim_run(e.sim, 60 * SIM_S + 4 * LAT);
-    ck_assert_uint_eq(appgw_healthy_members(e.g, 0), 1);
-    ck_assert_uint_eq(appgw_healthy_members(e.g, 1), 1);
+    assert_healthy_members(&e, 1);
     ck_assert_int_eq(counter(&e, "probe.appgw-0.fail"), 3);
     ck_assert_int_eq(counter(&e, "probe.appgw-1.fail"), 3);
     ck_assert_int_eq(counter(&e, "health.appgw-0.down"), 1);
     uint64_t a = hits(&e, 0), b = hits(&e, 1);
     sim_run(e.sim, 61 * SIM_S);
-    for (int k = 0; k < 8; k++) {
-        int i = get(&e, 100 * SIM_MS);
-        ck_assert_int_eq(e.res.r[i].status, 200);
-        ck_assert_str_eq(e.res.body[i], "B");
-    }
+    served_by_b(&e, 8);
     ck_assert_uint_eq(hits(&e, 0), a);
     ck_assert_uint_eq(hits(&e, 1), b + 8);
     env_free(&e);
@@ -227,14 +252,9 @@ START_TEST(probe_404_member_never_admitted_cold)
     env_new(&e, BE_PROBE_404, 2, BE_OK, 2, false);
     ck_assert_uint_eq(appgw_healthy_members(e.g, 0), 0);
     sim_run(e.sim, 4 * LAT);                    /* first probes answered */
-    ck_assert_uint_eq(appgw_healthy_members(e.g, 0), 1);
-    ck_assert_uint_eq(appgw_healthy_members(e.g, 1), 1);
+    assert_healthy_members(&e, 1);
     sim_run(e.sim, SIM_S);
-    for (int k = 0; k < 8; k++) {
-        int i = get(&e, 100 * SIM_MS);
-        ck_assert_int_eq(e.res.r[i].status, 200);
-        ck_assert_str_eq(e.res.body[i], "B");
-    }
+    served_by_b(&e, 8);
     sim_run(e.sim, 100 * SIM_S);
     ck_assert_uint_eq(appgw_healthy_members(e.g, 0), 1);
     ck_assert_uint_eq(hits(&e, 0), 0);
@@ -246,9 +266,7 @@ END_TEST
 
 static void assert_502_page(env_t *e, int i)
 {
-    ck_assert_int_eq(e->res.r[i].outcome, HTTP_OK);
-    ck_assert_int_eq(e->res.r[i].status, 502);
-    ck_assert_str_eq(e->res.server[i], APPGW_SERVER_HEADER);
+    assert_local_reply(e, i, 502);
     ck_assert_ptr_nonnull(strstr(e->res.body[i], "<title>502 Bad Gateway</title>"));
     ck_assert_ptr_nonnull(strstr(e->res.body[i], APPGW_SERVER_HEADER));
 }
@@ -261,7 +279,7 @@ START_TEST(no_healthy_member_502_no_fail_open)
     sim_run(e.sim, SIM_S);
     int i = get(&e, 100 * SIM_MS);
     assert_502_page(&e, i);
-    ck_assert_int_eq(e.res.r[i].t_done - e.res.r[i].t_start, T_REQ_AT_INSTANCE + LAT);
+    ck_assert_int_eq(took(&e, i), T_REQ_AT_INSTANCE + LAT);
     ck_assert_uint_eq(hits(&e, 0) + hits(&e, 1), 0);
     env_free(&e);
 
@@ -275,8 +293,7 @@ START_TEST(no_healthy_member_502_no_fail_open)
     uint64_t before = hits(&e, 0) + hits(&e, 1);
     for (int k = 0; k < 4; k++) assert_502_page(&e, get(&e, 100 * SIM_MS));
     ck_assert_uint_eq(hits(&e, 0) + hits(&e, 1), before);
-    ck_assert_int_eq(counter(&e, "appgw-0.local_replies") + counter(&e, "appgw-1.local_replies"),
-                     4);
+    ck_assert_int_eq(both_instances(&e, "local_replies"), 4);
     env_free(&e);
 }
 END_TEST
@@ -286,16 +303,12 @@ END_TEST
 START_TEST(hanging_member_retried_on_other)
 {
     env_t e;
-    env_new(&e, BE_HANG, 2, BE_OK, 2, true);
-    sim_run(e.sim, SIM_S);
-    int i = get(&e, 25 * SIM_S);
-    ck_assert_int_eq(e.res.r[i].outcome, HTTP_OK);
-    ck_assert_int_eq(e.res.r[i].status, 200);
+    int i = warm_get(&e, BE_HANG, 2, 25 * SIM_S);
+    assert_status(&e, i, 200);
     ck_assert_str_eq(e.res.body[i], "B");
     /* timeout at 7 ms + 20 s, then a new connection to be-1 (4 ms) and back (1 ms) */
-    ck_assert_int_eq(e.res.r[i].t_done - e.res.r[i].t_start,
-                     TIMEOUT_S * SIM_S + T_REQ_AT_INSTANCE + 2 * LAT + 4 * LAT + LAT);
-    ck_assert_int_eq(counter(&e, "appgw-0.retries") + counter(&e, "appgw-1.retries"), 1);
+    ck_assert_int_eq(took(&e, i), TIMEOUT_S * SIM_S + T_REQ_AT_INSTANCE + 2 * LAT + 4 * LAT + LAT);
+    ck_assert_int_eq(both_instances(&e, "retries"), 1);
     ck_assert_uint_eq(hits(&e, 1), 1);
     env_free(&e);
 }
@@ -305,14 +318,9 @@ END_TEST
 START_TEST(hanging_single_member_504)
 {
     env_t e;
-    env_new(&e, BE_HANG, 1, BE_OK, 2, true);
-    sim_run(e.sim, SIM_S);
-    int i = get(&e, 25 * SIM_S);
-    ck_assert_int_eq(e.res.r[i].outcome, HTTP_OK);
-    ck_assert_int_eq(e.res.r[i].status, 504);
-    ck_assert_str_eq(e.res.server[i], APPGW_SERVER_HEADER);
-    ck_assert_int_eq(e.res.r[i].t_done - e.res.r[i].t_start,
-                     TIMEOUT_S * SIM_S + T_REQ_AT_INSTANCE + 2 * LAT + LAT);
+    int i = warm_get(&e, BE_HANG, 1, 25 * SIM_S);
+    assert_local_reply(&e, i, 504);
+    ck_assert_int_eq(took(&e, i), TIMEOUT_S * SIM_S + T_REQ_AT_INSTANCE + 2 * LAT + LAT);
     env_free(&e);
 }
 END_TEST
@@ -321,15 +329,11 @@ END_TEST
 START_TEST(refused_connection_502)
 {
     env_t e;
-    env_new(&e, BE_CLOSED, 1, BE_OK, 2, true);
-    sim_run(e.sim, SIM_S);
-    int i = get(&e, 100 * SIM_MS);
-    ck_assert_int_eq(e.res.r[i].outcome, HTTP_OK);
-    ck_assert_int_eq(e.res.r[i].status, 502);
-    ck_assert_str_eq(e.res.server[i], APPGW_SERVER_HEADER);
+    int i = warm_get(&e, BE_CLOSED, 1, 100 * SIM_MS);
+    assert_local_reply(&e, i, 502);
     /* SYN 1 ms, RST 1 ms, 502 to the client 1 ms */
-    ck_assert_int_eq(e.res.r[i].t_done - e.res.r[i].t_start, T_REQ_AT_INSTANCE + 3 * LAT);
-    ck_assert_int_eq(counter(&e, "appgw-0.retries") + counter(&e, "appgw-1.retries"), 0);
+    ck_assert_int_eq(took(&e, i), T_REQ_AT_INSTANCE + 3 * LAT);
+    ck_assert_int_eq(both_instances(&e, "retries"), 0);
     env_free(&e);
 }
 END_TEST
@@ -367,8 +371,7 @@ START_TEST(instances_probe_independently)
     sim_run(e.sim, 125 * SIM_S);                /* failures at 90, 120 s: threshold is 3 */
     ck_assert_uint_eq(appgw_healthy_members(e.g, 0), 2);
     sim_run(e.sim, 151 * SIM_S);
-    ck_assert_uint_eq(appgw_healthy_members(e.g, 0), 1);
-    ck_assert_uint_eq(appgw_healthy_members(e.g, 1), 1);
+    assert_healthy_members(&e, 1);
     ck_assert_int_eq(counter(&e, "probe.appgw-0.fail"), 3);
     ck_assert_int_eq(counter(&e, "probe.appgw-1.fail"), 3);
     env_free(&e);

@@ -73,16 +73,10 @@ static void fx_new(fx_t *f, uint64_t seed, aws_alb_params_t *p, const uint32_t *
                    size_t n_targets)
 {
     memset(f, 0, sizeof *f);
-    f->sim = sim_new(seed);
-    f->net = net_new(f->sim);
-    net_fabric_params_t fp = {.latency = L};
-    f->fab = net_fabric_new(f->net, "vpc", &fp);
+    tu_fabric_new(seed, "vpc", L, &f->sim, &f->net, &f->fab);
     f->ex = explain_new(f->sim);
     p->explain = f->ex;
-    f->client = net_node_add(f->net, "client");
-    net_iface_t *ci = net_iface_add(f->client, "eth0", tu_ip("10.0.3.5"), 16);
-    ck_assert_int_eq(net_fabric_attach(f->fab, ci), 0);
-    net_route_add(f->client, 0, 0, 0, ci);
+    f->client = tu_fabric_host(f->net, f->fab, "client", "10.0.3.5", 16, true)->node;
     http_client_opts_t co = {.keepalive = false};
     f->pool = http_pool_new(f->client, &co);
     http_server_opts_t so = {.keepalive_timeout = 0};
@@ -90,10 +84,7 @@ static void fx_new(fx_t *f, uint64_t seed, aws_alb_params_t *p, const uint32_t *
         tgt_t *t = &f->t[i];
         char name[16];
         snprintf(name, sizeof name, "nlb-%c", 'a' + i);
-        t->node = net_node_add(f->net, name);
-        net_iface_t *ifc = net_iface_add(t->node, "eth0", tu_ip(tgt_ip[i]), 16);
-        ck_assert_int_eq(net_fabric_attach(f->fab, ifc), 0);
-        net_route_add(t->node, 0, 0, 0, ifc);
+        t->node = tu_fabric_host(f->net, f->fab, name, tgt_ip[i], 16, true)->node;
         t->root_status = 200;
         int rc = 0;
         t->http = http_server_new(t->node, 0, 80, &so, tgt_handler, t, &rc);
@@ -124,34 +115,13 @@ static void fx_free(fx_t *f)
     sim_free(f->sim);
 }
 
-typedef struct res {
-    int n;
-    http_result_t r[64];
-    char body[64][200];
-    char server[64][32], location[64][128];
-} res_t;
-
-static void res_cb(const http_result_t *r, void *data)
-{
-    res_t *s = data;
-    if (s->n >= 64) return;
-    int i = s->n++;
-    s->r[i] = *r;
-    s->r[i].resp = NULL;
-    const char *sv = r->resp ? http_header_get(r->resp, "Server") : NULL;
-    const char *loc = r->resp ? http_header_get(r->resp, "Location") : NULL;
-    snprintf(s->body[i], sizeof s->body[0], "%s", r->resp && r->resp->body ? r->resp->body : "");
-    snprintf(s->server[i], sizeof s->server[0], "%s", sv ? sv : "");
-    snprintf(s->location[i], sizeof s->location[0], "%s", loc ? loc : "");
-}
-
 static void get_at(fx_t *f, uint32_t addr, uint16_t port, const char *host, const char *path,
-                   res_t *r)
+                   tu_res_t *r)
 {
-    http_pool_request(f->pool, addr, port, http_request_new("GET", host, path, 0), res_cb, r);
+    http_pool_request(f->pool, addr, port, http_request_new("GET", host, path, 0), tu_res_cb, r);
 }
 
-static void get(fx_t *f, const char *path, res_t *r)
+static void get(fx_t *f, const char *path, tu_res_t *r)
 {
     get_at(f, tu_ip(NODE_A), 80, "shop.example.com", path, r);
 }
@@ -163,6 +133,21 @@ static void seed_hc(aws_alb_params_t *p)
     p->hc_timeout_s = 5;
     p->hc_healthy = 2;
     p->hc_unhealthy = 2;
+}
+
+/* seed_hc with the targets in service from the start and checks kept out of the way. */
+static void warm_hc(aws_alb_params_t *p)
+{
+    seed_hc(p);
+    p->warm_start = true;
+    p->hc_interval_s = 300;
+}
+
+static aws_alb_stats_t alb_stats(const fx_t *f)
+{
+    aws_alb_stats_t st;
+    aws_alb_stats(f->alb, &st);
+    return st;
 }
 
 static const char *page_502 =
@@ -196,10 +181,10 @@ START_TEST(defaults)
     ck_assert_uint_eq(aws_alb_node_addr(f.alb, 1), tu_ip(NODE_B));
     fx_free(&f);
     /* settings AWS refuses */
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    net_fabric_params_t fp = {.latency = L};
-    net_fabric_t *fab = net_fabric_new(net, "vpc", &fp);
+    sim_t *sim;
+    net_t *net;
+    net_fabric_t *fab;
+    tu_fabric_new(1, "vpc", L, &sim, &net, &fab);
     aws_alb_zone_t z = {.name = "a", .addr = tu_ip(NODE_A)};
     char err[200];
     aws_alb_params_default(&p);
@@ -228,7 +213,7 @@ START_TEST(initial_thresholds_timing)
     aws_alb_params_t p;
     seed_hc(&p);
     fx_new(&f, 2, &p, NULL, 0);
-    res_t r = {0};
+    tu_res_t r = {0};
     get(&f, "/app", &r);                                /* arrives at 3 L: targets initial */
     sim_run(f.sim, 1 * SIM_S);
     ck_assert_int_eq(r.n, 1);
@@ -237,11 +222,7 @@ START_TEST(initial_thresholds_timing)
     ck_assert_str_eq(r.server[0], "awselb/2.0");
     ck_assert(strstr(r.body[0], "<title>503 Service Temporarily Unavailable</title>") != NULL);
     explain_outcome(f.ex, "client", M_5XX, r.r[0].flow, "503");
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    ck_assert_int_eq(explain_print(f.ex, NULL, mem), 1);
-    fclose(mem);
+    char *text = tu_explain_text(f.ex, 1);
     ck_assert_msg(strstr(text, "503: no target has passed a health check yet") != NULL, "%s",
                   text);
     ck_assert_msg(strstr(text, "10.0.1.200 initial: no failed health check") != NULL, "%s",
@@ -293,15 +274,14 @@ START_TEST(fail_open)
     ck_assert_int_eq(health_target_state(aws_alb_health(f.alb, 0), 0), HEALTH_DOWN);
     ck_assert_int_eq(health_target_state(aws_alb_health(f.alb, 0), 1), HEALTH_DOWN);
     ck_assert_uint_eq(aws_alb_healthy_targets(f.alb, 0), 0);
-    res_t r = {0};
+    tu_res_t r = {0};
     for (int i = 0; i < 4; i++) get(&f, "/app", &r);
     sim_run(f.sim, 11 * SIM_S);
     ck_assert_int_eq(r.n, 4);
     for (int i = 0; i < 4; i++) ck_assert_int_eq(r.r[i].status, 200);
     ck_assert_int_eq(f.t[0].app_requests, 2);
     ck_assert_int_eq(f.t[1].app_requests, 2);
-    aws_alb_stats_t st;
-    aws_alb_stats(f.alb, &st);
+    aws_alb_stats_t st = alb_stats(&f);
     ck_assert_uint_eq(st.fail_open, 4);
     ck_assert_uint_eq(st.forwarded, 4);
     fx_free(&f);
@@ -318,13 +298,11 @@ START_TEST(error_mapping)
 {
     fx_t f;
     aws_alb_params_t p;
-    seed_hc(&p);
-    p.warm_start = true;                                /* targets in service already */
-    p.hc_interval_s = 300;                              /* keep checks out of the way */
+    warm_hc(&p);
     fx_new(&f, 4, &p, NULL, 0);
     http_server_free(f.t[0].http);                      /* target 0: port 80 closed */
     f.t[0].http = NULL;
-    res_t r = {0};
+    tu_res_t r = {0};
     get(&f, "/app", &r);                                /* round robin: target 0 first */
     sim_run(f.sim, 1 * SIM_S);
     ck_assert_int_eq(r.n, 1);
@@ -343,17 +321,14 @@ START_TEST(error_mapping)
     ck_assert_int_eq(r.r[3].status, 504);
     ck_assert_int_eq(r.r[3].t_done - r.r[3].t_start, 60 * SIM_S + 6 * L);
     ck_assert(strstr(r.body[3], "504 Gateway Time-out") != NULL);
-    aws_alb_stats_t st;
-    aws_alb_stats(f.alb, &st);
+    aws_alb_stats_t st = alb_stats(&f);
     ck_assert_uint_eq(st.status_502, 3);
     ck_assert_uint_eq(st.status_504, 1);
     fx_free(&f);
 
     /* a target address nobody owns: SYNs vanish, 504 after the 10 s connect timeout */
     uint32_t ghost = tu_ip("10.0.9.9");
-    seed_hc(&p);
-    p.warm_start = true;
-    p.hc_interval_s = 300;
+    warm_hc(&p);
     fx_new(&f, 5, &p, &ghost, 1);
     memset(&r, 0, sizeof r);
     get(&f, "/app", &r);
@@ -386,7 +361,7 @@ START_TEST(redirect_and_https_listener)
     p.https_port = 443;
     fx_new(&f, 7, &p, NULL, 0);
     sim_run(f.sim, 1 * SIM_S);
-    res_t r = {0};
+    tu_res_t r = {0};
     get_at(&f, tu_ip(NODE_A), 80, "shop.example.com:80", "/cart?item=3", &r);
     get_at(&f, tu_ip(NODE_A), 443, "shop.example.com", "/cart", &r);
     sim_run(f.sim, 2 * SIM_S);
@@ -398,8 +373,7 @@ START_TEST(redirect_and_https_listener)
     int t = !strcmp(r.body[1], "nlb-a") ? 0 : 1;
     ck_assert_str_eq(f.t[t].xfp, "https");
     ck_assert_str_eq(f.t[t].xff, "10.0.3.5");
-    aws_alb_stats_t st;
-    aws_alb_stats(f.alb, &st);
+    aws_alb_stats_t st = alb_stats(&f);
     ck_assert_uint_eq(st.redirects, 1);
     fx_free(&f);
 }
@@ -414,14 +388,13 @@ START_TEST(frontend_spreads_over_nodes)
     p.frontend = tu_ip(FRONTEND);
     fx_new(&f, 8, &p, NULL, 0);
     sim_run(f.sim, 1 * SIM_S);
-    static res_t r;
+    static tu_res_t r;
     memset(&r, 0, sizeof r);
     for (int i = 0; i < 40; i++) get_at(&f, tu_ip(FRONTEND), 80, "shop", "/app", &r);
     sim_run(f.sim, 2 * SIM_S);
     ck_assert_int_eq(r.n, 40);
     for (int i = 0; i < 40; i++) ck_assert_int_eq(r.r[i].status, 200);
-    aws_alb_stats_t st;
-    aws_alb_stats(f.alb, &st);
+    aws_alb_stats_t st = alb_stats(&f);
     ck_assert_uint_eq(st.requests, 40);
     tcp_stats_t a, b;
     tcp_stack_stats(aws_alb_node(f.alb, 0), &a);

@@ -103,17 +103,11 @@ static void seed_params(aws_nlb_params_t *p)
 static void fx_new(fx_t *f, uint64_t seed, const aws_nlb_params_t *np, sim_time_t keepalive)
 {
     memset(f, 0, sizeof *f);
-    f->sim = sim_new(seed);
-    f->net = net_new(f->sim);
-    net_fabric_params_t fp = {.latency = L};
-    f->fab = net_fabric_new(f->net, "vpc", &fp);
+    tu_fabric_new(seed, "vpc", L, &f->sim, &f->net, &f->fab);
     f->ex = explain_new(f->sim);
     net_observer_t o = {.drop = obs_drop, .note = obs_note, .data = f};
     net_set_observer(f->net, &o);
-    f->client = net_node_add(f->net, "client");
-    net_iface_t *ci = net_iface_add(f->client, "eth0", tu_ip("10.0.3.5"), 16);
-    ck_assert_int_eq(net_fabric_attach(f->fab, ci), 0);
-    net_route_add(f->client, 0, 0, 0, ci);
+    f->client = tu_fabric_host(f->net, f->fab, "client", "10.0.3.5", 16, true)->node;
     http_client_opts_t co = {.keepalive = true};
     f->pool = http_pool_new(f->client, &co);
     aws_nlb_zone_t zones[2] = {{.name = "us-east-1a", .addr = tu_ip(NLB_A)},
@@ -126,10 +120,7 @@ static void fx_new(fx_t *f, uint64_t seed, const aws_nlb_params_t *np, sim_time_
     http_server_opts_t so = {.keepalive_timeout = keepalive};
     for (int i = 0; i < NP; i++) {
         pod_t *p = &f->pod[i];
-        p->node = net_node_add(f->net, pod_name[i]);
-        net_iface_t *ifc = net_iface_add(p->node, "eth0", tu_ip(pod_ip[i]), 16);
-        ck_assert_int_eq(net_fabric_attach(f->fab, ifc), 0);
-        net_route_add(p->node, 0, 0, 0, ifc);
+        p->node = tu_fabric_host(f->net, f->fab, pod_name[i], pod_ip[i], 16, true)->node;
         p->hc_status = 200;
         int rc = 0;
         p->http = http_server_new(p->node, 0, TPORT, &so, pod_handler, p, &rc);
@@ -149,21 +140,32 @@ static void fx_free(fx_t *f)
     sim_free(f->sim);
 }
 
-typedef struct res { int n; http_result_t r[64]; char body[64][16]; } res_t;
-static void res_cb(const http_result_t *r, void *data)
+/* fx_new with seed_params. */
+static void fx_seed(fx_t *f, uint64_t seed, sim_time_t keepalive)
 {
-    res_t *s = data;
-    if (s->n >= 64) return;
-    s->r[s->n] = *r;
-    s->r[s->n].resp = NULL;
-    snprintf(s->body[s->n], sizeof s->body[0], "%s", r->resp && r->resp->body ? r->resp->body : "");
-    s->n++;
+    aws_nlb_params_t p;
+    seed_params(&p);
+    fx_new(f, seed, &p, keepalive);
 }
 
-static void get(fx_t *f, http_pool_t *pool, const char *nlb_ip, res_t *res)
+static void get(fx_t *f, http_pool_t *pool, const char *nlb_ip, tu_res_t *res)
 {
     http_pool_request(pool ? pool : f->pool, tu_ip(nlb_ip), 80,
-                      http_request_new("GET", "app", "/app", 0), res_cb, res);
+                      http_request_new("GET", "app", "/app", 0), tu_res_cb, res);
+}
+
+/* A client pool of its own that opens a new connection per request. */
+static http_pool_t *pool_without_keepalive(fx_t *f)
+{
+    http_client_opts_t co = {.keepalive = false};
+    return http_pool_new(f->client, &co);
+}
+
+static aws_nlb_stats_t nlb_stats(const fx_t *f)
+{
+    aws_nlb_stats_t st;
+    aws_nlb_stats(f->nlb, &st);
+    return st;
 }
 
 static int pod_index(const char *name)
@@ -171,6 +173,16 @@ static int pod_index(const char *name)
     for (int i = 0; i < NP; i++)
         if (!strcmp(name, pod_name[i])) return i;
     return -1;
+}
+
+/* At 1 s a request through node nlb_ip on the kept-alive pool, answered by 2 s; returns the
+ * index of the pod that answered (r.body[0]). */
+static int first_request(fx_t *f, const char *nlb_ip, tu_res_t *r)
+{
+    sim_run(f->sim, 1 * SIM_S);
+    get(f, NULL, nlb_ip, r);
+    sim_run(f->sim, 2 * SIM_S);
+    return pod_index(r->body[0]);
 }
 
 /* A service with the given annotations (key/value pairs, NULL-terminated). */
@@ -340,16 +352,14 @@ END_TEST
 START_TEST(target_sees_nlb_address)
 {
     fx_t f;
-    aws_nlb_params_t p;
-    seed_params(&p);
-    fx_new(&f, 1, &p, 0);
+    fx_seed(&f, 1, 0);
     sim_run(f.sim, 1 * SIM_S);
     for (int i = 0; i < NP; i++)
         ck_assert_int_eq(aws_nlb_target_state(f.nlb, 0, i), HEALTH_UP);
     ck_assert_uint_eq(f.pod[0].hc_peer, tu_ip(NLB_A));
     ck_assert_uint_eq(f.pod[1].hc_peer, tu_ip(NLB_A));
     ck_assert_uint_eq(f.pod[2].hc_peer, tu_ip(NLB_B));
-    res_t r = {0};
+    tu_res_t r = {0};
     get(&f, NULL, NLB_A, &r);
     sim_run(f.sim, 2 * SIM_S);
     ck_assert_int_eq(r.n, 1);
@@ -363,8 +373,7 @@ START_TEST(target_sees_nlb_address)
     ck_assert_int_lt(t, 2);                             /* zone a */
     ck_assert_uint_eq(f.pod[t].app_peer, tu_ip(NLB_A));
     ck_assert_uint_eq(f.pod[t].app_peer_port, 1024);    /* the first NAT port */
-    aws_nlb_stats_t st;
-    aws_nlb_stats(f.nlb, &st);
+    aws_nlb_stats_t st = nlb_stats(&f);
     ck_assert_uint_eq(st.new_flows, 1);
     ck_assert_uint_eq(st.flows_now, 1);
     ck_assert_uint_eq(st.fail_open_flows, 0);
@@ -384,9 +393,7 @@ static void set_hc(sim_t *sim, void *a, void *b)
 START_TEST(health_thresholds_and_timing)
 {
     fx_t f;
-    aws_nlb_params_t p;
-    seed_params(&p);
-    fx_new(&f, 2, &p, 0);
+    fx_seed(&f, 2, 0);
     health_t *hc = aws_nlb_health(f.nlb, 0, 0);
     ck_assert_uint_eq(health_target_count(hc), 2);      /* zone a's checker: a0, a1 */
     ck_assert_uint_eq(health_target_count(aws_nlb_health(f.nlb, 0, 1)), 1);
@@ -411,6 +418,7 @@ START_TEST(health_thresholds_and_timing)
     ck_assert_int_eq(aws_nlb_target_state(f.nlb, 0, 0), HEALTH_UP);
     /* a TCP health check (the controller's default) passes on the handshake: up at 2 L */
     fx_free(&f);
+    aws_nlb_params_t p;
     aws_nlb_params_default(&p);
     p.n_listeners = 1;
     p.listeners[0] = (aws_nlb_listener_t){.port = 80, .target_port = TPORT};
@@ -436,9 +444,8 @@ START_TEST(zone_local_and_cross_zone)
         p.cross_zone = cz;
         fx_new(&f, 3, &p, 0);
         sim_run(f.sim, 1 * SIM_S);
-        http_client_opts_t co = {.keepalive = false};
-        http_pool_t *pool = http_pool_new(f.client, &co);
-        static res_t r;
+        http_pool_t *pool = pool_without_keepalive(&f);
+        static tu_res_t r;
         memset(&r, 0, sizeof r);
         for (int i = 0; i < 40; i++) get(&f, pool, NLB_A, &r);
         sim_run(f.sim, 3 * SIM_S);
@@ -467,9 +474,7 @@ END_TEST
 START_TEST(fail_open_per_node_and_all)
 {
     fx_t f;
-    aws_nlb_params_t p;
-    seed_params(&p);
-    fx_new(&f, 4, &p, 0);
+    fx_seed(&f, 4, 0);
     sim_run(f.sim, 1 * SIM_S);
     ck_assert(aws_nlb_zone_in_dns(f.nlb, 0));
     ck_assert(aws_nlb_zone_in_dns(f.nlb, 1));
@@ -483,29 +488,27 @@ START_TEST(fail_open_per_node_and_all)
     ck_assert_uint_eq(aws_nlb_healthy_in_view(f.nlb, 0, 0), 0);
     ck_assert(!aws_nlb_zone_in_dns(f.nlb, 0));
     ck_assert(aws_nlb_zone_in_dns(f.nlb, 1));
-    res_t r = {0};
+    tu_res_t r = {0};
     get(&f, NULL, NLB_A, &r);
     sim_run(f.sim, 21 * SIM_S);
     ck_assert_int_eq(r.n, 1);
     ck_assert_int_eq(r.r[0].status, 200);
     ck_assert_int_lt(pod_index(r.body[0]), 2);          /* zone a, though unhealthy */
-    aws_nlb_stats_t st;
-    aws_nlb_stats(f.nlb, &st);
+    aws_nlb_stats_t st = nlb_stats(&f);
     ck_assert_uint_eq(st.fail_open_flows, 1);
     f.pod[2].hc_status = 500;
     sim_run(f.sim, 40 * SIM_S + 4 * L);
     ck_assert_int_eq(aws_nlb_target_state(f.nlb, 0, 2), HEALTH_DOWN);
     ck_assert(aws_nlb_zone_in_dns(f.nlb, 0));
     ck_assert(aws_nlb_zone_in_dns(f.nlb, 1));
-    res_t r2 = {0};
-    http_client_opts_t co = {.keepalive = false};
-    http_pool_t *pool = http_pool_new(f.client, &co);
+    tu_res_t r2 = {0};
+    http_pool_t *pool = pool_without_keepalive(&f);
     get(&f, pool, NLB_B, &r2);
     sim_run(f.sim, 41 * SIM_S);
     ck_assert_int_eq(r2.n, 1);
     ck_assert_int_eq(r2.r[0].status, 200);
     ck_assert_str_eq(r2.body[0], "b0");
-    aws_nlb_stats(f.nlb, &st);
+    st = nlb_stats(&f);
     ck_assert_uint_eq(st.fail_open_flows, 2);
     ck_assert_uint_eq(st.terminated, 0);
     http_pool_free(pool);
@@ -520,22 +523,16 @@ END_TEST
 START_TEST(flows_reset_when_target_unhealthy)
 {
     fx_t f;
-    aws_nlb_params_t p;
-    seed_params(&p);
-    fx_new(&f, 5, &p, 75 * SIM_S);
-    sim_run(f.sim, 1 * SIM_S);
-    res_t r = {0};
-    get(&f, NULL, NLB_A, &r);
-    sim_run(f.sim, 2 * SIM_S);
+    fx_seed(&f, 5, 75 * SIM_S);
+    tu_res_t r = {0};
+    int x = first_request(&f, NLB_A, &r);
     ck_assert_int_eq(r.n, 1);
-    int x = pod_index(r.body[0]);
     ck_assert_int_lt(x, 2);
     ck_assert_uint_eq(http_pool_idle_conns(f.pool, tu_ip(NLB_A), 80), 1);
     f.pod[x].hc_status = 503;
     sim_run(f.sim, 20 * SIM_S + 4 * L);                 /* checks at 10 s and 20 s fail */
     ck_assert_int_eq(aws_nlb_target_state(f.nlb, 0, x), HEALTH_DOWN);
-    aws_nlb_stats_t st;
-    aws_nlb_stats(f.nlb, &st);
+    aws_nlb_stats_t st = nlb_stats(&f);
     ck_assert_uint_eq(st.terminated, 1);
     ck_assert_uint_eq(st.rst_sent, 0);                  /* nothing sent yet: on next packet */
     get(&f, NULL, NLB_A, &r);                           /* reuses the kept-alive connection */
@@ -545,15 +542,11 @@ START_TEST(flows_reset_when_target_unhealthy)
     ck_assert_int_eq(r.r[1].outcome, HTTP_RESET);
     ck_assert_int_eq(r.r[1].t_done - r.r[1].t_start, 2 * L);   /* to node a and back */
     ck_assert_int_eq(drops(&f, "nlb-flow-ended"), 1);
-    aws_nlb_stats(f.nlb, &st);
+    st = nlb_stats(&f);
     ck_assert_uint_eq(st.rst_sent, 1);
     /* the causal chain of the reset request reaches the failed health checks */
     explain_outcome(f.ex, "client", M_RESET, r.r[1].flow, "connection reset");
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    ck_assert_int_eq(explain_print(f.ex, NULL, mem), 1);
-    fclose(mem);
+    char *text = tu_explain_text(f.ex, 1);
     char want[160];
     snprintf(want, sizeof want, "health check HTTP GET /healthz of %s port 8080 -> HTTP 503",
              pod_name[x]);
@@ -569,7 +562,7 @@ START_TEST(flows_reset_when_target_unhealthy)
     http_server_stats_t ss;
     sim_run(f.sim, 80 * SIM_S);
     http_server_stats(f.pod[x].http, &ss);
-    aws_nlb_stats(f.nlb, &st);
+    st = nlb_stats(&f);
     ck_assert_uint_eq(st.rst_sent, 2);
     ck_assert_uint_eq(ss.idle_closed, 1);
     /* new flows through node a go to the other zone-a target */
@@ -594,11 +587,8 @@ START_TEST(no_reset_when_failing_open)
         seed_params(&p);
         p.unhealthy_termination = term;
         fx_new(&f, 6, &p, 0);
-        sim_run(f.sim, 1 * SIM_S);
-        res_t r = {0};
-        get(&f, NULL, term ? NLB_B : NLB_A, &r);
-        sim_run(f.sim, 2 * SIM_S);
-        int x = pod_index(r.body[0]);
+        tu_res_t r = {0};
+        int x = first_request(&f, term ? NLB_B : NLB_A, &r);
         f.pod[x].hc_status = 503;
         sim_run(f.sim, 21 * SIM_S);
         ck_assert_int_eq(aws_nlb_target_state(f.nlb, 0, x), HEALTH_DOWN);
@@ -608,9 +598,7 @@ START_TEST(no_reset_when_failing_open)
         ck_assert(r.r[1].reused);
         ck_assert_int_eq(r.r[1].outcome, HTTP_OK);
         ck_assert_int_eq(pod_index(r.body[1]), x);
-        aws_nlb_stats_t st;
-        aws_nlb_stats(f.nlb, &st);
-        ck_assert_uint_eq(st.terminated, 0);
+        ck_assert_uint_eq(nlb_stats(&f).terminated, 0);
         fx_free(&f);
     }
 }
@@ -626,19 +614,14 @@ START_TEST(unhealthy_draining_interval)
     p.unhealthy_termination = false;
     p.unhealthy_draining = 60 * SIM_S;
     fx_new(&f, 7, &p, 0);
-    sim_run(f.sim, 1 * SIM_S);
-    res_t r = {0};
-    get(&f, NULL, NLB_A, &r);
-    sim_run(f.sim, 2 * SIM_S);
-    int x = pod_index(r.body[0]);
+    tu_res_t r = {0};
+    int x = first_request(&f, NLB_A, &r);
     f.pod[x].hc_status = 503;
     sim_run(f.sim, 79 * SIM_S);
     get(&f, NULL, NLB_A, &r);
     sim_run(f.sim, 80 * SIM_S + 4 * L);
     ck_assert_int_eq(r.r[1].outcome, HTTP_OK);
-    aws_nlb_stats_t st;
-    aws_nlb_stats(f.nlb, &st);
-    ck_assert_uint_eq(st.terminated, 1);                /* at 80 s + 4 L */
+    ck_assert_uint_eq(nlb_stats(&f).terminated, 1);     /* at 80 s + 4 L */
     get(&f, NULL, NLB_A, &r);
     sim_run(f.sim, 81 * SIM_S);
     ck_assert_int_eq(r.n, 3);
@@ -652,13 +635,9 @@ END_TEST
 START_TEST(idle_timeout_350s)
 {
     fx_t f;
-    aws_nlb_params_t p;
-    seed_params(&p);
-    fx_new(&f, 8, &p, 0);
-    sim_run(f.sim, 1 * SIM_S);
-    res_t r = {0};
-    get(&f, NULL, NLB_A, &r);
-    sim_run(f.sim, 2 * SIM_S);
+    fx_seed(&f, 8, 0);
+    tu_res_t r = {0};
+    first_request(&f, NLB_A, &r);
     sim_time_t last = r.r[0].t_done;                    /* the client's last packet: its ACK
                                                          * of the response, now */
     sim_run(f.sim, last + 349 * SIM_S);
@@ -669,10 +648,10 @@ START_TEST(idle_timeout_350s)
     sim_time_t last2 = r.r[1].t_done;
     aws_nlb_stats_t st;
     sim_run(f.sim, last2 + 349 * SIM_S);
-    aws_nlb_stats(f.nlb, &st);
+    st = nlb_stats(&f);
     ck_assert_uint_eq(st.idle_expired, 0);
     sim_run(f.sim, last2 + 351 * SIM_S);
-    aws_nlb_stats(f.nlb, &st);
+    st = nlb_stats(&f);
     ck_assert_uint_eq(st.idle_expired, 1);
     ck_assert_uint_eq(st.flows_now, 1);                 /* kept to answer late packets */
     get(&f, NULL, NLB_A, &r);
@@ -682,22 +661,16 @@ START_TEST(idle_timeout_350s)
     ck_assert_int_eq(r.r[2].t_done - r.r[2].t_start, 2 * L);
     ck_assert_int_eq(drops(&f, "nlb-flow-ended"), 1);
     sim_run(f.sim, last2 + 702 * SIM_S);
-    aws_nlb_stats(f.nlb, &st);
+    st = nlb_stats(&f);
     ck_assert_uint_eq(st.flows_now, 0);
     /* a segment of a flow nobody knows (not a SYN) is answered with a RST as well */
     uint64_t rst = st.rst_sent;
-    pkt_t *pk = pkt_new(f.net);
-    pk->proto = NET_PROTO_TCP;
-    pk->src = tu_ip("10.0.3.5");
-    pk->sport = 40000;
-    pk->dst = tu_ip(NLB_A);
-    pk->dport = 80;
-    pk->tcp_flags = TCP_ACK;
+    pkt_t *pk = tu_tcp_pkt(f.net, "10.0.3.5", 40000, NLB_A, 80, TCP_ACK);
     pk->seq = 1000;
     pk->ack = 2000;
     net_fabric_send(f.fab, pk);
     sim_run(f.sim, last2 + 703 * SIM_S);
-    aws_nlb_stats(f.nlb, &st);
+    st = nlb_stats(&f);
     ck_assert_uint_eq(st.rst_sent, rst + 1);
     ck_assert_int_eq(drops(&f, "nlb-no-flow"), 1);
     fx_free(&f);
@@ -719,16 +692,12 @@ START_TEST(deregistration)
                      LB_ENOENT);
     ck_assert_int_eq(aws_nlb_target_add(f.nlb, tu_ip(pod_ip[0]), "us-east-1a", NULL),
                      LB_EEXIST);
-    sim_run(f.sim, 1 * SIM_S);
-    res_t r = {0};
-    get(&f, NULL, NLB_A, &r);
-    sim_run(f.sim, 2 * SIM_S);
-    int x = pod_index(r.body[0]);
+    tu_res_t r = {0};
+    int x = first_request(&f, NLB_A, &r);
     ck_assert_int_eq(aws_nlb_target_deregister(f.nlb, (size_t)x), 0);
     ck_assert_int_eq(aws_nlb_target_deregister(f.nlb, (size_t)x), LB_ESTATE);
-    http_client_opts_t co = {.keepalive = false};
-    http_pool_t *pool = http_pool_new(f.client, &co);
-    res_t r2 = {0};
+    http_pool_t *pool = pool_without_keepalive(&f);
+    tu_res_t r2 = {0};
     for (int i = 0; i < 10; i++) get(&f, pool, NLB_A, &r2);
     get(&f, NULL, NLB_A, &r);                           /* the old flow still works */
     sim_run(f.sim, 3 * SIM_S);
@@ -748,10 +717,10 @@ END_TEST
  * named targetPort, an address taken, the subnet fallback address. */
 START_TEST(construction)
 {
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    net_fabric_params_t fp = {.latency = L};
-    net_fabric_t *fab = net_fabric_new(net, "vpc", &fp);
+    sim_t *sim;
+    net_t *net;
+    net_fabric_t *fab;
+    tu_fabric_new(1, "vpc", L, &sim, &net, &fab);
     aws_nlb_params_t p;
     aws_nlb_zone_t z = {.name = "a", .subnet = tu_ip("10.0.1.0"), .plen = 24};
     char err[256];

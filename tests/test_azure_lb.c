@@ -108,16 +108,10 @@ static void accept_close(tcp_conn_t *c, void *data)
 static void fx_new(fx_t *f, uint64_t seed, const azure_lb_params_t *lp)
 {
     memset(f, 0, sizeof *f);
-    f->sim = sim_new(seed);
-    f->net = net_new(f->sim);
-    net_fabric_params_t fp = {.latency = L};
-    f->fab = net_fabric_new(f->net, "vnet", &fp);
+    tu_fabric_new(seed, "vnet", L, &f->sim, &f->net, &f->fab);
     net_observer_t o = {.drop = obs_drop, .capture = obs_cap, .data = f};
     net_set_observer(f->net, &o);
-    f->client = net_node_add(f->net, "client");
-    net_iface_t *ci = net_iface_add(f->client, "eth0", tu_ip("10.1.0.10"), 16);
-    ck_assert_int_eq(net_fabric_attach(f->fab, ci), 0);
-    net_route_add(f->client, 0, 0, 0, ci);
+    f->client = tu_fabric_host(f->net, f->fab, "client", "10.1.0.10", 16, true)->node;
     f->m = metrics_new(SIM_S, 300 * SIM_S);
     azure_lb_params_t p;
     if (lp) p = *lp;
@@ -133,10 +127,8 @@ static void fx_new(fx_t *f, uint64_t seed, const azure_lb_params_t *lp)
         snprintf(name, sizeof name, "aks-%d", i);
         snprintf(ip, sizeof ip, "10.1.1.%d", 4 + i);
         be_t *b = &f->be[i];
-        b->node = net_node_add(f->net, name);
-        b->ifc = net_iface_add(b->node, "eth0", tu_ip(ip), 16);
-        ck_assert_int_eq(net_fabric_attach(f->fab, b->ifc), 0);
-        net_route_add(b->node, 0, 0, 0, b->ifc);
+        b->ifc = tu_fabric_host(f->net, f->fab, name, ip, 16, true);
+        b->node = b->ifc->node;
         net_node_addr_add(b->node, tu_ip(FRONTEND));
         b->root_status = 200;
         b->http = http_server_new(b->node, 0, 80, NULL, be_handler, b, &rc);
@@ -173,6 +165,39 @@ static int add_http_rule(fx_t *f, uint16_t port)
     return azure_lb_add_rule(f->lb, &r);
 }
 
+/* fx_new (default LB parameters) with a TCP rule for port probing HZ_PORT (rule 0). */
+static void fx_tcp(fx_t *f, uint64_t seed, uint16_t port)
+{
+    fx_new(f, seed, NULL);
+    ck_assert_int_eq(add_tcp_rule(f, port, HZ_PORT), 0);
+}
+
+/* fx_new with an HTTP rule for port 80 (rule 0): GET / on port 80. */
+static void fx_http(fx_t *f, uint64_t seed, const azure_lb_params_t *lp)
+{
+    fx_new(f, seed, lp);
+    ck_assert_int_eq(add_http_rule(f, 80), 0);
+}
+
+/* Every backend node listens on TCP port (the connections staying open, silent). */
+static void listen_all(fx_t *f, uint16_t port)
+{
+    for (int i = 0; i < NB; i++)
+        ck_assert_int_eq(tcp_listen(f->be[i].node, 0, port, accept_keep, NULL), 0);
+}
+
+static azure_lb_stats_t lb_stats(const fx_t *f)
+{
+    azure_lb_stats_t st;
+    azure_lb_stats(f->lb, &st);
+    return st;
+}
+
+static int64_t counter(const fx_t *f, const char *name)
+{
+    return metrics_counter(f->m, name, (m_window_t){0, SIM_TIME_MAX});
+}
+
 static int drops(const fx_t *f, const char *reason)
 {
     int n = 0;
@@ -180,10 +205,11 @@ static int drops(const fx_t *f, const char *reason)
     return n;
 }
 
-static int backend_of(const fx_t *f, tcp_conn_t *c)
+/* The backend the LB's flow table holds for client connection c to the frontend's port. */
+static int backend_of(const fx_t *f, tcp_conn_t *c, uint16_t port)
 {
     return azure_lb_flow_backend(f->lb, tcp_conn_laddr(c), tcp_conn_lport(c),
-                                 tu_ip(FRONTEND), 80, NET_PROTO_TCP);
+                                 tu_ip(FRONTEND), port, NET_PROTO_TCP);
 }
 
 /* ---- a client connection that records its outcome --------------------------------------- */
@@ -212,18 +238,6 @@ static void cc_open(fx_t *f, cconn_t *k, uint16_t port)
     ck_assert_ptr_nonnull(k->c);
 }
 
-/* ---- HTTP results ------------------------------------------------------------------------- */
-typedef struct res { int n; http_result_t r[8]; char body[8][32]; } res_t;
-static void res_cb(const http_result_t *r, void *data)
-{
-    res_t *s = data;
-    if (s->n >= 8) return;
-    s->r[s->n] = *r;
-    s->r[s->n].resp = NULL;
-    snprintf(s->body[s->n], sizeof s->body[0], "%s", r->resp && r->resp->body ? r->resp->body : "");
-    s->n++;
-}
-
 /* ---- tests ------------------------------------------------------------------------------ */
 
 /* 60 new connections spread over the three healthy backends by the 5-tuple hash, each
@@ -232,8 +246,7 @@ static void res_cb(const http_result_t *r, void *data)
 START_TEST(distribution_and_pinning)
 {
     fx_t f;
-    fx_new(&f, 1, NULL);
-    ck_assert_int_eq(add_tcp_rule(&f, 80, HZ_PORT), 0);
+    fx_tcp(&f, 1, 80);
     sim_run(f.sim, 1 * SIM_S);
     ck_assert_uint_eq(azure_lb_rule_healthy_count(f.lb, 0), 3);
     static cconn_t k[90];
@@ -242,7 +255,7 @@ START_TEST(distribution_and_pinning)
     int per[NB] = {0};
     for (int i = 0; i < 60; i++) {
         ck_assert_int_eq(k[i].t_conn, 1 * SIM_S + 3 * L);      /* via LB 2 L, back 1 L */
-        int b = backend_of(&f, k[i].c);
+        int b = backend_of(&f, k[i].c, 80);
         ck_assert_int_ge(b, 0);
         per[b]++;
     }
@@ -252,15 +265,14 @@ START_TEST(distribution_and_pinning)
         ck_assert_uint_eq(ss.conns_accepted, (uint64_t)per[b]);  /* the flow table is truth */
         ck_assert_int_ge(per[b], 10);                           /* a fair spread */
     }
-    azure_lb_stats_t st;
-    azure_lb_stats(f.lb, &st);
+    azure_lb_stats_t st = lb_stats(&f);
     ck_assert_uint_eq(st.new_flows, 60);
     ck_assert_uint_eq(st.flows_now, 60);
     ck_assert_int_eq(f.nev, 4);                 /* 3 x BACKEND_UP and RULE_UP at 2 L */
     f.nev = 0;
 
     /* backend X of connection 0 stops answering its probe: RSTs at the 5 s and 10 s probes */
-    int x = backend_of(&f, k[0].c);
+    int x = backend_of(&f, k[0].c, 80);
     ck_assert_int_eq(tcp_unlisten(f.be[x].node, 0, HZ_PORT), 0);
     sim_run(f.sim, 10 * SIM_S + 2 * L - 1);
     ck_assert(azure_lb_backend_healthy(f.lb, 0, x));
@@ -289,7 +301,7 @@ START_TEST(distribution_and_pinning)
     sim_run(f.sim, 12 * SIM_S);
     for (int i = 60; i < 90; i++) {
         ck_assert_int_eq(k[i].t_conn, 11 * SIM_S + 3 * L);
-        int b = backend_of(&f, k[i].c);
+        int b = backend_of(&f, k[i].c, 80);
         ck_assert_int_ge(b, 0);
         ck_assert_int_ne(b, x);
     }
@@ -308,8 +320,7 @@ static void set_404(sim_t *sim, void *a, void *b)
 START_TEST(http_probe_404_takes_backend_out)
 {
     fx_t f;
-    fx_new(&f, 2, NULL);
-    ck_assert_int_eq(add_http_rule(&f, 80), 0);
+    fx_http(&f, 2, NULL);
     sim_schedule_at(f.sim, 12 * SIM_S, set_404, &f.be[1], NULL);
     sim_run(f.sim, 20 * SIM_S + 4 * L - 1);
     ck_assert(azure_lb_backend_healthy(f.lb, 0, 1));
@@ -332,15 +343,15 @@ START_TEST(http_probe_404_takes_backend_out)
     ck_assert_str_eq(f.ev_reason[4], "HTTP 404");
     /* the probes came from 168.63.129.16 and carried Azure's user agent */
     ck_assert_uint_eq(f.be[1].last_peer, tu_ip(AZURE_LB_PROBE_SRC));
-    ck_assert_int_eq(metrics_counter(f.m, "probe.ilb/http-80.fail", (m_window_t){0, SIM_TIME_MAX}), 2);
-    ck_assert_int_eq(metrics_counter(f.m, "health.ilb/http-80.down", (m_window_t){0, SIM_TIME_MAX}), 1);
+    ck_assert_int_eq(counter(&f, "probe.ilb/http-80.fail"), 2);
+    ck_assert_int_eq(counter(&f, "health.ilb/http-80.down"), 1);
     /* no new flow goes to aks-1 any more */
     static cconn_t k[30];
     for (int i = 0; i < 30; i++) cc_open(&f, &k[i], 80);
     sim_run(f.sim, 21 * SIM_S);
     for (int i = 0; i < 30; i++) {
         ck_assert_int_ge(k[i].t_conn, 0);
-        ck_assert_int_ne(backend_of(&f, k[i].c), 1);
+        ck_assert_int_ne(backend_of(&f, k[i].c, 80), 1);
     }
     fx_free(&f);
 }
@@ -365,7 +376,7 @@ static void req_app(sim_t *sim, void *a, void *b)
     (void)sim;
     http_pool_t *pool = a;
     http_pool_request(pool, tu_ip(FRONTEND), 80, http_request_new("GET", "app", "/app", 0),
-                      res_cb, b);
+                      tu_res_cb, b);
 }
 
 /* Every backend's probe gets 404 from t=2 s: all down at 10 s + 4 L. A new connection at
@@ -374,10 +385,9 @@ static void req_app(sim_t *sim, void *a, void *b)
 START_TEST(all_down_drops_syns_established_continue)
 {
     fx_t f;
-    fx_new(&f, 3, NULL);
-    ck_assert_int_eq(add_http_rule(&f, 80), 0);
+    fx_http(&f, 3, NULL);
     http_pool_t *pool = http_pool_new(f.client, NULL);
-    res_t res = {0};
+    tu_res_t res = {0};
     sim_schedule_at(f.sim, 1 * SIM_S, req_app, pool, &res);
     sim_schedule_at(f.sim, 2 * SIM_S, all_404, &f, NULL);
     sim_schedule_at(f.sim, 11 * SIM_S, open_late, &f, NULL);
@@ -419,9 +429,7 @@ START_TEST(all_down_drops_syns_established_continue)
     ck_assert(res.r[1].reused);
     ck_assert_str_eq(res.body[1], res.body[0]);
     ck_assert_int_eq(res.r[1].t_done, 12 * SIM_S + 3 * L);     /* via the LB 2 L, back 1 L */
-    azure_lb_stats_t st;
-    azure_lb_stats(f.lb, &st);
-    ck_assert_uint_eq(st.drop_no_healthy, 7);
+    ck_assert_uint_eq(lb_stats(&f).drop_no_healthy, 7);
     http_pool_free(pool);
     fx_free(&f);
 }
@@ -432,16 +440,14 @@ END_TEST
 START_TEST(floating_ip_what_arrives)
 {
     fx_t f;
-    fx_new(&f, 4, NULL);
-    ck_assert_int_eq(add_tcp_rule(&f, 80, HZ_PORT), 0);
+    fx_tcp(&f, 4, 80);
     azure_lb_rule_t r;
     azure_lb_rule_init(&r, 8080);
     r.floating_ip = false;
     r.backend_port = 30080;
     r.probe.port = HZ_PORT;
     ck_assert_int_eq(azure_lb_add_rule(f.lb, &r), 1);
-    for (int i = 0; i < NB; i++)
-        ck_assert_int_eq(tcp_listen(f.be[i].node, 0, 30080, accept_keep, NULL), 0);
+    listen_all(&f, 30080);
     sim_run(f.sim, 1 * SIM_S);
     /* one probe checker shared by both rules (same probe) */
     ck_assert_ptr_eq(azure_lb_rule_health(f.lb, 0), azure_lb_rule_health(f.lb, 1));
@@ -489,10 +495,8 @@ START_TEST(floating_ip_what_arrives)
             synack_direct = f.cap[i].p.src == tu_ip(FRONTEND) && f.cap[i].p.sport == 80;
         }
     ck_assert(synack_direct);
-    azure_lb_stats_t st;
-    azure_lb_stats(f.lb, &st);
     /* a's SYN and handshake ACK, b's SYN: the nodes' answers bypass the LB */
-    ck_assert_uint_eq(st.packets, 3);
+    ck_assert_uint_eq(lb_stats(&f).packets, 3);
     fx_free(&f);
 }
 END_TEST
@@ -503,18 +507,14 @@ END_TEST
 START_TEST(idle_timeout_silent_and_reset)
 {
     fx_t f;
-    fx_new(&f, 5, NULL);
-    ck_assert_int_eq(add_tcp_rule(&f, 82, HZ_PORT), 0);    /* silent; nginx on :80 would
-                                                             * close idle connections */
+    fx_tcp(&f, 5, 82);          /* silent; nginx on :80 would close idle connections */
     azure_lb_rule_t r;
     azure_lb_rule_init(&r, 81);
     r.tcp_reset = true;
     r.probe.port = HZ_PORT;
     ck_assert_int_eq(azure_lb_add_rule(f.lb, &r), 1);
-    for (int i = 0; i < NB; i++) {
-        ck_assert_int_eq(tcp_listen(f.be[i].node, 0, 81, accept_keep, NULL), 0);
-        ck_assert_int_eq(tcp_listen(f.be[i].node, 0, 82, accept_keep, NULL), 0);
-    }
+    listen_all(&f, 81);
+    listen_all(&f, 82);
     sim_run(f.sim, 1 * SIM_S);
     cconn_t a, b;
     cc_open(&f, &a, 82);
@@ -523,14 +523,13 @@ START_TEST(idle_timeout_silent_and_reset)
     sim_time_t last = 1 * SIM_S + 4 * L;
     sim_time_t exp = last + AZURE_LB_IDLE_TIMEOUT_DEFAULT;
     sim_run(f.sim, exp - 1);
-    azure_lb_stats_t st;
-    azure_lb_stats(f.lb, &st);
+    azure_lb_stats_t st = lb_stats(&f);
     ck_assert_uint_eq(st.idle_expired, 0);
-    ck_assert_int_ge(azure_lb_flow_backend(f.lb, tcp_conn_laddr(a.c), tcp_conn_lport(a.c), tu_ip(FRONTEND), 82, NET_PROTO_TCP), 0);
+    ck_assert_int_ge(backend_of(&f, a.c, 82), 0);
     sim_run(f.sim, exp);
-    azure_lb_stats(f.lb, &st);
+    st = lb_stats(&f);
     ck_assert_uint_eq(st.idle_expired, 2);
-    ck_assert_int_eq(azure_lb_flow_backend(f.lb, tcp_conn_laddr(a.c), tcp_conn_lport(a.c), tu_ip(FRONTEND), 82, NET_PROTO_TCP), -1);
+    ck_assert_int_eq(backend_of(&f, a.c, 82), -1);
     ck_assert_uint_eq(st.resets_sent, 2);
     sim_run(f.sim, exp + 2 * L);
     ck_assert_int_eq(b.err, LB_ECONNRESET);     /* RST from the LB, one fabric hop */
@@ -567,8 +566,7 @@ END_TEST
 START_TEST(initial_state_until_first_probe)
 {
     fx_t f;
-    fx_new(&f, 6, NULL);
-    ck_assert_int_eq(add_tcp_rule(&f, 80, HZ_PORT), 0);
+    fx_tcp(&f, 6, 80);
     ck_assert_int_eq(azure_lb_rule_down_since(f.lb, 0), 0);
     cconn_t a;
     cc_open(&f, &a, 80);
@@ -592,8 +590,7 @@ START_TEST(fail_open_when_all_down)
     azure_lb_params_default(&p);
     p.fail_open = true;
     fx_t f;
-    fx_new(&f, 7, &p);
-    ck_assert_int_eq(add_http_rule(&f, 80), 0);
+    fx_http(&f, 7, &p);
     for (int i = 0; i < NB; i++) f.be[i].root_status = 404;
     sim_run(f.sim, 6 * SIM_S);
     ck_assert_uint_eq(azure_lb_rule_healthy_count(f.lb, 0), 0);
@@ -610,19 +607,11 @@ END_TEST
 START_TEST(no_rule_and_no_flow)
 {
     fx_t f;
-    fx_new(&f, 8, NULL);
-    ck_assert_int_eq(add_tcp_rule(&f, 80, HZ_PORT), 0);
+    fx_tcp(&f, 8, 80);
     sim_run(f.sim, 1 * SIM_S);
     cconn_t a;
     cc_open(&f, &a, 9999);
-    pkt_t *p = pkt_new(f.net);
-    p->proto = NET_PROTO_TCP;
-    p->src = tu_ip("10.1.0.10");
-    p->sport = 5555;
-    p->dst = tu_ip(FRONTEND);
-    p->dport = 80;
-    p->tcp_flags = TCP_ACK;
-    net_fabric_send(f.fab, p);
+    net_fabric_send(f.fab, tu_tcp_pkt(f.net, "10.1.0.10", 5555, FRONTEND, 80, TCP_ACK));
     sim_run(f.sim, 1 * SIM_S + 10 * L);
     ck_assert_int_eq(drops(&f, "lb-no-rule"), 1);
     ck_assert_int_eq(drops(&f, "lb-no-flow"), 1);
@@ -639,13 +628,7 @@ static void syn_batch(sim_t *sim, void *a, void *b)
     fx_t *f = a;
     int base = (int)(intptr_t)b;
     for (int i = 0; i < 300; i++) {
-        pkt_t *p = pkt_new(f->net);
-        p->proto = NET_PROTO_TCP;
-        p->src = tu_ip("10.1.0.10");
-        p->sport = (uint16_t)(base + i);
-        p->dst = tu_ip(FRONTEND);
-        p->dport = 82;
-        p->tcp_flags = TCP_SYN;
+        pkt_t *p = tu_tcp_pkt(f->net, "10.1.0.10", (uint16_t)(base + i), FRONTEND, 82, TCP_SYN);
         p->seq = 1000;
         net_fabric_send(f->fab, p);
     }
@@ -663,13 +646,11 @@ static int batch_backend(fx_t *f, int base, int i)
 START_TEST(flow_table_churn)
 {
     fx_t f;
-    fx_new(&f, 10, NULL);
-    ck_assert_int_eq(add_tcp_rule(&f, 82, HZ_PORT), 0);
+    fx_tcp(&f, 10, 82);
     sim_schedule_at(f.sim, 1 * SIM_S, syn_batch, &f, (void *)(intptr_t)10000);
     sim_schedule_at(f.sim, 300 * SIM_S, syn_batch, &f, (void *)(intptr_t)20000);
     sim_run(f.sim, 301 * SIM_S);
-    azure_lb_stats_t st;
-    azure_lb_stats(f.lb, &st);
+    azure_lb_stats_t st = lb_stats(&f);
     ck_assert_uint_eq(st.new_flows, 600);
     ck_assert_uint_eq(st.flows_now, 600);       /* batch A expired but not yet reaped */
     ck_assert_uint_eq(st.idle_expired, 300);
@@ -683,18 +664,18 @@ START_TEST(flow_table_churn)
     }
     for (int b = 0; b < NB; b++) ck_assert_int_ge(per[b], 70);
     sim_run(f.sim, 1 * SIM_S + L + 480 * SIM_S);
-    azure_lb_stats(f.lb, &st);
+    st = lb_stats(&f);
     ck_assert_uint_eq(st.flows_now, 300);
     for (int i = 0; i < 300; i++) ck_assert_int_eq(batch_backend(&f, 20000, i), before[i]);
     /* the reaped tuples start new flows, which hash to the same backends as before the
      * health of the pool changed -- it did not: all three are still up */
     sim_schedule_at(f.sim, 490 * SIM_S, syn_batch, &f, (void *)(intptr_t)10000);
     sim_run(f.sim, 491 * SIM_S);
-    azure_lb_stats(f.lb, &st);
+    st = lb_stats(&f);
     ck_assert_uint_eq(st.flows_now, 600);
     for (int i = 0; i < 300; i++) ck_assert_int_ge(batch_backend(&f, 10000, i), 0);
     sim_run(f.sim, 1100 * SIM_S);
-    azure_lb_stats(f.lb, &st);
+    st = lb_stats(&f);
     ck_assert_uint_eq(st.flows_now, 0);
     fx_free(&f);
 }

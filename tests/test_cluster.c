@@ -141,12 +141,6 @@ static char *svc_yaml(const char *name, const char *type, const char *spec_extra
 
 /* ---- environment ----------------------------------------------------------------------- */
 
-typedef struct res {
-    int n;
-    http_result_t r[16];
-    char body[16][128];
-} res_t;
-
 typedef struct env {
     sim_t *sim;
     net_t *net;
@@ -156,7 +150,7 @@ typedef struct env {
     metrics_t *m;
     cluster_t *c;
     http_pool_t *pool;
-    res_t res;
+    tu_res_t res;
     char err[512];
     int line;                       /* manifests: next document's first line */
 } env_t;
@@ -166,13 +160,8 @@ static const cluster_taint_t critical_taint = {"CriticalAddonsOnly", "true", "No
 static void env_init(env_t *e, uint64_t seed)
 {
     memset(e, 0, sizeof *e);
-    e->sim = sim_new(seed);
-    e->net = net_new(e->sim);
-    net_fabric_params_t fp = {.latency = LAT};
-    e->fab = net_fabric_new(e->net, "vnet", &fp);
-    e->client = net_node_add(e->net, "client");
-    net_iface_t *i = net_iface_add(e->client, "eth0", tu_ip("10.1.0.10"), 8);
-    ck_assert_int_eq(net_fabric_attach(e->fab, i), 0);
+    tu_fabric_new(seed, "vnet", LAT, &e->sim, &e->net, &e->fab);
+    e->client = tu_fabric_host(e->net, e->fab, "client", "10.1.0.10", 8, false)->node;
     e->mf = manifests_new();
     e->m = metrics_new(SIM_S, 600 * SIM_S);
     e->pool = http_pool_new(e->client, NULL);
@@ -208,6 +197,22 @@ static cluster_t *build(env_t *e, bool taint_system, bool warm)
     return e->c;
 }
 
+/* A warm cluster (seed 1, system pool untainted) running `replicas` of the seed's app1 on
+ * the user pool, with extra readinessProbe lines probe_extra. */
+static void app1_cluster(env_t *e, int replicas, const char *probe_extra)
+{
+    env_init(e, 1);
+    add(e, app_yaml("app1", replicas, USER_ONLY, probe_extra), true);
+    ck_assert_ptr_nonnull(build(e, false, true));
+}
+
+/* The build failed with an error message starting with want. */
+static void assert_build_error(env_t *e, bool taint_system, const char *want)
+{
+    ck_assert_ptr_null(build(e, taint_system, true));
+    ck_assert_msg(strncmp(e->err, want, strlen(want)) == 0, "err: %s", e->err);
+}
+
 static void env_free(env_t *e)
 {
     http_pool_free(e->pool);
@@ -218,21 +223,12 @@ static void env_free(env_t *e)
     sim_free(e->sim);
 }
 
-static void res_cb(const http_result_t *r, void *data)
-{
-    res_t *s = data;
-    int i = s->n++ % 16;
-    s->r[i] = *r;
-    s->r[i].resp = NULL;
-    snprintf(s->body[i], sizeof s->body[i], "%s", r->resp && r->resp->body ? r->resp->body : "");
-}
-
 /* GET path from the client to ip:port; runs the simulation for d and returns the slot. */
 static int get(env_t *e, const char *ip, uint16_t port, const char *path, sim_time_t d)
 {
-    int i = e->res.n % 16;
+    int i = e->res.n % TU_RES_MAX;
     http_pool_request(e->pool, tu_ip(ip), port, http_request_new("GET", "app.example", path, 0),
-                      res_cb, &e->res);
+                      tu_res_cb, &e->res);
     sim_run(e->sim, sim_now(e->sim) + d);
     ck_assert_int_eq(e->res.n, i + 1);
     return i;
@@ -251,6 +247,14 @@ static int pods_on(cluster_t *c, const char *dep, const char *node)
         if (strcmp(p->dep->meta.name, dep) == 0 && strcmp(p->host->node->name, node) == 0) k++;
     }
     return k;
+}
+
+/* Replicas of dep on aks-system-0, aks-user-0 and aks-user-1. */
+static void assert_spread(cluster_t *c, const char *dep, int sys, int user0, int user1)
+{
+    ck_assert_int_eq(pods_on(c, dep, "aks-system-0"), sys);
+    ck_assert_int_eq(pods_on(c, dep, "aks-user-0"), user0);
+    ck_assert_int_eq(pods_on(c, dep, "aks-user-1"), user1);
 }
 
 static cluster_pod_t *pod_named(cluster_t *c, const char *name)
@@ -283,12 +287,8 @@ START_TEST(replicas_spread_over_eligible_nodes)
     ck_assert_str_eq(cluster_node_at(e.c, 1)->pool, "user");
     ck_assert_uint_eq(cluster_pod_count(e.c), 7);
     /* one replica of web per node, then user-app two per user node, none on system */
-    ck_assert_int_eq(pods_on(e.c, "web", "aks-system-0"), 1);
-    ck_assert_int_eq(pods_on(e.c, "web", "aks-user-0"), 1);
-    ck_assert_int_eq(pods_on(e.c, "web", "aks-user-1"), 1);
-    ck_assert_int_eq(pods_on(e.c, "user-app", "aks-system-0"), 0);
-    ck_assert_int_eq(pods_on(e.c, "user-app", "aks-user-0"), 2);
-    ck_assert_int_eq(pods_on(e.c, "user-app", "aks-user-1"), 2);
+    assert_spread(e.c, "web", 1, 1, 1);
+    assert_spread(e.c, "user-app", 0, 2, 2);
     ck_assert_str_eq(cluster_pod_at(e.c, 0)->name, "web-0");
     ck_assert_str_eq(cluster_pod_at(e.c, 3)->name, "user-app-0");
     ck_assert_str_eq(cluster_pod_at(e.c, 3)->ns, "sample-apps");
@@ -318,13 +318,9 @@ START_TEST(taint_keeps_pods_off_system_pool)
                      "        - { key: CriticalAddonsOnly, operator: Equal, value: \"true\","
                      " effect: NoSchedule }\n", NULL), true);
     ck_assert_ptr_nonnull(build(&e, true, true));
-    ck_assert_int_eq(pods_on(e.c, "web", "aks-system-0"), 0);
-    ck_assert_int_eq(pods_on(e.c, "web", "aks-user-0"), 2);
-    ck_assert_int_eq(pods_on(e.c, "web", "aks-user-1"), 1);
+    assert_spread(e.c, "web", 0, 2, 1);
     ck_assert_int_eq(pods_on(e.c, "addon", "aks-system-0"), 1);
-    ck_assert_int_eq(pods_on(e.c, "tolerant", "aks-system-0"), 1);
-    ck_assert_int_eq(pods_on(e.c, "tolerant", "aks-user-0"), 1);
-    ck_assert_int_eq(pods_on(e.c, "tolerant", "aks-user-1"), 1);
+    assert_spread(e.c, "tolerant", 1, 1, 1);
     env_free(&e);
 }
 END_TEST
@@ -347,12 +343,11 @@ START_TEST(toleration_with_other_value_does_not_fit)
     lb_free(svc);
     lb_free(dep);
     add(&e, both, true);
-    ck_assert_ptr_null(build(&e, true, true));
     /* the Deployment's mapping starts after the Service and the "---" line, column 1 */
     char want[160];
     snprintf(want, sizeof want, "k8s.yaml:%d:1: Deployment sample-apps/addon: no node fits",
              svc_lines + 2);
-    ck_assert_msg(strncmp(e.err, want, strlen(want)) == 0, "err: %s", e.err);
+    assert_build_error(&e, true, want);
     env_free(&e);
 }
 END_TEST
@@ -362,9 +357,7 @@ START_TEST(deployment_that_fits_no_node_is_an_error)
     env_t e;
     env_init(&e, 1);
     add(&e, app_yaml("gpu-job", 1, "      nodeSelector: { agentpool: gpu }\n", NULL), true);
-    ck_assert_ptr_null(build(&e, false, true));
-    const char *want = "k8s.yaml:1:1: Deployment sample-apps/gpu-job: no node fits";
-    ck_assert_msg(strncmp(e.err, want, strlen(want)) == 0, "err: %s", e.err);
+    assert_build_error(&e, false, "k8s.yaml:1:1: Deployment sample-apps/gpu-job: no node fits");
     env_free(&e);
 }
 END_TEST
@@ -374,9 +367,7 @@ END_TEST
 START_TEST(node_and_pod_addresses)
 {
     env_t e;
-    env_init(&e, 1);
-    add(&e, app_yaml("app1", 3, USER_ONLY, NULL), true);
-    ck_assert_ptr_nonnull(build(&e, false, true));
+    app1_cluster(&e, 3, NULL);
     /* node i: node subnet 10.224.0.0/16 + 4 + i (Azure reserves .0-.3) */
     ck_assert_str_eq(ip_str(cluster_node_at(e.c, 0)->nic->addr), "10.224.0.4");
     ck_assert_str_eq(ip_str(cluster_node_at(e.c, 1)->nic->addr), "10.224.0.5");
@@ -512,9 +503,7 @@ END_TEST
 START_TEST(nginx_pod_answers_its_locations)
 {
     env_t e;
-    env_init(&e, 1);
-    add(&e, app_yaml("app1", 1, USER_ONLY, NULL), true);
-    ck_assert_ptr_nonnull(build(&e, false, true));
+    app1_cluster(&e, 1, NULL);
     const char *ip = ip_str(cluster_pod_at(e.c, 0)->ip);
     ck_assert_str_eq(ip, "10.244.1.2");
     int i = get(&e, ip, 8080, "/app1", 50 * SIM_MS);
@@ -577,6 +566,16 @@ END_TEST
 
 /* ---- readiness ---------------------------------------------------------------------------- */
 
+/* kube-proxy on the pod's node has the pod (10.244.1.2) as a local, DNAT'd endpoint of
+ * sample-apps/app1, or not. */
+static void assert_local_endpoint(kp_t *kp, bool present)
+{
+    ck_assert_int_eq(kp_health_local_endpoints(kp, "sample-apps", "app1"), (present ? 1 : 0));
+    char *rules = kp_restore_text(kp);
+    ck_assert((strstr(rules, "--to-destination 10.244.1.2:8080") != NULL) == present);
+    lb_free(rules);
+}
+
 START_TEST(readiness_gates_endpoints)
 {
     env_t e;
@@ -592,10 +591,7 @@ START_TEST(readiness_gates_endpoints)
     int np = svc->ports.v[0].node_port;
     ck_assert_ptr_nonnull(pod->kubelet);
     ck_assert(!pod->ready);
-    ck_assert_int_eq(kp_health_local_endpoints(kp, "sample-apps", "app1"), 0);
-    char *rules = kp_restore_text(kp);
-    ck_assert_ptr_null(strstr(rules, "--to-destination 10.244.1.2:8080"));
-    lb_free(rules);
+    assert_local_endpoint(kp, false);
     /* no ready endpoint anywhere: kube-proxy REJECTs the NodePort (the node answers with
      * ICMP port unreachable) */
     int i = get(&e, "10.224.0.5", (uint16_t)np, "/app1", 100 * SIM_MS);
@@ -605,12 +601,9 @@ START_TEST(readiness_gates_endpoints)
     ck_assert(!pod->ready);
     sim_run(e.sim, 3 * SIM_S + 10 * SIM_MS);
     ck_assert(pod->ready);
-    ck_assert_int_eq(kp_health_local_endpoints(kp, "sample-apps", "app1"), 1);
+    assert_local_endpoint(kp, true);
     ck_assert_int_eq(kp_health_local_endpoints(cluster_node_at(e.c, 2)->kp, "sample-apps",
                                                "app1"), 0);
-    rules = kp_restore_text(kp);
-    ck_assert_ptr_nonnull(strstr(rules, "--to-destination 10.244.1.2:8080"));
-    lb_free(rules);
     i = get(&e, "10.224.0.5", (uint16_t)np, "/app1", 100 * SIM_MS);
     ck_assert_int_eq(e.res.r[i].outcome, HTTP_OK);
     ck_assert_str_eq(e.res.body[i], "Hello from App 1\n");
@@ -623,10 +616,7 @@ START_TEST(readiness_gates_endpoints)
     /* kubelet says NotReady: the endpoint goes */
     cluster_pod_set_ready(e.c, pod, false);
     ck_assert(!pod->ready);
-    ck_assert_int_eq(kp_health_local_endpoints(kp, "sample-apps", "app1"), 0);
-    rules = kp_restore_text(kp);
-    ck_assert_ptr_null(strstr(rules, "--to-destination 10.244.1.2:8080"));
-    lb_free(rules);
+    assert_local_endpoint(kp, false);
     i = get(&e, "10.224.0.5", hc, "/healthz", 100 * SIM_MS);
     ck_assert_int_eq(e.res.r[i].status, 503);
     env_free(&e);
@@ -636,9 +626,7 @@ END_TEST
 START_TEST(warm_start_pods_ready_at_zero)
 {
     env_t e;
-    env_init(&e, 1);
-    add(&e, app_yaml("app1", 1, USER_ONLY, "            initialDelaySeconds: 3\n"), true);
-    ck_assert_ptr_nonnull(build(&e, false, true));
+    app1_cluster(&e, 1, "            initialDelaySeconds: 3\n");
     ck_assert(cluster_pod_at(e.c, 0)->ready);
     sim_run(e.sim, 20 * SIM_S);                  /* probes keep passing */
     ck_assert(cluster_pod_at(e.c, 0)->ready);
@@ -648,39 +636,45 @@ END_TEST
 
 /* ---- Istio ------------------------------------------------------------------------------ */
 
-static void istio_objects(env_t *e, bool etp_local)
+/* A warm cluster (seed 1) with the seed's Gateway and app1 (its Service patched to ETP Local
+ * when asked); returns the Service Istio generated. */
+static k8s_service_t *istio_cluster(env_t *e, bool etp_local)
 {
+    env_init(e, 1);
     add(e, (char *)GATEWAY_YAML, false);
     add(e, app_yaml("app1", 1, USER_ONLY, NULL), true);
     add(e, svc_yaml("app1", "ClusterIP", NULL, NULL, "app1"), true);
     if (etp_local) add(e, (char *)ETP_LOCAL_YAML, false);
+    ck_assert_ptr_nonnull(build(e, false, true));
+    k8s_service_t *s = cluster_service(e->c, "istio-ingress", "mtkc-gateway-istio");
+    ck_assert_ptr_nonnull(s);
+    return s;
+}
+
+/* The pod of the Deployment Istio generated. */
+static cluster_pod_t *gateway_pod(env_t *e)
+{
+    cluster_pod_t *gw = pod_named(e->c, "mtkc-gateway-istio-0");
+    ck_assert_ptr_nonnull(gw);
+    return gw;
 }
 
 START_TEST(istio_gateway_service_and_pod)
 {
     env_t e;
-    env_init(&e, 1);
-    istio_objects(&e, false);
-    ck_assert_ptr_nonnull(build(&e, false, true));
-    k8s_service_t *s = cluster_service(e.c, "istio-ingress", "mtkc-gateway-istio");
-    ck_assert_ptr_nonnull(s);
+    k8s_service_t *s = istio_cluster(&e, false);
     ck_assert_int_eq(s->type, K8S_SVC_LOAD_BALANCER);
     ck_assert_int_eq(s->etp, K8S_ETP_CLUSTER);
     ck_assert_uint_eq(s->ports.n, 2);
-    ck_assert_str_eq(s->ports.v[0].name, "status-port");
-    ck_assert_int_eq(s->ports.v[0].port, 15021);
-    ck_assert_str_eq(s->ports.v[0].app_protocol, "tcp");
-    ck_assert_str_eq(s->ports.v[1].name, "http");
-    ck_assert_int_eq(s->ports.v[1].port, 80);
-    ck_assert_str_eq(s->ports.v[1].app_protocol, "http");
+    tu_assert_svc_port(&s->ports.v[0], "status-port", 15021, "tcp");
+    tu_assert_svc_port(&s->ports.v[1], "http", 80, "http");
     ck_assert_int_ge(s->ports.v[1].node_port, CLUSTER_NODEPORT_LO);
     ck_assert_int_eq(s->health_check_node_port, 0);
     ck_assert_str_eq(k8s_kv_get(&s->meta.annotations,
                                 "service.beta.kubernetes.io/azure-load-balancer-internal"),
                      "true");
     /* the gateway pod runs Envoy; the app pod nginx */
-    cluster_pod_t *gw = pod_named(e.c, "mtkc-gateway-istio-0");
-    ck_assert_ptr_nonnull(gw);
+    cluster_pod_t *gw = gateway_pod(&e);
     ck_assert_str_eq(gw->ns, "istio-ingress");
     ck_assert_int_eq(gw->app_kind, CLUSTER_APP_ISTIO);
     ck_assert_ptr_nonnull(gw->kubelet);          /* readiness on :15021/healthz/ready */
@@ -712,11 +706,7 @@ END_TEST
 START_TEST(istio_service_patched_to_etp_local)
 {
     env_t e;
-    env_init(&e, 1);
-    istio_objects(&e, true);
-    ck_assert_ptr_nonnull(build(&e, false, true));
-    k8s_service_t *s = cluster_service(e.c, "istio-ingress", "mtkc-gateway-istio");
-    ck_assert_ptr_nonnull(s);
+    k8s_service_t *s = istio_cluster(&e, true);
     ck_assert_int_eq(s->etp, K8S_ETP_LOCAL);
     ck_assert_int_ge(s->health_check_node_port, CLUSTER_NODEPORT_LO);
     ck_assert_int_le(s->health_check_node_port, CLUSTER_NODEPORT_HI);
@@ -728,8 +718,7 @@ START_TEST(istio_service_patched_to_etp_local)
         n += strcmp(cluster_pod_at(e.c, i)->ns, "istio-ingress") == 0;
     ck_assert_int_eq(n, 1);
     /* kube-proxy's health server: 200 only on the node with the gateway pod */
-    cluster_pod_t *gw = pod_named(e.c, "mtkc-gateway-istio-0");
-    ck_assert_ptr_nonnull(gw);
+    cluster_pod_t *gw = gateway_pod(&e);
     for (size_t k = 0; k < cluster_node_count(e.c); k++) {
         cluster_node_t *nd = cluster_node_at(e.c, k);
         int i = get(&e, ip_str(nd->nic->addr), (uint16_t)s->health_check_node_port, "/healthz",

@@ -94,14 +94,22 @@ static scn_t *load(void)
 
 /* ---- queries on the file through a connection of our own ---- */
 
+/* sql prepared on a read-only connection of its own to the file (asserting it prepares);
+ * finalize the statement, then close *db. */
+static sqlite3_stmt *q_prepare(const char *sql, sqlite3 **db)
+{
+    ck_assert_int_eq(sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(*db, sql, -1, &st, NULL);
+    if (rc) fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(*db));
+    ck_assert_int_eq(rc, SQLITE_OK);
+    return st;
+}
+
 static int64_t q_int(const char *sql)
 {
     sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc) fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
-    ck_assert_int_eq(rc, SQLITE_OK);
+    sqlite3_stmt *st = q_prepare(sql, &db);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
     int64_t v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -999 : sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -112,9 +120,7 @@ static int64_t q_int(const char *sql)
 static double q_dbl(const char *sql)
 {
     sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    sqlite3_stmt *st = q_prepare(sql, &db);
     ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
     double v = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
     sqlite3_finalize(st);
@@ -127,11 +133,7 @@ static const char *q_rows(const char *sql)
 {
     static char out[8192];
     sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc) fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
-    ck_assert_int_eq(rc, SQLITE_OK);
+    sqlite3_stmt *st = q_prepare(sql, &db);
     size_t len = 0;
     out[0] = '\0';
     while (sqlite3_step(st) == SQLITE_ROW) {
@@ -150,6 +152,15 @@ static const char *q_rows(const char *sql)
 }
 
 /* ---- running ---- */
+
+/* The results file opened (asserting it opens). */
+static rep_db_t *db_open(void)
+{
+    rep_db_t *db;
+    char err[256];
+    ck_assert_int_eq(rep_db_open(path, &db, err, sizeof err), 0);
+    return db;
+}
 
 /* A sink that stops the run after `stop_after` requests (0: never) and counts what the
  * metrics hooks saw. */
@@ -193,14 +204,11 @@ static int64_t run_variant(rep_db_t *db, scn_t *s, size_t v, const char *group,
 
 START_TEST(schema_created)
 {
-    rep_db_t *db;
-    char err[256];
-    ck_assert_int_eq(rep_db_open(path, &db, err, sizeof err), 0);
+    rep_db_t *db = db_open();
     ck_assert_str_eq(rep_db_path(db), path);
     ck_assert_int_eq(rep_db_last_run_id(db), 0);
     rep_db_close(db);
-    ck_assert_int_eq(rep_db_open(path, &db, err, sizeof err), 0);   /* idempotent */
-    rep_db_close(db);
+    rep_db_close(db_open());                                        /* idempotent */
     ck_assert_str_eq(q_rows("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
                      "counters;drops;expectations;health;probes;requests;runs;"
                      "schema_version;series;");
@@ -239,9 +247,7 @@ END_TEST
 START_TEST(content_exact)
 {
     scn_t *s = load();
-    rep_db_t *db;
-    char err[256];
-    ck_assert_int_eq(rep_db_open(path, &db, err, sizeof err), 0);
+    rep_db_t *db = db_open();
     int64_t id = run_variant(db, s, 0, "g1", NULL);
     ck_assert_int_eq(id, 1);
     rep_db_close(db);
@@ -337,9 +343,7 @@ END_TEST
 START_TEST(variants_and_repeat)
 {
     scn_t *s = load();
-    rep_db_t *db;
-    char err[256];
-    ck_assert_int_eq(rep_db_open(path, &db, err, sizeof err), 0);
+    rep_db_t *db = db_open();
     ck_assert_int_eq(run_variant(db, s, 0, "g", NULL), 1);
     ck_assert_int_eq(run_variant(db, s, 1, "g", NULL), 2);
     ck_assert_int_eq(run_variant(db, s, 0, "g", NULL), 3);
@@ -388,9 +392,7 @@ END_TEST
 START_TEST(incomplete_run)
 {
     scn_t *s = load();
-    rep_db_t *db;
-    char err[256];
-    ck_assert_int_eq(rep_db_open(path, &db, err, sizeof err), 0);
+    rep_db_t *db = db_open();
     stopper_t st = { .stop_after = 5 };
     run_variant(db, s, 0, NULL, &st);
     rep_db_close(db);
@@ -503,10 +505,7 @@ static double wall(void)
  * (an SQLite connection must not cross a fork). */
 START_TEST(waits_for_other_writer)
 {
-    rep_db_t *db;
-    char err[256];
-    ck_assert_int_eq(rep_db_open(path, &db, err, sizeof err), 0);
-    rep_db_close(db);
+    rep_db_close(db_open());
     int gate[2], res[2];
     ck_assert_int_eq(pipe(gate), 0);
     ck_assert_int_eq(pipe(res), 0);

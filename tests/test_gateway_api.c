@@ -131,13 +131,27 @@ static k8s_gateway_t *simple_gw(k8s_objects_t *o)
     return g;
 }
 
+/* A route ns/name whose parent is the simple Gateway. */
+static k8s_httproute_t *gw_route(k8s_objects_t *o, const char *ns, const char *name)
+{
+    k8s_httproute_t *r = route(o, ns, name);
+    parent(r, "gw", "istio-ingress", NULL, 0);
+    return r;
+}
+
+/* A new rule of r with one match: PathPrefix path. */
+static gw_route_rule_t *prefix_rule(k8s_httproute_t *r, const char *path)
+{
+    gw_route_rule_t *ru = rule(r);
+    match(ru, GW_PATH_PREFIX, path);
+    return ru;
+}
+
 /* A route in ns/name attached to gw with one rule: match (type, path) -> svc ns/name:80. */
 static gw_route_match_t *simple_route(k8s_objects_t *o, const char *ns, const char *name,
                                       gw_path_type_t t, const char *path)
 {
-    k8s_httproute_t *r = route(o, ns, name);
-    parent(r, "gw", "istio-ingress", NULL, 0);
-    gw_route_rule_t *ru = rule(r);
+    gw_route_rule_t *ru = rule(gw_route(o, ns, name));
     gw_route_match_t *m = match(ru, t, path);
     if (!k8s_service_find(o, ns, name))
         service(o, ns, name, 80);
@@ -145,17 +159,36 @@ static gw_route_match_t *simple_route(k8s_objects_t *o, const char *ns, const ch
     return m;
 }
 
+/* The table of g's listener li (default options). */
+static gw_table_t *table(k8s_objects_t *o, k8s_gateway_t *g, size_t li)
+{
+    return gw_table_build(o, g, &g->listeners.v[li], NULL);
+}
+
+static void table_free(gw_table_t *t, k8s_objects_t *o)
+{
+    gw_table_free(t);
+    k8s_objects_free(o);
+}
+
 static gw_request_t req(const char *host, const char *method, const char *path)
 {
     return (gw_request_t){ .host = host, .method = method, .path = path };
+}
+
+/* What the table makes of host+method+path (NULL: nothing matches). */
+static const gw_hit_t *hit(const gw_table_t *t, const char *host, const char *method,
+                           const char *path)
+{
+    gw_request_t r = req(host, method, path);
+    return gw_table_match(t, &r);
 }
 
 /* The name of the route serving host+path, or "404". */
 static const char *serve(const gw_table_t *t, const char *host, const char *method,
                          const char *path)
 {
-    gw_request_t r = req(host, method, path);
-    const gw_hit_t *h = gw_table_match(t, &r);
+    const gw_hit_t *h = hit(t, host, method, path);
     return h ? h->route->route->meta.name : "404";
 }
 
@@ -213,7 +246,7 @@ START_TEST(seed_routes)
     seed_objects(&o, true);
     k8s_gateway_t *g = o.gateways.v[0];
     for (size_t li = 0; li < 2; li++) {
-        gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[li], NULL);
+        gw_table_t *t = table(&o, g, li);
         size_t n;
         const gw_route_status_t *rs = gw_table_routes(t, &n);
         ck_assert_int_eq(n, 4);
@@ -224,8 +257,7 @@ START_TEST(seed_routes)
             ck_assert_int_eq(rs[i].n_hostnames, 1);
             ck_assert_str_eq(rs[i].hostnames[0], "*");
         }
-        gw_request_t rq = req("10.224.0.100", "GET", "/healthz/ready");
-        const gw_hit_t *h = gw_table_match(t, &rq);
+        const gw_hit_t *h = hit(t, "10.224.0.100", "GET", "/healthz/ready");
         ck_assert_ptr_nonnull(h);
         ck_assert_str_eq(h->route->route->meta.name, "health-route");
         ck_assert_int_eq(h->status, 0);
@@ -254,7 +286,7 @@ START_TEST(seed_probe_404_without_health_route)
     k8s_objects_t o = { 0 };
     seed_objects(&o, false);
     k8s_gateway_t *g = o.gateways.v[0];
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     gw_request_t rq = req(NULL, "GET", "/healthz/ready");
     ck_assert_ptr_null(gw_table_match(t, &rq));
     char *s = describe(t, &rq);
@@ -263,8 +295,7 @@ START_TEST(seed_probe_404_without_health_route)
     ck_assert_ptr_nonnull(strstr(s, "HTTPRoute sample-apps/app1-route rule 0 (PathPrefix "
                                     "/app1, host *): path does not match"));
     free(s);
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -278,7 +309,7 @@ START_TEST(path_precedence)
     simple_route(&o, "a", "exact-foo-bar", GW_PATH_EXACT, "/foo/bar");
     simple_route(&o, "a", "regex", GW_PATH_REGEX, "/foo/[a-z]+");
     simple_route(&o, "a", "root", GW_PATH_PREFIX, "/");
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     ck_assert_str_eq(serve(t, NULL, "GET", "/foo/bar"), "exact-foo-bar");   /* Exact first */
     ck_assert_str_eq(serve(t, NULL, "GET", "/foo/bar/"), "prefix-foo-bar"); /* longest prefix */
     ck_assert_str_eq(serve(t, NULL, "GET", "/foo/bar/x"), "prefix-foo-bar");
@@ -289,8 +320,7 @@ START_TEST(path_precedence)
     ck_assert_str_eq(serve(t, NULL, "GET", ""), "root");
     /* Regex ranks below every prefix (Istio getURIRank) */
     ck_assert_str_eq(serve(t, NULL, "GET", "/foo/abc"), "prefix-foo");
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -311,7 +341,7 @@ START_TEST(method_header_query_precedence)
     gw_route_match_t *mq = simple_route(&o, "a", "post-query", GW_PATH_PREFIX, "/x");
     mq->method = dup("POST");
     query(mq, GW_MATCH_EXACT, "v", "2");
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
 
     ck_assert_str_eq(serve(t, NULL, "GET", "/x"), "plain");
     ck_assert_str_eq(serve(t, NULL, "POST", "/x"), "post");
@@ -329,8 +359,7 @@ START_TEST(method_header_query_precedence)
     ck_assert_str_eq(gw_table_match(t, &r)->route->route->meta.name, "query");
     r.method = "POST";
     ck_assert_str_eq(gw_table_match(t, &r)->route->route->meta.name, "post-query");
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -340,10 +369,9 @@ START_TEST(route_age_name_and_rule_order)
     k8s_gateway_t *g = simple_gw(&o);
     simple_route(&o, "zz", "older", GW_PATH_PREFIX, "/same");    /* order 0 */
     simple_route(&o, "aa", "newer", GW_PATH_PREFIX, "/same");    /* order 1 */
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     ck_assert_str_eq(serve(t, NULL, "GET", "/same"), "older");   /* oldest first */
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 
     memset(&o, 0, sizeof o);
     g = simple_gw(&o);
@@ -352,17 +380,15 @@ START_TEST(route_age_name_and_rule_order)
     simple_route(&o, "ns", "y", GW_PATH_PREFIX, "/same");
     for (size_t i = 0; i < o.routes.n; i++)
         o.routes.v[i]->meta.order = 7;                          /* same creationTimestamp */
-    t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    t = table(&o, g, 0);
     /* "{namespace}/{name}": "ns-a/z" < "ns-b/a" < "ns/y" ('-' sorts before '/') */
     ck_assert_str_eq(serve(t, NULL, "GET", "/same"), "z");
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 
     /* within a route: the first rule, then the first match */
     memset(&o, 0, sizeof o);
     g = simple_gw(&o);
-    k8s_httproute_t *r = route(&o, "a", "multi");
-    parent(r, "gw", "istio-ingress", NULL, 0);
+    k8s_httproute_t *r = gw_route(&o, "a", "multi");
     service(&o, "a", "s0", 80);
     service(&o, "a", "s1", 80);
     gw_route_rule_t *r0 = rule(r);
@@ -374,17 +400,14 @@ START_TEST(route_age_name_and_rule_order)
     backend(r1, NULL, "s1", 80, 1);
     gw_route_rule_t *r2 = rule(r);                              /* no matches: PathPrefix / */
     backend(r2, NULL, "s1", 80, 1);
-    t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
-    gw_request_t q = req(NULL, NULL, "/dup/x");
-    const gw_hit_t *h = gw_table_match(t, &q);
+    t = table(&o, g, 0);
+    const gw_hit_t *h = hit(t, NULL, NULL, "/dup/x");
     ck_assert_int_eq(h->rule, 0);
     ck_assert_int_eq(h->match, 1);
-    q.path = "/elsewhere";
-    h = gw_table_match(t, &q);
+    h = hit(t, NULL, NULL, "/elsewhere");
     ck_assert_int_eq(h->rule, 2);
     ck_assert_int_eq(h->match, 0);
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -399,7 +422,7 @@ START_TEST(hostname_precedence)
     hostname(o.routes.v[2], "*.a.example.com");
     simple_route(&o, "a", "exact", GW_PATH_EXACT, "/only");
     hostname(o.routes.v[3], "foo.example.com");
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     ck_assert_str_eq(serve(t, "foo.example.com", "GET", "/only"), "exact");
     ck_assert_str_eq(serve(t, "FOO.Example.com:8080", "GET", "/only"), "exact");
     ck_assert_str_eq(serve(t, "bar.example.com", "GET", "/only"), "wild");
@@ -425,8 +448,7 @@ START_TEST(hostname_precedence)
     ck_assert_ptr_nonnull(strstr(s, "HTTPRoute a/wild rule 0 (PathPrefix /, host "
                                     "*.example.com): another virtual host does not match"));
     free(s);
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -455,10 +477,9 @@ START_TEST(hostname_intersection)
     parent(r, "gw", "gw-ns", "exact", 0);
     hostname(r, "a.example.com");
     for (size_t i = 0; i < o.routes.n; i++) {
-        gw_route_rule_t *ru = rule(o.routes.v[i]);
-        match(ru, GW_PATH_PREFIX, "/");
+        prefix_rule(o.routes.v[i], "/");
     }
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     const gw_route_status_t *rs = status_of(t, "mixed");
     ck_assert(rs->attached);
     ck_assert_int_eq(rs->n_hostnames, 2);
@@ -475,8 +496,7 @@ START_TEST(hostname_intersection)
     ck_assert(!status_of(t, "wild-on-exact")->attached);
     ck_assert(status_of(t, "wild-on-exact")->accepted.status);  /* on the other listener */
     /* no-backend rules: 500 */
-    gw_request_t q = req("foo.example.com", NULL, "/");
-    ck_assert_int_eq(gw_table_match(t, &q)->status, 500);
+    ck_assert_int_eq(hit(t, "foo.example.com", NULL, "/")->status, 500);
     /* mixed ranks by its own "*.com"; none wrote no hostname and ranks as any */
     ck_assert_str_eq(serve(t, "zz.example.com", "GET", "/"), "mixed");
     ck_assert_str_eq(serve(t, "zz.example.org", "GET", "/"), "404");
@@ -484,11 +504,10 @@ START_TEST(hostname_intersection)
 
     /* exact listener: both routes' effective hostname is a.example.com; the one that
      * wrote the exact name ranks first although it is newer */
-    t = gw_table_build(&o, g, &g->listeners.v[1], NULL);
+    t = table(&o, g, 1);
     ck_assert_str_eq(status_of(t, "wild-on-exact")->hostnames[0], "a.example.com");
     ck_assert_str_eq(serve(t, "a.example.com", "GET", "/"), "exact-on-exact");
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -500,7 +519,7 @@ START_TEST(regular_expressions)
     gw_route_match_t *m = simple_route(&o, "a", "q", GW_PATH_PREFIX, "/q");
     query(m, GW_MATCH_REGEX, "id", "[a-f]+");
     simple_route(&o, "a", "bad", GW_PATH_REGEX, "/v[0-9");
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     ck_assert_str_eq(serve(t, NULL, "GET", "/v2/items"), "items");
     ck_assert_str_eq(serve(t, NULL, "GET", "/v12/items?page=2"), "items");
     ck_assert_str_eq(serve(t, NULL, "GET", "/v2/items/x"), "404");      /* full match */
@@ -513,8 +532,7 @@ START_TEST(regular_expressions)
     ck_assert_int_eq(rs->accepted.reason, GW_REASON_UNSUPPORTED_VALUE);
     ck_assert_ptr_nonnull(strstr(rs->accepted.message, "invalid RegularExpression path "
                                                        "\"/v[0-9\""));
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -540,7 +558,7 @@ START_TEST(attachment_and_reasons)
     for (size_t i = 0; i < sizeof rr / sizeof *rr; i++) {
         k8s_httproute_t *r = route(&o, rr[i].ns, rr[i].name);
         parent(r, "gw", "istio-ingress", rr[i].section, rr[i].port);
-        match(rule(r), GW_PATH_PREFIX, "/");
+        prefix_rule(r, "/");
     }
     k8s_httproute_t *r = route(&o, "istio-ingress", "default-parent-ns");
     parent(r, "gw", NULL, NULL, 0);                          /* namespace: the route's */
@@ -549,7 +567,7 @@ START_TEST(attachment_and_reasons)
     r = route(&o, "apps", "wrong-parent-ns");
     parent(r, "gw", NULL, NULL, 0);                          /* apps/gw does not exist */
 
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     size_t n;
     gw_table_routes(t, &n);
     ck_assert_int_eq(n, 10);                                 /* the last two are not ours */
@@ -586,7 +604,7 @@ START_TEST(attachment_and_reasons)
     }
     gw_table_free(t);
 
-    t = gw_table_build(&o, g, &g->listeners.v[1], NULL);     /* https: All */
+    t = table(&o, g, 1);     /* https: All */
     ck_assert(status_of(t, "other-ns")->attached);
     ck_assert(status_of(t, "https-only")->attached);
     ck_assert(!status_of(t, "port-80")->attached);
@@ -598,8 +616,7 @@ START_TEST(attachment_and_reasons)
                                     "  Accepted=False (NoMatchingParent): Gateway "
                                     "istio-ingress/gw has no listener on port 8080\n"));
     free(s);
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -610,10 +627,9 @@ START_TEST(unsupported_values)
     simple_route(&o, "a", "relative", GW_PATH_PREFIX, "app");
     gw_route_match_t *m = simple_route(&o, "a", "bad-header-re", GW_PATH_PREFIX, "/");
     header(m, GW_MATCH_REGEX, "X-A", "(");
-    k8s_httproute_t *r = route(&o, "a", "no-port");
-    parent(r, "gw", "istio-ingress", NULL, 0);
+    k8s_httproute_t *r = gw_route(&o, "a", "no-port");
     backend(rule(r), NULL, "svc", 0, 1);
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     static const char *const msgs[][2] = {
         { "relative", "path \"app\" must be an absolute path" },
         { "bad-header-re", "invalid RegularExpression for header \"X-A\"" },
@@ -626,8 +642,7 @@ START_TEST(unsupported_values)
         ck_assert_msg(strstr(rs->accepted.message, msgs[i][1]), "%s", rs->accepted.message);
     }
     ck_assert_str_eq(serve(t, NULL, "GET", "/"), "404");
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -645,8 +660,7 @@ START_TEST(reference_grants)
         lb_free(r->meta.name);
         r->meta.name = dup(names[i]);
         parent(r, "gw", "istio-ingress", NULL, 0);
-        gw_route_rule_t *ru = rule(r);
-        match(ru, GW_PATH_PREFIX, "/");
+        gw_route_rule_t *ru = prefix_rule(r, "/");
         char host[64];
         snprintf(host, sizeof host, "%s.test", names[i]);
         hostname(r, host);
@@ -658,7 +672,7 @@ START_TEST(reference_grants)
     grant(&o, "backend", GW_API_GROUP, "HTTPRoute", "other-name", "web");
     grant(&o, "backend", GW_API_GROUP, "GRPCRoute", "wrong-from-kind", NULL);
     grant(&o, "backend", "networking.k8s.io", "HTTPRoute", "wrong-from-group", NULL);
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     const bool ok[] = { false, true, false, true, false, false, false };
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         const gw_route_status_t *rs = status_of(t, names[i]);
@@ -667,8 +681,7 @@ START_TEST(reference_grants)
         ck_assert_msg(rs->rules[0].backends[0].valid == ok[i], "%s", names[i]);
         char host[64];
         snprintf(host, sizeof host, "%s.test", names[i]);
-        gw_request_t q = req(host, NULL, "/");
-        const gw_hit_t *h = gw_table_match(t, &q);
+        const gw_hit_t *h = hit(t, host, NULL, "/");
         ck_assert_int_eq(h->status, ok[i] ? 0 : 500);
         if (!ok[i]) {
             ck_assert_int_eq(rs->resolved_refs.reason, GW_REASON_REF_NOT_PERMITTED);
@@ -685,8 +698,7 @@ START_TEST(reference_grants)
                                     "host granted.test)"));
     ck_assert_ptr_nonnull(strstr(s, "-> Service backend/web port 80, weight 1\n"));
     free(s);
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 
@@ -696,35 +708,28 @@ START_TEST(backend_validity_and_weights)
     k8s_gateway_t *g = simple_gw(&o);
     service(&o, "a", "v1", 80);
     service(&o, "a", "v2", 80);
-    k8s_httproute_t *r = route(&o, "a", "split");
-    parent(r, "gw", "istio-ingress", NULL, 0);
-    gw_route_rule_t *ru = rule(r);
-    match(ru, GW_PATH_PREFIX, "/split");
+    k8s_httproute_t *r = gw_route(&o, "a", "split");
+    gw_route_rule_t *ru = prefix_rule(r, "/split");
     backend(ru, NULL, "v1", 80, 3);
     backend(ru, NULL, "v2", 80, 1);
     backend(ru, NULL, "v2", 80, 0);                          /* weight 0: never picked */
-    ru = rule(r);
-    match(ru, GW_PATH_PREFIX, "/half");
+    ru = prefix_rule(r, "/half");
     backend(ru, NULL, "v1", 80, 1);
     backend(ru, NULL, "missing", 80, 1);                     /* BackendNotFound */
-    ru = rule(r);
-    match(ru, GW_PATH_PREFIX, "/kind");
+    ru = prefix_rule(r, "/kind");
     backend_gk(ru, "multicluster.x-k8s.io", "ServiceImport", NULL, "v1", 80, 1);
     backend_gk(ru, "", "Pod", NULL, "v1", 80, 1);
-    ru = rule(r);
-    match(ru, GW_PATH_PREFIX, "/port");
+    ru = prefix_rule(r, "/port");
     backend(ru, NULL, "v1", 8080, 1);                        /* Service has no port 8080 */
-    ru = rule(r);
-    match(ru, GW_PATH_PREFIX, "/zero");
+    ru = prefix_rule(r, "/zero");
     backend(ru, NULL, "v1", 80, 0);
-    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], NULL);
+    gw_table_t *t = table(&o, g, 0);
     const gw_route_status_t *rs = status_of(t, "split");
     ck_assert(!rs->resolved_refs.status);
     ck_assert_int_eq(rs->resolved_refs.reason, GW_REASON_BACKEND_NOT_FOUND);
     ck_assert_str_eq(rs->resolved_refs.message, "Service a/missing not found");
 
-    gw_request_t q = req(NULL, NULL, "/split");
-    const gw_hit_t *h = gw_table_match(t, &q);
+    const gw_hit_t *h = hit(t, NULL, NULL, "/split");
     ck_assert_int_eq(h->status, 0);
     ck_assert_int_eq(h->total_weight, 4);
     ck_assert_int_eq(h->valid_weight, 4);
@@ -735,30 +740,26 @@ START_TEST(backend_validity_and_weights)
     ck_assert_int_eq(count[1], 250);
     ck_assert_int_eq(count[2], 0);
 
-    q.path = "/half";                                        /* half the requests get 500 */
-    h = gw_table_match(t, &q);
+    h = hit(t, NULL, NULL, "/half");            /* half the requests get 500 */
     ck_assert_int_eq(h->status, 0);
     ck_assert_int_eq(h->valid_weight, 1);
     ck_assert(gw_hit_pick(h, 0.25)->valid);
     ck_assert(!gw_hit_pick(h, 0.75)->valid);
     ck_assert_int_eq(gw_hit_pick(h, 0.75)->reason, GW_REASON_BACKEND_NOT_FOUND);
 
-    q.path = "/kind";
-    h = gw_table_match(t, &q);
+    h = hit(t, NULL, NULL, "/kind");
     ck_assert_int_eq(h->status, 500);
     ck_assert_int_eq(h->backends[0].reason, GW_REASON_INVALID_KIND);
     ck_assert_str_eq(h->backends[0].message, "referencing unsupported backendRef: group "
                      "\"multicluster.x-k8s.io\" kind \"ServiceImport\"");
     ck_assert_int_eq(h->backends[1].reason, GW_REASON_INVALID_KIND);
 
-    q.path = "/port";
-    h = gw_table_match(t, &q);
+    h = hit(t, NULL, NULL, "/port");
     ck_assert_int_eq(h->status, 0);
     ck_assert(h->backends[0].valid);
     ck_assert(!h->backends[0].port_found);
 
-    q.path = "/zero";
-    h = gw_table_match(t, &q);
+    h = hit(t, NULL, NULL, "/zero");
     ck_assert_int_eq(h->status, 500);
     ck_assert_ptr_null(gw_hit_pick(h, 0.5));
 
@@ -769,8 +770,7 @@ START_TEST(backend_validity_and_weights)
     ck_assert_ptr_nonnull(strstr(s, "=> every request of this rule gets 500"));
     ck_assert_ptr_nonnull(strstr(s, "1. host *, PathPrefix /split -> HTTPRoute a/split rule 0"));
     free(s);
-    gw_table_free(t);
-    k8s_objects_free(&o);
+    table_free(t, &o);
 }
 END_TEST
 

@@ -119,6 +119,48 @@ static health_t *mk(fx_t *f, const health_params_t *p)
     return hc;
 }
 
+/* A TCP checker's parameters. */
+static health_params_t tcp_params(sim_time_t interval, sim_time_t timeout, int healthy,
+                                  int unhealthy)
+{
+    health_params_t p;
+    health_params_default(&p);
+    p.proto = HEALTH_TCP;
+    p.interval = interval;
+    p.timeout = timeout;
+    p.healthy_threshold = healthy;
+    p.unhealthy_threshold = unhealthy;
+    return p;
+}
+
+/* A checker "hc" (mk) with its first target ip:port. */
+static health_t *mk_target(fx_t *f, const health_params_t *p, const char *ip, uint16_t port,
+                           const char *label)
+{
+    health_t *hc = mk(f, p);
+    ck_assert_uint_eq(health_target_add(hc, tu_ip(ip), port, label), 0);
+    return hc;
+}
+
+/* fx_new with the server in `mode`, and an HTTP checker (http_params) of 10.0.0.2:80. */
+static health_t *http_fx(fx_t *f, uint64_t seed, int mode, const char *label)
+{
+    fx_new(f, seed);
+    f->srv.mode = mode;
+    health_params_t p = http_params();
+    return mk_target(f, &p, "10.0.0.2", 80, label);
+}
+
+/* Transition k went from -> to at t for reason. */
+static void assert_trans(const fx_t *f, int k, sim_time_t t, int from, int to,
+                         const char *reason)
+{
+    ck_assert_int_eq(f->rec.v[k].t, t);
+    ck_assert_int_eq(f->rec.v[k].from, from);
+    ck_assert_int_eq(f->rec.v[k].to, to);
+    ck_assert_str_eq(f->rec.v[k].reason, reason);
+}
+
 static int64_t ctr(fx_t *f, const char *name)
 {
     return metrics_counter(f->m, name, (m_window_t){0, SIM_TIME_MAX});
@@ -131,31 +173,22 @@ static int64_t ctr(fx_t *f, const char *name)
 START_TEST(http_404_exact_transition_times)
 {
     fx_t f;
-    fx_new(&f, 1);
+    health_t *hc = http_fx(&f, 1, SRV_STATUS, "b");
     f.srv.bad_status = 404;
     f.srv.bad_from = 12 * SIM_S;
     f.srv.bad_to = 27 * SIM_S;
-    health_params_t p = http_params();
-    health_t *hc = mk(&f, &p);
-    ck_assert_uint_eq(health_target_add(hc, tu_ip("10.0.0.2"), 80, "b"), 0);
     ck_assert_int_eq(health_target_state(hc, 0), HEALTH_INITIAL);
     ck_assert(!health_target_healthy(hc, 0));
 
     sim_run(f.net.sim, 20 * SIM_S + 4 * L - 1);
     ck_assert_int_eq(f.rec.n, 1);                   /* INITIAL -> UP at the first pass */
-    ck_assert_int_eq(f.rec.v[0].t, 4 * L);
-    ck_assert_int_eq(f.rec.v[0].from, HEALTH_INITIAL);
-    ck_assert_int_eq(f.rec.v[0].to, HEALTH_UP);
-    ck_assert_str_eq(f.rec.v[0].reason, "HTTP 200");
+    assert_trans(&f, 0, 4 * L, HEALTH_INITIAL, HEALTH_UP, "HTTP 200");
     ck_assert(health_target_healthy(hc, 0));        /* one failure (15 s) is not enough */
     ck_assert_int_eq(health_target_streak(hc, 0, false), 1);
 
     sim_run(f.net.sim, 20 * SIM_S + 4 * L);
     ck_assert_int_eq(f.rec.n, 2);
-    ck_assert_int_eq(f.rec.v[1].t, 20 * SIM_S + 4 * L);
-    ck_assert_int_eq(f.rec.v[1].from, HEALTH_UP);
-    ck_assert_int_eq(f.rec.v[1].to, HEALTH_DOWN);
-    ck_assert_str_eq(f.rec.v[1].reason, "HTTP 404");
+    assert_trans(&f, 1, 20 * SIM_S + 4 * L, HEALTH_UP, HEALTH_DOWN, "HTTP 404");
     ck_assert(!health_target_healthy(hc, 0));
     ck_assert_uint_eq(health_count_healthy(hc), 0);
     ck_assert_int_eq(health_target_since(hc, 0), 20 * SIM_S + 4 * L);
@@ -190,11 +223,7 @@ END_TEST
 START_TEST(http_response_timeout_exact)
 {
     fx_t f;
-    fx_new(&f, 2);
-    f.srv.mode = SRV_SILENT;
-    health_params_t p = http_params();
-    health_t *hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.2"), 80, NULL);
+    health_t *hc = http_fx(&f, 2, SRV_SILENT, NULL);
     ck_assert_str_eq(health_target_label(hc, 0), "10.0.0.2:80");
     sim_run(f.net.sim, 2 * SIM_S - 1);
     ck_assert_ptr_null(health_target_last(hc, 0));
@@ -210,10 +239,7 @@ START_TEST(http_response_timeout_exact)
     sim_run(f.net.sim, 10 * SIM_S);
     /* INITIAL -> DOWN after two failures: the 5 s probe's timeout at 7 s */
     ck_assert_int_eq(f.rec.n, 1);
-    ck_assert_int_eq(f.rec.v[0].t, 7 * SIM_S);
-    ck_assert_int_eq(f.rec.v[0].from, HEALTH_INITIAL);
-    ck_assert_int_eq(f.rec.v[0].to, HEALTH_DOWN);
-    ck_assert_str_eq(f.rec.v[0].reason, "response timeout");
+    assert_trans(&f, 0, 7 * SIM_S, HEALTH_INITIAL, HEALTH_DOWN, "response timeout");
     fx_free(&f, hc);
 }
 END_TEST
@@ -225,13 +251,8 @@ START_TEST(tcp_connect_timeout_exact)
 {
     fx_t f;
     fx_new(&f, 3);
-    health_params_t p;
-    health_params_default(&p);
-    p.proto = HEALTH_TCP;
-    p.interval = p.timeout = 5 * SIM_S;
-    p.healthy_threshold = p.unhealthy_threshold = 2;
-    health_t *hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.3"), 80, "ghost");
+    health_params_t p = tcp_params(5 * SIM_S, 5 * SIM_S, 2, 2);
+    health_t *hc = mk_target(&f, &p, "10.0.0.3", 80, "ghost");
     sim_run(f.net.sim, 5 * SIM_S);
     const health_result_t *r = health_target_last(hc, 0);
     ck_assert_ptr_nonnull(r);
@@ -266,24 +287,14 @@ START_TEST(tcp_refused_fail_fast_then_up)
 {
     fx_t f;
     fx_new(&f, 4);
-    health_params_t p;
-    health_params_default(&p);
-    p.proto = HEALTH_TCP;
-    p.interval = 5 * SIM_S;
-    p.timeout = 2 * SIM_S;
-    p.healthy_threshold = 2;
-    p.unhealthy_threshold = 3;
+    health_params_t p = tcp_params(5 * SIM_S, 2 * SIM_S, 2, 3);
     p.initial = HEALTH_UP;
     p.fail_fast = true;
-    health_t *hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.2"), 81, "b:81");
+    health_t *hc = mk_target(&f, &p, "10.0.0.2", 81, "b:81");
     ck_assert(health_target_healthy(hc, 0));
     sim_run(f.net.sim, 1 * SIM_S);
     ck_assert_int_eq(f.rec.n, 1);
-    ck_assert_int_eq(f.rec.v[0].t, 2 * L);
-    ck_assert_int_eq(f.rec.v[0].from, HEALTH_UP);
-    ck_assert_int_eq(f.rec.v[0].to, HEALTH_DOWN);
-    ck_assert_str_eq(f.rec.v[0].reason, "connection refused");
+    assert_trans(&f, 0, 2 * L, HEALTH_UP, HEALTH_DOWN, "connection refused");
     ck_assert_int_eq(health_target_last(hc, 0)->err, LB_ECONNREFUSED);
     ck_assert(health_target_last(hc, 0)->hard);
 
@@ -307,8 +318,7 @@ START_TEST(reset_counts_toward_threshold)
     health_params_t p = http_params();
     p.initial = HEALTH_UP;
     p.unhealthy_threshold = 3;
-    health_t *hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.2"), 80, NULL);
+    health_t *hc = mk_target(&f, &p, "10.0.0.2", 80, NULL);
     sim_run(f.net.sim, 6 * SIM_S);
     ck_assert_int_eq(f.rec.n, 0);
     ck_assert_str_eq(health_target_last(hc, 0)->reason, "connection reset");
@@ -331,8 +341,7 @@ START_TEST(probe_request_contents)
     health_params_preset(&p, HEALTH_VENDOR_ALB, HEALTH_HTTP);
     p.path = "/healthz/ready";
     p.interval = 5 * SIM_S;
-    health_t *hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.2"), 80, NULL);
+    health_t *hc = mk_target(&f, &p, "10.0.0.2", 80, NULL);
     sim_run(f.net.sim, 16 * SIM_S);
     ck_assert_int_eq(f.srv.requests, 4);
     ck_assert_int_eq(f.srv.distinct_ports, 4);
@@ -349,8 +358,7 @@ START_TEST(probe_request_contents)
     health_free(hc);
     f.rec.n = 0;
     p.host = "health.example";
-    hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.2"), 80, NULL);
+    hc = mk_target(&f, &p, "10.0.0.2", 80, NULL);
     sim_run(f.net.sim, 17 * SIM_S);
     ck_assert_str_eq(f.srv.host, "health.example");
     fx_free(&f, hc);
@@ -365,8 +373,7 @@ START_TEST(initial_passes)
     health_params_t p = http_params();
     p.healthy_threshold = 3;
     p.initial_passes = 0;
-    health_t *hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.2"), 80, NULL);
+    health_t *hc = mk_target(&f, &p, "10.0.0.2", 80, NULL);
     sim_run(f.net.sim, 11 * SIM_S);
     ck_assert_int_eq(f.rec.n, 1);
     ck_assert_int_eq(f.rec.v[0].t, 10 * SIM_S + 4 * L);
@@ -505,14 +512,11 @@ static void obs_trace(void *data, sim_time_t t, uint64_t flow, const char *where
 START_TEST(trace_lines_on_probe_flow)
 {
     fx_t f;
-    fx_new(&f, 9);
+    health_t *hc = http_fx(&f, 9, SRV_STATUS, "b");
     tlog_t lg = {0};
     net_observer_t o = {.trace = obs_trace, .data = &lg};
     net_set_observer(f.net.net, &o);
     net_trace_flow(f.net.net, 1);                   /* the first probe's connection */
-    health_params_t p = http_params();
-    health_t *hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.2"), 80, "b");
     sim_run(f.net.sim, 6 * SIM_S);
     ck_assert_int_eq(health_target_last(hc, 0)->flow, 2);   /* the 5 s probe: not traced */
     ck_assert_int_eq(lg.n, 3);
@@ -527,11 +531,7 @@ END_TEST
 START_TEST(free_with_probes_in_flight)
 {
     fx_t f;
-    fx_new(&f, 8);
-    f.srv.mode = SRV_SILENT;
-    health_params_t p = http_params();
-    health_t *hc = mk(&f, &p);
-    health_target_add(hc, tu_ip("10.0.0.2"), 80, NULL);
+    health_t *hc = http_fx(&f, 8, SRV_SILENT, NULL);
     health_target_add(hc, tu_ip("10.0.0.3"), 80, NULL);
     sim_run(f.net.sim, 1 * SIM_S);
     health_free(hc);

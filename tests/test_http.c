@@ -83,6 +83,25 @@ static void env_free(env_t *e)
     tu_pair_free(&e->t);
 }
 
+/* An app server on b:80 with the one location "/" answering `body` after `svc` (NULL and 0:
+ * app_location_init's empty body and no service time). */
+static app_http_server_t *root_server(tu_pair_t *t, const char *body, sim_time_t svc)
+{
+    app_location_t loc;
+    app_location_init(&loc, "/", APP_MATCH_PREFIX);
+    loc.body = body;
+    loc.service_time = (dist_t){ DIST_CONST, (double)svc, 0 };
+    return app_http_server_new(t->b, 80, &loc, 1, NULL, NULL);
+}
+
+/* The env's server statistics. */
+static http_server_stats_t srv_stats(const env_t *e)
+{
+    http_server_stats_t ss;
+    http_server_stats(app_http_server_http(e->srv), &ss);
+    return ss;
+}
+
 static void get(env_t *e, const char *path, uint16_t port)
 {
     http_pool_request(e->pool, e->lg.dst, port, http_request_new("GET", "b", path, 0), log_cb,
@@ -209,13 +228,10 @@ START_TEST(keepalive_reuses_one_connection)
     }
     /* a reused request skips the handshake */
     ck_assert_int_eq(e.lg.r[1].t_connected, e.lg.r[1].t_start);
-    tcp_stats_t sa, sb;
-    tcp_stack_stats(e.t.a, &sa);
-    tcp_stack_stats(e.t.b, &sb);
+    tcp_stats_t sa = tu_tcp_stats(e.t.a), sb = tu_tcp_stats(e.t.b);
     ck_assert_uint_eq(sa.active_opens, 1);      /* one SYN */
     ck_assert_uint_eq(sb.passive_opens, 1);
-    http_server_stats_t ss;
-    http_server_stats(app_http_server_http(e.srv), &ss);
+    http_server_stats_t ss = srv_stats(&e);
     ck_assert_uint_eq(ss.conns_accepted, 1);
     ck_assert_uint_eq(ss.requests, 10);
     ck_assert_uint_eq(http_pool_open_conns(e.pool), 1);
@@ -240,17 +256,14 @@ START_TEST(close_opens_one_connection_per_request)
         if (i)
             ck_assert_uint_ne(e.lg.r[i].flow, e.lg.r[i - 1].flow);
     }
-    tcp_stats_t sa, sb;
-    tcp_stack_stats(e.t.a, &sa);
-    tcp_stack_stats(e.t.b, &sb);
+    tcp_stats_t sa = tu_tcp_stats(e.t.a), sb = tu_tcp_stats(e.t.b);
     ck_assert_uint_eq(sa.active_opens, 10);
     /* the server closed first each time: it holds TIME_WAIT (60 s), the client does not */
     ck_assert_uint_eq(sb.time_wait_now, 10);
     ck_assert_uint_eq(sa.time_wait_now, 0);
     ck_assert_uint_eq(sa.conns_now, 0);
     ck_assert_uint_eq(http_pool_open_conns(e.pool), 0);
-    http_server_stats_t ss;
-    http_server_stats(app_http_server_http(e.srv), &ss);
+    http_server_stats_t ss = srv_stats(&e);
     ck_assert_uint_eq(ss.conns_accepted, 10);
     ck_assert_uint_eq(ss.conns_open, 0);
     env_free(&e);
@@ -268,11 +281,9 @@ START_TEST(server_keepalive_timeout_closes_idle)
     sim_run(e.t.sim, 6 * SIM_S);
     /* the server closed the idle connection; the pool dropped it on the FIN */
     ck_assert_uint_eq(http_pool_open_conns(e.pool), 0);
-    http_server_stats_t ss;
-    http_server_stats(app_http_server_http(e.srv), &ss);
+    http_server_stats_t ss = srv_stats(&e);
     ck_assert_uint_eq(ss.idle_closed, 1);
-    tcp_stats_t sb;
-    tcp_stack_stats(e.t.b, &sb);
+    tcp_stats_t sb = tu_tcp_stats(e.t.b);
     ck_assert_uint_eq(sb.time_wait_now, 1);
     /* the next request opens a new connection */
     get(&e, "/hello", 80);
@@ -298,9 +309,7 @@ START_TEST(client_idle_timeout_closes_first)
     ck_assert_uint_eq(http_pool_open_conns(e.pool), 1);
     sim_run(e.t.sim, 4 * SIM_S);
     ck_assert_uint_eq(http_pool_open_conns(e.pool), 0);
-    tcp_stats_t sa, sb;
-    tcp_stack_stats(e.t.a, &sa);
-    tcp_stack_stats(e.t.b, &sb);
+    tcp_stats_t sa = tu_tcp_stats(e.t.a), sb = tu_tcp_stats(e.t.b);
     ck_assert_uint_eq(sa.time_wait_now, 1);     /* the client closed first this time */
     ck_assert_uint_eq(sb.time_wait_now, 0);
     ck_assert_uint_eq(sb.conns_now, 0);
@@ -419,13 +428,10 @@ START_TEST(response_timeout_at_exactly_the_timeout)
     ck_assert_int_eq(r->t_done, r->t_sent + 2 * SIM_S);
     ck_assert_uint_eq(http_pool_open_conns(e.pool), 0);
     /* the client reset the connection; the late response went nowhere */
-    tcp_stats_t sa, sb;
-    tcp_stack_stats(e.t.a, &sa);
-    tcp_stack_stats(e.t.b, &sb);
+    tcp_stats_t sa = tu_tcp_stats(e.t.a), sb = tu_tcp_stats(e.t.b);
     ck_assert_uint_ge(sa.rst_sent, 1);
     ck_assert_uint_eq(sb.conns_now, 0);
-    http_server_stats_t ss;
-    http_server_stats(app_http_server_http(e.srv), &ss);
+    http_server_stats_t ss = srv_stats(&e);
     ck_assert_uint_eq(ss.conns_failed, 1);
     ck_assert_uint_eq(ss.conns_open, 0);
     env_free(&e);
@@ -551,8 +557,7 @@ START_TEST(max_conns_per_dest_queues)
     ck_assert_uint_eq(http_pool_pending(e.pool), 3);
     sim_run(e.t.sim, SIM_S);
     ck_assert_int_eq(e.lg.n, 3);
-    tcp_stats_t sa;
-    tcp_stack_stats(e.t.a, &sa);
+    tcp_stats_t sa = tu_tcp_stats(e.t.a);
     ck_assert_uint_eq(sa.active_opens, 1);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(e.lg.r[i].outcome, HTTP_OK);
@@ -611,6 +616,14 @@ static void raw_error(tcp_conn_t *c, int rc, void *data)
 
 static const tcp_cbs_t raw_cbs = { raw_connected, raw_recv, raw_eof, raw_error };
 
+/* a connects to b:80 with the raw callbacks (r's messages go out once connected); runs 1 s. */
+static void raw_run(tu_pair_t *t, raw_t *r)
+{
+    int rc;
+    ck_assert_ptr_nonnull(tcp_connect(t->a, tu_ip("10.0.0.2"), 80, NULL, &raw_cbs, r, &rc));
+    sim_run(t->sim, SIM_S);
+}
+
 START_TEST(server_answers_pipelined_requests_in_order)
 {
     tu_pair_t t;
@@ -627,9 +640,7 @@ START_TEST(server_answers_pipelined_requests_in_order)
     r.send[1] = http_request_new("GET", "b", "/fast", 0);
     r.send[2] = http_request_new("GET", "b", "/fast", 0);
     http_header_set(r.send[2], "Connection", "close");
-    int rc;
-    ck_assert_ptr_nonnull(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, NULL, &raw_cbs, &r, &rc));
-    sim_run(t.sim, SIM_S);
+    raw_run(&t, &r);
     /* in request order although /fast was ready first; the server processes one request
      * at a time (nginx), so the second waits for the first */
     ck_assert_int_eq(r.n, 3);
@@ -640,8 +651,7 @@ START_TEST(server_answers_pipelined_requests_in_order)
     ck_assert_int_ge(r.t[1], r.t[0]);
     /* Connection: close on the last request: the server closed after answering it */
     ck_assert(r.eof);
-    tcp_stats_t sb;
-    tcp_stack_stats(t.b, &sb);
+    tcp_stats_t sb = tu_tcp_stats(t.b);
     ck_assert_uint_eq(sb.time_wait_now, 1);
     app_http_server_free(s);
     tu_pair_free(&t);
@@ -652,14 +662,10 @@ START_TEST(server_rejects_non_http_with_400)
 {
     tu_pair_t t;
     tu_pair_new(&t, 3, L, 0, 0);
-    app_location_t l;
-    app_location_init(&l, "/", APP_MATCH_PREFIX);
-    app_http_server_t *s = app_http_server_new(t.b, 80, &l, 1, NULL, NULL);
+    app_http_server_t *s = root_server(&t, NULL, 0);
     raw_t r = { .nsend = 1 };
     r.send[0] = (http_msg_t *)(void *)net_msg_raw(100);     /* sent as a plain message */
-    int rc;
-    ck_assert_ptr_nonnull(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, NULL, &raw_cbs, &r, &rc));
-    sim_run(t.sim, SIM_S);
+    raw_run(&t, &r);
     ck_assert_int_eq(r.n, 1);
     ck_assert_int_eq(r.status[0], 400);
     ck_assert(r.eof);
@@ -819,22 +825,28 @@ START_TEST(proxy_from_server_and_pool)
 END_TEST
 
 /* ---- traffic client app ------------------------------------------------------------------- */
+
+/* Client options (app_http_client_opts_init) aimed at b alone: *dst, which must outlive the
+ * options, is set to b's address. */
+static void client_opts_b(app_http_client_opts_t *o, uint32_t *dst)
+{
+    *dst = tu_ip("10.0.0.2");
+    app_http_client_opts_init(o);
+    o->targets = dst;
+    o->n_targets = 1;
+}
+
 static void client_run(int arrival, double rate, uint64_t *issued, uint64_t *ok,
                        uint64_t *in_bucket3)
 {
     tu_pair_t t;
     tu_pair_new(&t, 11, L, 0, 0);
-    app_location_t loc;
-    app_location_init(&loc, "/", APP_MATCH_PREFIX);
-    loc.body = "ok";
-    app_http_server_t *s = app_http_server_new(t.b, 80, &loc, 1, NULL, NULL);
+    app_http_server_t *s = root_server(&t, "ok", 0);
     metrics_t *m = metrics_new(SIM_S, 10 * SIM_S);
-    uint32_t dst = tu_ip("10.0.0.2");
+    uint32_t dst;
     app_http_client_opts_t o;
-    app_http_client_opts_init(&o);
+    client_opts_b(&o, &dst);
     o.name = "browse";
-    o.targets = &dst;
-    o.n_targets = 1;
     o.rate = rate;
     o.arrival = arrival;
     o.stop = 10 * SIM_S;
@@ -897,19 +909,14 @@ START_TEST(closed_loop_users_and_requests)
 {
     tu_pair_t t;
     tu_pair_new(&t, 5, L, 0, 0);
-    app_location_t loc;
-    app_location_init(&loc, "/", APP_MATCH_PREFIX);
-    loc.service_time = (dist_t){ DIST_CONST, 20.0 * SIM_MS, 0 };
-    app_http_server_t *s = app_http_server_new(t.b, 80, &loc, 1, NULL, NULL);
+    app_http_server_t *s = root_server(&t, NULL, 20 * SIM_MS);
     metrics_t *m = metrics_new(SIM_S, 20 * SIM_S);
-    uint32_t dst = tu_ip("10.0.0.2");
     const char *paths[] = { "/a", "/b", "/c" };
     seen_t seen = {0};
+    uint32_t dst;
     app_http_client_opts_t o;
-    app_http_client_opts_init(&o);
+    client_opts_b(&o, &dst);
     o.name = "users";
-    o.targets = &dst;
-    o.n_targets = 1;
     o.paths = paths;
     o.n_paths = 3;
     o.mode = APP_CLIENT_CLOSED;
@@ -933,8 +940,7 @@ START_TEST(closed_loop_users_and_requests)
     ck_assert_int_gt(seen.last_start, 666 * SIM_MS);
     ck_assert_uint_eq(metrics_requests(m, 0, 1u << M_2XX, (m_window_t){ 0, SIM_TIME_MAX }), 12);
     /* at most three connections: one per concurrent user */
-    tcp_stats_t sa;
-    tcp_stack_stats(t.a, &sa);
+    tcp_stats_t sa = tu_tcp_stats(t.a);
     ck_assert_uint_le(sa.active_opens, 3);
     app_http_client_free(c);
     app_http_server_free(s);
@@ -947,15 +953,11 @@ START_TEST(client_stops_at_stop)
 {
     tu_pair_t t;
     tu_pair_new(&t, 5, L, 0, 0);
-    app_location_t loc;
-    app_location_init(&loc, "/", APP_MATCH_PREFIX);
-    app_http_server_t *s = app_http_server_new(t.b, 80, &loc, 1, NULL, NULL);
-    uint32_t dst = tu_ip("10.0.0.2");
+    app_http_server_t *s = root_server(&t, NULL, 0);
     seen_t seen = {0};
+    uint32_t dst;
     app_http_client_opts_t o;
-    app_http_client_opts_init(&o);
-    o.targets = &dst;
-    o.n_targets = 1;
+    client_opts_b(&o, &dst);
     o.mode = APP_CLIENT_CLOSED;
     o.users = 2;
     o.ramp_up = 0;
@@ -1026,11 +1028,9 @@ START_TEST(client_host_header)
     http_server_t *s80 = http_server_new(t.b, 0, 80, NULL, host_handler, seen80, NULL);
     http_server_t *s8080 = http_server_new(t.b, 0, 8080, NULL, host_handler, seen8080, NULL);
     http_server_t *s81 = http_server_new(t.b, 0, 81, NULL, host_handler, seen_named, NULL);
-    uint32_t dst = tu_ip("10.0.0.2");
+    uint32_t dst;
     app_http_client_opts_t o;
-    app_http_client_opts_init(&o);
-    o.targets = &dst;
-    o.n_targets = 1;
+    client_opts_b(&o, &dst);
     o.mode = APP_CLIENT_CLOSED;
     o.requests = 1;
     app_http_client_t *c1 = app_http_client_new(&t.a, 1, &o, NULL, NULL);

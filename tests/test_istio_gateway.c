@@ -152,12 +152,6 @@ static void add_health_route(k8s_objects_t *o)
 }
 
 /* ---- topology -------------------------------------------------------------------------- */
-typedef struct res {
-    int n;
-    http_result_t r[8];
-    char body[8][200], detail[8][200], server[8][32];
-} res_t;
-
 typedef struct env {
     sim_t *sim;
     net_t *net;
@@ -169,17 +163,14 @@ typedef struct env {
     istio_gw_t *gw;
     http_pool_t *pool;
     metrics_t *m;
-    res_t res;
+    tu_res_t res;
     char trace[64][256];
     int ntrace;
 } env_t;
 
 static net_node_t *host(env_t *e, const char *name, const char *ip)
 {
-    net_node_t *n = net_node_add(e->net, name);
-    net_iface_t *i = net_iface_add(n, "eth0", tu_ip(ip), 8);
-    ck_assert_int_eq(net_fabric_attach(e->fab, i), 0);
-    return n;
+    return tu_fabric_host(e->net, e->fab, name, ip, 8, false)->node;
 }
 
 static app_http_server_t *app(env_t *e, const char *name, const char *ip, const char *body)
@@ -224,10 +215,7 @@ static void eps(env_t *e, const char *ns, const char *svc, const char *ip, uint1
 static void env_new(env_t *e, const istio_gw_opts_t *go)
 {
     memset(e, 0, sizeof(*e));
-    e->sim = sim_new(5);
-    e->net = net_new(e->sim);
-    net_fabric_params_t fp = { .latency = LAT };
-    e->fab = net_fabric_new(e->net, "vnet", &fp);
+    tu_fabric_new(5, "vnet", LAT, &e->sim, &e->net, &e->fab);
     e->client = host(e, "client", "10.0.0.10");
     e->gwnode = host(e, "mtkc-gateway-istio-0", "10.244.0.10");
     e->a_gw = tu_ip("10.244.0.10");
@@ -275,30 +263,13 @@ static void env_free(env_t *e)
     sim_free(e->sim);
 }
 
-static void cp(char *dst, size_t n, const char *s)
-{
-    snprintf(dst, n, "%s", s ? s : "");
-}
-
-static void res_cb(const http_result_t *r, void *data)
-{
-    res_t *s = data;
-    int i = s->n++ % 8;
-    s->r[i] = *r;
-    s->r[i].resp = NULL;
-    const http_msg_t *m = r->resp;
-    cp(s->body[i], sizeof s->body[i], m ? m->body : NULL);
-    cp(s->detail[i], sizeof s->detail[i], m ? m->detail : NULL);
-    cp(s->server[i], sizeof s->server[i], m ? http_header_get(m, "Server") : NULL);
-}
-
 /* Sends GET host/path to the gateway on port and runs until it is answered (or d). */
 static int get_host(env_t *e, uint16_t port, const char *hostname, const char *path,
                     sim_time_t d)
 {
-    int i = e->res.n % 8;
+    int i = e->res.n % TU_RES_MAX;
     http_pool_request(e->pool, e->a_gw, port, http_request_new("GET", hostname, path, 0),
-                      res_cb, &e->res);
+                      tu_res_cb, &e->res);
     sim_run(e->sim, sim_now(e->sim) + d);
     return i;
 }
@@ -306,6 +277,27 @@ static int get_host(env_t *e, uint16_t port, const char *hostname, const char *p
 static int get(env_t *e, const char *path)
 {
     return get_host(e, 80, "shop.example.com", path, 100 * SIM_MS);
+}
+
+static sim_time_t took(const env_t *e, int i)
+{
+    return e->res.r[i].t_done - e->res.r[i].t_start;
+}
+
+/* GET path (as get()), asserting the answer's status; returns the result's slot. */
+static int get_status(env_t *e, const char *path, int status)
+{
+    int i = get(e, path);
+    ck_assert_int_eq(e->res.r[i].status, status);
+    return i;
+}
+
+/* GET path on the status port (:15021), asserting the answer's status; returns the slot. */
+static int get_status_port(env_t *e, const char *path, int status)
+{
+    int i = get_host(e, ISTIO_STATUS_PORT, "10.244.0.10:15021", path, 100 * SIM_MS);
+    ck_assert_int_eq(e->res.r[i].status, status);
+    return i;
 }
 
 /* ---- tests ------------------------------------------------------------------------------ */
@@ -321,14 +313,13 @@ START_TEST(routes_to_endpoints)
     ck_assert_str_eq(e.res.server[i], "istio-envoy");
     ck_assert_str_eq(e.res.detail[i], "");
     /* client handshake + request 3 ms, upstream handshake + request 3 ms, 2 ms back */
-    ck_assert_int_eq(e.res.r[i].t_done - e.res.r[i].t_start, 8 * SIM_MS);
+    ck_assert_int_eq(took(&e, i), 8 * SIM_MS);
     ck_assert(traced(&e, "istio: route default/apps rule 0"));
     ck_assert(traced(&e, "istio: endpoint 10.244.1.1:8080 of default/app1:80 picked"));
     ck_assert(traced(&e, "l7: upstream 10.244.1.1:8080"));
     i = get(&e, "/app2/deep/path");
     ck_assert_str_eq(e.res.body[i], "app2");
-    i = get(&e, "/app10");              /* PathPrefix matches whole path elements */
-    ck_assert_int_eq(e.res.r[i].status, 404);
+    get_status(&e, "/app10", 404);          /* PathPrefix matches whole path elements */
     i = get_host(&e, 443, "shop.example.com", "/app1", 100 * SIM_MS);   /* HTTPS listener */
     ck_assert_str_eq(e.res.body[i], "app1");
     ck_assert_uint_eq(app_http_server_hits(e.app[0], 0), 2);
@@ -341,12 +332,11 @@ START_TEST(unknown_path_is_nr)
     env_t e;
     env_new(&e, NULL);
     net_trace_flow(e.net, 1);
-    int i = get(&e, "/unknown");
-    ck_assert_int_eq(e.res.r[i].status, 404);
+    int i = get_status(&e, "/unknown", 404);
     ck_assert_str_eq(e.res.detail[i], "NR route_not_found");
     ck_assert_str_eq(e.res.body[i], "");
     ck_assert_str_eq(e.res.server[i], "istio-envoy");
-    ck_assert_int_eq(e.res.r[i].t_done - e.res.r[i].t_start, 4 * SIM_MS);
+    ck_assert_int_eq(took(&e, i), 4 * SIM_MS);
     ck_assert(traced(&e, "istio: no route for shop.example.com/unknown on :80"));
     ck_assert_uint_eq(istio_gw_flag_count(e.gw, "NR"), 1);
     m_window_t all = { 0, SIM_TIME_MAX };
@@ -361,18 +351,15 @@ START_TEST(healthz_needs_the_health_route)
 {
     env_t e;
     env_new(&e, NULL);
-    int i = get(&e, "/healthz/ready");
-    ck_assert_int_eq(e.res.r[i].status, 404);
+    int i = get_status(&e, "/healthz/ready", 404);
     ck_assert_str_eq(e.res.detail[i], "NR route_not_found");
     ck_assert_uint_eq(app_http_server_hits(e.app[3], 0), 0);
     add_health_route(&e.objs);
     istio_gw_reload(e.gw);
-    i = get(&e, "/healthz/ready");
-    ck_assert_int_eq(e.res.r[i].status, 200);
+    i = get_status(&e, "/healthz/ready", 200);
     ck_assert_str_eq(e.res.body[i], "ok");
     ck_assert_uint_eq(app_http_server_hits(e.app[3], 0), 1);
-    i = get(&e, "/");                   /* what an LB's default probe asks: still 404 */
-    ck_assert_int_eq(e.res.r[i].status, 404);
+    get_status(&e, "/", 404);               /* what an LB's default probe asks: still 404 */
     env_free(&e);
 }
 END_TEST
@@ -381,16 +368,14 @@ START_TEST(cross_namespace_needs_grant)
 {
     env_t e;
     env_new(&e, NULL);
-    int i = get(&e, "/cross");
-    ck_assert_int_eq(e.res.r[i].status, 500);
+    int i = get_status(&e, "/cross", 500);
     ck_assert(strncmp(e.res.detail[i], "- direct_response (backendRef other/app3 not "
                       "accessible", 53) == 0);
     ck_assert_uint_eq(istio_gw_flag_count(e.gw, "DR"), 1);
     ck_assert_uint_eq(app_http_server_hits(e.app[2], 0), 0);
     mk_grant(&e.objs, "other", "default");
     istio_gw_reload(e.gw);
-    i = get(&e, "/cross");
-    ck_assert_int_eq(e.res.r[i].status, 200);
+    i = get_status(&e, "/cross", 200);
     ck_assert_str_eq(e.res.body[i], "app3");
     env_free(&e);
 }
@@ -400,21 +385,17 @@ START_TEST(no_ready_endpoints_is_uh)
 {
     env_t e;
     env_new(&e, NULL);
-    int i = get(&e, "/empty");
-    ck_assert_int_eq(e.res.r[i].status, 503);
+    int i = get_status(&e, "/empty", 503);
     ck_assert_str_eq(e.res.body[i], "no healthy upstream");
     ck_assert_str_eq(e.res.detail[i], "UH no_healthy_upstream");
-    i = get(&e, "/nobody");             /* no EDS at all for the Service */
-    ck_assert_int_eq(e.res.r[i].status, 503);
+    i = get_status(&e, "/nobody", 503);     /* no EDS at all for the Service */
     ck_assert_str_eq(e.res.detail[i], "UH no_healthy_upstream");
     ck_assert_uint_eq(istio_gw_flag_count(e.gw, "UH"), 2);
     /* the pod turns ready */
     eps(&e, "default", "empty", "10.244.1.2", 8080, true);
-    i = get(&e, "/empty");
-    ck_assert_int_eq(e.res.r[i].status, 200);
+    i = get_status(&e, "/empty", 200);
     ck_assert_str_eq(e.res.body[i], "app2");
-    i = get(&e, "/badport");            /* backendRef port the Service does not have */
-    ck_assert_int_eq(e.res.r[i].status, 503);
+    i = get_status(&e, "/badport", 503);    /* backendRef port the Service does not have */
     ck_assert_str_eq(e.res.detail[i], "NC cluster_not_found");
     env_free(&e);
 }
@@ -424,8 +405,7 @@ START_TEST(closed_port_is_uf_after_retries)
 {
     env_t e;
     env_new(&e, NULL);
-    int i = get(&e, "/closed");
-    ck_assert_int_eq(e.res.r[i].status, 503);
+    int i = get_status(&e, "/closed", 503);
     ck_assert_str_eq(e.res.detail[i], "UF,URX upstream_reset_before_response_started"
                      "{remote_connection_failure|delayed_connect_error:_111}");
     ck_assert_str_eq(e.res.body[i], "upstream connect error or disconnect/reset before "
@@ -436,7 +416,7 @@ START_TEST(closed_port_is_uf_after_retries)
     ck_assert_uint_eq(st.outcomes[HTTP_CONNECT_REFUSED], 1 + ISTIO_NUM_RETRIES_DEFAULT);
     ck_assert_uint_eq(st.retries, ISTIO_NUM_RETRIES_DEFAULT);
     /* 3 ms in, three SYN/RST round trips of 2 ms, backoffs below 25 and 75 ms, 1 ms out */
-    sim_time_t lat = e.res.r[i].t_done - e.res.r[i].t_start;
+    sim_time_t lat = took(&e, i);
     ck_assert_int_ge(lat, 10 * SIM_MS);
     ck_assert_int_lt(lat, 10 * SIM_MS + 100 * SIM_MS);
     ck_assert_uint_eq(istio_gw_flag_count(e.gw, "UF"), 1);
@@ -446,12 +426,11 @@ START_TEST(closed_port_is_uf_after_retries)
     o.num_retries = 0;
     env_free(&e);
     env_new(&e, &o);
-    i = get(&e, "/closed");
-    ck_assert_int_eq(e.res.r[i].status, 503);
+    i = get_status(&e, "/closed", 503);
     ck_assert_str_eq(e.res.detail[i], "UF upstream_reset_before_response_started"
                      "{remote_connection_failure|delayed_connect_error:_111}");
     ck_assert(strstr(e.res.body[i], "retried") == NULL);
-    ck_assert_int_eq(e.res.r[i].t_done - e.res.r[i].t_start, 6 * SIM_MS);
+    ck_assert_int_eq(took(&e, i), 6 * SIM_MS);
     env_free(&e);
 }
 END_TEST
@@ -462,8 +441,7 @@ START_TEST(retry_hides_one_bad_endpoint)
     env_t e;
     env_new(&e, NULL);
     for (int k = 0; k < 20; k++) {
-        int i = get(&e, "/mixed");
-        ck_assert_int_eq(e.res.r[i].status, 200);
+        int i = get_status(&e, "/mixed", 200);
         ck_assert_str_eq(e.res.body[i], "app2");
     }
     l7proxy_stats_t st;
@@ -494,7 +472,7 @@ START_TEST(route_timeout_is_ut)
     ck_assert_str_eq(e.res.detail[i], "UT upstream_response_timeout");
     /* kept-alive client connection: 1 ms in, the 1 s route timeout, 1 ms out */
     ck_assert(e.res.r[i].reused);
-    ck_assert_int_eq(e.res.r[i].t_done - e.res.r[i].t_start, SIM_S + 2 * SIM_MS);
+    ck_assert_int_eq(took(&e, i), SIM_S + 2 * SIM_MS);
     ck_assert_uint_eq(istio_gw_flag_count(e.gw, "UT"), 1);
     env_free(&e);
 }
@@ -504,19 +482,14 @@ START_TEST(readiness_on_status_port)
 {
     env_t e;
     env_new(&e, NULL);
-    int i = get_host(&e, ISTIO_STATUS_PORT, "10.244.0.10:15021", "/healthz/ready",
-                     100 * SIM_MS);
-    ck_assert_int_eq(e.res.r[i].status, 200);
-    i = get_host(&e, ISTIO_STATUS_PORT, "10.244.0.10:15021", "/", 100 * SIM_MS);
-    ck_assert_int_eq(e.res.r[i].status, 404);
+    get_status_port(&e, "/healthz/ready", 200);
+    int i = get_status_port(&e, "/", 404);
     ck_assert_str_eq(e.res.detail[i], "NR route_not_found");
     istio_gw_set_ready(e.gw, false);
     ck_assert(!istio_gw_ready(e.gw));
-    i = get_host(&e, ISTIO_STATUS_PORT, "10.244.0.10:15021", "/healthz/ready", 100 * SIM_MS);
-    ck_assert_int_eq(e.res.r[i].status, 503);
+    get_status_port(&e, "/healthz/ready", 503);
     /* traffic ports are not gated by readiness (kubelet's probe is) */
-    i = get(&e, "/app1");
-    ck_assert_int_eq(e.res.r[i].status, 200);
+    get_status(&e, "/app1", 200);
     env_free(&e);
 }
 END_TEST
@@ -572,15 +545,13 @@ START_TEST(listener_hostnames)
     k8s_httproute_t *r = mk_route(&o, "istio-ingress", "only-a", "a");
     add_rule(r, "/app1", NULL, "app1", 80);
 
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    net_fabric_params_t fp = { .latency = LAT };
-    net_fabric_t *fab = net_fabric_new(net, "vnet", &fp);
-    net_node_t *c = net_node_add(net, "c"), *gn = net_node_add(net, "g"),
-               *an = net_node_add(net, "a");
-    ck_assert_int_eq(net_fabric_attach(fab, net_iface_add(c, "eth0", tu_ip("10.0.0.1"), 8)), 0);
-    ck_assert_int_eq(net_fabric_attach(fab, net_iface_add(gn, "eth0", tu_ip("10.0.0.2"), 8)), 0);
-    ck_assert_int_eq(net_fabric_attach(fab, net_iface_add(an, "eth0", tu_ip("10.0.0.3"), 8)), 0);
+    sim_t *sim;
+    net_t *net;
+    net_fabric_t *fab;
+    tu_fabric_new(1, "vnet", LAT, &sim, &net, &fab);
+    net_node_t *c = tu_fabric_host(net, fab, "c", "10.0.0.1", 8, false)->node;
+    net_node_t *gn = tu_fabric_host(net, fab, "g", "10.0.0.2", 8, false)->node;
+    net_node_t *an = tu_fabric_host(net, fab, "a", "10.0.0.3", 8, false)->node;
     app_location_t l;
     app_location_init(&l, "/", APP_MATCH_PREFIX);
     l.body = "a";
@@ -591,12 +562,12 @@ START_TEST(listener_hostnames)
     istio_endpoint_t ep = { tu_ip("10.0.0.3"), 8080, true };
     istio_gw_set_endpoints(gw, "istio-ingress", "app1", 80, &ep, 1);
     http_pool_t *pool = http_pool_new(c, NULL);
-    res_t res = { 0 };
+    tu_res_t res = { 0 };
     http_pool_request(pool, tu_ip("10.0.0.2"), 80, http_request_new("GET", "a.example.com:80",
-                      "/app1", 0), res_cb, &res);
+                      "/app1", 0), tu_res_cb, &res);
     sim_run(sim, SIM_S);
     http_pool_request(pool, tu_ip("10.0.0.2"), 80, http_request_new("GET", "b.example.com",
-                      "/app1", 0), res_cb, &res);
+                      "/app1", 0), tu_res_cb, &res);
     sim_run(sim, 2 * SIM_S);
     ck_assert_int_eq(res.n, 2);
     ck_assert_int_eq(res.r[0].status, 200);
@@ -605,7 +576,7 @@ START_TEST(listener_hostnames)
     ck_assert_str_eq(res.detail[1], "NR route_not_found");
     /* the TCP listener gets no Envoy listener here: connection refused */
     http_pool_request(pool, tu_ip("10.0.0.2"), 9000, http_request_new("GET", "x", "/", 0),
-                      res_cb, &res);
+                      tu_res_cb, &res);
     sim_run(sim, 3 * SIM_S);
     ck_assert_int_eq(res.r[2].outcome, HTTP_CONNECT_REFUSED);
     http_pool_free(pool);
@@ -634,6 +605,15 @@ START_TEST(no_http_listener)
 }
 END_TEST
 
+/* The Service Istio generates for g, added to (and owned by) o. */
+static k8s_service_t *istio_service(k8s_objects_t *o, k8s_gateway_t *g)
+{
+    k8s_service_t *s = lb_calloc(1, sizeof(*s));
+    istio_gw_service_fill(g, s);
+    lb_vec_push(&o->services, s);
+    return s;
+}
+
 static const k8s_service_port_t *port_named(const k8s_service_t *s, const char *name)
 {
     for (size_t i = 0; i < s->ports.n; i++)
@@ -648,17 +628,13 @@ START_TEST(generated_service)
     k8s_gateway_t *g = seed_gateway(&o);
     mk_listener(g, "http-alt", 80, "HTTP", "alt.example.com");     /* same port: no new port */
     mk_listener(g, "grpc.v1", 8443, "HTTPS", NULL);
-    k8s_service_t *s = lb_calloc(1, sizeof(*s));
-    istio_gw_service_fill(g, s);
-    lb_vec_push(&o.services, s);        /* owned by o from here */
+    k8s_service_t *s = istio_service(&o, g);
     ck_assert_str_eq(s->meta.name, "mtkc-gateway-istio");
     ck_assert_str_eq(s->meta.ns, "istio-ingress");
     ck_assert_int_eq(s->type, K8S_SVC_LOAD_BALANCER);
     ck_assert_int_eq(s->etp, K8S_ETP_CLUSTER);
     ck_assert_uint_eq(s->ports.n, 4);
-    ck_assert_str_eq(s->ports.v[0].name, "status-port");
-    ck_assert_int_eq(s->ports.v[0].port, 15021);
-    ck_assert_str_eq(s->ports.v[0].app_protocol, "tcp");
+    tu_assert_svc_port(&s->ports.v[0], "status-port", 15021, "tcp");
     const k8s_service_port_t *p = port_named(s, "http");
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq(p->port, 80);
@@ -693,9 +669,7 @@ START_TEST(generated_service)
     kv(&g->meta.annotations, "gateway.istio.io/name-override", "edge");
     kv(&g->infra_labels, "tier", "edge");
     kv(&g->infra_labels, "gateway.networking.k8s.io/x", "dropped");
-    k8s_service_t *s2 = lb_calloc(1, sizeof(*s2));
-    istio_gw_service_fill(g, s2);
-    lb_vec_push(&o.services, s2);
+    k8s_service_t *s2 = istio_service(&o, g);
     ck_assert_str_eq(s2->meta.name, "edge");
     ck_assert_int_eq(s2->type, K8S_SVC_CLUSTER_IP);
     ck_assert_str_eq(k8s_kv_get(&s2->meta.labels, "tier"), "edge");
@@ -728,9 +702,7 @@ START_TEST(generated_deployment)
     ck_assert_int_eq(c->readiness.period_s, 15);
     ck_assert_int_eq(c->readiness.failure_threshold, 4);
     /* the generated Service selects the generated pods */
-    k8s_service_t *s = lb_calloc(1, sizeof(*s));
-    istio_gw_service_fill(g, s);
-    lb_vec_push(&o.services, s);
+    k8s_service_t *s = istio_service(&o, g);
     ck_assert(k8s_labels_match(&s->selector, &d->pod_labels));
     k8s_objects_free(&o);
 }
@@ -743,9 +715,7 @@ START_TEST(generated_service_probe_path_gets_404)
 {
     env_t e;
     env_new(&e, NULL);
-    k8s_service_t *s = lb_calloc(1, sizeof(*s));
-    istio_gw_service_fill(e.objs.gateways.v[0], s);
-    lb_vec_push(&e.objs.services, s);
+    k8s_service_t *s = istio_service(&e.objs, e.objs.gateways.v[0]);
     for (size_t k = 0; k < s->ports.n; k++)
         s->ports.v[k].node_port = 30000 + (int)k;      /* what the API server allocates */
     size_t http = 0;
@@ -756,8 +726,7 @@ START_TEST(generated_service_probe_path_gets_404)
     ck_assert_int_eq(cpa_probe_for_port(s, http, NULL, &p), 0);
     ck_assert_int_eq(p.protocol, CPA_PROBE_HTTP);
     ck_assert_str_eq(p.path, "/");
-    int i = get(&e, p.path);
-    ck_assert_int_eq(e.res.r[i].status, 404);
+    int i = get_status(&e, p.path, 404);
     ck_assert_str_eq(e.res.detail[i], "NR route_not_found");
     /* the status port stays a TCP probe: it would pass */
     ck_assert_int_eq(cpa_probe_for_port(s, 0, NULL, &p), 0);

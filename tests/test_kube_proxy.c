@@ -209,16 +209,36 @@ static kp_endpoint_t ep(const char *ip, const char *node)
     return (kp_endpoint_t){ tu_ip(ip), 8080, node, true, true, false };
 }
 
+/* gw_service into sp, set on kp (which must accept it). */
+static void gw_set(kp_t *kp, kp_service_port_t *sp, kp_policy_t etp, const kp_endpoint_t *eps,
+                   size_t n)
+{
+    gw_service(sp, etp, eps, n);
+    ck_assert_int_eq(kp_service_set(kp, sp), 0);
+}
+
+/* The restore text (lb_free it) once gw_set has set the gateway service on kp. */
+static char *gw_text(kp_t *kp, kp_policy_t etp, const kp_endpoint_t *eps, size_t n)
+{
+    kp_service_port_t sp;
+    gw_set(kp, &sp, etp, eps, n);
+    return kp_restore_text(kp);
+}
+
+/* kp_sync that must succeed. */
+static void sync_ok(kp_t *kp)
+{
+    char err[256];
+    ck_assert_msg(kp_sync(kp, err, sizeof err) == 0, "%s", err);
+}
+
 /* The whole restore text of ETP Cluster with one remote endpoint, written out by hand from
  * proxier.go syncProxyRules (chain lines first, then rules in the order it writes them). */
 START_TEST(cluster_one_remote_endpoint_exact)
 {
     kp_t *kp = gw_proxy(NULL);
     kp_endpoint_t e[1] = { ep("10.244.1.10", "aks-user-1") };
-    kp_service_port_t sp;
-    gw_service(&sp, KP_POLICY_CLUSTER, e, 1);
-    ck_assert_int_eq(kp_service_set(kp, &sp), 0);
-    char *t = kp_restore_text(kp);
+    char *t = gw_text(kp, KP_POLICY_CLUSTER, e, 1);
     const char *want =
         "*filter\n"
         ":KUBE-SERVICES - [0:0]\n"
@@ -269,10 +289,7 @@ START_TEST(local_three_endpoints_rules)
     kp_t *kp = gw_proxy(NULL);
     kp_endpoint_t e[3] = { ep("10.244.2.7", "aks-user-0"), ep("10.244.10.3", "aks-user-2"),
                            ep("10.244.1.9", "aks-user-1") };
-    kp_service_port_t sp;
-    gw_service(&sp, KP_POLICY_LOCAL, e, 3);
-    ck_assert_int_eq(kp_service_set(kp, &sp), 0);
-    char *t = kp_restore_text(kp);
+    char *t = gw_text(kp, KP_POLICY_LOCAL, e, 3);
     char sep[3][KP_CHAIN_MAX], l[512];
     const char *order[3] = { "10.244.1.9:8080", "10.244.10.3:8080", "10.244.2.7:8080" };
     for (int i = 0; i < 3; i++) kp_chain_name(sep[i], "KUBE-SEP-", GW_SPN, "tcp", order[i]);
@@ -327,10 +344,7 @@ START_TEST(local_no_local_endpoint_rules)
 {
     kp_t *kp = gw_proxy(NULL);
     kp_endpoint_t e[1] = { ep("10.244.1.10", "aks-user-1") };
-    kp_service_port_t sp;
-    gw_service(&sp, KP_POLICY_LOCAL, e, 1);
-    ck_assert_int_eq(kp_service_set(kp, &sp), 0);
-    char *t = kp_restore_text(kp);
+    char *t = gw_text(kp, KP_POLICY_LOCAL, e, 1);
     HAS(t, "-A KUBE-EXTERNAL-SERVICES -m comment --comment \"" GW_SPN " has no local endpoints\" -m tcp -p tcp -d 10.240.0.100 --dport 80 -j DROP");
     HAS(t, "-A KUBE-EXTERNAL-SERVICES -m comment --comment \"" GW_SPN " has no local endpoints\" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 31380 -j DROP");
     ck_assert_int_eq(count_prefix(t, "-A KUBE-EXTERNAL-SERVICES "), 2);
@@ -353,10 +367,7 @@ START_TEST(no_endpoints_reject)
 {
     for (int pol = 0; pol < 2; pol++) {
         kp_t *kp = gw_proxy(NULL);
-        kp_service_port_t sp;
-        gw_service(&sp, pol ? KP_POLICY_LOCAL : KP_POLICY_CLUSTER, NULL, 0);
-        ck_assert_int_eq(kp_service_set(kp, &sp), 0);
-        char *t = kp_restore_text(kp);
+        char *t = gw_text(kp, pol ? KP_POLICY_LOCAL : KP_POLICY_CLUSTER, NULL, 0);
         HAS(t, "-A KUBE-SERVICES -m comment --comment \"" GW_SPN " has no endpoints\" -m tcp -p tcp -d 10.0.114.5 --dport 80 -j REJECT");
         HAS(t, "-A KUBE-EXTERNAL-SERVICES -m comment --comment \"" GW_SPN " has no endpoints\" -m tcp -p tcp -d 10.240.0.100 --dport 80 -j REJECT");
         HAS(t, "-A KUBE-EXTERNAL-SERVICES -m comment --comment \"" GW_SPN " has no endpoints\" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 31380 -j REJECT");
@@ -378,10 +389,7 @@ START_TEST(terminating_fallback)
     kp_endpoint_t e[3] = { ep("10.244.1.10", "aks-user-1"), ep("10.244.2.10", "aks-user-0"),
                            ep("10.244.3.10", "aks-user-2") };
     e[2].ready = e[2].serving = false;                     /* not ready: never used */
-    kp_service_port_t sp;
-    gw_service(&sp, KP_POLICY_CLUSTER, e, 3);
-    ck_assert_int_eq(kp_service_set(kp, &sp), 0);
-    char *t = kp_restore_text(kp);
+    char *t = gw_text(kp, KP_POLICY_CLUSTER, e, 3);
     ck_assert_int_eq(count_prefix(t, "-A " GW_SVC " "), 3);   /* masq + 2 */
     ck_assert_ptr_null(strstr(t, "10.244.3.10"));
     lb_free(t);
@@ -395,8 +403,9 @@ START_TEST(terminating_fallback)
     ck_assert_ptr_null(strstr(t, "has no"));
     lb_free(t);
     /* Local: the local endpoint terminating but serving is used by KUBE-SVL */
+    kp_service_port_t sp;
     gw_service(&sp, KP_POLICY_LOCAL, e, 3);
-    sp.endpoints = (kp_endpoint_t[]){ { tu_ip("10.244.1.10"), 8080, "aks-user-1", true, true, false },
+    sp.endpoints = (kp_endpoint_t[]){ ep("10.244.1.10", "aks-user-1"),
                                       { tu_ip("10.244.2.10"), 8080, "aks-user-0", false, true, true } };
     sp.n_endpoints = 2;
     ck_assert_int_eq(kp_service_set(kp, &sp), 0);
@@ -692,9 +701,8 @@ START_TEST(sync_into_netfilter)
     kp_endpoint_t e[3] = { ep("10.244.2.7", "aks-user-0"), ep("10.244.10.3", "aks-user-2"),
                            ep("10.244.1.9", "aks-user-1") };
     kp_service_port_t sp;
-    gw_service(&sp, KP_POLICY_LOCAL, e, 3);
-    ck_assert_int_eq(kp_service_set(kp, &sp), 0);
-    ck_assert_msg(kp_sync(kp, err, sizeof err) == 0, "%s", err);
+    gw_set(kp, &sp, KP_POLICY_LOCAL, e, 3);
+    sync_ok(kp);
     char *s = save_text(p.a);
     const char *input[] = {
         "-A INPUT -m conntrack --ctstate NEW -m comment --comment \"kubernetes load balancer firewall\" -j KUBE-PROXY-FIREWALL",
@@ -733,7 +741,7 @@ START_TEST(sync_into_netfilter)
     int64_t rules = (int64_t)nf_rule_count(nf);
 
     /* idempotent: a second sync adds no jump and changes nothing */
-    ck_assert_int_eq(kp_sync(kp, err, sizeof err), 0);
+    sync_ok(kp);
     ck_assert_int_eq((int64_t)nf_rule_count(nf), rules);
     /* two endpoints go: their SEP chains are deleted (-X), the rest stays */
     kp_endpoint_t e2[1] = { ep("10.244.2.7", "aks-user-0") };
@@ -743,7 +751,7 @@ START_TEST(sync_into_netfilter)
     snprintf(l, sizeof l, "-X %s", sep);
     HAS(t, l);
     lb_free(t);
-    ck_assert_int_eq(kp_sync(kp, err, sizeof err), 0);
+    sync_ok(kp);
     s = save_text(p.a);
     snprintf(l, sizeof l, ":%s - [0:0]", sep);
     HASNT(s, l);
@@ -757,7 +765,7 @@ START_TEST(sync_into_netfilter)
     ck_assert_int_eq(kp_service_delete(kp, "istio-ingress", "mtkc-gateway-istio", "http", "TCP"), 0);
     ck_assert_int_eq(kp_service_delete(kp, "istio-ingress", "mtkc-gateway-istio", "http", "TCP"),
                      LB_ENOENT);
-    ck_assert_int_eq(kp_sync(kp, err, sizeof err), 0);
+    sync_ok(kp);
     s = save_text(p.a);
     ck_assert_ptr_null(strstr(s, "KMIM4RERSAS4SQZ5"));
     free(s);
@@ -773,42 +781,12 @@ END_TEST
  *                                pod-a 10.244.0.10                        pod-b 10.244.1.10
  * The LB frontend 10.240.0.100 arrives at n1 unchanged (floating IP). */
 
-typedef struct obs {
-    int ncap;
-    struct { pkt_t p; char where[16]; } cap[512];
-    int ndrop;
-    struct { char where[16], reason[32], detail[400]; } drop[64];
-} obs_t;
-
-static void o_cap(void *d, sim_time_t t, const char *where, const pkt_t *p)
-{
-    (void)t;
-    obs_t *o = d;
-    if (o->ncap >= 512) return;
-    o->cap[o->ncap].p = *p;
-    o->cap[o->ncap].p.msg = NULL;
-    snprintf(o->cap[o->ncap].where, 16, "%s", where);
-    o->ncap++;
-}
-
-static void o_drop(void *d, const net_node_t *where, const pkt_t *p, const char *reason,
-                   const char *detail)
-{
-    (void)p;
-    obs_t *o = d;
-    if (o->ndrop >= 64) return;
-    snprintf(o->drop[o->ndrop].where, 16, "%s", where ? where->name : "-");
-    snprintf(o->drop[o->ndrop].reason, 32, "%s", reason);
-    snprintf(o->drop[o->ndrop].detail, 400, "%s", detail ? detail : "");
-    o->ndrop++;
-}
-
 typedef struct topo {
     sim_t *sim;
     net_t *net;
     net_node_t *client, *n1, *n2, *pa, *pb;
     kp_t *kp;
-    obs_t obs;
+    tu_obs_t *obs;              /* everything the network reports */
     int accepted_a, accepted_b;
     bool connected;
     int error;
@@ -849,8 +827,8 @@ static void topo_new(topo_t *t)
     net_route_add(t->n2, 0, 0, tu_ip("10.240.0.4"), n2e0);
     net_route_add(t->pa, 0, 0, tu_ip("10.244.0.1"), pa0);
     net_route_add(t->pb, 0, 0, tu_ip("10.244.1.1"), pb0);
-    net_observer_t o = { .capture = o_cap, .drop = o_drop, .data = &t->obs };
-    net_set_observer(t->net, &o);
+    t->obs = lb_calloc(1, sizeof *t->obs);
+    tu_obs_start(t->net, t->obs);
     t->kp = gw_proxy(t->n1);
 }
 
@@ -859,6 +837,7 @@ static void topo_free(topo_t *t)
     kp_free(t->kp);
     net_free(t->net);
     sim_free(t->sim);
+    lb_free(t->obs);
 }
 
 static void accept_a(tcp_conn_t *c, void *d) { (void)c; ((topo_t *)d)->accepted_a++; }
@@ -876,10 +855,8 @@ static tcp_conn_t *topo_connect(topo_t *t, kp_policy_t etp, const kp_endpoint_t 
                                 int secs)
 {
     kp_service_port_t sp;
-    gw_service(&sp, etp, eps, n);
-    ck_assert_int_eq(kp_service_set(t->kp, &sp), 0);
-    char err[256];
-    ck_assert_msg(kp_sync(t->kp, err, sizeof err) == 0, "%s", err);
+    gw_set(t->kp, &sp, etp, eps, n);
+    sync_ok(t->kp);
     ck_assert_int_eq(tcp_listen(t->pa, 0, 8080, accept_a, t), 0);
     ck_assert_int_eq(tcp_listen(t->pb, 0, 8080, accept_b, t), 0);
     tcp_cbs_t cbs = { .connected = on_connected, .error = on_error };
@@ -894,10 +871,11 @@ static tcp_conn_t *topo_connect(topo_t *t, kp_policy_t etp, const kp_endpoint_t 
 /* The first SYN captured arriving at node `where`. */
 static const pkt_t *first_syn(const topo_t *t, const char *where)
 {
-    for (int i = 0; i < t->obs.ncap; i++)
-        if (!strcmp(t->obs.cap[i].where, where) && (t->obs.cap[i].p.tcp_flags & TCP_SYN) &&
-            !(t->obs.cap[i].p.tcp_flags & TCP_ACK))
-            return &t->obs.cap[i].p;
+    const tu_capture_t *cap = &t->obs->cap;
+    for (int i = 0; i < cap->n; i++)
+        if (!strcmp(cap->rec[i].where, where) && (cap->rec[i].p.tcp_flags & TCP_SYN) &&
+            !(cap->rec[i].p.tcp_flags & TCP_ACK))
+            return &cap->rec[i].p;
     return NULL;
 }
 
@@ -907,7 +885,7 @@ START_TEST(e2e_cluster_dnat_masquerade)
 {
     topo_t t;
     topo_new(&t);
-    kp_endpoint_t e[1] = { { tu_ip("10.244.1.10"), 8080, "aks-user-1", true, true, false } };
+    kp_endpoint_t e[1] = { ep("10.244.1.10", "aks-user-1") };
     tcp_conn_t *c = topo_connect(&t, KP_POLICY_CLUSTER, e, 1, 1);
     const pkt_t *syn = first_syn(&t, "pod-b");
     ck_assert_ptr_nonnull(syn);
@@ -919,7 +897,7 @@ START_TEST(e2e_cluster_dnat_masquerade)
     ck_assert_uint_eq(t.raddr, tu_ip("10.240.0.100"));
     ck_assert_int_eq(t.accepted_b, 1);
     ck_assert_int_eq(t.accepted_a, 0);
-    ck_assert_int_eq(t.obs.ndrop, 0);
+    ck_assert_int_eq(t.obs->ndrop, 0);
     const ct_entry_t *ce = nf_ct_lookup(nf_get(t.n1), NET_PROTO_TCP, tu_ip("203.0.113.2"),
                                         tcp_conn_lport(c), tu_ip("10.240.0.100"), 80);
     ck_assert_ptr_nonnull(ce);
@@ -939,8 +917,7 @@ START_TEST(e2e_local_keeps_client_ip)
 {
     topo_t t;
     topo_new(&t);
-    kp_endpoint_t e[2] = { { tu_ip("10.244.0.10"), 8080, "aks-user-0", true, true, false },
-                           { tu_ip("10.244.1.10"), 8080, "aks-user-1", true, true, false } };
+    kp_endpoint_t e[2] = { ep("10.244.0.10", "aks-user-0"), ep("10.244.1.10", "aks-user-1") };
     topo_connect(&t, KP_POLICY_LOCAL, e, 2, 1);
     const pkt_t *syn = first_syn(&t, "pod-a");
     ck_assert_ptr_nonnull(syn);
@@ -951,7 +928,7 @@ START_TEST(e2e_local_keeps_client_ip)
     ck_assert_int_eq(t.accepted_a, 1);
     ck_assert_int_eq(t.accepted_b, 0);
     ck_assert_ptr_null(first_syn(&t, "pod-b"));
-    ck_assert_int_eq(t.obs.ndrop, 0);
+    ck_assert_int_eq(t.obs->ndrop, 0);
     ck_assert_int_eq(nf_rule_packets(nf_get(t.n1), "nat", "KUBE-POSTROUTING", 3), 0);
     topo_free(&t);
 }
@@ -963,19 +940,19 @@ START_TEST(e2e_local_no_local_endpoint_dropped)
 {
     topo_t t;
     topo_new(&t);
-    kp_endpoint_t e[1] = { { tu_ip("10.244.1.10"), 8080, "aks-user-1", true, true, false } };
+    kp_endpoint_t e[1] = { ep("10.244.1.10", "aks-user-1") };
     topo_connect(&t, KP_POLICY_LOCAL, e, 1, 6);
     ck_assert(!t.connected);
     ck_assert_int_eq(t.error, LB_ETIMEDOUT);
     ck_assert_ptr_null(first_syn(&t, "pod-b"));
     ck_assert_ptr_null(first_syn(&t, "n2"));
     /* SYNs at 0, 1 and 3 s (Linux RTO 1 s doubling) before the 5 s connect timeout */
-    ck_assert_int_eq(t.obs.ndrop, 3);
-    for (int i = 0; i < t.obs.ndrop; i++) {
-        ck_assert_str_eq(t.obs.drop[i].where, "n1");
-        ck_assert_str_eq(t.obs.drop[i].reason, "nf-drop");
-        ck_assert_msg(strstr(t.obs.drop[i].detail, GW_SPN " has no local endpoints"), "%s",
-                      t.obs.drop[i].detail);
+    ck_assert_int_eq(t.obs->ndrop, 3);
+    for (int i = 0; i < t.obs->ndrop; i++) {
+        ck_assert_str_eq(t.obs->drop[i].where, "n1");
+        ck_assert_str_eq(t.obs->drop[i].reason, "nf-drop");
+        ck_assert_msg(strstr(t.obs->drop[i].detail, GW_SPN " has no local endpoints"), "%s",
+                      t.obs->drop[i].detail);
     }
     topo_free(&t);
 }
@@ -1012,18 +989,15 @@ START_TEST(health_check_node_port)
 {
     topo_t t;
     topo_new(&t);
-    kp_endpoint_t e[2] = { { tu_ip("10.244.0.10"), 8080, "aks-user-0", true, true, false },
-                           { tu_ip("10.244.1.10"), 8080, "aks-user-1", true, true, false } };
+    kp_endpoint_t e[2] = { ep("10.244.0.10", "aks-user-0"), ep("10.244.1.10", "aks-user-1") };
     kp_service_port_t sp;
-    gw_service(&sp, KP_POLICY_LOCAL, e, 2);
-    ck_assert_int_eq(kp_service_set(t.kp, &sp), 0);
+    gw_set(t.kp, &sp, KP_POLICY_LOCAL, e, 2);
     /* a second port of the same service, same pod IP: still one local endpoint */
     sp.port_name = "https";
     sp.port = 443;
     sp.node_port = 31443;
     ck_assert_int_eq(kp_service_set(t.kp, &sp), 0);
-    char err[256];
-    ck_assert_msg(kp_sync(t.kp, err, sizeof err) == 0, "%s", err);
+    sync_ok(t.kp);
     ck_assert_int_eq(kp_health_local_endpoints(t.kp, "istio-ingress", "mtkc-gateway-istio"), 1);
     ck_assert_int_eq(kp_health_local_endpoints(t.kp, "istio-ingress", "other"), -1);
 
@@ -1043,7 +1017,7 @@ START_TEST(health_check_node_port)
     ck_assert_int_eq(kp_endpoint_conditions(t.kp, tu_ip("10.244.0.10"), false, false, false), 2);
     probe(&t, pool, &h);
     ck_assert_int_eq(h.status, 200);                          /* not synced yet */
-    ck_assert_int_eq(kp_sync(t.kp, err, sizeof err), 0);
+    sync_ok(t.kp);
     probe(&t, pool, &h);
     ck_assert_int_eq(h.status, 503);
     ck_assert_ptr_nonnull(strstr(h.body, "\"localEndpoints\": 0,"));
@@ -1054,7 +1028,7 @@ START_TEST(health_check_node_port)
 
     /* ready again, but kube-proxy itself unhealthy: 503, serviceProxyHealthy false */
     kp_endpoint_conditions(t.kp, tu_ip("10.244.0.10"), true, true, false);
-    ck_assert_int_eq(kp_sync(t.kp, err, sizeof err), 0);
+    sync_ok(t.kp);
     kp_set_healthy(t.kp, false);
     probe(&t, pool, &h);
     ck_assert_int_eq(h.status, 503);
@@ -1070,7 +1044,7 @@ START_TEST(health_check_node_port)
     kp_service_set(t.kp, &sp);
     kp_service_delete(t.kp, "istio-ingress", "mtkc-gateway-istio", "https", NULL);
     http_pool_free(pool);
-    ck_assert_int_eq(kp_sync(t.kp, err, sizeof err), 0);
+    sync_ok(t.kp);
     ck_assert_int_eq(kp_health_local_endpoints(t.kp, "istio-ingress", "mtkc-gateway-istio"), -1);
     pool = http_pool_new(t.client, NULL);
     probe(&t, pool, &h);

@@ -146,11 +146,8 @@ typedef struct env {
 static net_node_t *host(env_t *e, net_fabric_t *f, const char *name, const char *ip,
                         uint32_t *addr)
 {
-    net_node_t *n = net_node_add(e->net, name);
     *addr = tu_ip(ip);
-    net_iface_t *i = net_iface_add(n, "eth0", *addr, 16);
-    ck_assert_int_eq(net_fabric_attach(f, i), 0);
-    return n;
+    return tu_fabric_host(e->net, f, name, ip, 16, false)->node;
 }
 
 static void origin_start(env_t *e, origin_t *o, net_node_t *n, uint16_t port, int status,
@@ -168,10 +165,8 @@ static void origin_start(env_t *e, origin_t *o, net_node_t *n, uint16_t port, in
 static void env_new(env_t *e)
 {
     memset(e, 0, sizeof(*e));
-    e->sim = sim_new(11);
-    e->net = net_new(e->sim);
-    net_fabric_params_t fp = { .latency = LAT };
-    net_fabric_t *f = net_fabric_new(e->net, "vnet", &fp);
+    net_fabric_t *f;
+    tu_fabric_new(11, "vnet", LAT, &e->sim, &e->net, &f);
     e->client = host(e, f, "client", "10.1.0.1", &e->a_client);
     e->proxy = host(e, f, "proxy", "10.1.0.2", &e->a_proxy);
     e->up1 = host(e, f, "up1", "10.1.0.3", &e->a_up1);
@@ -250,6 +245,20 @@ static void run(env_t *e, sim_time_t d)
     sim_run(e->sim, sim_now(e->sim) + d);
 }
 
+/* get(), then run for d. */
+static void get_run(env_t *e, uint16_t port, const char *path, sim_time_t d)
+{
+    get(e, port, path);
+    run(e, d);
+}
+
+static l7proxy_stats_t stats(env_t *e)
+{
+    l7proxy_stats_t st;
+    l7proxy_stats(e->px, &st);
+    return st;
+}
+
 /* ---- tests ------------------------------------------------------------------------------ */
 START_TEST(answer_directly)
 {
@@ -260,8 +269,7 @@ START_TEST(answer_directly)
     l7proxy_opts_init(&o);
     o.server = "proxy/1";
     proxy_start(&e, &o);
-    get(&e, 80, "/x");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/x", SIM_S);
     ck_assert_int_eq(e.res.n, 1);
     ck_assert_int_eq(e.res.r[0].outcome, HTTP_OK);
     ck_assert_int_eq(e.res.r[0].status, 418);
@@ -271,8 +279,7 @@ START_TEST(answer_directly)
     ck_assert_str_eq(e.res.vendor[0], "yes");
     /* SYN 1 ms, SYN-ACK 1 ms, request 1 ms, answer 1 ms */
     ck_assert_int_eq(e.res.r[0].t_done - e.res.r[0].t_start, 4 * SIM_MS);
-    l7proxy_stats_t st;
-    l7proxy_stats(e.px, &st);
+    l7proxy_stats_t st = stats(&e);
     ck_assert_uint_eq(st.requests, 1);
     ck_assert_uint_eq(st.local_replies, 1);
     ck_assert_uint_eq(st.attempts, 0);
@@ -293,8 +300,7 @@ START_TEST(forward_headers_and_keepalive)
     o.via = "1.1 proxy";
     o.server = "proxy/1";
     proxy_start(&e, &o);
-    get(&e, 443, "/a");
-    run(&e, SIM_S);
+    get_run(&e, 443, "/a", SIM_S);
     ck_assert_int_eq(e.res.n, 1);
     ck_assert_int_eq(e.res.r[0].status, 200);
     ck_assert_str_eq(e.res.body[0], "one");
@@ -316,16 +322,14 @@ START_TEST(forward_headers_and_keepalive)
     ck_assert_int_eq(e.v.releases, 1);
     uint64_t first_up = e.link_up;
     /* second request: both connections are kept alive, so 4 one-way trips */
-    get(&e, 443, "/b");
-    run(&e, SIM_S);
+    get_run(&e, 443, "/b", SIM_S);
     ck_assert_int_eq(e.res.n, 2);
     ck_assert(e.res.r[1].reused);
     ck_assert_int_eq(e.res.r[1].t_done - e.res.r[1].t_start, 4 * SIM_MS);
     ck_assert_int_eq(e.o1.hits, 2);
     ck_assert_uint_eq(e.link_up, first_up);                /* the same upstream connection */
     ck_assert_uint_eq(e.link_down, e.res.r[1].flow);
-    l7proxy_stats_t st;
-    l7proxy_stats(e.px, &st);
+    l7proxy_stats_t st = stats(&e);
     ck_assert_uint_eq(st.relayed, 2);
     ck_assert_uint_eq(st.attempts, 2);
     ck_assert_uint_eq(st.outcomes[HTTP_OK], 2);
@@ -344,8 +348,7 @@ START_TEST(host_override_and_plain_scheme)
     o.xff_port = true;
     o.xfp = true;
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/", SIM_S);
     ck_assert_int_eq(e.res.r[0].status, 200);
     ck_assert_str_eq(e.o1.host, "backend.internal");
     ck_assert_str_eq(e.o1.xfp, "http");
@@ -367,18 +370,24 @@ static const l7_fail_action_t FAIL_MAP[HTTP_OUTCOME_COUNT] = {
     [HTTP_UNREACHABLE] = { 502, NULL, "unreachable", false },
 };
 
+/* Default options with FAIL_MAP and max_retries. */
+static l7proxy_opts_t fail_map_opts(int max_retries)
+{
+    l7proxy_opts_t o;
+    l7proxy_opts_init(&o);
+    o.fail_map = FAIL_MAP;
+    o.max_retries = max_retries;
+    return o;
+}
+
 START_TEST(refused_then_retry_elsewhere)
 {
     env_t e;
     env_new(&e);
     e.v.port[0] = 9999;                 /* nothing listens: RST */
-    l7proxy_opts_t o;
-    l7proxy_opts_init(&o);
-    o.fail_map = FAIL_MAP;
-    o.max_retries = 1;
+    l7proxy_opts_t o = fail_map_opts(1);
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/", SIM_S);
     ck_assert_int_eq(e.res.n, 1);
     ck_assert_int_eq(e.res.r[0].status, 200);
     ck_assert_str_eq(e.res.body[0], "two");
@@ -395,8 +404,7 @@ START_TEST(refused_then_retry_elsewhere)
      * response 1 + 1 ms */
     ck_assert_int_eq(e.res.r[0].t_done - e.res.r[0].t_start, 10 * SIM_MS);
     ck_assert_int_eq(e.v.releases, 2);
-    l7proxy_stats_t st;
-    l7proxy_stats(e.px, &st);
+    l7proxy_stats_t st = stats(&e);
     ck_assert_uint_eq(st.retries, 1);
     ck_assert_uint_eq(st.outcomes[HTTP_CONNECT_REFUSED], 1);
     ck_assert_uint_eq(st.outcomes[HTTP_OK], 1);
@@ -410,13 +418,9 @@ START_TEST(refused_no_retry_left_maps)
     env_new(&e);
     e.v.port[0] = 9999;
     e.v.n = 1;
-    l7proxy_opts_t o;
-    l7proxy_opts_init(&o);
-    o.fail_map = FAIL_MAP;
-    o.max_retries = 0;
+    l7proxy_opts_t o = fail_map_opts(0);
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/", SIM_S);
     ck_assert_int_eq(e.res.r[0].status, 502);
     ck_assert_str_eq(e.res.body[0], "bad gateway");
     ck_assert_str_eq(e.res.detail[0], "refused");
@@ -428,8 +432,7 @@ START_TEST(refused_no_retry_left_maps)
     e.v.ends = 0;
     l7proxy_opts_init(&o);
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/", SIM_S);
     ck_assert_int_eq(e.res.n, 2);
     ck_assert_int_eq(e.res.r[1].status, 502);
     ck_assert_str_eq(e.res.detail[1], "");
@@ -443,13 +446,9 @@ START_TEST(vendor_overrides_retry)
     env_new(&e);
     e.v.port[0] = 9999;
     e.v.override_retry = true;
-    l7proxy_opts_t o;
-    l7proxy_opts_init(&o);
-    o.fail_map = FAIL_MAP;
-    o.max_retries = 3;
+    l7proxy_opts_t o = fail_map_opts(3);
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/", SIM_S);
     ck_assert_int_eq(e.res.r[0].status, 599);
     ck_assert_str_eq(e.res.detail[0], "X vendor_said_no");
     ck_assert_int_eq(e.v.routes, 1);
@@ -463,14 +462,10 @@ START_TEST(per_try_timeout_retries_elsewhere)
     env_t e;
     env_new(&e);
     e.o1.delay = 5 * SIM_S;
-    l7proxy_opts_t o;
-    l7proxy_opts_init(&o);
-    o.fail_map = FAIL_MAP;
-    o.max_retries = 1;
+    l7proxy_opts_t o = fail_map_opts(1);
     o.upstream.response_timeout = SIM_S;
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, 10 * SIM_S);
+    get_run(&e, 80, "/", 10 * SIM_S);
     ck_assert_int_eq(e.res.n, 1);
     ck_assert_int_eq(e.res.r[0].status, 200);
     ck_assert_str_eq(e.res.body[0], "two");
@@ -492,13 +487,9 @@ START_TEST(deadline_abandons_attempt)
     e.o1.delay = 3 * SIM_S;
     e.v.timeout = 500 * SIM_MS;
     e.v.n = 1;
-    l7proxy_opts_t o;
-    l7proxy_opts_init(&o);
-    o.fail_map = FAIL_MAP;
-    o.max_retries = 2;                  /* no retry after the deadline all the same */
+    l7proxy_opts_t o = fail_map_opts(2);    /* no retry after the deadline all the same */
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, 10 * SIM_S);
+    get_run(&e, 80, "/", 10 * SIM_S);
     ck_assert_int_eq(e.res.n, 1);
     ck_assert_int_eq(e.res.r[0].status, 504);
     ck_assert_str_eq(e.res.detail[0], "response_timeout");
@@ -508,8 +499,7 @@ START_TEST(deadline_abandons_attempt)
     ck_assert(e.v.end[0].deadline);
     ck_assert_int_eq(e.v.end[0].outcome, HTTP_RESPONSE_TIMEOUT);
     ck_assert_int_eq(e.v.releases, 1);  /* at the deadline, not when the pool reports */
-    l7proxy_stats_t st;
-    l7proxy_stats(e.px, &st);
+    l7proxy_stats_t st = stats(&e);
     ck_assert_uint_eq(st.deadlines, 1);
     ck_assert_uint_eq(st.retries, 0);
     ck_assert_uint_eq(st.in_flight, 0);
@@ -533,8 +523,7 @@ START_TEST(retry_on_status_with_backoff)
     o.max_retries = 1;
     o.retry_backoff_base = 25 * SIM_MS;
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/", SIM_S);
     ck_assert_int_eq(e.res.r[0].status, 200);
     ck_assert_str_eq(e.res.body[0], "two");
     ck_assert_int_eq(e.v.end[0].status, 503);
@@ -546,8 +535,7 @@ START_TEST(retry_on_status_with_backoff)
     ck_assert_int_eq(lat % SIM_MS, 0);
     /* no budget left: the 503 is relayed */
     e.o2.status = 503;
-    get(&e, 80, "/");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/", SIM_S);
     ck_assert_int_eq(e.res.r[1].status, 503);
     env_free(&e);
 }
@@ -561,13 +549,10 @@ START_TEST(reset_action)
     l7proxy_opts_t o;
     l7proxy_opts_init(&o);
     proxy_start(&e, &o);
-    get(&e, 80, "/");
-    run(&e, SIM_S);
+    get_run(&e, 80, "/", SIM_S);
     ck_assert_int_eq(e.res.n, 1);
     ck_assert_int_eq(e.res.r[0].outcome, HTTP_RESET);
-    l7proxy_stats_t st;
-    l7proxy_stats(e.px, &st);
-    ck_assert_uint_eq(st.resets, 1);
+    ck_assert_uint_eq(stats(&e).resets, 1);
     env_free(&e);
 }
 END_TEST
@@ -583,11 +568,8 @@ START_TEST(free_with_requests_in_flight)
     l7proxy_opts_init(&o);
     proxy_start(&e, &o);
     get(&e, 80, "/");
-    get(&e, 80, "/");
-    run(&e, SIM_S);
-    l7proxy_stats_t st;
-    l7proxy_stats(e.px, &st);
-    ck_assert_uint_eq(st.in_flight, 2);
+    get_run(&e, 80, "/", SIM_S);
+    ck_assert_uint_eq(stats(&e).in_flight, 2);
     l7proxy_free(e.px);                 /* timers cancelled, no callbacks */
     e.px = NULL;
     run(&e, 10 * SIM_S);

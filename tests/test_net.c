@@ -22,6 +22,13 @@ static int udp_rx(net_node_t *node, pkt_t *p, void *data)
     return 0;
 }
 
+/* Makes node n log the UDP datagrams it receives into l. */
+static void rx_log(net_node_t *n, rxlog_t *l)
+{
+    n->udp_rx = udp_rx;
+    n->udp_rx_data = l;
+}
+
 static pkt_t *udp(net_t *net, uint32_t src, uint32_t dst, uint32_t len)
 {
     pkt_t *p = pkt_new(net);
@@ -32,6 +39,14 @@ static pkt_t *udp(net_t *net, uint32_t src, uint32_t dst, uint32_t len)
     p->dport = 53;
     p->len = len;
     return p;
+}
+
+/* a sends n datagrams of len bytes to b, back to back, and the run goes on until all is
+ * delivered or dropped. */
+static void burst_ab(tu_pair_t *t, int n, uint32_t len)
+{
+    for (int i = 0; i < n; i++) net_node_output(t->a, udp(t->net, 0, tu_ip("10.0.0.2"), len));
+    sim_run(t->sim, SIM_TIME_MAX);
 }
 
 START_TEST(route_longest_prefix)
@@ -62,10 +77,8 @@ START_TEST(link_timing)
     tu_pair_t t;
     tu_pair_new(&t, 1, 1 * SIM_MS, 8000000, 0);
     rxlog_t log = {0};
-    t.b->udp_rx = udp_rx;
-    t.b->udp_rx_data = &log;
-    for (int i = 0; i < 3; i++) net_node_output(t.a, udp(t.net, 0, tu_ip("10.0.0.2"), 1000));
-    sim_run(t.sim, SIM_TIME_MAX);
+    rx_log(t.b, &log);
+    burst_ab(&t, 3, 1000);
     ck_assert_int_eq(log.n, 3);
     sim_time_t ser = 1028 * SIM_US;
     for (int i = 0; i < 3; i++) ck_assert_int_eq(log.t[i], (i + 1) * ser + 1 * SIM_MS);
@@ -82,10 +95,8 @@ START_TEST(link_queue_tail_drop)
     lp.queue_bytes = 3000;          /* backlog counts every byte not yet serialised */
     net_link_set_params(t.link, &lp);
     rxlog_t log = {0};
-    t.b->udp_rx = udp_rx;
-    t.b->udp_rx_data = &log;
-    for (int i = 0; i < 6; i++) net_node_output(t.a, udp(t.net, 0, tu_ip("10.0.0.2"), 1000));
-    sim_run(t.sim, SIM_TIME_MAX);
+    rx_log(t.b, &log);
+    burst_ab(&t, 6, 1000);
     /* the first goes on the wire (1028 bytes backlog), the second joins (2056), the third
      * would make 3084 > 3000: it and the rest are tail-dropped */
     ck_assert_int_eq(log.n, 2);
@@ -105,8 +116,7 @@ START_TEST(link_loss_rate_and_determinism)
         tu_pair_t t;
         tu_pair_new(&t, 99, 10 * SIM_US, 0, 0.1);
         rxlog_t log = {0};
-        t.b->udp_rx = udp_rx;
-        t.b->udp_rx_data = &log;
+        rx_log(t.b, &log);
         for (int i = 0; i < 10000; i++) {
             net_node_output(t.a, udp(t.net, 0, tu_ip("10.0.0.2"), 10));
             if (i % 50 == 0) log.n = 0;         /* keep the small log from filling */
@@ -148,8 +158,7 @@ START_TEST(forwarding_ttl_and_drops)
     net_node_t *a, *r, *b;
     chain3(&sim, &net, &a, &r, &b);
     rxlog_t log = {0};
-    b->udp_rx = udp_rx;
-    b->udp_rx_data = &log;
+    rx_log(b, &log);
     net_node_output(a, udp(net, 0, tu_ip("10.0.2.2"), 10));
     sim_run(sim, SIM_TIME_MAX);
     ck_assert_int_eq(log.n, 0);                     /* r is not a router yet */
@@ -184,21 +193,18 @@ static void vip_handler(net_fabric_t *fab, pkt_t *p, void *data)
 
 START_TEST(fabric_delivery_and_vip)
 {
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    net_fabric_params_t fp = {.latency = 500 * SIM_US};
-    net_fabric_t *vnet = net_fabric_new(net, "vnet", &fp);
-    net_node_t *c = net_node_add(net, "c"), *s = net_node_add(net, "s");
-    net_iface_t *ci = net_iface_add(c, "eth0", tu_ip("10.224.0.4"), 16);
-    net_iface_t *si = net_iface_add(s, "eth0", tu_ip("10.224.0.5"), 16);
-    ck_assert_int_eq(net_fabric_attach(vnet, ci), 0);
-    ck_assert_int_eq(net_fabric_attach(vnet, si), 0);
+    sim_t *sim;
+    net_t *net;
+    net_fabric_t *vnet;
+    tu_fabric_new(1, "vnet", 500 * SIM_US, &sim, &net, &vnet);
+    net_node_t *c = tu_fabric_host(net, vnet, "c", "10.224.0.4", 16, false)->node;
+    net_iface_t *si = tu_fabric_host(net, vnet, "s", "10.224.0.5", 16, false);
+    net_node_t *s = si->node;
     net_node_addr_add(s, tu_ip("10.224.0.100"));    /* floating IP: backend owns the VIP */
     vipctx_t v = {0, si};
     ck_assert_int_eq(net_fabric_vip(vnet, tu_ip("10.224.0.100"), vip_handler, &v), 0);
     rxlog_t log = {0};
-    s->udp_rx = udp_rx;
-    s->udp_rx_data = &log;
+    rx_log(s, &log);
     net_node_output(c, udp(net, 0, tu_ip("10.224.0.5"), 10));
     net_node_output(c, udp(net, 0, tu_ip("10.224.0.100"), 10));
     net_node_output(c, udp(net, 0, tu_ip("10.224.9.9"), 10));
@@ -221,13 +227,7 @@ START_TEST(packet_pool_reuse_and_str)
 {
     sim_t *sim = sim_new(1);
     net_t *net = net_new(sim);
-    pkt_t *p = pkt_new(net);
-    p->proto = NET_PROTO_TCP;
-    p->src = tu_ip("10.0.0.1");
-    p->dst = tu_ip("10.0.0.2");
-    p->sport = 40000;
-    p->dport = 80;
-    p->tcp_flags = TCP_SYN;
+    pkt_t *p = tu_tcp_pkt(net, "10.0.0.1", 40000, "10.0.0.2", 80, TCP_SYN);
     p->msg = net_msg_raw(100);
     char buf[160];
     ck_assert_str_eq(pkt_str(p, buf, sizeof buf),

@@ -9,47 +9,19 @@
 #include "tcp.h"
 #include "util.h"
 
-/* ---- a three-node topology A - R - B and an observer that records everything --------- */
+/* ---- helpers: commands that must succeed, a three-node topology, a lone node ----------- */
 
-typedef struct obs {
-    int ncap;
-    struct { sim_time_t t; pkt_t p; char where[16]; } cap[256];
-    int ndrop;
-    struct { char where[16], reason[32], detail[256]; } drop[64];
-    int ntrace;
-    char trace[128][256];
-} obs_t;
-
-static void o_cap(void *d, sim_time_t t, const char *where, const pkt_t *p)
+/* nf_exec / nf_restore that must succeed. */
+static void exec_ok(nf_t *nf, const char *cmd)
 {
-    obs_t *o = d;
-    if (o->ncap >= 256) return;
-    o->cap[o->ncap].t = t;
-    o->cap[o->ncap].p = *p;
-    o->cap[o->ncap].p.msg = NULL;
-    snprintf(o->cap[o->ncap].where, 16, "%s", where);
-    o->ncap++;
+    char err[256];
+    ck_assert_msg(nf_exec(nf, cmd, err, sizeof err) == 0, "%s: %s", cmd, err);
 }
 
-static void o_drop(void *d, const net_node_t *where, const pkt_t *p, const char *reason,
-                   const char *detail)
+static void restore_ok(nf_t *nf, const char *text)
 {
-    (void)p;
-    obs_t *o = d;
-    if (o->ndrop >= 64) return;
-    snprintf(o->drop[o->ndrop].where, 16, "%s", where ? where->name : "-");
-    snprintf(o->drop[o->ndrop].reason, 32, "%s", reason);
-    snprintf(o->drop[o->ndrop].detail, 256, "%s", detail);
-    o->ndrop++;
-}
-
-static void o_trace(void *d, sim_time_t t, uint64_t flow, const char *where, const char *text)
-{
-    (void)t;
-    (void)flow;
-    obs_t *o = d;
-    if (o->ntrace >= 128) return;
-    snprintf(o->trace[o->ntrace++], 256, "%s: %s", where, text);
+    char err[256];
+    ck_assert_msg(nf_restore(nf, text, err, sizeof err) == 0, "%s", err);
 }
 
 typedef struct topo {
@@ -57,12 +29,13 @@ typedef struct topo {
     net_t *net;
     net_node_t *a, *r, *b;
     net_iface_t *ia, *ra, *rb, *ib;
-    obs_t *o;
+    tu_obs_t *o;                /* records everything the network reports */
 } topo_t;
 
 /* a 10.0.0.1/24 --- 10.0.0.254 [r] 10.0.1.254 --- 10.0.1.2/24 b; 1 ms links. A and B drop
- * TCP in INPUT (after the capture) so that no TCP stack answers behind the test's back. */
-static void topo_new_ex(topo_t *t, uint64_t seed, bool drop_tcp)
+ * TCP in INPUT (after the capture) so that no TCP stack answers behind the test's back.
+ * Returns R's netfilter. */
+static nf_t *topo_new_ex(topo_t *t, uint64_t seed, bool drop_tcp)
 {
     memset(t, 0, sizeof *t);
     t->sim = sim_new(seed);
@@ -80,70 +53,61 @@ static void topo_new_ex(topo_t *t, uint64_t seed, bool drop_tcp)
     net_link_params_t lp = { .latency = 1 * SIM_MS };
     net_link_new(t->net, t->ia, t->ra, &lp);
     net_link_new(t->net, t->rb, t->ib, &lp);
-    t->o = calloc(1, sizeof *t->o);
-    net_observer_t ob = { .drop = o_drop, .trace = o_trace, .capture = o_cap, .data = t->o };
-    net_set_observer(t->net, &ob);
-    if (!drop_tcp) return;
-    char err[256];
-    ck_assert_int_eq(nf_exec(nf_get(t->a), "-A INPUT -p tcp -j DROP", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf_get(t->b), "-A INPUT -p tcp -j DROP", err, sizeof err), 0);
+    t->o = lb_calloc(1, sizeof *t->o);
+    tu_obs_start(t->net, t->o);
+    if (drop_tcp) {
+        exec_ok(nf_get(t->a), "-A INPUT -p tcp -j DROP");
+        exec_ok(nf_get(t->b), "-A INPUT -p tcp -j DROP");
+    }
+    return nf_get(t->r);
 }
 
-static void topo_new(topo_t *t, uint64_t seed) { topo_new_ex(t, seed, true); }
+static nf_t *topo_new(topo_t *t, uint64_t seed) { return topo_new_ex(t, seed, true); }
 
 static void topo_free(topo_t *t)
 {
     net_free(t->net);
     sim_free(t->sim);
-    free(t->o);
+    lb_free(t->o);
 }
 
-static pkt_t *tcp_pkt(net_t *net, const char *src, uint16_t sport, const char *dst,
-                      uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
+/* One node `name` with eth0 10.0.0.1/24, for calling nf_hook directly. Returns its
+ * netfilter. */
+typedef struct host { sim_t *sim; net_t *net; net_node_t *n; net_iface_t *eth; } host_t;
+
+static nf_t *host_new(host_t *h, uint64_t seed, const char *name)
 {
-    pkt_t *p = pkt_new(net);
-    p->proto = NET_PROTO_TCP;
-    p->src = tu_ip(src);
-    p->dst = tu_ip(dst);
-    p->sport = sport;
-    p->dport = dport;
-    p->tcp_flags = flags;
-    p->seq = seq;
-    p->ack = ack;
-    p->win = 65535;
+    h->sim = sim_new(seed);
+    h->net = net_new(h->sim);
+    h->n = net_node_add(h->net, name);
+    h->eth = net_iface_add(h->n, "eth0", tu_ip("10.0.0.1"), 24);
+    return nf_get(h->n);
+}
+
+static void host_free(host_t *h)
+{
+    net_free(h->net);
+    sim_free(h->sim);
+}
+
+/* A UDP datagram src:sport -> dst:dport, no payload. */
+static pkt_t *udp_pkt(net_t *net, const char *src, uint16_t sport, const char *dst,
+                      uint16_t dport)
+{
+    pkt_t *p = tu_tcp_seg(net, src, sport, dst, dport, 0, 0, 0);
+    p->proto = NET_PROTO_UDP;
     return p;
 }
 
-/* The i-th captured packet arriving at `where` (0-based), or NULL. */
-static const pkt_t *cap_at(const obs_t *o, const char *where, int i)
-{
-    for (int k = 0; k < o->ncap; k++)
-        if (!strcmp(o->cap[k].where, where) && i-- == 0) return &o->cap[k].p;
-    return NULL;
-}
-
-static int cap_count(const obs_t *o, const char *where)
-{
-    int n = 0;
-    for (int k = 0; k < o->ncap; k++) n += !strcmp(o->cap[k].where, where);
-    return n;
-}
-
-static int drop_find(const obs_t *o, const char *where, const char *reason)
-{
-    for (int k = 0; k < o->ndrop; k++)
-        if (!strcmp(o->drop[k].where, where) && !strcmp(o->drop[k].reason, reason)) return k;
-    return -1;
-}
-
-static bool trace_has(const obs_t *o, const char *needle)
-{
-    for (int k = 0; k < o->ntrace; k++)
-        if (strstr(o->trace[k], needle)) return true;
-    return false;
-}
-
 static void run_for(topo_t *t, sim_time_t d) { sim_run(t->sim, sim_now(t->sim) + d); }
+
+/* The i-th packet (0-based) that arrived at node `where`, which must exist. */
+static const pkt_t *arrived(const topo_t *t, const char *where, int i)
+{
+    const pkt_t *p = tu_obs_cap(t->o, where, i);
+    ck_assert_msg(p != NULL, "no packet %d arrived at %s", i, where);
+    return p;
+}
 
 /* kube-proxy's rules for a ClusterIP-like VIP 10.96.0.10:80 -> 10.0.1.2:8080 with
  * masquerade (KUBE-MARK-MASQ / KUBE-POSTROUTING as proxier.go writes them), plus the
@@ -185,6 +149,14 @@ static const char *kube_rules =
     "-A KUBE-SEP-SXIVWICOYRO3J4NJ -m comment --comment ns1/svc1:p80 -m udp -p udp -j DNAT --to-destination 10.0.1.2:5353\n"
     "COMMIT\n";
 
+/* topo_new_ex with kube_rules loaded into R; returns R's netfilter. */
+static nf_t *topo_kube(topo_t *t, uint64_t seed, bool drop_tcp)
+{
+    nf_t *nf = topo_new_ex(t, seed, drop_tcp);
+    restore_ok(nf, kube_rules);
+    return nf;
+}
+
 /* ---- parse / save ----------------------------------------------------------------------- */
 
 static char *save_str(const nf_t *nf, bool counters)
@@ -199,10 +171,8 @@ static char *save_str(const nf_t *nf, bool counters)
 
 START_TEST(restore_save_roundtrip)
 {
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    nf_t *nf = nf_get(net_node_add(net, "n1"));
-    char err[256];
+    host_t h;
+    nf_t *nf = host_new(&h, 1, "n1");
     const char *text =
         "# Generated by iptables-save v1.8.7 on Thu Jan  1 00:00:00 2024\n"
         "*filter\n"
@@ -254,7 +224,7 @@ START_TEST(restore_save_roundtrip)
         "-A KUBE-SVC-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.2.1:80\" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ\n"
         "-A KUBE-SVL-XPGD46QRK7WJZT7O -m comment --comment \"ns1/svc1:p80 -> 10.180.2.1:80\" -j KUBE-SEP-ZX7GRIZKSNUQ3LAJ\n"
         "COMMIT\n";
-    ck_assert_msg(nf_restore(nf, text, err, sizeof err) == 0, "%s", err);
+    restore_ok(nf, text);
     ck_assert_uint_eq(nf_rule_count(nf), 27);
     char *s1 = save_str(nf, false);
     /* iptables-save's canonical forms: addresses with /32, header matches first, the
@@ -290,43 +260,40 @@ START_TEST(restore_save_roundtrip)
         ck_assert_msg((strstr(s1, expect[i]) != NULL) != neg, "%s\n---- in ----\n%s",
                       expect[i], s1);
     }
-    ck_assert_int_eq(nf_exec(nf, "-A INPUT -m comment --comment \"it's a \\\"test\\\" \\\\ ok\" -j ACCEPT",
-                             err, sizeof err), 0);
+    exec_ok(nf, "-A INPUT -m comment --comment \"it's a \\\"test\\\" \\\\ ok\" -j ACCEPT");
     free(s1);
     s1 = save_str(nf, false);
     ck_assert_ptr_nonnull(strstr(s1, "-A INPUT -m comment --comment \"it\\'s a \\\"test\\\" \\\\ ok\" -j ACCEPT\n"));
     /* read back into another node: identical text */
-    nf_t *nf2 = nf_get(net_node_add(net, "n2"));
-    ck_assert_msg(nf_restore(nf2, s1, err, sizeof err) == 0, "%s", err);
+    nf_t *nf2 = nf_get(net_node_add(h.net, "n2"));
+    restore_ok(nf2, s1);
     char *s2 = save_str(nf2, false);
     ck_assert_str_eq(s1, s2);
     /* and with counters: "[p:b] -A" lines and chain counters survive too */
     char *c1 = save_str(nf, true);
     ck_assert_ptr_nonnull(strstr(c1, "[0:0] -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000\n"));
-    nf_t *nf3 = nf_get(net_node_add(net, "n3"));
-    ck_assert_msg(nf_restore(nf3, c1, err, sizeof err) == 0, "%s", err);
+    nf_t *nf3 = nf_get(net_node_add(h.net, "n3"));
+    restore_ok(nf3, c1);
     char *c2 = save_str(nf3, true);
     ck_assert_str_eq(c1, c2);
     free(s1);
     free(s2);
     free(c1);
     free(c2);
-    net_free(net);
-    sim_free(sim);
+    host_free(&h);
 }
 END_TEST
 
 START_TEST(restore_noflush_and_exec)
 {
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    nf_t *nf = nf_get(net_node_add(net, "n"));
+    host_t h;
+    nf_t *nf = host_new(&h, 1, "n");
     char err[256];
-    ck_assert_int_eq(nf_exec(nf, "-t nat -N KUBE-SERVICES", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf, "-t nat -I PREROUTING -m comment --comment \"kubernetes service "
-                             "portals\" -j KUBE-SERVICES", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf, "iptables -w 5 -t nat -C PREROUTING -m comment --comment "
-                             "\"kubernetes service portals\" -j KUBE-SERVICES", err, sizeof err), 0);
+    exec_ok(nf, "-t nat -N KUBE-SERVICES");
+    exec_ok(nf, "-t nat -I PREROUTING -m comment --comment \"kubernetes service "
+            "portals\" -j KUBE-SERVICES");
+    exec_ok(nf, "iptables -w 5 -t nat -C PREROUTING -m comment --comment "
+            "\"kubernetes service portals\" -j KUBE-SERVICES");
     ck_assert_int_eq(nf_exec(nf, "-t nat -C PREROUTING -j KUBE-SERVICES", err, sizeof err),
                      LB_ENOENT);
     /* --noflush (kube-proxy): built-in PREROUTING keeps its jump; a declared chain is
@@ -346,47 +313,45 @@ START_TEST(restore_noflush_and_exec)
     ck_assert_int_eq(nf_rule_packets(nf, "nat", "PREROUTING", 1), 0);
     ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SVC-A", 1), -1);
     /* without --noflush the table is replaced whole */
-    ck_assert_int_eq(nf_restore(nf, "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", err, sizeof err), 0);
+    restore_ok(nf, "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n");
     ck_assert_uint_eq(nf_rule_count(nf), 0);
     /* -I position, -D by number and by spec, -P, -F, -X */
-    ck_assert_int_eq(nf_exec(nf, "-A INPUT -s 10.0.0.1 -j ACCEPT", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf, "-A INPUT -s 10.0.0.3 -j ACCEPT", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf, "-I INPUT 2 -s 10.0.0.2 -j ACCEPT", err, sizeof err), 0);
+    exec_ok(nf, "-A INPUT -s 10.0.0.1 -j ACCEPT");
+    exec_ok(nf, "-A INPUT -s 10.0.0.3 -j ACCEPT");
+    exec_ok(nf, "-I INPUT 2 -s 10.0.0.2 -j ACCEPT");
     ck_assert_int_eq(nf_exec(nf, "-I INPUT 5 -s 10.0.0.9 -j ACCEPT", err, sizeof err), LB_EPARSE);
     ck_assert_str_eq(err, "line 1: -I INPUT 5: index of insertion too big");
     char *s = save_str(nf, false);
     ck_assert_ptr_nonnull(strstr(s, "-A INPUT -s 10.0.0.1/32 -j ACCEPT\n-A INPUT -s 10.0.0.2/32 "
                                     "-j ACCEPT\n-A INPUT -s 10.0.0.3/32 -j ACCEPT\n"));
     free(s);
-    ck_assert_int_eq(nf_exec(nf, "-D INPUT -s 10.0.0.2/32 -j ACCEPT", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf, "-D INPUT 1", err, sizeof err), 0);
+    exec_ok(nf, "-D INPUT -s 10.0.0.2/32 -j ACCEPT");
+    exec_ok(nf, "-D INPUT 1");
     ck_assert_uint_eq(nf_rule_count(nf), 1);
-    ck_assert_int_eq(nf_exec(nf, "-P FORWARD DROP", err, sizeof err), 0);
+    exec_ok(nf, "-P FORWARD DROP");
     s = save_str(nf, false);
     ck_assert_ptr_nonnull(strstr(s, ":FORWARD DROP [0:0]\n"));
     free(s);
-    ck_assert_int_eq(nf_exec(nf, "-N MYCHAIN", err, sizeof err), 0);
+    exec_ok(nf, "-N MYCHAIN");
     ck_assert_int_eq(nf_exec(nf, "-N MYCHAIN", err, sizeof err), LB_EEXIST);
-    ck_assert_int_eq(nf_exec(nf, "-A MYCHAIN -j DROP", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf, "-A INPUT -j MYCHAIN", err, sizeof err), 0);
+    exec_ok(nf, "-A MYCHAIN -j DROP");
+    exec_ok(nf, "-A INPUT -j MYCHAIN");
     ck_assert_int_eq(nf_exec(nf, "-X MYCHAIN", err, sizeof err), LB_EPARSE);
     ck_assert_str_eq(err, "line 1: cannot delete chain MYCHAIN: it is not empty");
-    ck_assert_int_eq(nf_exec(nf, "-F MYCHAIN", err, sizeof err), 0);
+    exec_ok(nf, "-F MYCHAIN");
     ck_assert_int_eq(nf_exec(nf, "-X MYCHAIN", err, sizeof err), LB_EPARSE);
     ck_assert_str_eq(err, "line 1: cannot delete chain MYCHAIN: rules jump to it");
-    ck_assert_int_eq(nf_exec(nf, "-F", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf, "-X", err, sizeof err), 0);
+    exec_ok(nf, "-F");
+    exec_ok(nf, "-X");
     ck_assert_uint_eq(nf_rule_count(nf), 0);
-    net_free(net);
-    sim_free(sim);
+    host_free(&h);
 }
 END_TEST
 
 START_TEST(parse_errors)
 {
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    nf_t *nf = nf_get(net_node_add(net, "n"));
+    host_t h;
+    nf_t *nf = host_new(&h, 1, "n");
     char err[256];
     static const struct { const char *cmd; int rc; const char *msg; } cases[] = {
         { "-A INPUT -p tcp --bogus 1 -j ACCEPT", LB_EPARSE, "line 1: unknown option \"--bogus\"" },
@@ -461,8 +426,7 @@ START_TEST(parse_errors)
         ck_assert_msg(!strcmp(err, rcases[i].msg), "got  %s\nwant %s", err, rcases[i].msg);
         ck_assert_uint_eq(nf_rule_count(nf), 0);
     }
-    net_free(net);
-    sim_free(sim);
+    host_free(&h);
 }
 END_TEST
 
@@ -476,13 +440,9 @@ static void hook_input(nf_t *nf, net_iface_t *in, pkt_t *p)
 
 START_TEST(rule_matching)
 {
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    net_node_t *n = net_node_add(net, "n");
-    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
-    net_iface_t *cni = net_iface_add(n, "cni0", tu_ip("10.244.0.1"), 24);
-    nf_t *nf = nf_get(n);
-    char err[256];
+    host_t h;
+    nf_t *nf = host_new(&h, 1, "n");
+    net_iface_t *cni = net_iface_add(h.n, "cni0", tu_ip("10.244.0.1"), 24);
     const char *rules[] = {
         "-A INPUT -s 10.1.0.0/16",                          /* 1 */
         "-A INPUT ! -s 10.1.0.0/16",                        /* 2 */
@@ -499,17 +459,16 @@ START_TEST(rule_matching)
         "-A INPUT -m mark --mark 0x1",                      /* 13: sees 12's mark, exact */
     };
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
-        ck_assert_msg(nf_exec(nf, rules[i], err, sizeof err) == 0, "%s: %s", rules[i], err);
+        exec_ok(nf, rules[i]);
     pkt_t *p;
-    p = tcp_pkt(net, "10.1.2.3", 5000, "10.0.0.1", 80, TCP_SYN, 1, 0);       /* eth0 */
-    hook_input(nf, eth, p);
-    p = tcp_pkt(net, "10.2.2.3", 5000, "10.0.0.1", 443, TCP_SYN, 1, 0);
+    p = tu_tcp_seg(h.net, "10.1.2.3", 5000, "10.0.0.1", 80, TCP_SYN, 1, 0);    /* eth0 */
+    hook_input(nf, h.eth, p);
+    p = tu_tcp_seg(h.net, "10.2.2.3", 5000, "10.0.0.1", 443, TCP_SYN, 1, 0);
     p->mark = 0x4001;
-    hook_input(nf, eth, p);
-    p = tcp_pkt(net, "10.1.9.9", 1500, "10.244.0.7", 53, 0, 0, 0);           /* udp, cni0 */
-    p->proto = NET_PROTO_UDP;
+    hook_input(nf, h.eth, p);
+    p = udp_pkt(h.net, "10.1.9.9", 1500, "10.244.0.7", 53);                     /* cni0 */
     hook_input(nf, cni, p);
-    p = tcp_pkt(net, "10.0.0.1", 2500, "10.0.0.1", 22, TCP_SYN, 1, 0);       /* local src */
+    p = tu_tcp_seg(h.net, "10.0.0.1", 2500, "10.0.0.1", 22, TCP_SYN, 1, 0);    /* local src */
     p->proto = NET_PROTO_UDP;
     hook_input(nf, cni, p);
     static const int64_t want[] = { 2, 2, 1, 1, 1, 1, 3, 3, 2, 0, 2, 2, 1 };
@@ -518,8 +477,7 @@ START_TEST(rule_matching)
                       "rule %d: %lld packets, want %lld", i + 1,
                       (long long)nf_rule_packets(nf, "filter", "INPUT", i + 1), (long long)want[i]);
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "INPUT", 14), -1);
-    net_free(net);
-    sim_free(sim);
+    host_free(&h);
 }
 END_TEST
 
@@ -527,12 +485,8 @@ END_TEST
  * 3333 +- 3 sigma ~ 141), and the same seed gives exactly the same split. */
 static void split_run(uint64_t seed, int64_t out[3])
 {
-    sim_t *sim = sim_new(seed);
-    net_t *net = net_new(sim);
-    net_node_t *n = net_node_add(net, "node-1");
-    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
-    nf_t *nf = nf_get(n);
-    char err[256];
+    host_t h;
+    nf_t *nf = host_new(&h, seed, "node-1");
     const char *text =
         "*filter\n:SVC - [0:0]\n:EP1 - [0:0]\n:EP2 - [0:0]\n:EP3 - [0:0]\n"
         "-A INPUT -j SVC\n"
@@ -540,10 +494,10 @@ static void split_run(uint64_t seed, int64_t out[3])
         "-A SVC -m statistic --mode random --probability 0.50000000000 -j EP2\n"
         "-A SVC -j EP3\n"
         "-A EP1 -j ACCEPT\n-A EP2 -j ACCEPT\n-A EP3 -j ACCEPT\nCOMMIT\n";
-    ck_assert_msg(nf_restore(nf, text, err, sizeof err) == 0, "%s", err);
+    restore_ok(nf, text);
     for (int i = 0; i < 10000; i++)
-        hook_input(nf, eth, tcp_pkt(net, "10.9.0.1", (uint16_t)(1024 + i), "10.0.0.1", 80,
-                                    TCP_SYN, 1, 0));
+        hook_input(nf, h.eth, tu_tcp_seg(h.net, "10.9.0.1", (uint16_t)(1024 + i), "10.0.0.1",
+                                         80, TCP_SYN, 1, 0));
     for (int k = 0; k < 3; k++) {
         char ch[8];
         snprintf(ch, sizeof ch, "EP%d", (k + 1) % 100);
@@ -551,8 +505,7 @@ static void split_run(uint64_t seed, int64_t out[3])
     }
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "SVC", 1), out[0]);
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "SVC", 2), out[1]);
-    net_free(net);
-    sim_free(sim);
+    host_free(&h);
 }
 
 START_TEST(statistic_split)
@@ -575,19 +528,15 @@ END_TEST
 START_TEST(dnat_masquerade_end_to_end)
 {
     topo_t t;
-    topo_new(&t, 1);
-    nf_t *nf = nf_get(t.r);
-    char err[256];
-    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
+    nf_t *nf = topo_kube(&t, 1, true);
     uint64_t flow = net_flow_new(t.net);
     net_trace_flow(t.net, flow);
     /* A: SYN to the VIP */
-    pkt_t *syn = tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1000, 0);
+    pkt_t *syn = tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1000, 0);
     syn->flow = flow;
     net_node_output(t.a, syn);
     run_for(&t, 10 * SIM_MS);
-    const pkt_t *atb = cap_at(t.o, "b", 0);
-    ck_assert_ptr_nonnull(atb);
+    const pkt_t *atb = arrived(&t, "b", 0);
     ck_assert_uint_eq(atb->src, tu_ip("10.0.1.254"));      /* MASQUERADE: R's eth1 */
     ck_assert_uint_eq(atb->sport, 40000);                   /* port kept: no clash */
     ck_assert_uint_eq(atb->dst, tu_ip("10.0.1.2"));
@@ -605,12 +554,11 @@ START_TEST(dnat_masquerade_end_to_end)
     ck_assert_uint_eq(rt.dport, 40000);
     ck_assert_ptr_eq(nf_ct_lookup(nf, NET_PROTO_TCP, rt.src, rt.sport, rt.dst, rt.dport), e);
     /* B answers to R's address; A sees the VIP */
-    pkt_t *sa = tcp_pkt(t.net, "10.0.1.2", 8080, "10.0.1.254", 40000, TCP_SYN | TCP_ACK, 5000, 1001);
+    pkt_t *sa = tu_tcp_seg(t.net, "10.0.1.2", 8080, "10.0.1.254", 40000, TCP_SYN | TCP_ACK, 5000, 1001);
     sa->flow = flow;
     net_node_output(t.b, sa);
     run_for(&t, 10 * SIM_MS);
-    const pkt_t *ata = cap_at(t.o, "a", 0);
-    ck_assert_ptr_nonnull(ata);
+    const pkt_t *ata = arrived(&t, "a", 0);
     ck_assert_uint_eq(ata->tcp_flags, TCP_SYN | TCP_ACK);
     ck_assert_uint_eq(ata->src, tu_ip("10.96.0.10"));
     ck_assert_uint_eq(ata->sport, 80);
@@ -618,12 +566,11 @@ START_TEST(dnat_masquerade_end_to_end)
     ck_assert_uint_eq(ata->dport, 40000);
     ck_assert_int_eq(nf_ct_tcp_state(e), NF_TCP_SYN_RECV);
     /* A's ACK: conntrack carries it, the nat chains do not see it */
-    pkt_t *ack = tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_ACK, 1001, 5001);
+    pkt_t *ack = tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_ACK, 1001, 5001);
     ack->flow = flow;
     net_node_output(t.a, ack);
     run_for(&t, 10 * SIM_MS);
-    const pkt_t *atb2 = cap_at(t.o, "b", 1);
-    ck_assert_ptr_nonnull(atb2);
+    const pkt_t *atb2 = arrived(&t, "b", 1);
     ck_assert_uint_eq(atb2->src, tu_ip("10.0.1.254"));
     ck_assert_uint_eq(atb2->dport, 8080);
     ck_assert_int_eq(nf_ct_tcp_state(e), NF_TCP_ESTABLISHED);
@@ -640,14 +587,15 @@ START_TEST(dnat_masquerade_end_to_end)
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "KUBE-FORWARD", 3), 2);
     ck_assert_uint_eq(nf_ct_count(nf), 1);
     /* the trace explains it */
-    ck_assert(trace_has(t.o, "r: nat/PREROUTING -> KUBE-SERVICES rule 1 matched: -d 10.96.0.10/32 "
-                             "-p tcp -m comment --comment \"ns1/svc1:p80 cluster IP\" -m tcp "
-                             "--dport 80 -j KUBE-SVC-XPGD46QRK7WJZT7O"));
-    ck_assert(trace_has(t.o, "r: DNAT dst 10.96.0.10:80 -> 10.0.1.2:8080"));
-    ck_assert(trace_has(t.o, "r: SNAT src 10.0.0.1:40000 -> 10.0.1.254:40000"));
-    ck_assert(trace_has(t.o, "r: un-SNAT dst 10.0.1.254:40000 -> 10.0.0.1:40000"));
-    ck_assert(trace_has(t.o, "r: un-DNAT src 10.0.1.2:8080 -> 10.96.0.10:80"));
-    ck_assert(trace_has(t.o, "r: ct: ESTABLISHED (reply)"));
+    ck_assert(tu_obs_trace_has(t.o, "r: nat/PREROUTING -> KUBE-SERVICES rule 1 matched: "
+                                    "-d 10.96.0.10/32 -p tcp -m comment --comment "
+                                    "\"ns1/svc1:p80 cluster IP\" -m tcp --dport 80 "
+                                    "-j KUBE-SVC-XPGD46QRK7WJZT7O"));
+    ck_assert(tu_obs_trace_has(t.o, "r: DNAT dst 10.96.0.10:80 -> 10.0.1.2:8080"));
+    ck_assert(tu_obs_trace_has(t.o, "r: SNAT src 10.0.0.1:40000 -> 10.0.1.254:40000"));
+    ck_assert(tu_obs_trace_has(t.o, "r: un-SNAT dst 10.0.1.254:40000 -> 10.0.0.1:40000"));
+    ck_assert(tu_obs_trace_has(t.o, "r: un-DNAT src 10.0.1.2:8080 -> 10.96.0.10:80"));
+    ck_assert(tu_obs_trace_has(t.o, "r: ct: ESTABLISHED (reply)"));
     /* conntrack -L */
     char *buf = NULL;
     size_t len = 0;
@@ -667,36 +615,31 @@ END_TEST
 START_TEST(masquerade_port_clash)
 {
     topo_t t;
-    topo_new(&t, 1);
-    nf_t *nf = nf_get(t.r);
+    nf_t *nf = topo_new(&t, 1);
     char err[256];
-    ck_assert_int_eq(nf_exec(nf, "-t nat -A POSTROUTING -o eth1 -j MASQUERADE", err, sizeof err), 0);
+    exec_ok(nf, "-t nat -A POSTROUTING -o eth1 -j MASQUERADE");
     net_node_addr_add(t.a, tu_ip("10.0.0.7"));
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.7", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.7", 40001, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.7", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.7", 40001, "10.0.1.2", 80, TCP_SYN, 1, 0));
     run_for(&t, 10 * SIM_MS);
-    ck_assert_int_eq(cap_count(t.o, "b"), 3);
-    ck_assert_uint_eq(cap_at(t.o, "b", 0)->sport, 40000);
-    ck_assert_uint_eq(cap_at(t.o, "b", 1)->sport, 40001);
-    ck_assert_uint_eq(cap_at(t.o, "b", 2)->sport, 40002);   /* 40001 was taken meanwhile */
-    for (int i = 0; i < 3; i++) ck_assert_uint_eq(cap_at(t.o, "b", i)->src, tu_ip("10.0.1.254"));
+    ck_assert_int_eq(tu_obs_cap_count(t.o, "b"), 3);
+    ck_assert_uint_eq(tu_obs_cap(t.o, "b", 0)->sport, 40000);
+    ck_assert_uint_eq(tu_obs_cap(t.o, "b", 1)->sport, 40001);
+    ck_assert_uint_eq(tu_obs_cap(t.o, "b", 2)->sport, 40002);   /* 40001 was taken meanwhile */
+    for (int i = 0; i < 3; i++) ck_assert_uint_eq(tu_obs_cap(t.o, "b", i)->src, tu_ip("10.0.1.254"));
     ck_assert_uint_eq(nf_ct_count(nf), 3);
     /* -R replaces in place; --random-fully draws the port from the node's stream */
     ck_assert_int_eq(nf_exec(nf, "-t nat -R POSTROUTING 2 -j MASQUERADE", err, sizeof err), LB_EPARSE);
     ck_assert_str_eq(err, "line 1: -R POSTROUTING: rule number 2 does not exist");
-    ck_assert_int_eq(nf_exec(nf, "-t nat -R POSTROUTING 1 -o eth1 -p tcp -j MASQUERADE", err,
-                             sizeof err), 0);
+    exec_ok(nf, "-t nat -R POSTROUTING 1 -o eth1 -p tcp -j MASQUERADE");
     ck_assert_uint_eq(nf_rule_count(nf), 1);
     ck_assert_int_eq(nf_rule_packets(nf, "nat", "POSTROUTING", 1), 0);
-    ck_assert_int_eq(nf_exec(nf, "-t nat -I POSTROUTING -o eth1 -p udp -j MASQUERADE --random-fully",
-                             err, sizeof err), 0);
-    pkt_t *u = tcp_pkt(t.net, "10.0.0.1", 5000, "10.0.1.2", 53, 0, 0, 0);
-    u->proto = NET_PROTO_UDP;
+    exec_ok(nf, "-t nat -I POSTROUTING -o eth1 -p udp -j MASQUERADE --random-fully");
+    pkt_t *u = udp_pkt(t.net, "10.0.0.1", 5000, "10.0.1.2", 53);
     net_node_output(t.a, u);
     run_for(&t, 10 * SIM_MS);
-    const pkt_t *ub = cap_at(t.o, "b", 3);
-    ck_assert_ptr_nonnull(ub);
+    const pkt_t *ub = arrived(&t, "b", 3);
     ck_assert_uint_eq(ub->proto, NET_PROTO_UDP);
     ck_assert_uint_ge(ub->sport, 1024);
     ck_assert_uint_ne(ub->sport, 5000);
@@ -709,36 +652,31 @@ END_TEST
 START_TEST(dnat_null_binding_clash)
 {
     topo_t t;
-    topo_new(&t, 1);
-    nf_t *nf = nf_get(t.r);
-    char err[256];
-    ck_assert_int_eq(nf_exec(nf, "-t nat -A PREROUTING -d 10.96.0.10 -p tcp -j DNAT "
-                             "--to-destination 10.0.1.2:8080", err, sizeof err), 0);
-    ck_assert_int_eq(nf_exec(nf, "-t nat -A PREROUTING -d 10.96.0.11 -p tcp -j DNAT "
-                             "--to-destination 10.0.1.2:8080", err, sizeof err), 0);
+    nf_t *nf = topo_new(&t, 1);
+    exec_ok(nf, "-t nat -A PREROUTING -d 10.96.0.10 -p tcp -j DNAT --to-destination 10.0.1.2:8080");
+    exec_ok(nf, "-t nat -A PREROUTING -d 10.96.0.11 -p tcp -j DNAT --to-destination 10.0.1.2:8080");
     uint64_t flow = net_flow_new(t.net);
     net_trace_flow(t.net, flow);
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1, 0));
-    pkt_t *p = tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.11", 80, TCP_SYN, 1, 0);
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1, 0));
+    pkt_t *p = tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.96.0.11", 80, TCP_SYN, 1, 0);
     p->flow = flow;
     net_node_output(t.a, p);
     run_for(&t, 10 * SIM_MS);
-    ck_assert_int_eq(cap_count(t.o, "b"), 2);
-    ck_assert_uint_eq(cap_at(t.o, "b", 0)->src, tu_ip("10.0.0.1"));
-    ck_assert_uint_eq(cap_at(t.o, "b", 0)->sport, 40000);
-    ck_assert_uint_eq(cap_at(t.o, "b", 1)->src, tu_ip("10.0.0.1"));
-    ck_assert_uint_eq(cap_at(t.o, "b", 1)->sport, 40001);
-    ck_assert(trace_has(t.o, "NAT binding: SNAT 10.0.0.1:40000 -> 10.0.0.1:40001 (port clash: "
-                             "source port moved)"));
+    ck_assert_int_eq(tu_obs_cap_count(t.o, "b"), 2);
+    ck_assert_uint_eq(tu_obs_cap(t.o, "b", 0)->src, tu_ip("10.0.0.1"));
+    ck_assert_uint_eq(tu_obs_cap(t.o, "b", 0)->sport, 40000);
+    ck_assert_uint_eq(tu_obs_cap(t.o, "b", 1)->src, tu_ip("10.0.0.1"));
+    ck_assert_uint_eq(tu_obs_cap(t.o, "b", 1)->sport, 40001);
+    ck_assert(tu_obs_trace_has(t.o, "NAT binding: SNAT 10.0.0.1:40000 -> 10.0.0.1:40001 "
+                                    "(port clash: source port moved)"));
     const ct_entry_t *e = nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), 40000,
                                        tu_ip("10.96.0.11"), 80);
     ck_assert_ptr_nonnull(e);
     ck_assert(nf_ct_is_snat(e) && nf_ct_is_dnat(e));
     /* B's answer on the moved port goes back to A's original port, from the second VIP */
-    net_node_output(t.b, tcp_pkt(t.net, "10.0.1.2", 8080, "10.0.0.1", 40001, TCP_SYN | TCP_ACK, 9, 2));
+    net_node_output(t.b, tu_tcp_seg(t.net, "10.0.1.2", 8080, "10.0.0.1", 40001, TCP_SYN | TCP_ACK, 9, 2));
     run_for(&t, 10 * SIM_MS);
-    const pkt_t *ata = cap_at(t.o, "a", 0);
-    ck_assert_ptr_nonnull(ata);
+    const pkt_t *ata = arrived(&t, "a", 0);
     ck_assert_uint_eq(ata->src, tu_ip("10.96.0.11"));
     ck_assert_uint_eq(ata->dport, 40000);
     topo_free(&t);
@@ -750,25 +688,22 @@ END_TEST
 START_TEST(ct_invalid_and_loose)
 {
     topo_t t;
-    topo_new(&t, 1);
-    nf_t *nf = nf_get(t.r);
-    char err[256];
-    ck_assert_int_eq(nf_exec(nf, "-A FORWARD -m conntrack --ctstate INVALID -j DROP", err,
-                             sizeof err), 0);
+    nf_t *nf = topo_new(&t, 1);
+    exec_ok(nf, "-A FORWARD -m conntrack --ctstate INVALID -j DROP");
     /* a SYN-ACK nobody asked for */
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 80, "10.0.1.2", 41000, TCP_SYN | TCP_ACK, 7, 8));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 80, "10.0.1.2", 41000, TCP_SYN | TCP_ACK, 7, 8));
     run_for(&t, 10 * SIM_MS);
-    ck_assert_int_eq(cap_count(t.o, "b"), 0);
-    int d = drop_find(t.o, "r", "ct-invalid");
+    ck_assert_int_eq(tu_obs_cap_count(t.o, "b"), 0);
+    int d = tu_obs_drop_find(t.o, "r", "ct-invalid");
     ck_assert_int_ge(d, 0);
     ck_assert_str_eq(t.o->drop[d].detail, "filter/FORWARD rule 1: -m conntrack --ctstate INVALID -j DROP");
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "FORWARD", 1), 1);
     ck_assert_uint_eq(nf_ct_count(nf), 0);
     /* loose (default): a mid-stream ACK is picked up as NEW, state ESTABLISHED, but only
      * for the unacknowledged timeout until a reply is seen */
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 41001, "10.0.1.2", 80, TCP_ACK, 100, 200));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 41001, "10.0.1.2", 80, TCP_ACK, 100, 200));
     run_for(&t, 10 * SIM_MS);
-    ck_assert_int_eq(cap_count(t.o, "b"), 1);
+    ck_assert_int_eq(tu_obs_cap_count(t.o, "b"), 1);
     const ct_entry_t *e = nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), 41001,
                                        tu_ip("10.0.1.2"), 80);
     ck_assert_ptr_nonnull(e);
@@ -779,9 +714,9 @@ START_TEST(ct_invalid_and_loose)
     nf_params_default(&pp);
     pp.tcp_loose = false;
     nf_set_params(nf, &pp);
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 41002, "10.0.1.2", 80, TCP_ACK, 100, 200));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 41002, "10.0.1.2", 80, TCP_ACK, 100, 200));
     run_for(&t, 10 * SIM_MS);
-    ck_assert_int_eq(cap_count(t.o, "b"), 1);
+    ck_assert_int_eq(tu_obs_cap_count(t.o, "b"), 1);
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "FORWARD", 1), 2);
     ck_assert_uint_eq(nf_ct_count(nf), 1);
     topo_free(&t);
@@ -791,11 +726,8 @@ END_TEST
 /* The state a packet gets, by calling nf_hook directly: NEW, ESTABLISHED, INVALID. */
 START_TEST(ct_packet_states)
 {
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    net_node_t *n = net_node_add(net, "n");
-    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
-    nf_t *nf = nf_get(n);
+    host_t h;
+    nf_t *nf = host_new(&h, 1, "n");
     nf_params_t pp;
     nf_params_default(&pp);
     pp.conntrack = true;
@@ -820,47 +752,45 @@ START_TEST(ct_packet_states)
         [NF_TCP_TIME_WAIT] = 120 * SIM_S };
     uint32_t seq = 100;
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        sim_run(sim, sim_now(sim) + SIM_S);
-        pkt_t *p = tcp_pkt(net, steps[i].src, steps[i].sp, steps[i].dst, steps[i].dp,
-                           steps[i].fl, seq++, 0);
+        sim_run(h.sim, sim_now(h.sim) + SIM_S);
+        pkt_t *p = tu_tcp_seg(h.net, steps[i].src, steps[i].sp, steps[i].dst, steps[i].dp,
+                              steps[i].fl, seq++, 0);
         enum nf_hook h2 = steps[i].h == NF_PREROUTING ? NF_INPUT : NF_POSTROUTING;
-        ck_assert_int_eq(nf_hook(nf, steps[i].h, p, steps[i].h == NF_PREROUTING ? eth : NULL,
-                                 steps[i].h == NF_OUTPUT ? eth : NULL), NF_ACCEPT);
+        ck_assert_int_eq(nf_hook(nf, steps[i].h, p, steps[i].h == NF_PREROUTING ? h.eth : NULL,
+                                 steps[i].h == NF_OUTPUT ? h.eth : NULL), NF_ACCEPT);
         ck_assert_msg(p->ct_state == steps[i].state, "step %zu: state %s", i,
                       nf_ct_state_name(p->ct_state));
-        ck_assert_int_eq(nf_hook(nf, h2, p, h2 == NF_INPUT ? eth : NULL,
-                                 h2 == NF_POSTROUTING ? eth : NULL), NF_ACCEPT);
-        pkt_free(net, p);
+        ck_assert_int_eq(nf_hook(nf, h2, p, h2 == NF_INPUT ? h.eth : NULL,
+                                 h2 == NF_POSTROUTING ? h.eth : NULL), NF_ACCEPT);
+        pkt_free(h.net, p);
         const ct_entry_t *e = nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.9"), 5555,
                                            tu_ip("10.0.0.1"), 80);
         ck_assert_ptr_nonnull(e);
         ck_assert_msg(nf_ct_tcp_state(e) == steps[i].tcp, "step %zu: tcp state %s", i,
                       nf_ct_tcp_state_name(nf_ct_tcp_state(e)));
         if (steps[i].state != CT_INVALID && i != 3)
-            ck_assert_int_eq(nf_ct_expires(e), sim_now(sim) + timeouts[steps[i].tcp]);
+            ck_assert_int_eq(nf_ct_expires(e), sim_now(h.sim) + timeouts[steps[i].tcp]);
     }
     ck_assert_uint_eq(nf_ct_count(nf), 1);
     /* a reply RST before any reply: the entry is deleted at once (nf_conntrack_proto_tcp.c) */
-    pkt_t *rst = tcp_pkt(net, "10.0.0.1", 80, "10.0.0.9", 5555, TCP_RST | TCP_ACK, 0, 201);
-    ck_assert_int_eq(nf_hook(nf, NF_OUTPUT, rst, NULL, eth), NF_ACCEPT);
+    pkt_t *rst = tu_tcp_seg(h.net, "10.0.0.1", 80, "10.0.0.9", 5555, TCP_RST | TCP_ACK, 0, 201);
+    ck_assert_int_eq(nf_hook(nf, NF_OUTPUT, rst, NULL, h.eth), NF_ACCEPT);
     ck_assert_int_eq(rst->ct_state, CT_ESTABLISHED);
-    ck_assert_int_eq(nf_hook(nf, NF_POSTROUTING, rst, NULL, eth), NF_ACCEPT);
-    pkt_free(net, rst);
+    ck_assert_int_eq(nf_hook(nf, NF_POSTROUTING, rst, NULL, h.eth), NF_ACCEPT);
+    pkt_free(h.net, rst);
     ck_assert_uint_eq(nf_ct_count(nf), 0);
     /* a UDP packet with no entry is NEW; ICMP echo reply without a request is INVALID */
-    pkt_t *u = tcp_pkt(net, "10.0.0.9", 1, "10.0.0.1", 2, 0, 0, 0);
-    u->proto = NET_PROTO_UDP;
-    nf_hook(nf, NF_PREROUTING, u, eth, NULL);
+    pkt_t *u = udp_pkt(h.net, "10.0.0.9", 1, "10.0.0.1", 2);
+    nf_hook(nf, NF_PREROUTING, u, h.eth, NULL);
     ck_assert_int_eq(u->ct_state, CT_NEW);
-    pkt_free(net, u);
-    pkt_t *ic = tcp_pkt(net, "10.0.0.9", 0, "10.0.0.1", 0, 0, 0, 0);
+    pkt_free(h.net, u);
+    pkt_t *ic = tu_tcp_seg(h.net, "10.0.0.9", 0, "10.0.0.1", 0, 0, 0, 0);
     ic->proto = NET_PROTO_ICMP;
     ic->icmp_type = 0;
-    nf_hook(nf, NF_PREROUTING, ic, eth, NULL);
+    nf_hook(nf, NF_PREROUTING, ic, h.eth, NULL);
     ck_assert_int_eq(ic->ct_state, CT_INVALID);
-    pkt_free(net, ic);
-    net_free(net);
-    sim_free(sim);
+    pkt_free(h.net, ic);
+    host_free(&h);
 }
 END_TEST
 
@@ -869,35 +799,29 @@ END_TEST
 START_TEST(reject_tcp_reset)
 {
     topo_t t;
-    topo_new(&t, 1);
-    nf_t *nf = nf_get(t.r);
-    char err[256];
-    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
-    ck_assert_int_eq(nf_exec(nf, "-I FORWARD -d 10.0.1.2 -p tcp --dport 8080 -j REJECT "
-                             "--reject-with tcp-reset", err, sizeof err), 0);
+    nf_t *nf = topo_kube(&t, 1, true);
+    exec_ok(nf, "-I FORWARD -d 10.0.1.2 -p tcp --dport 8080 -j REJECT --reject-with tcp-reset");
     /* SYN to the VIP, DNATed, then rejected in FORWARD: the RST is attached to the
      * connection, so A gets it from the VIP, not from the backend */
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1000, 0));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.96.0.10", 80, TCP_SYN, 1000, 0));
     run_for(&t, 10 * SIM_MS);
-    ck_assert_int_eq(cap_count(t.o, "b"), 0);
-    const pkt_t *rst = cap_at(t.o, "a", 0);
-    ck_assert_ptr_nonnull(rst);
+    ck_assert_int_eq(tu_obs_cap_count(t.o, "b"), 0);
+    const pkt_t *rst = arrived(&t, "a", 0);
     ck_assert_uint_eq(rst->tcp_flags, TCP_RST | TCP_ACK);
     ck_assert_uint_eq(rst->seq, 0);
     ck_assert_uint_eq(rst->ack, 1001);                    /* isn + 1 */
     ck_assert_uint_eq(rst->src, tu_ip("10.96.0.10"));
     ck_assert_uint_eq(rst->sport, 80);
     ck_assert_uint_eq(rst->dport, 40000);
-    int d = drop_find(t.o, "r", "nf-reject");
+    int d = tu_obs_drop_find(t.o, "r", "nf-reject");
     ck_assert_int_ge(d, 0);
     ck_assert_str_eq(t.o->drop[d].detail, "filter/FORWARD rule 1: -d 10.0.1.2/32 -p tcp -m tcp "
                      "--dport 8080 -j REJECT --reject-with tcp-reset");
     ck_assert_uint_eq(nf_ct_count(nf), 0);                /* the dropped SYN left nothing */
     /* an ACK-bearing segment gets seq = its ack and a bare RST */
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40001, "10.0.1.2", 8080, TCP_ACK, 5, 77));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 40001, "10.0.1.2", 8080, TCP_ACK, 5, 77));
     run_for(&t, 10 * SIM_MS);
-    rst = cap_at(t.o, "a", 1);
-    ck_assert_ptr_nonnull(rst);
+    rst = arrived(&t, "a", 1);
     ck_assert_uint_eq(rst->tcp_flags, TCP_RST);
     ck_assert_uint_eq(rst->seq, 77);
     ck_assert_uint_eq(rst->src, tu_ip("10.0.1.2"));
@@ -910,21 +834,15 @@ END_TEST
 START_TEST(icmp_error_from_behind_dnat)
 {
     topo_t t;
-    topo_new(&t, 1);
-    nf_t *nf = nf_get(t.r);
-    char err[256];
-    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
-    pkt_t *u = tcp_pkt(t.net, "10.0.0.1", 33000, "10.96.0.10", 53, 0, 0, 0);
-    u->proto = NET_PROTO_UDP;
+    nf_t *nf = topo_kube(&t, 1, true);
+    pkt_t *u = udp_pkt(t.net, "10.0.0.1", 33000, "10.96.0.10", 53);
     u->len = 40;
     net_node_output(t.a, u);
     run_for(&t, 10 * SIM_MS);
-    const pkt_t *atb = cap_at(t.o, "b", 0);
-    ck_assert_ptr_nonnull(atb);
+    const pkt_t *atb = arrived(&t, "b", 0);
     ck_assert_uint_eq(atb->dport, 5353);
     ck_assert_uint_eq(atb->src, tu_ip("10.0.1.254"));
-    const pkt_t *ic = cap_at(t.o, "a", 0);
-    ck_assert_ptr_nonnull(ic);
+    const pkt_t *ic = arrived(&t, "a", 0);
     ck_assert_uint_eq(ic->proto, NET_PROTO_ICMP);
     ck_assert_uint_eq(ic->icmp_type, ICMP_DEST_UNREACH);
     ck_assert_uint_eq(ic->icmp_code, ICMP_PORT_UNREACH);
@@ -946,13 +864,10 @@ END_TEST
 START_TEST(ct_expiry)
 {
     topo_t t;
-    topo_new(&t, 1);
-    nf_t *nf = nf_get(t.r);
-    char err[256];
-    ck_assert_int_eq(nf_exec(nf, "-t nat -A POSTROUTING -o eth1 -j MASQUERADE", err, sizeof err), 0);
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
-    pkt_t *u = tcp_pkt(t.net, "10.0.0.1", 5000, "10.0.1.2", 53, 0, 0, 0);
-    u->proto = NET_PROTO_UDP;
+    nf_t *nf = topo_new(&t, 1);
+    exec_ok(nf, "-t nat -A POSTROUTING -o eth1 -j MASQUERADE");
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    pkt_t *u = udp_pkt(t.net, "10.0.0.1", 5000, "10.0.1.2", 53);
     net_node_output(t.a, u);
     run_for(&t, 10 * SIM_MS);                   /* SYN passed R at 1 ms */
     ck_assert_uint_eq(nf_ct_count(nf), 2);
@@ -973,15 +888,15 @@ START_TEST(ct_expiry)
     ck_assert_uint_eq(sim_events_pending(t.sim), 0);
     ck_assert_int_le(sim_now(t.sim), 140 * SIM_S);
     /* a new connection on the expired tuple is NEW again and walks the nat chain */
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
     run_for(&t, 10 * SIM_MS);
     ck_assert_int_eq(nf_rule_packets(nf, "nat", "POSTROUTING", 1), 3);
     /* a dropped first packet leaves no entry behind */
-    ck_assert_int_eq(nf_exec(nf, "-P FORWARD DROP", err, sizeof err), 0);
-    net_node_output(t.a, tcp_pkt(t.net, "10.0.0.1", 40010, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    exec_ok(nf, "-P FORWARD DROP");
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 40010, "10.0.1.2", 80, TCP_SYN, 1, 0));
     run_for(&t, 10 * SIM_MS);
-    ck_assert_int_ge(drop_find(t.o, "r", "nf-drop"), 0);
-    ck_assert_str_eq(t.o->drop[drop_find(t.o, "r", "nf-drop")].detail, "filter/FORWARD policy DROP");
+    ck_assert_int_ge(tu_obs_drop_find(t.o, "r", "nf-drop"), 0);
+    ck_assert_str_eq(t.o->drop[tu_obs_drop_find(t.o, "r", "nf-drop")].detail, "filter/FORWARD policy DROP");
     ck_assert_uint_eq(nf_ct_count(nf), 1);
     topo_free(&t);
 }
@@ -991,23 +906,19 @@ END_TEST
 
 START_TEST(fast_path_untouched)
 {
-    sim_t *sim = sim_new(1);
-    net_t *net = net_new(sim);
-    net_node_t *n = net_node_add(net, "n");
-    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
-    nf_t *nf = nf_get(n);
-    pkt_t *p = tcp_pkt(net, "10.0.0.9", 1, "10.0.0.1", 2, TCP_SYN, 1, 0);
-    for (int h = 0; h < NF_HOOK_COUNT; h++)
-        ck_assert_int_eq(nf_hook(nf, (enum nf_hook)h, p, eth, eth), NF_ACCEPT);
+    host_t h;
+    nf_t *nf = host_new(&h, 1, "n");
+    pkt_t *p = tu_tcp_seg(h.net, "10.0.0.9", 1, "10.0.0.1", 2, TCP_SYN, 1, 0);
+    for (int k = 0; k < NF_HOOK_COUNT; k++)
+        ck_assert_int_eq(nf_hook(nf, (enum nf_hook)k, p, h.eth, h.eth), NF_ACCEPT);
     ck_assert_int_eq(p->ct_state, CT_NONE);
     ck_assert_ptr_null(p->ct);
     ck_assert_uint_eq(nf_ct_count(nf), 0);
-    pkt_free(net, p);
+    pkt_free(h.net, p);
     char *s = save_str(nf, false);
     ck_assert_str_eq(s, "");                      /* nothing touched, nothing printed */
     free(s);
-    net_free(net);
-    sim_free(sim);
+    host_free(&h);
 }
 END_TEST
 
@@ -1015,12 +926,8 @@ END_TEST
 
 START_TEST(recent_affinity)
 {
-    sim_t *sim = sim_new(7);
-    net_t *net = net_new(sim);
-    net_node_t *n = net_node_add(net, "n");
-    net_iface_t *eth = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
-    nf_t *nf = nf_get(n);
-    char err[256];
+    host_t h;
+    nf_t *nf = host_new(&h, 7, "n");
     const char *text =
         "*filter\n:SVC - [0:0]\n:SEP1 - [0:0]\n:SEP2 - [0:0]\n-A INPUT -j SVC\n"
         "-A SVC -m recent --name SEP1 --rcheck --seconds 10 --reap -j SEP1\n"
@@ -1030,92 +937,35 @@ START_TEST(recent_affinity)
         "-A SEP1 -m recent --set --name SEP1 --mask 255.255.255.255 --rsource -j ACCEPT\n"
         "-A SEP2 -m recent --set --name SEP2 --mask 255.255.255.255 --rsource -j ACCEPT\n"
         "COMMIT\n";
-    ck_assert_msg(nf_restore(nf, text, err, sizeof err) == 0, "%s", err);
+    restore_ok(nf, text);
     for (int i = 0; i < 20; i++)
-        hook_input(nf, eth, tcp_pkt(net, "10.9.9.9", (uint16_t)(2000 + i), "10.0.0.1", 80, TCP_SYN, 1, 0));
+        hook_input(nf, h.eth, tu_tcp_seg(h.net, "10.9.9.9", (uint16_t)(2000 + i), "10.0.0.1", 80, TCP_SYN, 1, 0));
     int64_t s1 = nf_rule_packets(nf, "filter", "SEP1", 1), s2 = nf_rule_packets(nf, "filter", "SEP2", 1);
     ck_assert_int_eq(s1 + s2, 20);
     ck_assert(s1 == 20 || s2 == 20);               /* one client, one endpoint */
     /* after --seconds of silence the address is reaped and chosen afresh */
-    sim_run(sim, 11 * SIM_S);
-    hook_input(nf, eth, tcp_pkt(net, "10.9.9.9", 3000, "10.0.0.1", 80, TCP_SYN, 1, 0));
+    sim_run(h.sim, 11 * SIM_S);
+    hook_input(nf, h.eth, tu_tcp_seg(h.net, "10.9.9.9", 3000, "10.0.0.1", 80, TCP_SYN, 1, 0));
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "SVC", 1) + nf_rule_packets(nf, "filter", "SVC", 2), 19);
-    net_free(net);
-    sim_free(sim);
+    host_free(&h);
 }
 END_TEST
 
 
 /* ---- real TCP stacks through the router ------------------------------------------------------ */
 
-typedef struct app {
-    int connected, accepted, errors, recvs, eofs;
-    int rc;
-    uint64_t bytes;
-    uint32_t peer;
-    uint16_t peer_port;
-    tcp_conn_t *c;
-    sim_time_t t_error;
-    sim_t *sim;
-} app_t;
-
-static void a_connected(tcp_conn_t *c, void *d) { (void)c; ((app_t *)d)->connected++; }
-static void a_recv(tcp_conn_t *c, net_msg_t *m, void *d)
-{
-    app_t *a = d;
-    a->recvs++;
-    a->bytes += m->size;
-    if (a->accepted) {                      /* server: answer with 1000 bytes */
-        net_msg_t *r = net_msg_raw(1000);
-        ck_assert_int_eq(tcp_send(c, r), 0);
-        net_msg_unref(r);
-    } else {                                /* client: done, close */
-        tcp_close(c);
-        a->c = NULL;
-    }
-}
-static void a_eof(tcp_conn_t *c, void *d)
-{
-    app_t *a = d;
-    a->eofs++;
-    if (a->accepted) {
-        tcp_close(c);
-        a->c = NULL;
-    }
-}
-static void a_error(tcp_conn_t *c, int rc, void *d)
-{
-    (void)c;
-    app_t *a = d;
-    a->errors++;
-    a->rc = rc;
-    a->t_error = sim_now(a->sim);
-    a->c = NULL;
-}
-static const tcp_cbs_t app_cbs = { a_connected, a_recv, a_eof, a_error };
-static void a_accept(tcp_conn_t *c, void *d)
-{
-    app_t *a = d;
-    a->accepted++;
-    a->peer = tcp_conn_raddr(c);
-    a->peer_port = tcp_conn_rport(c);
-    a->c = c;
-    tcp_conn_set_cbs(c, &app_cbs, d);
-}
-
 /* A connects to the VIP with its own TCP stack; B's listener sees R's address; the reply
  * comes back through the un-NAT; the close walks conntrack to TIME_WAIT. */
 START_TEST(tcp_connection_through_dnat)
 {
     topo_t t;
-    topo_new_ex(&t, 3, false);
-    nf_t *nf = nf_get(t.r);
-    char err[256];
-    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
-    app_t srv = { .sim = t.sim }, cli = { .sim = t.sim };
-    ck_assert_int_eq(tcp_listen(t.b, 0, 8080, a_accept, &srv), 0);
+    nf_t *nf = topo_kube(&t, 3, false);
+    /* the server answers each message with 1000 bytes; the client closes on the answer */
+    tu_side_t srv = { .sim = t.sim, .reply = 1000, .close_on_eof = true };
+    tu_side_t cli = { .sim = t.sim, .close_on_recv = true };
+    ck_assert_int_eq(tcp_listen(t.b, 0, 8080, tu_side_accept, &srv), 0);
     int rc = 0;
-    cli.c = tcp_connect(t.a, tu_ip("10.96.0.10"), 80, NULL, &app_cbs, &cli, &rc);
+    cli.c = tcp_connect(t.a, tu_ip("10.96.0.10"), 80, NULL, &tu_side_cbs, &cli, &rc);
     ck_assert_ptr_nonnull(cli.c);
     uint16_t cport = tcp_conn_lport(cli.c);
     run_for(&t, 100 * SIM_MS);
@@ -1141,7 +991,7 @@ START_TEST(tcp_connection_through_dnat)
     ck_assert_int_gt(nf_ct_expires(e), sim_now(t.sim) + 119 * SIM_S);
     ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SERVICES", 1), 1);
     ck_assert_int_eq(nf_rule_packets(nf, "filter", "KUBE-FORWARD", 1), 0);   /* no INVALID */
-    ck_assert_int_eq(drop_find(t.o, "r", "nf-drop"), -1);
+    ck_assert_int_eq(tu_obs_drop_find(t.o, "r", "nf-drop"), -1);
     topo_free(&t);
 }
 END_TEST
@@ -1151,22 +1001,20 @@ END_TEST
 static void refused_case(const char *reject_with)
 {
     topo_t t;
-    topo_new_ex(&t, 4, false);
-    nf_t *nf = nf_get(t.r);
-    char err[256], cmd[160];
-    ck_assert_msg(nf_restore(nf, kube_rules, err, sizeof err) == 0, "%s", err);
+    nf_t *nf = topo_kube(&t, 4, false);
+    char cmd[160];
     snprintf(cmd, sizeof cmd, "-I FORWARD -d 10.0.1.2 -p tcp --dport 8080 -j REJECT%s%s",
              reject_with ? " --reject-with " : "", reject_with ? reject_with : "");
-    ck_assert_msg(nf_exec(nf, cmd, err, sizeof err) == 0, "%s", err);
-    app_t cli = { .sim = t.sim };
+    exec_ok(nf, cmd);
+    tu_side_t cli = { .sim = t.sim, .close_on_recv = true };
     int rc = 0;
-    cli.c = tcp_connect(t.a, tu_ip("10.96.0.10"), 80, NULL, &app_cbs, &cli, &rc);
+    cli.c = tcp_connect(t.a, tu_ip("10.96.0.10"), 80, NULL, &tu_side_cbs, &cli, &rc);
     ck_assert_ptr_nonnull(cli.c);
     run_for(&t, 100 * SIM_MS);
     ck_assert_int_eq(cli.errors, 1);
     ck_assert_int_eq(cli.rc, LB_ECONNREFUSED);
     ck_assert_int_eq(cli.t_error, 2 * SIM_MS);          /* one round trip to R */
-    ck_assert_int_eq(cap_count(t.o, "b"), 0);
+    ck_assert_int_eq(tu_obs_cap_count(t.o, "b"), 0);
     ck_assert_uint_eq(nf_ct_count(nf), 0);
     topo_free(&t);
 }

@@ -59,6 +59,16 @@ static char *slurp2(const char *dir, const char *name)
     return t;
 }
 
+/* Whether dir/name (asserted to exist) contains needle. */
+static bool file_has(const char *dir, const char *name, const char *needle)
+{
+    char *t = slurp2(dir, name);
+    ck_assert_msg(t != NULL, "%s/%s missing", dir, name);
+    bool r = strstr(t, needle) != NULL;
+    lb_free(t);
+    return r;
+}
+
 static bool exists(const char *dir, const char *name)
 {
     char *p = lb_sprintf("%s/%s", dir, name);
@@ -91,6 +101,35 @@ static scn_t *scenario(const char *text)
     int rc = scn_load_string(text, "t.yaml", &s, &d, NULL);
     ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
     return s;
+}
+
+/* Frees what a test made: its output directory (when not NULL), n variants and s. */
+static void cleanup(char *dir, rep_variant_t *v, int n, scn_t *s)
+{
+    if (dir) tmpdir_free(dir);
+    for (int i = 0; i < n; i++) rep_variant_free(&v[i]);
+    scn_free(s);
+}
+
+/* PATH as it is now (lb_free it); path_restore puts it back. */
+static char *path_save(void)
+{
+    return lb_strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+}
+
+static void path_restore(char *path)
+{
+    setenv("PATH", path, 1);
+    lb_free(path);
+}
+
+/* A run of variant 0 of s, seed 1 (asserting it is created). */
+static scn_run_t *new_run(scn_t *s)
+{
+    scn_run_t *r;
+    scn_diag_t d;
+    ck_assert_int_eq(scn_run_new(s, 0, 1, &r, &d), 0);
+    return r;
 }
 
 /* A variant with synthetic series: `secs` one-second buckets of one source, 2xx then
@@ -153,9 +192,7 @@ static const char *run_yaml =
 START_TEST(collect_from_run)
 {
     scn_t *s = scenario(run_yaml);
-    scn_run_t *r;
-    scn_diag_t d;
-    ck_assert_int_eq(scn_run_new(s, 0, 1, &r, &d), 0);
+    scn_run_t *r = new_run(s);
     rep_variant_t v;
     memset(&v, 0, sizeof v);
     rep_plots_attach(r, &v);
@@ -218,9 +255,7 @@ END_TEST
 START_TEST(collect_without_attach)
 {
     scn_t *s = scenario(run_yaml);
-    scn_run_t *r;
-    scn_diag_t d;
-    ck_assert_int_eq(scn_run_new(s, 0, 1, &r, &d), 0);
+    scn_run_t *r = new_run(s);
     rep_plots_detach(r);
     ck_assert_int_eq(scn_run_execute(r, NULL, NULL), 0);
     rep_variant_t v;
@@ -411,27 +446,17 @@ START_TEST(write_png_and_svg)
     }
     ck_assert(!exists(dir, "hops-etp-local.png"));
     /* what the plots say: titles, legend entries, hop labels */
-    char *cdf = slurp2(dir, "latency-cdf.svg");
-    ck_assert_ptr_nonnull(strstr(cdf, "plots-synth: latency of completed requests (CDF)"));
-    ck_assert_ptr_nonnull(strstr(cdf, "etp-local"));
-    lb_free(cdf);
-    char *out = slurp2(dir, "outcomes.svg");
-    ck_assert_ptr_nonnull(strstr(out, "connect timeout"));
-    ck_assert_ptr_nonnull(strstr(out, ">5xx<"));
-    ck_assert_ptr_null(strstr(out, ">4xx<"));                /* no 4xx in the data */
-    lb_free(out);
-    char *hops = slurp2(dir, "hops-as-deployed.svg");
-    ck_assert_ptr_nonnull(strstr(hops, "node-0 \xe2\x86\x92 node-1"));
-    ck_assert_ptr_nonnull(strstr(hops, "0.250 ms"));
-    ck_assert_ptr_nonnull(strstr(hops, "GET /app1 (flow 12): 1.250 ms"));
-    lb_free(hops);
-    char *health = slurp2(dir, "health-as-deployed.svg");
-    ck_assert_ptr_nonnull(strstr(health, "ilb/http-30575  aks-user-0"));
-    ck_assert_ptr_nonnull(strstr(health, "not probed yet"));
-    lb_free(health);
-    tmpdir_free(dir);
-    for (int i = 0; i < 2; i++) rep_variant_free(&v[i]);
-    scn_free(s);
+    ck_assert(file_has(dir, "latency-cdf.svg", "plots-synth: latency of completed requests (CDF)"));
+    ck_assert(file_has(dir, "latency-cdf.svg", "etp-local"));
+    ck_assert(file_has(dir, "outcomes.svg", "connect timeout"));
+    ck_assert(file_has(dir, "outcomes.svg", ">5xx<"));
+    ck_assert(!file_has(dir, "outcomes.svg", ">4xx<"));     /* no 4xx in the data */
+    ck_assert(file_has(dir, "hops-as-deployed.svg", "node-0 \xe2\x86\x92 node-1"));
+    ck_assert(file_has(dir, "hops-as-deployed.svg", "0.250 ms"));
+    ck_assert(file_has(dir, "hops-as-deployed.svg", "GET /app1 (flow 12): 1.250 ms"));
+    ck_assert(file_has(dir, "health-as-deployed.svg", "ilb/http-30575  aks-user-0"));
+    ck_assert(file_has(dir, "health-as-deployed.svg", "not probed yet"));
+    cleanup(dir, v, 2, s);
 }
 END_TEST
 
@@ -459,8 +484,7 @@ START_TEST(write_deterministic)
     }
     tmpdir_free(d1);
     tmpdir_free(d2);
-    for (int i = 0; i < 2; i++) rep_variant_free(&v[i]);
-    scn_free(s);
+    cleanup(NULL, v, 2, s);
 }
 END_TEST
 
@@ -494,24 +518,16 @@ START_TEST(hostile_names)
         ck_assert_msg(!exists(dir, name), "%s was created", name);
     }
     ck_assert_msg(rc == 0, "rc %d: %s", rc, err);
-    char *cdf = slurp2(dir, "latency-cdf.svg");
-    ck_assert_ptr_nonnull(strstr(cdf, "x\" ; system \"touch /tmp/pwned"));
-    ck_assert_ptr_nonnull(strstr(cdf, "y' ; system 'touch"));
-    lb_free(cdf);
+    ck_assert(file_has(dir, "latency-cdf.svg", "x\" ; system \"touch /tmp/pwned"));
+    ck_assert(file_has(dir, "latency-cdf.svg", "y' ; system 'touch"));
     /* the names still label the plots, quotes intact, newline and bad bytes neutralised */
-    char *out = slurp2(dir, "outcomes.svg");
-    ck_assert_ptr_nonnull(strstr(out, "system 'touch"));
-    ck_assert_ptr_null(strstr(out, "\xff"));
-    lb_free(out);
+    ck_assert(file_has(dir, "outcomes.svg", "system 'touch"));
+    ck_assert(!file_has(dir, "outcomes.svg", "\xff"));
     ck_assert_int_eq(rep_html_write(dir, s, v, 3, err, sizeof err), 0);
-    char *html = slurp2(dir, "report.html");
-    ck_assert_ptr_nonnull(strstr(html, "x&quot; ; system &quot;touch /tmp/pwned"));
-    ck_assert_ptr_nonnull(strstr(html, "y&#39; ; system &#39;touch"));
-    lb_free(html);
-    tmpdir_free(dir);
-    for (int i = 0; i < 3; i++) rep_variant_free(&v[i]);
+    ck_assert(file_has(dir, "report.html", "x&quot; ; system &quot;touch /tmp/pwned"));
+    ck_assert(file_has(dir, "report.html", "y&#39; ; system &#39;touch"));
+    cleanup(dir, v, 3, s);
     lb_free(n0), lb_free(n1), lb_free(n2), lb_free(src);
-    scn_free(s);
 }
 END_TEST
 
@@ -526,7 +542,7 @@ START_TEST(no_gnuplot)
     FILE *f = fopen(stale, "w");
     fputs("<svg>old</svg>", f);
     fclose(f);
-    char *path = lb_strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    char *path = path_save();
     setenv("PATH", "/nonexistent", 1);
     char gp[64];
     ck_assert(!rep_plots_gnuplot(gp, sizeof gp));
@@ -541,12 +557,9 @@ START_TEST(no_gnuplot)
     ck_assert_ptr_null(strstr(html, "data:image"));
     ck_assert_ptr_nonnull(strstr(html, "<h2 id=\"outcomes\">"));
     lb_free(html);
-    setenv("PATH", path, 1);
-    lb_free(path);
+    path_restore(path);
     lb_free(stale);
-    tmpdir_free(dir);
-    rep_variant_free(&v);
-    scn_free(s);
+    cleanup(dir, &v, 1, s);
 }
 END_TEST
 
@@ -570,7 +583,7 @@ START_TEST(gnuplot_fails)
     rep_variant_t v;
     synth_variant(&v, "a", "browse", 10, 3);
     char *dir = tmpdir_new(), err[256];
-    char *path = lb_strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    char *path = path_save();
     /* an error message: reported, nothing left behind */
     char *bin = fake_gnuplot("/bin/cat >/dev/null; echo 'plot $x' >&2; echo '     ^' >&2; "
                              "echo 'line 3: boom' >&2; exit 1");
@@ -599,12 +612,9 @@ START_TEST(gnuplot_fails)
     while ((e = readdir(d))) files += e->d_name[0] != '.';
     closedir(d);
     ck_assert_int_eq(files, 0);
-    setenv("PATH", path, 1);
-    lb_free(path);
-    tmpdir_free(dir);
-    rep_variant_free(&v);
+    path_restore(path);
     rep_variant_free(&big);
-    scn_free(s);
+    cleanup(dir, &v, 1, s);
 }
 END_TEST
 
@@ -686,9 +696,7 @@ START_TEST(html_report)
     ck_assert_int_eq(rep_html_write(gone, s, v, 2, err, sizeof err), LB_EIO);
     ck_assert_ptr_nonnull(strstr(err, "cannot write"));
     lb_free(gone);
-    tmpdir_free(dir);
-    for (int i = 0; i < 2; i++) rep_variant_free(&v[i]);
-    scn_free(s);
+    cleanup(dir, v, 2, s);
 }
 END_TEST
 
@@ -706,15 +714,11 @@ START_TEST(html_without_plot_data)
     char *dir = tmpdir_new(), err[256];
     ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, err, sizeof err), 0);   /* nothing to do */
     ck_assert_int_eq(rep_html_write(dir, s, &v, 1, err, sizeof err), 0);
-    char *h = slurp2(dir, "report.html");
-    ck_assert_ptr_nonnull(strstr(h, "no plot data was collected"));
-    ck_assert_ptr_nonnull(strstr(h, "100.0%<span>10</span>"));
-    ck_assert_ptr_nonnull(strstr(h, "This scenario states no expectations."));
-    ck_assert_ptr_nonnull(strstr(h, "No request failed in any variant"));
-    lb_free(h);
-    tmpdir_free(dir);
-    rep_variant_free(&v);
-    scn_free(s);
+    ck_assert(file_has(dir, "report.html", "no plot data was collected"));
+    ck_assert(file_has(dir, "report.html", "100.0%<span>10</span>"));
+    ck_assert(file_has(dir, "report.html", "This scenario states no expectations."));
+    ck_assert(file_has(dir, "report.html", "No request failed in any variant"));
+    cleanup(dir, &v, 1, s);
 }
 END_TEST
 

@@ -19,99 +19,39 @@ static sim_time_t ser(uint32_t bytes, uint64_t bw)
 #define SYN_BYTES (NET_IP_HDR + NET_TCP_HDR + NET_TCP_SYN_OPTS)
 #define ACK_BYTES (NET_IP_HDR + NET_TCP_HDR + NET_TCP_OPTS)
 
-/* ---- recording callbacks ---- */
-typedef struct side {
-    tu_pair_t *t;
-    tcp_conn_t *c;
-    int connected, accepted, eofs, errors, recvs;
-    int rc;
-    sim_time_t t_connected, t_accepted, t_eof, t_error, t_recv;
-    uint64_t bytes;
-    net_msg_t *last;
-    uint32_t reply;             /* server: answer each message with this many bytes */
-    bool close_on_eof;          /* close when the peer's FIN arrives */
-    bool close_after_reply;     /* server: close right after replying */
-    bool close_on_recv;         /* client: close when a message arrives */
-} side_t;
-
-static sim_time_t now_of(side_t *s) { return sim_now(s->t->sim); }
-
-static void s_connected(tcp_conn_t *c, void *d)
-{
-    side_t *s = d;
-    (void)c;
-    s->connected++;
-    s->t_connected = now_of(s);
-}
-
-static void s_recv(tcp_conn_t *c, net_msg_t *m, void *d)
-{
-    side_t *s = d;
-    s->recvs++;
-    s->bytes += m->size;
-    s->last = m;
-    s->t_recv = now_of(s);
-    if (s->reply) {
-        net_msg_t *r = net_msg_raw(s->reply);
-        ck_assert_int_eq(tcp_send(c, r), 0);
-        net_msg_unref(r);
-        if (s->close_after_reply) {
-            tcp_close(c);
-            s->c = NULL;
-        }
-    } else if (s->close_on_recv) {
-        tcp_close(c);
-        s->c = NULL;
-    }
-}
-
-static void s_eof(tcp_conn_t *c, void *d)
-{
-    side_t *s = d;
-    s->eofs++;
-    s->t_eof = now_of(s);
-    if (s->close_on_eof) {
-        tcp_close(c);
-        s->c = NULL;
-    }
-}
-
-static void s_error(tcp_conn_t *c, int rc, void *d)
-{
-    side_t *s = d;
-    (void)c;
-    s->errors++;
-    s->rc = rc;
-    s->t_error = now_of(s);
-    s->c = NULL;
-}
-
-static const tcp_cbs_t side_cbs = {s_connected, s_recv, s_eof, s_error};
-
-static void s_accept(tcp_conn_t *c, void *d)
-{
-    side_t *s = d;
-    s->accepted++;
-    s->t_accepted = now_of(s);
-    s->c = c;
-    tcp_conn_set_cbs(c, &side_cbs, s);
-}
-
-static tcp_conn_t *connect_ab(tu_pair_t *t, side_t *cl, uint16_t sport)
+/* ---- the two ends, recording their callbacks (tu_side_t): a connects to b:80 ---- */
+static tcp_conn_t *connect_ab(tu_pair_t *t, tu_side_t *cl, uint16_t sport)
 {
     tcp_connect_opts_t o = {.sport = sport};
     int rc = 1;
-    cl->t = t;
-    cl->c = tcp_connect(t->a, tu_ip("10.0.0.2"), 80, &o, &side_cbs, cl, &rc);
+    cl->sim = t->sim;
+    cl->c = tcp_connect(t->a, tu_ip("10.0.0.2"), 80, &o, &tu_side_cbs, cl, &rc);
     ck_assert_ptr_nonnull(cl->c);
     ck_assert_int_eq(rc, 0);
     return cl->c;
 }
 
-static void listen_b(tu_pair_t *t, side_t *sv)
+static void listen_b(tu_pair_t *t, tu_side_t *sv)
 {
-    sv->t = t;
-    ck_assert_int_eq(tcp_listen(t->b, 0, 80, s_accept, sv), 0);
+    sv->sim = t->sim;
+    ck_assert_int_eq(tcp_listen(t->b, 0, 80, tu_side_accept, sv), 0);
+}
+
+/* sv listens on b:80, cl connects from a (sport 0: ephemeral), and the run goes on to 1 s:
+ * the connection is long established. */
+static void established_ab(tu_pair_t *t, tu_side_t *cl, tu_side_t *sv, uint16_t sport)
+{
+    listen_b(t, sv);
+    connect_ab(t, cl, sport);
+    sim_run(t->sim, SIM_S);
+}
+
+/* The side saw exactly one error, rc, at time t. */
+static void assert_error(const tu_side_t *s, int rc, sim_time_t t)
+{
+    ck_assert_int_eq(s->errors, 1);
+    ck_assert_int_eq(s->rc, rc);
+    ck_assert_int_eq(s->t_error, t);
 }
 
 /* ---- a network observer recording drops and arrivals ---- */
@@ -155,20 +95,13 @@ static void obs_start(net_t *net, obs_t *o)
     net_set_observer(net, &ob);
 }
 
-static tcp_stats_t stats_of(net_node_t *n)
-{
-    tcp_stats_t s;
-    tcp_stack_stats(n, &s);
-    return s;
-}
-
 /* ---- handshake ---- */
 
 START_TEST(handshake_timing)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, BW, 0);
-    side_t cl = {0}, sv = {0};
+    tu_side_t cl = {0}, sv = {0};
     listen_b(&t, &sv);
     tcp_conn_t *c = connect_ab(&t, &cl, 0);
     ck_assert_int_eq(tcp_conn_state(c), TCP_SYN_SENT);
@@ -186,7 +119,7 @@ START_TEST(handshake_timing)
     ck_assert_int_eq(tcp_conn_retransmits(c), 0);
     ck_assert_uint_eq(tcp_conn_rport(sv.c), tcp_conn_lport(c));
     ck_assert_uint_eq(tcp_conn_flow(sv.c), tcp_conn_flow(c));
-    tcp_stats_t sa = stats_of(t.a), sb = stats_of(t.b);
+    tcp_stats_t sa = tu_tcp_stats(t.a), sb = tu_tcp_stats(t.b);
     ck_assert_uint_eq(sa.active_opens, 1);
     ck_assert_uint_eq(sb.passive_opens, 1);
     ck_assert_uint_eq(sa.conns_now, 1);
@@ -202,7 +135,7 @@ START_TEST(syn_retransmit_schedule)
     tu_pair_new(&t, 1, LAT, 0, 1.0);
     obs_t *o = lb_calloc(1, sizeof *o);
     obs_start(t.net, o);
-    side_t cl = {0};
+    tu_side_t cl = {0};
     connect_ab(&t, &cl, 0);
     sim_run(t.sim, 300 * SIM_S);
     static const int want[] = {0, 1, 3, 7, 15, 31, 63};
@@ -211,10 +144,8 @@ START_TEST(syn_retransmit_schedule)
         ck_assert_int_eq(o->drop[i].t, want[i] * SIM_S);
         ck_assert_uint_eq(o->drop[i].flags, TCP_SYN);
     }
-    ck_assert_int_eq(cl.errors, 1);
-    ck_assert_int_eq(cl.rc, LB_ETIMEDOUT);
-    ck_assert_int_eq(cl.t_error, 127 * SIM_S);
-    tcp_stats_t s = stats_of(t.a);
+    assert_error(&cl, LB_ETIMEDOUT, 127 * SIM_S);
+    tcp_stats_t s = tu_tcp_stats(t.a);
     ck_assert_uint_eq(s.syn_retransmits, 6);
     ck_assert_uint_eq(s.timeouts, 1);
     ck_assert_uint_eq(s.conns_now, 0);
@@ -231,13 +162,11 @@ START_TEST(syn_retries_two)
     tcp_params_default(&p);
     p.syn_retries = 2;
     tcp_stack_set_params(t.a, &p);
-    side_t cl = {0};
+    tu_side_t cl = {0};
     connect_ab(&t, &cl, 0);
     sim_run(t.sim, 300 * SIM_S);
-    ck_assert_int_eq(cl.errors, 1);
-    ck_assert_int_eq(cl.rc, LB_ETIMEDOUT);
-    ck_assert_int_eq(cl.t_error, 7 * SIM_S);
-    ck_assert_uint_eq(stats_of(t.a).syn_retransmits, 2);
+    assert_error(&cl, LB_ETIMEDOUT, 7 * SIM_S);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).syn_retransmits, 2);
     tu_pair_free(&t);
 }
 END_TEST
@@ -247,16 +176,14 @@ START_TEST(connect_timeout)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 1.0);
-    side_t cl = {.t = &t};
+    tu_side_t cl = {.sim = t.sim};
     tcp_connect_opts_t o = {.timeout = 2500 * SIM_MS};
     int rc;
-    cl.c = tcp_connect(t.a, tu_ip("10.0.0.2"), 80, &o, &side_cbs, &cl, &rc);
+    cl.c = tcp_connect(t.a, tu_ip("10.0.0.2"), 80, &o, &tu_side_cbs, &cl, &rc);
     ck_assert_ptr_nonnull(cl.c);
     sim_run(t.sim, 300 * SIM_S);
-    ck_assert_int_eq(cl.errors, 1);
-    ck_assert_int_eq(cl.rc, LB_ETIMEDOUT);
-    ck_assert_int_eq(cl.t_error, 2500 * SIM_MS);
-    ck_assert_uint_eq(stats_of(t.a).conns_now, 0);
+    assert_error(&cl, LB_ETIMEDOUT, 2500 * SIM_MS);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).conns_now, 0);
     tu_pair_free(&t);
 }
 END_TEST
@@ -266,15 +193,13 @@ START_TEST(rst_closed_port)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, BW, 0);
-    side_t cl = {0};
+    tu_side_t cl = {0};
     connect_ab(&t, &cl, 0);
     sim_run(t.sim, 10 * SIM_S);
-    ck_assert_int_eq(cl.errors, 1);
-    ck_assert_int_eq(cl.rc, LB_ECONNREFUSED);
-    ck_assert_int_eq(cl.t_error, 2 * LAT + ser(SYN_BYTES, BW) + ser(ACK_BYTES, BW));
-    ck_assert_uint_eq(stats_of(t.b).rst_sent, 1);
-    ck_assert_uint_eq(stats_of(t.a).rst_recv, 1);
-    ck_assert_uint_eq(stats_of(t.a).conns_now, 0);
+    assert_error(&cl, LB_ECONNREFUSED, 2 * LAT + ser(SYN_BYTES, BW) + ser(ACK_BYTES, BW));
+    ck_assert_uint_eq(tu_tcp_stats(t.b).rst_sent, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).rst_recv, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).conns_now, 0);
     tu_pair_free(&t);
 }
 END_TEST
@@ -286,32 +211,31 @@ START_TEST(icmp_unreachable_in_syn_sent)
     tu_pair_new(&t, 1, LAT, 0, 0);
     t.b->forwarding = true;
     net_route_add(t.a, tu_ip("10.0.1.0"), 24, tu_ip("10.0.0.2"), t.a->ifaces.v[0]);
-    side_t cl = {.t = &t};
+    tu_side_t cl = {.sim = t.sim};
     int rc;
-    cl.c = tcp_connect(t.a, tu_ip("10.0.1.5"), 80, NULL, &side_cbs, &cl, &rc);
+    cl.c = tcp_connect(t.a, tu_ip("10.0.1.5"), 80, NULL, &tu_side_cbs, &cl, &rc);
     ck_assert_ptr_nonnull(cl.c);
     sim_run(t.sim, 10 * SIM_S);
-    ck_assert_int_eq(cl.errors, 1);
-    ck_assert_int_eq(cl.rc, LB_EHOSTUNREACH);
-    ck_assert_int_eq(cl.t_error, 2 * LAT);
+    assert_error(&cl, LB_EHOSTUNREACH, 2 * LAT);
     /* no route at all: connect() fails at once */
-    tcp_conn_t *c = tcp_connect(t.a, tu_ip("192.168.9.9"), 80, NULL, &side_cbs, &cl, &rc);
+    tcp_conn_t *c = tcp_connect(t.a, tu_ip("192.168.9.9"), 80, NULL, &tu_side_cbs, &cl, &rc);
     ck_assert_ptr_null(c);
     ck_assert_int_eq(rc, LB_EHOSTUNREACH);
     tu_pair_free(&t);
 }
 END_TEST
 
+/* Sets the link's loss rate (1.0: nothing gets through). */
+static void set_loss(net_link_t *link, double loss)
+{
+    net_link_params_t lp = *net_link_params(link);
+    lp.loss = loss;
+    net_link_set_params(link, &lp);
+}
+
 /* The passive side retransmits its SYN-ACK at 1, 3, 7, 15, 31 s and drops the request
  * at 63 s (tcp_synack_retries 5). */
-static void cut_link(sim_t *sim, void *a, void *b)
-{
-    (void)sim;
-    (void)b;
-    net_link_params_t lp = *net_link_params(a);
-    lp.loss = 1.0;
-    net_link_set_params(a, &lp);
-}
+static void cut_link(sim_t *sim, void *a, void *b) { (void)sim; (void)b; set_loss(a, 1.0); }
 
 START_TEST(synack_retransmit_schedule)
 {
@@ -319,13 +243,13 @@ START_TEST(synack_retransmit_schedule)
     tu_pair_new(&t, 1, LAT, 0, 0);
     obs_t *o = lb_calloc(1, sizeof *o);
     obs_start(t.net, o);
-    side_t cl = {0}, sv = {0};
+    tu_side_t cl = {0}, sv = {0};
     listen_b(&t, &sv);
     connect_ab(&t, &cl, 0);
     /* the SYN arrives at b at LAT; cut the link just after, before the SYN-ACK leaves b */
     sim_schedule(t.sim, LAT, cut_link, t.link, NULL);
     sim_run(t.sim, LAT + 1);
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 1);
     sim_run(t.sim, 100 * SIM_S);
     static const int want[] = {0, 1, 3, 7, 15, 31};
     int k = 0;
@@ -337,7 +261,7 @@ START_TEST(synack_retransmit_schedule)
         k++;
     }
     ck_assert_int_eq(k, 6);
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 0);
     ck_assert_int_eq(sv.accepted, 0);
     lb_free(o);
     tu_pair_free(&t);
@@ -359,10 +283,8 @@ START_TEST(delayed_ack_single_segment)
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 0);
     obs_t *o = lb_calloc(1, sizeof *o);
-    side_t cl = {0}, sv = {0};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 0);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
     obs_start(t.net, o);
     send_bytes(cl.c, 100);
     sim_run(t.sim, 2 * SIM_S);
@@ -372,7 +294,7 @@ START_TEST(delayed_ack_single_segment)
     ck_assert_str_eq(o->rx[1].where, "a");
     ck_assert_uint_eq(o->rx[1].flags, TCP_ACK);
     ck_assert_int_eq(o->rx[1].t, SIM_S + LAT + 40 * SIM_MS + LAT);
-    ck_assert_uint_eq(stats_of(t.b).delayed_acks, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).delayed_acks, 1);
     lb_free(o);
     tu_pair_free(&t);
 }
@@ -385,11 +307,9 @@ START_TEST(bulk_transfer_bandwidth)
     const uint32_t size = 1 << 20;
     tu_pair_t t;
     tu_pair_new(&t, 3, SIM_MS, bw, 0);
-    side_t cl = {0}, sv = {0};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 0);
-    sim_run(t.sim, SIM_S);
-    tcp_stats_t b0 = stats_of(t.b);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
+    tcp_stats_t b0 = tu_tcp_stats(t.b);
     net_msg_t *m = net_msg_raw(size);
     ck_assert_int_eq(tcp_send(cl.c, m), 0);
     sim_run(t.sim, 10 * SIM_S);
@@ -407,9 +327,9 @@ START_TEST(bulk_transfer_bandwidth)
     sim_time_t took = sv.t_recv - SIM_S;
     ck_assert_int_ge(took, ideal);
     ck_assert_int_le(took, ideal + 5 * SIM_MS);
-    ck_assert_uint_eq(stats_of(t.a).data_segs_out, nseg);
-    ck_assert_uint_eq(stats_of(t.a).retransmits, 0);
-    uint64_t acks = stats_of(t.b).acks_out - b0.acks_out;
+    ck_assert_uint_eq(tu_tcp_stats(t.a).data_segs_out, nseg);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).retransmits, 0);
+    uint64_t acks = tu_tcp_stats(t.b).acks_out - b0.acks_out;
     ck_assert_uint_ge(acks, nseg / 2);
     ck_assert_uint_le(acks, nseg / 2 + 2);
     tu_pair_free(&t);
@@ -422,17 +342,17 @@ static order_rec_t g_order;
 static void order_recv(tcp_conn_t *c, net_msg_t *m, void *d)
 {
     (void)c;
-    side_t *s = d;
+    tu_side_t *s = d;
     s->recvs++;
     s->bytes += m->size;
-    s->t_recv = now_of(s);
+    s->t_recv = sim_now(s->sim);
     if (g_order.n >= 64 || g_order.want[g_order.n] != m) g_order.bad = true;
     g_order.n++;
 }
-static const tcp_cbs_t order_cbs = {NULL, order_recv, NULL, s_error};
+static const tcp_cbs_t order_cbs = {NULL, order_recv, NULL, tu_side_error};
 static void order_accept(tcp_conn_t *c, void *d)
 {
-    side_t *s = d;
+    tu_side_t *s = d;
     s->accepted++;
     s->c = c;
     tcp_conn_set_cbs(c, &order_cbs, s);
@@ -444,7 +364,7 @@ START_TEST(lossy_link_delivers_intact)
     for (uint64_t seed = 1; seed <= 4; seed++) {
         tu_pair_t t;
         tu_pair_new(&t, seed, 2 * SIM_MS, BW, 0.01);
-        side_t cl = {0}, sv = {.t = &t};
+        tu_side_t cl = {0}, sv = {.sim = t.sim};
         ck_assert_int_eq(tcp_listen(t.b, 0, 80, order_accept, &sv), 0);
         connect_ab(&t, &cl, 0);
         sim_run(t.sim, 5 * SIM_S);
@@ -465,7 +385,7 @@ START_TEST(lossy_link_delivers_intact)
         for (int i = 1; i < 40; i++) want_bytes += 1 + (uint32_t)i * 977 % 5000;
         ck_assert_uint_eq(sv.bytes, want_bytes);
         ck_assert_int_eq(cl.errors, 0);
-        retrans += stats_of(t.a).retransmits;
+        retrans += tu_tcp_stats(t.a).retransmits;
         tu_pair_free(&t);
     }
     ck_assert_uint_gt(retrans, 0);
@@ -477,13 +397,11 @@ START_TEST(heavy_loss_order)
 {
     tu_pair_t t;
     tu_pair_new(&t, 11, SIM_MS, BW, 0.0);
-    side_t cl = {0}, sv = {.t = &t};
+    tu_side_t cl = {0}, sv = {.sim = t.sim};
     ck_assert_int_eq(tcp_listen(t.b, 0, 80, order_accept, &sv), 0);
     connect_ab(&t, &cl, 0);
     sim_run(t.sim, SIM_S);
-    net_link_params_t lp = *net_link_params(t.link);
-    lp.loss = 0.1;
-    net_link_set_params(t.link, &lp);
+    set_loss(t.link, 0.1);
     memset(&g_order, 0, sizeof g_order);
     uint64_t want_bytes = 0;
     for (int i = 0; i < 30; i++) {
@@ -499,7 +417,7 @@ START_TEST(heavy_loss_order)
     ck_assert_int_eq(sv.recvs, 30);
     ck_assert(!g_order.bad);
     ck_assert_uint_eq(sv.bytes, want_bytes);
-    tcp_stats_t s = stats_of(t.a);
+    tcp_stats_t s = tu_tcp_stats(t.a);
     ck_assert_uint_gt(s.retransmits, 0);
     ck_assert_uint_gt(s.fast_retransmits + s.rto_expiries, 0);
     tu_pair_free(&t);
@@ -511,10 +429,8 @@ START_TEST(data_retries2_timeout)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 0);
-    side_t cl = {0}, sv = {0};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 0);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
     cut_link(t.sim, t.link, NULL);
     send_bytes(cl.c, 1000);
     sim_run(t.sim, 3000 * SIM_S);
@@ -523,32 +439,30 @@ START_TEST(data_retries2_timeout)
     /* RTO from srtt 10 ms: 210 ms; Linux's timeout for 15 retries from 200 ms is
      * (2^10 - 1) * 0.2 + 6 * 120 = 924.6 s; it fires at the first RTO expiry after. */
     ck_assert_int_eq(cl.t_error - SIM_S, 934830 * SIM_MS);
-    ck_assert_uint_eq(stats_of(t.a).rto_expiries, 15);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).rto_expiries, 15);
     tu_pair_free(&t);
 }
 END_TEST
 
 /* ---- closing ---- */
 
-/* Client closes first: FIN_WAIT1 -> FIN_WAIT2 -> TIME_WAIT on the client, CLOSE_WAIT ->
- * LAST_ACK -> gone on the server; the tuple stays taken for exactly 60 s. */
-static void close_cb(sim_t *sim, void *a, void *b)
+/* Ends the side's connection with how (tcp_close or tcp_abort). */
+static void end_conn(tu_side_t *s, void (*how)(tcp_conn_t *c))
 {
-    (void)sim;
-    (void)b;
-    side_t *s = a;
-    tcp_close(s->c);
+    how(s->c);
     s->c = NULL;
 }
+
+/* Client closes first: FIN_WAIT1 -> FIN_WAIT2 -> TIME_WAIT on the client, CLOSE_WAIT ->
+ * LAST_ACK -> gone on the server; the tuple stays taken for exactly 60 s. */
+static void close_cb(sim_t *sim, void *a, void *b) { (void)sim; (void)b; end_conn(a, tcp_close); }
 
 START_TEST(fin_and_time_wait)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, BW, 0);
-    side_t cl = {0}, sv = {.close_on_eof = true};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 40000);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {0}, sv = {.close_on_eof = true};
+    established_ab(&t, &cl, &sv, 40000);
     send_bytes(cl.c, 3000);
     sim_run(t.sim, 2 * SIM_S);
     ck_assert_uint_eq(sv.bytes, 3000);
@@ -559,22 +473,22 @@ START_TEST(fin_and_time_wait)
     ck_assert_int_eq(sv.t_eof, 2 * SIM_S + LAT + ser(ACK_BYTES, BW));
     sim_time_t tw_at = 2 * SIM_S + 2 * (LAT + ser(ACK_BYTES, BW));
     sim_run(t.sim, tw_at);
-    tcp_stats_t sa = stats_of(t.a);
+    tcp_stats_t sa = tu_tcp_stats(t.a);
     ck_assert_uint_eq(sa.time_wait_now, 1);
     ck_assert_uint_eq(sa.conns_now, 0);
     sim_run(t.sim, tw_at + LAT + ser(ACK_BYTES, BW));
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 0);
     /* the tuple is taken while in TIME_WAIT */
     int rc = 0;
     tcp_connect_opts_t o = {.sport = 40000};
-    side_t cl2 = {.t = &t};
-    ck_assert_ptr_null(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, &o, &side_cbs, &cl2, &rc));
+    tu_side_t cl2 = {.sim = t.sim};
+    ck_assert_ptr_null(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, &o, &tu_side_cbs, &cl2, &rc));
     ck_assert_int_eq(rc, LB_EADDRINUSE);
     sim_run(t.sim, tw_at + 60 * SIM_S - 1);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 1);
     sim_run(t.sim, tw_at + 60 * SIM_S);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 0);
-    ck_assert_ptr_nonnull(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, &o, &side_cbs, &cl2, &rc));
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 0);
+    ck_assert_ptr_nonnull(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, &o, &tu_side_cbs, &cl2, &rc));
     ck_assert_int_eq(cl.errors + sv.errors, 0);
     tu_pair_free(&t);
 }
@@ -586,56 +500,43 @@ START_TEST(syn_reopens_time_wait)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, BW, 0);
-    side_t cl = {.close_on_eof = true}, sv = {.reply = 500, .close_after_reply = true};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 41000);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {.close_on_eof = true}, sv = {.reply = 500, .close_after_reply = true};
+    established_ab(&t, &cl, &sv, 41000);
     send_bytes(cl.c, 200);
     sim_run(t.sim, 2 * SIM_S);
     ck_assert_int_eq(cl.recvs, 1);
     ck_assert_int_eq(cl.eofs, 1);
-    ck_assert_uint_eq(stats_of(t.b).time_wait_now, 1);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 0);
-    ck_assert_uint_eq(stats_of(t.a).conns_now, 0);
-    side_t cl2 = {0};
+    ck_assert_uint_eq(tu_tcp_stats(t.b).time_wait_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).conns_now, 0);
+    tu_side_t cl2 = {0};
     connect_ab(&t, &cl2, 41000);
     sim_run(t.sim, 3 * SIM_S);
     ck_assert_int_eq(cl2.connected, 1);
     ck_assert_int_eq(cl2.t_connected, 2 * SIM_S + 2 * (LAT + ser(SYN_BYTES, BW)));
-    ck_assert_uint_eq(stats_of(t.b).time_wait_reused, 1);
-    ck_assert_uint_eq(stats_of(t.b).time_wait_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).time_wait_reused, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).time_wait_now, 0);
     ck_assert_int_eq(sv.accepted, 2);
     tu_pair_free(&t);
 }
 END_TEST
 
 /* tcp_abort: RST; the peer reports ECONNRESET half an RTT later. */
-static void abort_cb(sim_t *sim, void *a, void *b)
-{
-    (void)sim;
-    (void)b;
-    side_t *s = a;
-    tcp_abort(s->c);
-    s->c = NULL;
-}
+static void abort_cb(sim_t *sim, void *a, void *b) { (void)sim; (void)b; end_conn(a, tcp_abort); }
 
 START_TEST(abort_resets_peer)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, BW, 0);
-    side_t cl = {0}, sv = {0};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 0);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
     sim_schedule(t.sim, 0, abort_cb, &cl, NULL);
     sim_run(t.sim, 2 * SIM_S);
-    ck_assert_int_eq(sv.errors, 1);
-    ck_assert_int_eq(sv.rc, LB_ECONNRESET);
-    ck_assert_int_eq(sv.t_error, SIM_S + LAT + ser(ACK_BYTES, BW));
-    ck_assert_uint_eq(stats_of(t.a).rst_sent, 1);
-    ck_assert_uint_eq(stats_of(t.a).conns_now, 0);
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 0);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 0);
+    assert_error(&sv, LB_ECONNRESET, SIM_S + LAT + ser(ACK_BYTES, BW));
+    ck_assert_uint_eq(tu_tcp_stats(t.a).rst_sent, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 0);
     tu_pair_free(&t);
 }
 END_TEST
@@ -645,10 +546,8 @@ START_TEST(data_after_close_resets)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, BW, 0);
-    side_t cl = {0}, sv = {0};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 0);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
     /* the server closes while the client's data is in flight */
     send_bytes(cl.c, 1000);
     sim_schedule(t.sim, 0, close_cb, &sv, NULL);
@@ -656,9 +555,9 @@ START_TEST(data_after_close_resets)
     ck_assert_int_eq(cl.errors, 1);
     ck_assert_int_eq(cl.rc, LB_ECONNRESET);
     ck_assert_int_eq(sv.recvs, 0);
-    ck_assert_uint_eq(stats_of(t.b).rst_sent, 1);
-    ck_assert_uint_eq(stats_of(t.a).conns_now, 0);
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).rst_sent, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 0);
     tu_pair_free(&t);
 }
 END_TEST
@@ -668,19 +567,17 @@ START_TEST(idle_timeout)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 0);
-    side_t cl = {0}, sv = {.close_on_eof = true};
+    tu_side_t cl = {0}, sv = {.close_on_eof = true};
     listen_b(&t, &sv);
     connect_ab(&t, &cl, 0);
     tcp_conn_set_idle_timeout(cl.c, 3 * SIM_S);
     sim_run(t.sim, SIM_S);
     send_bytes(cl.c, 10);       /* activity at 1 s; the delayed ACK arrives at 1.05 s */
     sim_run(t.sim, 20 * SIM_S);
-    ck_assert_int_eq(cl.errors, 1);
-    ck_assert_int_eq(cl.rc, LB_ETIMEDOUT);
-    ck_assert_int_eq(cl.t_error, SIM_S + 2 * LAT + 40 * SIM_MS + 3 * SIM_S);
+    assert_error(&cl, LB_ETIMEDOUT, SIM_S + 2 * LAT + 40 * SIM_MS + 3 * SIM_S);
     ck_assert_int_eq(sv.eofs, 1);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 1);
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 0);
     tu_pair_free(&t);
 }
 END_TEST
@@ -694,15 +591,15 @@ START_TEST(backlog_full_drops_syn)
     tcp_params_default(&p);
     p.backlog = 2;
     tcp_stack_set_params(t.b, &p);
-    side_t sv = {0};
+    tu_side_t sv = {0};
     listen_b(&t, &sv);
-    side_t cl[3] = {{0}};
+    tu_side_t cl[3] = {{0}};
     for (int i = 0; i < 3; i++) connect_ab(&t, &cl[i], 0);
     sim_run(t.sim, 5 * SIM_S);
     ck_assert_int_eq(cl[0].t_connected, 2 * LAT);
     ck_assert_int_eq(cl[1].t_connected, 2 * LAT);
     ck_assert_int_eq(cl[2].t_connected, SIM_S + 2 * LAT);
-    ck_assert_uint_eq(stats_of(t.b).listen_drops, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).listen_drops, 1);
     const char **reasons;
     const uint64_t *counts;
     size_t n = net_drop_reasons(t.net, &reasons, &counts);
@@ -725,7 +622,7 @@ START_TEST(old_syn_to_time_wait)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 0);
-    side_t cl = {.close_on_eof = true}, sv = {.close_on_recv = true};
+    tu_side_t cl = {.close_on_eof = true}, sv = {.close_on_recv = true};
     listen_b(&t, &sv);
     connect_ab(&t, &cl, 42000);
     send_bytes(cl.c, 4 << 20);      /* queued in SYN_SENT, sent once connected */
@@ -735,56 +632,47 @@ START_TEST(old_syn_to_time_wait)
      * old ISN, more than the 64 ns ISN clock advances in the 0.2 s this took */
     ck_assert_int_lt(sv.t_recv, 200 * SIM_MS);
     sim_run(t.sim, sv.t_recv + 3 * LAT);
-    ck_assert_uint_eq(stats_of(t.b).time_wait_now, 1);
-    ck_assert_uint_eq(stats_of(t.a).conns_now, 0);
-    side_t cl2 = {0};
+    ck_assert_uint_eq(tu_tcp_stats(t.b).time_wait_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).conns_now, 0);
+    tu_side_t cl2 = {0};
     connect_ab(&t, &cl2, 42000);
     sim_time_t t0 = sim_now(t.sim);
     sim_run(t.sim, 5 * SIM_S);
     ck_assert_int_eq(cl2.connected, 1);
     ck_assert_int_eq(cl2.t_connected, t0 + SIM_S + 2 * LAT);
-    ck_assert_uint_eq(stats_of(t.a).rst_sent, 1);
-    ck_assert_uint_eq(stats_of(t.b).time_wait_reused, 0);
-    ck_assert_uint_eq(stats_of(t.b).time_wait_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).rst_sent, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).time_wait_reused, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).time_wait_now, 0);
     tu_pair_free(&t);
 }
 END_TEST
 
 /* The final ACK is lost: the LAST_ACK side retransmits its FIN, TIME_WAIT answers with
  * an ACK and restarts its 60 s. */
-static void restore_link(sim_t *sim, void *a, void *b)
-{
-    (void)sim;
-    (void)b;
-    net_link_params_t lp = *net_link_params(a);
-    lp.loss = 0;
-    net_link_set_params(a, &lp);
-}
+static void restore_link(sim_t *sim, void *a, void *b) { (void)sim; (void)b; set_loss(a, 0); }
 
 START_TEST(time_wait_acks_fin_retransmission)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 0);
-    side_t cl = {0}, sv = {.close_on_eof = true};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 0);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {0}, sv = {.close_on_eof = true};
+    established_ab(&t, &cl, &sv, 0);
     /* close at 1 s: FIN at b at 1.005, FIN+ACK at a at 1.010, final ACK lost */
     sim_time_t tw_at = SIM_S + 2 * LAT;
     sim_schedule(t.sim, 0, close_cb, &cl, NULL);
     sim_schedule_at(t.sim, tw_at, cut_link, t.link, NULL);
     sim_schedule_at(t.sim, tw_at + SIM_MS, restore_link, t.link, NULL);
     sim_run(t.sim, tw_at + 100 * SIM_MS);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 1);
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 1);
     sim_run(t.sim, tw_at + SIM_S);
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 0);
-    ck_assert_uint_eq(stats_of(t.b).retransmits, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).retransmits, 1);
     /* restarted when the FIN came again, about 0.2 s after it began */
     sim_run(t.sim, tw_at + 60 * SIM_S + 100 * SIM_MS);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 1);
     sim_run(t.sim, tw_at + 61 * SIM_S);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 0);
     tu_pair_free(&t);
 }
 END_TEST
@@ -793,17 +681,8 @@ END_TEST
 static void inject(tu_pair_t *t, uint16_t sport, uint16_t dport, uint8_t flags, uint32_t seq,
                    uint32_t ack)
 {
-    pkt_t *p = pkt_new(t->net);
-    p->src = tu_ip("10.0.0.2");
-    p->dst = tu_ip("10.0.0.1");
-    p->sport = sport;
-    p->dport = dport;
-    p->proto = NET_PROTO_TCP;
-    p->tcp_flags = flags;
-    p->seq = seq;
-    p->ack = ack;
-    p->win = 65535;
-    net_node_output(t->b, p);
+    net_node_output(t->b, tu_tcp_seg(t->net, "10.0.0.2", sport, "10.0.0.1", dport, flags, seq,
+                                     ack));
 }
 
 /* RFC 5961: an in-window RST that is not exactly rcv_nxt earns a challenge ACK; the exact
@@ -813,16 +692,14 @@ START_TEST(rst_rules)
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 0);
     obs_t *o = lb_calloc(1, sizeof *o);
-    side_t cl = {0}, sv = {0};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 43000);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 43000);
     send_bytes(sv.c, 10);
     sim_run(t.sim, 2 * SIM_S);
     /* a's rcv_nxt = b's snd_nxt; b's view: next seq it would send */
     uint32_t rcv_nxt = 0;
     obs_start(t.net, o);
-    tcp_stats_t a0 = stats_of(t.a);
+    tcp_stats_t a0 = tu_tcp_stats(t.a);
     /* b sends one more byte-less ACK to learn the numbers from the capture */
     send_bytes(sv.c, 1);
     sim_run(t.sim, 3 * SIM_S);
@@ -833,7 +710,7 @@ START_TEST(rst_rules)
     inject(&t, 80, 43000, TCP_RST, rcv_nxt + 100, 0);
     sim_run(t.sim, 4 * SIM_S);
     ck_assert_int_eq(cl.errors, 0);
-    ck_assert_uint_eq(stats_of(t.a).acks_out, a0.acks_out + 2);  /* delayed + challenge */
+    ck_assert_uint_eq(tu_tcp_stats(t.a).acks_out, a0.acks_out + 2);  /* delayed + challenge */
     inject(&t, 80, 43000, TCP_RST, rcv_nxt, 0);
     sim_run(t.sim, 5 * SIM_S);
     ck_assert_int_eq(cl.errors, 1);
@@ -857,24 +734,22 @@ START_TEST(fin_wait2_timeout)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 0);
-    side_t cl = {0}, sv = {0};
-    listen_b(&t, &sv);
-    connect_ab(&t, &cl, 0);
-    sim_run(t.sim, SIM_S);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
     sim_schedule(t.sim, 0, close_cb, &cl, NULL);
     /* the peer's delayed ACK of our FIN is back: FIN_WAIT2 */
     sim_time_t fw2_at = SIM_S + 2 * LAT + 40 * SIM_MS;
     sim_run(t.sim, fw2_at + 60 * SIM_S - 1);
-    ck_assert_uint_eq(stats_of(t.a).conns_now, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).conns_now, 1);
     ck_assert_int_eq(sv.eofs, 1);
     sim_run(t.sim, fw2_at + 60 * SIM_S);
-    ck_assert_uint_eq(stats_of(t.a).conns_now, 0);
-    ck_assert_uint_eq(stats_of(t.a).time_wait_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).conns_now, 0);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 0);
     sim_schedule(t.sim, 0, close_cb, &sv, NULL);
     sim_run(t.sim, fw2_at + 61 * SIM_S);
-    ck_assert_uint_eq(stats_of(t.a).rst_sent, 1);
-    ck_assert_uint_eq(stats_of(t.b).rst_recv, 1);
-    ck_assert_uint_eq(stats_of(t.b).conns_now, 0);     /* LAST_ACK ended by the RST */
+    ck_assert_uint_eq(tu_tcp_stats(t.a).rst_sent, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).rst_recv, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.b).conns_now, 0);     /* LAST_ACK ended by the RST */
     tu_pair_free(&t);
 }
 END_TEST
@@ -892,7 +767,7 @@ START_TEST(ephemeral_ports)
         p.port_lo = 50000;
         p.port_hi = 50003;
         tcp_stack_set_params(t.a, &p);
-        side_t sv = {.close_on_eof = true}, cl[5] = {{0}};
+        tu_side_t sv = {.close_on_eof = true}, cl[5] = {{0}};
         listen_b(&t, &sv);
         uint16_t seen = 0;
         for (int i = 0; i < 4; i++) {
@@ -905,20 +780,24 @@ START_TEST(ephemeral_ports)
             if (i == 0) first[run] = port;
         }
         int rc = 0;
-        cl[4].t = &t;
-        ck_assert_ptr_null(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, NULL, &side_cbs, &cl[4], &rc));
+        cl[4].sim = t.sim;
+        ck_assert_ptr_null(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, NULL, &tu_side_cbs, &cl[4],
+                                       &rc));
         ck_assert_int_eq(rc, LB_EADDRNOTAVAIL);
         /* the client closes them all: the ports stay taken by TIME_WAIT for 60 s */
         sim_run(t.sim, SIM_S);
         for (int i = 0; i < 4; i++) close_cb(t.sim, &cl[i], NULL);
         sim_run(t.sim, 2 * SIM_S);
-        ck_assert_uint_eq(stats_of(t.a).time_wait_now, 4);
-        ck_assert_ptr_null(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, NULL, &side_cbs, &cl[4], &rc));
+        ck_assert_uint_eq(tu_tcp_stats(t.a).time_wait_now, 4);
+        ck_assert_ptr_null(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, NULL, &tu_side_cbs, &cl[4],
+                                       &rc));
         ck_assert_int_eq(rc, LB_EADDRNOTAVAIL);
         sim_run(t.sim, 62 * SIM_S);
-        ck_assert_ptr_nonnull(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, NULL, &side_cbs, &cl[4], &rc));
+        ck_assert_ptr_nonnull(tcp_connect(t.a, tu_ip("10.0.0.2"), 80, NULL, &tu_side_cbs,
+                                          &cl[4], &rc));
         /* listening twice on a port is refused */
-        ck_assert_int_eq(tcp_listen(t.b, tu_ip("10.0.0.2"), 80, s_accept, &sv), LB_EADDRINUSE);
+        ck_assert_int_eq(tcp_listen(t.b, tu_ip("10.0.0.2"), 80, tu_side_accept, &sv),
+                         LB_EADDRINUSE);
         ck_assert_int_eq(tcp_unlisten(t.b, 0, 80), 0);
         ck_assert_int_eq(tcp_unlisten(t.b, 0, 80), LB_ENOENT);
         tu_pair_free(&t);
@@ -935,7 +814,7 @@ END_TEST
 typedef struct seq_run {
     tu_pair_t *t;
     int started, done, max_live, errors;
-    side_t sv;
+    tu_side_t sv;
 } seq_run_t;
 
 static void seq_start(seq_run_t *r);
@@ -958,7 +837,7 @@ static void seq_eof(tcp_conn_t *c, void *d)
     seq_run_t *r = d;
     tcp_close(c);
     r->done++;
-    int live = (int)(stats_of(r->t->a).conns_now + stats_of(r->t->b).conns_now);
+    int live = (int)(tu_tcp_stats(r->t->a).conns_now + tu_tcp_stats(r->t->b).conns_now);
     if (live > r->max_live) r->max_live = live;
     seq_start(r);
 }
@@ -989,14 +868,14 @@ START_TEST(sequential_connections_memory)
     tu_pair_new(&t, 5, 20 * SIM_US, 0, 0);
     seq_run_t *r = lb_calloc(1, sizeof *r);
     r->t = &t;
-    r->sv = (side_t){.t = &t, .reply = 300, .close_after_reply = true};
-    ck_assert_int_eq(tcp_listen(t.b, 0, 80, s_accept, &r->sv), 0);
+    r->sv = (tu_side_t){.sim = t.sim, .reply = 300, .close_after_reply = true};
+    ck_assert_int_eq(tcp_listen(t.b, 0, 80, tu_side_accept, &r->sv), 0);
     seq_start(r);
     sim_run(t.sim, 1000 * SIM_S);
     ck_assert_int_eq(r->errors, 0);
     ck_assert_int_eq(r->done, 100000);
     ck_assert_int_le(r->max_live, 3);
-    tcp_stats_t sa = stats_of(t.a), sb = stats_of(t.b);
+    tcp_stats_t sa = tu_tcp_stats(t.a), sb = tu_tcp_stats(t.b);
     ck_assert_uint_eq(sa.conns_now, 0);
     ck_assert_uint_eq(sb.conns_now, 0);
     ck_assert_uint_eq(sa.time_wait_now, 0);

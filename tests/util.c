@@ -48,3 +48,213 @@ void tu_capture_start(net_t *net, tu_capture_t *cap)
     net_observer_t o = {.capture = cap_cb, .data = cap};
     net_set_observer(net, &o);
 }
+
+void tu_fabric_new(uint64_t seed, const char *name, sim_time_t latency, sim_t **sim,
+                   net_t **net, net_fabric_t **fab)
+{
+    *sim = sim_new(seed);
+    *net = net_new(*sim);
+    net_fabric_params_t fp = {.latency = latency};
+    *fab = net_fabric_new(*net, name, &fp);
+}
+
+net_iface_t *tu_fabric_host(net_t *net, net_fabric_t *fab, const char *name, const char *ip,
+                            int plen, bool default_route)
+{
+    net_node_t *n = net_node_add(net, name);
+    net_iface_t *i = net_iface_add(n, "eth0", tu_ip(ip), plen);
+    ck_assert_int_eq(net_fabric_attach(fab, i), 0);
+    if (default_route) net_route_add(n, 0, 0, 0, i);
+    return i;
+}
+
+pkt_t *tu_tcp_pkt(net_t *net, const char *src, uint16_t sport, const char *dst,
+                  uint16_t dport, uint8_t flags)
+{
+    pkt_t *p = pkt_new(net);
+    p->proto = NET_PROTO_TCP;
+    p->src = tu_ip(src);
+    p->sport = sport;
+    p->dst = tu_ip(dst);
+    p->dport = dport;
+    p->tcp_flags = flags;
+    return p;
+}
+
+static void copy_str(char *dst, size_t n, const char *s)
+{
+    snprintf(dst, n, "%s", s ? s : "");
+}
+
+void tu_res_cb(const http_result_t *r, void *data)
+{
+    tu_res_t *s = data;
+    int i = s->n++ % TU_RES_MAX;
+    s->r[i] = *r;
+    s->r[i].resp = NULL;
+    const http_msg_t *m = r->resp;
+    copy_str(s->body[i], sizeof s->body[i], m ? m->body : NULL);
+    copy_str(s->server[i], sizeof s->server[i], m ? http_header_get(m, "Server") : NULL);
+    copy_str(s->detail[i], sizeof s->detail[i], m ? m->detail : NULL);
+    copy_str(s->location[i], sizeof s->location[i], m ? http_header_get(m, "Location") : NULL);
+}
+
+char *tu_explain_text(const explain_t *ex, size_t chains)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    ck_assert_int_eq(explain_print(ex, NULL, mem), chains);
+    fclose(mem);
+    return text;
+}
+
+static void obs_cap(void *d, sim_time_t t, const char *where, const pkt_t *p)
+{
+    tu_obs_t *o = d;
+    cap_cb(&o->cap, t, where, p);
+}
+
+static void obs_drop(void *d, const net_node_t *where, const pkt_t *p, const char *reason,
+                     const char *detail)
+{
+    (void)p;
+    tu_obs_t *o = d;
+    if (o->ndrop >= (int)(sizeof o->drop / sizeof o->drop[0])) return;
+    snprintf(o->drop[o->ndrop].where, sizeof o->drop[0].where, "%s", where ? where->name : "-");
+    snprintf(o->drop[o->ndrop].reason, sizeof o->drop[0].reason, "%s", reason);
+    snprintf(o->drop[o->ndrop].detail, sizeof o->drop[0].detail, "%s", detail ? detail : "");
+    o->ndrop++;
+}
+
+static void obs_trace(void *d, sim_time_t t, uint64_t flow, const char *where, const char *text)
+{
+    (void)t;
+    (void)flow;
+    tu_obs_t *o = d;
+    if (o->ntrace >= (int)(sizeof o->trace / sizeof o->trace[0])) return;
+    snprintf(o->trace[o->ntrace++], sizeof o->trace[0], "%s: %s", where, text);
+}
+
+void tu_obs_start(net_t *net, tu_obs_t *o)
+{
+    memset(o, 0, sizeof *o);
+    net_observer_t ob = {.drop = obs_drop, .trace = obs_trace, .capture = obs_cap, .data = o};
+    net_set_observer(net, &ob);
+}
+
+const pkt_t *tu_obs_cap(const tu_obs_t *o, const char *where, int i)
+{
+    for (int k = 0; k < o->cap.n; k++)
+        if (!strcmp(o->cap.rec[k].where, where) && i-- == 0) return &o->cap.rec[k].p;
+    return NULL;
+}
+
+int tu_obs_cap_count(const tu_obs_t *o, const char *where)
+{
+    int n = 0;
+    for (int k = 0; k < o->cap.n; k++) n += !strcmp(o->cap.rec[k].where, where);
+    return n;
+}
+
+int tu_obs_drop_find(const tu_obs_t *o, const char *where, const char *reason)
+{
+    for (int k = 0; k < o->ndrop; k++)
+        if (!strcmp(o->drop[k].where, where) && !strcmp(o->drop[k].reason, reason)) return k;
+    return -1;
+}
+
+bool tu_obs_trace_has(const tu_obs_t *o, const char *needle)
+{
+    for (int k = 0; k < o->ntrace; k++)
+        if (strstr(o->trace[k], needle)) return true;
+    return false;
+}
+
+static void side_connected(tcp_conn_t *c, void *d)
+{
+    tu_side_t *s = d;
+    (void)c;
+    s->connected++;
+    s->t_connected = sim_now(s->sim);
+}
+
+static void side_recv(tcp_conn_t *c, net_msg_t *m, void *d)
+{
+    tu_side_t *s = d;
+    s->recvs++;
+    s->bytes += m->size;
+    s->last = m;
+    s->t_recv = sim_now(s->sim);
+    if (s->reply) {
+        net_msg_t *r = net_msg_raw(s->reply);
+        ck_assert_int_eq(tcp_send(c, r), 0);
+        net_msg_unref(r);
+        if (s->close_after_reply) {
+            tcp_close(c);
+            s->c = NULL;
+        }
+    } else if (s->close_on_recv) {
+        tcp_close(c);
+        s->c = NULL;
+    }
+}
+
+static void side_eof(tcp_conn_t *c, void *d)
+{
+    tu_side_t *s = d;
+    s->eofs++;
+    s->t_eof = sim_now(s->sim);
+    if (s->close_on_eof) {
+        tcp_close(c);
+        s->c = NULL;
+    }
+}
+
+void tu_side_error(tcp_conn_t *c, int rc, void *d)
+{
+    tu_side_t *s = d;
+    (void)c;
+    s->errors++;
+    s->rc = rc;
+    s->t_error = sim_now(s->sim);
+    s->c = NULL;
+}
+
+const tcp_cbs_t tu_side_cbs = {side_connected, side_recv, side_eof, tu_side_error};
+
+void tu_side_accept(tcp_conn_t *c, void *d)
+{
+    tu_side_t *s = d;
+    s->accepted++;
+    s->t_accepted = sim_now(s->sim);
+    s->peer = tcp_conn_raddr(c);
+    s->peer_port = tcp_conn_rport(c);
+    s->c = c;
+    tcp_conn_set_cbs(c, &tu_side_cbs, s);
+}
+
+tcp_stats_t tu_tcp_stats(net_node_t *n)
+{
+    tcp_stats_t s;
+    tcp_stack_stats(n, &s);
+    return s;
+}
+
+pkt_t *tu_tcp_seg(net_t *net, const char *src, uint16_t sport, const char *dst,
+                  uint16_t dport, uint8_t flags, uint32_t seq, uint32_t ack)
+{
+    pkt_t *p = tu_tcp_pkt(net, src, sport, dst, dport, flags);
+    p->seq = seq;
+    p->ack = ack;
+    p->win = 65535;
+    return p;
+}
+
+void tu_assert_svc_port(const k8s_service_port_t *p, const char *name, int port,
+                        const char *app_protocol)
+{
+    ck_assert_str_eq(p->name, name);
+    ck_assert_int_eq(p->port, port);
+    ck_assert_str_eq(p->app_protocol, app_protocol);
+}
