@@ -78,5 +78,13 @@ got=$?
 grep -q '"complete":[[:space:]]*false' "$tmp/int/bench-chain/summary.json" 2>/dev/null \
   && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL interrupt: summary.json not marked incomplete"; }
 
+# The causal chain of the AKS timeouts names the mechanism, from root cause to client.
+check chain 0 ./sim --variant as-deployed scenarios/aks-dsr.yaml
+contains chain-envoy "$tmp/out" "Envoy: no HTTPRoute matches"
+contains chain-probe "$tmp/out" "probe HTTP GET / from 168.63.129.16"
+contains chain-rule "$tmp/out" "rule http has no healthy backend"
+contains chain-drop "$tmp/out" "(lb-no-healthy-backend)"
+contains chain-client "$tmp/out" "client sees GET /app1 -> 504"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
