@@ -35,6 +35,7 @@ typedef struct opts {
     int seeds;                      /* --seeds N: each variant with seeds base .. base+N-1 */
     int jobs;                       /* --jobs N: parallel worker processes */
     bool no_pcap, no_plots, no_db;
+    bool explain;                   /* chains also with --check / --quiet */
 } opts_t;
 
 static void usage(FILE *f)
@@ -60,6 +61,8 @@ static void usage(FILE *f)
 "  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
 "                          writes results only with --out\n"
 "  -q, --quiet             no table, no progress line\n"
+"      --explain           print the causal chain of each failure class also with\n"
+"                          --check or --quiet (they print by default otherwise)\n"
 "      --trace-flow ID     print every hop's decision for flow ID (route, netfilter\n"
 "                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
@@ -74,7 +77,7 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB };
+    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB, O_EXPLAIN };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -84,7 +87,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"set", required_argument, 0, O_SET}, {"list-types", no_argument, 0, O_LIST},
         {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
-        {"no-db", no_argument, 0, O_NODB},
+        {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -135,6 +138,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_NOPCAP: o->no_pcap = true; break;
         case O_NOPLOTS: o->no_plots = true; break;
         case O_NODB: o->no_db = true; break;
+        case O_EXPLAIN: o->explain = true; break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
@@ -487,8 +491,8 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
     if (!o->quiet && !o->check) {
         rep_print_table(stdout, s, res, m);
         if (seeds > 1) rep_print_seed_stats(stdout, res, m);
-        rep_print_explanations(stdout, res, m);
     }
+    if ((!o->quiet && !o->check) || o->explain) rep_print_explanations(stdout, res, m);
     if (!o->quiet) {
         if (!o->check) printf("\n");
         *failed += rep_print_verdicts(stdout, s, res, m);

@@ -86,5 +86,8 @@ contains chain-rule "$tmp/out" "rule http has no healthy backend"
 contains chain-drop "$tmp/out" "(lb-no-healthy-backend)"
 contains chain-client "$tmp/out" "client sees GET /app1 -> 504"
 
+check explain-check 0 ./sim --check --explain --variant as-deployed scenarios/aks-dsr.yaml
+contains explain-check-chain "$tmp/out" "rule http has no healthy backend"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
