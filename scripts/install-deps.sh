@@ -8,7 +8,12 @@ PKGS=(build-essential pkg-config
       gnuplot-nox sqlite3 time libssl-dev
       chromium
       chromium-driver
-      tshark)
+      tshark
+      # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces
+      libcurl4-openssl-dev nginx-light haproxy wrk
+      iproute2 iptables conntrack
+      # pictures (Graphviz), fuzzing (clang's libFuzzer)
+      graphviz clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do
