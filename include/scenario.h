@@ -32,6 +32,10 @@ void scn_diag_print(const scn_diag_t *d, FILE *out);
 int scn_load(const char *path, scn_t **out, scn_diag_t *diag, FILE *warn);
 int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t *diag,
                     FILE *warn);
+/* The same from len bytes that may contain anything (NUL bytes are reported with their
+ * line:col). A stop request (scn_request_stop) makes loading return LB_EINTR. */
+int scn_load_buffer(const char *text, size_t len, const char *fname, scn_t **out,
+                    scn_diag_t *diag, FILE *warn);
 void scn_free(scn_t *s);
 
 /* Applies a command-line override KEY=VALUE (dotted path into the tree, e.g.

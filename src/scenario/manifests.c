@@ -1569,18 +1569,34 @@ int manifests_add_string(manifests_t *m, const char *text, const char *fname, sc
  * namespace default. Everything happens on copies of the YAML, so an error in a value
  * set by a variant points at the variant's own line. */
 
+/* The address forms of a manifest (doc_addr), kept beside k->docs. */
+typedef struct kaddr { char *full, *brief; } kaddr_t;
+
 typedef struct kload {
-    LB_VEC(scn_node_t *) docs;      /* owned copies, in load order */
-    LB_VEC(scn_docs_t *) files;     /* keep file names (positions) alive until conversion */
+    LB_VEC(scn_node_t *) docs;      /* references, in load order; NULL: removed */
+    LB_VEC(kaddr_t) addrs;          /* docs' addresses, once addr_index has run */
+    lb_index_t index;               /* hash of a full or brief address -> docs position */
+    scn_files_t *files;             /* keeps file names (positions) alive until conversion */
     scn_diag_t *d;
 } kload_t;
+
+static void addrs_clear(kload_t *k)
+{
+    for (size_t i = 0; i < k->addrs.n; i++) {
+        lb_free(k->addrs.v[i].full);
+        lb_free(k->addrs.v[i].brief);
+    }
+    k->addrs.n = 0;
+    lb_index_clear(&k->index);
+}
 
 static void kload_free(kload_t *k)
 {
     for (size_t i = 0; i < k->docs.n; i++) yt_free(k->docs.v[i]);
     lb_vec_free(&k->docs);
-    for (size_t i = 0; i < k->files.n; i++) scn_docs_free(k->files.v[i]);
-    lb_vec_free(&k->files);
+    addrs_clear(k);
+    lb_vec_free(&k->addrs);
+    lb_index_free(&k->index);
 }
 
 /* path relative to the directory of ref_file (the file the reference is written in). */
@@ -1597,16 +1613,79 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* ---- the scenario's included files: path -> parsed documents, read once ---- */
+
+typedef struct sfile { char *path; scn_docs_t *docs; } sfile_t;
+struct scn_files {
+    LB_VEC(sfile_t) v;
+    lb_index_t index;               /* hash of path -> v position */
+    size_t bytes, nodes;            /* read so far, against the SCN_MAX_INCLUDE_* bounds */
+};
+
+scn_files_t *scn_files_new(void) { return lb_calloc(1, sizeof(scn_files_t)); }
+
+void scn_files_free(scn_files_t *f)
+{
+    if (!f) return;
+    for (size_t i = 0; i < f->v.n; i++) {
+        lb_free(f->v.v[i].path);
+        scn_docs_free(f->v.v[i].docs);
+    }
+    lb_vec_free(&f->v);
+    lb_index_free(&f->index);
+    lb_free(f);
+}
+
+/* The documents of path (read and parsed on first use); errors point at the `file:` item f
+ * and name the file. */
+static int files_get(scn_files_t *fs, const scn_node_t *f, const char *path,
+                     const scn_docs_t **out, scn_diag_t *d)
+{
+    uint64_t h = lb_hash_str(path);
+    for (size_t it, i = lb_index_first(&fs->index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&fs->index, h, &it))
+        if (strcmp(fs->v.v[i].path, path) == 0) {
+            *out = fs->v.v[i].docs;
+            return 0;
+        }
+    if (scn_stop_requested())
+        return diag_set(d, f->pos, LB_EINTR, "interrupted while reading '%s'", path);
+    scn_docs_t *docs = NULL;
+    size_t bytes = 0, nodes = 0;
+    scn_diag_t why = { 0 };
+    int rc = scn_docs_load_counted(path, &docs, &bytes, &nodes, &why);
+    if (rc == LB_EIO) {         /* cannot be read: say so at the item that names it */
+        const char *msg = why.msg;
+        if (strncmp(msg, "cannot ", 7) == 0 && strstr(msg, ": ")) msg = strstr(msg, ": ") + 2;
+        return diag_set(d, f->pos, LB_EIO, "file: cannot read '%s': %s", path, msg);
+    }
+    if (rc < 0) {
+        if (d) *d = why;
+        return rc;
+    }
+    if (fs->bytes + bytes > SCN_MAX_INCLUDE_BYTES || fs->nodes + nodes > SCN_MAX_INCLUDE_NODES) {
+        scn_docs_free(docs);
+        return diag_set(d, f->pos, LB_EIO, "file: '%s' takes the files this scenario includes "
+                        "past %d MiB or %u YAML nodes (aliases counted as copies); expected "
+                        "fewer or smaller files", path, SCN_MAX_INCLUDE_BYTES >> 20,
+                        SCN_MAX_INCLUDE_NODES);
+    }
+    fs->bytes += bytes;
+    fs->nodes += nodes;
+    sfile_t e = { lb_strdup(path), docs };
+    lb_vec_push(&fs->v, e);
+    lb_index_add(&fs->index, h, fs->v.n - 1);
+    *out = docs;
+    return 0;
+}
+
 static int load_one_file(kload_t *k, const scn_node_t *f, const char *path)
 {
-    if (access(path, R_OK) != 0)
-        return diag_set(k->d, f->pos, LB_EIO, "file: cannot read '%s': %s", path, strerror(errno));
-    scn_docs_t *docs = NULL;
-    int rc = scn_docs_load(path, &docs, k->d);
+    const scn_docs_t *docs = NULL;
+    int rc = files_get(k->files, f, path, &docs, k->d);
     if (rc < 0) return rc;
-    lb_vec_push(&k->files, docs);
     for (size_t i = 0; i < scn_docs_count(docs); i++)
-        lb_vec_push(&k->docs, yt_copy(scn_docs_at(docs, i)));
+        lb_vec_push(&k->docs, yt_ref(scn_docs_at(docs, i)));
     return 0;
 }
 
@@ -1657,7 +1736,7 @@ static int load_items(kload_t *k, const scn_node_t *list, const char *section)
             int rc = load_file_item(k, it, section);
             if (rc < 0) return rc;
         } else if (manifest) {
-            lb_vec_push(&k->docs, yt_copy(it));
+            lb_vec_push(&k->docs, yt_ref(it));
         } else if (it->kind == SCN_MAP && it->n) {
             static const char *const file_key[] = { "file" };
             const char *close = closest_name(it->keys[0], file_key, 1);
@@ -1698,7 +1777,8 @@ static int no_such_object(kload_t *k, elem_pos_t pos, const char *section, const
     LB_VEC(char *) names = { 0 };
     char full[600], brief[600];
     for (size_t i = 0; i < k->docs.n; i++)
-        if (doc_addr(k->docs.v[i], full, brief, sizeof full)) lb_vec_push(&names, lb_strdup(full));
+        if (k->docs.v[i] && doc_addr(k->docs.v[i], full, brief, sizeof full))
+            lb_vec_push(&names, lb_strdup(full));
     const char *close = closest_name(addr, (const char *const *)names.v, names.n);
     char list[400] = "";
     names_join(list, sizeof list, (const char *const *)names.v, names.n, 8);
@@ -1714,6 +1794,89 @@ static int no_such_object(kload_t *k, elem_pos_t pos, const char *section, const
     return rc;
 }
 
+/* The address forms of document i into k->addrs.v[i] and the index. */
+static void addr_add(kload_t *k, size_t i)
+{
+    char full[600], brief[600];
+    kaddr_t *a = &k->addrs.v[i];
+    a->full = a->brief = NULL;
+    if (!k->docs.v[i] || !doc_addr(k->docs.v[i], full, brief, sizeof full)) return;
+    a->full = lb_strdup(full);
+    lb_index_add(&k->index, lb_hash_str(full), i);
+    if (brief[0]) {
+        a->brief = lb_strdup(brief);
+        lb_index_add(&k->index, lb_hash_str(brief), i);
+    }
+}
+
+/* Indexes every document's address forms (after the documents change). */
+static void addr_index(kload_t *k)
+{
+    addrs_clear(k);
+    lb_vec_reserve(&k->addrs, k->docs.n);
+    k->addrs.n = k->docs.n;
+    for (size_t i = 0; i < k->docs.n; i++) addr_add(k, i);
+}
+
+/* Document i changed (kubernetes-set may rename it): index it anew. */
+static void addr_reindex(kload_t *k, size_t i)
+{
+    kaddr_t *a = &k->addrs.v[i];
+    if (a->full) lb_index_remove(&k->index, lb_hash_str(a->full), i);
+    if (a->brief) lb_index_remove(&k->index, lb_hash_str(a->brief), i);
+    lb_free(a->full);
+    lb_free(a->brief);
+    addr_add(k, i);
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Calls fn on every document (in order, removed ones skipped) whose full or brief address
+ * is the first len bytes of addr; returns how many. */
+static size_t addr_each(kload_t *k, const char *addr, size_t len,
+                        void (*fn)(kload_t *k, size_t i, void *data), void *data)
+{
+    char *key = lb_strndup(addr, len);
+    uint64_t h = lb_hash_str(key);
+    LB_VEC(size_t) hits = { 0 };
+    for (size_t it, i = lb_index_first(&k->index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&k->index, h, &it)) {
+        const kaddr_t *a = &k->addrs.v[i];
+        if (k->docs.v[i] && ((a->full && strcmp(a->full, key) == 0) ||
+                             (a->brief && strcmp(a->brief, key) == 0)))
+            lb_vec_push(&hits, i);
+    }
+    lb_free(key);
+    /* in document order, once each (probing order is neither) */
+    qsort(hits.v, hits.n, sizeof *hits.v, cmp_size);
+    size_t n = 0;
+    for (size_t x = 0; x < hits.n; x++)
+        if (x == 0 || hits.v[x] != hits.v[x - 1]) {
+            if (fn) fn(k, hits.v[x], data);
+            n++;
+        }
+    lb_vec_free(&hits);
+    return n;
+}
+
+static void remove_doc(kload_t *k, size_t i, void *data)
+{
+    (void)data;
+    yt_free(k->docs.v[i]);
+    k->docs.v[i] = NULL;
+}
+
+static void first_doc(kload_t *k, size_t i, void *data)
+{
+    (void)k;
+    size_t *first = data;
+    if (*first == LB_INDEX_NONE || i < *first) *first = i;
+}
+
 static int remove_one(kload_t *k, const scn_node_t *a)
 {
     if (a->kind != SCN_SCALAR)
@@ -1723,35 +1886,28 @@ static int remove_one(kload_t *k, const scn_node_t *a)
         return diag_set(k->d, a->pos, LB_EINVAL, "kubernetes-remove: '%s' is not an object address; "
                         "expected KIND/NAMESPACE/NAME like HTTPRoute/gateway-health/health-route",
                         a->str);
-    size_t kept = 0, removed = 0;
-    char full[600], brief[600];
-    for (size_t i = 0; i < k->docs.n; i++) {
-        scn_node_t *doc = k->docs.v[i];
-        if (doc_addr(doc, full, brief, sizeof full) &&
-            (strcmp(full, a->str) == 0 || strcmp(brief, a->str) == 0)) {
-            yt_free(doc);
-            removed++;
-        } else {
-            k->docs.v[kept++] = doc;
-        }
-    }
-    k->docs.n = kept;
+    size_t removed = addr_each(k, a->str, strlen(a->str), remove_doc, NULL);
     return removed ? 0 : no_such_object(k, a->pos, "kubernetes-remove", a->str, "");
 }
 
 static int apply_remove(kload_t *k, const scn_node_t *list)
 {
     if (!list || list->kind == SCN_NULL) return 0;
-    if (list->kind == SCN_SCALAR) return remove_one(k, list);
-    if (list->kind != SCN_SEQ)
+    if (list->kind != SCN_SCALAR && list->kind != SCN_SEQ)
         return diag_set(k->d, list->pos, LB_EINVAL, "kubernetes-remove: expected a list of object "
                         "addresses like [HTTPRoute/gateway-health/health-route]; got %s",
                         yt_kind_desc(list));
-    for (size_t i = 0; i < list->n; i++) {
-        int rc = remove_one(k, list->v[i]);
-        if (rc < 0) return rc;
-    }
-    return 0;
+    addr_index(k);
+    int rc = 0;
+    if (list->kind == SCN_SCALAR) rc = remove_one(k, list);
+    for (size_t i = 0; list->kind == SCN_SEQ && i < list->n && rc == 0; i++)
+        rc = remove_one(k, list->v[i]);
+    size_t kept = 0;                /* close the gaps, keeping the order */
+    for (size_t i = 0; i < k->docs.n; i++)
+        if (k->docs.v[i]) k->docs.v[kept++] = k->docs.v[i];
+    k->docs.n = kept;
+    addrs_clear(k);
+    return rc;
 }
 
 typedef LB_VEC(char *) strvec_t;
@@ -1786,27 +1942,18 @@ static int split_field_path(const char *s, strvec_t *out)
 
 static int set_one(kload_t *k, const char *key, elem_pos_t kpos, const scn_node_t *value)
 {
-    /* the longest object address that the key starts with, followed by '.' or '[' */
-    scn_node_t *doc = NULL;
-    size_t best = 0;
-    char full[600], brief[600];
-    for (size_t i = 0; i < k->docs.n; i++) {
-        if (!doc_addr(k->docs.v[i], full, brief, sizeof full)) continue;
-        const char *forms[2] = { full, brief };
-        for (int f = 0; f < 2; f++) {
-            size_t l = strlen(forms[f]);
-            if (l && l > best && strncmp(key, forms[f], l) == 0 && (key[l] == '.' || key[l] == '[')) {
-                best = l;
-                doc = k->docs.v[i];
-            }
+    /* the longest object address that the key starts with, followed by '.' or '[' (the
+     * first such document when several have it) */
+    size_t di = LB_INDEX_NONE, best = 0;
+    for (size_t l = strlen(key); l > 0 && di == LB_INDEX_NONE; l--)
+        if (key[l] == '.' || key[l] == '[') {
+            addr_each(k, key, l, first_doc, &di);
+            best = l;
         }
-    }
-    for (size_t i = 0; !doc && i < k->docs.n; i++)
-        if (doc_addr(k->docs.v[i], full, brief, sizeof full) &&
-            (strcmp(key, full) == 0 || strcmp(key, brief) == 0))
-            return diag_set(k->d, kpos, LB_EINVAL, "kubernetes-set: '%s' names an object but no "
-                            "field; expected %s.field.path, like %s.spec", key, key, key);
-    if (!doc) {
+    if (di == LB_INDEX_NONE && addr_each(k, key, strlen(key), NULL, NULL))
+        return diag_set(k->d, kpos, LB_EINVAL, "kubernetes-set: '%s' names an object but no "
+                        "field; expected %s.field.path, like %s.spec", key, key, key);
+    if (di == LB_INDEX_NONE) {
         /* name the object part (up to the third '/' component's first '.') in the error */
         const char *s3 = strchr(key, '/');
         s3 = s3 ? strchr(s3 + 1, '/') : NULL;
@@ -1827,22 +1974,26 @@ static int set_one(kload_t *k, const char *key, elem_pos_t kpos, const scn_node_
         rc = diag_set(k->d, kpos, LB_EINVAL, "kubernetes-set: bad field path '%s'; expected names "
                       "separated by dots, list indexes like ports.0, and [key] for keys with dots "
                       "(annotations[service.beta.kubernetes.io/x])", rest);
-    scn_node_t *cur = doc;
+    /* copy on write: the document may be shared with the scenario and other variants */
+    scn_node_t **slot = &k->docs.v[di];
     char where[600] = "";
     for (size_t i = 0; rc == 0 && i < comps.n; i++) {
         const char *comp = comps.v[i];
         bool last = i + 1 == comps.n;
+        scn_node_t *cur = *slot;
         if (cur->kind == SCN_MAP) {
+            cur = yt_own(slot);
             if (last) {
-                yt_map_set(cur, comp, kpos, yt_copy(value));
+                yt_map_set(cur, comp, kpos, yt_ref(value));
                 break;
             }
-            scn_node_t *child = yt_get(cur, comp, NULL);
+            size_t ci;
+            scn_node_t *child = yt_get(cur, comp, &ci);
             if (!child || child->kind == SCN_NULL) {
                 yt_map_set(cur, comp, kpos, yt_new(SCN_MAP, kpos, NULL));
-                child = yt_get(cur, comp, NULL);
+                yt_get(cur, comp, &ci);
             }
-            cur = child;
+            slot = &cur->v[ci];
         } else if (cur->kind == SCN_SEQ) {
             char *end;
             long idx = strtol(comp, &end, 10);
@@ -1852,14 +2003,15 @@ static int set_one(kload_t *k, const char *key, elem_pos_t kpos, const scn_node_
                               key, where, cur->n, cur->n, cur->n, comp);
                 break;
             }
+            cur = yt_own(slot);
             if ((size_t)idx == cur->n)
-                yt_seq_push(cur, last ? yt_copy(value) : yt_new(SCN_MAP, kpos, NULL));
+                yt_seq_push(cur, last ? yt_ref(value) : yt_new(SCN_MAP, kpos, NULL));
             else if (last) {
                 yt_free(cur->v[idx]);
-                cur->v[idx] = yt_copy(value);
+                cur->v[idx] = yt_ref(value);
             }
             if (last) break;
-            cur = cur->v[idx];
+            slot = &cur->v[idx];
         } else {
             rc = diag_set(k->d, kpos, LB_EINVAL, "kubernetes-set: cannot set '%s': %s is %s, not a "
                           "mapping or a list", key, where, yt_kind_desc(cur));
@@ -1868,6 +2020,7 @@ static int set_one(kload_t *k, const char *key, elem_pos_t kpos, const scn_node_
         size_t l = strlen(where);
         snprintf(where + l, sizeof where - l, "%s%s", l ? "." : "", comp);
     }
+    if (rc == 0) addr_reindex(k, di);           /* kind or metadata may have changed */
     for (size_t i = 0; i < comps.n; i++) lb_free(comps.v[i]);
     lb_vec_free(&comps);
     return rc;
@@ -1881,14 +2034,16 @@ static int apply_set(kload_t *k, const scn_node_t *map)
                         "KIND/NAMESPACE/NAME.field paths to values, like { "
                         "Service/istio-ingress/web.spec.externalTrafficPolicy: Local }; got %s",
                         yt_kind_desc(map));
+    addr_index(k);
     for (size_t i = 0; i < map->n; i++) {
         int rc = set_one(k, map->keys[i], map->kpos[i], map->v[i]);
         if (rc < 0) return rc;
     }
+    addrs_clear(k);
     return 0;
 }
 
-int kube_load(const scn_node_t *tree, manifests_t **out, scn_diag_t *d)
+int kube_load(const scn_node_t *tree, scn_files_t *files, manifests_t **out, scn_diag_t *d)
 {
     *out = NULL;
     const scn_node_t *items = yt_get(tree, "kubernetes", NULL);
@@ -1896,14 +2051,21 @@ int kube_load(const scn_node_t *tree, manifests_t **out, scn_diag_t *d)
     const scn_node_t *add = yt_get(tree, "kubernetes-add", NULL);
     const scn_node_t *set = yt_get(tree, "kubernetes-set", NULL);
     if (!items && !rem && !add && !set) return 0;
-    kload_t k = { .d = d };
+    scn_files_t *own = files ? NULL : scn_files_new();
+    kload_t k = { .d = d, .files = files ? files : own };
     int rc = load_items(&k, items, "kubernetes");
     if (rc == 0) rc = apply_remove(&k, rem);
     if (rc == 0) rc = load_items(&k, add, "kubernetes-add");
     if (rc == 0) rc = apply_set(&k, set);
     manifests_t *m = manifests_new();
-    for (size_t i = 0; rc == 0 && i < k.docs.n; i++) rc = manifests_add(m, k.docs.v[i], d);
+    for (size_t i = 0; rc == 0 && i < k.docs.n; i++) {
+        if (i % 1024 == 0 && scn_stop_requested())
+            rc = diag_set(d, k.docs.v[i]->pos, LB_EINTR, "interrupted while converting manifests");
+        else
+            rc = manifests_add(m, k.docs.v[i], d);
+    }
     kload_free(&k);
+    scn_files_free(own);
     if (rc < 0) {
         manifests_free(m);
         return rc;
@@ -1918,13 +2080,12 @@ int kube_load(const scn_node_t *tree, manifests_t **out, scn_diag_t *d)
  * "kubernetes.". */
 int kube_path_set(scn_node_t *root, const char *rest, elem_pos_t kpos, const scn_node_t *value)
 {
-    assert(root->kind == SCN_MAP);
+    assert(root->kind == SCN_MAP && root->refs == 1);
     scn_node_t *ks = yt_get(root, "kubernetes-set", NULL);
-    if (!ks || ks->kind != SCN_MAP) {
+    if (!ks || ks->kind != SCN_MAP)
         yt_map_set(root, "kubernetes-set", kpos, yt_new(SCN_MAP, kpos, NULL));
-        ks = yt_get(root, "kubernetes-set", NULL);
-    }
-    yt_map_set(ks, rest, kpos, yt_copy(value));
+    ks = yt_own_key(root, "kubernetes-set");
+    yt_map_set(ks, rest, kpos, yt_ref(value));
     return 0;
 }
 

@@ -446,7 +446,7 @@ void model_unref(scn_model_t *m)
 }
 
 int model_new(scn_node_t *tree, const char *variant, const char *const *variants,
-              size_t nvariants, scn_model_t **out, scn_diag_t *d)
+              size_t nvariants, scn_files_t *files, scn_model_t **out, scn_diag_t *d)
 {
     scn_model_t *m = lb_calloc(1, sizeof *m);
     m->refs = 1;
@@ -481,7 +481,7 @@ int model_new(scn_node_t *tree, const char *variant, const char *const *variants
     m->description = lb_strdup(elem_str(top, "description"));
     m->seed = (uint64_t)seed->u.i;
     m->duration = dur->u.i;
-    rc = kube_load(tree, &m->kube, d);
+    rc = kube_load(tree, files, &m->kube, d);
     for (int s = 0; s < ELEM_KIND_COUNT && rc == 0; s++)
         rc = load_section(m, yt_get(tree, section_key[s], NULL), (elem_section_t)s, d);
     if (rc == 0) rc = load_links(m, yt_get(tree, "links", NULL), d);
