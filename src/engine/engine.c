@@ -62,6 +62,7 @@ struct sim {
     size_t heap_n;
     seqset_t cancelled;
     LB_VEC(rng_stream_t) rngs;
+    lb_index_t rng_index;       /* stream name hash -> rngs position */
     uint64_t progress_every;
     sim_progress_cb progress_cb;
     void *progress_data;
@@ -83,6 +84,7 @@ void sim_free(sim_t *s)
         lb_free(s->rngs.v[i].name);
     }
     lb_vec_free(&s->rngs);
+    lb_index_free(&s->rng_index);
     lb_free(s->cancelled.slot);
     for (int i = 0; i < 64; i++) lb_free(s->bk[i].v);
     lb_free(s);
@@ -297,15 +299,16 @@ uint64_t sim_run(sim_t *s, sim_time_t until)
 gsl_rng *sim_rng(sim_t *s, const char *name)
 {
     uint64_t h = lb_hash_str(name);
-    for (size_t i = 0; i < s->rngs.n; i++)
-        if (s->rngs.v[i].hash == h && strcmp(s->rngs.v[i].name, name) == 0)
-            return s->rngs.v[i].rng;
+    for (size_t it, i = lb_index_first(&s->rng_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&s->rng_index, h, &it))
+        if (strcmp(s->rngs.v[i].name, name) == 0) return s->rngs.v[i].rng;
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     /* mt19937 takes 32 bits of seed; mix seed and name so streams are independent. */
     uint64_t seed = lb_mix64(s->seed * 0x9e3779b97f4a7c15ULL ^ h);
     gsl_rng_set(r, (unsigned long)(seed ^ (seed >> 32)) & 0xffffffffUL);
     rng_stream_t st = {lb_strdup(name), h, r};
     lb_vec_push(&s->rngs, st);
+    lb_index_add(&s->rng_index, h, s->rngs.n - 1);
     return r;
 }
 
