@@ -32,6 +32,7 @@ struct build_ctx {
     bool failed;
     FILE *warn;
     LB_VEC(named_t) objs;
+    lb_index_t obj_index;           /* hash of (name, kind) -> objs position */
     LB_VEC(on_free_t) on_free;
     LB_VEC(net_node_t **) results;  /* arrays handed out by build_nodes */
 };
@@ -128,23 +129,37 @@ void build_warn(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
     va_end(ap);
 }
 
+static uint64_t obj_hash(const char *name, const char *kind)
+{
+    return lb_hash_str(name) ^ lb_mix64(lb_hash_str(kind));
+}
+
+static named_t *obj_find(build_ctx_t *ctx, const char *name, const char *kind)
+{
+    uint64_t h = obj_hash(name, kind);
+    for (size_t it, i = lb_index_first(&ctx->obj_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&ctx->obj_index, h, &it))
+        if (strcmp(ctx->objs.v[i].name, name) == 0 && strcmp(ctx->objs.v[i].kind, kind) == 0)
+            return &ctx->objs.v[i];
+    return NULL;
+}
+
 void build_put(build_ctx_t *ctx, const char *name, const char *kind, void *obj)
 {
-    for (size_t i = 0; i < ctx->objs.n; i++)
-        if (strcmp(ctx->objs.v[i].name, name) == 0 && strcmp(ctx->objs.v[i].kind, kind) == 0) {
-            ctx->objs.v[i].obj = obj;
-            return;
-        }
+    named_t *o = obj_find(ctx, name, kind);
+    if (o) {
+        o->obj = obj;
+        return;
+    }
     named_t n = { lb_strdup(name), lb_strdup(kind), obj };
     lb_vec_push(&ctx->objs, n);
+    lb_index_add(&ctx->obj_index, obj_hash(name, kind), ctx->objs.n - 1);
 }
 
 void *build_get(build_ctx_t *ctx, const char *name, const char *kind)
 {
-    for (size_t i = 0; i < ctx->objs.n; i++)
-        if (strcmp(ctx->objs.v[i].name, name) == 0 && strcmp(ctx->objs.v[i].kind, kind) == 0)
-            return ctx->objs.v[i].obj;
-    return NULL;
+    named_t *o = obj_find(ctx, name, kind);
+    return o ? o->obj : NULL;
 }
 
 size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out)
@@ -319,6 +334,7 @@ void scn_run_free(scn_run_t *r)
         lb_free(ctx->objs.v[i].kind);
     }
     lb_vec_free(&ctx->objs);
+    lb_index_free(&ctx->obj_index);
     for (size_t i = 0; i < ctx->results.n; i++) lb_free(ctx->results.v[i]);
     lb_vec_free(&ctx->results);
     if (r->net) net_free(r->net);

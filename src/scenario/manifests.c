@@ -29,10 +29,16 @@
 
 /* ---- the set -------------------------------------------------------------------------------- */
 
-typedef LB_VEC(manifests_warning_t) warnvec_t;
+/* Warnings, one per (kind, field), found by a hash of both (lb_vec_* work on it). */
+typedef struct warnvec {
+    manifests_warning_t *v;
+    size_t n, cap;
+    lb_index_t index;
+} warnvec_t;
 
 struct manifests {
     k8s_objects_t objs;
+    lb_index_t names;               /* hash of (kind, namespace, name) -> position in its kind */
     LB_VEC(char *) files;           /* interned file names for positions */
     warnvec_t warns;
     int next_order;
@@ -47,12 +53,19 @@ static void warns_clear(warnvec_t *w)
         lb_free(w->v[i].field);
     }
     lb_vec_free(w);
+    lb_index_free(&w->index);
+}
+
+static uint64_t warn_hash(const char *kind, const char *field)
+{
+    return lb_hash_str(kind) ^ lb_mix64(lb_hash_str(field));
 }
 
 void manifests_free(manifests_t *m)
 {
     if (!m) return;
     k8s_objects_free(&m->objs);
+    lb_index_free(&m->names);
     for (size_t i = 0; i < m->files.n; i++) lb_free(m->files.v[i]);
     lb_vec_free(&m->files);
     warns_clear(&m->warns);
@@ -84,13 +97,16 @@ static elem_pos_t intern_pos(manifests_t *m, elem_pos_t pos)
 static void warn_add(warnvec_t *w, const char *kind, const char *field, elem_pos_t pos,
                      int count, bool harmless)
 {
-    for (size_t i = 0; i < w->n; i++)
+    uint64_t h = warn_hash(kind, field);
+    for (size_t it, i = lb_index_first(&w->index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&w->index, h, &it))
         if (strcmp(w->v[i].kind, kind) == 0 && strcmp(w->v[i].field, field) == 0) {
             w->v[i].count += count;
             return;
         }
     manifests_warning_t x = { lb_strdup(kind), lb_strdup(field), pos, count, harmless };
     lb_vec_push(w, x);
+    lb_index_add(&w->index, h, w->n - 1);
 }
 
 /* ---- printing warnings ---------------------------------------------------------------------------- */
@@ -100,16 +116,23 @@ void manifests_print_warnings_n(const manifests_t *const *sets, size_t n, FILE *
     /* (kind, field) once over all sets: the first set that has it gives position and count
      * (the sets are the same manifests seen by several variants, so counts are not summed) */
     LB_VEC(const manifests_warning_t *) seen = { 0 };
+    lb_index_t seen_index = { 0 };
     for (size_t s = 0; s < n; s++) {
         if (!sets[s]) continue;
         for (size_t i = 0; i < sets[s]->warns.n; i++) {
             const manifests_warning_t *w = &sets[s]->warns.v[i];
+            uint64_t h = warn_hash(w->kind, w->field);
             bool dup = false;
-            for (size_t k = 0; k < seen.n && !dup; k++)
+            for (size_t it, k = lb_index_first(&seen_index, h, &it); k != LB_INDEX_NONE && !dup;
+                 k = lb_index_next(&seen_index, h, &it))
                 dup = strcmp(seen.v[k]->kind, w->kind) == 0 && strcmp(seen.v[k]->field, w->field) == 0;
-            if (!dup) lb_vec_push(&seen, w);
+            if (!dup) {
+                lb_vec_push(&seen, w);
+                lb_index_add(&seen_index, h, seen.n - 1);
+            }
         }
     }
+    lb_index_free(&seen_index);
     const manifests_warning_t *first_harmless = NULL;
     int harmless = 0;
     for (size_t k = 0; k < seen.n; k++) {
@@ -1477,11 +1500,17 @@ int manifests_add(manifests_t *m, const scn_node_t *doc, scn_diag_t *diag)
     }
     assert(meta && obj);
     rc = conv_meta(&c, doc, kd, meta);
-    for (size_t i = 0; rc == 0 && meta_at(&m->objs, k, i); i++) {
-        const k8s_meta_t *o = meta_at(&m->objs, k, i);
-        if (strcmp(o->name, meta->name) == 0 && strcmp(o->ns, meta->ns) == 0)
-            rc = diag_set(diag, doc->pos, LB_EINVAL, "%s is defined twice; the first is at %s:%d:%d",
-                          c.who, o->pos.file, o->pos.line, o->pos.col);
+    uint64_t name_hash = 0;
+    if (rc == 0) {
+        /* positions of other kinds may share the hash: the names tell them apart */
+        name_hash = lb_mix64((uint64_t)k) ^ lb_hash_str(meta->ns) ^ lb_mix64(lb_hash_str(meta->name));
+        for (size_t it, i = lb_index_first(&m->names, name_hash, &it); i != LB_INDEX_NONE && rc == 0;
+             i = lb_index_next(&m->names, name_hash, &it)) {
+            const k8s_meta_t *o = meta_at(&m->objs, k, i);
+            if (o && strcmp(o->name, meta->name) == 0 && strcmp(o->ns, meta->ns) == 0)
+                rc = diag_set(diag, doc->pos, LB_EINVAL, "%s is defined twice; the first is at "
+                              "%s:%d:%d", c.who, o->pos.file, o->pos.line, o->pos.col);
+        }
     }
     if (rc == 0) {
         switch (k) {
@@ -1507,15 +1536,19 @@ int manifests_add(manifests_t *m, const scn_node_t *doc, scn_diag_t *diag)
     }
     meta->pos = intern_pos(m, doc->pos);
     meta->order = m->next_order++;
+    size_t at = 0;                  /* its position among the objects of its kind */
     switch (k) {
-    case K_NAMESPACE: lb_vec_push(&m->objs.namespaces, tmp.namespaces.v[0]); break;
-    case K_CONFIGMAP: lb_vec_push(&m->objs.configmaps, tmp.configmaps.v[0]); break;
-    case K_DEPLOYMENT: lb_vec_push(&m->objs.deployments, tmp.deployments.v[0]); break;
-    case K_SERVICE: lb_vec_push(&m->objs.services, tmp.services.v[0]); break;
-    case K_GATEWAY: lb_vec_push(&m->objs.gateways, tmp.gateways.v[0]); break;
-    case K_HTTPROUTE: lb_vec_push(&m->objs.routes, tmp.routes.v[0]); break;
-    case K_REFGRANT: lb_vec_push(&m->objs.grants, tmp.grants.v[0]); break;
+#define PUSH(vec) do { lb_vec_push(&m->objs.vec, tmp.vec.v[0]); at = m->objs.vec.n - 1; } while (0)
+    case K_NAMESPACE: PUSH(namespaces); break;
+    case K_CONFIGMAP: PUSH(configmaps); break;
+    case K_DEPLOYMENT: PUSH(deployments); break;
+    case K_SERVICE: PUSH(services); break;
+    case K_GATEWAY: PUSH(gateways); break;
+    case K_HTTPROUTE: PUSH(routes); break;
+    case K_REFGRANT: PUSH(grants); break;
+#undef PUSH
     }
+    lb_index_add(&m->names, name_hash, at);
     lb_vec_free(&tmp.namespaces);
     lb_vec_free(&tmp.configmaps);
     lb_vec_free(&tmp.deployments);
@@ -2096,20 +2129,4 @@ const k8s_objects_t *scn_variant_k8s(const scn_t *s, size_t v)
     if (v >= scn_variant_count(s)) return NULL;
     const scn_model_t *m = scn_variant_model(s, v);
     return m->kube ? manifests_objects(m->kube) : NULL;
-}
-
-void scn_warnings_flush(scn_t *s)
-{
-    LB_VEC(const manifests_t *) sets = { 0 };
-    bool pending = false;
-    for (size_t v = 0; v < scn_variant_count(s); v++) {
-        scn_model_t *m = scn_variant_model(s, v);
-        if (!m->kube) continue;
-        pending |= !m->kube_warned;
-        m->kube_warned = true;
-        lb_vec_push(&sets, m->kube);
-    }
-    FILE *w = scn_warn_stream(s);
-    if (pending && w) manifests_print_warnings_n(sets.v, sets.n, w);
-    lb_vec_free(&sets);
 }

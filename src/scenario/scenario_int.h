@@ -140,12 +140,18 @@ typedef struct scn_expect {
     sim_time_t from, to;        /* window; to = -1: the run's duration */
 } scn_expect_t;
 
+/* A node that the node elements create: a single node (member -1) or a group's member. */
+typedef struct scn_nodename { uint32_t elem; int32_t member; } scn_nodename_t;
+
 typedef struct scn_model {
     int refs;                   /* the scn_t and each run hold one */
     char *name, *description;
     uint64_t seed;
     sim_time_t duration;
     LB_VEC(scn_elem_t) elems[ELEM_KIND_COUNT];
+    lb_index_t elem_index[ELEM_KIND_COUNT];     /* hash of a name -> elems[sec] position */
+    LB_VEC(scn_nodename_t) node_names;          /* every node name, in element order */
+    lb_index_t node_index;                      /* hash of a node name -> node_names */
     LB_VEC(scn_link_t) links;
     LB_VEC(scn_expect_t) expects;   /* only those applying to this variant */
     scn_node_t *tree;           /* the resolved tree (P_ANY values point into it) */

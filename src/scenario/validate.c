@@ -8,8 +8,10 @@
 #include <string.h>
 #include "scenario_int.h"
 
-/* Upper bound on one group's size (`count`); far above any realistic chain. */
+/* Upper bounds on one group's size (`count`) and on all node elements' nodes together;
+ * far above any realistic chain, well below what would exhaust memory. */
 #define SCN_MAX_GROUP 65536
+#define SCN_MAX_NODES (4 * SCN_MAX_GROUP)
 
 static const elem_param_t scenario_params[] = {
     { "name", P_STR, NULL, "the scenario's name, like core-nat (a-z, 0-9, '-')", NULL, NULL },
@@ -65,37 +67,53 @@ static int bad_name(scn_diag_t *d, elem_pos_t pos, const char *what, const char 
 
 const scn_elem_t *model_elem(const scn_model_t *m, elem_section_t sec, const char *name)
 {
-    for (size_t i = 0; i < m->elems[sec].n; i++)
+    uint64_t h = lb_hash_str(name);
+    for (size_t it, i = lb_index_first(&m->elem_index[sec], h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&m->elem_index[sec], h, &it))
         if (strcmp(m->elems[sec].v[i].name, name) == 0) return &m->elems[sec].v[i];
-    return NULL;
-}
-
-/* Is name one of group g's members (g0 .. g<count-1>, no leading zeros)? */
-static bool is_member(const scn_elem_t *g, const char *name)
-{
-    size_t l = strlen(g->name);
-    if (!g->group || strncmp(g->name, name, l) != 0 || !isdigit((unsigned char)name[l])) return false;
-    if (name[l] == '0' && name[l + 1]) return false;
-    long k = 0;
-    const char *p = name + l;
-    while (isdigit((unsigned char)*p) && k < SCN_MAX_GROUP) k = k * 10 + (*p++ - '0');
-    return !*p && k < g->count;
-}
-
-/* A node name (single node or group member) -> the element that defines it. */
-static const scn_elem_t *node_owner(const scn_model_t *m, const char *name, int *member)
-{
-    for (size_t i = 0; i < m->elems[ELEM_NODE].n; i++) {
-        const scn_elem_t *e = &m->elems[ELEM_NODE].v[i];
-        if (!e->group && strcmp(e->name, name) == 0) { *member = -1; return e; }
-        if (is_member(e, name)) { *member = atoi(name + strlen(e->name)); return e; }
-    }
     return NULL;
 }
 
 static char *member_name(const scn_elem_t *e, int k)
 {
     return k < 0 ? lb_strdup(e->name) : lb_sprintf("%s%d", e->name, k);
+}
+
+/* The name of node_names entry nn into buf. */
+static const char *nodename_str(const scn_model_t *m, scn_nodename_t nn, char *buf, size_t n)
+{
+    const scn_elem_t *e = &m->elems[ELEM_NODE].v[nn.elem];
+    if (nn.member < 0) snprintf(buf, n, "%s", e->name);
+    else snprintf(buf, n, "%s%d", e->name, (int)nn.member);
+    return buf;
+}
+
+/* The node_names entry called name, or NULL. */
+static const scn_nodename_t *nodename_find(const scn_model_t *m, const char *name)
+{
+    uint64_t h = lb_hash_str(name);
+    char buf[300];
+    for (size_t it, i = lb_index_first(&m->node_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&m->node_index, h, &it))
+        if (strcmp(nodename_str(m, m->node_names.v[i], buf, sizeof buf), name) == 0)
+            return &m->node_names.v[i];
+    return NULL;
+}
+
+static void nodename_add(scn_model_t *m, const char *name, uint32_t elem, int32_t member)
+{
+    scn_nodename_t nn = { elem, member };
+    lb_vec_push(&m->node_names, nn);
+    lb_index_add(&m->node_index, lb_hash_str(name), m->node_names.n - 1);
+}
+
+/* A node name (single node or group member) -> the element that defines it. */
+static const scn_elem_t *node_owner(const scn_model_t *m, const char *name, int *member)
+{
+    const scn_nodename_t *nn = nodename_find(m, name);
+    if (!nn) return NULL;
+    *member = nn->member;
+    return &m->elems[ELEM_NODE].v[nn->elem];
 }
 
 /* ---- element sections --------------------------------------------------------------------------- */
@@ -155,31 +173,42 @@ static int check_unique(scn_model_t *m, elem_section_t sec, const char *name, el
     return 0;
 }
 
-/* After adding a group, its members must not collide with names defined earlier. */
+/* After adding a group (the last node element), its members must not collide with names
+ * defined earlier; the names are then taken. The clash reported is with the earliest
+ * element, at the first of the group's members that hits it. */
 static int check_group_members(scn_model_t *m, const scn_elem_t *g, scn_diag_t *d)
 {
-    for (size_t i = 0; i + 1 < m->elems[ELEM_NODE].n; i++) {
-        const scn_elem_t *o = &m->elems[ELEM_NODE].v[i];
-        /* an earlier single node named like one of g's members */
-        if (!o->group && is_member(g, o->name))
-            return diag_set(d, g->pos, LB_EINVAL, "group '%s' (count: %d) would create node '%s', "
-                            "which is already defined at line %d; expected unique node names",
-                            g->name, g->count, o->name, o->pos.line);
-        /* an earlier group whose members overlap g's (e.g. "web1" count 2 vs "web" count 20) */
-        if (o->group)
-            for (int j = 0; j < o->count; j++) {
-                char *nm = member_name(o, j);
-                bool clash = is_member(g, nm);
-                if (clash) {
-                    int rc = diag_set(d, g->pos, LB_EINVAL, "group '%s' (count: %d) would create "
-                                      "node '%s', which group '%s' (line %d) also creates; "
-                                      "expected unique node names", g->name, g->count, nm,
-                                      o->name, o->pos.line);
-                    lb_free(nm);
-                    return rc;
-                }
-                lb_free(nm);
-            }
+    uint32_t gi = (uint32_t)(m->elems[ELEM_NODE].n - 1);
+    const scn_nodename_t *hit = NULL;
+    int hit_k = 0;
+    for (int k = 0; k < g->count; k++) {
+        char nm[300];
+        snprintf(nm, sizeof nm, "%s%d", g->name, k);
+        const scn_nodename_t *o = nodename_find(m, nm);
+        if (o && (!hit || o->elem < hit->elem)) {
+            hit = o;
+            hit_k = k;
+        }
+    }
+    if (hit) {
+        const scn_elem_t *o = &m->elems[ELEM_NODE].v[hit->elem];
+        char *nm = member_name(g, hit_k);
+        int rc;
+        if (!o->group)
+            rc = diag_set(d, g->pos, LB_EINVAL, "group '%s' (count: %d) would create node '%s', "
+                          "which is already defined at line %d; expected unique node names",
+                          g->name, g->count, nm, o->pos.line);
+        else
+            rc = diag_set(d, g->pos, LB_EINVAL, "group '%s' (count: %d) would create node '%s', "
+                          "which group '%s' (line %d) also creates; expected unique node names",
+                          g->name, g->count, nm, o->name, o->pos.line);
+        lb_free(nm);
+        return rc;
+    }
+    for (int k = 0; k < g->count; k++) {
+        char nm[300];
+        snprintf(nm, sizeof nm, "%s%d", g->name, k);
+        nodename_add(m, nm, gi, k);
     }
     return 0;
 }
@@ -235,7 +264,17 @@ static int load_section(scn_model_t *m, const scn_node_t *sec_node, elem_section
             e.group = true;
             e.count = (int)cnt->u.i;
         }
+        if (sec == ELEM_NODE && m->node_names.n + (size_t)e.count > SCN_MAX_NODES) {
+            rc = diag_set(d, kpos, LB_EINVAL, "node '%s' takes the scenario past %d nodes in all "
+                          "(groups count each member); expected fewer", name, SCN_MAX_NODES);
+            lb_free(e.name);
+            elem_cfg_free(cfg);
+            return rc;
+        }
         lb_vec_push(&m->elems[sec], e);
+        lb_index_add(&m->elem_index[sec], lb_hash_str(name), m->elems[sec].n - 1);
+        if (sec == ELEM_NODE && !e.group)
+            nodename_add(m, name, (uint32_t)(m->elems[sec].n - 1), -1);
         if (e.group && (rc = check_group_members(m, &m->elems[sec].v[m->elems[sec].n - 1], d)) < 0)
             return rc;
     }
@@ -425,7 +464,10 @@ void model_unref(scn_model_t *m)
             elem_cfg_free(m->elems[s].v[i].cfg);
         }
         lb_vec_free(&m->elems[s]);
+        lb_index_free(&m->elem_index[s]);
     }
+    lb_vec_free(&m->node_names);
+    lb_index_free(&m->node_index);
     for (size_t i = 0; i < m->links.n; i++) {
         scn_link_t *l = &m->links.v[i];
         elem_cfg_free(l->cfg);

@@ -33,6 +33,7 @@ struct scn {
     LB_VEC(scn_ovr_t) ovr;
     scn_model_t *base_model;
     FILE *warn;
+    bool warned;                    /* scn_warnings_flush has seen the current models */
 };
 
 /* ---- dotted paths -------------------------------------------------------------------------------- */
@@ -173,6 +174,7 @@ static int resolve(scn_t *s, scn_diag_t *d)
         else yt_free(tree);
     }
     if (rc == 0) {
+        s->warned = false;
         model_unref(s->base_model);
         s->base_model = base;
         for (size_t v = 0; v < nv; v++) {
@@ -356,3 +358,21 @@ scn_model_t *scn_variant_model(const scn_t *s, size_t v)
     return s->variants.v[v].model;
 }
 FILE *scn_warn_stream(const scn_t *s) { return s->warn; }
+
+void scn_warnings_flush(scn_t *s)
+{
+    if (s->warned) return;          /* every run calls it: nothing new since the last time */
+    s->warned = true;
+    LB_VEC(const manifests_t *) sets = { 0 };
+    bool pending = false;
+    for (size_t v = 0; v < scn_variant_count(s); v++) {
+        scn_model_t *m = scn_variant_model(s, v);
+        if (!m->kube) continue;
+        pending |= !m->kube_warned;
+        m->kube_warned = true;
+        lb_vec_push(&sets, m->kube);
+    }
+    FILE *w = scn_warn_stream(s);
+    if (pending && w) manifests_print_warnings_n(sets.v, sets.n, w);
+    lb_vec_free(&sets);
+}
