@@ -25,6 +25,14 @@ typedef struct cluster cluster_t;
 #define CLUSTER_SERVICE_CIDR_DEFAULT "10.0.0.0/16"
 #define CLUSTER_NODEPORT_LO 30000
 #define CLUSTER_NODEPORT_HI 32767
+/* Pods per node (kubelet maxPods; the scheduler's "Too many pods"): AKS with Azure CNI
+ * Overlay defaults to 250 (learn.microsoft.com/azure/aks/azure-cni-overlay, "Maximum pods
+ * per node"), which is also what a node's /24 of pod addresses holds here; elsewhere
+ * kubelet's own default, 110 (KubeletConfiguration maxPods). EKS's real limit depends on
+ * the instance type's ENIs, which are not modelled: set max-pods on the pool. */
+#define CLUSTER_MAX_PODS_AKS 250
+#define CLUSTER_MAX_PODS_KUBELET 110
+#define CLUSTER_MAX_PODS_LIMIT 250
 /* veth between a pod and its node: in-kernel, a few microseconds. */
 #define CLUSTER_VETH_LATENCY (2 * SIM_US)
 
@@ -41,6 +49,7 @@ typedef struct cluster_pool {
      * zones[i % n]); each node gets topology.kubernetes.io/zone=<zone>. None: no zone. */
     const char *const *zones;
     size_t n_zones;
+    int max_pods;                   /* pods per node; 0: the provider's default */
 } cluster_pool_t;
 
 typedef struct cluster_params {
@@ -75,6 +84,7 @@ typedef struct cluster_node {
     LB_VEC(cluster_taint_t) taints;
     uint32_t pod_base;              /* this node's pod /24 */
     int pods;                       /* pods placed here (next pod IP) */
+    int max_pods;                   /* kubelet maxPods: the scheduler places no more */
     kp_t *kp;                       /* kube-proxy on this node */
     cluster_t *cluster;
     const char *zone;               /* availability zone, NULL: none */

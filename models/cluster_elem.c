@@ -17,6 +17,8 @@ static const elem_param_t pool_params[] = {
      "only_critical_addons_enabled: CriticalAddonsOnly=true:NoSchedule)", NULL, NULL},
     {"zones", P_STRLIST, "[]", "availability zones the nodes are spread over (label "
      "topology.kubernetes.io/zone), e.g. [eu-west-1a, eu-west-1b]", NULL, NULL},
+    {"max-pods", P_INT, "", "pods per node (kubelet maxPods; default AKS 250, EKS 110)", NULL,
+     NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -137,6 +139,11 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         if (pv[i].count < 0 || pv[i].count > 1000)
             rc = build_error(ctx, elem_get(pc2, "count")->pos, "pool count %d: expected 0 to 1000",
                              pv[i].count);
+        const elem_val_t *mp = elem_get(pc2, "max-pods");
+        if (mp->set && (mp->u.i < 1 || mp->u.i > CLUSTER_MAX_PODS_LIMIT))
+            rc = build_error(ctx, mp->pos, "max-pods %lld: expected 1 to %d (a node's /24 of pod "
+                             "addresses)", (long long)mp->u.i, CLUSTER_MAX_PODS_LIMIT);
+        pv[i].max_pods = mp->set ? (int)mp->u.i : 0;
         kv_at[i] = kvs.n;
         tt_at[i] = taints.n;
         const elem_val_t *lv = elem_get(pc2, "labels"), *tv = elem_get(pc2, "taints");
