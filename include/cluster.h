@@ -73,6 +73,7 @@ typedef struct cluster_params {
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;
     void *explain;                  /* explain_t for notes (may be NULL) */
+    bool (*interrupted)(void);      /* may be NULL; true: give up building (a signal) */
 } cluster_params_t;
 void cluster_params_default(cluster_params_t *p);
 

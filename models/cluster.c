@@ -44,6 +44,7 @@ struct cluster {
     gsl_rng *port_rng;
     bool port_used[CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1];   /* allocated NodePorts */
     size_t ports_free;
+    bool building;                  /* inside cluster_new */
     LB_VEC(dep_pods_t) deps;        /* in pod order */
     LB_VEC(svc_sel_t) sel;          /* sel.v[k]: what svcs.v[k] selects */
     lb_index_t sel_index;           /* a Service's address -> its svcs position */
@@ -188,6 +189,10 @@ static int schedule_deployment(cluster_t *c, sched_t *h, const k8s_deployment_t 
     }
     for (size_t i = h->n / 2; i-- > 0;) sched_down(h, i);
     for (int r = 0; r < d->replicas; r++) {
+        if (r % 256 == 255 && c->p.interrupted && c->p.interrupted()) {
+            snprintf(err, errlen, "interrupted");
+            return LB_EINTR;
+        }
         if (!h->n) {
             if (!fitting)
                 snprintf(err, errlen, "%s:%d:%d: Deployment %s/%s: no node fits its pods "
@@ -606,6 +611,7 @@ void cluster_sync(cluster_t *c)
         if (c->pods.v[i]->app_kind == CLUSTER_APP_ISTIO) istio_push(c, c->pods.v[i]->app);
     for (size_t i = 0; i < c->nodes.n; i++) {
         cluster_node_t *n = c->nodes.v[i];
+        if (c->building && c->p.interrupted && c->p.interrupted()) return;   /* abandoned */
         for (size_t k = 0; k < c->svcs.n; k++) kp_push(c, n->kp, k);
         char err[256];
         int rc = kp_sync(n->kp, err, sizeof err);
@@ -701,6 +707,7 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     char stream[160];
     snprintf(stream, sizeof stream, "cluster:%s:nodeport", c->name);
     c->port_rng = sim_rng(net_sim(net), stream);
+    c->building = true;
     c->ports_free = CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1;
 
     c->ex = p->explain;
@@ -748,6 +755,7 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     kc.cluster_cidr = (kp_cidr_t){p->pod_cidr, p->pod_plen};
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
     cluster_sync(c);
+    c->building = false;
     return c;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/types.h>
 #include "capture.h"
 #include "db.h"
 #include "netfilter.h"
@@ -194,16 +195,30 @@ static void trace_print_header(uint64_t flow)
     printf("trace of flow %" PRIu64 ":\n", flow);
 }
 
+static volatile sig_atomic_t g_interrupted;
+
+/* Reports a failed load, override or build: bad input (exit 2), or a stop requested by
+ * SIGINT/SIGTERM (exit 130; before the runs nothing has been written). */
+static int load_failed(int rc, const scn_diag_t *d, const char *file)
+{
+    if (rc == LB_EINTR || g_interrupted) {
+        fprintf(stderr, "sim: interrupted while loading and validating %s; nothing written\n",
+                file);
+        return EXIT_INTERRUPTED;
+    }
+    scn_diag_print(d, stderr);
+    return EXIT_INPUT;
+}
+
 /* Builds every selected variant once, so that bad input is reported before anything is
  * written. Fills idx with the variant indices to run. */
 static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
 {
     scn_diag_t d;
+    int rc;
     for (size_t i = 0; i < o->sets.n; i++)
-        if (scn_override(s, o->sets.v[i], &d)) {
-            scn_diag_print(&d, stderr);
-            return EXIT_INPUT;
-        }
+        if ((rc = scn_override(s, o->sets.v[i], &d)))
+            return load_failed(rc, &d, scn_file(s));
     if (o->variants.n) {
         for (size_t i = 0; i < o->variants.n; i++) {
             int v = scn_variant_find(s, o->variants.v[i]);
@@ -223,10 +238,9 @@ static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
     for (size_t i = 0; i < idx->n; i++) {
         scn_run_t *r;
         uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
-        if (scn_run_new(s, idx->v[i], seed, &r, &d)) {
-            scn_diag_print(&d, stderr);
-            return EXIT_INPUT;
-        }
+        if (g_interrupted) return load_failed(LB_EINTR, &d, scn_file(s));
+        if ((rc = scn_run_new(s, idx->v[i], seed, &r, &d)))
+            return load_failed(rc, &d, scn_file(s));
         scn_run_free(r);
     }
     return EXIT_OK;
@@ -236,10 +250,8 @@ static int dump_iptables(scn_t *s, const opts_t *o, size_t v)
 {
     scn_run_t *r;
     scn_diag_t d;
-    if (scn_run_new(s, v, o->has_seed ? o->seed : scn_seed(s), &r, &d)) {
-        scn_diag_print(&d, stderr);
-        return EXIT_INPUT;
-    }
+    int rc = scn_run_new(s, v, o->has_seed ? o->seed : scn_seed(s), &r, &d);
+    if (rc) return load_failed(rc, &d, scn_file(s));
     sim_run(scn_run_sim(r), 0);                 /* let t=0 set-up (rule syncs) happen */
     net_node_t *n = scn_run_node(r, o->dump_node);
     if (!n) {
@@ -345,23 +357,48 @@ static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
 
 /* ---- running: work items are (variant, seed) pairs ---- */
 
-static volatile sig_atomic_t g_interrupted;
+/* A stop while loading and validating (phase 1, nothing written yet): loading returns
+ * LB_EINTR within milliseconds and main exits 130; should anything take longer than
+ * STOP_GRACE_NS (releasing a very large scenario, a loop without a check), a watchdog
+ * timer ends the process with 130 anyway. In phase 2 there is no watchdog: the runs stop
+ * at their next check and their results are written, marked incomplete. */
+#define STOP_GRACE_NS 700000000L
+static volatile sig_atomic_t g_loading = 1;
+static timer_t g_watchdog;
+static bool g_have_watchdog;
 
 static void on_signal(int sig)
 {
     (void)sig;
     g_interrupted = 1;
     scn_request_stop();
+    if (g_loading && g_have_watchdog) {
+        struct itimerspec its = { { 0, 0 }, { 0, STOP_GRACE_NS } };
+        timer_settime(g_watchdog, 0, &its, NULL);       /* async-signal-safe (POSIX) */
+    }
 }
 
-/* Runs one item in this process into *out. Returns EXIT_OK or EXIT_INTERNAL. */
+static void on_watchdog(int sig)
+{
+    (void)sig;
+    if (!g_loading) return;
+    static const char msg[] = "sim: interrupted while loading and validating; nothing written\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(EXIT_INTERRUPTED);
+}
+
+/* Runs one item in this process into *out. Returns EXIT_OK, EXIT_INTERRUPTED (stopped
+ * while building: no result) or EXIT_INTERNAL. */
 static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir, bool tty,
                     rep_variant_t *out)
 {
     scn_run_t *r;
     scn_diag_t d;
     const char *vname = scn_variant_name(s, it->variant);
-    if (scn_run_new(s, it->variant, it->seed, &r, &d)) {    /* validated before: internal */
+    int brc = scn_run_new(s, it->variant, it->seed, &r, &d);
+    if (brc == LB_EINTR) return EXIT_INTERRUPTED;
+    if (brc) {                                          /* validated before: internal */
         scn_diag_print(&d, stderr);
         return EXIT_INTERNAL;
     }
@@ -534,6 +571,12 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction wa = {0};
+    wa.sa_handler = on_watchdog;
+    sigemptyset(&wa.sa_mask);
+    sigaction(SIGALRM, &wa, NULL);
+    struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+    g_have_watchdog = timer_create(CLOCK_MONOTONIC, &sev, &g_watchdog) == 0;
     if (o.list_types) {
         list_types();
         return EXIT_OK;
@@ -548,16 +591,21 @@ int main(int argc, char **argv)
     /* Phase 1: load and validate everything; nothing is written on bad input. */
     for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++) {
         scn_diag_t d;
-        if (scn_load(argv[optind + f], &scns[f], &d, stderr)) {
-            scn_diag_print(&d, stderr);
-            rc = EXIT_INPUT;
+        int lrc = scn_load(argv[optind + f], &scns[f], &d, stderr);
+        if (lrc) {
+            rc = load_failed(lrc, &d, argv[optind + f]);
             break;
         }
         rc = validate(scns[f], &o, &idx[f]);
     }
-    if (rc == EXIT_OK && o.dump_node) {
-        rc = dump_iptables(scns[0], &o, idx[0].v[0]);
-    } else if (rc == EXIT_OK) {
+    if (rc == EXIT_OK && o.dump_node) rc = dump_iptables(scns[0], &o, idx[0].v[0]);
+    if (rc == EXIT_OK && g_interrupted) {          /* a signal just after validation */
+        fprintf(stderr, "sim: interrupted before the first run; nothing written\n");
+        rc = EXIT_INTERRUPTED;
+    }
+    if (rc == EXIT_INTERRUPTED) exit(rc);          /* releasing it all could take long */
+    g_loading = 0;
+    if (rc == EXIT_OK && !o.dump_node) {
         /* Phase 2: run. */
         size_t failed = 0, total = 0;
         for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++)

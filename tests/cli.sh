@@ -89,5 +89,42 @@ contains chain-client "$tmp/out" "client sees GET /app1 -> 504"
 check explain-check 0 ./sim --check --explain --variant as-deployed scenarios/aks-dsr.yaml
 contains explain-check-chain "$tmp/out" "rule http has no healthy backend"
 
+# Ctrl-C / SIGTERM while loading and validating: exit 130 within a second, nothing written.
+# Two slow inputs: a big file (60,000 hosts on links to one router: seconds to load) and
+# a small one whose 40 variants each build 20,000 nodes (seconds to validate).
+awk 'BEGIN { print "name: slow-load\nduration: 10s\nnodes:\n  r: { type: router }";
+             for (i = 0; i < 60000; i++) printf "  h%d: { type: host }\n", i;
+             print "links:"; for (i = 0; i < 60000; i++) printf "  - { between: [h%d, r] }\n", i }' \
+  > "$tmp/slow-load.yaml"
+awk 'BEGIN { print "name: slow-validate\nduration: 10s\nnodes:\n  r: { type: router }\n" \
+                   "  h: { type: host, count: 20000 }\nlinks:\n  - { between: [h, r] }\nvariants:";
+             for (i = 0; i < 40; i++) printf "  v%d: { set: { links.0.latency: %dus } }\n", i, i + 1 }' \
+  > "$tmp/slow-validate.yaml"
+stop_during_load() {   # name, signal, delay (s), scenario
+  local name=$1 sig=$2 delay=$3 file=$4
+  rm -rf "$tmp/stop" && mkdir -p "$tmp/stop"
+  ./sim --out "$tmp/stop" "$file" >"$tmp/stop.out" 2>"$tmp/stop.err" &
+  local pid=$!
+  sleep "$delay"
+  local t0 t1 got
+  t0=$(date +%s%N)
+  kill "-$sig" "$pid"
+  wait "$pid"
+  got=$?
+  t1=$(date +%s%N)
+  local ms=$(( (t1 - t0) / 1000000 ))
+  if [ "$got" = 130 ] && [ "$ms" -le 1000 ] && [ -z "$(ls -A "$tmp/stop")" ] &&
+     grep -q "interrupted while loading and validating" "$tmp/stop.err"; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "FAIL $name: exit $got after $ms ms (want 130 within 1000 ms, nothing in --out: $(ls -A "$tmp/stop"))"
+    sed 's/^/    /' "$tmp/stop.err" | head -3
+  fi
+}
+stop_during_load stop-loading INT 0.5 "$tmp/slow-load.yaml"
+stop_during_load stop-loading-term TERM 1.5 "$tmp/slow-load.yaml"
+stop_during_load stop-validating INT 2 "$tmp/slow-validate.yaml"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "scenario.h"
 #include "scenario/scenario_int.h"
@@ -327,6 +328,48 @@ START_TEST(alias_budget)
     ck_assert_msg(strstr(d.msg, "YAML nodes after expanding aliases (alias '*a3' stands for"),
                   "%s", d.msg);
     lb_free(yaml);
+}
+END_TEST
+
+/* A stop request (SIGINT/SIGTERM in ./sim) ends loading and building with LB_EINTR. The
+ * request is sticky for the process, so this runs in a child of its own. */
+START_TEST(stop_request_interrupts_loading_and_building)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int bad = 0;
+        scn_t *s = NULL;
+        scn_diag_t d;
+        bad |= scn_load_string(HDR "nodes: { a: { type: host }, b: { type: host } }\n"
+                               "links: [ { between: [a, b] } ]\n", "t.yaml", &s, &d, NULL) != 0;
+        LB_VEC(char) big = { 0 };               /* more YAML events than one stop check */
+        char *head = lb_strdup(HDR "kubernetes:\n  - apiVersion: v1\n    kind: ConfigMap\n"
+                               "    metadata: { name: big }\n    data:\n");
+        lb_vec_reserve(&big, strlen(head) + 1);
+        strcpy(big.v, head);
+        big.n = strlen(head);
+        lb_free(head);
+        for (int i = 0; i < 10000; i++) {
+            char line[32];
+            int l = snprintf(line, sizeof line, "      k%d: v\n", i);
+            lb_vec_reserve(&big, big.n + (size_t)l + 1);
+            memcpy(big.v + big.n, line, (size_t)l + 1);
+            big.n += (size_t)l;
+        }
+        scn_request_stop();
+        scn_t *s2 = NULL;
+        bad |= (scn_load_string(big.v, "big.yaml", &s2, &d, NULL) != LB_EINTR) << 1;
+        bad |= (strstr(d.msg, "interrupted while loading") == NULL) << 2;
+        scn_run_t *r = NULL;
+        bad |= (scn_run_new(s, 0, 1, &r, &d) != LB_EINTR) << 3;
+        bad |= (strstr(d.msg, "interrupted while building variant 'default'") == NULL) << 4;
+        bad |= (r != NULL) << 5;
+        _exit(bad);
+    }
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
 }
 END_TEST
 
@@ -1008,6 +1051,7 @@ Suite *suite_scenario(void)
     tcase_add_test(tc, include_not_a_file);
     tcase_add_test(tc, variants_share_tree);
     tcase_add_test(tc, alias_budget);
+    tcase_add_test(tc, stop_request_interrupts_loading_and_building);
     suite_add_tcase(s, tc);
     tc = tcase_create("build");
     tcase_add_unchecked_fixture(tc, setup, NULL);

@@ -18,6 +18,10 @@
 #define RUN_PROGRESS_EVENTS 65536
 #define RUN_PROGRESS_WALL_NS 1000000000LL
 
+/* Set from a signal handler (SIGINT/SIGTERM): loading, building and runs stop at their
+ * next check. */
+static volatile sig_atomic_t stop_requested;
+
 typedef struct named { char *name, *kind; void *obj; } named_t;
 typedef struct on_free { void (*fn)(void *); void *obj; } on_free_t;
 typedef struct drop_name { const char *reason; char *counter; } drop_name_t;
@@ -349,11 +353,23 @@ void scn_run_free(scn_run_t *r)
     lb_free(r);
 }
 
+bool build_interrupted(build_ctx_t *ctx)
+{
+    if (!stop_requested) return false;
+    if (!ctx->failed) {
+        diag_set(ctx->diag, (elem_pos_t){ ctx->model->tree->pos.file, 0, 0 }, LB_EINTR,
+                 "interrupted while building variant '%s'", ctx->run->variant_name);
+        ctx->failed = true;
+    }
+    return true;
+}
+
 static int build_section(build_ctx_t *ctx, elem_section_t sec)
 {
     const scn_model_t *m = ctx->model;
     for (size_t i = 0; i < m->elems[sec].n; i++) {
         const scn_elem_t *e = &m->elems[sec].v[i];
+        if (build_interrupted(ctx)) return LB_EINTR;
         int rc = e->type->build(ctx, e->name, e->cfg);
         if (rc < 0 || ctx->failed) {
             if (!ctx->failed)
@@ -406,9 +422,16 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     if (rc == 0) rc = build_section(ctx, ELEM_CLOUD);
     if (rc == 0) rc = build_section(ctx, ELEM_APP);
     if (rc == 0) rc = build_section(ctx, ELEM_TRAFFIC);
+    if (rc == 0 && build_interrupted(ctx)) rc = LB_EINTR;
     if (rc < 0) {
+        /* whatever failed while a stop was requested may have failed because of it */
+        if (stop_requested && diag) {
+            build_interrupted(ctx);
+            diag_set(diag, (elem_pos_t){ scn_file(s), 0, 0 }, LB_EINTR, "interrupted while "
+                     "building variant '%s'", r->variant_name);
+        }
         scn_run_free(r);
-        return LB_EINVAL;
+        return stop_requested ? LB_EINTR : LB_EINVAL;
     }
     *out = r;
     return 0;
@@ -435,8 +458,6 @@ static int64_t wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Set from a signal handler (SIGINT/SIGTERM): runs stop at their next progress check. */
-static volatile sig_atomic_t stop_requested;
 void scn_request_stop(void) { stop_requested = 1; }
 bool scn_stop_requested(void) { return stop_requested != 0; }
 

@@ -159,6 +159,7 @@ static int node_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     if (n < 1) return build_error(ctx, cnt->pos, "count: expected a positive number");
     net_t *net = build_net(ctx);
     for (int k = 0; k < n; k++) {
+        if (k % 4096 == 4095 && build_interrupted(ctx)) return LB_EINTR;
         char *nm = cnt->set ? lb_sprintf("%s%d", name, k) : lb_strdup(name);
         if (net_node_find(net, nm)) {
             int rc = build_error(ctx, cfg->pos, "node '%s' already exists", nm);
@@ -407,9 +408,13 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     int32_t *order = lb_malloc(nn * sizeof *order);     /* discovery rank, -1: unreached */
     edge_t *first = lb_malloc(nn * sizeof *first);      /* first hop toward each node */
     uint32_t *queue = lb_malloc(nn * sizeof *queue);
-    for (size_t s = 0; s < nn; s++) {
+    for (size_t s = 0; s < nn && rc == 0; s++) {
         net_node_t *src = net_node_at(net, s);
         if (adj[s].n == 0) continue;
+        if (s % 64 == 0 && build_interrupted(ctx)) {
+            rc = LB_EINTR;
+            break;
+        }
         if (src->ifaces.n == 1) {
             const edge_t *e = &adj[s].v[0];
             net_route_add(src, 0, 0, e->to->addr, e->from);

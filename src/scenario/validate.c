@@ -225,6 +225,8 @@ static int load_section(scn_model_t *m, const scn_node_t *sec_node, elem_section
     for (size_t i = 0; i < sec_node->n; i++) {
         const char *name = sec_node->keys[i];
         elem_pos_t kpos = sec_node->kpos[i];
+        if (i % 1024 == 1023 && scn_stop_requested())
+            return diag_set(d, kpos, LB_EINTR, "interrupted while validating");
         const scn_node_t *body = sec_node->v[i];
         int rc;
         if (!elem_name_ok(name)) return bad_name(d, kpos, section_what[sec], name);
@@ -320,6 +322,10 @@ static int load_links(scn_model_t *m, const scn_node_t *links, scn_diag_t *d)
                         "- { between: [client, r1] }; got %s", yt_kind_desc(links));
     int rc = 0;
     for (size_t i = 0; i < links->n && rc == 0; i++) {
+        if (i % 1024 == 1023 && scn_stop_requested()) {
+            rc = diag_set(d, links->v[i]->pos, LB_EINTR, "interrupted while validating");
+            break;
+        }
         scn_link_t l = { 0 };
         l.pos = links->v[i]->pos;
         if ((rc = elem_cfg_from_node(link_params, links->v[i], "link", NULL, &l.cfg, d)) < 0) break;
