@@ -82,6 +82,10 @@ size_t lb_index_next(const lb_index_t *ix, uint64_t hash, size_t *it);
 void lb_index_clear(lb_index_t *ix);                 /* empty, keeps its memory */
 void lb_index_free(lb_index_t *ix);                  /* empty, memory released */
 
+/* A decimal integer from 0 to 2^64-1 (digits only: no sign, no spaces, no base prefix);
+ * LB_EPARSE for anything else, including values that do not fit. */
+int lb_parse_u64(const char *s, uint64_t *out);
+
 /* IPv4 helpers; addresses are host byte order uint32_t everywhere in the project. */
 int lb_ip_parse(const char *s, uint32_t *addr);                 /* "10.0.0.1" */
 int lb_cidr_parse(const char *s, uint32_t *addr, int *plen);    /* "10.0.0.0/24" or bare */

@@ -95,9 +95,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
         char *end;
         switch (c) {
         case 's':
-            o->seed = strtoull(optarg, &end, 10);
-            if (!*optarg || *end) {
-                fprintf(stderr, "sim: --seed expects a non-negative integer, got '%s'\n", optarg);
+            if (lb_parse_u64(optarg, &o->seed)) {
+                fprintf(stderr, "sim: --seed expects an integer from 0 to %" PRIu64 ", got '%s'\n",
+                        UINT64_MAX, optarg);
                 return EXIT_INPUT;
             }
             o->has_seed = true;
@@ -235,9 +235,16 @@ static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
     } else {
         for (size_t i = 0; i < scn_variant_count(s); i++) lb_vec_push(idx, i);
     }
+    uint64_t base = o->has_seed ? o->seed : scn_seed(s);
+    if (o->seeds > 1 && base > UINT64_MAX - (uint64_t)(o->seeds - 1)) {
+        fprintf(stderr, "%s: error: --seeds %d from seed %" PRIu64 " would go past %" PRIu64
+                "; expected a smaller seed or fewer seeds\n", scn_file(s), o->seeds, base,
+                UINT64_MAX);
+        return EXIT_INPUT;
+    }
     for (size_t i = 0; i < idx->n; i++) {
         scn_run_t *r;
-        uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+        uint64_t seed = base;
         if (g_interrupted) return load_failed(LB_EINTR, &d, scn_file(s));
         if ((rc = scn_run_new(s, idx->v[i], seed, &r, &d)))
             return load_failed(rc, &d, scn_file(s));

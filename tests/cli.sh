@@ -89,6 +89,24 @@ contains chain-client "$tmp/out" "client sees GET /app1 -> 504"
 check explain-check 0 ./sim --check --explain --variant as-deployed scenarios/aks-dsr.yaml
 contains explain-check-chain "$tmp/out" "rule http has no healthy backend"
 
+# Seeds: all of 0 .. 2^64-1, nothing else; written exactly (summary.json: a JSON integer;
+# results.db: INTEGER is signed 64-bit, so printf('%u', seed) gives the seed back).
+check seed-negative 2 ./sim --seed -1 scenarios/core-nat.yaml
+contains seed-negative-msg "$tmp/err" "--seed expects an integer from 0 to 18446744073709551615, got '-1'"
+check seed-overflow 2 ./sim --seed 99999999999999999999 scenarios/core-nat.yaml
+check seeds-overflow 2 ./sim --seed 18446744073709551615 --seeds 2 scenarios/core-nat.yaml
+contains seeds-overflow-msg "$tmp/err" "would go past 18446744073709551615"
+check seed-max 0 ./sim -q --no-pcap --no-plots -v masquerade --seed 18446744073709551615 \
+  --out "$tmp/seed" scenarios/core-nat.yaml
+contains seed-max-json "$tmp/seed/core-nat/summary.json" '"seed":	18446744073709551615'
+[ "$(sqlite3 "$tmp/seed/core-nat/results.db" "select printf('%u', seed) from runs")" = 18446744073709551615 ] \
+  && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL seed-max-db: results.db does not give the seed back"; }
+# through --jobs workers too (the transfer keeps every digit)
+check seed-jobs 0 ./sim -q --no-pcap --no-plots --no-db -v masquerade --seed 9007199254740993 \
+  --seeds 2 --jobs 2 --out "$tmp/seedj" scenarios/core-nat.yaml
+contains seed-jobs-1 "$tmp/seedj/core-nat/summary.json" '"seed":	9007199254740993'
+contains seed-jobs-2 "$tmp/seedj/core-nat/summary.json" '"seed":	9007199254740994'
+
 # Ctrl-C / SIGTERM while loading and validating: exit 130 within a second, nothing written.
 # Two slow inputs: a big file (60,000 hosts on links to one router: seconds to load) and
 # a small one whose 40 variants each build 20,000 nodes (seconds to validate).

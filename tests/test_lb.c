@@ -1,6 +1,6 @@
-/* test_lb.c -- the project basics of include/lb.h: error messages and the hash index
+/* test_lb.c -- the project basics of include/lb.h: error messages, the hash index
  * (lookups against a linear-search reference through growth, colliding hashes and
- * removals). */
+ * removals) and parsing 64-bit unsigned integers (seeds). */
 #include <check.h>
 #include <string.h>
 #include "lb.h"
@@ -68,12 +68,32 @@ START_TEST(index_matches_reference)
 }
 END_TEST
 
+START_TEST(parse_u64)
+{
+    uint64_t v = 7;
+    ck_assert_int_eq(lb_parse_u64("0", &v), 0);
+    ck_assert_uint_eq(v, 0);
+    ck_assert_int_eq(lb_parse_u64("18446744073709551615", &v), 0);
+    ck_assert(v == UINT64_MAX);
+    ck_assert_int_eq(lb_parse_u64("9007199254740993", &v), 0);     /* 2^53 + 1: exact */
+    ck_assert(v == 9007199254740993ull);
+    static const char *const bad[] = { "", "-1", "+1", " 1", "1 ", "0x10", "1e3",
+                                       "18446744073709551616", "99999999999999999999" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        v = 7;
+        ck_assert_msg(lb_parse_u64(bad[i], &v) == LB_EPARSE, "'%s' accepted", bad[i]);
+        ck_assert_uint_eq(v, 7);
+    }
+}
+END_TEST
+
 Suite *suite_lb(void)
 {
     Suite *s = suite_create("lb");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, error_messages);
     tcase_add_test(tc, index_matches_reference);
+    tcase_add_test(tc, parse_u64);
     suite_add_tcase(s, tc);
     return s;
 }

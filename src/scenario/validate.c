@@ -12,11 +12,13 @@
  * far above any realistic chain, well below what would exhaust memory. */
 #define SCN_MAX_GROUP 65536
 #define SCN_MAX_NODES (4 * SCN_MAX_GROUP)
+/* A scenario without `seed`. */
+#define SCN_SEED_DEFAULT 1
 
 static const elem_param_t scenario_params[] = {
     { "name", P_STR, NULL, "the scenario's name, like core-nat (a-z, 0-9, '-')", NULL, NULL },
     { "description", P_STR, "", "free text shown in reports", NULL, NULL },
-    { "seed", P_INT, "1", "the random seed (a non-negative integer)", NULL, NULL },
+    { "seed", P_ANY, "", "the random seed, an integer from 0 to 2^64-1 (default 1)", NULL, NULL },
     { "duration", P_DURATION, NULL, "the simulated time to run, like 60s", NULL, NULL },
     { "nodes", P_ANY, "", "a mapping of node names to node elements", NULL, NULL },
     { "links", P_ANY, "", "a list of links between nodes", NULL, NULL },
@@ -513,10 +515,16 @@ int model_new(scn_node_t *tree, const char *variant, const char *const *variants
                       "like core-nat; got '%s'", name->u.s);
         goto out;
     }
-    const elem_val_t *seed = elem_get(top, "seed");
-    if (seed->u.i < 0) {
-        rc = diag_set(d, seed->pos, LB_EINVAL, "seed: expected a non-negative integer; got %lld",
-                      (long long)seed->u.i);
+    /* seed: all of 0 .. 2^64-1 (an int64 parameter would stop at 2^63-1) */
+    const scn_node_t *seed = elem_get(top, "seed")->u.any;
+    m->seed = SCN_SEED_DEFAULT;
+    if (seed && seed->kind != SCN_NULL &&
+        (seed->kind != SCN_SCALAR || lb_parse_u64(seed->str, &m->seed) < 0)) {
+        rc = seed->kind == SCN_SCALAR ?
+            diag_set(d, seed->pos, LB_EINVAL, "seed: expected an integer from 0 to %llu; got "
+                     "'%s'", (unsigned long long)UINT64_MAX, seed->str) :
+            diag_set(d, seed->pos, LB_EINVAL, "seed: expected an integer from 0 to %llu; got %s",
+                     (unsigned long long)UINT64_MAX, yt_kind_desc(seed));
         goto out;
     }
     const elem_val_t *dur = elem_get(top, "duration");
@@ -527,7 +535,6 @@ int model_new(scn_node_t *tree, const char *variant, const char *const *variants
     }
     m->name = lb_strdup(name->u.s);
     m->description = lb_strdup(elem_str(top, "description"));
-    m->seed = (uint64_t)seed->u.i;
     m->duration = dur->u.i;
     rc = kube_load(tree, files, &m->kube, d);
     for (int s = 0; s < ELEM_KIND_COUNT && rc == 0; s++)

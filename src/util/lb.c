@@ -189,6 +189,20 @@ void lb_index_free(lb_index_t *ix)
     ix->cap = ix->n = 0;
 }
 
+int lb_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s) return LB_EPARSE;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return LB_EPARSE;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10) return LB_EPARSE;     /* would overflow */
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
 int lb_ip_parse(const char *s, uint32_t *addr)
 {
     unsigned a[4];
