@@ -1263,7 +1263,7 @@ static int conv_backend(conv_t *c, const scn_node_t *b, gw_backend_ref_t *br)
 static int conv_rule(conv_t *c, const scn_node_t *r, gw_route_rule_t *rule)
 {
     if (r->kind != SCN_MAP) return cerr(c, r, "expected a rule (a mapping); got %s", yt_kind_desc(r));
-    const scn_node_t *ms, *bs;
+    const scn_node_t *ms, *bs = NULL;
     int rc = read_list(c, r, "matches", &ms);
     if (rc == 0 && !yt_get(r, "matches", NULL)) {
         /* HTTPRouteRule.matches default: [{ path: { type: PathPrefix, value: "/" } }] */
@@ -1885,7 +1885,7 @@ static size_t addr_each(kload_t *k, const char *addr, size_t len,
     }
     lb_free(key);
     /* in document order, once each (probing order is neither) */
-    qsort(hits.v, hits.n, sizeof *hits.v, cmp_size);
+    if (hits.n > 1) qsort(hits.v, hits.n, sizeof *hits.v, cmp_size);
     size_t n = 0;
     for (size_t x = 0; x < hits.n; x++)
         if (x == 0 || hits.v[x] != hits.v[x - 1]) {

@@ -268,7 +268,7 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
     }
     tdestroy(tree, tree_nofree);
     /* what automatic subnets must avoid, in address order: one pass below */
-    qsort(res.v, res.n, sizeof *res.v, range_lo_cmp);
+    if (res.n > 1) qsort(res.v, res.n, sizeof *res.v, range_lo_cmp);
     size_t ri = 0;
     /* automatic /30s */
     uint32_t size = 1u << (32 - TOPO_LINK_PLEN);
@@ -393,7 +393,7 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             }
         }
     }
-    qsort(owners.v, owners.n, sizeof *owners.v, extra_cmp);
+    if (owners.n > 1) qsort(owners.v, owners.n, sizeof *owners.v, extra_cmp);
     LB_VEC(xgroup_t) groups = { 0 };
     for (size_t i = 0; i < owners.n;) {
         size_t j = i;
@@ -402,7 +402,7 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
         lb_vec_push(&groups, g);
         i = j;
     }
-    qsort(groups.v, groups.n, sizeof *groups.v, xgroup_cmp);
+    if (groups.n > 1) qsort(groups.v, groups.n, sizeof *groups.v, xgroup_cmp);
 
     /* BFS from every node */
     int32_t *order = lb_malloc(nn * sizeof *order);     /* discovery rank, -1: unreached */
