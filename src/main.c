@@ -27,6 +27,7 @@ typedef LB_VEC(size_t) idxvec_t;
 
 typedef struct opts {
     bool has_seed, quiet, check, list_types;
+    bool validate_only;             /* --validate: load and build every variant, no run */
     uint64_t seed;
     LB_VEC(const char *) variants;
     LB_VEC(const char *) sets;
@@ -68,6 +69,8 @@ static void usage(FILE *f)
 "                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
 "                          the scenario is built, then exit\n"
+"      --validate          load and build every selected variant, then exit (0, or 2\n"
+"                          with file:line:col); nothing runs, nothing is written\n"
 "      --list-types        list element types and their parameters\n"
 "  -h, --help              this help\n"
 "  -V, --version           version\n"
@@ -78,7 +81,8 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB, O_EXPLAIN };
+    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB, O_EXPLAIN,
+           O_VALIDATE };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -89,6 +93,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
+        {"validate", no_argument, 0, O_VALIDATE},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -140,6 +145,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_NOPLOTS: o->no_plots = true; break;
         case O_NODB: o->no_db = true; break;
         case O_EXPLAIN: o->explain = true; break;
+        case O_VALIDATE: o->validate_only = true; break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
@@ -606,13 +612,16 @@ int main(int argc, char **argv)
         rc = validate(scns[f], &o, &idx[f]);
     }
     if (rc == EXIT_OK && o.dump_node) rc = dump_iptables(scns[0], &o, idx[0].v[0]);
+    if (rc == EXIT_OK && o.validate_only && !o.quiet)
+        for (size_t f = 0; f < nfiles; f++)
+            printf("%s: %zu variant%s valid\n", scn_file(scns[f]), idx[f].n, idx[f].n == 1 ? "" : "s");
     if (rc == EXIT_OK && g_interrupted) {          /* a signal just after validation */
         fprintf(stderr, "sim: interrupted before the first run; nothing written\n");
         rc = EXIT_INTERRUPTED;
     }
     if (rc == EXIT_INTERRUPTED) exit(rc);          /* releasing it all could take long */
     g_loading = 0;
-    if (rc == EXIT_OK && !o.dump_node) {
+    if (rc == EXIT_OK && !o.dump_node && !o.validate_only) {
         /* Phase 2: run. */
         size_t failed = 0, total = 0;
         for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++)

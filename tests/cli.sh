@@ -89,6 +89,12 @@ contains chain-client "$tmp/out" "client sees GET /app1 -> 504"
 check explain-check 0 ./sim --check --explain --variant as-deployed scenarios/aks-dsr.yaml
 contains explain-check-chain "$tmp/out" "rule http has no healthy backend"
 
+# --validate: every check ./sim makes before running, then exit; nothing written.
+check validate 0 ./sim --validate scenarios/core-nat.yaml scenarios/aks-dsr.yaml
+contains validate-msg "$tmp/out" "scenarios/aks-dsr.yaml: 6 variants valid"
+check validate-bad 2 ./sim --validate "$tmp/bad.yaml"
+contains validate-bad-position "$tmp/err" "bad.yaml:6:"
+
 # Seeds: all of 0 .. 2^64-1, nothing else; written exactly (summary.json: a JSON integer;
 # results.db: INTEGER is signed 64-bit, so printf('%u', seed) gives the seed back).
 check seed-negative 2 ./sim --seed -1 scenarios/core-nat.yaml
