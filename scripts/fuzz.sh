@@ -59,7 +59,8 @@ for bin in "$@"; do
    "$root/$bin" -max_total_time="$secs" -timeout=25 -rss_limit_mb=2048 -max_len=$maxlen \
      -dict="$dict" -print_final_stats=1 -artifact_prefix="$out/" \
      "$corpus" "${seeds[@]}") >"$log" 2>&1 || status=$?
-  grep -E '^#[0-9]+ .*(DONE|pulse|NEW)' "$log" | tail -1 || true
+  grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE)' "$log" | tail -1 || true
+  grep -E '^Done [0-9]+ runs' "$log" || true
   grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' "$log" || true
   grep -E 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|runtime error|Test unit written' "$log" || true
 done

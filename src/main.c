@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/types.h>
 #include "capture.h"
 #include "db.h"
 #include "netfilter.h"
