@@ -1,8 +1,10 @@
 /* fuzz_scenario.c -- libFuzzer target for the scenario loader: any bytes as a scenario
- * file (scn_load_buffer: YAML, encodings, anchors and aliases, variants, overrides,
- * manifests and their `file:` includes, validation), then building the first variants as
- * ./sim validates them. It must never crash, hang or leak: bad input is an error with a
- * position. Run from scenarios/ (`make fuzz` does) so that seeds' includes resolve. */
+ * file (scn_load_buffer: YAML, encodings, anchors and aliases, variants, manifests and
+ * their `file:` includes, validation), then command-line overrides -- each line of the
+ * input that starts with "#!set " (a YAML comment) is one KEY=VALUE, as --set gives it --
+ * then building the first variants as ./sim validates them. It must never crash, hang or
+ * leak: bad input is an error with a message. Run from scenarios/ (`make fuzz` does) so
+ * that seeds' includes resolve. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +15,7 @@
  * (the loader has validated every variant already). */
 #define FUZZ_BUILD_VARIANTS 2
 #define FUZZ_BUILD_MAX_NODES 512
+#define FUZZ_MAX_OVERRIDES 4
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -22,8 +25,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!d.msg[0]) __builtin_trap();        /* every error says what is wrong */
         return 0;
     }
-    /* a command-line override on top, as ./sim --set would apply it */
-    scn_override(s, "seed=7", &d);
+    /* command-line overrides on top, as ./sim --set applies them */
+    int overrides = 0;
+    for (size_t i = 0; i + 6 <= size && overrides < FUZZ_MAX_OVERRIDES; i++) {
+        if ((i > 0 && data[i - 1] != '\n') || memcmp(data + i, "#!set ", 6) != 0) continue;
+        size_t end = i + 6;
+        while (end < size && data[end] != '\n' && data[end] != '\0') end++;
+        char kv[512];
+        size_t n = end - (i + 6) < sizeof kv - 1 ? end - (i + 6) : sizeof kv - 1;
+        memcpy(kv, data + i + 6, n);
+        kv[n] = 0;
+        if (scn_override(s, kv, &d) < 0 && !d.msg[0]) __builtin_trap();
+        overrides++;
+    }
     for (size_t v = 0; v < scn_variant_count(s) && v < FUZZ_BUILD_VARIANTS; v++) {
         const scn_model_t *m = scn_variant_model(s, v);
         if (m->node_names.n > FUZZ_BUILD_MAX_NODES) break;

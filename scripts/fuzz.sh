@@ -47,7 +47,8 @@ for bin in "$@"; do
   corpus=$out/corpus-$t
   mkdir -p "$corpus"
   case $t in
-    scenario) seeds=("$root/scenarios" "$root/tests/fuzz/regress"); dict=$root/fuzz/scenario.dict
+    scenario) seeds=("$root/scenarios" "$root/fuzz/seeds" "$root/tests/fuzz/regress")
+              dict=$root/fuzz/scenario.dict
               maxlen=16384 ;;
     expect)   seeds=("$out/seeds-expect"); dict=$root/fuzz/expect.dict; maxlen=256 ;;
   esac
