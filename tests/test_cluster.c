@@ -179,13 +179,14 @@ static void add(env_t *e, char *yaml, bool owned)
     if (owned) lb_free(yaml);
 }
 
-/* Builds the cluster: system pool (1 node, optionally tainted) and user pool (2 nodes). */
-static cluster_t *build(env_t *e, bool taint_system, bool warm)
+/* Builds the cluster: system pool (1 node, optionally tainted) and user pool (2 nodes,
+ * max_pods per node; 0: the default). */
+static cluster_t *build_pools(env_t *e, bool taint_system, bool warm, int max_pods)
 {
     cluster_pool_t pools[2] = {
         {.name = "system", .count = 1, .taints = taint_system ? &critical_taint : NULL,
          .n_taints = taint_system ? 1 : 0},
-        {.name = "user", .count = 2},
+        {.name = "user", .count = 2, .max_pods = max_pods},
     };
     cluster_params_t p;
     cluster_params_default(&p);
@@ -196,6 +197,11 @@ static cluster_t *build(env_t *e, bool taint_system, bool warm)
     e->c = cluster_new(e->net, e->fab, &p, manifests_objects(e->mf), e->m, e->err,
                        sizeof e->err);
     return e->c;
+}
+
+static cluster_t *build(env_t *e, bool taint_system, bool warm)
+{
+    return build_pools(e, taint_system, warm, 0);
 }
 
 /* A warm cluster (seed 1, system pool untainted) running `replicas` of the seed's app1 on
@@ -365,30 +371,13 @@ END_TEST
 
 /* kubelet's maxPods: a node with no room left is filtered out (the scheduler's "Too many
  * pods"); replicas that find no node with room are an error, as they would stay Pending. */
-static cluster_t *build_max_pods(env_t *e, int max_pods)
-{
-    cluster_pool_t pools[2] = {
-        {.name = "system", .count = 1, .taints = &critical_taint, .n_taints = 1},
-        {.name = "user", .count = 2, .max_pods = max_pods},
-    };
-    cluster_params_t p;
-    cluster_params_default(&p);
-    p.name = "aks";
-    p.pools = pools;
-    p.n_pools = 2;
-    p.warm_start = true;
-    e->c = cluster_new(e->net, e->fab, &p, manifests_objects(e->mf), e->m, e->err,
-                       sizeof e->err);
-    return e->c;
-}
-
 START_TEST(max_pods_fills_nodes_then_pending)
 {
     env_t e;
     env_init(&e, 1);
     add(&e, app_yaml("a", 3, USER_ONLY, NULL), true);     /* 2 + 1 */
     add(&e, app_yaml("b", 1, USER_ONLY, NULL), true);     /* the one place left */
-    ck_assert_ptr_nonnull(build_max_pods(&e, 2));
+    ck_assert_ptr_nonnull(build_pools(&e, true, true, 2));
     assert_spread(e.c, "a", 0, 2, 1);
     assert_spread(e.c, "b", 0, 0, 1);
     ck_assert_int_eq(cluster_node_at(e.c, 1)->max_pods, 2);
@@ -397,7 +386,7 @@ START_TEST(max_pods_fills_nodes_then_pending)
 
     env_init(&e, 1);
     add(&e, app_yaml("a", 5, USER_ONLY, NULL), true);
-    ck_assert_ptr_null(build_max_pods(&e, 2));
+    ck_assert_ptr_null(build_pools(&e, true, true, 2));
     ck_assert_str_eq(e.err, "k8s.yaml:1:1: Deployment sample-apps/a: 1 of its 5 replicas find no "
                             "node with room (the 2 nodes that fit are full: maxPods, the pool's "
                             "max-pods); they would stay Pending");
