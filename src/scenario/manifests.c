@@ -1,7 +1,8 @@
 /* manifests.c -- Kubernetes manifests (the positioned YAML tree) into k8s_objects_t, with
  * the API's defaults and the API server's validation messages at file:line:col, and
  * warnings for every field the model does not use; then the scenario's `kubernetes:`
- * section (inline manifests, { file: PATH }, kubernetes-remove/-add/-set). Sources for
+ * section (inline manifests, { file: PATH } read once per scenario within bounds,
+ * kubernetes-remove/-add/-set, manifests found by an index of their addresses). Sources for
  * defaults and checks: k8s.io/api core/v1 + apps/v1 types.go, kubernetes
  * pkg/apis/core/validation/validation.go, pkg/apis/apps/validation, sigs.k8s.io/gateway-api
  * apis/v1 (kubebuilder defaults and CEL rules). */
