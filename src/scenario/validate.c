@@ -408,6 +408,44 @@ static int check_expect(const scn_model_t *m, const scn_expect_t *e, scn_diag_t 
     return 0;
 }
 
+/* The expectations under ex's key i: each parsed; with keep, checked against the model
+ * (sources and windows: a variant may change the duration or the traffic) and kept. */
+static int expect_list(scn_model_t *m, const scn_node_t *ex, size_t i, bool keep, scn_diag_t *d)
+{
+    const char *key = ex->keys[i];
+    const scn_node_t *list = ex->v[i];
+    if (list->kind == SCN_NULL) return 0;
+    if (list->kind != SCN_SEQ && list->kind != SCN_SCALAR)
+        return diag_set(d, list->pos, LB_EINVAL, "expect.%s: expected a list of expectations "
+                        "like [\"browse.status_2xx_ratio >= 0.99\"]; got %s", key,
+                        yt_kind_desc(list));
+    size_t n = list->kind == SCN_SEQ ? list->n : 1;
+    for (size_t j = 0; j < n; j++) {
+        const scn_node_t *it = list->kind == SCN_SEQ ? list->v[j] : list;
+        if (it->kind != SCN_SCALAR)
+            return diag_set(d, it->pos, LB_EINVAL, "expectation: expected a string like "
+                            "\"browse.status_2xx_ratio >= 0.99 after 5s\"; got %s",
+                            yt_kind_desc(it));
+        scn_expect_t e;
+        int rc = expect_parse(it->str, it->pos, &e, d);
+        if (rc < 0) return rc;
+        e.variant = lb_strdup(key);
+        if (keep && (rc = check_expect(m, &e, d)) < 0) {
+            expect_clear(&e);
+            return rc;
+        }
+        if (keep)
+            lb_vec_push(&m->expects, e);
+        else
+            expect_clear(&e);
+    }
+    return 0;
+}
+
+/* The base model (variant NULL) checks every key of `expect` and the syntax of every
+ * expectation, once; a variant's model takes only "*" and its own key, in the order
+ * written (variants and overrides cannot change `expect`). So V variants with an
+ * expectation each cost O(V), not O(V^2) or worse. */
 static int load_expect(scn_model_t *m, const scn_node_t *ex, const char *variant,
                        const char *const *variants, size_t nvariants, scn_diag_t *d)
 {
@@ -415,50 +453,39 @@ static int load_expect(scn_model_t *m, const scn_node_t *ex, const char *variant
     if (ex->kind != SCN_MAP)
         return diag_set(d, ex->pos, LB_EINVAL, "expect: expected a mapping of variant names (or "
                         "\"*\") to lists of expectations; got %s", yt_kind_desc(ex));
-    for (size_t i = 0; i < ex->n; i++) {
+    if (variant) {
+        size_t star = 0, own = 0;
+        bool has_star = yt_get(ex, "*", &star) != NULL, has_own = yt_get(ex, variant, &own) != NULL;
+        int rc = 0;
+        if (has_star && (!has_own || star < own)) rc = expect_list(m, ex, star, true, d);
+        if (rc == 0 && has_own) rc = expect_list(m, ex, own, true, d);
+        if (rc == 0 && has_star && has_own && own < star) rc = expect_list(m, ex, star, true, d);
+        return rc;
+    }
+    lb_index_t names = { 0 };
+    for (size_t v = 0; v < nvariants; v++) lb_index_add(&names, lb_hash_str(variants[v]), v);
+    int rc = 0;
+    for (size_t i = 0; i < ex->n && rc == 0; i++) {
         const char *key = ex->keys[i];
         bool known = strcmp(key, "*") == 0;
-        for (size_t v = 0; v < nvariants && !known; v++) known = strcmp(variants[v], key) == 0;
+        uint64_t h = lb_hash_str(key);
+        for (size_t it, v = lb_index_first(&names, h, &it); v != LB_INDEX_NONE && !known;
+             v = lb_index_next(&names, h, &it))
+            known = strcmp(variants[v], key) == 0;
         if (!known) {
             char list[400] = "";
             names_join(list, sizeof list, variants, nvariants, 30);
             const char *close = closest_name(key, variants, nvariants);
             char hint[200] = "";
             if (close) snprintf(hint, sizeof hint, "did you mean '%s'? ", close);
-            return diag_set(d, ex->kpos[i], LB_EINVAL, "expect refers to variant '%s', which is "
-                            "not defined; %svariants are: %s (or \"*\" for all)", key, hint, list);
+            rc = diag_set(d, ex->kpos[i], LB_EINVAL, "expect refers to variant '%s', which is "
+                          "not defined; %svariants are: %s (or \"*\" for all)", key, hint, list);
+            break;
         }
-        const scn_node_t *list = ex->v[i];
-        if (list->kind == SCN_NULL) continue;
-        if (list->kind != SCN_SEQ && list->kind != SCN_SCALAR)
-            return diag_set(d, list->pos, LB_EINVAL, "expect.%s: expected a list of expectations "
-                            "like [\"browse.status_2xx_ratio >= 0.99\"]; got %s", key,
-                            yt_kind_desc(list));
-        size_t n = list->kind == SCN_SEQ ? list->n : 1;
-        for (size_t j = 0; j < n; j++) {
-            const scn_node_t *it = list->kind == SCN_SEQ ? list->v[j] : list;
-            if (it->kind != SCN_SCALAR)
-                return diag_set(d, it->pos, LB_EINVAL, "expectation: expected a string like "
-                                "\"browse.status_2xx_ratio >= 0.99 after 5s\"; got %s",
-                                yt_kind_desc(it));
-            scn_expect_t e;
-            int rc = expect_parse(it->str, it->pos, &e, d);
-            if (rc < 0) return rc;
-            e.variant = lb_strdup(key);
-            bool applies = variant && (strcmp(key, "*") == 0 || strcmp(key, variant) == 0);
-            /* sources and windows are checked in each variant's model (a variant may
-             * change the duration or the traffic); the base model checks syntax only */
-            if (applies && (rc = check_expect(m, &e, d)) < 0) {
-                expect_clear(&e);
-                return rc;
-            }
-            if (applies)
-                lb_vec_push(&m->expects, e);
-            else
-                expect_clear(&e);
-        }
+        rc = expect_list(m, ex, i, false, d);
     }
-    return 0;
+    lb_index_free(&names);
+    return rc;
 }
 
 /* ---- the model --------------------------------------------------------------------------------- */
