@@ -19,6 +19,10 @@
 #define TOPO_POOL_PREFIX 0x0a000000u    /* 10.0.0.0/8 */
 #define TOPO_POOL_PLEN 8
 #define TOPO_LINK_PLEN 30
+/* iptables commands per node: each command checks the node's whole table for loops and
+ * misplaced NAT targets (as the kernel takes a whole new table per iptables command), so
+ * N commands cost N^2; large rule sets come from kube-proxy's iptables-restore instead. */
+#define NODE_IPTABLES_MAX 10000
 /* Bounds on TCP parameters given in a scenario (Linux accepts these ranges). */
 #define TCP_MSS_MIN 88                  /* TCP_MIN_MSS, include/net/tcp.h */
 #define TCP_MSS_MAX 65495               /* 65535 - IP and TCP headers */
@@ -122,6 +126,9 @@ static int node_setup(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg)
     const elem_val_t *ct = elem_get(cfg, "conntrack");
     const elem_val_t *loose = elem_get(cfg, "tcp-loose");
     const elem_val_t *ipt = elem_get(cfg, "iptables");
+    if (ipt->u.strs.n > NODE_IPTABLES_MAX)
+        return build_error(ctx, ipt->u.strs.pos[NODE_IPTABLES_MAX], "iptables: %zu commands; "
+                           "expected at most %d per node", ipt->u.strs.n, NODE_IPTABLES_MAX);
     if (ct->u.b || loose->set || ipt->u.strs.n) {
         nf_t *nf = nf_get(node);
         nf_params_t p;
