@@ -12,8 +12,8 @@ PKGS=(build-essential pkg-config
       # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces
       libcurl4-openssl-dev nginx-light haproxy wrk
       iproute2 iptables conntrack
-      # pictures (Graphviz), fuzzing (clang's libFuzzer)
-      graphviz clang libclang-rt-14-dev)
+      # pictures (Graphviz), fuzzing (clang's libFuzzer; llvm-cov for make fuzz-coverage)
+      graphviz clang libclang-rt-14-dev llvm-14)
 
 missing=()
 for p in "${PKGS[@]}"; do
