@@ -68,7 +68,8 @@ void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n);
 /* Prints one line per expectation; returns the number that failed. */
 size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* Writes len bytes of text to DIR/name through a temporary file renamed into place, so
- * an interrupted write never leaves a partial file. 0, or LB_EIO with a message in err. */
+ * an interrupted write never leaves a partial file. 0, or LB_EIO with "cannot write
+ * DIR/name: <strerror>" in err (the temporary file is removed). */
 int rep_write_atomic(const char *dir, const char *name, const char *text, size_t len,
                      char *err, size_t errlen);
 /* mkdir -p. 0 or LB_EIO. */

@@ -166,13 +166,16 @@ int rep_write_atomic(const char *dir, const char *name, const char *text, size_t
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
         return LB_EIO;
     }
-    bool bad = fwrite(text, 1, len, f) != len;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, dst) != 0) {
-        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
+    /* the first failure's errno: a full disk shows in fwrite or in fclose's flush */
+    int e = 0;
+    if (fwrite(text, 1, len, f) != len) e = errno ? errno : EIO;
+    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    if (!e && rename(tmp, dst) != 0) e = errno;
+    if (e) {
+        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(e));
         unlink(tmp);
         return LB_EIO;
     }
