@@ -4,6 +4,7 @@
  * 2 bad input (file:line:col on stderr), 3 internal error. */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <inttypes.h>
@@ -36,6 +37,7 @@ typedef struct opts {
     int jobs;                       /* --jobs N: parallel worker processes */
     bool no_pcap, no_plots, no_db;
     bool explain;                   /* chains also with --check / --quiet */
+    double plot_timeout;            /* --plot-timeout S: per gnuplot process; 0: default */
 } opts_t;
 
 static void usage(FILE *f)
@@ -58,6 +60,8 @@ static void usage(FILE *f)
 "      --no-pcap           do not write the trace-<variant>.pcap files\n"
 "      --no-plots          do not write plots (report.html without them)\n"
 "      --no-db             do not write results.db (benchmarks)\n"
+"      --plot-timeout S    stop a gnuplot that has not finished in S seconds and skip\n"
+"                          the plots (default 60; one gnuplot draws up to 32 plots)\n"
 "  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
 "                          writes results only with --out\n"
 "  -q, --quiet             no table, no progress line\n"
@@ -77,7 +81,8 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB, O_EXPLAIN };
+    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB,
+           O_EXPLAIN, O_PLOT_TIMEOUT };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -88,6 +93,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
+        {"plot-timeout", required_argument, 0, O_PLOT_TIMEOUT},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -139,6 +145,15 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_NOPLOTS: o->no_plots = true; break;
         case O_NODB: o->no_db = true; break;
         case O_EXPLAIN: o->explain = true; break;
+        case O_PLOT_TIMEOUT:
+            o->plot_timeout = strtod(optarg, &end);
+            if (!*optarg || *end || !isfinite(o->plot_timeout) || o->plot_timeout <= 0 ||
+                o->plot_timeout > 86400) {
+                fprintf(stderr, "sim: --plot-timeout expects seconds, more than 0 and at most "
+                        "86400, got '%s'\n", optarg);
+                return EXIT_INPUT;
+            }
+            break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
@@ -332,13 +347,19 @@ static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
     return rc;
 }
 
+/* Set by every signal (on_signal); cleared when the plots start, so that a signal then
+ * stops a slow gnuplot (one during the run does not). */
+static volatile sig_atomic_t g_stop_writing;
+
 /* Once per scenario, after its runs: plots (gnuplot) and report.html. A missing gnuplot
  * is a note, not an error: everything else is still written. */
 static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
                              const rep_variant_t *v, size_t n)
 {
     char err[512];
-    if (!o->no_plots && rep_plots_write(dir, s, v, n, err, sizeof err))
+    rep_plots_opts_t po = {o->plot_timeout, &g_stop_writing};
+    g_stop_writing = 0;                     /* a signal from here on stops gnuplot */
+    if (!o->no_plots && rep_plots_write(dir, s, v, n, &po, err, sizeof err))
         fprintf(stderr, "sim: %s\n", err);
     if (rep_html_write(dir, s, v, n, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
 }
@@ -351,6 +372,7 @@ static void on_signal(int sig)
 {
     (void)sig;
     g_interrupted = 1;
+    g_stop_writing = 1;
     scn_request_stop();
 }
 
