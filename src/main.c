@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -194,14 +195,72 @@ static void list_params(const elem_param_t *params, int indent)
     }
 }
 
-/* ---- progress on a terminal ---- */
-typedef struct progress { const char *label; struct timespec t0; bool shown; } progress_t;
+/* ---- progress on a terminal ----
+ * One line on stderr, redrawn in place after '\r' about once a wall-second. It is kept
+ * narrower than the terminal (TIOCGWINSZ, asked at every redraw): a line reaching the last
+ * column wraps on most terminals, and '\r' then only returns to the start of its last
+ * row, leaving the rest behind. A label too long loses its middle to "..."; the line is
+ * erased with spaces at the end of the run. */
+#define PROGRESS_DEFAULT_COLS 80        /* when stderr's terminal does not say */
+#define PROGRESS_LABEL_COLS 40          /* labels are padded to this width when there is room */
+
+typedef struct progress {
+    const char *label;
+    int drawn;                          /* columns of the widest line drawn; 0: none */
+} progress_t;
+
+static int term_cols(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return PROGRESS_DEFAULT_COLS;
+}
+
+/* label as at most `width` columns into out (scenario and variant names are ASCII, as
+ * the loader checks; any other byte shows as '?'). A label too long keeps its start and
+ * its end (the seed) around "...". Returns the columns used. */
+static int fit_label(char *out, size_t outlen, const char *label, int width)
+{
+    int n = (int)strlen(label), head = n, tail = 0;
+    bool cut = n > width;
+    if (cut && width >= 5) {
+        head = (width - 3) - (width - 3) / 2;
+        tail = (width - 3) / 2;
+    } else if (cut) {
+        head = width;                       /* too narrow for "...": the start only */
+    }
+    snprintf(out, outlen, "%.*s%s%s", head, label, cut && width >= 5 ? "..." : "",
+             label + n - tail);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = '?';
+    return cut ? (width >= 5 ? width : head) : n;
+}
 
 static void progress_cb(double frac, void *data)
 {
     progress_t *p = data;
-    fprintf(stderr, "\r  %-40s %5.1f%%", p->label, 100.0 * frac);
-    p->shown = true;
+    int cols = term_cols() - 1;                         /* never the last column */
+    char pct[16], label[1024];
+    int pw = snprintf(pct, sizeof pct, " %5.1f%%", 100.0 * frac);
+    int room = cols - 2 - pw;                           /* "  " label pct */
+    if (room < 1) return;                               /* a terminal too narrow: nothing */
+    int lw = fit_label(label, sizeof label, p->label, room);
+    int pad = (lw < PROGRESS_LABEL_COLS && PROGRESS_LABEL_COLS <= room ? PROGRESS_LABEL_COLS
+                                                                      : lw) - lw;
+    int w = 2 + lw + pad + pw;
+    /* blanks over what a wider earlier line left (the terminal was narrowed) */
+    int clear = p->drawn > w ? (p->drawn < cols ? p->drawn : cols) - w : 0;
+    fprintf(stderr, "\r  %s%*s%s%*s", label, pad, "", pct, clear, "");
+    if (w > p->drawn) p->drawn = w;
+}
+
+/* Erases the progress line, if one was drawn. */
+static void progress_end(progress_t *p)
+{
+    if (!p->drawn) return;
+    int cols = term_cols() - 1;
+    fprintf(stderr, "\r%*s\r", p->drawn < cols ? p->drawn : cols, "");
+    p->drawn = 0;
 }
 
 static void trace_print_header(uint64_t flow)
@@ -393,12 +452,12 @@ static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir
     }
     writers_t w;
     writers_attach(&w, s, r, o, it, dir);
-    char label[160];
+    char label[400];
     snprintf(label, sizeof label, "%s/%s seed %llu", scn_name(s), vname,
              (unsigned long long)it->seed);
-    progress_t pg = {label, {0, 0}, false};
+    progress_t pg = {label, 0};
     scn_run_execute(r, tty ? progress_cb : NULL, &pg);
-    if (pg.shown) fprintf(stderr, "\r%*s\r", 60, "");
+    progress_end(&pg);
     scn_verdict_t *vd = NULL;
     size_t nv = scn_run_check(r, &vd);
     rep_variant_collect(out, r, vname, it->seed, vd, nv);

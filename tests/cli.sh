@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli.sh -- the command line as a user meets it: help and version, exit codes (0 ok,
 # 1 expectation failed, 2 bad input), file:line:col errors, nothing written on bad input,
-# --set, --variant, --trace-flow, --dump-iptables. Run by `make test` from the repo root.
+# --set, --variant, --trace-flow, --dump-iptables, the progress line on a narrow
+# terminal. Run by `make test` from the repo root.
 set -u
 pass=0 fail=0
 tmp=$(mktemp -d)
@@ -20,6 +21,8 @@ contains() {   # name, file, text
   else fail=$((fail + 1)); echo "FAIL $1: '$3' not in output"; sed 's/^/    /' "$2" | head -5
   fi
 }
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 check help 0 ./sim --help;                  contains help-text "$tmp/out" "usage: sim"
 check version 0 ./sim --version;            contains version-text "$tmp/out" "sim (lbchain)"
@@ -77,6 +80,25 @@ got=$?
 [ "$got" = 130 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL interrupt: exit $got, expected 130"; }
 grep -q '"complete":[[:space:]]*false' "$tmp/int/bench-chain/summary.json" 2>/dev/null \
   && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL interrupt: summary.json not marked incomplete"; }
+
+# The progress line on a narrow terminal with a long label: never as wide as the terminal,
+# shortened in the middle, erased at the end (stdout elsewhere: the pty sees stderr only).
+if command -v script >/dev/null; then
+  sed 's/^name: bench-chain/name: a-scenario-name-far-too-long-for-a-narrow-terminal-of-fifty-columns/' \
+    scenarios/bench-chain.yaml >"$tmp/longname.yaml"
+  # an hour of simulated time, drawn about once a wall-second, interrupted after the
+  # second drawing (at most 30 s)
+  timeout 60 script -qec "stty cols 50; ./sim --no-pcap --no-plots --no-db -v per-request \
+    --set duration=3600s --out '$tmp/tty' '$tmp/longname.yaml' >/dev/null & p=\$!; \
+    for i in \$(seq 300); do [ \$(tr '\r' '\n' <'$tmp/tty.out' | grep -c %) -ge 2 ] && break; \
+    sleep 0.1; done; kill -INT \$p; wait \$p" /dev/null >"$tmp/tty.out"
+  widest=$(tr '\r' '\n' <"$tmp/tty.out" | awk '{ if (length > w) w = length } END { print w + 0 }')
+  [ "$widest" -le 49 ] && ok || bad "progress: a line of $widest columns on a 50-column terminal"
+  [ "$(tr '\r' '\n' <"$tmp/tty.out" | grep -c '%')" -ge 2 ] && ok || bad "progress: drawn fewer than twice"
+  contains progress-shortened "$tmp/tty.out" "..."
+  tr '\r' '\n' <"$tmp/tty.out" | grep -v '^$' | tail -1 | grep -qx ' *' && ok \
+    || bad "progress: not erased at the end"
+fi
 
 # The causal chain of the AKS timeouts names the mechanism, from root cause to client.
 check chain 0 ./sim --variant as-deployed scenarios/aks-dsr.yaml
