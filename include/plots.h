@@ -138,9 +138,10 @@ int rep_plots_write(const char *dir, const scn_t *s, const rep_variant_t *v, siz
 /* Writes DIR/report.html: scenario name and description, how to read the page, the
  * variants, the outcomes table, the expectation verdicts, the causal chains and every
  * plot of rep_plots_files found in dir (SVG inlined as a data: URI, else PNG), or a note
- * saying why there are none. No external resources; every scenario string is
+ * saying why there are none; a banner lists `missing` (may be NULL), whose "plots" entry
+ * also says why plots are absent. No external resources; every scenario string is
  * HTML-escaped. 0, or LB_EIO with a message in err. */
 int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
-                   char *err, size_t errlen);
+                   const rep_missings_t *missing, char *err, size_t errlen);
 
 #endif

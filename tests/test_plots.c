@@ -473,8 +473,8 @@ START_TEST(write_deterministic)
     char *d1 = tmpdir_new(), *d2 = tmpdir_new(), err[256];
     ck_assert_int_eq(rep_plots_write(d1, s, v, 2, NULL, err, sizeof err), 0);
     ck_assert_int_eq(rep_plots_write(d2, s, v, 2, NULL, err, sizeof err), 0);
-    ck_assert_int_eq(rep_html_write(d1, s, v, 2, err, sizeof err), 0);
-    ck_assert_int_eq(rep_html_write(d2, s, v, 2, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(d1, s, v, 2, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(d2, s, v, 2, NULL, err, sizeof err), 0);
     static const char *const files[] = {"latency-cdf.png", "latency-cdf.svg", "outcomes.png",
                                         "outcomes.svg", "health-a.png", "hops-b.svg",
                                         "report.html"};
@@ -526,7 +526,7 @@ START_TEST(hostile_names)
     /* the names still label the plots, quotes intact, newline and bad bytes neutralised */
     ck_assert(file_has(dir, "outcomes.svg", "system 'touch"));
     ck_assert(!file_has(dir, "outcomes.svg", "\xff"));
-    ck_assert_int_eq(rep_html_write(dir, s, v, 3, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(dir, s, v, 3, NULL, err, sizeof err), 0);
     ck_assert(file_has(dir, "report.html", "x&quot; ; system &quot;touch /tmp/pwned"));
     ck_assert(file_has(dir, "report.html", "y&#39; ; system &#39;touch"));
     cleanup(dir, v, 3, s);
@@ -553,7 +553,7 @@ START_TEST(no_gnuplot)
     ck_assert_str_eq(err, "gnuplot not found: plots skipped");
     ck_assert(!exists(dir, "outcomes.svg"));                /* no stale picture */
     ck_assert(!exists(dir, "latency-cdf.png"));
-    ck_assert_int_eq(rep_html_write(dir, s, &v, 1, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(dir, s, &v, 1, NULL, err, sizeof err), 0);
     char *html = slurp2(dir, "report.html");
     ck_assert_ptr_nonnull(html);
     ck_assert_ptr_nonnull(strstr(html, "gnuplot was not found on PATH"));
@@ -767,7 +767,7 @@ START_TEST(html_report)
     char *dir = tmpdir_new(), err[256];
     bool gp = have_gnuplot("html_report");
     if (gp) ck_assert_int_eq(rep_plots_write(dir, s, v, 2, NULL, err, sizeof err), 0);
-    ck_assert_int_eq(rep_html_write(dir, s, v, 2, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(dir, s, v, 2, NULL, err, sizeof err), 0);
     ck_assert(!exists(dir, ".report.html.tmp"));
     char *h = slurp2(dir, "report.html");
     ck_assert_ptr_nonnull(h);
@@ -810,7 +810,7 @@ START_TEST(html_report)
     lb_free(h);
     /* the directory cannot be written: an error, not a crash */
     char *gone = lb_sprintf("%s/missing/dir", dir);
-    ck_assert_int_eq(rep_html_write(gone, s, v, 2, err, sizeof err), LB_EIO);
+    ck_assert_int_eq(rep_html_write(gone, s, v, 2, NULL, err, sizeof err), LB_EIO);
     ck_assert_ptr_nonnull(strstr(err, "cannot write"));
     lb_free(gone);
     cleanup(dir, v, 2, s);
@@ -830,7 +830,7 @@ START_TEST(html_without_plot_data)
     v.latency_p50 = v.latency_p99 = NAN;
     char *dir = tmpdir_new(), err[256];
     ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, NULL, err, sizeof err), 0);   /* nothing to do */
-    ck_assert_int_eq(rep_html_write(dir, s, &v, 1, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(dir, s, &v, 1, NULL, err, sizeof err), 0);
     ck_assert(file_has(dir, "report.html", "no plot data was collected"));
     ck_assert(file_has(dir, "report.html", "100.0%<span>10</span>"));
     ck_assert(file_has(dir, "report.html", "This scenario states no expectations."));
