@@ -4,6 +4,7 @@
  * 0 ok, 1 an expectation failed, 2 bad input (file:line:col on stderr), 3 internal error
  * (a run's process died), 4 an output could not be written, 130 interrupted. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <poll.h>
@@ -91,10 +92,11 @@ static void usage(FILE *f)
 "  -h, --help              this help\n"
 "  -V, --version           version\n"
 "\n"
-"exit status: 0 ok, 1 an expectation failed, 2 bad input, 3 internal error (a run's\n"
-"             worker process died), 4 an output could not be written (a full disk, say:\n"
-"             the rest is written, summary.json lists what is missing), 130 interrupted\n"
-"             (SIGINT/SIGTERM; results so far are written, marked incomplete)\n");
+"exit status: 0 ok, 1 an expectation failed, 2 bad input (or --out DIR in use by another\n"
+"             sim), 3 internal error (a run's worker process died), 4 an output could not\n"
+"             be written (a full disk, say: the rest is written, summary.json lists what is\n"
+"             missing), 130 interrupted (SIGINT/SIGTERM; results so far are written,\n"
+"             marked incomplete)\n");
 }
 
 static int parse_args(int argc, char **argv, opts_t *o)
@@ -772,6 +774,70 @@ static int run_parallel(scn_t *s, const opts_t *o, const item_t *items, size_t n
     return p.rc;
 }
 
+/* ---- --out DIR: one writer per results folder ----
+ * DIR/<scenario>/ holds fixed file names (summary.json, plots, report.html, pcaps), so two
+ * processes writing there at once would replace each other's files (results.db alone
+ * takes concurrent runs). Each process takes a POSIX record lock on DIR/<scenario>/.lock
+ * for its whole life (the kernel drops it however the process ends); a second one is
+ * refused with the holder's pid (F_GETLK) before anything is run or written. */
+typedef struct outdir { char path[4096]; int lock; } outdir_t;
+
+/* Creates and locks o->out/<scenario> for each scenario. EXIT_OK, EXIT_INPUT (in use) or
+ * EXIT_OUTPUT (cannot create it); messages on stderr. */
+static int outdirs_take(scn_t **scns, size_t nfiles, const opts_t *o, outdir_t *od)
+{
+    for (size_t f = 0; f < nfiles; f++) {
+        snprintf(od[f].path, sizeof od[f].path, "%s/%s", o->out, scn_name(scns[f]));
+        od[f].lock = -1;
+        for (size_t g = 0; g < f; g++)          /* the same folder twice: one lock */
+            if (!strcmp(od[g].path, od[f].path)) od[f].lock = -2;
+        if (od[f].lock == -2) continue;
+        if (rep_mkdirs(od[f].path)) {
+            fprintf(stderr, "sim: cannot create %s: %s\n", od[f].path, strerror(errno));
+            return EXIT_OUTPUT;
+        }
+        char path[4200];
+        snprintf(path, sizeof path, "%s/.lock", od[f].path);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            fprintf(stderr, "sim: cannot create %s: %s\n", path, strerror(errno));
+            return EXIT_OUTPUT;
+        }
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_SETLK, &fl) == 0) {
+            char pid[32];
+            int l = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+            if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)l, 0) != l) {}   /* for people */
+            od[f].lock = fd;
+            continue;
+        }
+        int e = errno;
+        if (e == EACCES || e == EAGAIN) {
+            struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+            long holder = fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK ? (long)q.l_pid : 0;
+            close(fd);
+            if (holder > 0)
+                fprintf(stderr, "sim: %s is in use by pid %ld (another sim writing its results "
+                        "there); use another --out, or wait until it ends\n", od[f].path, holder);
+            else
+                fprintf(stderr, "sim: %s is in use by another sim; use another --out, or wait "
+                        "until it ends\n", od[f].path);
+            return EXIT_INPUT;
+        }
+        /* a file system without record locks: go on, unguarded, and say so */
+        fprintf(stderr, "sim: warning: cannot lock %s (%s): another sim writing to %s at the "
+                "same time would replace these results\n", path, strerror(e), od[f].path);
+        od[f].lock = fd;
+    }
+    return EXIT_OK;
+}
+
+static void outdirs_release(outdir_t *od, size_t nfiles)
+{
+    for (size_t f = 0; od && f < nfiles; f++)
+        if (od[f].lock >= 0) close(od[f].lock);
+}
+
 /* ---- one scenario: run its items, print, write ---- */
 
 /* Runs a scenario's items and writes its results into out_dir (NULL: results/<scenario>/
@@ -951,22 +1017,27 @@ int main(int argc, char **argv)
         }
         rc = validate(scns[f], &o, &idx[f]);
     }
+    outdir_t *od = NULL;
     if (rc == EXIT_OK && o.dump_node) {
         rc = dump_iptables(scns[0], &o, idx[0].v[0]);
-    } else if (rc == EXIT_OK) {
+    } else if (rc == EXIT_OK && o.out) {
+        /* Phase 1b: --out DIR/<scenario> is ours alone, or nothing is run. */
+        od = lb_calloc(nfiles, sizeof *od);
+        rc = outdirs_take(scns, nfiles, &o, od);
+    }
+    if (rc == EXIT_OK && !o.dump_node) {
         /* Phase 2: run. A scenario whose outputs fail does not stop the next one. */
         size_t failed = 0, total = 0;
-        for (size_t f = 0; f < nfiles && !g_interrupted; f++) {
-            char out_dir[4096];
-            if (o.out) snprintf(out_dir, sizeof out_dir, "%s/%s", o.out, scn_name(scns[f]));
+        for (size_t f = 0; f < nfiles && !g_interrupted; f++)
             rc = exit_worse(rc, run_scenario(scns[f], &o, idx[f].v, idx[f].n,
-                                             o.out ? out_dir : NULL, &failed, &total));
-        }
+                                             od ? od[f].path : NULL, &failed, &total));
         if (o.check && !g_interrupted)
             printf("expectations: %zu passed, %zu failed\n", total - failed, failed);
         if (g_interrupted) rc = EXIT_INTERRUPTED;
         if (failed) rc = exit_worse(rc, EXIT_EXPECT);
     }
+    outdirs_release(od, nfiles);
+    lb_free(od);
     for (size_t f = 0; f < nfiles; f++) {
         if (scns[f]) scn_free(scns[f]);
         lb_vec_free(&idx[f]);

@@ -2,7 +2,7 @@
 # cli.sh -- the command line as a user meets it: help and version, exit codes (0 ok,
 # 1 expectation failed, 2 bad input), file:line:col errors, nothing written on bad input,
 # --set, --variant, --trace-flow, --dump-iptables; and results never lost: signals with
-# --jobs, a worker killed with -9, a hanging gnuplot, a full disk
+# --jobs, a worker killed with -9, two sims sharing --out, a hanging gnuplot, a full disk
 # (a tmpfs, when root), the progress line on a narrow terminal. Run by `make test` from
 # the repo root.
 set -u
@@ -149,6 +149,26 @@ contains kill9-kept "$out/bench-chain/summary.json" '"name":	"per-request"'
 [ -s "$out/bench-chain/report.html" ] && ok || bad "kill9: no report.html"
 if command -v gnuplot >/dev/null; then
   [ -s "$out/bench-chain/latency-cdf.png" ] && ok || bad "kill9: no plots for the finished run"
+fi
+
+# Two processes sharing --out: the second is refused (exit 2, the holder's pid) and writes
+# nothing; the first keeps every output. Another scenario in the same --out is not blocked.
+out="$tmp/shared"
+./sim -q --no-pcap -v per-request --set duration=3600s --out "$out" scenarios/bench-chain.yaml \
+  >"$out.out" 2>"$out.err" &
+pid=$!
+for i in $(seq 100); do [ -s "$out/bench-chain/.lock" ] && break; sleep 0.1; done
+check shared-second 2 timeout 60 ./sim -q --out "$out" scenarios/bench-chain.yaml
+contains shared-msg "$tmp/err" "bench-chain is in use by pid $pid"
+check shared-other 0 timeout 60 ./sim -q --no-pcap --out "$out" scenarios/core-nat.yaml
+kill -INT "$pid"
+reap "$pid"
+[ "$got" = 130 ] && ok || bad "shared: first run exit $got, expected 130"
+[ "$(sqlite3 "$out/bench-chain/results.db" 'SELECT count(*) FROM runs')" = 1 ] && ok \
+  || bad "shared: the refused run wrote into results.db"
+if command -v gnuplot >/dev/null; then
+  [ -s "$out/bench-chain/latency-cdf.png" ] && [ -s "$out/bench-chain/outcomes.svg" ] && ok \
+    || bad "shared: the first run's plots are missing"
 fi
 
 # A gnuplot that hangs: killed after --plot-timeout, reported; everything else written, exit 0.
