@@ -649,43 +649,49 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* A gnuplot that never finishes (and started a child of its own): killed with its process
- * group after the timeout, reported, nothing left behind. */
-START_TEST(gnuplot_hangs)
+/* Runs rep_plots_write with a fake gnuplot (shell `body`) that never finishes and starts
+ * `sleeper`: it must return within 5 s, leave no process and no plot file behind. Returns
+ * its code; its message in err. */
+static int write_with_stuck_gnuplot(const char *body, const char *sleeper,
+                                    const rep_plots_opts_t *o, char *err, size_t errlen)
 {
-    scn_t *s = scenario("name: plots-hang\nduration: 10s\n");
+    scn_t *s = scenario("name: plots-stuck\nduration: 10s\n");
     rep_variant_t v;
     synth_variant(&v, "a", "browse", 10, 3);
-    char *dir = tmpdir_new(), err[256];
-    char *path = path_save();
-    char *bin = fake_gnuplot("/bin/sleep 97531 & wait");
-    rep_plots_opts_t o = {.timeout_s = 0.5};
+    char *dir = tmpdir_new(), *path = path_save(), *bin = fake_gnuplot(body);
     double t0 = now_s();
-    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, &o, err, sizeof err), LB_ETIMEDOUT);
+    int rc = rep_plots_write(dir, s, &v, 1, o, err, errlen);
     ck_assert_double_lt(now_s() - t0, 5.0);
-    ck_assert_str_eq(err, "gnuplot did not finish in 0.5 s: plots skipped");
-    for (int i = 0; i < 100 && process_running("/bin/sleep 97531"); i++) usleep(20000);
-    ck_assert(!process_running("/bin/sleep 97531"));
+    for (int i = 0; i < 100 && process_running(sleeper); i++) usleep(20000);
+    ck_assert(!process_running(sleeper));
     ck_assert(!exists(dir, "latency-cdf.png"));
     ck_assert(!exists(dir, ".latency-cdf.png.tmp"));
     tmpdir_free(bin);
     path_restore(path);
     cleanup(dir, &v, 1, s);
+    return rc;
+}
+
+/* A gnuplot that never finishes, with a child of its own: its process group is killed
+ * after the timeout and the plots are reported skipped. */
+START_TEST(gnuplot_hangs)
+{
+    char err[256];
+    rep_plots_opts_t o = {.timeout_s = 0.5};
+    ck_assert_int_eq(write_with_stuck_gnuplot("/bin/sleep 97531 & wait", "/bin/sleep 97531",
+                                              &o, err, sizeof err), LB_ETIMEDOUT);
+    ck_assert_str_eq(err, "gnuplot did not finish in 0.5 s: plots skipped");
 }
 END_TEST
 
 static volatile sig_atomic_t stop_flag;
 static void on_alarm(int sig) { (void)sig; stop_flag = 1; }
 
-/* A stop request (the simulator got SIGINT) ends a gnuplot at once. */
+/* A stop request (the simulator got SIGINT, here a timer 0.3 s in) ends a gnuplot long
+ * before its timeout. */
 START_TEST(gnuplot_stopped)
 {
-    scn_t *s = scenario("name: plots-stop\nduration: 10s\n");
-    rep_variant_t v;
-    synth_variant(&v, "a", "browse", 10, 3);
-    char *dir = tmpdir_new(), err[256];
-    char *path = path_save();
-    char *bin = fake_gnuplot("exec /bin/sleep 97532");
+    char err[256];
     struct sigaction sa = {0}, old;
     sa.sa_handler = on_alarm;
     sigaction(SIGALRM, &sa, &old);
@@ -693,16 +699,10 @@ START_TEST(gnuplot_stopped)
     rep_plots_opts_t o = {.timeout_s = 30, .stop = &stop_flag};
     struct itimerval it = {{0, 0}, {0, 300000}};
     setitimer(ITIMER_REAL, &it, NULL);
-    double t0 = now_s();
-    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, &o, err, sizeof err), LB_ESTATE);
-    ck_assert_double_lt(now_s() - t0, 5.0);
+    ck_assert_int_eq(write_with_stuck_gnuplot("exec /bin/sleep 97532", "/bin/sleep 97532", &o,
+                                              err, sizeof err), LB_ESTATE);
     ck_assert_str_eq(err, "interrupted: plots skipped");
     sigaction(SIGALRM, &old, NULL);
-    for (int i = 0; i < 100 && process_running("/bin/sleep 97532"); i++) usleep(20000);
-    ck_assert(!process_running("/bin/sleep 97532"));
-    tmpdir_free(bin);
-    path_restore(path);
-    cleanup(dir, &v, 1, s);
 }
 END_TEST
 
