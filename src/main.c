@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <inttypes.h>
@@ -588,6 +589,7 @@ typedef struct pool {
     char **why;                     /* per lost item: what happened (lb_strdup) */
     worker_t *w;
     int nw;
+    bool stop;                      /* deal nothing more (set on an interrupt or a failure) */
     int rc;
 } pool_t;
 
@@ -600,7 +602,7 @@ static int worker_spawn(pool_t *p, int j)
         return -1;
     }
     fflush(NULL);
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid < 0) {
         perror("sim: fork");
         close(sv[0]);
@@ -608,6 +610,9 @@ static int worker_spawn(pool_t *p, int j)
         return -1;
     }
     if (pid == 0) {
+        /* a parent killed outright (-9) takes its workers along: they stop their run */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(EXIT_INTERRUPTED);
         close(sv[0]);
         for (int k = 0; k < p->nw; k++)         /* the other workers' sockets: not ours */
             if (p->w[k].fd >= 0) close(p->w[k].fd);
@@ -627,7 +632,8 @@ static int worker_spawn(pool_t *p, int j)
 static void deal(pool_t *p, worker_t *w)
 {
     if (w->no_more || w->fd < 0) return;
-    if (p->next < p->n && !g_interrupted) {
+    if (g_interrupted) p->stop = true;
+    if (p->next < p->n && !p->stop) {
         char cmd[32];
         int l = snprintf(cmd, sizeof cmd, "%zu\n", p->next);
         if (send_all(w->fd, cmd, (size_t)l)) w->item = (long)p->next++;
@@ -702,7 +708,8 @@ static void worker_ended(pool_t *p, int j)
     }
     w->pid = 0;
     w->item = -1;
-    if (p->next < p->n && !g_interrupted) {
+    if (g_interrupted) p->stop = true;
+    if (p->next < p->n && !p->stop) {
         if (worker_spawn(p, j) == 0) deal(p, w);
         else p->rc = exit_worse(p->rc, EXIT_INTERNAL);
     }
@@ -714,7 +721,8 @@ static void worker_ended(pool_t *p, int j)
 static int run_parallel(scn_t *s, const opts_t *o, const item_t *items, size_t n,
                         const char *dir, rep_variant_t *res, unsigned char *state, char **why)
 {
-    pool_t p = {s, o, items, n, 0, dir, res, state, why, NULL, 0, EXIT_OK};
+    pool_t p = {.s = s, .o = o, .items = items, .n = n, .dir = dir, .res = res,
+                .state = state, .why = why, .rc = EXIT_OK};
     p.nw = o->jobs < (int)n ? o->jobs : (int)n;
     p.w = lb_calloc((size_t)p.nw, sizeof *p.w);
     for (int j = 0; j < p.nw; j++) p.w[j].fd = -1, p.w[j].item = -1;
@@ -744,12 +752,15 @@ static int run_parallel(scn_t *s, const opts_t *o, const item_t *items, size_t n
         if (!open_fds) break;
         if (poll(pf, (nfds_t)p.nw, -1) < 0) {
             if (errno == EINTR) continue;
-            perror("sim: poll");
+            perror("sim: poll");                /* cannot wait for them: end them */
+            p.stop = true;
             for (int j = 0; j < p.nw; j++)
-                if (p.w[j].pid > 0) kill(p.w[j].pid, SIGKILL);
-            g_interrupted = 1;                  /* nothing more is dealt */
+                if (p.w[j].fd >= 0) {
+                    kill(p.w[j].pid, SIGKILL);
+                    worker_ended(&p, j);        /* its item: lost */
+                }
             p.rc = exit_worse(p.rc, EXIT_INTERNAL);
-            continue;
+            break;
         }
         for (int j = 0; j < p.nw; j++) {
             worker_t *w = &p.w[j];
