@@ -18,6 +18,26 @@ typedef struct rep_row {
     char errors[96];                  /* the most frequent 4xx/5xx statuses, "504 24%, 502 76%" */
 } rep_row_t;
 
+/* An output a run was meant to give and did not: a file that could not be written, a
+ * run whose process died, a run an interrupt kept from starting, plots skipped. Listed in
+ * summary.json ("missing") and report.html; src/main.c turns the kinds into exit codes. */
+enum rep_missing_kind {
+    REP_MISSING_SKIPPED,          /* no gnuplot, gnuplot timed out, not run: interrupted */
+    REP_MISSING_WRITE_FAILED,     /* the file system refused it (a full disk, say) */
+    REP_MISSING_RUN_LOST,         /* the run's process died: its results are lost */
+};
+typedef struct rep_missing {
+    char output[256];             /* "trace-a.pcap", "plots", "run a seed 1", ... */
+    char reason[512];             /* the cause, with strerror's text for a failed write */
+    int kind;                     /* enum rep_missing_kind */
+} rep_missing_t;
+typedef LB_VEC(rep_missing_t) rep_missings_t;
+/* Appends one entry (reason printf-style). */
+void rep_missing_add(rep_missings_t *m, int kind, const char *output, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "skipped", "write-failed", "run-lost". */
+const char *rep_missing_kind_name(int kind);
+
 /* One hop of a request's path: when its first byte reached `where`. */
 typedef struct rep_hop { char where[64]; sim_time_t t; } rep_hop_t;
 
@@ -42,6 +62,7 @@ typedef struct rep_variant {
     rep_hop_t *hops;                  /* one successful request's path (capture.h), owned */
     size_t n_hops;
     char hops_title[160];
+    rep_missings_t missing;           /* this run's outputs that could not be written */
 } rep_variant_t;
 
 /* Fills v from a finished run and its verdicts (takes ownership of verdicts). */
@@ -59,8 +80,11 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v);
  * n runs; runs of the same variant name are grouped. */
 void rep_print_seed_stats(FILE *out, const rep_variant_t *v, size_t n);
 
-/* Writes DIR/summary.json for a scenario's variants. 0 or LB_EIO (message on stderr). */
-int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n);
+/* Writes DIR/summary.json for a scenario's variants, with `missing` (may be NULL) as its
+ * "missing" list: [{"output", "reason", "kind"}], [] when nothing is missing. 0 or LB_EIO
+ * (message on stderr, with strerror's text: "No space left on device"). */
+int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
+                      const rep_missings_t *missing);
 /* Prints the variants-by-outcome table. */
 void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* Prints each variant's causal chains (nothing for variants without failures). */
@@ -68,7 +92,8 @@ void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n);
 /* Prints one line per expectation; returns the number that failed. */
 size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* Writes len bytes of text to DIR/name through a temporary file renamed into place, so
- * an interrupted write never leaves a partial file. 0, or LB_EIO with a message in err. */
+ * an interrupted write never leaves a partial file. 0, or LB_EIO with "cannot write
+ * DIR/name: <strerror>" in err (the temporary file is removed). */
 int rep_write_atomic(const char *dir, const char *name, const char *text, size_t len,
                      char *err, size_t errlen);
 /* mkdir -p. 0 or LB_EIO. */

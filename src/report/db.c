@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 #include <sqlite3.h>
@@ -124,6 +125,21 @@ struct rep_db_run {
 
 static double secs(sim_time_t t) { return (double)t / (double)SIM_S; }
 
+/* SQLite's message for db's last error, with the operating system's reason when a system
+ * call failed: "database or disk is full (No space left on device)". The unix VFS turns a
+ * write that hit ENOSPC into SQLITE_FULL and keeps no errno for it (os_unix.c unixWrite);
+ * the other source of SQLITE_FULL, PRAGMA max_page_count, is never set here. The text
+ * lives until the next call (one thread uses the handles). */
+static const char *sql_msg(sqlite3 *db)
+{
+    static char buf[600];
+    int e = sqlite3_system_errno(db);
+    if (!e && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL) e = ENOSPC;
+    if (e) snprintf(buf, sizeof buf, "%s (%s)", sqlite3_errmsg(db), strerror(e));
+    else snprintf(buf, sizeof buf, "%s", sqlite3_errmsg(db));
+    return buf;
+}
+
 /* Runs SQL without results. 0 or the SQLite code. */
 static int exec(sqlite3 *db, const char *sql)
 {
@@ -220,7 +236,7 @@ static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen
     if (rc == SQLITE_OK) rc = exec(db, "COMMIT");
     if (rc == SQLITE_OK) return 0;
 sqlerr:
-    lb_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+    lb_errf(err, errlen, "%s: %s", path, sql_msg(db));
     if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
     return LB_EIO;
 }
@@ -253,7 +269,7 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         lb_errf(err, errlen, "%s: cannot open results database: %s", path,
-                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                db ? sql_msg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return LB_EIO;
     }
@@ -264,7 +280,7 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
     rc = set_wal(db);
     int ret = 0;
     if (rc != SQLITE_OK) {
-        lb_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        lb_errf(err, errlen, "%s: %s", path, sql_msg(db));
         ret = LB_EIO;
     } else {
         ret = create_schema(db, path, err, errlen);
@@ -317,7 +333,7 @@ static void insert_row(rep_db_run_t *dr, sqlite3_stmt *st)
         return;
     }
     dr->failed = true;
-    snprintf(dr->msg, sizeof dr->msg, "buffering rows: %s", sqlite3_errmsg(dr->buf));
+    snprintf(dr->msg, sizeof dr->msg, "buffering rows: %s", sql_msg(dr->buf));
 }
 
 static void on_request(void *data, const m_request_t *q)
@@ -468,7 +484,7 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
     if (rc == SQLITE_OK) rc = exec(dr->buf, "BEGIN");
     if (rc != SQLITE_OK) {
         lb_errf(err, errlen, "results database buffer: %s",
-                dr->buf ? sqlite3_errmsg(dr->buf) : sqlite3_errstr(rc));
+                dr->buf ? sql_msg(dr->buf) : sqlite3_errstr(rc));
         run_free(dr);
         return NULL;
     }
@@ -617,7 +633,7 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
     if (rc == SQLITE_OK) rc = copy_run(dr, r, &run_id);
     if (rc == SQLITE_OK) rc = exec(dr->buf, "COMMIT");
     if (rc != SQLITE_OK) {
-        lb_errf(err, errlen, "%s: writing the run: %s", db->path, sqlite3_errmsg(dr->buf));
+        lb_errf(err, errlen, "%s: writing the run: %s", db->path, sql_msg(dr->buf));
         if (!sqlite3_get_autocommit(dr->buf)) exec(dr->buf, "ROLLBACK");
         ret = LB_EIO;
     } else {

@@ -314,7 +314,8 @@ static void section_explain(FILE *f, const rep_variant_t *v, size_t n)
     }
 }
 
-static void section_plots(FILE *f, const char *dir, const rep_variant_t *v, size_t n)
+static void section_plots(FILE *f, const char *dir, const rep_variant_t *v, size_t n,
+                          const rep_missings_t *ms)
 {
     rep_plot_file_t *fs;
     size_t nf = rep_plots_files(v, n, &fs);
@@ -361,22 +362,32 @@ static void section_plots(FILE *f, const char *dir, const rep_variant_t *v, size
         if (!base64_file(f, path)) missing++;
         fputs("\">\n</figure>\n", f);
     }
+    const rep_missing_t *why = NULL;
+    for (size_t i = 0; ms && i < ms->n && !why; i++)
+        if (!strcmp(ms->v[i].output, "plots")) why = &ms->v[i];
     if (missing) {
         char gp[4096];
         bool have = rep_plots_gnuplot(gp, sizeof gp);
-        fprintf(f, "<p class=\"banner warn\">%s%s</p>\n",
-                missing == nf ? "This report has no plots: " : "Some plots are missing: ",
-                have ? "they were not drawn for this run (plots turned off with --no-plots, "
-                       "or gnuplot failed: sim printed its message when the run ended)."
-                     : "gnuplot was not found on PATH when the run ended, so none were drawn. "
-                       "Install it (Debian: <code>apt-get install gnuplot-nox</code>) and run "
-                       "the scenario again; everything else on this page is complete.");
+        fputs("<p class=\"banner warn\">", f);
+        fputs(missing == nf ? "This report has no plots: " : "Some plots are missing: ", f);
+        if (why && have) {
+            fputs("they were not drawn for this run: ", f);
+            esc(f, why->reason);
+            fputs(". Everything else on this page is complete.", f);
+        } else {
+            fputs(have ? "they were not drawn for this run (plots turned off with --no-plots, "
+                         "or gnuplot failed: sim printed its message when the run ended)."
+                       : "gnuplot was not found on PATH when the run ended, so none were drawn. "
+                         "Install it (Debian: <code>apt-get install gnuplot-nox</code>) and run "
+                         "the scenario again; everything else on this page is complete.", f);
+        }
+        fputs("</p>\n", f);
     }
     lb_free(fs);
 }
 
 int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
-                   char *err, size_t errlen)
+                   const rep_missings_t *missing, char *err, size_t errlen)
 {
     char *text = NULL;
     size_t len = 0;
@@ -415,6 +426,17 @@ int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size
     if (interrupted)
         fputs("<p class=\"banner warn\">This run was interrupted: some variants cover only "
               "the first part of the scenario (see Variants).</p>\n", f);
+    if (missing && missing->n) {
+        fputs("<div class=\"banner warn\">These results are not complete; missing:<ul>\n", f);
+        for (size_t i = 0; i < missing->n; i++) {
+            fputs("<li><b>", f);
+            esc(f, missing->v[i].output);
+            fputs("</b>: ", f);
+            esc(f, missing->v[i].reason);
+            fputs("</li>\n", f);
+        }
+        fputs("</ul></div>\n", f);
+    }
     fputs("<h2 id=\"how\">How to read this report</h2>\n<div class=\"how\">", f);
     fputs(how_to_read, f);
     fputs("</div>\n<nav><ol><li><a href=\"#variants\">Variants</a></li><li><a "
@@ -425,7 +447,7 @@ int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size
     section_outcomes(f, v, n);
     section_verdicts(f, v, n);
     section_explain(f, v, n);
-    section_plots(f, dir, v, n);
+    section_plots(f, dir, v, n, missing);
     fputs("<footer>Written by lbchain's <code>sim</code>. Everything on this page is "
           "simulated; it loads nothing from the network.</footer>\n</body>\n</html>\n", f);
     if (fclose(f)) {

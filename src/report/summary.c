@@ -3,6 +3,7 @@
  * and seed (no wall time, no dates), so summaries compare byte for byte. */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,8 +141,59 @@ void rep_variant_free(rep_variant_t *v)
     lb_free(v->rows);
     if (v->plot && v->plot_free) v->plot_free(v->plot);
     lb_free(v->hops);
+    lb_vec_free(&v->missing);
     if (v->json) cJSON_Delete(v->json);
     memset(v, 0, sizeof *v);
+}
+
+void rep_missing_add(rep_missings_t *m, int kind, const char *output, const char *fmt, ...)
+{
+    rep_missing_t e;
+    memset(&e, 0, sizeof e);
+    e.kind = kind;
+    snprintf(e.output, sizeof e.output, "%s", output);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.reason, sizeof e.reason, fmt, ap);
+    va_end(ap);
+    lb_vec_push(m, e);
+}
+
+const char *rep_missing_kind_name(int kind)
+{
+    switch (kind) {
+    case REP_MISSING_WRITE_FAILED: return "write-failed";
+    case REP_MISSING_RUN_LOST: return "run-lost";
+    default: return "skipped";
+    }
+}
+
+static cJSON *missing_json(const rep_missings_t *m)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; m && i < m->n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "output", m->v[i].output);
+        cJSON_AddStringToObject(e, "reason", m->v[i].reason);
+        cJSON_AddStringToObject(e, "kind", rep_missing_kind_name(m->v[i].kind));
+        cJSON_AddItemToArray(arr, e);
+    }
+    return arr;
+}
+
+static void missing_from_json(const cJSON *arr, rep_missings_t *m)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kind");
+        int kind = REP_MISSING_SKIPPED;
+        for (int c = REP_MISSING_SKIPPED; c <= REP_MISSING_RUN_LOST; c++)
+            if (cJSON_IsString(k) && !strcmp(k->valuestring, rep_missing_kind_name(c))) kind = c;
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(e, "output");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "reason");
+        rep_missing_add(m, kind, cJSON_IsString(o) ? o->valuestring : "",
+                        "%s", cJSON_IsString(r) ? r->valuestring : "");
+    }
 }
 
 int rep_mkdirs(const char *path)
@@ -166,20 +218,24 @@ int rep_write_atomic(const char *dir, const char *name, const char *text, size_t
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
         return LB_EIO;
     }
-    bool bad = fwrite(text, 1, len, f) != len;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, dst) != 0) {
-        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
+    /* the first failure's errno: a full disk shows in fwrite or in fclose's flush */
+    int e = 0;
+    if (fwrite(text, 1, len, f) != len) e = errno ? errno : EIO;
+    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    if (!e && rename(tmp, dst) != 0) e = errno;
+    if (e) {
+        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(e));
         unlink(tmp);
         return LB_EIO;
     }
     return 0;
 }
 
-int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n)
+int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
+                      const rep_missings_t *missing)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "scenario", scn_name(s));
@@ -193,6 +249,7 @@ int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, s
     }
     cJSON_AddNumberToObject(root, "expectations", (double)total);
     cJSON_AddNumberToObject(root, "expectations_failed", (double)failed);
+    cJSON_AddItemToObject(root, "missing", missing_json(missing));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     size_t len = strlen(text);
@@ -369,6 +426,7 @@ char *rep_variant_serialize(const rep_variant_t *v)
         cJSON_AddItemToArray(hops, h);
     }
     cJSON_AddStringToObject(o, "hops_title", v->hops_title);
+    cJSON_AddItemToObject(o, "missing", missing_json(&v->missing));
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -439,6 +497,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
         v->hops[i].t = (sim_time_t)get_num(h, "t");
     }
     snprintf(v->hops_title, sizeof v->hops_title, "%s", get_str(o, "hops_title"));
+    missing_from_json(cJSON_GetObjectItemCaseSensitive(o, "missing"), &v->missing);
     const cJSON *sm = cJSON_GetObjectItemCaseSensitive(o, "summary");
     v->json = sm ? cJSON_Duplicate(sm, 1) : cJSON_CreateObject();
     cJSON_Delete(o);
