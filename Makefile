@@ -5,7 +5,7 @@
 #   make asan     the unit suites under AddressSanitizer + UBSan (build tree build-asan/)
 #   make bench    engine hold model and the bench-chain scenario
 CC      ?= cc
-PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto
+PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto libcurl
 OPT     ?= -O2
 B       ?= build
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Iinclude -Isrc -Itests -D_GNU_SOURCE

@@ -501,7 +501,7 @@ static void add_aggregates(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *
     const metrics_t *m = dr->m;
     sim_time_t w = metrics_bucket_width(m);
     size_t nb = metrics_bucket_count(m);
-    size_t reached = (size_t)(sim_now(scn_run_sim(r)) / w) + 1;
+    size_t reached = (size_t)(scn_run_end_time(r) / w) + 1;
     if (reached < nb) nb = reached;
     sqlite3_stmt *st = dr->ins[T_SERIES];
     for (size_t s = 0; s < metrics_source_count(m) && !dr->failed; s++)
@@ -551,7 +551,7 @@ static int copy_run(rep_db_run_t *dr, scn_run_t *r, int64_t *run_id)
     bind_text(st, 5, dr->variant_description);
     sqlite3_bind_int64(st, 6, (int64_t)dr->seed);
     sqlite3_bind_double(st, 7, secs(dr->duration));
-    sqlite3_bind_double(st, 8, secs(sim_now(scn_run_sim(r))));
+    sqlite3_bind_double(st, 8, secs(scn_run_end_time(r)));
     sqlite3_bind_double(st, 9, secs(metrics_bucket_width(m)));
     bind_text(st, 10, scn_run_complete(r) ? "complete" : "incomplete");
     sqlite3_bind_int64(st, 11, (int64_t)sim_events_run(scn_run_sim(r)));

@@ -352,7 +352,7 @@ void rep_plots_collect(scn_run_t *r, rep_variant_t *v)
     rep_plot_t *p = take(r);
     if (!p) p = plot_for_run(r);
     p->complete = scn_run_complete(r);
-    sim_time_t now = sim_now(scn_run_sim(r)), dur = scn_run_duration(r);
+    sim_time_t now = scn_run_end_time(r), dur = scn_run_duration(r);
     p->end = p->complete || now > dur ? dur : now;
     size_t nb = metrics_bucket_count(m);
     assert(nb == p->n_buckets);

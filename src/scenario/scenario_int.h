@@ -12,8 +12,7 @@
 /* ---- diagnostics ------------------------------------------------------------------------ */
 /* Fills *d with pos and the formatted message (first error wins when d->msg is set and
  * keep_first); returns rc. d may be NULL. */
-int diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define diag_set scn_diag_set       /* include/scenario.h */
 int diag_vset(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, va_list ap);
 /* Appends "a, b, c" (at most max names, then ", ...") to buf. */
 void names_join(char *buf, size_t n, const char *const *names, size_t count, size_t max);
