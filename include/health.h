@@ -103,6 +103,16 @@ void health_result_fail(health_result_t *r, int err, bool connected);
 void health_result_http(health_result_t *r, const health_matcher_t *m, int status,
                         const char *body);
 
+/* The verdict on one target as its load balancer acts on it, for people:
+ *   "ilb/http-30575: aks-user-1 DOWN: HTTP 404 on GET / port 30575 (Azure LB requires 200)"
+ * state and the streaks (passes, fails) from the state machine, last the latest result
+ * (NULL: not probed yet), port the port the probes went to. Writes into buf (n bytes). */
+void health_verdict(const health_params_t *p, const char *checker, const char *label,
+                    int port, health_state_t state, int passes, int fails,
+                    const health_result_t *last, char *buf, size_t n);
+/* "GET /healthz port 32100", "GET (TLS) / port 443" or "TCP connect port 30575". */
+void health_probe_desc(const health_params_t *p, int port, char *buf, size_t n);
+
 /* ---- the per-target state machine (pure: no time, no I/O) --------------------------------
  * drawn in models/health.c; the simulated checker and real mode's prober both step it. */
 typedef struct health_sm {

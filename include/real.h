@@ -12,13 +12,14 @@
  *   real_plan_new(b, run, opts)      every name resolved (or one error listing the
  *                                    unbound ones), rates checked against the cap
  *   real_plan_execute(plan)          wall clock, real sockets; metrics filled
- *   real_plan_print_verdicts(plan)   each probed backend as its load balancer sees it
+ *   real_plan_probes(plan)           each probed backend as its load balancer sees it
  *   real_plan_free(plan)
  */
 #ifndef REAL_H
 #define REAL_H
 
 #include <stdio.h>
+#include "report.h"
 #include "scenario.h"
 
 /* Default of --max-rate: requests per second over all traffic sources of a run. A guard
@@ -75,10 +76,9 @@ int real_plan_execute(real_plan_t *p);
 /* True when nothing was reached at all: every request and every probe failed before a
  * connection was made (refused, connect timeout, unreachable, DNS or TLS failure). */
 bool real_plan_unreachable(const real_plan_t *p);
-/* Prints, per health checker and target, the state as the load balancer sees it and the
- * last probe result: "ilb/http-30575: aks-user-1 DOWN: HTTP 404 on GET / port 30575
- * (Azure LB requires 200)". */
-void real_plan_print_verdicts(const real_plan_t *p, FILE *out);
+/* The verdict on every probed target (rep_probe_t, include/report.h): returns how many,
+ * *out owned by the caller (lb_free), NULL when none. */
+size_t real_plan_probes(const real_plan_t *p, rep_probe_t **out);
 /* Requests that waited for a free slot (max-in-flight) or for the rate cap. */
 uint64_t real_plan_delayed(const real_plan_t *p);
 

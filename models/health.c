@@ -468,6 +468,56 @@ static void apply_result(target_t *t, const health_result_t *r)
     if (changed) set_state(t, from, r);
 }
 
+/* ---- verdicts ----------------------------------------------------------------------------- */
+
+void health_probe_desc(const health_params_t *p, int port, char *buf, size_t n)
+{
+    if (p->proto == HEALTH_TCP) snprintf(buf, n, "TCP connect port %d", port);
+    else snprintf(buf, n, "%s %s port %d", p->tls ? "GET (TLS)" : "GET", p->path, port);
+}
+
+void health_verdict(const health_params_t *p, const char *checker, const char *label,
+                    int port, health_state_t state, int passes, int fails,
+                    const health_result_t *last, char *buf, size_t n)
+{
+    char probe[300], st[16], crit[160] = "", streak[96] = "", res[128];
+    health_probe_desc(p, port, probe, sizeof probe);
+    snprintf(st, sizeof st, "%s", health_state_name(state));
+    for (char *c = st; *c; c++) *c = (char)(*c - 'a' + 'A');
+    if (!last) {
+        snprintf(buf, n, "%s: %s %s: not probed yet (%s)", checker, label, st, probe);
+        return;
+    }
+    if (!last->ok && p->proto == HEALTH_HTTP && p->matcher.n) {
+        char m[100] = "";
+        for (int i = 0; i < p->matcher.n; i++) {
+            size_t len = strlen(m);
+            if (p->matcher.r[i].lo == p->matcher.r[i].hi)
+                snprintf(m + len, sizeof m - len, "%s%d", i ? "," : "", p->matcher.r[i].lo);
+            else
+                snprintf(m + len, sizeof m - len, "%s%d-%d", i ? "," : "", p->matcher.r[i].lo,
+                         p->matcher.r[i].hi);
+        }
+        bool one = p->matcher.n == 1 && p->matcher.r[0].lo == p->matcher.r[0].hi;
+        snprintf(crit, sizeof crit, " (%s %s %s)", p->who ? p->who : "the checker",
+                 one ? "requires" : "accepts", m);
+    }
+    if (state == HEALTH_UP && !last->ok)
+        snprintf(streak, sizeof streak, ", %d of %d failures before down", fails,
+                 p->unhealthy_threshold);
+    else if (state == HEALTH_DOWN && last->ok)
+        snprintf(streak, sizeof streak, ", %d of %d passes before up", passes,
+                 p->healthy_threshold);
+    else if (state == HEALTH_INITIAL)
+        snprintf(streak, sizeof streak, ", %d of %d %s", last->ok ? passes : fails,
+                 last->ok ? (p->initial_passes > 0 ? p->initial_passes : p->healthy_threshold)
+                          : p->unhealthy_threshold, last->ok ? "passes before up"
+                                                             : "failures before down");
+    if (last->note[0]) snprintf(res, sizeof res, "%s (%s)", last->reason, last->note);
+    else snprintf(res, sizeof res, "%s", last->reason);
+    snprintf(buf, n, "%s: %s %s: %s on %s%s%s", checker, label, st, res, probe, crit, streak);
+}
+
 /* ---- results ------------------------------------------------------------------------------ */
 
 void health_result_fail(health_result_t *r, int err, bool connected)

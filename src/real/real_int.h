@@ -70,6 +70,80 @@ struct real_bindings {
     rb_tls_t tls;
 };
 
+/* ---- the plan: a run's traffic and probes with real destinations (plan.c) ------------------ */
+typedef struct rp_checker rp_checker_t;
+typedef struct rp_source rp_source_t;
+
+/* One health check target. */
+typedef struct rp_target {
+    rp_checker_t *ck;
+    size_t idx;                     /* in the simulated checker */
+    const char *label;              /* the checker's label (borrowed from the run) */
+    char *host;                     /* real address */
+    int port;                       /* real port */
+    char *url;                      /* the probe URL (HTTP) or tcp host:port for display */
+    char *host_header;              /* "Host: ..." line, NULL: curl's (the real address) */
+    sim_time_t first;               /* first probe, from the start (first_delay + jitter) */
+    /* state while running */
+    health_sm_t sm;
+    sim_time_t next;                /* next probe */
+    health_result_t last, last_fail;
+    bool has_last, has_fail;
+    int in_flight;
+} rp_target_t;
+
+struct rp_checker {
+    const health_t *hc;             /* the simulated checker (parameters, names) */
+    const char *name;
+    const health_params_t *p;       /* its parameters (owned by hc) */
+    char *c_ok, *c_fail, *c_up, *c_down;    /* counter names, as the simulator's */
+    LB_VEC(rp_target_t) targets;
+};
+
+/* A real destination of a traffic source (one per simulated target address). */
+typedef struct rp_dest {
+    char *url_base;                 /* "http://10.1.2.3:8080" or "https://host:443" */
+    char *connect_to;               /* CURLOPT_CONNECT_TO entry, NULL: none */
+} rp_dest_t;
+
+/* One client node of a source: its schedule and streams. */
+typedef struct rp_cnode {
+    rp_source_t *src;
+    size_t idx;
+    gsl_rng *rng;                   /* a fresh copy of the node's "traffic:..." stream */
+    sim_time_t *times;              /* open loop: every intended time, computed ahead */
+    size_t n_times, next_time;
+    size_t next_path, next_dest;
+    CURLSH *share;                  /* this node's connection pool */
+} rp_cnode_t;
+
+struct rp_source {
+    const app_http_client_opts_t *o;    /* the simulated client's options (borrowed) */
+    const char *name;
+    int metric;                     /* metrics source index */
+    const rb_traffic_t *bind;       /* may be NULL */
+    const rb_tls_t *tls;            /* the traffic binding's, else the top-level one */
+    LB_VEC(rp_dest_t) dests;
+    char *host_header;              /* "Host: <scenario host>" or NULL */
+    double max_rate;                /* requests/s for this source (cap and binding) */
+    int max_in_flight;
+    LB_VEC(rp_cnode_t) nodes;
+    char *c_delayed;                /* counter "real.<name>.delayed" */
+    uint64_t planned;               /* open loop: requests computed ahead */
+};
+
+struct real_plan {
+    scn_run_t *run;
+    const real_bindings_t *b;
+    real_opts_t o;
+    double max_rate;
+    LB_VEC(rp_source_t *) sources;
+    LB_VEC(rp_checker_t *) checkers;
+    /* results */
+    uint64_t delayed, requests, reached_requests, probes, reached_probes;
+    bool executed;
+};
+
 /* ---- classification (classify.c) ---------------------------------------------------------- */
 /* What one finished curl transfer was, in the simulator's terms. */
 typedef struct real_outcome {
