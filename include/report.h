@@ -91,6 +91,9 @@ const rep_variant_t *rep_compare_peer(const rep_variant_t *v, size_t n, size_t i
  * probed. Returns the count; *out (lb_free) holds the rows. */
 size_t rep_compare_rows(const rep_variant_t *sim, const rep_variant_t *real,
                         rep_cmp_row_t **out);
+/* Keeps in each real entry's simulated counterpart only the probe verdicts of backends
+ * the real run probed (the simulation also has those nobody probes from here). */
+void rep_compare_trim(rep_variant_t *v, size_t n);
 /* For each real entry: its rows against its counterpart, differences flagged. */
 void rep_print_compare(FILE *out, const rep_variant_t *v, size_t n);
 

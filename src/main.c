@@ -638,6 +638,7 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
     for (size_t i = 0; i < n; i++)
         if (have[i]) res[m++] = res[i];
     if (o->real && g_db && !o->compare) rep_db_attach_baselines(g_db, s, &res, &m);
+    if (o->real) rep_compare_trim(res, m);
     if (!o->quiet && !o->check) {
         if (!o->probes_only) rep_print_table(stdout, s, res, m);
         if (seeds > 1) rep_print_seed_stats(stdout, res, m);

@@ -130,3 +130,22 @@ void rep_print_compare(FILE *out, const rep_variant_t *v, size_t n)
         lb_free(rows);
     }
 }
+
+void rep_compare_trim(rep_variant_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const rep_variant_t *sim = rep_compare_peer(v, n, i);
+        if (!sim) continue;
+        rep_variant_t *sv = (rep_variant_t *)sim;
+        size_t k = 0;
+        for (size_t j = 0; j < sv->n_probes; j++) {
+            bool probed = false;
+            for (size_t r = 0; r < v[i].n_probes && !probed; r++)
+                probed = !strcmp(v[i].probes[r].checker, sv->probes[j].checker) &&
+                         !strcmp(v[i].probes[r].target, sv->probes[j].target);
+            if (probed) sv->probes[k++] = sv->probes[j];
+        }
+        sv->n_probes = k;
+        if (sv->show_probes) rep_variant_show_probes(sv);   /* summary.json follows */
+    }
+}

@@ -366,7 +366,7 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
 void rep_print_probes(FILE *out, const rep_variant_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        if (!v[i].show_probes) continue;
+        if (!v[i].show_probes || (!v[i].n_probes && !v[i].delayed)) continue;
         fprintf(out, "\nprobe verdicts, %s%s%s:\n", v[i].name, rep_mode_tag(v, n, i),
                 is_real(&v[i]) ? " (as each load balancer would see its backends)" : "");
         if (!v[i].n_probes) fprintf(out, "  (no health checker probed)\n");
