@@ -9,6 +9,7 @@
 #include <string.h>
 #include "../src/real/real_int.h"
 #include "metrics.h"
+#include "scenario.h"
 
 /* ---- bindings ------------------------------------------------------------------------------ */
 
@@ -226,6 +227,310 @@ START_TEST(probe_reasons_like_the_simulator)
 }
 END_TEST
 
+/* ---- plans against built variants ------------------------------------------------------------- */
+
+static scn_t *load_scn(const char *path)
+{
+    scn_t *s;
+    scn_diag_t d;
+    ck_assert_msg(scn_load(path, &s, &d, NULL) == 0, "%s:%d: %s", d.file, d.line, d.msg);
+    return s;
+}
+
+/* Builds variant `variant` of s and plans it with bindings text; returns the plan (or
+ * NULL, *err set) and the run in *r. */
+static real_plan_t *plan_for(scn_t *s, const char *variant, const char *bind,
+                             const real_opts_t *ro, scn_run_t **r, real_bindings_t **b,
+                             char **err)
+{
+    scn_diag_t d;
+    int v = scn_variant_find(s, variant);
+    ck_assert_int_ge(v, 0);
+    ck_assert_int_eq(scn_run_new(s, (size_t)v, scn_seed(s), r, &d), 0);
+    *b = load_ok(bind);
+    real_opts_t o;
+    real_opts_init(&o);
+    if (ro) o = *ro;
+    real_plan_t *p = NULL;
+    *err = NULL;
+    int rc = real_plan_new(*b, *r, &o, &p, err);
+    ck_assert_int_eq(rc == 0, p != NULL);
+    return p;
+}
+
+static const rp_target_t *target_of(const real_plan_t *p, const char *checker, const char *label)
+{
+    for (size_t c = 0; c < p->checkers.n; c++)
+        for (size_t i = 0; i < p->checkers.v[c]->targets.n; i++)
+            if (!strcmp(p->checkers.v[c]->name, checker) &&
+                !strcmp(p->checkers.v[c]->targets.v[i].label, label))
+                return &p->checkers.v[c]->targets.v[i];
+    return NULL;
+}
+
+/* aks-dsr with ETP Local: the probe on the healthCheckNodePort goes to each node's real
+ * address and the bound port; the traffic to App Gateway's frontend; the port rules in
+ * their order of precedence. */
+START_TEST(plan_resolves_aks)
+{
+    scn_t *s = load_scn("scenarios/aks-dsr.yaml");
+    scn_run_t *r;
+    real_bindings_t *b;
+    char *err;
+    real_plan_t *p = plan_for(s, "etp-local",
+        "elements: { appgw: \"192.0.2.10:8080\", ilb: { address: 192.0.2.100, ports: { 80: 8081 } } }\n"
+        "nodes:\n"
+        "  aks-system-0: 192.0.2.4\n"
+        "  aks-user-0: { address: 192.0.2.5, ports: { 30986: 9999 } }\n"
+        "  aks-user-1: \"192.0.2.6:7777\"\n"
+        "services: { istio-ingress/mtkc-gateway-istio: { health-check-node-port: 32100 } }\n"
+        "skip: [\"kubelet:*\"]\n", NULL, &r, &b, &err);
+    ck_assert_msg(p, "%s", err ? err : "");
+    const rp_target_t *t = target_of(p, "ilb/http-30986", "aks-system-0");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_str_eq(t->host, "192.0.2.4");
+    ck_assert_int_eq(t->port, 32100);                       /* the Service binding */
+    ck_assert_str_eq(t->url, "http://192.0.2.4:32100/healthz");
+    t = target_of(p, "ilb/http-30986", "aks-user-0");
+    ck_assert_int_eq(t->port, 9999);                        /* the endpoint's own map */
+    t = target_of(p, "ilb/http-30986", "aks-user-1");
+    ck_assert_int_eq(t->port, 7777);                        /* the endpoint's :PORT */
+    t = target_of(p, "appgw-0", "10.224.0.100");
+    ck_assert_str_eq(t->url, "http://192.0.2.100:8081/healthz/ready");
+    ck_assert_str_eq(t->host_header, "Host: 127.0.0.1");    /* App Gateway's probe host */
+    ck_assert_int_eq(t->ck->p->matcher.r[0].lo, 200);
+    ck_assert_int_eq(t->ck->p->matcher.r[0].hi, 399);
+    ck_assert_ptr_null(target_of(p, "kubelet:mtkc-gateway-istio-0", "mtkc-gateway-istio-0"));
+    ck_assert_uint_eq(p->sources.n, 1);
+    ck_assert_str_eq(p->sources.v[0]->dests.v[0].url_base, "http://192.0.2.10:8080");
+    size_t ck, tg;
+    uint64_t req;
+    real_plan_counts(p, &req, &ck, &tg);
+    ck_assert_uint_eq(ck, 3);                               /* ilb probe, 2 App Gateways */
+    ck_assert_uint_eq(tg, 5);
+    ck_assert(req > 4000 && req < 5000);                    /* 20/s from 1 s to 240 s */
+    real_plan_free(p);
+    real_bindings_free(b);
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
+START_TEST(plan_lists_every_unbound_name)
+{
+    scn_t *s = load_scn("scenarios/aks-dsr.yaml");
+    scn_run_t *r;
+    real_bindings_t *b;
+    char *err;
+    real_plan_t *p = plan_for(s, "as-deployed", "nodes: { aks-user-0: 192.0.2.5 }\n", NULL,
+                              &r, &b, &err);
+    ck_assert_ptr_null(p);
+    ck_assert_ptr_nonnull(err);
+    static const char *const want[] = {
+        "b.yaml: error: variant as-deployed of aks-dsr needs these names bound:",
+        "elements: appgw", "elements: ilb", "nodes: aks-system-0", "nodes: aks-user-1",
+        "services: istio-ingress/mtkc-gateway-istio node-ports: http",
+        "services: istio-ingress/mtkc-gateway-istio node-ports: status-port",
+        "pods: mtkc-gateway-istio-0", "skip: [\"kubelet:*\"]",
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        ck_assert_msg(strstr(err, want[i]), "'%s' not in:\n%s", want[i], err);
+    ck_assert_msg(!strstr(err, "nodes: aks-user-0 "), "a bound node listed:\n%s", err);
+    /* elements come first, then nodes, services, pods */
+    ck_assert(strstr(err, "elements: appgw") < strstr(err, "nodes: aks-system-0"));
+    ck_assert(strstr(err, "services:") < strstr(err, "pods:"));
+    lb_free(err);
+    real_bindings_free(b);
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
+START_TEST(plan_names_not_in_variant)
+{
+    scn_t *s = load_scn("scenarios/aks-dsr.yaml");
+    static const struct { const char *bind, *want; } t[] = {
+        {"unbound: simulated\nnodes:\n  aks-usr-1: 10.0.0.1\n",
+         "b.yaml:3:14: error: nodes: 'aks-usr-1' is not a node of variant etp-local (did you mean 'aks-user-1'?)"},
+        {"unbound: simulated\nelements: { apgw: 10.0.0.1 }\n",
+         "b.yaml:2:19: error: elements: 'apgw' is not an element with a frontend in variant etp-local (did you mean 'appgw'?)"},
+        {"unbound: simulated\ntraffic: { brows: { max-in-flight: 3 } }\n",
+         "(did you mean 'browse'?)"},
+        {"unbound: simulated\nservices: { istio-ingress/mtkc-gateway-istio: { node-ports: { https: 1 } } }\n",
+         "has no port 'https' (its ports: status-port (15021), http (80))"},
+        {"unbound: simulated\nservices: { a/b: { health-check-node-port: 1 } }\n",
+         "'a/b' is not a Service of variant etp-local"},
+        {"unbound: simulated\nscenario: eks-probe-404\n",
+         "these bindings are for scenario 'eks-probe-404', not 'aks-dsr'"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        scn_run_t *r;
+        real_bindings_t *b;
+        char *err;
+        real_plan_t *p = plan_for(s, "etp-local", t[i].bind, NULL, &r, &b, &err);
+        ck_assert_ptr_null(p);
+        ck_assert_msg(err && strstr(err, t[i].want), "case %zu: '%s' not in '%s'", i, t[i].want,
+                      err ? err : "(none)");
+        lb_free(err);
+        real_bindings_free(b);
+        scn_run_free(r);
+    }
+    scn_free(s);
+}
+END_TEST
+
+/* unbound: simulated keeps the simulator's addresses and ports (a chain built with them). */
+START_TEST(plan_identity)
+{
+    scn_t *s = load_scn("scenarios/aks-dsr.yaml");
+    scn_run_t *r;
+    real_bindings_t *b;
+    char *err;
+    real_opts_t o;
+    real_opts_init(&o);
+    o.probes_only = true;
+    static const char *const ilb[] = {"ilb/*"};
+    o.checkers = ilb;
+    o.n_checkers = 1;
+    real_plan_t *p = plan_for(s, "as-deployed", "unbound: simulated\n", &o, &r, &b, &err);
+    ck_assert_msg(p, "%s", err ? err : "");
+    ck_assert_uint_eq(p->sources.n, 0);                     /* probes only */
+    ck_assert_uint_eq(p->checkers.n, 2);                    /* ilb/tcp-31048, ilb/http-30575 */
+    const rp_target_t *t = target_of(p, "ilb/http-30575", "aks-user-1");
+    ck_assert_str_eq(t->url, "http://10.224.0.6:30575/");
+    real_plan_free(p);
+    real_bindings_free(b);
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
+/* An open-loop rate above the cap is refused before anything is sent; the bindings'
+ * max-rate lowers the cap for its source. */
+START_TEST(plan_rate_cap)
+{
+    scn_t *s = load_scn("scenarios/aks-dsr.yaml");
+    scn_run_t *r;
+    real_bindings_t *b;
+    char *err;
+    real_opts_t o;
+    real_opts_init(&o);
+    o.max_rate = 10;
+    real_plan_t *p = plan_for(s, "etp-local", "unbound: simulated\n", &o, &r, &b, &err);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(err, "traffic browse sends 20 requests/s, above the cap of 10/s: "
+                          "nothing was sent"), "%s", err);
+    lb_free(err);
+    real_bindings_free(b);
+    scn_run_free(r);
+    p = plan_for(s, "etp-local", "unbound: simulated\ntraffic: { browse: { max-rate: 5/s } }\n",
+                 NULL, &r, &b, &err);
+    ck_assert_ptr_null(p);
+    ck_assert_msg(strstr(err, "above the bindings' max-rate of 5/s"), "%s", err);
+    lb_free(err);
+    real_bindings_free(b);
+    scn_run_free(r);
+    p = plan_for(s, "etp-local", "unbound: simulated\n", NULL, &r, &b, &err);
+    ck_assert_ptr_nonnull(p);                                /* 20/s under the default 100 */
+    real_plan_free(p);
+    real_bindings_free(b);
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
+/* The intended times real mode computes ahead are the times the simulation sends at, for
+ * the same seed: Poisson from a group of client nodes (one stream each), and constant. */
+typedef struct starts { LB_VEC(sim_time_t) t; } starts_t;
+static void start_hook(void *data, const m_request_t *q)
+{
+    starts_t *s = data;
+    lb_vec_push(&s->t, q->t_start);
+}
+
+static int cmp_time(const void *a, const void *b)
+{
+    sim_time_t x = *(const sim_time_t *)a, y = *(const sim_time_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+START_TEST(plan_schedule_is_the_simulations)
+{
+    static const char *const arrivals[] = {"poisson", "constant"};
+    for (int k = 0; k < 2; k++) {
+        char text[1024];
+        snprintf(text, sizeof text,
+                 "name: sched\nseed: 11\nduration: 5s\n"
+                 "nodes: { c: { type: host, count: 3 }, w: { type: host } }\n"
+                 "links: [ { between: [c, w] } ]\n"
+                 "apps: { web: { type: http-server, on: w, locations: [ { path: / } ] } }\n"
+                 "traffic: { t: { type: http-client, from: c, to: w, rate: 40/s, "
+                 "arrival: %s, start: 500ms, stop: 4s } }\n", arrivals[k]);
+        scn_t *s;
+        scn_diag_t d;
+        ck_assert_int_eq(scn_load_string(text, "sched.yaml", &s, &d, NULL), 0);
+        /* the simulation: when each request was started */
+        scn_run_t *r;
+        ck_assert_int_eq(scn_run_new(s, 0, 11, &r, &d), 0);
+        starts_t st = {0};
+        metrics_set_record_hook(scn_run_metrics(r), start_hook, &st);
+        scn_run_execute(r, NULL, NULL);
+        scn_run_free(r);
+        /* real mode's plan of the same variant and seed */
+        ck_assert_int_eq(scn_run_new(s, 0, 11, &r, &d), 0);
+        real_bindings_t *b = load_ok("unbound: simulated\n");
+        real_opts_t o;
+        real_opts_init(&o);
+        real_plan_t *p;
+        char *err;
+        ck_assert_int_eq(real_plan_new(b, r, &o, &p, &err), 0);
+        LB_VEC(sim_time_t) planned = {0};
+        for (size_t n = 0; n < p->sources.v[0]->nodes.n; n++) {
+            const rp_cnode_t *cn = &p->sources.v[0]->nodes.v[n];
+            for (size_t i = 0; i < cn->n_times; i++) lb_vec_push(&planned, cn->times[i]);
+        }
+        ck_assert_uint_eq(p->sources.v[0]->nodes.n, 3);
+        ck_assert_uint_gt(st.t.n, 100);
+        ck_assert_uint_eq(planned.n, st.t.n);
+        qsort(planned.v, planned.n, sizeof *planned.v, cmp_time);
+        qsort(st.t.v, st.t.n, sizeof *st.t.v, cmp_time);
+        for (size_t i = 0; i < planned.n; i++)
+            ck_assert_msg(planned.v[i] == st.t.v[i], "%s: request %zu at %lld planned, %lld "
+                          "simulated", arrivals[k], i, (long long)planned.v[i],
+                          (long long)st.t.v[i]);
+        lb_vec_free(&planned);
+        lb_vec_free(&st.t);
+        real_plan_free(p);
+        real_bindings_free(b);
+        scn_run_free(r);
+        scn_free(s);
+    }
+}
+END_TEST
+
+/* The shared state machine: thresholds, the initial pass, fail-fast. */
+START_TEST(state_machine_steps)
+{
+    health_params_t p;
+    health_params_preset(&p, HEALTH_VENDOR_AZURE_LB, HEALTH_HTTP);   /* 2 and 2, 1 to start */
+    health_sm_t sm;
+    health_sm_init(&sm, &p);
+    ck_assert_int_eq(sm.state, HEALTH_INITIAL);
+    ck_assert(!health_sm_step(&sm, &p, false, true));
+    ck_assert(health_sm_step(&sm, &p, false, true));        /* second failure: down */
+    ck_assert_int_eq(sm.state, HEALTH_DOWN);
+    ck_assert(!health_sm_step(&sm, &p, true, false));
+    ck_assert(health_sm_step(&sm, &p, true, false));        /* second pass: up */
+    ck_assert_int_eq(sm.state, HEALTH_UP);
+    p.fail_fast = true;
+    ck_assert(health_sm_step(&sm, &p, false, true));        /* a 404: down at once */
+    ck_assert_int_eq(sm.state, HEALTH_DOWN);
+    health_sm_init(&sm, &p);
+    ck_assert(health_sm_step(&sm, &p, true, false));        /* one pass proves a new one */
+    ck_assert_int_eq(sm.state, HEALTH_UP);
+}
+END_TEST
+
 Suite *suite_real(void)
 {
     Suite *s = suite_create("real");
@@ -238,6 +543,16 @@ Suite *suite_real(void)
     tc = tcase_create("classify");
     tcase_add_test(tc, classify_like_the_simulator);
     tcase_add_test(tc, probe_reasons_like_the_simulator);
+    tcase_add_test(tc, state_machine_steps);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("plan");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, plan_resolves_aks);
+    tcase_add_test(tc, plan_lists_every_unbound_name);
+    tcase_add_test(tc, plan_names_not_in_variant);
+    tcase_add_test(tc, plan_identity);
+    tcase_add_test(tc, plan_rate_cap);
+    tcase_add_test(tc, plan_schedule_is_the_simulations);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,17 +1,20 @@
 /* driver.c -- plays a plan (plan.c) on the wall clock: one libcurl multi handle carries
- * every request and probe; a timer heap holds what is due (open-loop arrivals computed
- * ahead, closed-loop users, probe ticks, response deadlines, retries of requests held by
- * the in-flight bound or the rate cap). Everything measured goes into the run's metrics,
- * as the simulated client and checker record it, with times relative to the start.
+ * every request and probe, driven through libcurl's socket interface on an epoll set (the
+ * sockets libcurl wants watched, and its own timer); a timer heap holds what is due
+ * (open-loop arrivals computed ahead, closed-loop users, probe ticks, response deadlines,
+ * retries of requests held by the in-flight bound or the rate cap). Everything measured
+ * goes into the run's metrics, as the simulated client and checker record it, with times
+ * relative to the start.
  *
  * The loop:
  *
  *   start: t0 = CLOCK_MONOTONIC; first arrivals, users, probe ticks into the heap
  *   loop:  stop requested (SIGINT/SIGTERM)? duration reached? audit decided? -> end
  *          fire due timers          (start transfers: curl_multi_add_handle)
- *          curl_multi_perform       (sockets move)
+ *          epoll_wait               (until the next timer of ours or libcurl's, at most
+ *                                    REAL_POLL_MAX_MS) -> curl_multi_socket_action per
+ *                                    ready socket, or for libcurl's timeout
  *          curl_multi_info_read     (finished transfers: classify, record, next request)
- *          curl_multi_poll          (until the next timer, at most REAL_POLL_MAX_MS)
  *   end:   transfers in flight are abandoned without a record (as the simulator leaves
  *          requests unfinished at its duration); the run is marked played.
  *
@@ -25,7 +28,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 #include "real_int.h"
 
 /* Bytes of a probe's response body kept (kube-proxy's JSON is ~150 bytes). */
@@ -33,8 +38,8 @@
 /* Bursts the rate cap tolerates: one second's worth of requests (a GCRA with this
  * tolerance), so an open-loop Poisson source below the cap is not held back. */
 #define CAP_TOLERANCE SIM_S
-/* Transfers started in a row before the loop polls the sockets again. */
-#define LOOP_MAX_SPINS 64
+/* Socket events taken from epoll at once. */
+#define EPOLL_BATCH 256
 
 enum { T_ARRIVAL, T_USER, T_PROBE, T_DEADLINE, T_RETRY };
 
@@ -104,9 +109,9 @@ struct drv {
     double cap_rate;
     LB_VEC(xfer_t *) all;           /* every xfer allocated (freed at the end) */
     int active;
-    int started;                    /* transfers started since the last poll */
     bool audit;
-    int spins;                      /* loop turns without a poll (LOOP_MAX_SPINS) */
+    int epfd;                       /* the sockets libcurl asks to watch */
+    sim_time_t curl_due;            /* libcurl's timer (CURLMOPT_TIMERFUNCTION); -1: none */
     FILE *out;
 };
 
@@ -244,6 +249,7 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
     CURL *e = x->e;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROXY, "");        /* straight to the target, never a proxy */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
@@ -284,18 +290,21 @@ static void req_start(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_
     size_t np = o->n_paths ? o->n_paths : 1;
     x->path = o->n_paths ? o->paths[cn->next_path++ % np] : "/";
     const rp_dest_t *dst = &s->dests.v[cn->next_dest++ % s->dests.n];
-    snprintf(x->url, sizeof x->url, "%s%s", dst->url_base, x->path);
-    curl_easy_setopt(x->e, CURLOPT_URL, x->url);
-    if (x->connect_to) {
-        curl_slist_free_all(x->connect_to);
-        x->connect_to = NULL;
+    char url[sizeof x->url];
+    snprintf(url, sizeof url, "%s%s", dst->url_base, x->path);
+    if (strcmp(url, x->url)) {           /* the same URL again: nothing to parse */
+        memcpy(x->url, url, sizeof url);
+        curl_easy_setopt(x->e, CURLOPT_URL, x->url);
+        if (x->connect_to) {
+            curl_slist_free_all(x->connect_to);
+            x->connect_to = NULL;
+        }
+        if (dst->connect_to) x->connect_to = curl_slist_append(NULL, dst->connect_to);
+        curl_easy_setopt(x->e, CURLOPT_CONNECT_TO, x->connect_to);
     }
-    if (dst->connect_to) x->connect_to = curl_slist_append(NULL, dst->connect_to);
-    curl_easy_setopt(x->e, CURLOPT_CONNECT_TO, x->connect_to);
     x->rt = o->response_timeout;
     sr->in_flight++;
     d->active++;
-    d->started++;
     curl_multi_add_handle(d->multi, x->e);
 }
 
@@ -375,6 +384,7 @@ static void probe_start(drv_t *d, rp_target_t *tg)
     const health_params_t *p = tg->ck->p;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_URL, tg->url);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
@@ -399,7 +409,6 @@ static void probe_start(drv_t *d, rp_target_t *tg)
     }
     tg->in_flight++;
     d->active++;
-    d->started++;
     curl_multi_add_handle(d->multi, e);
 }
 
@@ -496,7 +505,12 @@ static void user_next(drv_t *d, srun_t *sr, user_t *u, sim_time_t now)
     sim_time_t think = dist_sample(&o->think_time, u->cn->rng);
     sim_time_t due = now + think;
     if ((o->stop > 0 && due >= o->stop) || due >= d->end) return;
-    heap_push(d, due, T_USER, u, 0);
+    if (think > 0) {
+        heap_push(d, due, T_USER, u, 0);
+        return;
+    }
+    u->issued++;                    /* no think time: the next request at once */
+    req_due(d, sr, u->cn, u, due);
 }
 
 static sim_time_t us_ns(curl_off_t us) { return (sim_time_t)us * SIM_US; }
@@ -556,7 +570,37 @@ static void finish(drv_t *d, xfer_t *x, CURLcode rc, bool ours)
     }
 }
 
-/* After curl_multi_perform: finished transfers, and response deadlines to arm. */
+/* ---- libcurl's socket interface ------------------------------------------------------------ */
+
+/* CURLMOPT_SOCKETFUNCTION: watch s for what libcurl wants (socketp: registered yet?). */
+static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)e;
+    drv_t *d = userp;
+    if (what == CURL_POLL_REMOVE) {
+        if (socketp) epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(d->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.data.fd = s};
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    if (epoll_ctl(d->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0 && !socketp)
+        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);          /* a reused descriptor */
+    if (!socketp) curl_multi_assign(d->multi, s, d);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when libcurl wants curl_multi_socket_action(TIMEOUT). */
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    drv_t *d = userp;
+    d->curl_due = timeout_ms < 0 ? -1 : now_ns(d) + (sim_time_t)timeout_ms * SIM_MS;
+    return 0;
+}
+
+/* After curl_multi_socket_action: finished transfers. */
 static void collect(drv_t *d)
 {
     CURLMsg *msg;
@@ -625,10 +669,18 @@ int real_plan_execute(real_plan_t *p)
                .cap_rate = p->max_rate, .out = p->o.out ? p->o.out : stdout};
     d.audit = p->o.probes_only && !p->o.watch;
     d.multi = curl_multi_init();
-    if (!d.multi) {
-        fprintf(stderr, "sim: real mode: curl_multi_init failed\n");
+    d.epfd = epoll_create1(EPOLL_CLOEXEC);
+    d.curl_due = -1;
+    if (!d.multi || d.epfd < 0) {
+        fprintf(stderr, "sim: real mode: curl_multi_init or epoll_create failed\n");
+        if (d.multi) curl_multi_cleanup(d.multi);
+        if (d.epfd >= 0) close(d.epfd);
         return LB_EIO;
     }
+    curl_multi_setopt(d.multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(d.multi, CURLMOPT_SOCKETDATA, &d);
+    curl_multi_setopt(d.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(d.multi, CURLMOPT_TIMERDATA, &d);
     for (size_t i = 0; i < p->sources.n; i++) {
         rp_source_t *s = p->sources.v[i];
         srun_t sr = {.s = s};
@@ -688,22 +740,33 @@ int real_plan_execute(real_plan_t *p)
             complete = true;
             break;
         }
-        d.started = 0;
         while (d.heap.n && d.heap.v[0].t <= now) {
             timer_t_ t = heap_pop(&d);
             fire(&d, &t);
         }
         int running = 0;
-        curl_multi_perform(d.multi, &running);
-        collect(&d);
-        if (d.started && ++d.spins < LOOP_MAX_SPINS) continue;   /* kick what was added */
-        d.spins = 0;
+        if (d.curl_due >= 0 && d.curl_due <= now_ns(&d)) {
+            d.curl_due = -1;
+            curl_multi_socket_action(d.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            collect(&d);
+        }
         now = now_ns(&d);
         sim_time_t next = d.heap.n ? d.heap.v[0].t : d.end;
+        if (d.curl_due >= 0 && d.curl_due < next) next = d.curl_due;
         if (next > d.end) next = d.end;
-        long wait = next <= now ? 0 : (long)((next - now + SIM_MS - 1) / SIM_MS);
-        if (wait > REAL_POLL_MAX_MS) wait = REAL_POLL_MAX_MS;
-        if (wait > 0 || running) curl_multi_poll(d.multi, NULL, 0, (int)wait, NULL);
+        sim_time_t wait = next <= now ? 0 : next - now;
+        if (wait > REAL_POLL_MAX_MS * SIM_MS) wait = REAL_POLL_MAX_MS * SIM_MS;
+        /* to the nanosecond (epoll_pwait2, Linux 5.11): arrivals leave when they are due */
+        struct timespec ts = {wait / SIM_S, wait % SIM_S};
+        struct epoll_event ev[EPOLL_BATCH];
+        int k = epoll_pwait2(d.epfd, ev, EPOLL_BATCH, &ts, NULL);
+        for (int i = 0; i < k; i++) {
+            int flags = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                        (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                        (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(d.multi, ev[i].data.fd, flags, &running);
+        }
+        if (k > 0) collect(&d);
     }
     /* in flight at the end: abandoned without a record, as the simulator leaves them */
     for (size_t i = 0; i < d.all.n; i++) {
@@ -733,6 +796,7 @@ int real_plan_execute(real_plan_t *p)
     lb_vec_free(&d.src);
     lb_vec_free(&d.heap);
     curl_multi_cleanup(d.multi);
+    close(d.epfd);
     p->executed = true;
     scn_run_set_played(p->run, "real", real_bindings_path(p->b), t_end, complete);
     return 0;
