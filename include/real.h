@@ -40,6 +40,8 @@ int real_bindings_load_string(const char *text, const char *fname, real_bindings
                               scn_diag_t *diag);
 void real_bindings_free(real_bindings_t *b);
 const char *real_bindings_path(const real_bindings_t *b);
+/* "# bindings file: PATH" and the file's text as loaded (what results.db records). */
+const char *real_bindings_text(const real_bindings_t *b);
 
 /* ---- plan and execution (src/real/plan.c, src/real/driver.c) ---------------------------- */
 typedef struct real_opts {

@@ -59,6 +59,8 @@ const scn_node_t *scn_node_get(const scn_node_t *n, const char *key);   /* NULL 
 /* Loads every document of a YAML stream (manifests, "---" separated): 0 and *out, or
  * LB_EIO/LB_EPARSE with *diag. Nodes and the file name in their positions belong to the
  * set and are freed with scn_docs_free. */
+/* Reads a whole file, NUL-terminated (caller lb_frees); NULL with *diag (LB_EIO). */
+char *scn_read_file(const char *path, size_t *len, scn_diag_t *diag);
 typedef struct scn_docs scn_docs_t;
 int scn_docs_load(const char *path, scn_docs_t **out, scn_diag_t *diag);
 int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out,
@@ -141,12 +143,12 @@ sim_time_t scn_run_end_time(const scn_run_t *r);
  * scn_run_execute: its traffic and probes sent over real sockets, recorded into the
  * run's metrics. The writers record how a run was executed. */
 /* Marks r as played elsewhere for `t_end` (complete: it reached the duration), as
- * `mode` ("real") with the bindings file used (copied; may be NULL). */
+ * `mode` ("real") with the bindings used (their text, copied; may be NULL). */
 void scn_run_set_played(scn_run_t *r, const char *mode, const char *bindings,
                         sim_time_t t_end, bool complete);
 /* "sim" for a simulated run, else the mode given to scn_run_set_played. */
 const char *scn_run_mode(const scn_run_t *r);
-/* The bindings file of a played run; NULL for a simulated one. */
+/* The bindings (text) of a played run; NULL for a simulated one. */
 const char *scn_run_bindings(const scn_run_t *r);
 /* The scenario the run was built from. */
 scn_t *scn_run_scenario(const scn_run_t *r);

@@ -353,7 +353,7 @@ START_TEST(plan_names_not_in_variant)
         {"unbound: simulated\nnodes:\n  aks-usr-1: 10.0.0.1\n",
          "b.yaml:3:14: error: nodes: 'aks-usr-1' is not a node of variant etp-local (did you mean 'aks-user-1'?)"},
         {"unbound: simulated\nelements: { apgw: 10.0.0.1 }\n",
-         "b.yaml:2:19: error: elements: 'apgw' is not an element with a frontend in variant etp-local (did you mean 'appgw'?)"},
+         "b.yaml:2:19: error: elements: 'apgw' is not an element with a frontend of variant etp-local (did you mean 'appgw'?)"},
         {"unbound: simulated\ntraffic: { brows: { max-in-flight: 3 } }\n",
          "(did you mean 'browse'?)"},
         {"unbound: simulated\nservices: { istio-ingress/mtkc-gateway-istio: { node-ports: { https: 1 } } }\n",

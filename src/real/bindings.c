@@ -395,11 +395,12 @@ static int load_root(ld_t *l, const scn_node_t *root)
     return rc;
 }
 
-static int load_docs(scn_docs_t *docs, const char *path, real_bindings_t **out,
-                     scn_diag_t *diag)
+static int load_docs(scn_docs_t *docs, const char *path, const char *text,
+                     real_bindings_t **out, scn_diag_t *diag)
 {
     real_bindings_t *b = lb_calloc(1, sizeof *b);
     b->path = lb_strdup(path);
+    b->text = lb_sprintf("# bindings file: %s\n%s", path, text);
     b->docs = docs;
     ld_t l = {b, diag};
     int rc = 0;
@@ -417,10 +418,12 @@ static int load_docs(scn_docs_t *docs, const char *path, real_bindings_t **out,
 
 int real_bindings_load(const char *path, real_bindings_t **out, scn_diag_t *diag)
 {
-    scn_docs_t *docs;
-    int rc = scn_docs_load(path, &docs, diag);
-    if (rc < 0) return rc;
-    return load_docs(docs, path, out, diag);
+    size_t len;
+    char *text = scn_read_file(path, &len, diag);
+    if (!text) return LB_EIO;
+    int rc = real_bindings_load_string(text, path, out, diag);
+    lb_free(text);
+    return rc;
 }
 
 int real_bindings_load_string(const char *text, const char *fname, real_bindings_t **out,
@@ -429,7 +432,7 @@ int real_bindings_load_string(const char *text, const char *fname, real_bindings
     scn_docs_t *docs;
     int rc = scn_docs_load_string(text, fname, &docs, diag);
     if (rc < 0) return rc;
-    return load_docs(docs, fname, out, diag);
+    return load_docs(docs, fname, text, out, diag);
 }
 
 static void names_free(rb_names_t *v)
@@ -472,8 +475,10 @@ void real_bindings_free(real_bindings_t *b)
     tls_clear(&b->tls);
     lb_free(b->scenario);
     scn_docs_free(b->docs);
+    lb_free(b->text);
     lb_free(b->path);
     lb_free(b);
 }
 
 const char *real_bindings_path(const real_bindings_t *b) { return b->path; }
+const char *real_bindings_text(const real_bindings_t *b) { return b->text; }

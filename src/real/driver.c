@@ -798,7 +798,7 @@ int real_plan_execute(real_plan_t *p)
     curl_multi_cleanup(d.multi);
     close(d.epfd);
     p->executed = true;
-    scn_run_set_played(p->run, "real", real_bindings_path(p->b), t_end, complete);
+    scn_run_set_played(p->run, "real", real_bindings_text(p->b), t_end, complete);
     return 0;
 }
 

@@ -223,6 +223,19 @@ static bool resolve(pl_t *l, uint32_t addr, int sport, const char *use, char **h
 
 /* ---- checks of the bindings against the variant ---------------------------------------------- */
 
+/* A bound name must be one of names[0..n) of the variant: else an error at its position,
+ * with the closest existing name. */
+static void must_exist(pl_t *l, const char *section, const char *what, const char *name,
+                       elem_pos_t pos, const char *const *names, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(names[k], name)) return;
+    const char *close = elem_closest(name, names, n);
+    hard_error(l, pos, "%s: '%s' is not %s of variant %s%s%s%s", section, name, what,
+               scn_run_variant(l->r), close ? " (did you mean '" : "", close ? close : "",
+               close ? "'?)" : "");
+}
+
 static void check_names(pl_t *l)
 {
     const real_bindings_t *b = l->b;
@@ -230,44 +243,26 @@ static void check_names(pl_t *l)
     if (b->scenario && strcmp(b->scenario, scn_name(s)))
         hard_error(l, b->scenario_pos, "these bindings are for scenario '%s', not '%s'",
                    b->scenario, scn_name(s));
-    /* traffic sources */
+    /* traffic sources, elements that published frontends, nodes */
     LB_VEC(const char *) names = {0};
     app_http_client_t *c;
     for (size_t i = 0; (c = net_app_at(l->net, APP_HTTP_CLIENT_KIND, i)); i++)
         lb_vec_push(&names, app_http_client_opts(c)->name);
-    for (size_t i = 0; i < b->traffic.n; i++) {
-        bool found = false;
-        for (size_t k = 0; k < names.n; k++) found |= !strcmp(names.v[k], b->traffic.v[i].name);
-        if (found) continue;
-        const char *close = elem_closest(b->traffic.v[i].name, names.v, names.n);
-        hard_error(l, b->traffic.v[i].pos, "traffic: '%s' is not a traffic source of variant "
-                   "%s%s%s%s", b->traffic.v[i].name, scn_run_variant(l->r),
-                   close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "");
-    }
-    /* elements that published frontends */
+    for (size_t i = 0; i < b->traffic.n; i++)
+        must_exist(l, "traffic", "a traffic source", b->traffic.v[i].name, b->traffic.v[i].pos,
+                   names.v, names.n);
     names.n = 0;
     const char *nm;
     for (size_t i = 0; scn_run_object(l->r, "addrs", i, &nm); i++) lb_vec_push(&names, nm);
-    for (size_t i = 0; i < b->elements.n; i++) {
-        bool found = false;
-        for (size_t k = 0; k < names.n; k++) found |= !strcmp(names.v[k], b->elements.v[i].name);
-        if (found) continue;
-        const char *close = elem_closest(b->elements.v[i].name, names.v, names.n);
-        hard_error(l, b->elements.v[i].pos, "elements: '%s' is not an element with a frontend "
-                   "in variant %s%s%s%s", b->elements.v[i].name, scn_run_variant(l->r),
-                   close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "");
-    }
-    /* nodes */
+    for (size_t i = 0; i < b->elements.n; i++)
+        must_exist(l, "elements", "an element with a frontend", b->elements.v[i].name,
+                   b->elements.v[i].pos, names.v, names.n);
     names.n = 0;
     for (size_t i = 0; i < net_node_count(l->net); i++)
         lb_vec_push(&names, net_node_at(l->net, i)->name);
-    for (size_t i = 0; i < b->nodes.n; i++) {
-        if (net_node_find(l->net, b->nodes.v[i].name)) continue;
-        const char *close = elem_closest(b->nodes.v[i].name, names.v, names.n);
-        hard_error(l, b->nodes.v[i].pos, "nodes: '%s' is not a node of variant %s%s%s%s",
-                   b->nodes.v[i].name, scn_run_variant(l->r), close ? " (did you mean '" : "",
-                   close ? close : "", close ? "'?)" : "");
-    }
+    for (size_t i = 0; i < b->nodes.n; i++)
+        must_exist(l, "nodes", "a node", b->nodes.v[i].name, b->nodes.v[i].pos, names.v,
+                   names.n);
     lb_vec_free(&names);
     /* pods: other variants may have other replicas -- a warning */
     for (size_t i = 0; i < b->pods.n; i++) {

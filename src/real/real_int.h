@@ -58,6 +58,7 @@ typedef struct rb_service {
 
 struct real_bindings {
     char *path;
+    char *text;                     /* "# bindings file: PATH" + the file as loaded */
     scn_docs_t *docs;               /* owns the file name the positions point at */
     char *scenario;                 /* NULL: any */
     elem_pos_t scenario_pos;
