@@ -9,6 +9,7 @@
 #   - probe verdicts against 404 on / and 200/503 on /healthz; --watch lines;
 #   - the intended-time correction: a 1 s stall shows as ~1 s latencies for the requests
 #     due in it, also when they could not even start (max-in-flight 1, counted as delayed);
+#   - TLS: Host and SNI kept through connect-to, verification on unless insecure: true;
 #   - exit codes: --check 0 and 1, 4 when nothing is reached, 2 for bad bindings
 #     (file:line:col, nothing written) and unbound names, 130 on SIGINT (written, marked
 #     incomplete); nothing is sent without bindings or above the rate cap;
@@ -213,6 +214,63 @@ Y
 echo "nodes: { s: \"127.0.0.1:$p_tick\" }" > "$tmp/long.bind.yaml"
 echo "nodes: { s: \"127.0.0.1:$refused\" }" > "$tmp/nowhere.bind.yaml"
 
+# TLS: an nginx with a certificate for shop.example.com; requests addressed to that name
+# (Host and SNI), connected to 127.0.0.1 (connect-to); verification is on unless a
+# binding says insecure: true.
+mkdir -p "$tmp/tls/tmp"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/tls/key.pem" -out "$tmp/tls/cert.pem" \
+  -days 1 -subj "/CN=shop.example.com" -addext "subjectAltName=DNS:shop.example.com" \
+  >/dev/null 2>&1 || bad "openssl could not make a certificate"
+tport=$("$SRV" port)
+cat > "$tmp/tls/nginx.conf" <<Y
+worker_processes 1;
+daemon off;
+error_log $tmp/tls/error.log;
+pid $tmp/tls/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $tmp/tls/tmp; proxy_temp_path $tmp/tls/tmp;
+  fastcgi_temp_path $tmp/tls/tmp; uwsgi_temp_path $tmp/tls/tmp; scgi_temp_path $tmp/tls/tmp;
+  server {
+    listen 127.0.0.1:$tport ssl;
+    server_name shop.example.com;
+    ssl_certificate $tmp/tls/cert.pem;
+    ssl_certificate_key $tmp/tls/key.pem;
+    location / { return 200 "ok\n"; }
+  }
+}
+Y
+nginx -c "$tmp/tls/nginx.conf" -p "$tmp/tls" >"$tmp/tls/nginx.out" 2>&1 &
+pids+=($!)
+cat > "$tmp/tls.yaml" <<'Y'
+name: real-tls
+seed: 7
+duration: 2s
+nodes:
+  client: { type: host }
+  shop: { type: host }
+links: [ { between: [client, shop] } ]
+apps:
+  web: { type: http-server, on: shop, port: 443, locations: [ { path: / } ] }
+traffic:
+  verified: { type: http-client, from: client, to: shop, port: 443, host: shop.example.com, rate: 3/s, arrival: constant, stop: 1s }
+  unverified: { type: http-client, from: client, to: shop, port: 443, host: shop.example.com, rate: 3/s, arrival: constant, stop: 1s }
+  insecure: { type: http-client, from: client, to: shop, port: 443, host: shop.example.com, rate: 3/s, arrival: constant, stop: 1s }
+expect:
+  "*":
+    - "verified.status_2xx_ratio == 1"
+    - "unverified.status_2xx_ratio == 0"
+    - "insecure.status_2xx_ratio == 1"
+Y
+cat > "$tmp/tls.bind.yaml" <<Y
+traffic:
+  verified: { url: "https://shop.example.com:$tport", connect-to: 127.0.0.1, tls: { ca-file: $tmp/tls/cert.pem } }
+  unverified: { url: "https://shop.example.com:$tport", connect-to: 127.0.0.1 }
+  insecure: { url: "https://shop.example.com:$tport", connect-to: 127.0.0.1, tls: { insecure: true } }
+Y
+for _ in $(seq 1 50); do curl -sk -o /dev/null "https://127.0.0.1:$tport/" && break; sleep 0.1; done
+
 # ---- the long ones, side by side (each waits on the wall clock) ----------------------------
 "$SIM" --real "$tmp/classes.bind.yaml" --compare --check --out "$tmp/cls" "$tmp/classes.yaml" \
   >"$tmp/classes.out" 2>"$tmp/classes.err" &
@@ -229,7 +287,10 @@ j_audit=$!
 "$SIM" --real "$tmp/nginx/bindings.yaml" --probes-only --watch --checker 'ilb/*' -v etp-local \
   --out "$tmp/watch" scenarios/aks-dsr.yaml >"$tmp/watch.out" 2>"$tmp/watch.err" &
 j_watch=$!
-pids+=($j_classes $j_odd $j_stall $j_audit $j_watch)
+"$SIM" --real "$tmp/tls.bind.yaml" --check --out "$tmp/tlsout" "$tmp/tls.yaml" \
+  >"$tmp/tls.out" 2>"$tmp/tls.err" &
+j_tls=$!
+pids+=($j_classes $j_odd $j_stall $j_audit $j_watch $j_tls)
 
 # ---- meanwhile: what must fail before anything is sent -------------------------------------
 mkdir -p "$tmp/none"
@@ -312,6 +373,14 @@ req="$tmp/ok.port.requests"
 contains carries-method "$req" "PUT /a host=shop.example.com connection=close length=300"
 contains carries-rotation "$req" "PUT /b host=shop.example.com"
 contains carries-rotation-c "$req" "PUT /c host=shop.example.com"
+
+wait $j_tls; rc=$?
+[ $rc = 0 ] && ok || { bad "tls: --check exit $rc"; tail -8 "$tmp/tls.out"; head -3 "$tmp/tls.err"; }
+[ "$(q "$tmp/tlsout/real-tls/results.db" "SELECT group_concat(DISTINCT outcome) FROM requests WHERE source = 'unverified'")" = "tls-error" ] \
+  && ok || bad "tls: an unverifiable certificate is not a tls-error"
+# the first request of a connection has a handshake after its connect (later ones reuse it)
+[ "$(q "$tmp/tlsout/real-tls/results.db" "SELECT count(*) > 0 FROM requests WHERE source = 'verified' AND tls_s > connect_s AND connect_s > 0")" = 1 ] \
+  && ok || bad "tls: no TLS phase time after the connect"
 
 # ---- the stall -------------------------------------------------------------------------------------
 wait $j_stall; rc=$?
