@@ -106,31 +106,36 @@ START_TEST(bindings_empty_and_insecure_default)
 }
 END_TEST
 
+/* Every mistake, where it is reported, and what the message says. */
+static const struct { const char *text; int line, col; const char *want; } bad_cases[] = {
+    {"nodez: {}\n", 1, 8, "unknown key 'nodez' (did you mean 'nodes'?)"},
+    {"nodes:\n  aks-user-0: 10.0.0.1:99999\n", 2, 15, "port after ':' must be 1-65535"},
+    {"nodes:\n  aks-user-0: \"10.0.0.1 x\"\n", 2, 15, "not an address"},
+    {"elements:\n  ilb: { adress: 10.0.0.1 }\n", 2, 18, "did you mean 'address'"},
+    {"elements:\n  ilb: { address: 10.0.0.1, ports: { http: 80 } }\n", 2, 44,
+     "'http' is not a port number"},
+    {"traffic:\n  browse: { url: ftp://x }\n", 2, 18, "scheme 'ftp'"},
+    {"traffic:\n  browse: { url: \"http://x/app1\" }\n", 2, 18, "has a path"},
+    {"traffic:\n  browse: { url: \"::\" }\n", 2, 18, "is not a URL"},
+    {"traffic:\n  browse: { max-rate: fast }\n", 2, 23, "expected a rate"},
+    {"traffic:\n  browse: { max-in-flight: 0 }\n", 2, 28, "1 to 100000"},
+    {"traffic:\n  browse: { connect-to: \"1.2.3.4:\" }\n", 2, 25, "ADDRESS:PORT"},
+    {"tls: { cert-file: c.pem }\n", 1, 6, "go together"},
+    {"tls: { insecure: maybe }\n", 1, 18, "true or false"},
+    {"unbound: ignore\n", 1, 10, "error or simulated"},
+    {"services:\n  mtkc-gateway: { health-check-node-port: 1 }\n", 2, 17, "namespace/name"},
+    {"services:\n  a/b: { node-ports: { http: 0 } }\n", 2, 30, "1 to 65535"},
+    {"addresses: { gw: 10.0.0.1 }\n", 1, 18, "not an IPv4 address"},
+    {"ports: [80]\n", 1, 8, "expected a mapping"},
+    {"- a\n- b\n", 1, 1, "bindings: expected a mapping"},
+    {"nodes: {}\n---\nnodes: {}\n", 3, 1, "one YAML document"},
+    {"nodes: { a: 1\n", 2, 1, ""},                          /* YAML syntax */
+};
+
 START_TEST(bindings_errors_have_positions)
 {
-    load_bad("nodez: {}\n", 1, 8, "unknown key 'nodez' (did you mean 'nodes'?)");
-    load_bad("nodes:\n  aks-user-0: 10.0.0.1:99999\n", 2, 15, "port after ':' must be 1-65535");
-    load_bad("nodes:\n  aks-user-0: \"10.0.0.1 x\"\n", 2, 15, "not an address");
-    load_bad("elements:\n  ilb: { adress: 10.0.0.1 }\n", 2, 18, "did you mean 'address'");
-    load_bad("elements:\n  ilb: { address: 10.0.0.1, ports: { http: 80 } }\n", 2, 44,
-             "'http' is not a port number");
-    load_bad("traffic:\n  browse: { url: ftp://x }\n", 2, 18, "scheme 'ftp'");
-    load_bad("traffic:\n  browse: { url: \"http://x/app1\" }\n", 2, 18, "has a path");
-    load_bad("traffic:\n  browse: { url: \"::\" }\n", 2, 18, "is not a URL");
-    load_bad("traffic:\n  browse: { max-rate: fast }\n", 2, 23, "expected a rate");
-    load_bad("traffic:\n  browse: { max-in-flight: 0 }\n", 2, 28, "1 to 100000");
-    load_bad("traffic:\n  browse: { connect-to: \"1.2.3.4:\" }\n", 2, 25, "ADDRESS:PORT");
-    load_bad("tls: { cert-file: c.pem }\n", 1, 6, "go together");
-    load_bad("tls: { insecure: maybe }\n", 1, 18, "true or false");
-    load_bad("unbound: ignore\n", 1, 10, "error or simulated");
-    load_bad("services:\n  mtkc-gateway: { health-check-node-port: 1 }\n", 2, 17,
-             "namespace/name");
-    load_bad("services:\n  a/b: { node-ports: { http: 0 } }\n", 2, 30, "1 to 65535");
-    load_bad("addresses: { gw: 10.0.0.1 }\n", 1, 18, "not an IPv4 address");
-    load_bad("ports: [80]\n", 1, 8, "expected a mapping");
-    load_bad("- a\n- b\n", 1, 1, "bindings: expected a mapping");
-    load_bad("nodes: {}\n---\nnodes: {}\n", 3, 1, "one YAML document");
-    load_bad("nodes: { a: 1\n", 2, 1, "");                    /* YAML syntax */
+    for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++)
+        load_bad(bad_cases[i].text, bad_cases[i].line, bad_cases[i].col, bad_cases[i].want);
 }
 END_TEST
 
