@@ -4,8 +4,10 @@
 #   make test     unit suites, then every scenario's expectations (./sim --check)
 #   make asan     the unit suites under AddressSanitizer + UBSan (build tree build-asan/)
 #   make bench    engine hold model and the bench-chain scenario
+#   make real-demo   real-socket mode against an nginx stand-in on 127.0.0.1, with --compare
+#   make bench-real  real mode's request rate against nginx, next to wrk's
 CC      ?= cc
-PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto
+PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto libcurl
 OPT     ?= -O2
 B       ?= build
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Iinclude -Isrc -Itests -D_GNU_SOURCE
@@ -17,7 +19,7 @@ TESTS   := $(wildcard tests/test_*.c)
 SUITES  := $(patsubst tests/test_%.c,%,$(TESTS))
 TOBJS   := $(patsubst %.c,$(B)/%.o,$(TESTS) tests/util.c) $(B)/tests/runner.o
 
-.PHONY: all run test asan bench clean check-scenarios
+.PHONY: all run test asan bench clean check-scenarios real-demo bench-real
 all: sim
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -51,17 +53,23 @@ $(B)/tests/runner.o: $(B)/tests/runner.c | $(DEPS_OK)
 $(B)/test_runner: $(TOBJS) $(B)/libsim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# Misbehaving HTTP servers on loopback for tests/real.sh (no library: a plain program).
+build/realsrv: tests/realsrv.c | $(DEPS_OK)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $<
+
 build/bench_engine: bench/bench_engine.c build/libsim.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DNDEBUG -o $@ $^ $(PKG_LIBS)
 
 run: sim
 	./sim scenarios/aks-dsr.yaml
 
-test: sim build/test_runner
+test: sim build/test_runner build/realsrv
 	./build/test_runner
 	bash tests/cli.sh
 	bash tests/report.sh
 	bash tests/pcap.sh
+	bash tests/real.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
 # Every scenario's expectations, as regression tests.
@@ -76,6 +84,12 @@ asan:
 
 bench: sim build/bench_engine
 	@bash scripts/bench.sh
+
+real-demo: sim build/realsrv
+	@bash scripts/real-demo.sh
+
+bench-real: sim build/realsrv
+	@bash scripts/bench-real.sh
 
 clean:
 	rm -rf build build-asan sim

@@ -67,6 +67,10 @@ int rep_plot_source(rep_plot_t *p, const char *name);
 void rep_plot_health(rep_plot_t *p, const char *checker, const char *target, sim_time_t t,
                      const char *from, const char *to);
 
+/* Fills p's latency distribution by sampling quantile(q, data) (the latency of fraction
+ * q of the completed requests, ns) at the fractions the plots use. */
+void rep_plot_cdf(rep_plot_t *p, sim_time_t (*quantile)(double q, void *data), void *data);
+
 /* The series as one line of JSON, for worker processes (--jobs) to hand them to the
  * parent with the rest of rep_variant_t; caller frees with free(). */
 char *rep_plot_serialize(const rep_plot_t *p);

@@ -41,8 +41,18 @@ const char *rep_missing_kind_name(int kind);
 /* One hop of a request's path: when its first byte reached `where`. */
 typedef struct rep_hop { char where[64]; sim_time_t t; } rep_hop_t;
 
+/* How a health checker saw one target when the run ended (shown for real runs and with
+ * --compare): its state and health_verdict's line. */
+typedef struct rep_probe {
+    char checker[64], target[64];
+    char state[12];                   /* "initial", "up", "down" */
+    char initial[12];                 /* the state it started in ("initial" or "up") */
+    char line[384];
+} rep_probe_t;
+
 typedef struct rep_variant {
     char *name;
+    char mode[8];                     /* "sim", or "real" (played by src/real) */
     uint64_t seed;
     uint64_t events;
     uint64_t requests;
@@ -55,6 +65,13 @@ typedef struct rep_variant {
     rep_row_t *rows;                  /* [0]: all sources; then one per source when > 1 */
     size_t n_rows;
     bool complete;                    /* false: interrupted before its duration */
+    rep_probe_t *probes;              /* every checker's targets at the end (owned) */
+    size_t n_probes;
+    bool show_probes;                 /* print them and put them in summary.json */
+    uint64_t delayed;                 /* real: requests held back by max-in-flight or the
+                                       * rate cap (their latency counts from when due) */
+    int64_t db_run;                   /* > 0: not run now but read from results.db (that
+                                       * run's id), a baseline for a real run; not written */
     char **verdict_text;              /* owned copies of verdict texts (deserialized only) */
     /* for plots and the HTML report (include/plots.h fills them) */
     void *plot;                       /* series collected from the run (plots.h) */
@@ -65,10 +82,41 @@ typedef struct rep_variant {
     rep_missings_t missing;           /* this run's outputs that could not be written */
 } rep_variant_t;
 
-/* Fills v from a finished run and its verdicts (takes ownership of verdicts). */
+/* Fills v from a finished run and its verdicts (takes ownership of verdicts): for a
+ * simulated run also the probe verdicts of every health checker; a played run's come from
+ * its executor (real_plan_probes). */
 void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
                          scn_verdict_t *verdicts, size_t n_verdicts);
 void rep_variant_free(rep_variant_t *v);
+/* Marks v's probe verdicts (and, for a real run, its delayed requests) as shown: printed
+ * by rep_print_probes and written into summary.json. Call after they are filled. */
+void rep_variant_show_probes(rep_variant_t *v);
+/* Prints the probe verdicts of the variants that show them, one line per target. */
+void rep_print_probes(FILE *out, const rep_variant_t *v, size_t n);
+
+/* ---- simulation vs reality (src/report/compare.c) ------------------------------------------- */
+/* Tolerances beyond which a difference is flagged (see compare.c). */
+#define REP_CMP_SHARE_POINTS 5.0          /* an outcome class's share, percentage points */
+#define REP_CMP_LATENCY_FACTOR 2.0        /* p50/p99: this many times apart ... */
+#define REP_CMP_LATENCY_FLOOR_S 0.010     /* ... and more than this many seconds apart */
+typedef struct rep_cmp_row {
+    char what[140];                   /* "2xx", "p99", "ilb/http-30575 aks-user-0" */
+    char sim[96], real[96];
+    bool differs;                     /* beyond tolerance */
+    bool probe;                       /* a backend's health state */
+} rep_cmp_row_t;
+/* The simulated counterpart of real entry i (same variant and seed): one run alongside,
+ * else one read from results.db; NULL when none or entry i is not real. */
+const rep_variant_t *rep_compare_peer(const rep_variant_t *v, size_t n, size_t i);
+/* Requests, each outcome class either saw, p50, p99 and every backend the real run
+ * probed. Returns the count; *out (lb_free) holds the rows. */
+size_t rep_compare_rows(const rep_variant_t *sim, const rep_variant_t *real,
+                        rep_cmp_row_t **out);
+/* Keeps in each real entry's simulated counterpart only the probe verdicts of backends
+ * the real run probed (the simulation also has those nobody probes from here). */
+void rep_compare_trim(rep_variant_t *v, size_t n);
+/* For each real entry: its rows against its counterpart, differences flagged. */
+void rep_print_compare(FILE *out, const rep_variant_t *v, size_t n);
 
 /* A variant's results as one line of JSON (everything but plot data and hops), for
  * worker processes (--jobs) to hand results to the parent; caller frees with free(). */
@@ -85,6 +133,10 @@ void rep_print_seed_stats(FILE *out, const rep_variant_t *v, size_t n);
  * (message on stderr, with strerror's text: "No space left on device"). */
 int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
                       const rep_missings_t *missing);
+/* How entry i of v is told apart from a run of the same variant by the other executor:
+ * " (real)" for a real run, " (sim)" for a simulated one that has a real counterpart in
+ * v, "" otherwise. */
+const char *rep_mode_tag(const rep_variant_t *v, size_t n, size_t i);
 /* Prints the variants-by-outcome table. */
 void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* Prints each variant's causal chains (nothing for variants without failures). */

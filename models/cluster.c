@@ -292,6 +292,7 @@ static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
         hp.proto = pr->kind == K8S_PROBE_HTTP ? HEALTH_HTTP : HEALTH_TCP;
         hp.path = pr->path ? pr->path : "/";
         hp.user_agent = KUBELET_USER_AGENT;
+        hp.who = "kubelet";
         health_matcher_parse(&hp.matcher, KUBELET_PROBE_MATCH);
         hp.interval = (sim_time_t)(pr->period_s > 0 ? pr->period_s : 10) * SIM_S;
         hp.timeout = (sim_time_t)(pr->timeout_s > 0 ? pr->timeout_s : 1) * SIM_S;
@@ -633,6 +634,14 @@ cluster_node_t *cluster_node_find(cluster_t *c, const char *name)
     for (size_t i = 0; i < c->nodes.n; i++)
         if (strcmp(c->nodes.v[i]->node->name, name) == 0) return c->nodes.v[i];
     return NULL;
+}
+
+size_t cluster_service_count(const cluster_t *c) { return c->svcs.n; }
+
+k8s_service_t *cluster_service_at(cluster_t *c, size_t i)
+{
+    assert(i < c->svcs.n);
+    return c->svcs.v[i];
 }
 
 k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name)

@@ -9,8 +9,10 @@ PKGS=(build-essential pkg-config
       chromium
       chromium-driver
       tshark
-      # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces
-      libcurl4-openssl-dev nginx-light haproxy wrk
+      # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces;
+      # tests/real.sh reads results with jq, probes nginx with curl, makes a TLS
+      # certificate with openssl
+      libcurl4-openssl-dev nginx-light haproxy wrk curl jq openssl
       iproute2 iptables conntrack
       # pictures (Graphviz), fuzzing (clang's libFuzzer)
       graphviz clang libclang-rt-14-dev)

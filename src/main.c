@@ -1,8 +1,9 @@
 /* main.c -- the command line: load scenarios, validate every selected variant before
- * anything is written, run them (in worker processes with --jobs), print the
- * variants-by-outcome table and the verdicts, write results/<scenario>/<run>/. Exit codes:
- * 0 ok, 1 an expectation failed, 2 bad input (file:line:col on stderr), 3 internal error
- * (a run's process died), 4 an output could not be written, 130 interrupted. */
+ * anything is written, run them (simulated, in worker processes with --jobs, or with --real
+ * played on real sockets by src/real), print the variants-by-outcome table and the
+ * verdicts, write results/<scenario>/<run>/. Exit codes: 0 ok, 1 an expectation failed,
+ * 2 bad input (file:line:col on stderr), 3 internal error (a run's process died), 4 an
+ * output could not be written, 5 real mode reached nothing, 130 interrupted. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,19 +24,20 @@
 #include "db.h"
 #include "netfilter.h"
 #include "plots.h"
+#include "real.h"
 #include "report.h"
 #include "scenario.h"
 
 #define SIM_VERSION "0.1.0"
 enum { EXIT_OK = 0, EXIT_EXPECT = 1, EXIT_INPUT = 2, EXIT_INTERNAL = 3, EXIT_OUTPUT = 4,
-       EXIT_INTERRUPTED = 130 };
+       EXIT_UNREACHABLE = 5, EXIT_INTERRUPTED = 130 };
 
 /* The exit code that wins when several apply: an interrupt, then bad input, a lost run, a
  * missing output, a failed expectation. */
 static int exit_worse(int a, int b)
 {
     static const int order[] = {EXIT_INTERRUPTED, EXIT_INPUT, EXIT_INTERNAL, EXIT_OUTPUT,
-                                EXIT_EXPECT};
+                                EXIT_UNREACHABLE, EXIT_EXPECT};
     for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
         if (a == order[i] || b == order[i]) return order[i];
     return EXIT_OK;
@@ -56,6 +58,12 @@ typedef struct opts {
     bool no_pcap, no_plots, no_db;
     bool explain;                   /* chains also with --check / --quiet */
     double plot_timeout;            /* --plot-timeout S: per gnuplot process; 0: default */
+    /* real-socket mode (include/real.h) */
+    const char *real;               /* --real FILE: the bindings */
+    real_bindings_t *bindings;
+    bool probes_only, compare, watch;
+    double max_rate;                /* --max-rate N; 0: REAL_MAX_RATE_DEFAULT */
+    LB_VEC(const char *) checkers;  /* --checker GLOB */
 } opts_t;
 
 static void usage(FILE *f)
@@ -90,6 +98,21 @@ static void usage(FILE *f)
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
 "                          the scenario is built, then exit\n"
 "      --list-types        list element types and their parameters\n"
+"\n"
+"real-socket mode (docs/REAL-MODE.md; nothing is sent without --real):\n"
+"      --real FILE         play the scenario's traffic and its load balancers' probes\n"
+"                          over real sockets against the endpoints FILE binds\n"
+"                          (docs/BINDINGS.md); pick the deployed variant with -v\n"
+"      --probes-only       only the probes: each backend's verdict as its load balancer\n"
+"                          would see it, once every target's state is decided\n"
+"      --watch             with --probes-only: keep probing until SIGINT/SIGTERM or the\n"
+"                          duration, one flushed line per health transition\n"
+"      --checker GLOB      probe only the health checkers matching GLOB (repeatable),\n"
+"                          e.g. --checker 'ilb/*'\n"
+"      --compare           also simulate each variant (same seed) and put simulation and\n"
+"                          reality side by side, differences beyond tolerance flagged\n"
+"      --max-rate N        requests per second the run may send in all (default %g);\n"
+"                          a scenario rate above it is refused before anything is sent\n"
 "  -h, --help              this help\n"
 "  -V, --version           version\n"
 "\n"
@@ -97,13 +120,42 @@ static void usage(FILE *f)
 "             sim), 3 internal error (a run's worker process died), 4 an output could not\n"
 "             be written (a full disk, say: the rest is written, summary.json lists what is\n"
 "             missing), 130 interrupted (SIGINT/SIGTERM; results so far are written,\n"
-"             marked incomplete)\n");
+"             marked incomplete), 5 real mode reached nothing (every request and\n"
+"             probe failed to connect)\n",
+            REAL_MAX_RATE_DEFAULT);
+}
+
+/* Real-mode options that do not go together; nothing is sent without --real. */
+static int check_real_opts(const opts_t *o)
+{
+    const char *needs = o->probes_only ? (o->watch ? "--watch" : "--probes-only")
+                      : o->compare ? "--compare" : o->max_rate > 0 ? "--max-rate"
+                      : o->checkers.n ? "--checker" : NULL;
+    const char *bad = NULL;
+    if (!o->real && needs) {
+        fprintf(stderr, "sim: %s needs --real FILE: nothing is sent without a bindings file "
+                "(docs/BINDINGS.md)\n", needs);
+        return EXIT_INPUT;
+    }
+    if (!o->real) return EXIT_OK;
+    if (o->seeds > 1) bad = "--seeds";
+    else if (o->jobs > 1) bad = "--jobs";
+    else if (o->trace_flow) bad = "--trace-flow";
+    else if (o->compare && o->probes_only) bad = "--probes-only with --compare";
+    if (bad) {
+        fprintf(stderr, "sim: %s does not go with --real (a real run plays once, on the wall "
+                "clock%s)\n", bad, o->compare && o->probes_only
+                ? "; --compare compares traffic, --probes-only sends none" : "");
+        return EXIT_INPUT;
+    }
+    return EXIT_OK;
 }
 
 static int parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB,
-           O_EXPLAIN, O_PLOT_TIMEOUT };
+           O_EXPLAIN, O_PLOT_TIMEOUT, O_REAL, O_PROBES_ONLY, O_COMPARE, O_MAX_RATE, O_WATCH,
+           O_CHECKER };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -115,6 +167,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
         {"plot-timeout", required_argument, 0, O_PLOT_TIMEOUT},
+        {"real", required_argument, 0, O_REAL}, {"probes-only", no_argument, 0, O_PROBES_ONLY},
+        {"compare", no_argument, 0, O_COMPARE}, {"max-rate", required_argument, 0, O_MAX_RATE},
+        {"watch", no_argument, 0, O_WATCH}, {"checker", required_argument, 0, O_CHECKER},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -175,10 +230,23 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 return EXIT_INPUT;
             }
             break;
+        case O_REAL: o->real = optarg; break;
+        case O_PROBES_ONLY: o->probes_only = true; break;
+        case O_COMPARE: o->compare = true; break;
+        case O_WATCH: o->watch = o->probes_only = true; break;
+        case O_CHECKER: lb_vec_push(&o->checkers, optarg); break;
+        case O_MAX_RATE:
+            o->max_rate = strtod(optarg, &end);
+            if (!*optarg || *end || !(o->max_rate > 0) || o->max_rate > 1e9) {
+                fprintf(stderr, "sim: --max-rate expects requests per second > 0, got '%s'\n",
+                        optarg);
+                return EXIT_INPUT;
+            }
+            break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
-    return EXIT_OK;
+    return check_real_opts(o);
 }
 
 static void list_params(const elem_param_t *params, int indent);
@@ -288,6 +356,33 @@ static void trace_print_header(uint64_t flow)
     printf("trace of flow %" PRIu64 ":\n", flow);
 }
 
+static void real_opts_of(const opts_t *o, real_opts_t *ro)
+{
+    real_opts_init(ro);
+    if (o->max_rate > 0) ro->max_rate = o->max_rate;
+    ro->probes_only = o->probes_only;
+    ro->watch = o->watch;
+    ro->checkers = o->checkers.v;
+    ro->n_checkers = o->checkers.n;
+}
+
+/* Resolves a built run through the bindings (unbound names, rate cap): EXIT_INPUT with
+ * the message on stderr, before anything is sent or written. */
+static int real_check(const opts_t *o, scn_run_t *r)
+{
+    real_opts_t ro;
+    real_opts_of(o, &ro);
+    real_plan_t *plan;
+    char *err;
+    if (real_plan_new(o->bindings, r, &ro, &plan, &err)) {
+        fprintf(stderr, "%s\n", err);
+        lb_free(err);
+        return EXIT_INPUT;
+    }
+    real_plan_free(plan);
+    return EXIT_OK;
+}
+
 /* Builds every selected variant once, so that bad input is reported before anything is
  * written. Fills idx with the variant indices to run. */
 static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
@@ -321,7 +416,9 @@ static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
             scn_diag_print(&d, stderr);
             return EXIT_INPUT;
         }
+        int rc = o->real ? real_check(o, r) : EXIT_OK;
         scn_run_free(r);
+        if (rc) return rc;
     }
     return EXIT_OK;
 }
@@ -358,8 +455,8 @@ static void default_out(char *buf, size_t n, const scn_t *s)
     snprintf(buf, n, "results/%s/%s-%d", scn_name(s), stamp, (int)getpid());
 }
 
-/* A unit of work: one variant with one seed. */
-typedef struct item { size_t variant; uint64_t seed; } item_t;
+/* A unit of work: one variant with one seed, simulated or played on real sockets. */
+typedef struct item { size_t variant; uint64_t seed; bool real; } item_t;
 
 /* "run <variant> seed <N>", as messages and summary.json name an item. */
 static void item_name(char *buf, size_t len, const scn_t *s, const item_t *it)
@@ -409,7 +506,7 @@ static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o
         snprintf(w->pcap, sizeof w->pcap, "trace-%s.pcap", vname);
     char path[4400], err[512];
     snprintf(path, sizeof path, "%s/%s", dir, w->pcap);
-    if (!o->no_pcap || !o->no_plots) {     /* the hop recorder feeds the hops plot */
+    if (!it->real && (!o->no_pcap || !o->no_plots)) {  /* hop recorder: the hops plot */
         w->cap = rep_capture_new(r, o->no_pcap ? NULL : path, o->trace_flow, err, sizeof err);
         if (!w->cap && !o->no_pcap) writer_failed(&w->missing, "trace pcap", w->pcap, err);
         else if (!w->cap) fprintf(stderr, "sim: hop recorder: %s\n", err);
@@ -451,6 +548,7 @@ static void writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
 /* g_stop_writing is set by every signal too; it is cleared when the results start being
  * written, so that a signal then stops a slow gnuplot (one during the run does not). */
 static volatile sig_atomic_t g_interrupted, g_signal, g_stop_writing;
+static bool g_unreachable;          /* a real run reached nothing (EXIT_UNREACHABLE) */
 
 static void on_signal(int sig)
 {
@@ -486,11 +584,49 @@ static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir
     snprintf(label, sizeof label, "%s/%s seed %llu", scn_name(s), vname,
              (unsigned long long)it->seed);
     progress_t pg = {label, 0};
-    scn_run_execute(r, tty ? progress_cb : NULL, &pg);
+    real_plan_t *plan = NULL;
+    if (it->real) {
+        real_opts_t ro;
+        real_opts_of(o, &ro);
+        char *err;
+        if (real_plan_new(o->bindings, r, &ro, &plan, &err)) {   /* validated before */
+            fprintf(stderr, "%s\n", err);
+            lb_free(err);
+            scn_run_free(r);
+            return EXIT_INTERNAL;
+        }
+        if (!o->quiet && !o->check) {
+            uint64_t nreq;
+            size_t nck, ntg;
+            real_plan_counts(plan, &nreq, &nck, &ntg);
+            char dur[32];
+            fprintf(stderr, "%s/%s: on real sockets for up to %s: %zu health checkers "
+                    "probing %zu targets%s\n", scn_name(s), vname,
+                    sim_time_str(scn_run_duration(r), dur), nck, ntg,
+                    o->probes_only ? "" : ", and the traffic");
+        }
+        if (real_plan_execute(plan)) {
+            real_plan_free(plan);
+            scn_run_free(r);
+            return EXIT_INTERNAL;
+        }
+        g_unreachable |= real_plan_unreachable(plan);
+    } else {
+        scn_run_execute(r, tty ? progress_cb : NULL, &pg);
+    }
     progress_end(&pg);
     scn_verdict_t *vd = NULL;
-    size_t nv = scn_run_check(r, &vd);
+    size_t nv = o->probes_only ? 0 : scn_run_check(r, &vd);
     rep_variant_collect(out, r, vname, it->seed, vd, nv);
+    if (plan) {
+        lb_free(out->probes);
+        out->n_probes = real_plan_probes(plan, &out->probes);
+        out->delayed = real_plan_delayed(plan);
+        rep_variant_show_probes(out);
+        real_plan_free(plan);
+    } else if (o->compare) {
+        rep_variant_show_probes(out);
+    }
     writers_finish(&w, r, out);
     scn_run_free(r);
     return EXIT_OK;
@@ -860,9 +996,20 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
     bool tty = isatty(STDERR_FILENO) && !o->quiet && !o->check && o->jobs <= 1;
     uint64_t base = o->has_seed ? o->seed : scn_seed(s);
     size_t seeds = o->seeds ? (size_t)o->seeds : 1, n = nidx * seeds;
-    item_t *items = lb_calloc(n, sizeof *items);
-    for (size_t i = 0; i < nidx; i++)
-        for (size_t k = 0; k < seeds; k++) items[i * seeds + k] = (item_t){idx[i], base + k};
+    item_t *items;
+    if (o->real) {              /* per variant: the simulation (--compare), then reality */
+        size_t per = o->compare ? 2 : 1;
+        n = nidx * per;
+        items = lb_calloc(n, sizeof *items);
+        for (size_t i = 0; i < nidx; i++) {
+            if (o->compare) items[i * per] = (item_t){idx[i], base, false};
+            items[i * per + per - 1] = (item_t){idx[i], base, true};
+        }
+    } else {
+        items = lb_calloc(n, sizeof *items);
+        for (size_t i = 0; i < nidx; i++)
+            for (size_t k = 0; k < seeds; k++) items[i * seeds + k] = (item_t){idx[i], base + k, false};
+    }
     rep_variant_t *res = lb_calloc(n, sizeof *res);
     unsigned char *state = lb_calloc(n, sizeof *state);
     char **why = lb_calloc(n, sizeof *why);
@@ -920,10 +1067,14 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
         for (size_t k = 0; k < res[i].missing.n; k++) lb_vec_push(&miss, res[i].missing.v[k]);
         res[m++] = res[i];
     }
+    if (o->real && g_db && !o->compare) rep_db_attach_baselines(g_db, s, &res, &m);
+    if (o->real) rep_compare_trim(res, m);
     if (!o->quiet && !o->check) {
-        rep_print_table(stdout, s, res, m);
+        if (!o->probes_only) rep_print_table(stdout, s, res, m);
         if (seeds > 1) rep_print_seed_stats(stdout, res, m);
     }
+    if (!o->quiet) rep_print_probes(stdout, res, m);
+    if (!o->quiet && o->real && !o->probes_only) rep_print_compare(stdout, res, m);
     if ((!o->quiet && !o->check) || o->explain) rep_print_explanations(stdout, res, m);
     if (!o->quiet) {
         if (!o->check) printf("\n");
@@ -1016,6 +1167,13 @@ int main(int argc, char **argv)
         return EXIT_INPUT;
     }
     size_t nfiles = (size_t)(argc - optind);
+    if (o.real) {
+        scn_diag_t d;
+        if (real_bindings_load(o.real, &o.bindings, &d)) {
+            scn_diag_print(&d, stderr);
+            return EXIT_INPUT;
+        }
+    }
     scn_t **scns = lb_calloc(nfiles, sizeof *scns);
     idxvec_t *idx = lb_calloc(nfiles, sizeof *idx);
     /* Phase 1: load and validate everything; nothing is written on bad input. */
@@ -1045,6 +1203,11 @@ int main(int argc, char **argv)
         if (o.check && !g_interrupted)
             printf("expectations: %zu passed, %zu failed\n", total - failed, failed);
         if (g_interrupted) rc = EXIT_INTERRUPTED;
+        if (g_unreachable) {
+            fprintf(stderr, "sim: real mode reached nothing: every request and probe failed "
+                    "before a connection was made (exit status %d)\n", EXIT_UNREACHABLE);
+            rc = exit_worse(rc, EXIT_UNREACHABLE);
+        }
         if (failed) rc = exit_worse(rc, EXIT_EXPECT);
     }
     outdirs_release(od, nfiles);
@@ -1057,5 +1220,7 @@ int main(int argc, char **argv)
     lb_free(idx);
     lb_vec_free(&o.variants);
     lb_vec_free(&o.sets);
+    lb_vec_free(&o.checkers);
+    real_bindings_free(o.bindings);
     return rc;
 }

@@ -347,13 +347,33 @@ static void cdf_add(rep_plot_t *p, sim_time_t lat, double q)
     lb_vec_push(&p->cdf, pt);
 }
 
+void rep_plot_cdf(rep_plot_t *p, sim_time_t (*quantile)(double q, void *data), void *data)
+{
+    p->cdf.n = 0;
+    for (int k = 0; k < REP_CDF_STEPS; k++) {
+        double q = (double)k / REP_CDF_STEPS;
+        cdf_add(p, quantile(q, data), q);
+    }
+    for (size_t k = 0; k < sizeof cdf_tail / sizeof cdf_tail[0]; k++)
+        cdf_add(p, quantile(cdf_tail[k], data), cdf_tail[k]);
+}
+
+/* Requests that got a response, whatever the status: the CDF's population. */
+#define DONE_CLASSES ((1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX))
+
+static sim_time_t metrics_q(double q, void *data)
+{
+    const m_window_t all = {0, SIM_TIME_MAX};
+    return metrics_latency_q(data, -1, DONE_CLASSES, q, all);
+}
+
 void rep_plots_collect(scn_run_t *r, rep_variant_t *v)
 {
     metrics_t *m = scn_run_metrics(r);
     rep_plot_t *p = take(r);
     if (!p) p = plot_for_run(r);
     p->complete = scn_run_complete(r);
-    sim_time_t now = sim_now(scn_run_sim(r)), dur = scn_run_duration(r);
+    sim_time_t now = scn_run_end_time(r), dur = scn_run_duration(r);
     p->end = p->complete || now > dur ? dur : now;
     size_t nb = metrics_bucket_count(m);
     assert(nb == p->n_buckets);
@@ -364,17 +384,9 @@ void rep_plots_collect(scn_run_t *r, rep_variant_t *v)
             for (int c = 0; c < M_CLASS_COUNT; c++)
                 cnt[b * M_CLASS_COUNT + c] = metrics_bucket(m, (int)i, b, c);
     }
-    const unsigned done = (1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX);
     const m_window_t all = {0, SIM_TIME_MAX};
     p->cdf.n = 0;
-    if (metrics_requests(m, -1, done, all)) {
-        for (int k = 0; k < REP_CDF_STEPS; k++) {
-            double q = (double)k / REP_CDF_STEPS;
-            cdf_add(p, metrics_latency_q(m, -1, done, q, all), q);
-        }
-        for (size_t k = 0; k < sizeof cdf_tail / sizeof cdf_tail[0]; k++)
-            cdf_add(p, metrics_latency_q(m, -1, done, cdf_tail[k], all), cdf_tail[k]);
-    }
+    if (metrics_requests(m, -1, DONE_CLASSES, all)) rep_plot_cdf(p, metrics_q, m);
     if (v->plot && v->plot_free) v->plot_free(v->plot);
     v->plot = p;
     v->plot_free = rep_plot_free;
@@ -423,20 +435,24 @@ static void slug(char *out, size_t len, const char *name)
 
 typedef LB_VEC(rep_plot_file_t) filevec_t;
 
+/* Another entry of the same variant by the same executor (a seed sweep). */
 static bool name_repeats(const rep_variant_t *v, size_t n, size_t i)
 {
     for (size_t k = 0; k < n; k++)
-        if (k != i && v[k].name && v[i].name && !strcmp(v[k].name, v[i].name)) return true;
+        if (k != i && v[k].name && v[i].name && !strcmp(v[k].name, v[i].name) &&
+            !strcmp(v[k].mode, v[i].mode))
+            return true;
     return false;
 }
 
 void rep_plots_label(const rep_variant_t *v, size_t n, size_t i, char *buf, size_t len)
 {
     const char *name = v[i].name ? v[i].name : "";
+    const char *tag = v[i].name ? rep_mode_tag(v, n, i) : "";
     if (name_repeats(v, n, i))
-        snprintf(buf, len, "%s (seed %llu)", name, (unsigned long long)v[i].seed);
+        snprintf(buf, len, "%s%s (seed %llu)", name, tag, (unsigned long long)v[i].seed);
     else
-        snprintf(buf, len, "%s", name);
+        snprintf(buf, len, "%s%s", name, tag);
 }
 
 static void add_file(filevec_t *fs, const char *prefix, const rep_variant_t *v, size_t n,
@@ -447,10 +463,12 @@ static void add_file(filevec_t *fs, const char *prefix, const rep_variant_t *v, 
         snprintf(f.name, sizeof f.name, "%s", prefix);
     } else {
         char s[64], id[128];
+        const char *real = !strcmp(v[i].mode, "real") ? "-real" : "";
         if (name_repeats(v, n, (size_t)i))
-            snprintf(id, sizeof id, "%.64s-seed%llu", v[i].name, (unsigned long long)v[i].seed);
+            snprintf(id, sizeof id, "%.64s%s-seed%llu", v[i].name, real,
+                     (unsigned long long)v[i].seed);
         else
-            snprintf(id, sizeof id, "%s", v[i].name ? v[i].name : "");
+            snprintf(id, sizeof id, "%s%s", v[i].name ? v[i].name : "", real);
         slug(s, sizeof s, id);
         snprintf(f.name, sizeof f.name, "%s-%s", prefix, s);
         for (int k = 1;; k++) {

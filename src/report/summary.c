@@ -13,6 +13,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
 #include "explain.h"
+#include "health.h"
 #include "plots.h"
 #include "report.h"
 
@@ -49,6 +50,31 @@ static void fill_row(rep_row_t *row, const metrics_t *m, int src)
     }
 }
 
+/* Every health checker of a simulated run: each target's state and last result. */
+static void collect_probes(rep_variant_t *v, scn_run_t *r)
+{
+    net_t *net = scn_run_net(r);
+    health_t *hc;
+    size_t n = 0;
+    for (size_t i = 0; (hc = net_app_at(net, HEALTH_APP_KIND, i)); i++) n += health_target_count(hc);
+    if (!n) return;
+    v->probes = lb_calloc(n, sizeof *v->probes);
+    for (size_t i = 0; (hc = net_app_at(net, HEALTH_APP_KIND, i)); i++)
+        for (size_t t = 0; t < health_target_count(hc); t++) {
+            rep_probe_t *p = &v->probes[v->n_probes++];
+            health_state_t st = health_target_state(hc, t);
+            snprintf(p->checker, sizeof p->checker, "%s", health_name(hc));
+            snprintf(p->target, sizeof p->target, "%s", health_target_label(hc, t));
+            snprintf(p->state, sizeof p->state, "%s", health_state_name(st));
+            snprintf(p->initial, sizeof p->initial, "%s",
+                     health_state_name(health_params(hc)->initial));
+            health_verdict(health_params(hc), health_name(hc), health_target_label(hc, t),
+                           health_target_port(hc, t), st, health_target_streak(hc, t, true),
+                           health_target_streak(hc, t, false), health_target_last(hc, t),
+                           p->line, sizeof p->line);
+        }
+}
+
 void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
                          scn_verdict_t *verdicts, size_t n_verdicts)
 {
@@ -57,6 +83,7 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     m_window_t all = {0, SIM_TIME_MAX};
     unsigned ok = (1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX);
     v->name = lb_strdup(name);
+    snprintf(v->mode, sizeof v->mode, "%s", scn_run_mode(r));
     v->seed = seed;
     v->complete = scn_run_complete(r);
     v->events = sim_events_run(scn_run_sim(r));
@@ -81,8 +108,10 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
         fclose(ef);
     }
 
+    if (!strcmp(v->mode, "sim")) collect_probes(v, r);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "mode", v->mode);
     cJSON_AddNumberToObject(o, "seed", (double)seed);
     cJSON_AddBoolToObject(o, "complete", v->complete);
     cJSON_AddNumberToObject(o, "events", (double)v->events);
@@ -131,9 +160,36 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     v->json = o;
 }
 
+/* Adds the probe verdicts to v's summary.json object (when they are shown). */
+static void json_probes(rep_variant_t *v)
+{
+    if (!v->json || !v->show_probes) return;
+    cJSON_DeleteItemFromObjectCaseSensitive(v->json, "probes");
+    cJSON *a = cJSON_AddArrayToObject(v->json, "probes");
+    for (size_t i = 0; i < v->n_probes; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "checker", v->probes[i].checker);
+        cJSON_AddStringToObject(o, "target", v->probes[i].target);
+        cJSON_AddStringToObject(o, "state", v->probes[i].state);
+        cJSON_AddStringToObject(o, "verdict", v->probes[i].line);
+        cJSON_AddItemToArray(a, o);
+    }
+    if (!strcmp(v->mode, "real")) {
+        cJSON_DeleteItemFromObjectCaseSensitive(v->json, "delayed_requests");
+        cJSON_AddNumberToObject(v->json, "delayed_requests", (double)v->delayed);
+    }
+}
+
+void rep_variant_show_probes(rep_variant_t *v)
+{
+    v->show_probes = true;
+    json_probes(v);
+}
+
 void rep_variant_free(rep_variant_t *v)
 {
     lb_free(v->name);
+    lb_free(v->probes);
     lb_free(v->verdicts);
     for (size_t i = 0; v->verdict_text && i < v->n_verdicts; i++) lb_free(v->verdict_text[i]);
     lb_free(v->verdict_text);
@@ -244,6 +300,7 @@ int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, s
     size_t failed = 0, total = 0;
     cJSON *arr = cJSON_AddArrayToObject(root, "variants");
     for (size_t i = 0; i < n; i++) {
+        if (v[i].db_run) continue;          /* a baseline read from results.db */
         cJSON_AddItemReferenceToArray(arr, v[i].json);
         for (size_t k = 0; k < v[i].n_verdicts; k++, total++) failed += !v[i].verdicts[k].pass;
     }
@@ -278,18 +335,34 @@ static void ms(char *buf, size_t n, double s)
     else snprintf(buf, n, "%.2fs", s);
 }
 
+static bool is_real(const rep_variant_t *v) { return !strcmp(v->mode, "real"); }
+
+/* The same variant run by the same executor (entries that differ by seed only). */
+static bool same_run_kind(const rep_variant_t *a, const rep_variant_t *b)
+{
+    return strcmp(a->name, b->name) == 0 && is_real(a) == is_real(b);
+}
+
+const char *rep_mode_tag(const rep_variant_t *v, size_t n, size_t i)
+{
+    if (is_real(&v[i])) return " (real)";
+    for (size_t j = 0; j < n; j++)
+        if (is_real(&v[j]) && !strcmp(v[j].name, v[i].name)) return " (sim)";
+    return "";
+}
+
 /* True when another run of the same variant comes before i (seed sweeps). */
 static bool repeated_before(const rep_variant_t *v, size_t i)
 {
     for (size_t j = 0; j < i; j++)
-        if (strcmp(v[j].name, v[i].name) == 0) return true;
+        if (same_run_kind(&v[j], &v[i])) return true;
     return false;
 }
 
 static bool repeated(const rep_variant_t *v, size_t n, size_t i)
 {
     for (size_t j = 0; j < n; j++)
-        if (j != i && strcmp(v[j].name, v[i].name) == 0) return true;
+        if (j != i && same_run_kind(&v[j], &v[i])) return true;
     return false;
 }
 
@@ -301,12 +374,20 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     int w = 7;
     for (size_t i = 0; i < n; i++)
         for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
-            int len = (int)(strlen(v[i].name) + (r ? 1 + strlen(v[i].rows[r].source) : 0)) +
+            int len = (int)(strlen(v[i].name) + strlen(rep_mode_tag(v, n, i)) +
+                            (r ? 1 + strlen(v[i].rows[r].source) : 0)) +
                       (repeated(v, n, i) ? 22 : 0);
             if (len > w) w = len;
         }
     char d[32];
-    fprintf(out, "\n%s  (%s simulated)\n", scn_name(s), sim_time_str(scn_duration(s), d));
+    bool any_real = false, any_sim = false;
+    for (size_t i = 0; i < n; i++) {
+        any_real |= is_real(&v[i]);
+        any_sim |= !is_real(&v[i]);
+    }
+    fprintf(out, "\n%s  (%s %s)\n", scn_name(s), sim_time_str(scn_duration(s), d),
+            !any_real ? "simulated" : any_sim ? "simulated and on real sockets"
+                                             : "on real sockets");
     fprintf(out, "%-*s %9s", w, v && n && v[0].n_rows > 1 ? "variant/traffic" : "variant",
             "requests");
     int cw[NC];
@@ -320,7 +401,7 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
         for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
             const rep_row_t *row = &v[i].rows[r];
             char label[200];
-            int len = snprintf(label, sizeof label, "%s", v[i].name);
+            int len = snprintf(label, sizeof label, "%s%s", v[i].name, rep_mode_tag(v, n, i));
             if (repeated(v, n, i) && len > 0 && (size_t)len < sizeof label)
                 len += snprintf(label + len, sizeof label - (size_t)len, " #%llu",
                                 (unsigned long long)v[i].seed);
@@ -339,11 +420,27 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
         }
 }
 
+void rep_print_probes(FILE *out, const rep_variant_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].show_probes || (!v[i].n_probes && !v[i].delayed)) continue;
+        fprintf(out, "\nprobe verdicts, %s%s%s:\n", v[i].name, rep_mode_tag(v, n, i),
+                is_real(&v[i]) ? " (as each load balancer would see its backends)" : "");
+        if (!v[i].n_probes) fprintf(out, "  (no health checker probed)\n");
+        for (size_t k = 0; k < v[i].n_probes; k++) fprintf(out, "  %s\n", v[i].probes[k].line);
+        if (is_real(&v[i]) && v[i].delayed)
+            fprintf(out, "  %llu requests could not start when due (max-in-flight or the rate "
+                    "cap); their latency counts from when they were due\n",
+                    (unsigned long long)v[i].delayed);
+    }
+}
+
 void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (!v[i].explain || !v[i].explain[0] || repeated_before(v, i)) continue;
-        fprintf(out, "\nwhy requests failed in %s:%s", v[i].name, v[i].explain);
+        fprintf(out, "\nwhy requests failed in %s%s:%s", v[i].name, rep_mode_tag(v, n, i),
+                v[i].explain);
     }
 }
 
@@ -354,8 +451,8 @@ size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, siz
         for (size_t k = 0; k < v[i].n_verdicts; k++) {
             const scn_verdict_t *e = &v[i].verdicts[k];
             failed += !e->pass;
-            fprintf(out, "%s  %s/%s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", scn_name(s),
-                    v[i].name, e->text, e->detail);
+            fprintf(out, "%s  %s/%s%s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", scn_name(s),
+                    v[i].name, rep_mode_tag(v, n, i), e->text, e->detail);
         }
     return failed;
 }
@@ -378,6 +475,7 @@ char *rep_variant_serialize(const rep_variant_t *v)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", v->name);
+    cJSON_AddStringToObject(o, "mode", v->mode);
     cJSON_AddNumberToObject(o, "seed", (double)v->seed);
     cJSON_AddNumberToObject(o, "events", (double)v->events);
     cJSON_AddNumberToObject(o, "requests", (double)v->requests);
@@ -438,6 +536,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     cJSON *o = cJSON_Parse(text);
     if (!o) return LB_EPARSE;
     v->name = lb_strdup(get_str(o, "name"));
+    snprintf(v->mode, sizeof v->mode, "%s", *get_str(o, "mode") ? get_str(o, "mode") : "sim");
     v->seed = (uint64_t)get_num(o, "seed");
     v->events = (uint64_t)get_num(o, "events");
     v->requests = (uint64_t)get_num(o, "requests");

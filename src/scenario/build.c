@@ -50,6 +50,8 @@ struct scn_run {
     scn_sink_t sinks[SCN_MAX_SINKS];
     size_t n_sinks;
     bool complete;
+    char *mode, *bindings;          /* played by another executor (NULL: simulated) */
+    sim_time_t played_until;
     FILE *trace_out;
     uint64_t *status_counts;        /* per expectation (ST_STATUS_RATIO), via the record hook */
     void (*progress)(double, void *);
@@ -85,6 +87,15 @@ void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *v, size
     build_put(ctx, name, "addrs", a);
 }
 
+/* The addresses element `name` published: count, up to max into out. */
+static size_t published(build_ctx_t *ctx, const char *name, uint32_t *out, size_t max)
+{
+    const addrs_t *a = build_get(ctx, name, "addrs");
+    if (!a) return 0;
+    for (size_t i = 0; i < a->n && i < max; i++) out[i] = a->v[i];
+    return a->n;
+}
+
 size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max)
 {
     uint32_t ip;
@@ -92,10 +103,7 @@ size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max)
         if (max) out[0] = ip;
         return 1;
     }
-    const addrs_t *a = build_get(ctx, ref, "addrs");
-    if (!a) return 0;
-    for (size_t i = 0; i < a->n && i < max; i++) out[i] = a->v[i];
-    return a->n;
+    return published(ctx, ref, out, max);
 }
 sim_time_t build_duration(build_ctx_t *ctx) { return ctx->model->duration; }
 const scn_model_t *build_model(build_ctx_t *ctx) { return ctx->model; }
@@ -262,6 +270,21 @@ int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink)
 
 void scn_run_stop(scn_run_t *r) { sim_stop(r->sim); }
 bool scn_run_complete(const scn_run_t *r) { return r->complete; }
+sim_time_t scn_run_end_time(const scn_run_t *r) { return r->mode ? r->played_until : sim_now(r->sim); }
+const char *scn_run_mode(const scn_run_t *r) { return r->mode ? r->mode : "sim"; }
+const char *scn_run_bindings(const scn_run_t *r) { return r->bindings; }
+scn_t *scn_run_scenario(const scn_run_t *r) { return r->scn; }
+
+void scn_run_set_played(scn_run_t *r, const char *mode, const char *bindings,
+                        sim_time_t t_end, bool complete)
+{
+    lb_free(r->mode);
+    lb_free(r->bindings);
+    r->mode = lb_strdup(mode);
+    r->bindings = bindings ? lb_strdup(bindings) : NULL;
+    r->played_until = t_end;
+    r->complete = complete;
+}
 
 static void obs_note(void *data, const char *where, uint64_t flow, const char *text)
 {
@@ -329,6 +352,8 @@ void scn_run_free(scn_run_t *r)
     lb_vec_free(&r->drop_names);
     lb_free(r->status_counts);
     model_unref(r->model);
+    lb_free(r->mode);
+    lb_free(r->bindings);
     lb_free(r->variant_name);
     lb_free(r);
 }
@@ -396,6 +421,21 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     }
     *out = r;
     return 0;
+}
+
+void *scn_run_object(scn_run_t *r, const char *kind, size_t i, const char **name)
+{
+    for (size_t k = 0; k < r->ctx.objs.n; k++)
+        if (strcmp(r->ctx.objs.v[k].kind, kind) == 0 && i-- == 0) {
+            if (name) *name = r->ctx.objs.v[k].name;
+            return r->ctx.objs.v[k].obj;
+        }
+    return NULL;
+}
+
+size_t scn_run_addrs(scn_run_t *r, const char *name, uint32_t *out, size_t max)
+{
+    return published(&r->ctx, name, out, max);
 }
 
 sim_t *scn_run_sim(scn_run_t *r) { return r->sim; }
