@@ -10,7 +10,7 @@
 #   - the intended-time correction: a 1 s stall shows as ~1 s latencies for the requests
 #     due in it, also when they could not even start (max-in-flight 1, counted as delayed);
 #   - TLS: Host and SNI kept through connect-to, verification on unless insecure: true;
-#   - exit codes: --check 0 and 1, 4 when nothing is reached, 2 for bad bindings
+#   - exit codes: --check 0 and 1, 5 when nothing is reached, 2 for bad bindings
 #     (file:line:col, nothing written) and unbound names, 130 on SIGINT (written, marked
 #     incomplete); nothing is sent without bindings or above the rate cap;
 #   - results.db (mode real, bindings, phase times), summary.json, report.html with
