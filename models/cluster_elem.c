@@ -168,10 +168,10 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     kv_at[np] = kvs.n;
     tt_at[np] = taints.n;
     for (size_t i = 0; i < np && rc == 0; i++) {   /* vectors are final: take pointers */
-        pv[i].labels = kvs.v + kv_at[i];
-        pv[i].n_labels = kv_at[i + 1] - kv_at[i];
-        pv[i].taints = taints.v + tt_at[i];
+        pv[i].n_labels = kv_at[i + 1] - kv_at[i];  /* (an empty vector's v is NULL: no */
+        pv[i].labels = pv[i].n_labels ? kvs.v + kv_at[i] : NULL;   /* arithmetic on it) */
         pv[i].n_taints = tt_at[i + 1] - tt_at[i];
+        pv[i].taints = pv[i].n_taints ? taints.v + tt_at[i] : NULL;
     }
     cluster_t *c = NULL;
     if (rc == 0) {

@@ -469,7 +469,7 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
             char path[4200], err[512];
             snprintf(path, sizeof path, "%s/results.db", dir);
             const char *slash = strrchr(dir, '/');
-            snprintf(g_run_group, sizeof g_run_group, "%s", slash ? slash + 1 : dir);
+            snprintf(g_run_group, sizeof g_run_group, "%.255s", slash ? slash + 1 : dir);
             if (rep_db_open(path, &g_db, err, sizeof err)) {
                 fprintf(stderr, "sim: %s: %s\n", path, err);
                 rc = EXIT_INTERNAL;

@@ -1240,7 +1240,7 @@ static int conv_backend(conv_t *c, const scn_node_t *b, gw_backend_ref_t *br)
 static int conv_rule(conv_t *c, const scn_node_t *r, gw_route_rule_t *rule)
 {
     if (r->kind != SCN_MAP) return cerr(c, r, "expected a rule (a mapping); got %s", yt_kind_desc(r));
-    const scn_node_t *ms, *bs;
+    const scn_node_t *ms, *bs = NULL;
     int rc = read_list(c, r, "matches", &ms);
     if (rc == 0 && !yt_get(r, "matches", NULL)) {
         /* HTTPRouteRule.matches default: [{ path: { type: PathPrefix, value: "/" } }] */
