@@ -102,7 +102,12 @@ sim_time_t scn_run_duration(const scn_run_t *r);
 /* A results writer attached to a run (SQLite, pcap, plots): it sees every request, probe
  * and health transition (through the metrics hooks), every drop, and -- only when
  * `packet` is set, since it costs a call per packet per hop -- every packet arriving at a
- * node. Any callback may be NULL. Add sinks after scn_run_new, before scn_run_execute. */
+ * node. Any callback may be NULL. Add sinks after scn_run_new, before scn_run_execute.
+ *
+ * Lifetime: a sink's owner detaches it (scn_run_remove_sink) before freeing its data, and
+ * does so before scn_run_free. scn_run_free detaches whatever is still attached before it
+ * frees a single element, so nothing its teardown does (an HTTP pool aborting its
+ * connections, the RSTs that sends, a link dropping them) reaches a results writer. */
 typedef struct scn_sink {
     m_hooks_t m;
     void (*drop)(void *data, sim_time_t t, const char *where, const pkt_t *p,
@@ -113,6 +118,9 @@ typedef struct scn_sink {
 #define SCN_MAX_SINKS 6
 /* Returns 0, or LB_ENOMEM when SCN_MAX_SINKS are attached already. */
 int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink);
+/* Detaches every sink, and every metrics hook, whose data is `data`: none of their
+ * callbacks is called again. Returns how many sinks it removed (0: none had that data). */
+size_t scn_run_remove_sink(scn_run_t *r, const void *data);
 /* Stops the run at the next event (a sink's decision). */
 void scn_run_stop(scn_run_t *r);
 /* Async-signal-safe: every run stops at its next check (within RUN_PROGRESS_EVENTS

@@ -845,6 +845,70 @@ START_TEST(run_check)
 }
 END_TEST
 
+/* ---- teardown: no callback into a detached or freed sink ---------------------------------- */
+
+typedef struct late_rec { int drops, requests, late; bool over; } late_rec_t;
+
+static void late_drop(void *data, sim_time_t t, const char *where, const pkt_t *p,
+                      const char *reason, const char *detail)
+{
+    (void)t; (void)where; (void)p; (void)reason; (void)detail;
+    late_rec_t *rec = data;
+    rec->drops++;
+    rec->late += rec->over;
+}
+
+static void late_request(void *data, const m_request_t *q)
+{
+    (void)q;
+    late_rec_t *rec = data;
+    rec->requests++;
+    rec->late += rec->over;
+}
+
+/* Keep-alive clients leave idle connections open at the end; freeing the run aborts them
+ * and each abort sends an RST into a link that loses half its packets (the teardown
+ * drops, about a hundred here). A detached sink hears nothing; one still attached when the
+ * run is freed hears nothing of the teardown either (scn_run_free detaches it first). */
+START_TEST(teardown_is_quiet)
+{
+    const char *y =
+        "name: quiet\nduration: 5s\n"
+        "nodes: { c: { type: host, count: 4 }, w: { type: host } }\n"
+        "links: [ { between: [c, w], loss: 50% } ]\n"
+        "apps: { site: { type: http-server, on: w, locations: [ { path: / } ] } }\n"
+        "traffic:\n  browse: { type: http-client, from: c, to: w, rate: 50/s, keepalive: true }\n";
+    scn_t *s = NULL;
+    scn_diag_t d;
+    ck_assert_int_eq(scn_load_string(y, "quiet.yaml", &s, &d, NULL), 0);
+    for (int detach = 0; detach < 2; detach++) {
+        scn_run_t *r = NULL;
+        ck_assert_int_eq(scn_run_new(s, 0, 3, &r, &d), 0);
+        late_rec_t a = {0}, b = {0};
+        scn_sink_t sa = { .m = { .request = late_request, .data = &a }, .drop = late_drop,
+                          .data = &a };
+        scn_sink_t sb = { .m = { .request = late_request, .data = &b }, .drop = late_drop,
+                          .data = &b };
+        ck_assert_int_eq(scn_run_add_sink(r, &sa), 0);
+        ck_assert_int_eq(scn_run_add_sink(r, &sb), 0);
+        if (detach) {
+            ck_assert_uint_eq(scn_run_remove_sink(r, &a), 1);
+            ck_assert_uint_eq(scn_run_remove_sink(r, &a), 0);
+        }
+        ck_assert_int_eq(scn_run_execute(r, NULL, NULL), 0);
+        ck_assert_int_gt(b.drops, 0);
+        ck_assert_int_gt(b.requests, 0);
+        ck_assert_int_eq(a.drops, detach ? 0 : b.drops);
+        ck_assert_int_eq(a.requests, detach ? 0 : b.requests);
+        a.over = b.over = true;
+        scn_run_free(r);
+        ck_assert_int_eq(a.late, 0);
+        ck_assert_int_eq(b.late, 0);
+    }
+    scn_free(s);
+}
+END_TEST
+
 Suite *suite_scenario(void)
 {
     Suite *s = suite_create("scenario");
@@ -862,6 +926,7 @@ Suite *suite_scenario(void)
     tcase_add_test(tc, variants);
     tcase_add_test(tc, registry);
     tcase_add_test(tc, tree_positions);
+    tcase_add_test(tc, teardown_is_quiet);
     suite_add_tcase(s, tc);
     tc = tcase_create("expect");
     tcase_add_unchecked_fixture(tc, setup, NULL);

@@ -260,6 +260,25 @@ int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink)
     return 0;
 }
 
+size_t scn_run_remove_sink(scn_run_t *r, const void *data)
+{
+    size_t k = 0;
+    bool packets = false;
+    for (size_t i = 0; i < r->n_sinks; i++)
+        if (r->sinks[i].data != data) {
+            packets |= r->sinks[i].packet != NULL;
+            r->sinks[k++] = r->sinks[i];
+        }
+    size_t removed = r->n_sinks - k;
+    r->n_sinks = k;
+    metrics_remove_hooks(r->metrics, data);
+    if (!packets) {                         /* no packet sink left: stop the per-hop calls */
+        net_observer_t obs = { obs_drop, obs_trace, NULL, obs_note, r };
+        net_set_observer(r->net, &obs);
+    }
+    return removed;
+}
+
 void scn_run_stop(scn_run_t *r) { sim_stop(r->sim); }
 bool scn_run_complete(const scn_run_t *r) { return r->complete; }
 
@@ -308,10 +327,25 @@ static void record_hook(void *data, const m_request_t *q)
 
 /* ---- runs ---------------------------------------------------------------------------------------- */
 
+/* Teardown, in this order. Freeing an element may still act on the network -- an HTTP
+ * pool aborts its connections, TCP sends an RST for each, a lossy link or a full queue
+ * drops it -- and the events that would deliver anything never run. So:
+ *   1. the run goes quiet: sinks and metrics hooks are detached (their owners may have
+ *      freed them already), the network observer and flow tracing are switched off;
+ *      what the teardown sends or drops is counted by the network alone;
+ *   2. the elements are freed in the reverse of their build order (build_on_free);
+ *   3. then the network (nodes, links, fabrics, the packet pool), the explanation layer,
+ *      the metrics and the simulator with its pending events. */
 void scn_run_free(scn_run_t *r)
 {
     if (!r) return;
     build_ctx_t *ctx = &r->ctx;
+    while (r->n_sinks) scn_run_remove_sink(r, r->sinks[r->n_sinks - 1].data);
+    if (r->metrics) metrics_remove_hooks(r->metrics, r);   /* record_hook */
+    if (r->net) {
+        net_trace_flow(r->net, 0);
+        net_set_observer(r->net, NULL);
+    }
     for (size_t i = ctx->on_free.n; i-- > 0;) ctx->on_free.v[i].fn(ctx->on_free.v[i].obj);
     lb_vec_free(&ctx->on_free);
     for (size_t i = 0; i < ctx->objs.n; i++) {
