@@ -229,8 +229,28 @@ typedef void (*net_vip_cb)(net_fabric_t *fab, pkt_t *p, void *data);   /* consum
 net_fabric_t *net_fabric_new(net_t *net, const char *name, const net_fabric_params_t *params);
 const char *net_fabric_name(const net_fabric_t *fab);
 int net_fabric_attach(net_fabric_t *fab, net_iface_t *ifc);
+/* Routes prefix/plen to ifc (plen 32: an exact entry). LB_EEXIST for a prefix routed
+ * already (an exact address held already). */
 int net_fabric_route(net_fabric_t *fab, uint32_t prefix, int plen, net_iface_t *ifc);
-int net_fabric_vip(net_fabric_t *fab, uint32_t addr, net_vip_cb cb, void *data);
+/* A load balancer frontend: packets to addr go to cb. owner names it in error messages
+ * (the element's name; copied). LB_EEXIST when something in fab holds addr already. */
+int net_fabric_vip(net_fabric_t *fab, uint32_t addr, const char *owner, net_vip_cb cb,
+                   void *data);
+/* Who in fab holds an address of prefix/plen (plen 32: the address itself): an attached
+ * interface's or routed prefix's node name, or a VIP's owner; NULL when nothing does.
+ * *where and *where_plen (each may be NULL) get the address (32) or route found. */
+const char *net_fabric_holder(const net_fabric_t *fab, uint32_t prefix, int plen,
+                              uint32_t *where, int *where_plen);
+/* Dynamic allocation as Azure and AWS do it: the first address of subnet/plen that nothing
+ * in fab holds, after the first four and before the last, which both clouds reserve
+ * (learn.microsoft.com/azure/virtual-network/ip-services/private-ip-addresses: "the next
+ * available unassigned or unreserved IP address in the subnet's address range";
+ * docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html). Returns 0 and *out,
+ * LB_ENOMEM when the subnet is full, LB_EINVAL for a subnet smaller than /29. */
+#define NET_FABRIC_RESERVED_LOW 4
+#define NET_FABRIC_RESERVED_HIGH 1
+#define NET_FABRIC_ALLOC_MAX_PLEN 29
+int net_fabric_alloc(const net_fabric_t *fab, uint32_t subnet, int plen, uint32_t *out);
 /* Delivers p to whatever owns p->dst (after the fabric latency); drop if nobody does.
  * Used by interfaces transmitting into the fabric and by VIP handlers forwarding. */
 void net_fabric_send(net_fabric_t *fab, pkt_t *p);

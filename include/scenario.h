@@ -190,6 +190,15 @@ void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *addrs, 
 /* Resolves ref: an IPv4 address, or an element that published addresses. Writes up to max
  * into out and returns how many there are (0: neither). */
 size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max);
+/* Names and addresses that must be unique, checked by the element about to create them.
+ * Each returns 0 when `name` is free / nothing in fab holds an address of prefix/plen
+ * (plen 32: one address); otherwise it reports, at pos, what collides with what and where
+ * the first came from ("...already taken by node 'aks-user-0' of k8s-cluster 'aks'
+ * (s.yaml:9:3)") and returns LB_EEXIST. `what` starts the message ("k8s-cluster 'aks2'
+ * pool 'user'", "frontend-ip"). */
+int build_check_name(build_ctx_t *ctx, elem_pos_t pos, const char *what, const char *name);
+int build_check_addr(build_ctx_t *ctx, elem_pos_t pos, const char *what, net_fabric_t *fab,
+                     uint32_t prefix, int plen);
 /* Runs fn(obj) when the run is freed (models free their state here). */
 void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj);
 

@@ -3,11 +3,12 @@
  * allocation, endpoints from pod readiness, kube-proxy on every node, and nginx servers in
  * the pods built from their real configs.
  *
- * Addressing (AKS Azure CNI Overlay; EKS differs only in parameters): node i of the
- * cluster gets subnet base + 4 + i (Azure reserves .0-.3 of a subnet) on eth0 in the
- * fabric; its pods get <pod CIDR>.<i>.2, .3, ... from the node's /24, which the fabric
- * routes to the node's NIC. Inside the node a /32 route per pod points at the pod's veth;
- * the pod's default route goes back through it. */
+ * Addressing (AKS Azure CNI Overlay; EKS differs only in parameters): each node takes the
+ * first free address of the node subnet on eth0 in the fabric (net_fabric_alloc: Azure
+ * reserves .0-.3 and the last address; alone in its subnet node i gets base + 4 + i);
+ * node i of the cluster owns pod range <pod CIDR> + i*256 as a /24, which the fabric routes
+ * to its NIC, and its pods get .2, .3, ... of it. Inside the node a /32 route per pod
+ * points at the pod's veth; the pod's default route goes back through it. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,20 +62,53 @@ static void kvs_add(k8s_kvs_t *kv, const char *k, const char *v)
     lb_vec_push(kv, e);
 }
 
-static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int i)
+void cluster_node_name(const cluster_params_t *p, const cluster_pool_t *pool, int i, char *buf,
+                       size_t n)
+{
+    if (pool->node_prefix) snprintf(buf, n, "%s%d", pool->node_prefix, i);
+    else snprintf(buf, n, "%s-%s-%d", p->provider, pool->name, i);
+}
+
+/* Node i of pool, or NULL with a message in err (name taken, no address left). */
+static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int i, char *err,
+                                   size_t errlen)
 {
     size_t idx = c->nodes.n;
-    char name[128];
-    if (pool->node_prefix) snprintf(name, sizeof name, "%s%d", pool->node_prefix, i);
-    else snprintf(name, sizeof name, "%s-%s-%d", c->p.provider, pool->name, i);
+    char name[128], a[16];
+    cluster_node_name(&c->p, pool, i, name, sizeof name);
+    if (net_node_find(c->net, name)) {
+        snprintf(err, errlen, "pool '%s' node %d: node name '%s' is already taken", pool->name,
+                 i, name);
+        return NULL;
+    }
+    uint32_t ip, pod_base = c->p.pod_cidr + ((uint32_t)idx << 8);
+    if (net_fabric_alloc(c->fab, c->p.node_subnet, c->p.node_plen, &ip)) {
+        snprintf(err, errlen, "pool '%s' node %d: node-subnet %s/%d has no free address "
+                 "left (the first four and the last are reserved)", pool->name, i,
+                 lb_ip_str(c->p.node_subnet, a), c->p.node_plen);
+        return NULL;
+    }
+    if (c->p.pod_plen > 24 || idx >= (size_t)1 << (24 - c->p.pod_plen)) {
+        snprintf(err, errlen, "pool '%s' node %d: pod-cidr %s/%d has a /24 for %zu nodes; the "
+                 "cluster's node %zu needs one", pool->name, i, lb_ip_str(c->p.pod_cidr, a),
+                 c->p.pod_plen, c->p.pod_plen > 24 ? 0 : (size_t)1 << (24 - c->p.pod_plen),
+                 idx + 1);
+        return NULL;
+    }
+    const char *holder = net_fabric_holder(c->fab, pod_base, 24, NULL, NULL);
+    if (holder) {
+        snprintf(err, errlen, "pool '%s' node %d: pod range %s/24 overlaps addresses of %s in "
+                 "the vnet", pool->name, i, lb_ip_str(pod_base, a), holder);
+        return NULL;
+    }
     cluster_node_t *n = lb_calloc(1, sizeof *n);
     n->node = net_node_add(c->net, name);
     n->node->forwarding = true;         /* pods are routed through their node */
     n->node->data = n;
-    uint32_t ip = c->p.node_subnet + 4 + (uint32_t)idx;
     n->nic = net_iface_add(n->node, "eth0", ip, c->p.node_plen);
     net_fabric_attach(c->fab, n->nic);
     net_route_add(n->node, 0, 0, c->p.node_subnet + 1, n->nic);
+    n->max_pods = pool->max_pods > 0 ? pool->max_pods : CLUSTER_MAX_PODS_DEFAULT;
     n->pool = pool->name;
     n->cluster = c;
     kvs_add(&n->labels, "agentpool", pool->name);
@@ -92,7 +126,7 @@ static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int
                                 lb_strdup(t->effect)};
         lb_vec_push(&n->taints, copy);
     }
-    n->pod_base = c->p.pod_cidr + ((uint32_t)idx << 8);
+    n->pod_base = pod_base;
     net_fabric_route(c->fab, n->pod_base, 24, n->nic);
     lb_vec_push(&c->nodes, n);
     return n;
@@ -119,6 +153,7 @@ static bool tolerates(const k8s_deployment_t *d, const cluster_taint_t *t)
 
 static bool fits(const k8s_deployment_t *d, const cluster_node_t *n)
 {
+    if (n->pods >= n->max_pods) return false;
     if (!k8s_labels_match(&d->node_selector, &n->labels)) return false;
     for (size_t i = 0; i < n->taints.n; i++)
         if (!tolerates(d, &n->taints.v[i])) return false;
@@ -529,7 +564,11 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
 
     c->ex = p->explain;
     for (size_t i = 0; i < p->n_pools; i++)
-        for (int k = 0; k < p->pools[i].count; k++) node_create(c, &p->pools[i], k);
+        for (int k = 0; k < p->pools[i].count; k++)
+            if (!node_create(c, &p->pools[i], k, err, errlen)) {
+                cluster_free(c);
+                return NULL;
+            }
     generate_gateways(c);
     if (!c->nodes.n) {
         snprintf(err, errlen, "the cluster has no nodes (every pool has count 0)");
@@ -544,8 +583,8 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
             cluster_node_t *n = schedule(c, d);
             if (!n) {
                 snprintf(err, errlen,
-                         "%s:%d:%d: Deployment %s/%s: no node fits its pods (nodeSelector "
-                         "and taints); the pod would stay Pending",
+                         "%s:%d:%d: Deployment %s/%s: no node fits its pods (nodeSelector, "
+                         "taints, max pods per node); the pod would stay Pending",
                          d->meta.pos.file, d->meta.pos.line, d->meta.pos.col, d->meta.ns,
                          d->meta.name);
                 cluster_free(c);
@@ -627,6 +666,11 @@ size_t cluster_pod_count(const cluster_t *c) { return c->pods.n; }
 cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i) { return i < c->pods.n ? c->pods.v[i] : NULL; }
 const char *cluster_version(const cluster_t *c) { return c->version; }
 net_fabric_t *cluster_fabric(const cluster_t *c) { return c->fab; }
+void cluster_node_subnet(const cluster_t *c, uint32_t *prefix, int *plen)
+{
+    *prefix = c->p.node_subnet;
+    *plen = c->p.node_plen;
+}
 
 cluster_node_t *cluster_node_find(cluster_t *c, const char *name)
 {

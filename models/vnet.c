@@ -33,7 +33,8 @@ static int vnet_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     build_put(ctx, name, "fabric", fab);
     const elem_val_t *att = elem_get(cfg, "attach");
     const elem_val_t *sub = elem_get(cfg, "attach-subnet");
-    uint32_t next = (sub->u.cidr.addr & lb_prefix_mask(sub->u.cidr.plen)) + 10;
+    uint32_t mask = lb_prefix_mask(sub->u.cidr.plen), next = (sub->u.cidr.addr & mask) + 10,
+             last = (sub->u.cidr.addr | ~mask) - 1;
     for (size_t i = 0; i < att->u.strs.n; i++) {
         net_node_t **nodes;
         size_t n = build_nodes(ctx, att->u.strs.v[i], &nodes);
@@ -41,7 +42,12 @@ static int vnet_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
             return build_error(ctx, att->u.strs.pos[i], "vnet '%s': attach: no node '%s'",
                                name, att->u.strs.v[i]);
         for (size_t k = 0; k < n; k++) {
-            char ifname[16];
+            char ifname[16], a[16];
+            if (sub->u.cidr.plen > 28 || next > last)
+                return build_error(ctx, att->u.strs.pos[i], "vnet '%s': attach-subnet %s/%d "
+                                   "has no address left for %s (hosts take .10 up to the last "
+                                   "but one)", name, lb_ip_str(sub->u.cidr.addr & mask, a),
+                                   sub->u.cidr.plen, nodes[k]->name);
             snprintf(ifname, sizeof ifname, "eth%zu", nodes[k]->ifaces.n);
             net_iface_t *ifc = net_iface_add(nodes[k], ifname, next++, sub->u.cidr.plen);
             net_fabric_attach(fab, ifc);
