@@ -233,7 +233,8 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
             break;
         }
         uint32_t hi = p | ~lb_prefix_mask(plen);
-        const range_t *o = overlap(res.v + nextra, res.n - nextra, p, hi);
+        const range_t *o = res.n > nextra ? overlap(res.v + nextra, res.n - nextra, p, hi)
+                                          : NULL;
         if (o) {
             rc = diag_set(d, sub->pos, LB_EINVAL, "subnet: %s/%d overlaps the subnet of the link "
                           "at line %d; expected disjoint subnets", lb_ip_str(p, buf), plen,
