@@ -216,6 +216,19 @@ net_link_t *net_link_new(net_t *net, net_iface_t *a, net_iface_t *b,
 void net_link_set_params(net_link_t *l, const net_link_params_t *params);
 const net_link_params_t *net_link_params(const net_link_t *l);
 
+/* ---- every link at once ------------------------------------------------------------------
+ * A run-wide impairment that every link and every fabric of the network obeys on top of
+ * its own parameters, whoever created it (scenario links, cluster veths, vnets): `loss` is
+ * drawn in addition to the link's own (a packet must survive both), `queue_bytes` and
+ * `bandwidth_bps` cap the link's (the smaller non-zero value wins). Zero: no change, and
+ * then nothing differs from a network without it (no extra random draws). */
+typedef struct net_all_links {
+    double loss;                /* 0..1 */
+    uint64_t queue_bytes;       /* 0: no cap */
+    uint64_t bandwidth_bps;     /* 0: no cap */
+} net_all_links_t;
+void net_set_all_links(net_t *net, const net_all_links_t *all);
+
 /* ---- fabrics (cloud VPC / VNet) --------------------------------------------------------
  * Every attached interface is reachable by its address; extra prefixes (pod CIDRs,
  * secondary IPs) can point at an interface. A virtual IP (a cloud L4 LB frontend) hands
@@ -223,6 +236,7 @@ const net_link_params_t *net_link_params(const net_link_t *l);
 typedef struct net_fabric_params {
     sim_time_t latency;         /* one-way, between any two attachments */
     uint64_t bandwidth_bps;     /* per attachment, 0: infinite */
+    uint64_t queue_bytes;       /* per attachment, bytes that may wait; 0: unlimited */
     double loss;
 } net_fabric_params_t;
 typedef void (*net_vip_cb)(net_fabric_t *fab, pkt_t *p, void *data);   /* consumes p */

@@ -16,6 +16,8 @@ static const elem_param_t vnet_params[] = {
     {"type", P_STR, NULL, "vnet", NULL, NULL},
     {"latency", P_DURATION, VNET_LATENCY_DEFAULT, "one-way latency between any two attachments", NULL, NULL},
     {"bandwidth", P_BANDWIDTH, "0bps", "per-NIC bandwidth (0: unlimited)", NULL, NULL},
+    {"queue", P_SIZE, "0", "bytes that may wait per NIC (0: unlimited; fills only with a "
+     "bandwidth)", NULL, NULL},
     {"loss", P_RATIO, "0", "packet loss inside the fabric", NULL, NULL},
     {"attach", P_STRLIST, "[]", "nodes from the nodes section to attach (one NIC each)", NULL, NULL},
     {"attach-subnet", P_CIDR, "203.0.113.0/24", "addresses for attached nodes (.10, .11, ...)", NULL, NULL},
@@ -27,6 +29,7 @@ static int vnet_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     net_fabric_params_t fp = {
         .latency = elem_get(cfg, "latency")->u.i,
         .bandwidth_bps = (uint64_t)elem_get(cfg, "bandwidth")->u.i,
+        .queue_bytes = (uint64_t)elem_get(cfg, "queue")->u.i,
         .loss = elem_get(cfg, "loss")->u.f,
     };
     net_fabric_t *fab = net_fabric_new(build_net(ctx), name, &fp);

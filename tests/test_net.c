@@ -109,6 +109,62 @@ START_TEST(link_queue_tail_drop)
 }
 END_TEST
 
+/* all-links reaches a link whatever its own parameters: its queue caps a link that has
+ * none (with a bandwidth cap, since an infinite link never queues), and its loss adds to
+ * the link's own; zeros change nothing. */
+START_TEST(all_links_caps_every_link)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, 0, 0, 0);                /* no bandwidth, no queue, no loss */
+    net_all_links_t all = { .queue_bytes = 3000, .bandwidth_bps = 8000000 };
+    net_set_all_links(t.net, &all);
+    rxlog_t log = {0};
+    rx_log(t.b, &log);
+    burst_ab(&t, 6, 1000);                      /* as link_queue_tail_drop: 2 pass, 4 drop */
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.t[1], 2 * 1028 * SIM_US);  /* 1028 bytes at 8 Mbit/s: 1028 us */
+    ck_assert_uint_eq(net_drops_total(t.net), 4);
+    tu_pair_free(&t);
+
+    tu_pair_new(&t, 1, 0, 0, 0.5);
+    all = (net_all_links_t){ .loss = 1.0 };
+    net_set_all_links(t.net, &all);
+    for (int i = 0; i < 20; i++) net_node_output(t.a, udp(t.net, 0, tu_ip("10.0.0.2"), 10));
+    sim_run(t.sim, SIM_TIME_MAX);
+    const char **r;
+    const uint64_t *c;
+    ck_assert_int_eq(net_drop_reasons(t.net, &r, &c), 1);
+    ck_assert_str_eq(r[0], "link-loss");
+    ck_assert_uint_eq(c[0], 20);
+    tu_pair_free(&t);
+
+    /* a fabric: loss and the NIC queue alike */
+    sim_t *sim;
+    net_t *net;
+    net_fabric_t *vnet;
+    tu_fabric_new(1, "vnet", 0, &sim, &net, &vnet);
+    net_node_t *a = tu_fabric_host(net, vnet, "a", "10.1.0.4", 24, false)->node;
+    net_node_t *b = tu_fabric_host(net, vnet, "b", "10.1.0.5", 24, false)->node;
+    log.n = 0;
+    rx_log(b, &log);
+    all = (net_all_links_t){ .queue_bytes = 1500, .bandwidth_bps = 8000000 };
+    net_set_all_links(net, &all);
+    for (int i = 0; i < 3; i++) net_node_output(a, udp(net, 0, tu_ip("10.1.0.5"), 1000));
+    all = (net_all_links_t){ .loss = 1.0 };
+    net_set_all_links(net, &all);
+    net_node_output(a, udp(net, 0, tu_ip("10.1.0.5"), 10));
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(net_drop_reasons(net, &r, &c), 2);
+    ck_assert_str_eq(r[0], "queue-full");
+    ck_assert_uint_eq(c[0], 2);                 /* the second would wait behind the first */
+    ck_assert_str_eq(r[1], "fabric-loss");
+    ck_assert_uint_eq(c[1], 1);
+    ck_assert_int_eq(log.n, 1);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
 START_TEST(link_loss_rate_and_determinism)
 {
     int got[2];
@@ -293,6 +349,7 @@ Suite *suite_net(void)
     tcase_add_test(tc, link_timing);
     tcase_add_test(tc, link_queue_tail_drop);
     tcase_add_test(tc, link_loss_rate_and_determinism);
+    tcase_add_test(tc, all_links_caps_every_link);
     tcase_add_test(tc, forwarding_ttl_and_drops);
     tcase_add_test(tc, fabric_delivery_and_vip);
     tcase_add_test(tc, fabric_holder_and_alloc);

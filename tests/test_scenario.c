@@ -961,6 +961,47 @@ START_TEST(addresses_first_free)
 }
 END_TEST
 
+/* all-links reaches the links no `links` entry names: here the only links are the veths
+ * between the pods and their node, and kubelet's probes over them are all lost. */
+START_TEST(all_links_reaches_veths)
+{
+    const char *y = K8S_HDR VNET
+        "  aks: { type: k8s-cluster, vnet: vnet, pools: [ { name: user, count: 1 } ] }\n"
+        "all-links: { loss: 100% }\n"
+        "kubernetes-add:\n"
+        "  - apiVersion: apps/v1\n"
+        "    kind: Deployment\n"
+        "    metadata: { name: web, namespace: web }\n"
+        "    spec:\n"
+        "      replicas: 2\n"
+        "      selector: { matchLabels: { app: web } }\n"
+        "      template:\n"
+        "        metadata: { labels: { app: web } }\n"
+        "        spec:\n"
+        "          containers:\n"
+        "            - name: web\n"
+        "              image: nginx\n"
+        "              readinessProbe: { tcpSocket: { port: 80 }, periodSeconds: 1 }\n";
+    scn_t *s = NULL;
+    scn_diag_t d;
+    int rc = scn_load_string(y, "t.yaml", &s, &d, NULL);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    scn_run_t *r = NULL;
+    rc = scn_run_new(s, 0, 1, &r, &d);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    ck_assert_int_eq(scn_run_execute(r, NULL, NULL), 0);
+    const char **reasons;
+    const uint64_t *counts;
+    size_t n = net_drop_reasons(scn_run_net(r), &reasons, &counts);
+    uint64_t lost = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(reasons[i], "link-loss") == 0) lost = counts[i];
+    ck_assert_uint_ge(lost, 2 * 10);            /* two pods, a probe a second for 10 s */
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
 /* ---- teardown: no callback into a detached or freed sink ---------------------------------- */
 
 typedef struct late_rec { int drops, requests, late; bool over; } late_rec_t;
@@ -1045,6 +1086,7 @@ Suite *suite_scenario(void)
     tcase_add_test(tc, teardown_is_quiet);
     tcase_add_loop_test(tc, bad_builds_named, 0, (int)(sizeof bad_builds / sizeof *bad_builds));
     tcase_add_test(tc, addresses_first_free);
+    tcase_add_test(tc, all_links_reaches_veths);
     suite_add_tcase(s, tc);
     tc = tcase_create("expect");
     tcase_add_unchecked_fixture(tc, setup, NULL);

@@ -1,8 +1,9 @@
 /* fabric.c -- a cloud VPC/VNet: delivers by destination IP to attached interfaces, to
  * interfaces behind extra prefixes (pod CIDRs, secondary IPs), or to virtual-IP handlers
  * (cloud L4 load balancer frontends). Each attachment serialises at the fabric's per-NIC
- * bandwidth; every delivery adds the fabric latency. Lookup: exact address (binary
- * search over a sorted table), then longest matching extra prefix. */
+ * bandwidth (tail drop past queue_bytes waiting); every delivery adds the fabric latency.
+ * Lookup: exact address (binary search over a sorted table), then longest matching extra
+ * prefix. Also who holds an address, and the clouds' first-free allocation in a subnet. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -195,7 +196,8 @@ static void vip_cb(sim_t *sim, void *a, void *b)
 static void deliver(net_fabric_t *f, net_iface_t *ifc, bool vip, sim_time_t extra, pkt_t *p)
 {
     sim_t *sim = f->net->hdr.sim;
-    if (f->p.loss > 0 && gsl_rng_uniform(f->rng) < f->p.loss) {
+    double loss = net_loss_(f->p.loss, f->net->all.loss);
+    if (loss > 0 && gsl_rng_uniform(f->rng) < loss) {
         net_drop(f->net, NULL, p, "fabric-loss", "lost in %s", f->name);
         return;
     }
@@ -231,10 +233,21 @@ static void route_and_deliver(net_fabric_t *f, uint32_t nexthop, sim_time_t extr
 void net_fabric_tx(net_fabric_t *f, net_iface_t *from, uint32_t nexthop, pkt_t *p)
 {
     sim_time_t now = sim_now(f->net->hdr.sim), extra = 0;
-    if (f->p.bandwidth_bps) {
+    uint64_t bw = net_cap_(f->p.bandwidth_bps, f->net->all.bandwidth_bps),
+             queue = net_cap_(f->p.queue_bytes, f->net->all.queue_bytes);
+    if (bw) {           /* the NIC serialises; tail drop as on a link (link.c) */
+        uint64_t bytes = pkt_wire_bytes(p);
         sim_time_t start = from->busy_until > now ? from->busy_until : now;
-        sim_time_t ser = (sim_time_t)(((uint64_t)pkt_wire_bytes(p) * 8 * (uint64_t)SIM_S +
-                                       f->p.bandwidth_bps - 1) / f->p.bandwidth_bps);
+        if (queue && start > now) {
+            uint64_t waiting = (uint64_t)(start - now) * bw / 8 / SIM_S;
+            if (waiting + bytes > queue) {
+                net_drop(f->net, from->node, p, "queue-full", "%s: %llu bytes queued into %s, "
+                         "limit %llu", from->name, (unsigned long long)waiting, f->name,
+                         (unsigned long long)queue);
+                return;
+            }
+        }
+        sim_time_t ser = (sim_time_t)((bytes * 8 * (uint64_t)SIM_S + bw - 1) / bw);
         from->busy_until = start + ser;
         extra = start + ser - now;
     }

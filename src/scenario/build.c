@@ -467,6 +467,7 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     r->model->refs++;
     r->sim = sim_new(seed);
     r->net = net_new(r->sim);
+    net_set_all_links(r->net, &r->model->all_links);
     r->explain = explain_new(r->sim);
     r->metrics = metrics_new(RUN_BUCKET, r->model->duration);
     r->status_counts = lb_calloc(r->model->expects.n + 1, sizeof *r->status_counts);
