@@ -365,6 +365,18 @@ static int probe_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
 
 static const elem_type_t probe_type = { "test-probe", ELEM_APP, "test", probe_params, probe_build };
 
+/* Loads yaml (as file `file`) and builds its first variant, asserting both work. */
+static scn_run_t *load_run(const char *yaml, const char *file, scn_t **s)
+{
+    scn_diag_t d;
+    int rc = scn_load_string(yaml, file, s, &d, NULL);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    scn_run_t *r = NULL;
+    rc = scn_run_new(*s, 0, 1, &r, &d);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    return r;
+}
+
 START_TEST(groups)
 {
     if (!elem_type_find("test-probe")) elem_register(&probe_type);
@@ -383,11 +395,7 @@ START_TEST(groups)
         "  p: { type: test-probe, refs: [client, web1, \"cl*\"] }\n";
     scn_t *s = NULL;
     scn_diag_t d;
-    int rc = scn_load_string(y, "g.yaml", &s, &d, NULL);
-    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
-    scn_run_t *r = NULL;
-    rc = scn_run_new(s, 0, 1, &r, &d);
-    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    scn_run_t *r = load_run(y, "g.yaml", &s);
     ck_assert_uint_eq(net_node_count(scn_run_net(r)), 8);
     ck_assert_ptr_null(scn_run_node(r, "client"));
     ck_assert_ptr_nonnull(scn_run_node(r, "client2"));
@@ -937,16 +945,11 @@ static uint32_t addr_of(scn_run_t *r, const char *node)
 START_TEST(addresses_first_free)
 {
     scn_t *s = NULL;
-    scn_diag_t d;
     const char *y = K8S_HDR VNET
         "  aks: { type: k8s-cluster, vnet: vnet, pools: [ { name: system, count: 1 }, { name: user, count: 97 } ] }\n"
         ILB
         "  aks2: { type: k8s-cluster, vnet: vnet, pod-cidr: 10.245.0.0/16, pools: [ { name: b, count: 2 } ] }\n";
-    int rc = scn_load_string(y, "t.yaml", &s, &d, NULL);
-    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
-    scn_run_t *r = NULL;
-    rc = scn_run_new(s, 0, 1, &r, &d);
-    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    scn_run_t *r = load_run(y, "t.yaml", &s);
     ck_assert_uint_eq(addr_of(r, "aks-system-0"), ip("10.224.0.4"));
     ck_assert_uint_eq(addr_of(r, "aks-user-96"), ip("10.224.0.101"));
     net_fabric_t *fab = scn_run_node(r, "aks-user-96")->ifaces.v[0]->fabric;
@@ -983,12 +986,7 @@ START_TEST(all_links_reaches_veths)
         "              image: nginx\n"
         "              readinessProbe: { tcpSocket: { port: 80 }, periodSeconds: 1 }\n";
     scn_t *s = NULL;
-    scn_diag_t d;
-    int rc = scn_load_string(y, "t.yaml", &s, &d, NULL);
-    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
-    scn_run_t *r = NULL;
-    rc = scn_run_new(s, 0, 1, &r, &d);
-    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    scn_run_t *r = load_run(y, "t.yaml", &s);
     ck_assert_int_eq(scn_run_execute(r, NULL, NULL), 0);
     const char **reasons;
     const uint64_t *counts;
