@@ -23,8 +23,8 @@ typedef struct cluster cluster_t;
 #define CLUSTER_NODE_SUBNET_DEFAULT "10.224.0.0/16"
 #define CLUSTER_POD_CIDR_DEFAULT "10.244.0.0/16"
 #define CLUSTER_SERVICE_CIDR_DEFAULT "10.0.0.0/16"
-#define CLUSTER_NODEPORT_LO 30000
-#define CLUSTER_NODEPORT_HI 32767
+#define CLUSTER_NODEPORT_LO K8S_NODEPORT_MIN
+#define CLUSTER_NODEPORT_HI K8S_NODEPORT_MAX
 /* veth between a pod and its node: in-kernel, a few microseconds. */
 #define CLUSTER_VETH_LATENCY (2 * SIM_US)
 /* Pods per node: AKS's default and maximum with Azure CNI Overlay is 250

@@ -38,6 +38,7 @@ struct cluster {
     uint32_t next_cluster_ip;
     gsl_rng *port_rng;
     LB_VEC(uint16_t) node_ports;    /* allocated, to avoid clashes */
+    LB_VEC(uint32_t) named_ips;     /* ClusterIPs the manifests name, sorted */
     k8s_objects_t gen;              /* what Istio generates for Gateways (owned) */
     LB_VEC(const k8s_gateway_t *) gen_gw;   /* gen.deployments.v[i] serves gen_gw.v[i] */
     explain_t *ex;
@@ -356,8 +357,11 @@ static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
 
 /* ---- services ---- */
 
+/* A free NodePort drawn at random; 0 when the whole range is allocated. (The ports in
+ * node_ports are distinct: the manifests' are checked when loaded.) */
 static uint16_t alloc_node_port(cluster_t *c)
 {
+    if (c->node_ports.n >= CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1) return 0;
     for (;;) {
         uint16_t p = (uint16_t)(CLUSTER_NODEPORT_LO +
                                 gsl_rng_uniform_int(c->port_rng,
@@ -381,14 +385,93 @@ static void reserve_node_ports(cluster_t *c, const k8s_service_t *s)
     if (s->health_check_node_port) lb_vec_push(&c->node_ports, (uint16_t)s->health_check_node_port);
 }
 
-static void service_allocate(cluster_t *c, k8s_service_t *s)
+static int ip_cmp(const void *a, const void *b)
 {
-    if (!s->cluster_ip) s->cluster_ip = c->next_cluster_ip++;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int svc_ip_cmp(const void *a, const void *b)
+{
+    const k8s_service_t *x = *(const k8s_service_t *const *)a, *y = *(const k8s_service_t *const *)b;
+    if (x->cluster_ip != y->cluster_ip) return x->cluster_ip < y->cluster_ip ? -1 : 1;
+    return x->meta.order - y->meta.order;
+}
+
+/* The ClusterIPs Services name (spec.clusterIP) must lie in the service CIDR and be
+ * distinct ("provided IP is already allocated", the API server's allocator); they are kept
+ * sorted so that allocation skips them. 0, or LB_EINVAL with a message in err. */
+static int reserve_cluster_ips(cluster_t *c, const k8s_objects_t *objs, char *err, size_t errlen)
+{
+    LB_VEC(const k8s_service_t *) named = {0};
+    uint32_t mask = lb_prefix_mask(c->p.service_plen);
+    int rc = 0;
+    for (size_t i = 0; i < objs->services.n && rc == 0; i++) {
+        const k8s_service_t *u = objs->services.v[i];
+        if (!u->cluster_ip || k8s_service_find(&c->gen, u->meta.ns, u->meta.name)) continue;
+        if ((u->cluster_ip & mask) != (c->p.service_cidr & mask)) {
+            char a[16], b[16];
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: spec.clusterIP: provided IP %s is "
+                     "not in the service CIDR %s/%d", u->meta.pos.file, u->meta.pos.line,
+                     u->meta.pos.col, u->meta.ns, u->meta.name, lb_ip_str(u->cluster_ip, a),
+                     lb_ip_str(c->p.service_cidr, b), c->p.service_plen);
+            rc = LB_EINVAL;
+        }
+        lb_vec_push(&named, u);
+    }
+    if (rc == 0 && named.n) qsort(named.v, named.n, sizeof *named.v, svc_ip_cmp);
+    for (size_t i = 0; i < named.n && rc == 0; i++) {
+        const k8s_service_t *u = named.v[i], *first = i ? named.v[i - 1] : NULL;
+        if (first && first->cluster_ip == u->cluster_ip) {
+            char a[16];
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: spec.clusterIP: provided IP %s is "
+                     "already allocated to Service %s/%s (%s:%d:%d)", u->meta.pos.file,
+                     u->meta.pos.line, u->meta.pos.col, u->meta.ns, u->meta.name,
+                     lb_ip_str(u->cluster_ip, a), first->meta.ns, first->meta.name,
+                     first->meta.pos.file, first->meta.pos.line, first->meta.pos.col);
+            rc = LB_EINVAL;
+        }
+        lb_vec_push(&c->named_ips, u->cluster_ip);
+    }
+    lb_vec_free(&named);
+    return rc;
+}
+
+/* Fills what the API server allocates: the ClusterIP (the next address of the service CIDR
+ * no manifest names) and the NodePorts. 0, or LB_ENOMEM with a message in err. */
+static int service_allocate(cluster_t *c, k8s_service_t *s, char *err, size_t errlen)
+{
+    if (!s->cluster_ip) {
+        uint32_t last = (c->p.service_cidr | ~lb_prefix_mask(c->p.service_plen)) - 1;
+        uint32_t ip = c->next_cluster_ip;
+        while (ip <= last && c->named_ips.n &&
+               bsearch(&ip, c->named_ips.v, c->named_ips.n, sizeof ip, ip_cmp))
+            ip++;
+        if (ip > last || ip < c->next_cluster_ip) {
+            char a[16];
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: the service CIDR %s/%d has no "
+                     "ClusterIP left", s->meta.pos.file, s->meta.pos.line, s->meta.pos.col,
+                     s->meta.ns, s->meta.name, lb_ip_str(c->p.service_cidr, a),
+                     c->p.service_plen);
+            return LB_ENOMEM;
+        }
+        s->cluster_ip = ip;
+        c->next_cluster_ip = ip + 1;
+    }
     bool external = s->type == K8S_SVC_NODE_PORT || s->type == K8S_SVC_LOAD_BALANCER;
-    for (size_t i = 0; i < s->ports.n; i++)
-        if (external && !s->ports.v[i].node_port) s->ports.v[i].node_port = alloc_node_port(c);
-    if (s->type == K8S_SVC_LOAD_BALANCER && s->etp == K8S_ETP_LOCAL && !s->health_check_node_port)
-        s->health_check_node_port = alloc_node_port(c);
+    bool hcnp = s->type == K8S_SVC_LOAD_BALANCER && s->etp == K8S_ETP_LOCAL &&
+                !s->health_check_node_port;
+    for (size_t i = 0; i < s->ports.n + hcnp; i++) {
+        int *np = i < s->ports.n ? &s->ports.v[i].node_port : &s->health_check_node_port;
+        if ((i < s->ports.n && !external) || *np) continue;
+        if (!(*np = alloc_node_port(c))) {
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: the NodePort range %d-%d has no "
+                     "port left", s->meta.pos.file, s->meta.pos.line, s->meta.pos.col,
+                     s->meta.ns, s->meta.name, CLUSTER_NODEPORT_LO, CLUSTER_NODEPORT_HI);
+            return LB_ENOMEM;
+        }
+    }
+    return 0;
 }
 
 /* The container port a service port's targetPort names in this pod (numbers as-is). */
@@ -597,19 +680,24 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     }
     for (size_t i = 0; i < objs->services.n; i++) reserve_node_ports(c, objs->services.v[i]);
     for (size_t i = 0; i < c->gen.services.n; i++) reserve_node_ports(c, c->gen.services.v[i]);
-    for (size_t i = 0; i < objs->services.n; i++) {
+    int rc = reserve_cluster_ips(c, objs, err, errlen);
+    for (size_t i = 0; i < objs->services.n && rc == 0; i++) {
         const k8s_service_t *u = objs->services.v[i];
         if (k8s_service_find(&c->gen, u->meta.ns, u->meta.name)) continue;  /* a patch */
         k8s_service_t *s = lb_malloc(sizeof *s);
         *s = *u;                        /* shallow: strings stay owned by objs */
-        service_allocate(c, s);
         lb_vec_push(&c->svcs, s);
+        rc = service_allocate(c, s, err, errlen);
     }
-    for (size_t i = 0; i < c->gen.services.n; i++) {
+    for (size_t i = 0; i < c->gen.services.n && rc == 0; i++) {
         k8s_service_t *s = lb_malloc(sizeof *s);
         *s = *c->gen.services.v[i];     /* shallow: strings stay owned by c->gen */
-        service_allocate(c, s);
         lb_vec_push(&c->svcs, s);
+        rc = service_allocate(c, s, err, errlen);
+    }
+    if (rc) {
+        cluster_free(c);
+        return NULL;
     }
     kp_config_t kc;
     kp_config_default(&kc);
@@ -647,6 +735,7 @@ void cluster_free(cluster_t *c)
         lb_free(n);
     }
     for (size_t i = 0; i < c->svcs.n; i++) lb_free(c->svcs.v[i]);
+    lb_vec_free(&c->named_ips);
     lb_vec_free(&c->pods);
     lb_vec_free(&c->nodes);
     lb_vec_free(&c->svcs);
