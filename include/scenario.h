@@ -190,6 +190,10 @@ void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *addrs, 
 /* Resolves ref: an IPv4 address, or an element that published addresses. Writes up to max
  * into out and returns how many there are (0: neither). */
 size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max);
+/* Where `owner` came from, for messages: "<type> '<name>' (file:line:col)" for an element,
+ * "node 'N' of <type> '<name>' (file:line:col)" for a node an element created, else
+ * "'owner'". */
+void build_origin(build_ctx_t *ctx, const char *owner, char *buf, size_t n);
 /* Names and addresses that must be unique, checked by the element about to create them.
  * Each returns 0 when `name` is free / nothing in fab holds an address of prefix/plen
  * (plen 32: one address); otherwise it reports, at pos, what collides with what and where

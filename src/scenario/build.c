@@ -185,9 +185,7 @@ static void origin_elem(const scn_elem_t *e, char *buf, size_t n)
              e->pos.col);
 }
 
-/* "<type> '<name>' (file:line:col)" for an element, "node 'N' of <element>" for a node an
- * element created, else "'owner'". */
-static void origin_text(build_ctx_t *ctx, const char *owner, char *buf, size_t n)
+void build_origin(build_ctx_t *ctx, const char *owner, char *buf, size_t n)
 {
     net_node_t *nd = net_node_find(ctx->net, owner);
     for (size_t i = 0; i < ctx->origins.n; i++) {
@@ -208,7 +206,7 @@ int build_check_name(build_ctx_t *ctx, elem_pos_t pos, const char *what, const c
 {
     if (!net_node_find(ctx->net, name)) return 0;
     char first[512];
-    origin_text(ctx, name, first, sizeof first);
+    build_origin(ctx, name, first, sizeof first);
     build_error(ctx, pos, "%s: node name '%s' is already taken by %s; expected unique node "
                 "names", what, name, first);
     return LB_EEXIST;
@@ -222,7 +220,7 @@ int build_check_addr(build_ctx_t *ctx, elem_pos_t pos, const char *what, net_fab
     const char *holder = net_fabric_holder(fab, prefix, plen, &at, &at_plen);
     if (!holder) return 0;
     char first[512], a[16], b[24];
-    origin_text(ctx, holder, first, sizeof first);
+    build_origin(ctx, holder, first, sizeof first);
     lb_ip_str(prefix, a);
     lb_ip_str(at, b);
     if (at_plen < 32) snprintf(b + strlen(b), sizeof b - strlen(b), "/%d", at_plen);
