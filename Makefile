@@ -2,7 +2,9 @@
 # installs any missing Debian packages (idempotent).
 #   make run      build ./sim and run the main scenario
 #   make test     unit suites, then every scenario's expectations (./sim --check)
-#   make asan     the unit suites under AddressSanitizer + UBSan (build tree build-asan/)
+#   make asan     the unit suites and every scenario (tests/asan-scenarios.sh: loss and
+#                 one-packet queues on every link) under AddressSanitizer + UBSan, built
+#                 with clang (its UBSan also checks pointer arithmetic) in build-asan/
 #   make bench    engine hold model and the bench-chain scenario
 #   make real-demo   real-socket mode against an nginx stand-in on 127.0.0.1, with --compare
 #   make bench-real  real mode's request rate against nginx, next to wrk's
@@ -41,6 +43,10 @@ $(B)/libsim.a: $(LIBOBJS)
 sim: build/src/main.o build/libsim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The program in another build tree (build-asan/sim).
+$(B)/sim: $(B)/src/main.o $(B)/libsim.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # The test runner lists every suite in tests/test_*.c (each defines suite_<name>).
 $(B)/tests/runner.c: $(TESTS) tests/runner.c.in
 	@mkdir -p $(B)/tests
@@ -76,11 +82,16 @@ test: sim build/test_runner build/realsrv
 check-scenarios: sim
 	./sim --check scenarios/*.yaml
 
-asan:
-	@$(MAKE) --no-print-directory B=build-asan \
+# clang from scripts/install-deps.sh; the tree is rebuilt when the compiler changes.
+ASAN_CC ?= clang
+asan: $(DEPS_OK)
+	@[ -f build-asan/.cc-$(ASAN_CC) ] || { rm -rf build-asan; mkdir -p build-asan; \
+	  touch build-asan/.cc-$(ASAN_CC); }
+	@$(MAKE) --no-print-directory B=build-asan CC=$(ASAN_CC) \
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  build-asan/test_runner
-	ASAN_OPTIONS=detect_leaks=1 ./build-asan/test_runner
+	  build-asan/test_runner build-asan/sim
+	ASAN_OPTIONS=detect_leaks=1 CK_TIMEOUT_MULTIPLIER=4 ./build-asan/test_runner
+	bash tests/asan-scenarios.sh build-asan/sim
 
 bench: sim build/bench_engine
 	@bash scripts/bench.sh

@@ -23,16 +23,23 @@ typedef struct cluster cluster_t;
 #define CLUSTER_NODE_SUBNET_DEFAULT "10.224.0.0/16"
 #define CLUSTER_POD_CIDR_DEFAULT "10.244.0.0/16"
 #define CLUSTER_SERVICE_CIDR_DEFAULT "10.0.0.0/16"
-#define CLUSTER_NODEPORT_LO 30000
-#define CLUSTER_NODEPORT_HI 32767
+#define CLUSTER_NODEPORT_LO K8S_NODEPORT_MIN
+#define CLUSTER_NODEPORT_HI K8S_NODEPORT_MAX
 /* veth between a pod and its node: in-kernel, a few microseconds. */
 #define CLUSTER_VETH_LATENCY (2 * SIM_US)
+/* Pods per node: AKS's default and maximum with Azure CNI Overlay is 250
+ * (learn.microsoft.com/azure/aks/azure-cni-overlay, "Maximum pods per node"); the node's
+ * pods take .2 .. .251 of its /24. The scheduler leaves a full node out (kube-scheduler's
+ * NodeResourcesFit on the node's allocatable "pods"). */
+#define CLUSTER_MAX_PODS_DEFAULT 250
+#define CLUSTER_MAX_PODS_LIMIT 250
 
 typedef struct cluster_taint { const char *key, *value, *effect; } cluster_taint_t;
 typedef struct cluster_pool {
     const char *name;               /* "system", "user" */
     int count;                      /* nodes in the pool */
     const char *node_prefix;        /* node names: <prefix><i>, e.g. "aks-user-" */
+    int max_pods;                   /* per node; 0: CLUSTER_MAX_PODS_DEFAULT */
     const k8s_kv_t *labels;         /* node labels (agentpool=<name> is added) */
     size_t n_labels;
     const cluster_taint_t *taints;
@@ -75,6 +82,7 @@ typedef struct cluster_node {
     LB_VEC(cluster_taint_t) taints;
     uint32_t pod_base;              /* this node's pod /24 */
     int pods;                       /* pods placed here (next pod IP) */
+    int max_pods;                   /* the pool's */
     kp_t *kp;                       /* kube-proxy on this node */
     cluster_t *cluster;
     const char *zone;               /* availability zone, NULL: none */
@@ -93,10 +101,19 @@ typedef struct cluster_pod {
 } cluster_pod_t;
 enum { CLUSTER_APP_NONE, CLUSTER_APP_NGINX, CLUSTER_APP_ISTIO };
 
+/* The name node i of `pool` gets: <node_prefix><i>, else <provider>-<pool>-<i>
+ * ("aks-user-0"). Names must be unique in the network (the caller checks). */
+void cluster_node_name(const cluster_params_t *p, const cluster_pool_t *pool, int i, char *buf,
+                       size_t n);
 /* Builds nodes in `fab`, places every Deployment's replicas, allocates Service addresses
  * and ports, starts the pods' servers and kube-proxy. objs must outlive the cluster; the
- * cluster adds the Services Istio generates for Gateways to its own list. Returns NULL
- * with a message in err (e.g. a pod that fits no node). */
+ * cluster adds the Services Istio generates for Gateways to its own list.
+ * Addresses: each node takes the first free address of the node subnet (net_fabric_alloc,
+ * as Azure and AWS allocate a NIC's address), so clusters may share a subnet; node k of
+ * the cluster (in pool order) gets pod range <pod CIDR> + k*256 as a /24, routed in the
+ * fabric to its NIC. Returns NULL with a message in err: a node name already in the
+ * network, a full node subnet, a pod CIDR without a /24 for every node or overlapping a
+ * prefix routed already, a pod that fits no node. */
 cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
                        const k8s_objects_t *objs, metrics_t *m, char *err, size_t errlen);
 void cluster_free(cluster_t *c);
@@ -115,6 +132,8 @@ k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name);
 k8s_service_t *cluster_service_ref(cluster_t *c, const char *ns_name);
 const char *cluster_version(const cluster_t *c);
 net_fabric_t *cluster_fabric(const cluster_t *c);
+/* The node subnet (where cloud-provider-azure puts an internal LB's frontend by default). */
+void cluster_node_subnet(const cluster_t *c, uint32_t *prefix, int *plen);
 /* The cloud LB that fronts a LoadBalancer Service reports its frontend IP: kube-proxy on
  * every node then captures it (KUBE-EXT), as status.loadBalancer.ingress does. */
 void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip);

@@ -57,12 +57,12 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
  * (metrics buckets per source and class, counters per bucket) and the nv verdicts v to the
  * buffer, then copies everything into the file in one write transaction (BEGIN IMMEDIATE,
  * waiting up to REP_DB_BUSY_TIMEOUT_MS for other writers) with status 'complete' or
- * 'incomplete' (scn_run_complete). Frees dr in every case; the run's sink stays attached
- * but ignores anything that happens afterwards. Returns 0, or LB_EIO with a message in err
+ * 'incomplete' (scn_run_complete). Detaches dr's sink from r and frees dr in every case. Returns 0, or LB_EIO with a message in err
  * (then nothing of the run is in the file); LB_EINVAL for a NULL dr. */
 int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_t nv,
                    char *err, size_t errlen);
-/* Drops a run's buffer without writing anything (the run failed to execute, say). */
+/* Drops a run's buffer without writing anything (the run failed to execute, say), and
+ * detaches its sink. Before scn_run_free, like rep_db_run_end. */
 void rep_db_run_discard(rep_db_run_t *dr);
 /* Rows buffered so far (requests, probes, health, drops), e.g. for a rate measurement. */
 uint64_t rep_db_run_rows(const rep_db_run_t *dr);

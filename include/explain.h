@@ -9,7 +9,7 @@
  *     10.000s  probe.ilb  probe HTTP GET / to aks-user-0:31380 -> 404 (NR route_not_found)
  *     10.000s  ilb        backend aks-user-0 unhealthy (2 consecutive failures)
  *     10.000s  ilb        no healthy backend for rule http-80
- *     12.300s  ilb        SYN 10.225.0.4:41234 > 10.224.0.100:80 dropped: no healthy backend
+ *     12.300s  ilb        SYN 10.225.0.4:41234 > 10.224.0.7:80 dropped: no healthy backend
  *     42.300s  appgw-0    upstream connect timeout -> 504
  *
  * Memory is bounded: notes for flows are kept for at most EXPLAIN_MAX_FLOWS flows (oldest

@@ -85,6 +85,9 @@ void metrics_free(metrics_t *m);
 void metrics_set_record_hook(metrics_t *m, m_record_cb cb, void *data);
 /* Adds observers; returns 0 or LB_ENOMEM when METRICS_MAX_HOOKS are already set. */
 int metrics_add_hooks(metrics_t *m, const m_hooks_t *h);
+/* Removes every hook whose data is `data` (the others keep their order); returns how many.
+ * An observer calls it before it frees `data`: nothing is reported to it afterwards. */
+size_t metrics_remove_hooks(metrics_t *m, const void *data);
 /* Reports a probe result / a health transition to the hooks (nothing is stored). */
 void metrics_probe(metrics_t *m, const m_probe_t *p);
 void metrics_health(metrics_t *m, const m_health_t *h);

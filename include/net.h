@@ -227,6 +227,19 @@ net_link_t *net_link_new(net_t *net, net_iface_t *a, net_iface_t *b,
 void net_link_set_params(net_link_t *l, const net_link_params_t *params);
 const net_link_params_t *net_link_params(const net_link_t *l);
 
+/* ---- every link at once ------------------------------------------------------------------
+ * A run-wide impairment that every link and every fabric of the network obeys on top of
+ * its own parameters, whoever created it (scenario links, cluster veths, vnets): `loss` is
+ * drawn in addition to the link's own (a packet must survive both), `queue_bytes` and
+ * `bandwidth_bps` cap the link's (the smaller non-zero value wins). Zero: no change, and
+ * then nothing differs from a network without it (no extra random draws). */
+typedef struct net_all_links {
+    double loss;                /* 0..1 */
+    uint64_t queue_bytes;       /* 0: no cap */
+    uint64_t bandwidth_bps;     /* 0: no cap */
+} net_all_links_t;
+void net_set_all_links(net_t *net, const net_all_links_t *all);
+
 /* ---- fabrics (cloud VPC / VNet) --------------------------------------------------------
  * Every attached interface is reachable by its address; extra prefixes (pod CIDRs,
  * secondary IPs) can point at an interface. A virtual IP (a cloud L4 LB frontend) hands
@@ -234,14 +247,35 @@ const net_link_params_t *net_link_params(const net_link_t *l);
 typedef struct net_fabric_params {
     sim_time_t latency;         /* one-way, between any two attachments */
     uint64_t bandwidth_bps;     /* per attachment, 0: infinite */
+    uint64_t queue_bytes;       /* per attachment, bytes that may wait; 0: unlimited */
     double loss;
 } net_fabric_params_t;
 typedef void (*net_vip_cb)(net_fabric_t *fab, pkt_t *p, void *data);   /* consumes p */
 net_fabric_t *net_fabric_new(net_t *net, const char *name, const net_fabric_params_t *params);
 const char *net_fabric_name(const net_fabric_t *fab);
 int net_fabric_attach(net_fabric_t *fab, net_iface_t *ifc);
+/* Routes prefix/plen to ifc (plen 32: an exact entry). LB_EEXIST for a prefix routed
+ * already (an exact address held already). */
 int net_fabric_route(net_fabric_t *fab, uint32_t prefix, int plen, net_iface_t *ifc);
-int net_fabric_vip(net_fabric_t *fab, uint32_t addr, net_vip_cb cb, void *data);
+/* A load balancer frontend: packets to addr go to cb. owner names it in error messages
+ * (the element's name; copied). LB_EEXIST when something in fab holds addr already. */
+int net_fabric_vip(net_fabric_t *fab, uint32_t addr, const char *owner, net_vip_cb cb,
+                   void *data);
+/* Who in fab holds an address of prefix/plen (plen 32: the address itself): an attached
+ * interface's or routed prefix's node name, or a VIP's owner; NULL when nothing does.
+ * *where and *where_plen (each may be NULL) get the address (32) or route found. */
+const char *net_fabric_holder(const net_fabric_t *fab, uint32_t prefix, int plen,
+                              uint32_t *where, int *where_plen);
+/* Dynamic allocation as Azure and AWS do it: the first address of subnet/plen that nothing
+ * in fab holds, after the first four and before the last, which both clouds reserve
+ * (learn.microsoft.com/azure/virtual-network/ip-services/private-ip-addresses: "the next
+ * available unassigned or unreserved IP address in the subnet's address range";
+ * docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html). Returns 0 and *out,
+ * LB_ENOMEM when the subnet is full, LB_EINVAL for a subnet smaller than /29. */
+#define NET_FABRIC_RESERVED_LOW 4
+#define NET_FABRIC_RESERVED_HIGH 1
+#define NET_FABRIC_ALLOC_MAX_PLEN 29
+int net_fabric_alloc(const net_fabric_t *fab, uint32_t subnet, int plen, uint32_t *out);
 /* Delivers p to whatever owns p->dst (after the fabric latency); drop if nobody does.
  * Used by interfaces transmitting into the fabric and by VIP handlers forwarding. */
 void net_fabric_send(net_fabric_t *fab, pkt_t *p);

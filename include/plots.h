@@ -86,7 +86,8 @@ void rep_plots_attach(scn_run_t *r, rep_variant_t *v);
  * distribution from r's metrics, with the health changes recorded since attach (none
  * without attach), into v->plot (replacing any; v->plot_free = rep_plot_free). */
 void rep_plots_collect(scn_run_t *r, rep_variant_t *v);
-/* Forgets the state kept for r when it will not be collected (an error path). */
+/* Forgets the state kept for r when it will not be collected (an error path). Both
+ * detach the sink from r: call one of them before scn_run_free. */
 void rep_plots_detach(scn_run_t *r);
 
 /* Bytes in the valid UTF-8 character at s (1-4); 0 for an invalid sequence or at the end

@@ -115,7 +115,12 @@ sim_time_t scn_run_duration(const scn_run_t *r);
 /* A results writer attached to a run (SQLite, pcap, plots): it sees every request, probe
  * and health transition (through the metrics hooks), every drop, and -- only when
  * `packet` is set, since it costs a call per packet per hop -- every packet arriving at a
- * node. Any callback may be NULL. Add sinks after scn_run_new, before scn_run_execute. */
+ * node. Any callback may be NULL. Add sinks after scn_run_new, before scn_run_execute.
+ *
+ * Lifetime: a sink's owner detaches it (scn_run_remove_sink) before freeing its data, and
+ * does so before scn_run_free. scn_run_free detaches whatever is still attached before it
+ * frees a single element, so nothing its teardown does (an HTTP pool aborting its
+ * connections, the RSTs that sends, a link dropping them) reaches a results writer. */
 typedef struct scn_sink {
     m_hooks_t m;
     void (*drop)(void *data, sim_time_t t, const char *where, const pkt_t *p,
@@ -126,6 +131,9 @@ typedef struct scn_sink {
 #define SCN_MAX_SINKS 6
 /* Returns 0, or LB_ENOMEM when SCN_MAX_SINKS are attached already. */
 int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink);
+/* Detaches every sink, and every metrics hook, whose data is `data`: none of their
+ * callbacks is called again. Returns how many sinks it removed (0: none had that data). */
+size_t scn_run_remove_sink(scn_run_t *r, const void *data);
 /* Stops the run at the next event (a sink's decision). */
 void scn_run_stop(scn_run_t *r);
 /* Async-signal-safe: every run stops at its next check (within RUN_PROGRESS_EVENTS
@@ -213,6 +221,19 @@ void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *addrs, 
 /* Resolves ref: an IPv4 address, or an element that published addresses. Writes up to max
  * into out and returns how many there are (0: neither). */
 size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max);
+/* Where `owner` came from, for messages: "<type> '<name>' (file:line:col)" for an element,
+ * "node 'N' of <type> '<name>' (file:line:col)" for a node an element created, else
+ * "'owner'". */
+void build_origin(build_ctx_t *ctx, const char *owner, char *buf, size_t n);
+/* Names and addresses that must be unique, checked by the element about to create them.
+ * Each returns 0 when `name` is free / nothing in fab holds an address of prefix/plen
+ * (plen 32: one address); otherwise it reports, at pos, what collides with what and where
+ * the first came from ("...already taken by node 'aks-user-0' of k8s-cluster 'aks'
+ * (s.yaml:9:3)") and returns LB_EEXIST. `what` starts the message ("k8s-cluster 'aks2'
+ * pool 'user'", "frontend-ip"). */
+int build_check_name(build_ctx_t *ctx, elem_pos_t pos, const char *what, const char *name);
+int build_check_addr(build_ctx_t *ctx, elem_pos_t pos, const char *what, net_fabric_t *fab,
+                     uint32_t prefix, int plen);
 /* Runs fn(obj) when the run is freed (models free their state here). */
 void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj);
 

@@ -334,7 +334,7 @@ aws_alb_t *aws_alb_new(net_t *net, net_fabric_t *fab, const aws_alb_params_t *p,
     alb->targets = lb_calloc(p->n_targets ? p->n_targets : 1, sizeof *alb->targets);
     if (p->n_targets) memcpy(alb->targets, p->targets, p->n_targets * sizeof *alb->targets);
     alb->p.targets = alb->targets;
-    if (p->frontend && net_fabric_vip(fab, p->frontend, frontend_cb, alb))
+    if (p->frontend && net_fabric_vip(fab, p->frontend, alb->name, frontend_cb, alb))
         FAIL("frontend address is already in use in %s", net_fabric_name(fab));
     for (size_t z = 0; z < n_zones; z++) {
         anode_t *an = lb_calloc(1, sizeof *an);

@@ -1032,7 +1032,7 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
             char path[4200], err[512];
             snprintf(path, sizeof path, "%s/results.db", dir);
             const char *slash = strrchr(dir, '/');
-            snprintf(g_run_group, sizeof g_run_group, "%s", slash ? slash + 1 : dir);
+            snprintf(g_run_group, sizeof g_run_group, "%.255s", slash ? slash + 1 : dir);
             if (rep_db_open(path, &g_db, err, sizeof err)) {    /* the rest is still written */
                 fprintf(stderr, "sim: %s\n", err);
                 rep_missing_add(&miss, REP_MISSING_WRITE_FAILED, "results.db", "%s", err);

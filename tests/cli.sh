@@ -240,5 +240,17 @@ contains chain-client "$tmp/out" "client sees GET /app1 -> 504"
 check explain-check 0 ./sim --check --explain --variant as-deployed scenarios/aks-dsr.yaml
 contains explain-check-chain "$tmp/out" "rule http has no healthy backend"
 
+# Unique names and addresses: a collision is exit 2 naming both definitions, never an
+# abort; a 97-node pool (its nodes reach the old fixed LB frontend .100) works, since the
+# internal LB takes the first free address of the node subnet, as Azure allocates it.
+check dup-cluster-nodes 2 ./sim --check \
+  --set 'cloud.aks2={type: k8s-cluster, vnet: vnet, pools: [{name: user, count: 2}]}' scenarios/aks-dsr.yaml
+contains dup-cluster-msg "$tmp/err" "<command line>:1:52: error: k8s-cluster 'aks2' pool 'user' node 0: node name 'aks-user-0' is already taken by node 'aks-user-0' of k8s-cluster 'aks' (scenarios/aks-dsr.yaml:36:3)"
+check dup-host-node 2 ./sim --check --set 'nodes.aks-user-0={type: host}' scenarios/aks-dsr.yaml
+contains dup-host-msg "$tmp/err" "is already taken by host 'aks-user-0' (<command line>:1:1)"
+check big-pool 0 ./sim --check \
+  --set 'cloud.aks.pools=[{name: system, count: 1}, {name: user, count: 97}]' scenarios/aks-dsr.yaml
+contains big-pool-all-pass "$tmp/out" "expectations: 10 passed, 0 failed"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -412,7 +412,9 @@ wait $j_audit; rc=$?
 contains audit-404 "$tmp/audit.out" "ilb/http-30575: aks-user-1 DOWN: HTTP 404 on GET / port $nport (Azure LB requires 200)"
 contains audit-404-0 "$tmp/audit.out" "ilb/http-30575: aks-system-0 DOWN: HTTP 404 on GET / port $nport"
 contains audit-tcp "$tmp/audit.out" "ilb/tcp-31048: aks-user-0 UP: connected on TCP connect port $nport"
-contains audit-appgw "$tmp/audit.out" "appgw-0: 10.224.0.100 UP: HTTP 200 on GET /healthz/ready port $nport"
+# App Gateway's member is the internal LB's frontend, wherever the cloud allocated it
+grep -qE "appgw-0: 10\.224\.[0-9.]+ UP: HTTP 200 on GET /healthz/ready port $nport\$" "$tmp/audit.out" \
+  && ok || bad "audit-appgw: no 'appgw-0: <ilb frontend> UP: HTTP 200 ...' in audit.out"
 db="$tmp/audit/aks-dsr/results.db"
 [ "$(q "$db" "SELECT count(*) FROM health WHERE checker = 'ilb/http-30575' AND to_state = 'down' AND reason = 'HTTP 404'")" = 3 ] \
   && ok || bad "audit: health transitions to down in results.db"

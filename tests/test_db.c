@@ -363,13 +363,12 @@ START_TEST(variants_and_repeat)
                      "1;1;1;");
     /* determinism: runs 1 and 3 hold the same rows, table by table */
     static const char *const cmp[] = {
-        "SELECT source, t_start_s, t_end_s, class, status, outcome, flow, upstream_flow,"
-        " req_id, path"
-        " FROM requests WHERE run_id = %d",
+        ("SELECT source, t_start_s, t_end_s, class, status, outcome, flow, upstream_flow,"
+         " req_id, path FROM requests WHERE run_id = %d"),
         "SELECT checker, target, t_s, ok, status, reason, flow FROM probes WHERE run_id = %d",
         "SELECT checker, target, t_s, from_state, to_state, reason FROM health WHERE run_id = %d",
-        "SELECT t_s, node, reason, detail, flow, src, dst, sport, dport, proto, tcp_flags"
-        " FROM drops WHERE run_id = %d",
+        ("SELECT t_s, node, reason, detail, flow, src, dst, sport, dport, proto, tcp_flags"
+         " FROM drops WHERE run_id = %d"),
         "SELECT source, t_s, class, count FROM series WHERE run_id = %d",
         "SELECT name, t_s, value FROM counters WHERE run_id = %d",
         "SELECT expect, pass, value, detail FROM expectations WHERE run_id = %d",

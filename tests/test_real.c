@@ -300,7 +300,10 @@ START_TEST(plan_resolves_aks)
     ck_assert_int_eq(t->port, 9999);                        /* the endpoint's own map */
     t = target_of(p, "ilb/http-30986", "aks-user-1");
     ck_assert_int_eq(t->port, 7777);                        /* the endpoint's :PORT */
-    t = target_of(p, "appgw-0", "10.224.0.100");
+    uint32_t ilb;                       /* the frontend the cloud allocated */
+    ck_assert_uint_eq(scn_run_addrs(r, "ilb", &ilb, 1), 1);
+    char ilb_label[16];
+    t = target_of(p, "appgw-0", lb_ip_str(ilb, ilb_label));
     ck_assert_str_eq(t->url, "http://192.0.2.100:8081/healthz/ready");
     ck_assert_str_eq(t->host_header, "Host: 127.0.0.1");    /* App Gateway's probe host */
     ck_assert_int_eq(t->ck->p->matcher.r[0].lo, 200);

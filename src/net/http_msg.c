@@ -10,7 +10,7 @@
 #include <strings.h>
 #include "http_int.h"
 
-static const char HTTP_VERSION[] = "HTTP/1.1";
+#define HTTP_VERSION "HTTP/1.1"
 
 static void msg_destroy(net_msg_t *base)
 {

@@ -70,6 +70,12 @@ void net_set_observer(net_t *n, const net_observer_t *obs)
     else memset(&n->obs, 0, sizeof n->obs);
 }
 
+void net_set_all_links(net_t *n, const net_all_links_t *all)
+{
+    if (all) n->all = *all;
+    else memset(&n->all, 0, sizeof n->all);
+}
+
 uint64_t net_flow_new(net_t *n) { return ++n->next_flow; }
 void net_trace_flow(net_t *n, uint64_t flow) { n->hdr.trace_flow = flow; }
 

@@ -85,6 +85,7 @@ typedef struct done { uint64_t flow; uint32_t first, end; net_msg_t *m; } done_t
 typedef struct nodesel { const char *name; bool on; } nodesel_t;
 
 struct rep_capture {
+    scn_run_t *run;                     /* attached to (NULL until the sink is) */
     explain_t *ex;
     metrics_t *m;
     /* the file */
@@ -685,6 +686,7 @@ rep_capture_t *rep_capture_open(scn_run_t *r, const char *pcap_path,
         free_fields(c);
         return NULL;
     }
+    c->run = r;
     m_hooks_t hooks = {0};
     hooks.request = on_request;
     hooks.data = c;
@@ -740,6 +742,7 @@ int rep_capture_close(rep_capture_t *c, char *err, size_t errlen)
 void rep_capture_free(rep_capture_t *c)
 {
     if (!c) return;
+    scn_run_remove_sink(c->run, c);     /* the sink and the request hook */
     char err[512];
     if (rep_capture_close(c, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
     free_fields(c);

@@ -16,8 +16,8 @@
  *                      INSERT INTO results.T SELECT <run id>, ... FROM main.T; COMMIT;
  *                      DETACH; close the buffer
  *
- * The run's sink cannot be detached from the run, so its data pointer is a small stub
- * owned by the rep_db_t; ending a run clears stub->dr and later callbacks do nothing.
+ * The recorder detaches its sink from the run (scn_run_remove_sink) when the run ends or
+ * is discarded, before it is freed: no callback reaches a freed recorder.
  * Every SQL text here is built from the constant table descriptions below; values from
  * scenarios only ever travel as bound parameters. */
 #include <inttypes.h>
@@ -115,17 +115,14 @@ static const char migrate_1_2_sql[] =
 
 /* ---- handles ------------------------------------------------------------------------------ */
 
-typedef struct stub { struct stub *next; rep_db_run_t *dr; } stub_t;
-
 struct rep_db {
     char *path;
     int64_t last_run_id;
-    stub_t *stubs;                  /* one per run begun; freed with the handle */
 };
 
 struct rep_db_run {
     rep_db_t *db;
-    stub_t *stub;
+    scn_run_t *run;                 /* the run its sink is attached to; NULL: detached */
     sqlite3 *buf;
     sqlite3_stmt *ins[T_COUNT];
     metrics_t *m;
@@ -318,10 +315,6 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
 void rep_db_close(rep_db_t *db)
 {
     if (!db) return;
-    for (stub_t *s = db->stubs, *next; s; s = next) {
-        next = s->next;
-        lb_free(s);
-    }
     lb_free(db->path);
     lb_free(db);
 }
@@ -360,8 +353,8 @@ static void insert_row(rep_db_run_t *dr, sqlite3_stmt *st)
 
 static void on_request(void *data, const m_request_t *q)
 {
-    rep_db_run_t *dr = ((stub_t *)data)->dr;
-    if (!dr || dr->failed) return;
+    rep_db_run_t *dr = data;
+    if (dr->failed) return;
     sqlite3_stmt *st = dr->ins[T_REQUESTS];
     const char *src = metrics_source_name(dr->m, q->source);
     bind_text(st, 1, src ? src : "");
@@ -386,8 +379,8 @@ static void on_request(void *data, const m_request_t *q)
 
 static void on_probe(void *data, const m_probe_t *p)
 {
-    rep_db_run_t *dr = ((stub_t *)data)->dr;
-    if (!dr || dr->failed) return;
+    rep_db_run_t *dr = data;
+    if (dr->failed) return;
     sqlite3_stmt *st = dr->ins[T_PROBES];
     bind_text(st, 1, p->checker ? p->checker : "");
     bind_text(st, 2, p->target ? p->target : "");
@@ -401,8 +394,8 @@ static void on_probe(void *data, const m_probe_t *p)
 
 static void on_health(void *data, const m_health_t *h)
 {
-    rep_db_run_t *dr = ((stub_t *)data)->dr;
-    if (!dr || dr->failed) return;
+    rep_db_run_t *dr = data;
+    if (dr->failed) return;
     sqlite3_stmt *st = dr->ins[T_HEALTH];
     bind_text(st, 1, h->checker ? h->checker : "");
     bind_text(st, 2, h->target ? h->target : "");
@@ -416,8 +409,8 @@ static void on_health(void *data, const m_health_t *h)
 static void on_drop(void *data, sim_time_t t, const char *where, const pkt_t *p,
                     const char *reason, const char *detail)
 {
-    rep_db_run_t *dr = ((stub_t *)data)->dr;
-    if (!dr || dr->failed) return;
+    rep_db_run_t *dr = data;
+    if (dr->failed) return;
     sqlite3_stmt *st = dr->ins[T_DROPS];
     char src[16], dst[16], fl[8], pr[8];
     bool ports = p->proto == NET_PROTO_TCP || p->proto == NET_PROTO_UDP;
@@ -457,9 +450,16 @@ static void on_drop(void *data, sim_time_t t, const char *where, const pkt_t *p,
     insert_row(dr, st);
 }
 
+/* Detaches the sink: nothing the run does afterwards reaches dr. */
+static void detach(rep_db_run_t *dr)
+{
+    if (dr->run) scn_run_remove_sink(dr->run, dr);
+    dr->run = NULL;
+}
+
 static void run_free(rep_db_run_t *dr)
 {
-    if (dr->stub) dr->stub->dr = NULL;
+    detach(dr);
     for (int i = 0; i < T_COUNT; i++) sqlite3_finalize(dr->ins[i]);
     sqlite3_close(dr->buf);      /* the temp database and its file go with it */
     lb_free(dr->scenario);
@@ -517,15 +517,10 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
         run_free(dr);
         return NULL;
     }
-    stub_t *stub = lb_calloc(1, sizeof *stub);
-    stub->dr = dr;
-    stub->next = db->stubs;
-    db->stubs = stub;
-    dr->stub = stub;
     scn_sink_t sink = {
-        .m = { .request = on_request, .probe = on_probe, .health = on_health, .data = stub },
+        .m = { .request = on_request, .probe = on_probe, .health = on_health, .data = dr },
         .drop = on_drop,
-        .data = stub,
+        .data = dr,
     };
     if (scn_run_add_sink(r, &sink)) {
         lb_errf(err, errlen, "results database: no sink slot left on the run (at most %d)",
@@ -533,6 +528,7 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
         run_free(dr);
         return NULL;
     }
+    dr->run = r;
     return dr;
 }
 
@@ -628,7 +624,7 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
         return LB_EINVAL;
     }
     rep_db_t *db = dr->db;
-    dr->stub->dr = NULL;                 /* the run's sink records nothing more */
+    detach(dr);                          /* the run's sink records nothing more */
     add_aggregates(dr, r, v, nv);
     if (dr->failed) {
         lb_errf(err, errlen, "%s: %s", db->path, dr->msg);

@@ -277,8 +277,8 @@ typedef struct attached {
 static attached_t *g_attached;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Removes and returns the state of r (NULL: none). */
-static rep_plot_t *take(const scn_run_t *r)
+/* Removes and returns the state of r (NULL: none), its sink detached from r. */
+static rep_plot_t *take(scn_run_t *r)
 {
     rep_plot_t *p = NULL;
     pthread_mutex_lock(&g_lock);
@@ -291,6 +291,7 @@ static rep_plot_t *take(const scn_run_t *r)
             break;
         }
     pthread_mutex_unlock(&g_lock);
+    if (p) scn_run_remove_sink(r, p);
     return p;
 }
 

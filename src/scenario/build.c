@@ -21,6 +21,8 @@
 typedef struct named { char *name, *kind; void *obj; } named_t;
 typedef struct on_free { void (*fn)(void *); void *obj; } on_free_t;
 typedef struct drop_name { const char *reason; char *counter; } drop_name_t;
+/* Which element created the network's nodes [from, to) (node ids are creation order). */
+typedef struct origin { const scn_elem_t *e; size_t from, to; } origin_t;
 
 struct build_ctx {
     scn_run_t *run;
@@ -34,6 +36,7 @@ struct build_ctx {
     LB_VEC(named_t) objs;
     LB_VEC(on_free_t) on_free;
     LB_VEC(net_node_t **) results;  /* arrays handed out by build_nodes */
+    LB_VEC(origin_t) origins;       /* built elements; the last one may be in progress */
 };
 
 struct scn_run {
@@ -114,6 +117,8 @@ const k8s_objects_t *build_k8s(build_ctx_t *ctx)
 
 int build_error(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
 {
+    if (pos.line <= 0 && ctx->origins.n)    /* a default value: the element being built */
+        pos = ctx->origins.v[ctx->origins.n - 1].e->pos;
     if (!ctx->failed) {
         va_list ap;
         va_start(ap, fmt);
@@ -178,6 +183,63 @@ size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out)
     lb_vec_push(&ctx->results, v.v);
     *out = v.v;
     return v.n;
+}
+
+/* ---- where names and addresses came from (collision errors name both definitions) ---- */
+
+static void origin_elem(const scn_elem_t *e, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s '%s' (%s:%d:%d)", e->type->name, e->name, e->pos.file, e->pos.line,
+             e->pos.col);
+}
+
+void build_origin(build_ctx_t *ctx, const char *owner, char *buf, size_t n)
+{
+    net_node_t *nd = net_node_find(ctx->net, owner);
+    for (size_t i = 0; i < ctx->origins.n; i++) {
+        const origin_t *o = &ctx->origins.v[i];
+        size_t to = i + 1 == ctx->origins.n ? net_node_count(ctx->net) : o->to;
+        bool made = nd && nd->id >= o->from && nd->id < to;
+        if (!made && (nd || strcmp(o->e->name, owner) != 0)) continue;
+        char el[400];
+        origin_elem(o->e, el, sizeof el);
+        if (made && strcmp(o->e->name, owner) != 0) snprintf(buf, n, "node '%s' of %s", owner, el);
+        else snprintf(buf, n, "%s", el);
+        return;
+    }
+    snprintf(buf, n, "'%s'", owner);
+}
+
+int build_check_name(build_ctx_t *ctx, elem_pos_t pos, const char *what, const char *name)
+{
+    if (!net_node_find(ctx->net, name)) return 0;
+    char first[512];
+    build_origin(ctx, name, first, sizeof first);
+    build_error(ctx, pos, "%s: node name '%s' is already taken by %s; expected unique node "
+                "names", what, name, first);
+    return LB_EEXIST;
+}
+
+int build_check_addr(build_ctx_t *ctx, elem_pos_t pos, const char *what, net_fabric_t *fab,
+                     uint32_t prefix, int plen)
+{
+    uint32_t at = 0;
+    int at_plen = 32;
+    const char *holder = net_fabric_holder(fab, prefix, plen, &at, &at_plen);
+    if (!holder) return 0;
+    char first[512], a[16], b[24];
+    build_origin(ctx, holder, first, sizeof first);
+    lb_ip_str(prefix, a);
+    lb_ip_str(at, b);
+    if (at_plen < 32) snprintf(b + strlen(b), sizeof b - strlen(b), "/%d", at_plen);
+    const char *fn = net_fabric_name(fab);
+    if (plen == 32)
+        build_error(ctx, pos, "%s %s is already used in vnet '%s' by %s; expected an address "
+                    "nothing else in '%s' has", what, a, fn, first, fn);
+    else
+        build_error(ctx, pos, "%s %s/%d overlaps %s in vnet '%s', used by %s; expected a range "
+                    "nothing else in '%s' uses", what, a, plen, b, fn, first, fn);
+    return LB_EEXIST;
 }
 
 void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj)
@@ -268,6 +330,25 @@ int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink)
     return 0;
 }
 
+size_t scn_run_remove_sink(scn_run_t *r, const void *data)
+{
+    size_t k = 0;
+    bool packets = false;
+    for (size_t i = 0; i < r->n_sinks; i++)
+        if (r->sinks[i].data != data) {
+            packets |= r->sinks[i].packet != NULL;
+            r->sinks[k++] = r->sinks[i];
+        }
+    size_t removed = r->n_sinks - k;
+    r->n_sinks = k;
+    metrics_remove_hooks(r->metrics, data);
+    if (!packets) {                         /* no packet sink left: stop the per-hop calls */
+        net_observer_t obs = { obs_drop, obs_trace, NULL, obs_note, r };
+        net_set_observer(r->net, &obs);
+    }
+    return removed;
+}
+
 void scn_run_stop(scn_run_t *r) { sim_stop(r->sim); }
 bool scn_run_complete(const scn_run_t *r) { return r->complete; }
 sim_time_t scn_run_end_time(const scn_run_t *r) { return r->mode ? r->played_until : sim_now(r->sim); }
@@ -331,10 +412,25 @@ static void record_hook(void *data, const m_request_t *q)
 
 /* ---- runs ---------------------------------------------------------------------------------------- */
 
+/* Teardown, in this order. Freeing an element may still act on the network -- an HTTP
+ * pool aborts its connections, TCP sends an RST for each, a lossy link or a full queue
+ * drops it -- and the events that would deliver anything never run. So:
+ *   1. the run goes quiet: sinks and metrics hooks are detached (their owners may have
+ *      freed them already), the network observer and flow tracing are switched off;
+ *      what the teardown sends or drops is counted by the network alone;
+ *   2. the elements are freed in the reverse of their build order (build_on_free);
+ *   3. then the network (nodes, links, fabrics, the packet pool), the explanation layer,
+ *      the metrics and the simulator with its pending events. */
 void scn_run_free(scn_run_t *r)
 {
     if (!r) return;
     build_ctx_t *ctx = &r->ctx;
+    while (r->n_sinks) scn_run_remove_sink(r, r->sinks[r->n_sinks - 1].data);
+    if (r->metrics) metrics_remove_hooks(r->metrics, r);   /* record_hook */
+    if (r->net) {
+        net_trace_flow(r->net, 0);
+        net_set_observer(r->net, NULL);
+    }
     for (size_t i = ctx->on_free.n; i-- > 0;) ctx->on_free.v[i].fn(ctx->on_free.v[i].obj);
     lb_vec_free(&ctx->on_free);
     for (size_t i = 0; i < ctx->objs.n; i++) {
@@ -344,6 +440,7 @@ void scn_run_free(scn_run_t *r)
     lb_vec_free(&ctx->objs);
     for (size_t i = 0; i < ctx->results.n; i++) lb_free(ctx->results.v[i]);
     lb_vec_free(&ctx->results);
+    lb_vec_free(&ctx->origins);
     if (r->net) net_free(r->net);
     explain_free(r->explain);
     if (r->metrics) metrics_free(r->metrics);
@@ -363,7 +460,10 @@ static int build_section(build_ctx_t *ctx, elem_section_t sec)
     const scn_model_t *m = ctx->model;
     for (size_t i = 0; i < m->elems[sec].n; i++) {
         const scn_elem_t *e = &m->elems[sec].v[i];
+        origin_t o = { e, net_node_count(ctx->net), 0 };
+        lb_vec_push(&ctx->origins, o);
         int rc = e->type->build(ctx, e->name, e->cfg);
+        ctx->origins.v[ctx->origins.n - 1].to = net_node_count(ctx->net);
         if (rc < 0 || ctx->failed) {
             if (!ctx->failed)
                 build_error(ctx, e->pos, "%s '%s' (%s) could not be built: %s",
@@ -390,6 +490,7 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     r->model->refs++;
     r->sim = sim_new(seed);
     r->net = net_new(r->sim);
+    net_set_all_links(r->net, &r->model->all_links);
     r->explain = explain_new(r->sim);
     r->metrics = metrics_new(RUN_BUCKET, r->model->duration);
     r->status_counts = lb_calloc(r->model->expects.n + 1, sizeof *r->status_counts);

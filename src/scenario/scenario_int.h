@@ -113,6 +113,7 @@ typedef struct scn_model {
     char *name, *description;
     uint64_t seed;
     sim_time_t duration;
+    net_all_links_t all_links;  /* the all-links key (zeros: none) */
     LB_VEC(scn_elem_t) elems[ELEM_KIND_COUNT];
     LB_VEC(scn_link_t) links;
     LB_VEC(scn_expect_t) expects;   /* only those applying to this variant */

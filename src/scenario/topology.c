@@ -158,10 +158,11 @@ static int node_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     net_t *net = build_net(ctx);
     for (int k = 0; k < n; k++) {
         char *nm = cnt->set ? lb_sprintf("%s%d", name, k) : lb_strdup(name);
-        if (net_node_find(net, nm)) {
-            int rc = build_error(ctx, cfg->pos, "node '%s' already exists", nm);
+        char what[300];
+        snprintf(what, sizeof what, "%s '%s'", elem_str(cfg, "type"), name);
+        if (build_check_name(ctx, cfg->pos, what, nm)) {
             lb_free(nm);
-            return rc;
+            return LB_EINVAL;
         }
         net_node_t *node = net_node_add(net, nm);
         lb_free(nm);
@@ -232,7 +233,8 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
             break;
         }
         uint32_t hi = p | ~lb_prefix_mask(plen);
-        const range_t *o = overlap(res.v + nextra, res.n - nextra, p, hi);
+        const range_t *o = res.n > nextra ? overlap(res.v + nextra, res.n - nextra, p, hi)
+                                          : NULL;
         if (o) {
             rc = diag_set(d, sub->pos, LB_EINVAL, "subnet: %s/%d overlaps the subnet of the link "
                           "at line %d; expected disjoint subnets", lb_ip_str(p, buf), plen,

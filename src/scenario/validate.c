@@ -11,6 +11,18 @@
 /* Upper bound on one group's size (`count`); far above any realistic chain. */
 #define SCN_MAX_GROUP 65536
 
+/* all-links: a run-wide impairment (net_set_all_links) that reaches every link, including
+ * those the models create (cluster veths, vnet NICs), for fault injection. */
+static const elem_param_t all_links_params[] = {
+    { "loss", P_RATIO, "0", "loss on every link and vnet in addition to its own (a packet must "
+      "survive both), like 1%", NULL, NULL },
+    { "queue", P_SIZE, "0", "caps every link's and vnet NIC's transmit queue, like 1500B (0: "
+      "no cap); a queue fills only where bandwidth is finite", NULL, NULL },
+    { "bandwidth", P_BANDWIDTH, "0", "caps every link's and vnet NIC's rate, like 100Mbps (0: "
+      "no cap)", NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+
 static const elem_param_t scenario_params[] = {
     { "name", P_STR, NULL, "the scenario's name, like core-nat (a-z, 0-9, '-')", NULL, NULL },
     { "description", P_STR, "", "free text shown in reports", NULL, NULL },
@@ -30,6 +42,8 @@ static const elem_param_t scenario_params[] = {
     { "kubernetes-add", P_ANY, "", "more manifests, inline or { file: PATH }", NULL, NULL },
     { "kubernetes-set", P_ANY, "", "a mapping of KIND/NAMESPACE/NAME.field paths to values",
       NULL, NULL },
+    { "all-links", P_OBJ, "", "loss, queue and bandwidth for every link and vnet of the run, "
+      "cluster veths included", all_links_params, NULL },
     { NULL, 0, NULL, NULL, NULL, NULL }
 };
 
@@ -481,6 +495,10 @@ int model_new(scn_node_t *tree, const char *variant, const char *const *variants
     m->description = lb_strdup(elem_str(top, "description"));
     m->seed = (uint64_t)seed->u.i;
     m->duration = dur->u.i;
+    const elem_cfg_t *al = elem_get(top, "all-links")->u.objs.v[0];
+    m->all_links = (net_all_links_t){ .loss = elem_get(al, "loss")->u.f,
+                                      .queue_bytes = (uint64_t)elem_get(al, "queue")->u.i,
+                                      .bandwidth_bps = (uint64_t)elem_get(al, "bandwidth")->u.i };
     rc = kube_load(tree, &m->kube, d);
     for (int s = 0; s < ELEM_KIND_COUNT && rc == 0; s++)
         rc = load_section(m, yt_get(tree, section_key[s], NULL), (elem_section_t)s, d);

@@ -103,7 +103,8 @@ int variant_set(scn_node_t *root, const char *path, elem_pos_t kpos, const scn_n
             }
             scn_node_t *child = yt_get(cur, comp, NULL);
             if (!child || child->kind == SCN_NULL) {
-                if (i < 2) {    /* sections and element names must exist */
+                /* sections and element names must exist; all-links is a plain mapping */
+                if (i < 2 && !(i == 0 && strcmp(comp, "all-links") == 0)) {
                     if (!child) {
                         rc = path_error_missing(d, kpos, path, cur, curname, comp);
                         break;
