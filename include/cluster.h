@@ -106,6 +106,10 @@ cluster_node_t *cluster_node_at(cluster_t *c, size_t i);
 cluster_node_t *cluster_node_find(cluster_t *c, const char *name);
 size_t cluster_pod_count(const cluster_t *c);
 cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i);
+/* The cluster's Services in order (the manifests', then those Istio generated), with
+ * their allocations (ClusterIP, nodePorts, healthCheckNodePort, LoadBalancer IP). */
+size_t cluster_service_count(const cluster_t *c);
+k8s_service_t *cluster_service_at(cluster_t *c, size_t i);
 /* Every Service, including those generated for Gateways. */
 k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name);
 /* The same for "namespace/name"; NULL for a malformed reference or no such Service. */
@@ -128,6 +132,10 @@ cluster_pod_t *cluster_pod_find(cluster_t *c, const char *name);
 /* The pods a Service selects (ready or not), up to max into out; returns how many. */
 size_t cluster_service_pods(cluster_t *c, const k8s_service_t *svc, cluster_pod_t **out,
                             size_t max);
+/* The container port Service port sp's targetPort names in pod (a number as-is; a name
+ * through the pod's container ports); 0 when the pod lacks the named port (not an
+ * endpoint). */
+int cluster_pod_target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp);
 /* Rewrites every node's kube-proxy rules from the current Services and endpoints. */
 void cluster_sync(cluster_t *c);
 

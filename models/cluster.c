@@ -356,8 +356,7 @@ static void service_allocate(cluster_t *c, k8s_service_t *s)
         s->health_check_node_port = alloc_node_port(c);
 }
 
-/* The container port a service port's targetPort names in this pod (numbers as-is). */
-static int target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp)
+int cluster_pod_target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp)
 {
     if (!sp->target_port.name) return sp->target_port.number ? sp->target_port.number : sp->port;
     for (size_t i = 0; i < pod->dep->containers.n; i++) {
@@ -384,7 +383,7 @@ static void kp_push(cluster_t *c, kp_t *kp, const k8s_service_t *s)
         for (size_t k = 0; k < c->pods.n; k++) {
             cluster_pod_t *pod = c->pods.v[k];
             if (!selects(s, pod)) continue;
-            int tp = target_port(pod, sp);
+            int tp = cluster_pod_target_port(pod, sp);
             if (!tp) continue;
             kp_endpoint_t e = {pod->ip, (uint16_t)tp, pod->host->node->name, pod->ready,
                                pod->ready, false};
@@ -414,7 +413,7 @@ static void istio_push(cluster_t *c, istio_gw_t *g)
             for (size_t j = 0; j < c->pods.n; j++) {
                 cluster_pod_t *pod = c->pods.v[j];
                 if (!selects(s, pod)) continue;
-                int tp = target_port(pod, sp);
+                int tp = cluster_pod_target_port(pod, sp);
                 if (!tp) continue;
                 istio_endpoint_t e = {pod->ip, (uint16_t)tp, pod->ready};
                 lb_vec_push(&eps, e);
@@ -627,6 +626,9 @@ size_t cluster_pod_count(const cluster_t *c) { return c->pods.n; }
 cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i) { return i < c->pods.n ? c->pods.v[i] : NULL; }
 const char *cluster_version(const cluster_t *c) { return c->version; }
 net_fabric_t *cluster_fabric(const cluster_t *c) { return c->fab; }
+
+size_t cluster_service_count(const cluster_t *c) { return c->svcs.n; }
+k8s_service_t *cluster_service_at(cluster_t *c, size_t i) { return i < c->svcs.n ? c->svcs.v[i] : NULL; }
 
 cluster_node_t *cluster_node_find(cluster_t *c, const char *name)
 {
