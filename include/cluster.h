@@ -106,8 +106,7 @@ cluster_node_t *cluster_node_at(cluster_t *c, size_t i);
 cluster_node_t *cluster_node_find(cluster_t *c, const char *name);
 size_t cluster_pod_count(const cluster_t *c);
 cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i);
-/* The cluster's Services in order (the manifests', then those Istio generated), with
- * their allocations (ClusterIP, nodePorts, healthCheckNodePort, LoadBalancer IP). */
+/* Every Service (including those generated for Gateways), in creation order. */
 size_t cluster_service_count(const cluster_t *c);
 k8s_service_t *cluster_service_at(cluster_t *c, size_t i);
 /* Every Service, including those generated for Gateways. */

@@ -99,6 +99,13 @@ struct explain *scn_run_explain(scn_run_t *r);
 void scn_run_set_trace(scn_run_t *r, uint64_t flow, FILE *out);
 /* A node of the run by name (e.g. for --dump-iptables); NULL if none. */
 net_node_t *scn_run_node(scn_run_t *r, const char *name);
+/* The i-th object of kind `kind` the elements shared while building (build_put: "cluster",
+ * "azure-lb", "fabric"; "addrs" for published frontend addresses, see scn_run_addrs), in
+ * the order first shared; NULL past the end. *name (may be NULL) gets its name. */
+void *scn_run_object(scn_run_t *r, const char *kind, size_t i, const char **name);
+/* The frontend addresses element `name` published (build_put_addrs): count, up to max
+ * into out; 0 when it published none. */
+size_t scn_run_addrs(scn_run_t *r, const char *name, uint32_t *out, size_t max);
 /* The run's elements in build order (nodes, cloud, apps, traffic), each with its type and
  * the configuration it was built from (defaults applied): what --describe reports. A
  * group element (`count: N`) is one entry. Valid while the run lives. */
@@ -106,12 +113,6 @@ size_t scn_run_element_count(const scn_run_t *r);
 const char *scn_run_element_name(const scn_run_t *r, size_t i);
 const elem_type_t *scn_run_element_type(const scn_run_t *r, size_t i);
 const elem_cfg_t *scn_run_element_cfg(const scn_run_t *r, size_t i);
-/* An object an element published while it was built (build_put), e.g. the "cluster" of a
- * k8s-cluster element or the "azure-lb" of an azure-internal-lb; NULL if none. */
-void *scn_run_object(scn_run_t *r, const char *name, const char *kind);
-/* The addresses element `name` published (build_put_addrs: an LB's frontend, an NLB's
- * per-zone addresses), up to max into out; returns how many there are (0: none). */
-size_t scn_run_addrs(scn_run_t *r, const char *name, uint32_t *out, size_t max);
 /* The variant this run was built from. */
 const char *scn_run_variant(const scn_run_t *r);
 sim_time_t scn_run_duration(const scn_run_t *r);

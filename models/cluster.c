@@ -627,14 +627,19 @@ cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i) { return i < c->pods.n ? c
 const char *cluster_version(const cluster_t *c) { return c->version; }
 net_fabric_t *cluster_fabric(const cluster_t *c) { return c->fab; }
 
-size_t cluster_service_count(const cluster_t *c) { return c->svcs.n; }
-k8s_service_t *cluster_service_at(cluster_t *c, size_t i) { return i < c->svcs.n ? c->svcs.v[i] : NULL; }
-
 cluster_node_t *cluster_node_find(cluster_t *c, const char *name)
 {
     for (size_t i = 0; i < c->nodes.n; i++)
         if (strcmp(c->nodes.v[i]->node->name, name) == 0) return c->nodes.v[i];
     return NULL;
+}
+
+size_t cluster_service_count(const cluster_t *c) { return c->svcs.n; }
+
+k8s_service_t *cluster_service_at(cluster_t *c, size_t i)
+{
+    assert(i < c->svcs.n);
+    return c->svcs.v[i];
 }
 
 k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name)

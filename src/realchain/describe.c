@@ -119,6 +119,15 @@ static const role_t *role_of(const roles_t *rs, const net_node_t *n)
     return NULL;
 }
 
+void *realchain_object(scn_run_t *r, const char *name, const char *kind)
+{
+    const char *nm;
+    void *obj;
+    for (size_t i = 0; (obj = scn_run_object(r, kind, i, &nm)); i++)
+        if (strcmp(nm, name) == 0) return obj;
+    return NULL;
+}
+
 /* ---- health checks ---------------------------------------------------------------------- */
 
 cJSON *realchain_health_json(const health_t *hc)
@@ -643,15 +652,15 @@ int realchain_describe(scn_t *s, scn_run_t *r, FILE *out, char *err, size_t errl
         cJSON_AddItemToObject(e, "config", cfg_json(cfg));
         cJSON_AddItemToArray(elems, e);
         void *obj;
-        if ((obj = scn_run_object(r, name, "cluster")))
+        if ((obj = realchain_object(r, name, "cluster")))
             cJSON_AddItemToArray(clusters, cluster_json(name, obj, &roles));
-        else if ((obj = scn_run_object(r, name, "azure-lb")))
+        else if ((obj = realchain_object(r, name, "azure-lb")))
             cJSON_AddItemToArray(lbs, azure_lb_json(name, obj, cfg, &roles));
-        else if ((obj = scn_run_object(r, name, "appgw")))
+        else if ((obj = realchain_object(r, name, "appgw")))
             cJSON_AddItemToArray(lbs, appgw_json(name, obj, &roles));
-        else if ((obj = scn_run_object(r, name, "aws-alb")))
+        else if ((obj = realchain_object(r, name, "aws-alb")))
             cJSON_AddItemToArray(lbs, alb_json(name, obj, &roles));
-        else if ((obj = scn_run_object(r, name, "aws-nlb")))
+        else if ((obj = realchain_object(r, name, "aws-nlb")))
             cJSON_AddItemToArray(lbs, nlb_json(name, obj, &roles));
         if (t->section == ELEM_TRAFFIC) cJSON_AddItemToArray(traffic, traffic_json(r, name, cfg));
         if (t->section == ELEM_NODE) {        /* hosts and routers: the node, or a group */

@@ -412,11 +412,11 @@ int realchain_render(scn_run_t *r, const char *dir, FILE *out, char *err, size_t
     for (size_t i = 0; i < scn_run_element_count(r) && rc == 0; i++) {
         const char *name = scn_run_element_name(r, i);
         void *obj;
-        if ((obj = scn_run_object(r, name, "appgw"))) {
+        if ((obj = realchain_object(r, name, "appgw"))) {
             rc = render_appgw(name, obj, dir, out, err, errlen);
-        } else if ((obj = scn_run_object(r, name, "aws-alb"))) {
+        } else if ((obj = realchain_object(r, name, "aws-alb"))) {
             rc = render_alb(name, obj, dir, out, err, errlen);
-        } else if ((obj = scn_run_object(r, name, "cluster"))) {
+        } else if ((obj = realchain_object(r, name, "cluster"))) {
             cluster_t *c = obj;
             for (size_t k = 0; k < cluster_pod_count(c) && rc == 0; k++)
                 rc = render_pod(cluster_pod_at(c, k), dir, out, err, errlen);

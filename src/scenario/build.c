@@ -85,6 +85,15 @@ void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *v, size
     build_put(ctx, name, "addrs", a);
 }
 
+/* The addresses element `name` published: count, up to max into out. */
+static size_t published(build_ctx_t *ctx, const char *name, uint32_t *out, size_t max)
+{
+    const addrs_t *a = build_get(ctx, name, "addrs");
+    if (!a) return 0;
+    for (size_t i = 0; i < a->n && i < max; i++) out[i] = a->v[i];
+    return a->n;
+}
+
 size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max)
 {
     uint32_t ip;
@@ -92,10 +101,7 @@ size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max)
         if (max) out[0] = ip;
         return 1;
     }
-    const addrs_t *a = build_get(ctx, ref, "addrs");
-    if (!a) return 0;
-    for (size_t i = 0; i < a->n && i < max; i++) out[i] = a->v[i];
-    return a->n;
+    return published(ctx, ref, out, max);
 }
 sim_time_t build_duration(build_ctx_t *ctx) { return ctx->model->duration; }
 const scn_model_t *build_model(build_ctx_t *ctx) { return ctx->model; }
@@ -398,6 +404,21 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     return 0;
 }
 
+void *scn_run_object(scn_run_t *r, const char *kind, size_t i, const char **name)
+{
+    for (size_t k = 0; k < r->ctx.objs.n; k++)
+        if (strcmp(r->ctx.objs.v[k].kind, kind) == 0 && i-- == 0) {
+            if (name) *name = r->ctx.objs.v[k].name;
+            return r->ctx.objs.v[k].obj;
+        }
+    return NULL;
+}
+
+size_t scn_run_addrs(scn_run_t *r, const char *name, uint32_t *out, size_t max)
+{
+    return published(&r->ctx, name, out, max);
+}
+
 sim_t *scn_run_sim(scn_run_t *r) { return r->sim; }
 explain_t *scn_run_explain(scn_run_t *r) { return r->explain; }
 net_t *scn_run_net(scn_run_t *r) { return r->net; }
@@ -427,15 +448,6 @@ size_t scn_run_element_count(const scn_run_t *r)
 const char *scn_run_element_name(const scn_run_t *r, size_t i) { return run_element(r, i)->name; }
 const elem_type_t *scn_run_element_type(const scn_run_t *r, size_t i) { return run_element(r, i)->type; }
 const elem_cfg_t *scn_run_element_cfg(const scn_run_t *r, size_t i) { return run_element(r, i)->cfg; }
-void *scn_run_object(scn_run_t *r, const char *name, const char *kind) { return build_get(&r->ctx, name, kind); }
-size_t scn_run_addrs(scn_run_t *r, const char *name, uint32_t *out, size_t max)
-{
-    const addrs_t *a = build_get(&r->ctx, name, "addrs");
-    if (!a) return 0;
-    for (size_t i = 0; i < a->n && i < max; i++) out[i] = a->v[i];
-    return a->n;
-}
-
 void scn_run_set_trace(scn_run_t *r, uint64_t flow, FILE *out)
 {
     r->trace_out = out;
