@@ -30,7 +30,8 @@ int realchain_describe(scn_t *s, scn_run_t *r, FILE *out, char *err, size_t errl
  *   <element>.haproxy.cfg   for each azure-app-gateway and aws-alb element
  *   pod-<pod>.nginx.conf    for each pod with an nginx app or an Istio gateway
  *   hc-<node>.nginx.conf    for each cluster node with a healthCheckNodePort server
- * and prints one line per file to out: "<kind> <name> <file>" (kind haproxy, pod or hc).
+ *   iptables-<node>.rules   for each cluster node: its rules as --dump-iptables prints them
+ * and prints one line per file to out: "<kind> <name> <file>" (kind haproxy, pod, hc or iptables).
  * File and process paths inside the configurations (pid, logs, temp) are under dir, which
  * should be absolute. Returns 0, or LB_EIO / LB_EINVAL with a message in err. */
 int realchain_render(scn_run_t *r, const char *dir, FILE *out, char *err, size_t errlen);

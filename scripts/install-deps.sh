@@ -12,6 +12,9 @@ PKGS=(build-essential pkg-config
       # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces
       libcurl4-openssl-dev nginx-light haproxy wrk
       iproute2 iptables conntrack
+      # the real chain's tests (make realtest): JSON in shell, single SYNs for the
+      # kube-proxy packet-fate differential
+      jq hping3
       # pictures (Graphviz), fuzzing (clang's libFuzzer)
       graphviz clang libclang-rt-14-dev)
 

@@ -5,15 +5,15 @@
  * so a rule is named by its table, chain and position ("nat/KUBE-SERVICES#7") on both
  * sides, and its packet counter says whether the flow took it.
  *
- * One flow, simulated: build the variant, run its t = 0 set-up, note every rule's packet
- * counter, inject a TCP SYN arriving on NODE/IFACE, note the conntrack entry it created
- * (DNAT: the reply's source differs from the original destination; SNAT: the reply's
- * destination differs from the original source), run the network FATE_SETTLE longer (the
- * SYN-ACK and the source's RST pass the node as they do in the real namespaces), and note
- * the counters again. Rules whose counters moved were taken; a DROP or REJECT among them
- * is the drop point.
- * One flow, observed (a file with `iptables-save -c` of the node, its counters zeroed just
- * before the SYN was sent, and `conntrack -L` after): the same reading of the same things.
+ * One flow, simulated: build the variant, run its t = 0 set-up, inject a TCP SYN arriving
+ * on NODE/IFACE with its flow traced, and read what the node did with it: the rules it
+ * matched (netfilter.c's trace lines), the conntrack entry it created (DNAT: the reply's
+ * source differs from the original destination; SNAT: the reply's destination differs
+ * from the original source). A DROP or REJECT among the rules is the drop point.
+ * One flow, observed: a file with the node's `iptables-save`, the kernel's trace of the
+ * SYN (`xtables-monitor --trace` lines of a raw-table TRACE rule) -- or, without trace
+ * lines, `iptables-save -c` with the counters zeroed just before the SYN -- and
+ * `conntrack -L` after it: the same reading of the same things.
  * Where the path meets `statistic --mode random` (kube-proxy's endpoint choice) the kernel
  * chose at random: the simulator is run again with the next seeds until it makes the same
  * choice (FATE_MAX_SEEDS at most; never: the choice is outside what the rules allow), and
@@ -28,9 +28,6 @@
 #include "netfilter.h"
 #include "realchain_int.h"
 
-/* How long the simulated network runs after the SYN: its SYN-ACK and the source's RST
- * cross the node within microseconds; the real side is read ~200 ms after its SYN. */
-#define FATE_SETTLE (100 * SIM_MS)
 /* Seeds tried to make the simulator take the kernel's random endpoint choice: with n
  * equally likely endpoints the chance of missing it is (1 - 1/n)^64, < 1e-6 for n <= 4. */
 #define FATE_MAX_SEEDS 64
@@ -166,17 +163,27 @@ static void fate_take(fate_t *f, const char *id, const char *chain, const char *
         snprintf(f->drop, sizeof f->drop, "%s", id);
         f->verdict = !strcmp(t, "DROP") ? "drop" : "reject";
     }
-    if (has_word(text, "statistic")) {
-        for (size_t k = 0; k < f->random.n; k++)
-            if (!strcmp(f->random.v[k], chain)) return;
-        lb_vec_push(&f->random, lb_strdup(chain));
-    }
+    (void)chain;
 }
 
 /* Every DNAT target the random chains can reach (their rules' jumps to KUBE-SEP-...), from
  * the node's rules. */
 static void fate_choices(fate_t *f, const rules_t *rules)
 {
+    /* a chain the flow entered (one of its rules was taken) that holds a statistic rule */
+    for (size_t t = 0; t < f->taken.n; t++) {
+        const char *id = f->taken.v[t];
+        for (size_t i = 0; i < rules->n; i++) {
+            size_t cl = strlen(rules->v[i].chain);
+            const char *slash = strchr(id, '/');
+            if (!slash || strncmp(slash + 1, rules->v[i].chain, cl) || slash[1 + cl] != '#')
+                continue;
+            if (!has_word(rules->v[i].text, "statistic")) continue;
+            bool seen = false;
+            for (size_t k = 0; k < f->random.n; k++) seen |= !strcmp(f->random.v[k], rules->v[i].chain);
+            if (!seen) lb_vec_push(&f->random, lb_strdup(rules->v[i].chain));
+        }
+    }
     for (size_t k = 0; k < f->random.n; k++)
         for (size_t i = 0; i < rules->n; i++) {
             if (strcmp(rules->v[i].chain, f->random.v[k])) continue;
@@ -226,6 +233,40 @@ static void fate_from_trace(fate_t *f, const char *trace, const rules_t *rules)
         char *text = lb_strndup(m + 10, tl);
         fate_take(f, id, chain, text);
         lb_free(text);
+    }
+    fate_choices(f, rules);
+}
+
+/* The rules the kernel traced for the flow's packets (`xtables-monitor --trace` lines of
+ * iptables-nft: " TRACE: 2 ID TABLE:CHAIN:rule:HANDLE:VERDICT  -4 -t TABLE -A CHAIN TEXT"),
+ * each found by its text among the node's rules (the raw table's TRACE rules are not the
+ * node's: skipped). */
+static void fate_from_nftrace(fate_t *f, const char *text, const rules_t *rules)
+{
+    for (const char *line = text; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        const char *e = strchr(line, '\n');
+        size_t len = e ? (size_t)(e - line) : strlen(line);
+        const char *t = strstr(line, "TRACE: ");
+        if (!t || t > line + len) continue;
+        const char *a = strstr(line, " -A ");
+        const char *tb = strstr(line, " -t ");
+        if (!a || a > line + len || !tb || tb > a) continue;
+        char table[32];
+        if (sscanf(tb + 4, "%31s", table) != 1 || !strcmp(table, "raw")) continue;
+        size_t cl = strcspn(a + 4, " \n");
+        const char *rt = a + 4 + cl;
+        if (*rt == ' ') rt++;
+        size_t tl = (size_t)(line + len - rt);
+        while (tl && (rt[tl - 1] == ' ' || rt[tl - 1] == '\r')) tl--;
+        for (size_t i = 0; i < rules->n; i++) {
+            const rule_t *r = &rules->v[i];
+            if (strlen(r->chain) != cl || strncmp(r->chain, a + 4, cl)) continue;
+            if (strncmp(r->id, table, strlen(table)) || r->id[strlen(table)] != '/') continue;
+            if (strlen(r->text) != tl || strncmp(r->text, rt, tl)) continue;
+            fate_take(f, r->id, r->chain, r->text);
+            break;
+        }
     }
     fate_choices(f, rules);
 }
@@ -315,8 +356,7 @@ static int sim_fate(scn_t *s, size_t v, uint64_t seed, const flowspec_t *fs, fat
                                        fs->dport);
     if (e) ct_fate(f, e);
     bool tracked = e != NULL;
-    sim_run(sim, sim_now(sim) + FATE_SETTLE);
-    scn_run_set_trace(r, 0, NULL);
+    scn_run_set_trace(r, 0, NULL);          /* the SYN's own path: nothing else ran */
     fclose(tf);
     /* only the lines of the node the flow was injected at */
     char *mine = lb_calloc(1, tlen + 1), *q = mine;
@@ -386,7 +426,8 @@ static int real_fate(const flowspec_t *fs, const net_node_t *node, fate_t *f, ch
     else text[len] = '\0';
     rules_t rs = {0};
     parse_save(text, &rs);
-    fate_from_counters(f, &rs);
+    if (strstr(text, "TRACE: ")) fate_from_nftrace(f, text, &rs);
+    else fate_from_counters(f, &rs);
     rules_free(&rs);
     /* conntrack -L: "tcp 6 117 SYN_SENT src=A dst=B sport=P dport=Q ... src=C dst=D ..." */
     bool tracked = false;

@@ -26,6 +26,7 @@
 #include "http.h"
 #include "istio_gateway.h"
 #include "kube_proxy.h"
+#include "netfilter.h"
 #include "nginx_conf.h"
 #include "realchain_int.h"
 
@@ -402,6 +403,20 @@ static int render_hc(cluster_t *c, cluster_node_t *nd, const char *dir, FILE *li
     return file_close(&f, list, "hc", nd->node->name, err, n);
 }
 
+/* A node's netfilter rules in iptables-save form (what --dump-iptables prints), for
+ * iptables-restore in the node's namespace. */
+static int render_rules(net_node_t *nd, const char *dir, FILE *list, char *err, size_t n)
+{
+    char fname[300], sn[256];
+    safe_name(sn, sizeof sn, nd->name);
+    snprintf(fname, sizeof fname, "iptables-%s.rules", sn);
+    outfile_t f;
+    int rc = file_open(&f, dir, fname, err, n);
+    if (rc) return rc;
+    nf_save(nf_get(nd), f.f, false);
+    return file_close(&f, list, "iptables", nd->name, err, n);
+}
+
 int realchain_render(scn_run_t *r, const char *dir, FILE *out, char *err, size_t errlen)
 {
     if (mkdir(dir, 0755) && errno != EEXIST) {
@@ -422,6 +437,8 @@ int realchain_render(scn_run_t *r, const char *dir, FILE *out, char *err, size_t
                 rc = render_pod(cluster_pod_at(c, k), dir, out, err, errlen);
             for (size_t k = 0; k < cluster_node_count(c) && rc == 0; k++)
                 rc = render_hc(c, cluster_node_at(c, k), dir, out, err, errlen);
+            for (size_t k = 0; k < cluster_node_count(c) && rc == 0; k++)
+                rc = render_rules(cluster_node_at(c, k)->node, dir, out, err, errlen);
         }
     }
     return rc;
