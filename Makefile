@@ -4,6 +4,7 @@
 #   make test     unit suites, then every scenario's expectations (./sim --check)
 #   make asan     the unit suites under AddressSanitizer + UBSan (build tree build-asan/)
 #   make bench    engine hold model and the bench-chain scenario
+#   make realtest the chain built in network namespaces vs the simulation (needs root)
 CC      ?= cc
 PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto
 OPT     ?= -O2
@@ -17,7 +18,7 @@ TESTS   := $(wildcard tests/test_*.c)
 SUITES  := $(patsubst tests/test_%.c,%,$(TESTS))
 TOBJS   := $(patsubst %.c,$(B)/%.o,$(TESTS) tests/util.c) $(B)/tests/runner.o
 
-.PHONY: all run test asan bench clean check-scenarios
+.PHONY: all run test asan bench clean check-scenarios realtest
 all: sim
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -62,11 +63,17 @@ test: sim build/test_runner
 	bash tests/cli.sh
 	bash tests/report.sh
 	bash tests/pcap.sh
+	bash tests/realchain.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
 # Every scenario's expectations, as regression tests.
 check-scenarios: sim
 	./sim --check scenarios/*.yaml
+
+# The scenarios built for real in network namespaces (root), simulated and run with
+# --real against that, compared; and the kube-proxy packet-fate differential.
+realtest: sim
+	@bash scripts/realtest.sh
 
 asan:
 	@$(MAKE) --no-print-directory B=build-asan \

@@ -1123,9 +1123,19 @@ int nginx_conf_render_server(FILE *out, int port, const app_location_t *locs, si
                     "below\n", in, (long long)l->body_size);
             approx++;
         }
-        fprintf(out, "%s        return %d ", in, l->status);
-        nginx_conf_quote(out, location ? location : body);
-        fputs(";\n", out);
+        bool ctype = false;
+        for (size_t k = 0; k < l->n_headers; k++) {
+            size_t nl;
+            const char *v;
+            ctype |= header_split(l->headers[k], &nl, &v) && header_is(l->headers[k], nl, "Content-Type");
+        }
+        if (!location && !*body && !ctype) {        /* no text: no body, no Content-Type */
+            fprintf(out, "%s        return %d;\n", in, l->status);
+        } else {
+            fprintf(out, "%s        return %d ", in, l->status);
+            nginx_conf_quote(out, location ? location : body);
+            fputs(";\n", out);
+        }
         fprintf(out, "%s    }\n", in);
     }
     if (!root)          /* the model answers 404 where no location matches */

@@ -384,6 +384,11 @@ l4_run() {
 wait_ready() {
     local t kind name file ns port missing
     for t in $(seq 1 100); do
+        local pid pname
+        while read -r pid pname; do
+            kill -0 "$pid" 2>/dev/null ||
+                die "$pname exited at start: $(tail -3 "$STATE/$pname.log" 2>/dev/null | tr '\n' ' ')"
+        done < "$STATE/pids.list"
         missing=0
         while read -r kind name file; do
             case $kind in pod|hc) ;; haproxy) [ "$CLUSTER_ONLY" = 0 ] || continue ;; *) continue ;; esac
