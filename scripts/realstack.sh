@@ -16,7 +16,9 @@
 #                      nodes, for the kube-proxy packet-fate differential)
 #   --l4-health MODE   prober (default): the L4 stand-ins follow lbchain's real prober
 #                      (sim --real ... --probes-only --watch) run in their namespace;
-#                      all-up: every backend counts as healthy (no probes; for debugging)
+#                      all-up: every backend counts as healthy (no probes; for debugging);
+#                      feed: they read verdicts written to STATE/l4-<lb>[-<zone>].health,
+#                      a named pipe, in the prober's line format (tests, experiments)
 #
 # Every namespace and process is named with a per-run prefix (lbc<6 hex>), listed in the
 # state directory and removed by `down` -- and by `up` itself when it fails. Nothing is
@@ -31,7 +33,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 EXIT_SKIP=77
 
 die() { echo "realstack: $*" >&2; exit 1; }
-usage() { sed -n '6,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,/^# Every namespace/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # Network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and the tools.
 check_namespaces() {
@@ -265,7 +267,7 @@ up() {
         esac
     done
     [ -n "$scenario" ] || usage
-    case $l4health in prober|all-up) ;; *) echo "realstack: --l4-health prober|all-up" >&2; exit 2 ;; esac
+    case $l4health in prober|all-up|feed) ;; *) echo "realstack: --l4-health prober|all-up|feed" >&2; exit 2 ;; esac
     [ -x "$SIM" ] || die "$SIM is not built (make sim)"
     check_namespaces || exit $EXIT_SKIP
 
@@ -308,12 +310,13 @@ up() {
     printf '# real-socket mode against the stack %s (scripts/realstack.sh)\nscenario: %s\nunbound: simulated\n' \
         "$P" "$(jq -r .scenario "$STATE/describe.json")" > "$STATE/bindings.yaml"
     if [ "$CLUSTER_ONLY" = 0 ]; then
+        # L4 load balancers first: the L7 ones probe through them from their first second
+        start_l4 "$l4health"
         # L7 load balancers: haproxy, in the element's namespace
         while read -r kind name file; do
             [ "$kind" = haproxy ] || continue
             start "$P-$(sanitize "$name")" "haproxy-$(sanitize "$name")" haproxy -db -f "$file"
         done < "$STATE/render.list"
-        start_l4 "$l4health"
     fi
 
     wait_ready
@@ -363,7 +366,10 @@ l4_run() {
     local run="$STATE/$name.run" c
     {
         echo "# the L4 stand-in $name: health verdicts | realstack-l4.sh"
-        if [ "$health" = all-up ]; then
+        if [ "$health" = feed ]; then
+            mkfifo "$STATE/$name.health"
+            printf 'exec bash %q %q %q 0<> %q\n' "$HERE/realstack-l4.sh" "$mode" "$conf" "$STATE/$name.health"
+        elif [ "$health" = all-up ]; then
             printf '{ '
             awk '$1 == "backend" || $1 == "target" { print $2 }' "$conf" | while read -r label; do
                 for c in $checkers; do printf 'echo %q; ' "health $c $label up: forced (--l4-health all-up)"; done
@@ -375,7 +381,7 @@ l4_run() {
             cmd+=(-v "$VARIANT" "${SETS[@]}" --no-expect "$SCENARIO")
             printf '%q ' "${cmd[@]}"
         fi
-        printf '| exec bash %q %q %q\n' "$HERE/realstack-l4.sh" "$mode" "$conf"
+        [ "$health" = feed ] || printf '| exec bash %q %q %q\n' "$HERE/realstack-l4.sh" "$mode" "$conf"
     } > "$run"
     start "$ns" "$name" bash "$run"
 }

@@ -91,6 +91,31 @@ else
     fail "realstack up"
 fi
 
+# the L4 stand-in follows the health verdicts it is given (the prober's line format):
+# no healthy node, no new flows; a node up, its flows delivered (floating IP, DSR replies);
+# and App Gateway's haproxy through it
+S4="$WORK/stack4"
+STACKS+=("$S4")
+if $RS up scenarios/aks-dsr.yaml -v etp-local --l4-health feed --dir "$S4" > "$WORK/up4.log" 2>&1; then
+    feed="$S4/l4-ilb.health"
+    chk=$(jq -r '.load_balancers[] | select(.name == "ilb") | .rules[] | select(.name == "http") | .probe.check.name' "$S4/describe.json")
+    c0=$($RS exec --dir "$S4" client -- curl -s -m 1 -o /dev/null -w '%{http_code}' http://10.224.0.100/app1)
+    echo "health $chk aks-system-0 initial -> up: HTTP 200 on GET /healthz port 1" > "$feed"
+    sleep 0.3
+    c1=$($RS exec --dir "$S4" client -- curl -s -m 2 -o /dev/null -w '%{http_code}' http://10.224.0.100/app1)
+    c2=$($RS exec --dir "$S4" client -- curl -s -m 5 -o /dev/null -w '%{http_code}' http://20.50.0.10/app2)
+    echo "health $chk aks-system-0 up -> down: HTTP 503 on GET /healthz port 1" > "$feed"
+    sleep 0.3
+    c3=$($RS exec --dir "$S4" client -- curl -s -m 1 -o /dev/null -w '%{http_code}' http://10.224.0.100/app1)
+    [ "$c0/$c1/$c2/$c3" = "000/200/200/000" ] &&
+        pass "L4 stand-in: no healthy node drops new flows; aks-system-0 up delivers them (also via App Gateway's haproxy); down again drops them" ||
+        fail "L4 stand-in health (got $c0/$c1/$c2/$c3, want 000/200/200/000; $(tail -2 "$S4/l4-ilb.log" | tr '\n' ' '))"
+    $RS down --dir "$S4" >/dev/null 2>&1
+else
+    cat "$WORK/up4.log"
+    fail "realstack up --l4-health feed"
+fi
+
 # a failing up removes what it built: here nginx refuses to start, after every namespace
 # exists
 S2="$WORK/stack2"
