@@ -79,12 +79,20 @@ jq -r '
 mapfile -t CAND < "$WORK/candidates"
 [ ${#CAND[@]} -gt 0 ] || { echo "kubeproxy-fates: no flows to try in $SCENARIO/$VARIANT" >&2; exit 1; }
 
-# every kind at least once, then random picks (bash's RANDOM, seeded: the same flows each run)
+# every kind at least once, flows from outside to every node (with ETP Local: the nodes
+# without a local endpoint drop them), then random picks (bash's RANDOM, seeded: the same
+# flows each run)
 RANDOM=$SEED
 declare -a PICK=()
 for kind in clusterip-from-pod nodeport-from-outside nodeport-from-pod lbip-from-outside lbip-from-pod; do
     mapfile -t of < <(grep "^$kind " "$WORK/candidates" || true)
     [ ${#of[@]} -gt 0 ] && PICK+=("${of[RANDOM % ${#of[@]}]}")
+done
+for node in $(jq -r '.clusters[0].nodes[].name' "$D"); do
+    for kind in nodeport-from-outside lbip-from-outside; do
+        mapfile -t of < <(grep "^$kind [^ ]* $node " "$WORK/candidates" || true)
+        [ ${#of[@]} -gt 0 ] && PICK+=("${of[RANDOM % ${#of[@]}]}")
+    done
 done
 while [ ${#PICK[@]} -lt "$FLOWS" ]; do PICK+=("${CAND[RANDOM % ${#CAND[@]}]}"); done
 

@@ -378,7 +378,8 @@ l4_run() {
         else
             local -a cmd=("$SIM" --real "$STATE/bindings.yaml" --probes-only --watch)
             for c in $checkers; do cmd+=(--checker "$c"); done
-            cmd+=(-v "$VARIANT" "${SETS[@]}" --no-expect "$SCENARIO")
+            # the prober runs as long as the stack lives, not the scenario's duration
+            cmd+=(-v "$VARIANT" "${SETS[@]}" --set duration=24h --no-expect "$SCENARIO")
             printf '%q ' "${cmd[@]}"
         fi
         [ "$health" = feed ] || printf '| exec bash %q %q %q\n' "$HERE/realstack-l4.sh" "$mode" "$conf"
