@@ -8,8 +8,6 @@
 #include <string.h>
 #include <cJSON.h>
 #include "realchain.h"
-#include "appgw.h"
-#include "aws_alb.h"
 #include "aws_nlb.h"
 #include "azure_lb.h"
 #include "cluster.h"
@@ -370,74 +368,36 @@ static cJSON *azure_lb_json(const char *name, azure_lb_t *lb, const elem_cfg_t *
     return o;
 }
 
-static cJSON *appgw_json(const char *name, appgw_t *g, roles_t *roles)
+static cJSON *l7_json(const realchain_l7_t *l, roles_t *roles)
 {
-    const appgw_params_t *p = appgw_params(g);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "type", "azure-app-gateway");
+    cJSON_AddStringToObject(o, "name", l->name);
+    cJSON_AddStringToObject(o, "type", l->type);
     cJSON_AddStringToObject(o, "layer", "l7");
-    add_ip(o, "frontend", p->frontend);
-    cJSON_AddNumberToObject(o, "listener_port", p->listener_port);
+    add_ip(o, "frontend", l->frontend);
+    cJSON_AddNumberToObject(o, "listener_port", l->port);
+    if (l->https_port) cJSON_AddNumberToObject(o, "https_port", l->https_port);
+    if (l->http_action) cJSON_AddStringToObject(o, "http_action", l->http_action);
     cJSON *inst = cJSON_AddArrayToObject(o, "instances");
-    for (size_t i = 0; i < appgw_instance_count(g); i++) {
-        net_node_t *n = appgw_instance_node(g, i);
-        role_set(roles, n, "l7-instance", name);
+    for (size_t i = 0; i < l->n_instances; i++) {
+        role_set(roles, l->instance[i], "l7-instance", l->name);
         cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "node", n->name);
-        add_ip(j, "address", appgw_instance_addr(g, i));
+        cJSON_AddStringToObject(j, "node", l->instance[i]->name);
+        add_ip(j, "address", l->instance_addr[i]);
         cJSON_AddItemToArray(inst, j);
     }
     cJSON *m = cJSON_AddArrayToObject(o, "members");
-    for (size_t i = 0; i < p->n_members; i++) cJSON_AddItemToArray(m, ip_item(p->members[i]));
-    cJSON_AddNumberToObject(o, "backend_port", p->backend_port);
-    cJSON_AddNumberToObject(o, "connect_timeout_s", secs(p->request_timeout));
-    cJSON_AddNumberToObject(o, "request_timeout_s", secs(p->request_timeout));
-    cJSON_AddNumberToObject(o, "retries", APPGW_RETRIES);
-    cJSON_AddBoolToObject(o, "fail_open", false);
-    cJSON_AddNumberToObject(o, "no_healthy_status", 502);
-    cJSON_AddNumberToObject(o, "timeout_status", 504);
-    cJSON_AddNumberToObject(o, "connect_error_status", 502);
+    for (size_t i = 0; i < l->n_members; i++) cJSON_AddItemToArray(m, ip_item(l->members[i]));
+    cJSON_AddNumberToObject(o, "backend_port", l->member_port);
+    cJSON_AddNumberToObject(o, "connect_timeout_s", secs(l->connect_timeout));
+    cJSON_AddNumberToObject(o, "request_timeout_s", secs(l->response_timeout));
+    cJSON_AddNumberToObject(o, "retries", l->retries);
+    cJSON_AddBoolToObject(o, "fail_open", l->fail_open);
+    cJSON_AddNumberToObject(o, "no_healthy_status", l->no_healthy_status);
+    cJSON_AddNumberToObject(o, "timeout_status", l->timeout_status);
+    cJSON_AddNumberToObject(o, "connect_error_status", l->refused_status);
     cJSON_AddStringToObject(o, "balance", "round-robin");
-    if (appgw_instance_count(g))
-        cJSON_AddItemToObject(o, "probe", realchain_health_json(appgw_instance_health(g, 0)));
-    return o;
-}
-
-static cJSON *alb_json(const char *name, aws_alb_t *alb, roles_t *roles)
-{
-    const aws_alb_params_t *p = aws_alb_params(alb);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "name", name);
-    cJSON_AddStringToObject(o, "type", "aws-alb");
-    cJSON_AddStringToObject(o, "layer", "l7");
-    add_ip(o, "frontend", p->frontend);
-    cJSON_AddNumberToObject(o, "listener_port", p->http_port);
-    if (p->https_port) cJSON_AddNumberToObject(o, "https_port", p->https_port);
-    cJSON_AddStringToObject(o, "http_action", p->http_action == AWS_ALB_HTTP_REDIRECT ? "redirect"
-                            : p->http_action == AWS_ALB_HTTP_NONE ? "none" : "forward");
-    cJSON *nodes = cJSON_AddArrayToObject(o, "instances");
-    for (size_t i = 0; i < aws_alb_node_count(alb); i++) {
-        net_node_t *n = aws_alb_node(alb, i);
-        role_set(roles, n, "l7-instance", name);
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "node", n->name);
-        add_ip(j, "address", aws_alb_node_addr(alb, i));
-        cJSON_AddItemToArray(nodes, j);
-    }
-    cJSON *m = cJSON_AddArrayToObject(o, "members");
-    for (size_t i = 0; i < p->n_targets; i++) cJSON_AddItemToArray(m, ip_item(p->targets[i]));
-    cJSON_AddNumberToObject(o, "backend_port", p->target_port);
-    cJSON_AddNumberToObject(o, "connect_timeout_s", secs(AWS_ALB_CONNECT_TIMEOUT));
-    cJSON_AddNumberToObject(o, "request_timeout_s", secs(p->idle_timeout));
-    cJSON_AddNumberToObject(o, "retries", 0);
-    cJSON_AddBoolToObject(o, "fail_open", true);
-    cJSON_AddNumberToObject(o, "no_healthy_status", 503);
-    cJSON_AddNumberToObject(o, "timeout_status", 504);
-    cJSON_AddNumberToObject(o, "connect_error_status", 502);
-    cJSON_AddStringToObject(o, "balance", "round-robin");
-    if (aws_alb_node_count(alb))
-        cJSON_AddItemToObject(o, "probe", realchain_health_json(aws_alb_health(alb, 0)));
+    if (l->probe) cJSON_AddItemToObject(o, "probe", realchain_health_json(l->probe));
     return o;
 }
 
@@ -652,14 +612,13 @@ int realchain_describe(scn_t *s, scn_run_t *r, FILE *out, char *err, size_t errl
         cJSON_AddItemToObject(e, "config", cfg_json(cfg));
         cJSON_AddItemToArray(elems, e);
         void *obj;
+        realchain_l7_t l7;
         if ((obj = realchain_object(r, name, "cluster")))
             cJSON_AddItemToArray(clusters, cluster_json(name, obj, &roles));
         else if ((obj = realchain_object(r, name, "azure-lb")))
             cJSON_AddItemToArray(lbs, azure_lb_json(name, obj, cfg, &roles));
-        else if ((obj = realchain_object(r, name, "appgw")))
-            cJSON_AddItemToArray(lbs, appgw_json(name, obj, &roles));
-        else if ((obj = realchain_object(r, name, "aws-alb")))
-            cJSON_AddItemToArray(lbs, alb_json(name, obj, &roles));
+        else if (realchain_l7_read(r, name, &l7))
+            cJSON_AddItemToArray(lbs, l7_json(&l7, &roles));
         else if ((obj = realchain_object(r, name, "aws-nlb")))
             cJSON_AddItemToArray(lbs, nlb_json(name, obj, &roles));
         if (t->section == ELEM_TRAFFIC) cJSON_AddItemToArray(traffic, traffic_json(r, name, cfg));

@@ -19,8 +19,6 @@
 #include <sys/stat.h>
 #include "realchain.h"
 #include "apps.h"
-#include "appgw.h"
-#include "aws_alb.h"
 #include "cluster.h"
 #include "health.h"
 #include "http.h"
@@ -84,28 +82,6 @@ static long secs_up(sim_time_t t) { return (long)((t + SIM_S - 1) / SIM_S); }
 
 /* ---- haproxy --------------------------------------------------------------------------- */
 
-/* What both L7 load balancers have in common, read from their models. */
-typedef struct l7lb {
-    const char *name, *kind;        /* element name, "App Gateway" / "ALB" */
-    uint32_t frontend;
-    uint32_t listen[8];             /* addresses the listener is bound to */
-    size_t n_listen;
-    uint16_t port;
-    uint32_t src;                   /* source of upstream connections and probes */
-    const uint32_t *members;
-    size_t n_members;
-    uint16_t member_port;
-    sim_time_t connect_timeout, response_timeout;
-    int retries;                    /* on another member, after a timeout */
-    bool fail_open;
-    int no_healthy_status;          /* App Gateway: 502 */
-    const char *no_healthy_body;
-    int connect_fail_status;        /* what the vendor answers when no connection is made */
-    const char *server_header;
-    const health_params_t *probe;
-    uint16_t probe_port;
-} l7lb_t;
-
 /* An anchored regular expression for the matcher's status ranges (haproxy's `http-check
  * expect rstatus`): "200-399" -> ^(2[0-9][0-9]|3[0-9][0-9])$. Exact for whole hundreds and
  * for single codes; other ranges are spelled out code by code. */
@@ -135,14 +111,15 @@ static void quote_hdr(FILE *f, const char *s)
     }
 }
 
-static int render_haproxy(const l7lb_t *lb, const char *dir, FILE *list, char *err, size_t n)
+static int render_haproxy(const realchain_l7_t *lb, const char *dir, FILE *list, char *err,
+                          size_t n)
 {
-    const health_params_t *hp = lb->probe;
+    const health_params_t *hp = health_params(lb->probe);
     char fname[300], sname[300], ename[300], ip[16], src[16];
     snprintf(fname, sizeof fname, "%s.haproxy.cfg", lb->name);
     snprintf(sname, sizeof sname, "%s.haproxy.state", lb->name);
     snprintf(ename, sizeof ename, "%s.haproxy.errorpage", lb->name);
-    lb_ip_str(lb->src, src);
+    lb_ip_str(lb->instance_addr[0], src);
 
     /* the page haproxy sends when it could not connect (its 503): the vendor's answer */
     outfile_t ef;
@@ -150,9 +127,8 @@ static int render_haproxy(const l7lb_t *lb, const char *dir, FILE *list, char *e
     if (rc) return rc;
     fprintf(ef.f, "HTTP/1.1 %d %s\r\nContent-Type: text/html\r\nServer: %s\r\n"
             "Connection: close\r\n\r\n<html><body><h1>%d %s</h1></body></html>\r\n",
-            lb->connect_fail_status, http_reason_phrase(lb->connect_fail_status),
-            lb->server_header, lb->connect_fail_status,
-            http_reason_phrase(lb->connect_fail_status));
+            lb->timeout_status, http_reason_phrase(lb->timeout_status), lb->server_header,
+            lb->timeout_status, http_reason_phrase(lb->timeout_status));
     if ((rc = file_close(&ef, NULL, NULL, NULL, err, n))) return rc;
 
     /* initial probe state: haproxy counts a server's health from 0 to rise+fall-1, UP from
@@ -215,9 +191,11 @@ static int render_haproxy(const l7lb_t *lb, const char *dir, FILE *list, char *e
         fprintf(o, "backend %s_%s\n    balance roundrobin\n", lb->name, all ? "all" : "members");
         fprintf(o, "    timeout connect %lds\n    timeout server %lds\n",
                 secs_up(lb->connect_timeout), secs_up(lb->response_timeout));
-        if (lb->retries > 0)
+        /* a timed-out request is retried on another member, if there is one */
+        int retries = lb->n_members > 1 ? lb->retries : 0;
+        if (retries > 0)
             fprintf(o, "    retries %d\n    option redispatch 1\n"
-                    "    retry-on conn-failure response-timeout\n", lb->retries);
+                    "    retry-on conn-failure response-timeout\n", retries);
         else
             fprintf(o, "    retries 0\n");
         fprintf(o, "    errorfile 503 %s/%s\n", dir, ename);
@@ -259,50 +237,6 @@ static int render_haproxy(const l7lb_t *lb, const char *dir, FILE *list, char *e
     return file_close(&f, list, "haproxy", lb->name, err, n);
 }
 
-static const char *appgw_502_body =
-    "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
-    "</h1></center><hr><center>" APPGW_SERVER_HEADER "</center></body></html>";
-
-static int render_appgw(const char *name, appgw_t *g, const char *dir, FILE *list, char *err,
-                        size_t n)
-{
-    const appgw_params_t *p = appgw_params(g);
-    if (!appgw_instance_count(g)) return 0;
-    l7lb_t lb = {
-        .name = name, .kind = "App Gateway", .frontend = p->frontend, .port = p->listener_port,
-        .src = appgw_instance_addr(g, 0), .members = p->members, .n_members = p->n_members,
-        .member_port = p->backend_port, .connect_timeout = p->request_timeout,
-        .response_timeout = p->request_timeout,
-        /* a timed-out request is retried once on another member, if there is one */
-        .retries = p->n_members > 1 ? APPGW_RETRIES : 0,
-        .fail_open = false, .no_healthy_status = 502, .no_healthy_body = appgw_502_body,
-        .connect_fail_status = 504, .server_header = APPGW_SERVER_HEADER,
-        .probe = health_params(appgw_instance_health(g, 0)), .probe_port = p->backend_port,
-    };
-    lb.listen[lb.n_listen++] = p->frontend;
-    return render_haproxy(&lb, dir, list, err, n);
-}
-
-static int render_alb(const char *name, aws_alb_t *alb, const char *dir, FILE *list, char *err,
-                      size_t n)
-{
-    const aws_alb_params_t *p = aws_alb_params(alb);
-    if (!aws_alb_node_count(alb) || !p->http_port) return 0;
-    l7lb_t lb = {
-        .name = name, .kind = "ALB", .frontend = p->frontend, .port = p->http_port,
-        .src = aws_alb_node_addr(alb, 0), .members = p->targets, .n_members = p->n_targets,
-        .member_port = p->target_port, .connect_timeout = AWS_ALB_CONNECT_TIMEOUT,
-        .response_timeout = p->idle_timeout, .retries = 0, .fail_open = true,
-        .no_healthy_status = 503, .no_healthy_body = "", .connect_fail_status = 504,
-        .server_header = AWS_ALB_SERVER, .probe = health_params(aws_alb_health(alb, 0)),
-        .probe_port = p->hc_port ? p->hc_port : p->target_port,
-    };
-    if (p->frontend) lb.listen[lb.n_listen++] = p->frontend;
-    for (size_t i = 0; i < aws_alb_node_count(alb) && lb.n_listen < 8; i++)
-        lb.listen[lb.n_listen++] = aws_alb_node_addr(alb, i);
-    return render_haproxy(&lb, dir, list, err, n);
-}
-
 /* ---- nginx ------------------------------------------------------------------------------ */
 
 static void nginx_head(FILE *o, const char *dir, const char *base, const char *what)
@@ -319,34 +253,38 @@ static void nginx_head(FILE *o, const char *dir, const char *base, const char *w
     fprintf(o, "    geo $%s { default \"$\"; }\n", NGINX_DOLLAR_VAR);
 }
 
-static int render_pod(cluster_pod_t *pod, const char *dir, FILE *list, char *err, size_t n)
+/* Opens DIR/<prefix>-<name>.nginx.conf for one nginx stand-in (its temp directory made)
+ * and writes its main part up to the open http block. */
+static int nginx_open(outfile_t *f, const char *dir, const char *prefix, const char *name,
+                      const char *what, char *err, size_t n)
 {
-    if (pod->app_kind != CLUSTER_APP_NGINX && pod->app_kind != CLUSTER_APP_ISTIO) return 0;
-    char base[300], fname[320], what[400];
-    char sn[256];
-    safe_name(sn, sizeof sn, pod->name);
-    snprintf(base, sizeof base, "pod-%s.nginx", sn);
+    char base[300], fname[320], sn[256], tmpdir[600];
+    safe_name(sn, sizeof sn, name);
+    snprintf(base, sizeof base, "%s-%s.nginx", prefix, sn);
     snprintf(fname, sizeof fname, "%s.conf", base);
-    char tmpdir[600];
     snprintf(tmpdir, sizeof tmpdir, "%s/tmp-%s", dir, base);
     if (mkdir(tmpdir, 0755) && errno != EEXIST) {
         lb_errf(err, n, "%s: %s", tmpdir, strerror(errno));
         return LB_EIO;
     }
+    int rc = file_open(f, dir, fname, err, n);
+    if (rc == 0) nginx_head(f->f, dir, base, what);
+    return rc;
+}
+
+static int render_pod(cluster_pod_t *pod, const char *dir, FILE *list, char *err, size_t n)
+{
+    if (pod->app_kind != CLUSTER_APP_NGINX && pod->app_kind != CLUSTER_APP_ISTIO) return 0;
+    bool istio = pod->app_kind == CLUSTER_APP_ISTIO;
+    char what[400];
+    snprintf(what, sizeof what, istio ? "Istio gateway pod %s/%s (stands in for Envoy: the "
+             "HTTPRoutes rendered by gateway_api.c)" : "pod %s/%s (its nginx configuration "
+             "from the manifest)", pod->ns, pod->name);
     outfile_t f;
-    int rc = file_open(&f, dir, fname, err, n);
+    int rc = nginx_open(&f, dir, "pod", pod->name, what, err, n);
     if (rc) return rc;
-    if (pod->app_kind == CLUSTER_APP_ISTIO) {
-        snprintf(what, sizeof what, "Istio gateway pod %s/%s (stands in for Envoy: the "
-                 "HTTPRoutes rendered by gateway_api.c)", pod->ns, pod->name);
-        nginx_head(f.f, dir, base, what);
-        istio_gw_render_nginx(pod->app, f.f);
-    } else {
-        snprintf(what, sizeof what, "pod %s/%s (its nginx configuration from the manifest)",
-                 pod->ns, pod->name);
-        nginx_head(f.f, dir, base, what);
-        app_http_server_render_nginx(pod->app, f.f, "    ");
-    }
+    if (istio) istio_gw_render_nginx(pod->app, f.f);
+    else app_http_server_render_nginx(pod->app, f.f, "    ");
     fprintf(f.f, "}\n");
     return file_close(&f, list, "pod", pod->name, err, n);
 }
@@ -356,28 +294,18 @@ static int render_pod(cluster_pod_t *pod, const char *dir, FILE *list, char *err
 static int render_hc(cluster_t *c, cluster_node_t *nd, const char *dir, FILE *list, char *err,
                      size_t n)
 {
-    char base[300], fname[320], what[400], sn[256];
     bool any = false;
     for (size_t i = 0; i < cluster_service_count(c) && !any; i++) {
         const k8s_service_t *s = cluster_service_at(c, i);
         any = kp_health_port(nd->kp, s->meta.ns, s->meta.name) != 0;
     }
     if (!any) return 0;
-    safe_name(sn, sizeof sn, nd->node->name);
-    snprintf(base, sizeof base, "hc-%s.nginx", sn);
-    snprintf(fname, sizeof fname, "%s.conf", base);
-    char tmpdir[600];
-    snprintf(tmpdir, sizeof tmpdir, "%s/tmp-%s", dir, base);
-    if (mkdir(tmpdir, 0755) && errno != EEXIST) {
-        lb_errf(err, n, "%s: %s", tmpdir, strerror(errno));
-        return LB_EIO;
-    }
-    outfile_t f;
-    int rc = file_open(&f, dir, fname, err, n);
-    if (rc) return rc;
+    char what[400];
     snprintf(what, sizeof what, "kube-proxy healthCheckNodePort servers of node %s",
              nd->node->name);
-    nginx_head(f.f, dir, base, what);
+    outfile_t f;
+    int rc = nginx_open(&f, dir, "hc", nd->node->name, what, err, n);
+    if (rc) return rc;
     for (size_t i = 0; i < cluster_service_count(c); i++) {
         const k8s_service_t *s = cluster_service_at(c, i);
         uint16_t port = kp_health_port(nd->kp, s->meta.ns, s->meta.name);
@@ -427,10 +355,10 @@ int realchain_render(scn_run_t *r, const char *dir, FILE *out, char *err, size_t
     for (size_t i = 0; i < scn_run_element_count(r) && rc == 0; i++) {
         const char *name = scn_run_element_name(r, i);
         void *obj;
-        if ((obj = realchain_object(r, name, "appgw"))) {
-            rc = render_appgw(name, obj, dir, out, err, errlen);
-        } else if ((obj = realchain_object(r, name, "aws-alb"))) {
-            rc = render_alb(name, obj, dir, out, err, errlen);
+        realchain_l7_t l7;
+        if (realchain_l7_read(r, name, &l7)) {
+            if (l7.n_instances && l7.port && l7.probe)
+                rc = render_haproxy(&l7, dir, out, err, errlen);
         } else if ((obj = realchain_object(r, name, "cluster"))) {
             cluster_t *c = obj;
             for (size_t k = 0; k < cluster_pod_count(c) && rc == 0; k++)
