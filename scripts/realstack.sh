@@ -62,10 +62,11 @@ state_load() {
     . "$STATE/stack.env"
 }
 
-# Starts "$@" in namespace $1 in the background, its output in $STATE/$2.log; records its pid.
+# Starts "$@" in namespace $1 in the background, named "<prefix>-$2" (its argv[0], what ps
+# shows), its output in $STATE/$2.log; records its pid.
 start() {
     local ns=$1 name=$2; shift 2
-    ip netns exec "$ns" "$@" > "$STATE/$name.log" 2>&1 &
+    ip netns exec "$ns" bash -c 'exec -a "$0" "$@"' "$P-$name" "$@" > "$STATE/$name.log" 2>&1 &
     echo "$! $name" >> "$STATE/pids.list"
 }
 
