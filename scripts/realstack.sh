@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # realstack.sh -- a scenario's chain built for real on this machine, in network namespaces,
-# from lbchain's own description of it (sim --describe, sim --render, sim --dump-iptables):
+# from lbchain's own description of it (sim --describe; sim --render: the stand-ins'
+# configurations and each node's rules, exactly what --dump-iptables prints):
 # real kernels (netfilter, conntrack, routing), real nginx pods, haproxy for the L7 load
 # balancers and a router for the L4 ones. See docs/REALCHAIN.md.
 #
@@ -132,7 +133,7 @@ plan() {
       # addresses: the interfaces own, then the extra ones (frontends) on lo
         ( $built[] | . as $n | select(.role != "l7-instance") | .interfaces[] | select(.address)
           | "addr \(nsof($n)) \(.name) \(.address)/\(.prefix_len)" ),
-        ( $l7all[] | select(.name | IN($l7first[])) as $x | . as $n
+        ( $l7all[] | select(.name | IN($l7first[])) | . as $n
           | ($l7all | map(select(.element == $n.element)) | map(.interfaces[0].address + "/" + (.interfaces[0].prefix_len|tostring)) | unique)[]
           | "addr \(nsof($n)) \($n.interfaces[0].name) \(.)" ),
         ( $built[] | . as $n | ([ $l7all[] | select(.element == $n.element) | .addresses[] ] + .addresses) | unique[]
@@ -143,7 +144,7 @@ plan() {
           | "link \(nsof($n)) \(.name) \($P)-\(.link.node|san) \(.link.iface)" ),
       # routes of link interfaces as the simulator has them
         ( $built[] | . as $n | ([.interfaces[] | select(.link) | .name]) as $lk
-          | .routes[] | select(.dev | IN($lk[])) | select(.prefix != "0.0.0.0/0" or true)
+          | .routes[] | select(.dev | IN($lk[]))
           | "route \(nsof($n)) \(.prefix) \(.via // "-") \(.dev)" ),
       # a fabric delivers by address: every other member on-link, extra prefixes (pod
       # CIDRs) via their node, frontends via the L4 router of their LB or on-link (an L7

@@ -31,8 +31,11 @@
 /* Seeds tried to make the simulator take the kernel's random endpoint choice: with n
  * equally likely endpoints the chance of missing it is (1 - 1/n)^64, < 1e-6 for n <= 4. */
 #define FATE_MAX_SEEDS 64
-/* The SYN's initial sequence number (any value; the model's TCP checks none on a SYN). */
+/* The injected SYN: any initial sequence number (nothing checks it on a SYN); the window
+ * and MSS a Linux client sends on a 1500-byte MTU (44 * 1460 = 64240). */
 #define FATE_ISN 1000
+#define FATE_SYN_WINDOW 64240
+#define FATE_SYN_MSS 1460
 
 typedef struct flowspec {
     char node[128], iface[32];
@@ -349,8 +352,8 @@ static int sim_fate(scn_t *s, size_t v, uint64_t seed, const flowspec_t *fs, fat
     p->proto = NET_PROTO_TCP;
     p->tcp_flags = TCP_SYN;
     p->seq = FATE_ISN;
-    p->win = 64240;
-    p->mss = 1460;
+    p->win = FATE_SYN_WINDOW;
+    p->mss = FATE_SYN_MSS;
     net_node_rx(node, in, p);
     const ct_entry_t *e = nf_ct_lookup(nf_get(node), NET_PROTO_TCP, fs->src, fs->sport, fs->dst,
                                        fs->dport);
