@@ -4,9 +4,11 @@
 #   make test     unit suites, then every scenario's expectations (./sim --check)
 #   make asan     the unit suites under AddressSanitizer + UBSan (build tree build-asan/)
 #   make bench    engine hold model and the bench-chain scenario
-#   make realtest the chain built in network namespaces vs the simulation (needs root)
+#   make real-demo   real-socket mode against an nginx stand-in on 127.0.0.1, with --compare
+#   make bench-real  real mode's request rate against nginx, next to wrk's
+#   make realtest    the chain built in network namespaces vs the simulation (needs root)
 CC      ?= cc
-PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto
+PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto libcurl
 OPT     ?= -O2
 B       ?= build
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Iinclude -Isrc -Itests -D_GNU_SOURCE
@@ -18,7 +20,7 @@ TESTS   := $(wildcard tests/test_*.c)
 SUITES  := $(patsubst tests/test_%.c,%,$(TESTS))
 TOBJS   := $(patsubst %.c,$(B)/%.o,$(TESTS) tests/util.c) $(B)/tests/runner.o
 
-.PHONY: all run test asan bench clean check-scenarios realtest
+.PHONY: all run test asan bench clean check-scenarios real-demo bench-real realtest
 all: sim
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -52,17 +54,23 @@ $(B)/tests/runner.o: $(B)/tests/runner.c | $(DEPS_OK)
 $(B)/test_runner: $(TOBJS) $(B)/libsim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# Misbehaving HTTP servers on loopback for tests/real.sh (no library: a plain program).
+build/realsrv: tests/realsrv.c | $(DEPS_OK)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $<
+
 build/bench_engine: bench/bench_engine.c build/libsim.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DNDEBUG -o $@ $^ $(PKG_LIBS)
 
 run: sim
 	./sim scenarios/aks-dsr.yaml
 
-test: sim build/test_runner
+test: sim build/test_runner build/realsrv
 	./build/test_runner
 	bash tests/cli.sh
 	bash tests/report.sh
 	bash tests/pcap.sh
+	bash tests/real.sh
 	bash tests/realchain.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
@@ -83,6 +91,12 @@ asan:
 
 bench: sim build/bench_engine
 	@bash scripts/bench.sh
+
+real-demo: sim build/realsrv
+	@bash scripts/real-demo.sh
+
+bench-real: sim build/realsrv
+	@bash scripts/bench-real.sh
 
 clean:
 	rm -rf build build-asan sim

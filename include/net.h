@@ -139,6 +139,17 @@ void net_drop(net_t *net, const net_node_t *where, pkt_t *p, const char *reason,
 size_t net_drop_reasons(const net_t *net, const char ***reasons, const uint64_t **counts);
 uint64_t net_drops_total(const net_t *net);
 
+/* ---- what runs on the network -----------------------------------------------------------
+ * Models register the active parts they start (health checkers, traffic clients) under a
+ * kind tag (a static string: "health", "http-client"), so that another executor -- real
+ * mode, which plays a built scenario on real sockets -- can enumerate them instead of
+ * keeping a second description. The network only keeps the pointers; an object
+ * unregisters itself when it is freed (before net_free). */
+void net_app_register(net_t *net, const char *kind, void *obj);
+void net_app_unregister(net_t *net, void *obj);     /* no-op for an unknown object */
+/* The i-th registered object of `kind`, in registration order; NULL past the end. */
+void *net_app_at(const net_t *net, const char *kind, size_t i);
+
 /* ---- nodes and interfaces ------------------------------------------------------------- */
 typedef struct net_route {
     uint32_t prefix;

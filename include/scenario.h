@@ -24,6 +24,10 @@ typedef struct scn_diag {
 } scn_diag_t;
 /* Prints "file:line:col: error: msg" (or "file: error: msg" without a position). */
 void scn_diag_print(const scn_diag_t *d, FILE *out);
+/* Fills *d (may be NULL) with pos and the formatted message and returns rc: for other
+ * loaders of positioned YAML (bindings files) that report like the scenario loader. */
+int scn_diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Loads and validates a scenario file (every variant in full; registers the built-in
  * element types first). Returns 0 and *out, or LB_EPARSE/LB_EINVAL/LB_EIO with *diag
@@ -58,6 +62,8 @@ const scn_node_t *scn_node_get(const scn_node_t *n, const char *key);   /* NULL 
 /* Loads every document of a YAML stream (manifests, "---" separated): 0 and *out, or
  * LB_EIO/LB_EPARSE with *diag. Nodes and the file name in their positions belong to the
  * set and are freed with scn_docs_free. */
+/* Reads a whole file, NUL-terminated (caller lb_frees); NULL with *diag (LB_EIO). */
+char *scn_read_file(const char *path, size_t *len, scn_diag_t *diag);
 typedef struct scn_docs scn_docs_t;
 int scn_docs_load(const char *path, scn_docs_t **out, scn_diag_t *diag);
 int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out,
@@ -138,6 +144,24 @@ void scn_request_stop(void);
 bool scn_stop_requested(void);
 /* Whether scn_run_execute reached the scenario's duration (false: stopped early). */
 bool scn_run_complete(const scn_run_t *r);
+/* How far the run got: the simulated time reached, or for a run another executor played
+ * (real mode), how long it played. */
+sim_time_t scn_run_end_time(const scn_run_t *r);
+
+/* ---- another executor (real mode, include/real.h) ---------------------------------------
+ * A run can be built by scn_run_new and then played by something else than
+ * scn_run_execute: its traffic and probes sent over real sockets, recorded into the
+ * run's metrics. The writers record how a run was executed. */
+/* Marks r as played elsewhere for `t_end` (complete: it reached the duration), as
+ * `mode` ("real") with the bindings used (their text, copied; may be NULL). */
+void scn_run_set_played(scn_run_t *r, const char *mode, const char *bindings,
+                        sim_time_t t_end, bool complete);
+/* "sim" for a simulated run, else the mode given to scn_run_set_played. */
+const char *scn_run_mode(const scn_run_t *r);
+/* The bindings (text) of a played run; NULL for a simulated one. */
+const char *scn_run_bindings(const scn_run_t *r);
+/* The scenario the run was built from. */
+scn_t *scn_run_scenario(const scn_run_t *r);
 
 /* Runs to the scenario's duration; progress(fraction, data) about every wall-second. */
 int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), void *data);

@@ -598,6 +598,7 @@ static int probe_get(azure_lb_t *lb, const azure_lb_probe_t *in, lbprobe_t **out
     hp.timeout = !http ? q.interval : q.interval < HEALTH_AZURE_LB_HTTP_TIMEOUT_MAX ?
                  q.interval : HEALTH_AZURE_LB_HTTP_TIMEOUT_MAX;
     if (path) hp.path = path;
+    hp.tls = q.protocol == AZURE_PROBE_HTTPS;
     hp.fail_fast = lb->p.probe_fail_fast;
     hp.jitter = lb->p.probe_jitter;
     hp.src = lb->p.probe_src;

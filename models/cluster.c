@@ -292,6 +292,7 @@ static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
         hp.proto = pr->kind == K8S_PROBE_HTTP ? HEALTH_HTTP : HEALTH_TCP;
         hp.path = pr->path ? pr->path : "/";
         hp.user_agent = KUBELET_USER_AGENT;
+        hp.who = "kubelet";
         health_matcher_parse(&hp.matcher, KUBELET_PROBE_MATCH);
         hp.interval = (sim_time_t)(pr->period_s > 0 ? pr->period_s : 10) * SIM_S;
         hp.timeout = (sim_time_t)(pr->timeout_s > 0 ? pr->timeout_s : 1) * SIM_S;

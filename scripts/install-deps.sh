@@ -9,12 +9,13 @@ PKGS=(build-essential pkg-config
       chromium
       chromium-driver
       tshark
-      # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces
-      libcurl4-openssl-dev nginx-light haproxy wrk
+      # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces;
+      # tests/real.sh reads results with jq, probes nginx with curl, makes a TLS
+      # certificate with openssl
+      libcurl4-openssl-dev nginx-light haproxy wrk curl jq openssl
       iproute2 iptables conntrack
-      # the real chain's tests (make realtest): JSON in shell, single SYNs for the
-      # kube-proxy packet-fate differential
-      jq hping3
+      # the real chain (make realtest): single SYNs for the kube-proxy differential
+      hping3
       # pictures (Graphviz), fuzzing (clang's libFuzzer)
       graphviz clang libclang-rt-14-dev)
 

@@ -246,6 +246,10 @@ const char *http_outcome_name(int outcome)
         [HTTP_CLOSED] = "closed",
         [HTTP_NO_PORT] = "no-port",
         [HTTP_UNREACHABLE] = "unreachable",
+        [HTTP_DNS_ERROR] = "dns-error",
+        [HTTP_TLS_ERROR] = "tls-error",
+        [HTTP_BAD_RESPONSE] = "bad-response",
+        [HTTP_OTHER_ERROR] = "other",
     };
     return outcome >= 0 && outcome < HTTP_OUTCOME_COUNT ? names[outcome] : "unknown";
 }

@@ -17,6 +17,7 @@ struct net {
     LB_VEC(const char *) drop_reasons;  /* static slugs, first-seen order */
     LB_VEC(uint64_t) drop_counts;
     uint64_t drops_total;
+    LB_VEC(struct net_app { const char *kind; void *obj; }) apps;  /* net_app_register */
 };
 
 static inline sim_t *net_sim_(const net_t *n) { return n->hdr.sim; }

@@ -232,8 +232,15 @@ static void section_variants(FILE *f, const scn_t *s, const rep_variant_t *v, si
         if (d && *d) esc(f, d);
         else if (scn_variant_count(s) == 1) fputs("the scenario as written", f);
         else fputs("&ndash;", f);
-        fprintf(f, "</td><td class=\"n\">%llu</td><td class=\"n\">%llu</td><td>",
-                (unsigned long long)v[i].seed, (unsigned long long)v[i].events);
+        if (!strcmp(v[i].mode, "real"))
+            fprintf(f, "</td><td class=\"n\">%llu</td><td>real sockets</td><td>",
+                    (unsigned long long)v[i].seed);
+        else if (v[i].db_run)
+            fprintf(f, "</td><td class=\"n\">%llu</td><td>results.db run %lld</td><td>",
+                    (unsigned long long)v[i].seed, (long long)v[i].db_run);
+        else
+            fprintf(f, "</td><td class=\"n\">%llu</td><td class=\"n\">%llu</td><td>",
+                    (unsigned long long)v[i].seed, (unsigned long long)v[i].events);
         if (v[i].complete)
             fputs("complete", f);
         else if (p)
@@ -314,7 +321,82 @@ static void section_explain(FILE *f, const rep_variant_t *v, size_t n)
     }
 }
 
-static void section_plots(FILE *f, const char *dir, const rep_variant_t *v, size_t n)
+static bool any_real(const rep_variant_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i].mode, "real")) return true;
+    return false;
+}
+
+/* Real runs next to their simulated counterparts (src/report/compare.c), and every
+ * backend's verdict as its load balancer saw it. */
+static void section_real(FILE *f, const rep_variant_t *v, size_t n)
+{
+    fputs("<h2 id=\"real\">Simulation and reality</h2>\n<p>Variants marked <em>(real)</em> "
+          "were played on real sockets against a deployed stack (<code>--real</code>): the "
+          "same traffic schedule and the same health probes, measured with real "
+          "connections; latency counts from when each request was due. Each is set beside "
+          "the simulation of the same variant and seed. Flagged (red): an outcome's share "
+          "more than ", f);
+    fprintf(f, "%.0f percentage points apart, p50/p99 more than %.0f times and %.0f&nbsp;ms "
+            "apart, a backend in another health state.</p>\n", REP_CMP_SHARE_POINTS,
+            REP_CMP_LATENCY_FACTOR, REP_CMP_LATENCY_FLOOR_S * 1e3);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].mode, "real")) continue;
+        char label[256];
+        rep_plots_label(v, n, i, label, sizeof label);
+        fputs("<h3>", f);
+        esc(f, label);
+        fputs("</h3>\n", f);
+        const rep_variant_t *sim = rep_compare_peer(v, n, i);
+        if (!sim) {
+            fputs("<p class=\"banner warn\">No simulated run of this variant and seed to "
+                  "compare with (<code>--compare</code> runs one).</p>\n", f);
+        } else {
+            rep_cmp_row_t *rows;
+            size_t nr = rep_compare_rows(sim, &v[i], &rows), bad = 0;
+            if (sim->db_run)
+                fprintf(f, "<p>Simulation: run %lld of this folder's results.db.</p>\n",
+                        (long long)sim->db_run);
+            fputs("<table>\n<tr><th></th><th>simulated</th><th>real</th><th></th></tr>\n", f);
+            for (size_t k = 0; k < nr; k++) {
+                bad += rows[k].differs;
+                fputs("<tr><td>", f);
+                if (rows[k].probe) fputs("backend ", f);
+                esc(f, rows[k].what);
+                fputs("</td><td class=\"n\">", f);
+                esc(f, rows[k].sim);
+                fprintf(f, "</td><td class=\"n%s\">", rows[k].differs ? " bad" : "");
+                esc(f, rows[k].real);
+                fprintf(f, "</td><td>%s</td></tr>\n", rows[k].differs ? "differs" : "");
+            }
+            fputs("</table>\n", f);
+            if (bad)
+                fprintf(f, "<p class=\"banner ko\">%zu difference%s beyond tolerance.</p>\n",
+                        bad, bad == 1 ? "" : "s");
+            else
+                fputs("<p class=\"banner ok\">Simulation and reality agree within "
+                      "tolerance.</p>\n", f);
+            lb_free(rows);
+        }
+        if (v[i].n_probes) {
+            fputs("<p>Each backend as its load balancer would see it after the real run:</p>"
+                  "\n<pre>", f);
+            for (size_t k = 0; k < v[i].n_probes; k++) {
+                esc(f, v[i].probes[k].line);
+                fputc('\n', f);
+            }
+            fputs("</pre>\n", f);
+        }
+        if (v[i].delayed)
+            fprintf(f, "<p>%llu requests could not start when due (the in-flight bound or the "
+                    "rate cap); their latency counts from when they were due.</p>\n",
+                    (unsigned long long)v[i].delayed);
+    }
+}
+
+static void section_plots(FILE *f, const char *dir, const rep_variant_t *v, size_t n,
+                          const rep_missings_t *ms)
 {
     rep_plot_file_t *fs;
     size_t nf = rep_plots_files(v, n, &fs);
@@ -361,22 +443,32 @@ static void section_plots(FILE *f, const char *dir, const rep_variant_t *v, size
         if (!base64_file(f, path)) missing++;
         fputs("\">\n</figure>\n", f);
     }
+    const rep_missing_t *why = NULL;
+    for (size_t i = 0; ms && i < ms->n && !why; i++)
+        if (!strcmp(ms->v[i].output, "plots")) why = &ms->v[i];
     if (missing) {
         char gp[4096];
         bool have = rep_plots_gnuplot(gp, sizeof gp);
-        fprintf(f, "<p class=\"banner warn\">%s%s</p>\n",
-                missing == nf ? "This report has no plots: " : "Some plots are missing: ",
-                have ? "they were not drawn for this run (plots turned off with --no-plots, "
-                       "or gnuplot failed: sim printed its message when the run ended)."
-                     : "gnuplot was not found on PATH when the run ended, so none were drawn. "
-                       "Install it (Debian: <code>apt-get install gnuplot-nox</code>) and run "
-                       "the scenario again; everything else on this page is complete.");
+        fputs("<p class=\"banner warn\">", f);
+        fputs(missing == nf ? "This report has no plots: " : "Some plots are missing: ", f);
+        if (why && have) {
+            fputs("they were not drawn for this run: ", f);
+            esc(f, why->reason);
+            fputs(". Everything else on this page is complete.", f);
+        } else {
+            fputs(have ? "they were not drawn for this run (plots turned off with --no-plots, "
+                         "or gnuplot failed: sim printed its message when the run ended)."
+                       : "gnuplot was not found on PATH when the run ended, so none were drawn. "
+                         "Install it (Debian: <code>apt-get install gnuplot-nox</code>) and run "
+                         "the scenario again; everything else on this page is complete.", f);
+        }
+        fputs("</p>\n", f);
     }
     lb_free(fs);
 }
 
 int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
-                   char *err, size_t errlen)
+                   const rep_missings_t *missing, char *err, size_t errlen)
 {
     char *text = NULL;
     size_t len = 0;
@@ -415,19 +507,37 @@ int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size
     if (interrupted)
         fputs("<p class=\"banner warn\">This run was interrupted: some variants cover only "
               "the first part of the scenario (see Variants).</p>\n", f);
+    if (missing && missing->n) {
+        fputs("<div class=\"banner warn\">These results are not complete; missing:<ul>\n", f);
+        for (size_t i = 0; i < missing->n; i++) {
+            fputs("<li><b>", f);
+            esc(f, missing->v[i].output);
+            fputs("</b>: ", f);
+            esc(f, missing->v[i].reason);
+            fputs("</li>\n", f);
+        }
+        fputs("</ul></div>\n", f);
+    }
     fputs("<h2 id=\"how\">How to read this report</h2>\n<div class=\"how\">", f);
     fputs(how_to_read, f);
+    bool real = any_real(v, n);
     fputs("</div>\n<nav><ol><li><a href=\"#variants\">Variants</a></li><li><a "
-          "href=\"#outcomes\">Outcomes</a></li><li><a href=\"#expectations\">Expectations</a>"
+          "href=\"#outcomes\">Outcomes</a></li>", f);
+    if (real) fputs("<li><a href=\"#real\">Simulation and reality</a></li>", f);
+    fputs("<li><a href=\"#expectations\">Expectations</a>"
           "</li><li><a href=\"#why\">Why requests failed</a></li><li><a href=\"#plots\">Plots"
           "</a></li></ol></nav>\n", f);
     section_variants(f, s, v, n);
     section_outcomes(f, v, n);
+    if (real) section_real(f, v, n);
     section_verdicts(f, v, n);
     section_explain(f, v, n);
-    section_plots(f, dir, v, n);
-    fputs("<footer>Written by lbchain's <code>sim</code>. Everything on this page is "
-          "simulated; it loads nothing from the network.</footer>\n</body>\n</html>\n", f);
+    section_plots(f, dir, v, n, missing);
+    fputs(real ? "<footer>Written by lbchain's <code>sim</code>. Entries marked (real) were "
+                 "measured on real sockets; the others are simulated. The page loads nothing "
+                 "from the network.</footer>\n</body>\n</html>\n"
+               : "<footer>Written by lbchain's <code>sim</code>. Everything on this page is "
+                 "simulated; it loads nothing from the network.</footer>\n</body>\n</html>\n", f);
     if (fclose(f)) {
         free(text);
         if (err && errlen) snprintf(err, errlen, "cannot build report.html");

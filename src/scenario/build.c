@@ -50,6 +50,8 @@ struct scn_run {
     scn_sink_t sinks[SCN_MAX_SINKS];
     size_t n_sinks;
     bool complete;
+    char *mode, *bindings;          /* played by another executor (NULL: simulated) */
+    sim_time_t played_until;
     FILE *trace_out;
     uint64_t *status_counts;        /* per expectation (ST_STATUS_RATIO), via the record hook */
     void (*progress)(double, void *);
@@ -268,6 +270,21 @@ int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink)
 
 void scn_run_stop(scn_run_t *r) { sim_stop(r->sim); }
 bool scn_run_complete(const scn_run_t *r) { return r->complete; }
+sim_time_t scn_run_end_time(const scn_run_t *r) { return r->mode ? r->played_until : sim_now(r->sim); }
+const char *scn_run_mode(const scn_run_t *r) { return r->mode ? r->mode : "sim"; }
+const char *scn_run_bindings(const scn_run_t *r) { return r->bindings; }
+scn_t *scn_run_scenario(const scn_run_t *r) { return r->scn; }
+
+void scn_run_set_played(scn_run_t *r, const char *mode, const char *bindings,
+                        sim_time_t t_end, bool complete)
+{
+    lb_free(r->mode);
+    lb_free(r->bindings);
+    r->mode = lb_strdup(mode);
+    r->bindings = bindings ? lb_strdup(bindings) : NULL;
+    r->played_until = t_end;
+    r->complete = complete;
+}
 
 static void obs_note(void *data, const char *where, uint64_t flow, const char *text)
 {
@@ -335,6 +352,8 @@ void scn_run_free(scn_run_t *r)
     lb_vec_free(&r->drop_names);
     lb_free(r->status_counts);
     model_unref(r->model);
+    lb_free(r->mode);
+    lb_free(r->bindings);
     lb_free(r->variant_name);
     lb_free(r);
 }

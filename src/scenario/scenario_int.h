@@ -12,8 +12,7 @@
 /* ---- diagnostics ------------------------------------------------------------------------ */
 /* Fills *d with pos and the formatted message (first error wins when d->msg is set and
  * keep_first); returns rc. d may be NULL. */
-int diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define diag_set scn_diag_set       /* include/scenario.h */
 int diag_vset(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, va_list ap);
 /* Appends "a, b, c" (at most max names, then ", ...") to buf. */
 void names_join(char *buf, size_t n, const char *const *names, size_t count, size_t max);
@@ -51,8 +50,6 @@ scn_node_t *yt_get(const scn_node_t *map, const char *key, size_t *idx);
 /* Appends or replaces map[key] = v (v taken). */
 void yt_map_set(scn_node_t *map, const char *key, elem_pos_t kpos, scn_node_t *v);
 void yt_seq_push(scn_node_t *seq, scn_node_t *v);
-/* Reads a whole file, NUL-terminated (caller frees); NULL with *diag (LB_EIO). */
-char *scn_read_file(const char *path, size_t *len, scn_diag_t *diag);
 /* "a mapping", "a list", "a string", "nothing" -- for messages. */
 const char *yt_kind_desc(const scn_node_t *n);
 
