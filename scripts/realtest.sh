@@ -65,7 +65,7 @@ if [ "$(id -u)" != 0 ] || ! ip netns add "lbcrt$$" 2>/dev/null; then
     skip "network namespaces are not available here (needs root with CAP_NET_ADMIN)"
 fi
 ip netns del "lbcrt$$"
-if ! "$SIM" --help 2>&1 | grep -q -- '--real'; then
+if ! grep -q -- '--real' <<< "$("$SIM" --help 2>&1)"; then
     echo "realtest: this sim has no real-socket mode (--real): nothing to compare the simulation with" >&2
     exit 1
 fi
