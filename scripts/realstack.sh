@@ -274,7 +274,8 @@ up() {
     check_namespaces || exit $EXIT_SKIP
 
     P=lbc$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-    [ -n "$dir" ] || dir=$ROOT/results/realstack/$P
+    local link=0
+    [ -n "$dir" ] || { dir=$ROOT/results/realstack/$P; link=1; }
     mkdir -p "$dir"
     STATE=$(cd "$dir" && pwd -P)
     : > "$STATE/netns.list"
@@ -295,7 +296,8 @@ up() {
         printf 'P=%q\nSCENARIO=%q\nVARIANT=%q\nCLUSTER_ONLY=%q\n' "$P" "$SCENARIO" "$VARIANT" "$CLUSTER_ONLY"
         printf 'SETS=(%s)\n' "$(printf '%q ' "${sets[@]}")"
     } > "$STATE/stack.env"
-    ln -sfn "$STATE" "$ROOT/results/realstack/current" 2>/dev/null || true
+    # the default state directory is linked as results/realstack/current (down, exec, status)
+    [ $link = 0 ] || ln -sfn "$STATE" "$ROOT/results/realstack/current"
     plan > "$STATE/plan.txt"
 
     build
