@@ -8,6 +8,7 @@
 #   make bench    engine hold model and the bench-chain scenario
 #   make real-demo   real-socket mode against an nginx stand-in on 127.0.0.1, with --compare
 #   make bench-real  real mode's request rate against nginx, next to wrk's
+#   make realtest    the chain built in network namespaces vs the simulation (needs root)
 CC      ?= cc
 PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto libcurl
 OPT     ?= -O2
@@ -21,7 +22,7 @@ TESTS   := $(wildcard tests/test_*.c)
 SUITES  := $(patsubst tests/test_%.c,%,$(TESTS))
 TOBJS   := $(patsubst %.c,$(B)/%.o,$(TESTS) tests/util.c) $(B)/tests/runner.o
 
-.PHONY: all run test asan bench clean check-scenarios real-demo bench-real
+.PHONY: all run test asan bench clean check-scenarios real-demo bench-real realtest
 all: sim
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -76,11 +77,17 @@ test: sim build/test_runner build/realsrv
 	bash tests/report.sh
 	bash tests/pcap.sh
 	bash tests/real.sh
+	bash tests/realchain.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
 # Every scenario's expectations, as regression tests.
 check-scenarios: sim
 	./sim --check scenarios/*.yaml
+
+# The scenarios built for real in network namespaces (root), simulated and run with
+# --real against that, compared; and the kube-proxy packet-fate differential.
+realtest: sim
+	@bash scripts/realtest.sh
 
 # clang from scripts/install-deps.sh; the tree is rebuilt when the compiler changes.
 ASAN_CC ?= clang

@@ -10,6 +10,7 @@
 #include "net.h"
 #include "metrics.h"
 #include "explain.h"
+#include "health.h"
 
 /* Backend settings default request timeout (configuration-http-settings.md). */
 #define APPGW_REQUEST_TIMEOUT_DEFAULT (20 * SIM_S)
@@ -59,5 +60,12 @@ size_t appgw_instance_count(const appgw_t *g);
 net_node_t *appgw_instance_node(const appgw_t *g, size_t i);
 /* Healthy members as instance i sees them. */
 size_t appgw_healthy_members(const appgw_t *g, size_t i);
+/* The parameters it was built with (members, timeouts; name and members owned by g; the
+ * metrics/explain pointers as given). */
+const appgw_params_t *appgw_params(const appgw_t *g);
+/* Instance i's probe of the backend pool (its params are the probe as configured: path,
+ * host, interval, timeout, thresholds, statuses, initial state) and its own address. */
+health_t *appgw_instance_health(const appgw_t *g, size_t i);
+uint32_t appgw_instance_addr(const appgw_t *g, size_t i);
 
 #endif

@@ -52,6 +52,10 @@ void app_http_server_free(app_http_server_t *s);
 http_server_t *app_http_server_http(app_http_server_t *s);
 /* Index of the location that serves path, or -1 (-> 404). */
 int app_http_server_match(const app_http_server_t *s, const char *path);
+/* Writes an nginx `server` block that answers as this server does (its port and
+ * locations; nginx_conf_render_server), for the real chain's pods. Returns how many
+ * locations nginx cannot reproduce exactly. */
+int app_http_server_render_nginx(const app_http_server_t *s, FILE *out, const char *indent);
 /* Requests answered per location (index n: the 404s). */
 uint64_t app_http_server_hits(const app_http_server_t *s, int loc);
 

@@ -150,6 +150,10 @@ cluster_pod_t *cluster_pod_find(cluster_t *c, const char *name);
 /* The pods a Service selects (ready or not), up to max into out; returns how many. */
 size_t cluster_service_pods(cluster_t *c, const k8s_service_t *svc, cluster_pod_t **out,
                             size_t max);
+/* The container port Service port sp's targetPort names in pod (a number as-is; a name
+ * through the pod's container ports); 0 when the pod lacks the named port (not an
+ * endpoint). */
+int cluster_pod_target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp);
 /* Rewrites every node's kube-proxy rules from the current Services and endpoints. */
 void cluster_sync(cluster_t *c);
 

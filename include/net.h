@@ -226,6 +226,8 @@ net_link_t *net_link_new(net_t *net, net_iface_t *a, net_iface_t *b,
 /* Changes loss or latency at run time (fault injection). */
 void net_link_set_params(net_link_t *l, const net_link_params_t *params);
 const net_link_params_t *net_link_params(const net_link_t *l);
+/* The interface at the other end of ifc's link (NULL when ifc is not on a link). */
+net_iface_t *net_link_peer(const net_iface_t *ifc);
 
 /* ---- every link at once ------------------------------------------------------------------
  * A run-wide impairment that every link and every fabric of the network obeys on top of
@@ -282,6 +284,14 @@ void net_fabric_send(net_fabric_t *fab, pkt_t *p);
 /* Delivers p to a specific interface, bypassing address lookup (L2-style forwarding of
  * an LB that keeps the destination address: floating IP / DSR). */
 void net_fabric_send_to(net_fabric_t *fab, net_iface_t *ifc, pkt_t *p);
+/* Read-only views for descriptions (--describe): the network's fabrics in creation order;
+ * entry i of a fabric's address table (sorted by address), *ifc NULL for a virtual IP;
+ * route i of its extra prefixes (longest first). Each returns false past the end. */
+size_t net_fabric_count(const net_t *net);
+net_fabric_t *net_fabric_at(const net_t *net, size_t i);
+bool net_fabric_addr_at(const net_fabric_t *fab, size_t i, uint32_t *addr, net_iface_t **ifc);
+bool net_fabric_route_at(const net_fabric_t *fab, size_t i, uint32_t *prefix, int *plen,
+                         net_iface_t **ifc);
 
 /* ---- inline ------------------------------------------------------------------------- */
 /* net_t starts with this public prefix so that the hot-path check inlines. */

@@ -37,6 +37,9 @@ int scn_load(const char *path, scn_t **out, scn_diag_t *diag, FILE *warn);
 int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t *diag,
                     FILE *warn);
 void scn_free(scn_t *s);
+/* From now on, scenarios are loaded without their `expect` section (not even checked):
+ * for runs shortened with --set duration=..., whose windows would not fit (--no-expect). */
+void scn_ignore_expectations(bool ignore);
 
 /* Applies a command-line override KEY=VALUE (dotted path into the tree, e.g.
  * "traffic.browse.rate=100/s") to the base and every variant (after the variant's own
@@ -109,6 +112,13 @@ void *scn_run_object(scn_run_t *r, const char *kind, size_t i, const char **name
 /* The frontend addresses element `name` published (build_put_addrs): count, up to max
  * into out; 0 when it published none. */
 size_t scn_run_addrs(scn_run_t *r, const char *name, uint32_t *out, size_t max);
+/* The run's elements in build order (nodes, cloud, apps, traffic), each with its type and
+ * the configuration it was built from (defaults applied): what --describe reports. A
+ * group element (`count: N`) is one entry. Valid while the run lives. */
+size_t scn_run_element_count(const scn_run_t *r);
+const char *scn_run_element_name(const scn_run_t *r, size_t i);
+const elem_type_t *scn_run_element_type(const scn_run_t *r, size_t i);
+const elem_cfg_t *scn_run_element_cfg(const scn_run_t *r, size_t i);
 /* The variant this run was built from. */
 const char *scn_run_variant(const scn_run_t *r);
 sim_time_t scn_run_duration(const scn_run_t *r);

@@ -294,6 +294,9 @@ void appgw_free(appgw_t *g)
 size_t appgw_instance_count(const appgw_t *g) { return g->inst.n; }
 net_node_t *appgw_instance_node(const appgw_t *g, size_t i) { return g->inst.v[i]->node; }
 size_t appgw_healthy_members(const appgw_t *g, size_t i) { return health_count_healthy(g->inst.v[i]->hc); }
+const appgw_params_t *appgw_params(const appgw_t *g) { return &g->p; }
+health_t *appgw_instance_health(const appgw_t *g, size_t i) { return g->inst.v[i]->hc; }
+uint32_t appgw_instance_addr(const appgw_t *g, size_t i) { return g->inst.v[i]->nic->addr; }
 
 /* ---- the "azure-app-gateway" element ---- */
 
@@ -401,6 +404,7 @@ static int appgw_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
     e->frontend = p.frontend;
     build_on_free(ctx, appgw_elem_free, e);
     build_put_addrs(ctx, name, &e->frontend, 1);
+    build_put(ctx, name, "appgw", g);
     return 0;
 }
 

@@ -417,6 +417,7 @@ size_t aws_alb_node_count(const aws_alb_t *alb) { return alb->nodes.n; }
 net_node_t *aws_alb_node(const aws_alb_t *alb, size_t i) { return alb->nodes.v[i]->node; }
 uint32_t aws_alb_node_addr(const aws_alb_t *alb, size_t i) { return alb->nodes.v[i]->nic->addr; }
 health_t *aws_alb_health(const aws_alb_t *alb, size_t i) { return alb->nodes.v[i]->hc; }
+const aws_alb_params_t *aws_alb_params(const aws_alb_t *alb) { return &alb->p; }
 
 size_t aws_alb_healthy_targets(const aws_alb_t *alb, size_t i)
 {

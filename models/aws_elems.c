@@ -115,6 +115,7 @@ static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     uint32_t addrs[AWS_NLB_MAX_ZONES];
     for (size_t i = 0; i < aws_nlb_zone_count(nlb); i++) addrs[i] = aws_nlb_zone_addr(nlb, i);
     build_put_addrs(ctx, name, addrs, aws_nlb_zone_count(nlb));
+    build_put(ctx, name, "aws-nlb", nlb);
     return 0;
 }
 
@@ -226,6 +227,7 @@ static int alb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     if (!alb) return build_error(ctx, cfg->pos, "aws-alb '%s': %s", name, err);
     build_on_free(ctx, alb_free_cb, alb);
     build_put_addrs(ctx, name, &p.frontend, 1);
+    build_put(ctx, name, "aws-alb", alb);
     return 0;
 }
 

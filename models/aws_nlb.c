@@ -1104,6 +1104,20 @@ uint32_t aws_nlb_target_addr(const aws_nlb_t *nlb, size_t i)
     return tgt(nlb, i)->addr;
 }
 
+size_t aws_nlb_target_zone(const aws_nlb_t *nlb, size_t i)
+{
+    assert(i < nlb->targets.n);
+    return tgt(nlb, i)->zone;
+}
+
+const char *aws_nlb_target_label(const aws_nlb_t *nlb, size_t i)
+{
+    assert(i < nlb->targets.n);
+    return tgt(nlb, i)->label;
+}
+
+const aws_nlb_params_t *aws_nlb_params(const aws_nlb_t *nlb) { return &nlb->p; }
+
 health_state_t aws_nlb_target_state(const aws_nlb_t *nlb, size_t l, size_t i)
 {
     assert(l < nlb->nl && i < nlb->targets.n);

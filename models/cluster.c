@@ -475,8 +475,7 @@ static int service_allocate(cluster_t *c, k8s_service_t *s, char *err, size_t er
     return 0;
 }
 
-/* The container port a service port's targetPort names in this pod (numbers as-is). */
-static int target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp)
+int cluster_pod_target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp)
 {
     if (!sp->target_port.name) return sp->target_port.number ? sp->target_port.number : sp->port;
     for (size_t i = 0; i < pod->dep->containers.n; i++) {
@@ -503,7 +502,7 @@ static void kp_push(cluster_t *c, kp_t *kp, const k8s_service_t *s)
         for (size_t k = 0; k < c->pods.n; k++) {
             cluster_pod_t *pod = c->pods.v[k];
             if (!selects(s, pod)) continue;
-            int tp = target_port(pod, sp);
+            int tp = cluster_pod_target_port(pod, sp);
             if (!tp) continue;
             kp_endpoint_t e = {pod->ip, (uint16_t)tp, pod->host->node->name, pod->ready,
                                pod->ready, false};
@@ -533,7 +532,7 @@ static void istio_push(cluster_t *c, istio_gw_t *g)
             for (size_t j = 0; j < c->pods.n; j++) {
                 cluster_pod_t *pod = c->pods.v[j];
                 if (!selects(s, pod)) continue;
-                int tp = target_port(pod, sp);
+                int tp = cluster_pod_target_port(pod, sp);
                 if (!tp) continue;
                 istio_endpoint_t e = {pod->ip, (uint16_t)tp, pod->ready};
                 lb_vec_push(&eps, e);

@@ -14,6 +14,8 @@ PKGS=(build-essential pkg-config
       # certificate with openssl
       libcurl4-openssl-dev nginx-light haproxy wrk curl jq openssl
       iproute2 iptables conntrack
+      # the real chain (make realtest): single SYNs for the kube-proxy differential
+      hping3
       # pictures (Graphviz), fuzzing (clang's libFuzzer)
       graphviz clang libclang-rt-14-dev)
 

@@ -25,6 +25,7 @@
 #include "netfilter.h"
 #include "plots.h"
 #include "real.h"
+#include "realchain.h"
 #include "report.h"
 #include "scenario.h"
 
@@ -57,6 +58,9 @@ typedef struct opts {
     int jobs;                       /* --jobs N: parallel worker processes */
     bool no_pcap, no_plots, no_db;
     bool explain;                   /* chains also with --check / --quiet */
+    /* the real chain (include/realchain.h): describe, render, flow fates; no-expect */
+    bool describe, no_expect;
+    const char *render_dir, *flow_fate;
     double plot_timeout;            /* --plot-timeout S: per gnuplot process; 0: default */
     /* real-socket mode (include/real.h) */
     const char *real;               /* --real FILE: the bindings */
@@ -97,6 +101,14 @@ static void usage(FILE *f)
 "                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
 "                          the scenario is built, then exit\n"
+"      --describe          print the built variant as JSON (nodes, addresses, routes,\n"
+"                          cluster, load balancers; docs/DESCRIBE.md), then exit\n"
+"      --render DIR        write the real chain's stand-in configurations (haproxy,\n"
+"                          nginx) rendered from the models into DIR, then exit\n"
+"      --flow-fate FILE    for each flow \"NODE IFACE SRC:SPORT DST:DPORT\" in FILE ('-':\n"
+"                          stdin) print what NODE's netfilter does to its SYN as JSON\n"
+"      --no-expect         ignore the scenario's expectations (runs shortened with\n"
+"                          --set duration=...)\n"
 "      --list-types        list element types and their parameters\n"
 "\n"
 "real-socket mode (docs/REAL-MODE.md; nothing is sent without --real):\n"
@@ -155,7 +167,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB,
            O_EXPLAIN, O_PLOT_TIMEOUT, O_REAL, O_PROBES_ONLY, O_COMPARE, O_MAX_RATE, O_WATCH,
-           O_CHECKER };
+           O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -166,6 +178,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
+        {"describe", no_argument, 0, O_DESCRIBE}, {"render", required_argument, 0, O_RENDER},
+        {"flow-fate", required_argument, 0, O_FATE}, {"no-expect", no_argument, 0, O_NOEXPECT},
         {"plot-timeout", required_argument, 0, O_PLOT_TIMEOUT},
         {"real", required_argument, 0, O_REAL}, {"probes-only", no_argument, 0, O_PROBES_ONLY},
         {"compare", no_argument, 0, O_COMPARE}, {"max-rate", required_argument, 0, O_MAX_RATE},
@@ -221,6 +235,10 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_NOPLOTS: o->no_plots = true; break;
         case O_NODB: o->no_db = true; break;
         case O_EXPLAIN: o->explain = true; break;
+        case O_DESCRIBE: o->describe = true; break;
+        case O_RENDER: o->render_dir = optarg; break;
+        case O_FATE: o->flow_fate = optarg; break;
+        case O_NOEXPECT: o->no_expect = true; break;
         case O_PLOT_TIMEOUT:
             o->plot_timeout = strtod(optarg, &end);
             if (!*optarg || *end || !isfinite(o->plot_timeout) || o->plot_timeout <= 0 ||
@@ -443,6 +461,36 @@ static int dump_iptables(scn_t *s, const opts_t *o, size_t v)
     nf_save(nf_get(n), stdout, false);
     scn_run_free(r);
     return EXIT_OK;
+}
+
+/* --describe, --render DIR, --flow-fate FILE: the real chain's view of one variant. */
+static int real_chain(scn_t *s, const opts_t *o, size_t v)
+{
+    uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+    scn_diag_t d;
+    char err[512];
+    if (o->flow_fate) {
+        FILE *in = strcmp(o->flow_fate, "-") == 0 ? stdin : fopen(o->flow_fate, "r");
+        if (!in) {
+            fprintf(stderr, "sim: %s: %s\n", o->flow_fate, strerror(errno));
+            return EXIT_INPUT;
+        }
+        int rc = realchain_flow_fate(s, v, seed, in, o->flow_fate, stdout, &d);
+        if (in != stdin) fclose(in);
+        if (rc) scn_diag_print(&d, stderr);
+        return rc ? EXIT_INPUT : EXIT_OK;
+    }
+    scn_run_t *r;
+    if (scn_run_new(s, v, seed, &r, &d)) {
+        scn_diag_print(&d, stderr);
+        return EXIT_INPUT;
+    }
+    sim_run(scn_run_sim(r), 0);                 /* t = 0 set-up: rule syncs, addresses */
+    int rc = o->describe ? realchain_describe(s, r, stdout, err, sizeof err)
+                         : realchain_render(r, o->render_dir, stdout, err, sizeof err);
+    if (rc) fprintf(stderr, "sim: %s\n", err);
+    scn_run_free(r);
+    return rc ? EXIT_INTERNAL : EXIT_OK;
 }
 
 static void default_out(char *buf, size_t n, const scn_t *s)
@@ -1153,6 +1201,7 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
     elem_register_builtin();
+    if (o.no_expect) scn_ignore_expectations(true);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -1189,12 +1238,14 @@ int main(int argc, char **argv)
     outdir_t *od = NULL;
     if (rc == EXIT_OK && o.dump_node) {
         rc = dump_iptables(scns[0], &o, idx[0].v[0]);
+    } else if (rc == EXIT_OK && (o.describe || o.render_dir || o.flow_fate)) {
+        rc = real_chain(scns[0], &o, idx[0].v[0]);
     } else if (rc == EXIT_OK && o.out) {
         /* Phase 1b: --out DIR/<scenario> is ours alone, or nothing is run. */
         od = lb_calloc(nfiles, sizeof *od);
         rc = outdirs_take(scns, nfiles, &o, od);
     }
-    if (rc == EXIT_OK && !o.dump_node) {
+    if (rc == EXIT_OK && !o.dump_node && !o.describe && !o.render_dir && !o.flow_fate) {
         /* Phase 2: run. A scenario whose outputs fail does not stop the next one. */
         size_t failed = 0, total = 0;
         for (size_t f = 0; f < nfiles && !g_interrupted; f++)

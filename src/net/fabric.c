@@ -267,3 +267,24 @@ void net_fabric_send_to(net_fabric_t *f, net_iface_t *ifc, pkt_t *p)
                    ifc->name);
     deliver(f, ifc, false, 0, p);
 }
+
+size_t net_fabric_count(const net_t *n) { return n->fabrics.n; }
+net_fabric_t *net_fabric_at(const net_t *n, size_t i) { return i < n->fabrics.n ? n->fabrics.v[i] : NULL; }
+
+bool net_fabric_addr_at(const net_fabric_t *f, size_t i, uint32_t *addr, net_iface_t **ifc)
+{
+    if (i >= f->addrs.n) return false;
+    *addr = f->addrs.v[i].addr;
+    *ifc = f->addrs.v[i].vip ? NULL : f->addrs.v[i].ifc;
+    return true;
+}
+
+bool net_fabric_route_at(const net_fabric_t *f, size_t i, uint32_t *prefix, int *plen,
+                         net_iface_t **ifc)
+{
+    if (i >= f->routes.n) return false;
+    *prefix = f->routes.v[i].prefix;
+    *plen = f->routes.v[i].plen;
+    *ifc = f->routes.v[i].ifc;
+    return true;
+}

@@ -79,3 +79,8 @@ void net_link_tx(net_link_t *l, int side, pkt_t *p)
     }
     sim_schedule_at(sim, start + ser + l->p.latency, arrive_cb, l->end[!side], p);
 }
+
+net_iface_t *net_link_peer(const net_iface_t *ifc)
+{
+    return ifc->link ? ifc->link->end[1 - ifc->link_side] : NULL;
+}

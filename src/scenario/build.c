@@ -547,6 +547,27 @@ const char *scn_run_variant(const scn_run_t *r) { return r->variant_name; }
 sim_time_t scn_run_duration(const scn_run_t *r) { return r->model->duration; }
 net_node_t *scn_run_node(scn_run_t *r, const char *name) { return net_node_find(r->net, name); }
 
+/* Element i of the run in build order: sections in the order scn_run_new builds them. */
+static const scn_elem_t *run_element(const scn_run_t *r, size_t i)
+{
+    static const elem_section_t order[] = { ELEM_NODE, ELEM_CLOUD, ELEM_APP, ELEM_TRAFFIC };
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        size_t n = r->model->elems[order[k]].n;
+        if (i < n) return &r->model->elems[order[k]].v[i];
+        i -= n;
+    }
+    return NULL;
+}
+
+size_t scn_run_element_count(const scn_run_t *r)
+{
+    size_t n = 0;
+    for (int k = 0; k < ELEM_KIND_COUNT; k++) n += r->model->elems[k].n;
+    return n;
+}
+const char *scn_run_element_name(const scn_run_t *r, size_t i) { return run_element(r, i)->name; }
+const elem_type_t *scn_run_element_type(const scn_run_t *r, size_t i) { return run_element(r, i)->type; }
+const elem_cfg_t *scn_run_element_cfg(const scn_run_t *r, size_t i) { return run_element(r, i)->cfg; }
 void scn_run_set_trace(scn_run_t *r, uint64_t flow, FILE *out)
 {
     r->trace_out = out;
