@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "capture.h"
 #include "db.h"
+#include "draw.h"
 #include "netfilter.h"
 #include "plots.h"
 #include "realchain.h"
@@ -35,7 +36,8 @@ typedef struct opts {
     const char *dump_node;
     int seeds;                      /* --seeds N: each variant with seeds base .. base+N-1 */
     int jobs;                       /* --jobs N: parallel worker processes */
-    bool no_pcap, no_plots, no_db;
+    bool no_pcap, no_plots, no_db, no_pictures;
+    bool draw;                      /* --draw: the topology only, nothing simulated */
     bool explain;                   /* chains also with --check / --quiet */
     /* the real chain (include/realchain.h): describe, render, flow fates; no-expect */
     bool describe, no_expect;
@@ -62,6 +64,7 @@ static void usage(FILE *f)
 "      --no-pcap           do not write the trace-<variant>.pcap files\n"
 "      --no-plots          do not write plots (report.html without them)\n"
 "      --no-db             do not write results.db (benchmarks)\n"
+"      --no-pictures       do not draw the topology and the packet ladders\n"
 "  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
 "                          writes results only with --out\n"
 "  -q, --quiet             no table, no progress line\n"
@@ -71,6 +74,8 @@ static void usage(FILE *f)
 "                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
 "                          the scenario is built, then exit\n"
+"      --draw              write the topology of the built variant(s) -- topology.dot,\n"
+"                          .mmd, .svg, .png -- without simulating (design reviews)\n"
 "      --describe          print the built variant as JSON (nodes, addresses, routes,\n"
 "                          cluster, load balancers; docs/DESCRIBE.md), then exit\n"
 "      --render DIR        write the real chain's stand-in configurations (haproxy,\n"
@@ -90,7 +95,7 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB, O_EXPLAIN,
-           O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT };
+           O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT, O_NOPICTURES, O_DRAW };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -103,6 +108,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
         {"describe", no_argument, 0, O_DESCRIBE}, {"render", required_argument, 0, O_RENDER},
         {"flow-fate", required_argument, 0, O_FATE}, {"no-expect", no_argument, 0, O_NOEXPECT},
+        {"no-pictures", no_argument, 0, O_NOPICTURES}, {"draw", no_argument, 0, O_DRAW},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -158,6 +164,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_RENDER: o->render_dir = optarg; break;
         case O_FATE: o->flow_fate = optarg; break;
         case O_NOEXPECT: o->no_expect = true; break;
+        case O_NOPICTURES: o->no_pictures = true; break;
+        case O_DRAW: o->draw = true; break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
@@ -326,6 +334,7 @@ static char g_run_group[256];
 typedef struct writers {
     rep_db_run_t *db;
     rep_capture_t *cap;             /* trace pcap and the hop recorder */
+    draw_rec_t *draw;               /* what the run saw, for the pictures */
     bool plots;
 } writers_t;
 
@@ -347,6 +356,11 @@ static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o
     if (!o->no_pcap || !o->no_plots) {     /* the hop recorder feeds the hops plot */
         w->cap = rep_capture_new(r, o->no_pcap ? NULL : path, o->trace_flow, err, sizeof err);
         if (!w->cap) fprintf(stderr, "sim: trace pcap: %s\n", err);
+    }
+    /* pictures: the first seed of each variant (a sweep's other seeds draw none) */
+    if (!o->no_pictures && it->seed == (o->has_seed ? o->seed : scn_seed(s))) {
+        w->draw = draw_rec_attach(r, err, sizeof err);
+        if (!w->draw) fprintf(stderr, "sim: %s\n", err);
     }
     if (g_db) {
         char err[512];
@@ -381,6 +395,16 @@ static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
     return rc;
 }
 
+static volatile sig_atomic_t g_interrupted;
+
+/* Renders the pictures of dir (Graphviz, rsvg-convert); a missing tool is a note. */
+static void pictures_render(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n)
+{
+    char err[512];
+    draw_render_opts_t ro = {0, &g_interrupted};
+    if (draw_render(dir, s, v, n, &ro, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
+}
+
 /* Once per scenario, after its runs: plots (gnuplot) and report.html. A missing gnuplot
  * is a note, not an error: everything else is still written. */
 static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
@@ -389,12 +413,64 @@ static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
     char err[512];
     if (!o->no_plots && rep_plots_write(dir, s, v, n, err, sizeof err))
         fprintf(stderr, "sim: %s\n", err);
+    if (!o->no_pictures) {
+        /* topology.*: the design of the first variant run, as built */
+        int k = v[0].name ? scn_variant_find(s, v[0].name) : 0;
+        scn_diag_t d;
+        if (draw_design_write((scn_t *)s, k < 0 ? 0 : (size_t)k, v[0].seed, dir, "topology", &d))
+            fprintf(stderr, "sim: topology: %s\n", d.msg);
+        pictures_render(dir, s, v, n);
+    }
     if (rep_html_write(dir, s, v, n, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
 }
 
-/* ---- running: work items are (variant, seed) pairs ---- */
+/* --draw: the topology of the selected variants as built, nothing simulated: topology.*
+ * for the first, and topology-<variant>.* for each when there are several. */
+static int draw_only(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx)
+{
+    char dir[4096];
+    if (o->out) snprintf(dir, sizeof dir, "%s/%s", o->out, scn_name(s));
+    else default_out(dir, sizeof dir, s);
+    if (rep_mkdirs(dir)) {
+        fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+    rep_variant_t *v = lb_calloc(nidx, sizeof *v);
+    int rc = EXIT_OK;
+    scn_diag_t d;
+    for (size_t i = 0; i < nidx && rc == EXIT_OK; i++) {
+        char stem[200], vs[160];
+        draw_variant_stem(s, idx[i], vs, sizeof vs);
+        snprintf(stem, sizeof stem, "topology-%s", vs);
+        v[i].name = (char *)scn_variant_name(s, idx[i]);
+        if ((i == 0 && draw_design_write(s, idx[i], seed, dir, "topology", &d)) ||
+            (nidx > 1 && draw_design_write(s, idx[i], seed, dir, stem, &d))) {
+            fprintf(stderr, "sim: topology: %s\n", d.msg);
+            rc = EXIT_INTERNAL;
+        }
+    }
+    if (rc == EXIT_OK) pictures_render(dir, s, v, nidx);
+    lb_free(v);                                 /* names borrowed from the scenario */
+    if (rc == EXIT_OK && !o->quiet) {
+        static const char *const ext[] = {"dot", "mmd", "svg", "png"};
+        for (size_t i = 0; i < (nidx > 1 ? nidx + 1 : 1); i++) {
+            char stem[200] = "topology", vs[160];
+            if (i) {
+                draw_variant_stem(s, idx[i - 1], vs, sizeof vs);
+                snprintf(stem, sizeof stem, "topology-%s", vs);
+            }
+            for (size_t k = 0; k < 4; k++) {
+                char path[4400];
+                snprintf(path, sizeof path, "%s/%s.%s", dir, stem, ext[k]);
+                if (access(path, F_OK) == 0) printf("%s\n", path);
+            }
+        }
+    }
+    return rc;
+}
 
-static volatile sig_atomic_t g_interrupted;
+/* ---- running: work items are (variant, seed) pairs ---- */
 
 static void on_signal(int sig)
 {
@@ -430,6 +506,14 @@ static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir
     size_t nv = scn_run_check(r, &vd);
     rep_variant_collect(out, r, vname, it->seed, vd, nv);
     int rc = writers_finish(&w, r, out);
+    if (w.draw) {
+        char err[512];
+        if (draw_rec_write(w.draw, s, it->variant, it->seed, r, out, dir, err, sizeof err)) {
+            fprintf(stderr, "sim: pictures: %s\n", err);
+            rc = EXIT_INTERNAL;
+        }
+        draw_rec_free(w.draw);
+    }
     scn_run_free(r);
     return rc;
 }
@@ -607,6 +691,9 @@ int main(int argc, char **argv)
     }
     if (rc == EXIT_OK && o.dump_node) {
         rc = dump_iptables(scns[0], &o, idx[0].v[0]);
+    } else if (rc == EXIT_OK && o.draw) {
+        for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++)
+            rc = draw_only(scns[f], &o, idx[f].v, idx[f].n);
     } else if (rc == EXIT_OK && (o.describe || o.render_dir || o.flow_fate)) {
         rc = real_chain(scns[0], &o, idx[0].v[0]);
     } else if (rc == EXIT_OK) {

@@ -1,0 +1,101 @@
+/* draw.h -- the two pictures every architecture review starts from, for each scenario run:
+ *
+ *   topology   the chain as it was built, left to right in the direction of traffic:
+ *              clients, L7 load balancer instances (App Gateway, ALB), L4 load balancers
+ *              (Azure internal LB with its frontend and rules, NLB nodes per zone), the
+ *              cluster's nodes grouped by pool and zone with kube-proxy's hop, gateway pods
+ *              and app pods, plain hosts and routers -- read from the built run through the
+ *              models' own views (the same ones --describe uses). Written as Graphviz DOT
+ *              and rendered by `dot` (a separate process) to SVG and PNG, and as a Mermaid
+ *              flowchart. The per-variant picture also colours what the run saw: backends a
+ *              load balancer had down (by which probe, and the probe's answer), where
+ *              packets were dropped (reason and count), the path of a successful request.
+ *   ladder     per variant, a sequence diagram of the example request of each failure
+ *              class (the flow the causal chain names) and of one successful request: one
+ *              vertical line per element on the path, one arrow per packet in time order
+ *              (SYN and its retransmissions, the probe and its answer, the 502/504 to the
+ *              client), NAT rewrites and drops marked, simulated times on the side, with
+ *              the chain's notes (a probe's result, a backend going down) where they
+ *              happened. Laid out here as SVG (rendered to PNG by rsvg-convert) and written
+ *              as a Mermaid sequenceDiagram.
+ *
+ * The ladder's packets come from a replay: the run itself keeps no packets (its recorder
+ * sees only requests, health changes and drops -- no per-packet cost); afterwards the
+ * variant is built again with the same seed and run up to the moment the last example
+ * finished, recording only the packets of the example flows. Determinism (same scenario,
+ * same seed, same events) makes the replay's flow numbers those of the run; the replay
+ * checks that each example ends the same way, else that ladder is left out with a note.
+ *
+ * Files (in the run's folder; <v> is the variant name with every character other than
+ * [A-Za-z0-9._-] replaced by '_', plus "-<index>" when two variants collide):
+ *   topology.{dot,mmd,svg,png}       the design as built, first variant run, no run marks
+ *   topology-<v>.{dot,mmd,svg,png}   variant v as built, with what its run saw
+ *   ladder-<v>.{mmd,svg,png}         variant v's example requests packet by packet
+ * .dot, .mmd and the ladder SVG are written as the variants finish; the SVG/PNG renderings
+ * by draw_render once per scenario (so a missing Graphviz is said once). Every scenario
+ * string is escaped for DOT (HTML-like labels), SVG and Mermaid (entity codes). */
+#ifndef DRAW_H
+#define DRAW_H
+
+#include <signal.h>
+#include "report.h"
+
+/* At most this many examples (failure classes and the success) per ladder, packets per
+ * example drawn (the first and last halves are kept, the middle is summarised), and
+ * flows whose packets a replay records. */
+#define DRAW_LADDER_EXAMPLES 6
+#define DRAW_LADDER_ROWS 80
+#define DRAW_LADDER_FLOWS 64
+
+typedef struct draw_rec draw_rec_t;
+
+/* Attaches the recorder of what a run saw (health changes, drops, the example requests
+ * and the upstream flows that served them) to r, after scn_run_new and before
+ * scn_run_execute. Returns NULL with a message in err when r has no free sink slot. */
+draw_rec_t *draw_rec_attach(scn_run_t *r, char *err, size_t errlen);
+
+/* After the run (r still alive; v collected, its hops from the capture when there is
+ * one): writes topology-<v>.dot/.mmd of variant `variant` of s with the run's marks, then
+ * replays the variant with `seed` up to its last example and writes ladder-<v>.svg/.mmd
+ * (no ladder when the run had no example request, or was interrupted). Returns 0, or
+ * LB_EIO with a message in err. */
+int draw_rec_write(draw_rec_t *d, scn_t *s, size_t variant, uint64_t seed, scn_run_t *r,
+                   const rep_variant_t *v, const char *dir, char *err, size_t errlen);
+void draw_rec_free(draw_rec_t *d);      /* NULL-safe */
+
+/* Builds variant `variant` of s with seed (its t = 0 set-up run, nothing simulated) and
+ * writes its topology without run marks as <stem>.dot and <stem>.mmd into dir (`sim
+ * --draw`, and topology.* of every run). 0, LB_EINVAL with *d (the variant does not
+ * build), or LB_EIO with a message in d->msg. */
+int draw_design_write(scn_t *s, size_t variant, uint64_t seed, const char *dir,
+                      const char *stem, scn_diag_t *d);
+
+/* The file stem of variant i of s: "<v>" as above. */
+void draw_variant_stem(const scn_t *s, size_t i, char *buf, size_t len);
+
+typedef struct draw_render_opts {
+    double timeout_s;                   /* per helper process; <= 0: REP_HELPER_TIMEOUT_S */
+    volatile sig_atomic_t *stop;        /* NULL, or helpers are killed once *stop != 0 */
+} draw_render_opts_t;
+
+/* Renders every <stem>.dot in dir among topology and topology-<v> of the variants s has
+ * (v[0..n) ran; NULL with n 0: every variant of s) to <stem>.svg and <stem>.png with
+ * Graphviz's dot, and every ladder-<v>.svg to ladder-<v>.png with rsvg-convert; each
+ * output written through a temporary name and renamed, an older one removed first so a
+ * failed rendering never leaves a stale picture. Returns 0; LB_ENOENT with "graphviz not
+ * found: pictures skipped" in err when dot is not on PATH (the topology pictures are then
+ * missing; the ladder SVG and all .dot/.mmd text stay), "rsvg-convert not found: ladder
+ * PNGs skipped" when only that is missing; or the first helper's error (LB_EIO,
+ * LB_ETIMEDOUT, LB_ESTATE) after trying the rest. */
+int draw_render(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
+                const draw_render_opts_t *o, char *err, size_t errlen);
+
+/* The escapers, exposed for tests: s as text inside a Graphviz HTML-like label or SVG
+ * text (XML escaped, invalid UTF-8 as U+FFFD, control characters as spaces), and as a
+ * Mermaid label (every character that could end or change the label -- quotes, brackets,
+ * braces, '<', '>', '|', ';', '#', '%', '`', '&', '-', '=' -- as a #NNN; entity code,
+ * newlines as <br/>). */
+void draw_put_xml(FILE *f, const char *s);
+void draw_put_mermaid(FILE *f, const char *s);
+
+#endif
