@@ -423,6 +423,7 @@ static void azure_lb_add(dr_graph_t *g, const char *name, azure_lb_t *lb, const 
     int p = item_add(g, DR_L4PROBE, -1, pn->name);
     item_name(g, p, pn->name);
     g->items.v[p].role = lb_sprintf("%s probe %s", name, lb_ip_str(net_node_addr(pn), ip));
+    g->items.v[p].hidden = true;
     addr_add(g, net_node_addr(pn), p);
     lb_vec_push(cl, pn);
 }
@@ -571,6 +572,12 @@ static void cluster_add(dr_graph_t *g, const char *name, cluster_t *c, const k8s
                             ? "DNAT to a pod on this node" : "DNAT + SNAT to any pod");
             }
         }
+        if (kp < 0) {                   /* the node itself, for the ladders' lanes */
+            int h = item_add(g, DR_KPROXY, ng, n->node->name);
+            item_name(g, h, n->node->name);
+            g->items.v[h].role = lb_sprintf("node %s", ip);
+            g->items.v[h].hidden = true;
+        }
         lb_vec_push(&kp_item, kp);
         lb_vec_push(cl, n->node);
     }
@@ -594,12 +601,9 @@ static void cluster_add(dr_graph_t *g, const char *name, cluster_t *c, const k8s
     /* a node group with nothing in it would vanish: say so */
     for (size_t i = 0; i < node_grp.n; i++) {
         bool any = false;
-        for (size_t k = 0; k < g->items.n && !any; k++) any = g->items.v[k].group == node_grp.v[i];
-        if (!any) {
-            int it = item_add(g, DR_HOST, node_grp.v[i], "no pods");
-            item_name(g, it, cluster_node_at(c, i)->node->name);
-            g->items.v[it].role = lb_strdup("node");
-        }
+        for (size_t k = 0; k < g->items.n && !any; k++)
+            any = g->items.v[k].group == node_grp.v[i] && !g->items.v[k].hidden;
+        if (!any) item_add(g, DR_HOST, node_grp.v[i], "no pods");
     }
     /* kube-proxy -> the pods of the Services load balancers send to the nodes */
     for (size_t i = 0; i < cluster_node_count(c); i++) {
@@ -748,29 +752,31 @@ void dr_graph_build(dr_graph_t *g, scn_t *s, scn_run_t *r)
                                       path->u.strs.v[p]);
         else if (path && path->kind == P_STR && path->u.s)
             snprintf(label + k, sizeof label - k, ": %s", path->u.s);
-        nodes_t fromn = {0};
+        nodes_t fromn = {0}, ton = {0};
         nodes_of(r, from->u.s, &fromn);
-        int fi = fromn.n ? dr_item_named(g, fromn.v[0]->name) : -1;
-        lb_vec_free(&fromn);
         uint32_t a[16];
         size_t na = scn_run_addrs(r, to->u.s, a, 16);
         if (!na && lb_ip_parse(to->u.s, &a[0]) == 0) na = 1;
+        if (!na) nodes_of(r, to->u.s, &ton);
         bool first = true;
-        for (size_t x = 0; x < na && x < 16; x++)
-            for (size_t m = 0; m < g->addrs.n; m++)
-                if (g->addrs.v[m].addr == a[x]) {
-                    edge_add(g, fi, g->addrs.v[m].item, first ? label : NULL, false);
-                    first = false;
-                }
-        if (!na) {
-            nodes_t ton = {0};
-            nodes_of(r, to->u.s, &ton);
+        int prev = -1;
+        for (size_t c = 0; c < fromn.n; c++) {
+            int fi = dr_item_named(g, fromn.v[c]->name);
+            if (fi == prev) continue;           /* a collapsed group: one box */
+            prev = fi;
+            for (size_t x = 0; x < na && x < 16; x++)
+                for (size_t m = 0; m < g->addrs.n; m++)
+                    if (g->addrs.v[m].addr == a[x]) {
+                        edge_add(g, fi, g->addrs.v[m].item, first ? label : NULL, false);
+                        first = false;
+                    }
             for (size_t x = 0; x < ton.n; x++) {
                 edge_add(g, fi, dr_item_named(g, ton.v[x]->name), first ? label : NULL, false);
                 first = false;
             }
-            lb_vec_free(&ton);
         }
+        lb_vec_free(&fromn);
+        lb_vec_free(&ton);
     }
     link_orient(g);
     lb_vec_free(&cl);
@@ -791,6 +797,14 @@ const char *dr_drop_owner(const char *where, const char *detail, char *buf, size
     }
     if (!buf[0]) snprintf(buf, len, "network");
     return buf;
+}
+
+/* Adds a mark line to an item once. */
+static void mark_line(dr_item_t *it, const char *text)
+{
+    for (size_t i = 0; i < it->marks.n; i++)
+        if (strcmp(it->marks.v[i], text) == 0) return;
+    dr_strs_add(&it->marks, "%s", text);
 }
 
 static void item_mark(dr_item_t *it, int mark)
@@ -894,8 +908,10 @@ static void mark_run(dr_graph_t *g, const draw_rec_t *rec, const rep_variant_t *
             }
         }
         if (!down) continue;
-        dr_strs_add(&g->items.v[c->from].marks, "%zu of %zu backends DOWN on %s: %s", down, all,
-                    c->what, reason ? reason : "failed");
+        char line[300];
+        snprintf(line, sizeof line, "%zu of %zu backends DOWN on %s: %s", down, all, c->what,
+                 reason ? reason : "failed");
+        mark_line(&g->items.v[c->from], line);
         item_mark(&g->items.v[c->from], DR_MARK_BAD);
     }
     /* drops, at the element that dropped them */
@@ -947,7 +963,7 @@ static void dot_text(FILE *f, const char *s)
 static void dot_item(FILE *f, const dr_graph_t *g, size_t i, int indent)
 {
     const dr_item_t *it = &g->items.v[i];
-    if (it->kind == DR_L4PROBE) return;
+    if (it->hidden) return;
     fprintf(f, "%*sn%zu [label=<<B>", indent, "", i);
     dot_text(f, it->title);
     fputs("</B>", f);
@@ -976,7 +992,14 @@ static void dot_group(FILE *f, const dr_graph_t *g, int parent, int indent)
         const dr_group_t *gr = &g->groups.v[k];
         if (gr->parent != parent) continue;
         fprintf(f, "%*ssubgraph cluster_%zu {\n%*slabel=<", indent, "", k, indent + 2, "");
-        dot_text(f, gr->label);
+        for (const char *t = gr->label; *t;) {      /* lines left-aligned */
+            size_t m = strcspn(t, "\n");
+            char *line = lb_strndup(t, m);
+            draw_put_xml(f, line);
+            lb_free(line);
+            fputs("<BR ALIGN=\"LEFT\"/>", f);
+            t += m + (t[m] ? 1 : 0);
+        }
         fprintf(f, ">;\n%*sstyle=\"rounded,filled\"; fillcolor=\"%s\"; color=\"#afb8c1\"; labeljust=l;\n",
                 indent + 2, "", group_fill[gr->style]);
         dot_group(f, g, (int)k, indent + 2);
@@ -1052,7 +1075,7 @@ static void mmd_group(FILE *f, const dr_graph_t *g, int parent, int indent)
 {
     for (size_t i = 0; i < g->items.n; i++) {
         const dr_item_t *it = &g->items.v[i];
-        if (it->group != parent || it->kind == DR_L4PROBE) continue;
+        if (it->group != parent || it->hidden) continue;
         fprintf(f, "%*sn%zu", indent, "", i);
         mmd_label(f, it);
         fputc('\n', f);
@@ -1092,7 +1115,7 @@ static char *graph_mermaid(const dr_graph_t *g, size_t *len)
     fputs("  classDef bad stroke:" DR_RED ",stroke-width:3px\n"
           "  classDef path stroke:" DR_GREEN ",stroke-width:2px\n", f);
     for (size_t i = 0; i < g->items.n; i++)
-        if (g->items.v[i].mark && g->items.v[i].kind != DR_L4PROBE)
+        if (g->items.v[i].mark && !g->items.v[i].hidden)
             fprintf(f, "  class n%zu %s\n", i, g->items.v[i].mark == DR_MARK_BAD ? "bad" : "path");
     for (size_t e = 0; e < g->edges.n; e++)
         if (g->edges.v[e].mark)

@@ -27,6 +27,7 @@ typedef struct dr_item {
     int mark;                   /* enum dr_mark */
     LB_VEC(const char *) names; /* net node / element names that are this item */
     char *role;                 /* one line for a ladder lane: "node 10.224.0.5" */
+    bool hidden;                /* a ladder lane only (a probe source, a node's own box) */
 } dr_item_t;
 
 typedef struct dr_group {

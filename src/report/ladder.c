@@ -9,6 +9,7 @@
  * after its SYN; keeping every packet of every flow in case would cost every run. The
  * replay costs the simulated time up to the last example (the first failure of each class
  * and the first success usually come early) and nothing when pictures are off. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "draw_int.h"
@@ -319,6 +320,18 @@ static void packet_rows(ladder_t *L, const dr_graph_t *g, const replay_t *p,
         for (size_t k = 0; k < dlv.n && sender < 0; k++)
             if (dlv.v[k].flow == r0->flow && dlv.v[k].addr == r0->src) sender = dlv.v[k].lane;
         if (sender < 0) sender = lane_addr(L, g, r0->src);
+        /* sent from a load balancer's own address (its SNAT, an NLB node): it came from
+         * the flow's other end, where packets to that end went (the balancer's receive
+         * side is not a node, so it is seen nowhere) */
+        int sit = dr_item_addr(g, r0->src);
+        if (sender >= 0 && sit >= 0 && g->items.v[sit].kind == DR_L4) {
+            int front = -1;
+            for (size_t k = 0; k < dlv.n; k++)
+                if (dlv.v[k].flow == r0->flow && dlv.v[k].addr != r0->dst &&
+                    dlv.v[k].addr != r0->src && dlv.v[k].lane != sender)
+                    front = front < 0 ? dlv.v[k].lane : -2;
+            if (front >= 0) w.hops[w.n_hops++] = (hop_t){front, ""};
+        }
         if (sender >= 0) w.hops[w.n_hops++] = (hop_t){sender, ""};
         for (size_t k = i; k < j && w.n_hops < 12; k++) {
             const lrec_t *r = sel.v[k];
@@ -459,6 +472,19 @@ static char *ladder_svg(const ladder_t *L, const char *title, size_t *len)
 {
     int lw = lane_w(L);
     double width = LD_TIME_W + lw * (double)L->lanes.n + 20;
+    for (size_t i = 0; i < L->rows.n; i++) {        /* what sticks out on the right */
+        const row_t *w = &L->rows.v[i];
+        double right = 0;
+        if (w->kind == ROW_NOTE) right = LD_TIME_W + (double)strlen(w->note) * 6.6 + 30;
+        for (size_t k = 0; k < w->n_hops; k++) {
+            double x = LD_TIME_W + lw * (double)w->hops[k].lane + lw / 2.0;
+            if (w->hops[k].nat[0] && x + 10 + (double)strlen(w->hops[k].nat) * 5.6 > right)
+                right = x + 10 + (double)strlen(w->hops[k].nat) * 5.6;
+            if (x + 12 + (double)strlen(w->label) * 6.4 > right && k == 0)
+                right = x + 12 + (double)strlen(w->label) * 6.4;
+        }
+        if (right > width) width = right;
+    }
     double y = LD_TOP + 50;
     for (size_t i = 0; i < L->rows.n; i++) y += L->rows.v[i].kind == ROW_HEAD ? LD_HEAD_H + 6 : LD_ROW_H;
     double height = y + 70;
@@ -644,6 +670,15 @@ static void lanes_sort(ladder_t *L)
     size_t n = L->lanes.n;
     int *order = lb_malloc((n ? n : 1) * sizeof *order), *where = lb_malloc((n ? n : 1) * sizeof *where);
     for (size_t i = 0; i < n; i++) order[i] = (int)i;
+    /* within a rank, lanes in the order packets reach them (then notes' lanes) */
+    size_t seq = 0;
+    for (size_t i = 0; i < n; i++) L->lanes.v[i].first = SIZE_MAX;
+    for (size_t i = 0; i < L->rows.n; i++)
+        for (size_t k = 0; k < L->rows.v[i].n_hops; k++)
+            if (L->lanes.v[L->rows.v[i].hops[k].lane].first == SIZE_MAX)
+                L->lanes.v[L->rows.v[i].hops[k].lane].first = seq++;
+    for (size_t i = 0; i < n; i++)
+        if (L->lanes.v[i].first == SIZE_MAX) L->lanes.v[i].first = seq++;
     for (size_t i = 1; i < n; i++)          /* insertion sort: a few lanes */
         for (size_t j = i; j > 0 && lane_cmp_rank(&L->lanes.v[order[j]], &L->lanes.v[order[j - 1]]) < 0; j--) {
             int t = order[j];
