@@ -61,6 +61,7 @@ test: sim build/test_runner
 	./build/test_runner
 	bash tests/cli.sh
 	bash tests/report.sh
+	bash tests/pictures.sh
 	bash tests/pcap.sh
 	@$(MAKE) --no-print-directory check-scenarios
 

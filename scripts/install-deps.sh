@@ -12,8 +12,10 @@ PKGS=(build-essential pkg-config
       # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces
       libcurl4-openssl-dev nginx-light haproxy wrk
       iproute2 iptables conntrack
-      # pictures (Graphviz), fuzzing (clang's libFuzzer)
-      graphviz clang libclang-rt-14-dev)
+      # pictures (Graphviz; rsvg-convert turns the packet ladders' SVG into PNG; xmllint
+      # and pngcheck let the tests parse every SVG and decode every PNG), fuzzing (clang's
+      # libFuzzer)
+      graphviz librsvg2-bin libxml2-utils pngcheck clang libclang-rt-14-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do
