@@ -31,9 +31,10 @@
  *   topology.{dot,mmd,svg,png}       the design as built, first variant run, no run marks
  *   topology-<v>.{dot,mmd,svg,png}   variant v as built, with what its run saw
  *   ladder-<v>.{mmd,svg,png}         variant v's example requests packet by packet
- * .dot, .mmd and the ladder SVG are written as the variants finish; the SVG/PNG renderings
- * by draw_render once per scenario (so a missing Graphviz is said once). Every scenario
- * string is escaped for DOT (HTML-like labels), SVG and Mermaid (entity codes). */
+ * Each variant's files are written and rendered as its run finishes (in its worker process
+ * with --jobs); the caller says once per scenario what was missing (draw_render_check).
+ * Every scenario string is escaped for DOT (HTML-like labels), SVG and Mermaid (entity
+ * codes). */
 #ifndef DRAW_H
 #define DRAW_H
 
@@ -57,10 +58,13 @@ draw_rec_t *draw_rec_attach(scn_run_t *r, char *err, size_t errlen);
 /* After the run (r still alive; v collected, its hops from the capture when there is
  * one): writes topology-<v>.dot/.mmd of variant `variant` of s with the run's marks, then
  * replays the variant with `seed` up to its last example and writes ladder-<v>.svg/.mmd
- * (no ladder when the run had no example request, or was interrupted). Returns 0, or
- * LB_EIO with a message in err. */
+ * (no ladder when the run had no example request, or was interrupted); with ro, renders
+ * both (draw_render_file). Returns 0, or an error with a message in err (LB_EIO, or a
+ * helper's). */
+typedef struct draw_render_opts draw_render_opts_t;
 int draw_rec_write(draw_rec_t *d, scn_t *s, size_t variant, uint64_t seed, scn_run_t *r,
-                   const rep_variant_t *v, const char *dir, char *err, size_t errlen);
+                   const rep_variant_t *v, const char *dir, const draw_render_opts_t *ro,
+                   char *err, size_t errlen);
 void draw_rec_free(draw_rec_t *d);      /* NULL-safe */
 
 /* Builds variant `variant` of s with seed (its t = 0 set-up run, nothing simulated) and
@@ -73,22 +77,23 @@ int draw_design_write(scn_t *s, size_t variant, uint64_t seed, const char *dir,
 /* The file stem of variant i of s: "<v>" as above. */
 void draw_variant_stem(const scn_t *s, size_t i, char *buf, size_t len);
 
-typedef struct draw_render_opts {
+struct draw_render_opts {
     double timeout_s;                   /* per helper process; <= 0: REP_HELPER_TIMEOUT_S */
     volatile sig_atomic_t *stop;        /* NULL, or helpers are killed once *stop != 0 */
-} draw_render_opts_t;
+};
 
-/* Renders every <stem>.dot in dir among topology and topology-<v> of the variants s has
- * (v[0..n) ran; NULL with n 0: every variant of s) to <stem>.svg and <stem>.png with
- * Graphviz's dot, and every ladder-<v>.svg to ladder-<v>.png with rsvg-convert; each
- * output written through a temporary name and renamed, an older one removed first so a
- * failed rendering never leaves a stale picture. Returns 0; LB_ENOENT with "graphviz not
- * found: pictures skipped" in err when dot is not on PATH (the topology pictures are then
- * missing; the ladder SVG and all .dot/.mmd text stay), "rsvg-convert not found: ladder
- * PNGs skipped" when only that is missing; or the first helper's error (LB_EIO,
- * LB_ETIMEDOUT, LB_ESTATE) after trying the rest. */
-int draw_render(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
-                const draw_render_opts_t *o, char *err, size_t errlen);
+/* Renders one picture of dir: a topology <stem>.dot to <stem>.svg and <stem>.png by one
+ * Graphviz `dot`, or a ladder (stem "ladder-...") <stem>.svg to <stem>.png by
+ * rsvg-convert; outputs through temporary names renamed into place, older ones removed
+ * first, so a failed rendering never leaves a stale or half picture. Returns 0 -- also
+ * when the input or the tool is missing (nothing drawn; draw_render_check says so) -- or
+ * the helper's error (LB_EIO, LB_ETIMEDOUT, LB_ESTATE) with a message in err. */
+int draw_render_file(const char *dir, const char *stem, const draw_render_opts_t *o,
+                     char *err, size_t errlen);
+/* What is missing to draw: LB_ENOENT with "graphviz not found: pictures skipped" (no
+ * `dot` on PATH: no topology pictures; the .dot/.mmd text and the ladders' SVG are still
+ * written) or "rsvg-convert not found: ladder PNGs skipped"; else 0. */
+int draw_render_check(char *err, size_t errlen);
 
 /* The escapers, exposed for tests: s as text inside a Graphviz HTML-like label or SVG
  * text (XML escaped, invalid UTF-8 as U+FFFD, control characters as spaces), and as a

@@ -397,12 +397,20 @@ static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
 
 static volatile sig_atomic_t g_interrupted;
 
-/* Renders the pictures of dir (Graphviz, rsvg-convert); a missing tool is a note. */
-static void pictures_render(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n)
+static const draw_render_opts_t g_render = {0, &g_interrupted};
+
+/* Renders picture <stem> of dir; an error is a note, not a failure of the run. */
+static void picture_render(const char *dir, const char *stem)
 {
     char err[512];
-    draw_render_opts_t ro = {0, &g_interrupted};
-    if (draw_render(dir, s, v, n, &ro, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
+    if (draw_render_file(dir, stem, &g_render, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
+}
+
+/* Says once what was missing to draw the pictures. */
+static void pictures_check(void)
+{
+    char err[512];
+    if (draw_render_check(err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
 }
 
 /* Once per scenario, after its runs: plots (gnuplot) and report.html. A missing gnuplot
@@ -417,9 +425,11 @@ static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
         /* topology.*: the design of the first variant run, as built */
         int k = v[0].name ? scn_variant_find(s, v[0].name) : 0;
         scn_diag_t d;
-        if (draw_design_write((scn_t *)s, k < 0 ? 0 : (size_t)k, v[0].seed, dir, "topology", &d))
+        if (draw_design_write(s, k < 0 ? 0 : (size_t)k, v[0].seed, dir, "topology", &d))
             fprintf(stderr, "sim: topology: %s\n", d.msg);
-        pictures_render(dir, s, v, n);
+        else
+            picture_render(dir, "topology");
+        pictures_check();
     }
     if (rep_html_write(dir, s, v, n, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
 }
@@ -436,22 +446,21 @@ static int draw_only(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx)
         return EXIT_INTERNAL;
     }
     uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
-    rep_variant_t *v = lb_calloc(nidx, sizeof *v);
     int rc = EXIT_OK;
     scn_diag_t d;
     for (size_t i = 0; i < nidx && rc == EXIT_OK; i++) {
         char stem[200], vs[160];
         draw_variant_stem(s, idx[i], vs, sizeof vs);
         snprintf(stem, sizeof stem, "topology-%s", vs);
-        v[i].name = (char *)scn_variant_name(s, idx[i]);
         if ((i == 0 && draw_design_write(s, idx[i], seed, dir, "topology", &d)) ||
             (nidx > 1 && draw_design_write(s, idx[i], seed, dir, stem, &d))) {
             fprintf(stderr, "sim: topology: %s\n", d.msg);
             rc = EXIT_INTERNAL;
         }
+        if (rc == EXIT_OK && i == 0) picture_render(dir, "topology");
+        if (rc == EXIT_OK && nidx > 1) picture_render(dir, stem);
     }
-    if (rc == EXIT_OK) pictures_render(dir, s, v, nidx);
-    lb_free(v);                                 /* names borrowed from the scenario */
+    if (rc == EXIT_OK) pictures_check();
     if (rc == EXIT_OK && !o->quiet) {
         static const char *const ext[] = {"dot", "mmd", "svg", "png"};
         for (size_t i = 0; i < (nidx > 1 ? nidx + 1 : 1); i++) {
@@ -508,10 +517,9 @@ static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir
     int rc = writers_finish(&w, r, out);
     if (w.draw) {
         char err[512];
-        if (draw_rec_write(w.draw, s, it->variant, it->seed, r, out, dir, err, sizeof err)) {
+        if (draw_rec_write(w.draw, s, it->variant, it->seed, r, out, dir, &g_render, err,
+                           sizeof err))
             fprintf(stderr, "sim: pictures: %s\n", err);
-            rc = EXIT_INTERNAL;
-        }
         draw_rec_free(w.draw);
     }
     scn_run_free(r);

@@ -1275,7 +1275,8 @@ static void unlink_in(const char *dir, const char *stem, const char *ext)
 }
 
 int draw_rec_write(draw_rec_t *d, scn_t *s, size_t variant, uint64_t seed, scn_run_t *r,
-                   const rep_variant_t *v, const char *dir, char *err, size_t errlen)
+                   const rep_variant_t *v, const char *dir, const draw_render_opts_t *ro,
+                   char *err, size_t errlen)
 {
     char stem[160], name[200];
     draw_variant_stem(s, variant, stem, sizeof stem);
@@ -1291,6 +1292,11 @@ int draw_rec_write(draw_rec_t *d, scn_t *s, size_t variant, uint64_t seed, scn_r
     if (!rc && scn_run_complete(r) && !scn_stop_requested())
         rc = dr_ladder_write(d, &g, s, variant, seed, r, dir, name, err, errlen);
     dr_graph_free(&g);
+    if (!rc && ro) {
+        rc = draw_render_file(dir, name, ro, err, errlen);
+        snprintf(name, sizeof name, "topology-%s", stem);
+        if (!rc) rc = draw_render_file(dir, name, ro, err, errlen);
+    }
     return rc;
 }
 
@@ -1313,110 +1319,67 @@ int draw_design_write(scn_t *s, size_t variant, uint64_t seed, const char *dir,
 
 /* ---- rendering -------------------------------------------------------------------------- */
 
-static bool read_file(const char *path, char **text, size_t *len)
+/* Renames dir/.<stem>.<ext>.tmp to dir/<stem>.<ext>; false (and unlinks it) on failure. */
+static bool put_in_place(const char *dir, const char *stem, const char *ext, bool keep)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    LB_VEC(char) b = {0};
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        lb_vec_reserve(&b, b.n + n + 1);
-        memcpy(b.v + b.n, buf, n);
-        b.n += n;
-    }
-    bool ok = !ferror(f);
-    fclose(f);
-    if (!ok) {
-        lb_vec_free(&b);
-        return false;
-    }
-    lb_vec_reserve(&b, b.n + 1);
-    b.v[b.n] = '\0';
-    *text = b.v;
-    *len = b.n;
-    return true;
+    char tmp[4400], dst[4400];
+    snprintf(tmp, sizeof tmp, "%s/.%s.%s.tmp", dir, stem, ext);
+    snprintf(dst, sizeof dst, "%s/%s.%s", dir, stem, ext);
+    struct stat st;
+    if (keep && !stat(tmp, &st) && st.st_size > 0 && !rename(tmp, dst)) return true;
+    unlink(tmp);
+    return false;
 }
 
-/* Runs prog on dir/<stem>.<from> and writes its output to dir/<stem>.<to>. 0 when the input
- * is not there. */
-static int render_one(const char *prog, const char *const argv[], const char *dir,
-                      const char *stem, const char *from, const char *to,
-                      const rep_helper_opts_t *ho, char *err, size_t errlen)
+int draw_render_file(const char *dir, const char *stem, const draw_render_opts_t *o, char *err,
+                     size_t errlen)
 {
-    char path[4400], name[300];
-    snprintf(path, sizeof path, "%s/%s.%s", dir, stem, from);
-    char *in;
-    size_t inlen;
-    if (!read_file(path, &in, &inlen)) return 0;
+    bool ladder = strncmp(stem, "ladder-", 7) == 0;
+    char prog[4096], in[4400], t1[4400], t2[4400];
+    if (!ladder) unlink_in(dir, stem, "svg");
+    unlink_in(dir, stem, "png");
+    snprintf(in, sizeof in, "%s/%s.%s", dir, stem, ladder ? "svg" : "dot");
+    if (access(in, R_OK) != 0) return 0;        /* nothing to draw */
+    if (!rep_helper_find(ladder ? "rsvg-convert" : "dot", prog, sizeof prog)) return 0;
+    rep_helper_opts_t ho = {o ? o->timeout_s : 0, o ? o->stop : NULL};
     char *out;
     size_t outlen;
-    int rc = rep_helper_run(prog, argv, in, inlen, &out, &outlen, ho, err, errlen);
-    lb_free(in);
-    if (rc) return rc;
-    snprintf(name, sizeof name, "%s.%s", stem, to);
-    rc = dr_write_file(dir, name, out, outlen, err, errlen);
-    lb_free(out);
+    int rc;
+    if (ladder) {
+        snprintf(t1, sizeof t1, "-o%s/.%s.png.tmp", dir, stem);
+        const char *const argv[] = {"rsvg-convert", "-f", "png", "-b", "white", t1, in, NULL};
+        rc = rep_helper_run(prog, argv, "", 0, &out, &outlen, &ho, err, errlen);
+    } else {                                    /* one dot: the SVG and the PNG */
+        snprintf(t1, sizeof t1, "-o%s/.%s.svg.tmp", dir, stem);
+        snprintf(t2, sizeof t2, "-o%s/.%s.png.tmp", dir, stem);
+        const char *const argv[] = {"dot", "-Tsvg", t1, "-Tpng", t2, in, NULL};
+        rc = rep_helper_run(prog, argv, "", 0, &out, &outlen, &ho, err, errlen);
+    }
+    if (!rc) lb_free(out);
+    bool ok = put_in_place(dir, stem, "png", !rc);
+    if (!ladder) ok = put_in_place(dir, stem, "svg", !rc && ok) && ok;
+    if (!rc && !ok) {
+        lb_errf(err, errlen, "%s wrote no %s/%s.%s", ladder ? "rsvg-convert" : "dot", dir, stem,
+                ladder ? "png" : "svg");
+        rc = LB_EIO;
+    }
+    if (rc) {                                   /* never half a picture */
+        unlink_in(dir, stem, "png");
+        if (!ladder) unlink_in(dir, stem, "svg");
+    }
     return rc;
 }
 
-int draw_render(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
-                const draw_render_opts_t *o, char *err, size_t errlen)
+int draw_render_check(char *err, size_t errlen)
 {
-    /* the stems: topology, then per variant that ran (or every variant) */
-    LB_VEC(char *) stems = {0};
-    lb_vec_push(&stems, lb_strdup("topology"));
-    size_t nv = scn_variant_count(s);
-    bool *ran = lb_calloc(nv ? nv : 1, sizeof *ran);
-    for (size_t i = 0; i < nv; i++) ran[i] = !v;
-    for (size_t i = 0; v && i < n; i++) {
-        int k = v[i].name ? scn_variant_find(s, v[i].name) : -1;
-        if (k >= 0) ran[k] = true;
-    }
-    for (size_t i = 0; i < nv; i++) {
-        if (!ran[i]) continue;
-        char stem[160];
-        draw_variant_stem(s, i, stem, sizeof stem);
-        lb_vec_push(&stems, lb_sprintf("topology-%s", stem));
-        lb_vec_push(&stems, lb_sprintf("ladder-%s", stem));
-    }
-    lb_free(ran);
-    rep_helper_opts_t ho = {o ? o->timeout_s : 0, o ? o->stop : NULL};
-    char dot[4096], rsvg[4096], e1[512] = "";
-    bool have_dot = rep_helper_find("dot", dot, sizeof dot);
-    bool have_rsvg = rep_helper_find("rsvg-convert", rsvg, sizeof rsvg);
-    int rc = 0;
-    static const char *const dot_svg[] = {"dot", "-Tsvg", NULL};
-    static const char *const dot_png[] = {"dot", "-Tpng", NULL};
-    static const char *const rsvg_png[] = {"rsvg-convert", "-f", "png", "-b", "white", NULL};
-    for (size_t i = 0; i < stems.n; i++) {
-        const char *st = stems.v[i];
-        bool ladder = strncmp(st, "ladder-", 7) == 0;
-        if (!ladder) unlink_in(dir, st, "svg");
-        unlink_in(dir, st, "png");
-        int r1 = 0;
-        if (ladder && have_rsvg)
-            r1 = render_one(rsvg, rsvg_png, dir, st, "svg", "png", &ho, e1, sizeof e1);
-        else if (!ladder && have_dot) {
-            r1 = render_one(dot, dot_svg, dir, st, "dot", "svg", &ho, e1, sizeof e1);
-            if (!r1) r1 = render_one(dot, dot_png, dir, st, "dot", "png", &ho, e1, sizeof e1);
-            if (r1) unlink_in(dir, st, "svg");
-        }
-        if (r1) unlink_in(dir, st, "png");
-        if (r1 && !rc) {
-            rc = r1;
-            lb_errf(err, errlen, "%s", e1);
-        }
-        if (r1 == LB_ESTATE) break;             /* interrupted: the rest too */
-    }
-    for (size_t i = 0; i < stems.n; i++) lb_free(stems.v[i]);
-    lb_vec_free(&stems);
-    if (!rc && !have_dot) {
+    char prog[4096];
+    if (!rep_helper_find("dot", prog, sizeof prog)) {
         lb_errf(err, errlen, "graphviz not found: pictures skipped");
-        rc = LB_ENOENT;
-    } else if (!rc && !have_rsvg) {
-        lb_errf(err, errlen, "rsvg-convert not found: ladder PNGs skipped");
-        rc = LB_ENOENT;
+        return LB_ENOENT;
     }
-    return rc;
+    if (!rep_helper_find("rsvg-convert", prog, sizeof prog)) {
+        lb_errf(err, errlen, "rsvg-convert not found: ladder PNGs skipped");
+        return LB_ENOENT;
+    }
+    return 0;
 }
