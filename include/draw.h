@@ -87,7 +87,8 @@ struct draw_render_opts {
  * rsvg-convert; outputs through temporary names renamed into place, older ones removed
  * first, so a failed rendering never leaves a stale or half picture. Returns 0 -- also
  * when the input or the tool is missing (nothing drawn; draw_render_check says so) -- or
- * the helper's error (LB_EIO, LB_ETIMEDOUT, LB_ESTATE) with a message in err. */
+ * the helper's error (LB_EIO, LB_ETIMEDOUT) with a message in err; LB_ESTATE ("interrupted:
+ * pictures skipped") without starting anything once *o->stop is set. */
 int draw_render_file(const char *dir, const char *stem, const draw_render_opts_t *o,
                      char *err, size_t errlen);
 /* What is missing to draw: LB_ENOENT with "graphviz not found: pictures skipped" (no

@@ -403,14 +403,16 @@ static const draw_render_opts_t g_render = {0, &g_interrupted};
 static void picture_render(const char *dir, const char *stem)
 {
     char err[512];
-    if (draw_render_file(dir, stem, &g_render, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
+    int rc = draw_render_file(dir, stem, &g_render, err, sizeof err);
+    if (rc && rc != LB_ESTATE) fprintf(stderr, "sim: %s\n", err);
 }
 
 /* Says once what was missing to draw the pictures. */
 static void pictures_check(void)
 {
     char err[512];
-    if (draw_render_check(err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
+    if (g_interrupted) fprintf(stderr, "sim: interrupted: pictures skipped\n");
+    else if (draw_render_check(err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
 }
 
 /* Once per scenario, after its runs: plots (gnuplot) and report.html. A missing gnuplot

@@ -824,7 +824,7 @@ static void mark_path(dr_graph_t *g, const rep_variant_t *v)
         char *sp = strstr(nm, " (connected)");
         if (sp) *sp = '\0';
         int it = dr_item_named(g, nm);
-        if (it < 0 || it == prev) continue;
+        if (it < 0 || it == prev || g->items.v[it].hidden) continue;   /* a node passed */
         if (prev >= 0) {
             int e = edge_find(g, prev, it);
             if (e < 0) e = edge_find(g, it, prev);
@@ -1336,6 +1336,10 @@ int draw_render_file(const char *dir, const char *stem, const draw_render_opts_t
 {
     bool ladder = strncmp(stem, "ladder-", 7) == 0;
     char prog[4096], in[4400], t1[4400], t2[4400];
+    if (o && o->stop && *o->stop) {
+        lb_errf(err, errlen, "interrupted: pictures skipped");
+        return LB_ESTATE;
+    }
     if (!ladder) unlink_in(dir, stem, "svg");
     unlink_in(dir, stem, "png");
     snprintf(in, sizeof in, "%s/%s.%s", dir, stem, ladder ? "svg" : "dot");
