@@ -96,8 +96,9 @@ int draw_render_file(const char *dir, const char *stem, const draw_render_opts_t
  * written) or "rsvg-convert not found: ladder PNGs skipped"; else 0. */
 int draw_render_check(char *err, size_t errlen);
 
-/* The escapers, exposed for tests: s as text inside a Graphviz HTML-like label or SVG
- * text (XML escaped, invalid UTF-8 as U+FFFD, control characters as spaces), and as a
+/* The escapers: s as text inside a Graphviz HTML-like label, SVG text or HTML (report.html
+ * uses it too): XML escaped, invalid UTF-8 as U+FFFD, control characters other than newline
+ * and tab as spaces (labels are split at newlines before); and as a
  * Mermaid label (every character that could end or change the label -- quotes, brackets,
  * braces, '<', '>', '|', ';', '#', '%', '`', '&', '-', '=' -- as a #NNN; entity code,
  * newlines as <br/>). */

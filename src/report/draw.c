@@ -70,12 +70,17 @@ void draw_put_xml(FILE *f, const char *s)
         } else if (n > 1) {
             if (n == 2 && c == 0xc2 && (unsigned char)s[1] < 0xa0) fputc(' ', f);   /* C1 */
             else fwrite(s, 1, n, f);
-        } else if (c == '&') fputs("&amp;", f);
-        else if (c == '<') fputs("&lt;", f);
-        else if (c == '>') fputs("&gt;", f);
-        else if (c == '"') fputs("&quot;", f);
-        else if (c == '\'') fputs("&#39;", f);
-        else fputc(c < 0x20 || c == 0x7f ? ' ' : c, f);
+        } else {
+            switch (c) {
+            case '&': fputs("&amp;", f); break;
+            case '<': fputs("&lt;", f); break;
+            case '>': fputs("&gt;", f); break;
+            case '"': fputs("&quot;", f); break;
+            case '\'': fputs("&#39;", f); break;
+            case '\n': case '\t': fputc(c, f); break;
+            default: fputc(c < 0x20 || c == 0x7f ? ' ' : c, f);
+            }
+        }
         s += n;
     }
 }

@@ -13,33 +13,8 @@
 #include "helper.h"
 #include "plots.h"
 
-/* Writes s HTML-escaped (text and attribute values alike). Invalid UTF-8 becomes U+FFFD;
- * control characters other than newline and tab become spaces. */
-static void esc(FILE *f, const char *s)
-{
-    while (s && *s) {
-        size_t n = rep_utf8_char(s);
-        unsigned char c = (unsigned char)*s;
-        if (n == 0) {
-            fputs("\xef\xbf\xbd", f);
-            n = 1;
-        } else if (n > 1) {
-            if (n == 2 && c == 0xc2 && (unsigned char)s[1] < 0xa0) fputc(' ', f);   /* C1 */
-            else fwrite(s, 1, n, f);
-        } else {
-            switch (c) {
-            case '&': fputs("&amp;", f); break;
-            case '<': fputs("&lt;", f); break;
-            case '>': fputs("&gt;", f); break;
-            case '"': fputs("&quot;", f); break;
-            case '\'': fputs("&#39;", f); break;
-            case '\n': case '\t': fputc(c, f); break;
-            default: fputc(c < 0x20 || c == 0x7f ? ' ' : c, f);
-            }
-        }
-        s += n;
-    }
-}
+/* Writes s HTML-escaped (text and attribute values alike): draw_put_xml. */
+static void esc(FILE *f, const char *s) { draw_put_xml(f, s); }
 
 /* Appends the file at path as base64; false when it cannot be read or is empty. */
 static bool base64_file(FILE *out, const char *path)
