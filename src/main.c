@@ -519,9 +519,9 @@ static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir
     int rc = writers_finish(&w, r, out);
     if (w.draw) {
         char err[512];
-        if (draw_rec_write(w.draw, s, it->variant, it->seed, r, out, dir, &g_render, err,
-                           sizeof err))
-            fprintf(stderr, "sim: pictures: %s\n", err);
+        int drc = draw_rec_write(w.draw, s, it->variant, it->seed, r, out, dir, &g_render, err,
+                                 sizeof err);
+        if (drc && drc != LB_ESTATE) fprintf(stderr, "sim: pictures: %s\n", err);
         draw_rec_free(w.draw);
     }
     scn_run_free(r);
