@@ -98,10 +98,14 @@ int draw_render_check(char *err, size_t errlen);
 
 /* The escapers: s as text inside a Graphviz HTML-like label, SVG text or HTML (report.html
  * uses it too): XML escaped, invalid UTF-8 as U+FFFD, control characters other than newline
- * and tab as spaces (labels are split at newlines before); and as a
- * Mermaid label (every character that could end or change the label -- quotes, brackets,
- * braces, '<', '>', '|', ';', '#', '%', '`', '&', '-', '=' -- as a #NNN; entity code,
- * newlines as <br/>). */
+ * and tab as spaces (labels are split at newlines before); and as Mermaid label or message
+ * text: the characters that could end or change it -- '"' (ends a quoted label), '#'
+ * (starts an entity code), ';' and '#' (end a sequence message), '%' (comments), '<', '>',
+ * '&' (HTML), '`' (markdown strings) -- as #NNN; entity codes, newlines as <br/>, "->" as
+ * U+2192 (an arrow reads better than "-#62;"). Arrows,
+ * brackets, braces and '|' are harmless inside a quoted label or a message (checked with
+ * Mermaid 11), so names like aks-user-1 stay as they are: Mermaid 11.17's render() was
+ * seen to leave entity codes undecoded in labels, so fewer of them read better. */
 void draw_put_xml(FILE *f, const char *s);
 void draw_put_mermaid(FILE *f, const char *s);
 

@@ -26,7 +26,8 @@ static char *put(void (*fn)(FILE *, const char *), const char *s)
     return strdup(buf);
 }
 
-/* Mermaid label text: only characters that mean nothing there, entity codes, <br/>. */
+/* Mermaid label text: no character that ends a label or a message, starts a comment or
+ * is HTML -- only entity codes and <br/> for those. */
 static bool mermaid_safe(const char *s)
 {
     while (*s) {
@@ -37,7 +38,7 @@ static bool mermaid_safe(const char *s)
             s = e + 1;
         } else if (strncmp(s, "<br/>", 5) == 0) {
             s += 5;
-        } else if (strchr("\"'[]{}<>|;%`&-=\n", *s)) {
+        } else if (strchr("\"<>;%`&\n", *s)) {
             return false;
         } else {
             s++;
@@ -68,9 +69,8 @@ START_TEST(escape_mermaid)
 {
     char *t = put(draw_put_mermaid, hostile);
     ck_assert_msg(mermaid_safe(t), "unsafe: %s", t);
-    ck_assert_ptr_null(strstr(t, "-->"));
-    ck_assert_ptr_nonnull(strstr(t, "a#34;b#39;c#123;d#125;e#91;f#93;g#60;h#62;i#124;j#59;k#35;l"
-                                    "#37;m#96;n#38;o#45;#45;#62;p#61;#61;q<br/>r\\s t"));
+    ck_assert_ptr_nonnull(strstr(t, "a#34;b'c{d}e[f]g#60;h#62;i|j#59;k#35;l#37;m#96;n#38;o-\u2192p==q"
+                                    "<br/>r\\s t"));
     free(t);
     t = put(draw_put_mermaid, "GET /app1 (flow 9): 1.5 ms");
     ck_assert_str_eq(t, "GET /app1 (flow 9): 1.5 ms");
@@ -225,7 +225,7 @@ START_TEST(hostile_scenario)
     ck_assert_ptr_nonnull(strstr(dot, "browse: /x&quot;{y}--&gt;z;#%"));
     ck_assert_ptr_null(strstr(dot, "/x\""));
     ck_assert_ptr_nonnull(strstr(mmd, "flowchart LR"));
-    ck_assert_ptr_nonnull(strstr(mmd, "browse: /x#34;#123;y#125;#45;#45;#62;z#59;#35;#37;"));
+    ck_assert_ptr_nonnull(strstr(mmd, "browse: /x#34;{y}-\u2192z#59;#35;#37;"));
     check_mermaid(mmd);
     /* the run, with the recorder, and its pictures */
     scn_run_t *r;

@@ -96,12 +96,15 @@ void draw_put_mermaid(FILE *f, const char *s)
         } else if (n > 1) {
             if (n == 2 && c == 0xc2 && (unsigned char)s[1] < 0xa0) fputc(' ', f);
             else fwrite(s, 1, n, f);
+        } else if (c == '-' && s[1] == '>') {   /* "->" reads as an arrow, not as #62; */
+            fputs("\u2192", f);
+            n = 2;
         } else if (c == '\n') fputs("<br/>", f);
         else if (c < 0x20 || c == 0x7f) fputc(' ', f);
-        else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                 strchr(" .,:/_()+*!?@$^~\\", c))
+        else if (strchr("\"#;%<>&`", c))       /* a quote ends a label, '#' starts an */
+            fprintf(f, "#%u;", c);              /* entity, ';' and '#' end a message, '%' */
+        else                                    /* a comment, <>& are HTML */
             fputc(c, f);
-        else fprintf(f, "#%u;", c);                 /* " ' [ ] { } < > | ; # % ` & - = */
         s += n;
     }
 }
