@@ -418,7 +418,7 @@ static void azure_lb_add(dr_graph_t *g, const char *name, azure_lb_t *lb, const 
         else
             snprintf(probe, sizeof probe, "probe %s GET %s :%d", probe_proto(ru->probe.protocol),
                      ru->probe.path ? ru->probe.path : "/", ru->probe.port);
-        dr_strs_add(&g->items.v[it].lines, "rule %s :%u -> :%u%s, %s", ru->name ? ru->name : "?",
+        dr_strs_add(&g->items.v[it].lines, "rule %s :%u \u2192 :%u%s, %s", ru->name ? ru->name : "?",
                     ru->frontend_port, ru->backend_port, ru->floating_ip ? " floating IP" : "",
                     probe);
         checker_add(g, azure_lb_rule_health(lb, i), it);
@@ -445,7 +445,7 @@ static void nlb_add(dr_graph_t *g, const char *name, aws_nlb_t *nlb, nodes_t *cl
                                 p->cross_zone ? "on" : "off");
     for (size_t l = 0; l < aws_nlb_listener_count(nlb) && k < sizeof label; l++) {
         const aws_nlb_listener_t *li = aws_nlb_listener(nlb, l);
-        k += (size_t)snprintf(label + k, sizeof label - k, "%s:%u -> :%u", l ? ", " : "\n",
+        k += (size_t)snprintf(label + k, sizeof label - k, "%s:%u \u2192 :%u", l ? ", " : "\n",
                               li->port, li->target_port);
     }
     int grp = group_add(g, -1, 1, label);
@@ -571,7 +571,7 @@ static void cluster_add(dr_graph_t *g, const char *name, cluster_t *c, const k8s
                     if (sp->target_port.name) snprintf(tp, sizeof tp, "%s", sp->target_port.name);
                     else snprintf(tp, sizeof tp, "%d", sp->target_port.number ? sp->target_port.number
                                                                                : sp->port);
-                    dr_strs_add(&g->items.v[kp].lines, "%s:%d, nodePort %d -> pod :%s",
+                    dr_strs_add(&g->items.v[kp].lines, "%s:%d, nodePort %d \u2192 pod :%s",
                                 sv->lb_ip ? lb_ip_str(sv->lb_ip, ip) : sv->meta.name, sp->port,
                                 sp->node_port, tp);
                 }
@@ -937,6 +937,13 @@ static void mark_run(dr_graph_t *g, const draw_rec_t *rec, const rep_variant_t *
                         (unsigned long long)d->count, d->reason, syn);
         }
     }
+    bool bad = false;
+    for (size_t i = 0; i < g->items.n; i++) bad |= g->items.v[i].mark == DR_MARK_BAD;
+    for (size_t e = 0; e < g->edges.n; e++) bad |= g->edges.v[e].mark == DR_MARK_BAD;
+    if (bad)
+        dr_strs_add(&g->notes, "red: what the run saw fail -- backends a load balancer had DOWN "
+                    "(by which probe, its answer, since when) and packets dropped (where, why, "
+                    "how many)");
     if (v) mark_path(g, v);
 }
 

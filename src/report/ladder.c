@@ -806,11 +806,11 @@ int dr_ladder_write(const draw_rec_t *rec, const dr_graph_t *g, scn_t *s, size_t
         packet_rows(&L, g, &p, win, nwin, &sec);
         char head[200], t1[32];
         if (e->cls == M_2XX)
-            snprintf(head, sizeof head, "a successful request: %s flow %llu, GET %s -> %d in %s",
+            snprintf(head, sizeof head, "a successful request: %s flow %llu, GET %s \u2192 %d in %s",
                      src, (unsigned long long)e->flow, e->path, e->status,
                      dr_time_str(e->t_end - e->t_start, t1, sizeof t1));
         else if (e->status)
-            snprintf(head, sizeof head, "%s example: %s flow %llu, GET %s -> %d after %s",
+            snprintf(head, sizeof head, "%s example: %s flow %llu, GET %s \u2192 %d after %s",
                      m_class_name(e->cls), src, (unsigned long long)e->flow, e->path, e->status,
                      dr_time_str(e->t_end - e->t_start, t1, sizeof t1));
         else
