@@ -56,15 +56,18 @@ typedef struct draw_rec draw_rec_t;
 draw_rec_t *draw_rec_attach(scn_run_t *r, char *err, size_t errlen);
 
 /* After the run (r still alive; v collected, its hops from the capture when there is
- * one): writes topology-<v>.dot/.mmd of variant `variant` of s with the run's marks, then
- * replays the variant with `seed` up to its last example and writes ladder-<v>.svg/.mmd
- * (no ladder when the run had no example request, or was interrupted); with ro, renders
- * both (draw_render_file). Returns 0, or an error with a message in err (LB_EIO, or a
- * helper's). */
+ * one): writes topology-<v>.dot/.mmd of variant `variant` of s with the run's marks, and
+ * copies out of r what the ladders need. Returns 0, or LB_EIO with a message in err. */
+int draw_rec_write(draw_rec_t *d, scn_t *s, size_t variant, scn_run_t *r,
+                   const rep_variant_t *v, const char *dir, char *err, size_t errlen);
+/* After draw_rec_write and scn_run_free of the run (so that the replay does not take
+ * memory beside it): replays the variant with `seed` up to its last example and writes
+ * ladder-<v>.svg/.mmd (none when the run had no example request, or was interrupted),
+ * then with ro renders ladder-<v> and topology-<v> (draw_render_file). Returns 0, or an
+ * error with a message in err (LB_EIO, or a helper's). */
 typedef struct draw_render_opts draw_render_opts_t;
-int draw_rec_write(draw_rec_t *d, scn_t *s, size_t variant, uint64_t seed, scn_run_t *r,
-                   const rep_variant_t *v, const char *dir, const draw_render_opts_t *ro,
-                   char *err, size_t errlen);
+int draw_rec_finish(draw_rec_t *d, scn_t *s, size_t variant, uint64_t seed, const char *dir,
+                    const draw_render_opts_t *ro, char *err, size_t errlen);
 void draw_rec_free(draw_rec_t *d);      /* NULL-safe */
 
 /* Builds variant `variant` of s with seed (its t = 0 set-up run, nothing simulated) and

@@ -517,14 +517,16 @@ static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir
     size_t nv = scn_run_check(r, &vd);
     rep_variant_collect(out, r, vname, it->seed, vd, nv);
     int rc = writers_finish(&w, r, out);
-    if (w.draw) {
-        char err[512];
-        int drc = draw_rec_write(w.draw, s, it->variant, it->seed, r, out, dir, &g_render, err,
-                                 sizeof err);
+    char err[512];
+    if (w.draw && draw_rec_write(w.draw, s, it->variant, r, out, dir, err, sizeof err))
+        fprintf(stderr, "sim: pictures: %s\n", err);
+    scn_run_free(r);
+    if (w.draw) {                   /* the ladders' replay: after the run is freed */
+        int drc = draw_rec_finish(w.draw, s, it->variant, it->seed, dir, &g_render, err,
+                                  sizeof err);
         if (drc && drc != LB_ESTATE) fprintf(stderr, "sim: pictures: %s\n", err);
         draw_rec_free(w.draw);
     }
-    scn_run_free(r);
     return rc;
 }
 

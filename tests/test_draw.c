@@ -236,9 +236,10 @@ START_TEST(hostile_scenario)
     scn_run_execute(r, NULL, NULL);
     rep_variant_t v;
     memset(&v, 0, sizeof v);
-    ck_assert_int_eq(draw_rec_write(rec, s, 0, 1, r, &v, dir, NULL, err, sizeof err), 0);
-    draw_rec_free(rec);
+    ck_assert_int_eq(draw_rec_write(rec, s, 0, r, &v, dir, err, sizeof err), 0);
     scn_run_free(r);
+    ck_assert_int_eq(draw_rec_finish(rec, s, 0, 1, dir, NULL, err, sizeof err), 0);
+    draw_rec_free(rec);
     char *lsvg = slurp(dir, "ladder-v1.svg"), *lmmd = slurp(dir, "ladder-v1.mmd");
     ck_assert_ptr_nonnull(lsvg);
     ck_assert_ptr_nonnull(lmmd);
@@ -254,9 +255,10 @@ START_TEST(hostile_scenario)
     ck_assert_int_eq(scn_run_new(s, 0, 1, &r, &d), 0);
     rec = draw_rec_attach(r, err, sizeof err);
     scn_run_execute(r, NULL, NULL);
-    ck_assert_int_eq(draw_rec_write(rec, s, 0, 1, r, &v, dir2, NULL, err, sizeof err), 0);
-    draw_rec_free(rec);
+    ck_assert_int_eq(draw_rec_write(rec, s, 0, r, &v, dir2, err, sizeof err), 0);
     scn_run_free(r);
+    ck_assert_int_eq(draw_rec_finish(rec, s, 0, 1, dir2, NULL, err, sizeof err), 0);
+    draw_rec_free(rec);
     char *lsvg2 = slurp(dir2, "ladder-v1.svg"), *t1 = slurp(dir, "topology-v1.dot"),
          *t2 = slurp(dir2, "topology-v1.dot");
     ck_assert_str_eq(lsvg, lsvg2);

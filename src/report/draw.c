@@ -149,7 +149,7 @@ static int item_add(dr_graph_t *g, int kind, int group, const char *title)
 
 static void item_name(dr_graph_t *g, int item, const char *name)
 {
-    lb_vec_push(&g->items.v[item].names, name);
+    dr_strs_add(&g->items.v[item].names, "%s", name);
 }
 
 static int group_add(dr_graph_t *g, int parent, int style, const char *label)
@@ -223,7 +223,7 @@ void dr_graph_free(dr_graph_t *g)
         lb_free(it->role);
         dr_strs_free(&it->lines);
         dr_strs_free(&it->marks);
-        lb_vec_free(&it->names);
+        dr_strs_free(&it->names);
     }
     lb_vec_free(&g->items);
     for (size_t i = 0; i < g->groups.n; i++) lb_free(g->groups.v[i].label);
@@ -1278,7 +1278,17 @@ void draw_rec_free(draw_rec_t *d)
         lb_free(d->health.v[i].reason);
     }
     lb_vec_free(&d->health);
+    for (size_t i = 0; i < d->examples.n; i++) {
+        dr_example_t *e = &d->examples.v[i];
+        lb_free(e->source_name);
+        for (size_t k = 0; k < e->notes.n; k++) {
+            lb_free(e->notes.v[k].where);
+            lb_free(e->notes.v[k].text);
+        }
+        lb_vec_free(&e->notes);
+    }
     lb_vec_free(&d->examples);
+    if (d->have_graph) dr_graph_free(&d->g);
     lb_free(d);
 }
 
@@ -1289,24 +1299,63 @@ static void unlink_in(const char *dir, const char *stem, const char *ext)
     unlink(path);
 }
 
-int draw_rec_write(draw_rec_t *d, scn_t *s, size_t variant, uint64_t seed, scn_run_t *r,
-                   const rep_variant_t *v, const char *dir, const draw_render_opts_t *ro,
-                   char *err, size_t errlen)
+/* explain's example of (source, class), or -1. */
+static int explain_example(const explain_t *ex, const char *source, int cls)
+{
+    const char *s;
+    int c;
+    uint64_t f;
+    sim_time_t t;
+    for (size_t i = 0; explain_example_at(ex, i, &s, &c, &f, &t); i++)
+        if (c == cls && strcmp(s, source) == 0) return (int)i;
+    return -1;
+}
+
+int draw_rec_write(draw_rec_t *d, scn_t *s, size_t variant, scn_run_t *r,
+                   const rep_variant_t *v, const char *dir, char *err, size_t errlen)
 {
     char stem[160], name[200];
     draw_variant_stem(s, variant, stem, sizeof stem);
-    dr_graph_t g;
-    dr_graph_build(&g, s, r);
-    mark_run(&g, d, v);
+    if (d->have_graph) dr_graph_free(&d->g);
+    dr_graph_build(&d->g, s, r);
+    d->have_graph = true;
+    mark_run(&d->g, d, v);
     snprintf(name, sizeof name, "topology-%s", stem);
-    int rc = graph_write(&g, dir, name, err, errlen);
+    int rc = graph_write(&d->g, dir, name, err, errlen);
+    /* what the ladders need from the run, copied: the source names, the chains' notes */
+    explain_t *ex = scn_run_explain(r);
+    metrics_t *m = scn_run_metrics(r);
+    for (size_t i = 0; i < d->examples.n; i++) {
+        dr_example_t *e = &d->examples.v[i];
+        const char *src = metrics_source_name(m, e->source);
+        lb_free(e->source_name);
+        e->source_name = lb_strdup(src ? src : "?");
+        int xi = e->cls == M_2XX ? -1 : explain_example(ex, e->source_name, e->cls);
+        sim_time_t nt;
+        const char *where, *text;
+        uint64_t nf;
+        for (size_t k = 0; xi >= 0 &&
+             explain_example_note(ex, (size_t)xi, k, &nt, &where, &nf, &text); k++) {
+            dr_note_t n = {nt, nf, lb_strdup(where), lb_strdup(text)};
+            lb_vec_push(&e->notes, n);
+        }
+    }
+    d->complete = scn_run_complete(r) && !scn_stop_requested();
+    return rc;
+}
+
+int draw_rec_finish(draw_rec_t *d, scn_t *s, size_t variant, uint64_t seed, const char *dir,
+                    const draw_render_opts_t *ro, char *err, size_t errlen)
+{
+    char stem[160], name[200];
+    draw_variant_stem(s, variant, stem, sizeof stem);
     snprintf(name, sizeof name, "ladder-%s", stem);
     unlink_in(dir, name, "svg");
     unlink_in(dir, name, "png");
     unlink_in(dir, name, "mmd");
-    if (!rc && scn_run_complete(r) && !scn_stop_requested())
-        rc = dr_ladder_write(d, &g, s, variant, seed, r, dir, name, err, errlen);
-    dr_graph_free(&g);
+    int rc = 0;
+    if (d->have_graph && d->complete && !scn_stop_requested())
+        rc = dr_ladder_write(d, &d->g, s, variant, seed, dir, name, err, errlen);
     if (!rc && ro) {
         rc = draw_render_file(dir, name, ro, err, errlen);
         snprintf(name, sizeof name, "topology-%s", stem);

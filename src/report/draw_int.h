@@ -25,7 +25,7 @@ typedef struct dr_item {
     dr_strs_t lines;            /* details under the title */
     dr_strs_t marks;            /* what the run saw here (drops, state) */
     int mark;                   /* enum dr_mark */
-    LB_VEC(const char *) names; /* net node / element names that are this item */
+    dr_strs_t names;            /* net node / element names that are this item (owned) */
     char *role;                 /* one line for a ladder lane: "node 10.224.0.5" */
     bool hidden;                /* a ladder lane only (a probe source, a node's own box) */
 } dr_item_t;
@@ -67,6 +67,9 @@ int dr_item_named(const dr_graph_t *g, const char *name);
 int dr_item_addr(const dr_graph_t *g, uint32_t addr);
 
 /* ---- what the run saw -------------------------------------------------------------------- */
+/* A note of an example's causal chain, copied out of the run (explain.h). */
+typedef struct dr_note { sim_time_t t; uint64_t flow; char *where, *text; } dr_note_t;
+
 typedef struct dr_example {
     int source, cls;            /* metrics source, enum m_class */
     uint64_t flow, req_id;
@@ -75,6 +78,8 @@ typedef struct dr_example {
     char path[96];
     uint64_t chain[8];          /* the client flow, then the upstream flows serving it */
     size_t n_chain;
+    char *source_name;          /* copied from the run by draw_rec_write */
+    LB_VEC(dr_note_t) notes;    /* its causal chain (none for the success) */
 } dr_example_t;
 
 /* Drops by (element, reason); health changes by (checker, target). */
@@ -99,6 +104,9 @@ struct draw_rec {
     LB_VEC(dr_health_t) health;
     LB_VEC(dr_example_t) examples;      /* failures: first per (source, class); + one 2xx */
     bool have_success;
+    /* kept from draw_rec_write to draw_rec_finish: the run is gone by then */
+    dr_graph_t g;
+    bool have_graph, complete;
 };
 
 /* The element a drop is attributed to: the node, else the detail's "NAME:" prefix (a load
@@ -108,11 +116,11 @@ const char *dr_drop_owner(const char *where, const char *detail, char *buf, size
 /* ---- ladders (ladder.c) ---------------------------------------------------------------- */
 /* Replays variant `variant` of s with seed up to rec's last example, records the example
  * flows' packets and writes DIR/<stem>.svg and <stem>.mmd (stem "ladder-<v>"). g is the
- * variant's topology (lanes' roles). Returns 0 (also when there is nothing to draw: no
- * file then), or LB_EIO with a message in err. */
+ * variant's topology (lanes' roles); rec's examples carry their notes and source names
+ * (the first run is freed by then, so the two runs never take memory together). Returns 0
+ * (also when there is nothing to draw: no file then), or LB_EIO with a message in err. */
 int dr_ladder_write(const draw_rec_t *rec, const dr_graph_t *g, scn_t *s, size_t variant,
-                    uint64_t seed, scn_run_t *r, const char *dir, const char *stem,
-                    char *err, size_t errlen);
+                    uint64_t seed, const char *dir, const char *stem, char *err, size_t errlen);
 
 /* ---- shared text helpers ------------------------------------------------------------------ */
 /* A formatted, owned string (lb_sprintf) pushed onto v. */

@@ -701,25 +701,10 @@ static void lanes_sort(ladder_t *L)
     lb_free(where);
 }
 
-/* explain's example of (source, class), or -1. */
-static int explain_example(const explain_t *ex, const char *source, int cls)
-{
-    const char *s;
-    int c;
-    uint64_t f;
-    sim_time_t t;
-    for (size_t i = 0; explain_example_at(ex, i, &s, &c, &f, &t); i++)
-        if (c == cls && strcmp(s, source) == 0) return (int)i;
-    return -1;
-}
-
 int dr_ladder_write(const draw_rec_t *rec, const dr_graph_t *g, scn_t *s, size_t variant,
-                    uint64_t seed, scn_run_t *r, const char *dir, const char *stem,
-                    char *err, size_t errlen)
+                    uint64_t seed, const char *dir, const char *stem, char *err, size_t errlen)
 {
     if (!rec->examples.n) return 0;
-    explain_t *ex = scn_run_explain(r);
-    metrics_t *m = scn_run_metrics(r);
     replay_t p;
     memset(&p, 0, sizeof p);
     p.ex = rec->examples.v;
@@ -730,12 +715,10 @@ int dr_ladder_write(const draw_rec_t *rec, const dr_graph_t *g, scn_t *s, size_t
         if (e->t_end > until) until = e->t_end;
         for (size_t k = 0; k < e->n_chain && p.n_flows < DRAW_LADDER_FLOWS; k++)
             if (!followed(&p, e->chain[k])) p.flows[p.n_flows++] = e->chain[k];
-        int xi = explain_example(ex, metrics_source_name(m, e->source), e->cls);
-        sim_time_t nt;
-        const char *where, *text;
-        uint64_t nf;
-        for (size_t k = 0; xi >= 0 && explain_example_note(ex, (size_t)xi, k, &nt, &where, &nf, &text); k++)
+        for (size_t k = 0; k < e->notes.n; k++) {
+            uint64_t nf = e->notes.v[k].flow;
             if (nf && !followed(&p, nf) && p.n_flows < DRAW_LADDER_FLOWS) p.flows[p.n_flows++] = nf;
+        }
     }
     /* the replay */
     scn_run_t *rr;
@@ -761,7 +744,7 @@ int dr_ladder_write(const draw_rec_t *rec, const dr_graph_t *g, scn_t *s, size_t
     size_t drawn = 0;
     for (size_t i = 0; i < rec->examples.n && !scn_stop_requested(); i++) {
         const dr_example_t *e = &rec->examples.v[i];
-        const char *src = metrics_source_name(m, e->source);
+        const char *src = e->source_name ? e->source_name : "?";
         if (!p.verified[i]) {
             fprintf(stderr, "sim: ladder of %s: the replay did not repeat flow %llu (%s); "
                     "left out\n", scn_variant_name(s, variant), (unsigned long long)e->flow,
@@ -773,11 +756,10 @@ int dr_ladder_write(const draw_rec_t *rec, const dr_graph_t *g, scn_t *s, size_t
         for (size_t k = 0; k < e->n_chain; k++)
             win[nwin++] = (window_t){e->chain[k], e->t_start, e->t_end};
         rows_t sec = {0};
-        int xi = e->cls == M_2XX ? -1 : explain_example(ex, src, e->cls);
-        sim_time_t nt;
-        const char *where, *text;
-        uint64_t nf;
-        for (size_t k = 0; xi >= 0 && explain_example_note(ex, (size_t)xi, k, &nt, &where, &nf, &text); k++) {
+        for (size_t k = 0; k < e->notes.n; k++) {
+            sim_time_t nt = e->notes.v[k].t;
+            const char *where = e->notes.v[k].where, *text = e->notes.v[k].text;
+            uint64_t nf = e->notes.v[k].flow;
             if (nf && nwin < DRAW_LADDER_FLOWS) {
                 bool have = false;
                 for (size_t w = 0; w < nwin; w++) {
