@@ -75,6 +75,7 @@ test: sim build/test_runner build/realsrv
 	./build/test_runner
 	bash tests/cli.sh
 	bash tests/report.sh
+	bash tests/pictures.sh
 	bash tests/pcap.sh
 	bash tests/real.sh
 	bash tests/realchain.sh

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "capture.h"
 #include "db.h"
+#include "draw.h"
 #include "netfilter.h"
 #include "plots.h"
 #include "real.h"
@@ -56,7 +57,8 @@ typedef struct opts {
     const char *dump_node;
     int seeds;                      /* --seeds N: each variant with seeds base .. base+N-1 */
     int jobs;                       /* --jobs N: parallel worker processes */
-    bool no_pcap, no_plots, no_db;
+    bool no_pcap, no_plots, no_db, no_pictures;
+    bool draw;                      /* --draw: the topology only, nothing simulated */
     bool explain;                   /* chains also with --check / --quiet */
     /* the real chain (include/realchain.h): describe, render, flow fates; no-expect */
     bool describe, no_expect;
@@ -92,6 +94,7 @@ static void usage(FILE *f)
 "      --no-db             do not write results.db (benchmarks)\n"
 "      --plot-timeout S    stop a gnuplot that has not finished in S seconds and skip\n"
 "                          the plots (default 60; one gnuplot draws up to 32 plots)\n"
+"      --no-pictures       do not draw the topology and the packet ladders\n"
 "  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
 "                          writes results only with --out\n"
 "  -q, --quiet             no table, no progress line\n"
@@ -101,6 +104,8 @@ static void usage(FILE *f)
 "                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
 "                          the scenario is built, then exit\n"
+"      --draw              write the topology of the built variant(s) -- topology.dot,\n"
+"                          .mmd, .svg, .png -- without simulating (design reviews)\n"
 "      --describe          print the built variant as JSON (nodes, addresses, routes,\n"
 "                          cluster, load balancers; docs/DESCRIBE.md), then exit\n"
 "      --render DIR        write the real chain's stand-in configurations (haproxy,\n"
@@ -167,7 +172,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB,
            O_EXPLAIN, O_PLOT_TIMEOUT, O_REAL, O_PROBES_ONLY, O_COMPARE, O_MAX_RATE, O_WATCH,
-           O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT };
+           O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT, O_NOPICTURES, O_DRAW };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -184,6 +189,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"real", required_argument, 0, O_REAL}, {"probes-only", no_argument, 0, O_PROBES_ONLY},
         {"compare", no_argument, 0, O_COMPARE}, {"max-rate", required_argument, 0, O_MAX_RATE},
         {"watch", no_argument, 0, O_WATCH}, {"checker", required_argument, 0, O_CHECKER},
+        {"no-pictures", no_argument, 0, O_NOPICTURES}, {"draw", no_argument, 0, O_DRAW},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -261,6 +267,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 return EXIT_INPUT;
             }
             break;
+        case O_NOPICTURES: o->no_pictures = true; break;
+        case O_DRAW: o->draw = true; break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
@@ -523,6 +531,7 @@ static char g_run_group[256];
 typedef struct writers {
     rep_db_run_t *db;
     rep_capture_t *cap;             /* trace pcap and the hop recorder */
+    draw_rec_t *draw;               /* what the run saw, for the pictures */
     bool plots;
     char pcap[300];                 /* its file name, "" for none */
     char run[300];                  /* "run <variant> seed <N>", for messages */
@@ -558,6 +567,11 @@ static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o
         w->cap = rep_capture_new(r, o->no_pcap ? NULL : path, o->trace_flow, err, sizeof err);
         if (!w->cap && !o->no_pcap) writer_failed(&w->missing, "trace pcap", w->pcap, err);
         else if (!w->cap) fprintf(stderr, "sim: hop recorder: %s\n", err);
+    }
+    /* pictures: the first seed of each variant (a sweep's other seeds draw none) */
+    if (!o->no_pictures && it->seed == (o->has_seed ? o->seed : scn_seed(s))) {
+        w->draw = draw_rec_attach(r, err, sizeof err);
+        if (!w->draw) fprintf(stderr, "sim: %s\n", err);
     }
     if (g_db) {
         w->db = rep_db_run_begin(g_db, s, r, vname, it->seed, g_run_group, err, sizeof err);
@@ -597,6 +611,80 @@ static void writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
  * written, so that a signal then stops a slow gnuplot (one during the run does not). */
 static volatile sig_atomic_t g_interrupted, g_signal, g_stop_writing;
 static bool g_unreachable;          /* a real run reached nothing (EXIT_UNREACHABLE) */
+
+static const draw_render_opts_t g_render = {0, &g_interrupted};
+
+/* A picture that could not be drawn or written: said on stderr and listed in summary.json's
+ * `missing` (write-failed: exit status 4; a helper that timed out: skipped). */
+static void picture_failed(rep_missings_t *m, int rc, const char *what, const char *err)
+{
+    fprintf(stderr, "sim: pictures: %s\n", err);
+    if (m)
+        rep_missing_add(m, rc == LB_EIO ? REP_MISSING_WRITE_FAILED : REP_MISSING_SKIPPED,
+                        what, "pictures: %s", err);
+}
+
+/* Renders picture <stem> of dir (an interrupt skips it quietly); failures go to m. */
+static void picture_render(const char *dir, const char *stem, rep_missings_t *m)
+{
+    char err[512];
+    int rc = draw_render_file(dir, stem, &g_render, err, sizeof err);
+    if (rc && rc != LB_ESTATE) picture_failed(m, rc, stem, err);
+}
+
+/* Says once what was missing to draw the pictures. */
+static void pictures_check(void)
+{
+    char err[512];
+    if (g_interrupted) fprintf(stderr, "sim: interrupted: pictures skipped\n");
+    else if (draw_render_check(err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
+}
+
+/* --draw: the topology of the selected variants as built, nothing simulated: topology.*
+ * for the first, and topology-<variant>.* for each when there are several. */
+static int draw_only(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx)
+{
+    char dir[4096];
+    if (o->out) snprintf(dir, sizeof dir, "%s/%s", o->out, scn_name(s));
+    else default_out(dir, sizeof dir, s);
+    if (rep_mkdirs(dir)) {
+        fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+    int rc = EXIT_OK;
+    scn_diag_t d;
+    for (size_t i = 0; i < nidx && rc == EXIT_OK; i++) {
+        char stem[200], vs[160];
+        draw_variant_stem(s, idx[i], vs, sizeof vs);
+        snprintf(stem, sizeof stem, "topology-%s", vs);
+        if ((i == 0 && draw_design_write(s, idx[i], seed, dir, "topology", &d)) ||
+            (nidx > 1 && draw_design_write(s, idx[i], seed, dir, stem, &d))) {
+            fprintf(stderr, "sim: topology: %s\n", d.msg);
+            rc = EXIT_INTERNAL;
+        }
+        if (rc == EXIT_OK && i == 0) picture_render(dir, "topology", NULL);
+        if (rc == EXIT_OK && nidx > 1) picture_render(dir, stem, NULL);
+    }
+    if (rc == EXIT_OK) pictures_check();
+    if (rc == EXIT_OK && !o->quiet) {
+        static const char *const ext[] = {"dot", "mmd", "svg", "png"};
+        for (size_t i = 0; i < (nidx > 1 ? nidx + 1 : 1); i++) {
+            char stem[200] = "topology", vs[160];
+            if (i) {
+                draw_variant_stem(s, idx[i - 1], vs, sizeof vs);
+                snprintf(stem, sizeof stem, "topology-%s", vs);
+            }
+            for (size_t k = 0; k < 4; k++) {
+                char path[4400];
+                snprintf(path, sizeof path, "%s/%s.%s", dir, stem, ext[k]);
+                if (access(path, F_OK) == 0) printf("%s\n", path);
+            }
+        }
+    }
+    return rc;
+}
+
 
 static void on_signal(int sig)
 {
@@ -676,7 +764,16 @@ static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir
         rep_variant_show_probes(out);
     }
     writers_finish(&w, r, out);
+    char err[512];
+    if (w.draw && draw_rec_write(w.draw, s, it->variant, r, out, dir, err, sizeof err))
+        picture_failed(&out->missing, LB_EIO, vname, err);
     scn_run_free(r);
+    if (w.draw) {                   /* the ladders' replay: after the run is freed */
+        int drc = draw_rec_finish(w.draw, s, it->variant, it->seed, dir, &g_render, err,
+                                  sizeof err);
+        if (drc && drc != LB_ESTATE) picture_failed(&out->missing, drc, vname, err);
+        draw_rec_free(w.draw);
+    }
     return EXIT_OK;
 }
 
@@ -1155,6 +1252,16 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
                                                      : REP_MISSING_SKIPPED, "plots", "%s", err);
             }
         }
+        if (!o->no_pictures && m) {
+            /* topology.*: the design of the first variant run, as built */
+            int k = res[0].name ? scn_variant_find(s, res[0].name) : 0;
+            scn_diag_t d;
+            if (draw_design_write(s, k < 0 ? 0 : (size_t)k, res[0].seed, dir, "topology", &d))
+                picture_failed(&miss, LB_EIO, "topology", d.msg);
+            else
+                picture_render(dir, "topology", &miss);
+            pictures_check();
+        }
         if (rep_html_write(dir, s, res, m, &miss, err, sizeof err)) {
             fprintf(stderr, "sim: %s\n", err);
             rep_missing_add(&miss, REP_MISSING_WRITE_FAILED, "report.html", "%s", err);
@@ -1238,6 +1345,9 @@ int main(int argc, char **argv)
     outdir_t *od = NULL;
     if (rc == EXIT_OK && o.dump_node) {
         rc = dump_iptables(scns[0], &o, idx[0].v[0]);
+    } else if (rc == EXIT_OK && o.draw) {
+        for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++)
+            rc = draw_only(scns[f], &o, idx[f].v, idx[f].n);
     } else if (rc == EXIT_OK && (o.describe || o.render_dir || o.flow_fate)) {
         rc = real_chain(scns[0], &o, idx[0].v[0]);
     } else if (rc == EXIT_OK && o.out) {

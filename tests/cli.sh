@@ -197,7 +197,7 @@ if mount -t tmpfs -o size=3m tmpfs "$mnt" 2>/dev/null; then
   [ -e "$mnt/core-nat/trace-masquerade.pcap" ] && bad "full-pcap: a partial pcap" || ok
   umount "$mnt"
   mount -t tmpfs -o size=200k tmpfs "$mnt"
-  check full-all 4 timeout 60 ./sim -q --out "$mnt" scenarios/core-nat.yaml
+  check full-all 4 timeout 60 ./sim -q --no-pictures --out "$mnt" scenarios/core-nat.yaml
   contains full-db-msg "$tmp/err" "database or disk is full (No space left on device)"
   if command -v gnuplot >/dev/null; then
     grep -q 'cannot write .*\.\(png\|svg\): No space left on device' "$tmp/err" && ok \
@@ -217,7 +217,7 @@ if command -v script >/dev/null; then
     scenarios/bench-chain.yaml >"$tmp/longname.yaml"
   # an hour of simulated time, drawn about once a wall-second, interrupted after the
   # second drawing (at most 30 s)
-  timeout 60 script -qec "stty cols 50; ./sim --no-pcap --no-plots --no-db -v per-request \
+  timeout 60 script -qec "stty cols 50; ./sim --no-pcap --no-plots --no-pictures --no-db -v per-request \
     --set duration=3600s --out '$tmp/tty' '$tmp/longname.yaml' >/dev/null & p=\$!; \
     for i in \$(seq 300); do [ \$(tr '\r' '\n' <'$tmp/tty.out' | grep -c %) -ge 2 ] && break; \
     sleep 0.1; done; kill -INT \$p; wait \$p" /dev/null >"$tmp/tty.out"
