@@ -569,7 +569,7 @@ static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o
         else if (!w->cap) fprintf(stderr, "sim: hop recorder: %s\n", err);
     }
     /* pictures: the first seed of each variant (a sweep's other seeds draw none) */
-    if (!o->no_pictures && it->seed == (o->has_seed ? o->seed : scn_seed(s))) {
+    if (!o->no_pictures && !it->real && it->seed == (o->has_seed ? o->seed : scn_seed(s))) {
         w->draw = draw_rec_attach(r, err, sizeof err);
         if (!w->draw) fprintf(stderr, "sim: %s\n", err);
     }
