@@ -2,11 +2,17 @@
 # installs any missing Debian packages (idempotent).
 #   make run      build ./sim and run the main scenario
 #   make test     unit suites, then every scenario's expectations (./sim --check)
-#   make asan     the unit suites under AddressSanitizer + UBSan (build tree build-asan/)
+#   make asan     the unit suites, every scenario (tests/asan-scenarios.sh: loss and
+#                 one-packet queues on every link) and the loader's reproducers
+#                 (tests/fuzz-regress.sh) under AddressSanitizer + UBSan, built with clang
+#                 (its UBSan also checks pointer arithmetic) in build-asan/
 #   make bench    engine hold model and the bench-chain scenario
-#   make fuzz     the libFuzzer targets (fuzz/) for FUZZ_TIME seconds each (not part of test)
+#   make real-demo   real-socket mode against an nginx stand-in on 127.0.0.1, with --compare
+#   make bench-real  real mode's request rate against nginx, next to wrk's
+#   make realtest    the chain built in network namespaces vs the simulation (needs root)
+#   make fuzz        the libFuzzer targets (fuzz/) for FUZZ_TIME seconds each (not part of test)
 CC      ?= cc
-PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto
+PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto libcurl
 OPT     ?= -O2
 B       ?= build
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Iinclude -Isrc -Itests -D_GNU_SOURCE
@@ -18,7 +24,8 @@ TESTS   := $(wildcard tests/test_*.c)
 SUITES  := $(patsubst tests/test_%.c,%,$(TESTS))
 TOBJS   := $(patsubst %.c,$(B)/%.o,$(TESTS) tests/util.c) $(B)/tests/runner.o
 
-.PHONY: all run test asan bench clean check-scenarios fuzz fuzz-build fuzz-coverage
+.PHONY: all run test asan bench clean check-scenarios real-demo bench-real realtest fuzz \
+        fuzz-build fuzz-coverage
 all: sim
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -40,6 +47,10 @@ $(B)/libsim.a: $(LIBOBJS)
 sim: build/src/main.o build/libsim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# The program in another build tree (build-asan/sim).
+$(B)/sim: $(B)/src/main.o $(B)/libsim.a
+	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
+
 # The test runner lists every suite in tests/test_*.c (each defines suite_<name>).
 $(B)/tests/runner.c: $(TESTS) tests/runner.c.in
 	@mkdir -p $(B)/tests
@@ -52,32 +63,57 @@ $(B)/tests/runner.o: $(B)/tests/runner.c | $(DEPS_OK)
 $(B)/test_runner: $(TOBJS) $(B)/libsim.a
 	$(CC) $(CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# Misbehaving HTTP servers on loopback for tests/real.sh (no library: a plain program).
+build/realsrv: tests/realsrv.c | $(DEPS_OK)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $<
+
 build/bench_engine: bench/bench_engine.c build/libsim.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DNDEBUG -o $@ $^ $(PKG_LIBS)
 
 run: sim
 	./sim scenarios/aks-dsr.yaml
 
-test: sim build/test_runner
+test: sim build/test_runner build/realsrv
 	./build/test_runner
 	bash tests/cli.sh
 	bash tests/fuzz-regress.sh
 	bash tests/report.sh
+	bash tests/pictures.sh
 	bash tests/pcap.sh
+	bash tests/real.sh
+	bash tests/realchain.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
 # Every scenario's expectations, as regression tests.
 check-scenarios: sim
 	./sim --check scenarios/*.yaml
 
-asan:
-	@$(MAKE) --no-print-directory B=build-asan \
+# The scenarios built for real in network namespaces (root), simulated and run with
+# --real against that, compared; and the kube-proxy packet-fate differential.
+realtest: sim
+	@bash scripts/realtest.sh
+
+# clang from scripts/install-deps.sh; the tree is rebuilt when the compiler changes.
+ASAN_CC ?= clang
+asan: $(DEPS_OK)
+	@[ -f build-asan/.cc-$(ASAN_CC) ] || { rm -rf build-asan; mkdir -p build-asan; \
+	  touch build-asan/.cc-$(ASAN_CC); }
+	@$(MAKE) --no-print-directory B=build-asan CC=$(ASAN_CC) \
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	  build-asan/test_runner
-	ASAN_OPTIONS=detect_leaks=1 ./build-asan/test_runner
+	  build-asan/test_runner build-asan/sim
+	ASAN_OPTIONS=detect_leaks=1 CK_TIMEOUT_MULTIPLIER=4 ./build-asan/test_runner
+	bash tests/asan-scenarios.sh build-asan/sim
+	bash tests/fuzz-regress.sh build-asan/sim
 
 bench: sim build/bench_engine
 	@bash scripts/bench.sh
+
+real-demo: sim build/realsrv
+	@bash scripts/real-demo.sh
+
+bench-real: sim build/realsrv
+	@bash scripts/bench-real.sh
 
 # Fuzzing (clang from Debian: clang-14 and its libFuzzer). The library is built again with
 # ASan + UBSan + libFuzzer's coverage into build-fuzz/; scripts/fuzz.sh runs each target

@@ -10,6 +10,7 @@
 #include "net.h"
 #include "metrics.h"
 #include "explain.h"
+#include "health.h"
 
 /* Backend settings default request timeout (configuration-http-settings.md). */
 #define APPGW_REQUEST_TIMEOUT_DEFAULT (20 * SIM_S)
@@ -21,13 +22,16 @@
 /* v2 retries a timed-out request once on another backend member (MODELS.md). */
 #define APPGW_RETRIES 1
 #define APPGW_SERVER_HEADER "Microsoft-Azure-Application-Gateway/v2"
+/* Instances of a v2 gateway: at most 125 (application-gateway-autoscaling-zone-redundant). */
+#define APPGW_MAX_INSTANCES 125
 
 typedef struct appgw appgw_t;
 
 typedef struct appgw_params {
     const char *name;
     uint32_t frontend;              /* the frontend IP clients use */
-    uint32_t subnet; int plen;      /* instance addresses: subnet + 4, + 5, ... */
+    uint32_t subnet; int plen;      /* instance addresses: the first free ones (Azure's
+                                     * dynamic allocation: subnet + 4, + 5, ... when alone) */
     int instances;                  /* 2 */
     uint16_t listener_port;         /* 80 */
     const uint32_t *members;        /* backend pool addresses */
@@ -45,8 +49,10 @@ typedef struct appgw_params {
 } appgw_params_t;
 void appgw_params_default(appgw_params_t *p);
 
-/* Creates the instances (nodes "<name>-<i>") in fab, registers the frontend. NULL with a
- * message in err. */
+/* The name of instance i: "<name>-<i>". */
+void appgw_instance_name(const char *name, int i, char *buf, size_t n);
+/* Creates the instances (nodes appgw_instance_name) in fab, registers the frontend. NULL
+ * with a message in err: the frontend or a node name taken, the subnet full. */
 appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char *err,
                    size_t errlen);
 void appgw_free(appgw_t *g);
@@ -54,5 +60,12 @@ size_t appgw_instance_count(const appgw_t *g);
 net_node_t *appgw_instance_node(const appgw_t *g, size_t i);
 /* Healthy members as instance i sees them. */
 size_t appgw_healthy_members(const appgw_t *g, size_t i);
+/* The parameters it was built with (members, timeouts; name and members owned by g; the
+ * metrics/explain pointers as given). */
+const appgw_params_t *appgw_params(const appgw_t *g);
+/* Instance i's probe of the backend pool (its params are the probe as configured: path,
+ * host, interval, timeout, thresholds, statuses, initial state) and its own address. */
+health_t *appgw_instance_health(const appgw_t *g, size_t i);
+uint32_t appgw_instance_addr(const appgw_t *g, size_t i);
 
 #endif

@@ -52,6 +52,10 @@ void app_http_server_free(app_http_server_t *s);
 http_server_t *app_http_server_http(app_http_server_t *s);
 /* Index of the location that serves path, or -1 (-> 404). */
 int app_http_server_match(const app_http_server_t *s, const char *path);
+/* Writes an nginx `server` block that answers as this server does (its port and
+ * locations; nginx_conf_render_server), for the real chain's pods. Returns how many
+ * locations nginx cannot reproduce exactly. */
+int app_http_server_render_nginx(const app_http_server_t *s, FILE *out, const char *indent);
 /* Requests answered per location (index n: the 404s). */
 uint64_t app_http_server_hits(const app_http_server_t *s, int loc);
 
@@ -107,6 +111,8 @@ typedef struct app_http_client_opts {
 void app_http_client_opts_init(app_http_client_opts_t *o);
 
 typedef struct app_http_client app_http_client_t;
+/* Every client of a network, in creation order: net_app_at(net, APP_HTTP_CLIENT_KIND, i). */
+#define APP_HTTP_CLIENT_KIND "http-client"
 /* Starts traffic from each of nodes[0..n) (strings and arrays in opts are copied).
  * m may be NULL (nothing recorded). Returns NULL with *rc = LB_EINVAL for bad opts. */
 app_http_client_t *app_http_client_new(net_node_t *const *nodes, size_t n,
@@ -121,5 +127,41 @@ typedef struct app_http_client_stats {
     uint64_t reused;                /* completed over a kept-alive connection */
 } app_http_client_stats_t;
 void app_http_client_stats(const app_http_client_t *c, app_http_client_stats_t *out);
+
+/* What real mode needs to play the same traffic: the options as built (owned copies:
+ * name, method, host, paths, targets, port...; on_result and explain are the
+ * simulator's), the client nodes, and each node's random stream name. */
+const app_http_client_opts_t *app_http_client_opts(const app_http_client_t *c);
+size_t app_http_client_node_count(const app_http_client_t *c);
+net_node_t *app_http_client_node(const app_http_client_t *c, size_t i);
+/* "traffic:<name>" for a single node, "traffic:<name>:<node>" in a group. Caller frees. */
+char *app_http_client_stream(const app_http_client_t *c, size_t i);
+
+/* ---- the schedule, shared by the simulator and real mode ---------------------------------
+ * Open loop: the arrival process of client node idx of n. Constant: evenly spaced from
+ * start, the nodes interleaved so that the sum is evenly spaced at 1/rate (computed from
+ * start, no rounding drift). Poisson: exponential gaps with mean n/rate from the node's
+ * stream, the first one after start. The simulator schedules each arrival as an event;
+ * real mode computes the same times ahead from a fresh copy of the same stream. */
+typedef struct app_arrivals {
+    int arrival;                    /* APP_ARRIVAL_* */
+    sim_time_t start, stop;         /* stop 0: never */
+    sim_time_t offset;              /* constant: this node's phase */
+    double period;                  /* mean gap between this node's arrivals, ns */
+    int64_t limit;                  /* this node's share of `requests`; 0: unlimited */
+    int64_t issued;                 /* arrivals issued so far (the caller counts them) */
+    sim_time_t last;                /* the time of the latest arrival returned */
+    gsl_rng *rng;                   /* Poisson gaps (borrowed) */
+} app_arrivals_t;
+/* Returns false when node idx has no share of a `requests` limit (it sends nothing). */
+bool app_arrivals_init(app_arrivals_t *a, const app_http_client_opts_t *o, size_t idx,
+                       size_t n, gsl_rng *rng);
+/* The time of the arrival after the `issued` ones so far, not before `now` (a time that
+ * has passed becomes now); -1 when there is none: the limit is reached (no draw), or the
+ * time is at or after stop. */
+sim_time_t app_arrivals_next(app_arrivals_t *a, sim_time_t now);
+/* Closed loop: when user i of client node idx (of n nodes) starts: users spread evenly
+ * over ramp_up from start. */
+sim_time_t app_user_start(const app_http_client_opts_t *o, size_t idx, size_t n, int i);
 
 #endif

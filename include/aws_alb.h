@@ -91,6 +91,8 @@ net_node_t *aws_alb_node(const aws_alb_t *alb, size_t i);
 uint32_t aws_alb_node_addr(const aws_alb_t *alb, size_t i);
 /* The health checker of node i (targets in the order given). */
 health_t *aws_alb_health(const aws_alb_t *alb, size_t i);
+/* The parameters it was built with (strings and targets owned by alb). */
+const aws_alb_params_t *aws_alb_params(const aws_alb_t *alb);
 /* Healthy targets as node i sees them. */
 size_t aws_alb_healthy_targets(const aws_alb_t *alb, size_t i);
 

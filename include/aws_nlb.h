@@ -147,6 +147,11 @@ size_t aws_nlb_listener_count(const aws_nlb_t *nlb);
 const aws_nlb_listener_t *aws_nlb_listener(const aws_nlb_t *nlb, size_t l);
 size_t aws_nlb_target_count(const aws_nlb_t *nlb);
 uint32_t aws_nlb_target_addr(const aws_nlb_t *nlb, size_t i);
+/* Target i's zone (an index for aws_nlb_zone_name) and label. */
+size_t aws_nlb_target_zone(const aws_nlb_t *nlb, size_t i);
+const char *aws_nlb_target_label(const aws_nlb_t *nlb, size_t i);
+/* The parameters it was built with (what the controller derived from the Service). */
+const aws_nlb_params_t *aws_nlb_params(const aws_nlb_t *nlb);
 /* Health of target i in listener l's target group. */
 health_state_t aws_nlb_target_state(const aws_nlb_t *nlb, size_t l, size_t i);
 /* The checker probing zone z's targets for listener l (targets in the order added). */

@@ -18,6 +18,8 @@
 /* The Azure platform address health probes come from (load-balancer-custom-probe-overview.md
  * "Probe source IP address"; virtual-network/what-is-ip-address-168-63-129-16.md). */
 #define AZURE_LB_PROBE_SRC "168.63.129.16"
+/* The node that sends every Azure LB probe of a fabric (printf format: the fabric's name). */
+#define AZURE_LB_PROBE_NODE_FMT "azure-lb-probe@%s"
 /* Load-balancing rule idle timeout default: 4 minutes (load-balancer-tcp-idle-timeout.md). */
 #define AZURE_LB_IDLE_TIMEOUT_DEFAULT (4 * 60 * SIM_S)
 /* Probe defaults as cloud-provider-azure sets them (consts.go, see cloud_provider_azure.h). */

@@ -44,8 +44,9 @@
  *
  * Use, per variant:  scn_run_new -> rep_capture_new(r, path, ...) -> scn_run_execute ->
  *   rep_variant_collect(v, r, ...) -> rep_capture_collect(c, r, v) (before scn_run_free)
- *   -> rep_capture_close -> rep_capture_free. The run must not execute again once the
- *   capture is freed. */
+ *   -> rep_capture_close -> rep_capture_free (before scn_run_free: it detaches the
+ *   capture's sink and hook from the run, so nothing reaches the capture once it is
+ *   freed -- not even the drops of the run's own teardown). */
 #ifndef CAPTURE_H
 #define CAPTURE_H
 
@@ -122,7 +123,8 @@ int rep_capture_collect(rep_capture_t *c, scn_run_t *r, rep_variant_t *v);
  * the size guard stopped it. Idempotent; later packets are ignored. Returns 0, or LB_EIO
  * with a message in err (the temporary file is removed then). */
 int rep_capture_close(rep_capture_t *c, char *err, size_t errlen);
-/* Closes (as rep_capture_close, errors on stderr) and frees. NULL-safe. */
+/* Detaches the capture from its run, closes (as rep_capture_close, errors on stderr) and
+ * frees. Call it before scn_run_free. NULL-safe. */
 void rep_capture_free(rep_capture_t *c);
 
 #endif

@@ -23,13 +23,14 @@ typedef struct cluster cluster_t;
 #define CLUSTER_NODE_SUBNET_DEFAULT "10.224.0.0/16"
 #define CLUSTER_POD_CIDR_DEFAULT "10.244.0.0/16"
 #define CLUSTER_SERVICE_CIDR_DEFAULT "10.0.0.0/16"
-#define CLUSTER_NODEPORT_LO 30000
-#define CLUSTER_NODEPORT_HI 32767
-/* Pods per node (kubelet maxPods; the scheduler's "Too many pods"): AKS with Azure CNI
- * Overlay defaults to 250 (learn.microsoft.com/azure/aks/azure-cni-overlay, "Maximum pods
- * per node"), which is also what a node's /24 of pod addresses holds here; elsewhere
- * kubelet's own default, 110 (KubeletConfiguration maxPods). EKS's real limit depends on
- * the instance type's ENIs, which are not modelled: set max-pods on the pool. */
+#define CLUSTER_NODEPORT_LO K8S_NODEPORT_MIN
+#define CLUSTER_NODEPORT_HI K8S_NODEPORT_MAX
+/* Pods per node (kubelet maxPods; the scheduler's "Too many pods", kube-scheduler's
+ * NodeResourcesFit on the node's allocatable "pods"): AKS with Azure CNI Overlay defaults
+ * to 250, also its maximum (learn.microsoft.com/azure/aks/azure-cni-overlay, "Maximum pods
+ * per node"), which is what a node's /24 of pod addresses holds here (.2 .. .251);
+ * elsewhere kubelet's own default, 110 (KubeletConfiguration maxPods). EKS's real limit
+ * depends on the instance type's ENIs, which are not modelled: set max-pods on the pool. */
 #define CLUSTER_MAX_PODS_AKS 250
 #define CLUSTER_MAX_PODS_KUBELET 110
 #define CLUSTER_MAX_PODS_LIMIT 250
@@ -104,10 +105,19 @@ typedef struct cluster_pod {
 } cluster_pod_t;
 enum { CLUSTER_APP_NONE, CLUSTER_APP_NGINX, CLUSTER_APP_ISTIO };
 
+/* The name node i of `pool` gets: <node_prefix><i>, else <provider>-<pool>-<i>
+ * ("aks-user-0"). Names must be unique in the network (the caller checks). */
+void cluster_node_name(const cluster_params_t *p, const cluster_pool_t *pool, int i, char *buf,
+                       size_t n);
 /* Builds nodes in `fab`, places every Deployment's replicas, allocates Service addresses
  * and ports, starts the pods' servers and kube-proxy. objs must outlive the cluster; the
- * cluster adds the Services Istio generates for Gateways to its own list. Returns NULL
- * with a message in err (e.g. a pod that fits no node). */
+ * cluster adds the Services Istio generates for Gateways to its own list.
+ * Addresses: each node takes the first free address of the node subnet (net_fabric_alloc,
+ * as Azure and AWS allocate a NIC's address), so clusters may share a subnet; node k of
+ * the cluster (in pool order) gets pod range <pod CIDR> + k*256 as a /24, routed in the
+ * fabric to its NIC. Returns NULL with a message in err: a node name already in the
+ * network, a full node subnet, a pod CIDR without a /24 for every node or overlapping a
+ * prefix routed already, a pod that fits no node. */
 cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
                        const k8s_objects_t *objs, metrics_t *m, char *err, size_t errlen);
 void cluster_free(cluster_t *c);
@@ -117,12 +127,17 @@ cluster_node_t *cluster_node_at(cluster_t *c, size_t i);
 cluster_node_t *cluster_node_find(cluster_t *c, const char *name);
 size_t cluster_pod_count(const cluster_t *c);
 cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i);
+/* Every Service (including those generated for Gateways), in creation order. */
+size_t cluster_service_count(const cluster_t *c);
+k8s_service_t *cluster_service_at(cluster_t *c, size_t i);
 /* Every Service, including those generated for Gateways. */
 k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name);
 /* The same for "namespace/name"; NULL for a malformed reference or no such Service. */
 k8s_service_t *cluster_service_ref(cluster_t *c, const char *ns_name);
 const char *cluster_version(const cluster_t *c);
 net_fabric_t *cluster_fabric(const cluster_t *c);
+/* The node subnet (where cloud-provider-azure puts an internal LB's frontend by default). */
+void cluster_node_subnet(const cluster_t *c, uint32_t *prefix, int *plen);
 /* The cloud LB that fronts a LoadBalancer Service reports its frontend IP: kube-proxy on
  * every node then captures it (KUBE-EXT), as status.loadBalancer.ingress does. */
 void cluster_set_lb_ip(cluster_t *c, k8s_service_t *svc, uint32_t ip);
@@ -139,6 +154,10 @@ cluster_pod_t *cluster_pod_find(cluster_t *c, const char *name);
 /* The pods a Service selects (ready or not), up to max into out; returns how many. */
 size_t cluster_service_pods(cluster_t *c, const k8s_service_t *svc, cluster_pod_t **out,
                             size_t max);
+/* The container port Service port sp's targetPort names in pod (a number as-is; a name
+ * through the pod's container ports); 0 when the pod lacks the named port (not an
+ * endpoint). */
+int cluster_pod_target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp);
 /* Rewrites every node's kube-proxy rules from the current Services and endpoints. */
 void cluster_sync(cluster_t *c);
 

@@ -17,9 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "scenario.h"
+#include "report.h"
 
 /* The schema this code writes; a file with another version is refused by rep_db_open. */
-#define REP_DB_SCHEMA_VERSION 1
+#define REP_DB_SCHEMA_VERSION 2
 /* How long a writer waits for another process's write transaction (SQLite busy timeout). */
 #define REP_DB_BUSY_TIMEOUT_MS 60000
 /* Page cache of a run's buffer: up to this many KiB of rows stay in memory, the rest
@@ -31,7 +32,8 @@ typedef struct rep_db rep_db_t;
 typedef struct rep_db_run rep_db_run_t;
 
 /* Opens path (creating the file and the schema when missing; an existing file must have
- * schema version REP_DB_SCHEMA_VERSION), puts it in WAL mode and closes it again: the
+ * schema version REP_DB_SCHEMA_VERSION, or 1, which is upgraded in place: real mode's
+ * columns are added), puts it in WAL mode and closes it again: the
  * handle keeps the path only, holds no SQLite connection between calls, and so may be
  * opened before a fork() and used in the children. Returns 0 and *out, or LB_EINVAL (empty
  * path, ":memory:") / LB_EIO (cannot open or create, not a database, other schema) with a
@@ -55,14 +57,22 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
  * (metrics buckets per source and class, counters per bucket) and the nv verdicts v to the
  * buffer, then copies everything into the file in one write transaction (BEGIN IMMEDIATE,
  * waiting up to REP_DB_BUSY_TIMEOUT_MS for other writers) with status 'complete' or
- * 'incomplete' (scn_run_complete). Frees dr in every case; the run's sink stays attached
- * but ignores anything that happens afterwards. Returns 0, or LB_EIO with a message in err
+ * 'incomplete' (scn_run_complete). Detaches dr's sink from r and frees dr in every case. Returns 0, or LB_EIO with a message in err
  * (then nothing of the run is in the file); LB_EINVAL for a NULL dr. */
 int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_t nv,
                    char *err, size_t errlen);
-/* Drops a run's buffer without writing anything (the run failed to execute, say). */
+/* Drops a run's buffer without writing anything (the run failed to execute, say), and
+ * detaches its sink. Before scn_run_free, like rep_db_run_end. */
 void rep_db_run_discard(rep_db_run_t *dr);
 /* Rows buffered so far (requests, probes, health, drops), e.g. for a rate measurement. */
 uint64_t rep_db_run_rows(const rep_db_run_t *dr);
+
+/* For each real run in v[0..n) without a simulated counterpart in v: the latest complete
+ * simulated run of the same scenario, variant and seed in db's file, appended to *v as an
+ * entry with db_run set (outcomes, latency percentiles and CDF, per-second outcomes,
+ * probe verdicts and health changes, as far as the file has them). *v must come from
+ * lb_malloc/lb_calloc (it is grown); *n is updated. Quietly adds nothing when the file has
+ * no such run or cannot be read. */
+void rep_db_attach_baselines(rep_db_t *db, const scn_t *s, rep_variant_t **v, size_t *n);
 
 #endif

@@ -72,6 +72,10 @@ void sim_set_progress(sim_t *sim, uint64_t every_events, sim_progress_cb cb, voi
  * hash(seed, name), so adding a stream never perturbs another. Created on first use;
  * owned by the simulator. */
 gsl_rng *sim_rng(sim_t *sim, const char *name);
+/* A new generator in the state stream `name` of this simulator starts in, whatever has
+ * been drawn from the simulator's own copy: real mode replays a stream's draws with it.
+ * The caller frees it with gsl_rng_free. */
+gsl_rng *sim_rng_fresh(const sim_t *sim, const char *name);
 
 /* Formats a time as "12.345678s" into buf (>= 32 bytes); returns buf. */
 const char *sim_time_str(sim_time_t t, char *buf);

@@ -9,7 +9,7 @@
  *     10.000s  probe.ilb  probe HTTP GET / to aks-user-0:31380 -> 404 (NR route_not_found)
  *     10.000s  ilb        backend aks-user-0 unhealthy (2 consecutive failures)
  *     10.000s  ilb        no healthy backend for rule http-80
- *     12.300s  ilb        SYN 10.225.0.4:41234 > 10.224.0.100:80 dropped: no healthy backend
+ *     12.300s  ilb        SYN 10.225.0.4:41234 > 10.224.0.7:80 dropped: no healthy backend
  *     42.300s  appgw-0    upstream connect timeout -> 504
  *
  * Memory is bounded: notes for flows are kept for at most EXPLAIN_MAX_FLOWS flows (oldest
@@ -53,5 +53,15 @@ void explain_outcome(explain_t *ex, const char *source, int cls, uint64_t flow,
 /* Prints one chain per failure class seen (classes other than 2xx), with the count from m
  * when given. Returns the number of chains printed. */
 size_t explain_print(const explain_t *ex, const metrics_t *m, FILE *out);
+
+/* Read-only views of the chains (the packet ladders, include/draw.h): the examples in the
+ * order they happened, each with its traffic source, class, client flow and the time the
+ * client saw the outcome; and note k of example i's chain in time order (flow 0: a state
+ * change). Strings live as long as ex. Each returns false past the end. */
+size_t explain_example_count(const explain_t *ex);
+bool explain_example_at(const explain_t *ex, size_t i, const char **source, int *cls,
+                        uint64_t *flow, sim_time_t *t);
+bool explain_example_note(const explain_t *ex, size_t i, size_t k, sim_time_t *t,
+                          const char **where, uint64_t *flow, const char **text);
 
 #endif

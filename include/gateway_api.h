@@ -129,4 +129,31 @@ void gw_table_describe(const gw_table_t *t, FILE *out);
 /* Says which rule serves req and why, or why nothing does (404 NR / 500). */
 void gw_table_explain(const gw_table_t *t, const gw_request_t *req, FILE *out);
 
+/* ---- rendering as nginx ------------------------------------------------------------------
+ * The real chain runs nginx in place of Envoy (Envoy is not packaged for Debian); its
+ * configuration comes from here, so that both answer from the same route tables. */
+typedef struct gw_nginx {
+    int port;                               /* the listener port */
+    const gw_table_t *const *tables;        /* every Gateway listener on that port */
+    size_t n_tables;
+    /* The rule serving GET host/path on this port, as the proxy decides it (listener
+     * choice by host, then gw_table_match); NULL: 404. */
+    const gw_hit_t *(*match)(const char *host, const char *path, void *data);
+    /* The ready endpoints (pod IP, target port) of Service ns/svc port `port`, up to max;
+     * returns how many there are. */
+    size_t (*endpoints)(const char *ns, const char *svc, int port, uint32_t *ips,
+                        uint16_t *ports, size_t max, void *data);
+    void *data;
+    sim_time_t connect_timeout;             /* upstream connect timeout */
+    sim_time_t request_timeout;             /* route timeout, 0: none (idle_timeout bounds) */
+    sim_time_t idle_timeout;
+    int num_retries;                        /* retries on connect failure, another host */
+} gw_nginx_t;
+/* Writes http-level nginx configuration for one listener port: upstream blocks (least
+ * connections, never marked failed), split_clients for weighted backends, and a server per
+ * hostname plus a default server whose locations answer as the route table does: see the
+ * comment above gw_nginx_render in models/gateway_api.c. Returns how many route matches
+ * nginx cannot express (method, header, query, regex), each named in a comment. */
+int gw_nginx_render(FILE *out, const gw_nginx_t *r);
+
 #endif

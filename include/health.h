@@ -46,6 +46,10 @@ typedef enum {
 
 typedef struct health_params {
     health_proto_t proto;
+    bool tls;                       /* HTTPS: the probe is wrapped in TLS (certificate not
+                                     * verified, as load balancers' probes do); the
+                                     * simulation does not model TLS, real mode sends it */
+    const char *who;                /* who sends it, for verdicts: "Azure LB", "kubelet" */
     const char *path;               /* HTTP request path ("/") */
     const char *host;               /* Host header; NULL or "": the target's address
                                      * (":port" unless 80) */
@@ -81,9 +85,45 @@ typedef struct health_result {
     int err;                        /* 0, or the LB_E* code of the connection's failure */
     char reason[64];                /* "HTTP 200", "connected", "HTTP 404", "connect timeout",
                                      * "response timeout", "connection refused", ... */
+    char note[48];                  /* what the response body says, when it says something
+                                     * a verdict needs ("localEndpoints 0"); "" if nothing */
     sim_time_t t_start, t_done;
     uint64_t flow;                  /* the probe connection's trace id */
 } health_result_t;
+
+/* A failed probe: err is the LB_E* code of its connection's failure (LB_ECONNREFUSED,
+ * LB_ECONNRESET, LB_ETIMEDOUT before / after the handshake as `connected` says,
+ * LB_ECLOSED, LB_EHOSTUNREACH, ...). Fills ok, hard, err and the reason exactly as the
+ * simulated checker words it ("connection refused", "connect timeout"...). Shared with
+ * real mode's prober, so both executors classify alike. */
+void health_result_fail(health_result_t *r, int err, bool connected);
+/* An HTTP response with status and (may be NULL) body text: ok when the matcher accepts
+ * the status, else a hard failure; reason "HTTP <status>", note from the body
+ * (kube-proxy's healthCheckNodePort JSON: "localEndpoints N"). */
+void health_result_http(health_result_t *r, const health_matcher_t *m, int status,
+                        const char *body);
+
+/* The verdict on one target as its load balancer acts on it, for people:
+ *   "ilb/http-30575: aks-user-1 DOWN: HTTP 404 on GET / port 30575 (Azure LB requires 200)"
+ * state and the streaks (passes, fails) from the state machine, last the latest result
+ * (NULL: not probed yet), port the port the probes went to. Writes into buf (n bytes). */
+void health_verdict(const health_params_t *p, const char *checker, const char *label,
+                    int port, health_state_t state, int passes, int fails,
+                    const health_result_t *last, char *buf, size_t n);
+/* "GET /healthz port 32100", "GET (TLS) / port 443" or "TCP connect port 30575". */
+void health_probe_desc(const health_params_t *p, int port, char *buf, size_t n);
+
+/* ---- the per-target state machine (pure: no time, no I/O) --------------------------------
+ * drawn in models/health.c; the simulated checker and real mode's prober both step it. */
+typedef struct health_sm {
+    health_state_t state;
+    int passes, fails;              /* current streaks */
+} health_sm_t;
+/* A new target: state p->initial, no streaks. */
+void health_sm_init(health_sm_t *sm, const health_params_t *p);
+/* Counts one result (ok, and hard for a failure) and performs the transition it causes:
+ * returns true when the state changed (sm->state is the new state, streaks reset). */
+bool health_sm_step(health_sm_t *sm, const health_params_t *p, bool ok, bool hard);
 
 /* Called on every state change of a target, after the state changed; `last` is the
  * probe result that caused it. The callback may query the checker but not free it. */
@@ -102,12 +142,20 @@ void health_free(health_t *hc);
 void health_set_callback(health_t *hc, health_transition_cb cb, void *data);
 const char *health_name(const health_t *hc);
 const health_params_t *health_params(const health_t *hc);
+/* The node the probes leave from. */
+net_node_t *health_node(const health_t *hc);
+/* Every checker of a network, in creation order (net_app_at(net, HEALTH_APP_KIND, i)). */
+#define HEALTH_APP_KIND "health"
 
 /* Adds a target addr:port with a label for explanations (copied; NULL: "ip:port") and
  * returns its index (0, 1, ... in order). Its first probe runs after first_delay + jitter. */
 size_t health_target_add(health_t *hc, uint32_t addr, uint16_t port, const char *label);
 size_t health_target_count(const health_t *hc);
 const char *health_target_label(const health_t *hc, size_t i);
+uint32_t health_target_addr(const health_t *hc, size_t i);
+uint16_t health_target_port(const health_t *hc, size_t i);
+/* The delay before target i's first probe (first_delay plus its jitter draw). */
+sim_time_t health_target_first(const health_t *hc, size_t i);
 health_state_t health_target_state(const health_t *hc, size_t i);
 bool health_target_healthy(const health_t *hc, size_t i);     /* state == HEALTH_UP */
 size_t health_count_healthy(const health_t *hc);

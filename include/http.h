@@ -114,6 +114,11 @@ enum http_outcome {
     HTTP_CLOSED,                    /* peer closed before the response */
     HTTP_NO_PORT,                   /* no free ephemeral port */
     HTTP_UNREACHABLE,               /* ICMP host/net unreachable */
+    /* real mode only (src/real): what the simulation has no counterpart for */
+    HTTP_DNS_ERROR,                 /* the target's name did not resolve */
+    HTTP_TLS_ERROR,                 /* TLS handshake or certificate verification failed */
+    HTTP_BAD_RESPONSE,              /* bytes that are not an HTTP/1.x response */
+    HTTP_OTHER_ERROR,               /* any other client-side failure */
     HTTP_OUTCOME_COUNT
 };
 const char *http_outcome_name(int outcome);   /* "ok", "connect-timeout", ... */

@@ -123,6 +123,12 @@ uint64_t istio_gw_flag_count(const istio_gw_t *g, const char *flag);
 /* The route table of every listener (gw_table_describe), for --explain. */
 void istio_gw_describe(const istio_gw_t *g, FILE *out);
 
+/* Writes the http-level nginx configuration that stands in for this Envoy in the real
+ * chain: per listener port, the route tables rendered by gw_nginx_render with Envoy's
+ * connect timeout, retries and the endpoints it knows now; and the status port answering
+ * /healthz/ready. Returns how many route matches nginx cannot express. */
+int istio_gw_render_nginx(const istio_gw_t *g, FILE *out);
+
 /* ---- what the deployment controller creates ---------------------------------------------
  * Both fill zeroed caller memory; the strings are owned by the object (lb_malloc), so an
  * object pushed into a k8s_objects_t is released by k8s_objects_free. */

@@ -22,6 +22,11 @@ typedef struct k8s_meta {
     int order;                      /* load order: stands in for creationTimestamp */
 } k8s_meta_t;
 
+/* NodePorts come from kube-apiserver's --service-node-port-range, default 30000-32767;
+ * each is allocated to one Service of the cluster. */
+#define K8S_NODEPORT_MIN 30000
+#define K8S_NODEPORT_MAX 32767
+
 /* A port given as number or name (targetPort, probe port). */
 typedef struct k8s_port_ref { int number; char *name; } k8s_port_ref_t;
 

@@ -127,6 +127,11 @@ void kp_set_healthy(kp_t *kp, bool healthy);
 /* localEndpoints the health-check server of ns/name reports (distinct local ready endpoint
  * IPs over all its ports, as of the last kp_sync); -1 when it has no server. */
 int kp_health_local_endpoints(const kp_t *kp, const char *ns, const char *name);
+/* The response that health-check server gives now (status, JSON body, headers), as every
+ * request gets it; NULL when there is none. Release with net_msg_unref(&m->base). */
+struct http_msg *kp_health_response(const kp_t *kp, const char *ns, const char *name);
+/* The port it listens on (the Service's healthCheckNodePort); 0 when there is none. */
+uint16_t kp_health_port(const kp_t *kp, const char *ns, const char *name);
 /* Requests answered by that health-check server, by status. */
 uint64_t kp_health_requests(const kp_t *kp, const char *ns, const char *name, int status);
 

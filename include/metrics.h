@@ -22,6 +22,16 @@ const char *m_class_name(int c);   /* "2xx", "connect_timeout", ... */
  * A response outside 200-599, no-port and unreachable count as M_OTHER_ERR. */
 int m_class_of(int outcome, int status);
 
+/* Real mode only (include/real.h): a request measured on a real socket. t_start of the
+ * record is when it was due (its intended time, so a stalled target shows as latency);
+ * t_sent when it actually started; the rest are libcurl's phase times, each from t_sent
+ * to the end of that phase (name resolved, TCP connected, TLS done, first response byte,
+ * done), -1 when the phase was not reached. */
+typedef struct m_phases {
+    sim_time_t t_sent;
+    sim_time_t dns, connect, tls, ttfb, total;
+} m_phases_t;
+
 typedef struct m_request {
     int source;                     /* from metrics_source() */
     sim_time_t t_start, t_end;
@@ -32,6 +42,7 @@ typedef struct m_request {
     uint64_t req_id;
     const char *path;
     const char *body;               /* first bytes of the response body, may be NULL */
+    const m_phases_t *phases;       /* real mode; NULL in a simulation */
 } m_request_t;
 
 /* Sees every recorded request; r and its strings are borrowed for the call only. */
@@ -74,6 +85,9 @@ void metrics_free(metrics_t *m);
 void metrics_set_record_hook(metrics_t *m, m_record_cb cb, void *data);
 /* Adds observers; returns 0 or LB_ENOMEM when METRICS_MAX_HOOKS are already set. */
 int metrics_add_hooks(metrics_t *m, const m_hooks_t *h);
+/* Removes every hook whose data is `data` (the others keep their order); returns how many.
+ * An observer calls it before it frees `data`: nothing is reported to it afterwards. */
+size_t metrics_remove_hooks(metrics_t *m, const void *data);
 /* Reports a probe result / a health transition to the hooks (nothing is stored). */
 void metrics_probe(metrics_t *m, const m_probe_t *p);
 void metrics_health(metrics_t *m, const m_health_t *h);

@@ -139,6 +139,17 @@ void net_drop(net_t *net, const net_node_t *where, pkt_t *p, const char *reason,
 size_t net_drop_reasons(const net_t *net, const char ***reasons, const uint64_t **counts);
 uint64_t net_drops_total(const net_t *net);
 
+/* ---- what runs on the network -----------------------------------------------------------
+ * Models register the active parts they start (health checkers, traffic clients) under a
+ * kind tag (a static string: "health", "http-client"), so that another executor -- real
+ * mode, which plays a built scenario on real sockets -- can enumerate them instead of
+ * keeping a second description. The network only keeps the pointers; an object
+ * unregisters itself when it is freed (before net_free). */
+void net_app_register(net_t *net, const char *kind, void *obj);
+void net_app_unregister(net_t *net, void *obj);     /* no-op for an unknown object */
+/* The i-th registered object of `kind`, in registration order; NULL past the end. */
+void *net_app_at(const net_t *net, const char *kind, size_t i);
+
 /* ---- nodes and interfaces ------------------------------------------------------------- */
 typedef struct net_route {
     uint32_t prefix;
@@ -218,6 +229,21 @@ net_link_t *net_link_new(net_t *net, net_iface_t *a, net_iface_t *b,
 /* Changes loss or latency at run time (fault injection). */
 void net_link_set_params(net_link_t *l, const net_link_params_t *params);
 const net_link_params_t *net_link_params(const net_link_t *l);
+/* The interface at the other end of ifc's link (NULL when ifc is not on a link). */
+net_iface_t *net_link_peer(const net_iface_t *ifc);
+
+/* ---- every link at once ------------------------------------------------------------------
+ * A run-wide impairment that every link and every fabric of the network obeys on top of
+ * its own parameters, whoever created it (scenario links, cluster veths, vnets): `loss` is
+ * drawn in addition to the link's own (a packet must survive both), `queue_bytes` and
+ * `bandwidth_bps` cap the link's (the smaller non-zero value wins). Zero: no change, and
+ * then nothing differs from a network without it (no extra random draws). */
+typedef struct net_all_links {
+    double loss;                /* 0..1 */
+    uint64_t queue_bytes;       /* 0: no cap */
+    uint64_t bandwidth_bps;     /* 0: no cap */
+} net_all_links_t;
+void net_set_all_links(net_t *net, const net_all_links_t *all);
 
 /* ---- fabrics (cloud VPC / VNet) --------------------------------------------------------
  * Every attached interface is reachable by its address; extra prefixes (pod CIDRs,
@@ -226,20 +252,49 @@ const net_link_params_t *net_link_params(const net_link_t *l);
 typedef struct net_fabric_params {
     sim_time_t latency;         /* one-way, between any two attachments */
     uint64_t bandwidth_bps;     /* per attachment, 0: infinite */
+    uint64_t queue_bytes;       /* per attachment, bytes that may wait; 0: unlimited */
     double loss;
 } net_fabric_params_t;
 typedef void (*net_vip_cb)(net_fabric_t *fab, pkt_t *p, void *data);   /* consumes p */
 net_fabric_t *net_fabric_new(net_t *net, const char *name, const net_fabric_params_t *params);
 const char *net_fabric_name(const net_fabric_t *fab);
 int net_fabric_attach(net_fabric_t *fab, net_iface_t *ifc);
+/* Routes prefix/plen to ifc (plen 32: an exact entry). LB_EEXIST for a prefix routed
+ * already (an exact address held already). */
 int net_fabric_route(net_fabric_t *fab, uint32_t prefix, int plen, net_iface_t *ifc);
-int net_fabric_vip(net_fabric_t *fab, uint32_t addr, net_vip_cb cb, void *data);
+/* A load balancer frontend: packets to addr go to cb. owner names it in error messages
+ * (the element's name; copied). LB_EEXIST when something in fab holds addr already. */
+int net_fabric_vip(net_fabric_t *fab, uint32_t addr, const char *owner, net_vip_cb cb,
+                   void *data);
+/* Who in fab holds an address of prefix/plen (plen 32: the address itself): an attached
+ * interface's or routed prefix's node name, or a VIP's owner; NULL when nothing does.
+ * *where and *where_plen (each may be NULL) get the address (32) or route found. */
+const char *net_fabric_holder(const net_fabric_t *fab, uint32_t prefix, int plen,
+                              uint32_t *where, int *where_plen);
+/* Dynamic allocation as Azure and AWS do it: the first address of subnet/plen that nothing
+ * in fab holds, after the first four and before the last, which both clouds reserve
+ * (learn.microsoft.com/azure/virtual-network/ip-services/private-ip-addresses: "the next
+ * available unassigned or unreserved IP address in the subnet's address range";
+ * docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html). Returns 0 and *out,
+ * LB_ENOMEM when the subnet is full, LB_EINVAL for a subnet smaller than /29. */
+#define NET_FABRIC_RESERVED_LOW 4
+#define NET_FABRIC_RESERVED_HIGH 1
+#define NET_FABRIC_ALLOC_MAX_PLEN 29
+int net_fabric_alloc(const net_fabric_t *fab, uint32_t subnet, int plen, uint32_t *out);
 /* Delivers p to whatever owns p->dst (after the fabric latency); drop if nobody does.
  * Used by interfaces transmitting into the fabric and by VIP handlers forwarding. */
 void net_fabric_send(net_fabric_t *fab, pkt_t *p);
 /* Delivers p to a specific interface, bypassing address lookup (L2-style forwarding of
  * an LB that keeps the destination address: floating IP / DSR). */
 void net_fabric_send_to(net_fabric_t *fab, net_iface_t *ifc, pkt_t *p);
+/* Read-only views for descriptions (--describe): the network's fabrics in creation order;
+ * entry i of a fabric's address table (sorted by address), *ifc NULL for a virtual IP;
+ * route i of its extra prefixes (longest first). Each returns false past the end. */
+size_t net_fabric_count(const net_t *net);
+net_fabric_t *net_fabric_at(const net_t *net, size_t i);
+bool net_fabric_addr_at(const net_fabric_t *fab, size_t i, uint32_t *addr, net_iface_t **ifc);
+bool net_fabric_route_at(const net_fabric_t *fab, size_t i, uint32_t *prefix, int *plen,
+                         net_iface_t **ifc);
 
 /* ---- inline ------------------------------------------------------------------------- */
 /* net_t starts with this public prefix so that the hot-path check inlines. */

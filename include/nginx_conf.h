@@ -76,4 +76,21 @@ int nginx_conf_from_container(const k8s_objects_t *o, const char *ns,
                               const k8s_container_t *c, nginx_server_t *out,
                               nginx_warnings_t *w);
 
+/* ---- rendering (the real chain's pods run real nginx with these) ------------------------
+ * The variable a rendered config uses for a literal '$' (nginx strings have no escape for
+ * it): the http block must declare `geo $NGINX_DOLLAR_VAR { default "$"; }`. */
+#define NGINX_DOLLAR_VAR "lbchain_dollar"
+/* Writes text as an nginx double-quoted string (\" \\ \n \r \t escapes, '$' as the
+ * variable above). */
+void nginx_conf_quote(FILE *out, const char *text);
+/* Writes an nginx `server` block listening on `port` that answers as the nginx-like server
+ * model with these locations does (apps.h): `location = P` (exact) or `location P`
+ * (prefix) each with `return STATUS "BODY"`, its Content-Type as default_type, a Location
+ * header as the redirect target, other headers as `add_header ... always`, and a
+ * `location /` answering 404 when no location covers "/" (the model's no-match answer).
+ * Every line starts with indent (may be NULL). Returns how many locations nginx cannot
+ * reproduce exactly (a service time, a body size beyond its text); each has a comment. */
+int nginx_conf_render_server(FILE *out, int port, const app_location_t *locs, size_t n,
+                             const char *indent);
+
 #endif

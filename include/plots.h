@@ -11,6 +11,7 @@
 #ifndef PLOTS_H
 #define PLOTS_H
 
+#include <signal.h>
 #include "report.h"
 
 /* ---- the series one variant's plots need (rep_variant_t.plot) ------------------------- */
@@ -66,6 +67,10 @@ int rep_plot_source(rep_plot_t *p, const char *name);
 void rep_plot_health(rep_plot_t *p, const char *checker, const char *target, sim_time_t t,
                      const char *from, const char *to);
 
+/* Fills p's latency distribution by sampling quantile(q, data) (the latency of fraction
+ * q of the completed requests, ns) at the fractions the plots use. */
+void rep_plot_cdf(rep_plot_t *p, sim_time_t (*quantile)(double q, void *data), void *data);
+
 /* The series as one line of JSON, for worker processes (--jobs) to hand them to the
  * parent with the rest of rep_variant_t; caller frees with free(). */
 char *rep_plot_serialize(const rep_plot_t *p);
@@ -81,7 +86,8 @@ void rep_plots_attach(scn_run_t *r, rep_variant_t *v);
  * distribution from r's metrics, with the health changes recorded since attach (none
  * without attach), into v->plot (replacing any; v->plot_free = rep_plot_free). */
 void rep_plots_collect(scn_run_t *r, rep_variant_t *v);
-/* Forgets the state kept for r when it will not be collected (an error path). */
+/* Forgets the state kept for r when it will not be collected (an error path). Both
+ * detach the sink from r: call one of them before scn_run_free. */
 void rep_plots_detach(scn_run_t *r);
 
 /* Bytes in the valid UTF-8 character at s (1-4); 0 for an invalid sequence or at the end
@@ -107,21 +113,40 @@ size_t rep_plots_files(const rep_variant_t *v, size_t n, rep_plot_file_t **out);
 void rep_plots_label(const rep_variant_t *v, size_t n, size_t i, char *buf, size_t len);
 /* The gnuplot program on PATH as a full path in buf; false when there is none. */
 bool rep_plots_gnuplot(char *buf, size_t len);
+/* How long one gnuplot process may take before it is killed and the plots are skipped.
+ * The slowest plot set of scenarios/ (compare-chains, 20 figures) takes 0.6 s, a 20-seed
+ * sweep of it (160 figures in 5 processes) 5.4 s on a 2-core VM: one process draws 32
+ * figures in about 1 s, so 60 s only stops a gnuplot that hangs. */
+#define REP_PLOTS_TIMEOUT_S 60.0
+
+typedef struct rep_plots_opts {
+    double timeout_s;                       /* per gnuplot process; <= 0: REP_PLOTS_TIMEOUT_S */
+    volatile sig_atomic_t *stop;            /* NULL, or gnuplot is killed once *stop != 0
+                                             * (checked at least every 200 ms) */
+} rep_plots_opts_t;
+
 /* Draws every plot of rep_plots_files into dir (which must exist) as PNG (pngcairo) and
- * SVG, each through a temporary file renamed into place. Returns 0 (also when there is
- * nothing to plot); LB_ENOENT with "gnuplot not found: plots skipped" in err when gnuplot
- * is not on PATH; LB_EIO with gnuplot's message when it fails. On failure no plot files
- * of these names are left in dir (older ones are removed), so the report never shows
- * stale pictures. Same data, same files, byte for byte. */
+ * SVG, with one gnuplot process per 32 plots in a process group of its own. Each picture
+ * reaches this process through a pipe and is written here to a temporary file, renamed
+ * into place once all are drawn. Returns 0 (also when there is nothing to plot);
+ * LB_ENOENT with "gnuplot not found: plots skipped" in err when gnuplot is not on PATH;
+ * LB_ETIMEDOUT with "gnuplot did not finish in N s: plots skipped" when a gnuplot ran
+ * longer than o->timeout_s (its process group is killed); LB_ESTATE with "interrupted:
+ * plots skipped" when *o->stop became non-zero; LB_EIO with gnuplot's message when it
+ * fails, or "cannot write FILE: <strerror>" (a full disk: "No space left on device").
+ * On failure no plot files of these names are left in dir (older ones are removed), so
+ * the report never shows stale pictures. o may be NULL (defaults). Same data, same
+ * files, byte for byte. */
 int rep_plots_write(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
-                    char *err, size_t errlen);
+                    const rep_plots_opts_t *o, char *err, size_t errlen);
 
 /* Writes DIR/report.html: scenario name and description, how to read the page, the
  * variants, the outcomes table, the expectation verdicts, the causal chains and every
  * plot of rep_plots_files found in dir (SVG inlined as a data: URI, else PNG), or a note
- * saying why there are none. No external resources; every scenario string is
+ * saying why there are none; a banner lists `missing` (may be NULL), whose "plots" entry
+ * also says why plots are absent. No external resources; every scenario string is
  * HTML-escaped. 0, or LB_EIO with a message in err. */
 int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
-                   char *err, size_t errlen);
+                   const rep_missings_t *missing, char *err, size_t errlen);
 
 #endif

@@ -18,11 +18,41 @@ typedef struct rep_row {
     char errors[96];                  /* the most frequent 4xx/5xx statuses, "504 24%, 502 76%" */
 } rep_row_t;
 
+/* An output a run was meant to give and did not: a file that could not be written, a
+ * run whose process died, a run an interrupt kept from starting, plots skipped. Listed in
+ * summary.json ("missing") and report.html; src/main.c turns the kinds into exit codes. */
+enum rep_missing_kind {
+    REP_MISSING_SKIPPED,          /* no gnuplot, gnuplot timed out, not run: interrupted */
+    REP_MISSING_WRITE_FAILED,     /* the file system refused it (a full disk, say) */
+    REP_MISSING_RUN_LOST,         /* the run's process died: its results are lost */
+};
+typedef struct rep_missing {
+    char output[256];             /* "trace-a.pcap", "plots", "run a seed 1", ... */
+    char reason[512];             /* the cause, with strerror's text for a failed write */
+    int kind;                     /* enum rep_missing_kind */
+} rep_missing_t;
+typedef LB_VEC(rep_missing_t) rep_missings_t;
+/* Appends one entry (reason printf-style). */
+void rep_missing_add(rep_missings_t *m, int kind, const char *output, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "skipped", "write-failed", "run-lost". */
+const char *rep_missing_kind_name(int kind);
+
 /* One hop of a request's path: when its first byte reached `where`. */
 typedef struct rep_hop { char where[64]; sim_time_t t; } rep_hop_t;
 
+/* How a health checker saw one target when the run ended (shown for real runs and with
+ * --compare): its state and health_verdict's line. */
+typedef struct rep_probe {
+    char checker[64], target[64];
+    char state[12];                   /* "initial", "up", "down" */
+    char initial[12];                 /* the state it started in ("initial" or "up") */
+    char line[384];
+} rep_probe_t;
+
 typedef struct rep_variant {
     char *name;
+    char mode[8];                     /* "sim", or "real" (played by src/real) */
     uint64_t seed;
     uint64_t events;
     uint64_t requests;
@@ -35,6 +65,13 @@ typedef struct rep_variant {
     rep_row_t *rows;                  /* [0]: all sources; then one per source when > 1 */
     size_t n_rows;
     bool complete;                    /* false: interrupted before its duration */
+    rep_probe_t *probes;              /* every checker's targets at the end (owned) */
+    size_t n_probes;
+    bool show_probes;                 /* print them and put them in summary.json */
+    uint64_t delayed;                 /* real: requests held back by max-in-flight or the
+                                       * rate cap (their latency counts from when due) */
+    int64_t db_run;                   /* > 0: not run now but read from results.db (that
+                                       * run's id), a baseline for a real run; not written */
     char **verdict_text;              /* owned copies of verdict texts (deserialized only) */
     /* for plots and the HTML report (include/plots.h fills them) */
     void *plot;                       /* series collected from the run (plots.h) */
@@ -42,12 +79,44 @@ typedef struct rep_variant {
     rep_hop_t *hops;                  /* one successful request's path (capture.h), owned */
     size_t n_hops;
     char hops_title[160];
+    rep_missings_t missing;           /* this run's outputs that could not be written */
 } rep_variant_t;
 
-/* Fills v from a finished run and its verdicts (takes ownership of verdicts). */
+/* Fills v from a finished run and its verdicts (takes ownership of verdicts): for a
+ * simulated run also the probe verdicts of every health checker; a played run's come from
+ * its executor (real_plan_probes). */
 void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
                          scn_verdict_t *verdicts, size_t n_verdicts);
 void rep_variant_free(rep_variant_t *v);
+/* Marks v's probe verdicts (and, for a real run, its delayed requests) as shown: printed
+ * by rep_print_probes and written into summary.json. Call after they are filled. */
+void rep_variant_show_probes(rep_variant_t *v);
+/* Prints the probe verdicts of the variants that show them, one line per target. */
+void rep_print_probes(FILE *out, const rep_variant_t *v, size_t n);
+
+/* ---- simulation vs reality (src/report/compare.c) ------------------------------------------- */
+/* Tolerances beyond which a difference is flagged (see compare.c). */
+#define REP_CMP_SHARE_POINTS 5.0          /* an outcome class's share, percentage points */
+#define REP_CMP_LATENCY_FACTOR 2.0        /* p50/p99: this many times apart ... */
+#define REP_CMP_LATENCY_FLOOR_S 0.010     /* ... and more than this many seconds apart */
+typedef struct rep_cmp_row {
+    char what[140];                   /* "2xx", "p99", "ilb/http-30575 aks-user-0" */
+    char sim[96], real[96];
+    bool differs;                     /* beyond tolerance */
+    bool probe;                       /* a backend's health state */
+} rep_cmp_row_t;
+/* The simulated counterpart of real entry i (same variant and seed): one run alongside,
+ * else one read from results.db; NULL when none or entry i is not real. */
+const rep_variant_t *rep_compare_peer(const rep_variant_t *v, size_t n, size_t i);
+/* Requests, each outcome class either saw, p50, p99 and every backend the real run
+ * probed. Returns the count; *out (lb_free) holds the rows. */
+size_t rep_compare_rows(const rep_variant_t *sim, const rep_variant_t *real,
+                        rep_cmp_row_t **out);
+/* Keeps in each real entry's simulated counterpart only the probe verdicts of backends
+ * the real run probed (the simulation also has those nobody probes from here). */
+void rep_compare_trim(rep_variant_t *v, size_t n);
+/* For each real entry: its rows against its counterpart, differences flagged. */
+void rep_print_compare(FILE *out, const rep_variant_t *v, size_t n);
 
 /* A variant's results as one line of JSON (everything but plot data and hops), for
  * worker processes (--jobs) to hand results to the parent; caller frees with free(). */
@@ -59,8 +128,15 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v);
  * n runs; runs of the same variant name are grouped. */
 void rep_print_seed_stats(FILE *out, const rep_variant_t *v, size_t n);
 
-/* Writes DIR/summary.json for a scenario's variants. 0 or LB_EIO (message on stderr). */
-int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n);
+/* Writes DIR/summary.json for a scenario's variants, with `missing` (may be NULL) as its
+ * "missing" list: [{"output", "reason", "kind"}], [] when nothing is missing. 0 or LB_EIO
+ * (message on stderr, with strerror's text: "No space left on device"). */
+int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
+                      const rep_missings_t *missing);
+/* How entry i of v is told apart from a run of the same variant by the other executor:
+ * " (real)" for a real run, " (sim)" for a simulated one that has a real counterpart in
+ * v, "" otherwise. */
+const char *rep_mode_tag(const rep_variant_t *v, size_t n, size_t i);
 /* Prints the variants-by-outcome table. */
 void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* Prints each variant's causal chains (nothing for variants without failures). */
@@ -68,7 +144,8 @@ void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n);
 /* Prints one line per expectation; returns the number that failed. */
 size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n);
 /* Writes len bytes of text to DIR/name through a temporary file renamed into place, so
- * an interrupted write never leaves a partial file. 0, or LB_EIO with a message in err. */
+ * an interrupted write never leaves a partial file. 0, or LB_EIO with "cannot write
+ * DIR/name: <strerror>" in err (the temporary file is removed). */
 int rep_write_atomic(const char *dir, const char *name, const char *text, size_t len,
                      char *err, size_t errlen);
 /* mkdir -p. 0 or LB_EIO. */

@@ -24,6 +24,10 @@ typedef struct scn_diag {
 } scn_diag_t;
 /* Prints "file:line:col: error: msg" (or "file: error: msg" without a position). */
 void scn_diag_print(const scn_diag_t *d, FILE *out);
+/* Fills *d (may be NULL) with pos and the formatted message and returns rc: for other
+ * loaders of positioned YAML (bindings files) that report like the scenario loader. */
+int scn_diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Loads and validates a scenario file (every variant in full; registers the built-in
  * element types first). Returns 0 and *out, or LB_EPARSE/LB_EINVAL/LB_EIO with *diag
@@ -37,6 +41,9 @@ int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t
 int scn_load_buffer(const char *text, size_t len, const char *fname, scn_t **out,
                     scn_diag_t *diag, FILE *warn);
 void scn_free(scn_t *s);
+/* From now on, scenarios are loaded without their `expect` section (not even checked):
+ * for runs shortened with --set duration=..., whose windows would not fit (--no-expect). */
+void scn_ignore_expectations(bool ignore);
 
 /* Applies a command-line override KEY=VALUE (dotted path into the tree, e.g.
  * "traffic.browse.rate=100/s") to the base and every variant (after the variant's own
@@ -59,6 +66,8 @@ const scn_node_t *scn_node_get(const scn_node_t *n, const char *key);   /* NULL 
 /* Loads every document of a YAML stream (manifests, "---" separated): 0 and *out, or
  * LB_EIO/LB_EPARSE with *diag. Nodes and the file name in their positions belong to the
  * set and are freed with scn_docs_free. */
+/* Reads a whole file, NUL-terminated (caller lb_frees); NULL with *diag (LB_EIO). */
+char *scn_read_file(const char *path, size_t *len, scn_diag_t *diag);
 typedef struct scn_docs scn_docs_t;
 int scn_docs_load(const char *path, scn_docs_t **out, scn_diag_t *diag);
 int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out,
@@ -101,13 +110,32 @@ struct explain *scn_run_explain(scn_run_t *r);
 void scn_run_set_trace(scn_run_t *r, uint64_t flow, FILE *out);
 /* A node of the run by name (e.g. for --dump-iptables); NULL if none. */
 net_node_t *scn_run_node(scn_run_t *r, const char *name);
+/* The i-th object of kind `kind` the elements shared while building (build_put: "cluster",
+ * "azure-lb", "fabric"; "addrs" for published frontend addresses, see scn_run_addrs), in
+ * the order first shared; NULL past the end. *name (may be NULL) gets its name. */
+void *scn_run_object(scn_run_t *r, const char *kind, size_t i, const char **name);
+/* The frontend addresses element `name` published (build_put_addrs): count, up to max
+ * into out; 0 when it published none. */
+size_t scn_run_addrs(scn_run_t *r, const char *name, uint32_t *out, size_t max);
+/* The run's elements in build order (nodes, cloud, apps, traffic), each with its type and
+ * the configuration it was built from (defaults applied): what --describe reports. A
+ * group element (`count: N`) is one entry. Valid while the run lives. */
+size_t scn_run_element_count(const scn_run_t *r);
+const char *scn_run_element_name(const scn_run_t *r, size_t i);
+const elem_type_t *scn_run_element_type(const scn_run_t *r, size_t i);
+const elem_cfg_t *scn_run_element_cfg(const scn_run_t *r, size_t i);
 /* The variant this run was built from. */
 const char *scn_run_variant(const scn_run_t *r);
 sim_time_t scn_run_duration(const scn_run_t *r);
 /* A results writer attached to a run (SQLite, pcap, plots): it sees every request, probe
  * and health transition (through the metrics hooks), every drop, and -- only when
  * `packet` is set, since it costs a call per packet per hop -- every packet arriving at a
- * node. Any callback may be NULL. Add sinks after scn_run_new, before scn_run_execute. */
+ * node. Any callback may be NULL. Add sinks after scn_run_new, before scn_run_execute.
+ *
+ * Lifetime: a sink's owner detaches it (scn_run_remove_sink) before freeing its data, and
+ * does so before scn_run_free. scn_run_free detaches whatever is still attached before it
+ * frees a single element, so nothing its teardown does (an HTTP pool aborting its
+ * connections, the RSTs that sends, a link dropping them) reaches a results writer. */
 typedef struct scn_sink {
     m_hooks_t m;
     void (*drop)(void *data, sim_time_t t, const char *where, const pkt_t *p,
@@ -118,6 +146,9 @@ typedef struct scn_sink {
 #define SCN_MAX_SINKS 6
 /* Returns 0, or LB_ENOMEM when SCN_MAX_SINKS are attached already. */
 int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink);
+/* Detaches every sink, and every metrics hook, whose data is `data`: none of their
+ * callbacks is called again. Returns how many sinks it removed (0: none had that data). */
+size_t scn_run_remove_sink(scn_run_t *r, const void *data);
 /* Stops the run at the next event (a sink's decision). */
 void scn_run_stop(scn_run_t *r);
 /* Async-signal-safe: every run stops at its next check (within RUN_PROGRESS_EVENTS
@@ -129,6 +160,24 @@ void scn_request_stop(void);
 bool scn_stop_requested(void);
 /* Whether scn_run_execute reached the scenario's duration (false: stopped early). */
 bool scn_run_complete(const scn_run_t *r);
+/* How far the run got: the simulated time reached, or for a run another executor played
+ * (real mode), how long it played. */
+sim_time_t scn_run_end_time(const scn_run_t *r);
+
+/* ---- another executor (real mode, include/real.h) ---------------------------------------
+ * A run can be built by scn_run_new and then played by something else than
+ * scn_run_execute: its traffic and probes sent over real sockets, recorded into the
+ * run's metrics. The writers record how a run was executed. */
+/* Marks r as played elsewhere for `t_end` (complete: it reached the duration), as
+ * `mode` ("real") with the bindings used (their text, copied; may be NULL). */
+void scn_run_set_played(scn_run_t *r, const char *mode, const char *bindings,
+                        sim_time_t t_end, bool complete);
+/* "sim" for a simulated run, else the mode given to scn_run_set_played. */
+const char *scn_run_mode(const scn_run_t *r);
+/* The bindings (text) of a played run; NULL for a simulated one. */
+const char *scn_run_bindings(const scn_run_t *r);
+/* The scenario the run was built from. */
+scn_t *scn_run_scenario(const scn_run_t *r);
 
 /* Runs to the scenario's duration; progress(fraction, data) about every wall-second. */
 int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), void *data);
@@ -193,6 +242,19 @@ void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *addrs, 
 /* Resolves ref: an IPv4 address, or an element that published addresses. Writes up to max
  * into out and returns how many there are (0: neither). */
 size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max);
+/* Where `owner` came from, for messages: "<type> '<name>' (file:line:col)" for an element,
+ * "node 'N' of <type> '<name>' (file:line:col)" for a node an element created, else
+ * "'owner'". */
+void build_origin(build_ctx_t *ctx, const char *owner, char *buf, size_t n);
+/* Names and addresses that must be unique, checked by the element about to create them.
+ * Each returns 0 when `name` is free / nothing in fab holds an address of prefix/plen
+ * (plen 32: one address); otherwise it reports, at pos, what collides with what and where
+ * the first came from ("...already taken by node 'aks-user-0' of k8s-cluster 'aks'
+ * (s.yaml:9:3)") and returns LB_EEXIST. `what` starts the message ("k8s-cluster 'aks2'
+ * pool 'user'", "frontend-ip"). */
+int build_check_name(build_ctx_t *ctx, elem_pos_t pos, const char *what, const char *name);
+int build_check_addr(build_ctx_t *ctx, elem_pos_t pos, const char *what, net_fabric_t *fab,
+                     uint32_t prefix, int plen);
 /* Runs fn(obj) when the run is freed (models free their state here). */
 void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj);
 

@@ -173,6 +173,11 @@ static void frontend_cb(net_fabric_t *fab, pkt_t *p, void *data)
 
 /* ---- construction ---- */
 
+void appgw_instance_name(const char *name, int i, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s-%d", name, i);
+}
+
 appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char *err,
                    size_t errlen)
 {
@@ -189,7 +194,7 @@ appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char 
     g->members = lb_malloc(p->n_members * sizeof *g->members);
     memcpy(g->members, p->members, p->n_members * sizeof *g->members);
     g->p.members = g->members;
-    if (net_fabric_vip(fab, p->frontend, frontend_cb, g)) {
+    if (net_fabric_vip(fab, p->frontend, g->name, frontend_cb, g)) {
         snprintf(err, errlen, "frontend address is already in use in the vnet");
         appgw_free(g);
         return NULL;
@@ -217,10 +222,21 @@ appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char 
         instance_t *in = lb_calloc(1, sizeof *in);
         in->g = g;
         in->idx = (size_t)i;
-        snprintf(in->name, sizeof in->name, "%s-%d", g->name, i);
+        appgw_instance_name(g->name, i, in->name, sizeof in->name);
         lb_vec_push(&g->inst, in);
+        uint32_t addr;
+        if (net_node_find(net, in->name) || net_fabric_alloc(fab, p->subnet, p->plen, &addr)) {
+            char a[16];
+            if (net_node_find(net, in->name))
+                snprintf(err, errlen, "node name '%s' is already taken", in->name);
+            else
+                snprintf(err, errlen, "subnet %s/%d has no free address left for instance %d",
+                         lb_ip_str(p->subnet, a), p->plen, i);
+            appgw_free(g);
+            return NULL;
+        }
         in->node = net_node_add(net, in->name);
-        in->nic = net_iface_add(in->node, "eth0", p->subnet + 4 + (uint32_t)i, p->plen);
+        in->nic = net_iface_add(in->node, "eth0", addr, p->plen);
         net_fabric_attach(fab, in->nic);
         net_route_add(in->node, 0, 0, p->subnet + 1, in->nic);
         net_node_addr_add(in->node, p->frontend);   /* the frontend reaches it unchanged */
@@ -278,6 +294,9 @@ void appgw_free(appgw_t *g)
 size_t appgw_instance_count(const appgw_t *g) { return g->inst.n; }
 net_node_t *appgw_instance_node(const appgw_t *g, size_t i) { return g->inst.v[i]->node; }
 size_t appgw_healthy_members(const appgw_t *g, size_t i) { return health_count_healthy(g->inst.v[i]->hc); }
+const appgw_params_t *appgw_params(const appgw_t *g) { return &g->p; }
+health_t *appgw_instance_health(const appgw_t *g, size_t i) { return g->inst.v[i]->hc; }
+uint32_t appgw_instance_addr(const appgw_t *g, size_t i) { return g->inst.v[i]->nic->addr; }
 
 /* ---- the "azure-app-gateway" element ---- */
 
@@ -332,11 +351,21 @@ static int appgw_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
     p.plen = sub->u.cidr.plen;
     p.instances = (int)elem_int(cfg, "instances");
     p.listener_port = (uint16_t)elem_int(cfg, "port");
+    char what[300];
+    snprintf(what, sizeof what, "azure-app-gateway '%s': frontend-ip", name);
+    if (build_check_addr(ctx, elem_get(cfg, "frontend-ip")->pos, what, fab, p.frontend, 32))
+        return LB_EINVAL;
+    for (int i = 0; i < p.instances && i < APPGW_MAX_INSTANCES; i++) {
+        char nn[128];
+        appgw_instance_name(name, i, nn, sizeof nn);
+        snprintf(what, sizeof what, "azure-app-gateway '%s' instance %d", name, i);
+        if (build_check_name(ctx, cfg->pos, what, nn)) return LB_EINVAL;
+    }
     p.backend_port = (uint16_t)elem_int(cfg, "backend-port");
     p.request_timeout = elem_get(cfg, "request-timeout")->u.i;
-    if (p.instances < 1 || p.instances > 125)
+    if (p.instances < 1 || p.instances > APPGW_MAX_INSTANCES)
         return build_error(ctx, elem_get(cfg, "instances")->pos, "instances %d: expected 1 to "
-                           "125 (the v2 maximum)", p.instances);
+                           "%d (the v2 maximum)", p.instances, APPGW_MAX_INSTANCES);
     const elem_val_t *be = elem_get(cfg, "backends");
     LB_VEC(uint32_t) members = {0};
     for (size_t i = 0; i < be->u.strs.n; i++) {
@@ -375,6 +404,7 @@ static int appgw_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
     e->frontend = p.frontend;
     build_on_free(ctx, appgw_elem_free, e);
     build_put_addrs(ctx, name, &e->frontend, 1);
+    build_put(ctx, name, "appgw", g);
     return 0;
 }
 

@@ -106,13 +106,22 @@ static int server_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cf
         int err = 0;
         app_http_server_t *s = app_http_server_new(nodes[i], (uint16_t)port->u.i, al, n, &o,
                                                    &err);
+        char key[300], first[600] = "";
+        snprintf(key, sizeof key, "%s:%lld", nodes[i]->name, (long long)port->u.i);
+        const char *owner = build_get(ctx, key, "http-listener");
+        if (!s && owner) {
+            char by[500];
+            build_origin(ctx, owner, by, sizeof by);
+            snprintf(first, sizeof first, " (by %s)", by);
+        }
         if (!s)
             rc = build_error(ctx, port->set ? port->pos : cfg->pos, "http-server '%s' on "
-                             "node '%s': cannot listen "
-                             "on port %lld: %s", name, nodes[i]->name, (long long)port->u.i,
-                             lb_strerror(err));
-        else
+                             "node '%s': cannot listen on port %lld: %s%s", name,
+                             nodes[i]->name, (long long)port->u.i, lb_strerror(err), first);
+        else {
             build_on_free(ctx, server_free, s);
+            build_put(ctx, key, "http-listener", (void *)name);
+        }
     }
     lb_free(al);
     return rc;

@@ -334,7 +334,7 @@ aws_alb_t *aws_alb_new(net_t *net, net_fabric_t *fab, const aws_alb_params_t *p,
     alb->targets = lb_calloc(p->n_targets ? p->n_targets : 1, sizeof *alb->targets);
     if (p->n_targets) memcpy(alb->targets, p->targets, p->n_targets * sizeof *alb->targets);
     alb->p.targets = alb->targets;
-    if (p->frontend && net_fabric_vip(fab, p->frontend, frontend_cb, alb))
+    if (p->frontend && net_fabric_vip(fab, p->frontend, alb->name, frontend_cb, alb))
         FAIL("frontend address is already in use in %s", net_fabric_name(fab));
     for (size_t z = 0; z < n_zones; z++) {
         anode_t *an = lb_calloc(1, sizeof *an);
@@ -417,6 +417,7 @@ size_t aws_alb_node_count(const aws_alb_t *alb) { return alb->nodes.n; }
 net_node_t *aws_alb_node(const aws_alb_t *alb, size_t i) { return alb->nodes.v[i]->node; }
 uint32_t aws_alb_node_addr(const aws_alb_t *alb, size_t i) { return alb->nodes.v[i]->nic->addr; }
 health_t *aws_alb_health(const aws_alb_t *alb, size_t i) { return alb->nodes.v[i]->hc; }
+const aws_alb_params_t *aws_alb_params(const aws_alb_t *alb) { return &alb->p; }
 
 size_t aws_alb_healthy_targets(const aws_alb_t *alb, size_t i)
 {

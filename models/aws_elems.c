@@ -33,6 +33,12 @@ static int parse_zones(build_ctx_t *ctx, const elem_val_t *v, zones_t *z)
             return build_error(ctx, v->u.strs.pos[i], "more than %d zones", AWS_NLB_MAX_ZONES);
         memcpy(z->names[z->n], s, (size_t)(eq - s));
         z->names[z->n][eq - s] = '\0';
+        for (size_t k = 0; k < z->n; k++)
+            if (strcmp(z->names[k], z->names[z->n]) == 0)
+                return build_error(ctx, v->u.strs.pos[i], "zone '%s' is already given at "
+                                   "%s:%d:%d; expected each zone once", z->names[k],
+                                   v->u.strs.pos[k].file, v->u.strs.pos[k].line,
+                                   v->u.strs.pos[k].col);
         z->subnet[z->n] &= lb_prefix_mask(z->plen[z->n]);
         z->n++;
     }
@@ -70,11 +76,26 @@ static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     p.metrics = build_metrics(ctx);
     p.explain = build_explain(ctx);
     zones_t z;
-    int rc = parse_zones(ctx, elem_get(cfg, "zones"), &z);
+    const elem_val_t *zl = elem_get(cfg, "zones");
+    int rc = parse_zones(ctx, zl, &z);
     if (rc) return rc;
+    net_fabric_t *fab = cluster_fabric(cl);
     aws_nlb_zone_t zv[AWS_NLB_MAX_ZONES];
-    for (size_t i = 0; i < z.n; i++) zv[i] = (aws_nlb_zone_t){z.names[i], 0, z.subnet[i], z.plen[i]};
-    aws_nlb_t *nlb = aws_nlb_new(build_net(ctx), cluster_fabric(cl), &p, zv, z.n, err, sizeof err);
+    for (size_t i = 0; i < z.n; i++) {
+        /* the node's address: the annotation's private IP, else the subnet's last usable
+         * address (what aws_nlb_new falls back to), checked here to name both owners */
+        uint32_t a = i < p.n_private_ips ? p.private_ips[i]
+                   : z.plen[i] > 0 && z.plen[i] < 31 ? (z.subnet[i] | ~lb_prefix_mask(z.plen[i])) - 1
+                   : 0;
+        zv[i] = (aws_nlb_zone_t){z.names[i], a, z.subnet[i], z.plen[i]};
+        char what[300], nn[200];
+        snprintf(what, sizeof what, "aws-nlb '%s' zone %s: node address", name, z.names[i]);
+        if (a && build_check_addr(ctx, zl->u.strs.pos[i], what, fab, a, 32)) return LB_EINVAL;
+        snprintf(nn, sizeof nn, "%s-%s", name, z.names[i]);     /* aws_nlb.h's node name */
+        snprintf(what, sizeof what, "aws-nlb '%s' zone %s", name, z.names[i]);
+        if (build_check_name(ctx, zl->u.strs.pos[i], what, nn)) return LB_EINVAL;
+    }
+    aws_nlb_t *nlb = aws_nlb_new(build_net(ctx), fab, &p, zv, z.n, err, sizeof err);
     if (!nlb) return build_error(ctx, cfg->pos, "aws-nlb '%s': %s", name, err);
     build_on_free(ctx, nlb_free_cb, nlb);
     /* the AWS Load Balancer Controller registers the Service's pods as ip targets */
@@ -94,6 +115,7 @@ static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     uint32_t addrs[AWS_NLB_MAX_ZONES];
     for (size_t i = 0; i < aws_nlb_zone_count(nlb); i++) addrs[i] = aws_nlb_zone_addr(nlb, i);
     build_put_addrs(ctx, name, addrs, aws_nlb_zone_count(nlb));
+    build_put(ctx, name, "aws-nlb", nlb);
     return 0;
 }
 
@@ -176,16 +198,36 @@ static int alb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     p.metrics = build_metrics(ctx);
     p.explain = build_explain(ctx);
     zones_t z;
-    int rc = parse_zones(ctx, elem_get(cfg, "zones"), &z);
+    const elem_val_t *zl = elem_get(cfg, "zones");
+    int rc = parse_zones(ctx, zl, &z);
     if (rc) return rc;
+    char what[300];
+    if (p.frontend) {
+        snprintf(what, sizeof what, "aws-alb '%s': frontend-ip", name);
+        if (build_check_addr(ctx, elem_get(cfg, "frontend-ip")->pos, what, fab, p.frontend, 32))
+            return LB_EINVAL;
+    }
     aws_alb_zone_t zv[AWS_ALB_MAX_ZONES];
-    for (size_t i = 0; i < z.n && i < AWS_ALB_MAX_ZONES; i++)
-        zv[i] = (aws_alb_zone_t){z.names[i], z.subnet[i] + 4, z.plen[i]};
+    for (size_t i = 0; i < z.n && i < AWS_ALB_MAX_ZONES; i++) {
+        /* an ALB node's address is dynamic: the first free one of the zone's subnet */
+        uint32_t a;
+        char nn[200], s[16];
+        if (net_fabric_alloc(fab, z.subnet[i], z.plen[i], &a))
+            return build_error(ctx, zl->u.strs.pos[i], "aws-alb '%s' zone %s: subnet %s/%d has "
+                               "no free address (AWS reserves the first four and the last; "
+                               "expected /28 or larger)", name, z.names[i],
+                               lb_ip_str(z.subnet[i], s), z.plen[i]);
+        zv[i] = (aws_alb_zone_t){z.names[i], a, z.plen[i]};
+        snprintf(nn, sizeof nn, "%s-%s", name, z.names[i]);     /* aws_alb.h's node name */
+        snprintf(what, sizeof what, "aws-alb '%s' zone %s", name, z.names[i]);
+        if (build_check_name(ctx, zl->u.strs.pos[i], what, nn)) return LB_EINVAL;
+    }
     char err[512];
     aws_alb_t *alb = aws_alb_new(build_net(ctx), fab, &p, zv, z.n, err, sizeof err);
     if (!alb) return build_error(ctx, cfg->pos, "aws-alb '%s': %s", name, err);
     build_on_free(ctx, alb_free_cb, alb);
     build_put_addrs(ctx, name, &p.frontend, 1);
+    build_put(ctx, name, "aws-alb", alb);
     return 0;
 }
 

@@ -965,7 +965,7 @@ aws_nlb_t *aws_nlb_new(net_t *net, net_fabric_t *fab, const aws_nlb_params_t *p,
             lb_free(nname);
             FAIL("a node named %s-%s exists already", nlb->name, zn->zname);
         }
-        if (net_fabric_vip(fab, a, vip_rx, zn)) {
+        if (net_fabric_vip(fab, a, nname, vip_rx, zn)) {
             char ip[16];
             lb_free(nname);
             FAIL("zone %s: address %s is already in use in %s", zn->zname, lb_ip_str(a, ip),
@@ -1103,6 +1103,20 @@ uint32_t aws_nlb_target_addr(const aws_nlb_t *nlb, size_t i)
     assert(i < nlb->targets.n);
     return tgt(nlb, i)->addr;
 }
+
+size_t aws_nlb_target_zone(const aws_nlb_t *nlb, size_t i)
+{
+    assert(i < nlb->targets.n);
+    return tgt(nlb, i)->zone;
+}
+
+const char *aws_nlb_target_label(const aws_nlb_t *nlb, size_t i)
+{
+    assert(i < nlb->targets.n);
+    return tgt(nlb, i)->label;
+}
+
+const aws_nlb_params_t *aws_nlb_params(const aws_nlb_t *nlb) { return &nlb->p; }
 
 health_state_t aws_nlb_target_state(const aws_nlb_t *nlb, size_t l, size_t i)
 {

@@ -13,17 +13,21 @@
 #include "explain.h"
 #include "scenario.h"
 
-/* Private IP of the frontend when the Service does not ask for one
- * (service.beta.kubernetes.io/azure-load-balancer-ipv4 or spec.loadBalancerIP): Azure
- * takes a free address of the subnet; this one is fixed so that results are stable. */
-#define ILB_FRONTEND_DEFAULT "10.224.0.100"
+/* Private IP of the frontend when neither the Service (spec.loadBalancerIP) nor the
+ * element asks for one: cloud-provider-azure creates the frontend IP configuration with
+ * dynamic allocation in the node subnet (unless azure-load-balancer-internal-subnet names
+ * another), and Azure gives it "the next available unassigned or unreserved IP address in
+ * the subnet's address range" (learn.microsoft.com/azure/virtual-network/ip-services/
+ * private-ip-addresses): the first address the nodes left free (net_fabric_alloc). */
+#define ILB_FRONTEND_DYNAMIC "0.0.0.0"
 
 static const elem_param_t ilb_params[] = {
     {"type", P_STR, NULL, "azure-internal-lb", NULL, NULL},
     {"cluster", P_STR, NULL, "the k8s-cluster element whose Service this LB fronts", NULL, NULL},
     {"service", P_STR, NULL, "namespace/name of the LoadBalancer Service", NULL, NULL},
-    {"frontend-ip", P_ADDR, ILB_FRONTEND_DEFAULT, "frontend private IP (when the Service does "
-     "not set one)", NULL, NULL},
+    {"frontend-ip", P_ADDR, ILB_FRONTEND_DYNAMIC, "frontend private IP when the Service sets "
+     "no loadBalancerIP; 0.0.0.0: dynamic, the first free address of the node subnet (as "
+     "Azure allocates it)", NULL, NULL},
     {"fail-open", P_BOOL, "false", "noHealthyBackendsBehavior AllProbedUp: with no healthy "
      "backend send new flows to all (default: drop them)", NULL, NULL},
     {"probe-fail-fast", P_BOOL, "false", "a non-200 or RST marks a backend down at once "
@@ -101,16 +105,53 @@ static int ilb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
         return build_error(ctx, sv->pos, "azure-internal-lb '%s': Service %s is not of type "
                            "LoadBalancer, so cloud-provider-azure builds no load balancer "
                            "for it", name, sv->u.s);
+    /* the frontend: the Service's address, the element's, or the first free one */
+    net_fabric_t *fab = cluster_fabric(cl);
+    const elem_val_t *fv = elem_get(cfg, "frontend-ip");
+    uint32_t frontend = svc->lb_ip ? svc->lb_ip : fv->u.addr;
+    char what[300];
+    if (svc->lb_ip) {       /* spec.loadBalancerIP, or an LB built for it before this one */
+        const char *h = net_fabric_holder(fab, frontend, 32, NULL, NULL);
+        snprintf(what, sizeof what, "azure-internal-lb '%s': Service %s (%s:%d:%d) %s", name,
+                 sv->u.s, svc->meta.pos.file, svc->meta.pos.line, svc->meta.pos.col,
+                 h && build_get(ctx, h, "azure-lb") ? "has a load balancer already: its address"
+                 : "loadBalancerIP");
+        if (build_check_addr(ctx, sv->pos, what, fab, frontend, 32)) return LB_EINVAL;
+    } else if (frontend) {
+        snprintf(what, sizeof what, "azure-internal-lb '%s': frontend-ip", name);
+        if (build_check_addr(ctx, fv->pos, what, fab, frontend, 32)) return LB_EINVAL;
+    } else {
+        uint32_t sub;
+        int plen;
+        cluster_node_subnet(cl, &sub, &plen);
+        if (net_fabric_alloc(fab, sub, plen, &frontend)) {
+            char a[16];
+            return build_error(ctx, cfg->pos, "azure-internal-lb '%s': the node subnet %s/%d "
+                               "has no free address left for the frontend", name,
+                               lb_ip_str(sub, a), plen);
+        }
+    }
+    /* the probe source: shared by every Azure LB in the vnet, nothing else may hold it */
+    uint32_t probe_src;
+    lb_ip_parse(AZURE_LB_PROBE_SRC, &probe_src);
+    char probe_node[200];
+    snprintf(probe_node, sizeof probe_node, AZURE_LB_PROBE_NODE_FMT, net_fabric_name(fab));
+    const char *holder = net_fabric_holder(fab, probe_src, 32, NULL, NULL);
+    if (holder && strcmp(holder, probe_node) != 0) {
+        snprintf(what, sizeof what, "azure-internal-lb '%s': the probe source", name);
+        build_check_addr(ctx, cfg->pos, what, fab, probe_src, 32);
+        return LB_EINVAL;
+    }
     ilb_elem_t *e = lb_calloc(1, sizeof *e);
     e->ex = build_explain(ctx);
-    e->frontend = svc->lb_ip ? svc->lb_ip : elem_get(cfg, "frontend-ip")->u.addr;
+    e->frontend = frontend;
     azure_lb_params_t ap;
     azure_lb_params_default(&ap);
     ap.fail_open = elem_bool(cfg, "fail-open");
     ap.probe_fail_fast = elem_bool(cfg, "probe-fail-fast");
     ap.metrics = build_metrics(ctx);
     int rc = 0;
-    e->lb = azure_lb_new(build_net(ctx), cluster_fabric(cl), name, e->frontend, &ap, &rc);
+    e->lb = azure_lb_new(build_net(ctx), fab, name, e->frontend, &ap, &rc);
     if (!e->lb) {
         lb_free(e);
         return build_error(ctx, cfg->pos, "azure-internal-lb '%s': %s", name, lb_strerror(rc));

@@ -471,7 +471,7 @@ azure_lb_t *azure_lb_new(net_t *net, net_fabric_t *fab, const char *name, uint32
         return NULL;
     }
     /* the probe source: one node per fabric, shared by every Azure LB in it */
-    char *pname = lb_sprintf("azure-lb-probe@%s", net_fabric_name(fab));
+    char *pname = lb_sprintf(AZURE_LB_PROBE_NODE_FMT, net_fabric_name(fab));
     net_node_t *pn = net_node_find(net, pname);
     if (pn) {
         if (!net_node_is_local(pn, p.probe_src) || pn->ifaces.n == 0 ||
@@ -492,7 +492,7 @@ azure_lb_t *azure_lb_new(net_t *net, net_fabric_t *fab, const char *name, uint32
     }
     lb_free(pname);
     azure_lb_t *lb = lb_calloc(1, sizeof *lb);
-    if (net_fabric_vip(fab, frontend, vip_rx, lb) < 0) {
+    if (net_fabric_vip(fab, frontend, name, vip_rx, lb) < 0) {
         lb_free(lb);
         *rc = LB_EEXIST;
         return NULL;
@@ -598,6 +598,7 @@ static int probe_get(azure_lb_t *lb, const azure_lb_probe_t *in, lbprobe_t **out
     hp.timeout = !http ? q.interval : q.interval < HEALTH_AZURE_LB_HTTP_TIMEOUT_MAX ?
                  q.interval : HEALTH_AZURE_LB_HTTP_TIMEOUT_MAX;
     if (path) hp.path = path;
+    hp.tls = q.protocol == AZURE_PROBE_HTTPS;
     hp.fail_fast = lb->p.probe_fail_fast;
     hp.jitter = lb->p.probe_jitter;
     hp.src = lb->p.probe_src;

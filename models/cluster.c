@@ -3,11 +3,12 @@
  * allocation, endpoints from pod readiness, kube-proxy on every node, and nginx servers in
  * the pods built from their real configs.
  *
- * Addressing (AKS Azure CNI Overlay; EKS differs only in parameters): node i of the
- * cluster gets subnet base + 4 + i (Azure reserves .0-.3 of a subnet) on eth0 in the
- * fabric; its pods get <pod CIDR>.<i>.2, .3, ... from the node's /24, which the fabric
- * routes to the node's NIC. Inside the node a /32 route per pod points at the pod's veth;
- * the pod's default route goes back through it. */
+ * Addressing (AKS Azure CNI Overlay; EKS differs only in parameters): each node takes the
+ * first free address of the node subnet on eth0 in the fabric (net_fabric_alloc: Azure
+ * reserves .0-.3 and the last address; alone in its subnet node i gets base + 4 + i);
+ * node i of the cluster owns pod range <pod CIDR> + i*256 as a /24, which the fabric routes
+ * to its NIC, and its pods get .2, .3, ... of it. Inside the node a /32 route per pod
+ * points at the pod's veth; the pod's default route goes back through it. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,7 @@ struct cluster {
     gsl_rng *port_rng;
     bool port_used[CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1];   /* allocated NodePorts */
     size_t ports_free;
+    LB_VEC(uint32_t) named_ips;     /* ClusterIPs the manifests name, sorted */
     bool building;                  /* inside cluster_new */
     LB_VEC(dep_pods_t) deps;        /* in pod order */
     LB_VEC(svc_sel_t) sel;          /* sel.v[k]: what svcs.v[k] selects */
@@ -72,20 +74,54 @@ static void kvs_add(k8s_kvs_t *kv, const char *k, const char *v)
     lb_vec_push(kv, e);
 }
 
-static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int i)
+void cluster_node_name(const cluster_params_t *p, const cluster_pool_t *pool, int i, char *buf,
+                       size_t n)
+{
+    if (pool->node_prefix) snprintf(buf, n, "%s%d", pool->node_prefix, i);
+    else snprintf(buf, n, "%s-%s-%d", p->provider, pool->name, i);
+}
+
+/* Node i of pool, or NULL with a message in err (name taken, no address left). */
+static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int i, char *err,
+                                   size_t errlen)
 {
     size_t idx = c->nodes.n;
-    char name[128];
-    if (pool->node_prefix) snprintf(name, sizeof name, "%s%d", pool->node_prefix, i);
-    else snprintf(name, sizeof name, "%s-%s-%d", c->p.provider, pool->name, i);
+    char name[128], a[16];
+    cluster_node_name(&c->p, pool, i, name, sizeof name);
+    if (net_node_find(c->net, name)) {
+        snprintf(err, errlen, "pool '%s' node %d: node name '%s' is already taken", pool->name,
+                 i, name);
+        return NULL;
+    }
+    uint32_t ip, pod_base = c->p.pod_cidr + ((uint32_t)idx << 8);
+    if (net_fabric_alloc(c->fab, c->p.node_subnet, c->p.node_plen, &ip)) {
+        snprintf(err, errlen, "pool '%s' node %d: node-subnet %s/%d has no free address "
+                 "left (the first four and the last are reserved)", pool->name, i,
+                 lb_ip_str(c->p.node_subnet, a), c->p.node_plen);
+        return NULL;
+    }
+    if (c->p.pod_plen > 24 || idx >= (size_t)1 << (24 - c->p.pod_plen)) {
+        snprintf(err, errlen, "pool '%s' node %d: pod-cidr %s/%d has a /24 for %zu nodes; the "
+                 "cluster's node %zu needs one", pool->name, i, lb_ip_str(c->p.pod_cidr, a),
+                 c->p.pod_plen, c->p.pod_plen > 24 ? 0 : (size_t)1 << (24 - c->p.pod_plen),
+                 idx + 1);
+        return NULL;
+    }
+    const char *holder = net_fabric_holder(c->fab, pod_base, 24, NULL, NULL);
+    if (holder) {
+        snprintf(err, errlen, "pool '%s' node %d: pod range %s/24 overlaps addresses of %s in "
+                 "the vnet", pool->name, i, lb_ip_str(pod_base, a), holder);
+        return NULL;
+    }
     cluster_node_t *n = lb_calloc(1, sizeof *n);
     n->node = net_node_add(c->net, name);
     n->node->forwarding = true;         /* pods are routed through their node */
     n->node->data = n;
-    uint32_t ip = c->p.node_subnet + 4 + (uint32_t)idx;
     n->nic = net_iface_add(n->node, "eth0", ip, c->p.node_plen);
     net_fabric_attach(c->fab, n->nic);
     net_route_add(n->node, 0, 0, c->p.node_subnet + 1, n->nic);
+    n->max_pods = pool->max_pods > 0 ? pool->max_pods
+                  : strcmp(c->p.provider, "aks") == 0 ? CLUSTER_MAX_PODS_AKS : CLUSTER_MAX_PODS_KUBELET;
     n->pool = pool->name;
     n->cluster = c;
     kvs_add(&n->labels, "agentpool", pool->name);
@@ -103,9 +139,7 @@ static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int
                                 lb_strdup(t->effect)};
         lb_vec_push(&n->taints, copy);
     }
-    n->max_pods = pool->max_pods > 0 ? pool->max_pods
-                  : strcmp(c->p.provider, "aks") == 0 ? CLUSTER_MAX_PODS_AKS : CLUSTER_MAX_PODS_KUBELET;
-    n->pod_base = c->p.pod_cidr + ((uint32_t)idx << 8);
+    n->pod_base = pod_base;
     net_fabric_route(c->fab, n->pod_base, 24, n->nic);
     lb_vec_push(&c->nodes, n);
     return n;
@@ -362,6 +396,7 @@ static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
         hp.proto = pr->kind == K8S_PROBE_HTTP ? HEALTH_HTTP : HEALTH_TCP;
         hp.path = pr->path ? pr->path : "/";
         hp.user_agent = KUBELET_USER_AGENT;
+        hp.who = "kubelet";
         health_matcher_parse(&hp.matcher, KUBELET_PROBE_MATCH);
         hp.interval = (sim_time_t)(pr->period_s > 0 ? pr->period_s : 10) * SIM_S;
         hp.timeout = (sim_time_t)(pr->timeout_s > 0 ? pr->timeout_s : 1) * SIM_S;
@@ -391,8 +426,9 @@ static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
 
 /* ---- services ---- */
 
-/* A random free port of the NodePort range (the API server's allocator draws at random);
- * 0 when every port is taken. */
+/* A random free port of the NodePort range (the API server's allocator draws at random;
+ * the ports manifests name are taken first, and are distinct: checked when loaded); 0 when
+ * every port is taken. */
 static uint16_t alloc_node_port(cluster_t *c)
 {
     if (!c->ports_free) return 0;
@@ -424,31 +460,100 @@ static void reserve_node_ports(cluster_t *c, const k8s_service_t *s)
     take_node_port(c, s->health_check_node_port);
 }
 
-/* 0, or LB_ENOMEM with a message when the NodePort range is used up (the API server
- * rejects such a Service: "range is full"). */
-static int service_allocate(cluster_t *c, k8s_service_t *s, char *err, size_t errlen)
+static int ip_cmp(const void *a, const void *b)
 {
-    if (!s->cluster_ip) s->cluster_ip = c->next_cluster_ip++;
-    bool external = s->type == K8S_SVC_NODE_PORT || s->type == K8S_SVC_LOAD_BALANCER;
-    for (size_t i = 0; i < s->ports.n; i++)
-        if (external && !s->ports.v[i].node_port && !(s->ports.v[i].node_port = alloc_node_port(c)))
-            break;
-    if (s->type == K8S_SVC_LOAD_BALANCER && s->etp == K8S_ETP_LOCAL && !s->health_check_node_port)
-        s->health_check_node_port = alloc_node_port(c);
-    bool full = false;
-    for (size_t i = 0; i < s->ports.n; i++) full |= external && !s->ports.v[i].node_port;
-    full |= s->type == K8S_SVC_LOAD_BALANCER && s->etp == K8S_ETP_LOCAL && !s->health_check_node_port;
-    if (!full) return 0;
-    snprintf(err, errlen, "%s:%d:%d: Service %s/%s: no free NodePort: all %d of %d-%d are "
-             "allocated (the API server rejects it: range is full)", s->meta.pos.file,
-             s->meta.pos.line, s->meta.pos.col, s->meta.ns, s->meta.name,
-             CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1, CLUSTER_NODEPORT_LO,
-             CLUSTER_NODEPORT_HI);
-    return LB_ENOMEM;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
 }
 
-/* The container port a service port's targetPort names in this pod (numbers as-is). */
-static int target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp)
+static int svc_ip_cmp(const void *a, const void *b)
+{
+    const k8s_service_t *x = *(const k8s_service_t *const *)a, *y = *(const k8s_service_t *const *)b;
+    if (x->cluster_ip != y->cluster_ip) return x->cluster_ip < y->cluster_ip ? -1 : 1;
+    return x->meta.order - y->meta.order;
+}
+
+/* The ClusterIPs Services name (spec.clusterIP) must lie in the service CIDR and be
+ * distinct ("provided IP is already allocated", the API server's allocator); they are kept
+ * sorted so that allocation skips them. 0, or LB_EINVAL with a message in err. */
+static int reserve_cluster_ips(cluster_t *c, const k8s_objects_t *objs, char *err, size_t errlen)
+{
+    LB_VEC(const k8s_service_t *) named = {0};
+    uint32_t mask = lb_prefix_mask(c->p.service_plen);
+    int rc = 0;
+    for (size_t i = 0; i < objs->services.n && rc == 0; i++) {
+        const k8s_service_t *u = objs->services.v[i];
+        if (!u->cluster_ip || k8s_service_find(&c->gen, u->meta.ns, u->meta.name)) continue;
+        if ((u->cluster_ip & mask) != (c->p.service_cidr & mask)) {
+            char a[16], b[16];
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: spec.clusterIP: provided IP %s is "
+                     "not in the service CIDR %s/%d", u->meta.pos.file, u->meta.pos.line,
+                     u->meta.pos.col, u->meta.ns, u->meta.name, lb_ip_str(u->cluster_ip, a),
+                     lb_ip_str(c->p.service_cidr, b), c->p.service_plen);
+            rc = LB_EINVAL;
+        }
+        lb_vec_push(&named, u);
+    }
+    if (rc == 0 && named.n) qsort(named.v, named.n, sizeof *named.v, svc_ip_cmp);
+    for (size_t i = 0; i < named.n && rc == 0; i++) {
+        const k8s_service_t *u = named.v[i], *first = i ? named.v[i - 1] : NULL;
+        if (first && first->cluster_ip == u->cluster_ip) {
+            char a[16];
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: spec.clusterIP: provided IP %s is "
+                     "already allocated to Service %s/%s (%s:%d:%d)", u->meta.pos.file,
+                     u->meta.pos.line, u->meta.pos.col, u->meta.ns, u->meta.name,
+                     lb_ip_str(u->cluster_ip, a), first->meta.ns, first->meta.name,
+                     first->meta.pos.file, first->meta.pos.line, first->meta.pos.col);
+            rc = LB_EINVAL;
+        }
+        lb_vec_push(&c->named_ips, u->cluster_ip);
+    }
+    lb_vec_free(&named);
+    return rc;
+}
+
+/* Fills what the API server allocates: the ClusterIP (the next address of the service CIDR
+ * no manifest names) and the NodePorts. 0, or LB_ENOMEM with a message in err when the
+ * service CIDR or the NodePort range is used up (the API server rejects such a Service:
+ * "range is full"). */
+static int service_allocate(cluster_t *c, k8s_service_t *s, char *err, size_t errlen)
+{
+    if (!s->cluster_ip) {
+        uint32_t last = (c->p.service_cidr | ~lb_prefix_mask(c->p.service_plen)) - 1;
+        uint32_t ip = c->next_cluster_ip;
+        while (ip <= last && c->named_ips.n &&
+               bsearch(&ip, c->named_ips.v, c->named_ips.n, sizeof ip, ip_cmp))
+            ip++;
+        if (ip > last || ip < c->next_cluster_ip) {
+            char a[16];
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: the service CIDR %s/%d has no "
+                     "ClusterIP left", s->meta.pos.file, s->meta.pos.line, s->meta.pos.col,
+                     s->meta.ns, s->meta.name, lb_ip_str(c->p.service_cidr, a),
+                     c->p.service_plen);
+            return LB_ENOMEM;
+        }
+        s->cluster_ip = ip;
+        c->next_cluster_ip = ip + 1;
+    }
+    bool external = s->type == K8S_SVC_NODE_PORT || s->type == K8S_SVC_LOAD_BALANCER;
+    bool hcnp = s->type == K8S_SVC_LOAD_BALANCER && s->etp == K8S_ETP_LOCAL &&
+                !s->health_check_node_port;
+    for (size_t i = 0; i < s->ports.n + hcnp; i++) {
+        int *np = i < s->ports.n ? &s->ports.v[i].node_port : &s->health_check_node_port;
+        if ((i < s->ports.n && !external) || *np) continue;
+        if (!(*np = alloc_node_port(c))) {
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: no free NodePort: all %d of "
+                     "%d-%d are allocated (the API server rejects it: range is full)",
+                     s->meta.pos.file, s->meta.pos.line, s->meta.pos.col, s->meta.ns,
+                     s->meta.name, CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1,
+                     CLUSTER_NODEPORT_LO, CLUSTER_NODEPORT_HI);
+            return LB_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int cluster_pod_target_port(const cluster_pod_t *pod, const k8s_service_port_t *sp)
 {
     if (!sp->target_port.name) return sp->target_port.number ? sp->target_port.number : sp->port;
     for (size_t i = 0; i < pod->dep->containers.n; i++) {
@@ -565,7 +670,7 @@ static void kp_push(cluster_t *c, kp_t *kp, size_t k)
         LB_VEC(kp_endpoint_t) eps = {0};
         cluster_pod_t *pod;
         FOR_SELECTED(c, k, pod) {
-            int tp = target_port(pod, sp);
+            int tp = cluster_pod_target_port(pod, sp);
             if (!tp) continue;
             kp_endpoint_t e = {pod->ip, (uint16_t)tp, pod->host->node->name, pod->ready,
                                pod->ready, false};
@@ -594,7 +699,7 @@ static void istio_push(cluster_t *c, istio_gw_t *g)
             LB_VEC(istio_endpoint_t) eps = {0};
             cluster_pod_t *pod;
             FOR_SELECTED(c, k, pod) {
-                int tp = target_port(pod, sp);
+                int tp = cluster_pod_target_port(pod, sp);
                 if (!tp) continue;
                 istio_endpoint_t e = {pod->ip, (uint16_t)tp, pod->ready};
                 lb_vec_push(&eps, e);
@@ -712,7 +817,11 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
 
     c->ex = p->explain;
     for (size_t i = 0; i < p->n_pools; i++)
-        for (int k = 0; k < p->pools[i].count; k++) node_create(c, &p->pools[i], k);
+        for (int k = 0; k < p->pools[i].count; k++)
+            if (!node_create(c, &p->pools[i], k, err, errlen)) {
+                cluster_free(c);
+                return NULL;
+            }
     generate_gateways(c);
     if (!c->nodes.n) {
         snprintf(err, errlen, "the cluster has no nodes (every pool has count 0)");
@@ -731,6 +840,7 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     lb_free(h.same);
     for (size_t i = 0; i < objs->services.n && rc == 0; i++) reserve_node_ports(c, objs->services.v[i]);
     for (size_t i = 0; i < c->gen.services.n && rc == 0; i++) reserve_node_ports(c, c->gen.services.v[i]);
+    if (rc == 0) rc = reserve_cluster_ips(c, objs, err, errlen);
     for (size_t i = 0; i < objs->services.n && rc == 0; i++) {
         const k8s_service_t *u = objs->services.v[i];
         if (k8s_service_find(&c->gen, u->meta.ns, u->meta.name)) continue;  /* a patch */
@@ -787,6 +897,7 @@ void cluster_free(cluster_t *c)
         lb_free(n);
     }
     for (size_t i = 0; i < c->svcs.n; i++) lb_free(c->svcs.v[i]);
+    lb_vec_free(&c->named_ips);
     lb_vec_free(&c->pods);
     lb_vec_free(&c->nodes);
     lb_vec_free(&c->svcs);
@@ -809,12 +920,25 @@ size_t cluster_pod_count(const cluster_t *c) { return c->pods.n; }
 cluster_pod_t *cluster_pod_at(cluster_t *c, size_t i) { return i < c->pods.n ? c->pods.v[i] : NULL; }
 const char *cluster_version(const cluster_t *c) { return c->version; }
 net_fabric_t *cluster_fabric(const cluster_t *c) { return c->fab; }
+void cluster_node_subnet(const cluster_t *c, uint32_t *prefix, int *plen)
+{
+    *prefix = c->p.node_subnet;
+    *plen = c->p.node_plen;
+}
 
 cluster_node_t *cluster_node_find(cluster_t *c, const char *name)
 {
     for (size_t i = 0; i < c->nodes.n; i++)
         if (strcmp(c->nodes.v[i]->node->name, name) == 0) return c->nodes.v[i];
     return NULL;
+}
+
+size_t cluster_service_count(const cluster_t *c) { return c->svcs.n; }
+
+k8s_service_t *cluster_service_at(cluster_t *c, size_t i)
+{
+    assert(i < c->svcs.n);
+    return c->svcs.v[i];
 }
 
 k8s_service_t *cluster_service(cluster_t *c, const char *ns, const char *name)

@@ -17,8 +17,9 @@ static const elem_param_t pool_params[] = {
      "only_critical_addons_enabled: CriticalAddonsOnly=true:NoSchedule)", NULL, NULL},
     {"zones", P_STRLIST, "[]", "availability zones the nodes are spread over (label "
      "topology.kubernetes.io/zone), e.g. [eu-west-1a, eu-west-1b]", NULL, NULL},
-    {"max-pods", P_INT, "", "pods per node (kubelet maxPods; default AKS 250, EKS 110)", NULL,
-     NULL},
+    {"max-pods", P_INT, "", "pods per node (kubelet maxPods; default: AKS 250, Azure CNI "
+     "Overlay's default and maximum; elsewhere kubelet's 110); a full node takes no more",
+     NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -37,7 +38,8 @@ static const elem_param_t cluster_params[] = {
     {"kubernetes-version", P_STR, "1.29", "decides version-dependent behaviour (e.g. "
      "cloud-provider-azure's HTTP probes for appProtocol http from 1.24)", NULL, NULL},
     {"pools", P_OBJLIST, NULL, "node pools", pool_params, NULL},
-    {"node-subnet", P_CIDR, CLUSTER_NODE_SUBNET_DEFAULT, "node addresses (AKS default)", NULL, NULL},
+    {"node-subnet", P_CIDR, CLUSTER_NODE_SUBNET_DEFAULT, "node addresses (AKS default): each "
+     "node takes the first free one, after the four the cloud reserves", NULL, NULL},
     {"pod-cidr", P_CIDR, CLUSTER_POD_CIDR_DEFAULT, "pod addresses, a /24 per node (Azure CNI Overlay)", NULL, NULL},
     {"service-cidr", P_CIDR, CLUSTER_SERVICE_CIDR_DEFAULT, "ClusterIP range", NULL, NULL},
     {"gateway-replicas", P_INT, "0", "replicas of each Istio gateway Deployment (0: Istio's "
@@ -141,10 +143,23 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
             rc = build_error(ctx, elem_get(pc2, "count")->pos, "pool count %d: expected 0 to 1000",
                              pv[i].count);
         const elem_val_t *mp = elem_get(pc2, "max-pods");
-        if (mp->set && (mp->u.i < 1 || mp->u.i > CLUSTER_MAX_PODS_LIMIT))
+        if (rc == 0 && mp->set && (mp->u.i < 1 || mp->u.i > CLUSTER_MAX_PODS_LIMIT))
             rc = build_error(ctx, mp->pos, "max-pods %lld: expected 1 to %d (a node's /24 of pod "
                              "addresses)", (long long)mp->u.i, CLUSTER_MAX_PODS_LIMIT);
         pv[i].max_pods = mp->set ? (int)mp->u.i : 0;
+        for (size_t k = 0; k < i && rc == 0; k++)      /* AKS: pool names are unique */
+            if (strcmp(pv[k].name, pv[i].name) == 0) {
+                const elem_pos_t *f = &pools->u.objs.v[k]->pos;
+                rc = build_error(ctx, pc2->pos, "k8s-cluster '%s': pool name '%s' is already "
+                                 "used by the pool at %s:%d:%d; expected unique pool names",
+                                 name, pv[i].name, f->file, f->line, f->col);
+            }
+        for (int k = 0; k < pv[i].count && rc == 0; k++) {
+            char nn[128], what[300];
+            cluster_node_name(&p, &pv[i], k, nn, sizeof nn);
+            snprintf(what, sizeof what, "k8s-cluster '%s' pool '%s' node %d", name, pv[i].name, k);
+            rc = build_check_name(ctx, pc2->pos, what, nn);
+        }
         kv_at[i] = kvs.n;
         tt_at[i] = taints.n;
         const elem_val_t *lv = elem_get(pc2, "labels"), *tv = elem_get(pc2, "taints");
@@ -176,10 +191,33 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     kv_at[np] = kvs.n;
     tt_at[np] = taints.n;
     for (size_t i = 0; i < np && rc == 0; i++) {   /* vectors are final: take pointers */
-        pv[i].labels = kvs.v + kv_at[i];
-        pv[i].n_labels = kv_at[i + 1] - kv_at[i];
-        pv[i].taints = taints.v + tt_at[i];
+        pv[i].n_labels = kv_at[i + 1] - kv_at[i];  /* (an empty vector's v is NULL: no */
+        pv[i].labels = pv[i].n_labels ? kvs.v + kv_at[i] : NULL;   /* arithmetic on it) */
         pv[i].n_taints = tt_at[i + 1] - tt_at[i];
+        pv[i].taints = pv[i].n_taints ? taints.v + tt_at[i] : NULL;
+    }
+    size_t total = 0;
+    char pcs[16];
+    lb_ip_str(p.pod_cidr, pcs);
+    for (size_t i = 0; i < np; i++) total += pv[i].count > 0 ? (size_t)pv[i].count : 0;
+    if (rc == 0 && p.pod_plen <= 24 && total > (size_t)1 << (24 - p.pod_plen))
+        rc = build_error(ctx, pc->pos, "k8s-cluster '%s': pod-cidr %s/%d has a /24 for %zu "
+                         "nodes; the pools have %zu (expected a larger pod-cidr)", name, pcs,
+                         p.pod_plen, (size_t)1 << (24 - p.pod_plen), total);
+    else if (rc == 0 && p.pod_plen > 24)
+        rc = build_error(ctx, pc->pos, "k8s-cluster '%s': pod-cidr %s/%d is smaller than the "
+                         "/24 each node takes", name, pcs, p.pod_plen);
+    if (rc == 0) {
+        int m = p.pod_plen < p.node_plen ? p.pod_plen : p.node_plen;
+        if ((p.pod_cidr & lb_prefix_mask(m)) == (p.node_subnet & lb_prefix_mask(m)))
+            rc = build_error(ctx, pc->pos, "k8s-cluster '%s': pod-cidr overlaps node-subnet "
+                             "(%s:%d:%d); expected separate ranges", name, ns->pos.file,
+                             ns->pos.line, ns->pos.col);
+    }
+    if (rc == 0) {
+        char what[200];
+        snprintf(what, sizeof what, "k8s-cluster '%s': pod-cidr", name);
+        rc = build_check_addr(ctx, pc->pos, what, fab, p.pod_cidr, p.pod_plen);
     }
     cluster_t *c = NULL;
     if (rc == 0) {

@@ -1004,3 +1004,249 @@ void gw_table_explain(const gw_table_t *t, const gw_request_t *req, FILE *out)
             fprintf(out, "    HTTPRoute %s is not attached: %s: %s\n", t->priv[i].key,
                     gw_reason_str(t->routes[i].accepted.reason), t->routes[i].accepted.message);
 }
+
+/* ---- rendering as nginx (the real chain's gateway stand-in) -------------------------------
+ * nginx chooses a server by Host (exact name, then wildcard, then the default server) and a
+ * location by path (`= exact` first, then the longest prefix): the same shape as Envoy's
+ * virtual host and Gateway API's precedence for path matches. So the renderer lists every
+ * hostname and every path the routes name, turns each path into nginx locations (Exact P:
+ * `= P`; PathPrefix P: `= P` and `P/`, which is Gateway API's element-wise prefix; and `/`
+ * for the rest), and asks the caller's matcher -- the model itself -- which rule serves a
+ * request for that host and a path that only that location covers. The answer becomes the
+ * location's action: 404 (no route), 500 (no valid backend), 503 (no ready endpoint, or a
+ * port the Service lacks), or proxy_pass to the rule's backends (split by weight). Header,
+ * query and method matches cannot be expressed this way: rules that need them are listed
+ * in a comment and take no traffic in nginx. */
+
+/* A path no route can name: what a location covers beyond its own listed paths. */
+#define GW_NGINX_OTHER ".lbchain-other"
+/* A Host no route or listener can name: what the default server answers. */
+#define GW_NGINX_OTHER_HOST "lbchain-other.invalid"
+
+
+static void strs_add(strs_t *v, const char *s)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->v[i], s) == 0) return;
+    lb_vec_push(v, lb_strdup(s));
+}
+
+static void strs_free(strs_t *v)
+{
+    for (size_t i = 0; i < v->n; i++) lb_free(v->v[i]);
+    lb_vec_free(v);
+}
+
+/* Upstream names: "gw_<ns>_<svc>_<port>" with anything but [A-Za-z0-9_] as '_'. */
+static void upstream_name(char *out, size_t n, const char *ns, const char *svc, int port)
+{
+    snprintf(out, n, "gw_%s_%s_%d", ns, svc, port);
+    for (char *c = out; *c; c++)
+        if (!isalnum((unsigned char)*c) && *c != '_') *c = '_';
+}
+
+typedef struct upstream { char *name; const char *ns, *svc; int port; size_t n_eps; } upstream_t;
+
+typedef struct render {
+    const gw_nginx_t *r;
+    LB_VEC(upstream_t) ups;
+    int splits;
+    FILE *decl;                     /* upstream and split_clients blocks */
+} render_t;
+
+/* The upstream for backend b: declared once; NULL name when it has no ready endpoint. */
+static const upstream_t *upstream_for(render_t *rd, const gw_backend_t *b)
+{
+    char name[256];
+    upstream_name(name, sizeof name, b->ns, b->ref->name, b->port);
+    for (size_t i = 0; i < rd->ups.n; i++)
+        if (strcmp(rd->ups.v[i].name, name) == 0) return &rd->ups.v[i];
+    uint32_t ips[256];
+    uint16_t ports[256];
+    size_t n = rd->r->endpoints(b->ns, b->ref->name, b->port, ips, ports, 256, rd->r->data);
+    if (n > 256) n = 256;
+    upstream_t u = {lb_strdup(name), b->ns, b->ref->name, b->port, n};
+    if (n) {
+        /* Envoy: LEAST_REQUEST, no outlier detection (max_fails=0: never taken out) */
+        fprintf(rd->decl, "    upstream %s {\n        least_conn;\n", name);
+        for (size_t i = 0; i < n; i++) {
+            char ip[16];
+            fprintf(rd->decl, "        server %s:%u max_fails=0;\n", lb_ip_str(ips[i], ip),
+                    ports[i]);
+        }
+        fprintf(rd->decl, "        keepalive 32;\n    }\n");
+    }
+    lb_vec_push(&rd->ups, u);
+    return &rd->ups.v[rd->ups.n - 1];
+}
+
+/* The action of one location for the rule h (NULL: no route). */
+static void location_action(render_t *rd, FILE *out, const gw_hit_t *h)
+{
+    const gw_nginx_t *r = rd->r;
+    if (!h) {
+        fprintf(out, "            return 404 \"\";    # Envoy: NR route_not_found\n");
+        return;
+    }
+    fprintf(out, "            # HTTPRoute %s/%s rule %zu\n", ns_of(&h->route->route->meta),
+            h->route->route->meta.name, h->rule);
+    if (h->status) {
+        fprintf(out, "            return %d \"\";    # every backendRef invalid\n", h->status);
+        return;
+    }
+    /* the shares: a backend's upstream, or a status when it cannot be served */
+    size_t n = 0;
+    const char *what[64];
+    int code[64], weight[64];
+    for (size_t i = 0; i < h->n_backends && n < 64; i++) {
+        const gw_backend_t *b = &h->backends[i];
+        if (b->weight <= 0) continue;
+        weight[n] = b->weight;
+        what[n] = NULL;
+        code[n] = 0;
+        if (!b->valid) code[n] = 500;
+        else if (!b->port_found) code[n] = 503;                 /* NC cluster_not_found */
+        else {
+            const upstream_t *u = upstream_for(rd, b);
+            if (u->n_eps) what[n] = u->name;
+            else code[n] = 503;                                 /* UH no_healthy_upstream */
+        }
+        n++;
+    }
+    const char *target = NULL;
+    if (n == 1 && code[0]) {
+        fprintf(out, "            return %d \"%s\";\n", code[0],
+                code[0] == 503 ? "no healthy upstream" : "");
+        return;
+    }
+    char var[32];
+    if (n == 1) {
+        target = what[0];
+    } else {
+        /* Envoy's weighted clusters: a share of requests per backend */
+        snprintf(var, sizeof var, "$lbchain_split%d", rd->splits++);
+        fprintf(rd->decl, "    split_clients \"${request_id}\" %s {\n", var);
+        int total = 0;
+        for (size_t i = 0; i < n; i++) total += weight[i];
+        for (size_t i = 0; i < n; i++) {
+            char val[300];
+            if (what[i]) snprintf(val, sizeof val, "%s", what[i]);
+            else snprintf(val, sizeof val, "status%d", code[i]);
+            if (i + 1 < n)
+                fprintf(rd->decl, "        %.2f%% %s;\n", 100.0 * weight[i] / total, val);
+            else
+                fprintf(rd->decl, "        * %s;\n", val);
+        }
+        fprintf(rd->decl, "    }\n");
+        fprintf(out, "            if (%s = status500) { return 500 \"\"; }\n", var);
+        fprintf(out, "            if (%s = status503) { return 503 \"no healthy upstream\"; }\n", var);
+        target = var;
+    }
+    fprintf(out, "            proxy_pass http://%s;\n", target);
+    fprintf(out, "            proxy_http_version 1.1;\n");
+    fprintf(out, "            proxy_set_header Connection \"\";\n");
+    fprintf(out, "            proxy_set_header Host $http_host;\n");
+    fprintf(out, "            proxy_connect_timeout %llds;\n",
+            (long long)((r->connect_timeout + SIM_S - 1) / SIM_S));
+    sim_time_t rt = r->request_timeout ? r->request_timeout : r->idle_timeout;
+    fprintf(out, "            proxy_read_timeout %llds;\n", (long long)((rt + SIM_S - 1) / SIM_S));
+    /* Istio's retry policy: connect failures, on another host, num_retries times */
+    fprintf(out, "            proxy_next_upstream error timeout;\n");
+    fprintf(out, "            proxy_next_upstream_tries %d;\n", 1 + r->num_retries);
+    /* Envoy answers upstream connect failures 503 (UF); nginx would say 502/504 */
+    fprintf(out, "            error_page 502 504 =503 @lbchain_uf;\n");
+}
+
+/* Locations for one path match (Exact P: "= P"; PathPrefix P: "= P" and "P/" or "/"). */
+static void path_locations(const gw_route_match_t *m, strs_t *locs)
+{
+    const char *p = m->path ? m->path : "/";
+    if (m->path_type == GW_PATH_EXACT) {
+        char *s = lb_sprintf("= %s", p);
+        strs_add(locs, s);
+        lb_free(s);
+        return;
+    }
+    size_t n = strlen(p);
+    if (n > 1 && p[n - 1] == '/') n--;
+    if (n == 1) return;                     /* "/": the catch-all, always there */
+    char *e = lb_sprintf("= %.*s", (int)n, p), *pre = lb_sprintf("%.*s/", (int)n, p);
+    strs_add(locs, e);
+    strs_add(locs, pre);
+    lb_free(e);
+    lb_free(pre);
+}
+
+int gw_nginx_render(FILE *out, const gw_nginx_t *r)
+{
+    strs_t hosts = {0}, locs = {0}, skipped = {0};
+    for (size_t t = 0; t < r->n_tables; t++) {
+        const gw_table_t *tab = r->tables[t];
+        if (tab->l->hostname && *tab->l->hostname && strcmp(tab->l->hostname, "*") != 0)
+            strs_add(&hosts, tab->l->hostname);
+        for (size_t i = 0; i < tab->n_routes; i++) {
+            const gw_route_status_t *rs = &tab->routes[i];
+            if (!rs->attached) continue;
+            for (size_t h = 0; h < rs->n_hostnames; h++)
+                if (strcmp(rs->hostnames[h], "*") != 0) strs_add(&hosts, rs->hostnames[h]);
+            for (size_t ri = 0; ri < rs->route->rules.n; ri++) {
+                const gw_route_rule_t *rule = &rs->route->rules.v[ri];
+                if (!rule->matches.n) continue;          /* PathPrefix "/" */
+                for (size_t mi = 0; mi < rule->matches.n; mi++) {
+                    const gw_route_match_t *m = &rule->matches.v[mi];
+                    if (m->path_type == GW_PATH_REGEX || m->method || m->headers.n ||
+                        m->query.n) {
+                        char *s = lb_sprintf("%s/%s rule %zu match %zu", ns_of(&rs->route->meta),
+                                             rs->route->meta.name, ri, mi);
+                        strs_add(&skipped, s);
+                        lb_free(s);
+                        if (m->path_type == GW_PATH_REGEX) continue;
+                    }
+                    path_locations(m, &locs);
+                }
+            }
+        }
+    }
+    strs_add(&locs, "/");
+    render_t rd = {.r = r};
+    char *decl_text = NULL, *srv_text = NULL;
+    size_t decl_len = 0, srv_len = 0;
+    rd.decl = open_memstream(&decl_text, &decl_len);
+    FILE *srv = open_memstream(&srv_text, &srv_len);
+    if (!rd.decl || !srv) abort();              /* out of memory */
+    for (size_t hi = 0; hi <= hosts.n; hi++) {
+        bool dflt = hi == hosts.n;
+        const char *host = dflt ? GW_NGINX_OTHER_HOST : hosts.v[hi];
+        fprintf(srv, "    server {\n        listen %d%s;\n        server_name %s;\n", r->port,
+                dflt ? " default_server" : "", dflt ? "_" : host);
+        for (size_t li = 0; li < locs.n; li++) {
+            const char *loc = locs.v[li];
+            char path[1024];
+            if (loc[0] == '=') snprintf(path, sizeof path, "%s", loc + 2);
+            else snprintf(path, sizeof path, "%s%s", loc, GW_NGINX_OTHER);
+            const gw_hit_t *h = r->match(host, path, r->data);
+            fprintf(srv, "        location %s {\n", loc);
+            location_action(&rd, srv, h);
+            fprintf(srv, "        }\n");
+        }
+        fprintf(srv, "        location @lbchain_uf {\n            return 503 \"upstream connect "
+                "error or disconnect/reset before headers\";\n        }\n    }\n");
+    }
+    fclose(rd.decl);
+    fclose(srv);
+    fprintf(out, "    # Gateway listener port %d, rendered from the HTTPRoutes by lbchain\n", r->port);
+    for (size_t i = 0; i < skipped.n; i++)
+        fprintf(out, "    # not rendered (method, header, query or regex match): %s\n",
+                skipped.v[i]);
+    fputs(decl_text, out);
+    fputs(srv_text, out);
+    free(decl_text);
+    free(srv_text);
+    int n_skipped = (int)skipped.n;
+    for (size_t i = 0; i < rd.ups.n; i++) lb_free(rd.ups.v[i].name);
+    lb_vec_free(&rd.ups);
+    strs_free(&hosts);
+    strs_free(&locs);
+    strs_free(&skipped);
+    return n_skipped;
+}

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "health.h"
+#include <cJSON.h>
 #include "tcp.h"
 #include "http.h"
 
@@ -110,8 +111,8 @@ struct target {
     uint16_t port;
     char *label;
     char *host;                 /* Host header of HTTP probes */
-    health_state_t state;
-    int passes, fails;          /* current streaks */
+    health_sm_t sm;             /* state and streaks */
+    sim_time_t first;           /* delay of the first probe (first_delay + jitter) */
     sim_time_t since;
     health_result_t last, last_fail;
     bool has_last, has_fail;
@@ -217,6 +218,7 @@ void health_params_preset(health_params_t *p, health_vendor_t v, health_proto_t 
     p->proto = proto;
     switch (v) {
     case HEALTH_VENDOR_AZURE_LB:
+        p->who = "Azure LB";
         p->interval = AZ_LB_INTERVAL;
         p->healthy_threshold = p->unhealthy_threshold = AZ_LB_THRESHOLD;
         p->matcher = range(200, 200);
@@ -227,6 +229,7 @@ void health_params_preset(health_params_t *p, health_vendor_t v, health_proto_t 
         p->user_agent = AZ_LB_USER_AGENT;
         break;
     case HEALTH_VENDOR_APPGW:
+        p->who = "App Gateway";
         p->interval = APPGW_INTERVAL;
         p->timeout = APPGW_TIMEOUT;
         p->unhealthy_threshold = APPGW_UNHEALTHY;
@@ -235,6 +238,7 @@ void health_params_preset(health_params_t *p, health_vendor_t v, health_proto_t 
         p->initial_passes = 1;
         break;
     case HEALTH_VENDOR_ALB:
+        p->who = "ALB";
         p->interval = ALB_INTERVAL;
         p->timeout = ALB_TIMEOUT;
         p->healthy_threshold = ALB_HEALTHY;
@@ -244,6 +248,7 @@ void health_params_preset(health_params_t *p, health_vendor_t v, health_proto_t 
         p->user_agent = ELB_USER_AGENT;
         break;
     case HEALTH_VENDOR_NLB:
+        p->who = "NLB";
         p->interval = NLB_INTERVAL;
         p->timeout = NLB_TIMEOUT;
         p->healthy_threshold = p->unhealthy_threshold = NLB_THRESHOLD;
@@ -296,6 +301,7 @@ health_t *health_new(net_node_t *node, const char *name, const health_params_t *
     hc->p.path = dup_or_null(params->path);
     hc->p.host = dup_or_null(params->host);
     hc->p.user_agent = dup_or_null(params->user_agent);
+    hc->p.who = dup_or_null(params->who);
     hc->m = m;
     hc->m_ok = lb_sprintf("probe.%s.ok", name);
     hc->m_fail = lb_sprintf("probe.%s.fail", name);
@@ -306,6 +312,7 @@ health_t *health_new(net_node_t *node, const char *name, const health_params_t *
         snprintf(s, sizeof s, "health:%s", name);
         hc->rng = sim_rng(hc->sim, s);
     }
+    net_app_register(hc->net, HEALTH_APP_KIND, hc);
     return hc;
 }
 
@@ -332,6 +339,7 @@ static void probe_unlink_free(health_t *hc, probe_t *pr)
 void health_free(health_t *hc)
 {
     if (!hc) return;
+    net_app_unregister(hc->net, hc);
     for (size_t i = 0; i < hc->targets.n; i++) {
         target_t *t = hc->targets.v[i];
         sim_cancel(hc->sim, &t->tick);
@@ -347,6 +355,7 @@ void health_free(health_t *hc)
     lb_free((char *)hc->p.path);
     lb_free((char *)hc->p.host);
     lb_free((char *)hc->p.user_agent);
+    lb_free((char *)hc->p.who);
     lb_free(hc->m_ok);
     lb_free(hc->m_fail);
     lb_free(hc->m_up);
@@ -363,16 +372,54 @@ void health_set_callback(health_t *hc, health_transition_cb cb, void *data)
 
 const char *health_name(const health_t *hc) { return hc->name; }
 const health_params_t *health_params(const health_t *hc) { return &hc->p; }
+net_node_t *health_node(const health_t *hc) { return hc->node; }
 
 /* ---- the state machine ------------------------------------------------------------------- */
 
-static void set_state(target_t *t, health_state_t to, const health_result_t *r)
+void health_sm_init(health_sm_t *sm, const health_params_t *p)
+{
+    sm->state = p->initial;
+    sm->passes = sm->fails = 0;
+}
+
+/* Every transition of the diagram at the top of this file. */
+bool health_sm_step(health_sm_t *sm, const health_params_t *p, bool ok, bool hard)
+{
+    if (ok) {
+        sm->fails = 0;
+        sm->passes++;
+    } else {
+        sm->passes = 0;
+        sm->fails++;
+    }
+    health_state_t to = sm->state;
+    bool down = !ok && (sm->fails >= p->unhealthy_threshold || (p->fail_fast && hard));
+    switch (sm->state) {
+    case HEALTH_INITIAL: {
+        int need = p->initial_passes > 0 ? p->initial_passes : p->healthy_threshold;
+        if (ok && sm->passes >= need) to = HEALTH_UP;
+        else if (down) to = HEALTH_DOWN;
+        break;
+    }
+    case HEALTH_UP:
+        if (down) to = HEALTH_DOWN;
+        break;
+    case HEALTH_DOWN:
+        if (ok && sm->passes >= p->healthy_threshold) to = HEALTH_UP;
+        break;
+    }
+    if (to == sm->state) return false;
+    sm->state = to;
+    sm->passes = sm->fails = 0;
+    return true;
+}
+
+/* Records the transition the state machine just made (from -> t->sm.state). */
+static void set_state(target_t *t, health_state_t from, const health_result_t *r)
 {
     health_t *hc = t->hc;
-    health_state_t from = t->state;
-    t->state = to;
+    health_state_t to = t->sm.state;
     t->since = r->t_done;
-    t->passes = t->fails = 0;
     if (to == HEALTH_UP) {
         hc->stats.up++;
         if (hc->m) metrics_count(hc->m, hc->m_up, r->t_done, 1);
@@ -395,7 +442,6 @@ static void set_state(target_t *t, health_state_t to, const health_result_t *r)
 static void apply_result(target_t *t, const health_result_t *r)
 {
     health_t *hc = t->hc;
-    const health_params_t *p = &hc->p;
     t->last = *r;
     t->has_last = true;
     hc->stats.probes++;
@@ -406,64 +452,136 @@ static void apply_result(target_t *t, const health_result_t *r)
     if (r->ok) {
         hc->stats.ok++;
         if (hc->m) metrics_count(hc->m, hc->m_ok, r->t_done, 1);
-        t->fails = 0;
-        t->passes++;
     } else {
         hc->stats.fail++;
         if (hc->m) metrics_count(hc->m, hc->m_fail, r->t_done, 1);
         t->last_fail = *r;
         t->has_fail = true;
-        t->passes = 0;
-        t->fails++;
     }
+    health_state_t from = t->sm.state;
+    int streak = 1 + (r->ok ? t->sm.passes : t->sm.fails);
+    bool changed = health_sm_step(&t->sm, &hc->p, r->ok, r->hard);
     if (net_tracing(hc->net, r->flow))
         net_tracef_flow(hc->net, hc->name, r->flow, "probe of %s: %s (%s), %d in a row, "
-                        "state %s", t->label, r->ok ? "pass" : "fail", r->reason,
-                        r->ok ? t->passes : t->fails, health_state_name(t->state));
-    switch (t->state) {
-    case HEALTH_INITIAL: {
-        int need = p->initial_passes > 0 ? p->initial_passes : p->healthy_threshold;
-        if (r->ok && t->passes >= need) set_state(t, HEALTH_UP, r);
-        else if (!r->ok && (t->fails >= p->unhealthy_threshold || (p->fail_fast && r->hard)))
-            set_state(t, HEALTH_DOWN, r);
-        break;
-    }
-    case HEALTH_UP:
-        if (!r->ok && (t->fails >= p->unhealthy_threshold || (p->fail_fast && r->hard)))
-            set_state(t, HEALTH_DOWN, r);
-        break;
-    case HEALTH_DOWN:
-        if (r->ok && t->passes >= p->healthy_threshold) set_state(t, HEALTH_UP, r);
-        break;
-    }
+                        "state %s", t->label, r->ok ? "pass" : "fail", r->reason, streak,
+                        health_state_name(from));
+    if (changed) set_state(t, from, r);
 }
 
-/* Ends a probe with a result; the caller has already let go of (or lost) the connection. */
-static void probe_finish(probe_t *pr, bool ok, bool hard, int status, int err,
-                         const char *reason)
+/* ---- verdicts ----------------------------------------------------------------------------- */
+
+void health_probe_desc(const health_params_t *p, int port, char *buf, size_t n)
+{
+    if (p->proto == HEALTH_TCP) snprintf(buf, n, "TCP connect port %d", port);
+    else snprintf(buf, n, "%s %s port %d", p->tls ? "GET (TLS)" : "GET", p->path, port);
+}
+
+void health_verdict(const health_params_t *p, const char *checker, const char *label,
+                    int port, health_state_t state, int passes, int fails,
+                    const health_result_t *last, char *buf, size_t n)
+{
+    char probe[300], st[16], crit[160] = "", streak[96] = "", res[128];
+    health_probe_desc(p, port, probe, sizeof probe);
+    snprintf(st, sizeof st, "%s", health_state_name(state));
+    for (char *c = st; *c; c++) *c = (char)(*c - 'a' + 'A');
+    if (!last) {
+        snprintf(buf, n, "%s: %s %s: not probed yet (%s)", checker, label, st, probe);
+        return;
+    }
+    if (!last->ok && p->proto == HEALTH_HTTP && p->matcher.n) {
+        char m[100] = "";
+        for (int i = 0; i < p->matcher.n; i++) {
+            size_t len = strlen(m);
+            if (p->matcher.r[i].lo == p->matcher.r[i].hi)
+                snprintf(m + len, sizeof m - len, "%s%d", i ? "," : "", p->matcher.r[i].lo);
+            else
+                snprintf(m + len, sizeof m - len, "%s%d-%d", i ? "," : "", p->matcher.r[i].lo,
+                         p->matcher.r[i].hi);
+        }
+        bool one = p->matcher.n == 1 && p->matcher.r[0].lo == p->matcher.r[0].hi;
+        snprintf(crit, sizeof crit, " (%s %s %s)", p->who ? p->who : "the checker",
+                 one ? "requires" : "accepts", m);
+    }
+    if (state == HEALTH_UP && !last->ok)
+        snprintf(streak, sizeof streak, ", %d of %d failures before down", fails,
+                 p->unhealthy_threshold);
+    else if (state == HEALTH_DOWN && last->ok)
+        snprintf(streak, sizeof streak, ", %d of %d passes before up", passes,
+                 p->healthy_threshold);
+    else if (state == HEALTH_INITIAL)
+        snprintf(streak, sizeof streak, ", %d of %d %s", last->ok ? passes : fails,
+                 last->ok ? (p->initial_passes > 0 ? p->initial_passes : p->healthy_threshold)
+                          : p->unhealthy_threshold, last->ok ? "passes before up"
+                                                             : "failures before down");
+    if (last->note[0]) snprintf(res, sizeof res, "%s (%s)", last->reason, last->note);
+    else snprintf(res, sizeof res, "%s", last->reason);
+    snprintf(buf, n, "%s: %s %s: %s on %s%s%s", checker, label, st, res, probe, crit, streak);
+}
+
+/* ---- results ------------------------------------------------------------------------------ */
+
+void health_result_fail(health_result_t *r, int err, bool connected)
+{
+    const char *why;
+    bool hard = false;
+    switch (err) {
+    case LB_ECONNREFUSED: hard = true; why = "connection refused"; break;
+    case LB_ECONNRESET: hard = true; why = "connection reset"; break;
+    case LB_ETIMEDOUT: why = connected ? "response timeout" : "connect timeout"; break;
+    case LB_EHOSTUNREACH: why = "host unreachable"; break;
+    case LB_EADDRNOTAVAIL: why = "no free source port"; break;
+    case LB_ECLOSED: why = "closed before response"; break;
+    case LB_EPARSE: hard = true; why = "malformed response"; break;
+    default: why = lb_strerror(err); break;
+    }
+    r->ok = false;
+    r->hard = hard;
+    r->status = 0;
+    r->err = err;
+    snprintf(r->reason, sizeof r->reason, "%s", why);
+}
+
+/* kube-proxy's healthCheckNodePort body (pkg/proxy/healthcheck/service_health.go):
+ * {"service":{...},"localEndpoints":N,"serviceProxyHealthy":true} */
+static void body_note(char *note, size_t n, const char *body)
+{
+    note[0] = '\0';
+    if (!body || !*body) return;
+    cJSON *j = cJSON_Parse(body);
+    const cJSON *le = j ? cJSON_GetObjectItemCaseSensitive(j, "localEndpoints") : NULL;
+    if (cJSON_IsNumber(le)) snprintf(note, n, "localEndpoints %d", le->valueint);
+    cJSON_Delete(j);
+}
+
+void health_result_http(health_result_t *r, const health_matcher_t *m, int status,
+                        const char *body)
+{
+    r->ok = health_matcher_match(m, status);
+    r->hard = !r->ok;
+    r->status = status;
+    r->err = 0;
+    snprintf(r->reason, sizeof r->reason, "HTTP %d", status);
+    body_note(r->note, sizeof r->note, body);
+}
+
+/* Ends a probe with result r (outcome fields set); the caller has already let go of (or
+ * lost) the connection. */
+static void probe_finish(probe_t *pr, health_result_t *r)
 {
     target_t *t = pr->t;
     health_t *hc = t->hc;
-    health_result_t r = {
-        .ok = ok, .hard = hard, .status = status, .err = err,
-        .t_start = pr->t_start, .t_done = sim_now(hc->sim), .flow = pr->flow,
-    };
-    snprintf(r.reason, sizeof r.reason, "%s", reason);
+    r->t_start = pr->t_start;
+    r->t_done = sim_now(hc->sim);
+    r->flow = pr->flow;
     probe_unlink_free(hc, pr);
-    apply_result(t, &r);
+    apply_result(t, r);
 }
 
-static const char *err_reason(int rc, bool *hard)
+static void probe_fail(probe_t *pr, int err, bool connected)
 {
-    *hard = false;
-    switch (rc) {
-    case LB_ECONNREFUSED: *hard = true; return "connection refused";
-    case LB_ECONNRESET: *hard = true; return "connection reset";
-    case LB_ETIMEDOUT: return "connect timeout";
-    case LB_EHOSTUNREACH: return "host unreachable";
-    case LB_EADDRNOTAVAIL: return "no free source port";
-    default: return lb_strerror(rc);
-    }
+    health_result_t r = {0};
+    health_result_fail(&r, err, connected);
+    probe_finish(pr, &r);
 }
 
 static void on_connected(tcp_conn_t *c, void *data)
@@ -473,7 +591,9 @@ static void on_connected(tcp_conn_t *c, void *data)
     pr->connected = true;
     if (hc->p.proto == HEALTH_TCP) {
         probe_release(pr);
-        probe_finish(pr, true, false, 0, 0, "connected");
+        health_result_t r = {.ok = true};
+        snprintf(r.reason, sizeof r.reason, "connected");
+        probe_finish(pr, &r);
         return;
     }
     http_msg_t *req = http_request_new("GET", pr->t->host, hc->p.path, 0);
@@ -493,13 +613,12 @@ static void on_recv(tcp_conn_t *c, net_msg_t *msg, void *data)
     const http_msg_t *resp = http_msg_from(msg);
     probe_release(pr);
     if (!resp || resp->is_request) {
-        probe_finish(pr, false, true, 0, 0, "malformed response");
+        probe_fail(pr, LB_EPARSE, true);
         return;
     }
-    char why[32];
-    snprintf(why, sizeof why, "HTTP %d", resp->status);
-    bool ok = health_matcher_match(&hc->p.matcher, resp->status);
-    probe_finish(pr, ok, !ok, resp->status, 0, why);
+    health_result_t r = {0};
+    health_result_http(&r, &hc->p.matcher, resp->status, resp->body);
+    probe_finish(pr, &r);
 }
 
 static void on_eof(tcp_conn_t *c, void *data)
@@ -507,7 +626,7 @@ static void on_eof(tcp_conn_t *c, void *data)
     (void)c;
     probe_t *pr = data;
     probe_release(pr);
-    probe_finish(pr, false, false, 0, LB_ECLOSED, "closed before response");
+    probe_fail(pr, LB_ECLOSED, true);
 }
 
 static void on_error(tcp_conn_t *c, int rc, void *data)
@@ -515,9 +634,7 @@ static void on_error(tcp_conn_t *c, int rc, void *data)
     (void)c;
     probe_t *pr = data;
     pr->c = NULL;                   /* the stack frees it after this callback */
-    bool hard;
-    const char *why = err_reason(rc, &hard);
-    probe_finish(pr, false, hard, 0, rc, why);
+    probe_fail(pr, rc, pr->connected);
 }
 
 static const tcp_cbs_t probe_cbs = {
@@ -531,8 +648,7 @@ static void deadline_cb(sim_t *sim, void *a, void *b)
     probe_t *pr = a;
     bool connected = pr->connected;
     probe_release(pr);
-    probe_finish(pr, false, false, 0, LB_ETIMEDOUT,
-                 connected ? "response timeout" : "connect timeout");
+    probe_fail(pr, LB_ETIMEDOUT, connected);
 }
 
 static void start_probe(target_t *t)
@@ -556,9 +672,7 @@ static void start_probe(target_t *t)
     int rc = 0;
     pr->c = tcp_connect(hc->node, t->addr, t->port, &o, &probe_cbs, pr, &rc);
     if (!pr->c) {
-        bool hard;
-        const char *why = err_reason(rc, &hard);
-        probe_finish(pr, false, hard, 0, rc, why);
+        probe_fail(pr, rc, false);
         return;
     }
     pr->deadline = sim_schedule(hc->sim, hc->p.timeout, deadline_cb, pr, NULL);
@@ -585,12 +699,12 @@ size_t health_target_add(health_t *hc, uint32_t addr, uint16_t port, const char 
     if (hc->p.host) t->host = lb_strdup(hc->p.host);
     else if (port == 80) t->host = lb_strdup(ip);
     else t->host = lb_sprintf("%s:%u", ip, port);
-    t->state = hc->p.initial;
+    health_sm_init(&t->sm, &hc->p);
     t->since = sim_now(hc->sim);
     lb_vec_push(&hc->targets, t);
-    sim_time_t first = hc->p.first_delay;
-    if (hc->rng) first += (sim_time_t)(gsl_rng_uniform(hc->rng) * (double)hc->p.jitter);
-    t->tick = sim_schedule(hc->sim, first, tick_cb, t, NULL);
+    t->first = hc->p.first_delay;
+    if (hc->rng) t->first += (sim_time_t)(gsl_rng_uniform(hc->rng) * (double)hc->p.jitter);
+    t->tick = sim_schedule(hc->sim, t->first, tick_cb, t, NULL);
     return t->idx;
 }
 
@@ -605,14 +719,17 @@ static const target_t *tgt(const health_t *hc, size_t i)
 }
 
 const char *health_target_label(const health_t *hc, size_t i) { return tgt(hc, i)->label; }
-health_state_t health_target_state(const health_t *hc, size_t i) { return tgt(hc, i)->state; }
-bool health_target_healthy(const health_t *hc, size_t i) { return tgt(hc, i)->state == HEALTH_UP; }
+health_state_t health_target_state(const health_t *hc, size_t i) { return tgt(hc, i)->sm.state; }
+bool health_target_healthy(const health_t *hc, size_t i) { return tgt(hc, i)->sm.state == HEALTH_UP; }
+uint32_t health_target_addr(const health_t *hc, size_t i) { return tgt(hc, i)->addr; }
+uint16_t health_target_port(const health_t *hc, size_t i) { return tgt(hc, i)->port; }
+sim_time_t health_target_first(const health_t *hc, size_t i) { return tgt(hc, i)->first; }
 sim_time_t health_target_since(const health_t *hc, size_t i) { return tgt(hc, i)->since; }
 
 size_t health_count_healthy(const health_t *hc)
 {
     size_t n = 0;
-    for (size_t i = 0; i < hc->targets.n; i++) n += hc->targets.v[i]->state == HEALTH_UP;
+    for (size_t i = 0; i < hc->targets.n; i++) n += hc->targets.v[i]->sm.state == HEALTH_UP;
     return n;
 }
 
@@ -631,7 +748,7 @@ const health_result_t *health_target_last_failure(const health_t *hc, size_t i)
 int health_target_streak(const health_t *hc, size_t i, bool passes)
 {
     const target_t *t = tgt(hc, i);
-    return passes ? t->passes : t->fails;
+    return passes ? t->sm.passes : t->sm.fails;
 }
 
 void health_stats(const health_t *hc, health_stats_t *out) { *out = hc->stats; }

@@ -35,10 +35,8 @@ struct cnode {
     http_pool_t *pool;
     gsl_rng *rng;
     size_t idx;
-    user_t arrivals;            /* open loop */
-    int64_t limit;              /* open loop: this node's share of `requests`; 0 unlimited */
-    sim_time_t offset;          /* open loop, constant: phase of this node's arrivals */
-    double period;              /* open loop: mean gap between this node's arrivals, ns */
+    user_t arrivals;            /* open loop: the timer */
+    app_arrivals_t arr;         /* open loop: the arrival process */
     user_t *users;              /* closed loop */
     size_t next_path, next_target;
     size_t last_target;         /* where the latest request went: likeliest to be idle */
@@ -89,26 +87,60 @@ static void user_timer_cb(sim_t *sim, void *a, void *b)
     issue(u);
 }
 
-/* Open loop: schedules this node's next arrival after `issued` arrivals so far. */
-static void arrival_schedule(cnode_t *cn)
+bool app_arrivals_init(app_arrivals_t *a, const app_http_client_opts_t *o, size_t idx,
+                       size_t n, gsl_rng *rng)
 {
-    app_http_client_t *c = cn->c;
-    user_t *u = &cn->arrivals;
-    if (cn->limit > 0 && u->issued >= cn->limit)
-        return;
-    sim_time_t now = sim_now(c->sim), t;
-    if (c->o.arrival == APP_ARRIVAL_CONSTANT) {
+    memset(a, 0, sizeof *a);
+    a->arrival = o->arrival;
+    a->start = o->start;
+    a->stop = o->stop;
+    a->rng = rng;
+    a->period = 1e9 * (double)n / o->rate;
+    /* nodes interleave so that the sum is evenly spaced at 1/rate */
+    a->offset = (sim_time_t)llround(1e9 * (double)idx / o->rate);
+    if (o->requests > 0) {
+        int64_t base = o->requests / (int64_t)n;
+        a->limit = base + ((int64_t)idx < o->requests % (int64_t)n);
+        if (a->limit == 0)
+            return false;
+    }
+    return true;
+}
+
+sim_time_t app_arrivals_next(app_arrivals_t *a, sim_time_t now)
+{
+    if (a->limit > 0 && a->issued >= a->limit)
+        return -1;
+    sim_time_t t;
+    if (a->arrival == APP_ARRIVAL_CONSTANT) {
         /* from the start, not from the previous arrival: no rounding drift */
-        t = c->o.start + cn->offset + (sim_time_t)llround((double)u->issued * cn->period);
+        t = a->start + a->offset + (sim_time_t)llround((double)a->issued * a->period);
     } else {
-        double gap = gsl_ran_exponential(cn->rng, cn->period);
-        t = (u->issued == 0 ? c->o.start : now) + (sim_time_t)llround(gap);
+        double gap = gsl_ran_exponential(a->rng, a->period);
+        t = (a->issued == 0 ? a->start : a->last) + (sim_time_t)llround(gap);
     }
     if (t < now)
         t = now;
-    if (!may_start(c, t))
-        return;
-    u->timer = sim_schedule_at(c->sim, t, user_timer_cb, u, NULL);
+    if (a->stop > 0 && t >= a->stop)
+        return -1;
+    a->last = t;
+    return t;
+}
+
+sim_time_t app_user_start(const app_http_client_opts_t *o, size_t idx, size_t n, int i)
+{
+    size_t total = n * (size_t)o->users;
+    size_t j = idx * (size_t)o->users + (size_t)i;
+    return o->start + (sim_time_t)((double)o->ramp_up * (double)j / (double)total);
+}
+
+/* Open loop: schedules this node's next arrival. */
+static void arrival_schedule(cnode_t *cn)
+{
+    app_http_client_t *c = cn->c;
+    sim_time_t t = app_arrivals_next(&cn->arr, sim_now(c->sim));
+    if (t >= 0)
+        cn->arrivals.timer = sim_schedule_at(c->sim, t, user_timer_cb, &cn->arrivals, NULL);
 }
 
 /* Picks the target (an index): one with an idle connection (from the rotation point on), else the
@@ -156,6 +188,8 @@ static void issue(user_t *u)
     x->path = cn->next_path++ % c->o.n_paths;
     x->req_id = ++c->seq;
     u->issued++;
+    if (u->idx < 0)
+        cn->arr.issued++;
     c->st.issued++;
     size_t ti = pick_target(cn);
     http_msg_t *req = http_request_new(c->method, c->host ? c->host : c->target_hosts[ti],
@@ -231,27 +265,16 @@ static void start_node(cnode_t *cn, size_t nnodes)
     if (c->o.mode == APP_CLIENT_OPEN) {
         cn->arrivals.cn = cn;
         cn->arrivals.idx = -1;
-        cn->period = 1e9 * (double)nnodes / c->o.rate;
-        /* nodes interleave so that the sum is evenly spaced at 1/rate */
-        cn->offset = (sim_time_t)llround(1e9 * (double)cn->idx / c->o.rate);
-        if (c->o.requests > 0) {
-            int64_t base = c->o.requests / (int64_t)nnodes;
-            cn->limit = base + ((int64_t)cn->idx < c->o.requests % (int64_t)nnodes);
-            if (cn->limit == 0)
-                return;
-        }
-        arrival_schedule(cn);
+        if (app_arrivals_init(&cn->arr, &c->o, cn->idx, nnodes, cn->rng))
+            arrival_schedule(cn);
         return;
     }
-    size_t total = nnodes * (size_t)c->o.users;
     cn->users = lb_calloc((size_t)c->o.users, sizeof(user_t));
     for (int i = 0; i < c->o.users; i++) {
         user_t *u = &cn->users[i];
         u->cn = cn;
         u->idx = i;
-        size_t j = cn->idx * (size_t)c->o.users + (size_t)i;
-        sim_time_t t = c->o.start + (sim_time_t)((double)c->o.ramp_up * (double)j /
-                                                 (double)total);
+        sim_time_t t = app_user_start(&c->o, cn->idx, nnodes, i);
         if (t < sim_now(c->sim))
             t = sim_now(c->sim);
         if (may_start(c, t))
@@ -314,11 +337,11 @@ app_http_client_t *app_http_client_new(net_node_t *const *nodes, size_t n,
         /* each node's rotation starts at its own target, so that a group of clients
          * spreads its first connections instead of all opening to the first target */
         cn->next_target = i % opts->n_targets;
-        char *stream = n == 1 ? lb_sprintf("traffic:%s", c->name)
-                              : lb_sprintf("traffic:%s:%s", c->name, nodes[i]->name);
+        char *stream = app_http_client_stream(c, i);
         cn->rng = sim_rng(c->sim, stream);
         lb_free(stream);
     }
+    net_app_register(nodes[0]->net, APP_HTTP_CLIENT_KIND, c);
     for (size_t i = 0; i < n; i++)
         start_node(&c->nodes[i], n);
     return c;
@@ -328,6 +351,7 @@ void app_http_client_free(app_http_client_t *c)
 {
     if (!c)
         return;
+    net_app_unregister(c->nodes[0].node->net, c);
     for (size_t i = 0; i < c->n; i++) {
         cnode_t *cn = &c->nodes[i];
         sim_cancel(c->sim, &cn->arrivals.timer);
@@ -365,4 +389,19 @@ void app_http_client_free(app_http_client_t *c)
 void app_http_client_stats(const app_http_client_t *c, app_http_client_stats_t *out)
 {
     *out = c->st;
+}
+
+const app_http_client_opts_t *app_http_client_opts(const app_http_client_t *c) { return &c->o; }
+size_t app_http_client_node_count(const app_http_client_t *c) { return c->n; }
+
+net_node_t *app_http_client_node(const app_http_client_t *c, size_t i)
+{
+    assert(i < c->n);
+    return c->nodes[i].node;
+}
+
+char *app_http_client_stream(const app_http_client_t *c, size_t i)
+{
+    return c->n == 1 ? lb_sprintf("traffic:%s", c->name)
+                     : lb_sprintf("traffic:%s:%s", c->name, c->nodes[i].node->name);
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "apps.h"
+#include "nginx_conf.h"
 
 /* nginx's built-in 404 page (src/http/ngx_http_special_response.c, ngx_http_error_404_page
  * + ngx_http_error_tail with server_tokens off). */
@@ -39,6 +40,7 @@ struct app_http_server {
     net_node_t *node;
     sim_t *sim;
     http_server_t *srv;
+    uint16_t port;
     gsl_rng *rng;
     loc_t *locs;
     size_t n;
@@ -182,6 +184,7 @@ app_http_server_t *app_http_server_new(net_node_t *node, uint16_t port,
     app_http_server_t *s = lb_calloc(1, sizeof(*s));
     s->node = node;
     s->sim = net_sim(node->net);
+    s->port = port;
     s->n = n;
     s->locs = lb_calloc(n ? n : 1, sizeof(loc_t));
     s->hits = lb_calloc(n + 1, sizeof(uint64_t));
@@ -245,4 +248,35 @@ uint64_t app_http_server_hits(const app_http_server_t *s, int loc)
     if (loc < 0 || (size_t)loc > s->n)
         return 0;
     return s->hits[loc];
+}
+
+int app_http_server_render_nginx(const app_http_server_t *s, FILE *out, const char *indent)
+{
+    app_location_t *locs = lb_calloc(s->n ? s->n : 1, sizeof *locs);
+    LB_VEC(char *) hdrs = {0};
+    size_t *first = lb_calloc(s->n + 1, sizeof *first);
+    for (size_t i = 0; i < s->n; i++) {
+        first[i] = hdrs.n;
+        for (size_t k = 0; k < s->locs[i].headers.n; k++) {
+            char *h = lb_sprintf("%s: %s", s->locs[i].headers.v[k].name,
+                                 s->locs[i].headers.v[k].value);
+            lb_vec_push(&hdrs, h);
+        }
+    }
+    for (size_t i = 0; i < s->n; i++) {     /* the vector is final: take pointers */
+        const loc_t *l = &s->locs[i];
+        app_location_init(&locs[i], l->path, l->match);
+        locs[i].status = l->status;
+        locs[i].body = l->body;
+        locs[i].body_size = l->body_size;
+        locs[i].service_time = l->service_time;
+        locs[i].headers = (const char *const *)hdrs.v + first[i];
+        locs[i].n_headers = l->headers.n;
+    }
+    int approx = nginx_conf_render_server(out, s->port, locs, s->n, indent);
+    for (size_t i = 0; i < hdrs.n; i++) lb_free(hdrs.v[i]);
+    lb_vec_free(&hdrs);
+    lb_free(first);
+    lb_free(locs);
+    return approx;
 }

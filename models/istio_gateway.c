@@ -648,6 +648,60 @@ void istio_gw_describe(const istio_gw_t *g, FILE *out)
             gw_table_describe(g->ports.v[i].tabs.v[j].t, out);
 }
 
+/* ---- the nginx stand-in (the real chain) ------------------------------------------------- */
+typedef struct render_port { const istio_gw_t *g; const pgrp_t *p; } render_port_t;
+
+static const gw_hit_t *render_match(const char *host, const char *path, void *data)
+{
+    const render_port_t *rp = data;
+    const ltab_t *lt = listener_for(rp->p, host);
+    if (!lt) return NULL;
+    gw_request_t gr = { .host = host, .method = "GET", .path = path };
+    return gw_table_match(lt->t, &gr);
+}
+
+static size_t render_endpoints(const char *ns, const char *svc, int port, uint32_t *ips,
+                               uint16_t *ports, size_t max, void *data)
+{
+    const render_port_t *rp = data;
+    ns = ns_or_default(ns);
+    for (size_t i = 0; i < rp->g->clusters.n; i++) {
+        const cluster_t *c = rp->g->clusters.v[i];
+        if (c->port != port || strcmp(c->svc, svc) != 0 || strcmp(c->ns, ns) != 0) continue;
+        for (size_t k = 0; k < c->ready.n && k < max; k++) {
+            ips[k] = c->eps.v[c->ready.v[k]].ip;
+            ports[k] = c->eps.v[c->ready.v[k]].port;
+        }
+        return c->ready.n;
+    }
+    return 0;
+}
+
+int istio_gw_render_nginx(const istio_gw_t *g, FILE *out)
+{
+    int skipped = 0;
+    for (size_t i = 0; i < g->ports.n; i++) {
+        const pgrp_t *p = &g->ports.v[i];
+        const gw_table_t *tabs[64];
+        size_t n = 0;
+        for (size_t j = 0; j < p->tabs.n && n < 64; j++) tabs[n++] = p->tabs.v[j].t;
+        render_port_t rp = { g, p };
+        gw_nginx_t r = {
+            .port = p->port, .tables = tabs, .n_tables = n,
+            .match = render_match, .endpoints = render_endpoints, .data = &rp,
+            .connect_timeout = g->o.connect_timeout, .request_timeout = g->o.request_timeout,
+            .idle_timeout = g->o.idle_timeout, .num_retries = g->o.num_retries,
+        };
+        skipped += gw_nginx_render(out, &r);
+    }
+    /* pilot-agent's status server: only /healthz/ready, 200 while ready */
+    fprintf(out, "    server {\n        listen %u;\n", g->o.status_port);
+    fprintf(out, "        location = %s {\n            return %d \"%s\";\n        }\n",
+            ISTIO_READY_PATH, g->ready ? 200 : 503, g->ready ? "" : NOT_READY_BODY);
+    fprintf(out, "        location / {\n            return 404 \"\";\n        }\n    }\n");
+    return skipped;
+}
+
 /* ---- the deployment controller ------------------------------------------------------------ */
 static void kv_set(k8s_kvs_t *kv, const char *key, const char *value)
 {

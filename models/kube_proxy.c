@@ -1006,10 +1006,8 @@ static void go_quote(char *out, size_t n, const char *s)
 /* hcHandler.ServeHTTP: any method, any path. 200 when the service has local endpoints and
  * kube-proxy is healthy, else 503; the JSON body as dedent.Dedent leaves it (tab
  * indented, no trailing newline). */
-static void hc_serve(http_exchange_t *ex, const http_msg_t *req, void *data)
+static http_msg_t *hc_response(const hc_t *h)
 {
-    (void)req;
-    hc_t *h = data;
     int count = h->endpoints;
     bool healthy = h->kp->healthy;
     int status = count != 0 && healthy ? 200 : 503;
@@ -1025,7 +1023,15 @@ static void hc_serve(http_exchange_t *ex, const http_msg_t *req, void *data)
     http_header_set(resp, "Content-Type", "application/json");
     http_header_set(resp, "X-Content-Type-Options", "nosniff");
     http_header_set(resp, "X-Load-Balancing-Endpoint-Weight", weight);
-    if (status == 200) h->n200++;
+    return resp;
+}
+
+static void hc_serve(http_exchange_t *ex, const http_msg_t *req, void *data)
+{
+    (void)req;
+    hc_t *h = data;
+    http_msg_t *resp = hc_response(h);
+    if (resp->status == 200) h->n200++;
     else h->n503++;
     http_respond(ex, resp);
 }
@@ -1120,6 +1126,18 @@ int kp_health_local_endpoints(const kp_t *kp, const char *ns, const char *name)
 {
     const hc_t *h = hc_find(kp, ns, name, NULL);
     return h ? h->endpoints : -1;
+}
+
+http_msg_t *kp_health_response(const kp_t *kp, const char *ns, const char *name)
+{
+    const hc_t *h = hc_find(kp, ns, name, NULL);
+    return h ? hc_response(h) : NULL;
+}
+
+uint16_t kp_health_port(const kp_t *kp, const char *ns, const char *name)
+{
+    const hc_t *h = hc_find(kp, ns, name, NULL);
+    return h ? h->port : 0;
 }
 
 uint64_t kp_health_requests(const kp_t *kp, const char *ns, const char *name, int status)

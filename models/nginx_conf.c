@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "nginx_conf.h"
 
 /* ---- warnings ----------------------------------------------------------------------------- */
@@ -1045,4 +1046,100 @@ int nginx_conf_from_container(const k8s_objects_t *o, const char *ns,
             warn(w, 0, "container %s mounts ConfigMap %s/%s, which is not defined", cname,
                  ns ? ns : "default", c->config_maps.v[i]);
     return LB_ENOENT;
+}
+
+/* ---- rendering: locations back into an nginx server block ------------------------------- */
+
+void nginx_conf_quote(FILE *out, const char *text)
+{
+    fputc('"', out);
+    for (const char *s = text ? text : ""; *s; s++) {
+        switch (*s) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        case '$': fputs("${" NGINX_DOLLAR_VAR "}", out); break;   /* no escape for $ */
+        default: fputc(*s, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* "Name: value" -> name (length) and value. */
+static bool header_split(const char *h, size_t *nlen, const char **val)
+{
+    const char *c = strchr(h, ':');
+    if (!c) return false;
+    *nlen = (size_t)(c - h);
+    for (c++; *c == ' '; c++) {}
+    *val = c;
+    return true;
+}
+
+static bool header_is(const char *h, size_t nlen, const char *name)
+{
+    return strlen(name) == nlen && strncasecmp(h, name, nlen) == 0;
+}
+
+int nginx_conf_render_server(FILE *out, int port, const app_location_t *locs, size_t n,
+                             const char *indent)
+{
+    const char *in = indent ? indent : "";
+    int approx = 0;
+    bool root = false;
+    fprintf(out, "%sserver {\n%s    listen %d;\n", in, in, port);
+    for (size_t i = 0; i < n; i++) {
+        const app_location_t *l = &locs[i];
+        root |= l->match == APP_MATCH_PREFIX && strcmp(l->path, "/") == 0;
+        fprintf(out, "%s    location %s%s {\n", in, l->match == APP_MATCH_EXACT ? "= " : "",
+                l->path);
+        if (l->service_time.kind != DIST_CONST || l->service_time.a != 0) {
+            fprintf(out, "%s        # the model waits a service time here; nginx answers at "
+                    "once\n", in);
+            approx++;
+        }
+        const char *location = NULL;
+        for (size_t k = 0; k < l->n_headers; k++) {
+            size_t nl;
+            const char *v;
+            if (!header_split(l->headers[k], &nl, &v)) continue;
+            if (header_is(l->headers[k], nl, "Content-Type")) {
+                fprintf(out, "%s        default_type ", in);
+                nginx_conf_quote(out, v);
+                fputs(";\n", out);
+            } else if (header_is(l->headers[k], nl, "Location")) {
+                location = v;
+            } else {
+                fprintf(out, "%s        add_header %.*s ", in, (int)nl, l->headers[k]);
+                nginx_conf_quote(out, v);
+                fputs(" always;\n", out);
+            }
+        }
+        const char *body = l->body ? l->body : "";
+        if (l->body_size >= 0 && (size_t)l->body_size != strlen(body)) {
+            fprintf(out, "%s        # the model sends %lld body bytes; nginx sends the text "
+                    "below\n", in, (long long)l->body_size);
+            approx++;
+        }
+        bool ctype = false;
+        for (size_t k = 0; k < l->n_headers; k++) {
+            size_t nl;
+            const char *v;
+            ctype |= header_split(l->headers[k], &nl, &v) && header_is(l->headers[k], nl, "Content-Type");
+        }
+        if (!location && !*body && !ctype) {        /* no text: no body, no Content-Type */
+            fprintf(out, "%s        return %d;\n", in, l->status);
+        } else {
+            fprintf(out, "%s        return %d ", in, l->status);
+            nginx_conf_quote(out, location ? location : body);
+            fputs(";\n", out);
+        }
+        fprintf(out, "%s    }\n", in);
+    }
+    if (!root)          /* the model answers 404 where no location matches */
+        fprintf(out, "%s    location / {\n%s        return 404;\n%s    }\n", in, in, in);
+    fprintf(out, "%s}\n", in);
+    return approx;
 }

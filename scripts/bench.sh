@@ -2,7 +2,8 @@
 # make bench: the engine's hold model, then scenarios/bench-chain.yaml per variant at
 # growing request counts, reporting wall time, events per wall-second, requests per
 # wall-second, wall time per request and peak memory. BENCH_LONG=1 adds the 10-million-
-# request runs (several minutes). Last, the loader on inputs of growing size (--validate).
+# request runs (several minutes). Then what the pictures cost, and last the loader on
+# inputs of growing size (--validate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ declare -A per10k
 scale() {   # variant -> simulated seconds for 10,000 requests
   local v=$1 out
   out=$(mktemp -d)
-  ./sim --quiet --no-db --no-pcap --no-plots --variant "$v" --out "$out" scenarios/bench-chain.yaml >/dev/null || true
+  ./sim --quiet --no-db --no-pcap --no-plots --no-pictures --variant "$v" --out "$out" scenarios/bench-chain.yaml >/dev/null || true
   local req
   req=$(sed -n 's/^[[:space:]]*"requests":[[:space:]]*\([0-9]*\).*/\1/p' "$out"/bench-chain/summary.json | head -1)
   rm -rf "$out"
@@ -34,7 +35,7 @@ for v in keepalive per-request; do
     d=$(awk -v s="$s10k" -v n="$n" 'BEGIN { printf "%.3f", s * n / 10000 }')
     out=$(mktemp -d)
     start=$(date +%s.%N)
-    /usr/bin/time -f "%M" -o "$out/rss" ./sim --quiet --no-db --no-pcap --no-plots --variant "$v" --set "duration=${d}s" \
+    /usr/bin/time -f "%M" -o "$out/rss" ./sim --quiet --no-db --no-pcap --no-plots --no-pictures --variant "$v" --set "duration=${d}s" \
       --out "$out" scenarios/bench-chain.yaml >/dev/null || true
     end=$(date +%s.%N)
     sum="$out/bench-chain/summary.json"
@@ -48,6 +49,34 @@ for v in keepalive per-request; do
   done
 done
 
+# The pictures' cost: the same runs with and without --no-pictures (the run's recorder:
+# request, health and drop hooks, no per-packet work; the replay up to the last example
+# request; the topology and ladder files; dot and rsvg-convert rendering them).
+echo
+echo "== pictures: wall and CPU seconds (this process and its helpers) without / with pictures"
+printf "%-34s %10s %10s %10s %10s %9s %9s\n" run wall-off wall-on cpu-off cpu-on rss-off rss-on
+pic() {   # label, sim arguments...
+  local label=$1; shift
+  local res=()
+  for flag in --no-pictures ""; do
+    local out; out=$(mktemp -d)
+    local start end
+    start=$(date +%s.%N)
+    /usr/bin/time -f "%U %S %M" -o "$out/t" ./sim --quiet --no-db --no-pcap --no-plots $flag \
+      --out "$out" "$@" >/dev/null 2>&1 || true
+    end=$(date +%s.%N)
+    res+=("$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')")
+    res+=("$(awk '{ printf "%.2f %.1f", $1 + $2, $3 / 1024 }' "$out/t")")
+    rm -rf "$out"
+  done
+  read -r c0 m0 <<<"${res[1]}"
+  read -r c1 m1 <<<"${res[3]}"
+  printf "%-34s %10s %10s %10s %10s %9s %9s\n" "$label" "${res[0]}" "${res[2]}" "$c0" "$c1" "$m0" "$m1"
+}
+s10k=$(scale per-request)
+d=$(awk -v s="$s10k" 'BEGIN { printf "%.3f", s * 100 }')
+pic "bench-chain per-request 1M req" --variant per-request --set "duration=${d}s" scenarios/bench-chain.yaml
+pic "aks-dsr (6 variants, 240 s)" scenarios/aks-dsr.yaml
 # ---- the loader on hostile inputs (issue 8): ./sim --validate loads, validates and builds
 # every variant. Each input at three sizes; the time must grow about linearly (a ratio
 # near 2 per doubling; above 2.6 is flagged). BENCH_LONG=1 doubles the sizes.

@@ -9,11 +9,17 @@ PKGS=(build-essential pkg-config
       chromium
       chromium-driver
       tshark
-      # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces
-      libcurl4-openssl-dev nginx-light haproxy wrk
+      # real-socket mode (libcurl) and its stand-ins on loopback / in namespaces;
+      # tests/real.sh reads results with jq, probes nginx with curl, makes a TLS
+      # certificate with openssl
+      libcurl4-openssl-dev nginx-light haproxy wrk curl jq openssl
       iproute2 iptables conntrack
-      # pictures (Graphviz), fuzzing (clang's libFuzzer; llvm-cov for make fuzz-coverage)
-      graphviz clang libclang-rt-14-dev llvm-14)
+      # the real chain (make realtest): single SYNs for the kube-proxy differential
+      hping3
+      # pictures (Graphviz; rsvg-convert turns the packet ladders' SVG into PNG; xmllint
+      # and pngcheck let the tests parse every SVG and decode every PNG), fuzzing (clang's
+      # libFuzzer; llvm-cov for make fuzz-coverage)
+      graphviz librsvg2-bin libxml2-utils pngcheck clang libclang-rt-14-dev llvm-14)
 
 missing=()
 for p in "${PKGS[@]}"; do

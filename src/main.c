@@ -1,10 +1,18 @@
 /* main.c -- the command line: load scenarios, validate every selected variant before
- * anything is written, run them, print the variants-by-outcome table and the verdicts,
- * write results/<scenario>/<run>/summary.json. Exit codes: 0 ok, 1 an expectation failed,
- * 2 bad input (file:line:col on stderr), 3 internal error. */
+ * anything is written, run them (simulated, in worker processes with --jobs, or with --real
+ * played on real sockets by src/real), print the variants-by-outcome table and the
+ * verdicts, write results/<scenario>/<run>/. Exit codes: 0 ok, 1 an expectation failed,
+ * 2 bad input (file:line:col on stderr), 3 internal error (a run's process died), 4 an
+ * output could not be written, 5 real mode reached nothing, 130 interrupted. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,13 +22,28 @@
 #include <unistd.h>
 #include "capture.h"
 #include "db.h"
+#include "draw.h"
 #include "netfilter.h"
 #include "plots.h"
+#include "real.h"
+#include "realchain.h"
 #include "report.h"
 #include "scenario.h"
 
 #define SIM_VERSION "0.1.0"
-enum { EXIT_OK = 0, EXIT_EXPECT = 1, EXIT_INPUT = 2, EXIT_INTERNAL = 3, EXIT_INTERRUPTED = 130 };
+enum { EXIT_OK = 0, EXIT_EXPECT = 1, EXIT_INPUT = 2, EXIT_INTERNAL = 3, EXIT_OUTPUT = 4,
+       EXIT_UNREACHABLE = 5, EXIT_INTERRUPTED = 130 };
+
+/* The exit code that wins when several apply: an interrupt, then bad input, a lost run, a
+ * missing output, a failed expectation. */
+static int exit_worse(int a, int b)
+{
+    static const int order[] = {EXIT_INTERRUPTED, EXIT_INPUT, EXIT_INTERNAL, EXIT_OUTPUT,
+                                EXIT_UNREACHABLE, EXIT_EXPECT};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (a == order[i] || b == order[i]) return order[i];
+    return EXIT_OK;
+}
 
 typedef LB_VEC(size_t) idxvec_t;
 
@@ -35,8 +58,19 @@ typedef struct opts {
     const char *dump_node;
     int seeds;                      /* --seeds N: each variant with seeds base .. base+N-1 */
     int jobs;                       /* --jobs N: parallel worker processes */
-    bool no_pcap, no_plots, no_db;
+    bool no_pcap, no_plots, no_db, no_pictures;
+    bool draw;                      /* --draw: the topology only, nothing simulated */
     bool explain;                   /* chains also with --check / --quiet */
+    /* the real chain (include/realchain.h): describe, render, flow fates; no-expect */
+    bool describe, no_expect;
+    const char *render_dir, *flow_fate;
+    double plot_timeout;            /* --plot-timeout S: per gnuplot process; 0: default */
+    /* real-socket mode (include/real.h) */
+    const char *real;               /* --real FILE: the bindings */
+    real_bindings_t *bindings;
+    bool probes_only, compare, watch;
+    double max_rate;                /* --max-rate N; 0: REAL_MAX_RATE_DEFAULT */
+    LB_VEC(const char *) checkers;  /* --checker GLOB */
 } opts_t;
 
 static void usage(FILE *f)
@@ -59,6 +93,9 @@ static void usage(FILE *f)
 "      --no-pcap           do not write the trace-<variant>.pcap files\n"
 "      --no-plots          do not write plots (report.html without them)\n"
 "      --no-db             do not write results.db (benchmarks)\n"
+"      --plot-timeout S    stop a gnuplot that has not finished in S seconds and skip\n"
+"                          the plots (default 60; one gnuplot draws up to 32 plots)\n"
+"      --no-pictures       do not draw the topology and the packet ladders\n"
 "  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
 "                          writes results only with --out\n"
 "  -q, --quiet             no table, no progress line\n"
@@ -70,17 +107,75 @@ static void usage(FILE *f)
 "                          the scenario is built, then exit\n"
 "      --validate          load and build every selected variant, then exit (0, or 2\n"
 "                          with file:line:col); nothing runs, nothing is written\n"
+"      --draw              write the topology of the built variant(s) -- topology.dot,\n"
+"                          .mmd, .svg, .png -- without simulating (design reviews)\n"
+"      --describe          print the built variant as JSON (nodes, addresses, routes,\n"
+"                          cluster, load balancers; docs/DESCRIBE.md), then exit\n"
+"      --render DIR        write the real chain's stand-in configurations (haproxy,\n"
+"                          nginx) rendered from the models into DIR, then exit\n"
+"      --flow-fate FILE    for each flow \"NODE IFACE SRC:SPORT DST:DPORT\" in FILE ('-':\n"
+"                          stdin) print what NODE's netfilter does to its SYN as JSON\n"
+"      --no-expect         ignore the scenario's expectations (runs shortened with\n"
+"                          --set duration=...)\n"
 "      --list-types        list element types and their parameters\n"
+"\n"
+"real-socket mode (docs/REAL-MODE.md; nothing is sent without --real):\n"
+"      --real FILE         play the scenario's traffic and its load balancers' probes\n"
+"                          over real sockets against the endpoints FILE binds\n"
+"                          (docs/BINDINGS.md); pick the deployed variant with -v\n"
+"      --probes-only       only the probes: each backend's verdict as its load balancer\n"
+"                          would see it, once every target's state is decided\n"
+"      --watch             with --probes-only: keep probing until SIGINT/SIGTERM or the\n"
+"                          duration, one flushed line per health transition\n"
+"      --checker GLOB      probe only the health checkers matching GLOB (repeatable),\n"
+"                          e.g. --checker 'ilb/*'\n"
+"      --compare           also simulate each variant (same seed) and put simulation and\n"
+"                          reality side by side, differences beyond tolerance flagged\n"
+"      --max-rate N        requests per second the run may send in all (default %g);\n"
+"                          a scenario rate above it is refused before anything is sent\n"
 "  -h, --help              this help\n"
 "  -V, --version           version\n"
 "\n"
-"exit status: 0 ok, 1 an expectation failed, 2 bad input, 3 internal error,\n"
-"             130 interrupted (SIGINT/SIGTERM; results so far are written, marked incomplete)\n");
+"exit status: 0 ok, 1 an expectation failed, 2 bad input (or --out DIR in use by another\n"
+"             sim), 3 internal error (a run's worker process died), 4 an output could not\n"
+"             be written (a full disk, say: the rest is written, summary.json lists what is\n"
+"             missing), 130 interrupted (SIGINT/SIGTERM; results so far are written,\n"
+"             marked incomplete), 5 real mode reached nothing (every request and\n"
+"             probe failed to connect)\n",
+            REAL_MAX_RATE_DEFAULT);
+}
+
+/* Real-mode options that do not go together; nothing is sent without --real. */
+static int check_real_opts(const opts_t *o)
+{
+    const char *needs = o->probes_only ? (o->watch ? "--watch" : "--probes-only")
+                      : o->compare ? "--compare" : o->max_rate > 0 ? "--max-rate"
+                      : o->checkers.n ? "--checker" : NULL;
+    const char *bad = NULL;
+    if (!o->real && needs) {
+        fprintf(stderr, "sim: %s needs --real FILE: nothing is sent without a bindings file "
+                "(docs/BINDINGS.md)\n", needs);
+        return EXIT_INPUT;
+    }
+    if (!o->real) return EXIT_OK;
+    if (o->seeds > 1) bad = "--seeds";
+    else if (o->jobs > 1) bad = "--jobs";
+    else if (o->trace_flow) bad = "--trace-flow";
+    else if (o->compare && o->probes_only) bad = "--probes-only with --compare";
+    if (bad) {
+        fprintf(stderr, "sim: %s does not go with --real (a real run plays once, on the wall "
+                "clock%s)\n", bad, o->compare && o->probes_only
+                ? "; --compare compares traffic, --probes-only sends none" : "");
+        return EXIT_INPUT;
+    }
+    return EXIT_OK;
 }
 
 static int parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB, O_EXPLAIN,
+    enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB,
+           O_EXPLAIN, O_PLOT_TIMEOUT, O_REAL, O_PROBES_ONLY, O_COMPARE, O_MAX_RATE, O_WATCH,
+           O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT, O_NOPICTURES, O_DRAW,
            O_VALIDATE };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
@@ -93,6 +188,13 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
         {"validate", no_argument, 0, O_VALIDATE},
+        {"describe", no_argument, 0, O_DESCRIBE}, {"render", required_argument, 0, O_RENDER},
+        {"flow-fate", required_argument, 0, O_FATE}, {"no-expect", no_argument, 0, O_NOEXPECT},
+        {"plot-timeout", required_argument, 0, O_PLOT_TIMEOUT},
+        {"real", required_argument, 0, O_REAL}, {"probes-only", no_argument, 0, O_PROBES_ONLY},
+        {"compare", no_argument, 0, O_COMPARE}, {"max-rate", required_argument, 0, O_MAX_RATE},
+        {"watch", no_argument, 0, O_WATCH}, {"checker", required_argument, 0, O_CHECKER},
+        {"no-pictures", no_argument, 0, O_NOPICTURES}, {"draw", no_argument, 0, O_DRAW},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
@@ -145,10 +247,38 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_NODB: o->no_db = true; break;
         case O_EXPLAIN: o->explain = true; break;
         case O_VALIDATE: o->validate_only = true; break;
+        case O_DESCRIBE: o->describe = true; break;
+        case O_RENDER: o->render_dir = optarg; break;
+        case O_FATE: o->flow_fate = optarg; break;
+        case O_NOEXPECT: o->no_expect = true; break;
+        case O_PLOT_TIMEOUT:
+            o->plot_timeout = strtod(optarg, &end);
+            if (!*optarg || *end || !isfinite(o->plot_timeout) || o->plot_timeout <= 0 ||
+                o->plot_timeout > 86400) {
+                fprintf(stderr, "sim: --plot-timeout expects seconds, more than 0 and at most "
+                        "86400, got '%s'\n", optarg);
+                return EXIT_INPUT;
+            }
+            break;
+        case O_REAL: o->real = optarg; break;
+        case O_PROBES_ONLY: o->probes_only = true; break;
+        case O_COMPARE: o->compare = true; break;
+        case O_WATCH: o->watch = o->probes_only = true; break;
+        case O_CHECKER: lb_vec_push(&o->checkers, optarg); break;
+        case O_MAX_RATE:
+            o->max_rate = strtod(optarg, &end);
+            if (!*optarg || *end || !(o->max_rate > 0) || o->max_rate > 1e9) {
+                fprintf(stderr, "sim: --max-rate expects requests per second > 0, got '%s'\n",
+                        optarg);
+                return EXIT_INPUT;
+            }
+            break;
+        case O_NOPICTURES: o->no_pictures = true; break;
+        case O_DRAW: o->draw = true; break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
-    return EXIT_OK;
+    return check_real_opts(o);
 }
 
 static void list_params(const elem_param_t *params, int indent);
@@ -185,14 +315,72 @@ static void list_params(const elem_param_t *params, int indent)
     }
 }
 
-/* ---- progress on a terminal ---- */
-typedef struct progress { const char *label; struct timespec t0; bool shown; } progress_t;
+/* ---- progress on a terminal ----
+ * One line on stderr, redrawn in place after '\r' about once a wall-second. It is kept
+ * narrower than the terminal (TIOCGWINSZ, asked at every redraw): a line reaching the last
+ * column wraps on most terminals, and '\r' then only returns to the start of its last
+ * row, leaving the rest behind. A label too long loses its middle to "..."; the line is
+ * erased with spaces at the end of the run. */
+#define PROGRESS_DEFAULT_COLS 80        /* when stderr's terminal does not say */
+#define PROGRESS_LABEL_COLS 40          /* labels are padded to this width when there is room */
+
+typedef struct progress {
+    const char *label;
+    int drawn;                          /* columns of the widest line drawn; 0: none */
+} progress_t;
+
+static int term_cols(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return PROGRESS_DEFAULT_COLS;
+}
+
+/* label as at most `width` columns into out (scenario and variant names are ASCII, as
+ * the loader checks; any other byte shows as '?'). A label too long keeps its start and
+ * its end (the seed) around "...". Returns the columns used. */
+static int fit_label(char *out, size_t outlen, const char *label, int width)
+{
+    int n = (int)strlen(label), head = n, tail = 0;
+    bool cut = n > width;
+    if (cut && width >= 5) {
+        head = (width - 3) - (width - 3) / 2;
+        tail = (width - 3) / 2;
+    } else if (cut) {
+        head = width;                       /* too narrow for "...": the start only */
+    }
+    snprintf(out, outlen, "%.*s%s%s", head, label, cut && width >= 5 ? "..." : "",
+             label + n - tail);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = '?';
+    return cut ? (width >= 5 ? width : head) : n;
+}
 
 static void progress_cb(double frac, void *data)
 {
     progress_t *p = data;
-    fprintf(stderr, "\r  %-40s %5.1f%%", p->label, 100.0 * frac);
-    p->shown = true;
+    int cols = term_cols() - 1;                         /* never the last column */
+    char pct[16], label[1024];
+    int pw = snprintf(pct, sizeof pct, " %5.1f%%", 100.0 * frac);
+    int room = cols - 2 - pw;                           /* "  " label pct */
+    if (room < 1) return;                               /* a terminal too narrow: nothing */
+    int lw = fit_label(label, sizeof label, p->label, room);
+    int pad = (lw < PROGRESS_LABEL_COLS && PROGRESS_LABEL_COLS <= room ? PROGRESS_LABEL_COLS
+                                                                      : lw) - lw;
+    int w = 2 + lw + pad + pw;
+    /* blanks over what a wider earlier line left (the terminal was narrowed) */
+    int clear = p->drawn > w ? (p->drawn < cols ? p->drawn : cols) - w : 0;
+    fprintf(stderr, "\r  %s%*s%s%*s", label, pad, "", pct, clear, "");
+    if (w > p->drawn) p->drawn = w;
+}
+
+/* Erases the progress line, if one was drawn. */
+static void progress_end(progress_t *p)
+{
+    if (!p->drawn) return;
+    int cols = term_cols() - 1;
+    fprintf(stderr, "\r%*s\r", p->drawn < cols ? p->drawn : cols, "");
+    p->drawn = 0;
 }
 
 static void trace_print_header(uint64_t flow)
@@ -200,7 +388,9 @@ static void trace_print_header(uint64_t flow)
     printf("trace of flow %" PRIu64 ":\n", flow);
 }
 
-static volatile sig_atomic_t g_interrupted;
+/* g_stop_writing is set by every signal too; it is cleared when the results start being
+ * written, so that a signal then stops a slow gnuplot (one during the run does not). */
+static volatile sig_atomic_t g_interrupted, g_signal, g_stop_writing;
 
 /* Reports a failed load, override or build: bad input (exit 2), or a stop requested by
  * SIGINT/SIGTERM (exit 130; before the runs nothing has been written). */
@@ -213,6 +403,33 @@ static int load_failed(int rc, const scn_diag_t *d, const char *file)
     }
     scn_diag_print(d, stderr);
     return EXIT_INPUT;
+}
+
+static void real_opts_of(const opts_t *o, real_opts_t *ro)
+{
+    real_opts_init(ro);
+    if (o->max_rate > 0) ro->max_rate = o->max_rate;
+    ro->probes_only = o->probes_only;
+    ro->watch = o->watch;
+    ro->checkers = o->checkers.v;
+    ro->n_checkers = o->checkers.n;
+}
+
+/* Resolves a built run through the bindings (unbound names, rate cap): EXIT_INPUT with
+ * the message on stderr, before anything is sent or written. */
+static int real_check(const opts_t *o, scn_run_t *r)
+{
+    real_opts_t ro;
+    real_opts_of(o, &ro);
+    real_plan_t *plan;
+    char *err;
+    if (real_plan_new(o->bindings, r, &ro, &plan, &err)) {
+        fprintf(stderr, "%s\n", err);
+        lb_free(err);
+        return EXIT_INPUT;
+    }
+    real_plan_free(plan);
+    return EXIT_OK;
 }
 
 /* Builds every selected variant once, so that bad input is reported before anything is
@@ -253,7 +470,9 @@ static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
         if (g_interrupted) return load_failed(LB_EINTR, &d, scn_file(s));
         if ((rc = scn_run_new(s, idx->v[i], seed, &r, &d)))
             return load_failed(rc, &d, scn_file(s));
+        rc = o->real ? real_check(o, r) : EXIT_OK;
         scn_run_free(r);
+        if (rc) return rc;
     }
     return EXIT_OK;
 }
@@ -278,6 +497,36 @@ static int dump_iptables(scn_t *s, const opts_t *o, size_t v)
     return EXIT_OK;
 }
 
+/* --describe, --render DIR, --flow-fate FILE: the real chain's view of one variant. */
+static int real_chain(scn_t *s, const opts_t *o, size_t v)
+{
+    uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+    scn_diag_t d;
+    char err[512];
+    if (o->flow_fate) {
+        FILE *in = strcmp(o->flow_fate, "-") == 0 ? stdin : fopen(o->flow_fate, "r");
+        if (!in) {
+            fprintf(stderr, "sim: %s: %s\n", o->flow_fate, strerror(errno));
+            return EXIT_INPUT;
+        }
+        int rc = realchain_flow_fate(s, v, seed, in, o->flow_fate, stdout, &d);
+        if (in != stdin) fclose(in);
+        if (rc) scn_diag_print(&d, stderr);
+        return rc ? EXIT_INPUT : EXIT_OK;
+    }
+    scn_run_t *r;
+    if (scn_run_new(s, v, seed, &r, &d)) {
+        scn_diag_print(&d, stderr);
+        return EXIT_INPUT;
+    }
+    sim_run(scn_run_sim(r), 0);                 /* t = 0 set-up: rule syncs, addresses */
+    int rc = o->describe ? realchain_describe(s, r, stdout, err, sizeof err)
+                         : realchain_render(r, o->render_dir, stdout, err, sizeof err);
+    if (rc) fprintf(stderr, "sim: %s\n", err);
+    scn_run_free(r);
+    return rc ? EXIT_INTERNAL : EXIT_OK;
+}
+
 static void default_out(char *buf, size_t n, const scn_t *s)
 {
     time_t now = time(NULL);
@@ -288,8 +537,15 @@ static void default_out(char *buf, size_t n, const scn_t *s)
     snprintf(buf, n, "results/%s/%s-%d", scn_name(s), stamp, (int)getpid());
 }
 
-/* A unit of work: one variant with one seed. */
-typedef struct item { size_t variant; uint64_t seed; } item_t;
+/* A unit of work: one variant with one seed, simulated or played on real sockets. */
+typedef struct item { size_t variant; uint64_t seed; bool real; } item_t;
+
+/* "run <variant> seed <N>", as messages and summary.json name an item. */
+static void item_name(char *buf, size_t len, const scn_t *s, const item_t *it)
+{
+    snprintf(buf, len, "run %s seed %llu", scn_variant_name(s, it->variant),
+             (unsigned long long)it->seed);
+}
 
 /* ---- results writers attached to each run (results.db, trace.pcap, plots) ---- */
 
@@ -301,73 +557,156 @@ static char g_run_group[256];
 typedef struct writers {
     rep_db_run_t *db;
     rep_capture_t *cap;             /* trace pcap and the hop recorder */
+    draw_rec_t *draw;               /* what the run saw, for the pictures */
     bool plots;
+    char pcap[300];                 /* its file name, "" for none */
+    char run[300];                  /* "run <variant> seed <N>", for messages */
+    rep_missings_t missing;         /* what could not be written; moved into the results */
 } writers_t;
+
+/* Records that `output` could not be written and says so on stderr. */
+static void writer_failed(rep_missings_t *m, const char *what, const char *output,
+                          const char *err)
+{
+    fprintf(stderr, "sim: %s: %s\n", what, err);
+    rep_missing_add(m, REP_MISSING_WRITE_FAILED, output, "%s", err);
+}
 
 static void writers_attach(writers_t *w, scn_t *s, scn_run_t *r, const opts_t *o,
                            const item_t *it, const char *dir)
 {
     memset(w, 0, sizeof *w);
-    (void)o;
     if (!dir) return;
+    const char *vname = scn_variant_name(s, it->variant);
+    item_name(w->run, sizeof w->run, s, it);
     if (!o->no_plots) rep_plots_attach(r, NULL);
     w->plots = !o->no_plots;
     /* trace-<variant>[-seed<N>].pcap: several variants and seeds share the folder */
-    char path[4400], err[512];
     if (o->seeds > 1)
-        snprintf(path, sizeof path, "%s/trace-%s-seed%llu.pcap", dir,
-                 scn_variant_name(s, it->variant), (unsigned long long)it->seed);
+        snprintf(w->pcap, sizeof w->pcap, "trace-%s-seed%llu.pcap", vname,
+                 (unsigned long long)it->seed);
     else
-        snprintf(path, sizeof path, "%s/trace-%s.pcap", dir, scn_variant_name(s, it->variant));
-    if (!o->no_pcap || !o->no_plots) {     /* the hop recorder feeds the hops plot */
+        snprintf(w->pcap, sizeof w->pcap, "trace-%s.pcap", vname);
+    char path[4400], err[512];
+    snprintf(path, sizeof path, "%s/%s", dir, w->pcap);
+    if (!it->real && (!o->no_pcap || !o->no_plots)) {  /* hop recorder: the hops plot */
         w->cap = rep_capture_new(r, o->no_pcap ? NULL : path, o->trace_flow, err, sizeof err);
-        if (!w->cap) fprintf(stderr, "sim: trace pcap: %s\n", err);
+        if (!w->cap && !o->no_pcap) writer_failed(&w->missing, "trace pcap", w->pcap, err);
+        else if (!w->cap) fprintf(stderr, "sim: hop recorder: %s\n", err);
+    }
+    /* pictures: the first seed of each variant (a sweep's other seeds draw none) */
+    if (!o->no_pictures && !it->real && it->seed == (o->has_seed ? o->seed : scn_seed(s))) {
+        w->draw = draw_rec_attach(r, err, sizeof err);
+        if (!w->draw) fprintf(stderr, "sim: %s\n", err);
     }
     if (g_db) {
-        char err[512];
-        w->db = rep_db_run_begin(g_db, s, r, scn_variant_name(s, it->variant), it->seed,
-                                 g_run_group, err, sizeof err);
-        if (!w->db) fprintf(stderr, "sim: results.db: %s\n", err);
+        w->db = rep_db_run_begin(g_db, s, r, vname, it->seed, g_run_group, err, sizeof err);
+        if (!w->db) {
+            char out[400];
+            snprintf(out, sizeof out, "results.db: %s", w->run);
+            writer_failed(&w->missing, "results.db", out, err);
+        }
     }
 }
 
-/* Finishes the writers of one run; EXIT_OK or EXIT_INTERNAL. */
-static int writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
+/* Finishes the writers of one run; what could not be written goes to v->missing. */
+static void writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
 {
-    int rc = EXIT_OK;
+    char err[512];
     if (w->plots) rep_plots_collect(r, v);
     if (w->cap) {
         rep_capture_collect(w->cap, r, v);
-        char err[512];
-        if (rep_capture_close(w->cap, err, sizeof err)) {
-            fprintf(stderr, "sim: trace pcap: %s\n", err);
-            rc = EXIT_INTERNAL;
-        }
+        if (rep_capture_close(w->cap, err, sizeof err))
+            writer_failed(&w->missing, "trace pcap", w->pcap, err);
         rep_capture_free(w->cap);
         w->cap = NULL;
     }
-    if (w->db) {
-        char err[512];
-        if (rep_db_run_end(w->db, r, v->verdicts, v->n_verdicts, err, sizeof err)) {
-            fprintf(stderr, "sim: results.db: %s\n", err);
+    if (w->db && rep_db_run_end(w->db, r, v->verdicts, v->n_verdicts, err, sizeof err)) {
+        char out[400];
+        snprintf(out, sizeof out, "results.db: %s", w->run);
+        writer_failed(&w->missing, "results.db", out, err);
+    }
+    w->db = NULL;
+    for (size_t i = 0; i < w->missing.n; i++) lb_vec_push(&v->missing, w->missing.v[i]);
+    lb_vec_free(&w->missing);
+}
+
+/* ---- running: work items are (variant, seed) pairs ---- */
+
+static bool g_unreachable;          /* a real run reached nothing (EXIT_UNREACHABLE) */
+
+static const draw_render_opts_t g_render = {0, &g_interrupted};
+
+/* A picture that could not be drawn or written: said on stderr and listed in summary.json's
+ * `missing` (write-failed: exit status 4; a helper that timed out: skipped). */
+static void picture_failed(rep_missings_t *m, int rc, const char *what, const char *err)
+{
+    fprintf(stderr, "sim: pictures: %s\n", err);
+    if (m)
+        rep_missing_add(m, rc == LB_EIO ? REP_MISSING_WRITE_FAILED : REP_MISSING_SKIPPED,
+                        what, "pictures: %s", err);
+}
+
+/* Renders picture <stem> of dir (an interrupt skips it quietly); failures go to m. */
+static void picture_render(const char *dir, const char *stem, rep_missings_t *m)
+{
+    char err[512];
+    int rc = draw_render_file(dir, stem, &g_render, err, sizeof err);
+    if (rc && rc != LB_ESTATE) picture_failed(m, rc, stem, err);
+}
+
+/* Says once what was missing to draw the pictures. */
+static void pictures_check(void)
+{
+    char err[512];
+    if (g_interrupted) fprintf(stderr, "sim: interrupted: pictures skipped\n");
+    else if (draw_render_check(err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
+}
+
+/* --draw: the topology of the selected variants as built, nothing simulated: topology.*
+ * for the first, and topology-<variant>.* for each when there are several. */
+static int draw_only(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx)
+{
+    char dir[4096];
+    if (o->out) snprintf(dir, sizeof dir, "%s/%s", o->out, scn_name(s));
+    else default_out(dir, sizeof dir, s);
+    if (rep_mkdirs(dir)) {
+        fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+    int rc = EXIT_OK;
+    scn_diag_t d;
+    for (size_t i = 0; i < nidx && rc == EXIT_OK; i++) {
+        char stem[200], vs[160];
+        draw_variant_stem(s, idx[i], vs, sizeof vs);
+        snprintf(stem, sizeof stem, "topology-%s", vs);
+        if ((i == 0 && draw_design_write(s, idx[i], seed, dir, "topology", &d)) ||
+            (nidx > 1 && draw_design_write(s, idx[i], seed, dir, stem, &d))) {
+            fprintf(stderr, "sim: topology: %s\n", d.msg);
             rc = EXIT_INTERNAL;
+        }
+        if (rc == EXIT_OK && i == 0) picture_render(dir, "topology", NULL);
+        if (rc == EXIT_OK && nidx > 1) picture_render(dir, stem, NULL);
+    }
+    if (rc == EXIT_OK) pictures_check();
+    if (rc == EXIT_OK && !o->quiet) {
+        static const char *const ext[] = {"dot", "mmd", "svg", "png"};
+        for (size_t i = 0; i < (nidx > 1 ? nidx + 1 : 1); i++) {
+            char stem[200] = "topology", vs[160];
+            if (i) {
+                draw_variant_stem(s, idx[i - 1], vs, sizeof vs);
+                snprintf(stem, sizeof stem, "topology-%s", vs);
+            }
+            for (size_t k = 0; k < 4; k++) {
+                char path[4400];
+                snprintf(path, sizeof path, "%s/%s.%s", dir, stem, ext[k]);
+                if (access(path, F_OK) == 0) printf("%s\n", path);
+            }
         }
     }
     return rc;
 }
-
-/* Once per scenario, after its runs: plots (gnuplot) and report.html. A missing gnuplot
- * is a note, not an error: everything else is still written. */
-static void writers_scenario(scn_t *s, const opts_t *o, const char *dir,
-                             const rep_variant_t *v, size_t n)
-{
-    char err[512];
-    if (!o->no_plots && rep_plots_write(dir, s, v, n, err, sizeof err))
-        fprintf(stderr, "sim: %s\n", err);
-    if (rep_html_write(dir, s, v, n, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
-}
-
-/* ---- running: work items are (variant, seed) pairs ---- */
 
 /* A stop while loading and validating (phase 1, nothing written yet): loading returns
  * LB_EINTR within milliseconds and main exits 130; should anything take longer than
@@ -381,8 +720,9 @@ static bool g_have_watchdog;
 
 static void on_signal(int sig)
 {
-    (void)sig;
     g_interrupted = 1;
+    g_signal = sig;
+    g_stop_writing = 1;
     scn_request_stop();
     if (g_loading && g_have_watchdog) {
         struct itimerspec its = { { 0, 0 }, { 0, STOP_GRACE_NS } };
@@ -400,8 +740,12 @@ static void on_watchdog(int sig)
     _exit(EXIT_INTERRUPTED);
 }
 
+/* What became of each item. */
+enum { ITEM_PENDING, ITEM_DONE, ITEM_LOST };
+
 /* Runs one item in this process into *out. Returns EXIT_OK, EXIT_INTERRUPTED (stopped
- * while building: no result) or EXIT_INTERNAL. */
+ * while building: no result), or EXIT_INTERNAL when the run cannot be built (it was
+ * validated before). Outputs that could not be written are in out->missing. */
 static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir, bool tty,
                     rep_variant_t *out)
 {
@@ -420,127 +764,513 @@ static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir
     }
     writers_t w;
     writers_attach(&w, s, r, o, it, dir);
-    char label[160];
+    char label[400];
     snprintf(label, sizeof label, "%s/%s seed %llu", scn_name(s), vname,
              (unsigned long long)it->seed);
-    progress_t pg = {label, {0, 0}, false};
-    scn_run_execute(r, tty ? progress_cb : NULL, &pg);
-    if (pg.shown) fprintf(stderr, "\r%*s\r", 60, "");
+    progress_t pg = {label, 0};
+    real_plan_t *plan = NULL;
+    if (it->real) {
+        real_opts_t ro;
+        real_opts_of(o, &ro);
+        char *err;
+        if (real_plan_new(o->bindings, r, &ro, &plan, &err)) {   /* validated before */
+            fprintf(stderr, "%s\n", err);
+            lb_free(err);
+            scn_run_free(r);
+            return EXIT_INTERNAL;
+        }
+        if (!o->quiet && !o->check) {
+            uint64_t nreq;
+            size_t nck, ntg;
+            real_plan_counts(plan, &nreq, &nck, &ntg);
+            char dur[32];
+            fprintf(stderr, "%s/%s: on real sockets for up to %s: %zu health checkers "
+                    "probing %zu targets%s\n", scn_name(s), vname,
+                    sim_time_str(scn_run_duration(r), dur), nck, ntg,
+                    o->probes_only ? "" : ", and the traffic");
+        }
+        if (real_plan_execute(plan)) {
+            real_plan_free(plan);
+            scn_run_free(r);
+            return EXIT_INTERNAL;
+        }
+        g_unreachable |= real_plan_unreachable(plan);
+    } else {
+        scn_run_execute(r, tty ? progress_cb : NULL, &pg);
+    }
+    progress_end(&pg);
     scn_verdict_t *vd = NULL;
-    size_t nv = scn_run_check(r, &vd);
+    size_t nv = o->probes_only ? 0 : scn_run_check(r, &vd);
     rep_variant_collect(out, r, vname, it->seed, vd, nv);
-    int rc = writers_finish(&w, r, out);
+    if (plan) {
+        lb_free(out->probes);
+        out->n_probes = real_plan_probes(plan, &out->probes);
+        out->delayed = real_plan_delayed(plan);
+        rep_variant_show_probes(out);
+        real_plan_free(plan);
+    } else if (o->compare) {
+        rep_variant_show_probes(out);
+    }
+    writers_finish(&w, r, out);
+    char err[512];
+    if (w.draw && draw_rec_write(w.draw, s, it->variant, r, out, dir, err, sizeof err))
+        picture_failed(&out->missing, LB_EIO, vname, err);
     scn_run_free(r);
-    return rc;
+    if (w.draw) {                   /* the ladders' replay: after the run is freed */
+        int drc = draw_rec_finish(w.draw, s, it->variant, it->seed, dir, &g_render, err,
+                                  sizeof err);
+        if (drc && drc != LB_ESTATE) picture_failed(&out->missing, drc, vname, err);
+        draw_rec_free(w.draw);
+    }
+    return EXIT_OK;
 }
 
-/* Runs items[0..n) in `jobs` worker processes; each sends one JSON line per item over its
- * pipe ("index<TAB>json"). Returns EXIT_OK or EXIT_INTERNAL. */
-static int run_parallel(scn_t *s, const opts_t *o, const item_t *items, size_t n,
-                        const char *dir, rep_variant_t *res, bool *have)
+/* ---- --jobs: worker processes ----
+ * The parent deals the items out one at a time, over a socket pair per worker: it sends
+ * "i\n"; the worker runs items[i] (writing its pcap and its results.db rows itself) and
+ * answers "i\t<json>\n" (rep_variant_serialize), then reads the next index. The parent
+ * shutting down its sending side (SHUT_WR) tells the worker to exit.
+ *
+ *   parent                                    worker
+ *   worker_spawn: socketpair, fork   ---->    reads "i\n"; EOF: exits 0
+ *   deal: sends "i\n"                          run_item, sends "i\t{...}\n"
+ *   poll: a line -> res[i], deal the next      signalled: sends its (incomplete) result,
+ *   EOF -> waitpid -> worker_ended:              exits 130
+ *     the item it held is lost (killed by a signal, say): reported, not waited for;
+ *     a new worker takes the items left
+ *
+ * Signals: whichever process gets SIGINT or SIGTERM, the whole run stops and every run cut
+ * short is marked incomplete: the parent forwards the signal it got to every worker; a
+ * worker signalled alone exits 130, which the parent takes as its own interrupt. Reads,
+ * writes and poll retry on EINTR, so a signal never cuts a result short. */
+typedef struct worker {
+    pid_t pid;                      /* 0: none (ended) */
+    int fd;                         /* the parent's end of the socket pair; -1: closed */
+    long item;                      /* the item it runs; -1: none */
+    bool no_more;                   /* told to exit (SHUT_WR) */
+    char *buf;                      /* result bytes not yet parsed */
+    size_t len, cap;
+} worker_t;
+
+static bool send_all(int fd, const char *p, size_t n)
 {
-    int jobs = o->jobs < (int)n ? o->jobs : (int)n;
-    pid_t *pids = lb_calloc((size_t)jobs, sizeof *pids);
-    FILE **in = lb_calloc((size_t)jobs, sizeof *in);
-    fflush(NULL);
-    for (int j = 0; j < jobs; j++) {
-        int fd[2];
-        if (pipe(fd)) { perror("sim: pipe"); return EXIT_INTERNAL; }
-        pid_t pid = fork();
-        if (pid < 0) { perror("sim: fork"); return EXIT_INTERNAL; }
-        if (pid == 0) {                       /* worker: items j, j+jobs, ... */
-            close(fd[0]);
-            FILE *w = fdopen(fd[1], "w");
-            int rc = EXIT_OK;
-            for (size_t i = (size_t)j; i < n && rc == EXIT_OK && !g_interrupted; i += (size_t)jobs) {
-                rep_variant_t v;
-                rc = run_item(s, o, &items[i], dir, false, &v);
-                if (rc == EXIT_OK) {
-                    char *text = rep_variant_serialize(&v);
-                    fprintf(w, "%zu\t%s\n", i, text);
-                    free(text);
-                    rep_variant_free(&v);
-                }
-            }
-            fclose(w);
-            _exit(rc);
-        }
-        close(fd[1]);
-        pids[j] = pid;
-        in[j] = fdopen(fd[0], "r");
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        n -= (size_t)w;
     }
+    return true;
+}
+
+/* The worker's life; never returns. */
+static void worker_main(int fd, scn_t *s, const opts_t *o, const item_t *items, size_t n,
+                        const char *dir)
+{
+    char line[32];
+    size_t len = 0;
     int rc = EXIT_OK;
-    char *line = NULL;
-    size_t cap = 0;
-    for (int j = 0; j < jobs; j++) {
-        while (getline(&line, &cap, in[j]) > 0) {
-            char *tab = strchr(line, '\t');
-            size_t i = strtoull(line, NULL, 10);
-            if (!tab || i >= n || have[i] || rep_variant_deserialize(tab + 1, &res[i])) {
-                fprintf(stderr, "sim: garbled result from a worker\n");
-                rc = EXIT_INTERNAL;
+    for (;;) {
+        ssize_t r = read(fd, line + len, sizeof line - 1 - len);
+        if (r < 0 && errno == EINTR) {
+            if (g_interrupted) break;
+            continue;
+        }
+        if (r <= 0) break;                      /* no more items */
+        len += (size_t)r;
+        char *nl = memchr(line, '\n', len);
+        if (!nl) {
+            if (len < sizeof line - 1) continue;
+            rc = EXIT_INTERNAL;
+            break;
+        }
+        *nl = '\0';
+        char *end;
+        unsigned long long i = strtoull(line, &end, 10);
+        len = 0;                                /* the parent sends one index at a time */
+        if (end == line || *end || i >= n) {
+            rc = EXIT_INTERNAL;
+            break;
+        }
+        rep_variant_t v;
+        if ((rc = run_item(s, o, &items[i], dir, false, &v)) != EXIT_OK) break;
+        char *text = rep_variant_serialize(&v), head[32];
+        int hl = snprintf(head, sizeof head, "%llu\t", i);
+        bool sent = send_all(fd, head, (size_t)hl) && send_all(fd, text, strlen(text)) &&
+                    send_all(fd, "\n", 1);
+        free(text);
+        rep_variant_free(&v);
+        if (!sent || g_interrupted) break;
+    }
+    fflush(NULL);
+    _exit(rc != EXIT_OK ? rc : g_interrupted ? EXIT_INTERRUPTED : EXIT_OK);
+}
+
+typedef struct pool {
+    scn_t *s;
+    const opts_t *o;
+    const item_t *items;
+    size_t n, next;                 /* items; the next one to deal */
+    const char *dir;
+    rep_variant_t *res;
+    unsigned char *state;           /* ITEM_* per item */
+    char **why;                     /* per lost item: what happened (lb_strdup) */
+    worker_t *w;
+    int nw;
+    bool stop;                      /* deal nothing more (set on an interrupt or a failure) */
+    int rc;
+} pool_t;
+
+/* Starts worker j. 0, or -1 (message on stderr). */
+static int worker_spawn(pool_t *p, int j)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+        perror("sim: socketpair");
+        return -1;
+    }
+    fflush(NULL);
+    pid_t parent = getpid(), pid = fork();
+    if (pid < 0) {
+        perror("sim: fork");
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        /* a parent killed outright (-9) takes its workers along: they stop their run */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(EXIT_INTERRUPTED);
+        close(sv[0]);
+        for (int k = 0; k < p->nw; k++)         /* the other workers' sockets: not ours */
+            if (p->w[k].fd >= 0) close(p->w[k].fd);
+        worker_main(sv[1], p->s, p->o, p->items, p->n, p->dir);
+    }
+    close(sv[1]);
+    worker_t *w = &p->w[j];
+    w->pid = pid;
+    w->fd = sv[0];
+    w->item = -1;
+    w->no_more = false;
+    w->len = 0;
+    return 0;
+}
+
+/* Gives worker w the next item, or tells it there is none (after an interrupt too). */
+static void deal(pool_t *p, worker_t *w)
+{
+    if (w->no_more || w->fd < 0) return;
+    if (g_interrupted) p->stop = true;
+    if (p->next < p->n && !p->stop) {
+        char cmd[32];
+        int l = snprintf(cmd, sizeof cmd, "%zu\n", p->next);
+        if (send_all(w->fd, cmd, (size_t)l)) w->item = (long)p->next++;
+        return;                                 /* else it died: its EOF follows */
+    }
+    shutdown(w->fd, SHUT_WR);
+    w->no_more = true;
+}
+
+/* Takes the complete result lines out of w's buffer. */
+static void take_lines(pool_t *p, worker_t *w)
+{
+    char *start = w->buf, *nl;
+    while ((nl = memchr(start, '\n', w->len - (size_t)(start - w->buf)))) {
+        *nl = '\0';
+        char *tab = strchr(start, '\t');
+        char *end;
+        unsigned long long i = strtoull(start, &end, 10);
+        if (!tab || end != tab || w->item < 0 || i != (unsigned long long)w->item ||
+            rep_variant_deserialize(tab + 1, &p->res[i])) {
+            fprintf(stderr, "sim: garbled result from worker process %d\n", (int)w->pid);
+            p->rc = exit_worse(p->rc, EXIT_INTERNAL);
+            kill(w->pid, SIGKILL);              /* its item is reported lost at its end */
+            w->len = 0;
+            return;
+        }
+        p->state[i] = ITEM_DONE;
+        w->item = -1;
+        start = nl + 1;
+        deal(p, w);
+    }
+    w->len -= (size_t)(start - w->buf);
+    memmove(w->buf, start, w->len);
+}
+
+/* Worker w's socket reached its end: reaps it, reports an item it held as lost, takes a
+ * worker signalled alone as an interrupt of the whole run, and starts a new worker for
+ * the items left. */
+static void worker_ended(pool_t *p, int j)
+{
+    worker_t *w = &p->w[j];
+    close(w->fd);
+    w->fd = -1;
+    int st = 0;
+    while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR) {}
+    bool intr = WIFEXITED(st) && WEXITSTATUS(st) == EXIT_INTERRUPTED;
+    if (intr && !g_interrupted) {               /* only the worker was signalled */
+        g_signal = SIGINT;
+        g_interrupted = 1;
+        scn_request_stop();
+    }
+    char how[160] = "";                         /* what became of the process */
+    if (WIFSIGNALED(st))
+        snprintf(how, sizeof how, "was killed by signal %d (%s)", WTERMSIG(st),
+                 strsignal(WTERMSIG(st)));
+    else if (WEXITSTATUS(st) != EXIT_OK && !intr)
+        snprintf(how, sizeof how, "exited with status %d", WEXITSTATUS(st));
+    if (w->item >= 0 && !intr) {
+        size_t i = (size_t)w->item;
+        char why[256];
+        snprintf(why, sizeof why, "its worker process (pid %d) %s", (int)w->pid,
+                 how[0] ? how : "ended without sending its result");
+        fprintf(stderr, "sim: run %s/%s seed %llu died: %s; its results are lost\n",
+                scn_name(p->s), scn_variant_name(p->s, p->items[i].variant),
+                (unsigned long long)p->items[i].seed, why);
+        p->state[i] = ITEM_LOST;
+        p->why[i] = lb_strdup(why);
+        p->rc = exit_worse(p->rc, EXIT_INTERNAL);
+    } else if (how[0]) {
+        fprintf(stderr, "sim: worker process %d %s between runs; no results were lost\n",
+                (int)w->pid, how);
+    }
+    w->pid = 0;
+    w->item = -1;
+    if (g_interrupted) p->stop = true;
+    if (p->next < p->n && !p->stop) {
+        if (worker_spawn(p, j) == 0) deal(p, w);
+        else p->rc = exit_worse(p->rc, EXIT_INTERNAL);
+    }
+}
+
+/* Runs items[0..n) in o->jobs worker processes (at most n). Fills res[i] and state[i]
+ * (ITEM_DONE; ITEM_LOST with why[i]; ITEM_PENDING: never started, after an interrupt).
+ * Returns EXIT_OK or EXIT_INTERNAL (a run was lost, a worker could not start). */
+static int run_parallel(scn_t *s, const opts_t *o, const item_t *items, size_t n,
+                        const char *dir, rep_variant_t *res, unsigned char *state, char **why)
+{
+    pool_t p = {.s = s, .o = o, .items = items, .n = n, .dir = dir, .res = res,
+                .state = state, .why = why, .rc = EXIT_OK};
+    p.nw = o->jobs < (int)n ? o->jobs : (int)n;
+    p.w = lb_calloc((size_t)p.nw, sizeof *p.w);
+    for (int j = 0; j < p.nw; j++) p.w[j].fd = -1, p.w[j].item = -1;
+    for (int j = 0; j < p.nw; j++) {
+        if (worker_spawn(&p, j)) {
+            p.rc = EXIT_INTERNAL;
+            break;
+        }
+        deal(&p, &p.w[j]);
+    }
+    struct pollfd *pf = lb_calloc((size_t)p.nw, sizeof *pf);
+    bool forwarded = false;
+    for (;;) {
+        if (g_interrupted && !forwarded) {
+            forwarded = true;
+            for (int j = 0; j < p.nw; j++)
+                if (p.w[j].pid > 0) {
+                    kill(p.w[j].pid, g_signal ? g_signal : SIGINT);
+                    if (p.w[j].item < 0) deal(&p, &p.w[j]);    /* idle: tell it to exit */
+                }
+        }
+        int open_fds = 0;
+        for (int j = 0; j < p.nw; j++) {
+            pf[j] = (struct pollfd){p.w[j].fd, POLLIN, 0};
+            open_fds += p.w[j].fd >= 0;
+        }
+        if (!open_fds) break;
+        if (poll(pf, (nfds_t)p.nw, -1) < 0) {
+            if (errno == EINTR) continue;
+            perror("sim: poll");                /* cannot wait for them: end them */
+            p.stop = true;
+            for (int j = 0; j < p.nw; j++)
+                if (p.w[j].fd >= 0) {
+                    kill(p.w[j].pid, SIGKILL);
+                    worker_ended(&p, j);        /* its item: lost */
+                }
+            p.rc = exit_worse(p.rc, EXIT_INTERNAL);
+            break;
+        }
+        for (int j = 0; j < p.nw; j++) {
+            worker_t *w = &p.w[j];
+            if (w->fd < 0 || !pf[j].revents) continue;
+            if (w->cap - w->len < 65536) {
+                w->cap = w->cap ? 2 * w->cap : 131072;
+                w->buf = lb_realloc(w->buf, w->cap);
+            }
+            ssize_t r = read(w->fd, w->buf + w->len, w->cap - w->len);
+            if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (r > 0) {
+                w->len += (size_t)r;
+                take_lines(&p, w);
                 continue;
             }
-            have[i] = true;
+            worker_ended(&p, j);                /* EOF (or a broken socket) */
         }
-        fclose(in[j]);
-        int st = 0;
-        while (waitpid(pids[j], &st, 0) < 0 && errno == EINTR) {}
-        if (!WIFEXITED(st) || (WEXITSTATUS(st) != EXIT_OK && !g_interrupted)) rc = EXIT_INTERNAL;
     }
-    free(line);
-    lb_free(pids);
-    lb_free(in);
-    return rc;
+    for (int j = 0; j < p.nw; j++) lb_free(p.w[j].buf);
+    lb_free(p.w);
+    lb_free(pf);
+    return p.rc;
 }
 
+/* ---- --out DIR: one writer per results folder ----
+ * DIR/<scenario>/ holds fixed file names (summary.json, plots, report.html, pcaps), so two
+ * processes writing there at once would replace each other's files (results.db alone
+ * takes concurrent runs). Each process takes a POSIX record lock on DIR/<scenario>/.lock
+ * for its whole life (the kernel drops it however the process ends); a second one is
+ * refused with the holder's pid (F_GETLK) before anything is run or written. */
+typedef struct outdir { char path[4096]; int lock; } outdir_t;
+
+/* Creates and locks o->out/<scenario> for each scenario. EXIT_OK, EXIT_INPUT (in use) or
+ * EXIT_OUTPUT (cannot create it); messages on stderr. */
+static int outdirs_take(scn_t **scns, size_t nfiles, const opts_t *o, outdir_t *od)
+{
+    for (size_t f = 0; f < nfiles; f++) {
+        snprintf(od[f].path, sizeof od[f].path, "%s/%s", o->out, scn_name(scns[f]));
+        od[f].lock = -1;
+        for (size_t g = 0; g < f; g++)          /* the same folder twice: one lock */
+            if (!strcmp(od[g].path, od[f].path)) od[f].lock = -2;
+        if (od[f].lock == -2) continue;
+        if (rep_mkdirs(od[f].path)) {
+            fprintf(stderr, "sim: cannot create %s: %s\n", od[f].path, strerror(errno));
+            return EXIT_OUTPUT;
+        }
+        char path[4200];
+        snprintf(path, sizeof path, "%s/.lock", od[f].path);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            fprintf(stderr, "sim: cannot create %s: %s\n", path, strerror(errno));
+            return EXIT_OUTPUT;
+        }
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fcntl(fd, F_SETLK, &fl) == 0) {
+            char pid[32];
+            int l = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+            if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)l, 0) != l) {}   /* for people */
+            od[f].lock = fd;
+            continue;
+        }
+        int e = errno;
+        if (e == EACCES || e == EAGAIN) {
+            struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+            long holder = fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK ? (long)q.l_pid : 0;
+            close(fd);
+            if (holder > 0)
+                fprintf(stderr, "sim: %s is in use by pid %ld (another sim writing its results "
+                        "there); use another --out, or wait until it ends\n", od[f].path, holder);
+            else
+                fprintf(stderr, "sim: %s is in use by another sim; use another --out, or wait "
+                        "until it ends\n", od[f].path);
+            return EXIT_INPUT;
+        }
+        /* a file system without record locks: go on, unguarded, and say so */
+        fprintf(stderr, "sim: warning: cannot lock %s (%s): another sim writing to %s at the "
+                "same time would replace these results\n", path, strerror(e), od[f].path);
+        od[f].lock = fd;
+    }
+    return EXIT_OK;
+}
+
+static void outdirs_release(outdir_t *od, size_t nfiles)
+{
+    for (size_t f = 0; od && f < nfiles; f++)
+        if (od[f].lock >= 0) close(od[f].lock);
+}
+
+/* ---- one scenario: run its items, print, write ---- */
+
+/* Runs a scenario's items and writes its results into out_dir (NULL: results/<scenario>/
+ * <stamp>; "" with --check and no --out: nothing written). Returns EXIT_OK, EXIT_INTERNAL
+ * (a run lost) or EXIT_OUTPUT (an output could not be written). */
 static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx,
-                        size_t *failed, size_t *total)
+                        const char *out_dir, size_t *failed, size_t *total)
 {
     bool tty = isatty(STDERR_FILENO) && !o->quiet && !o->check && o->jobs <= 1;
     uint64_t base = o->has_seed ? o->seed : scn_seed(s);
     size_t seeds = o->seeds ? (size_t)o->seeds : 1, n = nidx * seeds;
-    item_t *items = lb_calloc(n, sizeof *items);
-    for (size_t i = 0; i < nidx; i++)
-        for (size_t k = 0; k < seeds; k++) items[i * seeds + k] = (item_t){idx[i], base + k};
+    item_t *items;
+    if (o->real) {              /* per variant: the simulation (--compare), then reality */
+        size_t per = o->compare ? 2 : 1;
+        n = nidx * per;
+        items = lb_calloc(n, sizeof *items);
+        for (size_t i = 0; i < nidx; i++) {
+            if (o->compare) items[i * per] = (item_t){idx[i], base, false};
+            items[i * per + per - 1] = (item_t){idx[i], base, true};
+        }
+    } else {
+        items = lb_calloc(n, sizeof *items);
+        for (size_t i = 0; i < nidx; i++)
+            for (size_t k = 0; k < seeds; k++) items[i * seeds + k] = (item_t){idx[i], base + k, false};
+    }
     rep_variant_t *res = lb_calloc(n, sizeof *res);
-    bool *have = lb_calloc(n, sizeof *have);
+    unsigned char *state = lb_calloc(n, sizeof *state);
+    char **why = lb_calloc(n, sizeof *why);
+    rep_missings_t miss = {0};                  /* what this scenario's results lack */
     int rc = EXIT_OK;
     char dir[4096] = "";
     bool write = !o->check || o->out;
     if (write) {
-        if (o->out) snprintf(dir, sizeof dir, "%s/%s", o->out, scn_name(s));
+        if (out_dir) snprintf(dir, sizeof dir, "%s", out_dir);
         else default_out(dir, sizeof dir, s);
-        if (rep_mkdirs(dir)) {
+        if (rep_mkdirs(dir)) {                  /* nothing could be written: nothing is run */
             fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
-            rc = EXIT_INTERNAL;
-        } else if (!o->no_db) {
+            lb_free(items);
+            lb_free(res);
+            lb_free(state);
+            lb_free(why);
+            return EXIT_OUTPUT;
+        }
+        if (!o->no_db) {
             char path[4200], err[512];
             snprintf(path, sizeof path, "%s/results.db", dir);
             const char *slash = strrchr(dir, '/');
-            snprintf(g_run_group, sizeof g_run_group, "%s", slash ? slash + 1 : dir);
-            if (rep_db_open(path, &g_db, err, sizeof err)) {
-                fprintf(stderr, "sim: %s: %s\n", path, err);
-                rc = EXIT_INTERNAL;
+            snprintf(g_run_group, sizeof g_run_group, "%.255s", slash ? slash + 1 : dir);
+            if (rep_db_open(path, &g_db, err, sizeof err)) {    /* the rest is still written */
+                fprintf(stderr, "sim: %s\n", err);
+                rep_missing_add(&miss, REP_MISSING_WRITE_FAILED, "results.db", "%s", err);
             }
         }
     }
-    if (rc == EXIT_OK && o->jobs > 1 && n > 1) {
-        rc = run_parallel(s, o, items, n, write ? dir : NULL, res, have);
+    if (o->jobs > 1 && n > 1) {
+        rc = exit_worse(rc, run_parallel(s, o, items, n, write ? dir : NULL, res, state, why));
     } else {
-        for (size_t i = 0; i < n && rc == EXIT_OK && !g_interrupted; i++) {
-            rc = run_item(s, o, &items[i], write ? dir : NULL, tty, &res[i]);
-            have[i] = rc == EXIT_OK;
+        for (size_t i = 0; i < n && !g_interrupted; i++) {
+            int irc = run_item(s, o, &items[i], write ? dir : NULL, tty, &res[i]);
+            if (irc == EXIT_OK) {
+                state[i] = ITEM_DONE;
+            } else if (irc == EXIT_INTERRUPTED) {
+                break;                  /* stopped while building: kept from starting */
+            } else {
+                state[i] = ITEM_LOST;
+                why[i] = lb_strdup("it could not be built (internal error)");
+                rc = exit_worse(rc, EXIT_INTERNAL);
+            }
         }
     }
-    /* keep what finished, in item order */
+    /* in item order: what finished, and what is missing (a lost run, a run an interrupt
+     * kept from starting, outputs of a run that could not be written) */
     size_t m = 0;
-    for (size_t i = 0; i < n; i++)
-        if (have[i]) res[m++] = res[i];
+    for (size_t i = 0; i < n; i++) {
+        char name[300];
+        item_name(name, sizeof name, s, &items[i]);
+        if (state[i] == ITEM_LOST)
+            rep_missing_add(&miss, REP_MISSING_RUN_LOST, name, "%s; its results are lost", why[i]);
+        else if (state[i] == ITEM_PENDING)
+            rep_missing_add(&miss, REP_MISSING_SKIPPED, name, "not run: interrupted before it "
+                            "started");
+        if (state[i] != ITEM_DONE) continue;
+        for (size_t k = 0; k < res[i].missing.n; k++) lb_vec_push(&miss, res[i].missing.v[k]);
+        res[m++] = res[i];
+    }
+    if (o->real && g_db && !o->compare) rep_db_attach_baselines(g_db, s, &res, &m);
+    if (o->real) rep_compare_trim(res, m);
     if (!o->quiet && !o->check) {
-        rep_print_table(stdout, s, res, m);
+        if (!o->probes_only) rep_print_table(stdout, s, res, m);
         if (seeds > 1) rep_print_seed_stats(stdout, res, m);
     }
+    if (!o->quiet) rep_print_probes(stdout, res, m);
+    if (!o->quiet && o->real && !o->probes_only) rep_print_compare(stdout, res, m);
     if ((!o->quiet && !o->check) || o->explain) rep_print_explanations(stdout, res, m);
     if (!o->quiet) {
         if (!o->check) printf("\n");
@@ -553,20 +1283,71 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
         if (!res[i].complete && !o->quiet)
             printf("INCOMPLETE  %s/%s seed %llu: interrupted before its duration\n",
                    scn_name(s), res[i].name, (unsigned long long)res[i].seed);
-    if (write && m && (rc == EXIT_OK || g_interrupted)) {
-        if (rep_write_summary(dir, s, res, m)) rc = EXIT_INTERNAL;
-        else {
-            writers_scenario(s, o, dir, res, m);
-            if (!o->quiet && !o->check) printf("\nresults: %s/\n", dir);
+    for (size_t i = 0; i < n && !o->quiet; i++)
+        if (state[i] != ITEM_DONE)
+            printf("%-11s %s/%s seed %llu: %s\n", state[i] == ITEM_LOST ? "LOST" : "NOT RUN",
+                   scn_name(s), scn_variant_name(s, items[i].variant),
+                   (unsigned long long)items[i].seed,
+                   state[i] == ITEM_LOST ? why[i] : "interrupted before it started");
+    if (write) {
+        /* plots, then report.html, then summary.json, so that each lists what failed
+         * before it; a signal from here on stops gnuplot */
+        char err[512];
+        g_stop_writing = 0;
+        if (!o->no_plots) {
+            rep_plots_opts_t po = {o->plot_timeout, &g_stop_writing};
+            int prc = rep_plots_write(dir, s, res, m, &po, err, sizeof err);
+            if (prc) {
+                fprintf(stderr, "sim: %s\n", err);
+                rep_missing_add(&miss, prc == LB_EIO ? REP_MISSING_WRITE_FAILED
+                                                     : REP_MISSING_SKIPPED, "plots", "%s", err);
+            }
         }
+        if (!o->no_pictures && m) {
+            /* topology.*: the design of the first variant run, as built */
+            int k = res[0].name ? scn_variant_find(s, res[0].name) : 0;
+            scn_diag_t d;
+            if (draw_design_write(s, k < 0 ? 0 : (size_t)k, res[0].seed, dir, "topology", &d))
+                picture_failed(&miss, LB_EIO, "topology", d.msg);
+            else
+                picture_render(dir, "topology", &miss);
+            pictures_check();
+        }
+        if (rep_html_write(dir, s, res, m, &miss, err, sizeof err)) {
+            fprintf(stderr, "sim: %s\n", err);
+            rep_missing_add(&miss, REP_MISSING_WRITE_FAILED, "report.html", "%s", err);
+        }
+        bool summary = rep_write_summary(dir, s, res, m, &miss) == 0;
+        if (!summary) rc = exit_worse(rc, EXIT_OUTPUT);
+        /* a closing line on stderr naming every output lost to a failure (a skipped one --
+         * no gnuplot, a slow one, an interrupt -- was reported when it happened) */
+        char list[1024] = "";
+        size_t len = 0, bad = 0;
+        for (size_t i = 0; i < miss.n; i++) {
+            if (miss.v[i].kind == REP_MISSING_SKIPPED) continue;
+            rc = exit_worse(rc, miss.v[i].kind == REP_MISSING_RUN_LOST ? EXIT_INTERNAL
+                                                                       : EXIT_OUTPUT);
+            if (len < sizeof list)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", bad ? ", " : "",
+                                        miss.v[i].output);
+            bad++;
+        }
+        if (bad)
+            fprintf(stderr, "sim: missing from %s/: %s; %s\n", dir, list,
+                    summary ? "summary.json lists them under \"missing\""
+                            : "summary.json could not be written either");
+        if (summary && !o->quiet && !o->check) printf("\nresults: %s/\n", dir);
     }
     for (size_t i = 0; i < m; i++) {
         *total += res[i].n_verdicts;
         rep_variant_free(&res[i]);
     }
+    for (size_t i = 0; i < n; i++) lb_free(why[i]);
+    lb_free(why);
     lb_free(res);
-    lb_free(have);
+    lb_free(state);
     lb_free(items);
+    lb_vec_free(&miss);
     if (g_db) rep_db_close(g_db);
     g_db = NULL;
     return rc;
@@ -578,6 +1359,7 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc;
     elem_register_builtin();
+    if (o.no_expect) scn_ignore_expectations(true);
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -598,6 +1380,13 @@ int main(int argc, char **argv)
         return EXIT_INPUT;
     }
     size_t nfiles = (size_t)(argc - optind);
+    if (o.real) {
+        scn_diag_t d;
+        if (real_bindings_load(o.real, &o.bindings, &d)) {
+            scn_diag_print(&d, stderr);
+            return EXIT_INPUT;
+        }
+    }
     scn_t **scns = lb_calloc(nfiles, sizeof *scns);
     idxvec_t *idx = lb_calloc(nfiles, sizeof *idx);
     /* Phase 1: load and validate everything; nothing is written on bad input. */
@@ -610,26 +1399,49 @@ int main(int argc, char **argv)
         }
         rc = validate(scns[f], &o, &idx[f]);
     }
-    if (rc == EXIT_OK && o.dump_node) rc = dump_iptables(scns[0], &o, idx[0].v[0]);
-    if (rc == EXIT_OK && o.validate_only && !o.quiet)
-        for (size_t f = 0; f < nfiles; f++)
-            printf("%s: %zu variant%s valid\n", scn_file(scns[f]), idx[f].n, idx[f].n == 1 ? "" : "s");
     if (rc == EXIT_OK && g_interrupted) {          /* a signal just after validation */
         fprintf(stderr, "sim: interrupted before the first run; nothing written\n");
         rc = EXIT_INTERRUPTED;
     }
     if (rc == EXIT_INTERRUPTED) exit(rc);          /* releasing it all could take long */
     g_loading = 0;
-    if (rc == EXIT_OK && !o.dump_node && !o.validate_only) {
-        /* Phase 2: run. */
-        size_t failed = 0, total = 0;
+    outdir_t *od = NULL;
+    if (rc == EXIT_OK && o.dump_node) {
+        rc = dump_iptables(scns[0], &o, idx[0].v[0]);
+    } else if (rc == EXIT_OK && o.validate_only) {
+        if (!o.quiet)
+            for (size_t f = 0; f < nfiles; f++)
+                printf("%s: %zu variant%s valid\n", scn_file(scns[f]), idx[f].n,
+                       idx[f].n == 1 ? "" : "s");
+    } else if (rc == EXIT_OK && o.draw) {
         for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++)
-            rc = run_scenario(scns[f], &o, idx[f].v, idx[f].n, &failed, &total);
-        if (o.check && rc == EXIT_OK)
+            rc = draw_only(scns[f], &o, idx[f].v, idx[f].n);
+    } else if (rc == EXIT_OK && (o.describe || o.render_dir || o.flow_fate)) {
+        rc = real_chain(scns[0], &o, idx[0].v[0]);
+    } else if (rc == EXIT_OK && o.out) {
+        /* Phase 1b: --out DIR/<scenario> is ours alone, or nothing is run. */
+        od = lb_calloc(nfiles, sizeof *od);
+        rc = outdirs_take(scns, nfiles, &o, od);
+    }
+    if (rc == EXIT_OK && !o.dump_node && !o.validate_only && !o.describe && !o.render_dir &&
+        !o.flow_fate) {
+        /* Phase 2: run. A scenario whose outputs fail does not stop the next one. */
+        size_t failed = 0, total = 0;
+        for (size_t f = 0; f < nfiles && !g_interrupted; f++)
+            rc = exit_worse(rc, run_scenario(scns[f], &o, idx[f].v, idx[f].n,
+                                             od ? od[f].path : NULL, &failed, &total));
+        if (o.check && !g_interrupted)
             printf("expectations: %zu passed, %zu failed\n", total - failed, failed);
         if (g_interrupted) rc = EXIT_INTERRUPTED;
-        if (rc == EXIT_OK && failed) rc = EXIT_EXPECT;
+        if (g_unreachable) {
+            fprintf(stderr, "sim: real mode reached nothing: every request and probe failed "
+                    "before a connection was made (exit status %d)\n", EXIT_UNREACHABLE);
+            rc = exit_worse(rc, EXIT_UNREACHABLE);
+        }
+        if (failed) rc = exit_worse(rc, EXIT_EXPECT);
     }
+    outdirs_release(od, nfiles);
+    lb_free(od);
     for (size_t f = 0; f < nfiles; f++) {
         if (scns[f]) scn_free(scns[f]);
         lb_vec_free(&idx[f]);
@@ -638,5 +1450,7 @@ int main(int argc, char **argv)
     lb_free(idx);
     lb_vec_free(&o.variants);
     lb_vec_free(&o.sets);
+    lb_vec_free(&o.checkers);
+    real_bindings_free(o.bindings);
     return rc;
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # cli.sh -- the command line as a user meets it: help and version, exit codes (0 ok,
 # 1 expectation failed, 2 bad input), file:line:col errors, nothing written on bad input,
-# --set, --variant, --trace-flow, --dump-iptables. Run by `make test` from the repo root.
+# --set, --variant, --trace-flow, --dump-iptables, --validate, exact seeds, a stop while
+# loading (exit 130, nothing written), unique names; and results never lost: signals with
+# --jobs, a worker killed with -9, two sims sharing --out, a hanging gnuplot, a full disk
+# (a tmpfs, when root), the progress line on a narrow terminal. Run by `make test` from
+# the repo root.
 set -u
 pass=0 fail=0
 tmp=$(mktemp -d)
@@ -20,6 +24,8 @@ contains() {   # name, file, text
   else fail=$((fail + 1)); echo "FAIL $1: '$3' not in output"; sed 's/^/    /' "$2" | head -5
   fi
 }
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 check help 0 ./sim --help;                  contains help-text "$tmp/out" "usage: sim"
 check version 0 ./sim --version;            contains version-text "$tmp/out" "sim (lbchain)"
@@ -77,6 +83,152 @@ got=$?
 [ "$got" = 130 ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL interrupt: exit $got, expected 130"; }
 grep -q '"complete":[[:space:]]*false' "$tmp/int/bench-chain/summary.json" 2>/dev/null \
   && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL interrupt: summary.json not marked incomplete"; }
+
+# ---- results are never lost ----
+# Waits (at most 10 s) until process $1 has $2 children.
+wait_children() {
+  local i
+  for i in $(seq 100); do [ "$(pgrep -P "$1" | wc -l)" -ge "$2" ] && return 0; sleep 0.1; done
+  return 1
+}
+# Waits (at most 30 s) for background process $1 to end; kills its group if it does not.
+# Sets $got to its exit status.
+reap() {
+  local i
+  for i in $(seq 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$1" 2>/dev/null; then echo "    (still running after 30 s: killed)"; kill -9 -- -"$1" 2>/dev/null; fi
+  wait "$1"
+  got=$?
+}
+runs_with() {   # results.db, status: how many runs have it
+  sqlite3 "$1" "SELECT count(*) FROM runs WHERE status = '$2'" 2>/dev/null || echo 0
+}
+
+# SIGINT with --jobs: to the parent only, to one worker only, to the whole process group
+# (a terminal's Ctrl-C). Both runs' results arrive, both are marked incomplete everywhere.
+for who in parent worker group; do
+  out="$tmp/sig-$who"
+  setsid ./sim --jobs 2 --no-pcap --set duration=3600s --out "$out" scenarios/bench-chain.yaml \
+    >"$out.out" 2>"$out.err" &
+  pid=$!
+  wait_children "$pid" 2 || bad "sig-$who: no workers started"
+  sleep 1
+  case $who in
+    parent) kill -INT "$pid" ;;
+    worker) kill -INT "$(pgrep -P "$pid" | head -1)" ;;
+    group)  kill -INT -- -"$pid" ;;
+  esac
+  reap "$pid"
+  [ "$got" = 130 ] && ok || { bad "sig-$who: exit $got, expected 130"; sed 's/^/    /' "$out.err" | head -5; }
+  n=$(grep -c '"complete":[[:space:]]*false' "$out/bench-chain/summary.json" 2>/dev/null)
+  [ "$n" = 2 ] && ok || bad "sig-$who: $n incomplete runs in summary.json, expected 2"
+  n=$(runs_with "$out/bench-chain/results.db" incomplete)
+  [ "$n" = 2 ] && ok || bad "sig-$who: $n incomplete runs in results.db, expected 2"
+  n=$(grep -c '^INCOMPLETE' "$out.out")
+  [ "$n" = 2 ] && ok || bad "sig-$who: $n INCOMPLETE lines in the table, expected 2"
+  [ -s "$out/bench-chain/report.html" ] && ok || bad "sig-$who: no report.html"
+done
+
+# A worker killed with -9: its run is named with the signal, everything else is written,
+# exit 3. One variant runs for an hour of simulated time, the other for a second.
+sed -e 's/^variants:$/variants:\n  long: { set: { duration: 3600s } }/' \
+    -e '/^expect:/,$d' -e '/^  keepalive: {}$/d' scenarios/bench-chain.yaml >"$tmp/sl.yaml"
+out="$tmp/kill9"
+setsid ./sim --jobs 2 --no-pcap --out "$out" "$tmp/sl.yaml" >"$out.out" 2>"$out.err" &
+pid=$!
+wait_children "$pid" 2
+for i in $(seq 100); do [ "$(pgrep -P "$pid" | wc -l)" = 1 ] && break; sleep 0.1; done   # short one done
+kill -9 "$(pgrep -P "$pid")"
+reap "$pid"
+[ "$got" = 3 ] && ok || { bad "kill9: exit $got, expected 3"; sed 's/^/    /' "$out.err" | head -5; }
+contains kill9-msg "$out.err" "run bench-chain/long seed 1 died: its worker process"
+contains kill9-signal "$out.err" "killed by signal 9"
+contains kill9-table "$out.out" "LOST"
+contains kill9-summary "$out/bench-chain/summary.json" '"output":	"run long seed 1"'
+contains kill9-kept "$out/bench-chain/summary.json" '"name":	"per-request"'
+[ "$(runs_with "$out/bench-chain/results.db" complete)" = 1 ] && ok || bad "kill9: the finished run is not in results.db"
+[ -s "$out/bench-chain/report.html" ] && ok || bad "kill9: no report.html"
+if command -v gnuplot >/dev/null; then
+  [ -s "$out/bench-chain/latency-cdf.png" ] && ok || bad "kill9: no plots for the finished run"
+fi
+
+# Two processes sharing --out: the second is refused (exit 2, the holder's pid) and writes
+# nothing; the first keeps every output. Another scenario in the same --out is not blocked.
+out="$tmp/shared"
+./sim -q --no-pcap -v per-request --set duration=3600s --out "$out" scenarios/bench-chain.yaml \
+  >"$out.out" 2>"$out.err" &
+pid=$!
+for i in $(seq 100); do [ -s "$out/bench-chain/.lock" ] && break; sleep 0.1; done
+check shared-second 2 timeout 60 ./sim -q --out "$out" scenarios/bench-chain.yaml
+contains shared-msg "$tmp/err" "bench-chain is in use by pid $pid"
+check shared-other 0 timeout 60 ./sim -q --no-pcap --out "$out" scenarios/core-nat.yaml
+kill -INT "$pid"
+reap "$pid"
+[ "$got" = 130 ] && ok || bad "shared: first run exit $got, expected 130"
+[ "$(sqlite3 "$out/bench-chain/results.db" 'SELECT count(*) FROM runs')" = 1 ] && ok \
+  || bad "shared: the refused run wrote into results.db"
+if command -v gnuplot >/dev/null; then
+  [ -s "$out/bench-chain/latency-cdf.png" ] && [ -s "$out/bench-chain/outcomes.svg" ] && ok \
+    || bad "shared: the first run's plots are missing"
+fi
+
+# A gnuplot that hangs: killed after --plot-timeout, reported; everything else written, exit 0.
+mkdir -p "$tmp/fakebin"
+printf '#!/bin/sh\nexec sleep 86421\n' >"$tmp/fakebin/gnuplot"
+chmod +x "$tmp/fakebin/gnuplot"
+PATH="$tmp/fakebin:$PATH" check gnuplot-hang 0 timeout 60 ./sim -q --plot-timeout 1 --out "$tmp/hang" scenarios/core-nat.yaml
+contains gnuplot-hang-msg "$tmp/err" "gnuplot did not finish in 1 s: plots skipped"
+contains gnuplot-hang-summary "$tmp/hang/core-nat/summary.json" '"reason":	"gnuplot did not finish in 1 s: plots skipped"'
+contains gnuplot-hang-report "$tmp/hang/core-nat/report.html" "gnuplot did not finish in 1 s"
+[ -s "$tmp/hang/core-nat/trace-masquerade.pcap" ] && ok || bad "gnuplot-hang: pcap missing"
+pgrep -f "sleep 86421" >/dev/null && bad "gnuplot-hang: the fake gnuplot is still running" || ok
+check bad-plot-timeout 2 ./sim --plot-timeout 0 scenarios/core-nat.yaml
+
+# A full disk (a small tmpfs; needs root): the real cause, the rest written, exit 4.
+mnt="$tmp/mnt"
+mkdir -p "$mnt"
+if mount -t tmpfs -o size=3m tmpfs "$mnt" 2>/dev/null; then
+  trap 'umount "$mnt" 2>/dev/null; rm -rf "$tmp"' EXIT
+  check full-pcap 4 timeout 60 ./sim -q --out "$mnt" scenarios/core-nat.yaml
+  contains full-pcap-msg "$tmp/err" "trace-masquerade.pcap: No space left on device"
+  contains full-pcap-summary "$mnt/core-nat/summary.json" '"output":	"trace-masquerade.pcap"'
+  for f in summary.json report.html results.db trace-no-masquerade.pcap; do
+    [ -s "$mnt/core-nat/$f" ] && ok || bad "full-pcap: $f not written"
+  done
+  [ -e "$mnt/core-nat/trace-masquerade.pcap" ] && bad "full-pcap: a partial pcap" || ok
+  umount "$mnt"
+  mount -t tmpfs -o size=200k tmpfs "$mnt"
+  check full-all 4 timeout 60 ./sim -q --no-pictures --out "$mnt" scenarios/core-nat.yaml
+  contains full-db-msg "$tmp/err" "database or disk is full (No space left on device)"
+  if command -v gnuplot >/dev/null; then
+    grep -q 'cannot write .*\.\(png\|svg\): No space left on device' "$tmp/err" && ok \
+      || bad "full-all: plots do not say 'No space left on device'"
+  fi
+  contains full-all-line "$tmp/err" 'summary.json lists them under "missing"'
+  contains full-all-summary "$mnt/core-nat/summary.json" '"kind":	"write-failed"'
+  umount "$mnt"
+else
+  echo "cli: cannot mount a tmpfs (not root?): disk-full checks skipped"
+fi
+
+# The progress line on a narrow terminal with a long label: never as wide as the terminal,
+# shortened in the middle, erased at the end (stdout elsewhere: the pty sees stderr only).
+if command -v script >/dev/null; then
+  sed 's/^name: bench-chain/name: a-scenario-name-far-too-long-for-a-narrow-terminal-of-fifty-columns/' \
+    scenarios/bench-chain.yaml >"$tmp/longname.yaml"
+  # an hour of simulated time, drawn about once a wall-second, interrupted after the
+  # second drawing (at most 30 s)
+  timeout 60 script -qec "stty cols 50; ./sim --no-pcap --no-plots --no-pictures --no-db -v per-request \
+    --set duration=3600s --out '$tmp/tty' '$tmp/longname.yaml' >/dev/null & p=\$!; \
+    for i in \$(seq 300); do [ \$(tr '\r' '\n' <'$tmp/tty.out' | grep -c %) -ge 2 ] && break; \
+    sleep 0.1; done; kill -INT \$p; wait \$p" /dev/null >"$tmp/tty.out"
+  widest=$(tr '\r' '\n' <"$tmp/tty.out" | awk '{ if (length > w) w = length } END { print w + 0 }')
+  [ "$widest" -le 49 ] && ok || bad "progress: a line of $widest columns on a 50-column terminal"
+  [ "$(tr '\r' '\n' <"$tmp/tty.out" | grep -c '%')" -ge 2 ] && ok || bad "progress: drawn fewer than twice"
+  contains progress-shortened "$tmp/tty.out" "..."
+  tr '\r' '\n' <"$tmp/tty.out" | grep -v '^$' | tail -1 | grep -qx ' *' && ok \
+    || bad "progress: not erased at the end"
+fi
 
 # The causal chain of the AKS timeouts names the mechanism, from root cause to client.
 check chain 0 ./sim --variant as-deployed scenarios/aks-dsr.yaml
@@ -149,6 +301,18 @@ stop_during_load() {   # name, signal, delay (s), scenario
 stop_during_load stop-loading INT 0.5 "$tmp/slow-load.yaml"
 stop_during_load stop-loading-term TERM 1.5 "$tmp/slow-load.yaml"
 stop_during_load stop-validating INT 2 "$tmp/slow-validate.yaml"
+
+# Unique names and addresses: a collision is exit 2 naming both definitions, never an
+# abort; a 97-node pool (its nodes reach the old fixed LB frontend .100) works, since the
+# internal LB takes the first free address of the node subnet, as Azure allocates it.
+check dup-cluster-nodes 2 ./sim --check \
+  --set 'cloud.aks2={type: k8s-cluster, vnet: vnet, pools: [{name: user, count: 2}]}' scenarios/aks-dsr.yaml
+contains dup-cluster-msg "$tmp/err" "<command line>:1:52: error: k8s-cluster 'aks2' pool 'user' node 0: node name 'aks-user-0' is already taken by node 'aks-user-0' of k8s-cluster 'aks' (scenarios/aks-dsr.yaml:36:3)"
+check dup-host-node 2 ./sim --check --set 'nodes.aks-user-0={type: host}' scenarios/aks-dsr.yaml
+contains dup-host-msg "$tmp/err" "is already taken by host 'aks-user-0' (<command line>:1:1)"
+check big-pool 0 ./sim --check \
+  --set 'cloud.aks.pools=[{name: system, count: 1}, {name: user, count: 97}]' scenarios/aks-dsr.yaml
+contains big-pool-all-pass "$tmp/out" "expectations: 10 passed, 0 failed"
 
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

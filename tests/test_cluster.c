@@ -590,6 +590,51 @@ START_TEST(explicit_node_port_not_allocated_to_another_service)
 }
 END_TEST
 
+/* ClusterIPs as the API server allocates them: a named one must be in the service CIDR
+ * and not named twice; the others skip every named one; a full CIDR or NodePort range is
+ * an error, not a hang. */
+START_TEST(cluster_ips_and_exhaustion)
+{
+    env_t e;
+    env_init(&e, 3);
+    add(&e, svc_yaml("auto", "ClusterIP", NULL, NULL, "app1"), true);
+    add(&e, svc_yaml("named", "ClusterIP", "  clusterIP: 10.0.0.16\n", NULL, "app1"), true);
+    ck_assert_ptr_nonnull(build(&e, false, true));
+    ck_assert_str_eq(ip_str(cluster_service(e.c, "sample-apps", "named")->cluster_ip), "10.0.0.16");
+    ck_assert_str_eq(ip_str(cluster_service(e.c, "sample-apps", "auto")->cluster_ip), "10.0.0.17");
+    env_free(&e);
+
+    env_init(&e, 3);
+    add(&e, svc_yaml("a", "ClusterIP", "  clusterIP: 10.0.0.50\n", NULL, "app1"), true);
+    add(&e, svc_yaml("b", "ClusterIP", "  clusterIP: 10.0.0.50\n", NULL, "app1"), true);
+    assert_build_error(&e, false, "k8s.yaml:1:1: Service sample-apps/b: spec.clusterIP: provided "
+                       "IP 10.0.0.50 is already allocated to Service sample-apps/a (k8s.yaml:1:1)");
+    env_free(&e);
+
+    env_init(&e, 3);
+    add(&e, svc_yaml("a", "ClusterIP", "  clusterIP: 10.9.0.50\n", NULL, "app1"), true);
+    assert_build_error(&e, false, "k8s.yaml:1:1: Service sample-apps/a: spec.clusterIP: provided "
+                       "IP 10.9.0.50 is not in the service CIDR 10.0.0.0/16");
+    env_free(&e);
+
+    /* 2768 NodePorts exist; 2769 ports of NodePort Services need one each */
+    env_init(&e, 3);
+    LB_VEC(char) ports = {0};
+    for (int i = 0; i < K8S_NODEPORT_MAX - K8S_NODEPORT_MIN + 2; i++) {
+        char one[64];
+        int n = snprintf(one, sizeof one, "%s{ name: p%d, port: %d }", i ? ", " : "", i, 1000 + i);
+        for (int k = 0; k < n; k++) lb_vec_push(&ports, one[k]);
+    }
+    lb_vec_push(&ports, '\0');
+    add(&e, lb_sprintf("apiVersion: v1\nkind: Service\nmetadata: { name: many, namespace: x }\n"
+                       "spec: { type: NodePort, ports: [ %s ] }\n", ports.v), true);
+    lb_vec_free(&ports);
+    assert_build_error(&e, false, "k8s.yaml:1:1: Service x/many: no free NodePort: all 2768 of "
+                       "30000-32767 are allocated (the API server rejects it: range is full)");
+    env_free(&e);
+}
+END_TEST
+
 /* ---- apps --------------------------------------------------------------------------------- */
 
 START_TEST(nginx_pod_answers_its_locations)
@@ -837,6 +882,7 @@ Suite *suite_cluster(void)
     tcase_add_test(tc, explicit_node_port_not_allocated_to_another_service);
     tcase_add_test(tc, node_port_range_full_is_an_error);
     tcase_add_test(tc, service_selects_pods_by_labels);
+    tcase_add_test(tc, cluster_ips_and_exhaustion);
     suite_add_tcase(s, tc);
     tc = tcase_create("apps");
     tcase_add_test(tc, nginx_pod_answers_its_locations);

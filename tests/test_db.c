@@ -215,14 +215,14 @@ START_TEST(schema_created)
     ck_assert_str_eq(q_rows("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"),
                      "counters_run;drops_run;expectations_run;health_run;probes_run;"
                      "requests_run;series_run;");
-    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "1;");
+    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "2;");
     ck_assert_str_eq(q_rows("PRAGMA journal_mode"), "wal;");
     ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('runs')"),
                      "id,run_group,scenario,scenario_file,variant,variant_description,seed,"
-                     "duration_s,t_end_s,bucket_s,status,events,requests;");
+                     "duration_s,t_end_s,bucket_s,status,events,requests,mode,bindings;");
     ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('requests')"),
                      "run_id,source,t_start_s,t_end_s,class,status,outcome,flow,upstream_flow,"
-                     "req_id,path;");
+                     "req_id,path,t_sent_s,dns_s,connect_s,tls_s,ttfb_s,total_s;");
     ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('probes')"),
                      "run_id,checker,target,t_s,ok,status,reason,flow;");
     ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('health')"),
@@ -363,13 +363,12 @@ START_TEST(variants_and_repeat)
                      "1;1;1;");
     /* determinism: runs 1 and 3 hold the same rows, table by table */
     static const char *const cmp[] = {
-        "SELECT source, t_start_s, t_end_s, class, status, outcome, flow, upstream_flow,"
-        " req_id, path"
-        " FROM requests WHERE run_id = %d",
+        ("SELECT source, t_start_s, t_end_s, class, status, outcome, flow, upstream_flow,"
+         " req_id, path FROM requests WHERE run_id = %d"),
         "SELECT checker, target, t_s, ok, status, reason, flow FROM probes WHERE run_id = %d",
         "SELECT checker, target, t_s, from_state, to_state, reason FROM health WHERE run_id = %d",
-        "SELECT t_s, node, reason, detail, flow, src, dst, sport, dport, proto, tcp_flags"
-        " FROM drops WHERE run_id = %d",
+        ("SELECT t_s, node, reason, detail, flow, src, dst, sport, dport, proto, tcp_flags"
+         " FROM drops WHERE run_id = %d"),
         "SELECT source, t_s, class, count FROM series WHERE run_id = %d",
         "SELECT name, t_s, value FROM counters WHERE run_id = %d",
         "SELECT expect, pass, value, detail FROM expectations WHERE run_id = %d",
@@ -615,6 +614,42 @@ START_TEST(bad_paths)
 }
 END_TEST
 
+/* A file of schema 1 (before real mode) is upgraded in place: its runs are simulations,
+ * real mode's columns are added, and new runs go in next to the old ones. */
+START_TEST(schema_1_upgraded)
+{
+    sqlite3 *o;
+    ck_assert_int_eq(sqlite3_open(path, &o), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(o,
+        "CREATE TABLE schema_version (version INTEGER NOT NULL);"
+        "INSERT INTO schema_version VALUES (1);"
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY, run_group TEXT, scenario TEXT NOT NULL,"
+        " scenario_file TEXT, variant TEXT NOT NULL, variant_description TEXT,"
+        " seed INTEGER NOT NULL, duration_s REAL NOT NULL, t_end_s REAL NOT NULL,"
+        " bucket_s REAL NOT NULL, status TEXT NOT NULL, events INTEGER NOT NULL,"
+        " requests INTEGER NOT NULL);"
+        "INSERT INTO runs VALUES (1, 'g', 'old', NULL, 'v', '', 1, 1, 1, 1, 'complete', 0, 1);"
+        "CREATE TABLE requests (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
+        " source TEXT NOT NULL, t_start_s REAL NOT NULL, t_end_s REAL NOT NULL,"
+        " class TEXT NOT NULL, status INTEGER, outcome TEXT NOT NULL, flow INTEGER,"
+        " upstream_flow INTEGER, req_id INTEGER, path TEXT);"
+        "INSERT INTO requests VALUES (1, 'c', 0, 0.5, '2xx', 200, 'ok', 1, NULL, 1, '/');",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(o);
+    rep_db_close(db_open());
+    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "2;");
+    ck_assert_str_eq(q_rows("SELECT id, mode, bindings IS NULL FROM runs"), "1|sim|1;");
+    ck_assert_str_eq(q_rows("SELECT path, t_sent_s IS NULL, ttfb_s IS NULL FROM requests"),
+                     "/|1|1;");
+    scn_t *sc = load();
+    rep_db_t *db = db_open();
+    run_variant(db, sc, 0, "after", NULL);   /* a new run goes in next to the old one */
+    rep_db_close(db);
+    scn_free(sc);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM runs WHERE mode = 'sim'"), 2);
+}
+END_TEST
+
 /* The file disappears between open and end: run_end reports it, nothing crashes. Also: no
  * sink slot left, and a discarded run. */
 START_TEST(bad_states)
@@ -719,6 +754,7 @@ Suite *suite_db(void)
     tcase_add_test(tc, killed_before_end);
     tcase_add_test(tc, bad_paths);
     tcase_add_test(tc, bad_states);
+    tcase_add_test(tc, schema_1_upgraded);
     suite_add_tcase(s, tc);
     TCase *slow = tcase_create("db-throughput");
     tcase_add_checked_fixture(slow, setup, teardown);

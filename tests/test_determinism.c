@@ -28,7 +28,7 @@ static char *summary_for(const char *path, uint64_t seed)
     }
     char dir[] = "/tmp/lbchain-det-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_int_eq(rep_write_summary(dir, s, v, n), 0);
+    ck_assert_int_eq(rep_write_summary(dir, s, v, n, NULL), 0);
     char file[256];
     snprintf(file, sizeof file, "%s/summary.json", dir);
     FILE *f = fopen(file, "r");

@@ -810,6 +810,93 @@ START_TEST(k8s_helpers)
 }
 END_TEST
 
+
+/* ---- rendering as nginx (the real chain's gateway stand-in) ------------------------------ */
+typedef struct render_ctx { const gw_table_t *t; } render_ctx_t;
+
+static const gw_hit_t *render_match(const char *host, const char *path, void *data)
+{
+    const render_ctx_t *c = data;
+    gw_request_t r = req(host, "GET", path);
+    return gw_table_match(c->t, &r);
+}
+
+/* every Service has one ready endpoint 10.244.0.<port % 250>:8080, except "empty" */
+static size_t render_eps(const char *ns, const char *svc, int port, uint32_t *ips,
+                         uint16_t *ports, size_t max, void *data)
+{
+    (void)ns;
+    (void)data;
+    if (!strcmp(svc, "empty") || !max) return 0;
+    ips[0] = 0x0af40000u | (uint32_t)(strlen(svc) % 250);
+    ports[0] = (uint16_t)(8000 + port % 100);
+    return 1;
+}
+
+START_TEST(render_nginx)
+{
+    k8s_objects_t o = { 0 };
+    k8s_gateway_t *g = simple_gw(&o);
+    simple_route(&o, "default", "app", GW_PATH_PREFIX, "/app1");
+    simple_route(&o, "default", "admin", GW_PATH_PREFIX, "/app1/admin/");
+    simple_route(&o, "default", "root", GW_PATH_EXACT, "/");
+    simple_route(&o, "default", "empty", GW_PATH_PREFIX, "/empty");
+    /* a weighted rule: 3 parts to "app", 1 part to a Service that does not exist */
+    gw_route_rule_t *ru = prefix_rule(gw_route(&o, "default", "split"), "/split");
+    backend(ru, NULL, "app", 80, 3);
+    backend(ru, NULL, "missing", 80, 1);
+    /* a hostname of its own, and a header match nginx cannot express */
+    k8s_httproute_t *shop = gw_route(&o, "default", "shop");
+    hostname(shop, "shop.example.com");
+    gw_route_rule_t *sr = prefix_rule(shop, "/app1");
+    backend(sr, NULL, "admin", 80, 1);
+    gw_route_match_t *hm = simple_route(&o, "default", "canary", GW_PATH_PREFIX, "/canary");
+    header(hm, GW_MATCH_EXACT, "x-canary", "1");
+    gw_table_opts_t opts = { GW_HOST_ENVOY_VHOST };
+    gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], &opts);
+    render_ctx_t ctx = { t };
+    const gw_table_t *tabs[] = { t };
+    gw_nginx_t r = { .port = 80, .tables = tabs, .n_tables = 1, .match = render_match,
+                     .endpoints = render_eps, .data = &ctx, .connect_timeout = 10 * SIM_S,
+                     .idle_timeout = 3600 * SIM_S, .num_retries = 2 };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_int_eq(gw_nginx_render(f, &r), 1);        /* the header match */
+    fclose(f);
+#define HAS(s) ck_assert_msg(strstr(text, s) != NULL, "missing: %s\n%s", s, text)
+    HAS("# not rendered (method, header, query or regex match): default/canary rule 0 match 0");
+    /* PathPrefix /app1: the path itself and what is below it, element by element */
+    HAS("        location = /app1 {\n            # HTTPRoute default/app rule 0\n"
+        "            proxy_pass http://gw_default_app_80;");
+    HAS("        location /app1/ {\n            # HTTPRoute default/app rule 0");
+    /* a longer prefix (its trailing slash ignored) wins below it */
+    HAS("        location /app1/admin/ {\n            # HTTPRoute default/admin rule 0");
+    HAS("        location = / {\n            # HTTPRoute default/root rule 0");
+    /* everything else: Envoy's 404 NR */
+    HAS("        location / {\n            return 404 \"\";");
+    /* a Service without ready endpoints: 503 UH, and no upstream for it */
+    HAS("        location = /empty {\n            # HTTPRoute default/empty rule 0\n"
+        "            return 503 \"no healthy upstream\";");
+    ck_assert_ptr_null(strstr(text, "upstream gw_default_empty_80"));
+    /* weights: split_clients, the invalid backend's share answered 500 */
+    HAS("split_clients \"${request_id}\" $lbchain_split0 {\n        75.00% gw_default_app_80;\n"
+        "        * status500;\n    }");
+    HAS("if ($lbchain_split0 = status500) { return 500 \"\"; }");
+    /* Envoy's connect timeout, retries (1 + 2 tries) and no outlier detection */
+    HAS("proxy_connect_timeout 10s;");
+    HAS("proxy_next_upstream_tries 3;");
+    HAS("max_fails=0;");
+    /* the route's own hostname: a server of its own, whose /app1 goes to its backend */
+    HAS("        server_name shop.example.com;\n        location = /app1 {\n"
+        "            # HTTPRoute default/shop rule 0");
+    HAS("        listen 80 default_server;\n        server_name _;");
+#undef HAS
+    free(text);
+    table_free(t, &o);
+}
+END_TEST
+
 Suite *suite_gateway_api(void)
 {
     Suite *s = suite_create("gateway_api");
@@ -831,6 +918,9 @@ Suite *suite_gateway_api(void)
     tcase_add_test(tc, reference_grants);
     tcase_add_test(tc, backend_validity_and_weights);
     tcase_add_test(tc, k8s_helpers);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("render");
+    tcase_add_test(tc, render_nginx);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1174,7 +1174,7 @@ static const struct { const char *yaml, *want; } bad_elems[] = {
     { SCN_TOPO "apps:\n  s: { type: http-server, on: web0, locations: [ { path: / } ] }\n"
       "  s2: { type: http-server, on: web, locations: [ { path: / } ] }\n",
       "t.yaml:12:7: http-server 's2' on node 'web0': cannot listen on port 80: "
-      "address already in use" },
+      "address already in use (by http-server 's' (t.yaml:11:3))" },
 };
 
 START_TEST(element_build_errors)

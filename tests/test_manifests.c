@@ -565,6 +565,17 @@ static const struct bad { const char *yaml, *want; } bad_cases[] = {
       "m.yaml:5:12: Service shop/web: spec.ports[0]: missing required field 'name'" },
     { SVC "spec: { ports: [ { port: 80 } ] }\n---\n" SVC "spec: { ports: [ { port: 81 } ] }\n",
       "m.yaml:6:1: Service shop/web is defined twice; the first is at m.yaml:1:1" },
+    /* NodePorts: the API server's range and allocator */
+    { SVC "spec: { type: NodePort, ports: [ { port: 80, nodePort: 80 } ] }\n",
+      "m.yaml:4:56: Service shop/web: spec.ports[0].nodePort: provided port 80 is not in the valid range; expected 30000-32767 (the API server's --service-node-port-range)" },
+    { SVC "spec: { type: NodePort, ports: [ { name: a, port: 80, nodePort: 30080 },\n"
+          "                          { name: b, port: 81, nodePort: 30080 } ] }\n",
+      "m.yaml:5:58: Service shop/web: spec.ports[1].nodePort: provided port 30080 is already allocated to another port of this Service" },
+    { "apiVersion: v1\nkind: Service\nmetadata: { name: a, namespace: shop }\n"
+      "spec: { type: NodePort, ports: [ { port: 80, nodePort: 30080 } ] }\n---\n"
+      SVC "spec: { type: LoadBalancer, externalTrafficPolicy: Local, healthCheckNodePort: 30080,\n"
+          "        ports: [ { port: 80 } ] }\n",
+      "m.yaml:9:80: Service shop/web: spec.healthCheckNodePort: provided port 30080 is already allocated to Service shop/a (m.yaml:1:1)" },
     { "apiVersion: v1\nkind: Service\nmetadata: { name: Web }\n",
       "m.yaml:3:19: Service: metadata.name: 'Web' is not a valid name; expected up to 63 lowercase letters, digits and '-', starting with a letter and ending with a letter or digit" },
     { "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: web_1, namespace: shop }\n",

@@ -109,6 +109,62 @@ START_TEST(link_queue_tail_drop)
 }
 END_TEST
 
+/* all-links reaches a link whatever its own parameters: its queue caps a link that has
+ * none (with a bandwidth cap, since an infinite link never queues), and its loss adds to
+ * the link's own; zeros change nothing. */
+START_TEST(all_links_caps_every_link)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, 0, 0, 0);                /* no bandwidth, no queue, no loss */
+    net_all_links_t all = { .queue_bytes = 3000, .bandwidth_bps = 8000000 };
+    net_set_all_links(t.net, &all);
+    rxlog_t log = {0};
+    rx_log(t.b, &log);
+    burst_ab(&t, 6, 1000);                      /* as link_queue_tail_drop: 2 pass, 4 drop */
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.t[1], 2 * 1028 * SIM_US);  /* 1028 bytes at 8 Mbit/s: 1028 us */
+    ck_assert_uint_eq(net_drops_total(t.net), 4);
+    tu_pair_free(&t);
+
+    tu_pair_new(&t, 1, 0, 0, 0.5);
+    all = (net_all_links_t){ .loss = 1.0 };
+    net_set_all_links(t.net, &all);
+    for (int i = 0; i < 20; i++) net_node_output(t.a, udp(t.net, 0, tu_ip("10.0.0.2"), 10));
+    sim_run(t.sim, SIM_TIME_MAX);
+    const char **r;
+    const uint64_t *c;
+    ck_assert_int_eq(net_drop_reasons(t.net, &r, &c), 1);
+    ck_assert_str_eq(r[0], "link-loss");
+    ck_assert_uint_eq(c[0], 20);
+    tu_pair_free(&t);
+
+    /* a fabric: loss and the NIC queue alike */
+    sim_t *sim;
+    net_t *net;
+    net_fabric_t *vnet;
+    tu_fabric_new(1, "vnet", 0, &sim, &net, &vnet);
+    net_node_t *a = tu_fabric_host(net, vnet, "a", "10.1.0.4", 24, false)->node;
+    net_node_t *b = tu_fabric_host(net, vnet, "b", "10.1.0.5", 24, false)->node;
+    log.n = 0;
+    rx_log(b, &log);
+    all = (net_all_links_t){ .queue_bytes = 1500, .bandwidth_bps = 8000000 };
+    net_set_all_links(net, &all);
+    for (int i = 0; i < 3; i++) net_node_output(a, udp(net, 0, tu_ip("10.1.0.5"), 1000));
+    all = (net_all_links_t){ .loss = 1.0 };
+    net_set_all_links(net, &all);
+    net_node_output(a, udp(net, 0, tu_ip("10.1.0.5"), 10));
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(net_drop_reasons(net, &r, &c), 2);
+    ck_assert_str_eq(r[0], "queue-full");
+    ck_assert_uint_eq(c[0], 2);                 /* the second would wait behind the first */
+    ck_assert_str_eq(r[1], "fabric-loss");
+    ck_assert_uint_eq(c[1], 1);
+    ck_assert_int_eq(log.n, 1);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
 START_TEST(link_loss_rate_and_determinism)
 {
     int got[2];
@@ -202,7 +258,7 @@ START_TEST(fabric_delivery_and_vip)
     net_node_t *s = si->node;
     net_node_addr_add(s, tu_ip("10.224.0.100"));    /* floating IP: backend owns the VIP */
     vipctx_t v = {0, si};
-    ck_assert_int_eq(net_fabric_vip(vnet, tu_ip("10.224.0.100"), vip_handler, &v), 0);
+    ck_assert_int_eq(net_fabric_vip(vnet, tu_ip("10.224.0.100"), "ilb", vip_handler, &v), 0);
     rxlog_t log = {0};
     rx_log(s, &log);
     net_node_output(c, udp(net, 0, tu_ip("10.224.0.5"), 10));
@@ -218,6 +274,45 @@ START_TEST(fabric_delivery_and_vip)
     const uint64_t *cs;
     ck_assert_int_eq(net_drop_reasons(net, &rs, &cs), 1);
     ck_assert_str_eq(rs[0], "fabric-no-destination");
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* Who holds what, and dynamic allocation: first free after the four reserved addresses,
+ * skipping interfaces, VIPs and routed prefixes; the last address is never given. */
+START_TEST(fabric_holder_and_alloc)
+{
+    sim_t *sim;
+    net_t *net;
+    net_fabric_t *vnet;
+    tu_fabric_new(1, "vnet", 0, &sim, &net, &vnet);
+    net_iface_t *a = tu_fabric_host(net, vnet, "a", "10.1.0.4", 29, false);
+    vipctx_t v = {0, a};
+    ck_assert_int_eq(net_fabric_vip(vnet, tu_ip("10.1.0.5"), "lb", vip_handler, &v), 0);
+    ck_assert_int_eq(net_fabric_vip(vnet, tu_ip("10.1.0.5"), "lb2", vip_handler, &v), LB_EEXIST);
+    ck_assert_int_eq(net_fabric_vip(vnet, tu_ip("10.1.0.4"), "lb2", vip_handler, &v), LB_EEXIST);
+    ck_assert_int_eq(net_fabric_route(vnet, tu_ip("10.2.0.0"), 24, a), 0);
+    ck_assert_int_eq(net_fabric_route(vnet, tu_ip("10.2.0.0"), 24, a), LB_EEXIST);
+    ck_assert_str_eq(net_fabric_holder(vnet, tu_ip("10.1.0.4"), 32, NULL, NULL), "a");
+    ck_assert_str_eq(net_fabric_holder(vnet, tu_ip("10.1.0.5"), 32, NULL, NULL), "lb");
+    ck_assert_ptr_null(net_fabric_holder(vnet, tu_ip("10.1.0.6"), 32, NULL, NULL));
+    uint32_t at = 0;
+    int at_plen = 0;
+    ck_assert_str_eq(net_fabric_holder(vnet, tu_ip("10.2.0.0"), 16, &at, &at_plen), "a");
+    ck_assert_uint_eq(at, tu_ip("10.2.0.0"));
+    ck_assert_int_eq(at_plen, 24);
+    ck_assert_str_eq(net_fabric_holder(vnet, tu_ip("10.1.0.0"), 24, &at, &at_plen), "a");
+    ck_assert_uint_eq(at, tu_ip("10.1.0.4"));
+    ck_assert_int_eq(at_plen, 32);
+    uint32_t got = 0;
+    ck_assert_int_eq(net_fabric_alloc(vnet, tu_ip("10.1.0.0"), 29, &got), 0);
+    ck_assert_uint_eq(got, tu_ip("10.1.0.6"));                  /* .4 and .5 are held */
+    tu_fabric_host(net, vnet, "b", "10.1.0.6", 29, false);
+    ck_assert_int_eq(net_fabric_alloc(vnet, tu_ip("10.1.0.0"), 29, &got), LB_ENOMEM);  /* .7: last */
+    ck_assert_int_eq(net_fabric_alloc(vnet, tu_ip("10.2.0.0"), 20, &got), 0);
+    ck_assert_uint_eq(got, tu_ip("10.2.1.0"));                  /* past the routed /24 */
+    ck_assert_int_eq(net_fabric_alloc(vnet, tu_ip("10.3.0.0"), 30, &got), LB_EINVAL);
     net_free(net);
     sim_free(sim);
 }
@@ -254,8 +349,10 @@ Suite *suite_net(void)
     tcase_add_test(tc, link_timing);
     tcase_add_test(tc, link_queue_tail_drop);
     tcase_add_test(tc, link_loss_rate_and_determinism);
+    tcase_add_test(tc, all_links_caps_every_link);
     tcase_add_test(tc, forwarding_ttl_and_drops);
     tcase_add_test(tc, fabric_delivery_and_vip);
+    tcase_add_test(tc, fabric_holder_and_alloc);
     tcase_add_test(tc, packet_pool_reuse_and_str);
     suite_add_tcase(s, tc);
     return s;

@@ -7,8 +7,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 #include "plots.h"
 #include "explain.h"
@@ -431,7 +434,7 @@ START_TEST(write_png_and_svg)
     synth_variant(&v[0], "as-deployed", "browse", 40, 6);
     synth_variant(&v[1], "etp-local", "browse", 40, 0);
     char *dir = tmpdir_new(), err[256];
-    ck_assert_int_eq(rep_plots_write(dir, s, v, 2, err, sizeof err), 0);
+    ck_assert_int_eq(rep_plots_write(dir, s, v, 2, NULL, err, sizeof err), 0);
     ck_assert_str_eq(err, "");
     static const char *const want[] = {"latency-cdf", "outcomes", "health-as-deployed",
                                        "hops-as-deployed", "health-etp-local"};
@@ -468,10 +471,10 @@ START_TEST(write_deterministic)
     synth_variant(&v[0], "a", "browse", 20, 4);
     synth_variant(&v[1], "b", "browse", 20, 4);
     char *d1 = tmpdir_new(), *d2 = tmpdir_new(), err[256];
-    ck_assert_int_eq(rep_plots_write(d1, s, v, 2, err, sizeof err), 0);
-    ck_assert_int_eq(rep_plots_write(d2, s, v, 2, err, sizeof err), 0);
-    ck_assert_int_eq(rep_html_write(d1, s, v, 2, err, sizeof err), 0);
-    ck_assert_int_eq(rep_html_write(d2, s, v, 2, err, sizeof err), 0);
+    ck_assert_int_eq(rep_plots_write(d1, s, v, 2, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(rep_plots_write(d2, s, v, 2, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(d1, s, v, 2, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(d2, s, v, 2, NULL, err, sizeof err), 0);
     static const char *const files[] = {"latency-cdf.png", "latency-cdf.svg", "outcomes.png",
                                         "outcomes.svg", "health-a.png", "hops-b.svg",
                                         "report.html"};
@@ -510,7 +513,7 @@ START_TEST(hostile_names)
     snprintf(v[1].hops_title, sizeof v[1].hops_title, "t' ; system 'touch %s/pwned6' ; '", dir);
     rep_plot_health(v[2].plot, "c'; system 'touch /tmp/x'; '", "t\\'\n!touch /tmp/y", SIM_S,
                     NULL, "up");
-    int rc = rep_plots_write(dir, s, v, 3, err, sizeof err);
+    int rc = rep_plots_write(dir, s, v, 3, NULL, err, sizeof err);
     if (!pwned_before) ck_assert_msg(stat("/tmp/pwned", &st) != 0, "/tmp/pwned was created");
     for (int k = 1; k <= 6; k++) {
         char name[24];
@@ -523,7 +526,7 @@ START_TEST(hostile_names)
     /* the names still label the plots, quotes intact, newline and bad bytes neutralised */
     ck_assert(file_has(dir, "outcomes.svg", "system 'touch"));
     ck_assert(!file_has(dir, "outcomes.svg", "\xff"));
-    ck_assert_int_eq(rep_html_write(dir, s, v, 3, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(dir, s, v, 3, NULL, err, sizeof err), 0);
     ck_assert(file_has(dir, "report.html", "x&quot; ; system &quot;touch /tmp/pwned"));
     ck_assert(file_has(dir, "report.html", "y&#39; ; system &#39;touch"));
     cleanup(dir, v, 3, s);
@@ -546,11 +549,11 @@ START_TEST(no_gnuplot)
     setenv("PATH", "/nonexistent", 1);
     char gp[64];
     ck_assert(!rep_plots_gnuplot(gp, sizeof gp));
-    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, err, sizeof err), LB_ENOENT);
+    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, NULL, err, sizeof err), LB_ENOENT);
     ck_assert_str_eq(err, "gnuplot not found: plots skipped");
     ck_assert(!exists(dir, "outcomes.svg"));                /* no stale picture */
     ck_assert(!exists(dir, "latency-cdf.png"));
-    ck_assert_int_eq(rep_html_write(dir, s, &v, 1, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(dir, s, &v, 1, NULL, err, sizeof err), 0);
     char *html = slurp2(dir, "report.html");
     ck_assert_ptr_nonnull(html);
     ck_assert_ptr_nonnull(strstr(html, "gnuplot was not found on PATH"));
@@ -587,23 +590,23 @@ START_TEST(gnuplot_fails)
     /* an error message: reported, nothing left behind */
     char *bin = fake_gnuplot("/bin/cat >/dev/null; echo 'plot $x' >&2; echo '     ^' >&2; "
                              "echo 'line 3: boom' >&2; exit 1");
-    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, err, sizeof err), LB_EIO);
+    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, NULL, err, sizeof err), LB_EIO);
     ck_assert_str_eq(err, "gnuplot failed: plot $x / line 3: boom");
     tmpdir_free(bin);
     /* success without output files */
     bin = fake_gnuplot("/bin/cat >/dev/null; exit 0");
-    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, err, sizeof err), LB_EIO);
+    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, NULL, err, sizeof err), LB_EIO);
     ck_assert_ptr_nonnull(strstr(err, "gnuplot wrote no"));
     tmpdir_free(bin);
     /* exits at once without reading a large script: EPIPE, not SIGPIPE */
     rep_variant_t big;
     synth_variant(&big, "big", "browse", 100000, 0);
     bin = fake_gnuplot("exit 0");
-    ck_assert_int_eq(rep_plots_write(dir, s, &big, 1, err, sizeof err), LB_EIO);
+    ck_assert_int_eq(rep_plots_write(dir, s, &big, 1, NULL, err, sizeof err), LB_EIO);
     tmpdir_free(bin);
     /* killed by a signal */
     bin = fake_gnuplot("kill -9 $$");
-    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, err, sizeof err), LB_EIO);
+    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, NULL, err, sizeof err), LB_EIO);
     ck_assert_ptr_nonnull(strstr(err, "signal 9"));
     tmpdir_free(bin);
     DIR *d = opendir(dir);
@@ -615,6 +618,120 @@ START_TEST(gnuplot_fails)
     path_restore(path);
     rep_variant_free(&big);
     cleanup(dir, &v, 1, s);
+}
+END_TEST
+
+/* True while a process whose command line starts with `cmd` exists. */
+static bool process_running(const char *cmd)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+    while (!found && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[300], line[256] = "";
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t n = fread(line, 1, sizeof line - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++) if (!line[i]) line[i] = ' ';
+        found = !strncmp(line, cmd, strlen(cmd));
+    }
+    closedir(d);
+    return found;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Runs rep_plots_write with a fake gnuplot (shell `body`) that never finishes and starts
+ * `sleeper`: it must return within 5 s, leave no process and no plot file behind. Returns
+ * its code; its message in err. */
+static int write_with_stuck_gnuplot(const char *body, const char *sleeper,
+                                    const rep_plots_opts_t *o, char *err, size_t errlen)
+{
+    scn_t *s = scenario("name: plots-stuck\nduration: 10s\n");
+    rep_variant_t v;
+    synth_variant(&v, "a", "browse", 10, 3);
+    char *dir = tmpdir_new(), *path = path_save(), *bin = fake_gnuplot(body);
+    double t0 = now_s();
+    int rc = rep_plots_write(dir, s, &v, 1, o, err, errlen);
+    ck_assert_double_lt(now_s() - t0, 5.0);
+    for (int i = 0; i < 100 && process_running(sleeper); i++) usleep(20000);
+    ck_assert(!process_running(sleeper));
+    ck_assert(!exists(dir, "latency-cdf.png"));
+    ck_assert(!exists(dir, ".latency-cdf.png.tmp"));
+    tmpdir_free(bin);
+    path_restore(path);
+    cleanup(dir, &v, 1, s);
+    return rc;
+}
+
+/* A gnuplot that never finishes, with a child of its own: its process group is killed
+ * after the timeout and the plots are reported skipped. */
+START_TEST(gnuplot_hangs)
+{
+    char err[256];
+    rep_plots_opts_t o = {.timeout_s = 0.5};
+    ck_assert_int_eq(write_with_stuck_gnuplot("/bin/sleep 97531 & wait", "/bin/sleep 97531",
+                                              &o, err, sizeof err), LB_ETIMEDOUT);
+    ck_assert_str_eq(err, "gnuplot did not finish in 0.5 s: plots skipped");
+}
+END_TEST
+
+static volatile sig_atomic_t stop_flag;
+static void on_alarm(int sig) { (void)sig; stop_flag = 1; }
+
+/* A stop request (the simulator got SIGINT, here a timer 0.3 s in) ends a gnuplot long
+ * before its timeout. */
+START_TEST(gnuplot_stopped)
+{
+    char err[256];
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, &old);
+    stop_flag = 0;
+    rep_plots_opts_t o = {.timeout_s = 30, .stop = &stop_flag};
+    struct itimerval it = {{0, 0}, {0, 300000}};
+    setitimer(ITIMER_REAL, &it, NULL);
+    ck_assert_int_eq(write_with_stuck_gnuplot("exec /bin/sleep 97532", "/bin/sleep 97532", &o,
+                                              err, sizeof err), LB_ESTATE);
+    ck_assert_str_eq(err, "interrupted: plots skipped");
+    sigaction(SIGALRM, &old, NULL);
+}
+END_TEST
+
+/* More plots than one gnuplot draws (32): several processes, every file there. */
+START_TEST(many_plots)
+{
+    if (!have_gnuplot("many_plots")) return;
+    scn_t *s = scenario("name: plots-many\nduration: 6s\n");
+    enum { NV = 20 };
+    rep_variant_t v[NV];
+    for (int i = 0; i < NV; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "v%02d", i);
+        synth_variant(&v[i], name, "browse", 6, 2);
+    }
+    char *dir = tmpdir_new(), err[256];
+    rep_plot_file_t *fs;
+    size_t nf = rep_plots_files(v, NV, &fs);
+    ck_assert_uint_eq(nf, 2 + 2 * NV);
+    ck_assert_int_eq(rep_plots_write(dir, s, v, NV, NULL, err, sizeof err), 0);
+    for (size_t i = 0; i < nf; i++) {
+        char png[96], svg[96];
+        snprintf(png, sizeof png, "%s.png", fs[i].name);
+        snprintf(svg, sizeof svg, "%s.svg", fs[i].name);
+        ck_assert_msg(is_png(dir, png), "%s is not a PNG", png);
+        ck_assert_msg(is_svg(dir, svg), "%s is not an SVG", svg);
+    }
+    lb_free(fs);
+    cleanup(dir, v, NV, s);
 }
 END_TEST
 
@@ -649,8 +766,8 @@ START_TEST(html_report)
     v[0].verdicts[1] = (scn_verdict_t){.text = "browse.requests > 600", .pass = true};
     char *dir = tmpdir_new(), err[256];
     bool gp = have_gnuplot("html_report");
-    if (gp) ck_assert_int_eq(rep_plots_write(dir, s, v, 2, err, sizeof err), 0);
-    ck_assert_int_eq(rep_html_write(dir, s, v, 2, err, sizeof err), 0);
+    if (gp) ck_assert_int_eq(rep_plots_write(dir, s, v, 2, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(rep_html_write(dir, s, v, 2, NULL, err, sizeof err), 0);
     ck_assert(!exists(dir, ".report.html.tmp"));
     char *h = slurp2(dir, "report.html");
     ck_assert_ptr_nonnull(h);
@@ -693,7 +810,7 @@ START_TEST(html_report)
     lb_free(h);
     /* the directory cannot be written: an error, not a crash */
     char *gone = lb_sprintf("%s/missing/dir", dir);
-    ck_assert_int_eq(rep_html_write(gone, s, v, 2, err, sizeof err), LB_EIO);
+    ck_assert_int_eq(rep_html_write(gone, s, v, 2, NULL, err, sizeof err), LB_EIO);
     ck_assert_ptr_nonnull(strstr(err, "cannot write"));
     lb_free(gone);
     cleanup(dir, v, 2, s);
@@ -712,8 +829,8 @@ START_TEST(html_without_plot_data)
     v.by_class[M_2XX] = 10;
     v.latency_p50 = v.latency_p99 = NAN;
     char *dir = tmpdir_new(), err[256];
-    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, err, sizeof err), 0);   /* nothing to do */
-    ck_assert_int_eq(rep_html_write(dir, s, &v, 1, err, sizeof err), 0);
+    ck_assert_int_eq(rep_plots_write(dir, s, &v, 1, NULL, err, sizeof err), 0);   /* nothing to do */
+    ck_assert_int_eq(rep_html_write(dir, s, &v, 1, NULL, err, sizeof err), 0);
     ck_assert(file_has(dir, "report.html", "no plot data was collected"));
     ck_assert(file_has(dir, "report.html", "100.0%<span>10</span>"));
     ck_assert(file_has(dir, "report.html", "This scenario states no expectations."));
@@ -741,6 +858,9 @@ Suite *suite_plots(void)
     tcase_add_test(tc, hostile_names);
     tcase_add_test(tc, no_gnuplot);
     tcase_add_test(tc, gnuplot_fails);
+    tcase_add_test(tc, gnuplot_hangs);
+    tcase_add_test(tc, gnuplot_stopped);
+    tcase_add_test(tc, many_plots);
     suite_add_tcase(s, tc);
     tc = tcase_create("html");
     tcase_set_timeout(tc, 30);

@@ -564,6 +564,18 @@ static int probe_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
 
 static const elem_type_t probe_type = { "test-probe", ELEM_APP, "test", probe_params, probe_build };
 
+/* Loads yaml (as file `file`) and builds its first variant, asserting both work. */
+static scn_run_t *load_run(const char *yaml, const char *file, scn_t **s)
+{
+    scn_diag_t d;
+    int rc = scn_load_string(yaml, file, s, &d, NULL);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    scn_run_t *r = NULL;
+    rc = scn_run_new(*s, 0, 1, &r, &d);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    return r;
+}
+
 START_TEST(groups)
 {
     if (!elem_type_find("test-probe")) elem_register(&probe_type);
@@ -582,11 +594,7 @@ START_TEST(groups)
         "  p: { type: test-probe, refs: [client, web1, \"cl*\"] }\n";
     scn_t *s = NULL;
     scn_diag_t d;
-    int rc = scn_load_string(y, "g.yaml", &s, &d, NULL);
-    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
-    scn_run_t *r = NULL;
-    rc = scn_run_new(s, 0, 1, &r, &d);
-    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    scn_run_t *r = load_run(y, "g.yaml", &s);
     ck_assert_uint_eq(net_node_count(scn_run_net(r)), 8);
     ck_assert_ptr_null(scn_run_node(r, "client"));
     ck_assert_ptr_nonnull(scn_run_node(r, "client2"));
@@ -1044,6 +1052,217 @@ START_TEST(run_check)
 }
 END_TEST
 
+/* ---- names and addresses that must be unique (checked when the run is built) ------------ */
+
+#define K8S_HDR "name: t\nduration: 10s\n"                                                    \
+    "kubernetes:\n"                                                                        \
+    "  - { apiVersion: v1, kind: Namespace, metadata: { name: web } }\n"                   \
+    "  - { apiVersion: v1, kind: Service, metadata: { name: lb, namespace: web },\n"       \
+    "      spec: { type: LoadBalancer, ports: [ { port: 80 } ] } }\n"                      \
+    "nodes:\n  client: { type: host }\n"
+#define VNET "cloud:\n  vnet: { type: vnet, attach: [client] }\n"
+#define AKS2 "  aks: { type: k8s-cluster, vnet: vnet, pools: [ { name: user, count: 2 } ] }\n"
+#define ILB "  ilb: { type: azure-internal-lb, cluster: aks, service: web/lb }\n"
+
+/* Each collision names the second definition's position and where the first came from. */
+static const struct bad_case bad_builds[] = {
+    { K8S_HDR VNET AKS2
+      "  aks2: { type: k8s-cluster, vnet: vnet, pod-cidr: 10.245.0.0/16, pools: [ { name: user, count: 1 } ] }\n",
+      "t.yaml:12:76: k8s-cluster 'aks2' pool 'user' node 0: node name 'aks-user-0' is already taken by node 'aks-user-0' of k8s-cluster 'aks' (t.yaml:11:3); expected unique node names" },
+    { K8S_HDR "  aks-user-1: { type: host }\n" VNET AKS2,
+      "t.yaml:12:50: k8s-cluster 'aks' pool 'user' node 1: node name 'aks-user-1' is already taken by host 'aks-user-1' (t.yaml:9:3); expected unique node names" },
+    { K8S_HDR VNET
+      "  aks: { type: k8s-cluster, vnet: vnet, pools: [ { name: user, count: 1 }, { name: user, count: 1 } ] }\n",
+      "t.yaml:11:76: k8s-cluster 'aks': pool name 'user' is already used by the pool at t.yaml:11:50; expected unique pool names" },
+    { K8S_HDR VNET AKS2
+      "  ilb: { type: azure-internal-lb, cluster: aks, service: web/lb, frontend-ip: 10.224.0.5 }\n",
+      "t.yaml:12:79: azure-internal-lb 'ilb': frontend-ip 10.224.0.5 is already used in vnet 'vnet' by node 'aks-user-1' of k8s-cluster 'aks' (t.yaml:11:3); expected an address nothing else in 'vnet' has" },
+    { K8S_HDR VNET AKS2 ILB
+      "  ilb2: { type: azure-internal-lb, cluster: aks, service: web/lb }\n",
+      "t.yaml:13:59: azure-internal-lb 'ilb2': Service web/lb (t.yaml:5:5) has a load balancer already: its address 10.224.0.6 is already used in vnet 'vnet' by azure-internal-lb 'ilb' (t.yaml:12:3); expected an address nothing else in 'vnet' has" },
+    { "name: t\nduration: 10s\n"
+      "kubernetes:\n"
+      "  - { apiVersion: v1, kind: Service, metadata: { name: lb, namespace: web },\n"
+      "      spec: { type: LoadBalancer, loadBalancerIP: 10.224.0.4, ports: [ { port: 80 } ] } }\n"
+      "nodes:\n  client: { type: host }\n" VNET AKS2 ILB,
+      "t.yaml:11:58: azure-internal-lb 'ilb': Service web/lb (t.yaml:4:5) loadBalancerIP 10.224.0.4 is already used in vnet 'vnet' by node 'aks-user-0' of k8s-cluster 'aks' (t.yaml:10:3); expected an address nothing else in 'vnet' has" },
+    { K8S_HDR VNET AKS2
+      "  aks2: { type: k8s-cluster, vnet: vnet, pools: [ { name: other, count: 1 } ] }\n",
+      "t.yaml:12:3: k8s-cluster 'aks2': pod-cidr 10.244.0.0/16 overlaps 10.244.0.0/24 in vnet 'vnet', used by node 'aks-user-0' of k8s-cluster 'aks' (t.yaml:11:3); expected a range nothing else in 'vnet' uses" },
+    { K8S_HDR VNET
+      "  aks: { type: k8s-cluster, vnet: vnet, pod-cidr: 10.244.0.0/23, pools: [ { name: user, count: 3 } ] }\n",
+      "t.yaml:11:51: k8s-cluster 'aks': pod-cidr 10.244.0.0/23 has a /24 for 2 nodes; the pools have 3 (expected a larger pod-cidr)" },
+    { K8S_HDR VNET
+      "  aks: { type: k8s-cluster, vnet: vnet, node-subnet: 10.224.0.0/29, pools: [ { name: user, count: 4 } ] }\n",
+      "t.yaml:11:8: k8s-cluster 'aks': pool 'user' node 3: node-subnet 10.224.0.0/29 has no free address left (the first four and the last are reserved)" },
+    { K8S_HDR VNET
+      "  aks: { type: k8s-cluster, vnet: vnet, node-subnet: 10.224.0.0/29, pools: [ { name: user, count: 3 } ] }\n" ILB,
+      "t.yaml:12:8: azure-internal-lb 'ilb': the node subnet 10.224.0.0/29 has no free address left for the frontend" },
+    { K8S_HDR VNET AKS2 ILB
+      "  gw1: { type: azure-app-gateway, vnet: vnet, backends: [ilb] }\n"
+      "  gw2: { type: azure-app-gateway, vnet: vnet, backends: [ilb] }\n",
+      "t.yaml:14:3: azure-app-gateway 'gw2': frontend-ip 20.50.0.10 is already used in vnet 'vnet' by azure-app-gateway 'gw1' (t.yaml:13:3); expected an address nothing else in 'vnet' has" },
+    { K8S_HDR "  gw-1: { type: host }\n" VNET AKS2 ILB
+      "  gw: { type: azure-app-gateway, vnet: vnet, backends: [ilb] }\n",
+      "t.yaml:14:7: azure-app-gateway 'gw' instance 1: node name 'gw-1' is already taken by host 'gw-1' (t.yaml:9:3); expected unique node names" },
+    { K8S_HDR VNET AKS2 ILB
+      "  alb: { type: aws-alb, vnet: vnet, zones: [a=10.0.96.0/24], targets: [10.0.0.1], frontend-ip: 10.224.0.6 }\n",
+      "t.yaml:13:96: aws-alb 'alb': frontend-ip 10.224.0.6 is already used in vnet 'vnet' by azure-internal-lb 'ilb' (t.yaml:12:3); expected an address nothing else in 'vnet' has" },
+    { K8S_HDR VNET
+      "  alb: { type: aws-alb, vnet: vnet, zones: [a=10.0.96.0/24, a=10.0.97.0/24], targets: [10.0.0.1] }\n",
+      "t.yaml:11:61: zone 'a' is already given at t.yaml:11:45; expected each zone once" },
+};
+
+START_TEST(bad_builds_named)
+{
+    const struct bad_case *c = &bad_builds[_i];
+    scn_t *s = NULL;
+    scn_diag_t d;
+    int rc = scn_load_string(c->yaml, "t.yaml", &s, &d, NULL);
+    ck_assert_msg(rc == 0, "case %d: %s:%d:%d: %s", _i, d.file, d.line, d.col, d.msg);
+    scn_run_t *r = NULL;
+    memset(&d, 0x55, sizeof d);
+    ck_assert_int_lt(scn_run_new(s, 0, 1, &r, &d), 0);
+    ck_assert_ptr_null(r);
+    char *got = diag_text(&d);
+    ck_assert_msg(strcmp(got, c->want) == 0, "case %d:\n got: %s\nwant: %s", _i, got, c->want);
+    lb_free(got);
+    scn_free(s);
+}
+END_TEST
+
+static uint32_t addr_of(scn_run_t *r, const char *node)
+{
+    net_node_t *n = scn_run_node(r, node);
+    ck_assert_msg(n != NULL, "no node %s", node);
+    return n->ifaces.v[0]->addr;
+}
+
+/* Addresses are allocated as the clouds do: first free in the subnet, after the four
+ * reserved ones. A 97-node pool no longer meets the LB frontend (which takes the next free
+ * address), and a second cluster in the same node subnet continues where the first ended. */
+START_TEST(addresses_first_free)
+{
+    scn_t *s = NULL;
+    const char *y = K8S_HDR VNET
+        "  aks: { type: k8s-cluster, vnet: vnet, pools: [ { name: system, count: 1 }, { name: user, count: 97 } ] }\n"
+        ILB
+        "  aks2: { type: k8s-cluster, vnet: vnet, pod-cidr: 10.245.0.0/16, pools: [ { name: b, count: 2 } ] }\n";
+    scn_run_t *r = load_run(y, "t.yaml", &s);
+    ck_assert_uint_eq(addr_of(r, "aks-system-0"), ip("10.224.0.4"));
+    ck_assert_uint_eq(addr_of(r, "aks-user-96"), ip("10.224.0.101"));
+    net_fabric_t *fab = scn_run_node(r, "aks-user-96")->ifaces.v[0]->fabric;
+    ck_assert_str_eq(net_fabric_holder(fab, ip("10.224.0.100"), 32, NULL, NULL), "aks-user-95");
+    ck_assert_str_eq(net_fabric_holder(fab, ip("10.224.0.102"), 32, NULL, NULL), "ilb");
+    ck_assert_uint_eq(addr_of(r, "aks-b-0"), ip("10.224.0.103"));
+    ck_assert_uint_eq(addr_of(r, "aks-b-1"), ip("10.224.0.104"));
+    /* node 97 of the first cluster owns pod range 10.244.97.0/24 */
+    ck_assert_str_eq(net_fabric_holder(fab, ip("10.244.97.9"), 32, NULL, NULL), "aks-user-96");
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
+/* all-links reaches the links no `links` entry names: here the only links are the veths
+ * between the pods and their node, and kubelet's probes over them are all lost. */
+START_TEST(all_links_reaches_veths)
+{
+    const char *y = K8S_HDR VNET
+        "  aks: { type: k8s-cluster, vnet: vnet, pools: [ { name: user, count: 1 } ] }\n"
+        "all-links: { loss: 100% }\n"
+        "kubernetes-add:\n"
+        "  - apiVersion: apps/v1\n"
+        "    kind: Deployment\n"
+        "    metadata: { name: web, namespace: web }\n"
+        "    spec:\n"
+        "      replicas: 2\n"
+        "      selector: { matchLabels: { app: web } }\n"
+        "      template:\n"
+        "        metadata: { labels: { app: web } }\n"
+        "        spec:\n"
+        "          containers:\n"
+        "            - name: web\n"
+        "              image: nginx\n"
+        "              readinessProbe: { tcpSocket: { port: 80 }, periodSeconds: 1 }\n";
+    scn_t *s = NULL;
+    scn_run_t *r = load_run(y, "t.yaml", &s);
+    ck_assert_int_eq(scn_run_execute(r, NULL, NULL), 0);
+    const char **reasons;
+    const uint64_t *counts;
+    size_t n = net_drop_reasons(scn_run_net(r), &reasons, &counts);
+    uint64_t lost = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(reasons[i], "link-loss") == 0) lost = counts[i];
+    ck_assert_uint_ge(lost, 2 * 10);            /* two pods, a probe a second for 10 s */
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
+/* ---- teardown: no callback into a detached or freed sink ---------------------------------- */
+
+typedef struct late_rec { int drops, requests, late; bool over; } late_rec_t;
+
+static void late_drop(void *data, sim_time_t t, const char *where, const pkt_t *p,
+                      const char *reason, const char *detail)
+{
+    (void)t; (void)where; (void)p; (void)reason; (void)detail;
+    late_rec_t *rec = data;
+    rec->drops++;
+    rec->late += rec->over;
+}
+
+static void late_request(void *data, const m_request_t *q)
+{
+    (void)q;
+    late_rec_t *rec = data;
+    rec->requests++;
+    rec->late += rec->over;
+}
+
+/* Keep-alive clients leave idle connections open at the end; freeing the run aborts them
+ * and each abort sends an RST into a link that loses half its packets (the teardown
+ * drops, about a hundred here). A detached sink hears nothing; one still attached when the
+ * run is freed hears nothing of the teardown either (scn_run_free detaches it first). */
+START_TEST(teardown_is_quiet)
+{
+    const char *y =
+        "name: quiet\nduration: 5s\n"
+        "nodes: { c: { type: host, count: 4 }, w: { type: host } }\n"
+        "links: [ { between: [c, w], loss: 50% } ]\n"
+        "apps: { site: { type: http-server, on: w, locations: [ { path: / } ] } }\n"
+        "traffic:\n  browse: { type: http-client, from: c, to: w, rate: 50/s, keepalive: true }\n";
+    scn_t *s = NULL;
+    scn_diag_t d;
+    ck_assert_int_eq(scn_load_string(y, "quiet.yaml", &s, &d, NULL), 0);
+    for (int detach = 0; detach < 2; detach++) {
+        scn_run_t *r = NULL;
+        ck_assert_int_eq(scn_run_new(s, 0, 3, &r, &d), 0);
+        late_rec_t a = {0}, b = {0};
+        scn_sink_t sa = { .m = { .request = late_request, .data = &a }, .drop = late_drop,
+                          .data = &a };
+        scn_sink_t sb = { .m = { .request = late_request, .data = &b }, .drop = late_drop,
+                          .data = &b };
+        ck_assert_int_eq(scn_run_add_sink(r, &sa), 0);
+        ck_assert_int_eq(scn_run_add_sink(r, &sb), 0);
+        if (detach) {
+            ck_assert_uint_eq(scn_run_remove_sink(r, &a), 1);
+            ck_assert_uint_eq(scn_run_remove_sink(r, &a), 0);
+        }
+        ck_assert_int_eq(scn_run_execute(r, NULL, NULL), 0);
+        ck_assert_int_gt(b.drops, 0);
+        ck_assert_int_gt(b.requests, 0);
+        ck_assert_int_eq(a.drops, detach ? 0 : b.drops);
+        ck_assert_int_eq(a.requests, detach ? 0 : b.requests);
+        a.over = b.over = true;
+        scn_run_free(r);
+        ck_assert_int_eq(a.late, 0);
+        ck_assert_int_eq(b.late, 0);
+    }
+    scn_free(s);
+}
+END_TEST
+
 Suite *suite_scenario(void)
 {
     Suite *s = suite_create("scenario");
@@ -1066,6 +1285,10 @@ Suite *suite_scenario(void)
     tcase_add_test(tc, variants);
     tcase_add_test(tc, registry);
     tcase_add_test(tc, tree_positions);
+    tcase_add_test(tc, teardown_is_quiet);
+    tcase_add_loop_test(tc, bad_builds_named, 0, (int)(sizeof bad_builds / sizeof *bad_builds));
+    tcase_add_test(tc, addresses_first_free);
+    tcase_add_test(tc, all_links_reaches_veths);
     suite_add_tcase(s, tc);
     tc = tcase_create("expect");
     tcase_add_unchecked_fixture(tc, setup, NULL);

@@ -18,6 +18,7 @@
  * pass removes them all (amortised O(1) per cancel) and shrinks oversized buckets. */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "engine.h"
 #include "lb.h"
@@ -296,16 +297,26 @@ uint64_t sim_run(sim_t *s, sim_time_t until)
     return ran;
 }
 
+gsl_rng *sim_rng_fresh(const sim_t *s, const char *name)
+{
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    if (!r) {
+        fprintf(stderr, "out of memory (gsl_rng_alloc)\n");
+        abort();
+    }
+    /* mt19937 takes 32 bits of seed; mix seed and name so streams are independent. */
+    uint64_t seed = lb_mix64(s->seed * 0x9e3779b97f4a7c15ULL ^ lb_hash_str(name));
+    gsl_rng_set(r, (unsigned long)(seed ^ (seed >> 32)) & 0xffffffffUL);
+    return r;
+}
+
 gsl_rng *sim_rng(sim_t *s, const char *name)
 {
     uint64_t h = lb_hash_str(name);
     for (size_t it, i = lb_index_first(&s->rng_index, h, &it); i != LB_INDEX_NONE;
          i = lb_index_next(&s->rng_index, h, &it))
         if (strcmp(s->rngs.v[i].name, name) == 0) return s->rngs.v[i].rng;
-    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    /* mt19937 takes 32 bits of seed; mix seed and name so streams are independent. */
-    uint64_t seed = lb_mix64(s->seed * 0x9e3779b97f4a7c15ULL ^ h);
-    gsl_rng_set(r, (unsigned long)(seed ^ (seed >> 32)) & 0xffffffffUL);
+    gsl_rng *r = sim_rng_fresh(s, name);
     rng_stream_t st = {lb_strdup(name), h, r};
     lb_vec_push(&s->rngs, st);
     lb_index_add(&s->rng_index, h, s->rngs.n - 1);

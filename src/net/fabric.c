@@ -1,8 +1,9 @@
 /* fabric.c -- a cloud VPC/VNet: delivers by destination IP to attached interfaces, to
  * interfaces behind extra prefixes (pod CIDRs, secondary IPs), or to virtual-IP handlers
  * (cloud L4 load balancer frontends). Each attachment serialises at the fabric's per-NIC
- * bandwidth; every delivery adds the fabric latency. Lookup: exact address (binary
- * search over a sorted table), then longest matching extra prefix. */
+ * bandwidth (tail drop past queue_bytes waiting); every delivery adds the fabric latency.
+ * Lookup: exact address (binary search over a sorted table), then longest matching extra
+ * prefix. Also who holds an address, and the clouds' first-free allocation in a subnet. */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@ typedef struct fab_addr {
     net_iface_t *ifc;       /* or */
     net_vip_cb vip;
     void *vip_data;
+    char *owner;            /* the VIP's owner (owned); NULL for an interface */
 } fab_addr_t;
 
 typedef struct fab_route { uint32_t prefix; int plen; net_iface_t *ifc; } fab_route_t;
@@ -41,6 +43,7 @@ net_fabric_t *net_fabric_new(net_t *n, const char *name, const net_fabric_params
 
 void net_fabric_free_(net_fabric_t *f)
 {
+    for (size_t i = 0; i < f->addrs.n; i++) lb_free(f->addrs.v[i].owner);
     lb_vec_free(&f->addrs);
     lb_vec_free(&f->routes);
     lb_free(f->name);
@@ -88,6 +91,8 @@ int net_fabric_route(net_fabric_t *f, uint32_t prefix, int plen, net_iface_t *if
         return addr_insert(f, (fab_addr_t){.addr = prefix, .ifc = ifc});
     }
     fab_route_t r = {prefix & lb_prefix_mask(plen), plen, ifc};
+    for (size_t i = 0; i < f->routes.n; i++)
+        if (f->routes.v[i].prefix == r.prefix && f->routes.v[i].plen == plen) return LB_EEXIST;
     lb_vec_reserve(&f->routes, f->routes.n + 1);
     size_t i = f->routes.n;
     while (i > 0 && f->routes.v[i - 1].plen < plen) {
@@ -99,9 +104,61 @@ int net_fabric_route(net_fabric_t *f, uint32_t prefix, int plen, net_iface_t *if
     return 0;
 }
 
-int net_fabric_vip(net_fabric_t *f, uint32_t addr, net_vip_cb cb, void *data)
+int net_fabric_vip(net_fabric_t *f, uint32_t addr, const char *owner, net_vip_cb cb, void *data)
 {
-    return addr_insert(f, (fab_addr_t){.addr = addr, .vip = cb, .vip_data = data});
+    if (addr_find(f, addr)) return LB_EEXIST;
+    return addr_insert(f, (fab_addr_t){.addr = addr, .vip = cb, .vip_data = data,
+                                       .owner = lb_strdup(owner ? owner : "a load balancer")});
+}
+
+/* The holder's name of an exact entry: the interface's node, or the VIP's owner. */
+static const char *entry_holder(const fab_addr_t *e)
+{
+    return e->owner ? e->owner : e->ifc->node->name;
+}
+
+const char *net_fabric_holder(const net_fabric_t *f, uint32_t prefix, int plen,
+                              uint32_t *where, int *where_plen)
+{
+    uint32_t w;
+    int wp;
+    if (!where) where = &w;
+    if (!where_plen) where_plen = &wp;
+    uint32_t mask = lb_prefix_mask(plen), lo = prefix & mask, hi = lo | ~mask;
+    size_t a = 0, b = f->addrs.n;           /* the first exact entry >= lo */
+    while (a < b) {
+        size_t mid = (a + b) / 2;
+        if (f->addrs.v[mid].addr < lo) a = mid + 1;
+        else b = mid;
+    }
+    if (a < f->addrs.n && f->addrs.v[a].addr <= hi) {
+        *where = f->addrs.v[a].addr;
+        *where_plen = 32;
+        return entry_holder(&f->addrs.v[a]);
+    }
+    for (size_t i = 0; i < f->routes.n; i++) {  /* a route overlapping [lo, hi] */
+        const fab_route_t *r = &f->routes.v[i];
+        uint32_t m = lb_prefix_mask(r->plen < plen ? r->plen : plen);
+        if ((r->prefix & m) == (lo & m)) {
+            *where = r->prefix;
+            *where_plen = r->plen;
+            return r->ifc->node->name;
+        }
+    }
+    return NULL;
+}
+
+int net_fabric_alloc(const net_fabric_t *f, uint32_t subnet, int plen, uint32_t *out)
+{
+    if (plen < 0 || plen > NET_FABRIC_ALLOC_MAX_PLEN) return LB_EINVAL;
+    uint32_t mask = lb_prefix_mask(plen), lo = (subnet & mask) + NET_FABRIC_RESERVED_LOW,
+             hi = (subnet | ~mask) - NET_FABRIC_RESERVED_HIGH;
+    for (uint64_t a = lo; a <= hi; a++)
+        if (!net_fabric_holder(f, (uint32_t)a, 32, NULL, NULL)) {
+            *out = (uint32_t)a;
+            return 0;
+        }
+    return LB_ENOMEM;
 }
 
 static net_iface_t *route_find(net_fabric_t *f, uint32_t a)
@@ -139,7 +196,8 @@ static void vip_cb(sim_t *sim, void *a, void *b)
 static void deliver(net_fabric_t *f, net_iface_t *ifc, bool vip, sim_time_t extra, pkt_t *p)
 {
     sim_t *sim = f->net->hdr.sim;
-    if (f->p.loss > 0 && gsl_rng_uniform(f->rng) < f->p.loss) {
+    double loss = net_loss_(f->p.loss, f->net->all.loss);
+    if (loss > 0 && gsl_rng_uniform(f->rng) < loss) {
         net_drop(f->net, NULL, p, "fabric-loss", "lost in %s", f->name);
         return;
     }
@@ -175,10 +233,21 @@ static void route_and_deliver(net_fabric_t *f, uint32_t nexthop, sim_time_t extr
 void net_fabric_tx(net_fabric_t *f, net_iface_t *from, uint32_t nexthop, pkt_t *p)
 {
     sim_time_t now = sim_now(f->net->hdr.sim), extra = 0;
-    if (f->p.bandwidth_bps) {
+    uint64_t bw = net_cap_(f->p.bandwidth_bps, f->net->all.bandwidth_bps),
+             queue = net_cap_(f->p.queue_bytes, f->net->all.queue_bytes);
+    if (bw) {           /* the NIC serialises; tail drop as on a link (link.c) */
+        uint64_t bytes = pkt_wire_bytes(p);
         sim_time_t start = from->busy_until > now ? from->busy_until : now;
-        sim_time_t ser = (sim_time_t)(((uint64_t)pkt_wire_bytes(p) * 8 * (uint64_t)SIM_S +
-                                       f->p.bandwidth_bps - 1) / f->p.bandwidth_bps);
+        if (queue && start > now) {
+            uint64_t waiting = (uint64_t)(start - now) * bw / 8 / SIM_S;
+            if (waiting + bytes > queue) {
+                net_drop(f->net, from->node, p, "queue-full", "%s: %llu bytes queued into %s, "
+                         "limit %llu", from->name, (unsigned long long)waiting, f->name,
+                         (unsigned long long)queue);
+                return;
+            }
+        }
+        sim_time_t ser = (sim_time_t)((bytes * 8 * (uint64_t)SIM_S + bw - 1) / bw);
         from->busy_until = start + ser;
         extra = start + ser - now;
     }
@@ -197,4 +266,25 @@ void net_fabric_send_to(net_fabric_t *f, net_iface_t *ifc, pkt_t *p)
         net_tracef(f->net, f->name, p, "deliver to %s/%s (destination kept)", ifc->node->name,
                    ifc->name);
     deliver(f, ifc, false, 0, p);
+}
+
+size_t net_fabric_count(const net_t *n) { return n->fabrics.n; }
+net_fabric_t *net_fabric_at(const net_t *n, size_t i) { return i < n->fabrics.n ? n->fabrics.v[i] : NULL; }
+
+bool net_fabric_addr_at(const net_fabric_t *f, size_t i, uint32_t *addr, net_iface_t **ifc)
+{
+    if (i >= f->addrs.n) return false;
+    *addr = f->addrs.v[i].addr;
+    *ifc = f->addrs.v[i].vip ? NULL : f->addrs.v[i].ifc;
+    return true;
+}
+
+bool net_fabric_route_at(const net_fabric_t *f, size_t i, uint32_t *prefix, int *plen,
+                         net_iface_t **ifc)
+{
+    if (i >= f->routes.n) return false;
+    *prefix = f->routes.v[i].prefix;
+    *plen = f->routes.v[i].plen;
+    *ifc = f->routes.v[i].ifc;
+    return true;
 }

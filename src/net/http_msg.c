@@ -10,7 +10,7 @@
 #include <strings.h>
 #include "http_int.h"
 
-static const char HTTP_VERSION[] = "HTTP/1.1";
+#define HTTP_VERSION "HTTP/1.1"
 
 static void msg_destroy(net_msg_t *base)
 {
@@ -246,6 +246,10 @@ const char *http_outcome_name(int outcome)
         [HTTP_CLOSED] = "closed",
         [HTTP_NO_PORT] = "no-port",
         [HTTP_UNREACHABLE] = "unreachable",
+        [HTTP_DNS_ERROR] = "dns-error",
+        [HTTP_TLS_ERROR] = "tls-error",
+        [HTTP_BAD_RESPONSE] = "bad-response",
+        [HTTP_OTHER_ERROR] = "other",
     };
     return outcome >= 0 && outcome < HTTP_OUTCOME_COUNT ? names[outcome] : "unknown";
 }

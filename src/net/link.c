@@ -51,30 +51,38 @@ void net_link_tx(net_link_t *l, int side, pkt_t *p)
     uint64_t bytes = pkt_wire_bytes(p);
     sim_time_t start = l->busy_until[side] > now ? l->busy_until[side] : now;
     sim_time_t ser = 0;
-    if (l->p.bandwidth_bps) {
-        ser = (sim_time_t)((bytes * 8 * (uint64_t)SIM_S + l->p.bandwidth_bps - 1) /
-                           l->p.bandwidth_bps);
-        if (l->p.queue_bytes && start > now) {
-            uint64_t waiting = (uint64_t)(start - now) * l->p.bandwidth_bps / 8 / SIM_S;
-            if (waiting + bytes > l->p.queue_bytes) {
+    const net_all_links_t *all = &l->net->all;          /* run-wide impairment, if any */
+    uint64_t bw = net_cap_(l->p.bandwidth_bps, all->bandwidth_bps),
+             queue = net_cap_(l->p.queue_bytes, all->queue_bytes);
+    double loss = net_loss_(l->p.loss, all->loss);
+    if (bw) {
+        ser = (sim_time_t)((bytes * 8 * (uint64_t)SIM_S + bw - 1) / bw);
+        if (queue && start > now) {
+            uint64_t waiting = (uint64_t)(start - now) * bw / 8 / SIM_S;
+            if (waiting + bytes > queue) {
                 net_drop(l->net, l->end[side]->node, p, "queue-full",
                          "%s: %llu bytes queued, limit %llu", l->end[side]->name,
-                         (unsigned long long)waiting, (unsigned long long)l->p.queue_bytes);
+                         (unsigned long long)waiting, (unsigned long long)queue);
                 return;
             }
         }
     }
     l->busy_until[side] = start + ser;
-    if (l->p.loss > 0 && !l->rng) {        /* streams are per name: making it late changes nothing */
+    if (loss > 0 && !l->rng) {      /* streams are per name: making it late changes nothing */
         char name[256];
         snprintf(name, sizeof name, "link:%s/%s-%s/%s", l->end[0]->node->name, l->end[0]->name,
                  l->end[1]->node->name, l->end[1]->name);
         l->rng = sim_rng(net_sim_(l->net), name);
     }
-    if (l->p.loss > 0 && gsl_rng_uniform(l->rng) < l->p.loss) {
+    if (loss > 0 && gsl_rng_uniform(l->rng) < loss) {
         net_drop(l->net, l->end[side]->node, p, "link-loss", "lost on %s/%s -> %s",
                  l->end[side]->node->name, l->end[side]->name, l->end[!side]->node->name);
         return;
     }
     sim_schedule_at(sim, start + ser + l->p.latency, arrive_cb, l->end[!side], p);
+}
+
+net_iface_t *net_link_peer(const net_iface_t *ifc)
+{
+    return ifc->link ? ifc->link->end[1 - ifc->link_side] : NULL;
 }

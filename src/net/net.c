@@ -36,15 +36,45 @@ void net_free(net_t *n)
     lb_vec_free(&n->pkt_chunks);
     lb_vec_free(&n->drop_reasons);
     lb_vec_free(&n->drop_counts);
+    lb_vec_free(&n->apps);
     lb_free(n);
 }
 
 sim_t *net_sim(const net_t *n) { return n->hdr.sim; }
 
+void net_app_register(net_t *n, const char *kind, void *obj)
+{
+    struct net_app a = {kind, obj};
+    lb_vec_push(&n->apps, a);
+}
+
+void net_app_unregister(net_t *n, void *obj)
+{
+    for (size_t i = n->apps.n; i-- > 0;)        /* newest first: frees run in reverse */
+        if (n->apps.v[i].obj == obj) {
+            memmove(&n->apps.v[i], &n->apps.v[i + 1], (n->apps.n - i - 1) * sizeof n->apps.v[0]);
+            n->apps.n--;
+            return;
+        }
+}
+
+void *net_app_at(const net_t *n, const char *kind, size_t i)
+{
+    for (size_t k = 0; k < n->apps.n; k++)
+        if (strcmp(n->apps.v[k].kind, kind) == 0 && i-- == 0) return n->apps.v[k].obj;
+    return NULL;
+}
+
 void net_set_observer(net_t *n, const net_observer_t *obs)
 {
     if (obs) n->obs = *obs;
     else memset(&n->obs, 0, sizeof n->obs);
+}
+
+void net_set_all_links(net_t *n, const net_all_links_t *all)
+{
+    if (all) n->all = *all;
+    else memset(&n->all, 0, sizeof n->all);
 }
 
 uint64_t net_flow_new(net_t *n) { return ++n->next_flow; }

@@ -18,7 +18,21 @@ struct net {
     LB_VEC(const char *) drop_reasons;  /* static slugs, first-seen order */
     LB_VEC(uint64_t) drop_counts;
     uint64_t drops_total;
+    LB_VEC(struct net_app { const char *kind; void *obj; }) apps;  /* net_app_register */
+    net_all_links_t all;                /* run-wide impairment (net_set_all_links) */
 };
+
+/* A link's or fabric's own cap combined with the run-wide one: the smaller non-zero wins
+ * (0 means none). */
+static inline uint64_t net_cap_(uint64_t own, uint64_t all)
+{
+    return !all ? own : (!own || all < own) ? all : own;
+}
+/* Its own loss combined with the run-wide loss: a packet must survive both draws. */
+static inline double net_loss_(double own, double all)
+{
+    return all > 0 ? 1.0 - (1.0 - own) * (1.0 - all) : own;
+}
 
 static inline sim_t *net_sim_(const net_t *n) { return n->hdr.sim; }
 

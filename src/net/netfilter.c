@@ -1658,7 +1658,7 @@ int nf_exec(nf_t *nf, const char *cmdline, char *err, size_t errlen)
     } else {
         int start = t.n > 0 && (!strcmp(t.v[0], "iptables") || !strcmp(t.v[0], "iptables-nft") ||
                                 !strcmp(t.v[0], "iptables-legacy")) ? 1 : 0;
-        rc = run_cmd(&c, t.n - start, t.v + start, -1);
+        rc = run_cmd(&c, t.n - start, t.n ? t.v + start : NULL, -1);
     }
     toks_free(&t);
     nf_refresh_flags(nf, false);            /* run_cmd latched conntrack for its rule */

@@ -85,6 +85,7 @@ typedef struct done { uint64_t flow; uint32_t first, end; net_msg_t *m; } done_t
 typedef struct nodesel { const char *name; bool on; } nodesel_t;
 
 struct rep_capture {
+    scn_run_t *run;                     /* attached to (NULL until the sink is) */
     explain_t *ex;
     metrics_t *m;
     /* the file */
@@ -92,6 +93,7 @@ struct rep_capture {
     pcap_dumper_t *dump;
     char *path, *tmp;
     bool closed;
+    int werr;                           /* errno of the first failed write; then no more */
     uint64_t only_flow;
     bool every_node;
     char **globs;                       /* NULL: every node */
@@ -358,7 +360,13 @@ static void dump_head(rep_capture_t *c)
     h.ts.tv_usec = (suseconds_t)(e->t % SIM_S);    /* ns: the dump is nano-precision */
     h.caplen = e->caplen;
     h.len = e->wire;
-    pcap_dump((u_char *)c->dump, &h, c->arena + e->off);
+    /* pcap_dump is fwrite underneath and says nothing: the stream's error flag right
+     * after the call keeps the real errno (ENOSPC on a full disk), not a later EIO */
+    if (!c->werr) {
+        errno = 0;
+        pcap_dump((u_char *)c->dump, &h, c->arena + e->off);
+        if (ferror(pcap_dump_file(c->dump))) c->werr = errno ? errno : EIO;
+    }
     if (e->pending) c->n_pending--;
     c->q_head++;
     if (c->q_head == c->q_tail) c->q_head = c->q_tail = c->a_tail = 0;
@@ -678,6 +686,7 @@ rep_capture_t *rep_capture_open(scn_run_t *r, const char *pcap_path,
         free_fields(c);
         return NULL;
     }
+    c->run = r;
     m_hooks_t hooks = {0};
     hooks.request = on_request;
     hooks.data = c;
@@ -705,16 +714,18 @@ int rep_capture_close(rep_capture_t *c, char *err, size_t errlen)
     if (!c || c->closed) return 0;
     c->closed = true;
     int rc = 0;
-    errno = 0;
     while (c->q_head != c->q_tail) dump_head(c);
-    if (pcap_dump_flush(c->dump) != 0 || ferror(pcap_dump_file(c->dump))) rc = LB_EIO;
+    errno = 0;
+    if (!c->werr && (pcap_dump_flush(c->dump) != 0 || ferror(pcap_dump_file(c->dump))))
+        c->werr = errno ? errno : EIO;
     pcap_dump_close(c->dump);
     c->dump = NULL;
     pcap_close(c->pd);
     c->pd = NULL;
-    if (rc == 0 && rename(c->tmp, c->path) != 0) rc = LB_EIO;
-    if (rc) {
-        set_err(err, errlen, "%s: %s", c->path, strerror(errno ? errno : EIO));
+    if (!c->werr && rename(c->tmp, c->path) != 0) c->werr = errno;
+    if (c->werr) {
+        rc = LB_EIO;
+        set_err(err, errlen, "%s: %s", c->path, strerror(c->werr));
         unlink(c->tmp);
         return rc;
     }
@@ -731,6 +742,7 @@ int rep_capture_close(rep_capture_t *c, char *err, size_t errlen)
 void rep_capture_free(rep_capture_t *c)
 {
     if (!c) return;
+    scn_run_remove_sink(c->run, c);     /* the sink and the request hook */
     char err[512];
     if (rep_capture_close(c, err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
     free_fields(c);

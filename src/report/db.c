@@ -16,14 +16,15 @@
  *                      INSERT INTO results.T SELECT <run id>, ... FROM main.T; COMMIT;
  *                      DETACH; close the buffer
  *
- * The run's sink cannot be detached from the run, so its data pointer is a small stub
- * owned by the rep_db_t; ending a run clears stub->dr and later callbacks do nothing.
+ * The recorder detaches its sink from the run (scn_run_remove_sink) when the run ends or
+ * is discarded, before it is freed: no callback reaches a freed recorder.
  * Every SQL text here is built from the constant table descriptions below; values from
  * scenarios only ever travel as bound parameters. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 #include <sqlite3.h>
@@ -31,6 +32,7 @@
 #include "explain.h"
 #include "http.h"
 #include "metrics.h"
+#include "plots.h"
 
 /* ---- schema ----------------------------------------------------------------------------- */
 
@@ -45,7 +47,10 @@ static const col_t requests_cols[] = {
     {"source", "TEXT NOT NULL"}, {"t_start_s", "REAL NOT NULL"}, {"t_end_s", "REAL NOT NULL"},
     {"class", "TEXT NOT NULL"}, {"status", "INTEGER"}, {"outcome", "TEXT NOT NULL"},
     {"flow", "INTEGER"}, {"upstream_flow", "INTEGER"}, {"req_id", "INTEGER"},
-    {"path", "TEXT"}, {0, 0}};
+    {"path", "TEXT"},
+    /* real mode (schema 2): when it actually left, libcurl's phase times from then */
+    {"t_sent_s", "REAL"}, {"dns_s", "REAL"}, {"connect_s", "REAL"}, {"tls_s", "REAL"},
+    {"ttfb_s", "REAL"}, {"total_s", "REAL"}, {0, 0}};
 static const col_t probes_cols[] = {
     {"checker", "TEXT NOT NULL"}, {"target", "TEXT NOT NULL"}, {"t_s", "REAL NOT NULL"},
     {"ok", "INTEGER NOT NULL"}, {"status", "INTEGER"}, {"reason", "TEXT"},
@@ -85,11 +90,24 @@ static const char runs_sql[] =
     " variant TEXT NOT NULL, variant_description TEXT, seed INTEGER NOT NULL,"
     " duration_s REAL NOT NULL, t_end_s REAL NOT NULL, bucket_s REAL NOT NULL,"
     " status TEXT NOT NULL CHECK (status IN ('complete', 'incomplete')),"
-    " events INTEGER NOT NULL, requests INTEGER NOT NULL)";
+    " events INTEGER NOT NULL, requests INTEGER NOT NULL,"
+    " mode TEXT NOT NULL DEFAULT 'sim' CHECK (mode IN ('sim', 'real')), bindings TEXT)";
 static const char runs_insert_sql[] =
     "INSERT INTO results.runs (run_group, scenario, scenario_file, variant,"
-    " variant_description, seed, duration_s, t_end_s, bucket_s, status, events, requests)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    " variant_description, seed, duration_s, t_end_s, bucket_s, status, events, requests,"
+    " mode, bindings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/* From schema 1 to 2: real mode's columns (existing rows are simulations). */
+static const char migrate_1_2_sql[] =
+    "ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'sim'"
+    " CHECK (mode IN ('sim', 'real'));"
+    "ALTER TABLE runs ADD COLUMN bindings TEXT;"
+    "ALTER TABLE requests ADD COLUMN t_sent_s REAL;"
+    "ALTER TABLE requests ADD COLUMN dns_s REAL;"
+    "ALTER TABLE requests ADD COLUMN connect_s REAL;"
+    "ALTER TABLE requests ADD COLUMN tls_s REAL;"
+    "ALTER TABLE requests ADD COLUMN ttfb_s REAL;"
+    "ALTER TABLE requests ADD COLUMN total_s REAL;"
+    "UPDATE schema_version SET version = 2";
 
 /* A big run's transaction grows the -wal file; after a checkpoint it is truncated back to
  * this many bytes (SQLite keeps it at its largest size otherwise). */
@@ -97,17 +115,14 @@ static const char runs_insert_sql[] =
 
 /* ---- handles ------------------------------------------------------------------------------ */
 
-typedef struct stub { struct stub *next; rep_db_run_t *dr; } stub_t;
-
 struct rep_db {
     char *path;
     int64_t last_run_id;
-    stub_t *stubs;                  /* one per run begun; freed with the handle */
 };
 
 struct rep_db_run {
     rep_db_t *db;
-    stub_t *stub;
+    scn_run_t *run;                 /* the run its sink is attached to; NULL: detached */
     sqlite3 *buf;
     sqlite3_stmt *ins[T_COUNT];
     metrics_t *m;
@@ -123,6 +138,21 @@ struct rep_db_run {
 
 
 static double secs(sim_time_t t) { return (double)t / (double)SIM_S; }
+
+/* SQLite's message for db's last error, with the operating system's reason when a system
+ * call failed: "database or disk is full (No space left on device)". The unix VFS turns a
+ * write that hit ENOSPC into SQLITE_FULL and keeps no errno for it (os_unix.c unixWrite);
+ * the other source of SQLITE_FULL, PRAGMA max_page_count, is never set here. The text
+ * lives until the next call (one thread uses the handles). */
+static const char *sql_msg(sqlite3 *db)
+{
+    static char buf[600];
+    int e = sqlite3_system_errno(db);
+    if (!e && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL) e = ENOSPC;
+    if (e) snprintf(buf, sizeof buf, "%s (%s)", sqlite3_errmsg(db), strerror(e));
+    else snprintf(buf, sizeof buf, "%s", sqlite3_errmsg(db));
+    return buf;
+}
 
 /* Runs SQL without results. 0 or the SQLite code. */
 static int exec(sqlite3 *db, const char *sql)
@@ -188,6 +218,11 @@ static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen
     if (sqlite3_step(st) == SQLITE_ROW) have = sqlite3_column_int64(st, 0);
     rc = sqlite3_finalize(st);
     if (rc != SQLITE_OK) goto sqlerr;
+    if (have == 1 && REP_DB_SCHEMA_VERSION == 2) {
+        rc = exec(db, migrate_1_2_sql);
+        if (rc != SQLITE_OK) goto sqlerr;
+        have = 2;
+    }
     if (have >= 0 && have != REP_DB_SCHEMA_VERSION) {
         exec(db, "ROLLBACK");
         lb_errf(err, errlen, "%s: results database has schema version %" PRId64
@@ -220,7 +255,7 @@ static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen
     if (rc == SQLITE_OK) rc = exec(db, "COMMIT");
     if (rc == SQLITE_OK) return 0;
 sqlerr:
-    lb_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+    lb_errf(err, errlen, "%s: %s", path, sql_msg(db));
     if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
     return LB_EIO;
 }
@@ -253,7 +288,7 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         lb_errf(err, errlen, "%s: cannot open results database: %s", path,
-                db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                db ? sql_msg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return LB_EIO;
     }
@@ -264,7 +299,7 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
     rc = set_wal(db);
     int ret = 0;
     if (rc != SQLITE_OK) {
-        lb_errf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        lb_errf(err, errlen, "%s: %s", path, sql_msg(db));
         ret = LB_EIO;
     } else {
         ret = create_schema(db, path, err, errlen);
@@ -280,10 +315,6 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
 void rep_db_close(rep_db_t *db)
 {
     if (!db) return;
-    for (stub_t *s = db->stubs, *next; s; s = next) {
-        next = s->next;
-        lb_free(s);
-    }
     lb_free(db->path);
     lb_free(db);
 }
@@ -317,13 +348,13 @@ static void insert_row(rep_db_run_t *dr, sqlite3_stmt *st)
         return;
     }
     dr->failed = true;
-    snprintf(dr->msg, sizeof dr->msg, "buffering rows: %s", sqlite3_errmsg(dr->buf));
+    snprintf(dr->msg, sizeof dr->msg, "buffering rows: %s", sql_msg(dr->buf));
 }
 
 static void on_request(void *data, const m_request_t *q)
 {
-    rep_db_run_t *dr = ((stub_t *)data)->dr;
-    if (!dr || dr->failed) return;
+    rep_db_run_t *dr = data;
+    if (dr->failed) return;
     sqlite3_stmt *st = dr->ins[T_REQUESTS];
     const char *src = metrics_source_name(dr->m, q->source);
     bind_text(st, 1, src ? src : "");
@@ -336,13 +367,20 @@ static void on_request(void *data, const m_request_t *q)
     bind_nz(st, 8, (int64_t)explain_flow_up(dr->ex, q->flow));
     bind_nz(st, 9, (int64_t)q->req_id);
     bind_text(st, 10, q->path);
+    const m_phases_t *ph = q->phases;
+    const sim_time_t pv[6] = {ph ? ph->t_sent : 0, ph ? ph->dns : 0, ph ? ph->connect : 0,
+                              ph ? ph->tls : 0, ph ? ph->ttfb : 0, ph ? ph->total : 0};
+    for (int i = 0; i < 6; i++) {
+        if (ph) sqlite3_bind_double(st, 11 + i, secs(pv[i]));
+        else sqlite3_bind_null(st, 11 + i);
+    }
     insert_row(dr, st);
 }
 
 static void on_probe(void *data, const m_probe_t *p)
 {
-    rep_db_run_t *dr = ((stub_t *)data)->dr;
-    if (!dr || dr->failed) return;
+    rep_db_run_t *dr = data;
+    if (dr->failed) return;
     sqlite3_stmt *st = dr->ins[T_PROBES];
     bind_text(st, 1, p->checker ? p->checker : "");
     bind_text(st, 2, p->target ? p->target : "");
@@ -356,8 +394,8 @@ static void on_probe(void *data, const m_probe_t *p)
 
 static void on_health(void *data, const m_health_t *h)
 {
-    rep_db_run_t *dr = ((stub_t *)data)->dr;
-    if (!dr || dr->failed) return;
+    rep_db_run_t *dr = data;
+    if (dr->failed) return;
     sqlite3_stmt *st = dr->ins[T_HEALTH];
     bind_text(st, 1, h->checker ? h->checker : "");
     bind_text(st, 2, h->target ? h->target : "");
@@ -371,8 +409,8 @@ static void on_health(void *data, const m_health_t *h)
 static void on_drop(void *data, sim_time_t t, const char *where, const pkt_t *p,
                     const char *reason, const char *detail)
 {
-    rep_db_run_t *dr = ((stub_t *)data)->dr;
-    if (!dr || dr->failed) return;
+    rep_db_run_t *dr = data;
+    if (dr->failed) return;
     sqlite3_stmt *st = dr->ins[T_DROPS];
     char src[16], dst[16], fl[8], pr[8];
     bool ports = p->proto == NET_PROTO_TCP || p->proto == NET_PROTO_UDP;
@@ -412,9 +450,16 @@ static void on_drop(void *data, sim_time_t t, const char *where, const pkt_t *p,
     insert_row(dr, st);
 }
 
+/* Detaches the sink: nothing the run does afterwards reaches dr. */
+static void detach(rep_db_run_t *dr)
+{
+    if (dr->run) scn_run_remove_sink(dr->run, dr);
+    dr->run = NULL;
+}
+
 static void run_free(rep_db_run_t *dr)
 {
-    if (dr->stub) dr->stub->dr = NULL;
+    detach(dr);
     for (int i = 0; i < T_COUNT; i++) sqlite3_finalize(dr->ins[i]);
     sqlite3_close(dr->buf);      /* the temp database and its file go with it */
     lb_free(dr->scenario);
@@ -468,19 +513,14 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
     if (rc == SQLITE_OK) rc = exec(dr->buf, "BEGIN");
     if (rc != SQLITE_OK) {
         lb_errf(err, errlen, "results database buffer: %s",
-                dr->buf ? sqlite3_errmsg(dr->buf) : sqlite3_errstr(rc));
+                dr->buf ? sql_msg(dr->buf) : sqlite3_errstr(rc));
         run_free(dr);
         return NULL;
     }
-    stub_t *stub = lb_calloc(1, sizeof *stub);
-    stub->dr = dr;
-    stub->next = db->stubs;
-    db->stubs = stub;
-    dr->stub = stub;
     scn_sink_t sink = {
-        .m = { .request = on_request, .probe = on_probe, .health = on_health, .data = stub },
+        .m = { .request = on_request, .probe = on_probe, .health = on_health, .data = dr },
         .drop = on_drop,
-        .data = stub,
+        .data = dr,
     };
     if (scn_run_add_sink(r, &sink)) {
         lb_errf(err, errlen, "results database: no sink slot left on the run (at most %d)",
@@ -488,6 +528,7 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
         run_free(dr);
         return NULL;
     }
+    dr->run = r;
     return dr;
 }
 
@@ -501,7 +542,7 @@ static void add_aggregates(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *
     const metrics_t *m = dr->m;
     sim_time_t w = metrics_bucket_width(m);
     size_t nb = metrics_bucket_count(m);
-    size_t reached = (size_t)(sim_now(scn_run_sim(r)) / w) + 1;
+    size_t reached = (size_t)(scn_run_end_time(r) / w) + 1;
     if (reached < nb) nb = reached;
     sqlite3_stmt *st = dr->ins[T_SERIES];
     for (size_t s = 0; s < metrics_source_count(m) && !dr->failed; s++)
@@ -551,11 +592,13 @@ static int copy_run(rep_db_run_t *dr, scn_run_t *r, int64_t *run_id)
     bind_text(st, 5, dr->variant_description);
     sqlite3_bind_int64(st, 6, (int64_t)dr->seed);
     sqlite3_bind_double(st, 7, secs(dr->duration));
-    sqlite3_bind_double(st, 8, secs(sim_now(scn_run_sim(r))));
+    sqlite3_bind_double(st, 8, secs(scn_run_end_time(r)));
     sqlite3_bind_double(st, 9, secs(metrics_bucket_width(m)));
     bind_text(st, 10, scn_run_complete(r) ? "complete" : "incomplete");
     sqlite3_bind_int64(st, 11, (int64_t)sim_events_run(scn_run_sim(r)));
     sqlite3_bind_int64(st, 12, (int64_t)metrics_requests(m, -1, M_ALL_CLASSES, all));
+    bind_text(st, 13, scn_run_mode(r));
+    bind_text(st, 14, scn_run_bindings(r));
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return rc;
@@ -581,7 +624,7 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
         return LB_EINVAL;
     }
     rep_db_t *db = dr->db;
-    dr->stub->dr = NULL;                 /* the run's sink records nothing more */
+    detach(dr);                          /* the run's sink records nothing more */
     add_aggregates(dr, r, v, nv);
     if (dr->failed) {
         lb_errf(err, errlen, "%s: %s", db->path, dr->msg);
@@ -617,7 +660,7 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
     if (rc == SQLITE_OK) rc = copy_run(dr, r, &run_id);
     if (rc == SQLITE_OK) rc = exec(dr->buf, "COMMIT");
     if (rc != SQLITE_OK) {
-        lb_errf(err, errlen, "%s: writing the run: %s", db->path, sqlite3_errmsg(dr->buf));
+        lb_errf(err, errlen, "%s: writing the run: %s", db->path, sql_msg(dr->buf));
         if (!sqlite3_get_autocommit(dr->buf)) exec(dr->buf, "ROLLBACK");
         ret = LB_EIO;
     } else {
@@ -626,4 +669,180 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
     if (attached) exec(dr->buf, "DETACH DATABASE results");
     run_free(dr);
     return ret;
+}
+
+/* ---- reading: a simulated baseline for a real run -------------------------------------------- */
+
+typedef struct lat { double *v; size_t n; } lat_t;
+
+/* Nearest-rank quantile of the sorted latencies (seconds) as ns. */
+static sim_time_t sorted_q(double q, void *data)
+{
+    const lat_t *l = data;
+    size_t k = (size_t)(q * (double)l->n);
+    if (k >= l->n) k = l->n - 1;
+    return (sim_time_t)llround(l->v[k] * (double)SIM_S);
+}
+
+static int class_index(const char *name)
+{
+    for (int c = 0; c < M_CLASS_COUNT; c++)
+        if (name && !strcmp(m_class_name(c), name)) return c;
+    return -1;
+}
+
+/* Steps st bound with run_id as ?1 (and the rest bound by the caller). */
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql, int64_t run_id)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return NULL;
+    sqlite3_bind_int64(st, 1, run_id);
+    return st;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+/* Fills b (zeroed, name/seed set) from run id of db. */
+static void load_baseline(sqlite3 *db, int64_t id, const rep_variant_t *real, rep_variant_t *b)
+{
+    double bucket = 1, duration = 0, t_end = 0;
+    sqlite3_stmt *st = prep(db, "SELECT bucket_s, duration_s, t_end_s FROM runs WHERE id = ?1", id);
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        bucket = sqlite3_column_double(st, 0);
+        duration = sqlite3_column_double(st, 1);
+        t_end = sqlite3_column_double(st, 2);
+    }
+    sqlite3_finalize(st);
+    if (!(bucket > 0)) bucket = 1;
+    st = prep(db, "SELECT class, count(*) FROM requests WHERE run_id = ?1 GROUP BY class", id);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        int c = class_index(col_text(st, 0));
+        uint64_t k = (uint64_t)sqlite3_column_int64(st, 1);
+        if (c >= 0) b->by_class[c] += k;
+        b->requests += k;
+    }
+    sqlite3_finalize(st);
+    LB_VEC(double) lv = {0};
+    st = prep(db, "SELECT t_end_s - t_start_s FROM requests WHERE run_id = ?1 AND class IN "
+                  "('2xx', '3xx', '4xx', '5xx') ORDER BY 1", id);
+    while (st && sqlite3_step(st) == SQLITE_ROW) lb_vec_push(&lv, sqlite3_column_double(st, 0));
+    sqlite3_finalize(st);
+    lat_t l = {lv.v, lv.n};
+    double sum = 0;
+    for (size_t i = 0; i < lv.n; i++) sum += lv.v[i];
+    b->latency_p50 = lv.n ? (double)sorted_q(0.50, &l) / SIM_S : NAN;
+    b->latency_p90 = lv.n ? (double)sorted_q(0.90, &l) / SIM_S : NAN;
+    b->latency_p99 = lv.n ? (double)sorted_q(0.99, &l) / SIM_S : NAN;
+    b->latency_mean = lv.n ? sum / (double)lv.n : NAN;
+    b->n_rows = 1;
+    b->rows = lb_calloc(1, sizeof *b->rows);
+    b->rows[0].requests = b->requests;
+    memcpy(b->rows[0].by_class, b->by_class, sizeof b->by_class);
+    b->rows[0].latency_p50 = b->latency_p50;
+    b->rows[0].latency_p99 = b->latency_p99;
+    size_t nb = (size_t)ceil(duration / bucket);
+    if (!nb) nb = 1;
+    rep_plot_t *p = rep_plot_new((sim_time_t)llround(bucket * SIM_S), nb,
+                                 (sim_time_t)llround(t_end * SIM_S));
+    if (lv.n) rep_plot_cdf(p, sorted_q, &l);
+    lb_vec_free(&lv);
+    st = prep(db, "SELECT source, t_s, class, count FROM series WHERE run_id = ?1", id);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        int k = rep_plot_source(p, col_text(st, 0));
+        size_t bi = (size_t)(sqlite3_column_double(st, 1) / bucket + 0.5);
+        int c = class_index(col_text(st, 2));
+        if (c >= 0 && bi < nb)
+            p->sources.v[k].counts[bi * M_CLASS_COUNT + c] = (uint64_t)sqlite3_column_int64(st, 3);
+    }
+    sqlite3_finalize(st);
+    st = prep(db, "SELECT checker, target, t_s, from_state, to_state FROM health "
+                  "WHERE run_id = ?1 ORDER BY rowid", id);
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        rep_plot_health(p, col_text(st, 0), col_text(st, 1),
+                        (sim_time_t)llround(sqlite3_column_double(st, 2) * SIM_S),
+                        col_text(st, 3), col_text(st, 4));
+    sqlite3_finalize(st);
+    b->plot = p;
+    b->plot_free = rep_plot_free;
+    /* the backends the real run probed: their last state change, their last probe */
+    b->probes = real->n_probes ? lb_calloc(real->n_probes, sizeof *b->probes) : NULL;
+    for (size_t i = 0; i < real->n_probes; i++) {
+        const rep_probe_t *rp = &real->probes[i];
+        rep_probe_t *q = &b->probes[b->n_probes];
+        char reason[128] = "";
+        bool seen = false;
+        snprintf(q->state, sizeof q->state, "%s", rp->initial);
+        st = prep(db, "SELECT to_state FROM health WHERE run_id = ?1 AND checker = ?2 AND "
+                      "target = ?3 ORDER BY rowid DESC LIMIT 1", id);
+        if (st) {
+            sqlite3_bind_text(st, 2, rp->checker, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, rp->target, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) snprintf(q->state, sizeof q->state, "%s", col_text(st, 0));
+        }
+        sqlite3_finalize(st);
+        st = prep(db, "SELECT reason FROM probes WHERE run_id = ?1 AND checker = ?2 AND "
+                      "target = ?3 ORDER BY rowid DESC LIMIT 1", id);
+        if (st) {
+            sqlite3_bind_text(st, 2, rp->checker, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 3, rp->target, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_ROW) {
+                snprintf(reason, sizeof reason, "%s", col_text(st, 0));
+                seen = true;
+            }
+        }
+        sqlite3_finalize(st);
+        if (!seen) continue;            /* the simulation did not record this checker */
+        snprintf(q->checker, sizeof q->checker, "%s", rp->checker);
+        snprintf(q->target, sizeof q->target, "%s", rp->target);
+        snprintf(q->initial, sizeof q->initial, "%s", rp->initial);
+        char st_up[12];
+        snprintf(st_up, sizeof st_up, "%s", q->state);
+        for (char *c = st_up; *c; c++) *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+        snprintf(q->line, sizeof q->line, "%s: %s %s: %s (results.db run %lld)", rp->checker,
+                 rp->target, st_up, reason, (long long)id);
+        b->n_probes++;
+    }
+    b->show_probes = true;
+}
+
+void rep_db_attach_baselines(rep_db_t *h, const scn_t *s, rep_variant_t **pv, size_t *pn)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(h->path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        sqlite3_close(db);
+        return;
+    }
+    sqlite3_busy_timeout(db, REP_DB_BUSY_TIMEOUT_MS);
+    size_t n0 = *pn;
+    for (size_t i = 0; i < n0; i++) {
+        rep_variant_t *v = *pv;
+        if (strcmp(v[i].mode, "real") || rep_compare_peer(v, *pn, i)) continue;
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT id FROM runs WHERE scenario = ?1 AND variant = ?2 "
+                               "AND seed = ?3 AND mode = 'sim' AND status = 'complete' "
+                               "ORDER BY id DESC LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+            break;
+        sqlite3_bind_text(st, 1, scn_name(s), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, v[i].name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)v[i].seed);
+        int64_t id = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if (!id) continue;
+        rep_variant_t b;
+        memset(&b, 0, sizeof b);
+        b.name = lb_strdup(v[i].name);
+        snprintf(b.mode, sizeof b.mode, "sim");
+        b.seed = v[i].seed;
+        b.db_run = id;
+        b.complete = true;
+        b.verdicts = lb_calloc(1, sizeof *b.verdicts);
+        load_baseline(db, id, &v[i], &b);
+        *pv = lb_realloc(*pv, (*pn + 1) * sizeof **pv);
+        (*pv)[(*pn)++] = b;
+    }
+    sqlite3_close(db);
 }

@@ -275,3 +275,29 @@ size_t explain_print(const explain_t *ex, const metrics_t *m, FILE *out)
     }
     return ex->examples.n;
 }
+
+size_t explain_example_count(const explain_t *ex) { return ex ? ex->examples.n : 0; }
+
+bool explain_example_at(const explain_t *ex, size_t i, const char **source, int *cls,
+                        uint64_t *flow, sim_time_t *t)
+{
+    if (!ex || i >= ex->examples.n) return false;
+    const example_t *e = &ex->examples.v[i];
+    *source = e->source;
+    *cls = e->cls;
+    *flow = e->flow;
+    *t = e->t;
+    return true;
+}
+
+bool explain_example_note(const explain_t *ex, size_t i, size_t k, sim_time_t *t,
+                          const char **where, uint64_t *flow, const char **text)
+{
+    if (!ex || i >= ex->examples.n || k >= ex->examples.v[i].n) return false;
+    const note_t *n = &ex->examples.v[i].chain[k];
+    *t = n->t;
+    *where = n->where;
+    *flow = n->flow;
+    *text = n->text;
+    return true;
+}

@@ -149,6 +149,16 @@ int metrics_add_hooks(metrics_t *m, const m_hooks_t *h)
     return 0;
 }
 
+size_t metrics_remove_hooks(metrics_t *m, const void *data)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < m->n_hooks; i++)
+        if (m->hooks[i].data != data) m->hooks[k++] = m->hooks[i];
+    size_t removed = m->n_hooks - k;
+    m->n_hooks = k;
+    return removed;
+}
+
 void metrics_set_record_hook(metrics_t *m, m_record_cb cb, void *data)
 {
     m_hooks_t h = {.request = cb, .data = data};

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cJSON.h>
 #include "plots.h"
@@ -276,8 +277,8 @@ typedef struct attached {
 static attached_t *g_attached;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Removes and returns the state of r (NULL: none). */
-static rep_plot_t *take(const scn_run_t *r)
+/* Removes and returns the state of r (NULL: none), its sink detached from r. */
+static rep_plot_t *take(scn_run_t *r)
 {
     rep_plot_t *p = NULL;
     pthread_mutex_lock(&g_lock);
@@ -290,6 +291,7 @@ static rep_plot_t *take(const scn_run_t *r)
             break;
         }
     pthread_mutex_unlock(&g_lock);
+    if (p) scn_run_remove_sink(r, p);
     return p;
 }
 
@@ -346,13 +348,33 @@ static void cdf_add(rep_plot_t *p, sim_time_t lat, double q)
     lb_vec_push(&p->cdf, pt);
 }
 
+void rep_plot_cdf(rep_plot_t *p, sim_time_t (*quantile)(double q, void *data), void *data)
+{
+    p->cdf.n = 0;
+    for (int k = 0; k < REP_CDF_STEPS; k++) {
+        double q = (double)k / REP_CDF_STEPS;
+        cdf_add(p, quantile(q, data), q);
+    }
+    for (size_t k = 0; k < sizeof cdf_tail / sizeof cdf_tail[0]; k++)
+        cdf_add(p, quantile(cdf_tail[k], data), cdf_tail[k]);
+}
+
+/* Requests that got a response, whatever the status: the CDF's population. */
+#define DONE_CLASSES ((1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX))
+
+static sim_time_t metrics_q(double q, void *data)
+{
+    const m_window_t all = {0, SIM_TIME_MAX};
+    return metrics_latency_q(data, -1, DONE_CLASSES, q, all);
+}
+
 void rep_plots_collect(scn_run_t *r, rep_variant_t *v)
 {
     metrics_t *m = scn_run_metrics(r);
     rep_plot_t *p = take(r);
     if (!p) p = plot_for_run(r);
     p->complete = scn_run_complete(r);
-    sim_time_t now = sim_now(scn_run_sim(r)), dur = scn_run_duration(r);
+    sim_time_t now = scn_run_end_time(r), dur = scn_run_duration(r);
     p->end = p->complete || now > dur ? dur : now;
     size_t nb = metrics_bucket_count(m);
     assert(nb == p->n_buckets);
@@ -363,17 +385,9 @@ void rep_plots_collect(scn_run_t *r, rep_variant_t *v)
             for (int c = 0; c < M_CLASS_COUNT; c++)
                 cnt[b * M_CLASS_COUNT + c] = metrics_bucket(m, (int)i, b, c);
     }
-    const unsigned done = (1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX);
     const m_window_t all = {0, SIM_TIME_MAX};
     p->cdf.n = 0;
-    if (metrics_requests(m, -1, done, all)) {
-        for (int k = 0; k < REP_CDF_STEPS; k++) {
-            double q = (double)k / REP_CDF_STEPS;
-            cdf_add(p, metrics_latency_q(m, -1, done, q, all), q);
-        }
-        for (size_t k = 0; k < sizeof cdf_tail / sizeof cdf_tail[0]; k++)
-            cdf_add(p, metrics_latency_q(m, -1, done, cdf_tail[k], all), cdf_tail[k]);
-    }
+    if (metrics_requests(m, -1, DONE_CLASSES, all)) rep_plot_cdf(p, metrics_q, m);
     if (v->plot && v->plot_free) v->plot_free(v->plot);
     v->plot = p;
     v->plot_free = rep_plot_free;
@@ -422,20 +436,24 @@ static void slug(char *out, size_t len, const char *name)
 
 typedef LB_VEC(rep_plot_file_t) filevec_t;
 
+/* Another entry of the same variant by the same executor (a seed sweep). */
 static bool name_repeats(const rep_variant_t *v, size_t n, size_t i)
 {
     for (size_t k = 0; k < n; k++)
-        if (k != i && v[k].name && v[i].name && !strcmp(v[k].name, v[i].name)) return true;
+        if (k != i && v[k].name && v[i].name && !strcmp(v[k].name, v[i].name) &&
+            !strcmp(v[k].mode, v[i].mode))
+            return true;
     return false;
 }
 
 void rep_plots_label(const rep_variant_t *v, size_t n, size_t i, char *buf, size_t len)
 {
     const char *name = v[i].name ? v[i].name : "";
+    const char *tag = v[i].name ? rep_mode_tag(v, n, i) : "";
     if (name_repeats(v, n, i))
-        snprintf(buf, len, "%s (seed %llu)", name, (unsigned long long)v[i].seed);
+        snprintf(buf, len, "%s%s (seed %llu)", name, tag, (unsigned long long)v[i].seed);
     else
-        snprintf(buf, len, "%s", name);
+        snprintf(buf, len, "%s%s", name, tag);
 }
 
 static void add_file(filevec_t *fs, const char *prefix, const rep_variant_t *v, size_t n,
@@ -446,10 +464,12 @@ static void add_file(filevec_t *fs, const char *prefix, const rep_variant_t *v, 
         snprintf(f.name, sizeof f.name, "%s", prefix);
     } else {
         char s[64], id[128];
+        const char *real = !strcmp(v[i].mode, "real") ? "-real" : "";
         if (name_repeats(v, n, (size_t)i))
-            snprintf(id, sizeof id, "%.64s-seed%llu", v[i].name, (unsigned long long)v[i].seed);
+            snprintf(id, sizeof id, "%.64s%s-seed%llu", v[i].name, real,
+                     (unsigned long long)v[i].seed);
         else
-            snprintf(id, sizeof id, "%s", v[i].name ? v[i].name : "");
+            snprintf(id, sizeof id, "%s%s", v[i].name ? v[i].name : "", real);
         slug(s, sizeof s, id);
         snprintf(f.name, sizeof f.name, "%s-%s", prefix, s);
         for (int k = 1;; k++) {
@@ -924,44 +944,114 @@ static void squeeze(char *out, size_t len, const char *in)
 
 /* How much of gnuplot's error output is kept for the message. */
 #define GP_ERR_KEEP 2048
+/* Plots drawn by one gnuplot process. Each picture comes back on a pipe of its own, so
+ * one process has 2 * GP_BATCH of them open (far below the usual 1024 descriptors). */
+#define GP_BATCH 32
+/* The first descriptor gnuplot gets a picture pipe on (after stdin, stdout, stderr). */
+#define GP_FIRST_FD 3
+/* How often a wait for gnuplot looks at the stop flag when no signal woke it. */
+#define GP_STOP_POLL_MS 200
 
-/* Runs `prog -d` (no init files) in dir with the script on its stdin; its stdout goes to
+/* One picture on its way from gnuplot to its temporary file. */
+typedef struct gp_out {
+    char tmp[4096];             /* dir/.<name>.<ext>.tmp */
+    char dst[4096];             /* dir/<name>.<ext> */
+    int pipe_r;                 /* what gnuplot writes; -1 at its end */
+    int file;                   /* the temporary file; -1 when closed or failed */
+    uint64_t bytes;
+    int errnum;                 /* errno of the first failed write; the rest is drained */
+} gp_out_t;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_out(gp_out_t *o, const char *buf, size_t n)
+{
+    while (n && o->file >= 0) {
+        ssize_t w = write(o->file, buf, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            o->errnum = w < 0 ? errno : EIO;
+            close(o->file);
+            o->file = -1;
+            return;
+        }
+        buf += w;
+        n -= (size_t)w;
+        o->bytes += (uint64_t)w;
+    }
+}
+
+/* Runs `prog -d` (no init files) with the script on its stdin, in a process group of its
+ * own (a terminal's Ctrl-C reaches the simulator only, which decides). Picture k of outs
+ * is written by gnuplot to descriptor GP_FIRST_FD + k ('/dev/fd/N' in the script), a pipe
+ * whose bytes this process writes to outs[k].tmp itself, so a full disk is seen here as
+ * the errno of a write (gnuplot does not check its own writes). Its stdout goes to
  * /dev/null, its stderr is kept for the message. Writing and reading are interleaved
- * (poll), so a chatty gnuplot never deadlocks the pipe; SIGPIPE is blocked while writing
- * (a gnuplot that dies early gives EPIPE, not a dead simulator). */
-static int run_gnuplot(const char *prog, const char *dir, const char *script, size_t len,
-                       char *err, size_t errlen)
+ * (poll), so a chatty gnuplot never deadlocks a pipe; SIGPIPE is blocked while writing
+ * (a gnuplot that dies early gives EPIPE, not a dead simulator). After timeout_ms, or
+ * once *stop is non-zero, the process group is killed. Returns 0; LB_ETIMEDOUT or
+ * LB_ESTATE (stopped) with "... plots skipped" in err; LB_EIO when gnuplot failed or a
+ * file could not be written (strerror in err). */
+static int run_gnuplot(const char *prog, const char *script, size_t len, gp_out_t *outs,
+                       size_t nout, const rep_plots_opts_t *opt, char *err, size_t errlen)
 {
     int in[2] = {-1, -1}, ep[2] = {-1, -1}, devnull = -1;
-    if (pipe2(in, O_CLOEXEC) || pipe2(ep, O_CLOEXEC) ||
-        (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
+    int *pw = lb_malloc((nout + 3) * sizeof *pw);       /* child ends, then stdin/out/err */
+    int *hi = lb_malloc((nout + 3) * sizeof *hi);       /* the child's copies, out of the way */
+    size_t made = 0;
+    bool ok = !pipe2(in, O_CLOEXEC) && !pipe2(ep, O_CLOEXEC) &&
+              (devnull = open("/dev/null", O_WRONLY | O_CLOEXEC)) >= 0;
+    for (; ok && made < nout; made++) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC)) { ok = false; break; }
+        outs[made].pipe_r = p[0];
+        pw[made] = p[1];
+    }
+    if (!ok) {
         lb_errf(err, errlen, "cannot start gnuplot: %s", strerror(errno));
         for (int i = 0; i < 2; i++) {
             if (in[i] >= 0) close(in[i]);
             if (ep[i] >= 0) close(ep[i]);
         }
+        if (devnull >= 0) close(devnull);
+        for (size_t k = 0; k < made; k++) close(outs[k].pipe_r), close(pw[k]), outs[k].pipe_r = -1;
+        lb_free(pw);
+        lb_free(hi);
         return LB_EIO;
     }
+    pw[nout] = in[0];
+    pw[nout + 1] = devnull;
+    pw[nout + 2] = ep[1];
     pid_t pid = fork();
     if (pid == 0) {
-        /* the child: async-signal-safe calls only */
-        if (dup2(in[0], 0) < 0 || dup2(devnull, 1) < 0 || dup2(ep[1], 2) < 0) _exit(126);
-        if (chdir(dir)) {
-            static const char m[] = "cannot enter the output directory\n";
-            ssize_t w = write(2, m, sizeof m - 1);
-            (void)w;
+        /* the child: async-signal-safe calls only. Every descriptor it keeps is first
+         * copied above the numbers it will occupy, then put in place. */
+        setpgid(0, 0);
+        int base = GP_FIRST_FD + (int)nout;
+        for (size_t k = 0; k < nout + 3; k++)
+            if ((hi[k] = fcntl(pw[k], F_DUPFD_CLOEXEC, base)) < 0) _exit(126);
+        for (size_t k = 0; k < nout; k++)
+            if (dup2(hi[k], GP_FIRST_FD + (int)k) < 0) _exit(126);
+        if (dup2(hi[nout], 0) < 0 || dup2(hi[nout + 1], 1) < 0 || dup2(hi[nout + 2], 2) < 0)
             _exit(126);
-        }
         execl(prog, "gnuplot", "-d", (char *)NULL);
         _exit(127);
     }
-    close(in[0]);
+    if (pid > 0) setpgid(pid, pid);             /* whichever of the two runs first */
+    for (size_t k = 0; k < nout + 3; k++) close(pw[k]);
     close(ep[1]);
-    close(devnull);
+    lb_free(pw);
+    lb_free(hi);
     if (pid < 0) {
         lb_errf(err, errlen, "cannot start gnuplot: %s", strerror(errno));
         close(in[1]);
         close(ep[0]);
+        for (size_t k = 0; k < nout; k++) close(outs[k].pipe_r), outs[k].pipe_r = -1;
         return LB_EIO;
     }
     fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
@@ -972,15 +1062,41 @@ static int run_gnuplot(const char *prog, const char *dir, const char *script, si
     bool was_pending = sigismember(&pending, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
 
+    double timeout_s = opt && opt->timeout_s > 0 ? opt->timeout_s : REP_PLOTS_TIMEOUT_S;
+    int64_t deadline = mono_ms() + (int64_t)(timeout_s * 1000);
     char *ebuf = lb_malloc(GP_ERR_KEEP + 1);
+    char *buf = lb_malloc(65536);
+    struct pollfd *pf = lb_malloc((nout + 2) * sizeof *pf);
     size_t elen = 0, off = 0;
-    int wfd = in[1];
-    bool eof = false;
+    int wfd = in[1], efd = ep[0];
+    int rc = 0;
     if (len == 0) close(wfd), wfd = -1;
-    while (!eof) {
-        struct pollfd pf[2] = {{ep[0], POLLIN, 0}, {wfd, POLLOUT, 0}};
-        if (poll(pf, wfd >= 0 ? 2 : 1, -1) < 0) {
+    for (;;) {
+        size_t open_fds = efd >= 0;
+        pf[0] = (struct pollfd){efd, POLLIN, 0};
+        pf[1] = (struct pollfd){wfd, POLLOUT, 0};
+        for (size_t k = 0; k < nout; k++) {
+            pf[2 + k] = (struct pollfd){outs[k].pipe_r, POLLIN, 0};
+            open_fds += outs[k].pipe_r >= 0;
+        }
+        if (!open_fds) break;                    /* gnuplot (and anything it started) ended */
+        bool stopped = opt && opt->stop && *opt->stop;
+        int64_t left = deadline - mono_ms();
+        if (stopped || left <= 0) {
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            if (stopped) lb_errf(err, errlen, "interrupted: plots skipped");
+            else lb_errf(err, errlen, "gnuplot did not finish in %g s: plots skipped", timeout_s);
+            rc = stopped ? LB_ESTATE : LB_ETIMEDOUT;
+            break;
+        }
+        if (opt && opt->stop && left > GP_STOP_POLL_MS) left = GP_STOP_POLL_MS;
+        if (poll(pf, nout + 2, (int)left) < 0) {    /* negative fds are ignored */
             if (errno == EINTR) continue;
+            lb_errf(err, errlen, "waiting for gnuplot: %s", strerror(errno));
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            rc = LB_EIO;
             break;
         }
         if (wfd >= 0 && pf[1].revents) {
@@ -991,21 +1107,34 @@ static int run_gnuplot(const char *prog, const char *dir, const char *script, si
                 wfd = -1;
             }
         }
-        if (pf[0].revents) {
-            char tmp[4096];
-            ssize_t r = read(ep[0], tmp, sizeof tmp);
+        if (efd >= 0 && pf[0].revents) {
+            ssize_t r = read(efd, buf, 65536);
             if (r > 0) {
                 size_t keep = (size_t)r < GP_ERR_KEEP - elen ? (size_t)r : GP_ERR_KEEP - elen;
-                memcpy(ebuf + elen, tmp, keep);
+                memcpy(ebuf + elen, buf, keep);
                 elen += keep;
             } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-                eof = true;
+                close(efd);
+                efd = -1;
+            }
+        }
+        for (size_t k = 0; k < nout; k++) {
+            if (outs[k].pipe_r < 0 || !pf[2 + k].revents) continue;
+            ssize_t r = read(outs[k].pipe_r, buf, 65536);
+            if (r > 0) write_out(&outs[k], buf, (size_t)r);
+            else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+                close(outs[k].pipe_r);
+                outs[k].pipe_r = -1;
             }
         }
     }
     ebuf[elen] = '\0';
     if (wfd >= 0) close(wfd);
-    close(ep[0]);
+    if (efd >= 0) close(efd);
+    for (size_t k = 0; k < nout; k++)
+        if (outs[k].pipe_r >= 0) close(outs[k].pipe_r), outs[k].pipe_r = -1;
+    lb_free(buf);
+    lb_free(pf);
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
     if (!was_pending) {
@@ -1017,8 +1146,7 @@ static int run_gnuplot(const char *prog, const char *dir, const char *script, si
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 
-    int rc = 0;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || off != len) {
+    if (rc == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || off != len)) {
         char msg[512];
         squeeze(msg, sizeof msg, ebuf);
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
@@ -1051,7 +1179,8 @@ static void remove_files(const char *dir, const rep_plot_file_t *fs, size_t n, b
         }
 }
 
-/* The whole script: data blocks, then every figure once per terminal. */
+/* The script of plots fs[0..nf): data blocks, then every figure once per terminal; the
+ * PNG of figure i goes to descriptor GP_FIRST_FD + 2i, its SVG to the next. */
 static char *build_script(const scn_t *s, const rep_variant_t *v, size_t n,
                           const rep_plot_file_t *fs, size_t nf, size_t *len)
 {
@@ -1082,10 +1211,11 @@ static char *build_script(const scn_t *s, const rep_variant_t *v, size_t n,
     for (size_t i = 0; i < nf; i++) {
         fprintf(o, "set terminal pngcairo size %d,%d font 'Sans,10' noenhanced "
                    "background rgb 'white'\n", figs[i].w, figs[i].h);
-        fprintf(o, "set output '.%s.png.tmp'\n%sunset output\n", fs[i].name, bodies[i]);
+        fprintf(o, "set output '/dev/fd/%zu'\n%sunset output\n", GP_FIRST_FD + 2 * i, bodies[i]);
         fprintf(o, "set terminal svg size %d,%d font 'Arial,11' noenhanced "
                    "background rgb 'white'\n", figs[i].w, figs[i].h);
-        fprintf(o, "set output '.%s.svg.tmp'\n%sunset output\n", fs[i].name, bodies[i]);
+        fprintf(o, "set output '/dev/fd/%zu'\n%sunset output\n", GP_FIRST_FD + 2 * i + 1,
+                bodies[i]);
         free(bodies[i]);
     }
     fputs("exit\n", o);
@@ -1097,8 +1227,50 @@ static char *build_script(const scn_t *s, const rep_variant_t *v, size_t n,
     return out;
 }
 
+/* Draws fs[0..nf) (at most GP_BATCH) with one gnuplot into their temporary files. */
+static int draw_batch(const char *prog, const char *dir, const scn_t *s,
+                      const rep_variant_t *v, size_t n, const rep_plot_file_t *fs, size_t nf,
+                      const rep_plots_opts_t *opt, char *err, size_t errlen)
+{
+    size_t nout = 2 * nf;
+    gp_out_t *outs = lb_calloc(nout, sizeof *outs);
+    int rc = 0;
+    for (size_t k = 0; k < nout; k++) {
+        gp_out_t *o = &outs[k];
+        snprintf(o->tmp, sizeof o->tmp, "%s/.%s.%s.tmp", dir, fs[k / 2].name, exts[k % 2]);
+        snprintf(o->dst, sizeof o->dst, "%s/%s.%s", dir, fs[k / 2].name, exts[k % 2]);
+        o->pipe_r = -1;
+        o->file = rc ? -1 : open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        if (!rc && o->file < 0) {
+            lb_errf(err, errlen, "cannot write %s: %s", o->dst, strerror(errno));
+            rc = LB_EIO;
+        }
+    }
+    if (!rc) {
+        size_t len;
+        char *script = build_script(s, v, n, fs, nf, &len);
+        rc = run_gnuplot(prog, script, len, outs, nout, opt, err, errlen);
+        free(script);
+    }
+    for (size_t k = 0; k < nout; k++) {
+        gp_out_t *o = &outs[k];
+        if (o->file >= 0 && close(o->file) && !o->errnum) o->errnum = errno;
+        o->file = -1;
+        if (rc) continue;
+        if (o->errnum) {
+            lb_errf(err, errlen, "cannot write %s: %s", o->dst, strerror(o->errnum));
+            rc = LB_EIO;
+        } else if (!o->bytes) {
+            lb_errf(err, errlen, "gnuplot wrote no %s", o->dst);
+            rc = LB_EIO;
+        }
+    }
+    lb_free(outs);
+    return rc;
+}
+
 int rep_plots_write(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
-                    char *err, size_t errlen)
+                    const rep_plots_opts_t *opt, char *err, size_t errlen)
 {
     rep_plot_file_t *fs;
     size_t nf = rep_plots_files(v, n, &fs);
@@ -1111,20 +1283,15 @@ int rep_plots_write(const char *dir, const scn_t *s, const rep_variant_t *v, siz
         rc = LB_ENOENT;
         goto out;
     }
-    size_t len;
-    char *script = build_script(s, v, n, fs, nf, &len);
-    rc = run_gnuplot(prog, dir, script, len, err, errlen);
-    free(script);
+    for (size_t i = 0; i < nf && !rc; i += GP_BATCH)
+        rc = draw_batch(prog, dir, s, v, n, fs + i, nf - i < GP_BATCH ? nf - i : GP_BATCH, opt,
+                        err, errlen);
     char tmp[4096], dst[4096];
     for (size_t i = 0; i < nf && !rc; i++)
         for (int e = 0; e < 2 && !rc; e++) {
-            struct stat st;
             snprintf(tmp, sizeof tmp, "%s/.%s.%s.tmp", dir, fs[i].name, exts[e]);
             snprintf(dst, sizeof dst, "%s/%s.%s", dir, fs[i].name, exts[e]);
-            if (stat(tmp, &st) || st.st_size == 0) {
-                lb_errf(err, errlen, "gnuplot wrote no %s", tmp);
-                rc = LB_EIO;
-            } else if (rename(tmp, dst)) {
+            if (rename(tmp, dst)) {
                 lb_errf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
                 rc = LB_EIO;
             }

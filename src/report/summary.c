@@ -3,6 +3,7 @@
  * and seed (no wall time, no dates), so summaries compare byte for byte. */
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>
 #include "explain.h"
+#include "health.h"
 #include "plots.h"
 #include "report.h"
 
@@ -48,6 +50,31 @@ static void fill_row(rep_row_t *row, const metrics_t *m, int src)
     }
 }
 
+/* Every health checker of a simulated run: each target's state and last result. */
+static void collect_probes(rep_variant_t *v, scn_run_t *r)
+{
+    net_t *net = scn_run_net(r);
+    health_t *hc;
+    size_t n = 0;
+    for (size_t i = 0; (hc = net_app_at(net, HEALTH_APP_KIND, i)); i++) n += health_target_count(hc);
+    if (!n) return;
+    v->probes = lb_calloc(n, sizeof *v->probes);
+    for (size_t i = 0; (hc = net_app_at(net, HEALTH_APP_KIND, i)); i++)
+        for (size_t t = 0; t < health_target_count(hc); t++) {
+            rep_probe_t *p = &v->probes[v->n_probes++];
+            health_state_t st = health_target_state(hc, t);
+            snprintf(p->checker, sizeof p->checker, "%s", health_name(hc));
+            snprintf(p->target, sizeof p->target, "%s", health_target_label(hc, t));
+            snprintf(p->state, sizeof p->state, "%s", health_state_name(st));
+            snprintf(p->initial, sizeof p->initial, "%s",
+                     health_state_name(health_params(hc)->initial));
+            health_verdict(health_params(hc), health_name(hc), health_target_label(hc, t),
+                           health_target_port(hc, t), st, health_target_streak(hc, t, true),
+                           health_target_streak(hc, t, false), health_target_last(hc, t),
+                           p->line, sizeof p->line);
+        }
+}
+
 void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
                          scn_verdict_t *verdicts, size_t n_verdicts)
 {
@@ -56,6 +83,7 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     m_window_t all = {0, SIM_TIME_MAX};
     unsigned ok = (1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX);
     v->name = lb_strdup(name);
+    snprintf(v->mode, sizeof v->mode, "%s", scn_run_mode(r));
     v->seed = seed;
     v->complete = scn_run_complete(r);
     v->events = sim_events_run(scn_run_sim(r));
@@ -80,8 +108,10 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
         fclose(ef);
     }
 
+    if (!strcmp(v->mode, "sim")) collect_probes(v, r);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", name);
+    cJSON_AddStringToObject(o, "mode", v->mode);
     char seed_text[24];                 /* exact: a JSON number holds any integer, a double */
     snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);  /* does not */
     cJSON_AddRawToObject(o, "seed", seed_text);
@@ -132,9 +162,36 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     v->json = o;
 }
 
+/* Adds the probe verdicts to v's summary.json object (when they are shown). */
+static void json_probes(rep_variant_t *v)
+{
+    if (!v->json || !v->show_probes) return;
+    cJSON_DeleteItemFromObjectCaseSensitive(v->json, "probes");
+    cJSON *a = cJSON_AddArrayToObject(v->json, "probes");
+    for (size_t i = 0; i < v->n_probes; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "checker", v->probes[i].checker);
+        cJSON_AddStringToObject(o, "target", v->probes[i].target);
+        cJSON_AddStringToObject(o, "state", v->probes[i].state);
+        cJSON_AddStringToObject(o, "verdict", v->probes[i].line);
+        cJSON_AddItemToArray(a, o);
+    }
+    if (!strcmp(v->mode, "real")) {
+        cJSON_DeleteItemFromObjectCaseSensitive(v->json, "delayed_requests");
+        cJSON_AddNumberToObject(v->json, "delayed_requests", (double)v->delayed);
+    }
+}
+
+void rep_variant_show_probes(rep_variant_t *v)
+{
+    v->show_probes = true;
+    json_probes(v);
+}
+
 void rep_variant_free(rep_variant_t *v)
 {
     lb_free(v->name);
+    lb_free(v->probes);
     lb_free(v->verdicts);
     for (size_t i = 0; v->verdict_text && i < v->n_verdicts; i++) lb_free(v->verdict_text[i]);
     lb_free(v->verdict_text);
@@ -142,8 +199,59 @@ void rep_variant_free(rep_variant_t *v)
     lb_free(v->rows);
     if (v->plot && v->plot_free) v->plot_free(v->plot);
     lb_free(v->hops);
+    lb_vec_free(&v->missing);
     if (v->json) cJSON_Delete(v->json);
     memset(v, 0, sizeof *v);
+}
+
+void rep_missing_add(rep_missings_t *m, int kind, const char *output, const char *fmt, ...)
+{
+    rep_missing_t e;
+    memset(&e, 0, sizeof e);
+    e.kind = kind;
+    snprintf(e.output, sizeof e.output, "%s", output);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.reason, sizeof e.reason, fmt, ap);
+    va_end(ap);
+    lb_vec_push(m, e);
+}
+
+const char *rep_missing_kind_name(int kind)
+{
+    switch (kind) {
+    case REP_MISSING_WRITE_FAILED: return "write-failed";
+    case REP_MISSING_RUN_LOST: return "run-lost";
+    default: return "skipped";
+    }
+}
+
+static cJSON *missing_json(const rep_missings_t *m)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; m && i < m->n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "output", m->v[i].output);
+        cJSON_AddStringToObject(e, "reason", m->v[i].reason);
+        cJSON_AddStringToObject(e, "kind", rep_missing_kind_name(m->v[i].kind));
+        cJSON_AddItemToArray(arr, e);
+    }
+    return arr;
+}
+
+static void missing_from_json(const cJSON *arr, rep_missings_t *m)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kind");
+        int kind = REP_MISSING_SKIPPED;
+        for (int c = REP_MISSING_SKIPPED; c <= REP_MISSING_RUN_LOST; c++)
+            if (cJSON_IsString(k) && !strcmp(k->valuestring, rep_missing_kind_name(c))) kind = c;
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(e, "output");
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "reason");
+        rep_missing_add(m, kind, cJSON_IsString(o) ? o->valuestring : "",
+                        "%s", cJSON_IsString(r) ? r->valuestring : "");
+    }
 }
 
 int rep_mkdirs(const char *path)
@@ -168,20 +276,24 @@ int rep_write_atomic(const char *dir, const char *name, const char *text, size_t
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, name);
     FILE *f = fopen(tmp, "w");
     if (!f) {
-        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
         return LB_EIO;
     }
-    bool bad = fwrite(text, 1, len, f) != len;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, dst) != 0) {
-        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(errno));
+    /* the first failure's errno: a full disk shows in fwrite or in fclose's flush */
+    int e = 0;
+    if (fwrite(text, 1, len, f) != len) e = errno ? errno : EIO;
+    if (fclose(f) != 0 && !e) e = errno ? errno : EIO;
+    if (!e && rename(tmp, dst) != 0) e = errno;
+    if (e) {
+        if (err && errlen) snprintf(err, errlen, "cannot write %s: %s", dst, strerror(e));
         unlink(tmp);
         return LB_EIO;
     }
     return 0;
 }
 
-int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n)
+int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
+                      const rep_missings_t *missing)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "scenario", scn_name(s));
@@ -190,11 +302,13 @@ int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, s
     size_t failed = 0, total = 0;
     cJSON *arr = cJSON_AddArrayToObject(root, "variants");
     for (size_t i = 0; i < n; i++) {
+        if (v[i].db_run) continue;          /* a baseline read from results.db */
         cJSON_AddItemReferenceToArray(arr, v[i].json);
         for (size_t k = 0; k < v[i].n_verdicts; k++, total++) failed += !v[i].verdicts[k].pass;
     }
     cJSON_AddNumberToObject(root, "expectations", (double)total);
     cJSON_AddNumberToObject(root, "expectations_failed", (double)failed);
+    cJSON_AddItemToObject(root, "missing", missing_json(missing));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     size_t len = strlen(text);
@@ -223,18 +337,34 @@ static void ms(char *buf, size_t n, double s)
     else snprintf(buf, n, "%.2fs", s);
 }
 
+static bool is_real(const rep_variant_t *v) { return !strcmp(v->mode, "real"); }
+
+/* The same variant run by the same executor (entries that differ by seed only). */
+static bool same_run_kind(const rep_variant_t *a, const rep_variant_t *b)
+{
+    return strcmp(a->name, b->name) == 0 && is_real(a) == is_real(b);
+}
+
+const char *rep_mode_tag(const rep_variant_t *v, size_t n, size_t i)
+{
+    if (is_real(&v[i])) return " (real)";
+    for (size_t j = 0; j < n; j++)
+        if (is_real(&v[j]) && !strcmp(v[j].name, v[i].name)) return " (sim)";
+    return "";
+}
+
 /* True when another run of the same variant comes before i (seed sweeps). */
 static bool repeated_before(const rep_variant_t *v, size_t i)
 {
     for (size_t j = 0; j < i; j++)
-        if (strcmp(v[j].name, v[i].name) == 0) return true;
+        if (same_run_kind(&v[j], &v[i])) return true;
     return false;
 }
 
 static bool repeated(const rep_variant_t *v, size_t n, size_t i)
 {
     for (size_t j = 0; j < n; j++)
-        if (j != i && strcmp(v[j].name, v[i].name) == 0) return true;
+        if (j != i && same_run_kind(&v[j], &v[i])) return true;
     return false;
 }
 
@@ -246,12 +376,20 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     int w = 7;
     for (size_t i = 0; i < n; i++)
         for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
-            int len = (int)(strlen(v[i].name) + (r ? 1 + strlen(v[i].rows[r].source) : 0)) +
+            int len = (int)(strlen(v[i].name) + strlen(rep_mode_tag(v, n, i)) +
+                            (r ? 1 + strlen(v[i].rows[r].source) : 0)) +
                       (repeated(v, n, i) ? 22 : 0);
             if (len > w) w = len;
         }
     char d[32];
-    fprintf(out, "\n%s  (%s simulated)\n", scn_name(s), sim_time_str(scn_duration(s), d));
+    bool any_real = false, any_sim = false;
+    for (size_t i = 0; i < n; i++) {
+        any_real |= is_real(&v[i]);
+        any_sim |= !is_real(&v[i]);
+    }
+    fprintf(out, "\n%s  (%s %s)\n", scn_name(s), sim_time_str(scn_duration(s), d),
+            !any_real ? "simulated" : any_sim ? "simulated and on real sockets"
+                                             : "on real sockets");
     fprintf(out, "%-*s %9s", w, v && n && v[0].n_rows > 1 ? "variant/traffic" : "variant",
             "requests");
     int cw[NC];
@@ -265,7 +403,7 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
         for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
             const rep_row_t *row = &v[i].rows[r];
             char label[200];
-            int len = snprintf(label, sizeof label, "%s", v[i].name);
+            int len = snprintf(label, sizeof label, "%s%s", v[i].name, rep_mode_tag(v, n, i));
             if (repeated(v, n, i) && len > 0 && (size_t)len < sizeof label)
                 len += snprintf(label + len, sizeof label - (size_t)len, " #%llu",
                                 (unsigned long long)v[i].seed);
@@ -284,11 +422,27 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
         }
 }
 
+void rep_print_probes(FILE *out, const rep_variant_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!v[i].show_probes || (!v[i].n_probes && !v[i].delayed)) continue;
+        fprintf(out, "\nprobe verdicts, %s%s%s:\n", v[i].name, rep_mode_tag(v, n, i),
+                is_real(&v[i]) ? " (as each load balancer would see its backends)" : "");
+        if (!v[i].n_probes) fprintf(out, "  (no health checker probed)\n");
+        for (size_t k = 0; k < v[i].n_probes; k++) fprintf(out, "  %s\n", v[i].probes[k].line);
+        if (is_real(&v[i]) && v[i].delayed)
+            fprintf(out, "  %llu requests could not start when due (max-in-flight or the rate "
+                    "cap); their latency counts from when they were due\n",
+                    (unsigned long long)v[i].delayed);
+    }
+}
+
 void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (!v[i].explain || !v[i].explain[0] || repeated_before(v, i)) continue;
-        fprintf(out, "\nwhy requests failed in %s:%s", v[i].name, v[i].explain);
+        fprintf(out, "\nwhy requests failed in %s%s:%s", v[i].name, rep_mode_tag(v, n, i),
+                v[i].explain);
     }
 }
 
@@ -299,8 +453,8 @@ size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, siz
         for (size_t k = 0; k < v[i].n_verdicts; k++) {
             const scn_verdict_t *e = &v[i].verdicts[k];
             failed += !e->pass;
-            fprintf(out, "%s  %s/%s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", scn_name(s),
-                    v[i].name, e->text, e->detail);
+            fprintf(out, "%s  %s/%s%s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", scn_name(s),
+                    v[i].name, rep_mode_tag(v, n, i), e->text, e->detail);
         }
     return failed;
 }
@@ -323,6 +477,7 @@ char *rep_variant_serialize(const rep_variant_t *v)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", v->name);
+    cJSON_AddStringToObject(o, "mode", v->mode);
     char seed_text[24];                 /* a string: cJSON reads numbers as doubles */
     snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)v->seed);
     cJSON_AddStringToObject(o, "seed", seed_text);
@@ -373,6 +528,7 @@ char *rep_variant_serialize(const rep_variant_t *v)
         cJSON_AddItemToArray(hops, h);
     }
     cJSON_AddStringToObject(o, "hops_title", v->hops_title);
+    cJSON_AddItemToObject(o, "missing", missing_json(&v->missing));
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -384,6 +540,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     cJSON *o = cJSON_Parse(text);
     if (!o) return LB_EPARSE;
     v->name = lb_strdup(get_str(o, "name"));
+    snprintf(v->mode, sizeof v->mode, "%s", *get_str(o, "mode") ? get_str(o, "mode") : "sim");
     if (lb_parse_u64(get_str(o, "seed"), &v->seed)) v->seed = (uint64_t)get_num(o, "seed");
     v->events = (uint64_t)get_num(o, "events");
     v->requests = (uint64_t)get_num(o, "requests");
@@ -443,6 +600,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
         v->hops[i].t = (sim_time_t)get_num(h, "t");
     }
     snprintf(v->hops_title, sizeof v->hops_title, "%s", get_str(o, "hops_title"));
+    missing_from_json(cJSON_GetObjectItemCaseSensitive(o, "missing"), &v->missing);
     const cJSON *sm = cJSON_GetObjectItemCaseSensitive(o, "summary");
     v->json = sm ? cJSON_Duplicate(sm, 1) : cJSON_CreateObject();
     if (cJSON_HasObjectItem(v->json, "seed")) {     /* parsed back as a double: exact again */

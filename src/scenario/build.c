@@ -25,6 +25,8 @@ static volatile sig_atomic_t stop_requested;
 typedef struct named { char *name, *kind; void *obj; } named_t;
 typedef struct on_free { void (*fn)(void *); void *obj; } on_free_t;
 typedef struct drop_name { const char *reason; char *counter; } drop_name_t;
+/* Which element created the network's nodes [from, to) (node ids are creation order). */
+typedef struct origin { const scn_elem_t *e; size_t from, to; } origin_t;
 
 struct build_ctx {
     scn_run_t *run;
@@ -39,6 +41,7 @@ struct build_ctx {
     lb_index_t obj_index;           /* hash of (name, kind) -> objs position */
     LB_VEC(on_free_t) on_free;
     LB_VEC(net_node_t **) results;  /* arrays handed out by build_nodes */
+    LB_VEC(origin_t) origins;       /* built elements; the last one may be in progress */
 };
 
 struct scn_run {
@@ -55,6 +58,8 @@ struct scn_run {
     scn_sink_t sinks[SCN_MAX_SINKS];
     size_t n_sinks;
     bool complete;
+    char *mode, *bindings;          /* played by another executor (NULL: simulated) */
+    sim_time_t played_until;
     FILE *trace_out;
     uint64_t *status_counts;        /* per expectation (ST_STATUS_RATIO), via the record hook */
     void (*progress)(double, void *);
@@ -90,6 +95,15 @@ void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *v, size
     build_put(ctx, name, "addrs", a);
 }
 
+/* The addresses element `name` published: count, up to max into out. */
+static size_t published(build_ctx_t *ctx, const char *name, uint32_t *out, size_t max)
+{
+    const addrs_t *a = build_get(ctx, name, "addrs");
+    if (!a) return 0;
+    for (size_t i = 0; i < a->n && i < max; i++) out[i] = a->v[i];
+    return a->n;
+}
+
 size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max)
 {
     uint32_t ip;
@@ -97,10 +111,7 @@ size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max)
         if (max) out[0] = ip;
         return 1;
     }
-    const addrs_t *a = build_get(ctx, ref, "addrs");
-    if (!a) return 0;
-    for (size_t i = 0; i < a->n && i < max; i++) out[i] = a->v[i];
-    return a->n;
+    return published(ctx, ref, out, max);
 }
 sim_time_t build_duration(build_ctx_t *ctx) { return ctx->model->duration; }
 const scn_model_t *build_model(build_ctx_t *ctx) { return ctx->model; }
@@ -111,6 +122,8 @@ const k8s_objects_t *build_k8s(build_ctx_t *ctx)
 
 int build_error(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
 {
+    if (pos.line <= 0 && ctx->origins.n)    /* a default value: the element being built */
+        pos = ctx->origins.v[ctx->origins.n - 1].e->pos;
     if (!ctx->failed) {
         va_list ap;
         va_start(ap, fmt);
@@ -189,6 +202,63 @@ size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out)
     lb_vec_push(&ctx->results, v.v);
     *out = v.v;
     return v.n;
+}
+
+/* ---- where names and addresses came from (collision errors name both definitions) ---- */
+
+static void origin_elem(const scn_elem_t *e, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s '%s' (%s:%d:%d)", e->type->name, e->name, e->pos.file, e->pos.line,
+             e->pos.col);
+}
+
+void build_origin(build_ctx_t *ctx, const char *owner, char *buf, size_t n)
+{
+    net_node_t *nd = net_node_find(ctx->net, owner);
+    for (size_t i = 0; i < ctx->origins.n; i++) {
+        const origin_t *o = &ctx->origins.v[i];
+        size_t to = i + 1 == ctx->origins.n ? net_node_count(ctx->net) : o->to;
+        bool made = nd && nd->id >= o->from && nd->id < to;
+        if (!made && (nd || strcmp(o->e->name, owner) != 0)) continue;
+        char el[400];
+        origin_elem(o->e, el, sizeof el);
+        if (made && strcmp(o->e->name, owner) != 0) snprintf(buf, n, "node '%s' of %s", owner, el);
+        else snprintf(buf, n, "%s", el);
+        return;
+    }
+    snprintf(buf, n, "'%s'", owner);
+}
+
+int build_check_name(build_ctx_t *ctx, elem_pos_t pos, const char *what, const char *name)
+{
+    if (!net_node_find(ctx->net, name)) return 0;
+    char first[512];
+    build_origin(ctx, name, first, sizeof first);
+    build_error(ctx, pos, "%s: node name '%s' is already taken by %s; expected unique node "
+                "names", what, name, first);
+    return LB_EEXIST;
+}
+
+int build_check_addr(build_ctx_t *ctx, elem_pos_t pos, const char *what, net_fabric_t *fab,
+                     uint32_t prefix, int plen)
+{
+    uint32_t at = 0;
+    int at_plen = 32;
+    const char *holder = net_fabric_holder(fab, prefix, plen, &at, &at_plen);
+    if (!holder) return 0;
+    char first[512], a[16], b[24];
+    build_origin(ctx, holder, first, sizeof first);
+    lb_ip_str(prefix, a);
+    lb_ip_str(at, b);
+    if (at_plen < 32) snprintf(b + strlen(b), sizeof b - strlen(b), "/%d", at_plen);
+    const char *fn = net_fabric_name(fab);
+    if (plen == 32)
+        build_error(ctx, pos, "%s %s is already used in vnet '%s' by %s; expected an address "
+                    "nothing else in '%s' has", what, a, fn, first, fn);
+    else
+        build_error(ctx, pos, "%s %s/%d overlaps %s in vnet '%s', used by %s; expected a range "
+                    "nothing else in '%s' uses", what, a, plen, b, fn, first, fn);
+    return LB_EEXIST;
 }
 
 void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj)
@@ -279,8 +349,42 @@ int scn_run_add_sink(scn_run_t *r, const scn_sink_t *sink)
     return 0;
 }
 
+size_t scn_run_remove_sink(scn_run_t *r, const void *data)
+{
+    size_t k = 0;
+    bool packets = false;
+    for (size_t i = 0; i < r->n_sinks; i++)
+        if (r->sinks[i].data != data) {
+            packets |= r->sinks[i].packet != NULL;
+            r->sinks[k++] = r->sinks[i];
+        }
+    size_t removed = r->n_sinks - k;
+    r->n_sinks = k;
+    metrics_remove_hooks(r->metrics, data);
+    if (!packets) {                         /* no packet sink left: stop the per-hop calls */
+        net_observer_t obs = { obs_drop, obs_trace, NULL, obs_note, r };
+        net_set_observer(r->net, &obs);
+    }
+    return removed;
+}
+
 void scn_run_stop(scn_run_t *r) { sim_stop(r->sim); }
 bool scn_run_complete(const scn_run_t *r) { return r->complete; }
+sim_time_t scn_run_end_time(const scn_run_t *r) { return r->mode ? r->played_until : sim_now(r->sim); }
+const char *scn_run_mode(const scn_run_t *r) { return r->mode ? r->mode : "sim"; }
+const char *scn_run_bindings(const scn_run_t *r) { return r->bindings; }
+scn_t *scn_run_scenario(const scn_run_t *r) { return r->scn; }
+
+void scn_run_set_played(scn_run_t *r, const char *mode, const char *bindings,
+                        sim_time_t t_end, bool complete)
+{
+    lb_free(r->mode);
+    lb_free(r->bindings);
+    r->mode = lb_strdup(mode);
+    r->bindings = bindings ? lb_strdup(bindings) : NULL;
+    r->played_until = t_end;
+    r->complete = complete;
+}
 
 static void obs_note(void *data, const char *where, uint64_t flow, const char *text)
 {
@@ -327,10 +431,25 @@ static void record_hook(void *data, const m_request_t *q)
 
 /* ---- runs ---------------------------------------------------------------------------------------- */
 
+/* Teardown, in this order. Freeing an element may still act on the network -- an HTTP
+ * pool aborts its connections, TCP sends an RST for each, a lossy link or a full queue
+ * drops it -- and the events that would deliver anything never run. So:
+ *   1. the run goes quiet: sinks and metrics hooks are detached (their owners may have
+ *      freed them already), the network observer and flow tracing are switched off;
+ *      what the teardown sends or drops is counted by the network alone;
+ *   2. the elements are freed in the reverse of their build order (build_on_free);
+ *   3. then the network (nodes, links, fabrics, the packet pool), the explanation layer,
+ *      the metrics and the simulator with its pending events. */
 void scn_run_free(scn_run_t *r)
 {
     if (!r) return;
     build_ctx_t *ctx = &r->ctx;
+    while (r->n_sinks) scn_run_remove_sink(r, r->sinks[r->n_sinks - 1].data);
+    if (r->metrics) metrics_remove_hooks(r->metrics, r);   /* record_hook */
+    if (r->net) {
+        net_trace_flow(r->net, 0);
+        net_set_observer(r->net, NULL);
+    }
     for (size_t i = ctx->on_free.n; i-- > 0;) ctx->on_free.v[i].fn(ctx->on_free.v[i].obj);
     lb_vec_free(&ctx->on_free);
     for (size_t i = 0; i < ctx->objs.n; i++) {
@@ -341,6 +460,7 @@ void scn_run_free(scn_run_t *r)
     lb_index_free(&ctx->obj_index);
     for (size_t i = 0; i < ctx->results.n; i++) lb_free(ctx->results.v[i]);
     lb_vec_free(&ctx->results);
+    lb_vec_free(&ctx->origins);
     if (r->net) net_free(r->net);
     explain_free(r->explain);
     if (r->metrics) metrics_free(r->metrics);
@@ -349,6 +469,8 @@ void scn_run_free(scn_run_t *r)
     lb_vec_free(&r->drop_names);
     lb_free(r->status_counts);
     model_unref(r->model);
+    lb_free(r->mode);
+    lb_free(r->bindings);
     lb_free(r->variant_name);
     lb_free(r);
 }
@@ -370,7 +492,10 @@ static int build_section(build_ctx_t *ctx, elem_section_t sec)
     for (size_t i = 0; i < m->elems[sec].n; i++) {
         const scn_elem_t *e = &m->elems[sec].v[i];
         if (build_interrupted(ctx)) return LB_EINTR;
+        origin_t o = { e, net_node_count(ctx->net), 0 };
+        lb_vec_push(&ctx->origins, o);
         int rc = e->type->build(ctx, e->name, e->cfg);
+        ctx->origins.v[ctx->origins.n - 1].to = net_node_count(ctx->net);
         if (rc < 0 || ctx->failed) {
             if (!ctx->failed)
                 build_error(ctx, e->pos, "%s '%s' (%s) could not be built: %s",
@@ -397,6 +522,7 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     r->model->refs++;
     r->sim = sim_new(seed);
     r->net = net_new(r->sim);
+    net_set_all_links(r->net, &r->model->all_links);
     r->explain = explain_new(r->sim);
     r->metrics = metrics_new(RUN_BUCKET, r->model->duration);
     r->status_counts = lb_calloc(r->model->expects.n + 1, sizeof *r->status_counts);
@@ -437,6 +563,21 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     return 0;
 }
 
+void *scn_run_object(scn_run_t *r, const char *kind, size_t i, const char **name)
+{
+    for (size_t k = 0; k < r->ctx.objs.n; k++)
+        if (strcmp(r->ctx.objs.v[k].kind, kind) == 0 && i-- == 0) {
+            if (name) *name = r->ctx.objs.v[k].name;
+            return r->ctx.objs.v[k].obj;
+        }
+    return NULL;
+}
+
+size_t scn_run_addrs(scn_run_t *r, const char *name, uint32_t *out, size_t max)
+{
+    return published(&r->ctx, name, out, max);
+}
+
 sim_t *scn_run_sim(scn_run_t *r) { return r->sim; }
 explain_t *scn_run_explain(scn_run_t *r) { return r->explain; }
 net_t *scn_run_net(scn_run_t *r) { return r->net; }
@@ -445,6 +586,27 @@ const char *scn_run_variant(const scn_run_t *r) { return r->variant_name; }
 sim_time_t scn_run_duration(const scn_run_t *r) { return r->model->duration; }
 net_node_t *scn_run_node(scn_run_t *r, const char *name) { return net_node_find(r->net, name); }
 
+/* Element i of the run in build order: sections in the order scn_run_new builds them. */
+static const scn_elem_t *run_element(const scn_run_t *r, size_t i)
+{
+    static const elem_section_t order[] = { ELEM_NODE, ELEM_CLOUD, ELEM_APP, ELEM_TRAFFIC };
+    for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+        size_t n = r->model->elems[order[k]].n;
+        if (i < n) return &r->model->elems[order[k]].v[i];
+        i -= n;
+    }
+    return NULL;
+}
+
+size_t scn_run_element_count(const scn_run_t *r)
+{
+    size_t n = 0;
+    for (int k = 0; k < ELEM_KIND_COUNT; k++) n += r->model->elems[k].n;
+    return n;
+}
+const char *scn_run_element_name(const scn_run_t *r, size_t i) { return run_element(r, i)->name; }
+const elem_type_t *scn_run_element_type(const scn_run_t *r, size_t i) { return run_element(r, i)->type; }
+const elem_cfg_t *scn_run_element_cfg(const scn_run_t *r, size_t i) { return run_element(r, i)->cfg; }
 void scn_run_set_trace(scn_run_t *r, uint64_t flow, FILE *out)
 {
     r->trace_out = out;

@@ -43,6 +43,9 @@ struct manifests {
     LB_VEC(char *) files;           /* interned file names for positions */
     warnvec_t warns;
     int next_order;
+    /* the Service each NodePort a manifest names is allocated to (the API server's
+     * allocator; ports drawn at random later skip these) */
+    const k8s_service_t *node_port_owner[K8S_NODEPORT_MAX - K8S_NODEPORT_MIN + 1];
 };
 
 manifests_t *manifests_new(void) { return lb_calloc(1, sizeof(manifests_t)); }
@@ -238,6 +241,26 @@ static int cerr(conv_t *c, const scn_node_t *at, const char *fmt, ...)
     if (c->path[0])
         return diag_set(c->diag, at->pos, LB_EINVAL, "%s: %s: %s", c->who, c->path, msg);
     return diag_set(c->diag, at->pos, LB_EINVAL, "%s: %s", c->who, msg);
+}
+
+/* A NodePort the Service s names at v (field: its name, pushed by the caller): in the
+ * range, and not allocated to another Service already, or an error naming that one. */
+static int claim_node_port(conv_t *c, const scn_node_t *v, const k8s_service_t *s, int port)
+{
+    if (port < K8S_NODEPORT_MIN || port > K8S_NODEPORT_MAX)
+        return cerr(c, v, "provided port %d is not in the valid range; expected %d-%d (the API "
+                    "server's --service-node-port-range)", port, K8S_NODEPORT_MIN,
+                    K8S_NODEPORT_MAX);
+    const k8s_service_t **owner = &c->m->node_port_owner[port - K8S_NODEPORT_MIN];
+    if (*owner == s)
+        return cerr(c, v, "provided port %d is already allocated to another port of this "
+                    "Service", port);
+    if (*owner)
+        return cerr(c, v, "provided port %d is already allocated to Service %s/%s (%s:%d:%d)",
+                    port, (*owner)->meta.ns, (*owner)->meta.name, (*owner)->meta.pos.file,
+                    (*owner)->meta.pos.line, (*owner)->meta.pos.col);
+    *owner = s;
+    return 0;
 }
 
 /* Fields the model never needs and that never change behaviour: what the API server
@@ -1044,6 +1067,10 @@ static int conv_service(conv_t *c, const scn_node_t *doc, k8s_service_t *s)
             push(c, "nodePort");
             rc = cerr(c, val(p, "nodePort"), "may not be used when type is 'ClusterIP'");
             pop(c);
+        } else if (rc == 0 && sp.node_port) {
+            push(c, "nodePort");
+            rc = claim_node_port(c, val(p, "nodePort"), s, sp.node_port);
+            pop(c);
         }
         if (rc == 0) rc = read_enum(c, p, "protocol", protos, &proto);
         sp.protocol = lb_strdup(protos[proto]);
@@ -1071,6 +1098,10 @@ static int conv_service(conv_t *c, const scn_node_t *doc, k8s_service_t *s)
         push(c, "healthCheckNodePort");
         rc = cerr(c, val(spec, "healthCheckNodePort"), "may only be set when type is 'LoadBalancer' "
                   "and externalTrafficPolicy is 'Local'");
+        pop(c);
+    } else if (rc == 0 && s->health_check_node_port) {
+        push(c, "healthCheckNodePort");
+        rc = claim_node_port(c, val(spec, "healthCheckNodePort"), s, s->health_check_node_port);
         pop(c);
     }
     static const struct { const char *key; size_t off; } ips[] = {

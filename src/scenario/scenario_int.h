@@ -14,8 +14,7 @@ typedef struct scn_files scn_files_t;
 /* ---- diagnostics ------------------------------------------------------------------------ */
 /* Fills *d with pos and the formatted message (first error wins when d->msg is set and
  * keep_first); returns rc. d may be NULL. */
-int diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+#define diag_set scn_diag_set       /* include/scenario.h */
 int diag_vset(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, va_list ap);
 /* Appends "a, b, c" (at most max names, then ", ...") to buf. */
 void names_join(char *buf, size_t n, const char *const *names, size_t count, size_t max);
@@ -148,6 +147,7 @@ typedef struct scn_model {
     char *name, *description;
     uint64_t seed;
     sim_time_t duration;
+    net_all_links_t all_links;  /* the all-links key (zeros: none) */
     LB_VEC(scn_elem_t) elems[ELEM_KIND_COUNT];
     lb_index_t elem_index[ELEM_KIND_COUNT];     /* hash of a name -> elems[sec] position */
     LB_VEC(scn_nodename_t) node_names;          /* every node name, in element order */

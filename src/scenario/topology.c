@@ -168,10 +168,11 @@ static int node_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     for (int k = 0; k < n; k++) {
         if (k % 4096 == 4095 && build_interrupted(ctx)) return LB_EINTR;
         char *nm = cnt->set ? lb_sprintf("%s%d", name, k) : lb_strdup(name);
-        if (net_node_find(net, nm)) {
-            int rc = build_error(ctx, cfg->pos, "node '%s' already exists", nm);
+        char what[300];
+        snprintf(what, sizeof what, "%s '%s'", elem_str(cfg, "type"), name);
+        if (build_check_name(ctx, cfg->pos, what, nm)) {
             lb_free(nm);
-            return rc;
+            return LB_EINVAL;
         }
         net_node_t *node = net_node_add(net, nm);
         lb_free(nm);

@@ -106,7 +106,8 @@ int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_
         } else if (cur->kind == SCN_MAP) {
             size_t ci;
             scn_node_t *child = yt_get(cur, comp, &ci);
-            if (!last && !child && i < 2) {     /* sections and element names must exist */
+            /* sections and element names must exist; all-links is a plain mapping */
+            if (!last && !child && i < 2 && !(i == 0 && strcmp(comp, "all-links") == 0)) {
                 rc = path_error_missing(d, kpos, path, cur, curname, comp);
                 break;
             }

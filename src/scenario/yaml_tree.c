@@ -32,7 +32,7 @@ int diag_vset(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, va_list ap
     return rc;
 }
 
-int diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
+int scn_diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -1,0 +1,834 @@
+/* driver.c -- plays a plan (plan.c) on the wall clock: one libcurl multi handle carries
+ * every request and probe, driven through libcurl's socket interface on an epoll set (the
+ * sockets libcurl wants watched, and its own timer); a timer heap holds what is due
+ * (open-loop arrivals computed ahead, closed-loop users, probe ticks, response deadlines,
+ * retries of requests held by the in-flight bound or the rate cap). Everything measured
+ * goes into the run's metrics, as the simulated client and checker record it, with times
+ * relative to the start.
+ *
+ * The loop:
+ *
+ *   start: t0 = CLOCK_MONOTONIC; first arrivals, users, probe ticks into the heap
+ *   loop:  stop requested (SIGINT/SIGTERM)? duration reached? audit decided? -> end
+ *          fire due timers          (start transfers: curl_multi_add_handle)
+ *          epoll_wait               (until the next timer of ours or libcurl's, at most
+ *                                    REAL_POLL_MAX_MS) -> curl_multi_socket_action per
+ *                                    ready socket, or for libcurl's timeout
+ *          curl_multi_info_read     (finished transfers: classify, record, next request)
+ *   end:   transfers in flight are abandoned without a record (as the simulator leaves
+ *          requests unfinished at its duration); the run is marked played.
+ *
+ * Requests: latency is counted from the intended time (t_start of the record), so a
+ * stalled target shows as latency and not as fewer requests; the actual start and
+ * libcurl's phase times travel in m_phases_t. The response timeout starts when the
+ * request is handed to the connection (CURLOPT_PREREQFUNCTION), as in http_client.c.
+ * Probes: one fresh connection each (FRESH_CONNECT, FORBID_REUSE), the checker's
+ * timeout from the probe's start, results through health_result_fail/_http and the
+ * shared state machine health_sm_step. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+#include "real_int.h"
+
+/* Bytes of a probe's response body kept (kube-proxy's JSON is ~150 bytes). */
+#define PROBE_BODY_MAX 1024
+/* Bursts the rate cap tolerates: one second's worth of requests (a GCRA with this
+ * tolerance), so an open-loop Poisson source below the cap is not held back. */
+#define CAP_TOLERANCE SIM_S
+/* Socket events taken from epoll at once. */
+#define EPOLL_BATCH 256
+
+enum { T_ARRIVAL, T_USER, T_PROBE, T_DEADLINE, T_RETRY };
+
+typedef struct timer { sim_time_t t; uint64_t seq; int kind; void *obj; uint64_t gen; } timer_t_;
+
+typedef struct user {
+    rp_cnode_t *cn;
+    int idx;
+    int64_t issued;
+} user_t;
+
+/* A request held back (in-flight bound, rate cap): started in order when allowed. */
+typedef struct pending {
+    rp_cnode_t *cn;
+    user_t *u;                      /* NULL: open loop */
+    sim_time_t due;
+    struct pending *next;
+} pending_t;
+
+typedef struct xfer xfer_t;
+typedef struct drv drv_t;
+struct xfer {
+    drv_t *d;
+    CURL *e;
+    int kind;                       /* T_ARRIVAL (a request) or T_PROBE */
+    rp_cnode_t *cn;
+    user_t *u;
+    rp_target_t *tg;
+    sim_time_t due, sent, deadline;
+    sim_time_t rt;                  /* response timeout from the request's send; 0: none */
+    uint64_t gen;
+    bool prereq;                    /* the request went out on a connection */
+    bool active;
+    uint64_t req_id;
+    const char *path;
+    struct curl_slist *connect_to;
+    char url[2048];
+    char body[PROBE_BODY_MAX + 1];
+    size_t body_len;
+    struct curl_slist *hdrs;        /* probes: their own */
+    xfer_t *next_free;
+};
+
+/* Per-source running state. */
+typedef struct srun {
+    rp_source_t *s;
+    struct curl_slist *hdrs;
+    int in_flight;
+    pending_t *q_head, *q_tail;
+    sim_time_t tat;                 /* GCRA: theoretical arrival time */
+    bool retry_armed;
+    user_t *users;                  /* closed loop: per node * users */
+    xfer_t *free;                   /* reusable request handles */
+    uint64_t seq;
+} srun_t;
+
+struct drv {
+    real_plan_t *p;
+    metrics_t *m;
+    CURLM *multi;
+    struct timespec t0;
+    sim_time_t end;
+    LB_VEC(timer_t_) heap;
+    uint64_t seq;
+    LB_VEC(srun_t) src;
+    sim_time_t cap_tat;             /* the global cap's GCRA */
+    double cap_rate;
+    LB_VEC(xfer_t *) all;           /* every xfer allocated (freed at the end) */
+    int active;
+    bool audit;
+    int epfd;                       /* the sockets libcurl asks to watch */
+    sim_time_t curl_due;            /* libcurl's timer (CURLMOPT_TIMERFUNCTION); -1: none */
+    FILE *out;
+};
+
+static char zeros[65536];           /* request bodies (request-size) */
+
+static sim_time_t now_ns(const drv_t *d)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (sim_time_t)(ts.tv_sec - d->t0.tv_sec) * SIM_S + (ts.tv_nsec - d->t0.tv_nsec);
+}
+
+/* ---- the timer heap: (time, sequence) ---------------------------------------------------------- */
+
+static bool before(const timer_t_ *a, const timer_t_ *b)
+{
+    return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj, uint64_t gen)
+{
+    timer_t_ x = {t, d->seq++, kind, obj, gen};
+    lb_vec_push(&d->heap, x);
+    size_t i = d->heap.n - 1;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (!before(&d->heap.v[i], &d->heap.v[up])) break;
+        timer_t_ tmp = d->heap.v[i];
+        d->heap.v[i] = d->heap.v[up];
+        d->heap.v[up] = tmp;
+        i = up;
+    }
+}
+
+static timer_t_ heap_pop(drv_t *d)
+{
+    timer_t_ top = d->heap.v[0];
+    d->heap.v[0] = d->heap.v[--d->heap.n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < d->heap.n && before(&d->heap.v[l], &d->heap.v[m])) m = l;
+        if (r < d->heap.n && before(&d->heap.v[r], &d->heap.v[m])) m = r;
+        if (m == i) break;
+        timer_t_ tmp = d->heap.v[i];
+        d->heap.v[i] = d->heap.v[m];
+        d->heap.v[m] = tmp;
+        i = m;
+    }
+    return top;
+}
+
+/* ---- transfers ---------------------------------------------------------------------------------- */
+
+static size_t discard_cb(char *ptr, size_t size, size_t n, void *data)
+{
+    (void)ptr;
+    (void)data;
+    return size * n;
+}
+
+static size_t keep_cb(char *ptr, size_t size, size_t n, void *data)
+{
+    xfer_t *x = data;
+    size_t len = size * n, room = PROBE_BODY_MAX - x->body_len;
+    if (len < room) room = len;
+    memcpy(x->body + x->body_len, ptr, room);
+    x->body_len += room;
+    x->body[x->body_len] = '\0';
+    return len;
+}
+
+static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj, uint64_t gen);
+
+/* CURLOPT_PREREQFUNCTION: connected (or reused), the request is about to be sent; its
+ * response deadline starts now, as in http_client.c. */
+static int prereq_cb(void *data, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
+{
+    (void)conn_primary_ip;
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    xfer_t *x = data;
+    x->prereq = true;
+    if (x->rt > 0) {
+        x->deadline = now_ns(x->d) + x->rt;
+        heap_push(x->d, x->deadline, T_DEADLINE, x, x->gen);
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
+static void set_tls(CURL *e, const rb_tls_t *t)
+{
+    if (t->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
+    if (t->cert_file) curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert_file);
+    if (t->key_file) curl_easy_setopt(e, CURLOPT_SSLKEY, t->key_file);
+    if (t->insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+static xfer_t *xfer_new(drv_t *d)
+{
+    xfer_t *x = lb_calloc(1, sizeof *x);
+    x->d = d;
+    x->e = curl_easy_init();
+    if (!x->e) {
+        fprintf(stderr, "sim: real mode: curl_easy_init failed\n");
+        abort();
+    }
+    lb_vec_push(&d->all, x);
+    return x;
+}
+
+/* A request handle of source run sr with everything that does not change per request. */
+static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
+{
+    xfer_t *x = sr->free;
+    if (x && x->cn == cn) {
+        sr->free = x->next_free;
+        return x;
+    }
+    for (xfer_t **pp = &sr->free; *pp; pp = &(*pp)->next_free)
+        if ((*pp)->cn == cn) {
+            x = *pp;
+            *pp = x->next_free;
+            return x;
+        }
+    x = xfer_new(d);
+    x->kind = T_ARRIVAL;
+    x->cn = cn;
+    const app_http_client_opts_t *o = sr->s->o;
+    CURL *e = x->e;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROXY, "");        /* straight to the target, never a proxy */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+    curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+    if (cn->share) curl_easy_setopt(e, CURLOPT_SHARE, cn->share);
+    if (sr->hdrs) curl_easy_setopt(e, CURLOPT_HTTPHEADER, sr->hdrs);
+    if (!o->keepalive) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    if (o->connect_timeout > 0)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((o->connect_timeout + SIM_MS - 1) / SIM_MS));
+    const char *m = o->method && *o->method ? o->method : "GET";
+    if (o->request_size > 0) {
+        uint32_t n = o->request_size < sizeof zeros ? o->request_size : (uint32_t)sizeof zeros;
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)n);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, zeros);
+        if (strcmp(m, "POST")) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    } else if (!strcmp(m, "HEAD")) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(m, "GET")) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+    }
+    set_tls(e, sr->s->tls);
+    return x;
+}
+
+/* Starts a request of source run sr that was due at `due`. */
+static void req_start(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_t due)
+{
+    rp_source_t *s = sr->s;
+    const app_http_client_opts_t *o = s->o;
+    xfer_t *x = req_handle(d, sr, cn);
+    x->u = u;
+    x->due = due;
+    x->sent = now_ns(d);
+    x->prereq = false;
+    x->active = true;
+    x->gen++;
+    x->req_id = ++sr->seq;
+    size_t np = o->n_paths ? o->n_paths : 1;
+    x->path = o->n_paths ? o->paths[cn->next_path++ % np] : "/";
+    const rp_dest_t *dst = &s->dests.v[cn->next_dest++ % s->dests.n];
+    char url[sizeof x->url];
+    snprintf(url, sizeof url, "%s%s", dst->url_base, x->path);
+    if (strcmp(url, x->url)) {           /* the same URL again: nothing to parse */
+        memcpy(x->url, url, sizeof url);
+        curl_easy_setopt(x->e, CURLOPT_URL, x->url);
+        if (x->connect_to) {
+            curl_slist_free_all(x->connect_to);
+            x->connect_to = NULL;
+        }
+        if (dst->connect_to) x->connect_to = curl_slist_append(NULL, dst->connect_to);
+        curl_easy_setopt(x->e, CURLOPT_CONNECT_TO, x->connect_to);
+    }
+    x->rt = o->response_timeout;
+    sr->in_flight++;
+    d->active++;
+    curl_multi_add_handle(d->multi, x->e);
+}
+
+/* GCRA: when may a request start (now if allowed; the retry time otherwise)? */
+static sim_time_t gcra_allowed(sim_time_t tat, double rate, sim_time_t now)
+{
+    if (rate <= 0) return now;
+    return tat - CAP_TOLERANCE > now ? tat - CAP_TOLERANCE : now;
+}
+
+static void gcra_take(sim_time_t *tat, double rate, sim_time_t now)
+{
+    if (rate <= 0) return;
+    if (*tat < now) *tat = now;
+    *tat += (sim_time_t)llround(1e9 / rate);
+}
+
+/* Starts held requests of sr while the bounds allow; arms a retry for the rate cap. */
+static void drain_queue(drv_t *d, srun_t *sr)
+{
+    while (sr->q_head && sr->in_flight < sr->s->max_in_flight) {
+        sim_time_t now = now_ns(d);
+        sim_time_t a = gcra_allowed(sr->tat, sr->s->max_rate, now);
+        sim_time_t g = gcra_allowed(d->cap_tat, d->cap_rate, now);
+        if (g > a) a = g;
+        if (a > now) {
+            if (!sr->retry_armed) {
+                sr->retry_armed = true;
+                heap_push(d, a, T_RETRY, sr, 0);
+            }
+            return;
+        }
+        pending_t *pd = sr->q_head;
+        sr->q_head = pd->next;
+        if (!sr->q_head) sr->q_tail = NULL;
+        gcra_take(&sr->tat, sr->s->max_rate, now);
+        gcra_take(&d->cap_tat, d->cap_rate, now);
+        req_start(d, sr, pd->cn, pd->u, pd->due);
+        lb_free(pd);
+    }
+}
+
+/* A request is due: start it, or hold it (counted as delayed). */
+static void req_due(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_t due)
+{
+    sim_time_t now = now_ns(d);
+    if (!sr->q_head && sr->in_flight < sr->s->max_in_flight &&
+        gcra_allowed(sr->tat, sr->s->max_rate, now) <= now &&
+        gcra_allowed(d->cap_tat, d->cap_rate, now) <= now) {
+        gcra_take(&sr->tat, sr->s->max_rate, now);
+        gcra_take(&d->cap_tat, d->cap_rate, now);
+        req_start(d, sr, cn, u, due);
+        return;
+    }
+    pending_t *pd = lb_calloc(1, sizeof *pd);
+    pd->cn = cn;
+    pd->u = u;
+    pd->due = due;
+    if (sr->q_tail) sr->q_tail->next = pd;
+    else sr->q_head = pd;
+    sr->q_tail = pd;
+    d->p->delayed++;
+    metrics_count(d->m, sr->s->c_delayed, due, 1);
+    drain_queue(d, sr);
+}
+
+/* ---- probes -------------------------------------------------------------------------------------- */
+
+static void probe_start(drv_t *d, rp_target_t *tg)
+{
+    xfer_t *x = xfer_new(d);
+    x->kind = T_PROBE;
+    x->tg = tg;
+    x->sent = x->due = now_ns(d);
+    x->active = true;
+    CURL *e = x->e;
+    const health_params_t *p = tg->ck->p;
+    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_URL, tg->url);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((p->timeout + SIM_MS - 1) / SIM_MS));
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    if (p->proto == HEALTH_TCP) {
+        curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_cb);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+        curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
+        curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+        if (tg->host_header) x->hdrs = curl_slist_append(x->hdrs, tg->host_header);
+        x->hdrs = curl_slist_append(x->hdrs, "Connection: close");
+        x->hdrs = curl_slist_append(x->hdrs, "Accept:");
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+        if (p->user_agent) curl_easy_setopt(e, CURLOPT_USERAGENT, p->user_agent);
+        if (p->tls) {                   /* load balancers' probes do not verify */
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+        }
+    }
+    tg->in_flight++;
+    d->active++;
+    curl_multi_add_handle(d->multi, e);
+}
+
+static void result_text(const health_result_t *r, char *buf, size_t n)
+{
+    if (r->note[0]) snprintf(buf, n, "%s (%s)", r->reason, r->note);
+    else snprintf(buf, n, "%s", r->reason);
+}
+
+static void watch_line(drv_t *d, const rp_target_t *tg, health_state_t from,
+                       const health_result_t *r)
+{
+    char probe[300], res[160];
+    health_probe_desc(tg->ck->p, tg->port, probe, sizeof probe);
+    if (!r) {
+        fprintf(d->out, "health %s %s %s: %s, probing %s\n", tg->ck->name, tg->label,
+                health_state_name(tg->sm.state), tg->sm.state == HEALTH_INITIAL
+                ? "not probed yet" : "initial state", probe);
+    } else {
+        result_text(r, res, sizeof res);
+        fprintf(d->out, "health %s %s %s -> %s: %s on %s\n", tg->ck->name, tg->label,
+                health_state_name(from), health_state_name(tg->sm.state), res, probe);
+    }
+    fflush(d->out);
+}
+
+static void probe_done(drv_t *d, xfer_t *x, const real_outcome_t *o, long status,
+                       sim_time_t now)
+{
+    rp_target_t *tg = x->tg;
+    rp_checker_t *ck = tg->ck;
+    const health_params_t *p = ck->p;
+    tg->in_flight--;
+    health_result_t r = {0};
+    if (o->outcome == HTTP_OK && p->proto == HEALTH_TCP) {
+        r.ok = true;
+        snprintf(r.reason, sizeof r.reason, "connected");
+    } else if (o->outcome == HTTP_OK) {
+        health_result_http(&r, &p->matcher, (int)status, x->body_len ? x->body : NULL);
+    } else {
+        health_result_fail(&r, o->err, o->connected);
+        const char *why = o->outcome == HTTP_DNS_ERROR ? "name not resolved"
+                        : o->outcome == HTTP_TLS_ERROR ? "TLS handshake failed" : NULL;
+        if (why) snprintf(r.reason, sizeof r.reason, "%s", why);
+    }
+    r.t_start = x->sent;
+    r.t_done = now;
+    d->p->probes++;
+    if (o->connected || o->outcome == HTTP_OK) d->p->reached_probes++;
+    tg->last = r;
+    tg->has_last = true;
+    if (!r.ok) {
+        tg->last_fail = r;
+        tg->has_fail = true;
+    }
+    m_probe_t mp = {ck->name, tg->label, now, r.ok, r.status, r.reason, 0};
+    metrics_probe(d->m, &mp);
+    metrics_count(d->m, r.ok ? ck->c_ok : ck->c_fail, now, 1);
+    health_state_t from = tg->sm.state;
+    if (health_sm_step(&tg->sm, p, r.ok, r.hard)) {
+        metrics_count(d->m, tg->sm.state == HEALTH_UP ? ck->c_up : ck->c_down, now, 1);
+        m_health_t mh = {ck->name, tg->label, now, health_state_name(from),
+                         health_state_name(tg->sm.state), r.reason};
+        metrics_health(d->m, &mh);
+        if (d->p->o.watch) watch_line(d, tg, from, &r);
+    }
+}
+
+/* The probe audit is over when every target has a result and has left INITIAL. */
+static bool audit_decided(const drv_t *d)
+{
+    for (size_t c = 0; c < d->p->checkers.n; c++) {
+        const rp_checker_t *ck = d->p->checkers.v[c];
+        for (size_t i = 0; i < ck->targets.n; i++)
+            if (!ck->targets.v[i].has_last || ck->targets.v[i].sm.state == HEALTH_INITIAL)
+                return false;
+    }
+    return true;
+}
+
+/* ---- finishing transfers ------------------------------------------------------------------------ */
+
+static srun_t *srun_of(drv_t *d, rp_source_t *s)
+{
+    for (size_t i = 0; i < d->src.n; i++)
+        if (d->src.v[i].s == s) return &d->src.v[i];
+    return NULL;
+}
+
+static void user_next(drv_t *d, srun_t *sr, user_t *u, sim_time_t now)
+{
+    const app_http_client_opts_t *o = sr->s->o;
+    if (o->requests > 0 && u->issued >= o->requests) return;
+    sim_time_t think = dist_sample(&o->think_time, u->cn->rng);
+    sim_time_t due = now + think;
+    if ((o->stop > 0 && due >= o->stop) || due >= d->end) return;
+    if (think > 0) {
+        heap_push(d, due, T_USER, u, 0);
+        return;
+    }
+    u->issued++;                    /* no think time: the next request at once */
+    req_due(d, sr, u->cn, u, due);
+}
+
+static sim_time_t us_ns(curl_off_t us) { return (sim_time_t)us * SIM_US; }
+
+static void req_done(drv_t *d, xfer_t *x, const real_outcome_t *o, sim_time_t now)
+{
+    srun_t *sr = srun_of(d, x->cn->src);
+    rp_source_t *s = sr->s;
+    curl_off_t dns = 0, con = 0, tls = 0, ttfb = 0, total = 0;
+    curl_easy_getinfo(x->e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+    curl_easy_getinfo(x->e, CURLINFO_CONNECT_TIME_T, &con);
+    curl_easy_getinfo(x->e, CURLINFO_APPCONNECT_TIME_T, &tls);
+    curl_easy_getinfo(x->e, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
+    curl_easy_getinfo(x->e, CURLINFO_TOTAL_TIME_T, &total);
+    m_phases_t ph = {x->sent, us_ns(dns), us_ns(con), us_ns(tls), us_ns(ttfb),
+                     total ? us_ns(total) : now - x->sent};
+    m_request_t mr = {
+        .source = s->metric, .t_start = x->due, .t_end = now,
+        .cls = m_class_of(o->outcome, o->status), .status = o->status, .outcome = o->outcome,
+        .req_id = x->req_id, .path = x->path, .phases = &ph,
+    };
+    metrics_request(d->m, &mr);
+    d->p->requests++;
+    if (o->connected || o->outcome == HTTP_OK) d->p->reached_requests++;
+    sr->in_flight--;
+    user_t *u = x->u;
+    x->next_free = sr->free;
+    sr->free = x;
+    if (u) user_next(d, sr, u, now);
+    drain_queue(d, sr);
+}
+
+/* Ends transfer x (finished by curl with rc, or by our deadline when ours). */
+static void finish(drv_t *d, xfer_t *x, CURLcode rc, bool ours)
+{
+    sim_time_t now = now_ns(d);
+    long status = 0, oserr = 0;
+    curl_off_t con = 0;
+    curl_easy_getinfo(x->e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->e, CURLINFO_OS_ERRNO, &oserr);
+    curl_easy_getinfo(x->e, CURLINFO_CONNECT_TIME_T, &con);
+    curl_multi_remove_handle(d->multi, x->e);
+    x->active = false;
+    x->gen++;
+    d->active--;
+    bool connected = x->prereq || con > 0;
+    real_outcome_t o;
+    real_classify(rc, oserr, status, connected, ours, &o);
+    if (x->kind == T_PROBE) {
+        probe_done(d, x, &o, status, now);
+        curl_slist_free_all(x->hdrs);
+        x->hdrs = NULL;
+        curl_easy_cleanup(x->e);            /* closes the probe's connection */
+        x->e = NULL;
+    } else {
+        req_done(d, x, &o, now);
+    }
+}
+
+/* ---- libcurl's socket interface ------------------------------------------------------------ */
+
+/* CURLMOPT_SOCKETFUNCTION: watch s for what libcurl wants (socketp: registered yet?). */
+static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)e;
+    drv_t *d = userp;
+    if (what == CURL_POLL_REMOVE) {
+        if (socketp) epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        curl_multi_assign(d->multi, s, NULL);
+        return 0;
+    }
+    struct epoll_event ev = {.data.fd = s};
+    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
+    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
+    if (epoll_ctl(d->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0 && !socketp)
+        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);          /* a reused descriptor */
+    if (!socketp) curl_multi_assign(d->multi, s, d);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: when libcurl wants curl_multi_socket_action(TIMEOUT). */
+static int timer_cb(CURLM *m, long timeout_ms, void *userp)
+{
+    (void)m;
+    drv_t *d = userp;
+    d->curl_due = timeout_ms < 0 ? -1 : now_ns(d) + (sim_time_t)timeout_ms * SIM_MS;
+    return 0;
+}
+
+/* After curl_multi_socket_action: finished transfers. */
+static void collect(drv_t *d)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(d->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        xfer_t *x = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        CURLcode rc = msg->data.result;
+        finish(d, x, rc, false);
+    }
+}
+
+/* ---- the loop ------------------------------------------------------------------------------------- */
+
+static void fire(drv_t *d, const timer_t_ *t)
+{
+    switch (t->kind) {
+    case T_ARRIVAL: {
+        rp_cnode_t *cn = t->obj;
+        srun_t *sr = srun_of(d, cn->src);
+        sim_time_t due = cn->times[cn->next_time++];
+        if (cn->next_time < cn->n_times) heap_push(d, cn->times[cn->next_time], T_ARRIVAL, cn, 0);
+        req_due(d, sr, cn, NULL, due);
+        break;
+    }
+    case T_USER: {
+        user_t *u = t->obj;
+        srun_t *sr = srun_of(d, u->cn->src);
+        u->issued++;
+        req_due(d, sr, u->cn, u, t->t);
+        break;
+    }
+    case T_PROBE: {
+        rp_target_t *tg = t->obj;
+        probe_start(d, tg);
+        tg->next = t->t + tg->ck->p->interval;
+        heap_push(d, tg->next, T_PROBE, tg, 0);
+        break;
+    }
+    case T_DEADLINE: {
+        xfer_t *x = t->obj;
+        if (x->active && x->gen == t->gen) finish(d, x, CURLE_OK, true);
+        break;
+    }
+    case T_RETRY: {
+        srun_t *sr = t->obj;
+        sr->retry_armed = false;
+        drain_queue(d, sr);
+        break;
+    }
+    }
+}
+
+int real_plan_execute(real_plan_t *p)
+{
+    static bool curl_ready;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fprintf(stderr, "sim: real mode: libcurl could not be initialised\n");
+            return LB_EIO;
+        }
+        curl_ready = true;
+    }
+    drv_t d = {.p = p, .m = scn_run_metrics(p->run), .end = scn_run_duration(p->run),
+               .cap_rate = p->max_rate, .out = p->o.out ? p->o.out : stdout};
+    d.audit = p->o.probes_only && !p->o.watch;
+    d.multi = curl_multi_init();
+    d.epfd = epoll_create1(EPOLL_CLOEXEC);
+    d.curl_due = -1;
+    if (!d.multi || d.epfd < 0) {
+        fprintf(stderr, "sim: real mode: curl_multi_init or epoll_create failed\n");
+        if (d.multi) curl_multi_cleanup(d.multi);
+        if (d.epfd >= 0) close(d.epfd);
+        return LB_EIO;
+    }
+    curl_multi_setopt(d.multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(d.multi, CURLMOPT_SOCKETDATA, &d);
+    curl_multi_setopt(d.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(d.multi, CURLMOPT_TIMERDATA, &d);
+    for (size_t i = 0; i < p->sources.n; i++) {
+        rp_source_t *s = p->sources.v[i];
+        srun_t sr = {.s = s};
+        if (s->host_header) sr.hdrs = curl_slist_append(sr.hdrs, s->host_header);
+        if (!s->o->keepalive) sr.hdrs = curl_slist_append(sr.hdrs, "Connection: close");
+        if (s->o->request_size > 0) sr.hdrs = curl_slist_append(sr.hdrs, "Expect:");
+        for (size_t k = 0; k < s->nodes.n; k++) {
+            rp_cnode_t *cn = &s->nodes.v[k];
+            cn->share = curl_share_init();
+            if (cn->share) curl_share_setopt(cn->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        }
+        if (s->o->mode == APP_CLIENT_CLOSED) {
+            size_t nn = s->nodes.n;
+            sr.users = lb_calloc(nn * (size_t)s->o->users, sizeof *sr.users);
+        }
+        lb_vec_push(&d.src, sr);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &d.t0);
+    for (size_t i = 0; i < d.src.n; i++) {
+        srun_t *sr = &d.src.v[i];
+        rp_source_t *s = sr->s;
+        for (size_t k = 0; k < s->nodes.n; k++) {
+            rp_cnode_t *cn = &s->nodes.v[k];
+            if (s->o->mode == APP_CLIENT_OPEN) {
+                if (cn->n_times) heap_push(&d, cn->times[0], T_ARRIVAL, cn, 0);
+                continue;
+            }
+            for (int uu = 0; uu < s->o->users; uu++) {
+                user_t *u = &sr->users[k * (size_t)s->o->users + (size_t)uu];
+                u->cn = cn;
+                u->idx = uu;
+                sim_time_t t = app_user_start(s->o, k, s->nodes.n, uu);
+                if ((s->o->stop <= 0 || t < s->o->stop) && t < d.end)
+                    heap_push(&d, t, T_USER, u, 0);
+            }
+        }
+    }
+    for (size_t c = 0; c < p->checkers.n; c++) {
+        rp_checker_t *ck = p->checkers.v[c];
+        for (size_t i = 0; i < ck->targets.n; i++) {
+            rp_target_t *tg = &ck->targets.v[i];
+            tg->next = tg->first;
+            heap_push(&d, tg->first, T_PROBE, tg, 0);
+            if (p->o.watch) watch_line(&d, tg, tg->sm.state, NULL);
+        }
+    }
+    bool complete = false;
+    sim_time_t t_end = 0;
+    for (;;) {
+        sim_time_t now = now_ns(&d);
+        if (scn_stop_requested()) {
+            t_end = now;
+            break;
+        }
+        if (now >= d.end || (d.audit && p->checkers.n && audit_decided(&d))) {
+            t_end = now < d.end ? now : d.end;
+            complete = true;
+            break;
+        }
+        while (d.heap.n && d.heap.v[0].t <= now) {
+            timer_t_ t = heap_pop(&d);
+            fire(&d, &t);
+        }
+        int running = 0;
+        if (d.curl_due >= 0 && d.curl_due <= now_ns(&d)) {
+            d.curl_due = -1;
+            curl_multi_socket_action(d.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            collect(&d);
+        }
+        now = now_ns(&d);
+        sim_time_t next = d.heap.n ? d.heap.v[0].t : d.end;
+        if (d.curl_due >= 0 && d.curl_due < next) next = d.curl_due;
+        if (next > d.end) next = d.end;
+        sim_time_t wait = next <= now ? 0 : next - now;
+        if (wait > REAL_POLL_MAX_MS * SIM_MS) wait = REAL_POLL_MAX_MS * SIM_MS;
+        /* to the nanosecond (epoll_pwait2, Linux 5.11): arrivals leave when they are due */
+        struct timespec ts = {wait / SIM_S, wait % SIM_S};
+        struct epoll_event ev[EPOLL_BATCH];
+        int k = epoll_pwait2(d.epfd, ev, EPOLL_BATCH, &ts, NULL);
+        for (int i = 0; i < k; i++) {
+            int flags = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                        (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                        (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+            curl_multi_socket_action(d.multi, ev[i].data.fd, flags, &running);
+        }
+        if (k > 0) collect(&d);
+    }
+    /* in flight at the end: abandoned without a record, as the simulator leaves them */
+    for (size_t i = 0; i < d.all.n; i++) {
+        xfer_t *x = d.all.v[i];
+        if (x->active) curl_multi_remove_handle(d.multi, x->e);
+        if (x->e) curl_easy_cleanup(x->e);
+        curl_slist_free_all(x->hdrs);
+        curl_slist_free_all(x->connect_to);
+        lb_free(x);
+    }
+    lb_vec_free(&d.all);
+    for (size_t i = 0; i < d.src.n; i++) {
+        srun_t *sr = &d.src.v[i];
+        while (sr->q_head) {
+            pending_t *pd = sr->q_head;
+            sr->q_head = pd->next;
+            lb_free(pd);
+        }
+        curl_slist_free_all(sr->hdrs);
+        lb_free(sr->users);
+        for (size_t k = 0; k < sr->s->nodes.n; k++) {
+            rp_cnode_t *cn = &sr->s->nodes.v[k];
+            if (cn->share) curl_share_cleanup(cn->share);
+            cn->share = NULL;
+        }
+    }
+    lb_vec_free(&d.src);
+    lb_vec_free(&d.heap);
+    curl_multi_cleanup(d.multi);
+    close(d.epfd);
+    p->executed = true;
+    scn_run_set_played(p->run, "real", real_bindings_text(p->b), t_end, complete);
+    return 0;
+}
+
+bool real_plan_unreachable(const real_plan_t *p)
+{
+    return p->executed && p->requests + p->probes > 0 &&
+           p->reached_requests + p->reached_probes == 0;
+}
+
+/* ---- verdicts ------------------------------------------------------------------------------------ */
+
+size_t real_plan_probes(const real_plan_t *p, rep_probe_t **out)
+{
+    size_t n = 0;
+    for (size_t c = 0; c < p->checkers.n; c++) n += p->checkers.v[c]->targets.n;
+    *out = n ? lb_calloc(n, sizeof **out) : NULL;
+    size_t k = 0;
+    for (size_t c = 0; c < p->checkers.n; c++) {
+        const rp_checker_t *ck = p->checkers.v[c];
+        for (size_t i = 0; i < ck->targets.n; i++) {
+            const rp_target_t *tg = &ck->targets.v[i];
+            rep_probe_t *r = &(*out)[k++];
+            snprintf(r->checker, sizeof r->checker, "%s", ck->name);
+            snprintf(r->target, sizeof r->target, "%s", tg->label);
+            snprintf(r->state, sizeof r->state, "%s", health_state_name(tg->sm.state));
+            snprintf(r->initial, sizeof r->initial, "%s", health_state_name(ck->p->initial));
+            health_verdict(ck->p, ck->name, tg->label, tg->port, tg->sm.state, tg->sm.passes,
+                           tg->sm.fails, tg->has_last ? &tg->last : NULL, r->line,
+                           sizeof r->line);
+        }
+    }
+    return n;
+}
