@@ -1423,8 +1423,8 @@ int main(int argc, char **argv)
         od = lb_calloc(nfiles, sizeof *od);
         rc = outdirs_take(scns, nfiles, &o, od);
     }
-    if (rc == EXIT_OK && !o.dump_node && !o.validate_only && !o.describe && !o.render_dir &&
-        !o.flow_fate) {
+    if (rc == EXIT_OK && !o.dump_node && !o.validate_only && !o.draw && !o.describe &&
+        !o.render_dir && !o.flow_fate) {
         /* Phase 2: run. A scenario whose outputs fail does not stop the next one. */
         size_t failed = 0, total = 0;
         for (size_t f = 0; f < nfiles && !g_interrupted; f++)
