@@ -88,6 +88,7 @@ gen() {   # kind n -> scenario on stdout
     variants) awk -v n="$2" 'BEGIN { print "name: variants\nduration: 10s\nnodes:\n  a: { type: host }\n  b: { type: host }\nlinks:\n  - { between: [a, b] }\nvariants:"; for (i = 0; i < n; i++) printf "  v%d: { set: { links.0.latency: %dus } }\n", i, i + 1 }' ;;
     replicas) awk -v n="$2" 'BEGIN { print "name: replicas\nduration: 10s\nnodes:\n  c: { type: host }\ncloud:\n  vnet: { type: vnet, attach: [c] }\n  k: { type: k8s-cluster, vnet: vnet, pools: [ { name: p, count: 40 } ] }\nkubernetes:\n  - { apiVersion: v1, kind: Service, metadata: { name: s }, spec: { selector: { app: a }, ports: [ { port: 80 } ] } }";
                       printf "  - { apiVersion: apps/v1, kind: Deployment, metadata: { name: d }, spec: { replicas: %d, selector: { matchLabels: { app: a } }, template: { metadata: { labels: { app: a } }, spec: { containers: [ { name: c, image: nginx } ] } } } }\n", n }' ;;
+    cluster-nodes) awk -v n="$2" 'BEGIN { printf "name: cluster-nodes\nduration: 10s\nnodes:\n  c: { type: host }\ncloud:\n  vnet: { type: vnet, attach: [c] }\n  k: { type: k8s-cluster, vnet: vnet, pod-cidr: 100.64.0.0/10, pools: ["; for (i = 0; n > 0; i++) { c = n > 1000 ? 1000 : n; printf "%s{ name: p%d, count: %d }", i ? ", " : " ", i, c; n -= c }; print " ] }\nkubernetes:\n  - { apiVersion: v1, kind: Namespace, metadata: { name: web } }" }' ;;
   esac
 }
 echo
@@ -95,7 +96,8 @@ echo "== loader: ./sim --validate on inputs of growing size (issue 8)"
 printf "%-10s %9s %9s %9s %8s\n" input n wall-s rss-MB ratio
 mult=1
 [ "${BENCH_LONG:-0}" = 1 ] && mult=2
-for spec in "keys 25000" "manifests 25000" "hosts 15000" "variants 5000" "replicas 2500"; do
+for spec in "keys 25000" "manifests 25000" "hosts 15000" "variants 5000" "replicas 2500" \
+            "cluster-nodes 2000"; do
   set -- $spec
   kind=$1 base=$(( $2 * mult ))
   prev=""
