@@ -2,7 +2,8 @@
 # make bench: the engine's hold model, then scenarios/bench-chain.yaml per variant at
 # growing request counts, reporting wall time, events per wall-second, requests per
 # wall-second, wall time per request and peak memory. BENCH_LONG=1 adds the 10-million-
-# request runs (several minutes).
+# request runs (several minutes). Then what the pictures cost, and last the loader on
+# inputs of growing size (--validate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -76,3 +77,40 @@ s10k=$(scale per-request)
 d=$(awk -v s="$s10k" 'BEGIN { printf "%.3f", s * 100 }')
 pic "bench-chain per-request 1M req" --variant per-request --set "duration=${d}s" scenarios/bench-chain.yaml
 pic "aks-dsr (6 variants, 240 s)" scenarios/aks-dsr.yaml
+# ---- the loader on hostile inputs (issue 8): ./sim --validate loads, validates and builds
+# every variant. Each input at three sizes; the time must grow about linearly (a ratio
+# near 2 per doubling; above 2.6 is flagged). BENCH_LONG=1 doubles the sizes.
+gen() {   # kind n -> scenario on stdout
+  case $1 in
+    keys) awk -v n="$2" 'BEGIN { print "name: keys\nduration: 10s\nnodes:\n  a: { type: host }\nkubernetes:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: { name: big }\n    data:"; for (i = 0; i < n; i++) printf "      k%d: v\n", i }' ;;
+    manifests) awk -v n="$2" 'BEGIN { print "name: manifests\nduration: 10s\nnodes:\n  a: { type: host }\nkubernetes:"; for (i = 0; i < n; i++) printf "  - { apiVersion: v1, kind: ConfigMap, metadata: { name: cm%d }, data: { a: b } }\n", i }' ;;
+    hosts) awk -v n="$2" 'BEGIN { print "name: hosts\nduration: 10s\nnodes:\n  r: { type: router }"; for (i = 0; i < n; i++) printf "  h%d: { type: host }\n", i; print "links:"; for (i = 0; i < n; i++) printf "  - { between: [h%d, r] }\n", i }' ;;
+    variants) awk -v n="$2" 'BEGIN { print "name: variants\nduration: 10s\nnodes:\n  a: { type: host }\n  b: { type: host }\nlinks:\n  - { between: [a, b] }\nvariants:"; for (i = 0; i < n; i++) printf "  v%d: { set: { links.0.latency: %dus } }\n", i, i + 1 }' ;;
+    replicas) awk -v n="$2" 'BEGIN { print "name: replicas\nduration: 10s\nnodes:\n  c: { type: host }\ncloud:\n  vnet: { type: vnet, attach: [c] }\n  k: { type: k8s-cluster, vnet: vnet, pools: [ { name: p, count: 40 } ] }\nkubernetes:\n  - { apiVersion: v1, kind: Service, metadata: { name: s }, spec: { selector: { app: a }, ports: [ { port: 80 } ] } }";
+                      printf "  - { apiVersion: apps/v1, kind: Deployment, metadata: { name: d }, spec: { replicas: %d, selector: { matchLabels: { app: a } }, template: { metadata: { labels: { app: a } }, spec: { containers: [ { name: c, image: nginx } ] } } } }\n", n }' ;;
+    cluster-nodes) awk -v n="$2" 'BEGIN { printf "name: cluster-nodes\nduration: 10s\nnodes:\n  c: { type: host }\ncloud:\n  vnet: { type: vnet, attach: [c] }\n  k: { type: k8s-cluster, vnet: vnet, pod-cidr: 100.64.0.0/10, pools: ["; for (i = 0; n > 0; i++) { c = n > 1000 ? 1000 : n; printf "%s{ name: p%d, count: %d }", i ? ", " : " ", i, c; n -= c }; print " ] }\nkubernetes:\n  - { apiVersion: v1, kind: Namespace, metadata: { name: web } }" }' ;;
+  esac
+}
+echo
+echo "== loader: ./sim --validate on inputs of growing size (issue 8)"
+printf "%-10s %9s %9s %9s %8s\n" input n wall-s rss-MB ratio
+mult=1
+[ "${BENCH_LONG:-0}" = 1 ] && mult=2
+for spec in "keys 25000" "manifests 25000" "hosts 15000" "variants 5000" "replicas 2500" \
+            "cluster-nodes 2000"; do
+  set -- $spec
+  kind=$1 base=$(( $2 * mult ))
+  prev=""
+  for n in $base $((base * 2)) $((base * 4)); do
+    f=$(mktemp --suffix=.yaml)
+    gen "$kind" "$n" > "$f"
+    start=$(date +%s.%N)
+    /usr/bin/time -f "%M" -o "$f.rss" ./sim --validate -q "$f" >/dev/null 2>&1 || echo "  ($kind $n: exit $?)"
+    end=$(date +%s.%N)
+    w=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')
+    ratio=$( [ -n "$prev" ] && awk -v a="$prev" -v b="$w" 'BEGIN { r = a > 0 ? b / a : 0; flag = (r > 2.6) ? " SUPERLINEAR" : ""; printf "%.2f%s", r, flag }' || echo "-")
+    printf "%-10s %9d %9s %9.1f %8s\n" "$kind" "$n" "$w" "$(awk -v k="$(tail -1 "$f.rss")" 'BEGIN { print k / 1024 }')" "$ratio"
+    prev=$w
+    rm -f "$f" "$f.rss"
+  done
+done

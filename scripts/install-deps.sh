@@ -18,8 +18,8 @@ PKGS=(build-essential pkg-config
       hping3
       # pictures (Graphviz; rsvg-convert turns the packet ladders' SVG into PNG; xmllint
       # and pngcheck let the tests parse every SVG and decode every PNG), fuzzing (clang's
-      # libFuzzer)
-      graphviz librsvg2-bin libxml2-utils pngcheck clang libclang-rt-14-dev)
+      # libFuzzer; llvm-cov for make fuzz-coverage)
+      graphviz librsvg2-bin libxml2-utils pngcheck clang libclang-rt-14-dev llvm-14)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -49,6 +49,7 @@ typedef LB_VEC(size_t) idxvec_t;
 
 typedef struct opts {
     bool has_seed, quiet, check, list_types;
+    bool validate_only;             /* --validate: load and build every variant, no run */
     uint64_t seed;
     LB_VEC(const char *) variants;
     LB_VEC(const char *) sets;
@@ -104,6 +105,8 @@ static void usage(FILE *f)
 "                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
 "                          the scenario is built, then exit\n"
+"      --validate          load and build every selected variant, then exit (0, or 2\n"
+"                          with file:line:col); nothing runs, nothing is written\n"
 "      --draw              write the topology of the built variant(s) -- topology.dot,\n"
 "                          .mmd, .svg, .png -- without simulating (design reviews)\n"
 "      --describe          print the built variant as JSON (nodes, addresses, routes,\n"
@@ -172,7 +175,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB,
            O_EXPLAIN, O_PLOT_TIMEOUT, O_REAL, O_PROBES_ONLY, O_COMPARE, O_MAX_RATE, O_WATCH,
-           O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT, O_NOPICTURES, O_DRAW };
+           O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT, O_NOPICTURES, O_DRAW,
+           O_VALIDATE };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -183,6 +187,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
+        {"validate", no_argument, 0, O_VALIDATE},
         {"describe", no_argument, 0, O_DESCRIBE}, {"render", required_argument, 0, O_RENDER},
         {"flow-fate", required_argument, 0, O_FATE}, {"no-expect", no_argument, 0, O_NOEXPECT},
         {"plot-timeout", required_argument, 0, O_PLOT_TIMEOUT},
@@ -196,9 +201,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
         char *end;
         switch (c) {
         case 's':
-            o->seed = strtoull(optarg, &end, 10);
-            if (!*optarg || *end) {
-                fprintf(stderr, "sim: --seed expects a non-negative integer, got '%s'\n", optarg);
+            if (lb_parse_u64(optarg, &o->seed)) {
+                fprintf(stderr, "sim: --seed expects an integer from 0 to %" PRIu64 ", got '%s'\n",
+                        UINT64_MAX, optarg);
                 return EXIT_INPUT;
             }
             o->has_seed = true;
@@ -241,6 +246,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_NOPLOTS: o->no_plots = true; break;
         case O_NODB: o->no_db = true; break;
         case O_EXPLAIN: o->explain = true; break;
+        case O_VALIDATE: o->validate_only = true; break;
         case O_DESCRIBE: o->describe = true; break;
         case O_RENDER: o->render_dir = optarg; break;
         case O_FATE: o->flow_fate = optarg; break;
@@ -382,6 +388,23 @@ static void trace_print_header(uint64_t flow)
     printf("trace of flow %" PRIu64 ":\n", flow);
 }
 
+/* g_stop_writing is set by every signal too; it is cleared when the results start being
+ * written, so that a signal then stops a slow gnuplot (one during the run does not). */
+static volatile sig_atomic_t g_interrupted, g_signal, g_stop_writing;
+
+/* Reports a failed load, override or build: bad input (exit 2), or a stop requested by
+ * SIGINT/SIGTERM (exit 130; before the runs nothing has been written). */
+static int load_failed(int rc, const scn_diag_t *d, const char *file)
+{
+    if (rc == LB_EINTR || g_interrupted) {
+        fprintf(stderr, "sim: interrupted while loading and validating %s; nothing written\n",
+                file);
+        return EXIT_INTERRUPTED;
+    }
+    scn_diag_print(d, stderr);
+    return EXIT_INPUT;
+}
+
 static void real_opts_of(const opts_t *o, real_opts_t *ro)
 {
     real_opts_init(ro);
@@ -414,11 +437,10 @@ static int real_check(const opts_t *o, scn_run_t *r)
 static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
 {
     scn_diag_t d;
+    int rc;
     for (size_t i = 0; i < o->sets.n; i++)
-        if (scn_override(s, o->sets.v[i], &d)) {
-            scn_diag_print(&d, stderr);
-            return EXIT_INPUT;
-        }
+        if ((rc = scn_override(s, o->sets.v[i], &d)))
+            return load_failed(rc, &d, scn_file(s));
     if (o->variants.n) {
         for (size_t i = 0; i < o->variants.n; i++) {
             int v = scn_variant_find(s, o->variants.v[i]);
@@ -435,14 +457,20 @@ static int validate(scn_t *s, const opts_t *o, idxvec_t *idx)
     } else {
         for (size_t i = 0; i < scn_variant_count(s); i++) lb_vec_push(idx, i);
     }
+    uint64_t base = o->has_seed ? o->seed : scn_seed(s);
+    if (o->seeds > 1 && base > UINT64_MAX - (uint64_t)(o->seeds - 1)) {
+        fprintf(stderr, "%s: error: --seeds %d from seed %" PRIu64 " would go past %" PRIu64
+                "; expected a smaller seed or fewer seeds\n", scn_file(s), o->seeds, base,
+                UINT64_MAX);
+        return EXIT_INPUT;
+    }
     for (size_t i = 0; i < idx->n; i++) {
         scn_run_t *r;
-        uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
-        if (scn_run_new(s, idx->v[i], seed, &r, &d)) {
-            scn_diag_print(&d, stderr);
-            return EXIT_INPUT;
-        }
-        int rc = o->real ? real_check(o, r) : EXIT_OK;
+        uint64_t seed = base;
+        if (g_interrupted) return load_failed(LB_EINTR, &d, scn_file(s));
+        if ((rc = scn_run_new(s, idx->v[i], seed, &r, &d)))
+            return load_failed(rc, &d, scn_file(s));
+        rc = o->real ? real_check(o, r) : EXIT_OK;
         scn_run_free(r);
         if (rc) return rc;
     }
@@ -453,10 +481,8 @@ static int dump_iptables(scn_t *s, const opts_t *o, size_t v)
 {
     scn_run_t *r;
     scn_diag_t d;
-    if (scn_run_new(s, v, o->has_seed ? o->seed : scn_seed(s), &r, &d)) {
-        scn_diag_print(&d, stderr);
-        return EXIT_INPUT;
-    }
+    int rc = scn_run_new(s, v, o->has_seed ? o->seed : scn_seed(s), &r, &d);
+    if (rc) return load_failed(rc, &d, scn_file(s));
     sim_run(scn_run_sim(r), 0);                 /* let t=0 set-up (rule syncs) happen */
     net_node_t *n = scn_run_node(r, o->dump_node);
     if (!n) {
@@ -607,9 +633,6 @@ static void writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
 
 /* ---- running: work items are (variant, seed) pairs ---- */
 
-/* g_stop_writing is set by every signal too; it is cleared when the results start being
- * written, so that a signal then stops a slow gnuplot (one during the run does not). */
-static volatile sig_atomic_t g_interrupted, g_signal, g_stop_writing;
 static bool g_unreachable;          /* a real run reached nothing (EXIT_UNREACHABLE) */
 
 static const draw_render_opts_t g_render = {0, &g_interrupted};
@@ -685,6 +708,15 @@ static int draw_only(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx)
     return rc;
 }
 
+/* A stop while loading and validating (phase 1, nothing written yet): loading returns
+ * LB_EINTR within milliseconds and main exits 130; should anything take longer than
+ * STOP_GRACE_NS (releasing a very large scenario, a loop without a check), a watchdog
+ * timer ends the process with 130 anyway. In phase 2 there is no watchdog: the runs stop
+ * at their next check and their results are written, marked incomplete. */
+#define STOP_GRACE_NS 700000000L
+static volatile sig_atomic_t g_loading = 1;
+static timer_t g_watchdog;
+static bool g_have_watchdog;
 
 static void on_signal(int sig)
 {
@@ -692,21 +724,37 @@ static void on_signal(int sig)
     g_signal = sig;
     g_stop_writing = 1;
     scn_request_stop();
+    if (g_loading && g_have_watchdog) {
+        struct itimerspec its = { { 0, 0 }, { 0, STOP_GRACE_NS } };
+        timer_settime(g_watchdog, 0, &its, NULL);       /* async-signal-safe (POSIX) */
+    }
+}
+
+static void on_watchdog(int sig)
+{
+    (void)sig;
+    if (!g_loading) return;
+    static const char msg[] = "sim: interrupted while loading and validating; nothing written\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(EXIT_INTERRUPTED);
 }
 
 /* What became of each item. */
 enum { ITEM_PENDING, ITEM_DONE, ITEM_LOST };
 
-/* Runs one item in this process into *out. Returns EXIT_OK, or EXIT_INTERNAL when the run
- * cannot be built (it was validated before). Outputs that could not be written are in
- * out->missing. */
+/* Runs one item in this process into *out. Returns EXIT_OK, EXIT_INTERRUPTED (stopped
+ * while building: no result), or EXIT_INTERNAL when the run cannot be built (it was
+ * validated before). Outputs that could not be written are in out->missing. */
 static int run_item(scn_t *s, const opts_t *o, const item_t *it, const char *dir, bool tty,
                     rep_variant_t *out)
 {
     scn_run_t *r;
     scn_diag_t d;
     const char *vname = scn_variant_name(s, it->variant);
-    if (scn_run_new(s, it->variant, it->seed, &r, &d)) {    /* validated before: internal */
+    int brc = scn_run_new(s, it->variant, it->seed, &r, &d);
+    if (brc == LB_EINTR) return EXIT_INTERRUPTED;
+    if (brc) {                                          /* validated before: internal */
         scn_diag_print(&d, stderr);
         return EXIT_INTERNAL;
     }
@@ -1188,8 +1236,11 @@ static int run_scenario(scn_t *s, const opts_t *o, const size_t *idx, size_t nid
         rc = exit_worse(rc, run_parallel(s, o, items, n, write ? dir : NULL, res, state, why));
     } else {
         for (size_t i = 0; i < n && !g_interrupted; i++) {
-            if (run_item(s, o, &items[i], write ? dir : NULL, tty, &res[i]) == EXIT_OK) {
+            int irc = run_item(s, o, &items[i], write ? dir : NULL, tty, &res[i]);
+            if (irc == EXIT_OK) {
                 state[i] = ITEM_DONE;
+            } else if (irc == EXIT_INTERRUPTED) {
+                break;                  /* stopped while building: kept from starting */
             } else {
                 state[i] = ITEM_LOST;
                 why[i] = lb_strdup("it could not be built (internal error)");
@@ -1314,6 +1365,12 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction wa = {0};
+    wa.sa_handler = on_watchdog;
+    sigemptyset(&wa.sa_mask);
+    sigaction(SIGALRM, &wa, NULL);
+    struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+    g_have_watchdog = timer_create(CLOCK_MONOTONIC, &sev, &g_watchdog) == 0;
     if (o.list_types) {
         list_types();
         return EXIT_OK;
@@ -1335,16 +1392,27 @@ int main(int argc, char **argv)
     /* Phase 1: load and validate everything; nothing is written on bad input. */
     for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++) {
         scn_diag_t d;
-        if (scn_load(argv[optind + f], &scns[f], &d, stderr)) {
-            scn_diag_print(&d, stderr);
-            rc = EXIT_INPUT;
+        int lrc = scn_load(argv[optind + f], &scns[f], &d, stderr);
+        if (lrc) {
+            rc = load_failed(lrc, &d, argv[optind + f]);
             break;
         }
         rc = validate(scns[f], &o, &idx[f]);
     }
+    if (rc == EXIT_OK && g_interrupted) {          /* a signal just after validation */
+        fprintf(stderr, "sim: interrupted before the first run; nothing written\n");
+        rc = EXIT_INTERRUPTED;
+    }
+    if (rc == EXIT_INTERRUPTED) exit(rc);          /* releasing it all could take long */
+    g_loading = 0;
     outdir_t *od = NULL;
     if (rc == EXIT_OK && o.dump_node) {
         rc = dump_iptables(scns[0], &o, idx[0].v[0]);
+    } else if (rc == EXIT_OK && o.validate_only) {
+        if (!o.quiet)
+            for (size_t f = 0; f < nfiles; f++)
+                printf("%s: %zu variant%s valid\n", scn_file(scns[f]), idx[f].n,
+                       idx[f].n == 1 ? "" : "s");
     } else if (rc == EXIT_OK && o.draw) {
         for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++)
             rc = draw_only(scns[f], &o, idx[f].v, idx[f].n);
@@ -1355,7 +1423,8 @@ int main(int argc, char **argv)
         od = lb_calloc(nfiles, sizeof *od);
         rc = outdirs_take(scns, nfiles, &o, od);
     }
-    if (rc == EXIT_OK && !o.dump_node && !o.describe && !o.render_dir && !o.flow_fate) {
+    if (rc == EXIT_OK && !o.dump_node && !o.validate_only && !o.draw && !o.describe &&
+        !o.render_dir && !o.flow_fate) {
         /* Phase 2: run. A scenario whose outputs fail does not stop the next one. */
         size_t failed = 0, total = 0;
         for (size_t f = 0; f < nfiles && !g_interrupted; f++)

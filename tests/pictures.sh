@@ -15,6 +15,7 @@ ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 check() { local name=$1; shift; if "$@"; then ok; else bad "$name"; fi; }
 has() { grep -q -- "$2" "$1"; }
+lacks() { ! grep -q -- "$2" "$1"; }
 # Graphviz writes '-' in SVG text as &#45;
 svg_has() { sed 's/&#45;/-/g' "$1" | grep -q -- "$2"; }
 
@@ -94,6 +95,7 @@ check "--draw writes topology.dot" test -s "$tmp/draw/aks-dsr/topology.dot"
 check "--draw writes a topology per variant" test -s "$tmp/draw/aks-dsr/topology-etp-local.mmd"
 check "--draw prints what it wrote" has "$tmp/draw.out" "aks-dsr/topology.mmd"
 check "--draw simulates nothing" test ! -e "$tmp/draw/aks-dsr/summary.json"
+check "--draw runs nothing (no table, no results folder)" lacks "$tmp/draw.out" "simulated"
 check "--draw: the design equals a run's" cmp -s "$tmp/draw/aks-dsr/topology.dot" "$d/topology.dot"
 "$SIM" --draw --out "$tmp/draw2" no-such.yaml >/dev/null 2>&1
 check "--draw on a missing file exits 2" test $? = 2

@@ -112,7 +112,9 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", name);
     cJSON_AddStringToObject(o, "mode", v->mode);
-    cJSON_AddNumberToObject(o, "seed", (double)seed);
+    char seed_text[24];                 /* exact: a JSON number holds any integer, a double */
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);  /* does not */
+    cJSON_AddRawToObject(o, "seed", seed_text);
     cJSON_AddBoolToObject(o, "complete", v->complete);
     cJSON_AddNumberToObject(o, "events", (double)v->events);
     cJSON_AddNumberToObject(o, "requests", (double)v->requests);
@@ -476,7 +478,9 @@ char *rep_variant_serialize(const rep_variant_t *v)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", v->name);
     cJSON_AddStringToObject(o, "mode", v->mode);
-    cJSON_AddNumberToObject(o, "seed", (double)v->seed);
+    char seed_text[24];                 /* a string: cJSON reads numbers as doubles */
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)v->seed);
+    cJSON_AddStringToObject(o, "seed", seed_text);
     cJSON_AddNumberToObject(o, "events", (double)v->events);
     cJSON_AddNumberToObject(o, "requests", (double)v->requests);
     cJSON_AddBoolToObject(o, "complete", v->complete);
@@ -537,7 +541,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     if (!o) return LB_EPARSE;
     v->name = lb_strdup(get_str(o, "name"));
     snprintf(v->mode, sizeof v->mode, "%s", *get_str(o, "mode") ? get_str(o, "mode") : "sim");
-    v->seed = (uint64_t)get_num(o, "seed");
+    if (lb_parse_u64(get_str(o, "seed"), &v->seed)) v->seed = (uint64_t)get_num(o, "seed");
     v->events = (uint64_t)get_num(o, "events");
     v->requests = (uint64_t)get_num(o, "requests");
     v->complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "complete"));
@@ -599,6 +603,11 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     missing_from_json(cJSON_GetObjectItemCaseSensitive(o, "missing"), &v->missing);
     const cJSON *sm = cJSON_GetObjectItemCaseSensitive(o, "summary");
     v->json = sm ? cJSON_Duplicate(sm, 1) : cJSON_CreateObject();
+    if (cJSON_HasObjectItem(v->json, "seed")) {     /* parsed back as a double: exact again */
+        char seed_text[24];
+        snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)v->seed);
+        cJSON_ReplaceItemInObjectCaseSensitive(v->json, "seed", cJSON_CreateRaw(seed_text));
+    }
     cJSON_Delete(o);
     return 0;
 }
