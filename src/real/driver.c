@@ -1,6 +1,7 @@
 /* driver.c -- plays a plan (plan.c) on the wall clock: one libcurl multi handle carries
  * every request and probe, driven through libcurl's socket interface on an epoll set (the
- * sockets libcurl wants watched, and its own timer); a timer heap holds what is due
+ * sockets libcurl wants watched, idle keep-alive connections left in it: watch_t; and
+ * libcurl's own timer); a timer heap holds what is due
  * (open-loop arrivals computed ahead, closed-loop users, probe ticks, response deadlines,
  * retries of requests held by the in-flight bound or the rate cap). Everything measured
  * goes into the run's metrics, as the simulated client and checker record it, with times
@@ -25,10 +26,12 @@
  * Probes: one fresh connection each (FRESH_CONNECT, FORBID_REUSE), the checker's
  * timeout from the probe's start, results through health_result_fail/_http and the
  * shared state machine health_sm_step. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include "real_int.h"
@@ -58,6 +61,24 @@ typedef struct pending {
     sim_time_t due;
     struct pending *next;
 } pending_t;
+
+/* What the epoll set holds for one descriptor. libcurl drops a keep-alive connection's
+ * socket (CURL_POLL_REMOVE) when its request ends and asks for it again when the next
+ * request takes the connection, often after that request has been answered already
+ * (loopback answers before libcurl looks). So such a socket stays in the set, unwanted,
+ * and is deleted only when an event comes for it while unwanted (the server closed the
+ * idle connection): a reused connection costs no epoll_ctl. This holds only for sockets
+ * whose closing we see: connection sockets (opened by open_cb, closed by close_cb, which
+ * forgets them; the kernel drops a closed descriptor from the set) that were waiting to
+ * read, i.e. connected (libcurl closes a socket that never connected, which it watched
+ * for writing only, without close_cb). Any other socket (the resolver's) is deleted as
+ * soon as libcurl removes it. */
+typedef struct watch {
+    uint32_t events;                /* EPOLLIN / EPOLLOUT as registered */
+    bool in_set;
+    bool wanted;                    /* libcurl watches it (not removed since) */
+    bool conn;                      /* opened by open_cb and not closed since */
+} watch_t;
 
 typedef struct xfer xfer_t;
 typedef struct drv drv_t;
@@ -111,6 +132,7 @@ struct drv {
     int active;
     bool audit;
     int epfd;                       /* the sockets libcurl asks to watch */
+    LB_VEC(watch_t) watch;          /* by descriptor: what epfd holds for it */
     sim_time_t curl_due;            /* libcurl's timer (CURLMOPT_TIMERFUNCTION); -1: none */
     FILE *out;
 };
@@ -204,6 +226,42 @@ static int prereq_cb(void *data, char *conn_primary_ip, char *conn_local_ip,
     return CURL_PREREQFUNC_OK;
 }
 
+static watch_t *watch_of(drv_t *d, curl_socket_t s)
+{
+    size_t i = (size_t)s;
+    if (i >= d->watch.n) {
+        lb_vec_reserve(&d->watch, i + 1);
+        memset(d->watch.v + d->watch.n, 0, (i + 1 - d->watch.n) * sizeof *d->watch.v);
+        d->watch.n = i + 1;
+    }
+    return &d->watch.v[i];
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: a connection's socket, as libcurl would open it. */
+static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    curl_socket_t s = socket(a->family, a->socktype, a->protocol);
+    if (s != CURL_SOCKET_BAD) *watch_of(clientp, s) = (watch_t){.conn = true};
+    return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: a closed socket has left the epoll set. */
+static int close_cb(void *clientp, curl_socket_t s)
+{
+    *watch_of(clientp, s) = (watch_t){0};
+    return close(s);
+}
+
+/* Every transfer's sockets go through open_cb and close_cb (see watch_t). */
+static void set_sockets(CURL *e, drv_t *d)
+{
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, d);
+}
+
 static void set_tls(CURL *e, const rb_tls_t *t)
 {
     if (t->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, t->ca_file);
@@ -250,6 +308,7 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROXY, "");        /* straight to the target, never a proxy */
+    set_sockets(e, d);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
@@ -385,6 +444,7 @@ static void probe_start(drv_t *d, rp_target_t *tg)
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROXY, "");
+    set_sockets(e, d);
     curl_easy_setopt(e, CURLOPT_URL, tg->url);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
@@ -572,23 +632,50 @@ static void finish(drv_t *d, xfer_t *x, CURLcode rc, bool ours)
 
 /* ---- libcurl's socket interface ------------------------------------------------------------ */
 
-/* CURLMOPT_SOCKETFUNCTION: watch s for what libcurl wants (socketp: registered yet?). */
+/* CURLMOPT_SOCKETFUNCTION: watch s for what libcurl wants (see watch_t for REMOVE). */
 static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)e;
+    (void)socketp;
     drv_t *d = userp;
+    watch_t *w = watch_of(d, s);
     if (what == CURL_POLL_REMOVE) {
-        if (socketp) epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(d->multi, s, NULL);
+        w->wanted = false;
+        if (w->in_set && !(w->conn && w->events == EPOLLIN)) {
+            epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+            w->in_set = false;
+        }
         return 0;
     }
-    struct epoll_event ev = {.data.fd = s};
-    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-    if (epoll_ctl(d->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0 && !socketp)
-        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);          /* a reused descriptor */
-    if (!socketp) curl_multi_assign(d->multi, s, d);
+    uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    struct epoll_event ev = {.events = events, .data.fd = s};
+    w->wanted = true;
+    if (!w->in_set) {
+        if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+            epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
+        w->in_set = true;
+    } else if (w->events != events) {
+        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
+    }
+    w->events = events;
     return 0;
+}
+
+/* An event for s: hands it to libcurl, or deletes s from the set if libcurl removed it. */
+static void watch_event(drv_t *d, const struct epoll_event *ev)
+{
+    int s = ev->data.fd;
+    watch_t *w = watch_of(d, s);
+    if (!w->wanted) {
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        w->in_set = false;
+        return;
+    }
+    int flags = (ev->events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                (ev->events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                (ev->events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+    int running;
+    curl_multi_socket_action(d->multi, s, flags, &running);
 }
 
 /* CURLMOPT_TIMERFUNCTION: when libcurl wants curl_multi_socket_action(TIMEOUT). */
@@ -727,7 +814,7 @@ int real_plan_execute(real_plan_t *p)
             if (p->o.watch) watch_line(&d, tg, tg->sm.state, NULL);
         }
     }
-    bool complete = false;
+    bool complete = false, pwait2 = true;
     sim_time_t t_end = 0;
     for (;;) {
         sim_time_t now = now_ns(&d);
@@ -756,16 +843,14 @@ int real_plan_execute(real_plan_t *p)
         if (next > d.end) next = d.end;
         sim_time_t wait = next <= now ? 0 : next - now;
         if (wait > REAL_POLL_MAX_MS * SIM_MS) wait = REAL_POLL_MAX_MS * SIM_MS;
-        /* to the nanosecond (epoll_pwait2, Linux 5.11): arrivals leave when they are due */
+        /* to the nanosecond (epoll_pwait2, Linux 5.11): arrivals leave when they are due;
+         * to the millisecond where it is missing (older kernels, valgrind) */
         struct timespec ts = {wait / SIM_S, wait % SIM_S};
         struct epoll_event ev[EPOLL_BATCH];
-        int k = epoll_pwait2(d.epfd, ev, EPOLL_BATCH, &ts, NULL);
-        for (int i = 0; i < k; i++) {
-            int flags = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-                        (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                        (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(d.multi, ev[i].data.fd, flags, &running);
-        }
+        int k = pwait2 ? epoll_pwait2(d.epfd, ev, EPOLL_BATCH, &ts, NULL) : -1;
+        if (k < 0 && errno == ENOSYS) pwait2 = false;
+        if (!pwait2) k = epoll_wait(d.epfd, ev, EPOLL_BATCH, (int)((wait + SIM_MS - 1) / SIM_MS));
+        for (int i = 0; i < k; i++) watch_event(&d, &ev[i]);
         if (k > 0) collect(&d);
     }
     /* in flight at the end: abandoned without a record, as the simulator leaves them */
@@ -797,6 +882,7 @@ int real_plan_execute(real_plan_t *p)
     lb_vec_free(&d.heap);
     curl_multi_cleanup(d.multi);
     close(d.epfd);
+    lb_vec_free(&d.watch);
     p->executed = true;
     scn_run_set_played(p->run, "real", real_bindings_text(p->b), t_end, complete);
     return 0;
