@@ -9,6 +9,7 @@
 #   - probe verdicts against 404 on / and 200/503 on /healthz; --watch lines;
 #   - the intended-time correction: a 1 s stall shows as ~1 s latencies for the requests
 #     due in it, also when they could not even start (max-in-flight 1, counted as delayed);
+#     a response timeout in it ends each request 300 ms after its send;
 #   - TLS: Host and SNI kept through connect-to, verification on unless insecure: true;
 #   - keep-alive connections the server closes while idle: a new one each, no busy loop;
 #   - exit codes: --check 0 and 1, 5 when nothing is reached, 2 for bad bindings
@@ -70,9 +71,10 @@ srv full full
 srv ok ok
 srv stall stall --stall-at 500 --stall-for 1000
 srv stall1 stall --stall-at 500 --stall-for 1000
+srv stall2 stall --stall-at 500 --stall-for 1000
 srv tick ok
 refused=$("$SRV" port)          # nobody listens there
-for n in silent reset closed garbage slow full ok stall stall1 tick; do
+for n in silent reset closed garbage slow full ok stall stall1 stall2 tick; do
   for _ in $(seq 1 50); do [ -s "$tmp/$n.port" ] && break; sleep 0.1; done
   [ -s "$tmp/$n.port" ] || bad "realsrv $n did not start"
   eval "p_$n=\$(cat \"$tmp/$n.port\")"
@@ -175,7 +177,8 @@ nodes:
   echo: "127.0.0.1:$p_ok"
 Y
 # The intended-time correction: open loop at 50/s into a server that stalls for 1 s, once
-# with room for every request, once with one request in flight at a time.
+# with room for every request, once with one request in flight at a time; and once with a
+# 300 ms response timeout (counted from each request's send, also on reused handles).
 cat > "$tmp/stall.yaml" <<'Y'
 name: real-stall
 seed: 7
@@ -184,17 +187,21 @@ nodes:
   client: { type: host }
   s: { type: host }
   s1: { type: host }
+  s2: { type: host }
 links:
   - { between: [client, s] }
   - { between: [client, s1] }
+  - { between: [client, s2] }
 apps:
   web: { type: http-server, on: "s*", locations: [ { path: / } ] }
 traffic:
   open: { type: http-client, from: client, to: s, rate: 50/s, arrival: constant, stop: 2500ms }
   one-at-a-time: { type: http-client, from: client, to: s1, rate: 50/s, arrival: constant, stop: 2500ms }
+  timeout: { type: http-client, from: client, to: s2, rate: 50/s, arrival: constant, stop: 2500ms,
+             response-timeout: 300ms }
 Y
 cat > "$tmp/stall.bind.yaml" <<Y
-nodes: { s: "127.0.0.1:$p_stall", s1: "127.0.0.1:$p_stall1" }
+nodes: { s: "127.0.0.1:$p_stall", s1: "127.0.0.1:$p_stall1", s2: "127.0.0.1:$p_stall2" }
 traffic:
   one-at-a-time: { max-in-flight: 1 }
 Y
@@ -305,7 +312,7 @@ j_classes=$!
 "$SIM" --real "$tmp/odd.bind.yaml" --check --out "$tmp/odd" "$tmp/odd.yaml" \
   >"$tmp/odd.out" 2>"$tmp/odd.err" &
 j_odd=$!
-"$SIM" --real "$tmp/stall.bind.yaml" -q --out "$tmp/st" "$tmp/stall.yaml" \
+"$SIM" --real "$tmp/stall.bind.yaml" --max-rate 200 -q --out "$tmp/st" "$tmp/stall.yaml" \
   >"$tmp/stall.out" 2>"$tmp/stall.err" &
 j_stall=$!
 "$SIM" --real "$tmp/nginx/bindings.yaml" --probes-only --out "$tmp/audit" -v as-deployed \
@@ -426,7 +433,7 @@ wait $j_stall; rc=$?
 [ $rc = 0 ] && ok || { bad "stall: exit $rc"; head -5 "$tmp/stall.err"; }
 db="$tmp/st/real-stall/results.db"
 # 50/s from 0 to 2.5 s: all 125 requests of each source, none skipped
-[ "$(q "$db" "SELECT group_concat(n) FROM (SELECT count(*) AS n FROM requests GROUP BY source ORDER BY source)")" = "125,125" ] \
+[ "$(q "$db" "SELECT group_concat(n) FROM (SELECT count(*) AS n FROM requests GROUP BY source ORDER BY source)")" = "125,125,125" ] \
   && ok || bad "stall: requests per source $(q "$db" "SELECT group_concat(n) FROM (SELECT count(*) AS n FROM requests GROUP BY source)")"
 # the stall began 0.5 s after the first request: a request due at t in it waits until ~1.5 s
 for src in open one-at-a-time; do
@@ -444,6 +451,14 @@ late=$(q "$db" "SELECT count(*) FROM requests WHERE source = 'one-at-a-time' AND
 [ "$late" -ge 20 ] && ok || bad "stall one-at-a-time: only $late requests sent late"
 jq -e '.variants[0].delayed_requests >= 20 and .variants[0].counters["real.one-at-a-time.delayed"] >= 20' \
   "$tmp/st/real-stall/summary.json" >/dev/null && ok || bad "stall: delayed requests not counted"
+# the response timeout: the requests sent into the stall end 300 ms after their send, none later
+res=$(q "$db" "SELECT count(*), max(abs(t_end_s - t_sent_s - 0.3)) FROM requests
+      WHERE source = 'timeout' AND class = 'response_timeout'")
+n=${res%%|*}; err=${res##*|}
+[ "$n" -ge 25 ] && awk "BEGIN{exit !($err < 0.1)}" && ok \
+  || bad "stall timeout: $n response timeouts, worst error $err s against 300 ms from the send"
+mx=$(q "$db" "SELECT max(t_end_s - t_sent_s) FROM requests WHERE source = 'timeout'")
+awk "BEGIN{exit !($mx < 0.4)}" && ok || bad "stall timeout: a request took $mx s from its send"
 
 # ---- probes ----------------------------------------------------------------------------------------
 wait $j_audit; rc=$?

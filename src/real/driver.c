@@ -46,9 +46,12 @@
 
 enum { T_ARRIVAL, T_USER, T_PROBE, T_DEADLINE, T_RETRY };
 
-typedef struct timer { sim_time_t t; uint64_t seq; int kind; void *obj; uint64_t gen; } timer_t_;
+typedef struct timer { sim_time_t t; uint64_t seq; int kind; void *obj; } timer_t_;
+
+typedef struct srun srun_t;
 
 typedef struct user {
+    srun_t *sr;
     rp_cnode_t *cn;
     int idx;
     int64_t issued;
@@ -86,12 +89,14 @@ struct xfer {
     drv_t *d;
     CURL *e;
     int kind;                       /* T_ARRIVAL (a request) or T_PROBE */
+    srun_t *sr;                     /* requests: their source's run */
     rp_cnode_t *cn;
     user_t *u;
     rp_target_t *tg;
-    sim_time_t due, sent, deadline;
+    sim_time_t due, sent;
     sim_time_t rt;                  /* response timeout from the request's send; 0: none */
-    uint64_t gen;
+    sim_time_t deadline;            /* this request's response deadline; 0: none yet */
+    bool deadline_queued;           /* a T_DEADLINE of x is in the heap (at most one) */
     bool prereq;                    /* the request went out on a connection */
     bool active;
     uint64_t req_id;
@@ -107,7 +112,7 @@ struct xfer {
 };
 
 /* Per-source running state. */
-typedef struct srun {
+struct srun {
     rp_source_t *s;
     struct curl_slist *hdrs;
     int in_flight;
@@ -116,8 +121,9 @@ typedef struct srun {
     bool retry_armed;
     user_t *users;                  /* closed loop: per node * users */
     xfer_t *free;                   /* reusable request handles */
+    pending_t *pfree;               /* reusable queue entries */
     uint64_t seq;
-} srun_t;
+};
 
 struct drv {
     real_plan_t *p;
@@ -155,9 +161,9 @@ static bool before(const timer_t_ *a, const timer_t_ *b)
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
-static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj, uint64_t gen)
+static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj)
 {
-    timer_t_ x = {t, d->seq++, kind, obj, gen};
+    timer_t_ x = {t, d->seq++, kind, obj};
     lb_vec_push(&d->heap, x);
     size_t i = d->heap.n - 1;
     while (i > 0) {
@@ -208,10 +214,13 @@ static size_t keep_cb(char *ptr, size_t size, size_t n, void *data)
     return len;
 }
 
-static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj, uint64_t gen);
+static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj);
 
 /* CURLOPT_PREREQFUNCTION: connected (or reused), the request is about to be sent; its
- * response deadline starts now, as in http_client.c. */
+ * response deadline starts now, as in http_client.c. A handle has at most one T_DEADLINE
+ * in the heap: a later request's deadline is later (the same timeout, counted from a
+ * later send), so the entry an earlier request left moves on to it when it fires
+ * (fire) instead of every request adding one that waits out its full timeout. */
 static int prereq_cb(void *data, char *conn_primary_ip, char *conn_local_ip,
                      int conn_primary_port, int conn_local_port)
 {
@@ -223,7 +232,8 @@ static int prereq_cb(void *data, char *conn_primary_ip, char *conn_local_ip,
     x->prereq = true;
     if (x->rt > 0) {
         x->deadline = now_ns(x->d) + x->rt;
-        heap_push(x->d, x->deadline, T_DEADLINE, x, x->gen);
+        if (!x->deadline_queued) heap_push(x->d, x->deadline, T_DEADLINE, x);
+        x->deadline_queued = true;
     }
     return CURL_PREREQFUNC_OK;
 }
@@ -304,6 +314,7 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
         }
     x = xfer_new(d);
     x->kind = T_ARRIVAL;
+    x->sr = sr;
     x->cn = cn;
     const app_http_client_opts_t *o = sr->s->o;
     CURL *e = x->e;
@@ -359,7 +370,7 @@ static void req_start(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_
     x->sent = now_ns(d);
     x->prereq = false;
     x->active = true;
-    x->gen++;
+    x->deadline = 0;
     x->req_id = ++sr->seq;
     size_t np = o->n_paths ? o->n_paths : 1;
     x->path = o->n_paths ? o->paths[cn->next_path++ % np] : "/";
@@ -380,6 +391,15 @@ static void req_start(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_
     sr->in_flight++;
     d->active++;
     curl_multi_add_handle(d->multi, x->e);
+}
+
+static void pending_free(pending_t *l)
+{
+    while (l) {
+        pending_t *next = l->next;
+        lb_free(l);
+        l = next;
+    }
 }
 
 /* GCRA: when may a request start (now if allowed; the retry time otherwise)? */
@@ -407,7 +427,7 @@ static void drain_queue(drv_t *d, srun_t *sr)
         if (a > now) {
             if (!sr->retry_armed) {
                 sr->retry_armed = true;
-                heap_push(d, a, T_RETRY, sr, 0);
+                heap_push(d, a, T_RETRY, sr);
             }
             return;
         }
@@ -417,7 +437,8 @@ static void drain_queue(drv_t *d, srun_t *sr)
         gcra_take(&sr->tat, sr->s->max_rate, now);
         gcra_take(&d->cap_tat, d->cap_rate, now);
         req_start(d, sr, pd->cn, pd->u, pd->due);
-        lb_free(pd);
+        pd->next = sr->pfree;
+        sr->pfree = pd;
     }
 }
 
@@ -433,10 +454,10 @@ static void req_due(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_t 
         req_start(d, sr, cn, u, due);
         return;
     }
-    pending_t *pd = lb_calloc(1, sizeof *pd);
-    pd->cn = cn;
-    pd->u = u;
-    pd->due = due;
+    pending_t *pd = sr->pfree;
+    if (pd) sr->pfree = pd->next;
+    else pd = lb_malloc(sizeof *pd);
+    *pd = (pending_t){.cn = cn, .u = u, .due = due};
     if (sr->q_tail) sr->q_tail->next = pd;
     else sr->q_head = pd;
     sr->q_tail = pd;
@@ -581,7 +602,7 @@ static void user_next(drv_t *d, srun_t *sr, user_t *u, sim_time_t now)
     sim_time_t due = now + think;
     if ((o->stop > 0 && due >= o->stop) || due >= d->end) return;
     if (think > 0) {
-        heap_push(d, due, T_USER, u, 0);
+        heap_push(d, due, T_USER, u);
         return;
     }
     u->issued++;                    /* no think time: the next request at once */
@@ -590,13 +611,14 @@ static void user_next(drv_t *d, srun_t *sr, user_t *u, sim_time_t now)
 
 static sim_time_t us_ns(curl_off_t us) { return (sim_time_t)us * SIM_US; }
 
-static void req_done(drv_t *d, xfer_t *x, const real_outcome_t *o, sim_time_t now)
+/* A request ended (con: libcurl's connect time): recorded, and the next one due. */
+static void req_done(drv_t *d, xfer_t *x, const real_outcome_t *o, curl_off_t con,
+                     sim_time_t now)
 {
-    srun_t *sr = srun_of(d, x->cn->src);
+    srun_t *sr = x->sr;
     rp_source_t *s = sr->s;
-    curl_off_t dns = 0, con = 0, tls = 0, ttfb = 0, total = 0;
+    curl_off_t dns = 0, tls = 0, ttfb = 0, total = 0;
     curl_easy_getinfo(x->e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
-    curl_easy_getinfo(x->e, CURLINFO_CONNECT_TIME_T, &con);
     curl_easy_getinfo(x->e, CURLINFO_APPCONNECT_TIME_T, &tls);
     curl_easy_getinfo(x->e, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
     curl_easy_getinfo(x->e, CURLINFO_TOTAL_TIME_T, &total);
@@ -629,7 +651,7 @@ static void finish(drv_t *d, xfer_t *x, CURLcode rc, bool ours)
     curl_easy_getinfo(x->e, CURLINFO_CONNECT_TIME_T, &con);
     curl_multi_remove_handle(d->multi, x->e);
     x->active = false;
-    x->gen++;
+    x->deadline = 0;
     d->active--;
     bool connected = x->prereq || con > 0;
     real_outcome_t o;
@@ -641,7 +663,7 @@ static void finish(drv_t *d, xfer_t *x, CURLcode rc, bool ours)
         curl_easy_cleanup(x->e);            /* closes the probe's connection */
         x->e = NULL;
     } else {
-        req_done(d, x, &o, now);
+        req_done(d, x, &o, con, now);
     }
 }
 
@@ -725,27 +747,33 @@ static void fire(drv_t *d, const timer_t_ *t)
         rp_cnode_t *cn = t->obj;
         srun_t *sr = srun_of(d, cn->src);
         sim_time_t due = cn->times[cn->next_time++];
-        if (cn->next_time < cn->n_times) heap_push(d, cn->times[cn->next_time], T_ARRIVAL, cn, 0);
+        if (cn->next_time < cn->n_times) heap_push(d, cn->times[cn->next_time], T_ARRIVAL, cn);
         req_due(d, sr, cn, NULL, due);
         break;
     }
     case T_USER: {
         user_t *u = t->obj;
-        srun_t *sr = srun_of(d, u->cn->src);
         u->issued++;
-        req_due(d, sr, u->cn, u, t->t);
+        req_due(d, u->sr, u->cn, u, t->t);
         break;
     }
     case T_PROBE: {
         rp_target_t *tg = t->obj;
         probe_start(d, tg);
         tg->next = t->t + tg->ck->p->interval;
-        heap_push(d, tg->next, T_PROBE, tg, 0);
+        heap_push(d, tg->next, T_PROBE, tg);
         break;
     }
     case T_DEADLINE: {
         xfer_t *x = t->obj;
-        if (x->active && x->gen == t->gen) finish(d, x, CURLE_OK, true);
+        x->deadline_queued = false;
+        if (!x->active || !x->deadline) break;          /* no request waiting for one */
+        if (x->deadline <= t->t) {
+            finish(d, x, CURLE_OK, true);
+        } else {                                        /* a later request's: move on */
+            heap_push(d, x->deadline, T_DEADLINE, x);
+            x->deadline_queued = true;
+        }
         break;
     }
     case T_RETRY: {
@@ -807,16 +835,17 @@ int real_plan_execute(real_plan_t *p)
         for (size_t k = 0; k < s->nodes.n; k++) {
             rp_cnode_t *cn = &s->nodes.v[k];
             if (s->o->mode == APP_CLIENT_OPEN) {
-                if (cn->n_times) heap_push(&d, cn->times[0], T_ARRIVAL, cn, 0);
+                if (cn->n_times) heap_push(&d, cn->times[0], T_ARRIVAL, cn);
                 continue;
             }
             for (int uu = 0; uu < s->o->users; uu++) {
                 user_t *u = &sr->users[k * (size_t)s->o->users + (size_t)uu];
+                u->sr = sr;
                 u->cn = cn;
                 u->idx = uu;
                 sim_time_t t = app_user_start(s->o, k, s->nodes.n, uu);
                 if ((s->o->stop <= 0 || t < s->o->stop) && t < d.end)
-                    heap_push(&d, t, T_USER, u, 0);
+                    heap_push(&d, t, T_USER, u);
             }
         }
     }
@@ -825,7 +854,7 @@ int real_plan_execute(real_plan_t *p)
         for (size_t i = 0; i < ck->targets.n; i++) {
             rp_target_t *tg = &ck->targets.v[i];
             tg->next = tg->first;
-            heap_push(&d, tg->first, T_PROBE, tg, 0);
+            heap_push(&d, tg->first, T_PROBE, tg);
             if (p->o.watch) watch_line(&d, tg, tg->sm.state, NULL);
         }
     }
@@ -881,11 +910,8 @@ int real_plan_execute(real_plan_t *p)
     lb_vec_free(&d.all);
     for (size_t i = 0; i < d.src.n; i++) {
         srun_t *sr = &d.src.v[i];
-        while (sr->q_head) {
-            pending_t *pd = sr->q_head;
-            sr->q_head = pd->next;
-            lb_free(pd);
-        }
+        pending_free(sr->q_head);
+        pending_free(sr->pfree);
         curl_slist_free_all(sr->hdrs);
         lb_free(sr->users);
         for (size_t k = 0; k < sr->s->nodes.n; k++) {
