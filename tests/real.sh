@@ -9,7 +9,9 @@
 #   - probe verdicts against 404 on / and 200/503 on /healthz; --watch lines;
 #   - the intended-time correction: a 1 s stall shows as ~1 s latencies for the requests
 #     due in it, also when they could not even start (max-in-flight 1, counted as delayed);
+#     a response timeout in it ends each request 300 ms after its send;
 #   - TLS: Host and SNI kept through connect-to, verification on unless insecure: true;
+#   - keep-alive connections the server closes while idle: a new one each, no busy loop;
 #   - exit codes: --check 0 and 1, 5 when nothing is reached, 2 for bad bindings
 #     (file:line:col, nothing written) and unbound names, 130 on SIGINT (written, marked
 #     incomplete); nothing is sent without bindings or above the rate cap;
@@ -69,9 +71,10 @@ srv full full
 srv ok ok
 srv stall stall --stall-at 500 --stall-for 1000
 srv stall1 stall --stall-at 500 --stall-for 1000
+srv stall2 stall --stall-at 500 --stall-for 1000
 srv tick ok
 refused=$("$SRV" port)          # nobody listens there
-for n in silent reset closed garbage slow full ok stall stall1 tick; do
+for n in silent reset closed garbage slow full ok stall stall1 stall2 tick; do
   for _ in $(seq 1 50); do [ -s "$tmp/$n.port" ] && break; sleep 0.1; done
   [ -s "$tmp/$n.port" ] || bad "realsrv $n did not start"
   eval "p_$n=\$(cat \"$tmp/$n.port\")"
@@ -174,7 +177,8 @@ nodes:
   echo: "127.0.0.1:$p_ok"
 Y
 # The intended-time correction: open loop at 50/s into a server that stalls for 1 s, once
-# with room for every request, once with one request in flight at a time.
+# with room for every request, once with one request in flight at a time; and once with a
+# 300 ms response timeout (counted from each request's send, also on reused handles).
 cat > "$tmp/stall.yaml" <<'Y'
 name: real-stall
 seed: 7
@@ -183,17 +187,21 @@ nodes:
   client: { type: host }
   s: { type: host }
   s1: { type: host }
+  s2: { type: host }
 links:
   - { between: [client, s] }
   - { between: [client, s1] }
+  - { between: [client, s2] }
 apps:
   web: { type: http-server, on: "s*", locations: [ { path: / } ] }
 traffic:
   open: { type: http-client, from: client, to: s, rate: 50/s, arrival: constant, stop: 2500ms }
   one-at-a-time: { type: http-client, from: client, to: s1, rate: 50/s, arrival: constant, stop: 2500ms }
+  timeout: { type: http-client, from: client, to: s2, rate: 50/s, arrival: constant, stop: 2500ms,
+             response-timeout: 300ms }
 Y
 cat > "$tmp/stall.bind.yaml" <<Y
-nodes: { s: "127.0.0.1:$p_stall", s1: "127.0.0.1:$p_stall1" }
+nodes: { s: "127.0.0.1:$p_stall", s1: "127.0.0.1:$p_stall1", s2: "127.0.0.1:$p_stall2" }
 traffic:
   one-at-a-time: { max-in-flight: 1 }
 Y
@@ -222,6 +230,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/tls/key.pem" -out "$tmp/
   -days 1 -subj "/CN=shop.example.com" -addext "subjectAltName=DNS:shop.example.com" \
   >/dev/null 2>&1 || bad "openssl could not make a certificate"
 tport=$("$SRV" port)
+iport=$("$SRV" port)            # plain HTTP, closing idle keep-alive connections after 20 ms
 cat > "$tmp/tls/nginx.conf" <<Y
 worker_processes 1;
 daemon off;
@@ -237,6 +246,11 @@ http {
     server_name shop.example.com;
     ssl_certificate $tmp/tls/cert.pem;
     ssl_certificate_key $tmp/tls/key.pem;
+    location / { return 200 "ok\n"; }
+  }
+  server {
+    listen 127.0.0.1:$iport;
+    keepalive_timeout 20ms;
     location / { return 200 "ok\n"; }
   }
 }
@@ -270,6 +284,26 @@ traffic:
   insecure: { url: "https://shop.example.com:$tport", connect-to: 127.0.0.1, tls: { insecure: true } }
 Y
 for _ in $(seq 1 50); do curl -sk -o /dev/null "https://127.0.0.1:$tport/" && break; sleep 0.1; done
+# Keep-alive connections the server closes while idle: every request finds its connection
+# closed and opens another. Real mode keeps an idle connection's socket in its epoll set
+# (src/real/driver.c, watch_t); the FIN arriving there must not keep the loop spinning.
+cat > "$tmp/idle.yaml" <<'Y'
+name: real-idle
+seed: 7
+duration: 3s
+nodes:
+  client: { type: host }
+  web: { type: host }
+links: [ { between: [client, web] } ]
+apps:
+  site: { type: http-server, on: web, locations: [ { path: / } ] }
+traffic:
+  sparse: { type: http-client, from: client, to: web, rate: 10/s, arrival: constant, stop: 2500ms }
+expect:
+  "*":
+    - "sparse.status_2xx_ratio == 1"
+Y
+echo "nodes: { web: \"127.0.0.1:$iport\" }" > "$tmp/idle.bind.yaml"
 
 # ---- the long ones, side by side (each waits on the wall clock) ----------------------------
 "$SIM" --real "$tmp/classes.bind.yaml" --compare --check --out "$tmp/cls" "$tmp/classes.yaml" \
@@ -278,7 +312,7 @@ j_classes=$!
 "$SIM" --real "$tmp/odd.bind.yaml" --check --out "$tmp/odd" "$tmp/odd.yaml" \
   >"$tmp/odd.out" 2>"$tmp/odd.err" &
 j_odd=$!
-"$SIM" --real "$tmp/stall.bind.yaml" -q --out "$tmp/st" "$tmp/stall.yaml" \
+"$SIM" --real "$tmp/stall.bind.yaml" --max-rate 200 -q --out "$tmp/st" "$tmp/stall.yaml" \
   >"$tmp/stall.out" 2>"$tmp/stall.err" &
 j_stall=$!
 "$SIM" --real "$tmp/nginx/bindings.yaml" --probes-only --out "$tmp/audit" -v as-deployed \
@@ -290,7 +324,12 @@ j_watch=$!
 "$SIM" --real "$tmp/tls.bind.yaml" --check --out "$tmp/tlsout" "$tmp/tls.yaml" \
   >"$tmp/tls.out" 2>"$tmp/tls.err" &
 j_tls=$!
-pids+=($j_classes $j_odd $j_stall $j_audit $j_watch $j_tls)
+# (with proxies in the environment, which real mode never uses)
+( TIMEFORMAT='%U %S'; time env http_proxy="http://127.0.0.1:$refused" ALL_PROXY="http://127.0.0.1:$refused" \
+    "$SIM" --real "$tmp/idle.bind.yaml" --check -q --out "$tmp/idle" \
+    "$tmp/idle.yaml" >"$tmp/idle.out" 2>"$tmp/idle.err" ) 2>"$tmp/idle.cpu" &
+j_idle=$!
+pids+=($j_classes $j_odd $j_stall $j_audit $j_watch $j_tls $j_idle)
 
 # ---- meanwhile: what must fail before anything is sent -------------------------------------
 mkdir -p "$tmp/none"
@@ -382,12 +421,19 @@ wait $j_tls; rc=$?
 [ "$(q "$tmp/tlsout/real-tls/results.db" "SELECT count(*) > 0 FROM requests WHERE source = 'verified' AND tls_s > connect_s AND connect_s > 0")" = 1 ] \
   && ok || bad "tls: no TLS phase time after the connect"
 
+wait $j_idle; rc=$?
+[ $rc = 0 ] && ok || { bad "idle: --check exit $rc"; tail -8 "$tmp/idle.out"; head -3 "$tmp/idle.err"; }
+[ "$(q "$tmp/idle/real-idle/results.db" "SELECT count(*) FROM requests WHERE connect_s > 0")" = 25 ] \
+  && ok || bad "idle: not every request on a new connection"
+# a loop spinning on the idle sockets' FIN would use the 3 s run's CPU; it takes ~0.4 s
+awk '{ exit !($1 + $2 < 1.5) }' "$tmp/idle.cpu" && ok || bad "idle: the run used $(cat "$tmp/idle.cpu") s of CPU"
+
 # ---- the stall -------------------------------------------------------------------------------------
 wait $j_stall; rc=$?
 [ $rc = 0 ] && ok || { bad "stall: exit $rc"; head -5 "$tmp/stall.err"; }
 db="$tmp/st/real-stall/results.db"
 # 50/s from 0 to 2.5 s: all 125 requests of each source, none skipped
-[ "$(q "$db" "SELECT group_concat(n) FROM (SELECT count(*) AS n FROM requests GROUP BY source ORDER BY source)")" = "125,125" ] \
+[ "$(q "$db" "SELECT group_concat(n) FROM (SELECT count(*) AS n FROM requests GROUP BY source ORDER BY source)")" = "125,125,125" ] \
   && ok || bad "stall: requests per source $(q "$db" "SELECT group_concat(n) FROM (SELECT count(*) AS n FROM requests GROUP BY source)")"
 # the stall began 0.5 s after the first request: a request due at t in it waits until ~1.5 s
 for src in open one-at-a-time; do
@@ -405,6 +451,14 @@ late=$(q "$db" "SELECT count(*) FROM requests WHERE source = 'one-at-a-time' AND
 [ "$late" -ge 20 ] && ok || bad "stall one-at-a-time: only $late requests sent late"
 jq -e '.variants[0].delayed_requests >= 20 and .variants[0].counters["real.one-at-a-time.delayed"] >= 20' \
   "$tmp/st/real-stall/summary.json" >/dev/null && ok || bad "stall: delayed requests not counted"
+# the response timeout: the requests sent into the stall end 300 ms after their send, none later
+res=$(q "$db" "SELECT count(*), max(abs(t_end_s - t_sent_s - 0.3)) FROM requests
+      WHERE source = 'timeout' AND class = 'response_timeout'")
+n=${res%%|*}; err=${res##*|}
+[ "$n" -ge 25 ] && awk "BEGIN{exit !($err < 0.1)}" && ok \
+  || bad "stall timeout: $n response timeouts, worst error $err s against 300 ms from the send"
+mx=$(q "$db" "SELECT max(t_end_s - t_sent_s) FROM requests WHERE source = 'timeout'")
+awk "BEGIN{exit !($mx < 0.4)}" && ok || bad "stall timeout: a request took $mx s from its send"
 
 # ---- probes ----------------------------------------------------------------------------------------
 wait $j_audit; rc=$?

@@ -1,6 +1,7 @@
 /* driver.c -- plays a plan (plan.c) on the wall clock: one libcurl multi handle carries
  * every request and probe, driven through libcurl's socket interface on an epoll set (the
- * sockets libcurl wants watched, and its own timer); a timer heap holds what is due
+ * sockets libcurl wants watched, idle keep-alive connections left in it: watch_t; and
+ * libcurl's own timer); a timer heap holds what is due
  * (open-loop arrivals computed ahead, closed-loop users, probe ticks, response deadlines,
  * retries of requests held by the in-flight bound or the rate cap). Everything measured
  * goes into the run's metrics, as the simulated client and checker record it, with times
@@ -25,10 +26,12 @@
  * Probes: one fresh connection each (FRESH_CONNECT, FORBID_REUSE), the checker's
  * timeout from the probe's start, results through health_result_fail/_http and the
  * shared state machine health_sm_step. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include "real_int.h"
@@ -43,9 +46,12 @@
 
 enum { T_ARRIVAL, T_USER, T_PROBE, T_DEADLINE, T_RETRY };
 
-typedef struct timer { sim_time_t t; uint64_t seq; int kind; void *obj; uint64_t gen; } timer_t_;
+typedef struct timer { sim_time_t t; uint64_t seq; int kind; void *obj; } timer_t_;
+
+typedef struct srun srun_t;
 
 typedef struct user {
+    srun_t *sr;
     rp_cnode_t *cn;
     int idx;
     int64_t issued;
@@ -59,24 +65,46 @@ typedef struct pending {
     struct pending *next;
 } pending_t;
 
+/* What the epoll set holds for one descriptor. libcurl drops a keep-alive connection's
+ * socket (CURL_POLL_REMOVE) when its request ends and asks for it again when the next
+ * request takes the connection, often after that request has been answered already
+ * (loopback answers before libcurl looks). So such a socket stays in the set, unwanted,
+ * and is deleted only when an event comes for it while unwanted (the server closed the
+ * idle connection): a reused connection costs no epoll_ctl. This holds only for sockets
+ * whose closing we see: connection sockets (opened by open_cb, closed by close_cb, which
+ * forgets them; the kernel drops a closed descriptor from the set) that were waiting to
+ * read, i.e. connected (libcurl closes a socket that never connected, which it watched
+ * for writing only, without close_cb). Any other socket (the resolver's) is deleted as
+ * soon as libcurl removes it. */
+typedef struct watch {
+    uint32_t events;                /* EPOLLIN / EPOLLOUT as registered */
+    bool in_set;
+    bool wanted;                    /* libcurl watches it (not removed since) */
+    bool conn;                      /* opened by open_cb and not closed since */
+} watch_t;
+
 typedef struct xfer xfer_t;
 typedef struct drv drv_t;
 struct xfer {
     drv_t *d;
     CURL *e;
     int kind;                       /* T_ARRIVAL (a request) or T_PROBE */
+    srun_t *sr;                     /* requests: their source's run */
     rp_cnode_t *cn;
     user_t *u;
     rp_target_t *tg;
-    sim_time_t due, sent, deadline;
+    sim_time_t due, sent;
     sim_time_t rt;                  /* response timeout from the request's send; 0: none */
-    uint64_t gen;
+    sim_time_t deadline;            /* this request's response deadline; 0: none yet */
+    bool deadline_queued;           /* a T_DEADLINE of x is in the heap (at most one) */
     bool prereq;                    /* the request went out on a connection */
     bool active;
     uint64_t req_id;
     const char *path;
     struct curl_slist *connect_to;
-    char url[2048];
+    const rp_dest_t *dst;           /* requests: the destination and path the URL is for */
+    const char *url_path;
+    CURLU *uh;                      /* that URL parsed once (CURLOPT_CURLU), NULL: none */
     char body[PROBE_BODY_MAX + 1];
     size_t body_len;
     struct curl_slist *hdrs;        /* probes: their own */
@@ -84,7 +112,7 @@ struct xfer {
 };
 
 /* Per-source running state. */
-typedef struct srun {
+struct srun {
     rp_source_t *s;
     struct curl_slist *hdrs;
     int in_flight;
@@ -93,8 +121,9 @@ typedef struct srun {
     bool retry_armed;
     user_t *users;                  /* closed loop: per node * users */
     xfer_t *free;                   /* reusable request handles */
+    pending_t *pfree;               /* reusable queue entries */
     uint64_t seq;
-} srun_t;
+};
 
 struct drv {
     real_plan_t *p;
@@ -111,6 +140,7 @@ struct drv {
     int active;
     bool audit;
     int epfd;                       /* the sockets libcurl asks to watch */
+    LB_VEC(watch_t) watch;          /* by descriptor: what epfd holds for it */
     sim_time_t curl_due;            /* libcurl's timer (CURLMOPT_TIMERFUNCTION); -1: none */
     FILE *out;
 };
@@ -131,9 +161,9 @@ static bool before(const timer_t_ *a, const timer_t_ *b)
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
-static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj, uint64_t gen)
+static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj)
 {
-    timer_t_ x = {t, d->seq++, kind, obj, gen};
+    timer_t_ x = {t, d->seq++, kind, obj};
     lb_vec_push(&d->heap, x);
     size_t i = d->heap.n - 1;
     while (i > 0) {
@@ -184,10 +214,13 @@ static size_t keep_cb(char *ptr, size_t size, size_t n, void *data)
     return len;
 }
 
-static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj, uint64_t gen);
+static void heap_push(drv_t *d, sim_time_t t, int kind, void *obj);
 
 /* CURLOPT_PREREQFUNCTION: connected (or reused), the request is about to be sent; its
- * response deadline starts now, as in http_client.c. */
+ * response deadline starts now, as in http_client.c. A handle has at most one T_DEADLINE
+ * in the heap: a later request's deadline is later (the same timeout, counted from a
+ * later send), so the entry an earlier request left moves on to it when it fires
+ * (fire) instead of every request adding one that waits out its full timeout. */
 static int prereq_cb(void *data, char *conn_primary_ip, char *conn_local_ip,
                      int conn_primary_port, int conn_local_port)
 {
@@ -199,9 +232,46 @@ static int prereq_cb(void *data, char *conn_primary_ip, char *conn_local_ip,
     x->prereq = true;
     if (x->rt > 0) {
         x->deadline = now_ns(x->d) + x->rt;
-        heap_push(x->d, x->deadline, T_DEADLINE, x, x->gen);
+        if (!x->deadline_queued) heap_push(x->d, x->deadline, T_DEADLINE, x);
+        x->deadline_queued = true;
     }
     return CURL_PREREQFUNC_OK;
+}
+
+static watch_t *watch_of(drv_t *d, curl_socket_t s)
+{
+    size_t i = (size_t)s;
+    if (i >= d->watch.n) {
+        lb_vec_reserve(&d->watch, i + 1);
+        memset(d->watch.v + d->watch.n, 0, (i + 1 - d->watch.n) * sizeof *d->watch.v);
+        d->watch.n = i + 1;
+    }
+    return &d->watch.v[i];
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: a connection's socket, as libcurl would open it. */
+static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    curl_socket_t s = socket(a->family, a->socktype, a->protocol);
+    if (s != CURL_SOCKET_BAD) *watch_of(clientp, s) = (watch_t){.conn = true};
+    return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: a closed socket has left the epoll set. */
+static int close_cb(void *clientp, curl_socket_t s)
+{
+    *watch_of(clientp, s) = (watch_t){0};
+    return close(s);
+}
+
+/* Every transfer's sockets go through open_cb and close_cb (see watch_t). */
+static void set_sockets(CURL *e, drv_t *d)
+{
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, d);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, d);
 }
 
 static void set_tls(CURL *e, const rb_tls_t *t)
@@ -244,12 +314,15 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
         }
     x = xfer_new(d);
     x->kind = T_ARRIVAL;
+    x->sr = sr;
     x->cn = cn;
     const app_http_client_opts_t *o = sr->s->o;
     CURL *e = x->e;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROXY, "");        /* straight to the target, never a proxy */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");     /* straight to the target, never a proxy
+                                                      (nor the environment read per request) */
+    set_sockets(e, d);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
@@ -274,6 +347,18 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
     return x;
 }
 
+/* The request URL of x, handed to libcurl parsed (CURLOPT_CURLU): libcurl 7.88 parses a
+ * string URL and prints it back for every transfer, a sixth of its work per request; a
+ * parsed one it only copies. The string goes too (the effective URL, messages); a URL
+ * the parser refuses goes as a string only, for libcurl to refuse as it would. */
+static void set_url(xfer_t *x, const char *url)
+{
+    curl_easy_setopt(x->e, CURLOPT_URL, url);
+    if (!x->uh) x->uh = curl_url();
+    bool ok = x->uh && curl_url_set(x->uh, CURLUPART_URL, url, 0) == CURLUE_OK;
+    curl_easy_setopt(x->e, CURLOPT_CURLU, ok ? x->uh : NULL);
+}
+
 /* Starts a request of source run sr that was due at `due`. */
 static void req_start(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_t due)
 {
@@ -285,27 +370,36 @@ static void req_start(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_
     x->sent = now_ns(d);
     x->prereq = false;
     x->active = true;
-    x->gen++;
+    x->deadline = 0;
     x->req_id = ++sr->seq;
     size_t np = o->n_paths ? o->n_paths : 1;
     x->path = o->n_paths ? o->paths[cn->next_path++ % np] : "/";
     const rp_dest_t *dst = &s->dests.v[cn->next_dest++ % s->dests.n];
-    char url[sizeof x->url];
-    snprintf(url, sizeof url, "%s%s", dst->url_base, x->path);
-    if (strcmp(url, x->url)) {           /* the same URL again: nothing to parse */
-        memcpy(x->url, url, sizeof url);
-        curl_easy_setopt(x->e, CURLOPT_URL, x->url);
-        if (x->connect_to) {
-            curl_slist_free_all(x->connect_to);
-            x->connect_to = NULL;
-        }
-        if (dst->connect_to) x->connect_to = curl_slist_append(NULL, dst->connect_to);
+    if (dst != x->dst) {
+        curl_slist_free_all(x->connect_to);
+        x->connect_to = dst->connect_to ? curl_slist_append(NULL, dst->connect_to) : NULL;
         curl_easy_setopt(x->e, CURLOPT_CONNECT_TO, x->connect_to);
+    }
+    if (dst != x->dst || x->path != x->url_path) {  /* the same URL again: nothing to do */
+        char url[2048];
+        snprintf(url, sizeof url, "%s%s", dst->url_base, x->path);
+        x->dst = dst;
+        x->url_path = x->path;
+        set_url(x, url);
     }
     x->rt = o->response_timeout;
     sr->in_flight++;
     d->active++;
     curl_multi_add_handle(d->multi, x->e);
+}
+
+static void pending_free(pending_t *l)
+{
+    while (l) {
+        pending_t *next = l->next;
+        lb_free(l);
+        l = next;
+    }
 }
 
 /* GCRA: when may a request start (now if allowed; the retry time otherwise)? */
@@ -333,7 +427,7 @@ static void drain_queue(drv_t *d, srun_t *sr)
         if (a > now) {
             if (!sr->retry_armed) {
                 sr->retry_armed = true;
-                heap_push(d, a, T_RETRY, sr, 0);
+                heap_push(d, a, T_RETRY, sr);
             }
             return;
         }
@@ -343,7 +437,8 @@ static void drain_queue(drv_t *d, srun_t *sr)
         gcra_take(&sr->tat, sr->s->max_rate, now);
         gcra_take(&d->cap_tat, d->cap_rate, now);
         req_start(d, sr, pd->cn, pd->u, pd->due);
-        lb_free(pd);
+        pd->next = sr->pfree;
+        sr->pfree = pd;
     }
 }
 
@@ -359,10 +454,10 @@ static void req_due(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_t 
         req_start(d, sr, cn, u, due);
         return;
     }
-    pending_t *pd = lb_calloc(1, sizeof *pd);
-    pd->cn = cn;
-    pd->u = u;
-    pd->due = due;
+    pending_t *pd = sr->pfree;
+    if (pd) sr->pfree = pd->next;
+    else pd = lb_malloc(sizeof *pd);
+    *pd = (pending_t){.cn = cn, .u = u, .due = due};
     if (sr->q_tail) sr->q_tail->next = pd;
     else sr->q_head = pd;
     sr->q_tail = pd;
@@ -384,7 +479,8 @@ static void probe_start(drv_t *d, rp_target_t *tg)
     const health_params_t *p = tg->ck->p;
     curl_easy_setopt(e, CURLOPT_PRIVATE, x);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    set_sockets(e, d);
     curl_easy_setopt(e, CURLOPT_URL, tg->url);
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
@@ -506,7 +602,7 @@ static void user_next(drv_t *d, srun_t *sr, user_t *u, sim_time_t now)
     sim_time_t due = now + think;
     if ((o->stop > 0 && due >= o->stop) || due >= d->end) return;
     if (think > 0) {
-        heap_push(d, due, T_USER, u, 0);
+        heap_push(d, due, T_USER, u);
         return;
     }
     u->issued++;                    /* no think time: the next request at once */
@@ -515,13 +611,14 @@ static void user_next(drv_t *d, srun_t *sr, user_t *u, sim_time_t now)
 
 static sim_time_t us_ns(curl_off_t us) { return (sim_time_t)us * SIM_US; }
 
-static void req_done(drv_t *d, xfer_t *x, const real_outcome_t *o, sim_time_t now)
+/* A request ended (con: libcurl's connect time): recorded, and the next one due. */
+static void req_done(drv_t *d, xfer_t *x, const real_outcome_t *o, curl_off_t con,
+                     sim_time_t now)
 {
-    srun_t *sr = srun_of(d, x->cn->src);
+    srun_t *sr = x->sr;
     rp_source_t *s = sr->s;
-    curl_off_t dns = 0, con = 0, tls = 0, ttfb = 0, total = 0;
+    curl_off_t dns = 0, tls = 0, ttfb = 0, total = 0;
     curl_easy_getinfo(x->e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
-    curl_easy_getinfo(x->e, CURLINFO_CONNECT_TIME_T, &con);
     curl_easy_getinfo(x->e, CURLINFO_APPCONNECT_TIME_T, &tls);
     curl_easy_getinfo(x->e, CURLINFO_STARTTRANSFER_TIME_T, &ttfb);
     curl_easy_getinfo(x->e, CURLINFO_TOTAL_TIME_T, &total);
@@ -554,7 +651,7 @@ static void finish(drv_t *d, xfer_t *x, CURLcode rc, bool ours)
     curl_easy_getinfo(x->e, CURLINFO_CONNECT_TIME_T, &con);
     curl_multi_remove_handle(d->multi, x->e);
     x->active = false;
-    x->gen++;
+    x->deadline = 0;
     d->active--;
     bool connected = x->prereq || con > 0;
     real_outcome_t o;
@@ -566,29 +663,56 @@ static void finish(drv_t *d, xfer_t *x, CURLcode rc, bool ours)
         curl_easy_cleanup(x->e);            /* closes the probe's connection */
         x->e = NULL;
     } else {
-        req_done(d, x, &o, now);
+        req_done(d, x, &o, con, now);
     }
 }
 
 /* ---- libcurl's socket interface ------------------------------------------------------------ */
 
-/* CURLMOPT_SOCKETFUNCTION: watch s for what libcurl wants (socketp: registered yet?). */
+/* CURLMOPT_SOCKETFUNCTION: watch s for what libcurl wants (see watch_t for REMOVE). */
 static int socket_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)e;
+    (void)socketp;
     drv_t *d = userp;
+    watch_t *w = watch_of(d, s);
     if (what == CURL_POLL_REMOVE) {
-        if (socketp) epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
-        curl_multi_assign(d->multi, s, NULL);
+        w->wanted = false;
+        if (w->in_set && !(w->conn && w->events == EPOLLIN)) {
+            epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+            w->in_set = false;
+        }
         return 0;
     }
-    struct epoll_event ev = {.data.fd = s};
-    if (what & CURL_POLL_IN) ev.events |= EPOLLIN;
-    if (what & CURL_POLL_OUT) ev.events |= EPOLLOUT;
-    if (epoll_ctl(d->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0 && !socketp)
-        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);          /* a reused descriptor */
-    if (!socketp) curl_multi_assign(d->multi, s, d);
+    uint32_t events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0);
+    struct epoll_event ev = {.events = events, .data.fd = s};
+    w->wanted = true;
+    if (!w->in_set) {
+        if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, s, &ev) < 0 && errno == EEXIST)
+            epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
+        w->in_set = true;
+    } else if (w->events != events) {
+        epoll_ctl(d->epfd, EPOLL_CTL_MOD, s, &ev);
+    }
+    w->events = events;
     return 0;
+}
+
+/* An event for s: hands it to libcurl, or deletes s from the set if libcurl removed it. */
+static void watch_event(drv_t *d, const struct epoll_event *ev)
+{
+    int s = ev->data.fd;
+    watch_t *w = watch_of(d, s);
+    if (!w->wanted) {
+        epoll_ctl(d->epfd, EPOLL_CTL_DEL, s, NULL);
+        w->in_set = false;
+        return;
+    }
+    int flags = (ev->events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+                (ev->events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                (ev->events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+    int running;
+    curl_multi_socket_action(d->multi, s, flags, &running);
 }
 
 /* CURLMOPT_TIMERFUNCTION: when libcurl wants curl_multi_socket_action(TIMEOUT). */
@@ -623,27 +747,33 @@ static void fire(drv_t *d, const timer_t_ *t)
         rp_cnode_t *cn = t->obj;
         srun_t *sr = srun_of(d, cn->src);
         sim_time_t due = cn->times[cn->next_time++];
-        if (cn->next_time < cn->n_times) heap_push(d, cn->times[cn->next_time], T_ARRIVAL, cn, 0);
+        if (cn->next_time < cn->n_times) heap_push(d, cn->times[cn->next_time], T_ARRIVAL, cn);
         req_due(d, sr, cn, NULL, due);
         break;
     }
     case T_USER: {
         user_t *u = t->obj;
-        srun_t *sr = srun_of(d, u->cn->src);
         u->issued++;
-        req_due(d, sr, u->cn, u, t->t);
+        req_due(d, u->sr, u->cn, u, t->t);
         break;
     }
     case T_PROBE: {
         rp_target_t *tg = t->obj;
         probe_start(d, tg);
         tg->next = t->t + tg->ck->p->interval;
-        heap_push(d, tg->next, T_PROBE, tg, 0);
+        heap_push(d, tg->next, T_PROBE, tg);
         break;
     }
     case T_DEADLINE: {
         xfer_t *x = t->obj;
-        if (x->active && x->gen == t->gen) finish(d, x, CURLE_OK, true);
+        x->deadline_queued = false;
+        if (!x->active || !x->deadline) break;          /* no request waiting for one */
+        if (x->deadline <= t->t) {
+            finish(d, x, CURLE_OK, true);
+        } else {                                        /* a later request's: move on */
+            heap_push(d, x->deadline, T_DEADLINE, x);
+            x->deadline_queued = true;
+        }
         break;
     }
     case T_RETRY: {
@@ -705,16 +835,17 @@ int real_plan_execute(real_plan_t *p)
         for (size_t k = 0; k < s->nodes.n; k++) {
             rp_cnode_t *cn = &s->nodes.v[k];
             if (s->o->mode == APP_CLIENT_OPEN) {
-                if (cn->n_times) heap_push(&d, cn->times[0], T_ARRIVAL, cn, 0);
+                if (cn->n_times) heap_push(&d, cn->times[0], T_ARRIVAL, cn);
                 continue;
             }
             for (int uu = 0; uu < s->o->users; uu++) {
                 user_t *u = &sr->users[k * (size_t)s->o->users + (size_t)uu];
+                u->sr = sr;
                 u->cn = cn;
                 u->idx = uu;
                 sim_time_t t = app_user_start(s->o, k, s->nodes.n, uu);
                 if ((s->o->stop <= 0 || t < s->o->stop) && t < d.end)
-                    heap_push(&d, t, T_USER, u, 0);
+                    heap_push(&d, t, T_USER, u);
             }
         }
     }
@@ -723,11 +854,11 @@ int real_plan_execute(real_plan_t *p)
         for (size_t i = 0; i < ck->targets.n; i++) {
             rp_target_t *tg = &ck->targets.v[i];
             tg->next = tg->first;
-            heap_push(&d, tg->first, T_PROBE, tg, 0);
+            heap_push(&d, tg->first, T_PROBE, tg);
             if (p->o.watch) watch_line(&d, tg, tg->sm.state, NULL);
         }
     }
-    bool complete = false;
+    bool complete = false, pwait2 = true;
     sim_time_t t_end = 0;
     for (;;) {
         sim_time_t now = now_ns(&d);
@@ -756,16 +887,14 @@ int real_plan_execute(real_plan_t *p)
         if (next > d.end) next = d.end;
         sim_time_t wait = next <= now ? 0 : next - now;
         if (wait > REAL_POLL_MAX_MS * SIM_MS) wait = REAL_POLL_MAX_MS * SIM_MS;
-        /* to the nanosecond (epoll_pwait2, Linux 5.11): arrivals leave when they are due */
+        /* to the nanosecond (epoll_pwait2, Linux 5.11): arrivals leave when they are due;
+         * to the millisecond where it is missing (older kernels, valgrind) */
         struct timespec ts = {wait / SIM_S, wait % SIM_S};
         struct epoll_event ev[EPOLL_BATCH];
-        int k = epoll_pwait2(d.epfd, ev, EPOLL_BATCH, &ts, NULL);
-        for (int i = 0; i < k; i++) {
-            int flags = (ev[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
-                        (ev[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-                        (ev[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-            curl_multi_socket_action(d.multi, ev[i].data.fd, flags, &running);
-        }
+        int k = pwait2 ? epoll_pwait2(d.epfd, ev, EPOLL_BATCH, &ts, NULL) : -1;
+        if (k < 0 && errno == ENOSYS) pwait2 = false;
+        if (!pwait2) k = epoll_wait(d.epfd, ev, EPOLL_BATCH, (int)((wait + SIM_MS - 1) / SIM_MS));
+        for (int i = 0; i < k; i++) watch_event(&d, &ev[i]);
         if (k > 0) collect(&d);
     }
     /* in flight at the end: abandoned without a record, as the simulator leaves them */
@@ -775,16 +904,14 @@ int real_plan_execute(real_plan_t *p)
         if (x->e) curl_easy_cleanup(x->e);
         curl_slist_free_all(x->hdrs);
         curl_slist_free_all(x->connect_to);
+        if (x->uh) curl_url_cleanup(x->uh);
         lb_free(x);
     }
     lb_vec_free(&d.all);
     for (size_t i = 0; i < d.src.n; i++) {
         srun_t *sr = &d.src.v[i];
-        while (sr->q_head) {
-            pending_t *pd = sr->q_head;
-            sr->q_head = pd->next;
-            lb_free(pd);
-        }
+        pending_free(sr->q_head);
+        pending_free(sr->pfree);
         curl_slist_free_all(sr->hdrs);
         lb_free(sr->users);
         for (size_t k = 0; k < sr->s->nodes.n; k++) {
@@ -797,6 +924,7 @@ int real_plan_execute(real_plan_t *p)
     lb_vec_free(&d.heap);
     curl_multi_cleanup(d.multi);
     close(d.epfd);
+    lb_vec_free(&d.watch);
     p->executed = true;
     scn_run_set_played(p->run, "real", real_bindings_text(p->b), t_end, complete);
     return 0;
