@@ -487,6 +487,7 @@ int scn_docs_load(const char *path, scn_docs_t **out, scn_diag_t *diag)
     size_t len;
     char *text = scn_read_file(path, &len, diag);
     if (!text) return LB_EIO;
+    scn_src_note(path, text, len);          /* part of the scenario being loaded, if any */
     scn_docs_t *d = lb_calloc(1, sizeof *d);
     d->file = lb_strdup(path);
     int rc = yt_parse(text, len, d->file, 0, &d->docs, &d->n, diag);
