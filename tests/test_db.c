@@ -210,16 +210,26 @@ START_TEST(schema_created)
     rep_db_close(db);
     rep_db_close(db_open());                                        /* idempotent */
     ck_assert_str_eq(q_rows("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
-                     "counters;drops;expectations;health;probes;requests;runs;"
-                     "schema_version;series;");
-    ck_assert_str_eq(q_rows("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"),
+                     "counters;drops;expectations;health;probes;requests;run_results;runs;"
+                     "scenario_files;schema_version;series;sweeps;");
+    ck_assert_str_eq(q_rows("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT"
+                            " NULL ORDER BY name"),
                      "counters_run;drops_run;expectations_run;health_run;probes_run;"
-                     "requests_run;series_run;");
-    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "2;");
+                     "requests_run;run_results_run;runs_key;series_run;");
+    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "3;");
     ck_assert_str_eq(q_rows("PRAGMA journal_mode"), "wal;");
     ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('runs')"),
                      "id,run_group,scenario,scenario_file,variant,variant_description,seed,"
-                     "duration_s,t_end_s,bucket_s,status,events,requests,mode,bindings;");
+                     "duration_s,t_end_s,bucket_s,status,events,requests,mode,bindings,"
+                     "run_key,sweep_key,sweep_index,scenario_hash,lbchain_version,overrides;");
+    ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('sweeps')"),
+                     "key,scenario,scenario_file,scenario_hash,lbchain_version,definition,runs;");
+    ck_assert_str_eq(
+        q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('scenario_files')"),
+        "scenario_hash,path,main,content;");
+    ck_assert_str_eq(
+        q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('run_results')"),
+        "run_id,result;");
     ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('requests')"),
                      "run_id,source,t_start_s,t_end_s,class,status,outcome,flow,upstream_flow,"
                      "req_id,path,t_sent_s,dns_s,connect_s,tls_s,ttfb_s,total_s;");
@@ -615,7 +625,8 @@ START_TEST(bad_paths)
 END_TEST
 
 /* A file of schema 1 (before real mode) is upgraded in place: its runs are simulations,
- * real mode's columns are added, and new runs go in next to the old ones. */
+ * real mode's columns are added, then schema 3's run ids and sweep tables (the old runs
+ * have no id), and new runs go in next to the old ones. */
 START_TEST(schema_1_upgraded)
 {
     sqlite3 *o;
@@ -637,8 +648,9 @@ START_TEST(schema_1_upgraded)
         NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(o);
     rep_db_close(db_open());
-    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "2;");
-    ck_assert_str_eq(q_rows("SELECT id, mode, bindings IS NULL FROM runs"), "1|sim|1;");
+    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "3;");
+    ck_assert_str_eq(q_rows("SELECT id, mode, bindings IS NULL, run_key IS NULL FROM runs"),
+                     "1|sim|1|1;");
     ck_assert_str_eq(q_rows("SELECT path, t_sent_s IS NULL, ttfb_s IS NULL FROM requests"),
                      "/|1|1;");
     scn_t *sc = load();
