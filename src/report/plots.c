@@ -436,24 +436,22 @@ static void slug(char *out, size_t len, const char *name)
 
 typedef LB_VEC(rep_plot_file_t) filevec_t;
 
-/* Another entry of the same variant by the same executor (a seed sweep). */
+/* Another entry of the same variant (and grid point) by the same executor (a seed
+ * sweep). */
 static bool name_repeats(const rep_variant_t *v, size_t n, size_t i)
 {
     for (size_t k = 0; k < n; k++)
-        if (k != i && v[k].name && v[i].name && !strcmp(v[k].name, v[i].name) &&
-            !strcmp(v[k].mode, v[i].mode))
+        if (k != i && v[k].name && v[i].name && rep_variant_same_kind(&v[k], &v[i]))
             return true;
     return false;
 }
 
 void rep_plots_label(const rep_variant_t *v, size_t n, size_t i, char *buf, size_t len)
 {
-    const char *name = v[i].name ? v[i].name : "";
-    const char *tag = v[i].name ? rep_mode_tag(v, n, i) : "";
-    if (name_repeats(v, n, i))
-        snprintf(buf, len, "%s%s (seed %llu)", name, tag, (unsigned long long)v[i].seed);
-    else
-        snprintf(buf, len, "%s%s", name, tag);
+    rep_variant_label(v, n, i, buf, len);
+    size_t l = strlen(buf);
+    if (name_repeats(v, n, i) && l < len)
+        snprintf(buf + l, len - l, " (seed %llu)", (unsigned long long)v[i].seed);
 }
 
 static void add_file(filevec_t *fs, const char *prefix, const rep_variant_t *v, size_t n,
@@ -465,7 +463,9 @@ static void add_file(filevec_t *fs, const char *prefix, const rep_variant_t *v, 
     } else {
         char s[64], id[128];
         const char *real = !strcmp(v[i].mode, "real") ? "-real" : "";
-        if (name_repeats(v, n, (size_t)i))
+        if (v[i].point && v[i].run_id[0])       /* a grid: the run id tells them apart */
+            snprintf(id, sizeof id, "%.64s%s-%s", v[i].name, real, v[i].run_id);
+        else if (name_repeats(v, n, (size_t)i))
             snprintf(id, sizeof id, "%.64s%s-seed%llu", v[i].name, real,
                      (unsigned long long)v[i].seed);
         else
