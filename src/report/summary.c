@@ -716,35 +716,56 @@ static void fmt_ci(char *buf, size_t len, double mean, double half, double scale
     else snprintf(buf, len, "%.4g%s +- %.2g", mean * scale, unit, half * scale);
 }
 
+/* An entry's group key, for sorting: variant, executor, grid point. */
+typedef struct gkey { const rep_variant_t *v; size_t i; } gkey_t;
+
+static int cmp_gkey(const void *pa, const void *pb)
+{
+    const gkey_t *a = pa, *b = pb;
+    int c = strcmp(a->v->name ? a->v->name : "", b->v->name ? b->v->name : "");
+    if (!c) c = (int)is_real(a->v) - (int)is_real(b->v);
+    if (!c) c = strcmp(a->v->point ? a->v->point : "", b->v->point ? b->v->point : "");
+    if (!c) c = a->i < b->i ? -1 : a->i > b->i;
+    return c;
+}
+
+static int cmp_group_first(const void *pa, const void *pb)
+{
+    const rep_seed_group_t *a = pa, *b = pb;
+    return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* Each entry's group: sorted by key (n log n, for sweeps of thousands of runs), then
+ * the groups in order of their first entry. */
 size_t rep_seed_groups(const rep_variant_t *v, size_t n, rep_seed_group_t **out)
 {
     *out = NULL;
     if (!n) return 0;
-    bool *done = lb_calloc(n, sizeof *done);
+    gkey_t *k = lb_calloc(n, sizeof *k);
+    for (size_t i = 0; i < n; i++) k[i] = (gkey_t){ &v[i], i };
+    qsort(k, n, sizeof *k, cmp_gkey);
     double *a = lb_calloc(n, sizeof *a), *b = lb_calloc(n, sizeof *b),
            *c = lb_calloc(n, sizeof *c), *d = lb_calloc(n, sizeof *d);
     LB_VEC(rep_seed_group_t) gs = {0};
-    for (size_t i = 0; i < n; i++) {
-        if (done[i]) continue;
-        size_t k = 0, kl = 0;
-        for (size_t j = i; j < n; j++) {
-            if (done[j] || !rep_variant_same_kind(&v[j], &v[i])) continue;
-            done[j] = true;
-            double req = (double)v[j].requests;
-            a[k] = req ? (double)v[j].by_class[M_2XX] / req : NAN;
+    for (size_t s = 0, e; s < n; s = e) {
+        size_t cnt = 0, kl = 0;
+        for (e = s; e < n && rep_variant_same_kind(k[e].v, k[s].v); e++) {
+            const rep_variant_t *x = k[e].v;
+            double req = (double)x->requests;
+            a[cnt] = req ? (double)x->by_class[M_2XX] / req : NAN;
             uint64_t failed = 0;
-            for (int cl = M_CONNECT_TIMEOUT; cl < M_CLASS_COUNT; cl++) failed += v[j].by_class[cl];
-            b[k] = req ? (double)failed / req : NAN;
-            k++;
-            if (!isnan(v[j].latency_p50)) {
-                c[kl] = v[j].latency_p50;
-                d[kl] = v[j].latency_p99;
+            for (int cl = M_CONNECT_TIMEOUT; cl < M_CLASS_COUNT; cl++) failed += x->by_class[cl];
+            b[cnt] = req ? (double)failed / req : NAN;
+            cnt++;
+            if (!isnan(x->latency_p50)) {
+                c[kl] = x->latency_p50;
+                d[kl] = x->latency_p99;
                 kl++;
             }
         }
-        rep_seed_group_t g = { .first = i, .runs = k };
-        ci(a, k, &g.ok.mean, &g.ok.half);
-        ci(b, k, &g.failed.mean, &g.failed.half);
+        rep_seed_group_t g = { .first = k[s].i, .runs = cnt };
+        ci(a, cnt, &g.ok.mean, &g.ok.half);
+        ci(b, cnt, &g.failed.mean, &g.failed.half);
         g.p50 = g.p99 = (rep_stat_t){ NAN, NAN };
         if (kl) {
             ci(c, kl, &g.p50.mean, &g.p50.half);
@@ -752,7 +773,8 @@ size_t rep_seed_groups(const rep_variant_t *v, size_t n, rep_seed_group_t **out)
         }
         lb_vec_push(&gs, g);
     }
-    lb_free(done);
+    qsort(gs.v, gs.n, sizeof *gs.v, cmp_group_first);
+    lb_free(k);
     lb_free(a);
     lb_free(b);
     lb_free(c);
@@ -763,10 +785,10 @@ size_t rep_seed_groups(const rep_variant_t *v, size_t n, rep_seed_group_t **out)
 
 bool rep_seed_stats_apply(const rep_variant_t *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++)
-            if (rep_variant_same_kind(&v[i], &v[j])) return true;
-    return false;
+    rep_seed_group_t *g;
+    size_t ng = rep_seed_groups(v, n, &g);
+    lb_free(g);
+    return ng < n;
 }
 
 /* "across_seeds": one object per group, each statistic as {"mean", "ci95"} (the
