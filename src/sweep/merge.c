@@ -220,10 +220,9 @@ int sweep_merge(const char *out_dir, const char *const *args, size_t n,
             if (got[i] == 2 && g == 2) {
                 char name[600];
                 run_name(sw, (size_t)i, name, sizeof name);
-                if (!o->quiet)
-                    fprintf(stderr, "sim: --merge: duplicate: %s (id %s) is in %s and in %s; "
-                            "kept the one from %s\n", name, r->run_key, sh[from[i]].dir,
-                            sh[k].dir, sh[from[i]].dir);
+                fprintf(stderr, "sim: --merge: duplicate: %s (id %s) is in %s and in %s; "
+                        "kept the one from %s\n", name, r->run_key, sh[from[i]].dir,
+                        sh[k].dir, sh[from[i]].dir);
                 dups++;
                 continue;
             }
@@ -249,7 +248,7 @@ int sweep_merge(const char *out_dir, const char *const *args, size_t n,
                             sweep_run_at(sw, i)->id, sh[from[i]].dir);
         picks[npick++] = picks[i];
     }
-    if (strays && !o->quiet)
+    if (strays)
         fprintf(stderr, "sim: --merge: %zu run%s in the shards belong to no run of the sweep "
                 "(real-socket runs, or runs without an id): left out\n", strays,
                 strays == 1 ? "" : "s");
