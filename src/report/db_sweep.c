@@ -119,7 +119,9 @@ int rep_db_foreign_runs(rep_db_t *h, const char *key, char *other, size_t len, c
 int rep_db_results(rep_db_t *h, const char *sweep_key, bool complete_only,
                    rep_db_result_cb cb, void *data, char *err, size_t errlen)
 {
-    sqlite3 *db = connect_to(rep_db_path(h), true, err, errlen);
+    /* read-write: the last connection to close removes the WAL files (a read-only one
+     * cannot), as after a run */
+    sqlite3 *db = connect_to(rep_db_path(h), false, err, errlen);
     if (!db) return LB_EIO;
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, "SELECT r.run_key, x.result, r.status = 'complete'"

@@ -438,6 +438,17 @@ static void section_real(FILE *f, const rep_variant_t *v, size_t n)
 static void section_plots(FILE *f, const char *dir, const rep_variant_t *v, size_t n,
                           const rep_missings_t *ms)
 {
+    size_t m;
+    rep_variant_t *view = rep_plots_view(v, n, &m);     /* a big sweep: one per variant */
+    if (view) {
+        section_plots(f, dir, view, m, ms);
+        fprintf(f, "<p>These plots show the %zu runs by variant (and grid point): client "
+                "outcomes per second and the latency distribution as the mean over each one's "
+                "seeds, backend health and one request's hops for its first seed (every run is "
+                "in results.db).</p>\n", n);
+        rep_plots_view_free(view, m);
+        return;
+    }
     rep_plot_file_t *fs;
     size_t nf = rep_plots_files(v, n, &fs);
     fputs("<h2 id=\"plots\">Plots</h2>\n", f);
