@@ -151,6 +151,7 @@ for i in $(seq 600); do
   [ "$(sqlite3 "$LDB" "SELECT count(*) FROM runs WHERE status = 'complete'" 2>/dev/null)" = 1 ] && break
   sleep 0.05
 done
+sleep 0.3                   # into the second run (each takes most of a wall-second)
 kill -INT "$pid"
 reap "$pid"
 pids=()

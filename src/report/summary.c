@@ -553,6 +553,10 @@ static double get_num(const cJSON *o, const char *k)
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(x) ? x->valuedouble : NAN;
 }
+/* A count from JSON: 0 for anything that is not one (NaN, negative, too large) -- stored
+ * results come from a file and may be damaged. */
+static uint64_t to_u64(double x) { return x >= 0 && x < 1.8e19 ? (uint64_t)x : 0; }
+static uint64_t get_u64(const cJSON *o, const char *k) { return to_u64(get_num(o, k)); }
 static const char *get_str(const cJSON *o, const char *k)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -631,17 +635,17 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     v->name = lb_strdup(get_str(o, "name"));
     snprintf(v->mode, sizeof v->mode, "%s", *get_str(o, "mode") ? get_str(o, "mode") : "sim");
     v->seed = *get_str(o, "seed_text") ? strtoull(get_str(o, "seed_text"), NULL, 10)
-                                       : (uint64_t)get_num(o, "seed");
+                                       : get_u64(o, "seed");
     snprintf(v->run_id, sizeof v->run_id, "%s", get_str(o, "run_id"));
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "point")))
         v->point = lb_strdup(get_str(o, "point"));
-    v->events = (uint64_t)get_num(o, "events");
-    v->requests = (uint64_t)get_num(o, "requests");
+    v->events = get_u64(o, "events");
+    v->requests = get_u64(o, "requests");
     v->complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "complete"));
     const cJSON *bc = cJSON_GetObjectItemCaseSensitive(o, "by_class");
     for (int c = 0; c < M_CLASS_COUNT; c++) {
         const cJSON *x = cJSON_GetArrayItem(bc, c);
-        v->by_class[c] = cJSON_IsNumber(x) ? (uint64_t)x->valuedouble : 0;
+        v->by_class[c] = cJSON_IsNumber(x) ? to_u64(x->valuedouble) : 0;
     }
     v->latency_p50 = get_num(o, "p50");
     v->latency_p90 = get_num(o, "p90");
@@ -655,11 +659,11 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
         const cJSON *ro = cJSON_GetArrayItem(rows, (int)i);
         rep_row_t *r = &v->rows[i];
         snprintf(r->source, sizeof r->source, "%s", get_str(ro, "source"));
-        r->requests = (uint64_t)get_num(ro, "requests");
+        r->requests = get_u64(ro, "requests");
         const cJSON *rc = cJSON_GetObjectItemCaseSensitive(ro, "by_class");
         for (int c = 0; c < M_CLASS_COUNT; c++) {
             const cJSON *x = cJSON_GetArrayItem(rc, c);
-            r->by_class[c] = cJSON_IsNumber(x) ? (uint64_t)x->valuedouble : 0;
+            r->by_class[c] = cJSON_IsNumber(x) ? to_u64(x->valuedouble) : 0;
         }
         r->latency_p50 = get_num(ro, "p50");
         r->latency_p99 = get_num(ro, "p99");
@@ -690,7 +694,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     for (size_t i = 0; i < v->n_hops; i++) {
         const cJSON *h = cJSON_GetArrayItem(hops, (int)i);
         snprintf(v->hops[i].where, sizeof v->hops[i].where, "%s", get_str(h, "where"));
-        v->hops[i].t = (sim_time_t)get_num(h, "t");
+        v->hops[i].t = (sim_time_t)(get_u64(h, "t") & INT64_MAX);
     }
     snprintf(v->hops_title, sizeof v->hops_title, "%s", get_str(o, "hops_title"));
     missing_from_json(cJSON_GetObjectItemCaseSensitive(o, "missing"), &v->missing);

@@ -233,6 +233,7 @@ int sweep_merge(const char *out_dir, const char *const *args, size_t n,
         }
     size_t npick = 0;
     rep_missings_t miss = {0};
+    bool *picked = lb_calloc(nr ? nr : 1, sizeof *picked);
     for (size_t i = 0; i < nr; i++) {
         char name[600];
         run_name(sw, i, name, sizeof name);
@@ -247,6 +248,7 @@ int sweep_merge(const char *out_dir, const char *const *args, size_t n,
                             "%s) is in %s; run that shard again to complete it",
                             sweep_run_at(sw, i)->id, sh[from[i]].dir);
         picks[npick++] = picks[i];
+        picked[i] = true;
     }
     if (strays)
         fprintf(stderr, "sim: --merge: %zu run%s in the shards belong to no run of the sweep "
@@ -296,6 +298,7 @@ int sweep_merge(const char *out_dir, const char *const *args, size_t n,
     if (rc != EXIT_OK) {
         lb_free(tmp);
         lb_free(dst);
+        lb_free(picked);
         lb_vec_free(&miss);
         goto done;
     }
@@ -318,10 +321,18 @@ int sweep_merge(const char *out_dir, const char *const *args, size_t n,
     lb_free(dst);
     size_t m = 0;
     for (size_t i = 0; i < nr; i++) {
+        if (!have[i] && picked[i]) {
+            char name[600];
+            run_name(sw, i, name, sizeof name);
+            rep_missing_add(&miss, REP_MISSING_RUN_ABSENT, name, "its stored results (id %s) "
+                            "cannot be read: the shard's results.db is damaged, or was written "
+                            "without them", sweep_run_at(sw, i)->id);
+        }
         if (!have[i]) continue;
         for (size_t k = 0; k < res[i].missing.n; k++) lb_vec_push(&miss, res[i].missing.v[k]);
         res[m++] = res[i];
     }
+    lb_free(picked);
     scn_t *s = sweep_scn(sw, 0);
     size_t failed = 0;
     if (!o->quiet && !o->check) {

@@ -34,7 +34,8 @@ typedef struct src { char *path; char *text; size_t len; } src_t;
 struct sweep {
     char *file;
     LB_VEC(axis_t) axes;
-    LB_VEC(ovr_t) sets;             /* the --set overrides: one per key (the last), sorted */
+    LB_VEC(ovr_t) sets;             /* the --set overrides: one per key (the last), sorted;
+                                     * text owned, key in set_keys */
     LB_VEC(char *) set_keys;
     LB_VEC(size_t) variants;
     uint64_t seed;
@@ -228,6 +229,9 @@ static int axis_parse(const char *arg, axis_t *a, scn_diag_t *d)
         else if ((c == ']' || c == '}') && depth > 0) depth--;
         else if ((c == ',' && depth == 0) || !c) {
             int col = (int)(start - arg) + 1;
+            if (!c && depth)
+                return cli_error(d, col, "--sweep %s: unbalanced brackets in '%s'", a->key,
+                                 start);
             if (p == start)
                 return cli_error(d, col, "--sweep %s: empty value; expected values separated "
                                  "by commas, like %s=50/s,100/s", a->key, a->key);
@@ -244,9 +248,9 @@ static int axis_parse(const char *arg, axis_t *a, scn_diag_t *d)
         }
         if (!c) break;
     }
-    if (quote || depth)
-        return cli_error(d, (int)(start - arg) + 1, "--sweep %s: unbalanced %s in '%s'", a->key,
-                         quote ? "quote" : "brackets", start);
+    if (quote)
+        return cli_error(d, (int)(start - arg) + 1, "--sweep %s: unbalanced quote in '%s'",
+                         a->key, start);
     return 0;
 }
 
@@ -276,14 +280,14 @@ static ovr_t *point_ovr(const sweep_t *sw, size_t p, size_t *n)
 {
     *n = sw->sets.n + sw->axes.n;
     ovr_t *o = lb_calloc(*n ? *n : 1, sizeof *o);
-    memcpy(o, sw->sets.v, sw->sets.n * sizeof *o);
+    if (sw->sets.n) memcpy(o, sw->sets.v, sw->sets.n * sizeof *o);
     for (size_t a = 0; a < sw->axes.n; a++) {
         const axis_t *ax = &sw->axes.v[a];
         size_t k = value_at(sw, p, a);
         o[sw->sets.n + a] = (ovr_t){ ax->key, lb_sprintf("%s=%s", ax->key, ax->values.v[k]),
                                       (int)a, ax->cols.v[k] };
     }
-    qsort(o, *n, sizeof *o, cmp_ovr);
+    if (*n > 1) qsort(o, *n, sizeof *o, cmp_ovr);
     return o;
 }
 
@@ -433,10 +437,10 @@ int sweep_new(const char *file, const sweep_opts_t *o, sweep_t **out, scn_diag_t
             continue;
         }
         lb_vec_push(&sw->set_keys, key);
-        ovr_t ov = { key, (char *)o->sets[i], -1, 0 };
+        ovr_t ov = { key, lb_strdup(o->sets[i]), -1, 0 };
         lb_vec_push(&sw->sets, ov);
     }
-    if (rc == 0) qsort(sw->sets.v, sw->sets.n, sizeof *sw->sets.v, cmp_ovr);
+    if (rc == 0 && sw->sets.n > 1) qsort(sw->sets.v, sw->sets.n, sizeof *sw->sets.v, cmp_ovr);
     sw->npoints = 1;
     for (size_t i = 0; i < o->n_axes && rc == 0; i++) {
         axis_t a;
@@ -536,6 +540,7 @@ void sweep_free(sweep_t *sw)
     lb_vec_free(&sw->axes);
     for (size_t i = 0; i < sw->set_keys.n; i++) lb_free(sw->set_keys.v[i]);
     lb_vec_free(&sw->set_keys);
+    for (size_t i = 0; i < sw->sets.n; i++) lb_free(sw->sets.v[i].text);
     lb_vec_free(&sw->sets);
     lb_vec_free(&sw->variants);
     lb_vec_free(&sw->runs);
@@ -688,7 +693,7 @@ int sweep_from_stored(const char *spec, const char *label, const char *const *pa
             size_t l = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
             lb_vec_reserve(&arg, arg.n + l + 2);
             if (!first) arg.v[arg.n++] = ',';
-            memcpy(arg.v + arg.n, v->valuestring, l);
+            if (l) memcpy(arg.v + arg.n, v->valuestring, l);
             arg.n += l;
             arg.v[arg.n] = '\0';
             first = false;
