@@ -96,6 +96,9 @@ const char *sweep_key(const sweep_t *sw);
 size_t sweep_source_count(const sweep_t *sw);
 const char *sweep_source_path(const sweep_t *sw, size_t i);
 const char *sweep_source_text(const sweep_t *sw, size_t i, size_t *len);
+/* The same as three arrays (owned by the sweep): paths, texts, lengths; returns the count. */
+size_t sweep_sources(const sweep_t *sw, const char *const **paths, const char *const **texts,
+                     const size_t **lens);
 
 /* A run id: the first 16 hex digits of SHA-256("lbchain-run", version, content hash,
  * variant, seed, overrides) (NUL-separated). out gets SWEEP_ID_HEX + 1 bytes. */

@@ -1252,13 +1252,9 @@ static int sweep_record(sweep_t *sw, const opts_t *o, const char *dir, const ite
         }
         if (k < 0) fprintf(stderr, "sim: %s\n", err);
     }
-    size_t nf = sweep_source_count(sw);
-    const char **paths = lb_calloc(nf, sizeof *paths), **texts = lb_calloc(nf, sizeof *texts);
-    size_t *lens = lb_calloc(nf, sizeof *lens);
-    for (size_t i = 0; i < nf; i++) {
-        paths[i] = sweep_source_path(sw, i);
-        texts[i] = sweep_source_text(sw, i, &lens[i]);
-    }
+    const char *const *paths, *const *texts;
+    const size_t *lens;
+    size_t nf = sweep_sources(sw, &paths, &texts, &lens);
     rep_db_sweep_t rec = { sweep_key(sw), scn_name(sweep_scn(sw, 0)), sweep_file(sw),
                            sweep_hash(sw), LB_VERSION, sweep_spec(sw),
                            (int64_t)sweep_run_count(sw), nf, paths, texts, lens };
@@ -1266,9 +1262,6 @@ static int sweep_record(sweep_t *sw, const opts_t *o, const char *dir, const ite
         fprintf(stderr, "sim: %s\n", err);
         rep_missing_add(miss, REP_MISSING_WRITE_FAILED, "results.db", "%s", err);
     }
-    lb_free(paths);
-    lb_free(texts);
-    lb_free(lens);
     if (!o->shard) return EXIT_OK;
     resume_t r = { sw, items, n, lb_calloc(sweep_run_count(sw), sizeof(long)), res, state, 0 };
     for (size_t i = 0; i < sweep_run_count(sw); i++) r.item_of_run[i] = -1;

@@ -8,26 +8,11 @@
 # Slurm script, submitted through a stand-in sbatch and its jobs run as Slurm would, ends
 # in the same summary. Run by `make test` from the repo root.
 set -u
-pass=0 fail=0
 tmp=$(mktemp -d)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$tmp"' EXIT
+. tests/lib.sh
 
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() {   # name, expected exit, command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" = "$want" ]; then ok
-  else bad "$name: exit $got, expected $want"; sed 's/^/    /' "$tmp/err" | head -5
-  fi
-}
-contains() {   # name, file, text
-  if grep -qF -- "$3" "$2"; then ok
-  else bad "$1: '$3' not in $(basename "$2")"; sed 's/^/    /' "$2" | head -5
-  fi
-}
 same() {   # name, file, file
   if cmp -s "$2" "$3"; then ok
   else bad "$1: $2 and $3 differ"; diff "$2" "$3" | head -6 | sed 's/^/    /'

@@ -242,13 +242,9 @@ START_TEST(from_stored)
     sweep_opts_t o = { .seeds = 3, .axes = axes, .n_axes = 1, .sets = sets, .n_sets = 1,
                        .variants = v, .n_variants = 1, .no_expect = true };
     sweep_t *sw = load("scenarios/aks-probe-404.yaml", &o);
-    size_t n = sweep_source_count(sw);
-    const char **paths = lb_calloc(n, sizeof *paths), **texts = lb_calloc(n, sizeof *texts);
-    size_t *lens = lb_calloc(n, sizeof *lens);
-    for (size_t i = 0; i < n; i++) {
-        paths[i] = sweep_source_path(sw, i);
-        texts[i] = sweep_source_text(sw, i, &lens[i]);
-    }
+    const char *const *paths, *const *texts;
+    const size_t *lens;
+    size_t n = sweep_sources(sw, &paths, &texts, &lens);
     sweep_t *back = NULL;
     scn_diag_t d;
     ck_assert_int_eq(sweep_from_stored(sweep_spec(sw), "scenarios/aks-probe-404.yaml", paths,
@@ -267,9 +263,6 @@ START_TEST(from_stored)
     ck_assert_int_eq(sweep_from_stored("{\"format\": 9}", NULL, paths, texts, lens, n, NULL,
                                        &back, &d), LB_EPARSE);
     ck_assert_ptr_null(back);
-    lb_free(paths);
-    lb_free(texts);
-    lb_free(lens);
     sweep_free(sw);
 }
 END_TEST

@@ -47,6 +47,8 @@ struct sweep {
     char hash[SWEEP_HASH_HEX + 1], key[SWEEP_ID_HEX + 1];
     char *spec;
     LB_VEC(src_t) srcs;             /* relative paths; [0] the scenario file */
+    const char **src_paths, **src_texts;        /* the same as arrays (sweep_sources) */
+    size_t *src_lens;
     size_t *by_id, id_cap;          /* run index + 1 by id (open addressing); 0: empty */
 };
 
@@ -160,6 +162,14 @@ static void layout(sweep_t *sw, const scn_t *s)
     for (size_t i = 0; i < n; i++) lb_free(abs[i]);
     lb_free(abs);
     lb_free(root);
+    sw->src_paths = lb_calloc(sw->srcs.n, sizeof *sw->src_paths);
+    sw->src_texts = lb_calloc(sw->srcs.n, sizeof *sw->src_texts);
+    sw->src_lens = lb_calloc(sw->srcs.n, sizeof *sw->src_lens);
+    for (size_t i = 0; i < sw->srcs.n; i++) {
+        sw->src_paths[i] = sw->srcs.v[i].path;
+        sw->src_texts[i] = sw->srcs.v[i].text;
+        sw->src_lens[i] = sw->srcs.v[i].len;
+    }
 }
 
 static int cmp_src(const void *a, const void *b)
@@ -550,6 +560,9 @@ void sweep_free(sweep_t *sw)
         lb_free(sw->srcs.v[i].text);
     }
     lb_vec_free(&sw->srcs);
+    lb_free(sw->src_paths);
+    lb_free(sw->src_texts);
+    lb_free(sw->src_lens);
     lb_free(sw->spec);
     lb_free(sw->file);
     lb_free(sw);
@@ -584,6 +597,14 @@ const char *sweep_hash(const sweep_t *sw) { return sw->hash; }
 const char *sweep_spec(const sweep_t *sw) { return sw->spec; }
 const char *sweep_key(const sweep_t *sw) { return sw->key; }
 size_t sweep_source_count(const sweep_t *sw) { return sw->srcs.n; }
+size_t sweep_sources(const sweep_t *sw, const char *const **paths, const char *const **texts,
+                     const size_t **lens)
+{
+    *paths = sw->src_paths;
+    *texts = sw->src_texts;
+    *lens = sw->src_lens;
+    return sw->srcs.n;
+}
 const char *sweep_source_path(const sweep_t *sw, size_t i) { return sw->srcs.v[i].path; }
 const char *sweep_source_text(const sweep_t *sw, size_t i, size_t *len)
 {
