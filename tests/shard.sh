@@ -106,6 +106,18 @@ check reused-folder 2 ./sim -q --seeds 2 --set duration=10s --no-pcap --shard 0/
 contains reused-folder-msg "$tmp/err" "holds 4 runs of another sweep"
 [ "$(sqlite3 "$SH/shard-0-of-3/results.db" "SELECT count(*) FROM runs")" = "$before" ] && ok \
   || bad "reused-folder: runs were written"
+# a shard written by another lbchain (its version changed in the file)
+cp -r "$SH/shard-2-of-3" "$tmp/oldver"
+sqlite3 "$tmp/oldver/results.db" "UPDATE sweeps SET lbchain_version = '0.0.9';
+                                  UPDATE runs SET lbchain_version = '0.0.9'"
+check other-version 2 ./sim -q --merge "$tmp/mix" "$SH/shard-0-of-3" "$tmp/oldver"
+contains other-version-msg "$tmp/err" "was written by lbchain 0.0.9"
+[ -e "$tmp/mix" ] && bad "other-version: wrote $tmp/mix" || ok
+mkdir -p "$tmp/junk"
+echo "not a database" >"$tmp/junk/results.db"
+check merge-junk 2 ./sim -q --merge "$tmp/mix" "$SH/shard-0-of-3" "$tmp/junk"
+contains merge-junk-msg "$tmp/err" "junk/results.db"
+[ -e "$tmp/mix" ] && bad "merge-junk: wrote $tmp/mix" || ok
 check merge-self 2 ./sim -q --merge "$SH/shard-0-of-3" "$SH/shard-0-of-3"
 check merge-nothing 2 ./sim -q --merge "$tmp/none"
 check merge-not-a-shard 2 ./sim -q --merge "$tmp/none" "$tmp/cn"
