@@ -142,9 +142,9 @@ static void usage(FILE *f)
 "      --sweep KEY=V1,V2,...  a parameter grid axis (repeatable): every combination of\n"
 "                          the axes' values runs with every variant and seed\n"
 "      --shard [I/N]       run only shard I of N of the sweep (the runs whose index is\n"
-"                          I mod N) into DIR/<scenario>/shard-I-of-N (DIR: --out, else\n"
-"                          results), skipping the runs already complete there; without\n"
-"                          I/N, I comes from JOB_COMPLETION_INDEX (Kubernetes) or\n"
+"                          I mod N) into DIR/<scenario>/sweep-<key>/shard-I-of-N (DIR:\n"
+"                          --out, else results), skipping the runs already complete there;\n"
+"                          without I/N, I comes from JOB_COMPLETION_INDEX (Kubernetes) or\n"
 "                          SLURM_ARRAY_TASK_ID (Slurm)\n"
 "      --shards N          the number of shards (--shard I, a Kubernetes index, --emit-job)\n"
 "      --merge OUT_DIR SHARD_DIR...\n"
@@ -1158,8 +1158,9 @@ typedef struct outdir { char path[4096]; int lock; } outdir_t;
  * that pod's end: NFSv4's default lease is 90 s). */
 #define SHARD_LOCK_WAIT_S 180
 
-/* Creates and locks o->out/<scenario> for each scenario (a shard: DIR/<scenario>/shard-I-
- * of-N, DIR being --out or results, waiting up to SHARD_LOCK_WAIT_S for another holder).
+/* Creates and locks o->out/<scenario> for each scenario (a shard: DIR/<scenario>/sweep-
+ * <key>/shard-I-of-N, DIR being --out or results -- a changed sweep never meets the
+ * folders of the one before -- waiting up to SHARD_LOCK_WAIT_S for another holder).
  * EXIT_OK, EXIT_INPUT (in use), EXIT_INTERRUPTED or EXIT_OUTPUT (cannot create it);
  * messages on stderr. */
 static int outdirs_take(sweep_t **sws, size_t nfiles, const opts_t *o, outdir_t *od)
@@ -1167,8 +1168,9 @@ static int outdirs_take(sweep_t **sws, size_t nfiles, const opts_t *o, outdir_t 
     for (size_t f = 0; f < nfiles; f++) {
         const char *name = scn_name(sweep_scn(sws[f], 0));
         if (o->shard)
-            snprintf(od[f].path, sizeof od[f].path, "%s/%s/shard-%ld-of-%ld",
-                     o->out ? o->out : "results", name, o->shard_i, o->shard_n);
+            snprintf(od[f].path, sizeof od[f].path, "%s/%s/sweep-%s/shard-%ld-of-%ld",
+                     o->out ? o->out : "results", name, sweep_key(sws[f]), o->shard_i,
+                     o->shard_n);
         else
             snprintf(od[f].path, sizeof od[f].path, "%s/%s", o->out, name);
         od[f].lock = -1;
@@ -1602,7 +1604,7 @@ int main(int argc, char **argv)
     } else if (rc == EXIT_OK && o.emit) {
         rc = emit_job(sws[0], &o);
     } else if (rc == EXIT_OK && (o.out || o.shard)) {
-        /* Phase 1b: --out DIR/<scenario> (a shard's DIR/<scenario>/shard-I-of-N) is ours
+        /* Phase 1b: --out DIR/<scenario> (a shard's .../sweep-<key>/shard-I-of-N) is ours
          * alone, or nothing is run. */
         od = lb_calloc(nfiles, sizeof *od);
         rc = outdirs_take(sws, nfiles, &o, od);

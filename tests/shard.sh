@@ -55,6 +55,7 @@ reap() {
 SWEEP=(--seeds 3 --sweep 'traffic.browse.rate=40/s,60/s' --set duration=10s --no-pcap)
 check reference 1 ./sim -q "${SWEEP[@]}" --jobs 2 --out "$tmp/ref" scenarios/core-nat.yaml
 REF=$tmp/ref/core-nat
+KEY=$(jq -r .sweep.key "$REF/summary.json")            # shards write into sweep-<key>/
 n=$(sqlite3 "$REF/results.db" "SELECT count(DISTINCT run_key) FROM runs")
 [ "$n" = 12 ] && ok || bad "reference: $n run ids in results.db, expected 12"
 
@@ -70,7 +71,8 @@ for i in 0 1 2; do
   [ "$got" = 0 ] && ok || { bad "shard $i/3: exit $got, expected 0"; head -3 "$tmp/shard$i.err"; }
 done
 pids=()
-SH=$tmp/sh/core-nat
+SH=$tmp/sh/core-nat/sweep-$KEY
+[ -d "$SH" ] && ok || bad "shards: no $SH"
 n=$(sqlite3 "$SH/shard-1-of-3/results.db" "SELECT group_concat(sweep_index, ',') FROM
       (SELECT sweep_index FROM runs ORDER BY sweep_index)")
 [ "$n" = "1,4,7,10" ] && ok || bad "shard 1/3 ran runs $n, expected 1,4,7,10 (index mod 3)"
@@ -91,20 +93,30 @@ same regenerate-summary "$REF/summary.json" "$tmp/again/summary.json"
 # ---- refused: shards of another sweep or scenario, a shard folder of another sweep ----
 check other-sweep-shard 0 ./sim -q --seeds 2 --set duration=10s --no-pcap --shard 0/1 \
   --out "$tmp/other" scenarios/core-nat.yaml
-check mixed-sweeps 2 ./sim -q --merge "$tmp/mix" "$SH/shard-0-of-3" "$tmp/other/core-nat/shard-0-of-1"
+check mixed-sweeps 2 ./sim -q --merge "$tmp/mix" "$SH/shard-0-of-3" "$tmp/other/core-nat"/sweep-*/shard-0-of-1
 contains mixed-sweeps-msg "$tmp/err" "holds another sweep of core-nat"
 [ -e "$tmp/mix" ] && bad "mixed-sweeps: wrote $tmp/mix" || ok
 mkdir -p "$tmp/cn"
 sed 's/^duration: 30s/duration: 31s/' scenarios/core-nat.yaml >"$tmp/cn/core-nat.yaml"
 check changed-scenario-shard 0 ./sim -q "${SWEEP[@]}" --shard 0/3 --out "$tmp/chg" "$tmp/cn/core-nat.yaml"
-check mixed-scenarios 2 ./sim -q --merge "$tmp/mix" "$SH/shard-1-of-3" "$tmp/chg/core-nat/shard-0-of-3"
+check mixed-scenarios 2 ./sim -q --merge "$tmp/mix" "$SH/shard-1-of-3" "$tmp/chg/core-nat"/sweep-*/shard-0-of-3
 contains mixed-scenarios-msg "$tmp/err" "is from another scenario"
 [ -e "$tmp/mix" ] && bad "mixed-scenarios: wrote $tmp/mix" || ok
+# another sweep into the same --out: its own folder, the first one untouched; a shard
+# folder that holds another sweep's runs (copied there) is refused, nothing run
 before=$(sqlite3 "$SH/shard-0-of-3/results.db" "SELECT count(*) FROM runs")
+check another-sweep-folder 0 ./sim -q --seeds 2 --set duration=10s --no-pcap --shard 0/3 \
+  --out "$tmp/sh" scenarios/core-nat.yaml
+[ "$(ls -d "$tmp/sh/core-nat"/sweep-* | wc -l)" = 2 ] && ok || bad "another-sweep-folder: not a folder of its own"
+[ "$(sqlite3 "$SH/shard-0-of-3/results.db" "SELECT count(*) FROM runs")" = "$before" ] && ok \
+  || bad "another-sweep-folder: runs were written into the first sweep's shard"
+other=$(ls -d "$tmp/sh/core-nat"/sweep-* | grep -v "$KEY")
+cp "$SH/shard-0-of-3/results.db" "$other/shard-0-of-3/results.db"
+rm -f "$other/shard-0-of-3/results.db-wal" "$other/shard-0-of-3/results.db-shm"
 check reused-folder 2 ./sim -q --seeds 2 --set duration=10s --no-pcap --shard 0/3 \
   --out "$tmp/sh" scenarios/core-nat.yaml
 contains reused-folder-msg "$tmp/err" "holds 4 runs of another sweep"
-[ "$(sqlite3 "$SH/shard-0-of-3/results.db" "SELECT count(*) FROM runs")" = "$before" ] && ok \
+[ "$(sqlite3 "$other/shard-0-of-3/results.db" "SELECT count(*) FROM runs")" = 4 ] && ok \
   || bad "reused-folder: runs were written"
 # a shard written by another lbchain (its version changed in the file)
 cp -r "$SH/shard-2-of-3" "$tmp/oldver"
@@ -140,11 +152,12 @@ same duplicates-summary "$REF/summary.json" "$tmp/dup/summary.json"
 # skipped, run 1 replaced by a complete one.
 LONG=(-v per-request --sweep duration=2s,20s --no-expect --no-pcap --no-plots)
 check long-reference 0 ./sim -q "${LONG[@]}" --jobs 2 --out "$tmp/lref" scenarios/bench-chain.yaml
+LKEY=$(jq -r .sweep.key "$tmp/lref/bench-chain/summary.json")
 ./sim -q "${LONG[@]}" --shard 0/1 --out "$tmp/long" scenarios/bench-chain.yaml \
   >"$tmp/long.out" 2>"$tmp/long.err" &
 pid=$!
 pids=("$pid")
-LDB=$tmp/long/bench-chain/shard-0-of-1/results.db
+LDB=$tmp/long/bench-chain/sweep-$LKEY/shard-0-of-1/results.db
 for i in $(seq 600); do
   [ "$(sqlite3 "$LDB" "SELECT count(*) FROM runs WHERE status = 'complete'" 2>/dev/null)" = 1 ] && break
   sleep 0.05
@@ -163,7 +176,7 @@ n=$(sqlite3 "$LDB" "SELECT group_concat(status, ',') FROM (SELECT status FROM ru
 [ "$n" = "complete,complete" ] && ok || bad "resumed shard: runs $n, expected two complete"
 [ "$(sqlite3 "$LDB" "SELECT id || run_key FROM runs WHERE sweep_index = 0")" = "$first" ] && ok \
   || bad "resumed shard: the run already complete was run again"
-check long-merge 0 ./sim -q --merge "$tmp/lmerged" "$tmp/long/bench-chain/shard-0-of-1"
+check long-merge 0 ./sim -q --merge "$tmp/lmerged" "$tmp/long/bench-chain/sweep-$LKEY/shard-0-of-1"
 same long-summary "$tmp/lref/bench-chain/summary.json" "$tmp/lmerged/summary.json"
 same_tables long-tables "$tmp/lref/bench-chain/results.db" "$tmp/lmerged/results.db"
 
@@ -184,14 +197,14 @@ cp "$tmp/out" "$tmp/slurm.sh"
 bash -n "$tmp/slurm.sh" && ok || bad "slurm: the script is not valid bash"
 SBATCH_DIR=$tmp/jobs PATH="$tmp/bin:$PATH" check slurm-submit 0 bash "$tmp/slurm.sh"
 contains slurm-array "$tmp/jobs/job-100.sh" "#SBATCH --array=0-2"
-contains slurm-output "$tmp/jobs/job-100.sh" "#SBATCH --output=$tmp/slurm/core-nat/logs/shard-%a.out"
+contains slurm-output "$tmp/jobs/job-100.sh" "#SBATCH --output=$tmp/slurm/core-nat/sweep-$KEY/logs/shard-%a.out"
 contains slurm-dependency "$tmp/jobs/job-101.args" "--dependency=afterany:100"
 for i in 0 1 2; do      # each task as Slurm runs it: its index in the environment
   SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=3 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_MAX=2 \
     check "slurm-task-$i" 0 bash "$tmp/jobs/job-100.sh"
 done
 check slurm-merge 1 bash "$tmp/jobs/job-101.sh"
-same slurm-summary "$REF/summary.json" "$tmp/slurm/core-nat/merged/summary.json"
+same slurm-summary "$REF/summary.json" "$tmp/slurm/core-nat/sweep-$KEY/merged/summary.json"
 
 # ---- the Kubernetes manifest (its structure: tests/test_sweep.c) ----
 check k8s-no-image 2 ./sim --emit-job k8s --shards 3 --pvc results scenarios/core-nat.yaml

@@ -495,13 +495,19 @@ START_TEST(slurm_script)
     ck_assert_ptr_nonnull(strstr(text, "#!/bin/bash\n"));
     ck_assert_ptr_nonnull(strstr(text, "#SBATCH --array=0-5\n"));
     ck_assert_ptr_nonnull(strstr(text, "#SBATCH --cpus-per-task=2\n"));
-    ck_assert_ptr_nonnull(strstr(text, "#SBATCH --output=/shared/results/core-nat/logs/shard-%a.out\n"));
+    char *out = lb_sprintf("#SBATCH --output=/shared/results/core-nat/sweep-%s/logs/shard-%%a.out\n",
+                           sweep_key(sw));
+    ck_assert_ptr_nonnull(strstr(text, out));
+    lb_free(out);
     ck_assert_ptr_nonnull(strstr(text, "exec '/opt/lbchain/sim' --shard --shards 6 --jobs 2 "
                                        "--out '/shared/results' '--seeds' '4' '--set' "
                                        "'traffic.browse.rate=it'\\''s 5/s' '/"));
     ck_assert_ptr_nonnull(strstr(text, "--dependency=\"afterany:${array%%;*}\""));
-    ck_assert_ptr_nonnull(strstr(text, "--merge /shared/results/core-nat/merged "
-                                       "/shared/results/core-nat/shard-*-of-6\n"));
+    char *merge = lb_sprintf("--merge /shared/results/core-nat/sweep-%s/merged "
+                             "/shared/results/core-nat/sweep-%s/shard-*-of-6\n", sweep_key(sw),
+                             sweep_key(sw));
+    ck_assert_ptr_nonnull(strstr(text, merge));
+    lb_free(merge);
     free(text);
     char err[512];
     FILE *f = fopen("/dev/null", "w");

@@ -137,12 +137,13 @@ static int emit_k8s(const sweep_t *sw, const sweep_emit_opts_t *o, FILE *f, char
             "#   kubectl apply -f THIS_FILE\n"
             "#   kubectl wait --for=condition=complete --timeout=-1s job/%s\n"
             "# Each pod runs shard JOB_COMPLETION_INDEX of %ld into the volume of PVC %s at\n"
-            "# %s/%s/shard-I-of-%ld/ (a shard run again skips its runs already complete);\n"
+            "# %s/%s/sweep-%s/shard-I-of-%ld/ (a shard run again skips its runs already\n"
+            "# complete);\n"
             "# merge them with sim --merge (README, \"Sweeps on a cluster\").\n"
             "# Needs Kubernetes 1.29 or later: backoffLimitPerIndex and the FailIndex action\n"
             "# are beta (on by default) from 1.29 and GA in 1.33; podFailurePolicy is GA in 1.31.\n",
             sweep_key(sw), scn_name(s), sweep_run_count(sw), n, name, n, o->pvc,
-            K8S_RESULTS_DIR, scn_name(s), n);
+            K8S_RESULTS_DIR, scn_name(s), sweep_key(sw), n);
     /* the ConfigMap: the scenario's files under keys, mounted back at their paths */
     fprintf(f, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s-scenario\n"
             "  labels:\n    app.kubernetes.io/name: lbchain\n    lbchain.io/sweep: \"%s\"\n"
@@ -223,7 +224,7 @@ static int emit_slurm(const sweep_t *sw, const sweep_emit_opts_t *o, FILE *f, ch
     char scn[32];
     dns_label(scn, 20, scn_name(s));
     long n = o->shards;
-    char *base = lb_sprintf("%s/%s", o->out, scn_name(s));
+    char *base = lb_sprintf("%s/%s/sweep-%s", o->out, scn_name(s), sweep_key(sw));
     if (strpbrk(base, " \t\n\"'\\$`")) {
         lb_errf(err, errlen, "the results folder '%s' has a character #SBATCH lines cannot hold "
                 "(white space, quotes, '\\', '$', '`'): give another --out", base);
