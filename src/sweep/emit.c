@@ -13,6 +13,8 @@
  * Slurm: a bash script, run on a login node, that submits a job array of N tasks (#SBATCH
  * --array=0-(N-1), one output file per task) and the merge as a job depending on the
  * array (afterany: the merge also runs when a task failed, and names the runs missing). */
+#include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -109,11 +111,16 @@ static int emit_k8s(const sweep_t *sw, const sweep_emit_opts_t *o, FILE *f, char
                 "and --pvc NAME (the PersistentVolumeClaim the shards write their results to)");
         return LB_EINVAL;
     }
-    char pvc[64];
-    dns_label(pvc, 63, o->pvc);
-    if (strcmp(pvc, o->pvc)) {
+    /* a PersistentVolumeClaim's name is a DNS subdomain (RFC 1123) */
+    size_t pl = strlen(o->pvc);
+    bool ok = pl <= 253 && isalnum((unsigned char)o->pvc[0]) &&
+              isalnum((unsigned char)o->pvc[pl - 1]);
+    for (size_t i = 0; ok && i < pl; i++)
+        ok = (o->pvc[i] >= 'a' && o->pvc[i] <= 'z') || (o->pvc[i] >= '0' && o->pvc[i] <= '9') ||
+             o->pvc[i] == '-' || o->pvc[i] == '.';
+    if (!ok) {
         lb_errf(err, errlen, "--pvc '%s' is not a Kubernetes object name (lowercase letters, "
-                "digits and '-')", o->pvc);
+                "digits, '-' and '.')", o->pvc);
         return LB_EINVAL;
     }
     size_t total = 0;
@@ -130,8 +137,9 @@ static int emit_k8s(const sweep_t *sw, const sweep_emit_opts_t *o, FILE *f, char
     }
     const scn_t *s = sweep_scn(sw, 0);
     char scn[32], name[64];
-    dns_label(scn, 20, scn_name(s));
+    dns_label(scn, 20, scn_name(s));                /* "lbchain-" + 20 + "-" + 8 <= 40 */
     snprintf(name, sizeof name, "lbchain-%s%s%.8s", scn, *scn ? "-" : "", sweep_key(sw));
+    assert(strlen(name) <= K8S_JOB_NAME_MAX);
     long n = o->shards;
     fprintf(f, "# lbchain sweep %s of %s: %zu runs in %ld shards (sim --emit-job k8s).\n"
             "#   kubectl apply -f THIS_FILE\n"
