@@ -1,15 +1,17 @@
 # lbchain -- build, test, bench, run. The first build runs scripts/install-deps.sh, which
 # installs any missing Debian packages (idempotent).
 #   make run      build ./sim and run the main scenario
-#   make test     unit suites, the shell tests (cli, shard, report, pcap, real, realchain),
-#                 then every scenario's expectations (./sim --check)
-#   make asan     the unit suites and every scenario (tests/asan-scenarios.sh: loss and
-#                 one-packet queues on every link) under AddressSanitizer + UBSan, built
-#                 with clang (its UBSan also checks pointer arithmetic) in build-asan/
+#   make test     unit suites, the shell tests (cli, shard, fuzz-regress, report, pictures,
+#                 pcap, real, realchain), then every scenario's expectations (./sim --check)
+#   make asan     the unit suites, every scenario (tests/asan-scenarios.sh: loss and
+#                 one-packet queues on every link) and the loader's reproducers
+#                 (tests/fuzz-regress.sh) under AddressSanitizer + UBSan, built with clang
+#                 (its UBSan also checks pointer arithmetic) in build-asan/
 #   make bench    engine hold model and the bench-chain scenario
 #   make real-demo   real-socket mode against an nginx stand-in on 127.0.0.1, with --compare
 #   make bench-real  real mode's request rate against nginx, next to wrk's
 #   make realtest    the chain built in network namespaces vs the simulation (needs root)
+#   make fuzz        the libFuzzer targets (fuzz/) for FUZZ_TIME seconds each (not part of test)
 CC      ?= cc
 PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto libcurl
 OPT     ?= -O2
@@ -23,7 +25,8 @@ TESTS   := $(wildcard tests/test_*.c)
 SUITES  := $(patsubst tests/test_%.c,%,$(TESTS))
 TOBJS   := $(patsubst %.c,$(B)/%.o,$(TESTS) tests/util.c) $(B)/tests/runner.o
 
-.PHONY: all run test asan bench clean check-scenarios real-demo bench-real realtest
+.PHONY: all run test asan bench clean check-scenarios real-demo bench-real realtest fuzz \
+        fuzz-build fuzz-coverage
 all: sim
 
 $(DEPS_OK): scripts/install-deps.sh
@@ -76,7 +79,9 @@ test: sim build/test_runner build/realsrv
 	./build/test_runner
 	bash tests/cli.sh
 	bash tests/shard.sh
+	bash tests/fuzz-regress.sh
 	bash tests/report.sh
+	bash tests/pictures.sh
 	bash tests/pcap.sh
 	bash tests/real.sh
 	bash tests/realchain.sh
@@ -101,6 +106,7 @@ asan: $(DEPS_OK)
 	  build-asan/test_runner build-asan/sim
 	ASAN_OPTIONS=detect_leaks=1 CK_TIMEOUT_MULTIPLIER=4 ./build-asan/test_runner
 	bash tests/asan-scenarios.sh build-asan/sim
+	bash tests/fuzz-regress.sh build-asan/sim
 
 bench: sim build/bench_engine
 	@bash scripts/bench.sh
@@ -111,7 +117,36 @@ real-demo: sim build/realsrv
 bench-real: sim build/realsrv
 	@bash scripts/bench-real.sh
 
+# Fuzzing (clang from Debian: clang-14 and its libFuzzer). The library is built again with
+# ASan + UBSan + libFuzzer's coverage into build-fuzz/; scripts/fuzz.sh runs each target
+# for FUZZ_TIME seconds from scenarios/ (so that seeds' file: includes resolve), seeded
+# from scenarios/ and tests/fuzz/regress/, and keeps its corpus in build-fuzz/corpus-*.
+# Crashes land in build-fuzz/crash-*; copy each, minimised, into tests/fuzz/regress/.
+FUZZ_CC   ?= clang-14
+FUZZ_TIME ?= 60
+FUZZ_B    := build-fuzz
+FUZZ_OPT  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+             -fno-sanitize-recover=all
+FUZZ_BINS := $(FUZZ_B)/fuzz_scenario $(FUZZ_B)/fuzz_expect
+
+fuzz: fuzz-build
+	@bash scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_BINS)
+
+# clang warns about things gcc does not: shown, but not errors here (gcc's -Werror rules).
+FUZZ_CFLAGS = -std=gnu11 $(FUZZ_OPT) -Wall -Wextra -Iinclude -Isrc -Itests -D_GNU_SOURCE
+
+fuzz-build: | $(DEPS_OK)
+	@$(MAKE) --no-print-directory B=$(FUZZ_B) CC=$(FUZZ_CC) CFLAGS="$(FUZZ_CFLAGS)" $(FUZZ_B)/libsim.a
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+$(FUZZ_B)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_B)/libsim.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+# Line coverage of the fuzz corpus (llvm-cov): what the fuzzer reached in src/scenario.
+fuzz-coverage: | $(DEPS_OK)
+	@bash scripts/fuzz.sh --coverage
+
 clean:
-	rm -rf build build-asan sim
+	rm -rf build build-asan build-fuzz sim
 
 -include $(LIBOBJS:.o=.d) $(TOBJS:.o=.d) build/src/main.d

@@ -25,21 +25,23 @@ typedef struct cluster cluster_t;
 #define CLUSTER_SERVICE_CIDR_DEFAULT "10.0.0.0/16"
 #define CLUSTER_NODEPORT_LO K8S_NODEPORT_MIN
 #define CLUSTER_NODEPORT_HI K8S_NODEPORT_MAX
+/* Pods per node (kubelet maxPods; the scheduler's "Too many pods", kube-scheduler's
+ * NodeResourcesFit on the node's allocatable "pods"): AKS with Azure CNI Overlay defaults
+ * to 250, also its maximum (learn.microsoft.com/azure/aks/azure-cni-overlay, "Maximum pods
+ * per node"), which is what a node's /24 of pod addresses holds here (.2 .. .251);
+ * elsewhere kubelet's own default, 110 (KubeletConfiguration maxPods). EKS's real limit
+ * depends on the instance type's ENIs, which are not modelled: set max-pods on the pool. */
+#define CLUSTER_MAX_PODS_AKS 250
+#define CLUSTER_MAX_PODS_KUBELET 110
+#define CLUSTER_MAX_PODS_LIMIT 250
 /* veth between a pod and its node: in-kernel, a few microseconds. */
 #define CLUSTER_VETH_LATENCY (2 * SIM_US)
-/* Pods per node: AKS's default and maximum with Azure CNI Overlay is 250
- * (learn.microsoft.com/azure/aks/azure-cni-overlay, "Maximum pods per node"); the node's
- * pods take .2 .. .251 of its /24. The scheduler leaves a full node out (kube-scheduler's
- * NodeResourcesFit on the node's allocatable "pods"). */
-#define CLUSTER_MAX_PODS_DEFAULT 250
-#define CLUSTER_MAX_PODS_LIMIT 250
 
 typedef struct cluster_taint { const char *key, *value, *effect; } cluster_taint_t;
 typedef struct cluster_pool {
     const char *name;               /* "system", "user" */
     int count;                      /* nodes in the pool */
     const char *node_prefix;        /* node names: <prefix><i>, e.g. "aks-user-" */
-    int max_pods;                   /* per node; 0: CLUSTER_MAX_PODS_DEFAULT */
     const k8s_kv_t *labels;         /* node labels (agentpool=<name> is added) */
     size_t n_labels;
     const cluster_taint_t *taints;
@@ -48,6 +50,7 @@ typedef struct cluster_pool {
      * zones[i % n]); each node gets topology.kubernetes.io/zone=<zone>. None: no zone. */
     const char *const *zones;
     size_t n_zones;
+    int max_pods;                   /* pods per node; 0: the provider's default */
 } cluster_pool_t;
 
 typedef struct cluster_params {
@@ -71,6 +74,7 @@ typedef struct cluster_params {
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;
     void *explain;                  /* explain_t for notes (may be NULL) */
+    bool (*interrupted)(void);      /* may be NULL; true: give up building (a signal) */
 } cluster_params_t;
 void cluster_params_default(cluster_params_t *p);
 
@@ -82,7 +86,7 @@ typedef struct cluster_node {
     LB_VEC(cluster_taint_t) taints;
     uint32_t pod_base;              /* this node's pod /24 */
     int pods;                       /* pods placed here (next pod IP) */
-    int max_pods;                   /* the pool's */
+    int max_pods;                   /* kubelet maxPods: the scheduler places no more */
     kp_t *kp;                       /* kube-proxy on this node */
     cluster_t *cluster;
     const char *zone;               /* availability zone, NULL: none */

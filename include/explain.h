@@ -54,4 +54,14 @@ void explain_outcome(explain_t *ex, const char *source, int cls, uint64_t flow,
  * when given. Returns the number of chains printed. */
 size_t explain_print(const explain_t *ex, const metrics_t *m, FILE *out);
 
+/* Read-only views of the chains (the packet ladders, include/draw.h): the examples in the
+ * order they happened, each with its traffic source, class, client flow and the time the
+ * client saw the outcome; and note k of example i's chain in time order (flow 0: a state
+ * change). Strings live as long as ex. Each returns false past the end. */
+size_t explain_example_count(const explain_t *ex);
+bool explain_example_at(const explain_t *ex, size_t i, const char **source, int *cls,
+                        uint64_t *flow, sim_time_t *t);
+bool explain_example_note(const explain_t *ex, size_t i, size_t k, sim_time_t *t,
+                          const char **where, uint64_t *flow, const char **text);
+
 #endif

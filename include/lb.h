@@ -28,7 +28,8 @@ enum {
     LB_EPARSE = -12,      /* malformed text input */
     LB_EIO = -13,         /* file or process I/O failed */
     LB_ECLOSED = -14,     /* peer closed the connection (EOF) */
-    LB_ERR_COUNT_ = 15
+    LB_EINTR = -15,       /* stopped by a signal (SIGINT/SIGTERM) before finishing */
+    LB_ERR_COUNT_ = 16
 };
 const char *lb_strerror(int rc);      /* never NULL; "unknown error" for unknown codes */
 
@@ -63,6 +64,30 @@ static inline uint64_t lb_mix64(uint64_t x) {
     x ^= x >> 31; return x;
 }
 uint64_t lb_hash_str(const char *s);
+
+/* An index from 64-bit hashes to positions in an array the caller keeps (the keys stay
+ * there): open addressing, linear probing, doubling when half full, removal by backward
+ * shift. Lookups visit every position stored under a hash; the caller compares keys:
+ *     for (size_t it, p = lb_index_first(&ix, h, &it); p != LB_INDEX_NONE;
+ *          p = lb_index_next(&ix, h, &it))
+ *         if (strcmp(items[p].name, name) == 0) return &items[p];
+ * A zeroed lb_index_t is empty and valid. Lookups and insertions cost O(1) expected. */
+#define LB_INDEX_NONE ((size_t)-1)
+typedef struct lb_index {
+    struct lb_index_slot { uint64_t hash; size_t pos; } *slots;     /* pos + 1; 0: empty */
+    size_t cap, n;
+} lb_index_t;
+void lb_index_add(lb_index_t *ix, uint64_t hash, size_t pos);
+/* Removes the entry (hash, pos); a no-op when it is not there. */
+void lb_index_remove(lb_index_t *ix, uint64_t hash, size_t pos);
+size_t lb_index_first(const lb_index_t *ix, uint64_t hash, size_t *it);
+size_t lb_index_next(const lb_index_t *ix, uint64_t hash, size_t *it);
+void lb_index_clear(lb_index_t *ix);                 /* empty, keeps its memory */
+void lb_index_free(lb_index_t *ix);                  /* empty, memory released */
+
+/* A decimal integer from 0 to 2^64-1 (digits only: no sign, no spaces, no base prefix);
+ * LB_EPARSE for anything else, including values that do not fit. */
+int lb_parse_u64(const char *s, uint64_t *out);
 
 /* IPv4 helpers; addresses are host byte order uint32_t everywhere in the project. */
 int lb_ip_parse(const char *s, uint32_t *addr);                 /* "10.0.0.1" */

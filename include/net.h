@@ -166,8 +166,11 @@ struct net_node {
     uint32_t id;                /* index in creation order */
     bool forwarding;            /* net.ipv4.ip_forward */
     LB_VEC(net_iface_t *) ifaces;
-    LB_VEC(net_route_t) routes; /* kept sorted by plen descending */
+    LB_VEC(net_route_t) routes; /* in the order added (net_route_lookup finds the longest) */
+    lb_index_t route_index;     /* with many routes: (prefix, plen) -> position */
+    uint64_t route_plens;       /* bit p: some route has prefix length p */
     LB_VEC(uint32_t) local_addrs;/* addresses this node owns (all ifaces + extra) */
+    lb_index_t local_index;     /* with many addresses (a hub router): address -> position */
     struct nf *nf;              /* netfilter + conntrack; NULL until first used */
     struct tcp_stack *tcp;      /* NULL until first used */
     net_proto_rx_cb udp_rx;     /* optional handler for local UDP */

@@ -36,6 +36,10 @@ int scn_diag_set(scn_diag_t *d, elem_pos_t pos, int rc, const char *fmt, ...)
 int scn_load(const char *path, scn_t **out, scn_diag_t *diag, FILE *warn);
 int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t *diag,
                     FILE *warn);
+/* The same from len bytes that may contain anything (NUL bytes are reported with their
+ * line:col). A stop request (scn_request_stop) makes loading return LB_EINTR. */
+int scn_load_buffer(const char *text, size_t len, const char *fname, scn_t **out,
+                    scn_diag_t *diag, FILE *warn);
 void scn_free(scn_t *s);
 /* From now on, scenarios are loaded without their `expect` section (not even checked):
  * for runs shortened with --set duration=..., whose windows would not fit (--no-expect). */
@@ -105,7 +109,8 @@ void scn_warnings_flush(scn_t *s);
 
 /* ---- running ---------------------------------------------------------------------------- */
 typedef struct scn_run scn_run_t;
-/* Builds variant `v` with `seed` into a fresh simulation. 0 or an error with *diag. */
+/* Builds variant `v` with `seed` into a fresh simulation. 0 or an error with *diag
+ * (LB_EINTR after a stop request). */
 int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *diag);
 void scn_run_free(scn_run_t *r);
 sim_t *scn_run_sim(scn_run_t *r);
@@ -158,7 +163,10 @@ size_t scn_run_remove_sink(scn_run_t *r, const void *data);
 /* Stops the run at the next event (a sink's decision). */
 void scn_run_stop(scn_run_t *r);
 /* Async-signal-safe: every run stops at its next check (within RUN_PROGRESS_EVENTS
- * events) and reports itself incomplete; later runs do not start. */
+ * events) and reports itself incomplete; later runs do not start. Loading (scn_load*,
+ * scn_override) and building (scn_run_new) stop too, within milliseconds, and return
+ * LB_EINTR with a diagnostic "interrupted while ...". The request stays until the process
+ * ends. */
 void scn_request_stop(void);
 bool scn_stop_requested(void);
 /* Whether scn_run_execute reached the scenario's duration (false: stopped early). */
@@ -221,6 +229,9 @@ sim_time_t build_duration(build_ctx_t *ctx);
 /* The Kubernetes objects of the variant being built (scn_variant_k8s), NULL when the
  * scenario has no kubernetes section. Shared by every run of the variant: read-only. */
 const k8s_objects_t *build_k8s(build_ctx_t *ctx);
+/* True when a stop was requested (scn_request_stop); the build then fails with LB_EINTR.
+ * Element builders that loop over many things call it now and then. */
+bool build_interrupted(build_ctx_t *ctx);
 /* Records an error at pos (the first one wins) and returns LB_EINVAL. */
 int build_error(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

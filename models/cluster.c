@@ -25,6 +25,12 @@
 #define KUBELET_PROBE_MATCH "200-399"
 #define KUBELET_USER_AGENT "kube-probe/1.29"
 
+/* The pods of one Deployment: c->pods[first .. first + n) (pods are created Deployment by
+ * Deployment and never added later). */
+typedef struct dep_pods { const k8s_deployment_t *dep; size_t first, n; } dep_pods_t;
+/* The Deployments (positions in c->deps) whose pods a Service selects. */
+typedef struct svc_sel { LB_VEC(size_t) deps; } svc_sel_t;
+
 struct cluster {
     net_t *net;
     net_fabric_t *fab;
@@ -37,8 +43,13 @@ struct cluster {
     LB_VEC(k8s_service_t *) svcs;   /* copies of objs' Services (allocations filled in) */
     uint32_t next_cluster_ip;
     gsl_rng *port_rng;
-    LB_VEC(uint16_t) node_ports;    /* allocated, to avoid clashes */
+    bool port_used[CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1];   /* allocated NodePorts */
+    size_t ports_free;
     LB_VEC(uint32_t) named_ips;     /* ClusterIPs the manifests name, sorted */
+    bool building;                  /* inside cluster_new */
+    LB_VEC(dep_pods_t) deps;        /* in pod order */
+    LB_VEC(svc_sel_t) sel;          /* sel.v[k]: what svcs.v[k] selects */
+    lb_index_t sel_index;           /* a Service's address -> its svcs position */
     k8s_objects_t gen;              /* what Istio generates for Gateways (owned) */
     LB_VEC(const k8s_gateway_t *) gen_gw;   /* gen.deployments.v[i] serves gen_gw.v[i] */
     explain_t *ex;
@@ -109,7 +120,8 @@ static cluster_node_t *node_create(cluster_t *c, const cluster_pool_t *pool, int
     n->nic = net_iface_add(n->node, "eth0", ip, c->p.node_plen);
     net_fabric_attach(c->fab, n->nic);
     net_route_add(n->node, 0, 0, c->p.node_subnet + 1, n->nic);
-    n->max_pods = pool->max_pods > 0 ? pool->max_pods : CLUSTER_MAX_PODS_DEFAULT;
+    n->max_pods = pool->max_pods > 0 ? pool->max_pods
+                  : strcmp(c->p.provider, "aks") == 0 ? CLUSTER_MAX_PODS_AKS : CLUSTER_MAX_PODS_KUBELET;
     n->pool = pool->name;
     n->cluster = c;
     kvs_add(&n->labels, "agentpool", pool->name);
@@ -154,35 +166,91 @@ static bool tolerates(const k8s_deployment_t *d, const cluster_taint_t *t)
 
 static bool fits(const k8s_deployment_t *d, const cluster_node_t *n)
 {
-    if (n->pods >= n->max_pods) return false;
     if (!k8s_labels_match(&d->node_selector, &n->labels)) return false;
     for (size_t i = 0; i < n->taints.n; i++)
         if (!tolerates(d, &n->taints.v[i])) return false;
     return true;
 }
 
-static int pods_of(const cluster_t *c, const k8s_deployment_t *d, const cluster_node_t *n)
+static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluster_node_t *n,
+                                 int idx);
+static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn);
+static void kubelet_start(cluster_t *c, cluster_pod_t *pod);
+
+/* The scheduler's choice for the next replica of one Deployment: among the nodes that fit
+ * and have room (maxPods), the fewest replicas of this Deployment, then the fewest pods,
+ * then the first. A binary heap keyed that way over the candidate nodes (placing a pod
+ * only raises its node's key), so R replicas on N nodes cost O(N + R log N). */
+typedef struct sched {
+    cluster_t *c;
+    size_t *heap, n;                /* node indices */
+    int *same;                      /* per node: this Deployment's replicas there */
+} sched_t;
+
+static bool sched_less(const sched_t *h, size_t a, size_t b)
 {
-    int k = 0;
-    for (size_t i = 0; i < c->pods.n; i++)
-        if (c->pods.v[i]->dep == d && c->pods.v[i]->host == n) k++;
-    return k;
+    const cluster_node_t *x = h->c->nodes.v[a], *y = h->c->nodes.v[b];
+    if (h->same[a] != h->same[b]) return h->same[a] < h->same[b];
+    if (x->pods != y->pods) return x->pods < y->pods;
+    return a < b;
 }
 
-static cluster_node_t *schedule(cluster_t *c, const k8s_deployment_t *d)
+static void sched_down(sched_t *h, size_t i)
 {
-    cluster_node_t *best = NULL;
-    int best_same = 0;
-    for (size_t i = 0; i < c->nodes.n; i++) {
-        cluster_node_t *n = c->nodes.v[i];
-        if (!fits(d, n)) continue;
-        int same = pods_of(c, d, n);
-        if (!best || same < best_same || (same == best_same && n->pods < best->pods)) {
-            best = n;
-            best_same = same;
-        }
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && sched_less(h, h->heap[l], h->heap[m])) m = l;
+        if (r < h->n && sched_less(h, h->heap[r], h->heap[m])) m = r;
+        if (m == i) return;
+        size_t t = h->heap[i];
+        h->heap[i] = h->heap[m];
+        h->heap[m] = t;
+        i = m;
     }
-    return best;
+}
+
+/* Places every replica of d; an error message in err when some would stay Pending. */
+static int schedule_deployment(cluster_t *c, sched_t *h, const k8s_deployment_t *d,
+                               FILE *warn, char *err, size_t errlen)
+{
+    size_t fitting = 0;
+    h->n = 0;
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        h->same[i] = 0;
+        if (!fits(d, c->nodes.v[i])) continue;
+        fitting++;
+        if (c->nodes.v[i]->pods < c->nodes.v[i]->max_pods) h->heap[h->n++] = i;
+    }
+    for (size_t i = h->n / 2; i-- > 0;) sched_down(h, i);
+    for (int r = 0; r < d->replicas; r++) {
+        if (r % 256 == 255 && c->p.interrupted && c->p.interrupted()) {
+            snprintf(err, errlen, "interrupted");
+            return LB_EINTR;
+        }
+        if (!h->n) {
+            if (!fitting)
+                snprintf(err, errlen, "%s:%d:%d: Deployment %s/%s: no node fits its pods "
+                         "(nodeSelector and taints); the pod would stay Pending",
+                         d->meta.pos.file, d->meta.pos.line, d->meta.pos.col, d->meta.ns,
+                         d->meta.name);
+            else
+                snprintf(err, errlen, "%s:%d:%d: Deployment %s/%s: %d of its %d replicas find "
+                         "no node with room (the %zu nodes that fit are full: maxPods, the "
+                         "pool's max-pods); they would stay Pending", d->meta.pos.file,
+                         d->meta.pos.line, d->meta.pos.col, d->meta.ns, d->meta.name,
+                         d->replicas - r, d->replicas, fitting);
+            return LB_ENOMEM;
+        }
+        size_t ni = h->heap[0];
+        cluster_node_t *n = c->nodes.v[ni];
+        cluster_pod_t *pod = pod_create(c, d, n, r);
+        pod_start_apps(c, pod, warn);
+        kubelet_start(c, pod);
+        h->same[ni]++;
+        if (n->pods >= n->max_pods) h->heap[0] = h->heap[--h->n];   /* full: no longer a candidate */
+        sched_down(h, 0);
+    }
+    return 0;
 }
 
 /* ---- pods ---- */
@@ -358,22 +426,29 @@ static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
 
 /* ---- services ---- */
 
-/* A free NodePort drawn at random; 0 when the whole range is allocated. (The ports in
- * node_ports are distinct: the manifests' are checked when loaded.) */
+/* A random free port of the NodePort range (the API server's allocator draws at random;
+ * the ports manifests name are taken first, and are distinct: checked when loaded); 0 when
+ * every port is taken. */
 static uint16_t alloc_node_port(cluster_t *c)
 {
-    if (c->node_ports.n >= CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1) return 0;
+    if (!c->ports_free) return 0;
     for (;;) {
         uint16_t p = (uint16_t)(CLUSTER_NODEPORT_LO +
                                 gsl_rng_uniform_int(c->port_rng,
                                                     CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1));
-        bool used = false;
-        for (size_t i = 0; i < c->node_ports.n; i++) used |= c->node_ports.v[i] == p;
-        if (!used) {
-            lb_vec_push(&c->node_ports, p);
+        if (!c->port_used[p - CLUSTER_NODEPORT_LO]) {
+            c->port_used[p - CLUSTER_NODEPORT_LO] = true;
+            c->ports_free--;
             return p;
         }
     }
+}
+
+static void take_node_port(cluster_t *c, int port)
+{
+    if (port < CLUSTER_NODEPORT_LO || port > CLUSTER_NODEPORT_HI) return;
+    if (!c->port_used[port - CLUSTER_NODEPORT_LO]) c->ports_free--;
+    c->port_used[port - CLUSTER_NODEPORT_LO] = true;
 }
 
 /* Ports a Service asks for by value are taken before any is drawn at random, so that a
@@ -381,9 +456,8 @@ static uint16_t alloc_node_port(cluster_t *c)
  * allocation bitmap). */
 static void reserve_node_ports(cluster_t *c, const k8s_service_t *s)
 {
-    for (size_t i = 0; i < s->ports.n; i++)
-        if (s->ports.v[i].node_port) lb_vec_push(&c->node_ports, (uint16_t)s->ports.v[i].node_port);
-    if (s->health_check_node_port) lb_vec_push(&c->node_ports, (uint16_t)s->health_check_node_port);
+    for (size_t i = 0; i < s->ports.n; i++) take_node_port(c, s->ports.v[i].node_port);
+    take_node_port(c, s->health_check_node_port);
 }
 
 static int ip_cmp(const void *a, const void *b)
@@ -439,7 +513,9 @@ static int reserve_cluster_ips(cluster_t *c, const k8s_objects_t *objs, char *er
 }
 
 /* Fills what the API server allocates: the ClusterIP (the next address of the service CIDR
- * no manifest names) and the NodePorts. 0, or LB_ENOMEM with a message in err. */
+ * no manifest names) and the NodePorts. 0, or LB_ENOMEM with a message in err when the
+ * service CIDR or the NodePort range is used up (the API server rejects such a Service:
+ * "range is full"). */
 static int service_allocate(cluster_t *c, k8s_service_t *s, char *err, size_t errlen)
 {
     if (!s->cluster_ip) {
@@ -466,9 +542,11 @@ static int service_allocate(cluster_t *c, k8s_service_t *s, char *err, size_t er
         int *np = i < s->ports.n ? &s->ports.v[i].node_port : &s->health_check_node_port;
         if ((i < s->ports.n && !external) || *np) continue;
         if (!(*np = alloc_node_port(c))) {
-            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: the NodePort range %d-%d has no "
-                     "port left", s->meta.pos.file, s->meta.pos.line, s->meta.pos.col,
-                     s->meta.ns, s->meta.name, CLUSTER_NODEPORT_LO, CLUSTER_NODEPORT_HI);
+            snprintf(err, errlen, "%s:%d:%d: Service %s/%s: no free NodePort: all %d of "
+                     "%d-%d are allocated (the API server rejects it: range is full)",
+                     s->meta.pos.file, s->meta.pos.line, s->meta.pos.col, s->meta.ns,
+                     s->meta.name, CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1,
+                     CLUSTER_NODEPORT_LO, CLUSTER_NODEPORT_HI);
             return LB_ENOMEM;
         }
     }
@@ -493,15 +571,105 @@ static bool selects(const k8s_service_t *s, const cluster_pod_t *pod)
            k8s_labels_match(&s->selector, &pod->dep->pod_labels);
 }
 
-/* Pushes one Service (every port, its endpoints) into one node's kube-proxy. */
-static void kp_push(cluster_t *c, kp_t *kp, const k8s_service_t *s)
+/* ---- which pods each Service selects: found once, when the cluster is built (selectors
+ * and pod labels do not change), through an index of the Deployments' pod labels, so that
+ * many Services and many Deployments do not cost their product. ---- */
+
+typedef struct label_bucket { const char *ns, *key, *value; LB_VEC(size_t) deps; } label_bucket_t;
+
+static uint64_t label_hash(const char *ns, const char *key, const char *value)
 {
+    return lb_hash_str(ns) ^ lb_mix64(lb_hash_str(key) ^ lb_mix64(lb_hash_str(value)));
+}
+
+static label_bucket_t *bucket_find(label_bucket_t *b, const lb_index_t *ix, const char *ns,
+                                   const char *key, const char *value)
+{
+    uint64_t h = label_hash(ns, key, value);
+    for (size_t it, i = lb_index_first(ix, h, &it); i != LB_INDEX_NONE; i = lb_index_next(ix, h, &it))
+        if (!strcmp(b[i].ns, ns) && !strcmp(b[i].key, key) && !strcmp(b[i].value, value))
+            return &b[i];
+    return NULL;
+}
+
+static uint64_t ptr_hash(const void *p) { return lb_mix64((uint64_t)(uintptr_t)p); }
+
+static void select_build(cluster_t *c)
+{
+    for (size_t i = 0; i < c->pods.n; i++) {
+        const k8s_deployment_t *d = c->pods.v[i]->dep;
+        if (!c->deps.n || c->deps.v[c->deps.n - 1].dep != d) {
+            dep_pods_t e = { d, i, 0 };
+            lb_vec_push(&c->deps, e);
+        }
+        c->deps.v[c->deps.n - 1].n++;
+    }
+    LB_VEC(label_bucket_t) b = { 0 };
+    lb_index_t ix = { 0 };
+    for (size_t j = 0; j < c->deps.n; j++) {
+        const k8s_deployment_t *d = c->deps.v[j].dep;
+        for (size_t k = 0; k < d->pod_labels.n; k++) {
+            const char *key = d->pod_labels.v[k].key, *val = d->pod_labels.v[k].value ? d->pod_labels.v[k].value : "";
+            label_bucket_t *lb = bucket_find(b.v, &ix, d->meta.ns, key, val);
+            if (!lb) {
+                label_bucket_t e = { d->meta.ns, key, val, { 0 } };
+                lb_vec_push(&b, e);
+                lb_index_add(&ix, label_hash(d->meta.ns, key, val), b.n - 1);
+                lb = &b.v[b.n - 1];
+            }
+            if (!lb->deps.n || lb->deps.v[lb->deps.n - 1] != j) lb_vec_push(&lb->deps, j);
+        }
+    }
+    for (size_t k = 0; k < c->svcs.n; k++) {
+        const k8s_service_t *s = c->svcs.v[k];
+        svc_sel_t sel = { { 0 } };
+        /* candidates: the Deployments with the selector's rarest label */
+        const label_bucket_t *best = NULL;
+        bool none = !s->selector.n;
+        for (size_t i = 0; i < s->selector.n && !none; i++) {
+            const char *v = s->selector.v[i].value ? s->selector.v[i].value : "";
+            const label_bucket_t *lb = bucket_find(b.v, &ix, s->meta.ns, s->selector.v[i].key, v);
+            if (!lb) none = true;
+            else if (!best || lb->deps.n < best->deps.n) best = lb;
+        }
+        for (size_t i = 0; !none && i < best->deps.n; i++) {
+            const dep_pods_t *dp = &c->deps.v[best->deps.v[i]];
+            if (selects(s, c->pods.v[dp->first])) lb_vec_push(&sel.deps, best->deps.v[i]);
+        }
+        lb_vec_push(&c->sel, sel);
+        lb_index_add(&c->sel_index, ptr_hash(s), k);
+    }
+    for (size_t i = 0; i < b.n; i++) lb_vec_free(&b.v[i].deps);
+    lb_vec_free(&b);
+    lb_index_free(&ix);
+}
+
+/* The svcs position of s, or -1 when it is not one of the cluster's. */
+static long svc_pos(const cluster_t *c, const k8s_service_t *s)
+{
+    uint64_t h = ptr_hash(s);
+    for (size_t it, i = lb_index_first(&c->sel_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&c->sel_index, h, &it))
+        if (c->svcs.v[i] == s) return (long)i;
+    return -1;
+}
+
+/* Loops `pod` over every pod that Service k (c->svcs.v[k]) selects, in pod order. */
+#define FOR_SELECTED(c, k, pod)                                                              \
+    for (size_t d_ = 0; d_ < (c)->sel.v[k].deps.n; d_++)                                     \
+        for (size_t p_ = (c)->deps.v[(c)->sel.v[k].deps.v[d_]].first,                        \
+                    e_ = p_ + (c)->deps.v[(c)->sel.v[k].deps.v[d_]].n;                       \
+             p_ < e_ && ((pod) = (c)->pods.v[p_], true); p_++)
+
+/* Pushes Service k (every port, its endpoints) into one node's kube-proxy. */
+static void kp_push(cluster_t *c, kp_t *kp, size_t k)
+{
+    const k8s_service_t *s = c->svcs.v[k];
     for (size_t i = 0; i < s->ports.n; i++) {
         const k8s_service_port_t *sp = &s->ports.v[i];
         LB_VEC(kp_endpoint_t) eps = {0};
-        for (size_t k = 0; k < c->pods.n; k++) {
-            cluster_pod_t *pod = c->pods.v[k];
-            if (!selects(s, pod)) continue;
+        cluster_pod_t *pod;
+        FOR_SELECTED(c, k, pod) {
             int tp = cluster_pod_target_port(pod, sp);
             if (!tp) continue;
             kp_endpoint_t e = {pod->ip, (uint16_t)tp, pod->host->node->name, pod->ready,
@@ -529,9 +697,8 @@ static void istio_push(cluster_t *c, istio_gw_t *g)
         for (size_t i = 0; i < s->ports.n; i++) {
             const k8s_service_port_t *sp = &s->ports.v[i];
             LB_VEC(istio_endpoint_t) eps = {0};
-            for (size_t j = 0; j < c->pods.n; j++) {
-                cluster_pod_t *pod = c->pods.v[j];
-                if (!selects(s, pod)) continue;
+            cluster_pod_t *pod;
+            FOR_SELECTED(c, k, pod) {
                 int tp = cluster_pod_target_port(pod, sp);
                 if (!tp) continue;
                 istio_endpoint_t e = {pod->ip, (uint16_t)tp, pod->ready};
@@ -549,7 +716,8 @@ void cluster_sync(cluster_t *c)
         if (c->pods.v[i]->app_kind == CLUSTER_APP_ISTIO) istio_push(c, c->pods.v[i]->app);
     for (size_t i = 0; i < c->nodes.n; i++) {
         cluster_node_t *n = c->nodes.v[i];
-        for (size_t k = 0; k < c->svcs.n; k++) kp_push(c, n->kp, c->svcs.v[k]);
+        if (c->building && c->p.interrupted && c->p.interrupted()) return;   /* abandoned */
+        for (size_t k = 0; k < c->svcs.n; k++) kp_push(c, n->kp, k);
         char err[256];
         int rc = kp_sync(n->kp, err, sizeof err);
         /* a rule the netfilter model rejects is a bug in the kube-proxy model */
@@ -644,6 +812,8 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     char stream[160];
     snprintf(stream, sizeof stream, "cluster:%s:nodeport", c->name);
     c->port_rng = sim_rng(net_sim(net), stream);
+    c->building = true;
+    c->ports_free = CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1;
 
     c->ex = p->explain;
     for (size_t i = 0; i < p->n_pools; i++)
@@ -659,28 +829,18 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
         return NULL;
     }
     size_t n_user = objs->deployments.n, n_dep = n_user + c->gen.deployments.n;
-    for (size_t i = 0; i < n_dep; i++) {
+    sched_t h = { c, lb_calloc(c->nodes.n, sizeof *h.heap), 0, lb_calloc(c->nodes.n, sizeof *h.same) };
+    int rc = 0;
+    for (size_t i = 0; i < n_dep && rc == 0; i++) {
         const k8s_deployment_t *d = i < n_user ? objs->deployments.v[i]
                                                : c->gen.deployments.v[i - n_user];
-        for (int r = 0; r < d->replicas; r++) {
-            cluster_node_t *n = schedule(c, d);
-            if (!n) {
-                snprintf(err, errlen,
-                         "%s:%d:%d: Deployment %s/%s: no node fits its pods (nodeSelector, "
-                         "taints, max pods per node); the pod would stay Pending",
-                         d->meta.pos.file, d->meta.pos.line, d->meta.pos.col, d->meta.ns,
-                         d->meta.name);
-                cluster_free(c);
-                return NULL;
-            }
-            cluster_pod_t *pod = pod_create(c, d, n, r);
-            pod_start_apps(c, pod, p->warn);
-            kubelet_start(c, pod);
-        }
+        rc = schedule_deployment(c, &h, d, p->warn, err, errlen);
     }
-    for (size_t i = 0; i < objs->services.n; i++) reserve_node_ports(c, objs->services.v[i]);
-    for (size_t i = 0; i < c->gen.services.n; i++) reserve_node_ports(c, c->gen.services.v[i]);
-    int rc = reserve_cluster_ips(c, objs, err, errlen);
+    lb_free(h.heap);
+    lb_free(h.same);
+    for (size_t i = 0; i < objs->services.n && rc == 0; i++) reserve_node_ports(c, objs->services.v[i]);
+    for (size_t i = 0; i < c->gen.services.n && rc == 0; i++) reserve_node_ports(c, c->gen.services.v[i]);
+    if (rc == 0) rc = reserve_cluster_ips(c, objs, err, errlen);
     for (size_t i = 0; i < objs->services.n && rc == 0; i++) {
         const k8s_service_t *u = objs->services.v[i];
         if (k8s_service_find(&c->gen, u->meta.ns, u->meta.name)) continue;  /* a patch */
@@ -695,15 +855,17 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
         lb_vec_push(&c->svcs, s);
         rc = service_allocate(c, s, err, errlen);
     }
-    if (rc) {
+    if (rc < 0) {
         cluster_free(c);
         return NULL;
     }
+    select_build(c);
     kp_config_t kc;
     kp_config_default(&kc);
     kc.cluster_cidr = (kp_cidr_t){p->pod_cidr, p->pod_plen};
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
     cluster_sync(c);
+    c->building = false;
     return c;
 }
 
@@ -739,7 +901,10 @@ void cluster_free(cluster_t *c)
     lb_vec_free(&c->pods);
     lb_vec_free(&c->nodes);
     lb_vec_free(&c->svcs);
-    lb_vec_free(&c->node_ports);
+    for (size_t i = 0; i < c->sel.n; i++) lb_vec_free(&c->sel.v[i].deps);
+    lb_vec_free(&c->sel);
+    lb_index_free(&c->sel_index);
+    lb_vec_free(&c->deps);
     k8s_objects_free(&c->gen);
     lb_vec_free(&c->gen_gw);
     lb_free(c->name);
@@ -804,7 +969,16 @@ size_t cluster_service_pods(cluster_t *c, const k8s_service_t *svc, cluster_pod_
                             size_t max)
 {
     size_t n = 0;
-    for (size_t i = 0; i < c->pods.n; i++)
+    long k = svc_pos(c, svc);
+    if (k >= 0) {
+        cluster_pod_t *pod;
+        FOR_SELECTED(c, (size_t)k, pod) {
+            if (n < max) out[n] = pod;
+            n++;
+        }
+        return n;
+    }
+    for (size_t i = 0; i < c->pods.n; i++)      /* a Service that is not the cluster's copy */
         if (selects(svc, c->pods.v[i])) {
             if (n < max) out[n] = c->pods.v[i];
             n++;

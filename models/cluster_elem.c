@@ -17,8 +17,9 @@ static const elem_param_t pool_params[] = {
      "only_critical_addons_enabled: CriticalAddonsOnly=true:NoSchedule)", NULL, NULL},
     {"zones", P_STRLIST, "[]", "availability zones the nodes are spread over (label "
      "topology.kubernetes.io/zone), e.g. [eu-west-1a, eu-west-1b]", NULL, NULL},
-    {"max-pods", P_INT, "250", "pods per node (AKS --max-pods; Azure CNI Overlay default "
-     "and maximum 250); a full node takes no more", NULL, NULL},
+    {"max-pods", P_INT, "", "pods per node (kubelet maxPods; default: AKS 250, Azure CNI "
+     "Overlay's default and maximum; elsewhere kubelet's 110); a full node takes no more",
+     NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -121,6 +122,7 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     p.gateway_tolerations = (const char *const *)gt->u.strs.v;
     p.n_gateway_tolerations = gt->u.strs.n;
     p.explain = build_explain(ctx);
+    p.interrupted = scn_stop_requested;
 
     const elem_val_t *pools = elem_get(cfg, "pools");
     size_t np = pools->u.objs.n;
@@ -129,6 +131,7 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     LB_VEC(k8s_kv_t) kvs = {0};
     LB_VEC(cluster_taint_t) taints = {0};
     size_t *kv_at = lb_calloc(np + 1, sizeof *kv_at), *tt_at = lb_calloc(np + 1, sizeof *tt_at);
+    lb_index_t pool_names = {0};                /* hash of a pool's name -> its pv position */
     int rc = 0;
     for (size_t i = 0; i < np && rc == 0; i++) {
         const elem_cfg_t *pc2 = pools->u.objs.v[i];
@@ -137,20 +140,24 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         const elem_val_t *zv = elem_get(pc2, "zones");
         pv[i].zones = (const char *const *)zv->u.strs.v;
         pv[i].n_zones = zv->u.strs.n;
-        pv[i].max_pods = (int)elem_int(pc2, "max-pods");
         if (pv[i].count < 0 || pv[i].count > 1000)
             rc = build_error(ctx, elem_get(pc2, "count")->pos, "pool count %d: expected 0 to 1000",
                              pv[i].count);
-        else if (pv[i].max_pods < 1 || pv[i].max_pods > CLUSTER_MAX_PODS_LIMIT)
-            rc = build_error(ctx, elem_get(pc2, "max-pods")->pos, "max-pods %d: expected 1 to %d",
-                             pv[i].max_pods, CLUSTER_MAX_PODS_LIMIT);
-        for (size_t k = 0; k < i && rc == 0; k++)      /* AKS: pool names are unique */
+        const elem_val_t *mp = elem_get(pc2, "max-pods");
+        if (rc == 0 && mp->set && (mp->u.i < 1 || mp->u.i > CLUSTER_MAX_PODS_LIMIT))
+            rc = build_error(ctx, mp->pos, "max-pods %lld: expected 1 to %d (a node's /24 of pod "
+                             "addresses)", (long long)mp->u.i, CLUSTER_MAX_PODS_LIMIT);
+        pv[i].max_pods = mp->set ? (int)mp->u.i : 0;
+        uint64_t h = lb_hash_str(pv[i].name);          /* AKS: pool names are unique */
+        for (size_t it, k = lb_index_first(&pool_names, h, &it); k != LB_INDEX_NONE && rc == 0;
+             k = lb_index_next(&pool_names, h, &it))
             if (strcmp(pv[k].name, pv[i].name) == 0) {
                 const elem_pos_t *f = &pools->u.objs.v[k]->pos;
                 rc = build_error(ctx, pc2->pos, "k8s-cluster '%s': pool name '%s' is already "
                                  "used by the pool at %s:%d:%d; expected unique pool names",
                                  name, pv[i].name, f->file, f->line, f->col);
             }
+        lb_index_add(&pool_names, h, i);
         for (int k = 0; k < pv[i].count && rc == 0; k++) {
             char nn[128], what[300];
             cluster_node_name(&p, &pv[i], k, nn, sizeof nn);
@@ -230,6 +237,7 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     lb_vec_free(&taints);
     lb_free(kv_at);
     lb_free(tt_at);
+    lb_index_free(&pool_names);
     lb_free(pv);
     if (rc) return rc;
     build_put(ctx, name, "cluster", c);

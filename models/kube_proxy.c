@@ -95,6 +95,7 @@ struct kp {
     LB_VEC(kp_cidr_t) np_addrs;
     char mark[16];                      /* fmt.Sprintf("%#08x", 1<<bit): "0x00004000" */
     LB_VEC(svc_t *) svcs;
+    lb_index_t svc_index;               /* hash of (ns, name, port name, proto) -> svcs */
     strvec_t active;                    /* service chains written by the last sync */
     LB_VEC(hc_t *) hcs;
     bool healthy;
@@ -211,6 +212,7 @@ void kp_free(kp_t *kp)
     if (!kp) return;
     for (size_t i = 0; i < kp->svcs.n; i++) svc_free(kp->svcs.v[i]);
     lb_vec_free(&kp->svcs);
+    lb_index_free(&kp->svc_index);
     for (size_t i = 0; i < kp->active.n; i++) lb_free(kp->active.v[i]);
     lb_vec_free(&kp->active);
     for (size_t i = 0; i < kp->hcs.n; i++) hc_free(kp->hcs.v[i]);
@@ -238,10 +240,20 @@ static bool str_eq(const char *a, const char *b)
     return !strcmp(a ? a : "", b ? b : "");
 }
 
+static uint64_t svc_hash(const char *ns, const char *name, const char *port_name,
+                         const char *proto_lc)
+{
+    return lb_hash_str(ns) ^ lb_mix64(lb_hash_str(name) ^
+                                      lb_mix64(lb_hash_str(port_name ? port_name : "") ^
+                                               lb_mix64(lb_hash_str(proto_lc))));
+}
+
 static svc_t *svc_find(const kp_t *kp, const char *ns, const char *name, const char *port_name,
                        const char *proto_lc, size_t *idx)
 {
-    for (size_t i = 0; i < kp->svcs.n; i++) {
+    uint64_t h = svc_hash(ns, name, port_name, proto_lc);
+    for (size_t it, i = lb_index_first(&kp->svc_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&kp->svc_index, h, &it)) {
         svc_t *s = kp->svcs.v[i];
         if (!strcmp(s->ns, ns) && !strcmp(s->name, name) && str_eq(s->port_name, port_name) &&
             !strcmp(s->proto, proto_lc)) {
@@ -263,6 +275,7 @@ static void svc_set_eps(svc_t *s, const kp_endpoint_t *eps, size_t n)
 {
     for (size_t i = 0; i < s->eps.n; i++) lb_free(s->eps.v[i].node);
     s->eps.n = 0;
+    lb_index_t seen = { 0 };                /* "ip:port" -> eps position: the first wins */
     for (size_t i = 0; i < n; i++) {
         ep_t e = {0};
         char ip[16];
@@ -272,13 +285,18 @@ static void svc_set_eps(svc_t *s, const kp_endpoint_t *eps, size_t n)
         e.serving = eps[i].serving;
         e.terminating = eps[i].terminating;
         snprintf(e.str, sizeof e.str, "%s:%u", lb_ip_str(e.ip, ip), e.port);
+        uint64_t h = lb_hash_str(e.str);
         bool dup = false;
-        for (size_t j = 0; j < s->eps.n && !dup; j++) dup = !strcmp(s->eps.v[j].str, e.str);
+        for (size_t it, j = lb_index_first(&seen, h, &it); j != LB_INDEX_NONE && !dup;
+             j = lb_index_next(&seen, h, &it))
+            dup = !strcmp(s->eps.v[j].str, e.str);
         if (dup) continue;
         e.node = eps[i].node_name ? lb_strdup(eps[i].node_name) : NULL;
         kp_chain_name(e.chain, PFX_SEP, s->spn, s->proto, e.str);
         lb_vec_push(&s->eps, e);
+        lb_index_add(&seen, h, s->eps.n - 1);
     }
+    lb_index_free(&seen);
     if (s->eps.n > 1) qsort(s->eps.v, s->eps.n, sizeof s->eps.v[0], ep_cmp);
 }
 
@@ -318,9 +336,11 @@ int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
     svc_set_eps(s, sp->endpoints, sp->n_endpoints);
     if (old) {
         svc_free(old);
-        kp->svcs.v[idx] = s;
+        kp->svcs.v[idx] = s;            /* same key: the index stays right */
     } else {
         lb_vec_push(&kp->svcs, s);
+        lb_index_add(&kp->svc_index, svc_hash(s->ns, s->name, s->port_name, s->proto),
+                     kp->svcs.n - 1);
     }
     return 0;
 }
@@ -336,6 +356,11 @@ int kp_service_delete(kp_t *kp, const char *ns, const char *name, const char *po
     svc_free(s);
     memmove(&kp->svcs.v[idx], &kp->svcs.v[idx + 1], (kp->svcs.n - idx - 1) * sizeof(svc_t *));
     kp->svcs.n--;
+    lb_index_clear(&kp->svc_index);         /* positions moved: index them again */
+    for (size_t i = 0; i < kp->svcs.n; i++) {
+        const svc_t *o = kp->svcs.v[i];
+        lb_index_add(&kp->svc_index, svc_hash(o->ns, o->name, o->port_name, o->proto), i);
+    }
     return 0;
 }
 

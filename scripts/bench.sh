@@ -2,7 +2,8 @@
 # make bench: the engine's hold model, then scenarios/bench-chain.yaml per variant at
 # growing request counts, reporting wall time, events per wall-second, requests per
 # wall-second, wall time per request and peak memory. BENCH_LONG=1 adds the 10-million-
-# request runs (several minutes).
+# request runs (several minutes). Then what the pictures cost, and last the loader on
+# inputs of growing size (--validate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +15,7 @@ declare -A per10k
 scale() {   # variant -> simulated seconds for 10,000 requests
   local v=$1 out
   out=$(mktemp -d)
-  ./sim --quiet --no-db --no-pcap --no-plots --variant "$v" --out "$out" scenarios/bench-chain.yaml >/dev/null || true
+  ./sim --quiet --no-db --no-pcap --no-plots --no-pictures --variant "$v" --out "$out" scenarios/bench-chain.yaml >/dev/null || true
   local req
   req=$(sed -n 's/^[[:space:]]*"requests":[[:space:]]*\([0-9]*\).*/\1/p' "$out"/bench-chain/summary.json | head -1)
   rm -rf "$out"
@@ -34,7 +35,7 @@ for v in keepalive per-request; do
     d=$(awk -v s="$s10k" -v n="$n" 'BEGIN { printf "%.3f", s * n / 10000 }')
     out=$(mktemp -d)
     start=$(date +%s.%N)
-    /usr/bin/time -f "%M" -o "$out/rss" ./sim --quiet --no-db --no-pcap --no-plots --variant "$v" --set "duration=${d}s" \
+    /usr/bin/time -f "%M" -o "$out/rss" ./sim --quiet --no-db --no-pcap --no-plots --no-pictures --variant "$v" --set "duration=${d}s" \
       --out "$out" scenarios/bench-chain.yaml >/dev/null || true
     end=$(date +%s.%N)
     sum="$out/bench-chain/summary.json"
@@ -45,5 +46,71 @@ for v in keepalive per-request; do
       'BEGIN { w = e - s; printf "%-12s %10d %10s %9.2f %12.0f %12.0f %12.2f %9.1f\n",
                v, req, d, w, ev / w, req / w, w * 1e6 / req, rss / 1024 }'
     rm -rf "$out"
+  done
+done
+
+# The pictures' cost: the same runs with and without --no-pictures (the run's recorder:
+# request, health and drop hooks, no per-packet work; the replay up to the last example
+# request; the topology and ladder files; dot and rsvg-convert rendering them).
+echo
+echo "== pictures: wall and CPU seconds (this process and its helpers) without / with pictures"
+printf "%-34s %10s %10s %10s %10s %9s %9s\n" run wall-off wall-on cpu-off cpu-on rss-off rss-on
+pic() {   # label, sim arguments...
+  local label=$1; shift
+  local res=()
+  for flag in --no-pictures ""; do
+    local out; out=$(mktemp -d)
+    local start end
+    start=$(date +%s.%N)
+    /usr/bin/time -f "%U %S %M" -o "$out/t" ./sim --quiet --no-db --no-pcap --no-plots $flag \
+      --out "$out" "$@" >/dev/null 2>&1 || true
+    end=$(date +%s.%N)
+    res+=("$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')")
+    res+=("$(awk '{ printf "%.2f %.1f", $1 + $2, $3 / 1024 }' "$out/t")")
+    rm -rf "$out"
+  done
+  read -r c0 m0 <<<"${res[1]}"
+  read -r c1 m1 <<<"${res[3]}"
+  printf "%-34s %10s %10s %10s %10s %9s %9s\n" "$label" "${res[0]}" "${res[2]}" "$c0" "$c1" "$m0" "$m1"
+}
+s10k=$(scale per-request)
+d=$(awk -v s="$s10k" 'BEGIN { printf "%.3f", s * 100 }')
+pic "bench-chain per-request 1M req" --variant per-request --set "duration=${d}s" scenarios/bench-chain.yaml
+pic "aks-dsr (6 variants, 240 s)" scenarios/aks-dsr.yaml
+# ---- the loader on hostile inputs (issue 8): ./sim --validate loads, validates and builds
+# every variant. Each input at three sizes; the time must grow about linearly (a ratio
+# near 2 per doubling; above 2.6 is flagged). BENCH_LONG=1 doubles the sizes.
+gen() {   # kind n -> scenario on stdout
+  case $1 in
+    keys) awk -v n="$2" 'BEGIN { print "name: keys\nduration: 10s\nnodes:\n  a: { type: host }\nkubernetes:\n  - apiVersion: v1\n    kind: ConfigMap\n    metadata: { name: big }\n    data:"; for (i = 0; i < n; i++) printf "      k%d: v\n", i }' ;;
+    manifests) awk -v n="$2" 'BEGIN { print "name: manifests\nduration: 10s\nnodes:\n  a: { type: host }\nkubernetes:"; for (i = 0; i < n; i++) printf "  - { apiVersion: v1, kind: ConfigMap, metadata: { name: cm%d }, data: { a: b } }\n", i }' ;;
+    hosts) awk -v n="$2" 'BEGIN { print "name: hosts\nduration: 10s\nnodes:\n  r: { type: router }"; for (i = 0; i < n; i++) printf "  h%d: { type: host }\n", i; print "links:"; for (i = 0; i < n; i++) printf "  - { between: [h%d, r] }\n", i }' ;;
+    variants) awk -v n="$2" 'BEGIN { print "name: variants\nduration: 10s\nnodes:\n  a: { type: host }\n  b: { type: host }\nlinks:\n  - { between: [a, b] }\nvariants:"; for (i = 0; i < n; i++) printf "  v%d: { set: { links.0.latency: %dus } }\n", i, i + 1 }' ;;
+    replicas) awk -v n="$2" 'BEGIN { print "name: replicas\nduration: 10s\nnodes:\n  c: { type: host }\ncloud:\n  vnet: { type: vnet, attach: [c] }\n  k: { type: k8s-cluster, vnet: vnet, pools: [ { name: p, count: 40 } ] }\nkubernetes:\n  - { apiVersion: v1, kind: Service, metadata: { name: s }, spec: { selector: { app: a }, ports: [ { port: 80 } ] } }";
+                      printf "  - { apiVersion: apps/v1, kind: Deployment, metadata: { name: d }, spec: { replicas: %d, selector: { matchLabels: { app: a } }, template: { metadata: { labels: { app: a } }, spec: { containers: [ { name: c, image: nginx } ] } } } }\n", n }' ;;
+    cluster-nodes) awk -v n="$2" 'BEGIN { printf "name: cluster-nodes\nduration: 10s\nnodes:\n  c: { type: host }\ncloud:\n  vnet: { type: vnet, attach: [c] }\n  k: { type: k8s-cluster, vnet: vnet, pod-cidr: 100.64.0.0/10, pools: ["; for (i = 0; n > 0; i++) { c = n > 1000 ? 1000 : n; printf "%s{ name: p%d, count: %d }", i ? ", " : " ", i, c; n -= c }; print " ] }\nkubernetes:\n  - { apiVersion: v1, kind: Namespace, metadata: { name: web } }" }' ;;
+  esac
+}
+echo
+echo "== loader: ./sim --validate on inputs of growing size (issue 8)"
+printf "%-10s %9s %9s %9s %8s\n" input n wall-s rss-MB ratio
+mult=1
+[ "${BENCH_LONG:-0}" = 1 ] && mult=2
+for spec in "keys 25000" "manifests 25000" "hosts 15000" "variants 5000" "replicas 2500" \
+            "cluster-nodes 2000"; do
+  set -- $spec
+  kind=$1 base=$(( $2 * mult ))
+  prev=""
+  for n in $base $((base * 2)) $((base * 4)); do
+    f=$(mktemp --suffix=.yaml)
+    gen "$kind" "$n" > "$f"
+    start=$(date +%s.%N)
+    /usr/bin/time -f "%M" -o "$f.rss" ./sim --validate -q "$f" >/dev/null 2>&1 || echo "  ($kind $n: exit $?)"
+    end=$(date +%s.%N)
+    w=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }')
+    ratio=$( [ -n "$prev" ] && awk -v a="$prev" -v b="$w" 'BEGIN { r = a > 0 ? b / a : 0; flag = (r > 2.6) ? " SUPERLINEAR" : ""; printf "%.2f%s", r, flag }' || echo "-")
+    printf "%-10s %9d %9s %9.1f %8s\n" "$kind" "$n" "$w" "$(awk -v k="$(tail -1 "$f.rss")" 'BEGIN { print k / 1024 }')" "$ratio"
+    prev=$w
+    rm -f "$f" "$f.rss"
   done
 done

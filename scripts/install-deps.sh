@@ -16,8 +16,10 @@ PKGS=(build-essential pkg-config
       iproute2 iptables conntrack
       # the real chain (make realtest): single SYNs for the kube-proxy differential
       hping3
-      # pictures (Graphviz), fuzzing (clang's libFuzzer)
-      graphviz clang libclang-rt-14-dev)
+      # pictures (Graphviz; rsvg-convert turns the packet ladders' SVG into PNG; xmllint
+      # and pngcheck let the tests parse every SVG and decode every PNG), fuzzing (clang's
+      # libFuzzer; llvm-cov for make fuzz-coverage)
+      graphviz librsvg2-bin libxml2-utils pngcheck clang libclang-rt-14-dev llvm-14)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include "capture.h"
 #include "db.h"
+#include "draw.h"
 #include "netfilter.h"
 #include "plots.h"
 #include "real.h"
@@ -49,6 +50,7 @@ typedef LB_VEC(size_t) idxvec_t;
 
 typedef struct opts {
     bool has_seed, quiet, check, list_types;
+    bool validate_only;             /* --validate: load and build every variant, no run */
     uint64_t seed;
     LB_VEC(const char *) variants;
     LB_VEC(const char *) sets;
@@ -57,7 +59,8 @@ typedef struct opts {
     const char *dump_node;
     int seeds;                      /* --seeds N: each variant with seeds base .. base+N-1 */
     int jobs;                       /* --jobs N: parallel worker processes */
-    bool no_pcap, no_plots, no_db;
+    bool no_pcap, no_plots, no_db, no_pictures;
+    bool draw;                      /* --draw: the topology only, nothing simulated */
     bool explain;                   /* chains also with --check / --quiet */
     /* the real chain (include/realchain.h): describe, render, flow fates; no-expect */
     bool describe, no_expect;
@@ -104,6 +107,7 @@ static void usage(FILE *f)
 "      --no-db             do not write results.db (benchmarks)\n"
 "      --plot-timeout S    stop a gnuplot that has not finished in S seconds and skip\n"
 "                          the plots (default 60; one gnuplot draws up to 32 plots)\n"
+"      --no-pictures       do not draw the topology and the packet ladders\n"
 "  -c, --check             print only the verdicts; exit 1 if any expectation fails;\n"
 "                          writes results only with --out\n"
 "  -q, --quiet             no table, no progress line\n"
@@ -113,6 +117,10 @@ static void usage(FILE *f)
 "                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
 "                          the scenario is built, then exit\n"
+"      --validate          load and build every selected variant, then exit (0, or 2\n"
+"                          with file:line:col); nothing runs, nothing is written\n"
+"      --draw              write the topology of the built variant(s) -- topology.dot,\n"
+"                          .mmd, .svg, .png -- without simulating (design reviews)\n"
 "      --describe          print the built variant as JSON (nodes, addresses, routes,\n"
 "                          cluster, load balancers; docs/DESCRIBE.md), then exit\n"
 "      --render DIR        write the real chain's stand-in configurations (haproxy,\n"
@@ -257,7 +265,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
     enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB,
            O_EXPLAIN, O_PLOT_TIMEOUT, O_REAL, O_PROBES_ONLY, O_COMPARE, O_MAX_RATE, O_WATCH,
            O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT, O_SWEEP, O_SHARD, O_SHARDS,
-           O_MERGE, O_MERGE_BATCH, O_EMIT, O_IMAGE, O_PVC };
+           O_MERGE, O_MERGE_BATCH, O_EMIT, O_IMAGE, O_PVC, O_NOPICTURES, O_DRAW, O_VALIDATE };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -268,6 +276,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
         {"no-db", no_argument, 0, O_NODB}, {"explain", no_argument, 0, O_EXPLAIN},
+        {"validate", no_argument, 0, O_VALIDATE},
         {"describe", no_argument, 0, O_DESCRIBE}, {"render", required_argument, 0, O_RENDER},
         {"flow-fate", required_argument, 0, O_FATE}, {"no-expect", no_argument, 0, O_NOEXPECT},
         {"plot-timeout", required_argument, 0, O_PLOT_TIMEOUT},
@@ -279,15 +288,16 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"merge-batch", required_argument, 0, O_MERGE_BATCH},
         {"emit-job", required_argument, 0, O_EMIT}, {"image", required_argument, 0, O_IMAGE},
         {"pvc", required_argument, 0, O_PVC},
+        {"no-pictures", no_argument, 0, O_NOPICTURES}, {"draw", no_argument, 0, O_DRAW},
         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "s:v:o:cqhV", lo, NULL)) != -1) {
         char *end;
         switch (c) {
         case 's':
-            o->seed = strtoull(optarg, &end, 10);
-            if (!*optarg || *end) {
-                fprintf(stderr, "sim: --seed expects a non-negative integer, got '%s'\n", optarg);
+            if (lb_parse_u64(optarg, &o->seed)) {
+                fprintf(stderr, "sim: --seed expects an integer from 0 to %" PRIu64 ", got '%s'\n",
+                        UINT64_MAX, optarg);
                 return EXIT_INPUT;
             }
             o->has_seed = true;
@@ -349,6 +359,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
             break;
         case O_NODB: o->no_db = true; break;
         case O_EXPLAIN: o->explain = true; break;
+        case O_VALIDATE: o->validate_only = true; break;
         case O_DESCRIBE: o->describe = true; break;
         case O_RENDER: o->render_dir = optarg; break;
         case O_FATE: o->flow_fate = optarg; break;
@@ -415,6 +426,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 return EXIT_INPUT;
             }
             break;
+        case O_NOPICTURES: o->no_pictures = true; break;
+        case O_DRAW: o->draw = true; break;
         default: usage(stderr); return EXIT_INPUT;
         }
     }
@@ -529,6 +542,23 @@ static void trace_print_header(uint64_t flow)
     printf("trace of flow %" PRIu64 ":\n", flow);
 }
 
+/* g_stop_writing is set by every signal too; it is cleared when the results start being
+ * written, so that a signal then stops a slow gnuplot (one during the run does not). */
+static volatile sig_atomic_t g_interrupted, g_signal, g_stop_writing;
+
+/* Reports a failed load, override or build: bad input (exit 2), or a stop requested by
+ * SIGINT/SIGTERM (exit 130; before the runs nothing has been written). */
+static int load_failed(int rc, const scn_diag_t *d, const char *file)
+{
+    if (rc == LB_EINTR || g_interrupted) {
+        fprintf(stderr, "sim: interrupted while loading and validating %s; nothing written\n",
+                file);
+        return EXIT_INTERRUPTED;
+    }
+    scn_diag_print(d, stderr);
+    return EXIT_INPUT;
+}
+
 static void real_opts_of(const opts_t *o, real_opts_t *ro)
 {
     real_opts_init(ro);
@@ -556,6 +586,15 @@ static int real_check(const opts_t *o, scn_run_t *r)
     return EXIT_OK;
 }
 
+/* The variants a sweep runs, in order (run index = ((variant * points) + point) * seeds
+ * + seed offset). */
+static void sweep_variants(const sweep_t *sw, idxvec_t *idx)
+{
+    size_t stride = sweep_point_count(sw) * sweep_seeds(sw);
+    for (size_t i = 0; i < sweep_run_count(sw); i += stride)
+        lb_vec_push(idx, sweep_run_at(sw, i)->variant);
+}
+
 /* Builds every selected variant at every grid point once (with the first seed), so that
  * bad input is reported before anything is written. */
 static int validate(sweep_t *sw, const opts_t *o)
@@ -565,13 +604,15 @@ static int validate(sweep_t *sw, const opts_t *o)
     for (size_t i = 0; i < sweep_run_count(sw); i += seeds) {
         const sweep_run_t *ru = sweep_run_at(sw, i);
         scn_run_t *r;
-        if (scn_run_new(sweep_scn(sw, ru->point), ru->variant, ru->seed, &r, &d)) {
-            scn_diag_print(&d, stderr);
-            if (sweep_axis_count(sw))
+        if (g_interrupted) return load_failed(LB_EINTR, &d, sweep_file(sw));
+        int rc = scn_run_new(sweep_scn(sw, ru->point), ru->variant, ru->seed, &r, &d);
+        if (rc) {
+            rc = load_failed(rc, &d, sweep_file(sw));
+            if (rc == EXIT_INPUT && sweep_axis_count(sw))
                 fprintf(stderr, "sim: (at the grid point %s)\n", sweep_point_label(sw, ru->point));
-            return EXIT_INPUT;
+            return rc;
         }
-        int rc = o->real ? real_check(o, r) : EXIT_OK;
+        rc = o->real ? real_check(o, r) : EXIT_OK;
         scn_run_free(r);
         if (rc) return rc;
     }
@@ -582,10 +623,8 @@ static int dump_iptables(scn_t *s, const opts_t *o, size_t v)
 {
     scn_run_t *r;
     scn_diag_t d;
-    if (scn_run_new(s, v, o->has_seed ? o->seed : scn_seed(s), &r, &d)) {
-        scn_diag_print(&d, stderr);
-        return EXIT_INPUT;
-    }
+    int rc = scn_run_new(s, v, o->has_seed ? o->seed : scn_seed(s), &r, &d);
+    if (rc) return load_failed(rc, &d, scn_file(s));
     sim_run(scn_run_sim(r), 0);                 /* let t=0 set-up (rule syncs) happen */
     net_node_t *n = scn_run_node(r, o->dump_node);
     if (!n) {
@@ -667,6 +706,7 @@ static char g_run_group[256];
 typedef struct writers {
     rep_db_run_t *db;
     rep_capture_t *cap;             /* trace pcap and the hop recorder */
+    draw_rec_t *draw;               /* what the run saw, for the pictures */
     bool plots;
     char pcap[300];                 /* its file name, "" for none */
     char run[300];                  /* "run <variant> seed <N>", for messages */
@@ -707,6 +747,11 @@ static void writers_attach(writers_t *w, sweep_t *sw, scn_run_t *r, const opts_t
         w->cap = rep_capture_new(r, o->no_pcap ? NULL : path, o->trace_flow, err, sizeof err);
         if (!w->cap && !o->no_pcap) writer_failed(&w->missing, "trace pcap", w->pcap, err);
         else if (!w->cap) fprintf(stderr, "sim: hop recorder: %s\n", err);
+    }
+    /* pictures: the first seed of each variant (a sweep's other seeds draw none) */
+    if (!o->no_pictures && !it->real && it->seed == (o->has_seed ? o->seed : scn_seed(s))) {
+        w->draw = draw_rec_attach(r, err, sizeof err);
+        if (!w->draw) fprintf(stderr, "sim: %s\n", err);
     }
     if (g_db) {
         w->db = rep_db_run_begin(g_db, s, r, vname, it->seed, g_run_group, err, sizeof err);
@@ -755,10 +800,90 @@ static void writers_finish(writers_t *w, scn_run_t *r, rep_variant_t *v)
 
 /* ---- running: work items are (variant, seed) pairs ---- */
 
-/* g_stop_writing is set by every signal too; it is cleared when the results start being
- * written, so that a signal then stops a slow gnuplot (one during the run does not). */
-static volatile sig_atomic_t g_interrupted, g_signal, g_stop_writing;
 static bool g_unreachable;          /* a real run reached nothing (EXIT_UNREACHABLE) */
+
+static const draw_render_opts_t g_render = {0, &g_interrupted};
+
+/* A picture that could not be drawn or written: said on stderr and listed in summary.json's
+ * `missing` (write-failed: exit status 4; a helper that timed out: skipped). */
+static void picture_failed(rep_missings_t *m, int rc, const char *what, const char *err)
+{
+    fprintf(stderr, "sim: pictures: %s\n", err);
+    if (m)
+        rep_missing_add(m, rc == LB_EIO ? REP_MISSING_WRITE_FAILED : REP_MISSING_SKIPPED,
+                        what, "pictures: %s", err);
+}
+
+/* Renders picture <stem> of dir (an interrupt skips it quietly); failures go to m. */
+static void picture_render(const char *dir, const char *stem, rep_missings_t *m)
+{
+    char err[512];
+    int rc = draw_render_file(dir, stem, &g_render, err, sizeof err);
+    if (rc && rc != LB_ESTATE) picture_failed(m, rc, stem, err);
+}
+
+/* Says once what was missing to draw the pictures. */
+static void pictures_check(void)
+{
+    char err[512];
+    if (g_interrupted) fprintf(stderr, "sim: interrupted: pictures skipped\n");
+    else if (draw_render_check(err, sizeof err)) fprintf(stderr, "sim: %s\n", err);
+}
+
+/* --draw: the topology of the selected variants as built, nothing simulated: topology.*
+ * for the first, and topology-<variant>.* for each when there are several. */
+static int draw_only(scn_t *s, const opts_t *o, const size_t *idx, size_t nidx)
+{
+    char dir[4096];
+    if (o->out) snprintf(dir, sizeof dir, "%s/%s", o->out, scn_name(s));
+    else default_out(dir, sizeof dir, s);
+    if (rep_mkdirs(dir)) {
+        fprintf(stderr, "sim: cannot create %s: %s\n", dir, strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    uint64_t seed = o->has_seed ? o->seed : scn_seed(s);
+    int rc = EXIT_OK;
+    scn_diag_t d;
+    for (size_t i = 0; i < nidx && rc == EXIT_OK; i++) {
+        char stem[200], vs[160];
+        draw_variant_stem(s, idx[i], vs, sizeof vs);
+        snprintf(stem, sizeof stem, "topology-%s", vs);
+        if ((i == 0 && draw_design_write(s, idx[i], seed, dir, "topology", &d)) ||
+            (nidx > 1 && draw_design_write(s, idx[i], seed, dir, stem, &d))) {
+            fprintf(stderr, "sim: topology: %s\n", d.msg);
+            rc = EXIT_INTERNAL;
+        }
+        if (rc == EXIT_OK && i == 0) picture_render(dir, "topology", NULL);
+        if (rc == EXIT_OK && nidx > 1) picture_render(dir, stem, NULL);
+    }
+    if (rc == EXIT_OK) pictures_check();
+    if (rc == EXIT_OK && !o->quiet) {
+        static const char *const ext[] = {"dot", "mmd", "svg", "png"};
+        for (size_t i = 0; i < (nidx > 1 ? nidx + 1 : 1); i++) {
+            char stem[200] = "topology", vs[160];
+            if (i) {
+                draw_variant_stem(s, idx[i - 1], vs, sizeof vs);
+                snprintf(stem, sizeof stem, "topology-%s", vs);
+            }
+            for (size_t k = 0; k < 4; k++) {
+                char path[4400];
+                snprintf(path, sizeof path, "%s/%s.%s", dir, stem, ext[k]);
+                if (access(path, F_OK) == 0) printf("%s\n", path);
+            }
+        }
+    }
+    return rc;
+}
+
+/* A stop while loading and validating (phase 1, nothing written yet): loading returns
+ * LB_EINTR within milliseconds and main exits 130; should anything take longer than
+ * STOP_GRACE_NS (releasing a very large scenario, a loop without a check), a watchdog
+ * timer ends the process with 130 anyway. In phase 2 there is no watchdog: the runs stop
+ * at their next check and their results are written, marked incomplete. */
+#define STOP_GRACE_NS 700000000L
+static volatile sig_atomic_t g_loading = 1;
+static timer_t g_watchdog;
+static bool g_have_watchdog;
 
 static void on_signal(int sig)
 {
@@ -766,14 +891,28 @@ static void on_signal(int sig)
     g_signal = sig;
     g_stop_writing = 1;
     scn_request_stop();
+    if (g_loading && g_have_watchdog) {
+        struct itimerspec its = { { 0, 0 }, { 0, STOP_GRACE_NS } };
+        timer_settime(g_watchdog, 0, &its, NULL);       /* async-signal-safe (POSIX) */
+    }
+}
+
+static void on_watchdog(int sig)
+{
+    (void)sig;
+    if (!g_loading) return;
+    static const char msg[] = "sim: interrupted while loading and validating; nothing written\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(EXIT_INTERRUPTED);
 }
 
 /* What became of each item. */
 enum { ITEM_PENDING, ITEM_DONE, ITEM_LOST };
 
-/* Runs one item in this process into *out. Returns EXIT_OK, or EXIT_INTERNAL when the run
- * cannot be built (it was validated before). Outputs that could not be written are in
- * out->missing. */
+/* Runs one item in this process into *out. Returns EXIT_OK, EXIT_INTERRUPTED (stopped
+ * while building: no result), or EXIT_INTERNAL when the run cannot be built (it was
+ * validated before). Outputs that could not be written are in out->missing. */
 static int run_item(sweep_t *sw, const opts_t *o, const item_t *it, const char *dir, bool tty,
                     rep_variant_t *out)
 {
@@ -781,7 +920,9 @@ static int run_item(sweep_t *sw, const opts_t *o, const item_t *it, const char *
     scn_run_t *r;
     scn_diag_t d;
     const char *vname = scn_variant_name(s, it->variant);
-    if (scn_run_new(s, it->variant, it->seed, &r, &d)) {    /* validated before: internal */
+    int brc = scn_run_new(s, it->variant, it->seed, &r, &d);
+    if (brc == LB_EINTR) return EXIT_INTERRUPTED;
+    if (brc) {                                          /* validated before: internal */
         scn_diag_print(&d, stderr);
         return EXIT_INTERNAL;
     }
@@ -851,7 +992,16 @@ static int run_item(sweep_t *sw, const opts_t *o, const item_t *it, const char *
         rep_variant_show_probes(out);
     }
     writers_finish(&w, r, out);
+    char err[512];
+    if (w.draw && draw_rec_write(w.draw, s, it->variant, r, out, dir, err, sizeof err))
+        picture_failed(&out->missing, LB_EIO, vname, err);
     scn_run_free(r);
+    if (w.draw) {                   /* the ladders' replay: after the run is freed */
+        int drc = draw_rec_finish(w.draw, s, it->variant, it->seed, dir, &g_render, err,
+                                  sizeof err);
+        if (drc && drc != LB_ESTATE) picture_failed(&out->missing, drc, vname, err);
+        draw_rec_free(w.draw);
+    }
     return EXIT_OK;
 }
 
@@ -1304,8 +1454,11 @@ static int run_pending(sweep_t *sw, const opts_t *o, const item_t *items, size_t
     } else {
         for (size_t k = 0; k < nt && !g_interrupted; k++) {
             size_t i = todo[k];
-            if (run_item(sw, o, &items[i], dir, tty, &res[i]) == EXIT_OK) {
+            int irc = run_item(sw, o, &items[i], dir, tty, &res[i]);
+            if (irc == EXIT_OK) {
                 state[i] = ITEM_DONE;
+            } else if (irc == EXIT_INTERRUPTED) {
+                break;                  /* stopped while building: kept from starting */
             } else {
                 state[i] = ITEM_LOST;
                 why[i] = lb_strdup("it could not be built (internal error)");
@@ -1446,6 +1599,16 @@ static int run_scenario(sweep_t *sw, const opts_t *o, const char *out_dir, size_
                                                      : REP_MISSING_SKIPPED, "plots", "%s", err);
             }
         }
+        if (!o->no_pictures && m) {
+            /* topology.*: the design of the first variant run, as built */
+            int k = res[0].name ? scn_variant_find(s, res[0].name) : 0;
+            scn_diag_t d;
+            if (draw_design_write(s, k < 0 ? 0 : (size_t)k, res[0].seed, dir, "topology", &d))
+                picture_failed(&miss, LB_EIO, "topology", d.msg);
+            else
+                picture_render(dir, "topology", &miss);
+            pictures_check();
+        }
         if (rep_html_write(dir, s, res, m, &miss, err, sizeof err)) {
             fprintf(stderr, "sim: %s\n", err);
             rep_missing_add(&miss, REP_MISSING_WRITE_FAILED, "report.html", "%s", err);
@@ -1548,6 +1711,12 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    struct sigaction wa = {0};
+    wa.sa_handler = on_watchdog;
+    sigemptyset(&wa.sa_mask);
+    sigaction(SIGALRM, &wa, NULL);
+    struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGALRM };
+    g_have_watchdog = timer_create(CLOCK_MONOTONIC, &sev, &g_watchdog) == 0;
     if (o.list_types) {
         list_types();
         return EXIT_OK;
@@ -1588,17 +1757,43 @@ int main(int argc, char **argv)
     /* Phase 1: load and validate everything; nothing is written on bad input. */
     for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++) {
         scn_diag_t d;
-        if (sweep_new(argv[optind + f], &so, &sws[f], &d)) {
-            scn_diag_print(&d, stderr);
-            rc = EXIT_INPUT;
+        int lrc = sweep_new(argv[optind + f], &so, &sws[f], &d);
+        if (lrc) {
+            rc = load_failed(lrc, &d, argv[optind + f]);
             break;
         }
         rc = validate(sws[f], &o);
     }
+    if (rc == EXIT_OK && g_interrupted) {          /* a signal just after validation */
+        fprintf(stderr, "sim: interrupted before the first run; nothing written\n");
+        rc = EXIT_INTERRUPTED;
+    }
+    if (rc == EXIT_INTERRUPTED) exit(rc);          /* releasing it all could take long */
+    g_loading = 0;
     outdir_t *od = NULL;
-    bool one_shot = o.dump_node || o.describe || o.render_dir || o.flow_fate || o.emit;
+    bool one_shot = o.dump_node || o.validate_only || o.draw || o.describe || o.render_dir ||
+                    o.flow_fate || o.emit;
     if (rc == EXIT_OK && o.dump_node) {
         rc = dump_iptables(sweep_scn(sws[0], 0), &o, sweep_run_at(sws[0], 0)->variant);
+    } else if (rc == EXIT_OK && o.validate_only) {
+        if (!o.quiet)
+            for (size_t f = 0; f < nfiles; f++) {
+                idxvec_t vs = {0};
+                sweep_variants(sws[f], &vs);
+                size_t np = sweep_point_count(sws[f]);
+                char at[64] = "";
+                if (np > 1) snprintf(at, sizeof at, " at %zu grid points", np);
+                printf("%s: %zu variant%s%s valid\n", sweep_file(sws[f]), vs.n,
+                       vs.n == 1 ? "" : "s", at);
+                lb_vec_free(&vs);
+            }
+    } else if (rc == EXIT_OK && o.draw) {
+        for (size_t f = 0; f < nfiles && rc == EXIT_OK; f++) {
+            idxvec_t vs = {0};
+            sweep_variants(sws[f], &vs);
+            rc = draw_only(sweep_scn(sws[f], 0), &o, vs.v, vs.n);
+            lb_vec_free(&vs);
+        }
     } else if (rc == EXIT_OK && (o.describe || o.render_dir || o.flow_fate)) {
         rc = real_chain(sweep_scn(sws[0], 0), &o, sweep_run_at(sws[0], 0)->variant);
     } else if (rc == EXIT_OK && o.emit) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli.sh -- the command line as a user meets it: help and version, exit codes (0 ok,
 # 1 expectation failed, 2 bad input), file:line:col errors, nothing written on bad input,
-# --set, --variant, --trace-flow, --dump-iptables; and results never lost: signals with
+# --set, --variant, --trace-flow, --dump-iptables, --validate, exact seeds, a stop while
+# loading (exit 130, nothing written), unique names; and results never lost: signals with
 # --jobs, a worker killed with -9, two sims sharing --out, a hanging gnuplot, a full disk
 # (a tmpfs, when root), the progress line on a narrow terminal. Run by `make test` from
 # the repo root.
@@ -181,7 +182,7 @@ if mount -t tmpfs -o size=3m tmpfs "$mnt" 2>/dev/null; then
   [ -e "$mnt/core-nat/trace-masquerade.pcap" ] && bad "full-pcap: a partial pcap" || ok
   umount "$mnt"
   mount -t tmpfs -o size=200k tmpfs "$mnt"
-  check full-all 4 timeout 60 ./sim -q --out "$mnt" scenarios/core-nat.yaml
+  check full-all 4 timeout 60 ./sim -q --no-pictures --out "$mnt" scenarios/core-nat.yaml
   contains full-db-msg "$tmp/err" "database or disk is full (No space left on device)"
   if command -v gnuplot >/dev/null; then
     grep -q 'cannot write .*\.\(png\|svg\): No space left on device' "$tmp/err" && ok \
@@ -201,7 +202,7 @@ if command -v script >/dev/null; then
     scenarios/bench-chain.yaml >"$tmp/longname.yaml"
   # an hour of simulated time, drawn about once a wall-second, interrupted after the
   # second drawing (at most 30 s)
-  timeout 60 script -qec "stty cols 50; ./sim --no-pcap --no-plots --no-db -v per-request \
+  timeout 60 script -qec "stty cols 50; ./sim --no-pcap --no-plots --no-pictures --no-db -v per-request \
     --set duration=3600s --out '$tmp/tty' '$tmp/longname.yaml' >/dev/null & p=\$!; \
     for i in \$(seq 300); do [ \$(tr '\r' '\n' <'$tmp/tty.out' | grep -c %) -ge 2 ] && break; \
     sleep 0.1; done; kill -INT \$p; wait \$p" /dev/null >"$tmp/tty.out"
@@ -223,6 +224,67 @@ contains chain-client "$tmp/out" "client sees GET /app1 -> 504"
 
 check explain-check 0 ./sim --check --explain --variant as-deployed scenarios/aks-dsr.yaml
 contains explain-check-chain "$tmp/out" "rule http has no healthy backend"
+
+# --validate: every check ./sim makes before running, then exit; nothing written.
+check validate 0 ./sim --validate scenarios/core-nat.yaml scenarios/aks-dsr.yaml
+contains validate-msg "$tmp/out" "scenarios/aks-dsr.yaml: 6 variants valid"
+check validate-bad 2 ./sim --validate "$tmp/bad.yaml"
+contains validate-bad-position "$tmp/err" "bad.yaml:6:"
+
+# Seeds: all of 0 .. 2^64-1, nothing else; written exactly (summary.json: a JSON integer;
+# results.db: INTEGER is signed 64-bit, so printf('%u', seed) gives the seed back).
+check seed-negative 2 ./sim --seed -1 scenarios/core-nat.yaml
+contains seed-negative-msg "$tmp/err" "--seed expects an integer from 0 to 18446744073709551615, got '-1'"
+check seed-overflow 2 ./sim --seed 99999999999999999999 scenarios/core-nat.yaml
+check seeds-overflow 2 ./sim --seed 18446744073709551615 --seeds 2 scenarios/core-nat.yaml
+contains seeds-overflow-msg "$tmp/err" "would go past 18446744073709551615"
+check seed-max 0 ./sim -q --no-pcap --no-plots -v masquerade --seed 18446744073709551615 \
+  --out "$tmp/seed" scenarios/core-nat.yaml
+contains seed-max-json "$tmp/seed/core-nat/summary.json" '"seed":	18446744073709551615'
+[ "$(sqlite3 "$tmp/seed/core-nat/results.db" "select printf('%u', seed) from runs")" = 18446744073709551615 ] \
+  && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL seed-max-db: results.db does not give the seed back"; }
+# through --jobs workers too (the transfer keeps every digit)
+check seed-jobs 0 ./sim -q --no-pcap --no-plots --no-db -v masquerade --seed 9007199254740993 \
+  --seeds 2 --jobs 2 --out "$tmp/seedj" scenarios/core-nat.yaml
+contains seed-jobs-1 "$tmp/seedj/core-nat/summary.json" '"seed":	9007199254740993'
+contains seed-jobs-2 "$tmp/seedj/core-nat/summary.json" '"seed":	9007199254740994'
+
+# Ctrl-C / SIGTERM while loading and validating: exit 130 within a second, nothing written.
+# Two slow inputs: a big file (60,000 hosts on links to one router: seconds to load) and
+# a small one whose 40 variants each build 20,000 nodes (seconds to validate).
+awk 'BEGIN { print "name: slow-load\nduration: 10s\nnodes:\n  r: { type: router }";
+             for (i = 0; i < 60000; i++) printf "  h%d: { type: host }\n", i;
+             print "links:"; for (i = 0; i < 60000; i++) printf "  - { between: [h%d, r] }\n", i }' \
+  > "$tmp/slow-load.yaml"
+awk 'BEGIN { print "name: slow-validate\nduration: 10s\nnodes:\n  r: { type: router }\n" \
+                   "  h: { type: host, count: 20000 }\nlinks:\n  - { between: [h, r] }\nvariants:";
+             for (i = 0; i < 40; i++) printf "  v%d: { set: { links.0.latency: %dus } }\n", i, i + 1 }' \
+  > "$tmp/slow-validate.yaml"
+stop_during_load() {   # name, signal, delay (s), scenario
+  local name=$1 sig=$2 delay=$3 file=$4
+  rm -rf "$tmp/stop" && mkdir -p "$tmp/stop"
+  ./sim --out "$tmp/stop" "$file" >"$tmp/stop.out" 2>"$tmp/stop.err" &
+  local pid=$!
+  sleep "$delay"
+  local t0 t1 got
+  t0=$(date +%s%N)
+  kill "-$sig" "$pid"
+  wait "$pid"
+  got=$?
+  t1=$(date +%s%N)
+  local ms=$(( (t1 - t0) / 1000000 ))
+  if [ "$got" = 130 ] && [ "$ms" -le 1000 ] && [ -z "$(ls -A "$tmp/stop")" ] &&
+     grep -q "interrupted while loading and validating" "$tmp/stop.err"; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "FAIL $name: exit $got after $ms ms (want 130 within 1000 ms, nothing in --out: $(ls -A "$tmp/stop"))"
+    sed 's/^/    /' "$tmp/stop.err" | head -3
+  fi
+}
+stop_during_load stop-loading INT 0.5 "$tmp/slow-load.yaml"
+stop_during_load stop-loading-term TERM 1.5 "$tmp/slow-load.yaml"
+stop_during_load stop-validating INT 2 "$tmp/slow-validate.yaml"
 
 # Unique names and addresses: a collision is exit 2 naming both definitions, never an
 # abort; a 97-node pool (its nodes reach the old fixed LB frontend .100) works, since the

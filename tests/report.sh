@@ -59,7 +59,8 @@ fi
 # ---- self-contained: nothing to fetch ----
 check "no external resources" test -z "$(grep -oE '(src|href)="(https?:)?//[^"]*"|<link |@import|url\(' "$html")"
 check "no scripts" test -z "$(grep -io '<script' "$html")"
-for section in 'How to read this report' 'id="outcomes"' 'id="expectations"' 'id="why"' 'id="plots"'; do
+check "the topology comes first" test "$(grep -o 'id="\(topology\|variants\|outcomes\)"' "$html" | head -1)" = 'id="topology"'
+for section in 'How to read this report' 'id="topology"' 'id="outcomes"' 'id="expectations"' 'id="why"' 'id="plots"'; do
   check "report.html has $section" grep -q "$section" "$html"
 done
 
@@ -88,6 +89,24 @@ else
     bad "console errors while rendering"; grep ':CONSOLE' "$tmp/chrome.err" | head -5 | sed 's/^/    /'
   else ok; fi
   [ -n "${REPORT_SHOT:-}" ] && cp "$tmp/shot.png" "$REPORT_SHOT"
+  # every picture decodes in the browser: a copy of the page with a probe script listing
+  # each image's alt text and decoded width (the report itself has no scripts)
+  sed 's#</body>#<script>addEventListener("load",()=>{const p=document.createElement("pre");p.id="probe";p.textContent="\\n";for(const i of document.images)p.textContent+="IMG "+i.naturalWidth+" "+i.alt+"\\n";document.body.appendChild(p);});</script></body>#' \
+    "$html" >"$dir/.probe.html"
+  profile=$(mktemp -d)
+  timeout 120 "$chrome" --headless --no-sandbox --disable-gpu --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$profile" --virtual-time-budget=10000 --dump-dom \
+    "file://$(cd "$dir" && pwd)/.probe.html" >"$tmp/dom.html" 2>/dev/null
+  rm -rf "$profile" "$dir/.probe.html"
+  nimg=$(grep -c '^IMG ' "$tmp/dom.html")
+  check "the browser lists the page's images ($nimg)" test "$nimg" -gt 0
+  check "every image decodes in the browser" test -z "$(grep '^IMG 0 ' "$tmp/dom.html")"
+  if command -v dot >/dev/null 2>&1; then
+    check "the topology is shown" grep -q '^IMG [1-9][0-9]* The chain as built' "$tmp/dom.html"
+    check "each variant's topology is shown" grep -q '^IMG [1-9][0-9]* Topology: ' "$tmp/dom.html"
+  fi
+  check "packet ladders are shown" grep -q '^IMG [1-9][0-9]* Packet ladder: ' "$tmp/dom.html"
 fi
 
 echo "report: $pass passed, $fail failed"

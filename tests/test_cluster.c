@@ -1,8 +1,9 @@
 /* test_cluster.c -- the cluster model (include/cluster.h) on a small VNet: AKS-like node
  * pools (system + user), manifests loaded from YAML strings (the seed's sample app with its
  * nginx heredoc, Services, the Istio Gateway), a client host in the fabric. Pins scheduling,
- * addressing, Service allocation, apps answering through kube-proxy, kubelet readiness and
- * the Service/pod Istio generates for a Gateway. */
+ * addressing, maxPods, Service allocation (and a full NodePort range), which pods a
+ * Service selects, apps answering through kube-proxy, kubelet readiness and the
+ * Service/pod Istio generates for a Gateway. */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
@@ -178,13 +179,14 @@ static void add(env_t *e, char *yaml, bool owned)
     if (owned) lb_free(yaml);
 }
 
-/* Builds the cluster: system pool (1 node, optionally tainted) and user pool (2 nodes). */
-static cluster_t *build(env_t *e, bool taint_system, bool warm)
+/* Builds the cluster: system pool (1 node, optionally tainted) and user pool (2 nodes,
+ * max_pods per node; 0: the default). */
+static cluster_t *build_pools(env_t *e, bool taint_system, bool warm, int max_pods)
 {
     cluster_pool_t pools[2] = {
         {.name = "system", .count = 1, .taints = taint_system ? &critical_taint : NULL,
          .n_taints = taint_system ? 1 : 0},
-        {.name = "user", .count = 2},
+        {.name = "user", .count = 2, .max_pods = max_pods},
     };
     cluster_params_t p;
     cluster_params_default(&p);
@@ -195,6 +197,11 @@ static cluster_t *build(env_t *e, bool taint_system, bool warm)
     e->c = cluster_new(e->net, e->fab, &p, manifests_objects(e->mf), e->m, e->err,
                        sizeof e->err);
     return e->c;
+}
+
+static cluster_t *build(env_t *e, bool taint_system, bool warm)
+{
+    return build_pools(e, taint_system, warm, 0);
 }
 
 /* A warm cluster (seed 1, system pool untainted) running `replicas` of the seed's app1 on
@@ -358,6 +365,91 @@ START_TEST(deployment_that_fits_no_node_is_an_error)
     env_init(&e, 1);
     add(&e, app_yaml("gpu-job", 1, "      nodeSelector: { agentpool: gpu }\n", NULL), true);
     assert_build_error(&e, false, "k8s.yaml:1:1: Deployment sample-apps/gpu-job: no node fits");
+    env_free(&e);
+}
+END_TEST
+
+/* kubelet's maxPods: a node with no room left is filtered out (the scheduler's "Too many
+ * pods"); replicas that find no node with room are an error, as they would stay Pending. */
+START_TEST(max_pods_fills_nodes_then_pending)
+{
+    env_t e;
+    env_init(&e, 1);
+    add(&e, app_yaml("a", 3, USER_ONLY, NULL), true);     /* 2 + 1 */
+    add(&e, app_yaml("b", 1, USER_ONLY, NULL), true);     /* the one place left */
+    ck_assert_ptr_nonnull(build_pools(&e, true, true, 2));
+    assert_spread(e.c, "a", 0, 2, 1);
+    assert_spread(e.c, "b", 0, 0, 1);
+    ck_assert_int_eq(cluster_node_at(e.c, 1)->max_pods, 2);
+    ck_assert_int_eq(cluster_node_at(e.c, 0)->max_pods, CLUSTER_MAX_PODS_AKS);   /* default */
+    env_free(&e);
+
+    env_init(&e, 1);
+    add(&e, app_yaml("a", 5, USER_ONLY, NULL), true);
+    ck_assert_ptr_null(build_pools(&e, true, true, 2));
+    ck_assert_str_eq(e.err, "k8s.yaml:1:1: Deployment sample-apps/a: 1 of its 5 replicas find no "
+                            "node with room (the 2 nodes that fit are full: maxPods, the pool's "
+                            "max-pods); they would stay Pending");
+    env_free(&e);
+}
+END_TEST
+
+/* Every NodePort of 30000-32767 taken: the next NodePort Service is an error at its
+ * manifest (the API server: "range is full"), not an endless search for a free port. */
+START_TEST(node_port_range_full_is_an_error)
+{
+    env_t e;
+    env_init(&e, 1);
+    int n = CLUSTER_NODEPORT_HI - CLUSTER_NODEPORT_LO + 1;
+    LB_VEC(char) yaml = {0};
+    for (int i = 0; i <= n; i++) {
+        char *doc = lb_sprintf("---\napiVersion: v1\nkind: Service\nmetadata: { name: s%d, "
+                               "namespace: default }\nspec: { type: NodePort, selector: { app: x }, "
+                               "ports: [ { port: 80 } ] }\n", i);
+        size_t l = strlen(doc);
+        lb_vec_reserve(&yaml, yaml.n + l + 1);
+        memcpy(yaml.v + yaml.n, doc, l + 1);
+        yaml.n += l;
+        lb_free(doc);
+    }
+    add(&e, yaml.v, false);
+    lb_vec_free(&yaml);
+    ck_assert_ptr_null(build(&e, false, true));
+    char want[200];
+    snprintf(want, sizeof want, "Service default/s%d: no free NodePort: all %d of 30000-32767 "
+             "are allocated (the API server rejects it: range is full)", n, n);
+    ck_assert_msg(strstr(e.err, want) != NULL, "err: %s", e.err);
+    env_free(&e);
+}
+END_TEST
+
+/* A Service selects the pods of every Deployment whose pod labels contain its selector, in
+ * its namespace only, in pod order (kube-proxy's endpoints follow that order). */
+START_TEST(service_selects_pods_by_labels)
+{
+    env_t e;
+    env_init(&e, 1);
+    static const char *DEP_FMT =
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: %s, namespace: %s }\n"
+        "spec:\n  replicas: %d\n  selector: { matchLabels: { app: %s } }\n"
+        "  template:\n    metadata: { labels: { app: %s, tier: %s } }\n"
+        "    spec: { containers: [ { name: c, image: nginx } ] }\n";
+    add(&e, lb_sprintf(DEP_FMT, "web", "shop", 2, "web", "web", "front"), true);
+    add(&e, lb_sprintf(DEP_FMT, "api", "shop", 1, "api", "api", "back"), true);
+    add(&e, lb_sprintf(DEP_FMT, "web2", "shop", 1, "web2", "web2", "front"), true);
+    add(&e, lb_sprintf(DEP_FMT, "other", "elsewhere", 1, "o", "o", "front"), true);
+    add(&e, lb_strdup("apiVersion: v1\nkind: Service\nmetadata: { name: front, namespace: shop }\n"
+                      "spec: { selector: { tier: front }, ports: [ { port: 80 } ] }\n"), true);
+    add(&e, lb_strdup("apiVersion: v1\nkind: Service\nmetadata: { name: none, namespace: shop }\n"
+                      "spec: { selector: { tier: front, app: api }, ports: [ { port: 80 } ] }\n"), true);
+    ck_assert_ptr_nonnull(build(&e, false, true));
+    cluster_pod_t *out[8];
+    size_t n = cluster_service_pods(e.c, cluster_service(e.c, "shop", "front"), out, 8);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(out[0]->name, "web-0");
+    ck_assert_str_eq(out[1]->name, "web-1");
+    ck_assert_str_eq(out[2]->name, "web2-0");
+    ck_assert_uint_eq(cluster_service_pods(e.c, cluster_service(e.c, "shop", "none"), out, 8), 0);
     env_free(&e);
 }
 END_TEST
@@ -537,8 +629,8 @@ START_TEST(cluster_ips_and_exhaustion)
     add(&e, lb_sprintf("apiVersion: v1\nkind: Service\nmetadata: { name: many, namespace: x }\n"
                        "spec: { type: NodePort, ports: [ %s ] }\n", ports.v), true);
     lb_vec_free(&ports);
-    assert_build_error(&e, false, "k8s.yaml:1:1: Service x/many: the NodePort range 30000-32767 "
-                       "has no port left");
+    assert_build_error(&e, false, "k8s.yaml:1:1: Service x/many: no free NodePort: all 2768 of "
+                       "30000-32767 are allocated (the API server rejects it: range is full)");
     env_free(&e);
 }
 END_TEST
@@ -782,11 +874,14 @@ Suite *suite_cluster(void)
     tcase_add_test(tc, taint_keeps_pods_off_system_pool);
     tcase_add_test(tc, toleration_with_other_value_does_not_fit);
     tcase_add_test(tc, deployment_that_fits_no_node_is_an_error);
+    tcase_add_test(tc, max_pods_fills_nodes_then_pending);
     suite_add_tcase(s, tc);
     tc = tcase_create("addressing");
     tcase_add_test(tc, node_and_pod_addresses);
     tcase_add_test(tc, service_addresses_and_ports);
     tcase_add_test(tc, explicit_node_port_not_allocated_to_another_service);
+    tcase_add_test(tc, node_port_range_full_is_an_error);
+    tcase_add_test(tc, service_selects_pods_by_labels);
     tcase_add_test(tc, cluster_ips_and_exhaustion);
     suite_add_tcase(s, tc);
     tc = tcase_create("apps");

@@ -1021,7 +1021,7 @@ START_TEST(scenario_path_set)
     ck_assert_int_eq(kube_path_set(tree, "Service/edge/gw.spec.externalTrafficPolicy", kpos, v1), 0);
     ck_assert_int_eq(kube_path_set(tree, "Service/edge/gw.metadata.annotations", kpos, v2), 0);
     manifests_t *m = NULL;
-    CK_DIAG(kube_load(tree, &m, &d), d);
+    CK_DIAG(kube_load(tree, NULL, &m, &d), d);
     const k8s_service_t *svc = k8s_service_find(manifests_objects(m), "edge", "gw");
     ck_assert_int_eq(svc->etp, K8S_ETP_LOCAL);
     ck_assert_str_eq(k8s_kv_get(&svc->meta.annotations, "a.b/c"), "x");
@@ -1030,7 +1030,7 @@ START_TEST(scenario_path_set)
     yt_free(v1);
     CK_DIAG(yt_parse_one("Locl", "<command line>", 60, &v1, &d), d);
     ck_assert_int_eq(kube_path_set(tree, "Service/edge/gw.spec.externalTrafficPolicy", kpos, v1), 0);
-    ck_assert_int_eq(kube_load(tree, &m, &d), LB_EINVAL);
+    ck_assert_int_eq(kube_load(tree, NULL, &m, &d), LB_EINVAL);
     char *got = diag_text(&d);
     ck_assert_str_eq(got, "<command line>:1:61: Service edge/gw: spec.externalTrafficPolicy: 'Locl' "
                           "is not valid; did you mean 'Local'? (one of: Cluster, Local)");

@@ -318,6 +318,91 @@ START_TEST(fabric_holder_and_alloc)
 }
 END_TEST
 
+/* The indexed lookups (routes per prefix length, a held run skipped by binary search)
+ * answer as a scan of every entry would: allocation, who holds a range, and which
+ * interface a routed address reaches, over random tables of exact addresses and routes. */
+typedef struct ref_route { uint32_t prefix; int plen; net_iface_t *ifc; } ref_route_t;
+
+static bool ref_held(const uint32_t *addrs, size_t na, const ref_route_t *rt, size_t nr,
+                     uint32_t lo, uint32_t hi)
+{
+    for (size_t i = 0; i < na; i++)
+        if (addrs[i] >= lo && addrs[i] <= hi) return true;
+    for (size_t i = 0; i < nr; i++) {
+        uint32_t rhi = rt[i].prefix | ~lb_prefix_mask(rt[i].plen);
+        if (rt[i].prefix <= hi && rhi >= lo) return true;
+    }
+    return false;
+}
+
+START_TEST(fabric_indexes_match_a_scan)
+{
+    sim_t *sim;
+    net_t *net;
+    net_fabric_t *vnet;
+    tu_fabric_new(1, "vnet", 0, &sim, &net, &vnet);
+    net_iface_t *ifc[3] = {tu_fabric_host(net, vnet, "a", "10.9.0.1", 16, false),
+                           tu_fabric_host(net, vnet, "b", "10.9.0.2", 16, false),
+                           tu_fabric_host(net, vnet, "c", "10.9.0.3", 16, false)};
+    uint32_t addrs[400] = {tu_ip("10.9.0.1"), tu_ip("10.9.0.2"), tu_ip("10.9.0.3")};
+    size_t na = 3, nr = 0;
+    ref_route_t rt[200];
+    uint64_t x = 12345;                         /* a fixed LCG: the same tables every run */
+#define NEXT() (x = x * 6364136223846793005ULL + 1442695040888963407ULL, (uint32_t)(x >> 33))
+    uint32_t base = tu_ip("10.1.0.0");
+    while (na < 400) {                          /* exact addresses, dense in 10.1.0.0/22 */
+        uint32_t a = base + NEXT() % 1024;
+        if (net_fabric_route(vnet, a, 32, ifc[na % 3]) == 0) addrs[na++] = a;
+    }
+    for (int k = 0; k < 400 && nr < 200; k++) {  /* routes of /20 .. /31 in 10.0.0.0/12 */
+        int plen = 20 + (int)(NEXT() % 12);
+        uint32_t p = (tu_ip("10.0.0.0") + (NEXT() & 0xfffff)) & lb_prefix_mask(plen);
+        if (ref_held(addrs, na, NULL, 0, p, p | ~lb_prefix_mask(plen))) continue;
+        bool dup = false;
+        for (size_t i = 0; i < nr; i++) dup |= rt[i].prefix == p && rt[i].plen == plen;
+        ck_assert_int_eq(net_fabric_route(vnet, p, plen, ifc[k % 3]), dup ? LB_EEXIST : 0);
+        if (!dup) rt[nr++] = (ref_route_t){p, plen, ifc[k % 3]};
+    }
+    for (int k = 0; k < 2000; k++) {
+        int plen = 20 + (int)(NEXT() % 10);     /* allocation in a /20 .. /29 */
+        uint32_t sub = (tu_ip("10.0.0.0") + (NEXT() & 0xfffff)) & lb_prefix_mask(plen);
+        uint32_t want = 0, got = 0;
+        int want_rc = LB_ENOMEM;
+        for (uint64_t a = sub + 4; a <= (sub | ~lb_prefix_mask(plen)) - 1; a++)
+            if (!ref_held(addrs, na, rt, nr, (uint32_t)a, (uint32_t)a)) {
+                want = (uint32_t)a;
+                want_rc = 0;
+                break;
+            }
+        ck_assert_int_eq(net_fabric_alloc(vnet, sub, plen, &got), want_rc);
+        if (want_rc == 0) ck_assert_uint_eq(got, want);
+        int qp = 16 + (int)(NEXT() % 17);       /* who holds a /16 .. /32 */
+        uint32_t q = (tu_ip("10.0.0.0") + (NEXT() & 0xfffff)) & lb_prefix_mask(qp), at = 0;
+        int at_plen = 0;
+        uint32_t qhi = q | ~lb_prefix_mask(qp);
+        const char *h = net_fabric_holder(vnet, q, qp, &at, &at_plen);
+        ck_assert_int_eq(h != NULL, ref_held(addrs, na, rt, nr, q, qhi));
+        if (h) ck_assert(at <= qhi && (at | ~lb_prefix_mask(at_plen)) >= q);
+    }
+    /* a routed address is delivered to the longest route's interface */
+    for (size_t i = 0; i < nr; i++) {
+        uint32_t a = rt[i].prefix + (NEXT() & ~lb_prefix_mask(rt[i].plen));
+        const ref_route_t *best = NULL;
+        for (size_t k = 0; k < nr; k++)
+            if ((a & lb_prefix_mask(rt[k].plen)) == rt[k].prefix && (!best || rt[k].plen > best->plen))
+                best = &rt[k];
+        uint32_t at = 0;
+        int at_plen = 0;
+        ck_assert_str_eq(net_fabric_holder(vnet, a, 32, &at, &at_plen), best->ifc->node->name);
+        ck_assert_uint_eq(at, best->prefix);
+        ck_assert_int_eq(at_plen, best->plen);
+    }
+#undef NEXT
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
 START_TEST(packet_pool_reuse_and_str)
 {
     sim_t *sim = sim_new(1);
@@ -353,6 +438,7 @@ Suite *suite_net(void)
     tcase_add_test(tc, forwarding_ttl_and_drops);
     tcase_add_test(tc, fabric_delivery_and_vip);
     tcase_add_test(tc, fabric_holder_and_alloc);
+    tcase_add_test(tc, fabric_indexes_match_a_scan);
     tcase_add_test(tc, packet_pool_reuse_and_str);
     suite_add_tcase(s, tc);
     return s;

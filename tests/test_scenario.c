@@ -6,6 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "scenario.h"
 #include "scenario/scenario_int.h"
 #include "net.h"
@@ -50,7 +53,13 @@ static const struct bad_case { const char *yaml, *want; } bad_cases[] = {
     { "name: t\nduration: 5 parsecs\n",
       "t.yaml:2:11: duration: expected a duration like 30s, 250ms, 10us; got '5 parsecs'" },
     { HDR "seed: lots\n",
-      "t.yaml:3:7: seed: expected an integer; got 'lots'" },
+      "t.yaml:3:7: seed: expected an integer from 0 to 18446744073709551615; got 'lots'" },
+    { HDR "seed: -1\n",
+      "t.yaml:3:7: seed: expected an integer from 0 to 18446744073709551615; got '-1'" },
+    { HDR "seed: 18446744073709551616\n",
+      "t.yaml:3:7: seed: expected an integer from 0 to 18446744073709551615; got '18446744073709551616'" },
+    { HDR "seed: [1]\n",
+      "t.yaml:3:7: seed: expected an integer from 0 to 18446744073709551615; got a list" },
     { HDR "nodes: [r1, r2]\n",
       "t.yaml:3:8: nodes: expected a mapping of names to elements, like  r1: { type: router }; got a list" },
     { HDR "nodes:\n  r1: { type: router, conntrack: maybe }\n",
@@ -146,18 +155,23 @@ static const struct bad_case { const char *yaml, *want; } bad_cases[] = {
       "t.yaml:4:10: bad expectation 'client.requests ~ 5': expected an operator (<, <=, >, >=, ==, !=) after the metric" },
 };
 
-START_TEST(bad_inputs)
+/* Loading len bytes of text failed, nothing was kept, and the diagnostic is exactly want. */
+static void assert_load_error(const char *text, size_t len, const char *want, int i)
 {
-    const struct bad_case *c = &bad_cases[_i];
     scn_t *s = NULL;
     scn_diag_t d;
     memset(&d, 0x55, sizeof d);
-    int rc = scn_load_string(c->yaml, "t.yaml", &s, &d, NULL);
-    ck_assert_msg(rc < 0, "case %d loaded:\n%s", _i, c->yaml);
+    int rc = scn_load_buffer(text, len, "t.yaml", &s, &d, NULL);
+    ck_assert_msg(rc < 0, "case %d loaded:\n%s", i, text);
     ck_assert_ptr_null(s);
     char *got = diag_text(&d);
-    ck_assert_msg(strcmp(got, c->want) == 0, "case %d:\n got: %s\nwant: %s", _i, got, c->want);
+    ck_assert_msg(strcmp(got, want) == 0, "case %d:\n got: %s\nwant: %s", i, got, want);
     lb_free(got);
+}
+
+START_TEST(bad_inputs)
+{
+    assert_load_error(bad_cases[_i].yaml, strlen(bad_cases[_i].yaml), bad_cases[_i].want, _i);
 }
 END_TEST
 
@@ -175,6 +189,191 @@ START_TEST(bad_files_and_overrides)
     scn_diag_print(&d, f);
     fclose(f);
     ck_assert_str_eq(buf, "/nonexistent/x.yaml: error: cannot open: No such file or directory\n");
+}
+END_TEST
+
+/* ---- hostile input: encodings, files that are not files, shared trees -------------------- */
+
+/* Bytes that are not UTF-8 text: the position is the offending byte's own line:col. */
+static const struct enc_case { const char *bytes; size_t len; const char *want; } enc_cases[] = {
+#define ENC(lit, want) { lit, sizeof lit - 1, want }
+    ENC("name: t\nduration: 10s\nno\0des: {}\n",
+        "t.yaml:3:3: a NUL byte; expected UTF-8 text (a UTF-16 file? convert it with iconv -f UTF-16 -t UTF-8)"),
+    ENC("n\0a\0m\0e\0", "t.yaml:1:2: a NUL byte; expected UTF-8 text (a UTF-16 file? convert it with iconv -f UTF-16 -t UTF-8)"),
+    ENC("\xff\xfen\0a\0m\0e\0", "t.yaml:1:1: UTF-16 text (byte-order mark FF FE); expected UTF-8 (convert it with iconv -f UTF-16 -t UTF-8)"),
+    ENC("\xfe\xff\0n\0a", "t.yaml:1:1: UTF-16 text (byte-order mark FE FF); expected UTF-8 (convert it with iconv -f UTF-16 -t UTF-8)"),
+    ENC("name: t\ndescription: caf\xe9 x\n",
+        "t.yaml:2:17: invalid UTF-8 at byte 0xE9 (invalid trailing UTF-8 octet); expected UTF-8 text"),
+    ENC("name: t\r\ndescription: \xc3\xa9\xff\n",        /* columns count characters */
+        "t.yaml:2:15: invalid UTF-8 at byte 0xFF (invalid leading UTF-8 octet); expected UTF-8 text"),
+    ENC("\xef\xbb\xbfname: t\nduration: 1s\n\xed\xa0\x80",  /* a UTF-8 BOM is no character */
+        "t.yaml:3:1: invalid UTF-8 at byte 0xED (invalid Unicode character); expected UTF-8 text"),
+    ENC("name: t\ndescription: x\x01\n",
+        "t.yaml:2:15: control character 0x01 (control characters are not allowed); expected printable UTF-8 text"),
+#undef ENC
+};
+
+START_TEST(encodings)
+{
+    assert_load_error(enc_cases[_i].bytes, enc_cases[_i].len, enc_cases[_i].want, _i);
+}
+END_TEST
+
+/* `file:` reads regular files only, of bounded size, and never waits: a FIFO with no
+ * writer, a device, a directory and an oversized (sparse) file are errors at the item. */
+START_TEST(include_not_a_file)
+{
+    char dir[] = "/tmp/lbchain-test-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char *fifo = lb_sprintf("%s/pipe.yaml", dir), *big = lb_sprintf("%s/big.yaml", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    FILE *f = fopen(big, "w");
+    ck_assert_int_eq(ftruncate(fileno(f), SCN_MAX_FILE_BYTES + 1), 0);
+    fclose(f);
+    static const struct { const char *path, *want; } cases[] = {
+        { "pipe.yaml", "a FIFO (named pipe); expected a regular YAML file" },
+        { "/dev/zero", "a character device; expected a regular YAML file" },
+        { ".", "a directory; expected a regular YAML file" },
+        { "big.yaml", "16777217 bytes; expected at most 16777216 (16 MiB)" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *yaml = lb_sprintf(HDR "kubernetes:\n  - file: %s\n", cases[i].path);
+        char *fname = lb_sprintf("%s/s.yaml", dir);
+        scn_t *s = NULL;
+        scn_diag_t d;
+        ck_assert_int_eq(scn_load_string(yaml, fname, &s, &d, NULL), LB_EIO);
+        char *want = lb_sprintf("%s:4:11: file: cannot read '%s%s%s': %s", fname,
+                                cases[i].path[0] == '/' ? "" : dir,
+                                cases[i].path[0] == '/' ? "" : "/", cases[i].path, cases[i].want);
+        char *got = diag_text(&d);
+        ck_assert_str_eq(got, want);
+        lb_free(got);
+        lb_free(want);
+        lb_free(fname);
+        lb_free(yaml);
+    }
+    /* the scenario file itself follows the same rules */
+    scn_t *s = NULL;
+    scn_diag_t d;
+    ck_assert_int_eq(scn_load(fifo, &s, &d, NULL), LB_EIO);
+    ck_assert_str_eq(d.msg, "a FIFO (named pipe); expected a regular YAML file");
+    unlink(fifo);
+    unlink(big);
+    rmdir(dir);
+    lb_free(fifo);
+    lb_free(big);
+}
+END_TEST
+
+/* An anchor of ~20k nodes used in an ignored manifest field, and 200 variants that each set
+ * one key: every variant's tree shares the big subtree with the base (no copy), only the
+ * path to the key a variant sets is its own, and the base tree is left as it was. */
+START_TEST(variants_share_tree)
+{
+    char *yaml = lb_sprintf(HDR "nodes: { a: { type: host }, b: { type: host } }\n"
+                            "links:\n  - { between: [a, b] }\n"
+                            "kubernetes:\n"
+                            "  - apiVersion: v1\n    kind: ConfigMap\n    metadata: { name: big }\n"
+                            "    extra:\n"
+                            "      l0: &l0 [x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x]\n"
+                            "      l1: &l1 [*l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0, *l0]\n"
+                            "      l2: [*l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1, *l1]\n"
+                            "variants:\n");
+    for (int v = 0; v < 200; v++) {
+        char *more = lb_sprintf("%s  v%d: { set: { links.0.latency: %dus } }\n", yaml, v, v + 1);
+        lb_free(yaml);
+        yaml = more;
+    }
+    scn_t *s = NULL;
+    scn_diag_t d;
+    int rc = scn_load_string(yaml, "t.yaml", &s, &d, NULL);
+    ck_assert_msg(rc == 0, "%s:%d:%d: %s", d.file, d.line, d.col, d.msg);
+    const scn_node_t *kube0 = yt_get(scn_variant_model(s, 0)->tree, "kubernetes", NULL);
+    const scn_node_t *links0 = yt_get(scn_variant_model(s, 0)->tree, "links", NULL);
+    for (size_t v = 1; v < scn_variant_count(s); v++) {
+        const scn_model_t *m = scn_variant_model(s, v);
+        ck_assert_ptr_eq(yt_get(m->tree, "kubernetes", NULL), kube0);     /* shared */
+        ck_assert_ptr_ne(yt_get(m->tree, "links", NULL), links0);         /* its own */
+        ck_assert_int_eq(elem_int(m->links.v[0].cfg, "latency"), (int64_t)(v + 1) * SIM_US);
+    }
+    /* an alias is the anchored node itself, not a copy */
+    const scn_node_t *extra = yt_get(scn_node_at(kube0, 0), "extra", NULL);
+    const scn_node_t *l2 = yt_get(extra, "l2", NULL);
+    ck_assert_ptr_eq(scn_node_at(l2, 0), scn_node_at(l2, 9));
+    ck_assert_ptr_eq(scn_node_at(l2, 0), yt_get(extra, "l1", NULL));
+    /* a command-line override copies paths again and leaves shared subtrees shared */
+    ck_assert_int_eq(scn_override(s, "kubernetes.ConfigMap/big.data={ a: b }", &d), 0);
+    ck_assert_ptr_ne(yt_get(scn_variant_model(s, 0)->tree, "kubernetes", NULL), NULL);
+    const scn_node_t *ks = yt_get(scn_variant_model(s, 3)->tree, "kubernetes-set", NULL);
+    ck_assert_uint_eq(scn_node_len(ks), 1);
+    ck_assert_str_eq(k8s_kv_get(&scn_variant_k8s(s, 3)->configmaps.v[0]->data, "a"), "b");
+    scn_free(s);
+    lb_free(yaml);
+}
+END_TEST
+
+/* Aliases count as the copies they stand for: a small file whose aliases would expand past
+ * the node budget is refused at the alias that crosses it. */
+START_TEST(alias_budget)
+{
+    char *yaml = lb_strdup(HDR "a0: &a0 [x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 6; i++) {
+        char *more = lb_sprintf("%sa%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
+                                "*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", yaml, i, i,
+                                i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1,
+                                i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+        lb_free(yaml);
+        yaml = more;
+    }
+    scn_t *s = NULL;
+    scn_diag_t d;
+    ck_assert_int_eq(scn_load_string(yaml, "t.yaml", &s, &d, NULL), LB_EPARSE);
+    ck_assert_int_eq(d.line, 7);                        /* a4: 16 x 69905 nodes */
+    ck_assert_msg(strstr(d.msg, "YAML nodes after expanding aliases (alias '*a3' stands for"),
+                  "%s", d.msg);
+    lb_free(yaml);
+}
+END_TEST
+
+/* A stop request (SIGINT/SIGTERM in ./sim) ends loading and building with LB_EINTR. The
+ * request is sticky for the process, so this runs in a child of its own. */
+START_TEST(stop_request_interrupts_loading_and_building)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int bad = 0;
+        scn_t *s = NULL;
+        scn_diag_t d;
+        bad |= scn_load_string(HDR "nodes: { a: { type: host }, b: { type: host } }\n"
+                               "links: [ { between: [a, b] } ]\n", "t.yaml", &s, &d, NULL) != 0;
+        LB_VEC(char) big = { 0 };               /* more YAML events than one stop check */
+        char *head = lb_strdup(HDR "kubernetes:\n  - apiVersion: v1\n    kind: ConfigMap\n"
+                               "    metadata: { name: big }\n    data:\n");
+        lb_vec_reserve(&big, strlen(head) + 1);
+        strcpy(big.v, head);
+        big.n = strlen(head);
+        lb_free(head);
+        for (int i = 0; i < 10000; i++) {
+            char line[32];
+            int l = snprintf(line, sizeof line, "      k%d: v\n", i);
+            lb_vec_reserve(&big, big.n + (size_t)l + 1);
+            memcpy(big.v + big.n, line, (size_t)l + 1);
+            big.n += (size_t)l;
+        }
+        scn_request_stop();
+        scn_t *s2 = NULL;
+        bad |= (scn_load_string(big.v, "big.yaml", &s2, &d, NULL) != LB_EINTR) << 1;
+        bad |= (strstr(d.msg, "interrupted while loading") == NULL) << 2;
+        scn_run_t *r = NULL;
+        bad |= (scn_run_new(s, 0, 1, &r, &d) != LB_EINTR) << 3;
+        bad |= (strstr(d.msg, "interrupted while building variant 'default'") == NULL) << 4;
+        bad |= (r != NULL) << 5;
+        _exit(bad);
+    }
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child: status %d", st);
 }
 END_TEST
 
@@ -1071,6 +1270,11 @@ Suite *suite_scenario(void)
     tcase_add_unchecked_fixture(tc, setup, NULL);
     tcase_add_loop_test(tc, bad_inputs, 0, (int)(sizeof bad_cases / sizeof *bad_cases));
     tcase_add_test(tc, bad_files_and_overrides);
+    tcase_add_loop_test(tc, encodings, 0, (int)(sizeof enc_cases / sizeof *enc_cases));
+    tcase_add_test(tc, include_not_a_file);
+    tcase_add_test(tc, variants_share_tree);
+    tcase_add_test(tc, alias_budget);
+    tcase_add_test(tc, stop_request_interrupts_loading_and_building);
     suite_add_tcase(s, tc);
     tc = tcase_create("build");
     tcase_add_unchecked_fixture(tc, setup, NULL);

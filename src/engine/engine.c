@@ -63,6 +63,7 @@ struct sim {
     size_t heap_n;
     seqset_t cancelled;
     LB_VEC(rng_stream_t) rngs;
+    lb_index_t rng_index;       /* stream name hash -> rngs position */
     uint64_t progress_every;
     sim_progress_cb progress_cb;
     void *progress_data;
@@ -84,6 +85,7 @@ void sim_free(sim_t *s)
         lb_free(s->rngs.v[i].name);
     }
     lb_vec_free(&s->rngs);
+    lb_index_free(&s->rng_index);
     lb_free(s->cancelled.slot);
     for (int i = 0; i < 64; i++) lb_free(s->bk[i].v);
     lb_free(s);
@@ -311,12 +313,13 @@ gsl_rng *sim_rng_fresh(const sim_t *s, const char *name)
 gsl_rng *sim_rng(sim_t *s, const char *name)
 {
     uint64_t h = lb_hash_str(name);
-    for (size_t i = 0; i < s->rngs.n; i++)
-        if (s->rngs.v[i].hash == h && strcmp(s->rngs.v[i].name, name) == 0)
-            return s->rngs.v[i].rng;
+    for (size_t it, i = lb_index_first(&s->rng_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&s->rng_index, h, &it))
+        if (strcmp(s->rngs.v[i].name, name) == 0) return s->rngs.v[i].rng;
     gsl_rng *r = sim_rng_fresh(s, name);
     rng_stream_t st = {lb_strdup(name), h, r};
     lb_vec_push(&s->rngs, st);
+    lb_index_add(&s->rng_index, h, s->rngs.n - 1);
     return r;
 }
 

@@ -3,7 +3,10 @@
  * (cloud L4 load balancer frontends). Each attachment serialises at the fabric's per-NIC
  * bandwidth (tail drop past queue_bytes waiting); every delivery adds the fabric latency.
  * Lookup: exact address (binary search over a sorted table), then longest matching extra
- * prefix. Also who holds an address, and the clouds' first-free allocation in a subnet. */
+ * prefix (per prefix length, a table sorted by prefix: at most 32 binary searches, however
+ * many nodes route a pod range here). Also who holds an address, and the clouds'
+ * first-free allocation in a subnet, which skips a run of held addresses in one binary
+ * search, so that N nodes allocating one after another cost O(N log N), not O(N^2). */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +27,9 @@ struct net_fabric {
     char *name;
     net_fabric_params_t p;
     LB_VEC(fab_addr_t) addrs;       /* sorted by addr */
-    LB_VEC(fab_route_t) routes;     /* sorted by plen descending */
+    LB_VEC(fab_route_t) routes;     /* sorted by plen descending, then in insertion order */
+    LB_VEC(fab_route_t) by_plen[32];    /* the same routes per prefix length, by prefix */
+    uint32_t plens;                 /* bit p: some route has prefix length p */
     gsl_rng *rng;
 };
 
@@ -46,6 +51,7 @@ void net_fabric_free_(net_fabric_t *f)
     for (size_t i = 0; i < f->addrs.n; i++) lb_free(f->addrs.v[i].owner);
     lb_vec_free(&f->addrs);
     lb_vec_free(&f->routes);
+    for (int p = 0; p < 32; p++) lb_vec_free(&f->by_plen[p]);
     lb_free(f->name);
     lb_free(f);
 }
@@ -85,14 +91,54 @@ int net_fabric_attach(net_fabric_t *f, net_iface_t *ifc)
     return addr_insert(f, (fab_addr_t){.addr = ifc->addr, .ifc = ifc});
 }
 
+/* The first route of prefix length p whose prefix is >= lo (its table's size if none). */
+static size_t plen_lower(const net_fabric_t *f, int p, uint32_t lo)
+{
+    size_t a = 0, b = f->by_plen[p].n;
+    while (a < b) {
+        size_t mid = (a + b) / 2;
+        if (f->by_plen[p].v[mid].prefix < lo) a = mid + 1;
+        else b = mid;
+    }
+    return a;
+}
+
+/* The route of prefix length p that contains address a, or NULL (prefixes of one length
+ * are distinct, so there is at most one). */
+static const fab_route_t *plen_find(const net_fabric_t *f, int p, uint32_t a)
+{
+    uint32_t want = a & lb_prefix_mask(p);
+    size_t i = plen_lower(f, p, want);
+    return i < f->by_plen[p].n && f->by_plen[p].v[i].prefix == want ? &f->by_plen[p].v[i]
+                                                                     : NULL;
+}
+
+/* The longest route containing a, or NULL. */
+static const fab_route_t *route_covering(const net_fabric_t *f, uint32_t a)
+{
+    for (int p = 31; p >= 0; p--) {
+        if (!(f->plens & (1u << p))) continue;
+        const fab_route_t *r = plen_find(f, p, a);
+        if (r) return r;
+    }
+    return NULL;
+}
+
 int net_fabric_route(net_fabric_t *f, uint32_t prefix, int plen, net_iface_t *ifc)
 {
     if (plen == 32) {
         return addr_insert(f, (fab_addr_t){.addr = prefix, .ifc = ifc});
     }
+    assert(plen >= 0 && plen < 32);
     fab_route_t r = {prefix & lb_prefix_mask(plen), plen, ifc};
-    for (size_t i = 0; i < f->routes.n; i++)
-        if (f->routes.v[i].prefix == r.prefix && f->routes.v[i].plen == plen) return LB_EEXIST;
+    size_t k = plen_lower(f, plen, r.prefix);
+    if (k < f->by_plen[plen].n && f->by_plen[plen].v[k].prefix == r.prefix) return LB_EEXIST;
+    lb_vec_reserve(&f->by_plen[plen], f->by_plen[plen].n + 1);
+    memmove(&f->by_plen[plen].v[k + 1], &f->by_plen[plen].v[k],
+            (f->by_plen[plen].n - k) * sizeof r);
+    f->by_plen[plen].v[k] = r;
+    f->by_plen[plen].n++;
+    f->plens |= 1u << plen;
     lb_vec_reserve(&f->routes, f->routes.n + 1);
     size_t i = f->routes.n;
     while (i > 0 && f->routes.v[i - 1].plen < plen) {
@@ -136,10 +182,16 @@ const char *net_fabric_holder(const net_fabric_t *f, uint32_t prefix, int plen,
         *where_plen = 32;
         return entry_holder(&f->addrs.v[a]);
     }
-    for (size_t i = 0; i < f->routes.n; i++) {  /* a route overlapping [lo, hi] */
-        const fab_route_t *r = &f->routes.v[i];
-        uint32_t m = lb_prefix_mask(r->plen < plen ? r->plen : plen);
-        if ((r->prefix & m) == (lo & m)) {
+    for (int p = 31; p >= 0; p--) {     /* a route overlapping [lo, hi], the longest first */
+        if (!(f->plens & (1u << p))) continue;
+        const fab_route_t *r = NULL;
+        if (p <= plen) {
+            r = plen_find(f, p, lo);        /* one containing the range */
+        } else {                            /* the lowest inside it */
+            size_t i = plen_lower(f, p, lo);
+            if (i < f->by_plen[p].n && f->by_plen[p].v[i].prefix <= hi) r = &f->by_plen[p].v[i];
+        }
+        if (r) {
             *where = r->prefix;
             *where_plen = r->plen;
             return r->ifc->node->name;
@@ -153,20 +205,41 @@ int net_fabric_alloc(const net_fabric_t *f, uint32_t subnet, int plen, uint32_t 
     if (plen < 0 || plen > NET_FABRIC_ALLOC_MAX_PLEN) return LB_EINVAL;
     uint32_t mask = lb_prefix_mask(plen), lo = (subnet & mask) + NET_FABRIC_RESERVED_LOW,
              hi = (subnet | ~mask) - NET_FABRIC_RESERVED_HIGH;
-    for (uint64_t a = lo; a <= hi; a++)
-        if (!net_fabric_holder(f, (uint32_t)a, 32, NULL, NULL)) {
-            *out = (uint32_t)a;
-            return 0;
+    uint64_t a = lo;
+    while (a <= hi) {
+        /* a run of held addresses a, a+1, ...: the table is sorted and has no duplicates,
+         * so entry i0+j holds a+j exactly up to the run's end -- found by binary search */
+        size_t n = f->addrs.n, i0 = 0, b = n;
+        while (i0 < b) {
+            size_t mid = (i0 + b) / 2;
+            if (f->addrs.v[mid].addr < a) i0 = mid + 1;
+            else b = mid;
         }
+        if (i0 < n && f->addrs.v[i0].addr == a) {
+            size_t j = 1, e = n - i0;           /* first j that breaks the run */
+            while (j < e) {
+                size_t mid = (j + e) / 2;
+                if (f->addrs.v[i0 + mid].addr == a + mid) j = mid + 1;
+                else e = mid;
+            }
+            a += j;
+            continue;
+        }
+        const fab_route_t *r = route_covering(f, (uint32_t)a);
+        if (r) {                                /* a routed prefix: skip all of it */
+            a = (uint64_t)(r->prefix | ~lb_prefix_mask(r->plen)) + 1;
+            continue;
+        }
+        *out = (uint32_t)a;
+        return 0;
+    }
     return LB_ENOMEM;
 }
 
 static net_iface_t *route_find(net_fabric_t *f, uint32_t a)
 {
-    for (size_t i = 0; i < f->routes.n; i++)
-        if ((a & lb_prefix_mask(f->routes.v[i].plen)) == f->routes.v[i].prefix)
-            return f->routes.v[i].ifc;
-    return NULL;
+    const fab_route_t *r = route_covering(f, a);
+    return r ? r->ifc : NULL;
 }
 
 static void deliver_cb(sim_t *sim, void *a, void *b)

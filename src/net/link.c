@@ -13,7 +13,7 @@ struct net_link {
     net_iface_t *end[2];
     net_link_params_t p;
     sim_time_t busy_until[2];
-    gsl_rng *rng;
+    gsl_rng *rng;               /* the loss stream, made when first needed (5 KB each) */
 };
 
 net_link_t *net_link_new(net_t *n, net_iface_t *a, net_iface_t *b, const net_link_params_t *p)
@@ -24,10 +24,6 @@ net_link_t *net_link_new(net_t *n, net_iface_t *a, net_iface_t *b, const net_lin
     l->end[0] = a;
     l->end[1] = b;
     l->p = *p;
-    char name[256];
-    snprintf(name, sizeof name, "link:%s/%s-%s/%s", a->node->name, a->name, b->node->name,
-             b->name);
-    l->rng = sim_rng(n->hdr.sim, name);
     a->link = l;
     a->link_side = 0;
     b->link = l;
@@ -72,6 +68,12 @@ void net_link_tx(net_link_t *l, int side, pkt_t *p)
         }
     }
     l->busy_until[side] = start + ser;
+    if (loss > 0 && !l->rng) {      /* streams are per name: making it late changes nothing */
+        char name[256];
+        snprintf(name, sizeof name, "link:%s/%s-%s/%s", l->end[0]->node->name, l->end[0]->name,
+                 l->end[1]->node->name, l->end[1]->name);
+        l->rng = sim_rng(net_sim_(l->net), name);
+    }
     if (loss > 0 && gsl_rng_uniform(l->rng) < loss) {
         net_drop(l->net, l->end[side]->node, p, "link-loss", "lost on %s/%s -> %s",
                  l->end[side]->node->name, l->end[side]->name, l->end[!side]->node->name);

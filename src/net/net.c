@@ -22,6 +22,7 @@ void net_free(net_t *n)
     for (size_t i = 0; i < n->links.n; i++) net_link_free_(n->links.v[i]);
     for (size_t i = 0; i < n->fabrics.n; i++) net_fabric_free_(n->fabrics.v[i]);
     lb_vec_free(&n->nodes);
+    lb_index_free(&n->node_index);
     lb_vec_free(&n->links);
     lb_vec_free(&n->fabrics);
     /* Packets still in flight (queued in events that will never run) hold message refs. */

@@ -8,6 +8,7 @@
 struct net {
     net_hdr_t hdr;                      /* public prefix: sim, trace_flow (net.h) */
     LB_VEC(net_node_t *) nodes;
+    lb_index_t node_index;              /* hash of a node's name -> nodes position */
     LB_VEC(net_link_t *) links;
     LB_VEC(net_fabric_t *) fabrics;
     pkt_t *pkt_free;                    /* pool free list */

@@ -281,10 +281,18 @@ static bool chain_trivial(const nf_chain_t *c)
     return !c || (c->rules.n == 0 && c->policy == NFT_ACCEPT);
 }
 
+/* Would rule r (in table ti) load conntrack? Any nat rule, or the conntrack/state matches. */
+static bool rule_needs_ct(int ti, const nf_rule_t *r)
+{
+    return ti == NF_TBL_NAT || (r->m & (NFM_CTSTATE | NFM_STATE));
+}
+
 /* Recomputes the fast-path flags after any change of rules or params. Conntrack is
  * latched on, as the kernel module stays loaded: by params, by any nat rule, or by a
- * rule using the conntrack/state matches. */
-static void nf_refresh(nf_t *nf)
+ * rule using the conntrack/state matches. With scan_rules false the rules are not looked
+ * at (nf_exec has latched conntrack for the one rule it added): one command must not
+ * cost a walk over every rule, or a node's N commands would cost N^2. */
+static void nf_refresh_flags(nf_t *nf, bool scan_rules)
 {
     bool any = false;
     if (nf->params.conntrack) nf->ct_on = true;
@@ -296,15 +304,16 @@ static void nf_refresh(nf_t *nf)
                 nf->hook_tables[h] |= (uint8_t)(1u << ti);
                 any = true;
             }
-        for (size_t i = 0; i < t->chains.n && !nf->ct_on; i++) {
+        for (size_t i = 0; scan_rules && i < t->chains.n && !nf->ct_on; i++) {
             const nf_chain_t *c = t->chains.v[i];
-            if (ti == NF_TBL_NAT && c->rules.n) nf->ct_on = true;
             for (size_t j = 0; j < c->rules.n; j++)
-                if (c->rules.v[j].m & (NFM_CTSTATE | NFM_STATE)) nf->ct_on = true;
+                if (rule_needs_ct(ti, &c->rules.v[j])) nf->ct_on = true;
         }
     }
     nf->active = any || nf->ct_on;
 }
+
+static void nf_refresh(nf_t *nf) { nf_refresh_flags(nf, true); }
 
 /* ---- text helpers ------------------------------------------------------------------------ */
 
@@ -1615,6 +1624,7 @@ static int run_cmd(pctx_t *c, int argc, char **argv, int deftable)
     memset(&r, 0, sizeof r);                /* owned by the chain now */
     /* nf_exec applies at once, so check now; a restore checks each table at COMMIT */
     nf_rule_t *nr = &ch->rules.v[pos];
+    bool needs_ct = rule_needs_ct(t->id, nr);
     if (!c->restore && (nr->jump || nr->target == NFT_DNAT || nr->target == NFT_SNAT ||
                         nr->target == NFT_MASQ || nr->target == NFT_REJECT)) {
         rc = table_check(c, t);
@@ -1630,6 +1640,7 @@ static int run_cmd(pctx_t *c, int argc, char **argv, int deftable)
         }
     }
     rule_fini(&replaced);
+    if (!c->restore && rc == 0 && needs_ct) c->nf->ct_on = true;       /* latched */
 out:
     rule_fini(&r);
     return rc;
@@ -1650,7 +1661,7 @@ int nf_exec(nf_t *nf, const char *cmdline, char *err, size_t errlen)
         rc = run_cmd(&c, t.n - start, t.n ? t.v + start : NULL, -1);
     }
     toks_free(&t);
-    nf_refresh(nf);
+    nf_refresh_flags(nf, false);            /* run_cmd latched conntrack for its rule */
     return rc;
 }
 

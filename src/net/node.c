@@ -10,6 +10,9 @@
 #include "netfilter.h"
 #include "tcp.h"
 
+/* Nodes with more local addresses than this (a hub router) find them by hash. */
+#define LOCAL_INDEX_MIN 8
+
 net_node_t *net_node_add(net_t *n, const char *name)
 {
     assert(!net_node_find(n, name));
@@ -18,6 +21,7 @@ net_node_t *net_node_add(net_t *n, const char *name)
     nd->name = lb_strdup(name);
     nd->id = (uint32_t)n->nodes.n;
     lb_vec_push(&n->nodes, nd);
+    lb_index_add(&n->node_index, lb_hash_str(name), nd->id);
     return nd;
 }
 
@@ -31,14 +35,18 @@ void net_node_free_(net_node_t *nd)
     }
     lb_vec_free(&nd->ifaces);
     lb_vec_free(&nd->routes);
+    lb_index_free(&nd->route_index);
     lb_vec_free(&nd->local_addrs);
+    lb_index_free(&nd->local_index);
     lb_free(nd->name);
     lb_free(nd);
 }
 
 net_node_t *net_node_find(const net_t *n, const char *name)
 {
-    for (size_t i = 0; i < n->nodes.n; i++)
+    uint64_t h = lb_hash_str(name);
+    for (size_t it, i = lb_index_first(&n->node_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&n->node_index, h, &it))
         if (strcmp(n->nodes.v[i]->name, name) == 0) return n->nodes.v[i];
     return NULL;
 }
@@ -50,11 +58,23 @@ void net_node_addr_add(net_node_t *nd, uint32_t addr)
 {
     if (!addr || net_node_is_local(nd, addr)) return;
     lb_vec_push(&nd->local_addrs, addr);
+    if (nd->local_index.cap) {
+        lb_index_add(&nd->local_index, addr, nd->local_addrs.n - 1);
+    } else if (nd->local_addrs.n > LOCAL_INDEX_MIN) {
+        for (size_t i = 0; i < nd->local_addrs.n; i++)
+            lb_index_add(&nd->local_index, nd->local_addrs.v[i], i);
+    }
 }
 
 bool net_node_is_local(const net_node_t *nd, uint32_t addr)
 {
     if ((addr >> 24) == 127) return true;
+    if (nd->local_index.cap) {
+        for (size_t it, i = lb_index_first(&nd->local_index, addr, &it); i != LB_INDEX_NONE;
+             i = lb_index_next(&nd->local_index, addr, &it))
+            if (nd->local_addrs.v[i] == addr) return true;
+        return false;
+    }
     for (size_t i = 0; i < nd->local_addrs.n; i++)
         if (nd->local_addrs.v[i] == addr) return true;
     return false;
@@ -83,26 +103,51 @@ net_iface_t *net_iface_add(net_node_t *nd, const char *name, uint32_t addr, int 
     return ifc;
 }
 
+/* Longest-prefix match: the longest prefix wins, and among equal routes the one added
+ * first. Small tables are scanned; a node with many routes (a hub router, a node with a
+ * /32 per pod) looks each prefix length up in a hash of (prefix, plen), longest first. */
+#define ROUTE_INDEX_MIN 8
+
+static uint64_t route_key(uint32_t prefix, int plen)
+{
+    return ((uint64_t)prefix << 6) | (uint64_t)plen;
+}
+
 void net_route_add(net_node_t *nd, uint32_t prefix, int plen, uint32_t gw, net_iface_t *ifc)
 {
     assert(plen >= 0 && plen <= 32 && ifc && ifc->node == nd);
     net_route_t r = {prefix & lb_prefix_mask(plen), plen, gw, ifc};
-    /* keep sorted by plen descending, stable: first match is the longest prefix */
-    lb_vec_reserve(&nd->routes, nd->routes.n + 1);
-    size_t i = nd->routes.n;
-    while (i > 0 && nd->routes.v[i - 1].plen < plen) {
-        nd->routes.v[i] = nd->routes.v[i - 1];
-        i--;
+    lb_vec_push(&nd->routes, r);
+    nd->route_plens |= 1ull << plen;
+    if (nd->route_index.cap) {
+        lb_index_add(&nd->route_index, route_key(r.prefix, plen), nd->routes.n - 1);
+    } else if (nd->routes.n > ROUTE_INDEX_MIN) {
+        for (size_t i = 0; i < nd->routes.n; i++)
+            lb_index_add(&nd->route_index, route_key(nd->routes.v[i].prefix, nd->routes.v[i].plen), i);
     }
-    nd->routes.v[i] = r;
-    nd->routes.n++;
 }
 
 const net_route_t *net_route_lookup(const net_node_t *nd, uint32_t dst)
 {
-    for (size_t i = 0; i < nd->routes.n; i++) {
-        const net_route_t *r = &nd->routes.v[i];
-        if ((dst & lb_prefix_mask(r->plen)) == r->prefix) return r;
+    if (!nd->route_index.cap) {
+        const net_route_t *best = NULL;
+        for (size_t i = 0; i < nd->routes.n; i++) {
+            const net_route_t *r = &nd->routes.v[i];
+            if ((dst & lb_prefix_mask(r->plen)) == r->prefix && (!best || r->plen > best->plen))
+                best = r;
+        }
+        return best;
+    }
+    for (int plen = 32; plen >= 0; plen--) {
+        if (!(nd->route_plens >> plen & 1)) continue;
+        uint32_t prefix = dst & lb_prefix_mask(plen);
+        uint64_t h = route_key(prefix, plen);
+        size_t best = LB_INDEX_NONE;
+        for (size_t it, i = lb_index_first(&nd->route_index, h, &it); i != LB_INDEX_NONE;
+             i = lb_index_next(&nd->route_index, h, &it))
+            if (nd->routes.v[i].prefix == prefix && nd->routes.v[i].plen == plen && i < best)
+                best = i;
+        if (best != LB_INDEX_NONE) return &nd->routes.v[best];
     }
     return NULL;
 }

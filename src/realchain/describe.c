@@ -594,7 +594,9 @@ int realchain_describe(scn_t *s, scn_run_t *r, FILE *out, char *err, size_t errl
     cJSON_AddStringToObject(root, "scenario", scn_name(s));
     cJSON_AddStringToObject(root, "file", scn_file(s));
     cJSON_AddStringToObject(root, "variant", scn_run_variant(r));
-    cJSON_AddNumberToObject(root, "seed", (double)sim_seed(scn_run_sim(r)));
+    char seed_text[24];                 /* exact, as in summary.json (a double is not) */
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)sim_seed(scn_run_sim(r)));
+    cJSON_AddRawToObject(root, "seed", seed_text);
     cJSON_AddNumberToObject(root, "duration_s", secs(scn_run_duration(r)));
     cJSON *elems = cJSON_AddArrayToObject(root, "elements");
     cJSON *clusters = cJSON_CreateArray();

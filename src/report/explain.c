@@ -52,11 +52,18 @@ explain_t *explain_new(sim_t *sim)
 {
     explain_t *ex = lb_calloc(1, sizeof *ex);
     ex->sim = sim;
+    ex->next_id = 1;
+    return ex;
+}
+
+/* The tables (~37 MB) are made on the first note or link: a run that is only built (the
+ * validation of every variant before anything runs) never pays for them. */
+static void tables(explain_t *ex)
+{
+    if (ex->ring) return;
     ex->ring = lb_calloc(EXPLAIN_MAX_NOTES, sizeof *ex->ring);
     ex->pinned = lb_calloc(PINNED_MAX, sizeof *ex->pinned);
     ex->flows = lb_calloc(FLOW_TAB, sizeof *ex->flows);
-    ex->next_id = 1;
-    return ex;
 }
 
 void explain_free(explain_t *ex)
@@ -76,15 +83,23 @@ void explain_free(explain_t *ex)
     lb_free(ex);
 }
 
-static flow_ent_t *flow_slot(const explain_t *ex, uint64_t flow)
+static const flow_ent_t no_flow;
+
+static const flow_ent_t *flow_slot(const explain_t *ex, uint64_t flow)
 {
+    return ex->flows ? &ex->flows[lb_mix64(flow) & (FLOW_TAB - 1)] : &no_flow;
+}
+
+static flow_ent_t *flow_slot_mut(explain_t *ex, uint64_t flow)
+{
+    tables(ex);
     return &ex->flows[lb_mix64(flow) & (FLOW_TAB - 1)];
 }
 
 /* The note with this id, from the ring or the pinned list; NULL when forgotten. */
 static const note_t *note_get(const explain_t *ex, uint64_t id)
 {
-    if (!id) return NULL;
+    if (!id || !ex->ring) return NULL;
     const note_t *n = &ex->ring[id % EXPLAIN_MAX_NOTES];
     if (n->id == id) return n;
     size_t lo = 0, hi = ex->n_pinned;
@@ -100,6 +115,7 @@ uint64_t explain_note(explain_t *ex, const char *where, uint64_t flow, uint64_t 
                       const char *fmt, ...)
 {
     if (!ex) return 0;
+    tables(ex);
     uint64_t id = ex->next_id++;
     note_t *n = &ex->ring[id % EXPLAIN_MAX_NOTES];
     memset(n, 0, sizeof *n);
@@ -113,7 +129,7 @@ uint64_t explain_note(explain_t *ex, const char *where, uint64_t flow, uint64_t 
     vsnprintf(n->text, sizeof n->text, fmt, ap);
     va_end(ap);
     if (flow) {
-        flow_ent_t *f = flow_slot(ex, flow);
+        flow_ent_t *f = flow_slot_mut(ex, flow);
         if (f->flow != flow) *f = (flow_ent_t){flow, 0, 0};
         n->prev = f->last;
         f->last = id;
@@ -153,7 +169,7 @@ uint64_t explain_flow_last(const explain_t *ex, uint64_t flow)
 void explain_link(explain_t *ex, uint64_t down, uint64_t up)
 {
     if (!ex || !down || !up) return;
-    flow_ent_t *f = flow_slot(ex, down);
+    flow_ent_t *f = flow_slot_mut(ex, down);
     if (f->flow != down) *f = (flow_ent_t){down, 0, 0};
     f->up = up;
 }
@@ -258,4 +274,30 @@ size_t explain_print(const explain_t *ex, const metrics_t *m, FILE *out)
         if (!e->n) fprintf(out, "    (no recorded cause: the flow's notes were not kept)\n");
     }
     return ex->examples.n;
+}
+
+size_t explain_example_count(const explain_t *ex) { return ex ? ex->examples.n : 0; }
+
+bool explain_example_at(const explain_t *ex, size_t i, const char **source, int *cls,
+                        uint64_t *flow, sim_time_t *t)
+{
+    if (!ex || i >= ex->examples.n) return false;
+    const example_t *e = &ex->examples.v[i];
+    *source = e->source;
+    *cls = e->cls;
+    *flow = e->flow;
+    *t = e->t;
+    return true;
+}
+
+bool explain_example_note(const explain_t *ex, size_t i, size_t k, sim_time_t *t,
+                          const char **where, uint64_t *flow, const char **text)
+{
+    if (!ex || i >= ex->examples.n || k >= ex->examples.v[i].n) return false;
+    const note_t *n = &ex->examples.v[i].chain[k];
+    *t = n->t;
+    *where = n->where;
+    *flow = n->flow;
+    *text = n->text;
+    return true;
 }

@@ -9,35 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "draw.h"
+#include "helper.h"
 #include "plots.h"
 
-/* Writes s HTML-escaped (text and attribute values alike). Invalid UTF-8 becomes U+FFFD;
- * control characters other than newline and tab become spaces. */
-static void esc(FILE *f, const char *s)
-{
-    while (s && *s) {
-        size_t n = rep_utf8_char(s);
-        unsigned char c = (unsigned char)*s;
-        if (n == 0) {
-            fputs("\xef\xbf\xbd", f);
-            n = 1;
-        } else if (n > 1) {
-            if (n == 2 && c == 0xc2 && (unsigned char)s[1] < 0xa0) fputc(' ', f);   /* C1 */
-            else fwrite(s, 1, n, f);
-        } else {
-            switch (c) {
-            case '&': fputs("&amp;", f); break;
-            case '<': fputs("&lt;", f); break;
-            case '>': fputs("&gt;", f); break;
-            case '"': fputs("&quot;", f); break;
-            case '\'': fputs("&#39;", f); break;
-            case '\n': case '\t': fputc(c, f); break;
-            default: fputc(c < 0x20 || c == 0x7f ? ' ' : c, f);
-            }
-        }
-        s += n;
-    }
-}
+/* Writes s HTML-escaped (text and attribute values alike): draw_put_xml. */
+static void esc(FILE *f, const char *s) { draw_put_xml(f, s); }
 
 /* Appends the file at path as base64; false when it cannot be read or is empty. */
 static bool base64_file(FILE *out, const char *path)
@@ -96,7 +73,7 @@ static const char *const css =
     ".banner.warn{background:#fff8c5;color:#7d4e00}"
     "pre{background:#f6f8fa;padding:10px;overflow-x:auto;font-size:.85em;line-height:1.35}"
     "figure{margin:1em 0 2em}figure img{max-width:100%;height:auto;border:1px solid #d0d7de}"
-    "figcaption{color:#57606a;max-width:900px;margin:.3em 0}code{background:#eff1f3;"
+    "figcaption{color:#57606a;max-width:900px;margin:.3em 0}details{margin:.4em 0}summary{cursor:pointer}code{background:#eff1f3;"
     "padding:0 3px}footer{margin-top:3em;color:#6e7781;font-size:.85em}";
 
 static const char *const how_to_read =
@@ -105,6 +82,8 @@ static const char *const how_to_read =
     "client traffic with one change applied (a fix, a different setting). All times are "
     "<em>simulated</em> seconds since the start of the run, not wall-clock time, and the same "
     "scenario and seed always give the same numbers.</p>\n<ol>\n"
+    "<li><b>Topology</b>: the chain as built, and per variant what its run saw on it "
+    "(backends down, packets dropped, the path of a successful request).</li>\n"
     "<li><b>Outcomes</b>: what the clients saw, per variant (and per traffic source). "
     "<em>2xx</em> are successes. <em>4xx</em> and <em>5xx</em> are HTTP errors returned by "
     "a proxy or an application (a load balancer answers 502 or 504 when its backend fails). "
@@ -117,7 +96,8 @@ static const char *const how_to_read =
     "with the value measured; FAIL means the behaviour differs from what was expected.</li>\n"
     "<li><b>Why requests failed</b>: for each kind of failure, one example request traced "
     "back step by step to its root cause (a health probe's answer, a backend marked down, a "
-    "dropped packet, the error the client got).</li>\n"
+    "dropped packet, the error the client got), and its packet ladder: every packet of "
+    "that request, and of the probe that caused it, hop by hop.</li>\n"
     "<li><b>Plots</b>: latency, outcomes over time, each load balancer's view of its "
     "backends' health, and the path of one successful request. Each plot says how to read "
     "it; the PNG and SVG files sit next to this page.</li>\n</ol>\n";
@@ -326,7 +306,123 @@ static void section_verdicts(FILE *f, const rep_variant_t *v, size_t n)
     fputs("</table>\n", f);
 }
 
-static void section_explain(FILE *f, const rep_variant_t *v, size_t n)
+/* ---- pictures (include/draw.h): the topology and the packet ladders ---- */
+
+static const char *const topology_how =
+    "The chain as it was built, left to right in the direction of traffic: clients, the L7 "
+    "load balancer's instances, the L4 load balancer with its frontend and rules, the "
+    "cluster's nodes by pool and zone (kube-proxy's hop, the pods running there), gateway "
+    "and app pods, with the addresses that matter. Red: what failed in the run (backends a "
+    "load balancer had down and by which probe, packets dropped where and why, with "
+    "counts); green: the path of one successful request.";
+static const char *const ladder_how =
+    "One row per packet in time order, from the element that sent it to where it went "
+    "(dots: nodes it passed; a cross: where it was dropped, and why), NAT rewrites in "
+    "purple, the causal chain's notes in yellow, simulated times on the left: the example "
+    "request of each failure class above, and one successful request.";
+
+/* A picture of dir: <name>.svg inlined, else the PNG, under a heading, with how to read it
+ * and links to its files. Returns false (and writes nothing) when neither exists. */
+static bool picture(FILE *f, const char *dir, const char *name, int level, const char *title,
+                    const char *label, const char *how, bool mermaid)
+{
+    char path[4400];
+    const char *mime = "image/svg+xml";
+    snprintf(path, sizeof path, "%s/%s.svg", dir, name);
+    if (!file_nonempty(path)) {
+        mime = "image/png";
+        snprintf(path, sizeof path, "%s/%s.png", dir, name);
+        if (!file_nonempty(path)) return false;
+    }
+    fprintf(f, "<figure id=\"pic-%s\">\n<h%d>%s", name, level, title);
+    if (label) {
+        fputs(": ", f);
+        esc(f, label);
+    }
+    fprintf(f, "</h%d>\n<figcaption>", level);
+    if (how) esc(f, how);
+    fprintf(f, " <a href=\"%s.png\">PNG</a> &middot; <a href=\"%s.svg\">SVG</a>", name, name);
+    if (mermaid) fprintf(f, " &middot; <a href=\"%s.mmd\">Mermaid</a>", name);
+    fprintf(f, "</figcaption>\n<img alt=\"%s", title);
+    if (label) {
+        fputs(": ", f);
+        esc(f, label);
+    }
+    fprintf(f, "\" src=\"data:%s;base64,", mime);
+    base64_file(f, path);
+    fputs("\">\n</figure>\n", f);
+    return true;
+}
+
+static bool have_file(const char *dir, const char *name, const char *ext)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
+    return file_nonempty(path);
+}
+
+/* The stem of entry i's pictures ("" when it has none: another seed of a sweep). */
+static void picture_stem(const scn_t *s, const rep_variant_t *v, size_t n, size_t i,
+                         const char *kind, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    int k = v[i].name ? scn_variant_find(s, v[i].name) : -1;
+    if (k < 0) return;
+    for (size_t j = 0; j < i; j++)               /* the first run of a variant has them */
+        if (v[j].name && strcmp(v[j].name, v[i].name) == 0) return;
+    (void)n;
+    char stem[160];
+    draw_variant_stem(s, (size_t)k, stem, sizeof stem);
+    snprintf(buf, len, "%s-%s", kind, stem);
+}
+
+static void section_topology(FILE *f, const char *dir, const scn_t *s, const rep_variant_t *v,
+                             size_t n)
+{
+    fputs("<h2 id=\"topology\">Topology</h2>\n", f);
+    bool any = picture(f, dir, "topology", 3, "The chain as built", n ? v[0].name : NULL,
+                       topology_how, true);
+    for (size_t i = 0; i < n; i++) {
+        char name[200], label[256];
+        picture_stem(s, v, n, i, "topology", name, sizeof name);
+        if (!name[0]) continue;
+        rep_plots_label(v, n, i, label, sizeof label);
+        fputs("<details><summary>What the run of <b>", f);
+        esc(f, label);
+        fputs("</b> saw</summary>\n", f);
+        if (picture(f, dir, name, 4, "Topology", label, NULL, true)) any = true;
+        else fputs("<p>(no picture)</p>\n", f);
+        fputs("</details>\n", f);
+    }
+    if (!any) {
+        char dot[4096];
+        bool have = rep_helper_find("dot", dot, sizeof dot);
+        fprintf(f, "<p class=\"banner warn\">No topology pictures: %s</p>\n",
+                !have_file(dir, "topology", "dot")
+                    ? "they were not drawn for this run (turned off with --no-pictures?)."
+                : have ? "Graphviz failed (sim printed its message when the run ended); "
+                         "<code>topology.dot</code> and <code>topology.mmd</code> are in the "
+                         "folder."
+                       : "Graphviz (<code>dot</code>) was not found on PATH when the run "
+                         "ended. Install it (Debian: <code>apt-get install graphviz</code>) "
+                         "and run the scenario again; <code>topology.dot</code> and "
+                         "<code>topology.mmd</code> are in the folder.");
+    }
+}
+
+/* Variant i's packet ladder, when it has one. */
+static void ladder_of(FILE *f, const char *dir, const scn_t *s, const rep_variant_t *v,
+                      size_t n, size_t i)
+{
+    char name[200], label[256];
+    picture_stem(s, v, n, i, "ladder", name, sizeof name);
+    if (!name[0]) return;
+    rep_plots_label(v, n, i, label, sizeof label);
+    picture(f, dir, name, 4, "Packet ladder", label, ladder_how, true);
+}
+
+static void section_explain(FILE *f, const char *dir, const scn_t *s, const rep_variant_t *v,
+                            size_t n)
 {
     fputs("<h2 id=\"why\">Why requests failed</h2>\n<p>For each variant and each kind of "
           "failure: how many requests failed that way and one example, walked back from what "
@@ -344,6 +440,7 @@ static void section_explain(FILE *f, const rep_variant_t *v, size_t n)
         while (*t == '\n') t++;
         esc(f, t);
         fputs("</pre>\n", f);
+        ladder_of(f, dir, s, v, n, i);
         shown++;
     }
     if (shown < n) {
@@ -358,6 +455,19 @@ static void section_explain(FILE *f, const rep_variant_t *v, size_t n)
             fputs("</b>", f);
         }
         fputs(".</p>\n", f);
+        /* their ladders: one successful request each */
+        for (size_t i = 0; i < n; i++) {
+            if (v[i].explain && v[i].explain[0]) continue;
+            char name[200], label[256];
+            picture_stem(s, v, n, i, "ladder", name, sizeof name);
+            if (!name[0] || !have_file(dir, name, "svg")) continue;
+            rep_plots_label(v, n, i, label, sizeof label);
+            fputs("<details><summary>Packet ladder of a successful request in <b>", f);
+            esc(f, label);
+            fputs("</b></summary>\n", f);
+            ladder_of(f, dir, s, v, n, i);
+            fputs("</details>\n", f);
+        }
     }
 }
 
@@ -573,19 +683,20 @@ int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size
     fputs(how_to_read, f);
     bool real = any_real(v, n);
     bool seeds = rep_seed_stats_apply(v, n);
-    fputs("</div>\n<nav><ol><li><a href=\"#variants\">Variants</a></li><li><a "
+    fputs("</div>\n<nav><ol><li><a href=\"#topology\">Topology</a></li><li><a href=\"#variants\">Variants</a></li><li><a "
           "href=\"#outcomes\">Outcomes</a></li>", f);
     if (seeds) fputs("<li><a href=\"#seeds\">Across seeds</a></li>", f);
     if (real) fputs("<li><a href=\"#real\">Simulation and reality</a></li>", f);
     fputs("<li><a href=\"#expectations\">Expectations</a>"
           "</li><li><a href=\"#why\">Why requests failed</a></li><li><a href=\"#plots\">Plots"
           "</a></li></ol></nav>\n", f);
+    section_topology(f, dir, s, v, n);
     section_variants(f, s, v, n);
     section_outcomes(f, v, n);
     if (seeds) section_seeds(f, v, n);
     if (real) section_real(f, v, n);
     section_verdicts(f, v, n);
-    section_explain(f, v, n);
+    section_explain(f, dir, s, v, n);
     section_plots(f, dir, v, n, missing);
     fputs(real ? "<footer>Written by lbchain's <code>sim</code>. Entries marked (real) were "
                  "measured on real sockets; the others are simulated. The page loads nothing "

@@ -54,9 +54,9 @@ struct metrics {
     sim_time_t width;
     size_t nb;
     LB_VEC(source_t) sources;
+    lb_index_t source_index;                /* name hash -> sources position */
     LB_VEC(counter_t) counters;             /* first-seen order */
-    int32_t *cidx;                          /* name hash -> counter index + 1; 0 empty */
-    size_t ccap;
+    lb_index_t counter_index;               /* name hash -> counters position */
     m_hooks_t hooks[METRICS_MAX_HOOKS];
     size_t n_hooks;
 };
@@ -137,7 +137,8 @@ void metrics_free(metrics_t *m)
         lb_free(m->counters.v[i].v);
     }
     lb_vec_free(&m->counters);
-    lb_free(m->cidx);
+    lb_index_free(&m->counter_index);
+    lb_index_free(&m->source_index);
     lb_free(m);
 }
 
@@ -180,7 +181,9 @@ void metrics_health(metrics_t *m, const m_health_t *h)
 
 int metrics_source_find(const metrics_t *m, const char *name)
 {
-    for (size_t i = 0; i < m->sources.n; i++)
+    uint64_t h = lb_hash_str(name);
+    for (size_t it, i = lb_index_first(&m->source_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&m->source_index, h, &it))
         if (strcmp(m->sources.v[i].name, name) == 0)
             return (int)i;
     return -1;
@@ -193,6 +196,7 @@ int metrics_source(metrics_t *m, const char *name)
         return i;
     source_t s = { .name = lb_strdup(name), .b = lb_calloc(m->nb, sizeof(bucket_t)) };
     lb_vec_push(&m->sources, s);
+    lb_index_add(&m->source_index, lb_hash_str(name), m->sources.n - 1);
     return (int)m->sources.n - 1;
 }
 
@@ -245,20 +249,13 @@ void metrics_request(metrics_t *m, const m_request_t *r)
         if (m->hooks[i].request) m->hooks[i].request(m->hooks[i].data, r);
 }
 
-static size_t counter_slot(const metrics_t *m, const char *name)
+static counter_t *counter_find(const metrics_t *m, const char *name, uint64_t h)
 {
-    size_t i = lb_hash_str(name) & (m->ccap - 1);
-    while (m->cidx[i] && strcmp(m->counters.v[m->cidx[i] - 1].name, name) != 0)
-        i = (i + 1) & (m->ccap - 1);
-    return i;
-}
-
-static counter_t *counter_find(const metrics_t *m, const char *name)
-{
-    if (!m->ccap)
-        return NULL;
-    int32_t k = m->cidx[counter_slot(m, name)];
-    return k ? &m->counters.v[k - 1] : NULL;
+    for (size_t it, i = lb_index_first(&m->counter_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&m->counter_index, h, &it))
+        if (strcmp(m->counters.v[i].name, name) == 0)
+            return &m->counters.v[i];
+    return NULL;
 }
 
 uint64_t metrics_status_total(const metrics_t *m, int source, int status)
@@ -273,22 +270,12 @@ uint64_t metrics_status_total(const metrics_t *m, int source, int status)
 
 void metrics_count(metrics_t *m, const char *name, sim_time_t t, int64_t delta)
 {
-    counter_t *c = counter_find(m, name);
+    uint64_t h = lb_hash_str(name);
+    counter_t *c = counter_find(m, name, h);
     if (!c) {
-        if ((m->counters.n + 1) * 2 > m->ccap) {
-            size_t old = m->ccap;
-            int32_t *oidx = m->cidx;
-            m->ccap = old ? old * 2 : 32;
-            m->cidx = lb_calloc(m->ccap, sizeof(int32_t));
-            for (size_t i = 0; i < old; i++)
-                if (oidx[i])
-                    m->cidx[counter_slot(m, m->counters.v[oidx[i] - 1].name)] = oidx[i];
-            lb_free(oidx);
-        }
         counter_t nc = { .name = lb_strdup(name), .v = lb_calloc(m->nb, sizeof(int64_t)) };
-        size_t slot = counter_slot(m, name);
         lb_vec_push(&m->counters, nc);
-        m->cidx[slot] = (int32_t)m->counters.n;
+        lb_index_add(&m->counter_index, h, m->counters.n - 1);
         c = &m->counters.v[m->counters.n - 1];
     }
     c->v[bucket_of(m, t)] += delta;
@@ -407,7 +394,7 @@ double metrics_latency_mean(const metrics_t *m, int source, unsigned classes, m_
 
 int64_t metrics_counter(const metrics_t *m, const char *name, m_window_t w)
 {
-    const counter_t *c = counter_find(m, name);
+    const counter_t *c = counter_find(m, name, lb_hash_str(name));
     if (!c)
         return 0;
     size_t b0, b1;

@@ -112,7 +112,9 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", name);
     cJSON_AddStringToObject(o, "mode", v->mode);
-    cJSON_AddNumberToObject(o, "seed", (double)seed);
+    char seed_text[24];                 /* exact: a JSON number holds any integer, a double */
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);  /* does not */
+    cJSON_AddRawToObject(o, "seed", seed_text);
     cJSON_AddBoolToObject(o, "complete", v->complete);
     cJSON_AddNumberToObject(o, "events", (double)v->events);
     cJSON_AddNumberToObject(o, "requests", (double)v->requests);
@@ -568,10 +570,9 @@ char *rep_variant_serialize(const rep_variant_t *v)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", v->name);
     cJSON_AddStringToObject(o, "mode", v->mode);
-    cJSON_AddNumberToObject(o, "seed", (double)v->seed);
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)v->seed);
-    cJSON_AddStringToObject(o, "seed_text", seed);      /* exact beyond 2^53 */
+    char seed_text[24];                 /* a string: cJSON reads numbers as doubles */
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)v->seed);
+    cJSON_AddStringToObject(o, "seed", seed_text);
     cJSON_AddStringToObject(o, "run_id", v->run_id);
     if (v->point) cJSON_AddStringToObject(o, "point", v->point);
     cJSON_AddNumberToObject(o, "events", (double)v->events);
@@ -634,8 +635,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     if (!o) return LB_EPARSE;
     v->name = lb_strdup(get_str(o, "name"));
     snprintf(v->mode, sizeof v->mode, "%s", *get_str(o, "mode") ? get_str(o, "mode") : "sim");
-    v->seed = *get_str(o, "seed_text") ? strtoull(get_str(o, "seed_text"), NULL, 10)
-                                       : get_u64(o, "seed");
+    if (lb_parse_u64(get_str(o, "seed"), &v->seed)) v->seed = (uint64_t)get_num(o, "seed");
     snprintf(v->run_id, sizeof v->run_id, "%s", get_str(o, "run_id"));
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "point")))
         v->point = lb_strdup(get_str(o, "point"));
@@ -700,6 +700,11 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     missing_from_json(cJSON_GetObjectItemCaseSensitive(o, "missing"), &v->missing);
     const cJSON *sm = cJSON_GetObjectItemCaseSensitive(o, "summary");
     v->json = sm ? cJSON_Duplicate(sm, 1) : cJSON_CreateObject();
+    if (cJSON_HasObjectItem(v->json, "seed")) {     /* parsed back as a double: exact again */
+        char seed_text[24];
+        snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)v->seed);
+        cJSON_ReplaceItemInObjectCaseSensitive(v->json, "seed", cJSON_CreateRaw(seed_text));
+    }
     cJSON_Delete(o);
     return 0;
 }

@@ -18,6 +18,10 @@
 #define RUN_PROGRESS_EVENTS 65536
 #define RUN_PROGRESS_WALL_NS 1000000000LL
 
+/* Set from a signal handler (SIGINT/SIGTERM): loading, building and runs stop at their
+ * next check. */
+static volatile sig_atomic_t stop_requested;
+
 typedef struct named { char *name, *kind; void *obj; } named_t;
 typedef struct on_free { void (*fn)(void *); void *obj; } on_free_t;
 typedef struct drop_name { const char *reason; char *counter; } drop_name_t;
@@ -34,6 +38,7 @@ struct build_ctx {
     bool failed;
     FILE *warn;
     LB_VEC(named_t) objs;
+    lb_index_t obj_index;           /* hash of (name, kind) -> objs position */
     LB_VEC(on_free_t) on_free;
     LB_VEC(net_node_t **) results;  /* arrays handed out by build_nodes */
     LB_VEC(origin_t) origins;       /* built elements; the last one may be in progress */
@@ -141,23 +146,37 @@ void build_warn(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
     va_end(ap);
 }
 
+static uint64_t obj_hash(const char *name, const char *kind)
+{
+    return lb_hash_str(name) ^ lb_mix64(lb_hash_str(kind));
+}
+
+static named_t *obj_find(build_ctx_t *ctx, const char *name, const char *kind)
+{
+    uint64_t h = obj_hash(name, kind);
+    for (size_t it, i = lb_index_first(&ctx->obj_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&ctx->obj_index, h, &it))
+        if (strcmp(ctx->objs.v[i].name, name) == 0 && strcmp(ctx->objs.v[i].kind, kind) == 0)
+            return &ctx->objs.v[i];
+    return NULL;
+}
+
 void build_put(build_ctx_t *ctx, const char *name, const char *kind, void *obj)
 {
-    for (size_t i = 0; i < ctx->objs.n; i++)
-        if (strcmp(ctx->objs.v[i].name, name) == 0 && strcmp(ctx->objs.v[i].kind, kind) == 0) {
-            ctx->objs.v[i].obj = obj;
-            return;
-        }
+    named_t *o = obj_find(ctx, name, kind);
+    if (o) {
+        o->obj = obj;
+        return;
+    }
     named_t n = { lb_strdup(name), lb_strdup(kind), obj };
     lb_vec_push(&ctx->objs, n);
+    lb_index_add(&ctx->obj_index, obj_hash(name, kind), ctx->objs.n - 1);
 }
 
 void *build_get(build_ctx_t *ctx, const char *name, const char *kind)
 {
-    for (size_t i = 0; i < ctx->objs.n; i++)
-        if (strcmp(ctx->objs.v[i].name, name) == 0 && strcmp(ctx->objs.v[i].kind, kind) == 0)
-            return ctx->objs.v[i].obj;
-    return NULL;
+    named_t *o = obj_find(ctx, name, kind);
+    return o ? o->obj : NULL;
 }
 
 size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out)
@@ -438,6 +457,7 @@ void scn_run_free(scn_run_t *r)
         lb_free(ctx->objs.v[i].kind);
     }
     lb_vec_free(&ctx->objs);
+    lb_index_free(&ctx->obj_index);
     for (size_t i = 0; i < ctx->results.n; i++) lb_free(ctx->results.v[i]);
     lb_vec_free(&ctx->results);
     lb_vec_free(&ctx->origins);
@@ -455,11 +475,23 @@ void scn_run_free(scn_run_t *r)
     lb_free(r);
 }
 
+bool build_interrupted(build_ctx_t *ctx)
+{
+    if (!stop_requested) return false;
+    if (!ctx->failed) {
+        diag_set(ctx->diag, (elem_pos_t){ ctx->model->tree->pos.file, 0, 0 }, LB_EINTR,
+                 "interrupted while building variant '%s'", ctx->run->variant_name);
+        ctx->failed = true;
+    }
+    return true;
+}
+
 static int build_section(build_ctx_t *ctx, elem_section_t sec)
 {
     const scn_model_t *m = ctx->model;
     for (size_t i = 0; i < m->elems[sec].n; i++) {
         const scn_elem_t *e = &m->elems[sec].v[i];
+        if (build_interrupted(ctx)) return LB_EINTR;
         origin_t o = { e, net_node_count(ctx->net), 0 };
         lb_vec_push(&ctx->origins, o);
         int rc = e->type->build(ctx, e->name, e->cfg);
@@ -516,9 +548,16 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     if (rc == 0) rc = build_section(ctx, ELEM_CLOUD);
     if (rc == 0) rc = build_section(ctx, ELEM_APP);
     if (rc == 0) rc = build_section(ctx, ELEM_TRAFFIC);
+    if (rc == 0 && build_interrupted(ctx)) rc = LB_EINTR;
     if (rc < 0) {
+        /* whatever failed while a stop was requested may have failed because of it */
+        if (stop_requested && diag) {
+            build_interrupted(ctx);
+            diag_set(diag, (elem_pos_t){ scn_file(s), 0, 0 }, LB_EINTR, "interrupted while "
+                     "building variant '%s'", r->variant_name);
+        }
         scn_run_free(r);
-        return LB_EINVAL;
+        return stop_requested ? LB_EINTR : LB_EINVAL;
     }
     *out = r;
     return 0;
@@ -581,8 +620,6 @@ static int64_t wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Set from a signal handler (SIGINT/SIGTERM): runs stop at their next progress check. */
-static volatile sig_atomic_t stop_requested;
 void scn_request_stop(void) { stop_requested = 1; }
 bool scn_stop_requested(void) { return stop_requested != 0; }
 

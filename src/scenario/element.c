@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 #include "scenario_int.h"
 
@@ -379,6 +380,33 @@ static int conv_value(const elem_param_t *p, const scn_node_t *node, const char 
     return diag_set(d, node->pos, LB_EINVAL, "%s: unsupported parameter kind", p->name);
 }
 
+/* Parsed default texts, by the address of the (static) text: every element of a type
+ * uses the same defaults, so each is parsed once per process. The trees live as long as
+ * the process (reachable from here). */
+static struct {
+    LB_VEC(struct default_tree { const char *text; scn_node_t *node; }) v;
+    lb_index_t index;
+} defaults;
+
+static int default_tree(const char *text, scn_node_t **out, scn_diag_t *d)
+{
+    uint64_t h = lb_mix64((uint64_t)(uintptr_t)text);
+    for (size_t it, i = lb_index_first(&defaults.index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&defaults.index, h, &it))
+        if (defaults.v.v[i].text == text) {
+            *out = defaults.v.v[i].node;
+            return 0;
+        }
+    scn_node_t *node = NULL;
+    int rc = yt_parse_one(text, "<default>", 0, &node, d);
+    if (rc < 0) return rc;
+    struct default_tree e = { text, node };
+    lb_vec_push(&defaults.v, e);
+    lb_index_add(&defaults.index, h, defaults.v.n - 1);
+    *out = node;
+    return 0;
+}
+
 /* Applies p's default into v; "" means optional without a value. */
 static int apply_default(const elem_param_t *p, const char *what, elem_val_t *v, scn_diag_t *d)
 {
@@ -397,15 +425,11 @@ static int apply_default(const elem_param_t *p, const char *what, elem_val_t *v,
         return 0;
     }
     scn_node_t *node = NULL;
-    int rc = yt_parse_one(p->def, "<default>", 0, &node, d);
-    if (rc == 0 && node->kind == SCN_NULL) {
-        yt_free(node);
-        return 0;
-    }
+    int rc = default_tree(p->def, &node, d);
+    if (rc == 0 && node->kind == SCN_NULL) return 0;
     if (rc == 0) {
         rc = conv_value(p, node, what, v, d);
-        if (p->kind == P_ANY) v->u.any = NULL;   /* the default tree does not outlive us */
-        yt_free(node);
+        if (p->kind == P_ANY) v->u.any = NULL;   /* a default is no tree of the scenario */
     }
     v->pos = (elem_pos_t){ "<default>", 0, 0 };
     if (rc < 0) {

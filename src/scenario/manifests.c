@@ -1,7 +1,8 @@
 /* manifests.c -- Kubernetes manifests (the positioned YAML tree) into k8s_objects_t, with
  * the API's defaults and the API server's validation messages at file:line:col, and
  * warnings for every field the model does not use; then the scenario's `kubernetes:`
- * section (inline manifests, { file: PATH }, kubernetes-remove/-add/-set). Sources for
+ * section (inline manifests, { file: PATH } read once per scenario within bounds,
+ * kubernetes-remove/-add/-set, manifests found by an index of their addresses). Sources for
  * defaults and checks: k8s.io/api core/v1 + apps/v1 types.go, kubernetes
  * pkg/apis/core/validation/validation.go, pkg/apis/apps/validation, sigs.k8s.io/gateway-api
  * apis/v1 (kubebuilder defaults and CEL rules). */
@@ -29,10 +30,16 @@
 
 /* ---- the set -------------------------------------------------------------------------------- */
 
-typedef LB_VEC(manifests_warning_t) warnvec_t;
+/* Warnings, one per (kind, field), found by a hash of both (lb_vec_* work on it). */
+typedef struct warnvec {
+    manifests_warning_t *v;
+    size_t n, cap;
+    lb_index_t index;
+} warnvec_t;
 
 struct manifests {
     k8s_objects_t objs;
+    lb_index_t names;               /* hash of (kind, namespace, name) -> position in its kind */
     LB_VEC(char *) files;           /* interned file names for positions */
     warnvec_t warns;
     int next_order;
@@ -50,12 +57,19 @@ static void warns_clear(warnvec_t *w)
         lb_free(w->v[i].field);
     }
     lb_vec_free(w);
+    lb_index_free(&w->index);
+}
+
+static uint64_t warn_hash(const char *kind, const char *field)
+{
+    return lb_hash_str(kind) ^ lb_mix64(lb_hash_str(field));
 }
 
 void manifests_free(manifests_t *m)
 {
     if (!m) return;
     k8s_objects_free(&m->objs);
+    lb_index_free(&m->names);
     for (size_t i = 0; i < m->files.n; i++) lb_free(m->files.v[i]);
     lb_vec_free(&m->files);
     warns_clear(&m->warns);
@@ -87,13 +101,16 @@ static elem_pos_t intern_pos(manifests_t *m, elem_pos_t pos)
 static void warn_add(warnvec_t *w, const char *kind, const char *field, elem_pos_t pos,
                      int count, bool harmless)
 {
-    for (size_t i = 0; i < w->n; i++)
+    uint64_t h = warn_hash(kind, field);
+    for (size_t it, i = lb_index_first(&w->index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&w->index, h, &it))
         if (strcmp(w->v[i].kind, kind) == 0 && strcmp(w->v[i].field, field) == 0) {
             w->v[i].count += count;
             return;
         }
     manifests_warning_t x = { lb_strdup(kind), lb_strdup(field), pos, count, harmless };
     lb_vec_push(w, x);
+    lb_index_add(&w->index, h, w->n - 1);
 }
 
 /* ---- printing warnings ---------------------------------------------------------------------------- */
@@ -103,16 +120,23 @@ void manifests_print_warnings_n(const manifests_t *const *sets, size_t n, FILE *
     /* (kind, field) once over all sets: the first set that has it gives position and count
      * (the sets are the same manifests seen by several variants, so counts are not summed) */
     LB_VEC(const manifests_warning_t *) seen = { 0 };
+    lb_index_t seen_index = { 0 };
     for (size_t s = 0; s < n; s++) {
         if (!sets[s]) continue;
         for (size_t i = 0; i < sets[s]->warns.n; i++) {
             const manifests_warning_t *w = &sets[s]->warns.v[i];
+            uint64_t h = warn_hash(w->kind, w->field);
             bool dup = false;
-            for (size_t k = 0; k < seen.n && !dup; k++)
+            for (size_t it, k = lb_index_first(&seen_index, h, &it); k != LB_INDEX_NONE && !dup;
+                 k = lb_index_next(&seen_index, h, &it))
                 dup = strcmp(seen.v[k]->kind, w->kind) == 0 && strcmp(seen.v[k]->field, w->field) == 0;
-            if (!dup) lb_vec_push(&seen, w);
+            if (!dup) {
+                lb_vec_push(&seen, w);
+                lb_index_add(&seen_index, h, seen.n - 1);
+            }
         }
     }
+    lb_index_free(&seen_index);
     const manifests_warning_t *first_harmless = NULL;
     int harmless = 0;
     for (size_t k = 0; k < seen.n; k++) {
@@ -1508,11 +1532,17 @@ int manifests_add(manifests_t *m, const scn_node_t *doc, scn_diag_t *diag)
     }
     assert(meta && obj);
     rc = conv_meta(&c, doc, kd, meta);
-    for (size_t i = 0; rc == 0 && meta_at(&m->objs, k, i); i++) {
-        const k8s_meta_t *o = meta_at(&m->objs, k, i);
-        if (strcmp(o->name, meta->name) == 0 && strcmp(o->ns, meta->ns) == 0)
-            rc = diag_set(diag, doc->pos, LB_EINVAL, "%s is defined twice; the first is at %s:%d:%d",
-                          c.who, o->pos.file, o->pos.line, o->pos.col);
+    uint64_t name_hash = 0;
+    if (rc == 0) {
+        /* positions of other kinds may share the hash: the names tell them apart */
+        name_hash = lb_mix64((uint64_t)k) ^ lb_hash_str(meta->ns) ^ lb_mix64(lb_hash_str(meta->name));
+        for (size_t it, i = lb_index_first(&m->names, name_hash, &it); i != LB_INDEX_NONE && rc == 0;
+             i = lb_index_next(&m->names, name_hash, &it)) {
+            const k8s_meta_t *o = meta_at(&m->objs, k, i);
+            if (o && strcmp(o->name, meta->name) == 0 && strcmp(o->ns, meta->ns) == 0)
+                rc = diag_set(diag, doc->pos, LB_EINVAL, "%s is defined twice; the first is at "
+                              "%s:%d:%d", c.who, o->pos.file, o->pos.line, o->pos.col);
+        }
     }
     if (rc == 0) {
         switch (k) {
@@ -1538,15 +1568,19 @@ int manifests_add(manifests_t *m, const scn_node_t *doc, scn_diag_t *diag)
     }
     meta->pos = intern_pos(m, doc->pos);
     meta->order = m->next_order++;
+    size_t at = 0;                  /* its position among the objects of its kind */
     switch (k) {
-    case K_NAMESPACE: lb_vec_push(&m->objs.namespaces, tmp.namespaces.v[0]); break;
-    case K_CONFIGMAP: lb_vec_push(&m->objs.configmaps, tmp.configmaps.v[0]); break;
-    case K_DEPLOYMENT: lb_vec_push(&m->objs.deployments, tmp.deployments.v[0]); break;
-    case K_SERVICE: lb_vec_push(&m->objs.services, tmp.services.v[0]); break;
-    case K_GATEWAY: lb_vec_push(&m->objs.gateways, tmp.gateways.v[0]); break;
-    case K_HTTPROUTE: lb_vec_push(&m->objs.routes, tmp.routes.v[0]); break;
-    case K_REFGRANT: lb_vec_push(&m->objs.grants, tmp.grants.v[0]); break;
+#define PUSH(vec) do { lb_vec_push(&m->objs.vec, tmp.vec.v[0]); at = m->objs.vec.n - 1; } while (0)
+    case K_NAMESPACE: PUSH(namespaces); break;
+    case K_CONFIGMAP: PUSH(configmaps); break;
+    case K_DEPLOYMENT: PUSH(deployments); break;
+    case K_SERVICE: PUSH(services); break;
+    case K_GATEWAY: PUSH(gateways); break;
+    case K_HTTPROUTE: PUSH(routes); break;
+    case K_REFGRANT: PUSH(grants); break;
+#undef PUSH
     }
+    lb_index_add(&m->names, name_hash, at);
     lb_vec_free(&tmp.namespaces);
     lb_vec_free(&tmp.configmaps);
     lb_vec_free(&tmp.deployments);
@@ -1600,18 +1634,34 @@ int manifests_add_string(manifests_t *m, const char *text, const char *fname, sc
  * namespace default. Everything happens on copies of the YAML, so an error in a value
  * set by a variant points at the variant's own line. */
 
+/* The address forms of a manifest (doc_addr), kept beside k->docs. */
+typedef struct kaddr { char *full, *brief; } kaddr_t;
+
 typedef struct kload {
-    LB_VEC(scn_node_t *) docs;      /* owned copies, in load order */
-    LB_VEC(scn_docs_t *) files;     /* keep file names (positions) alive until conversion */
+    LB_VEC(scn_node_t *) docs;      /* references, in load order; NULL: removed */
+    LB_VEC(kaddr_t) addrs;          /* docs' addresses, once addr_index has run */
+    lb_index_t index;               /* hash of a full or brief address -> docs position */
+    scn_files_t *files;             /* keeps file names (positions) alive until conversion */
     scn_diag_t *d;
 } kload_t;
+
+static void addrs_clear(kload_t *k)
+{
+    for (size_t i = 0; i < k->addrs.n; i++) {
+        lb_free(k->addrs.v[i].full);
+        lb_free(k->addrs.v[i].brief);
+    }
+    k->addrs.n = 0;
+    lb_index_clear(&k->index);
+}
 
 static void kload_free(kload_t *k)
 {
     for (size_t i = 0; i < k->docs.n; i++) yt_free(k->docs.v[i]);
     lb_vec_free(&k->docs);
-    for (size_t i = 0; i < k->files.n; i++) scn_docs_free(k->files.v[i]);
-    lb_vec_free(&k->files);
+    addrs_clear(k);
+    lb_vec_free(&k->addrs);
+    lb_index_free(&k->index);
 }
 
 /* path relative to the directory of ref_file (the file the reference is written in). */
@@ -1628,16 +1678,79 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* ---- the scenario's included files: path -> parsed documents, read once ---- */
+
+typedef struct sfile { char *path; scn_docs_t *docs; } sfile_t;
+struct scn_files {
+    LB_VEC(sfile_t) v;
+    lb_index_t index;               /* hash of path -> v position */
+    size_t bytes, nodes;            /* read so far, against the SCN_MAX_INCLUDE_* bounds */
+};
+
+scn_files_t *scn_files_new(void) { return lb_calloc(1, sizeof(scn_files_t)); }
+
+void scn_files_free(scn_files_t *f)
+{
+    if (!f) return;
+    for (size_t i = 0; i < f->v.n; i++) {
+        lb_free(f->v.v[i].path);
+        scn_docs_free(f->v.v[i].docs);
+    }
+    lb_vec_free(&f->v);
+    lb_index_free(&f->index);
+    lb_free(f);
+}
+
+/* The documents of path (read and parsed on first use); errors point at the `file:` item f
+ * and name the file. */
+static int files_get(scn_files_t *fs, const scn_node_t *f, const char *path,
+                     const scn_docs_t **out, scn_diag_t *d)
+{
+    uint64_t h = lb_hash_str(path);
+    for (size_t it, i = lb_index_first(&fs->index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&fs->index, h, &it))
+        if (strcmp(fs->v.v[i].path, path) == 0) {
+            *out = fs->v.v[i].docs;
+            return 0;
+        }
+    if (scn_stop_requested())
+        return diag_set(d, f->pos, LB_EINTR, "interrupted while reading '%s'", path);
+    scn_docs_t *docs = NULL;
+    size_t bytes = 0, nodes = 0;
+    scn_diag_t why = { 0 };
+    int rc = scn_docs_load_counted(path, &docs, &bytes, &nodes, &why);
+    if (rc == LB_EIO) {         /* cannot be read: say so at the item that names it */
+        const char *msg = why.msg;
+        if (strncmp(msg, "cannot ", 7) == 0 && strstr(msg, ": ")) msg = strstr(msg, ": ") + 2;
+        return diag_set(d, f->pos, LB_EIO, "file: cannot read '%s': %s", path, msg);
+    }
+    if (rc < 0) {
+        if (d) *d = why;
+        return rc;
+    }
+    if (fs->bytes + bytes > SCN_MAX_INCLUDE_BYTES || fs->nodes + nodes > SCN_MAX_INCLUDE_NODES) {
+        scn_docs_free(docs);
+        return diag_set(d, f->pos, LB_EIO, "file: '%s' takes the files this scenario includes "
+                        "past %d MiB or %u YAML nodes (aliases counted as copies); expected "
+                        "fewer or smaller files", path, SCN_MAX_INCLUDE_BYTES >> 20,
+                        SCN_MAX_INCLUDE_NODES);
+    }
+    fs->bytes += bytes;
+    fs->nodes += nodes;
+    sfile_t e = { lb_strdup(path), docs };
+    lb_vec_push(&fs->v, e);
+    lb_index_add(&fs->index, h, fs->v.n - 1);
+    *out = docs;
+    return 0;
+}
+
 static int load_one_file(kload_t *k, const scn_node_t *f, const char *path)
 {
-    if (access(path, R_OK) != 0)
-        return diag_set(k->d, f->pos, LB_EIO, "file: cannot read '%s': %s", path, strerror(errno));
-    scn_docs_t *docs = NULL;
-    int rc = scn_docs_load(path, &docs, k->d);
+    const scn_docs_t *docs = NULL;
+    int rc = files_get(k->files, f, path, &docs, k->d);
     if (rc < 0) return rc;
-    lb_vec_push(&k->files, docs);
     for (size_t i = 0; i < scn_docs_count(docs); i++)
-        lb_vec_push(&k->docs, yt_copy(scn_docs_at(docs, i)));
+        lb_vec_push(&k->docs, yt_ref(scn_docs_at(docs, i)));
     return 0;
 }
 
@@ -1688,7 +1801,7 @@ static int load_items(kload_t *k, const scn_node_t *list, const char *section)
             int rc = load_file_item(k, it, section);
             if (rc < 0) return rc;
         } else if (manifest) {
-            lb_vec_push(&k->docs, yt_copy(it));
+            lb_vec_push(&k->docs, yt_ref(it));
         } else if (it->kind == SCN_MAP && it->n) {
             static const char *const file_key[] = { "file" };
             const char *close = closest_name(it->keys[0], file_key, 1);
@@ -1729,7 +1842,8 @@ static int no_such_object(kload_t *k, elem_pos_t pos, const char *section, const
     LB_VEC(char *) names = { 0 };
     char full[600], brief[600];
     for (size_t i = 0; i < k->docs.n; i++)
-        if (doc_addr(k->docs.v[i], full, brief, sizeof full)) lb_vec_push(&names, lb_strdup(full));
+        if (k->docs.v[i] && doc_addr(k->docs.v[i], full, brief, sizeof full))
+            lb_vec_push(&names, lb_strdup(full));
     const char *close = closest_name(addr, (const char *const *)names.v, names.n);
     char list[400] = "";
     names_join(list, sizeof list, (const char *const *)names.v, names.n, 8);
@@ -1745,6 +1859,89 @@ static int no_such_object(kload_t *k, elem_pos_t pos, const char *section, const
     return rc;
 }
 
+/* The address forms of document i into k->addrs.v[i] and the index. */
+static void addr_add(kload_t *k, size_t i)
+{
+    char full[600], brief[600];
+    kaddr_t *a = &k->addrs.v[i];
+    a->full = a->brief = NULL;
+    if (!k->docs.v[i] || !doc_addr(k->docs.v[i], full, brief, sizeof full)) return;
+    a->full = lb_strdup(full);
+    lb_index_add(&k->index, lb_hash_str(full), i);
+    if (brief[0]) {
+        a->brief = lb_strdup(brief);
+        lb_index_add(&k->index, lb_hash_str(brief), i);
+    }
+}
+
+/* Indexes every document's address forms (after the documents change). */
+static void addr_index(kload_t *k)
+{
+    addrs_clear(k);
+    lb_vec_reserve(&k->addrs, k->docs.n);
+    k->addrs.n = k->docs.n;
+    for (size_t i = 0; i < k->docs.n; i++) addr_add(k, i);
+}
+
+/* Document i changed (kubernetes-set may rename it): index it anew. */
+static void addr_reindex(kload_t *k, size_t i)
+{
+    kaddr_t *a = &k->addrs.v[i];
+    if (a->full) lb_index_remove(&k->index, lb_hash_str(a->full), i);
+    if (a->brief) lb_index_remove(&k->index, lb_hash_str(a->brief), i);
+    lb_free(a->full);
+    lb_free(a->brief);
+    addr_add(k, i);
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Calls fn on every document (in order, removed ones skipped) whose full or brief address
+ * is the first len bytes of addr; returns how many. */
+static size_t addr_each(kload_t *k, const char *addr, size_t len,
+                        void (*fn)(kload_t *k, size_t i, void *data), void *data)
+{
+    char *key = lb_strndup(addr, len);
+    uint64_t h = lb_hash_str(key);
+    LB_VEC(size_t) hits = { 0 };
+    for (size_t it, i = lb_index_first(&k->index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&k->index, h, &it)) {
+        const kaddr_t *a = &k->addrs.v[i];
+        if (k->docs.v[i] && ((a->full && strcmp(a->full, key) == 0) ||
+                             (a->brief && strcmp(a->brief, key) == 0)))
+            lb_vec_push(&hits, i);
+    }
+    lb_free(key);
+    /* in document order, once each (probing order is neither) */
+    if (hits.n > 1) qsort(hits.v, hits.n, sizeof *hits.v, cmp_size);
+    size_t n = 0;
+    for (size_t x = 0; x < hits.n; x++)
+        if (x == 0 || hits.v[x] != hits.v[x - 1]) {
+            if (fn) fn(k, hits.v[x], data);
+            n++;
+        }
+    lb_vec_free(&hits);
+    return n;
+}
+
+static void remove_doc(kload_t *k, size_t i, void *data)
+{
+    (void)data;
+    yt_free(k->docs.v[i]);
+    k->docs.v[i] = NULL;
+}
+
+static void first_doc(kload_t *k, size_t i, void *data)
+{
+    (void)k;
+    size_t *first = data;
+    if (*first == LB_INDEX_NONE || i < *first) *first = i;
+}
+
 static int remove_one(kload_t *k, const scn_node_t *a)
 {
     if (a->kind != SCN_SCALAR)
@@ -1754,35 +1951,28 @@ static int remove_one(kload_t *k, const scn_node_t *a)
         return diag_set(k->d, a->pos, LB_EINVAL, "kubernetes-remove: '%s' is not an object address; "
                         "expected KIND/NAMESPACE/NAME like HTTPRoute/gateway-health/health-route",
                         a->str);
-    size_t kept = 0, removed = 0;
-    char full[600], brief[600];
-    for (size_t i = 0; i < k->docs.n; i++) {
-        scn_node_t *doc = k->docs.v[i];
-        if (doc_addr(doc, full, brief, sizeof full) &&
-            (strcmp(full, a->str) == 0 || strcmp(brief, a->str) == 0)) {
-            yt_free(doc);
-            removed++;
-        } else {
-            k->docs.v[kept++] = doc;
-        }
-    }
-    k->docs.n = kept;
+    size_t removed = addr_each(k, a->str, strlen(a->str), remove_doc, NULL);
     return removed ? 0 : no_such_object(k, a->pos, "kubernetes-remove", a->str, "");
 }
 
 static int apply_remove(kload_t *k, const scn_node_t *list)
 {
     if (!list || list->kind == SCN_NULL) return 0;
-    if (list->kind == SCN_SCALAR) return remove_one(k, list);
-    if (list->kind != SCN_SEQ)
+    if (list->kind != SCN_SCALAR && list->kind != SCN_SEQ)
         return diag_set(k->d, list->pos, LB_EINVAL, "kubernetes-remove: expected a list of object "
                         "addresses like [HTTPRoute/gateway-health/health-route]; got %s",
                         yt_kind_desc(list));
-    for (size_t i = 0; i < list->n; i++) {
-        int rc = remove_one(k, list->v[i]);
-        if (rc < 0) return rc;
-    }
-    return 0;
+    addr_index(k);
+    int rc = 0;
+    if (list->kind == SCN_SCALAR) rc = remove_one(k, list);
+    for (size_t i = 0; list->kind == SCN_SEQ && i < list->n && rc == 0; i++)
+        rc = remove_one(k, list->v[i]);
+    size_t kept = 0;                /* close the gaps, keeping the order */
+    for (size_t i = 0; i < k->docs.n; i++)
+        if (k->docs.v[i]) k->docs.v[kept++] = k->docs.v[i];
+    k->docs.n = kept;
+    addrs_clear(k);
+    return rc;
 }
 
 typedef LB_VEC(char *) strvec_t;
@@ -1817,27 +2007,18 @@ static int split_field_path(const char *s, strvec_t *out)
 
 static int set_one(kload_t *k, const char *key, elem_pos_t kpos, const scn_node_t *value)
 {
-    /* the longest object address that the key starts with, followed by '.' or '[' */
-    scn_node_t *doc = NULL;
-    size_t best = 0;
-    char full[600], brief[600];
-    for (size_t i = 0; i < k->docs.n; i++) {
-        if (!doc_addr(k->docs.v[i], full, brief, sizeof full)) continue;
-        const char *forms[2] = { full, brief };
-        for (int f = 0; f < 2; f++) {
-            size_t l = strlen(forms[f]);
-            if (l && l > best && strncmp(key, forms[f], l) == 0 && (key[l] == '.' || key[l] == '[')) {
-                best = l;
-                doc = k->docs.v[i];
-            }
+    /* the longest object address that the key starts with, followed by '.' or '[' (the
+     * first such document when several have it) */
+    size_t di = LB_INDEX_NONE, best = 0;
+    for (size_t l = strlen(key); l > 0 && di == LB_INDEX_NONE; l--)
+        if (key[l] == '.' || key[l] == '[') {
+            addr_each(k, key, l, first_doc, &di);
+            best = l;
         }
-    }
-    for (size_t i = 0; !doc && i < k->docs.n; i++)
-        if (doc_addr(k->docs.v[i], full, brief, sizeof full) &&
-            (strcmp(key, full) == 0 || strcmp(key, brief) == 0))
-            return diag_set(k->d, kpos, LB_EINVAL, "kubernetes-set: '%s' names an object but no "
-                            "field; expected %s.field.path, like %s.spec", key, key, key);
-    if (!doc) {
+    if (di == LB_INDEX_NONE && addr_each(k, key, strlen(key), NULL, NULL))
+        return diag_set(k->d, kpos, LB_EINVAL, "kubernetes-set: '%s' names an object but no "
+                        "field; expected %s.field.path, like %s.spec", key, key, key);
+    if (di == LB_INDEX_NONE) {
         /* name the object part (up to the third '/' component's first '.') in the error */
         const char *s3 = strchr(key, '/');
         s3 = s3 ? strchr(s3 + 1, '/') : NULL;
@@ -1858,22 +2039,26 @@ static int set_one(kload_t *k, const char *key, elem_pos_t kpos, const scn_node_
         rc = diag_set(k->d, kpos, LB_EINVAL, "kubernetes-set: bad field path '%s'; expected names "
                       "separated by dots, list indexes like ports.0, and [key] for keys with dots "
                       "(annotations[service.beta.kubernetes.io/x])", rest);
-    scn_node_t *cur = doc;
+    /* copy on write: the document may be shared with the scenario and other variants */
+    scn_node_t **slot = &k->docs.v[di];
     char where[600] = "";
     for (size_t i = 0; rc == 0 && i < comps.n; i++) {
         const char *comp = comps.v[i];
         bool last = i + 1 == comps.n;
+        scn_node_t *cur = *slot;
         if (cur->kind == SCN_MAP) {
+            cur = yt_own(slot);
             if (last) {
-                yt_map_set(cur, comp, kpos, yt_copy(value));
+                yt_map_set(cur, comp, kpos, yt_ref(value));
                 break;
             }
-            scn_node_t *child = yt_get(cur, comp, NULL);
+            size_t ci;
+            scn_node_t *child = yt_get(cur, comp, &ci);
             if (!child || child->kind == SCN_NULL) {
                 yt_map_set(cur, comp, kpos, yt_new(SCN_MAP, kpos, NULL));
-                child = yt_get(cur, comp, NULL);
+                yt_get(cur, comp, &ci);
             }
-            cur = child;
+            slot = &cur->v[ci];
         } else if (cur->kind == SCN_SEQ) {
             char *end;
             long idx = strtol(comp, &end, 10);
@@ -1883,14 +2068,15 @@ static int set_one(kload_t *k, const char *key, elem_pos_t kpos, const scn_node_
                               key, where, cur->n, cur->n, cur->n, comp);
                 break;
             }
+            cur = yt_own(slot);
             if ((size_t)idx == cur->n)
-                yt_seq_push(cur, last ? yt_copy(value) : yt_new(SCN_MAP, kpos, NULL));
+                yt_seq_push(cur, last ? yt_ref(value) : yt_new(SCN_MAP, kpos, NULL));
             else if (last) {
                 yt_free(cur->v[idx]);
-                cur->v[idx] = yt_copy(value);
+                cur->v[idx] = yt_ref(value);
             }
             if (last) break;
-            cur = cur->v[idx];
+            slot = &cur->v[idx];
         } else {
             rc = diag_set(k->d, kpos, LB_EINVAL, "kubernetes-set: cannot set '%s': %s is %s, not a "
                           "mapping or a list", key, where, yt_kind_desc(cur));
@@ -1899,6 +2085,7 @@ static int set_one(kload_t *k, const char *key, elem_pos_t kpos, const scn_node_
         size_t l = strlen(where);
         snprintf(where + l, sizeof where - l, "%s%s", l ? "." : "", comp);
     }
+    if (rc == 0) addr_reindex(k, di);           /* kind or metadata may have changed */
     for (size_t i = 0; i < comps.n; i++) lb_free(comps.v[i]);
     lb_vec_free(&comps);
     return rc;
@@ -1912,14 +2099,16 @@ static int apply_set(kload_t *k, const scn_node_t *map)
                         "KIND/NAMESPACE/NAME.field paths to values, like { "
                         "Service/istio-ingress/web.spec.externalTrafficPolicy: Local }; got %s",
                         yt_kind_desc(map));
+    addr_index(k);
     for (size_t i = 0; i < map->n; i++) {
         int rc = set_one(k, map->keys[i], map->kpos[i], map->v[i]);
         if (rc < 0) return rc;
     }
+    addrs_clear(k);
     return 0;
 }
 
-int kube_load(const scn_node_t *tree, manifests_t **out, scn_diag_t *d)
+int kube_load(const scn_node_t *tree, scn_files_t *files, manifests_t **out, scn_diag_t *d)
 {
     *out = NULL;
     const scn_node_t *items = yt_get(tree, "kubernetes", NULL);
@@ -1927,14 +2116,21 @@ int kube_load(const scn_node_t *tree, manifests_t **out, scn_diag_t *d)
     const scn_node_t *add = yt_get(tree, "kubernetes-add", NULL);
     const scn_node_t *set = yt_get(tree, "kubernetes-set", NULL);
     if (!items && !rem && !add && !set) return 0;
-    kload_t k = { .d = d };
+    scn_files_t *own = files ? NULL : scn_files_new();
+    kload_t k = { .d = d, .files = files ? files : own };
     int rc = load_items(&k, items, "kubernetes");
     if (rc == 0) rc = apply_remove(&k, rem);
     if (rc == 0) rc = load_items(&k, add, "kubernetes-add");
     if (rc == 0) rc = apply_set(&k, set);
     manifests_t *m = manifests_new();
-    for (size_t i = 0; rc == 0 && i < k.docs.n; i++) rc = manifests_add(m, k.docs.v[i], d);
+    for (size_t i = 0; rc == 0 && i < k.docs.n; i++) {
+        if (i % 1024 == 0 && scn_stop_requested())
+            rc = diag_set(d, k.docs.v[i]->pos, LB_EINTR, "interrupted while converting manifests");
+        else
+            rc = manifests_add(m, k.docs.v[i], d);
+    }
     kload_free(&k);
+    scn_files_free(own);
     if (rc < 0) {
         manifests_free(m);
         return rc;
@@ -1949,13 +2145,12 @@ int kube_load(const scn_node_t *tree, manifests_t **out, scn_diag_t *d)
  * "kubernetes.". */
 int kube_path_set(scn_node_t *root, const char *rest, elem_pos_t kpos, const scn_node_t *value)
 {
-    assert(root->kind == SCN_MAP);
+    assert(root->kind == SCN_MAP && root->refs == 1);
     scn_node_t *ks = yt_get(root, "kubernetes-set", NULL);
-    if (!ks || ks->kind != SCN_MAP) {
+    if (!ks || ks->kind != SCN_MAP)
         yt_map_set(root, "kubernetes-set", kpos, yt_new(SCN_MAP, kpos, NULL));
-        ks = yt_get(root, "kubernetes-set", NULL);
-    }
-    yt_map_set(ks, rest, kpos, yt_copy(value));
+    ks = yt_own_key(root, "kubernetes-set");
+    yt_map_set(ks, rest, kpos, yt_ref(value));
     return 0;
 }
 
@@ -1966,20 +2161,4 @@ const k8s_objects_t *scn_variant_k8s(const scn_t *s, size_t v)
     if (v >= scn_variant_count(s)) return NULL;
     const scn_model_t *m = scn_variant_model(s, v);
     return m->kube ? manifests_objects(m->kube) : NULL;
-}
-
-void scn_warnings_flush(scn_t *s)
-{
-    LB_VEC(const manifests_t *) sets = { 0 };
-    bool pending = false;
-    for (size_t v = 0; v < scn_variant_count(s); v++) {
-        scn_model_t *m = scn_variant_model(s, v);
-        if (!m->kube) continue;
-        pending |= !m->kube_warned;
-        m->kube_warned = true;
-        lb_vec_push(&sets, m->kube);
-    }
-    FILE *w = scn_warn_stream(s);
-    if (pending && w) manifests_print_warnings_n(sets.v, sets.n, w);
-    lb_vec_free(&sets);
 }

@@ -3,6 +3,8 @@
  * and automatic static routing: from every node, BFS over links (ties broken by link
  * order) transiting only forwarding nodes; single-interface nodes get a default route. */
 #include <assert.h>
+#include <search.h>
+#include <stdlib.h>
 #include <string.h>
 #include "scenario_int.h"
 #include "netfilter.h"
@@ -17,6 +19,10 @@
 #define TOPO_POOL_PREFIX 0x0a000000u    /* 10.0.0.0/8 */
 #define TOPO_POOL_PLEN 8
 #define TOPO_LINK_PLEN 30
+/* iptables commands per node: each command checks the node's whole table for loops and
+ * misplaced NAT targets (as the kernel takes a whole new table per iptables command), so
+ * N commands cost N^2; large rule sets come from kube-proxy's iptables-restore instead. */
+#define NODE_IPTABLES_MAX 10000
 /* Bounds on TCP parameters given in a scenario (Linux accepts these ranges). */
 #define TCP_MSS_MIN 88                  /* TCP_MIN_MSS, include/net/tcp.h */
 #define TCP_MSS_MAX 65495               /* 65535 - IP and TCP headers */
@@ -120,6 +126,9 @@ static int node_setup(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg)
     const elem_val_t *ct = elem_get(cfg, "conntrack");
     const elem_val_t *loose = elem_get(cfg, "tcp-loose");
     const elem_val_t *ipt = elem_get(cfg, "iptables");
+    if (ipt->u.strs.n > NODE_IPTABLES_MAX)
+        return build_error(ctx, ipt->u.strs.pos[NODE_IPTABLES_MAX], "iptables: %zu commands; "
+                           "expected at most %d per node", ipt->u.strs.n, NODE_IPTABLES_MAX);
     if (ct->u.b || loose->set || ipt->u.strs.n) {
         nf_t *nf = nf_get(node);
         nf_params_t p;
@@ -157,6 +166,7 @@ static int node_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     if (n < 1) return build_error(ctx, cnt->pos, "count: expected a positive number");
     net_t *net = build_net(ctx);
     for (int k = 0; k < n; k++) {
+        if (k % 4096 == 4095 && build_interrupted(ctx)) return LB_EINTR;
         char *nm = cnt->set ? lb_sprintf("%s%d", name, k) : lb_strdup(name);
         char what[300];
         snprintf(what, sizeof what, "%s '%s'", elem_str(cfg, "type"), name);
@@ -191,12 +201,21 @@ void topology_register(void)
 
 typedef struct range { uint32_t lo, hi; elem_pos_t pos; } range_t;   /* inclusive */
 
-static const range_t *overlap(const range_t *r, size_t n, uint32_t lo, uint32_t hi)
+/* Ranges compare equal when they overlap: in a tree of disjoint ranges (tsearch), finding
+ * a new range finds one it overlaps. */
+static int range_cmp(const void *a, const void *b)
 {
-    for (size_t i = 0; i < n; i++)
-        if (lo <= r[i].hi && r[i].lo <= hi) return &r[i];
-    return NULL;
+    const range_t *x = a, *y = b;
+    return x->hi < y->lo ? -1 : x->lo > y->hi ? 1 : 0;
 }
+
+static int range_lo_cmp(const void *a, const void *b)
+{
+    const range_t *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static void tree_nofree(void *p) { (void)p; }
 
 int topology_plan(scn_model_t *m, scn_diag_t *d)
 {
@@ -218,7 +237,11 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
         }
     }
     size_t nextra = res.n;
-    /* explicit subnets */
+    /* explicit subnets, disjoint from each other: a tree of those accepted so far */
+    size_t nsub = 0;
+    for (size_t i = 0; i < m->links.n; i++) nsub += elem_get(m->links.v[i].cfg, "subnet")->set;
+    lb_vec_reserve(&res, nextra + nsub + 1);        /* the tree points into res: no moves */
+    void *tree = NULL;
     for (size_t i = 0; i < m->links.n && rc == 0; i++) {
         scn_link_t *l = &m->links.v[i];
         const elem_val_t *sub = elem_get(l->cfg, "subnet");
@@ -233,22 +256,28 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
             break;
         }
         uint32_t hi = p | ~lb_prefix_mask(plen);
-        const range_t *o = res.n > nextra ? overlap(res.v + nextra, res.n - nextra, p, hi)
-                                          : NULL;
-        if (o) {
+        range_t r = { p, hi, sub->pos };
+        if (tfind(&r, &tree, range_cmp)) {
+            const range_t *o = NULL;            /* name the first link it overlaps */
+            for (size_t k = nextra; k < res.n && !o; k++)
+                if (range_cmp(&r, &res.v[k]) == 0) o = &res.v[k];
             rc = diag_set(d, sub->pos, LB_EINVAL, "subnet: %s/%d overlaps the subnet of the link "
                           "at line %d; expected disjoint subnets", lb_ip_str(p, buf), plen,
                           o->pos.line);
             break;
         }
-        range_t r = { p, hi, sub->pos };
         lb_vec_push(&res, r);
+        tsearch(&res.v[res.n - 1], &tree, range_cmp);
         scn_pair_t *pr = &l->pairs.v[0];
         pr->prefix = p;
         pr->plen = plen;
         pr->addr_a = plen == 31 ? p : p + 1;
         pr->addr_b = plen == 31 ? p + 1 : p + 2;
     }
+    tdestroy(tree, tree_nofree);
+    /* what automatic subnets must avoid, in address order: one pass below */
+    if (res.n > 1) qsort(res.v, res.n, sizeof *res.v, range_lo_cmp);
+    size_t ri = 0;
     /* automatic /30s */
     uint32_t size = 1u << (32 - TOPO_LINK_PLEN);
     uint64_t cur = TOPO_POOL_PREFIX;
@@ -257,9 +286,16 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
         scn_link_t *l = &m->links.v[i];
         if (elem_get(l->cfg, "subnet")->set) continue;
         for (size_t k = 0; k < l->pairs.n; k++) {
-            const range_t *o;
-            while (cur < end && (o = overlap(res.v, res.n, (uint32_t)cur, (uint32_t)(cur + size - 1))))
-                cur = (((uint64_t)o->hi + 1) + size - 1) / size * size;   /* skip past it */
+            /* skip every reserved range that the block [cur, cur + size) would overlap;
+             * cur only grows, so ranges ending before it are done with for good */
+            for (;;) {
+                while (ri < res.n && res.v[ri].hi < cur) ri++;
+                if (cur >= end || ri == res.n || res.v[ri].lo > cur + size - 1) break;
+                uint64_t past = (uint64_t)res.v[ri].hi + 1;
+                for (size_t q = ri; q < res.n && res.v[q].lo <= cur + size - 1; q++)
+                    if ((uint64_t)res.v[q].hi + 1 > past) past = (uint64_t)res.v[q].hi + 1;
+                cur = (past + size - 1) / size * size;
+            }
             if (cur >= end) {
                 rc = diag_set(d, l->pos, LB_EINVAL, "out of automatic link subnets in 10.0.0.0/8; "
                               "expected fewer links or explicit subnets");
@@ -281,6 +317,24 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
 
 typedef struct edge { net_iface_t *from, *to; } edge_t;   /* from: on this node; to: the peer */
 typedef LB_VEC(edge_t) edges_t;
+
+/* An extra address, its owner node and its position in element order; a group of the
+ * owners of one address (owners[start .. start + n)), first: its first position. */
+typedef struct extra { uint32_t addr; uint32_t owner; size_t pos; } extra_t;
+typedef struct xgroup { uint32_t addr; size_t first, start, n; } xgroup_t;
+
+static int extra_cmp(const void *a, const void *b)
+{
+    const extra_t *x = a, *y = b;
+    if (x->addr != y->addr) return x->addr < y->addr ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int xgroup_cmp(const void *a, const void *b)
+{
+    const xgroup_t *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
 
 static void node_extra_names(const scn_elem_t *e, size_t k, char *buf, size_t n)
 {
@@ -329,9 +383,9 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     }
     if (rc < 0) goto out;
 
-    /* extra addresses: (address, owner id) in element order */
-    typedef struct extra { uint32_t addr; uint32_t owner; } extra_t;
-    LB_VEC(extra_t) extras = { 0 };
+    /* extra addresses: (address, owner id) in element order, then grouped by address:
+     * owners sorted by (address, position), groups in order of first appearance */
+    LB_VEC(extra_t) owners = { 0 };
     for (size_t i = 0; i < m->elems[ELEM_NODE].n; i++) {
         const scn_elem_t *e = &m->elems[ELEM_NODE].v[i];
         const elem_val_t *a = elem_find(e->cfg, "addresses");
@@ -342,19 +396,33 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             net_node_t *node = net_node_find(net, nm);
             if (!node) continue;
             for (size_t j = 0; j < a->u.strs.n; j++) {
-                extra_t x = { 0, node->id };
-                if (lb_ip_parse(a->u.strs.v[j], &x.addr) == 0) lb_vec_push(&extras, x);
+                extra_t x = { 0, node->id, owners.n };
+                if (lb_ip_parse(a->u.strs.v[j], &x.addr) == 0) lb_vec_push(&owners, x);
             }
         }
     }
+    if (owners.n > 1) qsort(owners.v, owners.n, sizeof *owners.v, extra_cmp);
+    LB_VEC(xgroup_t) groups = { 0 };
+    for (size_t i = 0; i < owners.n;) {
+        size_t j = i;
+        while (j < owners.n && owners.v[j].addr == owners.v[i].addr) j++;
+        xgroup_t g = { owners.v[i].addr, owners.v[i].pos, i, j - i };
+        lb_vec_push(&groups, g);
+        i = j;
+    }
+    if (groups.n > 1) qsort(groups.v, groups.n, sizeof *groups.v, xgroup_cmp);
 
     /* BFS from every node */
     int32_t *order = lb_malloc(nn * sizeof *order);     /* discovery rank, -1: unreached */
     edge_t *first = lb_malloc(nn * sizeof *first);      /* first hop toward each node */
     uint32_t *queue = lb_malloc(nn * sizeof *queue);
-    for (size_t s = 0; s < nn; s++) {
+    for (size_t s = 0; s < nn && rc == 0; s++) {
         net_node_t *src = net_node_at(net, s);
         if (adj[s].n == 0) continue;
+        if (s % 64 == 0 && build_interrupted(ctx)) {
+            rc = LB_EINTR;
+            break;
+        }
         if (src->ifaces.n == 1) {
             const edge_t *e = &adj[s].v[0];
             net_route_add(src, 0, 0, e->to->addr, e->from);
@@ -384,21 +452,19 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             uint32_t via = (rb < 0 || (ra >= 0 && ra < rb)) ? q->a : q->b;
             net_route_add(src, q->p->prefix, q->p->plen, first[via].to->addr, first[via].from);
         }
-        for (size_t i = 0; i < extras.n; i++) {
-            const extra_t *x = &extras.v[i];
+        for (size_t g = 0; g < groups.n; g++) {
+            const xgroup_t *x = &groups.v[g];
             if (net_node_is_local(src, x->addr)) continue;
-            /* among owners of the same address, the nearest; skip later duplicates */
-            bool seen = false;
-            for (size_t j = 0; j < i && !seen; j++) seen = extras.v[j].addr == x->addr;
-            if (seen) continue;
+            /* among owners of the same address, the nearest (the first of equals) */
             int32_t best = -1;
             uint32_t owner = 0;
-            for (size_t j = i; j < extras.n; j++)
-                if (extras.v[j].addr == x->addr && order[extras.v[j].owner] >= 0 &&
-                    (best < 0 || order[extras.v[j].owner] < best)) {
-                    best = order[extras.v[j].owner];
-                    owner = extras.v[j].owner;
+            for (size_t j = x->start; j < x->start + x->n; j++) {
+                uint32_t o = owners.v[j].owner;
+                if (order[o] >= 0 && (best < 0 || order[o] < best)) {
+                    best = order[o];
+                    owner = o;
                 }
+            }
             if (best < 0 || owner == s) continue;
             net_route_add(src, x->addr, 32, first[owner].to->addr, first[owner].from);
         }
@@ -406,7 +472,8 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     lb_free(order);
     lb_free(first);
     lb_free(queue);
-    lb_vec_free(&extras);
+    lb_vec_free(&owners);
+    lb_vec_free(&groups);
 out:
     lb_vec_free(&pids);
     for (size_t i = 0; i < nn; i++) lb_vec_free(&adj[i]);

@@ -8,8 +8,12 @@
 #include <string.h>
 #include "scenario_int.h"
 
-/* Upper bound on one group's size (`count`); far above any realistic chain. */
+/* Upper bounds on one group's size (`count`) and on all node elements' nodes together;
+ * far above any realistic chain, well below what would exhaust memory. */
 #define SCN_MAX_GROUP 65536
+#define SCN_MAX_NODES (4 * SCN_MAX_GROUP)
+/* A scenario without `seed`. */
+#define SCN_SEED_DEFAULT 1
 
 /* all-links: a run-wide impairment (net_set_all_links) that reaches every link, including
  * those the models create (cluster veths, vnet NICs), for fault injection. */
@@ -26,7 +30,7 @@ static const elem_param_t all_links_params[] = {
 static const elem_param_t scenario_params[] = {
     { "name", P_STR, NULL, "the scenario's name, like core-nat (a-z, 0-9, '-')", NULL, NULL },
     { "description", P_STR, "", "free text shown in reports", NULL, NULL },
-    { "seed", P_INT, "1", "the random seed (a non-negative integer)", NULL, NULL },
+    { "seed", P_ANY, "", "the random seed, an integer from 0 to 2^64-1 (default 1)", NULL, NULL },
     { "duration", P_DURATION, NULL, "the simulated time to run, like 60s", NULL, NULL },
     { "nodes", P_ANY, "", "a mapping of node names to node elements", NULL, NULL },
     { "links", P_ANY, "", "a list of links between nodes", NULL, NULL },
@@ -79,37 +83,53 @@ static int bad_name(scn_diag_t *d, elem_pos_t pos, const char *what, const char 
 
 const scn_elem_t *model_elem(const scn_model_t *m, elem_section_t sec, const char *name)
 {
-    for (size_t i = 0; i < m->elems[sec].n; i++)
+    uint64_t h = lb_hash_str(name);
+    for (size_t it, i = lb_index_first(&m->elem_index[sec], h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&m->elem_index[sec], h, &it))
         if (strcmp(m->elems[sec].v[i].name, name) == 0) return &m->elems[sec].v[i];
-    return NULL;
-}
-
-/* Is name one of group g's members (g0 .. g<count-1>, no leading zeros)? */
-static bool is_member(const scn_elem_t *g, const char *name)
-{
-    size_t l = strlen(g->name);
-    if (!g->group || strncmp(g->name, name, l) != 0 || !isdigit((unsigned char)name[l])) return false;
-    if (name[l] == '0' && name[l + 1]) return false;
-    long k = 0;
-    const char *p = name + l;
-    while (isdigit((unsigned char)*p) && k < SCN_MAX_GROUP) k = k * 10 + (*p++ - '0');
-    return !*p && k < g->count;
-}
-
-/* A node name (single node or group member) -> the element that defines it. */
-static const scn_elem_t *node_owner(const scn_model_t *m, const char *name, int *member)
-{
-    for (size_t i = 0; i < m->elems[ELEM_NODE].n; i++) {
-        const scn_elem_t *e = &m->elems[ELEM_NODE].v[i];
-        if (!e->group && strcmp(e->name, name) == 0) { *member = -1; return e; }
-        if (is_member(e, name)) { *member = atoi(name + strlen(e->name)); return e; }
-    }
     return NULL;
 }
 
 static char *member_name(const scn_elem_t *e, int k)
 {
     return k < 0 ? lb_strdup(e->name) : lb_sprintf("%s%d", e->name, k);
+}
+
+/* The name of node_names entry nn into buf. */
+static const char *nodename_str(const scn_model_t *m, scn_nodename_t nn, char *buf, size_t n)
+{
+    const scn_elem_t *e = &m->elems[ELEM_NODE].v[nn.elem];
+    if (nn.member < 0) snprintf(buf, n, "%s", e->name);
+    else snprintf(buf, n, "%s%d", e->name, (int)nn.member);
+    return buf;
+}
+
+/* The node_names entry called name, or NULL. */
+static const scn_nodename_t *nodename_find(const scn_model_t *m, const char *name)
+{
+    uint64_t h = lb_hash_str(name);
+    char buf[300];
+    for (size_t it, i = lb_index_first(&m->node_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&m->node_index, h, &it))
+        if (strcmp(nodename_str(m, m->node_names.v[i], buf, sizeof buf), name) == 0)
+            return &m->node_names.v[i];
+    return NULL;
+}
+
+static void nodename_add(scn_model_t *m, const char *name, uint32_t elem, int32_t member)
+{
+    scn_nodename_t nn = { elem, member };
+    lb_vec_push(&m->node_names, nn);
+    lb_index_add(&m->node_index, lb_hash_str(name), m->node_names.n - 1);
+}
+
+/* A node name (single node or group member) -> the element that defines it. */
+static const scn_elem_t *node_owner(const scn_model_t *m, const char *name, int *member)
+{
+    const scn_nodename_t *nn = nodename_find(m, name);
+    if (!nn) return NULL;
+    *member = nn->member;
+    return &m->elems[ELEM_NODE].v[nn->elem];
 }
 
 /* ---- element sections --------------------------------------------------------------------------- */
@@ -169,31 +189,42 @@ static int check_unique(scn_model_t *m, elem_section_t sec, const char *name, el
     return 0;
 }
 
-/* After adding a group, its members must not collide with names defined earlier. */
+/* After adding a group (the last node element), its members must not collide with names
+ * defined earlier; the names are then taken. The clash reported is with the earliest
+ * element, at the first of the group's members that hits it. */
 static int check_group_members(scn_model_t *m, const scn_elem_t *g, scn_diag_t *d)
 {
-    for (size_t i = 0; i + 1 < m->elems[ELEM_NODE].n; i++) {
-        const scn_elem_t *o = &m->elems[ELEM_NODE].v[i];
-        /* an earlier single node named like one of g's members */
-        if (!o->group && is_member(g, o->name))
-            return diag_set(d, g->pos, LB_EINVAL, "group '%s' (count: %d) would create node '%s', "
-                            "which is already defined at line %d; expected unique node names",
-                            g->name, g->count, o->name, o->pos.line);
-        /* an earlier group whose members overlap g's (e.g. "web1" count 2 vs "web" count 20) */
-        if (o->group)
-            for (int j = 0; j < o->count; j++) {
-                char *nm = member_name(o, j);
-                bool clash = is_member(g, nm);
-                if (clash) {
-                    int rc = diag_set(d, g->pos, LB_EINVAL, "group '%s' (count: %d) would create "
-                                      "node '%s', which group '%s' (line %d) also creates; "
-                                      "expected unique node names", g->name, g->count, nm,
-                                      o->name, o->pos.line);
-                    lb_free(nm);
-                    return rc;
-                }
-                lb_free(nm);
-            }
+    uint32_t gi = (uint32_t)(m->elems[ELEM_NODE].n - 1);
+    const scn_nodename_t *hit = NULL;
+    int hit_k = 0;
+    for (int k = 0; k < g->count; k++) {
+        char nm[300];
+        snprintf(nm, sizeof nm, "%s%d", g->name, k);
+        const scn_nodename_t *o = nodename_find(m, nm);
+        if (o && (!hit || o->elem < hit->elem)) {
+            hit = o;
+            hit_k = k;
+        }
+    }
+    if (hit) {
+        const scn_elem_t *o = &m->elems[ELEM_NODE].v[hit->elem];
+        char *nm = member_name(g, hit_k);
+        int rc;
+        if (!o->group)
+            rc = diag_set(d, g->pos, LB_EINVAL, "group '%s' (count: %d) would create node '%s', "
+                          "which is already defined at line %d; expected unique node names",
+                          g->name, g->count, nm, o->pos.line);
+        else
+            rc = diag_set(d, g->pos, LB_EINVAL, "group '%s' (count: %d) would create node '%s', "
+                          "which group '%s' (line %d) also creates; expected unique node names",
+                          g->name, g->count, nm, o->name, o->pos.line);
+        lb_free(nm);
+        return rc;
+    }
+    for (int k = 0; k < g->count; k++) {
+        char nm[300];
+        snprintf(nm, sizeof nm, "%s%d", g->name, k);
+        nodename_add(m, nm, gi, k);
     }
     return 0;
 }
@@ -210,6 +241,8 @@ static int load_section(scn_model_t *m, const scn_node_t *sec_node, elem_section
     for (size_t i = 0; i < sec_node->n; i++) {
         const char *name = sec_node->keys[i];
         elem_pos_t kpos = sec_node->kpos[i];
+        if (i % 1024 == 1023 && scn_stop_requested())
+            return diag_set(d, kpos, LB_EINTR, "interrupted while validating");
         const scn_node_t *body = sec_node->v[i];
         int rc;
         if (!elem_name_ok(name)) return bad_name(d, kpos, section_what[sec], name);
@@ -249,7 +282,17 @@ static int load_section(scn_model_t *m, const scn_node_t *sec_node, elem_section
             e.group = true;
             e.count = (int)cnt->u.i;
         }
+        if (sec == ELEM_NODE && m->node_names.n + (size_t)e.count > SCN_MAX_NODES) {
+            rc = diag_set(d, kpos, LB_EINVAL, "node '%s' takes the scenario past %d nodes in all "
+                          "(groups count each member); expected fewer", name, SCN_MAX_NODES);
+            lb_free(e.name);
+            elem_cfg_free(cfg);
+            return rc;
+        }
         lb_vec_push(&m->elems[sec], e);
+        lb_index_add(&m->elem_index[sec], lb_hash_str(name), m->elems[sec].n - 1);
+        if (sec == ELEM_NODE && !e.group)
+            nodename_add(m, name, (uint32_t)(m->elems[sec].n - 1), -1);
         if (e.group && (rc = check_group_members(m, &m->elems[sec].v[m->elems[sec].n - 1], d)) < 0)
             return rc;
     }
@@ -295,6 +338,10 @@ static int load_links(scn_model_t *m, const scn_node_t *links, scn_diag_t *d)
                         "- { between: [client, r1] }; got %s", yt_kind_desc(links));
     int rc = 0;
     for (size_t i = 0; i < links->n && rc == 0; i++) {
+        if (i % 1024 == 1023 && scn_stop_requested()) {
+            rc = diag_set(d, links->v[i]->pos, LB_EINTR, "interrupted while validating");
+            break;
+        }
         scn_link_t l = { 0 };
         l.pos = links->v[i]->pos;
         if ((rc = elem_cfg_from_node(link_params, links->v[i], "link", NULL, &l.cfg, d)) < 0) break;
@@ -379,6 +426,44 @@ static int check_expect(const scn_model_t *m, const scn_expect_t *e, scn_diag_t 
 static bool ignore_expectations;
 void scn_ignore_expectations(bool ignore) { ignore_expectations = ignore; }
 
+/* The expectations under ex's key i: each parsed; with keep, checked against the model
+ * (sources and windows: a variant may change the duration or the traffic) and kept. */
+static int expect_list(scn_model_t *m, const scn_node_t *ex, size_t i, bool keep, scn_diag_t *d)
+{
+    const char *key = ex->keys[i];
+    const scn_node_t *list = ex->v[i];
+    if (list->kind == SCN_NULL) return 0;
+    if (list->kind != SCN_SEQ && list->kind != SCN_SCALAR)
+        return diag_set(d, list->pos, LB_EINVAL, "expect.%s: expected a list of expectations "
+                        "like [\"browse.status_2xx_ratio >= 0.99\"]; got %s", key,
+                        yt_kind_desc(list));
+    size_t n = list->kind == SCN_SEQ ? list->n : 1;
+    for (size_t j = 0; j < n; j++) {
+        const scn_node_t *it = list->kind == SCN_SEQ ? list->v[j] : list;
+        if (it->kind != SCN_SCALAR)
+            return diag_set(d, it->pos, LB_EINVAL, "expectation: expected a string like "
+                            "\"browse.status_2xx_ratio >= 0.99 after 5s\"; got %s",
+                            yt_kind_desc(it));
+        scn_expect_t e;
+        int rc = expect_parse(it->str, it->pos, &e, d);
+        if (rc < 0) return rc;
+        e.variant = lb_strdup(key);
+        if (keep && (rc = check_expect(m, &e, d)) < 0) {
+            expect_clear(&e);
+            return rc;
+        }
+        if (keep)
+            lb_vec_push(&m->expects, e);
+        else
+            expect_clear(&e);
+    }
+    return 0;
+}
+
+/* The base model (variant NULL) checks every key of `expect` and the syntax of every
+ * expectation, once; a variant's model takes only "*" and its own key, in the order
+ * written (variants and overrides cannot change `expect`). So V variants with an
+ * expectation each cost O(V), not O(V^2) or worse. */
 static int load_expect(scn_model_t *m, const scn_node_t *ex, const char *variant,
                        const char *const *variants, size_t nvariants, scn_diag_t *d)
 {
@@ -386,50 +471,39 @@ static int load_expect(scn_model_t *m, const scn_node_t *ex, const char *variant
     if (ex->kind != SCN_MAP)
         return diag_set(d, ex->pos, LB_EINVAL, "expect: expected a mapping of variant names (or "
                         "\"*\") to lists of expectations; got %s", yt_kind_desc(ex));
-    for (size_t i = 0; i < ex->n; i++) {
+    if (variant) {
+        size_t star = 0, own = 0;
+        bool has_star = yt_get(ex, "*", &star) != NULL, has_own = yt_get(ex, variant, &own) != NULL;
+        int rc = 0;
+        if (has_star && (!has_own || star < own)) rc = expect_list(m, ex, star, true, d);
+        if (rc == 0 && has_own) rc = expect_list(m, ex, own, true, d);
+        if (rc == 0 && has_star && has_own && own < star) rc = expect_list(m, ex, star, true, d);
+        return rc;
+    }
+    lb_index_t names = { 0 };
+    for (size_t v = 0; v < nvariants; v++) lb_index_add(&names, lb_hash_str(variants[v]), v);
+    int rc = 0;
+    for (size_t i = 0; i < ex->n && rc == 0; i++) {
         const char *key = ex->keys[i];
         bool known = strcmp(key, "*") == 0;
-        for (size_t v = 0; v < nvariants && !known; v++) known = strcmp(variants[v], key) == 0;
+        uint64_t h = lb_hash_str(key);
+        for (size_t it, v = lb_index_first(&names, h, &it); v != LB_INDEX_NONE && !known;
+             v = lb_index_next(&names, h, &it))
+            known = strcmp(variants[v], key) == 0;
         if (!known) {
             char list[400] = "";
             names_join(list, sizeof list, variants, nvariants, 30);
             const char *close = closest_name(key, variants, nvariants);
             char hint[200] = "";
             if (close) snprintf(hint, sizeof hint, "did you mean '%s'? ", close);
-            return diag_set(d, ex->kpos[i], LB_EINVAL, "expect refers to variant '%s', which is "
-                            "not defined; %svariants are: %s (or \"*\" for all)", key, hint, list);
+            rc = diag_set(d, ex->kpos[i], LB_EINVAL, "expect refers to variant '%s', which is "
+                          "not defined; %svariants are: %s (or \"*\" for all)", key, hint, list);
+            break;
         }
-        const scn_node_t *list = ex->v[i];
-        if (list->kind == SCN_NULL) continue;
-        if (list->kind != SCN_SEQ && list->kind != SCN_SCALAR)
-            return diag_set(d, list->pos, LB_EINVAL, "expect.%s: expected a list of expectations "
-                            "like [\"browse.status_2xx_ratio >= 0.99\"]; got %s", key,
-                            yt_kind_desc(list));
-        size_t n = list->kind == SCN_SEQ ? list->n : 1;
-        for (size_t j = 0; j < n; j++) {
-            const scn_node_t *it = list->kind == SCN_SEQ ? list->v[j] : list;
-            if (it->kind != SCN_SCALAR)
-                return diag_set(d, it->pos, LB_EINVAL, "expectation: expected a string like "
-                                "\"browse.status_2xx_ratio >= 0.99 after 5s\"; got %s",
-                                yt_kind_desc(it));
-            scn_expect_t e;
-            int rc = expect_parse(it->str, it->pos, &e, d);
-            if (rc < 0) return rc;
-            e.variant = lb_strdup(key);
-            bool applies = variant && (strcmp(key, "*") == 0 || strcmp(key, variant) == 0);
-            /* sources and windows are checked in each variant's model (a variant may
-             * change the duration or the traffic); the base model checks syntax only */
-            if (applies && (rc = check_expect(m, &e, d)) < 0) {
-                expect_clear(&e);
-                return rc;
-            }
-            if (applies)
-                lb_vec_push(&m->expects, e);
-            else
-                expect_clear(&e);
-        }
+        rc = expect_list(m, ex, i, false, d);
     }
-    return 0;
+    lb_index_free(&names);
+    return rc;
 }
 
 /* ---- the model --------------------------------------------------------------------------------- */
@@ -443,7 +517,10 @@ void model_unref(scn_model_t *m)
             elem_cfg_free(m->elems[s].v[i].cfg);
         }
         lb_vec_free(&m->elems[s]);
+        lb_index_free(&m->elem_index[s]);
     }
+    lb_vec_free(&m->node_names);
+    lb_index_free(&m->node_index);
     for (size_t i = 0; i < m->links.n; i++) {
         scn_link_t *l = &m->links.v[i];
         elem_cfg_free(l->cfg);
@@ -464,7 +541,7 @@ void model_unref(scn_model_t *m)
 }
 
 int model_new(scn_node_t *tree, const char *variant, const char *const *variants,
-              size_t nvariants, scn_model_t **out, scn_diag_t *d)
+              size_t nvariants, scn_files_t *files, scn_model_t **out, scn_diag_t *d)
 {
     scn_model_t *m = lb_calloc(1, sizeof *m);
     m->refs = 1;
@@ -483,10 +560,16 @@ int model_new(scn_node_t *tree, const char *variant, const char *const *variants
                       "like core-nat; got '%s'", name->u.s);
         goto out;
     }
-    const elem_val_t *seed = elem_get(top, "seed");
-    if (seed->u.i < 0) {
-        rc = diag_set(d, seed->pos, LB_EINVAL, "seed: expected a non-negative integer; got %lld",
-                      (long long)seed->u.i);
+    /* seed: all of 0 .. 2^64-1 (an int64 parameter would stop at 2^63-1) */
+    const scn_node_t *seed = elem_get(top, "seed")->u.any;
+    m->seed = SCN_SEED_DEFAULT;
+    if (seed && seed->kind != SCN_NULL &&
+        (seed->kind != SCN_SCALAR || lb_parse_u64(seed->str, &m->seed) < 0)) {
+        rc = seed->kind == SCN_SCALAR ?
+            diag_set(d, seed->pos, LB_EINVAL, "seed: expected an integer from 0 to %llu; got "
+                     "'%s'", (unsigned long long)UINT64_MAX, seed->str) :
+            diag_set(d, seed->pos, LB_EINVAL, "seed: expected an integer from 0 to %llu; got %s",
+                     (unsigned long long)UINT64_MAX, yt_kind_desc(seed));
         goto out;
     }
     const elem_val_t *dur = elem_get(top, "duration");
@@ -497,13 +580,12 @@ int model_new(scn_node_t *tree, const char *variant, const char *const *variants
     }
     m->name = lb_strdup(name->u.s);
     m->description = lb_strdup(elem_str(top, "description"));
-    m->seed = (uint64_t)seed->u.i;
     m->duration = dur->u.i;
     const elem_cfg_t *al = elem_get(top, "all-links")->u.objs.v[0];
     m->all_links = (net_all_links_t){ .loss = elem_get(al, "loss")->u.f,
                                       .queue_bytes = (uint64_t)elem_get(al, "queue")->u.i,
                                       .bandwidth_bps = (uint64_t)elem_get(al, "bandwidth")->u.i };
-    rc = kube_load(tree, &m->kube, d);
+    rc = kube_load(tree, files, &m->kube, d);
     for (int s = 0; s < ELEM_KIND_COUNT && rc == 0; s++)
         rc = load_section(m, yt_get(tree, section_key[s], NULL), (elem_section_t)s, d);
     if (rc == 0) rc = load_links(m, yt_get(tree, "links", NULL), d);

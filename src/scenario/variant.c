@@ -1,7 +1,8 @@
 /* variant.c -- the scn_t: loading a scenario file, its variants and command-line
- * overrides. Each variant is the base tree copied, its `set:` paths applied, then every
- * KEY=VALUE override applied, then validated into its own model -- so an error in an
- * override points at the override's own line (or "<command line>:1:COL"). */
+ * overrides. Each variant is the base tree (shared, copied on write along the paths that
+ * change), its `set:` paths applied, then every KEY=VALUE override applied, then
+ * validated into its own model -- so an error in an override points at the override's own
+ * line (or "<command line>:1:COL"). */
 #include <assert.h>
 #include <ctype.h>
 #include <stdlib.h>
@@ -35,12 +36,14 @@ typedef struct scn_src {
 struct scn {
     char *file;
     scn_node_t *base;
+    scn_files_t *files;             /* included files, read once */
     LB_VEC(scn_variant_t) variants;
     LB_VEC(scn_ovr_t) ovr;
     scn_model_t *base_model;
     FILE *warn;
     LB_VEC(scn_src_t) srcs;
     bool srcs_changed;          /* a file read twice gave two different texts */
+    bool warned;                    /* scn_warnings_flush has seen the current models */
 };
 
 /* The scenario whose files are being read (set around its loading and re-resolving, so
@@ -77,12 +80,13 @@ static int path_error_missing(scn_diag_t *d, elem_pos_t kpos, const char *path,
                     inname, comp, hint, inname, in->n ? list : "(nothing)");
 }
 
-int variant_set(scn_node_t *root, const char *path, elem_pos_t kpos, const scn_node_t *value,
+int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_node_t *value,
                 scn_diag_t *d)
 {
     /* "kubernetes.KIND/NS/NAME.field.path": a field of a manifest (manifests.c) */
-    if (strncmp(path, "kubernetes.", 11) == 0 && !isdigit((unsigned char)path[11]))
-        return kube_path_set(root, path + 11, kpos, value);
+    if (strncmp(path, "kubernetes.", 11) == 0 && !isdigit((unsigned char)path[11]) &&
+        (*root)->kind == SCN_MAP)
+        return kube_path_set(yt_own(root), path + 11, kpos, value);
     /* split into components */
     LB_VEC(char *) comps = { 0 };
     int rc = 0;
@@ -104,13 +108,15 @@ int variant_set(scn_node_t *root, const char *path, elem_pos_t kpos, const scn_n
         rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': variants and overrides cannot change "
                       "'%s'; expected a path into name, seed, duration, nodes, links, apps, "
                       "traffic or cloud", path, comps.v[0]);
-    if (rc == 0 && root->kind != SCN_MAP)
+    if (rc == 0 && (*root)->kind != SCN_MAP)
         rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': the scenario is not a mapping", path);
-    scn_node_t *cur = root;
+    /* copy on write: each node on the path becomes this tree's own before it changes */
+    scn_node_t **slot = root;
     char curname[300] = "the scenario";
     for (size_t i = 0; rc == 0 && i < comps.n; i++) {
         const char *comp = comps.v[i];
         bool last = i + 1 == comps.n;
+        scn_node_t *cur = *slot;
         if (cur->kind == SCN_SEQ) {
             char *end;
             long idx = strtol(comp, &end, 10);
@@ -120,31 +126,32 @@ int variant_set(scn_node_t *root, const char *path, elem_pos_t kpos, const scn_n
                               cur->n ? cur->n - 1 : 0, comp);
                 break;
             }
+            cur = yt_own(slot);
             if (last) {
                 yt_free(cur->v[idx]);
-                cur->v[idx] = yt_copy(value);
+                cur->v[idx] = yt_ref(value);
                 break;
             }
-            cur = cur->v[idx];
+            slot = &cur->v[idx];
         } else if (cur->kind == SCN_MAP) {
-            if (last) {
-                yt_map_set(cur, comp, kpos, yt_copy(value));
+            size_t ci;
+            scn_node_t *child = yt_get(cur, comp, &ci);
+            /* sections and element names must exist; all-links is a plain mapping */
+            if (!last && !child && i < 2 && !(i == 0 && strcmp(comp, "all-links") == 0)) {
+                rc = path_error_missing(d, kpos, path, cur, curname, comp);
                 break;
             }
-            scn_node_t *child = yt_get(cur, comp, NULL);
+            cur = yt_own(slot);
+            if (last) {
+                yt_map_set(cur, comp, kpos, yt_ref(value));
+                break;
+            }
             if (!child || child->kind == SCN_NULL) {
-                /* sections and element names must exist; all-links is a plain mapping */
-                if (i < 2 && !(i == 0 && strcmp(comp, "all-links") == 0)) {
-                    if (!child) {
-                        rc = path_error_missing(d, kpos, path, cur, curname, comp);
-                        break;
-                    }
-                }
                 /* inside an element: create the intermediate object */
                 yt_map_set(cur, comp, kpos, yt_new(SCN_MAP, kpos, NULL));
-                child = yt_get(cur, comp, NULL);
+                yt_get(cur, comp, &ci);
             }
-            cur = child;
+            slot = &cur->v[ci];
         } else {
             rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': %s is %s, not a mapping or a list",
                           path, curname, yt_kind_desc(cur));
@@ -161,7 +168,7 @@ int variant_set(scn_node_t *root, const char *path, elem_pos_t kpos, const scn_n
 
 /* ---- resolution ------------------------------------------------------------------------------------ */
 
-static int apply_overrides(const scn_t *s, scn_node_t *tree, scn_diag_t *d)
+static int apply_overrides(const scn_t *s, scn_node_t **tree, scn_diag_t *d)
 {
     for (size_t i = 0; i < s->ovr.n; i++) {
         int rc = variant_set(tree, s->ovr.v[i].path, s->ovr.v[i].kpos, s->ovr.v[i].value, d);
@@ -178,20 +185,27 @@ static int resolve(scn_t *s, scn_diag_t *d)
     for (size_t i = 0; i < nv; i++) names[i] = s->variants.v[i].name;
     scn_model_t *base = NULL;
     scn_model_t **models = lb_calloc(nv, sizeof *models);
-    scn_node_t *tree = yt_copy(s->base);
-    int rc = apply_overrides(s, tree, d);
-    if (rc == 0) rc = model_new(tree, NULL, names, nv, &base, d);
+    /* every tree shares the base's nodes; only what a variant sets is copied */
+    scn_node_t *tree = yt_ref(s->base);
+    int rc = apply_overrides(s, &tree, d);
+    if (rc == 0) rc = model_new(tree, NULL, names, nv, s->files, &base, d);
     else yt_free(tree);
     for (size_t v = 0; v < nv && rc == 0; v++) {
         const scn_variant_t *var = &s->variants.v[v];
-        tree = yt_copy(s->base);
+        if (scn_stop_requested()) {
+            rc = diag_set(d, var->pos, LB_EINTR, "interrupted while validating variant '%s'",
+                          var->name);
+            break;
+        }
+        tree = yt_ref(s->base);
         for (size_t k = 0; var->set && k < var->set->n && rc == 0; k++)
-            rc = variant_set(tree, var->set->keys[k], var->set->kpos[k], var->set->v[k], d);
-        if (rc == 0) rc = apply_overrides(s, tree, d);
-        if (rc == 0) rc = model_new(tree, var->name, names, nv, &models[v], d);
+            rc = variant_set(&tree, var->set->keys[k], var->set->kpos[k], var->set->v[k], d);
+        if (rc == 0) rc = apply_overrides(s, &tree, d);
+        if (rc == 0) rc = model_new(tree, var->name, names, nv, s->files, &models[v], d);
         else yt_free(tree);
     }
     if (rc == 0) {
+        s->warned = false;
         model_unref(s->base_model);
         s->base_model = base;
         for (size_t v = 0; v < nv; v++) {
@@ -281,6 +295,7 @@ void scn_free(scn_t *s)
     lb_vec_free(&s->ovr);
     model_unref(s->base_model);
     yt_free(s->base);
+    scn_files_free(s->files);
     lb_free(s->file);
     for (size_t i = 0; i < s->srcs.n; i++) {
         lb_free(s->srcs.v[i].path);
@@ -293,17 +308,24 @@ void scn_free(scn_t *s)
 int scn_load_string(const char *text, const char *fname, scn_t **out, scn_diag_t *diag,
                     FILE *warn)
 {
+    return scn_load_buffer(text, strlen(text), fname, out, diag, warn);
+}
+
+int scn_load_buffer(const char *text, size_t len, const char *fname, scn_t **out,
+                    scn_diag_t *diag, FILE *warn)
+{
     elem_register_builtin();
     scn_t *s = lb_calloc(1, sizeof *s);
     s->file = lb_strdup(fname ? fname : "<string>");
+    s->files = scn_files_new();
     s->warn = warn;
     scn_diag_t local;
     if (!diag) diag = &local;
     memset(diag, 0, sizeof *diag);
     scn_t *outer = g_reading;
     g_reading = s;
-    scn_src_note(s->file, text, strlen(text));
-    int rc = yt_parse_one(text, s->file, 0, &s->base, diag);
+    scn_src_note(s->file, text, len);
+    int rc = yt_parse_one_n(text, len, s->file, 0, &s->base, diag);
     if (rc == 0) rc = load_variants(s, diag);
     if (rc == 0) rc = resolve(s, diag);
     g_reading = outer;
@@ -320,12 +342,7 @@ int scn_load(const char *path, scn_t **out, scn_diag_t *diag, FILE *warn)
     size_t len;
     char *text = scn_read_file(path, &len, diag);
     if (!text) return LB_EIO;
-    if (strlen(text) != len) {
-        lb_free(text);
-        return diag_set(diag, (elem_pos_t){ path, 0, 0 }, LB_EPARSE,
-                        "contains a NUL byte; expected a YAML text file");
-    }
-    int rc = scn_load_string(text, path, out, diag, warn);
+    int rc = scn_load_buffer(text, len, path, out, diag, warn);
     lb_free(text);
     return rc;
 }
@@ -396,3 +413,21 @@ scn_model_t *scn_variant_model(const scn_t *s, size_t v)
     return s->variants.v[v].model;
 }
 FILE *scn_warn_stream(const scn_t *s) { return s->warn; }
+
+void scn_warnings_flush(scn_t *s)
+{
+    if (s->warned) return;          /* every run calls it: nothing new since the last time */
+    s->warned = true;
+    LB_VEC(const manifests_t *) sets = { 0 };
+    bool pending = false;
+    for (size_t v = 0; v < scn_variant_count(s); v++) {
+        scn_model_t *m = scn_variant_model(s, v);
+        if (!m->kube) continue;
+        pending |= !m->kube_warned;
+        m->kube_warned = true;
+        lb_vec_push(&sets, m->kube);
+    }
+    FILE *w = scn_warn_stream(s);
+    if (pending && w) manifests_print_warnings_n(sets.v, sets.n, w);
+    lb_vec_free(&sets);
+}

@@ -512,6 +512,13 @@ int sweep_new(const char *file, const sweep_opts_t *o, sweep_t **out, scn_diag_t
         for (size_t i = 0; i < scn_variant_count(s); i++) lb_vec_push(&sw->variants, i);
     }
     sw->seed = o->has_seed ? o->seed : scn_seed(s);
+    if (sw->seeds > 1 && sw->seed > UINT64_MAX - (uint64_t)(sw->seeds - 1)) {
+        rc = scn_diag_set(d, (elem_pos_t){ file, 0, 0 }, LB_EINVAL, "--seeds %zu from seed %"
+                          PRIu64 " would go past %" PRIu64 "; expected a smaller seed or fewer "
+                          "seeds", sw->seeds, sw->seed, UINT64_MAX);
+        sweep_free(sw);
+        return rc;
+    }
     layout(sw, s);
     content_hash(sw);
     sw->spec = spec_json(sw);

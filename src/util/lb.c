@@ -1,5 +1,5 @@
-/* lb.c -- the allocation wrapper, the error message table, string hashing and IPv4
- * helpers declared in lb.h. */
+/* lb.c -- the allocation wrapper, the error message table, string hashing, the hash
+ * index and IPv4 helpers declared in lb.h. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,7 @@ static const char *const messages[LB_ERR_COUNT_] = {
     [-LB_EPARSE] = "parse error",
     [-LB_EIO] = "input/output error",
     [-LB_ECLOSED] = "connection closed by peer",
+    [-LB_EINTR] = "interrupted",
 };
 
 const char *lb_strerror(int rc)
@@ -105,6 +106,101 @@ uint64_t lb_hash_str(const char *s)
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+/* ---- the hash index: slots[i].pos is a position + 1 (0: empty); an entry sits at or
+ * after its home slot (mix(hash) & mask) with no empty slot between. ---- */
+
+static size_t index_home(const lb_index_t *ix, uint64_t hash)
+{
+    return (size_t)lb_mix64(hash) & (ix->cap - 1);
+}
+
+static void index_put(lb_index_t *ix, uint64_t hash, size_t pos)
+{
+    size_t i = index_home(ix, hash);
+    while (ix->slots[i].pos) i = (i + 1) & (ix->cap - 1);
+    ix->slots[i].hash = hash;
+    ix->slots[i].pos = pos + 1;
+    ix->n++;
+}
+
+void lb_index_add(lb_index_t *ix, uint64_t hash, size_t pos)
+{
+    if ((ix->n + 1) * 2 > ix->cap) {
+        struct lb_index_slot *old = ix->slots;
+        size_t ocap = ix->cap;
+        ix->cap = ocap ? ocap * 2 : 16;
+        ix->slots = lb_calloc(ix->cap, sizeof *ix->slots);
+        ix->n = 0;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].pos) index_put(ix, old[i].hash, old[i].pos - 1);
+        lb_free(old);
+    }
+    index_put(ix, hash, pos);
+}
+
+void lb_index_remove(lb_index_t *ix, uint64_t hash, size_t pos)
+{
+    if (!ix->cap) return;
+    size_t mask = ix->cap - 1, i = index_home(ix, hash);
+    while (ix->slots[i].pos && !(ix->slots[i].hash == hash && ix->slots[i].pos == pos + 1))
+        i = (i + 1) & mask;
+    if (!ix->slots[i].pos) return;
+    /* backward shift: move later entries of the run into the hole when their home allows */
+    for (size_t j = (i + 1) & mask; ix->slots[j].pos; j = (j + 1) & mask) {
+        size_t h = index_home(ix, ix->slots[j].hash);
+        if (((j - h) & mask) >= ((j - i) & mask)) {
+            ix->slots[i] = ix->slots[j];
+            i = j;
+        }
+    }
+    ix->slots[i].pos = 0;
+    ix->n--;
+}
+
+size_t lb_index_next(const lb_index_t *ix, uint64_t hash, size_t *it)
+{
+    if (!ix->cap) return LB_INDEX_NONE;
+    for (size_t i = *it; ix->slots[i].pos; i = (i + 1) & (ix->cap - 1))
+        if (ix->slots[i].hash == hash) {
+            *it = (i + 1) & (ix->cap - 1);
+            return ix->slots[i].pos - 1;
+        }
+    return LB_INDEX_NONE;
+}
+
+size_t lb_index_first(const lb_index_t *ix, uint64_t hash, size_t *it)
+{
+    *it = ix->cap ? index_home(ix, hash) : 0;
+    return lb_index_next(ix, hash, it);
+}
+
+void lb_index_clear(lb_index_t *ix)
+{
+    if (ix->cap) memset(ix->slots, 0, ix->cap * sizeof *ix->slots);
+    ix->n = 0;
+}
+
+void lb_index_free(lb_index_t *ix)
+{
+    lb_free(ix->slots);
+    ix->slots = NULL;
+    ix->cap = ix->n = 0;
+}
+
+int lb_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s) return LB_EPARSE;
+    uint64_t v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return LB_EPARSE;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (UINT64_MAX - d) / 10) return LB_EPARSE;     /* would overflow */
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
 }
 
 int lb_ip_parse(const char *s, uint32_t *addr)
