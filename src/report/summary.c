@@ -635,7 +635,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     if (!o) return LB_EPARSE;
     v->name = lb_strdup(get_str(o, "name"));
     snprintf(v->mode, sizeof v->mode, "%s", *get_str(o, "mode") ? get_str(o, "mode") : "sim");
-    if (lb_parse_u64(get_str(o, "seed"), &v->seed)) v->seed = (uint64_t)get_num(o, "seed");
+    if (lb_parse_u64(get_str(o, "seed"), &v->seed)) v->seed = get_u64(o, "seed");
     snprintf(v->run_id, sizeof v->run_id, "%s", get_str(o, "run_id"));
     if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "point")))
         v->point = lb_strdup(get_str(o, "point"));
