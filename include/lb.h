@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdbool.h>
 
+/* lbchain's version: `sim --version`, and part of every run id (include/sweep.h). */
+#define LB_VERSION "0.1.0"
+
 /* Error codes. 0 is success; every failure is negative. Messages: lb_strerror(). */
 enum {
     LB_OK = 0,

@@ -53,6 +53,10 @@ typedef struct rep_plot {
     LB_VEC(rep_health_series_t) health;     /* in order of first appearance */
     size_t n_changes;
     bool health_truncated;
+    unsigned runs;                          /* > 1: a sweep's group of this many seeds:
+                                             * sources hold their sums (drawn as the mean),
+                                             * cdf their mean quantiles, health and hops
+                                             * the first seed's (rep_plots_view) */
 } rep_plot_t;
 
 /* An empty series set: n_buckets buckets of `width` (> 0), ending at `end`, complete. */
@@ -108,9 +112,25 @@ typedef struct rep_plot_file {
  * [A-Za-z0-9._-] replaced by '_' (and a suffix when two collide). Returns the count;
  * *out (lb_free) is NULL when 0. */
 size_t rep_plots_files(const rep_variant_t *v, size_t n, rep_plot_file_t **out);
-/* How plots and the report name entry i of v: its variant name, with " (seed N)" when
- * another entry has the same name (--seeds). */
+/* How plots and the report name entry i of v: its variant name (and grid point), with
+ * " (seed N)" when another entry has the same name (--seeds), or " (K seeds)" for an
+ * entry of rep_plots_view. */
 void rep_plots_label(const rep_variant_t *v, size_t n, size_t i, char *buf, size_t len);
+/* More entries with plot data than this, some of them seeds of one variant (and grid
+ * point), and the plots draw one entry per variant instead of one per run (a figure per
+ * run of a 100-seed sweep is neither readable nor drawable: a panel of client outcomes
+ * per run passes Cairo's 32767-pixel limit after 136 runs). */
+#define REP_PLOTS_PER_RUN_MAX 32
+/* At most this many panels of client outcomes are drawn (the first ones; the title says
+ * how many there were). */
+#define REP_PLOTS_MAX_PANELS 100
+/* What the plots draw for v[0..n): NULL when that is v itself; else (more than
+ * REP_PLOTS_PER_RUN_MAX entries with plot data, seeds among them) one entry per group of
+ * rep_seed_groups, in order, with the group's outcomes summed and latency quantiles
+ * averaged (plot->runs = the seeds) and its first seed's health and hops; *m entries,
+ * freed with rep_plots_view_free. rep_plots_write and report.html use it themselves. */
+rep_variant_t *rep_plots_view(const rep_variant_t *v, size_t n, size_t *m);
+void rep_plots_view_free(rep_variant_t *view, size_t m);
 /* The gnuplot program on PATH as a full path in buf; false when there is none. */
 bool rep_plots_gnuplot(char *buf, size_t len);
 /* How long one gnuplot process may take before it is killed and the plots are skipped.

@@ -5,6 +5,7 @@
 #ifndef REPORT_H
 #define REPORT_H
 
+#include <signal.h>
 #include <stdio.h>
 #include "scenario.h"
 
@@ -25,6 +26,7 @@ enum rep_missing_kind {
     REP_MISSING_SKIPPED,          /* no gnuplot, gnuplot timed out, not run: interrupted */
     REP_MISSING_WRITE_FAILED,     /* the file system refused it (a full disk, say) */
     REP_MISSING_RUN_LOST,         /* the run's process died: its results are lost */
+    REP_MISSING_RUN_ABSENT,       /* --merge: a run of the sweep no shard has (complete) */
 };
 typedef struct rep_missing {
     char output[256];             /* "trace-a.pcap", "plots", "run a seed 1", ... */
@@ -35,7 +37,7 @@ typedef LB_VEC(rep_missing_t) rep_missings_t;
 /* Appends one entry (reason printf-style). */
 void rep_missing_add(rep_missings_t *m, int kind, const char *output, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* "skipped", "write-failed", "run-lost". */
+/* "skipped", "write-failed", "run-lost", "run-missing". */
 const char *rep_missing_kind_name(int kind);
 
 /* One hop of a request's path: when its first byte reached `where`. */
@@ -54,6 +56,9 @@ typedef struct rep_variant {
     char *name;
     char mode[8];                     /* "sim", or "real" (played by src/real) */
     uint64_t seed;
+    char run_id[24];                  /* the run's stable id (include/sweep.h); "" if none */
+    char *point;                      /* the sweep's grid point, "KEY=V KEY2=V2"; NULL when
+                                       * the sweep has no grid (owned) */
     uint64_t events;
     uint64_t requests;
     uint64_t by_class[M_CLASS_COUNT];
@@ -88,6 +93,13 @@ typedef struct rep_variant {
 void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint64_t seed,
                          scn_verdict_t *verdicts, size_t n_verdicts);
 void rep_variant_free(rep_variant_t *v);
+/* Gives v its stable run id and, for a sweep with a grid, its point (the n keys and the
+ * values they had); both go into summary.json after "seed" ("run_id", "point"). */
+void rep_variant_set_run(rep_variant_t *v, const char *run_id, const char *const *keys,
+                         const char *const *values, size_t n);
+/* Whether a and b are runs of the same variant, grid point and executor (they differ by
+ * seed at most). */
+bool rep_variant_same_kind(const rep_variant_t *a, const rep_variant_t *b);
 /* Marks v's probe verdicts (and, for a real run, its delayed requests) as shown: printed
  * by rep_print_probes and written into summary.json. Call after they are filled. */
 void rep_variant_show_probes(rep_variant_t *v);
@@ -123,16 +135,50 @@ void rep_print_compare(FILE *out, const rep_variant_t *v, size_t n);
 char *rep_variant_serialize(const rep_variant_t *v);
 /* The reverse; 0 or LB_EPARSE. v is zeroed first. */
 int rep_variant_deserialize(const char *text, rep_variant_t *v);
-/* Prints, per variant run with several seeds, the mean and 95% confidence interval of
- * the 2xx ratio, the failed ratio and the p50/p99 latencies (Student's t, GSL). v holds
- * n runs; runs of the same variant name are grouped. */
+/* A mean with its 95% confidence half-width (Student's t, GSL); half is NAN with one
+ * value, both are NAN with none. */
+typedef struct rep_stat { double mean, half; } rep_stat_t;
+/* The runs of one variant (and grid point, and executor) over seeds. */
+typedef struct rep_seed_group {
+    size_t first;                     /* the group's first entry in v */
+    size_t runs;                      /* how many entries */
+    rep_stat_t ok;                    /* 2xx ratio */
+    rep_stat_t failed;                /* ratio of requests without a response */
+    rep_stat_t p50, p99;              /* latency of responses, seconds (runs with any) */
+} rep_seed_group_t;
+/* Groups v's runs by rep_variant_same_kind (in order of first appearance) and computes
+ * each group's statistics. Returns the count; *out (lb_free) holds them. */
+size_t rep_seed_groups(const rep_variant_t *v, size_t n, rep_seed_group_t **out);
+/* Whether some group has more than one run (then summary.json has "across_seeds"). */
+bool rep_seed_stats_apply(const rep_variant_t *v, size_t n);
+/* Prints, per variant (and grid point) run with several seeds, the mean and 95%
+ * confidence interval of the 2xx ratio, the failed ratio and the p50/p99 latencies. */
 void rep_print_seed_stats(FILE *out, const rep_variant_t *v, size_t n);
+/* How tables name entry i of v: its variant name, the executor's tag (rep_mode_tag) and
+ * its grid point in brackets, "masquerade [traffic.browse.rate=100/s]". */
+void rep_variant_label(const rep_variant_t *v, size_t n, size_t i, char *buf, size_t len);
 
 /* Writes DIR/summary.json for a scenario's variants, with `missing` (may be NULL) as its
- * "missing" list: [{"output", "reason", "kind"}], [] when nothing is missing. 0 or LB_EIO
+ * "missing" list: [{"output", "reason", "kind"}], [] when nothing is missing, and, when
+ * some variant ran with several seeds, "across_seeds" (rep_seed_groups). 0 or LB_EIO
  * (message on stderr, with strerror's text: "No space left on device"). */
 int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
                       const rep_missings_t *missing);
+/* The sweep the variants belong to (include/sweep.h), as summary.json reports it. */
+typedef struct rep_sweep_info {
+    const char *version;              /* lbchain's */
+    const char *scenario_hash;        /* content hash of the scenario's files */
+    const char *key;                  /* the sweep's key */
+    const char *spec;                 /* its definition (JSON text) */
+    size_t runs;                      /* runs in the whole sweep */
+    const char *shard;                /* "I/N" in a shard's summary; NULL otherwise */
+} rep_sweep_info_t;
+/* rep_write_summary with "lbchain_version", "scenario_hash" and "sweep" (key,
+ * definition, runs, shard) after "duration_s"; sw may be NULL (then the same as
+ * rep_write_summary). */
+int rep_write_summary_sweep(const char *dir, const scn_t *s, const rep_variant_t *v,
+                            size_t n, const rep_missings_t *missing,
+                            const rep_sweep_info_t *sw);
 /* How entry i of v is told apart from a run of the same variant by the other executor:
  * " (real)" for a real run, " (sim)" for a simulated one that has a real counterpart in
  * v, "" otherwise. */
@@ -150,5 +196,14 @@ int rep_write_atomic(const char *dir, const char *name, const char *text, size_t
                      char *err, size_t errlen);
 /* mkdir -p. 0 or LB_EIO. */
 int rep_mkdirs(const char *path);
+/* One writer per results folder (src/report/outdir.c): a POSIX record lock on DIR/.lock
+ * (created; it holds the pid) for the life of the process or until close(*fd). With
+ * wait_s > 0, a lock held by another process is tried again once a second for that long
+ * (*stop, when set, ends the wait). Returns 0 and *fd; LB_EEXIST when another process
+ * holds it (err: "DIR is in use by pid N (...)"); LB_EIO when DIR/.lock cannot be
+ * created; LB_ESTATE when *stop ended the wait. On a file system without record locks:
+ * 0, *fd, and a warning in err. */
+int rep_dir_lock(const char *dir, int wait_s, volatile sig_atomic_t *stop, int *fd,
+                 char *err, size_t errlen);
 
 #endif

@@ -76,6 +76,17 @@ size_t scn_docs_count(const scn_docs_t *d);
 const scn_node_t *scn_docs_at(const scn_docs_t *d, size_t i);
 void scn_docs_free(scn_docs_t *d);
 
+/* The files the scenario was read from, for its content hash (include/sweep.h): source 0
+ * is the scenario file (or the name given to scn_load_string), then every manifest file
+ * it includes (`file:` items, glob matches, in variants too), each once, in the order
+ * first read. path is as opened; the text is exactly what was parsed. Valid until
+ * scn_free. scn_sources_changed: a file was read twice (an override re-reads the
+ * manifests) and its text had changed in between. */
+size_t scn_source_count(const scn_t *s);
+const char *scn_source_path(const scn_t *s, size_t i);
+const char *scn_source_text(const scn_t *s, size_t i, size_t *len);
+bool scn_sources_changed(const scn_t *s);
+
 const char *scn_name(const scn_t *s);
 const char *scn_description(const scn_t *s);
 const char *scn_file(const scn_t *s);

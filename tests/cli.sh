@@ -7,25 +7,9 @@
 # (a tmpfs, when root), the progress line on a narrow terminal. Run by `make test` from
 # the repo root.
 set -u
-pass=0 fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-
-check() {   # name, expected exit, command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  local got=$?
-  if [ "$got" = "$want" ]; then pass=$((pass + 1))
-  else fail=$((fail + 1)); echo "FAIL $name: exit $got, expected $want"; sed 's/^/    /' "$tmp/err" | head -5
-  fi
-}
-contains() {   # name, file, text
-  if grep -qF -- "$3" "$2"; then pass=$((pass + 1))
-  else fail=$((fail + 1)); echo "FAIL $1: '$3' not in output"; sed 's/^/    /' "$2" | head -5
-  fi
-}
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
+. tests/lib.sh
 
 check help 0 ./sim --help;                  contains help-text "$tmp/out" "usage: sim"
 check version 0 ./sim --version;            contains version-text "$tmp/out" "sim (lbchain)"

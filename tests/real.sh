@@ -21,7 +21,6 @@
 set -u
 SIM=${SIM:-./sim}
 SRV=${SRV:-./build/realsrv}
-pass=0 fail=0
 tmp=$(mktemp -d /tmp/lbchain-real.XXXXXX)
 pids=()
 cleanup() {
@@ -33,21 +32,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-ok()  { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
-check() {   # name, expected exit, command...
-  local name=$1 want=$2; shift 2
-  "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
-  local got=$?
-  if [ "$got" = "$want" ]; then ok
-  else bad "$name: exit $got, expected $want"; sed 's/^/    /' "$tmp/$name.err" | head -8
-       sed 's/^/    /' "$tmp/$name.out" | tail -15
-  fi
-}
-contains() {   # name, file, text
-  if grep -qF -- "$3" "$2"; then ok
-  else bad "$1: '$3' not in $(basename "$2")"; sed 's/^/    /' "$2" | head -12; fi
-}
+. tests/lib.sh
 q() { sqlite3 "$1" "$2"; }
 
 for tool in nginx sqlite3 jq curl; do

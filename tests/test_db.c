@@ -5,6 +5,8 @@
  * before its run ended, and bad paths. */
 #include <check.h>
 #include <dirent.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include <unistd.h>
 #include <sqlite3.h>
 #include "db.h"
+#include "plots.h"
 
 /* client and web in a vnet (client 203.0.113.10, web .11); web serves /ok only and drops
  * SYNs to port 82; an App Gateway (one instance) probes web's /health every second, gets
@@ -67,19 +70,15 @@ static void setup(void)
     snprintf(path, sizeof path, "%s/results.db", dir);
 }
 
+static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st; (void)flag; (void)f;
+    return remove(p);
+}
+
 static void teardown(void)
 {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static scn_t *load(void)
@@ -210,16 +209,26 @@ START_TEST(schema_created)
     rep_db_close(db);
     rep_db_close(db_open());                                        /* idempotent */
     ck_assert_str_eq(q_rows("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
-                     "counters;drops;expectations;health;probes;requests;runs;"
-                     "schema_version;series;");
-    ck_assert_str_eq(q_rows("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name"),
+                     "counters;drops;expectations;health;probes;requests;run_results;runs;"
+                     "scenario_files;schema_version;series;sweeps;");
+    ck_assert_str_eq(q_rows("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT"
+                            " NULL ORDER BY name"),
                      "counters_run;drops_run;expectations_run;health_run;probes_run;"
-                     "requests_run;series_run;");
-    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "2;");
+                     "requests_run;run_results_run;runs_key;series_run;");
+    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "3;");
     ck_assert_str_eq(q_rows("PRAGMA journal_mode"), "wal;");
     ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('runs')"),
                      "id,run_group,scenario,scenario_file,variant,variant_description,seed,"
-                     "duration_s,t_end_s,bucket_s,status,events,requests,mode,bindings;");
+                     "duration_s,t_end_s,bucket_s,status,events,requests,mode,bindings,"
+                     "run_key,sweep_key,sweep_index,scenario_hash,lbchain_version,overrides;");
+    ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('sweeps')"),
+                     "key,scenario,scenario_file,scenario_hash,lbchain_version,definition,runs;");
+    ck_assert_str_eq(
+        q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('scenario_files')"),
+        "scenario_hash,path,main,content;");
+    ck_assert_str_eq(
+        q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('run_results')"),
+        "run_id,result;");
     ck_assert_str_eq(q_rows("SELECT group_concat(name, ',') FROM pragma_table_info('requests')"),
                      "run_id,source,t_start_s,t_end_s,class,status,outcome,flow,upstream_flow,"
                      "req_id,path,t_sent_s,dns_s,connect_s,tls_s,ttfb_s,total_s;");
@@ -615,7 +624,8 @@ START_TEST(bad_paths)
 END_TEST
 
 /* A file of schema 1 (before real mode) is upgraded in place: its runs are simulations,
- * real mode's columns are added, and new runs go in next to the old ones. */
+ * real mode's columns are added, then schema 3's run ids and sweep tables (the old runs
+ * have no id), and new runs go in next to the old ones. */
 START_TEST(schema_1_upgraded)
 {
     sqlite3 *o;
@@ -637,8 +647,9 @@ START_TEST(schema_1_upgraded)
         NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(o);
     rep_db_close(db_open());
-    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "2;");
-    ck_assert_str_eq(q_rows("SELECT id, mode, bindings IS NULL FROM runs"), "1|sim|1;");
+    ck_assert_str_eq(q_rows("SELECT version FROM schema_version"), "3;");
+    ck_assert_str_eq(q_rows("SELECT id, mode, bindings IS NULL, run_key IS NULL FROM runs"),
+                     "1|sim|1|1;");
     ck_assert_str_eq(q_rows("SELECT path, t_sent_s IS NULL, ttfb_s IS NULL FROM requests"),
                      "/|1|1;");
     scn_t *sc = load();
@@ -694,6 +705,157 @@ START_TEST(bad_states)
     rep_db_close(db);
     scn_free(s);
     ck_assert_int_eq(q_int("SELECT count(*) FROM runs"), 0);
+}
+END_TEST
+
+
+/* ---- results rebuilt from the file ---- */
+
+/* Collects what the rebuild callback hands back. */
+typedef struct got { rep_variant_t v[4]; char key[4][32]; size_t n; } got_t;
+static void got_cb(const char *key, const char *result, void *data)
+{
+    got_t *g = data;
+    ck_assert_uint_lt(g->n, 4);
+    snprintf(g->key[g->n], sizeof g->key[0], "%s", key);
+    ck_assert_int_eq(rep_variant_deserialize(result, &g->v[g->n++]), 0);
+}
+
+static char *slurp(const char *file)
+{
+    FILE *f = fopen(file, "rb");
+    ck_assert_ptr_nonnull(f);
+    char *buf = lb_calloc(1, 1 << 20);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* summary.json (and what the plots and report read) rebuilt from results.db alone is the
+ * summary.json written when the runs ended, byte for byte; the stored results agree with
+ * the rows (outcomes per class); an incomplete run comes back only when asked for. */
+START_TEST(summary_rebuilt_from_db)
+{
+    scn_t *s = load();
+    rep_db_t *db = db_open();
+    rep_variant_t v[2];
+    const char *keys[] = {"0000000000000001", "0000000000000002"};
+    for (size_t i = 0; i < 2; i++) {
+        scn_run_t *r;
+        scn_diag_t d;
+        ck_assert_int_eq(scn_run_new(s, i, scn_seed(s), &r, &d), 0);
+        char err[256] = "";
+        rep_db_run_t *dr = rep_db_run_begin(db, s, r, scn_variant_name(s, i), scn_seed(s), "g",
+                                            err, sizeof err);
+        ck_assert_ptr_nonnull(dr);
+        rep_db_ident_t id = { keys[i], "sweepkey", "hash", "0.1.0", "k=v", (int64_t)i, false };
+        rep_db_run_identify(dr, &id);
+        rep_plots_attach(r, NULL);
+        scn_run_execute(r, NULL, NULL);
+        scn_verdict_t *vd = NULL;
+        size_t nv = scn_run_check(r, &vd);
+        rep_variant_collect(&v[i], r, scn_variant_name(s, i), scn_seed(s), vd, nv);
+        const char *k[] = {"cloud.appgw.probe.interval"}, *val[] = {"1s"};
+        rep_variant_set_run(&v[i], keys[i], k, val, 1);
+        rep_plots_collect(r, &v[i]);
+        char *text = rep_variant_serialize(&v[i]);
+        rep_db_run_set_result(dr, text);
+        free(text);
+        ck_assert_int_eq(rep_db_run_end(dr, r, v[i].verdicts, v[i].n_verdicts, err, sizeof err), 0);
+        scn_run_free(r);
+    }
+    char d1[128], d2[128];
+    snprintf(d1, sizeof d1, "%s/now", dir);
+    snprintf(d2, sizeof d2, "%s/again", dir);
+    ck_assert_int_eq(rep_mkdirs(d1), 0);
+    ck_assert_int_eq(rep_mkdirs(d2), 0);
+    rep_sweep_info_t info = { "0.1.0", "hash", "sweepkey", "{\"format\":1}", 2, NULL };
+    ck_assert_int_eq(rep_write_summary_sweep(d1, s, v, 2, NULL, &info), 0);
+    got_t g = {0};
+    char err[256];
+    ck_assert_int_eq(rep_db_results(db, "sweepkey", true, got_cb, &g, err, sizeof err), 0);
+    ck_assert_uint_eq(g.n, 2);
+    ck_assert_str_eq(g.key[0], keys[0]);
+    ck_assert_str_eq(g.v[1].run_id, keys[1]);
+    ck_assert_str_eq(g.v[1].point, "cloud.appgw.probe.interval=1s");
+    ck_assert_ptr_nonnull(g.v[0].plot);                 /* the plots' series came back too */
+    ck_assert_int_eq(rep_write_summary_sweep(d2, s, g.v, 2, NULL, &info), 0);
+    char f1[160], f2[160];
+    snprintf(f1, sizeof f1, "%s/summary.json", d1);
+    snprintf(f2, sizeof f2, "%s/summary.json", d2);
+    char *a = slurp(f1), *b = slurp(f2);
+    ck_assert_str_eq(a, b);
+    ck_assert_ptr_nonnull(strstr(a, "\"run_id\":\t\"0000000000000001\""));
+    /* the stored results agree with the rows */
+    for (int c = 0; c < M_CLASS_COUNT; c++) {
+        char *sql = lb_sprintf("SELECT count(*) FROM requests q JOIN runs r ON r.id = q.run_id "
+                               "WHERE r.run_key = '%s' AND q.class = '%s'", keys[0],
+                               m_class_name(c));
+        ck_assert_int_eq(q_int(sql), (int64_t)g.v[0].by_class[c]);
+        lb_free(sql);
+    }
+    ck_assert_str_eq(q_rows("SELECT run_key, sweep_key, sweep_index, scenario_hash,"
+                            " lbchain_version, overrides FROM runs ORDER BY id"),
+                     "0000000000000001|sweepkey|0|hash|0.1.0|k=v;"
+                     "0000000000000002|sweepkey|1|hash|0.1.0|k=v;");
+    for (size_t i = 0; i < 2; i++) {
+        rep_variant_free(&v[i]);
+        rep_variant_free(&g.v[i]);
+    }
+    lb_free(a);
+    lb_free(b);
+    /* an interrupted run: stored, not given back as complete; a resumed run replaces it */
+    scn_run_t *r;
+    scn_diag_t d;
+    ck_assert_int_eq(scn_run_new(s, 0, scn_seed(s), &r, &d), 0);
+    rep_db_run_t *dr = rep_db_run_begin(db, s, r, "as-built", 9, "g", err, sizeof err);
+    rep_db_ident_t id = { "0000000000000009", "sweepkey", "hash", "0.1.0", "", 2, false };
+    rep_db_run_identify(dr, &id);
+    rep_db_run_set_result(dr, "{\"name\":\"as-built\",\"run_id\":\"0000000000000009\"}");
+    stopper_t stop = { r, 2, 0, 0, 0 };
+    scn_sink_t sk = { .m = { st_request, st_probe, st_health, &stop } };
+    ck_assert_int_eq(scn_run_add_sink(r, &sk), 0);
+    scn_run_execute(r, NULL, NULL);
+    ck_assert_int_eq(rep_db_run_end(dr, r, NULL, 0, err, sizeof err), 0);
+    scn_run_free(r);
+    memset(&g, 0, sizeof g);
+    ck_assert_int_eq(rep_db_results(db, "sweepkey", true, got_cb, &g, err, sizeof err), 0);
+    ck_assert_uint_eq(g.n, 2);
+    for (size_t i = 0; i < g.n; i++) rep_variant_free(&g.v[i]);
+    memset(&g, 0, sizeof g);
+    ck_assert_int_eq(rep_db_results(db, "sweepkey", false, got_cb, &g, err, sizeof err), 0);
+    ck_assert_uint_eq(g.n, 3);
+    for (size_t i = 0; i < g.n; i++) rep_variant_free(&g.v[i]);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM runs WHERE run_key = '0000000000000009' AND "
+                           "status = 'incomplete'"), 1);
+    ck_assert_int_eq(scn_run_new(s, 0, scn_seed(s), &r, &d), 0);
+    dr = rep_db_run_begin(db, s, r, "as-built", 9, "g", err, sizeof err);
+    id.replace_incomplete = true;
+    rep_db_run_identify(dr, &id);
+    scn_run_execute(r, NULL, NULL);
+    ck_assert_int_eq(rep_db_run_end(dr, r, NULL, 0, err, sizeof err), 0);
+    scn_run_free(r);
+    ck_assert_str_eq(q_rows("SELECT status FROM runs WHERE run_key = '0000000000000009'"),
+                     "complete;");
+    ck_assert_int_eq(q_int("SELECT count(*) FROM requests WHERE run_id NOT IN "
+                           "(SELECT id FROM runs)"), 0);        /* its rows went with it */
+    /* the sweep's record: once, whoever records it again; another sweep's runs counted */
+    const char *paths[] = {"s.yaml"}, *texts[] = {"name: s\n"};
+    size_t lens[] = {8};
+    rep_db_sweep_t sw = { "sweepkey", "dbtest", "s.yaml", "hash", "0.1.0", "{}", 3, 1, paths,
+                          texts, lens };
+    ck_assert_int_eq(rep_db_sweep_put(db, &sw, err, sizeof err), 0);
+    ck_assert_int_eq(rep_db_sweep_put(db, &sw, err, sizeof err), 0);
+    ck_assert_str_eq(q_rows("SELECT key, runs FROM sweeps"), "sweepkey|3;");
+    ck_assert_str_eq(q_rows("SELECT path, main, CAST(content AS TEXT) FROM scenario_files"),
+                     "s.yaml|1|name: s\n;");
+    char other[64];
+    ck_assert_int_eq(rep_db_foreign_runs(db, "sweepkey", other, sizeof other, err, sizeof err), 0);
+    ck_assert_int_eq(rep_db_foreign_runs(db, "another", other, sizeof other, err, sizeof err), 3);
+    ck_assert_str_eq(other, "sweepkey");
+    rep_db_close(db);
+    scn_free(s);
 }
 END_TEST
 
@@ -755,6 +917,7 @@ Suite *suite_db(void)
     tcase_add_test(tc, bad_paths);
     tcase_add_test(tc, bad_states);
     tcase_add_test(tc, schema_1_upgraded);
+    tcase_add_test(tc, summary_rebuilt_from_db);
     suite_add_tcase(s, tc);
     TCase *slow = tcase_create("db-throughput");
     tcase_add_checked_fixture(slow, setup, teardown);

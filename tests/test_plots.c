@@ -360,6 +360,50 @@ START_TEST(deserialize_garbage)
 }
 END_TEST
 
+
+/* A sweep too big for a figure per run: one entry per variant and grid point, its
+ * outcomes summed (drawn as their mean), its latency quantiles averaged, its first seed's
+ * health and hops; a small one is drawn run by run. */
+START_TEST(sweep_view)
+{
+    enum { N = 2 * (REP_PLOTS_PER_RUN_MAX / 2 + 1) };        /* just over the limit */
+    rep_variant_t v[N];
+    for (int i = 0; i < N; i++) {
+        synth_variant(&v[i], i % 2 ? "b" : "a", "browse", 4, i < 2 ? 3 : 0);
+        v[i].seed = 42 + (uint64_t)i / 2;
+        rep_plot_t *p = v[i].plot;
+        for (size_t k = 0; k < p->cdf.n; k++) p->cdf.v[k].latency_s = 0.001 * (double)(i / 2 + 1);
+    }
+    size_t m;
+    ck_assert_ptr_null(rep_plots_view(v, REP_PLOTS_PER_RUN_MAX, &m));   /* small: as it is */
+    rep_variant_t *w = rep_plots_view(v, N, &m);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_uint_eq(m, 2);
+    ck_assert_str_eq(w[0].name, "a");
+    ck_assert_str_eq(w[1].name, "b");
+    const rep_plot_t *p = w[1].plot;
+    ck_assert_uint_eq(p->runs, N / 2);
+    ck_assert_uint_eq(p->sources.v[0].counts[0 * M_CLASS_COUNT + M_2XX], 20 * (N / 2));
+    double mean = 0;                                 /* seeds 1..N/2 milliseconds */
+    for (int k = 1; k <= N / 2; k++) mean += 0.001 * k;
+    ck_assert_double_eq_tol(p->cdf.v[3].latency_s, mean / (N / 2), 1e-12);
+    ck_assert_uint_eq(p->health.n, 3);
+    ck_assert_uint_eq(w[1].n_hops, 3);                  /* seed 42's */
+    ck_assert_uint_eq(w[1].seed, 42);
+    char label[64];
+    rep_plots_label(w, m, 1, label, sizeof label);
+    char want[64];
+    snprintf(want, sizeof want, "b (%d seeds)", N / 2);
+    ck_assert_str_eq(label, want);
+    rep_plot_file_t *fs;
+    size_t nf = rep_plots_files(w, m, &fs);
+    ck_assert_uint_eq(nf, 2 + 2 * 2);                   /* cdf, outcomes, health+hops x 2 */
+    lb_free(fs);
+    rep_plots_view_free(w, m);
+    for (int i = 0; i < N; i++) rep_variant_free(&v[i]);
+}
+END_TEST
+
 /* ---- file names and strings ------------------------------------------------------------- */
 START_TEST(file_names)
 {
@@ -861,6 +905,7 @@ Suite *suite_plots(void)
     tcase_add_test(tc, gnuplot_hangs);
     tcase_add_test(tc, gnuplot_stopped);
     tcase_add_test(tc, many_plots);
+    tcase_add_test(tc, sweep_view);
     suite_add_tcase(s, tc);
     tc = tcase_create("html");
     tcase_set_timeout(tc, 30);

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <sqlite3.h>
 #include "db.h"
+#include "db_int.h"
 #include "explain.h"
 #include "http.h"
 #include "metrics.h"
@@ -36,12 +37,6 @@
 
 /* ---- schema ----------------------------------------------------------------------------- */
 
-typedef struct col { const char *name, *decl; } col_t;
-
-/* Per-run tables: the file's version has a leading run_id column (foreign key to runs.id,
- * indexed); a run's buffer has the same columns without it. */
-enum { T_REQUESTS, T_PROBES, T_HEALTH, T_DROPS, T_SERIES, T_COUNTERS, T_EXPECTATIONS,
-       T_COUNT };
 
 static const col_t requests_cols[] = {
     {"source", "TEXT NOT NULL"}, {"t_start_s", "REAL NOT NULL"}, {"t_end_s", "REAL NOT NULL"},
@@ -73,8 +68,11 @@ static const col_t counters_cols[] = {
 static const col_t expectations_cols[] = {
     {"expect", "TEXT NOT NULL"}, {"pass", "INTEGER NOT NULL"}, {"value", "REAL"},
     {"detail", "TEXT"}, {0, 0}};
+/* schema 3: what summary.json, the plots and report.html need of the run, as
+ * rep_variant_serialize writes it, so they can be rebuilt from the file (--merge) */
+static const col_t run_results_cols[] = {{"result", "TEXT NOT NULL"}, {0, 0}};
 
-static const struct table { const char *name; const col_t *cols; } tables[T_COUNT] = {
+const struct table db_tables[T_COUNT] = {
     [T_REQUESTS] = {"requests", requests_cols},
     [T_PROBES] = {"probes", probes_cols},
     [T_HEALTH] = {"health", health_cols},
@@ -82,6 +80,7 @@ static const struct table { const char *name; const col_t *cols; } tables[T_COUN
     [T_SERIES] = {"series", series_cols},
     [T_COUNTERS] = {"counters", counters_cols},
     [T_EXPECTATIONS] = {"expectations", expectations_cols},
+    [T_RESULTS] = {"run_results", run_results_cols},
 };
 
 static const char runs_sql[] =
@@ -91,11 +90,29 @@ static const char runs_sql[] =
     " duration_s REAL NOT NULL, t_end_s REAL NOT NULL, bucket_s REAL NOT NULL,"
     " status TEXT NOT NULL CHECK (status IN ('complete', 'incomplete')),"
     " events INTEGER NOT NULL, requests INTEGER NOT NULL,"
-    " mode TEXT NOT NULL DEFAULT 'sim' CHECK (mode IN ('sim', 'real')), bindings TEXT)";
+    " mode TEXT NOT NULL DEFAULT 'sim' CHECK (mode IN ('sim', 'real')), bindings TEXT,"
+    " run_key TEXT, sweep_key TEXT, sweep_index INTEGER, scenario_hash TEXT,"
+    " lbchain_version TEXT, overrides TEXT)";
+/* The columns of runs after id, in order (the insert below and --merge's copy). */
+const char *const db_runs_cols[] = {
+    "run_group", "scenario", "scenario_file", "variant", "variant_description", "seed",
+    "duration_s", "t_end_s", "bucket_s", "status", "events", "requests", "mode", "bindings",
+    "run_key", "sweep_key", "sweep_index", "scenario_hash", "lbchain_version", "overrides",
+    NULL};
 static const char runs_insert_sql[] =
     "INSERT INTO results.runs (run_group, scenario, scenario_file, variant,"
     " variant_description, seed, duration_s, t_end_s, bucket_s, status, events, requests,"
-    " mode, bindings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    " mode, bindings, run_key, sweep_key, sweep_index, scenario_hash, lbchain_version,"
+    " overrides) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+/* Schema 3: the sweeps whose runs the file holds and their scenarios' files. */
+static const char sweeps_sql[] =
+    "CREATE TABLE IF NOT EXISTS sweeps (key TEXT PRIMARY KEY, scenario TEXT NOT NULL,"
+    " scenario_file TEXT, scenario_hash TEXT NOT NULL, lbchain_version TEXT NOT NULL,"
+    " definition TEXT NOT NULL, runs INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS scenario_files (scenario_hash TEXT NOT NULL,"
+    " path TEXT NOT NULL, main INTEGER NOT NULL, content BLOB NOT NULL,"
+    " PRIMARY KEY (scenario_hash, path));"
+    "CREATE INDEX IF NOT EXISTS runs_key ON runs (run_key)";
 /* From schema 1 to 2: real mode's columns (existing rows are simulations). */
 static const char migrate_1_2_sql[] =
     "ALTER TABLE runs ADD COLUMN mode TEXT NOT NULL DEFAULT 'sim'"
@@ -108,6 +125,16 @@ static const char migrate_1_2_sql[] =
     "ALTER TABLE requests ADD COLUMN ttfb_s REAL;"
     "ALTER TABLE requests ADD COLUMN total_s REAL;"
     "UPDATE schema_version SET version = 2";
+/* From schema 2 to 3: run ids and sweeps (existing runs have none); the new tables are
+ * created as in a new file. */
+static const char migrate_2_3_sql[] =
+    "ALTER TABLE runs ADD COLUMN run_key TEXT;"
+    "ALTER TABLE runs ADD COLUMN sweep_key TEXT;"
+    "ALTER TABLE runs ADD COLUMN sweep_index INTEGER;"
+    "ALTER TABLE runs ADD COLUMN scenario_hash TEXT;"
+    "ALTER TABLE runs ADD COLUMN lbchain_version TEXT;"
+    "ALTER TABLE runs ADD COLUMN overrides TEXT;"
+    "UPDATE schema_version SET version = 3";
 
 /* A big run's transaction grows the -wal file; after a checkpoint it is truncated back to
  * this many bytes (SQLite keeps it at its largest size otherwise). */
@@ -134,6 +161,11 @@ struct rep_db_run {
     char *scenario, *scenario_file, *variant, *variant_description, *run_group;
     uint64_t seed;
     sim_time_t duration;
+    /* its place in a sweep (rep_db_run_identify); NULLs when none */
+    char *run_key, *sweep_key, *scenario_hash, *version, *overrides;
+    int64_t sweep_index;            /* -1: none */
+    bool replace_incomplete;
+    char *result;                   /* rep_db_run_set_result's text; NULL: none */
 };
 
 
@@ -144,7 +176,7 @@ static double secs(sim_time_t t) { return (double)t / (double)SIM_S; }
  * write that hit ENOSPC into SQLITE_FULL and keeps no errno for it (os_unix.c unixWrite);
  * the other source of SQLITE_FULL, PRAGMA max_page_count, is never set here. The text
  * lives until the next call (one thread uses the handles). */
-static const char *sql_msg(sqlite3 *db)
+const char *db_sql_msg(sqlite3 *db)
 {
     static char buf[600];
     int e = sqlite3_system_errno(db);
@@ -155,7 +187,7 @@ static const char *sql_msg(sqlite3 *db)
 }
 
 /* Runs SQL without results. 0 or the SQLite code. */
-static int exec(sqlite3 *db, const char *sql)
+int db_exec(sqlite3 *db, const char *sql)
 {
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
@@ -207,9 +239,9 @@ static char *table_sql(const struct table *t, int kind)
 /* Creates what is missing and checks the version, in one write transaction. */
 static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
-    int rc = exec(db, "BEGIN IMMEDIATE");
+    int rc = db_exec(db, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK)
-        rc = exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+        rc = db_exec(db, "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
     if (rc != SQLITE_OK) goto sqlerr;
     sqlite3_stmt *st;
     rc = sqlite3_prepare_v2(db, "SELECT version FROM schema_version", -1, &st, NULL);
@@ -218,45 +250,51 @@ static int create_schema(sqlite3 *db, const char *path, char *err, size_t errlen
     if (sqlite3_step(st) == SQLITE_ROW) have = sqlite3_column_int64(st, 0);
     rc = sqlite3_finalize(st);
     if (rc != SQLITE_OK) goto sqlerr;
-    if (have == 1 && REP_DB_SCHEMA_VERSION == 2) {
-        rc = exec(db, migrate_1_2_sql);
+    if (have == 1) {
+        rc = db_exec(db, migrate_1_2_sql);
         if (rc != SQLITE_OK) goto sqlerr;
         have = 2;
     }
+    if (have == 2) {
+        rc = db_exec(db, migrate_2_3_sql);
+        if (rc != SQLITE_OK) goto sqlerr;
+        have = 3;
+    }
     if (have >= 0 && have != REP_DB_SCHEMA_VERSION) {
-        exec(db, "ROLLBACK");
+        db_exec(db, "ROLLBACK");
         lb_errf(err, errlen, "%s: results database has schema version %" PRId64
                 "; this program writes version %d (use another file)", path, have,
                 REP_DB_SCHEMA_VERSION);
         return LB_EIO;
     }
-    rc = exec(db, runs_sql);
+    rc = db_exec(db, runs_sql);
     for (int i = 0; i < T_COUNT && rc == SQLITE_OK; i++) {
-        char *sql = table_sql(&tables[i], SQL_CREATE_FILE);
-        rc = exec(db, sql);
+        char *sql = table_sql(&db_tables[i], SQL_CREATE_FILE);
+        rc = db_exec(db, sql);
         lb_free(sql);
         if (rc != SQLITE_OK) break;
-        sql = lb_sprintf("CREATE INDEX IF NOT EXISTS %s_run ON %s (run_id)", tables[i].name,
-                         tables[i].name);
-        rc = exec(db, sql);
+        sql = lb_sprintf("CREATE INDEX IF NOT EXISTS %s_run ON %s (run_id)", db_tables[i].name,
+                         db_tables[i].name);
+        rc = db_exec(db, sql);
         lb_free(sql);
     }
+    if (rc == SQLITE_OK) rc = db_exec(db, sweeps_sql);
     /* one row per (scenario, variant) ever run into this file, with its description */
     if (rc == SQLITE_OK)
-        rc = exec(db, "CREATE VIEW IF NOT EXISTS variants AS SELECT scenario, variant AS name, "
+        rc = db_exec(db, "CREATE VIEW IF NOT EXISTS variants AS SELECT scenario, variant AS name, "
                       "max(variant_description) AS description, count(*) AS runs, "
                       "sum(status = 'complete') AS complete_runs FROM runs "
                       "GROUP BY scenario, variant");
     if (rc == SQLITE_OK && have < 0) {
         char *sql = lb_sprintf("INSERT INTO schema_version VALUES (%d)", REP_DB_SCHEMA_VERSION);
-        rc = exec(db, sql);
+        rc = db_exec(db, sql);
         lb_free(sql);
     }
-    if (rc == SQLITE_OK) rc = exec(db, "COMMIT");
+    if (rc == SQLITE_OK) rc = db_exec(db, "COMMIT");
     if (rc == SQLITE_OK) return 0;
 sqlerr:
-    lb_errf(err, errlen, "%s: %s", path, sql_msg(db));
-    if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
+    lb_errf(err, errlen, "%s: %s", path, db_sql_msg(db));
+    if (!sqlite3_get_autocommit(db)) db_exec(db, "ROLLBACK");
     return LB_EIO;
 }
 
@@ -266,7 +304,7 @@ sqlerr:
 static int set_wal(sqlite3 *db)
 {
     int waited_ms = 0, step_ms = 1, rc;
-    while ((rc = exec(db, "PRAGMA journal_mode=WAL")) == SQLITE_BUSY &&
+    while ((rc = db_exec(db, "PRAGMA journal_mode=WAL")) == SQLITE_BUSY &&
            waited_ms < REP_DB_BUSY_TIMEOUT_MS) {
         struct timespec ts = { 0, step_ms * 1000000L };
         nanosleep(&ts, NULL);
@@ -288,21 +326,21 @@ int rep_db_open(const char *path, rep_db_t **out, char *err, size_t errlen)
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
     if (rc != SQLITE_OK) {
         lb_errf(err, errlen, "%s: cannot open results database: %s", path,
-                db ? sql_msg(db) : sqlite3_errstr(rc));
+                db ? db_sql_msg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
         return LB_EIO;
     }
     sqlite3_busy_timeout(db, REP_DB_BUSY_TIMEOUT_MS);
-    /* WAL: readers never block the writer and a writer's transaction is short; the mode
-     * is stored in the file, so every later connection gets it. On a file system without
+    /* The schema first: in a new file (rollback journal) its pages go to the file once,
+     * where in WAL mode they would sit in the WAL as well until a checkpoint -- on a
+     * nearly full disk that is the difference between results.db and nothing. Then WAL:
+     * readers never block the writer and a writer's transaction is short; the mode is
+     * stored in the file, so every later connection gets it. On a file system without
      * shared memory SQLite keeps its rollback journal, which is just as safe (slower). */
-    rc = set_wal(db);
-    int ret = 0;
-    if (rc != SQLITE_OK) {
-        lb_errf(err, errlen, "%s: %s", path, sql_msg(db));
+    int ret = create_schema(db, path, err, errlen);
+    if (ret == 0 && (rc = set_wal(db)) != SQLITE_OK) {
+        lb_errf(err, errlen, "%s: %s", path, db_sql_msg(db));
         ret = LB_EIO;
-    } else {
-        ret = create_schema(db, path, err, errlen);
     }
     sqlite3_close(db);
     if (ret) return ret;
@@ -348,7 +386,7 @@ static void insert_row(rep_db_run_t *dr, sqlite3_stmt *st)
         return;
     }
     dr->failed = true;
-    snprintf(dr->msg, sizeof dr->msg, "buffering rows: %s", sql_msg(dr->buf));
+    snprintf(dr->msg, sizeof dr->msg, "buffering rows: %s", db_sql_msg(dr->buf));
 }
 
 static void on_request(void *data, const m_request_t *q)
@@ -467,7 +505,39 @@ static void run_free(rep_db_run_t *dr)
     lb_free(dr->variant);
     lb_free(dr->variant_description);
     lb_free(dr->run_group);
+    lb_free(dr->run_key);
+    lb_free(dr->sweep_key);
+    lb_free(dr->scenario_hash);
+    lb_free(dr->version);
+    lb_free(dr->overrides);
+    lb_free(dr->result);
     lb_free(dr);
+}
+
+static char *dup_or_null(const char *s) { return s ? lb_strdup(s) : NULL; }
+
+void rep_db_run_identify(rep_db_run_t *dr, const rep_db_ident_t *id)
+{
+    if (!dr || !id) return;
+    lb_free(dr->run_key);
+    lb_free(dr->sweep_key);
+    lb_free(dr->scenario_hash);
+    lb_free(dr->version);
+    lb_free(dr->overrides);
+    dr->run_key = dup_or_null(id->run_key);
+    dr->sweep_key = dup_or_null(id->sweep_key);
+    dr->scenario_hash = dup_or_null(id->scenario_hash);
+    dr->version = dup_or_null(id->version);
+    dr->overrides = dup_or_null(id->overrides);
+    dr->sweep_index = id->sweep_index;
+    dr->replace_incomplete = id->replace_incomplete;
+}
+
+void rep_db_run_set_result(rep_db_run_t *dr, const char *text)
+{
+    if (!dr) return;
+    lb_free(dr->result);
+    dr->result = dup_or_null(text);
 }
 
 void rep_db_run_discard(rep_db_run_t *dr)
@@ -491,6 +561,7 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
     dr->run_group = run_group ? lb_strdup(run_group) : NULL;
     dr->seed = seed;
     dr->duration = scn_run_duration(r);
+    dr->sweep_index = -1;
 
     /* "" opens a private temporary database (sqlite.org/inmemorydb.html#temp_db) */
     int rc = sqlite3_open_v2("", &dr->buf, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -498,22 +569,22 @@ rep_db_run_t *rep_db_run_begin(rep_db_t *db, scn_t *s, scn_run_t *r, const char 
     if (rc == SQLITE_OK) {
         char *sql = lb_sprintf("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
                                " PRAGMA cache_size=-%d", REP_DB_BUFFER_CACHE_KIB);
-        rc = exec(dr->buf, sql);
+        rc = db_exec(dr->buf, sql);
         lb_free(sql);
     }
     for (int i = 0; i < T_COUNT && rc == SQLITE_OK; i++) {
-        char *sql = table_sql(&tables[i], SQL_CREATE_BUF);
-        rc = exec(dr->buf, sql);
+        char *sql = table_sql(&db_tables[i], SQL_CREATE_BUF);
+        rc = db_exec(dr->buf, sql);
         lb_free(sql);
         if (rc != SQLITE_OK) break;
-        sql = table_sql(&tables[i], SQL_INSERT_BUF);
+        sql = table_sql(&db_tables[i], SQL_INSERT_BUF);
         rc = sqlite3_prepare_v3(dr->buf, sql, -1, SQLITE_PREPARE_PERSISTENT, &dr->ins[i], NULL);
         lb_free(sql);
     }
-    if (rc == SQLITE_OK) rc = exec(dr->buf, "BEGIN");
+    if (rc == SQLITE_OK) rc = db_exec(dr->buf, "BEGIN");
     if (rc != SQLITE_OK) {
         lb_errf(err, errlen, "results database buffer: %s",
-                dr->buf ? sql_msg(dr->buf) : sqlite3_errstr(rc));
+                dr->buf ? db_sql_msg(dr->buf) : sqlite3_errstr(rc));
         run_free(dr);
         return NULL;
     }
@@ -575,6 +646,10 @@ static void add_aggregates(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *
         bind_text(st, 4, v[i].detail);
         insert_row(dr, st);
     }
+    if (dr->result && !dr->failed) {
+        bind_text(dr->ins[T_RESULTS], 1, dr->result);
+        insert_row(dr, dr->ins[T_RESULTS]);
+    }
 }
 
 /* The runs row and the copy of every buffered table, inside the caller's transaction. */
@@ -599,12 +674,36 @@ static int copy_run(rep_db_run_t *dr, scn_run_t *r, int64_t *run_id)
     sqlite3_bind_int64(st, 12, (int64_t)metrics_requests(m, -1, M_ALL_CLASSES, all));
     bind_text(st, 13, scn_run_mode(r));
     bind_text(st, 14, scn_run_bindings(r));
+    bind_text(st, 15, dr->run_key);
+    bind_text(st, 16, dr->sweep_key);
+    if (dr->sweep_index >= 0) sqlite3_bind_int64(st, 17, dr->sweep_index);
+    else sqlite3_bind_null(st, 17);
+    bind_text(st, 18, dr->scenario_hash);
+    bind_text(st, 19, dr->version);
+    bind_text(st, 20, dr->overrides);
+    if (dr->replace_incomplete && dr->run_key) {
+        /* a resumed shard: this run replaces an interrupted attempt at it */
+        sqlite3_stmt *del;
+        rc = sqlite3_prepare_v2(dr->buf, "DELETE FROM results.runs WHERE run_key = ?1 AND "
+                                "status = 'incomplete'", -1, &del, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(st);
+            return rc;
+        }
+        sqlite3_bind_text(del, 1, dr->run_key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(del);
+        sqlite3_finalize(del);
+        if (rc != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return rc;
+        }
+    }
     rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) return rc;
     *run_id = sqlite3_last_insert_rowid(dr->buf);
     for (int i = 0; i < T_COUNT; i++) {
-        char *sql = table_sql(&tables[i], SQL_COPY);
+        char *sql = table_sql(&db_tables[i], SQL_COPY);
         rc = sqlite3_prepare_v2(dr->buf, sql, -1, &st, NULL);
         lb_free(sql);
         if (rc != SQLITE_OK) return rc;
@@ -641,7 +740,7 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
     sqlite3_stmt *st = NULL;
     /* the busy handler covers every step on the file, ATTACH (reading its schema) too */
     sqlite3_busy_timeout(dr->buf, REP_DB_BUSY_TIMEOUT_MS);
-    int rc = exec(dr->buf, "COMMIT");
+    int rc = db_exec(dr->buf, "COMMIT");
     if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(dr->buf, "ATTACH DATABASE ? AS results", -1,
                                                  &st, NULL);
     if (rc == SQLITE_OK) {
@@ -653,20 +752,20 @@ int rep_db_run_end(rep_db_run_t *dr, scn_run_t *r, const scn_verdict_t *v, size_
     if (rc == SQLITE_OK) {
         /* WAL + NORMAL: a commit is atomic and the file consistent after a crash; only
          * the last transactions may be lost on power failure (sqlite.org/pragma.html) */
-        rc = exec(dr->buf, "PRAGMA foreign_keys=ON; PRAGMA results.synchronous=NORMAL;"
+        rc = db_exec(dr->buf, "PRAGMA foreign_keys=ON; PRAGMA results.synchronous=NORMAL;"
                            " PRAGMA results.journal_size_limit=" WAL_SIZE_LIMIT);
     }
-    if (rc == SQLITE_OK) rc = exec(dr->buf, "BEGIN IMMEDIATE");
+    if (rc == SQLITE_OK) rc = db_exec(dr->buf, "BEGIN IMMEDIATE");
     if (rc == SQLITE_OK) rc = copy_run(dr, r, &run_id);
-    if (rc == SQLITE_OK) rc = exec(dr->buf, "COMMIT");
+    if (rc == SQLITE_OK) rc = db_exec(dr->buf, "COMMIT");
     if (rc != SQLITE_OK) {
-        lb_errf(err, errlen, "%s: writing the run: %s", db->path, sql_msg(dr->buf));
-        if (!sqlite3_get_autocommit(dr->buf)) exec(dr->buf, "ROLLBACK");
+        lb_errf(err, errlen, "%s: writing the run: %s", db->path, db_sql_msg(dr->buf));
+        if (!sqlite3_get_autocommit(dr->buf)) db_exec(dr->buf, "ROLLBACK");
         ret = LB_EIO;
     } else {
         db->last_run_id = run_id;
     }
-    if (attached) exec(dr->buf, "DETACH DATABASE results");
+    if (attached) db_exec(dr->buf, "DETACH DATABASE results");
     run_free(dr);
     return ret;
 }

@@ -198,8 +198,11 @@ static void section_outcomes(FILE *f, const rep_variant_t *v, size_t n)
 
 static void section_variants(FILE *f, const scn_t *s, const rep_variant_t *v, size_t n)
 {
+    bool ids = false;
+    for (size_t i = 0; i < n; i++) ids |= v[i].run_id[0] != '\0';
     fputs("<h2 id=\"variants\">Variants</h2>\n<table>\n<tr><th>variant</th><th>what it "
-          "changes</th><th>seed</th><th>simulated events</th><th>run</th></tr>\n", f);
+          "changes</th><th>seed</th><th>simulated events</th><th>run</th>", f);
+    fputs(ids ? "<th>run id</th></tr>\n" : "</tr>\n", f);
     for (size_t i = 0; i < n; i++) {
         int k = v[i].name ? scn_variant_find(s, v[i].name) : -1;
         const char *d = k >= 0 ? scn_variant_description(s, (size_t)k) : "";
@@ -228,9 +231,46 @@ static void section_variants(FILE *f, const scn_t *s, const rep_variant_t *v, si
                     (double)scn_duration(s) / SIM_S);
         else
             fputs("<b>interrupted</b>", f);
+        if (ids) {
+            fputs("</td><td><code>", f);
+            esc(f, v[i].run_id);
+            fputs("</code>", f);
+        }
         fputs("</td></tr>\n", f);
     }
     fputs("</table>\n", f);
+}
+
+/* A mean and its 95% confidence half-width, scaled ("99.93 &plusmn; 0.05"). */
+static void stat_cell(FILE *f, const rep_stat_t *st, double scale)
+{
+    if (isnan(st->mean)) fputs("<td class=\"n\">&ndash;</td>", f);
+    else if (isnan(st->half)) fprintf(f, "<td class=\"n\">%.4g</td>", st->mean * scale);
+    else fprintf(f, "<td class=\"n\">%.4g &plusmn; %.2g</td>", st->mean * scale, st->half * scale);
+}
+
+static void section_seeds(FILE *f, const rep_variant_t *v, size_t n)
+{
+    rep_seed_group_t *g;
+    size_t ng = rep_seed_groups(v, n, &g);
+    fputs("<h2 id=\"seeds\">Across seeds</h2>\n<p>Each variant (and grid point) over its "
+          "seeds: the mean and the half-width of its 95% confidence interval (Student's t). "
+          "Failed: requests that got no response at all.</p>\n<table>\n<tr><th>variant</th>"
+          "<th>seeds</th><th>2xx %</th><th>failed %</th><th>p50 ms</th><th>p99 ms</th></tr>\n", f);
+    for (size_t i = 0; i < ng; i++) {
+        char label[512];
+        rep_variant_label(v, n, g[i].first, label, sizeof label);
+        fputs("<tr><td><b>", f);
+        esc(f, label);
+        fprintf(f, "</b></td><td class=\"n\">%zu</td>", g[i].runs);
+        stat_cell(f, &g[i].ok, 100);
+        stat_cell(f, &g[i].failed, 100);
+        stat_cell(f, &g[i].p50, 1e3);
+        stat_cell(f, &g[i].p99, 1e3);
+        fputs("</tr>\n", f);
+    }
+    fputs("</table>\n", f);
+    lb_free(g);
 }
 
 static void section_verdicts(FILE *f, const rep_variant_t *v, size_t n)
@@ -508,6 +548,17 @@ static void section_real(FILE *f, const rep_variant_t *v, size_t n)
 static void section_plots(FILE *f, const char *dir, const rep_variant_t *v, size_t n,
                           const rep_missings_t *ms)
 {
+    size_t m;
+    rep_variant_t *view = rep_plots_view(v, n, &m);     /* a big sweep: one per variant */
+    if (view) {
+        section_plots(f, dir, view, m, ms);
+        fprintf(f, "<p>These plots show the %zu runs by variant (and grid point): client "
+                "outcomes per second and the latency distribution as the mean over each one's "
+                "seeds, backend health and one request's hops for its first seed (every run is "
+                "in results.db).</p>\n", n);
+        rep_plots_view_free(view, m);
+        return;
+    }
     rep_plot_file_t *fs;
     size_t nf = rep_plots_files(v, n, &fs);
     fputs("<h2 id=\"plots\">Plots</h2>\n", f);
@@ -631,8 +682,10 @@ int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size
     fputs("<h2 id=\"how\">How to read this report</h2>\n<div class=\"how\">", f);
     fputs(how_to_read, f);
     bool real = any_real(v, n);
+    bool seeds = rep_seed_stats_apply(v, n);
     fputs("</div>\n<nav><ol><li><a href=\"#topology\">Topology</a></li><li><a href=\"#variants\">Variants</a></li><li><a "
           "href=\"#outcomes\">Outcomes</a></li>", f);
+    if (seeds) fputs("<li><a href=\"#seeds\">Across seeds</a></li>", f);
     if (real) fputs("<li><a href=\"#real\">Simulation and reality</a></li>", f);
     fputs("<li><a href=\"#expectations\">Expectations</a>"
           "</li><li><a href=\"#why\">Why requests failed</a></li><li><a href=\"#plots\">Plots"
@@ -640,6 +693,7 @@ int rep_html_write(const char *dir, const scn_t *s, const rep_variant_t *v, size
     section_topology(f, dir, s, v, n);
     section_variants(f, s, v, n);
     section_outcomes(f, v, n);
+    if (seeds) section_seeds(f, v, n);
     if (real) section_real(f, v, n);
     section_verdicts(f, v, n);
     section_explain(f, dir, s, v, n);

@@ -436,24 +436,117 @@ static void slug(char *out, size_t len, const char *name)
 
 typedef LB_VEC(rep_plot_file_t) filevec_t;
 
-/* Another entry of the same variant by the same executor (a seed sweep). */
+/* Another entry of the same variant (and grid point) by the same executor (a seed
+ * sweep). */
 static bool name_repeats(const rep_variant_t *v, size_t n, size_t i)
 {
     for (size_t k = 0; k < n; k++)
-        if (k != i && v[k].name && v[i].name && !strcmp(v[k].name, v[i].name) &&
-            !strcmp(v[k].mode, v[i].mode))
+        if (k != i && v[k].name && v[i].name && rep_variant_same_kind(&v[k], &v[i]))
             return true;
     return false;
 }
 
 void rep_plots_label(const rep_variant_t *v, size_t n, size_t i, char *buf, size_t len)
 {
-    const char *name = v[i].name ? v[i].name : "";
-    const char *tag = v[i].name ? rep_mode_tag(v, n, i) : "";
-    if (name_repeats(v, n, i))
-        snprintf(buf, len, "%s%s (seed %llu)", name, tag, (unsigned long long)v[i].seed);
-    else
-        snprintf(buf, len, "%s%s", name, tag);
+    rep_variant_label(v, n, i, buf, len);
+    size_t l = strlen(buf);
+    if (v[i].plot && ((rep_plot_t *)v[i].plot)->runs > 1 && l < len)
+        snprintf(buf + l, len - l, " (%u seeds)", ((rep_plot_t *)v[i].plot)->runs);
+    else if (name_repeats(v, n, i) && l < len)
+        snprintf(buf + l, len - l, " (seed %llu)", (unsigned long long)v[i].seed);
+}
+
+/* ---- a sweep's view: one entry per variant and grid point --------------------------------- */
+
+/* The sum of the plot series of v[idx[0..k)] (runs of one group, the first of them with
+ * plot data first): outcome counts added bucket by bucket, latency quantiles averaged
+ * point by point (the runs sample the same fractions), the first run's health. */
+static rep_plot_t *plot_sum(const rep_variant_t *v, const size_t *idx, size_t k)
+{
+    const rep_plot_t *p0 = v[idx[0]].plot;
+    size_t nb = 0;
+    sim_time_t end = 0;
+    for (size_t j = 0; j < k; j++) {
+        const rep_plot_t *p = v[idx[j]].plot;
+        if (p->n_buckets > nb) nb = p->n_buckets;
+        if (p->end > end) end = p->end;
+    }
+    rep_plot_t *q = rep_plot_new(p0->width, nb, end);
+    q->runs = (unsigned)k;
+    size_t ncdf = 0;
+    for (size_t j = 0; j < k; j++) {
+        const rep_plot_t *p = v[idx[j]].plot;
+        q->complete &= p->complete;
+        for (size_t s = 0; s < p->sources.n; s++) {
+            int t = rep_plot_source(q, p->sources.v[s].name);
+            for (size_t b = 0; b < p->n_buckets * M_CLASS_COUNT; b++)
+                q->sources.v[t].counts[b] += p->sources.v[s].counts[b];
+        }
+        if (!p->cdf.n) continue;
+        if (!q->cdf.n) {
+            for (size_t c = 0; c < p->cdf.n; c++) lb_vec_push(&q->cdf, p->cdf.v[c]);
+            ncdf = 1;
+        } else if (p->cdf.n == q->cdf.n) {
+            for (size_t c = 0; c < p->cdf.n; c++) q->cdf.v[c].latency_s += p->cdf.v[c].latency_s;
+            ncdf++;
+        }
+    }
+    for (size_t c = 0; c < q->cdf.n; c++) q->cdf.v[c].latency_s /= (double)ncdf;
+    for (size_t h = 0; h < p0->health.n; h++) {
+        const rep_health_series_t *hs = &p0->health.v[h];
+        rep_health_series_t c = { lb_strdup(hs->checker), lb_strdup(hs->target), {0} };
+        for (size_t j = 0; j < hs->changes.n; j++) lb_vec_push(&c.changes, hs->changes.v[j]);
+        lb_vec_push(&q->health, c);
+    }
+    q->n_changes = p0->n_changes;
+    q->health_truncated = p0->health_truncated;
+    return q;
+}
+
+rep_variant_t *rep_plots_view(const rep_variant_t *v, size_t n, size_t *m)
+{
+    *m = 0;
+    size_t with = 0;
+    for (size_t i = 0; i < n; i++) with += v[i].plot != NULL;
+    if (with <= REP_PLOTS_PER_RUN_MAX || !rep_seed_stats_apply(v, n)) return NULL;
+    rep_seed_group_t *g;
+    size_t ng = rep_seed_groups(v, n, &g);
+    rep_variant_t *out = lb_calloc(ng, sizeof *out);
+    size_t *idx = lb_calloc(n, sizeof *idx);
+    for (size_t gi = 0; gi < ng; gi++) {
+        const rep_variant_t *f = &v[g[gi].first];
+        size_t k = 0;
+        for (size_t i = g[gi].first; i < n; i++)
+            if (v[i].plot && rep_variant_same_kind(&v[i], f)) idx[k++] = i;
+        rep_variant_t *e = &out[(*m)++];
+        e->name = lb_strdup(f->name);
+        e->point = f->point ? lb_strdup(f->point) : NULL;
+        snprintf(e->mode, sizeof e->mode, "%s", f->mode);
+        snprintf(e->run_id, sizeof e->run_id, "%s", f->run_id);
+        e->seed = f->seed;
+        e->complete = f->complete;
+        if (k) {
+            e->plot = plot_sum(v, idx, k);
+            e->plot_free = rep_plot_free;
+            const rep_variant_t *h = &v[idx[0]];
+            e->seed = h->seed;
+            if (h->n_hops) {
+                e->hops = lb_calloc(h->n_hops, sizeof *e->hops);
+                memcpy(e->hops, h->hops, h->n_hops * sizeof *e->hops);
+                e->n_hops = h->n_hops;
+            }
+            snprintf(e->hops_title, sizeof e->hops_title, "%s", h->hops_title);
+        }
+    }
+    lb_free(idx);
+    lb_free(g);
+    return out;
+}
+
+void rep_plots_view_free(rep_variant_t *view, size_t m)
+{
+    for (size_t i = 0; view && i < m; i++) rep_variant_free(&view[i]);
+    lb_free(view);
 }
 
 static void add_file(filevec_t *fs, const char *prefix, const rep_variant_t *v, size_t n,
@@ -465,7 +558,9 @@ static void add_file(filevec_t *fs, const char *prefix, const rep_variant_t *v, 
     } else {
         char s[64], id[128];
         const char *real = !strcmp(v[i].mode, "real") ? "-real" : "";
-        if (name_repeats(v, n, (size_t)i))
+        if (v[i].point && v[i].run_id[0])       /* a grid: the run id tells them apart */
+            snprintf(id, sizeof id, "%.64s%s-%s", v[i].name, real, v[i].run_id);
+        else if (name_repeats(v, n, (size_t)i))
             snprintf(id, sizeof id, "%.64s%s-seed%llu", v[i].name, real,
                      (unsigned long long)v[i].seed);
         else
@@ -682,9 +777,11 @@ static fig_t fig_outcomes(ctx_t *c)
     unsigned seen = 0;                      /* classes with any request */
     size_t rows = 0;
     double xmax = 0;
+    size_t panels = 0;                      /* entries with plot data, of which `rows` drawn */
     for (size_t i = 0; i < c->n; i++) {
         const rep_plot_t *p = c->v[i].plot;
         if (!p) continue;
+        if (panels++ >= REP_PLOTS_MAX_PANELS) continue;
         rows++;
         xmax = fmax(xmax, sec(p->end));
         for (size_t k = 0; k < p->sources.n; k++) {
@@ -703,15 +800,21 @@ static fig_t fig_outcomes(ctx_t *c)
     if (!(xmax > 0)) xmax = 1;
 
     fprintf(f, "set multiplot layout %zu,%zu title ", rows, cols);
-    gp_str2(f, scn_name(c->s), ": ", "client outcomes per second");
+    char what[160] = "client outcomes per second";
+    if (panels > rows)
+        snprintf(what, sizeof what, "client outcomes per second (the first %zu of %zu)", rows,
+                 panels);
+    gp_str2(f, scn_name(c->s), ": ", what);
     fputs(" font ',12'\n", f);
     fprintf(f, "set xlabel 'time since start (s)'\nset ylabel 'requests/s'\n"
                "set xrange [0:%.9g]\nset grid ytics lc rgb '#dddddd'\n"
                "set style fill solid 0.9 noborder\nset key outside right top\n", xmax);
-    for (size_t i = 0; i < c->n; i++) {
+    for (size_t i = 0, drawn = 0; i < c->n && drawn < rows; i++) {
         const rep_plot_t *p = c->v[i].plot;
         if (!p) continue;
+        drawn++;
         double w = sec(p->width);
+        double runs = p->runs > 1 ? (double)p->runs : 1;    /* a group's sums: their mean */
         for (size_t j = 0; j < cols; j++) {
             const char *src = summed ? NULL : srcs.v[j];
             fprintf(d, "$out%zu_%zu << EOD\n", i, j);
@@ -725,7 +828,7 @@ static fig_t fig_outcomes(ctx_t *c)
                 double cum[M_CLASS_COUNT], sum = 0;
                 int k = 0;
                 for (int cl = 0; cl < M_CLASS_COUNT; cl++)
-                    if (seen & (1u << cl)) cum[k++] = sum += (double)cnt[cl] / bw;
+                    if (seen & (1u << cl)) cum[k++] = sum += (double)cnt[cl] / bw / runs;
                 ymax_all = fmax(ymax_all, sum);
                 for (int edge = 0; edge < 2; edge++) {
                     fprintf(d, "%.9g", t + edge * w);
@@ -1272,6 +1375,13 @@ static int draw_batch(const char *prog, const char *dir, const scn_t *s,
 int rep_plots_write(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
                     const rep_plots_opts_t *opt, char *err, size_t errlen)
 {
+    size_t m;
+    rep_variant_t *view = rep_plots_view(v, n, &m);
+    if (view) {
+        int rc = rep_plots_write(dir, s, view, m, opt, err, errlen);
+        rep_plots_view_free(view, m);
+        return rc;
+    }
     rep_plot_file_t *fs;
     size_t nf = rep_plots_files(v, n, &fs);
     if (err && errlen) err[0] = '\0';

@@ -188,9 +188,62 @@ void rep_variant_show_probes(rep_variant_t *v)
     json_probes(v);
 }
 
+/* Puts item (named key) into object o right after its member `after` (at the end when o
+ * has none). cJSON has no insertion into objects: the list is linked by hand (cJSON keeps
+ * child->prev pointing at the last member). */
+static void json_insert_after(cJSON *o, const char *after, const char *key, cJSON *item)
+{
+    cJSON *tmp = cJSON_CreateObject();
+    cJSON_AddItemToObject(tmp, key, item);          /* names the item */
+    cJSON_DetachItemViaPointer(tmp, item);
+    cJSON_Delete(tmp);
+    cJSON *a = o->child;
+    while (a && strcmp(a->string, after)) a = a->next;
+    if (!a) {
+        cJSON_AddItemToArray(o, item);
+        return;
+    }
+    item->prev = a;
+    item->next = a->next;
+    if (a->next) a->next->prev = item;
+    else o->child->prev = item;
+    a->next = item;
+}
+
+void rep_variant_set_run(rep_variant_t *v, const char *run_id, const char *const *keys,
+                         const char *const *values, size_t n)
+{
+    snprintf(v->run_id, sizeof v->run_id, "%s", run_id ? run_id : "");
+    lb_free(v->point);
+    v->point = NULL;
+    if (n) {
+        LB_VEC(char) b = {0};
+        for (size_t i = 0; i < n; i++) {
+            char *kv = lb_sprintf("%s%s=%s", i ? " " : "", keys[i], values[i]);
+            size_t l = strlen(kv);
+            lb_vec_reserve(&b, b.n + l + 1);
+            memcpy(b.v + b.n, kv, l + 1);
+            b.n += l;
+            lb_free(kv);
+        }
+        v->point = b.v;
+    }
+    if (!v->json) return;
+    cJSON_DeleteItemFromObjectCaseSensitive(v->json, "run_id");
+    cJSON_DeleteItemFromObjectCaseSensitive(v->json, "point");
+    if (n) {
+        cJSON *pt = cJSON_CreateObject();
+        for (size_t i = 0; i < n; i++) cJSON_AddStringToObject(pt, keys[i], values[i]);
+        json_insert_after(v->json, "seed", "point", pt);
+    }
+    if (v->run_id[0])
+        json_insert_after(v->json, "seed", "run_id", cJSON_CreateString(v->run_id));
+}
+
 void rep_variant_free(rep_variant_t *v)
 {
     lb_free(v->name);
+    lb_free(v->point);
     lb_free(v->probes);
     lb_free(v->verdicts);
     for (size_t i = 0; v->verdict_text && i < v->n_verdicts; i++) lb_free(v->verdict_text[i]);
@@ -222,6 +275,7 @@ const char *rep_missing_kind_name(int kind)
     switch (kind) {
     case REP_MISSING_WRITE_FAILED: return "write-failed";
     case REP_MISSING_RUN_LOST: return "run-lost";
+    case REP_MISSING_RUN_ABSENT: return "run-missing";
     default: return "skipped";
     }
 }
@@ -245,7 +299,7 @@ static void missing_from_json(const cJSON *arr, rep_missings_t *m)
     cJSON_ArrayForEach(e, arr) {
         const cJSON *k = cJSON_GetObjectItemCaseSensitive(e, "kind");
         int kind = REP_MISSING_SKIPPED;
-        for (int c = REP_MISSING_SKIPPED; c <= REP_MISSING_RUN_LOST; c++)
+        for (int c = REP_MISSING_SKIPPED; c <= REP_MISSING_RUN_ABSENT; c++)
             if (cJSON_IsString(k) && !strcmp(k->valuestring, rep_missing_kind_name(c))) kind = c;
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(e, "output");
         const cJSON *r = cJSON_GetObjectItemCaseSensitive(e, "reason");
@@ -292,13 +346,32 @@ int rep_write_atomic(const char *dir, const char *name, const char *text, size_t
     return 0;
 }
 
+static cJSON *seed_stats_json(const rep_variant_t *v, size_t n);
+
 int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, size_t n,
                       const rep_missings_t *missing)
+{
+    return rep_write_summary_sweep(dir, s, v, n, missing, NULL);
+}
+
+int rep_write_summary_sweep(const char *dir, const scn_t *s, const rep_variant_t *v,
+                            size_t n, const rep_missings_t *missing,
+                            const rep_sweep_info_t *sw)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "scenario", scn_name(s));
     cJSON_AddStringToObject(root, "description", scn_description(s) ? scn_description(s) : "");
     cJSON_AddNumberToObject(root, "duration_s", (double)scn_duration(s) / SIM_S);
+    if (sw) {
+        cJSON_AddStringToObject(root, "lbchain_version", sw->version);
+        cJSON_AddStringToObject(root, "scenario_hash", sw->scenario_hash);
+        cJSON *so = cJSON_AddObjectToObject(root, "sweep");
+        cJSON_AddStringToObject(so, "key", sw->key);
+        cJSON *def = sw->spec ? cJSON_Parse(sw->spec) : NULL;
+        cJSON_AddItemToObject(so, "definition", def ? def : cJSON_CreateNull());
+        cJSON_AddNumberToObject(so, "runs", (double)sw->runs);
+        if (sw->shard) cJSON_AddStringToObject(so, "shard", sw->shard);
+    }
     size_t failed = 0, total = 0;
     cJSON *arr = cJSON_AddArrayToObject(root, "variants");
     for (size_t i = 0; i < n; i++) {
@@ -306,6 +379,7 @@ int rep_write_summary(const char *dir, const scn_t *s, const rep_variant_t *v, s
         cJSON_AddItemReferenceToArray(arr, v[i].json);
         for (size_t k = 0; k < v[i].n_verdicts; k++, total++) failed += !v[i].verdicts[k].pass;
     }
+    if (rep_seed_stats_apply(v, n)) cJSON_AddItemToObject(root, "across_seeds", seed_stats_json(v, n));
     cJSON_AddNumberToObject(root, "expectations", (double)total);
     cJSON_AddNumberToObject(root, "expectations_failed", (double)failed);
     cJSON_AddItemToObject(root, "missing", missing_json(missing));
@@ -339,10 +413,19 @@ static void ms(char *buf, size_t n, double s)
 
 static bool is_real(const rep_variant_t *v) { return !strcmp(v->mode, "real"); }
 
-/* The same variant run by the same executor (entries that differ by seed only). */
-static bool same_run_kind(const rep_variant_t *a, const rep_variant_t *b)
+/* The same variant and grid point run by the same executor (entries that differ by seed
+ * only). */
+bool rep_variant_same_kind(const rep_variant_t *a, const rep_variant_t *b)
 {
-    return strcmp(a->name, b->name) == 0 && is_real(a) == is_real(b);
+    return strcmp(a->name, b->name) == 0 && is_real(a) == is_real(b) &&
+           strcmp(a->point ? a->point : "", b->point ? b->point : "") == 0;
+}
+#define same_run_kind rep_variant_same_kind
+
+void rep_variant_label(const rep_variant_t *v, size_t n, size_t i, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s%s%s", v[i].name ? v[i].name : "", v[i].name ? rep_mode_tag(v, n, i) : "",
+             v[i].point ? " [" : "", v[i].point ? v[i].point : "", v[i].point ? "]" : "");
 }
 
 const char *rep_mode_tag(const rep_variant_t *v, size_t n, size_t i)
@@ -376,8 +459,9 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     int w = 7;
     for (size_t i = 0; i < n; i++)
         for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
-            int len = (int)(strlen(v[i].name) + strlen(rep_mode_tag(v, n, i)) +
-                            (r ? 1 + strlen(v[i].rows[r].source) : 0)) +
+            char lb[512];
+            rep_variant_label(v, n, i, lb, sizeof lb);
+            int len = (int)(strlen(lb) + (r ? 1 + strlen(v[i].rows[r].source) : 0)) +
                       (repeated(v, n, i) ? 22 : 0);
             if (len > w) w = len;
         }
@@ -402,8 +486,9 @@ void rep_print_table(FILE *out, const scn_t *s, const rep_variant_t *v, size_t n
     for (size_t i = 0; i < n; i++)
         for (size_t r = v[i].n_rows > 1 ? 1 : 0; r < v[i].n_rows; r++) {
             const rep_row_t *row = &v[i].rows[r];
-            char label[200];
-            int len = snprintf(label, sizeof label, "%s%s", v[i].name, rep_mode_tag(v, n, i));
+            char label[600];
+            rep_variant_label(v, n, i, label, sizeof label);
+            int len = (int)strlen(label);
             if (repeated(v, n, i) && len > 0 && (size_t)len < sizeof label)
                 len += snprintf(label + len, sizeof label - (size_t)len, " #%llu",
                                 (unsigned long long)v[i].seed);
@@ -441,8 +526,9 @@ void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (!v[i].explain || !v[i].explain[0] || repeated_before(v, i)) continue;
-        fprintf(out, "\nwhy requests failed in %s%s:%s", v[i].name, rep_mode_tag(v, n, i),
-                v[i].explain);
+        char label[512];
+        rep_variant_label(v, n, i, label, sizeof label);
+        fprintf(out, "\nwhy requests failed in %s:%s", label, v[i].explain);
     }
 }
 
@@ -452,9 +538,11 @@ size_t rep_print_verdicts(FILE *out, const scn_t *s, const rep_variant_t *v, siz
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < v[i].n_verdicts; k++) {
             const scn_verdict_t *e = &v[i].verdicts[k];
+            char label[512];
+            rep_variant_label(v, n, i, label, sizeof label);
             failed += !e->pass;
-            fprintf(out, "%s  %s/%s%s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", scn_name(s),
-                    v[i].name, rep_mode_tag(v, n, i), e->text, e->detail);
+            fprintf(out, "%s  %s/%s: %s  -- %s\n", e->pass ? "PASS" : "FAIL", scn_name(s),
+                    label, e->text, e->detail);
         }
     return failed;
 }
@@ -467,6 +555,10 @@ static double get_num(const cJSON *o, const char *k)
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsNumber(x) ? x->valuedouble : NAN;
 }
+/* A count from JSON: 0 for anything that is not one (NaN, negative, too large) -- stored
+ * results come from a file and may be damaged. */
+static uint64_t to_u64(double x) { return x >= 0 && x < 1.8e19 ? (uint64_t)x : 0; }
+static uint64_t get_u64(const cJSON *o, const char *k) { return to_u64(get_num(o, k)); }
 static const char *get_str(const cJSON *o, const char *k)
 {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -481,6 +573,8 @@ char *rep_variant_serialize(const rep_variant_t *v)
     char seed_text[24];                 /* a string: cJSON reads numbers as doubles */
     snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)v->seed);
     cJSON_AddStringToObject(o, "seed", seed_text);
+    cJSON_AddStringToObject(o, "run_id", v->run_id);
+    if (v->point) cJSON_AddStringToObject(o, "point", v->point);
     cJSON_AddNumberToObject(o, "events", (double)v->events);
     cJSON_AddNumberToObject(o, "requests", (double)v->requests);
     cJSON_AddBoolToObject(o, "complete", v->complete);
@@ -541,14 +635,17 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     if (!o) return LB_EPARSE;
     v->name = lb_strdup(get_str(o, "name"));
     snprintf(v->mode, sizeof v->mode, "%s", *get_str(o, "mode") ? get_str(o, "mode") : "sim");
-    if (lb_parse_u64(get_str(o, "seed"), &v->seed)) v->seed = (uint64_t)get_num(o, "seed");
-    v->events = (uint64_t)get_num(o, "events");
-    v->requests = (uint64_t)get_num(o, "requests");
+    if (lb_parse_u64(get_str(o, "seed"), &v->seed)) v->seed = get_u64(o, "seed");
+    snprintf(v->run_id, sizeof v->run_id, "%s", get_str(o, "run_id"));
+    if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(o, "point")))
+        v->point = lb_strdup(get_str(o, "point"));
+    v->events = get_u64(o, "events");
+    v->requests = get_u64(o, "requests");
     v->complete = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "complete"));
     const cJSON *bc = cJSON_GetObjectItemCaseSensitive(o, "by_class");
     for (int c = 0; c < M_CLASS_COUNT; c++) {
         const cJSON *x = cJSON_GetArrayItem(bc, c);
-        v->by_class[c] = cJSON_IsNumber(x) ? (uint64_t)x->valuedouble : 0;
+        v->by_class[c] = cJSON_IsNumber(x) ? to_u64(x->valuedouble) : 0;
     }
     v->latency_p50 = get_num(o, "p50");
     v->latency_p90 = get_num(o, "p90");
@@ -562,11 +659,11 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
         const cJSON *ro = cJSON_GetArrayItem(rows, (int)i);
         rep_row_t *r = &v->rows[i];
         snprintf(r->source, sizeof r->source, "%s", get_str(ro, "source"));
-        r->requests = (uint64_t)get_num(ro, "requests");
+        r->requests = get_u64(ro, "requests");
         const cJSON *rc = cJSON_GetObjectItemCaseSensitive(ro, "by_class");
         for (int c = 0; c < M_CLASS_COUNT; c++) {
             const cJSON *x = cJSON_GetArrayItem(rc, c);
-            r->by_class[c] = cJSON_IsNumber(x) ? (uint64_t)x->valuedouble : 0;
+            r->by_class[c] = cJSON_IsNumber(x) ? to_u64(x->valuedouble) : 0;
         }
         r->latency_p50 = get_num(ro, "p50");
         r->latency_p99 = get_num(ro, "p99");
@@ -597,7 +694,7 @@ int rep_variant_deserialize(const char *text, rep_variant_t *v)
     for (size_t i = 0; i < v->n_hops; i++) {
         const cJSON *h = cJSON_GetArrayItem(hops, (int)i);
         snprintf(v->hops[i].where, sizeof v->hops[i].where, "%s", get_str(h, "where"));
-        v->hops[i].t = (sim_time_t)get_num(h, "t");
+        v->hops[i].t = (sim_time_t)(get_u64(h, "t") & INT64_MAX);
     }
     snprintf(v->hops_title, sizeof v->hops_title, "%s", get_str(o, "hops_title"));
     missing_from_json(cJSON_GetObjectItemCaseSensitive(o, "missing"), &v->missing);
@@ -628,49 +725,131 @@ static void fmt_ci(char *buf, size_t len, double mean, double half, double scale
     else snprintf(buf, len, "%.4g%s +- %.2g", mean * scale, unit, half * scale);
 }
 
-void rep_print_seed_stats(FILE *out, const rep_variant_t *v, size_t n)
+/* An entry's group key, for sorting: variant, executor, grid point. */
+typedef struct gkey { const rep_variant_t *v; size_t i; } gkey_t;
+
+static int cmp_gkey(const void *pa, const void *pb)
 {
-    fprintf(out, "\nacross seeds (mean +- 95%% confidence half-width, Student's t):\n");
-    fprintf(out, "%-22s %5s %22s %22s %22s %22s\n", "variant", "seeds", "2xx %", "failed %",
-            "p50 ms", "p99 ms");
-    bool *done = lb_calloc(n ? n : 1, sizeof *done);
-    double *a = lb_calloc(n ? n : 1, sizeof *a), *b = lb_calloc(n ? n : 1, sizeof *b),
-           *c = lb_calloc(n ? n : 1, sizeof *c), *d = lb_calloc(n ? n : 1, sizeof *d);
-    for (size_t i = 0; i < n; i++) {
-        if (done[i]) continue;
-        size_t k = 0, kl = 0;
-        for (size_t j = i; j < n; j++) {
-            if (done[j] || strcmp(v[j].name, v[i].name)) continue;
-            done[j] = true;
-            double req = (double)v[j].requests;
-            a[k] = req ? (double)v[j].by_class[M_2XX] / req : NAN;
+    const gkey_t *a = pa, *b = pb;
+    int c = strcmp(a->v->name ? a->v->name : "", b->v->name ? b->v->name : "");
+    if (!c) c = (int)is_real(a->v) - (int)is_real(b->v);
+    if (!c) c = strcmp(a->v->point ? a->v->point : "", b->v->point ? b->v->point : "");
+    if (!c) c = a->i < b->i ? -1 : a->i > b->i;
+    return c;
+}
+
+static int cmp_group_first(const void *pa, const void *pb)
+{
+    const rep_seed_group_t *a = pa, *b = pb;
+    return a->first < b->first ? -1 : a->first > b->first;
+}
+
+/* Each entry's group: sorted by key (n log n, for sweeps of thousands of runs), then
+ * the groups in order of their first entry. */
+size_t rep_seed_groups(const rep_variant_t *v, size_t n, rep_seed_group_t **out)
+{
+    *out = NULL;
+    if (!n) return 0;
+    gkey_t *k = lb_calloc(n, sizeof *k);
+    for (size_t i = 0; i < n; i++) k[i] = (gkey_t){ &v[i], i };
+    qsort(k, n, sizeof *k, cmp_gkey);
+    double *a = lb_calloc(n, sizeof *a), *b = lb_calloc(n, sizeof *b),
+           *c = lb_calloc(n, sizeof *c), *d = lb_calloc(n, sizeof *d);
+    LB_VEC(rep_seed_group_t) gs = {0};
+    for (size_t s = 0, e; s < n; s = e) {
+        size_t cnt = 0, kl = 0;
+        for (e = s; e < n && rep_variant_same_kind(k[e].v, k[s].v); e++) {
+            const rep_variant_t *x = k[e].v;
+            double req = (double)x->requests;
+            a[cnt] = req ? (double)x->by_class[M_2XX] / req : NAN;
             uint64_t failed = 0;
-            for (int cl = M_CONNECT_TIMEOUT; cl < M_CLASS_COUNT; cl++) failed += v[j].by_class[cl];
-            b[k] = req ? (double)failed / req : NAN;
-            k++;
-            if (!isnan(v[j].latency_p50)) {
-                c[kl] = v[j].latency_p50;
-                d[kl] = v[j].latency_p99;
+            for (int cl = M_CONNECT_TIMEOUT; cl < M_CLASS_COUNT; cl++) failed += x->by_class[cl];
+            b[cnt] = req ? (double)failed / req : NAN;
+            cnt++;
+            if (!isnan(x->latency_p50)) {
+                c[kl] = x->latency_p50;
+                d[kl] = x->latency_p99;
                 kl++;
             }
         }
-        double m1, h1, m2, h2, m3 = NAN, h3 = NAN, m4 = NAN, h4 = NAN;
-        ci(a, k, &m1, &h1);
-        ci(b, k, &m2, &h2);
+        rep_seed_group_t g = { .first = k[s].i, .runs = cnt };
+        ci(a, cnt, &g.ok.mean, &g.ok.half);
+        ci(b, cnt, &g.failed.mean, &g.failed.half);
+        g.p50 = g.p99 = (rep_stat_t){ NAN, NAN };
         if (kl) {
-            ci(c, kl, &m3, &h3);
-            ci(d, kl, &m4, &h4);
+            ci(c, kl, &g.p50.mean, &g.p50.half);
+            ci(d, kl, &g.p99.mean, &g.p99.half);
         }
-        char s1[40], s2[40], s3[40], s4[40];
-        fmt_ci(s1, sizeof s1, m1, h1, 100, "");
-        fmt_ci(s2, sizeof s2, m2, h2, 100, "");
-        fmt_ci(s3, sizeof s3, m3, h3, 1e3, "");
-        fmt_ci(s4, sizeof s4, m4, h4, 1e3, "");
-        fprintf(out, "%-22s %5zu %22s %22s %22s %22s\n", v[i].name, k, s1, s2, s3, s4);
+        lb_vec_push(&gs, g);
     }
-    lb_free(done);
+    qsort(gs.v, gs.n, sizeof *gs.v, cmp_group_first);
+    lb_free(k);
     lb_free(a);
     lb_free(b);
     lb_free(c);
     lb_free(d);
+    *out = gs.v;
+    return gs.n;
+}
+
+bool rep_seed_stats_apply(const rep_variant_t *v, size_t n)
+{
+    rep_seed_group_t *g;
+    size_t ng = rep_seed_groups(v, n, &g);
+    lb_free(g);
+    return ng < n;
+}
+
+/* "across_seeds": one object per group, each statistic as {"mean", "ci95"} (the
+ * confidence interval's half-width; null with one run). */
+static cJSON *seed_stats_json(const rep_variant_t *v, size_t n)
+{
+    rep_seed_group_t *g;
+    size_t ng = rep_seed_groups(v, n, &g);
+    cJSON *arr = cJSON_CreateArray();
+    for (size_t i = 0; i < ng; i++) {
+        const rep_variant_t *f = &v[g[i].first];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "variant", f->name);
+        cJSON_AddStringToObject(o, "mode", f->mode);
+        const cJSON *pt = f->json ? cJSON_GetObjectItemCaseSensitive(f->json, "point") : NULL;
+        if (pt) cJSON_AddItemToObject(o, "point", cJSON_Duplicate(pt, 1));
+        cJSON_AddNumberToObject(o, "runs", (double)g[i].runs);
+        const rep_stat_t *st[] = {&g[i].ok, &g[i].failed, &g[i].p50, &g[i].p99};
+        const char *names[] = {"status_2xx_ratio", "failed_ratio", "latency_p50_s",
+                               "latency_p99_s"};
+        for (int k = 0; k < 4; k++) {
+            cJSON *x = cJSON_AddObjectToObject(o, names[k]);
+            cJSON_AddItemToObject(x, "mean", num_or_null(st[k]->mean));
+            cJSON_AddItemToObject(x, "ci95", num_or_null(st[k]->half));
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    lb_free(g);
+    return arr;
+}
+
+void rep_print_seed_stats(FILE *out, const rep_variant_t *v, size_t n)
+{
+    rep_seed_group_t *g;
+    size_t ng = rep_seed_groups(v, n, &g);
+    int w = 22;
+    for (size_t i = 0; i < ng; i++) {
+        char label[512];
+        rep_variant_label(v, n, g[i].first, label, sizeof label);
+        if ((int)strlen(label) > w) w = (int)strlen(label);
+    }
+    fprintf(out, "\nacross seeds (mean +- 95%% confidence half-width, Student's t):\n");
+    fprintf(out, "%-*s %5s %22s %22s %22s %22s\n", w, "variant", "seeds", "2xx %", "failed %",
+            "p50 ms", "p99 ms");
+    for (size_t i = 0; i < ng; i++) {
+        char s1[40], s2[40], s3[40], s4[40], label[512];
+        fmt_ci(s1, sizeof s1, g[i].ok.mean, g[i].ok.half, 100, "");
+        fmt_ci(s2, sizeof s2, g[i].failed.mean, g[i].failed.half, 100, "");
+        fmt_ci(s3, sizeof s3, g[i].p50.mean, g[i].p50.half, 1e3, "");
+        fmt_ci(s4, sizeof s4, g[i].p99.mean, g[i].p99.half, 1e3, "");
+        rep_variant_label(v, n, g[i].first, label, sizeof label);
+        fprintf(out, "%-*s %5zu %22s %22s %22s %22s\n", w, label, g[i].runs, s1, s2, s3, s4);
+    }
+    lb_free(g);
 }

@@ -169,6 +169,9 @@ void model_unref(scn_model_t *m);
 const scn_elem_t *model_elem(const scn_model_t *m, elem_section_t sec, const char *name);
 
 /* ---- variants and the scn_t (variant.c) ------------------------------------------------------ */
+/* Records that the scenario being loaded (or re-resolved by scn_override) read `path`
+ * with this text; nothing when no scenario is being loaded (scn_sources_*). */
+void scn_src_note(const char *path, const char *text, size_t len);
 scn_model_t *scn_variant_model(const scn_t *s, size_t v);
 FILE *scn_warn_stream(const scn_t *s);
 /* Sets the dotted `path` in *root to value (shared; the path to it is copied on write, so

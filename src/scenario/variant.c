@@ -25,6 +25,14 @@ typedef struct scn_ovr {
     scn_node_t *value;
 } scn_ovr_t;
 
+/* A file the scenario was read from: the scenario file itself (first), then every
+ * manifest file it includes, each once, with the text as read. */
+typedef struct scn_src {
+    char *path;                 /* as opened (relative to the working directory or absolute) */
+    char *text;
+    size_t len;
+} scn_src_t;
+
 struct scn {
     char *file;
     scn_node_t *base;
@@ -33,8 +41,30 @@ struct scn {
     LB_VEC(scn_ovr_t) ovr;
     scn_model_t *base_model;
     FILE *warn;
+    LB_VEC(scn_src_t) srcs;
+    bool srcs_changed;          /* a file read twice gave two different texts */
     bool warned;                    /* scn_warnings_flush has seen the current models */
 };
+
+/* The scenario whose files are being read (set around its loading and re-resolving, so
+ * that scn_docs_load can record what it reads; one thread loads scenarios). */
+static scn_t *g_reading;
+
+void scn_src_note(const char *path, const char *text, size_t len)
+{
+    scn_t *s = g_reading;
+    if (!s) return;
+    for (size_t i = 0; i < s->srcs.n; i++)
+        if (!strcmp(s->srcs.v[i].path, path)) {
+            if (s->srcs.v[i].len != len || memcmp(s->srcs.v[i].text, text, len))
+                s->srcs_changed = true;
+            return;
+        }
+    scn_src_t src = { lb_strdup(path), lb_malloc(len + 1), len };
+    memcpy(src.text, text, len);
+    src.text[len] = '\0';
+    lb_vec_push(&s->srcs, src);
+}
 
 /* ---- dotted paths -------------------------------------------------------------------------------- */
 
@@ -267,6 +297,11 @@ void scn_free(scn_t *s)
     yt_free(s->base);
     scn_files_free(s->files);
     lb_free(s->file);
+    for (size_t i = 0; i < s->srcs.n; i++) {
+        lb_free(s->srcs.v[i].path);
+        lb_free(s->srcs.v[i].text);
+    }
+    lb_vec_free(&s->srcs);
     lb_free(s);
 }
 
@@ -287,9 +322,13 @@ int scn_load_buffer(const char *text, size_t len, const char *fname, scn_t **out
     scn_diag_t local;
     if (!diag) diag = &local;
     memset(diag, 0, sizeof *diag);
+    scn_t *outer = g_reading;
+    g_reading = s;
+    scn_src_note(s->file, text, len);
     int rc = yt_parse_one_n(text, len, s->file, 0, &s->base, diag);
     if (rc == 0) rc = load_variants(s, diag);
     if (rc == 0) rc = resolve(s, diag);
+    g_reading = outer;
     if (rc < 0) {
         scn_free(s);
         return rc;
@@ -324,7 +363,10 @@ int scn_override(scn_t *s, const char *kv, scn_diag_t *diag)
     }
     scn_ovr_t o = { key, kpos, value };
     lb_vec_push(&s->ovr, o);
+    scn_t *outer = g_reading;
+    g_reading = s;
     rc = resolve(s, diag);
+    g_reading = outer;
     if (rc < 0) {
         s->ovr.n--;
         lb_free(key);
@@ -336,6 +378,18 @@ int scn_override(scn_t *s, const char *kv, scn_diag_t *diag)
 const char *scn_name(const scn_t *s) { return s->base_model->name; }
 const char *scn_description(const scn_t *s) { return s->base_model->description; }
 const char *scn_file(const scn_t *s) { return s->file; }
+size_t scn_source_count(const scn_t *s) { return s->srcs.n; }
+const char *scn_source_path(const scn_t *s, size_t i)
+{
+    return i < s->srcs.n ? s->srcs.v[i].path : NULL;
+}
+const char *scn_source_text(const scn_t *s, size_t i, size_t *len)
+{
+    if (i >= s->srcs.n) return NULL;
+    if (len) *len = s->srcs.v[i].len;
+    return s->srcs.v[i].text;
+}
+bool scn_sources_changed(const scn_t *s) { return s->srcs_changed; }
 uint64_t scn_seed(const scn_t *s) { return s->base_model->seed; }
 sim_time_t scn_duration(const scn_t *s) { return s->base_model->duration; }
 size_t scn_variant_count(const scn_t *s) { return s->variants.n; }

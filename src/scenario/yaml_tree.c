@@ -655,6 +655,7 @@ int scn_docs_load_counted(const char *path, scn_docs_t **out, size_t *bytes, siz
     size_t len;
     char *text = scn_read_file(path, &len, diag);
     if (!text) return LB_EIO;
+    scn_src_note(path, text, len);          /* part of the scenario being loaded, if any */
     if (bytes) *bytes = len;
     scn_docs_t *d = lb_calloc(1, sizeof *d);
     d->file = lb_strdup(path);
