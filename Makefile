@@ -18,7 +18,7 @@ B       ?= build
 CFLAGS  := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Iinclude -Isrc -Itests -D_GNU_SOURCE
 DEPS_OK := build/.deps-ok
 
-SRCS    := $(wildcard src/*/*.c models/*.c)
+SRCS    := $(wildcard src/*/*.c models/*/*.c)
 LIBOBJS := $(patsubst %.c,$(B)/%.o,$(SRCS))
 TESTS   := $(wildcard tests/test_*.c)
 SUITES  := $(patsubst tests/test_%.c,%,$(TESTS))

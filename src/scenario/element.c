@@ -34,11 +34,11 @@ const elem_type_t *elem_type_find(const char *name)
 size_t elem_type_count(void) { return registry.n; }
 const elem_type_t *elem_type_at(size_t i) { return i < registry.n ? registry.v[i] : NULL; }
 
-void vnet_register(void);          /* models/vnet.c */
-void cluster_register(void);       /* models/cluster_elem.c */
-void azure_ilb_register(void);     /* models/azure_ilb_elem.c */
-void appgw_register(void);         /* models/appgw.c */
-void aws_register(void);           /* models/aws_elems.c */
+void vnet_register(void);          /* models/vnet/vnet.c */
+void cluster_register(void);       /* models/k8s/cluster_elem.c */
+void azure_ilb_register(void);     /* models/azure/azure_ilb_elem.c */
+void appgw_register(void);         /* models/azure/appgw.c */
+void aws_register(void);           /* models/aws/aws_elems.c */
 
 void elem_register_builtin(void)
 {
