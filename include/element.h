@@ -104,7 +104,8 @@ void elem_register(const elem_type_t *t);           /* duplicate names: assert *
 const elem_type_t *elem_type_find(const char *name);
 size_t elem_type_count(void);
 const elem_type_t *elem_type_at(size_t i);
-/* Registers every built-in type once (models call elem_register from here). */
+/* Registers every built-in type once: the scenario core's own (host, router, link) and each
+ * model's `void NAME_register(void)`, found by the Makefile (see elem_register_models). */
 void elem_register_builtin(void);
 /* Levenshtein-closest of candidates to s, or NULL if nothing is close. */
 const char *elem_closest(const char *s, const char *const *candidates, size_t n);
