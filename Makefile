@@ -1,7 +1,8 @@
 # lbchain -- build, test, bench, run. The first build runs scripts/install-deps.sh, which
 # installs any missing Debian packages (idempotent).
 #   make run      build ./sim and run the main scenario
-#   make test     unit suites, then every scenario's expectations (./sim --check)
+#   make test     unit suites, the layer check (tests/layers.sh), then every scenario's
+#                 expectations (./sim --check)
 #   make asan     the unit suites, every scenario (tests/asan-scenarios.sh: loss and
 #                 one-packet queues on every link) and the loader's reproducers
 #                 (tests/fuzz-regress.sh) under AddressSanitizer + UBSan, built with clang
@@ -94,6 +95,7 @@ run: sim
 
 test: sim build/test_runner build/realsrv
 	./build/test_runner
+	bash tests/layers.sh
 	bash tests/cli.sh
 	bash tests/fuzz-regress.sh
 	bash tests/report.sh
