@@ -4,7 +4,7 @@
  * HTTP with X-Forwarded-Proto https); round robin over healthy targets; a new target gets
  * traffic once it passed a health check; fail open when every target is unhealthy; the
  * ALB's own 502 / 503 / 504 with its error page and "Server: awselb/2.0"; idle timeout
- * 60 s; connect timeout 10 s. Sources and behaviour are described in models/aws_alb.c.
+ * 60 s; connect timeout 10 s. Sources and behaviour are described in models/aws/aws_alb.c.
  *
  * DNS is out of scope: clients connect to a node address (aws_alb_node_addr), or to an
  * optional frontend address that stands in for the DNS name and spreads connections over

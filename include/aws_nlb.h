@@ -6,7 +6,7 @@
  * off for ip targets over TCP) with a flow table that reverses the replies; zone-local
  * routing unless cross-zone load balancing is on; routing failover (fail open) when a
  * node sees no healthy target; TCP idle timeout 350 s; flows of a target that turns
- * unhealthy are terminated (RST). Sources and behaviour are described in models/aws_nlb.c.
+ * unhealthy are terminated (RST). Sources and behaviour are described in models/aws/aws_nlb.c.
  *
  * DNS is out of scope: clients (or an ALB target group) are given the node addresses
  * (aws_nlb_zone_addr); aws_nlb_zone_in_dns tells which of them DNS would answer. */

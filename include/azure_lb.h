@@ -6,7 +6,7 @@
  * healthy or not; with no healthy backend a new flow's SYN is dropped. Replies never pass
  * through the LB (the backend answers the client directly: DSR). The scenario builder
  * feeds it cloud-provider-azure's probe choice (azure_lb_probe_from_cpa); the behaviour
- * and its sources are described in models/azure_lb.c. */
+ * and its sources are described in models/azure/azure_lb.c. */
 #ifndef AZURE_LB_H
 #define AZURE_LB_H
 
@@ -71,7 +71,7 @@ typedef struct azure_lb_params {
                                      * healthy backend new flows go to all of them; false
                                      * ("AllProbedDown", the default): they are dropped */
     bool probe_fail_fast;           /* health_params_t.fail_fast for the probes (see
-                                     * models/azure_lb.c: older docs say a non-200 or a RST
+                                     * models/azure/azure_lb.c: older docs say a non-200 or a RST
                                      * probes down at once); default false */
     sim_time_t probe_jitter;        /* first probe of each backend in [0, jitter); 0 */
     metrics_t *metrics;             /* probe counters; may be NULL */

@@ -3,7 +3,10 @@
  * parameters (name, kind, default, doc) and a build function. The scenario loader
  * validates YAML against the table (unknown keys get the closest valid name), converts
  * units, and calls build() with typed values -- models never see YAML, and a unit test
- * can fill an elem_cfg_t by hand and call the same build function. */
+ * can fill an elem_cfg_t by hand and call the same build function. This header is the
+ * boundary between models and the scenario layer: everything a model needs from the
+ * builder (build_ctx_t, build_error, build_get...) is declared here and implemented by
+ * src/scenario/; models never include scenario.h (tests/layers.sh checks it). */
 #ifndef ELEMENT_H
 #define ELEMENT_H
 
@@ -11,6 +14,11 @@
 #include "lb.h"
 #include "engine.h"
 #include "dist.h"
+#include "net.h"
+#include "metrics.h"
+
+/* The Kubernetes objects of a variant (include/k8s.h, which includes this header). */
+typedef struct k8s_objects k8s_objects_t;
 
 typedef enum {
     P_STR, P_INT, P_FLOAT, P_BOOL,
@@ -104,9 +112,63 @@ void elem_register(const elem_type_t *t);           /* duplicate names: assert *
 const elem_type_t *elem_type_find(const char *name);
 size_t elem_type_count(void);
 const elem_type_t *elem_type_at(size_t i);
-/* Registers every built-in type once (models call elem_register from here). */
+/* Registers every built-in type once: the scenario core's own (host, router, link) and each
+ * model's `void NAME_register(void)`, found by the Makefile (see elem_register_models). */
 void elem_register_builtin(void);
 /* Levenshtein-closest of candidates to s, or NULL if nothing is close. */
 const char *elem_closest(const char *s, const char *const *candidates, size_t n);
+
+/* ---- building: the builder as element build functions see it (src/scenario/build.c) ---- */
+sim_t *build_sim(build_ctx_t *ctx);
+net_t *build_net(build_ctx_t *ctx);
+metrics_t *build_metrics(build_ctx_t *ctx);
+/* The run's causal notes (include/explain.h). */
+struct explain *build_explain(build_ctx_t *ctx);
+sim_time_t build_duration(build_ctx_t *ctx);
+/* The Kubernetes objects of the variant being built (scn_variant_k8s), NULL when the
+ * scenario has no kubernetes section. Shared by every run of the variant: read-only. */
+const k8s_objects_t *build_k8s(build_ctx_t *ctx);
+/* True when a stop was requested (scn_request_stop); the build then fails with LB_EINTR.
+ * Element builders that loop over many things call it now and then. */
+bool build_interrupted(build_ctx_t *ctx);
+/* Whether a stop was requested (scn_request_stop), for a model's own long loops that have
+ * no ctx (a callback such as cluster_params_t.interrupted). */
+bool build_stop_requested(void);
+/* Records an error at pos (the first one wins) and returns LB_EINVAL. */
+int build_error(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void build_warn(build_ctx_t *ctx, elem_pos_t pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Named objects shared between elements (kind is a short tag: "node", "http-server"). */
+void build_put(build_ctx_t *ctx, const char *name, const char *kind, void *obj);
+void *build_get(build_ctx_t *ctx, const char *name, const char *kind);
+/* The object of kind `kind` that element `ref` (a string parameter) names, or NULL after
+ * reporting "<type> '<name>': '<ref>' is not a <kind> element defined before it". */
+void *build_get_ref(build_ctx_t *ctx, const elem_val_t *ref, const char *kind,
+                    const char *type, const char *name);
+/* Resolves a node reference: a node name, a group name (an element with count: N yields
+ * name0..nameN-1), or a glob ("web*"). Returns how many; *out is owned by ctx. */
+size_t build_nodes(build_ctx_t *ctx, const char *ref, net_node_t ***out);
+/* An element's frontend addresses (an LB's, one per zone for an NLB): published by the
+ * element, resolved by whoever names it (a traffic `to:`, a backend pool). */
+void build_put_addrs(build_ctx_t *ctx, const char *name, const uint32_t *addrs, size_t n);
+/* Resolves ref: an IPv4 address, or an element that published addresses. Writes up to max
+ * into out and returns how many there are (0: neither). */
+size_t build_addrs(build_ctx_t *ctx, const char *ref, uint32_t *out, size_t max);
+/* Where `owner` came from, for messages: "<type> '<name>' (file:line:col)" for an element,
+ * "node 'N' of <type> '<name>' (file:line:col)" for a node an element created, else
+ * "'owner'". */
+void build_origin(build_ctx_t *ctx, const char *owner, char *buf, size_t n);
+/* Names and addresses that must be unique, checked by the element about to create them.
+ * Each returns 0 when `name` is free / nothing in fab holds an address of prefix/plen
+ * (plen 32: one address); otherwise it reports, at pos, what collides with what and where
+ * the first came from ("...already taken by node 'aks-user-0' of k8s-cluster 'aks'
+ * (s.yaml:9:3)") and returns LB_EEXIST. `what` starts the message ("k8s-cluster 'aks2'
+ * pool 'user'", "frontend-ip"). */
+int build_check_name(build_ctx_t *ctx, elem_pos_t pos, const char *what, const char *name);
+int build_check_addr(build_ctx_t *ctx, elem_pos_t pos, const char *what, net_fabric_t *fab,
+                     uint32_t prefix, int plen);
+/* Runs fn(obj) when the run is freed (models free their state here). */
+void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj);
 
 #endif

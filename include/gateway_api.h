@@ -152,7 +152,7 @@ typedef struct gw_nginx {
 /* Writes http-level nginx configuration for one listener port: upstream blocks (least
  * connections, never marked failed), split_clients for weighted backends, and a server per
  * hostname plus a default server whose locations answer as the route table does: see the
- * comment above gw_nginx_render in models/gateway_api.c. Returns how many route matches
+ * comment above gw_nginx_render in models/k8s/gateway_api.c. Returns how many route matches
  * nginx cannot express (method, header, query, regex), each named in a comment. */
 int gw_nginx_render(FILE *out, const gw_nginx_t *r);
 

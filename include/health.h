@@ -4,7 +4,7 @@
  * machine whose transitions carry the reason ("HTTP 404", "connect timeout").
  *
  * Vendor behaviour is parameters, never code: health_params_preset() gives each vendor's
- * documented defaults (sources in models/health.c, which also draws the state machine). */
+ * documented defaults (sources in models/lb/health.c, which also draws the state machine). */
 #ifndef HEALTH_H
 #define HEALTH_H
 
@@ -31,7 +31,7 @@ typedef struct health_matcher {
 int health_matcher_parse(health_matcher_t *m, const char *text);
 bool health_matcher_match(const health_matcher_t *m, int status);
 
-/* Vendors with documented probe defaults (see health_params_preset in models/health.c for
+/* Vendors with documented probe defaults (see health_params_preset in models/lb/health.c for
  * the values and their sources). */
 typedef enum {
     HEALTH_VENDOR_AZURE_LB,     /* Azure Standard LB as cloud-provider-azure configures it */
@@ -72,7 +72,7 @@ typedef struct health_params {
 /* Generic defaults: HTTP GET / matching 200-399, interval 10 s, timeout 5 s, thresholds
  * 2/2, initial HEALTH_INITIAL with one pass, no jitter. */
 void health_params_default(health_params_t *p);
-/* The documented defaults of a vendor for protocol proto (see models/health.c). */
+/* The documented defaults of a vendor for protocol proto (see models/lb/health.c). */
 void health_params_preset(health_params_t *p, health_vendor_t v, health_proto_t proto);
 /* LB_EINVAL with a message in err for inconsistent parameters. */
 int health_params_check(const health_params_t *p, char *err, size_t errlen);
@@ -114,7 +114,7 @@ void health_verdict(const health_params_t *p, const char *checker, const char *l
 void health_probe_desc(const health_params_t *p, int port, char *buf, size_t n);
 
 /* ---- the per-target state machine (pure: no time, no I/O) --------------------------------
- * drawn in models/health.c; the simulated checker and real mode's prober both step it. */
+ * drawn in models/lb/health.c; the simulated checker and real mode's prober both step it. */
 typedef struct health_sm {
     health_state_t state;
     int passes, fails;              /* current streaks */

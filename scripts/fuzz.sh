@@ -24,7 +24,7 @@ if [ "${1:-}" = "--coverage" ]; then
   mkdir -p "$cov"
   flags="-O1 -g -fprofile-instr-generate -fcoverage-mapping -fsanitize=fuzzer"
   libs=$(pkg-config --libs gsl sqlite3 libcjson yaml-0.1 libpcap libcrypto libcurl)
-  srcs=$(ls src/*/*.c models/*.c)
+  srcs=$(ls src/*/*.c models/*/*.c)
   for t in scenario expect; do
     clang-14 -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc $(pkg-config --cflags libcjson) $flags \
       -o "$cov/fuzz_$t" fuzz/fuzz_$t.c $srcs $libs -lm

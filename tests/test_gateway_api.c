@@ -2,7 +2,7 @@
  * probe-404 story), every precedence rule of httproute_types.go, attachment and its
  * status reasons, hostname intersection, ReferenceGrant checks, weights, regular
  * expressions, the Envoy virtual-host variant, describe/explain output; and the shared
- * k8s object helpers (models/k8s_objects.c). */
+ * k8s object helpers (models/k8s/k8s_objects.c). */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>

@@ -795,6 +795,12 @@ START_TEST(registry)
     ck_assert_ptr_null(elem_type_at(n));
     elem_register_builtin();                /* idempotent */
     ck_assert_uint_eq(elem_type_count(), n);
+    /* every model's types, registered through the table the Makefile generates from
+     * models/ (no list of them in the scenario core) */
+    static const char *const models[] = { "http-server", "http-client", "vnet", "k8s-cluster",
+        "azure-internal-lb", "azure-app-gateway", "aws-nlb", "aws-alb" };
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++)
+        ck_assert_msg(elem_type_find(models[i]), "%s not registered", models[i]);
 
     static const char *const c[] = { "latency", "bandwidth", "queue", "loss", "subnet" };
     ck_assert_str_eq(elem_closest("latncy", c, 5), "latency");

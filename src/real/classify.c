@@ -1,6 +1,6 @@
 /* classify.c -- a finished libcurl transfer in the simulator's terms. The simulated client
  * (src/net/http_client.c connect_outcome / established_outcome) and checker
- * (models/health.c) decide from the TCP error a connection reported; libcurl reports a
+ * (models/lb/health.c) decide from the TCP error a connection reported; libcurl reports a
  * CURLcode (libcurl-errors(3)) plus the errno of the failing socket call
  * (CURLINFO_OS_ERRNO). The table:
  *

@@ -155,7 +155,7 @@ typedef struct real_outcome {
 } real_outcome_t;
 /* Classifies curl's result code, the OS errno it saw (CURLINFO_OS_ERRNO), the response
  * status (0: none) and whether the connection was made (connect time > 0 or a reused
- * connection), exactly as src/net/http_client.c and models/health.c classify the
+ * connection), exactly as src/net/http_client.c and models/lb/health.c classify the
  * simulated equivalents (see classify.c's table). timed_out_by_us: the driver aborted
  * the transfer at its response deadline. */
 void real_classify(CURLcode rc, long os_errno, long status, bool connected,

@@ -7,7 +7,7 @@
  *     member is healthy -- App Gateway answers 502 itself (`http-request return` when
  *     `nbsrv()` of the checked backend is 0), the ALB fails open (a second backend with the
  *     same members, unchecked, chosen when none is healthy);
- *   - nginx for each pod: the app's locations (models/http_server_app.c through
+ *   - nginx for each pod: the app's locations (models/apps/http_server_app.c through
  *     nginx_conf.c) or the Istio gateway's route tables (istio_gateway.c through
  *     gateway_api.c);
  *   - nginx for each node's kube-proxy healthCheckNodePort servers (kube_proxy.c's own

@@ -622,6 +622,7 @@ static int64_t wall_ns(void)
 
 void scn_request_stop(void) { stop_requested = 1; }
 bool scn_stop_requested(void) { return stop_requested != 0; }
+bool build_stop_requested(void) { return stop_requested != 0; }
 
 static void progress_cb(sim_t *sim, void *data)
 {

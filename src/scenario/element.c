@@ -11,8 +11,6 @@
 #include <string.h>
 #include "scenario_int.h"
 
-#include "apps.h"
-
 /* ---- registry ------------------------------------------------------------------------------ */
 
 static LB_VEC(const elem_type_t *) registry;
@@ -34,24 +32,13 @@ const elem_type_t *elem_type_find(const char *name)
 size_t elem_type_count(void) { return registry.n; }
 const elem_type_t *elem_type_at(size_t i) { return i < registry.n ? registry.v[i] : NULL; }
 
-void vnet_register(void);          /* models/vnet.c */
-void cluster_register(void);       /* models/cluster_elem.c */
-void azure_ilb_register(void);     /* models/azure_ilb_elem.c */
-void appgw_register(void);         /* models/appgw.c */
-void aws_register(void);           /* models/aws_elems.c */
-
 void elem_register_builtin(void)
 {
     static bool done;
     if (done) return;
     done = true;
     topology_register();
-    apps_register();
-    vnet_register();
-    cluster_register();
-    azure_ilb_register();
-    appgw_register();
-    aws_register();
+    elem_register_models();
 }
 
 /* ---- closest names --------------------------------------------------------------------------- */

@@ -212,6 +212,9 @@ int topology_plan(scn_model_t *m, scn_diag_t *diag);
 /* Creates interfaces and links for every model link (in order), then static routes. */
 int topology_build_links(build_ctx_t *ctx, const scn_model_t *m);
 void topology_register(void);
+/* Calls every model's `void NAME_register(void)` (in models/), in the order of their
+ * source paths: a table the Makefile generates (build/gen/elem_types.c). */
+void elem_register_models(void);
 
 /* ---- build context (build.c) --------------------------------------------------------------- */
 const scn_model_t *build_model(build_ctx_t *ctx);

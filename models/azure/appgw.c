@@ -10,7 +10,6 @@
 #include "element.h"
 #include "health.h"
 #include "l7proxy.h"
-#include "scenario.h"
 
 typedef struct instance {
     struct appgw *g;

@@ -9,7 +9,6 @@
 #include "aws_nlb.h"
 #include "cluster.h"
 #include "element.h"
-#include "scenario.h"
 
 /* ---- zones: "eu-west-1a=10.0.0.0/24" ---- */
 

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include "element.h"
-#include "scenario.h"
 #include "net.h"
 
 #define VNET_LATENCY_DEFAULT "100us"

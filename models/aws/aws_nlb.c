@@ -62,7 +62,7 @@
  * Flow records live in a vector addressed by index (free list), found through the shared
  * l4flow index under two keys: the client's tuple as it arrives (KEY_FWD) and the target's
  * reply tuple (KEY_REV: target:port -> node:NAT port). Idle expiry is lazy, as in
- * models/azure_lb.c: one timer per flow at last_seen + idle, re-armed when it fires early;
+ * models/azure/azure_lb.c: one timer per flow at last_seen + idle, re-armed when it fires early;
  * an ended flow is kept one idle period more (to answer late packets with a RST), then
  * reaped. */
 #include <assert.h>

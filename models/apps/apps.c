@@ -5,7 +5,7 @@
 #include <ctype.h>
 #include <string.h>
 #include "apps.h"
-#include "scenario.h"
+#include "element.h"
 
 /* ---- http-server ----------------------------------------------------------------------- */
 static const char *const match_choices[] = { "prefix", "exact", NULL };

@@ -5,7 +5,6 @@
 #include "cluster.h"
 #include "element.h"
 #include "explain.h"
-#include "scenario.h"
 
 static const char *const providers[] = {"aks", "eks", NULL};
 
@@ -122,7 +121,7 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     p.gateway_tolerations = (const char *const *)gt->u.strs.v;
     p.n_gateway_tolerations = gt->u.strs.n;
     p.explain = build_explain(ctx);
-    p.interrupted = scn_stop_requested;
+    p.interrupted = build_stop_requested;
 
     const elem_val_t *pools = elem_get(cfg, "pools");
     size_t np = pools->u.objs.n;

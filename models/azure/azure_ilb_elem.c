@@ -11,7 +11,6 @@
 #include "cluster.h"
 #include "element.h"
 #include "explain.h"
-#include "scenario.h"
 
 /* Private IP of the frontend when neither the Service (spec.loadBalancerIP) nor the
  * element asks for one: cloud-provider-azure creates the frontend IP configuration with
