@@ -10,6 +10,7 @@
 
 #include "net.h"
 #include "metrics.h"
+#include "tls.h"
 
 typedef struct health health_t;
 
@@ -46,9 +47,10 @@ typedef enum {
 
 typedef struct health_params {
     health_proto_t proto;
-    bool tls;                       /* HTTPS: the probe is wrapped in TLS (certificate not
-                                     * verified, as load balancers' probes do); the
-                                     * simulation does not model TLS, real mode sends it */
+    bool tls;                       /* HTTPS: the probe is wrapped in TLS (include/tls.h) */
+    tls_client_cfg_t tls_cfg;       /* with tls: SNI, verification (strings copied, roots
+                                     * borrowed); max_version 0: tls_client_cfg_default, no
+                                     * SNI and no verification, as load balancers' probes */
     const char *who;                /* who sends it, for verdicts: "Azure LB", "kubelet" */
     const char *path;               /* HTTP request path ("/") */
     const char *host;               /* Host header; NULL or "": the target's address

@@ -39,6 +39,7 @@ void cluster_register(void);       /* models/cluster_elem.c */
 void azure_ilb_register(void);     /* models/azure_ilb_elem.c */
 void appgw_register(void);         /* models/appgw.c */
 void aws_register(void);           /* models/aws_elems.c */
+void tls_cert_register(void);      /* models/tls_cert_elem.c */
 
 void elem_register_builtin(void)
 {
@@ -52,6 +53,7 @@ void elem_register_builtin(void)
     azure_ilb_register();
     appgw_register();
     aws_register();
+    tls_cert_register();
 }
 
 /* ---- closest names --------------------------------------------------------------------------- */
