@@ -42,7 +42,7 @@ static void mk_listener(k8s_gateway_t *g, const char *name, int port, const char
                         const char *hostname)
 {
     gw_listener_t l = { lb_strdup(name), port, lb_strdup(proto),
-                        hostname ? lb_strdup(hostname) : NULL, lb_strdup("All") };
+                        hostname ? lb_strdup(hostname) : NULL, lb_strdup("All"), NULL };
     lb_vec_push(&g->listeners, l);
 }
 
