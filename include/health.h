@@ -85,7 +85,7 @@ typedef struct health_result {
     bool hard;                      /* an explicit rejection (bad status, RST), not silence */
     int status;                     /* HTTP status, 0 when no response */
     int err;                        /* 0, or the LB_E* code of the connection's failure */
-    char reason[64];                /* "HTTP 200", "connected", "HTTP 404", "connect timeout",
+    char reason[96];                /* "HTTP 200", "connected", "HTTP 404", "connect timeout",
                                      * "response timeout", "connection refused", ... */
     char note[48];                  /* what the response body says, when it says something
                                      * a verdict needs ("localEndpoints 0"); "" if nothing */

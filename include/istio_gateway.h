@@ -96,6 +96,7 @@ typedef struct istio_gw_opts {
      * not resolve). May be NULL. */
     const tls_cert_t *(*cert_of)(const char *ref, void *data);
     void *cert_data;
+    struct explain *explain;        /* notes (a handshake without filter chain); may be NULL */
 } istio_gw_opts_t;
 void istio_gw_opts_init(istio_gw_opts_t *o);
 

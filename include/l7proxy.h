@@ -72,6 +72,7 @@ typedef struct l7_attempt {
     int retries_left;           /* what the retry budget still allows */
     uint64_t flow;              /* the upstream connection's trace id (0: none yet) */
     sim_time_t t_start, t_done;
+    const char *detail;         /* HTTP_TLS_ERROR: why the handshake failed; else NULL */
 } l7_attempt_t;
 
 /* The vendor's table entry for one failure kind (enum http_outcome), e.g. Envoy:

@@ -120,8 +120,9 @@ static void upstream_end(l7proxy_t *px, l7_req_t *rq, const l7_attempt_t *a, l7_
     appgw_t *g = in->g;
     if (a->outcome != HTTP_OK && g->p.explain)
         explain_note(g->p.explain, in->name, l7_req_flow(rq), explain_flow_last(g->p.explain, a->flow),
-                     "upstream attempt %d to backend: %s -> %s", a->attempt + 1,
-                     http_outcome_name(a->outcome),
+                     "upstream attempt %d to backend: %s%s%s%s -> %s", a->attempt + 1,
+                     http_outcome_name(a->outcome), a->detail ? " (" : "",
+                     a->detail ? a->detail : "", a->detail ? ")" : "",
                      d->action == L7_RETRY ? "retry on another member" : "answer the client");
 }
 

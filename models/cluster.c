@@ -289,6 +289,7 @@ static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
         o.flow_link_data = c->ex;
         o.cert_of = cert_of;
         o.cert_data = c;
+        o.explain = c->ex;
         int rc = 0;
         pod->app = istio_gw_new(pod->node, c->objs, gw, &o, &rc);
         pod->app_kind = pod->app ? CLUSTER_APP_ISTIO : CLUSTER_APP_NONE;

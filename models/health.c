@@ -487,7 +487,7 @@ void health_verdict(const health_params_t *p, const char *checker, const char *l
                     int port, health_state_t state, int passes, int fails,
                     const health_result_t *last, char *buf, size_t n)
 {
-    char probe[300], st[16], crit[160] = "", streak[96] = "", res[128];
+    char probe[300], st[16], crit[160] = "", streak[96] = "", res[160];
     health_probe_desc(p, port, probe, sizeof probe);
     snprintf(st, sizeof st, "%s", health_state_name(state));
     for (char *c = st; *c; c++) *c = (char)(*c - 'a' + 'A');

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include "istio_gateway.h"
+#include "explain.h"
 
 /* ---- Envoy's local replies ----------------------------------------------------------------
  * source/common/router/router.cc: Filter::onUpstreamReset builds the body "upstream
@@ -500,8 +501,10 @@ static void release_cb(l7proxy_t *px, void *target, uint32_t addr, uint16_t port
 static void tls_failed_cb(void *data, uint16_t port, uint64_t flow, const char *why)
 {
     istio_gw_t *g = data;
-    (void)port;
     if (strstr(why, "filter_chain_not_found")) flag_hit(g, F_NR);
+    if (g->o.explain)
+        explain_note(g->o.explain, g->name, flow, explain_flow_last(g->o.explain, flow),
+                     "Envoy port %u: %s", port, why);
     if (TRACING(g, flow))
         net_tracef_flow(g->net, g->name, flow, "envoy: \"- - -\" 0 NR filter_chain_not_found: %s",
                         why);

@@ -424,7 +424,7 @@ static void attempt_cb(const http_result_t *r, void *data)
     l7_attempt_t at = {
         .outcome = r->outcome, .status = r->status, .resp = r->resp,
         .addr = a->addr, .port = a->port, .target = a->target, .attempt = a->attempt,
-        .flow = r->flow, .t_start = a->t_start, .t_done = r->t_done,
+        .flow = r->flow, .t_start = a->t_start, .t_done = r->t_done, .detail = r->detail,
     };
     att_free(a);
     if (TRACING(px, rq->flow)) {

@@ -96,7 +96,7 @@ fi
 #    ClientHello without SNI, the live traffic's with SNI gw.example.com, ServerHello,
 #    Certificate with the certificate's CN, ServerKeyExchange, ServerHelloDone, Finished
 #    in TLS 1.2; the RST Envoy answers a ClientHello without SNI with; no malformed record.
-if run tls aks-https-no-sni as-deployed; then
+if run tls aks-https-no-sni was-healthy; then
   n=$(count "$pcap" 'tls.handshake.type == 1 && !tls.handshake.extensions_server_name')
   [ "$n" != error ] && [ "$n" -gt 0 ] && ok || bad "tls: $n ClientHellos without SNI"
   n=$(count "$pcap" 'tls.handshake.extensions_server_name == "gw.example.com"')

@@ -262,8 +262,8 @@ int tls_cert_verify(const tls_cert_t *leaf, const tls_cert_t *const *roots, size
     bool trusted = false;
     for (const tls_cert_t *c = leaf; c && !trusted; c = c->issuer) {
         if (!in_time(c, now)) {
-            snprintf(why, whylen, "certificate '%s' (CN %s) %s", c->name, c->subject,
-                     c->not_before && now < c->not_before ? "is not yet valid" : "has expired");
+            snprintf(why, whylen, "certificate CN %s %s", c->subject,
+                     c->not_before && now < c->not_before ? "not yet valid" : "expired");
             return TLS_ALERT_CERTIFICATE_EXPIRED;
         }
         for (size_t i = 0; i < n_roots; i++)
@@ -272,13 +272,11 @@ int tls_cert_verify(const tls_cert_t *leaf, const tls_cert_t *const *roots, size
     if (!trusted) {
         const tls_cert_t *top = leaf;
         while (top->issuer) top = top->issuer;
-        snprintf(why, whylen, "certificate CN %s: its root CN %s is not a trusted root",
-                 leaf->subject, top->subject);
+        snprintf(why, whylen, "root CN %s of CN %s not trusted", top->subject, leaf->subject);
         return TLS_ALERT_UNKNOWN_CA;
     }
     if (name && !tls_cert_matches(leaf, name)) {
-        snprintf(why, whylen, "certificate CN %s%s does not match %s", leaf->subject,
-                 leaf->n_dns ? " (and its DNS names)" : "", name);
+        snprintf(why, whylen, "certificate CN %s does not match %s", leaf->subject, name);
         return TLS_ALERT_BAD_CERTIFICATE;
     }
     if (whylen) why[0] = '\0';
@@ -779,7 +777,7 @@ static void client_cpu_cb(sim_t *sim, void *a, void *b)
         int al = tls_cert_verify(t->peer, t->cc.roots, t->cc.n_roots, t->cc.verify_name, now,
                                  why, sizeof why);
         if (al) {
-            fail(t, al, false, "%s (alert %s)", why, tls_alert_name(al));
+            fail(t, al, false, "%s (%s)", why, tls_alert_name(al));
             return;
         }
     }
