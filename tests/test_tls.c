@@ -127,40 +127,30 @@ START_TEST(handshake_12_two_round_trips)
 }
 END_TEST
 
-/* No SNI against a chain with server_names: Envoy resets; the client says tls-error. */
-START_TEST(no_sni_no_chain_reset)
+/* SNI against the chain's server names: no SNI or another name -> Envoy resets and the
+ * client says tls-error (class other_error); a chain without names takes a ClientHello
+ * without SNI; an IP literal is never sent as SNI. */
+START_TEST(sni_match_and_mismatch)
 {
-    world_t w;
-    world_new(&w, "gw.example.com", 13, 13);
-    world_get(&w);
-    ck_assert_int_eq(w.r.outcome, HTTP_TLS_ERROR);
-    ck_assert_str_eq(w.detail, "reset after ClientHello without SNI");
-    ck_assert_int_eq(m_class_of(w.r.outcome, 0), M_OTHER_ERR);
-    world_free(&w);
-}
-END_TEST
-
-/* A chain without names takes a ClientHello without SNI; an IP literal is never sent. */
-START_TEST(no_sni_default_chain)
-{
-    world_t w;
-    world_new(&w, NULL, 13, 13);
-    w.ccfg.sni = "10.0.0.2";
-    world_get(&w);
-    ck_assert_int_eq(w.r.outcome, HTTP_OK);
-    world_free(&w);
-}
-END_TEST
-
-START_TEST(wrong_sni_reset)
-{
-    world_t w;
-    world_new(&w, "gw.example.com", 13, 13);
-    w.ccfg.sni = "www.example.com";
-    world_get(&w);
-    ck_assert_int_eq(w.r.outcome, HTTP_TLS_ERROR);
-    ck_assert_str_eq(w.detail, "reset after ClientHello SNI www.example.com");
-    world_free(&w);
+    static const struct { const char *chain, *sni; int outcome; const char *detail; } t[] = {
+        { "gw.example.com", NULL, HTTP_TLS_ERROR, "reset after ClientHello without SNI" },
+        { "gw.example.com", "www.example.com", HTTP_TLS_ERROR,
+          "reset after ClientHello SNI www.example.com" },
+        { "gw.example.com", "10.0.0.2", HTTP_TLS_ERROR, "reset after ClientHello without SNI" },
+        { NULL, "10.0.0.2", HTTP_OK, "" },
+        { NULL, NULL, HTTP_OK, "" },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        world_t w;
+        world_new(&w, t[i].chain, 13, 13);
+        w.ccfg.sni = t[i].sni;
+        world_get(&w);
+        ck_assert_int_eq(w.r.outcome, t[i].outcome);
+        ck_assert_str_eq(w.detail, t[i].detail);
+        if (t[i].outcome != HTTP_OK)
+            ck_assert_int_eq(m_class_of(w.r.outcome, 0), M_OTHER_ERR);
+        world_free(&w);
+    }
 }
 END_TEST
 
@@ -191,6 +181,21 @@ START_TEST(verify_name_and_root)
     w.roots[0] = w.other_root;
     world_get(&w);
     ck_assert_int_eq(w.r.outcome, HTTP_OK);
+    world_free(&w);
+}
+END_TEST
+
+/* TLS to a plain HTTP server: its 400 is not a ServerHello ("wrong version number"). */
+START_TEST(tls_to_plain_server)
+{
+    world_t w;
+    world_new(&w, NULL, 13, 13);
+    http_server_free(w.srv);
+    int rc = 0;
+    w.srv = http_server_new(w.t.b, 0, 443, NULL, handler, &w, &rc);
+    world_get(&w);
+    ck_assert_int_eq(w.r.outcome, HTTP_TLS_ERROR);
+    ck_assert_str_eq(w.detail, "the server answered without TLS (wrong version number)");
     world_free(&w);
 }
 END_TEST
@@ -236,10 +241,9 @@ Suite *suite_tls(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, handshake_13_one_round_trip);
     tcase_add_test(tc, handshake_12_two_round_trips);
-    tcase_add_test(tc, no_sni_no_chain_reset);
-    tcase_add_test(tc, no_sni_default_chain);
-    tcase_add_test(tc, wrong_sni_reset);
+    tcase_add_test(tc, sni_match_and_mismatch);
     tcase_add_test(tc, verify_name_and_root);
+    tcase_add_test(tc, tls_to_plain_server);
     tcase_add_test(tc, names_and_expiry);
     suite_add_tcase(s, tc);
     return s;
