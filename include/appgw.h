@@ -11,6 +11,7 @@
 #include "metrics.h"
 #include "explain.h"
 #include "health.h"
+#include "tls.h"
 
 /* Backend settings default request timeout (configuration-http-settings.md). */
 #define APPGW_REQUEST_TIMEOUT_DEFAULT (20 * SIM_S)
@@ -42,6 +43,16 @@ typedef struct appgw_params {
     const char *probe_path, *probe_host, *probe_match;
     sim_time_t probe_interval, probe_timeout;   /* 0: 30 s, 30 s */
     int probe_unhealthy_threshold;  /* 0: 3 */
+    /* Backend settings protocol HTTPS (end-to-end TLS, ssl-overview.md "End-to-end TLS with
+     * the v2 SKU"): TLS 1.2 at most to the backend ("backend TLS connections will always
+     * be negotiated via TLS 1.0 to TLS 1.2"); the certificate's root must be one of
+     * trusted_roots and its CN/SAN must match the host name; SNI for probes: the custom
+     * probe's host, else the settings' host name, else none (an IP is never SNI, RFC
+     * 6066); for requests: the settings' host name, else the client's Host. */
+    bool backend_https;
+    const char *backend_host;       /* backend settings host name override; NULL: none */
+    const tls_cert_t *const *trusted_roots; /* borrowed (the certificates' owner keeps them) */
+    size_t n_trusted_roots;
     bool warm_start;                /* members were healthy before t=0 (a running gateway);
                                      * false: each must pass a probe first */
     metrics_t *metrics;

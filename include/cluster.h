@@ -75,6 +75,11 @@ typedef struct cluster_params {
     bool warm_start;
     void *explain;                  /* explain_t for notes (may be NULL) */
     bool (*interrupted)(void);      /* may be NULL; true: give up building (a signal) */
+    /* Gateways' HTTPS listeners: certificates by the name their certificateRefs use
+     * (borrowed: the owner keeps them alive as long as the cluster). */
+    const char *const *cert_names;
+    const struct tls_cert *const *certs;
+    size_t n_certs;
 } cluster_params_t;
 void cluster_params_default(cluster_params_t *p);
 

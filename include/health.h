@@ -10,6 +10,7 @@
 
 #include "net.h"
 #include "metrics.h"
+#include "tls.h"
 
 typedef struct health health_t;
 
@@ -46,9 +47,10 @@ typedef enum {
 
 typedef struct health_params {
     health_proto_t proto;
-    bool tls;                       /* HTTPS: the probe is wrapped in TLS (certificate not
-                                     * verified, as load balancers' probes do); the
-                                     * simulation does not model TLS, real mode sends it */
+    bool tls;                       /* HTTPS: the probe is wrapped in TLS (include/tls.h) */
+    tls_client_cfg_t tls_cfg;       /* with tls: SNI, verification (strings copied, roots
+                                     * borrowed); max_version 0: tls_client_cfg_default, no
+                                     * SNI and no verification, as load balancers' probes */
     const char *who;                /* who sends it, for verdicts: "Azure LB", "kubelet" */
     const char *path;               /* HTTP request path ("/") */
     const char *host;               /* Host header; NULL or "": the target's address
@@ -83,7 +85,7 @@ typedef struct health_result {
     bool hard;                      /* an explicit rejection (bad status, RST), not silence */
     int status;                     /* HTTP status, 0 when no response */
     int err;                        /* 0, or the LB_E* code of the connection's failure */
-    char reason[64];                /* "HTTP 200", "connected", "HTTP 404", "connect timeout",
+    char reason[96];                /* "HTTP 200", "connected", "HTTP 404", "connect timeout",
                                      * "response timeout", "connection refused", ... */
     char note[48];                  /* what the response body says, when it says something
                                      * a verdict needs ("localEndpoints 0"); "" if nothing */

@@ -8,6 +8,7 @@
 
 #include "net.h"
 #include "tcp.h"
+#include "tls.h"
 
 #define HTTP_MAX_HEADERS 16
 
@@ -62,6 +63,11 @@ typedef struct http_server_opts {
     sim_time_t keepalive_timeout;   /* idle keep-alive connection closed after this; 0: never
                                      * (opts NULL: HTTP_KEEPALIVE_TIMEOUT_DEFAULT) */
     int max_requests_per_conn;      /* 0: unlimited */
+    const tls_server_cfg_t *tls;    /* HTTPS: each connection's handshake first (borrowed:
+                                     * keep it alive while the server runs); NULL: HTTP */
+    /* HTTPS: a connection whose handshake failed (why: tls_conn_why), with the data given
+     * to http_server_new; may be NULL. */
+    void (*tls_failed)(uint64_t flow, const char *why, void *data);
 } http_server_opts_t;
 /* Listens on node addr:port (addr 0: any). NULL with *rc on failure (LB_EADDRINUSE).
  * Requests on one connection are served one at a time, in order (nginx): the handler for
@@ -102,6 +108,10 @@ typedef struct http_client_opts {
     sim_time_t idle_timeout;        /* idle pooled connection closed after this; 0: never */
     int max_conns_per_dest;         /* 0: unlimited; beyond it requests wait */
     uint32_t src;                   /* source address, 0: route's */
+    const tls_client_cfg_t *tls;    /* HTTPS: a handshake on each new connection (copied
+                                     * per connection; roots borrowed); NULL: HTTP */
+    bool tls_sni_from_host;         /* tls->sni NULL: send the first request's Host (not an
+                                     * IP literal, without its port) as SNI */
 } http_client_opts_t;
 
 /* Outcome of one request. */
@@ -116,7 +126,11 @@ enum http_outcome {
     HTTP_UNREACHABLE,               /* ICMP host/net unreachable */
     /* real mode only (src/real): what the simulation has no counterpart for */
     HTTP_DNS_ERROR,                 /* the target's name did not resolve */
-    HTTP_TLS_ERROR,                 /* TLS handshake or certificate verification failed */
+    /* both executors: */
+    HTTP_TLS_ERROR,                 /* TLS handshake failed: an alert, a reset or close
+                                     * before it completed, certificate verification
+                                     * (class other_error) */
+    /* real mode only: */
     HTTP_BAD_RESPONSE,              /* bytes that are not an HTTP/1.x response */
     HTTP_OTHER_ERROR,               /* any other client-side failure */
     HTTP_OUTCOME_COUNT
@@ -136,6 +150,7 @@ typedef struct http_result {
     bool reused;                    /* went over a kept-alive connection */
     uint32_t syn_retransmits;       /* SYNs retransmitted opening this connection (0 when
                                      * reused: this request did not wait for them) */
+    const char *detail;             /* HTTP_TLS_ERROR: why (tls_conn_why); else NULL */
 } http_result_t;
 typedef void (*http_result_cb)(const http_result_t *r, void *data);
 

@@ -25,6 +25,7 @@
 
 #include <stdio.h>
 #include "l7proxy.h"
+#include "tls.h"
 #include "gateway_api.h"
 
 /* The pilot-agent status port and readiness path (kube-gateway.yaml readinessProbe:
@@ -90,6 +91,12 @@ typedef struct istio_gw_opts {
     metrics_t *metrics;             /* counters "<name>.flag.NR" ..., may be NULL */
     void (*flow_link)(void *data, uint64_t down_flow, uint64_t up_flow, uint64_t req_id);
     void *flow_link_data;
+    /* HTTPS listeners: the certificate a listener's tls.certificateRefs name (NULL: none:
+     * the listener gets no filter chain, as Istio skips a listener whose reference does
+     * not resolve). May be NULL. */
+    const tls_cert_t *(*cert_of)(const char *ref, void *data);
+    void *cert_data;
+    struct explain *explain;        /* notes (a handshake without filter chain); may be NULL */
 } istio_gw_opts_t;
 void istio_gw_opts_init(istio_gw_opts_t *o);
 

@@ -92,6 +92,7 @@ typedef struct gw_listener {
     char *protocol;                 /* HTTP, HTTPS, TLS, TCP */
     char *hostname;                 /* NULL: any */
     char *routes_from;              /* allowedRoutes.namespaces.from: Same (default), All */
+    char *cert_ref;                 /* tls.certificateRefs[0].name; NULL: none */
 } gw_listener_t;
 
 typedef struct k8s_gateway {

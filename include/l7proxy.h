@@ -72,6 +72,7 @@ typedef struct l7_attempt {
     int retries_left;           /* what the retry budget still allows */
     uint64_t flow;              /* the upstream connection's trace id (0: none yet) */
     sim_time_t t_start, t_done;
+    const char *detail;         /* HTTP_TLS_ERROR: why the handshake failed; else NULL */
 } l7_attempt_t;
 
 /* The vendor's table entry for one failure kind (enum http_outcome), e.g. Envoy:
@@ -102,11 +103,14 @@ typedef struct l7_vendor {
     void *data;
 } l7_vendor_t;
 
-/* A listener port; scheme is what X-Forwarded-Proto says ("http", or "https" for a TLS
- * listener: TLS itself is not modelled, such listeners speak plain HTTP). */
+/* A listener port; scheme is what X-Forwarded-Proto says ("http", "https"). With tls
+ * the listener terminates TLS (include/tls.h; borrowed: keep it alive while the proxy
+ * runs); without, an "https" listener speaks plain HTTP (models that do not configure
+ * TLS on it). */
 typedef struct l7_listener {
     uint16_t port;
     const char *scheme;
+    const tls_server_cfg_t *tls;
 } l7_listener_t;
 
 typedef struct l7proxy_opts {
@@ -137,6 +141,9 @@ typedef struct l7proxy_opts {
      * connection (explanations link the two halves). May be NULL. */
     void (*flow_link)(void *data, uint64_t down_flow, uint64_t up_flow, uint64_t req_id);
     void *flow_link_data;
+    /* A downstream TLS handshake failed on a listener (why: tls_conn_why); may be NULL. */
+    void (*tls_failed)(void *data, uint16_t port, uint64_t flow, const char *why);
+    void *tls_failed_data;
 } l7proxy_opts_t;
 /* Zero everything; upstream keep-alive on; no retries, no headers, no timeouts. */
 void l7proxy_opts_init(l7proxy_opts_t *o);

@@ -29,7 +29,8 @@ enum {
     LB_EIO = -13,         /* file or process I/O failed */
     LB_ECLOSED = -14,     /* peer closed the connection (EOF) */
     LB_EINTR = -15,       /* stopped by a signal (SIGINT/SIGTERM) before finishing */
-    LB_ERR_COUNT_ = 16
+    LB_ETLS = -16,        /* TLS handshake failed (alert, reset, bad certificate) */
+    LB_ERR_COUNT_ = 17
 };
 const char *lb_strerror(int rc);      /* never NULL; "unknown error" for unknown codes */
 

@@ -92,7 +92,26 @@ if run nat core-nat masquerade; then
   fi
 fi
 
-# 4. --no-pcap writes none.
+# 4. TLS (aks-https-no-sni): the handshake as Wireshark reads it -- App Gateway's probe
+#    ClientHello without SNI, the live traffic's with SNI gw.example.com, ServerHello,
+#    Certificate with the certificate's CN, ServerKeyExchange, ServerHelloDone, Finished
+#    in TLS 1.2; the RST Envoy answers a ClientHello without SNI with; no malformed record.
+if run tls aks-https-no-sni was-healthy; then
+  n=$(count "$pcap" 'tls.handshake.type == 1 && !tls.handshake.extensions_server_name')
+  [ "$n" != error ] && [ "$n" -gt 0 ] && ok || bad "tls: $n ClientHellos without SNI"
+  n=$(count "$pcap" 'tls.handshake.extensions_server_name == "gw.example.com"')
+  [ "$n" != error ] && [ "$n" -gt 0 ] && ok || bad "tls: $n ClientHellos with SNI gw.example.com"
+  n=$(count "$pcap" 'tls.handshake.type == 11 && x509sat.uTF8String == "gw.example.com"')
+  [ "$n" != error ] && [ "$n" -gt 0 ] && ok || bad "tls: $n Certificate messages naming gw.example.com"
+  n=$(count "$pcap" 'tls.handshake.type == 2 && tls.handshake.version == 0x0303')
+  [ "$n" != error ] && [ "$n" -gt 0 ] && ok || bad "tls: $n TLS 1.2 ServerHellos"
+  n=$(count "$pcap" 'tcp.flags.reset == 1 && tcp.srcport == 443')
+  [ "$n" != error ] && [ "$n" -gt 0 ] && ok || bad "tls: $n resets from port 443"
+  n=$(count "$pcap" '_ws.malformed || tls.record.length > 16640')
+  [ "$n" = 0 ] && ok || bad "tls: $n malformed TLS frames"
+fi
+
+# 5. --no-pcap writes none.
 "$SIM" -q --no-pcap --out "$tmp/none" -v masquerade scenarios/core-nat.yaml >/dev/null 2>&1
 [ -z "$(find "$tmp/none" -name '*.pcap' 2>/dev/null)" ] && ok || bad "--no-pcap wrote a pcap"
 

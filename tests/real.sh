@@ -226,6 +226,12 @@ http {
   access_log off;
   client_body_temp_path $tmp/tls/tmp; proxy_temp_path $tmp/tls/tmp;
   fastcgi_temp_path $tmp/tls/tmp; uwsgi_temp_path $tmp/tls/tmp; scgi_temp_path $tmp/tls/tmp;
+  # a ClientHello whose SNI names no server (or that has none) is refused, as Envoy
+  # refuses one no filter chain matches: the client's outcome is tls-error
+  server {
+    listen 127.0.0.1:$tport ssl default_server;
+    ssl_reject_handshake on;
+  }
   server {
     listen 127.0.0.1:$tport ssl;
     server_name shop.example.com;
@@ -256,19 +262,22 @@ traffic:
   verified: { type: http-client, from: client, to: shop, port: 443, host: shop.example.com, rate: 3/s, arrival: constant, stop: 1s }
   unverified: { type: http-client, from: client, to: shop, port: 443, host: shop.example.com, rate: 3/s, arrival: constant, stop: 1s }
   insecure: { type: http-client, from: client, to: shop, port: 443, host: shop.example.com, rate: 3/s, arrival: constant, stop: 1s }
+  nosni: { type: http-client, from: client, to: shop, port: 443, rate: 3/s, arrival: constant, stop: 1s }
 expect:
   "*":
     - "verified.status_2xx_ratio == 1"
     - "unverified.status_2xx_ratio == 0"
     - "insecure.status_2xx_ratio == 1"
+    - "nosni.status_2xx_ratio == 0"
 Y
 cat > "$tmp/tls.bind.yaml" <<Y
 traffic:
   verified: { url: "https://shop.example.com:$tport", connect-to: 127.0.0.1, tls: { ca-file: $tmp/tls/cert.pem } }
   unverified: { url: "https://shop.example.com:$tport", connect-to: 127.0.0.1 }
   insecure: { url: "https://shop.example.com:$tport", connect-to: 127.0.0.1, tls: { insecure: true } }
+  nosni: { url: "https://127.0.0.1:$tport", tls: { insecure: true } }
 Y
-for _ in $(seq 1 50); do curl -sk -o /dev/null "https://127.0.0.1:$tport/" && break; sleep 0.1; done
+for _ in $(seq 1 50); do curl -sk -o /dev/null --connect-to "shop.example.com:$tport:127.0.0.1:$tport" "https://shop.example.com:$tport/" && break; sleep 0.1; done
 # Keep-alive connections the server closes while idle: every request finds its connection
 # closed and opens another. Real mode keeps an idle connection's socket in its epoll set
 # (src/real/driver.c, watch_t); the FIN arriving there must not keep the loop spinning.
@@ -402,6 +411,8 @@ wait $j_tls; rc=$?
 [ $rc = 0 ] && ok || { bad "tls: --check exit $rc"; tail -8 "$tmp/tls.out"; head -3 "$tmp/tls.err"; }
 [ "$(q "$tmp/tlsout/real-tls/results.db" "SELECT group_concat(DISTINCT outcome) FROM requests WHERE source = 'unverified'")" = "tls-error" ] \
   && ok || bad "tls: an unverifiable certificate is not a tls-error"
+[ "$(q "$tmp/tlsout/real-tls/results.db" "SELECT group_concat(DISTINCT outcome) FROM requests WHERE source = 'nosni'")" = "tls-error" ] \
+  && ok || bad "tls: a handshake refused for want of SNI is not a tls-error (as simulated)"
 # the first request of a connection has a handshake after its connect (later ones reuse it)
 [ "$(q "$tmp/tlsout/real-tls/results.db" "SELECT count(*) > 0 FROM requests WHERE source = 'verified' AND tls_s > connect_s AND connect_s > 0")" = 1 ] \
   && ok || bad "tls: no TLS phase time after the connect"

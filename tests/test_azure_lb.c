@@ -40,7 +40,7 @@ typedef struct fx {
     struct { sim_time_t t; char where[32]; pkt_t p; } cap[4096];
     int ncap;
     azure_lb_event_t ev[64];
-    char ev_reason[64][64];
+    char ev_reason[64][96];
     int nev;
 } fx_t;
 

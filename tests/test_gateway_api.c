@@ -29,7 +29,7 @@ static k8s_gateway_t *gateway(k8s_objects_t *o, const char *ns, const char *name
 static void listener(k8s_gateway_t *g, const char *name, int port, const char *proto,
                      const char *host, const char *from)
 {
-    gw_listener_t l = { dup(name), port, dup(proto), dup(host), dup(from) };
+    gw_listener_t l = { dup(name), port, dup(proto), dup(host), dup(from), NULL };
     lb_vec_push(&g->listeners, l);
 }
 

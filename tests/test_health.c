@@ -50,7 +50,7 @@ static void srv_handler(http_exchange_t *ex, const http_msg_t *req, void *data)
 }
 
 /* ---- transitions recorded by the callback ---------------------------------------------- */
-typedef struct trans { sim_time_t t; size_t target; int from, to; char reason[64]; } trans_t;
+typedef struct trans { sim_time_t t; size_t target; int from, to; char reason[96]; } trans_t;
 typedef struct rec { int n; trans_t v[32]; } rec_t;
 
 static void on_trans(health_t *hc, size_t target, health_state_t from, health_state_t to,

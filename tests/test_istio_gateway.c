@@ -42,7 +42,7 @@ static void mk_listener(k8s_gateway_t *g, const char *name, int port, const char
                         const char *hostname)
 {
     gw_listener_t l = { lb_strdup(name), port, lb_strdup(proto),
-                        hostname ? lb_strdup(hostname) : NULL, lb_strdup("All") };
+                        hostname ? lb_strdup(hostname) : NULL, lb_strdup("All"), NULL };
     lb_vec_push(&g->listeners, l);
 }
 
@@ -320,9 +320,11 @@ START_TEST(routes_to_endpoints)
     i = get(&e, "/app2/deep/path");
     ck_assert_str_eq(e.res.body[i], "app2");
     get_status(&e, "/app10", 404);          /* PathPrefix matches whole path elements */
-    i = get_host(&e, 443, "shop.example.com", "/app1", 100 * SIM_MS);   /* HTTPS listener */
-    ck_assert_str_eq(e.res.body[i], "app1");
-    ck_assert_uint_eq(app_http_server_hits(e.app[0], 0), 2);
+    /* the HTTPS listener terminates TLS; its certificateRefs resolve to nothing here, so
+     * Envoy has no filter chain for it and resets a plain-HTTP request */
+    i = get_host(&e, 443, "shop.example.com", "/app1", 100 * SIM_MS);
+    ck_assert_int_eq(e.res.r[i].outcome, HTTP_RESET);
+    ck_assert_uint_eq(app_http_server_hits(e.app[0], 0), 1);
     env_free(&e);
 }
 END_TEST

@@ -194,7 +194,7 @@ static void flow_link(void *data, uint64_t down, uint64_t up, uint64_t req_id)
 /* The proxy on :80 (scheme http) and :443 (scheme https). */
 static void proxy_start(env_t *e, l7proxy_opts_t *o)
 {
-    static const l7_listener_t ls[] = { { 80, "http" }, { 443, "https" } };
+    static const l7_listener_t ls[] = { { 80, "http", NULL }, { 443, "https", NULL } };
     o->listeners = ls;
     o->n_listeners = 2;
     o->flow_link = flow_link;
@@ -591,7 +591,7 @@ START_TEST(bad_options)
     int rc = 0;
     ck_assert_ptr_null(l7proxy_new(e.proxy, &o, &v, &rc));      /* no listener */
     ck_assert_int_eq(rc, LB_EINVAL);
-    static const l7_listener_t ls[] = { { 80, NULL }, { 80, NULL } };
+    static const l7_listener_t ls[] = { { 80, NULL, NULL }, { 80, NULL, NULL } };
     o.listeners = ls;
     o.n_listeners = 2;
     ck_assert_ptr_null(l7proxy_new(e.proxy, &o, &v, &rc));

@@ -186,10 +186,11 @@ START_TEST(classify_like_the_simulator)
     cls(CURLE_SEND_ERROR, EPIPE, 0, true, false, HTTP_RESET, LB_ECONNRESET, M_RESET);
     cls(CURLE_COULDNT_RESOLVE_HOST, 0, 0, false, false, HTTP_DNS_ERROR, LB_EHOSTUNREACH,
         M_OTHER_ERR);
-    cls(CURLE_PEER_FAILED_VERIFICATION, 0, 0, true, false, HTTP_TLS_ERROR, LB_EIO,
+    cls(CURLE_PEER_FAILED_VERIFICATION, 0, 0, true, false, HTTP_TLS_ERROR, LB_ETLS,
         M_OTHER_ERR);
-    cls(CURLE_SSL_CONNECT_ERROR, ECONNRESET, 0, true, false, HTTP_RESET, LB_ECONNRESET,
-        M_RESET);
+    /* Envoy resetting a ClientHello without a filter chain: tls-error, as simulated */
+    cls(CURLE_SSL_CONNECT_ERROR, ECONNRESET, 0, true, false, HTTP_TLS_ERROR, LB_ETLS,
+        M_OTHER_ERR);
     cls(CURLE_WEIRD_SERVER_REPLY, 0, 0, true, false, HTTP_BAD_RESPONSE, LB_EPARSE,
         M_OTHER_ERR);
     cls(CURLE_UNSUPPORTED_PROTOCOL, 0, 0, true, false, HTTP_BAD_RESPONSE, LB_EPARSE,

@@ -372,8 +372,8 @@ aws_alb_t *aws_alb_new(net_t *net, net_fabric_t *fab, const aws_alb_params_t *p,
         o.name = an->name;
         l7_listener_t li[2];
         size_t nli = 0;
-        if (p->http_port) li[nli++] = (l7_listener_t){p->http_port, "http"};
-        if (p->https_port) li[nli++] = (l7_listener_t){p->https_port, "https"};
+        if (p->http_port) li[nli++] = (l7_listener_t){p->http_port, "http", NULL};
+        if (p->https_port) li[nli++] = (l7_listener_t){p->https_port, "https", NULL};
         o.listeners = li;
         o.n_listeners = nli;
         o.downstream_idle_timeout = p->idle_timeout;

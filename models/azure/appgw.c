@@ -28,6 +28,8 @@ struct appgw {
     net_fabric_t *fab;
     appgw_params_t p;
     char *name;
+    char *backend_host;
+    tls_client_cfg_t tls;           /* backend settings HTTPS: live traffic's handshakes */
     uint32_t *members;
     LB_VEC(instance_t *) inst;
 };
@@ -42,6 +44,7 @@ static const l7_fail_action_t appgw_fail_map[HTTP_OUTCOME_COUNT] = {
     [HTTP_CLOSED] = {502, NULL, "backend closed the connection before responding", false},
     [HTTP_NO_PORT] = {502, NULL, "no local port for the backend connection", false},
     [HTTP_UNREACHABLE] = {502, NULL, "backend unreachable", false},
+    [HTTP_TLS_ERROR] = {502, NULL, "TLS handshake with the backend failed", false},
 };
 
 void appgw_params_default(appgw_params_t *p)
@@ -76,6 +79,7 @@ static void route(l7proxy_t *px, l7_req_t *rq, const http_msg_t *req, l7_decisio
         if (l7_req_tried(rq, g->members[m], g->p.backend_port)) continue;
         in->rr = m + 1;
         l7_decision_forward(d, g->members[m], g->p.backend_port, NULL);
+        if (g->backend_host) d->host = g->backend_host;    /* settings: host name override */
         return;
     }
     /* nothing healthy (or nothing untried on a retry) */
@@ -115,8 +119,9 @@ static void upstream_end(l7proxy_t *px, l7_req_t *rq, const l7_attempt_t *a, l7_
     appgw_t *g = in->g;
     if (a->outcome != HTTP_OK && g->p.explain)
         explain_note(g->p.explain, in->name, l7_req_flow(rq), explain_flow_last(g->p.explain, a->flow),
-                     "upstream attempt %d to backend: %s -> %s", a->attempt + 1,
-                     http_outcome_name(a->outcome),
+                     "upstream attempt %d to backend: %s%s%s%s -> %s", a->attempt + 1,
+                     http_outcome_name(a->outcome), a->detail ? " (" : "",
+                     a->detail ? a->detail : "", a->detail ? ")" : "",
                      d->action == L7_RETRY ? "retry on another member" : "answer the client");
 }
 
@@ -193,6 +198,15 @@ appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char 
     g->members = lb_malloc(p->n_members * sizeof *g->members);
     memcpy(g->members, p->members, p->n_members * sizeof *g->members);
     g->p.members = g->members;
+    g->backend_host = p->backend_host && *p->backend_host ? lb_strdup(p->backend_host) : NULL;
+    g->p.backend_host = g->backend_host;
+    tls_client_cfg_default(&g->tls);
+    g->tls.max_version = 12;
+    g->tls.verify = true;
+    g->tls.roots = p->trusted_roots;
+    g->tls.n_roots = p->n_trusted_roots;
+    g->tls.sni = g->backend_host;
+    g->tls.verify_name = g->backend_host;
     if (net_fabric_vip(fab, p->frontend, g->name, frontend_cb, g)) {
         snprintf(err, errlen, "frontend address is already in use in the vnet");
         appgw_free(g);
@@ -206,6 +220,14 @@ appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char 
     if (p->probe_timeout) hp.timeout = p->probe_timeout;
     if (p->probe_unhealthy_threshold) hp.unhealthy_threshold = p->probe_unhealthy_threshold;
     if (p->warm_start) hp.initial = HEALTH_UP;
+    if (p->backend_https) {
+        hp.tls = true;
+        hp.tls_cfg = g->tls;
+        /* probe SNI: custom probe host > settings host name > pool FQDN (ours are IPs) */
+        const char *sni = p->probe_host ? p->probe_host : g->backend_host;
+        hp.tls_cfg.sni = sni && !tls_is_ip_literal(sni) ? sni : NULL;
+        hp.tls_cfg.verify_name = hp.tls_cfg.sni;
+    }
     if (p->probe_match && health_matcher_parse(&hp.matcher, p->probe_match)) {
         snprintf(err, errlen, "probe match '%s': expected statuses like 200-399", p->probe_match);
         appgw_free(g);
@@ -250,13 +272,17 @@ appgw_t *appgw_new(net_t *net, net_fabric_t *fab, const appgw_params_t *p, char 
         l7proxy_opts_t o;
         l7proxy_opts_init(&o);
         o.name = in->name;
-        l7_listener_t li = {p->listener_port, "http"};
+        l7_listener_t li = {p->listener_port, "http", NULL};
         o.listeners = &li;
         o.n_listeners = 1;
         o.upstream.keepalive = true;
         o.upstream.connect_timeout = p->request_timeout;
         o.upstream.response_timeout = p->request_timeout;
         o.upstream.src = in->nic->addr;
+        if (p->backend_https) {
+            o.upstream.tls = &g->tls;
+            o.upstream.tls_sni_from_host = !g->backend_host;
+        }
         o.fail_map = appgw_fail_map;
         o.max_retries = APPGW_RETRIES;
         o.xff = true;
@@ -286,6 +312,7 @@ void appgw_free(appgw_t *g)
     }
     lb_vec_free(&g->inst);
     lb_free(g->members);
+    lb_free(g->backend_host);
     lb_free(g->name);
     lb_free(g);
 }
@@ -309,6 +336,8 @@ static const elem_param_t probe_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+static const char *const backend_protos[] = {"http", "https", NULL};
+
 static const elem_param_t appgw_elem_params[] = {
     {"type", P_STR, NULL, "azure-app-gateway", NULL, NULL},
     {"vnet", P_STR, NULL, "the vnet element it is deployed in", NULL, NULL},
@@ -319,6 +348,12 @@ static const elem_param_t appgw_elem_params[] = {
     {"backends", P_STRLIST, NULL, "backend pool: IPv4 addresses or elements with a frontend "
      "(e.g. an azure-internal-lb)", NULL, NULL},
     {"backend-port", P_INT, "80", "backend settings port", NULL, NULL},
+    {"backend-protocol", P_ENUM, "http", "backend settings protocol (https: end-to-end TLS, "
+     "TLS 1.2, certificate checked)", NULL, backend_protos},
+    {"backend-host-name", P_STR, "", "backend settings host name override: the SNI and the "
+     "name the backend certificate must match (empty: none)", NULL, NULL},
+    {"trusted-root-certificates", P_STRLIST, "", "backend settings trusted root "
+     "certificates: tls-certificate elements defined before this gateway", NULL, NULL},
     {"request-timeout", P_DURATION, "20s", "backend settings request timeout", NULL, NULL},
     {"probe", P_OBJ, "", "custom health probe (absent: the default probe)", probe_params, NULL},
     {"warm-start", P_BOOL, "true", "the gateway was running before t=0 with its members "
@@ -327,12 +362,13 @@ static const elem_param_t appgw_elem_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
-typedef struct appgw_elem { appgw_t *g; uint32_t frontend; } appgw_elem_t;
+typedef struct appgw_elem { appgw_t *g; uint32_t frontend; const tls_cert_t **roots; } appgw_elem_t;
 
 static void appgw_elem_free(void *obj)
 {
     appgw_elem_t *e = obj;
     appgw_free(e->g);
+    lb_free(e->roots);
     lb_free(e);
 }
 
@@ -392,14 +428,36 @@ static int appgw_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg
         p.probe_match = elem_str(pc, "match");
     }
     p.warm_start = elem_bool(cfg, "warm-start");
+    p.backend_https = strcmp(elem_str(cfg, "backend-protocol"), "https") == 0;
+    const char *bh = elem_str(cfg, "backend-host-name");
+    p.backend_host = bh && *bh ? bh : NULL;
+    const elem_val_t *tr = elem_get(cfg, "trusted-root-certificates");
+    LB_VEC(const tls_cert_t *) roots = {0};
+    for (size_t i = 0; i < tr->u.strs.n; i++) {
+        const tls_cert_t *rc = build_get(ctx, tr->u.strs.v[i], "tls-cert");
+        if (!rc) {
+            lb_vec_free(&members);
+            lb_vec_free(&roots);
+            return build_error(ctx, tr->u.strs.pos[i], "trusted root '%s': not a "
+                               "tls-certificate element defined before this gateway",
+                               tr->u.strs.v[i]);
+        }
+        lb_vec_push(&roots, rc);
+    }
+    p.trusted_roots = roots.v;
+    p.n_trusted_roots = roots.n;
     p.metrics = build_metrics(ctx);
     p.explain = build_explain(ctx);
     char err[256];
     appgw_t *g = appgw_new(build_net(ctx), fab, &p, err, sizeof err);
     lb_vec_free(&members);
-    if (!g) return build_error(ctx, cfg->pos, "azure-app-gateway '%s': %s", name, err);
+    if (!g) {
+        lb_vec_free(&roots);
+        return build_error(ctx, cfg->pos, "azure-app-gateway '%s': %s", name, err);
+    }
     appgw_elem_t *e = lb_calloc(1, sizeof *e);
     e->g = g;
+    e->roots = roots.v;             /* the gateway borrows the array */
     e->frontend = p.frontend;
     build_on_free(ctx, appgw_elem_free, e);
     build_put_addrs(ctx, name, &e->frontend, 1);

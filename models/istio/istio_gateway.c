@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include "istio_gateway.h"
+#include "explain.h"
 
 /* ---- Envoy's local replies ----------------------------------------------------------------
  * source/common/router/router.cc: Filter::onUpstreamReset builds the body "upstream
@@ -94,6 +95,15 @@ typedef struct pgrp {           /* one Envoy listener: every Gateway listener on
     LB_VEC(ltab_t) tabs;
 } pgrp_t;
 
+/* An HTTPS port's TLS: one filter chain per Gateway listener on it whose certificate
+ * resolves, filter_chain_match.server_names = [hostname] (none without a hostname: then
+ * any SNI and no SNI match), as Istio builds them (pilot/pkg/networking/core/gateway.go
+ * buildGatewayListeners: one filter chain per server, SNI from its hosts). */
+typedef struct tport {
+    tls_server_cfg_t cfg;
+    LB_VEC(tls_chain_t) chains;
+} tport_t;
+
 typedef struct rtimeout { char *ns, *name; size_t rule; sim_time_t t; } rtimeout_t;
 
 struct istio_gw {
@@ -105,6 +115,7 @@ struct istio_gw {
     const k8s_objects_t *objs;
     const k8s_gateway_t *gw;
     LB_VEC(pgrp_t) ports;
+    LB_VEC(tport_t *) tls;
     LB_VEC(cluster_t *) clusters;
     LB_VEC(rtimeout_t) timeouts;
     l7_fail_action_t fail[HTTP_OUTCOME_COUNT];
@@ -485,6 +496,20 @@ static void release_cb(l7proxy_t *px, void *target, uint32_t addr, uint16_t port
 }
 
 /* ---- public API --------------------------------------------------------------------------- */
+/* No filter chain for a ClientHello (or another TLS failure): Envoy's access log says
+ * "- - -" 0 NR filter_chain_not_found; counted as the NR flag. */
+static void tls_failed_cb(void *data, uint16_t port, uint64_t flow, const char *why)
+{
+    istio_gw_t *g = data;
+    if (strstr(why, "filter_chain_not_found")) flag_hit(g, F_NR);
+    if (g->o.explain)
+        explain_note(g->o.explain, g->name, flow, explain_flow_last(g->o.explain, flow),
+                     "Envoy port %u: %s", port, why);
+    if (TRACING(g, flow))
+        net_tracef_flow(g->net, g->name, flow, "envoy: \"- - -\" 0 NR filter_chain_not_found: %s",
+                        why);
+}
+
 istio_gw_t *istio_gw_new(net_node_t *node, const k8s_objects_t *objs, const k8s_gateway_t *gw,
                          const istio_gw_opts_t *opts, int *rc)
 {
@@ -527,10 +552,28 @@ istio_gw_t *istio_gw_new(net_node_t *node, const k8s_objects_t *objs, const k8s_
     for (size_t i = 0; i < g->ports.n; i++) {
         const pgrp_t *p = &g->ports.v[i];
         bool https = p->tabs.n && strcasecmp(p->tabs.v[0].l->protocol, "HTTPS") == 0;
-        l7_listener_t l = { p->port, https ? "https" : "http" };
+        l7_listener_t l = { p->port, https ? "https" : "http", NULL };
+        if (https) {
+            tport_t *tp = lb_calloc(1, sizeof *tp);
+            for (size_t k = 0; k < p->tabs.n; k++) {
+                const gw_listener_t *gl = p->tabs.v[k].l;
+                const tls_cert_t *cert = gl->cert_ref && opts->cert_of
+                                         ? opts->cert_of(gl->cert_ref, opts->cert_data) : NULL;
+                if (!cert) continue;
+                bool named = gl->hostname && *gl->hostname && strcmp(gl->hostname, "*") != 0;
+                tls_chain_t ch = { gl->name, named ? (const char *const *)&gl->hostname : NULL,
+                                   named ? 1 : 0, cert };
+                lb_vec_push(&tp->chains, ch);
+            }
+            tls_server_cfg_default(&tp->cfg);       /* Envoy: TLS 1.3 max, reset on no match */
+            tp->cfg.chains = tp->chains.v;
+            tp->cfg.n_chains = tp->chains.n;
+            lb_vec_push(&g->tls, tp);
+            l.tls = &tp->cfg;
+        }
         lb_vec_push(&ls, l);
     }
-    l7_listener_t sl = { g->o.status_port, "http" };
+    l7_listener_t sl = { g->o.status_port, "http", NULL };
     lb_vec_push(&ls, sl);
 
     l7proxy_opts_t po;
@@ -553,6 +596,8 @@ istio_gw_t *istio_gw_new(net_node_t *node, const k8s_objects_t *objs, const k8s_
     po.metrics = opts->metrics;
     po.flow_link = opts->flow_link;
     po.flow_link_data = opts->flow_link_data;
+    po.tls_failed = tls_failed_cb;
+    po.tls_failed_data = g;
     l7_vendor_t v = { .route = route_cb, .upstream_end = upstream_end_cb,
                       .release = release_cb, .data = g };
     int r = 0;
@@ -575,6 +620,11 @@ void istio_gw_free(istio_gw_t *g)
         return;
     l7proxy_free(g->px);
     tables_free(g);
+    for (size_t i = 0; i < g->tls.n; i++) {
+        lb_vec_free(&g->tls.v[i]->chains);
+        lb_free(g->tls.v[i]);
+    }
+    lb_vec_free(&g->tls);
     for (size_t i = 0; i < g->clusters.n; i++) {
         cluster_t *c = g->clusters.v[i];
         lb_free(c->ns);

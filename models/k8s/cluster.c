@@ -268,6 +268,14 @@ static void flow_link_cb(void *data, uint64_t down, uint64_t up, uint64_t req_id
     explain_link(data, down, up);
 }
 
+static const tls_cert_t *cert_of(const char *ref, void *data)
+{
+    const cluster_t *c = data;
+    for (size_t i = 0; i < c->p.n_certs; i++)
+        if (strcmp(c->p.cert_names[i], ref) == 0) return c->p.certs[i];
+    return NULL;
+}
+
 static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
 {
     const k8s_deployment_t *d = pod->dep;
@@ -279,6 +287,9 @@ static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
         o.metrics = c->m;
         o.flow_link = c->ex ? flow_link_cb : NULL;
         o.flow_link_data = c->ex;
+        o.cert_of = cert_of;
+        o.cert_data = c;
+        o.explain = c->ex;
         int rc = 0;
         pod->app = istio_gw_new(pod->node, c->objs, gw, &o, &rc);
         pod->app_kind = pod->app ? CLUSTER_APP_ISTIO : CLUSTER_APP_NONE;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cluster.h"
+#include "tls.h"
 #include "element.h"
 #include "explain.h"
 
@@ -222,6 +223,32 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         snprintf(what, sizeof what, "k8s-cluster '%s': pod-cidr", name);
         rc = build_check_addr(ctx, pc->pos, what, fab, p.pod_cidr, p.pod_plen);
     }
+    /* the certificates the Gateways' HTTPS listeners reference (tls-certificate elements
+     * defined before the cluster); owned by a free callback of the run */
+    LB_VEC(const char *) cnames = {0};
+    LB_VEC(const tls_cert_t *) certs = {0};
+    for (size_t i = 0; rc == 0 && objs && i < objs->gateways.n; i++) {
+        const k8s_gateway_t *gw = objs->gateways.v[i];
+        for (size_t k = 0; k < gw->listeners.n; k++) {
+            const char *ref = gw->listeners.v[k].cert_ref;
+            if (!ref) continue;
+            const tls_cert_t *crt = build_get(ctx, ref, "tls-cert");
+            if (!crt) {
+                build_warn(ctx, gw->meta.pos, "Gateway %s/%s listener %s: certificateRefs "
+                           "'%s' is not a tls-certificate element defined before the cluster: "
+                           "the listener gets no filter chain (ResolvedRefs False)",
+                           gw->meta.ns, gw->meta.name, gw->listeners.v[k].name, ref);
+                continue;
+            }
+            lb_vec_push(&cnames, ref);
+            lb_vec_push(&certs, crt);
+        }
+    }
+    build_on_free(ctx, lb_free, cnames.v);
+    build_on_free(ctx, lb_free, (void *)certs.v);
+    p.cert_names = cnames.v;
+    p.certs = certs.v;
+    p.n_certs = certs.n;
     cluster_t *c = NULL;
     if (rc == 0) {
         p.pools = pv;

@@ -115,6 +115,7 @@ static void gateway_free(k8s_gateway_t *g)
         lb_free(l->name);
         lb_free(l->protocol);
         lb_free(l->hostname);
+        lb_free(l->cert_ref);
         lb_free(l->routes_from);
     }
     lb_vec_free(&g->listeners);

@@ -97,6 +97,7 @@ typedef struct probe probe_t;
 struct probe {
     target_t *t;
     tcp_conn_t *c;              /* NULL once the connection is let go */
+    tls_conn_t *tls;            /* HTTPS probes: the TLS layer over c */
     sim_handle_t deadline;
     sim_time_t t_start;
     uint64_t flow;
@@ -302,6 +303,9 @@ health_t *health_new(net_node_t *node, const char *name, const health_params_t *
     hc->p.host = dup_or_null(params->host);
     hc->p.user_agent = dup_or_null(params->user_agent);
     hc->p.who = dup_or_null(params->who);
+    if (!params->tls_cfg.max_version) tls_client_cfg_default(&hc->p.tls_cfg);
+    hc->p.tls_cfg.sni = dup_or_null(hc->p.tls_cfg.sni);
+    hc->p.tls_cfg.verify_name = dup_or_null(hc->p.tls_cfg.verify_name);
     hc->m = m;
     hc->m_ok = lb_sprintf("probe.%s.ok", name);
     hc->m_fail = lb_sprintf("probe.%s.fail", name);
@@ -330,6 +334,7 @@ static void probe_unlink_free(health_t *hc, probe_t *pr)
 {
     target_t *t = pr->t;
     sim_cancel(hc->sim, &pr->deadline);
+    tls_conn_free(pr->tls);
     if (pr->prev) pr->prev->next = pr->next;
     else t->probes = pr->next;
     if (pr->next) pr->next->prev = pr->prev;
@@ -356,6 +361,8 @@ void health_free(health_t *hc)
     lb_free((char *)hc->p.host);
     lb_free((char *)hc->p.user_agent);
     lb_free((char *)hc->p.who);
+    lb_free((char *)hc->p.tls_cfg.sni);
+    lb_free((char *)hc->p.tls_cfg.verify_name);
     lb_free(hc->m_ok);
     lb_free(hc->m_fail);
     lb_free(hc->m_up);
@@ -480,7 +487,7 @@ void health_verdict(const health_params_t *p, const char *checker, const char *l
                     int port, health_state_t state, int passes, int fails,
                     const health_result_t *last, char *buf, size_t n)
 {
-    char probe[300], st[16], crit[160] = "", streak[96] = "", res[128];
+    char probe[300], st[16], crit[160] = "", streak[96] = "", res[160];
     health_probe_desc(p, port, probe, sizeof probe);
     snprintf(st, sizeof st, "%s", health_state_name(state));
     for (char *c = st; *c; c++) *c = (char)(*c - 'a' + 'A');
@@ -532,6 +539,7 @@ void health_result_fail(health_result_t *r, int err, bool connected)
     case LB_EADDRNOTAVAIL: why = "no free source port"; break;
     case LB_ECLOSED: why = "closed before response"; break;
     case LB_EPARSE: hard = true; why = "malformed response"; break;
+    case LB_ETLS: hard = true; why = "TLS handshake failed"; break;
     default: why = lb_strerror(err); break;
     }
     r->ok = false;
@@ -599,7 +607,7 @@ static void on_connected(tcp_conn_t *c, void *data)
     http_msg_t *req = http_request_new("GET", pr->t->host, hc->p.path, 0);
     if (hc->p.user_agent) http_header_set(req, "User-Agent", hc->p.user_agent);
     http_header_set(req, "Connection", "close");
-    int rc = tcp_send(c, &req->base);
+    int rc = pr->tls ? tls_send(pr->tls, &req->base) : tcp_send(c, &req->base);
     net_msg_unref(&req->base);
     assert(rc == 0);
     (void)rc;
@@ -634,6 +642,13 @@ static void on_error(tcp_conn_t *c, int rc, void *data)
     (void)c;
     probe_t *pr = data;
     pr->c = NULL;                   /* the stack frees it after this callback */
+    if (rc == LB_ETLS && pr->tls && *tls_conn_why(pr->tls)) {
+        health_result_t r = {0};
+        health_result_fail(&r, rc, true);
+        snprintf(r.reason, sizeof r.reason, "TLS: %s", tls_conn_why(pr->tls));
+        probe_finish(pr, &r);
+        return;
+    }
     probe_fail(pr, rc, pr->connected);
 }
 
@@ -675,6 +690,8 @@ static void start_probe(target_t *t)
         probe_fail(pr, rc, false);
         return;
     }
+    if (hc->p.tls)
+        pr->tls = tls_client_new(pr->c, &hc->p.tls_cfg, &probe_cbs, pr);
     pr->deadline = sim_schedule(hc->sim, hc->p.timeout, deadline_cb, pr, NULL);
 }
 

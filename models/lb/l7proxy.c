@@ -424,7 +424,7 @@ static void attempt_cb(const http_result_t *r, void *data)
     l7_attempt_t at = {
         .outcome = r->outcome, .status = r->status, .resp = r->resp,
         .addr = a->addr, .port = a->port, .target = a->target, .attempt = a->attempt,
-        .flow = r->flow, .t_start = a->t_start, .t_done = r->t_done,
+        .flow = r->flow, .t_start = a->t_start, .t_done = r->t_done, .detail = r->detail,
     };
     att_free(a);
     if (TRACING(px, rq->flow)) {
@@ -609,6 +609,18 @@ static void proxy_free_all(l7proxy_t *px)
     lb_free(px);
 }
 
+/* A client's TLS handshake on listener l failed: traced, counted, told to the vendor. */
+static void tls_failed_cb(uint64_t flow, const char *why, void *data)
+{
+    lsn_t *l = data;
+    l7proxy_t *px = l->px;
+    if (net_tracing(px->net, flow))
+        net_tracef_flow(px->net, px->name, flow, "l7: TLS handshake on port %u failed: %s",
+                        l->port, why);
+    if (px->o.tls_failed)
+        px->o.tls_failed(px->o.tls_failed_data, l->port, flow, why);
+}
+
 l7proxy_t *l7proxy_new(net_node_t *node, const l7proxy_opts_t *opts, const l7_vendor_t *vendor,
                        int *rc)
 {
@@ -640,12 +652,14 @@ l7proxy_t *l7proxy_new(net_node_t *node, const l7proxy_opts_t *opts, const l7_ve
     for (int i = 0; i < HTTP_OUTCOME_COUNT; i++)
         px->c_out[i] = lb_sprintf("%s.upstream.%s", px->name, http_outcome_name(i));
     px->lsn = lb_calloc(opts->n_listeners, sizeof(lsn_t));
-    http_server_opts_t so = { .keepalive_timeout = opts->downstream_idle_timeout };
     for (size_t i = 0; i < opts->n_listeners; i++) {
         lsn_t *l = &px->lsn[i];
         l->px = px;
         l->port = opts->listeners[i].port;
         l->scheme = lb_strdup(opts->listeners[i].scheme ? opts->listeners[i].scheme : "http");
+        http_server_opts_t so = { .keepalive_timeout = opts->downstream_idle_timeout,
+                                  .tls = opts->listeners[i].tls,
+                                  .tls_failed = opts->listeners[i].tls ? tls_failed_cb : NULL };
         int r = 0;
         l->srv = http_server_new(node, opts->addr, l->port, &so, handle, l, &r);
         px->nlsn = i + 1;

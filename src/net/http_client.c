@@ -51,6 +51,7 @@ struct pconn {
     http_pool_t *pool;
     dest_t *dest;               /* NULL once draining */
     tcp_conn_t *tc;             /* NULL once let go */
+    tls_conn_t *tls;            /* HTTPS: the TLS layer over tc */
     int state;                  /* PC_* */
     preq_t *cur;                /* CONNECTING / BUSY: the request it carries */
     pconn_t *idle_next, *idle_prev;   /* destination's idle stack (IDLE only) */
@@ -208,7 +209,7 @@ static void req_release(preq_t *r)
  * issue the next request at once, possibly reusing this slot and this connection). The
  * caller has already detached r from its connection and updated the pool, so that the
  * callback sees the pool as it is. */
-static void finish(preq_t *r, int outcome, const http_msg_t *resp)
+static void finish_why(preq_t *r, int outcome, const http_msg_t *resp, const char *why)
 {
     http_pool_t *pool = r->pool;
     sim_time_t now = sim_now(pool->sim);
@@ -223,6 +224,7 @@ static void finish(preq_t *r, int outcome, const http_msg_t *resp)
         .flow = r->flow,
         .reused = r->reused,
         .syn_retransmits = r->syn_rtx,
+        .detail = why && *why ? why : NULL,
     };
     TRACE(pool, res.flow, "http client: %s, status %d, %.3f ms", http_outcome_name(outcome),
           res.status, (double)(now - r->t_start) / (double)SIM_MS);
@@ -230,6 +232,11 @@ static void finish(preq_t *r, int outcome, const http_msg_t *resp)
     void *data = r->data;
     req_release(r);
     cb(&res, data);
+}
+
+static void finish(preq_t *r, int outcome, const http_msg_t *resp)
+{
+    finish_why(r, outcome, resp, NULL);
 }
 
 static void deferred_fail_cb(sim_t *sim, void *a, void *b)
@@ -316,6 +323,7 @@ static void conn_drop(pconn_t *pc)
     if (pc->all_prev) pc->all_prev->all_next = pc->all_next; else pool->conns = pc->all_next;
     if (pc->all_next) pc->all_next->all_prev = pc->all_prev;
     pool->nconns--;
+    tls_conn_free(pc->tls);
     lb_free(pc);
     if (d)
         serve_waiting(d, pool);
@@ -343,7 +351,7 @@ static void send_req(pconn_t *pc, preq_t *r)
     r->req = NULL;
     TRACE(pool, pc->flow, "http client: %s %s%s", req->method, req->path,
           r->reused ? " (reused connection)" : "");
-    int rc = tcp_send(pc->tc, &req->base);
+    int rc = pc->tls ? tls_send(pc->tls, &req->base) : tcp_send(pc->tc, &req->base);
     net_msg_unref(&req->base);
     if (rc < 0) {               /* the connection is closing under us */
         conn_close(pc);
@@ -418,6 +426,7 @@ static int connect_outcome(int rc)
     case LB_ETIMEDOUT:      return HTTP_CONNECT_TIMEOUT;
     case LB_EHOSTUNREACH:   return HTTP_UNREACHABLE;
     case LB_EADDRNOTAVAIL:  return HTTP_NO_PORT;
+    case LB_ETLS:           return HTTP_TLS_ERROR;   /* connected, the handshake failed */
     default:                return HTTP_CONNECT_REFUSED;  /* ECONNREFUSED, RST on SYN */
     }
 }
@@ -428,6 +437,7 @@ static int established_outcome(int rc)
     case LB_EHOSTUNREACH:   return HTTP_UNREACHABLE;
     case LB_ETIMEDOUT:      return HTTP_RESPONSE_TIMEOUT;  /* retransmissions gave up */
     case LB_ECLOSED:        return HTTP_CLOSED;
+    case LB_ETLS:           return HTTP_TLS_ERROR;
     default:                return HTTP_RESET;
     }
 }
@@ -485,6 +495,9 @@ static void on_error(tcp_conn_t *c, int rc, void *data)
     pconn_t *pc = data;
     preq_t *r = pc->cur;
     int outcome = 0;
+    char why[160] = "";
+    if (pc->tls && rc == LB_ETLS)
+        snprintf(why, sizeof why, "%s", tls_conn_why(pc->tls));
     pc->tc = NULL;              /* the stack frees c after we return */
     pc->cur = NULL;
     if (r) {
@@ -494,11 +507,12 @@ static void on_error(tcp_conn_t *c, int rc, void *data)
         } else {
             outcome = established_outcome(rc);
         }
-        TRACE(pc->pool, pc->flow, "http client: %s", lb_strerror(rc));
+        TRACE(pc->pool, pc->flow, "http client: %s%s%s", lb_strerror(rc), *why ? ": " : "",
+              why);
     }
     conn_drop(pc);
     if (r)
-        finish(r, outcome, NULL);
+        finish_why(r, outcome, NULL, why);
 }
 
 static const tcp_cbs_t client_cbs = {
@@ -534,6 +548,17 @@ static void conn_open(http_pool_t *pool, dest_t *d, preq_t *r)
     }
     pc->tc = tc;
     pc->flow = r->flow = tcp_conn_flow(tc);
+    if (pool->opts.tls) {
+        tls_client_cfg_t tc_cfg = *pool->opts.tls;
+        char host[256] = "";
+        if (!tc_cfg.sni && pool->opts.tls_sni_from_host && r->req && r->req->host) {
+            snprintf(host, sizeof host, "%s", r->req->host);
+            char *colon = strrchr(host, ':');
+            if (colon) *colon = '\0';
+            tc_cfg.sni = host;
+        }
+        pc->tls = tls_client_new(tc, &tc_cfg, &client_cbs, pc);
+    }
 }
 
 /* Starts r: an idle connection, a new one, or the queue. */

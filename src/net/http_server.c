@@ -33,6 +33,7 @@ struct http_exchange {
 struct sconn {
     http_server_t *srv;
     tcp_conn_t *tc;             /* NULL once closed, aborted or failed */
+    tls_conn_t *tls;            /* HTTPS: the TLS layer over tc */
     sconn_t *prev, *next;       /* the server's list of connections */
     http_exchange_t ex;
     LB_VEC(http_msg_t *) pend;  /* pipelined requests waiting (NULL = not HTTP) */
@@ -102,6 +103,7 @@ static void conn_free(sconn_t *sc)
     if (sc->prev) sc->prev->next = sc->next; else srv->conns = sc->next;
     if (sc->next) sc->next->prev = sc->prev;
     srv->stats.conns_open--;
+    tls_conn_free(sc->tls);
     lb_free(sc);
 }
 
@@ -127,6 +129,11 @@ static void conn_shut(sconn_t *sc, bool graceful)
 }
 
 static void idle_timer_cb(sim_t *sim, void *a, void *b);
+
+static int conn_send(sconn_t *sc, http_msg_t *m)
+{
+    return sc->tls ? tls_send(sc->tls, &m->base) : tcp_send(sc->tc, &m->base);
+}
 
 static void idle_arm(http_server_t *srv)
 {
@@ -177,7 +184,7 @@ static void bad_request(sconn_t *sc)
     http_msg_t *resp = http_response_new(400, NULL, 0);
     http_header_set(resp, "Connection", "close");
     sc->srv->stats.responses++;
-    tcp_send(sc->tc, &resp->base);
+    conn_send(sc, resp);
     net_msg_unref(&resp->base);
     conn_shut(sc, true);
 }
@@ -246,8 +253,10 @@ static void on_eof(tcp_conn_t *c, void *data)
 
 static void on_error(tcp_conn_t *c, int rc, void *data)
 {
-    (void)c; (void)rc;
+    (void)c;
     sconn_t *sc = data;
+    if (rc == LB_ETLS && sc->tls && sc->srv->opts.tls_failed)
+        sc->srv->opts.tls_failed(sc->flow, tls_conn_why(sc->tls), sc->srv->data);
     sc->tc = NULL;              /* the stack frees c after we return */
     idle_leave(sc);
     pend_clear(sc);
@@ -275,7 +284,10 @@ static void on_accept(tcp_conn_t *c, void *data)
     srv->conns = sc;
     srv->stats.conns_accepted++;
     srv->stats.conns_open++;
-    tcp_conn_set_cbs(c, &server_cbs, sc);
+    if (srv->opts.tls)
+        sc->tls = tls_server_new(c, srv->opts.tls, &server_cbs, sc);
+    else
+        tcp_conn_set_cbs(c, &server_cbs, sc);
     go_idle(sc);                /* nginx: client_header_timeout; modelled as keepalive */
 }
 
@@ -350,7 +362,7 @@ void http_respond(http_exchange_t *ex, http_msg_t *resp)
     net_msg_unref(&req->base);
     srv->stats.responses++;
     TRACE(sc, "http server: response %d%s", resp->status, keep ? "" : ", closing");
-    int rc = tcp_send(sc->tc, &resp->base);
+    int rc = conn_send(sc, resp);
     net_msg_unref(&resp->base);
     if (rc < 0 || !keep) {
         conn_shut(sc, true);

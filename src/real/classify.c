@@ -21,15 +21,18 @@
  *     (55)                         ETIMEDOUT                  response-timeout   ETIMEDOUT
  *                                  EHOSTUNREACH               unreachable        EHOSTUNREACH
  *   COULDNT_RESOLVE_HOST (6)       -                          dns-error          EHOSTUNREACH
- *   SSL_* / PEER_FAILED_VERIF.     ECONNRESET                 reset / refused    ECONNRESET
- *                                  other                      tls-error          EIO
+ *   SSL_* / PEER_FAILED_VERIF.     any (a RST or an alert     tls-error          ETLS
+ *                                  during the handshake)
  *   WEIRD_SERVER_REPLY (8),        -                          bad-response       EPARSE
  *     UNSUPPORTED_PROTOCOL (1: HTTP/0.9), BAD_CONTENT_ENCODING (61)
  *   anything else                  -                          other              EIO
  *
  * A RST answering the SYN is "refused" (as Linux's connect() says ECONNREFUSED); a RST on
  * an established connection is "reset"; a FIN before the response is "closed" -- the
- * same three the simulated client tells apart. The metrics class then follows from
+ * same three the simulated client tells apart. A RST (or FIN, or alert) before the TLS
+ * handshake completed is "tls-error", as src/net/tls.c reports it: Envoy resetting a
+ * ClientHello no filter chain matches (curl: "SSL_connect: Connection reset by peer",
+ * code 35) is a TLS failure in both executors. The metrics class then follows from
  * m_class_of (a status outside 200-599 and the real-only outcomes are other_error). */
 #include <errno.h>
 #include "real_int.h"
@@ -101,13 +104,9 @@ void real_classify(CURLcode rc, long os_errno, long status, bool connected,
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
-        if (os_errno == ECONNRESET) {          /* the peer reset during the handshake */
-            o->outcome = connected ? HTTP_RESET : HTTP_CONNECT_REFUSED;
-            o->err = connected ? LB_ECONNRESET : LB_ECONNREFUSED;
-            return;
-        }
-        o->outcome = HTTP_TLS_ERROR;
-        o->err = LB_EIO;
+        o->outcome = HTTP_TLS_ERROR;            /* reset, closed or alert in the handshake */
+        o->err = LB_ETLS;
+        o->connected = true;
         return;
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_UNSUPPORTED_PROTOCOL:

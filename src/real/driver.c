@@ -482,6 +482,10 @@ static void probe_start(drv_t *d, rp_target_t *tg)
     curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
     set_sockets(e, d);
     curl_easy_setopt(e, CURLOPT_URL, tg->url);
+    if (tg->connect_to) {
+        x->connect_to = curl_slist_append(NULL, tg->connect_to);
+        curl_easy_setopt(e, CURLOPT_CONNECT_TO, x->connect_to);
+    }
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)((p->timeout + SIM_MS - 1) / SIM_MS));
@@ -546,9 +550,7 @@ static void probe_done(drv_t *d, xfer_t *x, const real_outcome_t *o, long status
         health_result_http(&r, &p->matcher, (int)status, x->body_len ? x->body : NULL);
     } else {
         health_result_fail(&r, o->err, o->connected);
-        const char *why = o->outcome == HTTP_DNS_ERROR ? "name not resolved"
-                        : o->outcome == HTTP_TLS_ERROR ? "TLS handshake failed" : NULL;
-        if (why) snprintf(r.reason, sizeof r.reason, "%s", why);
+        if (o->outcome == HTTP_DNS_ERROR) snprintf(r.reason, sizeof r.reason, "name not resolved");
     }
     r.t_start = x->sent;
     r.t_done = now;

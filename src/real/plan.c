@@ -437,6 +437,7 @@ static void checker_free(rp_checker_t *ck)
         lb_free(ck->targets.v[i].host);
         lb_free(ck->targets.v[i].url);
         lb_free(ck->targets.v[i].host_header);
+        lb_free(ck->targets.v[i].connect_to);
     }
     lb_vec_free(&ck->targets);
     lb_free(ck->c_ok);
@@ -472,7 +473,12 @@ static void plan_checker(pl_t *l, const health_t *hc)
             lb_free(t.host);
             continue;
         }
-        if (ck->p->proto == HEALTH_HTTP)
+        const char *sni = ck->p->tls ? ck->p->tls_cfg.sni : NULL;
+        if (ck->p->proto == HEALTH_HTTP && sni && *sni && !tls_is_ip_literal(sni)) {
+            /* the simulated probe's SNI (tls.h): curl sends the URL's host name */
+            t.url = lb_sprintf("https://%s:%d%s", sni, t.port, ck->p->path);
+            t.connect_to = lb_sprintf("%s:%d:%s:%d", sni, t.port, t.host, t.port);
+        } else if (ck->p->proto == HEALTH_HTTP)
             t.url = lb_sprintf("%s://%s:%d%s", ck->p->tls ? "https" : "http", t.host, t.port,
                                ck->p->path);
         else

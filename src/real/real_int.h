@@ -84,6 +84,8 @@ typedef struct rp_target {
     int port;                       /* real port */
     char *url;                      /* the probe URL (HTTP) or tcp host:port for display */
     char *host_header;              /* "Host: ..." line, NULL: curl's (the real address) */
+    char *connect_to;               /* HTTPS probe with SNI: "SNI:port:host:port" (the URL
+                                     * names the SNI, so curl sends it), else NULL */
     sim_time_t first;               /* first probe, from the start (first_delay + jitter) */
     /* state while running */
     health_sm_t sm;

@@ -23,6 +23,7 @@
 #include "capture.h"
 #include "explain.h"
 #include "http.h"
+#include "tls.h"
 
 /* Window scale a SYN announces: Linux picks the smallest shift that fits tcp_rmem[2]
  * (6 MB by default, tcp.h) in 16 bits, i.e. 7 (tcp_select_initial_window). */
@@ -289,6 +290,8 @@ static uint32_t build_packet(rep_capture_t *c, sim_time_t t, const pkt_t *p, uin
         if (hm && p->len && hl + p->len <= room) {
             http_head(c, hm);
             http_fill(c, hm, (int64_t)hm->base.size - p->len, l4 + hl, p->len);
+        } else if (p->msg && p->msg->kind == NET_MSG_TLS && p->len && hl + p->len <= room) {
+            tls_msg_bytes(p->msg, p->msg->size - p->len, l4 + hl, p->len);   /* TLS records */
         }
         if (l4len <= room) tcp_csum(b, wire);
     } else if (p->proto == NET_PROTO_UDP) {
@@ -409,6 +412,10 @@ static void fill_entry(rep_capture_t *c, qent_t *e, net_msg_t *m, uint32_t first
     if (hm) {
         uint8_t *b = c->arena + e->off;
         http_fill(c, hm, (int64_t)(uint32_t)(e->seq - first), b + e->pay, e->len);
+        tcp_csum(b, e->wire);
+    } else if (m->kind == NET_MSG_TLS) {
+        uint8_t *b = c->arena + e->off;
+        tls_msg_bytes(m, (uint32_t)(e->seq - first), b + e->pay, e->len);
         tcp_csum(b, e->wire);
     }
     e->pending = false;

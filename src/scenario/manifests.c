@@ -1184,8 +1184,32 @@ static int conv_gateway(conv_t *c, const scn_node_t *doc, k8s_gateway_t *g)
             pop(c);
         }
         gl.routes_from = lb_strdup(froms[from]);
+        const scn_node_t *tn = NULL, *refs = NULL;
+        if (rc == 0) rc = read_map(c, l, "tls", false, &tn);
+        if (rc == 0 && tn) {        /* tls.certificateRefs: the Secret names (first one used) */
+            push(c, "tls");
+            rc = read_list(c, tn, "certificateRefs", &refs);
+            for (size_t k = 0; refs && rc == 0 && k < refs->n; k++) {
+                push(c, "certificateRefs");
+                push_index(c, k);
+                char *nm = NULL;
+                if (refs->v[k]->kind != SCN_MAP)
+                    rc = cerr(c, refs->v[k], "expected a reference (a mapping with name); got %s",
+                              yt_kind_desc(refs->v[k]));
+                if (rc == 0) rc = read_str(c, refs->v[k], "name", true, &nm);
+                if (rc == 0 && !gl.cert_ref) gl.cert_ref = nm;
+                else lb_free(nm);
+                static const char *const rk[] = { "name", "namespace", "kind", "group", NULL };
+                if (rc == 0) check_fields(c, refs->v[k], rk);
+                pop(c);
+                pop(c);
+            }
+            static const char *const tk[] = { "mode", "certificateRefs", NULL };
+            if (rc == 0) check_fields(c, tn, tk);
+            pop(c);
+        }
         static const char *const known[] = { "name", "hostname", "port", "protocol",
-                                             "allowedRoutes", NULL };
+                                             "allowedRoutes", "tls", NULL };
         if (rc == 0) check_fields(c, l, known);
         lb_vec_push(&g->listeners, gl);
         pop(c);

@@ -23,6 +23,7 @@ static const char *const messages[LB_ERR_COUNT_] = {
     [-LB_EIO] = "input/output error",
     [-LB_ECLOSED] = "connection closed by peer",
     [-LB_EINTR] = "interrupted",
+    [-LB_ETLS] = "TLS handshake failed",
 };
 
 const char *lb_strerror(int rc)
