@@ -14,6 +14,7 @@
 #include "k8s.h"
 #include "metrics.h"
 #include "kube_proxy.h"
+#include "tcp.h"
 
 typedef struct cluster cluster_t;
 
@@ -70,6 +71,12 @@ typedef struct cluster_params {
     /* tolerations for the gateway pods, "key=value:Effect" or "key:Exists" */
     const char *const *gateway_tolerations;
     size_t n_gateway_tolerations;
+    /* Envoy in the gateway pods: the HTTP idle timeout of both sides (0: Istio's default,
+     * ISTIO_IDLE_TIMEOUT_DEFAULT) and TCP keepalive on downstream connections (an
+     * EnvoyFilter on the listeners' socket_options; off by default). */
+    sim_time_t gateway_idle_timeout;
+    bool gateway_so_keepalive;
+    tcp_keepalive_t gateway_keepalive;
     /* true: the workload has been running before t=0 (pods ready, kubelet probing on its
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;

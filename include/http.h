@@ -62,6 +62,10 @@ typedef struct http_server_opts {
     sim_time_t keepalive_timeout;   /* idle keep-alive connection closed after this; 0: never
                                      * (opts NULL: HTTP_KEEPALIVE_TIMEOUT_DEFAULT) */
     int max_requests_per_conn;      /* 0: unlimited */
+    /* SO_KEEPALIVE and TCP_KEEPIDLE/INTVL/CNT set on the listening socket: every accepted
+     * connection inherits them (tcp_conn_set_keepalive). so_keepalive false: off. */
+    bool so_keepalive;
+    tcp_keepalive_t keepalive;
 } http_server_opts_t;
 /* Listens on node addr:port (addr 0: any). NULL with *rc on failure (LB_EADDRINUSE).
  * Requests on one connection are served one at a time, in order (nginx): the handler for

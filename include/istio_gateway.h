@@ -82,6 +82,13 @@ typedef struct istio_gw_opts {
     sim_time_t connect_timeout;     /* ISTIO_CONNECT_TIMEOUT_DEFAULT */
     sim_time_t request_timeout;     /* route timeout of rules without their own (0: none) */
     sim_time_t idle_timeout;        /* ISTIO_IDLE_TIMEOUT_DEFAULT, both sides */
+    /* TCP keepalive on downstream connections: what an EnvoyFilter patching the gateway
+     * LISTENER's socket_options (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
+     * does (istio/istio#28879, #52143). Off by default: Envoy sets no keepalive on
+     * downstream sockets, and MeshConfig/DestinationRule tcpKeepalive apply to upstream
+     * connections only. */
+    bool downstream_so_keepalive;
+    tcp_keepalive_t downstream_keepalive;
     int num_retries;                /* ISTIO_NUM_RETRIES_DEFAULT */
     int lb_policy;                  /* ISTIO_LB_LEAST_REQUEST */
     bool ready;                     /* readiness at start (true: configured) */

@@ -276,6 +276,9 @@ static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
         istio_gw_opts_t o;
         istio_gw_opts_init(&o);
         o.name = pod->node->name;           /* unique across clusters: counters, streams */
+        if (c->p.gateway_idle_timeout > 0) o.idle_timeout = c->p.gateway_idle_timeout;
+        o.downstream_so_keepalive = c->p.gateway_so_keepalive;
+        o.downstream_keepalive = c->p.gateway_keepalive;
         o.metrics = c->m;
         o.flow_link = c->ex ? flow_link_cb : NULL;
         o.flow_link_data = c->ex;

@@ -31,6 +31,19 @@ static const elem_param_t fault_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+/* Socket options an EnvoyFilter puts on the gateway's listeners (istio/istio#28879,
+ * #52143): SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT; absent fields take
+ * the node's net.ipv4.tcp_keepalive_* (7200 s / 75 s / 9). */
+static const elem_param_t keepalive_params[] = {
+    {"time", P_DURATION, "0s", "TCP_KEEPIDLE: idle before the first probe (0: the sysctl, "
+     "7200 s)", NULL, NULL},
+    {"interval", P_DURATION, "0s", "TCP_KEEPINTVL: between probes (0: the sysctl, 75 s)",
+     NULL, NULL},
+    {"probes", P_INT, "0", "TCP_KEEPCNT: unanswered probes before the reset (0: the sysctl, "
+     "9)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
 static const elem_param_t cluster_params[] = {
     {"type", P_STR, NULL, "k8s-cluster", NULL, NULL},
     {"vnet", P_STR, NULL, "the vnet element the nodes' NICs are in", NULL, NULL},
@@ -48,6 +61,11 @@ static const elem_param_t cluster_params[] = {
      "\"key=value\" (e.g. agentpool=system)", NULL, NULL},
     {"gateway-tolerations", P_STRLIST, "[]", "tolerations for the Istio gateway pods, "
      "\"key=value:Effect\" or \"key:Exists\"", NULL, NULL},
+    {"gateway-idle-timeout", P_DURATION, "0s", "Envoy's HTTP idle timeout in the gateway pods, "
+     "downstream and upstream (0: Istio's default, 1h)", NULL, NULL},
+    {"gateway-tcp-keepalive", P_OBJ, "", "TCP keepalive on the gateway's downstream "
+     "connections, as an EnvoyFilter setting the listeners' socket_options does: { time, "
+     "interval, probes } (absent: off, Envoy's default)", keepalive_params, NULL},
     {"faults", P_OBJLIST, "[]", "container kills: { at, pod, down-for }", fault_params, NULL},
     {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
      "on its period); false: they start at t=0, unready until their first probe passes",
@@ -118,6 +136,23 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         return build_error(ctx, elem_get(cfg, "gateway-replicas")->pos,
                            "gateway-replicas %d: expected 0 to 1000", p.gateway_replicas);
     p.warm_start = elem_bool(cfg, "warm-start");
+    const elem_val_t *git = elem_get(cfg, "gateway-idle-timeout");
+    if (git->u.i < 0)
+        return build_error(ctx, git->pos, "gateway-idle-timeout: expected >= 0");
+    p.gateway_idle_timeout = git->u.i;
+    const elem_val_t *gka = elem_get(cfg, "gateway-tcp-keepalive");
+    if (gka->set && gka->u.objs.n) {
+        const elem_cfg_t *kc = gka->u.objs.v[0];
+        p.gateway_so_keepalive = true;
+        p.gateway_keepalive.idle = elem_get(kc, "time")->u.i;
+        p.gateway_keepalive.intvl = elem_get(kc, "interval")->u.i;
+        p.gateway_keepalive.cnt = (int)elem_int(kc, "probes");
+        if (tcp_keepalive_check(&p.gateway_keepalive))
+            return build_error(ctx, gka->pos, "gateway-tcp-keepalive: time and interval must be "
+                               "whole seconds from 1s to %ds (or 0), probes 0 to %d, as "
+                               "setsockopt accepts them", TCP_KEEPALIVE_MAX_S,
+                               TCP_KEEPALIVE_MAX_CNT);
+    }
     const elem_val_t *gt = elem_get(cfg, "gateway-tolerations");
     p.gateway_tolerations = (const char *const *)gt->u.strs.v;
     p.n_gateway_tolerations = gt->u.strs.n;

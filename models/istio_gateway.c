@@ -539,6 +539,8 @@ istio_gw_t *istio_gw_new(net_node_t *node, const k8s_objects_t *objs, const k8s_
     po.listeners = ls.v;
     po.n_listeners = ls.n;
     po.downstream_idle_timeout = opts->idle_timeout;
+    po.downstream_so_keepalive = opts->downstream_so_keepalive;
+    po.downstream_keepalive = opts->downstream_keepalive;
     po.upstream.keepalive = true;
     po.upstream.connect_timeout = opts->connect_timeout;
     po.upstream.idle_timeout = opts->idle_timeout;

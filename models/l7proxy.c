@@ -640,7 +640,15 @@ l7proxy_t *l7proxy_new(net_node_t *node, const l7proxy_opts_t *opts, const l7_ve
     for (int i = 0; i < HTTP_OUTCOME_COUNT; i++)
         px->c_out[i] = lb_sprintf("%s.upstream.%s", px->name, http_outcome_name(i));
     px->lsn = lb_calloc(opts->n_listeners, sizeof(lsn_t));
-    http_server_opts_t so = { .keepalive_timeout = opts->downstream_idle_timeout };
+    http_server_opts_t so = { .keepalive_timeout = opts->downstream_idle_timeout,
+                              .so_keepalive = opts->downstream_so_keepalive,
+                              .keepalive = opts->downstream_keepalive };
+    if (opts->downstream_so_keepalive && tcp_keepalive_check(&opts->downstream_keepalive)) {
+        if (rc)
+            *rc = LB_EINVAL;
+        proxy_free_all(px);
+        return NULL;
+    }
     for (size_t i = 0; i < opts->n_listeners; i++) {
         lsn_t *l = &px->lsn[i];
         l->px = px;
