@@ -122,6 +122,11 @@ int istio_gw_set_rule_timeout(istio_gw_t *g, const char *ns, const char *name, s
 /* Readiness answered on :15021/healthz/ready (200 ready, else 503). */
 void istio_gw_set_ready(istio_gw_t *g, bool ready);
 bool istio_gw_ready(const istio_gw_t *g);
+/* SIGTERM to the gateway pod: pilot-agent's drain (pilot/cmd/pilot-agent: on SIGTERM the
+ * status server reports not ready and Envoy's listeners drain for terminationDrainDuration,
+ * then Envoy exits). Here: readiness 503 and every response carries Connection: close;
+ * requests are still served. The caller stops the gateway when the drain time is over. */
+void istio_gw_drain(istio_gw_t *g);
 
 l7proxy_t *istio_gw_proxy(istio_gw_t *g);
 /* Local replies by response flag ("NR", "UH", "UF", "UT", "UC", "NC", "DR" for the 500
