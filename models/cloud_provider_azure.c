@@ -89,7 +89,9 @@ const char *cpa_ccm_version_str(const cpa_opts_t *o, char *buf, size_t n)
     return buf;
 }
 
-int cpa_opts_set_ccm_version(cpa_opts_t *o, const char *v)
+/* "v1.MINOR[.PATCH]" or "1.MINOR[.PATCH]": 0 with *minor and *patch (-1 when absent),
+ * else LB_EINVAL. The one parser of both version options. */
+static int parse_v1(const char *v, long *minor, long *patch)
 {
     if (!v)
         return LB_EINVAL;
@@ -98,17 +100,24 @@ int cpa_opts_set_ccm_version(cpa_opts_t *o, const char *v)
     if (v[0] != '1' || v[1] != '.' || !isdigit((unsigned char)v[2]))
         return LB_EINVAL;
     char *end;
-    long minor = strtol(v + 2, &end, 10), patch = -1;
-    if (minor < 1 || minor > 1000)
+    *minor = strtol(v + 2, &end, 10);
+    *patch = -1;
+    if (*minor > 1000)
         return LB_EINVAL;
     if (*end == '.') {
         if (!isdigit((unsigned char)end[1]))
             return LB_EINVAL;
-        patch = strtol(end + 1, &end, 10);
-        if (patch > 100000)
+        *patch = strtol(end + 1, &end, 10);
+        if (*patch > 100000)
             return LB_EINVAL;
     }
-    if (*end)
+    return *end ? LB_EINVAL : 0;
+}
+
+int cpa_opts_set_ccm_version(cpa_opts_t *o, const char *v)
+{
+    long minor, patch;
+    if (parse_v1(v, &minor, &patch) || minor < 1)
         return LB_EINVAL;
     o->ccm_minor = (int)minor;
     o->ccm_patch = (int)patch;
@@ -127,15 +136,8 @@ void cpa_opts_init(cpa_opts_t *o)
 
 int cpa_opts_set_version(cpa_opts_t *o, const char *v)
 {
-    if (!v)
-        return LB_EINVAL;
-    if (*v == 'v' || *v == 'V')
-        v++;
-    if (v[0] != '1' || v[1] != '.' || !isdigit((unsigned char)v[2]))
-        return LB_EINVAL;
-    char *end;
-    long minor = strtol(v + 2, &end, 10);
-    if (minor > 1000 || (*end && *end != '.'))
+    long minor, patch;
+    if (parse_v1(v, &minor, &patch))
         return LB_EINVAL;
     o->k8s_minor = (int)minor;
     return 0;
