@@ -44,8 +44,30 @@ typedef enum {
     CPA_MODE_SHARED                 /* "shared": ETP Cluster services share kube-proxy's probe */
 } cpa_mode_t;
 
+/* Which cloud-provider-azure release honours which annotation (first tag carrying the
+ * change on each release line, read from the upstream repository's tags; a line not
+ * listed never got the backport):
+ *  - port_{port}_health-probe_protocol and port_{port}_health-probe_port (#1505, issue
+ *    #1499; commit "Add port and protocol probe annotations"): v1.26.0, backported to
+ *    release-1.25 (#2823, v1.25.6) and release-1.24 (#2824, v1.24.12); the release-1.23
+ *    (#2825) and release-1.1 (#2826) backports were closed unmerged.
+ *  - ETP Local honouring port_{port}_health-probe_port instead of the healthCheckNodePort
+ *    probe (#4629): v1.29.0, release-1.28 (#4639, v1.28.1), release-1.27 (#4661, v1.27.9).
+ *  - the shared probe mode (clusterServiceLoadBalancerHealthProbeMode): v1.29.0, v1.28.5.
+ * Older releases ignore these annotations silently: the probe they build is the one
+ * without them. (Per-port interval / num-of-probe / request-path and appProtocol, #963,
+ * are older: v1.24.0 and v1.23.4; they are not gated here.) */
+typedef enum { CPA_F_PORT_PROBE_PORT, CPA_F_LOCAL_PROBE_PORT, CPA_F_SHARED_PROBE,
+               CPA_F_COUNT } cpa_feature_t;
+/* "port_{port}_health-probe_port/protocol (#1505)" ... */
+const char *cpa_feature_str(cpa_feature_t f);
+
 typedef struct cpa_opts {
     int k8s_minor;                  /* cluster Kubernetes 1.<minor>; CPA_K8S_MINOR_DEFAULT */
+    /* cloud-provider-azure release v1.<ccm_minor>.<ccm_patch>; ccm_minor 0: the release
+     * line of the cluster's Kubernetes minor (AKS runs the matching line), ccm_patch -1:
+     * its newest patch (every backport in). */
+    int ccm_minor, ccm_patch;
     bool basic_sku;                 /* false: Standard LB (AKS); Basic has no HTTPS probes */
     cpa_mode_t mode;                /* CPA_MODE_SERVICE_NODE_PORT */
     int shared_port;                /* CPA_SHARED_PROBE_PORT */
@@ -54,6 +76,13 @@ typedef struct cpa_opts {
 void cpa_opts_init(cpa_opts_t *o);
 /* Sets k8s_minor from "1.29", "v1.29.4" or "1.29.4". LB_EINVAL when it is not 1.x. */
 int cpa_opts_set_version(cpa_opts_t *o, const char *version);
+/* Sets the cloud-provider-azure release from "v1.24.11" or "1.24.11" (or "1.24": newest
+ * patch). LB_EINVAL when it is not 1.x[.y]. */
+int cpa_opts_set_ccm_version(cpa_opts_t *o, const char *version);
+/* Whether the release in opts honours feature f. */
+bool cpa_has(const cpa_opts_t *o, cpa_feature_t f);
+/* The release as "v1.24.11" (or "v1.24.x" for the newest patch) into buf. */
+const char *cpa_ccm_version_str(const cpa_opts_t *o, char *buf, size_t n);
 
 /* The probe of one service port. The Azure probe marks a node down after `threshold`
  * consecutive failed probes and up again after `threshold` consecutive successes (ARM

@@ -14,6 +14,7 @@
 #include "k8s.h"
 #include "metrics.h"
 #include "kube_proxy.h"
+#include "tcp.h"
 
 typedef struct cluster cluster_t;
 
@@ -70,6 +71,12 @@ typedef struct cluster_params {
     /* tolerations for the gateway pods, "key=value:Effect" or "key:Exists" */
     const char *const *gateway_tolerations;
     size_t n_gateway_tolerations;
+    /* Envoy in the gateway pods: the HTTP idle timeout of both sides (0: Istio's default,
+     * ISTIO_IDLE_TIMEOUT_DEFAULT) and TCP keepalive on downstream connections (an
+     * EnvoyFilter on the listeners' socket_options; off by default). */
+    sim_time_t gateway_idle_timeout;
+    bool gateway_so_keepalive;
+    tcp_keepalive_t gateway_keepalive;
     /* true: the workload has been running before t=0 (pods ready, kubelet probing on its
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;
@@ -107,7 +114,9 @@ typedef struct cluster_pod {
     int app_kind;                   /* CLUSTER_APP_* */
     void *app;                      /* what runs in it (owned by the cluster) */
     void *kubelet;                  /* the readiness prober (health_t), NULL without probe */
+    int phase;                      /* CLUSTER_POD_RUNNING, _TERMINATING, _GONE */
 } cluster_pod_t;
+enum { CLUSTER_POD_RUNNING, CLUSTER_POD_TERMINATING, CLUSTER_POD_GONE };
 enum { CLUSTER_APP_NONE, CLUSTER_APP_NGINX, CLUSTER_APP_ISTIO };
 
 /* The name node i of `pool` gets: <node_prefix><i>, else <provider>-<pool>-<i>
@@ -155,6 +164,33 @@ void cluster_pod_set_ready(cluster_t *c, cluster_pod_t *pod, bool ready);
  * same pod (same IP): the server listens again and the readiness probe decides when it
  * is Ready. down_for 0: it stays down. */
 void cluster_pod_crash(cluster_t *c, cluster_pod_t *pod, sim_time_t down_for);
+
+/* Pod deletion (kubectl delete pod, a node drain's eviction, a rolling update's scale-down),
+ * as kubelet runs it (pkg/kubelet/kuberuntime killContainer; KEP-1669 endpoint conditions):
+ *   t0            deletionTimestamp set: the endpoint turns ready=false, terminating=true,
+ *                 serving = the pod's readiness; kube-proxy, Envoy's EDS and LB controllers
+ *                 see it (kube-proxy's healthCheckNodePort stops counting it at once);
+ *   t0 + preStop  (the preStop hook, e.g. `sleep 15`, capped by the grace period) SIGTERM:
+ *                 nginx stops at once (TERM is its fast shutdown, connections reset); the
+ *                 Istio gateway drains (pilot-agent: readiness 503, Envoy answers with
+ *                 Connection: close) for `drain` (terminationDrainDuration, default 5 s),
+ *                 then exits;
+ *   t0 + grace    (terminationGracePeriodSeconds, default 30 s) SIGKILL if still running.
+ * When the containers are gone the pod leaves the endpoints. Deleting a pod twice, or a
+ * pod that is not running, does nothing. No replacement pod is created (the cluster's pod
+ * set is fixed when it is built). */
+#define CLUSTER_GRACE_DEFAULT (30 * SIM_S)          /* terminationGracePeriodSeconds */
+#define CLUSTER_ISTIO_DRAIN_DEFAULT (5 * SIM_S)     /* ProxyConfig terminationDrainDuration */
+typedef struct cluster_delete_opts {
+    sim_time_t pre_stop;            /* preStop sleep; 0: none */
+    sim_time_t grace;               /* 0: CLUSTER_GRACE_DEFAULT */
+    sim_time_t drain;               /* Istio gateway drain; 0: CLUSTER_ISTIO_DRAIN_DEFAULT */
+} cluster_delete_opts_t;
+void cluster_pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o);
+/* Called after every change of a pod's readiness or phase (LB controllers watching
+ * endpoints, e.g. the AWS Load Balancer Controller). Several may be registered. */
+typedef void (*cluster_pod_cb)(cluster_t *c, cluster_pod_t *pod, void *data);
+void cluster_watch_pods(cluster_t *c, cluster_pod_cb cb, void *data);
 cluster_pod_t *cluster_pod_find(cluster_t *c, const char *name);
 /* The pods a Service selects (ready or not), up to max into out; returns how many. */
 size_t cluster_service_pods(cluster_t *c, const k8s_service_t *svc, cluster_pod_t **out,

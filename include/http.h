@@ -68,6 +68,10 @@ typedef struct http_server_opts {
     /* HTTPS: a connection whose handshake failed (why: tls_conn_why), with the data given
      * to http_server_new; may be NULL. */
     void (*tls_failed)(uint64_t flow, const char *why, void *data);
+    /* SO_KEEPALIVE and TCP_KEEPIDLE/INTVL/CNT set on the listening socket: every accepted
+     * connection inherits them (tcp_conn_set_keepalive). so_keepalive false: off. */
+    bool so_keepalive;
+    tcp_keepalive_t keepalive;
 } http_server_opts_t;
 /* Listens on node addr:port (addr 0: any). NULL with *rc on failure (LB_EADDRINUSE).
  * Requests on one connection are served one at a time, in order (nginx): the handler for

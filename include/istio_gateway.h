@@ -83,6 +83,13 @@ typedef struct istio_gw_opts {
     sim_time_t connect_timeout;     /* ISTIO_CONNECT_TIMEOUT_DEFAULT */
     sim_time_t request_timeout;     /* route timeout of rules without their own (0: none) */
     sim_time_t idle_timeout;        /* ISTIO_IDLE_TIMEOUT_DEFAULT, both sides */
+    /* TCP keepalive on downstream connections: what an EnvoyFilter patching the gateway
+     * LISTENER's socket_options (SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT)
+     * does (istio/istio#28879, #52143). Off by default: Envoy sets no keepalive on
+     * downstream sockets, and MeshConfig/DestinationRule tcpKeepalive apply to upstream
+     * connections only. */
+    bool downstream_so_keepalive;
+    tcp_keepalive_t downstream_keepalive;
     int num_retries;                /* ISTIO_NUM_RETRIES_DEFAULT */
     int lb_policy;                  /* ISTIO_LB_LEAST_REQUEST */
     bool ready;                     /* readiness at start (true: configured) */
@@ -122,6 +129,11 @@ int istio_gw_set_rule_timeout(istio_gw_t *g, const char *ns, const char *name, s
 /* Readiness answered on :15021/healthz/ready (200 ready, else 503). */
 void istio_gw_set_ready(istio_gw_t *g, bool ready);
 bool istio_gw_ready(const istio_gw_t *g);
+/* SIGTERM to the gateway pod: pilot-agent's drain (pilot/cmd/pilot-agent: on SIGTERM the
+ * status server reports not ready and Envoy's listeners drain for terminationDrainDuration,
+ * then Envoy exits). Here: readiness 503 and every response carries Connection: close;
+ * requests are still served. The caller stops the gateway when the drain time is over. */
+void istio_gw_drain(istio_gw_t *g);
 
 l7proxy_t *istio_gw_proxy(istio_gw_t *g);
 /* Local replies by response flag ("NR", "UH", "UF", "UT", "UC", "NC", "DR" for the 500

@@ -75,6 +75,11 @@ typedef struct kp_config {
     bool localhost_nodeports;           /* iptables.localhostNodePorts: true */
     bool random_fully;                  /* iptables >= 1.6.2 supports MASQUERADE --random-fully */
     bool conntrack_tcp_be_liberal;      /* sysctl nf_conntrack_tcp_be_liberal: 0 -> INVALID DROP */
+    /* Feature gate ProxyTerminatingEndpoints (KEP-1669): with no ready endpoint (locally,
+     * for ETP Local; anywhere, for Cluster) use the serving, terminating ones. Alpha 1.22,
+     * beta and on by default 1.26, GA 1.28: true (kp_config_default); false models a
+     * kube-proxy before 1.26, which drops (ETP Local) or rejects such traffic. */
+    bool terminating_endpoints;
     const kp_cidr_t *nodeport_addresses;/* --nodeport-addresses; none: all local addresses */
     size_t n_nodeport_addresses;
 } kp_config_t;

@@ -120,6 +120,10 @@ typedef struct l7proxy_opts {
     const l7_listener_t *listeners;
     size_t n_listeners;
     sim_time_t downstream_idle_timeout;     /* idle client keep-alive; 0: never */
+    /* TCP keepalive on accepted client connections (socket options on the listeners, as
+     * Envoy's listener socket_options set them); false: off. */
+    bool downstream_so_keepalive;
+    tcp_keepalive_t downstream_keepalive;
     /* Upstream pool: keepalive, connect_timeout, response_timeout (per attempt, from the
      * request sent), idle_timeout, max_conns_per_dest, src. */
     http_client_opts_t upstream;

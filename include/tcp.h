@@ -27,6 +27,16 @@
 typedef struct tcp_stack tcp_stack_t;
 typedef struct tcp_conn tcp_conn_t;
 
+/* Keepalive sysctls (include/net/tcp.h TCP_KEEPALIVE_TIME / _INTVL / _PROBES;
+ * Documentation/networking/ip-sysctl.rst tcp_keepalive_time 7200, tcp_keepalive_intvl 75,
+ * tcp_keepalive_probes 9). A node's kernel profile may change them (tcp_stack_set_params). */
+#define TCP_KEEPALIVE_TIME_DEFAULT   (7200 * SIM_S)
+#define TCP_KEEPALIVE_INTVL_DEFAULT  (75 * SIM_S)
+#define TCP_KEEPALIVE_PROBES_DEFAULT 9
+/* setsockopt() limits: MAX_TCP_KEEPIDLE / MAX_TCP_KEEPINTVL 32767 s, MAX_TCP_KEEPCNT 127. */
+#define TCP_KEEPALIVE_MAX_S          32767
+#define TCP_KEEPALIVE_MAX_CNT        127
+
 /* Linux defaults (include/net/tcp.h, Documentation/networking/ip-sysctl.rst). */
 typedef struct tcp_params {
     int syn_retries;            /* net.ipv4.tcp_syn_retries = 6 -> gives up after ~127 s */
@@ -44,6 +54,9 @@ typedef struct tcp_params {
                                  * 1: autotuning taken as done); SYNs carry <= 65535 */
     uint16_t port_lo, port_hi;  /* net.ipv4.ip_local_port_range = 32768 60999 */
     int backlog;                /* net.core.somaxconn = 4096 */
+    sim_time_t keepalive_time;  /* net.ipv4.tcp_keepalive_time = 7200 s */
+    sim_time_t keepalive_intvl; /* net.ipv4.tcp_keepalive_intvl = 75 s */
+    int keepalive_probes;       /* net.ipv4.tcp_keepalive_probes = 9 */
 } tcp_params_t;
 void tcp_params_default(tcp_params_t *p);
 
@@ -96,6 +109,29 @@ void tcp_abort(tcp_conn_t *c);
  * nothing, like an app closing a connecting socket. */
 void tcp_conn_set_idle_timeout(tcp_conn_t *c, sim_time_t t);
 
+/* TCP keepalive with Linux semantics (net/ipv4/tcp_timer.c tcp_keepalive_timer): with
+ * SO_KEEPALIVE on, once nothing has been acknowledged by the peer for `idle`
+ * (TCP_KEEPIDLE) and no data is in flight, a probe (a bare ACK one below snd_una) goes out
+ * every `intvl` (TCP_KEEPINTVL); any acceptable ACK resets the count; after `cnt`
+ * (TCP_KEEPCNT) unanswered probes the connection is reset and the app gets
+ * error(LB_ETIMEDOUT). A RST in answer (a middlebox that forgot the flow) resets it:
+ * error(LB_ECONNRESET). Probes keep middleboxes' flow entries alive (NLB, Azure LB,
+ * conntrack); they carry no data, so app-level idle timers (http_server keepalive_timeout,
+ * http_pool idle_timeout) do not see them -- tcp_conn_set_idle_timeout() does, it counts
+ * segments. Fields 0 take the stack's keepalive sysctls (tcp_params_t). Set on a listening
+ * app's accepted connections this models socket options set on the listener (Linux copies
+ * them to each accepted socket). */
+typedef struct tcp_keepalive {
+    sim_time_t idle;            /* TCP_KEEPIDLE; 0: keepalive_time */
+    sim_time_t intvl;           /* TCP_KEEPINTVL; 0: keepalive_intvl */
+    int cnt;                    /* TCP_KEEPCNT; 0: keepalive_probes */
+} tcp_keepalive_t;
+/* ka NULL: SO_KEEPALIVE off. Returns 0, LB_EINVAL (idle or intvl not whole seconds in
+ * 1..32767 s, cnt outside 1..127, as setsockopt refuses them), LB_ESTATE (closed). */
+int tcp_conn_set_keepalive(tcp_conn_t *c, const tcp_keepalive_t *ka);
+/* Validates ka without a connection (same rules as tcp_conn_set_keepalive). */
+int tcp_keepalive_check(const tcp_keepalive_t *ka);
+
 /* Accessors. */
 enum tcp_state { TCP_CLOSED, TCP_LISTEN, TCP_SYN_SENT, TCP_SYN_RECV, TCP_ESTABLISHED,
                  TCP_FIN_WAIT1, TCP_FIN_WAIT2, TCP_CLOSING, TCP_TIME_WAIT, TCP_CLOSE_WAIT,
@@ -120,6 +156,8 @@ typedef struct tcp_stats {
      * full listen queue; SYNs that reopened a TIME_WAIT tuple */
     uint64_t segs_in, segs_out, data_segs_out, acks_out, delayed_acks;
     uint64_t fast_retransmits, rto_expiries, listen_drops, time_wait_reused;
+    /* keepalive probes sent; connections given up after keepalive_probes unanswered */
+    uint64_t keepalive_probes, keepalive_timeouts;
 } tcp_stats_t;
 void tcp_stack_stats(net_node_t *node, tcp_stats_t *out);
 

@@ -14,6 +14,7 @@ typedef struct row {
     const char *protocol;           /* "TCP" default */
     const char *ann[4][2];          /* annotations */
     int minor;                      /* 0: default */
+    const char *ccm;                /* cloud-provider-azure release, NULL: newest of the line */
     bool basic, shared;
     bool not_lb;
     int port_no;                    /* service port number under test (default 80) */
@@ -190,6 +191,59 @@ static const row_t rows[] = {
       .etp = K8S_ETP_LOCAL, .shared = true,
       .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = HC, .path = "/healthz",
       .interval = 5, .threshold = 2, .why = "healthCheckNodePort" },
+    /* The version table: istio/istio#56189's workaround (probe 15021 /healthz/ready for
+     * the http port) by cloud-provider-azure release (cloud-provider-azure#1499, #1505). */
+    { .name = "probe port 15021 on v1.26.0: honoured, the status port's nodePort",
+      .app_protocol = "http", .minor = 26, .ccm = "v1.26.0",
+      .ann = { { A("port_80_health-probe_port"), "15021" },
+               { A("port_80_health-probe_request-path"), "/healthz/ready" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 31021, .path = "/healthz/ready",
+      .interval = 5, .threshold = 2, .why = "service port 15021" },
+    { .name = "probe port on v1.25.5: ignored, HTTP /healthz/ready on port 80's nodePort",
+      .app_protocol = "http", .minor = 25, .ccm = "v1.25.5",
+      .ann = { { A("port_80_health-probe_port"), "15021" },
+               { A("port_80_health-probe_request-path"), "/healthz/ready" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 30080, .path = "/healthz/ready",
+      .interval = 5, .threshold = 2, .why = "ignored: cloud-provider-azure v1.25.5 predates" },
+    { .name = "probe port on v1.25.6 (backport #2823): honoured",
+      .app_protocol = "http", .minor = 25, .ccm = "v1.25.6",
+      .ann = { { A("port_80_health-probe_port"), "15021" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 31021, .path = "/",
+      .interval = 5, .threshold = 2, .why = "service port 15021" },
+    { .name = "probe port on v1.24.11: ignored; v1.24.12 (#2824) honours it",
+      .app_protocol = "http", .minor = 24, .ccm = "v1.24.11",
+      .ann = { { A("port_80_health-probe_port"), "15021" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 30080, .path = "/",
+      .interval = 5, .threshold = 2, .why = "v1.24.11 predates" },
+    { .name = "probe port on v1.24.12: honoured",
+      .app_protocol = "http", .minor = 24, .ccm = "v1.24.12",
+      .ann = { { A("port_80_health-probe_port"), "15021" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 31021, .path = "/",
+      .interval = 5, .threshold = 2, .why = "service port 15021" },
+    { .name = "probe protocol tcp on the 1.23 line (backport never merged): ignored",
+      .app_protocol = "http", .minor = 24, .ccm = "v1.23.30",
+      .ann = { { A("port_80_health-probe_protocol"), "Tcp" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 30080, .path = "/",
+      .interval = 5, .threshold = 2, .why = "port_80_health-probe_protocol ignored" },
+    { .name = "a misspelt key (health-probe-port) is just another annotation: ignored",
+      .app_protocol = "http", .minor = 29,
+      .ann = { { A("port_80_health-probe-port"), "15021" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 30080, .path = "/",
+      .interval = 5, .threshold = 2, .why = "appProtocol 'http'" },
+    { .name = "ETP Local with a probe port on v1.28.0: ignored, healthCheckNodePort (#4629)",
+      .etp = K8S_ETP_LOCAL, .app_protocol = "http", .minor = 28, .ccm = "v1.28.0",
+      .ann = { { A("port_80_health-probe_port"), "15021" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = HC, .path = "/healthz",
+      .interval = 5, .threshold = 2, .why = "predates health-probe_port with" },
+    { .name = "ETP Local with a probe port on v1.28.1: the port's own probe",
+      .etp = K8S_ETP_LOCAL, .app_protocol = "http", .minor = 28, .ccm = "v1.28.1",
+      .ann = { { A("port_80_health-probe_port"), "15021" } },
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 31021, .path = "/",
+      .interval = 5, .threshold = 2, .why = "names its own probe port" },
+    { .name = "shared probe mode on v1.28.4: not there, the per-port probe",
+      .app_protocol = "http", .minor = 28, .ccm = "v1.28.4", .shared = true,
+      .lb_rule = true, .proto = CPA_PROBE_HTTP, .port = 30080, .path = "/",
+      .interval = 5, .threshold = 2, .why = "appProtocol" },
     { .name = "ClusterIP service: no LB rule",
       .not_lb = true, .lb_rule = false, .proto = CPA_PROBE_NONE, .why = "not of type" },
 };
@@ -237,6 +291,8 @@ START_TEST(probe_table)
     if (r->minor)
         opts.k8s_minor = r->minor;
     opts.basic_sku = r->basic;
+    if (r->ccm)
+        ck_assert_int_eq(cpa_opts_set_ccm_version(&opts, r->ccm), 0);
     if (r->shared)
         opts.mode = CPA_MODE_SHARED;
     cpa_probe_t p;
@@ -315,6 +371,24 @@ START_TEST(versions)
     ck_assert_int_eq(cpa_opts_set_version(&o, NULL), LB_EINVAL);
     ck_assert_int_eq(o.k8s_minor, 30);
     ck_assert_str_eq(cpa_proto_str(CPA_PROBE_HTTPS), "Https");
+    /* cloud-provider-azure releases: the newest patch of the cluster's line by default */
+    char b[32];
+    cpa_opts_init(&o);
+    ck_assert_str_eq(cpa_ccm_version_str(&o, b, sizeof b), "v1.29.x");
+    ck_assert(cpa_has(&o, CPA_F_PORT_PROBE_PORT) && cpa_has(&o, CPA_F_SHARED_PROBE));
+    ck_assert_int_eq(cpa_opts_set_ccm_version(&o, "v1.24.11"), 0);
+    ck_assert_str_eq(cpa_ccm_version_str(&o, b, sizeof b), "v1.24.11");
+    ck_assert(!cpa_has(&o, CPA_F_PORT_PROBE_PORT));
+    ck_assert_int_eq(cpa_opts_set_ccm_version(&o, "1.24"), 0);
+    ck_assert(cpa_has(&o, CPA_F_PORT_PROBE_PORT));          /* newest 1.24 patch */
+    ck_assert(!cpa_has(&o, CPA_F_LOCAL_PROBE_PORT));
+    ck_assert_int_eq(cpa_opts_set_ccm_version(&o, "v1.27.9"), 0);
+    ck_assert(cpa_has(&o, CPA_F_LOCAL_PROBE_PORT) && !cpa_has(&o, CPA_F_SHARED_PROBE));
+    ck_assert_int_eq(cpa_opts_set_ccm_version(&o, "v1.28.5"), 0);
+    ck_assert(cpa_has(&o, CPA_F_SHARED_PROBE));
+    const char *bad[] = {"2.24.1", "v1.", "v1.24.", "v1.24.1x", "1.0", "v1.24.1.2", NULL};
+    for (int i = 0; bad[i]; i++)
+        ck_assert_msg(cpa_opts_set_ccm_version(&o, bad[i]) == LB_EINVAL, "%s", bad[i]);
     ck_assert_str_eq(cpa_proto_str(CPA_PROBE_NONE), "none");
 }
 END_TEST

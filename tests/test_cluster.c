@@ -866,6 +866,59 @@ START_TEST(istio_service_patched_to_etp_local)
 }
 END_TEST
 
+static void count_cb(cluster_t *c, cluster_pod_t *pod, void *data)
+{
+    (void)c;
+    (void)pod;
+    (*(int *)data)++;
+}
+
+/* Deleting the gateway pod (ETP Local): terminating at once -- the healthCheckNodePort
+ * answers 503 while KUBE-SVL still uses the serving, terminating pod; after preStop the
+ * drain (readiness 503, Connection: close on responses), then exit: the endpoint goes. */
+START_TEST(gateway_pod_deletion_lifecycle)
+{
+    env_t e;
+    k8s_service_t *s = istio_cluster(&e, true);
+    cluster_pod_t *gw = gateway_pod(&e);
+    kp_t *kp = gw->host->kp;
+    const char *node = ip_str(gw->host->nic->addr);
+    char nodeip[32];
+    snprintf(nodeip, sizeof nodeip, "%s", node);
+    uint16_t hc = (uint16_t)s->health_check_node_port, np = (uint16_t)s->ports.v[1].node_port;
+    int calls = 0;
+    cluster_watch_pods(e.c, count_cb, &calls);
+    sim_run(e.sim, SIM_S);
+    cluster_delete_opts_t o = {.pre_stop = 2 * SIM_S, .grace = 30 * SIM_S, .drain = 3 * SIM_S};
+    sim_time_t t0 = sim_now(e.sim);
+    cluster_pod_delete(e.c, gw, &o);
+    ck_assert_int_eq(gw->phase, CLUSTER_POD_TERMINATING);
+    ck_assert_int_eq(calls, 1);
+    ck_assert_int_eq(kp_health_local_endpoints(kp, "istio-ingress", "mtkc-gateway-istio"), 0);
+    int i = get(&e, nodeip, hc, "/healthz", 50 * SIM_MS);
+    ck_assert_int_eq(e.res.r[i].status, 503);
+    char *rules = kp_restore_text(kp);          /* terminating but serving: still used */
+    ck_assert_ptr_null(strstr(rules, "has no local endpoints"));
+    lb_free(rules);
+    i = get(&e, nodeip, np, "/healthz/ready", 50 * SIM_MS);
+    ck_assert_int_eq(e.res.r[i].outcome, HTTP_OK);
+    cluster_pod_delete(e.c, gw, &o);            /* twice: nothing more */
+    ck_assert_int_eq(calls, 1);
+    /* SIGTERM after preStop: draining, readiness 503, still answering with close */
+    sim_run(e.sim, t0 + 2 * SIM_S + SIM_MS);
+    ck_assert(!istio_gw_ready(gw->app));
+    /* exit after the drain: the pod leaves the endpoints; it was the only one: REJECT */
+    sim_run(e.sim, t0 + 5 * SIM_S + SIM_MS);
+    ck_assert_int_eq(gw->phase, CLUSTER_POD_GONE);
+    ck_assert_ptr_null(gw->app);
+    ck_assert_int_eq(calls, 2);
+    rules = kp_restore_text(kp);
+    ck_assert_ptr_nonnull(strstr(rules, "has no endpoints"));
+    lb_free(rules);
+    env_free(&e);
+}
+END_TEST
+
 Suite *suite_cluster(void)
 {
     Suite *s = suite_create("cluster");
@@ -895,6 +948,7 @@ Suite *suite_cluster(void)
     tc = tcase_create("istio");
     tcase_add_test(tc, istio_gateway_service_and_pod);
     tcase_add_test(tc, istio_service_patched_to_etp_local);
+    tcase_add_test(tc, gateway_pod_deletion_lifecycle);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -422,6 +422,37 @@ START_TEST(terminating_fallback)
 }
 END_TEST
 
+/* ProxyTerminatingEndpoints off (kube-proxy before 1.26): a local endpoint that is only
+ * serving+terminating is not used -- ETP Local has no local endpoint and drops; with no
+ * ready endpoint anywhere, Cluster has none and rejects. */
+START_TEST(terminating_gate_off)
+{
+    kp_config_t c;
+    kp_config_default(&c);
+    ck_assert(c.terminating_endpoints);
+    c.node_name = "aks-user-0";
+    c.cluster_cidr = (kp_cidr_t){ tu_ip("10.244.0.0"), 16 };
+    c.terminating_endpoints = false;
+    kp_t *kp = kp_new(NULL, &c);
+    kp_service_port_t sp;
+    kp_endpoint_t e[2] = { ep("10.244.1.10", "aks-user-1"),
+                           { tu_ip("10.244.2.10"), 8080, "aks-user-0", false, true, true } };
+    gw_service(&sp, KP_POLICY_LOCAL, e, 2);
+    ck_assert_int_eq(kp_service_set(kp, &sp), 0);
+    char *t = kp_restore_text(kp);
+    ck_assert_ptr_null(strstr(t, "10.244.2.10"));
+    ck_assert_ptr_nonnull(strstr(t, "has no local endpoints"));
+    lb_free(t);
+    /* everything terminating: nothing to use anywhere -> REJECT */
+    ck_assert_int_eq(kp_endpoint_conditions(kp, tu_ip("10.244.1.10"), false, true, true), 1);
+    t = kp_restore_text(kp);
+    ck_assert_ptr_nonnull(strstr(t, "has no endpoints"));
+    ck_assert_ptr_null(strstr(t, "-j KUBE-SEP-"));
+    lb_free(t);
+    kp_free(kp);
+}
+END_TEST
+
 /* Configuration knobs: masquerade bit, random-fully, be_liberal, localhostNodePorts,
  * nodePortAddresses, masqueradeAll, no clusterCIDR, large-cluster mode. */
 START_TEST(config_variants)
@@ -1064,6 +1095,7 @@ Suite *suite_kube_proxy(void)
     tcase_add_test(tc, local_no_local_endpoint_rules);
     tcase_add_test(tc, no_endpoints_reject);
     tcase_add_test(tc, terminating_fallback);
+    tcase_add_test(tc, terminating_gate_off);
     tcase_add_test(tc, config_variants);
     tcase_add_test(tc, upstream_overall_rules);
     suite_add_tcase(s, tc);

@@ -52,10 +52,47 @@ static const elem_param_t nlb_params[] = {
     {"service", P_STR, NULL, "namespace/name of the LoadBalancer Service", NULL, NULL},
     {"zones", P_STRLIST, NULL, "the NLB's subnets, one per zone: ZONE=SUBNET (a node per zone "
      "at the subnet's last usable address)", NULL, NULL},
+    {"deregistration-lag", P_DURATION, "0s", "from the controller's DeregisterTargets call to "
+     "the NLB routing no new flows to the target (not documented by AWS; users measured "
+     "about 2 minutes, aws-load-balancer-controller#2366)", NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
 static void nlb_free_cb(void *obj) { aws_nlb_free(obj); }
+
+/* The AWS Load Balancer Controller's TargetGroupBinding reconciler
+ * (pkg/targetgroupbinding/resource_manager.go): the ip targets are the Service's ready
+ * endpoints, so a pod that terminates (its endpoint turns ready=false, terminating) or goes
+ * is deregistered -- the NLB then routes it no new flows, after `lag`, and its flows live on
+ * for the deregistration delay. Not modelled: deregistering a running pod that turns
+ * unready and registering it again when Ready (targets stay registered; the NLB's own
+ * checks judge them), and targets for pods created at run time (there are none). */
+typedef struct nlb_ctl {
+    aws_nlb_t *nlb;
+    sim_time_t lag;
+    size_t n;
+    struct { cluster_pod_t *pod; int idx; bool gone; } t[256];
+} nlb_ctl_t;
+
+static void ctl_dereg_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    nlb_ctl_t *ctl = a;
+    aws_nlb_target_deregister(ctl->nlb, (size_t)(uintptr_t)b);
+}
+
+static void ctl_pod_cb(cluster_t *c, cluster_pod_t *pod, void *data)
+{
+    (void)c;
+    nlb_ctl_t *ctl = data;
+    bool out = pod->phase != CLUSTER_POD_RUNNING;
+    for (size_t i = 0; i < ctl->n; i++) {
+        if (ctl->t[i].pod != pod || ctl->t[i].gone || !out) continue;
+        ctl->t[i].gone = true;
+        sim_schedule(net_sim(pod->node->net), ctl->lag, ctl_dereg_cb, ctl,
+                     (void *)(uintptr_t)ctl->t[i].idx);
+    }
+}
 
 static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
 {
@@ -100,6 +137,13 @@ static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     /* the AWS Load Balancer Controller registers the Service's pods as ip targets */
     cluster_pod_t *pods[256];
     size_t np = cluster_service_pods(cl, svc, pods, 256);
+    nlb_ctl_t *ctl = lb_calloc(1, sizeof *ctl);
+    build_on_free(ctx, lb_free, ctl);
+    ctl->nlb = nlb;
+    ctl->lag = elem_get(cfg, "deregistration-lag")->u.i;
+    if (ctl->lag < 0)
+        return build_error(ctx, elem_get(cfg, "deregistration-lag")->pos, "aws-nlb '%s': "
+                           "deregistration-lag must be >= 0", name);
     for (size_t i = 0; i < np && i < 256; i++) {
         const char *zone = pods[i]->host->zone;
         if (!zone)
@@ -110,7 +154,10 @@ static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
         if (rc < 0)
             return build_error(ctx, cv->pos, "aws-nlb '%s': target %s (zone %s): %s", name,
                                pods[i]->name, zone, lb_strerror(rc));
+        ctl->t[ctl->n].pod = pods[i];
+        ctl->t[ctl->n++].idx = rc;
     }
+    cluster_watch_pods(cl, ctl_pod_cb, ctl);
     uint32_t addrs[AWS_NLB_MAX_ZONES];
     for (size_t i = 0; i < aws_nlb_zone_count(nlb); i++) addrs[i] = aws_nlb_zone_addr(nlb, i);
     build_put_addrs(ctx, name, addrs, aws_nlb_zone_count(nlb));

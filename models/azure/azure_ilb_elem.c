@@ -27,6 +27,9 @@ static const elem_param_t ilb_params[] = {
     {"frontend-ip", P_ADDR, ILB_FRONTEND_DYNAMIC, "frontend private IP when the Service sets "
      "no loadBalancerIP; 0.0.0.0: dynamic, the first free address of the node subnet (as "
      "Azure allocates it)", NULL, NULL},
+    {"cloud-provider-azure-version", P_STR, "", "the cloud-provider-azure release that builds "
+     "the LB, e.g. v1.24.11: which probe annotations it honours (empty: the newest patch of "
+     "the cluster's Kubernetes minor, as AKS runs it)", NULL, NULL},
     {"fail-open", P_BOOL, "false", "noHealthyBackendsBehavior AllProbedUp: with no healthy "
      "backend send new flows to all (default: drop them)", NULL, NULL},
     {"probe-fail-fast", P_BOOL, "false", "a non-200 or RST marks a backend down at once "
@@ -164,6 +167,10 @@ static int ilb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     cpa_opts_t co;
     cpa_opts_init(&co);
     cpa_opts_set_version(&co, cluster_version(cl));
+    const elem_val_t *ccm = elem_get(cfg, "cloud-provider-azure-version");
+    if (ccm->u.s && *ccm->u.s && cpa_opts_set_ccm_version(&co, ccm->u.s))
+        return build_error(ctx, ccm->pos, "cloud-provider-azure-version '%s': expected "
+                           "v1.MINOR or v1.MINOR.PATCH, e.g. v1.24.11", ccm->u.s);
     for (size_t i = 0; i < svc->ports.n; i++) {
         cpa_probe_t cp;
         if (cpa_probe_for_port(svc, i, &co, &cp))

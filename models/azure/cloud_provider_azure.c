@@ -40,16 +40,58 @@ const char *cpa_proto_str(cpa_proto_t p)
     }
 }
 
-void cpa_opts_init(cpa_opts_t *o)
+/* The version table (sources in cloud_provider_azure.h): the release line from which the
+ * change is in every release, and the first patch of each line it was backported to. */
+typedef struct { int minor, patch; } rel_t;
+static const struct {
+    const char *name;
+    int main_minor;
+    rel_t backports[2];
+} features[CPA_F_COUNT] = {
+    [CPA_F_PORT_PROBE_PORT] = {"port_{port}_health-probe_port and _protocol (#1505)", 26,
+                               {{24, 12}, {25, 6}}},
+    [CPA_F_LOCAL_PROBE_PORT] = {"health-probe_port with externalTrafficPolicy Local (#4629)",
+                                29, {{27, 9}, {28, 1}}},
+    [CPA_F_SHARED_PROBE] = {"the shared probe mode", 29, {{28, 5}, {0, 0}}},
+};
+
+const char *cpa_feature_str(cpa_feature_t f)
 {
-    memset(o, 0, sizeof(*o));
-    o->k8s_minor = CPA_K8S_MINOR_DEFAULT;
-    o->mode = CPA_MODE_SERVICE_NODE_PORT;
-    o->shared_port = CPA_SHARED_PROBE_PORT;
-    o->shared_path = CPA_SHARED_PROBE_PATH;
+    return f < CPA_F_COUNT ? features[f].name : "?";
 }
 
-int cpa_opts_set_version(cpa_opts_t *o, const char *v)
+static int ccm_minor(const cpa_opts_t *o)
+{
+    return o->ccm_minor ? o->ccm_minor : o->k8s_minor;
+}
+
+bool cpa_has(const cpa_opts_t *o, cpa_feature_t f)
+{
+    if (f >= CPA_F_COUNT)
+        return false;
+    int minor = ccm_minor(o);
+    if (minor >= features[f].main_minor)
+        return true;
+    for (size_t i = 0; i < 2; i++) {
+        const rel_t *b = &features[f].backports[i];
+        if (b->minor && b->minor == minor)
+            return o->ccm_patch < 0 || o->ccm_patch >= b->patch;
+    }
+    return false;
+}
+
+const char *cpa_ccm_version_str(const cpa_opts_t *o, char *buf, size_t n)
+{
+    if (o->ccm_patch < 0)
+        snprintf(buf, n, "v1.%d.x", ccm_minor(o));
+    else
+        snprintf(buf, n, "v1.%d.%d", ccm_minor(o), o->ccm_patch);
+    return buf;
+}
+
+/* "v1.MINOR[.PATCH]" or "1.MINOR[.PATCH]": 0 with *minor and *patch (-1 when absent),
+ * else LB_EINVAL. The one parser of both version options. */
+static int parse_v1(const char *v, long *minor, long *patch)
 {
     if (!v)
         return LB_EINVAL;
@@ -58,8 +100,44 @@ int cpa_opts_set_version(cpa_opts_t *o, const char *v)
     if (v[0] != '1' || v[1] != '.' || !isdigit((unsigned char)v[2]))
         return LB_EINVAL;
     char *end;
-    long minor = strtol(v + 2, &end, 10);
-    if (minor > 1000 || (*end && *end != '.'))
+    *minor = strtol(v + 2, &end, 10);
+    *patch = -1;
+    if (*minor > 1000)
+        return LB_EINVAL;
+    if (*end == '.') {
+        if (!isdigit((unsigned char)end[1]))
+            return LB_EINVAL;
+        *patch = strtol(end + 1, &end, 10);
+        if (*patch > 100000)
+            return LB_EINVAL;
+    }
+    return *end ? LB_EINVAL : 0;
+}
+
+int cpa_opts_set_ccm_version(cpa_opts_t *o, const char *v)
+{
+    long minor, patch;
+    if (parse_v1(v, &minor, &patch) || minor < 1)
+        return LB_EINVAL;
+    o->ccm_minor = (int)minor;
+    o->ccm_patch = (int)patch;
+    return 0;
+}
+
+void cpa_opts_init(cpa_opts_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->ccm_patch = -1;
+    o->k8s_minor = CPA_K8S_MINOR_DEFAULT;
+    o->mode = CPA_MODE_SERVICE_NODE_PORT;
+    o->shared_port = CPA_SHARED_PROBE_PORT;
+    o->shared_path = CPA_SHARED_PROBE_PATH;
+}
+
+int cpa_opts_set_version(cpa_opts_t *o, const char *v)
+{
+    long minor, patch;
+    if (parse_v1(v, &minor, &patch))
         return LB_EINVAL;
     o->k8s_minor = (int)minor;
     return 0;
@@ -255,8 +333,19 @@ int cpa_probe_for_port(const k8s_service_t *svc, size_t port_index, const cpa_op
         return 0;
     }
     const char *port_override = probe_ann(svc, port, "port", key, sizeof key);
-    char port_key[160];
+    char port_key[160], ver[32], ignored[400] = "";
     memcpy(port_key, key, sizeof key);
+    cpa_ccm_version_str(opts, ver, sizeof ver);
+    if (port_override && !cpa_has(opts, CPA_F_PORT_PROBE_PORT)) {
+        snprintf(ignored, sizeof ignored, "%s ignored: cloud-provider-azure %s predates %s; ",
+                 port_key, ver, cpa_feature_str(CPA_F_PORT_PROBE_PORT));
+        port_override = NULL;
+    }
+    if (port_override && svc->etp == K8S_ETP_LOCAL && !cpa_has(opts, CPA_F_LOCAL_PROBE_PORT)) {
+        snprintf(ignored, sizeof ignored, "%s ignored: cloud-provider-azure %s predates %s; ",
+                 port_key, ver, cpa_feature_str(CPA_F_LOCAL_PROBE_PORT));
+        port_override = NULL;
+    }
 
     /* 3. servicehelpers.NeedsHealthCheck: type LoadBalancer with ETP Local. The node
      * probe takes precedence unless the port names its own probe port
@@ -268,15 +357,16 @@ int cpa_probe_for_port(const k8s_service_t *svc, size_t port_index, const cpa_op
         out->protocol = CPA_PROBE_HTTP;
         out->port = svc->health_check_node_port;
         snprintf(out->path, sizeof out->path, "%s", CPA_LOCAL_PROBE_PATH);
-        set_why(out, "externalTrafficPolicy Local: HTTP probe of "
+        set_why(out, "%sexternalTrafficPolicy Local: HTTP probe of "
                  "kube-proxy's healthCheckNodePort %d %s (200 only on nodes with a ready "
                  "local endpoint); interval %d s (%s), threshold %d (%s) "
-                 "[cloud-provider-azure getExpectedLBRules, NeedsHealthCheck]",
+                 "[cloud-provider-azure getExpectedLBRules, NeedsHealthCheck]", ignored,
                  out->port, out->path, out->interval_s, isrc, out->threshold, nsrc);
         return 0;
     }
     /* 4. Shared probe mode (clusterServiceLoadBalancerHealthProbeMode=shared). */
-    if (opts->mode == CPA_MODE_SHARED && svc->etp != K8S_ETP_LOCAL) {
+    if (opts->mode == CPA_MODE_SHARED && svc->etp != K8S_ETP_LOCAL &&
+        cpa_has(opts, CPA_F_SHARED_PROBE)) {
         out->protocol = CPA_PROBE_HTTP;
         out->port = opts->shared_port;
         snprintf(out->path, sizeof out->path, "%s", opts->shared_path);
@@ -311,6 +401,12 @@ int cpa_probe_for_port(const k8s_service_t *svc, size_t port_index, const cpa_op
     /* Protocol: port annotation, appProtocol, global annotation, TCP. */
     char ppkey[160];
     const char *proto = probe_ann(svc, port, "protocol", ppkey, sizeof ppkey);
+    if (proto && !cpa_has(opts, CPA_F_PORT_PROBE_PORT)) {
+        size_t l = strlen(ignored);
+        snprintf(ignored + l, sizeof ignored - l, "%s ignored: cloud-provider-azure %s "
+                 "predates %s; ", ppkey, ver, cpa_feature_str(CPA_F_PORT_PROBE_PORT));
+        proto = NULL;
+    }
     char psrc[256];
     const char *gpath = ann(svc, ANN_GLOBAL_PATH);
     bool app_proto_used = sp->app_protocol &&
@@ -380,13 +476,14 @@ int cpa_probe_for_port(const k8s_service_t *svc, size_t port_index, const cpa_op
         "externalTrafficPolicy Local, but the port names its own probe port: " :
         "externalTrafficPolicy Cluster: ";
     if (out->protocol == CPA_PROBE_TCP)
-        set_why(out, "%sTCP probe of port %d on %s; protocol from %s; "
+        set_why(out, "%s%sTCP probe of port %d on %s; protocol from %s; "
                  "interval %d s (%s), threshold %d (%s) [buildHealthProbeRulesForPort]",
-                 pre, port, how, psrc, out->interval_s, isrc, out->threshold, nsrc);
+                 ignored, pre, port, how, psrc, out->interval_s, isrc,
+                 out->threshold, nsrc);
     else
-        set_why(out, "%s%s probe of port %d on %s path %s (%s; only "
+        set_why(out, "%s%s%s probe of port %d on %s path %s (%s; only "
                  "200 passes); protocol from %s; interval %d s (%s), threshold %d (%s) "
-                 "[buildHealthProbeRulesForPort]", pre,
+                 "[buildHealthProbeRulesForPort]", ignored, pre,
                  out->protocol == CPA_PROBE_HTTP ? "HTTP" : "HTTPS", port, how, out->path,
                  pathsrc, psrc, out->interval_s, isrc, out->threshold, nsrc);
     return 0;

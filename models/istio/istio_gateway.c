@@ -121,7 +121,7 @@ struct istio_gw {
     l7_fail_action_t fail[HTTP_OUTCOME_COUNT];
     l7proxy_t *px;
     gsl_rng *rng;
-    bool ready;
+    bool ready, draining;
     uint64_t flags[F_COUNT];
     char *c_flag[F_COUNT];
     char detail[600];           /* a composed detail, copied by the core at once */
@@ -487,6 +487,16 @@ static void upstream_end_cb(l7proxy_t *px, l7_req_t *rq, const l7_attempt_t *a,
     flag_hit(g, er->flag);
 }
 
+/* Envoy draining (the HTTP connection manager's drain: "For HTTP/1.1 ... the connection
+ * manager adds Connection: close to the response", envoyproxy.io operations/draining):
+ * clients close their keep-alive connections after the response. */
+static void respond_cb(l7proxy_t *px, l7_req_t *rq, http_msg_t *resp, void *data)
+{
+    (void)px; (void)rq;
+    istio_gw_t *g = data;
+    if (g->draining) http_header_set(resp, "Connection", "close");
+}
+
 static void release_cb(l7proxy_t *px, void *target, uint32_t addr, uint16_t port, void *data)
 {
     (void)px; (void)data;
@@ -582,6 +592,8 @@ istio_gw_t *istio_gw_new(net_node_t *node, const k8s_objects_t *objs, const k8s_
     po.listeners = ls.v;
     po.n_listeners = ls.n;
     po.downstream_idle_timeout = opts->idle_timeout;
+    po.downstream_so_keepalive = opts->downstream_so_keepalive;
+    po.downstream_keepalive = opts->downstream_keepalive;
     po.upstream.keepalive = true;
     po.upstream.connect_timeout = opts->connect_timeout;
     po.upstream.idle_timeout = opts->idle_timeout;
@@ -599,7 +611,7 @@ istio_gw_t *istio_gw_new(net_node_t *node, const k8s_objects_t *objs, const k8s_
     po.tls_failed = tls_failed_cb;
     po.tls_failed_data = g;
     l7_vendor_t v = { .route = route_cb, .upstream_end = upstream_end_cb,
-                      .release = release_cb, .data = g };
+                      .release = release_cb, .respond = respond_cb, .data = g };
     int r = 0;
     g->px = l7proxy_new(node, &po, &v, &r);
     lb_vec_free(&ls);
@@ -678,6 +690,12 @@ int istio_gw_set_rule_timeout(istio_gw_t *g, const char *ns, const char *name, s
 }
 
 void istio_gw_set_ready(istio_gw_t *g, bool ready) { g->ready = ready; }
+
+void istio_gw_drain(istio_gw_t *g)
+{
+    g->draining = true;
+    g->ready = false;
+}
 bool istio_gw_ready(const istio_gw_t *g) { return g->ready; }
 l7proxy_t *istio_gw_proxy(istio_gw_t *g) { return g->px; }
 

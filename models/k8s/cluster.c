@@ -27,6 +27,7 @@
 
 /* The pods of one Deployment: c->pods[first .. first + n) (pods are created Deployment by
  * Deployment and never added later). */
+struct watcher { cluster_pod_cb cb; void *data; };
 typedef struct dep_pods { const k8s_deployment_t *dep; size_t first, n; } dep_pods_t;
 /* The Deployments (positions in c->deps) whose pods a Service selects. */
 typedef struct svc_sel { LB_VEC(size_t) deps; } svc_sel_t;
@@ -53,7 +54,12 @@ struct cluster {
     k8s_objects_t gen;              /* what Istio generates for Gateways (owned) */
     LB_VEC(const k8s_gateway_t *) gen_gw;   /* gen.deployments.v[i] serves gen_gw.v[i] */
     explain_t *ex;
+    LB_VEC(struct watcher) watchers;
+    LB_VEC(struct pod_del *) dels;  /* pod deletions under way or done (owned) */
 };
+
+/* ProxyTerminatingEndpoints (KEP-1669): beta and on by default from Kubernetes 1.26. */
+#define KP_TERMINATING_ENDPOINTS_SINCE_MINOR 26
 
 void cluster_params_default(cluster_params_t *p)
 {
@@ -284,6 +290,9 @@ static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn)
         istio_gw_opts_t o;
         istio_gw_opts_init(&o);
         o.name = pod->node->name;           /* unique across clusters: counters, streams */
+        if (c->p.gateway_idle_timeout > 0) o.idle_timeout = c->p.gateway_idle_timeout;
+        o.downstream_so_keepalive = c->p.gateway_so_keepalive;
+        o.downstream_keepalive = c->p.gateway_keepalive;
         o.metrics = c->m;
         o.flow_link = c->ex ? flow_link_cb : NULL;
         o.flow_link_data = c->ex;
@@ -683,8 +692,10 @@ static void kp_push(cluster_t *c, kp_t *kp, size_t k)
         FOR_SELECTED(c, k, pod) {
             int tp = cluster_pod_target_port(pod, sp);
             if (!tp) continue;
-            kp_endpoint_t e = {pod->ip, (uint16_t)tp, pod->host->node->name, pod->ready,
-                               pod->ready, false};
+            if (pod->phase == CLUSTER_POD_GONE) continue;
+            bool term = pod->phase == CLUSTER_POD_TERMINATING;
+            kp_endpoint_t e = {pod->ip, (uint16_t)tp, pod->host->node->name,
+                               pod->ready && !term, pod->ready, term};
             lb_vec_push(&eps, e);
         }
         kp_service_port_t p = {
@@ -712,7 +723,9 @@ static void istio_push(cluster_t *c, istio_gw_t *g)
             FOR_SELECTED(c, k, pod) {
                 int tp = cluster_pod_target_port(pod, sp);
                 if (!tp) continue;
-                istio_endpoint_t e = {pod->ip, (uint16_t)tp, pod->ready};
+                if (pod->phase == CLUSTER_POD_GONE) continue;
+                istio_endpoint_t e = {pod->ip, (uint16_t)tp,
+                                      pod->ready && pod->phase == CLUSTER_POD_RUNNING};
                 lb_vec_push(&eps, e);
             }
             istio_gw_set_endpoints(g, s->meta.ns, s->meta.name, sp->port, eps.v, eps.n);
@@ -874,6 +887,10 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     kp_config_t kc;
     kp_config_default(&kc);
     kc.cluster_cidr = (kp_cidr_t){p->pod_cidr, p->pod_plen};
+    int vmaj = 0, vmin = 0;
+    if (sscanf(c->version, "%*[vV]%d.%d", &vmaj, &vmin) == 2 ||
+        sscanf(c->version, "%d.%d", &vmaj, &vmin) == 2)
+        kc.terminating_endpoints = vmaj > 1 || vmin >= KP_TERMINATING_ENDPOINTS_SINCE_MINOR;
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
     cluster_sync(c);
     c->building = false;
@@ -914,6 +931,9 @@ void cluster_free(cluster_t *c)
     lb_vec_free(&c->svcs);
     for (size_t i = 0; i < c->sel.n; i++) lb_vec_free(&c->sel.v[i].deps);
     lb_vec_free(&c->sel);
+    for (size_t i = 0; i < c->dels.n; i++) lb_free(c->dels.v[i]);
+    lb_vec_free(&c->dels);
+    lb_vec_free(&c->watchers);
     lb_index_free(&c->sel_index);
     lb_vec_free(&c->deps);
     k8s_objects_free(&c->gen);
@@ -1024,9 +1044,101 @@ void cluster_pod_crash(cluster_t *c, cluster_pod_t *pod, sim_time_t down_for)
     if (down_for > 0) sim_schedule(net_sim(c->net), down_for, restart_cb, c, pod);
 }
 
+static void notify(cluster_t *c, cluster_pod_t *pod)
+{
+    for (size_t i = 0; i < c->watchers.n; i++) c->watchers.v[i].cb(c, pod, c->watchers.v[i].data);
+}
+
+void cluster_watch_pods(cluster_t *c, cluster_pod_cb cb, void *data)
+{
+    struct watcher w = {cb, data};
+    lb_vec_push(&c->watchers, w);
+}
+
 void cluster_pod_set_ready(cluster_t *c, cluster_pod_t *pod, bool ready)
 {
     if (pod->ready == ready) return;
     pod->ready = ready;
     cluster_sync(c);
+    notify(c, pod);
+}
+
+/* ---- pod deletion (cluster.h) ---- */
+
+typedef struct pod_del {
+    cluster_t *c;
+    cluster_pod_t *pod;
+    cluster_delete_opts_t o;
+    sim_time_t t0;
+    bool exited;
+} pod_del_t;
+
+static void del_exit(pod_del_t *d, const char *why)
+{
+    if (d->exited) return;
+    d->exited = true;
+    cluster_pod_t *pod = d->pod;
+    explain_set_state(d->c->ex, pod->name, explain_note(d->c->ex, pod->name, 0, 0,
+                      "containers exited (%s): connections reset, new ones refused; the pod "
+                      "leaves the endpoints", why));
+    pod_stop_apps(pod);
+    pod->phase = CLUSTER_POD_GONE;
+    cluster_sync(d->c);
+    notify(d->c, pod);
+}
+
+static void del_kill_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    (void)b;
+    pod_del_t *d = a;
+    del_exit(d, "SIGKILL at the end of terminationGracePeriodSeconds");
+}
+
+static void del_drained_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    (void)b;
+    del_exit(a, "Envoy's drain over: pilot-agent stops it");
+}
+
+static void del_term_cb(sim_t *sim, void *a, void *b)
+{
+    (void)b;
+    pod_del_t *d = a;
+    cluster_pod_t *pod = d->pod;
+    sim_time_t left = d->t0 + d->o.grace - sim_now(sim);
+    if (pod->app_kind == CLUSTER_APP_ISTIO) {
+        explain_note(d->c->ex, pod->name, 0, 0, "SIGTERM: pilot-agent drains Envoy for %llds "
+                     "(readiness 503, responses with Connection: close)",
+                     (long long)(d->o.drain / SIM_S));
+        istio_gw_drain(pod->app);
+        if (d->o.drain < left) sim_schedule(sim, d->o.drain, del_drained_cb, d, NULL);
+    } else {
+        del_exit(d, "SIGTERM: nginx's fast shutdown");
+    }
+}
+
+void cluster_pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o)
+{
+    if (!pod || pod->phase != CLUSTER_POD_RUNNING) return;
+    pod_del_t *d = lb_calloc(1, sizeof *d);     /* freed with the cluster */
+    lb_vec_push(&c->dels, d);
+    d->c = c;
+    d->pod = pod;
+    if (o) d->o = *o;
+    if (d->o.grace <= 0) d->o.grace = CLUSTER_GRACE_DEFAULT;
+    if (d->o.drain <= 0) d->o.drain = CLUSTER_ISTIO_DRAIN_DEFAULT;
+    if (d->o.pre_stop < 0) d->o.pre_stop = 0;
+    sim_t *sim = net_sim(c->net);
+    d->t0 = sim_now(sim);
+    pod->phase = CLUSTER_POD_TERMINATING;
+    explain_set_state(c->ex, pod->name, explain_note(c->ex, pod->name, 0, 0,
+                      "deleted: terminating (endpoint ready=false, terminating=true); preStop "
+                      "%llds, grace period %llds", (long long)(d->o.pre_stop / SIM_S),
+                      (long long)(d->o.grace / SIM_S)));
+    cluster_sync(c);
+    notify(c, pod);
+    if (d->o.pre_stop < d->o.grace) sim_schedule(sim, d->o.pre_stop, del_term_cb, d, NULL);
+    sim_schedule(sim, d->o.grace, del_kill_cb, d, NULL);
 }

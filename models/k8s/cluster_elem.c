@@ -31,6 +31,31 @@ static const elem_param_t fault_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+static const elem_param_t deletion_params[] = {
+    {"at", P_DURATION, NULL, "when the pod is deleted (kubectl delete, a drain's eviction, a "
+     "rollout's scale-down)", NULL, NULL},
+    {"pod", P_STR, NULL, "pod name, e.g. mtkc-gateway-istio-0", NULL, NULL},
+    {"pre-stop", P_DURATION, "0s", "preStop hook sleep before SIGTERM (0: none)", NULL, NULL},
+    {"grace-period", P_DURATION, "30s", "terminationGracePeriodSeconds: SIGKILL after this",
+     NULL, NULL},
+    {"drain", P_DURATION, "5s", "Istio gateway pods: terminationDrainDuration, how long "
+     "Envoy drains after SIGTERM", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+/* Socket options an EnvoyFilter puts on the gateway's listeners (istio/istio#28879,
+ * #52143): SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT; absent fields take
+ * the node's net.ipv4.tcp_keepalive_* (7200 s / 75 s / 9). */
+static const elem_param_t keepalive_params[] = {
+    {"time", P_DURATION, "0s", "TCP_KEEPIDLE: idle before the first probe (0: the sysctl, "
+     "7200 s)", NULL, NULL},
+    {"interval", P_DURATION, "0s", "TCP_KEEPINTVL: between probes (0: the sysctl, 75 s)",
+     NULL, NULL},
+    {"probes", P_INT, "0", "TCP_KEEPCNT: unanswered probes before the reset (0: the sysctl, "
+     "9)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
 static const elem_param_t cluster_params[] = {
     {"type", P_STR, NULL, "k8s-cluster", NULL, NULL},
     {"vnet", P_STR, NULL, "the vnet element the nodes' NICs are in", NULL, NULL},
@@ -48,7 +73,15 @@ static const elem_param_t cluster_params[] = {
      "\"key=value\" (e.g. agentpool=system)", NULL, NULL},
     {"gateway-tolerations", P_STRLIST, "[]", "tolerations for the Istio gateway pods, "
      "\"key=value:Effect\" or \"key:Exists\"", NULL, NULL},
+    {"gateway-idle-timeout", P_DURATION, "0s", "Envoy's HTTP idle timeout in the gateway pods, "
+     "downstream and upstream (0: Istio's default, 1h)", NULL, NULL},
+    {"gateway-tcp-keepalive", P_OBJ, "", "TCP keepalive on the gateway's downstream "
+     "connections, as an EnvoyFilter setting the listeners' socket_options does: { time, "
+     "interval, probes } (absent: off, Envoy's default)", keepalive_params, NULL},
     {"faults", P_OBJLIST, "[]", "container kills: { at, pod, down-for }", fault_params, NULL},
+    {"deletions", P_OBJLIST, "[]", "pod deletions: { at, pod, pre-stop, grace-period, drain } "
+     "-- terminating endpoints, preStop, SIGTERM, Envoy's drain, SIGKILL", deletion_params,
+     NULL},
     {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
      "on its period); false: they start at t=0, unready until their first probe passes",
      NULL, NULL},
@@ -75,14 +108,21 @@ static int parse_taint(char *s, cluster_taint_t *t)
 
 static void cluster_free_cb(void *obj) { cluster_free(obj); }
 
-typedef struct fault { cluster_t *c; cluster_pod_t *pod; sim_time_t down_for; } fault_t;
+typedef struct fault {
+    cluster_t *c;
+    cluster_pod_t *pod;
+    sim_time_t down_for;
+    bool del;                       /* a deletion (opts), not a kill */
+    cluster_delete_opts_t opts;
+} fault_t;
 
 static void fault_cb(sim_t *sim, void *a, void *b)
 {
     (void)sim;
     (void)b;
     fault_t *f = a;
-    cluster_pod_crash(f->c, f->pod, f->down_for);
+    if (f->del) cluster_pod_delete(f->c, f->pod, &f->opts);
+    else cluster_pod_crash(f->c, f->pod, f->down_for);
 }
 
 static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
@@ -118,6 +158,23 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         return build_error(ctx, elem_get(cfg, "gateway-replicas")->pos,
                            "gateway-replicas %d: expected 0 to 1000", p.gateway_replicas);
     p.warm_start = elem_bool(cfg, "warm-start");
+    const elem_val_t *git = elem_get(cfg, "gateway-idle-timeout");
+    if (git->u.i < 0)
+        return build_error(ctx, git->pos, "gateway-idle-timeout: expected >= 0");
+    p.gateway_idle_timeout = git->u.i;
+    const elem_val_t *gka = elem_get(cfg, "gateway-tcp-keepalive");
+    if (gka->set && gka->u.objs.n) {
+        const elem_cfg_t *kc = gka->u.objs.v[0];
+        p.gateway_so_keepalive = true;
+        p.gateway_keepalive.idle = elem_get(kc, "time")->u.i;
+        p.gateway_keepalive.intvl = elem_get(kc, "interval")->u.i;
+        p.gateway_keepalive.cnt = (int)elem_int(kc, "probes");
+        if (tcp_keepalive_check(&p.gateway_keepalive))
+            return build_error(ctx, gka->pos, "gateway-tcp-keepalive: time and interval must be "
+                               "whole seconds from 1s to %ds (or 0), probes 0 to %d, as "
+                               "setsockopt accepts them", TCP_KEEPALIVE_MAX_S,
+                               TCP_KEEPALIVE_MAX_CNT);
+    }
     const elem_val_t *gt = elem_get(cfg, "gateway-tolerations");
     p.gateway_tolerations = (const char *const *)gt->u.strs.v;
     p.n_gateway_tolerations = gt->u.strs.n;
@@ -268,9 +325,11 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     if (rc) return rc;
     build_put(ctx, name, "cluster", c);
     build_on_free(ctx, cluster_free_cb, c);
-    const elem_val_t *fv = elem_get(cfg, "faults");
-    for (size_t i = 0; i < fv->u.objs.n; i++) {
-        const elem_cfg_t *f = fv->u.objs.v[i];
+    const elem_val_t *fv = elem_get(cfg, "faults"), *dv = elem_get(cfg, "deletions");
+    size_t nf = fv->u.objs.n;
+    for (size_t i = 0; i < nf + dv->u.objs.n; i++) {
+        bool del = i >= nf;
+        const elem_cfg_t *f = del ? dv->u.objs.v[i - nf] : fv->u.objs.v[i];
         const elem_val_t *pv2 = elem_get(f, "pod");
         cluster_pod_t *pod = cluster_pod_find(c, pv2->u.s);
         if (!pod) {
@@ -280,10 +339,23 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
                 snprintf(names + len, sizeof names - len, "%s%s", k ? ", " : "",
                          cluster_pod_at(c, k)->name);
             }
-            return build_error(ctx, pv2->pos, "fault: no pod '%s'; pods are: %s", pv2->u.s, names);
+            return build_error(ctx, pv2->pos, "%s: no pod '%s'; pods are: %s",
+                               del ? "deletion" : "fault", pv2->u.s, names);
         }
-        fault_t *ft = lb_malloc(sizeof *ft);
-        *ft = (fault_t){c, pod, elem_get(f, "down-for")->u.i};
+        fault_t *ft = lb_calloc(1, sizeof *ft);
+        ft->c = c;
+        ft->pod = pod;
+        ft->del = del;
+        if (!del) {
+            ft->down_for = elem_get(f, "down-for")->u.i;
+        } else {
+            const elem_val_t *ps = elem_get(f, "pre-stop"), *gp = elem_get(f, "grace-period"),
+                             *dr = elem_get(f, "drain");
+            if (ps->u.i < 0 || gp->u.i <= 0 || dr->u.i <= 0)
+                return build_error(ctx, f->pos, "deletion of '%s': pre-stop must be >= 0, "
+                                   "grace-period and drain > 0", pv2->u.s);
+            ft->opts = (cluster_delete_opts_t){ps->u.i, gp->u.i, dr->u.i};
+        }
         build_on_free(ctx, lb_free, ft);
         sim_schedule_at(build_sim(ctx), elem_get(f, "at")->u.i, fault_cb, ft, NULL);
     }

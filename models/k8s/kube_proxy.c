@@ -91,7 +91,7 @@ struct kp {
     char *node_name;
     int mbit;
     kp_cidr_t cluster_cidr;
-    bool masq_all, localhost_np, random_fully, be_liberal;
+    bool masq_all, localhost_np, random_fully, be_liberal, term_eps;
     LB_VEC(kp_cidr_t) np_addrs;
     char mark[16];                      /* fmt.Sprintf("%#08x", 1<<bit): "0x00004000" */
     LB_VEC(svc_t *) svcs;
@@ -107,6 +107,7 @@ void kp_config_default(kp_config_t *c)
     c->masquerade_bit = KP_MASQUERADE_BIT_DEFAULT;
     c->localhost_nodeports = true;      /* iptables.localhostNodePorts default */
     c->random_fully = true;             /* every supported distro ships iptables >= 1.6.2 */
+    c->terminating_endpoints = true;    /* ProxyTerminatingEndpoints, on since 1.26 */
 }
 
 /* ---- names and hashes --------------------------------------------------------------------- */
@@ -167,6 +168,7 @@ kp_t *kp_new(net_node_t *node, const kp_config_t *cfg)
     kp->masq_all = cfg->masquerade_all;
     kp->random_fully = cfg->random_fully;
     kp->be_liberal = cfg->conntrack_tcp_be_liberal;
+    kp->term_eps = cfg->terminating_endpoints;
     for (size_t i = 0; i < cfg->n_nodeport_addresses; i++)
         lb_vec_push(&kp->np_addrs, cfg->nodeport_addresses[i]);
     /* NewProxier: localhostNodePorts is turned off unless nodePortAddresses contains
@@ -448,7 +450,7 @@ static void categorize(const kp_t *kp, const svc_t *s, cats_t *c)
         for (size_t i = 0; i < n; i++)
             if (s->eps.v[i].ready) c->cluster[c->n_cluster++] = &s->eps.v[i];
         /* no ready endpoint anywhere: fall back to serving, terminating ones */
-        if (!c->n_cluster)
+        if (!c->n_cluster && kp->term_eps)
             for (size_t i = 0; i < n; i++)
                 if (s->eps.v[i].serving && s->eps.v[i].terminating)
                     c->cluster[c->n_cluster++] = &s->eps.v[i];
@@ -465,7 +467,7 @@ static void categorize(const kp_t *kp, const svc_t *s, cats_t *c)
         if (e->ready) {
             c->has_any = true;
             if (ep_local(kp, e)) local_ready = true;
-        } else if (e->serving && e->terminating) {
+        } else if (kp->term_eps && e->serving && e->terminating) {
             c->has_any = true;
             if (ep_local(kp, e)) local_st = true;
         }

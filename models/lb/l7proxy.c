@@ -652,12 +652,20 @@ l7proxy_t *l7proxy_new(net_node_t *node, const l7proxy_opts_t *opts, const l7_ve
     for (int i = 0; i < HTTP_OUTCOME_COUNT; i++)
         px->c_out[i] = lb_sprintf("%s.upstream.%s", px->name, http_outcome_name(i));
     px->lsn = lb_calloc(opts->n_listeners, sizeof(lsn_t));
+    if (opts->downstream_so_keepalive && tcp_keepalive_check(&opts->downstream_keepalive)) {
+        if (rc)
+            *rc = LB_EINVAL;
+        proxy_free_all(px);
+        return NULL;
+    }
     for (size_t i = 0; i < opts->n_listeners; i++) {
         lsn_t *l = &px->lsn[i];
         l->px = px;
         l->port = opts->listeners[i].port;
         l->scheme = lb_strdup(opts->listeners[i].scheme ? opts->listeners[i].scheme : "http");
         http_server_opts_t so = { .keepalive_timeout = opts->downstream_idle_timeout,
+                                  .so_keepalive = opts->downstream_so_keepalive,
+                                  .keepalive = opts->downstream_keepalive,
                                   .tls = opts->listeners[i].tls,
                                   .tls_failed = opts->listeners[i].tls ? tls_failed_cb : NULL };
         int r = 0;

@@ -288,6 +288,8 @@ static void on_accept(tcp_conn_t *c, void *data)
         sc->tls = tls_server_new(c, srv->opts.tls, &server_cbs, sc);
     else
         tcp_conn_set_cbs(c, &server_cbs, sc);
+    if (srv->opts.so_keepalive)
+        (void)tcp_conn_set_keepalive(c, &srv->opts.keepalive);  /* checked by the owner */
     go_idle(sc);                /* nginx: client_header_timeout; modelled as keepalive */
 }
 

@@ -37,6 +37,9 @@ void tcp_params_default(tcp_params_t *p)
     p->port_lo = 32768;             /* net.ipv4.ip_local_port_range */
     p->port_hi = 60999;
     p->backlog = 4096;              /* net.core.somaxconn */
+    p->keepalive_time = TCP_KEEPALIVE_TIME_DEFAULT;
+    p->keepalive_intvl = TCP_KEEPALIVE_INTVL_DEFAULT;
+    p->keepalive_probes = TCP_KEEPALIVE_PROBES_DEFAULT;
 }
 
 const char *tcp_state_name(int s)
@@ -191,6 +194,7 @@ tcp_conn_t *tcp_conn_new(tcp_stack_t *st, uint32_t laddr, uint16_t lport, uint32
     for (int k = 0; k < TT_COUNT; k++) c->tmr[k].at = SIM_TIME_MAX;
     c->rtx_deadline = c->delack_deadline = SIM_TIME_MAX;
     c->connect_deadline = c->fw2_deadline = SIM_TIME_MAX;
+    c->ka_deadline = SIM_TIME_MAX;
     c->last_activity = sim_now(st->sim);
     if (st->nconn >= st->cmask + 1) ctab_grow(st);
     size_t b = tcp_tuple_hash(laddr, lport, raddr, rport) & st->cmask;
@@ -262,6 +266,7 @@ void tcp_set_state(tcp_conn_t *c, int state)
     if (c->state == state) return;
     TCP_TRACE(c, "%s -> %s", tcp_state_name(c->state), tcp_state_name(state));
     c->state = (uint8_t)state;
+    if (state == TCP_ESTABLISHED) tcp_keepalive_established(c);
 }
 
 static void conn_destroy(tcp_conn_t *c)
@@ -336,6 +341,7 @@ static sim_time_t timer_deadline(const tcp_conn_t *c, int k)
     switch (k) {
     case TT_RTX: return c->rtx_deadline;
     case TT_DELACK: return c->delack_deadline;
+    case TT_KEEPALIVE: return c->ka_deadline;
     default: return user_deadline(c);
     }
 }
@@ -396,6 +402,7 @@ static void timer_fire(sim_t *sim, void *a, void *b)
     switch (k) {
     case TT_RTX: c->rtx_deadline = SIM_TIME_MAX; tcp_rtx_timer(c); break;
     case TT_DELACK: c->delack_deadline = SIM_TIME_MAX; tcp_delack_timer(c); break;
+    case TT_KEEPALIVE: c->ka_deadline = SIM_TIME_MAX; tcp_keepalive_timer(c); break;
     default: user_timer(c); break;
     }
     tcp_conn_release(c);

@@ -273,6 +273,7 @@ static int ack_process(tcp_conn_t *c, const pkt_t *p)
         return -1;
     }
     if (seq_before(ack, c->snd_una)) return 0;     /* old ACK; its data still counts */
+    tcp_keepalive_ack(c, sim_now(c->st->sim));
     bool dup = ack == c->snd_una && p->len == 0 && !(p->tcp_flags & TCP_FIN) &&
                p->win == c->snd_wnd && c->snd_una != c->snd_max;
     if (seq_after(p->seq, c->snd_wl1) || (p->seq == c->snd_wl1 && !seq_before(ack, c->snd_wl2))) {

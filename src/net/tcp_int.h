@@ -22,12 +22,12 @@ static inline bool seq_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) 
 static inline bool seq_after(uint32_t a, uint32_t b) { return (int32_t)(b - a) < 0; }
 
 /* ---- lazy timers ----------------------------------------------------------------------
- * Each connection has three timers. A timer is a deadline kept in the connection plus at
+ * Each connection has four timers. A timer is a deadline kept in the connection plus at
  * most one queued engine event (`at` = its time, SIM_TIME_MAX when none). Moving a
  * deadline later costs nothing: the event fires, sees the later deadline and re-queues
  * itself once. Stopping a timer sets the deadline to SIM_TIME_MAX; the event then fires
  * and does nothing. Only a deadline earlier than the queued event cancels and re-queues. */
-enum { TT_RTX, TT_DELACK, TT_USER, TT_COUNT };
+enum { TT_RTX, TT_DELACK, TT_USER, TT_KEEPALIVE, TT_COUNT };
 typedef struct tcp_timer { sim_handle_t h; sim_time_t at; } tcp_timer_t;
 
 /* Connection flags. */
@@ -105,6 +105,14 @@ struct tcp_conn {
     tcp_timer_t tmr[TT_COUNT];
     sim_time_t rtx_deadline, delack_deadline;
     sim_time_t connect_deadline, fw2_deadline, idle, last_activity;
+
+    /* keepalive (tcp_keepalive.c): SO_KEEPALIVE and the per-socket TCP_KEEPIDLE /
+     * TCP_KEEPINTVL / TCP_KEEPCNT (0: the stack's sysctls); ka_rcv is when the last
+     * acceptable ACK arrived (Linux tp->rcv_tstamp); ka_probes unanswered probes
+     * (icsk_probes_out). */
+    bool ka_on;
+    sim_time_t ka_idle, ka_intvl, ka_deadline, ka_rcv;
+    int ka_cnt, ka_probes;
 };
 
 /* A TIME_WAIT entry: 40 bytes, in a pool array addressed by index + 1 (0 = none). */
@@ -166,6 +174,7 @@ void tcp_output(tcp_conn_t *c);             /* sends what cwnd and the window al
 void tcp_output_locked(tcp_conn_t *c);      /* same, caller holds c */
 void tcp_send_ack(tcp_conn_t *c);
 void tcp_send_syn(tcp_conn_t *c);           /* SYN or SYN-ACK by state */
+void tcp_send_keepalive_probe(tcp_conn_t *c);
 void tcp_send_rst_conn(tcp_conn_t *c, const char *why);
 /* RST in answer to segment p that has no connection (tcp_v4_send_reset). */
 void tcp_send_reset(tcp_stack_t *st, const pkt_t *p, const char *why);
@@ -177,6 +186,16 @@ sim_time_t tcp_cur_rto(const tcp_conn_t *c);
 void tcp_rtx_restart(tcp_conn_t *c);        /* after an ACK: rearm or stop the RTO */
 void tcp_sq_trim(tcp_conn_t *c);
 void tcp_retransmit_head(tcp_conn_t *c);
+
+/* tcp_keepalive.c */
+void tcp_keepalive_timer(tcp_conn_t *c);    /* TT_KEEPALIVE fired */
+void tcp_keepalive_established(tcp_conn_t *c);  /* the connection reached ESTABLISHED */
+/* An acceptable ACK arrived (tcp_ack: rcv_tstamp = now, icsk_probes_out = 0). */
+static inline void tcp_keepalive_ack(tcp_conn_t *c, sim_time_t now)
+{
+    c->ka_rcv = now;
+    c->ka_probes = 0;
+}
 
 /* tcp_timewait.c */
 void tcp_tw_enter(tcp_conn_t *c);           /* turns c into a TIME_WAIT entry, kills c */

@@ -54,6 +54,16 @@ void tcp_send_ack(tcp_conn_t *c)
     seg_xmit(c, p);
 }
 
+/* A keepalive probe, as Linux tcp_xmit_probe_skb(sk, 0): a bare ACK with seq snd_una - 1,
+ * below what the peer expects, so the peer must answer with an ACK (or a RST if it no
+ * longer knows the connection). */
+void tcp_send_keepalive_probe(tcp_conn_t *c)
+{
+    pkt_t *p = seg_new(c, TCP_ACK, c->snd_una - 1, 0);
+    c->st->stats.keepalive_probes++;
+    seg_xmit(c, p);
+}
+
 void tcp_send_syn(tcp_conn_t *c)
 {
     uint8_t fl = TCP_SYN | (c->state == TCP_SYN_RECV ? TCP_ACK : 0);
