@@ -128,29 +128,37 @@ START_TEST(handshake_timing)
 }
 END_TEST
 
-/* SYNs into a black hole: 0, 1, 3, 7, 15, 31, 63 s, then ETIMEDOUT at 127 s. */
-START_TEST(syn_retransmit_schedule)
+/* SYNs from a (params p; NULL: defaults) into a black hole: the SYNs leave at want[0..n)
+ * seconds and connect() fails with ETIMEDOUT at fail_s. */
+static void assert_syn_schedule(const tcp_params_t *p, const int *want, int n, int fail_s)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 1.0);
+    if (p) tcp_stack_set_params(t.a, p);
     obs_t *o = lb_calloc(1, sizeof *o);
     obs_start(t.net, o);
     tu_side_t cl = {0};
     connect_ab(&t, &cl, 0);
     sim_run(t.sim, 300 * SIM_S);
-    static const int want[] = {0, 1, 3, 7, 15, 31, 63};
-    ck_assert_int_eq(o->ndrop, 7);
-    for (int i = 0; i < 7; i++) {
+    ck_assert_int_eq(o->ndrop, n);
+    for (int i = 0; i < n; i++) {
         ck_assert_int_eq(o->drop[i].t, want[i] * SIM_S);
         ck_assert_uint_eq(o->drop[i].flags, TCP_SYN);
     }
-    assert_error(&cl, LB_ETIMEDOUT, 127 * SIM_S);
+    assert_error(&cl, LB_ETIMEDOUT, fail_s * SIM_S);
     tcp_stats_t s = tu_tcp_stats(t.a);
-    ck_assert_uint_eq(s.syn_retransmits, 6);
+    ck_assert_uint_eq(s.syn_retransmits, (unsigned)(n - 1));
     ck_assert_uint_eq(s.timeouts, 1);
     ck_assert_uint_eq(s.conns_now, 0);
     lb_free(o);
     tu_pair_free(&t);
+}
+
+/* SYNs into a black hole: 0, 1, 3, 7, 15, 31, 63 s, then ETIMEDOUT at 127 s. */
+START_TEST(syn_retransmit_schedule)
+{
+    static const int want[] = {0, 1, 3, 7, 15, 31, 63};
+    assert_syn_schedule(NULL, want, 7, 127);
 }
 END_TEST
 
@@ -175,24 +183,11 @@ END_TEST
  * and ETIMEDOUT at 131 s (tests/kernel-timers.sh measures the same on this kernel). */
 START_TEST(syn_linear_timeouts_schedule)
 {
-    tu_pair_t t;
-    tu_pair_new(&t, 1, LAT, 0, 1.0);
     tcp_params_t p;
     ck_assert_int_eq(tcp_params_kernel(&p, "6.6.44-azl3"), 0);
     ck_assert_int_eq(p.syn_linear_timeouts, 4);
-    tcp_stack_set_params(t.a, &p);
-    obs_t *o = lb_calloc(1, sizeof *o);
-    obs_start(t.net, o);
-    tu_side_t cl = {0};
-    connect_ab(&t, &cl, 0);
-    sim_run(t.sim, 300 * SIM_S);
     static const int want[] = {0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67};
-    ck_assert_int_eq(o->ndrop, 11);
-    for (int i = 0; i < 11; i++) ck_assert_int_eq(o->drop[i].t, want[i] * SIM_S);
-    assert_error(&cl, LB_ETIMEDOUT, 131 * SIM_S);
-    ck_assert_uint_eq(tu_tcp_stats(t.a).syn_retransmits, 10);
-    lb_free(o);
-    tu_pair_free(&t);
+    assert_syn_schedule(&p, want, 11, 131);
 }
 END_TEST
 
