@@ -1,5 +1,7 @@
 /* tcp.h -- TCP with Linux semantics on a node: three-way handshake, SYN and SYN-ACK
- * retransmission with exponential backoff (tcp_syn_retries), RFC 6298 RTO with Linux's
+ * retransmission with exponential backoff (tcp_syn_retries; linear first with
+ * tcp_syn_linear_timeouts, Linux >= 6.5; per-version defaults: tcp_params_kernel), RFC
+ * 6298 RTO with Linux's
  * 200 ms floor, data retransmission with backoff up to tcp_retries2, cumulative ACKs,
  * delayed ACKs, MSS segmentation, slow start and fast retransmit, RST for closed ports and
  * unexpected segments, FIN/close, TIME_WAIT (60 s) with SYN reuse of TIME_WAIT tuples.
