@@ -91,13 +91,22 @@ build/realsrv: tests/realsrv.c | $(DEPS_OK)
 	@mkdir -p build
 	$(CC) $(CFLAGS) -o $@ $<
 
+# tests/kernel-timers.sh: a socket whose kernel timers it watches in its namespaces, and
+# the simulator's TCP and conntrack models printing the same timers.
+build/ktimer: tests/ktimer.c | $(DEPS_OK)
+	@mkdir -p build
+	$(CC) $(CFLAGS) -o $@ $<
+
+build/tcp_schedule: tests/tcp_schedule.c build/libsim.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
 build/bench_engine: bench/bench_engine.c build/libsim.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DNDEBUG -o $@ $^ $(PKG_LIBS)
 
 run: sim
 	./sim scenarios/aks-dsr.yaml
 
-test: sim build/test_runner build/realsrv
+test: sim build/test_runner build/realsrv build/ktimer build/tcp_schedule
 	./build/test_runner
 	bash tests/layers.sh
 	bash tests/cli.sh
@@ -108,6 +117,7 @@ test: sim build/test_runner build/realsrv
 	bash tests/pcap.sh
 	bash tests/real.sh
 	bash tests/realchain.sh
+	bash tests/kernel-timers.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
 # Every scenario's expectations, as regression tests.

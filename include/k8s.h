@@ -84,6 +84,9 @@ typedef struct k8s_service {
     int health_check_node_port;     /* 0: allocated when type LB and ETP Local */
     uint32_t cluster_ip;            /* 0: allocated */
     uint32_t lb_ip;                 /* spec.loadBalancerIP or allocated frontend */
+    /* spec.loadBalancerSourceRanges (type LoadBalancer only): kube-proxy's KUBE-FW chain */
+    LB_VEC(struct k8s_cidr { uint32_t addr; int plen; }) source_ranges;
+    bool has_selector;              /* spec.selector was written (an overlay's is replaced) */
 } k8s_service_t;
 
 typedef struct gw_listener {

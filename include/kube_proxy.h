@@ -82,6 +82,14 @@ typedef struct kp_config {
     bool terminating_endpoints;
     const kp_cidr_t *nodeport_addresses;/* --nodeport-addresses; none: all local addresses */
     size_t n_nodeport_addresses;
+    /* conntrack sysctls kube-proxy writes at start (cmd/kube-proxy/app/server_linux.go,
+     * defaults from pkg/proxy/apis/config/v1alpha1/defaults.go); 0: left alone */
+    sim_time_t conntrack_tcp_established;   /* --conntrack-tcp-timeout-established 24h */
+    sim_time_t conntrack_tcp_close_wait;    /* --conntrack-tcp-timeout-close-wait 1h */
+    int conntrack_max_per_core;             /* --conntrack-max-per-core 32768 */
+    int conntrack_min;                      /* --conntrack-min 131072 */
+    int node_cpus;                          /* runtime.NumCPU() of the node: 2 (AKS's and
+                                             * EKS's smallest default sizes) */
 } kp_config_t;
 void kp_config_default(kp_config_t *c);
 
@@ -91,6 +99,8 @@ typedef struct kp kp_t;
  * listen). node may be NULL: then only kp_restore_text()/kp_jump_commands() are useful,
  * and cfg->node_name is required (asserted: a builder bug). cfg is copied. Never NULL. */
 kp_t *kp_new(net_node_t *node, const kp_config_t *cfg);
+/* nf_conntrack_max as kube-proxy sets it: max(per-core * cpus, min); 0: left alone. */
+int kp_conntrack_max(const kp_config_t *cfg);
 /* Stops the health-check servers; leaves the node's rules in place. Call before the
  * network is freed. NULL-safe. */
 void kp_free(kp_t *kp);

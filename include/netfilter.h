@@ -59,8 +59,16 @@ typedef struct nf_params {
     sim_time_t sweep_interval;      /* how often expired entries are reaped: 10 s (the
                                      * model's choice; expiry itself is exact, on lookup) */
     int recent_list_tot;            /* xt_recent ip_list_tot = 100 addresses per list */
+    int ct_max;                     /* nf_conntrack_max: a new connection finding this many
+                                     * entries is dropped ("table full"); 0: no limit.
+                                     * Default NF_CT_MAX_DEFAULT */
 } nf_params_t;
+/* nf_conntrack_init_start(): a hash of 262144 buckets on a 64-bit machine with more than
+ * 4 GB of memory (every node size clusters use), nf_conntrack_max = the bucket count
+ * (measured on 6.18: nf_conntrack_buckets and nf_conntrack_max both 262144). */
+#define NF_CT_MAX_DEFAULT 262144
 void nf_params_default(nf_params_t *p);
+const nf_params_t *nf_params(const nf_t *nf);
 
 /* The node's netfilter, created on first use with default params. */
 nf_t *nf_get(net_node_t *node);

@@ -1,5 +1,7 @@
 /* tcp.h -- TCP with Linux semantics on a node: three-way handshake, SYN and SYN-ACK
- * retransmission with exponential backoff (tcp_syn_retries), RFC 6298 RTO with Linux's
+ * retransmission with exponential backoff (tcp_syn_retries; linear first with
+ * tcp_syn_linear_timeouts, Linux >= 6.5; per-version defaults: tcp_params_kernel), RFC
+ * 6298 RTO with Linux's
  * 200 ms floor, data retransmission with backoff up to tcp_retries2, cumulative ACKs,
  * delayed ACKs, MSS segmentation, slow start and fast retransmit, RST for closed ports and
  * unexpected segments, FIN/close, TIME_WAIT (60 s) with SYN reuse of TIME_WAIT tuples.
@@ -40,6 +42,8 @@ typedef struct tcp_conn tcp_conn_t;
 /* Linux defaults (include/net/tcp.h, Documentation/networking/ip-sysctl.rst). */
 typedef struct tcp_params {
     int syn_retries;            /* net.ipv4.tcp_syn_retries = 6 -> gives up after ~127 s */
+    int syn_linear_timeouts;    /* net.ipv4.tcp_syn_linear_timeouts: 4 from Linux 6.5
+                                 * (commit ccce324dabfe), absent (0) before -> 131 s */
     int synack_retries;         /* net.ipv4.tcp_synack_retries = 5 */
     int retries2;               /* net.ipv4.tcp_retries2 = 15 */
     sim_time_t rto_initial;     /* TCP_TIMEOUT_INIT = 1 s */
@@ -58,7 +62,15 @@ typedef struct tcp_params {
     sim_time_t keepalive_intvl; /* net.ipv4.tcp_keepalive_intvl = 75 s */
     int keepalive_probes;       /* net.ipv4.tcp_keepalive_probes = 9 */
 } tcp_params_t;
+/* The defaults of TCP_KERNEL_DEFAULT: Linux 5.15, the kernel of AKS's default node image
+ * (Ubuntu 22.04) and of Azure Linux 2; EKS's Amazon Linux 2023 (6.1) has the same TCP
+ * defaults. */
+#define TCP_KERNEL_DEFAULT "5.15"
 void tcp_params_default(tcp_params_t *p);
+/* Linux's defaults for a kernel version "MAJOR.MINOR" (a release suffix like
+ * "6.6.44-azl3" is allowed): tcp_syn_retries and tcp_syn_linear_timeouts differ.
+ * Returns 0, or LB_EINVAL for a version it cannot read (p untouched then). */
+int tcp_params_kernel(tcp_params_t *p, const char *version);
 
 /* The node's stack, created on first use with default parameters. */
 tcp_stack_t *tcp_stack_get(net_node_t *node);

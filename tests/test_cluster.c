@@ -796,6 +796,47 @@ static cluster_pod_t *gateway_pod(env_t *e)
     return gw;
 }
 
+/* An overlay of Istio's generated Service: its nodePort and loadBalancerSourceRanges take
+ * effect (server-side apply keeps the fields Istio does not set), kube-proxy writes the
+ * KUBE-FW chain for the ranges, and an extra port is kept. */
+static const char *OVERLAY_YAML =
+    "apiVersion: v1\n"
+    "kind: Service\n"
+    "metadata: { name: mtkc-gateway-istio, namespace: istio-ingress }\n"
+    "spec:\n"
+    "  type: LoadBalancer\n"
+    "  loadBalancerIP: 10.224.0.200\n"
+    "  loadBalancerSourceRanges: [10.1.0.0/16]\n"
+    "  ports:\n"
+    "    - { name: http, port: 80, nodePort: 30080 }\n"
+    "    - { name: extra, port: 8443, nodePort: 30443 }\n";
+
+START_TEST(istio_service_overlay_fields_take_effect)
+{
+    env_t e;
+    env_init(&e, 1);
+    add(&e, (char *)GATEWAY_YAML, false);
+    add(&e, app_yaml("app1", 1, USER_ONLY, NULL), true);
+    add(&e, svc_yaml("app1", "ClusterIP", NULL, NULL, "app1"), true);
+    add(&e, (char *)OVERLAY_YAML, false);
+    ck_assert_ptr_nonnull(build(&e, false, true));
+    k8s_service_t *s = cluster_service(e.c, "istio-ingress", "mtkc-gateway-istio");
+    ck_assert_ptr_nonnull(s);
+    ck_assert_uint_eq(s->ports.n, 3);
+    tu_assert_svc_port(&s->ports.v[1], "http", 80, "http");     /* Istio's appProtocol */
+    ck_assert_int_eq(s->ports.v[1].node_port, 30080);
+    ck_assert_int_eq(s->ports.v[2].port, 8443);
+    ck_assert_int_eq(s->ports.v[2].node_port, 30443);
+    ck_assert_uint_eq(s->source_ranges.n, 1);
+    char *rules = kp_restore_text(cluster_node_at(e.c, 0)->kp);
+    ck_assert_ptr_nonnull(strstr(rules, "-A KUBE-FW-"));
+    ck_assert_ptr_nonnull(strstr(rules, "-s 10.1.0.0/16 -j KUBE-EXT-"));
+    ck_assert_ptr_nonnull(strstr(rules, "--dport 30080"));
+    lb_free(rules);
+    env_free(&e);
+}
+END_TEST
+
 START_TEST(istio_gateway_service_and_pod)
 {
     env_t e;
@@ -947,6 +988,7 @@ Suite *suite_cluster(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("istio");
     tcase_add_test(tc, istio_gateway_service_and_pod);
+    tcase_add_test(tc, istio_service_overlay_fields_take_effect);
     tcase_add_test(tc, istio_service_patched_to_etp_local);
     tcase_add_test(tc, gateway_pod_deletion_lifecycle);
     suite_add_tcase(s, tc);

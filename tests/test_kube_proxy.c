@@ -123,6 +123,33 @@ static void hand_hash(const char *text, char out[17])
     out[16] = '\0';
 }
 
+/* kube-proxy writes the node's conntrack sysctls at start: 24 h established, 1 h
+ * close-wait, nf_conntrack_max = max(32768 * cpus, 131072). */
+START_TEST(conntrack_sysctls_applied)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_node_t *n = net_node_add(net, "n");
+    const nf_params_t *p = nf_params(nf_get(n));
+    ck_assert_int_eq(p->to_established, 432000 * SIM_S);
+    kp_config_t kc;
+    kp_config_default(&kc);
+    kp_t *kp = kp_new(n, &kc);
+    p = nf_params(nf_get(n));
+    ck_assert_int_eq(p->to_established, 86400 * SIM_S);
+    ck_assert_int_eq(p->to_close_wait, 3600 * SIM_S);
+    ck_assert_int_eq(p->ct_max, 131072);
+    ck_assert_int_eq(p->to_time_wait, 120 * SIM_S);     /* not kube-proxy's business */
+    kp_free(kp);
+    kc.node_cpus = 16;
+    ck_assert_int_eq(kp_conntrack_max(&kc), 524288);
+    kc.conntrack_max_per_core = 0;
+    ck_assert_int_eq(kp_conntrack_max(&kc), 0);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
 START_TEST(chain_names_match_real_ones)
 {
     char c[KP_CHAIN_MAX], spn[128];
@@ -1090,6 +1117,7 @@ Suite *suite_kube_proxy(void)
     Suite *s = suite_create("kube_proxy");
     TCase *tc = tcase_create("rules");
     tcase_add_test(tc, chain_names_match_real_ones);
+    tcase_add_test(tc, conntrack_sysctls_applied);
     tcase_add_test(tc, cluster_one_remote_endpoint_exact);
     tcase_add_test(tc, local_three_endpoints_rules);
     tcase_add_test(tc, local_no_local_endpoint_rules);

@@ -569,6 +569,10 @@ static const struct bad { const char *yaml, *want; } bad_cases[] = {
     { SVC "spec: { ports: [ { port: 80 } ] }\n---\n" SVC "spec: { ports: [ { port: 81 } ] }\n",
       "m.yaml:6:1: Service shop/web is defined twice; the first is at m.yaml:1:1" },
     /* NodePorts: the API server's range and allocator */
+    { SVC "spec: { loadBalancerSourceRanges: [10.0.0.0/8], ports: [ { port: 80 } ] }\n",
+      "m.yaml:4:35: Service shop/web: spec.loadBalancerSourceRanges: may only be used when type is 'LoadBalancer'" },
+    { SVC "spec: { type: LoadBalancer, loadBalancerSourceRanges: [10.0.0.0/33], ports: [ { port: 80 } ] }\n",
+      "m.yaml:4:56: Service shop/web: spec.loadBalancerSourceRanges[0]: expected a CIDR like 10.0.0.0/8" },
     { SVC "spec: { type: NodePort, ports: [ { port: 80, nodePort: 80 } ] }\n",
       "m.yaml:4:56: Service shop/web: spec.ports[0].nodePort: provided port 80 is not in the valid range; expected 30000-32767 (the API server's --service-node-port-range)" },
     { SVC "spec: { type: NodePort, ports: [ { name: a, port: 80, nodePort: 30080 },\n"

@@ -902,6 +902,33 @@ START_TEST(ct_expiry)
 }
 END_TEST
 
+/* nf_conntrack_max: a connection finding the table full is dropped ("nf_conntrack: table
+ * full, dropping packet"); established ones keep flowing. */
+START_TEST(ct_table_full)
+{
+    topo_t t;
+    nf_t *nf = topo_new(&t, 1);
+    exec_ok(nf, "-t nat -A POSTROUTING -o eth1 -j MASQUERADE");
+    nf_params_t pp = *nf_params(nf);
+    ck_assert_int_eq(pp.ct_max, NF_CT_MAX_DEFAULT);
+    pp.ct_max = 2;
+    nf_set_params(nf, &pp);
+    for (int i = 0; i < 3; i++)
+        net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", (uint16_t)(40000 + i), "10.0.1.2", 80,
+                                        TCP_SYN, 1, 0));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_uint_eq(nf_ct_count(nf), 2);
+    int d = tu_obs_drop_find(t.o, "r", "ct-table-full");
+    ck_assert_int_ge(d, 0);
+    ck_assert_ptr_null(nf_ct_lookup(nf, NET_PROTO_TCP, tu_ip("10.0.0.1"), 40002, tu_ip("10.0.1.2"), 80));
+    /* a retransmitted SYN of a tracked connection still passes */
+    net_node_output(t.a, tu_tcp_seg(t.net, "10.0.0.1", 40000, "10.0.1.2", 80, TCP_SYN, 1, 0));
+    run_for(&t, 10 * SIM_MS);
+    ck_assert_uint_eq(nf_ct_count(nf), 2);
+    topo_free(&t);
+}
+END_TEST
+
 /* ---- fast path -------------------------------------------------------------------------------- */
 
 START_TEST(fast_path_untouched)
@@ -1047,6 +1074,7 @@ Suite *suite_netfilter(void)
     tcase_add_test(tc, reject_tcp_reset);
     tcase_add_test(tc, icmp_error_from_behind_dnat);
     tcase_add_test(tc, ct_expiry);
+    tcase_add_test(tc, ct_table_full);
     tcase_add_test(tc, tcp_connection_through_dnat);
     tcase_add_test(tc, tcp_refused_by_reject);
     suite_add_tcase(s, tc);

@@ -128,29 +128,37 @@ START_TEST(handshake_timing)
 }
 END_TEST
 
-/* SYNs into a black hole: 0, 1, 3, 7, 15, 31, 63 s, then ETIMEDOUT at 127 s. */
-START_TEST(syn_retransmit_schedule)
+/* SYNs from a (params p; NULL: defaults) into a black hole: the SYNs leave at want[0..n)
+ * seconds and connect() fails with ETIMEDOUT at fail_s. */
+static void assert_syn_schedule(const tcp_params_t *p, const int *want, int n, int fail_s)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 1.0);
+    if (p) tcp_stack_set_params(t.a, p);
     obs_t *o = lb_calloc(1, sizeof *o);
     obs_start(t.net, o);
     tu_side_t cl = {0};
     connect_ab(&t, &cl, 0);
     sim_run(t.sim, 300 * SIM_S);
-    static const int want[] = {0, 1, 3, 7, 15, 31, 63};
-    ck_assert_int_eq(o->ndrop, 7);
-    for (int i = 0; i < 7; i++) {
+    ck_assert_int_eq(o->ndrop, n);
+    for (int i = 0; i < n; i++) {
         ck_assert_int_eq(o->drop[i].t, want[i] * SIM_S);
         ck_assert_uint_eq(o->drop[i].flags, TCP_SYN);
     }
-    assert_error(&cl, LB_ETIMEDOUT, 127 * SIM_S);
+    assert_error(&cl, LB_ETIMEDOUT, fail_s * SIM_S);
     tcp_stats_t s = tu_tcp_stats(t.a);
-    ck_assert_uint_eq(s.syn_retransmits, 6);
+    ck_assert_uint_eq(s.syn_retransmits, (unsigned)(n - 1));
     ck_assert_uint_eq(s.timeouts, 1);
     ck_assert_uint_eq(s.conns_now, 0);
     lb_free(o);
     tu_pair_free(&t);
+}
+
+/* SYNs into a black hole: 0, 1, 3, 7, 15, 31, 63 s, then ETIMEDOUT at 127 s. */
+START_TEST(syn_retransmit_schedule)
+{
+    static const int want[] = {0, 1, 3, 7, 15, 31, 63};
+    assert_syn_schedule(NULL, want, 7, 127);
 }
 END_TEST
 
@@ -166,6 +174,46 @@ START_TEST(syn_retries_two)
     connect_ab(&t, &cl, 0);
     sim_run(t.sim, 300 * SIM_S);
     assert_error(&cl, LB_ETIMEDOUT, 7 * SIM_S);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).syn_retransmits, 2);
+    tu_pair_free(&t);
+}
+END_TEST
+
+/* Linux >= 6.5 (tcp_syn_linear_timeouts 4): SYNs at 0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67 s
+ * and ETIMEDOUT at 131 s (tests/kernel-timers.sh measures the same on this kernel). */
+START_TEST(syn_linear_timeouts_schedule)
+{
+    tcp_params_t p;
+    ck_assert_int_eq(tcp_params_kernel(&p, "6.6.44-azl3"), 0);
+    ck_assert_int_eq(p.syn_linear_timeouts, 4);
+    static const int want[] = {0, 1, 2, 3, 4, 5, 7, 11, 19, 35, 67};
+    assert_syn_schedule(&p, want, 11, 131);
+}
+END_TEST
+
+/* The time rule (tcp_model_timeout of syn-retries from the first SYN) ends the linear
+ * retransmissions early when syn-retries is small: 1 and 4 give SYNs at 0, 1, 2 and
+ * ETIMEDOUT at 3 s, as measured on 6.18. Kernels before 6.5 have the classic 5.15 profile. */
+START_TEST(syn_linear_time_rule)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, LAT, 0, 1.0);
+    tcp_params_t p;
+    ck_assert_int_eq(tcp_params_kernel(&p, "5.15"), 0);
+    ck_assert_int_eq(p.syn_linear_timeouts, 0);
+    ck_assert_int_eq(p.syn_retries, 6);
+    ck_assert_int_eq(tcp_params_kernel(&p, "3.2"), 0);
+    ck_assert_int_eq(p.syn_retries, 5);
+    ck_assert_int_eq(tcp_params_kernel(&p, "six"), LB_EINVAL);
+    ck_assert_int_eq(tcp_params_kernel(&p, "6.x"), LB_EINVAL);
+    tcp_params_default(&p);
+    p.syn_retries = 1;
+    p.syn_linear_timeouts = 4;
+    tcp_stack_set_params(t.a, &p);
+    tu_side_t cl = {0};
+    connect_ab(&t, &cl, 0);
+    sim_run(t.sim, 300 * SIM_S);
+    assert_error(&cl, LB_ETIMEDOUT, 3 * SIM_S);
     ck_assert_uint_eq(tu_tcp_stats(t.a).syn_retransmits, 2);
     tu_pair_free(&t);
 }
@@ -440,6 +488,33 @@ START_TEST(data_retries2_timeout)
      * (2^10 - 1) * 0.2 + 6 * 120 = 924.6 s; it fires at the first RTO expiry after. */
     ck_assert_int_eq(cl.t_error - SIM_S, 934830 * SIM_MS);
     ck_assert_uint_eq(tu_tcp_stats(t.a).rto_expiries, 15);
+    tu_pair_free(&t);
+}
+END_TEST
+
+/* tcp_retries2 3: Linux measures the give-up from the first retransmission (retrans_stamp
+ * after tcp_retransmit_skb), so it retransmits 4 times, not 3 (measured on 6.18: 4 RTO
+ * retransmissions 0.21 .. 1.66 s apart, then ETIMEDOUT 3.4 s later; tests/kernel-timers.sh). */
+START_TEST(data_retries2_from_first_retransmission)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, 10 * SIM_US, 0, 0);
+    tcp_params_t p;
+    tcp_params_default(&p);
+    p.retries2 = 3;
+    tcp_stack_set_params(t.a, &p);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
+    cut_link(t.sim, t.link, NULL);
+    sim_time_t t0 = sim_now(t.sim);
+    send_bytes(cl.c, 100);
+    sim_run(t.sim, 100 * SIM_S);
+    ck_assert_int_eq(cl.errors, 1);
+    ck_assert_int_eq(cl.rc, LB_ETIMEDOUT);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).rto_expiries, 4);
+    /* RTOs 0.2, 0.4, 0.8, 1.6, 3.2 s (+ the 20 us RTT): the give-up at about 6.2 s */
+    ck_assert_int_ge(cl.t_error - t0, 6200 * SIM_MS);
+    ck_assert_int_le(cl.t_error - t0, 6300 * SIM_MS);
     tu_pair_free(&t);
 }
 END_TEST
@@ -895,6 +970,8 @@ Suite *suite_tcp(void)
     tcase_add_test(tc, handshake_timing);
     tcase_add_test(tc, syn_retransmit_schedule);
     tcase_add_test(tc, syn_retries_two);
+    tcase_add_test(tc, syn_linear_timeouts_schedule);
+    tcase_add_test(tc, syn_linear_time_rule);
     tcase_add_test(tc, connect_timeout);
     tcase_add_test(tc, rst_closed_port);
     tcase_add_test(tc, icmp_unreachable_in_syn_sent);
@@ -908,6 +985,7 @@ Suite *suite_tcp(void)
     tcase_add_test(tc, lossy_link_delivers_intact);
     tcase_add_test(tc, heavy_loss_order);
     tcase_add_test(tc, data_retries2_timeout);
+    tcase_add_test(tc, data_retries2_from_first_retransmission);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("close");

@@ -698,7 +698,13 @@ static void kp_push(cluster_t *c, kp_t *kp, size_t k)
                                pod->ready && !term, pod->ready, term};
             lb_vec_push(&eps, e);
         }
+        LB_VEC(kp_cidr_t) ranges = {0};
+        for (size_t r = 0; r < s->source_ranges.n; r++) {
+            kp_cidr_t kc = {s->source_ranges.v[r].addr, s->source_ranges.v[r].plen};
+            lb_vec_push(&ranges, kc);
+        }
         kp_service_port_t p = {
+            .lb_source_ranges = ranges.v, .n_lb_source_ranges = ranges.n,
             .ns = s->meta.ns, .name = s->meta.name, .port_name = sp->name,
             .protocol = sp->protocol, .cluster_ip = s->cluster_ip, .port = (uint16_t)sp->port,
             .node_port = (uint16_t)sp->node_port,
@@ -708,6 +714,7 @@ static void kp_push(cluster_t *c, kp_t *kp, size_t k)
             .endpoints = eps.v, .n_endpoints = eps.n};
         kp_service_set(kp, &p);
         lb_vec_free(&eps);
+        lb_vec_free(&ranges);
     }
 }
 
@@ -771,6 +778,69 @@ static void kvs_merge(k8s_kvs_t *dst, const k8s_kvs_t *src)
     }
 }
 
+/* A user's Service with the generated Service's name is an overlay: Istio applies its
+ * generated Service with server-side apply, so the fields Istio sets (type, selector, each
+ * port's name, port and appProtocol) are Istio's, and every other field the user wrote
+ * stays: externalTrafficPolicy, healthCheckNodePort, loadBalancerIP,
+ * loadBalancerSourceRanges, annotations and labels, a port's nodePort and targetPort (the
+ * port list merges by port and protocol), and ports Istio does not generate. What Istio
+ * replaces is reported as a note (the explanations), never dropped silently. */
+static void overlay_service(cluster_t *c, k8s_service_t *svc, const k8s_service_t *patch)
+{
+    svc->etp = patch->etp;
+    if (patch->health_check_node_port) svc->health_check_node_port = patch->health_check_node_port;
+    if (patch->lb_ip) svc->lb_ip = patch->lb_ip;
+    if (patch->cluster_ip) svc->cluster_ip = patch->cluster_ip;
+    kvs_merge(&svc->meta.annotations, &patch->meta.annotations);
+    kvs_merge(&svc->meta.labels, &patch->meta.labels);
+    for (size_t i = 0; i < patch->source_ranges.n; i++)
+        lb_vec_push(&svc->source_ranges, patch->source_ranges.v[i]);
+    const char *f = patch->meta.pos.file ? patch->meta.pos.file : "?";
+    for (size_t i = 0; i < patch->ports.n; i++) {
+        const k8s_service_port_t *pp = &patch->ports.v[i];
+        k8s_service_port_t *gp = NULL;
+        for (size_t k = 0; k < svc->ports.n && !gp; k++)
+            if (svc->ports.v[k].port == pp->port &&
+                !strcmp(svc->ports.v[k].protocol ? svc->ports.v[k].protocol : "TCP",
+                        pp->protocol ? pp->protocol : "TCP"))
+                gp = &svc->ports.v[k];
+        if (!gp) {                      /* a port Istio does not generate: kept as written */
+            k8s_service_port_t np = {
+                .name = pp->name ? lb_strdup(pp->name) : NULL, .port = pp->port,
+                .target_port = {pp->target_port.number,
+                                pp->target_port.name ? lb_strdup(pp->target_port.name) : NULL},
+                .node_port = pp->node_port,
+                .protocol = lb_strdup(pp->protocol ? pp->protocol : "TCP"),
+                .app_protocol = pp->app_protocol ? lb_strdup(pp->app_protocol) : NULL};
+            lb_vec_push(&svc->ports, np);
+            continue;
+        }
+        if (pp->node_port) gp->node_port = pp->node_port;
+        if (pp->target_port.name || pp->target_port.number != pp->port) {
+            lb_free(gp->target_port.name);
+            gp->target_port.number = pp->target_port.number;
+            gp->target_port.name = pp->target_port.name ? lb_strdup(pp->target_port.name) : NULL;
+        }
+        bool ap_differs = (pp->app_protocol || gp->app_protocol) &&
+                          (!pp->app_protocol || !gp->app_protocol ||
+                           strcmp(pp->app_protocol, gp->app_protocol));
+        if (ap_differs)
+            explain_note(c->ex, c->name, 0, 0, "Service %s/%s (%s:%d): port %d appProtocol "
+                         "'%s' is replaced by Istio's generated '%s'", patch->meta.ns,
+                         patch->meta.name, f, patch->meta.pos.line, pp->port,
+                         pp->app_protocol ? pp->app_protocol : "(none)",
+                         gp->app_protocol ? gp->app_protocol : "(none)");
+    }
+    if (patch->has_selector)
+        explain_note(c->ex, c->name, 0, 0, "Service %s/%s (%s:%d): spec.selector is replaced "
+                     "by Istio's generated selector", patch->meta.ns, patch->meta.name, f,
+                     patch->meta.pos.line);
+    if (patch->type != svc->type)
+        explain_note(c->ex, c->name, 0, 0, "Service %s/%s (%s:%d): spec.type is replaced by "
+                     "Istio's generated type", patch->meta.ns, patch->meta.name, f,
+                     patch->meta.pos.line);
+}
+
 static void generate_gateways(cluster_t *c)
 {
     for (size_t i = 0; i < c->objs->gateways.n; i++) {
@@ -779,12 +849,7 @@ static void generate_gateways(cluster_t *c)
         k8s_service_t *svc = lb_calloc(1, sizeof *svc);
         istio_gw_service_fill(gw, svc);
         const k8s_service_t *patch = k8s_service_find(c->objs, svc->meta.ns, svc->meta.name);
-        if (patch) {
-            svc->etp = patch->etp;
-            if (patch->health_check_node_port) svc->health_check_node_port = patch->health_check_node_port;
-            if (patch->lb_ip) svc->lb_ip = patch->lb_ip;
-            kvs_merge(&svc->meta.annotations, &patch->meta.annotations);
-        }
+        if (patch) overlay_service(c, svc, patch);
         lb_vec_push(&c->gen.services, svc);
         k8s_deployment_t *dep = lb_calloc(1, sizeof *dep);
         istio_gw_deployment_fill(gw, dep);

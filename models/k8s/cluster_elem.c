@@ -6,8 +6,32 @@
 #include "tls.h"
 #include "element.h"
 #include "explain.h"
+#include "tcp.h"
 
 static const char *const providers[] = {"aks", "eks", NULL};
+
+/* Node images and the kernel series each ships (its TCP and conntrack defaults come from
+ * tcp_params_kernel). Sources: AKS "Upgrade the OS version" and node-image release notes
+ * (Ubuntu 22.04: linux-azure 5.15, the default for Kubernetes 1.25-1.34; Ubuntu 24.04:
+ * 6.8, the default from 1.35; Azure Linux 2.0: 5.15; Azure Linux 3.0: 6.6), the EKS AMI
+ * changelog awslabs/amazon-eks-ami CHANGELOG.md (Amazon Linux 2: 5.10; AL2023: 6.1, with
+ * 6.12 AMIs from 2025), Bottlerocket's aws-k8s variants (6.1 up to Kubernetes 1.32). A
+ * newer image than listed: give the kernel with `kernel`. */
+static const struct { const char *image, *kernel; } node_images[] = {
+    {"ubuntu-22.04", "5.15"}, {"ubuntu-24.04", "6.8"}, {"azurelinux-2", "5.15"},
+    {"azurelinux-3", "6.6"}, {"al2", "5.10"}, {"al2023", "6.1"}, {"al2023-6.12", "6.12"},
+    {"bottlerocket", "6.1"},
+};
+static const char *const node_image_names[] = {"", "ubuntu-22.04", "ubuntu-24.04",
+    "azurelinux-2", "azurelinux-3", "al2", "al2023", "al2023-6.12", "bottlerocket", NULL};
+
+/* The kernel version of a node image (NULL when unknown). */
+static const char *image_kernel(const char *image)
+{
+    for (size_t i = 0; i < sizeof node_images / sizeof node_images[0]; i++)
+        if (!strcmp(node_images[i].image, image)) return node_images[i].kernel;
+    return NULL;
+}
 
 static const elem_param_t pool_params[] = {
     {"name", P_STR, NULL, "pool name (the agentpool label), e.g. system, user", NULL, NULL},
@@ -82,6 +106,12 @@ static const elem_param_t cluster_params[] = {
     {"deletions", P_OBJLIST, "[]", "pod deletions: { at, pod, pre-stop, grace-period, drain } "
      "-- terminating endpoints, preStop, SIGTERM, Envoy's drain, SIGKILL", deletion_params,
      NULL},
+    {"node-image", P_ENUM, "", "the nodes' OS image, which decides their kernel's TCP "
+     "defaults (SYN schedule): ubuntu-22.04 (5.15), ubuntu-24.04 (6.8), azurelinux-2 (5.15), "
+     "azurelinux-3 (6.6), al2 (5.10), al2023 (6.1), al2023-6.12, bottlerocket (6.1); "
+     "default: aks ubuntu-22.04, eks al2023", NULL, node_image_names},
+    {"kernel", P_STR, "", "the nodes' Linux version, like \"6.6\" (overrides node-image)",
+     NULL, NULL},
     {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
      "on its period); false: they start at t=0, unready until their first probe passes",
      NULL, NULL},
@@ -325,6 +355,17 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     if (rc) return rc;
     build_put(ctx, name, "cluster", c);
     build_on_free(ctx, cluster_free_cb, c);
+    /* the nodes' kernel profile (kube-proxy has already written its conntrack sysctls) */
+    const elem_val_t *kv = elem_get(cfg, "kernel"), *iv = elem_get(cfg, "node-image");
+    const char *image = iv->set && *iv->u.s ? iv->u.s
+                        : !strcmp(p.provider, "eks") ? "al2023" : "ubuntu-22.04";
+    const char *kver = kv->set && *kv->u.s ? kv->u.s : image_kernel(image);
+    tcp_params_t tp;
+    if (!kver || tcp_params_kernel(&tp, kver) < 0)
+        return build_error(ctx, kv->set ? kv->pos : iv->pos, "kernel '%s': expected a Linux "
+                           "version like \"5.15\" or \"6.6\"", kver ? kver : image);
+    for (size_t i = 0; i < cluster_node_count(c); i++)
+        tcp_stack_set_params(cluster_node_at(c, i)->node, &tp);
     const elem_val_t *fv = elem_get(cfg, "faults"), *dv = elem_get(cfg, "deletions");
     size_t nf = fv->u.objs.n;
     for (size_t i = 0; i < nf + dv->u.objs.n; i++) {

@@ -103,6 +103,7 @@ static void service_free(k8s_service_t *s)
         lb_free(p->app_protocol);
     }
     lb_vec_free(&s->ports);
+    lb_vec_free(&s->source_ranges);
     lb_free(s);
 }
 

@@ -108,6 +108,34 @@ void kp_config_default(kp_config_t *c)
     c->localhost_nodeports = true;      /* iptables.localhostNodePorts default */
     c->random_fully = true;             /* every supported distro ships iptables >= 1.6.2 */
     c->terminating_endpoints = true;    /* ProxyTerminatingEndpoints, on since 1.26 */
+    c->conntrack_tcp_established = 24 * 3600 * SIM_S;
+    c->conntrack_tcp_close_wait = 3600 * SIM_S;
+    c->conntrack_max_per_core = 32768;
+    c->conntrack_min = 131072;
+    c->node_cpus = 2;
+}
+
+int kp_conntrack_max(const kp_config_t *cfg)
+{
+    /* server_linux.go getConntrackMax(): per-core scaling, floored at min */
+    if (cfg->conntrack_max_per_core <= 0) return 0;
+    long long m = (long long)cfg->conntrack_max_per_core * (cfg->node_cpus > 0 ? cfg->node_cpus : 1);
+    if (m < cfg->conntrack_min) m = cfg->conntrack_min;
+    return m > INT32_MAX ? INT32_MAX : (int)m;
+}
+
+/* kube-proxy's conntrack setup (server_linux.go: ct.SetMax, SetTCPEstablishedTimeout,
+ * SetTCPCloseWaitTimeout): the node's sysctls change before the first sync, so every
+ * connection through the node is forgotten after 24 h idle, not the kernel's 5 days. */
+static void apply_conntrack(net_node_t *node, const kp_config_t *cfg)
+{
+    nf_t *nf = nf_get(node);
+    nf_params_t p = *nf_params(nf);
+    int max = kp_conntrack_max(cfg);
+    if (max > 0) p.ct_max = max;
+    if (cfg->conntrack_tcp_established > 0) p.to_established = cfg->conntrack_tcp_established;
+    if (cfg->conntrack_tcp_close_wait > 0) p.to_close_wait = cfg->conntrack_tcp_close_wait;
+    nf_set_params(nf, &p);
 }
 
 /* ---- names and hashes --------------------------------------------------------------------- */
@@ -184,6 +212,7 @@ kp_t *kp_new(net_node_t *node, const kp_config_t *cfg)
      * the 0x, so the restore text says 0x00004000 (iptables-save prints 0x4000). */
     snprintf(kp->mark, sizeof kp->mark, "0x%08x", 1u << kp->mbit);
     kp->healthy = true;
+    if (node) apply_conntrack(node, cfg);
     return kp;
 }
 

@@ -619,6 +619,15 @@ int ct_confirm(nf_t *nf, pkt_t *p)
         net_drop(nf->net, nf->node, p, "ct-clash", "conntrack insert failed: clashes with %s", b);
         return NF_STOLEN;
     }
+    if (nf->params.ct_max > 0 && nf->nconfirmed >= (size_t)nf->params.ct_max) {
+        /* __nf_conntrack_alloc(): "nf_conntrack: table full, dropping packet" (early_drop
+         * of an unreplied entry first is not modelled) */
+        limbo_unlink(nf, e);
+        entry_release(nf, e);
+        net_drop(nf->net, nf->node, p, "ct-table-full", "nf_conntrack: table full (%d "
+                 "entries, nf_conntrack_max), dropping packet", nf->params.ct_max);
+        return NF_STOLEN;
+    }
     limbo_unlink(nf, e);
     e->status |= CTS_CONFIRMED;
     e->prev = nf->tail;

@@ -81,7 +81,10 @@ void nf_params_default(nf_params_t *p)
     p->tcp_max_retrans = 3;                 /* nf_conntrack_tcp_max_retrans */
     p->sweep_interval = 10 * SIM_S;         /* model choice: reaping cadence only */
     p->recent_list_tot = 100;               /* xt_recent ip_list_tot */
+    p->ct_max = NF_CT_MAX_DEFAULT;
 }
+
+const nf_params_t *nf_params(const nf_t *nf) { return &nf->params; }
 
 static nf_table_t *table_new(int id);
 static void table_free(nf_table_t *t);

@@ -20,6 +20,7 @@ void tcp_params_default(tcp_params_t *p)
 {
     memset(p, 0, sizeof *p);
     p->syn_retries = 6;             /* net.ipv4.tcp_syn_retries */
+    p->syn_linear_timeouts = 0;     /* absent before 6.5: TCP_KERNEL_DEFAULT's value */
     p->synack_retries = 5;          /* net.ipv4.tcp_synack_retries */
     p->retries2 = 15;               /* net.ipv4.tcp_retries2 */
     p->rto_initial = 1 * SIM_S;     /* TCP_TIMEOUT_INIT, RFC 6298 */
@@ -40,6 +41,26 @@ void tcp_params_default(tcp_params_t *p)
     p->keepalive_time = TCP_KEEPALIVE_TIME_DEFAULT;
     p->keepalive_intvl = TCP_KEEPALIVE_INTVL_DEFAULT;
     p->keepalive_probes = TCP_KEEPALIVE_PROBES_DEFAULT;
+}
+
+/* Defaults that differ by kernel version (Documentation/networking/ip-sysctl.rst of each):
+ *   tcp_syn_retries          5 before 3.7, 6 from 3.7 (commit 6c9ff979d1921)
+ *   tcp_syn_linear_timeouts  absent before 6.5, 4 from 6.5 (commit ccce324dabfe,
+ *                            "tcp: make the first N SYN RTO backoffs linear")
+ * Everything else in tcp_params_t has kept its value across the versions node images
+ * ship (4.14 .. 6.12). Returns 0, or LB_EINVAL when version is not "MAJOR.MINOR[...]". */
+int tcp_params_kernel(tcp_params_t *p, const char *version)
+{
+    int major = 0, minor = 0, n = 0;
+    if (!version || sscanf(version, "%d.%d%n", &major, &minor, &n) != 2 || major < 2 ||
+        major > 99 || minor < 0 || minor > 999 || (version[n] && version[n] != '.' &&
+        version[n] != '-'))
+        return LB_EINVAL;
+    tcp_params_default(p);
+    int v = major * 1000 + minor;
+    p->syn_retries = v >= 3007 ? 6 : 5;
+    p->syn_linear_timeouts = v >= 6005 ? 4 : 0;
+    return 0;
 }
 
 const char *tcp_state_name(int s)

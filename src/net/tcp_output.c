@@ -321,11 +321,19 @@ static void syn_timer(tcp_conn_t *c)
         tcp_timer_ensure(c, TT_RTX, c->rtx_deadline);
         return;
     }
-    /* SYN: tcp_write_timeout() gives up after tcp_syn_retries retransmissions, one
-     * doubled RTO after the last (1+2+...+64 = 127 s for 6). SYN-ACK: the request sock
-     * expires after tcp_synack_retries (reqsk_timer_handler). */
-    int limit = active ? st->p.syn_retries : st->p.synack_retries;
-    if (c->rtx_count >= limit) {
+    /* SYN: tcp_write_timeout() (Linux >= 6.5, commit ccce324dabfe) gives up when
+     * tcp_syn_retries + tcp_syn_linear_timeouts retransmissions are done, or once
+     * tcp_model_timeout(tcp_syn_retries, TCP_TIMEOUT_INIT) has passed since the first SYN
+     * (retransmits_timed_out), whichever comes first: 0, 1, 3, ... 63 s and ETIMEDOUT at
+     * 127 s without linear timeouts, 0, 1, 2, 3, 4, 5, 7, ... 67 s and 131 s with 4.
+     * Before 6.5 the time rule alone decided; with 0 linear timeouts both agree.
+     * SYN-ACK: the request sock expires after tcp_synack_retries (reqsk_timer_handler). */
+    int limit = active ? st->p.syn_retries + st->p.syn_linear_timeouts : st->p.synack_retries;
+    bool expired = c->rtx_count >= limit;
+    if (active && !expired && c->rtx_count > 0)
+        expired = now - c->retrans_stamp >=
+                  model_timeout(st->p.syn_retries, st->p.rto_initial, st->p.rto_max);
+    if (expired) {
         if (active) {
             net_notef(st->net, st->node->name, c->flow, "TCP connect failed: %d SYN "
                       "retransmissions unanswered", c->rtx_count);
@@ -344,9 +352,13 @@ static void syn_timer(tcp_conn_t *c)
               tcp_dur_str(tcp_cur_rto(c), b, sizeof b));
     if (active && c->rtx_count == 0)
         net_notef(st->net, st->node->name, c->flow, "SYN unanswered for %s: retransmitting "
-                  "(Linux backoff 1, 2, 4 ... s)", tcp_dur_str(tcp_cur_rto(c), b, sizeof b));
+                  "(Linux backoff %s)", tcp_dur_str(tcp_cur_rto(c), b, sizeof b),
+                  st->p.syn_linear_timeouts ? "1 s for the first tcp_syn_linear_timeouts, "
+                  "then 2, 4 ... s" : "1, 2, 4 ... s");
     c->rtx_count++;
-    c->backoff++;
+    /* tcp_retransmit_timer(): in SYN_SENT the RTO stays at its initial value while
+     * total_rto <= tcp_syn_linear_timeouts, then doubles */
+    if (!active || c->rtx_count > st->p.syn_linear_timeouts) c->backoff++;
     c->retransmits++;
     st->stats.retransmits++;
     st->stats.syn_retransmits++;
@@ -359,8 +371,11 @@ static void syn_timer(tcp_conn_t *c)
 /* Data / FIN retransmission timeout (tcp_retransmit_timer + tcp_enter_loss, Reno):
  * ssthresh = FlightSize / 2, cwnd = 1 segment, go back to snd_una, back off the RTO.
  * Give-up is Linux's time-based tcp_retries2 rule (tcp_orphan_retries = 8 for orphans),
- * measured from when the RTO timer for the stalled segment was started: an
- * approximation of retrans_stamp, the stalled segment's own send time. */
+ * measured from retrans_stamp: tcp_retransmit_skb() sets it to the skb's timestamp after
+ * the first retransmission, i.e. the time of that retransmission (measured: 6.18 with
+ * tcp_retries2 3 gives up at the expiry after the 4th RTO retransmission, 3.0 s after the
+ * first one; tests/kernel-timers.sh). Linux's tail loss probe (one probe ~200 ms before
+ * the first RTO) is not modelled: the kernel's schedule runs that much later. */
 void tcp_rtx_timer(tcp_conn_t *c)
 {
     tcp_stack_t *st = c->st;
@@ -381,7 +396,7 @@ void tcp_rtx_timer(tcp_conn_t *c)
         return;
     }
     if (c->rtx_count == 0) {
-        c->retrans_stamp = c->rtx_start;
+        c->retrans_stamp = now;
         uint32_t flight = c->snd_max - c->snd_una;
         c->ssthresh = flight / 2 > 2 * c->mss ? flight / 2 : 2 * c->mss;
     }

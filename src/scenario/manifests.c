@@ -1122,8 +1122,42 @@ static int conv_service(conv_t *c, const scn_node_t *doc, k8s_service_t *s)
         lb_free(str);
         pop(c);
     }
+    s->has_selector = val(spec, "selector") != NULL;
+    const scn_node_t *ranges = NULL;
+    if (rc == 0) rc = read_list(c, spec, "loadBalancerSourceRanges", &ranges);
+    if (rc == 0 && ranges && ranges->n && s->type != K8S_SVC_LOAD_BALANCER) {
+        push(c, "loadBalancerSourceRanges");
+        rc = cerr(c, val(spec, "loadBalancerSourceRanges"), "may only be used when type is "
+                  "'LoadBalancer'");
+        pop(c);
+    }
+    for (size_t i = 0; ranges && rc == 0 && i < ranges->n; i++) {
+        push(c, "loadBalancerSourceRanges");
+        push_index(c, i);
+        char *str = NULL;
+        rc = scalar_str(c, ranges->v[i], &str);
+        uint32_t a = 0;
+        int plen = -1;
+        char *slash = rc == 0 ? strchr(str, '/') : NULL;
+        if (slash) {
+            *slash = '\0';
+            char *end;
+            long l = strtol(slash + 1, &end, 10);
+            if (*end == '\0' && slash[1] && l >= 0 && l <= 32) plen = (int)l;
+        }
+        if (rc == 0 && (plen < 0 || lb_ip_parse(str, &a) < 0))
+            rc = cerr(c, ranges->v[i], "expected a CIDR like 10.0.0.0/8");
+        else if (rc == 0) {
+            struct k8s_cidr r = { a & lb_prefix_mask(plen), plen };
+            lb_vec_push(&s->source_ranges, r);
+        }
+        lb_free(str);
+        pop(c);
+        pop(c);
+    }
     static const char *const known[] = { "type", "selector", "ports", "externalTrafficPolicy",
-                                         "healthCheckNodePort", "clusterIP", "loadBalancerIP", NULL };
+                                         "healthCheckNodePort", "clusterIP", "loadBalancerIP",
+                                         "loadBalancerSourceRanges", NULL };
     if (rc == 0) check_fields(c, spec, known);
     pop(c);
     return rc;

@@ -47,6 +47,23 @@ const elem_param_t link_params[] = {
 static const elem_param_t tcp_tab[] = {
     { "syn-retries", P_INT, "", "SYN retransmissions before connect fails "
       "(net.ipv4.tcp_syn_retries)", NULL, NULL },
+    { "syn-linear-timeouts", P_INT, "", "SYN retransmissions at the initial RTO before "
+      "the exponential backoff, added to syn-retries (net.ipv4.tcp_syn_linear_timeouts; "
+      "4 from Linux 6.5, absent before)", NULL, NULL },
+    { "fin-timeout", P_DURATION, "", "FIN_WAIT2 of an orphaned connection "
+      "(net.ipv4.tcp_fin_timeout)", NULL, NULL },
+    { "conntrack-established", P_DURATION, "", "conntrack ESTABLISHED timeout "
+      "(net.netfilter.nf_conntrack_tcp_timeout_established, 5 days)", NULL, NULL },
+    { "conntrack-close-wait", P_DURATION, "", "conntrack CLOSE_WAIT timeout "
+      "(nf_conntrack_tcp_timeout_close_wait, 60 s)", NULL, NULL },
+    { "conntrack-fin-wait", P_DURATION, "", "conntrack FIN_WAIT timeout "
+      "(nf_conntrack_tcp_timeout_fin_wait, 120 s)", NULL, NULL },
+    { "conntrack-time-wait", P_DURATION, "", "conntrack TIME_WAIT timeout "
+      "(nf_conntrack_tcp_timeout_time_wait, 120 s)", NULL, NULL },
+    { "conntrack-syn-sent", P_DURATION, "", "conntrack SYN_SENT timeout "
+      "(nf_conntrack_tcp_timeout_syn_sent, 120 s)", NULL, NULL },
+    { "conntrack-max", P_INT, "", "conntrack entries before new connections are dropped "
+      "(net.netfilter.nf_conntrack_max; 0: no limit)", NULL, NULL },
     { "synack-retries", P_INT, "", "SYN-ACK retransmissions (net.ipv4.tcp_synack_retries)",
       NULL, NULL },
     { "retries2", P_INT, "", "data retransmissions before the connection is dropped "
@@ -75,8 +92,13 @@ static const elem_param_t tcp_tab[] = {
     { "iptables", P_STRLIST, "[]", "iptables commands without the leading 'iptables', like " \
       "\"-t nat -A POSTROUTING -o eth1 -j MASQUERADE\"", NULL, NULL }, \
     { "addresses", P_STRLIST, "[]", "extra local IPv4 addresses, like [10.9.9.9]", NULL, NULL }, \
-    { "tcp", P_OBJ, "", "TCP tunables (Linux defaults): syn-retries, synack-retries, retries2, " \
-      "rto-min, rto-initial, time-wait, delack, mss, init-cwnd", tcp_tab, NULL }, \
+    { "kernel", P_STR, "", "Linux version whose sysctl defaults the node has, like \"6.6\" " \
+      "(default " TCP_KERNEL_DEFAULT "); keys in tcp override them", NULL, NULL }, \
+    { "tcp", P_OBJ, "", "TCP and conntrack sysctls (the kernel's defaults): syn-retries, " \
+      "syn-linear-timeouts, synack-retries, retries2, fin-timeout, rto-min, rto-initial, " \
+      "time-wait, delack, mss, init-cwnd, conntrack-established, conntrack-close-wait, " \
+      "conntrack-fin-wait, conntrack-time-wait, conntrack-syn-sent, conntrack-max", \
+      tcp_tab, NULL }, \
     { NULL, 0, NULL, NULL, NULL, NULL }
 
 static const elem_param_t host_params[] = { NODE_PARAMS("false") };
@@ -84,13 +106,23 @@ static const elem_param_t router_params[] = { NODE_PARAMS("true") };
 
 /* ---- node elements -------------------------------------------------------------------------- */
 
-static int apply_tcp(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *t)
+/* The node's kernel profile: `kernel`'s defaults (tcp_params_kernel), then each key of
+ * `tcp` (t may be NULL). Conntrack keys change the node's netfilter parameters. */
+static int apply_tcp(build_ctx_t *ctx, net_node_t *node, const elem_val_t *kernel,
+                     const elem_cfg_t *t)
 {
-    bool any = false;
-    for (size_t i = 0; i < t->n; i++) any |= t->vals[i].set;
+    bool any = kernel->set;
+    for (size_t i = 0; t && i < t->n; i++) any |= t->vals[i].set;
     if (!any) return 0;
     tcp_params_t p;
     tcp_params_default(&p);
+    if (kernel->set && tcp_params_kernel(&p, kernel->u.s) < 0)
+        return build_error(ctx, kernel->pos, "kernel '%s': expected a Linux version like "
+                           "\"5.15\" or \"6.6\"", kernel->u.s);
+    if (!t) {
+        tcp_stack_set_params(node, &p);
+        return 0;
+    }
     const elem_val_t *v;
 #define INT_FIELD(key, field, lo, hi) \
     if ((v = elem_get(t, key))->set) { \
@@ -106,6 +138,7 @@ static int apply_tcp(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *t)
         p.field = v->u.i; \
     }
     INT_FIELD("syn-retries", syn_retries, 0, 127)        /* Linux: MAX_TCP_SYNCNT 127 */
+    INT_FIELD("syn-linear-timeouts", syn_linear_timeouts, 0, 127)   /* ..._max: 127 */
     INT_FIELD("synack-retries", synack_retries, 0, 127)
     INT_FIELD("retries2", retries2, 0, 127)
     INT_FIELD("mss", mss, TCP_MSS_MIN, TCP_MSS_MAX)
@@ -114,9 +147,38 @@ static int apply_tcp(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *t)
     TIME_FIELD("rto-initial", rto_initial)
     TIME_FIELD("time-wait", time_wait)
     TIME_FIELD("delack", delack)
+    TIME_FIELD("fin-timeout", fin_timeout)
+    tcp_stack_set_params(node, &p);
+    bool ct = false;
+    static const char *const ct_keys[] = {"conntrack-established", "conntrack-close-wait",
+        "conntrack-fin-wait", "conntrack-time-wait", "conntrack-syn-sent", "conntrack-max"};
+    for (size_t i = 0; i < sizeof ct_keys / sizeof ct_keys[0]; i++)
+        ct |= elem_get(t, ct_keys[i])->set;
+    if (ct) {
+        nf_t *nf = nf_get(node);
+        nf_params_t np = *nf_params(nf);
+#define CT_FIELD(key, field) \
+        if ((v = elem_get(t, key))->set) { \
+            if (v->u.i <= 0) \
+                return build_error(ctx, v->pos, "tcp %s: expected a positive duration", key); \
+            np.field = v->u.i; \
+        }
+        CT_FIELD("conntrack-established", to_established)
+        CT_FIELD("conntrack-close-wait", to_close_wait)
+        CT_FIELD("conntrack-fin-wait", to_fin_wait)
+        CT_FIELD("conntrack-time-wait", to_time_wait)
+        CT_FIELD("conntrack-syn-sent", to_syn_sent)
+#undef CT_FIELD
+        if ((v = elem_get(t, "conntrack-max"))->set) {
+            if (v->u.i < 0 || v->u.i > INT32_MAX)
+                return build_error(ctx, v->pos, "tcp conntrack-max: expected a whole number "
+                                   "from 0 to %d; got %lld", INT32_MAX, (long long)v->u.i);
+            np.ct_max = (int)v->u.i;
+        }
+        nf_set_params(nf, &np);
+    }
 #undef INT_FIELD
 #undef TIME_FIELD
-    tcp_stack_set_params(node, &p);
     return 0;
 }
 
@@ -155,8 +217,7 @@ static int node_setup(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg)
         net_node_addr_add(node, a);
     }
     const elem_val_t *tcp = elem_get(cfg, "tcp");
-    if (tcp->u.objs.n) return apply_tcp(ctx, node, tcp->u.objs.v[0]);
-    return 0;
+    return apply_tcp(ctx, node, elem_get(cfg, "kernel"), tcp->u.objs.n ? tcp->u.objs.v[0] : NULL);
 }
 
 static int node_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
