@@ -1154,6 +1154,56 @@ START_TEST(client_request_kinds)
 }
 END_TEST
 
+/* What the metrics saw of a response (a record hook). */
+typedef struct resp_seen { char body[64], served[64], raw[64]; int n; } resp_seen_t;
+
+static void resp_hook(void *data, const m_request_t *r)
+{
+    resp_seen_t *s = data;
+    s->n++;
+    snprintf(s->body, sizeof s->body, "%s", r->body ? r->body : "");
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (strcasecmp(r->headers[i].name, "x-served-by") == 0)
+            snprintf(s->served, sizeof s->served, "%s", r->headers[i].value);
+        if (strcasecmp(r->headers[i].name, "x-raw") == 0)
+            snprintf(s->raw, sizeof s->raw, "%s", r->headers[i].value);
+    }
+}
+
+/* nginx's $hostname in a response body or header is the serving node's name (a pod's:
+ * its name), so a backend can say who served a request; the metrics see what came back. */
+START_TEST(server_hostname_and_recorded_response)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 5, L, 0, 0);
+    static const char *const hdrs[] = { "X-Served-By: ${hostname}", "X-Raw: $hostnames" };
+    app_location_t loc;
+    app_location_init(&loc, "/", APP_MATCH_PREFIX);
+    loc.body = "pod $hostname!";
+    loc.headers = hdrs;
+    loc.n_headers = 2;
+    app_http_server_t *srv = app_http_server_new(t.b, 80, &loc, 1, NULL, NULL);
+    metrics_t *m = metrics_new(SIM_S, 2 * SIM_S);
+    resp_seen_t seen = { .n = 0 };
+    metrics_set_record_hook(m, resp_hook, &seen);
+    uint32_t dst;
+    app_http_client_opts_t o;
+    client_opts_b(&o, &dst);
+    o.mode = APP_CLIENT_CLOSED;
+    o.requests = 1;
+    app_http_client_t *c = app_http_client_new(&t.a, 1, &o, m, NULL);
+    sim_run(t.sim, SIM_S);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_str_eq(seen.body, "pod b!");
+    ck_assert_str_eq(seen.served, "b");
+    ck_assert_str_eq(seen.raw, "$hostnames");       /* another variable: as written */
+    app_http_client_free(c);
+    app_http_server_free(srv);
+    metrics_free(m);
+    tu_pair_free(&t);
+}
+END_TEST
+
 START_TEST(client_request_kinds_invalid)
 {
     tu_pair_t t;
@@ -1349,6 +1399,7 @@ Suite *suite_http(void)
     tcase_add_test(tc, client_host_header);
     tcase_add_test(tc, client_request_kinds);
     tcase_add_test(tc, client_request_kinds_invalid);
+    tcase_add_test(tc, server_hostname_and_recorded_response);
     tcase_add_test(tc, element_types_registered);
     tcase_add_test(tc, elements_from_yaml);
     tcase_add_loop_test(tc, element_build_errors, 0,
