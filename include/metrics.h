@@ -46,8 +46,8 @@ typedef struct m_request {
     const char *path;
     const char *body;               /* first bytes of the response body, may be NULL (real
                                      * mode: only when M_WANT_BODY, up to METRICS_BODY_MAX) */
-    const m_header_t *headers;      /* response headers (real mode: only when
-                                     * M_WANT_HEADERS); NULL when none */
+    const m_header_t *headers;      /* response headers, only when M_WANT_HEADERS (both
+                                     * executors); NULL when none */
     size_t n_headers;
     const m_phases_t *phases;       /* real mode; NULL in a simulation */
 } m_request_t;
@@ -83,8 +83,9 @@ typedef struct m_hooks {
 } m_hooks_t;
 
 /* What recorders of responses must keep for the observers (expectations on bodies or
- * headers): real mode keeps a response's body and headers only when asked, as they cost
- * per request. The simulation always has them. */
+ * headers): a response's headers (both executors) and, in real mode, its body are passed
+ * on only when asked, as they cost per request. The simulation always passes small
+ * bodies (it has them as text). */
 enum { M_WANT_BODY = 1, M_WANT_HEADERS = 2 };
 /* Response body bytes real mode keeps for matching (a body match looks at these). */
 #define METRICS_BODY_MAX 4096

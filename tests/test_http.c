@@ -1186,6 +1186,7 @@ START_TEST(server_hostname_and_recorded_response)
     metrics_t *m = metrics_new(SIM_S, 2 * SIM_S);
     resp_seen_t seen = { .n = 0 };
     metrics_set_record_hook(m, resp_hook, &seen);
+    metrics_want(m, M_WANT_HEADERS);                /* headers are passed when asked for */
     uint32_t dst;
     app_http_client_opts_t o;
     client_opts_b(&o, &dst);

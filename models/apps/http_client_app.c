@@ -228,7 +228,8 @@ static void on_result(const http_result_t *r, void *data)
     if (c->m) {
         m_header_t hs[HTTP_MAX_HEADERS];
         size_t nh = 0;
-        for (int i = 0; r->resp && i < r->resp->n_headers; i++)
+        bool hdrs = r->resp && (metrics_wants(c->m) & M_WANT_HEADERS);  /* only if looked at */
+        for (int i = 0; hdrs && i < r->resp->n_headers; i++)
             hs[nh++] = (m_header_t){ r->resp->headers[i].name, r->resp->headers[i].value };
         m_request_t mr = {
             .source = c->source,
@@ -241,7 +242,7 @@ static void on_result(const http_result_t *r, void *data)
             .req_id = x->req_id,
             .path = path,
             .body = r->resp ? r->resp->body : NULL,
-            .headers = hs,
+            .headers = nh ? hs : NULL,
             .n_headers = nh,
         };
         metrics_request(c->m, &mr);
