@@ -169,7 +169,8 @@ void app_http_client_stats(const app_http_client_t *c, app_http_client_stats_t *
 
 /* What real mode needs to play the same traffic: the options as built (owned copies:
  * name, method, host, paths, targets, port...; on_result and explain are the
- * simulator's), the client nodes, and each node's random stream name. */
+ * simulator's; headers, body and kinds are not kept there: app_http_client_kinds has
+ * them resolved), the client nodes, and each node's random stream name. */
 const app_http_client_opts_t *app_http_client_opts(const app_http_client_t *c);
 size_t app_http_client_node_count(const app_http_client_t *c);
 net_node_t *app_http_client_node(const app_http_client_t *c, size_t i);
