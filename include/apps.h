@@ -80,6 +80,40 @@ enum app_arrival { APP_ARRIVAL_POISSON, APP_ARRIVAL_CONSTANT };
  * that simulated time advances. */
 #define APP_CLIENT_MIN_CYCLE SIM_MS
 
+/* ---- request kinds ----------------------------------------------------------------------
+ * What one request of a source looks like. A source sends one kind (the shorthand: its
+ * own method, host, path rotation, headers, body) or draws, per request, one of several
+ * kinds with probability weight / sum of weights from the node's kind stream
+ * (app_http_client_kind_stream), so the choice is seeded and the same in real mode. A
+ * field a kind leaves unset (NULL, -1) is the source's. */
+/* Request headers one kind may carry (the source's and its own, merged): room is left in
+ * HTTP_MAX_HEADERS for what proxies add (X-Forwarded-For, X-Forwarded-Proto, Via...). */
+#define APP_CLIENT_MAX_HEADERS 8
+typedef struct app_request_kind {
+    double weight;                  /* > 0, relative to the other kinds' */
+    const char *method;             /* NULL: the source's */
+    const char *host;               /* NULL: the source's (NULL there: the target's) */
+    const char *path;               /* NULL: the source's path rotation */
+    const char *const *headers;     /* "Name: value", added to (or replacing) the source's */
+    size_t n_headers;
+    const char *body;               /* request body text; NULL: the source's */
+    int64_t body_size;              /* bytes on the wire (>= strlen(body)); -1: the length
+                                     * of body, else the source's request_size */
+} app_request_kind_t;
+
+/* A kind with everything resolved (the source's values filled in), as both executors
+ * send it. Owned by the client. */
+typedef struct app_req_spec {
+    double weight;
+    const char *method;
+    const char *host;               /* NULL: the target's address, as curl sends */
+    const char *path;               /* NULL: the source's path rotation */
+    char **hdr_names, **hdr_values; /* n_hdrs each; Host is in `host`, not here */
+    size_t n_hdrs;
+    const char *body;               /* NULL: body_size zero bytes */
+    uint32_t body_size;
+} app_req_spec_t;
+
 typedef struct app_http_client_opts {
     const char *name;               /* traffic source: metrics source, random stream */
     const uint32_t *targets;        /* destination addresses (at least one) */
@@ -98,6 +132,11 @@ typedef struct app_http_client_opts {
     sim_time_t ramp_up;             /* closed loop: APP_CLIENT_RAMP_UP_DEFAULT */
     int64_t requests;               /* 0: unlimited; closed: per user; open: in total */
     uint32_t request_size;          /* body bytes (0) */
+    const char *const *headers;     /* "Name: value" request headers of every kind */
+    size_t n_headers;
+    const char *body;               /* request body text (NULL: request_size zero bytes) */
+    const app_request_kind_t *kinds;    /* several kinds drawn by weight; n_kinds 0: one */
+    size_t n_kinds;
     bool keepalive;                 /* true */
     sim_time_t connect_timeout;     /* 0: TCP's own (syn_retries) */
     sim_time_t response_timeout;    /* 0: none */
@@ -130,12 +169,24 @@ void app_http_client_stats(const app_http_client_t *c, app_http_client_stats_t *
 
 /* What real mode needs to play the same traffic: the options as built (owned copies:
  * name, method, host, paths, targets, port...; on_result and explain are the
- * simulator's), the client nodes, and each node's random stream name. */
+ * simulator's; headers, body and kinds are not kept there: app_http_client_kinds has
+ * them resolved), the client nodes, and each node's random stream name. */
 const app_http_client_opts_t *app_http_client_opts(const app_http_client_t *c);
 size_t app_http_client_node_count(const app_http_client_t *c);
 net_node_t *app_http_client_node(const app_http_client_t *c, size_t i);
 /* "traffic:<name>" for a single node, "traffic:<name>:<node>" in a group. Caller frees. */
 char *app_http_client_stream(const app_http_client_t *c, size_t i);
+/* The stream node i draws request kinds from: its stream name + "/kinds" (a stream of its
+ * own, so that a mix perturbs neither the arrivals nor the think times). Caller frees. */
+char *app_http_client_kind_stream(const app_http_client_t *c, size_t i);
+/* The resolved kinds (at least one: the shorthand when opts.n_kinds is 0). */
+const app_req_spec_t *app_http_client_kinds(const app_http_client_t *c, size_t *n);
+/* Index of the kind of the next request: 0 without a draw for a single kind, else one
+ * uniform draw from rng against the cumulative weights. */
+size_t app_req_spec_pick(const app_req_spec_t *k, size_t n, gsl_rng *rng);
+/* Checks one request header line "Name: value" (a token name; not Content-Length, which
+ * body-size decides); returns NULL when it is fine, else why not (a static string). */
+const char *app_header_check(const char *h);
 
 /* ---- the schedule, shared by the simulator and real mode ---------------------------------
  * Open loop: the arrival process of client node idx of n. Constant: evenly spaced from

@@ -32,6 +32,9 @@ typedef struct m_phases {
     sim_time_t dns, connect, tls, ttfb, total;
 } m_phases_t;
 
+/* A response header as the client received it. */
+typedef struct m_header { const char *name, *value; } m_header_t;
+
 typedef struct m_request {
     int source;                     /* from metrics_source() */
     sim_time_t t_start, t_end;
@@ -41,7 +44,11 @@ typedef struct m_request {
     uint64_t flow;
     uint64_t req_id;
     const char *path;
-    const char *body;               /* first bytes of the response body, may be NULL */
+    const char *body;               /* first bytes of the response body, may be NULL (real
+                                     * mode: only when M_WANT_BODY, up to METRICS_BODY_MAX) */
+    const m_header_t *headers;      /* response headers, only when M_WANT_HEADERS (both
+                                     * executors); NULL when none */
+    size_t n_headers;
     const m_phases_t *phases;       /* real mode; NULL in a simulation */
 } m_request_t;
 
@@ -74,6 +81,16 @@ typedef struct m_hooks {
     void (*health)(void *data, const m_health_t *h);
     void *data;
 } m_hooks_t;
+
+/* What recorders of responses must keep for the observers (expectations on bodies or
+ * headers): a response's headers (both executors) and, in real mode, its body are passed
+ * on only when asked, as they cost per request. The simulation always passes small
+ * bodies (it has them as text). */
+enum { M_WANT_BODY = 1, M_WANT_HEADERS = 2 };
+/* Response body bytes real mode keeps for matching (a body match looks at these). */
+#define METRICS_BODY_MAX 4096
+void metrics_want(metrics_t *m, unsigned what);   /* adds to the set */
+unsigned metrics_wants(const metrics_t *m);
 
 /* Bucket width default: one second. */
 #define METRICS_BUCKET_DEFAULT SIM_S

@@ -306,5 +306,59 @@ check big-pool 0 ./sim --check \
   --set 'cloud.aks.pools=[{name: system, count: 1}, {name: user, count: 97}]' scenarios/aks-dsr.yaml
 contains big-pool-all-pass "$tmp/out" "expectations: 16 passed, 0 failed"
 
+# Request kinds and expectations on what came back: bad ones are exit 2 with the position
+# of the expectation or of the kind's key, nothing written.
+mkdir -p "$tmp/kinds-res"
+kinds_yaml() {   # kinds_yaml EXPECTATION [KIND]
+  cat > "$tmp/kinds.yaml" <<Y
+name: kinds
+duration: 3s
+nodes:
+  client: { type: host }
+  web: { type: host }
+links:
+  - { between: [client, web], latency: 1ms }
+apps:
+  srv: { type: http-server, on: web, locations: [ { path: /a, body: alpha, headers: ["X-Served-By: web-a"] }, { path: /b, body: beta } ] }
+traffic:
+  browse:
+    type: http-client
+    from: client
+    to: web
+    rate: 50/s
+    requests-mix:
+      - { weight: 3, path: /a }
+      - ${2:-"{ weight: 1, method: POST, path: /b, body: x=1 }"}
+expect:
+  "*":
+    - 'browse.status_2xx_ratio == 1'
+    - '$1'
+Y
+}
+kinds_yaml 'browse.body_match_ratio("alpha") >= 0.6'
+check kinds-ok 0 ./sim --check "$tmp/kinds.yaml"
+contains kinds-ok-share "$tmp/out" 'browse.body_match_ratio("alpha") >= 0.6  -- 0.7'
+kinds_yaml 'browse.header_match_ratio("x-served-by", "web-a") <= 0.1'
+check kinds-header-fails 1 ./sim --check "$tmp/kinds.yaml"
+kinds_yaml 'browse.bodymatch_ratio("alpha") >= 0.6'
+check kinds-unknown-func 2 ./sim --out "$tmp/kinds-res" "$tmp/kinds.yaml"
+contains kinds-unknown-func-msg "$tmp/err" "kinds.yaml:22:7: error: bad expectation 'browse.bodymatch_ratio(\"alpha\") >= 0.6': unknown function 'bodymatch_ratio'; did you mean 'body_match_ratio'?"
+kinds_yaml 'browse.header_match_ratio("x-served-by") >= 0.6'
+check kinds-arg-count 2 ./sim --check "$tmp/kinds.yaml"
+contains kinds-arg-count-msg "$tmp/err" "kinds.yaml:22:7: error: bad expectation 'browse.header_match_ratio(\"x-served-by\") >= 0.6': header_match_ratio takes 2 arguments, got 1"
+kinds_yaml 'browse.body_match_ratio(alpha) >= 0.6'
+check kinds-unquoted 2 ./sim --check "$tmp/kinds.yaml"
+contains kinds-unquoted-msg "$tmp/err" "kinds.yaml:22:7: error: bad expectation 'browse.body_match_ratio(alpha) >= 0.6': body_match_ratio: argument 1 at character 25 is not a quoted string"
+kinds_yaml 'browse.requests > 0' '{ weight: 0, path: /b }'
+check kinds-weight 2 ./sim --check "$tmp/kinds.yaml"
+contains kinds-weight-msg "$tmp/err" "kinds.yaml:18:19: error: weight 0: expected a number > 0"
+kinds_yaml 'browse.requests > 0' '{ path: /b, headers: ["x canary: true"] }'
+check kinds-header 2 ./sim --check "$tmp/kinds.yaml"
+contains kinds-header-msg "$tmp/err" "header 'x canary: true': the name is not an HTTP token"
+kinds_yaml 'browse.requests > 0' '{ path: /b, headres: ["x-canary: true"] }'
+check kinds-key 2 ./sim --check "$tmp/kinds.yaml"
+contains kinds-key-msg "$tmp/err" "kinds.yaml:18:21: error: unknown key 'headres'"
+[ -z "$(ls -A "$tmp/kinds-res")" ] && ok || bad "a bad expectation wrote into --out"
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

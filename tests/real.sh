@@ -149,11 +149,19 @@ traffic:
   form: { type: http-client, from: client, to: echo, method: PUT, host: shop.example.com,
           path: [/a, /b, /c], request-size: 300, keepalive: false, rate: 6/s,
           arrival: constant, stop: 1s }
+  mix: { type: http-client, from: client, to: echo, path: /m, headers: ["x-team: blue"],
+         rate: 30/s, arrival: constant, stop: 1s,
+         requests-mix: [ { weight: 3, path: /m/get },
+                         { weight: 1, method: POST, path: /m/post, host: canary.example,
+                           headers: ["x-canary: true", "x-team: red"], body: "hello=world" } ] }
 expect:
   "*":
     - "to-closer.closed_ratio == 1"
     - "to-liar.status_2xx_ratio == 0"
     - "form.status_2xx_ratio == 1"
+    - 'mix.body_match_ratio("ok") == 1'
+    - 'mix.header_match_ratio("X-SERVED-BY", "realsrv") == 1'
+    - 'to-liar.body_match_ratio("ok") == 0'
 Y
 cat > "$tmp/odd.bind.yaml" <<Y
 nodes:
@@ -406,6 +414,16 @@ req="$tmp/ok.port.requests"
 contains carries-method "$req" "PUT /a host=shop.example.com connection=close length=300"
 contains carries-rotation "$req" "PUT /b host=shop.example.com"
 contains carries-rotation-c "$req" "PUT /c host=shop.example.com"
+# request kinds: each kind's method, Host, headers (the source's, a kind's replacing one of
+# the same name) and body; the same kinds in the same order as the simulation draws them
+contains kind-post "$req" "POST /m/post host=canary.example connection= length=11 x=x-team:red,x-canary:true body=hello=world"
+grep -q "^GET /m/get host=127.0.0.1:$p_ok connection= length=0 x=x-team:blue body=\$" "$req" && ok \
+  || bad "kind-get: no plain GET /m/get with the source's header"
+real_kinds=$(q "$db" "SELECT group_concat(path, ' ') FROM (SELECT path FROM requests WHERE source = 'mix' ORDER BY req_id)")
+"$SIM" --quiet --out "$tmp/odd-sim" "$tmp/odd.yaml" >/dev/null 2>&1
+sim_kinds=$(q "$tmp/odd-sim/real-odd/results.db" "SELECT group_concat(path, ' ') FROM (SELECT path FROM requests WHERE source = 'mix' ORDER BY req_id)")
+[ -n "$real_kinds" ] && [ "$real_kinds" = "$sim_kinds" ] && case "$real_kinds" in *post*get*|*get*post*) true;; *) false;; esac \
+  && ok || bad "kinds: real sent '$real_kinds', the simulation drew '$sim_kinds'"
 
 wait $j_tls; rc=$?
 [ $rc = 0 ] && ok || { bad "tls: --check exit $rc"; tail -8 "$tmp/tls.out"; head -3 "$tmp/tls.err"; }

@@ -16,10 +16,12 @@
  *               never accept: the kernel drops further SYNs (connect timeout)
  *   Every connection accepted is counted as one line in PORTFILE.accepts (the tests check
  *   that nothing was sent when nothing may be), and every request is logged in
- *   PORTFILE.requests as "METHOD PATH host=HOST connection=VALUE length=N".
+ *   PORTFILE.requests as "METHOD PATH host=HOST connection=VALUE length=N x=X-HEADERS
+ *   body=BODY": X-HEADERS are the request's x-* headers as "name:value" joined by ",",
+ *   BODY the body's first bytes (a line is written once the body is complete).
  *   --max-time S   exit after S seconds (default 60): nothing outlives a test
- * Responses are HTTP/1.1 200 with "ok" and keep-alive; requests are read up to the blank
- * line (the tests send no bodies). */
+ * Responses are HTTP/1.1 200 with "ok", the header X-Served-By: realsrv and keep-alive;
+ * requests are read with their Content-Length bodies. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -43,6 +45,9 @@ typedef struct conn {
     size_t len;
     int pending;            /* complete requests read, not answered yet */
     size_t body_left;       /* bytes of the current request's body still to skip */
+    char line[1024];        /* the current request's log line, written after its body */
+    char body[64];          /* its body's first bytes */
+    size_t body_len;
     long long due;          /* slow: when the oldest pending request is answered */
 } conn_t;
 
@@ -82,7 +87,7 @@ static void drop(conn_t *c, bool rst)
 static void answer(conn_t *c, int n)
 {
     static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                             "Content-Length: 2\r\n\r\nok";
+                             "X-Served-By: realsrv\r\nContent-Length: 2\r\n\r\nok";
     for (int i = 0; i < n && c->fd >= 0; i++)
         if (write(c->fd, ok, sizeof ok - 1) < 0) drop(c, false);
     c->pending -= n;
@@ -107,6 +112,28 @@ static void header(const char *hdr, const char *name, char *out, size_t n)
     }
 }
 
+/* The request's x-* headers in hdr as "name:value,..." into out. */
+static void x_headers(const char *hdr, char *out, size_t n)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (const char *p = strstr(hdr, "\r\n"); p; p = strstr(p + 2, "\r\n")) {
+        if (strncasecmp(p + 2, "x-", 2)) continue;
+        size_t l = strcspn(p + 2, "\r\n");
+        int w = snprintf(out + k, n - k, "%s%.*s", k ? "," : "", (int)l, p + 2);
+        if (w < 0 || (size_t)w >= n - k) break;
+        k += (size_t)w;
+    }
+    for (char *q = out; *q; q++)            /* "name: value" -> "name:value" */
+        if (*q == ' ' && q > out && q[-1] == ':') memmove(q, q + 1, strlen(q));
+}
+
+static void log_request(conn_t *c)
+{
+    fprintf(reqlog, "%s body=%.*s\n", c->line, (int)c->body_len, c->body);
+    fflush(reqlog);
+}
+
 /* Counts the complete requests in c->buf (headers and Content-Length body), logs them and
  * drops them from the buffer. */
 static int take_requests(conn_t *c)
@@ -115,10 +142,14 @@ static int take_requests(conn_t *c)
     for (;;) {
         if (c->body_left) {
             size_t k = c->body_left < c->len ? c->body_left : c->len;
+            size_t room = sizeof c->body - c->body_len, t = k < room ? k : room;
+            memcpy(c->body + c->body_len, c->buf, t);
+            c->body_len += t;
             memmove(c->buf, c->buf + k, c->len - k);
             c->len -= k;
             c->body_left -= k;
             if (c->body_left) break;
+            log_request(c);
             n++;
             continue;
         }
@@ -126,7 +157,8 @@ static int take_requests(conn_t *c)
         char *end = strstr(c->buf, "\r\n\r\n");
         if (!end) break;
         end[2] = '\0';
-        char host[256], conn[64], len[32], line[512];
+        char host[256], conn[64], len[32], line[512], xh[256];
+        x_headers(c->buf, xh, sizeof xh);
         header(c->buf, "Host", host, sizeof host);
         header(c->buf, "Connection", conn, sizeof conn);
         header(c->buf, "Content-Length", len, sizeof len);
@@ -136,14 +168,17 @@ static int take_requests(conn_t *c)
         line[k] = '\0';
         char *proto = strrchr(line, ' ');
         if (proto) *proto = '\0';
-        fprintf(reqlog, "%s host=%s connection=%s length=%s\n", line, host, conn,
-                *len ? len : "0");
-        fflush(reqlog);
+        snprintf(c->line, sizeof c->line, "%s host=%s connection=%s length=%s x=%s", line,
+                 host, conn, *len ? len : "0", xh);
+        c->body_len = 0;
         size_t used = (size_t)(end + 4 - c->buf);
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
         c->body_left = (size_t)atol(len);
-        if (!c->body_left) n++;
+        if (!c->body_left) {
+            log_request(c);
+            n++;
+        }
     }
     if (c->len >= sizeof c->buf - 1) c->len = 0;     /* an absurd header: forget it */
     return n;

@@ -1055,6 +1055,184 @@ START_TEST(client_host_header)
 }
 END_TEST
 
+/* What a server saw of each request: kinds counted by method + path, the x-canary header,
+ * the body size and the wire size. */
+typedef struct kind_seen {
+    int get_a, post_b, canary, plain, host_b;
+    uint32_t post_body, post_wire, get_wire;
+    char order[64];                 /* the first requests' kinds, 'a' or 'b' */
+    size_t n;
+} kind_seen_t;
+
+static void kind_handler(http_exchange_t *ex, const http_msg_t *req, void *data)
+{
+    kind_seen_t *s = data;
+    bool post = strcmp(req->method, "POST") == 0 && strcmp(req->path, "/b") == 0;
+    bool get = strcmp(req->method, "GET") == 0 && strcmp(req->path, "/a") == 0;
+    s->get_a += get;
+    s->post_b += post;
+    const char *c = http_header_get(req, "X-Canary");
+    if (post) {
+        s->canary += c && strcmp(c, "true") == 0;
+        s->host_b += req->host && strcmp(req->host, "b.example") == 0;
+        s->post_body = req->body_size;
+        s->post_wire = req->base.size;
+        ck_assert_str_eq(req->body, "x=1&y=2");
+    }
+    if (get) {
+        s->plain += c && strcmp(c, "false") == 0;
+        s->get_wire = req->base.size;
+    }
+    if (s->n + 1 < sizeof s->order)
+        s->order[s->n++] = post ? 'b' : 'a';
+    http_respond(ex, http_response_new(200, post ? "from b" : "from a", 0));
+}
+
+/* Request kinds: each request is one kind, drawn by weight from the node's kind stream;
+ * a kind's headers add to (or replace) the source's; its body counts on the wire. */
+static void run_kinds(uint64_t seed, kind_seen_t *s)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, seed, L, 0, 0);
+    memset(s, 0, sizeof *s);
+    http_server_t *srv = http_server_new(t.b, 0, 80, NULL, kind_handler, s, NULL);
+    uint32_t dst;
+    app_http_client_opts_t o;
+    client_opts_b(&o, &dst);
+    o.name = "mix";
+    o.rate = 100;
+    o.requests = 400;
+    static const char *const src_hdrs[] = { "X-Canary: false", "X-Team: web" };
+    static const char *const b_hdrs[] = { "x-canary: true", "Host: b.example" };
+    app_request_kind_t kinds[] = {
+        { .weight = 3, .path = "/a", .body_size = -1 },
+        { .weight = 1, .method = "POST", .path = "/b", .headers = b_hdrs, .n_headers = 2,
+          .body = "x=1&y=2", .body_size = -1 },
+    };
+    o.headers = src_hdrs;
+    o.n_headers = 2;
+    o.kinds = kinds;
+    o.n_kinds = 2;
+    app_http_client_t *c = app_http_client_new(&t.a, 1, &o, NULL, NULL);
+    ck_assert_ptr_nonnull(c);
+    sim_run(t.sim, 10 * SIM_S);
+    app_http_client_free(c);
+    http_server_free(srv);
+    tu_pair_free(&t);
+}
+
+START_TEST(client_request_kinds)
+{
+    kind_seen_t s, again;
+    run_kinds(21, &s);
+    ck_assert_int_eq(s.get_a + s.post_b, 400);
+    /* 1 in 4 by weight: 100 expected, binomial sd ~8.7 */
+    ck_assert_msg(s.post_b > 70 && s.post_b < 130, "%d POSTs of 400", s.post_b);
+    ck_assert_int_eq(s.canary, s.post_b);           /* the kind's value replaced the source's */
+    ck_assert_int_eq(s.plain, s.get_a);
+    ck_assert_int_eq(s.host_b, s.post_b);
+    ck_assert_uint_eq(s.post_body, 7);
+    /* the POST carries its body and Content-Length: 7 on the wire; its headers differ from
+     * the GET's by the method, path, Host and X-Canary values */
+    http_msg_t *g = http_request_new("GET", "10.0.0.2", "/a", 0);
+    http_header_set(g, "X-Canary", "false");
+    http_header_set(g, "X-Team", "web");
+    http_msg_t *p = http_request_new("POST", "b.example", "/b", 7);
+    http_header_set(p, "X-Canary", "true");
+    http_header_set(p, "X-Team", "web");
+    ck_assert_uint_eq(s.get_wire, g->base.size);
+    ck_assert_uint_eq(s.post_wire, p->base.size);
+    /* POST +1, b.example +1, "true" -1, "Content-Length: 7\r\n" 19, the body 7 */
+    ck_assert_uint_eq(p->base.size - g->base.size, 1 + 1 - 1 + 19 + 7);
+    net_msg_unref(&g->base);
+    net_msg_unref(&p->base);
+    /* the same seed draws the same kinds in the same order; another seed others */
+    run_kinds(21, &again);
+    ck_assert_str_eq(again.order, s.order);
+    run_kinds(22, &again);
+    ck_assert_str_ne(again.order, s.order);
+}
+END_TEST
+
+/* What the metrics saw of a response (a record hook). */
+typedef struct resp_seen { char body[64], served[64], raw[64]; int n; } resp_seen_t;
+
+static void resp_hook(void *data, const m_request_t *r)
+{
+    resp_seen_t *s = data;
+    s->n++;
+    snprintf(s->body, sizeof s->body, "%s", r->body ? r->body : "");
+    for (size_t i = 0; i < r->n_headers; i++) {
+        if (strcasecmp(r->headers[i].name, "x-served-by") == 0)
+            snprintf(s->served, sizeof s->served, "%s", r->headers[i].value);
+        if (strcasecmp(r->headers[i].name, "x-raw") == 0)
+            snprintf(s->raw, sizeof s->raw, "%s", r->headers[i].value);
+    }
+}
+
+/* nginx's $hostname in a response body or header is the serving node's name (a pod's:
+ * its name), so a backend can say who served a request; the metrics see what came back. */
+START_TEST(server_hostname_and_recorded_response)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 5, L, 0, 0);
+    static const char *const hdrs[] = { "X-Served-By: ${hostname}", "X-Raw: $hostnames" };
+    app_location_t loc;
+    app_location_init(&loc, "/", APP_MATCH_PREFIX);
+    loc.body = "pod $hostname!";
+    loc.headers = hdrs;
+    loc.n_headers = 2;
+    app_http_server_t *srv = app_http_server_new(t.b, 80, &loc, 1, NULL, NULL);
+    metrics_t *m = metrics_new(SIM_S, 2 * SIM_S);
+    resp_seen_t seen = { .n = 0 };
+    metrics_set_record_hook(m, resp_hook, &seen);
+    metrics_want(m, M_WANT_HEADERS);                /* headers are passed when asked for */
+    uint32_t dst;
+    app_http_client_opts_t o;
+    client_opts_b(&o, &dst);
+    o.mode = APP_CLIENT_CLOSED;
+    o.requests = 1;
+    app_http_client_t *c = app_http_client_new(&t.a, 1, &o, m, NULL);
+    sim_run(t.sim, SIM_S);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_str_eq(seen.body, "pod b!");
+    ck_assert_str_eq(seen.served, "b");
+    ck_assert_str_eq(seen.raw, "$hostnames");       /* another variable: as written */
+    app_http_client_free(c);
+    app_http_server_free(srv);
+    metrics_free(m);
+    tu_pair_free(&t);
+}
+END_TEST
+
+START_TEST(client_request_kinds_invalid)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 5, L, 0, 0);
+    uint32_t dst;
+    app_http_client_opts_t o;
+    client_opts_b(&o, &dst);
+    o.rate = 10;
+    app_request_kind_t k = { .weight = 0, .body_size = -1 };
+    o.kinds = &k;
+    o.n_kinds = 1;
+    int rc = 0;
+    ck_assert_ptr_null(app_http_client_new(&t.a, 1, &o, NULL, &rc));   /* weight 0 */
+    ck_assert_int_eq(rc, LB_EINVAL);
+    static const char *const bad[] = { "no colon" };
+    k.weight = 1;
+    k.headers = bad;
+    k.n_headers = 1;
+    ck_assert_ptr_null(app_http_client_new(&t.a, 1, &o, NULL, &rc));
+    static const char *const clen[] = { "Content-Length: 5" };
+    k.headers = clen;
+    ck_assert_ptr_null(app_http_client_new(&t.a, 1, &o, NULL, &rc));
+    ck_assert_ptr_nonnull(app_header_check("x y: 1"));
+    ck_assert_ptr_null(app_header_check("x-canary: true"));
+    tu_pair_free(&t);
+}
+END_TEST
+
 START_TEST(element_types_registered)
 {
     elem_register_builtin();
@@ -1220,6 +1398,9 @@ Suite *suite_http(void)
     tcase_add_test(tc, closed_loop_users_and_requests);
     tcase_add_test(tc, client_stops_at_stop);
     tcase_add_test(tc, client_host_header);
+    tcase_add_test(tc, client_request_kinds);
+    tcase_add_test(tc, client_request_kinds_invalid);
+    tcase_add_test(tc, server_hostname_and_recorded_response);
     tcase_add_test(tc, element_types_registered);
     tcase_add_test(tc, elements_from_yaml);
     tcase_add_loop_test(tc, element_build_errors, 0,

@@ -642,6 +642,26 @@ START_TEST(render_quotes_and_approximations)
 }
 END_TEST
 
+/* $hostname is evaluated (the serving pod's name, models/apps/http_server_app.c): no
+ * warning for it; other variables are still sent literally, with one. */
+START_TEST(hostname_variable_not_warned)
+{
+    const char *conf =
+        "server {\n"                                                       /* 1 */
+        "  location /a { add_header X-Served-By $hostname; return 200 'pod ${hostname}'; }\n"
+        "  location /b { add_header X-Req $request_id; return 200 '$hostnames'; }\n"
+        "}\n";
+    nginx_server_t s;
+    nginx_warnings_t w;
+    ck_assert_int_eq(parse(conf, &s, &w), 0);
+    ck_assert(!warned(&w, 2, "sent literally"));
+    ck_assert(warned(&w, 3, "add_header value has nginx variables"));
+    ck_assert(warned(&w, 3, "return text has nginx variables"));
+    nginx_server_free(&s);
+    nginx_warnings_free(&w);
+}
+END_TEST
+
 Suite *suite_nginx_conf(void)
 {
     Suite *s = suite_create("nginx_conf");
@@ -655,6 +675,7 @@ Suite *suite_nginx_conf(void)
     tcase_add_test(tc, syntax_errors_with_lines);
     tcase_add_test(tc, unsupported_directives_warn);
     tcase_add_test(tc, returns_types_and_headers);
+    tcase_add_test(tc, hostname_variable_not_warned);
     suite_add_tcase(s, tc);
     tc = tcase_create("heredoc");
     tcase_add_test(tc, heredoc_forms);

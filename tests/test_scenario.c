@@ -928,6 +928,68 @@ START_TEST(expect_parse_forms)
 }
 END_TEST
 
+/* Expectations on what came back: calls with quoted arguments, their errors, and the
+ * matching rules (a body substring; a header named case-blind with exactly that value). */
+START_TEST(expect_response_calls)
+{
+    scn_expect_t e;
+    scn_diag_t d;
+    elem_pos_t pos = { "x", 3, 7 };
+    ck_assert_int_eq(expect_parse("browse.body_match_ratio(\"app1\") >= 0.99 after 5s", pos,
+                                  &e, &d), 0);
+    ck_assert_str_eq(e.source, "browse");
+    ck_assert_int_eq(e.stat, ST_BODY_MATCH);
+    ck_assert_str_eq(e.arg[0], "app1");
+    ck_assert_int_eq(e.op, EX_GE);
+    ck_assert_int_eq(e.from, 5 * SIM_S);
+    m_header_t hs[] = { { "Content-Type", "text/plain" }, { "X-Served-By", "pod-a" } };
+    m_request_t q = { .body = "Hello from app1\n", .headers = hs, .n_headers = 2 };
+    ck_assert(expect_response_matches(&e, &q));
+    q.body = "Hello from app2";
+    ck_assert(!expect_response_matches(&e, &q));
+    q.body = NULL;                                  /* no response */
+    ck_assert(!expect_response_matches(&e, &q));
+    expect_clear(&e);
+    ck_assert_int_eq(expect_parse("client.header_match_ratio( \"x-served-by\" ,\"pod-a\")>=0.5",
+                                  pos, &e, &d), 0);
+    ck_assert_ptr_null(e.source);
+    ck_assert_int_eq(e.stat, ST_HEADER_MATCH);
+    ck_assert_str_eq(e.arg[0], "x-served-by");
+    ck_assert_str_eq(e.arg[1], "pod-a");
+    ck_assert_double_eq(e.number, 0.5);
+    ck_assert(expect_response_matches(&e, &q));
+    hs[1].value = "pod-ab";                         /* the value is compared whole */
+    ck_assert(!expect_response_matches(&e, &q));
+    expect_clear(&e);
+    ck_assert_int_eq(expect_parse("b.body_match_ratio(\"say \\\"hi\\\" >= 1\") < 1", pos, &e, &d), 0);
+    ck_assert_str_eq(e.arg[0], "say \"hi\" >= 1");     /* escapes; operators inside quotes */
+    ck_assert_int_eq(e.op, EX_LT);
+    expect_clear(&e);
+    static const struct { const char *text, *msg; } bad[] = {
+        { "b.bodymatch_ratio(\"a\") > 0", "unknown function 'bodymatch_ratio'; did you mean "
+          "'body_match_ratio'?" },
+        { "b.header_match_ratio(\"x-a\") > 0", "header_match_ratio takes 2 arguments, got 1" },
+        { "b.body_match_ratio(\"a\", \"b\") > 0", "body_match_ratio takes 1 argument, got 2" },
+        { "b.body_match_ratio() > 0", "takes 1 argument, got 0" },
+        { "b.body_match_ratio(app1) > 0", "argument 1 at character 20 is not a quoted string" },
+        { "b.body_match_ratio(\"app1) > 0", "unterminated string in argument 1" },
+        { "b.body_match_ratio(\"a\" > 0", "expected ',' or ')' at character 24" },
+        { "b.body_match_ratio > 0", "body_match_ratio needs its arguments" },
+        { "b.latency_p99(\"a\") > 0", "'latency_p99' takes no arguments" },
+        { "b.body_match_ratio(\"\") > 0", "matches every body" },
+        { "counter.x(\"a\") > 0", "is not SOURCE.FUNCTION(...)" },
+        { "b.body_match_ratio(\"a\") 0.5", "expected an operator" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_msg(expect_parse(bad[i].text, pos, &e, &d) == LB_EINVAL, "accepted '%s'",
+                      bad[i].text);
+        ck_assert_msg(strstr(d.msg, bad[i].msg) != NULL, "'%s': %s", bad[i].text, d.msg);
+        ck_assert_int_eq(d.line, 3);
+        ck_assert_int_eq(d.col, 7);
+    }
+}
+END_TEST
+
 static void req(metrics_t *m, int src, sim_time_t t, int cls, int status, sim_time_t lat)
 {
     m_request_t r = { .source = src, .t_start = t, .t_end = t + lat, .cls = cls,
@@ -1299,6 +1361,7 @@ Suite *suite_scenario(void)
     tc = tcase_create("expect");
     tcase_add_unchecked_fixture(tc, setup, NULL);
     tcase_add_test(tc, expect_parse_forms);
+    tcase_add_test(tc, expect_response_calls);
     tcase_add_test(tc, expect_eval_metrics);
     tcase_add_test(tc, run_check);
     suite_add_tcase(s, tc);

@@ -3,7 +3,9 @@
  * configuration into app_http_server_new / app_http_client_new calls, one per node of
  * the referenced node or group. */
 #include <ctype.h>
+#include <math.h>
 #include <string.h>
+#include <strings.h>
 #include "apps.h"
 #include "element.h"
 
@@ -131,6 +133,19 @@ static int server_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cf
 static const char *const mode_choices[] = { "open", "closed", NULL };
 static const char *const arrival_choices[] = { "poisson", "constant", NULL };
 
+static const elem_param_t kind_params[] = {
+    { "weight", P_FLOAT, "1", "relative share of the source's requests (> 0)", NULL, NULL },
+    { "method", P_STR, "", "request method (default: the source's)", NULL, NULL },
+    { "host", P_STR, "", "Host header (default: the source's)", NULL, NULL },
+    { "path", P_STR, "", "request path (default: the source's path rotation)", NULL, NULL },
+    { "headers", P_STRLIST, "", "request headers \"Name: value\", added to the source's "
+      "(the same name: this kind's value)", NULL, NULL },
+    { "body", P_STR, "", "request body text (default: the source's)", NULL, NULL },
+    { "body-size", P_SIZE, "", "request body bytes on the wire (default: the length of "
+      "body, else the source's request-size)", NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL, NULL },
+};
+
 static const elem_param_t client_params[] = {
     { "from", P_STR, NULL, "node, group or glob sending the traffic (one client per node)",
       NULL, NULL },
@@ -155,7 +170,15 @@ static const elem_param_t client_params[] = {
       NULL },
     { "requests", P_INT, "0", "stop after this many (closed: per user; open: in total); "
       "0: unlimited", NULL, NULL },
-    { "request-size", P_SIZE, "0", "request body bytes", NULL, NULL },
+    { "request-size", P_SIZE, "0", "request body bytes (at least the length of body)",
+      NULL, NULL },
+    { "headers", P_STRLIST, "", "request headers \"Name: value\" (e.g. \"x-canary: true\"; "
+      "Host: as host)", NULL, NULL },
+    { "body", P_STR, "", "request body text (its bytes count on the wire; Content-Length "
+      "follows)", NULL, NULL },
+    { "requests-mix", P_OBJLIST, "", "several request kinds in one source, each request "
+      "drawn by weight from the source's seeded stream; a kind's unset keys are the "
+      "source's", kind_params, NULL },
     { "keepalive", P_BOOL, "true", "reuse connections (false: Connection: close)", NULL,
       NULL },
     { "connect-timeout", P_DURATION, "0s", "give up connecting after this (0: TCP's SYN "
@@ -179,6 +202,41 @@ static bool method_ok(const char *m)
         if (!isupper((unsigned char)m[i]))
             return false;
     return true;
+}
+
+/* Checks the header lines of base (the source's; may be NULL) and hv (a kind's) with
+ * their positions: each a valid line, together at most APP_CLIENT_MAX_HEADERS distinct
+ * names besides Host. Returns 0 or a build error. */
+static int check_headers(build_ctx_t *ctx, const elem_val_t *hv, const elem_val_t *base)
+{
+    const char *names[2 * APP_CLIENT_MAX_HEADERS + 2];
+    size_t n = 0;
+    const elem_val_t *lists[2] = { base, hv };
+    for (int l = 0; l < 2; l++) {
+        if (!lists[l])
+            continue;
+        for (size_t j = 0; j < lists[l]->u.strs.n; j++) {
+            const char *h = lists[l]->u.strs.v[j];
+            const char *why = app_header_check(h);
+            if (why)
+                return build_error(ctx, lists[l]->u.strs.pos[j], "header '%s': %s", h, why);
+            size_t nl = (size_t)(strchr(h, ':') - h);
+            if (nl == 4 && strncasecmp(h, "Host", 4) == 0)
+                continue;
+            bool seen = false;
+            for (size_t k = 0; k < n && !seen; k++)
+                seen = strlen(names[k]) >= nl && strncasecmp(names[k], h, nl) == 0 &&
+                       names[k][nl] == ':';
+            if (seen)
+                continue;
+            if (n == APP_CLIENT_MAX_HEADERS)
+                return build_error(ctx, lists[l]->u.strs.pos[j], "header '%s': more than %d "
+                                   "request headers (proxies add theirs)", h,
+                                   APP_CLIENT_MAX_HEADERS);
+            names[n++] = h;
+        }
+    }
+    return 0;
 }
 
 static int client_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
@@ -214,12 +272,57 @@ static int client_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cf
         return build_error(ctx, requests->pos, "requests must not be negative");
     if (rsize->u.i > UINT32_MAX)
         return build_error(ctx, rsize->pos, "request-size is too large");
+    const elem_val_t *hdrs = elem_get(cfg, "headers");
+    const elem_val_t *mix = elem_get(cfg, "requests-mix");
+    rc = check_headers(ctx, hdrs, NULL);
+    if (rc < 0)
+        return rc;
+    size_t nk = mix->u.objs.n;
+    app_request_kind_t *kinds = nk ? lb_calloc(nk, sizeof(*kinds)) : NULL;
+    for (size_t i = 0; i < nk && rc == 0; i++) {
+        const elem_cfg_t *kc = mix->u.objs.v[i];
+        const elem_val_t *w = elem_get(kc, "weight");
+        const elem_val_t *km = elem_get(kc, "method");
+        const elem_val_t *kp = elem_get(kc, "path");
+        const elem_val_t *kb = elem_get(kc, "body");
+        const elem_val_t *ks = elem_get(kc, "body-size");
+        const elem_val_t *kh = elem_get(kc, "headers");
+        size_t blen = strlen(kb->u.s);
+        if (!(w->u.f > 0) || !isfinite(w->u.f))
+            rc = build_error(ctx, w->pos, "weight %g: expected a number > 0", w->u.f);
+        else if (km->set && !method_ok(km->u.s))
+            rc = build_error(ctx, km->pos, "method '%s': expected an upper-case token of "
+                             "at most 7 letters, e.g. POST", km->u.s);
+        else if (kp->set && kp->u.s[0] != '/')
+            rc = build_error(ctx, kp->pos, "path '%s' must start with '/'", kp->u.s);
+        else if (ks->set && (ks->u.i > UINT32_MAX || (uint64_t)ks->u.i < blen))
+            rc = build_error(ctx, ks->pos, "body-size %lld is smaller than the body (%zu "
+                             "bytes) or too large", (long long)ks->u.i, blen);
+        else
+            rc = check_headers(ctx, kh, hdrs);
+        kinds[i] = (app_request_kind_t){
+            .weight = w->u.f,
+            .method = km->set ? km->u.s : NULL,
+            .host = elem_get(kc, "host")->set ? elem_str(kc, "host") : NULL,
+            .path = kp->set ? kp->u.s : NULL,
+            .headers = (const char *const *)kh->u.strs.v,
+            .n_headers = kh->u.strs.n,
+            .body = kb->set ? kb->u.s : NULL,
+            .body_size = ks->set ? ks->u.i : -1,
+        };
+    }
+    if (rc < 0) {
+        lb_free(kinds);
+        return rc;
+    }
 
     net_node_t **from_nodes;
     size_t nfrom = build_nodes(ctx, from->u.s, &from_nodes);
-    if (nfrom == 0)
+    if (nfrom == 0) {
+        lb_free(kinds);
         return build_error(ctx, from->pos, "http-client '%s': no node matches '%s'", name,
                            from->u.s);
+    }
     /* copy: the ctx may reuse its array for the next resolution */
     net_node_t **src = lb_malloc(nfrom * sizeof(*src));
     memcpy(src, from_nodes, nfrom * sizeof(*src));
@@ -264,6 +367,11 @@ static int client_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cf
         o.ramp_up = elem_get(cfg, "ramp-up")->u.i;
         o.requests = requests->u.i;
         o.request_size = (uint32_t)rsize->u.i;
+        o.headers = (const char *const *)hdrs->u.strs.v;
+        o.n_headers = hdrs->u.strs.n;
+        o.body = elem_get(cfg, "body")->set ? elem_str(cfg, "body") : NULL;
+        o.kinds = kinds;
+        o.n_kinds = nk;
         o.keepalive = elem_bool(cfg, "keepalive");
         o.connect_timeout = elem_get(cfg, "connect-timeout")->u.i;
         o.response_timeout = elem_get(cfg, "response-timeout")->u.i;
@@ -278,6 +386,7 @@ static int client_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cf
     }
     lb_vec_free(&targets);
     lb_free(src);
+    lb_free(kinds);
     return rc;
 }
 

@@ -5,7 +5,9 @@
  * "traffic:<name>:<node>" (a group), so adding a source never perturbs another. */
 #include <assert.h>
 #include <math.h>
+#include <ctype.h>
 #include <string.h>
+#include <strings.h>
 #include <gsl/gsl_randist.h>
 #include "apps.h"
 #include "explain.h"
@@ -23,7 +25,8 @@ typedef struct user {
 /* One request in flight: what the record needs once the outcome is known. */
 typedef struct rctx {
     user_t *u;
-    size_t path;
+    const char *path;           /* owned by the client */
+    const char *method;
     uint64_t req_id;
     struct rctx *next;          /* free list */
     struct rctx *prev_live, *next_live;     /* in flight (freed with the client) */
@@ -34,6 +37,7 @@ struct cnode {
     net_node_t *node;
     http_pool_t *pool;
     gsl_rng *rng;
+    gsl_rng *kind_rng;          /* request kinds (several only); NULL: one kind */
     size_t idx;
     user_t arrivals;            /* open loop: the timer */
     app_arrivals_t arr;         /* open loop: the arrival process */
@@ -48,6 +52,9 @@ struct app_http_client {
     char **paths;
     uint32_t *targets;
     char **target_hosts;        /* Host header per target when opts.host is empty */
+    app_req_spec_t *specs;      /* the request kinds, resolved (n_specs >= 1) */
+    size_t n_specs;
+    LB_VEC(char *) strs;        /* strings the specs point at */
     sim_t *sim;
     metrics_t *m;
     int source;
@@ -73,6 +80,7 @@ void app_http_client_opts_init(app_http_client_opts_t *o)
 }
 
 static void issue(user_t *u);
+static void client_release(app_http_client_t *c);
 
 static bool may_start(const app_http_client_t *c, sim_time_t t)
 {
@@ -185,15 +193,21 @@ static void issue(user_t *u)
     if (c->live)
         c->live->prev_live = x;
     c->live = x;
-    x->path = cn->next_path++ % c->o.n_paths;
+    const app_req_spec_t *k = &c->specs[app_req_spec_pick(c->specs, c->n_specs, cn->kind_rng)];
+    x->path = k->path ? k->path : c->paths[cn->next_path++ % c->o.n_paths];
+    x->method = k->method;
     x->req_id = ++c->seq;
     u->issued++;
     if (u->idx < 0)
         cn->arr.issued++;
     c->st.issued++;
     size_t ti = pick_target(cn);
-    http_msg_t *req = http_request_new(c->method, c->host ? c->host : c->target_hosts[ti],
-                                       c->paths[x->path], c->o.request_size);
+    http_msg_t *req = http_request_new(k->method, k->host ? k->host : c->target_hosts[ti],
+                                       x->path, k->body_size);
+    for (size_t i = 0; i < k->n_hdrs; i++)
+        http_header_set(req, k->hdr_names[i], k->hdr_values[i]);
+    if (k->body)
+        req->body = lb_strdup(k->body);
     req->req_id = x->req_id;
     http_pool_request(cn->pool, c->targets[ti], c->o.port, req, on_result, x);
     if (u->idx < 0)
@@ -206,12 +220,17 @@ static void on_result(const http_result_t *r, void *data)
     user_t *u = x->u;
     cnode_t *cn = u->cn;
     app_http_client_t *c = cn->c;
-    const char *path = c->paths[x->path];
+    const char *path = x->path;
     c->st.completed++;
     c->st.outcomes[r->outcome]++;
     if (r->reused)
         c->st.reused++;
     if (c->m) {
+        m_header_t hs[HTTP_MAX_HEADERS];
+        size_t nh = 0;
+        bool hdrs = r->resp && (metrics_wants(c->m) & M_WANT_HEADERS);  /* only if looked at */
+        for (int i = 0; hdrs && i < r->resp->n_headers; i++)
+            hs[nh++] = (m_header_t){ r->resp->headers[i].name, r->resp->headers[i].value };
         m_request_t mr = {
             .source = c->source,
             .t_start = r->t_start,
@@ -223,6 +242,8 @@ static void on_result(const http_result_t *r, void *data)
             .req_id = x->req_id,
             .path = path,
             .body = r->resp ? r->resp->body : NULL,
+            .headers = nh ? hs : NULL,
+            .n_headers = nh,
         };
         metrics_request(c->m, &mr);
     }
@@ -231,9 +252,9 @@ static void on_result(const http_result_t *r, void *data)
         const char *detail = r->resp && r->resp->detail ? r->resp->detail : "";
         char what[200];
         if (r->outcome == HTTP_OK)
-            snprintf(what, sizeof what, "GET %s -> %d %s", path, r->status, detail);
+            snprintf(what, sizeof what, "%s %s -> %d %s", x->method, path, r->status, detail);
         else
-            snprintf(what, sizeof what, "GET %s -> %s after %.3fs", path,
+            snprintf(what, sizeof what, "%s %s -> %s after %.3fs", x->method, path,
                      http_outcome_name(r->outcome), (double)(r->t_done - r->t_start) / SIM_S);
         explain_note(c->o.explain, c->name, r->flow, 0, "client sees %s", what);
         explain_outcome(c->o.explain, c->name, cls, r->flow, what);
@@ -257,6 +278,106 @@ static void on_result(const http_result_t *r, void *data)
         issue(u);
     else
         u->timer = sim_schedule(c->sim, think, user_timer_cb, u, NULL);
+}
+
+/* ---- request kinds ----------------------------------------------------------------------- */
+const char *app_header_check(const char *h)
+{
+    const char *colon = strchr(h, ':');
+    if (!colon || colon == h)
+        return "expected \"Name: value\"";
+    for (const char *p = h; p < colon; p++)     /* RFC 9110 5.1: field-name = token */
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+            return "the name is not an HTTP token (letters, digits, -, _ ...)";
+    if (colon - h == 14 && strncasecmp(h, "Content-Length", 14) == 0)
+        return "Content-Length follows the body: set body or body-size instead";
+    return NULL;
+}
+
+size_t app_req_spec_pick(const app_req_spec_t *k, size_t n, gsl_rng *rng)
+{
+    if (n <= 1 || !rng)
+        return 0;
+    double total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += k[i].weight;
+    double x = gsl_rng_uniform(rng) * total, cum = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        cum += k[i].weight;
+        if (x < cum)
+            return i;
+    }
+    return n - 1;
+}
+
+static char *keep(app_http_client_t *c, const char *s)
+{
+    char *d = lb_strdup(s);
+    lb_vec_push(&c->strs, d);
+    return d;
+}
+
+/* Sets header line h ("Name: value") in spec k: replaces a header of that name (names
+ * compare case-blind), else appends; Host goes to k->host. False: no room left. */
+static bool spec_header(app_http_client_t *c, app_req_spec_t *k, const char *h)
+{
+    const char *colon = strchr(h, ':');
+    char *name = lb_strndup(h, (size_t)(colon - h));
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    size_t vl = strlen(v);
+    while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+        vl--;
+    char *value = lb_strndup(v, vl);
+    bool ok = true;
+    if (strcasecmp(name, "Host") == 0) {
+        k->host = keep(c, value);
+    } else {
+        size_t i = 0;
+        while (i < k->n_hdrs && strcasecmp(k->hdr_names[i], name) != 0)
+            i++;
+        if (i == k->n_hdrs && i == APP_CLIENT_MAX_HEADERS) {
+            ok = false;
+        } else {
+            if (i == k->n_hdrs)
+                k->n_hdrs++;
+            k->hdr_names[i] = keep(c, name);
+            k->hdr_values[i] = keep(c, value);
+        }
+    }
+    lb_free(name);
+    lb_free(value);
+    return ok;
+}
+
+/* Resolves kind kd (NULL: the shorthand) into k; false on a bad header. */
+static bool spec_resolve(app_http_client_t *c, const app_request_kind_t *kd, app_req_spec_t *k)
+{
+    const app_http_client_opts_t *o = &c->o;
+    k->weight = kd ? kd->weight : 1;
+    k->method = kd && kd->method && *kd->method ? keep(c, kd->method) : c->method;
+    k->host = kd && kd->host && *kd->host ? keep(c, kd->host) : c->host;
+    k->path = kd && kd->path && *kd->path ? keep(c, kd->path) : NULL;
+    k->hdr_names = lb_calloc(APP_CLIENT_MAX_HEADERS, sizeof(char *));
+    k->hdr_values = lb_calloc(APP_CLIENT_MAX_HEADERS, sizeof(char *));
+    for (size_t i = 0; i < o->n_headers; i++)
+        if (app_header_check(o->headers[i]) || !spec_header(c, k, o->headers[i]))
+            return false;
+    for (size_t i = 0; kd && i < kd->n_headers; i++)
+        if (app_header_check(kd->headers[i]) || !spec_header(c, k, kd->headers[i]))
+            return false;
+    const char *body = kd && kd->body ? kd->body : o->body;
+    size_t len = body ? strlen(body) : 0;
+    int64_t size = kd && kd->body_size >= 0 ? kd->body_size
+                 : kd && kd->body ? (int64_t)len : (int64_t)o->request_size;
+    if (size < (int64_t)len)
+        size = (int64_t)len;
+    if (size > UINT32_MAX || (kd && !(kd->weight > 0)))
+        return false;
+    k->body = body && *body ? keep(c, body) : NULL;
+    k->body_size = (uint32_t)size;
+    return true;
 }
 
 static void start_node(cnode_t *cn, size_t nnodes)
@@ -318,6 +439,25 @@ app_http_client_t *app_http_client_new(net_node_t *const *nodes, size_t n,
     c->o.host = c->host;
     c->o.paths = (const char *const *)c->paths;
     c->o.targets = c->targets;
+    c->n_specs = opts->n_kinds ? opts->n_kinds : 1;
+    c->specs = lb_calloc(c->n_specs, sizeof(app_req_spec_t));
+    bool ok = true;
+    for (size_t i = 0; i < c->n_specs; i++)
+        ok &= spec_resolve(c, opts->n_kinds ? &opts->kinds[i] : NULL, &c->specs[i]);
+    /* the options' copies of what the specs resolved (kinds are read through the specs) */
+    c->o.headers = NULL;
+    c->o.n_headers = 0;
+    c->o.body = NULL;
+    c->o.kinds = NULL;
+    c->o.n_kinds = 0;
+    if (!ok) {
+        if (rc)
+            *rc = LB_EINVAL;
+        c->n = 0;
+        c->nodes = NULL;
+        client_release(c);
+        return NULL;
+    }
     c->sim = net_sim(nodes[0]->net);
     c->m = m;
     c->source = m ? metrics_source(m, c->name) : -1;
@@ -340,6 +480,11 @@ app_http_client_t *app_http_client_new(net_node_t *const *nodes, size_t n,
         char *stream = app_http_client_stream(c, i);
         cn->rng = sim_rng(c->sim, stream);
         lb_free(stream);
+        if (c->n_specs > 1) {
+            stream = app_http_client_kind_stream(c, i);
+            cn->kind_rng = sim_rng(c->sim, stream);
+            lb_free(stream);
+        }
     }
     net_app_register(nodes[0]->net, APP_HTTP_CLIENT_KIND, c);
     for (size_t i = 0; i < n; i++)
@@ -372,6 +517,20 @@ void app_http_client_free(app_http_client_t *c)
         c->spare = x->next;
         lb_free(x);
     }
+    client_release(c);
+}
+
+/* Frees what app_http_client_new allocated before the nodes (also on its failure). */
+static void client_release(app_http_client_t *c)
+{
+    for (size_t i = 0; i < c->n_specs; i++) {
+        lb_free(c->specs[i].hdr_names);
+        lb_free(c->specs[i].hdr_values);
+    }
+    lb_free(c->specs);
+    for (size_t i = 0; i < c->strs.n; i++)
+        lb_free(c->strs.v[i]);
+    lb_vec_free(&c->strs);
     for (size_t i = 0; i < c->o.n_paths; i++)
         lb_free(c->paths[i]);
     lb_free(c->paths);
@@ -398,6 +557,20 @@ net_node_t *app_http_client_node(const app_http_client_t *c, size_t i)
 {
     assert(i < c->n);
     return c->nodes[i].node;
+}
+
+const app_req_spec_t *app_http_client_kinds(const app_http_client_t *c, size_t *n)
+{
+    *n = c->n_specs;
+    return c->specs;
+}
+
+char *app_http_client_kind_stream(const app_http_client_t *c, size_t i)
+{
+    char *s = app_http_client_stream(c, i);
+    char *k = lb_sprintf("%s/kinds", s);
+    lb_free(s);
+    return k;
 }
 
 char *app_http_client_stream(const app_http_client_t *c, size_t i)

@@ -3,6 +3,7 @@
  * prefix; src/http/ngx_http_core_module.c ngx_http_core_find_location), an optional
  * service time per location, and nginx's default 404 for everything else. */
 #include <assert.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include "apps.h"
@@ -158,6 +159,39 @@ static void header_split(const char *line, http_header_t *h)
     h->value = lb_strdup(v);
 }
 
+/* The host name nginx's $hostname gives on node: gethostname(), which in a pod is the
+ * pod's name (Kubernetes sets a pod's hostname to metadata.name); a pod node whose name
+ * was qualified to be unique ("<cluster>/<pod>") answers with the last part. */
+static const char *node_hostname(const net_node_t *node)
+{
+    const char *slash = strrchr(node->name, '/');
+    return slash ? slash + 1 : node->name;
+}
+
+/* s with nginx's variable $hostname (or ${hostname}) replaced by host (ngx_http_variables.c:
+ * a variable name runs over letters, digits and '_'); other text as it is. Caller frees. */
+static char *expand_hostname(const char *s, const char *host)
+{
+    LB_VEC(char) out = {0};
+    size_t hl = strlen(host);
+    while (*s) {
+        size_t skip = 0;
+        if (strncmp(s, "${hostname}", 11) == 0)
+            skip = 11;
+        else if (strncmp(s, "$hostname", 9) == 0 && !isalnum((unsigned char)s[9]) && s[9] != '_')
+            skip = 9;
+        if (skip) {
+            for (size_t i = 0; i < hl; i++)
+                lb_vec_push(&out, host[i]);
+            s += skip;
+        } else {
+            lb_vec_push(&out, *s++);
+        }
+    }
+    lb_vec_push(&out, '\0');
+    return out.v;
+}
+
 static void locs_free(loc_t *locs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -195,14 +229,18 @@ app_http_server_t *app_http_server_new(net_node_t *node, uint16_t port,
         l->len = strlen(l->path);
         l->match = in->match;
         l->status = in->status;
-        l->body = in->body && *in->body ? lb_strdup(in->body) : NULL;
+        l->body = in->body && *in->body ? expand_hostname(in->body, node_hostname(node)) : NULL;
         size_t blen = l->body ? strlen(l->body) : 0;
-        l->body_size = in->body_size < 0 ? (uint32_t)blen : (uint32_t)in->body_size;
+        l->body_size = in->body_size < 0 || (size_t)in->body_size < blen ? (uint32_t)blen
+                                                                         : (uint32_t)in->body_size;
         l->service_time = in->service_time;
         l->zero_service = in->service_time.kind == DIST_CONST && in->service_time.a <= 0;
         for (size_t j = 0; j < in->n_headers; j++) {
             http_header_t h;
             header_split(in->headers[j], &h);
+            char *v = expand_hostname(h.value, node_hostname(node));
+            lb_free(h.value);
+            h.value = v;
             lb_vec_push(&l->headers, h);
         }
     }

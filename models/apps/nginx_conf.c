@@ -394,6 +394,20 @@ static void push_loc(srv_ctx_t *c, const char *path, int match, int status, cons
 }
 
 /* Parses `return code [text]` / `return URL` into lc. */
+
+/* Whether text has an nginx variable other than $hostname, which the server evaluates
+ * (models/apps/http_server_app.c: the node's host name). */
+static bool has_other_vars(const char *text)
+{
+    for (const char *p = strchr(text, '$'); p; p = strchr(p + 1, '$')) {
+        if (strncmp(p, "${hostname}", 11) == 0) continue;
+        if (strncmp(p, "$hostname", 9) == 0 && !isalnum((unsigned char)p[9]) && p[9] != '_')
+            continue;
+        return true;
+    }
+    return false;
+}
+
 static void parse_return(srv_ctx_t *c, const ndir_t *d, loc_cfg_t *lc)
 {
     if (lc->has_return) {
@@ -427,13 +441,16 @@ static void parse_return(srv_ctx_t *c, const ndir_t *d, loc_cfg_t *lc)
     lc->has_return = true;
     lc->status = (int)code;
     lc->text = d->w.n == 3 ? d->w.v[2] : NULL;
-    if (lc->text && strchr(lc->text, '$'))
-        warn(c->w, d->line, "return text has nginx variables ($...): they are sent "
-             "literally, not evaluated");
+    if (lc->text && has_other_vars(lc->text))
+        warn(c->w, d->line, "return text has nginx variables ($...) other than $hostname "
+             "(the pod's name): they are sent literally, not evaluated");
 }
 
 static void parse_add_header(srv_ctx_t *c, const ndir_t *d, strvec_t *h, boolvec_t *a)
 {
+    if (d->w.n >= 3 && has_other_vars(d->w.v[2]))
+        warn(c->w, d->line, "add_header value has nginx variables ($...) other than "
+             "$hostname (the pod's name): they are sent literally, not evaluated");
     if (d->w.n < 3 || d->w.n > 4 || (d->w.n == 4 && strcmp(d->w.v[3], "always") != 0)) {
         warn(c->w, d->line, "invalid \"add_header\": ignored");
         return;

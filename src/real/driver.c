@@ -108,6 +108,10 @@ struct xfer {
     char body[PROBE_BODY_MAX + 1];
     size_t body_len;
     struct curl_slist *hdrs;        /* probes: their own */
+    const rp_kind_t *rkind;         /* requests: the kind the handle is set up for */
+    char *rbody;                    /* requests: the response body's first bytes when the
+                                     * metrics want it (M_WANT_BODY), else NULL */
+    size_t rbody_len;
     xfer_t *next_free;
 };
 
@@ -145,7 +149,8 @@ struct drv {
     FILE *out;
 };
 
-static char zeros[65536];           /* request bodies (request-size) */
+/* Response headers a request's record carries at most (M_WANT_HEADERS). */
+#define REAL_RESP_HEADERS_MAX 64
 
 static sim_time_t now_ns(const drv_t *d)
 {
@@ -201,6 +206,18 @@ static size_t discard_cb(char *ptr, size_t size, size_t n, void *data)
     (void)ptr;
     (void)data;
     return size * n;
+}
+
+/* A request's response body: its first METRICS_BODY_MAX bytes kept for matching. */
+static size_t keep_resp_cb(char *ptr, size_t size, size_t n, void *data)
+{
+    xfer_t *x = data;
+    size_t len = size * n, room = METRICS_BODY_MAX - x->rbody_len;
+    if (len < room) room = len;
+    memcpy(x->rbody + x->rbody_len, ptr, room);
+    x->rbody_len += room;
+    x->rbody[x->rbody_len] = '\0';
+    return len;
 }
 
 static size_t keep_cb(char *ptr, size_t size, size_t n, void *data)
@@ -324,27 +341,43 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
                                                       (nor the environment read per request) */
     set_sockets(e, d);
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+    if (metrics_wants(d->m) & M_WANT_BODY) {
+        x->rbody = lb_malloc(METRICS_BODY_MAX + 1);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, keep_resp_cb);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    } else {
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, discard_cb);
+    }
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     if (cn->share) curl_easy_setopt(e, CURLOPT_SHARE, cn->share);
-    if (sr->hdrs) curl_easy_setopt(e, CURLOPT_HTTPHEADER, sr->hdrs);
     if (!o->keepalive) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     if (o->connect_timeout > 0)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((o->connect_timeout + SIM_MS - 1) / SIM_MS));
-    const char *m = o->method && *o->method ? o->method : "GET";
-    if (o->request_size > 0) {
-        uint32_t n = o->request_size < sizeof zeros ? o->request_size : (uint32_t)sizeof zeros;
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)n);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, zeros);
+    set_tls(e, sr->s->tls);
+    return x;
+}
+
+/* Sets up x's handle for request kind k (plan.c built its header list and body once):
+ * method, headers, body. Nothing to do when the handle's last request was of kind k. */
+static void apply_kind(xfer_t *x, const rp_kind_t *k)
+{
+    if (x->rkind == k) return;
+    CURL *e = x->e;
+    const char *m = k->spec->method;
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);              /* back to a plain GET */
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+    if (k->body_len > 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, k->body_len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, k->body);
         if (strcmp(m, "POST")) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
     } else if (!strcmp(m, "HEAD")) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (strcmp(m, "GET")) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
     }
-    set_tls(e, sr->s->tls);
-    return x;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);
+    x->rkind = k;
 }
 
 /* The request URL of x, handed to libcurl parsed (CURLOPT_CURLU): libcurl 7.88 parses a
@@ -372,8 +405,12 @@ static void req_start(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_
     x->active = true;
     x->deadline = 0;
     x->req_id = ++sr->seq;
+    const rp_kind_t *k = &s->kinds[app_req_spec_pick(s->kinds[0].spec, s->n_kinds, cn->kind_rng)];
+    apply_kind(x, k);
+    x->rbody_len = 0;
+    if (x->rbody) x->rbody[0] = '\0';
     size_t np = o->n_paths ? o->n_paths : 1;
-    x->path = o->n_paths ? o->paths[cn->next_path++ % np] : "/";
+    x->path = k->spec->path ? k->spec->path : o->n_paths ? o->paths[cn->next_path++ % np] : "/";
     const rp_dest_t *dst = &s->dests.v[cn->next_dest++ % s->dests.n];
     if (dst != x->dst) {
         curl_slist_free_all(x->connect_to);
@@ -630,7 +667,17 @@ static void req_done(drv_t *d, xfer_t *x, const real_outcome_t *o, curl_off_t co
         .source = s->metric, .t_start = x->due, .t_end = now,
         .cls = m_class_of(o->outcome, o->status), .status = o->status, .outcome = o->outcome,
         .req_id = x->req_id, .path = x->path, .phases = &ph,
+        .body = x->rbody && o->outcome == HTTP_OK ? x->rbody : NULL,
     };
+    m_header_t hs[REAL_RESP_HEADERS_MAX];
+    if (o->outcome == HTTP_OK && (metrics_wants(d->m) & M_WANT_HEADERS)) {
+        /* the last response's own headers (not a 100 Continue's nor a trailer) */
+        struct curl_header *h = NULL;
+        while (mr.n_headers < REAL_RESP_HEADERS_MAX &&
+               (h = curl_easy_nextheader(x->e, CURLH_HEADER, -1, h)))
+            hs[mr.n_headers++] = (m_header_t){h->name, h->value};
+        mr.headers = hs;
+    }
     metrics_request(d->m, &mr);
     d->p->requests++;
     if (o->connected || o->outcome == HTTP_OK) d->p->reached_requests++;
@@ -816,9 +863,6 @@ int real_plan_execute(real_plan_t *p)
     for (size_t i = 0; i < p->sources.n; i++) {
         rp_source_t *s = p->sources.v[i];
         srun_t sr = {.s = s};
-        if (s->host_header) sr.hdrs = curl_slist_append(sr.hdrs, s->host_header);
-        if (!s->o->keepalive) sr.hdrs = curl_slist_append(sr.hdrs, "Connection: close");
-        if (s->o->request_size > 0) sr.hdrs = curl_slist_append(sr.hdrs, "Expect:");
         for (size_t k = 0; k < s->nodes.n; k++) {
             rp_cnode_t *cn = &s->nodes.v[k];
             cn->share = curl_share_init();
@@ -907,6 +951,7 @@ int real_plan_execute(real_plan_t *p)
         curl_slist_free_all(x->hdrs);
         curl_slist_free_all(x->connect_to);
         if (x->uh) curl_url_cleanup(x->uh);
+        lb_free(x->rbody);
         lb_free(x);
     }
     lb_vec_free(&d.all);

@@ -325,13 +325,57 @@ static void source_free(rp_source_t *s)
     lb_vec_free(&s->dests);
     for (size_t i = 0; i < s->nodes.n; i++) {
         if (s->nodes.v[i].rng) gsl_rng_free(s->nodes.v[i].rng);
+        if (s->nodes.v[i].kind_rng) gsl_rng_free(s->nodes.v[i].kind_rng);
         lb_free(s->nodes.v[i].times);
         if (s->nodes.v[i].share) curl_share_cleanup(s->nodes.v[i].share);
     }
     lb_vec_free(&s->nodes);
+    for (size_t i = 0; i < s->n_kinds; i++) {
+        curl_slist_free_all(s->kinds[i].hdrs);
+        lb_free(s->kinds[i].body);
+    }
+    lb_free(s->kinds);
     lb_free(s->host_header);
     lb_free(s->c_delayed);
     lb_free(s);
+}
+
+/* The request kinds of client c as libcurl sends them: each kind's header list (its Host,
+ * its headers, Connection: close without keep-alive, an empty Expect: so that a body goes
+ * at once, as the simulated client sends it) and body bytes, built once. */
+static void plan_kinds(rp_source_t *s, const app_http_client_t *c)
+{
+    size_t n;
+    const app_req_spec_t *k = app_http_client_kinds(c, &n);
+    s->kinds = lb_calloc(n, sizeof *s->kinds);
+    s->n_kinds = n;
+    for (size_t i = 0; i < n; i++) {
+        rp_kind_t *rk = &s->kinds[i];
+        rk->spec = &k[i];
+        if (k[i].host) {
+            char *h = lb_sprintf("Host: %s", k[i].host);
+            rk->hdrs = curl_slist_append(rk->hdrs, h);
+            lb_free(h);
+        }
+        for (size_t j = 0; j < k[i].n_hdrs; j++) {
+            /* "Name;" is curl's way to send a header with an empty value */
+            char *h = *k[i].hdr_values[j] ? lb_sprintf("%s: %s", k[i].hdr_names[j],
+                                                       k[i].hdr_values[j])
+                                          : lb_sprintf("%s;", k[i].hdr_names[j]);
+            rk->hdrs = curl_slist_append(rk->hdrs, h);
+            lb_free(h);
+        }
+        if (!s->o->keepalive) rk->hdrs = curl_slist_append(rk->hdrs, "Connection: close");
+        if (k[i].body_size > 0) {
+            rk->hdrs = curl_slist_append(rk->hdrs, "Expect:");
+            rk->body_len = k[i].body_size < REAL_BODY_MAX ? (long)k[i].body_size : REAL_BODY_MAX;
+            rk->body = lb_calloc((size_t)rk->body_len, 1);
+            if (k[i].body) {
+                size_t bl = strlen(k[i].body);
+                memcpy(rk->body, k[i].body, bl < (size_t)rk->body_len ? bl : (size_t)rk->body_len);
+            }
+        }
+    }
 }
 
 static void plan_source(pl_t *l, app_http_client_t *c)
@@ -347,6 +391,7 @@ static void plan_source(pl_t *l, app_http_client_t *c)
     s->c_delayed = lb_sprintf("real.%s.delayed", o->name);
     bool host = o->host && *o->host;
     if (host) s->host_header = lb_sprintf("Host: %s", o->host);
+    plan_kinds(s, c);
     s->max_rate = l->p->max_rate;
     if (s->bind && s->bind->max_rate > 0 && s->bind->max_rate < s->max_rate)
         s->max_rate = s->bind->max_rate;
@@ -402,6 +447,11 @@ static void plan_source(pl_t *l, app_http_client_t *c)
         char *stream = app_http_client_stream(c, i);
         cn.rng = sim_rng_fresh(sim, stream);
         lb_free(stream);
+        if (s->n_kinds > 1) {
+            stream = app_http_client_kind_stream(c, i);
+            cn.kind_rng = sim_rng_fresh(sim, stream);
+            lb_free(stream);
+        }
         /* each node's rotation starts at its own target, as the simulated client's */
         cn.next_dest = s->dests.n ? i % s->dests.n : 0;
         if (o->mode == APP_CLIENT_OPEN) {

@@ -109,11 +109,22 @@ typedef struct rp_dest {
     char *connect_to;               /* CURLOPT_CONNECT_TO entry, NULL: none */
 } rp_dest_t;
 
+/* A request kind of a source as libcurl sends it (plan.c builds it once per kind). */
+typedef struct rp_kind {
+    const app_req_spec_t *spec;     /* the simulated client's (borrowed) */
+    struct curl_slist *hdrs;        /* Host, the kind's headers, Connection: close, Expect: */
+    char *body;                     /* body_len bytes: the text, then zeros; NULL: none */
+    long body_len;                  /* spec->body_size, at most REAL_BODY_MAX */
+} rp_kind_t;
+/* Request body bytes real mode sends at most (the rest of a larger body_size is not). */
+#define REAL_BODY_MAX 65536
+
 /* One client node of a source: its schedule and streams. */
 typedef struct rp_cnode {
     rp_source_t *src;
     size_t idx;
     gsl_rng *rng;                   /* a fresh copy of the node's "traffic:..." stream */
+    gsl_rng *kind_rng;              /* and of its kind stream (several kinds), else NULL */
     sim_time_t *times;              /* open loop: every intended time, computed ahead */
     size_t n_times, next_time;
     size_t next_path, next_dest;
@@ -128,6 +139,8 @@ struct rp_source {
     const rb_tls_t *tls;            /* the traffic binding's, else the top-level one */
     LB_VEC(rp_dest_t) dests;
     char *host_header;              /* "Host: <scenario host>" or NULL */
+    rp_kind_t *kinds;               /* n_kinds >= 1, as the simulated client resolved them */
+    size_t n_kinds;
     double max_rate;                /* requests/s for this source (cap and binding) */
     int max_in_flight;
     LB_VEC(rp_cnode_t) nodes;

@@ -59,6 +59,7 @@ struct metrics {
     lb_index_t counter_index;               /* name hash -> counters position */
     m_hooks_t hooks[METRICS_MAX_HOOKS];
     size_t n_hooks;
+    unsigned wants;                         /* M_WANT_* */
 };
 
 /* ---- histogram -------------------------------------------------------------------------- */
@@ -141,6 +142,9 @@ void metrics_free(metrics_t *m)
     lb_index_free(&m->source_index);
     lb_free(m);
 }
+
+void metrics_want(metrics_t *m, unsigned what) { m->wants |= what; }
+unsigned metrics_wants(const metrics_t *m) { return m->wants; }
 
 int metrics_add_hooks(metrics_t *m, const m_hooks_t *h)
 {

@@ -421,7 +421,8 @@ static void record_hook(void *data, const m_request_t *q)
     scn_run_t *r = data;
     for (size_t i = 0; i < r->model->expects.n; i++) {
         const scn_expect_t *e = &r->model->expects.v[i];
-        if (e->stat != ST_STATUS_RATIO || q->status != e->status) continue;
+        if (e->stat == ST_STATUS_RATIO ? q->status != e->status
+                                       : !expect_response_matches(e, q)) continue;
         if (!in_window(r->metrics, q->t_start, e->from, e->to < 0 ? r->model->duration : e->to))
             continue;
         if (e->source && q->source != metrics_source_find(r->metrics, e->source)) continue;
@@ -538,8 +539,12 @@ int scn_run_new(scn_t *s, size_t v, uint64_t seed, scn_run_t **out, scn_diag_t *
     net_observer_t obs = { obs_drop, obs_trace, NULL, obs_note, r };
     net_set_observer(r->net, &obs);
     bool status_hook = false;
-    for (size_t i = 0; i < r->model->expects.n; i++)
-        status_hook |= r->model->expects.v[i].stat == ST_STATUS_RATIO;
+    for (size_t i = 0; i < r->model->expects.n; i++) {
+        int st = r->model->expects.v[i].stat;
+        status_hook |= st == ST_STATUS_RATIO || st == ST_BODY_MATCH || st == ST_HEADER_MATCH;
+        if (st == ST_BODY_MATCH) metrics_want(r->metrics, M_WANT_BODY);
+        if (st == ST_HEADER_MATCH) metrics_want(r->metrics, M_WANT_HEADERS);
+    }
     if (status_hook) metrics_set_record_hook(r->metrics, record_hook, r);
 
     int rc = build_section(ctx, ELEM_NODE);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "scenario_int.h"
 
 #define COMPLETED_CLASSES ((1u << M_2XX) | (1u << M_3XX) | (1u << M_4XX) | (1u << M_5XX))
@@ -34,6 +35,14 @@ static const stat_def_t stats[] = {
     { NULL, 0, 0, 0 }
 };
 
+/* Statistics over what came back, written as calls: SOURCE.NAME("arg"[, "arg"]). */
+typedef struct func_def { const char *name; int stat; int nargs; const char *usage; } func_def_t;
+static const func_def_t funcs[] = {
+    { "body_match_ratio", ST_BODY_MATCH, 1, "body_match_ratio(\"TEXT\")" },
+    { "header_match_ratio", ST_HEADER_MATCH, 2, "header_match_ratio(\"NAME\", \"VALUE\")" },
+    { NULL, 0, 0, NULL }
+};
+
 static const char *const op_text[] = { "<", "<=", ">", ">=", "==", "!=" };
 
 void expect_clear(scn_expect_t *e)
@@ -42,6 +51,8 @@ void expect_clear(scn_expect_t *e)
     lb_free(e->variant);
     lb_free(e->source);
     lb_free(e->counter);
+    lb_free(e->arg[0]);
+    lb_free(e->arg[1]);
     memset(e, 0, sizeof *e);
 }
 
@@ -98,9 +109,15 @@ static int parse_metric(const char *m, scn_expect_t *e, char *why, size_t n)
             return 0;
         }
     }
-    const char *names[sizeof stats / sizeof *stats];
+    for (const func_def_t *f = funcs; f->name; f++)
+        if (strcmp(f->name, st) == 0) {
+            snprintf(why, n, "%s needs its arguments: %s", st, f->usage);
+            return -1;
+        }
+    const char *names[sizeof stats / sizeof *stats + sizeof funcs / sizeof *funcs];
     size_t k = 0;
     for (const stat_def_t *s = stats; s->name; s++) names[k++] = s->name;
+    for (const func_def_t *f = funcs; f->name; f++) names[k++] = f->name;
     const char *close = closest_name(st, names, k);
     if (close)
         snprintf(why, n, "unknown statistic '%s'; did you mean '%s'?", st, close);
@@ -108,8 +125,84 @@ static int parse_metric(const char *m, scn_expect_t *e, char *why, size_t n)
         snprintf(why, n, "unknown statistic '%s'; expected requests, completed, "
                  "status_2xx_ratio (3xx, 4xx, 5xx, or an exact code like status_503_ratio), "
                  "failed_ratio, connect_timeout_ratio, reset_ratio, refused_ratio, "
-                 "response_timeout_ratio, closed_ratio, latency_p50/p90/p99/p999/mean", st);
+                 "response_timeout_ratio, closed_ratio, latency_p50/p90/p99/p999/mean, "
+                 "body_match_ratio(\"TEXT\") or header_match_ratio(\"NAME\", \"VALUE\")", st);
     return -1;
+}
+
+/* A call SOURCE.name(...) whose '(' is at text[*i]: its arguments are double-quoted
+ * strings (\" and \\ escape) separated by commas; *i ends after ')'. Sets e->stat and
+ * e->arg; returns 0, or -1 with why. */
+static int parse_call(const char *name, const char *text, size_t *i, scn_expect_t *e,
+                      char *why, size_t n)
+{
+    const func_def_t *f = NULL;
+    for (const func_def_t *g = funcs; g->name; g++)
+        if (strcmp(g->name, name) == 0) f = g;
+    if (!f) {
+        const char *names[sizeof funcs / sizeof *funcs];
+        size_t k = 0;
+        for (const func_def_t *g = funcs; g->name; g++) names[k++] = g->name;
+        const char *close = closest_name(name, names, k);
+        bool plain = false;
+        for (const stat_def_t *s = stats; s->name; s++) plain |= strcmp(s->name, name) == 0;
+        if (plain)
+            snprintf(why, n, "'%s' takes no arguments", name);
+        else if (close)
+            snprintf(why, n, "unknown function '%s'; did you mean '%s'?", name, close);
+        else
+            snprintf(why, n, "unknown function '%s'; expected body_match_ratio(\"TEXT\") or "
+                     "header_match_ratio(\"NAME\", \"VALUE\")", name);
+        return -1;
+    }
+    e->stat = f->stat;
+    int nargs = 0;
+    (*i)++;                                         /* '(' */
+    for (;;) {
+        while (isspace((unsigned char)text[*i])) (*i)++;
+        if (text[*i] == ')' && nargs == 0) { (*i)++; break; }
+        if (text[*i] != '"') {
+            snprintf(why, n, "%s: argument %d at character %zu is not a quoted string; "
+                     "expected %s", f->name, nargs + 1, *i + 1, f->usage);
+            return -1;
+        }
+        LB_VEC(char) a = {0};
+        (*i)++;
+        while (text[*i] && text[*i] != '"') {
+            if (text[*i] == '\\' && (text[*i + 1] == '"' || text[*i + 1] == '\\')) (*i)++;
+            lb_vec_push(&a, text[*i]);
+            (*i)++;
+        }
+        if (!text[*i]) {
+            lb_vec_free(&a);
+            snprintf(why, n, "%s: unterminated string in argument %d", f->name, nargs + 1);
+            return -1;
+        }
+        (*i)++;                                     /* closing '"' */
+        lb_vec_push(&a, '\0');
+        if (nargs < 2) e->arg[nargs] = a.v;
+        else lb_vec_free(&a);
+        nargs++;
+        while (isspace((unsigned char)text[*i])) (*i)++;
+        if (text[*i] == ',') { (*i)++; continue; }
+        if (text[*i] == ')') { (*i)++; break; }
+        snprintf(why, n, "%s: expected ',' or ')' at character %zu", f->name, *i + 1);
+        return -1;
+    }
+    if (nargs != f->nargs) {
+        snprintf(why, n, "%s takes %d argument%s, got %d; expected %s", f->name, f->nargs,
+                 f->nargs == 1 ? "" : "s", nargs, f->usage);
+        return -1;
+    }
+    if (f->stat == ST_BODY_MATCH && !*e->arg[0]) {
+        snprintf(why, n, "body_match_ratio(\"\") matches every body; give the text to find");
+        return -1;
+    }
+    if (f->stat == ST_HEADER_MATCH && !*e->arg[0]) {
+        snprintf(why, n, "header_match_ratio needs a header name");
+        return -1;
+    }
+    return 0;
 }
 
 /* A number: plain ("0.99", "-1", "1e3"), a percentage ("1%"), or a duration in seconds. */
@@ -144,14 +237,32 @@ int expect_parse(const char *text, elem_pos_t pos, scn_expect_t *e, scn_diag_t *
     /* METRIC: up to an operator character or whitespace */
     while (isspace((unsigned char)text[i])) i++;
     size_t m0 = i;
-    while (text[i] && !isspace((unsigned char)text[i]) && !strchr("<>=!", text[i])) i++;
+    while (text[i] && !isspace((unsigned char)text[i]) && !strchr("<>=!(", text[i])) i++;
     char *metric = lb_strndup(text + m0, i - m0);
     if (!*metric) {
         rc = bad(d, pos, text, "no metric; expected METRIC OP NUMBER [after T] [before T], "
                  EXPECT_EXAMPLE);
         goto out;
     }
-    if (parse_metric(metric, e, why, sizeof why) < 0) { rc = bad(d, pos, text, why); goto out; }
+    if (text[i] == '(') {
+        /* SOURCE.FUNC("...") */
+        const char *dot = strchr(metric, '.');
+        if (dot && dot > metric && strncmp(metric, "counter.", 8) != 0) {
+            char *src = lb_strndup(metric, (size_t)(dot - metric));
+            e->source = strcmp(src, "client") == 0 ? NULL : src;
+            if (!e->source) lb_free(src);
+        }
+        if (!dot || dot == metric || strncmp(metric, "counter.", 8) == 0) {
+            snprintf(why, sizeof why, "'%s(...)' is not SOURCE.FUNCTION(...); expected a call "
+                     "like browse.body_match_ratio(\"app1\")", metric);
+            rc = bad(d, pos, text, why);
+            goto out;
+        }
+        if (parse_call(dot + 1, text, &i, e, why, sizeof why) < 0) { rc = bad(d, pos, text, why); goto out; }
+    } else if (parse_metric(metric, e, why, sizeof why) < 0) {
+        rc = bad(d, pos, text, why);
+        goto out;
+    }
     /* OP */
     while (isspace((unsigned char)text[i])) i++;
     e->op = -1;
@@ -257,8 +368,8 @@ void expect_eval(const scn_expect_t *e, const metrics_t *m, sim_time_t duration,
                  (unsigned long long)c, (unsigned long long)total, win);
         break;
     }
-    case ST_RATIO: case ST_STATUS_RATIO: {
-        uint64_t c = e->stat == ST_STATUS_RATIO ? status_count
+    case ST_RATIO: case ST_STATUS_RATIO: case ST_BODY_MATCH: case ST_HEADER_MATCH: {
+        uint64_t c = e->stat != ST_RATIO ? status_count
                    : none ? 0 : metrics_requests(m, src, e->classes, w);
         if (total == 0) {
             snprintf(out->detail, sizeof out->detail, "no requests in window %s", win);
@@ -298,4 +409,21 @@ void expect_eval(const scn_expect_t *e, const metrics_t *m, sim_time_t duration,
     }
     out->value = v;
     out->pass = compare(v, e->op, e->number);
+}
+
+/* Body: the text occurs in the response body as recorded (its first bytes: the
+ * simulation keeps small bodies whole, real mode the first METRICS_BODY_MAX bytes).
+ * Header: a response header of that name (names compare case-blind, RFC 9110 5.1) whose
+ * value is exactly the given one. No response (a timeout, a reset): no match. */
+bool expect_response_matches(const scn_expect_t *e, const m_request_t *q)
+{
+    if (e->stat == ST_BODY_MATCH)
+        return q->body && strstr(q->body, e->arg[0]) != NULL;
+    if (e->stat != ST_HEADER_MATCH)
+        return false;
+    for (size_t i = 0; i < q->n_headers; i++)
+        if (strcasecmp(q->headers[i].name, e->arg[0]) == 0 &&
+            strcmp(q->headers[i].value, e->arg[1]) == 0)
+            return true;
+    return false;
 }

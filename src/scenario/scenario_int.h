@@ -123,7 +123,7 @@ typedef struct scn_link {
 /* A parsed expectation (expect.c). */
 enum { EX_LT, EX_LE, EX_GT, EX_GE, EX_EQ, EX_NE };
 enum { ST_REQUESTS, ST_COMPLETED, ST_RATIO, ST_STATUS_RATIO, ST_LATENCY_Q, ST_LATENCY_MEAN,
-       ST_COUNTER };
+       ST_COUNTER, ST_BODY_MATCH, ST_HEADER_MATCH };
 typedef struct scn_expect {
     char *text;                 /* as written */
     elem_pos_t pos;
@@ -134,6 +134,7 @@ typedef struct scn_expect {
     int status;                 /* ST_STATUS_RATIO: the exact status code */
     double q;                   /* ST_LATENCY_Q */
     char *counter;              /* ST_COUNTER */
+    char *arg[2];               /* ST_BODY_MATCH: the text; ST_HEADER_MATCH: name, value */
     int op;                     /* EX_* */
     double number;
     sim_time_t from, to;        /* window; to = -1: the run's duration */
@@ -182,8 +183,12 @@ int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_
 /* ---- expectations (expect.c) --------------------------------------------------------------- */
 int expect_parse(const char *text, elem_pos_t pos, scn_expect_t *e, scn_diag_t *diag);
 void expect_clear(scn_expect_t *e);
-/* Evaluates e; status_count is the exact-status count for ST_STATUS_RATIO (from build.c's
- * record hook). */
+/* Whether request q counts for e's numerator by what came back: ST_BODY_MATCH and
+ * ST_HEADER_MATCH (expect.c's matching rules); false for other statistics. */
+bool expect_response_matches(const scn_expect_t *e, const m_request_t *q);
+/* Evaluates e; status_count is the count of requests in the window that the record hook
+ * (build.c) counted for e: the exact status (ST_STATUS_RATIO) or a response match
+ * (ST_BODY_MATCH, ST_HEADER_MATCH). */
 void expect_eval(const scn_expect_t *e, const metrics_t *m, sim_time_t duration,
                  uint64_t status_count, scn_verdict_t *out);
 
