@@ -147,10 +147,12 @@ same duplicates-summary "$REF/summary.json" "$tmp/dup/summary.json"
 
 # ---- an interrupted shard resumes and completes ----
 # bench-chain per-request, a grid of two durations: run 0 (2 s simulated) takes a fraction
-# of a wall-second, run 1 (20 s) a few. SIGINT once run 0 is in results.db lands inside
-# run 1: run 0 is kept, run 1 is written incomplete (exit 130). Run again: run 0 is
-# skipped, run 1 replaced by a complete one.
-LONG=(-v per-request --sweep duration=2s,20s --no-expect --no-pcap --no-plots)
+# of a CPU-second, run 1 (40 s) about 2.5. SIGINT 0.8 s after run 0 is in results.db lands
+# inside run 1 (past its build, which a loaded machine can stretch beyond 0.2 s: then the
+# signal stopped the sweep before run 1 and nothing of it was written): run 0 is kept, run 1
+# is written incomplete (exit 130). Run again: run 0 is skipped, run 1 replaced by a
+# complete one.
+LONG=(-v per-request --sweep duration=2s,40s --no-expect --no-pcap --no-plots)
 check long-reference 0 ./sim -q "${LONG[@]}" --jobs 2 --out "$tmp/lref" scenarios/bench-chain.yaml
 LKEY=$(jq -r .sweep.key "$tmp/lref/bench-chain/summary.json")
 ./sim -q "${LONG[@]}" --shard 0/1 --out "$tmp/long" scenarios/bench-chain.yaml \
@@ -162,7 +164,7 @@ for i in $(seq 600); do
   [ "$(sqlite3 "$LDB" "SELECT count(*) FROM runs WHERE status = 'complete'" 2>/dev/null)" = 1 ] && break
   sleep 0.05
 done
-sleep 0.2
+sleep 0.8
 kill -INT "$pid"
 reap "$pid"
 pids=()
