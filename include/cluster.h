@@ -77,6 +77,14 @@ typedef struct cluster_params {
     sim_time_t gateway_idle_timeout;
     bool gateway_so_keepalive;
     tcp_keepalive_t gateway_keepalive;
+    /* The pods' own network namespaces: Linux initialises a new netns's TCP sysctls
+     * (tcp_keepalive_*, tcp_syn_retries, ...) to the kernel's compiled-in defaults, not to
+     * the node's values (net/ipv4/tcp_ipv4.c tcp_sk_init), so a node's sysctls reach only
+     * host-network processes. pod_tcp: the nodes' kernel's defaults (cluster_params_default:
+     * tcp_params_default); gateway_pod_tcp: the same plus the gateway pods'
+     * securityContext.sysctls. */
+    tcp_params_t pod_tcp;
+    tcp_params_t gateway_pod_tcp;
     /* true: the workload has been running before t=0 (pods ready, kubelet probing on its
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;

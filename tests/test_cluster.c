@@ -154,6 +154,7 @@ typedef struct env {
     tu_res_t res;
     char err[512];
     int line;                       /* manifests: next document's first line */
+    void (*tune)(cluster_params_t *);   /* changes the parameters before the build; NULL */
 } env_t;
 
 static const cluster_taint_t critical_taint = {"CriticalAddonsOnly", "true", "NoSchedule"};
@@ -194,6 +195,7 @@ static cluster_t *build_pools(env_t *e, bool taint_system, bool warm, int max_po
     p.pools = pools;
     p.n_pools = 2;
     p.warm_start = warm;
+    if (e->tune) e->tune(&p);
     e->c = cluster_new(e->net, e->fab, &p, manifests_objects(e->mf), e->m, e->err,
                        sizeof e->err);
     return e->c;
@@ -881,6 +883,37 @@ START_TEST(istio_gateway_service_and_pod)
 }
 END_TEST
 
+/* The pods' network namespaces: every pod starts from the kernel's defaults (6.6 here: the
+ * linear SYN timeouts), the gateway pods add their securityContext.sysctls; the nodes'
+ * own sysctls (set by the element on the node stacks) do not reach them. */
+static void tune_sysctls(cluster_params_t *p)
+{
+    ck_assert_int_eq(tcp_params_kernel(&p->pod_tcp, "6.6"), 0);
+    p->gateway_pod_tcp = p->pod_tcp;
+    p->gateway_pod_tcp.keepalive_time = 120 * SIM_S;
+    p->gateway_pod_tcp.keepalive_probes = 3;
+}
+
+START_TEST(pods_get_their_own_netns_sysctls)
+{
+    env_t e;
+    env_init(&e, 1);
+    e.tune = tune_sysctls;
+    add(&e, (char *)GATEWAY_YAML, false);
+    add(&e, app_yaml("app1", 1, USER_ONLY, NULL), true);
+    ck_assert_ptr_nonnull(build(&e, false, true));
+    const tcp_params_t *gw = tcp_stack_params(gateway_pod(&e)->node);
+    const tcp_params_t *app = tcp_stack_params(pod_named(e.c, "app1-0")->node);
+    ck_assert_int_eq(gw->keepalive_time, 120 * SIM_S);
+    ck_assert_int_eq(gw->keepalive_probes, 3);
+    ck_assert_int_eq(gw->keepalive_intvl, TCP_KEEPALIVE_INTVL_DEFAULT);
+    ck_assert_int_eq(app->keepalive_time, TCP_KEEPALIVE_TIME_DEFAULT);
+    ck_assert_int_eq(app->syn_linear_timeouts, 4);
+    ck_assert_int_eq(gw->syn_linear_timeouts, 4);
+    env_free(&e);
+}
+END_TEST
+
 START_TEST(istio_service_patched_to_etp_local)
 {
     env_t e;
@@ -990,6 +1023,7 @@ Suite *suite_cluster(void)
     tcase_add_test(tc, istio_gateway_service_and_pod);
     tcase_add_test(tc, istio_service_overlay_fields_take_effect);
     tcase_add_test(tc, istio_service_patched_to_etp_local);
+    tcase_add_test(tc, pods_get_their_own_netns_sysctls);
     tcase_add_test(tc, gateway_pod_deletion_lifecycle);
     suite_add_tcase(s, tc);
     return s;

@@ -70,6 +70,8 @@ void cluster_params_default(cluster_params_t *p)
     lb_cidr_parse(CLUSTER_NODE_SUBNET_DEFAULT, &p->node_subnet, &p->node_plen);
     lb_cidr_parse(CLUSTER_POD_CIDR_DEFAULT, &p->pod_cidr, &p->pod_plen);
     lb_cidr_parse(CLUSTER_SERVICE_CIDR_DEFAULT, &p->service_cidr, &p->service_plen);
+    tcp_params_default(&p->pod_tcp);
+    p->gateway_pod_tcp = p->pod_tcp;
 }
 
 /* ---- nodes ---- */
@@ -353,6 +355,8 @@ static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluste
     pod->ip = n->pod_base + 2 + (uint32_t)n->pods++;
     pod->node = net_node_add(c->net, name);
     pod->node->data = pod;
+    /* its own netns: the kernel's defaults, not the node's sysctls */
+    tcp_stack_set_params(pod->node, gateway_of(c, d) ? &c->p.gateway_pod_tcp : &c->p.pod_tcp);
     char veth[32];
     snprintf(veth, sizeof veth, "veth%d", n->pods);
     net_iface_t *host_if = net_iface_add(n->node, veth, 0, 0);

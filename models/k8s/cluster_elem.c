@@ -69,7 +69,7 @@ static const elem_param_t deletion_params[] = {
 
 /* Socket options an EnvoyFilter puts on the gateway's listeners (istio/istio#28879,
  * #52143): SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT; absent fields take
- * the node's net.ipv4.tcp_keepalive_* (7200 s / 75 s / 9). */
+ * the pod's own net.ipv4.tcp_keepalive_* (7200 s / 75 s / 9 unless gateway-sysctls). */
 static const elem_param_t keepalive_params[] = {
     {"time", P_DURATION, "0s", "TCP_KEEPIDLE: idle before the first probe (0: the sysctl, "
      "7200 s)", NULL, NULL},
@@ -77,6 +77,23 @@ static const elem_param_t keepalive_params[] = {
      NULL, NULL},
     {"probes", P_INT, "0", "TCP_KEEPCNT: unanswered probes before the reset (0: the sysctl, "
      "9)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+/* The keepalive sysctls of a network namespace (net.ipv4.tcp_keepalive_*; whole seconds,
+ * probes a u8). Per netns since Linux 4.5 (commits 13b287e8d1cb, 9bd6861bd432, b840d15d3988),
+ * and a new netns starts from the kernel's defaults: a node's values reach host-network
+ * processes only; a pod changes its own through securityContext.sysctls, "safe" sysctls
+ * since Kubernetes 1.29 (kubernetes/kubernetes#118846, pkg/kubelet/sysctl/safe_sysctls.go);
+ * before, kubelet refuses the pod (SysctlForbidden) unless --allowed-unsafe-sysctls. */
+#define KA_SYSCTL_MAX_S 2147483         /* INT_MAX jiffies at HZ 1000 */
+#define KA_SYSCTL_MAX_PROBES 255        /* proc_dou8vec_minmax */
+#define SAFE_KEEPALIVE_SYSCTLS_SINCE_MINOR 29   /* Kubernetes 1.29 */
+static const elem_param_t sysctl_params[] = {
+    {"keepalive-time", P_DURATION, "", "net.ipv4.tcp_keepalive_time (kernel default 7200 s)",
+     NULL, NULL},
+    {"keepalive-intvl", P_DURATION, "", "net.ipv4.tcp_keepalive_intvl (75 s)", NULL, NULL},
+    {"keepalive-probes", P_INT, "", "net.ipv4.tcp_keepalive_probes (9)", NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -112,6 +129,12 @@ static const elem_param_t cluster_params[] = {
      "default: aks ubuntu-22.04, eks al2023", NULL, node_image_names},
     {"kernel", P_STR, "", "the nodes' Linux version, like \"6.6\" (overrides node-image)",
      NULL, NULL},
+    {"node-sysctls", P_OBJ, "", "the nodes' own (host network namespace) keepalive "
+     "sysctls: { keepalive-time, keepalive-intvl, keepalive-probes }; pods do not see them",
+     sysctl_params, NULL},
+    {"gateway-sysctls", P_OBJ, "", "the Istio gateway pods' securityContext.sysctls: "
+     "{ keepalive-time, keepalive-intvl, keepalive-probes } in the pods' own netns (safe "
+     "sysctls from Kubernetes 1.29)", sysctl_params, NULL},
     {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
      "on its period); false: they start at t=0, unready until their first probe passes",
      NULL, NULL},
@@ -137,6 +160,34 @@ static int parse_taint(char *s, cluster_taint_t *t)
 }
 
 static void cluster_free_cb(void *obj) { cluster_free(obj); }
+
+/* The keepalive keys of `key` (node-sysctls or gateway-sysctls) onto *p; 0, or a
+ * build error at the bad value. */
+static int apply_sysctls(build_ctx_t *ctx, const elem_cfg_t *cfg, const char *key,
+                         tcp_params_t *p)
+{
+    const elem_val_t *o = elem_get(cfg, key);
+    if (!o->set || !o->u.objs.n) return 0;
+    const elem_cfg_t *s = o->u.objs.v[0];
+    const char *const secs[] = {"keepalive-time", "keepalive-intvl"};
+    sim_time_t *field[] = {&p->keepalive_time, &p->keepalive_intvl};
+    for (int i = 0; i < 2; i++) {
+        const elem_val_t *v = elem_get(s, secs[i]);
+        if (!v->set) continue;
+        if (v->u.i < SIM_S || v->u.i > (sim_time_t)KA_SYSCTL_MAX_S * SIM_S || v->u.i % SIM_S)
+            return build_error(ctx, v->pos, "%s %s: expected whole seconds from 1s to %ds "
+                               "(the sysctl is in seconds)", key, secs[i], KA_SYSCTL_MAX_S);
+        *field[i] = v->u.i;
+    }
+    const elem_val_t *v = elem_get(s, "keepalive-probes");
+    if (v->set) {
+        if (v->u.i < 0 || v->u.i > KA_SYSCTL_MAX_PROBES)
+            return build_error(ctx, v->pos, "%s keepalive-probes: expected 0 to %d", key,
+                               KA_SYSCTL_MAX_PROBES);
+        p->keepalive_probes = (int)v->u.i;
+    }
+    return 0;
+}
 
 typedef struct fault {
     cluster_t *c;
@@ -205,6 +256,30 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
                                "setsockopt accepts them", TCP_KEEPALIVE_MAX_S,
                                TCP_KEEPALIVE_MAX_CNT);
     }
+    /* the kernel: its defaults in every netns (pods' too), node-sysctls in the nodes'
+     * own, gateway-sysctls in the gateway pods' */
+    const elem_val_t *kv = elem_get(cfg, "kernel"), *iv = elem_get(cfg, "node-image");
+    const char *image = iv->set && *iv->u.s ? iv->u.s
+                        : !strcmp(p.provider, "eks") ? "al2023" : "ubuntu-22.04";
+    const char *kver = kv->set && *kv->u.s ? kv->u.s : image_kernel(image);
+    tcp_params_t node_tp;
+    if (!kver || tcp_params_kernel(&node_tp, kver) < 0)
+        return build_error(ctx, kv->set ? kv->pos : iv->pos, "kernel '%s': expected a Linux "
+                           "version like \"5.15\" or \"6.6\"", kver ? kver : image);
+    p.pod_tcp = p.gateway_pod_tcp = node_tp;
+    int rc0 = apply_sysctls(ctx, cfg, "node-sysctls", &node_tp);
+    if (rc0 == 0) rc0 = apply_sysctls(ctx, cfg, "gateway-sysctls", &p.gateway_pod_tcp);
+    if (rc0) return rc0;
+    const elem_val_t *gs = elem_get(cfg, "gateway-sysctls");
+    int vmaj = 0, vmin = 0;
+    if (gs->set && gs->u.objs.n &&
+        (sscanf(p.version, "%*[vV]%d.%d", &vmaj, &vmin) == 2 ||
+         sscanf(p.version, "%d.%d", &vmaj, &vmin) == 2) &&
+        vmaj == 1 && vmin < SAFE_KEEPALIVE_SYSCTLS_SINCE_MINOR)
+        return build_error(ctx, gs->pos, "gateway-sysctls: net.ipv4.tcp_keepalive_* are safe "
+                           "sysctls from Kubernetes 1.%d; on %s kubelet refuses the pod "
+                           "(SysctlForbidden) unless allowed with --allowed-unsafe-sysctls",
+                           SAFE_KEEPALIVE_SYSCTLS_SINCE_MINOR, p.version);
     const elem_val_t *gt = elem_get(cfg, "gateway-tolerations");
     p.gateway_tolerations = (const char *const *)gt->u.strs.v;
     p.n_gateway_tolerations = gt->u.strs.n;
@@ -355,17 +430,10 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     if (rc) return rc;
     build_put(ctx, name, "cluster", c);
     build_on_free(ctx, cluster_free_cb, c);
-    /* the nodes' kernel profile (kube-proxy has already written its conntrack sysctls) */
-    const elem_val_t *kv = elem_get(cfg, "kernel"), *iv = elem_get(cfg, "node-image");
-    const char *image = iv->set && *iv->u.s ? iv->u.s
-                        : !strcmp(p.provider, "eks") ? "al2023" : "ubuntu-22.04";
-    const char *kver = kv->set && *kv->u.s ? kv->u.s : image_kernel(image);
-    tcp_params_t tp;
-    if (!kver || tcp_params_kernel(&tp, kver) < 0)
-        return build_error(ctx, kv->set ? kv->pos : iv->pos, "kernel '%s': expected a Linux "
-                           "version like \"5.15\" or \"6.6\"", kver ? kver : image);
+    /* the nodes' kernel profile (kube-proxy has already written its conntrack sysctls),
+     * with node-sysctls in the host netns */
     for (size_t i = 0; i < cluster_node_count(c); i++)
-        tcp_stack_set_params(cluster_node_at(c, i)->node, &tp);
+        tcp_stack_set_params(cluster_node_at(c, i)->node, &node_tp);
     const elem_val_t *fv = elem_get(cfg, "faults"), *dv = elem_get(cfg, "deletions");
     size_t nf = fv->u.objs.n;
     for (size_t i = 0; i < nf + dv->u.objs.n; i++) {
