@@ -85,6 +85,9 @@ typedef struct cluster_params {
      * securityContext.sysctls. */
     tcp_params_t pod_tcp;
     tcp_params_t gateway_pod_tcp;
+    /* kube-proxy's conntrack.tcpEstablishedTimeout (--conntrack-tcp-timeout-established):
+     * < 0: its default (24 h); 0: leave the nodes' sysctl alone; else the value. */
+    sim_time_t kp_conntrack_established;
     /* true: the workload has been running before t=0 (pods ready, kubelet probing on its
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;

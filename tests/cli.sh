@@ -310,6 +310,14 @@ check bad-node-sysctl 2 ./sim --validate --set 'cloud.eks.node-sysctls={keepaliv
 contains bad-node-sysctl-msg "$tmp/err" "node-sysctls keepalive-intvl: expected whole seconds"
 check unsafe-sysctl 2 ./sim --validate --set 'cloud.eks.kubernetes-version="1.28"' -v pod-sysctl-keepalive scenarios/eks-idle-timeout.yaml
 contains unsafe-sysctl-msg "$tmp/err" "gateway-sysctls: net.ipv4.tcp_keepalive_* are safe sysctls from Kubernetes 1.29; on 1.28 kubelet refuses the pod (SysctlForbidden)"
+# a conntrack entry forgotten under an idle connection: the causal chain names the
+# expiry, the mid-stream pickup, the NAT chosen afresh and the pod's RST
+check ct-pickup-chain 0 ./sim -q --explain --no-expect --no-db --no-pcap --no-pictures --no-plots \
+  --out "$tmp/ctp" -v as-deployed --set duration=3720s scenarios/eks-conntrack-idle.yaml
+contains ct-expiry-note "$tmp/out" "ESTABLISHED without a packet for 3600 s (nf_conntrack_tcp_timeout_established)"
+contains ct-pickup-note "$tmp/out" "picked up as a new connection (nf_conntrack_tcp_loose=1), its NAT chosen afresh by the rules"
+contains ct-pickup-snat "$tmp/out" "picked-up connection: SNAT 10.0.96.4:59688 -> 10.0.0.4:"
+contains ct-pickup-rst "$tmp/out" "TCP RST sent (ACK for no connection (listener))"
 check dup-host-node 2 ./sim --check --set 'nodes.aks-user-0={type: host}' scenarios/aks-dsr.yaml
 contains dup-host-msg "$tmp/err" "is already taken by host 'aks-user-0' (<command line>:1:1)"
 check big-pool 0 ./sim --check \

@@ -72,6 +72,7 @@ void cluster_params_default(cluster_params_t *p)
     lb_cidr_parse(CLUSTER_SERVICE_CIDR_DEFAULT, &p->service_cidr, &p->service_plen);
     tcp_params_default(&p->pod_tcp);
     p->gateway_pod_tcp = p->pod_tcp;
+    p->kp_conntrack_established = -1;
 }
 
 /* ---- nodes ---- */
@@ -960,6 +961,8 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     if (sscanf(c->version, "%*[vV]%d.%d", &vmaj, &vmin) == 2 ||
         sscanf(c->version, "%d.%d", &vmaj, &vmin) == 2)
         kc.terminating_endpoints = vmaj > 1 || vmin >= KP_TERMINATING_ENDPOINTS_SINCE_MINOR;
+    if (p->kp_conntrack_established >= 0)
+        kc.conntrack_tcp_established = p->kp_conntrack_established;
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
     cluster_sync(c);
     c->building = false;

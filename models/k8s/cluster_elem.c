@@ -135,6 +135,10 @@ static const elem_param_t cluster_params[] = {
     {"gateway-sysctls", P_OBJ, "", "the Istio gateway pods' securityContext.sysctls: "
      "{ keepalive-time, keepalive-intvl, keepalive-probes } in the pods' own netns (safe "
      "sysctls from Kubernetes 1.29)", sysctl_params, NULL},
+    {"kube-proxy-conntrack-established", P_DURATION, "", "kube-proxy's "
+     "conntrack.tcpEstablishedTimeout (--conntrack-tcp-timeout-established), the "
+     "nf_conntrack_tcp_timeout_established it writes on every node (default 24h; 0s: "
+     "leaves the kernel's 5 days)", NULL, NULL},
     {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
      "on its period); false: they start at t=0, unready until their first probe passes",
      NULL, NULL},
@@ -255,6 +259,13 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
                                "whole seconds from 1s to %ds (or 0), probes 0 to %d, as "
                                "setsockopt accepts them", TCP_KEEPALIVE_MAX_S,
                                TCP_KEEPALIVE_MAX_CNT);
+    }
+    const elem_val_t *kce = elem_get(cfg, "kube-proxy-conntrack-established");
+    if (kce->set) {
+        if (kce->u.i < 0 || kce->u.i % SIM_S)
+            return build_error(ctx, kce->pos, "kube-proxy-conntrack-established: expected "
+                               "whole seconds, 0s or more (0s: the node's sysctl is left alone)");
+        p.kp_conntrack_established = kce->u.i;
     }
     /* the kernel: its defaults in every netns (pods' too), node-sysctls in the nodes'
      * own, gateway-sysctls in the gateway pods' */
