@@ -188,8 +188,8 @@ void cluster_pod_crash(cluster_t *c, cluster_pod_t *pod, sim_time_t down_for);
  *                 then exits;
  *   t0 + grace    (terminationGracePeriodSeconds, default 30 s) SIGKILL if still running.
  * When the containers are gone the pod leaves the endpoints. Deleting a pod twice, or a
- * pod that is not running, does nothing. No replacement pod is created (the cluster's pod
- * set is fixed when it is built). */
+ * pod that is not running, does nothing. No replacement pod is created (a Deployment's
+ * rolling update does: cluster_rollout). */
 #define CLUSTER_GRACE_DEFAULT (30 * SIM_S)          /* terminationGracePeriodSeconds */
 #define CLUSTER_ISTIO_DRAIN_DEFAULT (5 * SIM_S)     /* ProxyConfig terminationDrainDuration */
 typedef struct cluster_delete_opts {
@@ -198,6 +198,30 @@ typedef struct cluster_delete_opts {
     sim_time_t drain;               /* Istio gateway drain; 0: CLUSTER_ISTIO_DRAIN_DEFAULT */
 } cluster_delete_opts_t;
 void cluster_pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o);
+/* A Deployment's rolling update as its controller runs it (pkg/controller/deployment/
+ * rolling.go reconcileNewReplicaSet / reconcileOldReplicaSets): every pod of the
+ * Deployment running at the start is replaced. The new ReplicaSet is scaled up while the
+ * pods that are not terminating number fewer than replicas + max_surge; old pods are
+ * deleted (as cluster_pod_delete with `del`) while the available pods -- Ready, old or new
+ * -- stay at least replicas - max_unavailable, unready old pods first. Terminating pods
+ * count for neither (the ReplicaSet controller ignores pods with a deletionTimestamp). A
+ * new pod is scheduled like the Deployment's first replicas (fewest running pods of this
+ * Deployment, then fewest pods, then the first node), is unready, its containers start
+ * `pod_start` later (image pull, Envoy's first configuration) and it turns Ready when
+ * kubelet's readiness probe passes; minReadySeconds 0. The controller's work follows each
+ * readiness or phase change. Returns 0, LB_ENOENT (no such Deployment), LB_EINVAL (both
+ * max_surge and max_unavailable 0, as the API server refuses) or LB_ESTATE (a rollout of
+ * it under way). */
+typedef struct cluster_rollout_opts {
+    int max_surge, max_unavailable;     /* pods (the caller resolves percentages) */
+    sim_time_t pod_start;               /* scheduling -> containers running */
+    cluster_delete_opts_t del;          /* how each old pod terminates */
+} cluster_rollout_opts_t;
+int cluster_rollout(cluster_t *c, const char *ns, const char *deployment,
+                    const cluster_rollout_opts_t *o);
+/* The replicas of a Deployment (0 when there is none). */
+int cluster_deployment_replicas(const cluster_t *c, const char *ns, const char *deployment);
+
 /* Called after every change of a pod's readiness or phase (LB controllers watching
  * endpoints, e.g. the AWS Load Balancer Controller). Several may be registered. */
 typedef void (*cluster_pod_cb)(cluster_t *c, cluster_pod_t *pod, void *data);

@@ -318,6 +318,13 @@ contains ct-expiry-note "$tmp/out" "ESTABLISHED without a packet for 3600 s (nf_
 contains ct-pickup-note "$tmp/out" "picked up as a new connection (nf_conntrack_tcp_loose=1), its NAT chosen afresh by the rules"
 contains ct-pickup-snat "$tmp/out" "picked-up connection: SNAT 10.0.96.4:59688 -> 10.0.0.4:"
 contains ct-pickup-rst "$tmp/out" "TCP RST sent (ACK for no connection (listener))"
+# rolling updates: an unknown Deployment, a malformed maxSurge, both fenceposts 0
+check rollout-nodep 2 ./sim --validate --set 'cloud.aks.rollouts=[{at: 1s, deployment: istio-ingress/nope}]' scenarios/aks-etp-local-drain.yaml
+contains rollout-nodep-msg "$tmp/err" "<command line>:1:42: error: rollout: no Deployment istio-ingress/nope with pods in the cluster"
+check rollout-surge 2 ./sim --validate --set 'cloud.aks.rollouts=[{at: 1s, deployment: istio-ingress/mtkc-gateway-istio, max-surge: lots}]' scenarios/aks-etp-local-drain.yaml
+contains rollout-surge-msg "$tmp/err" "max-surge 'lots': expected a number or a percentage like 25%"
+check rollout-zero 2 ./sim --validate --set 'cloud.aks.rollouts=[{at: 1s, deployment: istio-ingress/mtkc-gateway-istio, max-surge: 0, max-unavailable: 0%}]' scenarios/aks-etp-local-drain.yaml
+contains rollout-zero-msg "$tmp/err" "max-surge and max-unavailable resolve to 0 for 2 replicas"
 check dup-host-node 2 ./sim --check --set 'nodes.aks-user-0={type: host}' scenarios/aks-dsr.yaml
 contains dup-host-msg "$tmp/err" "is already taken by host 'aks-user-0' (<command line>:1:1)"
 check big-pool 0 ./sim --check \

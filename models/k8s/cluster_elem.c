@@ -1,6 +1,7 @@
 /* cluster_elem.c -- the "k8s-cluster" element: node pools in a vnet, and the scenario's
  * kubernetes manifests deployed on them (include/cluster.h does the work). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cluster.h"
 #include "tls.h"
@@ -67,6 +68,28 @@ static const elem_param_t deletion_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+/* A Deployment's rolling update (kubectl rollout restart, a new image): RollingUpdate
+ * strategy defaults 25% / 25% (apps/v1 DeploymentStrategy); the old pods terminate as a
+ * deletion does. */
+#define ROLLOUT_POD_START_DEFAULT "5s"  /* an assumption: image cached, Envoy's first xDS */
+static const elem_param_t rollout_params[] = {
+    {"at", P_DURATION, NULL, "when the Deployment's pod template changes", NULL, NULL},
+    {"deployment", P_STR, NULL, "namespace/name, e.g. istio-ingress/mtkc-gateway-istio (the "
+     "Deployment Istio generates for Gateway mtkc-gateway)", NULL, NULL},
+    {"max-surge", P_STR, "25%", "maxSurge: pods above replicas, a number or a percentage "
+     "(rounded up)", NULL, NULL},
+    {"max-unavailable", P_STR, "25%", "maxUnavailable: a number or a percentage (rounded "
+     "down)", NULL, NULL},
+    {"pod-start", P_DURATION, ROLLOUT_POD_START_DEFAULT, "from a new pod's scheduling to its "
+     "containers running (image pull, Envoy's first configuration); Ready when kubelet's "
+     "readiness probe passes after that", NULL, NULL},
+    {"pre-stop", P_DURATION, "0s", "old pods: preStop hook sleep before SIGTERM", NULL, NULL},
+    {"grace-period", P_DURATION, "30s", "old pods: terminationGracePeriodSeconds", NULL, NULL},
+    {"drain", P_DURATION, "5s", "old Istio gateway pods: terminationDrainDuration", NULL,
+     NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
 /* Socket options an EnvoyFilter puts on the gateway's listeners (istio/istio#28879,
  * #52143): SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT; absent fields take
  * the pod's own net.ipv4.tcp_keepalive_* (7200 s / 75 s / 9 unless gateway-sysctls). */
@@ -123,6 +146,10 @@ static const elem_param_t cluster_params[] = {
     {"deletions", P_OBJLIST, "[]", "pod deletions: { at, pod, pre-stop, grace-period, drain } "
      "-- terminating endpoints, preStop, SIGTERM, Envoy's drain, SIGKILL", deletion_params,
      NULL},
+    {"rollouts", P_OBJLIST, "[]", "rolling updates: { at, deployment, max-surge, "
+     "max-unavailable, pod-start, pre-stop, grace-period, drain } -- new pods scheduled, "
+     "started and Ready by their readiness probe, old pods terminated as the Deployment "
+     "controller allows", rollout_params, NULL},
     {"node-image", P_ENUM, "", "the nodes' OS image, which decides their kernel's TCP "
      "defaults (SYN schedule): ubuntu-22.04 (5.15), ubuntu-24.04 (6.8), azurelinux-2 (5.15), "
      "azurelinux-3 (6.6), al2 (5.10), al2023 (6.1), al2023-6.12, bottlerocket (6.1); "
@@ -200,6 +227,32 @@ typedef struct fault {
     bool del;                       /* a deletion (opts), not a kill */
     cluster_delete_opts_t opts;
 } fault_t;
+
+typedef struct rollout_ev {
+    cluster_t *c;
+    char ns[128], name[256];
+    cluster_rollout_opts_t o;
+} rollout_ev_t;
+
+static void rollout_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    (void)b;
+    rollout_ev_t *r = a;
+    cluster_rollout(r->c, r->ns, r->name, &r->o);   /* checked when built */
+}
+
+/* maxSurge / maxUnavailable (intstr): "N" or "P%" of replicas, rounded up for the surge
+ * and down for unavailability (deployment/util ResolveFenceposts); -1 when malformed. */
+static int resolve_fencepost(const char *s, int replicas, bool up)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || v < 0 || v > 1000000) return -1;
+    if (!*end) return (int)v;
+    if (strcmp(end, "%") || v > 100) return -1;
+    return (int)(up ? (v * replicas + 99) / 100 : v * replicas / 100);
+}
 
 static void fault_cb(sim_t *sim, void *a, void *b)
 {
@@ -478,6 +531,46 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         }
         build_on_free(ctx, lb_free, ft);
         sim_schedule_at(build_sim(ctx), elem_get(f, "at")->u.i, fault_cb, ft, NULL);
+    }
+    const elem_val_t *rv = elem_get(cfg, "rollouts");
+    for (size_t i = 0; i < rv->u.objs.n; i++) {
+        const elem_cfg_t *f = rv->u.objs.v[i];
+        const elem_val_t *dep = elem_get(f, "deployment");
+        rollout_ev_t *r = lb_calloc(1, sizeof *r);
+        build_on_free(ctx, lb_free, r);
+        r->c = c;
+        const char *slash = strchr(dep->u.s, '/');
+        if (!slash || slash == dep->u.s || (size_t)(slash - dep->u.s) >= sizeof r->ns ||
+            strlen(slash + 1) >= sizeof r->name || !slash[1])
+            return build_error(ctx, dep->pos, "rollout deployment '%s': expected "
+                               "namespace/name", dep->u.s);
+        memcpy(r->ns, dep->u.s, (size_t)(slash - dep->u.s));
+        strcpy(r->name, slash + 1);
+        int replicas = cluster_deployment_replicas(c, r->ns, r->name);
+        if (replicas <= 0)
+            return build_error(ctx, dep->pos, "rollout: no Deployment %s with pods in the "
+                               "cluster", dep->u.s);
+        const elem_val_t *ms = elem_get(f, "max-surge"), *mu = elem_get(f, "max-unavailable");
+        r->o.max_surge = resolve_fencepost(ms->u.s, replicas, true);
+        r->o.max_unavailable = resolve_fencepost(mu->u.s, replicas, false);
+        if (r->o.max_surge < 0)
+            return build_error(ctx, ms->pos, "max-surge '%s': expected a number or a "
+                               "percentage like 25%%", ms->u.s);
+        if (r->o.max_unavailable < 0)
+            return build_error(ctx, mu->pos, "max-unavailable '%s': expected a number or a "
+                               "percentage like 25%%", mu->u.s);
+        if (!r->o.max_surge && !r->o.max_unavailable)
+            return build_error(ctx, f->pos, "rollout of %s: max-surge and max-unavailable "
+                               "resolve to 0 for %d replicas; the API server refuses that "
+                               "(one must be above 0)", dep->u.s, replicas);
+        const elem_val_t *ps = elem_get(f, "pre-stop"), *gp = elem_get(f, "grace-period"),
+                         *dr = elem_get(f, "drain"), *st = elem_get(f, "pod-start");
+        if (ps->u.i < 0 || gp->u.i <= 0 || dr->u.i <= 0 || st->u.i < 0)
+            return build_error(ctx, f->pos, "rollout of %s: pre-stop and pod-start must be "
+                               ">= 0, grace-period and drain > 0", dep->u.s);
+        r->o.pod_start = st->u.i;
+        r->o.del = (cluster_delete_opts_t){ps->u.i, gp->u.i, dr->u.i};
+        sim_schedule_at(build_sim(ctx), elem_get(f, "at")->u.i, rollout_cb, r, NULL);
     }
     return 0;
 }
