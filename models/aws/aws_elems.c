@@ -213,6 +213,7 @@ static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
 /* ---- aws-alb ---- */
 
 static const char *const http_actions[] = {"forward", "redirect", "none", NULL};
+static const char *const target_protos[] = {"http", "https", NULL};
 
 static const elem_param_t hc_params[] = {
     {"path", P_STR, AWS_ALB_HC_PATH_DEFAULT, "health check path", NULL, NULL},
@@ -236,6 +237,9 @@ static const elem_param_t alb_params[] = {
     {"targets", P_STRLIST, NULL, "ip target group: addresses or elements with addresses "
      "(e.g. [nlb])", NULL, NULL},
     {"target-port", P_INT, "80", "target port", NULL, NULL},
+    {"target-protocol", P_ENUM, "http", "target group protocol: https re-encrypts to the "
+     "targets (and health-checks over TLS) without SNI and without checking their "
+     "certificate", NULL, target_protos},
     {"health-check", P_OBJ, "", "target group health check (AWS defaults)", hc_params, NULL},
     {"idle-timeout", P_DURATION, "60s", "connection idle timeout", NULL, NULL},
     {"warm-start", P_BOOL, "true", "targets were healthy before t=0; false: each must pass a "
@@ -260,6 +264,7 @@ static int alb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     if (p.http_action == AWS_ALB_HTTP_NONE) p.http_port = 0;
     p.https_port = (uint16_t)elem_int(cfg, "https-port");
     p.target_port = (uint16_t)elem_int(cfg, "target-port");
+    p.target_https = !strcmp(elem_str(cfg, "target-protocol"), "https");
     p.idle_timeout = elem_get(cfg, "idle-timeout")->u.i;
     p.warm_start = elem_bool(cfg, "warm-start");
     const elem_val_t *tv = elem_get(cfg, "targets");
