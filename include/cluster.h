@@ -110,6 +110,9 @@ typedef struct cluster_node {
     uint32_t pod_base;              /* this node's pod /24 */
     int pods;                       /* pods placed here (next pod IP) */
     int max_pods;                   /* kubelet maxPods: the scheduler places no more */
+    /* explanations: the node had a usable local endpoint of every ETP Local LoadBalancer
+     * Service; it has lost one (noted as the node's state) */
+    bool had_local, lost_local;
     kp_t *kp;                       /* kube-proxy on this node */
     cluster_t *cluster;
     const char *zone;               /* availability zone, NULL: none */

@@ -59,6 +59,7 @@ struct cluster {
     LB_VEC(struct pod_del *) dels;  /* pod deletions under way or done (owned) */
     LB_VEC(struct rollout *) rollouts;  /* rolling updates under way or done (owned) */
     bool rollout_pending;           /* a controller pass is scheduled */
+    bool term_eps;                  /* kube-proxy uses serving terminating endpoints */
 };
 
 /* ProxyTerminatingEndpoints (KEP-1669): beta and on by default from Kubernetes 1.26. */
@@ -753,6 +754,49 @@ static void istio_push(cluster_t *c, istio_gw_t *g)
     }
 }
 
+/* For the explanations: a node that loses its last usable local endpoint (Ready, or
+ * serving and terminating where kube-proxy uses those) of an externalTrafficPolicy Local
+ * LoadBalancer Service, after having had one, drops that Service's new external
+ * connections (KUBE-EXT -> KUBE-SVL without endpoints) until its load balancer stops
+ * sending them: noted as the node's state, so that those drops name it as their cause. */
+static void note_local_endpoints(cluster_t *c)
+{
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        cluster_node_t *n = c->nodes.v[i];
+        const k8s_service_t *lost = NULL;
+        const cluster_pod_t *last = NULL;
+        bool any = false;
+        for (size_t k = 0; k < c->svcs.n && !lost; k++) {
+            const k8s_service_t *s = c->svcs.v[k];
+            if (s->type != K8S_SVC_LOAD_BALANCER || s->etp != K8S_ETP_LOCAL) continue;
+            any = true;
+            int usable = 0;
+            cluster_pod_t *pod;
+            FOR_SELECTED(c, k, pod) {
+                if (pod->host != n) continue;
+                last = pod;
+                if (pod->phase == CLUSTER_POD_GONE) continue;
+                usable += pod->ready && (pod->phase == CLUSTER_POD_RUNNING || c->term_eps);
+            }
+            if (!usable) lost = s;
+        }
+        if (!any) continue;
+        if (!lost) {
+            n->had_local = true;
+            if (n->lost_local) explain_set_state(c->ex, n->node->name, 0);
+            n->lost_local = false;
+        } else if (n->had_local && !n->lost_local) {
+            n->lost_local = true;
+            explain_set_state(c->ex, n->node->name, explain_note(c->ex, n->node->name, 0,
+                              last ? explain_state(c->ex, last->name) : 0, "no usable local "
+                              "endpoint of Service %s/%s left on this node: kube-proxy drops "
+                              "its new external connections (externalTrafficPolicy Local) "
+                              "until the load balancer's probe of the healthCheckNodePort "
+                              "marks the node down", lost->meta.ns, lost->meta.name));
+        }
+    }
+}
+
 void cluster_sync(cluster_t *c)
 {
     for (size_t i = 0; i < c->pods.n; i++)
@@ -768,6 +812,7 @@ void cluster_sync(cluster_t *c)
             fprintf(stderr, "cluster: kube-proxy sync on %s failed: %s\n", n->node->name, err);
         assert(rc == 0 || rc == LB_EADDRINUSE);
     }
+    if (c->ex && !c->building) note_local_endpoints(c);
 }
 
 /* ---- Istio's deployment controller (pilot/pkg/config/kube/gateway/
@@ -968,6 +1013,7 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     if (sscanf(c->version, "%*[vV]%d.%d", &vmaj, &vmin) == 2 ||
         sscanf(c->version, "%d.%d", &vmaj, &vmin) == 2)
         kc.terminating_endpoints = vmaj > 1 || vmin >= KP_TERMINATING_ENDPOINTS_SINCE_MINOR;
+    c->term_eps = kc.terminating_endpoints;
     if (p->kp_conntrack_established >= 0)
         kc.conntrack_tcp_established = p->kp_conntrack_established;
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
@@ -1152,6 +1198,7 @@ typedef struct pod_del {
     cluster_delete_opts_t o;
     sim_time_t t0;
     bool exited;
+    uint64_t note;                  /* "deleted: terminating", the cause of what follows */
 } pod_del_t;
 
 static void del_exit(pod_del_t *d, const char *why)
@@ -1159,7 +1206,7 @@ static void del_exit(pod_del_t *d, const char *why)
     if (d->exited) return;
     d->exited = true;
     cluster_pod_t *pod = d->pod;
-    explain_set_state(d->c->ex, pod->name, explain_note(d->c->ex, pod->name, 0, 0,
+    explain_set_state(d->c->ex, pod->name, explain_note(d->c->ex, pod->name, 0, d->note,
                       "containers exited (%s): connections reset, new ones refused; the pod "
                       "leaves the endpoints", why));
     pod_stop_apps(pod);
@@ -1201,7 +1248,17 @@ static void del_term_cb(sim_t *sim, void *a, void *b)
     }
 }
 
+static void pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o,
+                       uint64_t cause);
+
 void cluster_pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o)
+{
+    pod_delete(c, pod, o, 0);
+}
+
+/* cause: the note that led to the deletion (a rollout's scale-down; 0: none known). */
+static void pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o,
+                       uint64_t cause)
 {
     if (!pod || pod->phase != CLUSTER_POD_RUNNING) return;
     pod_del_t *d = lb_calloc(1, sizeof *d);     /* freed with the cluster */
@@ -1215,10 +1272,10 @@ void cluster_pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_o
     sim_t *sim = net_sim(c->net);
     d->t0 = sim_now(sim);
     pod->phase = CLUSTER_POD_TERMINATING;
-    explain_set_state(c->ex, pod->name, explain_note(c->ex, pod->name, 0, 0,
-                      "deleted: terminating (endpoint ready=false, terminating=true); preStop "
-                      "%llds, grace period %llds", (long long)(d->o.pre_stop / SIM_S),
-                      (long long)(d->o.grace / SIM_S)));
+    d->note = explain_note(c->ex, pod->name, 0, cause, "deleted: terminating (endpoint "
+                           "ready=false, terminating=true); preStop %llds, grace period %llds",
+                           (long long)(d->o.pre_stop / SIM_S), (long long)(d->o.grace / SIM_S));
+    explain_set_state(c->ex, pod->name, d->note);
     cluster_sync(c);
     notify(c, pod);
     if (d->o.pre_stop < d->o.grace) sim_schedule(sim, d->o.pre_stop, del_term_cb, d, NULL);
@@ -1234,6 +1291,7 @@ typedef struct rollout {
     LB_VEC(cluster_pod_t *) old, neu;   /* the old ReplicaSet's pods; the new one's */
     int seq;                            /* next new pod's name suffix */
     bool done;
+    uint64_t note;                      /* "rolling update of ...": its notes' cause */
 } rollout_t;
 
 static const k8s_deployment_t *deployment_find(const cluster_t *c, const char *ns,
@@ -1358,13 +1416,14 @@ static void rollout_reconcile(rollout_t *r)
             cluster_pod_t *pod = r->old.v[i];
             if (pod->phase != CLUSTER_POD_RUNNING || pod->ready != (pass == 1)) continue;
             if (pass == 1 && old_avail + new_avail - min_avail <= 0) break;
-            explain_note(c->ex, pod->name, 0, 0, "rolling update of %s/%s: old pod scaled "
-                         "down (%d of %d new pods available, %d old)", r->d->meta.ns,
-                         r->d->meta.name, new_avail, replicas, old_avail);
+            uint64_t why = explain_note(c->ex, pod->name, 0, r->note, "rolling update of "
+                                        "%s/%s: old pod scaled down (%d of %d new pods "
+                                        "available, %d old)", r->d->meta.ns,
+                                        r->d->meta.name, new_avail, replicas, old_avail);
             old_avail -= pod->ready;
             max_down--;
             scaled_down = true;
-            cluster_pod_delete(c, pod, &r->o.del);
+            pod_delete(c, pod, &r->o.del, why);
         }
     }
     /* the old ReplicaSet's new size syncs the Deployment again: room for new pods */
@@ -1424,9 +1483,9 @@ int cluster_rollout(cluster_t *c, const char *ns, const char *deployment,
         if (c->pods.v[k]->phase == CLUSTER_POD_RUNNING) lb_vec_push(&r->old, c->pods.v[k]);
     r->seq = (int)dp->n;
     lb_vec_push(&c->rollouts, r);
-    explain_note(c->ex, d->meta.name, 0, 0, "rolling update of %s/%s: %d replicas, maxSurge "
-                 "%d, maxUnavailable %d", ns, deployment, d->replicas, o->max_surge,
-                 o->max_unavailable);
+    r->note = explain_note(c->ex, d->meta.name, 0, 0, "rolling update of %s/%s: %d replicas, "
+                           "maxSurge %d, maxUnavailable %d", ns, deployment, d->replicas,
+                           o->max_surge, o->max_unavailable);
     rollout_reconcile(r);
     return 0;
 }
