@@ -1,7 +1,8 @@
 /* aws_alb.h -- AWS Application Load Balancer: one node per Availability Zone, each an L7
  * proxy (include/l7proxy.h) with its own health checks (include/health.h) of one ip target
- * group; listeners HTTP (forward, or redirect to HTTPS) and HTTPS (TLS not modelled: plain
- * HTTP with X-Forwarded-Proto https); round robin over healthy targets; a new target gets
+ * group; listeners HTTP (forward, or redirect to HTTPS) and HTTPS (the client side's TLS
+ * not modelled: plain HTTP with X-Forwarded-Proto https); HTTP or HTTPS to the targets
+ * (target_https: TLS without SNI or certificate check); round robin over healthy targets; a new target gets
  * traffic once it passed a health check; fail open when every target is unhealthy; the
  * ALB's own 502 / 503 / 504 with its error page and "Server: awselb/2.0"; idle timeout
  * 60 s; connect timeout 10 s. Sources and behaviour are described in models/aws/aws_alb.c.
@@ -60,7 +61,14 @@ typedef struct aws_alb_params {
     const uint32_t *targets;        /* target IPs (copied); may be empty: 503 */
     size_t n_targets;
     uint16_t target_port;           /* 80 */
-    /* its health check (HTTP only: the chain's target groups use HTTP) */
+    /* target group protocol HTTPS: TLS to the targets (and for the health check, whose
+     * protocol follows the target group's), without SNI and without checking the
+     * certificate (target-group-routing-configuration / "Routing configuration": "the load
+     * balancer establishes TLS connections with the targets using certificates that you
+     * install on the targets. The load balancer does not validate these certificates";
+     * no SNI to targets: aws-samples/eks-alb-istio-with-tls#9, istio/istio#31421) */
+    bool target_https;
+    /* its health check */
     const char *hc_path;            /* "/" */
     uint16_t hc_port;               /* 0: traffic-port */
     const char *hc_matcher;         /* "200"; ALB accepts codes 200-499 */

@@ -129,6 +129,12 @@ void aws_nlb_free(aws_nlb_t *nlb);
  * the address. Its first health check runs now. Returns its index (0, 1, ...), LB_ENOENT
  * for a zone the NLB is not enabled in (such targets are "unused" in AWS), LB_EEXIST. */
 int aws_nlb_target_add(aws_nlb_t *nlb, uint32_t addr, const char *zone, const char *label);
+/* The same for a target registered while the NLB runs: it is `initial` for `lag` before
+ * the NLB's first health check of it ("it may take a few minutes before health checking
+ * starts", awsdocs/elb-network-load-balancers-user-guide#11, about 120 s measured in 2019;
+ * much faster since September 2024, aws-load-balancer-controller#1834). */
+int aws_nlb_target_register(aws_nlb_t *nlb, uint32_t addr, const char *zone, const char *label,
+                            sim_time_t lag);
 /* Deregisters target i: no new flows at once; after the deregistration delay its flows
  * are reset if dereg_termination is on, else they live on until they idle out. (Its health
  * checks go on -- health.h cannot remove a target -- but are ignored.) */

@@ -77,6 +77,17 @@ typedef struct cluster_params {
     sim_time_t gateway_idle_timeout;
     bool gateway_so_keepalive;
     tcp_keepalive_t gateway_keepalive;
+    /* The pods' own network namespaces: Linux initialises a new netns's TCP sysctls
+     * (tcp_keepalive_*, tcp_syn_retries, ...) to the kernel's compiled-in defaults, not to
+     * the node's values (net/ipv4/tcp_ipv4.c tcp_sk_init), so a node's sysctls reach only
+     * host-network processes. pod_tcp: the nodes' kernel's defaults (cluster_params_default:
+     * tcp_params_default); gateway_pod_tcp: the same plus the gateway pods'
+     * securityContext.sysctls. */
+    tcp_params_t pod_tcp;
+    tcp_params_t gateway_pod_tcp;
+    /* kube-proxy's conntrack.tcpEstablishedTimeout (--conntrack-tcp-timeout-established):
+     * < 0: its default (24 h); 0: leave the nodes' sysctl alone; else the value. */
+    sim_time_t kp_conntrack_established;
     /* true: the workload has been running before t=0 (pods ready, kubelet probing on its
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;
@@ -99,6 +110,9 @@ typedef struct cluster_node {
     uint32_t pod_base;              /* this node's pod /24 */
     int pods;                       /* pods placed here (next pod IP) */
     int max_pods;                   /* kubelet maxPods: the scheduler places no more */
+    /* explanations: the node had a usable local endpoint of every ETP Local LoadBalancer
+     * Service; it has lost one (noted as the node's state) */
+    bool had_local, lost_local;
     kp_t *kp;                       /* kube-proxy on this node */
     cluster_t *cluster;
     const char *zone;               /* availability zone, NULL: none */
@@ -177,8 +191,8 @@ void cluster_pod_crash(cluster_t *c, cluster_pod_t *pod, sim_time_t down_for);
  *                 then exits;
  *   t0 + grace    (terminationGracePeriodSeconds, default 30 s) SIGKILL if still running.
  * When the containers are gone the pod leaves the endpoints. Deleting a pod twice, or a
- * pod that is not running, does nothing. No replacement pod is created (the cluster's pod
- * set is fixed when it is built). */
+ * pod that is not running, does nothing. No replacement pod is created (a Deployment's
+ * rolling update does: cluster_rollout). */
 #define CLUSTER_GRACE_DEFAULT (30 * SIM_S)          /* terminationGracePeriodSeconds */
 #define CLUSTER_ISTIO_DRAIN_DEFAULT (5 * SIM_S)     /* ProxyConfig terminationDrainDuration */
 typedef struct cluster_delete_opts {
@@ -187,6 +201,30 @@ typedef struct cluster_delete_opts {
     sim_time_t drain;               /* Istio gateway drain; 0: CLUSTER_ISTIO_DRAIN_DEFAULT */
 } cluster_delete_opts_t;
 void cluster_pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o);
+/* A Deployment's rolling update as its controller runs it (pkg/controller/deployment/
+ * rolling.go reconcileNewReplicaSet / reconcileOldReplicaSets): every pod of the
+ * Deployment running at the start is replaced. The new ReplicaSet is scaled up while the
+ * pods that are not terminating number fewer than replicas + max_surge; old pods are
+ * deleted (as cluster_pod_delete with `del`) while the available pods -- Ready, old or new
+ * -- stay at least replicas - max_unavailable, unready old pods first. Terminating pods
+ * count for neither (the ReplicaSet controller ignores pods with a deletionTimestamp). A
+ * new pod is scheduled like the Deployment's first replicas (fewest running pods of this
+ * Deployment, then fewest pods, then the first node), is unready, its containers start
+ * `pod_start` later (image pull, Envoy's first configuration) and it turns Ready when
+ * kubelet's readiness probe passes; minReadySeconds 0. The controller's work follows each
+ * readiness or phase change. Returns 0, LB_ENOENT (no such Deployment), LB_EINVAL (both
+ * max_surge and max_unavailable 0, as the API server refuses) or LB_ESTATE (a rollout of
+ * it under way). */
+typedef struct cluster_rollout_opts {
+    int max_surge, max_unavailable;     /* pods (the caller resolves percentages) */
+    sim_time_t pod_start;               /* scheduling -> containers running */
+    cluster_delete_opts_t del;          /* how each old pod terminates */
+} cluster_rollout_opts_t;
+int cluster_rollout(cluster_t *c, const char *ns, const char *deployment,
+                    const cluster_rollout_opts_t *o);
+/* The replicas of a Deployment (0 when there is none). */
+int cluster_deployment_replicas(const cluster_t *c, const char *ns, const char *deployment);
+
 /* Called after every change of a pod's readiness or phase (LB controllers watching
  * endpoints, e.g. the AWS Load Balancer Controller). Several may be registered. */
 typedef void (*cluster_pod_cb)(cluster_t *c, cluster_pod_t *pod, void *data);

@@ -152,6 +152,10 @@ net_node_t *health_node(const health_t *hc);
 /* Adds a target addr:port with a label for explanations (copied; NULL: "ip:port") and
  * returns its index (0, 1, ... in order). Its first probe runs after first_delay + jitter. */
 size_t health_target_add(health_t *hc, uint32_t addr, uint16_t port, const char *label);
+/* The same with its first probe `delay` later (a target a load balancer has registered but
+ * not started checking yet; it stays in p.initial meanwhile). */
+size_t health_target_add_after(health_t *hc, uint32_t addr, uint16_t port, const char *label,
+                               sim_time_t delay);
 size_t health_target_count(const health_t *hc);
 const char *health_target_label(const health_t *hc, size_t i);
 uint32_t health_target_addr(const health_t *hc, size_t i);

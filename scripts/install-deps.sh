@@ -14,6 +14,9 @@ PKGS=(build-essential pkg-config
       # certificate with openssl
       libcurl4-openssl-dev nginx-light haproxy wrk curl jq openssl
       iproute2 iptables conntrack
+      # tests/kernel-timers.sh watches the kernel's SYNs, retransmissions and keepalive
+      # probes with it (without it the test skips)
+      tcpdump
       # the real chain (make realtest): single SYNs for the kube-proxy differential
       hping3
       # pictures (Graphviz; rsvg-convert turns the packet ladders' SVG into PNG; xmllint

@@ -300,6 +300,31 @@ check bad-linear 2 ./sim --check --set 'nodes.client.tcp={syn-linear-timeouts: 3
 contains bad-linear-msg "$tmp/err" "tcp syn-linear-timeouts: expected a whole number from 0 to 127; got 300"
 check bad-image 2 ./sim --check --set 'cloud.aks.node-image=windows' scenarios/aks-dsr.yaml
 contains bad-image-msg "$tmp/err" "node-image"
+# keepalive sysctls: whole seconds (the sysctl's unit), probes a u8; a pod's
+# securityContext.sysctls before Kubernetes 1.29 (unsafe: kubelet refuses the pod)
+check bad-ka-time 2 ./sim --validate --set 'nodes.client.tcp={keepalive-time: 1500ms}' scenarios/eks-idle-timeout.yaml
+contains bad-ka-time-msg "$tmp/err" "<command line>:1:35: error: tcp keepalive-time: expected whole seconds from 1s to 2147483s"
+check bad-ka-probes 2 ./sim --validate --set 'nodes.client.tcp={keepalive-probes: 256}' scenarios/eks-idle-timeout.yaml
+contains bad-ka-probes-msg "$tmp/err" "tcp keepalive-probes: expected a whole number from 0 to 255; got 256"
+check bad-node-sysctl 2 ./sim --validate --set 'cloud.eks.node-sysctls={keepalive-intvl: 0s}' scenarios/eks-idle-timeout.yaml
+contains bad-node-sysctl-msg "$tmp/err" "node-sysctls keepalive-intvl: expected whole seconds"
+check unsafe-sysctl 2 ./sim --validate --set 'cloud.eks.kubernetes-version="1.28"' -v pod-sysctl-keepalive scenarios/eks-idle-timeout.yaml
+contains unsafe-sysctl-msg "$tmp/err" "gateway-sysctls: net.ipv4.tcp_keepalive_* are safe sysctls from Kubernetes 1.29; on 1.28 kubelet refuses the pod (SysctlForbidden)"
+# a conntrack entry forgotten under an idle connection: the causal chain names the
+# expiry, the mid-stream pickup, the NAT chosen afresh and the pod's RST
+check ct-pickup-chain 0 ./sim -q --explain --no-expect --no-db --no-pcap --no-pictures --no-plots \
+  --out "$tmp/ctp" -v as-deployed --set duration=3720s scenarios/eks-conntrack-idle.yaml
+contains ct-expiry-note "$tmp/out" "ESTABLISHED without a packet for 3600 s (nf_conntrack_tcp_timeout_established)"
+contains ct-pickup-note "$tmp/out" "picked up as a new connection (nf_conntrack_tcp_loose=1), its NAT chosen afresh by the rules"
+contains ct-pickup-snat "$tmp/out" "picked-up connection: SNAT 10.0.96.4:59688 -> 10.0.0.4:"
+contains ct-pickup-rst "$tmp/out" "TCP RST sent (ACK for no connection (listener))"
+# rolling updates: an unknown Deployment, a malformed maxSurge, both fenceposts 0
+check rollout-nodep 2 ./sim --validate --set 'cloud.aks.rollouts=[{at: 1s, deployment: istio-ingress/nope}]' scenarios/aks-etp-local-drain.yaml
+contains rollout-nodep-msg "$tmp/err" "<command line>:1:42: error: rollout: no Deployment istio-ingress/nope with pods in the cluster"
+check rollout-surge 2 ./sim --validate --set 'cloud.aks.rollouts=[{at: 1s, deployment: istio-ingress/mtkc-gateway-istio, max-surge: lots}]' scenarios/aks-etp-local-drain.yaml
+contains rollout-surge-msg "$tmp/err" "max-surge 'lots': expected a number or a percentage like 25%"
+check rollout-zero 2 ./sim --validate --set 'cloud.aks.rollouts=[{at: 1s, deployment: istio-ingress/mtkc-gateway-istio, max-surge: 0, max-unavailable: 0%}]' scenarios/aks-etp-local-drain.yaml
+contains rollout-zero-msg "$tmp/err" "max-surge and max-unavailable resolve to 0 for 2 replicas"
 check dup-host-node 2 ./sim --check --set 'nodes.aks-user-0={type: host}' scenarios/aks-dsr.yaml
 contains dup-host-msg "$tmp/err" "is already taken by host 'aks-user-0' (<command line>:1:1)"
 check big-pool 0 ./sim --check \

@@ -2,7 +2,9 @@
 # kernel-timers.sh -- this machine's kernel, in network namespaces of our own, against the
 # simulator's kernel profile: the SYN retransmission schedule (exponential, and linear first
 # with tcp_syn_linear_timeouts), connect()'s ETIMEDOUT time, the data RTO's backoff and
-# tcp_retries2 give-up, FIN_WAIT2 (tcp_fin_timeout), TIME_WAIT (60 s) and conntrack's
+# tcp_retries2 give-up, keepalive (probes at tcp_keepalive_time, then every
+# tcp_keepalive_intvl, the reset after tcp_keepalive_probes unanswered; the sysctls of the
+# socket's own netns), FIN_WAIT2 (tcp_fin_timeout), TIME_WAIT (60 s) and conntrack's
 # established / close-wait timeouts, default and as kube-proxy sets them. Short sysctls
 # where the point is the schedule's shape, so the whole test takes about ten seconds. The
 # simulator's numbers for the same sysctls come from build/tcp_schedule (tests/tcp_schedule.c:
@@ -84,10 +86,19 @@ x "$P-a" ip addr add 198.18.0.1/24 dev v0 && x "$P-a" ip link set v0 up
 x "$P-b" ip addr add 198.18.0.2/24 dev v0 && x "$P-b" ip link set v0 up
 sysctl_set "$P-a" ipv4/tcp_retries2 3
 sysctl_set "$P-a" ipv4/tcp_fin_timeout 2
+# keepalive: a's netns only (b and this machine keep 7200 s / 75 s / 9)
+KA_TIME=2 KA_INTVL=1 KA_PROBES=3
+sysctl_set "$P-a" ipv4/tcp_keepalive_time $KA_TIME
+sysctl_set "$P-a" ipv4/tcp_keepalive_intvl $KA_INTVL
+sysctl_set "$P-a" ipv4/tcp_keepalive_probes $KA_PROBES
+ka_b=$(x "$P-b" cat /proc/sys/net/ipv4/tcp_keepalive_time)
 # conntrack in b: a rule that needs it registers the hooks (like kube-proxy's rules)
 x "$P-b" iptables -A INPUT -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT
 x "$P-b" tcpdump -i v0 -nn -tt -l -U 'src host 198.18.0.1 and dst port 8080 and tcp[tcpflags] & tcp-push != 0' \
     > "$WORK/data.pkts" 2> "$WORK/data.tcpdump" &
+PIDS+=($!)
+x "$P-b" tcpdump -i v0 -nn -tt -l -U 'src host 198.18.0.1 and dst port 8084' \
+    > "$WORK/ka.pkts" 2> "$WORK/ka.tcpdump" &
 PIDS+=($!)
 for f in "$WORK"/*.tcpdump; do       # tcpdump is listening before anything is sent
     for _ in $(seq 50); do grep -q "listening on" "$f" 2>/dev/null && break; sleep 0.1; done
@@ -106,8 +117,12 @@ x "$P-b" "$KT" listen 198.18.0.2 8080 15 &
 PIDS+=($!)
 x "$P-b" "$KT" serve-close 198.18.0.2 8081 15 &
 PIDS+=($!)
-for port in 8082 8083; do x "$P-b" "$KT" listen 198.18.0.2 $port 15 & PIDS+=($!); done
+for port in 8082 8083 8084; do x "$P-b" "$KT" listen 198.18.0.2 $port 15 & PIDS+=($!); done
 sleep 0.3
+# keepalive: a connects with SO_KEEPALIVE alone, then b drops everything from a on 8084;
+# a probes at 2, 3, 4 s and resets at 5 s (its netns's sysctls)
+ctl_start ka "$P-a" keepalive 8084 15
+x "$P-b" iptables -I INPUT -s 198.18.0.1 -p tcp --dport 8084 -m conntrack --ctstate ESTABLISHED -j DROP
 # data: connect, then b drops everything from a; a's 100 bytes are retransmitted until
 # tcp_retries2 (3) gives up
 ctl_start send "$P-a" send 8080 15
@@ -147,6 +162,8 @@ while [ -n "$FW2_PORT" ]; do
 done
 for _ in $(seq 150); do [ "$(wc -l < "$WORK/send.out")" -ge 2 ] && break; sleep 0.1; done
 data_res=$(sed -n 2p "$WORK/send.out")
+for _ in $(seq 100); do [ "$(wc -l < "$WORK/ka.out")" -ge 2 ] && break; sleep 0.1; done
+ka_res=$(sed -n 2p "$WORK/ka.out")
 for name in exp2 lin4r1 lin2r2; do      # the connects (9 s at most) have finished
     [ -e "$WORK/$name.syns" ] || continue
     for _ in $(seq 100); do [ -s "$WORK/$name.connect" ] && break; sleep 0.1; done
@@ -167,6 +184,13 @@ for prof in "${PROFILES[@]}"; do
         "$retries" "$linear" "$(syn_times "$WORK/$name.syns")" "$(cat "$WORK/$name.connect")"
 done
 echo "  data (tcp_retries2 3): sent/retransmitted at $(data_times "$WORK/data.pkts") s; recv: $data_res s"
+ka_times() {   # keepalive probes (ACKs after the handshake) and the RST, from the SYN
+    awk -v want="$1" '/Flags \[S\]/ {t0 = $1; next} t0 == "" {next}
+        /Flags \[R/ {if (want == "rst") printf "%.1f", $1 - t0; next}
+        $1 - t0 > 0.5 && want == "probes" {printf "%s%.1f", (n++ ? "," : ""), $1 - t0}' "$WORK/ka.pkts"
+}
+echo "  keepalive (tcp_keepalive_time $KA_TIME, _intvl $KA_INTVL, _probes $KA_PROBES in a's netns;" \
+     "b's: ${ka_b:-?} s): probes at $(ka_times probes) s, RST at $(ka_times rst) s; recv: ${ka_res:-?} s"
 echo "  FIN_WAIT2 (tcp_fin_timeout 2): gone after ${fw2:-?} s; TIME_WAIT timer ${tw:-?} s"
 echo "  conntrack: established ${ct_est_def:-?} s, close-wait ${ct_cw_def:-?} s (defaults);" \
      "established ${ct_est_kp:-?} s, close-wait ${ct_cw_kp:-?} s (kube-proxy's sysctls)"
@@ -210,6 +234,19 @@ if [ "${data_res%% *}" = ETIMEDOUT ] && near_rel "$kd_rto" "$sd" 0.1; then
     pass "data RTO: 200 ms floor, doubling, tcp_retries2 3 gives up: kernel gaps $kd_rto s (after a tail loss probe at ${kd%%,*} s); simulator $sd s"
 else
     fail "data RTO: kernel gaps $kd (give-up ${data_res}); simulator $sd"
+fi
+# keepalive: probes at time, time + intvl, ...; the reset after `probes` unanswered
+s=$($TS keepalive "keepalive-time=$KA_TIME,keepalive-intvl=$KA_INTVL,keepalive-probes=$KA_PROBES" 2>&1)
+sp=$(sed -n 's/^keepalive-probes-at //p' <<< "$s")
+sr=$(sed -n 's/^keepalive-reset-at //p' <<< "$s")
+sf=$(sed -n 's/^keepalive-fails-at \([0-9.]*\).*/\1/p' <<< "$s")
+kp=$(ka_times probes); kr=$(ka_times rst)
+# ETIMEDOUT is timed from connect()'s return, the packets from the SYN: within 0.2 s
+if [ "${ka_res%% *}" = ETIMEDOUT ] && near "$kp" "$sp" 0.2 && near "${kr:-0}" "$sr" 0.2 &&
+   near "${ka_res#* }" "$sf" 0.2 && [ "${ka_b:-0}" = 7200 ]; then
+    pass "keepalive: kernel probes at $kp s, RST at $kr s, ETIMEDOUT after ${ka_res#* } s; simulator $sp s, $sr s, $sf s (a's netns sysctls; b's netns kept 7200 s)"
+else
+    fail "keepalive: kernel probes $kp, RST ${kr:-none}, recv ${ka_res:-?}, b's time ${ka_b:-?}; simulator $sp, $sr, $sf"
 fi
 near "${fw2:-99}" 2 0.3 && pass "FIN_WAIT2: forgotten after tcp_fin_timeout (2 s): $(printf %.2f "$fw2") s" ||
     fail "FIN_WAIT2: ${fw2:-never} (expected 2 s)"

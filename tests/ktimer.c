@@ -13,11 +13,17 @@
  *                                    up on them; prints "<errno name> <seconds since send>"
  *   ktimer close IP PORT MAXSEC      connects, prints "connected", waits for a line on
  *                                    stdin, then close()s (FIN_WAIT2 when the peer never
- *                                    closes) and sleeps until MAXSEC */
+ *                                    closes) and sleeps until MAXSEC
+ *   ktimer keepalive IP PORT MAXSEC  SO_KEEPALIVE without TCP_KEEPIDLE/INTVL/CNT (the
+ *                                    netns's net.ipv4.tcp_keepalive_* decide), connects,
+ *                                    prints "connected", then waits in recv() for the
+ *                                    kernel to give up; prints "<errno name> <seconds
+ *                                    since connect() returned>" */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +60,7 @@ static void wait_line(void)
 int main(int argc, char **argv)
 {
     if (argc != 5) {
-        fprintf(stderr, "usage: ktimer connect|listen|send|close IP PORT MAXSEC\n");
+        fprintf(stderr, "usage: ktimer connect|listen|serve-close|send|close|keepalive IP PORT MAXSEC\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -85,6 +91,12 @@ int main(int argc, char **argv)
         (void)held;
         return 0;
     }
+    bool ka = !strcmp(mode, "keepalive");
+    if (ka) {
+        int one = 1;
+        if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one))
+            return perror("SO_KEEPALIVE"), 1;
+    }
     double t0 = now_s();
     int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
     if (!strcmp(mode, "connect")) {
@@ -97,6 +109,13 @@ int main(int argc, char **argv)
     }
     printf("connected\n");
     fflush(stdout);
+    if (ka) {
+        t0 = now_s();
+        char b[16];
+        ssize_t r = recv(fd, b, sizeof b, 0);
+        printf("%s %.2f\n", errname(r < 0 ? errno : 0), now_s() - t0);
+        return 0;
+    }
     wait_line();
     if (!strcmp(mode, "close")) {
         close(fd);

@@ -3,7 +3,8 @@
 # as-deployed drawn with what its run saw (dropped SYNs at the internal LB with reason and
 # count, every node down on the HTTP probe, the ladder's SYN retransmissions, probe 404 and
 # 504), every SVG parsed as XML (xmllint) and every PNG decoded (pngcheck), the same bytes
-# twice, `sim --draw` without a run, --no-pictures, and a PATH without Graphviz (the run
+# twice, TLS flights and the HTTP inside them in eks-https-targets' ladders, `sim --draw`
+# without a run, --no-pictures, and a PATH without Graphviz (the run
 # still succeeds and says so). Run by `make test` from the repo root (SIM=path overrides).
 set -u
 SIM=${SIM:-./sim}
@@ -81,6 +82,17 @@ check "ladder lanes in the direction of traffic" \
        = ">client</text>>appgw-1</text>>ilb</text>>aks-user-1</text>>mtkc-gateway-istio-0</text>"
 check "Mermaid ladder" has "$d/ladder-as-deployed.mmd" "sequenceDiagram"
 check "Mermaid ladder marks the drops" grep -q 'L[0-9]*-xL[0-9]*: .*SYN' "$d/ladder-as-deployed.mmd"
+
+# ---- TLS in the ladders: the flights by name, the HTTP message inside application data ----
+"$SIM" -q --no-plots --no-db --no-pcap --no-expect --set duration=3s --out "$tmp/tls" \
+  -v as-deployed -v listener-without-hostname scenarios/eks-https-targets.yaml >/dev/null 2>&1
+t=$tmp/tls/eks-https-targets
+check "ladder: the ALB's ClientHello without SNI" has "$t/ladder-as-deployed.mmd" "TLS ClientHello (no SNI)"
+check "ladder: Envoy's RST after it" grep -q 'L[0-9]*->>L[0-9]*: .* RST' "$t/ladder-as-deployed.mmd"
+check "ladder: ServerHello of the working listener" has "$t/ladder-listener-without-hostname.mmd" "TLS ServerHello"
+check "ladder: the request inside TLS" has "$t/ladder-listener-without-hostname.mmd" "GET /app1 in TLS"
+check "ladder: the response inside TLS" has "$t/ladder-listener-without-hostname.mmd" "HTTP 200 OK in TLS"
+check "TLS ladder SVG parses" xmllint --noout "$t/ladder-listener-without-hostname.svg"
 
 # ---- the same bytes twice ----
 "$SIM" -q --out "$tmp/b" -v as-deployed scenarios/aks-dsr.yaml >/dev/null 2>&1

@@ -11,6 +11,14 @@
  *                                     data-rto-intervals 0.20,0.40,...   (gaps between
  *                                     transmissions, then the gap to the give-up)
  *                                     data-retransmissions N
+ *   tcp_schedule keepalive KEY=V,...  an established connection with SO_KEEPALIVE and
+ *                                   no per-socket times (keepalive-time=S,
+ *                                   keepalive-intvl=S, keepalive-probes=N: a's sysctls)
+ *                                   whose peer drops everything from 1 s on; times from
+ *                                   the SYN:
+ *                                     keepalive-probes-at 2.0,3.0,4.0
+ *                                     keepalive-reset-at 5.0
+ *                                     keepalive-fails-at 5.00 ETIMEDOUT
  *   tcp_schedule conntrack [kube-proxy]   the node's conntrack timeouts in seconds, the
  *                                   kernel's or after kube-proxy applied its settings:
  *                                     conntrack-established 432000
@@ -23,16 +31,27 @@
 #include "netfilter.h"
 #include "tcp.h"
 
-typedef struct rec { sim_t *sim; int n; sim_time_t t[64]; int nfail; sim_time_t t_fail; int rc; } rec_t;
+typedef struct rec {
+    sim_t *sim;
+    bool keepalive;                 /* record every TCP segment, its RST apart */
+    int n;
+    sim_time_t t[64];
+    sim_time_t t_rst;
+    int nfail;
+    sim_time_t t_fail;
+    int rc;
+} rec_t;
 
 static void obs_drop(void *d, const net_node_t *where, const pkt_t *p, const char *reason,
                      const char *detail)
 {
     rec_t *r = d;
-    (void)where, (void)reason, (void)detail;
+    (void)reason, (void)detail;
     bool syn = p->tcp_flags & TCP_SYN, data = p->len > 0;
-    if (p->proto == NET_PROTO_TCP && (syn || data) && r->n < 64)
-        r->t[r->n++] = sim_now(net_sim(where->net));
+    if (p->proto != NET_PROTO_TCP) return;
+    sim_time_t now = sim_now(net_sim(where->net));
+    if (r->keepalive && (p->tcp_flags & TCP_RST)) r->t_rst = now;
+    else if ((r->keepalive || syn || data) && r->n < 64) r->t[r->n++] = now;
 }
 
 static void on_error(tcp_conn_t *c, int rc, void *data)
@@ -95,16 +114,19 @@ int main(int argc, char **argv)
         } else if (!strcmp(kv, "syn-retries")) tp.syn_retries = v;
         else if (!strcmp(kv, "syn-linear-timeouts")) tp.syn_linear_timeouts = v;
         else if (!strcmp(kv, "retries2")) tp.retries2 = v;
+        else if (!strcmp(kv, "keepalive-time")) tp.keepalive_time = v * SIM_S;
+        else if (!strcmp(kv, "keepalive-intvl")) tp.keepalive_intvl = v * SIM_S;
+        else if (!strcmp(kv, "keepalive-probes")) tp.keepalive_probes = v;
         else goto usage;
     }
     free(spec);
-    bool syn = !strcmp(argv[1], "syn");
-    if (!syn && strcmp(argv[1], "data")) goto usage;
+    bool syn = !strcmp(argv[1], "syn"), ka = !strcmp(argv[1], "keepalive");
+    if (!syn && !ka && strcmp(argv[1], "data")) goto usage;
     sim_t *sim;
     net_t *net;
     net_node_t *a, *b;
     pair(&sim, &net, &a, &b, syn ? 1.0 : 0.0);
-    rec_t r = {.sim = sim};
+    rec_t r = {.sim = sim, .keepalive = ka, .t_rst = -1};
     net_observer_t obs = {.drop = obs_drop, .data = &r};
     net_set_observer(net, &obs);
     tcp_stack_set_params(a, &tp);
@@ -119,6 +141,21 @@ int main(int argc, char **argv)
         for (int i = 0; i < r.n; i++)
             printf("%s%.1f", i ? "," : "", (double)(r.t[i] - r.t[0]) / SIM_S);
         printf("\nconnect-fails-at %.2f %s\n", r.nfail ? (double)(r.t_fail - r.t[0]) / SIM_S : -1.0,
+               r.rc == LB_ETIMEDOUT ? "ETIMEDOUT" : "other");
+    } else if (ka) {
+        tcp_listen(b, 0, 80, on_accept, NULL);
+        tcp_conn_t *c = tcp_connect(a, ip("10.0.0.2"), 80, &o, &cbs, &r, &rc);
+        if (!c) return 1;
+        tcp_keepalive_t k = {0};                /* SO_KEEPALIVE alone: the sysctls */
+        if (tcp_conn_set_keepalive(c, &k)) return 1;
+        sim_run(sim, SIM_S);
+        char err[128];
+        nf_exec(nf_get(b), "-A INPUT -p tcp -j DROP", err, sizeof err);
+        sim_run(sim, 100000 * SIM_S);
+        printf("keepalive-probes-at ");
+        for (int i = 0; i < r.n; i++) printf("%s%.1f", i ? "," : "", (double)r.t[i] / SIM_S);
+        printf("\nkeepalive-reset-at %.1f\n", r.t_rst >= 0 ? (double)r.t_rst / SIM_S : -1.0);
+        printf("keepalive-fails-at %.2f %s\n", r.nfail ? (double)r.t_fail / SIM_S : -1.0,
                r.rc == LB_ETIMEDOUT ? "ETIMEDOUT" : "other");
     } else {
         tcp_listen(b, 0, 80, on_accept, NULL);
@@ -142,6 +179,6 @@ int main(int argc, char **argv)
     sim_free(sim);
     return 0;
 usage:
-    fprintf(stderr, "usage: tcp_schedule syn|data KEY=V,... | conntrack [kube-proxy]\n");
+    fprintf(stderr, "usage: tcp_schedule syn|data|keepalive KEY=V,... | conntrack [kube-proxy]\n");
     return 2;
 }

@@ -5,7 +5,8 @@
  * 502 (refused, reset), 503 (no registered target), 504 (connect timeout 10 s, no
  * response within the 60 s idle timeout) with "Server: awselb/2.0" and its error page;
  * the HTTP listener's redirect to HTTPS and the HTTPS listener's X-Forwarded-Proto;
- * independent health checks per node; the frontend spreading clients over the nodes. */
+ * independent health checks per node; the frontend spreading clients over the nodes;
+ * HTTPS targets (TLS without SNI or certificate check). */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "aws_alb.h"
 #include "http.h"
 #include "tcp.h"
+#include "tls.h"
 #include "util.h"
 
 #define L (1 * SIM_MS)
@@ -379,6 +381,53 @@ START_TEST(redirect_and_https_listener)
 }
 END_TEST
 
+/* Target group protocol HTTPS: the ALB's health checks and requests go over TLS to port
+ * 443 without SNI and without checking the certificate -- a self-signed, expired one with
+ * another name is accepted (a chain without server names: 200); a server whose only
+ * chain wants SNI gw.example.com resets the ClientHello: the check fails, and the
+ * request (forwarded anyway: fail open) is the ALB's 502. */
+START_TEST(https_targets_without_sni_or_validation)
+{
+    for (int named = 0; named < 2; named++) {
+        fx_t f;
+        aws_alb_params_t p;
+        seed_hc(&p);
+        p.target_https = true;
+        p.target_port = 443;
+        fx_new(&f, 8, &p, NULL, 0);
+        tls_cert_spec_t cs = {"other.internal", "other.internal", NULL, 0, NULL, false,
+                              1577836800 /* 2020-01-01 */, 1609459200 /* 2021-01-01 */};
+        char err[100];
+        tls_cert_t *crt = tls_cert_new(&cs, err, sizeof err);
+        ck_assert_ptr_nonnull(crt);
+        const char *names[1] = {"gw.example.com"};
+        tls_chain_t chain = {"https", named ? names : NULL, named ? 1 : 0, crt};
+        tls_server_cfg_t sc;
+        tls_server_cfg_default(&sc);
+        sc.chains = &chain;
+        sc.n_chains = 1;
+        http_server_opts_t so = {.keepalive_timeout = 0, .tls = &sc};
+        http_server_t *srv[NT];
+        for (int i = 0; i < NT; i++) {
+            int rc = 0;
+            srv[i] = http_server_new(f.t[i].node, 0, 443, &so, tgt_handler, &f.t[i], &rc);
+            ck_assert_ptr_nonnull(srv[i]);
+        }
+        sim_run(f.sim, 30 * SIM_S);
+        ck_assert_uint_eq(aws_alb_healthy_targets(f.alb, 0), named ? 0 : NT);
+        tu_res_t r = {0};
+        get(&f, "/app", &r);
+        sim_run(f.sim, 31 * SIM_S);
+        ck_assert_int_eq(r.n, 1);
+        ck_assert_int_eq(r.r[0].status, named ? 502 : 200);
+        if (!named) ck_assert_str_eq(f.t[0].xfp[0] ? f.t[0].xfp : f.t[1].xfp, "http");
+        for (int i = 0; i < NT; i++) http_server_free(srv[i]);
+        fx_free(&f);
+        tls_cert_unref(crt);
+    }
+}
+END_TEST
+
 /* The frontend (standing in for the DNS name) spreads connections over both nodes. */
 START_TEST(frontend_spreads_over_nodes)
 {
@@ -417,6 +466,7 @@ Suite *suite_aws_alb(void)
     tcase_add_test(tc, error_mapping);
     tcase_add_test(tc, redirect_and_https_listener);
     tcase_add_test(tc, frontend_spreads_over_nodes);
+    tcase_add_test(tc, https_targets_without_sni_or_validation);
     suite_add_tcase(s, tc);
     return s;
 }

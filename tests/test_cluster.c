@@ -154,6 +154,7 @@ typedef struct env {
     tu_res_t res;
     char err[512];
     int line;                       /* manifests: next document's first line */
+    void (*tune)(cluster_params_t *);   /* changes the parameters before the build; NULL */
 } env_t;
 
 static const cluster_taint_t critical_taint = {"CriticalAddonsOnly", "true", "NoSchedule"};
@@ -194,6 +195,7 @@ static cluster_t *build_pools(env_t *e, bool taint_system, bool warm, int max_po
     p.pools = pools;
     p.n_pools = 2;
     p.warm_start = warm;
+    if (e->tune) e->tune(&p);
     e->c = cluster_new(e->net, e->fab, &p, manifests_objects(e->mf), e->m, e->err,
                        sizeof e->err);
     return e->c;
@@ -881,6 +883,109 @@ START_TEST(istio_gateway_service_and_pod)
 }
 END_TEST
 
+/* The pods' network namespaces: every pod starts from the kernel's defaults (6.6 here: the
+ * linear SYN timeouts), the gateway pods add their securityContext.sysctls; the nodes'
+ * own sysctls (set by the element on the node stacks) do not reach them. */
+static void tune_sysctls(cluster_params_t *p)
+{
+    ck_assert_int_eq(tcp_params_kernel(&p->pod_tcp, "6.6"), 0);
+    p->gateway_pod_tcp = p->pod_tcp;
+    p->gateway_pod_tcp.keepalive_time = 120 * SIM_S;
+    p->gateway_pod_tcp.keepalive_probes = 3;
+}
+
+START_TEST(pods_get_their_own_netns_sysctls)
+{
+    env_t e;
+    env_init(&e, 1);
+    e.tune = tune_sysctls;
+    add(&e, (char *)GATEWAY_YAML, false);
+    add(&e, app_yaml("app1", 1, USER_ONLY, NULL), true);
+    ck_assert_ptr_nonnull(build(&e, false, true));
+    const tcp_params_t *gw = tcp_stack_params(gateway_pod(&e)->node);
+    const tcp_params_t *app = tcp_stack_params(pod_named(e.c, "app1-0")->node);
+    ck_assert_int_eq(gw->keepalive_time, 120 * SIM_S);
+    ck_assert_int_eq(gw->keepalive_probes, 3);
+    ck_assert_int_eq(gw->keepalive_intvl, TCP_KEEPALIVE_INTVL_DEFAULT);
+    ck_assert_int_eq(app->keepalive_time, TCP_KEEPALIVE_TIME_DEFAULT);
+    ck_assert_int_eq(app->syn_linear_timeouts, 4);
+    ck_assert_int_eq(gw->syn_linear_timeouts, 4);
+    env_free(&e);
+}
+END_TEST
+
+/* Counts app1's pods by phase and readiness. */
+static void phases(cluster_t *c, int *running_ready, int *running_unready, int *terminating,
+                   int *gone)
+{
+    *running_ready = *running_unready = *terminating = *gone = 0;
+    for (size_t i = 0; i < cluster_pod_count(c); i++) {
+        cluster_pod_t *p = cluster_pod_at(c, i);
+        if (strncmp(p->name, "app1-", 5)) continue;
+        if (p->phase == CLUSTER_POD_GONE) (*gone)++;
+        else if (p->phase == CLUSTER_POD_TERMINATING) (*terminating)++;
+        else if (p->ready) (*running_ready)++;
+        else (*running_unready)++;
+    }
+}
+
+/* A rolling update with maxSurge 1, maxUnavailable 0 of two nginx pods: one new pod at a
+ * time, unready until its container starts and its readiness probe passes; then an old
+ * pod terminates and the next new pod is created at once; the endpoints never have fewer
+ * than two ready pods; at the end two new Ready pods serve and the old ones are gone. */
+START_TEST(rolling_update_surge_one)
+{
+    env_t e;
+    env_init(&e, 1);
+    add(&e, app_yaml("app1", 2, USER_ONLY, NULL), true);
+    add(&e, svc_yaml("app1", "NodePort", NULL, NULL, "app1"), true);
+    ck_assert_ptr_nonnull(build(&e, false, true));
+    cluster_rollout_opts_t o = {.max_surge = 1, .max_unavailable = 0, .pod_start = 2 * SIM_S,
+                                .del = {0, 0, 0}};
+    ck_assert_int_eq(cluster_rollout(e.c, "sample-apps", "nope", &o), LB_ENOENT);
+    cluster_rollout_opts_t zero = o;
+    zero.max_surge = 0;
+    ck_assert_int_eq(cluster_rollout(e.c, "sample-apps", "app1", &zero), LB_EINVAL);
+    sim_run(e.sim, 10 * SIM_S);
+    ck_assert_int_eq(cluster_rollout(e.c, "sample-apps", "app1", &o), 0);
+    ck_assert_int_eq(cluster_rollout(e.c, "sample-apps", "app1", &o), LB_ESTATE);
+    int rr, ru, te, go;
+    phases(e.c, &rr, &ru, &te, &go);
+    ck_assert_int_eq(rr, 2);                    /* the old ones */
+    ck_assert_int_eq(ru, 1);                    /* one surge pod, unready */
+    ck_assert_int_eq(te + go, 0);
+    cluster_pod_t *np = cluster_pod_find(e.c, "app1-2");
+    ck_assert_ptr_nonnull(np);
+    ck_assert_ptr_null(np->app);                /* containers not started yet */
+    /* the Service still selects every pod (the new one inserted in its Deployment's
+     * range), the new one not ready */
+    cluster_pod_t *sel[8];
+    ck_assert_uint_eq(cluster_service_pods(e.c, cluster_service(e.c, "sample-apps", "app1"),
+                                           sel, 8), 3);
+    sim_run(e.sim, 12 * SIM_S - 1);
+    ck_assert(!np->ready);
+    sim_run(e.sim, 12 * SIM_S + 10 * SIM_MS);  /* started at 12 s, probed at once: Ready */
+    ck_assert(np->ready);
+    ck_assert_ptr_nonnull(np->app);
+    phases(e.c, &rr, &ru, &te, &go);
+    ck_assert_int_eq(rr, 2);                    /* one old, one new */
+    ck_assert_int_eq(te + go, 1);               /* an old one scaled down (nginx: gone) */
+    ck_assert_int_eq(ru, 1);                    /* and the next new pod created at once */
+    sim_run(e.sim, 60 * SIM_S);
+    phases(e.c, &rr, &ru, &te, &go);
+    ck_assert_int_eq(rr, 2);
+    ck_assert_int_eq(ru + te, 0);
+    ck_assert_int_eq(go, 2);
+    ck_assert(cluster_pod_find(e.c, "app1-3")->ready);
+    ck_assert(cluster_pod_find(e.c, "app1-0")->phase == CLUSTER_POD_GONE);
+    /* the new pods serve through the Service's NodePort */
+    k8s_service_t *svc = cluster_service(e.c, "sample-apps", "app1");
+    int i = get(&e, "10.224.0.5", (uint16_t)svc->ports.v[0].node_port, "/app1", 100 * SIM_MS);
+    ck_assert_int_eq(e.res.r[i].outcome, HTTP_OK);
+    env_free(&e);
+}
+END_TEST
+
 START_TEST(istio_service_patched_to_etp_local)
 {
     env_t e;
@@ -990,6 +1095,8 @@ Suite *suite_cluster(void)
     tcase_add_test(tc, istio_gateway_service_and_pod);
     tcase_add_test(tc, istio_service_overlay_fields_take_effect);
     tcase_add_test(tc, istio_service_patched_to_etp_local);
+    tcase_add_test(tc, pods_get_their_own_netns_sysctls);
+    tcase_add_test(tc, rolling_update_surge_one);
     tcase_add_test(tc, gateway_pod_deletion_lifecycle);
     suite_add_tcase(s, tc);
     return s;

@@ -56,6 +56,7 @@ struct aws_alb {
     net_fabric_t *fab;
     aws_alb_params_t p;
     char *name, *hc_path, *hc_matcher;
+    tls_client_cfg_t tls;           /* target_https: no SNI, no certificate check */
     uint32_t *targets;
     LB_VEC(anode_t *) nodes;
 };
@@ -73,6 +74,7 @@ static const l7_fail_action_t alb_fail_map[HTTP_OUTCOME_COUNT] = {
                      false},
     [HTTP_NO_PORT] = {502, NULL, "no local port for the target connection", false},
     [HTTP_UNREACHABLE] = {502, NULL, "target unreachable (ICMP)", false},
+    [HTTP_TLS_ERROR] = {502, NULL, "TLS handshake error with the target", false},
 };
 
 void aws_alb_params_default(aws_alb_params_t *p)
@@ -308,6 +310,12 @@ aws_alb_t *aws_alb_new(net_t *net, net_fabric_t *fab, const aws_alb_params_t *p,
     hp.healthy_threshold = p->hc_healthy;
     hp.unhealthy_threshold = p->hc_unhealthy;
     hp.initial = p->warm_start ? HEALTH_UP : HEALTH_INITIAL;
+    tls_client_cfg_t tls;
+    tls_client_cfg_default(&tls);                   /* no SNI, no verification */
+    if (p->target_https) {
+        hp.tls = true;
+        hp.tls_cfg = tls;
+    }
     const char *matcher = p->hc_matcher && *p->hc_matcher ? p->hc_matcher
                           : AWS_ALB_HC_MATCHER_DEFAULT;
     if (health_matcher_parse(&hp.matcher, matcher))
@@ -326,6 +334,7 @@ aws_alb_t *aws_alb_new(net_t *net, net_fabric_t *fab, const aws_alb_params_t *p,
     alb->fab = fab;
     alb->p = *p;
     alb->name = lb_strdup(p->name && *p->name ? p->name : "alb");
+    alb->tls = tls;
     alb->hc_path = lb_strdup(hp.path);
     alb->hc_matcher = lb_strdup(matcher);
     alb->p.name = alb->name;
@@ -382,6 +391,7 @@ aws_alb_t *aws_alb_new(net_t *net, net_fabric_t *fab, const aws_alb_params_t *p,
         o.upstream.response_timeout = p->idle_timeout;
         o.upstream.idle_timeout = p->idle_timeout;
         o.upstream.src = zones[z].addr;
+        if (p->target_https) o.upstream.tls = &alb->tls;   /* tls_sni_from_host off */
         o.fail_map = alb_fail_map;
         o.xff = true;
         o.xfp = true;

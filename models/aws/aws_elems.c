@@ -55,6 +55,11 @@ static const elem_param_t nlb_params[] = {
     {"deregistration-lag", P_DURATION, "0s", "from the controller's DeregisterTargets call to "
      "the NLB routing no new flows to the target (not documented by AWS; users measured "
      "about 2 minutes, aws-load-balancer-controller#2366)", NULL, NULL},
+    {"registration-lag", P_DURATION, "0s", "from the controller's RegisterTargets call (a pod "
+     "created at run time turning Ready) to the NLB's first health check of the target, "
+     "which is initial meanwhile (\"it may take a few minutes before health checking "
+     "starts\": about 120 s measured in 2019, awsdocs/elb-network-load-balancers-user-guide#11; "
+     "much faster since 2024, aws-load-balancer-controller#1834)", NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -64,12 +69,19 @@ static void nlb_free_cb(void *obj) { aws_nlb_free(obj); }
  * (pkg/targetgroupbinding/resource_manager.go): the ip targets are the Service's ready
  * endpoints, so a pod that terminates (its endpoint turns ready=false, terminating) or goes
  * is deregistered -- the NLB then routes it no new flows, after `lag`, and its flows live on
- * for the deregistration delay. Not modelled: deregistering a running pod that turns
+ * for the deregistration delay. A pod created at run time (a rolling update's) is
+ * registered when it turns Ready (the controller registers ready endpoints; without the
+ * pod readiness gate, elbv2.k8s.aws/pod-readiness-gate-inject, nothing holds the rollout
+ * until the NLB has found it healthy): the new target is `initial` and gets no traffic
+ * until the NLB's own checks pass it. Not modelled: deregistering a running pod that turns
  * unready and registering it again when Ready (targets stay registered; the NLB's own
- * checks judge them), and targets for pods created at run time (there are none). */
+ * checks judge them). */
 typedef struct nlb_ctl {
     aws_nlb_t *nlb;
-    sim_time_t lag;
+    const k8s_service_t *svc;
+    const char *name;
+    explain_t *ex;
+    sim_time_t lag, reg_lag;
     size_t n;
     struct { cluster_pod_t *pod; int idx; bool gone; } t[256];
 } nlb_ctl_t;
@@ -81,17 +93,43 @@ static void ctl_dereg_cb(sim_t *sim, void *a, void *b)
     aws_nlb_target_deregister(ctl->nlb, (size_t)(uintptr_t)b);
 }
 
+/* A Ready pod of the Service that is no target yet: registered (RegisterTargets). */
+static void ctl_register(nlb_ctl_t *ctl, cluster_t *c, cluster_pod_t *pod)
+{
+    if (pod->phase != CLUSTER_POD_RUNNING || !pod->ready || !pod->host->zone ||
+        ctl->n >= sizeof ctl->t / sizeof ctl->t[0])
+        return;
+    cluster_pod_t *pods[256];
+    size_t np = cluster_service_pods(c, ctl->svc, pods, 256), k = 0;
+    while (k < np && k < 256 && pods[k] != pod) k++;
+    if (k == np || k == 256) return;            /* not the Service's */
+    int rc = aws_nlb_target_register(ctl->nlb, pod->ip, pod->host->zone, pod->name,
+                                     ctl->reg_lag);
+    if (rc < 0) {
+        explain_note(ctl->ex, ctl->name, 0, 0, "controller: cannot register %s (zone %s): %s",
+                     pod->name, pod->host->zone, lb_strerror(rc));
+        return;
+    }
+    ctl->t[ctl->n].pod = pod;
+    ctl->t[ctl->n++].idx = rc;
+    explain_note(ctl->ex, ctl->name, 0, 0, "controller: pod %s Ready: registered as a target "
+                 "in %s (initial; the NLB checks it after %.0f s)", pod->name,
+                 pod->host->zone, (double)ctl->reg_lag / SIM_S);
+}
+
 static void ctl_pod_cb(cluster_t *c, cluster_pod_t *pod, void *data)
 {
-    (void)c;
     nlb_ctl_t *ctl = data;
-    bool out = pod->phase != CLUSTER_POD_RUNNING;
+    bool out = pod->phase != CLUSTER_POD_RUNNING, known = false;
     for (size_t i = 0; i < ctl->n; i++) {
-        if (ctl->t[i].pod != pod || ctl->t[i].gone || !out) continue;
+        if (ctl->t[i].pod != pod) continue;
+        known = true;
+        if (ctl->t[i].gone || !out) continue;
         ctl->t[i].gone = true;
         sim_schedule(net_sim(pod->node->net), ctl->lag, ctl_dereg_cb, ctl,
                      (void *)(uintptr_t)ctl->t[i].idx);
     }
+    if (!known) ctl_register(ctl, c, pod);
 }
 
 static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
@@ -140,7 +178,14 @@ static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     nlb_ctl_t *ctl = lb_calloc(1, sizeof *ctl);
     build_on_free(ctx, lb_free, ctl);
     ctl->nlb = nlb;
+    ctl->svc = svc;
+    ctl->name = name;
+    ctl->ex = build_explain(ctx);
     ctl->lag = elem_get(cfg, "deregistration-lag")->u.i;
+    ctl->reg_lag = elem_get(cfg, "registration-lag")->u.i;
+    if (ctl->reg_lag < 0)
+        return build_error(ctx, elem_get(cfg, "registration-lag")->pos, "aws-nlb '%s': "
+                           "registration-lag must be >= 0", name);
     if (ctl->lag < 0)
         return build_error(ctx, elem_get(cfg, "deregistration-lag")->pos, "aws-nlb '%s': "
                            "deregistration-lag must be >= 0", name);
@@ -168,6 +213,7 @@ static int nlb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
 /* ---- aws-alb ---- */
 
 static const char *const http_actions[] = {"forward", "redirect", "none", NULL};
+static const char *const target_protos[] = {"http", "https", NULL};
 
 static const elem_param_t hc_params[] = {
     {"path", P_STR, AWS_ALB_HC_PATH_DEFAULT, "health check path", NULL, NULL},
@@ -191,6 +237,9 @@ static const elem_param_t alb_params[] = {
     {"targets", P_STRLIST, NULL, "ip target group: addresses or elements with addresses "
      "(e.g. [nlb])", NULL, NULL},
     {"target-port", P_INT, "80", "target port", NULL, NULL},
+    {"target-protocol", P_ENUM, "http", "target group protocol: https re-encrypts to the "
+     "targets (and health-checks over TLS) without SNI and without checking their "
+     "certificate", NULL, target_protos},
     {"health-check", P_OBJ, "", "target group health check (AWS defaults)", hc_params, NULL},
     {"idle-timeout", P_DURATION, "60s", "connection idle timeout", NULL, NULL},
     {"warm-start", P_BOOL, "true", "targets were healthy before t=0; false: each must pass a "
@@ -215,6 +264,7 @@ static int alb_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
     if (p.http_action == AWS_ALB_HTTP_NONE) p.http_port = 0;
     p.https_port = (uint16_t)elem_int(cfg, "https-port");
     p.target_port = (uint16_t)elem_int(cfg, "target-port");
+    p.target_https = !strcmp(elem_str(cfg, "target-protocol"), "https");
     p.idle_timeout = elem_get(cfg, "idle-timeout")->u.i;
     p.warm_start = elem_bool(cfg, "warm-start");
     const elem_val_t *tv = elem_get(cfg, "targets");

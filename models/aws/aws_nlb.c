@@ -1028,6 +1028,12 @@ void aws_nlb_free(aws_nlb_t *nlb)
 
 int aws_nlb_target_add(aws_nlb_t *nlb, uint32_t addr, const char *zone, const char *label)
 {
+    return aws_nlb_target_register(nlb, addr, zone, label, 0);
+}
+
+int aws_nlb_target_register(aws_nlb_t *nlb, uint32_t addr, const char *zone, const char *label,
+                            sim_time_t lag)
+{
     if (!addr || !zone) return LB_EINVAL;
     size_t z = 0;
     while (z < nlb->nz && strcmp(nlb->zones[z].zname, zone)) z++;
@@ -1045,7 +1051,7 @@ int aws_nlb_target_add(aws_nlb_t *nlb, uint32_t addr, const char *zone, const ch
     lb_vec_push(&nlb->targets, t);
     for (size_t l = 0; l < nlb->nl; l++) {
         uint16_t port = nlb->p.hc_port ? nlb->p.hc_port : nlb->lst[l].l.target_port;
-        size_t h = health_target_add(nlb->lst[l].hc[z], addr, port, t->label);
+        size_t h = health_target_add_after(nlb->lst[l].hc[z], addr, port, t->label, lag);
         assert(h == t->hidx);
         (void)h;
     }

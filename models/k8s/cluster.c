@@ -26,7 +26,8 @@
 #define KUBELET_USER_AGENT "kube-probe/1.29"
 
 /* The pods of one Deployment: c->pods[first .. first + n) (pods are created Deployment by
- * Deployment and never added later). */
+ * Deployment; a rolling update's new pods are inserted at the end of their Deployment's
+ * range, so the ranges stay contiguous). */
 struct watcher { cluster_pod_cb cb; void *data; };
 typedef struct dep_pods { const k8s_deployment_t *dep; size_t first, n; } dep_pods_t;
 /* The Deployments (positions in c->deps) whose pods a Service selects. */
@@ -56,6 +57,9 @@ struct cluster {
     explain_t *ex;
     LB_VEC(struct watcher) watchers;
     LB_VEC(struct pod_del *) dels;  /* pod deletions under way or done (owned) */
+    LB_VEC(struct rollout *) rollouts;  /* rolling updates under way or done (owned) */
+    bool rollout_pending;           /* a controller pass is scheduled */
+    bool term_eps;                  /* kube-proxy uses serving terminating endpoints */
 };
 
 /* ProxyTerminatingEndpoints (KEP-1669): beta and on by default from Kubernetes 1.26. */
@@ -70,6 +74,9 @@ void cluster_params_default(cluster_params_t *p)
     lb_cidr_parse(CLUSTER_NODE_SUBNET_DEFAULT, &p->node_subnet, &p->node_plen);
     lb_cidr_parse(CLUSTER_POD_CIDR_DEFAULT, &p->pod_cidr, &p->pod_plen);
     lb_cidr_parse(CLUSTER_SERVICE_CIDR_DEFAULT, &p->service_cidr, &p->service_plen);
+    tcp_params_default(&p->pod_tcp);
+    p->gateway_pod_tcp = p->pod_tcp;
+    p->kp_conntrack_established = -1;
 }
 
 /* ---- nodes ---- */
@@ -181,7 +188,9 @@ static bool fits(const k8s_deployment_t *d, const cluster_node_t *n)
 static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluster_node_t *n,
                                  int idx);
 static void pod_start_apps(cluster_t *c, cluster_pod_t *pod, FILE *warn);
-static void kubelet_start(cluster_t *c, cluster_pod_t *pod);
+static void kubelet_start(cluster_pod_t *pod, bool warm);
+static void rollouts_kick(cluster_t *c);
+static void rollouts_free(cluster_t *c);
 
 /* The scheduler's choice for the next replica of one Deployment: among the nodes that fit
  * and have room (maxPods), the fewest replicas of this Deployment, then the fewest pods,
@@ -251,7 +260,7 @@ static int schedule_deployment(cluster_t *c, sched_t *h, const k8s_deployment_t 
         cluster_node_t *n = c->nodes.v[ni];
         cluster_pod_t *pod = pod_create(c, d, n, r);
         pod_start_apps(c, pod, warn);
-        kubelet_start(c, pod);
+        kubelet_start(pod, c->p.warm_start);
         h->same[ni]++;
         if (n->pods >= n->max_pods) h->heap[0] = h->heap[--h->n];   /* full: no longer a candidate */
         sched_down(h, 0);
@@ -353,6 +362,8 @@ static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluste
     pod->ip = n->pod_base + 2 + (uint32_t)n->pods++;
     pod->node = net_node_add(c->net, name);
     pod->node->data = pod;
+    /* its own netns: the kernel's defaults, not the node's sysctls */
+    tcp_stack_set_params(pod->node, gateway_of(c, d) ? &c->p.gateway_pod_tcp : &c->p.pod_tcp);
     char veth[32];
     snprintf(veth, sizeof veth, "veth%d", n->pods);
     net_iface_t *host_if = net_iface_add(n->node, veth, 0, 0);
@@ -404,7 +415,9 @@ static int probe_port(const cluster_pod_t *pod, const k8s_probe_t *pr)
     return 0;
 }
 
-static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
+/* warm: the pod has been Ready before (probing on its period); else unready until its
+ * first probe passes after initialDelaySeconds. */
+static void kubelet_start(cluster_pod_t *pod, bool warm)
 {
     for (size_t i = 0; i < pod->dep->containers.n; i++) {
         const k8s_probe_t *pr = &pod->dep->containers.v[i].readiness;
@@ -424,7 +437,7 @@ static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
         hp.healthy_threshold = pr->success_threshold > 0 ? pr->success_threshold : 1;
         hp.unhealthy_threshold = pr->failure_threshold > 0 ? pr->failure_threshold : 3;
         hp.initial_passes = hp.healthy_threshold;
-        if (c->p.warm_start) {
+        if (warm) {
             hp.initial = HEALTH_UP;
             hp.first_delay = hp.interval;
         } else {
@@ -439,7 +452,7 @@ static void kubelet_start(cluster_t *c, cluster_pod_t *pod)
         health_set_callback(hc, kubelet_cb, pod);
         health_target_add(hc, pod->ip, (uint16_t)port, pod->name);
         pod->kubelet = hc;
-        pod->ready = c->p.warm_start;
+        pod->ready = warm;
         return;                             /* one readiness prober per pod */
     }
 }
@@ -741,6 +754,49 @@ static void istio_push(cluster_t *c, istio_gw_t *g)
     }
 }
 
+/* For the explanations: a node that loses its last usable local endpoint (Ready, or
+ * serving and terminating where kube-proxy uses those) of an externalTrafficPolicy Local
+ * LoadBalancer Service, after having had one, drops that Service's new external
+ * connections (KUBE-EXT -> KUBE-SVL without endpoints) until its load balancer stops
+ * sending them: noted as the node's state, so that those drops name it as their cause. */
+static void note_local_endpoints(cluster_t *c)
+{
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        cluster_node_t *n = c->nodes.v[i];
+        const k8s_service_t *lost = NULL;
+        const cluster_pod_t *last = NULL;
+        bool any = false;
+        for (size_t k = 0; k < c->svcs.n && !lost; k++) {
+            const k8s_service_t *s = c->svcs.v[k];
+            if (s->type != K8S_SVC_LOAD_BALANCER || s->etp != K8S_ETP_LOCAL) continue;
+            any = true;
+            int usable = 0;
+            cluster_pod_t *pod;
+            FOR_SELECTED(c, k, pod) {
+                if (pod->host != n) continue;
+                last = pod;
+                if (pod->phase == CLUSTER_POD_GONE) continue;
+                usable += pod->ready && (pod->phase == CLUSTER_POD_RUNNING || c->term_eps);
+            }
+            if (!usable) lost = s;
+        }
+        if (!any) continue;
+        if (!lost) {
+            n->had_local = true;
+            if (n->lost_local) explain_set_state(c->ex, n->node->name, 0);
+            n->lost_local = false;
+        } else if (n->had_local && !n->lost_local) {
+            n->lost_local = true;
+            explain_set_state(c->ex, n->node->name, explain_note(c->ex, n->node->name, 0,
+                              last ? explain_state(c->ex, last->name) : 0, "no usable local "
+                              "endpoint of Service %s/%s left on this node: kube-proxy drops "
+                              "its new external connections (externalTrafficPolicy Local) "
+                              "until the load balancer's probe of the healthCheckNodePort "
+                              "marks the node down", lost->meta.ns, lost->meta.name));
+        }
+    }
+}
+
 void cluster_sync(cluster_t *c)
 {
     for (size_t i = 0; i < c->pods.n; i++)
@@ -756,6 +812,7 @@ void cluster_sync(cluster_t *c)
             fprintf(stderr, "cluster: kube-proxy sync on %s failed: %s\n", n->node->name, err);
         assert(rc == 0 || rc == LB_EADDRINUSE);
     }
+    if (c->ex && !c->building) note_local_endpoints(c);
 }
 
 /* ---- Istio's deployment controller (pilot/pkg/config/kube/gateway/
@@ -956,6 +1013,9 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     if (sscanf(c->version, "%*[vV]%d.%d", &vmaj, &vmin) == 2 ||
         sscanf(c->version, "%d.%d", &vmaj, &vmin) == 2)
         kc.terminating_endpoints = vmaj > 1 || vmin >= KP_TERMINATING_ENDPOINTS_SINCE_MINOR;
+    c->term_eps = kc.terminating_endpoints;
+    if (p->kp_conntrack_established >= 0)
+        kc.conntrack_tcp_established = p->kp_conntrack_established;
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
     cluster_sync(c);
     c->building = false;
@@ -998,6 +1058,7 @@ void cluster_free(cluster_t *c)
     lb_vec_free(&c->sel);
     for (size_t i = 0; i < c->dels.n; i++) lb_free(c->dels.v[i]);
     lb_vec_free(&c->dels);
+    rollouts_free(c);
     lb_vec_free(&c->watchers);
     lb_index_free(&c->sel_index);
     lb_vec_free(&c->deps);
@@ -1126,6 +1187,7 @@ void cluster_pod_set_ready(cluster_t *c, cluster_pod_t *pod, bool ready)
     pod->ready = ready;
     cluster_sync(c);
     notify(c, pod);
+    rollouts_kick(c);
 }
 
 /* ---- pod deletion (cluster.h) ---- */
@@ -1136,6 +1198,7 @@ typedef struct pod_del {
     cluster_delete_opts_t o;
     sim_time_t t0;
     bool exited;
+    uint64_t note;                  /* "deleted: terminating", the cause of what follows */
 } pod_del_t;
 
 static void del_exit(pod_del_t *d, const char *why)
@@ -1143,13 +1206,14 @@ static void del_exit(pod_del_t *d, const char *why)
     if (d->exited) return;
     d->exited = true;
     cluster_pod_t *pod = d->pod;
-    explain_set_state(d->c->ex, pod->name, explain_note(d->c->ex, pod->name, 0, 0,
+    explain_set_state(d->c->ex, pod->name, explain_note(d->c->ex, pod->name, 0, d->note,
                       "containers exited (%s): connections reset, new ones refused; the pod "
                       "leaves the endpoints", why));
     pod_stop_apps(pod);
     pod->phase = CLUSTER_POD_GONE;
     cluster_sync(d->c);
     notify(d->c, pod);
+    rollouts_kick(d->c);
 }
 
 static void del_kill_cb(sim_t *sim, void *a, void *b)
@@ -1184,7 +1248,17 @@ static void del_term_cb(sim_t *sim, void *a, void *b)
     }
 }
 
+static void pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o,
+                       uint64_t cause);
+
 void cluster_pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o)
+{
+    pod_delete(c, pod, o, 0);
+}
+
+/* cause: the note that led to the deletion (a rollout's scale-down; 0: none known). */
+static void pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_opts_t *o,
+                       uint64_t cause)
 {
     if (!pod || pod->phase != CLUSTER_POD_RUNNING) return;
     pod_del_t *d = lb_calloc(1, sizeof *d);     /* freed with the cluster */
@@ -1198,12 +1272,220 @@ void cluster_pod_delete(cluster_t *c, cluster_pod_t *pod, const cluster_delete_o
     sim_t *sim = net_sim(c->net);
     d->t0 = sim_now(sim);
     pod->phase = CLUSTER_POD_TERMINATING;
-    explain_set_state(c->ex, pod->name, explain_note(c->ex, pod->name, 0, 0,
-                      "deleted: terminating (endpoint ready=false, terminating=true); preStop "
-                      "%llds, grace period %llds", (long long)(d->o.pre_stop / SIM_S),
-                      (long long)(d->o.grace / SIM_S)));
+    d->note = explain_note(c->ex, pod->name, 0, cause, "deleted: terminating (endpoint "
+                           "ready=false, terminating=true); preStop %llds, grace period %llds",
+                           (long long)(d->o.pre_stop / SIM_S), (long long)(d->o.grace / SIM_S));
+    explain_set_state(c->ex, pod->name, d->note);
     cluster_sync(c);
     notify(c, pod);
     if (d->o.pre_stop < d->o.grace) sim_schedule(sim, d->o.pre_stop, del_term_cb, d, NULL);
     sim_schedule(sim, d->o.grace, del_kill_cb, d, NULL);
+}
+
+/* ---- rolling updates (cluster.h) ---- */
+
+typedef struct rollout {
+    cluster_t *c;
+    const k8s_deployment_t *d;
+    cluster_rollout_opts_t o;
+    LB_VEC(cluster_pod_t *) old, neu;   /* the old ReplicaSet's pods; the new one's */
+    int seq;                            /* next new pod's name suffix */
+    bool done;
+    uint64_t note;                      /* "rolling update of ...": its notes' cause */
+} rollout_t;
+
+static const k8s_deployment_t *deployment_find(const cluster_t *c, const char *ns,
+                                               const char *name)
+{
+    for (size_t j = 0; j < c->deps.n; j++) {
+        const k8s_deployment_t *d = c->deps.v[j].dep;
+        if (!strcmp(d->meta.ns, ns) && !strcmp(d->meta.name, name)) return d;
+    }
+    return NULL;
+}
+
+int cluster_deployment_replicas(const cluster_t *c, const char *ns, const char *deployment)
+{
+    const k8s_deployment_t *d = deployment_find(c, ns, deployment);
+    return d ? d->replicas : 0;
+}
+
+static size_t dep_index(const cluster_t *c, const k8s_deployment_t *d)
+{
+    for (size_t j = 0; j < c->deps.n; j++)
+        if (c->deps.v[j].dep == d) return j;
+    assert(!"a rollout's Deployment has pods");
+    return 0;
+}
+
+/* The scheduler's node for one more pod of d (as schedule_deployment ranks them, counting
+ * the Deployment's running pods: PodTopologySpread skips terminating ones); NULL when none
+ * fits with room. */
+static cluster_node_t *rollout_node(cluster_t *c, const k8s_deployment_t *d)
+{
+    const dep_pods_t *dp = &c->deps.v[dep_index(c, d)];
+    cluster_node_t *best = NULL;
+    int best_same = 0;
+    for (size_t i = 0; i < c->nodes.n; i++) {
+        cluster_node_t *n = c->nodes.v[i];
+        if (!fits(d, n) || n->pods >= n->max_pods) continue;
+        int same = 0;
+        for (size_t k = dp->first; k < dp->first + dp->n; k++)
+            same += c->pods.v[k]->host == n && c->pods.v[k]->phase == CLUSTER_POD_RUNNING;
+        if (!best || same < best_same || (same == best_same && n->pods < best->pods)) {
+            best = n;
+            best_same = same;
+        }
+    }
+    return best;
+}
+
+static void rollout_start_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    cluster_t *c = a;
+    cluster_pod_t *pod = b;
+    if (pod->phase != CLUSTER_POD_RUNNING) return;
+    explain_note(c->ex, pod->name, 0, 0, "containers started; Ready once kubelet's readiness "
+                 "probe passes");
+    pod_start_apps(c, pod, NULL);
+    kubelet_start(pod, false);
+    cluster_sync(c);
+}
+
+/* Scales the new ReplicaSet up by one pod: created unready, at the end of its
+ * Deployment's range in c->pods. */
+static bool rollout_scale_up(rollout_t *r)
+{
+    cluster_t *c = r->c;
+    cluster_node_t *n = rollout_node(c, r->d);
+    if (!n) {
+        explain_note(c->ex, r->d->meta.name, 0, 0, "rolling update: no node fits a new pod "
+                     "(it stays Pending)");
+        return false;
+    }
+    size_t j = dep_index(c, r->d);
+    cluster_pod_t *pod = pod_create(c, r->d, n, r->seq++);
+    pod->ready = false;
+    c->pods.n--;                                /* pod_create appended it: move it */
+    size_t at = c->deps.v[j].first + c->deps.v[j].n;
+    memmove(&c->pods.v[at + 1], &c->pods.v[at], (c->pods.n - at) * sizeof c->pods.v[0]);
+    c->pods.v[at] = pod;
+    c->pods.n++;
+    c->deps.v[j].n++;
+    for (size_t k = 0; k < c->deps.n; k++)
+        if (k != j && c->deps.v[k].first >= at) c->deps.v[k].first++;
+    lb_vec_push(&r->neu, pod);
+    explain_note(c->ex, pod->name, 0, 0, "rolling update of %s/%s: new pod scheduled on %s "
+                 "(unready; containers start in %.3f s)", r->d->meta.ns, r->d->meta.name,
+                 n->node->name, (double)r->o.pod_start / SIM_S);
+    sim_schedule(net_sim(c->net), r->o.pod_start, rollout_start_cb, c, pod);
+    cluster_sync(c);
+    notify(c, pod);
+    return true;
+}
+
+/* One pass of the Deployment controller over r. */
+static void rollout_reconcile(rollout_t *r)
+{
+    cluster_t *c = r->c;
+    int replicas = r->d->replicas;
+    int old_active = 0, old_avail = 0, new_active = 0, new_avail = 0;
+    for (size_t i = 0; i < r->old.n; i++)
+        if (r->old.v[i]->phase == CLUSTER_POD_RUNNING) {
+            old_active++;
+            old_avail += r->old.v[i]->ready;
+        }
+    for (size_t i = 0; i < r->neu.n; i++)
+        if (r->neu.v[i]->phase == CLUSTER_POD_RUNNING) {
+            new_active++;
+            new_avail += r->neu.v[i]->ready;
+        }
+    /* reconcileNewReplicaSet: up to replicas + maxSurge pods, the new ones at most replicas */
+    int want = replicas + r->o.max_surge - old_active;
+    if (want > replicas) want = replicas;
+    while (new_active < want && rollout_scale_up(r)) new_active++;
+    /* reconcileOldReplicaSets: keep replicas - maxUnavailable available */
+    int min_avail = replicas - r->o.max_unavailable;
+    int max_down = old_active + new_active - min_avail - (new_active - new_avail);
+    bool scaled_down = false;
+    for (int pass = 0; pass < 2 && max_down > 0; pass++) {
+        /* cleanupUnhealthyReplicas first (unready old pods), then available ones while the
+         * available count allows */
+        for (size_t i = 0; i < r->old.n && max_down > 0; i++) {
+            cluster_pod_t *pod = r->old.v[i];
+            if (pod->phase != CLUSTER_POD_RUNNING || pod->ready != (pass == 1)) continue;
+            if (pass == 1 && old_avail + new_avail - min_avail <= 0) break;
+            uint64_t why = explain_note(c->ex, pod->name, 0, r->note, "rolling update of "
+                                        "%s/%s: old pod scaled down (%d of %d new pods "
+                                        "available, %d old)", r->d->meta.ns,
+                                        r->d->meta.name, new_avail, replicas, old_avail);
+            old_avail -= pod->ready;
+            max_down--;
+            scaled_down = true;
+            pod_delete(c, pod, &r->o.del, why);
+        }
+    }
+    /* the old ReplicaSet's new size syncs the Deployment again: room for new pods */
+    if (scaled_down) rollouts_kick(c);
+    old_active = 0;
+    for (size_t i = 0; i < r->old.n; i++) old_active += r->old.v[i]->phase == CLUSTER_POD_RUNNING;
+    if (!old_active && new_avail >= replicas && !r->done) {
+        r->done = true;
+        explain_note(c->ex, r->d->meta.name, 0, 0, "rolling update of %s/%s complete: %d new "
+                     "pods available", r->d->meta.ns, r->d->meta.name, new_avail);
+    }
+}
+
+static void rollouts_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    (void)b;
+    cluster_t *c = a;
+    c->rollout_pending = false;
+    for (size_t i = 0; i < c->rollouts.n; i++)
+        if (!c->rollouts.v[i]->done) rollout_reconcile(c->rollouts.v[i]);
+}
+
+static void rollouts_free(cluster_t *c)
+{
+    for (size_t i = 0; i < c->rollouts.n; i++) {
+        lb_vec_free(&c->rollouts.v[i]->old);
+        lb_vec_free(&c->rollouts.v[i]->neu);
+        lb_free(c->rollouts.v[i]);
+    }
+    lb_vec_free(&c->rollouts);
+}
+
+/* The controllers react to a change after the event that made it (never inside it). */
+static void rollouts_kick(cluster_t *c)
+{
+    if (c->rollout_pending || !c->rollouts.n) return;
+    c->rollout_pending = true;
+    sim_schedule(net_sim(c->net), 0, rollouts_cb, c, NULL);
+}
+
+int cluster_rollout(cluster_t *c, const char *ns, const char *deployment,
+                    const cluster_rollout_opts_t *o)
+{
+    const k8s_deployment_t *d = deployment_find(c, ns, deployment);
+    if (!d) return LB_ENOENT;
+    if (o->max_surge < 0 || o->max_unavailable < 0 || (!o->max_surge && !o->max_unavailable))
+        return LB_EINVAL;
+    for (size_t i = 0; i < c->rollouts.n; i++)
+        if (c->rollouts.v[i]->d == d && !c->rollouts.v[i]->done) return LB_ESTATE;
+    rollout_t *r = lb_calloc(1, sizeof *r);     /* freed with the cluster */
+    r->c = c;
+    r->d = d;
+    r->o = *o;
+    const dep_pods_t *dp = &c->deps.v[dep_index(c, d)];
+    for (size_t k = dp->first; k < dp->first + dp->n; k++)
+        if (c->pods.v[k]->phase == CLUSTER_POD_RUNNING) lb_vec_push(&r->old, c->pods.v[k]);
+    r->seq = (int)dp->n;
+    lb_vec_push(&c->rollouts, r);
+    r->note = explain_note(c->ex, d->meta.name, 0, 0, "rolling update of %s/%s: %d replicas, "
+                           "maxSurge %d, maxUnavailable %d", ns, deployment, d->replicas,
+                           o->max_surge, o->max_unavailable);
+    rollout_reconcile(r);
+    return 0;
 }

@@ -1,6 +1,7 @@
 /* cluster_elem.c -- the "k8s-cluster" element: node pools in a vnet, and the scenario's
  * kubernetes manifests deployed on them (include/cluster.h does the work). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cluster.h"
 #include "tls.h"
@@ -67,9 +68,31 @@ static const elem_param_t deletion_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+/* A Deployment's rolling update (kubectl rollout restart, a new image): RollingUpdate
+ * strategy defaults 25% / 25% (apps/v1 DeploymentStrategy); the old pods terminate as a
+ * deletion does. */
+#define ROLLOUT_POD_START_DEFAULT "5s"  /* an assumption: image cached, Envoy's first xDS */
+static const elem_param_t rollout_params[] = {
+    {"at", P_DURATION, NULL, "when the Deployment's pod template changes", NULL, NULL},
+    {"deployment", P_STR, NULL, "namespace/name, e.g. istio-ingress/mtkc-gateway-istio (the "
+     "Deployment Istio generates for Gateway mtkc-gateway)", NULL, NULL},
+    {"max-surge", P_STR, "25%", "maxSurge: pods above replicas, a number or a percentage "
+     "(rounded up)", NULL, NULL},
+    {"max-unavailable", P_STR, "25%", "maxUnavailable: a number or a percentage (rounded "
+     "down)", NULL, NULL},
+    {"pod-start", P_DURATION, ROLLOUT_POD_START_DEFAULT, "from a new pod's scheduling to its "
+     "containers running (image pull, Envoy's first configuration); Ready when kubelet's "
+     "readiness probe passes after that", NULL, NULL},
+    {"pre-stop", P_DURATION, "0s", "old pods: preStop hook sleep before SIGTERM", NULL, NULL},
+    {"grace-period", P_DURATION, "30s", "old pods: terminationGracePeriodSeconds", NULL, NULL},
+    {"drain", P_DURATION, "5s", "old Istio gateway pods: terminationDrainDuration", NULL,
+     NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
 /* Socket options an EnvoyFilter puts on the gateway's listeners (istio/istio#28879,
  * #52143): SO_KEEPALIVE with TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT; absent fields take
- * the node's net.ipv4.tcp_keepalive_* (7200 s / 75 s / 9). */
+ * the pod's own net.ipv4.tcp_keepalive_* (7200 s / 75 s / 9 unless gateway-sysctls). */
 static const elem_param_t keepalive_params[] = {
     {"time", P_DURATION, "0s", "TCP_KEEPIDLE: idle before the first probe (0: the sysctl, "
      "7200 s)", NULL, NULL},
@@ -77,6 +100,23 @@ static const elem_param_t keepalive_params[] = {
      NULL, NULL},
     {"probes", P_INT, "0", "TCP_KEEPCNT: unanswered probes before the reset (0: the sysctl, "
      "9)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
+/* The keepalive sysctls of a network namespace (net.ipv4.tcp_keepalive_*; whole seconds,
+ * probes a u8). Per netns since Linux 4.5 (commits 13b287e8d1cb, 9bd6861bd432, b840d15d3988),
+ * and a new netns starts from the kernel's defaults: a node's values reach host-network
+ * processes only; a pod changes its own through securityContext.sysctls, "safe" sysctls
+ * since Kubernetes 1.29 (kubernetes/kubernetes#118846, pkg/kubelet/sysctl/safe_sysctls.go);
+ * before, kubelet refuses the pod (SysctlForbidden) unless --allowed-unsafe-sysctls. */
+#define KA_SYSCTL_MAX_S 2147483         /* INT_MAX jiffies at HZ 1000 */
+#define KA_SYSCTL_MAX_PROBES 255        /* proc_dou8vec_minmax */
+#define SAFE_KEEPALIVE_SYSCTLS_SINCE_MINOR 29   /* Kubernetes 1.29 */
+static const elem_param_t sysctl_params[] = {
+    {"keepalive-time", P_DURATION, "", "net.ipv4.tcp_keepalive_time (kernel default 7200 s)",
+     NULL, NULL},
+    {"keepalive-intvl", P_DURATION, "", "net.ipv4.tcp_keepalive_intvl (75 s)", NULL, NULL},
+    {"keepalive-probes", P_INT, "", "net.ipv4.tcp_keepalive_probes (9)", NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
@@ -106,12 +146,26 @@ static const elem_param_t cluster_params[] = {
     {"deletions", P_OBJLIST, "[]", "pod deletions: { at, pod, pre-stop, grace-period, drain } "
      "-- terminating endpoints, preStop, SIGTERM, Envoy's drain, SIGKILL", deletion_params,
      NULL},
+    {"rollouts", P_OBJLIST, "[]", "rolling updates: { at, deployment, max-surge, "
+     "max-unavailable, pod-start, pre-stop, grace-period, drain } -- new pods scheduled, "
+     "started and Ready by their readiness probe, old pods terminated as the Deployment "
+     "controller allows", rollout_params, NULL},
     {"node-image", P_ENUM, "", "the nodes' OS image, which decides their kernel's TCP "
      "defaults (SYN schedule): ubuntu-22.04 (5.15), ubuntu-24.04 (6.8), azurelinux-2 (5.15), "
      "azurelinux-3 (6.6), al2 (5.10), al2023 (6.1), al2023-6.12, bottlerocket (6.1); "
      "default: aks ubuntu-22.04, eks al2023", NULL, node_image_names},
     {"kernel", P_STR, "", "the nodes' Linux version, like \"6.6\" (overrides node-image)",
      NULL, NULL},
+    {"node-sysctls", P_OBJ, "", "the nodes' own (host network namespace) keepalive "
+     "sysctls: { keepalive-time, keepalive-intvl, keepalive-probes }; pods do not see them",
+     sysctl_params, NULL},
+    {"gateway-sysctls", P_OBJ, "", "the Istio gateway pods' securityContext.sysctls: "
+     "{ keepalive-time, keepalive-intvl, keepalive-probes } in the pods' own netns (safe "
+     "sysctls from Kubernetes 1.29)", sysctl_params, NULL},
+    {"kube-proxy-conntrack-established", P_DURATION, "", "kube-proxy's "
+     "conntrack.tcpEstablishedTimeout (--conntrack-tcp-timeout-established), the "
+     "nf_conntrack_tcp_timeout_established it writes on every node (default 24h; 0s: "
+     "leaves the kernel's 5 days)", NULL, NULL},
     {"warm-start", P_BOOL, "true", "pods have been running before t=0 (Ready, kubelet probing "
      "on its period); false: they start at t=0, unready until their first probe passes",
      NULL, NULL},
@@ -138,6 +192,34 @@ static int parse_taint(char *s, cluster_taint_t *t)
 
 static void cluster_free_cb(void *obj) { cluster_free(obj); }
 
+/* The keepalive keys of `key` (node-sysctls or gateway-sysctls) onto *p; 0, or a
+ * build error at the bad value. */
+static int apply_sysctls(build_ctx_t *ctx, const elem_cfg_t *cfg, const char *key,
+                         tcp_params_t *p)
+{
+    const elem_val_t *o = elem_get(cfg, key);
+    if (!o->set || !o->u.objs.n) return 0;
+    const elem_cfg_t *s = o->u.objs.v[0];
+    const char *const secs[] = {"keepalive-time", "keepalive-intvl"};
+    sim_time_t *field[] = {&p->keepalive_time, &p->keepalive_intvl};
+    for (int i = 0; i < 2; i++) {
+        const elem_val_t *v = elem_get(s, secs[i]);
+        if (!v->set) continue;
+        if (v->u.i < SIM_S || v->u.i > (sim_time_t)KA_SYSCTL_MAX_S * SIM_S || v->u.i % SIM_S)
+            return build_error(ctx, v->pos, "%s %s: expected whole seconds from 1s to %ds "
+                               "(the sysctl is in seconds)", key, secs[i], KA_SYSCTL_MAX_S);
+        *field[i] = v->u.i;
+    }
+    const elem_val_t *v = elem_get(s, "keepalive-probes");
+    if (v->set) {
+        if (v->u.i < 0 || v->u.i > KA_SYSCTL_MAX_PROBES)
+            return build_error(ctx, v->pos, "%s keepalive-probes: expected 0 to %d", key,
+                               KA_SYSCTL_MAX_PROBES);
+        p->keepalive_probes = (int)v->u.i;
+    }
+    return 0;
+}
+
 typedef struct fault {
     cluster_t *c;
     cluster_pod_t *pod;
@@ -145,6 +227,32 @@ typedef struct fault {
     bool del;                       /* a deletion (opts), not a kill */
     cluster_delete_opts_t opts;
 } fault_t;
+
+typedef struct rollout_ev {
+    cluster_t *c;
+    char ns[128], name[256];
+    cluster_rollout_opts_t o;
+} rollout_ev_t;
+
+static void rollout_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    (void)b;
+    rollout_ev_t *r = a;
+    cluster_rollout(r->c, r->ns, r->name, &r->o);   /* checked when built */
+}
+
+/* maxSurge / maxUnavailable (intstr): "N" or "P%" of replicas, rounded up for the surge
+ * and down for unavailability (deployment/util ResolveFenceposts); -1 when malformed. */
+static int resolve_fencepost(const char *s, int replicas, bool up)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || v < 0 || v > 1000000) return -1;
+    if (!*end) return (int)v;
+    if (strcmp(end, "%") || v > 100) return -1;
+    return (int)(up ? (v * replicas + 99) / 100 : v * replicas / 100);
+}
 
 static void fault_cb(sim_t *sim, void *a, void *b)
 {
@@ -205,6 +313,37 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
                                "setsockopt accepts them", TCP_KEEPALIVE_MAX_S,
                                TCP_KEEPALIVE_MAX_CNT);
     }
+    const elem_val_t *kce = elem_get(cfg, "kube-proxy-conntrack-established");
+    if (kce->set) {
+        if (kce->u.i < 0 || kce->u.i % SIM_S)
+            return build_error(ctx, kce->pos, "kube-proxy-conntrack-established: expected "
+                               "whole seconds, 0s or more (0s: the node's sysctl is left alone)");
+        p.kp_conntrack_established = kce->u.i;
+    }
+    /* the kernel: its defaults in every netns (pods' too), node-sysctls in the nodes'
+     * own, gateway-sysctls in the gateway pods' */
+    const elem_val_t *kv = elem_get(cfg, "kernel"), *iv = elem_get(cfg, "node-image");
+    const char *image = iv->set && *iv->u.s ? iv->u.s
+                        : !strcmp(p.provider, "eks") ? "al2023" : "ubuntu-22.04";
+    const char *kver = kv->set && *kv->u.s ? kv->u.s : image_kernel(image);
+    tcp_params_t node_tp;
+    if (!kver || tcp_params_kernel(&node_tp, kver) < 0)
+        return build_error(ctx, kv->set ? kv->pos : iv->pos, "kernel '%s': expected a Linux "
+                           "version like \"5.15\" or \"6.6\"", kver ? kver : image);
+    p.pod_tcp = p.gateway_pod_tcp = node_tp;
+    int rc0 = apply_sysctls(ctx, cfg, "node-sysctls", &node_tp);
+    if (rc0 == 0) rc0 = apply_sysctls(ctx, cfg, "gateway-sysctls", &p.gateway_pod_tcp);
+    if (rc0) return rc0;
+    const elem_val_t *gs = elem_get(cfg, "gateway-sysctls");
+    int vmaj = 0, vmin = 0;
+    if (gs->set && gs->u.objs.n &&
+        (sscanf(p.version, "%*[vV]%d.%d", &vmaj, &vmin) == 2 ||
+         sscanf(p.version, "%d.%d", &vmaj, &vmin) == 2) &&
+        vmaj == 1 && vmin < SAFE_KEEPALIVE_SYSCTLS_SINCE_MINOR)
+        return build_error(ctx, gs->pos, "gateway-sysctls: net.ipv4.tcp_keepalive_* are safe "
+                           "sysctls from Kubernetes 1.%d; on %s kubelet refuses the pod "
+                           "(SysctlForbidden) unless allowed with --allowed-unsafe-sysctls",
+                           SAFE_KEEPALIVE_SYSCTLS_SINCE_MINOR, p.version);
     const elem_val_t *gt = elem_get(cfg, "gateway-tolerations");
     p.gateway_tolerations = (const char *const *)gt->u.strs.v;
     p.n_gateway_tolerations = gt->u.strs.n;
@@ -355,17 +494,10 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     if (rc) return rc;
     build_put(ctx, name, "cluster", c);
     build_on_free(ctx, cluster_free_cb, c);
-    /* the nodes' kernel profile (kube-proxy has already written its conntrack sysctls) */
-    const elem_val_t *kv = elem_get(cfg, "kernel"), *iv = elem_get(cfg, "node-image");
-    const char *image = iv->set && *iv->u.s ? iv->u.s
-                        : !strcmp(p.provider, "eks") ? "al2023" : "ubuntu-22.04";
-    const char *kver = kv->set && *kv->u.s ? kv->u.s : image_kernel(image);
-    tcp_params_t tp;
-    if (!kver || tcp_params_kernel(&tp, kver) < 0)
-        return build_error(ctx, kv->set ? kv->pos : iv->pos, "kernel '%s': expected a Linux "
-                           "version like \"5.15\" or \"6.6\"", kver ? kver : image);
+    /* the nodes' kernel profile (kube-proxy has already written its conntrack sysctls),
+     * with node-sysctls in the host netns */
     for (size_t i = 0; i < cluster_node_count(c); i++)
-        tcp_stack_set_params(cluster_node_at(c, i)->node, &tp);
+        tcp_stack_set_params(cluster_node_at(c, i)->node, &node_tp);
     const elem_val_t *fv = elem_get(cfg, "faults"), *dv = elem_get(cfg, "deletions");
     size_t nf = fv->u.objs.n;
     for (size_t i = 0; i < nf + dv->u.objs.n; i++) {
@@ -399,6 +531,46 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
         }
         build_on_free(ctx, lb_free, ft);
         sim_schedule_at(build_sim(ctx), elem_get(f, "at")->u.i, fault_cb, ft, NULL);
+    }
+    const elem_val_t *rv = elem_get(cfg, "rollouts");
+    for (size_t i = 0; i < rv->u.objs.n; i++) {
+        const elem_cfg_t *f = rv->u.objs.v[i];
+        const elem_val_t *dep = elem_get(f, "deployment");
+        rollout_ev_t *r = lb_calloc(1, sizeof *r);
+        build_on_free(ctx, lb_free, r);
+        r->c = c;
+        const char *slash = strchr(dep->u.s, '/');
+        if (!slash || slash == dep->u.s || (size_t)(slash - dep->u.s) >= sizeof r->ns ||
+            strlen(slash + 1) >= sizeof r->name || !slash[1])
+            return build_error(ctx, dep->pos, "rollout deployment '%s': expected "
+                               "namespace/name", dep->u.s);
+        memcpy(r->ns, dep->u.s, (size_t)(slash - dep->u.s));
+        strcpy(r->name, slash + 1);
+        int replicas = cluster_deployment_replicas(c, r->ns, r->name);
+        if (replicas <= 0)
+            return build_error(ctx, dep->pos, "rollout: no Deployment %s with pods in the "
+                               "cluster", dep->u.s);
+        const elem_val_t *ms = elem_get(f, "max-surge"), *mu = elem_get(f, "max-unavailable");
+        r->o.max_surge = resolve_fencepost(ms->u.s, replicas, true);
+        r->o.max_unavailable = resolve_fencepost(mu->u.s, replicas, false);
+        if (r->o.max_surge < 0)
+            return build_error(ctx, ms->pos, "max-surge '%s': expected a number or a "
+                               "percentage like 25%%", ms->u.s);
+        if (r->o.max_unavailable < 0)
+            return build_error(ctx, mu->pos, "max-unavailable '%s': expected a number or a "
+                               "percentage like 25%%", mu->u.s);
+        if (!r->o.max_surge && !r->o.max_unavailable)
+            return build_error(ctx, f->pos, "rollout of %s: max-surge and max-unavailable "
+                               "resolve to 0 for %d replicas; the API server refuses that "
+                               "(one must be above 0)", dep->u.s, replicas);
+        const elem_val_t *ps = elem_get(f, "pre-stop"), *gp = elem_get(f, "grace-period"),
+                         *dr = elem_get(f, "drain"), *st = elem_get(f, "pod-start");
+        if (ps->u.i < 0 || gp->u.i <= 0 || dr->u.i <= 0 || st->u.i < 0)
+            return build_error(ctx, f->pos, "rollout of %s: pre-stop and pod-start must be "
+                               ">= 0, grace-period and drain > 0", dep->u.s);
+        r->o.pod_start = st->u.i;
+        r->o.del = (cluster_delete_opts_t){ps->u.i, gp->u.i, dr->u.i};
+        sim_schedule_at(build_sim(ctx), elem_get(f, "at")->u.i, rollout_cb, r, NULL);
     }
     return 0;
 }

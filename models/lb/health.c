@@ -705,6 +705,12 @@ static void tick_cb(sim_t *sim, void *a, void *b)
 
 size_t health_target_add(health_t *hc, uint32_t addr, uint16_t port, const char *label)
 {
+    return health_target_add_after(hc, addr, port, label, 0);
+}
+
+size_t health_target_add_after(health_t *hc, uint32_t addr, uint16_t port, const char *label,
+                               sim_time_t delay)
+{
     target_t *t = lb_calloc(1, sizeof *t);
     char ip[16];
     lb_ip_str(addr, ip);
@@ -719,7 +725,7 @@ size_t health_target_add(health_t *hc, uint32_t addr, uint16_t port, const char 
     health_sm_init(&t->sm, &hc->p);
     t->since = sim_now(hc->sim);
     lb_vec_push(&hc->targets, t);
-    t->first = hc->p.first_delay;
+    t->first = hc->p.first_delay + (delay > 0 ? delay : 0);
     if (hc->rng) t->first += (sim_time_t)(gsl_rng_uniform(hc->rng) * (double)hc->p.jitter);
     t->tick = sim_schedule(hc->sim, t->first, tick_cb, t, NULL);
     return t->idx;

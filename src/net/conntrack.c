@@ -250,6 +250,15 @@ static inline bool expired(const nf_t *nf, const ct_entry_t *e)
     return e->expires <= sim_now(nf->sim);
 }
 
+static void note_expiry(nf_t *nf, const ct_entry_t *e);
+
+/* Removes an entry that timed out (noting it when that is news). */
+static void entry_expire(nf_t *nf, ct_entry_t *e)
+{
+    note_expiry(nf, e);
+    entry_destroy(nf, e);
+}
+
 static void sweep_cb(sim_t *sim, void *a, void *b);
 
 static void sweep_arm(nf_t *nf)
@@ -268,7 +277,7 @@ static void sweep_cb(sim_t *sim, void *a, void *b)
     nf->sweep_armed = false;
     for (ct_entry_t *e = nf->head, *next; e; e = next) {
         next = e->next;
-        if (expired(nf, e)) entry_destroy(nf, e);
+        if (expired(nf, e)) entry_expire(nf, e);
     }
     reap_limbo(nf);
     if (nf->head) sweep_arm(nf);
@@ -299,7 +308,7 @@ static ct_entry_t *lookup(nf_t *nf, const nf_tuple_t *t, int *dir)
     if (!h) return NULL;
     ct_entry_t *e = hn_entry(h);
     if (expired(nf, e)) {
-        entry_destroy(nf, e);
+        entry_expire(nf, e);
         return NULL;
     }
     *dir = h->dir;
@@ -307,6 +316,27 @@ static ct_entry_t *lookup(nf_t *nf, const nf_tuple_t *t, int *dir)
 }
 
 /* ---- formatting ---------------------------------------------------------------------------- */
+
+static const char *ep_str(uint32_t a, uint16_t port, uint8_t proto, char buf[24]);
+
+/* An ESTABLISHED TCP entry that timed out forgets a connection both ends may still hold
+ * (nf_conntrack_tcp_timeout_established; kube-proxy's 24 h): a note for the explanations,
+ * with the NAT it forgets. Rare: other entries time out in closing states. */
+static void note_expiry(nf_t *nf, const ct_entry_t *e)
+{
+    if (e->t[0].proto != NET_PROTO_TCP || e->tcp_state != sES || !e->flow || e->on_limbo)
+        return;
+    char a[24], b[24], c[24], d[24], nat[96] = "";
+    const nf_tuple_t *o = &e->t[CT_DIR_ORIGINAL], *r = &e->t[CT_DIR_REPLY];
+    if (e->status & (CTS_SRC_NAT | CTS_DST_NAT))
+        snprintf(nat, sizeof nat, " and its NAT (to %s, from %s)",
+                 ep_str(r->src, r->sport, r->proto, c), ep_str(r->dst, r->dport, r->proto, d));
+    sim_time_t idle = nf->params.to_established;
+    net_notef(nf->net, nf->node->name, e->flow, "conntrack forgets %s > %s%s: ESTABLISHED "
+              "without a packet for %lld s (nf_conntrack_tcp_timeout_established), since %.3f s",
+              ep_str(o->src, o->sport, o->proto, a), ep_str(o->dst, o->dport, o->proto, b), nat,
+              (long long)(idle / SIM_S), (double)(e->expires - idle) / SIM_S);
+}
 
 static const char *proto_str(uint8_t p)
 {
@@ -555,6 +585,17 @@ void ct_in(nf_t *nf, pkt_t *p, enum nf_hook h)
         e = entry_alloc(nf);
         e->t[0] = t;
         e->t[1] = tuple_invert(t);
+        if (p->proto == NET_PROTO_TCP && tcp_conntracks[0][index][sNO] != sSS) {
+            /* tcp_new() with nf_conntrack_tcp_loose: a connection seen mid-stream is taken
+             * as ESTABLISHED; the packet is NEW, so the nat table chooses its NAT afresh */
+            e->status |= CTS_PICKUP;
+            char a[24], b[24];
+            net_notef(nf->net, nf->node->name, p->flow, "conntrack has no entry for %s > %s "
+                      "(TCP %s mid-stream): picked up as a new connection "
+                      "(nf_conntrack_tcp_loose=1), its NAT chosen afresh by the rules",
+                      ep_str(p->src, p->sport, p->proto, a), ep_str(p->dst, p->dport, p->proto, b),
+                      tcp_index_names[index]);
+        }
         e->created = sim_now(nf->sim);
         e->flow = p->flow;
         e->owner_pkt = p->id;
@@ -736,6 +777,17 @@ static void setup_info(nf_t *nf, ct_entry_t *e, enum nf_manip manip, uint32_t ad
     e->t[CT_DIR_REPLY] = tuple_invert(nt);
     e->status |= done_bit(manip);
     if (!tuple_eq(&nt, &cur)) e->status |= manip == NF_MANIP_SRC ? CTS_SRC_NAT : CTS_DST_NAT;
+    if ((e->status & CTS_PICKUP) && !tuple_eq(&nt, &cur)) {
+        char a[24], b[24];
+        if (manip == NF_MANIP_DST)
+            net_notef(nf->net, nf->node->name, p->flow, "picked-up connection: DNAT %s -> %s",
+                      ep_str(cur.dst, cur.dport, cur.proto, a),
+                      ep_str(nt.dst, nt.dport, nt.proto, b));
+        else
+            net_notef(nf->net, nf->node->name, p->flow, "picked-up connection: SNAT %s -> %s",
+                      ep_str(cur.src, cur.sport, cur.proto, a),
+                      ep_str(nt.src, nt.sport, nt.proto, b));
+    }
     if (net_tracing(nf->net, p->flow) && !tuple_eq(&nt, &cur)) {
         char a[24], b[24];
         if (manip == NF_MANIP_DST)

@@ -130,7 +130,8 @@ enum ct_dir { CT_DIR_ORIGINAL = 0, CT_DIR_REPLY = 1 };
 enum {
     CTS_CONFIRMED = 1u << 0, CTS_SEEN_REPLY = 1u << 1, CTS_ASSURED = 1u << 2,
     CTS_SRC_NAT = 1u << 3, CTS_DST_NAT = 1u << 4, CTS_SRC_NAT_DONE = 1u << 5,
-    CTS_DST_NAT_DONE = 1u << 6, CTS_DYING = 1u << 7
+    CTS_DST_NAT_DONE = 1u << 6, CTS_DYING = 1u << 7,
+    CTS_PICKUP = 1u << 8            /* created by a mid-stream TCP segment (tcp_loose) */
 };
 enum nf_manip { NF_MANIP_SRC = 0, NF_MANIP_DST = 1 };
 

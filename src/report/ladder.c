@@ -3,7 +3,9 @@
  * turned into one row (sender lane -> the lanes it reached, NAT rewrites where addresses
  * changed between two places, a cross where it was dropped), the causal chain's notes put
  * in at their times, laid out as SVG by hand (lanes, rows) and written as a Mermaid
- * sequenceDiagram.
+ * sequenceDiagram. TLS shows as its flights (ClientHello with or without SNI, ServerHello,
+ * Finished, alerts) and, inside application data records, the HTTP message they carry
+ * ("GET /app1 in TLS"): the simulator knows the plaintext, a capture would not.
  *
  * Why a replay: which request becomes a class's example is known only when it ends, long
  * after its SYN; keeping every packet of every flow in case would cost every run. The
@@ -14,6 +16,7 @@
 #include <string.h>
 #include "draw_int.h"
 #include "http.h"
+#include "tls.h"
 
 /* Packet records a replay keeps at most (each ~100 bytes). */
 #define LD_MAX_RECS 20000
@@ -33,9 +36,10 @@ typedef struct lrec {
     uint32_t src, dst, seq, len;
     uint16_t sport, dport;
     uint8_t flags, proto;
-    bool msg, is_req;
+    bool msg, is_req;               /* an HTTP message ends here (in TLS or not) */
+    bool tls, tls_alert;            /* a TLS flight (handshake or alert) ends here */
     int status;
-    char text[48];                  /* "GET /app1" */
+    char text[48];                  /* "GET /app1", "ClientHello (no SNI)" */
 } lrec_t;
 
 typedef struct replay {
@@ -85,14 +89,25 @@ static lrec_t *rec_new(replay_t *p, sim_time_t t, const char *where, const pkt_t
     r.len = pk->len;
     r.flags = pk->tcp_flags;
     r.proto = pk->proto;
-    http_msg_t *m = http_msg_from(pk->msg);
+    /* TLS application data: the HTTP message inside; a handshake flight: its name */
+    bool in_tls = pk->msg && pk->len && pk->msg->kind == NET_MSG_TLS;
+    net_msg_t *inner = in_tls ? tls_msg_inner(pk->msg) : pk->msg;
+    http_msg_t *m = http_msg_from(inner);
     if (m && pk->len) {
         r.msg = true;
         r.is_req = m->is_request;
         r.req_id = m->req_id;
         r.status = m->status;
-        if (m->is_request) snprintf(r.text, sizeof r.text, "%s %s", m->method, m->path ? m->path : "/");
-        else snprintf(r.text, sizeof r.text, "HTTP %d %s", m->status, http_reason_phrase(m->status));
+        if (m->is_request)
+            snprintf(r.text, sizeof r.text, "%s %s%s", m->method, m->path ? m->path : "/",
+                     in_tls ? " in TLS" : "");
+        else
+            snprintf(r.text, sizeof r.text, "HTTP %d %s%s", m->status,
+                     http_reason_phrase(m->status), in_tls ? " in TLS" : "");
+    } else if (in_tls && !inner) {
+        r.tls = true;
+        tls_msg_desc(pk->msg, r.text, sizeof r.text);
+        r.tls_alert = strncmp(r.text, "Alert", 5) == 0;
     }
     lb_vec_push(&p->recs, r);
     return &p->recs.v[p->recs.n - 1];
@@ -220,6 +235,9 @@ static void packet_label(row_t *w, const lrec_t *r, int retrans)
     if (r->msg) {
         snprintf(w->label, sizeof w->label, "%s", r->text);
         c = r->is_req ? "#0969da" : r->status < 400 ? "#1a7f37" : "#cf222e";
+    } else if (r->tls) {
+        snprintf(w->label, sizeof w->label, "TLS %s", r->text);
+        c = r->tls_alert ? "#cf222e" : "#8250df";
     } else if (r->proto != NET_PROTO_TCP) {
         snprintf(w->label, sizeof w->label, "%s", r->proto == NET_PROTO_ICMP ? "ICMP" : "UDP");
     } else if ((r->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
@@ -248,7 +266,7 @@ static bool boring(const lrec_t *r)
     if (r->reason) return false;
     if (r->proto != NET_PROTO_TCP) return false;
     if (r->flags & (TCP_SYN | TCP_RST | TCP_FIN)) return false;
-    return !r->msg;
+    return !r->msg && !r->tls;
 }
 
 static int cmp_rec(const void *a, const void *b)

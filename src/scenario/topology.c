@@ -26,6 +26,11 @@
 /* Bounds on TCP parameters given in a scenario (Linux accepts these ranges). */
 #define TCP_MSS_MIN 88                  /* TCP_MIN_MSS, include/net/tcp.h */
 #define TCP_MSS_MAX 65495               /* 65535 - IP and TCP headers */
+/* net.ipv4.tcp_keepalive_time / _intvl are whole seconds (proc_dointvec_jiffies, an int
+ * of jiffies: INT_MAX / HZ with HZ 1000); tcp_keepalive_probes is a u8
+ * (proc_dou8vec_minmax). Documentation/networking/ip-sysctl.rst. */
+#define TCP_KEEPALIVE_SYSCTL_MAX_S 2147483
+#define TCP_KEEPALIVE_SYSCTL_MAX_PROBES 255
 
 const elem_param_t link_params[] = {
     { "between", P_STRLIST, NULL, "the two nodes (or groups) it joins, like [client, r1]",
@@ -77,6 +82,13 @@ static const elem_param_t tcp_tab[] = {
     { "mss", P_INT, "", "maximum segment size in bytes", NULL, NULL },
     { "init-cwnd", P_INT, "", "initial congestion window in segments (TCP_INIT_CWND)",
       NULL, NULL },
+    { "keepalive-time", P_DURATION, "", "idle before the first keepalive probe of a socket "
+      "with SO_KEEPALIVE and no TCP_KEEPIDLE (net.ipv4.tcp_keepalive_time, 7200 s)", NULL,
+      NULL },
+    { "keepalive-intvl", P_DURATION, "", "between keepalive probes "
+      "(net.ipv4.tcp_keepalive_intvl, 75 s)", NULL, NULL },
+    { "keepalive-probes", P_INT, "", "unanswered keepalive probes before the reset "
+      "(net.ipv4.tcp_keepalive_probes, 9)", NULL, NULL },
     { NULL, 0, NULL, NULL, NULL, NULL }
 };
 
@@ -96,8 +108,9 @@ static const elem_param_t tcp_tab[] = {
       "(default " TCP_KERNEL_DEFAULT "); keys in tcp override them", NULL, NULL }, \
     { "tcp", P_OBJ, "", "TCP and conntrack sysctls (the kernel's defaults): syn-retries, " \
       "syn-linear-timeouts, synack-retries, retries2, fin-timeout, rto-min, rto-initial, " \
-      "time-wait, delack, mss, init-cwnd, conntrack-established, conntrack-close-wait, " \
-      "conntrack-fin-wait, conntrack-time-wait, conntrack-syn-sent, conntrack-max", \
+      "time-wait, delack, mss, init-cwnd, keepalive-time, keepalive-intvl, " \
+      "keepalive-probes, conntrack-established, conntrack-close-wait, conntrack-fin-wait, " \
+      "conntrack-time-wait, conntrack-syn-sent, conntrack-max", \
       tcp_tab, NULL }, \
     { NULL, 0, NULL, NULL, NULL, NULL }
 
@@ -148,6 +161,19 @@ static int apply_tcp(build_ctx_t *ctx, net_node_t *node, const elem_val_t *kerne
     TIME_FIELD("time-wait", time_wait)
     TIME_FIELD("delack", delack)
     TIME_FIELD("fin-timeout", fin_timeout)
+    INT_FIELD("keepalive-probes", keepalive_probes, 0, TCP_KEEPALIVE_SYSCTL_MAX_PROBES)
+#define SECS_FIELD(key, field) \
+    if ((v = elem_get(t, key))->set) { \
+        if (v->u.i < SIM_S || v->u.i > (sim_time_t)TCP_KEEPALIVE_SYSCTL_MAX_S * SIM_S || \
+            v->u.i % SIM_S) \
+            return build_error(ctx, v->pos, "tcp %s: expected whole seconds from 1s to " \
+                               "%ds (the sysctl is in seconds)", key, \
+                               TCP_KEEPALIVE_SYSCTL_MAX_S); \
+        p.field = v->u.i; \
+    }
+    SECS_FIELD("keepalive-time", keepalive_time)
+    SECS_FIELD("keepalive-intvl", keepalive_intvl)
+#undef SECS_FIELD
     tcp_stack_set_params(node, &p);
     bool ct = false;
     static const char *const ct_keys[] = {"conntrack-established", "conntrack-close-wait",
