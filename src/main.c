@@ -748,8 +748,11 @@ static void writers_attach(writers_t *w, sweep_t *sw, scn_run_t *r, const opts_t
         if (!w->cap && !o->no_pcap) writer_failed(&w->missing, "trace pcap", w->pcap, err);
         else if (!w->cap) fprintf(stderr, "sim: hop recorder: %s\n", err);
     }
-    /* pictures: the first seed of each variant (a sweep's other seeds draw none) */
-    if (!o->no_pictures && !it->real && it->seed == (o->has_seed ? o->seed : scn_seed(s))) {
+    /* pictures: the first seed at the first grid point of each variant (a sweep's other
+     * runs draw none: they would write the same ladder-<variant> and topology-<variant>
+     * files, concurrently under --jobs, and which run's ladder stayed would be chance) */
+    if (!o->no_pictures && !it->real && it->point == 0 &&
+        it->seed == (o->has_seed ? o->seed : scn_seed(s))) {
         w->draw = draw_rec_attach(r, err, sizeof err);
         if (!w->draw) fprintf(stderr, "sim: %s\n", err);
     }
