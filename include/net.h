@@ -151,11 +151,23 @@ void net_app_unregister(net_t *net, void *obj);     /* no-op for an unknown obje
 void *net_app_at(const net_t *net, const char *kind, size_t i);
 
 /* ---- nodes and interfaces ------------------------------------------------------------- */
+/* Route types, as Linux's rtm_type (include/uapi/linux/rtnetlink.h) and what the kernel
+ * does with each (fib_props[] in net/ipv4/fib_semantics.c, ip_error() in
+ * net/ipv4/route.c):
+ *   type         a connect() from the node   a packet the node forwards
+ *   unicast      goes out (via gw, dev)      forwarded
+ *   blackhole    EINVAL                      dropped silently
+ *   unreachable  EHOSTUNREACH                dropped, ICMP host unreachable to the sender
+ *   prohibit     EACCES                      dropped, ICMP admin prohibited (code 13)
+ *   (no route)   ENETUNREACH                 dropped, ICMP net unreachable
+ * A locally generated packet that meets one of them is dropped without ICMP. */
+enum { NET_RT_UNICAST = 0, NET_RT_BLACKHOLE, NET_RT_UNREACHABLE, NET_RT_PROHIBIT };
 typedef struct net_route {
     uint32_t prefix;
     int plen;
     uint32_t gw;                /* 0: destination is on-link */
-    net_iface_t *ifc;
+    net_iface_t *ifc;           /* NULL for the types other than unicast */
+    uint8_t type;               /* NET_RT_* */
 } net_route_t;
 
 typedef int (*net_proto_rx_cb)(net_node_t *node, pkt_t *p, void *data); /* consumes p */
@@ -203,8 +215,23 @@ bool net_node_is_local(const net_node_t *node, uint32_t addr);
 uint32_t net_node_addr(const net_node_t *node);
 /* Adds a route; plen 0 is the default route. */
 void net_route_add(net_node_t *node, uint32_t prefix, int plen, uint32_t gw, net_iface_t *ifc);
-/* Longest-prefix match; NULL when no route. */
+/* Adds a route of type NET_RT_BLACKHOLE, NET_RT_UNREACHABLE or NET_RT_PROHIBIT. */
+void net_route_add_type(net_node_t *node, uint32_t prefix, int plen, int type);
+/* Longest-prefix match; NULL when no route. The cost does not grow with the number of
+ * routes (a hash per prefix length in use, once there are more than a few). */
 const net_route_t *net_route_lookup(const net_node_t *node, uint32_t dst);
+/* The route of exactly prefix/plen (the first added), or NULL. */
+const net_route_t *net_route_find(const net_node_t *node, uint32_t prefix, int plen);
+/* What a connect() from the node gets for route r (net_route_lookup's answer): 0 for a
+ * unicast route, LB_ENETUNREACH for none, LB_EINVAL (blackhole), LB_EHOSTUNREACH
+ * (unreachable), LB_EACCES (prohibit). */
+int net_route_error(const net_route_t *r);
+/* "blackhole", "unreachable", "prohibit" or "unicast". */
+const char *net_route_type_name(int type);
+/* The route as `ip route` prints it: "10.1.0.0/16 via 10.0.0.1 dev eth0",
+ * "default via 10.0.0.1 dev eth0", "10.0.0.0/30 dev eth0", "blackhole 10.9.0.0/16";
+ * "no route" for NULL. buf >= 80 bytes. Returns buf. */
+const char *net_route_str(const net_route_t *r, char *buf, size_t n);
 /* Source address the node uses toward dst (the outgoing interface's address). */
 uint32_t net_node_src_for(const net_node_t *node, uint32_t dst);
 

@@ -425,6 +425,9 @@ static int connect_outcome(int rc)
     switch (rc) {
     case LB_ETIMEDOUT:      return HTTP_CONNECT_TIMEOUT;
     case LB_EHOSTUNREACH:   return HTTP_UNREACHABLE;
+    case LB_ENETUNREACH:    return HTTP_UNREACHABLE;
+    case LB_EACCES:         return HTTP_UNREACHABLE;    /* a prohibit route */
+    case LB_EINVAL:         return HTTP_UNREACHABLE;    /* a blackhole route (or dst 0) */
     case LB_EADDRNOTAVAIL:  return HTTP_NO_PORT;
     case LB_ETLS:           return HTTP_TLS_ERROR;   /* connected, the handshake failed */
     default:                return HTTP_CONNECT_REFUSED;  /* ECONNREFUSED, RST on SYN */
@@ -435,6 +438,7 @@ static int established_outcome(int rc)
 {
     switch (rc) {
     case LB_EHOSTUNREACH:   return HTTP_UNREACHABLE;
+    case LB_ENETUNREACH:    return HTTP_UNREACHABLE;
     case LB_ETIMEDOUT:      return HTTP_RESPONSE_TIMEOUT;  /* retransmissions gave up */
     case LB_ECLOSED:        return HTTP_CLOSED;
     case LB_ETLS:           return HTTP_TLS_ERROR;
