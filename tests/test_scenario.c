@@ -636,6 +636,101 @@ START_TEST(groups)
 }
 END_TEST
 
+/* routing: explicit -- a node has its connected subnets, its gateway and its routes, and
+ * nothing computed; `routing: auto` (the default) keeps the breadth-first routes, and a
+ * route of its own wins over a computed one to the same prefix. */
+static const char *explicit_yaml =
+    "name: explicit\nduration: 1s\n"
+    "nodes:\n"
+    "  client: { type: host, routing: explicit,\n"
+    "            routes: [ { to: 10.99.0.0/16, via: 10.0.0.2 },\n"
+    "                      { to: 10.66.0.0/16, type: blackhole },\n"
+    "                      { to: 10.67.0.0/16, type: unreachable },\n"
+    "                      { to: 10.68.0.0/16, type: prohibit } ] }\n"
+    "  r1: { type: router, routing: explicit, gateway: 10.0.0.6 }\n"
+    "  r2: { type: router, routes: [ { to: 10.0.0.0/30, dev: eth0 } ] }\n"
+    "  web: { type: host, gateway: 10.0.0.9, addresses: [10.99.0.10] }\n"
+    "links:\n"
+    "  - { between: [client, r1] }\n"      /* 10.0.0.0/30 */
+    "  - { between: [r1, r2] }\n"          /* 10.0.0.4/30 */
+    "  - { between: [r2, web] }\n";        /* 10.0.0.8/30 */
+
+START_TEST(explicit_routing)
+{
+    scn_t *s = NULL;
+    scn_run_t *r = load_run(explicit_yaml, "e.yaml", &s);
+    net_node_t *client = scn_run_node(r, "client"), *r1 = scn_run_node(r, "r1");
+    net_node_t *r2 = scn_run_node(r, "r2"), *web = scn_run_node(r, "web");
+    /* client: connected + its routes only; no default route */
+    ck_assert_uint_eq(client->routes.n, 5);
+    assert_route(client, "10.0.0.2", NULL, "eth0", 30);
+    assert_route(client, "10.99.0.10", "10.0.0.2", "eth0", 16);
+    ck_assert_ptr_null(net_route_lookup(client, ip("10.0.0.10")));   /* web's link: none */
+    ck_assert_int_eq(net_route_lookup(client, ip("10.66.1.1"))->type, NET_RT_BLACKHOLE);
+    ck_assert_int_eq(net_route_lookup(client, ip("10.67.1.1"))->type, NET_RT_UNREACHABLE);
+    ck_assert_int_eq(net_route_lookup(client, ip("10.68.1.1"))->type, NET_RT_PROHIBIT);
+    /* r1: two connected subnets and the gateway; no route back to anything else */
+    ck_assert_uint_eq(r1->routes.n, 3);
+    assert_route(r1, "10.99.0.10", "10.0.0.6", "eth1", 0);
+    /* r2 (auto): its own on-link route to client's subnet wins over the computed one */
+    assert_route(r2, "10.0.0.1", NULL, "eth0", 30);
+    assert_route(r2, "10.99.0.10", "10.0.0.10", "eth1", 32);
+    /* web (auto, one interface): the gateway instead of the computed default route */
+    assert_route(web, "10.0.0.1", "10.0.0.9", "eth0", 0);
+    ck_assert_uint_eq(web->routes.n, 2);
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
+/* Bad routes are errors at the offending key when the variant is built (exit 2). */
+static const struct { const char *from, *to, *want; } route_bad[] = {
+    { "via: 10.0.0.2 }", "via: 10.0.5.2 }", "e.yaml:5:48: via 10.0.5.2 is not on a connected "
+      "subnet of node 'client' (eth0 10.0.0.1/30); expected a next hop on one of them (Linux: "
+      "Nexthop has invalid gateway)" },
+    { "via: 10.0.0.2 }", "via: 10.0.0.2, dev: eth1 }", "e.yaml:5:63: dev 'eth1': node "
+      "'client' has no such interface; it has eth0 10.0.0.1/30" },
+    { "via: 10.0.0.2 }", "via: 10.0.0.1 }", "e.yaml:5:48: via 10.0.0.1 is an address of node "
+      "'client' itself; expected a neighbour's address" },
+    { "via: 10.0.0.2 }", "dev: eth0, type: prohibit }", "e.yaml:5:48: a prohibit route has no "
+      "next hop; expected no via or dev with type prohibit" },
+    { "via: 10.0.0.2 }", "type: unicast }", "e.yaml:5:23: route to 10.99.0.0/16: expected via "
+      "(a next hop), dev (an interface) or a type (blackhole, unreachable, prohibit)" },
+    { "gateway: 10.0.0.6", "gateway: 10.0.0.9", "e.yaml:9:51: gateway 10.0.0.9 is not on a "
+      "connected subnet of node 'r1' (eth0 10.0.0.2/30, eth1 10.0.0.5/30); expected a next hop "
+      "on one of them (Linux: Nexthop has invalid gateway)" },
+    { "10.66.0.0/16", "10.99.0.0/16", "e.yaml:6:29: to 10.99.0.0/16: node 'client' has a "
+      "route to this prefix already (an earlier entry of routes); expected one route per "
+      "prefix (Linux: File exists)" },
+    { "to: 10.0.0.0/30, dev: eth0", "to: 10.5.0.0/16, dev: eth0, via: 10.0.0.10",
+      "e.yaml:10:68: via 10.0.0.10 is not on the subnet of eth0 (node 'r2': eth0 10.0.0.6/30, "
+      "eth1 10.0.0.9/30); expected a next hop on eth0's subnet (Linux: Nexthop has invalid "
+      "gateway)" },
+};
+
+START_TEST(explicit_routing_errors)
+{
+    const char *from = route_bad[_i].from;
+    const char *at = strstr(explicit_yaml, from);
+    ck_assert_ptr_nonnull(at);
+    char *y = lb_sprintf("%.*s%s%s", (int)(at - explicit_yaml), explicit_yaml, route_bad[_i].to,
+                         at + strlen(from));
+    scn_t *s = NULL;
+    scn_run_t *r = NULL;
+    scn_diag_t d;
+    int rc = scn_load_string(y, "e.yaml", &s, &d, NULL);
+    if (rc == 0) rc = scn_run_new(s, 0, 1, &r, &d);
+    ck_assert_int_eq(rc, LB_EINVAL);
+    ck_assert_ptr_null(r);
+    char *got = diag_text(&d);
+    ck_assert_msg(strcmp(got, route_bad[_i].want) == 0, "case %d:\n got: %s\nwant: %s", _i, got,
+                  route_bad[_i].want);
+    lb_free(got);
+    lb_free(y);
+    scn_free(s);
+}
+END_TEST
+
 START_TEST(iptables_error_position)
 {
     const char *y =
@@ -1286,6 +1381,9 @@ Suite *suite_scenario(void)
     tcase_add_unchecked_fixture(tc, setup, NULL);
     tcase_add_test(tc, chain_builds);
     tcase_add_test(tc, routing_rules);
+    tcase_add_test(tc, explicit_routing);
+    tcase_add_loop_test(tc, explicit_routing_errors, 0,
+                        (int)(sizeof route_bad / sizeof *route_bad));
     tcase_add_test(tc, groups);
     tcase_add_test(tc, iptables_error_position);
     tcase_add_test(tc, variants);

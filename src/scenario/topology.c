@@ -80,6 +80,31 @@ static const elem_param_t tcp_tab[] = {
     { NULL, 0, NULL, NULL, NULL, NULL }
 };
 
+/* A node's routing (node_routes): `routing`, `gateway` and `routes`. */
+static const char *const routing_choices[] = { "auto", "explicit", NULL };
+static const char *const route_type_choices[] = { "unicast", "blackhole", "unreachable",
+                                                  "prohibit", NULL };
+static const elem_param_t route_tab[] = {
+    { "to", P_CIDR, NULL, "destination prefix, like 10.1.0.0/16 (0.0.0.0/0: the default "
+      "route)", NULL, NULL },
+    { "via", P_ADDR, "", "next hop, an address on one of the node's connected subnets",
+      NULL, NULL },
+    { "dev", P_STR, "", "outgoing interface, like eth1 (without via: the destination is "
+      "on-link)", NULL, NULL },
+    { "type", P_ENUM, "unicast", "unicast (via and/or dev), blackhole (dropped silently), "
+      "unreachable (ICMP host unreachable; connect(): EHOSTUNREACH) or prohibit (ICMP "
+      "admin prohibited; connect(): EACCES)", NULL, route_type_choices },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+#define ROUTING_PARAMS \
+    { "routing", P_ENUM, "auto", "auto: a route to every link subnet by breadth-first " \
+      "search (single-interface nodes: a default route); explicit: connected subnets, " \
+      "gateway and routes only", NULL, routing_choices }, \
+    { "gateway", P_ADDR, "", "default gateway: a next hop on a connected subnet (the route " \
+      "0.0.0.0/0)", NULL, NULL }, \
+    { "routes", P_OBJLIST, "", "static routes, like [{ to: 10.1.0.0/16, via: 10.0.0.1 }, " \
+      "{ to: 10.9.0.0/16, type: blackhole }]", route_tab, NULL },
+
 #define NODE_PARAMS(FORWARDING) \
     { "type", P_STR, "", "host or router", NULL, NULL }, \
     { "count", P_INT, "1", "a group of N nodes named NAME0 .. NAME<N-1> when given", \
@@ -92,6 +117,7 @@ static const elem_param_t tcp_tab[] = {
     { "iptables", P_STRLIST, "[]", "iptables commands without the leading 'iptables', like " \
       "\"-t nat -A POSTROUTING -o eth1 -j MASQUERADE\"", NULL, NULL }, \
     { "addresses", P_STRLIST, "[]", "extra local IPv4 addresses, like [10.9.9.9]", NULL, NULL }, \
+    ROUTING_PARAMS \
     { "kernel", P_STR, "", "Linux version whose sysctl defaults the node has, like \"6.6\" " \
       "(default " TCP_KERNEL_DEFAULT "); keys in tcp override them", NULL, NULL }, \
     { "tcp", P_OBJ, "", "TCP and conntrack sysctls (the kernel's defaults): syn-retries, " \
@@ -403,6 +429,153 @@ static void node_extra_names(const scn_elem_t *e, size_t k, char *buf, size_t n)
     else snprintf(buf, n, "%s", e->name);
 }
 
+/* ---- static routes (routing, gateway, routes) ----------------------------------------------- */
+
+/* The interface of node whose connected subnet holds a (NULL when none). */
+static net_iface_t *connected_iface(const net_node_t *node, uint32_t a)
+{
+    for (size_t i = 0; i < node->ifaces.n; i++) {
+        const net_iface_t *f = node->ifaces.v[i];
+        if (f->addr && (a & lb_prefix_mask(f->plen)) == (f->addr & lb_prefix_mask(f->plen)))
+            return node->ifaces.v[i];
+    }
+    return NULL;
+}
+
+/* "eth0 10.0.0.1/30, eth1 10.0.0.5/30" for messages. */
+static void iface_list(const net_node_t *node, char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < node->ifaces.n && at < n; i++) {
+        char a[16];
+        const net_iface_t *f = node->ifaces.v[i];
+        at += (size_t)snprintf(buf + at, n - at, "%s%s %s/%d", i ? ", " : "", f->name,
+                               lb_ip_str(f->addr, a), f->plen);
+    }
+    if (!node->ifaces.n) snprintf(buf, n, "no interfaces");
+}
+
+/* Adds one unicast route to prefix/plen via `via` (0: on-link) out of `dev` (NULL: the
+ * interface whose subnet holds via), checking both as `ip route add` does: the next hop
+ * must be on a connected subnet (of dev, when given), not the node's own address.
+ * key ("via", "gateway") names the next hop's key; vpos/dpos locate it and dev. */
+static int route_unicast(build_ctx_t *ctx, net_node_t *node, uint32_t prefix, int plen,
+                         const char *key, uint32_t via, elem_pos_t vpos, const char *dev,
+                         elem_pos_t dpos)
+{
+    char a[16], ifs[300];
+    net_iface_t *out = NULL;
+    if (dev && dev[0]) {
+        for (size_t i = 0; i < node->ifaces.n && !out; i++)
+            if (strcmp(node->ifaces.v[i]->name, dev) == 0) out = node->ifaces.v[i];
+        if (!out) {
+            iface_list(node, ifs, sizeof ifs);
+            return build_error(ctx, dpos, "dev '%s': node '%s' has no such interface; it has "
+                               "%s", dev, node->name, ifs);
+        }
+    }
+    if (via) {
+        if (net_node_is_local(node, via))
+            return build_error(ctx, vpos, "%s %s is an address of node '%s' itself; expected "
+                               "a neighbour's address", key, lb_ip_str(via, a), node->name);
+        net_iface_t *on = connected_iface(node, via);
+        if (out && out->addr &&
+            (via & lb_prefix_mask(out->plen)) != (out->addr & lb_prefix_mask(out->plen))) {
+            iface_list(node, ifs, sizeof ifs);
+            return build_error(ctx, vpos, "via %s is not on the subnet of %s (node '%s': %s); "
+                               "expected a next hop on %s's subnet (Linux: Nexthop has invalid "
+                               "gateway)", lb_ip_str(via, a), out->name, node->name, ifs,
+                               out->name);
+        }
+        if (!out) out = on;
+        if (!out) {
+            iface_list(node, ifs, sizeof ifs);
+            return build_error(ctx, vpos, "%s %s is not on a connected subnet of node '%s' "
+                               "(%s); expected a next hop on one of them (Linux: Nexthop has "
+                               "invalid gateway)", key, lb_ip_str(via, a), node->name, ifs);
+        }
+    }
+    assert(out);
+    net_route_add(node, prefix, plen, via, out);
+    return 0;
+}
+
+/* The node's own static routes from its element's `gateway` and `routes` (cfg), added
+ * before any automatic route so that they win over one to the same prefix. A second route
+ * to the same prefix is an error (`ip route add`: File exists). */
+static int node_routes(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg)
+{
+    const elem_val_t *gw = elem_find(cfg, "gateway"), *routes = elem_find(cfg, "routes");
+    if (gw && gw->set) {
+        int rc = route_unicast(ctx, node, 0, 0, "gateway", gw->u.addr, gw->pos, NULL,
+                               gw->pos);
+        if (rc < 0) return rc;
+    }
+    for (size_t i = 0; routes && i < routes->u.objs.n; i++) {
+        const elem_cfg_t *r = routes->u.objs.v[i];
+        const elem_val_t *to = elem_get(r, "to"), *via = elem_get(r, "via"),
+                         *dev = elem_get(r, "dev"), *type = elem_get(r, "type");
+        char a[16];
+        uint32_t prefix = to->u.cidr.addr;
+        int plen = to->u.cidr.plen;
+        if (net_route_find(node, prefix, plen)) {
+            const net_route_t *o = net_route_find(node, prefix, plen);
+            bool connected = o->type == NET_RT_UNICAST && !o->gw && o->ifc->addr &&
+                             o->plen == o->ifc->plen &&
+                             (o->ifc->addr & lb_prefix_mask(o->plen)) == o->prefix;
+            return build_error(ctx, to->pos, "to %s/%d: node '%s' has a route to this prefix "
+                               "already (%s); expected one route per prefix (Linux: File "
+                               "exists)", lb_ip_str(prefix, a), plen, node->name,
+                               connected ? "its connected subnet" : plen == 0 && gw && gw->set
+                               ? "the gateway" : "an earlier entry of routes");
+        }
+        int t = NET_RT_UNICAST;
+        for (int k = 1; route_type_choices[k]; k++)
+            if (strcmp(type->u.s, route_type_choices[k]) == 0) t = k;
+        if (t != NET_RT_UNICAST) {
+            if (via->set || dev->set)
+                return build_error(ctx, via->set ? via->pos : dev->pos, "a %s route has no "
+                                   "next hop; expected no via or dev with type %s", type->u.s,
+                                   type->u.s);
+            net_route_add_type(node, prefix, plen, t);
+            continue;
+        }
+        if (!via->set && !(dev->set && dev->u.s[0]))
+            return build_error(ctx, r->pos, "route to %s/%d: expected via (a next hop), dev "
+                               "(an interface) or a type (blackhole, unreachable, prohibit)",
+                               lb_ip_str(prefix, a), plen);
+        int rc = route_unicast(ctx, node, prefix, plen, "via", via->set ? via->u.addr : 0, via->pos,
+                               dev->set ? dev->u.s : NULL, dev->pos);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* Static routes of every node element; explicit[id] = true for nodes with routing:
+ * explicit (they get no automatic route). */
+static int static_routes(build_ctx_t *ctx, const scn_model_t *m, bool *explicit_)
+{
+    net_t *net = build_net(ctx);
+    for (size_t i = 0; i < m->elems[ELEM_NODE].n; i++) {
+        const scn_elem_t *e = &m->elems[ELEM_NODE].v[i];
+        const elem_val_t *mode = elem_find(e->cfg, "routing");
+        const elem_val_t *gw = elem_find(e->cfg, "gateway"), *rt = elem_find(e->cfg, "routes");
+        bool expl = mode && strcmp(mode->u.s, "explicit") == 0;
+        if (!expl && !(gw && gw->set) && !(rt && rt->u.objs.n)) continue;
+        for (int k = 0; k < e->count; k++) {
+            char nm[300];
+            node_extra_names(e, (size_t)k, nm, sizeof nm);
+            net_node_t *node = net_node_find(net, nm);
+            if (!node) continue;
+            explicit_[node->id] = expl;
+            int rc = node_routes(ctx, node, e->cfg);
+            if (rc < 0) return rc;
+        }
+    }
+    return 0;
+}
+
 int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
 {
     net_t *net = build_net(ctx);
@@ -411,6 +584,7 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     /* every planned pair as (node a id, node b id), in link order */
     typedef struct pid { uint32_t a, b; const scn_pair_t *p; } pid_t_;
     LB_VEC(pid_t_) pids = { 0 };
+    bool *explicit_ = NULL;
     int rc = 0;
     for (size_t i = 0; i < m->links.n && rc == 0; i++) {
         const scn_link_t *l = &m->links.v[i];
@@ -443,6 +617,8 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
         }
     }
     if (rc < 0) goto out;
+    explicit_ = lb_calloc(nn ? nn : 1, sizeof *explicit_);
+    if ((rc = static_routes(ctx, m, explicit_)) < 0) goto out;
 
     /* extra addresses: (address, owner id) in element order, then grouped by address:
      * owners sorted by (address, position), groups in order of first appearance */
@@ -479,14 +655,14 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     uint32_t *queue = lb_malloc(nn * sizeof *queue);
     for (size_t s = 0; s < nn && rc == 0; s++) {
         net_node_t *src = net_node_at(net, s);
-        if (adj[s].n == 0) continue;
+        if (adj[s].n == 0 || explicit_[s]) continue;
         if (s % 64 == 0 && build_interrupted(ctx)) {
             rc = LB_EINTR;
             break;
         }
         if (src->ifaces.n == 1) {
             const edge_t *e = &adj[s].v[0];
-            net_route_add(src, 0, 0, e->to->addr, e->from);
+            if (!net_route_find(src, 0, 0)) net_route_add(src, 0, 0, e->to->addr, e->from);
             continue;
         }
         for (size_t i = 0; i < nn; i++) order[i] = -1;
@@ -536,6 +712,7 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     lb_vec_free(&owners);
     lb_vec_free(&groups);
 out:
+    lb_free(explicit_);
     lb_vec_free(&pids);
     for (size_t i = 0; i < nn; i++) lb_vec_free(&adj[i]);
     lb_free(adj);
