@@ -281,7 +281,19 @@ typedef struct net_fabric_params {
     uint64_t bandwidth_bps;     /* per attachment, 0: infinite */
     uint64_t queue_bytes;       /* per attachment, bytes that may wait; 0: unlimited */
     double loss;
+    /* A shared L2 segment (a switch) instead of a cloud network: a packet goes to the
+     * attachment that holds its next hop (the route's gateway, or the destination for an
+     * on-link route), as an Ethernet frame goes to the MAC that ARP resolved -- without ARP
+     * packets. No holder: after NET_NEIGH_FAIL_DELAY the packet is dropped
+     * ("neigh-failed") and the sending node answers its source with ICMP host unreachable
+     * (arp_error_report -> ipv4_link_failure), so a connect() to an absent neighbour fails
+     * with EHOSTUNREACH after about 3 s, as on Linux. */
+    bool l2;
 } net_fabric_params_t;
+/* Neighbour resolution gives up after mcast_solicit (3) probes retrans_time (1 s) apart
+ * (net/ipv4/arp.c arp_tbl defaults); measured: connect() to an absent address on the
+ * local subnet fails with EHOSTUNREACH after 3.08 s (Linux 6.18, network namespaces). */
+#define NET_NEIGH_FAIL_DELAY (3 * SIM_S)
 typedef void (*net_vip_cb)(net_fabric_t *fab, pkt_t *p, void *data);   /* consumes p */
 net_fabric_t *net_fabric_new(net_t *net, const char *name, const net_fabric_params_t *params);
 const char *net_fabric_name(const net_fabric_t *fab);

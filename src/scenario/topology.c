@@ -27,9 +27,24 @@
 #define TCP_MSS_MIN 88                  /* TCP_MIN_MSS, include/net/tcp.h */
 #define TCP_MSS_MAX 65495               /* 65535 - IP and TCP headers */
 
+/* A member of a shared segment (a link with `members`). */
+static const elem_param_t member_params[] = {
+    { "node", P_STR, NULL, "a node or group on the segment", NULL, NULL },
+    { "address", P_STR, "", "its address on the segment, like 10.0.1.10 or 10.0.1.10/24 "
+      "(default: the first free one of the subnet, in member order)", NULL, NULL },
+    { "addresses", P_STRLIST, "[]", "more addresses on the same interface (a VIP), inside the "
+      "subnet", NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+
 const elem_param_t link_params[] = {
-    { "between", P_STRLIST, NULL, "the two nodes (or groups) it joins, like [client, r1]",
+    { "between", P_STRLIST, "", "the two nodes (or groups) it joins, like [client, r1]",
       NULL, NULL },
+    { "members", P_OBJLIST, "", "instead of between: a shared L2 segment (a switch) and the "
+      "nodes on it, like [{ node: r1, address: 10.0.1.1 }, { node: web }]; needs subnet",
+      member_params, NULL },
+    { "name", P_STR, "", "a segment's name in traces (default segment<N>, N its position in "
+      "links)", NULL, NULL },
     { "bandwidth", P_BANDWIDTH, LINK_DEFAULT_BANDWIDTH,
       "serialisation rate per direction, like 10Gbps (0: infinite)", NULL, NULL },
     { "latency", P_DURATION, LINK_DEFAULT_LATENCY, "one-way propagation delay, like 50us",
@@ -304,6 +319,124 @@ static int range_lo_cmp(const void *a, const void *b)
 
 static void tree_nofree(void *p) { (void)p; }
 
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Parses a member's "10.0.1.10" or "10.0.1.10/24" inside prefix/plen (a host address: not
+ * the subnet's own or broadcast address, except on a /31). 0 or an error at pos. */
+static int member_addr(const char *key, const char *text, elem_pos_t pos, uint32_t prefix,
+                       int plen, uint32_t *out, scn_diag_t *d)
+{
+    char a[40], sb[16];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    uint32_t ip;
+    if (n >= sizeof a || (memcpy(a, text, n), a[n] = 0, lb_ip_parse(a, &ip) < 0))
+        return diag_set(d, pos, LB_EINVAL, "%s: expected an IPv4 address like 10.0.1.10 or "
+                        "10.0.1.10/%d; got '%s'", key, plen, text);
+    if (slash) {
+        char *end;
+        long l = strtol(slash + 1, &end, 10);
+        if (!slash[1] || *end || l != plen)
+            return diag_set(d, pos, LB_EINVAL, "%s: '%s' does not match the segment's subnet "
+                            "%s/%d; expected /%d or no prefix length", key, text,
+                            lb_ip_str(prefix, sb), plen, plen);
+    }
+    uint32_t mask = lb_prefix_mask(plen);
+    if ((ip & mask) != prefix || (plen < 31 && (ip == prefix || ip == (prefix | ~mask))))
+        return diag_set(d, pos, LB_EINVAL, "%s: %s is not a host address of the segment's "
+                        "subnet %s/%d", key, a, lb_ip_str(prefix, sb), plen);
+    *out = ip;
+    return 0;
+}
+
+/* A segment's addresses: the chosen ones (member `address`, and `addresses` on the same
+ * interface) must be distinct host addresses of the subnet; the other members take the
+ * free ones from the lowest up, in member order. */
+static int plan_segment(scn_link_t *l, uint32_t prefix, int plen, scn_diag_t *d)
+{
+    LB_VEC(uint32_t) taken = { 0 };
+    LB_VEC(elem_pos_t) where = { 0 };
+    int rc = 0;
+    for (size_t i = 0; i < l->members.n && rc == 0; i++) {
+        const elem_val_t *a = elem_get(l->members.v[i].cfg, "address");
+        const elem_val_t *x = elem_get(l->members.v[i].cfg, "addresses");
+        if (i > 0 && l->members.v[i].cfg == l->members.v[i - 1].cfg) continue;  /* a group */
+        if (a->set && a->u.s[0]) {
+            uint32_t ip;
+            if ((rc = member_addr("address", a->u.s, a->pos, prefix, plen, &ip, d)) < 0) break;
+            l->members.v[i].addr = ip;
+            lb_vec_push(&taken, ip);
+            lb_vec_push(&where, a->pos);
+        }
+        if (x->u.strs.n && i + 1 < l->members.n && l->members.v[i + 1].cfg == l->members.v[i].cfg) {
+            rc = diag_set(d, x->u.strs.pos[0], LB_EINVAL, "addresses: '%s' is a group; "
+                          "expected addresses only for a single node",
+                          elem_str(l->members.v[i].cfg, "node"));
+            break;
+        }
+        for (size_t k = 0; k < x->u.strs.n && rc == 0; k++) {
+            uint32_t ip;
+            if ((rc = member_addr("addresses", x->u.strs.v[k], x->u.strs.pos[k], prefix, plen,
+                                  &ip, d)) < 0) break;
+            lb_vec_push(&taken, ip);
+            lb_vec_push(&where, x->u.strs.pos[k]);
+        }
+    }
+    /* duplicates: sort (address, position index) pairs */
+    if (rc == 0 && taken.n > 1) {
+        uint64_t *keys = lb_malloc(taken.n * sizeof *keys);
+        for (size_t i = 0; i < taken.n; i++) keys[i] = (uint64_t)taken.v[i] << 32 | i;
+        qsort(keys, taken.n, sizeof *keys, u64_cmp);
+        for (size_t i = 1; i < taken.n && rc == 0; i++)
+            if (keys[i] >> 32 == keys[i - 1] >> 32) {
+                size_t first = (size_t)(keys[i - 1] & 0xffffffffu),
+                       dup = (size_t)(keys[i] & 0xffffffffu);
+                char b[16];
+                rc = diag_set(d, where.v[dup], LB_EINVAL, "address %s is taken on this segment "
+                              "already (line %d); expected distinct addresses",
+                              lb_ip_str(taken.v[dup], b), where.v[first].line);
+            }
+        lb_free(keys);
+    }
+    if (rc == 0) {
+        if (taken.n > 1) qsort(taken.v, taken.n, sizeof *taken.v, u32_cmp);
+        uint32_t mask = lb_prefix_mask(plen);
+        uint64_t next = plen == 31 ? prefix : (uint64_t)prefix + 1;
+        uint64_t last = plen == 31 ? (uint64_t)prefix + 1 : (uint64_t)(prefix | ~mask) - 1;
+        size_t ti = 0;
+        for (size_t i = 0; i < l->members.n && rc == 0; i++) {
+            if (l->members.v[i].addr) continue;
+            for (;;) {
+                while (ti < taken.n && taken.v[ti] < next) ti++;
+                if (ti < taken.n && taken.v[ti] == next) next++;
+                else break;
+            }
+            if (next > last) {
+                char b[16];
+                rc = diag_set(d, elem_get(l->members.v[i].cfg, "node")->pos, LB_EINVAL,
+                              "members: the segment's subnet %s/%d has no address left for "
+                              "node '%s'; expected a larger subnet", lb_ip_str(prefix, b),
+                              plen, l->members.v[i].node);
+                break;
+            }
+            l->members.v[i].addr = (uint32_t)next++;
+        }
+    }
+    lb_vec_free(&taken);
+    lb_vec_free(&where);
+    return rc;
+}
+
 int topology_plan(scn_model_t *m, scn_diag_t *d)
 {
     LB_VEC(range_t) res = { 0 };
@@ -333,7 +466,7 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
         scn_link_t *l = &m->links.v[i];
         const elem_val_t *sub = elem_get(l->cfg, "subnet");
         if (!sub->set) continue;
-        assert(l->pairs.n == 1);
+        assert(l->pairs.n == 1 || l->members.n);
         uint32_t p = sub->u.cidr.addr;
         int plen = sub->u.cidr.plen;
         char buf[16];
@@ -355,6 +488,10 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
         }
         lb_vec_push(&res, r);
         tsearch(&res.v[res.n - 1], &tree, range_cmp);
+        if (l->members.n) {
+            rc = plan_segment(l, p, plen, d);
+            continue;
+        }
         scn_pair_t *pr = &l->pairs.v[0];
         pr->prefix = p;
         pr->plen = plen;
@@ -402,7 +539,12 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
 
 /* ---- links and routes --------------------------------------------------------------------------- */
 
-typedef struct edge { net_iface_t *from, *to; } edge_t;   /* from: on this node; to: the peer */
+/* The graph the automatic routes are computed on: vertices are the nodes (their ids) and,
+ * after them, one hub per shared segment. An edge from a node: from is its interface, to the
+ * peer's (NULL toward a hub); from a hub: from NULL, to the member's interface. v: the
+ * vertex it leads to. */
+typedef struct edge { net_iface_t *from, *to; uint32_t v; } edge_t;
+typedef LB_VEC(uint32_t) u32vec_t;
 typedef LB_VEC(edge_t) edges_t;
 
 /* An extra address, its owner node and its position in element order; a group of the
@@ -576,18 +718,80 @@ static int static_routes(build_ctx_t *ctx, const scn_model_t *m, bool *explicit_
     return 0;
 }
 
+/* A shared segment: a fabric delivering by next hop (net_fabric_params_t.l2) with every
+ * member attached at its planned address; the members' extra addresses on it (`addresses`)
+ * are local to the member and resolve to its interface there. Adds the member -> hub and
+ * hub -> member edges for the automatic routes. */
+static int build_segment(build_ctx_t *ctx, const scn_link_t *l, size_t index, uint32_t hub,
+                         edges_t *adj, u32vec_t *members)
+{
+    net_t *net = build_net(ctx);
+    const char *nm = elem_str(l->cfg, "name");
+    char def[32];
+    snprintf(def, sizeof def, "segment%zu", index);
+    net_fabric_params_t fp = {
+        .latency = elem_int(l->cfg, "latency"),
+        .bandwidth_bps = (uint64_t)elem_int(l->cfg, "bandwidth"),
+        .queue_bytes = (uint64_t)elem_int(l->cfg, "queue"),
+        .loss = elem_float(l->cfg, "loss"),
+        .l2 = true,
+    };
+    net_fabric_t *fab = net_fabric_new(net, nm[0] ? nm : def, &fp);
+    const elem_val_t *sub = elem_get(l->cfg, "subnet");
+    for (size_t k = 0; k < l->members.n; k++) {
+        const scn_member_t *mb = &l->members.v[k];
+        net_node_t *node = net_node_find(net, mb->node);
+        if (!node)
+            return build_error(ctx, l->pos, "link: node '%s' was not created by its element",
+                               mb->node);
+        char ifname[16];
+        snprintf(ifname, sizeof ifname, "eth%zu", node->ifaces.n);
+        net_iface_t *ifc = net_iface_add(node, ifname, mb->addr, sub->u.cidr.plen);
+        int rc = net_fabric_attach(fab, ifc);
+        assert(rc == 0);
+        const elem_val_t *x = elem_get(mb->cfg, "addresses");
+        for (size_t j = 0; j < x->u.strs.n; j++) {
+            uint32_t a;
+            if (lb_ip_parse(x->u.strs.v[j], &a) < 0) continue;     /* planned: cannot be */
+            net_node_addr_add(node, a);
+            net_fabric_route(fab, a, 32, ifc);
+        }
+        edge_t to_hub = { ifc, NULL, hub }, from_hub = { NULL, ifc, node->id };
+        lb_vec_push(&adj[node->id], to_hub);
+        lb_vec_push(&adj[hub], from_hub);
+        lb_vec_push(members, node->id);
+        (void)rc;
+    }
+    return 0;
+}
+
 int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
 {
     net_t *net = build_net(ctx);
     size_t nn = net_node_count(net);
-    edges_t *adj = lb_calloc(nn ? nn : 1, sizeof *adj);
+    size_t nseg = 0;
+    for (size_t i = 0; i < m->links.n; i++) nseg += m->links.v[i].members.n > 0;
+    size_t nv = nn + nseg;                  /* vertices: nodes, then segment hubs */
+    edges_t *adj = lb_calloc(nv ? nv : 1, sizeof *adj);
     /* every planned pair as (node a id, node b id), in link order */
     typedef struct pid { uint32_t a, b; const scn_pair_t *p; } pid_t_;
     LB_VEC(pid_t_) pids = { 0 };
+    /* every segment: its subnet and members (node ids: segmembers[start .. start + n)) */
+    typedef struct sid { uint32_t prefix; int plen; size_t start, n; } sid_t_;
+    LB_VEC(sid_t_) sids = { 0 };
+    u32vec_t segmembers = { 0 };
     bool *explicit_ = NULL;
     int rc = 0;
     for (size_t i = 0; i < m->links.n && rc == 0; i++) {
         const scn_link_t *l = &m->links.v[i];
+        if (l->members.n) {
+            const elem_val_t *sub = elem_get(l->cfg, "subnet");
+            sid_t_ sd = { sub->u.cidr.addr, sub->u.cidr.plen, segmembers.n, 0 };
+            rc = build_segment(ctx, l, i, (uint32_t)(nn + sids.n), adj, &segmembers);
+            sd.n = segmembers.n - sd.start;
+            lb_vec_push(&sids, sd);
+            continue;
+        }
         net_link_params_t lp = {
             .latency = elem_int(l->cfg, "latency"),
             .bandwidth_bps = (uint64_t)elem_int(l->cfg, "bandwidth"),
@@ -611,7 +815,7 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             assert(a->id < nn && b->id < nn);
             pid_t_ pid = { a->id, b->id, p };
             lb_vec_push(&pids, pid);
-            edge_t ea = { ia, ib }, eb = { ib, ia };
+            edge_t ea = { ia, ib, b->id }, eb = { ib, ia, a->id };
             lb_vec_push(&adj[a->id], ea);
             lb_vec_push(&adj[b->id], eb);
         }
@@ -634,7 +838,14 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             if (!node) continue;
             for (size_t j = 0; j < a->u.strs.n; j++) {
                 extra_t x = { 0, node->id, owners.n };
-                if (lb_ip_parse(a->u.strs.v[j], &x.addr) == 0) lb_vec_push(&owners, x);
+                if (lb_ip_parse(a->u.strs.v[j], &x.addr) < 0) continue;
+                lb_vec_push(&owners, x);
+                /* Linux answers ARP for any local address on any interface (arp_ignore
+                 * 0): on each segment the node is on, the address resolves to it */
+                for (size_t f = 0; f < node->ifaces.n; f++)
+                    if (node->ifaces.v[f]->fabric)
+                        net_fabric_route(node->ifaces.v[f]->fabric, x.addr, 32,
+                                         node->ifaces.v[f]);
             }
         }
     }
@@ -649,10 +860,10 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     }
     if (groups.n > 1) qsort(groups.v, groups.n, sizeof *groups.v, xgroup_cmp);
 
-    /* BFS from every node */
-    int32_t *order = lb_malloc(nn * sizeof *order);     /* discovery rank, -1: unreached */
-    edge_t *first = lb_malloc(nn * sizeof *first);      /* first hop toward each node */
-    uint32_t *queue = lb_malloc(nn * sizeof *queue);
+    /* BFS from every node over nodes and segment hubs */
+    int32_t *order = lb_malloc(nv * sizeof *order);     /* discovery rank, -1: unreached */
+    edge_t *first = lb_malloc(nv * sizeof *first);      /* first hop toward each vertex */
+    uint32_t *queue = lb_malloc(nv * sizeof *queue);
     for (size_t s = 0; s < nn && rc == 0; s++) {
         net_node_t *src = net_node_at(net, s);
         if (adj[s].n == 0 || explicit_[s]) continue;
@@ -660,24 +871,28 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             rc = LB_EINTR;
             break;
         }
-        if (src->ifaces.n == 1) {
+        if (src->ifaces.n == 1 && adj[s].v[0].to) {     /* one point-to-point link */
             const edge_t *e = &adj[s].v[0];
             if (!net_route_find(src, 0, 0)) net_route_add(src, 0, 0, e->to->addr, e->from);
             continue;
         }
-        for (size_t i = 0; i < nn; i++) order[i] = -1;
+        for (size_t i = 0; i < nv; i++) order[i] = -1;
         size_t qh = 0, qt = 0;
         int32_t rank = 0;
         order[s] = rank++;
         queue[qt++] = (uint32_t)s;
         while (qh < qt) {
             uint32_t u = queue[qh++];
-            if (u != s && !net_node_at(net, u)->forwarding) continue;   /* no transit */
+            if (u != s && u < nn && !net_node_at(net, u)->forwarding) continue; /* no transit */
             for (size_t j = 0; j < adj[u].n; j++) {
-                uint32_t v = adj[u].v[j].to->node->id;
+                const edge_t *e = &adj[u].v[j];
+                uint32_t v = e->v;
                 if (order[v] >= 0) continue;
                 order[v] = rank++;
-                first[v] = u == s ? adj[u].v[j] : first[u];
+                if (u == s) first[v] = *e;                  /* to: NULL toward a hub */
+                else if (u >= nn && !first[u].to)           /* a segment s is on */
+                    first[v] = (edge_t){ first[u].from, e->to, v };
+                else first[v] = first[u];
                 queue[qt++] = v;
             }
         }
@@ -688,6 +903,22 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             if (ra < 0 && rb < 0) continue;
             uint32_t via = (rb < 0 || (ra >= 0 && ra < rb)) ? q->a : q->b;
             net_route_add(src, q->p->prefix, q->p->plen, first[via].to->addr, first[via].from);
+        }
+        for (size_t i = 0; i < sids.n; i++) {             /* toward the nearest member */
+            const sid_t_ *q = &sids.v[i];
+            int32_t best = -1;
+            uint32_t via = 0;
+            bool on = false;
+            for (size_t j = q->start; j < q->start + q->n; j++) {
+                uint32_t o = segmembers.v[j];
+                on |= o == s;
+                if (order[o] >= 0 && (best < 0 || order[o] < best)) {
+                    best = order[o];
+                    via = o;
+                }
+            }
+            if (on || best < 0) continue;                   /* connected, or unreachable */
+            net_route_add(src, q->prefix, q->plen, first[via].to->addr, first[via].from);
         }
         for (size_t g = 0; g < groups.n; g++) {
             const xgroup_t *x = &groups.v[g];
@@ -714,7 +945,9 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
 out:
     lb_free(explicit_);
     lb_vec_free(&pids);
-    for (size_t i = 0; i < nn; i++) lb_vec_free(&adj[i]);
+    lb_vec_free(&sids);
+    lb_vec_free(&segmembers);
+    for (size_t i = 0; i < nv; i++) lb_vec_free(&adj[i]);
     lb_free(adj);
     return rc;
 }
