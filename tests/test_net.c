@@ -380,6 +380,61 @@ START_TEST(route_types_indexed)
 }
 END_TEST
 
+/* A shared L2 segment delivers to whoever holds the next hop: a datagram to h2, routed via
+ * the router g, reaches g, not h2, although h2 is on the segment (an Ethernet frame goes to
+ * the gateway's MAC); an extra address routed to h2 on the segment (a VIP) reaches h2; a
+ * neighbour nobody holds fails after NET_NEIGH_FAIL_DELAY with ICMP host unreachable, and
+ * a connect() to it reports EHOSTUNREACH then (Linux: 3.08 s in network namespaces). */
+START_TEST(segment_delivers_by_next_hop)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_fabric_params_t fp = {.latency = 50 * SIM_US, .l2 = true};
+    net_fabric_t *lan = net_fabric_new(net, "lan", &fp);
+    net_node_t *h1 = net_node_add(net, "h1"), *h2 = net_node_add(net, "h2");
+    net_node_t *g = net_node_add(net, "g");
+    net_iface_t *i1 = net_iface_add(h1, "eth0", tu_ip("10.0.1.10"), 24);
+    net_iface_t *i2 = net_iface_add(h2, "eth0", tu_ip("10.0.1.20"), 24);
+    net_iface_t *ig = net_iface_add(g, "eth0", tu_ip("10.0.1.1"), 24);
+    ck_assert_int_eq(net_fabric_attach(lan, i1), 0);
+    ck_assert_int_eq(net_fabric_attach(lan, i2), 0);
+    ck_assert_int_eq(net_fabric_attach(lan, ig), 0);
+    net_node_addr_add(h2, tu_ip("10.0.1.100"));
+    ck_assert_int_eq(net_fabric_route(lan, tu_ip("10.0.1.100"), 32, i2), 0);
+    net_route_add(h1, tu_ip("10.0.1.20"), 32, tu_ip("10.0.1.1"), i1);   /* via g */
+    rxlog_t l2 = {0}, lg = {0};
+    rx_log(h2, &l2);
+    rx_log(g, &lg);
+    net_node_output(h1, udp(net, 0, tu_ip("10.0.1.20"), 10));
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(lg.n, 0);                      /* g does not forward: dropped there */
+    ck_assert_int_eq(l2.n, 0);
+    g->forwarding = true;                           /* now g sends it back onto the segment */
+    net_node_output(h1, udp(net, 0, tu_ip("10.0.1.20"), 10));
+    net_node_output(h1, udp(net, 0, tu_ip("10.0.1.100"), 10));     /* on-link: the VIP */
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(l2.n, 2);
+    ck_assert_int_eq(l2.ttl[0], 64);                /* the VIP, direct: 50 us */
+    ck_assert_int_eq(l2.ttl[1], 63);                /* through g: twice 50 us */
+    /* nobody holds 10.0.1.77 */
+    tu_obs_t *o = lb_calloc(1, sizeof *o);
+    tu_obs_start(net, o);
+    tu_side_t side = {.sim = sim};
+    int rc;
+    sim_time_t t0 = sim_now(sim);
+    side.c = tcp_connect(h1, tu_ip("10.0.1.77"), 80, NULL, &tu_side_cbs, &side, &rc);
+    ck_assert_ptr_nonnull(side.c);
+    sim_run(sim, t0 + 10 * SIM_S);
+    ck_assert_int_eq(side.errors, 1);
+    ck_assert_int_eq(side.rc, LB_EHOSTUNREACH);
+    ck_assert_int_eq(side.t_error - t0, NET_NEIGH_FAIL_DELAY);
+    ck_assert_int_ge(tu_obs_drop_find(o, "h1", "neigh-failed"), 0);
+    lb_free(o);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
 /* Fabric: delivery by address after the fabric latency; a VIP handler receives packets for
  * its address and forwards them to a backend keeping the destination (floating IP). */
 typedef struct vipctx { int n; net_iface_t *backend; } vipctx_t;
@@ -582,6 +637,7 @@ Suite *suite_net(void)
     tcase_add_test(tc, route_types_on_a_router);
     tcase_add_test(tc, route_types_on_the_sender);
     tcase_add_test(tc, route_types_indexed);
+    tcase_add_test(tc, segment_delivers_by_next_hop);
     tcase_add_test(tc, fabric_delivery_and_vip);
     tcase_add_test(tc, fabric_holder_and_alloc);
     tcase_add_test(tc, fabric_indexes_match_a_scan);

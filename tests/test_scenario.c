@@ -106,7 +106,7 @@ static const struct bad_case { const char *yaml, *want; } bad_cases[] = {
       "t.yaml:5:16: between: expected exactly two node references, like [client, r1]; got 3" },
     { HDR "nodes: { a: { type: host }, r1: { type: router } }\n"
           "links:\n  - { between: [a, r1] }\n  - { bandwidth: 1Gbps }\n",
-      "t.yaml:6:5: missing required key 'between' in link; expected the two nodes (or groups) it joins, like [client, r1]" },
+      "t.yaml:6:5: link: expected between (two nodes) or members (the nodes on a shared segment)" },
     { HDR "nodes: { a: { type: host, count: 3 }, b: { type: host, count: 2 } }\n"
           "links:\n  - { between: [a, b] }\n",
       "t.yaml:5:16: between: group 'a' has 3 members and group 'b' has 2; expected groups of equal size (zipped) or a group and a single node" },
@@ -727,6 +727,75 @@ START_TEST(explicit_routing_errors)
                   route_bad[_i].want);
     lb_free(got);
     lb_free(y);
+    scn_free(s);
+}
+END_TEST
+
+/* A shared segment: a link with members and a subnet. Chosen addresses, the free ones in
+ * member order, a VIP on a member's interface; automatic routes reach the segment and the
+ * VIP through it; explicit hosts route by their gateway on it; traffic may start on a
+ * router. */
+static const char *segment_yaml =
+    "name: seg\nduration: 6s\n"
+    "nodes:\n"
+    "  client: { type: host }\n"
+    "  edge: { type: router }\n"
+    "  web: { type: host, count: 2, routing: explicit, gateway: 10.0.1.1 }\n"
+    "  db: { type: host }\n"
+    "links:\n"
+    "  - { between: [client, edge] }\n"
+    "  - subnet: 10.0.1.0/24\n"
+    "    name: lan\n"
+    "    members:\n"
+    "      - { node: web0, address: 10.0.1.2/24, addresses: [10.0.1.100] }\n"
+    "      - { node: edge, address: 10.0.1.1 }\n"
+    "      - { node: web1 }\n"
+    "      - { node: db }\n"
+    "apps:\n"
+    "  site: { type: http-server, on: web, locations: [ { path: / } ] }\n"
+    "traffic:\n"
+    "  browse: { type: http-client, from: client, to: 10.0.1.100, rate: 20/s }\n"
+    "  local: { type: http-client, from: edge, to: web1, rate: 20/s }\n"
+    "  ghost: { type: http-client, from: client, to: 10.0.1.77, rate: 1/s, requests: 1,\n"
+    "           arrival: constant }\n"
+    "expect:\n"
+    "  \"*\": [ \"browse.status_2xx_ratio == 1\", \"local.status_2xx_ratio == 1\",\n"
+    "          \"ghost.failed_ratio == 1\",\n"
+    "          \"ghost.connect_timeout_ratio == 0\", \"counter.drops.neigh-failed >= 1\" ]\n";
+
+START_TEST(segment_builds)
+{
+    scn_t *s = NULL;
+    scn_run_t *r = load_run(segment_yaml, "s.yaml", &s);
+    net_node_t *edge = scn_run_node(r, "edge"), *web0 = scn_run_node(r, "web0");
+    net_node_t *web1 = scn_run_node(r, "web1"), *db = scn_run_node(r, "db");
+    net_node_t *client = scn_run_node(r, "client");
+    ck_assert_uint_eq(web0->ifaces.v[0]->addr, ip("10.0.1.2"));
+    ck_assert_int_eq(web0->ifaces.v[0]->plen, 24);
+    ck_assert_uint_eq(edge->ifaces.v[1]->addr, ip("10.0.1.1"));
+    ck_assert_str_eq(edge->ifaces.v[1]->name, "eth1");
+    ck_assert_uint_eq(web1->ifaces.v[0]->addr, ip("10.0.1.3"));     /* first free */
+    ck_assert_uint_eq(db->ifaces.v[0]->addr, ip("10.0.1.4"));
+    ck_assert(net_node_is_local(web0, ip("10.0.1.100")));
+    ck_assert_str_eq(net_fabric_name(web0->ifaces.v[0]->fabric), "lan");
+    uint32_t held;
+    ck_assert_str_eq(net_fabric_holder(web0->ifaces.v[0]->fabric, ip("10.0.1.100"), 32, &held,
+                                       NULL), "web0");
+    /* automatic: the client's default route; db (one interface, on the segment) gets BFS
+     * routes through edge; explicit web hosts: connected + gateway only */
+    assert_route(client, "10.0.1.100", "10.0.0.2", "eth0", 0);
+    assert_route(db, "10.0.0.1", "10.0.1.1", "eth0", 30);
+    ck_assert_ptr_null(net_route_lookup(db, ip("8.8.8.8")));
+    assert_route(edge, "10.0.1.100", NULL, "eth1", 24);
+    assert_route(web1, "10.0.0.1", "10.0.1.1", "eth0", 0);
+    ck_assert_uint_eq(web1->routes.n, 2);
+    ck_assert_int_eq(scn_run_execute(r, NULL, NULL), 0);
+    scn_verdict_t *v = NULL;
+    size_t nv = scn_run_check(r, &v);
+    ck_assert_uint_eq(nv, 5);
+    for (size_t i = 0; i < nv; i++) ck_assert_msg(v[i].pass, "%s: %s", v[i].text, v[i].detail);
+    lb_free(v);
+    scn_run_free(r);
     scn_free(s);
 }
 END_TEST
@@ -1382,6 +1451,7 @@ Suite *suite_scenario(void)
     tcase_add_test(tc, chain_builds);
     tcase_add_test(tc, routing_rules);
     tcase_add_test(tc, explicit_routing);
+    tcase_add_test(tc, segment_builds);
     tcase_add_loop_test(tc, explicit_routing_errors, 0,
                         (int)(sizeof route_bad / sizeof *route_bad));
     tcase_add_test(tc, groups);
