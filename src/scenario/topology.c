@@ -1,7 +1,10 @@
-/* topology.c -- the node element types "host" and "router", links between nodes, the
- * address plan (a /30 per link from 10.0.0.0/8 in link order unless `subnet` is given),
- * and automatic static routing: from every node, BFS over links (ties broken by link
- * order) transiting only forwarding nodes; single-interface nodes get a default route. */
+/* topology.c -- the node element types "host" and "router", links between nodes and
+ * shared segments (a link with `members`: an L2 fabric, net_fabric_params_t.l2), the
+ * address plan (a /30 per link from 10.0.0.0/8 in link order unless `subnet` is given;
+ * chosen or first-free host addresses on a segment), each node's own routes (`gateway`,
+ * `routes`, checked as `ip route add` checks them), and automatic static routing for nodes
+ * with `routing: auto`: from every node, BFS over links and segment hubs (ties broken by
+ * link order) transiting only forwarding nodes; single-link nodes get a default route. */
 #include <assert.h>
 #include <search.h>
 #include <stdlib.h>
