@@ -57,6 +57,9 @@ check trace-no-route 0 ./sim -q --variant no-masquerade --trace-flow 1 \
   scenarios/core-nat.yaml
 contains trace-no-route-line "$tmp/out" "client0  send to 10.0.0.14: no route"
 contains trace-no-route-drop "$tmp/out" "DROP no-route (client0 has no route to 10.0.0.14)"
+# --describe gives a blackhole route its type.
+check describe-route-type 0 ./sim --describe scenarios/routed-lan.yaml
+contains describe-route-type-json "$tmp/out" '"blackhole"'
 # A next hop that is not on a connected subnet: exit 2 at its position.
 check bad-gateway 2 ./sim --check --set 'nodes.r1.gateway=10.9.9.1' scenarios/core-nat.yaml
 contains bad-gateway-msg "$tmp/err" "<command line>:1:18: error: gateway 10.9.9.1 is not on a connected subnet of node 'r1'"
