@@ -297,6 +297,7 @@ typedef struct net_fabric_params {
 typedef void (*net_vip_cb)(net_fabric_t *fab, pkt_t *p, void *data);   /* consumes p */
 net_fabric_t *net_fabric_new(net_t *net, const char *name, const net_fabric_params_t *params);
 const char *net_fabric_name(const net_fabric_t *fab);
+const net_fabric_params_t *net_fabric_params(const net_fabric_t *fab);
 int net_fabric_attach(net_fabric_t *fab, net_iface_t *ifc);
 /* Routes prefix/plen to ifc (plen 32: an exact entry). LB_EEXIST for a prefix routed
  * already (an exact address held already). */

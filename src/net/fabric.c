@@ -58,6 +58,7 @@ void net_fabric_free_(net_fabric_t *f)
 }
 
 const char *net_fabric_name(const net_fabric_t *f) { return f->name; }
+const net_fabric_params_t *net_fabric_params(const net_fabric_t *f) { return &f->p; }
 
 static fab_addr_t *addr_find(net_fabric_t *f, uint32_t a)
 {
