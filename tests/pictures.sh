@@ -4,7 +4,8 @@
 # count, every node down on the HTTP probe, the ladder's SYN retransmissions, probe 404 and
 # 504), every SVG parsed as XML (xmllint) and every PNG decoded (pngcheck), the same bytes
 # twice, `sim --draw` without a run (also a shared segment, drawn as a box of its own),
-# --no-pictures, and a PATH without Graphviz (the run still succeeds and says so). Run by `make test` from the repo root (SIM=path overrides).
+# --no-pictures, and a PATH without Graphviz (the run still succeeds and says so). Run by
+# `make test` from the repo root (SIM=path overrides).
 set -u
 SIM=${SIM:-./sim}
 pass=0 fail=0
