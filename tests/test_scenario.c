@@ -781,11 +781,12 @@ START_TEST(segment_builds)
     uint32_t held;
     ck_assert_str_eq(net_fabric_holder(web0->ifaces.v[0]->fabric, ip("10.0.1.100"), 32, &held,
                                        NULL), "web0");
-    /* automatic: the client's default route; db (one interface, on the segment) gets BFS
-     * routes through edge; explicit web hosts: connected + gateway only */
+    /* automatic: the client's default route via its peer; db (its only interface on the
+     * segment) a default route via the segment's first router; explicit web hosts:
+     * connected + gateway only */
     assert_route(client, "10.0.1.100", "10.0.0.2", "eth0", 0);
-    assert_route(db, "10.0.0.1", "10.0.1.1", "eth0", 30);
-    ck_assert_ptr_null(net_route_lookup(db, ip("8.8.8.8")));
+    assert_route(db, "10.0.0.1", "10.0.1.1", "eth0", 0);
+    ck_assert_uint_eq(db->routes.n, 2);
     assert_route(edge, "10.0.1.100", NULL, "eth1", 24);
     assert_route(web1, "10.0.0.1", "10.0.1.1", "eth0", 0);
     ck_assert_uint_eq(web1->routes.n, 2);

@@ -4,7 +4,8 @@
  * chosen or first-free host addresses on a segment), each node's own routes (`gateway`,
  * `routes`, checked as `ip route add` checks them), and automatic static routing for nodes
  * with `routing: auto`: from every node, BFS over links and segment hubs (ties broken by
- * link order) transiting only forwarding nodes; single-link nodes get a default route. */
+ * link order) transiting only forwarding nodes; a node with one link gets a default route
+ * via its peer, one whose only interface is on a segment via the segment's first router. */
 #include <assert.h>
 #include <search.h>
 #include <stdlib.h>
@@ -878,6 +879,18 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             const edge_t *e = &adj[s].v[0];
             if (!net_route_find(src, 0, 0)) net_route_add(src, 0, 0, e->to->addr, e->from);
             continue;
+        }
+        if (src->ifaces.n == 1) {       /* on one segment: its first router is the gateway */
+            const edges_t *hub = &adj[adj[s].v[0].v];
+            const edge_t *gw = NULL;
+            for (size_t j = 0; j < hub->n && !gw; j++)
+                if (hub->v[j].v != s && net_node_at(net, hub->v[j].v)->forwarding)
+                    gw = &hub->v[j];
+            if (gw) {
+                if (!net_route_find(src, 0, 0))
+                    net_route_add(src, 0, 0, gw->to->addr, adj[s].v[0].from);
+                continue;
+            }
         }
         for (size_t i = 0; i < nv; i++) order[i] = -1;
         size_t qh = 0, qt = 0;
