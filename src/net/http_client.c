@@ -523,6 +523,18 @@ static const tcp_cbs_t client_cbs = {
     .connected = on_connected, .recv = on_recv, .eof = on_eof, .error = on_error,
 };
 
+/* connect() failed at once on the node's own route (net_route_error): the attempt gets a
+ * flow id of its own and a note naming the route, so that the explanation says why. */
+static void route_refused(http_pool_t *pool, const dest_t *d, preq_t *r, int rc)
+{
+    net_t *net = pool->node->net;
+    char ip[16], rs[96];
+    r->flow = net_flow_new(net);
+    net_notef(net, pool->node->name, r->flow, "connect() to %s fails at once: %s (%s)",
+              lb_ip_str(d->addr, ip), net_route_str(net_route_lookup(pool->node, d->addr), rs,
+              sizeof rs), lb_strerror(rc));
+}
+
 /* Opens a connection for r (the destination has room). */
 static void conn_open(http_pool_t *pool, dest_t *d, preq_t *r)
 {
@@ -547,6 +559,8 @@ static void conn_open(http_pool_t *pool, dest_t *d, preq_t *r)
         pc->cur = NULL;
         r->conn = NULL;
         conn_drop(pc);
+        if (rc == LB_ENETUNREACH || rc == LB_EHOSTUNREACH || rc == LB_EACCES || rc == LB_EINVAL)
+            route_refused(pool, d, r, rc);
         fail_later(r, connect_outcome(rc ? rc : LB_EADDRNOTAVAIL));
         return;
     }
