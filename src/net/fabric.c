@@ -1,8 +1,9 @@
 /* fabric.c -- a cloud VPC/VNet: delivers by destination IP to attached interfaces, to
  * interfaces behind extra prefixes (pod CIDRs, secondary IPs), or to virtual-IP handlers
  * (cloud L4 load balancer frontends); or a shared L2 segment (params.l2), which delivers
- * to the holder of each packet's next hop, as ARP would resolve it. Each attachment serialises at the fabric's per-NIC
- * bandwidth (tail drop past queue_bytes waiting); every delivery adds the fabric latency.
+ * to the holder of each packet's next hop, as ARP would resolve it. Each attachment
+ * serialises at the fabric's per-NIC bandwidth (tail drop past queue_bytes waiting);
+ * every delivery adds the fabric latency.
  * Lookup: exact address (binary search over a sorted table), then longest matching extra
  * prefix (per prefix length, a table sorted by prefix: at most 32 binary searches, however
  * many nodes route a pod range here). Also who holds an address, and the clouds'

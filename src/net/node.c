@@ -285,11 +285,9 @@ static void route_fail(net_node_t *nd, pkt_t *p, const net_route_t *r, bool forw
                         d);
     }
     int type = r ? r->type : -1;
-    if (forwarded) {
-        if (type < 0) net_icmp_error(nd, p, ICMP_DEST_UNREACH, ICMP_NET_UNREACH);
-        else if (type == NET_RT_UNREACHABLE) net_icmp_error(nd, p, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH);
-        else if (type == NET_RT_PROHIBIT) net_icmp_error(nd, p, ICMP_DEST_UNREACH, ICMP_ADMIN_PROHIBITED);
-    }
+    if (forwarded && type != NET_RT_BLACKHOLE)
+        net_icmp_error(nd, p, ICMP_DEST_UNREACH, type < 0 ? ICMP_NET_UNREACH
+                       : type == NET_RT_UNREACHABLE ? ICMP_HOST_UNREACH : ICMP_ADMIN_PROHIBITED);
     if (type < 0) {
         net_drop(n, nd, p, "no-route", "%s has no route to %s", nd->name, d);
         return;

@@ -665,8 +665,8 @@ static int node_routes(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg
         char a[16];
         uint32_t prefix = to->u.cidr.addr;
         int plen = to->u.cidr.plen;
-        if (net_route_find(node, prefix, plen)) {
-            const net_route_t *o = net_route_find(node, prefix, plen);
+        const net_route_t *o = net_route_find(node, prefix, plen);
+        if (o) {
             bool connected = o->type == NET_RT_UNICAST && !o->gw && o->ifc->addr &&
                              o->plen == o->ifc->plen &&
                              (o->ifc->addr & lb_prefix_mask(o->plen)) == o->prefix;
@@ -676,7 +676,7 @@ static int node_routes(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg
                                connected ? "its connected subnet" : plen == 0 && gw && gw->set
                                ? "the gateway" : "an earlier entry of routes");
         }
-        int t = NET_RT_UNICAST;
+        int t = NET_RT_UNICAST;             /* route_type_choices are in NET_RT_* order */
         for (int k = 1; route_type_choices[k]; k++)
             if (strcmp(type->u.s, route_type_choices[k]) == 0) t = k;
         if (t != NET_RT_UNICAST) {
@@ -691,8 +691,8 @@ static int node_routes(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg
             return build_error(ctx, r->pos, "route to %s/%d: expected via (a next hop), dev "
                                "(an interface) or a type (blackhole, unreachable, prohibit)",
                                lb_ip_str(prefix, a), plen);
-        int rc = route_unicast(ctx, node, prefix, plen, "via", via->set ? via->u.addr : 0, via->pos,
-                               dev->set ? dev->u.s : NULL, dev->pos);
+        int rc = route_unicast(ctx, node, prefix, plen, "via", via->set ? via->u.addr : 0,
+                               via->pos, dev->set ? dev->u.s : NULL, dev->pos);
         if (rc < 0) return rc;
     }
     return 0;
