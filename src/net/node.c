@@ -272,7 +272,8 @@ static void local_in(net_node_t *nd, net_iface_t *in, pkt_t *p)
  * prohibit route). Forwarded (ip_error(), net/ipv4/route.c): ICMP net unreachable for no
  * route, host unreachable for `unreachable`, admin prohibited for `prohibit`, nothing for
  * a blackhole. Locally generated: the caller's send fails, nothing goes out. The ICMP
- * rate limits (ip_error's 1/s with a burst of 5, icmp_ratelimit) are not modelled. */
+ * rate limits (ip_error()'s per-destination token bucket, icmp_ratelimit) are not
+ * modelled: every packet gets its error (docs/SCENARIO-FORMAT.md, Routing). */
 static void route_fail(net_node_t *nd, pkt_t *p, const net_route_t *r, bool forwarded)
 {
     net_t *n = nd->net;
