@@ -127,7 +127,8 @@ enum http_outcome {
     HTTP_RESPONSE_TIMEOUT,          /* connected, no full response in time */
     HTTP_CLOSED,                    /* peer closed before the response */
     HTTP_NO_PORT,                   /* no free ephemeral port */
-    HTTP_UNREACHABLE,               /* ICMP host/net unreachable */
+    HTTP_UNREACHABLE,               /* ICMP host/net unreachable, or the sender's own
+                                     * route: none, unreachable, prohibit, blackhole */
     /* real mode only (src/real): what the simulation has no counterpart for */
     HTTP_DNS_ERROR,                 /* the target's name did not resolve */
     /* both executors: */

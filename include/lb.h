@@ -30,7 +30,9 @@ enum {
     LB_ECLOSED = -14,     /* peer closed the connection (EOF) */
     LB_EINTR = -15,       /* stopped by a signal (SIGINT/SIGTERM) before finishing */
     LB_ETLS = -16,        /* TLS handshake failed (alert, reset, bad certificate) */
-    LB_ERR_COUNT_ = 17
+    LB_ENETUNREACH = -17, /* no route at all / ICMP net unreachable (Linux ENETUNREACH) */
+    LB_EACCES = -18,      /* a `prohibit` route on the sender (Linux connect(): EACCES) */
+    LB_ERR_COUNT_ = 19
 };
 const char *lb_strerror(int rc);      /* never NULL; "unknown error" for unknown codes */
 

@@ -151,11 +151,23 @@ void net_app_unregister(net_t *net, void *obj);     /* no-op for an unknown obje
 void *net_app_at(const net_t *net, const char *kind, size_t i);
 
 /* ---- nodes and interfaces ------------------------------------------------------------- */
+/* Route types, as Linux's rtm_type (include/uapi/linux/rtnetlink.h) and what the kernel
+ * does with each (fib_props[] in net/ipv4/fib_semantics.c, ip_error() in
+ * net/ipv4/route.c):
+ *   type         a connect() from the node   a packet the node forwards
+ *   unicast      goes out (via gw, dev)      forwarded
+ *   blackhole    EINVAL                      dropped silently
+ *   unreachable  EHOSTUNREACH                dropped, ICMP host unreachable to the sender
+ *   prohibit     EACCES                      dropped, ICMP admin prohibited (code 13)
+ *   (no route)   ENETUNREACH                 dropped, ICMP net unreachable
+ * A locally generated packet that meets one of them is dropped without ICMP. */
+enum { NET_RT_UNICAST = 0, NET_RT_BLACKHOLE, NET_RT_UNREACHABLE, NET_RT_PROHIBIT };
 typedef struct net_route {
     uint32_t prefix;
     int plen;
     uint32_t gw;                /* 0: destination is on-link */
-    net_iface_t *ifc;
+    net_iface_t *ifc;           /* NULL for the types other than unicast */
+    uint8_t type;               /* NET_RT_* */
 } net_route_t;
 
 typedef int (*net_proto_rx_cb)(net_node_t *node, pkt_t *p, void *data); /* consumes p */
@@ -203,8 +215,23 @@ bool net_node_is_local(const net_node_t *node, uint32_t addr);
 uint32_t net_node_addr(const net_node_t *node);
 /* Adds a route; plen 0 is the default route. */
 void net_route_add(net_node_t *node, uint32_t prefix, int plen, uint32_t gw, net_iface_t *ifc);
-/* Longest-prefix match; NULL when no route. */
+/* Adds a route of type NET_RT_BLACKHOLE, NET_RT_UNREACHABLE or NET_RT_PROHIBIT. */
+void net_route_add_type(net_node_t *node, uint32_t prefix, int plen, int type);
+/* Longest-prefix match; NULL when no route. The cost does not grow with the number of
+ * routes (a hash per prefix length in use, once there are more than a few). */
 const net_route_t *net_route_lookup(const net_node_t *node, uint32_t dst);
+/* The route of exactly prefix/plen (the first added), or NULL. */
+const net_route_t *net_route_find(const net_node_t *node, uint32_t prefix, int plen);
+/* What a connect() from the node gets for route r (net_route_lookup's answer): 0 for a
+ * unicast route, LB_ENETUNREACH for none, LB_EINVAL (blackhole), LB_EHOSTUNREACH
+ * (unreachable), LB_EACCES (prohibit). */
+int net_route_error(const net_route_t *r);
+/* "blackhole", "unreachable", "prohibit" or "unicast". */
+const char *net_route_type_name(int type);
+/* The route as `ip route` prints it: "10.1.0.0/16 via 10.0.0.1 dev eth0",
+ * "default via 10.0.0.1 dev eth0", "10.0.0.0/30 dev eth0", "blackhole 10.9.0.0/16";
+ * "no route" for NULL. buf >= 80 bytes. Returns buf. */
+const char *net_route_str(const net_route_t *r, char *buf, size_t n);
 /* Source address the node uses toward dst (the outgoing interface's address). */
 uint32_t net_node_src_for(const net_node_t *node, uint32_t dst);
 
@@ -254,10 +281,23 @@ typedef struct net_fabric_params {
     uint64_t bandwidth_bps;     /* per attachment, 0: infinite */
     uint64_t queue_bytes;       /* per attachment, bytes that may wait; 0: unlimited */
     double loss;
+    /* A shared L2 segment (a switch) instead of a cloud network: a packet goes to the
+     * attachment that holds its next hop (the route's gateway, or the destination for an
+     * on-link route), as an Ethernet frame goes to the MAC that ARP resolved -- without ARP
+     * packets. No holder: after NET_NEIGH_FAIL_DELAY the packet is dropped
+     * ("neigh-failed") and the sending node answers its source with ICMP host unreachable
+     * (arp_error_report -> ipv4_link_failure), so a connect() to an absent neighbour fails
+     * with EHOSTUNREACH after about 3 s, as on Linux. */
+    bool l2;
 } net_fabric_params_t;
+/* Neighbour resolution gives up after mcast_solicit (3) probes retrans_time (1 s) apart
+ * (net/ipv4/arp.c arp_tbl defaults); measured: connect() to an absent address on the
+ * local subnet fails with EHOSTUNREACH after 3.08 s (Linux 6.18, network namespaces). */
+#define NET_NEIGH_FAIL_DELAY (3 * SIM_S)
 typedef void (*net_vip_cb)(net_fabric_t *fab, pkt_t *p, void *data);   /* consumes p */
 net_fabric_t *net_fabric_new(net_t *net, const char *name, const net_fabric_params_t *params);
 const char *net_fabric_name(const net_fabric_t *fab);
+const net_fabric_params_t *net_fabric_params(const net_fabric_t *fab);
 int net_fabric_attach(net_fabric_t *fab, net_iface_t *ifc);
 /* Routes prefix/plen to ifc (plen 32: an exact entry). LB_EEXIST for a prefix routed
  * already (an exact address held already). */

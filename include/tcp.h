@@ -83,7 +83,7 @@ typedef struct tcp_cbs {
     void (*recv)(tcp_conn_t *c, net_msg_t *msg, void *data);    /* msg is borrowed */
     void (*eof)(tcp_conn_t *c, void *data);                     /* peer sent FIN */
     void (*error)(tcp_conn_t *c, int rc, void *data);           /* LB_ECONNREFUSED,
-                                 * LB_ETIMEDOUT, LB_ECONNRESET, LB_EHOSTUNREACH; c freed after */
+                                 * LB_ETIMEDOUT, LB_ECONNRESET, LB_EHOSTUNREACH, LB_ENETUNREACH; c freed after */
 } tcp_cbs_t;
 /* A listener's callback for each connection that completed the handshake. The app sets
  * its callbacks with tcp_conn_set_cbs() before returning. */
@@ -101,8 +101,9 @@ typedef struct tcp_connect_opts {
 } tcp_connect_opts_t;
 /* Starts an active open to dst:dport. Returns the connection (state SYN_SENT) or NULL
  * with *rc set: LB_EADDRNOTAVAIL when no ephemeral port is free (tuples in TIME_WAIT
- * count as used), LB_EADDRINUSE when opts.sport's tuple is taken, LB_EHOSTUNREACH when
- * there is no route. The SYN leaves from a zero-delay event at the current time, so no
+ * count as used), LB_EADDRINUSE when opts.sport's tuple is taken, or what the route to
+ * dst says (net_route_error: LB_ENETUNREACH for none, LB_EINVAL for a blackhole,
+ * LB_EHOSTUNREACH for unreachable, LB_EACCES for prohibit). The SYN leaves from a zero-delay event at the current time, so no
  * callback runs before tcp_connect() returns. */
 tcp_conn_t *tcp_connect(net_node_t *node, uint32_t dst, uint16_t dport,
                         const tcp_connect_opts_t *opts, const tcp_cbs_t *cbs, void *data,

@@ -45,6 +45,24 @@ contains bad-set-msg "$tmp/err" "<command line>:1:"
 check trace 0 ./sim -q --variant no-masquerade --trace-flow 1 scenarios/core-nat.yaml
 contains trace-dnat "$tmp/out" "DNAT 10.99.0.10:80"
 contains trace-rst "$tmp/out" "RST"
+# Each hop names the route it used: the client's default route, r1's route to the NAT's
+# extra address, the NAT's connected route to web0.
+contains trace-route-sender "$tmp/out" "client0  send to 10.99.0.10: route default via 10.0.0.2 dev eth0"
+contains trace-route-router "$tmp/out" "r1  forward to 10.99.0.10: route 10.99.0.10/32 via 10.0.0.10 dev eth2"
+contains trace-route-connected "$tmp/out" "nat  forward to 10.0.0.14: route 10.0.0.12/30 dev eth1"
+# Routing like real hosts: with explicit routing and only a route to the VIP, the client
+# has no route to the server that answers directly, so it sends no RST (dropped no-route).
+check trace-no-route 0 ./sim -q --variant no-masquerade --trace-flow 1 \
+  --set 'nodes.client.routing=explicit' --set 'nodes.client.routes=[{to: 10.99.0.10/32, dev: eth0}]' \
+  scenarios/core-nat.yaml
+contains trace-no-route-line "$tmp/out" "client0  send to 10.0.0.14: no route"
+contains trace-no-route-drop "$tmp/out" "DROP no-route (client0 has no route to 10.0.0.14)"
+# --describe gives a blackhole route its type.
+check describe-route-type 0 ./sim --describe scenarios/routed-lan.yaml
+contains describe-route-type-json "$tmp/out" '"blackhole"'
+# A next hop that is not on a connected subnet: exit 2 at its position.
+check bad-gateway 2 ./sim --check --set 'nodes.r1.gateway=10.9.9.1' scenarios/core-nat.yaml
+contains bad-gateway-msg "$tmp/err" "<command line>:1:18: error: gateway 10.9.9.1 is not on a connected subnet of node 'r1'"
 check dump 0 ./sim --dump-iptables nat scenarios/core-nat.yaml
 contains dump-masq "$tmp/out" "-A POSTROUTING -o eth1 -j MASQUERADE"
 check dump-unknown 2 ./sim --dump-iptables nosuch scenarios/core-nat.yaml

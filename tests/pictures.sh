@@ -4,8 +4,9 @@
 # count, every node down on the HTTP probe, the ladder's SYN retransmissions, probe 404 and
 # 504), every SVG parsed as XML (xmllint) and every PNG decoded (pngcheck), the same bytes
 # twice, TLS flights and the HTTP inside them in eks-https-targets' ladders, `sim --draw`
-# without a run, --no-pictures, and a PATH without Graphviz (the run
-# still succeeds and says so). Run by `make test` from the repo root (SIM=path overrides).
+# without a run (also a shared segment, drawn as a box of its own), --no-pictures, and a
+# PATH without Graphviz (the run still succeeds and says so). Run by `make test` from the
+# repo root (SIM=path overrides).
 set -u
 SIM=${SIM:-./sim}
 pass=0 fail=0
@@ -104,6 +105,12 @@ done
 "$SIM" --draw --out "$tmp/draw" scenarios/aks-dsr.yaml >"$tmp/draw.out" 2>"$tmp/draw.err"
 check "--draw exits 0" test $? = 0
 check "--draw writes topology.dot" test -s "$tmp/draw/aks-dsr/topology.dot"
+# a shared segment is a box of its own, every member linked to it
+"$SIM" --draw --out "$tmp/seg" scenarios/routed-lan.yaml >"$tmp/seg.out" 2>"$tmp/seg.err"
+check "--draw routed-lan exits 0" test $? = 0
+check "the segment drawn" has "$tmp/seg/routed-lan/topology.dot" "segment 10.0.1.0/24"
+check "three members linked to the segment (n4)" \
+  test "$(grep -c -- '-> n4 \[dir=none\]\|n4 -> n[0-9]* \[dir=none\]' "$tmp/seg/routed-lan/topology.dot")" = 3
 check "--draw writes a topology per variant" test -s "$tmp/draw/aks-dsr/topology-etp-local.mmd"
 check "--draw prints what it wrote" has "$tmp/draw.out" "aks-dsr/topology.mmd"
 check "--draw simulates nothing" test ! -e "$tmp/draw/aks-dsr/summary.json"

@@ -1,9 +1,11 @@
 /* test_net.c -- the packet network core: longest-prefix routing, link serialisation and
  * propagation timing, tail drop, loss, forwarding and TTL, fabrics and VIP handlers, and
- * drop accounting with reasons. Packets are UDP so no TCP is involved. */
+ * drop accounting with reasons, route types (blackhole, unreachable, prohibit) and what a
+ * connect() and a router make of them. Packets are UDP except in the connect() cases. */
 #include <check.h>
 #include <string.h>
 #include "net.h"
+#include "tcp.h"
 #include "util.h"
 
 typedef struct rxlog { int n; sim_time_t t[64]; uint32_t src[64], dst[64]; uint8_t ttl[64]; } rxlog_t;
@@ -237,6 +239,202 @@ START_TEST(forwarding_ttl_and_drops)
 }
 END_TEST
 
+/* Route types on a forwarding router (ip_error(), net/ipv4/route.c, as a connect() through
+ * a Linux router in network namespaces reports it): a blackhole drops silently, an
+ * unreachable route answers ICMP host unreachable, prohibit answers admin prohibited
+ * (code 13), no route answers net unreachable; a connect() from behind it fails with
+ * EHOSTUNREACH, EHOSTUNREACH and ENETUNREACH, and times out against the blackhole. */
+START_TEST(route_types_on_a_router)
+{
+    sim_t *sim;
+    net_t *net;
+    net_node_t *a, *r, *b;
+    chain3(&sim, &net, &a, &r, &b);
+    r->forwarding = true;
+    net_route_add_type(r, tu_ip("10.5.0.0"), 16, NET_RT_BLACKHOLE);
+    net_route_add_type(r, tu_ip("10.6.0.0"), 16, NET_RT_UNREACHABLE);
+    net_route_add_type(r, tu_ip("10.7.0.0"), 16, NET_RT_PROHIBIT);
+    tu_obs_t *o = lb_calloc(1, sizeof *o);
+    tu_obs_start(net, o);
+    static const char *const dst[] = {"10.5.0.1", "10.6.0.1", "10.7.0.1", "192.168.1.1"};
+    static const int want_rc[] = {LB_ETIMEDOUT, LB_EHOSTUNREACH, LB_EHOSTUNREACH,
+                                  LB_ENETUNREACH};
+    static const char *const want_drop[] = {"route-blackhole", "route-unreachable",
+                                            "route-prohibit", "no-route"};
+    static const int want_code[] = {-1, ICMP_HOST_UNREACH, ICMP_ADMIN_PROHIBITED,
+                                    ICMP_NET_UNREACH};
+    for (int k = 0; k < 4; k++) {
+        tu_side_t side = {.sim = sim};
+        int rc = 0;
+        int before = tu_obs_cap_count(o, "a");
+        tcp_connect_opts_t opt = {.timeout = 5 * SIM_S};
+        side.c = tcp_connect(a, tu_ip(dst[k]), 80, &opt, &tu_side_cbs, &side, &rc);
+        ck_assert_ptr_nonnull(side.c);              /* a's default route is unicast */
+        sim_time_t t0 = sim_now(sim);
+        sim_run(sim, t0 + 10 * SIM_S);
+        ck_assert_int_eq(side.errors, 1);
+        ck_assert_int_eq(side.rc, want_rc[k]);
+        ck_assert_int_ge(tu_obs_drop_find(o, "r", want_drop[k]), 0);
+        int icmps = 0;
+        for (int i = before; i < tu_obs_cap_count(o, "a"); i++) {
+            const pkt_t *p = tu_obs_cap(o, "a", i);
+            if (p->proto != NET_PROTO_ICMP) continue;
+            icmps++;
+            ck_assert_int_eq(p->icmp_type, ICMP_DEST_UNREACH);
+            ck_assert_int_eq(p->icmp_code, want_code[k]);
+            ck_assert_int_eq(p->src, tu_ip("10.0.1.1"));
+        }
+        ck_assert_int_eq(icmps, want_code[k] < 0 ? 0 : 1);
+        if (want_code[k] >= 0) ck_assert_int_lt(side.t_error - t0, SIM_MS);  /* first SYN */
+    }
+    lb_free(o);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* The same route types on the sending host itself: connect() fails at once, as Linux's
+ * ip_route_connect() does (fib_props[]): EINVAL, EHOSTUNREACH, EACCES, and ENETUNREACH
+ * without a route; nothing is sent. A datagram meeting them is dropped with the route's
+ * reason and no ICMP. Lookups stay longest-prefix first: a /24 unicast route inside a
+ * blackholed /16 still goes out. */
+START_TEST(route_types_on_the_sender)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_node_t *a = net_node_add(net, "a"), *r = net_node_add(net, "r");
+    net_node_t *b = net_node_add(net, "b");
+    net_link_params_t lp = {.latency = 100 * SIM_US};
+    net_iface_t *a0 = net_iface_add(a, "eth0", tu_ip("10.0.1.2"), 24);
+    net_link_new(net, a0, net_iface_add(r, "eth0", tu_ip("10.0.1.1"), 24), &lp);
+    net_link_new(net, net_iface_add(r, "eth1", tu_ip("10.0.2.1"), 24),
+                 net_iface_add(b, "eth0", tu_ip("10.0.2.2"), 24), &lp);
+    r->forwarding = true;
+    /* a: its connected /24, no default route, explicit routes only */
+    net_route_add_type(a, tu_ip("10.0.0.0"), 16, NET_RT_BLACKHOLE);
+    net_route_add(a, tu_ip("10.0.2.0"), 24, tu_ip("10.0.1.1"), a0);
+    net_route_add_type(a, tu_ip("10.6.0.0"), 16, NET_RT_UNREACHABLE);
+    net_route_add_type(a, tu_ip("10.7.0.0"), 16, NET_RT_PROHIBIT);
+    static const char *const dst[] = {"10.0.9.1", "10.6.0.1", "10.7.0.1", "192.168.1.1"};
+    static const int want[] = {LB_EINVAL, LB_EHOSTUNREACH, LB_EACCES, LB_ENETUNREACH};
+    for (int k = 0; k < 4; k++) {
+        int rc = 0;
+        ck_assert_ptr_null(tcp_connect(a, tu_ip(dst[k]), 80, NULL, NULL, NULL, &rc));
+        ck_assert_int_eq(rc, want[k]);
+        ck_assert_int_eq(net_route_error(net_route_lookup(a, tu_ip(dst[k]))), want[k]);
+    }
+    char buf[96];
+    ck_assert_str_eq(net_route_str(net_route_lookup(a, tu_ip("10.0.9.1")), buf, sizeof buf),
+                     "blackhole 10.0.0.0/16");
+    ck_assert_str_eq(net_route_str(net_route_lookup(a, tu_ip("10.0.2.2")), buf, sizeof buf),
+                     "10.0.2.0/24 via 10.0.1.1 dev eth0");
+    ck_assert_str_eq(net_route_str(net_route_lookup(a, tu_ip("10.0.1.9")), buf, sizeof buf),
+                     "10.0.1.0/24 dev eth0");
+    ck_assert_str_eq(net_route_str(NULL, buf, sizeof buf), "no route");
+    ck_assert_ptr_eq(net_route_find(a, tu_ip("10.6.0.0"), 16)->ifc, NULL);
+    ck_assert_ptr_null(net_route_find(a, tu_ip("10.6.0.0"), 24));
+    rxlog_t log = {0};
+    rx_log(b, &log);
+    tu_obs_t *o = lb_calloc(1, sizeof *o);
+    tu_obs_start(net, o);
+    net_node_output(a, udp(net, 0, tu_ip("10.0.2.2"), 10));     /* the /24 inside the /16 */
+    net_node_output(a, udp(net, 0, tu_ip("10.0.9.1"), 10));
+    net_node_output(a, udp(net, 0, tu_ip("10.7.0.1"), 10));
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_int_eq(o->ndrop, 2);
+    ck_assert_str_eq(o->drop[0].reason, "route-blackhole");
+    ck_assert_str_eq(o->drop[1].reason, "route-prohibit");
+    ck_assert_int_eq(tu_obs_cap_count(o, "r"), 1);                 /* only the datagram */
+    lb_free(o);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* Many typed and unicast routes: the indexed lookup finds what a scan finds. */
+START_TEST(route_types_indexed)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_node_t *n = net_node_add(net, "r");
+    net_iface_t *e0 = net_iface_add(n, "eth0", tu_ip("10.0.0.1"), 24);
+    for (int i = 0; i < 64; i++) {
+        uint32_t p = tu_ip("10.64.0.0") + ((uint32_t)i << 8);
+        if (i % 4 == 0) net_route_add(n, p, 24, tu_ip("10.0.0.2"), e0);
+        else net_route_add_type(n, p, 24, NET_RT_BLACKHOLE + i % 3);
+    }
+    net_route_add_type(n, tu_ip("10.64.1.128"), 25, NET_RT_PROHIBIT);
+    ck_assert(n->route_index.cap > 0);
+    for (int i = 0; i < 64; i++) {
+        uint32_t d = tu_ip("10.64.0.9") + ((uint32_t)i << 8);
+        const net_route_t *r = net_route_lookup(n, d);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_int_eq(r->type, i % 4 == 0 ? NET_RT_UNICAST : NET_RT_BLACKHOLE + i % 3);
+        ck_assert_ptr_eq(net_route_find(n, d & 0xffffff00u, 24), r);
+    }
+    ck_assert_int_eq(net_route_lookup(n, tu_ip("10.64.1.200"))->type, NET_RT_PROHIBIT);
+    ck_assert_int_eq(net_route_lookup(n, tu_ip("10.64.1.100"))->type, NET_RT_BLACKHOLE + 1);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* A shared L2 segment delivers to whoever holds the next hop: a datagram to h2, routed via
+ * the router g, reaches g, not h2, although h2 is on the segment (an Ethernet frame goes to
+ * the gateway's MAC); an extra address routed to h2 on the segment (a VIP) reaches h2; a
+ * neighbour nobody holds fails after NET_NEIGH_FAIL_DELAY with ICMP host unreachable, and
+ * a connect() to it reports EHOSTUNREACH then (Linux: 3.08 s in network namespaces). */
+START_TEST(segment_delivers_by_next_hop)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    net_fabric_params_t fp = {.latency = 50 * SIM_US, .l2 = true};
+    net_fabric_t *lan = net_fabric_new(net, "lan", &fp);
+    net_node_t *h1 = net_node_add(net, "h1"), *h2 = net_node_add(net, "h2");
+    net_node_t *g = net_node_add(net, "g");
+    net_iface_t *i1 = net_iface_add(h1, "eth0", tu_ip("10.0.1.10"), 24);
+    net_iface_t *i2 = net_iface_add(h2, "eth0", tu_ip("10.0.1.20"), 24);
+    net_iface_t *ig = net_iface_add(g, "eth0", tu_ip("10.0.1.1"), 24);
+    ck_assert_int_eq(net_fabric_attach(lan, i1), 0);
+    ck_assert_int_eq(net_fabric_attach(lan, i2), 0);
+    ck_assert_int_eq(net_fabric_attach(lan, ig), 0);
+    net_node_addr_add(h2, tu_ip("10.0.1.100"));
+    ck_assert_int_eq(net_fabric_route(lan, tu_ip("10.0.1.100"), 32, i2), 0);
+    net_route_add(h1, tu_ip("10.0.1.20"), 32, tu_ip("10.0.1.1"), i1);   /* via g */
+    rxlog_t l2 = {0}, lg = {0};
+    rx_log(h2, &l2);
+    rx_log(g, &lg);
+    net_node_output(h1, udp(net, 0, tu_ip("10.0.1.20"), 10));
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(lg.n, 0);                      /* g does not forward: dropped there */
+    ck_assert_int_eq(l2.n, 0);
+    g->forwarding = true;                           /* now g sends it back onto the segment */
+    net_node_output(h1, udp(net, 0, tu_ip("10.0.1.20"), 10));
+    net_node_output(h1, udp(net, 0, tu_ip("10.0.1.100"), 10));     /* on-link: the VIP */
+    sim_run(sim, SIM_TIME_MAX);
+    ck_assert_int_eq(l2.n, 2);
+    ck_assert_int_eq(l2.ttl[0], 64);                /* the VIP, direct: 50 us */
+    ck_assert_int_eq(l2.ttl[1], 63);                /* through g: twice 50 us */
+    /* nobody holds 10.0.1.77 */
+    tu_obs_t *o = lb_calloc(1, sizeof *o);
+    tu_obs_start(net, o);
+    tu_side_t side = {.sim = sim};
+    int rc;
+    sim_time_t t0 = sim_now(sim);
+    side.c = tcp_connect(h1, tu_ip("10.0.1.77"), 80, NULL, &tu_side_cbs, &side, &rc);
+    ck_assert_ptr_nonnull(side.c);
+    sim_run(sim, t0 + 10 * SIM_S);
+    ck_assert_int_eq(side.errors, 1);
+    ck_assert_int_eq(side.rc, LB_EHOSTUNREACH);
+    ck_assert_int_eq(side.t_error - t0, NET_NEIGH_FAIL_DELAY);
+    ck_assert_int_ge(tu_obs_drop_find(o, "h1", "neigh-failed"), 0);
+    lb_free(o);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
 /* Fabric: delivery by address after the fabric latency; a VIP handler receives packets for
  * its address and forwards them to a backend keeping the destination (floating IP). */
 typedef struct vipctx { int n; net_iface_t *backend; } vipctx_t;
@@ -436,6 +634,10 @@ Suite *suite_net(void)
     tcase_add_test(tc, link_loss_rate_and_determinism);
     tcase_add_test(tc, all_links_caps_every_link);
     tcase_add_test(tc, forwarding_ttl_and_drops);
+    tcase_add_test(tc, route_types_on_a_router);
+    tcase_add_test(tc, route_types_on_the_sender);
+    tcase_add_test(tc, route_types_indexed);
+    tcase_add_test(tc, segment_delivers_by_next_hop);
     tcase_add_test(tc, fabric_delivery_and_vip);
     tcase_add_test(tc, fabric_holder_and_alloc);
     tcase_add_test(tc, fabric_indexes_match_a_scan);

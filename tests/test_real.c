@@ -174,6 +174,12 @@ START_TEST(classify_like_the_simulator)
         LB_ETIMEDOUT, M_CONNECT_TIMEOUT);
     cls(CURLE_COULDNT_CONNECT, EHOSTUNREACH, 0, false, false, HTTP_UNREACHABLE,
         LB_EHOSTUNREACH, M_OTHER_ERR);
+    /* the sender's own prohibit and blackhole routes (connect(): EACCES, EINVAL), as the
+     * simulated client classifies them */
+    cls(CURLE_COULDNT_CONNECT, EACCES, 0, false, false, HTTP_UNREACHABLE, LB_EACCES,
+        M_OTHER_ERR);
+    cls(CURLE_COULDNT_CONNECT, EINVAL, 0, false, false, HTTP_UNREACHABLE, LB_EINVAL,
+        M_OTHER_ERR);
     cls(CURLE_OPERATION_TIMEDOUT, 0, 0, false, false, HTTP_CONNECT_TIMEOUT, LB_ETIMEDOUT,
         M_CONNECT_TIMEOUT);
     cls(CURLE_OPERATION_TIMEDOUT, 0, 0, true, false, HTTP_RESPONSE_TIMEOUT, LB_ETIMEDOUT,

@@ -106,7 +106,7 @@ static const struct bad_case { const char *yaml, *want; } bad_cases[] = {
       "t.yaml:5:16: between: expected exactly two node references, like [client, r1]; got 3" },
     { HDR "nodes: { a: { type: host }, r1: { type: router } }\n"
           "links:\n  - { between: [a, r1] }\n  - { bandwidth: 1Gbps }\n",
-      "t.yaml:6:5: missing required key 'between' in link; expected the two nodes (or groups) it joins, like [client, r1]" },
+      "t.yaml:6:5: link: expected between (two nodes) or members (the nodes on a shared segment)" },
     { HDR "nodes: { a: { type: host, count: 3 }, b: { type: host, count: 2 } }\n"
           "links:\n  - { between: [a, b] }\n",
       "t.yaml:5:16: between: group 'a' has 3 members and group 'b' has 2; expected groups of equal size (zipped) or a group and a single node" },
@@ -632,6 +632,171 @@ START_TEST(groups)
     char *got = diag_text(&d);
     ck_assert_str_eq(got, "g2.yaml:5:42: probe: fourth ref 'zz' not allowed");
     lb_free(got);
+    scn_free(s);
+}
+END_TEST
+
+/* routing: explicit -- a node has its connected subnets, its gateway and its routes, and
+ * nothing computed; `routing: auto` (the default) keeps the breadth-first routes, and a
+ * route of its own wins over a computed one to the same prefix. */
+static const char *explicit_yaml =
+    "name: explicit\nduration: 1s\n"
+    "nodes:\n"
+    "  client: { type: host, routing: explicit,\n"
+    "            routes: [ { to: 10.99.0.0/16, via: 10.0.0.2 },\n"
+    "                      { to: 10.66.0.0/16, type: blackhole },\n"
+    "                      { to: 10.67.0.0/16, type: unreachable },\n"
+    "                      { to: 10.68.0.0/16, type: prohibit } ] }\n"
+    "  r1: { type: router, routing: explicit, gateway: 10.0.0.6 }\n"
+    "  r2: { type: router, routes: [ { to: 10.0.0.0/30, dev: eth0 } ] }\n"
+    "  web: { type: host, gateway: 10.0.0.9, addresses: [10.99.0.10] }\n"
+    "links:\n"
+    "  - { between: [client, r1] }\n"      /* 10.0.0.0/30 */
+    "  - { between: [r1, r2] }\n"          /* 10.0.0.4/30 */
+    "  - { between: [r2, web] }\n";        /* 10.0.0.8/30 */
+
+START_TEST(explicit_routing)
+{
+    scn_t *s = NULL;
+    scn_run_t *r = load_run(explicit_yaml, "e.yaml", &s);
+    net_node_t *client = scn_run_node(r, "client"), *r1 = scn_run_node(r, "r1");
+    net_node_t *r2 = scn_run_node(r, "r2"), *web = scn_run_node(r, "web");
+    /* client: connected + its routes only; no default route */
+    ck_assert_uint_eq(client->routes.n, 5);
+    assert_route(client, "10.0.0.2", NULL, "eth0", 30);
+    assert_route(client, "10.99.0.10", "10.0.0.2", "eth0", 16);
+    ck_assert_ptr_null(net_route_lookup(client, ip("10.0.0.10")));   /* web's link: none */
+    ck_assert_int_eq(net_route_lookup(client, ip("10.66.1.1"))->type, NET_RT_BLACKHOLE);
+    ck_assert_int_eq(net_route_lookup(client, ip("10.67.1.1"))->type, NET_RT_UNREACHABLE);
+    ck_assert_int_eq(net_route_lookup(client, ip("10.68.1.1"))->type, NET_RT_PROHIBIT);
+    /* r1: two connected subnets and the gateway; no route back to anything else */
+    ck_assert_uint_eq(r1->routes.n, 3);
+    assert_route(r1, "10.99.0.10", "10.0.0.6", "eth1", 0);
+    /* r2 (auto): its own on-link route to client's subnet wins over the computed one */
+    assert_route(r2, "10.0.0.1", NULL, "eth0", 30);
+    assert_route(r2, "10.99.0.10", "10.0.0.10", "eth1", 32);
+    /* web (auto, one interface): the gateway instead of the computed default route */
+    assert_route(web, "10.0.0.1", "10.0.0.9", "eth0", 0);
+    ck_assert_uint_eq(web->routes.n, 2);
+    scn_run_free(r);
+    scn_free(s);
+}
+END_TEST
+
+/* Bad routes are errors at the offending key when the variant is built (exit 2). */
+static const struct { const char *from, *to, *want; } route_bad[] = {
+    { "via: 10.0.0.2 }", "via: 10.0.5.2 }", "e.yaml:5:48: via 10.0.5.2 is not on a connected "
+      "subnet of node 'client' (eth0 10.0.0.1/30); expected a next hop on one of them (Linux: "
+      "Nexthop has invalid gateway)" },
+    { "via: 10.0.0.2 }", "via: 10.0.0.2, dev: eth1 }", "e.yaml:5:63: dev 'eth1': node "
+      "'client' has no such interface; it has eth0 10.0.0.1/30" },
+    { "via: 10.0.0.2 }", "via: 10.0.0.1 }", "e.yaml:5:48: via 10.0.0.1 is an address of node "
+      "'client' itself; expected a neighbour's address" },
+    { "via: 10.0.0.2 }", "dev: eth0, type: prohibit }", "e.yaml:5:48: a prohibit route has no "
+      "next hop; expected no via or dev with type prohibit" },
+    { "via: 10.0.0.2 }", "type: unicast }", "e.yaml:5:23: route to 10.99.0.0/16: expected via "
+      "(a next hop), dev (an interface) or a type (blackhole, unreachable, prohibit)" },
+    { "gateway: 10.0.0.6", "gateway: 10.0.0.9", "e.yaml:9:51: gateway 10.0.0.9 is not on a "
+      "connected subnet of node 'r1' (eth0 10.0.0.2/30, eth1 10.0.0.5/30); expected a next hop "
+      "on one of them (Linux: Nexthop has invalid gateway)" },
+    { "10.66.0.0/16", "10.99.0.0/16", "e.yaml:6:29: to 10.99.0.0/16: node 'client' has a "
+      "route to this prefix already (an earlier entry of routes); expected one route per "
+      "prefix (Linux: File exists)" },
+    { "to: 10.0.0.0/30, dev: eth0", "to: 10.5.0.0/16, dev: eth0, via: 10.0.0.10",
+      "e.yaml:10:68: via 10.0.0.10 is not on the subnet of eth0 (node 'r2': eth0 10.0.0.6/30, "
+      "eth1 10.0.0.9/30); expected a next hop on eth0's subnet (Linux: Nexthop has invalid "
+      "gateway)" },
+};
+
+START_TEST(explicit_routing_errors)
+{
+    const char *from = route_bad[_i].from;
+    const char *at = strstr(explicit_yaml, from);
+    ck_assert_ptr_nonnull(at);
+    char *y = lb_sprintf("%.*s%s%s", (int)(at - explicit_yaml), explicit_yaml, route_bad[_i].to,
+                         at + strlen(from));
+    scn_t *s = NULL;
+    scn_run_t *r = NULL;
+    scn_diag_t d;
+    int rc = scn_load_string(y, "e.yaml", &s, &d, NULL);
+    if (rc == 0) rc = scn_run_new(s, 0, 1, &r, &d);
+    ck_assert_int_eq(rc, LB_EINVAL);
+    ck_assert_ptr_null(r);
+    char *got = diag_text(&d);
+    ck_assert_msg(strcmp(got, route_bad[_i].want) == 0, "case %d:\n got: %s\nwant: %s", _i, got,
+                  route_bad[_i].want);
+    lb_free(got);
+    lb_free(y);
+    scn_free(s);
+}
+END_TEST
+
+/* A shared segment: a link with members and a subnet. Chosen addresses, the free ones in
+ * member order, a VIP on a member's interface; automatic routes reach the segment and the
+ * VIP through it; explicit hosts route by their gateway on it; traffic may start on a
+ * router. */
+static const char *segment_yaml =
+    "name: seg\nduration: 6s\n"
+    "nodes:\n"
+    "  client: { type: host }\n"
+    "  edge: { type: router }\n"
+    "  web: { type: host, count: 2, routing: explicit, gateway: 10.0.1.1 }\n"
+    "  db: { type: host }\n"
+    "links:\n"
+    "  - { between: [client, edge] }\n"
+    "  - subnet: 10.0.1.0/24\n"
+    "    name: lan\n"
+    "    members:\n"
+    "      - { node: web0, address: 10.0.1.2/24, addresses: [10.0.1.100] }\n"
+    "      - { node: edge, address: 10.0.1.1 }\n"
+    "      - { node: web1 }\n"
+    "      - { node: db }\n"
+    "apps:\n"
+    "  site: { type: http-server, on: web, locations: [ { path: / } ] }\n"
+    "traffic:\n"
+    "  browse: { type: http-client, from: client, to: 10.0.1.100, rate: 20/s }\n"
+    "  local: { type: http-client, from: edge, to: web1, rate: 20/s }\n"
+    "  ghost: { type: http-client, from: client, to: 10.0.1.77, rate: 1/s, requests: 1,\n"
+    "           arrival: constant }\n"
+    "expect:\n"
+    "  \"*\": [ \"browse.status_2xx_ratio == 1\", \"local.status_2xx_ratio == 1\",\n"
+    "          \"ghost.failed_ratio == 1\",\n"
+    "          \"ghost.connect_timeout_ratio == 0\", \"counter.drops.neigh-failed >= 1\" ]\n";
+
+START_TEST(segment_builds)
+{
+    scn_t *s = NULL;
+    scn_run_t *r = load_run(segment_yaml, "s.yaml", &s);
+    net_node_t *edge = scn_run_node(r, "edge"), *web0 = scn_run_node(r, "web0");
+    net_node_t *web1 = scn_run_node(r, "web1"), *db = scn_run_node(r, "db");
+    net_node_t *client = scn_run_node(r, "client");
+    ck_assert_uint_eq(web0->ifaces.v[0]->addr, ip("10.0.1.2"));
+    ck_assert_int_eq(web0->ifaces.v[0]->plen, 24);
+    ck_assert_uint_eq(edge->ifaces.v[1]->addr, ip("10.0.1.1"));
+    ck_assert_str_eq(edge->ifaces.v[1]->name, "eth1");
+    ck_assert_uint_eq(web1->ifaces.v[0]->addr, ip("10.0.1.3"));     /* first free */
+    ck_assert_uint_eq(db->ifaces.v[0]->addr, ip("10.0.1.4"));
+    ck_assert(net_node_is_local(web0, ip("10.0.1.100")));
+    ck_assert_str_eq(net_fabric_name(web0->ifaces.v[0]->fabric), "lan");
+    uint32_t held;
+    ck_assert_str_eq(net_fabric_holder(web0->ifaces.v[0]->fabric, ip("10.0.1.100"), 32, &held,
+                                       NULL), "web0");
+    /* automatic: the client's default route via its peer; db (its only interface on the
+     * segment) a default route via the segment's first router; explicit web hosts:
+     * connected + gateway only */
+    assert_route(client, "10.0.1.100", "10.0.0.2", "eth0", 0);
+    assert_route(db, "10.0.0.1", "10.0.1.1", "eth0", 0);
+    ck_assert_uint_eq(db->routes.n, 2);
+    assert_route(edge, "10.0.1.100", NULL, "eth1", 24);
+    assert_route(web1, "10.0.0.1", "10.0.1.1", "eth0", 0);
+    ck_assert_uint_eq(web1->routes.n, 2);
+    ck_assert_int_eq(scn_run_execute(r, NULL, NULL), 0);
+    scn_verdict_t *v = NULL;
+    size_t nv = scn_run_check(r, &v);
+    ck_assert_uint_eq(nv, 5);
+    for (size_t i = 0; i < nv; i++) ck_assert_msg(v[i].pass, "%s: %s", v[i].text, v[i].detail);
+    lb_free(v);
+    scn_run_free(r);
     scn_free(s);
 }
 END_TEST
@@ -1348,6 +1513,10 @@ Suite *suite_scenario(void)
     tcase_add_unchecked_fixture(tc, setup, NULL);
     tcase_add_test(tc, chain_builds);
     tcase_add_test(tc, routing_rules);
+    tcase_add_test(tc, explicit_routing);
+    tcase_add_test(tc, segment_builds);
+    tcase_add_loop_test(tc, explicit_routing_errors, 0,
+                        (int)(sizeof route_bad / sizeof *route_bad));
     tcase_add_test(tc, groups);
     tcase_add_test(tc, iptables_error_position);
     tcase_add_test(tc, variants);

@@ -536,6 +536,7 @@ void health_result_fail(health_result_t *r, int err, bool connected)
     case LB_ECONNRESET: hard = true; why = "connection reset"; break;
     case LB_ETIMEDOUT: why = connected ? "response timeout" : "connect timeout"; break;
     case LB_EHOSTUNREACH: why = "host unreachable"; break;
+    case LB_ENETUNREACH: why = "network unreachable"; break;
     case LB_EADDRNOTAVAIL: why = "no free source port"; break;
     case LB_ECLOSED: why = "closed before response"; break;
     case LB_EPARSE: hard = true; why = "malformed response"; break;

@@ -1,7 +1,9 @@
 /* fabric.c -- a cloud VPC/VNet: delivers by destination IP to attached interfaces, to
  * interfaces behind extra prefixes (pod CIDRs, secondary IPs), or to virtual-IP handlers
- * (cloud L4 load balancer frontends). Each attachment serialises at the fabric's per-NIC
- * bandwidth (tail drop past queue_bytes waiting); every delivery adds the fabric latency.
+ * (cloud L4 load balancer frontends); or a shared L2 segment (params.l2), which delivers
+ * to the holder of each packet's next hop, as ARP would resolve it. Each attachment
+ * serialises at the fabric's per-NIC bandwidth (tail drop past queue_bytes waiting);
+ * every delivery adds the fabric latency.
  * Lookup: exact address (binary search over a sorted table), then longest matching extra
  * prefix (per prefix length, a table sorted by prefix: at most 32 binary searches, however
  * many nodes route a pod range here). Also who holds an address, and the clouds'
@@ -57,6 +59,7 @@ void net_fabric_free_(net_fabric_t *f)
 }
 
 const char *net_fabric_name(const net_fabric_t *f) { return f->name; }
+const net_fabric_params_t *net_fabric_params(const net_fabric_t *f) { return &f->p; }
 
 static fab_addr_t *addr_find(net_fabric_t *f, uint32_t a)
 {
@@ -278,6 +281,46 @@ static void deliver(net_fabric_t *f, net_iface_t *ifc, bool vip, sim_time_t extr
     else sim_schedule(sim, extra + f->p.latency, deliver_cb, ifc, p);
 }
 
+/* A segment's neighbour that never answered: the packet is dropped and the sending node
+ * reports it to the packet's source (ipv4_link_failure: ICMP host unreachable). */
+static void neigh_fail_cb(sim_t *sim, void *a, void *b)
+{
+    (void)sim;
+    net_iface_t *from = a;
+    pkt_t *p = b;
+    char d[16];
+    net_icmp_error(from->node, p, ICMP_DEST_UNREACH, ICMP_HOST_UNREACH);
+    net_drop(from->node->net, from->node, p, "neigh-failed", "%s/%s: neighbour resolution "
+             "failed on %s for a packet to %s", from->node->name, from->name,
+             net_fabric_name(from->fabric), lb_ip_str(p->dst, d));
+}
+
+/* Segment delivery (params.l2): to whoever holds the next hop. */
+static void l2_deliver(net_fabric_t *f, net_iface_t *from, uint32_t nexthop, sim_time_t extra,
+                       pkt_t *p)
+{
+    fab_addr_t *e = addr_find(f, nexthop);
+    if (!e || !e->ifc) {
+        if (net_tracing(f->net, p->flow)) {
+            char h[16];
+            net_tracef(f->net, f->name, p, "no neighbour holds %s: dropped after %.0f s of "
+                       "neighbour resolution", lb_ip_str(nexthop, h),
+                       (double)NET_NEIGH_FAIL_DELAY / SIM_S);
+        }
+        if (!from) {
+            char h[16];
+            net_drop(f->net, NULL, p, "neigh-failed", "%s: nothing holds %s", f->name,
+                     lb_ip_str(nexthop, h));
+            return;
+        }
+        sim_schedule(f->net->hdr.sim, NET_NEIGH_FAIL_DELAY, neigh_fail_cb, from, p);
+        return;
+    }
+    if (net_tracing(f->net, p->flow))
+        net_tracef(f->net, f->name, p, "deliver to %s/%s", e->ifc->node->name, e->ifc->name);
+    deliver(f, e->ifc, false, extra, p);
+}
+
 static void route_and_deliver(net_fabric_t *f, uint32_t nexthop, sim_time_t extra, pkt_t *p)
 {
     fab_addr_t *e = addr_find(f, p->dst);
@@ -324,7 +367,8 @@ void net_fabric_tx(net_fabric_t *f, net_iface_t *from, uint32_t nexthop, pkt_t *
         from->busy_until = start + ser;
         extra = start + ser - now;
     }
-    route_and_deliver(f, nexthop, extra, p);
+    if (f->p.l2) l2_deliver(f, from, nexthop, extra, p);
+    else route_and_deliver(f, nexthop, extra, p);
 }
 
 void net_fabric_send(net_fabric_t *f, pkt_t *p)

@@ -425,6 +425,9 @@ static int connect_outcome(int rc)
     switch (rc) {
     case LB_ETIMEDOUT:      return HTTP_CONNECT_TIMEOUT;
     case LB_EHOSTUNREACH:   return HTTP_UNREACHABLE;
+    case LB_ENETUNREACH:    return HTTP_UNREACHABLE;
+    case LB_EACCES:         return HTTP_UNREACHABLE;    /* a prohibit route */
+    case LB_EINVAL:         return HTTP_UNREACHABLE;    /* a blackhole route (or dst 0) */
     case LB_EADDRNOTAVAIL:  return HTTP_NO_PORT;
     case LB_ETLS:           return HTTP_TLS_ERROR;   /* connected, the handshake failed */
     default:                return HTTP_CONNECT_REFUSED;  /* ECONNREFUSED, RST on SYN */
@@ -435,6 +438,7 @@ static int established_outcome(int rc)
 {
     switch (rc) {
     case LB_EHOSTUNREACH:   return HTTP_UNREACHABLE;
+    case LB_ENETUNREACH:    return HTTP_UNREACHABLE;
     case LB_ETIMEDOUT:      return HTTP_RESPONSE_TIMEOUT;  /* retransmissions gave up */
     case LB_ECLOSED:        return HTTP_CLOSED;
     case LB_ETLS:           return HTTP_TLS_ERROR;
@@ -519,6 +523,18 @@ static const tcp_cbs_t client_cbs = {
     .connected = on_connected, .recv = on_recv, .eof = on_eof, .error = on_error,
 };
 
+/* connect() failed at once on the node's own route (net_route_error): the attempt gets a
+ * flow id of its own and a note naming the route, so that the explanation says why. */
+static void route_refused(http_pool_t *pool, const dest_t *d, preq_t *r, int rc)
+{
+    net_t *net = pool->node->net;
+    char ip[16], rs[96];
+    r->flow = net_flow_new(net);
+    net_notef(net, pool->node->name, r->flow, "connect() to %s fails at once: %s (%s)",
+              lb_ip_str(d->addr, ip), net_route_str(net_route_lookup(pool->node, d->addr), rs,
+              sizeof rs), lb_strerror(rc));
+}
+
 /* Opens a connection for r (the destination has room). */
 static void conn_open(http_pool_t *pool, dest_t *d, preq_t *r)
 {
@@ -543,6 +559,8 @@ static void conn_open(http_pool_t *pool, dest_t *d, preq_t *r)
         pc->cur = NULL;
         r->conn = NULL;
         conn_drop(pc);
+        if (rc == LB_ENETUNREACH || rc == LB_EHOSTUNREACH || rc == LB_EACCES || rc == LB_EINVAL)
+            route_refused(pool, d, r, rc);
         fail_later(r, connect_outcome(rc ? rc : LB_EADDRNOTAVAIL));
         return;
     }

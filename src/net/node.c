@@ -113,10 +113,9 @@ static uint64_t route_key(uint32_t prefix, int plen)
     return ((uint64_t)prefix << 6) | (uint64_t)plen;
 }
 
-void net_route_add(net_node_t *nd, uint32_t prefix, int plen, uint32_t gw, net_iface_t *ifc)
+static void route_push(net_node_t *nd, net_route_t r)
 {
-    assert(plen >= 0 && plen <= 32 && ifc && ifc->node == nd);
-    net_route_t r = {prefix & lb_prefix_mask(plen), plen, gw, ifc};
+    int plen = r.plen;
     lb_vec_push(&nd->routes, r);
     nd->route_plens |= 1ull << plen;
     if (nd->route_index.cap) {
@@ -125,6 +124,75 @@ void net_route_add(net_node_t *nd, uint32_t prefix, int plen, uint32_t gw, net_i
         for (size_t i = 0; i < nd->routes.n; i++)
             lb_index_add(&nd->route_index, route_key(nd->routes.v[i].prefix, nd->routes.v[i].plen), i);
     }
+}
+
+void net_route_add(net_node_t *nd, uint32_t prefix, int plen, uint32_t gw, net_iface_t *ifc)
+{
+    assert(plen >= 0 && plen <= 32 && ifc && ifc->node == nd);
+    route_push(nd, (net_route_t){prefix & lb_prefix_mask(plen), plen, gw, ifc, NET_RT_UNICAST});
+}
+
+void net_route_add_type(net_node_t *nd, uint32_t prefix, int plen, int type)
+{
+    assert(plen >= 0 && plen <= 32 && type > NET_RT_UNICAST && type <= NET_RT_PROHIBIT);
+    route_push(nd, (net_route_t){prefix & lb_prefix_mask(plen), plen, 0, NULL, (uint8_t)type});
+}
+
+const net_route_t *net_route_find(const net_node_t *nd, uint32_t prefix, int plen)
+{
+    prefix &= lb_prefix_mask(plen);
+    if (!nd->route_index.cap) {
+        for (size_t i = 0; i < nd->routes.n; i++)
+            if (nd->routes.v[i].prefix == prefix && nd->routes.v[i].plen == plen)
+                return &nd->routes.v[i];
+        return NULL;
+    }
+    uint64_t h = route_key(prefix, plen);
+    size_t best = LB_INDEX_NONE;
+    for (size_t it, i = lb_index_first(&nd->route_index, h, &it); i != LB_INDEX_NONE;
+         i = lb_index_next(&nd->route_index, h, &it))
+        if (nd->routes.v[i].prefix == prefix && nd->routes.v[i].plen == plen && i < best)
+            best = i;
+    return best != LB_INDEX_NONE ? &nd->routes.v[best] : NULL;
+}
+
+int net_route_error(const net_route_t *r)
+{
+    if (!r) return LB_ENETUNREACH;
+    switch (r->type) {
+    case NET_RT_BLACKHOLE: return LB_EINVAL;
+    case NET_RT_UNREACHABLE: return LB_EHOSTUNREACH;
+    case NET_RT_PROHIBIT: return LB_EACCES;
+    default: return 0;
+    }
+}
+
+const char *net_route_type_name(int type)
+{
+    switch (type) {
+    case NET_RT_BLACKHOLE: return "blackhole";
+    case NET_RT_UNREACHABLE: return "unreachable";
+    case NET_RT_PROHIBIT: return "prohibit";
+    default: return "unicast";
+    }
+}
+
+const char *net_route_str(const net_route_t *r, char *buf, size_t n)
+{
+    if (!r) {
+        snprintf(buf, n, "no route");
+        return buf;
+    }
+    char pfx[24], gw[16];
+    if (r->plen == 0) snprintf(pfx, sizeof pfx, "default");
+    else snprintf(pfx, sizeof pfx, "%s/%d", lb_ip_str(r->prefix, gw), r->plen);
+    if (r->type != NET_RT_UNICAST)
+        snprintf(buf, n, "%s %s", net_route_type_name(r->type), pfx);
+    else if (r->gw)
+        snprintf(buf, n, "%s via %s dev %s", pfx, lb_ip_str(r->gw, gw), r->ifc->name);
+    else
+        snprintf(buf, n, "%s dev %s", pfx, r->ifc->name);
+    return buf;
 }
 
 const net_route_t *net_route_lookup(const net_node_t *nd, uint32_t dst)
@@ -156,7 +224,7 @@ uint32_t net_node_src_for(const net_node_t *nd, uint32_t dst)
 {
     if (net_node_is_local(nd, dst)) return dst;
     const net_route_t *r = net_route_lookup(nd, dst);
-    if (r && r->ifc->addr) return r->ifc->addr;
+    if (r && r->ifc && r->ifc->addr) return r->ifc->addr;
     return net_node_addr(nd);
 }
 
@@ -200,6 +268,36 @@ static void local_in(net_node_t *nd, net_iface_t *in, pkt_t *p)
     local_deliver(nd, p);
 }
 
+/* A packet whose route is missing or not unicast (r NULL or a blackhole, unreachable or
+ * prohibit route). Forwarded (ip_error(), net/ipv4/route.c): ICMP net unreachable for no
+ * route, host unreachable for `unreachable`, admin prohibited for `prohibit`, nothing for
+ * a blackhole. Locally generated: the caller's send fails, nothing goes out. The ICMP
+ * rate limits (ip_error()'s per-destination token bucket, icmp_ratelimit) are not
+ * modelled: every packet gets its error (docs/SCENARIO-FORMAT.md, Routing). */
+static void route_fail(net_node_t *nd, pkt_t *p, const net_route_t *r, bool forwarded)
+{
+    net_t *n = nd->net;
+    char d[16], rs[96];
+    lb_ip_str(p->dst, d);
+    if (net_tracing(n, p->flow)) {
+        if (r) net_tracef(n, nd->name, p, "%s %s: route %s", forwarded ? "forward to" : "send to",
+                          d, net_route_str(r, rs, sizeof rs));
+        else net_tracef(n, nd->name, p, "%s %s: no route", forwarded ? "forward to" : "send to",
+                        d);
+    }
+    int type = r ? r->type : -1;
+    if (forwarded && type != NET_RT_BLACKHOLE)
+        net_icmp_error(nd, p, ICMP_DEST_UNREACH, type < 0 ? ICMP_NET_UNREACH
+                       : type == NET_RT_UNREACHABLE ? ICMP_HOST_UNREACH : ICMP_ADMIN_PROHIBITED);
+    if (type < 0) {
+        net_drop(n, nd, p, "no-route", "%s has no route to %s", nd->name, d);
+        return;
+    }
+    net_route_str(r, rs, sizeof rs);
+    net_drop(n, nd, p, type == NET_RT_BLACKHOLE ? "route-blackhole" : type == NET_RT_UNREACHABLE
+             ? "route-unreachable" : "route-prohibit", "%s: %s matches %s", nd->name, rs, d);
+}
+
 static void loopback_cb(sim_t *sim, void *a, void *b)
 {
     (void)sim;
@@ -224,23 +322,22 @@ void net_node_rx(net_node_t *nd, net_iface_t *in, pkt_t *p)
         net_drop(n, nd, p, "not-forwarding", "%s does not forward (ip_forward=0)", nd->name);
         return;
     }
+    /* ip_route_input_slow() decides before ip_forward() looks at the TTL */
+    const net_route_t *r = net_route_lookup(nd, p->dst);
+    if (!r || r->type != NET_RT_UNICAST) {
+        route_fail(nd, p, r, true);
+        return;
+    }
     if (p->ttl <= 1) {
         net_icmp_error(nd, p, ICMP_TIME_EXCEEDED, 0);
         net_drop(n, nd, p, "ttl-exceeded", "TTL expired at %s", nd->name);
         return;
     }
-    const net_route_t *r = net_route_lookup(nd, p->dst);
-    if (!r) {
-        net_icmp_error(nd, p, ICMP_DEST_UNREACH, ICMP_NET_UNREACH);
-        char d[16];
-        net_drop(n, nd, p, "no-route", "%s has no route to %s", nd->name, lb_ip_str(p->dst, d));
-        return;
-    }
     p->ttl--;
     if (net_tracing(n, p->flow)) {
-        char d[16], g[16];
-        net_tracef(n, nd->name, p, "forward to %s via %s%s%s", lb_ip_str(p->dst, d),
-                   r->ifc->name, r->gw ? " gw " : "", r->gw ? lb_ip_str(r->gw, g) : "");
+        char d[16], rs[96];
+        net_tracef(n, nd->name, p, "forward to %s: route %s", lb_ip_str(p->dst, d),
+                   net_route_str(r, rs, sizeof rs));
     }
     if (nd->nf) {
         if (nf_hook(nd->nf, NF_FORWARD, p, in, r->ifc) == NF_STOLEN) return;
@@ -255,9 +352,8 @@ void net_node_output(net_node_t *nd, pkt_t *p)
     p->in_if = NULL;
     bool local = net_node_is_local(nd, p->dst);
     const net_route_t *r = local ? NULL : net_route_lookup(nd, p->dst);
-    if (!local && !r) {
-        char d[16];
-        net_drop(n, nd, p, "no-route", "%s has no route to %s", nd->name, lb_ip_str(p->dst, d));
+    if (!local && (!r || r->type != NET_RT_UNICAST)) {
+        route_fail(nd, p, r, false);
         return;
     }
     if (!p->src) p->src = local ? p->dst : (r->ifc->addr ? r->ifc->addr : net_node_addr(nd));
@@ -267,14 +363,17 @@ void net_node_output(net_node_t *nd, pkt_t *p)
         if (p->dst != dst) {                /* DNAT in OUTPUT: route again */
             local = net_node_is_local(nd, p->dst);
             r = local ? NULL : net_route_lookup(nd, p->dst);
-            if (!local && !r) {
-                char d[16];
-                net_drop(n, nd, p, "no-route", "%s has no route to %s", nd->name,
-                         lb_ip_str(p->dst, d));
+            if (!local && (!r || r->type != NET_RT_UNICAST)) {
+                route_fail(nd, p, r, false);
                 return;
             }
         }
         if (nf_hook(nd->nf, NF_POSTROUTING, p, NULL, r ? r->ifc : NULL) == NF_STOLEN) return;
+    }
+    if (net_tracing(n, p->flow)) {
+        char d[16], rs[96];
+        net_tracef(n, nd->name, p, "send to %s: %s%s", lb_ip_str(p->dst, d),
+                   local ? "local" : "route ", local ? "" : net_route_str(r, rs, sizeof rs));
     }
     if (local) {                            /* loopback: back in through PREROUTING */
         p->ct = NULL;

@@ -530,10 +530,15 @@ tcp_conn_t *tcp_connect(net_node_t *node, uint32_t dst, uint16_t dport,
         *rc = LB_EINVAL;
         return NULL;
     }
-    /* connect() fails at once with ENETUNREACH when there is no route. */
-    if (!net_node_is_local(node, dst) && !net_route_lookup(node, dst)) {
-        *rc = LB_EHOSTUNREACH;
-        return NULL;
+    /* connect() fails at once when the route lookup does (ip_route_connect(): ENETUNREACH
+     * without a route; EINVAL, EHOSTUNREACH, EACCES for blackhole, unreachable and
+     * prohibit routes: fib_props[]). */
+    if (!net_node_is_local(node, dst)) {
+        int e = net_route_error(net_route_lookup(node, dst));
+        if (e) {
+            *rc = e;
+            return NULL;
+        }
     }
     uint32_t src = o.src ? o.src : net_node_src_for(node, dst);
     if (!src) {

@@ -521,7 +521,10 @@ void tcp_input(net_node_t *node, pkt_t *p)
 /* ---- ICMP ------------------------------------------------------------------------------ */
 
 /* icmp_err_convert[] and tcp_v4_err(): unreachable errors are fatal (hard) while the
- * handshake is in progress and only recorded (soft) afterwards (inet->recverr off). */
+ * handshake is in progress and only recorded (soft) afterwards (inet->recverr off).
+ * Net unreachable is ENETUNREACH; host unreachable and admin prohibited (code 13,
+ * ICMP_PKT_FILTERED) are EHOSTUNREACH, as a connect() through a Linux router with an
+ * `unreachable` or `prohibit` route reports. */
 void tcp_icmp_error(net_node_t *node, pkt_t *p)
 {
     tcp_stack_t *st = tcp_stack_get(node);
@@ -533,8 +536,8 @@ void tcp_icmp_error(net_node_t *node, pkt_t *p)
     if (p->icmp_type == ICMP_DEST_UNREACH) {
         switch (p->icmp_code) {
         case ICMP_PORT_UNREACH: err = LB_ECONNREFUSED; break;
-        case ICMP_NET_UNREACH: case ICMP_HOST_UNREACH: case ICMP_ADMIN_PROHIBITED:
-            err = LB_EHOSTUNREACH; break;
+        case ICMP_NET_UNREACH: err = LB_ENETUNREACH; break;
+        case ICMP_HOST_UNREACH: case ICMP_ADMIN_PROHIBITED: err = LB_EHOSTUNREACH; break;
         default: break;     /* fragmentation needed etc.: not modelled */
         }
     } else if (p->icmp_type == ICMP_TIME_EXCEEDED) {

@@ -9,6 +9,8 @@
  *   COULDNT_CONNECT (7)            ECONNREFUSED, ECONNRESET   connect-refused    ECONNREFUSED
  *                                  ETIMEDOUT                  connect-timeout    ETIMEDOUT
  *                                  EHOSTUNREACH, ENETUNREACH  unreachable        EHOSTUNREACH
+ *                                  EACCES, EINVAL (the        unreachable        EACCES, EINVAL
+ *                                  sender's prohibit or blackhole route)
  *                                  EADDRNOTAVAIL              no-port            EADDRNOTAVAIL
  *                                  other                      connect-refused    ECONNREFUSED
  *   OPERATION_TIMEDOUT (28)        not connected yet          connect-timeout    ETIMEDOUT
@@ -60,6 +62,8 @@ void real_classify(CURLcode rc, long os_errno, long status, bool connected,
         case ETIMEDOUT: o->outcome = HTTP_CONNECT_TIMEOUT; o->err = LB_ETIMEDOUT; return;
         case EHOSTUNREACH:
         case ENETUNREACH: o->outcome = HTTP_UNREACHABLE; o->err = LB_EHOSTUNREACH; return;
+        case EACCES: o->outcome = HTTP_UNREACHABLE; o->err = LB_EACCES; return;
+        case EINVAL: o->outcome = HTTP_UNREACHABLE; o->err = LB_EINVAL; return;
         case EADDRNOTAVAIL: o->outcome = HTTP_NO_PORT; o->err = LB_EADDRNOTAVAIL; return;
         default: o->outcome = HTTP_CONNECT_REFUSED; o->err = LB_ECONNREFUSED; return;
         }

@@ -491,6 +491,8 @@ static cJSON *node_json(const net_node_t *n, const roles_t *roles)
         add_cidr(j, "prefix", rt->prefix, rt->plen);
         add_ip(j, "via", rt->gw);
         cJSON_AddStringToObject(j, "dev", rt->ifc ? rt->ifc->name : "");
+        if (rt->type != NET_RT_UNICAST)
+            cJSON_AddStringToObject(j, "type", net_route_type_name(rt->type));
         cJSON_AddItemToArray(routes, j);
     }
     return o;

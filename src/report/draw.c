@@ -339,6 +339,22 @@ static int hosts_add(dr_graph_t *g, scn_run_t *r, const char *ref, int kind, nod
     return first;
 }
 
+/* The box of the shared segment (an L2 fabric) interface f is on, made at first use and
+ * found by the name "segment:<fabric name>": the segment's name and subnet. */
+static int segment_item(dr_graph_t *g, const net_iface_t *f)
+{
+    char key[200], ip[16];
+    snprintf(key, sizeof key, "segment:%s", net_fabric_name(f->fabric));
+    int k = dr_item_named(g, key);
+    if (k >= 0) return k;
+    k = item_add(g, DR_ROUTER, -1, net_fabric_name(f->fabric));
+    item_name(g, k, key);
+    dr_strs_add(&g->items.v[k].lines, "segment %s/%d",
+                lb_ip_str(f->addr & lb_prefix_mask(f->plen), ip), f->plen);
+    g->items.v[k].role = lb_sprintf("segment %s/%d", ip, f->plen);
+    return k;
+}
+
 /* Pending edges to whatever owns an address, resolved once every box exists. */
 typedef struct pend { int from; uint32_t addr; char label[64]; } pend_t;
 typedef LB_VEC(pend_t) pends_t;
@@ -729,8 +745,11 @@ void dr_graph_build(dr_graph_t *g, scn_t *s, scn_run_t *r)
             g->items.v[a].kind != DR_ROUTER && g->items.v[a].kind != DR_CLIENT))
             continue;
         for (size_t k = 0; k < n->ifaces.n; k++) {
-            net_iface_t *peer = net_link_peer(n->ifaces.v[k]);
+            net_iface_t *f = n->ifaces.v[k];
+            net_iface_t *peer = net_link_peer(f);
             int b = peer ? dr_item_named(g, peer->node->name) : -1;
+            if (!peer && f->fabric && net_fabric_params(f->fabric)->l2)
+                b = segment_item(g, f);
             if (b >= 0 && b != a) edge_add(g, a, b, NULL, true);
         }
     }

@@ -114,10 +114,19 @@ typedef struct scn_pair {
     uint32_t prefix, addr_a, addr_b;
     int plen;
 } scn_pair_t;
+/* One member of a shared segment (a link with `members`) after group expansion: its node,
+ * the address it gets (planned by topology_plan) and its member entry (segment_params:
+ * node, address, addresses). */
+typedef struct scn_member {
+    char *node;
+    uint32_t addr;
+    const elem_cfg_t *cfg;      /* borrowed from the link's cfg */
+} scn_member_t;
 typedef struct scn_link {
     elem_cfg_t *cfg;            /* link_params */
     elem_pos_t pos;
     LB_VEC(scn_pair_t) pairs;   /* one per member after group expansion */
+    LB_VEC(scn_member_t) members;   /* a segment: every node on it (pairs empty) */
 } scn_link_t;
 
 /* A parsed expectation (expect.c). */

@@ -1,7 +1,11 @@
-/* topology.c -- the node element types "host" and "router", links between nodes, the
- * address plan (a /30 per link from 10.0.0.0/8 in link order unless `subnet` is given),
- * and automatic static routing: from every node, BFS over links (ties broken by link
- * order) transiting only forwarding nodes; single-interface nodes get a default route. */
+/* topology.c -- the node element types "host" and "router", links between nodes and
+ * shared segments (a link with `members`: an L2 fabric, net_fabric_params_t.l2), the
+ * address plan (a /30 per link from 10.0.0.0/8 in link order unless `subnet` is given;
+ * chosen or first-free host addresses on a segment), each node's own routes (`gateway`,
+ * `routes`, checked as `ip route add` checks them), and automatic static routing for nodes
+ * with `routing: auto`: from every node, BFS over links and segment hubs (ties broken by
+ * link order) transiting only forwarding nodes; a node with one link gets a default route
+ * via its peer, one whose only interface is on a segment via the segment's first router. */
 #include <assert.h>
 #include <search.h>
 #include <stdlib.h>
@@ -32,9 +36,24 @@
 #define TCP_KEEPALIVE_SYSCTL_MAX_S 2147483
 #define TCP_KEEPALIVE_SYSCTL_MAX_PROBES 255
 
+/* A member of a shared segment (a link with `members`). */
+static const elem_param_t member_params[] = {
+    { "node", P_STR, NULL, "a node or group on the segment", NULL, NULL },
+    { "address", P_STR, "", "its address on the segment, like 10.0.1.10 or 10.0.1.10/24 "
+      "(default: the first free one of the subnet, in member order)", NULL, NULL },
+    { "addresses", P_STRLIST, "[]", "more addresses on the same interface (a VIP), inside the "
+      "subnet", NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+
 const elem_param_t link_params[] = {
-    { "between", P_STRLIST, NULL, "the two nodes (or groups) it joins, like [client, r1]",
+    { "between", P_STRLIST, "", "the two nodes (or groups) it joins, like [client, r1]",
       NULL, NULL },
+    { "members", P_OBJLIST, "", "instead of between: a shared L2 segment (a switch) and the "
+      "nodes on it, like [{ node: r1, address: 10.0.1.1 }, { node: web }]; needs subnet",
+      member_params, NULL },
+    { "name", P_STR, "", "a segment's name in traces (default segment<N>, N its position in "
+      "links)", NULL, NULL },
     { "bandwidth", P_BANDWIDTH, LINK_DEFAULT_BANDWIDTH,
       "serialisation rate per direction, like 10Gbps (0: infinite)", NULL, NULL },
     { "latency", P_DURATION, LINK_DEFAULT_LATENCY, "one-way propagation delay, like 50us",
@@ -92,6 +111,31 @@ static const elem_param_t tcp_tab[] = {
     { NULL, 0, NULL, NULL, NULL, NULL }
 };
 
+/* A node's routing (node_routes): `routing`, `gateway` and `routes`. */
+static const char *const routing_choices[] = { "auto", "explicit", NULL };
+static const char *const route_type_choices[] = { "unicast", "blackhole", "unreachable",
+                                                  "prohibit", NULL };
+static const elem_param_t route_tab[] = {
+    { "to", P_CIDR, NULL, "destination prefix, like 10.1.0.0/16 (0.0.0.0/0: the default "
+      "route)", NULL, NULL },
+    { "via", P_ADDR, "", "next hop, an address on one of the node's connected subnets",
+      NULL, NULL },
+    { "dev", P_STR, "", "outgoing interface, like eth1 (without via: the destination is "
+      "on-link)", NULL, NULL },
+    { "type", P_ENUM, "unicast", "unicast (via and/or dev), blackhole (dropped silently), "
+      "unreachable (ICMP host unreachable; connect(): EHOSTUNREACH) or prohibit (ICMP "
+      "admin prohibited; connect(): EACCES)", NULL, route_type_choices },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+#define ROUTING_PARAMS \
+    { "routing", P_ENUM, "auto", "auto: a route to every link subnet by breadth-first " \
+      "search (single-interface nodes: a default route); explicit: connected subnets, " \
+      "gateway and routes only", NULL, routing_choices }, \
+    { "gateway", P_ADDR, "", "default gateway: a next hop on a connected subnet (the route " \
+      "0.0.0.0/0)", NULL, NULL }, \
+    { "routes", P_OBJLIST, "", "static routes, like [{ to: 10.1.0.0/16, via: 10.0.0.1 }, " \
+      "{ to: 10.9.0.0/16, type: blackhole }]", route_tab, NULL },
+
 #define NODE_PARAMS(FORWARDING) \
     { "type", P_STR, "", "host or router", NULL, NULL }, \
     { "count", P_INT, "1", "a group of N nodes named NAME0 .. NAME<N-1> when given", \
@@ -104,6 +148,7 @@ static const elem_param_t tcp_tab[] = {
     { "iptables", P_STRLIST, "[]", "iptables commands without the leading 'iptables', like " \
       "\"-t nat -A POSTROUTING -o eth1 -j MASQUERADE\"", NULL, NULL }, \
     { "addresses", P_STRLIST, "[]", "extra local IPv4 addresses, like [10.9.9.9]", NULL, NULL }, \
+    ROUTING_PARAMS \
     { "kernel", P_STR, "", "Linux version whose sysctl defaults the node has, like \"6.6\" " \
       "(default " TCP_KERNEL_DEFAULT "); keys in tcp override them", NULL, NULL }, \
     { "tcp", P_OBJ, "", "TCP and conntrack sysctls (the kernel's defaults): syn-retries, " \
@@ -304,6 +349,124 @@ static int range_lo_cmp(const void *a, const void *b)
 
 static void tree_nofree(void *p) { (void)p; }
 
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int u64_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Parses a member's "10.0.1.10" or "10.0.1.10/24" inside prefix/plen (a host address: not
+ * the subnet's own or broadcast address, except on a /31). 0 or an error at pos. */
+static int member_addr(const char *key, const char *text, elem_pos_t pos, uint32_t prefix,
+                       int plen, uint32_t *out, scn_diag_t *d)
+{
+    char a[40], sb[16];
+    const char *slash = strchr(text, '/');
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    uint32_t ip;
+    if (n >= sizeof a || (memcpy(a, text, n), a[n] = 0, lb_ip_parse(a, &ip) < 0))
+        return diag_set(d, pos, LB_EINVAL, "%s: expected an IPv4 address like 10.0.1.10 or "
+                        "10.0.1.10/%d; got '%s'", key, plen, text);
+    if (slash) {
+        char *end;
+        long l = strtol(slash + 1, &end, 10);
+        if (!slash[1] || *end || l != plen)
+            return diag_set(d, pos, LB_EINVAL, "%s: '%s' does not match the segment's subnet "
+                            "%s/%d; expected /%d or no prefix length", key, text,
+                            lb_ip_str(prefix, sb), plen, plen);
+    }
+    uint32_t mask = lb_prefix_mask(plen);
+    if ((ip & mask) != prefix || (plen < 31 && (ip == prefix || ip == (prefix | ~mask))))
+        return diag_set(d, pos, LB_EINVAL, "%s: %s is not a host address of the segment's "
+                        "subnet %s/%d", key, a, lb_ip_str(prefix, sb), plen);
+    *out = ip;
+    return 0;
+}
+
+/* A segment's addresses: the chosen ones (member `address`, and `addresses` on the same
+ * interface) must be distinct host addresses of the subnet; the other members take the
+ * free ones from the lowest up, in member order. */
+static int plan_segment(scn_link_t *l, uint32_t prefix, int plen, scn_diag_t *d)
+{
+    LB_VEC(uint32_t) taken = { 0 };
+    LB_VEC(elem_pos_t) where = { 0 };
+    int rc = 0;
+    for (size_t i = 0; i < l->members.n && rc == 0; i++) {
+        const elem_val_t *a = elem_get(l->members.v[i].cfg, "address");
+        const elem_val_t *x = elem_get(l->members.v[i].cfg, "addresses");
+        if (i > 0 && l->members.v[i].cfg == l->members.v[i - 1].cfg) continue;  /* a group */
+        if (a->set && a->u.s[0]) {
+            uint32_t ip;
+            if ((rc = member_addr("address", a->u.s, a->pos, prefix, plen, &ip, d)) < 0) break;
+            l->members.v[i].addr = ip;
+            lb_vec_push(&taken, ip);
+            lb_vec_push(&where, a->pos);
+        }
+        if (x->u.strs.n && i + 1 < l->members.n && l->members.v[i + 1].cfg == l->members.v[i].cfg) {
+            rc = diag_set(d, x->u.strs.pos[0], LB_EINVAL, "addresses: '%s' is a group; "
+                          "expected addresses only for a single node",
+                          elem_str(l->members.v[i].cfg, "node"));
+            break;
+        }
+        for (size_t k = 0; k < x->u.strs.n && rc == 0; k++) {
+            uint32_t ip;
+            if ((rc = member_addr("addresses", x->u.strs.v[k], x->u.strs.pos[k], prefix, plen,
+                                  &ip, d)) < 0) break;
+            lb_vec_push(&taken, ip);
+            lb_vec_push(&where, x->u.strs.pos[k]);
+        }
+    }
+    /* duplicates: sort (address, position index) pairs */
+    if (rc == 0 && taken.n > 1) {
+        uint64_t *keys = lb_malloc(taken.n * sizeof *keys);
+        for (size_t i = 0; i < taken.n; i++) keys[i] = (uint64_t)taken.v[i] << 32 | i;
+        qsort(keys, taken.n, sizeof *keys, u64_cmp);
+        for (size_t i = 1; i < taken.n && rc == 0; i++)
+            if (keys[i] >> 32 == keys[i - 1] >> 32) {
+                size_t first = (size_t)(keys[i - 1] & 0xffffffffu),
+                       dup = (size_t)(keys[i] & 0xffffffffu);
+                char b[16];
+                rc = diag_set(d, where.v[dup], LB_EINVAL, "address %s is taken on this segment "
+                              "already (line %d); expected distinct addresses",
+                              lb_ip_str(taken.v[dup], b), where.v[first].line);
+            }
+        lb_free(keys);
+    }
+    if (rc == 0) {
+        if (taken.n > 1) qsort(taken.v, taken.n, sizeof *taken.v, u32_cmp);
+        uint32_t mask = lb_prefix_mask(plen);
+        uint64_t next = plen == 31 ? prefix : (uint64_t)prefix + 1;
+        uint64_t last = plen == 31 ? (uint64_t)prefix + 1 : (uint64_t)(prefix | ~mask) - 1;
+        size_t ti = 0;
+        for (size_t i = 0; i < l->members.n && rc == 0; i++) {
+            if (l->members.v[i].addr) continue;
+            for (;;) {
+                while (ti < taken.n && taken.v[ti] < next) ti++;
+                if (ti < taken.n && taken.v[ti] == next) next++;
+                else break;
+            }
+            if (next > last) {
+                char b[16];
+                rc = diag_set(d, elem_get(l->members.v[i].cfg, "node")->pos, LB_EINVAL,
+                              "members: the segment's subnet %s/%d has no address left for "
+                              "node '%s'; expected a larger subnet", lb_ip_str(prefix, b),
+                              plen, l->members.v[i].node);
+                break;
+            }
+            l->members.v[i].addr = (uint32_t)next++;
+        }
+    }
+    lb_vec_free(&taken);
+    lb_vec_free(&where);
+    return rc;
+}
+
 int topology_plan(scn_model_t *m, scn_diag_t *d)
 {
     LB_VEC(range_t) res = { 0 };
@@ -333,7 +496,7 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
         scn_link_t *l = &m->links.v[i];
         const elem_val_t *sub = elem_get(l->cfg, "subnet");
         if (!sub->set) continue;
-        assert(l->pairs.n == 1);
+        assert(l->pairs.n == 1 || l->members.n);
         uint32_t p = sub->u.cidr.addr;
         int plen = sub->u.cidr.plen;
         char buf[16];
@@ -355,6 +518,10 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
         }
         lb_vec_push(&res, r);
         tsearch(&res.v[res.n - 1], &tree, range_cmp);
+        if (l->members.n) {
+            rc = plan_segment(l, p, plen, d);
+            continue;
+        }
         scn_pair_t *pr = &l->pairs.v[0];
         pr->prefix = p;
         pr->plen = plen;
@@ -402,7 +569,12 @@ int topology_plan(scn_model_t *m, scn_diag_t *d)
 
 /* ---- links and routes --------------------------------------------------------------------------- */
 
-typedef struct edge { net_iface_t *from, *to; } edge_t;   /* from: on this node; to: the peer */
+/* The graph the automatic routes are computed on: vertices are the nodes (their ids) and,
+ * after them, one hub per shared segment. An edge from a node: from is its interface, to the
+ * peer's (NULL toward a hub); from a hub: from NULL, to the member's interface. v: the
+ * vertex it leads to. */
+typedef struct edge { net_iface_t *from, *to; uint32_t v; } edge_t;
+typedef LB_VEC(uint32_t) u32vec_t;
 typedef LB_VEC(edge_t) edges_t;
 
 /* An extra address, its owner node and its position in element order; a group of the
@@ -429,17 +601,227 @@ static void node_extra_names(const scn_elem_t *e, size_t k, char *buf, size_t n)
     else snprintf(buf, n, "%s", e->name);
 }
 
+/* ---- static routes (routing, gateway, routes) ----------------------------------------------- */
+
+/* The interface of node whose connected subnet holds a (NULL when none). */
+static net_iface_t *connected_iface(const net_node_t *node, uint32_t a)
+{
+    for (size_t i = 0; i < node->ifaces.n; i++) {
+        const net_iface_t *f = node->ifaces.v[i];
+        if (f->addr && (a & lb_prefix_mask(f->plen)) == (f->addr & lb_prefix_mask(f->plen)))
+            return node->ifaces.v[i];
+    }
+    return NULL;
+}
+
+/* "eth0 10.0.0.1/30, eth1 10.0.0.5/30" for messages. */
+static void iface_list(const net_node_t *node, char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < node->ifaces.n && at < n; i++) {
+        char a[16];
+        const net_iface_t *f = node->ifaces.v[i];
+        at += (size_t)snprintf(buf + at, n - at, "%s%s %s/%d", i ? ", " : "", f->name,
+                               lb_ip_str(f->addr, a), f->plen);
+    }
+    if (!node->ifaces.n) snprintf(buf, n, "no interfaces");
+}
+
+/* Adds one unicast route to prefix/plen via `via` (0: on-link) out of `dev` (NULL: the
+ * interface whose subnet holds via), checking both as `ip route add` does: the next hop
+ * must be on a connected subnet (of dev, when given), not the node's own address.
+ * key ("via", "gateway") names the next hop's key; vpos/dpos locate it and dev. */
+static int route_unicast(build_ctx_t *ctx, net_node_t *node, uint32_t prefix, int plen,
+                         const char *key, uint32_t via, elem_pos_t vpos, const char *dev,
+                         elem_pos_t dpos)
+{
+    char a[16], ifs[300];
+    net_iface_t *out = NULL;
+    if (dev && dev[0]) {
+        for (size_t i = 0; i < node->ifaces.n && !out; i++)
+            if (strcmp(node->ifaces.v[i]->name, dev) == 0) out = node->ifaces.v[i];
+        if (!out) {
+            iface_list(node, ifs, sizeof ifs);
+            return build_error(ctx, dpos, "dev '%s': node '%s' has no such interface; it has "
+                               "%s", dev, node->name, ifs);
+        }
+    }
+    if (via) {
+        if (net_node_is_local(node, via))
+            return build_error(ctx, vpos, "%s %s is an address of node '%s' itself; expected "
+                               "a neighbour's address", key, lb_ip_str(via, a), node->name);
+        net_iface_t *on = connected_iface(node, via);
+        if (out && out->addr &&
+            (via & lb_prefix_mask(out->plen)) != (out->addr & lb_prefix_mask(out->plen))) {
+            iface_list(node, ifs, sizeof ifs);
+            return build_error(ctx, vpos, "via %s is not on the subnet of %s (node '%s': %s); "
+                               "expected a next hop on %s's subnet (Linux: Nexthop has invalid "
+                               "gateway)", lb_ip_str(via, a), out->name, node->name, ifs,
+                               out->name);
+        }
+        if (!out) out = on;
+        if (!out) {
+            iface_list(node, ifs, sizeof ifs);
+            return build_error(ctx, vpos, "%s %s is not on a connected subnet of node '%s' "
+                               "(%s); expected a next hop on one of them (Linux: Nexthop has "
+                               "invalid gateway)", key, lb_ip_str(via, a), node->name, ifs);
+        }
+    }
+    assert(out);
+    net_route_add(node, prefix, plen, via, out);
+    return 0;
+}
+
+/* The node's own static routes from its element's `gateway` and `routes` (cfg), added
+ * before any automatic route so that they win over one to the same prefix. A second route
+ * to the same prefix is an error (`ip route add`: File exists). */
+static int node_routes(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg)
+{
+    const elem_val_t *gw = elem_find(cfg, "gateway"), *routes = elem_find(cfg, "routes");
+    if (gw && gw->set) {
+        int rc = route_unicast(ctx, node, 0, 0, "gateway", gw->u.addr, gw->pos, NULL,
+                               gw->pos);
+        if (rc < 0) return rc;
+    }
+    for (size_t i = 0; routes && i < routes->u.objs.n; i++) {
+        const elem_cfg_t *r = routes->u.objs.v[i];
+        const elem_val_t *to = elem_get(r, "to"), *via = elem_get(r, "via"),
+                         *dev = elem_get(r, "dev"), *type = elem_get(r, "type");
+        char a[16];
+        uint32_t prefix = to->u.cidr.addr;
+        int plen = to->u.cidr.plen;
+        const net_route_t *o = net_route_find(node, prefix, plen);
+        if (o) {
+            bool connected = o->type == NET_RT_UNICAST && !o->gw && o->ifc->addr &&
+                             o->plen == o->ifc->plen &&
+                             (o->ifc->addr & lb_prefix_mask(o->plen)) == o->prefix;
+            return build_error(ctx, to->pos, "to %s/%d: node '%s' has a route to this prefix "
+                               "already (%s); expected one route per prefix (Linux: File "
+                               "exists)", lb_ip_str(prefix, a), plen, node->name,
+                               connected ? "its connected subnet" : plen == 0 && gw && gw->set
+                               ? "the gateway" : "an earlier entry of routes");
+        }
+        int t = NET_RT_UNICAST;             /* route_type_choices are in NET_RT_* order */
+        for (int k = 1; route_type_choices[k]; k++)
+            if (strcmp(type->u.s, route_type_choices[k]) == 0) t = k;
+        if (t != NET_RT_UNICAST) {
+            if (via->set || dev->set)
+                return build_error(ctx, via->set ? via->pos : dev->pos, "a %s route has no "
+                                   "next hop; expected no via or dev with type %s", type->u.s,
+                                   type->u.s);
+            net_route_add_type(node, prefix, plen, t);
+            continue;
+        }
+        if (!via->set && !(dev->set && dev->u.s[0]))
+            return build_error(ctx, r->pos, "route to %s/%d: expected via (a next hop), dev "
+                               "(an interface) or a type (blackhole, unreachable, prohibit)",
+                               lb_ip_str(prefix, a), plen);
+        int rc = route_unicast(ctx, node, prefix, plen, "via", via->set ? via->u.addr : 0,
+                               via->pos, dev->set ? dev->u.s : NULL, dev->pos);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* Static routes of every node element; explicit[id] = true for nodes with routing:
+ * explicit (they get no automatic route). */
+static int static_routes(build_ctx_t *ctx, const scn_model_t *m, bool *explicit_)
+{
+    net_t *net = build_net(ctx);
+    for (size_t i = 0; i < m->elems[ELEM_NODE].n; i++) {
+        const scn_elem_t *e = &m->elems[ELEM_NODE].v[i];
+        const elem_val_t *mode = elem_find(e->cfg, "routing");
+        const elem_val_t *gw = elem_find(e->cfg, "gateway"), *rt = elem_find(e->cfg, "routes");
+        bool expl = mode && strcmp(mode->u.s, "explicit") == 0;
+        if (!expl && !(gw && gw->set) && !(rt && rt->u.objs.n)) continue;
+        for (int k = 0; k < e->count; k++) {
+            char nm[300];
+            node_extra_names(e, (size_t)k, nm, sizeof nm);
+            net_node_t *node = net_node_find(net, nm);
+            if (!node) continue;
+            explicit_[node->id] = expl;
+            int rc = node_routes(ctx, node, e->cfg);
+            if (rc < 0) return rc;
+        }
+    }
+    return 0;
+}
+
+/* A shared segment: a fabric delivering by next hop (net_fabric_params_t.l2) with every
+ * member attached at its planned address; the members' extra addresses on it (`addresses`)
+ * are local to the member and resolve to its interface there. Adds the member -> hub and
+ * hub -> member edges for the automatic routes. */
+static int build_segment(build_ctx_t *ctx, const scn_link_t *l, size_t index, uint32_t hub,
+                         edges_t *adj, u32vec_t *members)
+{
+    net_t *net = build_net(ctx);
+    const char *nm = elem_str(l->cfg, "name");
+    char def[32];
+    snprintf(def, sizeof def, "segment%zu", index);
+    net_fabric_params_t fp = {
+        .latency = elem_int(l->cfg, "latency"),
+        .bandwidth_bps = (uint64_t)elem_int(l->cfg, "bandwidth"),
+        .queue_bytes = (uint64_t)elem_int(l->cfg, "queue"),
+        .loss = elem_float(l->cfg, "loss"),
+        .l2 = true,
+    };
+    net_fabric_t *fab = net_fabric_new(net, nm[0] ? nm : def, &fp);
+    const elem_val_t *sub = elem_get(l->cfg, "subnet");
+    for (size_t k = 0; k < l->members.n; k++) {
+        const scn_member_t *mb = &l->members.v[k];
+        net_node_t *node = net_node_find(net, mb->node);
+        if (!node)
+            return build_error(ctx, l->pos, "link: node '%s' was not created by its element",
+                               mb->node);
+        char ifname[16];
+        snprintf(ifname, sizeof ifname, "eth%zu", node->ifaces.n);
+        net_iface_t *ifc = net_iface_add(node, ifname, mb->addr, sub->u.cidr.plen);
+        int rc = net_fabric_attach(fab, ifc);
+        assert(rc == 0);
+        const elem_val_t *x = elem_get(mb->cfg, "addresses");
+        for (size_t j = 0; j < x->u.strs.n; j++) {
+            uint32_t a;
+            if (lb_ip_parse(x->u.strs.v[j], &a) < 0) continue;     /* planned: cannot be */
+            net_node_addr_add(node, a);
+            net_fabric_route(fab, a, 32, ifc);
+        }
+        edge_t to_hub = { ifc, NULL, hub }, from_hub = { NULL, ifc, node->id };
+        lb_vec_push(&adj[node->id], to_hub);
+        lb_vec_push(&adj[hub], from_hub);
+        lb_vec_push(members, node->id);
+        (void)rc;
+    }
+    return 0;
+}
+
 int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
 {
     net_t *net = build_net(ctx);
     size_t nn = net_node_count(net);
-    edges_t *adj = lb_calloc(nn ? nn : 1, sizeof *adj);
+    size_t nseg = 0;
+    for (size_t i = 0; i < m->links.n; i++) nseg += m->links.v[i].members.n > 0;
+    size_t nv = nn + nseg;                  /* vertices: nodes, then segment hubs */
+    edges_t *adj = lb_calloc(nv ? nv : 1, sizeof *adj);
     /* every planned pair as (node a id, node b id), in link order */
     typedef struct pid { uint32_t a, b; const scn_pair_t *p; } pid_t_;
     LB_VEC(pid_t_) pids = { 0 };
+    /* every segment: its subnet and members (node ids: segmembers[start .. start + n)) */
+    typedef struct sid { uint32_t prefix; int plen; size_t start, n; } sid_t_;
+    LB_VEC(sid_t_) sids = { 0 };
+    u32vec_t segmembers = { 0 };
+    bool *explicit_ = NULL;
     int rc = 0;
     for (size_t i = 0; i < m->links.n && rc == 0; i++) {
         const scn_link_t *l = &m->links.v[i];
+        if (l->members.n) {
+            const elem_val_t *sub = elem_get(l->cfg, "subnet");
+            sid_t_ sd = { sub->u.cidr.addr, sub->u.cidr.plen, segmembers.n, 0 };
+            rc = build_segment(ctx, l, i, (uint32_t)(nn + sids.n), adj, &segmembers);
+            sd.n = segmembers.n - sd.start;
+            lb_vec_push(&sids, sd);
+            continue;
+        }
         net_link_params_t lp = {
             .latency = elem_int(l->cfg, "latency"),
             .bandwidth_bps = (uint64_t)elem_int(l->cfg, "bandwidth"),
@@ -463,12 +845,14 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             assert(a->id < nn && b->id < nn);
             pid_t_ pid = { a->id, b->id, p };
             lb_vec_push(&pids, pid);
-            edge_t ea = { ia, ib }, eb = { ib, ia };
+            edge_t ea = { ia, ib, b->id }, eb = { ib, ia, a->id };
             lb_vec_push(&adj[a->id], ea);
             lb_vec_push(&adj[b->id], eb);
         }
     }
     if (rc < 0) goto out;
+    explicit_ = lb_calloc(nn ? nn : 1, sizeof *explicit_);
+    if ((rc = static_routes(ctx, m, explicit_)) < 0) goto out;
 
     /* extra addresses: (address, owner id) in element order, then grouped by address:
      * owners sorted by (address, position), groups in order of first appearance */
@@ -484,7 +868,14 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             if (!node) continue;
             for (size_t j = 0; j < a->u.strs.n; j++) {
                 extra_t x = { 0, node->id, owners.n };
-                if (lb_ip_parse(a->u.strs.v[j], &x.addr) == 0) lb_vec_push(&owners, x);
+                if (lb_ip_parse(a->u.strs.v[j], &x.addr) < 0) continue;
+                lb_vec_push(&owners, x);
+                /* Linux answers ARP for any local address on any interface (arp_ignore
+                 * 0): on each segment the node is on, the address resolves to it */
+                for (size_t f = 0; f < node->ifaces.n; f++)
+                    if (node->ifaces.v[f]->fabric)
+                        net_fabric_route(node->ifaces.v[f]->fabric, x.addr, 32,
+                                         node->ifaces.v[f]);
             }
         }
     }
@@ -499,35 +890,51 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     }
     if (groups.n > 1) qsort(groups.v, groups.n, sizeof *groups.v, xgroup_cmp);
 
-    /* BFS from every node */
-    int32_t *order = lb_malloc(nn * sizeof *order);     /* discovery rank, -1: unreached */
-    edge_t *first = lb_malloc(nn * sizeof *first);      /* first hop toward each node */
-    uint32_t *queue = lb_malloc(nn * sizeof *queue);
+    /* BFS from every node over nodes and segment hubs */
+    int32_t *order = lb_malloc(nv * sizeof *order);     /* discovery rank, -1: unreached */
+    edge_t *first = lb_malloc(nv * sizeof *first);      /* first hop toward each vertex */
+    uint32_t *queue = lb_malloc(nv * sizeof *queue);
     for (size_t s = 0; s < nn && rc == 0; s++) {
         net_node_t *src = net_node_at(net, s);
-        if (adj[s].n == 0) continue;
+        if (adj[s].n == 0 || explicit_[s]) continue;
         if (s % 64 == 0 && build_interrupted(ctx)) {
             rc = LB_EINTR;
             break;
         }
-        if (src->ifaces.n == 1) {
+        if (src->ifaces.n == 1 && adj[s].v[0].to) {     /* one point-to-point link */
             const edge_t *e = &adj[s].v[0];
-            net_route_add(src, 0, 0, e->to->addr, e->from);
+            if (!net_route_find(src, 0, 0)) net_route_add(src, 0, 0, e->to->addr, e->from);
             continue;
         }
-        for (size_t i = 0; i < nn; i++) order[i] = -1;
+        if (src->ifaces.n == 1) {       /* on one segment: its first router is the gateway */
+            const edges_t *hub = &adj[adj[s].v[0].v];
+            const edge_t *gw = NULL;
+            for (size_t j = 0; j < hub->n && !gw; j++)
+                if (hub->v[j].v != s && net_node_at(net, hub->v[j].v)->forwarding)
+                    gw = &hub->v[j];
+            if (gw) {
+                if (!net_route_find(src, 0, 0))
+                    net_route_add(src, 0, 0, gw->to->addr, adj[s].v[0].from);
+                continue;
+            }
+        }
+        for (size_t i = 0; i < nv; i++) order[i] = -1;
         size_t qh = 0, qt = 0;
         int32_t rank = 0;
         order[s] = rank++;
         queue[qt++] = (uint32_t)s;
         while (qh < qt) {
             uint32_t u = queue[qh++];
-            if (u != s && !net_node_at(net, u)->forwarding) continue;   /* no transit */
+            if (u != s && u < nn && !net_node_at(net, u)->forwarding) continue; /* no transit */
             for (size_t j = 0; j < adj[u].n; j++) {
-                uint32_t v = adj[u].v[j].to->node->id;
+                const edge_t *e = &adj[u].v[j];
+                uint32_t v = e->v;
                 if (order[v] >= 0) continue;
                 order[v] = rank++;
-                first[v] = u == s ? adj[u].v[j] : first[u];
+                if (u == s) first[v] = *e;                  /* to: NULL toward a hub */
+                else if (u >= nn && !first[u].to)           /* a segment s is on */
+                    first[v] = (edge_t){ first[u].from, e->to, v };
+                else first[v] = first[u];
                 queue[qt++] = v;
             }
         }
@@ -538,6 +945,22 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
             if (ra < 0 && rb < 0) continue;
             uint32_t via = (rb < 0 || (ra >= 0 && ra < rb)) ? q->a : q->b;
             net_route_add(src, q->p->prefix, q->p->plen, first[via].to->addr, first[via].from);
+        }
+        for (size_t i = 0; i < sids.n; i++) {             /* toward the nearest member */
+            const sid_t_ *q = &sids.v[i];
+            int32_t best = -1;
+            uint32_t via = 0;
+            bool on = false;
+            for (size_t j = q->start; j < q->start + q->n; j++) {
+                uint32_t o = segmembers.v[j];
+                on |= o == s;
+                if (order[o] >= 0 && (best < 0 || order[o] < best)) {
+                    best = order[o];
+                    via = o;
+                }
+            }
+            if (on || best < 0) continue;                   /* connected, or unreachable */
+            net_route_add(src, q->prefix, q->plen, first[via].to->addr, first[via].from);
         }
         for (size_t g = 0; g < groups.n; g++) {
             const xgroup_t *x = &groups.v[g];
@@ -562,8 +985,11 @@ int topology_build_links(build_ctx_t *ctx, const scn_model_t *m)
     lb_vec_free(&owners);
     lb_vec_free(&groups);
 out:
+    lb_free(explicit_);
     lb_vec_free(&pids);
-    for (size_t i = 0; i < nn; i++) lb_vec_free(&adj[i]);
+    lb_vec_free(&sids);
+    lb_vec_free(&segmembers);
+    for (size_t i = 0; i < nv; i++) lb_vec_free(&adj[i]);
     lb_free(adj);
     return rc;
 }

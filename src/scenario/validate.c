@@ -330,6 +330,57 @@ static int resolve_ref(const scn_model_t *m, const char *ref, elem_pos_t pos, st
     return 0;
 }
 
+/* A shared segment: `members` instead of `between` (a subnet is required; groups join
+ * with all their members; an `address` is for one node). */
+static int load_segment(scn_model_t *m, scn_link_t *lp, scn_diag_t *d)
+{
+    const elem_val_t *bt = elem_get(lp->cfg, "between");
+    const elem_val_t *mem = elem_get(lp->cfg, "members");
+    const elem_val_t *sub = elem_get(lp->cfg, "subnet");
+    if (bt->set)
+        return diag_set(d, bt->pos, LB_EINVAL, "between and members: expected one of them "
+                        "(between: two nodes; members: the nodes on a shared segment)");
+    if (!mem->set)
+        return diag_set(d, lp->pos, LB_EINVAL, "link: expected between (two nodes) or members "
+                        "(the nodes on a shared segment)");
+    if (!sub->set)
+        return diag_set(d, mem->pos, LB_EINVAL, "members: a shared segment needs a subnet, "
+                        "like subnet: 10.0.1.0/24");
+    if (mem->u.objs.n < 2)
+        return diag_set(d, mem->pos, LB_EINVAL, "members: expected at least two members; got "
+                        "%zu", mem->u.objs.n);
+    int rc = 0;
+    lb_index_t seen = { 0 };                /* hash of a member's name -> members position */
+    for (size_t i = 0; i < mem->u.objs.n && rc == 0; i++) {
+        const elem_cfg_t *mc = mem->u.objs.v[i];
+        const elem_val_t *node = elem_get(mc, "node"), *addr = elem_get(mc, "address");
+        strvec_t names = { 0 };
+        bool group;
+        rc = resolve_ref(m, node->u.s, node->pos, &names, &group, d);
+        if (rc == 0 && addr->set && names.n != 1)
+            rc = diag_set(d, addr->pos, LB_EINVAL, "address: '%s' is a group of %zu nodes; "
+                          "expected address only for a single node", node->u.s, names.n);
+        for (size_t k = 0; k < names.n; k++) {
+            uint64_t h = lb_hash_str(names.v[k]);
+            for (size_t it, j = lb_index_first(&seen, h, &it); rc == 0 && j != LB_INDEX_NONE;
+                 j = lb_index_next(&seen, h, &it))
+                if (strcmp(lp->members.v[j].node, names.v[k]) == 0)
+                    rc = diag_set(d, node->pos, LB_EINVAL, "members: node '%s' is on this "
+                                  "segment already; expected each node once", names.v[k]);
+            if (rc == 0) {
+                scn_member_t x = { names.v[k], 0, mc };
+                lb_vec_push(&lp->members, x);
+                lb_index_add(&seen, h, lp->members.n - 1);
+            } else {
+                lb_free(names.v[k]);
+            }
+        }
+        lb_vec_free(&names);
+    }
+    lb_index_free(&seen);
+    return rc;
+}
+
 static int load_links(scn_model_t *m, const scn_node_t *links, scn_diag_t *d)
 {
     if (!links || links->kind == SCN_NULL) return 0;
@@ -349,6 +400,11 @@ static int load_links(scn_model_t *m, const scn_node_t *links, scn_diag_t *d)
         lb_vec_push(&m->links, l);
         scn_link_t *lp = &m->links.v[m->links.n - 1];
         const elem_val_t *bt = elem_get(lp->cfg, "between");
+        const elem_val_t *mem = elem_get(lp->cfg, "members");
+        if (mem->set || !bt->set) {
+            if ((rc = load_segment(m, lp, d)) < 0) break;
+            continue;
+        }
         if (bt->u.strs.n != 2) {
             rc = diag_set(d, bt->pos, LB_EINVAL, "between: expected exactly two node references, "
                           "like [client, r1]; got %zu", bt->u.strs.n);
@@ -529,6 +585,8 @@ void model_unref(scn_model_t *m)
             lb_free(l->pairs.v[k].b);
         }
         lb_vec_free(&l->pairs);
+        for (size_t k = 0; k < l->members.n; k++) lb_free(l->members.v[k].node);
+        lb_vec_free(&l->members);
     }
     lb_vec_free(&m->links);
     for (size_t i = 0; i < m->expects.n; i++) expect_clear(&m->expects.v[i]);

@@ -24,6 +24,8 @@ static const char *const messages[LB_ERR_COUNT_] = {
     [-LB_ECLOSED] = "connection closed by peer",
     [-LB_EINTR] = "interrupted",
     [-LB_ETLS] = "TLS handshake failed",
+    [-LB_ENETUNREACH] = "network unreachable",
+    [-LB_EACCES] = "permission denied",
 };
 
 const char *lb_strerror(int rc)
