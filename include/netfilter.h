@@ -62,6 +62,10 @@ typedef struct nf_params {
     int ct_max;                     /* nf_conntrack_max: a new connection finding this many
                                      * entries is dropped ("table full"); 0: no limit.
                                      * Default NF_CT_MAX_DEFAULT */
+    bool linear;                    /* evaluate every rule in turn, without the chains'
+                                     * dispatch index (same verdicts, counters and rule
+                                     * counts, only slower; tests compare the two).
+                                     * Default false */
 } nf_params_t;
 /* nf_conntrack_init_start(): a hash of 262144 buckets on a 64-bit machine with more than
  * 4 GB of memory (every node size clusters use), nf_conntrack_max = the bucket count
@@ -112,6 +116,25 @@ void nf_save(const nf_t *nf, FILE *out, bool counters);
 /* Packet count of rule number `rule` (1-based) in table/chain; -1 if absent. Tests use it. */
 int64_t nf_rule_packets(const nf_t *nf, const char *table, const char *chain, int rule);
 size_t nf_rule_count(const nf_t *nf);
+
+/* Rules traversed per new connection. For each packet that creates a conntrack entry at
+ * a node (a connection's first packet there), the number of rules the kernel evaluates
+ * for it on that node, over every table and hook it passes: ipt_do_table() tries each
+ * rule of a chain in order until one matches, so a rule counts whether it matched or
+ * not; the end of a chain and the policy are not rules. The engine's dispatch index
+ * skips rules a packet cannot match without evaluating them, but counts them, so the
+ * figure is the linear walk's. A connection whose first packet the rules drop or reject
+ * counts too. Needs conntrack (no entry, no sample). conns is the number of samples,
+ * rules their sum; p50/p99 come from a log-linear histogram (exact below 64, within
+ * 1/64 above: the bucket's lower edge); max is exact. All 0 without samples. */
+typedef struct nf_walk_summary {
+    uint64_t conns, rules;
+    double mean;
+    uint64_t p50, p99, max;
+} nf_walk_summary_t;
+void nf_walk_node(const nf_t *nf, nf_walk_summary_t *out);
+/* The same over every node of net that has netfilter. */
+void nf_walk_net(const net_t *net, nf_walk_summary_t *out);
 
 /* Conntrack. */
 size_t nf_ct_count(const nf_t *nf);

@@ -1053,6 +1053,186 @@ START_TEST(tcp_refused_by_reject)
 }
 END_TEST
 
+/* ---- the dispatch index and the rules traversed per new connection ------------------------ */
+
+/* A SYN from 10.9.x.y:sport to dst:dport through PREROUTING and POSTROUTING (a forwarded
+ * packet's path), freed after; returns the PREROUTING verdict and the destination after. */
+static int forward_one(host_t *h, nf_t *nf, pkt_t *p, uint32_t *dst, uint16_t *dport)
+{
+    int v = nf_hook(nf, NF_PREROUTING, p, h->eth, NULL);
+    if (v != NF_ACCEPT) return v;
+    *dst = p->dst;
+    *dport = p->dport;
+    v = nf_hook(nf, NF_POSTROUTING, p, NULL, h->eth);
+    if (v == NF_ACCEPT) pkt_free(h->net, p);
+    return v;
+}
+
+/* KUBE-SERVICES with 100 clusterIP rules: a connection to the 50th service is evaluated
+ * against 50 rules, one to no service against all 100 (plus the last rule), as the
+ * kernel's linear walk does; the index must report the same. */
+START_TEST(rules_traversed_count)
+{
+    host_t h;
+    nf_t *nf = host_new(&h, 1, "n");
+    char text[65536];
+    int k = snprintf(text, sizeof text, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n"
+                     "-A PREROUTING -j KUBE-SERVICES\n");
+    for (int i = 1; i <= 100; i++)
+        k += snprintf(text + k, sizeof text - (size_t)k, "-A KUBE-SERVICES -d 10.96.0.%d/32 "
+                      "-p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.%d:8080\n", i, i);
+    k += snprintf(text + k, sizeof text - (size_t)k, "-A KUBE-SERVICES -m addrtype --dst-type "
+                  "LOCAL -j KUBE-NODEPORTS\nCOMMIT\n");
+    restore_ok(nf, text);
+    uint32_t dst;
+    uint16_t dport;
+    pkt_t *p = tu_tcp_seg(h.net, "10.9.0.1", 40000, "10.96.0.50", 80, TCP_SYN, 1, 0);
+    ck_assert_int_eq(forward_one(&h, nf, p, &dst, &dport), NF_ACCEPT);
+    ck_assert_uint_eq(dst, tu_ip("10.244.1.50"));
+    nf_walk_summary_t w;
+    nf_walk_node(nf, &w);
+    ck_assert_uint_eq(w.conns, 1);
+    ck_assert_uint_eq(w.rules, 1 + 50);            /* PREROUTING's jump, then 50 */
+    p = tu_tcp_seg(h.net, "10.9.0.1", 40001, "10.96.1.1", 80, TCP_SYN, 1, 0);
+    ck_assert_int_eq(forward_one(&h, nf, p, &dst, &dport), NF_ACCEPT);
+    nf_walk_node(nf, &w);
+    ck_assert_uint_eq(w.conns, 2);
+    ck_assert_uint_eq(w.rules, 51 + 1 + 101);
+    ck_assert_uint_eq(w.max, 102);
+    ck_assert_uint_eq(w.p50, 51);
+    /* the same connection's next packet is not a new connection: no sample */
+    p = tu_tcp_seg(h.net, "10.9.0.1", 40000, "10.96.0.50", 80, TCP_ACK, 2, 1);
+    forward_one(&h, nf, p, &dst, &dport);
+    nf_walk_node(nf, &w);
+    ck_assert_uint_eq(w.conns, 2);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SERVICES", 50), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SERVICES", 101), 0);
+    host_free(&h);
+}
+END_TEST
+
+/* A tiny deterministic generator for the differential test. */
+static uint32_t lcg(uint32_t *s) { *s = *s * 1664525u + 1013904223u; return *s >> 8; }
+
+/* Rules of every kind the index must classify or leave alone (exact /32 + port, any
+ * destination + port, port ranges, negations, masks, statistic and recent before and
+ * after the port match, MARK, RETURN, jumps), run with and without the index. */
+static char *mixed_rules(void)
+{
+    size_t cap = 1 << 20, k = 0;
+    char *t = lb_calloc(1, cap);
+    uint32_t s = 7;
+    k += (size_t)snprintf(t + k, cap - k, "*nat\n:SVCS - [0:0]\n:NP - [0:0]\n:SEP - [0:0]\n"
+                          ":RET - [0:0]\n-A PREROUTING -j SVCS\n"
+                          "-A SEP -p tcp -m statistic --mode random --probability 0.5 -j DNAT "
+                          "--to-destination 10.244.0.1:8080\n"
+                          "-A SEP -p tcp -j DNAT --to-destination 10.244.0.2:8080\n"
+                          "-A SEP -p udp -j DNAT --to-destination 10.244.0.3:53\n"
+                          "-A RET -p tcp -m tcp --dport 81 -j RETURN\n-A RET -j MARK --or-mark 0x8\n");
+    for (int i = 0; i < 20; i++)
+        k += (size_t)snprintf(t + k, cap - k, "-A NP -p %s -m %s --dport %d -j SEP\n",
+                              i % 3 ? "tcp" : "udp", i % 3 ? "tcp" : "udp", 30000 + i * 7);
+    for (int i = 0; i < 400; i++) {
+        int ip = (int)(lcg(&s) % 60), port = 80 + (int)(lcg(&s) % 4);
+        const char *tgt[] = { "-j SEP", "-j RET", "-j MARK --or-mark 0x2", "",
+                              "-j ACCEPT", "-j RETURN" };
+        const char *tg = tgt[lcg(&s) % 6];
+        switch (lcg(&s) % 9) {
+        case 0: case 1: case 2:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.%d/32 -p tcp -m tcp "
+                                  "--dport %d %s\n", ip, port, tg);
+            break;
+        case 3:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -p udp -m udp --dport %d %s\n", port,
+                                  tg);
+            break;
+        case 4:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.%d/32 -p tcp -m statistic "
+                                  "--mode random --probability 0.3 -m tcp --dport %d %s\n", ip,
+                                  port, tg);
+            break;
+        case 5:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS ! -d 10.96.0.%d/32 -p tcp -m tcp "
+                                  "--dport %d -j MARK --or-mark 0x4\n", ip, port);
+            break;
+        case 6:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.0/26 -p tcp -m tcp "
+                                  "--dport %d:%d %s\n", port, port + 1, tg);
+            break;
+        case 7:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.%d/32 -p tcp -m tcp ! "
+                                  "--dport %d -m mark --mark 0x2/0x2 %s\n", ip, port, tg);
+            break;
+        default:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.%d/32 -p tcp -m tcp "
+                                  "--dport %d -m recent --name r%d --set %s\n", ip, port,
+                                  i % 3, tg);
+        }
+    }
+    k += (size_t)snprintf(t + k, cap - k, "-A SVCS -m addrtype --dst-type LOCAL -j NP\n"
+                          "-A SVCS -j SEP\nCOMMIT\n");
+    return t;
+}
+
+static char *mixed_run(bool linear, nf_walk_summary_t *w, uint64_t *digest)
+{
+    host_t h;
+    nf_t *nf = host_new(&h, 3, "n");
+    nf_params_t pa = *nf_params(nf);
+    pa.linear = linear;
+    nf_set_params(nf, &pa);
+    char *text = mixed_rules();
+    restore_ok(nf, text);
+    lb_free(text);
+    uint32_t s = 11;
+    uint64_t d = 1469598103934665603ull;
+    for (int i = 0; i < 3000; i++) {
+        char dst[24];
+        uint32_t r = lcg(&s) % 10;
+        if (r < 7) snprintf(dst, sizeof dst, "10.96.0.%u", lcg(&s) % 64);
+        else if (r < 9) snprintf(dst, sizeof dst, "10.0.0.1");   /* local: node ports */
+        else snprintf(dst, sizeof dst, "10.97.0.%u", lcg(&s) % 5);
+        uint16_t dport = (uint16_t)(r == 7 || r == 8 ? 30000 + lcg(&s) % 140 : 79 + lcg(&s) % 6);
+        pkt_t *p = tu_tcp_seg(h.net, "10.9.0.1", (uint16_t)(1024 + i), dst, dport, TCP_SYN, 1, 0);
+        if (lcg(&s) % 4 == 0) p->proto = NET_PROTO_UDP;
+        uint32_t od = 0;
+        uint16_t op = 0;
+        int v = forward_one(&h, nf, p, &od, &op);
+        d = (d ^ (uint64_t)v) * 1099511628211ull;
+        d = (d ^ od) * 1099511628211ull;
+        d = (d ^ op) * 1099511628211ull;
+    }
+    *digest = d;
+    nf_walk_node(nf, w);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nf_save(nf, f, true);
+    fclose(f);
+    host_free(&h);
+    return buf;
+}
+
+/* The index changes nothing but speed: verdicts, NAT, every counter and the rules
+ * traversed are those of the linear walk. */
+START_TEST(index_same_as_linear)
+{
+    nf_walk_summary_t wl, wi;
+    uint64_t dl, di;
+    char *lin = mixed_run(true, &wl, &dl);
+    char *idx = mixed_run(false, &wi, &di);
+    ck_assert_msg(strcmp(idx, lin) == 0, "iptables-save -c differs with the index");
+    ck_assert_uint_eq(di, dl);
+    ck_assert_uint_eq(wi.conns, wl.conns);
+    ck_assert_uint_eq(wi.rules, wl.rules);
+    ck_assert_uint_eq(wi.max, wl.max);
+    ck_assert_uint_gt(wl.conns, 1000);
+    ck_assert_uint_gt(wl.rules, wl.conns * 50);     /* the walks were long */
+    free(lin);
+    free(idx);
+}
+END_TEST
+
 Suite *suite_netfilter(void)
 {
     Suite *s = suite_create("netfilter");
@@ -1077,6 +1257,8 @@ Suite *suite_netfilter(void)
     tcase_add_test(tc, ct_table_full);
     tcase_add_test(tc, tcp_connection_through_dnat);
     tcase_add_test(tc, tcp_refused_by_reject);
+    tcase_add_test(tc, rules_traversed_count);
+    tcase_add_test(tc, index_same_as_linear);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -119,6 +119,7 @@ void nf_free(nf_t *nf)
         lb_free(nf->recents.v[i]);
     }
     lb_vec_free(&nf->recents);
+    lb_free(nf->walk_hist);
     if (nf->node && nf->node->nf == nf) nf->node->nf = NULL;
     lb_free(nf);
 }
@@ -147,10 +148,22 @@ static void rule_fini(nf_rule_t *r)
     lb_free(r->nfacct);
 }
 
+static void cidx_free(nf_chain_t *c)
+{
+    if (!c->idx) return;
+    lb_free(c->idx->ent);
+    lb_free(c->idx->other);
+    lb_index_free(&c->idx->ix);
+    lb_free(c->idx);
+    c->idx = NULL;
+    c->idx_gen = 0;
+}
+
 static void chain_flush(nf_chain_t *c)
 {
     for (size_t i = 0; i < c->rules.n; i++) rule_fini(&c->rules.v[i]);
     c->rules.n = 0;
+    cidx_free(c);
 }
 
 static void chain_free(nf_chain_t *c)
@@ -298,6 +311,7 @@ static bool rule_needs_ct(int ti, const nf_rule_t *r)
 static void nf_refresh_flags(nf_t *nf, bool scan_rules)
 {
     bool any = false;
+    nf->rules_gen++;                        /* every chain index is stale now */
     if (nf->params.conntrack) nf->ct_on = true;
     for (int h = 0; h < NF_HOOK_COUNT; h++) nf->hook_tables[h] = 0;
     for (int ti = 0; ti < NF_TBL_COUNT; ti++) {
@@ -1653,6 +1667,7 @@ int nf_exec(nf_t *nf, const char *cmdline, char *err, size_t errlen)
 {
     pctx_t c = { .nf = nf, .tables = nf->tables, .line = 1, .err = err, .errlen = errlen };
     if (err && errlen) err[0] = '\0';
+    nf->rules_gen++;
     toks_t t = {0};
     const char *why = NULL;
     int rc = tokenize(cmdline, &t, &why);
@@ -1685,6 +1700,7 @@ int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t er
     nf_table_t *stage[NF_TBL_COUNT] = {0};
     pctx_t c = { .nf = nf, .tables = stage, .restore = true, .err = err, .errlen = errlen };
     if (err && errlen) err[0] = '\0';
+    nf->rules_gen++;
     int cur = -1, rc = 0;
     const char *s = text;
     char *line = NULL;
@@ -2011,9 +2027,132 @@ static void where_str(const nf_table_t *t, enum nf_hook h, const vinfo_t *vi, ch
         snprintf(buf, n, "%s/%s policy", table_names[t->id], hook_names[h]);
 }
 
+/* ---- the dispatch index (nf_cidx_t in nf_int.h) ---------------------------------------
+ * Only a chain of NF_INDEX_MIN rules or more gets one. A rule is classified under a key
+ * when nothing but its own key can let it match and evaluating it has no side effect:
+ * a non-negated protocol other than "all", a non-negated single destination port, either
+ * a non-negated /32 destination or no destination match, and neither `-m statistic`
+ * (which draws a random number when it is reached) nor `-m recent` (which updates its
+ * list). Every other rule is "other" and is tried wherever it stands. */
+#define NF_INDEX_MIN 16
+#define KEY_ANY_DST (1ull << 24)
+
+static uint64_t walk_key(uint32_t dst, bool any_dst, uint8_t proto, uint16_t dport)
+{
+    return (uint64_t)(any_dst ? 0 : dst) << 32 | (any_dst ? KEY_ANY_DST : 0) |
+           (uint64_t)proto << 16 | dport;
+}
+
+static bool rule_key(const nf_rule_t *r, uint64_t *key)
+{
+    if (!(r->m & NFM_PROTO) || (r->inv & NFM_PROTO) || !r->proto) return false;
+    if (!(r->m & NFM_DPORT) || (r->inv & NFM_DPORT) || r->dport[0] != r->dport[1]) return false;
+    for (int i = 0; i < r->nmods; i++)
+        if (r->mods[i] == NF_MOD_STATISTIC || r->mods[i] == NF_MOD_RECENT) return false;
+    if (r->m & NFM_DST) {
+        if ((r->inv & NFM_DST) || r->dmask != 0xffffffffu) return false;
+        *key = walk_key(r->dst, false, r->proto, r->dport[0]);
+    } else {
+        *key = walk_key(0, true, r->proto, r->dport[0]);
+    }
+    return true;
+}
+
+static int ckey_cmp(const void *a, const void *b)
+{
+    const struct nf_ckey *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void chain_index_build(nf_t *nf, nf_chain_t *c)
+{
+    cidx_free(c);
+    c->idx_gen = nf->rules_gen;
+    if (c->rules.n < NF_INDEX_MIN) return;
+    nf_cidx_t *x = lb_calloc(1, sizeof *x);
+    x->ent = lb_calloc(c->rules.n, sizeof *x->ent);
+    x->other = lb_calloc(c->rules.n, sizeof *x->other);
+    for (size_t i = 0; i < c->rules.n; i++) {
+        uint64_t k;
+        if (rule_key(&c->rules.v[i], &k)) {
+            x->ent[x->nent].key = k;
+            x->ent[x->nent++].pos = (uint32_t)i;
+        } else {
+            x->other[x->nother++] = (uint32_t)i;
+        }
+    }
+    qsort(x->ent, x->nent, sizeof *x->ent, ckey_cmp);
+    for (size_t i = 0; i < x->nent; i++)
+        if (i == 0 || x->ent[i].key != x->ent[i - 1].key)
+            lb_index_add(&x->ix, lb_mix64(x->ent[i].key), i);
+    c->idx = x;
+}
+
+/* The candidates of one chain for one packet: up to three ascending position lists. */
+typedef struct cand {
+    const uint32_t *other;
+    size_t nother;
+    const struct nf_ckey *run[2];   /* the packet's exact and any-destination runs */
+    size_t nrun[2];
+} cand_t;
+
+static void key_run(const nf_cidx_t *x, uint64_t key, const struct nf_ckey **run, size_t *n)
+{
+    *run = NULL;
+    *n = 0;
+    size_t it;
+    for (size_t p = lb_index_first(&x->ix, lb_mix64(key), &it); p != LB_INDEX_NONE;
+         p = lb_index_next(&x->ix, lb_mix64(key), &it))
+        if (x->ent[p].key == key) {
+            size_t e = p;
+            while (e < x->nent && x->ent[e].key == key) e++;
+            *run = &x->ent[p];
+            *n = e - p;
+            return;
+        }
+}
+
+/* Points cd at chain c's candidate lists for p; false when c has no index. */
+static bool cand_set(nf_t *nf, nf_chain_t *c, const pkt_t *p, cand_t *cd)
+{
+    if (nf->params.linear) return false;
+    if (c->idx_gen != nf->rules_gen) chain_index_build(nf, c);
+    const nf_cidx_t *x = c->idx;
+    if (!x) return false;
+    cd->other = x->other;
+    cd->nother = x->nother;
+    key_run(x, walk_key(p->dst, false, p->proto, p->dport), &cd->run[0], &cd->nrun[0]);
+    key_run(x, walk_key(0, true, p->proto, p->dport), &cd->run[1], &cd->nrun[1]);
+    return true;
+}
+
+/* The first candidate position >= i (n when there is none). */
+static size_t cand_next(const cand_t *cd, size_t i, size_t n)
+{
+    size_t best = n;
+    size_t lo = 0, hi = cd->nother;         /* first other >= i */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cd->other[mid] < i) lo = mid + 1; else hi = mid;
+    }
+    if (lo < cd->nother && cd->other[lo] < best) best = cd->other[lo];
+    for (int k = 0; k < 2; k++) {
+        lo = 0, hi = cd->nrun[k];
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (cd->run[k][mid].pos < i) lo = mid + 1; else hi = mid;
+        }
+        if (lo < cd->nrun[k] && cd->run[k][lo].pos < best) best = cd->run[k][lo].pos;
+    }
+    return best;
+}
+
 /* ipt_do_table(): walks the hook's chain with a jump stack; RETURN or the end of a user
  * chain pops; the end of the built-in chain applies its policy. Non-terminal targets
- * (MARK, no target) continue; NAT targets end the walk for the caller to bind. */
+ * (MARK, no target) continue; NAT targets end the walk for the caller to bind. Every rule
+ * evaluated -- or skipped by the chain's index, which the kernel would have evaluated --
+ * adds one to nf->walk_rules. */
 static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const net_iface_t *in,
                      const net_iface_t *out, vinfo_t *vi)
 {
@@ -2023,15 +2162,24 @@ static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const ne
     int sp = 0;
     bool tracing = net_tracing(nf->net, p->flow);
     uint32_t wire = pkt_wire_bytes(p);
+    cand_t cd;
+    bool indexed = cand_set(nf, c, p, &cd);
     for (;;) {
+        if (indexed && i < c->rules.n) {
+            size_t j = cand_next(&cd, i, c->rules.n);
+            nf->walk_rules += j - i;        /* evaluated by the kernel, and not matched */
+            i = j;
+        }
         if (i >= c->rules.n) {
             if (sp == 0) break;
             sp--;
             c = stack[sp].c;
             i = stack[sp].i;
+            indexed = cand_set(nf, c, p, &cd);
             continue;
         }
         nf_rule_t *r = &c->rules.v[i];
+        nf->walk_rules++;
         if (!rule_match(nf, r, p, in, out)) {
             i++;
             continue;
@@ -2069,6 +2217,7 @@ static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const ne
             sp--;
             c = stack[sp].c;
             i = stack[sp].i;
+            indexed = cand_set(nf, c, p, &cd);
             continue;
         case NFT_JUMP:
             assert(sp < NF_MAX_DEPTH);      /* table_check bounds the nesting */
@@ -2079,6 +2228,7 @@ static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const ne
         case NFT_GOTO:
             c = r->jump;
             i = 0;
+            indexed = cand_set(nf, c, p, &cd);
             continue;
         }
     }
@@ -2094,11 +2244,104 @@ policy:
     return base->policy == NFT_ACCEPT ? V_ACCEPT : V_DROP;
 }
 
+/* ---- rules traversed per new connection ------------------------------------------------ */
+#define NF_WALK_BUCKETS (64 + 58 * 64)
+
+static size_t walk_bucket(uint64_t v)
+{
+    if (v < 64) return (size_t)v;
+    int o = 63 - __builtin_clzll(v);        /* 6..63 */
+    return 64 + (size_t)(o - 6) * 64 + (size_t)((v >> (o - 6)) & 63);
+}
+
+static uint64_t walk_bucket_low(size_t b)
+{
+    if (b < 64) return b;
+    size_t k = b - 64;
+    return (uint64_t)(64 + k % 64) << (k / 64);
+}
+
+/* Starts counting for p (PREROUTING / OUTPUT: where a packet enters the node's hooks). */
+static void walk_begin(nf_t *nf, const pkt_t *p)
+{
+    nf->walk_pkt = p->id;
+    nf->walk_rules = 0;
+}
+
+/* Records the count if p is the packet being walked and it created its conntrack entry
+ * here (unconfirmed and owned by it): called before confirmation and before a drop. */
+static void walk_end(nf_t *nf, const pkt_t *p)
+{
+    const ct_entry_t *e = p->ct;
+    if (p->id != nf->walk_pkt || !e || (e->status & CTS_CONFIRMED) || e->owner_pkt != p->id)
+        return;
+    nf->walk_pkt = 0;
+    if (!nf->walk_hist) nf->walk_hist = lb_calloc(NF_WALK_BUCKETS, sizeof *nf->walk_hist);
+    nf->walk_hist[walk_bucket(nf->walk_rules)]++;
+    nf->walk_conns++;
+    nf->walk_sum += nf->walk_rules;
+    if (nf->walk_rules > nf->walk_max) nf->walk_max = nf->walk_rules;
+}
+
+typedef struct walk_acc {
+    uint64_t conns, rules, max;
+    uint64_t hist[NF_WALK_BUCKETS];
+} walk_acc_t;
+
+static void walk_add(walk_acc_t *a, const nf_t *nf)
+{
+    if (!nf || !nf->walk_hist) return;
+    a->conns += nf->walk_conns;
+    a->rules += nf->walk_sum;
+    for (size_t b = 0; b < NF_WALK_BUCKETS; b++) a->hist[b] += nf->walk_hist[b];
+    if (nf->walk_max > a->max) a->max = nf->walk_max;
+}
+
+static uint64_t walk_q(const walk_acc_t *a, double q)
+{
+    uint64_t want = (uint64_t)ceil(q * (double)a->conns), seen = 0;
+    if (want == 0) want = 1;
+    for (size_t b = 0; b < NF_WALK_BUCKETS; b++) {
+        seen += a->hist[b];
+        if (seen >= want) return walk_bucket_low(b);
+    }
+    return 0;
+}
+
+static void walk_summary(const walk_acc_t *a, nf_walk_summary_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!a->conns) return;
+    out->conns = a->conns;
+    out->rules = a->rules;
+    out->mean = (double)a->rules / (double)a->conns;
+    out->p50 = walk_q(a, 0.50);
+    out->p99 = walk_q(a, 0.99);
+    out->max = a->max;
+}
+
+void nf_walk_node(const nf_t *nf, nf_walk_summary_t *out)
+{
+    walk_acc_t *a = lb_calloc(1, sizeof *a);
+    walk_add(a, nf);
+    walk_summary(a, out);
+    lb_free(a);
+}
+
+void nf_walk_net(const net_t *net, nf_walk_summary_t *out)
+{
+    walk_acc_t *a = lb_calloc(1, sizeof *a);
+    for (size_t i = 0; i < net_node_count(net); i++) walk_add(a, net_node_at(net, i)->nf);
+    walk_summary(a, out);
+    lb_free(a);
+}
+
 /* Drops p (freeing it) and any conntrack entry only it created. */
 static int drop_pkt(nf_t *nf, pkt_t *p, const char *reason, const char *detail)
 {
     ct_entry_t *e = p->ct;
     uint64_t id = p->id;
+    walk_end(nf, p);
     net_drop(nf->net, nf->node, p, reason, "%s", detail);
     if (e) ct_release_unconfirmed(nf, e, id);
     return NF_STOLEN;
@@ -2140,8 +2383,11 @@ static int run_filter(nf_t *nf, int ti, enum nf_hook h, pkt_t *p, net_iface_t *i
     if (vi.r) snprintf(detail, sizeof detail, "%s: %s", where, vi.r->text);
     else snprintf(detail, sizeof detail, "%s DROP", where);
     if (v == V_REJECT) {
+        uint64_t wp = nf->walk_pkt, wr = nf->walk_rules;    /* the reply walks the hooks */
         if (vi.r->reject_with == NF_REJECT_TCP_RESET) send_reset(nf, p);
         else net_icmp_error(nf->node, p, ICMP_DEST_UNREACH, (uint8_t)vi.r->reject_with);
+        nf->walk_pkt = wp;
+        nf->walk_rules = wr;
         return drop_pkt(nf, p, "nf-reject", detail);
     }
     /* kube-proxy's `-m conntrack --ctstate INVALID -j DROP`: name the cause */
@@ -2192,6 +2438,7 @@ int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *ou
         p->ct = NULL;
         p->ct_dir = 0;
         p->ct_state = CT_UNTRACKED;
+        walk_begin(nf, p);
         if (run_filter(nf, NF_TBL_RAW, h, p, in, out)) return NF_STOLEN;
         if (nf->ct_on) ct_in(nf, p, h);
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
@@ -2202,6 +2449,7 @@ int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *ou
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
         if (run_filter(nf, NF_TBL_FILTER, h, p, in, out)) return NF_STOLEN;
         if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        walk_end(nf, p);
         return ct_confirm(nf, p);
     case NF_FORWARD:
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
@@ -2209,6 +2457,7 @@ int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *ou
     case NF_POSTROUTING:
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
         if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        walk_end(nf, p);
         return ct_confirm(nf, p);
     default:
         assert(0);

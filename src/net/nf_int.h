@@ -97,6 +97,22 @@ typedef struct nf_rule {
     char *text;
 } nf_rule_t;
 
+/* A chain's dispatch index (netfilter.c chain_index_build): for a chain of many rules,
+ * the positions of the rules that match one exact (destination, protocol, destination
+ * port) or one (protocol, destination port) with any destination -- kube-proxy's
+ * KUBE-SERVICES, KUBE-NODEPORTS -- grouped by that key, and the positions of every other
+ * rule. A packet can only match a rule listed under its own keys or among the others, so
+ * the walk jumps between those candidates in rule order; the rules it jumps over are
+ * counted as traversed, because the kernel evaluates (and rejects) each of them.
+ * Invariant: rebuilt whenever nf->rules_gen moved since it was built (any rule change). */
+typedef struct nf_cidx {
+    struct nf_ckey { uint64_t key; uint32_t pos; } *ent;   /* sorted by (key, pos) */
+    size_t nent;
+    uint32_t *other;                /* positions of unclassified rules, ascending */
+    size_t nother;
+    lb_index_t ix;                  /* hash of key -> first ent of its run */
+} nf_cidx_t;
+
 struct nf_chain {
     char *name;
     int hook;                       /* builtin: enum nf_hook; user chain: -1 */
@@ -105,6 +121,8 @@ struct nf_chain {
     LB_VEC(nf_rule_t) rules;
     int mark_;                      /* scratch for graph walks */
     uint32_t hooks_;                /* scratch: hooks that reach this chain */
+    nf_cidx_t *idx;                 /* dispatch index, NULL: none (few rules) or stale */
+    uint64_t idx_gen;               /* nf->rules_gen when idx was built; 0: never */
 };
 
 typedef struct nf_table {
@@ -175,6 +193,13 @@ struct nf {
     LB_VEC(ct_entry_t *) chunks;
     sim_handle_t sweep;
     bool sweep_armed;
+    uint64_t rules_gen;             /* bumped by every rule change (indexes go stale) */
+    /* rules traversed by the packet that creates a connection (nf_walk_*) */
+    uint64_t walk_pkt;              /* id of the packet being walked at this node */
+    uint64_t walk_rules;            /* rules it has been evaluated against so far */
+    uint64_t walk_conns, walk_sum;  /* connections sampled, their rules summed */
+    uint64_t walk_max;
+    uint64_t *walk_hist;            /* NF_WALK_BUCKETS counts, NULL until the first */
     /* nf_ct_attach emulation for the RST that REJECT sends */
     uint64_t attach_pkt;
     ct_entry_t *attach_ct;
