@@ -109,8 +109,15 @@ int nf_restore(nf_t *nf, const char *text, char *err, size_t errlen);
  * (what kube-proxy runs): a table is not flushed; each `:CHAIN` line flushes (or creates)
  * that user chain, built-in chains keep their rules. Each table is applied at its COMMIT;
  * an error discards the table being parsed and stops (earlier COMMITs stay applied). */
-enum { NF_RESTORE_NOFLUSH = 1 };
+enum { NF_RESTORE_NOFLUSH = 1, NF_RESTORE_SHARED = 2 };
+/* NF_RESTORE_SHARED: the node's tables may be shared with other nodes of the network
+ * whose tables have the same content (copy-on-write; counters stay per node, and
+ * nf_save, nf_rule_packets and the verdicts are exactly those of private tables), and a
+ * table section applied before to the same table is not parsed again. For callers that
+ * write the same rules on many nodes (kube-proxy). */
 int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t errlen);
+/* True when the node's table (by name) is a shared copy (NF_RESTORE_SHARED). Tests. */
+bool nf_table_shared(const nf_t *nf, const char *table);
 /* Prints all tables in iptables-save format, with packet/byte counters when counters. */
 void nf_save(const nf_t *nf, FILE *out, bool counters);
 /* Packet count of rule number `rule` (1-based) in table/chain; -1 if absent. Tests use it. */

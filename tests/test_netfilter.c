@@ -1233,6 +1233,105 @@ START_TEST(index_same_as_linear)
 }
 END_TEST
 
+/* ---- shared tables ------------------------------------------------------------------------ */
+
+static char *save_c(const nf_t *nf)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nf_save(nf, f, true);
+    fclose(f);
+    return buf;
+}
+
+static void kp_like(nf_t *nf, const char *text, int flags)
+{
+    char err[256];
+    nf_exec(nf, "-t nat -N KUBE-SERVICES", err, sizeof err);
+    if (nf_exec(nf, "-t nat -C PREROUTING -j KUBE-SERVICES", err, sizeof err))
+        exec_ok(nf, "-t nat -I PREROUTING -j KUBE-SERVICES");
+    ck_assert_msg(nf_restore_flags(nf, text, flags, err, sizeof err) == 0, "%s", err);
+}
+
+static void syns(host_t *h, nf_t *nf, const char *dst, int n, uint16_t *sport)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t d;
+        uint16_t dp;
+        forward_one(h, nf, tu_tcp_seg(h->net, "10.9.0.1", (*sport)++, dst, 80, TCP_SYN, 1, 0),
+                    &d, &dp);
+    }
+}
+
+/* Two nodes of one network restoring the same kube-proxy-like text share one table, yet
+ * each keeps its own counters, and a second restore (remembered: not parsed again on the
+ * second node) carries them over exactly as private tables do: kept for the built-in
+ * chains' rules, zero for the flushed chains. A change on one node unshares its table. */
+START_TEST(shared_tables_keep_node_counters)
+{
+    char text[8192];
+    int k = snprintf(text, sizeof text, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SEP-A - [0:0]\n");
+    for (int i = 1; i <= 30; i++)
+        k += snprintf(text + k, sizeof text - (size_t)k, "-A KUBE-SERVICES -d 10.96.0.%d/32 -p "
+                      "tcp -m tcp --dport 80 -j KUBE-SEP-A\n", i);
+    snprintf(text + k, sizeof text - (size_t)k, "-A KUBE-SEP-A -p tcp -j DNAT "
+             "--to-destination 10.244.0.5:8080\nCOMMIT\n");
+    host_t h, r1, r2;
+    nf_t *a = host_new(&h, 1, "a");
+    net_node_t *nb = net_node_add(h.net, "b");
+    net_iface_t *beth = net_iface_add(nb, "eth0", tu_ip("10.0.0.2"), 24);
+    nf_t *b = nf_get(nb);
+    nf_t *ra = host_new(&r1, 1, "a"), *rb = host_new(&r2, 1, "b");
+    host_t hb = { h.sim, h.net, nb, beth };
+    uint16_t sp = 1000;
+    kp_like(a, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED);
+    kp_like(b, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED);
+    kp_like(ra, text, NF_RESTORE_NOFLUSH);
+    kp_like(rb, text, NF_RESTORE_NOFLUSH);
+    ck_assert(nf_table_shared(a, "nat") && nf_table_shared(b, "nat"));
+    ck_assert(!nf_table_shared(ra, "nat"));
+    syns(&h, a, "10.96.0.3", 5, &sp);
+    syns(&r1, ra, "10.96.0.3", 5, &sp);
+    syns(&hb, b, "10.96.0.30", 2, &sp);
+    syns(&r2, rb, "10.96.0.30", 2, &sp);
+    syns(&hb, b, "10.96.1.1", 1, &sp);
+    syns(&r2, rb, "10.96.1.1", 1, &sp);
+    ck_assert_int_eq(nf_rule_packets(a, "nat", "KUBE-SERVICES", 3), 5);
+    ck_assert_int_eq(nf_rule_packets(b, "nat", "KUBE-SERVICES", 3), 0);
+    for (int round = 0; round < 2; round++) {
+        char *x = save_c(a), *y = save_c(ra);
+        ck_assert_str_eq(x, y);
+        free(x);
+        free(y);
+        x = save_c(b);
+        y = save_c(rb);
+        ck_assert_str_eq(x, y);
+        free(x);
+        free(y);
+        kp_like(a, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED);   /* parsed */
+        kp_like(b, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED);   /* remembered */
+        kp_like(ra, text, NF_RESTORE_NOFLUSH);
+        kp_like(rb, text, NF_RESTORE_NOFLUSH);
+        ck_assert_int_eq(nf_rule_packets(a, "nat", "PREROUTING", 1), 5 + 3 * round);
+        ck_assert_int_eq(nf_rule_packets(a, "nat", "KUBE-SERVICES", 3), 0);
+        syns(&h, a, "10.96.0.7", 3, &sp);
+        syns(&r1, ra, "10.96.0.7", 3, &sp);
+    }
+    exec_ok(a, "-t nat -A PREROUTING -p udp -j ACCEPT");
+    ck_assert(!nf_table_shared(a, "nat"));
+    ck_assert(nf_table_shared(b, "nat"));
+    exec_ok(ra, "-t nat -A PREROUTING -p udp -j ACCEPT");
+    char *x = save_c(a), *y = save_c(ra);
+    ck_assert_str_eq(x, y);
+    free(x);
+    free(y);
+    host_free(&r1);
+    host_free(&r2);
+    host_free(&h);
+}
+END_TEST
+
 Suite *suite_netfilter(void)
 {
     Suite *s = suite_create("netfilter");
@@ -1259,6 +1358,7 @@ Suite *suite_netfilter(void)
     tcase_add_test(tc, tcp_refused_by_reject);
     tcase_add_test(tc, rules_traversed_count);
     tcase_add_test(tc, index_same_as_linear);
+    tcase_add_test(tc, shared_tables_keep_node_counters);
     suite_add_tcase(s, tc);
     return s;
 }

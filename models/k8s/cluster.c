@@ -56,6 +56,7 @@ struct cluster {
     explain_t *ex;
     LB_VEC(struct watcher) watchers;
     LB_VEC(struct pod_del *) dels;  /* pod deletions under way or done (owned) */
+    kp_text_cache_t *kp_texts;      /* the kube-proxies' shared text cache (owned) */
 };
 
 /* ProxyTerminatingEndpoints (KEP-1669): beta and on by default from Kubernetes 1.26. */
@@ -997,6 +998,8 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     if (sscanf(c->version, "%*[vV]%d.%d", &vmaj, &vmin) == 2 ||
         sscanf(c->version, "%d.%d", &vmaj, &vmin) == 2)
         kc.terminating_endpoints = vmaj > 1 || vmin >= KP_TERMINATING_ENDPOINTS_SINCE_MINOR;
+    c->kp_texts = kp_text_cache_new();      /* every node writes the same rules */
+    kc.text_cache = c->kp_texts;
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
     cluster_sync(c);
     c->building = false;
@@ -1030,6 +1033,7 @@ void cluster_free(cluster_t *c)
         lb_vec_free(&n->taints);
         lb_free(n);
     }
+    kp_text_cache_free(c->kp_texts);
     for (size_t i = 0; i < c->svcs.n; i++) lb_free(c->svcs.v[i]);
     lb_vec_free(&c->named_ips);
     lb_vec_free(&c->pods);
