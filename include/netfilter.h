@@ -132,8 +132,9 @@ size_t nf_rule_count(const nf_t *nf);
  * skips rules a packet cannot match without evaluating them, but counts them, so the
  * figure is the linear walk's. A connection whose first packet the rules drop or reject
  * counts too. Needs conntrack (no entry, no sample). conns is the number of samples,
- * rules their sum; p50/p99 come from a log-linear histogram (exact below 64, within
- * 1/64 above: the bucket's lower edge); max is exact. All 0 without samples. */
+ * rules their sum; p50/p99 come from a log-linear histogram (exact below 64; above, the
+ * largest value of the quantile's bucket, at most 1/64 high, and never above max); max
+ * is exact. All 0 without samples. */
 typedef struct nf_walk_summary {
     uint64_t conns, rules;
     double mean;

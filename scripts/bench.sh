@@ -49,6 +49,51 @@ for v in keepalive per-request; do
   done
 done
 
+# ---- a production-sized cluster (issue 14): scenarios/large-cluster.yaml as written (200
+# nodes, 2,000 Services, 10,000 pods, 20,000 new connections/s) and scaled down to 10 nodes
+# and 20 Services. Build: ./sim --validate (load, build every variant) wall time and peak
+# memory. Run: the scenario for 0.2 s and for 1.2 s of simulated time; events/s,
+# requests/s and the wall time per new connection (counted at each node it enters) come
+# from the difference, so the build does not count. Peak memory: the 1.2 s run's.
+# Targets: build < 5 s, peak memory < 2 GB, cost per new connection < 2x the small one's.
+echo
+echo "== large-cluster: build, run, peak memory; cost per new connection against a small cluster"
+large() {   # label, sim arguments... -> one row
+  local label=$1; shift
+  local out; out=$(mktemp -d)
+  local t=() d
+  t+=("$(date +%s.%N)")
+  /usr/bin/time -f "%M" -o "$out/brss" ./sim --validate -q "$@" scenarios/large-cluster.yaml >/dev/null 2>&1 || true
+  t+=("$(date +%s.%N)")
+  for d in 0.2 1.2; do
+    /usr/bin/time -f "%M" -o "$out/rss" ./sim --quiet --no-db --no-pcap --no-plots --no-pictures \
+      --set duration=${d}s --out "$out/$d" "$@" scenarios/large-cluster.yaml >/dev/null 2>&1 || true
+    t+=("$(date +%s.%N)")
+  done
+  python3 - "$label" "$out" "${t[@]}" "$(tail -1 "$out/brss")" "$(tail -1 "$out/rss")" <<'PY'
+import json, sys
+label, out, t0, t1, t2, t3, brss, rss = sys.argv[1:]
+a = json.load(open(out + "/0.2/large-cluster/summary.json"))["variants"][0]
+b = json.load(open(out + "/1.2/large-cluster/summary.json"))["variants"][0]
+na, nb = a.get("netfilter", {}), b.get("netfilter", {})
+build = float(t1) - float(t0)
+run = max((float(t3) - float(t2)) - (float(t2) - float(t1)), 1e-9)
+conns = nb.get("new_connections", 0) - na.get("new_connections", 0)
+print("%-20s %7.2f %8.0f %8.0f %12.0f %10.0f %11.2f %10.0f %6d" % (label, build, int(brss) / 1024,
+      int(rss) / 1024, (b["events"] - a["events"]) / run, (b["requests"] - a["requests"]) / run,
+      run * 1e6 / conns if conns > 0 else 0, nb.get("rules_traversed_mean", 0),
+      nb.get("rules_traversed_p99", 0)))
+PY
+  rm -rf "$out"
+}
+printf "%-20s %7s %8s %8s %12s %10s %11s %10s %6s\n" cluster build-s build-MB run-MB \
+  events/s req/s us/new-conn rules-mean p99
+large "200 nodes, 2000 svc"
+large "10 nodes, 20 svc" --set 'cloud.aks.pools=[{name: system, count: 2}, {name: user, count: 8}]' \
+  --set cloud.aks.scale.services=20
+echo "(targets: build < 5 s, run-MB < 2048, us/new-conn of the large cluster < 2x the small one's;"
+echo " rules-mean / p99: iptables rules the kernel traverses per new connection at a node)"
+
 # The pictures' cost: the same runs with and without --no-pictures (the run's recorder:
 # request, health and drop hooks, no per-packet work; the replay up to the last example
 # request; the topology and ladder files; dot and rsvg-convert rendering them).

@@ -2740,13 +2740,18 @@ static void walk_add(walk_acc_t *a, const nf_t *nf)
     if (nf->walk_max > a->max) a->max = nf->walk_max;
 }
 
+/* The q-quantile, as the largest value its bucket holds (never above the maximum): an
+ * upper bound, exact below 64. */
 static uint64_t walk_q(const walk_acc_t *a, double q)
 {
     uint64_t want = (uint64_t)ceil(q * (double)a->conns), seen = 0;
     if (want == 0) want = 1;
     for (size_t b = 0; b < NF_WALK_BUCKETS; b++) {
         seen += a->hist[b];
-        if (seen >= want) return walk_bucket_low(b);
+        if (seen >= want) {
+            uint64_t hi = b + 1 < NF_WALK_BUCKETS ? walk_bucket_low(b + 1) - 1 : UINT64_MAX;
+            return hi < a->max ? hi : a->max;
+        }
     }
     return 0;
 }
