@@ -116,6 +116,13 @@ enum { NF_RESTORE_NOFLUSH = 1, NF_RESTORE_SHARED = 2 };
  * table section applied before to the same table is not parsed again. For callers that
  * write the same rules on many nodes (kube-proxy). */
 int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t errlen);
+/* nf_restore_flags with NF_RESTORE_SHARED, where the caller names the text with a key
+ * (128 bits, e.g. a hash of what the text was made from): a section is remembered by
+ * (table before, key, its position in the text) instead of a hash of its bytes, so a
+ * repeated restore costs nothing per byte. Two calls with the same key must pass the same
+ * text. */
+int nf_restore_keyed(nf_t *nf, const char *text, int flags, const uint64_t key[2], char *err,
+                     size_t errlen);
 /* True when the node's table (by name) is a shared copy (NF_RESTORE_SHARED). Tests. */
 bool nf_table_shared(const nf_t *nf, const char *table);
 /* Prints all tables in iptables-save format, with packet/byte counters when counters. */

@@ -1245,14 +1245,22 @@ static char *save_c(const nf_t *nf)
     return buf;
 }
 
-static void kp_like(nf_t *nf, const char *text, int flags)
+static const uint64_t text_key[2] = { 0x1234, 0x5678 };   /* names kp_like's text */
+
+/* kube-proxy's steps: its jump (nf_exec), then the restore -- keyed (as kube-proxy does
+ * with its text cache) when flags has NF_RESTORE_SHARED and keyed is set. */
+static void kp_like_k(nf_t *nf, const char *text, int flags, bool keyed)
 {
     char err[256];
     nf_exec(nf, "-t nat -N KUBE-SERVICES", err, sizeof err);
     if (nf_exec(nf, "-t nat -C PREROUTING -j KUBE-SERVICES", err, sizeof err))
         exec_ok(nf, "-t nat -I PREROUTING -j KUBE-SERVICES");
-    ck_assert_msg(nf_restore_flags(nf, text, flags, err, sizeof err) == 0, "%s", err);
+    int rc = keyed ? nf_restore_keyed(nf, text, flags, text_key, err, sizeof err)
+                   : nf_restore_flags(nf, text, flags, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s", err);
 }
+
+static void kp_like(nf_t *nf, const char *text, int flags) { kp_like_k(nf, text, flags, false); }
 
 static void syns(host_t *h, nf_t *nf, const char *dst, int n, uint16_t *sport)
 {
@@ -1270,6 +1278,7 @@ static void syns(host_t *h, nf_t *nf, const char *dst, int n, uint16_t *sport)
  * chains' rules, zero for the flushed chains. A change on one node unshares its table. */
 START_TEST(shared_tables_keep_node_counters)
 {
+    bool keyed = _i == 1;                   /* loop test: 0 hashed texts, 1 keyed */
     char text[8192];
     int k = snprintf(text, sizeof text, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SEP-A - [0:0]\n");
     for (int i = 1; i <= 30; i++)
@@ -1285,8 +1294,8 @@ START_TEST(shared_tables_keep_node_counters)
     nf_t *ra = host_new(&r1, 1, "a"), *rb = host_new(&r2, 1, "b");
     host_t hb = { h.sim, h.net, nb, beth };
     uint16_t sp = 1000;
-    kp_like(a, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED);
-    kp_like(b, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED);
+    kp_like_k(a, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, keyed);
+    kp_like_k(b, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, keyed);
     kp_like(ra, text, NF_RESTORE_NOFLUSH);
     kp_like(rb, text, NF_RESTORE_NOFLUSH);
     ck_assert(nf_table_shared(a, "nat") && nf_table_shared(b, "nat"));
@@ -1309,8 +1318,8 @@ START_TEST(shared_tables_keep_node_counters)
         ck_assert_str_eq(x, y);
         free(x);
         free(y);
-        kp_like(a, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED);   /* parsed */
-        kp_like(b, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED);   /* remembered */
+        kp_like_k(a, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, keyed);   /* parsed */
+        kp_like_k(b, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, keyed);   /* remembered */
         kp_like(ra, text, NF_RESTORE_NOFLUSH);
         kp_like(rb, text, NF_RESTORE_NOFLUSH);
         ck_assert_int_eq(nf_rule_packets(a, "nat", "PREROUTING", 1), 5 + 3 * round);
@@ -1358,7 +1367,7 @@ Suite *suite_netfilter(void)
     tcase_add_test(tc, tcp_refused_by_reject);
     tcase_add_test(tc, rules_traversed_count);
     tcase_add_test(tc, index_same_as_linear);
-    tcase_add_test(tc, shared_tables_keep_node_counters);
+    tcase_add_loop_test(tc, shared_tables_keep_node_counters, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -70,6 +70,11 @@ typedef struct svc {
     bool affinity;
     int affinity_s;
     LB_VEC(ep_t) eps;
+    /* the endpoints as kp_service_set was given them (order and all), to see that a
+     * repeated push changes nothing; raw_ok false once anything else changed eps */
+    LB_VEC(struct raw_ep { uint32_t ip; uint16_t port; uint8_t flags; char *node; }) raw;
+    bool raw_ok;
+    kp_policy_t in_itp;                 /* internal_policy as given */
     char svc_chain[KP_CHAIN_MAX], svl_chain[KP_CHAIN_MAX];
     char ext_chain[KP_CHAIN_MAX], fw_chain[KP_CHAIN_MAX];
 } svc_t;
@@ -229,7 +234,45 @@ static void svc_free(svc_t *s)
     lb_vec_free(&s->src_ranges);
     for (size_t i = 0; i < s->eps.n; i++) lb_free(s->eps.v[i].node);
     lb_vec_free(&s->eps);
+    for (size_t i = 0; i < s->raw.n; i++) lb_free(s->raw.v[i].node);
+    lb_vec_free(&s->raw);
     lb_free(s);
+}
+
+static uint8_t ep_flags(const kp_endpoint_t *e)
+{
+    return (uint8_t)(e->ready | e->serving << 1 | e->terminating << 2);
+}
+
+/* True when pushing sp to the existing o would change nothing (a resync of an unchanged
+ * Service: on a large cluster most of them). */
+static bool svc_unchanged(const svc_t *o, const kp_service_port_t *sp)
+{
+    if (!o->raw_ok || o->cluster_ip != sp->cluster_ip || o->port != sp->port ||
+        o->node_port != sp->node_port || o->etp != sp->external_policy ||
+        o->in_itp != sp->internal_policy || o->affinity != sp->affinity_client_ip ||
+        o->affinity_s != (sp->affinity_timeout_s > 0 ? sp->affinity_timeout_s
+                                                     : KP_AFFINITY_TIMEOUT_DEFAULT) ||
+        o->hcnp != (sp->external_policy == KP_POLICY_LOCAL ? sp->health_check_node_port : 0) ||
+        o->lb_ips.n != sp->n_lb_ips || o->ext_ips.n != sp->n_external_ips ||
+        o->src_ranges.n != sp->n_lb_source_ranges || o->raw.n != sp->n_endpoints)
+        return false;
+    for (size_t i = 0; i < sp->n_lb_ips; i++)
+        if (o->lb_ips.v[i] != sp->lb_ips[i]) return false;
+    for (size_t i = 0; i < sp->n_external_ips; i++)
+        if (o->ext_ips.v[i] != sp->external_ips[i]) return false;
+    for (size_t i = 0; i < sp->n_lb_source_ranges; i++)
+        if (o->src_ranges.v[i].addr != sp->lb_source_ranges[i].addr ||
+            o->src_ranges.v[i].plen != sp->lb_source_ranges[i].plen)
+            return false;
+    for (size_t i = 0; i < sp->n_endpoints; i++) {
+        const kp_endpoint_t *e = &sp->endpoints[i];
+        const struct raw_ep *r = &o->raw.v[i];
+        if (r->ip != e->ip || r->port != e->port || r->flags != ep_flags(e) ||
+            !r->node != !e->node_name || (r->node && strcmp(r->node, e->node_name)))
+            return false;
+    }
+    return true;
 }
 
 static void hc_free(hc_t *h)
@@ -344,6 +387,7 @@ int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
         return LB_EINVAL;
     size_t idx = 0;
     svc_t *old = svc_find(kp, sp->ns, sp->name, sp->port_name, proto, &idx);
+    if (old && svc_unchanged(old, sp)) return 0;
     svc_t *s = lb_calloc(1, sizeof *s);
     s->ns = lb_strdup(sp->ns);
     s->name = lb_strdup(sp->name);
@@ -362,7 +406,7 @@ int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
     for (size_t i = 0; i < sp->n_lb_source_ranges; i++)
         lb_vec_push(&s->src_ranges, sp->lb_source_ranges[i]);
     s->etp = sp->external_policy;
-    s->itp = sp->internal_policy;
+    s->itp = s->in_itp = sp->internal_policy;
     s->affinity = sp->affinity_client_ip;
     s->affinity_s = sp->affinity_timeout_s > 0 ? sp->affinity_timeout_s : KP_AFFINITY_TIMEOUT_DEFAULT;
     chain_name(kp, s->svc_chain, PFX_SVC, s->spn, s->proto, NULL);
@@ -370,6 +414,12 @@ int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
     chain_name(kp, s->ext_chain, PFX_EXT, s->spn, s->proto, NULL);
     chain_name(kp, s->fw_chain, PFX_FW, s->spn, s->proto, NULL);
     svc_set_eps(kp, s, sp->endpoints, sp->n_endpoints);
+    for (size_t i = 0; i < sp->n_endpoints; i++) {
+        const kp_endpoint_t *e = &sp->endpoints[i];
+        struct raw_ep r = { e->ip, e->port, ep_flags(e), e->node_name ? lb_strdup(e->node_name) : NULL };
+        lb_vec_push(&s->raw, r);
+    }
+    s->raw_ok = true;
     if (old) {
         svc_free(old);
         kp->svcs.v[idx] = s;            /* same key: the index stays right */
@@ -409,6 +459,7 @@ int kp_endpoints_set(kp_t *kp, const char *ns, const char *name, const char *por
         if (strcmp(s->ns, ns) || strcmp(s->name, name)) continue;
         if (port_name && strcmp(s->port_name, port_name)) continue;
         svc_set_eps(kp, s, eps, n);
+        s->raw_ok = false;
         count++;
     }
     return count ? count : LB_ENOENT;
@@ -422,8 +473,10 @@ int kp_endpoint_conditions(kp_t *kp, uint32_t ip, bool ready, bool serving, bool
         for (size_t j = 0; j < s->eps.n; j++) {
             ep_t *e = &s->eps.v[j];
             if (e->ip != ip) continue;
-            if (e->ready != ready || e->serving != serving || e->terminating != terminating)
+            if (e->ready != ready || e->serving != serving || e->terminating != terminating) {
                 count++;
+                s->raw_ok = false;
+            }
             e->ready = ready;
             e->serving = serving;
             e->terminating = terminating;
@@ -1350,7 +1403,10 @@ int kp_sync(kp_t *kp, char *err, size_t errlen)
             hit = e;
         }
     }
-    rc = nf_restore_flags(nf, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, err, errlen);
+    if (hit)                            /* the cache's key names the text exactly */
+        rc = nf_restore_keyed(nf, text, NF_RESTORE_NOFLUSH, hit->key, err, errlen);
+    else
+        rc = nf_restore_flags(nf, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, err, errlen);
     if (!hit) lb_free(text);
     if (rc) {                       /* kube-proxy retries with a full sync; keep old set */
         for (size_t i = 0; i < next.n; i++) lb_free(next.v[i]);

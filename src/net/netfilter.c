@@ -303,6 +303,7 @@ static nf_table_t *table_clone(const nf_table_t *src, bool rules)
  *   private table --intern--> shared (refs: nodes + memo entries) --unshare--> private copy
  */
 #define NF_MEMO_MAX 64              /* remembered restores (oldest forgotten first) */
+#define NF_KEYED 0x100              /* memo flag: keyed by the caller (nf_restore_keyed) */
 
 typedef struct nf_memo {
     nf_table_t *base, *result;      /* both hold a ref */
@@ -310,6 +311,7 @@ typedef struct nf_memo {
     size_t text_len;
     int flags;
     uint32_t *origin;               /* result rule k came from base rule origin[k] */
+    size_t lines;                   /* newlines in the section's body */
 } nf_memo_t;
 
 struct nf_share {
@@ -1970,6 +1972,7 @@ typedef struct section {
     size_t len;
     int flags;
     bool memoable;
+    size_t lines;                   /* newlines in the section's body (after its '*' line) */
 } section_t;
 
 /* 64 bits from two independent word-at-a-time lanes (a restore text is megabytes on a
@@ -2022,17 +2025,60 @@ static const char *section_end(const char *s, bool *memoable)
     return NULL;
 }
 
+/* Puts remembered result m in place of tables[ti], the node's counters carried over by
+ * rule origin; returns end. */
+static const char *memo_apply(nf_t *nf, int ti, nf_memo_t *m, const char *end, section_t *sec)
+{
+    sec->lines = m->lines;
+    uint64_t *old = nf->ctr[ti], pol[NF_HOOK_COUNT][2];
+    memcpy(pol, nf->pol[ti], sizeof pol);
+    uint64_t *ctr = lb_calloc(2 * (size_t)m->result->nrules + 2, sizeof *ctr);
+    for (uint32_t k = 0; k < m->result->nrules; k++)
+        if (m->origin[k] != NF_NO_ORIGIN) {
+            ctr[2 * k] = old[2 * m->origin[k]];
+            ctr[2 * k + 1] = old[2 * m->origin[k] + 1];
+        }
+    m->result->refs++;                      /* before the base (maybe the same) goes */
+    table_release(nf, ti);
+    nf->tables[ti] = m->result;
+    nf->ctr[ti] = ctr;
+    memcpy(nf->pol[ti], pol, sizeof pol);
+    return end;
+}
+
 /* At a section's "*table" line (table ti, text from ls, body from s): shares the node's
  * table, and if this text was applied to that table before, puts the remembered result in
  * place with the node's counters carried over and returns the end of the section. Else
  * fills sec for section_commit and returns NULL (the caller parses the section). */
 static const char *section_begin(nf_t *nf, int ti, const char *ls, const char *s, int flags,
-                                 section_t *sec)
+                                 const uint64_t *key, int ordinal, section_t *sec)
 {
     if (sec->base) share_unref(share_of(nf), sec->base);
     memset(sec, 0, sizeof *sec);
     table_intern(nf, ti);
     nf_table_t *base = nf->tables[ti];
+    nf_share_t *sh = share_of(nf);
+    if (key) {                              /* the caller names the text: no hashing */
+        uint64_t h = lb_mix64(key[0] ^ lb_mix64(key[1] + (uint64_t)ordinal + 1));
+        for (size_t i = 0; base->interned && i < sh->memo.n; i++) {
+            nf_memo_t *m = &sh->memo.v[i];
+            if (m->base != base || m->text_hash != h || m->flags != (flags | NF_KEYED) ||
+                strnlen(ls, m->text_len) != m->text_len)
+                continue;
+            return memo_apply(nf, ti, m, ls + m->text_len, sec);
+        }
+        bool memoable;
+        const char *end = section_end(s, &memoable);
+        if (!base->interned || !end || !memoable) return NULL;
+        sec->base = base;
+        base->refs++;
+        sec->hash = h;
+        sec->len = (size_t)(end - ls);
+        sec->flags = flags | NF_KEYED;
+        sec->memoable = true;
+        for (const char *q = s; (q = memchr(q, '\n', (size_t)(end - q))); q++) sec->lines++;
+        return NULL;
+    }
     const char *end = NULL;                 /* the first "\nCOMMIT" line (fast) */
     for (const char *q = s - 1; !end && (q = strstr(q, "\nCOMMIT")); q++) {
         const char *a = q + 7;
@@ -2041,27 +2087,13 @@ static const char *section_begin(nf_t *nf, int ti, const char *ls, const char *s
         else if (!*a) end = a;
     }
     if (!base->interned || !end) return NULL;
-    nf_share_t *sh = share_of(nf);
     size_t len = (size_t)(end - ls);
     uint64_t h = text_hash(ls, len);
     for (size_t i = 0; i < sh->memo.n; i++) {
         nf_memo_t *m = &sh->memo.v[i];
         if (m->base != base || m->text_hash != h || m->text_len != len || m->flags != flags)
             continue;
-        uint64_t *old = nf->ctr[ti], pol[NF_HOOK_COUNT][2];
-        memcpy(pol, nf->pol[ti], sizeof pol);
-        uint64_t *ctr = lb_calloc(2 * (size_t)m->result->nrules + 2, sizeof *ctr);
-        for (uint32_t k = 0; k < m->result->nrules; k++)
-            if (m->origin[k] != NF_NO_ORIGIN) {
-                ctr[2 * k] = old[2 * m->origin[k]];
-                ctr[2 * k + 1] = old[2 * m->origin[k] + 1];
-            }
-        m->result->refs++;                      /* before the base (maybe the same) goes */
-        table_release(nf, ti);
-        nf->tables[ti] = m->result;
-        nf->ctr[ti] = ctr;
-        memcpy(nf->pol[ti], pol, sizeof pol);
-        return end;
+        return memo_apply(nf, ti, m, end, sec);
     }
     bool memoable;                          /* the exact end must be the same one */
     if (section_end(s, &memoable) != end || !memoable) return NULL;
@@ -2071,6 +2103,7 @@ static const char *section_begin(nf_t *nf, int ti, const char *ls, const char *s
     sec->len = len;
     sec->flags = flags;
     sec->memoable = true;
+    for (const char *q = s; (q = memchr(q, '\n', (size_t)(end - q))); q++) sec->lines++;
     return NULL;
 }
 
@@ -2099,14 +2132,30 @@ static void section_commit(nf_t *nf, int ti, section_t *sec)
         return;
     }
     if (sh->memo.n == NF_MEMO_MAX) memo_drop(sh, 0);
-    nf_memo_t m = { sec->base, t, sec->hash, sec->len, sec->flags, origin };
+    nf_memo_t m = { sec->base, t, sec->hash, sec->len, sec->flags, origin, sec->lines };
     t->refs++;
     lb_vec_push(&sh->memo, m);
     sec->base = NULL;                           /* its ref moved into the memo */
 }
 
+static int restore(nf_t *nf, const char *text, int flags, const uint64_t *key, char *err,
+                   size_t errlen);
+
 int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t errlen)
 {
+    return restore(nf, text, flags, NULL, err, errlen);
+}
+
+int nf_restore_keyed(nf_t *nf, const char *text, int flags, const uint64_t key[2], char *err,
+                     size_t errlen)
+{
+    return restore(nf, text, flags | NF_RESTORE_SHARED, key, err, errlen);
+}
+
+static int restore(nf_t *nf, const char *text, int flags, const uint64_t *key, char *err,
+                   size_t errlen)
+{
+    int ordinal = 0;                    /* sections so far */
     bool noflush = flags & NF_RESTORE_NOFLUSH, shared = flags & NF_RESTORE_SHARED;
     nf_table_t *stage[NF_TBL_COUNT] = {0};
     section_t sec = {0};                /* shared: the section being parsed */
@@ -2147,9 +2196,9 @@ int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t er
             }
             for (int k = 0; k < NF_TBL_COUNT; k++) stage[k] = NULL;
             if (shared) {
-                const char *end = section_begin(nf, cur, ls, s, flags, &sec);
+                const char *end = section_begin(nf, cur, ls, s, flags, key, ordinal++, &sec);
                 if (end) {                      /* applied before: the remembered result */
-                    for (const char *q = s; q < end; q++) c.line += *q == '\n';
+                    c.line += (int)sec.lines;
                     s = end;
                     cur = -1;
                     nf_refresh(nf);
