@@ -2,6 +2,10 @@
  * parsers, iptables-save output, and the rule engine run at the five hooks (conntrack and
  * NAT live in conntrack.c). Follows Linux ip_tables.c ipt_do_table(), the libxt_*.c save
  * formats, and the rule forms kube-proxy writes (kubernetes pkg/proxy/iptables/proxier.go).
+ * For large clusters: a dispatch index per long chain (first match kept; the rules it
+ * skips are counted as the kernel's linear walk evaluates them -- "rules traversed per
+ * new connection"), and tables shared copy-on-write between nodes with the same rules,
+ * counters per node, with remembered restores ("shared tables" below).
  *
  * Supported rule syntax (anything else is LB_EPARSE naming the option):
  *   commands  -A CHAIN | -I CHAIN [N] | -R CHAIN N | -D CHAIN (N | rulespec) | -C CHAIN rulespec |
