@@ -118,11 +118,17 @@ test: sim build/test_runner build/realsrv build/ktimer build/tcp_schedule
 	bash tests/real.sh
 	bash tests/realchain.sh
 	bash tests/kernel-timers.sh
+	bash tests/large.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
-# Every scenario's expectations, as regression tests.
+# Every scenario's expectations, as regression tests. The production-sized one at full
+# size takes a while: here it runs at 10 nodes and 200 Services (tests/large.sh checks
+# more), at full size in `make bench` (./sim --check scenarios/*.yaml runs it too).
+LARGE := scenarios/large-cluster.yaml
 check-scenarios: sim
-	./sim --check scenarios/*.yaml
+	./sim --check $(filter-out $(LARGE),$(wildcard scenarios/*.yaml))
+	./sim --check --set 'cloud.aks.pools=[{name: system, count: 2}, {name: user, count: 8}]' \
+	  --set cloud.aks.scale.services=200 $(LARGE)
 
 # The scenarios built for real in network namespaces (root), simulated and run with
 # --real against that, compared; and the kube-proxy packet-fate differential.

@@ -98,6 +98,15 @@ typedef struct cluster_params {
     const char *const *cert_names;
     const struct tls_cert *const *certs;
     size_t n_certs;
+    /* Synthetic workload for production-sized clusters (the `scale` key): scale_services
+     * ClusterIP Services "<scale_prefix>-<i>" in namespace scale_namespace, port
+     * scale_port -> targetPort scale_port, each selecting its own Deployment of
+     * scale_replicas pause pods (ready, serving nothing). 0: none. Placed in c->svcs
+     * after the manifests' Services and before the Istio gateways' (pos: where the key
+     * was written, for messages). */
+    int scale_services, scale_replicas, scale_port;
+    const char *scale_namespace, *scale_prefix;
+    elem_pos_t scale_pos;
 } cluster_params_t;
 void cluster_params_default(cluster_params_t *p);
 

@@ -90,8 +90,21 @@ typedef struct kp_config {
     int conntrack_min;                      /* --conntrack-min 131072 */
     int node_cpus;                          /* runtime.NumCPU() of the node: 2 (AKS's and
                                              * EKS's smallest default sizes) */
+    struct kp_text_cache *text_cache;       /* shared by the kube-proxies of a cluster
+                                             * (borrowed; NULL: none), see below */
 } kp_config_t;
 void kp_config_default(kp_config_t *c);
+
+/* The kube-proxies of a large cluster write the same rules on every node. A text cache
+ * shared between them remembers the restore text of a sync whose rules do not depend on
+ * the node (no Service with a Local traffic policy or loadBalancerSourceRanges, no
+ * --nodeport-addresses), keyed by a 128-bit hash of everything the text is made from
+ * (the Services and endpoints, the chains the previous sync wrote, the configuration),
+ * so the next kube-proxy with the same inputs takes it instead of writing it again. The
+ * rules are the same either way; only the cost differs. Free after every kp_free. */
+typedef struct kp_text_cache kp_text_cache_t;
+kp_text_cache_t *kp_text_cache_new(void);
+void kp_text_cache_free(kp_text_cache_t *tc);           /* NULL-safe */
 
 typedef struct kp kp_t;
 

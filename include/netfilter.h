@@ -62,6 +62,10 @@ typedef struct nf_params {
     int ct_max;                     /* nf_conntrack_max: a new connection finding this many
                                      * entries is dropped ("table full"); 0: no limit.
                                      * Default NF_CT_MAX_DEFAULT */
+    bool linear;                    /* evaluate every rule in turn, without the chains'
+                                     * dispatch index (same verdicts, counters and rule
+                                     * counts, only slower; tests compare the two).
+                                     * Default false */
 } nf_params_t;
 /* nf_conntrack_init_start(): a hash of 262144 buckets on a 64-bit machine with more than
  * 4 GB of memory (every node size clusters use), nf_conntrack_max = the bucket count
@@ -105,13 +109,47 @@ int nf_restore(nf_t *nf, const char *text, char *err, size_t errlen);
  * (what kube-proxy runs): a table is not flushed; each `:CHAIN` line flushes (or creates)
  * that user chain, built-in chains keep their rules. Each table is applied at its COMMIT;
  * an error discards the table being parsed and stops (earlier COMMITs stay applied). */
-enum { NF_RESTORE_NOFLUSH = 1 };
+enum { NF_RESTORE_NOFLUSH = 1, NF_RESTORE_SHARED = 2 };
+/* NF_RESTORE_SHARED: the node's tables may be shared with other nodes of the network
+ * whose tables have the same content (copy-on-write; counters stay per node, and
+ * nf_save, nf_rule_packets and the verdicts are exactly those of private tables), and a
+ * table section applied before to the same table is not parsed again. For callers that
+ * write the same rules on many nodes (kube-proxy). */
 int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t errlen);
+/* nf_restore_flags with NF_RESTORE_SHARED, where the caller names the text with a key
+ * (128 bits, e.g. a hash of what the text was made from): a section is remembered by
+ * (table before, key, its position in the text) instead of a hash of its bytes, so a
+ * repeated restore costs nothing per byte. Two calls with the same key must pass the same
+ * text. */
+int nf_restore_keyed(nf_t *nf, const char *text, int flags, const uint64_t key[2], char *err,
+                     size_t errlen);
+/* True when the node's table (by name) is a shared copy (NF_RESTORE_SHARED). Tests. */
+bool nf_table_shared(const nf_t *nf, const char *table);
 /* Prints all tables in iptables-save format, with packet/byte counters when counters. */
 void nf_save(const nf_t *nf, FILE *out, bool counters);
 /* Packet count of rule number `rule` (1-based) in table/chain; -1 if absent. Tests use it. */
 int64_t nf_rule_packets(const nf_t *nf, const char *table, const char *chain, int rule);
 size_t nf_rule_count(const nf_t *nf);
+
+/* Rules traversed per new connection. For each packet that creates a conntrack entry at
+ * a node (a connection's first packet there), the number of rules the kernel evaluates
+ * for it on that node, over every table and hook it passes: ipt_do_table() tries each
+ * rule of a chain in order until one matches, so a rule counts whether it matched or
+ * not; the end of a chain and the policy are not rules. The engine's dispatch index
+ * skips rules a packet cannot match without evaluating them, but counts them, so the
+ * figure is the linear walk's. A connection whose first packet the rules drop or reject
+ * counts too. Needs conntrack (no entry, no sample). conns is the number of samples,
+ * rules their sum; p50/p99 come from a log-linear histogram (exact below 64; above, the
+ * largest value of the quantile's bucket, at most 1/64 high, and never above max); max
+ * is exact. All 0 without samples. */
+typedef struct nf_walk_summary {
+    uint64_t conns, rules;
+    double mean;
+    uint64_t p50, p99, max;
+} nf_walk_summary_t;
+void nf_walk_node(const nf_t *nf, nf_walk_summary_t *out);
+/* The same over every node of net that has netfilter. */
+void nf_walk_net(const net_t *net, nf_walk_summary_t *out);
 
 /* Conntrack. */
 size_t nf_ct_count(const nf_t *nf);

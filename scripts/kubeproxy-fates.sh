@@ -54,8 +54,9 @@ ns() { printf '%s-%s' "$P" "${1//[^A-Za-z0-9_.-]/-}"; }
 # candidates, one per line: KIND SRC-NODE OBSERVED-NODE IN-IFACE SRC-ADDR DST-ADDR DST-PORT
 jq -r '
   . as $d | .clusters[0] as $c
-  | [$d.nodes[] | select(.role == "host") | .interfaces[] | select(.fabric)] as $hosts
-  | [$d.nodes[] | select(.role == "host")][0].name as $client
+  | [$d.nodes[] | select(.role == "host") | . as $n | .interfaces[] | select(.fabric)
+      | {node: $n.name, address: .address}] as $hosts
+  | $hosts[0].node as $client
   | ($c.nodes | map({key: .name, value: .address}) | from_entries) as $naddr
   # pods and the node veth they arrive on
   | [ $d.nodes[] | select(.role == "k8s-node") | . as $n | .interfaces[] | select(.link)
@@ -71,8 +72,9 @@ jq -r '
         ( $veths[] as $v | $c.nodes[] | select(.name != $v.node)
           | "nodeport-from-pod \($v.pod) \(.name) eth0 \($pods[$v.pod].ip) \(.address) \($p.node_port)" ) ),
       ( select($s.load_balancer_ip) |
-        # LB IP from outside, delivered to each node as the floating-IP LB does
-        ( $c.nodes[] | "lbip-from-outside \($client) \(.name) eth0 \($hosts[0].address) \($s.load_balancer_ip) \($p.port)" ),
+        # LB IP from outside (from every host: loadBalancerSourceRanges may let in only
+        # some), delivered to each node as the floating-IP LB does
+        ( $hosts[] as $h | $c.nodes[] | "lbip-from-outside \($h.node) \(.name) eth0 \($h.address) \($s.load_balancer_ip) \($p.port)" ),
         # LB IP from a pod: captured on the pod own node, it never reaches the LB
         ( $veths[] | "lbip-from-pod \(.pod) \(.node) \(.veth) \($pods[.pod].ip) \($s.load_balancer_ip) \($p.port)" ) ) )
 ' "$D" > "$WORK/candidates"
@@ -93,6 +95,12 @@ for node in $(jq -r '.clusters[0].nodes[].name' "$D"); do
         mapfile -t of < <(grep "^$kind [^ ]* $node " "$WORK/candidates" || true)
         [ ${#of[@]} -gt 0 ] && PICK+=("${of[RANDOM % ${#of[@]}]}")
     done
+done
+# the LB IP from each host at least once (an allowed and a refused source, when the
+# Service has loadBalancerSourceRanges: kube-proxy's KUBE-FW chain)
+for host in $(jq -r '.nodes[] | select(.role == "host") | .name' "$D"); do
+    mapfile -t of < <(grep "^lbip-from-outside $host " "$WORK/candidates" || true)
+    [ ${#of[@]} -gt 0 ] && PICK+=("${of[RANDOM % ${#of[@]}]}")
 done
 while [ ${#PICK[@]} -lt "$FLOWS" ]; do PICK+=("${CAND[RANDOM % ${#CAND[@]}]}"); done
 

@@ -21,7 +21,8 @@
 #                      feed: they read verdicts written to STATE/l4-<lb>[-<zone>].health,
 #                      a named pipe, in the prober's line format (tests, experiments)
 #
-# Every namespace and process is named with a per-run prefix (lbc<6 hex>), listed in the
+# Every namespace and process is named with a per-run prefix (lbc<6 hex>, or
+# $REALSTACK_PREFIX when set), listed in the
 # state directory and removed by `down` -- and by `up` itself when it fails. Nothing is
 # configured outside the namespaces: the fabric is a bridge in its own namespace, every
 # veth is created directly inside the namespaces it joins, and no namespace has a way out.
@@ -273,7 +274,7 @@ up() {
     [ -x "$SIM" ] || die "$SIM is not built (make sim)"
     check_namespaces || exit $EXIT_SKIP
 
-    P=lbc$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+    P=${REALSTACK_PREFIX:-lbc$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')}
     local link=0
     [ -n "$dir" ] || { dir=$ROOT/results/realstack/$P; link=1; }
     mkdir -p "$dir"

@@ -39,7 +39,8 @@ VARIANTS=(
     "scenarios/eks-probe-404.yaml with-health-route 12s"
 )
 # kube-proxy packet-fate differential: ETP Cluster and ETP Local, flows per variant
-KP_VARIANTS=("scenarios/aks-dsr.yaml as-deployed" "scenarios/aks-dsr.yaml etp-local")
+KP_VARIANTS=("scenarios/aks-dsr.yaml as-deployed" "scenarios/aks-dsr.yaml etp-local"
+             "scenarios/aks-source-ranges.yaml default")
 KP_FLOWS=${KP_FLOWS:-12}
 TOL_2XX=0.02            # 2xx share: 2 points
 TOL_FAIL=0.02           # failures below this share on both sides: no dominant failure

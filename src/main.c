@@ -1564,6 +1564,7 @@ static int run_scenario(sweep_t *sw, const opts_t *o, const char *out_dir, size_
         if (rep_seed_stats_apply(res, m)) rep_print_seed_stats(stdout, res, m);
     }
     if (!o->quiet) rep_print_probes(stdout, res, m);
+    if (!o->quiet) rep_print_netfilter(stdout, res, m);
     if (!o->quiet && o->real && !o->probes_only) rep_print_compare(stdout, res, m);
     if ((!o->quiet && !o->check) || o->explain) rep_print_explanations(stdout, res, m);
     if (!o->quiet) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "util.h"
 #include "cluster.h"
+#include "netfilter.h"
 #include "manifests.h"
 #include "apps.h"
 #include "istio_gateway.h"
@@ -452,6 +453,57 @@ START_TEST(service_selects_pods_by_labels)
     ck_assert_str_eq(out[1]->name, "web-1");
     ck_assert_str_eq(out[2]->name, "web2-0");
     ck_assert_uint_eq(cluster_service_pods(e.c, cluster_service(e.c, "shop", "none"), out, 8), 0);
+    env_free(&e);
+}
+END_TEST
+
+/* The `scale` key's synthetic workload: N Services with R pause pods each, scheduled
+ * like any Deployment, allocated ClusterIPs after the manifests' Services, and written by
+ * kube-proxy on every node. */
+START_TEST(scale_generates_services_and_pods)
+{
+    env_t e;
+    env_init(&e, 1);
+    add(&e, lb_strdup("apiVersion: v1\nkind: Service\nmetadata: { name: front, namespace: web }\n"
+                      "spec: { selector: { app: front }, ports: [ { port: 80 } ] }\n"), true);
+    cluster_pool_t pools[1] = { {.name = "user", .count = 3} };
+    cluster_params_t p;
+    cluster_params_default(&p);
+    p.name = "aks";
+    p.pools = pools;
+    p.n_pools = 1;
+    p.warm_start = true;
+    p.scale_services = 4;
+    p.scale_replicas = 3;
+    p.scale_port = 8000;
+    p.scale_namespace = "bulk";
+    p.scale_prefix = "s";
+    e.c = cluster_new(e.net, e.fab, &p, manifests_objects(e.mf), e.m, e.err, sizeof e.err);
+    ck_assert_msg(e.c != NULL, "%s", e.err);
+    ck_assert_uint_eq(cluster_pod_count(e.c), 12);
+    cluster_pod_t *out[8];
+    for (int i = 0; i < 4; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "s-%d", i);
+        k8s_service_t *s = cluster_service(e.c, "bulk", name);
+        ck_assert_ptr_nonnull(s);
+        ck_assert_int_eq(s->ports.v[0].port, 8000);
+        ck_assert_uint_eq(cluster_service_pods(e.c, s, out, 8), 3);
+        ck_assert_uint_gt(s->cluster_ip, cluster_service(e.c, "web", "front")->cluster_ip);
+    }
+    ck_assert_ptr_null(cluster_service(e.c, "bulk", "s-4"));
+    ck_assert_int_eq(pods_on(e.c, "s-0", "aks-user-0") + pods_on(e.c, "s-0", "aks-user-1") +
+                     pods_on(e.c, "s-0", "aks-user-2"), 3);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nf_save(nf_get(net_node_find(e.net, "aks-user-2")), f, false);
+    fclose(f);
+    int n = 0;
+    for (const char *q = buf; (q = strstr(q, "-A KUBE-SERVICES -d ")); q++) n++;
+    ck_assert_int_eq(n, 5);                     /* front and s-0 .. s-3 */
+    ck_assert_ptr_nonnull(strstr(buf, "\"bulk/s-3 cluster IP\""));
+    free(buf);
     env_free(&e);
 }
 END_TEST
@@ -1081,6 +1133,7 @@ Suite *suite_cluster(void)
     tcase_add_test(tc, explicit_node_port_not_allocated_to_another_service);
     tcase_add_test(tc, node_port_range_full_is_an_error);
     tcase_add_test(tc, service_selects_pods_by_labels);
+    tcase_add_test(tc, scale_generates_services_and_pods);
     tcase_add_test(tc, cluster_ips_and_exhaustion);
     suite_add_tcase(s, tc);
     tc = tcase_create("apps");

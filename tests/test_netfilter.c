@@ -1053,6 +1053,294 @@ START_TEST(tcp_refused_by_reject)
 }
 END_TEST
 
+/* ---- the dispatch index and the rules traversed per new connection ------------------------ */
+
+/* A SYN from 10.9.x.y:sport to dst:dport through PREROUTING and POSTROUTING (a forwarded
+ * packet's path), freed after; returns the PREROUTING verdict and the destination after. */
+static int forward_one(host_t *h, nf_t *nf, pkt_t *p, uint32_t *dst, uint16_t *dport)
+{
+    int v = nf_hook(nf, NF_PREROUTING, p, h->eth, NULL);
+    if (v != NF_ACCEPT) return v;
+    *dst = p->dst;
+    *dport = p->dport;
+    v = nf_hook(nf, NF_POSTROUTING, p, NULL, h->eth);
+    if (v == NF_ACCEPT) pkt_free(h->net, p);
+    return v;
+}
+
+/* KUBE-SERVICES with 100 clusterIP rules: a connection to the 50th service is evaluated
+ * against 50 rules, one to no service against all 100 (plus the last rule), as the
+ * kernel's linear walk does; the index must report the same. */
+START_TEST(rules_traversed_count)
+{
+    host_t h;
+    nf_t *nf = host_new(&h, 1, "n");
+    char text[65536];
+    int k = snprintf(text, sizeof text, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-NODEPORTS - [0:0]\n"
+                     "-A PREROUTING -j KUBE-SERVICES\n");
+    for (int i = 1; i <= 100; i++)
+        k += snprintf(text + k, sizeof text - (size_t)k, "-A KUBE-SERVICES -d 10.96.0.%d/32 "
+                      "-p tcp -m tcp --dport 80 -j DNAT --to-destination 10.244.1.%d:8080\n", i, i);
+    k += snprintf(text + k, sizeof text - (size_t)k, "-A KUBE-SERVICES -m addrtype --dst-type "
+                  "LOCAL -j KUBE-NODEPORTS\nCOMMIT\n");
+    restore_ok(nf, text);
+    uint32_t dst;
+    uint16_t dport;
+    pkt_t *p = tu_tcp_seg(h.net, "10.9.0.1", 40000, "10.96.0.50", 80, TCP_SYN, 1, 0);
+    ck_assert_int_eq(forward_one(&h, nf, p, &dst, &dport), NF_ACCEPT);
+    ck_assert_uint_eq(dst, tu_ip("10.244.1.50"));
+    nf_walk_summary_t w;
+    nf_walk_node(nf, &w);
+    ck_assert_uint_eq(w.conns, 1);
+    ck_assert_uint_eq(w.rules, 1 + 50);            /* PREROUTING's jump, then 50 */
+    p = tu_tcp_seg(h.net, "10.9.0.1", 40001, "10.96.1.1", 80, TCP_SYN, 1, 0);
+    ck_assert_int_eq(forward_one(&h, nf, p, &dst, &dport), NF_ACCEPT);
+    nf_walk_node(nf, &w);
+    ck_assert_uint_eq(w.conns, 2);
+    ck_assert_uint_eq(w.rules, 51 + 1 + 101);
+    ck_assert_uint_eq(w.max, 102);
+    ck_assert_uint_eq(w.p50, 51);
+    /* the same connection's next packet is not a new connection: no sample */
+    p = tu_tcp_seg(h.net, "10.9.0.1", 40000, "10.96.0.50", 80, TCP_ACK, 2, 1);
+    forward_one(&h, nf, p, &dst, &dport);
+    nf_walk_node(nf, &w);
+    ck_assert_uint_eq(w.conns, 2);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SERVICES", 50), 1);
+    ck_assert_int_eq(nf_rule_packets(nf, "nat", "KUBE-SERVICES", 101), 0);
+    host_free(&h);
+}
+END_TEST
+
+/* A tiny deterministic generator for the differential test. */
+static uint32_t lcg(uint32_t *s) { *s = *s * 1664525u + 1013904223u; return *s >> 8; }
+
+/* Rules of every kind the index must classify or leave alone (exact /32 + port, any
+ * destination + port, port ranges, negations, masks, statistic and recent before and
+ * after the port match, MARK, RETURN, jumps), run with and without the index. */
+static char *mixed_rules(void)
+{
+    size_t cap = 1 << 20, k = 0;
+    char *t = lb_calloc(1, cap);
+    uint32_t s = 7;
+    k += (size_t)snprintf(t + k, cap - k, "*nat\n:SVCS - [0:0]\n:NP - [0:0]\n:SEP - [0:0]\n"
+                          ":RET - [0:0]\n-A PREROUTING -j SVCS\n"
+                          "-A SEP -p tcp -m statistic --mode random --probability 0.5 -j DNAT "
+                          "--to-destination 10.244.0.1:8080\n"
+                          "-A SEP -p tcp -j DNAT --to-destination 10.244.0.2:8080\n"
+                          "-A SEP -p udp -j DNAT --to-destination 10.244.0.3:53\n"
+                          "-A RET -p tcp -m tcp --dport 81 -j RETURN\n-A RET -j MARK --or-mark 0x8\n");
+    for (int i = 0; i < 20; i++)
+        k += (size_t)snprintf(t + k, cap - k, "-A NP -p %s -m %s --dport %d -j SEP\n",
+                              i % 3 ? "tcp" : "udp", i % 3 ? "tcp" : "udp", 30000 + i * 7);
+    for (int i = 0; i < 400; i++) {
+        int ip = (int)(lcg(&s) % 60), port = 80 + (int)(lcg(&s) % 4);
+        const char *tgt[] = { "-j SEP", "-j RET", "-j MARK --or-mark 0x2", "",
+                              "-j ACCEPT", "-j RETURN" };
+        const char *tg = tgt[lcg(&s) % 6];
+        switch (lcg(&s) % 9) {
+        case 0: case 1: case 2:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.%d/32 -p tcp -m tcp "
+                                  "--dport %d %s\n", ip, port, tg);
+            break;
+        case 3:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -p udp -m udp --dport %d %s\n", port,
+                                  tg);
+            break;
+        case 4:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.%d/32 -p tcp -m statistic "
+                                  "--mode random --probability 0.3 -m tcp --dport %d %s\n", ip,
+                                  port, tg);
+            break;
+        case 5:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS ! -d 10.96.0.%d/32 -p tcp -m tcp "
+                                  "--dport %d -j MARK --or-mark 0x4\n", ip, port);
+            break;
+        case 6:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.0/26 -p tcp -m tcp "
+                                  "--dport %d:%d %s\n", port, port + 1, tg);
+            break;
+        case 7:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.%d/32 -p tcp -m tcp ! "
+                                  "--dport %d -m mark --mark 0x2/0x2 %s\n", ip, port, tg);
+            break;
+        default:
+            k += (size_t)snprintf(t + k, cap - k, "-A SVCS -d 10.96.0.%d/32 -p tcp -m tcp "
+                                  "--dport %d -m recent --name r%d --set %s\n", ip, port,
+                                  i % 3, tg);
+        }
+    }
+    k += (size_t)snprintf(t + k, cap - k, "-A SVCS -m addrtype --dst-type LOCAL -j NP\n"
+                          "-A SVCS -j SEP\nCOMMIT\n");
+    return t;
+}
+
+static char *mixed_run(bool linear, nf_walk_summary_t *w, uint64_t *digest)
+{
+    host_t h;
+    nf_t *nf = host_new(&h, 3, "n");
+    nf_params_t pa = *nf_params(nf);
+    pa.linear = linear;
+    nf_set_params(nf, &pa);
+    char *text = mixed_rules();
+    restore_ok(nf, text);
+    lb_free(text);
+    uint32_t s = 11;
+    uint64_t d = 1469598103934665603ull;
+    for (int i = 0; i < 3000; i++) {
+        char dst[24];
+        uint32_t r = lcg(&s) % 10;
+        if (r < 7) snprintf(dst, sizeof dst, "10.96.0.%u", lcg(&s) % 64);
+        else if (r < 9) snprintf(dst, sizeof dst, "10.0.0.1");   /* local: node ports */
+        else snprintf(dst, sizeof dst, "10.97.0.%u", lcg(&s) % 5);
+        uint16_t dport = (uint16_t)(r == 7 || r == 8 ? 30000 + lcg(&s) % 140 : 79 + lcg(&s) % 6);
+        pkt_t *p = tu_tcp_seg(h.net, "10.9.0.1", (uint16_t)(1024 + i), dst, dport, TCP_SYN, 1, 0);
+        if (lcg(&s) % 4 == 0) p->proto = NET_PROTO_UDP;
+        uint32_t od = 0;
+        uint16_t op = 0;
+        int v = forward_one(&h, nf, p, &od, &op);
+        d = (d ^ (uint64_t)v) * 1099511628211ull;
+        d = (d ^ od) * 1099511628211ull;
+        d = (d ^ op) * 1099511628211ull;
+    }
+    *digest = d;
+    nf_walk_node(nf, w);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nf_save(nf, f, true);
+    fclose(f);
+    host_free(&h);
+    return buf;
+}
+
+/* The index changes nothing but speed: verdicts, NAT, every counter and the rules
+ * traversed are those of the linear walk. */
+START_TEST(index_same_as_linear)
+{
+    nf_walk_summary_t wl, wi;
+    uint64_t dl, di;
+    char *lin = mixed_run(true, &wl, &dl);
+    char *idx = mixed_run(false, &wi, &di);
+    ck_assert_msg(strcmp(idx, lin) == 0, "iptables-save -c differs with the index");
+    ck_assert_uint_eq(di, dl);
+    ck_assert_uint_eq(wi.conns, wl.conns);
+    ck_assert_uint_eq(wi.rules, wl.rules);
+    ck_assert_uint_eq(wi.max, wl.max);
+    ck_assert_uint_gt(wl.conns, 1000);
+    ck_assert_uint_gt(wl.rules, wl.conns * 50);     /* the walks were long */
+    free(lin);
+    free(idx);
+}
+END_TEST
+
+/* ---- shared tables ------------------------------------------------------------------------ */
+
+static char *save_c(const nf_t *nf)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nf_save(nf, f, true);
+    fclose(f);
+    return buf;
+}
+
+static const uint64_t text_key[2] = { 0x1234, 0x5678 };   /* names kp_like's text */
+
+/* kube-proxy's steps: its jump (nf_exec), then the restore -- keyed (as kube-proxy does
+ * with its text cache) when flags has NF_RESTORE_SHARED and keyed is set. */
+static void kp_like_k(nf_t *nf, const char *text, int flags, bool keyed)
+{
+    char err[256];
+    nf_exec(nf, "-t nat -N KUBE-SERVICES", err, sizeof err);
+    if (nf_exec(nf, "-t nat -C PREROUTING -j KUBE-SERVICES", err, sizeof err))
+        exec_ok(nf, "-t nat -I PREROUTING -j KUBE-SERVICES");
+    int rc = keyed ? nf_restore_keyed(nf, text, flags, text_key, err, sizeof err)
+                   : nf_restore_flags(nf, text, flags, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s", err);
+}
+
+static void kp_like(nf_t *nf, const char *text, int flags) { kp_like_k(nf, text, flags, false); }
+
+static void syns(host_t *h, nf_t *nf, const char *dst, int n, uint16_t *sport)
+{
+    for (int i = 0; i < n; i++) {
+        uint32_t d;
+        uint16_t dp;
+        forward_one(h, nf, tu_tcp_seg(h->net, "10.9.0.1", (*sport)++, dst, 80, TCP_SYN, 1, 0),
+                    &d, &dp);
+    }
+}
+
+/* Two nodes of one network restoring the same kube-proxy-like text share one table, yet
+ * each keeps its own counters, and a second restore (remembered: not parsed again on the
+ * second node) carries them over exactly as private tables do: kept for the built-in
+ * chains' rules, zero for the flushed chains. A change on one node unshares its table. */
+START_TEST(shared_tables_keep_node_counters)
+{
+    bool keyed = _i == 1;                   /* loop test: 0 hashed texts, 1 keyed */
+    char text[8192];
+    int k = snprintf(text, sizeof text, "*nat\n:KUBE-SERVICES - [0:0]\n:KUBE-SEP-A - [0:0]\n");
+    for (int i = 1; i <= 30; i++)
+        k += snprintf(text + k, sizeof text - (size_t)k, "-A KUBE-SERVICES -d 10.96.0.%d/32 -p "
+                      "tcp -m tcp --dport 80 -j KUBE-SEP-A\n", i);
+    snprintf(text + k, sizeof text - (size_t)k, "-A KUBE-SEP-A -p tcp -j DNAT "
+             "--to-destination 10.244.0.5:8080\nCOMMIT\n");
+    host_t h, r1, r2;
+    nf_t *a = host_new(&h, 1, "a");
+    net_node_t *nb = net_node_add(h.net, "b");
+    net_iface_t *beth = net_iface_add(nb, "eth0", tu_ip("10.0.0.2"), 24);
+    nf_t *b = nf_get(nb);
+    nf_t *ra = host_new(&r1, 1, "a"), *rb = host_new(&r2, 1, "b");
+    host_t hb = { h.sim, h.net, nb, beth };
+    uint16_t sp = 1000;
+    kp_like_k(a, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, keyed);
+    kp_like_k(b, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, keyed);
+    kp_like(ra, text, NF_RESTORE_NOFLUSH);
+    kp_like(rb, text, NF_RESTORE_NOFLUSH);
+    ck_assert(nf_table_shared(a, "nat") && nf_table_shared(b, "nat"));
+    ck_assert(!nf_table_shared(ra, "nat"));
+    syns(&h, a, "10.96.0.3", 5, &sp);
+    syns(&r1, ra, "10.96.0.3", 5, &sp);
+    syns(&hb, b, "10.96.0.30", 2, &sp);
+    syns(&r2, rb, "10.96.0.30", 2, &sp);
+    syns(&hb, b, "10.96.1.1", 1, &sp);
+    syns(&r2, rb, "10.96.1.1", 1, &sp);
+    ck_assert_int_eq(nf_rule_packets(a, "nat", "KUBE-SERVICES", 3), 5);
+    ck_assert_int_eq(nf_rule_packets(b, "nat", "KUBE-SERVICES", 3), 0);
+    for (int round = 0; round < 2; round++) {
+        char *x = save_c(a), *y = save_c(ra);
+        ck_assert_str_eq(x, y);
+        free(x);
+        free(y);
+        x = save_c(b);
+        y = save_c(rb);
+        ck_assert_str_eq(x, y);
+        free(x);
+        free(y);
+        kp_like_k(a, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, keyed);   /* parsed */
+        kp_like_k(b, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, keyed);   /* remembered */
+        kp_like(ra, text, NF_RESTORE_NOFLUSH);
+        kp_like(rb, text, NF_RESTORE_NOFLUSH);
+        ck_assert_int_eq(nf_rule_packets(a, "nat", "PREROUTING", 1), 5 + 3 * round);
+        ck_assert_int_eq(nf_rule_packets(a, "nat", "KUBE-SERVICES", 3), 0);
+        syns(&h, a, "10.96.0.7", 3, &sp);
+        syns(&r1, ra, "10.96.0.7", 3, &sp);
+    }
+    exec_ok(a, "-t nat -A PREROUTING -p udp -j ACCEPT");
+    ck_assert(!nf_table_shared(a, "nat"));
+    ck_assert(nf_table_shared(b, "nat"));
+    exec_ok(ra, "-t nat -A PREROUTING -p udp -j ACCEPT");
+    char *x = save_c(a), *y = save_c(ra);
+    ck_assert_str_eq(x, y);
+    free(x);
+    free(y);
+    host_free(&r1);
+    host_free(&r2);
+    host_free(&h);
+}
+END_TEST
+
 Suite *suite_netfilter(void)
 {
     Suite *s = suite_create("netfilter");
@@ -1077,6 +1365,9 @@ Suite *suite_netfilter(void)
     tcase_add_test(tc, ct_table_full);
     tcase_add_test(tc, tcp_connection_through_dnat);
     tcase_add_test(tc, tcp_refused_by_reject);
+    tcase_add_test(tc, rules_traversed_count);
+    tcase_add_test(tc, index_same_as_linear);
+    tcase_add_loop_test(tc, shared_tables_keep_node_counters, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

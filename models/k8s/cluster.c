@@ -60,6 +60,7 @@ struct cluster {
     LB_VEC(struct rollout *) rollouts;  /* rolling updates under way or done (owned) */
     bool rollout_pending;           /* a controller pass is scheduled */
     bool term_eps;                  /* kube-proxy uses serving terminating endpoints */
+    kp_text_cache_t *kp_texts;      /* the kube-proxies' shared text cache (owned) */
 };
 
 /* ProxyTerminatingEndpoints (KEP-1669): beta and on by default from Kubernetes 1.26. */
@@ -941,6 +942,46 @@ static void generate_gateways(cluster_t *c)
     }
 }
 
+/* The `scale` key's synthetic workload (cluster_params_t scale_*): Services and
+ * Deployments as `kubectl create deployment NAME --image=registry.k8s.io/pause:3.9
+ * --replicas=R` and `kubectl expose deployment NAME --port=P` would make them. Their
+ * gen_gw entry is NULL (no gateway behind them). */
+static void generate_scale(cluster_t *c)
+{
+    const cluster_params_t *p = &c->p;
+    for (int i = 0; i < p->scale_services; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s-%d", p->scale_prefix ? p->scale_prefix : "svc", i);
+        const char *ns = p->scale_namespace ? p->scale_namespace : "default";
+        k8s_service_t *svc = lb_calloc(1, sizeof *svc);
+        svc->meta.name = lb_strdup(name);
+        svc->meta.ns = lb_strdup(ns);
+        svc->meta.pos = p->scale_pos;
+        svc->type = K8S_SVC_CLUSTER_IP;
+        kvs_add(&svc->selector, "app", name);
+        svc->has_selector = true;
+        k8s_service_port_t sp = {0};
+        sp.port = p->scale_port;
+        sp.target_port.number = p->scale_port;
+        sp.protocol = lb_strdup("TCP");
+        lb_vec_push(&svc->ports, sp);
+        lb_vec_push(&c->gen.services, svc);
+        k8s_deployment_t *dep = lb_calloc(1, sizeof *dep);
+        dep->meta.name = lb_strdup(name);
+        dep->meta.ns = lb_strdup(ns);
+        dep->meta.pos = p->scale_pos;
+        dep->replicas = p->scale_replicas;
+        kvs_add(&dep->selector, "app", name);
+        kvs_add(&dep->pod_labels, "app", name);
+        k8s_container_t ct = {0};
+        ct.name = lb_strdup("pause");
+        ct.image = lb_strdup("registry.k8s.io/pause:3.9");
+        lb_vec_push(&dep->containers, ct);
+        lb_vec_push(&c->gen.deployments, dep);
+        lb_vec_push(&c->gen_gw, (const k8s_gateway_t *)NULL);
+    }
+}
+
 /* ---- construction ---- */
 
 cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
@@ -968,6 +1009,7 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
                 cluster_free(c);
                 return NULL;
             }
+    generate_scale(c);
     generate_gateways(c);
     if (!c->nodes.n) {
         snprintf(err, errlen, "the cluster has no nodes (every pool has count 0)");
@@ -1016,6 +1058,8 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
     c->term_eps = kc.terminating_endpoints;
     if (p->kp_conntrack_established >= 0)
         kc.conntrack_tcp_established = p->kp_conntrack_established;
+    c->kp_texts = kp_text_cache_new();      /* every node writes the same rules */
+    kc.text_cache = c->kp_texts;
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
     cluster_sync(c);
     c->building = false;
@@ -1049,6 +1093,7 @@ void cluster_free(cluster_t *c)
         lb_vec_free(&n->taints);
         lb_free(n);
     }
+    kp_text_cache_free(c->kp_texts);
     for (size_t i = 0; i < c->svcs.n; i++) lb_free(c->svcs.v[i]);
     lb_vec_free(&c->named_ips);
     lb_vec_free(&c->pods);

@@ -120,6 +120,17 @@ static const elem_param_t sysctl_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+/* A synthetic workload for production-sized clusters (cluster.h scale_*). */
+static const elem_param_t scale_params[] = {
+    {"services", P_INT, "0", "ClusterIP Services to generate, each with its own Deployment",
+     NULL, NULL},
+    {"replicas", P_INT, "5", "pods per generated Service (pause containers, ready)", NULL, NULL},
+    {"namespace", P_STR, "scale", "their namespace", NULL, NULL},
+    {"name-prefix", P_STR, "svc", "their names: PREFIX-0, PREFIX-1, ...", NULL, NULL},
+    {"port", P_INT, "80", "the Services' port (and targetPort)", NULL, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
+
 static const elem_param_t cluster_params[] = {
     {"type", P_STR, NULL, "k8s-cluster", NULL, NULL},
     {"vnet", P_STR, NULL, "the vnet element the nodes' NICs are in", NULL, NULL},
@@ -142,6 +153,10 @@ static const elem_param_t cluster_params[] = {
     {"gateway-tcp-keepalive", P_OBJ, "", "TCP keepalive on the gateway's downstream "
      "connections, as an EnvoyFilter setting the listeners' socket_options does: { time, "
      "interval, probes } (absent: off, Envoy's default)", keepalive_params, NULL},
+    {"scale", P_OBJ, "", "a synthetic workload for production-sized clusters: { services, "
+     "replicas, namespace, name-prefix, port } -- that many ClusterIP Services with a "
+     "Deployment of pause pods each, so kube-proxy writes the rules a large cluster has "
+     "(absent: none)", scale_params, NULL},
     {"faults", P_OBJLIST, "[]", "container kills: { at, pod, down-for }", fault_params, NULL},
     {"deletions", P_OBJLIST, "[]", "pod deletions: { at, pod, pre-stop, grace-period, drain } "
      "-- terminating endpoints, preStop, SIGTERM, Envoy's drain, SIGKILL", deletion_params,
@@ -344,6 +359,27 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
                            "sysctls from Kubernetes 1.%d; on %s kubelet refuses the pod "
                            "(SysctlForbidden) unless allowed with --allowed-unsafe-sysctls",
                            SAFE_KEEPALIVE_SYSCTLS_SINCE_MINOR, p.version);
+    const elem_val_t *sca = elem_get(cfg, "scale");
+    if (sca->set && sca->u.objs.n) {
+        const elem_cfg_t *sc2 = sca->u.objs.v[0];
+        int64_t ns2 = elem_int(sc2, "services"), nr = elem_int(sc2, "replicas"),
+                np2 = elem_int(sc2, "port");
+        if (ns2 < 0 || ns2 > 50000)
+            return build_error(ctx, elem_get(sc2, "services")->pos, "scale: services %lld: "
+                               "expected 0 to 50000", (long long)ns2);
+        if (nr < 0 || nr > 1000)
+            return build_error(ctx, elem_get(sc2, "replicas")->pos, "scale: replicas %lld: "
+                               "expected 0 to 1000", (long long)nr);
+        if (np2 < 1 || np2 > 65535)
+            return build_error(ctx, elem_get(sc2, "port")->pos, "scale: port %lld: expected 1 "
+                               "to 65535", (long long)np2);
+        p.scale_services = (int)ns2;
+        p.scale_replicas = (int)nr;
+        p.scale_port = (int)np2;
+        p.scale_namespace = elem_str(sc2, "namespace");
+        p.scale_prefix = elem_str(sc2, "name-prefix");
+        p.scale_pos = sca->pos;
+    }
     const elem_val_t *gt = elem_get(cfg, "gateway-tolerations");
     p.gateway_tolerations = (const char *const *)gt->u.strs.v;
     p.n_gateway_tolerations = gt->u.strs.n;

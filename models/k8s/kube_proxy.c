@@ -70,6 +70,11 @@ typedef struct svc {
     bool affinity;
     int affinity_s;
     LB_VEC(ep_t) eps;
+    /* the endpoints as kp_service_set was given them (order and all), to see that a
+     * repeated push changes nothing; raw_ok false once anything else changed eps */
+    LB_VEC(struct raw_ep { uint32_t ip; uint16_t port; uint8_t flags; char *node; }) raw;
+    bool raw_ok;
+    kp_policy_t in_itp;                 /* internal_policy as given */
     char svc_chain[KP_CHAIN_MAX], svl_chain[KP_CHAIN_MAX];
     char ext_chain[KP_CHAIN_MAX], fw_chain[KP_CHAIN_MAX];
 } svc_t;
@@ -99,6 +104,7 @@ struct kp {
     strvec_t active;                    /* service chains written by the last sync */
     LB_VEC(hc_t *) hcs;
     bool healthy;
+    kp_text_cache_t *tc;                /* borrowed, may be NULL */
 };
 
 void kp_config_default(kp_config_t *c)
@@ -212,6 +218,7 @@ kp_t *kp_new(net_node_t *node, const kp_config_t *cfg)
      * the 0x, so the restore text says 0x00004000 (iptables-save prints 0x4000). */
     snprintf(kp->mark, sizeof kp->mark, "0x%08x", 1u << kp->mbit);
     kp->healthy = true;
+    kp->tc = cfg->text_cache;
     if (node) apply_conntrack(node, cfg);
     return kp;
 }
@@ -227,7 +234,45 @@ static void svc_free(svc_t *s)
     lb_vec_free(&s->src_ranges);
     for (size_t i = 0; i < s->eps.n; i++) lb_free(s->eps.v[i].node);
     lb_vec_free(&s->eps);
+    for (size_t i = 0; i < s->raw.n; i++) lb_free(s->raw.v[i].node);
+    lb_vec_free(&s->raw);
     lb_free(s);
+}
+
+static uint8_t ep_flags(const kp_endpoint_t *e)
+{
+    return (uint8_t)(e->ready | e->serving << 1 | e->terminating << 2);
+}
+
+/* True when pushing sp to the existing o would change nothing (a resync of an unchanged
+ * Service: on a large cluster most of them). */
+static bool svc_unchanged(const svc_t *o, const kp_service_port_t *sp)
+{
+    if (!o->raw_ok || o->cluster_ip != sp->cluster_ip || o->port != sp->port ||
+        o->node_port != sp->node_port || o->etp != sp->external_policy ||
+        o->in_itp != sp->internal_policy || o->affinity != sp->affinity_client_ip ||
+        o->affinity_s != (sp->affinity_timeout_s > 0 ? sp->affinity_timeout_s
+                                                     : KP_AFFINITY_TIMEOUT_DEFAULT) ||
+        o->hcnp != (sp->external_policy == KP_POLICY_LOCAL ? sp->health_check_node_port : 0) ||
+        o->lb_ips.n != sp->n_lb_ips || o->ext_ips.n != sp->n_external_ips ||
+        o->src_ranges.n != sp->n_lb_source_ranges || o->raw.n != sp->n_endpoints)
+        return false;
+    for (size_t i = 0; i < sp->n_lb_ips; i++)
+        if (o->lb_ips.v[i] != sp->lb_ips[i]) return false;
+    for (size_t i = 0; i < sp->n_external_ips; i++)
+        if (o->ext_ips.v[i] != sp->external_ips[i]) return false;
+    for (size_t i = 0; i < sp->n_lb_source_ranges; i++)
+        if (o->src_ranges.v[i].addr != sp->lb_source_ranges[i].addr ||
+            o->src_ranges.v[i].plen != sp->lb_source_ranges[i].plen)
+            return false;
+    for (size_t i = 0; i < sp->n_endpoints; i++) {
+        const kp_endpoint_t *e = &sp->endpoints[i];
+        const struct raw_ep *r = &o->raw.v[i];
+        if (r->ip != e->ip || r->port != e->port || r->flags != ep_flags(e) ||
+            !r->node != !e->node_name || (r->node && strcmp(r->node, e->node_name)))
+            return false;
+    }
+    return true;
 }
 
 static void hc_free(hc_t *h)
@@ -300,9 +345,12 @@ static int ep_cmp(const void *a, const void *b)
     return strcmp(((const ep_t *)a)->str, ((const ep_t *)b)->str);
 }
 
+static void chain_name(kp_t *kp, char out[KP_CHAIN_MAX], const char *prefix, const char *spn,
+                       const char *protocol, const char *endpoint);
+
 /* Replaces s's endpoints: copied, named, sorted by "ip:port", duplicates dropped (the
  * EndpointsMap is keyed by that string). */
-static void svc_set_eps(svc_t *s, const kp_endpoint_t *eps, size_t n)
+static void svc_set_eps(kp_t *kp, svc_t *s, const kp_endpoint_t *eps, size_t n)
 {
     for (size_t i = 0; i < s->eps.n; i++) lb_free(s->eps.v[i].node);
     s->eps.n = 0;
@@ -323,7 +371,7 @@ static void svc_set_eps(svc_t *s, const kp_endpoint_t *eps, size_t n)
             dup = !strcmp(s->eps.v[j].str, e.str);
         if (dup) continue;
         e.node = eps[i].node_name ? lb_strdup(eps[i].node_name) : NULL;
-        kp_chain_name(e.chain, PFX_SEP, s->spn, s->proto, e.str);
+        chain_name(kp, e.chain, PFX_SEP, s->spn, s->proto, e.str);
         lb_vec_push(&s->eps, e);
         lb_index_add(&seen, h, s->eps.n - 1);
     }
@@ -339,6 +387,7 @@ int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
         return LB_EINVAL;
     size_t idx = 0;
     svc_t *old = svc_find(kp, sp->ns, sp->name, sp->port_name, proto, &idx);
+    if (old && svc_unchanged(old, sp)) return 0;
     svc_t *s = lb_calloc(1, sizeof *s);
     s->ns = lb_strdup(sp->ns);
     s->name = lb_strdup(sp->name);
@@ -357,14 +406,20 @@ int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
     for (size_t i = 0; i < sp->n_lb_source_ranges; i++)
         lb_vec_push(&s->src_ranges, sp->lb_source_ranges[i]);
     s->etp = sp->external_policy;
-    s->itp = sp->internal_policy;
+    s->itp = s->in_itp = sp->internal_policy;
     s->affinity = sp->affinity_client_ip;
     s->affinity_s = sp->affinity_timeout_s > 0 ? sp->affinity_timeout_s : KP_AFFINITY_TIMEOUT_DEFAULT;
-    kp_chain_name(s->svc_chain, PFX_SVC, s->spn, s->proto, NULL);
-    kp_chain_name(s->svl_chain, PFX_SVL, s->spn, s->proto, NULL);
-    kp_chain_name(s->ext_chain, PFX_EXT, s->spn, s->proto, NULL);
-    kp_chain_name(s->fw_chain, PFX_FW, s->spn, s->proto, NULL);
-    svc_set_eps(s, sp->endpoints, sp->n_endpoints);
+    chain_name(kp, s->svc_chain, PFX_SVC, s->spn, s->proto, NULL);
+    chain_name(kp, s->svl_chain, PFX_SVL, s->spn, s->proto, NULL);
+    chain_name(kp, s->ext_chain, PFX_EXT, s->spn, s->proto, NULL);
+    chain_name(kp, s->fw_chain, PFX_FW, s->spn, s->proto, NULL);
+    svc_set_eps(kp, s, sp->endpoints, sp->n_endpoints);
+    for (size_t i = 0; i < sp->n_endpoints; i++) {
+        const kp_endpoint_t *e = &sp->endpoints[i];
+        struct raw_ep r = { e->ip, e->port, ep_flags(e), e->node_name ? lb_strdup(e->node_name) : NULL };
+        lb_vec_push(&s->raw, r);
+    }
+    s->raw_ok = true;
     if (old) {
         svc_free(old);
         kp->svcs.v[idx] = s;            /* same key: the index stays right */
@@ -403,7 +458,8 @@ int kp_endpoints_set(kp_t *kp, const char *ns, const char *name, const char *por
         svc_t *s = kp->svcs.v[i];
         if (strcmp(s->ns, ns) || strcmp(s->name, name)) continue;
         if (port_name && strcmp(s->port_name, port_name)) continue;
-        svc_set_eps(s, eps, n);
+        svc_set_eps(kp, s, eps, n);
+        s->raw_ok = false;
         count++;
     }
     return count ? count : LB_ENOENT;
@@ -417,8 +473,10 @@ int kp_endpoint_conditions(kp_t *kp, uint32_t ip, bool ready, bool serving, bool
         for (size_t j = 0; j < s->eps.n; j++) {
             ep_t *e = &s->eps.v[j];
             if (e->ip != ip) continue;
-            if (e->ready != ready || e->serving != serving || e->terminating != terminating)
+            if (e->ready != ready || e->serving != serving || e->terminating != terminating) {
                 count++;
+                s->raw_ok = false;
+            }
             e->ready = ready;
             e->serving = serving;
             e->terminating = terminating;
@@ -593,7 +651,9 @@ typedef struct gen {
     const kp_t *kp;
     sb_t fchains, frules, nchains, nrules;
     LB_VEC(const char *) active;        /* borrowed chain names */
+    lb_index_t active_ix;               /* name hash -> active position */
     bool large;                         /* largeClusterMode */
+    bool node_dep;                      /* the text depends on which node writes it */
     bool detect;                        /* localDetector.IsImplemented() */
     char cidr[20];
 } gen_t;
@@ -602,6 +662,7 @@ static void activate(gen_t *g, sb_t *chains, const char *chain)
 {
     chain_line(chains, chain);
     lb_vec_push(&g->active, chain);
+    lb_index_add(&g->active_ix, lb_hash_str(chain), g->active.n - 1);
 }
 
 /* `-m comment --comment C ` unless largeClusterMode (appendServiceCommentLocked). */
@@ -667,6 +728,7 @@ static void gen_service(gen_t *g, const svc_t *s)
     const char *lb_chain = ext_chain;
     bool uses_fw = has_eps && s->lb_ips.n && s->src_ranges.n;
     if (uses_fw) lb_chain = s->fw_chain;
+    if (uses_fw || svc_uses_local(s)) g->node_dep = true;  /* node IP, local endpoints */
 
     char int_target[8] = "", int_comment[300] = "", ext_target[8] = "", ext_comment[300] = "";
     if (!has_eps) {
@@ -843,16 +905,20 @@ static bool np_match_all(const kp_t *kp)
 
 static bool active_has(const gen_t *g, const char *chain)
 {
-    for (size_t i = 0; i < g->active.n; i++)
-        if (!strcmp(g->active.v[i], chain)) return true;
+    uint64_t h = lb_hash_str(chain);
+    size_t it;
+    for (size_t p = lb_index_first(&g->active_ix, h, &it); p != LB_INDEX_NONE;
+         p = lb_index_next(&g->active_ix, h, &it))
+        if (!strcmp(g->active.v[p], chain)) return true;
     return false;
 }
 
 /* syncProxyRules: the whole restore text. When keep is set, the active chain names are
  * stored as the "existing" set the next sync compares against. */
-static char *generate(const kp_t *kp, strvec_t *keep)
+static char *generate(const kp_t *kp, strvec_t *keep, bool *node_dep)
 {
     gen_t g = { .kp = kp };
+    g.node_dep = !np_match_all(kp);     /* the node's own addresses */
     g.detect = kp->cluster_cidr.plen > 0;
     if (g.detect) cidr_str(kp->cluster_cidr, g.cidr);
 
@@ -940,10 +1006,133 @@ static char *generate(const kp_t *kp, strvec_t *keep)
     lb_free(g.nchains.v);
     lb_free(g.nrules.v);
     lb_vec_free(&g.active);
+    lb_index_free(&g.active_ix);
+    if (node_dep) *node_dep = g.node_dep;
     return sb_take(&out);
 }
 
-char *kp_restore_text(const kp_t *kp) { return generate(kp, NULL); }
+char *kp_restore_text(const kp_t *kp) { return generate(kp, NULL, NULL); }
+
+/* ---- the text cache (kube_proxy.h) ---------------------------------------------------------- */
+#define KP_TEXT_CACHE_SLOTS 4
+
+typedef struct tc_entry {
+    uint64_t key[2];
+    char *text;                         /* NULL: empty slot */
+    strvec_t active;                    /* the chains that sync wrote */
+} tc_entry_t;
+
+struct kp_text_cache {
+    tc_entry_t e[KP_TEXT_CACHE_SLOTS];
+    size_t next;                        /* slot replaced next (oldest) */
+    /* chain names: prefix + hash16(spn + protocol + endpoint), the same on every node */
+    LB_VEC(struct tc_name { char *text; char name[KP_CHAIN_MAX]; }) names;
+    lb_index_t name_ix;                 /* hash of text -> names position */
+};
+
+/* kp_chain_name, remembered in the cluster's cache (a SHA-256 per chain and node adds up
+ * on a cluster of 200 nodes). */
+static void chain_name(kp_t *kp, char out[KP_CHAIN_MAX], const char *prefix, const char *spn,
+                       const char *protocol, const char *endpoint)
+{
+    kp_text_cache_t *tc = kp->tc;
+    if (!tc) {
+        kp_chain_name(out, prefix, spn, protocol, endpoint);
+        return;
+    }
+    char *text = lb_sprintf("%s|%s%s%s", prefix, spn, protocol, endpoint ? endpoint : "");
+    uint64_t h = lb_hash_str(text);
+    size_t it;
+    for (size_t p = lb_index_first(&tc->name_ix, h, &it); p != LB_INDEX_NONE;
+         p = lb_index_next(&tc->name_ix, h, &it))
+        if (!strcmp(tc->names.v[p].text, text)) {
+            memcpy(out, tc->names.v[p].name, KP_CHAIN_MAX);
+            lb_free(text);
+            return;
+        }
+    struct tc_name nm = { text, {0} };
+    kp_chain_name(nm.name, prefix, spn, protocol, endpoint);
+    memcpy(out, nm.name, KP_CHAIN_MAX);
+    lb_vec_push(&tc->names, nm);
+    lb_index_add(&tc->name_ix, h, tc->names.n - 1);
+}
+
+kp_text_cache_t *kp_text_cache_new(void) { return lb_calloc(1, sizeof(kp_text_cache_t)); }
+
+static void tc_entry_clear(tc_entry_t *e)
+{
+    lb_free(e->text);
+    e->text = NULL;
+    for (size_t i = 0; i < e->active.n; i++) lb_free(e->active.v[i]);
+    lb_vec_free(&e->active);
+}
+
+void kp_text_cache_free(kp_text_cache_t *tc)
+{
+    if (!tc) return;
+    for (size_t i = 0; i < KP_TEXT_CACHE_SLOTS; i++) tc_entry_clear(&tc->e[i]);
+    for (size_t i = 0; i < tc->names.n; i++) lb_free(tc->names.v[i].text);
+    lb_vec_free(&tc->names);
+    lb_index_free(&tc->name_ix);
+    lb_free(tc);
+}
+
+/* Two independent 64-bit lanes over everything generate() reads but the node. */
+typedef struct hk { uint64_t a, b; } hk_t;
+static void hk_u(hk_t *h, uint64_t v)
+{
+    h->a = lb_mix64(h->a ^ v);
+    h->b = lb_mix64(h->b + v * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull);
+}
+static void hk_s(hk_t *h, const char *s)
+{
+    hk_u(h, s ? lb_hash_str(s) : 0x5bd1e995u);
+    hk_u(h, s ? strlen(s) : (uint64_t)-1);
+}
+
+static void sync_key(const kp_t *kp, uint64_t key[2])
+{
+    hk_t h = { 0x243f6a8885a308d3ull, 0x13198a2e03707344ull };
+    hk_u(&h, (uint64_t)kp->mbit << 32 | (uint64_t)kp->masq_all << 4 |
+             (uint64_t)kp->localhost_np << 3 | (uint64_t)kp->random_fully << 2 |
+             (uint64_t)kp->be_liberal << 1 | kp->term_eps);
+    hk_u(&h, (uint64_t)kp->cluster_cidr.addr << 8 | (uint64_t)kp->cluster_cidr.plen);
+    hk_s(&h, kp->mark);
+    hk_u(&h, kp->np_addrs.n);
+    for (size_t i = 0; i < kp->np_addrs.n; i++)
+        hk_u(&h, (uint64_t)kp->np_addrs.v[i].addr << 8 | (uint64_t)kp->np_addrs.v[i].plen);
+    hk_u(&h, kp->active.n);
+    for (size_t i = 0; i < kp->active.n; i++) hk_s(&h, kp->active.v[i]);
+    hk_u(&h, kp->svcs.n);
+    for (size_t i = 0; i < kp->svcs.n; i++) {
+        const svc_t *s = kp->svcs.v[i];
+        hk_s(&h, s->ns);
+        hk_s(&h, s->name);
+        hk_s(&h, s->port_name);
+        hk_s(&h, s->proto);
+        hk_u(&h, (uint64_t)s->cluster_ip << 32 | (uint64_t)s->port << 16 | s->node_port);
+        hk_u(&h, (uint64_t)s->hcnp << 32 | (uint64_t)s->etp << 24 | (uint64_t)s->itp << 16 |
+                 (uint64_t)s->affinity << 8);
+        hk_u(&h, (uint64_t)s->affinity_s);
+        hk_u(&h, s->lb_ips.n);
+        for (size_t k = 0; k < s->lb_ips.n; k++) hk_u(&h, s->lb_ips.v[k]);
+        hk_u(&h, s->ext_ips.n);
+        for (size_t k = 0; k < s->ext_ips.n; k++) hk_u(&h, s->ext_ips.v[k]);
+        hk_u(&h, s->src_ranges.n);
+        for (size_t k = 0; k < s->src_ranges.n; k++)
+            hk_u(&h, (uint64_t)s->src_ranges.v[k].addr << 8 | (uint64_t)s->src_ranges.v[k].plen);
+        hk_u(&h, s->eps.n);
+        for (size_t k = 0; k < s->eps.n; k++) {
+            const ep_t *e = &s->eps.v[k];
+            hk_u(&h, (uint64_t)e->ip << 32 | (uint64_t)e->port << 8 | (uint64_t)e->ready << 2 |
+                     (uint64_t)e->serving << 1 | e->terminating);
+            hk_s(&h, e->node);
+        }
+    }
+    key[0] = h.a;
+    key[1] = h.b;
+}
+
 
 /* ---- jump rules (iptablesJumpChains, iptablesKubeletJumpChains) ---------------------------- */
 
@@ -1188,9 +1377,37 @@ int kp_sync(kp_t *kp, char *err, size_t errlen)
     int rc = ensure_jumps(kp, nf, err, errlen);
     if (rc) return rc;
     strvec_t next = {0};
-    char *text = generate(kp, &next);
-    rc = nf_restore_flags(nf, text, NF_RESTORE_NOFLUSH, err, errlen);
-    lb_free(text);
+    uint64_t key[2] = {0, 0};
+    tc_entry_t *hit = NULL;
+    if (kp->tc) {
+        sync_key(kp, key);
+        for (size_t i = 0; i < KP_TEXT_CACHE_SLOTS && !hit; i++)
+            if (kp->tc->e[i].text && kp->tc->e[i].key[0] == key[0] && kp->tc->e[i].key[1] == key[1])
+                hit = &kp->tc->e[i];
+    }
+    char *text;
+    if (hit) {                          /* another node's text from the same inputs */
+        text = hit->text;
+        for (size_t i = 0; i < hit->active.n; i++) lb_vec_push(&next, lb_strdup(hit->active.v[i]));
+    } else {
+        bool dep = true;
+        text = generate(kp, &next, &dep);
+        if (kp->tc && !dep) {           /* the cache owns the text from now on */
+            tc_entry_t *e = &kp->tc->e[kp->tc->next];
+            kp->tc->next = (kp->tc->next + 1) % KP_TEXT_CACHE_SLOTS;
+            tc_entry_clear(e);
+            e->key[0] = key[0];
+            e->key[1] = key[1];
+            e->text = text;
+            for (size_t i = 0; i < next.n; i++) lb_vec_push(&e->active, lb_strdup(next.v[i]));
+            hit = e;
+        }
+    }
+    if (hit)                            /* the cache's key names the text exactly */
+        rc = nf_restore_keyed(nf, text, NF_RESTORE_NOFLUSH, hit->key, err, errlen);
+    else
+        rc = nf_restore_flags(nf, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, err, errlen);
+    if (!hit) lb_free(text);
     if (rc) {                       /* kube-proxy retries with a full sync; keep old set */
         for (size_t i = 0; i < next.n; i++) lb_free(next.v[i]);
         lb_vec_free(&next);

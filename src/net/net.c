@@ -19,6 +19,7 @@ void net_free(net_t *n)
 {
     if (!n) return;
     for (size_t i = 0; i < n->nodes.n; i++) net_node_free_(n->nodes.v[i]);
+    nf_share_free_(n->nf_share);
     for (size_t i = 0; i < n->links.n; i++) net_link_free_(n->links.v[i]);
     for (size_t i = 0; i < n->fabrics.n; i++) net_fabric_free_(n->fabrics.v[i]);
     lb_vec_free(&n->nodes);

@@ -20,7 +20,11 @@ struct net {
     uint64_t drops_total;
     LB_VEC(struct net_app { const char *kind; void *obj; }) apps;  /* net_app_register */
     net_all_links_t all;                /* run-wide impairment (net_set_all_links) */
+    struct nf_share *nf_share;          /* netfilter tables shared between nodes (owned;
+                                         * netfilter.c) */
 };
+/* netfilter.c: frees the shared tables (after every node's netfilter is freed). */
+void nf_share_free_(struct nf_share *sh);
 
 /* A link's or fabric's own cap combined with the run-wide one: the smaller non-zero wins
  * (0 means none). */

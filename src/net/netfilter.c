@@ -2,6 +2,10 @@
  * parsers, iptables-save output, and the rule engine run at the five hooks (conntrack and
  * NAT live in conntrack.c). Follows Linux ip_tables.c ipt_do_table(), the libxt_*.c save
  * formats, and the rule forms kube-proxy writes (kubernetes pkg/proxy/iptables/proxier.go).
+ * For large clusters: a dispatch index per long chain (first match kept; the rules it
+ * skips are counted as the kernel's linear walk evaluates them -- "rules traversed per
+ * new connection"), and tables shared copy-on-write between nodes with the same rules,
+ * counters per node, with remembered restores ("shared tables" below).
  *
  * Supported rule syntax (anything else is LB_EPARSE naming the option):
  *   commands  -A CHAIN | -I CHAIN [N] | -R CHAIN N | -D CHAIN (N | rulespec) | -C CHAIN rulespec |
@@ -39,11 +43,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "nf_int.h"
+#include "net_int.h"
 
 #define NF_MAX_DEPTH 64             /* jump nesting the engine supports (checked at commit) */
 #define NF_CHAIN_NAME_MAX 28        /* XT_EXTENSION_MAXNAMELEN - 1 */
 #define NF_COMMENT_MAX 256          /* XT_MAX_COMMENT_LEN */
 
+typedef struct nf_share nf_share_t;
 static const char *const table_names[NF_TBL_COUNT] = { "filter", "nat", "mangle", "raw" };
 static const char *const hook_names[NF_HOOK_COUNT] = {
     "PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING" };
@@ -88,6 +94,7 @@ const nf_params_t *nf_params(const nf_t *nf) { return &nf->params; }
 
 static nf_table_t *table_new(int id);
 static void table_free(nf_table_t *t);
+static void table_release(nf_t *nf, int ti);
 static void nf_refresh(nf_t *nf);
 
 nf_t *nf_get(net_node_t *node)
@@ -112,13 +119,14 @@ void nf_free(nf_t *nf)
 {
     if (!nf) return;
     ct_fini(nf);
-    for (int i = 0; i < NF_TBL_COUNT; i++) table_free(nf->tables[i]);
+    for (int i = 0; i < NF_TBL_COUNT; i++) table_release(nf, i);
     for (size_t i = 0; i < nf->recents.n; i++) {
         lb_free(nf->recents.v[i]->name);
         lb_free(nf->recents.v[i]->ent);
         lb_free(nf->recents.v[i]);
     }
     lb_vec_free(&nf->recents);
+    lb_free(nf->walk_hist);
     if (nf->node && nf->node->nf == nf) nf->node->nf = NULL;
     lb_free(nf);
 }
@@ -147,10 +155,22 @@ static void rule_fini(nf_rule_t *r)
     lb_free(r->nfacct);
 }
 
+static void cidx_free(nf_chain_t *c)
+{
+    if (!c->idx) return;
+    lb_free(c->idx->ent);
+    lb_free(c->idx->other);
+    lb_index_free(&c->idx->ix);
+    lb_free(c->idx);
+    c->idx = NULL;
+    c->idx_gen = 0;
+}
+
 static void chain_flush(nf_chain_t *c)
 {
     for (size_t i = 0; i < c->rules.n; i++) rule_fini(&c->rules.v[i]);
     c->rules.n = 0;
+    cidx_free(c);
 }
 
 static void chain_free(nf_chain_t *c)
@@ -248,6 +268,7 @@ static nf_table_t *table_clone(const nf_table_t *src, bool rules)
             t->builtin[h]->bytes = src->builtin[h]->bytes;
         }
     if (!rules) return t;
+    uint32_t ord = 0;
     for (size_t i = 0; i < src->chains.n; i++) {
         src->chains.v[i]->mark_ = (int)i;
         if (src->chains.v[i]->hook < 0) chain_add(t, chain_new(src->chains.v[i]->name, -1));
@@ -259,6 +280,7 @@ static nf_table_t *table_clone(const nf_table_t *src, bool rules)
         lb_vec_reserve(&dc->rules, sc->rules.n);
         for (size_t j = 0; j < sc->rules.n; j++) {
             nf_rule_t r = sc->rules.v[j];
+            r.origin = ord++;
             r.text = lb_strdup(r.text);
             r.comment = dup_or_null(r.comment);
             r.nfacct = dup_or_null(r.nfacct);
@@ -267,6 +289,249 @@ static nf_table_t *table_clone(const nf_table_t *src, bool rules)
         }
     }
     return t;
+}
+
+/* ---- shared tables ------------------------------------------------------------------------
+ * Every node of a large cluster holds the same kube-proxy rules. A table can therefore be
+ * interned: made immutable and shared by every node whose table has the same content
+ * (chains, policies, rule texts; a table with `-m recent` rules is never shared, its lists
+ * are per node). A node's counters of a shared table live in its nf->ctr / nf->pol, in
+ * table order (chain by chain, rule by rule), so iptables-save -c still shows each node's
+ * own. Changing a shared table copies it first (unshare: a private table with the node's
+ * counters back in its rules). nf_restore_flags with NF_RESTORE_SHARED interns the table
+ * before and after each section and remembers (table before, section text) -> table
+ * after, with where each rule of the result came from, so the next node that applies the
+ * same text to the same table gets the result without parsing it, its counters carried
+ * over as the parser would have (kept for rules that stay, zero for new ones).
+ *
+ *   private table --intern--> shared (refs: nodes + memo entries) --unshare--> private copy
+ */
+#define NF_MEMO_MAX 64              /* remembered restores (oldest forgotten first) */
+#define NF_KEYED 0x100              /* memo flag: keyed by the caller (nf_restore_keyed) */
+
+typedef struct nf_memo {
+    nf_table_t *base, *result;      /* both hold a ref */
+    uint64_t text_hash;
+    size_t text_len;
+    int flags;
+    uint32_t *origin;               /* result rule k came from base rule origin[k] */
+    size_t lines;                   /* newlines in the section's body */
+} nf_memo_t;
+
+struct nf_share {
+    LB_VEC(nf_table_t *) tables;    /* interned */
+    lb_index_t ix;                  /* content hash -> tables position */
+    LB_VEC(nf_memo_t) memo;         /* oldest first */
+};
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+static void table_number(nf_table_t *t)
+{
+    uint32_t k = 0;
+    for (size_t i = 0; i < t->chains.n; i++) {
+        t->chains.v[i]->ord = k;
+        k += (uint32_t)t->chains.v[i]->rules.n;
+    }
+    t->nrules = k;
+}
+
+static uint64_t table_hash(const nf_table_t *t)
+{
+    uint64_t h = 1469598103934665603ull;
+    int hdr[2] = { t->id, t->touched };
+    h = fnv(h, hdr, sizeof hdr);
+    for (size_t i = 0; i < t->chains.n; i++) {
+        const nf_chain_t *c = t->chains.v[i];
+        h = fnv(h, c->name, strlen(c->name) + 1);
+        int ch[2] = { c->hook, c->policy };
+        h = fnv(h, ch, sizeof ch);
+        for (size_t j = 0; j < c->rules.n; j++)
+            h = fnv(h, c->rules.v[j].text, strlen(c->rules.v[j].text) + 1);
+        h = fnv(h, "\n", 1);
+    }
+    return h;
+}
+
+static bool table_equal(const nf_table_t *a, const nf_table_t *b)
+{
+    if (a->id != b->id || a->touched != b->touched || a->chains.n != b->chains.n) return false;
+    for (size_t i = 0; i < a->chains.n; i++) {
+        const nf_chain_t *x = a->chains.v[i], *y = b->chains.v[i];
+        if (strcmp(x->name, y->name) || x->hook != y->hook || x->policy != y->policy ||
+            x->rules.n != y->rules.n)
+            return false;
+        for (size_t j = 0; j < x->rules.n; j++)
+            if (strcmp(x->rules.v[j].text, y->rules.v[j].text)) return false;
+    }
+    return true;
+}
+
+static bool table_shareable(const nf_table_t *t)
+{
+    for (size_t i = 0; i < t->chains.n; i++)
+        for (size_t j = 0; j < t->chains.v[i]->rules.n; j++)
+            if (t->chains.v[i]->rules.v[j].recent) return false;
+    return true;
+}
+
+static nf_share_t *share_of(nf_t *nf)
+{
+    net_t *net = nf->net;
+    if (!net->nf_share) net->nf_share = lb_calloc(1, sizeof *net->nf_share);
+    return net->nf_share;
+}
+
+static void share_unref(nf_share_t *sh, nf_table_t *t)
+{
+    assert(t->interned && t->refs > 0);
+    if (--t->refs > 0) return;
+    for (size_t i = 0; i < sh->tables.n; i++)
+        if (sh->tables.v[i] == t) {
+            size_t last = sh->tables.n - 1;
+            lb_index_remove(&sh->ix, t->chash, i);
+            if (i != last) {
+                lb_index_remove(&sh->ix, sh->tables.v[last]->chash, last);
+                sh->tables.v[i] = sh->tables.v[last];
+                lb_index_add(&sh->ix, sh->tables.v[i]->chash, i);
+            }
+            sh->tables.n--;
+            break;
+        }
+    table_free(t);
+}
+
+static void memo_drop(nf_share_t *sh, size_t i)
+{
+    nf_memo_t *m = &sh->memo.v[i];
+    share_unref(sh, m->base);
+    share_unref(sh, m->result);
+    lb_free(m->origin);
+    memmove(m, m + 1, (sh->memo.n - i - 1) * sizeof *m);
+    sh->memo.n--;
+}
+
+void nf_share_free_(nf_share_t *sh)
+{
+    if (!sh) return;
+    while (sh->memo.n) memo_drop(sh, sh->memo.n - 1);
+    assert(sh->tables.n == 0);          /* every node has released its tables */
+    lb_vec_free(&sh->tables);
+    lb_vec_free(&sh->memo);
+    lb_index_free(&sh->ix);
+    lb_free(sh);
+}
+
+/* Drops the node's use of its table ti (and its counters of it); the slot is NULL after. */
+static void table_release(nf_t *nf, int ti)
+{
+    nf_table_t *t = nf->tables[ti];
+    nf->tables[ti] = NULL;
+    lb_free(nf->ctr[ti]);
+    nf->ctr[ti] = NULL;
+    if (!t) return;
+    if (t->interned) share_unref(share_of(nf), t);
+    else table_free(t);
+}
+
+/* Makes tables[ti] shared: the interned table of the same content, or this one interned.
+ * The node's counters move out of the rules into nf->ctr / nf->pol. No-op for a table
+ * that is shared already or cannot be. */
+static void table_intern(nf_t *nf, int ti)
+{
+    nf_table_t *t = nf->tables[ti];
+    if (t->interned || !table_shareable(t)) return;
+    for (size_t i = 0; i < t->chains.n; i++)       /* an index built before a change */
+        if (t->chains.v[i]->idx_gen != nf->rules_gen) cidx_free(t->chains.v[i]);
+    table_number(t);
+    t->chash = table_hash(t);
+    nf_share_t *sh = share_of(nf);
+    nf_table_t *found = NULL;
+    size_t it;
+    for (size_t p = lb_index_first(&sh->ix, t->chash, &it); p != LB_INDEX_NONE && !found;
+         p = lb_index_next(&sh->ix, t->chash, &it))
+        if (table_equal(sh->tables.v[p], t)) found = sh->tables.v[p];
+    uint64_t *ctr = lb_calloc(2 * (size_t)t->nrules + 2, sizeof *ctr);
+    for (size_t i = 0; i < t->chains.n; i++) {
+        nf_chain_t *c = t->chains.v[i];
+        for (size_t j = 0; j < c->rules.n; j++) {
+            ctr[2 * (c->ord + j)] = c->rules.v[j].pkts;
+            ctr[2 * (c->ord + j) + 1] = c->rules.v[j].bytes;
+            c->rules.v[j].pkts = c->rules.v[j].bytes = 0;
+        }
+    }
+    for (int h = 0; h < NF_HOOK_COUNT; h++)
+        if (t->builtin[h]) {
+            nf->pol[ti][h][0] = t->builtin[h]->pkts;
+            nf->pol[ti][h][1] = t->builtin[h]->bytes;
+            t->builtin[h]->pkts = t->builtin[h]->bytes = 0;
+        }
+    if (found) {
+        table_free(t);
+        t = found;
+    } else {
+        t->interned = true;
+        lb_vec_push(&sh->tables, t);
+        lb_index_add(&sh->ix, t->chash, sh->tables.n - 1);
+    }
+    t->refs++;
+    nf->tables[ti] = t;
+    lb_free(nf->ctr[ti]);
+    nf->ctr[ti] = ctr;
+}
+
+/* A private copy of tables[ti] (all of it, or with rules false only the built-in chains'
+ * policies), holding the node's counters; each copied rule's origin is its position in
+ * tables[ti]'s rule order. */
+static nf_table_t *table_clone_nf(nf_t *nf, int ti, bool rules)
+{
+    const nf_table_t *src = nf->tables[ti];
+    nf_table_t *t = table_clone(src, rules);
+    if (!src->interned) return t;
+    for (int h = 0; h < NF_HOOK_COUNT; h++)
+        if (t->builtin[h]) {
+            t->builtin[h]->pkts = nf->pol[ti][h][0];
+            t->builtin[h]->bytes = nf->pol[ti][h][1];
+        }
+    for (size_t i = 0; rules && i < t->chains.n; i++) {
+        nf_chain_t *c = t->chains.v[i];
+        for (size_t j = 0; j < c->rules.n; j++) {
+            c->rules.v[j].pkts = nf->ctr[ti][2 * c->rules.v[j].origin];
+            c->rules.v[j].bytes = nf->ctr[ti][2 * c->rules.v[j].origin + 1];
+        }
+    }
+    return t;
+}
+
+/* Before changing tables[ti] in place: a private copy if it is shared. */
+static void table_unshare(nf_t *nf, int ti)
+{
+    if (!nf->tables[ti]->interned) return;
+    nf_table_t *t = table_clone_nf(nf, ti, true);
+    table_release(nf, ti);
+    nf->tables[ti] = t;
+}
+
+/* The node's own counters of rule j of chain c in table ti, and of a policy. */
+static uint64_t rule_pkts(const nf_t *nf, int ti, const nf_chain_t *c, size_t j)
+{
+    return nf->ctr[ti] ? nf->ctr[ti][2 * (c->ord + j)] : c->rules.v[j].pkts;
+}
+
+static uint64_t rule_bytes(const nf_t *nf, int ti, const nf_chain_t *c, size_t j)
+{
+    return nf->ctr[ti] ? nf->ctr[ti][2 * (c->ord + j) + 1] : c->rules.v[j].bytes;
+}
+
+static uint64_t policy_ctr(const nf_t *nf, int ti, const nf_chain_t *c, int which)
+{
+    if (nf->ctr[ti]) return nf->pol[ti][c->hook][which];
+    return which ? c->bytes : c->pkts;
 }
 
 static bool table_references(const nf_table_t *t, const nf_chain_t *target)
@@ -298,6 +563,7 @@ static bool rule_needs_ct(int ti, const nf_rule_t *r)
 static void nf_refresh_flags(nf_t *nf, bool scan_rules)
 {
     bool any = false;
+    nf->rules_gen++;                        /* every chain index is stale now */
     if (nf->params.conntrack) nf->ct_on = true;
     for (int h = 0; h < NF_HOOK_COUNT; h++) nf->hook_tables[h] = 0;
     for (int ti = 0; ti < NF_TBL_COUNT; ti++) {
@@ -1195,6 +1461,7 @@ static int run_cmd(pctx_t *c, int argc, char **argv, int deftable)
     const char *chain_name = NULL, *policy = NULL;
     long rulenum = 0;
     nf_rule_t r = {0};
+    r.origin = NF_NO_ORIGIN;                /* a new rule (nothing to carry over) */
     popts_t po = {0};
     bool inv = false, spec = false;
     int rc = 0;
@@ -1649,10 +1916,31 @@ out:
     return rc;
 }
 
+/* Before nf_exec runs a command: a private copy of the table it names if that is shared
+ * and the command may change it (not -C, not -N of a chain that exists). */
+static void exec_unshare(nf_t *nf, int argc, char **argv)
+{
+    int ti = NF_TBL_FILTER;
+    bool ro = false;
+    for (int i = 0; i < argc; i++) {
+        if ((!strcmp(argv[i], "-t") || !strcmp(argv[i], "--table")) && i + 1 < argc)
+            ti = table_id(argv[++i]);
+        else if (!strcmp(argv[i], "-C") || !strcmp(argv[i], "--check"))
+            ro = true;
+    }
+    if (ti < 0 || ro) return;
+    for (int i = 0; i + 1 < argc; i++)
+        if ((!strcmp(argv[i], "-N") || !strcmp(argv[i], "--new-chain")) &&
+            chain_find(nf->tables[ti], argv[i + 1]))
+            return;                             /* fails with LB_EEXIST, changes nothing */
+    table_unshare(nf, ti);
+}
+
 int nf_exec(nf_t *nf, const char *cmdline, char *err, size_t errlen)
 {
     pctx_t c = { .nf = nf, .tables = nf->tables, .line = 1, .err = err, .errlen = errlen };
     if (err && errlen) err[0] = '\0';
+    nf->rules_gen++;
     toks_t t = {0};
     const char *why = NULL;
     int rc = tokenize(cmdline, &t, &why);
@@ -1661,6 +1949,7 @@ int nf_exec(nf_t *nf, const char *cmdline, char *err, size_t errlen)
     } else {
         int start = t.n > 0 && (!strcmp(t.v[0], "iptables") || !strcmp(t.v[0], "iptables-nft") ||
                                 !strcmp(t.v[0], "iptables-legacy")) ? 1 : 0;
+        exec_unshare(nf, t.n - start, t.n ? t.v + start : NULL);
         rc = run_cmd(&c, t.n - start, t.n ? t.v + start : NULL, -1);
     }
     toks_free(&t);
@@ -1679,17 +1968,210 @@ static const char *parse_counters(const char *s, uint64_t *p, uint64_t *b)
     return s + n;
 }
 
+/* ---- remembered restores (NF_RESTORE_SHARED; see "shared tables") ------------------------- */
+
+typedef struct section {
+    nf_table_t *base;               /* the shared table it is applied to (a ref), or NULL */
+    uint64_t hash;
+    size_t len;
+    int flags;
+    bool memoable;
+    size_t lines;                   /* newlines in the section's body (after its '*' line) */
+} section_t;
+
+/* 64 bits from two independent word-at-a-time lanes (a restore text is megabytes on a
+ * large cluster, hashed once per node). */
+static uint64_t text_hash(const char *p, size_t n)
+{
+    uint64_t a = 0x243f6a8885a308d3ull, b = 0x13198a2e03707344ull, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, p + i, 8);
+        a = (a ^ w) * 0x9e3779b97f4a7c15ull;
+        a ^= a >> 29;
+        b = (b + w) * 0xc2b2ae3d27d4eb4full;
+        b ^= b >> 31;
+    }
+    w = 0;
+    memcpy(&w, p + i, n - i);
+    a = lb_mix64(a ^ w ^ n);
+    b = lb_mix64(b + w + n);
+    return a ^ (b << 1 | b >> 63);
+}
+
+/* The end of the section whose "*table" line starts at ls (body at s): just past its
+ * COMMIT line; NULL when there is none. *memoable: nothing in it sets counters (a rule
+ * with [p:b], a built-in chain line, -Z), so counters carry over by rule origin. */
+static const char *section_end(const char *s, bool *memoable)
+{
+    *memoable = true;
+    while (*s) {
+        const char *e = strchr(s, '\n');
+        size_t n = e ? (size_t)(e - s) : strlen(s);
+        const char *l = s;
+        while (l < s + n && isspace((unsigned char)*l)) l++;
+        size_t ln = (size_t)(s + n - l);
+        while (ln && isspace((unsigned char)l[ln - 1])) ln--;
+        const char *next = e ? e + 1 : s + n;
+        if (ln == 6 && !memcmp(l, "COMMIT", 6)) return next;
+        if (ln && *l == '*') return NULL;
+        if (ln && *l == '[') *memoable = false;
+        if (ln >= 2 && (!memcmp(l, "-Z", 2) || (ln >= 6 && !memcmp(l, "--zero", 6))))
+            *memoable = false;
+        if (ln && *l == ':')
+            for (int h = 0; h < NF_HOOK_COUNT; h++) {
+                size_t hn = strlen(hook_names[h]);
+                if (ln > hn && !memcmp(l + 1, hook_names[h], hn) && isspace((unsigned char)l[1 + hn]))
+                    *memoable = false;
+            }
+        s = next;
+    }
+    return NULL;
+}
+
+/* Puts remembered result m in place of tables[ti], the node's counters carried over by
+ * rule origin; returns end. */
+static const char *memo_apply(nf_t *nf, int ti, nf_memo_t *m, const char *end, section_t *sec)
+{
+    sec->lines = m->lines;
+    uint64_t *old = nf->ctr[ti], pol[NF_HOOK_COUNT][2];
+    memcpy(pol, nf->pol[ti], sizeof pol);
+    uint64_t *ctr = lb_calloc(2 * (size_t)m->result->nrules + 2, sizeof *ctr);
+    for (uint32_t k = 0; k < m->result->nrules; k++)
+        if (m->origin[k] != NF_NO_ORIGIN) {
+            ctr[2 * k] = old[2 * m->origin[k]];
+            ctr[2 * k + 1] = old[2 * m->origin[k] + 1];
+        }
+    m->result->refs++;                      /* before the base (maybe the same) goes */
+    table_release(nf, ti);
+    nf->tables[ti] = m->result;
+    nf->ctr[ti] = ctr;
+    memcpy(nf->pol[ti], pol, sizeof pol);
+    return end;
+}
+
+/* At a section's "*table" line (table ti, text from ls, body from s): shares the node's
+ * table, and if this text was applied to that table before, puts the remembered result in
+ * place with the node's counters carried over and returns the end of the section. Else
+ * fills sec for section_commit and returns NULL (the caller parses the section). */
+static const char *section_begin(nf_t *nf, int ti, const char *ls, const char *s, int flags,
+                                 const uint64_t *key, int ordinal, section_t *sec)
+{
+    if (sec->base) share_unref(share_of(nf), sec->base);
+    memset(sec, 0, sizeof *sec);
+    table_intern(nf, ti);
+    nf_table_t *base = nf->tables[ti];
+    nf_share_t *sh = share_of(nf);
+    if (key) {                              /* the caller names the text: no hashing */
+        uint64_t h = lb_mix64(key[0] ^ lb_mix64(key[1] + (uint64_t)ordinal + 1));
+        for (size_t i = 0; base->interned && i < sh->memo.n; i++) {
+            nf_memo_t *m = &sh->memo.v[i];
+            if (m->base != base || m->text_hash != h || m->flags != (flags | NF_KEYED) ||
+                strnlen(ls, m->text_len) != m->text_len)
+                continue;
+            return memo_apply(nf, ti, m, ls + m->text_len, sec);
+        }
+        bool memoable;
+        const char *end = section_end(s, &memoable);
+        if (!base->interned || !end || !memoable) return NULL;
+        sec->base = base;
+        base->refs++;
+        sec->hash = h;
+        sec->len = (size_t)(end - ls);
+        sec->flags = flags | NF_KEYED;
+        sec->memoable = true;
+        for (const char *q = s; (q = memchr(q, '\n', (size_t)(end - q))); q++) sec->lines++;
+        return NULL;
+    }
+    const char *end = NULL;                 /* the first "\nCOMMIT" line (fast) */
+    for (const char *q = s - 1; !end && (q = strstr(q, "\nCOMMIT")); q++) {
+        const char *a = q + 7;
+        while (*a == ' ' || *a == '\t' || *a == '\r') a++;
+        if (*a == '\n') end = a + 1;
+        else if (!*a) end = a;
+    }
+    if (!base->interned || !end) return NULL;
+    size_t len = (size_t)(end - ls);
+    uint64_t h = text_hash(ls, len);
+    for (size_t i = 0; i < sh->memo.n; i++) {
+        nf_memo_t *m = &sh->memo.v[i];
+        if (m->base != base || m->text_hash != h || m->text_len != len || m->flags != flags)
+            continue;
+        return memo_apply(nf, ti, m, end, sec);
+    }
+    bool memoable;                          /* the exact end must be the same one */
+    if (section_end(s, &memoable) != end || !memoable) return NULL;
+    sec->base = base;
+    base->refs++;
+    sec->hash = h;
+    sec->len = len;
+    sec->flags = flags;
+    sec->memoable = true;
+    for (const char *q = s; (q = memchr(q, '\n', (size_t)(end - q))); q++) sec->lines++;
+    return NULL;
+}
+
+/* After a parsed section's COMMIT put the new table in tables[ti]: shares it, and
+ * remembers (base, text) -> it with where its rules came from. */
+static void section_commit(nf_t *nf, int ti, section_t *sec)
+{
+    nf_share_t *sh = share_of(nf);
+    nf_table_t *t = nf->tables[ti];
+    uint32_t *origin = NULL, n = 0;
+    if (sec->base) {
+        for (size_t i = 0; i < t->chains.n; i++) n += (uint32_t)t->chains.v[i]->rules.n;
+        origin = lb_calloc((size_t)n + 1, sizeof *origin);
+        uint32_t k = 0;
+        for (size_t i = 0; i < t->chains.n; i++)
+            for (size_t j = 0; j < t->chains.v[i]->rules.n; j++)
+                origin[k++] = t->chains.v[i]->rules.v[j].origin;
+    }
+    table_intern(nf, ti);
+    t = nf->tables[ti];
+    if (!sec->base) return;
+    if (!t->interned) {
+        lb_free(origin);
+        share_unref(sh, sec->base);
+        sec->base = NULL;
+        return;
+    }
+    if (sh->memo.n == NF_MEMO_MAX) memo_drop(sh, 0);
+    nf_memo_t m = { sec->base, t, sec->hash, sec->len, sec->flags, origin, sec->lines };
+    t->refs++;
+    lb_vec_push(&sh->memo, m);
+    sec->base = NULL;                           /* its ref moved into the memo */
+}
+
+static int restore(nf_t *nf, const char *text, int flags, const uint64_t *key, char *err,
+                   size_t errlen);
+
 int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t errlen)
 {
-    bool noflush = flags & NF_RESTORE_NOFLUSH;
+    return restore(nf, text, flags, NULL, err, errlen);
+}
+
+int nf_restore_keyed(nf_t *nf, const char *text, int flags, const uint64_t key[2], char *err,
+                     size_t errlen)
+{
+    return restore(nf, text, flags | NF_RESTORE_SHARED, key, err, errlen);
+}
+
+static int restore(nf_t *nf, const char *text, int flags, const uint64_t *key, char *err,
+                   size_t errlen)
+{
+    int ordinal = 0;                    /* sections so far */
+    bool noflush = flags & NF_RESTORE_NOFLUSH, shared = flags & NF_RESTORE_SHARED;
     nf_table_t *stage[NF_TBL_COUNT] = {0};
+    section_t sec = {0};                /* shared: the section being parsed */
     pctx_t c = { .nf = nf, .tables = stage, .restore = true, .err = err, .errlen = errlen };
     if (err && errlen) err[0] = '\0';
+    nf->rules_gen++;
     int cur = -1, rc = 0;
     const char *s = text;
     char *line = NULL;
     size_t cap = 0;
     while (*s && rc == 0) {
+        const char *ls = s;
         const char *e = strchr(s, '\n');
         size_t n = e ? (size_t)(e - s) : strlen(s);
         if (n + 1 > cap) {
@@ -1717,7 +2199,17 @@ int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t er
                 break;
             }
             for (int k = 0; k < NF_TBL_COUNT; k++) stage[k] = NULL;
-            stage[cur] = table_clone(nf->tables[cur], noflush);
+            if (shared) {
+                const char *end = section_begin(nf, cur, ls, s, flags, key, ordinal++, &sec);
+                if (end) {                      /* applied before: the remembered result */
+                    c.line += (int)sec.lines;
+                    s = end;
+                    cur = -1;
+                    nf_refresh(nf);
+                    continue;
+                }
+            }
+            stage[cur] = table_clone_nf(nf, cur, noflush);
             stage[cur]->touched = true;
             continue;
         }
@@ -1729,9 +2221,10 @@ int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t er
         if (!strcmp(l, "COMMIT")) {
             rc = table_check(&c, t);
             if (rc) break;
-            table_free(nf->tables[cur]);
+            table_release(nf, cur);
             nf->tables[cur] = t;
             stage[cur] = NULL;
+            if (shared) section_commit(nf, cur, &sec);
             cur = -1;
             nf_refresh(nf);
             continue;
@@ -1797,6 +2290,7 @@ int nf_restore_flags(nf_t *nf, const char *text, int flags, char *err, size_t er
         rc = fail(&c, LB_EPARSE, "COMMIT expected at the end of the input (table %s)",
                   table_names[cur]);
     for (int k = 0; k < NF_TBL_COUNT; k++) table_free(stage[k]);
+    if (sec.base) share_unref(share_of(nf), sec.base);
     lb_free(line);
     nf_refresh(nf);
     return rc;
@@ -1836,16 +2330,16 @@ void nf_save(const nf_t *nf, FILE *out, bool counters)
             const nf_chain_t *ch = v[i];
             fprintf(out, ":%s %s [%llu:%llu]\n", ch->name,
                     ch->hook < 0 ? "-" : ch->policy == NFT_ACCEPT ? "ACCEPT" : "DROP",
-                    counters && ch->hook >= 0 ? (unsigned long long)ch->pkts : 0ULL,
-                    counters && ch->hook >= 0 ? (unsigned long long)ch->bytes : 0ULL);
+                    counters && ch->hook >= 0 ? (unsigned long long)policy_ctr(nf, t->id, ch, 0) : 0ULL,
+                    counters && ch->hook >= 0 ? (unsigned long long)policy_ctr(nf, t->id, ch, 1) : 0ULL);
         }
         for (size_t i = 0; i < k; i++) {
             const nf_chain_t *ch = v[i];
             for (size_t j = 0; j < ch->rules.n; j++) {
                 const nf_rule_t *r = &ch->rules.v[j];
                 if (counters)
-                    fprintf(out, "[%llu:%llu] ", (unsigned long long)r->pkts,
-                            (unsigned long long)r->bytes);
+                    fprintf(out, "[%llu:%llu] ", (unsigned long long)rule_pkts(nf, t->id, ch, j),
+                            (unsigned long long)rule_bytes(nf, t->id, ch, j));
                 fprintf(out, "-A %s%s%s\n", ch->name, r->text[0] ? " " : "", r->text);
             }
         }
@@ -1854,13 +2348,19 @@ void nf_save(const nf_t *nf, FILE *out, bool counters)
     }
 }
 
+bool nf_table_shared(const nf_t *nf, const char *table)
+{
+    int ti = table_id(table);
+    return ti >= 0 && nf->tables[ti]->interned;
+}
+
 int64_t nf_rule_packets(const nf_t *nf, const char *table, const char *chain, int rule)
 {
     int ti = table_id(table);
     if (ti < 0) return -1;
     const nf_chain_t *ch = chain_find(nf->tables[ti], chain);
     if (!ch || rule < 1 || (size_t)rule > ch->rules.n) return -1;
-    return (int64_t)ch->rules.v[rule - 1].pkts;
+    return (int64_t)rule_pkts(nf, ti, ch, (size_t)rule - 1);
 }
 
 size_t nf_rule_count(const nf_t *nf)
@@ -2011,9 +2511,133 @@ static void where_str(const nf_table_t *t, enum nf_hook h, const vinfo_t *vi, ch
         snprintf(buf, n, "%s/%s policy", table_names[t->id], hook_names[h]);
 }
 
+/* ---- the dispatch index (nf_cidx_t in nf_int.h) ---------------------------------------
+ * Only a chain of NF_INDEX_MIN rules or more gets one. A rule is classified under a key
+ * when nothing but its own key can let it match and evaluating it has no side effect:
+ * a non-negated protocol other than "all", a non-negated single destination port, either
+ * a non-negated /32 destination or no destination match, and neither `-m statistic`
+ * (which draws a random number when it is reached) nor `-m recent` (which updates its
+ * list). Every other rule is "other" and is tried wherever it stands. */
+#define NF_INDEX_MIN 16
+#define KEY_ANY_DST (1ull << 24)
+
+static uint64_t walk_key(uint32_t dst, bool any_dst, uint8_t proto, uint16_t dport)
+{
+    return (uint64_t)(any_dst ? 0 : dst) << 32 | (any_dst ? KEY_ANY_DST : 0) |
+           (uint64_t)proto << 16 | dport;
+}
+
+static bool rule_key(const nf_rule_t *r, uint64_t *key)
+{
+    if (!(r->m & NFM_PROTO) || (r->inv & NFM_PROTO) || !r->proto) return false;
+    if (!(r->m & NFM_DPORT) || (r->inv & NFM_DPORT) || r->dport[0] != r->dport[1]) return false;
+    for (int i = 0; i < r->nmods; i++)
+        if (r->mods[i] == NF_MOD_STATISTIC || r->mods[i] == NF_MOD_RECENT) return false;
+    if (r->m & NFM_DST) {
+        if ((r->inv & NFM_DST) || r->dmask != 0xffffffffu) return false;
+        *key = walk_key(r->dst, false, r->proto, r->dport[0]);
+    } else {
+        *key = walk_key(0, true, r->proto, r->dport[0]);
+    }
+    return true;
+}
+
+static int ckey_cmp(const void *a, const void *b)
+{
+    const struct nf_ckey *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static void chain_index_build(nf_t *nf, nf_chain_t *c)
+{
+    cidx_free(c);
+    c->idx_gen = nf->rules_gen;
+    if (c->rules.n < NF_INDEX_MIN) return;
+    nf_cidx_t *x = lb_calloc(1, sizeof *x);
+    x->ent = lb_calloc(c->rules.n, sizeof *x->ent);
+    x->other = lb_calloc(c->rules.n, sizeof *x->other);
+    for (size_t i = 0; i < c->rules.n; i++) {
+        uint64_t k;
+        if (rule_key(&c->rules.v[i], &k)) {
+            x->ent[x->nent].key = k;
+            x->ent[x->nent++].pos = (uint32_t)i;
+        } else {
+            x->other[x->nother++] = (uint32_t)i;
+        }
+    }
+    qsort(x->ent, x->nent, sizeof *x->ent, ckey_cmp);
+    for (size_t i = 0; i < x->nent; i++)
+        if (i == 0 || x->ent[i].key != x->ent[i - 1].key)
+            lb_index_add(&x->ix, lb_mix64(x->ent[i].key), i);
+    c->idx = x;
+}
+
+/* The candidates of one chain for one packet: up to three ascending position lists. */
+typedef struct cand {
+    const uint32_t *other;
+    size_t nother;
+    const struct nf_ckey *run[2];   /* the packet's exact and any-destination runs */
+    size_t nrun[2];
+} cand_t;
+
+static void key_run(const nf_cidx_t *x, uint64_t key, const struct nf_ckey **run, size_t *n)
+{
+    *run = NULL;
+    *n = 0;
+    size_t it;
+    for (size_t p = lb_index_first(&x->ix, lb_mix64(key), &it); p != LB_INDEX_NONE;
+         p = lb_index_next(&x->ix, lb_mix64(key), &it))
+        if (x->ent[p].key == key) {
+            size_t e = p;
+            while (e < x->nent && x->ent[e].key == key) e++;
+            *run = &x->ent[p];
+            *n = e - p;
+            return;
+        }
+}
+
+/* Points cd at chain c's candidate lists for p; false when c has no index. */
+static bool cand_set(nf_t *nf, const nf_table_t *t, nf_chain_t *c, const pkt_t *p, cand_t *cd)
+{
+    if (nf->params.linear) return false;
+    /* a shared table never changes: its index, once built, stays valid */
+    if (t->interned ? c->idx_gen == 0 : c->idx_gen != nf->rules_gen) chain_index_build(nf, c);
+    const nf_cidx_t *x = c->idx;
+    if (!x) return false;
+    cd->other = x->other;
+    cd->nother = x->nother;
+    key_run(x, walk_key(p->dst, false, p->proto, p->dport), &cd->run[0], &cd->nrun[0]);
+    key_run(x, walk_key(0, true, p->proto, p->dport), &cd->run[1], &cd->nrun[1]);
+    return true;
+}
+
+/* The first candidate position >= i (n when there is none). */
+static size_t cand_next(const cand_t *cd, size_t i, size_t n)
+{
+    size_t best = n;
+    size_t lo = 0, hi = cd->nother;         /* first other >= i */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (cd->other[mid] < i) lo = mid + 1; else hi = mid;
+    }
+    if (lo < cd->nother && cd->other[lo] < best) best = cd->other[lo];
+    for (int k = 0; k < 2; k++) {
+        lo = 0, hi = cd->nrun[k];
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (cd->run[k][mid].pos < i) lo = mid + 1; else hi = mid;
+        }
+        if (lo < cd->nrun[k] && cd->run[k][lo].pos < best) best = cd->run[k][lo].pos;
+    }
+    return best;
+}
+
 /* ipt_do_table(): walks the hook's chain with a jump stack; RETURN or the end of a user
  * chain pops; the end of the built-in chain applies its policy. Non-terminal targets
- * (MARK, no target) continue; NAT targets end the walk for the caller to bind. */
+ * (MARK, no target) continue; NAT targets end the walk for the caller to bind. Every rule
+ * evaluated -- or skipped by the chain's index, which the kernel would have evaluated --
+ * adds one to nf->walk_rules. */
 static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const net_iface_t *in,
                      const net_iface_t *out, vinfo_t *vi)
 {
@@ -2023,21 +2647,36 @@ static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const ne
     int sp = 0;
     bool tracing = net_tracing(nf->net, p->flow);
     uint32_t wire = pkt_wire_bytes(p);
+    uint64_t *ctr = nf->ctr[t->id];             /* a shared table: the node's counters */
+    cand_t cd;
+    bool indexed = cand_set(nf, t, c, p, &cd);
     for (;;) {
+        if (indexed && i < c->rules.n) {
+            size_t j = cand_next(&cd, i, c->rules.n);
+            nf->walk_rules += j - i;        /* evaluated by the kernel, and not matched */
+            i = j;
+        }
         if (i >= c->rules.n) {
             if (sp == 0) break;
             sp--;
             c = stack[sp].c;
             i = stack[sp].i;
+            indexed = cand_set(nf, t, c, p, &cd);
             continue;
         }
         nf_rule_t *r = &c->rules.v[i];
+        nf->walk_rules++;
         if (!rule_match(nf, r, p, in, out)) {
             i++;
             continue;
         }
-        r->pkts++;
-        r->bytes += wire;
+        if (ctr) {
+            ctr[2 * (c->ord + i)]++;
+            ctr[2 * (c->ord + i) + 1] += wire;
+        } else {
+            r->pkts++;
+            r->bytes += wire;
+        }
         vi->chain = c;
         vi->rule = (int)i + 1;
         vi->r = r;
@@ -2069,6 +2708,7 @@ static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const ne
             sp--;
             c = stack[sp].c;
             i = stack[sp].i;
+            indexed = cand_set(nf, t, c, p, &cd);
             continue;
         case NFT_JUMP:
             assert(sp < NF_MAX_DEPTH);      /* table_check bounds the nesting */
@@ -2079,12 +2719,18 @@ static int table_run(nf_t *nf, nf_table_t *t, enum nf_hook h, pkt_t *p, const ne
         case NFT_GOTO:
             c = r->jump;
             i = 0;
+            indexed = cand_set(nf, t, c, p, &cd);
             continue;
         }
     }
 policy:
-    base->pkts++;
-    base->bytes += wire;
+    if (ctr) {
+        nf->pol[t->id][h][0]++;
+        nf->pol[t->id][h][1] += wire;
+    } else {
+        base->pkts++;
+        base->bytes += wire;
+    }
     vi->chain = base;
     vi->rule = 0;
     vi->r = NULL;
@@ -2094,11 +2740,109 @@ policy:
     return base->policy == NFT_ACCEPT ? V_ACCEPT : V_DROP;
 }
 
+/* ---- rules traversed per new connection ------------------------------------------------ */
+#define NF_WALK_BUCKETS (64 + 58 * 64)
+
+static size_t walk_bucket(uint64_t v)
+{
+    if (v < 64) return (size_t)v;
+    int o = 63 - __builtin_clzll(v);        /* 6..63 */
+    return 64 + (size_t)(o - 6) * 64 + (size_t)((v >> (o - 6)) & 63);
+}
+
+static uint64_t walk_bucket_low(size_t b)
+{
+    if (b < 64) return b;
+    size_t k = b - 64;
+    return (uint64_t)(64 + k % 64) << (k / 64);
+}
+
+/* Starts counting for p (PREROUTING / OUTPUT: where a packet enters the node's hooks). */
+static void walk_begin(nf_t *nf, const pkt_t *p)
+{
+    nf->walk_pkt = p->id;
+    nf->walk_rules = 0;
+}
+
+/* Records the count if p is the packet being walked and it created its conntrack entry
+ * here (unconfirmed and owned by it): called before confirmation and before a drop. */
+static void walk_end(nf_t *nf, const pkt_t *p)
+{
+    const ct_entry_t *e = p->ct;
+    if (p->id != nf->walk_pkt || !e || (e->status & CTS_CONFIRMED) || e->owner_pkt != p->id)
+        return;
+    nf->walk_pkt = 0;
+    if (!nf->walk_hist) nf->walk_hist = lb_calloc(NF_WALK_BUCKETS, sizeof *nf->walk_hist);
+    nf->walk_hist[walk_bucket(nf->walk_rules)]++;
+    nf->walk_conns++;
+    nf->walk_sum += nf->walk_rules;
+    if (nf->walk_rules > nf->walk_max) nf->walk_max = nf->walk_rules;
+}
+
+typedef struct walk_acc {
+    uint64_t conns, rules, max;
+    uint64_t hist[NF_WALK_BUCKETS];
+} walk_acc_t;
+
+static void walk_add(walk_acc_t *a, const nf_t *nf)
+{
+    if (!nf || !nf->walk_hist) return;
+    a->conns += nf->walk_conns;
+    a->rules += nf->walk_sum;
+    for (size_t b = 0; b < NF_WALK_BUCKETS; b++) a->hist[b] += nf->walk_hist[b];
+    if (nf->walk_max > a->max) a->max = nf->walk_max;
+}
+
+/* The q-quantile, as the largest value its bucket holds (never above the maximum): an
+ * upper bound, exact below 64. */
+static uint64_t walk_q(const walk_acc_t *a, double q)
+{
+    uint64_t want = (uint64_t)ceil(q * (double)a->conns), seen = 0;
+    if (want == 0) want = 1;
+    for (size_t b = 0; b < NF_WALK_BUCKETS; b++) {
+        seen += a->hist[b];
+        if (seen >= want) {
+            uint64_t hi = b + 1 < NF_WALK_BUCKETS ? walk_bucket_low(b + 1) - 1 : UINT64_MAX;
+            return hi < a->max ? hi : a->max;
+        }
+    }
+    return 0;
+}
+
+static void walk_summary(const walk_acc_t *a, nf_walk_summary_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!a->conns) return;
+    out->conns = a->conns;
+    out->rules = a->rules;
+    out->mean = (double)a->rules / (double)a->conns;
+    out->p50 = walk_q(a, 0.50);
+    out->p99 = walk_q(a, 0.99);
+    out->max = a->max;
+}
+
+void nf_walk_node(const nf_t *nf, nf_walk_summary_t *out)
+{
+    walk_acc_t *a = lb_calloc(1, sizeof *a);
+    walk_add(a, nf);
+    walk_summary(a, out);
+    lb_free(a);
+}
+
+void nf_walk_net(const net_t *net, nf_walk_summary_t *out)
+{
+    walk_acc_t *a = lb_calloc(1, sizeof *a);
+    for (size_t i = 0; i < net_node_count(net); i++) walk_add(a, net_node_at(net, i)->nf);
+    walk_summary(a, out);
+    lb_free(a);
+}
+
 /* Drops p (freeing it) and any conntrack entry only it created. */
 static int drop_pkt(nf_t *nf, pkt_t *p, const char *reason, const char *detail)
 {
     ct_entry_t *e = p->ct;
     uint64_t id = p->id;
+    walk_end(nf, p);
     net_drop(nf->net, nf->node, p, reason, "%s", detail);
     if (e) ct_release_unconfirmed(nf, e, id);
     return NF_STOLEN;
@@ -2140,8 +2884,11 @@ static int run_filter(nf_t *nf, int ti, enum nf_hook h, pkt_t *p, net_iface_t *i
     if (vi.r) snprintf(detail, sizeof detail, "%s: %s", where, vi.r->text);
     else snprintf(detail, sizeof detail, "%s DROP", where);
     if (v == V_REJECT) {
+        uint64_t wp = nf->walk_pkt, wr = nf->walk_rules;    /* the reply walks the hooks */
         if (vi.r->reject_with == NF_REJECT_TCP_RESET) send_reset(nf, p);
         else net_icmp_error(nf->node, p, ICMP_DEST_UNREACH, (uint8_t)vi.r->reject_with);
+        nf->walk_pkt = wp;
+        nf->walk_rules = wr;
         return drop_pkt(nf, p, "nf-reject", detail);
     }
     /* kube-proxy's `-m conntrack --ctstate INVALID -j DROP`: name the cause */
@@ -2192,6 +2939,7 @@ int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *ou
         p->ct = NULL;
         p->ct_dir = 0;
         p->ct_state = CT_UNTRACKED;
+        walk_begin(nf, p);
         if (run_filter(nf, NF_TBL_RAW, h, p, in, out)) return NF_STOLEN;
         if (nf->ct_on) ct_in(nf, p, h);
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
@@ -2202,6 +2950,7 @@ int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *ou
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
         if (run_filter(nf, NF_TBL_FILTER, h, p, in, out)) return NF_STOLEN;
         if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        walk_end(nf, p);
         return ct_confirm(nf, p);
     case NF_FORWARD:
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
@@ -2209,6 +2958,7 @@ int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *ou
     case NF_POSTROUTING:
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
         if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        walk_end(nf, p);
         return ct_confirm(nf, p);
     default:
         assert(0);

@@ -93,9 +93,28 @@ typedef struct nf_rule {
     uint16_t nat_port[2];
     uint32_t xmark, xmask;          /* MARK: mark = (mark & ~xmask) ^ xmark */
     /* counters and the canonical text (iptables-save form without "-A CHAIN ") */
-    uint64_t pkts, bytes;
+    uint64_t pkts, bytes;           /* a private table's; a shared one's are per node */
     char *text;
+    uint32_t origin;                /* scratch (table_clone): position in the source
+                                     * table's rule order, NF_NO_ORIGIN for a new rule */
 } nf_rule_t;
+#define NF_NO_ORIGIN UINT32_MAX
+
+/* A chain's dispatch index (netfilter.c chain_index_build): for a chain of many rules,
+ * the positions of the rules that match one exact (destination, protocol, destination
+ * port) or one (protocol, destination port) with any destination -- kube-proxy's
+ * KUBE-SERVICES, KUBE-NODEPORTS -- grouped by that key, and the positions of every other
+ * rule. A packet can only match a rule listed under its own keys or among the others, so
+ * the walk jumps between those candidates in rule order; the rules it jumps over are
+ * counted as traversed, because the kernel evaluates (and rejects) each of them.
+ * Invariant: rebuilt whenever nf->rules_gen moved since it was built (any rule change). */
+typedef struct nf_cidx {
+    struct nf_ckey { uint64_t key; uint32_t pos; } *ent;   /* sorted by (key, pos) */
+    size_t nent;
+    uint32_t *other;                /* positions of unclassified rules, ascending */
+    size_t nother;
+    lb_index_t ix;                  /* hash of key -> first ent of its run */
+} nf_cidx_t;
 
 struct nf_chain {
     char *name;
@@ -105,6 +124,10 @@ struct nf_chain {
     LB_VEC(nf_rule_t) rules;
     int mark_;                      /* scratch for graph walks */
     uint32_t hooks_;                /* scratch: hooks that reach this chain */
+    uint32_t ord;                   /* shared tables: position of the first rule in the
+                                     * table's rule order (nf->ctr index) */
+    nf_cidx_t *idx;                 /* dispatch index, NULL: none (few rules) or stale */
+    uint64_t idx_gen;               /* nf->rules_gen when idx was built; 0: never */
 };
 
 typedef struct nf_table {
@@ -114,6 +137,13 @@ typedef struct nf_table {
     nf_chain_t *builtin[NF_HOOK_COUNT];
     nf_chain_t **slots;             /* open-addressing name index */
     size_t nslots;
+    /* Sharing (netfilter.c "shared tables"): an interned table is immutable, used by
+     * every node whose table has the same content, refs of them; counters live in each
+     * node's nf->ctr. */
+    bool interned;
+    int refs;
+    uint64_t chash;                 /* content hash (interned tables) */
+    uint32_t nrules;                /* rules in table order (interned tables) */
 } nf_table_t;
 
 /* xt_recent table: a bounded list of addresses with their last-seen time. */
@@ -176,6 +206,18 @@ struct nf {
     LB_VEC(ct_entry_t *) chunks;
     sim_handle_t sweep;
     bool sweep_armed;
+    uint64_t rules_gen;             /* bumped by every rule change (indexes go stale) */
+    /* per-node counters of shared tables: ctr[t][2k], ctr[t][2k+1] are packets and bytes
+     * of rule k in table order; pol[t][hook] the built-in chains' policy counters.
+     * ctr[t] is NULL while tables[t] is private (its rules hold their counters). */
+    uint64_t *ctr[NF_TBL_COUNT];
+    uint64_t pol[NF_TBL_COUNT][NF_HOOK_COUNT][2];
+    /* rules traversed by the packet that creates a connection (nf_walk_*) */
+    uint64_t walk_pkt;              /* id of the packet being walked at this node */
+    uint64_t walk_rules;            /* rules it has been evaluated against so far */
+    uint64_t walk_conns, walk_sum;  /* connections sampled, their rules summed */
+    uint64_t walk_max;
+    uint64_t *walk_hist;            /* NF_WALK_BUCKETS counts, NULL until the first */
     /* nf_ct_attach emulation for the RST that REJECT sends */
     uint64_t attach_pkt;
     ct_entry_t *attach_ct;

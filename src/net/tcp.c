@@ -236,15 +236,6 @@ uint32_t tcp_isn(tcp_stack_t *st, uint32_t laddr, uint16_t lport, uint32_t raddr
     return h + (uint32_t)((uint64_t)sim_now(st->sim) >> 6);
 }
 
-static bool port_listening(tcp_stack_t *st, uint32_t laddr, uint16_t port)
-{
-    for (size_t i = 0; i < st->lst.n; i++) {
-        const tcp_listener_t *l = st->lst.v[i];
-        if (l->port == port && (l->addr == 0 || l->addr == laddr)) return true;
-    }
-    return false;
-}
-
 static bool tuple_in_use(tcp_stack_t *st, uint32_t laddr, uint16_t lport, uint32_t raddr,
                          uint16_t rport)
 {
@@ -252,10 +243,17 @@ static bool tuple_in_use(tcp_stack_t *st, uint32_t laddr, uint16_t lport, uint32
            tcp_tw_exists(st, laddr, lport, raddr, rport);
 }
 
+static int port_cmp(const void *a, const void *b)
+{
+    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
 /* Ephemeral port, as Linux __inet_hash_connect(): start at a keyed hash of the
  * destination plus a per-bucket perturbation, walk even offsets then odd ones, skip
  * tuples in use (connections and TIME_WAIT) and listening ports, then advance the
- * perturbation by i + 2. Returns 0 or LB_EADDRNOTAVAIL. */
+ * perturbation by i + 2. Returns 0 or LB_EADDRNOTAVAIL. Each port tried costs two hash
+ * lookups (connections, TIME_WAIT) and a binary search of the listening ports, sorted
+ * once per call, so a walk over many ports in use does not multiply by the listeners. */
 static int pick_port(tcp_stack_t *st, uint32_t laddr, uint32_t raddr, uint16_t rport,
                      uint16_t *out)
 {
@@ -267,17 +265,26 @@ static int pick_port(tcp_stack_t *st, uint32_t laddr, uint32_t raddr, uint16_t r
     uint32_t idx = (uint32_t)h & 255;
     uint32_t offset = ((uint32_t)(h >> 32) + st->perturb[idx]) % range;
     offset &= ~1u;
-    for (uint32_t pass = 0; pass < 2; pass++) {
+    uint16_t lbuf[16], *lp = lbuf;          /* ports listening on laddr or any address */
+    size_t nl = 0;
+    if (st->lst.n > sizeof lbuf / sizeof lbuf[0]) lp = lb_malloc(st->lst.n * sizeof *lp);
+    for (size_t i = 0; i < st->lst.n; i++)
+        if (st->lst.v[i]->addr == 0 || st->lst.v[i]->addr == laddr) lp[nl++] = st->lst.v[i]->port;
+    if (nl > 1) qsort(lp, nl, sizeof *lp, port_cmp);
+    int rc = LB_EADDRNOTAVAIL;
+    for (uint32_t pass = 0; pass < 2 && rc; pass++) {
         for (uint32_t i = pass; i < range; i += 2) {
             uint16_t port = (uint16_t)(lo + (offset + i) % range);
-            if (port_listening(st, laddr, port)) continue;
+            if (nl && bsearch(&port, lp, nl, sizeof *lp, port_cmp)) continue;
             if (tuple_in_use(st, laddr, port, raddr, rport)) continue;
             st->perturb[idx] += i + 2;
             *out = port;
-            return 0;
+            rc = 0;
+            break;
         }
     }
-    return LB_EADDRNOTAVAIL;
+    if (lp != lbuf) lb_free(lp);
+    return rc;
 }
 
 /* ---- lifetime ----------------------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include <gsl/gsl_statistics_double.h>
 #include "explain.h"
 #include "health.h"
+#include "netfilter.h"
 #include "plots.h"
 #include "report.h"
 
@@ -148,6 +149,19 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     const char *cn;
     for (size_t i = 0; (cn = metrics_counter_name(m, i)); i++)
         cJSON_AddNumberToObject(cnt, cn, (double)metrics_counter(m, cn, all));
+    if (!strcmp(v->mode, "sim")) {
+        nf_walk_summary_t ws;
+        nf_walk_net(scn_run_net(r), &ws);
+        if (ws.conns) {
+            cJSON *nw = cJSON_AddObjectToObject(o, "netfilter");
+            cJSON_AddNumberToObject(nw, "new_connections", (double)ws.conns);
+            cJSON_AddNumberToObject(nw, "rules_traversed", (double)ws.rules);
+            cJSON_AddNumberToObject(nw, "rules_traversed_mean", ws.mean);
+            cJSON_AddNumberToObject(nw, "rules_traversed_p50", (double)ws.p50);
+            cJSON_AddNumberToObject(nw, "rules_traversed_p99", (double)ws.p99);
+            cJSON_AddNumberToObject(nw, "rules_traversed_max", (double)ws.max);
+        }
+    }
     cJSON_AddStringToObject(o, "explanations", v->explain ? v->explain : "");
     cJSON *ex = cJSON_AddArrayToObject(o, "expectations");
     for (size_t i = 0; i < n_verdicts; i++) {
@@ -519,6 +533,39 @@ void rep_print_probes(FILE *out, const rep_variant_t *v, size_t n)
             fprintf(out, "  %llu requests could not start when due (max-in-flight or the rate "
                     "cap); their latency counts from when they were due\n",
                     (unsigned long long)v[i].delayed);
+    }
+}
+
+/* "1234567" -> "1,234,567" */
+static const char *thousands(uint64_t x, char buf[32])
+{
+    char d[24];
+    int n = snprintf(d, sizeof d, "%llu", (unsigned long long)x), k = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0) buf[k++] = ',';
+        buf[k++] = d[i];
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+void rep_print_netfilter(FILE *out, const rep_variant_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *nw = v[i].json ? cJSON_GetObjectItemCaseSensitive(v[i].json, "netfilter")
+                                    : NULL;
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(nw, "new_connections");
+        const cJSON *mean = cJSON_GetObjectItemCaseSensitive(nw, "rules_traversed_mean");
+        const cJSON *p99 = cJSON_GetObjectItemCaseSensitive(nw, "rules_traversed_p99");
+        if (!cJSON_IsNumber(c) || !cJSON_IsNumber(mean) || !cJSON_IsNumber(p99) ||
+            repeated_before(v, i))
+            continue;
+        char label[512], a[32], b[32], d[32];
+        rep_variant_label(v, n, i, label, sizeof label);
+        fprintf(out, "%s%s: iptables: mean %s rules traversed per new connection (p99 %s; "
+                "%s connections counted at each node they entered)\n", i ? "" : "\n", label,
+                thousands((uint64_t)(mean->valuedouble + 0.5), a),
+                thousands((uint64_t)p99->valuedouble, b), thousands((uint64_t)c->valuedouble, d));
     }
 }
 
