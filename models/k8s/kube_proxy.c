@@ -82,8 +82,8 @@ typedef struct svc {
     char svc_chain[KP_CHAIN_MAX], svl_chain[KP_CHAIN_MAX];
     char ext_chain[KP_CHAIN_MAX], fw_chain[KP_CHAIN_MAX];
     /* sharing: the kube-proxies holding it (freed at 0); the cache it can be found in
-     * (NULL: none; then reg_pos is its slot there); a 128-bit hash of its content for
-     * sync_key, valid while keyed */
+     * (NULL: none) and its slot there; a 128-bit hash of its content for sync_key, valid
+     * while keyed */
     int refs;
     struct kp_text_cache *reg;
     size_t reg_pos;
@@ -111,7 +111,6 @@ typedef struct hc {
     int endpoints;                      /* localEndpoints as of the last sync */
     uint64_t n200, n503;
 } hc_t;
-
 
 struct kp {
     net_node_t *node;
