@@ -100,7 +100,10 @@ void kp_config_default(kp_config_t *c);
  * the node (no Service with a Local traffic policy or loadBalancerSourceRanges, no
  * --nodeport-addresses), keyed by a 128-bit hash of everything the text is made from
  * (the Services and endpoints, the chains the previous sync wrote, the configuration),
- * so the next kube-proxy with the same inputs takes it instead of writing it again. The
+ * so the next kube-proxy with the same inputs takes it instead of writing it again.
+ * Through it the kube-proxies also share their service ports: kp_service_set of a port
+ * another kube-proxy holds with the same content takes a reference to it; a kube-proxy
+ * that changes one (kp_endpoints_set, kp_endpoint_conditions) changes its own copy. The
  * rules are the same either way; only the cost differs. Free after every kp_free. */
 typedef struct kp_text_cache kp_text_cache_t;
 kp_text_cache_t *kp_text_cache_new(void);

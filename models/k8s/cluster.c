@@ -695,13 +695,28 @@ static long svc_pos(const cluster_t *c, const k8s_service_t *s)
                     e_ = p_ + (c)->deps.v[(c)->sel.v[k].deps.v[d_]].n;                       \
              p_ < e_ && ((pod) = (c)->pods.v[p_], true); p_++)
 
-/* Pushes Service k (every port, its endpoints) into one node's kube-proxy. */
-static void kp_push(cluster_t *c, kp_t *kp, size_t k)
+/* The Services' ports as kube-proxy takes them (kp_service_set), built once per sync for
+ * every node's kube-proxy: ports.v[i] points into eps and ranges (hence positions, fixed
+ * up when all are built). */
+typedef struct kp_ports {
+    LB_VEC(kp_service_port_t) ports;
+    LB_VEC(size_t) first_ep, first_range;   /* per port: its start in eps / ranges */
+    LB_VEC(kp_endpoint_t) eps;
+    LB_VEC(kp_cidr_t) ranges;
+} kp_ports_t;
+
+/* Appends Service k's ports (every port, its endpoints) to kps. */
+static void kp_ports_add(cluster_t *c, kp_ports_t *kps, size_t k)
 {
     const k8s_service_t *s = c->svcs.v[k];
+    size_t r0 = kps->ranges.n;
+    for (size_t r = 0; r < s->source_ranges.n; r++) {
+        kp_cidr_t kc = {s->source_ranges.v[r].addr, s->source_ranges.v[r].plen};
+        lb_vec_push(&kps->ranges, kc);
+    }
     for (size_t i = 0; i < s->ports.n; i++) {
         const k8s_service_port_t *sp = &s->ports.v[i];
-        LB_VEC(kp_endpoint_t) eps = {0};
+        size_t e0 = kps->eps.n;
         cluster_pod_t *pod;
         FOR_SELECTED(c, k, pod) {
             int tp = cluster_pod_target_port(pod, sp);
@@ -710,26 +725,39 @@ static void kp_push(cluster_t *c, kp_t *kp, size_t k)
             bool term = pod->phase == CLUSTER_POD_TERMINATING;
             kp_endpoint_t e = {pod->ip, (uint16_t)tp, pod->host->node->name,
                                pod->ready && !term, pod->ready, term};
-            lb_vec_push(&eps, e);
-        }
-        LB_VEC(kp_cidr_t) ranges = {0};
-        for (size_t r = 0; r < s->source_ranges.n; r++) {
-            kp_cidr_t kc = {s->source_ranges.v[r].addr, s->source_ranges.v[r].plen};
-            lb_vec_push(&ranges, kc);
+            lb_vec_push(&kps->eps, e);
         }
         kp_service_port_t p = {
-            .lb_source_ranges = ranges.v, .n_lb_source_ranges = ranges.n,
+            .n_lb_source_ranges = s->source_ranges.n,
             .ns = s->meta.ns, .name = s->meta.name, .port_name = sp->name,
             .protocol = sp->protocol, .cluster_ip = s->cluster_ip, .port = (uint16_t)sp->port,
             .node_port = (uint16_t)sp->node_port,
             .lb_ips = s->lb_ip ? &s->lb_ip : NULL, .n_lb_ips = s->lb_ip ? 1 : 0,
             .external_policy = s->etp == K8S_ETP_LOCAL ? KP_POLICY_LOCAL : KP_POLICY_CLUSTER,
             .health_check_node_port = (uint16_t)s->health_check_node_port,
-            .endpoints = eps.v, .n_endpoints = eps.n};
-        kp_service_set(kp, &p);
-        lb_vec_free(&eps);
-        lb_vec_free(&ranges);
+            .n_endpoints = kps->eps.n - e0};
+        lb_vec_push(&kps->ports, p);
+        lb_vec_push(&kps->first_ep, e0);
+        lb_vec_push(&kps->first_range, r0);
     }
+}
+
+static void kp_ports_fix(kp_ports_t *kps)
+{
+    for (size_t i = 0; i < kps->ports.n; i++) {
+        kp_service_port_t *p = &kps->ports.v[i];
+        p->endpoints = p->n_endpoints ? &kps->eps.v[kps->first_ep.v[i]] : NULL;
+        p->lb_source_ranges = p->n_lb_source_ranges ? &kps->ranges.v[kps->first_range.v[i]] : NULL;
+    }
+}
+
+static void kp_ports_free(kp_ports_t *kps)
+{
+    lb_vec_free(&kps->ports);
+    lb_vec_free(&kps->first_ep);
+    lb_vec_free(&kps->first_range);
+    lb_vec_free(&kps->eps);
+    lb_vec_free(&kps->ranges);
 }
 
 /* Envoy's EDS view: every Service port's endpoints (pod IP, target port, ready). */
@@ -802,10 +830,13 @@ void cluster_sync(cluster_t *c)
 {
     for (size_t i = 0; i < c->pods.n; i++)
         if (c->pods.v[i]->app_kind == CLUSTER_APP_ISTIO) istio_push(c, c->pods.v[i]->app);
+    kp_ports_t kps = {0};
+    for (size_t k = 0; k < c->svcs.n; k++) kp_ports_add(c, &kps, k);
+    kp_ports_fix(&kps);
     for (size_t i = 0; i < c->nodes.n; i++) {
         cluster_node_t *n = c->nodes.v[i];
-        if (c->building && c->p.interrupted && c->p.interrupted()) return;   /* abandoned */
-        for (size_t k = 0; k < c->svcs.n; k++) kp_push(c, n->kp, k);
+        if (c->building && c->p.interrupted && c->p.interrupted()) break;    /* abandoned */
+        for (size_t k = 0; k < kps.ports.n; k++) kp_service_set(n->kp, &kps.ports.v[k]);
         char err[256];
         int rc = kp_sync(n->kp, err, sizeof err);
         /* a rule the netfilter model rejects is a bug in the kube-proxy model */
@@ -813,6 +844,7 @@ void cluster_sync(cluster_t *c)
             fprintf(stderr, "cluster: kube-proxy sync on %s failed: %s\n", n->node->name, err);
         assert(rc == 0 || rc == LB_EADDRINUSE);
     }
+    kp_ports_free(&kps);
     if (c->ex && !c->building) note_local_endpoints(c);
 }
 

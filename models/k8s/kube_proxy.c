@@ -3,10 +3,14 @@
  * rules, endpoint choice as pkg/proxy/topology.go CategorizeEndpoints(), and the
  * healthCheckNodePort servers of pkg/proxy/healthcheck/service_health.go.
  *
- * Data: kp_t owns a list of service ports (svc_t), each with its endpoints sorted by
+ * Data: kp_t holds a list of service ports (svc_t), each with its endpoints sorted by
  * "ip:port" as the EndpointsMap is (endpointslicecache.go byEndpoint), and one health-check
  * server per Service that has a healthCheckNodePort. Invariant: a svc_t's chain names are
  * derived from its ServicePortName string and lowercase protocol, computed once at set.
+ * Nothing in a svc_t depends on the node, so the kube-proxies of a cluster (sharing a
+ * kp_text_cache) share one svc_t per identical service port: counted references, found
+ * through the cache, copied before a kube-proxy changes one that others hold. The chains
+ * a sync wrote (active_t) are shared the same way.
  *
  * Where 1.29 differs from other releases (1.29 is followed):
  *   - no KUBE-MARK-DROP (KEP-3178, 1.25): "has no local endpoints" is a filter-table DROP
@@ -77,7 +81,26 @@ typedef struct svc {
     kp_policy_t in_itp;                 /* internal_policy as given */
     char svc_chain[KP_CHAIN_MAX], svl_chain[KP_CHAIN_MAX];
     char ext_chain[KP_CHAIN_MAX], fw_chain[KP_CHAIN_MAX];
+    /* sharing: the kube-proxies holding it (freed at 0); the cache it can be found in
+     * (NULL: none) and its slot there; a 128-bit hash of its content for sync_key, valid
+     * while keyed */
+    int refs;
+    struct kp_text_cache *reg;
+    size_t reg_pos;
+    uint64_t h;                         /* svc_hash of its key (ns, name, port name, proto) */
+    bool keyed;
+    uint64_t key[2];
 } svc_t;
+
+/* The chains one sync wrote (the "existing" set the next one compares against), shared by
+ * the kube-proxies that took the same restore text; immutable, freed at refs 0. key: a
+ * hash of the names, for sync_key. */
+typedef struct active {
+    int refs;
+    size_t n;
+    char **v;
+    uint64_t key[2];
+} active_t;
 
 /* A healthCheckNodePort listener (service_health.go hcInstance): one per Service. */
 typedef struct hc {
@@ -89,8 +112,6 @@ typedef struct hc {
     uint64_t n200, n503;
 } hc_t;
 
-typedef LB_VEC(char *) strvec_t;
-
 struct kp {
     net_node_t *node;
     char *node_name;
@@ -101,7 +122,8 @@ struct kp {
     char mark[16];                      /* fmt.Sprintf("%#08x", 1<<bit): "0x00004000" */
     LB_VEC(svc_t *) svcs;
     lb_index_t svc_index;               /* hash of (ns, name, port name, proto) -> svcs */
-    strvec_t active;                    /* service chains written by the last sync */
+    active_t *active;                   /* service chains written by the last sync
+                                         * (a reference; NULL: none yet) */
     LB_VEC(hc_t *) hcs;
     bool healthy;
     kp_text_cache_t *tc;                /* borrowed, may be NULL */
@@ -223,8 +245,15 @@ kp_t *kp_new(net_node_t *node, const kp_config_t *cfg)
     return kp;
 }
 
-static void svc_free(svc_t *s)
+static void shared_forget(svc_t *s);
+
+/* Drops one kube-proxy's reference to s; the last one frees it (and takes it out of the
+ * cache it can be found in). */
+static void svc_release(svc_t *s)
 {
+    assert(s->refs > 0);
+    if (--s->refs > 0) return;
+    if (s->reg) shared_forget(s);
     lb_free(s->ns);
     lb_free(s->name);
     lb_free(s->port_name);
@@ -283,14 +312,21 @@ static void hc_free(hc_t *h)
     lb_free(h);
 }
 
+static void active_release(active_t *a)
+{
+    if (!a || --a->refs > 0) return;
+    for (size_t i = 0; i < a->n; i++) lb_free(a->v[i]);
+    lb_free(a->v);
+    lb_free(a);
+}
+
 void kp_free(kp_t *kp)
 {
     if (!kp) return;
-    for (size_t i = 0; i < kp->svcs.n; i++) svc_free(kp->svcs.v[i]);
+    for (size_t i = 0; i < kp->svcs.n; i++) svc_release(kp->svcs.v[i]);
     lb_vec_free(&kp->svcs);
     lb_index_free(&kp->svc_index);
-    for (size_t i = 0; i < kp->active.n; i++) lb_free(kp->active.v[i]);
-    lb_vec_free(&kp->active);
+    active_release(kp->active);
     for (size_t i = 0; i < kp->hcs.n; i++) hc_free(kp->hcs.v[i]);
     lb_vec_free(&kp->hcs);
     lb_vec_free(&kp->np_addrs);
@@ -324,15 +360,21 @@ static uint64_t svc_hash(const char *ns, const char *name, const char *port_name
                                                lb_mix64(lb_hash_str(proto_lc))));
 }
 
-static svc_t *svc_find(const kp_t *kp, const char *ns, const char *name, const char *port_name,
-                       const char *proto_lc, size_t *idx)
+static bool svc_is(const svc_t *s, const char *ns, const char *name, const char *port_name,
+                   const char *proto_lc)
 {
-    uint64_t h = svc_hash(ns, name, port_name, proto_lc);
+    return !strcmp(s->ns, ns) && !strcmp(s->name, name) && str_eq(s->port_name, port_name) &&
+           !strcmp(s->proto, proto_lc);
+}
+
+/* kp's service port with that key (h = svc_hash of it), its position in *idx; NULL if none. */
+static svc_t *svc_find(const kp_t *kp, uint64_t h, const char *ns, const char *name,
+                       const char *port_name, const char *proto_lc, size_t *idx)
+{
     for (size_t it, i = lb_index_first(&kp->svc_index, h, &it); i != LB_INDEX_NONE;
          i = lb_index_next(&kp->svc_index, h, &it)) {
         svc_t *s = kp->svcs.v[i];
-        if (!strcmp(s->ns, ns) && !strcmp(s->name, name) && str_eq(s->port_name, port_name) &&
-            !strcmp(s->proto, proto_lc)) {
+        if (svc_is(s, ns, name, port_name, proto_lc)) {
             if (idx) *idx = i;
             return s;
         }
@@ -354,6 +396,7 @@ static void svc_set_eps(kp_t *kp, svc_t *s, const kp_endpoint_t *eps, size_t n)
 {
     for (size_t i = 0; i < s->eps.n; i++) lb_free(s->eps.v[i].node);
     s->eps.n = 0;
+    lb_vec_reserve(&s->eps, n);
     lb_index_t seen = { 0 };                /* "ip:port" -> eps position: the first wins */
     for (size_t i = 0; i < n; i++) {
         ep_t e = {0};
@@ -379,16 +422,12 @@ static void svc_set_eps(kp_t *kp, svc_t *s, const kp_endpoint_t *eps, size_t n)
     if (s->eps.n > 1) qsort(s->eps.v, s->eps.n, sizeof s->eps.v[0], ep_cmp);
 }
 
-int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
+/* A new service port from sp (proto: its lowercase protocol), held once. */
+static svc_t *svc_create(kp_t *kp, const kp_service_port_t *sp, const char *proto, uint64_t h)
 {
-    char proto[8];
-    if (!sp || !sp->ns || !*sp->ns || !sp->name || !*sp->name || sp->port == 0 ||
-        !proto_lower(sp->protocol, proto))
-        return LB_EINVAL;
-    size_t idx = 0;
-    svc_t *old = svc_find(kp, sp->ns, sp->name, sp->port_name, proto, &idx);
-    if (old && svc_unchanged(old, sp)) return 0;
     svc_t *s = lb_calloc(1, sizeof *s);
+    s->refs = 1;
+    s->h = h;
     s->ns = lb_strdup(sp->ns);
     s->name = lb_strdup(sp->name);
     s->port_name = lb_strdup(sp->port_name ? sp->port_name : "");
@@ -414,19 +453,93 @@ int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
     chain_name(kp, s->ext_chain, PFX_EXT, s->spn, s->proto, NULL);
     chain_name(kp, s->fw_chain, PFX_FW, s->spn, s->proto, NULL);
     svc_set_eps(kp, s, sp->endpoints, sp->n_endpoints);
+    lb_vec_reserve(&s->raw, sp->n_endpoints);
     for (size_t i = 0; i < sp->n_endpoints; i++) {
         const kp_endpoint_t *e = &sp->endpoints[i];
         struct raw_ep r = { e->ip, e->port, ep_flags(e), e->node_name ? lb_strdup(e->node_name) : NULL };
         lb_vec_push(&s->raw, r);
     }
     s->raw_ok = true;
+    return s;
+}
+
+/* A private copy of s (held once, in no cache). */
+static svc_t *svc_clone(const svc_t *o)
+{
+    svc_t *s = lb_calloc(1, sizeof *s);
+    *s = *o;
+    s->refs = 1;
+    s->reg = NULL;
+    s->keyed = false;
+    s->ns = lb_strdup(o->ns);
+    s->name = lb_strdup(o->name);
+    s->port_name = lb_strdup(o->port_name);
+    s->spn = lb_strdup(o->spn);
+    memset(&s->lb_ips, 0, sizeof s->lb_ips);
+    memset(&s->ext_ips, 0, sizeof s->ext_ips);
+    memset(&s->src_ranges, 0, sizeof s->src_ranges);
+    memset(&s->eps, 0, sizeof s->eps);
+    memset(&s->raw, 0, sizeof s->raw);
+    for (size_t i = 0; i < o->lb_ips.n; i++) lb_vec_push(&s->lb_ips, o->lb_ips.v[i]);
+    for (size_t i = 0; i < o->ext_ips.n; i++) lb_vec_push(&s->ext_ips, o->ext_ips.v[i]);
+    for (size_t i = 0; i < o->src_ranges.n; i++) lb_vec_push(&s->src_ranges, o->src_ranges.v[i]);
+    for (size_t i = 0; i < o->eps.n; i++) {
+        ep_t e = o->eps.v[i];
+        e.node = e.node ? lb_strdup(e.node) : NULL;
+        lb_vec_push(&s->eps, e);
+    }
+    for (size_t i = 0; i < o->raw.n; i++) {
+        struct raw_ep r = o->raw.v[i];
+        r.node = r.node ? lb_strdup(r.node) : NULL;
+        lb_vec_push(&s->raw, r);
+    }
+    return s;
+}
+
+/* kp->svcs.v[i] made kp's own before kp changes it: copied when other kube-proxies hold it
+ * too, taken out of the cache (it will no longer be what it was found by). Returns it. */
+static svc_t *svc_own(kp_t *kp, size_t i)
+{
+    svc_t *s = kp->svcs.v[i];
+    if (s->refs > 1) {
+        svc_t *c = svc_clone(s);
+        s->refs--;
+        kp->svcs.v[i] = s = c;
+    } else if (s->reg) {
+        shared_forget(s);
+    }
+    s->keyed = false;
+    return s;
+}
+
+static svc_t *shared_find(kp_text_cache_t *tc, uint64_t h, const kp_service_port_t *sp,
+                          const char *proto_lc);
+static void shared_add(kp_text_cache_t *tc, svc_t *s);
+
+int kp_service_set(kp_t *kp, const kp_service_port_t *sp)
+{
+    char proto[8];
+    if (!sp || !sp->ns || !*sp->ns || !sp->name || !*sp->name || sp->port == 0 ||
+        !proto_lower(sp->protocol, proto))
+        return LB_EINVAL;
+    uint64_t h = svc_hash(sp->ns, sp->name, sp->port_name, proto);
+    size_t idx = 0;
+    svc_t *old = svc_find(kp, h, sp->ns, sp->name, sp->port_name, proto, &idx);
+    if (old && svc_unchanged(old, sp)) return 0;
+    /* another kube-proxy of the cluster has the same service port already: share it */
+    svc_t *s = kp->tc ? shared_find(kp->tc, h, sp, proto) : NULL;
+    if (s) {
+        s->refs++;
+    } else {
+        s = svc_create(kp, sp, proto, h);
+        if (kp->tc) shared_add(kp->tc, s);
+    }
     if (old) {
-        svc_free(old);
+        svc_release(old);
         kp->svcs.v[idx] = s;            /* same key: the index stays right */
     } else {
         lb_vec_push(&kp->svcs, s);
-        lb_index_add(&kp->svc_index, svc_hash(s->ns, s->name, s->port_name, s->proto),
-                     kp->svcs.n - 1);
+        lb_index_add(&kp->svc_index, h, kp->svcs.n - 1);
     }
     return 0;
 }
@@ -437,16 +550,14 @@ int kp_service_delete(kp_t *kp, const char *ns, const char *name, const char *po
     char proto[8];
     size_t idx = 0;
     if (!ns || !name || !proto_lower(protocol, proto)) return LB_EINVAL;
-    svc_t *s = svc_find(kp, ns, name, port_name, proto, &idx);
+    svc_t *s = svc_find(kp, svc_hash(ns, name, port_name, proto), ns, name, port_name, proto,
+                        &idx);
     if (!s) return LB_ENOENT;
-    svc_free(s);
+    svc_release(s);
     memmove(&kp->svcs.v[idx], &kp->svcs.v[idx + 1], (kp->svcs.n - idx - 1) * sizeof(svc_t *));
     kp->svcs.n--;
     lb_index_clear(&kp->svc_index);         /* positions moved: index them again */
-    for (size_t i = 0; i < kp->svcs.n; i++) {
-        const svc_t *o = kp->svcs.v[i];
-        lb_index_add(&kp->svc_index, svc_hash(o->ns, o->name, o->port_name, o->proto), i);
-    }
+    for (size_t i = 0; i < kp->svcs.n; i++) lb_index_add(&kp->svc_index, kp->svcs.v[i]->h, i);
     return 0;
 }
 
@@ -458,6 +569,7 @@ int kp_endpoints_set(kp_t *kp, const char *ns, const char *name, const char *por
         svc_t *s = kp->svcs.v[i];
         if (strcmp(s->ns, ns) || strcmp(s->name, name)) continue;
         if (port_name && strcmp(s->port_name, port_name)) continue;
+        s = svc_own(kp, i);
         svc_set_eps(kp, s, eps, n);
         s->raw_ok = false;
         count++;
@@ -471,15 +583,17 @@ int kp_endpoint_conditions(kp_t *kp, uint32_t ip, bool ready, bool serving, bool
     for (size_t i = 0; i < kp->svcs.n; i++) {
         svc_t *s = kp->svcs.v[i];
         for (size_t j = 0; j < s->eps.n; j++) {
-            ep_t *e = &s->eps.v[j];
-            if (e->ip != ip) continue;
-            if (e->ready != ready || e->serving != serving || e->terminating != terminating) {
-                count++;
-                s->raw_ok = false;
-            }
-            e->ready = ready;
-            e->serving = serving;
-            e->terminating = terminating;
+            const ep_t *e = &s->eps.v[j];
+            if (e->ip != ip ||
+                (e->ready == ready && e->serving == serving && e->terminating == terminating))
+                continue;
+            s = svc_own(kp, i);
+            ep_t *w = &s->eps.v[j];
+            w->ready = ready;
+            w->serving = serving;
+            w->terminating = terminating;
+            s->raw_ok = false;
+            count++;
         }
     }
     return count;
@@ -913,9 +1027,11 @@ static bool active_has(const gen_t *g, const char *chain)
     return false;
 }
 
-/* syncProxyRules: the whole restore text. When keep is set, the active chain names are
- * stored as the "existing" set the next sync compares against. */
-static char *generate(const kp_t *kp, strvec_t *keep, bool *node_dep)
+static active_t *active_new(const char *const *names, size_t n);
+
+/* syncProxyRules: the whole restore text. When keep is set, *keep becomes the active chain
+ * names (a new active_t, held once): the "existing" set the next sync compares against. */
+static char *generate(const kp_t *kp, active_t **keep, bool *node_dep)
 {
     gen_t g = { .kp = kp };
     g.node_dep = !np_match_all(kp);     /* the node's own addresses */
@@ -953,8 +1069,8 @@ static char *generate(const kp_t *kp, strvec_t *keep, bool *node_dep)
             gen_service(&g, kp->svcs.v[i]);
 
     /* Delete service chains no longer in use (iptables-save diffed with activeNATChains). */
-    for (size_t i = 0; i < kp->active.n; i++) {
-        const char *ch = kp->active.v[i];
+    for (size_t i = 0; kp->active && i < kp->active->n; i++) {
+        const char *ch = kp->active->v[i];
         if (!is_service_chain(ch) || active_has(&g, ch)) continue;
         chain_line(&g.nchains, ch);
         line(&g.nrules, "-X %s", ch);
@@ -996,11 +1112,7 @@ static char *generate(const kp_t *kp, strvec_t *keep, bool *node_dep)
     sb_cat(&out, &g.nrules);
     line(&out, "COMMIT");
 
-    if (keep) {
-        for (size_t i = 0; i < keep->n; i++) lb_free(keep->v[i]);
-        keep->n = 0;
-        for (size_t i = 0; i < g.active.n; i++) lb_vec_push(keep, lb_strdup(g.active.v[i]));
-    }
+    if (keep) *keep = active_new(g.active.v, g.active.n);
     lb_free(g.fchains.v);
     lb_free(g.frules.v);
     lb_free(g.nchains.v);
@@ -1019,7 +1131,7 @@ char *kp_restore_text(const kp_t *kp) { return generate(kp, NULL, NULL); }
 typedef struct tc_entry {
     uint64_t key[2];
     char *text;                         /* NULL: empty slot */
-    strvec_t active;                    /* the chains that sync wrote */
+    active_t *active;                   /* the chains that sync wrote (a reference) */
 } tc_entry_t;
 
 struct kp_text_cache {
@@ -1028,7 +1140,52 @@ struct kp_text_cache {
     /* chain names: prefix + hash16(spn + protocol + endpoint), the same on every node */
     LB_VEC(struct tc_name { char *text; char name[KP_CHAIN_MAX]; }) names;
     lb_index_t name_ix;                 /* hash of text -> names position */
+    /* the service ports kube-proxies hold (borrowed: each leaves when freed, or when the
+     * kube-proxy holding it alone changes it); NULL slots are free, listed in svc_free */
+    LB_VEC(svc_t *) svcs;
+    LB_VEC(size_t) svc_free;
+    lb_index_t svc_ix;                  /* svc_t.h -> svcs position */
 };
+
+/* A service port of the cache that pushing sp (protocol proto_lc, key hash h) would make,
+ * or NULL. */
+static svc_t *shared_find(kp_text_cache_t *tc, uint64_t h, const kp_service_port_t *sp,
+                          const char *proto_lc)
+{
+    for (size_t it, p = lb_index_first(&tc->svc_ix, h, &it); p != LB_INDEX_NONE;
+         p = lb_index_next(&tc->svc_ix, h, &it)) {
+        svc_t *s = tc->svcs.v[p];
+        if (svc_is(s, sp->ns, sp->name, sp->port_name, proto_lc) && svc_unchanged(s, sp))
+            return s;
+    }
+    return NULL;
+}
+
+static void shared_add(kp_text_cache_t *tc, svc_t *s)
+{
+    assert(!s->reg);
+    size_t pos;
+    if (tc->svc_free.n) {
+        pos = tc->svc_free.v[--tc->svc_free.n];
+        tc->svcs.v[pos] = s;
+    } else {
+        pos = tc->svcs.n;
+        lb_vec_push(&tc->svcs, s);
+    }
+    s->reg = tc;
+    s->reg_pos = pos;
+    lb_index_add(&tc->svc_ix, s->h, pos);
+}
+
+static void shared_forget(svc_t *s)
+{
+    kp_text_cache_t *tc = s->reg;
+    assert(tc && tc->svcs.v[s->reg_pos] == s);
+    lb_index_remove(&tc->svc_ix, s->h, s->reg_pos);
+    tc->svcs.v[s->reg_pos] = NULL;
+    lb_vec_push(&tc->svc_free, s->reg_pos);
+    s->reg = NULL;
+}
 
 /* kp_chain_name, remembered in the cluster's cache (a SHA-256 per chain and node adds up
  * on a cluster of 200 nodes). */
@@ -1063,8 +1220,8 @@ static void tc_entry_clear(tc_entry_t *e)
 {
     lb_free(e->text);
     e->text = NULL;
-    for (size_t i = 0; i < e->active.n; i++) lb_free(e->active.v[i]);
-    lb_vec_free(&e->active);
+    active_release(e->active);
+    e->active = NULL;
 }
 
 void kp_text_cache_free(kp_text_cache_t *tc)
@@ -1074,6 +1231,11 @@ void kp_text_cache_free(kp_text_cache_t *tc)
     for (size_t i = 0; i < tc->names.n; i++) lb_free(tc->names.v[i].text);
     lb_vec_free(&tc->names);
     lb_index_free(&tc->name_ix);
+    for (size_t i = 0; i < tc->svcs.n; i++)     /* none, when every kp_free came first */
+        if (tc->svcs.v[i]) tc->svcs.v[i]->reg = NULL;
+    lb_vec_free(&tc->svcs);
+    lb_vec_free(&tc->svc_free);
+    lb_index_free(&tc->svc_ix);
     lb_free(tc);
 }
 
@@ -1090,6 +1252,59 @@ static void hk_s(hk_t *h, const char *s)
     hk_u(h, s ? strlen(s) : (uint64_t)-1);
 }
 
+/* s->key: everything of s that generate() reads, hashed once per content (a kube-proxy
+ * that changes s clears keyed, svc_own). */
+static void svc_key(svc_t *s)
+{
+    if (s->keyed) return;
+    hk_t h = { 0x452821e638d01377ull, 0xbe5466cf34e90c6cull };
+    hk_s(&h, s->ns);
+    hk_s(&h, s->name);
+    hk_s(&h, s->port_name);
+    hk_s(&h, s->proto);
+    hk_u(&h, (uint64_t)s->cluster_ip << 32 | (uint64_t)s->port << 16 | s->node_port);
+    hk_u(&h, (uint64_t)s->hcnp << 32 | (uint64_t)s->etp << 24 | (uint64_t)s->itp << 16 |
+             (uint64_t)s->affinity << 8);
+    hk_u(&h, (uint64_t)s->affinity_s);
+    hk_u(&h, s->lb_ips.n);
+    for (size_t k = 0; k < s->lb_ips.n; k++) hk_u(&h, s->lb_ips.v[k]);
+    hk_u(&h, s->ext_ips.n);
+    for (size_t k = 0; k < s->ext_ips.n; k++) hk_u(&h, s->ext_ips.v[k]);
+    hk_u(&h, s->src_ranges.n);
+    for (size_t k = 0; k < s->src_ranges.n; k++)
+        hk_u(&h, (uint64_t)s->src_ranges.v[k].addr << 8 | (uint64_t)s->src_ranges.v[k].plen);
+    hk_u(&h, s->eps.n);
+    for (size_t k = 0; k < s->eps.n; k++) {
+        const ep_t *e = &s->eps.v[k];
+        hk_u(&h, (uint64_t)e->ip << 32 | (uint64_t)e->port << 8 | (uint64_t)e->ready << 2 |
+                 (uint64_t)e->serving << 1 | e->terminating);
+        hk_s(&h, e->node);
+    }
+    s->key[0] = h.a;
+    s->key[1] = h.b;
+    s->keyed = true;
+}
+
+static active_t *active_new(const char *const *names, size_t n)
+{
+    active_t *a = lb_calloc(1, sizeof *a);
+    hk_t h = { 0xc0ac29b7c97c50ddull, 0x3f84d5b5b5470917ull };
+    a->refs = 1;
+    a->n = n;
+    a->v = lb_calloc(n + 1, sizeof *a->v);
+    hk_u(&h, n);
+    for (size_t i = 0; i < n; i++) {
+        a->v[i] = lb_strdup(names[i]);
+        hk_s(&h, names[i]);
+    }
+    a->key[0] = h.a;
+    a->key[1] = h.b;
+    return a;
+}
+
+/* The text cache's key for kp's next sync: its configuration, the chains its last sync
+ * wrote and its service ports (their keys, each hashed once however many kube-proxies
+ * hold it). */
 static void sync_key(const kp_t *kp, uint64_t key[2])
 {
     hk_t h = { 0x243f6a8885a308d3ull, 0x13198a2e03707344ull };
@@ -1101,38 +1316,18 @@ static void sync_key(const kp_t *kp, uint64_t key[2])
     hk_u(&h, kp->np_addrs.n);
     for (size_t i = 0; i < kp->np_addrs.n; i++)
         hk_u(&h, (uint64_t)kp->np_addrs.v[i].addr << 8 | (uint64_t)kp->np_addrs.v[i].plen);
-    hk_u(&h, kp->active.n);
-    for (size_t i = 0; i < kp->active.n; i++) hk_s(&h, kp->active.v[i]);
+    hk_u(&h, kp->active ? kp->active->key[0] : 0);
+    hk_u(&h, kp->active ? kp->active->key[1] : 0);
     hk_u(&h, kp->svcs.n);
     for (size_t i = 0; i < kp->svcs.n; i++) {
-        const svc_t *s = kp->svcs.v[i];
-        hk_s(&h, s->ns);
-        hk_s(&h, s->name);
-        hk_s(&h, s->port_name);
-        hk_s(&h, s->proto);
-        hk_u(&h, (uint64_t)s->cluster_ip << 32 | (uint64_t)s->port << 16 | s->node_port);
-        hk_u(&h, (uint64_t)s->hcnp << 32 | (uint64_t)s->etp << 24 | (uint64_t)s->itp << 16 |
-                 (uint64_t)s->affinity << 8);
-        hk_u(&h, (uint64_t)s->affinity_s);
-        hk_u(&h, s->lb_ips.n);
-        for (size_t k = 0; k < s->lb_ips.n; k++) hk_u(&h, s->lb_ips.v[k]);
-        hk_u(&h, s->ext_ips.n);
-        for (size_t k = 0; k < s->ext_ips.n; k++) hk_u(&h, s->ext_ips.v[k]);
-        hk_u(&h, s->src_ranges.n);
-        for (size_t k = 0; k < s->src_ranges.n; k++)
-            hk_u(&h, (uint64_t)s->src_ranges.v[k].addr << 8 | (uint64_t)s->src_ranges.v[k].plen);
-        hk_u(&h, s->eps.n);
-        for (size_t k = 0; k < s->eps.n; k++) {
-            const ep_t *e = &s->eps.v[k];
-            hk_u(&h, (uint64_t)e->ip << 32 | (uint64_t)e->port << 8 | (uint64_t)e->ready << 2 |
-                     (uint64_t)e->serving << 1 | e->terminating);
-            hk_s(&h, e->node);
-        }
+        svc_t *s = kp->svcs.v[i];
+        svc_key(s);
+        hk_u(&h, s->key[0]);
+        hk_u(&h, s->key[1]);
     }
     key[0] = h.a;
     key[1] = h.b;
 }
-
 
 /* ---- jump rules (iptablesJumpChains, iptablesKubeletJumpChains) ---------------------------- */
 
@@ -1376,7 +1571,7 @@ int kp_sync(kp_t *kp, char *err, size_t errlen)
     nf_t *nf = nf_get(kp->node);
     int rc = ensure_jumps(kp, nf, err, errlen);
     if (rc) return rc;
-    strvec_t next = {0};
+    active_t *next = NULL;
     uint64_t key[2] = {0, 0};
     tc_entry_t *hit = NULL;
     if (kp->tc) {
@@ -1388,7 +1583,8 @@ int kp_sync(kp_t *kp, char *err, size_t errlen)
     char *text;
     if (hit) {                          /* another node's text from the same inputs */
         text = hit->text;
-        for (size_t i = 0; i < hit->active.n; i++) lb_vec_push(&next, lb_strdup(hit->active.v[i]));
+        next = hit->active;
+        next->refs++;
     } else {
         bool dep = true;
         text = generate(kp, &next, &dep);
@@ -1399,7 +1595,8 @@ int kp_sync(kp_t *kp, char *err, size_t errlen)
             e->key[0] = key[0];
             e->key[1] = key[1];
             e->text = text;
-            for (size_t i = 0; i < next.n; i++) lb_vec_push(&e->active, lb_strdup(next.v[i]));
+            e->active = next;
+            next->refs++;
             hit = e;
         }
     }
@@ -1409,12 +1606,10 @@ int kp_sync(kp_t *kp, char *err, size_t errlen)
         rc = nf_restore_flags(nf, text, NF_RESTORE_NOFLUSH | NF_RESTORE_SHARED, err, errlen);
     if (!hit) lb_free(text);
     if (rc) {                       /* kube-proxy retries with a full sync; keep old set */
-        for (size_t i = 0; i < next.n; i++) lb_free(next.v[i]);
-        lb_vec_free(&next);
+        active_release(next);
         return rc;
     }
-    for (size_t i = 0; i < kp->active.n; i++) lb_free(kp->active.v[i]);
-    lb_vec_free(&kp->active);
+    active_release(kp->active);
     kp->active = next;
     return sync_health(kp, err, errlen);
 }
