@@ -1926,6 +1926,22 @@ static bool rule_eval(nf_t *nf, const struct nft_state *st, const ntable_t *t, i
     return true;
 }
 
+/* Rule r as nft lists it, into buf. */
+static void rule_str(const nrule_t *r, const ntable_t *t, const struct nft_state *st, int32_t ti,
+                     char *buf, size_t n)
+{
+    buf[0] = 0;
+    FILE *f = fmemopen(buf, n, "w");
+    if (!f) return;
+    for (size_t k = 0; k < r->it.n; k++) {
+        if (k) fputc(' ', f);
+        put_item(f, t, st, ti, &r->it.v[k]);
+    }
+    if (r->comment) fprintf(f, " comment \"%s\"", r->comment);
+    fclose(f);
+    buf[n - 1] = 0;
+}
+
 /* Walks base chain b: the result in *res (accept: continue to the next hook function). */
 static void chain_run(nf_t *nf, const struct nft_state *st, const ntable_t *t, int32_t ti,
                       const nchain_t *b, pkt_t *p, res_t *res)
@@ -1952,9 +1968,12 @@ static void chain_run(nf_t *nf, const struct nft_state *st, const ntable_t *t, i
             i++;
             continue;
         }
-        if (tracing && (term || v.code != NV_NONE))
-            net_tracef(nf->net, nf->node->name, p, "nft %s %s rule %zu matched", t->name,
-                       c->name, i + 1);
+        if (tracing && (term || v.code != NV_NONE)) {
+            char text[768];
+            rule_str(r, t, st, ti, text, sizeof text);
+            net_tracef(nf->net, nf->node->name, p, "nft %s/%s rule %zu matched: %s", t->name,
+                       c->name, i + 1, text);
+        }
         res->chain = c;
         res->rule = i;
         if (term) {
@@ -2008,22 +2027,13 @@ static void where_str(const res_t *r, const nchain_t *base, enum nf_hook h, char
                  r->rule + 1);
 }
 
-/* The rule's text as nft lists it, into buf. */
+/* The verdict's rule as nft lists it, into buf ("" for a policy). */
 static void rule_text(const res_t *r, const struct nft_state *st, char *buf, size_t n)
 {
     buf[0] = 0;
     if (r->rule == SIZE_MAX) return;
-    FILE *f = fmemopen(buf, n, "w");
-    if (!f) return;
-    const nrule_t *ru = &r->chain->rules.v[r->rule];
-    int32_t ti = (int32_t)table_pos(st->rs, r->t->name);
-    for (size_t k = 0; k < ru->it.n; k++) {
-        if (k) fputc(' ', f);
-        put_item(f, r->t, st, ti, &ru->it.v[k]);
-    }
-    if (ru->comment) fprintf(f, " comment \"%s\"", ru->comment);
-    fclose(f);
-    buf[n - 1] = 0;
+    rule_str(&r->chain->rules.v[r->rule], r->t, st, (int32_t)table_pos(st->rs, r->t->name),
+             buf, n);
 }
 
 int nft_filter_(nf_t *nf, enum nf_hook h, int lo, int hi, pkt_t *p, net_iface_t *in,
@@ -2041,7 +2051,7 @@ int nft_filter_(nf_t *nf, enum nf_hook h, int lo, int hi, pkt_t *p, net_iface_t 
             res_t r = {0};
             chain_run(nf, st, t, (int32_t)ti, b, p, &r);
             if (r.kind == R_ACCEPT) continue;
-            char where[NFT_NAME_MAX * 2 + 64], text[768], detail[1024];
+            char where[NFT_NAME_MAX * 2 + 64], text[768], detail[1600];
             where_str(&r, b, h, where, sizeof where);
             rule_text(&r, st, text, sizeof text);
             snprintf(detail, sizeof detail, "%s%s%s", where, text[0] ? ": " : " DROP", text);
@@ -2067,7 +2077,7 @@ int nft_nat_(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *o
             res_t r = {0};
             chain_run(nf, st, t, (int32_t)ti, b, p, &r);
             if (r.kind == R_ACCEPT) continue;
-            char where[NFT_NAME_MAX * 2 + 64], text[768], detail[1024];
+            char where[NFT_NAME_MAX * 2 + 64], text[768], detail[1600];
             where_str(&r, b, h, where, sizeof where);
             rule_text(&r, st, text, sizeof text);
             snprintf(detail, sizeof detail, "%s%s%s", where, text[0] ? ": " : " DROP", text);
