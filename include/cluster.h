@@ -88,6 +88,9 @@ typedef struct cluster_params {
     /* kube-proxy's conntrack.tcpEstablishedTimeout (--conntrack-tcp-timeout-established):
      * < 0: its default (24 h); 0: leave the nodes' sysctl alone; else the value. */
     sim_time_t kp_conntrack_established;
+    /* kube-proxy's mode (KubeProxyConfiguration.mode): iptables (default) or nftables
+     * (Kubernetes 1.29 and later; the builder refuses it on older versions). */
+    int kp_mode;                    /* kp_mode_t */
     /* true: the workload has been running before t=0 (pods ready, kubelet probing on its
      * period); false: pods start at t=0 and are unready until their first probe passes. */
     bool warm_start;

@@ -22,6 +22,11 @@
 #define KP_CHAIN_MAX 29                 /* "KUBE-PROXY-FIREWALL" .. 28 chars + NUL */
 
 typedef enum { KP_POLICY_CLUSTER = 0, KP_POLICY_LOCAL = 1 } kp_policy_t;
+/* KubeProxyConfiguration.mode. nftables (pkg/proxy/nftables/proxier.go, KEP-3866): alpha
+ * in 1.29, beta in 1.31, GA in 1.33; before 1.31 behind the NFTablesProxyMode gate. */
+typedef enum { KP_MODE_IPTABLES = 0, KP_MODE_NFTABLES = 1 } kp_mode_t;
+/* Kubernetes minor version from which kube-proxy has the nftables mode (1.29). */
+#define KP_NFTABLES_SINCE_MINOR 29
 
 typedef struct kp_cidr { uint32_t addr; int plen; } kp_cidr_t;
 
@@ -92,6 +97,16 @@ typedef struct kp_config {
                                              * EKS's smallest default sizes) */
     struct kp_text_cache *text_cache;       /* shared by the kube-proxies of a cluster
                                              * (borrowed; NULL: none), see below */
+    kp_mode_t mode;                         /* iptables (default) or nftables */
+    /* nftables mode: the ServiceCIDRs kube-proxy watches (networking/v1 ServiceCIDR, GA in
+     * 1.33; earlier the informer is off and the list stays empty). plen 0: none -> no
+     * "Drop traffic to unallocated ClusterIPs" rule. */
+    kp_cidr_t service_cidr;
+    /* nftables mode: rulesets shared by the kube-proxies of a cluster (borrowed; NULL:
+     * every node builds its own), see nftables.h nft_apply_shared. In nftables mode an
+     * empty nodeport_addresses means "primary" (the node's primary address), kube-proxy's
+     * default for that mode. */
+    struct nft_cache *nft_cache;
 } kp_config_t;
 void kp_config_default(kp_config_t *c);
 
@@ -146,12 +161,18 @@ char *kp_restore_text(const kp_t *kp);
  * KUBE-SERVICES"), in the order they are applied. Caller frees with lb_free. */
 char *kp_jump_commands(const kp_t *kp);
 
+/* nftables mode: the `nft -f` transaction one full sync writes now, building the table
+ * ip kube-proxy from nothing (setupNFTables, then every service port). Caller frees. */
+char *kp_nft_text(const kp_t *kp);
+
 /* One full sync into the node's netfilter: ensure the jump chains and rules (iptables -N,
  * -C, then -I when absent), then kp_restore_text() with NF_RESTORE_NOFLUSH, then the
  * health-check servers and their local-endpoint counts (SyncServices, SyncEndpoints).
  * Returns 0, the netfilter's error (text in err: "line N: ..."), or LB_EADDRINUSE when a
  * health-check port could not be opened (the rules are applied all the same). */
 int kp_sync(kp_t *kp, char *err, size_t errlen);
+/* In nftables mode kp_sync loads kp_nft_text() into the node's nftables instead (nothing
+ * in iptables), then the health-check servers as above. */
 /* kube-proxy's own healthz state, reported as serviceProxyHealthy; false makes every
  * health-check port answer 503. Default true. */
 void kp_set_healthy(kp_t *kp, bool healthy);

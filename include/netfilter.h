@@ -150,6 +150,9 @@ typedef struct nf_walk_summary {
 void nf_walk_node(const nf_t *nf, nf_walk_summary_t *out);
 /* The same over every node of net that has netfilter. */
 void nf_walk_net(const net_t *net, nf_walk_summary_t *out);
+/* The same over the nodes that have ever loaded an nftables ruleset (nft true: every rule
+ * evaluated there, nftables and iptables, counts) or never have (nft false). */
+void nf_walk_net_nft(const net_t *net, bool nft, nf_walk_summary_t *out);
 
 /* Conntrack. */
 size_t nf_ct_count(const nf_t *nf);

@@ -14,6 +14,8 @@ PKGS=(build-essential pkg-config
       # certificate with openssl
       libcurl4-openssl-dev nginx-light haproxy wrk curl jq openssl
       iproute2 iptables conntrack
+      # tests/large.sh loads the --dump-nft output into a namespace with nft -f
+      nftables
       # tests/kernel-timers.sh watches the kernel's SYNs, retransmissions and keepalive
       # probes with it (without it the test skips)
       tcpdump

@@ -24,6 +24,7 @@
 #include "db.h"
 #include "draw.h"
 #include "netfilter.h"
+#include "nftables.h"
 #include "plots.h"
 #include "real.h"
 #include "realchain.h"
@@ -57,6 +58,7 @@ typedef struct opts {
     const char *out;
     uint64_t trace_flow;
     const char *dump_node;
+    bool dump_nft;                  /* --dump-nft: nft list ruleset instead of iptables-save */
     int seeds;                      /* --seeds N: each variant with seeds base .. base+N-1 */
     int jobs;                       /* --jobs N: parallel worker processes */
     bool no_pcap, no_plots, no_db, no_pictures;
@@ -117,6 +119,8 @@ static void usage(FILE *f)
 "                          rules, conntrack, NAT, drops); flows are numbered 1, 2, ...\n"
 "      --dump-iptables NODE  print NODE's netfilter tables (iptables-save form) after\n"
 "                          the scenario is built, then exit\n"
+"      --dump-nft NODE     print NODE's nftables ruleset (`nft list ruleset` form:\n"
+"                          kube-proxy-mode nftables) after the scenario is built, then exit\n"
 "      --validate          load and build every selected variant, then exit (0, or 2\n"
 "                          with file:line:col); nothing runs, nothing is written\n"
 "      --draw              write the topology of the built variant(s) -- topology.dot,\n"
@@ -207,6 +211,8 @@ static int check_real_opts(const opts_t *o)
     return EXIT_OK;
 }
 
+#define DUMP_OPT(o) ((o)->dump_nft ? "--dump-nft" : "--dump-iptables")
+
 /* Sweep options that do not go together (--merge and --emit-job are commands of their
  * own; a shard needs its results.db). */
 static int check_sweep_opts(const opts_t *o)
@@ -218,22 +224,22 @@ static int check_sweep_opts(const opts_t *o)
             : o->sets.n ? "--set" : o->axes.n ? "--sweep" : o->shard ? "--shard"
             : o->emit ? "--emit-job" : o->jobs > 1 ? "--jobs" : o->no_db ? "--no-db"
             : o->out ? "--out (the output folder is --merge's OUT_DIR)" : o->trace_flow
-            ? "--trace-flow" : o->dump_node ? "--dump-iptables" : o->describe ? "--describe"
+            ? "--trace-flow" : o->dump_node ? DUMP_OPT(o) : o->describe ? "--describe"
             : o->render_dir ? "--render" : o->flow_fate ? "--flow-fate" : NULL;
     } else if (o->emit) {
         with = "--emit-job";
         bad = o->shard ? "--shard" : o->trace_flow ? "--trace-flow" : o->dump_node
-            ? "--dump-iptables" : o->describe ? "--describe" : o->render_dir ? "--render"
+            ? DUMP_OPT(o) : o->describe ? "--describe" : o->render_dir ? "--render"
             : o->flow_fate ? "--flow-fate" : o->no_db ? "--no-db (merging needs results.db)"
             : o->check ? "--check" : NULL;
     } else if (o->shard) {
         with = "--shard";
         bad = o->no_db ? "--no-db (a shard's results are its results.db)" : o->trace_flow
-            ? "--trace-flow" : o->dump_node ? "--dump-iptables" : o->describe ? "--describe"
+            ? "--trace-flow" : o->dump_node ? DUMP_OPT(o) : o->describe ? "--describe"
             : o->render_dir ? "--render" : o->flow_fate ? "--flow-fate" : NULL;
     } else if (o->axes.n) {
         with = "--sweep";
-        bad = o->dump_node ? "--dump-iptables" : o->describe ? "--describe" : o->render_dir
+        bad = o->dump_node ? DUMP_OPT(o) : o->describe ? "--describe" : o->render_dir
             ? "--render" : o->flow_fate ? "--flow-fate" : o->trace_flow ? "--trace-flow" : NULL;
     }
     if (bad) {
@@ -265,13 +271,15 @@ static int parse_args(int argc, char **argv, opts_t *o)
     enum { O_TRACE = 256, O_DUMP, O_SET, O_LIST, O_SEEDS, O_JOBS, O_NOPCAP, O_NOPLOTS, O_NODB,
            O_EXPLAIN, O_PLOT_TIMEOUT, O_REAL, O_PROBES_ONLY, O_COMPARE, O_MAX_RATE, O_WATCH,
            O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT, O_SWEEP, O_SHARD, O_SHARDS,
-           O_MERGE, O_MERGE_BATCH, O_EMIT, O_IMAGE, O_PVC, O_NOPICTURES, O_DRAW, O_VALIDATE };
+           O_MERGE, O_MERGE_BATCH, O_EMIT, O_IMAGE, O_PVC, O_NOPICTURES, O_DRAW, O_VALIDATE,
+           O_DUMP_NFT };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
         {"quiet", no_argument, 0, 'q'},      {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},    {"trace-flow", required_argument, 0, O_TRACE},
         {"dump-iptables", required_argument, 0, O_DUMP},
+        {"dump-nft", required_argument, 0, O_DUMP_NFT},
         {"set", required_argument, 0, O_SET}, {"list-types", no_argument, 0, O_LIST},
         {"seeds", required_argument, 0, O_SEEDS}, {"jobs", required_argument, 0, O_JOBS},
         {"no-pcap", no_argument, 0, O_NOPCAP}, {"no-plots", no_argument, 0, O_NOPLOTS},
@@ -321,7 +329,8 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 return EXIT_INPUT;
             }
             break;
-        case O_DUMP: o->dump_node = optarg; break;
+        case O_DUMP: o->dump_node = optarg; o->dump_nft = false; break;
+        case O_DUMP_NFT: o->dump_node = optarg; o->dump_nft = true; break;
         case O_SET:
             if (!strchr(optarg, '=')) {
                 fprintf(stderr, "sim: --set expects KEY=VALUE, got '%s'\n", optarg);
@@ -634,7 +643,8 @@ static int dump_iptables(scn_t *s, const opts_t *o, size_t v)
         return EXIT_INPUT;
     }
     printf("# node %s, variant %s\n", n->name, scn_variant_name(s, v));
-    nf_save(nf_get(n), stdout, false);
+    if (o->dump_nft) nft_list(nf_get(n), stdout);
+    else nf_save(nf_get(n), stdout, false);
     scn_run_free(r);
     return EXIT_OK;
 }

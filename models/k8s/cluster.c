@@ -18,6 +18,7 @@
 #include "health.h"
 #include "istio_gateway.h"
 #include "nginx_conf.h"
+#include "nftables.h"
 
 /* kubelet's HTTP probe: "Any code greater than or equal to 200 and less than 400
  * indicates success" (kubernetes.io/docs/tasks/configure-pod-container/
@@ -61,9 +62,13 @@ struct cluster {
     bool rollout_pending;           /* a controller pass is scheduled */
     bool term_eps;                  /* kube-proxy uses serving terminating endpoints */
     kp_text_cache_t *kp_texts;      /* the kube-proxies' shared text cache (owned) */
+    struct nft_cache *kp_nft;       /* their shared nftables rulesets (owned) */
 };
 
 /* ProxyTerminatingEndpoints (KEP-1669): beta and on by default from Kubernetes 1.26. */
+/* The ServiceCIDR informer nftables-mode kube-proxy reads its "unallocated ClusterIPs" drop
+ * rule from: MultiCIDRServiceAllocator, GA and on by default from 1.33. */
+#define KP_SERVICE_CIDR_SINCE_MINOR 33
 #define KP_TERMINATING_ENDPOINTS_SINCE_MINOR 26
 
 void cluster_params_default(cluster_params_t *p)
@@ -1092,6 +1097,15 @@ cluster_t *cluster_new(net_t *net, net_fabric_t *fab, const cluster_params_t *p,
         kc.conntrack_tcp_established = p->kp_conntrack_established;
     c->kp_texts = kp_text_cache_new();      /* every node writes the same rules */
     kc.text_cache = c->kp_texts;
+    kc.mode = (kp_mode_t)p->kp_mode;
+    if (kc.mode == KP_MODE_NFTABLES) {
+        c->kp_nft = nft_cache_new();
+        kc.nft_cache = c->kp_nft;
+        /* ServiceCIDR objects (MultiCIDRServiceAllocator, on by default from 1.33): the
+         * apiserver's "kubernetes" ServiceCIDR is the service-cidr */
+        if (vmaj > 1 || vmin >= KP_SERVICE_CIDR_SINCE_MINOR)
+            kc.service_cidr = (kp_cidr_t){p->service_cidr, p->service_plen};
+    }
     for (size_t i = 0; i < c->nodes.n; i++) c->nodes.v[i]->kp = kp_new(c->nodes.v[i]->node, &kc);
     cluster_sync(c);
     c->building = false;
@@ -1126,6 +1140,7 @@ void cluster_free(cluster_t *c)
         lb_free(n);
     }
     kp_text_cache_free(c->kp_texts);
+    nft_cache_free(c->kp_nft);              /* nodes keep their references */
     for (size_t i = 0; i < c->svcs.n; i++) lb_free(c->svcs.v[i]);
     lb_vec_free(&c->named_ips);
     lb_vec_free(&c->pods);

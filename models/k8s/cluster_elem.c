@@ -131,6 +131,8 @@ static const elem_param_t scale_params[] = {
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
 
+static const char *const kp_modes[] = {"iptables", "nftables", NULL};
+
 static const elem_param_t cluster_params[] = {
     {"type", P_STR, NULL, "k8s-cluster", NULL, NULL},
     {"vnet", P_STR, NULL, "the vnet element the nodes' NICs are in", NULL, NULL},
@@ -177,6 +179,9 @@ static const elem_param_t cluster_params[] = {
     {"gateway-sysctls", P_OBJ, "", "the Istio gateway pods' securityContext.sysctls: "
      "{ keepalive-time, keepalive-intvl, keepalive-probes } in the pods' own netns (safe "
      "sysctls from Kubernetes 1.29)", sysctl_params, NULL},
+    {"kube-proxy-mode", P_ENUM, "iptables", "kube-proxy's mode: iptables or nftables "
+     "(Kubernetes 1.29 and later; alpha before 1.31, behind the NFTablesProxyMode feature "
+     "gate)", NULL, kp_modes},
     {"kube-proxy-conntrack-established", P_DURATION, "", "kube-proxy's "
      "conntrack.tcpEstablishedTimeout (--conntrack-tcp-timeout-established), the "
      "nf_conntrack_tcp_timeout_established it writes on every node (default 24h; 0s: "
@@ -334,6 +339,19 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
             return build_error(ctx, kce->pos, "kube-proxy-conntrack-established: expected "
                                "whole seconds, 0s or more (0s: the node's sysctl is left alone)");
         p.kp_conntrack_established = kce->u.i;
+    }
+    const elem_val_t *kpm = elem_get(cfg, "kube-proxy-mode");
+    p.kp_mode = strcmp(kpm->u.s, "nftables") == 0 ? KP_MODE_NFTABLES : KP_MODE_IPTABLES;
+    if (p.kp_mode == KP_MODE_NFTABLES) {
+        int maj = 0, min = 0;
+        if ((sscanf(p.version, "%*[vV]%d.%d", &maj, &min) == 2 ||
+             sscanf(p.version, "%d.%d", &maj, &min) == 2) &&
+            maj == 1 && min < KP_NFTABLES_SINCE_MINOR)
+            return build_error(ctx, kpm->pos, "kube-proxy-mode nftables: kube-proxy has an "
+                               "nftables mode from Kubernetes 1.%d (KEP-3866: alpha in 1.29 and "
+                               "1.30 behind the NFTablesProxyMode feature gate, beta 1.31, GA "
+                               "1.33); kubernetes-version is %s", KP_NFTABLES_SINCE_MINOR,
+                               p.version);
     }
     /* the kernel: its defaults in every netns (pods' too), node-sysctls in the nodes'
      * own, gateway-sysctls in the gateway pods' */

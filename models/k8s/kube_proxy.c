@@ -30,7 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/sha.h>
-#include "kube_proxy.h"
+#include "kube_proxy_int.h"
 #include "netfilter.h"
 #include "http.h"
 
@@ -127,6 +127,9 @@ struct kp {
     LB_VEC(hc_t *) hcs;
     bool healthy;
     kp_text_cache_t *tc;                /* borrowed, may be NULL */
+    kp_mode_t mode;                     /* nftables: kube_proxy_nft.c writes the rules */
+    kp_cidr_t service_cidr;             /* nftables mode's ServiceCIDRs */
+    struct nft_cache *nft_cache;        /* borrowed, may be NULL */
 };
 
 void kp_config_default(kp_config_t *c)
@@ -241,6 +244,9 @@ kp_t *kp_new(net_node_t *node, const kp_config_t *cfg)
     snprintf(kp->mark, sizeof kp->mark, "0x%08x", 1u << kp->mbit);
     kp->healthy = true;
     kp->tc = cfg->text_cache;
+    kp->mode = cfg->mode;
+    kp->service_cidr = cfg->service_cidr;
+    kp->nft_cache = cfg->nft_cache;
     if (node) apply_conntrack(node, cfg);
     return kp;
 }
@@ -1569,6 +1575,10 @@ int kp_sync(kp_t *kp, char *err, size_t errlen)
     assert(kp->node);
     if (err && errlen) err[0] = '\0';
     nf_t *nf = nf_get(kp->node);
+    if (kp->mode == KP_MODE_NFTABLES) {
+        int rc = kp_nft_sync_(kp, err, errlen);
+        return rc ? rc : sync_health(kp, err, errlen);
+    }
     int rc = ensure_jumps(kp, nf, err, errlen);
     if (rc) return rc;
     active_t *next = NULL;
@@ -1613,3 +1623,79 @@ int kp_sync(kp_t *kp, char *err, size_t errlen)
     kp->active = next;
     return sync_health(kp, err, errlen);
 }
+
+/* ---- the view kube_proxy_nft.c writes the nftables mode from (kube_proxy_int.h) ---------- */
+
+size_t kp_port_count_(const kp_t *kp) { return kp->svcs.n; }
+
+static kp_ep_view_t *ep_views(const ep_t *const *eps, size_t n)
+{
+    kp_ep_view_t *v = lb_calloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i].ip = eps[i]->ip;
+        v[i].port = eps[i]->port;
+    }
+    return v;
+}
+
+void kp_port_view_(const kp_t *kp, size_t i, kp_port_view_t *v, bool eps)
+{
+    const svc_t *s = kp->svcs.v[i];
+    cats_t c;
+    memset(v, 0, sizeof *v);
+    v->ns = s->ns;
+    v->name = s->name;
+    v->port_name = s->port_name;
+    v->proto = s->proto;
+    v->spn = s->spn;
+    v->cluster_ip = s->cluster_ip;
+    v->port = s->port;
+    v->node_port = s->node_port;
+    v->lb_ips = s->lb_ips.v;
+    v->n_lb_ips = s->lb_ips.n;
+    v->ext_ips = s->ext_ips.v;
+    v->n_ext_ips = s->ext_ips.n;
+    v->src_ranges = s->src_ranges.v;
+    v->n_src_ranges = s->src_ranges.n;
+    v->ext_accessible = svc_ext_accessible(s);
+    v->etp_local = svc_etp_local(s);
+    v->itp_local = svc_itp_local(s);
+    v->uses_cluster = svc_uses_cluster(s);
+    v->uses_local = svc_uses_local(s);
+    v->affinity = s->affinity;
+    v->affinity_s = s->affinity_s;
+    if (!eps) return;
+    categorize(kp, s, &c);
+    v->cluster = ep_views(c.cluster, c.n_cluster);
+    v->local = ep_views(c.local, c.n_local);
+    v->all = ep_views(c.all, c.n_all);
+    v->n_cluster = c.n_cluster;
+    v->n_local = c.n_local;
+    v->n_all = c.n_all;
+    v->has_any = c.has_any;
+    cats_free(&c);
+}
+
+void kp_port_view_free_(kp_port_view_t *v)
+{
+    lb_free(v->cluster);
+    lb_free(v->local);
+    lb_free(v->all);
+}
+
+void kp_cfg_view_(const kp_t *kp, kp_cfg_view_t *v)
+{
+    memset(v, 0, sizeof *v);
+    v->node = kp->node;
+    v->node_name = kp->node_name;
+    v->mark = 1u << kp->mbit;
+    v->cluster_cidr = kp->cluster_cidr;
+    v->service_cidr = kp->service_cidr;
+    v->masq_all = kp->masq_all;
+    v->np_addrs = kp->np_addrs.v;
+    v->n_np_addrs = kp->np_addrs.n;
+}
+
+void kp_sync_key_(const kp_t *kp, uint64_t key[2]) { sync_key(kp, key); }
+
+struct nft_cache *kp_nft_cache_(const kp_t *kp) { return kp->nft_cache; }

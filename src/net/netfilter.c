@@ -38,6 +38,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -119,6 +120,7 @@ void nf_free(nf_t *nf)
 {
     if (!nf) return;
     ct_fini(nf);
+    nft_state_free_(nf->nft);
     for (int i = 0; i < NF_TBL_COUNT; i++) table_release(nf, i);
     for (size_t i = 0; i < nf->recents.n; i++) {
         lb_free(nf->recents.v[i]->name);
@@ -2837,6 +2839,17 @@ void nf_walk_net(const net_t *net, nf_walk_summary_t *out)
     lb_free(a);
 }
 
+void nf_walk_net_nft(const net_t *net, bool nft, nf_walk_summary_t *out)
+{
+    walk_acc_t *a = lb_calloc(1, sizeof *a);
+    for (size_t i = 0; i < net_node_count(net); i++) {
+        const nf_t *nf = net_node_at(net, i)->nf;
+        if (nf && (nf->nft != NULL) == nft) walk_add(a, nf);
+    }
+    walk_summary(a, out);
+    lb_free(a);
+}
+
 /* Drops p (freeing it) and any conntrack entry only it created. */
 static int drop_pkt(nf_t *nf, pkt_t *p, const char *reason, const char *detail)
 {
@@ -2870,6 +2883,21 @@ static void send_reset(nf_t *nf, const pkt_t *p)
     nf->attach_ct = NULL;
 }
 
+int nf_drop_(nf_t *nf, pkt_t *p, const char *reason, const char *detail)
+{
+    return drop_pkt(nf, p, reason, detail);
+}
+
+int nf_reject_(nf_t *nf, pkt_t *p, uint16_t with, const char *detail)
+{
+    uint64_t wp = nf->walk_pkt, wr = nf->walk_rules;    /* the reply walks the hooks */
+    if (with == NF_REJECT_TCP_RESET) send_reset(nf, p);
+    else net_icmp_error(nf->node, p, ICMP_DEST_UNREACH, (uint8_t)with);
+    nf->walk_pkt = wp;
+    nf->walk_rules = wr;
+    return drop_pkt(nf, p, "nf-reject", detail);
+}
+
 /* Runs table ti at hook h; ACCEPT continues, anything else consumes p. */
 static int run_filter(nf_t *nf, int ti, enum nf_hook h, pkt_t *p, net_iface_t *in,
                       net_iface_t *out)
@@ -2883,14 +2911,7 @@ static int run_filter(nf_t *nf, int ti, enum nf_hook h, pkt_t *p, net_iface_t *i
     where_str(t, h, &vi, where, sizeof where);
     if (vi.r) snprintf(detail, sizeof detail, "%s: %s", where, vi.r->text);
     else snprintf(detail, sizeof detail, "%s DROP", where);
-    if (v == V_REJECT) {
-        uint64_t wp = nf->walk_pkt, wr = nf->walk_rules;    /* the reply walks the hooks */
-        if (vi.r->reject_with == NF_REJECT_TCP_RESET) send_reset(nf, p);
-        else net_icmp_error(nf->node, p, ICMP_DEST_UNREACH, (uint8_t)vi.r->reject_with);
-        nf->walk_pkt = wp;
-        nf->walk_rules = wr;
-        return drop_pkt(nf, p, "nf-reject", detail);
-    }
+    if (v == V_REJECT) return nf_reject_(nf, p, vi.r->reject_with, detail);
     /* kube-proxy's `-m conntrack --ctstate INVALID -j DROP`: name the cause */
     bool invalid = vi.r && (vi.r->m & (NFM_CTSTATE | NFM_STATE)) && p->ct_state == CT_INVALID;
     return drop_pkt(nf, p, invalid ? "ct-invalid" : "nf-drop", detail);
@@ -2905,6 +2926,7 @@ static int run_nat(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_ifac
         ct_nat_packet(nf, p, h);
         return NF_ACCEPT;
     }
+    bool bound = false;
     if (p->ct_state == CT_NEW && (nf->hook_tables[h] & (1u << NF_TBL_NAT))) {
         nf_table_t *t = nf->tables[NF_TBL_NAT];
         vinfo_t vi = {0};
@@ -2923,16 +2945,25 @@ static int run_nat(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_ifac
                      out ? out->name : "(no interface)");
             return drop_pkt(nf, p, "nf-drop", detail);
         }
+        bound = v == V_NAT;
     }
+    /* nftables nat chains at the same hook (nf_nat_inet_fn: until one binds) */
+    if (p->ct_state == CT_NEW && !bound && nf->nft && nft_nat_(nf, h, p, in, out, &bound))
+        return NF_STOLEN;
     ct_nat_finish(nf, p, h);
     return NF_ACCEPT;
 }
+
+/* nftables filter chains with priority in [lo, hi) (nftables.c), between the tables. */
+#define NFT_RUN(lo, hi) \
+    do { if (nf->nft && nft_filter_(nf, h, (lo), (hi), p, in, out)) return NF_STOLEN; } while (0)
 
 int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *out)
 {
     if (!nf->active) return NF_ACCEPT;
     /* Linux priorities: raw -300, conntrack -200, mangle -150, nat(DST) -100, filter 0,
-     * nat(SRC) 100, confirm last. */
+     * nat(SRC) 100, confirm last; nftables base chains at their own priority (ties after
+     * the iptables table), nftables nat chains with the iptables nat table. */
     switch (h) {
     case NF_PREROUTING:
     case NF_OUTPUT:
@@ -2941,23 +2972,39 @@ int nf_hook(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *ou
         p->ct_state = CT_UNTRACKED;
         walk_begin(nf, p);
         if (run_filter(nf, NF_TBL_RAW, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(INT_MIN, -200);
         if (nf->ct_on) ct_in(nf, p, h);
+        NFT_RUN(-200, -150);
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(-150, -100);
         if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(-100, 0);
         if (h == NF_OUTPUT && run_filter(nf, NF_TBL_FILTER, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(0, INT_MAX);
         return NF_ACCEPT;
     case NF_INPUT:
+        NFT_RUN(INT_MIN, -150);
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(-150, 0);
         if (run_filter(nf, NF_TBL_FILTER, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(0, 100);
         if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(100, INT_MAX);
         walk_end(nf, p);
         return ct_confirm(nf, p);
     case NF_FORWARD:
+        NFT_RUN(INT_MIN, -150);
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
-        return run_filter(nf, NF_TBL_FILTER, h, p, in, out);
+        NFT_RUN(-150, 0);
+        if (run_filter(nf, NF_TBL_FILTER, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(0, INT_MAX);
+        return NF_ACCEPT;
     case NF_POSTROUTING:
+        NFT_RUN(INT_MIN, -150);
         if (run_filter(nf, NF_TBL_MANGLE, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(-150, 100);
         if (run_nat(nf, h, p, in, out)) return NF_STOLEN;
+        NFT_RUN(100, INT_MAX);
         walk_end(nf, p);
         return ct_confirm(nf, p);
     default:

@@ -218,6 +218,7 @@ struct nf {
     uint64_t walk_conns, walk_sum;  /* connections sampled, their rules summed */
     uint64_t walk_max;
     uint64_t *walk_hist;            /* NF_WALK_BUCKETS counts, NULL until the first */
+    struct nft_state *nft;          /* nftables.c: the node's nftables ruleset, NULL: none */
     /* nf_ct_attach emulation for the RST that REJECT sends */
     uint64_t attach_pkt;
     ct_entry_t *attach_ct;
@@ -250,6 +251,22 @@ uint16_t ct_state_bits(const pkt_t *p);
 
 /* netfilter.c */
 const char *nf_hook_name(enum nf_hook h);
+/* For nftables.c: drops p as a rule's DROP does (reason "nf-drop", detail naming the
+ * rule), or rejects it as REJECT does (with: an ICMP code of type 3, or
+ * NF_REJECT_TCP_RESET). Both return NF_STOLEN. */
+int nf_drop_(nf_t *nf, pkt_t *p, const char *reason, const char *detail);
+int nf_reject_(nf_t *nf, pkt_t *p, uint16_t with, const char *detail);
+/* nftables.c: frees a node's nftables state (NULL-safe). */
+struct nft_state;
+void nft_state_free_(struct nft_state *st);
+/* Runs the node's nftables filter base chains of hook h whose priority is in [lo, hi),
+ * in priority order. NF_ACCEPT, or NF_STOLEN when one dropped or rejected p. */
+int nft_filter_(nf_t *nf, enum nf_hook h, int lo, int hi, pkt_t *p, net_iface_t *in,
+                net_iface_t *out);
+/* Runs the nat base chains of hook h for a connection's first packet; *bound tells that a
+ * dnat/masquerade statement made the binding (ct_nat_setup). NF_ACCEPT or NF_STOLEN. */
+int nft_nat_(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *out,
+             bool *bound);
 static inline enum nf_manip nf_hook_manip(enum nf_hook h)
 {
     return (h == NF_PREROUTING || h == NF_OUTPUT) ? NF_MANIP_DST : NF_MANIP_SRC;

@@ -150,16 +150,25 @@ void rep_variant_collect(rep_variant_t *v, scn_run_t *r, const char *name, uint6
     for (size_t i = 0; (cn = metrics_counter_name(m, i)); i++)
         cJSON_AddNumberToObject(cnt, cn, (double)metrics_counter(m, cn, all));
     if (!strcmp(v->mode, "sim")) {
-        nf_walk_summary_t ws;
-        nf_walk_net(scn_run_net(r), &ws);
-        if (ws.conns) {
-            cJSON *nw = cJSON_AddObjectToObject(o, "netfilter");
+        /* iptables nodes under "netfilter", nodes with an nftables ruleset under "nftables" */
+        static const struct { bool nft; const char *key, *what; } kinds[] = {
+            { false, "netfilter", "rules_traversed" }, { true, "nftables", "rules_evaluated" } };
+        for (size_t k = 0; k < 2; k++) {
+            nf_walk_summary_t ws;
+            char name[64];
+            nf_walk_net_nft(scn_run_net(r), kinds[k].nft, &ws);
+            if (!ws.conns) continue;
+            cJSON *nw = cJSON_AddObjectToObject(o, kinds[k].key);
             cJSON_AddNumberToObject(nw, "new_connections", (double)ws.conns);
-            cJSON_AddNumberToObject(nw, "rules_traversed", (double)ws.rules);
-            cJSON_AddNumberToObject(nw, "rules_traversed_mean", ws.mean);
-            cJSON_AddNumberToObject(nw, "rules_traversed_p50", (double)ws.p50);
-            cJSON_AddNumberToObject(nw, "rules_traversed_p99", (double)ws.p99);
-            cJSON_AddNumberToObject(nw, "rules_traversed_max", (double)ws.max);
+            cJSON_AddNumberToObject(nw, kinds[k].what, (double)ws.rules);
+            snprintf(name, sizeof name, "%s_mean", kinds[k].what);
+            cJSON_AddNumberToObject(nw, name, ws.mean);
+            snprintf(name, sizeof name, "%s_p50", kinds[k].what);
+            cJSON_AddNumberToObject(nw, name, (double)ws.p50);
+            snprintf(name, sizeof name, "%s_p99", kinds[k].what);
+            cJSON_AddNumberToObject(nw, name, (double)ws.p99);
+            snprintf(name, sizeof name, "%s_max", kinds[k].what);
+            cJSON_AddNumberToObject(nw, name, (double)ws.max);
         }
     }
     cJSON_AddStringToObject(o, "explanations", v->explain ? v->explain : "");
@@ -551,22 +560,31 @@ static const char *thousands(uint64_t x, char buf[32])
 
 void rep_print_netfilter(FILE *out, const rep_variant_t *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const cJSON *nw = v[i].json ? cJSON_GetObjectItemCaseSensitive(v[i].json, "netfilter")
-                                    : NULL;
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(nw, "new_connections");
-        const cJSON *mean = cJSON_GetObjectItemCaseSensitive(nw, "rules_traversed_mean");
-        const cJSON *p99 = cJSON_GetObjectItemCaseSensitive(nw, "rules_traversed_p99");
-        if (!cJSON_IsNumber(c) || !cJSON_IsNumber(mean) || !cJSON_IsNumber(p99) ||
-            repeated_before(v, i))
-            continue;
-        char label[512], a[32], b[32], d[32];
-        rep_variant_label(v, n, i, label, sizeof label);
-        fprintf(out, "%s%s: iptables: mean %s rules traversed per new connection (p99 %s; "
-                "%s connections counted at each node they entered)\n", i ? "" : "\n", label,
-                thousands((uint64_t)(mean->valuedouble + 0.5), a),
-                thousands((uint64_t)p99->valuedouble, b), thousands((uint64_t)c->valuedouble, d));
-    }
+    static const struct { const char *key, *mean, *p99, *line; } kinds[] = {
+        { "netfilter", "rules_traversed_mean", "rules_traversed_p99",
+          "iptables: mean %s rules traversed per new connection" },
+        { "nftables", "rules_evaluated_mean", "rules_evaluated_p99",
+          "nftables: mean %s rules evaluated per new connection" } };
+    bool first = true;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < 2; k++) {
+            const cJSON *nw = v[i].json ? cJSON_GetObjectItemCaseSensitive(v[i].json, kinds[k].key)
+                                        : NULL;
+            const cJSON *c = cJSON_GetObjectItemCaseSensitive(nw, "new_connections");
+            const cJSON *mean = cJSON_GetObjectItemCaseSensitive(nw, kinds[k].mean);
+            const cJSON *p99 = cJSON_GetObjectItemCaseSensitive(nw, kinds[k].p99);
+            if (!cJSON_IsNumber(c) || !cJSON_IsNumber(mean) || !cJSON_IsNumber(p99) ||
+                repeated_before(v, i))
+                continue;
+            char label[512], a[32], b[32], d[32], what[128];
+            rep_variant_label(v, n, i, label, sizeof label);
+            snprintf(what, sizeof what, kinds[k].line,
+                     thousands((uint64_t)(mean->valuedouble + 0.5), a));
+            fprintf(out, "%s%s: %s (p99 %s; %s connections counted at each node they entered)\n",
+                    first ? "\n" : "", label, what, thousands((uint64_t)p99->valuedouble, b),
+                    thousands((uint64_t)c->valuedouble, d));
+            first = false;
+        }
 }
 
 void rep_print_explanations(FILE *out, const rep_variant_t *v, size_t n)

@@ -11,6 +11,7 @@
 #include <time.h>
 #include "scenario_int.h"
 #include "explain.h"
+#include "netfilter.h"
 
 /* Metrics bucket width (DESIGN: per-second series) and how often (in events) sim_run
  * calls the progress hook, which then looks at the wall clock. */
@@ -643,6 +644,25 @@ static void progress_cb(sim_t *sim, void *data)
     r->progress((double)sim_now(sim) / (double)r->model->duration, r->progress_data);
 }
 
+/* Rules per new connection as counters for expectations, recorded once at the end of the
+ * run (docs/SCENARIO-FORMAT.md "Counters"): over the nodes in iptables mode and over those
+ * with an nftables ruleset, the rounded mean and the connections sampled. */
+static void walk_counters(scn_run_t *r)
+{
+    static const struct { bool nft; const char *conns, *mean; } kinds[] = {
+        { false, "iptables.new_connections", "iptables.rules_per_new_connection" },
+        { true, "nftables.new_connections", "nftables.rules_per_new_connection" },
+    };
+    sim_time_t t = sim_now(r->sim);
+    for (size_t i = 0; i < 2; i++) {
+        nf_walk_summary_t ws;
+        nf_walk_net_nft(r->net, kinds[i].nft, &ws);
+        if (!ws.conns) continue;
+        metrics_count(r->metrics, kinds[i].conns, t, (int64_t)ws.conns);
+        metrics_count(r->metrics, kinds[i].mean, t, (int64_t)llround(ws.mean));
+    }
+}
+
 int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), void *data)
 {
     r->progress = progress;
@@ -652,6 +672,7 @@ int scn_run_execute(scn_run_t *r, void (*progress)(double frac, void *data), voi
     if (!stop_requested) sim_run(r->sim, r->model->duration);
     sim_set_progress(r->sim, 0, NULL, NULL);
     r->complete = !stop_requested && sim_now(r->sim) >= r->model->duration;
+    walk_counters(r);
     if (progress && r->complete) progress(1.0, data);
     return 0;
 }
