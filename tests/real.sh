@@ -406,6 +406,9 @@ req="$tmp/ok.port.requests"
 contains carries-method "$req" "PUT /a host=shop.example.com connection=close length=300"
 contains carries-rotation "$req" "PUT /b host=shop.example.com"
 contains carries-rotation-c "$req" "PUT /c host=shop.example.com"
+# the request is the simulated client's: no Accept header of libcurl's own
+[ "$(grep -c ' accept=$' "$req")" = "$(wc -l < "$req")" ] && [ -s "$req" ] && ok \
+  || bad "requests carry an Accept header: $(grep -v ' accept=$' "$req" | head -1)"
 
 wait $j_tls; rc=$?
 [ $rc = 0 ] && ok || { bad "tls: --check exit $rc"; tail -8 "$tmp/tls.out"; head -3 "$tmp/tls.err"; }

@@ -16,7 +16,7 @@
  *               never accept: the kernel drops further SYNs (connect timeout)
  *   Every connection accepted is counted as one line in PORTFILE.accepts (the tests check
  *   that nothing was sent when nothing may be), and every request is logged in
- *   PORTFILE.requests as "METHOD PATH host=HOST connection=VALUE length=N".
+ *   PORTFILE.requests as "METHOD PATH host=HOST connection=VALUE length=N accept=VALUE".
  *   --max-time S   exit after S seconds (default 60): nothing outlives a test
  * Responses are HTTP/1.1 200 with "ok" and keep-alive; requests are read up to the blank
  * line (the tests send no bodies). */
@@ -126,8 +126,9 @@ static int take_requests(conn_t *c)
         char *end = strstr(c->buf, "\r\n\r\n");
         if (!end) break;
         end[2] = '\0';
-        char host[256], conn[64], len[32], line[512];
+        char host[256], conn[64], len[32], accept[64], line[512];
         header(c->buf, "Host", host, sizeof host);
+        header(c->buf, "Accept", accept, sizeof accept);
         header(c->buf, "Connection", conn, sizeof conn);
         header(c->buf, "Content-Length", len, sizeof len);
         size_t k = strcspn(c->buf, "\r\n");
@@ -136,8 +137,8 @@ static int take_requests(conn_t *c)
         line[k] = '\0';
         char *proto = strrchr(line, ' ');
         if (proto) *proto = '\0';
-        fprintf(reqlog, "%s host=%s connection=%s length=%s\n", line, host, conn,
-                *len ? len : "0");
+        fprintf(reqlog, "%s host=%s connection=%s length=%s accept=%s\n", line, host, conn,
+                *len ? len : "0", accept);
         fflush(reqlog);
         size_t used = (size_t)(end + 4 - c->buf);
         memmove(c->buf, c->buf + used, c->len - used);
