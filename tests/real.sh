@@ -416,14 +416,17 @@ contains carries-rotation "$req" "PUT /b host=shop.example.com"
 contains carries-rotation-c "$req" "PUT /c host=shop.example.com"
 # request kinds: each kind's method, Host, headers (the source's, a kind's replacing one of
 # the same name) and body; the same kinds in the same order as the simulation draws them
-contains kind-post "$req" "POST /m/post host=canary.example connection= length=11 x=x-team:red,x-canary:true body=hello=world"
-grep -q "^GET /m/get host=127.0.0.1:$p_ok connection= length=0 x=x-team:blue body=\$" "$req" && ok \
+contains kind-post "$req" "POST /m/post host=canary.example connection= length=11 accept= x=x-team:red,x-canary:true body=hello=world"
+grep -q "^GET /m/get host=127.0.0.1:$p_ok connection= length=0 accept= x=x-team:blue body=\$" "$req" && ok \
   || bad "kind-get: no plain GET /m/get with the source's header"
 real_kinds=$(q "$db" "SELECT group_concat(path, ' ') FROM (SELECT path FROM requests WHERE source = 'mix' ORDER BY req_id)")
 "$SIM" --quiet --out "$tmp/odd-sim" "$tmp/odd.yaml" >/dev/null 2>&1
 sim_kinds=$(q "$tmp/odd-sim/real-odd/results.db" "SELECT group_concat(path, ' ') FROM (SELECT path FROM requests WHERE source = 'mix' ORDER BY req_id)")
 [ -n "$real_kinds" ] && [ "$real_kinds" = "$sim_kinds" ] && case "$real_kinds" in *post*get*|*get*post*) true;; *) false;; esac \
   && ok || bad "kinds: real sent '$real_kinds', the simulation drew '$sim_kinds'"
+# the request is the simulated client's: no Accept header of libcurl's own
+[ "$(grep -c ' accept= ' "$req")" = "$(wc -l < "$req")" ] && [ -s "$req" ] && ok \
+  || bad "requests carry an Accept header: $(grep -v ' accept= ' "$req" | head -1)"
 
 wait $j_tls; rc=$?
 [ $rc = 0 ] && ok || { bad "tls: --check exit $rc"; tail -8 "$tmp/tls.out"; head -3 "$tmp/tls.err"; }

@@ -16,9 +16,9 @@
  *               never accept: the kernel drops further SYNs (connect timeout)
  *   Every connection accepted is counted as one line in PORTFILE.accepts (the tests check
  *   that nothing was sent when nothing may be), and every request is logged in
- *   PORTFILE.requests as "METHOD PATH host=HOST connection=VALUE length=N x=X-HEADERS
- *   body=BODY": X-HEADERS are the request's x-* headers as "name:value" joined by ",",
- *   BODY the body's first bytes (a line is written once the body is complete).
+ *   PORTFILE.requests as "METHOD PATH host=HOST connection=VALUE length=N accept=VALUE
+ *   x=X-HEADERS body=BODY": X-HEADERS are the request's x-* headers as "name:value" joined
+ *   by ",", BODY the body's first bytes (a line is written once the body is complete).
  *   --max-time S   exit after S seconds (default 60): nothing outlives a test
  * Responses are HTTP/1.1 200 with "ok", the header X-Served-By: realsrv and keep-alive;
  * requests are read with their Content-Length bodies. */
@@ -157,9 +157,10 @@ static int take_requests(conn_t *c)
         char *end = strstr(c->buf, "\r\n\r\n");
         if (!end) break;
         end[2] = '\0';
-        char host[256], conn[64], len[32], line[512], xh[256];
+        char host[256], conn[64], len[32], accept[64], line[512], xh[256];
         x_headers(c->buf, xh, sizeof xh);
         header(c->buf, "Host", host, sizeof host);
+        header(c->buf, "Accept", accept, sizeof accept);
         header(c->buf, "Connection", conn, sizeof conn);
         header(c->buf, "Content-Length", len, sizeof len);
         size_t k = strcspn(c->buf, "\r\n");
@@ -168,8 +169,8 @@ static int take_requests(conn_t *c)
         line[k] = '\0';
         char *proto = strrchr(line, ' ');
         if (proto) *proto = '\0';
-        snprintf(c->line, sizeof c->line, "%s host=%s connection=%s length=%s x=%s", line,
-                 host, conn, *len ? len : "0", xh);
+        snprintf(c->line, sizeof c->line, "%s host=%s connection=%s length=%s accept=%s x=%s",
+                 line, host, conn, *len ? len : "0", accept, xh);
         c->body_len = 0;
         size_t used = (size_t)(end + 4 - c->buf);
         memmove(c->buf, c->buf + used, c->len - used);

@@ -26,6 +26,7 @@
  * Probes: one fresh connection each (FRESH_CONNECT, FORBID_REUSE), the checker's
  * timeout from the probe's start, results through health_result_fail/_http and the
  * shared state machine health_sm_step. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -127,6 +128,8 @@ struct srun {
     xfer_t *free;                   /* reusable request handles */
     pending_t *pfree;               /* reusable queue entries */
     uint64_t seq;
+    bool plain;                     /* every destination is http:// (no TLS ever) */
+    bool literal;                   /* every destination connects to an IP literal */
 };
 
 struct drv {
@@ -351,10 +354,22 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
     if (cn->share) curl_easy_setopt(e, CURLOPT_SHARE, cn->share);
+    /* an address literal resolves to itself: nothing in libcurl's DNS cache to expire,
+     * so it is not swept after every transfer (Curl_hostcache_prune in multi_done) */
+    if (sr->literal) curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, -1L);
     if (!o->keepalive) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     if (o->connect_timeout > 0)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((o->connect_timeout + SIM_MS - 1) / SIM_MS));
-    set_tls(e, sr->s->tls);
+    if (sr->plain) {
+        /* no TLS on any destination: no CA file and path for libcurl to copy into
+         * every new transfer's connection (twice: Curl_clone_primary_ssl_config) */
+        curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+        curl_easy_setopt(e, CURLOPT_PROXY_CAINFO, NULL);
+        curl_easy_setopt(e, CURLOPT_PROXY_CAPATH, NULL);
+    } else {
+        set_tls(e, sr->s->tls);
+    }
     return x;
 }
 
@@ -834,6 +849,34 @@ static void fire(drv_t *d, const timer_t_ *t)
     }
 }
 
+/* Does destination d connect to an IP address literal (the connect-to entry's address
+ * "HOST:PORT:ADDR:PORT", else the URL's host)? */
+static bool dest_literal(const rp_dest_t *d)
+{
+    char h[256];
+    const char *p = d->url_base, *e;
+    if (d->connect_to) {
+        p = strchr(d->connect_to, ':');
+        p = p ? strchr(p + 1, ':') : NULL;
+        if (!p) return false;
+        p++;
+    } else {
+        p = strstr(p, "://");
+        if (!p) return false;
+        p += 3;
+    }
+    if (*p == '[') {                                /* [IPv6] */
+        e = strchr(++p, ']');
+    } else {
+        e = p + strcspn(p, ":/");
+    }
+    if (!e || (size_t)(e - p) >= sizeof h) return false;
+    memcpy(h, p, (size_t)(e - p));
+    h[e - p] = '\0';
+    unsigned char a[16];
+    return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
+}
+
 int real_plan_execute(real_plan_t *p)
 {
     static bool curl_ready;
@@ -862,7 +905,11 @@ int real_plan_execute(real_plan_t *p)
     curl_multi_setopt(d.multi, CURLMOPT_TIMERDATA, &d);
     for (size_t i = 0; i < p->sources.n; i++) {
         rp_source_t *s = p->sources.v[i];
-        srun_t sr = {.s = s};
+        srun_t sr = {.s = s, .plain = true, .literal = true};
+        for (size_t k = 0; k < s->dests.n; k++) {
+            sr.plain &= !strncmp(s->dests.v[k].url_base, "http://", 7);
+            sr.literal &= dest_literal(&s->dests.v[k]);
+        }
         for (size_t k = 0; k < s->nodes.n; k++) {
             rp_cnode_t *cn = &s->nodes.v[k];
             cn->share = curl_share_init();

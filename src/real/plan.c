@@ -19,6 +19,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "real_int.h"
 #include "cluster.h"
 #include "element.h"
@@ -341,8 +342,9 @@ static void source_free(rp_source_t *s)
 }
 
 /* The request kinds of client c as libcurl sends them: each kind's header list (its Host,
- * its headers, Connection: close without keep-alive, an empty Expect: so that a body goes
- * at once, as the simulated client sends it) and body bytes, built once. */
+ * its headers, no Accept of libcurl's own, Connection: close without keep-alive, an empty
+ * Expect: so that a body goes at once, as the simulated client sends it) and body bytes,
+ * built once. */
 static void plan_kinds(rp_source_t *s, const app_http_client_t *c)
 {
     size_t n;
@@ -365,6 +367,11 @@ static void plan_kinds(rp_source_t *s, const app_http_client_t *c)
             rk->hdrs = curl_slist_append(rk->hdrs, h);
             lb_free(h);
         }
+        /* without libcurl's default Accept header (any type), unless the kind sets one, the
+         * request is the simulated client's: request line, Host, its headers, Content-Length */
+        bool accept = false;
+        for (size_t j = 0; j < k[i].n_hdrs; j++) accept |= !strcasecmp(k[i].hdr_names[j], "Accept");
+        if (!accept) rk->hdrs = curl_slist_append(rk->hdrs, "Accept:");
         if (!s->o->keepalive) rk->hdrs = curl_slist_append(rk->hdrs, "Connection: close");
         if (k[i].body_size > 0) {
             rk->hdrs = curl_slist_append(rk->hdrs, "Expect:");
