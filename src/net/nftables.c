@@ -2036,6 +2036,18 @@ static void rule_text(const res_t *r, const struct nft_state *st, char *buf, siz
              buf, n);
 }
 
+/* A verdict's drop detail: where it was decided and the rule's text. Built only when a
+ * packet is dropped or rejected: formatting a rule costs more than evaluating it. */
+#define VERDICT_DETAIL_MAX 1600
+static void verdict_detail(const res_t *r, const struct nft_state *st, const nchain_t *b,
+                           enum nf_hook h, char *detail, size_t n)
+{
+    char where[NFT_NAME_MAX * 2 + 64], text[768];
+    where_str(r, b, h, where, sizeof where);
+    rule_text(r, st, text, sizeof text);
+    snprintf(detail, n, "%s%s%s", where, text[0] ? ": " : " DROP", text);
+}
+
 int nft_filter_(nf_t *nf, enum nf_hook h, int lo, int hi, pkt_t *p, net_iface_t *in,
                 net_iface_t *out)
 {
@@ -2051,12 +2063,10 @@ int nft_filter_(nf_t *nf, enum nf_hook h, int lo, int hi, pkt_t *p, net_iface_t 
             res_t r = {0};
             chain_run(nf, st, t, (int32_t)ti, b, p, &r);
             if (r.kind == R_ACCEPT) continue;
-            char where[NFT_NAME_MAX * 2 + 64], text[768], detail[1600];
-            where_str(&r, b, h, where, sizeof where);
-            rule_text(&r, st, text, sizeof text);
-            snprintf(detail, sizeof detail, "%s%s%s", where, text[0] ? ": " : " DROP", text);
-            if (r.kind == R_REJECT) return nf_reject_(nf, p, (uint16_t)r.it->a, detail);
             if (r.kind == R_NAT) continue;      /* NAT statements act in nat chains only */
+            char detail[VERDICT_DETAIL_MAX];
+            verdict_detail(&r, st, b, h, detail, sizeof detail);
+            if (r.kind == R_REJECT) return nf_reject_(nf, p, (uint16_t)r.it->a, detail);
             return nf_drop_(nf, p, "nf-drop", detail);
         }
     }
@@ -2077,12 +2087,12 @@ int nft_nat_(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *o
             res_t r = {0};
             chain_run(nf, st, t, (int32_t)ti, b, p, &r);
             if (r.kind == R_ACCEPT) continue;
-            char where[NFT_NAME_MAX * 2 + 64], text[768], detail[1600];
-            where_str(&r, b, h, where, sizeof where);
-            rule_text(&r, st, text, sizeof text);
-            snprintf(detail, sizeof detail, "%s%s%s", where, text[0] ? ": " : " DROP", text);
-            if (r.kind == R_REJECT) return nf_reject_(nf, p, (uint16_t)r.it->a, detail);
-            if (r.kind == R_DROP) return nf_drop_(nf, p, "nf-drop", detail);
+            char detail[VERDICT_DETAIL_MAX];
+            if (r.kind == R_REJECT || r.kind == R_DROP) {
+                verdict_detail(&r, st, b, h, detail, sizeof detail);
+                if (r.kind == R_REJECT) return nf_reject_(nf, p, (uint16_t)r.it->a, detail);
+                return nf_drop_(nf, p, "nf-drop", detail);
+            }
             /* nft_nat_eval / nft_masq_eval: the binding through conntrack, as the iptables
              * DNAT and MASQUERADE targets make it */
             nf_rule_t tr;
@@ -2102,6 +2112,7 @@ int nft_nat_(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *o
                 tr.nat_flags = (uint8_t)r.it->a;
             }
             if (ct_nat_setup(nf, p, &tr, h, out) < 0) {
+                verdict_detail(&r, st, b, h, detail, sizeof detail);
                 snprintf(detail + strlen(detail), sizeof detail - strlen(detail),
                          ": MASQUERADE: %s has no address", out ? out->name : "(no interface)");
                 return nf_drop_(nf, p, "nf-drop", detail);
