@@ -639,6 +639,12 @@ static int dump_iptables(scn_t *s, const opts_t *o, size_t v)
     if (!n) {
         fprintf(stderr, "%s: error: no node '%s' in variant '%s'\n", scn_file(s), o->dump_node,
                 scn_variant_name(s, v));
+        const net_t *net = scn_run_net(r);
+        size_t nn = net_node_count(net);
+        fprintf(stderr, "%s: the variant's nodes:", scn_file(s));
+        for (size_t i = 0; i < nn && i < 12; i++) fprintf(stderr, " %s", net_node_at(net, i)->name);
+        if (nn > 12) fprintf(stderr, " ... (%zu in all)", nn);
+        fputc('\n', stderr);
         scn_run_free(r);
         return EXIT_INPUT;
     }

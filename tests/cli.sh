@@ -66,6 +66,7 @@ contains bad-gateway-msg "$tmp/err" "<command line>:1:18: error: gateway 10.9.9.
 check dump 0 ./sim --dump-iptables nat scenarios/core-nat.yaml
 contains dump-masq "$tmp/out" "-A POSTROUTING -o eth1 -j MASQUERADE"
 check dump-unknown 2 ./sim --dump-iptables nosuch scenarios/core-nat.yaml
+contains dump-unknown-lists "$tmp/err" "the variant's nodes: client0"
 
 # Sweeps: 3 seeds x 2 variants in 2 worker processes; statistics printed; summary has 6 runs.
 check seeds-jobs 0 ./sim --seeds 3 --jobs 2 --out "$tmp/sj" scenarios/core-nat.yaml
