@@ -1014,10 +1014,13 @@ int nginx_conf_from_container(const k8s_objects_t *o, const char *ns,
     cm_files_t f = { o, ns, c };
     const char *cname = c->name ? c->name : "?";
     if (c->nginx_conf) {
-        char *body, *target;
+        char *body = NULL, *target = NULL;
         bool expands;
         if (nginx_conf_heredoc(c->nginx_conf, &body, &target, &expands) == 0 &&
-            has_server_block(body)) {
+            !has_server_block(body)) {
+            lb_free(body);                  /* a heredoc, but no server block in it */
+            lb_free(target);
+        } else if (body) {
             if (expands) {
                 char *x = shell_expand(body, w);
                 lb_free(body);
