@@ -30,6 +30,8 @@
 /* How often the driver looks at the stop flag (SIGINT/SIGTERM) at the latest: Ctrl-C
  * stops a run well within a second. */
 #define REAL_POLL_MAX_MS 100
+/* Most threads --real-threads may ask for. */
+#define REAL_THREADS_MAX 64
 
 /* ---- bindings (src/real/bindings.c) ------------------------------------------------------ */
 typedef struct real_bindings real_bindings_t;
@@ -52,6 +54,8 @@ typedef struct real_opts {
     const char *const *checkers;    /* globs selecting health checkers; none: all */
     size_t n_checkers;
     FILE *out;                      /* watch lines and notes (stdout) */
+    int threads;                    /* driver threads, 1..REAL_THREADS_MAX (1); the probe
+                                     * audit (probes_only) always runs on one */
 } real_opts_t;
 void real_opts_init(real_opts_t *o);
 
