@@ -1,10 +1,10 @@
 /* driver.c -- plays a plan (plan.c) on the wall clock on one or more threads
- * (--real-threads N, see "Threads" below). On each, one libcurl multi handle carries
- * its requests (and on thread 0 every probe), driven through libcurl's socket interface on an epoll set (the
- * sockets libcurl wants watched, idle keep-alive connections left in it: watch_t; and
- * libcurl's own timer); a timer heap holds what is due
- * (open-loop arrivals computed ahead, closed-loop users, probe ticks, response deadlines,
- * retries of requests held by the in-flight bound or the rate cap). Everything measured
+ * (--real-threads N, see "Threads" below). On each, one libcurl multi handle carries its
+ * requests (and on thread 0 every probe), driven through libcurl's socket interface on an
+ * epoll set (the sockets libcurl wants watched, idle keep-alive connections left in it:
+ * watch_t; and libcurl's own timer); a timer heap holds what is due (open-loop arrivals
+ * computed ahead, closed-loop users, probe ticks, response deadlines, retries of
+ * requests held by the in-flight bound or the rate cap). Everything measured
  * goes into the run's metrics, as the simulated client and checker record it, with times
  * relative to the start.
  *
@@ -987,7 +987,8 @@ static int drv_init(drv_t *d, real_plan_t *p, drun_t *r, int t)
         sr.next_time = lb_calloc(s->nodes.n, sizeof *sr.next_time);
         for (size_t k = 0; k < s->nodes.n; k++) {
             sr.share[k] = curl_share_init();
-            if (sr.share[k]) curl_share_setopt(sr.share[k], CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+            if (sr.share[k])
+                curl_share_setopt(sr.share[k], CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
             sr.next_time[k] = (size_t)t;            /* arrivals t, t + n, ... */
         }
         if (s->o->mode == APP_CLIENT_CLOSED)

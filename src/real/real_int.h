@@ -162,7 +162,7 @@ struct real_plan {
     bool executed;
 };
 
-/* ---- threads (driver.c): how --real-threads N splits a run ------------------------------------ */
+/* ---- threads (driver.c): how --real-threads N splits a run ------------------------------- */
 /* The thread (0..n-1) that plays closed-loop user i of a source (users numbered node by
  * node: node k's user u is k * users + u) or open-loop arrival i of a client node (its
  * i-th intended time): i % n. Probes are thread 0's. */
