@@ -30,6 +30,8 @@
 /* How often the driver looks at the stop flag (SIGINT/SIGTERM) at the latest: Ctrl-C
  * stops a run well within a second. */
 #define REAL_POLL_MAX_MS 100
+/* Most threads --real-threads may ask for. */
+#define REAL_THREADS_MAX 64
 
 /* ---- bindings (src/real/bindings.c) ------------------------------------------------------ */
 typedef struct real_bindings real_bindings_t;
@@ -52,6 +54,8 @@ typedef struct real_opts {
     const char *const *checkers;    /* globs selecting health checkers; none: all */
     size_t n_checkers;
     FILE *out;                      /* watch lines and notes (stdout) */
+    int threads;                    /* driver threads, 1..REAL_THREADS_MAX (1); the probe
+                                     * audit (probes_only) always runs on one */
 } real_opts_t;
 void real_opts_init(real_opts_t *o);
 
@@ -68,12 +72,14 @@ void real_plan_free(real_plan_t *p);
 void real_plan_counts(const real_plan_t *p, uint64_t *requests, size_t *checkers,
                       size_t *targets);
 
-/* Plays the plan on the wall clock until the scenario's duration (the probe audit: until
- * every target's state is decided), scn_request_stop() (SIGINT/SIGTERM: within
- * REAL_POLL_MAX_MS), or, with watch, a stop. Records every request, probe and health
- * transition into the run's metrics (times relative to the start), then marks the run
- * played (scn_run_set_played: complete or not). Returns 0, or LB_EIO with a message on
- * stderr when libcurl cannot be set up. */
+/* Plays the plan on the wall clock, on o.threads threads (one for the probe audit; how
+ * they split the work: src/real/driver.c, docs/REAL-MODE.md), until the scenario's
+ * duration (the probe audit: until every target's state is decided),
+ * scn_request_stop() (SIGINT/SIGTERM: within REAL_POLL_MAX_MS), or, with watch, a stop.
+ * Records every request, probe and health transition into the run's metrics (times
+ * relative to the start), then marks the run played (scn_run_set_played: complete or
+ * not). Returns 0, or LB_EIO with a message on stderr when libcurl cannot be set up or
+ * a thread cannot be started. */
 int real_plan_execute(real_plan_t *p);
 /* True when nothing was reached at all: every request and every probe failed before a
  * connection was made (refused, connect timeout, unreachable, DNS or TLS failure). */

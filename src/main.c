@@ -73,6 +73,7 @@ typedef struct opts {
     real_bindings_t *bindings;
     bool probes_only, compare, watch;
     double max_rate;                /* --max-rate N; 0: REAL_MAX_RATE_DEFAULT */
+    int real_threads;               /* --real-threads N; 0: one */
     LB_VEC(const char *) checkers;  /* --checker GLOB */
     /* sweeps beyond one machine (include/sweep.h) */
     LB_VEC(const char *) axes;      /* --sweep KEY=V1,V2,... */
@@ -149,6 +150,9 @@ static void usage(FILE *f)
 "                          reality side by side, differences beyond tolerance flagged\n"
 "      --max-rate N        requests per second the run may send in all (default %g);\n"
 "                          a scenario rate above it is refused before anything is sent\n"
+"      --real-threads N    play the traffic on N threads (1 to %d, default 1), each with\n"
+"                          its own connections and its share of the users, arrivals and\n"
+"                          caps (docs/REAL-MODE.md); --probes-only runs on one\n"
 "\n"
 "sweeps beyond one machine (README, \"Sweeps on a cluster\"):\n"
 "      --sweep KEY=V1,V2,...  a parameter grid axis (repeatable): every combination of\n"
@@ -179,7 +183,7 @@ static void usage(FILE *f)
 "             missing), 130 interrupted (SIGINT/SIGTERM; results so far are written,\n"
 "             marked incomplete), 5 real mode reached nothing (every request and\n"
 "             probe failed to connect)\n",
-            REAL_MAX_RATE_DEFAULT, SWEEP_MERGE_ATTACH_DEFAULT);
+            REAL_MAX_RATE_DEFAULT, REAL_THREADS_MAX, SWEEP_MERGE_ATTACH_DEFAULT);
 }
 
 /* Real-mode options that do not go together; nothing is sent without --real. */
@@ -187,6 +191,7 @@ static int check_real_opts(const opts_t *o)
 {
     const char *needs = o->probes_only ? (o->watch ? "--watch" : "--probes-only")
                       : o->compare ? "--compare" : o->max_rate > 0 ? "--max-rate"
+                      : o->real_threads > 0 ? "--real-threads"
                       : o->checkers.n ? "--checker" : NULL;
     const char *bad = NULL;
     if (!o->real && needs) {
@@ -272,7 +277,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
            O_EXPLAIN, O_PLOT_TIMEOUT, O_REAL, O_PROBES_ONLY, O_COMPARE, O_MAX_RATE, O_WATCH,
            O_CHECKER, O_DESCRIBE, O_RENDER, O_FATE, O_NOEXPECT, O_SWEEP, O_SHARD, O_SHARDS,
            O_MERGE, O_MERGE_BATCH, O_EMIT, O_IMAGE, O_PVC, O_NOPICTURES, O_DRAW, O_VALIDATE,
-           O_DUMP_NFT };
+           O_DUMP_NFT, O_REAL_THREADS };
     static const struct option lo[] = {
         {"seed", required_argument, 0, 's'}, {"variant", required_argument, 0, 'v'},
         {"out", required_argument, 0, 'o'},  {"check", no_argument, 0, 'c'},
@@ -291,6 +296,7 @@ static int parse_args(int argc, char **argv, opts_t *o)
         {"real", required_argument, 0, O_REAL}, {"probes-only", no_argument, 0, O_PROBES_ONLY},
         {"compare", no_argument, 0, O_COMPARE}, {"max-rate", required_argument, 0, O_MAX_RATE},
         {"watch", no_argument, 0, O_WATCH}, {"checker", required_argument, 0, O_CHECKER},
+        {"real-threads", required_argument, 0, O_REAL_THREADS},
         {"sweep", required_argument, 0, O_SWEEP}, {"shard", optional_argument, 0, O_SHARD},
         {"shards", required_argument, 0, O_SHARDS}, {"merge", required_argument, 0, O_MERGE},
         {"merge-batch", required_argument, 0, O_MERGE_BATCH},
@@ -435,6 +441,16 @@ static int parse_args(int argc, char **argv, opts_t *o)
                 return EXIT_INPUT;
             }
             break;
+        case O_REAL_THREADS: {
+            long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || v < 1 || v > REAL_THREADS_MAX) {
+                fprintf(stderr, "sim: --real-threads expects an integer from 1 to %d, got '%s'\n",
+                        REAL_THREADS_MAX, optarg);
+                return EXIT_INPUT;
+            }
+            o->real_threads = (int)v;
+            break;
+        }
         case O_NOPICTURES: o->no_pictures = true; break;
         case O_DRAW: o->draw = true; break;
         default: usage(stderr); return EXIT_INPUT;
@@ -572,6 +588,7 @@ static void real_opts_of(const opts_t *o, real_opts_t *ro)
 {
     real_opts_init(ro);
     if (o->max_rate > 0) ro->max_rate = o->max_rate;
+    if (o->real_threads > 0) ro->threads = o->real_threads;
     ro->probes_only = o->probes_only;
     ro->watch = o->watch;
     ro->checkers = o->checkers.v;

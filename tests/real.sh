@@ -514,5 +514,67 @@ check check-fails 1 "$SIM" --real "$tmp/wrong.bind.yaml" --check --set duration=
   -v with-health-route scenarios/aks-probe-404.yaml
 contains check-fails-line "$tmp/check-fails.out" "FAIL  aks-probe-404/with-health-route (real): browse.status_2xx_ratio >= 0.999"
 
+# ---- --real-threads 2: the work split over two threads, the totals as with one ----------------
+# Closed loop: 5 users of 40 requests each (users 0, 2, 4 on one thread, 1 and 3 on the
+# other): all 200 sent and answered only if both threads play their users; open loop: 40
+# arrivals at 20/s, alternating between the threads: 40 only if each plays its own.
+cat > "$tmp/threads.yaml" <<'Y'
+name: real-threads
+seed: 7
+duration: 3s
+nodes:
+  client: { type: host }
+  web: { type: host }
+links: [ { between: [client, web] } ]
+apps:
+  site: { type: http-server, on: web, locations: [ { path: /app1 } ] }
+traffic:
+  users: { type: http-client, from: client, to: web, path: /app1, mode: closed, users: 5, requests: 40, ramp-up: 0s }
+  arrivals: { type: http-client, from: client, to: web, path: /app1, rate: 20/s, arrival: constant, stop: 2s }
+expect:
+  "*":
+    - "users.status_2xx_ratio == 1"
+    - "arrivals.status_2xx_ratio == 1"
+Y
+echo "nodes: { web: \"127.0.0.1:$nport\" }" > "$tmp/threads.bind.yaml"
+check threads 0 "$SIM" --real "$tmp/threads.bind.yaml" --real-threads 2 --check -q --out "$tmp/thr" "$tmp/threads.yaml"
+db="$tmp/thr/real-threads/results.db"
+# per source: requests, answered 200, distinct req_id
+sent() { q "$db" "SELECT count(*) || ' ' || sum(status = 200) || ' ' || count(DISTINCT req_id) FROM requests WHERE source = '$1'"; }
+[ "$(sent users)" = "200 200 200" ] && ok || bad "threads: users: $(sent users), expected 200 200 200"
+[ "$(sent arrivals)" = "40 40 40" ] && ok || bad "threads: arrivals: $(sent arrivals), expected 40 40 40"
+sed 's/"users.status_2xx_ratio == 1"/"users.status_4xx_ratio == 1"/' "$tmp/threads.yaml" > "$tmp/threads-fail.yaml"
+check threads-check-fails 1 "$SIM" --real "$tmp/threads.bind.yaml" --real-threads 2 --check -q --set duration=1s \
+  --out "$tmp/thr-fail" "$tmp/threads-fail.yaml"
+# the global cap holds in total: 4 users without think time for 2 s under --max-rate 50 may
+# send 50/s plus the cap's one second of burst, about 150 (each thread 25/s and its burst),
+# not twice that
+sed -e 's/users: 5, requests: 40,/users: 4,/' -e '/arrivals/d' -e 's/^duration: 3s/duration: 2s/' \
+  "$tmp/threads.yaml" > "$tmp/threads-cap.yaml"
+check threads-cap 0 "$SIM" --real "$tmp/threads.bind.yaml" --real-threads 2 --max-rate 50 -q \
+  --out "$tmp/thr-cap" "$tmp/threads-cap.yaml"
+n=$(jq '.variants[0].requests' "$tmp/thr-cap/real-threads/summary.json" 2>/dev/null)
+[ "${n:-0}" -ge 100 ] && [ "${n:-0}" -le 165 ] && ok || bad "threads: $n requests under --max-rate 50 in 2 s, expected about 150"
+# SIGTERM stops every thread within a second; what was measured is written, incomplete
+"$SIM" --real "$tmp/long.bind.yaml" --real-threads 2 -q --out "$tmp/thr-int" "$tmp/long.yaml" >"$tmp/thr-int.out" 2>&1 &
+pid=$!
+sleep 1.5
+t0=$(date +%s%N)
+kill -TERM "$pid"
+wait "$pid"
+got=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$got" = 130 ] && ok || bad "threads: SIGTERM: exit $got, expected 130"
+[ "$ms" -lt 1000 ] && ok || bad "threads: SIGTERM: took $ms ms to stop"
+jq -e '.variants[0].complete == false and .variants[0].requests > 10' \
+  "$tmp/thr-int/real-long/summary.json" >/dev/null 2>&1 && ok || bad "threads: SIGTERM: summary.json not incomplete with requests"
+for v in 0 65 two; do
+  check "threads-bad-$v" 2 "$SIM" --real "$tmp/threads.bind.yaml" --real-threads "$v" --out "$tmp/none" "$tmp/threads.yaml"
+  contains "threads-bad-$v-msg" "$tmp/threads-bad-$v.err" "--real-threads expects an integer from 1 to 64, got '$v'"
+done
+check threads-no-real 2 "$SIM" --real-threads 2 --out "$tmp/none" "$tmp/threads.yaml"
+contains threads-no-real-msg "$tmp/threads-no-real.err" "--real-threads needs --real FILE"
+[ -z "$(ls -A "$tmp/none" 2>/dev/null)" ] && ok || bad "threads: a refused invocation wrote into --out"
+
 echo "real: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -546,6 +546,40 @@ START_TEST(state_machine_steps)
 }
 END_TEST
 
+/* --real-threads: every user and arrival on exactly one thread, round robin; the caps'
+ * shares add up to the totals (in flight: at least one each). */
+START_TEST(threads_split_the_work)
+{
+    for (int n = 1; n <= 5; n++) {
+        int per[5] = {0};
+        for (uint64_t i = 0; i < 23; i++) {
+            int t = real_thread_of(i, n);
+            ck_assert_int_ge(t, 0);
+            ck_assert_int_lt(t, n);
+            ck_assert_int_eq(t, (int)(i % (uint64_t)n));
+            per[t]++;
+        }
+        for (int t = 0; t < n; t++)             /* 23 over n: shares differ by at most one */
+            ck_assert_int_le(per[0] - per[t], 1);
+        for (int m = 1; m <= 300; m += 37) {
+            int sum = 0;
+            for (int t = 0; t < n; t++) {
+                int share = real_thread_in_flight(m, n, t);
+                ck_assert_int_ge(share, 1);
+                ck_assert_int_le(share, (m + n - 1) / n);
+                sum += share;
+            }
+            ck_assert_int_eq(sum, m >= n ? m : n);
+        }
+        ck_assert_double_eq_tol(real_thread_rate(100, n) * n, 100, 1e-9);
+        ck_assert_double_eq(real_thread_rate(0, n), 0);
+    }
+    ck_assert_int_eq(real_thread_in_flight(1, 2, 1), 1);    /* a thread is never starved */
+    ck_assert_int_eq(real_thread_in_flight(256, 3, 0), 86);
+    ck_assert_int_eq(real_thread_in_flight(256, 3, 2), 85);
+}
+END_TEST
+
 Suite *suite_real(void)
 {
     Suite *s = suite_create("real");
@@ -568,6 +602,7 @@ Suite *suite_real(void)
     tcase_add_test(tc, plan_identity);
     tcase_add_test(tc, plan_rate_cap);
     tcase_add_test(tc, plan_schedule_is_the_simulations);
+    tcase_add_test(tc, threads_split_the_work);
     suite_add_tcase(s, tc);
     return s;
 }

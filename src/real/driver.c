@@ -1,9 +1,10 @@
-/* driver.c -- plays a plan (plan.c) on the wall clock: one libcurl multi handle carries
- * every request and probe, driven through libcurl's socket interface on an epoll set (the
- * sockets libcurl wants watched, idle keep-alive connections left in it: watch_t; and
- * libcurl's own timer); a timer heap holds what is due
- * (open-loop arrivals computed ahead, closed-loop users, probe ticks, response deadlines,
- * retries of requests held by the in-flight bound or the rate cap). Everything measured
+/* driver.c -- plays a plan (plan.c) on the wall clock on one or more threads
+ * (--real-threads N, see "Threads" below). On each, one libcurl multi handle carries its
+ * requests (and on thread 0 every probe), driven through libcurl's socket interface on an
+ * epoll set (the sockets libcurl wants watched, idle keep-alive connections left in it:
+ * watch_t; and libcurl's own timer); a timer heap holds what is due (open-loop arrivals
+ * computed ahead, closed-loop users, probe ticks, response deadlines, retries of
+ * requests held by the in-flight bound or the rate cap). Everything measured
  * goes into the run's metrics, as the simulated client and checker record it, with times
  * relative to the start.
  *
@@ -25,10 +26,28 @@
  * request is handed to the connection (CURLOPT_PREREQFUNCTION), as in http_client.c.
  * Probes: one fresh connection each (FRESH_CONNECT, FORBID_REUSE), the checker's
  * timeout from the probe's start, results through health_result_fail/_http and the
- * shared state machine health_sm_step. */
+ * shared state machine health_sm_step.
+ *
+ * Threads: with N > 1, each thread is a drv_t of its own (multi handle, epoll set, timer
+ * heap, watch table, request handles, per-source running state srun_t, and each client
+ * node's connection pool, CURLSH, which libcurl does not let threads share without lock
+ * functions), all set up before the common start t0 and torn down after every thread has
+ * ended. Thread t plays the closed-loop users i and the open-loop arrivals i of each
+ * client node with i % N == t (real_thread_of), thread 0 the probes; each thread holds
+ * its share of the in-flight bound and of the rate caps (real_thread_in_flight,
+ * real_thread_rate), so the totals hold. What they share goes under the run's one mutex
+ * (drun_t.mu, taken only when N > 1): the metrics, the plan's counters, each client
+ * node's streams and rotations (rng, kind_rng, next_path, next_dest) and the sources'
+ * request numbers (req_id). Only thread 0 takes signals (the others block them) and
+ * turns scn_stop_requested() into the run's stop flag; every thread ends by itself at the
+ * flag or the duration. */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -116,10 +135,15 @@ struct xfer {
     xfer_t *next_free;
 };
 
-/* Per-source running state. */
+/* Per-source running state (one per thread). */
 struct srun {
     rp_source_t *s;
     struct curl_slist *hdrs;
+    int max_in_flight;              /* this thread's share of s->max_in_flight */
+    double max_rate;                /* and of s->max_rate */
+    CURLSH **share;                 /* per client node: its connections on this thread */
+    size_t *next_time;              /* open loop, per client node: this thread's next
+                                     * arrival (an index into cn->times) */
     int in_flight;
     pending_t *q_head, *q_tail;
     sim_time_t tat;                 /* GCRA: theoretical arrival time */
@@ -127,14 +151,25 @@ struct srun {
     user_t *users;                  /* closed loop: per node * users */
     xfer_t *free;                   /* reusable request handles */
     pending_t *pfree;               /* reusable queue entries */
-    uint64_t seq;
     bool plain;                     /* every destination is http:// (no TLS ever) */
     bool literal;                   /* every destination connects to an IP literal */
 };
 
+/* What the threads of a run share. */
+typedef struct drun {
+    int n;                          /* threads */
+    bool threaded;                  /* n > 1: shared state under mu */
+    pthread_mutex_t mu;
+    atomic_bool stop;               /* thread 0 saw a stop request, or a thread failed */
+} drun_t;
+
 struct drv {
     real_plan_t *p;
     metrics_t *m;
+    drun_t *r;
+    int tid;                        /* 0..r->n - 1 */
+    sim_time_t t_end;               /* when this thread's loop ended */
+    bool complete;                  /* and whether at the duration (or audit decided) */
     CURLM *multi;
     struct timespec t0;
     sim_time_t end;
@@ -142,7 +177,7 @@ struct drv {
     uint64_t seq;
     LB_VEC(srun_t) src;
     sim_time_t cap_tat;             /* the global cap's GCRA */
-    double cap_rate;
+    double cap_rate;                /* this thread's share of the cap */
     LB_VEC(xfer_t *) all;           /* every xfer allocated (freed at the end) */
     int active;
     bool audit;
@@ -154,6 +189,36 @@ struct drv {
 
 /* Response headers a request's record carries at most (M_WANT_HEADERS). */
 #define REAL_RESP_HEADERS_MAX 64
+
+/* The run's lock around what the threads share; nothing to take with one thread. */
+static inline void lock(drv_t *d)
+{
+    if (d->r->threaded) pthread_mutex_lock(&d->r->mu);
+}
+
+static inline void unlock(drv_t *d)
+{
+    if (d->r->threaded) pthread_mutex_unlock(&d->r->mu);
+}
+
+int real_thread_of(uint64_t i, int n)
+{
+    assert(n >= 1);
+    return (int)(i % (uint64_t)n);
+}
+
+int real_thread_in_flight(int m, int n, int t)
+{
+    assert(n >= 1 && t >= 0 && t < n);
+    int share = m / n + (t < m % n ? 1 : 0);
+    return share > 0 ? share : 1;
+}
+
+double real_thread_rate(double r, int n)
+{
+    assert(n >= 1);
+    return r / n;
+}
 
 static sim_time_t now_ns(const drv_t *d)
 {
@@ -353,7 +418,7 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
     }
     curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, prereq_cb);
     curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
-    if (cn->share) curl_easy_setopt(e, CURLOPT_SHARE, cn->share);
+    if (sr->share[cn->idx]) curl_easy_setopt(e, CURLOPT_SHARE, sr->share[cn->idx]);
     /* an address literal resolves to itself: nothing in libcurl's DNS cache to expire,
      * so it is not swept after every transfer (Curl_hostcache_prune in multi_done) */
     if (sr->literal) curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, -1L);
@@ -419,14 +484,16 @@ static void req_start(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_
     x->prereq = false;
     x->active = true;
     x->deadline = 0;
-    x->req_id = ++sr->seq;
+    lock(d);                        /* the source's numbers, the node's stream and rotations */
+    x->req_id = ++s->seq;
     const rp_kind_t *k = &s->kinds[app_req_spec_pick(s->kinds[0].spec, s->n_kinds, cn->kind_rng)];
-    apply_kind(x, k);
-    x->rbody_len = 0;
-    if (x->rbody) x->rbody[0] = '\0';
     size_t np = o->n_paths ? o->n_paths : 1;
     x->path = k->spec->path ? k->spec->path : o->n_paths ? o->paths[cn->next_path++ % np] : "/";
     const rp_dest_t *dst = &s->dests.v[cn->next_dest++ % s->dests.n];
+    unlock(d);
+    apply_kind(x, k);
+    x->rbody_len = 0;
+    if (x->rbody) x->rbody[0] = '\0';
     if (dst != x->dst) {
         curl_slist_free_all(x->connect_to);
         x->connect_to = dst->connect_to ? curl_slist_append(NULL, dst->connect_to) : NULL;
@@ -471,9 +538,9 @@ static void gcra_take(sim_time_t *tat, double rate, sim_time_t now)
 /* Starts held requests of sr while the bounds allow; arms a retry for the rate cap. */
 static void drain_queue(drv_t *d, srun_t *sr)
 {
-    while (sr->q_head && sr->in_flight < sr->s->max_in_flight) {
+    while (sr->q_head && sr->in_flight < sr->max_in_flight) {
         sim_time_t now = now_ns(d);
-        sim_time_t a = gcra_allowed(sr->tat, sr->s->max_rate, now);
+        sim_time_t a = gcra_allowed(sr->tat, sr->max_rate, now);
         sim_time_t g = gcra_allowed(d->cap_tat, d->cap_rate, now);
         if (g > a) a = g;
         if (a > now) {
@@ -486,7 +553,7 @@ static void drain_queue(drv_t *d, srun_t *sr)
         pending_t *pd = sr->q_head;
         sr->q_head = pd->next;
         if (!sr->q_head) sr->q_tail = NULL;
-        gcra_take(&sr->tat, sr->s->max_rate, now);
+        gcra_take(&sr->tat, sr->max_rate, now);
         gcra_take(&d->cap_tat, d->cap_rate, now);
         req_start(d, sr, pd->cn, pd->u, pd->due);
         pd->next = sr->pfree;
@@ -498,10 +565,10 @@ static void drain_queue(drv_t *d, srun_t *sr)
 static void req_due(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_t due)
 {
     sim_time_t now = now_ns(d);
-    if (!sr->q_head && sr->in_flight < sr->s->max_in_flight &&
-        gcra_allowed(sr->tat, sr->s->max_rate, now) <= now &&
+    if (!sr->q_head && sr->in_flight < sr->max_in_flight &&
+        gcra_allowed(sr->tat, sr->max_rate, now) <= now &&
         gcra_allowed(d->cap_tat, d->cap_rate, now) <= now) {
-        gcra_take(&sr->tat, sr->s->max_rate, now);
+        gcra_take(&sr->tat, sr->max_rate, now);
         gcra_take(&d->cap_tat, d->cap_rate, now);
         req_start(d, sr, cn, u, due);
         return;
@@ -513,8 +580,10 @@ static void req_due(drv_t *d, srun_t *sr, rp_cnode_t *cn, user_t *u, sim_time_t 
     if (sr->q_tail) sr->q_tail->next = pd;
     else sr->q_head = pd;
     sr->q_tail = pd;
+    lock(d);
     d->p->delayed++;
     metrics_count(d->m, sr->s->c_delayed, due, 1);
+    unlock(d);
     drain_queue(d, sr);
 }
 
@@ -606,6 +675,7 @@ static void probe_done(drv_t *d, xfer_t *x, const real_outcome_t *o, long status
     }
     r.t_start = x->sent;
     r.t_done = now;
+    lock(d);                        /* the metrics and the plan's counters */
     d->p->probes++;
     if (o->connected || o->outcome == HTTP_OK) d->p->reached_probes++;
     tg->last = r;
@@ -625,6 +695,7 @@ static void probe_done(drv_t *d, xfer_t *x, const real_outcome_t *o, long status
         metrics_health(d->m, &mh);
         if (d->p->o.watch) watch_line(d, tg, from, &r);
     }
+    unlock(d);
 }
 
 /* The probe audit is over when every target has a result and has left INITIAL. */
@@ -652,7 +723,9 @@ static void user_next(drv_t *d, srun_t *sr, user_t *u, sim_time_t now)
 {
     const app_http_client_opts_t *o = sr->s->o;
     if (o->requests > 0 && u->issued >= o->requests) return;
+    lock(d);                        /* the node's stream */
     sim_time_t think = dist_sample(&o->think_time, u->cn->rng);
+    unlock(d);
     sim_time_t due = now + think;
     if ((o->stop > 0 && due >= o->stop) || due >= d->end) return;
     if (think > 0) {
@@ -693,9 +766,11 @@ static void req_done(drv_t *d, xfer_t *x, const real_outcome_t *o, curl_off_t co
             hs[mr.n_headers++] = (m_header_t){h->name, h->value};
         mr.headers = hs;
     }
+    lock(d);
     metrics_request(d->m, &mr);
     d->p->requests++;
     if (o->connected || o->outcome == HTTP_OK) d->p->reached_requests++;
+    unlock(d);
     sr->in_flight--;
     user_t *u = x->u;
     x->next_free = sr->free;
@@ -808,10 +883,12 @@ static void fire(drv_t *d, const timer_t_ *t)
 {
     switch (t->kind) {
     case T_ARRIVAL: {
-        rp_cnode_t *cn = t->obj;
+        rp_cnode_t *cn = t->obj;            /* this thread's arrivals: every n-th */
         srun_t *sr = srun_of(d, cn->src);
-        sim_time_t due = cn->times[cn->next_time++];
-        if (cn->next_time < cn->n_times) heap_push(d, cn->times[cn->next_time], T_ARRIVAL, cn);
+        size_t *i = &sr->next_time[cn->idx];
+        sim_time_t due = cn->times[*i];
+        *i += (size_t)d->r->n;
+        if (*i < cn->n_times) heap_push(d, cn->times[*i], T_ARRIVAL, cn);
         req_due(d, sr, cn, NULL, due);
         break;
     }
@@ -877,6 +954,171 @@ static bool dest_literal(const rp_dest_t *d)
     return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
 }
 
+/* Sets up thread t's driver of run r: its multi handle, epoll set and per-source state
+ * with its shares of the caps. Nothing is sent. 0, or LB_EIO with a message on stderr
+ * (d is then freed with drv_free all the same). */
+static int drv_init(drv_t *d, real_plan_t *p, drun_t *r, int t)
+{
+    *d = (drv_t){.p = p, .m = scn_run_metrics(p->run), .r = r, .tid = t,
+                 .end = scn_run_duration(p->run),
+                 .cap_rate = real_thread_rate(p->max_rate, r->n),
+                 .out = p->o.out ? p->o.out : stdout, .curl_due = -1, .epfd = -1};
+    d->audit = p->o.probes_only && !p->o.watch;
+    d->multi = curl_multi_init();
+    d->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (!d->multi || d->epfd < 0) {
+        fprintf(stderr, "sim: real mode: curl_multi_init or epoll_create failed\n");
+        return LB_EIO;
+    }
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+    for (size_t i = 0; i < p->sources.n; i++) {
+        rp_source_t *s = p->sources.v[i];
+        srun_t sr = {.s = s, .plain = true, .literal = true,
+                     .max_in_flight = real_thread_in_flight(s->max_in_flight, r->n, t),
+                     .max_rate = real_thread_rate(s->max_rate, r->n)};
+        for (size_t k = 0; k < s->dests.n; k++) {
+            sr.plain &= !strncmp(s->dests.v[k].url_base, "http://", 7);
+            sr.literal &= dest_literal(&s->dests.v[k]);
+        }
+        sr.share = lb_calloc(s->nodes.n, sizeof *sr.share);
+        sr.next_time = lb_calloc(s->nodes.n, sizeof *sr.next_time);
+        for (size_t k = 0; k < s->nodes.n; k++) {
+            sr.share[k] = curl_share_init();
+            if (sr.share[k])
+                curl_share_setopt(sr.share[k], CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+            sr.next_time[k] = (size_t)t;            /* arrivals t, t + n, ... */
+        }
+        if (s->o->mode == APP_CLIENT_CLOSED)
+            sr.users = lb_calloc(s->nodes.n * (size_t)s->o->users, sizeof *sr.users);
+        lb_vec_push(&d->src, sr);
+    }
+    return 0;
+}
+
+/* Puts d's first arrivals, its users' first requests and (thread 0) the probe ticks into
+ * its heap, at times from the common start d->t0. */
+static void drv_start(drv_t *d)
+{
+    for (size_t i = 0; i < d->src.n; i++) {
+        srun_t *sr = &d->src.v[i];
+        rp_source_t *s = sr->s;
+        for (size_t k = 0; k < s->nodes.n; k++) {
+            rp_cnode_t *cn = &s->nodes.v[k];
+            if (s->o->mode == APP_CLIENT_OPEN) {
+                if (sr->next_time[k] < cn->n_times)
+                    heap_push(d, cn->times[sr->next_time[k]], T_ARRIVAL, cn);
+                continue;
+            }
+            for (int uu = 0; uu < s->o->users; uu++) {
+                size_t ui = k * (size_t)s->o->users + (size_t)uu;
+                if (real_thread_of(ui, d->r->n) != d->tid) continue;
+                user_t *u = &sr->users[ui];
+                u->sr = sr;
+                u->cn = cn;
+                u->idx = uu;
+                sim_time_t t = app_user_start(s->o, k, s->nodes.n, uu);
+                if ((s->o->stop <= 0 || t < s->o->stop) && t < d->end)
+                    heap_push(d, t, T_USER, u);
+            }
+        }
+    }
+    if (d->tid != 0) return;
+    for (size_t c = 0; c < d->p->checkers.n; c++) {
+        rp_checker_t *ck = d->p->checkers.v[c];
+        for (size_t i = 0; i < ck->targets.n; i++) {
+            rp_target_t *tg = &ck->targets.v[i];
+            tg->next = tg->first;
+            heap_push(d, tg->first, T_PROBE, tg);
+            if (d->p->o.watch) watch_line(d, tg, tg->sm.state, NULL);
+        }
+    }
+}
+
+/* One thread's loop (pthread start routine; thread 0 runs it on the caller's thread):
+ * until the run's stop flag (thread 0 raises it on scn_stop_requested()), the duration,
+ * or, in the audit, every verdict decided. Sets d->t_end and d->complete. */
+static void *drv_loop(void *arg)
+{
+    drv_t *d = arg;
+    real_plan_t *p = d->p;
+    bool pwait2 = true;
+    for (;;) {
+        sim_time_t now = now_ns(d);
+        if (d->tid == 0 && scn_stop_requested()) atomic_store(&d->r->stop, true);
+        if (atomic_load_explicit(&d->r->stop, memory_order_relaxed)) {
+            d->t_end = now;
+            break;
+        }
+        if (now >= d->end || (d->audit && p->checkers.n && audit_decided(d))) {
+            d->t_end = now < d->end ? now : d->end;
+            d->complete = true;
+            break;
+        }
+        while (d->heap.n && d->heap.v[0].t <= now) {
+            timer_t_ t = heap_pop(d);
+            fire(d, &t);
+        }
+        int running = 0;
+        if (d->curl_due >= 0 && d->curl_due <= now_ns(d)) {
+            d->curl_due = -1;
+            curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            collect(d);
+        }
+        now = now_ns(d);
+        sim_time_t next = d->heap.n ? d->heap.v[0].t : d->end;
+        if (d->curl_due >= 0 && d->curl_due < next) next = d->curl_due;
+        if (next > d->end) next = d->end;
+        sim_time_t wait = next <= now ? 0 : next - now;
+        if (wait > REAL_POLL_MAX_MS * SIM_MS) wait = REAL_POLL_MAX_MS * SIM_MS;
+        /* to the nanosecond (epoll_pwait2, Linux 5.11): arrivals leave when they are due;
+         * to the millisecond where it is missing (older kernels, valgrind) */
+        struct timespec ts = {wait / SIM_S, wait % SIM_S};
+        struct epoll_event ev[EPOLL_BATCH];
+        int k = pwait2 ? epoll_pwait2(d->epfd, ev, EPOLL_BATCH, &ts, NULL) : -1;
+        if (k < 0 && errno == ENOSYS) pwait2 = false;
+        if (!pwait2) k = epoll_wait(d->epfd, ev, EPOLL_BATCH, (int)((wait + SIM_MS - 1) / SIM_MS));
+        for (int i = 0; i < k; i++) watch_event(d, &ev[i]);
+        if (k > 0) collect(d);
+    }
+    return NULL;
+}
+
+/* Frees what drv_init and the loop made; transfers in flight are abandoned without a
+ * record, as the simulator leaves them. */
+static void drv_free(drv_t *d)
+{
+    for (size_t i = 0; i < d->all.n; i++) {
+        xfer_t *x = d->all.v[i];
+        if (x->active) curl_multi_remove_handle(d->multi, x->e);
+        if (x->e) curl_easy_cleanup(x->e);
+        curl_slist_free_all(x->hdrs);
+        curl_slist_free_all(x->connect_to);
+        if (x->uh) curl_url_cleanup(x->uh);
+        lb_free(x->rbody);
+        lb_free(x);
+    }
+    lb_vec_free(&d->all);
+    for (size_t i = 0; i < d->src.n; i++) {
+        srun_t *sr = &d->src.v[i];
+        pending_free(sr->q_head);
+        pending_free(sr->pfree);
+        curl_slist_free_all(sr->hdrs);
+        lb_free(sr->users);
+        for (size_t k = 0; k < sr->s->nodes.n; k++)
+            if (sr->share[k]) curl_share_cleanup(sr->share[k]);
+        lb_free(sr->share);
+        lb_free(sr->next_time);
+    }
+    lb_vec_free(&d->src);
+    lb_vec_free(&d->heap);
+    if (d->multi) curl_multi_cleanup(d->multi);
+    if (d->epfd >= 0) close(d->epfd);
+    lb_vec_free(&d->watch);
+}
+
 int real_plan_execute(real_plan_t *p)
 {
     static bool curl_ready;
@@ -887,138 +1129,51 @@ int real_plan_execute(real_plan_t *p)
         }
         curl_ready = true;
     }
-    drv_t d = {.p = p, .m = scn_run_metrics(p->run), .end = scn_run_duration(p->run),
-               .cap_rate = p->max_rate, .out = p->o.out ? p->o.out : stdout};
-    d.audit = p->o.probes_only && !p->o.watch;
-    d.multi = curl_multi_init();
-    d.epfd = epoll_create1(EPOLL_CLOEXEC);
-    d.curl_due = -1;
-    if (!d.multi || d.epfd < 0) {
-        fprintf(stderr, "sim: real mode: curl_multi_init or epoll_create failed\n");
-        if (d.multi) curl_multi_cleanup(d.multi);
-        if (d.epfd >= 0) close(d.epfd);
-        return LB_EIO;
-    }
-    curl_multi_setopt(d.multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(d.multi, CURLMOPT_SOCKETDATA, &d);
-    curl_multi_setopt(d.multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(d.multi, CURLMOPT_TIMERDATA, &d);
-    for (size_t i = 0; i < p->sources.n; i++) {
-        rp_source_t *s = p->sources.v[i];
-        srun_t sr = {.s = s, .plain = true, .literal = true};
-        for (size_t k = 0; k < s->dests.n; k++) {
-            sr.plain &= !strncmp(s->dests.v[k].url_base, "http://", 7);
-            sr.literal &= dest_literal(&s->dests.v[k]);
+    int n = p->o.probes_only || p->o.threads < 1 ? 1 : p->o.threads;
+    assert(n <= REAL_THREADS_MAX);
+    drun_t r = {.n = n, .threaded = n > 1};
+    pthread_mutex_init(&r.mu, NULL);
+    atomic_init(&r.stop, false);
+    drv_t *ds = lb_calloc((size_t)n, sizeof *ds);
+    for (int t = 0; t < n; t++) ds[t].epfd = -1;       /* (drv_free of one not set up) */
+    int rc = 0;
+    for (int t = 0; t < n && !rc; t++) rc = drv_init(&ds[t], p, &r, t);
+    if (!rc) {
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int t = 0; t < n; t++) {
+            ds[t].t0 = t0;
+            drv_start(&ds[t]);
         }
-        for (size_t k = 0; k < s->nodes.n; k++) {
-            rp_cnode_t *cn = &s->nodes.v[k];
-            cn->share = curl_share_init();
-            if (cn->share) curl_share_setopt(cn->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-        }
-        if (s->o->mode == APP_CLIENT_CLOSED) {
-            size_t nn = s->nodes.n;
-            sr.users = lb_calloc(nn * (size_t)s->o->users, sizeof *sr.users);
-        }
-        lb_vec_push(&d.src, sr);
-    }
-    clock_gettime(CLOCK_MONOTONIC, &d.t0);
-    for (size_t i = 0; i < d.src.n; i++) {
-        srun_t *sr = &d.src.v[i];
-        rp_source_t *s = sr->s;
-        for (size_t k = 0; k < s->nodes.n; k++) {
-            rp_cnode_t *cn = &s->nodes.v[k];
-            if (s->o->mode == APP_CLIENT_OPEN) {
-                if (cn->n_times) heap_push(&d, cn->times[0], T_ARRIVAL, cn);
-                continue;
+        /* the other threads take no signals: SIGINT/SIGTERM reach thread 0's wait */
+        pthread_t *th = lb_calloc((size_t)n, sizeof *th);
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        int started = 1;
+        for (; started < n; started++)
+            if (pthread_create(&th[started], NULL, drv_loop, &ds[started])) {
+                fprintf(stderr, "sim: real mode: could not start thread %d of %d\n",
+                        started + 1, n);
+                atomic_store(&r.stop, true);
+                rc = LB_EIO;
+                break;
             }
-            for (int uu = 0; uu < s->o->users; uu++) {
-                user_t *u = &sr->users[k * (size_t)s->o->users + (size_t)uu];
-                u->sr = sr;
-                u->cn = cn;
-                u->idx = uu;
-                sim_time_t t = app_user_start(s->o, k, s->nodes.n, uu);
-                if ((s->o->stop <= 0 || t < s->o->stop) && t < d.end)
-                    heap_push(&d, t, T_USER, u);
-            }
-        }
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        drv_loop(&ds[0]);
+        for (int t = 1; t < started; t++) pthread_join(th[t], NULL);
+        lb_free(th);
     }
-    for (size_t c = 0; c < p->checkers.n; c++) {
-        rp_checker_t *ck = p->checkers.v[c];
-        for (size_t i = 0; i < ck->targets.n; i++) {
-            rp_target_t *tg = &ck->targets.v[i];
-            tg->next = tg->first;
-            heap_push(&d, tg->first, T_PROBE, tg);
-            if (p->o.watch) watch_line(&d, tg, tg->sm.state, NULL);
-        }
-    }
-    bool complete = false, pwait2 = true;
+    bool complete = true;
     sim_time_t t_end = 0;
-    for (;;) {
-        sim_time_t now = now_ns(&d);
-        if (scn_stop_requested()) {
-            t_end = now;
-            break;
-        }
-        if (now >= d.end || (d.audit && p->checkers.n && audit_decided(&d))) {
-            t_end = now < d.end ? now : d.end;
-            complete = true;
-            break;
-        }
-        while (d.heap.n && d.heap.v[0].t <= now) {
-            timer_t_ t = heap_pop(&d);
-            fire(&d, &t);
-        }
-        int running = 0;
-        if (d.curl_due >= 0 && d.curl_due <= now_ns(&d)) {
-            d.curl_due = -1;
-            curl_multi_socket_action(d.multi, CURL_SOCKET_TIMEOUT, 0, &running);
-            collect(&d);
-        }
-        now = now_ns(&d);
-        sim_time_t next = d.heap.n ? d.heap.v[0].t : d.end;
-        if (d.curl_due >= 0 && d.curl_due < next) next = d.curl_due;
-        if (next > d.end) next = d.end;
-        sim_time_t wait = next <= now ? 0 : next - now;
-        if (wait > REAL_POLL_MAX_MS * SIM_MS) wait = REAL_POLL_MAX_MS * SIM_MS;
-        /* to the nanosecond (epoll_pwait2, Linux 5.11): arrivals leave when they are due;
-         * to the millisecond where it is missing (older kernels, valgrind) */
-        struct timespec ts = {wait / SIM_S, wait % SIM_S};
-        struct epoll_event ev[EPOLL_BATCH];
-        int k = pwait2 ? epoll_pwait2(d.epfd, ev, EPOLL_BATCH, &ts, NULL) : -1;
-        if (k < 0 && errno == ENOSYS) pwait2 = false;
-        if (!pwait2) k = epoll_wait(d.epfd, ev, EPOLL_BATCH, (int)((wait + SIM_MS - 1) / SIM_MS));
-        for (int i = 0; i < k; i++) watch_event(&d, &ev[i]);
-        if (k > 0) collect(&d);
+    for (int t = 0; t < n; t++) {
+        complete &= ds[t].complete;
+        if (ds[t].t_end > t_end) t_end = ds[t].t_end;
+        drv_free(&ds[t]);
     }
-    /* in flight at the end: abandoned without a record, as the simulator leaves them */
-    for (size_t i = 0; i < d.all.n; i++) {
-        xfer_t *x = d.all.v[i];
-        if (x->active) curl_multi_remove_handle(d.multi, x->e);
-        if (x->e) curl_easy_cleanup(x->e);
-        curl_slist_free_all(x->hdrs);
-        curl_slist_free_all(x->connect_to);
-        if (x->uh) curl_url_cleanup(x->uh);
-        lb_free(x->rbody);
-        lb_free(x);
-    }
-    lb_vec_free(&d.all);
-    for (size_t i = 0; i < d.src.n; i++) {
-        srun_t *sr = &d.src.v[i];
-        pending_free(sr->q_head);
-        pending_free(sr->pfree);
-        curl_slist_free_all(sr->hdrs);
-        lb_free(sr->users);
-        for (size_t k = 0; k < sr->s->nodes.n; k++) {
-            rp_cnode_t *cn = &sr->s->nodes.v[k];
-            if (cn->share) curl_share_cleanup(cn->share);
-            cn->share = NULL;
-        }
-    }
-    lb_vec_free(&d.src);
-    lb_vec_free(&d.heap);
-    curl_multi_cleanup(d.multi);
-    close(d.epfd);
-    lb_vec_free(&d.watch);
+    lb_free(ds);
+    pthread_mutex_destroy(&r.mu);
+    if (rc) return rc;
     p->executed = true;
     scn_run_set_played(p->run, "real", real_bindings_text(p->b), t_end, complete);
     return 0;

@@ -48,6 +48,7 @@ void real_opts_init(real_opts_t *o)
     memset(o, 0, sizeof *o);
     o->max_rate = REAL_MAX_RATE_DEFAULT;
     o->out = stdout;
+    o->threads = 1;
 }
 
 /* "file:line:col: error: " + message, the first one kept. */
@@ -328,7 +329,6 @@ static void source_free(rp_source_t *s)
         if (s->nodes.v[i].rng) gsl_rng_free(s->nodes.v[i].rng);
         if (s->nodes.v[i].kind_rng) gsl_rng_free(s->nodes.v[i].kind_rng);
         lb_free(s->nodes.v[i].times);
-        if (s->nodes.v[i].share) curl_share_cleanup(s->nodes.v[i].share);
     }
     lb_vec_free(&s->nodes);
     for (size_t i = 0; i < s->n_kinds; i++) {

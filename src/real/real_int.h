@@ -126,10 +126,11 @@ typedef struct rp_cnode {
     gsl_rng *rng;                   /* a fresh copy of the node's "traffic:..." stream */
     gsl_rng *kind_rng;              /* and of its kind stream (several kinds), else NULL */
     sim_time_t *times;              /* open loop: every intended time, computed ahead */
-    size_t n_times, next_time;
+    size_t n_times;
     size_t next_path, next_dest;
-    CURLSH *share;                  /* this node's connection pool */
 } rp_cnode_t;
+/* rng, kind_rng, next_path and next_dest are shared by the driver's threads (under the
+ * run's lock when there are several); a node's connection pool (CURLSH) is per thread. */
 
 struct rp_source {
     const app_http_client_opts_t *o;    /* the simulated client's options (borrowed) */
@@ -146,6 +147,7 @@ struct rp_source {
     LB_VEC(rp_cnode_t) nodes;
     char *c_delayed;                /* counter "real.<name>.delayed" */
     uint64_t planned;               /* open loop: requests computed ahead */
+    uint64_t seq;                   /* requests started (req_id), over all threads */
 };
 
 struct real_plan {
@@ -159,6 +161,18 @@ struct real_plan {
     uint64_t delayed, requests, reached_requests, probes, reached_probes;
     bool executed;
 };
+
+/* ---- threads (driver.c): how --real-threads N splits a run ------------------------------- */
+/* The thread (0..n-1) that plays closed-loop user i of a source (users numbered node by
+ * node: node k's user u is k * users + u) or open-loop arrival i of a client node (its
+ * i-th intended time): i % n. Probes are thread 0's. */
+int real_thread_of(uint64_t i, int n);
+/* Thread t's share of a source's max-in-flight m over n threads: m / n, the remainder
+ * going one each to the first threads, at least 1 (so the shares add up to m when
+ * m >= n, to n otherwise). */
+int real_thread_in_flight(int m, int n, int t);
+/* Thread t's share of a rate cap (requests/s; 0: none) over n threads: r / n. */
+double real_thread_rate(double r, int n);
 
 /* ---- classification (classify.c) ---------------------------------------------------------- */
 /* What one finished curl transfer was, in the simulator's terms. */
