@@ -17,38 +17,8 @@
 /* ---- text helpers ------------------------------------------------------------------------ */
 
 /* Index of the line equal to `l` in text (0-based), or -1. */
-static int line_at(const char *text, const char *l)
-{
-    size_t n = strlen(l);
-    int i = 0;
-    for (const char *p = text; *p; i++) {
-        const char *e = strchr(p, '\n');
-        size_t k = e ? (size_t)(e - p) : strlen(p);
-        if (k == n && !memcmp(p, l, n)) return i;
-        if (!e) break;
-        p = e + 1;
-    }
-    return -1;
-}
-/* (Check caps a message at 4 KB: show only the start of the text) */
-#define HAS(text, l) ck_assert_msg(line_at(text, l) >= 0, "missing line: %s\n--- in:\n%.2000s", l, text)
-#define HASNT(text, l) ck_assert_msg(line_at(text, l) < 0, "unexpected line: %s", l)
-
-/* Exact text equality, reporting the first line that differs (full texts overflow Check). */
-static void assert_text_eq(const char *got, const char *want)
-{
-    int ln = 1;
-    const char *g = got, *w = want;
-    while (*g && *g == *w) {
-        if (*g == '\n') ln++;
-        g++, w++;
-    }
-    if (!*g && !*w) return;
-    while (g > got && g[-1] != '\n') g--;
-    while (w > want && w[-1] != '\n') w--;
-    ck_abort_msg("line %d differs:\n got: %.*s\nwant: %.*s", ln, (int)strcspn(g, "\n"), g,
-                 (int)strcspn(w, "\n"), w);
-}
+#define HAS(text, l) ck_assert_msg(tu_line_at(text, l) >= 0, "missing line: %s\n--- in:\n%.2000s", l, text)
+#define HASNT(text, l) ck_assert_msg(tu_line_at(text, l) < 0, "unexpected line: %s", l)
 
 static int count_prefix(const char *text, const char *prefix)
 {
@@ -303,7 +273,7 @@ START_TEST(cluster_one_remote_endpoint_exact)
         "-A KUBE-SEP-VZ7DE4AOO3I5IDWB -m comment --comment " GW_SPN " -m tcp -p tcp -j DNAT --to-destination 10.244.1.10:8080\n"
         "-A KUBE-SERVICES -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS\n"
         "COMMIT\n";
-    assert_text_eq(t, want);
+    tu_assert_text_eq(t, want);
     lb_free(t);
     kp_free(kp);
 }
@@ -325,13 +295,13 @@ START_TEST(local_three_endpoints_rules)
     /* KUBE-SVC: string order (10.244.1.9 < 10.244.10.3 < 10.244.2.7), probabilities %0.10f */
     snprintf(l, sizeof l, "-A " GW_SVC " -m comment --comment \"" GW_SPN " -> %s\" -m statistic "
              "--mode random --probability 0.3333333333 -j %s", order[0], sep[0]);
-    int i0 = line_at(t, l);
+    int i0 = tu_line_at(t, l);
     snprintf(l, sizeof l, "-A " GW_SVC " -m comment --comment \"" GW_SPN " -> %s\" -m statistic "
              "--mode random --probability 0.5000000000 -j %s", order[1], sep[1]);
-    int i1 = line_at(t, l);
+    int i1 = tu_line_at(t, l);
     snprintf(l, sizeof l, "-A " GW_SVC " -m comment --comment \"" GW_SPN " -> %s\" -j %s",
              order[2], sep[2]);
-    int i2 = line_at(t, l);
+    int i2 = tu_line_at(t, l);
     ck_assert_msg(i0 >= 0 && i1 == i0 + 1 && i2 == i1 + 1, "KUBE-SVC rules %d %d %d in:\n%.2000s",
                   i0, i1, i2, t);
     /* KUBE-SVL: only the local endpoint, unconditional */
@@ -347,9 +317,9 @@ START_TEST(local_three_endpoints_rules)
         "-A " GW_EXT " -m comment --comment \"route LOCAL traffic for " GW_SPN " external destinations\" -m addrtype --src-type LOCAL -j " GW_SVC,
         "-A " GW_EXT " -j " GW_SVL,
     };
-    int first = line_at(t, ext[0]);
+    int first = tu_line_at(t, ext[0]);
     ck_assert_int_ge(first, 0);
-    for (int i = 1; i < 4; i++) ck_assert_int_eq(line_at(t, ext[i]), first + i);
+    for (int i = 1; i < 4; i++) ck_assert_int_eq(tu_line_at(t, ext[i]), first + i);
     ck_assert_int_eq(count_prefix(t, "-A " GW_EXT " "), 4);
     HASNT(t, "-A " GW_EXT " -m comment --comment \"masquerade traffic for " GW_SPN
           " external destinations\" -j KUBE-MARK-MASQ");
@@ -770,18 +740,18 @@ START_TEST(sync_into_netfilter)
         "-A INPUT -j KUBE-FIREWALL",
         "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT",
     };
-    int i0 = line_at(s, input[0]);
+    int i0 = tu_line_at(s, input[0]);
     ck_assert_int_ge(i0, 0);
-    for (int i = 1; i < 5; i++) ck_assert_msg(line_at(s, input[i]) == i0 + i, "%s", input[i]);
+    for (int i = 1; i < 5; i++) ck_assert_msg(tu_line_at(s, input[i]) == i0 + i, "%s", input[i]);
     const char *fwd[] = {
         "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes load balancer firewall\" -j KUBE-PROXY-FIREWALL",
         "-A FORWARD -m comment --comment \"kubernetes forwarding rules\" -j KUBE-FORWARD",
         "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
         "-A FORWARD -m conntrack --ctstate NEW -m comment --comment \"kubernetes externally-visible service portals\" -j KUBE-EXTERNAL-SERVICES",
     };
-    i0 = line_at(s, fwd[0]);
+    i0 = tu_line_at(s, fwd[0]);
     ck_assert_int_ge(i0, 0);
-    for (int i = 1; i < 4; i++) ck_assert_int_eq(line_at(s, fwd[i]), i0 + i);
+    for (int i = 1; i < 4; i++) ck_assert_int_eq(tu_line_at(s, fwd[i]), i0 + i);
     HAS(s, "-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES");
     HAS(s, "-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES");
     HAS(s, "-A POSTROUTING -m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING");
@@ -1139,27 +1109,27 @@ START_TEST(shared_store_changes_stay_local)
         gw_set(kp[i], &sp, KP_POLICY_CLUSTER, e, 2);
         sync_ok(kp[i]);
         before[i] = save_text(n[i]);
-        if (i) assert_text_eq(strchr(before[i], '\n'), strchr(before[0], '\n'));
+        if (i) tu_assert_text_eq(strchr(before[i], '\n'), strchr(before[0], '\n'));
     }
     /* kp[0] and the reference see pod 10.244.0.10 go unready */
     ck_assert_int_eq(kp_endpoint_conditions(kp[0], tu_ip("10.244.0.10"), false, false, false), 1);
     ck_assert_int_eq(kp_endpoint_conditions(kp[3], tu_ip("10.244.0.10"), false, false, false), 1);
     for (int i = 0; i < 4; i++) sync_ok(kp[i]);
     char *a = save_text(n[0]), *r = save_text(n[3]), *b = save_text(n[1]), *c = save_text(n[2]);
-    assert_text_eq(strchr(a, '\n'), strchr(r, '\n'));
+    tu_assert_text_eq(strchr(a, '\n'), strchr(r, '\n'));
     ck_assert_ptr_null(strstr(a, "--probability"));         /* one endpoint left */
-    assert_text_eq(b, before[1]);
-    assert_text_eq(c, before[2]);
+    tu_assert_text_eq(b, before[1]);
+    tu_assert_text_eq(c, before[2]);
     free(a), free(r), free(b);
     /* kp[1] and the reference: the endpoints replaced */
     ck_assert_int_eq(kp_endpoints_set(kp[1], "istio-ingress", "mtkc-gateway-istio", NULL, e + 1, 1), 1);
     ck_assert_int_eq(kp_endpoints_set(kp[3], "istio-ingress", "mtkc-gateway-istio", NULL, e + 1, 1), 1);
     for (int i = 0; i < 4; i++) sync_ok(kp[i]);
     b = save_text(n[1]), r = save_text(n[3]);
-    assert_text_eq(strchr(b, '\n'), strchr(r, '\n'));
+    tu_assert_text_eq(strchr(b, '\n'), strchr(r, '\n'));
     free(b), free(r);
     char *c2 = save_text(n[2]);
-    assert_text_eq(c2, c);
+    tu_assert_text_eq(c2, c);
     free(c), free(c2);
     /* kp[0], holding its copy alone, changes it in place after a resync: its rules follow */
     for (int i = 0; i < 4; i++) sync_ok(kp[i]);
@@ -1168,7 +1138,7 @@ START_TEST(shared_store_changes_stay_local)
     sync_ok(kp[0]);
     sync_ok(kp[3]);
     a = save_text(n[0]), r = save_text(n[3]);
-    assert_text_eq(strchr(a, '\n'), strchr(r, '\n'));
+    tu_assert_text_eq(strchr(a, '\n'), strchr(r, '\n'));
     ck_assert_ptr_nonnull(strstr(a, "--probability"));
     free(a), free(r);
     for (int i = 0; i < 4; i++) {

@@ -15,36 +15,8 @@
 #include "tcp.h"
 #include "util.h"
 
-static int line_at(const char *text, const char *l)
-{
-    size_t n = strlen(l);
-    int i = 0;
-    for (const char *p = text; *p; i++) {
-        const char *e = strchr(p, '\n');
-        size_t k = e ? (size_t)(e - p) : strlen(p);
-        if (k == n && !memcmp(p, l, n)) return i;
-        if (!e) break;
-        p = e + 1;
-    }
-    return -1;
-}
-#define HAS(text, l) ck_assert_msg(line_at(text, l) >= 0, "missing line: %s\n--- in:\n%.2500s", l, text)
-#define HASNT(text, l) ck_assert_msg(line_at(text, l) < 0, "unexpected line: %s", l)
-
-static void assert_text_eq(const char *got, const char *want)
-{
-    int ln = 1;
-    const char *g = got, *w = want;
-    while (*g && *g == *w) {
-        if (*g == '\n') ln++;
-        g++, w++;
-    }
-    if (!*g && !*w) return;
-    while (g > got && g[-1] != '\n') g--;
-    while (w > want && w[-1] != '\n') w--;
-    ck_abort_msg("line %d differs:\n got: %.*s\nwant: %.*s", ln, (int)strcspn(g, "\n"), g,
-                 (int)strcspn(w, "\n"), w);
-}
+#define HAS(text, l) ck_assert_msg(tu_line_at(text, l) >= 0, "missing line: %s\n--- in:\n%.2500s", l, text)
+#define HASNT(text, l) ck_assert_msg(tu_line_at(text, l) < 0, "unexpected line: %s", l)
 
 __attribute__((noinline)) static char *list_text(net_node_t *n)
 {
@@ -498,7 +470,7 @@ START_TEST(ruleset_listed_exactly)
     ck_assert_int_eq(kp_service_set(t.kp, &sp), 0);
     sync_ok(t.kp);
     char *s = list_text(t.n1);
-    assert_text_eq(s, one_service_ruleset);
+    tu_assert_text_eq(s, one_service_ruleset);
     free(s);
     /* iptables untouched by kube-proxy in this mode */
     ck_assert_uint_eq(nf_rule_count(nf_get(t.n1)), 0);

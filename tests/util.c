@@ -258,3 +258,32 @@ void tu_assert_svc_port(const k8s_service_port_t *p, const char *name, int port,
     ck_assert_int_eq(p->port, port);
     ck_assert_str_eq(p->app_protocol, app_protocol);
 }
+
+int tu_line_at(const char *text, const char *l)
+{
+    size_t n = strlen(l);
+    int i = 0;
+    for (const char *p = text; *p; i++) {
+        const char *e = strchr(p, '\n');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (k == n && !memcmp(p, l, n)) return i;
+        if (!e) break;
+        p = e + 1;
+    }
+    return -1;
+}
+
+void tu_assert_text_eq(const char *got, const char *want)
+{
+    int ln = 1;
+    const char *g = got, *w = want;
+    while (*g && *g == *w) {
+        if (*g == '\n') ln++;
+        g++, w++;
+    }
+    if (!*g && !*w) return;
+    while (g > got && g[-1] != '\n') g--;
+    while (w > want && w[-1] != '\n') w--;
+    ck_abort_msg("line %d differs:\n got: %.*s\nwant: %.*s", ln, (int)strcspn(g, "\n"), g,
+                 (int)strcspn(w, "\n"), w);
+}

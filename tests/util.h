@@ -104,6 +104,11 @@ pkt_t *tu_tcp_seg(net_t *net, const char *src, uint16_t sport, const char *dst,
 
 /* ---- Kubernetes objects ---------------------------------------------------------------- */
 /* Service port p is named `name`, on `port`, with appProtocol app_protocol. */
+/* The index of the line of text equal to l, or -1. */
+int tu_line_at(const char *text, const char *l);
+/* Exact text equality, reporting the first line that differs (full texts overflow Check's
+ * 4 KB messages). */
+void tu_assert_text_eq(const char *got, const char *want);
 void tu_assert_svc_port(const k8s_service_port_t *p, const char *name, int port,
                         const char *app_protocol);
 
