@@ -822,42 +822,19 @@ typedef struct topo {
     uint32_t raddr;
 } topo_t;
 
-static void link2(topo_t *t, net_iface_t *a, net_iface_t *b)
-{
-    net_link_params_t lp = { .latency = 100 * SIM_US };
-    net_link_new(t->net, a, b, &lp);
-}
-
 static void topo_new(topo_t *t)
 {
     memset(t, 0, sizeof *t);
-    t->sim = sim_new(7);
-    t->net = net_new(t->sim);
-    t->client = net_node_add(t->net, "client");
-    t->n1 = net_node_add(t->net, "n1");
-    t->n2 = net_node_add(t->net, "n2");
-    t->pa = net_node_add(t->net, "pod-a");
-    t->pb = net_node_add(t->net, "pod-b");
-    t->n1->forwarding = t->n2->forwarding = true;
-    net_iface_t *c0 = net_iface_add(t->client, "eth0", tu_ip("203.0.113.2"), 24);
-    net_iface_t *n1e1 = net_iface_add(t->n1, "eth1", tu_ip("203.0.113.1"), 24);
-    net_iface_t *n1e0 = net_iface_add(t->n1, "eth0", tu_ip("10.240.0.4"), 24);
-    net_iface_t *n1c = net_iface_add(t->n1, "cbr0", tu_ip("10.244.0.1"), 24);
-    net_iface_t *n2e0 = net_iface_add(t->n2, "eth0", tu_ip("10.240.0.5"), 24);
-    net_iface_t *n2c = net_iface_add(t->n2, "cbr0", tu_ip("10.244.1.1"), 24);
-    net_iface_t *pa0 = net_iface_add(t->pa, "eth0", tu_ip("10.244.0.10"), 24);
-    net_iface_t *pb0 = net_iface_add(t->pb, "eth0", tu_ip("10.244.1.10"), 24);
-    link2(t, c0, n1e1);
-    link2(t, n1e0, n2e0);
-    link2(t, n1c, pa0);
-    link2(t, n2c, pb0);
-    net_route_add(t->client, 0, 0, tu_ip("203.0.113.1"), c0);
-    net_route_add(t->n1, tu_ip("10.244.1.0"), 24, tu_ip("10.240.0.5"), n1e0);
-    net_route_add(t->n2, 0, 0, tu_ip("10.240.0.4"), n2e0);
-    net_route_add(t->pa, 0, 0, tu_ip("10.244.0.1"), pa0);
-    net_route_add(t->pb, 0, 0, tu_ip("10.244.1.1"), pb0);
-    t->obs = lb_calloc(1, sizeof *t->obs);
-    tu_obs_start(t->net, t->obs);
+    tu_kp_net_t k;
+    tu_kp_net_new(&k, false);
+    t->sim = k.sim;
+    t->net = k.net;
+    t->client = k.client;
+    t->n1 = k.n1;
+    t->n2 = k.n2;
+    t->pa = k.pa;
+    t->pb = k.pb;
+    t->obs = k.obs;
     t->kp = gw_proxy(t->n1);
 }
 

@@ -18,16 +18,6 @@
 #define HAS(text, l) ck_assert_msg(tu_line_at(text, l) >= 0, "missing line: %s\n--- in:\n%.2500s", l, text)
 #define HASNT(text, l) ck_assert_msg(tu_line_at(text, l) < 0, "unexpected line: %s", l)
 
-__attribute__((noinline)) static char *list_text(net_node_t *n)
-{
-    char *buf = NULL, *ret;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    nft_list(nf_get(n), f);
-    fclose(f);
-    ret = buf;
-    return ret;
-}
 
 static kp_t *proxy(net_node_t *node, kp_mode_t mode, const char *name, const char *cidr, int plen)
 {
@@ -176,43 +166,19 @@ typedef struct topo {
     int error;
 } topo_t;
 
-static void link2(topo_t *t, net_iface_t *a, net_iface_t *b)
-{
-    net_link_params_t lp = { .latency = 100 * SIM_US };
-    net_link_new(t->net, a, b, &lp);
-}
-
 static void topo_new(topo_t *t, kp_mode_t mode, bool service_cidr)
 {
     memset(t, 0, sizeof *t);
-    t->sim = sim_new(7);
-    t->net = net_new(t->sim);
-    t->client = net_node_add(t->net, "client");
-    t->n1 = net_node_add(t->net, "n1");
-    t->n2 = net_node_add(t->net, "n2");
-    t->pa = net_node_add(t->net, "pod-a");
-    t->pb = net_node_add(t->net, "pod-b");
-    t->n1->forwarding = t->n2->forwarding = true;
-    net_iface_t *c0 = net_iface_add(t->client, "eth0", tu_ip("203.0.113.2"), 24);
-    net_iface_t *n1e1 = net_iface_add(t->n1, "eth1", tu_ip("203.0.113.1"), 24);
-    net_iface_t *n1e0 = net_iface_add(t->n1, "eth0", tu_ip("10.240.0.4"), 24);
-    net_iface_t *n1c = net_iface_add(t->n1, "cbr0", tu_ip("10.244.0.1"), 24);
-    net_iface_t *n2e0 = net_iface_add(t->n2, "eth0", tu_ip("10.240.0.5"), 24);
-    net_iface_t *n2c = net_iface_add(t->n2, "cbr0", tu_ip("10.244.1.1"), 24);
-    net_iface_t *pa0 = net_iface_add(t->pa, "eth0", tu_ip("10.244.0.10"), 24);
-    net_iface_t *pb0 = net_iface_add(t->pb, "eth0", tu_ip("10.244.1.10"), 24);
-    link2(t, c0, n1e1);
-    link2(t, n1e0, n2e0);
-    link2(t, n1c, pa0);
-    link2(t, n2c, pb0);
-    net_route_add(t->client, 0, 0, tu_ip("203.0.113.1"), c0);
-    net_route_add(t->n1, tu_ip("10.244.1.0"), 24, tu_ip("10.240.0.5"), n1e0);
-    net_route_add(t->n1, 0, 0, tu_ip("10.240.0.5"), n1e0);  /* ClusterIPs route somewhere */
-    net_route_add(t->n2, 0, 0, tu_ip("10.240.0.4"), n2e0);
-    net_route_add(t->pa, 0, 0, tu_ip("10.244.0.1"), pa0);
-    net_route_add(t->pb, 0, 0, tu_ip("10.244.1.1"), pb0);
-    t->obs = lb_calloc(1, sizeof *t->obs);
-    tu_obs_start(t->net, t->obs);
+    tu_kp_net_t k;
+    tu_kp_net_new(&k, true);
+    t->sim = k.sim;
+    t->net = k.net;
+    t->client = k.client;
+    t->n1 = k.n1;
+    t->n2 = k.n2;
+    t->pa = k.pa;
+    t->pb = k.pb;
+    t->obs = k.obs;
     kp_config_t c;
     kp_config_default(&c);
     c.node_name = "aks-user-0";
@@ -469,7 +435,7 @@ START_TEST(ruleset_listed_exactly)
     gw(&sp, KP_POLICY_CLUSTER, &e, 1, NULL);
     ck_assert_int_eq(kp_service_set(t.kp, &sp), 0);
     sync_ok(t.kp);
-    char *s = list_text(t.n1);
+    char *s = tu_nft_list(t.n1);
     tu_assert_text_eq(s, one_service_ruleset);
     free(s);
     /* iptables untouched by kube-proxy in this mode */
@@ -477,7 +443,7 @@ START_TEST(ruleset_listed_exactly)
     /* no endpoints any more: the chains go, the no-endpoint maps take the addresses */
     ck_assert_int_eq(kp_endpoints_set(t.kp, "istio-ingress", "mtkc-gateway-istio", NULL, NULL, 0), 1);
     sync_ok(t.kp);
-    s = list_text(t.n1);
+    s = tu_nft_list(t.n1);
     ck_assert_ptr_null(strstr(s, "chain service-SB3IP4X3"));
     ck_assert_ptr_nonnull(strstr(s, "10.240.0.100 . tcp . 80 comment \"istio-ingress/mtkc-gateway-istio:http\" : goto reject-chain"));
     free(s);
@@ -542,7 +508,7 @@ START_TEST(shared_between_nodes)
     ck_assert_int_eq(kp_service_set(kb, &sp), 0);
     sync_ok(ka);
     sync_ok(kb);
-    char *la = list_text(a), *lb = list_text(b);
+    char *la = tu_nft_list(a), *lb = tu_nft_list(b);
     char *pa = strstr(la, "elements = { 10.240.0.4 }");
     ck_assert_ptr_nonnull(pa);
     ck_assert_ptr_nonnull(strstr(lb, "elements = { 10.240.0.5 }"));

@@ -11,16 +11,6 @@
 #include "nftables.h"
 #include "util.h"
 
-__attribute__((noinline)) static char *listing(net_node_t *n)
-{
-    char *buf = NULL, *ret;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    nft_list(nf_get(n), f);
-    fclose(f);
-    ret = buf;
-    return ret;
-}
 
 /* A kube-proxy-like transaction and what `nft list ruleset` printed after `nft -f` of it
  * (nft 1.0.6, Linux 6.x). */
@@ -163,7 +153,7 @@ START_TEST(listing_as_nft_prints_it)
     tu_pair_new(&p, 1, SIM_MS, 0, 0);
     char err[256];
     ck_assert_msg(nft_apply(nf_get(p.a), real_in, err, sizeof err) == 0, "%s", err);
-    char *s = listing(p.a);
+    char *s = tu_nft_list(p.a);
     ck_assert_str_eq(s, real_out);
     free(s);
     ck_assert_uint_eq(nft_rule_count(nf_get(p.a)), 19);
@@ -212,7 +202,7 @@ START_TEST(errors_all_or_nothing)
     /* then a failing transaction leaves it as it was */
     ck_assert_int_eq(nft_apply(nf, "add chain ip t e\nadd rule ip t e bogus", err, sizeof err),
                      LB_EPARSE);
-    char *s = listing(p.a);
+    char *s = tu_nft_list(p.a);
     ck_assert_str_eq(s, "table ip t {\n\tchain c {\n\t\tgoto c\n\t}\n}\n");
     free(s);
     tu_pair_free(&p);
@@ -286,7 +276,7 @@ START_TEST(shared_rulesets)
     ck_assert_int_eq(nft_set_size(nf_get(b), "t", "s"), 0);
     /* anything else makes a private copy first */
     ck_assert_int_eq(nft_apply(nf_get(b), "add chain ip t d", err, sizeof err), 0);
-    char *la = listing(a), *lb = listing(b);
+    char *la = tu_nft_list(a), *lb = tu_nft_list(b);
     ck_assert_ptr_null(strstr(la, "chain d"));
     ck_assert_ptr_nonnull(strstr(lb, "chain d"));
     ck_assert_ptr_nonnull(strstr(la, "elements = { 10.0.0.1 }"));

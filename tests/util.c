@@ -3,6 +3,8 @@
 #include <check.h>
 #include <string.h>
 #include "util.h"
+#include "netfilter.h"
+#include "nftables.h"
 
 uint32_t tu_ip(const char *s)
 {
@@ -286,4 +288,53 @@ void tu_assert_text_eq(const char *got, const char *want)
     while (w > want && w[-1] != '\n') w--;
     ck_abort_msg("line %d differs:\n got: %.*s\nwant: %.*s", ln, (int)strcspn(g, "\n"), g,
                  (int)strcspn(w, "\n"), w);
+}
+
+static void kp_link(net_t *net, net_iface_t *a, net_iface_t *b)
+{
+    net_link_params_t lp = { .latency = 100 * SIM_US };
+    net_link_new(net, a, b, &lp);
+}
+
+void tu_kp_net_new(tu_kp_net_t *k, bool n1_default)
+{
+    memset(k, 0, sizeof *k);
+    k->sim = sim_new(7);
+    k->net = net_new(k->sim);
+    k->client = net_node_add(k->net, "client");
+    k->n1 = net_node_add(k->net, "n1");
+    k->n2 = net_node_add(k->net, "n2");
+    k->pa = net_node_add(k->net, "pod-a");
+    k->pb = net_node_add(k->net, "pod-b");
+    k->n1->forwarding = k->n2->forwarding = true;
+    net_iface_t *c0 = net_iface_add(k->client, "eth0", tu_ip("203.0.113.2"), 24);
+    net_iface_t *n1e1 = net_iface_add(k->n1, "eth1", tu_ip("203.0.113.1"), 24);
+    net_iface_t *n1e0 = net_iface_add(k->n1, "eth0", tu_ip("10.240.0.4"), 24);
+    net_iface_t *n1c = net_iface_add(k->n1, "cbr0", tu_ip("10.244.0.1"), 24);
+    net_iface_t *n2e0 = net_iface_add(k->n2, "eth0", tu_ip("10.240.0.5"), 24);
+    net_iface_t *n2c = net_iface_add(k->n2, "cbr0", tu_ip("10.244.1.1"), 24);
+    net_iface_t *pa0 = net_iface_add(k->pa, "eth0", tu_ip("10.244.0.10"), 24);
+    net_iface_t *pb0 = net_iface_add(k->pb, "eth0", tu_ip("10.244.1.10"), 24);
+    kp_link(k->net, c0, n1e1);
+    kp_link(k->net, n1e0, n2e0);
+    kp_link(k->net, n1c, pa0);
+    kp_link(k->net, n2c, pb0);
+    net_route_add(k->client, 0, 0, tu_ip("203.0.113.1"), c0);
+    net_route_add(k->n1, tu_ip("10.244.1.0"), 24, tu_ip("10.240.0.5"), n1e0);
+    if (n1_default) net_route_add(k->n1, 0, 0, tu_ip("10.240.0.5"), n1e0);
+    net_route_add(k->n2, 0, 0, tu_ip("10.240.0.4"), n2e0);
+    net_route_add(k->pa, 0, 0, tu_ip("10.244.0.1"), pa0);
+    net_route_add(k->pb, 0, 0, tu_ip("10.244.1.1"), pb0);
+    k->obs = lb_calloc(1, sizeof *k->obs);
+    tu_obs_start(k->net, k->obs);
+}
+
+char *tu_nft_list(net_node_t *node)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    nft_list(nf_get(node), f);
+    fclose(f);
+    return buf;
 }

@@ -104,6 +104,20 @@ pkt_t *tu_tcp_seg(net_t *net, const char *src, uint16_t sport, const char *dst,
 
 /* ---- Kubernetes objects ---------------------------------------------------------------- */
 /* Service port p is named `name`, on `port`, with appProtocol app_protocol. */
+/* The kube-proxy suites' network: client -- n1 (eth1 203.0.113.1, eth0 10.240.0.4, cbr0
+ * 10.244.0.0/24 with pod-a .10) -- n2 (eth0 10.240.0.5, cbr0 10.244.1.0/24 with pod-b .10),
+ * forwarding on both nodes, pod routes between them, an observer on everything.
+ * n1_default: n1 also routes everything else (ClusterIPs) to n2. */
+typedef struct tu_kp_net {
+    sim_t *sim;
+    net_t *net;
+    net_node_t *client, *n1, *n2, *pa, *pb;
+    tu_obs_t *obs;              /* lb_free it after net_free */
+} tu_kp_net_t;
+void tu_kp_net_new(tu_kp_net_t *k, bool n1_default);
+/* NODE's nftables ruleset as `nft list ruleset` prints it (to free). */
+char *tu_nft_list(net_node_t *node);
+
 /* The index of the line of text equal to l, or -1. */
 int tu_line_at(const char *text, const char *l);
 /* Exact text equality, reporting the first line that differs (full texts overflow Check's
