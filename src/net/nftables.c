@@ -1458,6 +1458,21 @@ static void install(nf_t *nf, nruleset_t *rs, bool shared)
     activate(nf);
 }
 
+/* Runs text as one transaction into x->rs (a ruleset of its own) and checks the result as
+ * a commit would; on failure x->rs is released. The tokens are freed either way. */
+static int load_whole(px_t *x, const char *text)
+{
+    int rc = run_text(x, text);
+    if (!rc) rc = commit_check(x, NULL);
+    toks_clear(&x->tk);
+    lb_free(x->tk.v);
+    if (rc) {
+        rs_unref(x->rs);
+        x->rs = NULL;
+    }
+    return rc;
+}
+
 int nft_apply(nf_t *nf, const char *text, char *err, size_t errlen)
 {
     struct nft_state *st = state(nf);
@@ -1500,14 +1515,8 @@ int nft_apply(nf_t *nf, const char *text, char *err, size_t errlen)
         if (err && errlen) err[0] = 0;
     }
     x.rs = rs_clone(st->rs, st);
-    int rc = run_text(&x, text);
-    if (!rc) rc = commit_check(&x, NULL);
-    toks_clear(&x.tk);
-    lb_free(x.tk.v);
-    if (rc) {
-        rs_unref(x.rs);
-        return rc;
-    }
+    int rc = load_whole(&x, text);
+    if (rc) return rc;
     install(nf, x.rs, false);
     return 0;
 }
@@ -1554,14 +1563,8 @@ int nft_apply_shared(nf_t *nf, nft_cache_t *c, const uint64_t key[2], const char
     x.errlen = errlen;
     x.rs = lb_calloc(1, sizeof *x.rs);
     x.rs->refs = 1;
-    int rc = run_text(&x, text);
-    if (!rc) rc = commit_check(&x, NULL);
-    toks_clear(&x.tk);
-    lb_free(x.tk.v);
-    if (rc) {
-        rs_unref(x.rs);
-        return rc;
-    }
+    int rc = load_whole(&x, text);
+    if (rc) return rc;
     centry_t e = { {key[0], key[1]}, x.rs };
     lb_vec_push(&c->e, e);
     lb_index_add(&c->ix, h, c->e.n - 1);
