@@ -361,15 +361,23 @@ check real-with-jobs 2 "$SIM" --real "$tmp/long.bind.yaml" --jobs 2 "$tmp/long.y
 check unreachable 5 "$SIM" --real "$tmp/nowhere.bind.yaml" -q --set duration=1s --out "$tmp/unr" "$tmp/long.yaml"
 contains unreachable-msg "$tmp/unreachable.err" "reached nothing"
 
+# signal_after NAME SIG ARGS...: runs sim ARGS in the background (output in $tmp/NAME.out),
+# sends SIG 1.5 s later; sets got (its exit status) and ms (how long it took to stop).
+signal_after() {
+  local name=$1 sig=$2 pid t0
+  shift 2
+  "$SIM" "$@" >"$tmp/$name.out" 2>&1 &
+  pid=$!
+  sleep 1.5
+  t0=$(date +%s%N)
+  kill -"$sig" "$pid"
+  wait "$pid"
+  got=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+}
+
 # Ctrl-C: stops within a second, writes what it measured, marked incomplete, exit 130.
-"$SIM" --real "$tmp/long.bind.yaml" -q --out "$tmp/int" "$tmp/long.yaml" >"$tmp/int.out" 2>&1 &
-pid=$!
-sleep 1.5
-t0=$(date +%s%N)
-kill -INT "$pid"
-wait "$pid"
-got=$?
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+signal_after int INT --real "$tmp/long.bind.yaml" -q --out "$tmp/int" "$tmp/long.yaml"
 [ "$got" = 130 ] && ok || bad "interrupt: exit $got, expected 130"
 [ "$ms" -lt 1000 ] && ok || bad "interrupt: took $ms ms to stop"
 jq -e '.variants[0].complete == false and .variants[0].mode == "real" and .variants[0].requests > 10' \
@@ -556,14 +564,7 @@ check threads-cap 0 "$SIM" --real "$tmp/threads.bind.yaml" --real-threads 2 --ma
 n=$(jq '.variants[0].requests' "$tmp/thr-cap/real-threads/summary.json" 2>/dev/null)
 [ "${n:-0}" -ge 100 ] && [ "${n:-0}" -le 165 ] && ok || bad "threads: $n requests under --max-rate 50 in 2 s, expected about 150"
 # SIGTERM stops every thread within a second; what was measured is written, incomplete
-"$SIM" --real "$tmp/long.bind.yaml" --real-threads 2 -q --out "$tmp/thr-int" "$tmp/long.yaml" >"$tmp/thr-int.out" 2>&1 &
-pid=$!
-sleep 1.5
-t0=$(date +%s%N)
-kill -TERM "$pid"
-wait "$pid"
-got=$?
-ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+signal_after thr-int TERM --real "$tmp/long.bind.yaml" --real-threads 2 -q --out "$tmp/thr-int" "$tmp/long.yaml"
 [ "$got" = 130 ] && ok || bad "threads: SIGTERM: exit $got, expected 130"
 [ "$ms" -lt 1000 ] && ok || bad "threads: SIGTERM: took $ms ms to stop"
 jq -e '.variants[0].complete == false and .variants[0].requests > 10' \
