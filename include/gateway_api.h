@@ -117,6 +117,30 @@ const gw_route_status_t *gw_table_routes(const gw_table_t *t, size_t *n);
  * route_not_found). The hit lives as long as the table. */
 const gw_hit_t *gw_table_match(const gw_table_t *t, const gw_request_t *req);
 
+/* ---- walking the match order ----------------------------------------------------------------
+ * The one ordering walk behind gw_table_match and the nginx renderer: the table's entries in
+ * precedence order whose host (and, in GW_HOST_ENVOY_VHOST mode, the chosen virtual host)
+ * and path accept the request. With GW_WALK_CONDS the walk does not test a match's method,
+ * headers, query parameters and RegularExpression path: it hands them to the callback as
+ * conditions instead, so that a caller can express them elsewhere (nginx maps). */
+typedef enum { GW_COND_METHOD, GW_COND_HEADER, GW_COND_QUERY, GW_COND_PATH } gw_cond_kind_t;
+typedef struct gw_cond {
+    gw_cond_kind_t kind;
+    const char *name;               /* header or query parameter name; NULL otherwise */
+    const char *value;              /* the method, value, or the path's regular expression */
+    bool regex;                     /* value is a RegularExpression (full match) */
+} gw_cond_t;
+typedef struct gw_cand {
+    const gw_hit_t *hit;
+    const gw_cond_t *conds;         /* GW_WALK_CONDS: what else the entry requires */
+    size_t n_conds;                 /* 0 without GW_WALK_CONDS (everything was tested) */
+} gw_cand_t;
+#define GW_WALK_CONDS 1u
+/* Calls fn for each accepting entry in precedence order until it returns false; returns how
+ * many calls were made. */
+size_t gw_table_walk(const gw_table_t *t, const gw_request_t *req, unsigned flags,
+                     bool (*fn)(const gw_cand_t *c, void *arg), void *arg);
+
 /* Picks the backend for a uniform u in [0,1) by weight (weight-0 backends never), the
  * way Envoy's weighted clusters split traffic; NULL when the rule has no weight. The
  * caller answers 500 when the backend is not valid. */
@@ -136,9 +160,10 @@ typedef struct gw_nginx {
     int port;                               /* the listener port */
     const gw_table_t *const *tables;        /* every Gateway listener on that port */
     size_t n_tables;
-    /* The rule serving GET host/path on this port, as the proxy decides it (listener
-     * choice by host, then gw_table_match); NULL: 404. */
-    const gw_hit_t *(*match)(const char *host, const char *path, void *data);
+    /* Walks the rules that may serve host/path on this port, as the proxy decides it
+     * (listener choice by host, then gw_table_walk with GW_WALK_CONDS); no call: 404. */
+    void (*walk)(const char *host, const char *path, bool (*fn)(const gw_cand_t *c, void *arg),
+                 void *arg, void *data);
     /* The ready endpoints (pod IP, target port) of Service ns/svc port `port`, up to max;
      * returns how many there are. */
     size_t (*endpoints)(const char *ns, const char *svc, int port, uint32_t *ips,
@@ -150,10 +175,13 @@ typedef struct gw_nginx {
     int num_retries;                        /* retries on connect failure, another host */
 } gw_nginx_t;
 /* Writes http-level nginx configuration for one listener port: upstream blocks (least
- * connections, never marked failed), split_clients for weighted backends, and a server per
- * hostname plus a default server whose locations answer as the route table does: see the
- * comment above gw_nginx_render in models/k8s/gateway_api.c. Returns how many route matches
- * nginx cannot express (method, header, query, regex), each named in a comment. */
+ * connections, never marked failed), split_clients for weighted backends, maps for method,
+ * header, query and regex-path matches, and a server per hostname plus a default server
+ * whose locations answer as the route table does: see the comment above gw_nginx_render in
+ * models/k8s/gateway_api.c. Every name it declares carries the port (gw<port>_...,
+ * $lbchain<port>_...), so that the ports of one Gateway share one http block. Returns how
+ * many route matches nginx cannot express (a query parameter whose name is not an nginx
+ * variable name), each named in a comment; such a match takes no traffic in nginx. */
 int gw_nginx_render(FILE *out, const gw_nginx_t *r);
 
 #endif

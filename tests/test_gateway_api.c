@@ -5,6 +5,7 @@
  * k8s object helpers (models/k8s/k8s_objects.c). */
 #include <check.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "gateway_api.h"
 
@@ -814,11 +815,12 @@ END_TEST
 /* ---- rendering as nginx (the real chain's gateway stand-in) ------------------------------ */
 typedef struct render_ctx { const gw_table_t *t; } render_ctx_t;
 
-static const gw_hit_t *render_match(const char *host, const char *path, void *data)
+static void render_walk(const char *host, const char *path,
+                        bool (*fn)(const gw_cand_t *c, void *arg), void *arg, void *data)
 {
     const render_ctx_t *c = data;
     gw_request_t r = req(host, "GET", path);
-    return gw_table_match(c->t, &r);
+    gw_table_walk(c->t, &r, GW_WALK_CONDS, fn, arg);
 }
 
 /* every Service has one ready endpoint 10.244.0.<port % 250>:8080, except "empty" */
@@ -845,7 +847,7 @@ START_TEST(render_nginx)
     gw_route_rule_t *ru = prefix_rule(gw_route(&o, "default", "split"), "/split");
     backend(ru, NULL, "app", 80, 3);
     backend(ru, NULL, "missing", 80, 1);
-    /* a hostname of its own, and a header match nginx cannot express */
+    /* a hostname of its own, and a header match (a map: see render_nginx_conditions) */
     k8s_httproute_t *shop = gw_route(&o, "default", "shop");
     hostname(shop, "shop.example.com");
     gw_route_rule_t *sr = prefix_rule(shop, "/app1");
@@ -856,19 +858,23 @@ START_TEST(render_nginx)
     gw_table_t *t = gw_table_build(&o, g, &g->listeners.v[0], &opts);
     render_ctx_t ctx = { t };
     const gw_table_t *tabs[] = { t };
-    gw_nginx_t r = { .port = 80, .tables = tabs, .n_tables = 1, .match = render_match,
+    gw_nginx_t r = { .port = 80, .tables = tabs, .n_tables = 1, .walk = render_walk,
                      .endpoints = render_eps, .data = &ctx, .connect_timeout = 10 * SIM_S,
                      .idle_timeout = 3600 * SIM_S, .num_retries = 2 };
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
-    ck_assert_int_eq(gw_nginx_render(f, &r), 1);        /* the header match */
+    ck_assert_int_eq(gw_nginx_render(f, &r), 0);        /* everything expressed */
     fclose(f);
 #define HAS(s) ck_assert_msg(strstr(text, s) != NULL, "missing: %s\n%s", s, text)
-    HAS("# not rendered (method, header, query or regex match): default/canary rule 0 match 0");
+    ck_assert_ptr_null(strstr(text, "# not rendered"));
+    HAS("        location = /canary {\n"
+        "            # HTTPRoute default/canary rule 0 if header x-canary = 1\n"
+        "            # otherwise no route: 404\n"
+        "            if ($lbchain80_sel0 = status404) { return 404 \"\"; }");
     /* PathPrefix /app1: the path itself and what is below it, element by element */
     HAS("        location = /app1 {\n            # HTTPRoute default/app rule 0\n"
-        "            proxy_pass http://gw_default_app_80;");
+        "            proxy_pass http://gw80_default_app_80;");
     HAS("        location /app1/ {\n            # HTTPRoute default/app rule 0");
     /* a longer prefix (its trailing slash ignored) wins below it */
     HAS("        location /app1/admin/ {\n            # HTTPRoute default/admin rule 0");
@@ -878,11 +884,11 @@ START_TEST(render_nginx)
     /* a Service without ready endpoints: 503 UH, and no upstream for it */
     HAS("        location = /empty {\n            # HTTPRoute default/empty rule 0\n"
         "            return 503 \"no healthy upstream\";");
-    ck_assert_ptr_null(strstr(text, "upstream gw_default_empty_80"));
+    ck_assert_ptr_null(strstr(text, "upstream gw80_default_empty_80"));
     /* weights: split_clients, the invalid backend's share answered 500 */
-    HAS("split_clients \"${request_id}\" $lbchain_split0 {\n        75.00% gw_default_app_80;\n"
+    HAS("split_clients \"${request_id}\" $lbchain80_split0 {\n        75.00% gw80_default_app_80;\n"
         "        * status500;\n    }");
-    HAS("if ($lbchain_split0 = status500) { return 500 \"\"; }");
+    HAS("if ($lbchain80_split0 = status500) { return 500 \"\"; }");
     /* Envoy's connect timeout, retries (1 + 2 tries) and no outlier detection */
     HAS("proxy_connect_timeout 10s;");
     HAS("proxy_next_upstream_tries 3;");
@@ -894,6 +900,152 @@ START_TEST(render_nginx)
 #undef HAS
     free(text);
     table_free(t, &o);
+}
+END_TEST
+
+/* text of gw_nginx_render for table t on port */
+static char *render_text(const gw_table_t *t, int port, int *skipped)
+{
+    static render_ctx_t ctx;
+    ctx.t = t;
+    const gw_table_t *tabs[] = { t };
+    gw_nginx_t r = { .port = port, .tables = tabs, .n_tables = 1, .walk = render_walk,
+                     .endpoints = render_eps, .data = &ctx, .connect_timeout = 10 * SIM_S,
+                     .idle_timeout = 3600 * SIM_S, .num_retries = 2 };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    *skipped = gw_nginx_render(f, &r);
+    fclose(f);
+    return text;
+}
+
+/* nginx -t on http-level text (skipped, with a note, where nginx is not installed):
+ * 0 valid; else the exit status. */
+static int nginx_check(const char *http)
+{
+    if (system("command -v nginx >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "test_gateway_api: nginx not installed: nginx -t skipped\n");
+        return 0;
+    }
+    char dir[] = "/tmp/lbchain-gwapi-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[128], cmd[512];
+    snprintf(path, sizeof path, "%s/nginx.conf", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "daemon off;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
+            "events { worker_connections 64; }\nhttp {\n    access_log off;\n%s}\n",
+            dir, dir, http);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "nginx -q -t -p %s/ -e %s/error.log -c %s >%s/out 2>&1", dir,
+             dir, path, dir);
+    int rc = system(cmd);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    return rc;
+}
+
+/* The request's route as nginx would pick it from the rendered selection maps. Not a test of
+ * nginx itself: the real chain (make realtest) checks that. */
+START_TEST(render_nginx_conditions)
+{
+    k8s_objects_t o = { 0 };
+    k8s_gateway_t *g = simple_gw(&o);
+    simple_route(&o, "default", "stable", GW_PATH_PREFIX, "/app");
+    gw_route_match_t *m = simple_route(&o, "default", "canary", GW_PATH_PREFIX, "/app");
+    header(m, GW_MATCH_EXACT, "X-Canary", "true");       /* names: case-blind, '-' as '_' */
+    m = simple_route(&o, "default", "beta", GW_PATH_PREFIX, "/app");
+    header(m, GW_MATCH_REGEX, "x-canary", "be.*");
+    query(m, GW_MATCH_EXACT, "v", "2.0");                 /* a '.' to escape */
+    m = simple_route(&o, "default", "post", GW_PATH_PREFIX, "/app");
+    m->method = dup("POST");
+    simple_route(&o, "default", "items", GW_PATH_REGEX, "/v[0-9]+/items");
+    m = simple_route(&o, "default", "odd", GW_PATH_EXACT, "/odd");
+    query(m, GW_MATCH_EXACT, "a-b", "1");                 /* no $arg_ variable for it */
+    gw_table_t *t = table(&o, g, 0);
+    /* the model's own order: method > more query params at equal headers > header */
+    ck_assert_str_eq(serve(t, "x", "POST", "/app?v=2.0"), "post");
+    gw_header_t hs[] = { { "x-canary", "beta" } };
+    gw_request_t rq = { .host = "x", .path = "/app/1?v=2.0", .headers = hs, .n_headers = 1 };
+    ck_assert_str_eq(gw_table_match(t, &rq)->route->route->meta.name, "beta");
+    int skipped = -1;
+    char *text = render_text(t, 80, &skipped);
+    ck_assert_int_eq(skipped, 1);
+#define HAS(s) ck_assert_msg(strstr(text, s) != NULL, "missing: %s\n%s", s, text)
+    HAS("# not rendered (a header or query name nginx has no variable for): "
+        "default/odd rule 0 match 0");
+    HAS("    map $request_method $lbchain80_c0 {\n        \"~^POST$\" 1;\n        default 0;\n    }");
+    HAS("    map $http_x_canary $lbchain80_c1 {\n        \"~^(?:be.*)$\" 1;\n");
+    HAS("    map $arg_v $lbchain80_c2 {\n        \"~^2\\\\.0$\" 1;\n");
+    HAS("    map $http_x_canary $lbchain80_c3 {\n        \"~^true$\" 1;\n");
+    HAS("    map $uri $lbchain80_c4 {\n        \"~^(?:/v[0-9]+/items)$\" 1;\n");
+    /* /app: post, then beta (a query match more), then canary, then stable; the regex
+     * path ranks below every prefix, so "/" (no prefix) has it alone */
+    HAS("    map \"$lbchain80_c0$lbchain80_c1$lbchain80_c2$lbchain80_c3\" $lbchain80_sel0 {\n"
+        "        \"~^1...$\" gw80_default_post_80;\n"
+        "        \"~^.11.$\" gw80_default_beta_80;\n"
+        "        \"~^...1$\" gw80_default_canary_80;\n"
+        "        default gw80_default_stable_80;\n    }");
+    HAS("        location = /app {\n"
+        "            # HTTPRoute default/post rule 0 if method = POST\n"
+        "            # HTTPRoute default/beta rule 0 if header x-canary ~ be.*, query v = 2.0\n"
+        "            # HTTPRoute default/canary rule 0 if header X-Canary = true\n"
+        "            # otherwise HTTPRoute default/stable rule 0\n"
+        "            if ($lbchain80_sel0 = status404) { return 404 \"\"; }\n");
+    HAS("            proxy_pass http://$lbchain80_sel0;");
+    HAS("        location /app/ {\n            # HTTPRoute default/post rule 0 if method = POST");
+    HAS("    map \"$lbchain80_c4\" $lbchain80_sel1 {\n"
+        "        \"~^1$\" gw80_default_items_80;\n        default status404;\n    }");
+    HAS("        location / {\n"
+        "            # HTTPRoute default/items rule 0 if path ~ /v[0-9]+/items\n"
+        "            # otherwise no route: 404\n");
+    HAS("            # HTTPRoute default/odd rule 0 if query a-b = 1 (not expressible in nginx: "
+        "no traffic)\n");
+    /* one selection map per distinct choice: /app and /app/ share sel0 */
+    ck_assert_ptr_null(strstr(text, "$lbchain80_sel3 "));
+#undef HAS
+    ck_assert_int_eq(nginx_check(text), 0);
+    free(text);
+    table_free(t, &o);
+}
+END_TEST
+
+/* A Gateway listening on two ports: one http block holds both, names carry the port. */
+START_TEST(render_nginx_two_ports)
+{
+    k8s_objects_t o = { 0 };
+    k8s_gateway_t *g = simple_gw(&o);
+    listener(g, "alt", 8080, "HTTP", NULL, "All");
+    gw_route_rule_t *ru = prefix_rule(gw_route(&o, "default", "split"), "/split");
+    service(&o, "default", "a", 80);
+    service(&o, "default", "b", 80);
+    backend(ru, NULL, "a", 80, 1);
+    backend(ru, NULL, "b", 80, 1);
+    gw_route_match_t *m = simple_route(&o, "default", "canary", GW_PATH_PREFIX, "/split");
+    header(m, GW_MATCH_EXACT, "x-canary", "true");
+    gw_table_t *t80 = table(&o, g, 0), *t8080 = table(&o, g, 1);
+    int sk80, sk8080;
+    char *a = render_text(t80, 80, &sk80), *b = render_text(t8080, 8080, &sk8080);
+    ck_assert_int_eq(sk80 + sk8080, 0);
+    ck_assert_ptr_nonnull(strstr(a, "upstream gw80_default_a_80 {"));
+    ck_assert_ptr_nonnull(strstr(b, "upstream gw8080_default_a_80 {"));
+    ck_assert_ptr_nonnull(strstr(b, "split_clients \"${request_id}\" $lbchain8080_split0 {"));
+    ck_assert_ptr_nonnull(strstr(b, "map $http_x_canary $lbchain8080_c0 {"));
+    ck_assert_ptr_nonnull(strstr(b, "        default $lbchain8080_split0;"));
+    ck_assert_ptr_null(strstr(b, "lbchain80_"));
+    ck_assert_ptr_null(strstr(b, "gw80_"));
+    char *both = lb_sprintf("%s%s", a, b);
+    ck_assert_int_eq(nginx_check(both), 0);
+    /* the check can fail: the same port's text twice declares every name twice */
+    char *twice = lb_sprintf("%s%s", a, a);
+    ck_assert_int_ne(nginx_check(twice), 0);
+    lb_free(both);
+    lb_free(twice);
+    free(a);
+    free(b);
+    gw_table_free(t80);
+    table_free(t8080, &o);
 }
 END_TEST
 
@@ -921,6 +1073,8 @@ Suite *suite_gateway_api(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("render");
     tcase_add_test(tc, render_nginx);
+    tcase_add_test(tc, render_nginx_conditions);
+    tcase_add_test(tc, render_nginx_two_ports);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -719,13 +719,14 @@ void istio_gw_describe(const istio_gw_t *g, FILE *out)
 /* ---- the nginx stand-in (the real chain) ------------------------------------------------- */
 typedef struct render_port { const istio_gw_t *g; const pgrp_t *p; } render_port_t;
 
-static const gw_hit_t *render_match(const char *host, const char *path, void *data)
+static void render_walk(const char *host, const char *path,
+                        bool (*fn)(const gw_cand_t *c, void *arg), void *arg, void *data)
 {
     const render_port_t *rp = data;
     const ltab_t *lt = listener_for(rp->p, host);
-    if (!lt) return NULL;
+    if (!lt) return;
     gw_request_t gr = { .host = host, .method = "GET", .path = path };
-    return gw_table_match(lt->t, &gr);
+    gw_table_walk(lt->t, &gr, GW_WALK_CONDS, fn, arg);
 }
 
 static size_t render_endpoints(const char *ns, const char *svc, int port, uint32_t *ips,
@@ -756,7 +757,7 @@ int istio_gw_render_nginx(const istio_gw_t *g, FILE *out)
         render_port_t rp = { g, p };
         gw_nginx_t r = {
             .port = p->port, .tables = tabs, .n_tables = n,
-            .match = render_match, .endpoints = render_endpoints, .data = &rp,
+            .walk = render_walk, .endpoints = render_endpoints, .data = &rp,
             .connect_timeout = g->o.connect_timeout, .request_timeout = g->o.request_timeout,
             .idle_timeout = g->o.idle_timeout, .num_retries = g->o.num_retries,
         };

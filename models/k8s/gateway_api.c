@@ -52,6 +52,8 @@ typedef struct entry {
     const char *method;
     smatch_t *hdrs, *qs;
     size_t n_hdrs, n_qs;
+    gw_cond_t *conds;               /* method, headers, queries, regex path: for walks */
+    size_t n_conds;
     const char *route_key;          /* "{namespace}/{name}" */
     int order;                      /* creationTimestamp stand-in */
     gw_hit_t hit;
@@ -548,6 +550,17 @@ static void entry_init(entry_t *e, const gw_route_status_t *rs, const route_priv
     e->method = m->method;
     e->hdrs = matchers(m->headers.v, m->headers.n, true, &e->n_hdrs);
     e->qs = matchers(m->query.v, m->query.n, false, &e->n_qs);
+    e->conds = lb_calloc(2 + e->n_hdrs + e->n_qs, sizeof(gw_cond_t));
+    if (e->method)
+        e->conds[e->n_conds++] = (gw_cond_t){ GW_COND_METHOD, NULL, e->method, false };
+    for (size_t i = 0; i < e->n_hdrs; i++)
+        e->conds[e->n_conds++] = (gw_cond_t){ GW_COND_HEADER, e->hdrs[i].name,
+                                              e->hdrs[i].value, e->hdrs[i].re != NULL };
+    for (size_t i = 0; i < e->n_qs; i++)
+        e->conds[e->n_conds++] = (gw_cond_t){ GW_COND_QUERY, e->qs[i].name, e->qs[i].value,
+                                              e->qs[i].re != NULL };
+    if (e->path_rank == RANK_REGEX)
+        e->conds[e->n_conds++] = (gw_cond_t){ GW_COND_PATH, NULL, e->path, true };
     e->route_key = rp->key;
     e->order = rs->route->meta.order;
     const gw_rule_status_t *st = &rs->rules[ri];
@@ -669,6 +682,7 @@ void gw_table_free(gw_table_t *t)
             regex_del(e->qs[j].re);
         lb_free(e->hdrs);
         lb_free(e->qs);
+        lb_free(e->conds);
     }
     lb_free(t->entries);
     for (size_t i = 0; i < t->n_routes; i++) {
@@ -809,29 +823,81 @@ static const char *entry_test(const entry_t *e, const req_view_t *v)
     return NULL;
 }
 
-/* Index of the serving entry, or -1; *vhost gets the chosen virtual host (Envoy mode). */
-static long match_index(const gw_table_t *t, const req_view_t *v, const char **vhost)
+/* The ordering walk: calls fn(entry, index, arg) for the entries accepting the request, in
+ * precedence order, until fn returns false; returns the number of calls. In Envoy mode the
+ * virtual host is chosen first, by domain alone (exact, then the longest wildcard, then
+ * "*"), and only its entries are walked; *vhost gets it. With GW_WALK_CONDS only host and
+ * (non-regex) path are tested: the rest is the caller's (the entry's conds). */
+static size_t walk_entries(const gw_table_t *t, const req_view_t *v, unsigned flags,
+                           const char **vhost, bool (*fn)(const entry_t *e, size_t i, void *arg),
+                           void *arg)
 {
     *vhost = NULL;
-    size_t i = 0;
+    size_t i = 0, calls = 0;
     if (t->opts.host_mode == GW_HOST_ENVOY_VHOST) {
-        /* Envoy chooses the virtual host by domain alone (exact, then the longest
-         * wildcard, then "*"), then routes only within it. */
         for (; i < t->n_entries; i++)
             if (host_match(t->entries[i].host, v->host, v->host_len))
                 break;
         if (i == t->n_entries)
-            return -1;
+            return 0;
         *vhost = t->entries[i].host;
-        for (; i < t->n_entries && strcasecmp(t->entries[i].host, *vhost) == 0; i++)
-            if (!entry_test(&t->entries[i], v))
-                return (long)i;
-        return -1;
     }
-    for (; i < t->n_entries; i++)
-        if (!entry_test(&t->entries[i], v))
-            return (long)i;
-    return -1;
+    for (; i < t->n_entries; i++) {
+        const entry_t *e = &t->entries[i];
+        if (*vhost && strcasecmp(e->host, *vhost) != 0)
+            break;                  /* entries of one host are contiguous */
+        bool ok;
+        if (flags & GW_WALK_CONDS)
+            ok = host_match(e->host, v->host, v->host_len) &&
+                 (e->path_rank == RANK_REGEX || path_match(e, v));
+        else
+            ok = !entry_test(e, v);
+        if (!ok)
+            continue;
+        calls++;
+        if (!fn(e, i, arg))
+            break;
+    }
+    return calls;
+}
+
+static bool first_entry(const entry_t *e, size_t i, void *arg)
+{
+    (void)e;
+    *(long *)arg = (long)i;
+    return false;
+}
+
+/* Index of the serving entry, or -1; *vhost gets the chosen virtual host (Envoy mode). */
+static long match_index(const gw_table_t *t, const req_view_t *v, const char **vhost)
+{
+    long hit = -1;
+    walk_entries(t, v, 0, vhost, first_entry, &hit);
+    return hit;
+}
+
+typedef struct walk_arg {
+    unsigned flags;
+    bool (*fn)(const gw_cand_t *c, void *arg);
+    void *arg;
+} walk_arg_t;
+
+static bool cand_entry(const entry_t *e, size_t i, void *arg)
+{
+    (void)i;
+    const walk_arg_t *w = arg;
+    gw_cand_t c = { &e->hit, e->conds, (w->flags & GW_WALK_CONDS) ? e->n_conds : 0 };
+    return w->fn(&c, w->arg);
+}
+
+size_t gw_table_walk(const gw_table_t *t, const gw_request_t *req, unsigned flags,
+                     bool (*fn)(const gw_cand_t *c, void *arg), void *arg)
+{
+    req_view_t v;
+    view(req, &v);
+    const char *vhost;
+    walk_arg_t w = { flags, fn, arg };
+    return walk_entries(t, &v, flags, &vhost, cand_entry, &w);
 }
 
 const gw_hit_t *gw_table_match(const gw_table_t *t, const gw_request_t *req)
@@ -1011,18 +1077,29 @@ void gw_table_explain(const gw_table_t *t, const gw_request_t *req, FILE *out)
  * virtual host and Gateway API's precedence for path matches. So the renderer lists every
  * hostname and every path the routes name, turns each path into nginx locations (Exact P:
  * `= P`; PathPrefix P: `= P` and `P/`, which is Gateway API's element-wise prefix; and `/`
- * for the rest), and asks the caller's matcher -- the model itself -- which rule serves a
- * request for that host and a path that only that location covers. The answer becomes the
- * location's action: 404 (no route), 500 (no valid backend), 503 (no ready endpoint, or a
- * port the Service lacks), or proxy_pass to the rule's backends (split by weight). Header,
- * query and method matches cannot be expressed this way: rules that need them are listed
- * in a comment and take no traffic in nginx. */
+ * for the rest), and walks the caller's match order -- the model's own gw_table_walk with
+ * GW_WALK_CONDS -- for that host and a path that only that location covers. The rules the
+ * walk yields, up to the first that needs nothing beyond host and path, are the location's
+ * candidates in precedence order. A rule's action: 404 (no route), 500 (no valid backend),
+ * 503 (no ready endpoint, or a port the Service lacks), or proxy_pass to the rule's
+ * backends (split_clients by weight). One candidate: the location takes its action. More:
+ * the method, header, query-parameter and RegularExpression-path conditions become maps
+ * from $request_method, $http_<name> (lower case, '-' as '_'), $arg_<name> or $uri to "1"
+ * or "0" (`$lbchain<port>_c<N>`, full-match regular expressions: exact values escaped), and
+ * a selection map from the concatenated bits to the first candidate whose bits are all set
+ * (nginx tries a map's regular expressions in order), the default being the unconditional
+ * candidate or 404 (`$lbchain<port>_sel<N>`); the location answers by that variable.
+ * Differences from Envoy: an absent header is the empty string to nginx (a regex accepting
+ * "" matches it; Envoy requires the header); nginx's $arg_ compares names case-blind and
+ * decodes nothing, $uri is percent-decoded with slashes merged; header names holding '_'
+ * and query names that are not nginx variable names cannot be expressed: such a match is
+ * named in a comment and takes no traffic. Regular expressions are PCRE in nginx, POSIX
+ * ERE in the model: the same for the common subset. */
 
 /* A path no route can name: what a location covers beyond its own listed paths. */
 #define GW_NGINX_OTHER ".lbchain-other"
 /* A Host no route or listener can name: what the default server answers. */
 #define GW_NGINX_OTHER_HOST "lbchain-other.invalid"
-
 
 static void strs_add(strs_t *v, const char *s)
 {
@@ -1031,16 +1108,24 @@ static void strs_add(strs_t *v, const char *s)
     lb_vec_push(v, lb_strdup(s));
 }
 
+static size_t strs_find(const strs_t *v, const char *s)
+{
+    for (size_t i = 0; i < v->n; i++)
+        if (strcmp(v->v[i], s) == 0) return i;
+    return v->n;
+}
+
 static void strs_free(strs_t *v)
 {
     for (size_t i = 0; i < v->n; i++) lb_free(v->v[i]);
     lb_vec_free(v);
 }
 
-/* Upstream names: "gw_<ns>_<svc>_<port>" with anything but [A-Za-z0-9_] as '_'. */
-static void upstream_name(char *out, size_t n, const char *ns, const char *svc, int port)
+/* Upstream names: "gw<port>_<ns>_<svc>_<svcport>" with anything but [A-Za-z0-9_] as '_'. */
+static void upstream_name(char *out, size_t n, int lport, const char *ns, const char *svc,
+                          int port)
 {
-    snprintf(out, n, "gw_%s_%s_%d", ns, svc, port);
+    snprintf(out, n, "gw%d_%s_%s_%d", lport, ns, svc, port);
     for (char *c = out; *c; c++)
         if (!isalnum((unsigned char)*c) && *c != '_') *c = '_';
 }
@@ -1051,14 +1136,19 @@ typedef struct render {
     const gw_nginx_t *r;
     LB_VEC(upstream_t) ups;
     int splits;
-    FILE *decl;                     /* upstream and split_clients blocks */
+    strs_t conds;                   /* "source pattern" of each condition map, by index */
+    strs_t sels;                    /* each selection map's body, by index */
+    strs_t skipped;                 /* matches nginx cannot express */
+    LB_VEC(const gw_hit_t *) hits;  /* rules whose target is known, and their targets */
+    strs_t targets;
+    FILE *decl;                     /* upstream, split_clients and map blocks */
 } render_t;
 
-/* The upstream for backend b: declared once; NULL name when it has no ready endpoint. */
+/* The upstream for backend b: declared once; no block when it has no ready endpoint. */
 static const upstream_t *upstream_for(render_t *rd, const gw_backend_t *b)
 {
     char name[256];
-    upstream_name(name, sizeof name, b->ns, b->ref->name, b->port);
+    upstream_name(name, sizeof name, rd->r->port, b->ns, b->ref->name, b->port);
     for (size_t i = 0; i < rd->ups.n; i++)
         if (strcmp(rd->ups.v[i].name, name) == 0) return &rd->ups.v[i];
     uint32_t ips[256];
@@ -1080,67 +1170,81 @@ static const upstream_t *upstream_for(render_t *rd, const gw_backend_t *b)
     return &rd->ups.v[rd->ups.n - 1];
 }
 
-/* The action of one location for the rule h (NULL: no route). */
-static void location_action(render_t *rd, FILE *out, const gw_hit_t *h)
+/* Where rule h sends a request (NULL: no route): "status<code>", an upstream name, or a
+ * split_clients variable whose values are either. */
+static void hit_target_new(render_t *rd, const gw_hit_t *h, char *out, size_t outn);
+static void hit_target(render_t *rd, const gw_hit_t *h, char *out, size_t outn)
 {
-    const gw_nginx_t *r = rd->r;
-    if (!h) {
-        fprintf(out, "            return 404 \"\";    # Envoy: NR route_not_found\n");
+    for (size_t i = 0; h && i < rd->hits.n; i++)
+        if (rd->hits.v[i] == h) {
+            snprintf(out, outn, "%s", rd->targets.v[i]);
+            return;
+        }
+    hit_target_new(rd, h, out, outn);
+    if (h) {
+        lb_vec_push(&rd->hits, h);
+        lb_vec_push(&rd->targets, lb_strdup(out));
+    }
+}
+
+static void hit_target_new(render_t *rd, const gw_hit_t *h, char *out, size_t outn)
+{
+    if (!h || h->status) {
+        snprintf(out, outn, "status%d", h ? h->status : 404);
         return;
     }
-    fprintf(out, "            # HTTPRoute %s/%s rule %zu\n", ns_of(&h->route->route->meta),
-            h->route->route->meta.name, h->rule);
-    if (h->status) {
-        fprintf(out, "            return %d \"\";    # every backendRef invalid\n", h->status);
-        return;
-    }
-    /* the shares: a backend's upstream, or a status when it cannot be served */
     size_t n = 0;
-    const char *what[64];
-    int code[64], weight[64];
+    char what[64][256];
+    int weight[64];
     for (size_t i = 0; i < h->n_backends && n < 64; i++) {
         const gw_backend_t *b = &h->backends[i];
         if (b->weight <= 0) continue;
         weight[n] = b->weight;
-        what[n] = NULL;
-        code[n] = 0;
-        if (!b->valid) code[n] = 500;
-        else if (!b->port_found) code[n] = 503;                 /* NC cluster_not_found */
+        if (!b->valid) snprintf(what[n], sizeof what[n], "status500");
+        else if (!b->port_found) snprintf(what[n], sizeof what[n], "status503");  /* NC */
         else {
             const upstream_t *u = upstream_for(rd, b);
-            if (u->n_eps) what[n] = u->name;
-            else code[n] = 503;                                 /* UH no_healthy_upstream */
+            if (u->n_eps) snprintf(what[n], sizeof what[n], "%s", u->name);
+            else snprintf(what[n], sizeof what[n], "status503");        /* UH */
         }
         n++;
     }
-    const char *target = NULL;
-    if (n == 1 && code[0]) {
-        fprintf(out, "            return %d \"%s\";\n", code[0],
-                code[0] == 503 ? "no healthy upstream" : "");
+    if (n == 1) {
+        snprintf(out, outn, "%s", what[0]);
         return;
     }
-    char var[32];
-    if (n == 1) {
-        target = what[0];
-    } else {
-        /* Envoy's weighted clusters: a share of requests per backend */
-        snprintf(var, sizeof var, "$lbchain_split%d", rd->splits++);
-        fprintf(rd->decl, "    split_clients \"${request_id}\" %s {\n", var);
-        int total = 0;
-        for (size_t i = 0; i < n; i++) total += weight[i];
-        for (size_t i = 0; i < n; i++) {
-            char val[300];
-            if (what[i]) snprintf(val, sizeof val, "%s", what[i]);
-            else snprintf(val, sizeof val, "status%d", code[i]);
-            if (i + 1 < n)
-                fprintf(rd->decl, "        %.2f%% %s;\n", 100.0 * weight[i] / total, val);
-            else
-                fprintf(rd->decl, "        * %s;\n", val);
-        }
-        fprintf(rd->decl, "    }\n");
-        fprintf(out, "            if (%s = status500) { return 500 \"\"; }\n", var);
-        fprintf(out, "            if (%s = status503) { return 503 \"no healthy upstream\"; }\n", var);
-        target = var;
+    /* Envoy's weighted clusters: a share of requests per backend */
+    snprintf(out, outn, "$lbchain%d_split%d", rd->r->port, rd->splits++);
+    fprintf(rd->decl, "    split_clients \"${request_id}\" %s {\n", out);
+    int total = 0;
+    for (size_t i = 0; i < n; i++) total += weight[i];
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n)
+            fprintf(rd->decl, "        %.2f%% %s;\n", 100.0 * weight[i] / total, what[i]);
+        else
+            fprintf(rd->decl, "        * %s;\n", what[i]);
+    }
+    fprintf(rd->decl, "    }\n");
+}
+
+/* A location's body answering by target (see hit_target). */
+static void target_action(const render_t *rd, FILE *out, const char *target, bool any_status)
+{
+    const gw_nginx_t *r = rd->r;
+    if (strncmp(target, "status", 6) == 0) {
+        int code = atoi(target + 6);
+        fprintf(out, "            return %d \"%s\";%s\n", code,
+                code == 503 ? "no healthy upstream" : "",
+                code == 404 ? "    # Envoy: NR route_not_found" :
+                code == 500 ? "    # every backendRef invalid" : "");
+        return;
+    }
+    if (target[0] == '$') {
+        if (any_status)
+            fprintf(out, "            if (%s = status404) { return 404 \"\"; }\n", target);
+        fprintf(out, "            if (%s = status500) { return 500 \"\"; }\n", target);
+        fprintf(out, "            if (%s = status503) { return 503 \"no healthy upstream\"; }\n",
+                target);
     }
     fprintf(out, "            proxy_pass http://%s;\n", target);
     fprintf(out, "            proxy_http_version 1.1;\n");
@@ -1155,6 +1259,188 @@ static void location_action(render_t *rd, FILE *out, const gw_hit_t *h)
     fprintf(out, "            proxy_next_upstream_tries %d;\n", 1 + r->num_retries);
     /* Envoy answers upstream connect failures 503 (UF); nginx would say 502/504 */
     fprintf(out, "            error_page 502 504 =503 @lbchain_uf;\n");
+}
+
+static void hit_comment(FILE *out, const gw_hit_t *h, const char *pre)
+{
+    fprintf(out, "            # %sHTTPRoute %s/%s rule %zu", pre, ns_of(&h->route->route->meta),
+            h->route->route->meta.name, h->rule);
+}
+
+/* A full-match PCRE for a condition, quoted for nginx.conf: exact values escaped. */
+static void cond_pattern(const gw_cond_t *c, char *out, size_t n)
+{
+    char re[1200];
+    size_t k = 0;
+    const char *v = c->value ? c->value : "";
+    if (c->regex) {
+        k = (size_t)snprintf(re, sizeof re, "^(?:%s)$", v);
+    } else {
+        re[k++] = '^';
+        for (; *v && k + 3 < sizeof re; v++) {
+            if (strchr("\\^$.|?*+()[]{}/", *v)) re[k++] = '\\';
+            re[k++] = *v;
+        }
+        re[k++] = '$';
+        re[k] = 0;
+    }
+    /* nginx quoted strings: \" \' \\ are escapes (and \t \n \r): double every backslash */
+    k = 0;
+    out[k++] = '"';
+    out[k++] = '~';
+    for (const char *p = re; *p && k + 4 < n; p++) {
+        if (*p == '\\' || *p == '"' || *p == '\'') out[k++] = '\\';
+        out[k++] = *p;
+    }
+    out[k++] = '"';
+    out[k] = 0;
+}
+
+/* The nginx variable holding condition c's subject, or false when nginx has none. */
+static bool cond_source(const gw_cond_t *c, char *out, size_t n)
+{
+    const char *name = c->name ? c->name : "";
+    switch (c->kind) {
+    case GW_COND_METHOD: snprintf(out, n, "$request_method"); return true;
+    case GW_COND_PATH: snprintf(out, n, "$uri"); return true;
+    case GW_COND_HEADER:
+    case GW_COND_QUERY: {
+        bool hdr = c->kind == GW_COND_HEADER;
+        size_t k = (size_t)snprintf(out, n, hdr ? "$http_" : "$arg_");
+        if (!*name) return false;
+        for (const char *p = name; *p && k + 1 < n; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (isalnum(ch)) out[k++] = hdr ? (char)tolower(ch) : (char)ch;
+            else if (hdr && ch == '-') out[k++] = '_';
+            else if (!hdr && ch == '_') out[k++] = '_';
+            else return false;          /* '_' in a header name is ambiguous with '-' */
+        }
+        out[k] = 0;
+        return true;
+    }
+    }
+    return false;
+}
+
+/* The index of condition c's bit map (declared once), or -1 when nginx cannot test it. */
+static long cond_bit(render_t *rd, const gw_cond_t *c)
+{
+    char src[300], pat[2600], key[3000];
+    if (!cond_source(c, src, sizeof src)) return -1;
+    cond_pattern(c, pat, sizeof pat);
+    snprintf(key, sizeof key, "%s %s", src, pat);
+    size_t i = strs_find(&rd->conds, key);
+    if (i == rd->conds.n) {
+        lb_vec_push(&rd->conds, lb_strdup(key));
+        fprintf(rd->decl, "    map %s $lbchain%d_c%zu {\n        %s 1;\n        default 0;\n"
+                "    }\n", src, rd->r->port, i, pat);
+    }
+    return (long)i;
+}
+
+static void cond_str(const gw_cond_t *c, char *out, size_t n)
+{
+    static const char *const kinds[] = { "method", "header", "query", "path" };
+    snprintf(out, n, "%s%s%s %s %s", kinds[c->kind], c->name ? " " : "", c->name ? c->name : "",
+             c->regex ? "~" : "=", c->value ? c->value : "");
+}
+
+typedef LB_VEC(gw_cand_t) cands_t;
+
+static bool collect_cand(const gw_cand_t *c, void *arg)
+{
+    cands_t *v = arg;
+    lb_vec_push(v, *c);
+    return c->n_conds > 0;          /* the first unconditional candidate ends the list */
+}
+
+/* One location: its candidates by walking the match order for host and path. */
+static void location_render(render_t *rd, FILE *out, const char *host, const char *path)
+{
+    cands_t cs = { 0 };
+    rd->r->walk(host, path, collect_cand, &cs, rd->r->data);
+    char target[300];
+    if (!cs.n || !cs.v[0].n_conds) {
+        const gw_hit_t *h = cs.n ? cs.v[0].hit : NULL;
+        if (h) {
+            hit_comment(out, h, "");
+            fputc('\n', out);
+        }
+        hit_target(rd, h, target, sizeof target);
+        target_action(rd, out, target, false);
+        lb_vec_free(&cs);
+        return;
+    }
+    /* conditional candidates: a bit per condition; the first candidate whose bits are all
+     * set serves (need[i]: candidate i's bits as '1' or '.'; "": not expressible) */
+    enum { MAXB = 64 };
+    long bits[MAXB];
+    size_t nb = 0, nc = 0;
+    char (*need)[MAXB + 1] = lb_calloc(cs.n, sizeof(*need));
+    const gw_hit_t *dflt = NULL;
+    for (; nc < cs.n; nc++) {
+        const gw_cand_t *c = &cs.v[nc];
+        if (!c->n_conds) {
+            dflt = c->hit;
+            hit_comment(out, c->hit, "otherwise ");
+            fputc('\n', out);
+            break;
+        }
+        hit_comment(out, c->hit, "");
+        memset(need[nc], '.', MAXB);
+        bool ok = true;
+        for (size_t k = 0; k < c->n_conds; k++) {
+            char cstr[300];
+            cond_str(&c->conds[k], cstr, sizeof cstr);
+            fprintf(out, "%s %s", k ? "," : " if", cstr);
+            long bit = cond_bit(rd, &c->conds[k]);
+            size_t pos = 0;
+            while (pos < nb && bits[pos] != bit) pos++;
+            if (bit < 0 || (pos == nb && nb == MAXB)) {
+                ok = false;
+                continue;
+            }
+            if (pos == nb) bits[nb++] = bit;
+            need[nc][pos] = '1';
+        }
+        if (!ok) {
+            need[nc][0] = 0;
+            char *s = lb_sprintf("%s/%s rule %zu match %zu", ns_of(&c->hit->route->route->meta),
+                                 c->hit->route->route->meta.name, c->hit->rule, c->hit->match);
+            strs_add(&rd->skipped, s);
+            lb_free(s);
+            fprintf(out, " (not expressible in nginx: no traffic)");
+        }
+        fputc('\n', out);
+    }
+    if (!dflt) fprintf(out, "            # otherwise no route: 404\n");
+    char *body = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&body, &blen);
+    if (!f) abort();                /* out of memory */
+    fprintf(f, "\"");
+    for (size_t k = 0; k < nb; k++) fprintf(f, "$lbchain%d_c%ld", rd->r->port, bits[k]);
+    fprintf(f, "\" $SEL {\n");
+    for (size_t i = 0; i < nc; i++) {
+        if (!need[i][0]) continue;
+        hit_target(rd, cs.v[i].hit, target, sizeof target);
+        fprintf(f, "        \"~^%.*s$\" %s;\n", (int)nb, need[i], target);
+    }
+    hit_target(rd, dflt, target, sizeof target);
+    fprintf(f, "        default %s;\n    }\n", target);
+    fclose(f);
+    lb_free(need);
+    size_t sel = strs_find(&rd->sels, body);
+    if (sel == rd->sels.n) {
+        lb_vec_push(&rd->sels, lb_strdup(body));
+        char *at = strstr(body, "$SEL");
+        fprintf(rd->decl, "    map %.*s$lbchain%d_sel%zu%s", (int)(at - body), body, rd->r->port,
+                sel, at + 4);
+    }
+    free(body);
+    snprintf(target, sizeof target, "$lbchain%d_sel%zu", rd->r->port, sel);
+    target_action(rd, out, target, true);
+    lb_vec_free(&cs);
 }
 
 /* Locations for one path match (Exact P: "= P"; PathPrefix P: "= P" and "P/" or "/"). */
@@ -1179,7 +1465,7 @@ static void path_locations(const gw_route_match_t *m, strs_t *locs)
 
 int gw_nginx_render(FILE *out, const gw_nginx_t *r)
 {
-    strs_t hosts = {0}, locs = {0}, skipped = {0};
+    strs_t hosts = {0}, locs = {0};
     for (size_t t = 0; t < r->n_tables; t++) {
         const gw_table_t *tab = r->tables[t];
         if (tab->l->hostname && *tab->l->hostname && strcmp(tab->l->hostname, "*") != 0)
@@ -1191,19 +1477,9 @@ int gw_nginx_render(FILE *out, const gw_nginx_t *r)
                 if (strcmp(rs->hostnames[h], "*") != 0) strs_add(&hosts, rs->hostnames[h]);
             for (size_t ri = 0; ri < rs->route->rules.n; ri++) {
                 const gw_route_rule_t *rule = &rs->route->rules.v[ri];
-                if (!rule->matches.n) continue;          /* PathPrefix "/" */
-                for (size_t mi = 0; mi < rule->matches.n; mi++) {
-                    const gw_route_match_t *m = &rule->matches.v[mi];
-                    if (m->path_type == GW_PATH_REGEX || m->method || m->headers.n ||
-                        m->query.n) {
-                        char *s = lb_sprintf("%s/%s rule %zu match %zu", ns_of(&rs->route->meta),
-                                             rs->route->meta.name, ri, mi);
-                        strs_add(&skipped, s);
-                        lb_free(s);
-                        if (m->path_type == GW_PATH_REGEX) continue;
-                    }
-                    path_locations(m, &locs);
-                }
+                for (size_t mi = 0; mi < rule->matches.n; mi++)
+                    if (rule->matches.v[mi].path_type != GW_PATH_REGEX)
+                        path_locations(&rule->matches.v[mi], &locs);
             }
         }
     }
@@ -1224,9 +1500,8 @@ int gw_nginx_render(FILE *out, const gw_nginx_t *r)
             char path[1024];
             if (loc[0] == '=') snprintf(path, sizeof path, "%s", loc + 2);
             else snprintf(path, sizeof path, "%s%s", loc, GW_NGINX_OTHER);
-            const gw_hit_t *h = r->match(host, path, r->data);
             fprintf(srv, "        location %s {\n", loc);
-            location_action(&rd, srv, h);
+            location_render(&rd, srv, host, path);
             fprintf(srv, "        }\n");
         }
         fprintf(srv, "        location @lbchain_uf {\n            return 503 \"upstream connect "
@@ -1235,18 +1510,22 @@ int gw_nginx_render(FILE *out, const gw_nginx_t *r)
     fclose(rd.decl);
     fclose(srv);
     fprintf(out, "    # Gateway listener port %d, rendered from the HTTPRoutes by lbchain\n", r->port);
-    for (size_t i = 0; i < skipped.n; i++)
-        fprintf(out, "    # not rendered (method, header, query or regex match): %s\n",
-                skipped.v[i]);
+    for (size_t i = 0; i < rd.skipped.n; i++)
+        fprintf(out, "    # not rendered (a header or query name nginx has no variable for): "
+                "%s\n", rd.skipped.v[i]);
     fputs(decl_text, out);
     fputs(srv_text, out);
     free(decl_text);
     free(srv_text);
-    int n_skipped = (int)skipped.n;
+    int n_skipped = (int)rd.skipped.n;
     for (size_t i = 0; i < rd.ups.n; i++) lb_free(rd.ups.v[i].name);
     lb_vec_free(&rd.ups);
+    strs_free(&rd.conds);
+    strs_free(&rd.sels);
+    strs_free(&rd.skipped);
+    strs_free(&rd.targets);
+    lb_vec_free(&rd.hits);
     strs_free(&hosts);
     strs_free(&locs);
-    strs_free(&skipped);
     return n_skipped;
 }
