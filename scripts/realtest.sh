@@ -11,7 +11,13 @@
 #     either side has more than 2% failures;
 #   - the same final health of every backend of the load balancers' own probes (checkers
 #     present on both sides; kubelet's readiness probes are left out: the real chain has
-#     no kubelet).
+#     no kubelet);
+#   - rows marked `expect` run with the scenario's expectations on both sides: every
+#     expectation's verdict the same, and every share an expectation measures (k/n
+#     requests) within 3 standard errors of the other side's (the two-proportion binomial
+#     SE, pooled: sqrt(p(1-p)(1/n1 + 1/n2))).
+# REALTEST_VARIANTS=REGEX runs only the rows whose "scenario/variant" matches (extended
+# regular expression), kube-proxy rows included.
 # The last two lines are exactly
 #   realtest: V variants compared, A agree
 #   kube-proxy flows: F compared, G agree
@@ -24,10 +30,11 @@ SIM=${SIM:-$ROOT/sim}
 RS="$ROOT/scripts/realstack.sh"
 cd "$ROOT"
 
-# scenario, variant, duration. Durations are shortened with --set (the scenarios' own run
+# scenario, variant, duration[, expect]. Durations are shortened with --set (the scenarios' own run
 # minutes); each is long enough for its mechanism to show: App Gateway's 20 s request
 # timeout needs a few requests to complete (aks-dsr/as-deployed), the ALB's two failed
-# checks 10 s apart take 10 s (eks-probe-404/as-deployed).
+# checks 10 s apart take 10 s (eks-probe-404/as-deployed); the canary's shares need some
+# thousand requests to be told apart from their bounds (aks-canary-header: 50/s).
 VARIANTS=(
     "scenarios/aks-probe-404.yaml as-deployed 12s"
     "scenarios/aks-probe-404.yaml with-health-route 12s"
@@ -37,6 +44,8 @@ VARIANTS=(
     "scenarios/aks-dsr.yaml etp-local 12s"
     "scenarios/eks-probe-404.yaml as-deployed 15s"
     "scenarios/eks-probe-404.yaml with-health-route 12s"
+    "scenarios/aks-canary-header.yaml with-canary-route 30s expect"
+    "scenarios/aks-canary-header.yaml without-canary-route 20s expect"
 )
 # kube-proxy packet-fate differential: ETP Cluster and ETP Local, flows per variant
 KP_VARIANTS=("scenarios/aks-dsr.yaml as-deployed" "scenarios/aks-dsr.yaml etp-local"
@@ -44,6 +53,23 @@ KP_VARIANTS=("scenarios/aks-dsr.yaml as-deployed" "scenarios/aks-dsr.yaml etp-lo
 KP_FLOWS=${KP_FLOWS:-12}
 TOL_2XX=0.02            # 2xx share: 2 points
 TOL_FAIL=0.02           # failures below this share on both sides: no dominant failure
+TOL_SE=3                # expectation shares: standard errors
+FILTER=${REALTEST_VARIANTS:-}
+# "scenarios/x.yaml var ..." -> does "x/var" match the filter?
+selected() {
+    local scen var
+    read -r scen var _ <<< "$1"
+    [ -z "$FILTER" ] || [[ "$(basename "$scen" .yaml)/$var" =~ $FILTER ]]
+}
+if [ -n "$FILTER" ]; then
+    sel=()
+    for e in "${VARIANTS[@]}"; do selected "$e" && sel+=("$e"); done
+    [ ${#sel[@]} -gt 0 ] || { echo "realtest: REALTEST_VARIANTS=$FILTER matches no variant" >&2; exit 2; }
+    VARIANTS=("${sel[@]}")
+    sel=()
+    for e in "${KP_VARIANTS[@]}"; do selected "$e" && sel+=("$e"); done
+    KP_VARIANTS=("${sel[@]+"${sel[@]}"}")
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lbchain-realtest.XXXXXX")
 STACK=""
@@ -115,6 +141,27 @@ verdicts() {
         ORDER BY 1, 2;" 2>/dev/null | sort -u
 }
 
+# an expectation per line of a summary.json variant: "pass<TAB>value<TAB>k<TAB>n<TAB>expect"
+# (k/n: the requests counted, from the detail "0.1 (68/683 requests ...)"; empty if none)
+expectations() {
+    jq -r '.variants[0].expectations // [] | .[]
+        | ([(.detail // "") | capture("\\((?<k>[0-9]+)/(?<n>[0-9]+) ")] | .[0] // {k: "", n: ""}) as $c
+        | [(.pass | tostring), (.value // "" | tostring), $c.k, $c.n, .expect] | @tsv' "$1"
+}
+
+# sim and real expectation lines side by side -> one line per disagreement
+expect_diff() {
+    paste "$1" "$2" | awk -F'\t' -v tol="$TOL_SE" '
+        $5 != $10 { print "expectation lists differ: " $5 " vs " $10; next }
+        $1 != $6 { print $5 ": sim " ($1 == "true" ? "pass" : "FAIL") ", real " ($6 == "true" ? "pass" : "FAIL"); next }
+        $3 != "" && $8 != "" && $4 > 0 && $9 > 0 {
+            a = $3 / $4; b = $8 / $9; p = ($3 + $8) / ($4 + $9)
+            se = sqrt(p * (1 - p) * (1 / $4 + 1 / $9)); d = a - b; if (d < 0) d = -d
+            if (d > tol * se + 1e-12)
+                printf "%s: share %.4f vs %.4f, %.1f SE\n", $5, a, b, (se > 0 ? d / se : 99) }'
+    [ "$(wc -l < "$1")" = "$(wc -l < "$2")" ] || echo "sim has $(wc -l < "$1") expectations, real $(wc -l < "$2")"
+}
+
 # "ilb/http-30575: aks-system-0 down, aks-user-0 down; appgw-0: 10.224.0.7 up" from
 # verdict lines
 verdict_summary() {
@@ -126,10 +173,12 @@ ROWS=()
 V=0 A=0
 i=0
 for entry in "${VARIANTS[@]}"; do
-    read -r scen var dur <<< "$entry"
+    read -r scen var dur mark <<< "$entry"
     i=$((i + 1))
     name="$(basename "$scen" .yaml)/$var"
     sets=(--set "duration=$dur")
+    noexp=(--no-expect)
+    [ "${mark:-}" = expect ] && noexp=()
     out="$WORK/$i"
     mkdir -p "$out"
     echo "realtest: $name ($dur)" >&2
@@ -141,9 +190,9 @@ for entry in "${VARIANTS[@]}"; do
         continue
     fi
     client=$(jq -r '[.nodes[] | select(.role == "host") | .name][0]' "$STACK/describe.json")
-    "$SIM" -q --no-pcap --no-plots --no-expect -v "$var" "${sets[@]}" -o "$out/sim" "$scen" > "$out/sim.log" 2>&1 || true
+    "$SIM" -q --no-pcap --no-plots "${noexp[@]}" -v "$var" "${sets[@]}" -o "$out/sim" "$scen" > "$out/sim.log" 2>&1 || true
     "$RS" exec --dir "$STACK" "$client" -- "$SIM" --real "$STACK/bindings.yaml" -q --no-pcap --no-plots \
-        --no-expect -v "$var" "${sets[@]}" -o "$out/real" "$scen" > "$out/real.log" 2>&1 || true
+        "${noexp[@]}" -v "$var" "${sets[@]}" -o "$out/real" "$scen" > "$out/real.log" 2>&1 || true
     "$RS" down --dir "$STACK" > /dev/null 2>&1 || true
     STACK=""
     s="$out/sim/$(basename "$scen" .yaml)"
@@ -168,10 +217,24 @@ for entry in "${VARIANTS[@]}"; do
     [ "$sd" = "$rd" ] || why+=("dominant failure $sd vs $rd")
     cmp -s "$out/sim.v" "$out/real.v" || why+=("backend health differs: $(diff "$out/sim.v" "$out/real.v" | grep '^[<>]' | tr '\n' ';' | head -c 200)")
     [ -s "$out/sim.v" ] || why+=("no probe verdicts to compare")
+    expnote=""
+    if [ "${mark:-}" = expect ]; then
+        expectations "$s/summary.json" > "$out/sim.exp"
+        expectations "$r/summary.json" > "$out/real.exp"
+        expect_diff "$out/sim.exp" "$out/real.exp" > "$out/exp.diff"
+        ne=$(wc -l < "$out/sim.exp")
+        if [ "$ne" = 0 ]; then why+=("no expectations to compare")
+        elif [ -s "$out/exp.diff" ]; then why+=("$(tr '\n' ';' < "$out/exp.diff" | head -c 300)")
+        fi
+        expnote="; expectations: sim $(grep -c '^true' "$out/sim.exp")/$ne pass, real $(grep -c '^true' "$out/real.exp")/$ne pass"
+        # the measured shares, side by side, for the log
+        paste "$out/sim.exp" "$out/real.exp" | awk -F'\t' '{ printf "  %-62s sim %s (%s/%s) real %s (%s/%s)\n", $5, $2, $3, $4, $7, $8, $9 }' >&2
+    fi
     ok=yes
     if [ ${#why[@]} -gt 0 ]; then ok="NO: $(IFS='; '; echo "${why[*]}")"; else A=$((A + 1)); fi
     if cmp -s "$out/sim.v" "$out/real.v"; then verd="both: $(verdict_summary "$out/sim.v")"
     else verd="sim: $(verdict_summary "$out/sim.v") | real: $(verdict_summary "$out/real.v")"; fi
+    verd="$verd$expnote"
     ROWS+=("$(printf '%-33s | %-28s | %-28s | %-6s | %s' "$name" "$(shares "$s/summary.json") p50 $(p50 "$s/summary.json")" \
         "$(shares "$r/summary.json") p50 $(p50 "$r/summary.json")" "$ok" "$verd")")
 done
@@ -208,4 +271,4 @@ done
 
 echo "realtest: $V variants compared, $A agree"
 echo "kube-proxy flows: $F compared, $G agree"
-[ "$V" = "$A" ] && [ "$F" = "$G" ] && [ "$F" -gt 0 ]
+[ "$V" = "$A" ] && [ "$F" = "$G" ] && { [ "$F" -gt 0 ] || [ ${#KP_VARIANTS[@]} = 0 ]; }
