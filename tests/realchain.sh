@@ -45,7 +45,7 @@ $SIM --render /proc/nonexistent scenarios/aks-dsr.yaml >/dev/null 2>&1
 
 # ---- the rendered configurations, as nginx and haproxy read them ---------------------------------
 for sv in "aks-probe-404 as-deployed" "aks-dsr as-deployed" "aks-dsr etp-local" "aks-dsr route-for-root" \
-          "eks-probe-404 with-health-route"; do
+          "eks-probe-404 with-health-route" "aks-canary-header with-canary-route"; do
     read -r scen var <<< "$sv"
     d="$WORK/render-$scen-$var"
     $SIM --render "$d" -v "$var" --no-expect "scenarios/$scen.yaml" > "$d.list" 2>&1 || { fail "render $scen/$var"; continue; }
