@@ -185,7 +185,7 @@ for entry in "${VARIANTS[@]}"; do
     STACK="$out/stack"
     if ! "$RS" up "$scen" -v "$var" "${sets[@]}" --dir "$STACK" > "$out/up.log" 2>&1; then
         cat "$out/up.log" >&2
-        ROWS+=("$(printf '%-34s %s' "$name" "FAILED: the real stack did not come up")")
+        ROWS+=("$(printf '%-39s %s' "$name" "FAILED: the real stack did not come up")")
         V=$((V + 1))
         continue
     fi
@@ -200,7 +200,7 @@ for entry in "${VARIANTS[@]}"; do
     V=$((V + 1))
     if [ ! -f "$r/summary.json" ] || [ ! -f "$s/summary.json" ]; then
         tail -5 "$out/real.log" >&2
-        ROWS+=("$(printf '%-34s %s' "$name" "FAILED: no $( [ -f "$s/summary.json" ] && echo real || echo simulated ) results")")
+        ROWS+=("$(printf '%-39s %s' "$name" "FAILED: no $( [ -f "$s/summary.json" ] && echo real || echo simulated ) results")")
         continue
     fi
     verdicts "$s/results.db" > "$out/sim.verdicts"
@@ -235,12 +235,12 @@ for entry in "${VARIANTS[@]}"; do
     if cmp -s "$out/sim.v" "$out/real.v"; then verd="both: $(verdict_summary "$out/sim.v")"
     else verd="sim: $(verdict_summary "$out/sim.v") | real: $(verdict_summary "$out/real.v")"; fi
     verd="$verd$expnote"
-    ROWS+=("$(printf '%-33s | %-28s | %-28s | %-6s | %s' "$name" "$(shares "$s/summary.json") p50 $(p50 "$s/summary.json")" \
+    ROWS+=("$(printf '%-38s | %-28s | %-28s | %-6s | %s' "$name" "$(shares "$s/summary.json") p50 $(p50 "$s/summary.json")" \
         "$(shares "$r/summary.json") p50 $(p50 "$r/summary.json")" "$ok" "$verd")")
 done
 
 echo
-printf '%-33s | %-28s | %-28s | %-6s | %s\n' "variant" "sim outcomes" "real outcomes" "agree?" \
+printf '%-38s | %-28s | %-28s | %-6s | %s\n' "variant" "sim outcomes" "real outcomes" "agree?" \
     "probe verdicts per backend (final state)"
 for row in "${ROWS[@]}"; do echo "$row"; done
 cat <<'NOTES'
