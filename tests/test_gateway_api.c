@@ -3,14 +3,19 @@
  * status reasons, hostname intersection, ReferenceGrant checks, weights, regular
  * expressions, the Envoy virtual-host variant, describe/explain output; and the shared
  * k8s object helpers (models/k8s/k8s_objects.c). */
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 #include "gateway_api.h"
 
 /* ---- object builders (everything lb_strdup'd: k8s_objects_free releases it) ------------- */
-static char *dup(const char *s)
+static char *sdup(const char *s)
 {
     return s ? lb_strdup(s) : NULL;
 }
@@ -20,9 +25,9 @@ static int order_seq;
 static k8s_gateway_t *gateway(k8s_objects_t *o, const char *ns, const char *name)
 {
     k8s_gateway_t *g = lb_calloc(1, sizeof *g);
-    g->meta.ns = dup(ns);
-    g->meta.name = dup(name);
-    g->class_name = dup("istio");
+    g->meta.ns = sdup(ns);
+    g->meta.name = sdup(name);
+    g->class_name = sdup("istio");
     lb_vec_push(&o->gateways, g);
     return g;
 }
@@ -30,15 +35,15 @@ static k8s_gateway_t *gateway(k8s_objects_t *o, const char *ns, const char *name
 static void listener(k8s_gateway_t *g, const char *name, int port, const char *proto,
                      const char *host, const char *from)
 {
-    gw_listener_t l = { dup(name), port, dup(proto), dup(host), dup(from), NULL };
+    gw_listener_t l = { sdup(name), port, sdup(proto), sdup(host), sdup(from), NULL };
     lb_vec_push(&g->listeners, l);
 }
 
 static k8s_httproute_t *route(k8s_objects_t *o, const char *ns, const char *name)
 {
     k8s_httproute_t *r = lb_calloc(1, sizeof *r);
-    r->meta.ns = dup(ns);
-    r->meta.name = dup(name);
+    r->meta.ns = sdup(ns);
+    r->meta.name = sdup(name);
     r->meta.order = order_seq++;
     lb_vec_push(&o->routes, r);
     return r;
@@ -47,13 +52,13 @@ static k8s_httproute_t *route(k8s_objects_t *o, const char *ns, const char *name
 static void parent(k8s_httproute_t *r, const char *name, const char *ns, const char *section,
                    int port)
 {
-    gw_parent_ref_t p = { dup(name), dup(ns), dup(section), port };
+    gw_parent_ref_t p = { sdup(name), sdup(ns), sdup(section), port };
     lb_vec_push(&r->parents, p);
 }
 
 static void hostname(k8s_httproute_t *r, const char *h)
 {
-    lb_vec_push(&r->hostnames, dup(h));
+    lb_vec_push(&r->hostnames, sdup(h));
 }
 
 static gw_route_rule_t *rule(k8s_httproute_t *r)
@@ -67,27 +72,27 @@ static gw_route_match_t *match(gw_route_rule_t *ru, gw_path_type_t t, const char
 {
     gw_route_match_t m = { 0 };
     m.path_type = t;
-    m.path = dup(path);
+    m.path = sdup(path);
     lb_vec_push(&ru->matches, m);
     return &ru->matches.v[ru->matches.n - 1];
 }
 
 static void header(gw_route_match_t *m, gw_value_type_t t, const char *n, const char *v)
 {
-    gw_header_match_t h = { t, dup(n), dup(v) };
+    gw_header_match_t h = { t, sdup(n), sdup(v) };
     lb_vec_push(&m->headers, h);
 }
 
 static void query(gw_route_match_t *m, gw_value_type_t t, const char *n, const char *v)
 {
-    gw_header_match_t h = { t, dup(n), dup(v) };
+    gw_header_match_t h = { t, sdup(n), sdup(v) };
     lb_vec_push(&m->query, h);
 }
 
 static void backend_gk(gw_route_rule_t *ru, const char *group, const char *kind,
                        const char *ns, const char *name, int port, int weight)
 {
-    gw_backend_ref_t b = { dup(group), dup(kind), dup(name), dup(ns), port, weight };
+    gw_backend_ref_t b = { sdup(group), sdup(kind), sdup(name), sdup(ns), port, weight };
     lb_vec_push(&ru->backends, b);
 }
 
@@ -99,13 +104,13 @@ static void backend(gw_route_rule_t *ru, const char *ns, const char *name, int p
 static k8s_service_t *service(k8s_objects_t *o, const char *ns, const char *name, int port)
 {
     k8s_service_t *s = lb_calloc(1, sizeof *s);
-    s->meta.ns = dup(ns);
-    s->meta.name = dup(name);
+    s->meta.ns = sdup(ns);
+    s->meta.name = sdup(name);
     k8s_service_port_t p = { 0 };
-    p.name = dup("http");
+    p.name = sdup("http");
     p.port = port;
     p.target_port.number = port;
-    p.protocol = dup("TCP");
+    p.protocol = sdup("TCP");
     lb_vec_push(&s->ports, p);
     lb_vec_push(&o->services, s);
     return s;
@@ -115,10 +120,10 @@ static void grant(k8s_objects_t *o, const char *ns, const char *fgroup, const ch
                   const char *from_ns, const char *to_name)
 {
     k8s_refgrant_t *g = lb_calloc(1, sizeof *g);
-    g->meta.ns = dup(ns);
-    g->meta.name = dup("grant");
-    gw_grant_from_t f = { dup(fgroup), dup(fkind), dup(from_ns) };
-    gw_grant_to_t t = { dup(""), dup("Service"), dup(to_name) };
+    g->meta.ns = sdup(ns);
+    g->meta.name = sdup("grant");
+    gw_grant_from_t f = { sdup(fgroup), sdup(fkind), sdup(from_ns) };
+    gw_grant_to_t t = { sdup(""), sdup("Service"), sdup(to_name) };
     lb_vec_push(&g->from, f);
     lb_vec_push(&g->to, t);
     lb_vec_push(&o->grants, g);
@@ -330,7 +335,7 @@ START_TEST(method_header_query_precedence)
     k8s_objects_t o = { 0 };
     k8s_gateway_t *g = simple_gw(&o);
     simple_route(&o, "a", "plain", GW_PATH_PREFIX, "/x");
-    simple_route(&o, "a", "post", GW_PATH_PREFIX, "/x")->method = dup("POST");
+    simple_route(&o, "a", "post", GW_PATH_PREFIX, "/x")->method = sdup("POST");
     gw_route_match_t *h1 = simple_route(&o, "a", "one-header", GW_PATH_PREFIX, "/x");
     header(h1, GW_MATCH_EXACT, "X-Env", "canary");
     gw_route_match_t *h2 = simple_route(&o, "a", "two-headers", GW_PATH_PREFIX, "/x");
@@ -340,7 +345,7 @@ START_TEST(method_header_query_precedence)
     query(q1, GW_MATCH_EXACT, "v", "2");
     /* a method beats headers, headers beat query parameters */
     gw_route_match_t *mq = simple_route(&o, "a", "post-query", GW_PATH_PREFIX, "/x");
-    mq->method = dup("POST");
+    mq->method = sdup("POST");
     query(mq, GW_MATCH_EXACT, "v", "2");
     gw_table_t *t = table(&o, g, 0);
 
@@ -659,7 +664,7 @@ START_TEST(reference_grants)
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
         k8s_httproute_t *r = route(&o, names[i], "r");
         lb_free(r->meta.name);
-        r->meta.name = dup(names[i]);
+        r->meta.name = sdup(names[i]);
         parent(r, "gw", "istio-ingress", NULL, 0);
         gw_route_rule_t *ru = prefix_rule(r, "/");
         char host[64];
@@ -781,7 +786,7 @@ START_TEST(k8s_helpers)
     k8s_objects_t o = { 0 };
     k8s_service_t *s = service(&o, NULL, "dflt", 80);
     service(&o, "ns1", "svc", 80);
-    k8s_kv_t a = { dup("app"), dup("web") }, b = { dup("tier"), dup("front") };
+    k8s_kv_t a = { sdup("app"), sdup("web") }, b = { sdup("tier"), sdup("front") };
     lb_vec_push(&s->meta.labels, a);
     lb_vec_push(&s->meta.labels, b);
     ck_assert_str_eq(k8s_kv_get(&s->meta.labels, "tier"), "front");
@@ -959,7 +964,7 @@ START_TEST(render_nginx_conditions)
     header(m, GW_MATCH_REGEX, "x-canary", "be.*");
     query(m, GW_MATCH_EXACT, "v", "2.0");                 /* a '.' to escape */
     m = simple_route(&o, "default", "post", GW_PATH_PREFIX, "/app");
-    m->method = dup("POST");
+    m->method = sdup("POST");
     simple_route(&o, "default", "items", GW_PATH_REGEX, "/v[0-9]+/items");
     m = simple_route(&o, "default", "odd", GW_PATH_EXACT, "/odd");
     query(m, GW_MATCH_EXACT, "a-b", "1");                 /* no $arg_ variable for it */
@@ -1049,6 +1054,191 @@ START_TEST(render_nginx_two_ports)
 }
 END_TEST
 
+/* ---- the rendered maps, answered by a real nginx on 127.0.0.1 ------------------------------ */
+typedef struct agree_ctx {
+    const gw_table_t *t;
+    const char *svcs[8];
+    int ports[8];                   /* each Service's one endpoint: 127.0.0.1:port */
+    size_t n;
+} agree_ctx_t;
+
+static size_t agree_eps(const char *ns, const char *svc, int port, uint32_t *ips,
+                        uint16_t *ports, size_t max, void *data)
+{
+    (void)ns;
+    (void)port;
+    const agree_ctx_t *c = data;
+    for (size_t i = 0; i < c->n && max; i++)
+        if (!strcmp(c->svcs[i], svc)) {
+            ips[0] = 0x7f000001u;
+            ports[0] = (uint16_t)c->ports[i];
+            return 1;
+        }
+    return 0;
+}
+
+static void agree_walk(const char *host, const char *path,
+                       bool (*fn)(const gw_cand_t *c, void *arg), void *arg, void *data)
+{
+    const agree_ctx_t *c = data;
+    gw_request_t r = req(host, "GET", path);
+    gw_table_walk(c->t, &r, GW_WALK_CONDS, fn, arg);
+}
+
+/* A port on 127.0.0.1 nothing listens on now (the kernel's choice). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001u) };
+    socklen_t len = sizeof a;
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* One HTTP/1.0 request to 127.0.0.1:port; returns the status, the body in body ("" when
+ * none), -1 when nothing answered within 5 s. */
+static int http10(int port, const char *method, const char *target, const char *hdrs,
+                  char *body, size_t n)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(0x7f000001u) };
+    body[0] = 0;
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    char rq[1024], resp[4096];
+    int k = snprintf(rq, sizeof rq, "%s %s HTTP/1.0\r\nHost: x\r\n%s\r\n", method, target, hdrs);
+    if (write(fd, rq, (size_t)k) != k) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    ssize_t r;
+    while (got + 1 < sizeof resp && (r = read(fd, resp + got, sizeof resp - 1 - got)) > 0)
+        got += (size_t)r;
+    close(fd);
+    resp[got] = 0;
+    int status = -1;
+    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) return -1;
+    const char *b = strstr(resp, "\r\n\r\n");
+    snprintf(body, n, "%s", b ? b + 4 : "");
+    return status;
+}
+
+/* For a set of requests, the route the model's gw_table_match picks and the backend the
+ * rendered configuration reaches in a real nginx are the same (each Service's endpoint
+ * answers its name). */
+START_TEST(render_nginx_agrees_with_model)
+{
+    if (system("command -v nginx >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "test_gateway_api: nginx not installed: agreement not checked\n");
+        return;
+    }
+    k8s_objects_t o = { 0 };
+    k8s_gateway_t *g = simple_gw(&o);
+    simple_route(&o, "default", "stable", GW_PATH_PREFIX, "/app");
+    gw_route_match_t *m = simple_route(&o, "default", "canary", GW_PATH_PREFIX, "/app");
+    header(m, GW_MATCH_EXACT, "X-Canary", "true");
+    m = simple_route(&o, "default", "beta", GW_PATH_PREFIX, "/app");
+    header(m, GW_MATCH_REGEX, "x-canary", "be.*");
+    query(m, GW_MATCH_EXACT, "v", "2.0");
+    m = simple_route(&o, "default", "post", GW_PATH_PREFIX, "/app");
+    m->method = sdup("POST");
+    simple_route(&o, "default", "items", GW_PATH_REGEX, "/v[0-9]+/items");
+    m = simple_route(&o, "default", "exact", GW_PATH_EXACT, "/app/x");
+    header(m, GW_MATCH_EXACT, "x-b", "1");
+    gw_table_t *t = table(&o, g, 0);
+    agree_ctx_t ctx = { .t = t, .svcs = { "stable", "canary", "beta", "post", "items", "exact" },
+                        .n = 6 };
+    for (size_t i = 0; i < ctx.n; i++) ctx.ports[i] = free_port();
+    int gport = free_port();
+    const gw_table_t *tabs[] = { t };
+    gw_nginx_t r = { .port = gport, .tables = tabs, .n_tables = 1, .walk = agree_walk,
+                     .endpoints = agree_eps, .data = &ctx, .connect_timeout = 5 * SIM_S,
+                     .idle_timeout = 10 * SIM_S, .num_retries = 0 };
+    char dir[] = "/tmp/lbchain-gwagree-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[128], cmd[600];
+    snprintf(path, sizeof path, "%s/nginx.conf", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "worker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
+            "events { worker_connections 64; }\nhttp {\n    access_log off;\n", dir, dir);
+    ck_assert_int_eq(gw_nginx_render(f, &r), 0);
+    for (size_t i = 0; i < ctx.n; i++)
+        fprintf(f, "    server {\n        listen 127.0.0.1:%d;\n        location / {\n"
+                "            return 200 \"%s\";\n        }\n    }\n", ctx.ports[i], ctx.svcs[i]);
+    fprintf(f, "}\n");
+    fclose(f);
+    /* daemonised: the listening sockets are bound when it returns */
+    snprintf(cmd, sizeof cmd, "nginx -q -p %s/ -e %s/error.log -c %s >%s/out 2>&1", dir, dir,
+             path, dir);
+    int started = system(cmd);
+    static const struct { const char *method, *target, *hdrs; } rq[] = {
+        { "GET", "/app", "" },
+        { "GET", "/app", "X-Canary: true\r\n" },
+        { "GET", "/app/sub", "x-canary: true\r\n" },
+        { "GET", "/app", "x-canary: TRUE\r\n" },            /* values: case counts */
+        { "GET", "/app?v=2.0", "x-canary: beta\r\n" },
+        { "GET", "/app?v=2x0", "x-canary: beta\r\n" },      /* '.' is escaped */
+        { "GET", "/app?a=1&v=2.0", "x-canary: bet\r\n" },
+        { "POST", "/app", "" },
+        { "POST", "/app/sub", "x-canary: true\r\n" },       /* the method outranks headers */
+        { "GET", "/v12/items", "" },
+        { "GET", "/v/items", "" },
+        { "GET", "/v12/items/more", "" },
+        { "GET", "/appx", "" },
+        { "GET", "/app/x", "x-b: 1\r\n" },                   /* Exact outranks the prefixes */
+        { "GET", "/app/x", "x-b: 2\r\nx-canary: true\r\n" },
+    };
+    int agree = 0, n = (int)(sizeof rq / sizeof rq[0]);
+    for (int i = 0; started == 0 && i < n; i++) {
+        /* the model: the same request */
+        gw_header_t hs[4];
+        size_t nh = 0;
+        char hbuf[256];
+        snprintf(hbuf, sizeof hbuf, "%s", rq[i].hdrs);
+        for (char *line = strtok(hbuf, "\r\n"); line && nh < 4; line = strtok(NULL, "\r\n")) {
+            char *colon = strchr(line, ':');
+            *colon = 0;
+            hs[nh++] = (gw_header_t){ line, colon + 2 };
+        }
+        gw_request_t mr = { .host = "x", .method = rq[i].method, .path = rq[i].target,
+                            .headers = hs, .n_headers = nh };
+        const gw_hit_t *h = gw_table_match(t, &mr);
+        const char *want = h ? h->route->route->meta.name : "404";
+        char body[512];
+        int st = http10(gport, rq[i].method, rq[i].target, rq[i].hdrs, body, sizeof body);
+        char got[520];
+        if (st == 200) snprintf(got, sizeof got, "%s", body);
+        else snprintf(got, sizeof got, "%d", st);
+        if (!strcmp(want, got)) agree++;
+        else fprintf(stderr, "render_nginx_agrees_with_model: %s %s [%s]: model %s, nginx %s\n",
+                     rq[i].method, rq[i].target, rq[i].hdrs, want, got);
+    }
+    snprintf(cmd, sizeof cmd, "nginx -q -s stop -p %s/ -e %s/error.log -c %s >/dev/null 2>&1",
+             dir, dir, path);
+    if (started == 0) ck_assert_int_eq(system(cmd), 0);
+    /* the master removes its pid file on the way out: wait for it (bounded) */
+    snprintf(path, sizeof path, "%s/nginx.pid", dir);
+    for (int i = 0; i < 100 && access(path, F_OK) == 0; i++) usleep(20000);
+    snprintf(cmd, sizeof cmd, "cat %s/out >&2; rm -rf '%s'", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_msg(started == 0, "nginx did not start");
+    ck_assert_int_eq(agree, n);
+    table_free(t, &o);
+}
+END_TEST
+
 Suite *suite_gateway_api(void)
 {
     Suite *s = suite_create("gateway_api");
@@ -1075,6 +1265,7 @@ Suite *suite_gateway_api(void)
     tcase_add_test(tc, render_nginx);
     tcase_add_test(tc, render_nginx_conditions);
     tcase_add_test(tc, render_nginx_two_ports);
+    tcase_add_test(tc, render_nginx_agrees_with_model);
     suite_add_tcase(s, tc);
     return s;
 }
