@@ -246,7 +246,7 @@ contains explain-check-chain "$tmp/out" "rule http has no healthy backend"
 
 # --validate: every check ./sim makes before running, then exit; nothing written.
 check validate 0 ./sim --validate scenarios/core-nat.yaml scenarios/aks-dsr.yaml
-contains validate-msg "$tmp/out" "scenarios/aks-dsr.yaml: 8 variants valid"
+contains validate-msg "$tmp/out" "scenarios/aks-dsr.yaml: 9 variants valid"
 check validate-bad 2 ./sim --validate "$tmp/bad.yaml"
 contains validate-bad-position "$tmp/err" "bad.yaml:6:"
 
