@@ -1,9 +1,10 @@
 /* fate.c -- `sim --flow-fate FILE`: what one node's netfilter does to a flow's SYN, in the
  * simulator and, when the line names an observation of the real kernel, there too, with
  * the two compared (include/realchain.h). This is the kube-proxy packet-fate differential:
- * the node namespaces of the real chain hold exactly the rules `--dump-iptables` prints,
- * so a rule is named by its table, chain and position ("nat/KUBE-SERVICES#7") on both
- * sides, and its packet counter says whether the flow took it.
+ * the node namespaces of the real chain hold exactly the rules `--dump-iptables` prints
+ * (in nftables mode, the ruleset `--dump-nft` prints), so a rule is named by its table,
+ * chain and position ("nat/KUBE-SERVICES#7", "kube-proxy/services#2") on both sides, and
+ * its packet counter or a trace line says whether the flow took it.
  *
  * One flow, simulated: build the variant, run its t = 0 set-up, inject a TCP SYN arriving
  * on NODE/IFACE with its flow traced, and read what the node did with it: the rules it
@@ -13,7 +14,10 @@
  * One flow, observed: a file with the node's `iptables-save`, the kernel's trace of the
  * SYN (`xtables-monitor --trace` lines of a raw-table TRACE rule) -- or, without trace
  * lines, `iptables-save -c` with the counters zeroed just before the SYN -- and
- * `conntrack -L` after it: the same reading of the same things.
+ * `conntrack -L` after it: the same reading of the same things. An nftables node: its
+ * tables as `nft -a list table` prints them and `nft -a monitor trace` lines of the SYN
+ * (every rule that ran to its end, by handle, with its verdict; nftables.c traces the
+ * same), then `conntrack -L`.
  * Where the path meets `statistic --mode random` (kube-proxy's endpoint choice) the kernel
  * chose at random: the simulator is run again with the next seeds until it makes the same
  * choice (FATE_MAX_SEEDS at most; never: the choice is outside what the rules allow), and
