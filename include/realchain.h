@@ -45,8 +45,10 @@ int realchain_render(scn_run_t *r, const char *dir, FILE *out, char *err, size_t
  *    "drop": "table/CHAIN#N"|null, "rules": ["nat/KUBE-SERVICES#7", ...],
  *    "random": [{"chain": "KUBE-SVC-...", "targets": ["ip:port", ...]}]}
  * "rules" are the rules whose packet counters the SYN moved (iptables-save -c order,
- * 1-based within each chain), "random" the chains where it met `statistic --mode
- * random` and every DNAT target reachable from them. Returns 0; on a malformed line or an
+ * 1-based within each chain) and, in nftables mode, the nft rules that ran to their end
+ * whatever their verdict ("kube-proxy/services#2": the position in the chain as `nft list
+ * ruleset` lists it, 1-based), "random" the chains where it met `statistic --mode
+ * random` or `numgen random` and every DNAT target reachable from them. Returns 0; on a malformed line or an
  * unknown node/interface, LB_EINVAL with *d (file:line:col) and nothing more written. */
 int realchain_flow_fate(scn_t *s, size_t v, uint64_t seed, FILE *in, const char *inname,
                         FILE *out, scn_diag_t *d);

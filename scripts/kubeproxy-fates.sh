@@ -3,7 +3,9 @@
 # ClusterIPs, nodePorts and the LoadBalancer IP; from pods and from outside) are sent, one
 # SYN each, through the real node namespaces of a stack built by realstack.sh, and through
 # the simulator's netfilter on the same rules (sim --flow-fate); the DNAT target, SNAT or
-# not, the rules taken and the drop point must agree flow by flow. See docs/REALCHAIN.md.
+# not, the rules taken and the drop point must agree flow by flow. Nodes in iptables mode
+# are traced with xtables-monitor, nodes in nftables mode with nft monitor trace. See
+# docs/REALCHAIN.md.
 #
 #   scripts/kubeproxy-fates.sh SCENARIO.yaml VARIANT [FLOWS [SEED]]
 #
@@ -105,18 +107,39 @@ done
 while [ ${#PICK[@]} -lt "$FLOWS" ]; do PICK+=("${CAND[RANDOM % ${#CAND[@]}]}"); done
 
 # ---- the real side: one SYN per flow, traced by the kernel ---------------------------------
-# Each node traces the test flows' SYNs (a raw-table TRACE rule for their source ports;
-# xtables-monitor prints every rule each one matches), so that nothing else -- not even a
-# late retransmission of an earlier flow -- is attributed to a flow. The simulator reports
-# the SYN's path too.
+# Each node traces the test flows' SYNs, so that nothing else -- not even a late
+# retransmission of an earlier flow -- is attributed to a flow: an iptables node with a
+# raw-table TRACE rule for their source ports (xtables-monitor prints every rule each one
+# matches), an nftables node (kube-proxy in nftables mode: realstack.sh loaded
+# nftables-NODE.nft) with a table of the test's own whose chains, ahead of every other at
+# prerouting and output, set nftrace on them (`nft -a monitor trace` prints every rule
+# that ran to its end, with its handle and verdict). The simulator reports the SYN's
+# path too.
+TRACE_TABLE=lbchain-fates-trace
 SPORT_LAST=$((SPORT_BASE + ${#PICK[@]}))
-declare -A MON
+declare -A MON NFT
+while read -r kind name _; do
+    [ "$kind" = nftables ] && NFT[$name]=1
+done < "$STACK/render.list"
 for node in $(jq -r '.nodes[] | select(.role == "k8s-node") | .name' "$D"); do
     nsn=$(ns "$node")
-    for chain in PREROUTING OUTPUT; do
-        ip netns exec "$nsn" iptables -t raw -I "$chain" -p tcp --syn -m multiport --sports "$((SPORT_BASE + 1)):$SPORT_LAST" -j TRACE
-    done
-    ip netns exec "$nsn" stdbuf -oL xtables-monitor --trace > "$WORK/trace-$node.txt" 2>&1 &
+    if [ -n "${NFT[$node]:-}" ]; then
+        {
+            echo "table ip $TRACE_TABLE {"
+            for hook in prerouting output; do
+                # priority raw - 50: before conntrack (-200), kube-proxy's chains and the NAT
+                echo "  chain $hook { type filter hook $hook priority raw - 50; policy accept;"
+                echo "    tcp flags & (fin | syn | rst | ack) == syn tcp sport $((SPORT_BASE + 1))-$SPORT_LAST meta nftrace set 1; }"
+            done
+            echo "}"
+        } | ip netns exec "$nsn" nft -f -
+        ip netns exec "$nsn" stdbuf -oL nft -a monitor trace > "$WORK/trace-$node.txt" 2>&1 &
+    else
+        for chain in PREROUTING OUTPUT; do
+            ip netns exec "$nsn" iptables -t raw -I "$chain" -p tcp --syn -m multiport --sports "$((SPORT_BASE + 1)):$SPORT_LAST" -j TRACE
+        done
+        ip netns exec "$nsn" stdbuf -oL xtables-monitor --trace > "$WORK/trace-$node.txt" 2>&1 &
+    fi
     MON[$node]=$!
 done
 stop_monitors() { local p; for p in "${MON[@]}"; do kill "$p" 2>/dev/null || true; done; }
@@ -142,12 +165,24 @@ for line in "${PICK[@]}"; do
     sleep "$SETTLE"
     to=$(stat -c %s "$tfile")
     {
-        ip netns exec "$(ns "$node")" iptables-save
-        # this flow's packets only: the trace blocks (PACKET line, then its TRACE lines,
-        # tied by the trace id) whose ports are the flow's
-        tail -c +"$((from + 1))" "$tfile" | head -c "$((to - from))" |
-            awk -v p="$sport" '/^PACKET: / { id = $3; keep[id] = ($0 ~ ("SPORT=" p " ")) }
-                               /^ TRACE: / && keep[$3] { print }'
+        if [ -n "${NFT[$node]:-}" ]; then
+            # the node's own tables with their rules' handles (the trace names a rule by
+            # its handle), then this flow's trace lines: those of the trace ids whose
+            # "packet:" line has the flow's source port
+            ip netns exec "$(ns "$node")" nft list tables | while read -r _ fam tbl; do
+                [ "$tbl" = "$TRACE_TABLE" ] || ip netns exec "$(ns "$node")" nft -a list table "$fam" "$tbl"
+            done
+            tail -c +"$((from + 1))" "$tfile" | head -c "$((to - from))" |
+                awk -v p="$sport" '/^trace id / && / packet: / { keep[$3] = ($0 ~ ("tcp sport " p " ")) }
+                                   /^trace id / && keep[$3] { print }'
+        else
+            ip netns exec "$(ns "$node")" iptables-save
+            # this flow's packets only: the trace blocks (PACKET line, then its TRACE lines,
+            # tied by the trace id) whose ports are the flow's
+            tail -c +"$((from + 1))" "$tfile" | head -c "$((to - from))" |
+                awk -v p="$sport" '/^PACKET: / { id = $3; keep[id] = ($0 ~ ("SPORT=" p " ")) }
+                                   /^ TRACE: / && keep[$3] { print }'
+        fi
         ip netns exec "$(ns "$node")" conntrack -L -p tcp --orig-port-src "$sport" 2>/dev/null || true
     } > "$obs"
     case $kind in

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # realstack.sh -- a scenario's chain built for real on this machine, in network namespaces,
 # from lbchain's own description of it (sim --describe; sim --render: the stand-ins'
-# configurations and each node's rules, exactly what --dump-iptables prints):
+# configurations and each node's rules, exactly what --dump-iptables / --dump-nft print):
 # real kernels (netfilter, conntrack, routing), real nginx pods, haproxy for the L7 load
 # balancers and a router for the L4 ones. See docs/REALCHAIN.md.
 #
@@ -40,7 +40,7 @@ usage() { sed -n '6,/^# Every namespace/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//
 # Network namespaces need root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and the tools.
 check_namespaces() {
     local t="lbcprobe$$"
-    for tool in ip iptables-restore conntrack nginx haproxy jq; do
+    for tool in ip iptables-restore nft conntrack nginx haproxy jq; do
         command -v "$tool" >/dev/null 2>&1 || { echo "realstack: $tool is not installed (scripts/install-deps.sh)" >&2; return 1; }
     done
     if ! ip netns add "$t" 2>/dev/null; then
@@ -243,9 +243,13 @@ build() {
         }' "$STATE/plan.txt"
     ip -batch "$gen/root.batch"
     local ns kind name file
-    # kube-proxy's rules, exactly as the simulator wrote them (sim --render: iptables-NODE.rules)
+    # kube-proxy's rules, exactly as the simulator wrote them (sim --render:
+    # iptables-NODE.rules; nftables-NODE.nft in nftables mode)
     while read -r kind name file; do
-        [ "$kind" = iptables ] && echo "iptables-restore < $file" >> "$gen/$P-$(sanitize "$name").sh"
+        case $kind in
+            iptables) echo "iptables-restore < $file" >> "$gen/$P-$(sanitize "$name").sh" ;;
+            nftables) echo "nft -f $file" >> "$gen/$P-$(sanitize "$name").sh" ;;
+        esac
     done < "$STATE/render.list"
     while read -r ns; do
         ip netns exec "$ns" sh "$gen/$ns.sh"

@@ -42,14 +42,17 @@ VARIANTS=(
     "scenarios/aks-dsr.yaml probe-tcp 12s"
     "scenarios/aks-dsr.yaml route-for-root 12s"
     "scenarios/aks-dsr.yaml etp-local 12s"
+    "scenarios/aks-dsr.yaml etp-local-nftables 12s"
     "scenarios/eks-probe-404.yaml as-deployed 15s"
     "scenarios/eks-probe-404.yaml with-health-route 12s"
     "scenarios/aks-canary-header.yaml with-canary-route 30s expect"
     "scenarios/aks-canary-header.yaml without-canary-route 20s expect"
 )
-# kube-proxy packet-fate differential: ETP Cluster and ETP Local, flows per variant
+# kube-proxy packet-fate differential: ETP Cluster and ETP Local, loadBalancerSourceRanges,
+# kube-proxy in iptables and in nftables mode; flows per variant
 KP_VARIANTS=("scenarios/aks-dsr.yaml as-deployed" "scenarios/aks-dsr.yaml etp-local"
-             "scenarios/aks-source-ranges.yaml default")
+             "scenarios/aks-dsr.yaml etp-local-nftables"
+             "scenarios/aks-source-ranges.yaml default" "scenarios/aks-source-ranges.yaml nftables")
 KP_FLOWS=${KP_FLOWS:-12}
 TOL_2XX=0.02            # 2xx share: 2 points
 TOL_FAIL=0.02           # failures below this share on both sides: no dominant failure

@@ -246,7 +246,7 @@ contains explain-check-chain "$tmp/out" "rule http has no healthy backend"
 
 # --validate: every check ./sim makes before running, then exit; nothing written.
 check validate 0 ./sim --validate scenarios/core-nat.yaml scenarios/aks-dsr.yaml
-contains validate-msg "$tmp/out" "scenarios/aks-dsr.yaml: 8 variants valid"
+contains validate-msg "$tmp/out" "scenarios/aks-dsr.yaml: 9 variants valid"
 check validate-bad 2 ./sim --validate "$tmp/bad.yaml"
 contains validate-bad-position "$tmp/err" "bad.yaml:6:"
 
@@ -310,7 +310,7 @@ stop_during_load stop-validating INT 2 "$tmp/slow-validate.yaml"
 # internal LB takes the first free address of the node subnet, as Azure allocates it.
 check dup-cluster-nodes 2 ./sim --check \
   --set 'cloud.aks2={type: k8s-cluster, vnet: vnet, pools: [{name: user, count: 2}]}' scenarios/aks-dsr.yaml
-contains dup-cluster-msg "$tmp/err" "<command line>:1:52: error: k8s-cluster 'aks2' pool 'user' node 0: node name 'aks-user-0' is already taken by node 'aks-user-0' of k8s-cluster 'aks' (scenarios/aks-dsr.yaml:44:3)"
+contains dup-cluster-msg "$tmp/err" "<command line>:1:52: error: k8s-cluster 'aks2' pool 'user' node 0: node name 'aks-user-0' is already taken by node 'aks-user-0' of k8s-cluster 'aks' (scenarios/aks-dsr.yaml:46:3)"
 # The kernel profile: a version that is not one, a sysctl out of the kernel's range, an
 # unknown node image -- exit 2 at the value's line:col
 check bad-kernel 2 ./sim --check --set 'nodes.client.kernel=six' scenarios/aks-dsr.yaml
@@ -348,7 +348,7 @@ check dup-host-node 2 ./sim --check --set 'nodes.aks-user-0={type: host}' scenar
 contains dup-host-msg "$tmp/err" "is already taken by host 'aks-user-0' (<command line>:1:1)"
 check big-pool 0 ./sim --check \
   --set 'cloud.aks.pools=[{name: system, count: 1}, {name: user, count: 97}]' scenarios/aks-dsr.yaml
-contains big-pool-all-pass "$tmp/out" "expectations: 16 passed, 0 failed"
+contains big-pool-all-pass "$tmp/out" "expectations: 18 passed, 0 failed"
 
 # Request kinds and expectations on what came back: bad ones are exit 2 with the position
 # of the expectation or of the kind's key, nothing written.

@@ -256,6 +256,47 @@ START_TEST(verdicts_and_priorities)
 }
 END_TEST
 
+/* A traced flow's rules as the kernel's nft_trace_packet() reports them: every rule that
+ * ran to its end with its verdict -- "continue" for one without (a mark set, a counter),
+ * "accept" for a NAT statement, "drop" for reject -- and none whose match failed. */
+START_TEST(trace_as_kernel)
+{
+    tu_pair_t p;
+    tu_pair_new(&p, 1, SIM_MS, 0, 0);
+    tu_obs_t *obs = lb_calloc(1, sizeof *obs);
+    tu_obs_start(p.net, obs);
+    char err[256];
+    nf_t *nf = nf_get(p.b);
+    ck_assert_msg(nft_apply(nf,
+        "add table ip k\n"
+        "add chain ip k pre { type nat hook prerouting priority dstnat ; }\n"
+        "add chain ip k in { type filter hook input priority 0 ; }\n"
+        "add chain ip k mark\n"
+        "add rule ip k mark meta mark set meta mark | 0x4000\n"
+        "add rule ip k pre ip saddr 10.9.9.9 drop\n"
+        "add rule ip k pre counter\n"
+        "add rule ip k pre tcp dport 80 jump mark\n"
+        "add rule ip k pre tcp dport 80 dnat to 10.0.0.2:8080\n"
+        "add rule ip k in tcp dport 8080 reject\n", err, sizeof err) == 0, "%s", err);
+    pkt_t *syn = tu_tcp_pkt(p.net, "10.0.0.1", 4000, "10.0.0.2", 80, TCP_SYN);
+    syn->flow = net_flow_new(p.net);
+    net_trace_flow(p.net, syn->flow);
+    net_node_rx(p.b, p.b->ifaces.v[0], syn);
+    ck_assert(!tu_obs_trace_has(obs, "nft k/pre rule 1 "));        /* saddr did not match */
+    ck_assert(tu_obs_trace_has(obs, "b: nft k/pre rule 2 matched: counter (verdict continue)"));
+    ck_assert(tu_obs_trace_has(obs, "b: nft k/pre rule 3 matched: tcp dport 80 jump mark "
+                                    "(verdict jump mark)"));
+    ck_assert(tu_obs_trace_has(obs, "b: nft k/mark rule 1 matched: meta mark set meta mark | "
+                                    "0x00004000 (verdict continue)"));
+    ck_assert(tu_obs_trace_has(obs, "b: nft k/pre rule 4 matched: tcp dport 80 dnat to "
+                                    "10.0.0.2:8080 (verdict accept)"));
+    ck_assert(tu_obs_trace_has(obs, "b: nft k/in rule 1 matched: tcp dport 8080 reject "
+                                    "(verdict drop)"));
+    tu_pair_free(&p);
+    lb_free(obs);
+}
+END_TEST
+
 /* Two nodes share a ruleset from the cache; a set change on one is its own. */
 START_TEST(shared_rulesets)
 {
@@ -296,6 +337,7 @@ Suite *suite_nftables(void)
     Suite *s = suite_create("nftables");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, listing_as_nft_prints_it);
+    tcase_add_test(tc, trace_as_kernel);
     tcase_add_test(tc, errors_all_or_nothing);
     tcase_add_test(tc, verdicts_and_priorities);
     tcase_add_test(tc, shared_rulesets);

@@ -3,8 +3,9 @@
  * cloud-provider-azure derives it, App Gateway's probe, Services and healthCheckNodePorts),
  * the stand-ins' configurations (haproxy: no fail-open for App Gateway, fail-open for the
  * ALB, the probe and its initial state; nginx for pods, the gateway and kube-proxy's
- * health-check servers; the nodes' rules), and flow fates with and without an observation
- * of a kernel, including the random endpoint choice and a disagreement. */
+ * health-check servers; the nodes' rules, iptables or nftables), and flow fates with and
+ * without an observation of a kernel (iptables counters or trace, nft monitor trace),
+ * including the random endpoint choice and a disagreement. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 #include <cJSON.h>
 #include "netfilter.h"
+#include "nftables.h"
 #include "realchain.h"
 
 static scn_t *load(const char *path)
@@ -263,6 +265,16 @@ START_TEST(render_aks)
     HAS(hc1, "add_header X-Load-Balancing-Endpoint-Weight \"0\" always;");
     free(list); free(st); free(hc0); free(hc1);
     rm_rf(dir);
+
+    /* kube-proxy in nftables mode: each node's ruleset for `nft -f`, no iptables file */
+    list = render("scenarios/aks-dsr.yaml", "etp-local-nftables", dir, sizeof dir);
+    HAS(list, "nftables aks-user-0 ");
+    ck_assert_ptr_null(strstr(list, "iptables "));
+    rules = file_in(dir, "nftables-aks-user-0.nft");
+    HAS(rules, "table ip kube-proxy {\n");
+    HAS(rules, "\tchain nodeport-endpoints-check {\n");
+    free(list); free(rules);
+    rm_rf(dir);
 }
 END_TEST
 
@@ -328,6 +340,21 @@ START_TEST(fate_simulated)
     ck_assert_int_eq(rc, 0);
     HAS(out, "\"verdict\":\"drop\"");
     HAS(out, "\"drop\":\"filter/KUBE-EXTERNAL-SERVICES#4\"");
+    free(out);
+    /* the same in nftables mode: the no-endpoint-nodeports map's drop; nft rules named by
+     * their position in the chain, the verdict map's random choice among endpoint chains */
+    out = fates("scenarios/aks-dsr.yaml", "etp-local-nftables",
+                "aks-user-0 eth0 203.0.113.10:40001 10.224.0.5:30575\n"
+                "aks-user-0 veth1 10.244.1.2:40003 10.0.0.17:80\n", &rc, &d);
+    ck_assert_int_eq(rc, 0);
+    l2 = strchr(out, '\n') + 1;
+    HAS(out, "\"verdict\":\"drop\",\"out\":null,\"dnat\":null,\"snat\":null,"
+             "\"drop\":\"kube-proxy/nodeport-endpoints-check#1\",\"rules\":["
+             "\"kube-proxy/filter-prerouting#1\",\"kube-proxy/nat-prerouting#1\","
+             "\"kube-proxy/services#2\",\"kube-proxy/filter-input#1\","
+             "\"kube-proxy/nodeport-endpoints-check#1\"]");
+    HAS(l2, "\"random\":[{\"chain\":\"service-E3JNB5VW-sample-apps/sample-app-2/tcp/http\"}]");
+    HAS(l2, "\"choices\":[\"10.244.1.3:8080\",\"10.244.2.3:8080\"]");
     free(out);
 }
 END_TEST
@@ -405,6 +432,71 @@ static void observe(const char *path, const char *rules_file_scn, const char *va
     scn_free(s);
 }
 
+/* A rule the kernel traced: its id and the verdict `nft monitor trace` shows. */
+typedef struct traced {
+    const char *id, *verdict;
+} traced_t;
+
+/* An observation of an nftables node as the real chain writes it: the node's tables as
+ * `nft -a list table` prints them (each chain and rule with a handle: here counting down
+ * from 900, so that handles and positions differ), then `nft -a monitor trace` lines for
+ * the rules in taken (and for the test's own trace table, which is not listed), then the
+ * conntrack entry. */
+static void observe_nft(const char *path, const char *scenario, const char *variant,
+                        const char *node, const traced_t *taken, const char *ct)
+{
+    scn_t *s = load(scenario);
+    scn_run_t *r = build(s, variant);
+    char *text = NULL, *trace = NULL;
+    size_t len = 0, tlen = 0;
+    FILE *m = open_memstream(&text, &len);
+    nft_list(nf_get(scn_run_node(r, node)), m);
+    fclose(m);
+    FILE *f = fopen(path, "w"), *t = open_memstream(&trace, &tlen);
+    ck_assert_ptr_nonnull(f);
+    fprintf(t, "trace id 0badcafe ip lbchain-fates-trace prerouting packet: iif \"eth0\" "
+               "tcp sport 40001 tcp flags == syn\n"
+               "trace id 0badcafe ip lbchain-fates-trace prerouting rule tcp sport 40001 "
+               "meta nftrace set 1 # handle 3 (verdict continue)\n"
+               "trace id 0badcafe ip lbchain-fates-trace prerouting policy accept\n");
+    char table[64] = "", chain[256] = "";
+    int n = 0, handle = 900;
+    bool in_chain = false;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        const char *w = line + strspn(line, "\t");
+        char name[256];
+        if (sscanf(w, "table ip %63s {", table) == 1) {
+            fprintf(f, "%s # handle 1\n", line);
+        } else if (sscanf(w, "chain %255s {", name) == 1) {
+            snprintf(chain, sizeof chain, "%s", name);
+            n = 0;
+            in_chain = true;
+            fprintf(f, "%s # handle %d\n", line, handle--);
+        } else if (in_chain && !strcmp(w, "}")) {
+            in_chain = false;
+            fprintf(f, "%s\n", line);
+        } else if (in_chain && strncmp(w, "type ", 5) && strncmp(w, "comment ", 8)) {
+            int h = handle--;
+            char id[400];
+            snprintf(id, sizeof id, "%s/%s#%d", table, chain, ++n);
+            fprintf(f, "%s # handle %d\n", line, h);
+            for (const traced_t *k = taken; k->id; k++)
+                if (!strcmp(k->id, id))
+                    fprintf(t, "trace id 0badcafe ip %s %s rule %s # handle %d (verdict %s)\n",
+                            table, chain, w, h, k->verdict);
+        } else {
+            fprintf(f, "%s\n", line);
+        }
+    }
+    fclose(t);
+    fprintf(f, "%s%s\n", trace, ct);
+    fclose(f);
+    free(text);
+    free(trace);
+    scn_run_free(r);
+    scn_free(s);
+}
+
 START_TEST(fate_compared)
 {
     char dir[] = "/tmp/lbchain-test-fate-XXXXXX";
@@ -464,6 +556,102 @@ START_TEST(fate_compared)
 }
 END_TEST
 
+/* The same in nftables mode, from `nft -a monitor trace`: rules found by handle; a drop
+ * through a verdict map; rules with verdict continue (a mark set) count as taken. */
+START_TEST(fate_compared_nft)
+{
+    char dir[] = "/tmp/lbchain-test-fate-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char obs[200], flows[600];
+    snprintf(obs, sizeof obs, "%s/observed.txt", dir);
+    scn_diag_t d;
+    int rc;
+    /* ETP Local, a nodePort on a node without a gateway pod: no-endpoint-nodeports drops */
+    static const traced_t nodeport[] = {
+        {"kube-proxy/filter-prerouting#1", "jump firewall-check"},
+        {"kube-proxy/nat-prerouting#1", "jump services"},
+        {"kube-proxy/services#2", "goto external-VXK5TES7"},
+        {"kube-proxy/filter-input#1", "jump nodeport-endpoints-check"},
+        {"kube-proxy/nodeport-endpoints-check#1", "drop"}, {NULL, NULL} };
+    observe_nft(obs, "scenarios/aks-dsr.yaml", "etp-local-nftables", "aks-user-0", nodeport, "");
+    snprintf(flows, sizeof flows, "aks-user-0 eth0 203.0.113.10:40001 10.224.0.5:30575 %s\n", obs);
+    char *out = fates("scenarios/aks-dsr.yaml", "etp-local-nftables", flows, &rc, &d);
+    ck_assert_int_eq(rc, 0);
+    HAS(out, "\"real\":{\"verdict\":\"drop\",\"out\":null,\"dnat\":null,\"snat\":null,"
+             "\"drop\":\"kube-proxy/nodeport-endpoints-check#1\"");
+    HAS(out, "\"agree\":true");
+    free(out);
+    /* loadBalancerSourceRanges, an allowed client: firewall-ips lets it on to the
+     * external chain, which marks it for masquerade (a rule with verdict continue), and
+     * masquerading takes it (the mark cleared: continue; masquerade) */
+    static const traced_t lbip[] = {
+        {"kube-proxy/filter-prerouting#1", "jump firewall-check"},
+        {"kube-proxy/firewall-check#1", "goto firewall-SB3IP4X3"},
+        {"kube-proxy/nat-prerouting#1", "jump services"},
+        {"kube-proxy/services#1", "goto external-SB3IP4X3"},
+        {"kube-proxy/external-SB3IP4X3-istio-ingress/mtkc-gateway-istio/tcp/http#1", "jump mark-for-masquerade"},
+        {"kube-proxy/mark-for-masquerade#1", "continue"},
+        {"kube-proxy/external-SB3IP4X3-istio-ingress/mtkc-gateway-istio/tcp/http#2", "goto service-SB3IP4X3"},
+        {"kube-proxy/service-SB3IP4X3-istio-ingress/mtkc-gateway-istio/tcp/http#2", "goto endpoint-NCSMW5HP"},
+        {"kube-proxy/endpoint-NCSMW5HP-istio-ingress/mtkc-gateway-istio/tcp/http__10.244.0.3/80#2", "accept"},
+        {"kube-proxy/filter-forward#1", "jump service-endpoints-check"},
+        {"kube-proxy/filter-forward#2", "jump cluster-ips-check"},
+        {"kube-proxy/nat-postrouting#1", "jump masquerading"},
+        {"kube-proxy/masquerading#2", "continue"},
+        {"kube-proxy/masquerading#3", "accept"}, {NULL, NULL} };
+    const char *ct = "tcp      6 8 CLOSE src=203.0.113.10 dst=10.224.0.7 sport=40001 dport=80 "
+                     "src=10.244.0.3 dst=10.224.0.5 sport=80 dport=64557 mark=0 use=1";
+    observe_nft(obs, "scenarios/aks-source-ranges.yaml", "nftables", "aks-user-0", lbip, ct);
+    snprintf(flows, sizeof flows, "aks-user-0 eth0 203.0.113.10:40001 10.224.0.7:80 %s\n", obs);
+    out = fates("scenarios/aks-source-ranges.yaml", "nftables", flows, &rc, &d);
+    ck_assert_int_eq(rc, 0);
+    HAS(out, "\"agree\":true");
+    HAS(out, "\"dnat\":\"10.244.0.3:80\",\"snat\":\"10.224.0.5:64557\"");
+    free(out);
+    /* without the mark set in the kernel's trace, the rule is the simulator's only */
+    static const traced_t nomark[] = {
+        {"kube-proxy/filter-prerouting#1", "jump firewall-check"},
+        {"kube-proxy/firewall-check#1", "goto firewall-SB3IP4X3"},
+        {"kube-proxy/nat-prerouting#1", "jump services"},
+        {"kube-proxy/services#1", "goto external-SB3IP4X3"},
+        {"kube-proxy/external-SB3IP4X3-istio-ingress/mtkc-gateway-istio/tcp/http#1", "jump mark-for-masquerade"},
+        {"kube-proxy/external-SB3IP4X3-istio-ingress/mtkc-gateway-istio/tcp/http#2", "goto service-SB3IP4X3"},
+        {"kube-proxy/service-SB3IP4X3-istio-ingress/mtkc-gateway-istio/tcp/http#2", "goto endpoint-NCSMW5HP"},
+        {"kube-proxy/endpoint-NCSMW5HP-istio-ingress/mtkc-gateway-istio/tcp/http__10.244.0.3/80#2", "accept"},
+        {"kube-proxy/filter-forward#1", "jump service-endpoints-check"},
+        {"kube-proxy/filter-forward#2", "jump cluster-ips-check"},
+        {"kube-proxy/nat-postrouting#1", "jump masquerading"},
+        {"kube-proxy/masquerading#2", "continue"},
+        {"kube-proxy/masquerading#3", "accept"}, {NULL, NULL} };
+    observe_nft(obs, "scenarios/aks-source-ranges.yaml", "nftables", "aks-user-0", nomark, ct);
+    out = fates("scenarios/aks-source-ranges.yaml", "nftables", flows, &rc, &d);
+    HAS(out, "\"agree\":false");
+    HAS(out, "rule kube-proxy/mark-for-masquerade#1 taken only by the simulator");
+    free(out);
+    /* the kernel's random choice through numgen's verdict map: found with another seed */
+    static const traced_t clusterip[] = {
+        {"kube-proxy/filter-prerouting#1", "jump firewall-check"},
+        {"kube-proxy/nat-prerouting#1", "jump services"},
+        {"kube-proxy/services#1", "goto service-E3JNB5VW"},
+        {"kube-proxy/service-E3JNB5VW-sample-apps/sample-app-2/tcp/http#2", "goto endpoint-T265WDHP"},
+        {"kube-proxy/endpoint-T265WDHP-sample-apps/sample-app-2/tcp/http__10.244.2.3/8080#2", "accept"},
+        {"kube-proxy/filter-forward#1", "jump service-endpoints-check"},
+        {"kube-proxy/filter-forward#2", "jump cluster-ips-check"},
+        {"kube-proxy/nat-postrouting#1", "jump masquerading"},
+        {"kube-proxy/masquerading#1", "return"}, {NULL, NULL} };
+    observe_nft(obs, "scenarios/aks-dsr.yaml", "etp-local-nftables", "aks-user-0", clusterip,
+                "tcp      6 9 CLOSE src=10.244.1.2 dst=10.0.0.17 sport=40003 dport=80 "
+                "src=10.244.2.3 dst=10.244.1.2 sport=8080 dport=40003 mark=0 use=1");
+    snprintf(flows, sizeof flows, "aks-user-0 veth1 10.244.1.2:40003 10.0.0.17:80 %s\n", obs);
+    out = fates("scenarios/aks-dsr.yaml", "etp-local-nftables", flows, &rc, &d);
+    ck_assert_int_eq(rc, 0);
+    HAS(out, "\"agree\":true");
+    HAS(out, "\"dnat\":\"10.244.2.3:8080\"");
+    free(out);
+    rm_rf(dir);
+}
+END_TEST
+
 START_TEST(no_expect)
 {
     /* aks-dsr's windows reach 120 s: shortened, it only loads without its expectations */
@@ -504,6 +692,7 @@ Suite *suite_realchain(void)
     tcase_add_test(tc, fate_simulated);
     tcase_add_test(tc, fate_bad_input);
     tcase_add_test(tc, fate_compared);
+    tcase_add_test(tc, fate_compared_nft);
     tcase_add_test(tc, no_expect);
     suite_add_tcase(s, tc);
     return s;

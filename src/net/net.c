@@ -249,7 +249,7 @@ void net_drop(net_t *n, const net_node_t *where, pkt_t *p, const char *reason,
 static void trace_emit(net_t *n, const char *where, uint64_t flow, const char *fmt,
                        va_list ap)
 {
-    char text[512];
+    char text[1024];                    /* room for an nftables rule with its verdict map */
     vsnprintf(text, sizeof text, fmt, ap);
     if (n->obs.trace) {
         n->obs.trace(n->obs.data, sim_now(n->hdr.sim), flow, where, text);

@@ -1971,11 +1971,26 @@ static void chain_run(nf_t *nf, const struct nft_state *st, const ntable_t *t, i
             i++;
             continue;
         }
-        if (tracing && (term || v.code != NV_NONE)) {
-            char text[768];
+        if (tracing) {
+            /* as the kernel traces it (nft_trace_packet, NFT_TRACETYPE_RULE): every rule
+             * that ran to its end, with the verdict -- "continue" for one without (a mark
+             * set, a counter); a NAT statement accepts, reject drops */
+            char text[768], verdict[NFT_NAME_MAX + 16];
             rule_str(r, t, st, ti, text, sizeof text);
-            net_tracef(nf->net, nf->node->name, p, "nft %s/%s rule %zu matched: %s", t->name,
-                       c->name, i + 1, text);
+            if (term) {
+                snprintf(verdict, sizeof verdict, "%s", term->op == IT_REJECT ? "drop" : "accept");
+            } else if (v.code == NV_NONE) {
+                snprintf(verdict, sizeof verdict, "continue");
+            } else {
+                FILE *vf = fmemopen(verdict, sizeof verdict, "w");
+                if (vf) {
+                    put_verdict(vf, t, &v);
+                    fclose(vf);
+                }
+                verdict[sizeof verdict - 1] = 0;
+            }
+            net_tracef(nf->net, nf->node->name, p, "nft %s/%s rule %zu matched: %s (verdict %s)",
+                       t->name, c->name, i + 1, text, verdict);
         }
         res->chain = c;
         res->rule = i;

@@ -1,9 +1,10 @@
 /* fate.c -- `sim --flow-fate FILE`: what one node's netfilter does to a flow's SYN, in the
  * simulator and, when the line names an observation of the real kernel, there too, with
  * the two compared (include/realchain.h). This is the kube-proxy packet-fate differential:
- * the node namespaces of the real chain hold exactly the rules `--dump-iptables` prints,
- * so a rule is named by its table, chain and position ("nat/KUBE-SERVICES#7") on both
- * sides, and its packet counter says whether the flow took it.
+ * the node namespaces of the real chain hold exactly the rules `--dump-iptables` prints
+ * (in nftables mode, the ruleset `--dump-nft` prints), so a rule is named by its table,
+ * chain and position ("nat/KUBE-SERVICES#7", "kube-proxy/services#2") on both sides, and
+ * its packet counter or a trace line says whether the flow took it.
  *
  * One flow, simulated: build the variant, run its t = 0 set-up, inject a TCP SYN arriving
  * on NODE/IFACE with its flow traced, and read what the node did with it: the rules it
@@ -13,7 +14,10 @@
  * One flow, observed: a file with the node's `iptables-save`, the kernel's trace of the
  * SYN (`xtables-monitor --trace` lines of a raw-table TRACE rule) -- or, without trace
  * lines, `iptables-save -c` with the counters zeroed just before the SYN -- and
- * `conntrack -L` after it: the same reading of the same things.
+ * `conntrack -L` after it: the same reading of the same things. An nftables node: its
+ * tables as `nft -a list table` prints them and `nft -a monitor trace` lines of the SYN
+ * (every rule that ran to its end, by handle, with its verdict; nftables.c traces the
+ * same), then `conntrack -L`.
  * Where the path meets `statistic --mode random` (kube-proxy's endpoint choice) the kernel
  * chose at random: the simulator is run again with the next seeds until it makes the same
  * choice (FATE_MAX_SEEDS at most; never: the choice is outside what the rules allow), and
@@ -26,6 +30,7 @@
 #include <string.h>
 #include "realchain.h"
 #include "netfilter.h"
+#include "nftables.h"
 #include "realchain_int.h"
 
 /* Seeds tried to make the simulator take the kernel's random endpoint choice: with n
@@ -46,12 +51,22 @@ typedef struct flowspec {
 } flowspec_t;
 typedef LB_VEC(flowspec_t) flows_t;
 
-/* One rule with its packet count, identified as "table/CHAIN#N". */
+/* Rule and chain names: nftables chain names (kube-proxy's endpoint chains) run long. */
+#define FATE_NAME_MAX 256
+#define FATE_ID_MAX (2 * FATE_NAME_MAX)
+
+/* One rule with its packet count, identified as "table/CHAIN#N": an iptables rule by its
+ * position in the chain in iptables-save order, an nftables rule by its position in the
+ * chain as `nft list ruleset` lists it (the kernel's trace names a rule by its handle,
+ * which `nft -a list ruleset` ties to the position). */
 typedef struct rule {
-    char id[160];
-    char *text;                     /* everything after "-A CHAIN " */
-    char chain[64];
+    char id[FATE_ID_MAX];
+    char *text;                     /* iptables: everything after "-A CHAIN "; nftables: the
+                                     * rule as listed, without "# handle N" */
+    char chain[FATE_NAME_MAX];
     uint64_t pkts;
+    uint64_t handle;                /* nftables, listed with -a; else 0 */
+    bool nft;
 } rule_t;
 typedef LB_VEC(rule_t) rules_t;
 
@@ -61,7 +76,7 @@ typedef struct fate {
     bool has_dnat, has_snat;
     uint32_t dnat_ip, snat_ip;
     uint16_t dnat_port, snat_port;
-    char drop[160];                 /* "" when none */
+    char drop[FATE_ID_MAX];         /* "" when none */
     LB_VEC(char *) taken;           /* rule ids, in save order */
     LB_VEC(char *) random;          /* chains where a statistic rule was met */
     LB_VEC(char *) choices;         /* every DNAT target reachable from those chains */
@@ -135,6 +150,67 @@ static void parse_save(const char *text, rules_t *out)
     lb_vec_free(&idx);
 }
 
+/* ---- reading `nft [-a] list ruleset` (ours and the kernel's) ------------------------------ */
+
+/* The rules of an nftables listing into out, each "TABLE/CHAIN#N" by its position in its
+ * chain, with its handle when the listing has them (`nft -a`). Sets and maps are skipped;
+ * so is whatever is not a table (iptables-save lines, trace lines, conntrack's). */
+static void parse_nft_list(const char *text, rules_t *out)
+{
+    char table[FATE_NAME_MAX] = "", chain[FATE_NAME_MAX] = "";
+    enum { OUTSIDE, TABLE, CHAIN, SET } in = OUTSIDE;
+    int n = 0;
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        char *line = lb_strndup(p, strcspn(p, "\n"));
+        char *s = line, name[FATE_NAME_MAX];
+        while (*s == '\t' || *s == ' ') s++;
+        bool close = !strcmp(s, "}");
+        switch (in) {
+        case OUTSIDE:
+            if (sscanf(s, "table %*s %255s {", name) == 1) {
+                snprintf(table, sizeof table, "%s", name);
+                in = TABLE;
+            }
+            break;
+        case TABLE:
+            if (sscanf(s, "chain %255s {", name) == 1) {
+                snprintf(chain, sizeof chain, "%s", name);
+                n = 0;
+                in = CHAIN;
+            } else if (!strncmp(s, "set ", 4) || !strncmp(s, "map ", 4)) {
+                in = SET;
+            } else if (close) {
+                in = OUTSIDE;
+            }
+            break;
+        case SET:
+            if (close) in = TABLE;
+            break;
+        case CHAIN:
+            if (close) {
+                in = TABLE;
+            } else if (*s && strncmp(s, "type ", 5) && strncmp(s, "comment ", 8) &&
+                       strncmp(s, "policy ", 7)) {
+                rule_t r = {.nft = true};
+                char *h = NULL;
+                for (char *q = strstr(s, " # handle "); q; q = strstr(q + 1, " # handle ")) h = q;
+                if (h) {
+                    r.handle = strtoull(h + 10, NULL, 10);
+                    *h = '\0';
+                }
+                snprintf(r.chain, sizeof r.chain, "%s", chain);
+                snprintf(r.id, sizeof r.id, "%s/%s#%d", table, chain, ++n);
+                r.text = lb_strdup(s);
+                lb_vec_push(out, r);
+            }
+            break;
+        }
+        lb_free(line);
+    }
+}
+
+/* ---- what a rule does ----------------------------------------------------------------------- */
+
 static bool has_word(const char *text, const char *w)
 {
     size_t n = strlen(w);
@@ -153,51 +229,97 @@ static const char *target_of(const char *text, char *out, size_t n)
     return out;
 }
 
-/* Records rule `id` (in `chain`, with `text`) as taken: a DROP or REJECT is the drop
- * point, a `statistic` match makes the chain a random choice. */
-static void fate_take(fate_t *f, const char *id, const char *chain, const char *text)
+/* Whether an nftables rule has a reject statement (not a word of its comment). */
+static bool nft_rejects(const char *text)
+{
+    const char *c = strstr(text, " comment \"");
+    char *stmts = lb_strndup(text, c ? (size_t)(c - text) : strlen(text));
+    bool r = has_word(stmts, "reject");
+    lb_free(stmts);
+    return r;
+}
+
+/* Records rule `id` (with `text`) as taken: a DROP or REJECT is the drop point. An
+ * nftables rule comes with the verdict it reached (`nft_verdict`, as the kernel traces
+ * it: a reject statement's verdict is drop); an iptables rule's is its target. */
+static void fate_take(fate_t *f, const char *id, const char *text, const char *nft_verdict)
 {
     for (size_t k = 0; k < f->taken.n; k++)
         if (!strcmp(f->taken.v[k], id)) return;
     lb_vec_push(&f->taken, lb_strdup(id));
-    char t[64];
-    target_of(text, t, sizeof t);
-    if (!f->drop[0] && (!strcmp(t, "DROP") || !strcmp(t, "REJECT"))) {
-        snprintf(f->drop, sizeof f->drop, "%s", id);
-        f->verdict = !strcmp(t, "DROP") ? "drop" : "reject";
+    bool drop, reject;
+    if (nft_verdict) {
+        drop = !strncmp(nft_verdict, "drop", 4) && (!nft_verdict[4] || nft_verdict[4] == ' ');
+        reject = drop && nft_rejects(text);
+    } else {
+        char t[64];
+        target_of(text, t, sizeof t);
+        drop = !strcmp(t, "DROP");
+        reject = !strcmp(t, "REJECT");
     }
-    (void)chain;
+    if (!f->drop[0] && (drop || reject)) {
+        snprintf(f->drop, sizeof f->drop, "%s", id);
+        f->verdict = reject ? "reject" : "drop";
+    }
 }
 
-/* Every DNAT target the random chains can reach (their rules' jumps to KUBE-SEP-...), from
- * the node's rules. */
+/* Whether id ("table/CHAIN#N") names a rule of r's chain. */
+static bool same_chain(const char *id, const rule_t *r)
+{
+    const char *a = strrchr(id, '#'), *b = strrchr(r->id, '#');
+    return a && b && a - id == b - r->id && !strncmp(id, r->id, (size_t)(a - id));
+}
+
+/* Pushes onto f->choices the DNAT target of every rule of chain `chain` (iptables
+ * "--to-destination A", nftables "dnat [ip] to A"). */
+static void chain_dnats(fate_t *f, const rules_t *rules, const char *chain, size_t cl)
+{
+    for (size_t j = 0; j < rules->n; j++) {
+        const rule_t *r = &rules->v[j];
+        if (strlen(r->chain) != cl || strncmp(r->chain, chain, cl)) continue;
+        const char *d = strstr(r->text, "--to-destination ");
+        size_t skip = 17;
+        if (r->nft) {
+            d = strstr(r->text, "dnat to ");
+            skip = 8;
+            if (!d) {
+                d = strstr(r->text, "dnat ip to ");
+                skip = 11;
+            }
+        }
+        if (d) lb_vec_push(&f->choices, lb_strndup(d + skip, strcspn(d + skip, " ")));
+    }
+}
+
+/* Every DNAT target the random chains can reach (an iptables rule's jump to KUBE-SEP-...;
+ * each "goto endpoint-..." of an nftables `numgen random` verdict map), from the node's
+ * rules. */
 static void fate_choices(fate_t *f, const rules_t *rules)
 {
-    /* a chain the flow entered (one of its rules was taken) that holds a statistic rule */
-    for (size_t t = 0; t < f->taken.n; t++) {
-        const char *id = f->taken.v[t];
+    /* a chain the flow entered (one of its rules was taken) that holds a random rule */
+    for (size_t t = 0; t < f->taken.n; t++)
         for (size_t i = 0; i < rules->n; i++) {
-            size_t cl = strlen(rules->v[i].chain);
-            const char *slash = strchr(id, '/');
-            if (!slash || strncmp(slash + 1, rules->v[i].chain, cl) || slash[1 + cl] != '#')
-                continue;
-            if (!has_word(rules->v[i].text, "statistic")) continue;
+            const rule_t *r = &rules->v[i];
+            if (!same_chain(f->taken.v[t], r)) continue;
+            if (!has_word(r->text, r->nft ? "numgen" : "statistic")) continue;
             bool seen = false;
-            for (size_t k = 0; k < f->random.n; k++) seen |= !strcmp(f->random.v[k], rules->v[i].chain);
-            if (!seen) lb_vec_push(&f->random, lb_strdup(rules->v[i].chain));
+            for (size_t k = 0; k < f->random.n; k++) seen |= !strcmp(f->random.v[k], r->chain);
+            if (!seen) lb_vec_push(&f->random, lb_strdup(r->chain));
         }
-    }
     for (size_t k = 0; k < f->random.n; k++)
         for (size_t i = 0; i < rules->n; i++) {
-            if (strcmp(rules->v[i].chain, f->random.v[k])) continue;
-            char sep[64];
-            target_of(rules->v[i].text, sep, sizeof sep);
-            for (size_t j = 0; j < rules->n; j++) {
-                if (strcmp(rules->v[j].chain, sep)) continue;
-                const char *d = strstr(rules->v[j].text, "--to-destination ");
-                if (!d) continue;
-                lb_vec_push(&f->choices, lb_strndup(d + 17, strcspn(d + 17, " ")));
+            const rule_t *r = &rules->v[i];
+            if (strcmp(r->chain, f->random.v[k])) continue;
+            if (!r->nft) {
+                char sep[FATE_NAME_MAX];
+                target_of(r->text, sep, sizeof sep);
+                chain_dnats(f, rules, sep, strlen(sep));
+                continue;
             }
+            static const char *const verbs[] = {"goto ", "jump "};
+            for (int v = 0; v < 2; v++)
+                for (const char *g = strstr(r->text, verbs[v]); g; g = strstr(g + 5, verbs[v]))
+                    chain_dnats(f, rules, g + 5, strcspn(g + 5, " ,}"));
         }
 }
 
@@ -206,36 +328,59 @@ static void fate_choices(fate_t *f, const rules_t *rules)
 static void fate_from_counters(fate_t *f, const rules_t *rules)
 {
     for (size_t i = 0; i < rules->n; i++)
-        if (rules->v[i].pkts > 0) fate_take(f, rules->v[i].id, rules->v[i].chain, rules->v[i].text);
+        if (rules->v[i].pkts > 0) fate_take(f, rules->v[i].id, rules->v[i].text, NULL);
     fate_choices(f, rules);
 }
 
+/* The last occurrence of w in s, or NULL. */
+static const char *last_of(const char *s, const char *w)
+{
+    const char *l = NULL;
+    for (const char *q = strstr(s, w); q; q = strstr(q + 1, w)) l = q;
+    return l;
+}
+
 /* The rules a traced flow matched: netfilter.c's trace lines "<table>/<HOOK> rule N
- * matched: TEXT" (a built-in chain) or "<table>/<HOOK> -> CHAIN rule N matched: TEXT". */
+ * matched: TEXT" (a built-in chain) or "<table>/<HOOK> -> CHAIN rule N matched: TEXT", and
+ * nftables.c's "nft TABLE/CHAIN rule N matched: TEXT (verdict V)". */
 static void fate_from_trace(fate_t *f, const char *trace, const rules_t *rules)
 {
-    for (const char *line = trace; line && *line;
-         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (const char *l = trace; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        char *line = lb_strndup(l, strcspn(l, "\n"));
         const char *m = strstr(line, " matched: ");
-        const char *e = strchr(line, '\n');
-        if (!m || (e && m > e)) continue;
-        /* back to the start of "<table>/" */
-        const char *w = m;
-        while (w > line && !(w[-1] == ' ' && strchr(w, '/') && strchr(w, '/') < m)) w--;
-        char where[200];
-        snprintf(where, sizeof where, "%.*s", (int)(m - w), w);
-        char table[32], hook[32], chain[64];
-        int n = 0;
-        if (sscanf(where, "%31[^/]/%31s -> %63s rule %d", table, hook, chain, &n) != 4) {
-            if (sscanf(where, "%31[^/]/%31s rule %d", table, hook, &n) != 3) continue;
-            snprintf(chain, sizeof chain, "%s", hook);
+        const char *nft = strstr(line, " nft ");
+        char id[FATE_ID_MAX];
+        if (m && nft && nft < m) {
+            /* nft TABLE/CHAIN rule N matched: TEXT (verdict V) */
+            const char *tb = nft + 5, *sl = strchr(tb, '/');
+            const char *ru = sl ? last_of(sl, " rule ") : NULL;
+            const char *vd = last_of(m, " (verdict ");
+            if (sl && ru && ru < m && vd) {
+                snprintf(id, sizeof id, "%.*s/%.*s#%d", (int)(sl - tb), tb, (int)(ru - sl - 1),
+                         sl + 1, atoi(ru + 6));
+                char *text = lb_strndup(m + 10, (size_t)(vd - (m + 10)));
+                char *verdict = lb_strndup(vd + 10, strcspn(vd + 10, ")"));
+                fate_take(f, id, text, verdict);
+                lb_free(text);
+                lb_free(verdict);
+            }
+        } else if (m) {
+            /* back to the start of "<table>/" */
+            const char *w = m;
+            while (w > line && !(w[-1] == ' ' && strchr(w, '/') && strchr(w, '/') < m)) w--;
+            char where[FATE_ID_MAX];
+            snprintf(where, sizeof where, "%.*s", (int)(m - w), w);
+            char table[32], hook[32], chain[FATE_NAME_MAX];
+            int n = 0;
+            if (sscanf(where, "%31[^/]/%31s -> %255s rule %d", table, hook, chain, &n) != 4 &&
+                sscanf(where, "%31[^/]/%31s rule %d", table, hook, &n) == 3)
+                snprintf(chain, sizeof chain, "%s", hook);
+            if (n > 0) {
+                snprintf(id, sizeof id, "%s/%s#%d", table, chain, n);
+                fate_take(f, id, m + 10, NULL);
+            }
         }
-        char id[160];
-        snprintf(id, sizeof id, "%s/%s#%d", table, chain, n);
-        size_t tl = e ? (size_t)(e - (m + 10)) : strlen(m + 10);
-        char *text = lb_strndup(m + 10, tl);
-        fate_take(f, id, chain, text);
-        lb_free(text);
+        lb_free(line);
     }
     fate_choices(f, rules);
 }
@@ -264,18 +409,50 @@ static void fate_from_nftrace(fate_t *f, const char *text, const rules_t *rules)
         while (tl && (rt[tl - 1] == ' ' || rt[tl - 1] == '\r')) tl--;
         for (size_t i = 0; i < rules->n; i++) {
             const rule_t *r = &rules->v[i];
-            if (strlen(r->chain) != cl || strncmp(r->chain, a + 4, cl)) continue;
+            if (r->nft || strlen(r->chain) != cl || strncmp(r->chain, a + 4, cl)) continue;
             if (strncmp(r->id, table, strlen(table)) || r->id[strlen(table)] != '/') continue;
             if (strlen(r->text) != tl || strncmp(r->text, rt, tl)) continue;
-            fate_take(f, r->id, r->chain, r->text);
+            fate_take(f, r->id, r->text, NULL);
             break;
         }
     }
     fate_choices(f, rules);
 }
 
+/* The rules the kernel traced for the flow's packets in nftables (`nft -a monitor trace`
+ * of a `meta nftrace set 1` rule in a table of the test's own): "trace id ID ip TABLE
+ * CHAIN rule TEXT # handle H (verdict V)", each found by table, chain and handle among
+ * the node's rules listed with `nft -a` (the test's trace table is not listed: its lines
+ * are skipped, as are the "packet:", "policy" and chain-end "verdict" lines). */
+static void fate_from_nft_monitor(fate_t *f, const char *text, const rules_t *rules)
+{
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, "trace id ", 9)) continue;
+        char *line = lb_strndup(l, strcspn(l, "\n"));
+        char table[FATE_NAME_MAX], chain[FATE_NAME_MAX], kind[16];
+        const char *h = last_of(line, " # handle "), *vd = last_of(line, " (verdict ");
+        if (sscanf(line, "trace id %*s %*s %255s %255s %15s", table, chain, kind) == 3 &&
+            !strcmp(kind, "rule") && h && vd) {
+            uint64_t handle = strtoull(h + 10, NULL, 10);
+            size_t tl = strlen(table);
+            for (size_t i = 0; i < rules->n; i++) {
+                const rule_t *r = &rules->v[i];
+                if (!r->nft || r->handle != handle || strcmp(r->chain, chain)) continue;
+                if (strncmp(r->id, table, tl) || r->id[tl] != '/') continue;
+                char *verdict = lb_strndup(vd + 10, strcspn(vd + 10, ")"));
+                fate_take(f, r->id, r->text, verdict);
+                lb_free(verdict);
+                break;
+            }
+        }
+        lb_free(line);
+    }
+    fate_choices(f, rules);
+}
+
 /* ---- the simulated side ------------------------------------------------------------------- */
 
+/* The node's rules as iptables-save -c and `nft list ruleset` print them (caller frees). */
 static char *save_text(net_node_t *n)
 {
     char *buf = NULL;
@@ -283,6 +460,7 @@ static char *save_text(net_node_t *n)
     FILE *m = open_memstream(&buf, &len);
     if (!m) abort();
     nf_save(nf_get(n), m, true);
+    nft_list(nf_get(n), m);
     fclose(m);
     return buf;
 }
@@ -376,6 +554,7 @@ static int sim_fate(scn_t *s, size_t v, uint64_t seed, const flowspec_t *fs, fat
     char *rules_text = save_text(node);
     rules_t rules = {0};
     parse_save(rules_text, &rules);
+    parse_nft_list(rules_text, &rules);
     fate_from_trace(f, mine, &rules);
     fate_where(f, node, tracked, fs->dst);
     rules_free(&rules);
@@ -429,7 +608,9 @@ static int real_fate(const flowspec_t *fs, const net_node_t *node, fate_t *f, ch
     else text[len] = '\0';
     rules_t rs = {0};
     parse_save(text, &rs);
-    if (strstr(text, "TRACE: ")) fate_from_nftrace(f, text, &rs);
+    parse_nft_list(text, &rs);
+    if (!strncmp(text, "trace id ", 9) || strstr(text, "\ntrace id ")) fate_from_nft_monitor(f, text, &rs);
+    else if (strstr(text, "TRACE: ")) fate_from_nftrace(f, text, &rs);
     else fate_from_counters(f, &rs);
     rules_free(&rs);
     /* conntrack -L: "tcp 6 117 SYN_SENT src=A dst=B sport=P dport=Q ... src=C dst=D ..." */
@@ -519,7 +700,7 @@ static void compare(const fate_t *sim, const fate_t *real, cJSON *diffs)
         cJSON_AddItemToArray(diffs, cJSON_CreateString(a));
     }
     if (strcmp(sim->drop, real->drop)) {
-        char m[400];
+        char m[2 * FATE_ID_MAX + 64];
         snprintf(m, sizeof m, "drop point: simulator %s, kernel %s", sim->drop[0] ? sim->drop : "none",
                  real->drop[0] ? real->drop : "none");
         cJSON_AddItemToArray(diffs, cJSON_CreateString(m));
@@ -548,7 +729,7 @@ static void compare(const fate_t *sim, const fate_t *real, cJSON *diffs)
             bool found = false;
             for (size_t k = 0; k < y->taken.n && !found; k++) found = !strcmp(x->taken.v[i], y->taken.v[k]);
             if (found) continue;
-            char m[260];
+            char m[FATE_ID_MAX + 64];
             snprintf(m, sizeof m, "rule %s taken only by the %s", x->taken.v[i],
                      side ? "kernel" : "simulator");
             cJSON_AddItemToArray(diffs, cJSON_CreateString(m));

@@ -11,7 +11,9 @@
  *     nginx_conf.c) or the Istio gateway's route tables (istio_gateway.c through
  *     gateway_api.c);
  *   - nginx for each node's kube-proxy healthCheckNodePort servers (kube_proxy.c's own
- *     response).
+ *     response);
+ *   - each node's rules: iptables-NODE.rules (iptables-save form) and, for kube-proxy in
+ *     nftables mode, nftables-NODE.nft (`nft list ruleset` form, loaded with `nft -f`).
  * What haproxy and nginx cannot reproduce is listed in docs/REALCHAIN.md. */
 #include <errno.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include "istio_gateway.h"
 #include "kube_proxy.h"
 #include "netfilter.h"
+#include "nftables.h"
 #include "nginx_conf.h"
 #include "realchain_int.h"
 
@@ -331,18 +334,32 @@ static int render_hc(cluster_t *c, cluster_node_t *nd, const char *dir, FILE *li
     return file_close(&f, list, "hc", nd->node->name, err, n);
 }
 
-/* A node's netfilter rules in iptables-save form (what --dump-iptables prints), for
- * iptables-restore in the node's namespace. */
+/* A node's netfilter rules: in iptables-save form (what --dump-iptables prints), for
+ * iptables-restore in the node's namespace, and, when the node has an nftables ruleset
+ * (kube-proxy in nftables mode), in `nft list ruleset` form (what --dump-nft prints), for
+ * `nft -f`. The iptables file is left out when the node has only nftables rules. */
 static int render_rules(net_node_t *nd, const char *dir, FILE *list, char *err, size_t n)
 {
     char fname[300], sn[256];
     safe_name(sn, sizeof sn, nd->name);
-    snprintf(fname, sizeof fname, "iptables-%s.rules", sn);
+    nf_t *nf = nf_get(nd);
     outfile_t f;
-    int rc = file_open(&f, dir, fname, err, n);
-    if (rc) return rc;
-    nf_save(nf_get(nd), f.f, false);
-    return file_close(&f, list, "iptables", nd->name, err, n);
+    int rc = 0;
+    if (!nft_active(nf) || nf_rule_count(nf) > 0) {
+        snprintf(fname, sizeof fname, "iptables-%s.rules", sn);
+        rc = file_open(&f, dir, fname, err, n);
+        if (rc) return rc;
+        nf_save(nf, f.f, false);
+        rc = file_close(&f, list, "iptables", nd->name, err, n);
+    }
+    if (rc == 0 && nft_active(nf)) {
+        snprintf(fname, sizeof fname, "nftables-%s.nft", sn);
+        rc = file_open(&f, dir, fname, err, n);
+        if (rc) return rc;
+        nft_list(nf, f.f);
+        rc = file_close(&f, list, "nftables", nd->name, err, n);
+    }
+    return rc;
 }
 
 int realchain_render(scn_run_t *r, const char *dir, FILE *out, char *err, size_t errlen)
