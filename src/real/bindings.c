@@ -43,7 +43,7 @@ static int known_keys(ld_t *l, const scn_node_t *map, const char *const *keys, c
         for (size_t j = 0; j < nk && !ok; j++) ok = strcmp(k, keys[j]) == 0;
         if (ok) continue;
         const char *close = elem_closest(k, keys, nk);
-        elem_pos_t pos = scn_node_pos(scn_node_at(map, i));
+        elem_pos_t pos = scn_node_key_pos(map, i);
         if (close) return FAIL(pos, "%s: unknown key '%s' (did you mean '%s'?)", what, k, close);
         return FAIL(pos, "%s: unknown key '%s'", what, k);
     }
@@ -63,7 +63,7 @@ static int port_of(ld_t *l, const scn_node_t *n, const char *what, int *out)
     return 0;
 }
 
-/* A port number from a map key (keys are text; their position is the value's). */
+/* A port number from a map key (keys are text; pos is the key's). */
 static int key_port(ld_t *l, const char *k, elem_pos_t pos, const char *what, int *out)
 {
     char *end;
@@ -107,7 +107,7 @@ static int portmap_of(ld_t *l, const scn_node_t *n, const char *what, rb_portmap
     int rc = want(l, n, SCN_MAP, what);
     for (size_t i = 0; i < scn_node_len(n) && rc == 0; i++) {
         rb_portmap_t pm;
-        rc = key_port(l, scn_node_key(n, i), scn_node_pos(scn_node_at(n, i)), what, &pm.sim);
+        rc = key_port(l, scn_node_key(n, i), scn_node_key_pos(n, i), what, &pm.sim);
         if (rc == 0) rc = port_of(l, scn_node_at(n, i), what, &pm.real);
         if (rc == 0) lb_vec_push(out, pm);
     }
@@ -167,11 +167,12 @@ static int names_of(ld_t *l, const scn_node_t *n, const char *section, bool list
     int rc = want(l, n, SCN_MAP, section);
     for (size_t i = 0; i < scn_node_len(n) && rc == 0; i++) {
         const scn_node_t *v = scn_node_at(n, i);
-        rb_named_t nm = {lb_strdup(scn_node_key(n, i)), scn_node_pos(v), {0}};
+        rb_named_t nm = {lb_strdup(scn_node_key(n, i)), scn_node_key_pos(n, i),
+                         scn_node_pos(v), {0}};
         char what[300];
         snprintf(what, sizeof what, "%s: %s", section, nm.name);
         if (lists && scn_node_kind(v) == SCN_SEQ) {
-            if (scn_node_len(v) == 0) rc = FAIL(nm.pos, "%s: an empty list", what);
+            if (scn_node_len(v) == 0) rc = FAIL(nm.vpos, "%s: an empty list", what);
             for (size_t k = 0; k < scn_node_len(v) && rc == 0; k++) {
                 rb_endpoint_t ep;
                 rc = endpoint_of(l, scn_node_at(v, k), what, &ep);
@@ -258,7 +259,7 @@ static int traffic_of(ld_t *l, const scn_node_t *n, real_bindings_t *b)
     int rc = want(l, n, SCN_MAP, "traffic");
     for (size_t i = 0; i < scn_node_len(n) && rc == 0; i++) {
         const scn_node_t *v = scn_node_at(n, i);
-        rb_traffic_t t = {.name = lb_strdup(scn_node_key(n, i)), .pos = scn_node_pos(v)};
+        rb_traffic_t t = {.name = lb_strdup(scn_node_key(n, i)), .pos = scn_node_key_pos(n, i)};
         char what[300];
         snprintf(what, sizeof what, "traffic: %s", t.name);
         rc = want(l, v, SCN_MAP, what);
@@ -306,7 +307,7 @@ static int services_of(ld_t *l, const scn_node_t *n, real_bindings_t *b)
     for (size_t i = 0; i < scn_node_len(n) && rc == 0; i++) {
         const scn_node_t *v = scn_node_at(n, i);
         const char *name = scn_node_key(n, i);
-        rb_service_t s = {.name = lb_strdup(name), .pos = scn_node_pos(v)};
+        rb_service_t s = {.name = lb_strdup(name), .pos = scn_node_key_pos(n, i)};
         char what[300];
         snprintf(what, sizeof what, "services: %s", name);
         const char *slash = strchr(name, '/');
@@ -319,7 +320,7 @@ static int services_of(ld_t *l, const scn_node_t *n, real_bindings_t *b)
             rc = want(l, x, SCN_MAP, what);
             for (size_t k = 0; k < scn_node_len(x) && rc == 0; k++) {
                 const char *pk = scn_node_key(x, k);
-                rb_nodeport_t np = {.pos = scn_node_pos(scn_node_at(x, k))};
+                rb_nodeport_t np = {.pos = scn_node_key_pos(x, k)};
                 char *end;
                 long num = strtol(pk, &end, 10);
                 if (*pk && !*end) {
@@ -395,12 +396,13 @@ static int load_root(ld_t *l, const scn_node_t *root)
     return rc;
 }
 
-static int load_docs(scn_docs_t *docs, const char *path, const char *text,
+/* docs parsed from text (len bytes, no NUL among them: the parser refuses one) */
+static int load_docs(scn_docs_t *docs, const char *path, const char *text, size_t len,
                      real_bindings_t **out, scn_diag_t *diag)
 {
     real_bindings_t *b = lb_calloc(1, sizeof *b);
     b->path = lb_strdup(path);
-    b->text = lb_sprintf("# bindings file: %s\n%s", path, text);
+    b->text = lb_sprintf("# bindings file: %s\n%.*s", path, (int)len, text);
     b->docs = docs;
     ld_t l = {b, diag};
     int rc = 0;
@@ -421,18 +423,24 @@ int real_bindings_load(const char *path, real_bindings_t **out, scn_diag_t *diag
     size_t len;
     char *text = scn_read_file(path, &len, diag);
     if (!text) return LB_EIO;
-    int rc = real_bindings_load_string(text, path, out, diag);
+    int rc = real_bindings_load_buffer(text, len, path, out, diag);
     lb_free(text);
     return rc;
+}
+
+int real_bindings_load_buffer(const char *text, size_t len, const char *fname,
+                              real_bindings_t **out, scn_diag_t *diag)
+{
+    scn_docs_t *docs;
+    int rc = scn_docs_load_buffer(text, len, fname, &docs, diag);
+    if (rc < 0) return rc;
+    return load_docs(docs, fname, text, len, out, diag);
 }
 
 int real_bindings_load_string(const char *text, const char *fname, real_bindings_t **out,
                               scn_diag_t *diag)
 {
-    scn_docs_t *docs;
-    int rc = scn_docs_load_string(text, fname, &docs, diag);
-    if (rc < 0) return rc;
-    return load_docs(docs, fname, text, out, diag);
+    return real_bindings_load_buffer(text, strlen(text), fname, out, diag);
 }
 
 static void names_free(rb_names_t *v)

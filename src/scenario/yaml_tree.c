@@ -549,6 +549,10 @@ const char *scn_node_key(const scn_node_t *n, size_t i)
 {
     return (n->kind == SCN_MAP && i < n->n) ? n->keys[i] : NULL;
 }
+elem_pos_t scn_node_key_pos(const scn_node_t *n, size_t i)
+{
+    return (n->kind == SCN_MAP && i < n->n) ? n->kpos[i] : n->pos;
+}
 const scn_node_t *scn_node_at(const scn_node_t *n, size_t i)
 {
     return ((n->kind == SCN_MAP || n->kind == SCN_SEQ) && i < n->n) ? n->v[i] : NULL;
@@ -561,11 +565,14 @@ struct scn_docs {
     size_t n;
 };
 
-int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out, scn_diag_t *diag)
+/* The one parser entry of the scn_docs_* loaders: len bytes, so that a NUL byte inside is
+ * an error at its position rather than the end of the text; *nodes as yt_parse counts. */
+static int docs_parse(const char *text, size_t len, const char *fname, size_t *nodes,
+                      scn_docs_t **out, scn_diag_t *diag)
 {
     scn_docs_t *d = lb_calloc(1, sizeof *d);
     d->file = lb_strdup(fname ? fname : "<string>");
-    int rc = yt_parse(text, strlen(text), d->file, 0, &d->docs, &d->n, NULL, diag);
+    int rc = yt_parse(text, len, d->file, 0, &d->docs, &d->n, nodes, diag);
     if (rc < 0) {
         lb_free(d->file);
         lb_free(d);
@@ -573,6 +580,17 @@ int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out, 
     }
     *out = d;
     return 0;
+}
+
+int scn_docs_load_buffer(const char *text, size_t len, const char *fname, scn_docs_t **out,
+                         scn_diag_t *diag)
+{
+    return docs_parse(text, len, fname, NULL, out, diag);
+}
+
+int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out, scn_diag_t *diag)
+{
+    return docs_parse(text, strlen(text), fname, NULL, out, diag);
 }
 
 /* What a file is, for "not a regular file" messages. */
@@ -657,17 +675,9 @@ int scn_docs_load_counted(const char *path, scn_docs_t **out, size_t *bytes, siz
     if (!text) return LB_EIO;
     scn_src_note(path, text, len);          /* part of the scenario being loaded, if any */
     if (bytes) *bytes = len;
-    scn_docs_t *d = lb_calloc(1, sizeof *d);
-    d->file = lb_strdup(path);
-    int rc = yt_parse(text, len, d->file, 0, &d->docs, &d->n, nodes, diag);
+    int rc = docs_parse(text, len, path, nodes, out, diag);
     lb_free(text);
-    if (rc < 0) {
-        lb_free(d->file);
-        lb_free(d);
-        return rc;
-    }
-    *out = d;
-    return 0;
+    return rc;
 }
 
 size_t scn_docs_count(const scn_docs_t *d) { return d->n; }
