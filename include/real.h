@@ -27,6 +27,8 @@
 #define REAL_MAX_RATE_DEFAULT 100.0
 /* Requests of one source in flight at once, unless its binding says max-in-flight. */
 #define REAL_MAX_IN_FLIGHT_DEFAULT 256
+/* Most a binding's max-in-flight may say (a bound on what one source holds open). */
+#define REAL_MAX_IN_FLIGHT_MAX 100000
 /* How often the driver looks at the stop flag (SIGINT/SIGTERM) at the latest: Ctrl-C
  * stops a run well within a second. */
 #define REAL_POLL_MAX_MS 100

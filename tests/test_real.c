@@ -57,7 +57,7 @@ START_TEST(bindings_every_key)
         "addresses: { \"10.0.0.9\": 192.168.1.9 }\n"
         "services:\n"
         "  istio-ingress/mtkc-gateway-istio:\n"
-        "    node-ports: { http: 31380, 15021: 30021 }\n"
+        "    node-ports: { http: 31380, 15021: 30021, 8080-alt: 30080 }\n"
         "    health-check-node-port: 32100\n"
         "ports: { 15021: 15022 }\n"
         "skip: [\"kubelet:*\", appgw-1]\n"
@@ -85,6 +85,7 @@ START_TEST(bindings_every_key)
     ck_assert_uint_eq(b->services.n, 1);
     ck_assert_str_eq(b->services.v[0].node_ports.v[0].port_name, "http");
     ck_assert_int_eq(b->services.v[0].node_ports.v[1].port_num, 15021);
+    ck_assert_str_eq(b->services.v[0].node_ports.v[2].port_name, "8080-alt");  /* a name */
     ck_assert_int_eq(b->services.v[0].hcnp, 32100);
     ck_assert_int_eq(b->ports.v[0].real, 15022);
     ck_assert_uint_eq(b->skip.n, 2);
@@ -130,6 +131,14 @@ static const struct { const char *text; int line, col; const char *want; } bad_c
      "unknown key 'tlss' (did you mean 'tls'?)"},
     {"ports:\n  80: 8080\n  0: 1\n", 3, 3, "'0' is not a port number"},
     {"elements:\n  nlb: []\n", 2, 8, "an empty list"},
+    /* numbers are digits only: no sign, no spaces (which strtol would let through) */
+    {"ports: { \"+80\": 8080 }\n", 1, 10, "'+80' is not a port number"},
+    {"ports: { 80: \" 8080\" }\n", 1, 14, "got ' 8080'"},
+    {"ports: { 80: [8080] }\n", 1, 14, "got a list"},
+    {"nodes: { a: \"10.0.0.1:+80\" }\n", 1, 13, "port after ':' must be 1-65535"},
+    {"traffic: { b: { connect-to: \"1.2.3.4: 80\" } }\n", 1, 29, "ADDRESS:PORT"},
+    {"traffic: { b: { max-in-flight: \"+5\" } }\n", 1, 32, "1 to 100000"},
+    {"traffic: { b: { max-in-flight: 100001 } }\n", 1, 32, "1 to 100000"},
     {"services:\n  a/b: { node-ports: { http: 0 } }\n", 2, 30, "1 to 65535"},
     {"addresses: { gw: 10.0.0.1 }\n", 1, 14, "not an IPv4 address"},
     {"ports: [80]\n", 1, 8, "expected a mapping"},
