@@ -145,6 +145,7 @@ static const struct { const char *text; int line, col; const char *want; } bad_c
     {"- a\n- b\n", 1, 1, "bindings: expected a mapping"},
     {"nodes: {}\n---\nnodes: {}\n", 3, 1, "one YAML document"},
     {"nodes: { a: 1\n", 2, 1, ""},                          /* YAML syntax */
+    {"nodes: [[", 1, 10, "invalid YAML"},   /* the end of a last line without a break */
 };
 
 START_TEST(bindings_errors_have_positions)

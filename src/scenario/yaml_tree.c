@@ -224,10 +224,15 @@ typedef struct ystate {
     LB_VEC(anchor_t) anchors;
     size_t nodes;               /* as if every alias were a copy: the expansion budget */
     size_t events;
+    size_t nchars;              /* characters of the text, as libyaml's mark.index counts */
+    yaml_mark_t end;            /* the end of the text, as offset_mark counts */
 } ystate_t;
 
 static elem_pos_t mark_pos(const ystate_t *st, yaml_mark_t m)
 {
+    /* At the end of a text whose last line has no line break, libyaml moves its mark to
+     * the start of a line that is not there: the end is where the text ends. */
+    if (m.index >= st->nchars && m.line > st->end.line) m = st->end;
     elem_pos_t pos = { st->fname, (int)m.line + 1, (int)m.column + 1 };
     if (st->col_off > 0 && m.line > 0)      /* one-line value: "past its end" */
         return (elem_pos_t){ st->fname, 1, st->col_off + (int)st->len + 1 };
@@ -464,6 +469,9 @@ int yt_parse(const char *text, size_t len, const char *fname, int col_off,
 {
     ystate_t st = { .text = text, .fname = fname, .col_off = col_off, .len = len, .diag = diag };
     LB_VEC(scn_node_t *) out = { 0 };
+    st.end = offset_mark(&st, len);
+    for (size_t i = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0; i < len; i++)
+        st.nchars += ((unsigned char)text[i] & 0xc0) != 0x80;
     int rc = check_encoding(&st);
     if (rc < 0) return rc;
     if (!yaml_parser_initialize(&st.p)) {
