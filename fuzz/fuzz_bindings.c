@@ -37,11 +37,16 @@ static void setup(void)
     }
 }
 
-/* Whether line:col is in the text: line 1 .. lines + 1, col >= 1. */
+/* Whether line:col is in the text: line 1 .. lines, col >= 1. Lines end where YAML 1.1
+ * (libyaml) says: LF, CR LF, a lone CR, and NEL, LS, PS. */
 static int pos_in(const uint8_t *data, size_t size, int line, int col)
 {
     int lines = 1;
-    for (size_t i = 0; i < size; i++) lines += data[i] == '\n';
+    for (size_t i = 0; i < size; i++)
+        lines += data[i] == '\n' || (data[i] == '\r' && (i + 1 == size || data[i + 1] != '\n')) ||
+                 (data[i] == 0xc2 && i + 1 < size && data[i + 1] == 0x85) ||
+                 (data[i] == 0xe2 && i + 2 < size && data[i + 1] == 0x80 &&
+                  (data[i + 2] == 0xa8 || data[i + 2] == 0xa9));
     return line >= 1 && line <= lines && col >= 1;
 }
 
