@@ -12,7 +12,8 @@
 #   make real-demo   real-socket mode against an nginx stand-in on 127.0.0.1, with --compare
 #   make bench-real  real mode's request rate against nginx, next to wrk's
 #   make realtest    the chain built in network namespaces vs the simulation (needs root)
-#   make fuzz        the libFuzzer targets (fuzz/) for FUZZ_TIME seconds each (not part of test)
+#   make fuzz        the libFuzzer targets (fuzz/) for FUZZ_TIME seconds each (not part of test;
+#                    FUZZ_TARGETS="bindings" picks some)
 CC      ?= cc
 PKGS    := gsl sqlite3 libcjson yaml-0.1 check libpcap libcrypto libcurl
 OPT     ?= -O2
@@ -160,13 +161,15 @@ bench-real: sim build/realsrv
 # ASan + UBSan + libFuzzer's coverage into build-fuzz/; scripts/fuzz.sh runs each target
 # for FUZZ_TIME seconds from scenarios/ (so that seeds' file: includes resolve), seeded
 # from scenarios/ and tests/fuzz/regress/, and keeps its corpus in build-fuzz/corpus-*.
-# Crashes land in build-fuzz/crash-*; copy each, minimised, into tests/fuzz/regress/.
-FUZZ_CC   ?= clang-14
-FUZZ_TIME ?= 60
-FUZZ_B    := build-fuzz
-FUZZ_OPT  := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
-             -fno-sanitize-recover=all
-FUZZ_BINS := $(FUZZ_B)/fuzz_scenario $(FUZZ_B)/fuzz_expect
+# Crashes land in build-fuzz/crash-*; copy each, minimised, into tests/fuzz/regress/
+# (bindings files: tests/fuzz/regress/bindings/). FUZZ_TARGETS: which of fuzz/fuzz_*.c.
+FUZZ_CC      ?= clang-14
+FUZZ_TIME    ?= 60
+FUZZ_TARGETS ?= scenario expect bindings
+FUZZ_B       := build-fuzz
+FUZZ_OPT     := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=all
+FUZZ_BINS    := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_TARGETS))
 
 fuzz: fuzz-build
 	@bash scripts/fuzz.sh $(FUZZ_TIME) $(FUZZ_BINS)
@@ -181,9 +184,10 @@ fuzz-build: | $(DEPS_OK)
 $(FUZZ_B)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_B)/libsim.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
-# Line coverage of the fuzz corpus (llvm-cov): what the fuzzer reached in src/scenario.
+# Line coverage of the fuzz corpora (llvm-cov): what the fuzzers reached in src/scenario
+# and src/real/bindings.c.
 fuzz-coverage: | $(DEPS_OK)
-	@bash scripts/fuzz.sh --coverage
+	@bash scripts/fuzz.sh --coverage $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build build-asan build-fuzz sim

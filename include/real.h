@@ -27,6 +27,8 @@
 #define REAL_MAX_RATE_DEFAULT 100.0
 /* Requests of one source in flight at once, unless its binding says max-in-flight. */
 #define REAL_MAX_IN_FLIGHT_DEFAULT 256
+/* Most a binding's max-in-flight may say (a bound on what one source holds open). */
+#define REAL_MAX_IN_FLIGHT_MAX 100000
 /* How often the driver looks at the stop flag (SIGINT/SIGTERM) at the latest: Ctrl-C
  * stops a run well within a second. */
 #define REAL_POLL_MAX_MS 100
@@ -38,6 +40,10 @@ typedef struct real_bindings real_bindings_t;
 /* Loads and checks a bindings file. 0 and *out, or LB_EIO / LB_EPARSE / LB_EINVAL with
  * *diag ("file:line:col: message") and nothing allocated. */
 int real_bindings_load(const char *path, real_bindings_t **out, scn_diag_t *diag);
+/* The same for len bytes of text (which need not end in a NUL; a NUL inside is an error
+ * at its position), reported as file fname; load_string takes a C string. */
+int real_bindings_load_buffer(const char *text, size_t len, const char *fname,
+                              real_bindings_t **out, scn_diag_t *diag);
 int real_bindings_load_string(const char *text, const char *fname, real_bindings_t **out,
                               scn_diag_t *diag);
 void real_bindings_free(real_bindings_t *b);

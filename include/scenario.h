@@ -61,6 +61,8 @@ elem_pos_t scn_node_pos(const scn_node_t *n);
 const char *scn_node_str(const scn_node_t *n);       /* scalar text; "" for null, NULL else */
 size_t scn_node_len(const scn_node_t *n);            /* map pairs / list items; 0 else */
 const char *scn_node_key(const scn_node_t *n, size_t i);         /* map key i */
+/* where map key i is written (for "unknown key" errors); the node's own position if none */
+elem_pos_t scn_node_key_pos(const scn_node_t *n, size_t i);
 const scn_node_t *scn_node_at(const scn_node_t *n, size_t i);    /* map value / item i */
 const scn_node_t *scn_node_get(const scn_node_t *n, const char *key);   /* NULL if none */
 /* Loads every document of a YAML stream (manifests, "---" separated): 0 and *out, or
@@ -71,6 +73,9 @@ char *scn_read_file(const char *path, size_t *len, scn_diag_t *diag);
 typedef struct scn_docs scn_docs_t;
 int scn_docs_load(const char *path, scn_docs_t **out, scn_diag_t *diag);
 int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out,
+                         scn_diag_t *diag);
+/* The same for len bytes of text, which may hold a NUL byte (an error at its position). */
+int scn_docs_load_buffer(const char *text, size_t len, const char *fname, scn_docs_t **out,
                          scn_diag_t *diag);
 size_t scn_docs_count(const scn_docs_t *d);
 const scn_node_t *scn_docs_at(const scn_docs_t *d, size_t i);

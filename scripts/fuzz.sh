@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fuzz.sh -- make fuzz: runs each libFuzzer target for SECONDS, then prints what it did.
-#   scripts/fuzz.sh SECONDS build-fuzz/fuzz_scenario build-fuzz/fuzz_expect
-#   scripts/fuzz.sh --coverage     line coverage of src/scenario reached by the corpora
+#   scripts/fuzz.sh SECONDS build-fuzz/fuzz_scenario build-fuzz/fuzz_expect ...
+#   scripts/fuzz.sh --coverage [TARGET...]   line coverage of src/scenario and
+#                                  src/real/bindings.c reached by the corpora (default: all)
 # Targets run from scenarios/, so that the seeds' `file:` includes resolve. Corpora live in
 # build-fuzz/corpus-<target>/ and grow run after run; findings are written to
 # build-fuzz/crash-*, leak-*, timeout-*, oom-* (copy them into tests/fuzz/regress/).
@@ -20,20 +21,36 @@ expect_seeds() {
 
 if [ "${1:-}" = "--coverage" ]; then
   # the same targets built for source-based coverage, run over the corpora once
+  shift
+  targets=("$@")
+  [ ${#targets[@]} -gt 0 ] || targets=(scenario expect bindings)
   cov=$out/cov
+  rm -rf "$cov"
   mkdir -p "$cov"
   flags="-O1 -g -fprofile-instr-generate -fcoverage-mapping -fsanitize=fuzzer"
   libs=$(pkg-config --libs gsl sqlite3 libcjson yaml-0.1 libpcap libcrypto libcurl)
   srcs=$(ls src/*/*.c models/*/*.c)
-  for t in scenario expect; do
+  # the library once (the generated element table included), then one binary per target
+  mkdir -p "$cov/obj"
+  objs=()
+  for c in $srcs build/gen/elem_types.c; do
+    [ -f "$c" ] || continue
+    o=$cov/obj/$(echo "$c" | tr / _).o
     clang-14 -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc $(pkg-config --cflags libcjson) $flags \
-      -o "$cov/fuzz_$t" fuzz/fuzz_$t.c $srcs $libs -lm
+      -c -o "$o" "$c"
+    objs+=("$o")
+  done
+  objects=()
+  for t in "${targets[@]}"; do
+    clang-14 -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc $(pkg-config --cflags libcjson) $flags \
+      -o "$cov/fuzz_$t" fuzz/fuzz_$t.c "${objs[@]}" $libs -lm
     (cd scenarios && LLVM_PROFILE_FILE="$cov/$t.profraw" "$cov/fuzz_$t" -runs=0 \
        "$out/corpus-$t" >/dev/null 2>&1 || true)
+    [ ${#objects[@]} -eq 0 ] && objects=("$cov/fuzz_$t") || objects+=(-object "$cov/fuzz_$t")
   done
   llvm-profdata-14 merge -o "$cov/all.profdata" "$cov"/*.profraw
-  llvm-cov-14 report "$cov/fuzz_scenario" -object "$cov/fuzz_expect" \
-    -instr-profile="$cov/all.profdata" src/scenario/*.c src/util/lb.c
+  llvm-cov-14 report "${objects[@]}" -instr-profile="$cov/all.profdata" \
+    src/scenario/*.c src/real/bindings.c src/util/lb.c
   exit 0
 fi
 
@@ -51,6 +68,9 @@ for bin in "$@"; do
               dict=$root/fuzz/scenario.dict
               maxlen=16384 ;;
     expect)   seeds=("$out/seeds-expect"); dict=$root/fuzz/expect.dict; maxlen=256 ;;
+    bindings) seeds=("$root/fuzz/seeds-bindings" "$root/tests/fuzz/regress/bindings")
+              dict=$root/fuzz/bindings.dict
+              maxlen=4096 ;;
   esac
   echo "== fuzz_$t: $secs s (corpus $corpus)"
   log=$out/fuzz-$t.log

@@ -339,8 +339,9 @@ static int parse_args(int argc, char **argv, opts_t *o)
         case O_DUMP: o->dump_node = optarg; o->dump_nft = false; break;
         case O_DUMP_NFT: o->dump_node = optarg; o->dump_nft = true; break;
         case O_SET:
-            if (!strchr(optarg, '=')) {
-                fprintf(stderr, "sim: --set expects KEY=VALUE, got '%s'\n", optarg);
+            if (!strchr(optarg, '=')) {     /* as scn_override says it, with a position */
+                fprintf(stderr, "<command line>:1:1: error: bad override '%s'; expected "
+                        "KEY=VALUE like traffic.browse.rate=100/s\n", optarg);
                 return EXIT_INPUT;
             }
             lb_vec_push(&o->sets, optarg);

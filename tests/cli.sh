@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli.sh -- the command line as a user meets it: help and version, exit codes (0 ok,
 # 1 expectation failed, 2 bad input), file:line:col errors, nothing written on bad input,
-# --set, --variant, --trace-flow, --dump-iptables, --validate, exact seeds, a stop while
+# --set (bad overrides and bad --real bindings files: file:line:col, nothing written),
+# --variant, --trace-flow, --dump-iptables, --validate, exact seeds, a stop while
 # loading (exit 130, nothing written), unique names; and results never lost: signals with
 # --jobs, a worker killed with -9, two sims sharing --out, a hanging gnuplot, a full disk
 # (a tmpfs, when root), the progress line on a narrow terminal. Run by `make test` from
@@ -42,6 +43,44 @@ check expect-fails 1 ./sim --check --variant masquerade \
 contains expect-fails-line "$tmp/out" "FAIL  core-nat/masquerade"
 check bad-set 2 ./sim --set 'traffic.browse.rate=fast' scenarios/core-nat.yaml
 contains bad-set-msg "$tmp/err" "<command line>:1:"
+# Bad --set overrides and bad bindings files (--real): exit 2, file:line:col of the
+# mistake (a wrong key or an unknown name: the key's), and nothing written into --out.
+# Every bindings file here fails before anything could be sent.
+bad_input() {   # NAME WANT-TEXT ARGS...
+  local name=$1 want=$2
+  shift 2
+  rm -rf "$tmp/nothing"
+  check "$name" 2 ./sim --out "$tmp/nothing" "$@"
+  contains "$name-msg" "$tmp/$name.err" "$want"
+  [ ! -e "$tmp/nothing" ] && ok || bad "$name wrote into --out: $(ls -A "$tmp/nothing")"
+}
+bad_input set-bad-value "<command line>:1:21: error: rate: expected a rate like 50/s" \
+  --set 'traffic.browse.rate=fast' scenarios/core-nat.yaml
+bad_input set-no-equals "<command line>:1:1: error: bad override 'nope'; expected KEY=VALUE" \
+  --set nope scenarios/core-nat.yaml
+bad_input set-no-key "<command line>:1:1: error: bad override '=5'" \
+  --set =5 scenarios/core-nat.yaml
+bad_input set-bad-yaml "<command line>:1:11: error: invalid YAML" \
+  --set 'duration=[' scenarios/core-nat.yaml
+bad_input set-control-char "<command line>:1:11: error: control character 0x01" \
+  --set $'duration=1\x01s' scenarios/core-nat.yaml
+bad_input set-unknown-key "<command line>:1:1: error: unknown key 'rat' in traffic 'browse' (http-client); did you mean 'rate'?" \
+  --set 'traffic.browse.rat=5/s' scenarios/core-nat.yaml
+printf 'nodes:\n  web0: { address: 127.0.0.1, prts: {80: 1} }\n' > "$tmp/key.bind.yaml"
+bad_input bind-unknown-key "key.bind.yaml:2:31: error: nodes: web0: unknown key 'prts' (did you mean 'ports'?)" \
+  --real "$tmp/key.bind.yaml" scenarios/core-nat.yaml
+printf 'unbound: simulated\nnodes:\n  clinet0: 127.0.0.1\n' > "$tmp/name.bind.yaml"
+bad_input bind-unknown-name "name.bind.yaml:3:3: error: nodes: 'clinet0' is not a node of variant masquerade (did you mean 'client0'?)" \
+  --real "$tmp/name.bind.yaml" scenarios/core-nat.yaml
+printf 'ports:\n  80: 8080\n  http: 8080\n' > "$tmp/port.bind.yaml"
+bad_input bind-port-key "port.bind.yaml:3:3: error: ports: 'http' is not a port number (1-65535)" \
+  --real "$tmp/port.bind.yaml" scenarios/core-nat.yaml
+printf 'unbound: simulated\nno\0des: {}\n' > "$tmp/nul.bind.yaml"
+bad_input bind-nul-byte "nul.bind.yaml:2:3: error: a NUL byte" \
+  --real "$tmp/nul.bind.yaml" scenarios/core-nat.yaml
+printf 'nodes: {}\n---\nnodes: {}\n' > "$tmp/docs.bind.yaml"
+bad_input bind-two-docs "docs.bind.yaml:3:1: error: a bindings file holds one YAML document" \
+  --real "$tmp/docs.bind.yaml" scenarios/core-nat.yaml
 check trace 0 ./sim -q --variant no-masquerade --trace-flow 1 scenarios/core-nat.yaml
 contains trace-dnat "$tmp/out" "DNAT 10.99.0.10:80"
 contains trace-rst "$tmp/out" "RST"

@@ -9,6 +9,9 @@
 # work: its expectations' summary line). With a sanitizer build (make asan passes
 # build-asan/sim) any sanitizer report fails the input too, and the memory limit is the
 # sanitizer's own (an address-space limit would stop ASan's shadow memory).
+# Bindings files (tests/fuzz/regress/bindings/*.yaml, fuzz_bindings' findings) go through
+# SIM --validate --real FILE scenarios/aks-dsr.yaml (loaded and resolved against every
+# variant; nothing is sent), each with a NAME.want: its first error line.
 # Usage: bash tests/fuzz-regress.sh [SIM]  (default ./sim). Run by `make test` from the
 # repo root.
 set -u
@@ -25,21 +28,16 @@ if grep -qa __asan_init "$SIM"; then
   export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:exitcode=86:hard_rss_limit_mb=$((limit_kb / 1024))"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:exitcode=86"
 fi
-for f in tests/fuzz/regress/*.yaml; do
-  name=$(basename "$f" .yaml)
-  rm -rf "$tmp/o"
-  args=()
-  if [ -f "tests/fuzz/regress/$name.args" ]; then
-    while IFS= read -r a; do args+=("${a//@OUT@/$tmp/o}"); done <"tests/fuzz/regress/$name.args"
-  fi
+# one input: NAME, the .want file or "", then the command; counts it passed or failed
+replay() {
+  local name=$1 want=$2
+  shift 2
   if $sanitized; then
-    timeout -k 2 "$limit_s" "$SIM" --check "${args[@]}" "$f" </dev/null >"$tmp/out" 2>"$tmp/err"
+    timeout -k 2 "$limit_s" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
   else
-    (ulimit -v "$limit_kb"; exec timeout -k 2 "$limit_s" "$SIM" --check "${args[@]}" "$f") \
-      </dev/null >"$tmp/out" 2>"$tmp/err"
+    (ulimit -v "$limit_kb"; exec timeout -k 2 "$limit_s" "$@") </dev/null >"$tmp/out" 2>"$tmp/err"
   fi
-  rc=$?
-  why=""
+  local rc=$? why=""
   if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp/err"; then
     why="sanitizer report"
   else
@@ -50,8 +48,7 @@ for f in tests/fuzz/regress/*.yaml; do
       *) why="exit $rc" ;;
     esac
   fi
-  want=tests/fuzz/regress/$name.want
-  if [ -z "$why" ] && [ -f "$want" ] && ! cat "$tmp/err" "$tmp/out" | grep -qF -- "$(head -1 "$want")"; then
+  if [ -z "$why" ] && [ -n "$want" ] && ! cat "$tmp/err" "$tmp/out" | grep -qF -- "$(head -1 "$want")"; then
     why="output lacks: $(head -1 "$want")"
   fi
   if [ -z "$why" ]; then
@@ -62,6 +59,27 @@ for f in tests/fuzz/regress/*.yaml; do
     grep -E -A25 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp/err" | head -30 | sed 's/^/    /'
     sed 's/^/    /' "$tmp/err" | head -5
   fi
+}
+for f in tests/fuzz/regress/*.yaml; do
+  name=$(basename "$f" .yaml)
+  rm -rf "$tmp/o"
+  args=()
+  if [ -f "tests/fuzz/regress/$name.args" ]; then
+    while IFS= read -r a; do args+=("${a//@OUT@/$tmp/o}"); done <"tests/fuzz/regress/$name.args"
+  fi
+  want=tests/fuzz/regress/$name.want
+  [ -f "$want" ] || want=""
+  replay "$name" "$want" "$SIM" --check "${args[@]}" "$f"
+done
+for f in tests/fuzz/regress/bindings/*.yaml; do
+  name=bindings/$(basename "$f" .yaml)
+  want=tests/fuzz/regress/$name.want
+  if [ ! -f "$want" ]; then
+    fail=$((fail + 1))
+    echo "FAIL $name: no $want (the first error line it must give)"
+    continue
+  fi
+  replay "$name" "$want" "$SIM" --validate --real "$f" scenarios/aks-dsr.yaml
 done
 echo "fuzz-regress: $pass passed, $fail failed"
 [ "$fail" = 0 ]

@@ -57,7 +57,7 @@ START_TEST(bindings_every_key)
         "addresses: { \"10.0.0.9\": 192.168.1.9 }\n"
         "services:\n"
         "  istio-ingress/mtkc-gateway-istio:\n"
-        "    node-ports: { http: 31380, 15021: 30021 }\n"
+        "    node-ports: { http: 31380, 15021: 30021, 8080-alt: 30080 }\n"
         "    health-check-node-port: 32100\n"
         "ports: { 15021: 15022 }\n"
         "skip: [\"kubelet:*\", appgw-1]\n"
@@ -85,6 +85,7 @@ START_TEST(bindings_every_key)
     ck_assert_uint_eq(b->services.n, 1);
     ck_assert_str_eq(b->services.v[0].node_ports.v[0].port_name, "http");
     ck_assert_int_eq(b->services.v[0].node_ports.v[1].port_num, 15021);
+    ck_assert_str_eq(b->services.v[0].node_ports.v[2].port_name, "8080-alt");  /* a name */
     ck_assert_int_eq(b->services.v[0].hcnp, 32100);
     ck_assert_int_eq(b->ports.v[0].real, 15022);
     ck_assert_uint_eq(b->skip.n, 2);
@@ -108,11 +109,11 @@ END_TEST
 
 /* Every mistake, where it is reported, and what the message says. */
 static const struct { const char *text; int line, col; const char *want; } bad_cases[] = {
-    {"nodez: {}\n", 1, 8, "unknown key 'nodez' (did you mean 'nodes'?)"},
+    {"nodez: {}\n", 1, 1, "unknown key 'nodez' (did you mean 'nodes'?)"},
     {"nodes:\n  aks-user-0: 10.0.0.1:99999\n", 2, 15, "port after ':' must be 1-65535"},
     {"nodes:\n  aks-user-0: \"10.0.0.1 x\"\n", 2, 15, "not an address"},
-    {"elements:\n  ilb: { adress: 10.0.0.1 }\n", 2, 18, "did you mean 'address'"},
-    {"elements:\n  ilb: { address: 10.0.0.1, ports: { http: 80 } }\n", 2, 44,
+    {"elements:\n  ilb: { adress: 10.0.0.1 }\n", 2, 10, "did you mean 'address'"},
+    {"elements:\n  ilb: { address: 10.0.0.1, ports: { http: 80 } }\n", 2, 38,
      "'http' is not a port number"},
     {"traffic:\n  browse: { url: ftp://x }\n", 2, 18, "scheme 'ftp'"},
     {"traffic:\n  browse: { url: \"http://x/app1\" }\n", 2, 18, "has a path"},
@@ -123,19 +124,61 @@ static const struct { const char *text; int line, col; const char *want; } bad_c
     {"tls: { cert-file: c.pem }\n", 1, 6, "go together"},
     {"tls: { insecure: maybe }\n", 1, 18, "true or false"},
     {"unbound: ignore\n", 1, 10, "error or simulated"},
-    {"services:\n  mtkc-gateway: { health-check-node-port: 1 }\n", 2, 17, "namespace/name"},
+    {"services:\n  mtkc-gateway: { health-check-node-port: 1 }\n", 2, 3, "namespace/name"},
+    {"services:\n  a/b: { node-ports: { 70000: 1 } }\n", 2, 24, "port 70000 is out of range"},
+    {"services:\n  a/b: { nodeports: {} }\n", 2, 10, "unknown key 'nodeports'"},
+    {"traffic:\n  browse:\n    url: http://x\n    max-rate: 5/s\n    tlss: {}\n", 5, 5,
+     "unknown key 'tlss' (did you mean 'tls'?)"},
+    {"ports:\n  80: 8080\n  0: 1\n", 3, 3, "'0' is not a port number"},
+    {"elements:\n  nlb: []\n", 2, 8, "an empty list"},
+    /* numbers are digits only: no sign, no spaces (which strtol would let through) */
+    {"ports: { \"+80\": 8080 }\n", 1, 10, "'+80' is not a port number"},
+    {"ports: { 80: \" 8080\" }\n", 1, 14, "got ' 8080'"},
+    {"ports: { 80: [8080] }\n", 1, 14, "got a list"},
+    {"nodes: { a: \"10.0.0.1:+80\" }\n", 1, 13, "port after ':' must be 1-65535"},
+    {"traffic: { b: { connect-to: \"1.2.3.4: 80\" } }\n", 1, 29, "ADDRESS:PORT"},
+    {"traffic: { b: { max-in-flight: \"+5\" } }\n", 1, 32, "1 to 100000"},
+    {"traffic: { b: { max-in-flight: 100001 } }\n", 1, 32, "1 to 100000"},
     {"services:\n  a/b: { node-ports: { http: 0 } }\n", 2, 30, "1 to 65535"},
-    {"addresses: { gw: 10.0.0.1 }\n", 1, 18, "not an IPv4 address"},
+    {"addresses: { gw: 10.0.0.1 }\n", 1, 14, "not an IPv4 address"},
     {"ports: [80]\n", 1, 8, "expected a mapping"},
     {"- a\n- b\n", 1, 1, "bindings: expected a mapping"},
     {"nodes: {}\n---\nnodes: {}\n", 3, 1, "one YAML document"},
     {"nodes: { a: 1\n", 2, 1, ""},                          /* YAML syntax */
+    {"nodes: [[", 1, 10, "invalid YAML"},   /* the end of a last line without a break */
 };
 
 START_TEST(bindings_errors_have_positions)
 {
     for (size_t i = 0; i < sizeof bad_cases / sizeof bad_cases[0]; i++)
         load_bad(bad_cases[i].text, bad_cases[i].line, bad_cases[i].col, bad_cases[i].want);
+}
+END_TEST
+
+/* A NUL byte inside the file is an error where it is, not the end of the file: what
+ * follows it (here an unknown key) would otherwise be dropped unread. The scenario
+ * loader's scn_docs_load_buffer, which the bindings loader uses, says the same. */
+START_TEST(bindings_nul_byte_has_position)
+{
+    static const char text[] = "nodes: {}\nun\0bound: simulated\nnodez: {}\n";
+    real_bindings_t *b = NULL;
+    scn_diag_t d = {0};
+    ck_assert_int_lt(real_bindings_load_buffer(text, sizeof text - 1, "b.yaml", &b, &d), 0);
+    ck_assert_ptr_null(b);
+    ck_assert_msg(d.line == 2 && d.col == 3 && strstr(d.msg, "NUL byte"), "%d:%d: %s", d.line,
+                  d.col, d.msg);
+    scn_docs_t *docs = NULL;
+    memset(&d, 0, sizeof d);
+    ck_assert_int_lt(scn_docs_load_buffer(text, sizeof text - 1, "m.yaml", &docs, &d), 0);
+    ck_assert_ptr_null(docs);
+    ck_assert_msg(d.line == 2 && d.col == 3 && !strcmp(d.file, "m.yaml"), "%s:%d:%d", d.file,
+                  d.line, d.col);
+    /* without a NUL, the buffer needs no terminator: len bytes are the file */
+    static const char two[] = "nodes: {}\nnodez: {}\n";
+    memset(&d, 0, sizeof d);
+    ck_assert_int_eq(real_bindings_load_buffer(two, 10, "b.yaml", &b, &d), 0);
+    ck_assert_str_eq(real_bindings_text(b), "# bindings file: b.yaml\nnodes: {}\n");
+    real_bindings_free(b);
 }
 END_TEST
 
@@ -366,15 +409,15 @@ START_TEST(plan_names_not_in_variant)
     scn_t *s = load_scn("scenarios/aks-dsr.yaml");
     static const struct { const char *bind, *want; } t[] = {
         {"unbound: simulated\nnodes:\n  aks-usr-1: 10.0.0.1\n",
-         "b.yaml:3:14: error: nodes: 'aks-usr-1' is not a node of variant etp-local (did you mean 'aks-user-1'?)"},
+         "b.yaml:3:3: error: nodes: 'aks-usr-1' is not a node of variant etp-local (did you mean 'aks-user-1'?)"},
         {"unbound: simulated\nelements: { apgw: 10.0.0.1 }\n",
-         "b.yaml:2:19: error: elements: 'apgw' is not an element with a frontend of variant etp-local (did you mean 'appgw'?)"},
+         "b.yaml:2:13: error: elements: 'apgw' is not an element with a frontend of variant etp-local (did you mean 'appgw'?)"},
         {"unbound: simulated\ntraffic: { brows: { max-in-flight: 3 } }\n",
-         "(did you mean 'browse'?)"},
+         "b.yaml:2:12: error: traffic: 'brows' is not a traffic source of variant etp-local (did you mean 'browse'?)"},
         {"unbound: simulated\nservices: { istio-ingress/mtkc-gateway-istio: { node-ports: { https: 1 } } }\n",
-         "has no port 'https' (its ports: status-port (15021), http (80))"},
+         "b.yaml:2:63: error: services: istio-ingress/mtkc-gateway-istio has no port 'https' (its ports: status-port (15021), http (80))"},
         {"unbound: simulated\nservices: { a/b: { health-check-node-port: 1 } }\n",
-         "'a/b' is not a Service of variant etp-local"},
+         "b.yaml:2:13: error: services: 'a/b' is not a Service of variant etp-local"},
         {"unbound: simulated\nscenario: eks-probe-404\n",
          "these bindings are for scenario 'eks-probe-404', not 'aks-dsr'"},
     };
@@ -587,6 +630,7 @@ Suite *suite_real(void)
     tcase_add_test(tc, bindings_every_key);
     tcase_add_test(tc, bindings_empty_and_insecure_default);
     tcase_add_test(tc, bindings_errors_have_positions);
+    tcase_add_test(tc, bindings_nul_byte_has_position);
     tcase_add_test(tc, bindings_missing_file);
     suite_add_tcase(s, tc);
     tc = tcase_create("classify");

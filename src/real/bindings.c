@@ -43,34 +43,51 @@ static int known_keys(ld_t *l, const scn_node_t *map, const char *const *keys, c
         for (size_t j = 0; j < nk && !ok; j++) ok = strcmp(k, keys[j]) == 0;
         if (ok) continue;
         const char *close = elem_closest(k, keys, nk);
-        elem_pos_t pos = scn_node_pos(scn_node_at(map, i));
+        elem_pos_t pos = scn_node_key_pos(map, i);
         if (close) return FAIL(pos, "%s: unknown key '%s' (did you mean '%s'?)", what, k, close);
         return FAIL(pos, "%s: unknown key '%s'", what, k);
     }
     return 0;
 }
 
+/* Whole number from the first n characters of s: decimal digits only (no sign, no
+ * spaces, which strtol would take), at most 9 of them. -1 if it is not one. */
+static long digits(const char *s, size_t n)
+{
+    if (n == 0 || n > 9) return -1;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* A port number 1..65535 written as s[0..n), or -1. */
+static int port_num(const char *s, size_t n)
+{
+    long v = digits(s, n);
+    return v >= 1 && v <= 65535 ? (int)v : -1;
+}
+
 /* A port number 1..65535 from a scalar. */
 static int port_of(ld_t *l, const scn_node_t *n, const char *what, int *out)
 {
-    const char *s = scn_node_str(n);
-    char *end;
-    long v = s && *s ? strtol(s, &end, 10) : -1;
-    if (!s || !*s || *end || v < 1 || v > 65535)
-        return FAIL(scn_node_pos(n), "%s: expected a port number from 1 to 65535, got '%s'",
-                    what, s ? s : kind_desc(n));
-    *out = (int)v;
+    const char *s = scn_node_kind(n) == SCN_SCALAR ? scn_node_str(n) : NULL;
+    int v = s ? port_num(s, strlen(s)) : -1;
+    if (v < 0)
+        return FAIL(scn_node_pos(n), "%s: expected a port number from 1 to 65535, got %s%s%s",
+                    what, s ? "'" : "", s ? s : kind_desc(n), s ? "'" : "");
+    *out = v;
     return 0;
 }
 
-/* A port number from a map key (keys are text; their position is the value's). */
+/* A port number from a map key (keys are text; pos is the key's). */
 static int key_port(ld_t *l, const char *k, elem_pos_t pos, const char *what, int *out)
 {
-    char *end;
-    long v = *k ? strtol(k, &end, 10) : -1;
-    if (!*k || *end || v < 1 || v > 65535)
-        return FAIL(pos, "%s: '%s' is not a port number (1-65535)", what, k);
-    *out = (int)v;
+    int v = port_num(k, strlen(k));
+    if (v < 0) return FAIL(pos, "%s: '%s' is not a port number (1-65535)", what, k);
+    *out = v;
     return 0;
 }
 
@@ -107,7 +124,7 @@ static int portmap_of(ld_t *l, const scn_node_t *n, const char *what, rb_portmap
     int rc = want(l, n, SCN_MAP, what);
     for (size_t i = 0; i < scn_node_len(n) && rc == 0; i++) {
         rb_portmap_t pm;
-        rc = key_port(l, scn_node_key(n, i), scn_node_pos(scn_node_at(n, i)), what, &pm.sim);
+        rc = key_port(l, scn_node_key(n, i), scn_node_key_pos(n, i), what, &pm.sim);
         if (rc == 0) rc = port_of(l, scn_node_at(n, i), what, &pm.real);
         if (rc == 0) lb_vec_push(out, pm);
     }
@@ -128,11 +145,9 @@ static int endpoint_of(ld_t *l, const scn_node_t *n, const char *what, rb_endpoi
             return FAIL(ep->pos, "%s: '%s' is not an address (an IPv4 address or a host "
                         "name, optionally with :PORT)", what, s);
         if (colon) {
-            char *end;
-            long v = strtol(colon + 1, &end, 10);
-            if (!colon[1] || *end || v < 1 || v > 65535)
+            ep->port = port_num(colon + 1, strlen(colon + 1));
+            if (ep->port < 0)
                 return FAIL(ep->pos, "%s: '%s': the port after ':' must be 1-65535", what, s);
-            ep->port = (int)v;
         }
         return 0;
     }
@@ -167,11 +182,12 @@ static int names_of(ld_t *l, const scn_node_t *n, const char *section, bool list
     int rc = want(l, n, SCN_MAP, section);
     for (size_t i = 0; i < scn_node_len(n) && rc == 0; i++) {
         const scn_node_t *v = scn_node_at(n, i);
-        rb_named_t nm = {lb_strdup(scn_node_key(n, i)), scn_node_pos(v), {0}};
+        rb_named_t nm = {lb_strdup(scn_node_key(n, i)), scn_node_key_pos(n, i),
+                         scn_node_pos(v), {0}};
         char what[300];
         snprintf(what, sizeof what, "%s: %s", section, nm.name);
         if (lists && scn_node_kind(v) == SCN_SEQ) {
-            if (scn_node_len(v) == 0) rc = FAIL(nm.pos, "%s: an empty list", what);
+            if (scn_node_len(v) == 0) rc = FAIL(nm.vpos, "%s: an empty list", what);
             for (size_t k = 0; k < scn_node_len(v) && rc == 0; k++) {
                 rb_endpoint_t ep;
                 rc = endpoint_of(l, scn_node_at(v, k), what, &ep);
@@ -258,7 +274,7 @@ static int traffic_of(ld_t *l, const scn_node_t *n, real_bindings_t *b)
     int rc = want(l, n, SCN_MAP, "traffic");
     for (size_t i = 0; i < scn_node_len(n) && rc == 0; i++) {
         const scn_node_t *v = scn_node_at(n, i);
-        rb_traffic_t t = {.name = lb_strdup(scn_node_key(n, i)), .pos = scn_node_pos(v)};
+        rb_traffic_t t = {.name = lb_strdup(scn_node_key(n, i)), .pos = scn_node_key_pos(n, i)};
         char what[300];
         snprintf(what, sizeof what, "traffic: %s", t.name);
         rc = want(l, v, SCN_MAP, what);
@@ -272,9 +288,7 @@ static int traffic_of(ld_t *l, const scn_node_t *n, real_bindings_t *b)
                 t.connect_to = lb_strdup(s);
                 const char *colon = strchr(s, ':');
                 char *h = colon ? lb_strndup(s, (size_t)(colon - s)) : lb_strdup(s);
-                char *end = NULL;
-                long p = colon ? strtol(colon + 1, &end, 10) : 1;
-                if (!host_ok(h) || (colon && (!colon[1] || *end || p < 1 || p > 65535)))
+                if (!host_ok(h) || (colon && port_num(colon + 1, strlen(colon + 1)) < 0))
                     rc = FAIL(scn_node_pos(x), "%s: connect-to '%s': expected ADDRESS or "
                               "ADDRESS:PORT", what, s);
                 lb_free(h);
@@ -286,11 +300,11 @@ static int traffic_of(ld_t *l, const scn_node_t *n, real_bindings_t *b)
                 rc = FAIL(scn_node_pos(x), "%s: max-rate: expected a rate like 50/s", what);
         }
         if (rc == 0 && (x = scn_node_get(v, "max-in-flight"))) {
-            const char *s = scn_node_str(x);
-            char *end;
-            long m = s && *s ? strtol(s, &end, 10) : -1;
-            if (!s || !*s || *end || m < 1 || m > 100000)
-                rc = FAIL(scn_node_pos(x), "%s: max-in-flight: expected 1 to 100000", what);
+            const char *s = scn_node_kind(x) == SCN_SCALAR ? scn_node_str(x) : NULL;
+            long m = s ? digits(s, strlen(s)) : -1;
+            if (m < 1 || m > REAL_MAX_IN_FLIGHT_MAX)
+                rc = FAIL(scn_node_pos(x), "%s: max-in-flight: expected 1 to %d", what,
+                          REAL_MAX_IN_FLIGHT_MAX);
             t.max_in_flight = (int)m;
         }
         if (rc == 0 && (x = scn_node_get(v, "tls"))) rc = tls_of(l, x, what, &t.tls);
@@ -306,7 +320,7 @@ static int services_of(ld_t *l, const scn_node_t *n, real_bindings_t *b)
     for (size_t i = 0; i < scn_node_len(n) && rc == 0; i++) {
         const scn_node_t *v = scn_node_at(n, i);
         const char *name = scn_node_key(n, i);
-        rb_service_t s = {.name = lb_strdup(name), .pos = scn_node_pos(v)};
+        rb_service_t s = {.name = lb_strdup(name), .pos = scn_node_key_pos(n, i)};
         char what[300];
         snprintf(what, sizeof what, "services: %s", name);
         const char *slash = strchr(name, '/');
@@ -319,13 +333,11 @@ static int services_of(ld_t *l, const scn_node_t *n, real_bindings_t *b)
             rc = want(l, x, SCN_MAP, what);
             for (size_t k = 0; k < scn_node_len(x) && rc == 0; k++) {
                 const char *pk = scn_node_key(x, k);
-                rb_nodeport_t np = {.pos = scn_node_pos(scn_node_at(x, k))};
-                char *end;
-                long num = strtol(pk, &end, 10);
-                if (*pk && !*end) {
-                    if (num < 1 || num > 65535)
+                rb_nodeport_t np = {.pos = scn_node_key_pos(x, k)};
+                if (*pk && !pk[strspn(pk, "0123456789")]) {     /* a number, else a name */
+                    np.port_num = port_num(pk, strlen(pk));
+                    if (np.port_num < 0)
                         rc = FAIL(np.pos, "%s: node-ports: port %s is out of range", what, pk);
-                    np.port_num = (int)num;
                 } else {
                     np.port_name = lb_strdup(pk);
                 }
@@ -395,12 +407,13 @@ static int load_root(ld_t *l, const scn_node_t *root)
     return rc;
 }
 
-static int load_docs(scn_docs_t *docs, const char *path, const char *text,
+/* docs parsed from text (len bytes, no NUL among them: the parser refuses one) */
+static int load_docs(scn_docs_t *docs, const char *path, const char *text, size_t len,
                      real_bindings_t **out, scn_diag_t *diag)
 {
     real_bindings_t *b = lb_calloc(1, sizeof *b);
     b->path = lb_strdup(path);
-    b->text = lb_sprintf("# bindings file: %s\n%s", path, text);
+    b->text = lb_sprintf("# bindings file: %s\n%.*s", path, (int)len, text);
     b->docs = docs;
     ld_t l = {b, diag};
     int rc = 0;
@@ -421,18 +434,24 @@ int real_bindings_load(const char *path, real_bindings_t **out, scn_diag_t *diag
     size_t len;
     char *text = scn_read_file(path, &len, diag);
     if (!text) return LB_EIO;
-    int rc = real_bindings_load_string(text, path, out, diag);
+    int rc = real_bindings_load_buffer(text, len, path, out, diag);
     lb_free(text);
     return rc;
+}
+
+int real_bindings_load_buffer(const char *text, size_t len, const char *fname,
+                              real_bindings_t **out, scn_diag_t *diag)
+{
+    scn_docs_t *docs;
+    int rc = scn_docs_load_buffer(text, len, fname, &docs, diag);
+    if (rc < 0) return rc;
+    return load_docs(docs, fname, text, len, out, diag);
 }
 
 int real_bindings_load_string(const char *text, const char *fname, real_bindings_t **out,
                               scn_diag_t *diag)
 {
-    scn_docs_t *docs;
-    int rc = scn_docs_load_string(text, fname, &docs, diag);
-    if (rc < 0) return rc;
-    return load_docs(docs, fname, text, out, diag);
+    return real_bindings_load_buffer(text, strlen(text), fname, out, diag);
 }
 
 static void names_free(rb_names_t *v)

@@ -142,7 +142,7 @@ static const rb_endpoint_t *endpoint_for(pl_t *l, uint32_t addr, const char *use
             if (nm->eps.n == 1) return &nm->eps.v[0];     /* one endpoint for all */
             if (index < nm->eps.n) return &nm->eps.v[index];
             uint32_t a[64];
-            hard_error(l, nm->pos, "elements: %s has %zu frontend addresses; the list gives "
+            hard_error(l, nm->vpos, "elements: %s has %zu frontend addresses; the list gives "
                        "%zu (one endpoint for all, or one per address)", name,
                        scn_run_addrs(l->r, name, a, 64), nm->eps.n);
             return NULL;

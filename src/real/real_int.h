@@ -24,7 +24,8 @@ typedef struct rb_endpoint {
 /* A bound name (element, node, pod, address) with one or more endpoints. */
 typedef struct rb_named {
     char *name;
-    elem_pos_t pos;
+    elem_pos_t pos;                 /* the name's (the key's) */
+    elem_pos_t vpos;                /* its value's: the endpoint or the list */
     LB_VEC(rb_endpoint_t) eps;
 } rb_named_t;
 typedef LB_VEC(rb_named_t) rb_names_t;
@@ -37,7 +38,7 @@ typedef struct rb_tls {
 
 typedef struct rb_traffic {
     char *name;
-    elem_pos_t pos;
+    elem_pos_t pos;                 /* the name's (the key's) */
     char *url;                      /* NULL: the source's `to:` as bound */
     char *scheme, *url_host;        /* parsed from url */
     int url_port;                   /* 0: the scheme's */
@@ -47,6 +48,7 @@ typedef struct rb_traffic {
     rb_tls_t tls;                   /* tls.set false: the top-level one */
 } rb_traffic_t;
 
+/* pos: the port key's, as the service's is its name's */
 typedef struct rb_nodeport { char *port_name; int port_num; int real; elem_pos_t pos; } rb_nodeport_t;
 typedef struct rb_service {
     char *name;                     /* "namespace/name" */

@@ -224,10 +224,15 @@ typedef struct ystate {
     LB_VEC(anchor_t) anchors;
     size_t nodes;               /* as if every alias were a copy: the expansion budget */
     size_t events;
+    size_t nchars;              /* characters of the text, as libyaml's mark.index counts */
+    yaml_mark_t end;            /* the end of the text, as offset_mark counts */
 } ystate_t;
 
 static elem_pos_t mark_pos(const ystate_t *st, yaml_mark_t m)
 {
+    /* At the end of a text whose last line has no line break, libyaml moves its mark to
+     * the start of a line that is not there: the end is where the text ends. */
+    if (m.index >= st->nchars && m.line > st->end.line) m = st->end;
     elem_pos_t pos = { st->fname, (int)m.line + 1, (int)m.column + 1 };
     if (st->col_off > 0 && m.line > 0)      /* one-line value: "past its end" */
         return (elem_pos_t){ st->fname, 1, st->col_off + (int)st->len + 1 };
@@ -464,6 +469,9 @@ int yt_parse(const char *text, size_t len, const char *fname, int col_off,
 {
     ystate_t st = { .text = text, .fname = fname, .col_off = col_off, .len = len, .diag = diag };
     LB_VEC(scn_node_t *) out = { 0 };
+    st.end = offset_mark(&st, len);
+    for (size_t i = len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0 ? 3 : 0; i < len; i++)
+        st.nchars += ((unsigned char)text[i] & 0xc0) != 0x80;
     int rc = check_encoding(&st);
     if (rc < 0) return rc;
     if (!yaml_parser_initialize(&st.p)) {
@@ -549,6 +557,10 @@ const char *scn_node_key(const scn_node_t *n, size_t i)
 {
     return (n->kind == SCN_MAP && i < n->n) ? n->keys[i] : NULL;
 }
+elem_pos_t scn_node_key_pos(const scn_node_t *n, size_t i)
+{
+    return (n->kind == SCN_MAP && i < n->n) ? n->kpos[i] : n->pos;
+}
 const scn_node_t *scn_node_at(const scn_node_t *n, size_t i)
 {
     return ((n->kind == SCN_MAP || n->kind == SCN_SEQ) && i < n->n) ? n->v[i] : NULL;
@@ -561,11 +573,14 @@ struct scn_docs {
     size_t n;
 };
 
-int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out, scn_diag_t *diag)
+/* The one parser entry of the scn_docs_* loaders: len bytes, so that a NUL byte inside is
+ * an error at its position rather than the end of the text; *nodes as yt_parse counts. */
+static int docs_parse(const char *text, size_t len, const char *fname, size_t *nodes,
+                      scn_docs_t **out, scn_diag_t *diag)
 {
     scn_docs_t *d = lb_calloc(1, sizeof *d);
     d->file = lb_strdup(fname ? fname : "<string>");
-    int rc = yt_parse(text, strlen(text), d->file, 0, &d->docs, &d->n, NULL, diag);
+    int rc = yt_parse(text, len, d->file, 0, &d->docs, &d->n, nodes, diag);
     if (rc < 0) {
         lb_free(d->file);
         lb_free(d);
@@ -573,6 +588,17 @@ int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out, 
     }
     *out = d;
     return 0;
+}
+
+int scn_docs_load_buffer(const char *text, size_t len, const char *fname, scn_docs_t **out,
+                         scn_diag_t *diag)
+{
+    return docs_parse(text, len, fname, NULL, out, diag);
+}
+
+int scn_docs_load_string(const char *text, const char *fname, scn_docs_t **out, scn_diag_t *diag)
+{
+    return docs_parse(text, strlen(text), fname, NULL, out, diag);
 }
 
 /* What a file is, for "not a regular file" messages. */
@@ -657,17 +683,9 @@ int scn_docs_load_counted(const char *path, scn_docs_t **out, size_t *bytes, siz
     if (!text) return LB_EIO;
     scn_src_note(path, text, len);          /* part of the scenario being loaded, if any */
     if (bytes) *bytes = len;
-    scn_docs_t *d = lb_calloc(1, sizeof *d);
-    d->file = lb_strdup(path);
-    int rc = yt_parse(text, len, d->file, 0, &d->docs, &d->n, nodes, diag);
+    int rc = docs_parse(text, len, path, nodes, out, diag);
     lb_free(text);
-    if (rc < 0) {
-        lb_free(d->file);
-        lb_free(d);
-        return rc;
-    }
-    *out = d;
-    return 0;
+    return rc;
 }
 
 size_t scn_docs_count(const scn_docs_t *d) { return d->n; }
