@@ -297,6 +297,43 @@ START_TEST(trace_as_kernel)
 }
 END_TEST
 
+/* A masquerade the kernel cannot bind (no universe-scope address anywhere in the netns:
+ * nf_nat_masquerade_ipv4 answers NF_DROP) is traced with the drop the binding returned,
+ * not as accepted. */
+START_TEST(trace_masquerade_without_address)
+{
+    sim_t *sim = sim_new(1);
+    net_t *net = net_new(sim);
+    tu_obs_t *obs = lb_calloc(1, sizeof *obs);
+    tu_obs_start(net, obs);
+    net_node_t *a = net_node_add(net, "a"), *b = net_node_add(net, "b"),
+               *c = net_node_add(net, "c");
+    net_iface_t *a0 = net_iface_add(a, "eth0", tu_ip("10.0.0.1"), 24);
+    net_iface_t *b0 = net_iface_add(b, "eth0", 0, 0), *b1 = net_iface_add(b, "eth1", 0, 0);
+    net_iface_t *c0 = net_iface_add(c, "eth0", tu_ip("10.0.1.5"), 24);
+    net_link_params_t lp = {.latency = SIM_MS};
+    net_link_new(net, a0, b0, &lp);
+    net_link_new(net, b1, c0, &lp);
+    net_route_add(b, tu_ip("10.0.1.0"), 24, 0, b1);
+    b->forwarding = true;
+    char err[256];
+    ck_assert_msg(nft_apply(nf_get(b),
+        "add table ip k\n"
+        "add chain ip k post { type nat hook postrouting priority srcnat ; }\n"
+        "add rule ip k post masquerade\n", err, sizeof err) == 0, "%s", err);
+    pkt_t *syn = tu_tcp_pkt(net, "10.0.0.1", 4000, "10.0.1.5", 80, TCP_SYN);
+    syn->flow = net_flow_new(net);
+    net_trace_flow(net, syn->flow);
+    net_node_rx(b, b0, syn);
+    ck_assert(tu_obs_trace_has(obs, "b: nft k/post rule 1 matched: masquerade (verdict drop)"));
+    ck_assert(!tu_obs_trace_has(obs, "(verdict accept)"));
+    ck_assert_int_ge(tu_obs_drop_find(obs, "b", "nf-drop"), 0);
+    net_free(net);
+    sim_free(sim);
+    lb_free(obs);
+}
+END_TEST
+
 /* Two nodes share a ruleset from the cache; a set change on one is its own. */
 START_TEST(shared_rulesets)
 {
@@ -338,6 +375,7 @@ Suite *suite_nftables(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, listing_as_nft_prints_it);
     tcase_add_test(tc, trace_as_kernel);
+    tcase_add_test(tc, trace_masquerade_without_address);
     tcase_add_test(tc, errors_all_or_nothing);
     tcase_add_test(tc, verdicts_and_priorities);
     tcase_add_test(tc, shared_rulesets);

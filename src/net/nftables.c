@@ -1945,6 +1945,32 @@ static void rule_str(const nrule_t *r, const ntable_t *t, const struct nft_state
     buf[n - 1] = 0;
 }
 
+/* One NFT_TRACETYPE_RULE line as the kernel writes it (nft_trace_packet): every rule that ran
+ * to its end, with its verdict -- "continue" for one without (a mark set, a counter), reject
+ * as drop; a NAT statement's verdict is the caller's nat_verdict ("accept", or "drop" when
+ * the binding could not be made). */
+static void trace_rule(nf_t *nf, const struct nft_state *st, const ntable_t *t, int32_t ti,
+                       const nchain_t *c, size_t i, const pkt_t *p, const item_t *term,
+                       const nverdict_t *v, const char *nat_verdict)
+{
+    char text[768], verdict[NFT_NAME_MAX + 16];
+    rule_str(&c->rules.v[i], t, st, ti, text, sizeof text);
+    if (term) {
+        snprintf(verdict, sizeof verdict, "%s", term->op == IT_REJECT ? "drop" : nat_verdict);
+    } else if (v->code == NV_NONE) {
+        snprintf(verdict, sizeof verdict, "continue");
+    } else {
+        FILE *vf = fmemopen(verdict, sizeof verdict, "w");
+        if (vf) {
+            put_verdict(vf, t, v);
+            fclose(vf);
+        }
+        verdict[sizeof verdict - 1] = 0;
+    }
+    net_tracef(nf->net, nf->node->name, p, "nft %s/%s rule %zu matched: %s (verdict %s)",
+               t->name, c->name, i + 1, text, verdict);
+}
+
 /* Walks base chain b: the result in *res (accept: continue to the next hook function). */
 static void chain_run(nf_t *nf, const struct nft_state *st, const ntable_t *t, int32_t ti,
                       const nchain_t *b, pkt_t *p, res_t *res)
@@ -1971,27 +1997,10 @@ static void chain_run(nf_t *nf, const struct nft_state *st, const ntable_t *t, i
             i++;
             continue;
         }
-        if (tracing) {
-            /* as the kernel traces it (nft_trace_packet, NFT_TRACETYPE_RULE): every rule
-             * that ran to its end, with the verdict -- "continue" for one without (a mark
-             * set, a counter); a NAT statement accepts, reject drops */
-            char text[768], verdict[NFT_NAME_MAX + 16];
-            rule_str(r, t, st, ti, text, sizeof text);
-            if (term) {
-                snprintf(verdict, sizeof verdict, "%s", term->op == IT_REJECT ? "drop" : "accept");
-            } else if (v.code == NV_NONE) {
-                snprintf(verdict, sizeof verdict, "continue");
-            } else {
-                FILE *vf = fmemopen(verdict, sizeof verdict, "w");
-                if (vf) {
-                    put_verdict(vf, t, &v);
-                    fclose(vf);
-                }
-                verdict[sizeof verdict - 1] = 0;
-            }
-            net_tracef(nf->net, nf->node->name, p, "nft %s/%s rule %zu matched: %s (verdict %s)",
-                       t->name, c->name, i + 1, text, verdict);
-        }
+        /* a NAT statement's verdict is the binding's (nft_nat_eval, nft_masq_eval: accept,
+         * or drop when it cannot be made): nft_nat_ traces it once it has tried */
+        if (tracing && !(term && term->op != IT_REJECT))
+            trace_rule(nf, st, t, ti, c, i, p, term, &v, NULL);
         res->chain = c;
         res->rule = i;
         if (term) {
@@ -2129,7 +2138,11 @@ int nft_nat_(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *o
                 tr.target = NFT_MASQ;
                 tr.nat_flags = (uint8_t)r.it->a;
             }
-            if (ct_nat_setup(nf, p, &tr, h, out) < 0) {
+            int bind = ct_nat_setup(nf, p, &tr, h, out);
+            if (net_tracing(nf->net, p->flow))
+                trace_rule(nf, st, t, (int32_t)ti, r.chain, r.rule, p, r.it, NULL,
+                           bind < 0 ? "drop" : "accept");
+            if (bind < 0) {
                 verdict_detail(&r, st, b, h, detail, sizeof detail);
                 snprintf(detail + strlen(detail), sizeof detail - strlen(detail),
                          ": MASQUERADE: %s has no address", out ? out->name : "(no interface)");
