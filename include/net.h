@@ -172,6 +172,35 @@ typedef struct net_route {
 
 typedef int (*net_proto_rx_cb)(net_node_t *node, pkt_t *p, void *data); /* consumes p */
 
+/* The ICMP error rate limits of a node's kernel (Linux 6.18, net/ipv4/icmp.c, route.c,
+ * inetpeer.c; the node's sysctls, defaults set by net_node_add):
+ *   ip_error()               forwarded packets without a route: a per-source bucket
+ *                            (ip_rt_error_cost = 1 s, ip_rt_error_burst = 5 s) ahead of
+ *                            icmp_send();
+ *   icmpv4_global_allow()    types in ratemask: the node's icmp_msgs_per_sec /
+ *                            icmp_msgs_burst bucket (per network namespace since 6.12),
+ *                            each error sent taking 0, 1 or 2 credits at random
+ *                            (icmp_global_consume(); stream "icmp:<node>");
+ *   icmpv4_xrlim_allow()     types in ratemask, not to a local destination: the
+ *                            per-destination bucket inet_peer_xrlim_allow(), icmp_ratelimit
+ *                            per error, up to 6 (XRLIM_BURST_FACTOR) saved up.
+ * ip_error() and icmpv4_xrlim_allow() share the destination's inet_peer tokens, so a
+ * forwarded packet without a route costs 2 s of them: a fresh sender gets two errors at
+ * once, then one every 2 s. Jiffies are milliseconds (HZ 1000). */
+typedef struct net_icmp_limits {
+    sim_time_t ratelimit;       /* net.ipv4.icmp_ratelimit (1 s) */
+    uint32_t ratemask;          /* net.ipv4.icmp_ratemask (0x1818: types 3, 4, 11, 12) */
+    int msgs_per_sec;           /* net.ipv4.icmp_msgs_per_sec (1000) */
+    int msgs_burst;             /* net.ipv4.icmp_msgs_burst (50) */
+} net_icmp_limits_t;
+void net_icmp_limits_default(net_icmp_limits_t *l);
+/* ICMP errors a node did not send, by the limit that suppressed them (ip_error()'s bucket
+ * has no kernel counter; the other two are Icmp RateLimitHost / RateLimitGlobal of nstat). */
+typedef struct net_icmp_stats {
+    uint64_t sent, ratelimit_host, ratelimit_global, ip_error;
+} net_icmp_stats_t;
+net_icmp_stats_t net_node_icmp_stats(const net_node_t *node);
+
 struct net_node {
     net_t *net;
     char *name;
@@ -188,6 +217,8 @@ struct net_node {
     net_proto_rx_cb udp_rx;     /* optional handler for local UDP */
     void *udp_rx_data;
     void *data;                 /* owner's slot (the model that built the node) */
+    net_icmp_limits_t icmp;     /* the kernel's ICMP error rate limits (net_icmp_error) */
+    struct net_icmp_rl *icmp_rl;/* their state; NULL until the first ICMP error */
 };
 
 struct net_iface {
@@ -238,7 +269,8 @@ uint32_t net_node_src_for(const net_node_t *node, uint32_t dst);
 /* Entry points of the packet path (src/net/node.c). */
 void net_node_rx(net_node_t *node, net_iface_t *in, pkt_t *p);  /* arrival from the wire */
 void net_node_output(net_node_t *node, pkt_t *p);               /* locally generated */
-/* Sends an ICMP error about `about` from node (rate limits are not modelled). */
+/* Sends an ICMP error about `about` from node, unless the node's ICMP rate limits
+ * (net_icmp_limits_t) suppress it: then a trace line says which one, nothing is sent. */
 void net_icmp_error(net_node_t *node, const pkt_t *about, uint8_t type, uint8_t code);
 
 /* ---- links -----------------------------------------------------------------------------

@@ -48,5 +48,14 @@ void net_fabric_tx(net_fabric_t *fab, net_iface_t *from, uint32_t nexthop, pkt_t
 void net_link_free_(net_link_t *l);
 void net_fabric_free_(net_fabric_t *f);
 void net_node_free_(net_node_t *n);
+/* icmp.c: the ICMP error rate limits (net_icmp_limits_t). ip_error()'s bucket for a
+ * forwarded packet p without a route; __icmp_send()'s global and per-destination checks
+ * for an error about `about` (in_lo: it came in on loopback; dst_local: the error goes to
+ * a local address; routed: the node has a route for it). False: suppressed, traced. */
+bool net_ip_error_allow_(net_node_t *nd, const pkt_t *p);
+bool net_icmp_allow_(net_node_t *nd, const pkt_t *about, uint8_t type, uint8_t code,
+                     bool in_lo, bool dst_local, bool routed);
+void net_icmp_sent_(net_node_t *nd);
+void net_icmp_rl_free_(net_node_t *nd);
 
 #endif

@@ -20,6 +20,7 @@ net_node_t *net_node_add(net_t *n, const char *name)
     nd->net = n;
     nd->name = lb_strdup(name);
     nd->id = (uint32_t)n->nodes.n;
+    net_icmp_limits_default(&nd->icmp);
     lb_vec_push(&n->nodes, nd);
     lb_index_add(&n->node_index, lb_hash_str(name), nd->id);
     return nd;
@@ -29,6 +30,7 @@ void net_node_free_(net_node_t *nd)
 {
     if (nd->tcp) tcp_stack_free(nd->tcp);
     if (nd->nf) nf_free(nd->nf);
+    net_icmp_rl_free_(nd);
     for (size_t i = 0; i < nd->ifaces.n; i++) {
         lb_free(nd->ifaces.v[i]->name);
         lb_free(nd->ifaces.v[i]);
@@ -271,9 +273,8 @@ static void local_in(net_node_t *nd, net_iface_t *in, pkt_t *p)
 /* A packet whose route is missing or not unicast (r NULL or a blackhole, unreachable or
  * prohibit route). Forwarded (ip_error(), net/ipv4/route.c): ICMP net unreachable for no
  * route, host unreachable for `unreachable`, admin prohibited for `prohibit`, nothing for
- * a blackhole. Locally generated: the caller's send fails, nothing goes out. The ICMP
- * rate limits (ip_error()'s per-destination token bucket, icmp_ratelimit) are not
- * modelled: every packet gets its error (docs/SCENARIO-FORMAT.md, Routing). */
+ * a blackhole, each only when ip_error()'s per-source bucket allows (icmp.c). Locally
+ * generated: the caller's send fails, nothing goes out. */
 static void route_fail(net_node_t *nd, pkt_t *p, const net_route_t *r, bool forwarded)
 {
     net_t *n = nd->net;
@@ -286,7 +287,7 @@ static void route_fail(net_node_t *nd, pkt_t *p, const net_route_t *r, bool forw
                         d);
     }
     int type = r ? r->type : -1;
-    if (forwarded && type != NET_RT_BLACKHOLE)
+    if (forwarded && type != NET_RT_BLACKHOLE && net_ip_error_allow_(nd, p))
         net_icmp_error(nd, p, ICMP_DEST_UNREACH, type < 0 ? ICMP_NET_UNREACH
                        : type == NET_RT_UNREACHABLE ? ICMP_HOST_UNREACH : ICMP_ADMIN_PROHIBITED);
     if (type < 0) {
@@ -407,6 +408,14 @@ void net_icmp_error(net_node_t *nd, const pkt_t *about, uint8_t type, uint8_t co
 {
     if (about->proto == NET_PROTO_ICMP) return;      /* never an error about an error */
     net_t *n = nd->net;
+    /* A packet that came in on loopback: delivered locally without an interface. */
+    bool in_lo = !about->in_if && net_node_is_local(nd, about->src) &&
+                 net_node_is_local(nd, about->dst);
+    bool dst_local = net_node_is_local(nd, about->src);
+    const net_route_t *r = dst_local ? NULL : net_route_lookup(nd, about->src);
+    bool routed = dst_local || (r && r->type == NET_RT_UNICAST);
+    if (!net_icmp_allow_(nd, about, type, code, in_lo, dst_local, routed)) return;
+    if (routed) net_icmp_sent_(nd);
     pkt_t *p = pkt_new(n);
     p->proto = NET_PROTO_ICMP;
     p->icmp_type = type;
