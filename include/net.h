@@ -186,7 +186,7 @@ typedef int (*net_proto_rx_cb)(net_node_t *node, pkt_t *p, void *data); /* consu
  *                            per error, up to 6 (XRLIM_BURST_FACTOR) saved up.
  * ip_error() and icmpv4_xrlim_allow() share the destination's inet_peer tokens, so a
  * forwarded packet without a route costs 2 s of them: a fresh sender gets two errors at
- * once, then one every 2 s. Jiffies are milliseconds (HZ 1000). */
+ * once, then one per 2 s of tokens. Jiffies are milliseconds (HZ 1000). */
 typedef struct net_icmp_limits {
     sim_time_t ratelimit;       /* net.ipv4.icmp_ratelimit (1 s) */
     uint32_t ratemask;          /* net.ipv4.icmp_ratemask (0x1818: types 3, 4, 11, 12) */

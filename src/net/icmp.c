@@ -88,7 +88,7 @@ static bool peer_xrlim_allow(icmp_peer_t *peer, int64_t now, int64_t timeout)
         token += delta;
         if (token > XRLIM_BURST_FACTOR * timeout) token = XRLIM_BURST_FACTOR * timeout;
     }
-    if (token > timeout) {
+    if (token >= timeout) {
         token -= timeout;
         rc = true;
     }
