@@ -293,6 +293,148 @@ START_TEST(route_types_on_a_router)
 }
 END_TEST
 
+/* ICMP errors a node sent `to` since capture index `from`, with the given type. */
+static int icmps_at(const tu_obs_t *o, const char *to, int from, int type)
+{
+    int k = 0;
+    for (int i = from; i < tu_obs_cap_count(o, to); i++) {
+        const pkt_t *p = tu_obs_cap(o, to, i);
+        k += p->proto == NET_PROTO_ICMP && p->icmp_type == type;
+    }
+    return k;
+}
+
+/* a sends n datagrams to dst back to back at the current time (ttl 64 unless given), all
+ * of the traced flow `flow`; then the run goes on for `run`. */
+static void udp_burst(sim_t *sim, net_t *net, net_node_t *a, uint32_t src, uint32_t dst,
+                      int n, int ttl, uint64_t flow, sim_time_t run)
+{
+    for (int i = 0; i < n; i++) {
+        pkt_t *p = udp(net, src, dst, 10);
+        if (ttl) p->ttl = (uint8_t)ttl;
+        p->flow = flow;
+        net_node_output(a, p);
+    }
+    sim_run(sim, sim_now(sim) + run);
+}
+
+/* The per-destination limit (icmpv4_xrlim_allow -> inet_peer_xrlim_allow, Linux 6.18):
+ * a fresh peer has 6 x icmp_ratelimit of tokens, each port unreachable costs one
+ * icmp_ratelimit, so 10 datagrams to a closed UDP port at once get 6 answers; then,
+ * probed every 250 ms, one answer per second. Without the ratemask's type 3 every
+ * datagram is answered. */
+START_TEST(icmp_port_unreachable_rate_limit)
+{
+    sim_t *sim;
+    net_t *net;
+    net_node_t *a, *r, *b;
+    chain3(&sim, &net, &a, &r, &b);
+    r->forwarding = true;
+    tu_obs_t *o = lb_calloc(1, sizeof *o);
+    tu_obs_start(net, o);
+    uint64_t flow = net_flow_new(net);
+    net_trace_flow(net, flow);
+    udp_burst(sim, net, a, 0, tu_ip("10.0.2.2"), 10, 0, flow, 250 * SIM_MS);
+    ck_assert_int_eq(icmps_at(o, "a", 0, ICMP_DEST_UNREACH), 6);
+    ck_assert(tu_obs_trace_has(o, "per-destination ICMP rate limit"));
+    int answered[12];
+    for (int k = 0; k < 12; k++) {                  /* t = 0.25 s .. 3 s */
+        int before = tu_obs_cap_count(o, "a");
+        udp_burst(sim, net, a, 0, tu_ip("10.0.2.2"), 1, 0, 0, 250 * SIM_MS);
+        answered[k] = icmps_at(o, "a", before, ICMP_DEST_UNREACH);
+    }
+    for (int k = 0; k < 12; k++) ck_assert_int_eq(answered[k], k % 4 == 3);  /* 1 s, 2 s, 3 s */
+    net_icmp_stats_t st = net_node_icmp_stats(b);
+    ck_assert_uint_eq(st.sent, 9);
+    ck_assert_uint_eq(st.ratelimit_host, 13);
+    ck_assert_uint_eq(st.ratelimit_global, 0);
+    ck_assert_uint_eq(st.ip_error, 0);
+    b->icmp.ratemask = 0;                           /* no type limited: all answered */
+    int before = tu_obs_cap_count(o, "a");
+    udp_burst(sim, net, a, 0, tu_ip("10.0.2.2"), 10, 0, 0, 250 * SIM_MS);
+    ck_assert_int_eq(icmps_at(o, "a", before, ICMP_DEST_UNREACH), 10);
+    lb_free(o);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* A router without a route (ip_error(), net/ipv4/route.c): its own per-source bucket
+ * (5 s, 1 s per error) and icmp_ratelimit's share the sender's inet_peer tokens, so an
+ * error costs 2 s: 10 datagrams at once get 2 net unreachables (the third is refused by
+ * the per-destination limit, the rest by ip_error()). A datagram every 500 ms keeps the
+ * bucket empty: each second's tokens go to ip_error() and nothing is answered. After
+ * 5.5 s of quiet the bucket is full again: 2 more. */
+START_TEST(icmp_no_route_rate_limit)
+{
+    sim_t *sim;
+    net_t *net;
+    net_node_t *a, *r, *b;
+    chain3(&sim, &net, &a, &r, &b);
+    r->forwarding = true;
+    tu_obs_t *o = lb_calloc(1, sizeof *o);
+    tu_obs_start(net, o);
+    uint64_t flow = net_flow_new(net);
+    net_trace_flow(net, flow);
+    udp_burst(sim, net, a, 0, tu_ip("192.168.1.1"), 10, 0, flow, 500 * SIM_MS);
+    ck_assert_int_eq(icmps_at(o, "a", 0, ICMP_DEST_UNREACH), 2);
+    ck_assert(tu_obs_trace_has(o, "ip_error() rate limit"));
+    ck_assert(tu_obs_trace_has(o, "per-destination ICMP rate limit"));
+    net_icmp_stats_t st = net_node_icmp_stats(r);
+    ck_assert_uint_eq(st.sent, 2);
+    ck_assert_uint_eq(st.ratelimit_host, 1);
+    ck_assert_uint_eq(st.ip_error, 7);
+    int before = tu_obs_cap_count(o, "a");
+    for (int k = 0; k < 9; k++)                     /* t = 0.5 s .. 4.5 s */
+        udp_burst(sim, net, a, 0, tu_ip("192.168.1.1"), 1, 0, 0, k < 8 ? 500 * SIM_MS : 0);
+    sim_run(sim, 10 * SIM_S);
+    ck_assert_int_eq(icmps_at(o, "a", before, ICMP_DEST_UNREACH), 0);
+    before = tu_obs_cap_count(o, "a");
+    udp_burst(sim, net, a, 0, tu_ip("192.168.1.1"), 10, 0, 0, SIM_S);
+    ck_assert_int_eq(icmps_at(o, "a", before, ICMP_DEST_UNREACH), 2);
+    ck_assert_uint_eq(net_node_icmp_stats(r).sent, 4);
+    lb_free(o);
+    net_free(net);
+    sim_free(sim);
+}
+END_TEST
+
+/* The node-wide limit (icmp_global_allow, per network namespace in 6.18): 100 TTL-expired
+ * datagrams from 100 different sources at once, each a fresh peer with its own tokens, get
+ * about icmp_msgs_burst (50) time-exceeded errors: each error takes 0, 1 or 2 credits
+ * (icmp_global_consume, drawn from the node's seeded stream), the rest are refused until
+ * HZ/50 has passed. The same seed gives the same count. */
+static uint64_t global_limit_run(uint64_t *limited)
+{
+    sim_t *sim;
+    net_t *net;
+    net_node_t *a, *r, *b;
+    chain3(&sim, &net, &a, &r, &b);
+    r->forwarding = true;
+    for (int i = 0; i < 100; i++)
+        net_node_output(a, ({ pkt_t *p = udp(net, tu_ip("10.0.1.100") + (uint32_t)i,
+                                               tu_ip("10.0.2.2"), 10); p->ttl = 1; p; }));
+    sim_run(sim, SIM_S);
+    net_icmp_stats_t st = net_node_icmp_stats(r);
+    ck_assert_uint_eq(st.ratelimit_host, 0);
+    ck_assert_uint_eq(st.sent + st.ratelimit_global, 100);
+    *limited = st.ratelimit_global;
+    net_free(net);
+    sim_free(sim);
+    return st.sent;
+}
+
+START_TEST(icmp_global_rate_limit)
+{
+    uint64_t limited, limited2;
+    uint64_t sent = global_limit_run(&limited);
+    ck_assert_uint_gt(sent, 25);                    /* at most 2 credits each of 50 */
+    ck_assert_uint_lt(sent, 100);
+    ck_assert_uint_gt(limited, 0);
+    ck_assert_uint_eq(global_limit_run(&limited2), sent);
+}
+END_TEST
+
 /* The same route types on the sending host itself: connect() fails at once, as Linux's
  * ip_route_connect() does (fib_props[]): EINVAL, EHOSTUNREACH, EACCES, and ENETUNREACH
  * without a route; nothing is sent. A datagram meeting them is dropped with the route's
@@ -642,6 +784,9 @@ Suite *suite_net(void)
     tcase_add_test(tc, fabric_holder_and_alloc);
     tcase_add_test(tc, fabric_indexes_match_a_scan);
     tcase_add_test(tc, packet_pool_reuse_and_str);
+    tcase_add_test(tc, icmp_port_unreachable_rate_limit);
+    tcase_add_test(tc, icmp_no_route_rate_limit);
+    tcase_add_test(tc, icmp_global_rate_limit);
     suite_add_tcase(s, tc);
     return s;
 }
