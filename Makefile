@@ -101,13 +101,17 @@ build/ktimer: tests/ktimer.c | $(DEPS_OK)
 build/tcp_schedule: tests/tcp_schedule.c build/libsim.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
 
+# tests/kernel-icmp.sh: the router's ICMP rate limits in libsim for a probe schedule.
+build/icmp_schedule: tests/icmp_schedule.c build/libsim.a
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $^ $(PKG_LIBS)
+
 build/bench_engine: bench/bench_engine.c build/libsim.a
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -DNDEBUG -o $@ $^ $(PKG_LIBS)
 
 run: sim
 	./sim scenarios/aks-dsr.yaml
 
-test: sim build/test_runner build/realsrv build/ktimer build/tcp_schedule
+test: sim build/test_runner build/realsrv build/ktimer build/tcp_schedule build/icmp_schedule
 	./build/test_runner
 	bash tests/layers.sh
 	bash tests/cli.sh
@@ -119,6 +123,7 @@ test: sim build/test_runner build/realsrv build/ktimer build/tcp_schedule
 	bash tests/real.sh
 	bash tests/realchain.sh
 	bash tests/kernel-timers.sh
+	bash tests/kernel-icmp.sh
 	bash tests/large.sh
 	@$(MAKE) --no-print-directory check-scenarios
 
