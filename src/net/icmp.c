@@ -2,6 +2,7 @@
  * bucket (net/ipv4/route.c), icmpv4_global_allow()/icmp_global_consume() and
  * icmpv4_xrlim_allow() (net/ipv4/icmp.c) over inet_peer_xrlim_allow()
  * (net/ipv4/inetpeer.c). See net_icmp_limits_t in net.h. */
+#include <stdarg.h>
 #include <stdio.h>
 #include "net_int.h"
 
@@ -64,6 +65,24 @@ net_icmp_stats_t net_node_icmp_stats(const net_node_t *nd)
     return nd->icmp_rl ? nd->icmp_rl->st : z;
 }
 
+/* A suppressed error: a trace line for a traced flow and a note for the explanations
+ * (a connect that timed out because its ICMP error was refused says so). */
+static void refused(net_node_t *nd, const pkt_t *about, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void refused(net_node_t *nd, const pkt_t *about, const char *fmt, ...)
+{
+    net_t *n = nd->net;
+    bool tr = net_tracing(n, about->flow);
+    if (!tr && !n->obs.note) return;
+    char text[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    if (tr) net_tracef(n, nd->name, about, "%s", text);
+    net_notef(n, nd->name, about->flow, "%s", text);
+}
+
 /* inet_getpeer(): a new peer starts with no tokens and rate_last 60 s back, so that its
  * first calculation of tokens is at the maximum. */
 static icmp_peer_t *peer_get(net_node_t *nd, uint32_t addr)
@@ -108,13 +127,10 @@ bool net_ip_error_allow_(net_node_t *nd, const pkt_t *p)
         return true;
     }
     nd->icmp_rl->st.ip_error++;
-    if (net_tracing(nd->net, p->flow)) {
-        char s[16];
-        net_tracef(nd->net, nd->name, p, "no ICMP error to %s: ip_error() rate limit "
-                   "(%d ms of %s's tokens per error, %d ms saved up at most)",
-                   lb_ip_str(p->src, s), IP_RT_ERROR_COST * 1000 / HZ, s,
-                   IP_RT_ERROR_BURST * 1000 / HZ);
-    }
+    char a[16];
+    refused(nd, p, "no ICMP error to %s: ip_error() rate limit (%d ms of %s's tokens per "
+            "error, %d ms saved up at most)", lb_ip_str(p->src, a), IP_RT_ERROR_COST * 1000 / HZ,
+            a, IP_RT_ERROR_BURST * 1000 / HZ);
     return false;
 }
 
@@ -162,15 +178,13 @@ static void global_consume(net_node_t *nd)
 bool net_icmp_allow_(net_node_t *nd, const pkt_t *about, uint8_t type, uint8_t code,
                      bool in_lo, bool dst_local, bool routed)
 {
-    net_t *n = nd->net;
     bool apply = false;
     if (!in_lo && !mask_allow(nd, type, code)) {
         if (!global_allow(nd)) {
             rl_get(nd)->st.ratelimit_global++;
-            if (net_tracing(n, about->flow))
-                net_tracef(n, nd->name, about, "no ICMP type %u code %u: global ICMP rate "
-                           "limit (icmp_msgs_per_sec %d, icmp_msgs_burst %d)", type, code,
-                           nd->icmp.msgs_per_sec, nd->icmp.msgs_burst);
+            refused(nd, about, "no ICMP type %u code %u: global ICMP rate limit "
+                    "(icmp_msgs_per_sec %d, icmp_msgs_burst %d)", type, code,
+                    nd->icmp.msgs_per_sec, nd->icmp.msgs_burst);
             return false;
         }
         apply = true;
@@ -181,13 +195,11 @@ bool net_icmp_allow_(net_node_t *nd, const pkt_t *about, uint8_t type, uint8_t c
         int64_t timeout = nd->icmp.ratelimit / (SIM_S / HZ);
         if (!peer_xrlim_allow(peer_get(nd, about->src), jiffies(nd), timeout)) {
             rl_get(nd)->st.ratelimit_host++;
-            if (net_tracing(n, about->flow)) {
-                char s[16];
-                net_tracef(n, nd->name, about, "no ICMP type %u code %u to %s: "
-                           "per-destination ICMP rate limit (icmp_ratelimit %lld ms, "
-                           "burst %d)", type, code, lb_ip_str(about->src, s),
-                           (long long)(nd->icmp.ratelimit / SIM_MS), XRLIM_BURST_FACTOR);
-            }
+            char a[16];
+            refused(nd, about, "no ICMP type %u code %u to %s: per-destination ICMP rate "
+                    "limit (icmp_ratelimit %lld ms, burst %d)", type, code,
+                    lb_ip_str(about->src, a), (long long)(nd->icmp.ratelimit / SIM_MS),
+                    XRLIM_BURST_FACTOR);
             return false;
         }
     }
