@@ -293,6 +293,33 @@ START_TEST(route_types_on_a_router)
 }
 END_TEST
 
+/* The ICMP rate-limit tests' network: chain3 with r forwarding, everything observed, one
+ * traced flow. */
+typedef struct rlnet {
+    sim_t *sim;
+    net_t *net;
+    net_node_t *a, *r, *b;
+    tu_obs_t *o;
+    uint64_t flow;
+} rlnet_t;
+
+static void rlnet_new(rlnet_t *t)
+{
+    chain3(&t->sim, &t->net, &t->a, &t->r, &t->b);
+    t->r->forwarding = true;
+    t->o = lb_calloc(1, sizeof *t->o);
+    tu_obs_start(t->net, t->o);
+    t->flow = net_flow_new(t->net);
+    net_trace_flow(t->net, t->flow);
+}
+
+static void rlnet_free(rlnet_t *t)
+{
+    net_free(t->net);
+    sim_free(t->sim);
+    lb_free(t->o);
+}
+
 /* ICMP errors a node sent `to` since capture index `from`, with the given type. */
 static int icmps_at(const tu_obs_t *o, const char *to, int from, int type)
 {
@@ -325,15 +352,13 @@ static void udp_burst(sim_t *sim, net_t *net, net_node_t *a, uint32_t src, uint3
  * datagram is answered. */
 START_TEST(icmp_port_unreachable_rate_limit)
 {
-    sim_t *sim;
-    net_t *net;
-    net_node_t *a, *r, *b;
-    chain3(&sim, &net, &a, &r, &b);
-    r->forwarding = true;
-    tu_obs_t *o = lb_calloc(1, sizeof *o);
-    tu_obs_start(net, o);
-    uint64_t flow = net_flow_new(net);
-    net_trace_flow(net, flow);
+    rlnet_t t;
+    rlnet_new(&t);
+    sim_t *sim = t.sim;
+    net_t *net = t.net;
+    net_node_t *a = t.a, *b = t.b;
+    tu_obs_t *o = t.o;
+    uint64_t flow = t.flow;
     udp_burst(sim, net, a, 0, tu_ip("10.0.2.2"), 10, 0, flow, 250 * SIM_MS);
     ck_assert_int_eq(icmps_at(o, "a", 0, ICMP_DEST_UNREACH), 6);
     ck_assert(tu_obs_trace_has(o, "per-destination ICMP rate limit"));
@@ -353,9 +378,7 @@ START_TEST(icmp_port_unreachable_rate_limit)
     int before = tu_obs_cap_count(o, "a");
     udp_burst(sim, net, a, 0, tu_ip("10.0.2.2"), 10, 0, 0, 250 * SIM_MS);
     ck_assert_int_eq(icmps_at(o, "a", before, ICMP_DEST_UNREACH), 10);
-    lb_free(o);
-    net_free(net);
-    sim_free(sim);
+    rlnet_free(&t);
 }
 END_TEST
 
@@ -367,15 +390,13 @@ END_TEST
  * 5.5 s of quiet the bucket is full again: 2 more. */
 START_TEST(icmp_no_route_rate_limit)
 {
-    sim_t *sim;
-    net_t *net;
-    net_node_t *a, *r, *b;
-    chain3(&sim, &net, &a, &r, &b);
-    r->forwarding = true;
-    tu_obs_t *o = lb_calloc(1, sizeof *o);
-    tu_obs_start(net, o);
-    uint64_t flow = net_flow_new(net);
-    net_trace_flow(net, flow);
+    rlnet_t t;
+    rlnet_new(&t);
+    sim_t *sim = t.sim;
+    net_t *net = t.net;
+    net_node_t *a = t.a, *r = t.r;
+    tu_obs_t *o = t.o;
+    uint64_t flow = t.flow;
     udp_burst(sim, net, a, 0, tu_ip("192.168.1.1"), 10, 0, flow, 500 * SIM_MS);
     ck_assert_int_eq(icmps_at(o, "a", 0, ICMP_DEST_UNREACH), 2);
     ck_assert(tu_obs_trace_has(o, "ip_error() rate limit"));
@@ -393,9 +414,7 @@ START_TEST(icmp_no_route_rate_limit)
     udp_burst(sim, net, a, 0, tu_ip("192.168.1.1"), 10, 0, 0, SIM_S);
     ck_assert_int_eq(icmps_at(o, "a", before, ICMP_DEST_UNREACH), 2);
     ck_assert_uint_eq(net_node_icmp_stats(r).sent, 4);
-    lb_free(o);
-    net_free(net);
-    sim_free(sim);
+    rlnet_free(&t);
 }
 END_TEST
 
