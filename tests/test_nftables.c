@@ -209,15 +209,22 @@ START_TEST(errors_all_or_nothing)
 }
 END_TEST
 
+/* Two nodes a - b, everything they see observed (lb_free the result after tu_pair_free). */
+static tu_obs_t *observed_pair(tu_pair_t *p)
+{
+    tu_pair_new(p, 1, SIM_MS, 0, 0);
+    tu_obs_t *obs = lb_calloc(1, sizeof *obs);
+    tu_obs_start(p->net, obs);
+    return obs;
+}
+
 /* The model's rules at their hooks and priorities: a drop in an nftables filter chain at
  * prerouting -110 happens before the iptables nat table's DNAT would; a prefix set and a
  * verdict map. */
 START_TEST(verdicts_and_priorities)
 {
     tu_pair_t p;
-    tu_pair_new(&p, 1, SIM_MS, 0, 0);
-    tu_obs_t *obs = lb_calloc(1, sizeof *obs);
-    tu_obs_start(p.net, obs);
+    tu_obs_t *obs = observed_pair(&p);
     char err[256];
     nf_t *nf = nf_get(p.b);
     ck_assert_int_eq(nf_exec(nf, "-t nat -A PREROUTING -p tcp --dport 80 -j DNAT "
@@ -262,9 +269,7 @@ END_TEST
 START_TEST(trace_as_kernel)
 {
     tu_pair_t p;
-    tu_pair_new(&p, 1, SIM_MS, 0, 0);
-    tu_obs_t *obs = lb_calloc(1, sizeof *obs);
-    tu_obs_start(p.net, obs);
+    tu_obs_t *obs = observed_pair(&p);
     char err[256];
     nf_t *nf = nf_get(p.b);
     ck_assert_msg(nft_apply(nf,
