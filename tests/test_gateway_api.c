@@ -828,6 +828,14 @@ static void render_walk(const char *host, const char *path,
     gw_table_walk(c->t, &r, GW_WALK_CONDS, fn, arg);
 }
 
+
+/* A rendered text holds s. On failure the text goes to stderr, not into Check's message,
+ * which has a size limit that a whole configuration exceeds. */
+#define HAS_IN(text, s)                                                                   \
+    do {                                                                                  \
+        if (!strstr(text, s)) fprintf(stderr, "---- rendered:\n%s----\n", text);          \
+        ck_assert_msg(strstr(text, s) != NULL, "missing: %s", s);                        \
+    } while (0)
 /* every Service has one ready endpoint 10.244.0.<port % 250>:8080, except "empty" */
 static size_t render_eps(const char *ns, const char *svc, int port, uint32_t *ips,
                          uint16_t *ports, size_t max, void *data)
@@ -871,7 +879,7 @@ START_TEST(render_nginx)
     FILE *f = open_memstream(&text, &len);
     ck_assert_int_eq(gw_nginx_render(f, &r), 0);        /* everything expressed */
     fclose(f);
-#define HAS(s) ck_assert_msg(strstr(text, s) != NULL, "missing: %s\n%s", s, text)
+#define HAS(s) HAS_IN(text, s)
     ck_assert_ptr_null(strstr(text, "# not rendered"));
     HAS("        location = /canary {\n"
         "            # HTTPRoute default/canary rule 0 if header x-canary = 1\n"
@@ -977,7 +985,7 @@ START_TEST(render_nginx_conditions)
     int skipped = -1;
     char *text = render_text(t, 80, &skipped);
     ck_assert_int_eq(skipped, 1);
-#define HAS(s) ck_assert_msg(strstr(text, s) != NULL, "missing: %s\n%s", s, text)
+#define HAS(s) HAS_IN(text, s)
     HAS("# not rendered (a header or query name nginx has no variable for): "
         "default/odd rule 0 match 0");
     HAS("    map $request_method $lbchain80_c0 {\n        \"~^POST$\" 1;\n        default 0;\n    }");
