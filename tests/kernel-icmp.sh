@@ -11,12 +11,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 IS=build/icmp_schedule
-fails=0
-pass() { echo "PASS  $*"; }
-fail() { echo "FAIL  $*"; fails=$((fails + 1)); }
-skip() { echo "SKIP  kernel-icmp: $*"; exit 0; }
+KCHECK=kernel-icmp
+source tests/kernel-lib.sh
 
-[ "$(id -u)" = 0 ] || skip "not root: network namespaces need CAP_SYS_ADMIN"
 P="lbki$$"                                      # unique per run: others test concurrently
 # every namespace by name up front: run_case runs in a subshell, whose changes to a list
 # would not reach the trap

@@ -15,12 +15,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 KT=build/ktimer
 TS=build/tcp_schedule
-fails=0
-pass() { echo "PASS  $*"; }
-fail() { echo "FAIL  $*"; fails=$((fails + 1)); }
-skip() { echo "SKIP  kernel-timers: $*"; exit 0; }
+KCHECK=kernel-timers
+source tests/kernel-lib.sh
 
-[ "$(id -u)" = 0 ] || skip "not root: network namespaces need CAP_SYS_ADMIN"
 command -v tcpdump >/dev/null && command -v conntrack >/dev/null && command -v iptables >/dev/null ||
     skip "tcpdump, conntrack or iptables missing (scripts/install-deps.sh)"
 P="lbkt$$"                                      # unique per run: others test concurrently
