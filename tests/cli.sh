@@ -64,8 +64,25 @@ bad_input set-bad-yaml "<command line>:1:11: error: invalid YAML" \
   --set 'duration=[' scenarios/core-nat.yaml
 bad_input set-control-char "<command line>:1:11: error: control character 0x01" \
   --set $'duration=1\x01s' scenarios/core-nat.yaml
-bad_input set-unknown-key "<command line>:1:1: error: unknown key 'rat' in traffic 'browse' (http-client); did you mean 'rate'?" \
+bad_input set-unknown-key "<command line>:1:16: error: unknown key 'rat' in traffic 'browse' (http-client); did you mean 'rate'?" \
   --set 'traffic.browse.rat=5/s' scenarios/core-nat.yaml
+bad_input set-no-such-name "<command line>:1:7: error: cannot set 'nodes.nope.x': nodes has no 'nope'" \
+  --set 'nodes.nope.x=1' scenarios/core-nat.yaml
+bad_input set-empty-component "<command line>:1:9: error: bad key path 'traffic..rate'" \
+  --set 'traffic..rate=5/s' scenarios/core-nat.yaml
+# a variant's set: key points at its wrong component when written plain; at its quote when
+# quoted (escapes may stand between)
+mkdir -p "$tmp/vset"
+cp -r scenarios/k8s scenarios/aks "$tmp/vset/"
+sed 's/set: { cloud.aks.gateway-replicas: 3 }/set: { cloud.aks.gateway-replica: 3 }/' \
+  scenarios/aks-dsr.yaml > "$tmp/vset/plain.yaml"
+line=$(grep -n 'gateway-replica:' "$tmp/vset/plain.yaml" | cut -d: -f1)
+bad_input variant-set-plain "plain.yaml:$line:22: error: unknown key 'gateway-replica' in cloud 'aks'" \
+  "$tmp/vset/plain.yaml"
+sed 's/set: { cloud.aks.gateway-replicas: 3 }/set: { "cloud.aks.gateway-replica": 3 }/' \
+  scenarios/aks-dsr.yaml > "$tmp/vset/quoted.yaml"
+bad_input variant-set-quoted "quoted.yaml:$line:12: error: unknown key 'gateway-replica' in cloud 'aks'" \
+  "$tmp/vset/quoted.yaml"
 printf 'nodes:\n  web0: { address: 127.0.0.1, prts: {80: 1} }\n' > "$tmp/key.bind.yaml"
 bad_input bind-unknown-key "key.bind.yaml:2:31: error: nodes: web0: unknown key 'prts' (did you mean 'ports'?)" \
   --real "$tmp/key.bind.yaml" scenarios/core-nat.yaml
@@ -384,7 +401,7 @@ contains rollout-surge-msg "$tmp/err" "max-surge 'lots': expected a number or a 
 check rollout-zero 2 ./sim --validate --set 'cloud.aks.rollouts=[{at: 1s, deployment: istio-ingress/mtkc-gateway-istio, max-surge: 0, max-unavailable: 0%}]' scenarios/aks-etp-local-drain.yaml
 contains rollout-zero-msg "$tmp/err" "max-surge and max-unavailable resolve to 0 for 2 replicas"
 check dup-host-node 2 ./sim --check --set 'nodes.aks-user-0={type: host}' scenarios/aks-dsr.yaml
-contains dup-host-msg "$tmp/err" "is already taken by host 'aks-user-0' (<command line>:1:1)"
+contains dup-host-msg "$tmp/err" "is already taken by host 'aks-user-0' (<command line>:1:7)"
 check big-pool 0 ./sim --check \
   --set 'cloud.aks.pools=[{name: system, count: 1}, {name: user, count: 97}]' scenarios/aks-dsr.yaml
 contains big-pool-all-pass "$tmp/out" "expectations: 18 passed, 0 failed"

@@ -127,7 +127,7 @@ static const struct bad_case { const char *yaml, *want; } bad_cases[] = {
       "t.yaml:7:33: loss: expected a ratio like 1% or 0.01 (between 0 and 1); got 'lots'" },
     { HDR "nodes: { a: { type: host }, r1: { type: router } }\n"
           "variants:\n  big:\n    set:\n      nodes.r9.count: 3\n",
-      "t.yaml:7:7: cannot set 'nodes.r9.count': nodes has no 'r9'; did you mean 'r1'? nodes has: a, r1" },
+      "t.yaml:7:13: cannot set 'nodes.r9.count': nodes has no 'r9'; did you mean 'r1'? nodes has: a, r1" },
     { HDR "variants:\n  v1: { sett: {} }\n",
       "t.yaml:4:9: unknown key 'sett' in variant 'v1'; did you mean 'set'?" },
     /* expectations */
@@ -923,17 +923,17 @@ START_TEST(variants)
         { "links.0.latency=fast",
           "<command line>:1:17: latency: expected a duration like 30s, 250ms, 10us; got 'fast'" },
         { "nodes.r9.count=3",
-          "<command line>:1:1: cannot set 'nodes.r9.count': nodes has no 'r9'; did you mean 'r1'? nodes has: client, r1, web" },
+          "<command line>:1:7: cannot set 'nodes.r9.count': nodes has no 'r9'; did you mean 'r1'? nodes has: client, r1, web" },
         { "latency",
           "<command line>:1:1: bad override 'latency'; expected KEY=VALUE like traffic.browse.rate=100/s" },
         { "links.7.loss=0",
-          "<command line>:1:1: cannot set 'links.7.loss': links is a list of 2; expected an index from 0 to 1, got '7'" },
+          "<command line>:1:7: cannot set 'links.7.loss': links is a list of 2; expected an index from 0 to 1, got '7'" },
         { "traffic.browse.rate=[1,",
           "<command line>:1:24: invalid YAML: did not find expected node content (while parsing a flow node at 1:24)" },
         { "expect.x=1",
           "<command line>:1:1: cannot set 'expect.x': variants and overrides cannot change 'expect'; expected a path into name, seed, duration, nodes, links, apps, traffic or cloud" },
         { "traffic.browse.ratee=5/s",
-          "<command line>:1:1: unknown key 'ratee' in traffic 'browse' (http-client); did you mean 'rate'?" },
+          "<command line>:1:16: unknown key 'ratee' in traffic 'browse' (http-client); did you mean 'rate'?" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert_int_lt(scn_override(s, bad[i].kv, &d), 0);

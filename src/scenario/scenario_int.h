@@ -185,9 +185,11 @@ void scn_src_note(const char *path, const char *text, size_t len);
 scn_model_t *scn_variant_model(const scn_t *s, size_t v);
 FILE *scn_warn_stream(const scn_t *s);
 /* Sets the dotted `path` in *root to value (shared; the path to it is copied on write, so
- * *root may be replaced by the caller's own copy). kpos locates the path for errors. */
-int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_node_t *value,
-                scn_diag_t *diag);
+ * *root may be replaced by the caller's own copy). kpos locates the path for errors; when
+ * `literal` (the path's text stands at kpos as written: a command-line key, a plain key in
+ * a file), each component's errors and its key's position point at the component. */
+int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, bool literal,
+                const scn_node_t *value, scn_diag_t *diag);
 
 /* ---- expectations (expect.c) --------------------------------------------------------------- */
 int expect_parse(const char *text, elem_pos_t pos, scn_expect_t *e, scn_diag_t *diag);

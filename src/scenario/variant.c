@@ -80,8 +80,16 @@ static int path_error_missing(scn_diag_t *d, elem_pos_t kpos, const char *path,
                     inname, comp, hint, inname, in->n ? list : "(nothing)");
 }
 
-int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_node_t *value,
-                scn_diag_t *d)
+/* Where component i of a dotted path starts: kpos moved along the path's text when the text
+ * stands there as written (`literal`), else the path's own position. */
+static elem_pos_t comp_pos(elem_pos_t kpos, bool literal, size_t off)
+{
+    if (literal && off < (size_t)(1 << 20)) kpos.col += (int)off;
+    return kpos;
+}
+
+int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, bool literal,
+                const scn_node_t *value, scn_diag_t *d)
 {
     /* "kubernetes.KIND/NS/NAME.field.path": a field of a manifest (manifests.c) */
     if (strncmp(path, "kubernetes.", 11) == 0 && !isdigit((unsigned char)path[11]) &&
@@ -89,6 +97,7 @@ int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_
         return kube_path_set(yt_own(root), path + 11, kpos, value);
     /* split into components */
     LB_VEC(char *) comps = { 0 };
+    LB_VEC(elem_pos_t) cpos = { 0 };    /* where each component starts, for its errors */
     int rc = 0;
     const char *p = path;
     for (;;) {
@@ -96,16 +105,17 @@ int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
         char *c = lb_strndup(p, n);
         lb_vec_push(&comps, c);
+        lb_vec_push(&cpos, comp_pos(kpos, literal, (size_t)(p - path)));
         if (n == 0) {
-            rc = diag_set(d, kpos, LB_EINVAL, "bad key path '%s'; expected dotted names like "
-                          "traffic.browse.rate or links.0.loss", path);
+            rc = diag_set(d, cpos.v[cpos.n - 1], LB_EINVAL, "bad key path '%s'; expected dotted "
+                          "names like traffic.browse.rate or links.0.loss", path);
             break;
         }
         if (!dot) break;
         p = dot + 1;
     }
     if (rc == 0 && (strcmp(comps.v[0], "variants") == 0 || strcmp(comps.v[0], "expect") == 0))
-        rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': variants and overrides cannot change "
+        rc = diag_set(d, cpos.v[0], LB_EINVAL, "cannot set '%s': variants and overrides cannot change "
                       "'%s'; expected a path into name, seed, duration, nodes, links, apps, "
                       "traffic or cloud", path, comps.v[0]);
     if (rc == 0 && (*root)->kind != SCN_MAP)
@@ -115,13 +125,14 @@ int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_
     char curname[300] = "the scenario";
     for (size_t i = 0; rc == 0 && i < comps.n; i++) {
         const char *comp = comps.v[i];
+        elem_pos_t at = cpos.v[i];
         bool last = i + 1 == comps.n;
         scn_node_t *cur = *slot;
         if (cur->kind == SCN_SEQ) {
             char *end;
             long idx = strtol(comp, &end, 10);
             if (!isdigit((unsigned char)*comp) || *end || idx < 0 || (size_t)idx >= cur->n) {
-                rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': %s is a list of %zu; expected "
+                rc = diag_set(d, at, LB_EINVAL, "cannot set '%s': %s is a list of %zu; expected "
                               "an index from 0 to %zu, got '%s'", path, curname, cur->n,
                               cur->n ? cur->n - 1 : 0, comp);
                 break;
@@ -138,22 +149,22 @@ int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_
             scn_node_t *child = yt_get(cur, comp, &ci);
             /* sections and element names must exist; all-links is a plain mapping */
             if (!last && !child && i < 2 && !(i == 0 && strcmp(comp, "all-links") == 0)) {
-                rc = path_error_missing(d, kpos, path, cur, curname, comp);
+                rc = path_error_missing(d, at, path, cur, curname, comp);
                 break;
             }
             cur = yt_own(slot);
             if (last) {
-                yt_map_set(cur, comp, kpos, yt_ref(value));
+                yt_map_set(cur, comp, at, yt_ref(value));
                 break;
             }
             if (!child || child->kind == SCN_NULL) {
                 /* inside an element: create the intermediate object */
-                yt_map_set(cur, comp, kpos, yt_new(SCN_MAP, kpos, NULL));
+                yt_map_set(cur, comp, at, yt_new(SCN_MAP, at, NULL));
                 yt_get(cur, comp, &ci);
             }
             slot = &cur->v[ci];
         } else {
-            rc = diag_set(d, kpos, LB_EINVAL, "cannot set '%s': %s is %s, not a mapping or a list",
+            rc = diag_set(d, at, LB_EINVAL, "cannot set '%s': %s is %s, not a mapping or a list",
                           path, curname, yt_kind_desc(cur));
             break;
         }
@@ -163,15 +174,36 @@ int variant_set(scn_node_t **root, const char *path, elem_pos_t kpos, const scn_
     }
     for (size_t i = 0; i < comps.n; i++) lb_free(comps.v[i]);
     lb_vec_free(&comps);
+    lb_vec_free(&cpos);
     return rc;
 }
 
 /* ---- resolution ------------------------------------------------------------------------------------ */
 
+/* Does `key` stand as written at kpos in the text the scenario was read from (a plain key;
+ * not a quoted one, whose position is its quote and whose text may hold escapes)? */
+static bool key_literal(const scn_t *s, elem_pos_t kpos, const char *key)
+{
+    for (size_t i = 0; i < s->srcs.n; i++) {
+        const scn_src_t *src = &s->srcs.v[i];
+        if (!kpos.file || strcmp(src->path, kpos.file)) continue;
+        const char *t = src->text, *end = t + src->len;
+        for (int l = 1; l < kpos.line && t < end; l++) {
+            const char *nl = memchr(t, '\n', (size_t)(end - t));
+            t = nl ? nl + 1 : end;
+        }
+        size_t kl = strlen(key);
+        if (kpos.col < 1 || (size_t)(end - t) < (size_t)kpos.col - 1) return false;
+        t += kpos.col - 1;
+        return (size_t)(end - t) >= kl && memcmp(t, key, kl) == 0;
+    }
+    return false;
+}
+
 static int apply_overrides(const scn_t *s, scn_node_t **tree, scn_diag_t *d)
 {
     for (size_t i = 0; i < s->ovr.n; i++) {
-        int rc = variant_set(tree, s->ovr.v[i].path, s->ovr.v[i].kpos, s->ovr.v[i].value, d);
+        int rc = variant_set(tree, s->ovr.v[i].path, s->ovr.v[i].kpos, true, s->ovr.v[i].value, d);
         if (rc < 0) return rc;
     }
     return 0;
@@ -199,7 +231,8 @@ static int resolve(scn_t *s, scn_diag_t *d)
         }
         tree = yt_ref(s->base);
         for (size_t k = 0; var->set && k < var->set->n && rc == 0; k++)
-            rc = variant_set(&tree, var->set->keys[k], var->set->kpos[k], var->set->v[k], d);
+            rc = variant_set(&tree, var->set->keys[k], var->set->kpos[k],
+                             key_literal(s, var->set->kpos[k], var->set->keys[k]), var->set->v[k], d);
         if (rc == 0) rc = apply_overrides(s, &tree, d);
         if (rc == 0) rc = model_new(tree, var->name, names, nv, s->files, &models[v], d);
         else yt_free(tree);
