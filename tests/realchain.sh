@@ -130,10 +130,15 @@ while read -r ns; do ip netns list | grep -q "^$ns\b" && left=$((left + 1)); don
 [ $rc != 0 ] && [ $left = 0 ] && grep -q "refused by the test" "$WORK/up2.log" &&
     pass "a failing up (nginx will not start) exits $rc, says why, and leaves nothing" ||
     fail "failing up (rc $rc, $left namespaces left)"
-# ... and so does an interrupted one
+# ... and so does an interrupted one: its nginx starts take a second each (a wrapper before
+# the real one), so the signal comes while it is still setting up, however fast the machine
+mkdir -p "$WORK/slow"
+printf '#!/bin/sh\nsleep 1\nexec %s "$@"\n' "$(command -v nginx)" > "$WORK/slow/nginx"
+chmod +x "$WORK/slow/nginx"
 S3="$WORK/stack3"
 STACKS+=("$S3")
-$RS up scenarios/aks-dsr.yaml -v probe-tcp --cluster-only --dir "$S3" > "$WORK/up3.log" 2>&1 &
+PATH="$WORK/slow:$PATH" $RS up scenarios/aks-dsr.yaml -v probe-tcp --cluster-only --dir "$S3" \
+    > "$WORK/up3.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 50); do [ -s "$S3/netns.list" ] && break; sleep 0.1; done
 sleep 0.5
