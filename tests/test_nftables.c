@@ -188,6 +188,37 @@ START_TEST(errors_all_or_nothing)
           "add rule ip t d jump c", "line 7: jump loop through chain c", LB_EINVAL },
         { "add table ip t\nadd chain ip t c\nadd rule ip t c accept drop",
           "line 3: 'drop' after a terminal statement", LB_EPARSE },
+        /* statements where the kernel's validate functions refuse them (each refused by
+         * nft -f on 6.18 with "Operation not supported") */
+        { "add table ip t\nadd chain ip t c { type filter hook prerouting priority 0 ; }\n"
+          "add rule ip t c dnat to 10.0.0.1",
+          "line 3: dnat in chain c: type filter hook prerouting; it runs only in nat chains at "
+          "prerouting, output (the kernel answers: Operation not supported)", LB_EINVAL },
+        { "add table ip t\nadd chain ip t c { type nat hook postrouting priority 100 ; }\n"
+          "add rule ip t c dnat to 10.0.0.1",
+          "line 3: dnat in chain c: type nat hook postrouting; it runs only in nat chains at "
+          "prerouting, output (the kernel answers: Operation not supported)", LB_EINVAL },
+        { "add table ip t\nadd chain ip t c { type nat hook input priority 100 ; }\n"
+          "add rule ip t c masquerade",
+          "line 3: masquerade in chain c: type nat hook input; it runs only in nat chains at "
+          "postrouting (the kernel answers: Operation not supported)", LB_EINVAL },
+        { "add table ip t\nadd chain ip t r\nadd chain ip t c { type nat hook prerouting "
+          "priority -100 ; }\nadd rule ip t r masquerade\nadd rule ip t c jump r",
+          "line 5: masquerade in chain r (reached from chain c): type nat hook prerouting; it "
+          "runs only in nat chains at postrouting (the kernel answers: Operation not supported)",
+          LB_EINVAL },
+        { "add table ip t\nadd chain ip t r\nadd map ip t m { type ipv4_addr . inet_proto . "
+          "inet_service : verdict ; }\nadd chain ip t c { type nat hook postrouting priority "
+          "100 ; }\nadd rule ip t r dnat to 10.0.0.1\nadd element ip t m { 1.2.3.4 . tcp . 80 "
+          ": jump r }\nadd rule ip t c ip daddr . meta l4proto . th dport vmap @m",
+          "line 7: dnat in chain r (reached from chain c): type nat hook postrouting; it runs "
+          "only in nat chains at prerouting, output (the kernel answers: Operation not "
+          "supported)", LB_EINVAL },
+        { "add table ip t\nadd chain ip t c { type filter hook postrouting priority 0 ; }\n"
+          "add rule ip t c reject",
+          "line 3: reject in chain c: type filter hook postrouting; it runs only in chains at "
+          "prerouting, input, forward, output (the kernel answers: Operation not supported)",
+          LB_EINVAL },
         { "add table ip t\nadd chain ip t c { comment \"x ; }", "line 2: unterminated string", LB_EPARSE },
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -195,6 +226,22 @@ START_TEST(errors_all_or_nothing)
         ck_assert_msg(rc == bad[i].rc, "case %zu: rc %d (%s)", i, rc, err);
         ck_assert_str_eq(err, bad[i].msg);
         ck_assert(!nft_active(nf));
+    }
+    /* where the kernel takes them: dnat in a nat chain at output, reject at prerouting
+     * (filter or nat), a masquerade in a chain no base chain reaches (checked when one
+     * does), all accepted by nft -f on 6.18 */
+    static const char *const good[] = {
+        "add table ip t\nadd chain ip t c { type nat hook output priority -100 ; }\n"
+        "add rule ip t c dnat to 10.0.0.1",
+        "add table ip t\nadd chain ip t c { type filter hook prerouting priority 0 ; }\n"
+        "add rule ip t c reject",
+        "add table ip t\nadd chain ip t c { type nat hook prerouting priority -100 ; }\n"
+        "add rule ip t c reject",
+        "add table ip t\nadd chain ip t r\nadd rule ip t r masquerade",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        ck_assert_msg(nft_apply(nf, good[i], err, sizeof err) == 0, "good %zu: %s", i, err);
+        ck_assert_int_eq(nft_apply(nf, "flush ruleset", err, sizeof err), 0);
     }
     /* a loop below no base chain is accepted, as by the kernel */
     ck_assert_msg(nft_apply(nf, "add table ip t\nadd chain ip t c\nadd rule ip t c goto c", err,

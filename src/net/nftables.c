@@ -13,7 +13,8 @@
  * without rewriting references. Deleted chains and sets stay as dead slots. Each hook has
  * the positions of its base chains sorted by priority (rebuilt at every commit).
  * Invariant: a committed ruleset has no jump loop and no jump deeper than
- * NFT_JUMP_STACK_SIZE, and no live reference to a dead chain or set.
+ * NFT_JUMP_STACK_SIZE, no live reference to a dead chain or set, and no dnat, masquerade
+ * or reject reachable from a base chain whose hook or type the kernel refuses it in.
  *
  * Supported transaction syntax, one command per line (`#` starts a comment line):
  *   add|create table ip T [{ comment "C" ; }]     delete|flush table ip T     flush ruleset
@@ -113,6 +114,9 @@ typedef struct nchain {
     char *comment;
     LB_VEC(nrule_t) rules;
     int mark_;                      /* scratch: commit's loop check */
+    uint8_t hooks_;                 /* scratch: the hooks every statement reachable from here
+                                     * allows (bit per enum nf_hook) */
+    bool nat_;                      /* scratch: a NAT statement is reachable from here */
 } nchain_t;
 
 typedef struct ntable {
@@ -1306,7 +1310,50 @@ static bool verdict_dead(const ntable_t *t, const nverdict_t *v)
     return (v->code == NV_JUMP || v->code == NV_GOTO) && t->chains.v[v->chain]->dead;
 }
 
-/* Depth of jumps below chain c (goto adds none); -1: a loop, -2: a dead target. */
+/* hook names as nft prints them */
+static const char *const hook_lc[NF_HOOK_COUNT] = {"prerouting", "input", "forward", "output",
+                                                    "postrouting"};
+
+/* The hooks a statement may run at, as the kernel's validate functions allow them
+ * (nft_nat_validate, nft_masq_validate, nft_reject_validate: nft_chain_validate_hooks), and
+ * whether it needs a nat-type base chain (nft_chain_validate_dependency NFT_CHAIN_T_NAT).
+ * Measured with nft -f on 6.18: dnat at postrouting, masquerade at prerouting or input,
+ * reject at postrouting are "Operation not supported". */
+#define HOOK_BIT(h) (1u << (h))
+#define HOOKS_ALL ((1u << NF_HOOK_COUNT) - 1)
+static uint8_t item_hooks(const item_t *it, bool *nat)
+{
+    switch (it->op) {
+    case IT_DNAT:
+        *nat = true;
+        return HOOK_BIT(NF_PREROUTING) | HOOK_BIT(NF_OUTPUT);
+    case IT_MASQ:
+        *nat = true;
+        return HOOK_BIT(NF_POSTROUTING);
+    case IT_REJECT:
+        return HOOK_BIT(NF_PREROUTING) | HOOK_BIT(NF_INPUT) | HOOK_BIT(NF_FORWARD) |
+               HOOK_BIT(NF_OUTPUT);
+    default:
+        return HOOKS_ALL;
+    }
+}
+
+static const char *item_stmt(const item_t *it)
+{
+    return it->op == IT_DNAT ? "dnat" : it->op == IT_MASQ ? "masquerade" : "reject";
+}
+
+/* What chain c's jump or goto target needs, added to c's own (after verdict_depth). */
+static void verdict_needs(const ntable_t *t, nchain_t *c, const nverdict_t *v)
+{
+    if (v->code != NV_JUMP && v->code != NV_GOTO) return;
+    const nchain_t *tc = t->chains.v[v->chain];
+    c->hooks_ &= tc->hooks_;
+    c->nat_ |= tc->nat_;
+}
+
+/* Depth of jumps below chain c (goto adds none); -1: a loop, -2: a dead target. Also
+ * leaves in c->hooks_ / c->nat_ what the statements reachable from c need. */
 static int chain_depth(const ntable_t *t, const struct nft_state *st, int32_t ti, nchain_t *c,
                        const char **bad);
 
@@ -1332,18 +1379,23 @@ static int chain_depth(const ntable_t *t, const struct nft_state *st, int32_t ti
     }
     if (c->mark_ > 0) return c->mark_ - 1;
     c->mark_ = -1;
+    c->hooks_ = HOOKS_ALL;
+    c->nat_ = false;
     int best = 0;
     for (size_t i = 0; i < c->rules.n; i++) {
         const nrule_t *r = &c->rules.v[i];
         for (size_t k = 0; k < r->it.n; k++) {
             const item_t *it = &r->it.v[k];
             int d = 0;
+            c->hooks_ &= item_hooks(it, &c->nat_);
             if (it->op == IT_VERDICT) {
                 d = verdict_depth(t, st, ti, &it->v, bad);
+                if (d >= 0) verdict_needs(t, c, &it->v);
             } else if (it->op == IT_VMAP || it->op == IT_NUMGEN_VMAP) {
                 const nset_t *s = it->anon ? it->anon : set_view(st, t, ti, it->ref);
                 for (size_t e = 0; e < s->el.n && d >= 0; e++) {
                     int de = verdict_depth(t, st, ti, &s->el.v[e].v, bad);
+                    if (de >= 0) verdict_needs(t, c, &s->el.v[e].v);
                     d = de < 0 ? de : de > d ? de : d;
                 }
             } else if (it->op == IT_ADDR_SET && it->ref >= 0 && t->sets.v[it->ref]->dead) {
@@ -1361,9 +1413,75 @@ static int chain_depth(const ntable_t *t, const struct nft_state *st, int32_t ti
     return best;
 }
 
+/* The first statement reachable from chain c that base chain b's hook or type does not
+ * allow: its chain in *where, the statement returned (NULL: none). seen: one flag per
+ * chain of t. Only on the error path, after chain_depth found there is one. */
+static const item_t *find_misplaced(const ntable_t *t, const struct nft_state *st, int32_t ti,
+                                    const nchain_t *b, const nchain_t *c, bool *seen,
+                                    const nchain_t **where)
+{
+    for (size_t i = 0; i < c->rules.n; i++)
+        for (size_t k = 0; k < c->rules.v[i].it.n; k++) {
+            const item_t *it = &c->rules.v[i].it.v[k];
+            bool nat = false;
+            uint8_t h = item_hooks(it, &nat);
+            if (!(h & HOOK_BIT(b->hook)) || (nat && b->type != CT_NAT)) {
+                *where = c;
+                return it;
+            }
+            const nverdict_t *vs = NULL;
+            size_t nv = 0, stride = 0;
+            if (it->op == IT_VERDICT) {
+                vs = &it->v;
+                nv = 1;
+            } else if (it->op == IT_VMAP || it->op == IT_NUMGEN_VMAP) {
+                const nset_t *s = it->anon ? it->anon : set_view(st, t, ti, it->ref);
+                vs = s->el.n ? &s->el.v[0].v : NULL;
+                nv = s->el.n;
+                stride = sizeof s->el.v[0];
+            }
+            for (size_t e = 0; e < nv; e++) {
+                const nverdict_t *v = (const nverdict_t *)((const char *)vs + e * stride);
+                if (v->code != NV_JUMP && v->code != NV_GOTO) continue;
+                if (seen[v->chain]) continue;
+                seen[v->chain] = true;
+                const item_t *bad = find_misplaced(t, st, ti, b, t->chains.v[v->chain], seen, where);
+                if (bad) return bad;
+            }
+        }
+    return NULL;
+}
+
+/* A statement reachable from base chain b at a hook or in a chain type the kernel refuses
+ * it at: the error into x, naming the statement, its chain and how it is reached. */
+static int misplaced_error(px_t *x, const ntable_t *t, const struct nft_state *st, int32_t ti,
+                           const nchain_t *b)
+{
+    bool *seen = lb_calloc(t->chains.n ? t->chains.n : 1, sizeof *seen);
+    const nchain_t *where = NULL;
+    const item_t *it = find_misplaced(t, st, ti, b, b, seen, &where);
+    lb_free(seen);
+    assert(it);
+    bool nat = false;
+    uint8_t h = item_hooks(it, &nat);
+    char allowed[64] = "";
+    for (int k = 0; k < NF_HOOK_COUNT; k++)
+        if (h & HOOK_BIT(k))
+            snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s",
+                     allowed[0] ? ", " : "", hook_lc[k]);
+    char via[300] = "";
+    if (where != b)
+        snprintf(via, sizeof via, " (reached from chain %s)", b->name);
+    return perr(x, LB_EINVAL, "%s in chain %s%s: type %s hook %s; it runs only in %schains "
+                "at %s (the kernel answers: Operation not supported)", item_stmt(it),
+                where->name, via, b->type == CT_NAT ? "nat" : "filter", hook_lc[b->hook],
+                nat ? "nat " : "", allowed);
+}
+
 /* nf_tables_check_loops() / nft_chain_validate() -- loops and nesting below the base
- * chains (an unreachable chain may loop, as the kernel allows) -- and the references:
- * 0 or an error into x. */
+ * chains (an unreachable chain may loop, as the kernel allows), the statements' hooks and
+ * chain types (the expressions' validate functions, run from the base chains: a chain no
+ * base chain reaches may hold any) -- and the references: 0 or an error into x. */
 static int commit_check(px_t *x, const struct nft_state *st)
 {
     for (size_t ti = 0; ti < x->rs->t.n; ti++) {
@@ -1396,6 +1514,8 @@ static int commit_check(px_t *x, const struct nft_state *st)
             if (d >= NFT_JUMP_STACK_SIZE)
                 return perr(x, LB_EINVAL, "chain %s: jumps nested %d deep (the kernel's limit "
                             "is %d)", c->name, d, NFT_JUMP_STACK_SIZE - 1);
+            if (!(c->hooks_ & HOOK_BIT(c->hook)) || (c->nat_ && c->type != CT_NAT))
+                return misplaced_error(x, t, st, (int32_t)ti, c);
         }
         for (int h = 0; h < NF_HOOK_COUNT; h++) {
             t->hooks[h].n = 0;
@@ -1607,9 +1727,6 @@ long nft_set_size(const nf_t *nf, const char *table, const char *name)
 }
 
 /* ---- listing (nft list ruleset) ------------------------------------------------------------ */
-
-static const char *const hook_lc[NF_HOOK_COUNT] = {"prerouting", "input", "forward", "output",
-                                                    "postrouting"};
 
 /* nft's prio2str(): a standard priority name valid for the hook, with an offset of at
  * most 10 either way; else the number. */
@@ -2126,7 +2243,7 @@ int nft_nat_(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *o
             memset(&tr, 0, sizeof tr);
             bool dst = nf_hook_manip(h) == NF_MANIP_DST;
             if (r.it->op == IT_DNAT) {
-                if (!dst) continue;             /* nft refuses dnat outside dstnat hooks */
+                if (!dst) continue;             /* never: commit_check refuses dnat there */
                 tr.target = NFT_DNAT;
                 tr.nat_addr = r.it->a;
                 if (r.it->f) {
@@ -2134,7 +2251,7 @@ int nft_nat_(nf_t *nf, enum nf_hook h, pkt_t *p, net_iface_t *in, net_iface_t *o
                     tr.nat_port[0] = tr.nat_port[1] = (uint16_t)r.it->b;
                 }
             } else {
-                if (dst) continue;              /* masquerade: postrouting only */
+                if (dst) continue;              /* never: masquerade runs at postrouting only */
                 tr.target = NFT_MASQ;
                 tr.nat_flags = (uint8_t)r.it->a;
             }
