@@ -85,6 +85,11 @@ typedef struct cluster_params {
      * securityContext.sysctls. */
     tcp_params_t pod_tcp;
     tcp_params_t gateway_pod_tcp;
+    /* The pods' ICMP rate-limit sysctls: the nodes' kernel's defaults (every pod netns
+     * starts from them, icmp_sk_init). Without global_per_netns (kernels before 6.12) a
+     * pod's ICMP errors draw on its node's global bucket, under the node's
+     * icmp_msgs_per_sec / icmp_msgs_burst (net_node_t icmp_host). */
+    net_icmp_limits_t pod_icmp;
     /* kube-proxy's conntrack.tcpEstablishedTimeout (--conntrack-tcp-timeout-established):
      * < 0: its default (24 h); 0: leave the nodes' sysctl alone; else the value. */
     sim_time_t kp_conntrack_established;

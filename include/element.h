@@ -168,6 +168,13 @@ void build_origin(build_ctx_t *ctx, const char *owner, char *buf, size_t n);
 int build_check_name(build_ctx_t *ctx, elem_pos_t pos, const char *what, const char *name);
 int build_check_addr(build_ctx_t *ctx, elem_pos_t pos, const char *what, net_fabric_t *fab,
                      uint32_t prefix, int plen);
+/* The ICMP rate-limit sysctls of a node's kernel (net_icmp_limits_t), as the `icmp` key of
+ * hosts and routers and of a k8s-cluster's node-sysctls: the keys, and each key cfg sets
+ * onto *l, range-checked as the kernel checks them; 0, or a build error at the bad value
+ * whose message starts with `what` ("icmp ratelimit: ..."). */
+extern const elem_param_t elem_icmp_params[];
+int build_icmp_sysctls(build_ctx_t *ctx, const elem_cfg_t *cfg, const char *what,
+                       net_icmp_limits_t *l);
 /* Runs fn(obj) when the run is freed (models free their state here). */
 void build_on_free(build_ctx_t *ctx, void (*fn)(void *obj), void *obj);
 

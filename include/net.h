@@ -177,10 +177,13 @@ typedef int (*net_proto_rx_cb)(net_node_t *node, pkt_t *p, void *data); /* consu
  *   ip_error()               forwarded packets without a route: a per-source bucket
  *                            (ip_rt_error_cost = 1 s, ip_rt_error_burst = 5 s) ahead of
  *                            icmp_send();
- *   icmpv4_global_allow()    types in ratemask: the node's icmp_msgs_per_sec /
- *                            icmp_msgs_burst bucket (per network namespace since 6.12),
- *                            each error sent taking 0, 1 or 2 credits at random
- *                            (icmp_global_consume(); stream "icmp:<node>");
+ *   icmpv4_global_allow()    types in ratemask: the icmp_msgs_per_sec / icmp_msgs_burst
+ *                            bucket, each error sent taking 0, 1 or 2 credits at random
+ *                            (icmp_global_consume(); stream "icmp:<node>"); the node's
+ *                            own (per network namespace since 6.12), or with icmp_host set
+ *                            the host's, whose sysctls it then follows (before 6.12 the
+ *                            bucket and the two sysctls were the initial netns's, shared
+ *                            by every netns of the host: a pod and its node);
  *   icmpv4_xrlim_allow()     types in ratemask, not to a local destination: the
  *                            per-destination bucket inet_peer_xrlim_allow(), icmp_ratelimit
  *                            per error, up to 6 (XRLIM_BURST_FACTOR) saved up.
@@ -188,12 +191,20 @@ typedef int (*net_proto_rx_cb)(net_node_t *node, pkt_t *p, void *data); /* consu
  * forwarded packet without a route costs 2 s of them: a fresh sender gets two errors at
  * once, then one per 2 s of tokens. Jiffies are milliseconds (HZ 1000). */
 typedef struct net_icmp_limits {
-    sim_time_t ratelimit;       /* net.ipv4.icmp_ratelimit (1 s) */
+    sim_time_t ratelimit;       /* net.ipv4.icmp_ratelimit (1 s; whole ms, 0 to INT_MAX) */
     uint32_t ratemask;          /* net.ipv4.icmp_ratemask (0x1818: types 3, 4, 11, 12) */
-    int msgs_per_sec;           /* net.ipv4.icmp_msgs_per_sec (1000) */
-    int msgs_burst;             /* net.ipv4.icmp_msgs_burst (50) */
+    int msgs_per_sec;           /* net.ipv4.icmp_msgs_per_sec (1000; 0 to INT_MAX) */
+    int msgs_burst;             /* net.ipv4.icmp_msgs_burst (50; 0 to INT_MAX) */
+    bool global_per_netns;      /* the global bucket and its two sysctls are per netns
+                                 * (6.12 and later); false: one per host */
 } net_icmp_limits_t;
 void net_icmp_limits_default(net_icmp_limits_t *l);
+/* The defaults of Linux `version` ("MAJOR.MINOR[...]", as tcp_params_kernel reads it):
+ * the four sysctls' values are the same in every version (ratelimit and ratemask for
+ * decades, 1000 / 50 since the global limit came, commit 4cdf507d5452, 2014; kernels
+ * before it are not told apart); global_per_netns from 6.12. Returns 0, or LB_EINVAL
+ * (l untouched) for an unreadable version. */
+int net_icmp_limits_kernel(net_icmp_limits_t *l, const char *version);
 /* ICMP errors a node did not send, by the limit that suppressed them (ip_error()'s bucket
  * has no kernel counter; the other two are Icmp RateLimitHost / RateLimitGlobal of nstat). */
 typedef struct net_icmp_stats {
@@ -219,6 +230,9 @@ struct net_node {
     void *data;                 /* owner's slot (the model that built the node) */
     net_icmp_limits_t icmp;     /* the kernel's ICMP error rate limits (net_icmp_error) */
     struct net_icmp_rl *icmp_rl;/* their state; NULL until the first ICMP error */
+    net_node_t *icmp_host;      /* NULL, or the node (the host's initial netns) whose global
+                                 * ICMP bucket and msgs sysctls this one shares (a pod on a
+                                 * kernel before 6.12) */
 };
 
 struct net_iface {

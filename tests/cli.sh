@@ -383,6 +383,17 @@ check bad-ka-probes 2 ./sim --validate --set 'nodes.client.tcp={keepalive-probes
 contains bad-ka-probes-msg "$tmp/err" "tcp keepalive-probes: expected a whole number from 0 to 255; got 256"
 check bad-node-sysctl 2 ./sim --validate --set 'cloud.eks.node-sysctls={keepalive-intvl: 0s}' scenarios/eks-idle-timeout.yaml
 contains bad-node-sysctl-msg "$tmp/err" "node-sysctls keepalive-intvl: expected whole seconds"
+# ICMP rate-limit sysctls: icmp_ratelimit in whole ms, the counts from 0; on a cluster's
+# nodes only (not safe sysctls: gateway-sysctls has no icmp)
+check bad-icmp-ratelimit 2 ./sim --check --set 'nodes.client.icmp={ratelimit: 1500us}' scenarios/aks-dsr.yaml
+contains bad-icmp-ratelimit-msg "$tmp/err" "<command line>:1:31: error: icmp ratelimit: expected whole milliseconds from 0ms to 2147483647ms (the sysctl is in ms)"
+check bad-icmp-ratemask 2 ./sim --check --set 'nodes.client.icmp={ratemask: 0x1g}' scenarios/aks-dsr.yaml
+contains bad-icmp-ratemask-msg "$tmp/err" "icmp ratemask: expected a whole number like 0x1818 or 6168"
+check bad-node-icmp 2 ./sim --validate --set 'cloud.eks.node-sysctls={icmp: {msgs-burst: -2}}' scenarios/eks-idle-timeout.yaml
+contains bad-node-icmp-msg "$tmp/err" "<command line>:1:44: error: node-sysctls icmp msgs-burst: expected a whole number from 0 to 2147483647; got -2"
+check gateway-icmp 2 ./sim --validate --set 'cloud.eks.gateway-sysctls={icmp: {ratelimit: 250ms}}' scenarios/eks-idle-timeout.yaml
+contains gateway-icmp-msg "$tmp/err" "unknown key 'icmp'"
+check node-icmp 0 ./sim --validate --set 'cloud.eks.node-sysctls={icmp: {ratelimit: 250ms, ratemask: 0x1810}}' scenarios/eks-idle-timeout.yaml
 check unsafe-sysctl 2 ./sim --validate --set 'cloud.eks.kubernetes-version="1.28"' -v pod-sysctl-keepalive scenarios/eks-idle-timeout.yaml
 contains unsafe-sysctl-msg "$tmp/err" "gateway-sysctls: net.ipv4.tcp_keepalive_* are safe sysctls from Kubernetes 1.29; on 1.28 kubelet refuses the pod (SysctlForbidden)"
 # a conntrack entry forgotten under an idle connection: the causal chain names the

@@ -937,10 +937,12 @@ END_TEST
 
 /* The pods' network namespaces: every pod starts from the kernel's defaults (6.6 here: the
  * linear SYN timeouts), the gateway pods add their securityContext.sysctls; the nodes'
- * own sysctls (set by the element on the node stacks) do not reach them. */
+ * own sysctls (set by the element on the node stacks) do not reach them. 6.6's global
+ * ICMP bucket is the host's: each pod draws on its node's. */
 static void tune_sysctls(cluster_params_t *p)
 {
     ck_assert_int_eq(tcp_params_kernel(&p->pod_tcp, "6.6"), 0);
+    ck_assert_int_eq(net_icmp_limits_kernel(&p->pod_icmp, "6.6"), 0);
     p->gateway_pod_tcp = p->pod_tcp;
     p->gateway_pod_tcp.keepalive_time = 120 * SIM_S;
     p->gateway_pod_tcp.keepalive_probes = 3;
@@ -962,6 +964,11 @@ START_TEST(pods_get_their_own_netns_sysctls)
     ck_assert_int_eq(app->keepalive_time, TCP_KEEPALIVE_TIME_DEFAULT);
     ck_assert_int_eq(app->syn_linear_timeouts, 4);
     ck_assert_int_eq(gw->syn_linear_timeouts, 4);
+    cluster_pod_t *app_pod = pod_named(e.c, "app1-0");
+    ck_assert_ptr_eq(app_pod->node->icmp_host, app_pod->host->node);
+    ck_assert_ptr_eq(gateway_pod(&e)->node->icmp_host, gateway_pod(&e)->host->node);
+    ck_assert_ptr_null(app_pod->host->node->icmp_host);
+    ck_assert_int_eq(app_pod->node->icmp.ratelimit, SIM_S);
     env_free(&e);
 }
 END_TEST

@@ -423,13 +423,14 @@ END_TEST
  * about icmp_msgs_burst (50) time-exceeded errors: each error takes 0, 1 or 2 credits
  * (icmp_global_consume, drawn from the node's seeded stream), the rest are refused until
  * HZ/50 has passed. The same seed gives the same count. */
-static uint64_t global_limit_run(uint64_t *limited)
+static uint64_t global_limit_run(uint64_t *limited, int burst)
 {
     sim_t *sim;
     net_t *net;
     net_node_t *a, *r, *b;
     chain3(&sim, &net, &a, &r, &b);
     r->forwarding = true;
+    if (burst >= 0) r->icmp.msgs_burst = burst;
     for (int i = 0; i < 100; i++)
         net_node_output(a, ({ pkt_t *p = udp(net, tu_ip("10.0.1.100") + (uint32_t)i,
                                                tu_ip("10.0.2.2"), 10); p->ttl = 1; p; }));
@@ -446,11 +447,132 @@ static uint64_t global_limit_run(uint64_t *limited)
 START_TEST(icmp_global_rate_limit)
 {
     uint64_t limited, limited2;
-    uint64_t sent = global_limit_run(&limited);
+    uint64_t sent = global_limit_run(&limited, -1);
     ck_assert_uint_gt(sent, 25);                    /* at most 2 credits each of 50 */
     ck_assert_uint_lt(sent, 100);
     ck_assert_uint_gt(limited, 0);
-    ck_assert_uint_eq(global_limit_run(&limited2), sent);
+    ck_assert_uint_eq(global_limit_run(&limited2, -1), sent);
+}
+END_TEST
+
+/* The sysctls change the suppression. icmp_ratelimit 250 ms: a fresh peer holds 6 x 250 ms
+ * of tokens, so 10 datagrams to a closed port at t = 0 get 6 answers, 10 more at 0.6 s get
+ * 2 (600 ms of tokens), at 1.3 s 3 (100 + 700 ms), at 2.1 s 3 (50 + 800 ms) -- with the
+ * default 1 s: 6, 0, 1, 1. The same schedule as tests/kernel-icmp.sh's ratelimit case. */
+static void ratelimit_schedule(sim_time_t ratelimit, int got[4])
+{
+    rlnet_t t;
+    rlnet_new(&t);
+    if (ratelimit >= 0) t.b->icmp.ratelimit = ratelimit;
+    static const int at_ms[] = {0, 600, 1300, 2100};
+    for (int k = 0; k < 4; k++) {
+        sim_run(t.sim, at_ms[k] * SIM_MS);
+        int before = tu_obs_cap_count(t.o, "a");
+        udp_burst(t.sim, t.net, t.a, 0, tu_ip("10.0.2.2"), 10, 0, 0, 100 * SIM_MS);
+        got[k] = icmps_at(t.o, "a", before, ICMP_DEST_UNREACH);
+    }
+    net_icmp_stats_t st = net_node_icmp_stats(t.b);
+    ck_assert_uint_eq(st.sent + st.ratelimit_host, 40);
+    rlnet_free(&t);
+}
+
+START_TEST(icmp_ratelimit_sysctl)
+{
+    int got[4];
+    ratelimit_schedule(250 * SIM_MS, got);
+    ck_assert_int_eq(got[0], 6);
+    ck_assert_int_eq(got[1], 2);
+    ck_assert_int_eq(got[2], 3);
+    ck_assert_int_eq(got[3], 3);
+    ratelimit_schedule(-1, got);                    /* the default, 1 s */
+    ck_assert_int_eq(got[0], 6);
+    ck_assert_int_eq(got[1], 0);
+    ck_assert_int_eq(got[2], 1);
+    ck_assert_int_eq(got[3], 1);
+    ratelimit_schedule(0, got);                     /* 0: no per-destination limit */
+    for (int k = 0; k < 4; k++) ck_assert_int_eq(got[k], 10);
+}
+END_TEST
+
+/* icmp_ratemask: without bit 3 (0x1810) port unreachables pass neither limit; with bit 3
+ * alone (0x8) they are limited as by default. Fragmentation needed is never limited. */
+START_TEST(icmp_ratemask_sysctl)
+{
+    static const uint32_t masks[] = {0x1810, 0x8, 0x1818};
+    static const int want[] = {10, 6, 6};
+    for (int m = 0; m < 3; m++) {
+        rlnet_t t;
+        rlnet_new(&t);
+        t.b->icmp.ratemask = masks[m];
+        udp_burst(t.sim, t.net, t.a, 0, tu_ip("10.0.2.2"), 10, 0, 0, 100 * SIM_MS);
+        ck_assert_int_eq(icmps_at(t.o, "a", 0, ICMP_DEST_UNREACH), want[m]);
+        ck_assert_uint_eq(net_node_icmp_stats(t.b).ratelimit_host, (uint64_t)(10 - want[m]));
+        rlnet_free(&t);
+    }
+}
+END_TEST
+
+/* icmp_msgs_per_sec 0: icmp_global_allow() never refills an empty bucket (incr 0), so a
+ * namespace that never had credit sends no rate-limited error at all: the router's 10
+ * time-exceeded errors to 10 fresh sources are all refused by the global limit, while
+ * echo replies (type 0, not in the ratemask) still go out. A smaller icmp_msgs_burst lets
+ * fewer of a burst through. */
+START_TEST(icmp_msgs_sysctls)
+{
+    sim_t *sim;
+    net_t *net;
+    net_node_t *a, *r, *b;
+    chain3(&sim, &net, &a, &r, &b);
+    r->forwarding = true;
+    r->icmp.msgs_per_sec = 0;
+    for (int i = 0; i < 10; i++)
+        net_node_output(a, ({ pkt_t *p = udp(net, tu_ip("10.0.1.100") + (uint32_t)i,
+                                               tu_ip("10.0.2.2"), 10); p->ttl = 1; p; }));
+    sim_run(sim, 5 * SIM_S);
+    net_icmp_stats_t st = net_node_icmp_stats(r);
+    ck_assert_uint_eq(st.sent, 0);
+    ck_assert_uint_eq(st.ratelimit_global, 10);
+    net_free(net);
+    sim_free(sim);
+    uint64_t limited, sent50 = global_limit_run(&limited, -1);
+    uint64_t sent10 = global_limit_run(&limited, 10);
+    ck_assert_uint_lt(sent10, sent50);
+    ck_assert_uint_lt(sent10, 25);                  /* about 10: a credit each on average */
+    ck_assert_uint_gt(sent10, 4);                   /* at most 2 credits each of 10 */
+}
+END_TEST
+
+/* Before 6.12 the global bucket is the host's (icmp_global), and so are icmp_msgs_per_sec
+ * and _burst: a netns sharing it (icmp_host: a pod on its node) is refused when its host's
+ * bucket is, whatever its own values. net_icmp_limits_kernel() says which kernels. */
+START_TEST(icmp_global_bucket_of_the_host)
+{
+    for (int shared = 0; shared < 2; shared++) {
+        rlnet_t t;
+        rlnet_new(&t);
+        t.r->icmp.msgs_per_sec = 0;                 /* the "host": nothing from its bucket */
+        if (shared) t.b->icmp_host = t.r;
+        udp_burst(t.sim, t.net, t.a, 0, tu_ip("10.0.2.2"), 3, 0, t.flow, 100 * SIM_MS);
+        net_icmp_stats_t st = net_node_icmp_stats(t.b);
+        ck_assert_uint_eq(st.sent, shared ? 0 : 3);
+        ck_assert_uint_eq(st.ratelimit_global, shared ? 3 : 0);
+        if (shared) ck_assert(tu_obs_trace_has(t.o, "shared with the host r"));
+        rlnet_free(&t);
+    }
+    net_icmp_limits_t l;
+    ck_assert_int_eq(net_icmp_limits_kernel(&l, "6.6.44-azl3"), 0);
+    ck_assert(!l.global_per_netns);
+    ck_assert_int_eq(l.msgs_per_sec, 1000);
+    ck_assert_int_eq(l.msgs_burst, 50);
+    ck_assert_int_eq(net_icmp_limits_kernel(&l, "6.11"), 0);
+    ck_assert(!l.global_per_netns);
+    ck_assert_int_eq(net_icmp_limits_kernel(&l, "6.12"), 0);
+    ck_assert(l.global_per_netns);
+    ck_assert_int_eq(net_icmp_limits_kernel(&l, "6.18"), 0);
+    ck_assert(l.global_per_netns);
+    ck_assert_int_eq(l.ratemask, 0x1818);
+    ck_assert_int_eq(l.ratelimit, SIM_S);
+    ck_assert_int_eq(net_icmp_limits_kernel(&l, "6.x"), LB_EINVAL);
 }
 END_TEST
 
@@ -806,6 +928,10 @@ Suite *suite_net(void)
     tcase_add_test(tc, icmp_port_unreachable_rate_limit);
     tcase_add_test(tc, icmp_no_route_rate_limit);
     tcase_add_test(tc, icmp_global_rate_limit);
+    tcase_add_test(tc, icmp_ratelimit_sysctl);
+    tcase_add_test(tc, icmp_ratemask_sysctl);
+    tcase_add_test(tc, icmp_msgs_sysctls);
+    tcase_add_test(tc, icmp_global_bucket_of_the_host);
     suite_add_tcase(s, tc);
     return s;
 }

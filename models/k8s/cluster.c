@@ -82,6 +82,7 @@ void cluster_params_default(cluster_params_t *p)
     lb_cidr_parse(CLUSTER_SERVICE_CIDR_DEFAULT, &p->service_cidr, &p->service_plen);
     tcp_params_default(&p->pod_tcp);
     p->gateway_pod_tcp = p->pod_tcp;
+    net_icmp_limits_default(&p->pod_icmp);
     p->kp_conntrack_established = -1;
 }
 
@@ -370,6 +371,8 @@ static cluster_pod_t *pod_create(cluster_t *c, const k8s_deployment_t *d, cluste
     pod->node->data = pod;
     /* its own netns: the kernel's defaults, not the node's sysctls */
     tcp_stack_set_params(pod->node, gateway_of(c, d) ? &c->p.gateway_pod_tcp : &c->p.pod_tcp);
+    pod->node->icmp = c->p.pod_icmp;
+    if (!c->p.pod_icmp.global_per_netns) pod->node->icmp_host = n->node;
     char veth[32];
     snprintf(veth, sizeof veth, "veth%d", n->pods);
     net_iface_t *host_if = net_iface_add(n->node, veth, 0, 0);

@@ -119,6 +119,17 @@ static const elem_param_t sysctl_params[] = {
     {"keepalive-probes", P_INT, "", "net.ipv4.tcp_keepalive_probes (9)", NULL, NULL},
     {NULL, 0, NULL, NULL, NULL, NULL},
 };
+/* The nodes' own: the keepalive sysctls and the ICMP rate-limit ones (per netns: a pod
+ * keeps the kernel's defaults; not safe sysctls, so not among gateway-sysctls). */
+static const elem_param_t node_sysctl_params[] = {
+    {"keepalive-time", P_DURATION, "", "net.ipv4.tcp_keepalive_time (kernel default 7200 s)",
+     NULL, NULL},
+    {"keepalive-intvl", P_DURATION, "", "net.ipv4.tcp_keepalive_intvl (75 s)", NULL, NULL},
+    {"keepalive-probes", P_INT, "", "net.ipv4.tcp_keepalive_probes (9)", NULL, NULL},
+    {"icmp", P_OBJ, "", "ICMP error rate-limit sysctls: ratelimit, ratemask, msgs-per-sec, "
+     "msgs-burst (as a host's icmp)", elem_icmp_params, NULL},
+    {NULL, 0, NULL, NULL, NULL, NULL},
+};
 
 /* A synthetic workload for production-sized clusters (cluster.h scale_*). */
 static const elem_param_t scale_params[] = {
@@ -173,9 +184,9 @@ static const elem_param_t cluster_params[] = {
      "default: aks ubuntu-22.04, eks al2023", NULL, node_image_names},
     {"kernel", P_STR, "", "the nodes' Linux version, like \"6.6\" (overrides node-image)",
      NULL, NULL},
-    {"node-sysctls", P_OBJ, "", "the nodes' own (host network namespace) keepalive "
-     "sysctls: { keepalive-time, keepalive-intvl, keepalive-probes }; pods do not see them",
-     sysctl_params, NULL},
+    {"node-sysctls", P_OBJ, "", "the nodes' own (host network namespace) sysctls: "
+     "{ keepalive-time, keepalive-intvl, keepalive-probes, icmp: { ratelimit, ratemask, "
+     "msgs-per-sec, msgs-burst } }; pods do not see them", node_sysctl_params, NULL},
     {"gateway-sysctls", P_OBJ, "", "the Istio gateway pods' securityContext.sysctls: "
      "{ keepalive-time, keepalive-intvl, keepalive-probes } in the pods' own netns (safe "
      "sysctls from Kubernetes 1.29)", sysctl_params, NULL},
@@ -360,11 +371,20 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
                         : !strcmp(p.provider, "eks") ? "al2023" : "ubuntu-22.04";
     const char *kver = kv->set && *kv->u.s ? kv->u.s : image_kernel(image);
     tcp_params_t node_tp;
-    if (!kver || tcp_params_kernel(&node_tp, kver) < 0)
+    net_icmp_limits_t node_icmp;
+    if (!kver || tcp_params_kernel(&node_tp, kver) < 0 ||
+        net_icmp_limits_kernel(&node_icmp, kver) < 0)
         return build_error(ctx, kv->set ? kv->pos : iv->pos, "kernel '%s': expected a Linux "
                            "version like \"5.15\" or \"6.6\"", kver ? kver : image);
     p.pod_tcp = p.gateway_pod_tcp = node_tp;
+    p.pod_icmp = node_icmp;
     int rc0 = apply_sysctls(ctx, cfg, "node-sysctls", &node_tp);
+    const elem_val_t *nsv = elem_get(cfg, "node-sysctls");
+    if (rc0 == 0 && nsv->set && nsv->u.objs.n) {
+        const elem_val_t *ic = elem_get(nsv->u.objs.v[0], "icmp");
+        if (ic->u.objs.n)
+            rc0 = build_icmp_sysctls(ctx, ic->u.objs.v[0], "node-sysctls icmp", &node_icmp);
+    }
     if (rc0 == 0) rc0 = apply_sysctls(ctx, cfg, "gateway-sysctls", &p.gateway_pod_tcp);
     if (rc0) return rc0;
     const elem_val_t *gs = elem_get(cfg, "gateway-sysctls");
@@ -550,8 +570,10 @@ static int cluster_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *c
     build_on_free(ctx, cluster_free_cb, c);
     /* the nodes' kernel profile (kube-proxy has already written its conntrack sysctls),
      * with node-sysctls in the host netns */
-    for (size_t i = 0; i < cluster_node_count(c); i++)
+    for (size_t i = 0; i < cluster_node_count(c); i++) {
         tcp_stack_set_params(cluster_node_at(c, i)->node, &node_tp);
+        cluster_node_at(c, i)->node->icmp = node_icmp;
+    }
     const elem_val_t *fv = elem_get(cfg, "faults"), *dv = elem_get(cfg, "deletions");
     size_t nf = fv->u.objs.n;
     for (size_t i = 0; i < nf + dv->u.objs.n; i++) {

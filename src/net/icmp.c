@@ -1,7 +1,23 @@
 /* icmp.c -- the kernel's ICMP error rate limits (Linux 6.18): ip_error()'s per-source
  * bucket (net/ipv4/route.c), icmpv4_global_allow()/icmp_global_consume() and
  * icmpv4_xrlim_allow() (net/ipv4/icmp.c) over inet_peer_xrlim_allow()
- * (net/ipv4/inetpeer.c). See net_icmp_limits_t in net.h. */
+ * (net/ipv4/inetpeer.c), and their sysctls' defaults by kernel version. See
+ * net_icmp_limits_t in net.h.
+ *
+ * By version (net_icmp_limits_kernel):
+ *   6.12   icmp_global_credit / icmp_global_stamp moved into struct netns_ipv4, and
+ *          icmp_msgs_per_sec / icmp_msgs_burst became per-netns sysctls (Eric Dumazet's
+ *          series "icmp: avoid possible side-channels attacks", net-next, August 2024).
+ *          Before, one bucket per host (icmp_global) and the two sysctls only in the
+ *          initial netns: modelled by icmp_host (a pod shares its node's).
+ *   8c2bd38b95f7 "icmp: change the order of rate limits" (6.12; CVE-2024-47678): the
+ *          per-destination check before the global bucket is consumed, the credit allowed
+ *          below zero. Backported to stable 6.1.113 and 6.6.54 (October 2024), whose
+ *          point releases node images ship; modelled for every version. For 5.10 and 5.15
+ *          the backport is not verified: their older order (icmp_global_allow() taking
+ *          the credit, floored at 0, before the per-destination check) is not modelled.
+ *   After 6.18, icmp_sk_init() sets icmp_msgs_per_sec and icmp_msgs_burst to 10000; the
+ *          release that has it is not verified, so every version keeps 1000 / 50. */
 #include <stdarg.h>
 #include <stdio.h>
 #include "net_int.h"
@@ -35,8 +51,21 @@ void net_icmp_limits_default(net_icmp_limits_t *l)
 {
     l->ratelimit = 1 * SIM_S;           /* icmp_sk_init(): 1 * HZ */
     l->ratemask = 0x1818;
-    l->msgs_per_sec = 1000;             /* 6.18's defaults (raised to 10000 after it) */
+    l->msgs_per_sec = 1000;             /* 6.18's defaults (10000 after it: see above) */
     l->msgs_burst = 50;
+    l->global_per_netns = true;         /* 6.12 and later */
+}
+
+int net_icmp_limits_kernel(net_icmp_limits_t *l, const char *version)
+{
+    int major = 0, minor = 0, n = 0;
+    if (!version || sscanf(version, "%d.%d%n", &major, &minor, &n) != 2 || major < 2 ||
+        major > 99 || minor < 0 || minor > 999 || (version[n] && version[n] != '.' &&
+        version[n] != '-'))
+        return LB_EINVAL;
+    net_icmp_limits_default(l);
+    l->global_per_netns = major * 1000 + minor >= 6012;
+    return 0;
 }
 
 static int64_t jiffies(const net_node_t *nd)
@@ -142,7 +171,13 @@ static bool mask_allow(const net_node_t *nd, uint8_t type, uint8_t code)
     return !((1u << type) & nd->icmp.ratemask);
 }
 
-/* icmp_global_allow() */
+/* Whose global bucket nd uses: its own netns's, or its host's (icmp_host). */
+static net_node_t *global_of(net_node_t *nd)
+{
+    return nd->icmp_host ? nd->icmp_host : nd;
+}
+
+/* icmp_global_allow(); nd: the owner of the bucket (global_of) */
 static bool global_allow(net_node_t *nd)
 {
     struct net_icmp_rl *rl = rl_get(nd);
@@ -179,12 +214,14 @@ bool net_icmp_allow_(net_node_t *nd, const pkt_t *about, uint8_t type, uint8_t c
                      bool in_lo, bool dst_local, bool routed)
 {
     bool apply = false;
+    net_node_t *host = global_of(nd);
     if (!in_lo && !mask_allow(nd, type, code)) {
-        if (!global_allow(nd)) {
+        if (!global_allow(host)) {
             rl_get(nd)->st.ratelimit_global++;
             refused(nd, about, "no ICMP type %u code %u: global ICMP rate limit "
-                    "(icmp_msgs_per_sec %d, icmp_msgs_burst %d)", type, code,
-                    nd->icmp.msgs_per_sec, nd->icmp.msgs_burst);
+                    "(icmp_msgs_per_sec %d, icmp_msgs_burst %d%s%s)", type, code,
+                    host->icmp.msgs_per_sec, host->icmp.msgs_burst,
+                    host != nd ? ", shared with the host " : "", host != nd ? host->name : "");
             return false;
         }
         apply = true;
@@ -203,7 +240,7 @@ bool net_icmp_allow_(net_node_t *nd, const pkt_t *about, uint8_t type, uint8_t c
             return false;
         }
     }
-    global_consume(nd);
+    global_consume(host);
     return true;
 }
 

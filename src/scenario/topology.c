@@ -7,6 +7,8 @@
  * link order) transiting only forwarding nodes; a node with one link gets a default route
  * via its peer, one whose only interface is on a segment via the segment's first router. */
 #include <assert.h>
+#include <errno.h>
+#include <limits.h>
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,56 @@ static const elem_param_t tcp_tab[] = {
     { NULL, 0, NULL, NULL, NULL, NULL }
 };
 
+/* The ICMP rate-limit sysctls (net_icmp_limits_t): a host's or router's `icmp`, a
+ * k8s-cluster's node-sysctls `icmp`. */
+const elem_param_t elem_icmp_params[] = {
+    { "ratelimit", P_DURATION, "", "tokens per ICMP error of the per-destination bucket, "
+      "whole milliseconds; 0: no per-destination limit (net.ipv4.icmp_ratelimit, 1000 ms)",
+      NULL, NULL },
+    { "ratemask", P_STR, "", "the ICMP types both limits apply to, a bit per type, like "
+      "0x1818 or 6168 (net.ipv4.icmp_ratemask, 0x1818: destination unreachable, source "
+      "quench, time exceeded, parameter problem; fragmentation needed never)", NULL, NULL },
+    { "msgs-per-sec", P_INT, "", "the global bucket's refill per second "
+      "(net.ipv4.icmp_msgs_per_sec, 1000)", NULL, NULL },
+    { "msgs-burst", P_INT, "", "the global bucket's size (net.ipv4.icmp_msgs_burst, 50)",
+      NULL, NULL },
+    { NULL, 0, NULL, NULL, NULL, NULL }
+};
+
+/* Each key cfg sets onto *l, in the ranges the kernel's handlers take (6.18's ipv4_net_table:
+ * icmp_ratelimit proc_dointvec_ms_jiffies_minmax from 0, icmp_ratemask proc_dointvec (any
+ * int, decimal or 0x hex), icmp_msgs_per_sec / _burst proc_dointvec_minmax from 0). */
+int build_icmp_sysctls(build_ctx_t *ctx, const elem_cfg_t *cfg, const char *what,
+                       net_icmp_limits_t *l)
+{
+    const elem_val_t *v;
+    if ((v = elem_get(cfg, "ratelimit"))->set) {
+        if (v->u.i < 0 || v->u.i % SIM_MS || v->u.i / SIM_MS > INT_MAX)
+            return build_error(ctx, v->pos, "%s ratelimit: expected whole milliseconds from "
+                               "0ms to %dms (the sysctl is in ms)", what, INT_MAX);
+        l->ratelimit = v->u.i;
+    }
+    if ((v = elem_get(cfg, "ratemask"))->set) {
+        char *end;
+        errno = 0;
+        long long m = strtoll(v->u.s, &end, 0);
+        if (!*v->u.s || *end || errno || m < INT_MIN || m > INT_MAX)
+            return build_error(ctx, v->pos, "%s ratemask: expected a whole number like 0x1818 "
+                               "or 6168 (an int, a bit per ICMP type); got '%s'", what, v->u.s);
+        l->ratemask = (uint32_t)(int32_t)m;
+    }
+    static const char *const counts[] = {"msgs-per-sec", "msgs-burst"};
+    int *field[] = {&l->msgs_per_sec, &l->msgs_burst};
+    for (int i = 0; i < 2; i++) {
+        if (!(v = elem_get(cfg, counts[i]))->set) continue;
+        if (v->u.i < 0 || v->u.i > INT_MAX)
+            return build_error(ctx, v->pos, "%s %s: expected a whole number from 0 to %d; got "
+                               "%lld", what, counts[i], INT_MAX, (long long)v->u.i);
+        *field[i] = (int)v->u.i;
+    }
+    return 0;
+}
+
 /* A node's routing (node_routes): `routing`, `gateway` and `routes`. */
 static const char *const routing_choices[] = { "auto", "explicit", NULL };
 static const char *const route_type_choices[] = { "unicast", "blackhole", "unreachable",
@@ -150,13 +202,15 @@ static const elem_param_t route_tab[] = {
     { "addresses", P_STRLIST, "[]", "extra local IPv4 addresses, like [10.9.9.9]", NULL, NULL }, \
     ROUTING_PARAMS \
     { "kernel", P_STR, "", "Linux version whose sysctl defaults the node has, like \"6.6\" " \
-      "(default " TCP_KERNEL_DEFAULT "); keys in tcp override them", NULL, NULL }, \
+      "(default " TCP_KERNEL_DEFAULT "); keys in tcp and icmp override them", NULL, NULL }, \
     { "tcp", P_OBJ, "", "TCP and conntrack sysctls (the kernel's defaults): syn-retries, " \
       "syn-linear-timeouts, synack-retries, retries2, fin-timeout, rto-min, rto-initial, " \
       "time-wait, delack, mss, init-cwnd, keepalive-time, keepalive-intvl, " \
       "keepalive-probes, conntrack-established, conntrack-close-wait, conntrack-fin-wait, " \
       "conntrack-time-wait, conntrack-syn-sent, conntrack-max", \
       tcp_tab, NULL }, \
+    { "icmp", P_OBJ, "", "ICMP error rate-limit sysctls (the kernel's defaults): ratelimit, " \
+      "ratemask, msgs-per-sec, msgs-burst", elem_icmp_params, NULL }, \
     { NULL, 0, NULL, NULL, NULL, NULL }
 
 static const elem_param_t host_params[] = { NODE_PARAMS("false") };
@@ -287,8 +341,14 @@ static int node_setup(build_ctx_t *ctx, net_node_t *node, const elem_cfg_t *cfg)
                                "like 10.9.9.9; got '%s'", addrs->u.strs.v[i]);
         net_node_addr_add(node, a);
     }
-    const elem_val_t *tcp = elem_get(cfg, "tcp");
-    return apply_tcp(ctx, node, elem_get(cfg, "kernel"), tcp->u.objs.n ? tcp->u.objs.v[0] : NULL);
+    const elem_val_t *tcp = elem_get(cfg, "tcp"), *kernel = elem_get(cfg, "kernel");
+    int rc = apply_tcp(ctx, node, kernel, tcp->u.objs.n ? tcp->u.objs.v[0] : NULL);
+    if (rc) return rc;
+    /* the ICMP sysctls: the kernel's defaults (its version already checked by apply_tcp),
+     * then `icmp` */
+    if (kernel->set) net_icmp_limits_kernel(&node->icmp, kernel->u.s);
+    const elem_val_t *icmp = elem_get(cfg, "icmp");
+    return icmp->u.objs.n ? build_icmp_sysctls(ctx, icmp->u.objs.v[0], "icmp", &node->icmp) : 0;
 }
 
 static int node_build(build_ctx_t *ctx, const char *name, const elem_cfg_t *cfg)
