@@ -11,7 +11,8 @@
  *     slow      answer 200 after --delay MS
  *     stall     answer 200 at once, except from --stall-at MS to --stall-at + --stall-for
  *               MS after the first request: nothing is read or answered, then everything
- *               waiting is answered (a stalled target)
+ *               waiting is answered (a stalled target); with --stall-every MS, again every
+ *               MS from the first stall's start
  *     full      listen with a backlog of 0, fill it with two connections of its own and
  *               never accept: the kernel drops further SYNs (connect timeout)
  *   Every connection accepted is counted as one line in PORTFILE.accepts (the tests check
@@ -207,12 +208,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "realsrv: unknown mode %s\n", argv[1]);
         return 2;
     }
-    long delay = 0, stall_at = 0, stall_for = 0, max_time = 60;
+    long delay = 0, stall_at = 0, stall_for = 0, stall_every = 0, max_time = 60;
     for (int i = 3; i + 1 < argc; i += 2) {
         long v = atol(argv[i + 1]);
         if (!strcmp(argv[i], "--delay")) delay = v;
         else if (!strcmp(argv[i], "--stall-at")) stall_at = v;
         else if (!strcmp(argv[i], "--stall-for")) stall_for = v;
+        else if (!strcmp(argv[i], "--stall-every")) stall_every = v;
         else if (!strcmp(argv[i], "--max-time")) max_time = v;
     }
     int port, lfd = listen_any(&port, mode == M_FULL ? 0 : 512);
@@ -250,8 +252,9 @@ int main(int argc, char **argv)
     static struct pollfd pfd[MAX_CONNS + 1];
     while (now_ms() - t0 < max_time * 1000) {
         long long now = now_ms();
-        bool stalled = mode == M_STALL && first >= 0 && now >= first + stall_at &&
-                       now < first + stall_at + stall_for;
+        long long into = first >= 0 ? now - first - stall_at : -1;   /* into the stalls */
+        if (into > 0 && stall_every > 0) into %= stall_every;
+        bool stalled = mode == M_STALL && into >= 0 && into < stall_for;
         /* answers that are due */
         for (int i = 0; i < MAX_CONNS; i++) {
             conn_t *c = &conns[i];

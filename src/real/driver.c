@@ -44,6 +44,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -63,6 +64,19 @@
 #define CAP_TOLERANCE SIM_S
 /* Socket events taken from epoll at once. */
 #define EPOLL_BATCH 256
+
+/* The simulated client keeps every idle keep-alive connection until the server closes it
+ * (src/net/http_client.c: no limit on a pool's connections, no idle timeout), so libcurl
+ * must not close one for its own reasons either: not to keep its connection pool at 4x
+ * the transfers in flight (CURLMOPT_MAXCONNECTS' default: after a burst, most of the
+ * burst's connections were closed as the transfers finished, and the next burst opened
+ * them again), nor after 118 s idle (CURLOPT_MAXAGE_CONN's default: a request after a
+ * longer pause went out on a new connection where the simulated one reuses the old one
+ * and meets whatever timed it out on the way, which is what idle-timeout scenarios are
+ * about). Bounded anyway: the connections open are at most the transfers ever in flight
+ * at once. */
+#define REAL_MAX_IDLE_CONNS 1000000L
+#define REAL_MAX_IDLE_AGE_S ((long)INT_MAX)
 
 enum { T_ARRIVAL, T_USER, T_PROBE, T_DEADLINE, T_RETRY };
 
@@ -423,6 +437,7 @@ static xfer_t *req_handle(drv_t *d, srun_t *sr, rp_cnode_t *cn)
      * so it is not swept after every transfer (Curl_hostcache_prune in multi_done) */
     if (sr->literal) curl_easy_setopt(e, CURLOPT_DNS_CACHE_TIMEOUT, -1L);
     if (!o->keepalive) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, REAL_MAX_IDLE_AGE_S);
     if (o->connect_timeout > 0)
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)((o->connect_timeout + SIM_MS - 1) / SIM_MS));
     if (sr->plain) {
@@ -974,6 +989,7 @@ static int drv_init(drv_t *d, real_plan_t *p, drun_t *r, int t)
     curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d);
+    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, REAL_MAX_IDLE_CONNS);
     for (size_t i = 0; i < p->sources.n; i++) {
         rp_source_t *s = p->sources.v[i];
         srun_t sr = {.s = s, .plain = true, .literal = true,
