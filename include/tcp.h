@@ -46,6 +46,8 @@ typedef struct tcp_params {
                                  * (commit ccce324dabfe), absent (0) before -> 131 s */
     int synack_retries;         /* net.ipv4.tcp_synack_retries = 5 */
     int retries2;               /* net.ipv4.tcp_retries2 = 15 */
+    int early_retrans;          /* net.ipv4.tcp_early_retrans = 3 (from 3.10): 3 or 4 turn
+                                 * on the tail loss probe; 2 in 3.5 .. 3.9 (no TLP) */
     sim_time_t rto_initial;     /* TCP_TIMEOUT_INIT = 1 s */
     sim_time_t rto_min;         /* TCP_RTO_MIN = 200 ms */
     sim_time_t rto_max;         /* TCP_RTO_MAX = 120 s */
@@ -68,7 +70,8 @@ typedef struct tcp_params {
 #define TCP_KERNEL_DEFAULT "5.15"
 void tcp_params_default(tcp_params_t *p);
 /* Linux's defaults for a kernel version "MAJOR.MINOR" (a release suffix like
- * "6.6.44-azl3" is allowed): tcp_syn_retries and tcp_syn_linear_timeouts differ.
+ * "6.6.44-azl3" is allowed): tcp_syn_retries, tcp_syn_linear_timeouts and
+ * tcp_early_retrans differ.
  * Returns 0, or LB_EINVAL for a version it cannot read (p untouched then). */
 int tcp_params_kernel(tcp_params_t *p, const char *version);
 
@@ -169,6 +172,10 @@ typedef struct tcp_stats {
      * full listen queue; SYNs that reopened a TIME_WAIT tuple */
     uint64_t segs_in, segs_out, data_segs_out, acks_out, delayed_acks;
     uint64_t fast_retransmits, rto_expiries, listen_drops, time_wait_reused;
+    /* tail loss probes sent (LINUX_MIB_TCPLOSSPROBES; each also counts in retransmits
+     * when it resent data); probes that repaired a loss, cwnd reduced
+     * (LINUX_MIB_TCPLOSSPROBERECOVERY) */
+    uint64_t tlp_probes, tlp_recoveries;
     /* keepalive probes sent; connections given up after keepalive_probes unanswered */
     uint64_t keepalive_probes, keepalive_timeouts;
 } tcp_stats_t;

@@ -23,6 +23,7 @@ void tcp_params_default(tcp_params_t *p)
     p->syn_linear_timeouts = 0;     /* absent before 6.5: TCP_KERNEL_DEFAULT's value */
     p->synack_retries = 5;          /* net.ipv4.tcp_synack_retries */
     p->retries2 = 15;               /* net.ipv4.tcp_retries2 */
+    p->early_retrans = 3;           /* net.ipv4.tcp_early_retrans: TLP on */
     p->rto_initial = 1 * SIM_S;     /* TCP_TIMEOUT_INIT, RFC 6298 */
     p->rto_min = 200 * SIM_MS;      /* TCP_RTO_MIN */
     p->rto_max = 120 * SIM_S;       /* TCP_RTO_MAX */
@@ -47,6 +48,9 @@ void tcp_params_default(tcp_params_t *p)
  *   tcp_syn_retries          5 before 3.7, 6 from 3.7 (commit 6c9ff979d1921)
  *   tcp_syn_linear_timeouts  absent before 6.5, 4 from 6.5 (commit ccce324dabfe,
  *                            "tcp: make the first N SYN RTO backoffs linear")
+ *   tcp_early_retrans        absent before 3.5 (0), 2 in 3.5 .. 3.9 (early retransmit,
+ *                            no probe), 3 from 3.10 (commit 6ba8a3b19e76, "tcp: Tail loss
+ *                            probe (TLP)")
  * Everything else in tcp_params_t has kept its value across the versions node images
  * ship (4.14 .. 6.12). Returns 0, or LB_EINVAL when version is not "MAJOR.MINOR[...]". */
 int tcp_params_kernel(tcp_params_t *p, const char *version)
@@ -60,6 +64,7 @@ int tcp_params_kernel(tcp_params_t *p, const char *version)
     int v = major * 1000 + minor;
     p->syn_retries = v >= 3007 ? 6 : 5;
     p->syn_linear_timeouts = v >= 6005 ? 4 : 0;
+    p->early_retrans = v >= 3010 ? 3 : v >= 3005 ? 2 : 0;
     return 0;
 }
 

@@ -202,6 +202,34 @@ static void listen_input(tcp_stack_t *st, tcp_listener_t *l, pkt_t *p, bool have
 
 /* ---- ACK processing ------------------------------------------------------------------- */
 
+/* tcp_process_tlp_ack(): an ACK at or beyond tlp_high_seq ends a loss probe episode. A
+ * probe of new data ends it once acknowledged. After a retransmitted probe, an ACK beyond
+ * tlp_high_seq means the probe repaired a loss: cwnd reduction (tcp_init_cwnd_reduction,
+ * CWR, tcp_end_cwnd_reduction: ssthresh = Reno's max(cwnd / 2, 2 segments)
+ * (tcp_reno_ssthresh), cwnd = ssthresh; tcp_try_keep_open: Open again). A pure duplicate
+ * ACK (no advance, no data, no window change) means the original and the probe both
+ * arrived: no loss. Linux takes a DSACK of the probe the same way; SACK blocks are not
+ * modelled, and the receiver's immediate duplicate ACK for the segment it already had
+ * stands for it. An ACK of exactly tlp_high_seq that advances keeps the episode open. */
+static void tlp_ack(tcp_conn_t *c, uint32_t ack, bool pure_dup)
+{
+    if (!(c->flags & CF_TLP_OUT) || seq_before(ack, c->tlp_high_seq)) return;
+    if (!(c->flags & CF_TLP_RETRANS)) {
+        c->flags &= ~CF_TLP_OUT;
+    } else if (seq_after(ack, c->tlp_high_seq)) {
+        c->ssthresh = u32max(c->cwnd / 2, 2 * c->mss);
+        c->cwnd = c->ssthresh;
+        c->cwnd_cnt = 0;
+        c->flags &= ~CF_TLP_OUT;
+        c->st->stats.tlp_recoveries++;
+        TCP_TRACE(c, "ack %u past the loss probe (%u): it repaired a loss, cwnd=%u", ack,
+                  c->tlp_high_seq, c->cwnd);
+    } else if (pure_dup) {
+        c->flags &= ~CF_TLP_OUT;
+        TCP_TRACE(c, "duplicate ACK %u for the loss probe: nothing was lost", ack);
+    }
+}
+
 static void new_ack(tcp_conn_t *c, uint32_t ack, uint32_t prior_flight)
 {
     uint32_t acked = ack - c->snd_una;
@@ -214,6 +242,10 @@ static void new_ack(tcp_conn_t *c, uint32_t ack, uint32_t prior_flight)
     }
     c->rtx_count = 0;
     c->soft_err = 0;
+    tlp_ack(c, ack, false);
+    /* tcp_process_loss(): RTO recovery is over once snd_una reaches what was sent when it
+     * began (high_seq): Open again (a SACK connection; see tlp_schedule) */
+    if ((c->flags & CF_LOSS) && !seq_before(ack, c->recover)) c->flags &= ~CF_LOSS;
     if (c->flags & CF_RECOVERY) {
         if (!seq_before(ack, c->recover)) {
             /* RFC 6582 3.2 step 3, full ACK: cwnd = min(ssthresh, FlightSize + SMSS). */
@@ -257,11 +289,15 @@ static void dup_ack(tcp_conn_t *c)
     c->ssthresh = u32max(flight / 2, 2 * c->mss);
     c->cwnd = c->ssthresh + 3 * c->mss;
     c->recover = c->snd_max;
-    c->flags |= CF_RECOVERY;
+    /* tcp_enter_recovery -> tcp_init_cwnd_reduction: no loss probe outstanding any more */
+    c->flags = (c->flags | CF_RECOVERY) & ~CF_TLP_OUT;
     c->st->stats.fast_retransmits++;
     TCP_TRACE(c, "3 duplicate ACKs: fast retransmit of seq %u, ssthresh=%u", c->snd_una,
               c->ssthresh);
     tcp_retransmit_head(c);
+    /* tcp_xmit_retransmit_queue(): retransmitting the head rearms the RTO (a pending
+     * probe timer becomes the RTO again, due where it was) */
+    if (c->flags & CF_TLP_PENDING) tcp_rearm_rto(c);
 }
 
 /* tcp_ack(). Returns -1 when the segment must be discarded. */
@@ -274,15 +310,22 @@ static int ack_process(tcp_conn_t *c, const pkt_t *p)
     }
     if (seq_before(ack, c->snd_una)) return 0;     /* old ACK; its data still counts */
     tcp_keepalive_ack(c, sim_now(c->st->sim));
-    bool dup = ack == c->snd_una && p->len == 0 && !(p->tcp_flags & TCP_FIN) &&
-               p->win == c->snd_wnd && c->snd_una != c->snd_max;
+    /* no advance, no data, no window change: Linux's !(FLAG_SND_UNA_ADVANCED |
+     * FLAG_NOT_DUP) */
+    bool pure_dup = ack == c->snd_una && p->len == 0 && !(p->tcp_flags & TCP_FIN) &&
+                    p->win == c->snd_wnd;
+    bool dup = pure_dup && c->snd_una != c->snd_max;
     if (seq_after(p->seq, c->snd_wl1) || (p->seq == c->snd_wl1 && !seq_before(ack, c->snd_wl2))) {
         c->snd_wnd = p->win;
         c->snd_wl1 = p->seq;
         c->snd_wl2 = ack;
     }
-    if (seq_after(ack, c->snd_una)) new_ack(c, ack, c->snd_max - c->snd_una);
-    else if (dup) dup_ack(c);
+    if (seq_after(ack, c->snd_una)) {
+        new_ack(c, ack, c->snd_max - c->snd_una);
+    } else {
+        tlp_ack(c, ack, pure_dup);
+        if (dup) dup_ack(c);
+    }
     return 0;
 }
 

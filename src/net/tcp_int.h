@@ -44,6 +44,12 @@ enum {
     CF_IN_ERROR = 1 << 9,       /* inside the error callback */
     CF_ABORT_REQ = 1 << 10,     /* tcp_abort() called from the error callback */
     CF_HAS_SRTT = 1 << 11,      /* srtt/rttvar hold a measurement */
+    CF_LOSS = 1 << 12,          /* after a data RTO until snd_una passes `recover`
+                                 * (Linux TCP_CA_Loss, tcp_enter_loss) */
+    CF_TLP_PENDING = 1 << 13,   /* TT_RTX is the loss probe timer, not the RTO
+                                 * (icsk_pending == ICSK_TIME_LOSS_PROBE) */
+    CF_TLP_OUT = 1 << 14,       /* a loss probe is outstanding: tlp_high_seq is valid */
+    CF_TLP_RETRANS = 1 << 15,   /* ... and it was a retransmission (tp->tlp_retrans) */
 };
 
 /* A queued message: bytes [end - msg->size, end) of the send sequence space. */
@@ -93,7 +99,9 @@ struct tcp_conn {
     uint32_t retransmits;       /* segments retransmitted on this connection */
     int rtx_count;              /* retransmissions of the current head */
     sim_time_t retrans_stamp;   /* when the head was first sent (0: not retransmitting) */
-    sim_time_t rtx_start;       /* when the RTO timer was last (re)started */
+    sim_time_t rtx_start;       /* when the RTO timer was last (re)started; with a loss
+                                 * probe pending the RTO is still due at rtx_start + RTO */
+    uint32_t tlp_high_seq;      /* snd_nxt when the loss probe went (CF_TLP_OUT) */
     int soft_err;               /* last ICMP soft error, reported instead of ETIMEDOUT */
 
     /* receive side */
@@ -183,7 +191,12 @@ void tcp_rtx_timer(tcp_conn_t *c);
 void tcp_delack_timer(tcp_conn_t *c);
 void tcp_rtt_sample(tcp_conn_t *c, sim_time_t r);
 sim_time_t tcp_cur_rto(const tcp_conn_t *c);
-void tcp_rtx_restart(tcp_conn_t *c);        /* after an ACK: rearm or stop the RTO */
+/* After an ACK that advanced snd_una (tcp_set_xmit_timer): a loss probe if the state
+ * allows one, else the RTO restarted, or stopped when nothing is in flight. */
+void tcp_rtx_restart(tcp_conn_t *c);
+/* tcp_rearm_rto(): the RTO, from now, or where it was due if a loss probe was pending;
+ * stopped when nothing is in flight. */
+void tcp_rearm_rto(tcp_conn_t *c);
 void tcp_sq_trim(tcp_conn_t *c);
 void tcp_retransmit_head(tcp_conn_t *c);
 

@@ -1,8 +1,8 @@
 /* tcp_output.c -- what a connection puts on the wire: data segments cut at the MSS and at
  * message boundaries, SYN / SYN-ACK, pure ACKs and RSTs; the send loop limited by the
  * congestion window and the peer's window; the retransmission timer (SYN, SYN-ACK, data,
- * FIN) with Linux's give-up rules; the delayed-ACK timer; RFC 6298 RTT estimation with
- * Linux's rto_min (net/ipv4/tcp_output.c, tcp_timer.c, tcp_input.c). */
+ * FIN) with Linux's give-up rules and its tail loss probe; the delayed-ACK timer; RFC 6298
+ * RTT estimation with Linux's rto_min (net/ipv4/tcp_output.c, tcp_timer.c, tcp_input.c). */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -174,6 +174,33 @@ void tcp_retransmit_head(tcp_conn_t *c)
     xmit_at(c, c->snd_una, &k);
 }
 
+/* The end of what there is to send: the queued data, and the FIN once queued. */
+static uint32_t send_end(const tcp_conn_t *c)
+{
+    return c->write_seq + ((c->flags & CF_FIN_QUEUED) ? 1 : 0);
+}
+
+/* The payload of the segment at snd_nxt (0: a bare FIN); moves sq_nxt to its entry. */
+static uint32_t next_len(tcp_conn_t *c)
+{
+    if (c->snd_nxt == c->write_seq) return 0;
+    c->sq_nxt = sq_find(c, c->snd_nxt, c->sq_nxt);
+    assert(c->sq_nxt < c->sq_tail);
+    return u32min(c->sq[c->sq_nxt & (c->sq_cap - 1)].end - c->snd_nxt, c->mss);
+}
+
+/* Sends the segment at snd_nxt and moves snd_nxt (and snd_max) past it. Returns the
+ * sequence space used (0: nothing to send). */
+static uint32_t xmit_next(tcp_conn_t *c)
+{
+    uint32_t used = xmit_at(c, c->snd_nxt, &c->sq_nxt);
+    c->snd_nxt += used;
+    if (seq_after(c->snd_nxt, c->snd_max)) c->snd_max = c->snd_nxt;
+    return used;
+}
+
+static bool tlp_schedule(tcp_conn_t *c, bool advancing);
+
 /* The send loop. Nagle is off (the L7 proxies modelled set TCP_NODELAY). When nothing
  * is in flight one segment may go even if the window is smaller (no persist timer: the
  * receive window never closes since apps consume at once). A bare FIN is not held back
@@ -188,28 +215,23 @@ void tcp_output_locked(tcp_conn_t *c)
     default:
         return;
     }
-    uint32_t end = c->write_seq + ((c->flags & CF_FIN_QUEUED) ? 1 : 0);
+    uint32_t end = send_end(c);
     bool sent = false;
     while (seq_before(c->snd_nxt, end) && !(c->flags & CF_DEAD)) {
         if (c->snd_nxt != c->write_seq) {
-            c->sq_nxt = sq_find(c, c->snd_nxt, c->sq_nxt);
-            assert(c->sq_nxt < c->sq_tail);
-            uint32_t len = u32min(c->sq[c->sq_nxt & (c->sq_cap - 1)].end - c->snd_nxt, c->mss);
+            uint32_t len = next_len(c);
             uint32_t flight = c->snd_nxt - c->snd_una;
             uint32_t wnd = u32min(c->cwnd, c->snd_wnd);
             if (flight > 0 && flight + len > wnd) break;
         }
-        uint32_t used = xmit_at(c, c->snd_nxt, &c->sq_nxt);
-        if (!used) break;
-        c->snd_nxt += used;
-        if (seq_after(c->snd_nxt, c->snd_max)) c->snd_max = c->snd_nxt;
+        if (!xmit_next(c)) break;
         sent = true;
     }
-    if (sent && c->rtx_deadline == SIM_TIME_MAX && !(c->flags & CF_DEAD)) {
-        sim_time_t now = sim_now(c->st->sim);
-        c->rtx_start = now;
-        c->rtx_deadline = now + tcp_cur_rto(c);
-        tcp_timer_ensure(c, TT_RTX, c->rtx_deadline);
+    if (sent && !(c->flags & CF_DEAD)) {
+        /* tcp_event_new_data_sent(): the RTO starts with the first segment in flight;
+         * tcp_write_xmit(): then the loss probe timer takes its place if it may */
+        if (c->rtx_deadline == SIM_TIME_MAX) tcp_rearm_rto(c);
+        tlp_schedule(c, false);
     }
 }
 
@@ -282,16 +304,128 @@ sim_time_t tcp_cur_rto(const tcp_conn_t *c)
     return r < max ? r : max;
 }
 
-void tcp_rtx_restart(tcp_conn_t *c)
+void tcp_rearm_rto(tcp_conn_t *c)
 {
+    bool probe = (c->flags & CF_TLP_PENDING) != 0;
+    c->flags &= ~CF_TLP_PENDING;
     if (c->snd_una == c->snd_max) {
         c->rtx_deadline = SIM_TIME_MAX;
         return;
     }
     sim_time_t now = sim_now(c->st->sim);
-    c->rtx_start = now;
-    c->rtx_deadline = now + tcp_cur_rto(c);
+    if (probe) {
+        /* "Offset the time elapsed after installing regular RTO" (tcp_rto_delta_us) */
+        sim_time_t d = c->rtx_start + tcp_cur_rto(c);
+        c->rtx_deadline = d > now ? d : now;
+    } else {
+        c->rtx_start = now;
+        c->rtx_deadline = now + tcp_cur_rto(c);
+    }
     tcp_timer_ensure(c, TT_RTX, c->rtx_deadline);
+}
+
+/* tcp_set_xmit_timer(): the ACK restarts the RTO from now (the RTO a probe is clamped to
+ * is the full one: advancing_rto). */
+void tcp_rtx_restart(tcp_conn_t *c)
+{
+    c->rtx_start = sim_now(c->st->sim);
+    if (!tlp_schedule(c, true)) tcp_rearm_rto(c);
+}
+
+/* ---- tail loss probe (RFC 8985 7; net/ipv4/tcp_output.c tcp_schedule_loss_probe,
+ * tcp_send_loss_probe; tcp_input.c tcp_process_tlp_ack is in tcp_input.c) ---------------- */
+
+/* Linux TCP_TIMEOUT_MIN_US: what a probe timeout adds to 2 * SRTT when more than one
+ * segment is in flight (timer slack; one segment adds rto_min for the peer's delayed ACK). */
+#define TCP_TLP_SLACK (2 * SIM_MS)
+
+/* Is what is unacknowledged one segment (tp->packets_out == 1)? Segments are cut at the
+ * MSS from each message's start (xmit_at); a FIN counts with the data segment it follows. */
+static bool one_segment_out(const tcp_conn_t *c)
+{
+    uint32_t hi = seq_before(c->write_seq, c->snd_max) ? c->write_seq : c->snd_max;
+    if (!seq_after(hi, c->snd_una)) return true;            /* the FIN alone */
+    const tcp_sqent_t *e = &c->sq[sq_find(c, c->snd_una, c->sq_head) & (c->sq_cap - 1)];
+    uint32_t start = e->end - e->msg->size;
+    uint32_t seg = start + (c->snd_una - start) / c->mss * c->mss;
+    return !seq_after(hi, e->end) && hi - seg <= c->mss;
+}
+
+/* tcp_schedule_loss_probe(): with tcp_early_retrans 3 or 4, data in flight and the
+ * congestion state Open (no fast recovery, no RTO recovery, no duplicate ACKs: Linux's
+ * Disorder), the retransmission timer becomes the probe timer: PTO = 2 * SRTT, plus
+ * rto_min when one segment is out (tcp_rto_min_us: the peer may delay its ACK) or 2 ms
+ * when more are; TCP_TIMEOUT_INIT (rto_initial) without an RTT sample; never later than
+ * the RTO -- `advancing` (an ACK restarted it): the whole RTO, else what is left of it
+ * (tcp_rto_delta_us; Linux counts from the oldest unacknowledged segment's send time, the
+ * model from when it last armed the RTO). Linux does this only on a SACK connection
+ * (tcp_is_sack); Linux peers always negotiate SACK (tcp_sack = 1), so the model, which
+ * does not model SACK blocks, takes it as negotiated. Returns whether a probe is due. */
+static bool tlp_schedule(tcp_conn_t *c, bool advancing)
+{
+    const tcp_params_t *p = &c->st->p;
+    if ((p->early_retrans != 3 && p->early_retrans != 4) || c->snd_una == c->snd_max ||
+        (c->flags & (CF_RECOVERY | CF_LOSS | CF_DEAD)) || c->dupacks > 0)
+        return false;
+    sim_time_t now = sim_now(c->st->sim), pto;
+    if (c->flags & CF_HAS_SRTT)
+        pto = 2 * c->srtt + (one_segment_out(c) ? p->rto_min : TCP_TLP_SLACK);
+    else
+        pto = p->rto_initial;
+    sim_time_t rto_left = advancing ? tcp_cur_rto(c) : c->rtx_start + tcp_cur_rto(c) - now;
+    if (rto_left > 0 && rto_left < pto) pto = rto_left;
+    c->flags |= CF_TLP_PENDING;
+    c->rtx_deadline = now + pto;
+    tcp_timer_ensure(c, TT_RTX, c->rtx_deadline);
+    return true;
+}
+
+/* Where the highest-sequence segment sent starts (skb_rb_last, cut to its last MSS by
+ * tcp_fragment): the last MSS-sized piece of the last message sent, counted from the
+ * message's start (or snd_una); the FIN when only the FIN is unacknowledged. */
+static uint32_t last_seg_start(const tcp_conn_t *c)
+{
+    uint32_t hi = seq_before(c->write_seq, c->snd_max) ? c->write_seq : c->snd_max;
+    if (!seq_after(hi, c->snd_una)) return c->write_seq;
+    const tcp_sqent_t *e = &c->sq[sq_find(c, hi - 1, c->sq_head) & (c->sq_cap - 1)];
+    uint32_t start = e->end - e->msg->size;
+    if (seq_before(start, c->snd_una)) start = c->snd_una;
+    return start + (hi - start - 1) / c->mss * c->mss;
+}
+
+/* tcp_send_loss_probe(), the probe timer fired. At most one probe is outstanding
+ * (tlp_high_seq). The probe is the next new segment if the peer's window takes it,
+ * whatever the congestion window says (tcp_write_xmit with push_one 2), else the
+ * highest-sequence segment again. Then the RTO restarts from now (icsk_pending cleared
+ * before tcp_rearm_rto); without a probe it stays due where it was. A probe is not an RTO
+ * retransmission: __tcp_retransmit_skb leaves retrans_stamp and icsk_retransmits alone, so
+ * tcp_retries2's clock starts at the first RTO retransmission after it. */
+static void tlp_send(tcp_conn_t *c)
+{
+    tcp_stack_t *st = c->st;
+    if (!(c->flags & CF_TLP_OUT)) {
+        c->flags &= ~CF_TLP_RETRANS;
+        uint32_t s = c->snd_nxt, used = 0;
+        if (seq_before(c->snd_nxt, send_end(c))) {
+            uint32_t len = next_len(c);             /* tcp_snd_wnd_test() */
+            if (!seq_after(c->snd_nxt + (len ? len : 1), c->snd_una + c->snd_wnd))
+                used = xmit_next(c);
+        }
+        if (!used) {
+            uint64_t k = c->sq_head;
+            s = last_seg_start(c);
+            used = xmit_at(c, s, &k);
+            c->flags |= CF_TLP_RETRANS;
+        }
+        c->tlp_high_seq = c->snd_nxt;
+        c->flags = (c->flags | CF_TLP_OUT) & ~CF_TLP_PENDING;
+        st->stats.tlp_probes++;
+        char b[32];
+        TCP_TRACE(c, "tail loss probe: %s seq %u (%u), RTO in %s",
+                  (c->flags & CF_TLP_RETRANS) ? "retransmit of the last segment," : "new data,",
+                  s, used, tcp_dur_str(tcp_cur_rto(c), b, sizeof b));
+    }
+    tcp_rearm_rto(c);
 }
 
 /* Linux tcp_model_timeout(): how long `boundary` retransmissions with exponential backoff
@@ -374,8 +508,11 @@ static void syn_timer(tcp_conn_t *c)
  * measured from retrans_stamp: tcp_retransmit_skb() sets it to the skb's timestamp after
  * the first retransmission, i.e. the time of that retransmission (measured: 6.18 with
  * tcp_retries2 3 gives up at the expiry after the 4th RTO retransmission, 3.0 s after the
- * first one; tests/kernel-timers.sh). Linux's tail loss probe (one probe ~200 ms before
- * the first RTO) is not modelled: the kernel's schedule runs that much later. */
+ * first one; tests/kernel-timers.sh). The same timer is the tail loss probe's while one is
+ * pending (tcp_write_timer_handler, ICSK_TIME_LOSS_PROBE: tlp_send): with one segment
+ * unanswered on a short path the probe goes when the RTO would have (PTO = 2 * SRTT +
+ * rto_min, clamped to the RTO), and the RTO retransmissions follow one RTO after it --
+ * measured on 6.18: data at 0, probe at 0.21 s, RTOs at 0.41, 0.84, 1.67, 3.34 s. */
 void tcp_rtx_timer(tcp_conn_t *c)
 {
     tcp_stack_t *st = c->st;
@@ -383,7 +520,14 @@ void tcp_rtx_timer(tcp_conn_t *c)
         syn_timer(c);
         return;
     }
-    if (c->snd_una == c->snd_max) return;
+    if (c->snd_una == c->snd_max) {
+        c->flags &= ~CF_TLP_PENDING;
+        return;
+    }
+    if (c->flags & CF_TLP_PENDING) {
+        tlp_send(c);
+        return;
+    }
     sim_time_t now = sim_now(st->sim);
     char b[32];
     int boundary = (c->flags & CF_ORPHAN) ? TCP_ORPHAN_RETRIES : st->p.retries2;
@@ -405,7 +549,9 @@ void tcp_rtx_timer(tcp_conn_t *c)
     st->stats.rto_expiries++;
     c->cwnd = c->mss;
     c->cwnd_cnt = 0;
-    c->flags &= ~(CF_RECOVERY | CF_RTT);
+    /* tcp_enter_loss(): TCP_CA_Loss until `recover` is acknowledged; no loss probe
+     * outstanding any more (tlp_high_seq = 0) */
+    c->flags = (c->flags & ~(CF_RECOVERY | CF_RTT | CF_TLP_OUT)) | CF_LOSS;
     c->recover = c->snd_max;
     c->dupacks = 0;
     c->snd_nxt = c->snd_una;
