@@ -389,7 +389,7 @@ static const char *chain_yaml =
     "  r1: { type: router }\n"
     "  r2: { type: router, conntrack: true }\n"
     "  r3: { type: router }\n"
-    "  web: { type: host, addresses: [10.9.9.9], tcp: { syn-retries: 2 } }\n"
+    "  web: { type: host, addresses: [10.9.9.9], tcp: { syn-retries: 2, early-retrans: 0 } }\n"
     "links:\n"
     "  - { between: [client, r1], bandwidth: 10Gbps, latency: 50us, queue: 1MB }\n"
     "  - { between: [r1, r2] }\n"
@@ -487,6 +487,8 @@ START_TEST(chain_builds)
     ck_assert_int_eq(tcp_stack_params(web)->syn_retries, 2);
     ck_assert_int_eq(tcp_stack_params(web)->retries2, def.retries2);
     ck_assert_int_eq(tcp_stack_params(web)->rto_min, def.rto_min);
+    ck_assert_int_eq(tcp_stack_params(web)->early_retrans, 0);
+    ck_assert_int_eq(tcp_stack_params(client)->early_retrans, 3);
     scn_run_free(r);
     scn_free(s);
 }

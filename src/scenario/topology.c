@@ -94,6 +94,8 @@ static const elem_param_t tcp_tab[] = {
       NULL, NULL },
     { "retries2", P_INT, "", "data retransmissions before the connection is dropped "
       "(net.ipv4.tcp_retries2)", NULL, NULL },
+    { "early-retrans", P_INT, "", "3 or 4: a tail loss probe before the data RTO; 0: "
+      "none (net.ipv4.tcp_early_retrans, 0..4; 3 from Linux 3.10)", NULL, NULL },
     { "rto-min", P_DURATION, "", "lower bound of the retransmission timeout (TCP_RTO_MIN)",
       NULL, NULL },
     { "rto-initial", P_DURATION, "", "initial retransmission timeout (TCP_TIMEOUT_INIT)",
@@ -204,8 +206,8 @@ static const elem_param_t route_tab[] = {
     { "kernel", P_STR, "", "Linux version whose sysctl defaults the node has, like \"6.6\" " \
       "(default " TCP_KERNEL_DEFAULT "); keys in tcp and icmp override them", NULL, NULL }, \
     { "tcp", P_OBJ, "", "TCP and conntrack sysctls (the kernel's defaults): syn-retries, " \
-      "syn-linear-timeouts, synack-retries, retries2, fin-timeout, rto-min, rto-initial, " \
-      "time-wait, delack, mss, init-cwnd, keepalive-time, keepalive-intvl, " \
+      "syn-linear-timeouts, synack-retries, retries2, early-retrans, fin-timeout, rto-min, " \
+      "rto-initial, time-wait, delack, mss, init-cwnd, keepalive-time, keepalive-intvl, " \
       "keepalive-probes, conntrack-established, conntrack-close-wait, conntrack-fin-wait, " \
       "conntrack-time-wait, conntrack-syn-sent, conntrack-max", \
       tcp_tab, NULL }, \
@@ -253,6 +255,7 @@ static int apply_tcp(build_ctx_t *ctx, net_node_t *node, const elem_val_t *kerne
     INT_FIELD("syn-linear-timeouts", syn_linear_timeouts, 0, 127)   /* ..._max: 127 */
     INT_FIELD("synack-retries", synack_retries, 0, 127)
     INT_FIELD("retries2", retries2, 0, 127)
+    INT_FIELD("early-retrans", early_retrans, 0, 4)     /* proc_dointvec_minmax 0..4 */
     INT_FIELD("mss", mss, TCP_MSS_MIN, TCP_MSS_MAX)
     INT_FIELD("init-cwnd", init_cwnd, 1, 65535)
     TIME_FIELD("rto-min", rto_min)
