@@ -62,6 +62,8 @@ struct pkt {
     uint8_t proto, ttl;
     uint8_t tcp_flags;          /* TCP_* */
     uint8_t icmp_type, icmp_code;
+    bool dsack;                 /* TCP: the ACK reports a duplicate segment (RFC 2883
+                                 * D-SACK; its option bytes are not counted) */
     uint16_t mss;               /* MSS option on SYN / SYN-ACK, else 0 */
     uint32_t seq, ack, win;
     uint32_t len;               /* payload bytes */

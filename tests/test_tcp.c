@@ -529,6 +529,205 @@ START_TEST(data_retries2_from_first_retransmission)
 }
 END_TEST
 
+/* ---- tail loss probe (tcp_schedule_loss_probe, tcp_send_loss_probe) ---- */
+
+/* The data segments a sent into a cut link, in order: their times and sequence numbers. */
+static int data_drops(const obs_t *o, sim_time_t *t, uint32_t *seq, int max)
+{
+    int k = 0;
+    for (int i = 0; i < o->ndrop && k < max; i++) {
+        if (strcmp(o->drop[i].where, "a") != 0 || !o->drop[i].len) continue;
+        t[k] = o->drop[i].t;
+        seq[k++] = o->drop[i].seq;
+    }
+    return k;
+}
+
+/* One segment unanswered (srtt 10 ms, RTO 210 ms): the probe goes when the RTO would have
+ * (2 * srtt + rto_min = 220 ms, clamped to the RTO), resending it; the RTOs follow one RTO
+ * after the probe. tcp_early_retrans 0 (or 2, the 3.5 .. 3.9 default): no probe, the RTO
+ * at 210 ms. As measured on 6.18 (tests/kernel-timers.sh). */
+static void probe_schedule(int early_retrans, const int *want_ms, int n, uint64_t probes)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, LAT, 0, 0);
+    tcp_params_t p;
+    tcp_params_default(&p);
+    p.early_retrans = early_retrans;
+    tcp_stack_set_params(t.a, &p);
+    obs_t *o = lb_calloc(1, sizeof *o);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
+    obs_start(t.net, o);
+    set_loss(t.link, 1.0);
+    send_bytes(cl.c, 100);
+    sim_run(t.sim, SIM_S + want_ms[n - 1] * SIM_MS + 1);
+    sim_time_t at[8];
+    uint32_t seq[8];
+    ck_assert_int_eq(data_drops(o, at, seq, 8), n);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(at[i], SIM_S + want_ms[i] * SIM_MS);
+        ck_assert_uint_eq(seq[i], seq[0]);
+    }
+    ck_assert_uint_eq(tu_tcp_stats(t.a).tlp_probes, probes);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).retransmits, (uint64_t)n - 1);
+    lb_free(o);
+    tu_pair_free(&t);
+}
+
+START_TEST(tlp_one_segment)
+{
+    static const int with[] = {0, 210, 420, 840}, without[] = {0, 210, 630};
+    probe_schedule(3, with, 4, 1);
+    probe_schedule(4, with, 4, 1);
+    probe_schedule(0, without, 3, 0);
+    probe_schedule(2, without, 3, 0);
+    tcp_params_t p;
+    ck_assert_int_eq(tcp_params_kernel(&p, "3.10"), 0);
+    ck_assert_int_eq(p.early_retrans, 3);
+    ck_assert_int_eq(tcp_params_kernel(&p, "3.9"), 0);
+    ck_assert_int_eq(p.early_retrans, 2);
+    ck_assert_int_eq(tcp_params_kernel(&p, "3.4"), 0);
+    ck_assert_int_eq(p.early_retrans, 0);
+}
+END_TEST
+
+/* More than one segment out: PTO = 2 * srtt + 2 ms (TCP_TIMEOUT_MIN_US) = 22 ms, and the
+ * probe resends the last segment; the RTO, restarted by the probe, resends the first. */
+START_TEST(tlp_last_segment)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, LAT, 0, 0);
+    obs_t *o = lb_calloc(1, sizeof *o);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
+    obs_start(t.net, o);
+    set_loss(t.link, 1.0);
+    uint32_t mss = tcp_stack_params(t.a)->mss - NET_TCP_OPTS;
+    send_bytes(cl.c, 3 * mss);
+    sim_run(t.sim, SIM_S + 300 * SIM_MS);
+    sim_time_t at[8];
+    uint32_t seq[8];
+    ck_assert_int_eq(data_drops(o, at, seq, 8), 5);
+    ck_assert_int_eq(at[2], SIM_S);
+    ck_assert_int_eq(at[3], SIM_S + 22 * SIM_MS);
+    ck_assert_uint_eq(seq[3], seq[0] + 2 * mss);
+    ck_assert_int_eq(at[4], SIM_S + (22 + 210) * SIM_MS);
+    ck_assert_uint_eq(seq[4], seq[0]);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).tlp_probes, 1);
+    lb_free(o);
+    tu_pair_free(&t);
+}
+END_TEST
+
+/* With unsent data the peer's window takes, the probe is the next new segment, sent
+ * whatever the congestion window says (tcp_write_xmit with push_one 2): no retransmission. */
+START_TEST(tlp_new_data)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, LAT, 0, 0);
+    tcp_params_t p;
+    tcp_params_default(&p);
+    p.init_cwnd = 2;
+    tcp_stack_set_params(t.a, &p);
+    obs_t *o = lb_calloc(1, sizeof *o);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
+    obs_start(t.net, o);
+    set_loss(t.link, 1.0);
+    uint32_t mss = p.mss - NET_TCP_OPTS;
+    send_bytes(cl.c, 5 * mss);
+    sim_run(t.sim, SIM_S + 100 * SIM_MS);
+    sim_time_t at[8];
+    uint32_t seq[8];
+    ck_assert_int_eq(data_drops(o, at, seq, 8), 3);
+    ck_assert_int_eq(at[2], SIM_S + 22 * SIM_MS);
+    ck_assert_uint_eq(seq[2], seq[0] + 2 * mss);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).tlp_probes, 1);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).retransmits, 0);
+    lb_free(o);
+    tu_pair_free(&t);
+}
+END_TEST
+
+typedef struct later { tcp_conn_t *c; uint32_t n; } later_t;
+static void send_later(sim_t *sim, void *a, void *b)
+{
+    (void)sim, (void)b;
+    later_t *l = a;
+    send_bytes(l->c, l->n);
+}
+static void heal_link(sim_t *sim, void *a, void *b) { (void)sim, (void)b; set_loss(a, 0); }
+
+/* Two 1000-byte messages 1 ms apart, the second lost: the probe 22 ms later repairs it
+ * (the receiver, with 2000 bytes unacknowledged, ACKs at once). That ACK reaches
+ * tlp_high_seq but not beyond: it could be the original's, with the probe's D-SACK to
+ * come, so tcp_process_tlp_ack waits; the ACK of the next data, beyond it, proves the
+ * loss: a cwnd reduction (TCPLossProbeRecovery), no RTO. */
+START_TEST(tlp_repairs_tail_loss)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, LAT, 0, 0);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
+    later_t l = {cl.c, 1000};
+    send_bytes(cl.c, 1000);
+    sim_schedule(t.sim, 500 * SIM_US, cut_link, t.link, NULL);
+    sim_schedule(t.sim, SIM_MS, send_later, &l, NULL);
+    sim_schedule(t.sim, 1500 * SIM_US, heal_link, t.link, NULL);
+    sim_run(t.sim, SIM_S + 50 * SIM_MS);
+    ck_assert_int_eq(sv.recvs, 2);
+    ck_assert_int_eq(sv.t_recv, SIM_S + (1 + 22 + 5) * SIM_MS);
+    tcp_stats_t s = tu_tcp_stats(t.a);
+    ck_assert_uint_eq(s.tlp_probes, 1);
+    ck_assert_uint_eq(s.retransmits, 1);
+    ck_assert_uint_eq(s.tlp_recoveries, 0);
+    send_bytes(cl.c, 1000);
+    sim_run(t.sim, SIM_S + 500 * SIM_MS);
+    s = tu_tcp_stats(t.a);
+    ck_assert_int_eq(sv.recvs, 3);
+    ck_assert_uint_eq(s.tlp_recoveries, 1);
+    ck_assert_uint_eq(s.tlp_probes, 1);
+    ck_assert_uint_eq(s.rto_expiries, 0);
+    tu_pair_free(&t);
+}
+END_TEST
+
+/* Two 100-byte messages: the receiver delays its ACK 40 ms, longer than the 22 ms probe
+ * timeout, so the probe is spurious. The receiver answers the duplicate at once with a
+ * D-SACK, which ends the episode without a cwnd reduction; later ACKs change nothing. */
+START_TEST(tlp_spurious_dsack)
+{
+    tu_pair_t t;
+    tu_pair_new(&t, 1, LAT, 0, 0);
+    obs_t *o = lb_calloc(1, sizeof *o);
+    tu_side_t cl = {0}, sv = {0};
+    established_ab(&t, &cl, &sv, 0);
+    obs_start(t.net, o);
+    send_bytes(cl.c, 100);
+    send_bytes(cl.c, 100);
+    sim_run(t.sim, SIM_S + 100 * SIM_MS);
+    ck_assert_int_eq(sv.recvs, 2);
+    tcp_stats_t s = tu_tcp_stats(t.a);
+    ck_assert_uint_eq(s.tlp_probes, 1);
+    ck_assert_uint_eq(s.retransmits, 1);
+    /* the probe reached b at 27 ms and was answered at once, not by the delayed ACK */
+    int acks = 0;
+    for (int i = 0; i < o->nrx; i++)
+        if (!strcmp(o->rx[i].where, "a") && !o->rx[i].len) {
+            ck_assert_int_eq(o->rx[i].t, SIM_S + (22 + 2 * 5) * SIM_MS);
+            acks++;
+        }
+    ck_assert_int_eq(acks, 1);
+    send_bytes(cl.c, 100);
+    sim_run(t.sim, SIM_S + 500 * SIM_MS);
+    ck_assert_int_eq(sv.recvs, 3);
+    ck_assert_uint_eq(tu_tcp_stats(t.a).tlp_recoveries, 0);
+    lb_free(o);
+    tu_pair_free(&t);
+}
+END_TEST
+
 /* ---- closing ---- */
 
 /* Ends the side's connection with how (tcp_close or tcp_abort). */
@@ -996,6 +1195,14 @@ Suite *suite_tcp(void)
     tcase_add_test(tc, heavy_loss_order);
     tcase_add_test(tc, data_retries2_timeout);
     tcase_add_test(tc, data_retries2_from_first_retransmission);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("tlp");
+    tcase_add_test(tc, tlp_one_segment);
+    tcase_add_test(tc, tlp_last_segment);
+    tcase_add_test(tc, tlp_new_data);
+    tcase_add_test(tc, tlp_repairs_tail_loss);
+    tcase_add_test(tc, tlp_spurious_dsack);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("close");

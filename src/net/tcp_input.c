@@ -203,19 +203,24 @@ static void listen_input(tcp_stack_t *st, tcp_listener_t *l, pkt_t *p, bool have
 /* ---- ACK processing ------------------------------------------------------------------- */
 
 /* tcp_process_tlp_ack(): an ACK at or beyond tlp_high_seq ends a loss probe episode. A
- * probe of new data ends it once acknowledged. After a retransmitted probe, an ACK beyond
- * tlp_high_seq means the probe repaired a loss: cwnd reduction (tcp_init_cwnd_reduction,
- * CWR, tcp_end_cwnd_reduction: ssthresh = Reno's max(cwnd / 2, 2 segments)
- * (tcp_reno_ssthresh), cwnd = ssthresh; tcp_try_keep_open: Open again). A pure duplicate
- * ACK (no advance, no data, no window change) means the original and the probe both
- * arrived: no loss. Linux takes a DSACK of the probe the same way; SACK blocks are not
- * modelled, and the receiver's immediate duplicate ACK for the segment it already had
- * stands for it. An ACK of exactly tlp_high_seq that advances keeps the episode open. */
-static void tlp_ack(tcp_conn_t *c, uint32_t ack, bool pure_dup)
+ * probe of new data ends it once acknowledged. After a retransmitted probe: a D-SACK
+ * (FLAG_DSACK_TLP: the receiver had the segment already; the model's D-SACK carries no
+ * range, and with a probe out in the Open state the probe is the only retransmission it
+ * can be about) or a pure duplicate ACK (no advance, no data, no window change) means the
+ * original and the probe both arrived: no loss. An ACK beyond tlp_high_seq means the
+ * probe repaired a loss: cwnd reduction (tcp_init_cwnd_reduction, CWR,
+ * tcp_end_cwnd_reduction: ssthresh = Reno's max(cwnd / 2, 2 segments) (tcp_reno_ssthresh),
+ * cwnd = ssthresh; tcp_try_keep_open: Open again). An ACK of exactly tlp_high_seq without
+ * a D-SACK keeps the episode open: it may be the original's ACK with the probe's D-SACK
+ * still to come. */
+static void tlp_ack(tcp_conn_t *c, uint32_t ack, bool pure_dup, bool dsack)
 {
     if (!(c->flags & CF_TLP_OUT) || seq_before(ack, c->tlp_high_seq)) return;
     if (!(c->flags & CF_TLP_RETRANS)) {
         c->flags &= ~CF_TLP_OUT;
+    } else if (dsack) {
+        c->flags &= ~CF_TLP_OUT;
+        TCP_TRACE(c, "D-SACK for the loss probe (ack %u): nothing was lost", ack);
     } else if (seq_after(ack, c->tlp_high_seq)) {
         c->ssthresh = u32max(c->cwnd / 2, 2 * c->mss);
         c->cwnd = c->ssthresh;
@@ -230,7 +235,7 @@ static void tlp_ack(tcp_conn_t *c, uint32_t ack, bool pure_dup)
     }
 }
 
-static void new_ack(tcp_conn_t *c, uint32_t ack, uint32_t prior_flight)
+static void new_ack(tcp_conn_t *c, uint32_t ack, uint32_t prior_flight, bool dsack)
 {
     uint32_t acked = ack - c->snd_una;
     c->snd_una = ack;
@@ -242,7 +247,7 @@ static void new_ack(tcp_conn_t *c, uint32_t ack, uint32_t prior_flight)
     }
     c->rtx_count = 0;
     c->soft_err = 0;
-    tlp_ack(c, ack, false);
+    tlp_ack(c, ack, false, dsack);
     /* tcp_process_loss(): RTO recovery is over once snd_una reaches what was sent when it
      * began (high_seq): Open again (a SACK connection; see tlp_schedule) */
     if ((c->flags & CF_LOSS) && !seq_before(ack, c->recover)) c->flags &= ~CF_LOSS;
@@ -314,16 +319,17 @@ static int ack_process(tcp_conn_t *c, const pkt_t *p)
      * FLAG_NOT_DUP) */
     bool pure_dup = ack == c->snd_una && p->len == 0 && !(p->tcp_flags & TCP_FIN) &&
                     p->win == c->snd_wnd;
-    bool dup = pure_dup && c->snd_una != c->snd_max;
+    /* a D-SACK is no duplicate ACK (FLAG_DSACKING_ACK: num_dupack stays 0) */
+    bool dup = pure_dup && !p->dsack && c->snd_una != c->snd_max;
     if (seq_after(p->seq, c->snd_wl1) || (p->seq == c->snd_wl1 && !seq_before(ack, c->snd_wl2))) {
         c->snd_wnd = p->win;
         c->snd_wl1 = p->seq;
         c->snd_wl2 = ack;
     }
     if (seq_after(ack, c->snd_una)) {
-        new_ack(c, ack, c->snd_max - c->snd_una);
+        new_ack(c, ack, c->snd_max - c->snd_una, p->dsack);
     } else {
-        tlp_ack(c, ack, pure_dup);
+        tlp_ack(c, ack, pure_dup, p->dsack);
         if (dup) dup_ack(c);
     }
     return 0;
@@ -426,8 +432,10 @@ static void data_input(tcp_conn_t *c, pkt_t *p)
         tcp_conn_kill(c);
         return;
     }
-    if (!seq_after(end, c->rcv_nxt)) {              /* a retransmission: ACK at once */
-        c->flags |= CF_ACK_NOW;
+    if (!seq_after(end, c->rcv_nxt)) {
+        /* a retransmission: ACK at once, reporting the duplicate (tcp_data_queue,
+         * tcp_dsack_set: net.ipv4.tcp_dsack = 1 on a SACK connection) */
+        c->flags |= CF_ACK_NOW | CF_DSACK;
         return;
     }
     if (seq_after(seq, c->rcv_nxt)) {               /* a hole before it */

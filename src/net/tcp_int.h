@@ -50,6 +50,7 @@ enum {
                                  * (icsk_pending == ICSK_TIME_LOSS_PROBE) */
     CF_TLP_OUT = 1 << 14,       /* a loss probe is outstanding: tlp_high_seq is valid */
     CF_TLP_RETRANS = 1 << 15,   /* ... and it was a retransmission (tp->tlp_retrans) */
+    CF_DSACK = 1 << 16,         /* the next ACK reports a duplicate (rx_opt.dsack) */
 };
 
 /* A queued message: bytes [end - msg->size, end) of the send sequence space. */

@@ -32,7 +32,9 @@ static void seg_xmit(tcp_conn_t *c, pkt_t *p)
 {
     tcp_stack_t *st = c->st;
     if (p->tcp_flags & TCP_ACK) {
-        c->flags &= ~(CF_ACK_NOW | CF_ACK_PENDING);
+        /* a pending D-SACK goes out once, on the next segment (tcp_established_options) */
+        p->dsack = (c->flags & CF_DSACK) != 0;
+        c->flags &= ~(CF_ACK_NOW | CF_ACK_PENDING | CF_DSACK);
         c->rcv_unacked = 0;
         c->rcv_wup = c->rcv_nxt;
         c->delack_deadline = SIM_TIME_MAX;
