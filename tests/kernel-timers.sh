@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # kernel-timers.sh -- this machine's kernel, in network namespaces of our own, against the
 # simulator's kernel profile: the SYN retransmission schedule (exponential, and linear first
-# with tcp_syn_linear_timeouts), connect()'s ETIMEDOUT time, the data RTO's backoff and
-# tcp_retries2 give-up, keepalive (probes at tcp_keepalive_time, then every
+# with tcp_syn_linear_timeouts), connect()'s ETIMEDOUT time, the data retransmissions (the
+# tail loss probe, then the RTO's backoff and tcp_retries2 give-up; no probe with
+# tcp_early_retrans 0), keepalive (probes at tcp_keepalive_time, then every
 # tcp_keepalive_intvl, the reset after tcp_keepalive_probes unanswered; the sysctls of the
 # socket's own netns), FIN_WAIT2 (tcp_fin_timeout), TIME_WAIT (60 s) and conntrack's
 # established / close-wait timeouts, default and as kube-proxy sets them. Short sysctls
@@ -39,12 +40,12 @@ sysctl_set() { x "$1" sh -c "echo $3 > /proc/sys/net/$2" 2>/dev/null; }
 x "$P-probe" test -e /proc/sys/net/ipv4/tcp_syn_linear_timeouts && HAVE_LINEAR=1 || HAVE_LINEAR=0
 KVER=$(uname -r)
 
-# a ktimer with a control pipe: ctl_start NAME NS MODE PORT MAXSEC waits for "connected";
-# ctl_go NAME lets it go on (send, or close)
+# a ktimer with a control pipe: ctl_start NAME NS MODE PORT MAXSEC [SERVER] waits for
+# "connected"; ctl_go NAME lets it go on (send, or close)
 declare -A CTL
 ctl_start() {
     mkfifo "$WORK/$1.in"
-    x "$2" "$KT" "$3" 198.18.0.2 "$4" "$5" < "$WORK/$1.in" > "$WORK/$1.out" &
+    x "$2" "$KT" "$3" "${6:-198.18.0.2}" "$4" "$5" < "$WORK/$1.in" > "$WORK/$1.out" &
     PIDS+=($!)
     exec {fd}>"$WORK/$1.in"
     CTL[$1]=$fd
@@ -83,6 +84,18 @@ x "$P-a" ip addr add 198.18.0.1/24 dev v0 && x "$P-a" ip link set v0 up
 x "$P-b" ip addr add 198.18.0.2/24 dev v0 && x "$P-b" ip link set v0 up
 sysctl_set "$P-a" ipv4/tcp_retries2 3
 sysctl_set "$P-a" ipv4/tcp_fin_timeout 2
+# c, a second client of b (its own veth, 198.18.1.0/24) whose netns has no tail loss
+# probe: tcp_early_retrans 0 (a and b keep the kernel's default)
+mkns "$P-c" || fail "netns c"
+ip link add "${P}vc" netns "$P-c" type veth peer name "${P}vd" netns "$P-b"
+x "$P-c" ip link set "${P}vc" name v0
+x "$P-b" ip link set "${P}vd" name v1
+x "$P-c" ip addr add 198.18.1.1/24 dev v0 && x "$P-c" ip link set v0 up
+x "$P-b" ip addr add 198.18.1.2/24 dev v1 && x "$P-b" ip link set v1 up
+sysctl_set "$P-c" ipv4/tcp_retries2 3
+sysctl_set "$P-c" ipv4/tcp_early_retrans 0
+er_def=$(x "$P-a" cat /proc/sys/net/ipv4/tcp_early_retrans)
+er_c=$(x "$P-c" cat /proc/sys/net/ipv4/tcp_early_retrans)
 # keepalive: a's netns only (b and this machine keep 7200 s / 75 s / 9)
 KA_TIME=2 KA_INTVL=1 KA_PROBES=3
 sysctl_set "$P-a" ipv4/tcp_keepalive_time $KA_TIME
@@ -96,6 +109,9 @@ x "$P-b" tcpdump -i v0 -nn -tt -l -U 'src host 198.18.0.1 and dst port 8080 and 
 PIDS+=($!)
 x "$P-b" tcpdump -i v0 -nn -tt -l -U 'src host 198.18.0.1 and dst port 8084' \
     > "$WORK/ka.pkts" 2> "$WORK/ka.tcpdump" &
+PIDS+=($!)
+x "$P-b" tcpdump -i v1 -nn -tt -l -U 'src host 198.18.1.1 and dst port 8085 and tcp[tcpflags] & tcp-push != 0' \
+    > "$WORK/data0.pkts" 2> "$WORK/data0.tcpdump" &
 PIDS+=($!)
 for f in "$WORK"/*.tcpdump; do       # tcpdump is listening before anything is sent
     for _ in $(seq 50); do grep -q "listening on" "$f" 2>/dev/null && break; sleep 0.1; done
@@ -115,16 +131,22 @@ PIDS+=($!)
 x "$P-b" "$KT" serve-close 198.18.0.2 8081 15 &
 PIDS+=($!)
 for port in 8082 8083 8084; do x "$P-b" "$KT" listen 198.18.0.2 $port 15 & PIDS+=($!); done
+x "$P-b" "$KT" listen 198.18.1.2 8085 15 &
+PIDS+=($!)
 sleep 0.3
 # keepalive: a connects with SO_KEEPALIVE alone, then b drops everything from a on 8084;
 # a probes at 2, 3, 4 s and resets at 5 s (its netns's sysctls)
 ctl_start ka "$P-a" keepalive 8084 15
 x "$P-b" iptables -I INPUT -s 198.18.0.1 -p tcp --dport 8084 -m conntrack --ctstate ESTABLISHED -j DROP
 # data: connect, then b drops everything from a; a's 100 bytes are retransmitted until
-# tcp_retries2 (3) gives up
+# tcp_retries2 (3) gives up: a loss probe first, then the RTOs. The same from c, without
+# the probe (tcp_early_retrans 0)
 ctl_start send "$P-a" send 8080 15
+ctl_start send0 "$P-c" send 8085 15 198.18.1.2
 x "$P-b" iptables -I INPUT -s 198.18.0.1 -p tcp --dport 8080 -m conntrack --ctstate ESTABLISHED -j DROP
+x "$P-b" iptables -I INPUT -s 198.18.1.1 -p tcp --dport 8085 -m conntrack --ctstate ESTABLISHED -j DROP
 ctl_go send
+ctl_go send0
 # FIN_WAIT2: a closes, b never does; a forgets the socket after tcp_fin_timeout (2 s).
 # conntrack in b sees it ESTABLISHED, then CLOSE_WAIT (kernel defaults)
 ctl_start fw2 "$P-a" close 8082 6
@@ -159,6 +181,15 @@ while [ -n "$FW2_PORT" ]; do
 done
 for _ in $(seq 150); do [ "$(wc -l < "$WORK/send.out")" -ge 2 ] && break; sleep 0.1; done
 data_res=$(sed -n 2p "$WORK/send.out")
+for _ in $(seq 150); do [ "$(wc -l < "$WORK/send0.out")" -ge 2 ] && break; sleep 0.1; done
+data0_res=$(sed -n 2p "$WORK/send0.out")
+# the netns's TcpExtTCPLossProbes (MIB counters are per network namespace)
+lossprobes() {
+    x "$1" awk '/^TcpExt:/ { if (!h) { for (i = 2; i <= NF; i++) n[i] = $i; h = 1 }
+        else for (i = 2; i <= NF; i++) if (n[i] == "TCPLossProbes") print $i }' /proc/net/netstat
+}
+tlp_a=$(lossprobes "$P-a")
+tlp_c=$(lossprobes "$P-c")
 for _ in $(seq 100); do [ "$(wc -l < "$WORK/ka.out")" -ge 2 ] && break; sleep 0.1; done
 ka_res=$(sed -n 2p "$WORK/ka.out")
 for name in exp2 lin4r1 lin2r2; do      # the connects (9 s at most) have finished
@@ -180,7 +211,10 @@ for prof in "${PROFILES[@]}"; do
     printf '  syn-retries %s syn-linear-timeouts %s: SYNs at %s s; connect: %s s\n' \
         "$retries" "$linear" "$(syn_times "$WORK/$name.syns")" "$(cat "$WORK/$name.connect")"
 done
-echo "  data (tcp_retries2 3): sent/retransmitted at $(data_times "$WORK/data.pkts") s; recv: $data_res s"
+echo "  data (tcp_retries2 3, tcp_early_retrans ${er_def:-?}): sent/retransmitted at" \
+     "$(data_times "$WORK/data.pkts") s; recv: $data_res s; TCPLossProbes ${tlp_a:-?}"
+echo "  data (tcp_retries2 3, tcp_early_retrans ${er_c:-?}): sent/retransmitted at" \
+     "$(data_times "$WORK/data0.pkts") s; recv: $data0_res s; TCPLossProbes ${tlp_c:-?}"
 ka_times() {   # keepalive probes (ACKs after the handshake) and the RST, from the SYN
     awk -v want="$1" '/Flags \[S\]/ {t0 = $1; next} t0 == "" {next}
         /Flags \[R/ {if (want == "rst") printf "%.1f", $1 - t0; next}
@@ -217,21 +251,35 @@ for prof in "${PROFILES[@]}"; do
         fail "SYN schedule (syn-retries $retries, linear $linear): kernel $k / $(cat "$WORK/$name.connect"); simulator $ss_ / $sc"
     fi
 done
-# data: the kernel's first retransmission is a tail loss probe (not modelled); the RTO
-# retransmissions after it back off from the 200 ms floor as the simulator's do, and the
-# give-up (tcp_retries2 3) comes after as many of them
-s=$($TS data retries2=3 2>&1)
-sd=$(sed -n 's/^data-rto-intervals //p' <<< "$s")
-kd=$(awk 'NR == 1 {t = $1; next} {printf "%s%.2f", (NR > 2 ? "," : ""), $1 - t; t = $1}' "$WORK/data.pkts")
-klast=$(awk '{t = $1} END {print t}' "$WORK/data.pkts")
-kfirst=$(awk 'NR == 1 {print $1}' "$WORK/data.pkts")
-kgive=$(awk -v r="${data_res#* }" -v a="$kfirst" -v b="$klast" 'BEGIN {printf "%.2f", r - (b - a)}')
-kd_rto="${kd#*,},$kgive"        # without the probe's gap, with the gap to the give-up
-if [ "${data_res%% *}" = ETIMEDOUT ] && near_rel "$kd_rto" "$sd" 0.1; then
-    pass "data RTO: 200 ms floor, doubling, tcp_retries2 3 gives up: kernel gaps $kd_rto s (after a tail loss probe at ${kd%%,*} s); simulator $sd s"
-else
-    fail "data RTO: kernel gaps $kd (give-up ${data_res}); simulator $sd"
-fi
+# data: the gaps between a's transmissions of its 100 bytes, then the gap to the give-up:
+# the tail loss probe when the RTO would have fired (one segment, a short path: 2 * SRTT +
+# rto_min, clamped to the RTO), the RTO retransmissions one RTO after it, backing off from
+# the 200 ms floor, and the give-up (tcp_retries2 3) after 4 of them; c, with
+# tcp_early_retrans 0, the RTOs alone. The simulator's for the same sysctls, with this
+# kernel's profile (whose tcp_early_retrans default must be the netns's).
+data_gaps() {   # data_gaps PKTS SECONDS: the gaps, then the gap to the give-up
+    local kd klast kfirst
+    kd=$(awk 'NR == 1 {t = $1; next} {printf "%s%.2f", (NR > 2 ? "," : ""), $1 - t; t = $1}' "$1")
+    klast=$(awk '{t = $1} END {print t}' "$1")
+    kfirst=$(awk 'NR == 1 {print $1}' "$1")
+    echo "$kd,$(awk -v r="$2" -v a="$kfirst" -v b="$klast" 'BEGIN {printf "%.2f", r - (b - a)}')"
+}
+for run in "data ${data_res:-none ?} ${tlp_a:-?} ${er_def:-?}" "data0 ${data0_res:-none ?} ${tlp_c:-?} ${er_c:-?} ,early-retrans=0"; do
+    read -r pk rc rt kprobes er opt <<< "$run"
+    kd=$(data_gaps "$WORK/$pk.pkts" "$rt")
+    s=$($TS data "kernel=$KVER,retries2=3${opt:-}" 2>&1)
+    sd=$(sed -n 's/^data-intervals //p' <<< "$s")
+    sprobes=$(sed -n 's/^data-loss-probes //p' <<< "$s")
+    ser=$(sed -n 's/^early-retrans //p' <<< "$s")
+    what="tcp_early_retrans $er: kernel gaps $kd s, TCPLossProbes $kprobes; simulator $sd s, $sprobes"
+    # the kernel's timers run late by a few ms each (jiffies, timer slack): 10 %
+    if [ "$rc" = ETIMEDOUT ] && near_rel "$kd" "$sd" 0.1 && [ "$kprobes" = "$sprobes" ] &&
+       { [ -n "${opt:-}" ] || [ "$er" = "$ser" ]; }; then
+        pass "data retransmissions (loss probe, RTOs from the 200 ms floor, tcp_retries2 3 gives up), $what"
+    else
+        fail "data retransmissions, $what; give-up $rc $rt s; simulator's tcp_early_retrans $ser"
+    fi
+done
 # keepalive: probes at time, time + intvl, ...; the reset after `probes` unanswered
 s=$($TS keepalive "keepalive-time=$KA_TIME,keepalive-intvl=$KA_INTVL,keepalive-probes=$KA_PROBES" 2>&1)
 sp=$(sed -n 's/^keepalive-probes-at //p' <<< "$s")

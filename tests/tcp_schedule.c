@@ -6,11 +6,16 @@
  *                                   then syn-retries=N, syn-linear-timeouts=N, kernel=X.Y):
  *                                     syn-sent-at 0.0,1.0,3.0
  *                                     connect-fails-at 7.00 ETIMEDOUT
- *   tcp_schedule data retries2=N    100 bytes on an established connection whose peer
- *                                   then drops everything (20 us links, like a veth):
- *                                     data-rto-intervals 0.20,0.40,...   (gaps between
- *                                     transmissions, then the gap to the give-up)
+ *   tcp_schedule data KEY=V,...     100 bytes on an established connection whose peer
+ *                                   then drops everything (20 us links, like a veth;
+ *                                   retries2=N, early-retrans=N):
+ *                                     data-intervals 0.20,0.20,0.40,...   (gaps between
+ *                                     transmissions, the tail loss probe's first, then
+ *                                     the gap to the give-up)
  *                                     data-retransmissions N
+ *                                     data-loss-probes N
+ *                                     early-retrans 3   (the value used: kernel=X.Y's
+ *                                                        default unless given)
  *   tcp_schedule keepalive KEY=V,...  an established connection with SO_KEEPALIVE and
  *                                   no per-socket times (keepalive-time=S,
  *                                   keepalive-intvl=S, keepalive-probes=N: a's sysctls)
@@ -114,6 +119,7 @@ int main(int argc, char **argv)
         } else if (!strcmp(kv, "syn-retries")) tp.syn_retries = v;
         else if (!strcmp(kv, "syn-linear-timeouts")) tp.syn_linear_timeouts = v;
         else if (!strcmp(kv, "retries2")) tp.retries2 = v;
+        else if (!strcmp(kv, "early-retrans")) tp.early_retrans = v;
         else if (!strcmp(kv, "keepalive-time")) tp.keepalive_time = v * SIM_S;
         else if (!strcmp(kv, "keepalive-intvl")) tp.keepalive_intvl = v * SIM_S;
         else if (!strcmp(kv, "keepalive-probes")) tp.keepalive_probes = v;
@@ -168,12 +174,15 @@ int main(int argc, char **argv)
         tcp_send(c, m);
         net_msg_unref(m);
         sim_run(sim, 2000 * SIM_S);
-        printf("data-rto-intervals ");
+        printf("data-intervals ");
         for (int i = 1; i < r.n; i++)
             printf("%s%.2f", i > 1 ? "," : "", (double)(r.t[i] - r.t[i - 1]) / SIM_S);
         if (r.nfail)
             printf("%s%.2f", r.n > 1 ? "," : "", (double)(r.t_fail - r.t[r.n - 1]) / SIM_S);
-        printf("\ndata-retransmissions %d\n", r.n - 1);
+        tcp_stats_t st;
+        tcp_stack_stats(a, &st);
+        printf("\ndata-retransmissions %d\ndata-loss-probes %llu\nearly-retrans %d\n",
+               r.n - 1, (unsigned long long)st.tlp_probes, tp.early_retrans);
     }
     net_free(net);
     sim_free(sim);
