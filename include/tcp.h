@@ -2,7 +2,8 @@
  * retransmission with exponential backoff (tcp_syn_retries; linear first with
  * tcp_syn_linear_timeouts, Linux >= 6.5; per-version defaults: tcp_params_kernel), RFC
  * 6298 RTO with Linux's
- * 200 ms floor, data retransmission with backoff up to tcp_retries2, cumulative ACKs,
+ * 200 ms floor, data retransmission with backoff up to tcp_retries2 and a tail loss probe
+ * before the first data RTO (tcp_early_retrans), cumulative ACKs,
  * delayed ACKs, MSS segmentation, slow start and fast retransmit, RST for closed ports and
  * unexpected segments, FIN/close, TIME_WAIT (60 s) with SYN reuse of TIME_WAIT tuples.
  *
@@ -18,7 +19,8 @@
  * tuple hash plus a 64 ns clock (secure_tcp_seq), ephemeral ports as
  * __inet_hash_connect, RFC 5961 challenge ACKs, TIME_WAIT reopening by a higher SYN,
  * time-based tcp_retries2 give-up, RST for data reaching a closed socket. Not modelled:
- * SACK, timestamps' PAWS (their 12 option bytes are counted: a full segment carries
+ * SACK blocks (SACK counts as negotiated, as between Linux peers, for the loss probe; a
+ * D-SACK is one bit on the ACK), timestamps' PAWS (their 12 option bytes are counted: a full segment carries
  * mss - 12 bytes), CUBIC (Reno/NewReno instead), quick-ACK mode, Nagle (apps here set
  * TCP_NODELAY), syncookies, receive-buffer autotuning and zero-window probing. */
 #ifndef TCP_H
