@@ -467,6 +467,8 @@ static void est_input(tcp_conn_t *c, pkt_t *p)
      * where our last ACK put it (rcv_wup). */
     if (seq_before(seg_end(p), c->rcv_wup) || seq_after(seq, c->rcv_nxt + c->rcv_wnd)) {
         if (!(f & TCP_RST)) c->flags |= CF_ACK_NOW;        /* tcp_send_dupack */
+        /* ... with a D-SACK for data already received (tcp_dsack_set) */
+        if (!(f & TCP_RST) && p->len && seq_before(seq, c->rcv_nxt)) c->flags |= CF_DSACK;
         return;
     }
     if (f & TCP_RST) {
