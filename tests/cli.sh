@@ -374,7 +374,7 @@ contains bad-kernel-msg "$tmp/err" "<command line>:1:21: error: kernel 'six': ex
 check bad-linear 2 ./sim --check --set 'nodes.client.tcp={syn-linear-timeouts: 300}' scenarios/aks-dsr.yaml
 contains bad-linear-msg "$tmp/err" "tcp syn-linear-timeouts: expected a whole number from 0 to 127; got 300"
 check bad-early-retrans 2 ./sim --check --set 'nodes.client.tcp={early-retrans: 5}' scenarios/aks-dsr.yaml
-contains bad-early-retrans-msg "$tmp/err" "<command line>:1:38: error: tcp early-retrans: expected a whole number from 0 to 4; got 5"
+contains bad-early-retrans-msg "$tmp/err" "<command line>:1:34: error: tcp early-retrans: expected a whole number from 0 to 4; got 5"
 check bad-image 2 ./sim --check --set 'cloud.aks.node-image=windows' scenarios/aks-dsr.yaml
 contains bad-image-msg "$tmp/err" "node-image"
 # keepalive sysctls: whole seconds (the sysctl's unit), probes a u8; a pod's

@@ -334,8 +334,8 @@ void tcp_rtx_restart(tcp_conn_t *c)
     if (!tlp_schedule(c, true)) tcp_rearm_rto(c);
 }
 
-/* ---- tail loss probe (RFC 8985 7; net/ipv4/tcp_output.c tcp_schedule_loss_probe,
- * tcp_send_loss_probe; tcp_input.c tcp_process_tlp_ack is in tcp_input.c) ---------------- */
+/* ---- tail loss probe (RFC 8985 7; Linux tcp_schedule_loss_probe, tcp_send_loss_probe in
+ * net/ipv4/tcp_output.c; the ACK that ends it, tcp_process_tlp_ack: tlp_ack in tcp_input.c) */
 
 /* Linux TCP_TIMEOUT_MIN_US: what a probe timeout adds to 2 * SRTT when more than one
  * segment is in flight (timer slack; one segment adds rto_min for the peer's delayed ACK). */
