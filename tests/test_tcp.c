@@ -59,6 +59,7 @@ typedef struct obs_rec { sim_time_t t; uint8_t flags; uint32_t len, seq; char wh
 typedef struct obs {
     int ndrop, nrx;
     obs_rec_t drop[256], rx[4096];
+    char trace[4096];           /* the traced flow's lines (net_trace_flow) */
 } obs_t;
 
 static void obs_drop(void *d, const net_node_t *where, const pkt_t *p, const char *reason,
@@ -88,10 +89,20 @@ static void obs_capture(void *d, sim_time_t t, const char *where, const pkt_t *p
     snprintf(r->where, sizeof r->where, "%s", where);
 }
 
+static void obs_trace(void *d, sim_time_t t, uint64_t flow, const char *where,
+                      const char *text)
+{
+    obs_t *o = d;
+    (void)t, (void)flow;
+    size_t n = strlen(o->trace);
+    snprintf(o->trace + n, sizeof o->trace - n, "%s: %s\n", where, text);
+}
+
 static void obs_start(net_t *net, obs_t *o)
 {
     memset(o, 0, sizeof *o);
-    net_observer_t ob = {.drop = obs_drop, .capture = obs_capture, .data = o};
+    net_observer_t ob = {.drop = obs_drop, .capture = obs_capture, .trace = obs_trace,
+                         .data = o};
     net_set_observer(net, &ob);
 }
 
@@ -668,8 +679,11 @@ START_TEST(tlp_repairs_tail_loss)
 {
     tu_pair_t t;
     tu_pair_new(&t, 1, LAT, 0, 0);
+    obs_t *o = lb_calloc(1, sizeof *o);
     tu_side_t cl = {0}, sv = {0};
     established_ab(&t, &cl, &sv, 0);
+    obs_start(t.net, o);
+    net_trace_flow(t.net, tcp_conn_flow(cl.c));
     later_t l = {cl.c, 1000};
     send_bytes(cl.c, 1000);
     sim_schedule(t.sim, 500 * SIM_US, cut_link, t.link, NULL);
@@ -689,6 +703,10 @@ START_TEST(tlp_repairs_tail_loss)
     ck_assert_uint_eq(s.tlp_recoveries, 1);
     ck_assert_uint_eq(s.tlp_probes, 1);
     ck_assert_uint_eq(s.rto_expiries, 0);
+    ck_assert_msg(strstr(o->trace, "tail loss probe: retransmit of the last segment, seq "),
+                  "%s", o->trace);
+    ck_assert_msg(strstr(o->trace, "past the loss probe"), "%s", o->trace);
+    lb_free(o);
     tu_pair_free(&t);
 }
 END_TEST
@@ -704,6 +722,7 @@ START_TEST(tlp_spurious_dsack)
     tu_side_t cl = {0}, sv = {0};
     established_ab(&t, &cl, &sv, 0);
     obs_start(t.net, o);
+    net_trace_flow(t.net, tcp_conn_flow(cl.c));
     send_bytes(cl.c, 100);
     send_bytes(cl.c, 100);
     sim_run(t.sim, SIM_S + 100 * SIM_MS);
@@ -723,6 +742,7 @@ START_TEST(tlp_spurious_dsack)
     sim_run(t.sim, SIM_S + 500 * SIM_MS);
     ck_assert_int_eq(sv.recvs, 3);
     ck_assert_uint_eq(tu_tcp_stats(t.a).tlp_recoveries, 0);
+    ck_assert_msg(strstr(o->trace, "D-SACK for the loss probe"), "%s", o->trace);
     lb_free(o);
     tu_pair_free(&t);
 }
