@@ -358,7 +358,7 @@ stop_during_load() {   # name, signal, delay (s), scenario
   fi
 }
 stop_during_load stop-loading INT 0.5 "$tmp/slow-load.yaml"
-stop_during_load stop-loading-term TERM 1.5 "$tmp/slow-load.yaml"
+stop_during_load stop-loading-term TERM 0.5 "$tmp/slow-load.yaml"
 stop_during_load stop-validating INT 2 "$tmp/slow-validate.yaml"
 
 # Unique names and addresses: a collision is exit 2 naming both definitions, never an
