@@ -339,15 +339,23 @@ static void send_bytes(tcp_conn_t *c, uint32_t n)
     net_msg_unref(m);
 }
 
+
+/* A pair a - b (one link, LAT), a connection a -> b established, then everything observed
+ * (lb_free the result). */
+static obs_t *observed_established(tu_pair_t *t, tu_side_t *cl, tu_side_t *sv)
+{
+    tu_pair_new(t, 1, LAT, 0, 0);
+    obs_t *o = lb_calloc(1, sizeof *o);
+    established_ab(t, cl, sv, 0);
+    obs_start(t->net, o);
+    return o;
+}
 /* A small message is ACKed by the delayed-ACK timer, 40 ms after it arrived. */
 START_TEST(delayed_ack_single_segment)
 {
     tu_pair_t t;
-    tu_pair_new(&t, 1, LAT, 0, 0);
-    obs_t *o = lb_calloc(1, sizeof *o);
     tu_side_t cl = {0}, sv = {0};
-    established_ab(&t, &cl, &sv, 0);
-    obs_start(t.net, o);
+    obs_t *o = observed_established(&t, &cl, &sv);
     send_bytes(cl.c, 100);
     sim_run(t.sim, 2 * SIM_S);
     ck_assert_int_eq(sv.recvs, 1);
@@ -608,11 +616,8 @@ END_TEST
 START_TEST(tlp_last_segment)
 {
     tu_pair_t t;
-    tu_pair_new(&t, 1, LAT, 0, 0);
-    obs_t *o = lb_calloc(1, sizeof *o);
     tu_side_t cl = {0}, sv = {0};
-    established_ab(&t, &cl, &sv, 0);
-    obs_start(t.net, o);
+    obs_t *o = observed_established(&t, &cl, &sv);
     set_loss(t.link, 1.0);
     uint32_t mss = tcp_stack_params(t.a)->mss - NET_TCP_OPTS;
     send_bytes(cl.c, 3 * mss);
@@ -678,11 +683,8 @@ static void heal_link(sim_t *sim, void *a, void *b) { (void)sim, (void)b; set_lo
 START_TEST(tlp_repairs_tail_loss)
 {
     tu_pair_t t;
-    tu_pair_new(&t, 1, LAT, 0, 0);
-    obs_t *o = lb_calloc(1, sizeof *o);
     tu_side_t cl = {0}, sv = {0};
-    established_ab(&t, &cl, &sv, 0);
-    obs_start(t.net, o);
+    obs_t *o = observed_established(&t, &cl, &sv);
     net_trace_flow(t.net, tcp_conn_flow(cl.c));
     later_t l = {cl.c, 1000};
     send_bytes(cl.c, 1000);
@@ -717,11 +719,8 @@ END_TEST
 START_TEST(tlp_spurious_dsack)
 {
     tu_pair_t t;
-    tu_pair_new(&t, 1, LAT, 0, 0);
-    obs_t *o = lb_calloc(1, sizeof *o);
     tu_side_t cl = {0}, sv = {0};
-    established_ab(&t, &cl, &sv, 0);
-    obs_start(t.net, o);
+    obs_t *o = observed_established(&t, &cl, &sv);
     net_trace_flow(t.net, tcp_conn_flow(cl.c));
     send_bytes(cl.c, 100);
     send_bytes(cl.c, 100);
